@@ -1,0 +1,51 @@
+"""A finding: one thing to fix, with where it stands and how bad it is."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SEVERITIES = ("high", "medium", "low", "info")
+RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+def at_or_above(severity: str, threshold: str) -> bool:
+    """Is ``severity`` at least as bad as ``threshold`` ('never' matches nothing)?
+
+    >>> at_or_above("high", "medium"), at_or_above("low", "medium"), at_or_above("high", "never")
+    (True, False, False)
+    """
+    if threshold in ("never", "none"):
+        return False
+    return RANK[severity] <= RANK[threshold]
+
+
+def worst(severities) -> str:
+    """The most severe of several severities.
+
+    >>> worst(["low", "high", "medium"])
+    'high'
+    """
+    return min(severities, key=RANK.__getitem__)
+
+
+@dataclass
+class Finding:
+    rule: str
+    severity: str
+    target: str
+    message: str
+    region: str | None = None
+    sources: list[str] = field(default_factory=list)
+    locations: list[dict] = field(default_factory=list)  # [{"url": ..., "line": ...}] where it was found
+    detail: dict = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return len(self.sources)
+
+    def as_dict(self) -> dict:
+        return {"rule": self.rule, "severity": self.severity, "target": self.target, "region": self.region,
+                "sources": self.sources, "count": self.count, "message": self.message,
+                "locations": self.locations, "detail": self.detail}
+
+    def sort_key(self):
+        return (RANK[self.severity], self.rule, -self.count, self.target, self.region or "")

@@ -1,0 +1,51 @@
+"""JSON report: ``crawl``, ``pages``, ``links``, ``findings``, ``summary`` (schema in the README).
+
+Written as a stream: links are read from the store row by row and never held
+in one list, so a 100,000-link crawl costs no more memory than a small one.
+"""
+from __future__ import annotations
+
+import json
+from typing import TextIO
+
+from analysis.tiers import Scope
+
+CRAWL_KEYS = ("id", "targets", "started", "finished", "status", "error", "options")
+
+
+def page_dict(url: str, d: dict) -> dict:
+    return {"url": url, "tier": d.get("tier"), "role": d.get("role"), "status": d.get("status"),
+            "verdict": d.get("verdict"), "label": d.get("label"), "error_kind": d.get("error_kind"),
+            "reason": d.get("reason"), "title": d.get("title"), "depth": d.get("depth"),
+            "final_url": d.get("final_url"),
+            "redirects": [{"url": u, "status": s} for u, s in d.get("chain") or []],
+            "lead_form": bool(d.get("lead_form")), "conversion": d.get("conversion")}
+
+
+def write(audit, out: TextIO) -> None:
+    """Write ``audit`` as one JSON document to ``out``."""
+    g = audit.graph
+    scope: Scope = g.graph["scope"]
+    out.write('{"crawl": ')
+    json.dump({k: audit.crawl.get(k) for k in CRAWL_KEYS}, out)
+    out.write(',\n"pages": [')
+    first = True
+    for url, d in g.nodes(data=True):
+        if not d.get("role"):
+            continue
+        out.write(("" if first else ",") + "\n  " + json.dumps(page_dict(url, d)))
+        first = False
+    out.write('\n],\n"links": [')
+    first = True
+    for link in audit.store.links(audit.crawl["id"]):
+        row = {k: link[k] for k in ("source", "target", "fragment", "tag", "attr", "text", "region", "rel",
+                                    "kind", "line")}
+        row["icon"] = bool(link["icon"])
+        row["tier"] = scope.tier(link["target_key"])
+        out.write(("" if first else ",") + "\n  " + json.dumps(row))
+        first = False
+    out.write('\n],\n"findings": ')
+    json.dump([f.as_dict() for f in audit.findings], out, indent=1)
+    out.write(',\n"summary": ')
+    json.dump(audit.summary, out, indent=1)
+    out.write("}\n")

@@ -1,0 +1,57 @@
+"""The terminal report (rich): crawl line, tier summary, findings by severity."""
+from __future__ import annotations
+
+from typing import TextIO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from analysis.findings import SEVERITIES
+
+STYLES = {"high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
+EXAMPLES = 3
+
+
+def _where(loc: dict) -> str:
+    return f"{loc['url']} (line {loc['line']})" if loc.get("line") else loc["url"]
+
+
+def write(audit, out: TextIO, color: bool | None = None, width: int | None = None) -> None:
+    """Render ``audit`` for a human. ``color=None`` lets rich decide (NO_COLOR, not a tty)."""
+    console = Console(file=out, force_terminal=color, no_color=color is False, width=width or 120,
+                      highlight=False, soft_wrap=False)
+    crawl, s = audit.crawl, audit.summary
+    console.print(Text.assemble(("funnelcheck ", "bold"), f"crawl #{crawl['id']} of {', '.join(crawl['targets'])}",
+                                f" — {crawl['status']}, {s['pages_crawled']} pages, {s['urls_checked']} URLs checked, "
+                                f"{s['links']} links"))
+    tiers = Table(title="Tiers", title_justify="left", show_edge=False, pad_edge=False)
+    tiers.add_column("tier")
+    tiers.add_column("pages crawled", justify="right")
+    tiers.add_column("URLs linked", justify="right")
+    for tier in sorted(set(s["urls_by_tier"]) | set(s["pages_by_tier"])):
+        tiers.add_row(tier, str(s["pages_by_tier"].get(tier, 0)), str(s["urls_by_tier"].get(tier, 0)))
+    console.print(tiers)
+    if not audit.findings:
+        console.print(Text("No findings.", style="green"))
+    for severity in SEVERITIES:
+        group = [f for f in audit.findings if f.severity == severity]
+        if not group:
+            continue
+        table = Table(title=f"{severity.upper()} ({len(group)})", title_justify="left", title_style=STYLES[severity],
+                      show_edge=False, pad_edge=False, expand=False)
+        table.add_column("rule", no_wrap=True)
+        table.add_column("target / message", overflow="fold")
+        table.add_column("region")
+        table.add_column("pages", justify="right")
+        table.add_column("found on", overflow="fold")
+        for f in group:
+            examples = [_where(loc) for loc in f.locations[:EXAMPLES]]
+            more = f.count - len({loc["url"] for loc in f.locations[:EXAMPLES]})
+            if more > 0:
+                examples.append(f"… and {more} more")
+            table.add_row(Text(f.rule, style=STYLES[severity]), f"{f.target}\n{f.message}", f.region or "",
+                          str(f.count), "\n".join(examples))
+        console.print(table)
+    counts = ", ".join(f"{s['findings'][sev]} {sev}" for sev in SEVERITIES)
+    console.print(Text(f"{len(audit.findings)} findings: {counts}", style="bold"))

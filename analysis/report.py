@@ -1,0 +1,71 @@
+"""Everything a report needs from one stored crawl: graph, findings, summary.
+
+Formats (``analysis/formats/``) render a :class:`Audit`; none of them reads the
+store except to stream rows that are too many to hold (the JSON ``links``).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import networkx as nx
+
+from analysis.findings import SEVERITIES, Finding, at_or_above
+from analysis.graph import build_graph
+from analysis.rules import run_rules
+
+
+@dataclass
+class Audit:
+    store: object
+    crawl: dict
+    graph: nx.MultiDiGraph
+    findings: list[Finding]
+    summary: dict
+
+    def failing(self, threshold: str) -> list[Finding]:
+        """Findings at or above ``threshold`` (the ``--fail-on`` level)."""
+        return [f for f in self.findings if at_or_above(f.severity, threshold)]
+
+
+def summarize(g: nx.MultiDiGraph, findings: list[Finding], crawl: dict) -> dict:
+    """Counts for the report header: pages per tier, verdicts, findings per severity and rule."""
+    pages_by_tier = Counter(d["tier"] for _, d in g.nodes(data=True) if d.get("role") == "page")
+    urls_by_tier = Counter(d["tier"] for _, d in g.nodes(data=True))
+    verdicts = Counter(d.get("verdict") for _, d in g.nodes(data=True) if d.get("role"))
+    return {
+        "status": crawl["status"],
+        "pages_crawled": sum(pages_by_tier.values()),
+        "pages_by_tier": dict(sorted(pages_by_tier.items())),
+        "urls_by_tier": dict(sorted(urls_by_tier.items())),
+        "urls_checked": sum(1 for _, d in g.nodes(data=True) if d.get("role")),
+        "verdicts": dict(sorted(verdicts.items())),
+        "links": g.number_of_edges(),
+        "findings": {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES},
+        "findings_by_rule": dict(sorted(Counter(f.rule for f in findings).items())),
+    }
+
+
+def audit(store, crawl_id: int | None = None) -> Audit:
+    """Analyse a stored crawl (the latest by default)."""
+    crawl = store.crawl(crawl_id)
+    g = build_graph(store, crawl["id"])
+    findings = run_rules(g)
+    return Audit(store, crawl, g, findings, summarize(g, findings, crawl))
+
+
+def unreachable_targets(a: Audit) -> list[tuple[str, str]]:
+    """Targets that gave no HTTP answer at all (DNS, refused, timeout, TLS): the audit could not start.
+
+    A target answering 404 is reachable: that is a finding, not an error.
+    """
+    from crawler.urls import dedupe_key
+
+    out = []
+    for target in a.crawl["targets"]:
+        node = a.graph.nodes.get(dedupe_key(target))
+        if node is None:
+            out.append((target, "not crawled"))
+        elif node.get("status") is None and node.get("error_kind") not in (None, "robots", "excluded"):
+            out.append((target, node.get("label") or node.get("error_kind")))
+    return out

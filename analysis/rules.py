@@ -1,0 +1,329 @@
+"""The audit rules: one small function per rule id, each ``graph -> findings``.
+
+:data:`RULES` is the registry (id -> function); :func:`run_rules` runs them all.
+Every rule groups what it finds (one finding per target and region, listing
+the pages it stands on) so a footer icon on 600 pages is one line, not 600.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Callable, Iterable
+from urllib.parse import urlsplit, urlunsplit
+
+import networkx as nx
+
+from analysis.findings import Finding, worst
+from analysis.graph import offers
+from analysis.status import BROKEN, SKIPPED, UNVERIFIED
+from analysis.tiers import BLOG, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL
+from crawler.urls import has_tracking
+
+NAV_TAGS = frozenset({"a", "area"})
+IGNORED_FRAGMENTS = frozenset({"", "top"})
+REGION_WORDS = {"header": "header", "nav": "navigation", "main": "page body", "body": "page body",
+                "aside": "sidebar", "footer": "footer", "head": "page head"}
+
+RuleFn = Callable[[nx.MultiDiGraph], Iterable[Finding]]
+RULES: dict[str, RuleFn] = {}
+
+
+def rule(rule_id: str):
+    """Register a rule function under ``rule_id``."""
+    def register(fn: RuleFn) -> RuleFn:
+        RULES[rule_id] = fn
+        fn.rule_id = rule_id
+        return fn
+    return register
+
+
+def _owned_pages(g):
+    for url, data in g.nodes(data=True):
+        if data.get("tier") in OWNED and data.get("role") == "page" and data.get("parsed"):
+            yield url, data
+
+
+class _Group:
+    """Collects the sources of one grouped finding."""
+    __slots__ = ("sources", "locations", "severities")
+
+    def __init__(self):
+        self.sources: dict[str, None] = {}
+        self.locations: list[dict] = []
+        self.severities: list[str] = []
+
+    def add(self, source: str, line, severity: str = "info") -> None:
+        self.sources.setdefault(source, None)
+        self.locations.append({"url": source, "line": line})
+        self.severities.append(severity)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def share_endpoint(url: str) -> str:
+    """A share intent without its query (the page being shared differs on every page).
+
+    >>> share_endpoint("https://twitter.com/intent/tweet?url=https%3A%2F%2Fa.example%2F")
+    'https://twitter.com/intent/tweet'
+    """
+    p = urlsplit(url)
+    return urlunsplit((p.scheme, p.netloc, p.path, "", ""))
+
+
+@rule("backward-social")
+def backward_social(g: nx.MultiDiGraph):
+    """Owned page -> social platform: the visitor leaves for a page you do not control."""
+    groups: dict[tuple, _Group] = defaultdict(_Group)
+    offer_cache: dict[str, bool] = {}
+    for page, _ in _owned_pages(g):
+        for _, target, e in g.out_edges(page, data=True):
+            if g.nodes[target].get("tier") != SOCIAL:
+                continue
+            kind, region = e["kind"], e["region"] or "body"
+            if kind == IDENTITY:
+                severity, key = "info", (target, region, kind)
+            elif kind == SHARE:
+                severity, key = "low", (share_endpoint(e["target"]), region, kind)
+            else:
+                if page not in offer_cache:
+                    offer_cache[page] = offers(g, page)
+                if region in ("footer", "aside", "head") and offer_cache[page]:
+                    severity = "medium" if region != "head" else "low"
+                else:
+                    severity = "high"
+                key = (target, region, PROFILE)
+            groups[key].add(page, e["line"], severity)
+    for (target, region, kind), grp in groups.items():
+        n = len(grp.sources)
+        where = REGION_WORDS.get(region, region)
+        if kind == IDENTITY:
+            msg = f"identity link (rel=me / sameAs) to {target} on {_plural(n, 'page')}: not a route for visitors"
+        elif kind == SHARE:
+            msg = f"share button ({target}) in the {where} on {_plural(n, 'page')} sends readers to social"
+        else:
+            msg = f"{where} links to social profile {target} on {_plural(n, 'page')}: rowing backward"
+        yield Finding("backward-social", worst(grp.severities), target, msg, region, list(grp.sources),
+                      grp.locations, {"kind": kind})
+
+
+@rule("backward-blog")
+def backward_blog(g):
+    """Site page -> blog: a mild step back (less control over the visit)."""
+    groups: dict[tuple, _Group] = defaultdict(_Group)
+    for page, data in _owned_pages(g):
+        if data["tier"] != SITE:
+            continue
+        for _, target, e in g.out_edges(page, data=True):
+            if e["tag"] in NAV_TAGS and g.nodes[target].get("tier") == BLOG:
+                groups[(target, e["region"] or "body")].add(page, e["line"], "low")
+    for (target, region), grp in groups.items():
+        yield Finding("backward-blog", "low", target,
+                      f"site {REGION_WORDS.get(region, region)} links to the blog ({target}) on "
+                      f"{_plural(len(grp.sources), 'page')}", region, list(grp.sources), grp.locations)
+
+
+@rule("dead-end")
+def dead_end(g):
+    """A blog page with no link forward to the site (no call to action)."""
+    for page, data in _owned_pages(g):
+        if data["tier"] != BLOG or data.get("verdict") != "ok":
+            continue
+        if not any(g.nodes[t].get("tier") == SITE and e["tag"] in NAV_TAGS | {"form", "iframe", "meta"}
+                   for _, t, e in g.out_edges(page, data=True)):
+            yield Finding("dead-end", "medium", page, "blog page with no link to the site: no call to action",
+                          None, [page], [{"url": page, "line": None}])
+
+
+@rule("stranded-social")
+def stranded_social(g):
+    """A social profile that does not link back to the blog or the site."""
+    for url, data in g.nodes(data=True):
+        if data.get("role") != "profile":
+            continue
+        sources = [s for s in dict.fromkeys(u for u, _ in g.in_edges(url)) if g.nodes[s].get("tier") in OWNED]
+        locations = [{"url": s, "line": e["line"]} for s, _, e in g.in_edges(url, data=True)
+                     if g.nodes[s].get("tier") in OWNED]
+        verdict = data.get("verdict")
+        if verdict == UNVERIFIED or verdict == SKIPPED:
+            yield Finding("stranded-social", "info", url,
+                          f"could not verify that {url} links back: {data.get('label')}", None, sources, locations,
+                          {"verdict": "unverified", "reason": data.get("label")})
+            continue
+        if verdict != "ok":
+            continue  # a broken profile is a broken-link finding
+        final = data.get("final_url") or url
+        node = g.nodes[final] if final in g else data
+        if not node.get("parsed"):
+            continue
+        if not any(g.nodes[t].get("tier") in OWNED for _, t in g.out_edges(final)):
+            yield Finding("stranded-social", "medium", url,
+                          f"social profile {url} links to neither the blog nor the site", None, sources, locations,
+                          {"verdict": "stranded"})
+
+
+@rule("social-before-offer")
+def social_before_offer(g):
+    """A page that links to a social profile but offers no purchase and no lead capture."""
+    for page, data in _owned_pages(g):
+        social = [e for _, t, e in g.out_edges(page, data=True)
+                  if g.nodes[t].get("tier") == SOCIAL and e["kind"] == PROFILE]
+        if social and not offers(g, page):
+            yield Finding("social-before-offer", "medium", page,
+                          f"links to social ({_plural(len(social), 'link')}) but offers no purchase and no lead capture",
+                          None, [page], [{"url": page, "line": social[0]["line"]}])
+
+
+def _in_sources(g, url):
+    grp = _Group()
+    for s, _, e in g.in_edges(url, data=True):
+        if g.nodes[s].get("tier") in OWNED:
+            grp.add(s, e["line"])
+    return grp
+
+
+@rule("broken-link")
+def broken_link(g):
+    """A link whose target answered 4xx/5xx or could not be reached (redirect loops have their own rule)."""
+    for url, data in g.nodes(data=True):
+        if data.get("verdict") != BROKEN or data.get("loop"):
+            continue
+        grp = _in_sources(g, url)
+        if not grp.sources:
+            continue
+        status = data.get("final_status")
+        what = f"{status}" if status else (data.get("label") or "error")
+        if data.get("chain"):
+            what = f"redirects to {data.get('final_url')}, which answers {what}"
+        elif status:
+            what = f"answers {status} ({data.get('label')})"
+        severity = "high" if data.get("tier") in OWNED else "medium"
+        yield Finding("broken-link", severity, url, f"broken link: {url} {what}", None, list(grp.sources),
+                      grp.locations, {"status": status, "error_kind": data.get("final_error") or data.get("error_kind"),
+                                      "label": data.get("label")})
+
+
+@rule("redirect")
+def redirect(g):
+    """An owned page links to a URL that redirects permanently: link the final URL instead."""
+    for url, data in g.nodes(data=True):
+        if not data.get("permanent") or data.get("loop") or data.get("tier") not in OWNED:
+            continue
+        grp = _in_sources(g, url)
+        if grp.sources:
+            yield Finding("redirect", "low", url,
+                          f"{url} redirects permanently to {data.get('final_url')}: link the final URL", None,
+                          list(grp.sources), grp.locations, {"final_url": data.get("final_url"),
+                                                             "redirects": len(data.get("chain") or [])})
+
+
+@rule("redirect-chain")
+def redirect_chain(g):
+    """More than two redirect hops before the final answer."""
+    for url, data in g.nodes(data=True):
+        chain = data.get("chain") or []
+        if len(chain) <= 2 or data.get("loop"):
+            continue
+        grp = _in_sources(g, url)
+        if grp.sources:
+            yield Finding("redirect-chain", "medium", url, f"{url} takes {len(chain)} redirects to reach "
+                          f"{data.get('final_url')}", None, list(grp.sources), grp.locations,
+                          {"redirects": [{"url": u, "status": s} for u, s in chain]})
+
+
+@rule("redirect-loop")
+def redirect_loop(g):
+    """A redirect chain that comes back to a URL it already visited."""
+    for url, data in g.nodes(data=True):
+        if not data.get("loop"):
+            continue
+        grp = _in_sources(g, url)
+        if grp.sources:
+            chain = data.get("chain") or []
+            yield Finding("redirect-loop", "high", url, f"redirect loop: {' -> '.join(u for u, _ in chain)} -> "
+                          f"{data.get('final_url')}", None, list(grp.sources), grp.locations,
+                          {"redirects": [{"url": u, "status": s} for u, s in chain]})
+
+
+@rule("missing-anchor")
+def missing_anchor(g):
+    """A #fragment link to an owned HTML page that has no such id or name."""
+    groups: dict[str, _Group] = defaultdict(_Group)
+    for page, _ in _owned_pages(g):
+        for _, target, e in g.out_edges(page, data=True):
+            frag = e["fragment"]
+            if not frag or frag.lower() in IGNORED_FRAGMENTS or frag.startswith(("/", "!")):
+                continue
+            t = g.nodes[target]
+            final = t.get("final_url") or target
+            node = g.nodes[final] if final in g else t
+            if t.get("tier") not in OWNED or not node.get("parsed") or t.get("verdict") != "ok":
+                continue
+            if frag not in node.get("anchors", ()):
+                groups[f"{target}#{frag}"].add(page, e["line"], "medium")
+    for target, grp in groups.items():
+        yield Finding("missing-anchor", "medium", target, f"no element with id or name "
+                      f"'{target.split('#', 1)[1]}' on {target.split('#', 1)[0]}", None, list(grp.sources),
+                      grp.locations)
+
+
+@rule("untracked-inbound")
+def untracked_inbound(g):
+    """A social profile links to the site or blog without campaign (utm_) parameters."""
+    for url, data in g.nodes(data=True):
+        if data.get("role") != "profile" or not data.get("parsed"):
+            continue
+        for _, target, e in g.out_edges(url, data=True):
+            if g.nodes[target].get("tier") in OWNED and not has_tracking(e["target"]):
+                yield Finding("untracked-inbound", "low", e["target"],
+                              f"{url} links to {e['target']} without utm_ parameters: visits cannot be tied to revenue",
+                              e["region"], [url], [{"url": url, "line": e["line"]}])
+
+
+@rule("unverified-link")
+def unverified_link(g):
+    """An external link the platform would not let us check (blocked, login wall, rate limited)."""
+    for url, data in g.nodes(data=True):
+        if data.get("verdict") != UNVERIFIED or data.get("role") == "profile":
+            continue
+        grp = _in_sources(g, url)
+        if grp.sources:
+            yield Finding("unverified-link", "info", url, f"could not verify {url}: {data.get('label')}", None,
+                          list(grp.sources), grp.locations, {"reason": data.get("label")})
+
+
+@rule("skipped-link")
+def skipped_link(g):
+    """A link funnelcheck did not fetch on purpose (robots.txt, --exclude)."""
+    for url, data in g.nodes(data=True):
+        if data.get("verdict") != SKIPPED or data.get("role") == "profile":
+            continue
+        grp = _in_sources(g, url)
+        if grp.sources:
+            yield Finding("skipped-link", "info", url, f"{url} {data.get('label')}", None, list(grp.sources),
+                          grp.locations, {"reason": data.get("label")})
+
+
+@rule("unsupported-scheme")
+def unsupported_scheme(g):
+    """A link with a scheme funnelcheck cannot check (ftp:, file:, ...) or a malformed URL."""
+    groups: dict[str, _Group] = defaultdict(_Group)
+    for page, _ in _owned_pages(g):
+        for _, target, e in g.out_edges(page, data=True):
+            if g.nodes[target].get("tier") == "other" or e["kind"] == "malformed":
+                groups[target].add(page, e["line"])
+    for target, grp in groups.items():
+        yield Finding("unsupported-scheme", "info", target, f"cannot check {target}: unsupported or malformed URL",
+                      None, list(grp.sources), grp.locations)
+
+
+def run_rules(g: nx.MultiDiGraph, only: Iterable[str] | None = None) -> list[Finding]:
+    """Run every registered rule (or those in ``only``); findings sorted worst first."""
+    findings: list[Finding] = []
+    for rule_id, fn in RULES.items():
+        if only is None or rule_id in only:
+            findings.extend(fn(g))
+    for f in findings:
+        f.locations.sort(key=lambda loc: (loc["url"], loc["line"] or 0))
+    findings.sort(key=Finding.sort_key)
+    return findings

@@ -1,0 +1,194 @@
+"""funnelcheck's command line: parse, call the library, print, exit.
+
+Exit codes: 0 no finding at or above --fail-on; 1 there is; 2 usage, config or
+runtime error (one line on stderr); 130 interrupted (what was crawled is kept).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from contextlib import nullcontext
+
+import click
+
+from analysis.formats import WRITERS
+from analysis.report import audit as analyse
+from analysis.report import unreachable_targets
+from crawler.config import FAIL_LEVELS, FORMATS, ConfigError, load_config, merge, validate
+from crawler.store import StoreError, open_store
+
+EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+logger = logging.getLogger("funnelcheck")
+
+
+def fail(message: str) -> None:
+    click.echo(f"funnelcheck: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def _progress():
+    """A rich progress bar on stderr, or nothing when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("crawling"), BarColumn(), MofNCompleteColumn(), TextColumn("URLs"),
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+
+
+def emit(a, fmt: str, output: str | None, fail_on: str) -> int:
+    """Write the report and return the exit code for its findings."""
+    writer = WRITERS[fmt]
+    try:
+        if output:
+            with open(output, "w", encoding="utf-8") as fh:
+                writer(a, fh) if fmt != "terminal" else writer(a, fh, color=False)
+        else:
+            writer(a, sys.stdout)
+    except OSError as exc:
+        fail(f"cannot write {output}: {exc.strerror}")
+    return EXIT_FINDINGS if a.failing(fail_on) else EXIT_OK
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="funnelcheck", prog_name="funnelcheck")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+def main(verbose: int) -> None:
+    """Audit how a business routes its web visitors, and check every link on the way.
+
+    funnelcheck crawls a company's site, blog and social profiles, builds the link
+    graph and reports the links that "row backward" (from owned pages out to social
+    platforms), dead ends, stranded profiles and every broken link.
+    """
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+                        format="funnelcheck: %(message)s")
+
+
+format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+                             help="Report format (default terminal).")
+output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
+                             help="Write the report to FILE instead of stdout.")
+fail_on_option = click.option("--fail-on", type=click.Choice(FAIL_LEVELS), default=None,
+                              help="Exit 1 when a finding is at or above this severity (default high).")
+db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
+                         help="Crawl store (SQLite). Default: crawls.sqlite in the user data directory.")
+
+
+@main.command()
+@click.argument("targets", nargs=-1, metavar="TARGET...")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Read options from a funnel.toml (command-line options win).")
+@click.option("--base-url", multiple=True, help="Public URL a directory TARGET stands for (repeatable, in order).")
+@click.option("--site", multiple=True, help="URL prefix of the business's site (repeatable; default: the first "
+              "target's origin).")
+@click.option("--blog", multiple=True, help="URL prefix of the blog (repeatable; default: blog.* hosts and "
+              "/blog/, /news/, /articles/, /insights/).")
+@click.option("--social", multiple=True, help="The business's own social profile URL (repeatable).")
+@click.option("--conversion", multiple=True, metavar="REGEX", help="URLs matching REGEX are conversion pages "
+              "(repeatable; added to the built-in cart/checkout/pricing/contact/demo/signup patterns).")
+@click.option("--remap", multiple=True, metavar="'REGEX REPLACEMENT'", help="Fetch URLs matching REGEX from "
+              "re.sub(REGEX, REPLACEMENT, url) instead; reports keep the public URL (repeatable, first match wins).")
+@click.option("--max-pages", type=click.IntRange(0), default=None, help="Stop after this many owned pages "
+              "(default 10000; 0 = no limit).")
+@click.option("--depth", type=click.IntRange(0), default=None, help="Follow links at most this many clicks from "
+              "a target (default: no limit).")
+@click.option("--check-external/--no-check-external", default=None, help="Check links to other sites (default on).")
+@click.option("--check-social/--no-check-social", default=None, help="Fetch the social profiles owned pages link "
+              "to, to see whether they link back (default on).")
+@click.option("--ignore-robots", is_flag=True, default=None, help="Do not obey robots.txt.")
+@click.option("--include", multiple=True, metavar="REGEX", help="Check URLs matching REGEX even if excluded.")
+@click.option("--exclude", multiple=True, metavar="REGEX", help="Do not fetch URLs matching REGEX (reported "
+              "as skipped).")
+@click.option("--exclude-path", multiple=True, metavar="REGEX", help="Do not fetch URLs whose path matches REGEX.")
+@click.option("--accept", multiple=True, metavar="CODES", help="Treat these HTTP statuses as working, e.g. 200,403.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=None, help="Seconds per request "
+              "(default 20).")
+@click.option("--concurrency", type=click.IntRange(1), default=None, help="Requests at once per host (default 16).")
+@click.option("--user-agent", default=None, help="User-Agent header (default names funnelcheck).")
+@db_option
+@format_option
+@output_option
+@fail_on_option
+def audit(targets, config_path, fmt, output, fail_on, db, **cli_options):
+    """Crawl TARGET (an http(s) URL, or a directory holding a built static site) and report.
+
+    \b
+    Examples:
+      funnelcheck audit https://acme.example/
+      funnelcheck audit https://acme.example/ --blog https://blog.acme.example/ --format json -o audit.json
+      funnelcheck audit public/ --base-url https://acme.example/
+      funnelcheck audit examples/acme/site --config examples/acme/funnel.toml
+    """
+    cli_options.update(targets=list(targets), format=fmt, output=output, fail_on=fail_on, db=db)
+    try:
+        config = load_config(config_path) if config_path else {}
+        options = validate(merge(config, cli_options))
+    except ConfigError as exc:
+        fail(str(exc))
+    from crawler.run import audit_crawl
+
+    progress = _progress()
+    try:
+        with progress as bar:
+            task = bar.add_task("crawl", total=None) if bar else None
+
+            def on_progress(done: int, queued: int) -> None:
+                if bar:
+                    bar.update(task, completed=done, total=max(queued, done))
+
+            db_path, crawl_id, code, tail = audit_crawl(options, on_progress)
+    except KeyboardInterrupt:
+        click.echo("funnelcheck: interrupted; pages crawled so far are kept in the store", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except StoreError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+    with open_store(db_path) as store:
+        crawl = store.crawl(crawl_id)
+        if crawl["status"] == "failed":
+            last = [line for line in tail.splitlines() if line.strip()][-1:] or [crawl["error"]]
+            fail(f"crawl failed: {last[0]} (crawl #{crawl_id} in {db_path})")
+        a = analyse(store, crawl_id)
+        dead = unreachable_targets(a)
+        if dead and len(dead) == len(crawl["targets"]):
+            url, why = dead[0]
+            fail(f"cannot reach {url}: {why}")
+        code = emit(a, options["format"], options["output"], options["fail_on"])
+    sys.exit(code)
+
+
+@main.command()
+@click.option("--crawl", "crawl_id", type=int, default=None, help="Crawl id (default: the latest).")
+@db_option
+@format_option
+@output_option
+@fail_on_option
+def report(crawl_id, db, fmt, output, fail_on):
+    """Report on a stored crawl again, without crawling."""
+    try:
+        with open_store(db, readonly=True) as store:
+            a = analyse(store, crawl_id)
+            code = emit(a, fmt or "terminal", output, fail_on or "high")
+    except StoreError as exc:
+        fail(str(exc))
+    sys.exit(code)
+
+
+@main.command()
+@db_option
+def crawls(db):
+    """List the crawls in the store."""
+    try:
+        with open_store(db, readonly=True) as store:
+            for c in store.crawls():
+                click.echo(f"{c['id']}\t{c['started']}\t{c['status']}\t{c['pages']} pages\t{' '.join(c['targets'])}")
+    except StoreError as exc:
+        fail(str(exc))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

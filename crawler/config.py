@@ -1,0 +1,186 @@
+"""Audit options: defaults, ``funnel.toml``, the command line, validated once.
+
+The resolved options are stored with the crawl (``crawls.options``) so any
+report can be rebuilt from the store alone, and the crawl process reads them
+from there.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+
+from crawler.urls import RemapRule, URLError, normalize, origin
+
+DEFAULTS: dict = {
+    "targets": [],
+    "base_url": [],
+    "site": [],
+    "blog": [],
+    "social": [],
+    "conversion": [],
+    "remap": [],
+    "max_pages": 10000,
+    "depth": None,
+    "check_external": True,
+    "check_social": True,
+    "cache_age": "1d",
+    "insecure": False,
+    "ignore_robots": False,
+    "include": [],
+    "exclude": [],
+    "exclude_path": [],
+    "accept": [],
+    "timeout": 20,
+    "concurrency": 16,
+    "user_agent": None,
+    "fail_on": "high",
+    "format": "terminal",
+    "db": None,
+    "output": None,
+}
+LISTS = {k for k, v in DEFAULTS.items() if isinstance(v, list)}
+FAIL_LEVELS = ("high", "medium", "low", "info", "never")
+FORMATS = ("terminal", "json")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+
+
+class ConfigError(ValueError):
+    """A bad option value or configuration file (exit code 2)."""
+
+
+def parse_duration(text) -> float:
+    """Seconds in ``30s``, ``15m``, ``12h``, ``1d``, ``2w`` (a bare number is seconds).
+
+    >>> parse_duration("1d"), parse_duration("90")
+    (86400.0, 90.0)
+    """
+    m = _DURATION.match(str(text))
+    if not m:
+        raise ConfigError(f"bad duration {text!r} (use e.g. 30s, 15m, 12h, 1d)")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    """Read a ``funnel.toml``: keys are the long option names with ``_`` for ``-``.
+
+    Relative directory targets are resolved against the file's directory.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
+    for key in LISTS & set(data):
+        if isinstance(data[key], str):
+            data[key] = [data[key]]
+        if not isinstance(data[key], list):
+            raise ConfigError(f"{path}: {key} must be a list")
+    targets = []
+    for t in data.get("targets", []):
+        if "://" not in t and not os.path.isabs(t):
+            t = str((path.parent / t).resolve())
+        targets.append(t)
+    if targets:
+        data["targets"] = targets
+    return data
+
+
+def merge(config: dict, cli: dict) -> dict:
+    """Defaults, then the config file, then options given on the command line (``None`` = not given)."""
+    options = dict(DEFAULTS)
+    options.update(config)
+    for key, value in cli.items():
+        if value is None or (key in LISTS and not value):
+            continue
+        options[key] = list(value) if key in LISTS else value
+    return options
+
+
+def validate(options: dict) -> dict:
+    """Check and complete merged options; raises :class:`ConfigError` with one readable line.
+
+    Directory targets stay paths here (``crawler.audit`` serves them); URLs are
+    normalised; ``site`` defaults to the first target's origin.
+    """
+    o = dict(options)
+    if not o["targets"]:
+        raise ConfigError("no TARGET given (a URL, or a directory holding a built site)")
+    targets, dirs = [], []
+    for t in o["targets"]:
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", t):
+            try:
+                targets.append(normalize(t)[0])
+            except URLError as exc:
+                raise ConfigError(str(exc)) from None
+        elif os.path.isdir(t):
+            dirs.append(os.path.abspath(t))
+            targets.append(os.path.abspath(t))
+        else:
+            raise ConfigError(f"TARGET {t!r} is neither an http(s) URL nor an existing directory")
+    o["targets"] = targets
+    base_urls = []
+    for b in o["base_url"]:
+        try:
+            u = normalize(b)[0]
+        except URLError as exc:
+            raise ConfigError(f"--base-url: {exc}") from None
+        base_urls.append(u if u.endswith("/") else u + "/")
+    if len(base_urls) > len(dirs):
+        raise ConfigError("--base-url given more often than there are directory targets")
+    o["base_url"] = base_urls + ["http://localhost/"] * (len(dirs) - len(base_urls))
+    for key in ("site", "blog", "social"):
+        out = []
+        for u in o[key]:
+            try:
+                out.append(normalize(u)[0])
+            except URLError as exc:
+                raise ConfigError(f"--{key}: {exc}") from None
+        o[key] = out
+    for key in ("conversion", "include", "exclude", "exclude_path"):
+        for rx in o[key]:
+            try:
+                re.compile(rx)
+            except re.error as exc:
+                raise ConfigError(f"--{key.replace('_', '-')} {rx!r}: bad regular expression: {exc}") from None
+    for r in o["remap"]:
+        try:
+            RemapRule.parse(r)
+        except URLError as exc:
+            raise ConfigError(str(exc)) from None
+    try:
+        o["accept"] = sorted({int(s) for item in o["accept"] for s in str(item).split(",") if s.strip()})
+    except ValueError:
+        raise ConfigError(f"--accept takes status codes like 200,403, got {o['accept']!r}") from None
+    for key in ("max_pages", "depth", "timeout", "concurrency"):
+        if o[key] is not None and (not isinstance(o[key], (int, float)) or o[key] < 0):
+            raise ConfigError(f"--{key.replace('_', '-')} must be a number >= 0, got {o[key]!r}")
+    if o["fail_on"] not in FAIL_LEVELS:
+        raise ConfigError(f"--fail-on must be one of {', '.join(FAIL_LEVELS)}, got {o['fail_on']!r}")
+    if o["format"] not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {o['format']!r}")
+    o["cache_age_seconds"] = parse_duration(o["cache_age"])
+    return o
+
+
+def public_targets(options: dict) -> list[str]:
+    """Targets as public URLs: a directory target stands for its ``--base-url``."""
+    out, dirs = [], iter(options["base_url"])
+    for t in options["targets"]:
+        out.append(next(dirs) if "://" not in t else t)
+    return out
+
+
+def default_site(options: dict) -> list[str]:
+    """``--site`` if given, else the origin of the first target."""
+    if options["site"]:
+        return options["site"]
+    return [origin(public_targets(options)[0]) + "/"]

@@ -1,0 +1,41 @@
+"""The pipeline that streams each fetched URL into the crawl store as it arrives."""
+from __future__ import annotations
+
+from scrapy import signals
+
+from crawler.store import Store
+
+
+class StorePipeline:
+    """Writes one item (a fetched URL, its links, the URLs it queued) per transaction.
+
+    Nothing is buffered: a crawl killed at any moment leaves every page it
+    finished in the store, and memory does not grow with the number of links.
+    """
+
+    def __init__(self, db_path: str, crawl_id: int):
+        self.db_path, self.crawl_id = db_path, crawl_id
+        self.store: Store | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        pipeline = cls(crawler.settings.get("FUNNEL_DB"), crawler.settings.getint("FUNNEL_CRAWL_ID"))
+        crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        return pipeline
+
+    def open_spider(self, spider=None):
+        self.store = Store(self.db_path)
+
+    def process_item(self, item, spider=None):
+        self.store.write_page(self.crawl_id, item["page"], item["links"], item["discovered"])
+        return item
+
+    def spider_closed(self, spider, reason):
+        with Store(self.db_path) as store:
+            store.finish_crawl(self.crawl_id, "complete" if reason == "finished" else "interrupted",
+                               None if reason == "finished" else f"stopped: {reason}")
+
+    def close_spider(self, spider=None):
+        if self.store is not None:
+            self.store.close()
+            self.store = None

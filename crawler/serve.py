@@ -1,0 +1,118 @@
+"""Serve a built static site from a directory on 127.0.0.1, for auditing it offline.
+
+Behaves like the static hosts such sites are deployed to: ``/dir`` redirects to
+``/dir/`` (with a relative Location, as nginx's ``absolute_redirect off``),
+``/dir/`` serves ``index.html``, and a Netlify-style ``_redirects`` file at the
+root is honoured: ``FROM TO [STATUS]`` per line, ``#`` comments; a 3xx status
+redirects to TO, any other status serves the file TO with that status
+(``/old /gone.html 410``, or ``/profile /blocked.html 999``).
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+logger = logging.getLogger(__name__)
+
+
+def read_redirects(root: Path) -> dict[str, tuple[str, int]]:
+    """Parse ``root/_redirects`` into ``{from_path: (to, status)}``.
+
+    >>> import tempfile; d = Path(tempfile.mkdtemp()); _ = (d / "_redirects").write_text("# x\\n/a /b 301\\n/c /d.html 999\\n")
+    >>> read_redirects(d)
+    {'/a': ('/b', 301), '/c': ('/d.html', 999)}
+    """
+    rules: dict[str, tuple[str, int]] = {}
+    path = root / "_redirects"
+    if not path.is_file():
+        return rules
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        parts = line.split("#", 1)[0].split()
+        if len(parts) < 2:
+            continue
+        status = int(parts[2].rstrip("!")) if len(parts) > 2 and parts[2].rstrip("!").isdigit() else 301
+        rules[parts[0]] = (parts[1], status)
+    return rules
+
+
+class _Handler(SimpleHTTPRequestHandler):
+    redirects: dict[str, tuple[str, int]] = {}
+    server_version = "funnelcheck-static"
+    sys_version = ""
+
+    def log_message(self, format, *args):  # noqa: A002 - the stdlib's name
+        logger.debug("static server: " + format, *args)
+
+    def _rule(self):
+        return self.redirects.get(urlsplit(self.path).path)
+
+    def send_head(self):
+        rule = self._rule()
+        if rule:
+            to, status = rule
+            if 300 <= status < 400:
+                self.send_response(status)
+                self.send_header("Location", to)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            file = Path(self.translate_path(to))
+            if file.is_dir():
+                file = file / "index.html"
+            try:
+                body = file.read_bytes()
+            except OSError:
+                body = b""
+            self.send_response(status, "Blocked" if status >= 600 else None)
+            self.send_header("Content-Type", self.guess_type(str(file)))
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return io.BytesIO(body)
+        path = self.translate_path(self.path)
+        if os.path.isdir(path) and not urlsplit(self.path).path.endswith("/"):
+            parts = urlsplit(self.path)
+            self.send_response(301)
+            self.send_header("Location", parts.path.rsplit("/", 1)[-1] + "/" + (f"?{parts.query}" if parts.query else ""))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        return super().send_head()
+
+
+class StaticServer:
+    """A threaded HTTP server for ``directory`` on an ephemeral 127.0.0.1 port.
+
+    >>> import tempfile, urllib.request; d = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(d, "index.html"), "w").write("hi")
+    >>> with StaticServer(d) as srv:
+    ...     urllib.request.urlopen(srv.url).read()
+    b'hi'
+    """
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory).resolve()
+        if not self.directory.is_dir():
+            raise NotADirectoryError(f"not a directory: {directory}")
+        handler = type("Handler", (_Handler,), {"redirects": read_redirects(self.directory)})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(self.directory)))
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="static-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def __enter__(self) -> "StaticServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,52 @@
+"""Scrapy settings for an audit: polite by default, fast on one host, quiet.
+
+``crawler.run`` overrides a few from the crawl's stored options (timeout,
+per-host concurrency, robots, user agent); ``scrapy crawl funnel`` from the
+project root uses these as they are.
+"""
+
+BOT_NAME = "funnelcheck"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+USER_AGENT = "funnelcheck/0.1 (+https://github.com/funnelcheck/funnelcheck; link and funnel audit)"
+ROBOTSTXT_OBEY = True
+
+CONCURRENT_REQUESTS = 32
+CONCURRENT_REQUESTS_PER_DOMAIN = 16
+DOWNLOAD_DELAY = 0
+DOWNLOAD_TIMEOUT = 20
+DOWNLOAD_MAXSIZE = 20 * 1024 * 1024     # a page larger than this is an error, not a memory spike
+DOWNLOAD_WARNSIZE = 0
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = "WARNING"
+
+# funnelcheck follows redirects itself, hop by hop, so each hop is a stored fact.
+REDIRECT_ENABLED = False
+METAREFRESH_ENABLED = False
+RETRY_ENABLED = True
+RETRY_TIMES = 1
+RETRY_HTTP_CODES = []          # HTTP answers are verdicts; only network failures are retried
+
+# Breadth-first, so --depth and --max-pages cut the crawl where a user expects.
+DEPTH_PRIORITY = 1
+SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
+SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
+
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.middlewares.RobotsMiddleware": 100,
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+}
+SPIDER_MIDDLEWARES = {
+    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+}
+ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 100}
+EXTENSIONS = {"scrapy.extensions.telnet.TelnetConsole": None, "scrapy.extensions.logstats.LogStats": None}
+
+# Where the crawl store is and which crawl row to fill (set by crawler.run).
+FUNNEL_DB = None
+FUNNEL_CRAWL_ID = None

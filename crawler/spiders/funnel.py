@@ -1,0 +1,281 @@
+"""The funnel spider: fetch owned pages, their links, social profiles and externals.
+
+Thin by design: :mod:`crawler.extract` reads pages, :mod:`crawler.urls` names
+URLs, :mod:`analysis.tiers` says what is owned; the spider only decides what to
+fetch next and hands one item per fetched URL to the store pipeline. It never
+judges a status: the store keeps facts, analysis gives verdicts.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+import scrapy
+from scrapy.exceptions import IgnoreRequest
+from twisted.internet.error import (
+    ConnectError,
+    ConnectionLost,
+    ConnectionRefusedError,
+    DNSLookupError,
+    NoRouteError,
+    TCPTimedOutError,
+    TimeoutError,
+)
+
+from analysis.tiers import OWNED, PROFILE, SOCIAL, Scope
+from crawler.extract import NAVIGATION_TAGS, extract
+from crawler.store import Store, now_iso
+from crawler.urls import (
+    FETCHABLE_SCHEMES,
+    IGNORED_SCHEMES,
+    RECORDED_SCHEMES,
+    Remapper,
+    URLError,
+    dedupe_key,
+    normalize,
+    origin,
+    resolve,
+    scheme_of,
+)
+
+# Response headers that verdicts need (blocked platforms, rate limits).
+KEPT_HEADERS = ("cf-mitigated", "retry-after", "x-amzn-waf-action", "server", "content-length")
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def unmap(public: str, fetched: str, local: str) -> str:
+    """Express ``local`` (an absolute URL on the fetched host) under the public URL it stands for.
+
+    The part of the path that the public and fetched URLs share at their end is
+    what the remap kept; the rest is the remapped prefix.
+
+    >>> unmap("https://twitter.com/acme", "http://127.0.0.1:9/_social/twitter.com/acme",
+    ...       "http://127.0.0.1:9/_social/twitter.com/acme/")
+    'https://twitter.com/acme/'
+    """
+    pp = "/" + public.split("://", 1)[1].partition("/")[2]
+    fp = "/" + fetched.split("://", 1)[1].partition("/")[2]
+    n = 0
+    while n < min(len(pp), len(fp)) and pp[-1 - n] == fp[-1 - n]:
+        n += 1
+    fetched_prefix, public_prefix = fp[: len(fp) - n], pp[: len(pp) - n]
+    lpath = "/" + local.split("://", 1)[1].partition("/")[2]
+    if not lpath.startswith(fetched_prefix):
+        return local
+    return origin(public) + public_prefix + lpath[len(fetched_prefix):]
+
+
+def error_kind(failure) -> tuple[str, str]:
+    """Name a download failure: dns, timeout, refused, tls, connection, robots, too-large."""
+    exc = failure.value
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, IgnoreRequest):
+        return ("robots", "disallowed by robots.txt") if "robots" in text.lower() else ("ignored", text)
+    if isinstance(exc, DNSLookupError):
+        return "dns", "DNS lookup failed"
+    if isinstance(exc, (TimeoutError, TCPTimedOutError)):
+        return "timeout", "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused", "connection refused"
+    if isinstance(exc, NoRouteError):
+        return "refused", "no route to host"
+    name = type(exc).__name__
+    if "SSL" in text or "certificate" in text.lower() or "tls" in text.lower() or "SSL" in name:
+        return "tls", text.splitlines()[0][:200]
+    if "maxsize" in text.lower() or "larger than" in text.lower() or "Cancelled" in name:
+        return "too-large", text[:200]
+    if isinstance(exc, (ConnectError, ConnectionLost)):
+        return "connection", text[:200]
+    return "connection", f"{name}: {text}"[:200]
+
+
+class FunnelSpider(scrapy.Spider):
+    name = "funnel"
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.configure(crawler.settings)
+        return spider
+
+    def configure(self, settings) -> None:
+        """Read the crawl's options from the store (the single source of truth)."""
+        self.db_path = settings.get("FUNNEL_DB")
+        self.crawl_id = settings.getint("FUNNEL_CRAWL_ID")
+        with Store(self.db_path) as store:
+            crawl = store.crawl(self.crawl_id)
+        o = crawl["options"]
+        self.targets = crawl["targets"]
+        self.scope = Scope(site=tuple(o["site"]), blog=tuple(o["blog"]), social=tuple(o["social"]),
+                           conversion=tuple(o["conversion"]))
+        self.remapper = Remapper(o.get("remap", ()), o.get("mounts", {}))
+        self.max_pages = o.get("max_pages") or 0
+        self.max_depth = o.get("depth") if o.get("depth") is not None else -1
+        self.check_external = o.get("check_external", True)
+        self.check_social = o.get("check_social", True)
+        self.obey_robots = not o.get("ignore_robots", False)
+        self.include = [re.compile(r) for r in o.get("include", ())]
+        self.exclude = [re.compile(r) for r in o.get("exclude", ())]
+        self.exclude_path = [re.compile(r) for r in o.get("exclude_path", ())]
+        self.seen: set[str] = set()   # de-duplication keys of every URL scheduled
+        self.pages_scheduled = 0
+
+    # -- scheduling -------------------------------------------------------------
+    async def start(self):
+        for target in self.targets:
+            request = self.plan(normalize(target)[0], "a", 0, seed=True)
+            if request is not None:
+                yield request
+
+    def excluded(self, url: str) -> bool:
+        if any(r.search(url) for r in self.include):
+            return False
+        if any(r.search(url) for r in self.exclude):
+            return True
+        if self.exclude_path:
+            path = url.split("://", 1)[-1].partition("/")[2]
+            return any(r.search("/" + path) for r in self.exclude_path)
+        return False
+
+    def plan(self, url: str, tag: str, depth: int, kind: str = "other", role: str | None = None,
+             seed: bool = False):
+        """Decide whether and how to fetch a public URL; returns a Request, an item or None."""
+        key = dedupe_key(url)
+        if key in self.seen:
+            return None
+        tier = self.scope.tier(url)
+        if role is None:
+            if tier in OWNED:
+                role = "page" if (tag in NAVIGATION_TAGS or seed) else "asset"
+            elif tier == SOCIAL and kind == PROFILE:
+                role = "profile"
+            else:
+                role = "external"
+        if role == "page":
+            if tier not in OWNED:
+                role = "external"
+            elif not seed:
+                if self.max_depth >= 0 and depth > self.max_depth:
+                    return None
+                if self.max_pages and self.pages_scheduled >= self.max_pages:
+                    return None
+        if role == "profile" and not self.check_social:
+            return None
+        if role == "external" and not self.check_external:
+            return None
+        self.seen.add(key)
+        if self.excluded(url):
+            return {"page": {"url": key, "role": role, "depth": depth, "error_kind": "excluded",
+                             "reason": "excluded by --exclude", "fetched_at": now_iso()},
+                    "links": [], "discovered": []}
+        if role == "page":
+            self.pages_scheduled += 1
+        method = "HEAD" if role in ("asset", "external") else "GET"
+        return self.request(url, key, role, depth, method)
+
+    def request(self, url: str, key: str, role: str, depth: int, method: str, hops: int = 0) -> scrapy.Request:
+        meta = {"public": url, "key": key, "role": role, "depth": depth, "hops": hops,
+                "dont_redirect": True, "handle_httpstatus_all": True}
+        if not self.obey_robots:
+            meta["dont_obey_robotstxt"] = True
+        return scrapy.Request(self.remapper.fetch_url(url), method=method, meta=meta, dont_filter=True,
+                              callback=self.parse, errback=self.on_error,
+                              priority=0 if role == "page" else -1)
+
+    # -- responses ----------------------------------------------------------------
+    def parse(self, response):
+        meta = response.meta
+        status = response.status
+        method = response.request.method
+        if method == "HEAD" and status >= 400 and status != 429:
+            # Many servers answer HEAD wrongly (405, 501, 403, 404): ask again with GET.
+            yield self.request(meta["public"], meta["key"], meta["role"], meta["depth"], "GET", meta["hops"])
+            return
+        headers = {h: response.headers.get(h).decode("latin-1") for h in KEPT_HEADERS if response.headers.get(h)}
+        ctype = (response.headers.get("Content-Type") or b"").decode("latin-1").split(";")[0].strip().lower()
+        page = {
+            "url": meta["key"], "fetched_url": response.url, "role": meta["role"], "method": method,
+            "depth": meta["depth"], "status": status, "headers": json.dumps(headers) if headers else None,
+            "content_type": ctype or None, "fetched_at": now_iso(),
+            "elapsed": meta.get("download_latency"),
+        }
+        links, discovered, follow = [], [], []
+        if 300 <= status < 400 and response.headers.get("Location"):
+            location = self.public_location(meta["public"], response.url,
+                                            response.headers["Location"].decode("latin-1"))
+            page["location"] = location
+            if location:
+                next_req = self.plan(location, "a", meta["depth"], role=self.hop_role(meta["role"], location))
+                if next_req is not None:
+                    follow.append(next_req)
+        elif (200 <= status < 300 and ctype in HTML_TYPES and meta["role"] in ("page", "profile")
+              and method == "GET"):
+            facts = extract(response.body, meta["public"], response.encoding)
+            page.update(title=facts.title, lead_form=int(facts.lead_form), parsed=1,
+                        anchors=json.dumps(facts.anchors) if facts.anchors else None)
+            crawl_more = meta["role"] == "page"
+            for link in facts.links:
+                row, request = self.link(meta["public"], link, meta["depth"] + 1, crawl_more)
+                if row is not None:
+                    links.append(row)
+                if request is not None:
+                    follow.append(request)
+        for r in follow:
+            if isinstance(r, scrapy.Request):
+                m = r.meta
+                discovered.append((m["key"], json.dumps({"url": m["public"], "role": m["role"],
+                                                         "depth": m["depth"], "method": r.method})))
+        yield {"page": page, "links": links, "discovered": discovered}
+        yield from follow
+
+    def link(self, source: str, link, depth: int, crawl_more: bool):
+        """One extracted link -> (row for the store, follow-up request or item)."""
+        scheme = scheme_of(link.url)
+        if scheme in IGNORED_SCHEMES:
+            return None, None
+        base = (source, None, None, None, link.tag, link.attr, link.text, link.region, link.rel,
+                int(link.icon), "other", link.line)
+        if scheme in RECORDED_SCHEMES or (scheme and scheme not in FETCHABLE_SCHEMES):
+            target = scheme + ":" + link.url.split(":", 1)[1].strip()
+            return (source, target, target, None, *base[4:]), None
+        try:
+            url, fragment = normalize(link.url)
+        except URLError:
+            return (source, link.url, link.url, None, *base[4:-2], "malformed", link.line), None
+        kind = self.scope.link_kind(url, link.rel, link.sameas)
+        row = (source, url, dedupe_key(url), fragment or None, link.tag, link.attr, link.text, link.region,
+               link.rel, int(link.icon), kind, link.line)
+        if not crawl_more:
+            return row, None
+        return row, self.plan(url, link.tag, depth, kind)
+
+    def hop_role(self, role: str, location: str) -> str:
+        """The role of a redirect's next hop: a page redirected off-site becomes an external check."""
+        if role == "page" and self.scope.tier(location) not in OWNED:
+            return "external"
+        return role
+
+    def public_location(self, public: str, fetched: str, location: str) -> str | None:
+        """Resolve a Location header against the public URL (absolute local ones mapped back)."""
+        location = location.strip()
+        if not location:
+            return None
+        fetched_origin = origin(fetched)
+        if location.startswith(fetched_origin + "/") and fetched_origin != origin(public):
+            # The local copy answered with its own address: map it back under the public URL.
+            location = unmap(public, fetched, location)
+        try:
+            return normalize(resolve(public, location))[0]
+        except URLError:
+            return None
+
+    def on_error(self, failure):
+        request = failure.request
+        meta = request.meta
+        kind, reason = error_kind(failure)
+        page = {"url": meta["key"], "fetched_url": request.url, "role": meta["role"], "method": request.method,
+                "depth": meta["depth"], "error_kind": kind, "reason": reason, "fetched_at": now_iso()}
+        yield {"page": page, "links": [], "discovered": []}
+
+
+__all__ = ["FunnelSpider", "error_kind", "unmap"]

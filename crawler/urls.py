@@ -1,0 +1,203 @@
+"""URL normalisation and remapping: pure functions, no I/O.
+
+Every URL funnelcheck stores is *public* (what a visitor sees) and normalised by
+:func:`normalize`. Where it is *fetched* is a separate question answered by
+:class:`Remapper` (``--remap`` rules and the directory a target is served from).
+"""
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+FETCHABLE_SCHEMES = frozenset({"http", "https"})
+RECORDED_SCHEMES = frozenset({"mailto", "tel"})
+IGNORED_SCHEMES = frozenset({"javascript", "data", "about", "blob"})
+
+# Query parameters that only track a visit; they never change which page is served.
+TRACKING_PARAMS = re.compile(
+    r"^(utm_[a-z_]+|gclid|dclid|fbclid|msclkid|yclid|igshid|mc_cid|mc_eid|_hsenc|_hsmi|_ga|_gl)$",
+    re.I,
+)
+INDEX_FILES = ("index.html", "index.htm", "index.php")
+
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PCT = re.compile(r"%([0-9A-Fa-f]{2})")
+
+
+class URLError(ValueError):
+    """A URL that cannot be crawled (malformed, or not http/https)."""
+
+
+def _fix_percent(part: str, safe: str) -> str:
+    """Uppercase percent-escapes, decode unreserved ones, encode what must be."""
+
+    def repl(m: re.Match) -> str:
+        ch = chr(int(m.group(1), 16))
+        return ch if ch in _UNRESERVED else "%" + m.group(1).upper()
+
+    part = _PCT.sub(repl, part)
+    return quote(part, safe=safe + "%")
+
+
+def _remove_dot_segments(path: str) -> str:
+    if not path:
+        return "/"
+    if "." not in path:
+        return path
+    trailing = path.endswith(("/", "/.", "/.."))
+    out = posixpath.normpath(path)
+    out = "/" + out.lstrip("/")  # normpath keeps a leading '//'
+    if trailing and not out.endswith("/"):
+        out += "/"
+    return out
+
+
+def scheme_of(href: str) -> str:
+    """The lower-cased scheme of an href, or '' for a relative reference.
+
+    >>> scheme_of("MailTo:a@b.example"), scheme_of("/x")
+    ('mailto', '')
+    """
+    m = re.match(r"^\s*([A-Za-z][A-Za-z0-9+.-]*):", href)
+    return m.group(1).lower() if m else ""
+
+
+def normalize(url: str) -> tuple[str, str]:
+    """Return ``(url, fragment)``: the URL in canonical form and its fragment apart.
+
+    Lower-cases scheme and host, drops default ports, removes dot segments,
+    normalises percent-encoding and gives an empty path as ``/``. Query
+    parameters (tracking ones included) are kept: see :func:`dedupe_key`.
+
+    >>> normalize("HTTPS://Acme.Example:443/a/./b/../c%7e?q=1#Top")
+    ('https://acme.example/a/c~?q=1', 'Top')
+    """
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise URLError(f"malformed URL {url!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in FETCHABLE_SCHEMES:
+        raise URLError(f"not an http(s) URL: {url!r}")
+    host = (parts.hostname or "").rstrip(".")
+    if not host or " " in host:
+        raise URLError(f"malformed URL {url!r}: no host")
+    try:
+        host = host.encode("idna").decode("ascii") if not host.isascii() else host.lower()
+    except UnicodeError:
+        raise URLError(f"malformed URL {url!r}: bad host name") from None
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    if parts.username:
+        netloc = f"{parts.username}{':' + parts.password if parts.password else ''}@{netloc}"
+    path = _remove_dot_segments(_fix_percent(parts.path, "/:@!$&'()*+,;=")) or "/"
+    query = _fix_percent(parts.query, "=&/:@!$'()*+,;?")
+    return urlunsplit((scheme, netloc, path, query, "")), unquote(parts.fragment)
+
+
+def dedupe_key(url: str) -> str:
+    """The identity of a normalised URL: tracking parameters and index files dropped.
+
+    >>> dedupe_key("https://acme.example/blog/index.html?utm_source=x&page=2")
+    'https://acme.example/blog/?page=2'
+    """
+    parts = urlsplit(url)
+    path = parts.path
+    for name in INDEX_FILES:
+        if path.endswith("/" + name):
+            path = path[: -len(name)]
+            break
+    query = parts.query
+    if query:
+        pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if not TRACKING_PARAMS.match(k)]
+        query = urlencode(pairs, quote_via=quote, safe="/:@!$'()*+,;") if pairs else ""
+    return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+
+
+def has_tracking(url: str) -> bool:
+    """True when the URL carries campaign parameters (utm_source and friends).
+
+    >>> has_tracking("https://acme.example/?utm_source=twitter"), has_tracking("https://acme.example/")
+    (True, False)
+    """
+    return any(TRACKING_PARAMS.match(k) for k, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True))
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL.
+
+    >>> origin("https://acme.example/a/b?c")
+    'https://acme.example'
+    """
+    p = urlsplit(url)
+    return f"{p.scheme}://{p.netloc}"
+
+
+def resolve(base: str, href: str) -> str:
+    """Resolve ``href`` against ``base`` the way a browser does (whitespace trimmed).
+
+    >>> resolve("https://acme.example/a/b", "../c")
+    'https://acme.example/c'
+    """
+    href = href.strip().replace("\n", "").replace("\r", "").replace("\t", "")
+    return urljoin(base, href)
+
+
+@dataclass(frozen=True)
+class RemapRule:
+    pattern: re.Pattern
+    replacement: str
+
+    @classmethod
+    def parse(cls, text: str) -> "RemapRule":
+        """Parse ``'REGEX REPLACEMENT'`` (split on the last run of whitespace).
+
+        >>> RemapRule.parse(r"^https://twitter\\.com/ http://127.0.0.1:9/").replacement
+        'http://127.0.0.1:9/'
+        """
+        parts = text.strip().rsplit(None, 1)
+        if len(parts) != 2:
+            raise URLError(f"--remap needs 'REGEX REPLACEMENT', got {text!r}")
+        try:
+            return cls(re.compile(parts[0]), parts[1])
+        except re.error as exc:
+            raise URLError(f"--remap {text!r}: bad regular expression: {exc}") from None
+
+
+class Remapper:
+    """Maps a public URL to the URL it is fetched from.
+
+    User rules are tried in order and the first that matches rewrites the URL
+    (``re.sub`` syntax); then the *mounts* (a public prefix served from a local
+    address, as for a directory target) apply to the result.
+
+    >>> r = Remapper(["^https://twitter\\\\.com/(.*) https://acme.example/_social/\\\\1"],
+    ...              {"https://acme.example/": "http://127.0.0.1:8000/"})
+    >>> r.fetch_url("https://twitter.com/acme")
+    'http://127.0.0.1:8000/_social/acme'
+    """
+
+    def __init__(self, rules=(), mounts: dict[str, str] | None = None):
+        self.rules = [r if isinstance(r, RemapRule) else RemapRule.parse(r) for r in rules]
+        self.mounts = sorted((mounts or {}).items(), key=lambda kv: -len(kv[0]))
+
+    def fetch_url(self, public: str) -> str:
+        url = public
+        for rule in self.rules:
+            new, n = rule.pattern.subn(rule.replacement, url, count=1)
+            if n:
+                url = new
+                break
+        for prefix, local in self.mounts:
+            if url.startswith(prefix):
+                return local + url[len(prefix):]
+        return url
+
+    def __bool__(self) -> bool:
+        return bool(self.rules or self.mounts)
