@@ -73,7 +73,12 @@ def share_endpoint(url: str) -> str:
 
 @rule("backward-social")
 def backward_social(g: nx.MultiDiGraph):
-    """Owned page -> social platform: the visitor leaves for a page you do not control."""
+    """Owned page -> social platform: the visitor leaves for a page you do not control.
+
+    One finding per (target, region); a footer, sidebar or head link is split by
+    severity, because the same footer icon weighs more on a page that offers
+    nothing else (high) than on one that offers a purchase or a form (medium).
+    """
     groups: dict[tuple, _Group] = defaultdict(_Group)
     offer_cache: dict[str, bool] = {}
     for page, _ in _owned_pages(g):
@@ -82,9 +87,9 @@ def backward_social(g: nx.MultiDiGraph):
                 continue
             kind, region = e["kind"], e["region"] or "body"
             if kind == IDENTITY:
-                severity, key = "info", (target, region, kind)
+                severity, key = "info", (target, region, kind, "")
             elif kind == SHARE:
-                severity, key = "low", (share_endpoint(e["target"]), region, kind)
+                severity, key = "low", (share_endpoint(e["target"]), region, kind, "")
             else:
                 if page not in offer_cache:
                     offer_cache[page] = offers(g, page)
@@ -92,15 +97,18 @@ def backward_social(g: nx.MultiDiGraph):
                     severity = "medium" if region != "head" else "low"
                 else:
                     severity = "high"
-                key = (target, region, PROFILE)
+                key = (target, region, PROFILE, severity if region in ("footer", "aside", "head") else "")
             groups[key].add(page, e["line"], severity)
-    for (target, region, kind), grp in groups.items():
+    for (target, region, kind, split), grp in groups.items():
         n = len(grp.sources)
         where = REGION_WORDS.get(region, region)
         if kind == IDENTITY:
             msg = f"identity link (rel=me / sameAs) to {target} on {_plural(n, 'page')}: not a route for visitors"
         elif kind == SHARE:
             msg = f"share button ({target}) in the {where} on {_plural(n, 'page')} sends readers to social"
+        elif split == "high":
+            msg = (f"{where} links to social profile {target} on {_plural(n, 'page')} that offer no purchase "
+                   "and no lead capture: rowing backward")
         else:
             msg = f"{where} links to social profile {target} on {_plural(n, 'page')}: rowing backward"
         yield Finding("backward-social", worst(grp.severities), target, msg, region, list(grp.sources),

@@ -85,13 +85,23 @@ class Scope:
     def _site_domains(self) -> frozenset[str]:
         return frozenset(registered_domain(_host(s)) for s in self.site)
 
+    @cached_property
+    def _platform_hosts(self) -> dict[str, Platform]:
+        return {h: p for p in self.platforms for h in p.hosts}
+
     def platform(self, url: str) -> Platform | None:
-        """The social platform a URL is on, if any."""
+        """The social platform a URL is on (its host or a parent domain listed), if any.
+
+        >>> Scope().platform("https://www.linkedin.com/company/acme").name
+        'linkedin'
+        """
         host = _host(url)
-        for p in self.platforms:
-            for h in p.hosts:
-                if host == h or host.endswith("." + h):
-                    return p
+        hosts = self._platform_hosts
+        while host:
+            p = hosts.get(host)
+            if p is not None:
+                return p
+            host = host.partition(".")[2]
         return None
 
     def is_own_profile(self, url: str) -> bool:

@@ -183,7 +183,8 @@ def run_funnelcheck(ctx, i):
         return {**m, "error": f"exit code {m['rc']}: {tail(tmp / f'fc-{i}.stderr')}"}
     try:
         report = json.loads(out.read_text())
-        pages = sum(1 for p in report["pages"] if p.get("role") == "page")
+        # owned HTML pages that answered 200 (redirect hops and broken links are rows too)
+        pages = sum(1 for p in report["pages"] if p.get("role") == "page" and p.get("status") == 200)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return {**m, "error": f"cannot read {out.name}: {type(e).__name__}: {e}"}
     summary = report.get("summary") if isinstance(report.get("summary"), dict) else {}

@@ -14,6 +14,7 @@ ROBOTSTXT_OBEY = True
 
 CONCURRENT_REQUESTS = 32
 CONCURRENT_REQUESTS_PER_DOMAIN = 16
+CONCURRENT_ITEMS = 4            # one item per response: more only spawns idle tasks
 DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = 20
 DOWNLOAD_MAXSIZE = 20 * 1024 * 1024     # a page larger than this is an error, not a memory spike

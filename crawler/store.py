@@ -237,9 +237,11 @@ class Store:
             yield dict(row)
 
     def links(self, crawl_id: int) -> Iterator[dict]:
-        cur = self.db.execute("SELECT * FROM links WHERE crawl_id = ? ORDER BY id", (crawl_id,))
+        cur = self.db.execute(f"SELECT {', '.join(LINK_COLUMNS)} FROM links WHERE crawl_id = ? ORDER BY id",
+                              (crawl_id,))
+        cur.row_factory = None
         for row in cur:
-            yield dict(row)
+            yield dict(zip(LINK_COLUMNS, row))
 
     def count_pages(self, crawl_id: int, role: str | None = "page") -> int:
         if role is None:

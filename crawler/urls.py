@@ -23,6 +23,8 @@ TRACKING_PARAMS = re.compile(
 )
 INDEX_FILES = ("index.html", "index.htm", "index.php")
 
+# Already canonical: lower-case http(s) host, no escapes, nothing to decode (the fast path).
+_SIMPLE = re.compile(r"^https?://[a-z0-9.-]+(:\d+)?(/[A-Za-z0-9/_~.,:@!$&'()*+;=-]*)?(?:\?[A-Za-z0-9/_~.,:@!$&'()*+;=?-]*)?(?:#([^%\s]*))?$")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
 
@@ -76,6 +78,10 @@ def normalize(url: str) -> tuple[str, str]:
     ('https://acme.example/a/c~?q=1', 'Top')
     """
     url = url.strip()
+    m = _SIMPLE.match(url)
+    if m and m.group(2) and m.group(1) not in (":80", ":443") and "/." not in url and "//" not in url[8:]:
+        base, _, fragment = url.partition("#")
+        return base, fragment
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -145,7 +151,14 @@ def resolve(base: str, href: str) -> str:
     >>> resolve("https://acme.example/a/b", "../c")
     'https://acme.example/c'
     """
-    href = href.strip().replace("\n", "").replace("\r", "").replace("\t", "")
+    href = href.strip()
+    if "\n" in href or "\r" in href or "\t" in href:
+        href = href.replace("\n", "").replace("\r", "").replace("\t", "")
+    if href.startswith(("http://", "https://")):
+        return href
+    if href.startswith("/") and not href.startswith("//") and base.startswith(("http://", "https://")):
+        end = base.find("/", base.find("//") + 2)
+        return (base if end < 0 else base[:end]) + href
     return urljoin(base, href)
 
 

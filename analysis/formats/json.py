@@ -1,14 +1,11 @@
 """JSON report: ``crawl``, ``pages``, ``links``, ``findings``, ``summary`` (schema in the README).
 
-Written as a stream: links are read from the store row by row and never held
-in one list, so a 100,000-link crawl costs no more memory than a small one.
+Written as a stream, one page or link per line, never built as one big list.
 """
 from __future__ import annotations
 
 import json
 from typing import TextIO
-
-from analysis.tiers import Scope
 
 CRAWL_KEYS = ("id", "targets", "started", "finished", "status", "error", "options")
 
@@ -25,7 +22,7 @@ def page_dict(url: str, d: dict) -> dict:
 def write(audit, out: TextIO) -> None:
     """Write ``audit`` as one JSON document to ``out``."""
     g = audit.graph
-    scope: Scope = g.graph["scope"]
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
     out.write('{"crawl": ')
     json.dump({k: audit.crawl.get(k) for k in CRAWL_KEYS}, out)
     out.write(',\n"pages": [')
@@ -33,16 +30,16 @@ def write(audit, out: TextIO) -> None:
     for url, d in g.nodes(data=True):
         if not d.get("role"):
             continue
-        out.write(("" if first else ",") + "\n  " + json.dumps(page_dict(url, d)))
+        out.write(("" if first else ",") + "\n  " + dumps(page_dict(url, d)))
         first = False
     out.write('\n],\n"links": [')
     first = True
-    for link in audit.store.links(audit.crawl["id"]):
-        row = {k: link[k] for k in ("source", "target", "fragment", "tag", "attr", "text", "region", "rel",
-                                    "kind", "line")}
-        row["icon"] = bool(link["icon"])
-        row["tier"] = scope.tier(link["target_key"])
-        out.write(("" if first else ",") + "\n  " + json.dumps(row))
+    nodes = g.nodes
+    for source, key, e in g.edges(data=True):
+        row = {"source": source, "target": e["target"], "fragment": e["fragment"], "tag": e["tag"],
+               "attr": e["attr"], "text": e["text"], "region": e["region"], "rel": e["rel"], "kind": e["kind"],
+               "line": e["line"], "icon": e["icon"], "tier": nodes[key]["tier"]}
+        out.write(("" if first else ",") + "\n  " + dumps(row))
         first = False
     out.write('\n],\n"findings": ')
     json.dump([f.as_dict() for f in audit.findings], out, indent=1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 
 import scrapy
 from scrapy.exceptions import IgnoreRequest
@@ -118,6 +119,8 @@ class FunnelSpider(scrapy.Spider):
         self.exclude = [re.compile(r) for r in o.get("exclude", ())]
         self.exclude_path = [re.compile(r) for r in o.get("exclude_path", ())]
         self.seen: set[str] = set()   # de-duplication keys of every URL scheduled
+        # Nav and footer links repeat on every page: name each distinct href once.
+        self.classify = lru_cache(maxsize=65536)(self._classify)
         self.pages_scheduled = 0
 
     # -- scheduling -------------------------------------------------------------
@@ -239,15 +242,18 @@ class FunnelSpider(scrapy.Spider):
             target = scheme + ":" + link.url.split(":", 1)[1].strip()
             return (source, target, target, None, *base[4:]), None
         try:
-            url, fragment = normalize(link.url)
+            url, fragment, key, kind = self.classify(link.url, link.rel, link.sameas)
         except URLError:
             return (source, link.url, link.url, None, *base[4:-2], "malformed", link.line), None
-        kind = self.scope.link_kind(url, link.rel, link.sameas)
-        row = (source, url, dedupe_key(url), fragment or None, link.tag, link.attr, link.text, link.region,
+        row = (source, url, key, fragment or None, link.tag, link.attr, link.text, link.region,
                link.rel, int(link.icon), kind, link.line)
         if not crawl_more:
             return row, None
         return row, self.plan(url, link.tag, depth, kind)
+
+    def _classify(self, href: str, rel: str, sameas: bool) -> tuple[str, str, str, str]:
+        url, fragment = normalize(href)
+        return url, fragment, dedupe_key(url), self.scope.link_kind(url, rel, sameas)
 
     def hop_role(self, role: str, location: str) -> str:
         """The role of a redirect's next hop: a page redirected off-site becomes an external check."""
