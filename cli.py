@@ -6,7 +6,6 @@ runtime error (one line on stderr); 130 interrupted (what was crawled is kept).
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from contextlib import nullcontext
 
@@ -190,5 +189,4 @@ def crawls(db):
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    main()
+    main(prog_name="funnelcheck")

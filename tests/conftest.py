@@ -1,0 +1,165 @@
+"""Shared fixtures: real local HTTP servers and a way to run the real CLI.
+
+Nothing here touches the internet: public hosts (https://www.shop.test,
+https://twitter.com, ...) are reached through ``--remap`` rules that point at
+servers on 127.0.0.1.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SITES = Path(__file__).resolve().parent / "sites"
+
+
+@dataclass
+class Route:
+    """A scripted answer: status, headers, body (served instead of a file)."""
+    status: int = 200
+    headers: dict = field(default_factory=dict)
+    body: bytes | str = b""
+    hits: int = 0
+
+
+class SiteServer:
+    """A threaded HTTP server on 127.0.0.1 serving a directory plus scripted routes.
+
+    ``routes`` maps a path (with query, if any) to a :class:`Route` or to a
+    callable ``(handler) -> Route`` for answers that change (rate limits).
+    Directories serve index.html; ``/dir`` redirects to ``/dir/`` with a
+    relative Location, like nginx. Every request is logged in ``requests``.
+    """
+
+    def __init__(self, directory: Path | None = None, routes: dict | None = None):
+        self.directory = Path(directory) if directory else None
+        self.routes = routes or {}
+        self.requests: list[tuple[str, str]] = []
+        server = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def __init__(self, *a, **kw):
+                super().__init__(*a, directory=str(server.directory or SITES), **kw)
+
+            def log_message(self, *args):
+                pass
+
+            def _scripted(self):
+                server.requests.append((self.command, self.path))
+                route = server.routes.get(self.path) or server.routes.get(urlsplit(self.path).path)
+                if route is None:
+                    return False
+                if callable(route):
+                    route = route(self)
+                route.hits += 1
+                body = route.body.encode() if isinstance(route.body, str) else route.body
+                self.send_response(route.status, "Status")
+                headers = {"Content-Type": "text/html; charset=utf-8", **route.headers}
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+                return True
+
+            def do_GET(self):
+                if not self._scripted():
+                    if server.directory is None:
+                        self.send_error(404)
+                        return
+                    path = self.translate_path(self.path)
+                    if os.path.isdir(path) and not urlsplit(self.path).path.endswith("/"):
+                        self.send_response(301)
+                        self.send_header("Location", urlsplit(self.path).path.rsplit("/", 1)[-1] + "/")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    super().do_GET()
+
+            def do_HEAD(self):
+                if not self._scripted():
+                    if server.directory is None:
+                        self.send_error(404)
+                        return
+                    super().do_HEAD()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def site_server():
+    """Factory: ``site_server(directory=None, routes=None) -> SiteServer`` (closed after the test)."""
+    servers = []
+
+    def make(directory=None, routes=None):
+        s = SiteServer(directory, routes)
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+def run_cli(*args, cwd=None, env=None, timeout=120) -> Result:
+    """Run the real ``funnelcheck`` command line in a subprocess (as a user would)."""
+    full_env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(ROOT), COLUMNS="200")
+    full_env.update(env or {})
+    proc = subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=cwd or ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def audit_json(tmp_path, *args) -> tuple[Result, dict]:
+    """Run ``funnelcheck audit ARGS --format json -o FILE --db ...`` and load the report."""
+    out = tmp_path / "report.json"
+    result = run_cli("audit", *args, "--db", tmp_path / "crawls.sqlite", "--format", "json", "-o", out)
+    report = json.loads(out.read_text()) if out.exists() and out.stat().st_size else {}
+    return result, report
+
+
+def findings_set(report: dict, rules=None) -> set[tuple]:
+    """Findings as comparable tuples: (rule, severity, target, region, sorted sources)."""
+    return {
+        (f["rule"], f["severity"], f["target"], f["region"], tuple(sorted(f["sources"])))
+        for f in report["findings"]
+        if rules is None or f["rule"] in rules
+    }
