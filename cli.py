@@ -96,6 +96,8 @@ db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
 @click.option("--check-external/--no-check-external", default=None, help="Check links to other sites (default on).")
 @click.option("--check-social/--no-check-social", default=None, help="Fetch the social profiles owned pages link "
               "to, to see whether they link back (default on).")
+@click.option("--sitemaps/--no-sitemaps", default=None, help="Seed the crawl from sitemap.xml and robots.txt "
+              "Sitemap: lines (default on).")
 @click.option("--ignore-robots", is_flag=True, default=None, help="Do not obey robots.txt.")
 @click.option("--include", multiple=True, metavar="REGEX", help="Check URLs matching REGEX even if excluded.")
 @click.option("--exclude", multiple=True, metavar="REGEX", help="Do not fetch URLs matching REGEX (reported "

@@ -15,7 +15,7 @@ import json
 import networkx as nx
 
 from analysis.status import UNCHECKED, resolve
-from analysis.tiers import Scope
+from analysis.tiers import OWNED, Scope
 
 
 def scope_of(options: dict) -> Scope:
@@ -46,17 +46,19 @@ def build_graph(store, crawl_id: int) -> nx.MultiDiGraph:
     for row in store.pages(crawl_id):
         rows[row["url"]] = row
     for url, row in rows.items():
-        g.add_node(url, tier=scope.tier(url), role=row["role"], status=row["status"],
+        tier = scope.tier(url)
+        g.add_node(url, tier=tier, role=row["role"], status=row["status"],
                    error_kind=row["error_kind"], reason=row["reason"], title=row["title"],
                    lead_form=bool(row["lead_form"]), parsed=bool(row["parsed"]),
                    anchors=frozenset(json.loads(row["anchors"])) if row["anchors"] else frozenset(),
                    location=row["location"], content_type=row["content_type"], depth=row["depth"],
-                   conversion=scope.conversion_kind(url))
+                   conversion=scope.conversion_kind(url) if tier in OWNED else None)
     for link in store.links(crawl_id):
         key = link["target_key"]
         if key not in g:
-            g.add_node(key, tier=scope.tier(key), role=None, status=None, parsed=False, lead_form=False,
-                       anchors=frozenset(), conversion=scope.conversion_kind(key) if key.startswith("http") else None)
+            tier = scope.tier(key)
+            g.add_node(key, tier=tier, role=None, status=None, parsed=False, lead_form=False, anchors=frozenset(),
+                       conversion=scope.conversion_kind(key) if tier in OWNED else None)
         g.add_edge(link["source"], key, target=link["target"], fragment=link["fragment"], tag=link["tag"],
                    attr=link["attr"], region=link["region"], rel=link["rel"], icon=bool(link["icon"]),
                    kind=link["kind"], line=link["line"], text=link["text"])

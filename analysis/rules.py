@@ -152,6 +152,8 @@ def stranded_social(g):
         sources = [s for s in dict.fromkeys(u for u, _ in g.in_edges(url)) if g.nodes[s].get("tier") in OWNED]
         locations = [{"url": s, "line": e["line"]} for s, _, e in g.in_edges(url, data=True)
                      if g.nodes[s].get("tier") in OWNED]
+        if not sources:
+            continue  # only reached as a redirect hop: judged under the URL the pages link to
         verdict = data.get("verdict")
         if verdict == UNVERIFIED or verdict == SKIPPED:
             yield Finding("stranded-social", "info", url,
@@ -323,6 +325,24 @@ def unsupported_scheme(g):
     for target, grp in groups.items():
         yield Finding("unsupported-scheme", "info", target, f"cannot check {target}: unsupported or malformed URL",
                       None, list(grp.sources), grp.locations)
+
+
+@rule("orphan-page")
+def orphan_page(g):
+    """A page listed in a sitemap that no crawled page links to."""
+    for url, data in g.nodes(data=True):
+        if data.get("role") != "page" or data.get("tier") not in OWNED or data.get("verdict") != "ok":
+            continue
+        sitemaps, linked = [], False
+        for s, _, e in g.in_edges(url, data=True):
+            if e["tag"] == "sitemap":
+                sitemaps.append(s)
+            elif s != url and g.nodes[s].get("role") == "page":
+                linked = True
+                break
+        if sitemaps and not linked:
+            yield Finding("orphan-page", "low", url, f"{url} is in the sitemap but no crawled page links to it",
+                          None, sorted(set(sitemaps)), [{"url": s, "line": None} for s in sorted(set(sitemaps))])
 
 
 def run_rules(g: nx.MultiDiGraph, only: Iterable[str] | None = None) -> list[Finding]:

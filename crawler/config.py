@@ -25,6 +25,7 @@ DEFAULTS: dict = {
     "depth": None,
     "check_external": True,
     "check_social": True,
+    "sitemaps": True,
     "cache_age": "1d",
     "insecure": False,
     "ignore_robots": False,

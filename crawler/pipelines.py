@@ -27,7 +27,11 @@ class StorePipeline:
         self.store = Store(self.db_path)
 
     def process_item(self, item, spider=None):
-        self.store.write_page(self.crawl_id, item["page"], item["links"], item["discovered"])
+        page = item["page"]
+        self.store.write_page(self.crawl_id, page, item["links"], item["discovered"])
+        if item.get("cache"):
+            self.store.cache(page["url"], page["status"], page.get("location"), page.get("headers"),
+                             page.get("content_type"))
         return item
 
     def spider_closed(self, spider, reason):

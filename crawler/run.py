@@ -28,7 +28,8 @@ def scrapy_settings(db_path: str, crawl_id: int, options: dict):
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
     overrides = {"FUNNEL_DB": str(db_path), "FUNNEL_CRAWL_ID": crawl_id,
-                 "ROBOTSTXT_OBEY": not options.get("ignore_robots", False)}
+                 "ROBOTSTXT_OBEY": not options.get("ignore_robots", False),
+                 "DOWNLOAD_VERIFY_CERTIFICATES": not options.get("insecure", False)}
     if options.get("timeout"):
         overrides["DOWNLOAD_TIMEOUT"] = options["timeout"]
     if options.get("concurrency"):
@@ -104,7 +105,7 @@ if __name__ == "__main__":
 
 
 STORED_OPTIONS = ("site", "blog", "social", "conversion", "remap", "max_pages", "depth", "check_external",
-                  "check_social", "cache_age_seconds", "insecure", "ignore_robots", "include", "exclude",
+                  "check_social", "sitemaps", "cache_age_seconds", "insecure", "ignore_robots", "include", "exclude",
                   "exclude_path", "accept", "timeout", "concurrency", "user_agent")
 
 

@@ -20,6 +20,7 @@ DOWNLOAD_TIMEOUT = 20
 DOWNLOAD_MAXSIZE = 20 * 1024 * 1024     # a page larger than this is an error, not a memory spike
 DOWNLOAD_WARNSIZE = 0
 COOKIES_ENABLED = False
+DOWNLOAD_VERIFY_CERTIFICATES = True   # --insecure turns it off
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "WARNING"
 
@@ -38,6 +39,7 @@ SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.middlewares.RobotsMiddleware": 100,
+    "crawler.middlewares.RetryAfterMiddleware": 560,
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
 }
 SPIDER_MIDDLEWARES = {
@@ -49,5 +51,8 @@ ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 100}
 EXTENSIONS = {"scrapy.extensions.telnet.TelnetConsole": None, "scrapy.extensions.logstats.LogStats": None}
 
 # Where the crawl store is and which crawl row to fill (set by crawler.run).
+FUNNEL_RATE_LIMIT_RETRIES = 2   # 429 / 503 + Retry-After: wait and retry this many times
+FUNNEL_MAX_RETRY_WAIT = 10.0    # never wait longer than this for one Retry-After
+
 FUNNEL_DB = None
 FUNNEL_CRAWL_ID = None

@@ -8,20 +8,14 @@ judges a status: the store keeps facts, analysis gives verdicts.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from functools import lru_cache
 
 import scrapy
 from scrapy.exceptions import IgnoreRequest
-from twisted.internet.error import (
-    ConnectError,
-    ConnectionLost,
-    ConnectionRefusedError,
-    DNSLookupError,
-    NoRouteError,
-    TCPTimedOutError,
-    TimeoutError,
-)
+from scrapy.utils.gz import gunzip
+from scrapy.utils.sitemap import Sitemap
 
 from analysis.tiers import OWNED, PROFILE, SOCIAL, Scope
 from crawler.extract import NAVIGATION_TAGS, extract
@@ -38,6 +32,8 @@ from crawler.urls import (
     resolve,
     scheme_of,
 )
+
+logger = logging.getLogger(__name__)
 
 # Response headers that verdicts need (blocked platforms, rate limits).
 KEPT_HEADERS = ("cf-mitigated", "retry-after", "x-amzn-waf-action", "server", "content-length")
@@ -66,28 +62,43 @@ def unmap(public: str, fetched: str, local: str) -> str:
     return origin(public) + public_prefix + lpath[len(fetched_prefix):]
 
 
+# Exception class names (Twisted's and Scrapy's, old and new) -> error kind.
+ERROR_CLASSES = {
+    "CannotResolveHostError": "dns", "DNSLookupError": "dns",
+    "DownloadTimeoutError": "timeout", "TimeoutError": "timeout", "TCPTimedOutError": "timeout",
+    "DownloadConnectionRefusedError": "refused", "ConnectionRefusedError": "refused", "NoRouteError": "refused",
+    "DownloadCancelledError": "too-large",
+    "ResponseDataLossError": "connection", "ConnectionLost": "connection", "ConnectionDone": "connection",
+    "ResponseFailed": "connection", "ResponseNeverReceived": "connection", "ConnectError": "connection",
+}
+ERROR_REASONS = {"dns": "DNS lookup failed", "timeout": "timed out", "refused": "connection refused",
+                 "too-large": "response larger than the size cap"}
+
+
 def error_kind(failure) -> tuple[str, str]:
-    """Name a download failure: dns, timeout, refused, tls, connection, robots, too-large."""
+    """Name a download failure: dns, timeout, refused, tls, connection, robots, too-large.
+
+    >>> from twisted.python.failure import Failure
+    >>> from twisted.internet.error import DNSLookupError
+    >>> error_kind(Failure(DNSLookupError("x.invalid")))
+    ('dns', 'DNS lookup failed')
+    """
     exc = failure.value
     text = str(exc).strip() or type(exc).__name__
     if isinstance(exc, IgnoreRequest):
         return ("robots", "disallowed by robots.txt") if "robots" in text.lower() else ("ignored", text)
-    if isinstance(exc, DNSLookupError):
-        return "dns", "DNS lookup failed"
-    if isinstance(exc, (TimeoutError, TCPTimedOutError)):
-        return "timeout", "timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "refused", "connection refused"
-    if isinstance(exc, NoRouteError):
-        return "refused", "no route to host"
-    name = type(exc).__name__
-    if "SSL" in text or "certificate" in text.lower() or "tls" in text.lower() or "SSL" in name:
-        return "tls", text.splitlines()[0][:200]
-    if "maxsize" in text.lower() or "larger than" in text.lower() or "Cancelled" in name:
-        return "too-large", text[:200]
-    if isinstance(exc, (ConnectError, ConnectionLost)):
-        return "connection", text[:200]
-    return "connection", f"{name}: {text}"[:200]
+    lowered = text.lower()
+    if "ssl" in lowered or "certificate" in lowered or "tls" in lowered:
+        m = re.search(r"certificate verify failed[^'\]\)]*|wrong version number|handshake failure|"
+                      r"hostname mismatch|self.signed certificate[^'\]\)]*", text, re.I)
+        return "tls", (m.group(0) if m else "TLS handshake failed")[:200]
+    for cls in type(exc).__mro__:
+        kind = ERROR_CLASSES.get(cls.__name__)
+        if kind:
+            if kind == "connection":
+                return kind, f"{type(exc).__name__}: {text}"[:200]
+            return kind, ERROR_REASONS[kind]
+    return "connection", f"{type(exc).__name__}: {text}"[:200]
 
 
 class FunnelSpider(scrapy.Spider):
@@ -118,6 +129,9 @@ class FunnelSpider(scrapy.Spider):
         self.include = [re.compile(r) for r in o.get("include", ())]
         self.exclude = [re.compile(r) for r in o.get("exclude", ())]
         self.exclude_path = [re.compile(r) for r in o.get("exclude_path", ())]
+        self.use_sitemaps = o.get("sitemaps", True)
+        self.cache_age = float(o.get("cache_age_seconds") or 0)
+        self.cache = Store(self.db_path) if self.cache_age > 0 and self.check_external else None
         self.seen: set[str] = set()   # de-duplication keys of every URL scheduled
         # Nav and footer links repeat on every page: name each distinct href once.
         self.classify = lru_cache(maxsize=65536)(self._classify)
@@ -125,10 +139,86 @@ class FunnelSpider(scrapy.Spider):
 
     # -- scheduling -------------------------------------------------------------
     async def start(self):
+        origins = []
         for target in self.targets:
-            request = self.plan(normalize(target)[0], "a", 0, seed=True)
+            url = normalize(target)[0]
+            request = self.plan(url, "a", 0, seed=True)
             if request is not None:
                 yield request
+            if origin(url) not in origins:
+                origins.append(origin(url))
+        if self.use_sitemaps:
+            for o in origins:
+                yield self.fetch(o + "/robots.txt", "robots", self.parse_robots_sitemaps)
+
+    # -- sitemaps -----------------------------------------------------------------
+    def fetch(self, public: str, role: str, callback) -> scrapy.Request:
+        """A request for a crawl-support file (robots.txt, sitemap): never blocked by robots."""
+        meta = {"public": public, "key": dedupe_key(public), "role": role, "depth": 0, "hops": 0,
+                "dont_redirect": False, "handle_httpstatus_all": True, "dont_obey_robotstxt": True}
+        return scrapy.Request(self.remapper.fetch_url(public), meta=meta, dont_filter=True, callback=callback,
+                              errback=self.on_support_error, priority=1)
+
+    def on_support_error(self, failure):
+        logger.info("could not fetch %s: %s", failure.request.meta["public"], failure.value)
+        if failure.request.meta["role"] == "robots":
+            yield self.fetch(origin(failure.request.meta["public"]) + "/sitemap.xml", "sitemap", self.parse_sitemap)
+
+    def parse_robots_sitemaps(self, response):
+        """Read ``Sitemap:`` lines of robots.txt; fall back to /sitemap.xml."""
+        public = response.meta["public"]
+        found = []
+        if response.status == 200:
+            for line in response.body.decode("utf-8", "replace").splitlines():
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "sitemap" and value.strip():
+                    try:
+                        found.append(normalize(resolve(public, value.strip()))[0])
+                    except URLError:
+                        continue
+        for url in found or [origin(public) + "/sitemap.xml"]:
+            if dedupe_key(url) not in self.seen:
+                self.seen.add(dedupe_key(url))
+                yield self.fetch(url, "sitemap", self.parse_sitemap)
+
+    def parse_sitemap(self, response):
+        """A sitemap or sitemap index (plain or gzip): seed the crawl with its owned URLs."""
+        meta = response.meta
+        if response.status != 200:
+            return
+        body = response.body
+        if body[:2] == b"\x1f\x8b":
+            try:
+                body = gunzip(body, max_size=50 * 1024 * 1024)
+            except OSError:
+                return
+        try:
+            sitemap = Sitemap(body)
+        except (ValueError, SyntaxError, StopIteration) as exc:
+            logger.warning("unreadable sitemap %s: %s", meta["public"], exc)
+            return
+        links, follow = [], []
+        for entry in sitemap:
+            try:
+                url, _ = normalize(resolve(meta["public"], entry.get("loc", "")))
+            except URLError:
+                continue
+            key = dedupe_key(url)
+            if sitemap.type == "sitemapindex":
+                if key not in self.seen:
+                    self.seen.add(key)
+                    follow.append(self.fetch(url, "sitemap", self.parse_sitemap))
+                continue
+            links.append((meta["key"], url, key, None, "sitemap", "loc", "", None, "", 0, "other", None))
+            if self.scope.tier(url) in OWNED:
+                request = self.plan(url, "a", 0, role="page")
+                if request is not None:
+                    follow.append(request)
+        page = {"url": meta["key"], "fetched_url": response.url, "role": "sitemap", "method": "GET",
+                "depth": 0, "status": response.status, "content_type": "application/xml", "parsed": 1,
+                "fetched_at": now_iso()}
+        yield {"page": page, "links": links, "discovered": self.frontier(follow)}
+        yield from follow
 
     def excluded(self, url: str) -> bool:
         if any(r.search(url) for r in self.include):
@@ -173,6 +263,12 @@ class FunnelSpider(scrapy.Spider):
                     "links": [], "discovered": []}
         if role == "page":
             self.pages_scheduled += 1
+        if role == "external" and self.cache is not None:
+            hit = self.cache.cached(key, self.cache_age)
+            if hit is not None:
+                return {"page": {"url": key, "role": role, "depth": depth, "status": hit["status"],
+                                 "headers": hit["headers"], "content_type": hit["content_type"],
+                                 "reason": "cached", "fetched_at": now_iso()}, "links": [], "discovered": []}
         method = "HEAD" if role in ("asset", "external") else "GET"
         return self.request(url, key, role, depth, method)
 
@@ -202,7 +298,7 @@ class FunnelSpider(scrapy.Spider):
             "content_type": ctype or None, "fetched_at": now_iso(),
             "elapsed": meta.get("download_latency"),
         }
-        links, discovered, follow = [], [], []
+        links, follow = [], []
         if 300 <= status < 400 and response.headers.get("Location"):
             location = self.public_location(meta["public"], response.url,
                                             response.headers["Location"].decode("latin-1"))
@@ -223,13 +319,20 @@ class FunnelSpider(scrapy.Spider):
                     links.append(row)
                 if request is not None:
                     follow.append(request)
+        cache = meta["role"] == "external" and status < 500 and status != 429 and not 300 <= status < 400
+        yield {"page": page, "links": links, "discovered": self.frontier(follow), "cache": cache}
+        yield from follow
+
+    @staticmethod
+    def frontier(follow) -> list[tuple[str, str]]:
+        """Frontier rows for the requests a page queued (what a resume would need)."""
+        out = []
         for r in follow:
             if isinstance(r, scrapy.Request):
                 m = r.meta
-                discovered.append((m["key"], json.dumps({"url": m["public"], "role": m["role"],
-                                                         "depth": m["depth"], "method": r.method})))
-        yield {"page": page, "links": links, "discovered": discovered}
-        yield from follow
+                out.append((m["key"], json.dumps({"url": m["public"], "role": m["role"], "depth": m["depth"],
+                                                  "method": r.method})))
+        return out
 
     def link(self, source: str, link, depth: int, crawl_more: bool):
         """One extracted link -> (row for the store, follow-up request or item)."""
