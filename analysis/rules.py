@@ -107,7 +107,7 @@ def backward_social(g: nx.MultiDiGraph):
         elif kind == SHARE:
             msg = f"share button ({target}) in the {where} on {_plural(n, 'page')} sends readers to social"
         elif split == "high":
-            msg = (f"{where} links to social profile {target} on {_plural(n, 'page')} that offer no purchase "
+            msg = (f"{where} links to social profile {target} on {_plural(n, 'page')} offering no purchase "
                    "and no lead capture: rowing backward")
         else:
             msg = f"{where} links to social profile {target} on {_plural(n, 'page')}: rowing backward"

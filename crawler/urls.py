@@ -79,7 +79,8 @@ def normalize(url: str) -> tuple[str, str]:
     """
     url = url.strip()
     m = _SIMPLE.match(url)
-    if m and m.group(2) and m.group(1) not in (":80", ":443") and "/." not in url and "//" not in url[8:]:
+    if (m and m.group(2) and m.group(1) not in (":80", ":443") and "/." not in url and "//" not in url[8:]
+            and (not m.group(1) or int(m.group(1)[1:]) <= 65535)):
         base, _, fragment = url.partition("#")
         return base, fragment
     try:

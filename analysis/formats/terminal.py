@@ -19,8 +19,8 @@ def _where(loc: dict) -> str:
 
 def write(audit, out: TextIO, color: bool | None = None, width: int | None = None) -> None:
     """Render ``audit`` for a human. ``color=None`` lets rich decide (NO_COLOR, not a tty)."""
-    console = Console(file=out, force_terminal=color, no_color=color is False, width=width or 120,
-                      highlight=False, soft_wrap=False)
+    console = Console(file=out, force_terminal=color, no_color=color is False, width=width,
+                      highlight=False, soft_wrap=True)
     crawl, s = audit.crawl, audit.summary
     console.print(Text.assemble(("funnelcheck ", "bold"), f"crawl #{crawl['id']} of {', '.join(crawl['targets'])}",
                                 f" — {crawl['status']}, {s['pages_crawled']} pages, {s['urls_checked']} URLs checked, "
@@ -38,20 +38,18 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
         group = [f for f in audit.findings if f.severity == severity]
         if not group:
             continue
-        table = Table(title=f"{severity.upper()} ({len(group)})", title_justify="left", title_style=STYLES[severity],
-                      show_edge=False, pad_edge=False, expand=False)
-        table.add_column("rule", no_wrap=True)
-        table.add_column("target / message", overflow="fold")
-        table.add_column("region")
-        table.add_column("pages", justify="right")
-        table.add_column("found on", overflow="fold")
+        console.print()
+        console.print(Text(f"{severity.upper()} ({len(group)})", style=STYLES[severity]))
         for f in group:
+            where = f", {f.region}" if f.region else ""
+            console.print(Text.assemble("  ", (f.rule, STYLES[severity]), f"  {f.target}",
+                                        (f"  [{f.count} page{'s' if f.count != 1 else ''}{where}]", "dim")))
+            console.print(Text(f"      {f.message}"))
             examples = [_where(loc) for loc in f.locations[:EXAMPLES]]
             more = f.count - len({loc["url"] for loc in f.locations[:EXAMPLES]})
             if more > 0:
                 examples.append(f"… and {more} more")
-            table.add_row(Text(f.rule, style=STYLES[severity]), f"{f.target}\n{f.message}", f.region or "",
-                          str(f.count), "\n".join(examples))
-        console.print(table)
+            if examples:
+                console.print(Text("      found on " + ", ".join(examples), style="dim"))
     counts = ", ".join(f"{s['findings'][sev]} {sev}" for sev in SEVERITIES)
     console.print(Text(f"{len(audit.findings)} findings: {counts}", style="bold"))

@@ -1,0 +1,58 @@
+"""The bundled example and its funnel.toml, run exactly as the README says."""
+from __future__ import annotations
+
+import re
+import tomllib
+
+from conftest import ROOT, audit_json, findings_set, run_cli
+
+from crawler.config import load_config, merge, validate
+
+A = "https://acme.example/"
+
+
+def test_example_config_loads_and_command_line_wins():
+    config = load_config(ROOT / "examples" / "acme" / "funnel.toml")
+    options = validate(merge(config, {"targets": [str(ROOT / "examples/acme/site")], "fail_on": "never"}))
+    assert options["base_url"] == [A]
+    assert options["blog"] == [A + "blog/"] and options["fail_on"] == "never"
+    assert options["check_external"] is False and len(options["remap"]) == 1
+
+
+def test_readme_audit_command_prints_findings():
+    """The README's first command (after the install) audits the example offline."""
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"funnelcheck (audit examples/acme/site [^\n`]*)", readme).group(1).split()
+    result = run_cli(*command)
+    assert result.exit_code == 1, result.stderr
+    out = result.stdout
+    for text in ("backward-social", "dead-end", "stranded-social", "broken-link", "social-before-offer",
+                 "https://acme.example/products/discontinued/", "blocked (LinkedIn answers 999 to crawlers)"):
+        assert text in out
+
+
+def test_example_findings(tmp_path):
+    result, report = audit_json(tmp_path, ROOT / "examples/acme/site", "--config", ROOT / "examples/acme/funnel.toml")
+    assert result.exit_code == 1
+    got = findings_set(report, rules={"dead-end", "broken-link", "stranded-social", "untracked-inbound",
+                                      "social-before-offer", "missing-anchor"})
+    follow_us = A + "blog/posts/follow-us/"
+    assert {(r, s, t, reg) for r, s, t, reg, _ in got} == {
+        ("dead-end", "medium", follow_us, None),
+        ("social-before-offer", "medium", follow_us, None),
+        ("broken-link", "high", A + "products/discontinued/", None),
+        ("stranded-social", "medium", "https://www.instagram.com/acme", None),
+        ("stranded-social", "info", "https://www.linkedin.com/company/acme", None),
+        ("untracked-inbound", "low", A + "blog/", "body"),
+        ("missing-anchor", "medium", A + "pricing/#enterprise", None),
+    }
+    assert "127.0.0.1" not in str(report["findings"])
+
+
+def test_setup_cfg_declares_console_script():
+    import configparser
+
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    assert "funnelcheck = cli:main" in cfg["options.entry_points"]["console_scripts"]
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["build-backend"]
