@@ -152,6 +152,10 @@ def audit(targets, config_path, fmt, output, fail_on, db, **cli_options):
         if crawl["status"] == "failed":
             last = [line for line in tail.splitlines() if line.strip()][-1:] or [crawl["error"]]
             fail(f"crawl failed: {last[0]} (crawl #{crawl_id} in {db_path})")
+        if code != 0 and crawl["status"] != "complete":
+            kept = store.count_pages(crawl_id, None)
+            fail(f"{crawl['error'] or 'crawl stopped'}; {kept} URLs kept in crawl #{crawl_id} "
+                 f"(funnelcheck report --db {db_path} --crawl {crawl_id})")
         a = analyse(store, crawl_id)
         dead = unreachable_targets(a)
         if dead and len(dead) == len(crawl["targets"]):

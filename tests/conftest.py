@@ -35,7 +35,8 @@ class SiteServer:
     """A threaded HTTP server on 127.0.0.1 serving a directory plus scripted routes.
 
     ``routes`` maps a path (with query, if any) to a :class:`Route` or to a
-    callable ``(handler) -> Route`` for answers that change (rate limits).
+    callable ``(handler) -> Route`` for answers that change (rate limits);
+    the key ``"*"`` answers every path no other route or file claims.
     Directories serve index.html; ``/dir`` redirects to ``/dir/`` with a
     relative Location, like nginx. Every request is logged in ``requests``.
     """
@@ -57,7 +58,8 @@ class SiteServer:
 
             def _scripted(self):
                 server.requests.append((self.command, self.path))
-                route = server.routes.get(self.path) or server.routes.get(urlsplit(self.path).path)
+                route = (server.routes.get(self.path) or server.routes.get(urlsplit(self.path).path)
+                         or server.routes.get("*"))
                 if route is None:
                     return False
                 if callable(route):

@@ -1,0 +1,59 @@
+"""A killed crawl loses nothing it already stored, and says so in one line."""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from conftest import ROOT, Route, run_cli
+
+
+def _chain(handler):
+    """An endless site: /p/N links to /p/N+1, slowly."""
+    n = int(handler.path.rstrip("/").rsplit("/", 1)[-1] or 0) if handler.path.startswith("/p/") else 0
+    time.sleep(0.05)
+    return Route(200, body=f'<html><body><main><a href="/p/{n + 1}">next</a></main></body></html>')
+
+
+def _wait_for(db, sql, predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            row = sqlite3.connect(db).execute(sql).fetchone()
+            if row and predicate(row):
+                return row
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {sql}")
+
+
+def test_kill_9_of_the_crawl_keeps_every_stored_page(site_server, tmp_path):
+    srv = site_server(routes={"*": _chain})
+    db = tmp_path / "c.sqlite"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "audit", srv.url + "/p/0", "--db", str(db),
+                             "--no-sitemaps", "--concurrency", "1"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    (pid,) = _wait_for(db, "SELECT pid FROM crawls", lambda r: r[0] is not None)
+    _wait_for(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 5)
+    os.kill(pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert err.startswith("funnelcheck: error: crawl process killed by signal 9;")
+    assert len(err.strip().splitlines()) == 1 and out == ""
+    conn = sqlite3.connect(db)
+    status, error = conn.execute("SELECT status, error FROM crawls").fetchone()
+    assert status == "interrupted" and "signal 9" in error
+    urls = [u for (u,) in conn.execute("SELECT url FROM pages ORDER BY id")]
+    assert len(urls) >= 5 and urls[:3] == [srv.url + "/p/0", srv.url + "/p/1", srv.url + "/p/2"]
+    # Every stored page has all its links: one transaction per page.
+    assert conn.execute("SELECT count(*) FROM links").fetchone()[0] == len(urls)
+    # The interrupted crawl is still a report.
+    result = run_cli("report", "--db", db, "--format", "json")
+    assert result.exit_code == 0
+    assert result.json()["crawl"]["status"] == "interrupted"
+    assert result.json()["summary"]["pages_crawled"] == len(urls)
