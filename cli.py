@@ -106,7 +106,7 @@ db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
 @click.option("--accept", multiple=True, metavar="CODES", help="Treat these HTTP statuses as working, e.g. 200,403.")
 @click.option("--timeout", type=click.FloatRange(0, min_open=True), default=None, help="Seconds per request "
               "(default 20).")
-@click.option("--concurrency", type=click.IntRange(1), default=None, help="Requests at once per host (default 16).")
+@click.option("--concurrency", type=click.IntRange(1), default=None, help="Requests at once per host (default 8).")
 @click.option("--user-agent", default=None, help="User-Agent header (default names funnelcheck).")
 @db_option
 @format_option

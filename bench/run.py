@@ -173,7 +173,7 @@ def run_funnelcheck(ctx, i):
     for p in (db, out):
         p.unlink(missing_ok=True)
     args = cmd + ["audit", f"http://127.0.0.1:{ctx['port']}/", "--db", str(db),
-                  "--no-check-external", "--no-check-social", "--ignore-robots",
+                  "--no-check-external", "--no-check-social", "--ignore-robots", "--concurrency", "16",
                   "--max-pages", "1000000", "--format", "json", "-o", str(out)]
     m = measure(args, tmp / f"fc-{i}.stdout", tmp / f"fc-{i}.stderr", tmp, ctx["timeout"])
     m["command"] = shlex.join(args)

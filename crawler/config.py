@@ -34,7 +34,7 @@ DEFAULTS: dict = {
     "exclude_path": [],
     "accept": [],
     "timeout": 20,
-    "concurrency": 16,
+    "concurrency": 8,
     "user_agent": None,
     "fail_on": "high",
     "format": "terminal",

@@ -135,7 +135,9 @@ class Store:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.db = sqlite3.connect(self.path, timeout=30)
                 self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute("PRAGMA synchronous=NORMAL")
+                # OFF: a killed process loses nothing committed (WAL); only an OS crash or power
+                # loss could cost the last transactions, and a crawl can be re-run.
+                self.db.execute("PRAGMA synchronous=OFF")
                 self.db.executescript(SCHEMA)
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 self.db.commit()

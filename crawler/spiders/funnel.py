@@ -231,9 +231,9 @@ class FunnelSpider(scrapy.Spider):
         return False
 
     def plan(self, url: str, tag: str, depth: int, kind: str = "other", role: str | None = None,
-             seed: bool = False):
+             seed: bool = False, key: str | None = None):
         """Decide whether and how to fetch a public URL; returns a Request, an item or None."""
-        key = dedupe_key(url)
+        key = key or dedupe_key(url)
         if key in self.seen:
             return None
         tier = self.scope.tier(url)
@@ -352,7 +352,7 @@ class FunnelSpider(scrapy.Spider):
                link.rel, int(link.icon), kind, link.line)
         if not crawl_more:
             return row, None
-        return row, self.plan(url, link.tag, depth, kind)
+        return row, self.plan(url, link.tag, depth, kind, key=key)
 
     def _classify(self, href: str, rel: str, sameas: bool) -> tuple[str, str, str, str]:
         url, fragment = normalize(href)
