@@ -53,15 +53,14 @@ def build_graph(store, crawl_id: int) -> nx.MultiDiGraph:
                    anchors=frozenset(json.loads(row["anchors"])) if row["anchors"] else frozenset(),
                    location=row["location"], content_type=row["content_type"], depth=row["depth"],
                    conversion=scope.conversion_kind(url) if tier in OWNED else None)
-    for link in store.links(crawl_id):
-        key = link["target_key"]
+    add_edge = g.add_edge
+    for (source, target, key, fragment, tag, attr, text, region, rel, icon, kind, line) in store.link_rows(crawl_id):
         if key not in g:
             tier = scope.tier(key)
             g.add_node(key, tier=tier, role=None, status=None, parsed=False, lead_form=False, anchors=frozenset(),
                        conversion=scope.conversion_kind(key) if tier in OWNED else None)
-        g.add_edge(link["source"], key, target=link["target"], fragment=link["fragment"], tag=link["tag"],
-                   attr=link["attr"], region=link["region"], rel=link["rel"], icon=bool(link["icon"]),
-                   kind=link["kind"], line=link["line"], text=link["text"])
+        add_edge(source, key, target=target, fragment=fragment, tag=tag, attr=attr, region=region, rel=rel,
+                 icon=bool(icon), kind=kind, line=line, text=text)
     platform_of = scope.platform
     for url, data in g.nodes(data=True):
         if data.get("role") is None and url not in rows:

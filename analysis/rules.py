@@ -36,6 +36,24 @@ def rule(rule_id: str):
     return register
 
 
+def _is_owned_page(data) -> bool:
+    return data.get("tier") in OWNED and data.get("role") == "page" and bool(data.get("parsed"))
+
+
+def _edges_into(g, tier: str):
+    """(owned page, target, edge data) for every link from an owned page to a node of ``tier``.
+
+    Walks the (few) targets of the tier rather than every link of every page.
+    """
+    nodes = g.nodes
+    for target, data in g.nodes(data=True):
+        if data.get("tier") != tier:
+            continue
+        for source, _, e in g.in_edges(target, data=True):
+            if _is_owned_page(nodes[source]):
+                yield source, target, e
+
+
 def _owned_pages(g):
     for url, data in g.nodes(data=True):
         if data.get("tier") in OWNED and data.get("role") == "page" and data.get("parsed"):
@@ -81,24 +99,21 @@ def backward_social(g: nx.MultiDiGraph):
     """
     groups: dict[tuple, _Group] = defaultdict(_Group)
     offer_cache: dict[str, bool] = {}
-    for page, _ in _owned_pages(g):
-        for _, target, e in g.out_edges(page, data=True):
-            if g.nodes[target].get("tier") != SOCIAL:
-                continue
-            kind, region = e["kind"], e["region"] or "body"
-            if kind == IDENTITY:
-                severity, key = "info", (target, region, kind, "")
-            elif kind == SHARE:
-                severity, key = "low", (share_endpoint(e["target"]), region, kind, "")
+    for page, target, e in _edges_into(g, SOCIAL):
+        kind, region = e["kind"], e["region"] or "body"
+        if kind == IDENTITY:
+            severity, key = "info", (target, region, kind, "")
+        elif kind == SHARE:
+            severity, key = "low", (share_endpoint(e["target"]), region, kind, "")
+        else:
+            if page not in offer_cache:
+                offer_cache[page] = offers(g, page)
+            if region in ("footer", "aside", "head") and offer_cache[page]:
+                severity = "medium" if region != "head" else "low"
             else:
-                if page not in offer_cache:
-                    offer_cache[page] = offers(g, page)
-                if region in ("footer", "aside", "head") and offer_cache[page]:
-                    severity = "medium" if region != "head" else "low"
-                else:
-                    severity = "high"
-                key = (target, region, PROFILE, severity if region in ("footer", "aside", "head") else "")
-            groups[key].add(page, e["line"], severity)
+                severity = "high"
+            key = (target, region, PROFILE, severity if region in ("footer", "aside", "head") else "")
+        groups[key].add(page, e["line"], severity)
     for (target, region, kind, split), grp in groups.items():
         n = len(grp.sources)
         where = REGION_WORDS.get(region, region)
@@ -119,12 +134,9 @@ def backward_social(g: nx.MultiDiGraph):
 def backward_blog(g):
     """Site page -> blog: a mild step back (less control over the visit)."""
     groups: dict[tuple, _Group] = defaultdict(_Group)
-    for page, data in _owned_pages(g):
-        if data["tier"] != SITE:
-            continue
-        for _, target, e in g.out_edges(page, data=True):
-            if e["tag"] in NAV_TAGS and g.nodes[target].get("tier") == BLOG:
-                groups[(target, e["region"] or "body")].add(page, e["line"], "low")
+    for page, target, e in _edges_into(g, BLOG):
+        if e["tag"] in NAV_TAGS and g.nodes[page]["tier"] == SITE:
+            groups[(target, e["region"] or "body")].add(page, e["line"], "low")
     for (target, region), grp in groups.items():
         yield Finding("backward-blog", "low", target,
                       f"site {REGION_WORDS.get(region, region)} links to the blog ({target}) on "
@@ -175,13 +187,16 @@ def stranded_social(g):
 @rule("social-before-offer")
 def social_before_offer(g):
     """A page that links to a social profile but offers no purchase and no lead capture."""
-    for page, data in _owned_pages(g):
-        social = [e for _, t, e in g.out_edges(page, data=True)
-                  if g.nodes[t].get("tier") == SOCIAL and e["kind"] == PROFILE]
-        if social and not offers(g, page):
+    social: dict[str, list] = defaultdict(list)
+    for page, _, e in _edges_into(g, SOCIAL):
+        if e["kind"] == PROFILE:
+            social[page].append(e)
+    for page in sorted(social):
+        if not offers(g, page):
+            edges = social[page]
             yield Finding("social-before-offer", "medium", page,
-                          f"links to social ({_plural(len(social), 'link')}) but offers no purchase and no lead capture",
-                          None, [page], [{"url": page, "line": social[0]["line"]}])
+                          f"links to social ({_plural(len(edges), 'link')}) but offers no purchase and no lead capture",
+                          None, [page], [{"url": page, "line": min(e["line"] or 0 for e in edges) or None}])
 
 
 def _in_sources(g, url):
@@ -318,9 +333,12 @@ def skipped_link(g):
 def unsupported_scheme(g):
     """A link with a scheme funnelcheck cannot check (ftp:, file:, ...) or a malformed URL."""
     groups: dict[str, _Group] = defaultdict(_Group)
-    for page, _ in _owned_pages(g):
-        for _, target, e in g.out_edges(page, data=True):
-            if g.nodes[target].get("tier") == "other" or e["kind"] == "malformed":
+    nodes = g.nodes
+    for target, data in g.nodes(data=True):
+        if data.get("role") is not None:
+            continue  # fetched, so neither unsupported nor malformed
+        for page, _, e in g.in_edges(target, data=True):
+            if (data.get("tier") == "other" or e["kind"] == "malformed") and _is_owned_page(nodes[page]):
                 groups[target].add(page, e["line"])
     for target, grp in groups.items():
         yield Finding("unsupported-scheme", "info", target, f"cannot check {target}: unsupported or malformed URL",
