@@ -108,6 +108,9 @@ db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
               "(default 20).")
 @click.option("--concurrency", type=click.IntRange(1), default=None, help="Requests at once per host (default 8).")
 @click.option("--user-agent", default=None, help="User-Agent header (default names funnelcheck).")
+@click.option("--insecure", is_flag=True, default=None, help="Do not verify TLS certificates.")
+@click.option("--cache-age", default=None, metavar="AGE", help="Reuse external link results younger than AGE "
+              "from earlier runs in the same store, e.g. 12h, 1d (default 1d; 0 = off). Errors are never cached.")
 @db_option
 @format_option
 @output_option

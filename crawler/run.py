@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from typing import Callable
 
 from crawler.store import Store

@@ -85,6 +85,10 @@ class _Handler(SimpleHTTPRequestHandler):
         return super().send_head()
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the crawl opens many connections at once; 5 would stall them
+
+
 class StaticServer:
     """A threaded HTTP server for ``directory`` on an ephemeral 127.0.0.1 port.
 
@@ -100,7 +104,7 @@ class StaticServer:
         if not self.directory.is_dir():
             raise NotADirectoryError(f"not a directory: {directory}")
         handler = type("Handler", (_Handler,), {"redirects": read_redirects(self.directory)})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(self.directory)))
+        self.httpd = _Server(("127.0.0.1", 0), partial(handler, directory=str(self.directory)))
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="static-server", daemon=True)
 

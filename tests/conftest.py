@@ -31,6 +31,10 @@ class Route:
     hits: int = 0
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # a crawl opens many connections at once
+
+
 class SiteServer:
     """A threaded HTTP server on 127.0.0.1 serving a directory plus scripted routes.
 
@@ -97,8 +101,11 @@ class SiteServer:
                         return
                     super().do_HEAD()
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        # A client that gave up (timeouts) or refused a certificate makes the handler fail on
+        # write: expected in these tests, not worth a traceback on stderr.
+        self.httpd.handle_error = lambda request, client_address: None
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
@@ -111,9 +118,8 @@ class SiteServer:
         self.httpd.server_close()
 
 
-@pytest.fixture
-def site_server():
-    """Factory: ``site_server(directory=None, routes=None) -> SiteServer`` (closed after the test)."""
+def _servers():
+    """A ``make(directory=None, routes=None) -> SiteServer`` factory and its closer."""
     servers = []
 
     def make(directory=None, routes=None):
@@ -121,9 +127,30 @@ def site_server():
         servers.append(s)
         return s
 
+    def close_all():
+        closing = [threading.Thread(target=s.close) for s in servers]  # each waits out a 0.5 s poll
+        for t in closing:
+            t.start()
+        for t in closing:
+            t.join()
+
+    return make, close_all
+
+
+@pytest.fixture
+def site_server():
+    """Factory: ``site_server(directory=None, routes=None) -> SiteServer`` (closed after the test)."""
+    make, close_all = _servers()
     yield make
-    for s in servers:
-        s.close()
+    close_all()
+
+
+@pytest.fixture(scope="module")
+def module_site_server():
+    """The same factory for servers shared by a module's tests (one crawl, many cases)."""
+    make, close_all = _servers()
+    yield make
+    close_all()
 
 
 @dataclass

@@ -165,7 +165,7 @@ class FunnelSpider(scrapy.Spider):
             yield self.fetch(origin(failure.request.meta["public"]) + "/sitemap.xml", "sitemap", self.parse_sitemap)
 
     def parse_robots_sitemaps(self, response):
-        """Read ``Sitemap:`` lines of robots.txt; fall back to /sitemap.xml."""
+        """Read the ``Sitemap:`` lines of robots.txt, and /sitemap.xml in any case."""
         public = response.meta["public"]
         found = []
         if response.status == 200:
@@ -176,7 +176,7 @@ class FunnelSpider(scrapy.Spider):
                         found.append(normalize(resolve(public, value.strip()))[0])
                     except URLError:
                         continue
-        for url in found or [origin(public) + "/sitemap.xml"]:
+        for url in found + [origin(public) + "/sitemap.xml"]:
             if dedupe_key(url) not in self.seen:
                 self.seen.add(dedupe_key(url))
                 yield self.fetch(url, "sitemap", self.parse_sitemap)
@@ -319,7 +319,7 @@ class FunnelSpider(scrapy.Spider):
                     links.append(row)
                 if request is not None:
                     follow.append(request)
-        cache = meta["role"] == "external" and status < 500 and status != 429 and not 300 <= status < 400
+        cache = meta["role"] == "external" and 200 <= status < 300  # only answers that work are reused
         yield {"page": page, "links": links, "discovered": self.frontier(follow), "cache": cache}
         yield from follow
 
