@@ -12,6 +12,7 @@ from contextlib import nullcontext
 import click
 
 from analysis.formats import WRITERS
+from analysis.report import LiveAudit
 from analysis.report import audit as analyse
 from analysis.report import unreachable_targets
 from crawler.config import FAIL_LEVELS, FORMATS, ConfigError, load_config, merge, validate
@@ -134,15 +135,21 @@ def audit(targets, config_path, fmt, output, fail_on, db, **cli_options):
     from crawler.run import audit_crawl
 
     progress = _progress()
+    live: list[LiveAudit] = []
     try:
         with progress as bar:
             task = bar.add_task("crawl", total=None) if bar else None
 
+            def on_start(db_path: str, crawl_id: int) -> None:
+                live.append(LiveAudit(open_store(db_path), crawl_id))
+
             def on_progress(done: int, queued: int) -> None:
                 if bar:
                     bar.update(task, completed=done, total=max(queued, done))
+                if live:
+                    live[0].update()  # build the graph while the crawl runs
 
-            db_path, crawl_id, code, tail = audit_crawl(options, on_progress)
+            db_path, crawl_id, code, tail = audit_crawl(options, on_progress, on_start)
     except KeyboardInterrupt:
         click.echo("funnelcheck: interrupted; pages crawled so far are kept in the store", err=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -159,7 +166,7 @@ def audit(targets, config_path, fmt, output, fail_on, db, **cli_options):
             kept = store.count_pages(crawl_id, None)
             fail(f"{crawl['error'] or 'crawl stopped'}; {kept} URLs kept in crawl #{crawl_id} "
                  f"(funnelcheck report --db {db_path} --crawl {crawl_id})")
-        a = analyse(store, crawl_id)
+        a = live[0].audit() if live else analyse(store, crawl_id)
         dead = unreachable_targets(a)
         if dead and len(dead) == len(crawl["targets"]):
             url, why = dead[0]

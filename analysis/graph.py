@@ -37,43 +37,73 @@ def build_graph(store, crawl_id: int) -> nx.MultiDiGraph:
     >>> g.nodes["https://x.com/a"]["tier"], g.nodes["https://a.example/"]["verdict"]
     ('social', 'ok')
     """
-    crawl = store.crawl(crawl_id)
-    options = crawl["options"]
-    scope = scope_of(options)
-    accept = frozenset(options.get("accept") or ())
-    g = nx.MultiDiGraph(crawl=crawl, scope=scope)
-    rows: dict[str, dict] = {}
-    for row in store.pages(crawl_id):
-        rows[row["url"]] = row
-    for url, row in rows.items():
-        tier = scope.tier(url)
-        g.add_node(url, tier=tier, role=row["role"], status=row["status"],
-                   error_kind=row["error_kind"], reason=row["reason"], title=row["title"],
-                   lead_form=bool(row["lead_form"]), parsed=bool(row["parsed"]),
-                   anchors=frozenset(json.loads(row["anchors"])) if row["anchors"] else frozenset(),
-                   location=row["location"], content_type=row["content_type"], depth=row["depth"],
-                   conversion=scope.conversion_kind(url) if tier in OWNED else None)
-    add_edge = g.add_edge
-    for (source, target, key, fragment, tag, attr, text, region, rel, icon, kind, line) in store.link_rows(crawl_id):
-        if key not in g:
-            tier = scope.tier(key)
-            g.add_node(key, tier=tier, role=None, status=None, parsed=False, lead_form=False, anchors=frozenset(),
-                       conversion=scope.conversion_kind(key) if tier in OWNED else None)
-        add_edge(source, key, target=target, fragment=fragment, tag=tag, attr=attr, region=region, rel=rel,
-                 icon=bool(icon), kind=kind, line=line, text=text)
-    platform_of = scope.platform
-    for url, data in g.nodes(data=True):
-        if data.get("role") is None and url not in rows:
-            data["verdict"], data["label"], data["chain"], data["final_url"] = UNCHECKED, "not checked", [], None
-            data["loop"] = data["permanent"] = False
-            continue
-        v = resolve(url, rows, accept, platform_of)
-        data.update(verdict=v.verdict, label=v.label, chain=v.chain, final_url=v.final_url, loop=v.loop,
-                    permanent=v.permanent, final_status=v.status, final_error=v.error_kind)
-        if v.final_url and v.final_url in rows and v.verdict == "ok":
-            final = rows[v.final_url]
-            data["lead_form"] = data["lead_form"] or bool(final["lead_form"])
-    return g
+    return GraphBuilder(store, crawl_id).finish()
+
+
+class GraphBuilder:
+    """Builds the graph of a crawl as its rows arrive.
+
+    :meth:`update` reads the rows written since the last call, so a caller
+    watching a running crawl can build the graph while the crawler works;
+    :meth:`finish` reads the rest and gives every node its verdict.
+    """
+
+    def __init__(self, store, crawl_id: int):
+        self.store, self.crawl_id = store, crawl_id
+        crawl = store.crawl(crawl_id)
+        self.scope = scope_of(crawl["options"])
+        self.accept = frozenset(crawl["options"].get("accept") or ())
+        self.g = nx.MultiDiGraph(crawl=crawl, scope=self.scope)
+        self.rows: dict[str, dict] = {}
+        self.last_page = self.last_link = 0
+
+    def _target_node(self, key: str) -> None:
+        tier = self.scope.tier(key)
+        self.g.add_node(key, tier=tier, role=None, status=None, parsed=False, lead_form=False, anchors=frozenset(),
+                        conversion=self.scope.conversion_kind(key) if tier in OWNED else None)
+
+    def update(self) -> None:
+        """Add the pages and links stored since the last call."""
+        g, scope = self.g, self.scope
+        for row in self.store.pages(self.crawl_id, after=self.last_page):
+            self.last_page = row["id"]
+            url = row["url"]
+            self.rows[url] = row
+            tier = scope.tier(url)
+            g.add_node(url, tier=tier, role=row["role"], status=row["status"],
+                       error_kind=row["error_kind"], reason=row["reason"], title=row["title"],
+                       lead_form=bool(row["lead_form"]), parsed=bool(row["parsed"]),
+                       anchors=frozenset(json.loads(row["anchors"])) if row["anchors"] else frozenset(),
+                       location=row["location"], content_type=row["content_type"], depth=row["depth"],
+                       conversion=scope.conversion_kind(url) if tier in OWNED else None)
+        add_edge, nodes = g.add_edge, g.nodes
+        for (rowid, source, target, key, fragment, tag, attr, text, region, rel, icon, kind,
+             line) in self.store.link_rows(self.crawl_id, after=self.last_link):
+            self.last_link = rowid
+            if key not in nodes:
+                self._target_node(key)
+            if source not in nodes:
+                self._target_node(source)  # its page row is in the next update
+            add_edge(source, key, target=target, fragment=fragment, tag=tag, attr=attr, region=region, rel=rel,
+                     icon=bool(icon), kind=kind, line=line, text=text)
+
+    def finish(self) -> nx.MultiDiGraph:
+        """Read what is left and judge every node (verdict, redirect chain)."""
+        self.update()
+        g, rows = self.g, self.rows
+        g.graph["crawl"] = self.store.crawl(self.crawl_id)
+        platform_of = self.scope.platform
+        for url, data in g.nodes(data=True):
+            if url not in rows:
+                data.update(verdict=UNCHECKED, label="not checked", chain=[], final_url=None, loop=False,
+                            permanent=False)
+                continue
+            v = resolve(url, rows, self.accept, platform_of)
+            data.update(verdict=v.verdict, label=v.label, chain=v.chain, final_url=v.final_url, loop=v.loop,
+                        permanent=v.permanent, final_status=v.status, final_error=v.error_kind)
+            if v.final_url and v.final_url in rows and v.verdict == "ok":
+                data["lead_form"] = data["lead_form"] or bool(rows[v.final_url]["lead_form"])
+        return g
 
 
 def offers(g: nx.MultiDiGraph, page: str) -> bool:

@@ -5,13 +5,14 @@ store except to stream rows that are too many to hold (the JSON ``links``).
 """
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass
 
 import networkx as nx
 
 from analysis.findings import SEVERITIES, Finding, at_or_above
-from analysis.graph import build_graph
+from analysis.graph import GraphBuilder, build_graph
 from analysis.rules import run_rules
 
 
@@ -46,12 +47,37 @@ def summarize(g: nx.MultiDiGraph, findings: list[Finding], crawl: dict) -> dict:
     }
 
 
-def audit(store, crawl_id: int | None = None) -> Audit:
-    """Analyse a stored crawl (the latest by default)."""
-    crawl = store.crawl(crawl_id)
-    g = build_graph(store, crawl["id"])
+def audit(store, crawl_id: int | None = None, builder: GraphBuilder | None = None) -> Audit:
+    """Analyse a stored crawl (the latest by default).
+
+    ``builder`` is a :class:`GraphBuilder` that already read part of the crawl
+    while it ran (see :class:`LiveAudit`); it reads the rest.
+    """
+    g = builder.finish() if builder is not None else build_graph(store, store.crawl(crawl_id)["id"])
+    crawl = g.graph["crawl"]
     findings = run_rules(g)
     return Audit(store, crawl, g, findings, summarize(g, findings, crawl))
+
+
+class LiveAudit:
+    """Follows a running crawl: reads its new rows at most every ``interval`` seconds.
+
+    The graph is then mostly built when the crawl ends, on the core the crawl
+    process does not use.
+    """
+
+    def __init__(self, store, crawl_id: int, interval: float = 1.0):
+        self.store, self.crawl_id, self.interval = store, crawl_id, interval
+        self.builder = GraphBuilder(store, crawl_id)
+        self.last = time.monotonic()
+
+    def update(self) -> None:
+        if time.monotonic() - self.last >= self.interval:
+            self.builder.update()
+            self.last = time.monotonic()
+
+    def audit(self) -> Audit:
+        return audit(self.store, self.crawl_id, self.builder)
 
 
 def unreachable_targets(a: Audit) -> list[tuple[str, str]]:

@@ -369,7 +369,8 @@ def run_rules(g: nx.MultiDiGraph, only: Iterable[str] | None = None) -> list[Fin
     for rule_id, fn in RULES.items():
         if only is None or rule_id in only:
             findings.extend(fn(g))
-    for f in findings:
+    for f in findings:  # the same crawl gives the same report, whatever order pages arrived in
+        f.sources.sort()
         f.locations.sort(key=lambda loc: (loc["url"], loc["line"] or 0))
     findings.sort(key=Finding.sort_key)
     return findings

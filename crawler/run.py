@@ -108,8 +108,12 @@ STORED_OPTIONS = ("site", "blog", "social", "conversion", "remap", "max_pages", 
                   "exclude_path", "accept", "timeout", "concurrency", "user_agent")
 
 
-def audit_crawl(options: dict, on_progress: Callable[[int, int], None] | None = None):
+def audit_crawl(options: dict, on_progress: Callable[[int, int], None] | None = None,
+                on_start: Callable[[str, int], None] | None = None):
     """Crawl what validated ``options`` describe; returns ``(store_path, crawl_id, exit_code, stderr_tail)``.
+
+    ``on_start(store_path, crawl_id)`` is called once the crawl row exists,
+    ``on_progress(urls_done, urls_queued)`` while it runs.
 
     Directory targets are served on 127.0.0.1 for the duration of the crawl and
     stand for their ``base_url``; everything is recorded under public URLs.
@@ -133,5 +137,7 @@ def audit_crawl(options: dict, on_progress: Callable[[int, int], None] | None = 
         stored["mounts"] = mounts
         with Store(db_path) as store:
             crawl_id = store.create_crawl(targets, stored)
+        if on_start:
+            on_start(db_path, crawl_id)
         code, tail = run_crawl(db_path, crawl_id, on_progress)
     return db_path, crawl_id, code, tail

@@ -233,19 +233,20 @@ class Store:
                 [(crawl_id, u, f) for u, f in entries],
             )
 
-    def pages(self, crawl_id: int) -> Iterator[dict]:
-        cur = self.db.execute("SELECT * FROM pages WHERE crawl_id = ? ORDER BY id", (crawl_id,))
+    def pages(self, crawl_id: int, after: int = 0) -> Iterator[dict]:
+        """Pages of a crawl in the order they were stored (``after`` a row id, to read only new ones)."""
+        cur = self.db.execute("SELECT * FROM pages WHERE crawl_id = ? AND id > ? ORDER BY id", (crawl_id, after))
         for row in cur:
             yield dict(row)
 
     def links(self, crawl_id: int) -> Iterator[dict]:
         for row in self.link_rows(crawl_id):
-            yield dict(zip(LINK_COLUMNS, row))
+            yield dict(zip(LINK_COLUMNS, row[1:]))
 
-    def link_rows(self, crawl_id: int) -> Iterator[tuple]:
-        """Links as tuples in :data:`LINK_COLUMNS` order (the fast path for big crawls)."""
-        cur = self.db.execute(f"SELECT {', '.join(LINK_COLUMNS)} FROM links WHERE crawl_id = ? ORDER BY id",
-                              (crawl_id,))
+    def link_rows(self, crawl_id: int, after: int = 0) -> Iterator[tuple]:
+        """Links as ``(id, *LINK_COLUMNS)`` tuples (the fast path for big crawls), ``after`` a row id."""
+        cur = self.db.execute(f"SELECT id, {', '.join(LINK_COLUMNS)} FROM links WHERE crawl_id = ? AND id > ?"
+                              " ORDER BY id", (crawl_id, after))
         cur.row_factory = None
         return iter(cur)
 
