@@ -120,9 +120,8 @@ def measure(cmd, stdout_path, stderr_path, cwd, timeout, env=None, interval=0.1)
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-    # wait4's ru_maxrss (KiB) is the largest single process among the child and the
-    # descendants it waited for: a floor for short-lived processes the polling missed
-    peak = max(peak, ru.ru_maxrss * 1024)
+    # Not wait4's ru_maxrss: it counts the forked child before exec, i.e. this harness's own
+    # RSS (about 250 MiB after generating the site), which would floor every tool's figure.
     return {"rc": proc.returncode, "seconds": seconds, "peak_rss": peak,
             "peak_processes": peak_procs, "cpu_seconds": ru.ru_utime + ru.ru_stime,
             "timed_out": timed_out}

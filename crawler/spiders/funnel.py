@@ -139,15 +139,13 @@ class FunnelSpider(scrapy.Spider):
 
     # -- scheduling -------------------------------------------------------------
     async def start(self):
-        origins = []
         for target in self.targets:
-            url = normalize(target)[0]
-            request = self.plan(url, "a", 0, seed=True)
+            request = self.plan(normalize(target)[0], "a", 0, seed=True)
             if request is not None:
                 yield request
-            if origin(url) not in origins:
-                origins.append(origin(url))
         if self.use_sitemaps:
+            # Every owned origin may publish a sitemap: the targets', the site's and the blog's.
+            origins = dict.fromkeys(origin(u) for u in (*self.targets, *self.scope.site, *self.scope.blog))
             for o in origins:
                 yield self.fetch(o + "/robots.txt", "robots", self.parse_robots_sitemaps)
 
