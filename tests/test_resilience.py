@@ -57,3 +57,29 @@ def test_kill_9_of_the_crawl_keeps_every_stored_page(site_server, tmp_path):
     assert result.exit_code == 0
     assert result.json()["crawl"]["status"] == "interrupted"
     assert result.json()["summary"]["pages_crawled"] == len(urls)
+
+
+def test_ctrl_c_stops_the_crawl_and_keeps_it(site_server, tmp_path):
+    """SIGINT (Ctrl-C) stops the crawl cleanly: exit 130, the crawl marked interrupted, pages kept."""
+    srv = site_server(routes={"*": _chain})
+    db = tmp_path / "c.sqlite"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "audit", srv.url + "/p/0", "--db", str(db),
+                             "--no-sitemaps", "--concurrency", "1"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == "funnelcheck: interrupted; pages crawled so far are kept in the store"
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT status FROM crawls").fetchone()[0] == "interrupted"
+    assert conn.execute("SELECT count(*) FROM pages").fetchone()[0] >= 3
+
+
+def test_unknown_config_key_is_an_error(tmp_path):
+    cfg = tmp_path / "funnel.toml"
+    cfg.write_text('targets = ["https://a.example/"]\nmax_page = 3\n')
+    result = run_cli("audit", "--config", cfg, "--db", tmp_path / "c.sqlite")
+    assert result.exit_code == 2
+    assert result.stderr == f"funnelcheck: error: {cfg}: unknown key max_page\n"
