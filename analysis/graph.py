@@ -40,6 +40,28 @@ def build_graph(store, crawl_id: int) -> nx.MultiDiGraph:
     return GraphBuilder(store, crawl_id).finish()
 
 
+def graph_from(pages: list[dict], links: list[tuple], **options) -> nx.MultiDiGraph:
+    """A graph from rows given inline (an in-memory store): for examples and tests.
+
+    ``links`` are ``(source, target, region, kind)`` tuples (tag ``a``, line 1).
+
+    >>> g = graph_from([{"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1}],
+    ...                [("https://a.example/", "https://x.com/a", "header", "profile")], site=["https://a.example/"])
+    >>> sorted(g.successors("https://a.example/"))
+    ['https://x.com/a']
+    """
+    from crawler.store import Store
+    from crawler.urls import dedupe_key
+
+    store = Store(":memory:")
+    crawl_id = store.create_crawl(options.get("site", [])[:1], options)
+    for page in pages:
+        rows = [(page["url"], t, dedupe_key(t), None, "a", "href", "", region, "", 0, kind, 1)
+                for source, t, region, kind in links if source == page["url"]]
+        store.write_page(crawl_id, page, rows)
+    return build_graph(store, crawl_id)
+
+
 class GraphBuilder:
     """Builds the graph of a crawl as its rows arrive.
 

@@ -93,6 +93,12 @@ def share_endpoint(url: str) -> str:
 def backward_social(g: nx.MultiDiGraph):
     """Owned page -> social platform: the visitor leaves for a page you do not control.
 
+    >>> from analysis.graph import graph_from
+    >>> g = graph_from([{"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1}],
+    ...     [("https://a.example/", "https://x.com/a", "header", "profile")], site=["https://a.example/"])
+    >>> [(f.severity, f.target, f.region, f.sources) for f in backward_social(g)]
+    [('high', 'https://x.com/a', 'header', ['https://a.example/'])]
+
     One finding per (target, region); a footer, sidebar or head link is split by
     severity, because the same footer icon weighs more on a page that offers
     nothing else (high) than on one that offers a purchase or a form (medium).
@@ -145,7 +151,15 @@ def backward_blog(g):
 
 @rule("dead-end")
 def dead_end(g):
-    """A blog page with no link forward to the site (no call to action)."""
+    """A blog page with no link forward to the site (no call to action).
+
+    >>> from analysis.graph import graph_from
+    >>> post = "https://a.example/blog/p/"
+    >>> g = graph_from([{"url": post, "role": "page", "status": 200, "parsed": 1}],
+    ...     [(post, "https://a.example/blog/", "main", "other")], site=["https://a.example/"])
+    >>> [(f.rule, f.target) for f in dead_end(g)]
+    [('dead-end', 'https://a.example/blog/p/')]
+    """
     for page, data in _owned_pages(g):
         if data["tier"] != BLOG or data.get("verdict") != "ok":
             continue
@@ -186,7 +200,20 @@ def stranded_social(g):
 
 @rule("social-before-offer")
 def social_before_offer(g):
-    """A page that links to a social profile but offers no purchase and no lead capture."""
+    """A page that links to a social profile but offers no purchase and no lead capture.
+
+    >>> from analysis.graph import graph_from
+    >>> page = "https://a.example/about/"
+    >>> g = graph_from([{"url": page, "role": "page", "status": 200, "parsed": 1}],
+    ...     [(page, "https://x.com/a", "main", "profile")], site=["https://a.example/"])
+    >>> [f.target for f in social_before_offer(g)]
+    ['https://a.example/about/']
+    >>> g = graph_from([{"url": page, "role": "page", "status": 200, "parsed": 1}],
+    ...     [(page, "https://x.com/a", "main", "profile"), (page, "https://a.example/pricing/", "nav", "other")],
+    ...     site=["https://a.example/"])
+    >>> list(social_before_offer(g))
+    []
+    """
     social: dict[str, list] = defaultdict(list)
     for page, _, e in _edges_into(g, SOCIAL):
         if e["kind"] == PROFILE:
