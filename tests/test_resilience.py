@@ -64,9 +64,12 @@ def test_ctrl_c_stops_the_crawl_and_keeps_it(site_server, tmp_path):
     srv = site_server(routes={"*": _chain})
     db = tmp_path / "c.sqlite"
     env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    # A shell starts background jobs with SIGINT ignored, and children inherit that: give the
+    # command the default disposition, as in a terminal.
     proc = subprocess.Popen([sys.executable, "-m", "cli", "audit", srv.url + "/p/0", "--db", str(db),
                              "--no-sitemaps", "--concurrency", "1"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
