@@ -152,8 +152,8 @@ class FunnelSpider(scrapy.Spider):
     # -- sitemaps -----------------------------------------------------------------
     def fetch(self, public: str, role: str, callback) -> scrapy.Request:
         """A request for a crawl-support file (robots.txt, sitemap): never blocked by robots."""
-        meta = {"public": public, "key": dedupe_key(public), "role": role, "depth": 0, "hops": 0,
-                "dont_redirect": False, "handle_httpstatus_all": True, "dont_obey_robotstxt": True}
+        meta = {"public": public, "key": dedupe_key(public), "role": role, "depth": 0,
+                "handle_httpstatus_all": True, "dont_obey_robotstxt": True}
         return scrapy.Request(self.remapper.fetch_url(public), meta=meta, dont_filter=True, callback=callback,
                               errback=self.on_support_error, priority=1)
 
@@ -270,8 +270,8 @@ class FunnelSpider(scrapy.Spider):
         method = "HEAD" if role in ("asset", "external") else "GET"
         return self.request(url, key, role, depth, method)
 
-    def request(self, url: str, key: str, role: str, depth: int, method: str, hops: int = 0) -> scrapy.Request:
-        meta = {"public": url, "key": key, "role": role, "depth": depth, "hops": hops,
+    def request(self, url: str, key: str, role: str, depth: int, method: str) -> scrapy.Request:
+        meta = {"public": url, "key": key, "role": role, "depth": depth,
                 "dont_redirect": True, "handle_httpstatus_all": True}
         if not self.obey_robots:
             meta["dont_obey_robotstxt"] = True
@@ -286,7 +286,7 @@ class FunnelSpider(scrapy.Spider):
         method = response.request.method
         if method == "HEAD" and status >= 400 and status != 429:
             # Many servers answer HEAD wrongly (405, 501, 403, 404): ask again with GET.
-            yield self.request(meta["public"], meta["key"], meta["role"], meta["depth"], "GET", meta["hops"])
+            yield self.request(meta["public"], meta["key"], meta["role"], meta["depth"], "GET")
             return
         headers = {h: response.headers.get(h).decode("latin-1") for h in KEPT_HEADERS if response.headers.get(h)}
         ctype = (response.headers.get("Content-Type") or b"").decode("latin-1").split(";")[0].strip().lower()
