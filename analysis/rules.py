@@ -16,7 +16,7 @@ from analysis.findings import Finding, worst
 from analysis.graph import offers
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
 from analysis.tiers import BLOG, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL
-from crawler.urls import has_tracking
+from crawler.urls import dedupe_key, has_tracking
 
 NAV_TAGS = frozenset({"a", "area"})
 IGNORED_FRAGMENTS = frozenset({"", "top"})
@@ -171,14 +171,19 @@ def dead_end(g):
 
 @rule("stranded-social")
 def stranded_social(g):
-    """A social profile that does not link back to the blog or the site."""
+    """A social profile that does not link back to the blog or the site.
+
+    Profiles owned pages link to are checked, and the business's own (``--social``)
+    even where no page links to them.
+    """
+    own = {dedupe_key(u) for u in g.graph["scope"].social}
     for url, data in g.nodes(data=True):
         if data.get("role") != "profile":
             continue
         sources = [s for s in dict.fromkeys(u for u, _ in g.in_edges(url)) if g.nodes[s].get("tier") in OWNED]
         locations = [{"url": s, "line": e["line"]} for s, _, e in g.in_edges(url, data=True)
                      if g.nodes[s].get("tier") in OWNED]
-        if not sources:
+        if not sources and url not in own:
             continue  # only reached as a redirect hop: judged under the URL the pages link to
         verdict = data.get("verdict")
         if verdict == UNVERIFIED or verdict == SKIPPED:

@@ -239,3 +239,13 @@ def test_help_and_version():
     for option in ("--site", "--blog", "--social", "--conversion", "--remap", "--max-pages", "--depth",
                    "--config", "--base-url", "--format", "--output", "--fail-on", "--db"):
         assert option in result.stdout
+
+
+def test_own_profiles_are_checked_even_when_not_linked(site_server, tmp_path):
+    """--social profiles are fetched although no page links to them: this one links elsewhere."""
+    srv = site_server(SITES / "clean")
+    social = site_server(SITES / "funnel" / "social")
+    result, report = audit_json(tmp_path, srv.url + "/", "--social", TW,
+                                "--remap", rf"^https://twitter\.com/(.*) {social.url}/twitter/\1")
+    assert result.exit_code == 0  # medium is below the default --fail-on high
+    assert findings_set(report) == {("stranded-social", "medium", TW, None, ())}

@@ -143,6 +143,12 @@ class FunnelSpider(scrapy.Spider):
             request = self.plan(normalize(target)[0], "a", 0, seed=True)
             if request is not None:
                 yield request
+        if self.check_social:
+            # The business's own profiles (--social) are checked even where no page links to them.
+            for profile in self.scope.social:
+                request = self.plan(profile, "a", 0, kind=PROFILE, role="profile")
+                if request is not None:
+                    yield request
         if self.use_sitemaps:
             # Every owned origin may publish a sitemap: the targets', the site's and the blog's.
             origins = dict.fromkeys(origin(u) for u in (*self.targets, *self.scope.site, *self.scope.blog))
