@@ -6,6 +6,7 @@ runtime error (one line on stderr); 130 interrupted (what was crawled is kept).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from contextlib import nullcontext
 
@@ -47,15 +48,19 @@ def emit(a, fmt: str, output: str | None, fail_on: str) -> int:
                 writer(a, fh) if fmt != "terminal" else writer(a, fh, color=False)
         else:
             writer(a, sys.stdout)
+            sys.stdout.flush()
+    except BrokenPipeError:  # `funnelcheck ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except OSError as exc:
-        fail(f"cannot write {output}: {exc.strerror}")
+        fail(f"cannot write {output or 'to stdout'}: {exc.strerror}")
     return EXIT_FINDINGS if a.failing(fail_on) else EXIT_OK
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="funnelcheck", prog_name="funnelcheck")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
-def main(verbose: int) -> None:
+@click.pass_context
+def main(ctx: click.Context, verbose: int) -> None:
     """Audit how a business routes its web visitors, and check every link on the way.
 
     funnelcheck crawls a company's site, blog and social profiles, builds the link
@@ -64,6 +69,7 @@ def main(verbose: int) -> None:
     """
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
                         format="funnelcheck: %(message)s")
+    ctx.obj = {"verbose": verbose}
 
 
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
@@ -81,7 +87,7 @@ db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Read options from a funnel.toml (command-line options win).")
 @click.option("--base-url", multiple=True, help="Public URL a directory TARGET stands for (repeatable, in order).")
-@click.option("--site", multiple=True, help="URL prefix of the business's site (repeatable; default: the first "
+@click.option("--site", multiple=True, help="URL prefix of the business's site (repeatable; default: every "
               "target's origin).")
 @click.option("--blog", multiple=True, help="URL prefix of the blog (repeatable; default: blog.* hosts and "
               "/blog/, /news/, /articles/, /insights/).")
@@ -116,7 +122,8 @@ db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
 @format_option
 @output_option
 @fail_on_option
-def audit(targets, config_path, fmt, output, fail_on, db, **cli_options):
+@click.pass_context
+def audit(ctx, targets, config_path, fmt, output, fail_on, db, **cli_options):
     """Crawl TARGET (an http(s) URL, or a directory holding a built static site) and report.
 
     \b
@@ -127,6 +134,7 @@ def audit(targets, config_path, fmt, output, fail_on, db, **cli_options):
       funnelcheck audit examples/acme/site --config examples/acme/funnel.toml
     """
     cli_options.update(targets=list(targets), format=fmt, output=output, fail_on=fail_on, db=db)
+    verbose = (ctx.obj or {}).get("verbose", 0)
     try:
         config = load_config(config_path) if config_path else {}
         options = validate(merge(config, cli_options))
@@ -149,7 +157,7 @@ def audit(targets, config_path, fmt, output, fail_on, db, **cli_options):
                 if live:
                     live[0].update()  # build the graph while the crawl runs
 
-            db_path, crawl_id, code, tail = audit_crawl(options, on_progress, on_start)
+            db_path, crawl_id, code, tail = audit_crawl(options, on_progress, on_start, verbose=verbose)
     except KeyboardInterrupt:
         click.echo("funnelcheck: interrupted; pages crawled so far are kept in the store", err=True)
         sys.exit(EXIT_INTERRUPTED)

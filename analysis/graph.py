@@ -11,6 +11,7 @@ of a :class:`networkx.MultiDiGraph` with ``target`` (as written), ``fragment``,
 from __future__ import annotations
 
 import json
+import re
 
 import networkx as nx
 
@@ -125,7 +126,24 @@ class GraphBuilder:
                         permanent=v.permanent, final_status=v.status, final_error=v.error_kind)
             if v.final_url and v.final_url in rows and v.verdict == "ok":
                 data["lead_form"] = data["lead_form"] or bool(rows[v.final_url]["lead_form"])
+        for url, data in g.nodes(data=True):
+            if data.get("parsed") and data.get("tier") in OWNED and not data.get("conversion") and is_contact_page(
+                    url, data.get("title") or "") and any(t.startswith("mailto:") for t in g.successors(url)):
+                data["conversion"] = "lead"  # a mailto: on a contact page is lead capture
         return g
+
+
+_CONTACT = re.compile(r"contact|get[ -]in[ -]touch|kontakt|talk to us|reach us", re.I)
+
+
+def is_contact_page(url: str, title: str) -> bool:
+    """A page about contacting the business, by its address or title.
+
+    >>> is_contact_page("https://a.example/about/", "Get in touch | A"), is_contact_page("https://a.example/x", "X")
+    (True, False)
+    """
+    return bool(_CONTACT.search(url.rsplit("/", 2)[-2] if url.endswith("/") else url.rsplit("/", 1)[-1])
+                or _CONTACT.search(title))
 
 
 def offers(g: nx.MultiDiGraph, page: str) -> bool:

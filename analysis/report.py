@@ -31,11 +31,13 @@ class Audit:
 
 def summarize(g: nx.MultiDiGraph, findings: list[Finding], crawl: dict) -> dict:
     """Counts for the report header: pages per tier, verdicts, findings per severity and rule."""
-    pages_by_tier = Counter(d["tier"] for _, d in g.nodes(data=True) if d.get("role") == "page")
+    # pages crawled = owned HTML pages read; 404s, redirect hops and skipped URLs are URLs checked
+    pages_by_tier = Counter(d["tier"] for _, d in g.nodes(data=True) if d.get("role") == "page" and d.get("parsed"))
     urls_by_tier = Counter(d["tier"] for _, d in g.nodes(data=True))
     verdicts = Counter(d.get("verdict") for _, d in g.nodes(data=True) if d.get("role"))
     return {
         "status": crawl["status"],
+        "uncrawled_by_limits": crawl.get("limits") or {},
         "pages_crawled": sum(pages_by_tier.values()),
         "pages_by_tier": dict(sorted(pages_by_tier.items())),
         "urls_by_tier": dict(sorted(urls_by_tier.items())),
@@ -81,17 +83,18 @@ class LiveAudit:
 
 
 def unreachable_targets(a: Audit) -> list[tuple[str, str]]:
-    """Targets that gave no HTTP answer at all (DNS, refused, timeout, TLS): the audit could not start.
-
-    A target answering 404 is reachable: that is a finding, not an error.
+    """Targets the audit could not start from: no HTTP answer at all (DNS, refused, timeout,
+    TLS) or robots.txt forbids them. A target answering 404 is reachable: that is a finding.
     """
     from crawler.urls import dedupe_key
 
     out = []
     for target in a.crawl["targets"]:
         node = a.graph.nodes.get(dedupe_key(target))
-        if node is None:
+        if node is None or node.get("role") is None:
             out.append((target, "not crawled"))
-        elif node.get("status") is None and node.get("error_kind") not in (None, "robots", "excluded"):
+        elif node.get("error_kind") == "robots":
+            out.append((target, "robots.txt disallows it (--ignore-robots to crawl anyway)"))
+        elif node.get("status") is None and node.get("error_kind") != "excluded":
             out.append((target, node.get("label") or node.get("error_kind")))
     return out

@@ -15,7 +15,7 @@ import networkx as nx
 from analysis.findings import Finding, worst
 from analysis.graph import offers
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
-from analysis.tiers import BLOG, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL
+from analysis.tiers import BLOG, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL, unwrap_redirector
 from crawler.urls import dedupe_key, has_tracking
 
 NAV_TAGS = frozenset({"a", "area"})
@@ -107,6 +107,8 @@ def backward_social(g: nx.MultiDiGraph):
     offer_cache: dict[str, bool] = {}
     for page, target, e in _edges_into(g, SOCIAL):
         kind, region = e["kind"], e["region"] or "body"
+        if kind not in (PROFILE, SHARE, IDENTITY):
+            continue  # an embedded video or widget script is not a link a visitor follows
         if kind == IDENTITY:
             severity, key = "info", (target, region, kind, "")
         elif kind == SHARE:
@@ -180,9 +182,11 @@ def stranded_social(g):
     for url, data in g.nodes(data=True):
         if data.get("role") != "profile":
             continue
-        sources = [s for s in dict.fromkeys(u for u, _ in g.in_edges(url)) if g.nodes[s].get("tier") in OWNED]
-        locations = [{"url": s, "line": e["line"]} for s, _, e in g.in_edges(url, data=True)
-                     if g.nodes[s].get("tier") in OWNED]
+        owned_in = [(s, e) for s, _, e in g.in_edges(url, data=True) if g.nodes[s].get("tier") in OWNED]
+        # The pages that send visitors there (profile links); identity markup only if that is all.
+        routes = [(s, e) for s, e in owned_in if e["kind"] == PROFILE] or owned_in
+        sources = list(dict.fromkeys(s for s, _ in routes))
+        locations = [{"url": s, "line": e["line"]} for s, e in routes]
         if not sources and url not in own:
             continue  # only reached as a redirect hop: judged under the URL the pages link to
         verdict = data.get("verdict")
@@ -197,7 +201,9 @@ def stranded_social(g):
         node = g.nodes[final] if final in g else data
         if not node.get("parsed"):
             continue
-        if not any(g.nodes[t].get("tier") in OWNED for _, t in g.out_edges(final)):
+        scope = g.graph["scope"]
+        if not any(g.nodes[t].get("tier") in OWNED or scope.tier(unwrap_redirector(e["target"])) in OWNED
+                   for _, t, e in g.out_edges(final, data=True)):
             yield Finding("stranded-social", "medium", url,
                           f"social profile {url} links to neither the blog nor the site", None, sources, locations,
                           {"verdict": "stranded"})
@@ -231,6 +237,13 @@ def social_before_offer(g):
                           None, [page], [{"url": page, "line": min(e["line"] or 0 for e in edges) or None}])
 
 
+def _targets(g) -> frozenset[str]:
+    """The crawl's targets (their de-duplication keys): findings about them need no linking page."""
+    if "targets" not in g.graph:
+        g.graph["targets"] = frozenset(dedupe_key(t) for t in g.graph["crawl"]["targets"])
+    return g.graph["targets"]
+
+
 def _in_sources(g, url):
     grp = _Group()
     for s, _, e in g.in_edges(url, data=True):
@@ -246,7 +259,7 @@ def broken_link(g):
         if data.get("verdict") != BROKEN or data.get("loop"):
             continue
         grp = _in_sources(g, url)
-        if not grp.sources:
+        if not grp.sources and url not in _targets(g):
             continue
         status = data.get("final_status")
         what = f"{status}" if status else (data.get("label") or "error")
@@ -330,10 +343,12 @@ def untracked_inbound(g):
     for url, data in g.nodes(data=True):
         if data.get("role") != "profile" or not data.get("parsed"):
             continue
+        scope = g.graph["scope"]
         for _, target, e in g.out_edges(url, data=True):
-            if g.nodes[target].get("tier") in OWNED and not has_tracking(e["target"]):
-                yield Finding("untracked-inbound", "low", e["target"],
-                              f"{url} links to {e['target']} without utm_ parameters: visits cannot be tied to revenue",
+            dest = unwrap_redirector(e["target"])  # youtube.com/redirect?q=..., l.facebook.com/l.php?u=...
+            if scope.tier(dest) in OWNED and not has_tracking(dest):
+                yield Finding("untracked-inbound", "low", dest,
+                              f"{url} links to {dest} without utm_ parameters: visits cannot be tied to revenue",
                               e["region"], [url], [{"url": url, "line": e["line"]}])
 
 
@@ -356,7 +371,7 @@ def skipped_link(g):
         if data.get("verdict") != SKIPPED or data.get("role") == "profile":
             continue
         grp = _in_sources(g, url)
-        if grp.sources:
+        if grp.sources or url in _targets(g):
             yield Finding("skipped-link", "info", url, f"{url} {data.get('label')}", None, list(grp.sources),
                           grp.locations, {"reason": data.get("label")})
 
@@ -379,20 +394,23 @@ def unsupported_scheme(g):
 
 @rule("orphan-page")
 def orphan_page(g):
-    """A page listed in a sitemap that no crawled page links to."""
+    """A page listed in a sitemap that no crawled page links to (directly or through a redirect)."""
+    linked: set[str] = set()
+    nodes = g.nodes
+    for source, target, e in g.edges(data=True):
+        if e["tag"] != "sitemap" and source != target and nodes[source].get("role") == "page":
+            linked.add(target)
+            if nodes[target].get("final_url"):
+                linked.add(nodes[target]["final_url"])
+    targets = _targets(g)
     for url, data in g.nodes(data=True):
-        if data.get("role") != "page" or data.get("tier") not in OWNED or data.get("verdict") != "ok":
+        if (data.get("role") != "page" or data.get("tier") not in OWNED or data.get("verdict") != "ok"
+                or url in linked or url in targets):
             continue
-        sitemaps, linked = [], False
-        for s, _, e in g.in_edges(url, data=True):
-            if e["tag"] == "sitemap":
-                sitemaps.append(s)
-            elif s != url and g.nodes[s].get("role") == "page":
-                linked = True
-                break
-        if sitemaps and not linked:
+        sitemaps = sorted({s for s, _, e in g.in_edges(url, data=True) if e["tag"] == "sitemap"})
+        if sitemaps:
             yield Finding("orphan-page", "low", url, f"{url} is in the sitemap but no crawled page links to it",
-                          None, sorted(set(sitemaps)), [{"url": s, "line": None} for s in sorted(set(sitemaps))])
+                          None, sitemaps, [{"url": s, "line": None} for s in sitemaps])
 
 
 def run_rules(g: nx.MultiDiGraph, only: Iterable[str] | None = None) -> list[Finding]:

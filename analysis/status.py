@@ -63,7 +63,8 @@ ERROR_KINDS = {
     "refused": (BROKEN, "connection refused"),
     "tls": (BROKEN, "TLS error"),
     "connection": (BROKEN, "connection failed"),
-    "too-large": (BROKEN, "response too large"),
+    # It answered, with more than the size cap (a big download): not read, not broken either.
+    "too-large": (UNVERIFIED, "not read: larger than the size cap"),
 }
 
 

@@ -10,16 +10,21 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from importlib import resources
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 SITE, BLOG, SOCIAL, EXTERNAL, CONTACT, OTHER = "site", "blog", "social", "external", "contact", "other"
 OWNED = frozenset({SITE, BLOG})
 
-PROFILE, SHARE, IDENTITY, OTHER_KIND = "profile", "share", "identity", "other"
+PROFILE, SHARE, IDENTITY, EMBED, OTHER_KIND = "profile", "share", "identity", "embed", "other"
+NAVIGATION_LINK_TAGS = frozenset({"a", "area"})
 
 AUTO_BLOG_PREFIXES = ("/blog/", "/news/", "/articles/", "/insights/")
-PURCHASE = re.compile(r"/(cart|basket|checkout|pricing|plans|buy|order|shop|store|book|booking|subscribe|trial)(/|$|\.|-|\?)", re.I)
-LEAD = re.compile(r"/(contact|contact-us|demo|request-demo|book-a-demo|signup|sign-up|register|newsletter|get-started|quote|talk-to-sales)(/|$|\.|-|\?)", re.I)
+# A path segment that is exactly one of these words (``/pricing/``, ``/cart``, ``/checkout.html``);
+# ``/blog/pricing-psychology/`` or ``/store-locator/`` are not conversion pages.
+PURCHASE = re.compile(r"/(cart|basket|checkout|pricing|plans|buy|order|shop|store|book|booking|subscribe|trial)"
+                      r"(/|$|\.|\?)", re.I)
+LEAD = re.compile(r"/(contact|contact-us|demo|request-demo|book-a-demo|signup|sign-up|register|newsletter|"
+                  r"get-started|get-in-touch|quote|talk-to-sales)(/|$|\.|\?)", re.I)
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,10 @@ def load_platforms() -> tuple[Platform, ...]:
 
 
 def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:  # a malformed URL (bad IPv6 literal, bad port) has no usable host
+        return ""
 
 
 def _strip_www(host: str) -> str:
@@ -52,8 +60,11 @@ def _strip_www(host: str) -> str:
 
 def _prefix_match(url: str, prefix: str) -> bool:
     """``url`` lies under ``prefix``, ignoring a leading ``www.`` on either host."""
-    u, p = urlsplit(url), urlsplit(prefix)
-    if _strip_www(u.hostname or "") != _strip_www(p.hostname or "") or u.port != p.port:
+    try:
+        u, p = urlsplit(url), urlsplit(prefix)
+        if _strip_www(u.hostname or "") != _strip_www(p.hostname or "") or u.port != p.port:
+            return False
+    except ValueError:
         return False
     ppath = p.path or "/"
     path = u.path or "/"
@@ -108,11 +119,21 @@ class Scope:
         return any(_prefix_match(url, s) for s in self.social)
 
     def tier(self, url: str) -> str:
-        """site, blog, social, external, contact (mailto:/tel:) or other."""
+        """site, blog, social, external, contact (mailto:/tel:) or other (unsupported or malformed).
+
+        >>> Scope(site=("https://a.example/",)).tier("http://[broken/")
+        'other'
+        """
         scheme = url.split(":", 1)[0].lower()
         if scheme in ("mailto", "tel"):
             return CONTACT
         if scheme not in ("http", "https"):
+            return OTHER
+        try:
+            parts = urlsplit(url)
+            if not parts.hostname or parts.port == -1:
+                return OTHER
+        except ValueError:  # bad IPv6 literal, port out of range or not a number
             return OTHER
         if self.blog:
             if any(_prefix_match(url, b) for b in self.blog):
@@ -144,25 +165,69 @@ class Scope:
             return "purchase"
         return None
 
-    def link_kind(self, url: str, rel: str = "", sameas: bool = False) -> str:
-        """profile, share, identity or other for a link to ``url``.
+    def link_kind(self, url: str, rel: str = "", sameas: bool = False, tag: str = "a") -> str:
+        """profile, share, identity, embed or other for a link to ``url`` from a ``tag`` element.
+
+        Only ``<a>``/``<area>`` links send a visitor anywhere: a social URL in an
+        iframe, script, img or stylesheet is an ``embed`` (a video, a widget).
 
         >>> s = Scope()
         >>> s.link_kind("https://twitter.com/intent/tweet?url=x"), s.link_kind("https://twitter.com/acme")
         ('share', 'profile')
         >>> s.link_kind("https://mastodon.social/@acme", rel="me"), s.link_kind("https://w3.org/")
         ('identity', 'other')
+        >>> s.link_kind("https://www.youtube.com/embed/x", tag="iframe")
+        'embed'
         """
         if sameas or "me" in rel.lower().split():
             return IDENTITY
         p = self.platform(url)
         if p is None:
-            return PROFILE if self.is_own_profile(url) else OTHER_KIND
+            if not self.is_own_profile(url):
+                return OTHER_KIND
+            return PROFILE if tag in NAVIGATION_LINK_TAGS else EMBED
+        if tag not in NAVIGATION_LINK_TAGS:
+            return EMBED
         path = urlsplit(url).path or "/"
         full = path + ("?" + urlsplit(url).query if urlsplit(url).query else "")
         if any(r.search(path) or r.search(full) for r in p.share):
             return SHARE
         return PROFILE
+
+
+# Link redirectors social platforms wrap outbound links in: host -> (path regex, query parameter).
+REDIRECTORS = {
+    "youtube.com": (re.compile(r"^/redirect"), "q"),
+    "l.facebook.com": (re.compile(r"^/l\.php"), "u"),
+    "lm.facebook.com": (re.compile(r"^/l\.php"), "u"),
+    "l.instagram.com": (re.compile(r"^/"), "u"),
+    "linkedin.com": (re.compile(r"^/redir/redirect"), "url"),
+    "away.vk.com": (re.compile(r"^/away\.php"), "to"),
+    "out.reddit.com": (re.compile(r"^/"), "url"),
+    "t.umblr.com": (re.compile(r"^/redirect"), "z"),
+}
+
+
+def unwrap_redirector(url: str) -> str:
+    """The destination of a platform's outbound-link redirector, or ``url`` itself.
+
+    >>> unwrap_redirector("https://www.youtube.com/redirect?q=https%3A%2F%2Facme.example%2F&v=1")
+    'https://acme.example/'
+    >>> unwrap_redirector("https://acme.example/")
+    'https://acme.example/'
+    """
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return url
+    rule = REDIRECTORS.get(host) or REDIRECTORS.get(_strip_www(host))
+    if rule is None or not rule[0].search(parts.path):
+        return url
+    for key, value in parse_qsl(parts.query):
+        if key == rule[1] and value.startswith(("http://", "https://")):
+            return value
+    return url
 
 
 def registered_domain(host: str) -> str:

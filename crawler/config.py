@@ -42,6 +42,11 @@ DEFAULTS: dict = {
     "output": None,
 }
 LISTS = {k for k, v in DEFAULTS.items() if isinstance(v, list)}
+# The type each key takes in funnel.toml (lists hold strings; "targets" too).
+TYPES = {**{k: list for k in LISTS}, **{k: bool for k, v in DEFAULTS.items() if isinstance(v, bool)},
+         "max_pages": int, "depth": int, "timeout": (int, float), "concurrency": int, "cache_age": (str, int),
+         "user_agent": str, "fail_on": str, "format": str, "db": str, "output": str, "accept": list}
+TYPE_NAMES = {list: "a list of strings", bool: "true or false", int: "a whole number", str: "a string"}
 FAIL_LEVELS = ("high", "medium", "low", "info", "never")
 FORMATS = ("terminal", "json")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -80,11 +85,16 @@ def load_config(path: str | os.PathLike) -> dict:
     unknown = sorted(set(data) - set(DEFAULTS))
     if unknown:
         raise ConfigError(f"{path}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
-    for key in LISTS & set(data):
-        if isinstance(data[key], str):
-            data[key] = [data[key]]
-        if not isinstance(data[key], list):
-            raise ConfigError(f"{path}: {key} must be a list")
+    for key, value in data.items():
+        expected = TYPES[key]
+        if key in LISTS and isinstance(value, (str, int)) and not isinstance(value, bool):
+            value = data[key] = [value]
+        ok = isinstance(value, expected) and not (expected in (int, (int, float)) and isinstance(value, bool))
+        if ok and key in LISTS:
+            ok = all(isinstance(v, str) or (key == "accept" and isinstance(v, int)) for v in value)
+        if not ok:
+            want = TYPE_NAMES.get(expected, "a number" if expected == (int, float) else "a string")
+            raise ConfigError(f"{path}: {key} must be {want}, got {value!r}")
     targets = []
     for t in data.get("targets", []):
         if "://" not in t and not os.path.isabs(t):
@@ -161,9 +171,11 @@ def validate(options: dict) -> dict:
         o["accept"] = sorted({int(s) for item in o["accept"] for s in str(item).split(",") if s.strip()})
     except ValueError:
         raise ConfigError(f"--accept takes status codes like 200,403, got {o['accept']!r}") from None
-    for key in ("max_pages", "depth", "timeout", "concurrency"):
-        if o[key] is not None and (not isinstance(o[key], (int, float)) or o[key] < 0):
-            raise ConfigError(f"--{key.replace('_', '-')} must be a number >= 0, got {o[key]!r}")
+    for key, low in (("max_pages", 0), ("depth", 0), ("concurrency", 1)):
+        if o[key] is not None and o[key] < low:
+            raise ConfigError(f"--{key.replace('_', '-')} must be >= {low}, got {o[key]!r}")
+    if o["timeout"] <= 0:
+        raise ConfigError(f"--timeout must be > 0, got {o['timeout']!r}")
     if o["fail_on"] not in FAIL_LEVELS:
         raise ConfigError(f"--fail-on must be one of {', '.join(FAIL_LEVELS)}, got {o['fail_on']!r}")
     if o["format"] not in FORMATS:
@@ -181,7 +193,11 @@ def public_targets(options: dict) -> list[str]:
 
 
 def default_site(options: dict) -> list[str]:
-    """``--site`` if given, else the origin of the first target."""
+    """``--site`` if given, else the origin of every target (each target is owned).
+
+    >>> default_site({"site": [], "base_url": [], "targets": ["https://a.example/x", "https://docs.a.example/"]})
+    ['https://a.example/', 'https://docs.a.example/']
+    """
     if options["site"]:
         return options["site"]
-    return [origin(public_targets(options)[0]) + "/"]
+    return list(dict.fromkeys(origin(t) + "/" for t in public_targets(options)))

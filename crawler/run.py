@@ -20,7 +20,7 @@ from crawler.store import Store
 logger = logging.getLogger(__name__)
 
 
-def scrapy_settings(db_path: str, crawl_id: int, options: dict):
+def scrapy_settings(db_path: str, crawl_id: int, options: dict, verbose: int = 0):
     """Scrapy settings for one crawl: the project defaults plus the crawl's options."""
     from scrapy.settings import Settings
 
@@ -34,6 +34,8 @@ def scrapy_settings(db_path: str, crawl_id: int, options: dict):
     if options.get("concurrency"):
         overrides["CONCURRENT_REQUESTS_PER_DOMAIN"] = options["concurrency"]
         overrides["CONCURRENT_REQUESTS"] = max(32, options["concurrency"] * 2)
+    if verbose:
+        overrides["LOG_LEVEL"] = "INFO" if verbose == 1 else "DEBUG"
     if options.get("user_agent"):
         overrides["USER_AGENT"] = options["user_agent"]
     settings.setdict(overrides, priority="cmdline")
@@ -44,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     """Child-process entry point: crawl CRAWL_ID into DB, then exit."""
     argv = sys.argv[1:] if argv is None else argv
     db_path, crawl_id = argv[0], int(argv[1])
+    verbose = int(argv[2]) if len(argv) > 2 else 0
     from scrapy.crawler import CrawlerProcess
 
     from crawler.spiders.funnel import FunnelSpider
@@ -51,27 +54,28 @@ def main(argv: list[str] | None = None) -> int:
     with Store(db_path) as store:
         options = store.crawl(crawl_id)["options"]
         store.set_pid(crawl_id, os.getpid())
-    process = CrawlerProcess(scrapy_settings(db_path, crawl_id, options))
+    process = CrawlerProcess(scrapy_settings(db_path, crawl_id, options, verbose))
     process.crawl(FunnelSpider)
     process.start()
     return 0
 
 
 def run_crawl(db_path: str, crawl_id: int, on_progress: Callable[[int, int], None] | None = None,
-              poll: float = 0.2) -> tuple[int, str]:
+              poll: float = 0.2, verbose: int = 0) -> tuple[int, str]:
     """Run crawl ``crawl_id`` (already created in the store) in a child process.
 
     Calls ``on_progress(pages_done, urls_queued)`` while it runs. Returns the
     child's exit code and the last lines it wrote to stderr. If the child dies
     without finishing (killed, crashed), the crawl row is marked interrupted;
-    every page it wrote stays in the store.
+    every page it wrote stays in the store. With ``verbose``, the crawl's own log
+    (Scrapy at INFO, or DEBUG for 2) goes to stderr as it happens.
     """
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with tempfile.TemporaryFile(mode="w+") as log, Store(db_path) as store:
-        proc = subprocess.Popen([sys.executable, "-m", "crawler.run", str(db_path), str(crawl_id)],
-                                stdout=subprocess.DEVNULL, stderr=log, env=env)
+        proc = subprocess.Popen([sys.executable, "-m", "crawler.run", str(db_path), str(crawl_id), str(verbose)],
+                                stdout=subprocess.DEVNULL, stderr=None if verbose else log, env=env)
         try:
             while True:
                 try:
@@ -109,7 +113,7 @@ STORED_OPTIONS = ("site", "blog", "social", "conversion", "remap", "max_pages", 
 
 
 def audit_crawl(options: dict, on_progress: Callable[[int, int], None] | None = None,
-                on_start: Callable[[str, int], None] | None = None):
+                on_start: Callable[[str, int], None] | None = None, verbose: int = 0):
     """Crawl what validated ``options`` describe; returns ``(store_path, crawl_id, exit_code, stderr_tail)``.
 
     ``on_start(store_path, crawl_id)`` is called once the crawl row exists,
@@ -139,5 +143,5 @@ def audit_crawl(options: dict, on_progress: Callable[[int, int], None] | None = 
             crawl_id = store.create_crawl(targets, stored)
         if on_start:
             on_start(db_path, crawl_id)
-        code, tail = run_crawl(db_path, crawl_id, on_progress)
+        code, tail = run_crawl(db_path, crawl_id, on_progress, verbose=verbose)
     return db_path, crawl_id, code, tail

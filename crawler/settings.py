@@ -24,8 +24,10 @@ DOWNLOAD_VERIFY_CERTIFICATES = True   # --insecure turns it off
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "WARNING"
 
-# funnelcheck follows redirects itself, hop by hop, so each hop is a stored fact.
-REDIRECT_ENABLED = False
+# funnelcheck follows the redirects of links itself, hop by hop, so each hop is a stored fact
+# (its requests carry dont_redirect); Scrapy follows those of robots.txt and sitemaps.
+REDIRECT_ENABLED = True
+REDIRECT_MAX_TIMES = 5
 METAREFRESH_ENABLED = False
 RETRY_ENABLED = True
 RETRY_TIMES = 1

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS crawls (
     finished TEXT,
     status TEXT NOT NULL DEFAULT 'running',  -- running, complete, interrupted, failed
     error TEXT,
-    pid INTEGER
+    pid INTEGER,
+    limits TEXT                       -- JSON: pages left uncrawled by --max-pages / --depth
 );
 CREATE TABLE IF NOT EXISTS pages (
     id INTEGER PRIMARY KEY,
@@ -131,6 +132,9 @@ class Store:
                 if not self.path.exists():
                     raise StoreError(f"no crawl store at {self.path}")
                 self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+                row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                if row is None:
+                    raise sqlite3.DatabaseError("no schema version")
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.db = sqlite3.connect(self.path, timeout=30)
@@ -139,10 +143,15 @@ class Store:
                 # loss could cost the last transactions, and a crawl can be re-run.
                 self.db.execute("PRAGMA synchronous=OFF")
                 self.db.executescript(SCHEMA)
+                columns = {row[1] for row in self.db.execute("PRAGMA table_info(crawls)")}
+                if "limits" not in columns:  # stores written by funnelcheck before this column
+                    self.db.execute("ALTER TABLE crawls ADD COLUMN limits TEXT")
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 self.db.commit()
             self.db.row_factory = sqlite3.Row
-        except (sqlite3.DatabaseError, OSError) as exc:
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a funnelcheck crawl store ({exc})") from None
+        except OSError as exc:
             raise StoreError(f"cannot open crawl store {self.path}: {exc}") from None
 
     def close(self) -> None:
@@ -167,6 +176,10 @@ class Store:
         with self.db:
             self.db.execute("UPDATE crawls SET pid = ? WHERE id = ?", (pid, crawl_id))
 
+    def set_limits(self, crawl_id: int, limits: dict) -> None:
+        with self.db:
+            self.db.execute("UPDATE crawls SET limits = ? WHERE id = ?", (json.dumps(limits), crawl_id))
+
     def finish_crawl(self, crawl_id: int, status: str, error: str | None = None) -> None:
         with self.db:
             self.db.execute(
@@ -185,6 +198,7 @@ class Store:
         out = dict(row)
         out["targets"] = json.loads(out["targets"])
         out["options"] = json.loads(out["options"])
+        out["limits"] = json.loads(out["limits"]) if out.get("limits") else {}
         return out
 
     def crawls(self) -> list[dict]:

@@ -31,6 +31,7 @@ def remaps(site, blog, social):
         "--remap", rf"^https://www\.facebook\.com/(.*) {social.url}/facebook/\1",
         "--remap", rf"^https://www\.instagram\.com/(.*) {social.url}/instagram/\1",
         "--remap", rf"^https://www\.linkedin\.com/(.*) {social.url}/linkedin/\1",
+        "--remap", rf"^https://mastodon\.social/(.*) {social.url}/mastodon/\1",
     ]
 
 
@@ -103,8 +104,9 @@ def test_json_schema(funnel):
         assert f["message"] and "\n" not in f["message"]
     assert report["crawl"]["status"] == "complete"
     assert report["crawl"]["targets"] == [S]
-    assert report["summary"]["pages_crawled"] == 8  # 4 site pages, 3 blog pages, /missing/ (404)
-    assert report["summary"]["pages_by_tier"] == {"blog": 3, "site": 5}
+    assert report["summary"]["pages_crawled"] == 7  # 4 site pages, 3 blog pages (/missing/ is a 404)
+    assert report["summary"]["pages_by_tier"] == {"blog": 3, "site": 4}
+    assert report["summary"]["uncrawled_by_limits"] == {"depth": 0, "max_pages": 0}
 
 
 def test_reports_public_urls_only(funnel):

@@ -19,12 +19,18 @@ def _where(loc: dict) -> str:
 
 def write(audit, out: TextIO, color: bool | None = None, width: int | None = None) -> None:
     """Render ``audit`` for a human. ``color=None`` lets rich decide (NO_COLOR, not a tty)."""
-    console = Console(file=out, force_terminal=color, no_color=color is False, width=width,
+    # no_color=None lets rich read NO_COLOR from the environment; False would override it.
+    console = Console(file=out, force_terminal=color, no_color=True if color is False else None, width=width,
                       highlight=False, soft_wrap=True)
     crawl, s = audit.crawl, audit.summary
     console.print(Text.assemble(("funnelcheck ", "bold"), f"crawl #{crawl['id']} of {', '.join(crawl['targets'])}",
                                 f" — {crawl['status']}, {s['pages_crawled']} pages, {s['urls_checked']} URLs checked, "
                                 f"{s['links']} links"))
+    limits = crawl.get("limits") or {}
+    cut = [f"--{name.replace('_', '-')} left {n} page{'s' if n != 1 else ''} uncrawled"
+           for name, n in sorted(limits.items()) if n]
+    if cut:
+        console.print(Text("partial audit: " + "; ".join(cut), style="yellow"))
     tiers = Table(title="Tiers", title_justify="left", show_edge=False, pad_edge=False)
     tiers.add_column("tier")
     tiers.add_column("pages crawled", justify="right")

@@ -17,7 +17,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
-from analysis.tiers import OWNED, PROFILE, SOCIAL, Scope
+from analysis.tiers import IDENTITY, NAVIGATION_LINK_TAGS, OWNED, PROFILE, SOCIAL, Scope
 from crawler.extract import NAVIGATION_TAGS, extract
 from crawler.store import Store, now_iso
 from crawler.urls import (
@@ -75,6 +75,17 @@ ERROR_REASONS = {"dns": "DNS lookup failed", "timeout": "timed out", "refused": 
                  "too-large": "response larger than the size cap"}
 
 
+def _messages(exc, depth: int = 0) -> list[str]:
+    """The text of an exception and of the failures it wraps (Twisted's ``reasons``, ``__cause__``)."""
+    out = [str(exc).strip()]
+    if depth < 3:
+        for reason in getattr(exc, "reasons", None) or ():
+            out += _messages(getattr(reason, "value", reason), depth + 1)
+        if exc.__cause__ is not None:
+            out += _messages(exc.__cause__, depth + 1)
+    return [m for m in out if m]
+
+
 def error_kind(failure) -> tuple[str, str]:
     """Name a download failure: dns, timeout, refused, tls, connection, robots, too-large.
 
@@ -84,13 +95,14 @@ def error_kind(failure) -> tuple[str, str]:
     ('dns', 'DNS lookup failed')
     """
     exc = failure.value
-    text = str(exc).strip() or type(exc).__name__
+    text = " ".join(_messages(exc)) or type(exc).__name__
     if isinstance(exc, IgnoreRequest):
         return ("robots", "disallowed by robots.txt") if "robots" in text.lower() else ("ignored", text)
     lowered = text.lower()
     if "ssl" in lowered or "certificate" in lowered or "tls" in lowered:
         m = re.search(r"certificate verify failed[^'\]\)]*|wrong version number|handshake failure|"
-                      r"hostname mismatch|self.signed certificate[^'\]\)]*", text, re.I)
+                      r"hostname mismatch|self.signed certificate[^'\]\)]*|packet length too long|"
+                      r"unexpected eof|record layer failure", text, re.I)
         return "tls", (m.group(0) if m else "TLS handshake failed")[:200]
     for cls in type(exc).__mro__:
         kind = ERROR_CLASSES.get(cls.__name__)
@@ -136,6 +148,8 @@ class FunnelSpider(scrapy.Spider):
         # Nav and footer links repeat on every page: name each distinct href once.
         self.classify = lru_cache(maxsize=65536)(self._classify)
         self.pages_scheduled = 0
+        self.cut_by_depth: set[str] = set()      # pages not crawled because of --depth
+        self.cut_by_max_pages: set[str] = set()  # ... and because of --max-pages
 
     # -- scheduling -------------------------------------------------------------
     async def start(self):
@@ -157,7 +171,8 @@ class FunnelSpider(scrapy.Spider):
 
     # -- sitemaps -----------------------------------------------------------------
     def fetch(self, public: str, role: str, callback) -> scrapy.Request:
-        """A request for a crawl-support file (robots.txt, sitemap): never blocked by robots."""
+        """A request for a crawl-support file (robots.txt, sitemap): never blocked by robots, and
+        redirected by Scrapy's own middleware (http -> https, apex -> www), up to 5 times."""
         meta = {"public": public, "key": dedupe_key(public), "role": role, "depth": 0,
                 "handle_httpstatus_all": True, "dont_obey_robotstxt": True}
         return scrapy.Request(self.remapper.fetch_url(public), meta=meta, dont_filter=True, callback=callback,
@@ -215,7 +230,8 @@ class FunnelSpider(scrapy.Spider):
                 continue
             links.append((meta["key"], url, key, None, "sitemap", "loc", "", None, "", 0, "other", None))
             if self.scope.tier(url) in OWNED:
-                request = self.plan(url, "a", 0, role="page")
+                # One step from the target, like a link on it: --depth 0 crawls the target only.
+                request = self.plan(url, "a", 1, role="page")
                 if request is not None:
                     follow.append(request)
         page = {"url": meta["key"], "fetched_url": response.url, "role": "sitemap", "method": "GET",
@@ -224,15 +240,35 @@ class FunnelSpider(scrapy.Spider):
         yield {"page": page, "links": links, "discovered": self.frontier(follow)}
         yield from follow
 
-    def excluded(self, url: str) -> bool:
+    def excluded(self, url: str) -> str | None:
+        """Why ``url`` is excluded by the filters, or None (--include wins over both excludes)."""
         if any(r.search(url) for r in self.include):
-            return False
+            return None
         if any(r.search(url) for r in self.exclude):
-            return True
+            return "excluded by --exclude"
         if self.exclude_path:
-            path = url.split("://", 1)[-1].partition("/")[2]
-            return any(r.search("/" + path) for r in self.exclude_path)
-        return False
+            path = "/" + url.split("://", 1)[-1].partition("/")[2]
+            if any(r.search(path) for r in self.exclude_path):
+                return "excluded by --exclude-path"
+        return None
+
+    def within_limits(self, key: str, depth: int) -> bool:
+        """May one more page at ``depth`` be crawled? Remembers what the limits cut off."""
+        if self.max_depth >= 0 and depth > self.max_depth:
+            self.cut_by_depth.add(key)
+            return False
+        if self.max_pages and self.pages_scheduled >= self.max_pages:
+            self.cut_by_max_pages.add(key)
+            return False
+        return True
+
+    def closed(self, reason):
+        """Record whether --depth or --max-pages left pages uncrawled (the report says so)."""
+        with Store(self.db_path) as store:
+            store.set_limits(self.crawl_id, {"max_pages": len(self.cut_by_max_pages - self.seen),
+                                             "depth": len(self.cut_by_depth - self.seen)})
+        if self.cache is not None:
+            self.cache.close()
 
     def plan(self, url: str, tag: str, depth: int, kind: str = "other", role: str | None = None,
              seed: bool = False, key: str | None = None):
@@ -243,28 +279,30 @@ class FunnelSpider(scrapy.Spider):
         tier = self.scope.tier(url)
         if role is None:
             if tier in OWNED:
+                # An owned URL seen first in <img>, <link>... is HEAD-checked; if it turns out
+                # to be HTML, parse() upgrades it to a crawled page.
                 role = "page" if (tag in NAVIGATION_TAGS or seed) else "asset"
-            elif tier == SOCIAL and kind == PROFILE:
+            elif tier == SOCIAL and (tag in NAVIGATION_LINK_TAGS or kind == IDENTITY) \
+                    and self.scope.link_kind(url) == PROFILE:
+                # A profile is a profile whichever link names it first (a rel=me in <head>
+                # included); a widget script or an embedded video is not.
                 role = "profile"
             else:
                 role = "external"
         if role == "page":
             if tier not in OWNED:
                 role = "external"
-            elif not seed:
-                if self.max_depth >= 0 and depth > self.max_depth:
-                    return None
-                if self.max_pages and self.pages_scheduled >= self.max_pages:
-                    return None
+            elif not seed and not self.within_limits(key, depth):
+                return None
         if role == "profile" and not self.check_social:
             return None
         if role == "external" and not self.check_external:
             return None
         self.seen.add(key)
-        if self.excluded(url):
+        why = self.excluded(url)
+        if why:
             return {"page": {"url": key, "role": role, "depth": depth, "error_kind": "excluded",
-                             "reason": "excluded by --exclude", "fetched_at": now_iso()},
-                    "links": [], "discovered": []}
+                             "reason": why, "fetched_at": now_iso()}, "links": [], "discovered": []}
         if role == "page":
             self.pages_scheduled += 1
         if role == "external" and self.cache is not None:
@@ -294,8 +332,14 @@ class FunnelSpider(scrapy.Spider):
             # Many servers answer HEAD wrongly (405, 501, 403, 404): ask again with GET.
             yield self.request(meta["public"], meta["key"], meta["role"], meta["depth"], "GET")
             return
-        headers = {h: response.headers.get(h).decode("latin-1") for h in KEPT_HEADERS if response.headers.get(h)}
         ctype = (response.headers.get("Content-Type") or b"").decode("latin-1").split(";")[0].strip().lower()
+        if (method == "HEAD" and meta["role"] == "asset" and 200 <= status < 300 and ctype in HTML_TYPES
+                and self.within_limits(meta["key"], meta["depth"])):
+            # An owned HTML page first seen in <link rel=alternate>, an <img>...: crawl it.
+            self.pages_scheduled += 1
+            yield self.request(meta["public"], meta["key"], "page", meta["depth"], "GET")
+            return
+        headers = {h: response.headers.get(h).decode("latin-1") for h in KEPT_HEADERS if response.headers.get(h)}
         page = {
             "url": meta["key"], "fetched_url": response.url, "role": meta["role"], "method": method,
             "depth": meta["depth"], "status": status, "headers": json.dumps(headers) if headers else None,
@@ -313,16 +357,22 @@ class FunnelSpider(scrapy.Spider):
                     follow.append(next_req)
         elif (200 <= status < 300 and ctype in HTML_TYPES and meta["role"] in ("page", "profile")
               and method == "GET"):
-            facts = extract(response.body, meta["public"], response.encoding)
-            page.update(title=facts.title, lead_form=int(facts.lead_form), parsed=1,
-                        anchors=json.dumps(facts.anchors) if facts.anchors else None)
-            crawl_more = meta["role"] == "page"
-            for link in facts.links:
-                row, request = self.link(meta["public"], link, meta["depth"] + 1, crawl_more)
-                if row is not None:
-                    links.append(row)
-                if request is not None:
-                    follow.append(request)
+            try:
+                facts = extract(response.body, meta["public"], response.encoding)
+            except Exception as exc:  # hostile HTML must cost one page's links, never the page itself
+                logger.warning("cannot read the HTML of %s: %s", meta["public"], exc)
+                page["reason"] = f"unreadable HTML: {type(exc).__name__}: {exc}"[:200]
+                facts = None
+            if facts is not None:
+                page.update(title=facts.title, lead_form=int(facts.lead_form), parsed=1,
+                            anchors=json.dumps(facts.anchors) if facts.anchors else None)
+                crawl_more = meta["role"] == "page"
+                for link in facts.links:
+                    row, request = self.link(meta["public"], link, meta["depth"] + 1, crawl_more)
+                    if row is not None:
+                        links.append(row)
+                    if request is not None:
+                        follow.append(request)
         cache = meta["role"] == "external" and 200 <= status < 300  # only answers that work are reused
         yield {"page": page, "links": links, "discovered": self.frontier(follow), "cache": cache}
         yield from follow
@@ -349,7 +399,7 @@ class FunnelSpider(scrapy.Spider):
             target = scheme + ":" + link.url.split(":", 1)[1].strip()
             return (source, target, target, None, *base[4:]), None
         try:
-            url, fragment, key, kind = self.classify(link.url, link.rel, link.sameas)
+            url, fragment, key, kind = self.classify(link.url, link.rel, link.sameas, link.tag)
         except URLError:
             return (source, link.url, link.url, None, *base[4:-2], "malformed", link.line), None
         row = (source, url, key, fragment or None, link.tag, link.attr, link.text, link.region,
@@ -358,9 +408,9 @@ class FunnelSpider(scrapy.Spider):
             return row, None
         return row, self.plan(url, link.tag, depth, kind, key=key)
 
-    def _classify(self, href: str, rel: str, sameas: bool) -> tuple[str, str, str, str]:
+    def _classify(self, href: str, rel: str, sameas: bool, tag: str) -> tuple[str, str, str, str]:
         url, fragment = normalize(href)
-        return url, fragment, dedupe_key(url), self.scope.link_kind(url, rel, sameas)
+        return url, fragment, dedupe_key(url), self.scope.link_kind(url, rel, sameas, tag)
 
     def hop_role(self, role: str, location: str) -> str:
         """The role of a redirect's next hop: a page redirected off-site becomes an external check."""

@@ -1,0 +1,139 @@
+"""Hard cases found by review: hostile links, embeds, redirects, limits, bad targets, bad input."""
+from __future__ import annotations
+
+import io
+import sqlite3
+
+import pytest
+
+from conftest import SITES, audit_json, findings_set, run_cli
+
+from analysis.formats import terminal
+from analysis.graph import graph_from
+from analysis.report import audit
+from analysis.rules import stranded_social, untracked_inbound
+from crawler.store import Store
+
+EDGE = SITES / "edge"
+E = "https://edge.test/"
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("edge")
+    return audit_json(tmp, EDGE / "site", "--base-url", E, "--no-check-external")
+
+
+def test_edge_site_findings(edge):
+    result, report = edge
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    assert findings_set(report) == {
+        # A malformed URL and an ftp: link are reported, never a traceback.
+        ("unsupported-scheme", "info", "http://[broken", None, (E,)),
+        ("unsupported-scheme", "info", "ftp://files.edge.test/x", None, (E,)),
+        ("redirect", "low", E + "old/", None, (E,)),
+        # /new/ is reached through the /old/ redirect: not an orphan. /lonely/ is.
+        ("orphan-page", "low", E + "lonely/", None, (E + "sitemap.xml",)),
+    }
+
+
+def test_embeds_are_not_routes_to_social(edge):
+    _, report = edge
+    kinds = {l["target"]: l["kind"] for l in report["links"] if l["source"] == E}
+    assert kinds["https://www.youtube.com/embed/abc"] == "embed"
+    assert kinds["https://platform.twitter.com/widgets.js"] == "embed"
+    assert not [f for f in report["findings"] if f["rule"] in ("backward-social", "social-before-offer")]
+
+
+def test_owned_page_first_seen_in_link_alternate_is_crawled(edge):
+    _, report = edge
+    pages = {p["url"]: p for p in report["pages"]}
+    assert pages[E + "fr/"]["role"] == "page" and pages[E + "fr/about/"]["role"] == "page"
+
+
+def test_every_target_origin_is_owned_and_crawled(tmp_path):
+    result, report = audit_json(tmp_path, EDGE / "site", EDGE / "docs", "--base-url", E,
+                                "--base-url", "https://docs.edge.test/", "--no-check-external", "--no-sitemaps")
+    pages = {p["url"]: (p["tier"], p["role"]) for p in report["pages"]}
+    assert pages["https://docs.edge.test/guide/"] == ("site", "page")
+    assert report["crawl"]["options"]["site"] == [E, "https://docs.edge.test/"]
+
+
+def test_target_forbidden_by_robots_is_an_error(tmp_path):
+    result = run_cli("audit", EDGE / "closed", "--base-url", "https://closed.test/", "--db", tmp_path / "c.sqlite")
+    assert result.exit_code == 2
+    assert result.stderr == ("funnelcheck: error: cannot reach https://closed.test/: robots.txt disallows it "
+                             "(--ignore-robots to crawl anyway)\n")
+
+
+def test_target_answering_404_is_a_finding(site_server, tmp_path):
+    srv = site_server(SITES / "clean")
+    result, report = audit_json(tmp_path, srv.url + "/nope/", "--no-sitemaps")
+    assert result.exit_code == 1
+    assert findings_set(report) == {("broken-link", "high", srv.url + "/nope/", None, ())}
+
+
+def test_partial_audit_is_said(site_server, tmp_path):
+    srv = site_server(SITES / "clean")
+    result, report = audit_json(tmp_path, srv.url + "/", "--max-pages", "1", "--no-sitemaps")
+    assert report["summary"]["uncrawled_by_limits"] == {"depth": 0, "max_pages": 1}
+    text = run_cli("report", "--db", tmp_path / "crawls.sqlite").stdout
+    assert "partial audit: --max-pages left 1 page uncrawled" in text
+
+
+def test_profile_linking_back_through_a_redirector():
+    """youtube.com/redirect?q=... is the platform's wrapper around a link back: not stranded."""
+    profile = "https://www.youtube.com/@a"
+    back = "https://www.youtube.com/redirect?q=https%3A%2F%2Fa.example%2F&v=1"
+    g = graph_from([{"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1},
+                    {"url": profile, "role": "profile", "status": 200, "parsed": 1}],
+                   [("https://a.example/", profile, "footer", "profile"), (profile, back, "main", "other")],
+                   site=["https://a.example/"])
+    assert list(stranded_social(g)) == []
+    assert [(f.rule, f.target) for f in untracked_inbound(g)] == [("untracked-inbound", "https://a.example/")]
+
+
+@pytest.mark.parametrize("toml, message", [
+    ("targets = [1]\n", "targets must be a list of strings, got [1]"),
+    ('targets = ["https://a.example/"]\nsite = [1]\n', "site must be a list of strings, got [1]"),
+    ('targets = ["https://a.example/"]\ncheck_external = "no"\n', "check_external must be true or false"),
+    ('targets = ["https://a.example/"]\ntimeout = 0\n', "--timeout must be > 0"),
+    ('targets = ["https://a.example/"]\nconcurrency = 0\n', "--concurrency must be >= 1"),
+])
+def test_config_type_errors(tmp_path, toml, message):
+    cfg = tmp_path / "funnel.toml"
+    cfg.write_text(toml)
+    result = run_cli("audit", "--config", cfg, "--db", tmp_path / "c.sqlite")
+    assert result.exit_code == 2
+    assert message in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["report", "crawls"])
+def test_foreign_database_is_an_error(tmp_path, command):
+    db = tmp_path / "other.sqlite"
+    sqlite3.connect(db).execute("CREATE TABLE t (x)")
+    result = run_cli(command, "--db", db)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"funnelcheck: error: {db} is not a funnelcheck crawl store")
+    not_sqlite = tmp_path / "text.sqlite"
+    not_sqlite.write_text("hello\n" * 100)
+    result = run_cli(command, "--db", not_sqlite)
+    assert result.exit_code == 2 and "is not a funnelcheck crawl store" in result.stderr
+
+
+def test_no_color_is_honoured_on_a_terminal(monkeypatch, tmp_path):
+    store = Store(tmp_path / "c.sqlite")
+    cid = store.create_crawl(["https://a.example/"], {"site": ["https://a.example/"]})
+    store.write_page(cid, {"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1},
+                     [("https://a.example/", "https://x.com/a", "https://x.com/a", None, "a", "href", "X",
+                       "header", "", 0, "profile", 3)])
+    store.finish_crawl(cid, "complete")
+    monkeypatch.setenv("FORCE_COLOR", "1")  # as if on a terminal
+    out = io.StringIO()
+    terminal.write(audit(store, cid), out)
+    assert "\x1b[1;31m" in out.getvalue()  # red HIGH on a terminal...
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = io.StringIO()
+    terminal.write(audit(store, cid), out)
+    assert "31m" not in out.getvalue()  # ...but no colour with NO_COLOR
