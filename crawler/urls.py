@@ -6,7 +6,6 @@ Every URL funnelcheck stores is *public* (what a visitor sees) and normalised by
 """
 from __future__ import annotations
 
-import posixpath
 import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
@@ -23,8 +22,11 @@ TRACKING_PARAMS = re.compile(
 )
 INDEX_FILES = ("index.html", "index.htm", "index.php")
 
-# Already canonical: lower-case http(s) host, no escapes, nothing to decode (the fast path).
-_SIMPLE = re.compile(r"^https?://[a-z0-9.-]+(:\d+)?(/[A-Za-z0-9/_~.,:@!$&'()*+;=-]*)?(?:\?[A-Za-z0-9/_~.,:@!$&'()*+;=?-]*)?(?:#([^%\s]*))?$")
+# Already canonical (the fast path): lower-case http(s) host without a trailing dot, a port
+# without leading zeros, no escapes, nothing to decode, no empty query. normalize() returns
+# such a URL unchanged unless it has a default port, a dot segment or a port out of range.
+_SIMPLE = re.compile(r"^https?://[a-z0-9.-]*[a-z0-9-](:(?:0|[1-9]\d*))?(/[A-Za-z0-9/_~.,:@!$&'()*+;=-]*)?"
+                     r"(?:\?[A-Za-z0-9/_~.,:@!$&'()*+;=?-]+)?(?:#([^%\s]*))?$")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
 
@@ -45,16 +47,39 @@ def _fix_percent(part: str, safe: str) -> str:
 
 
 def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4 remove_dot_segments (empty segments, ``//``, are kept).
+
+    >>> _remove_dot_segments("/a/b/c/./../../g"), _remove_dot_segments("/docs//./guide")
+    ('/a/g', '/docs//guide')
+    """
     if not path:
         return "/"
     if "." not in path:
         return path
-    trailing = path.endswith(("/", "/.", "/.."))
-    out = posixpath.normpath(path)
-    out = "/" + out.lstrip("/")  # normpath keeps a leading '//'
-    if trailing and not out.endswith("/"):
-        out += "/"
-    return out
+    out: list[str] = []  # output buffer as pieces; each is "/segment" except a relative path's first
+    if not path.startswith("/"):
+        while path.startswith(("../", "./")):  # rule A
+            path = path[3:] if path[1] == "." else path[2:]
+        if path in (".", ".."):  # rule D
+            return ""
+        first, slash, rest = path.partition("/")
+        if first:  # rule E on the first, slash-less segment
+            out.append(first)
+        path = slash + rest
+    segments = path.split("/")[1:] if path else []
+    last = len(segments) - 1
+    for i, seg in enumerate(segments):
+        if seg == ".":  # rules B ("/./" -> "/") and "/." -> "/"
+            if i == last:
+                out.append("/")
+        elif seg == "..":  # rule C: drop the last output segment
+            if out:
+                out.pop()
+            if i == last:
+                out.append("/")
+        else:  # rule E
+            out.append("/" + seg)
+    return "".join(out)
 
 
 def scheme_of(href: str) -> str:
@@ -79,7 +104,7 @@ def normalize(url: str) -> tuple[str, str]:
     """
     url = url.strip()
     m = _SIMPLE.match(url)
-    if (m and m.group(2) and m.group(1) not in (":80", ":443") and "/." not in url and "//" not in url[8:]
+    if (m and m.group(2) and m.group(1) not in (":80", ":443") and "/." not in url
             and (not m.group(1) or int(m.group(1)[1:]) <= 65535)):
         base, _, fragment = url.partition("#")
         return base, fragment
@@ -149,6 +174,9 @@ def origin(url: str) -> str:
 def resolve(base: str, href: str) -> str:
     """Resolve ``href`` against ``base`` the way a browser does (whitespace trimmed).
 
+    Raises :class:`URLError` (a ``ValueError``) when ``href`` or ``base`` cannot be
+    parsed, e.g. ``//[oops/x``; an absolute http(s) ``href`` is returned as it is.
+
     >>> resolve("https://acme.example/a/b", "../c")
     'https://acme.example/c'
     """
@@ -160,7 +188,10 @@ def resolve(base: str, href: str) -> str:
     if href.startswith("/") and not href.startswith("//") and base.startswith(("http://", "https://")):
         end = base.find("/", base.find("//") + 2)
         return (base if end < 0 else base[:end]) + href
-    return urljoin(base, href)
+    try:
+        return urljoin(base, href)
+    except ValueError as exc:
+        raise URLError(f"cannot resolve {href!r} against {base!r}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -137,3 +137,14 @@ def test_no_color_is_honoured_on_a_terminal(monkeypatch, tmp_path):
     out = io.StringIO()
     terminal.write(audit(store, cid), out)
     assert "31m" not in out.getvalue()  # ...but no colour with NO_COLOR
+
+
+def test_robots_and_sitemap_behind_redirects_are_followed(tmp_path):
+    """robots.txt and sitemap.xml that redirect (http -> https, apex -> www) are still read."""
+    M = "https://moved.test/"
+    result, report = audit_json(tmp_path, EDGE / "moved", "--base-url", M)
+    assert result.exit_code == 0, result.stderr
+    assert findings_set(report) == {
+        ("skipped-link", "info", M + "private/", None, (M,)),          # robots-real.txt disallows it
+        ("orphan-page", "low", M + "unlinked/", None, (M + "sitemap.xml",)),  # as requested, before its 301
+    }

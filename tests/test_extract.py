@@ -1,11 +1,15 @@
 """Page extraction, URL normalisation and tier classification: pure functions, no server."""
 from __future__ import annotations
 
+import itertools
+import re
+
 import pytest
 
+import crawler.urls
 from analysis.tiers import Scope
-from crawler.extract import extract
-from crawler.urls import Remapper, URLError, dedupe_key, has_tracking, normalize
+from crawler.extract import _srcset, extract
+from crawler.urls import Remapper, URLError, _remove_dot_segments, dedupe_key, has_tracking, normalize, resolve
 
 PAGE = b"""<!doctype html>
 <html><head><title>T</title><link rel="stylesheet" href="/s.css"></head>
@@ -28,7 +32,7 @@ def test_regions_from_tags_roles_and_class_names():
         "https://acme.example/s.css": "head",
         "https://acme.example/a": "header",      # id="masthead"
         "https://acme.example/b": "nav",         # role=navigation
-        "https://acme.example/c": "footer",      # a nav inside a footer is still the footer
+        "https://acme.example/c": "footer",      # a nav inside a (class-named) footer is still the footer
         "https://acme.example/d": "aside",
         "https://acme.example/e": "main",        # class="entry-content"
         "https://x.com/acme": "footer",
@@ -79,6 +83,186 @@ def test_hostile_html_never_raises(body):
     assert isinstance(facts.links, list)
 
 
+# An XHTML page whose link sits on line 6 (the XML declaration is line 1).
+XHTML = """<?xml version="1.0" encoding="{enc}"?>
+<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml">
+<head><meta http-equiv="Content-Type" content="text/html; charset={enc}" /><title>{word}</title></head>
+<body>
+<p><a href="/{word}/">{word} {word}</a></p>
+</body></html>
+"""
+
+
+def test_euc_jp_xhtml_keeps_text_and_line():
+    # Scrapy gives Python's codec name, which libxml2 does not know: lxml raised LookupError,
+    # then the BeautifulSoup fallback raised ValueError on the XML declaration.
+    body = XHTML.format(enc="EUC-JP", word="会社").encode("euc_jp")
+    facts = extract(body, "https://acme.example/", "euc_jp")
+    assert facts.title == "会社"
+    assert [(l.url, l.text, l.line, l.region) for l in facts.links] == [
+        ("https://acme.example/会社/", "会社 会社", 6, "body")]
+
+
+@pytest.mark.parametrize("encoding, codec, word, bom", [
+    ("EUC-JP", "euc_jp", "会社", b""),
+    ("ISO-2022-JP", "iso2022_jp", "会社", b""),
+    ("macintosh", "mac-roman", "Café", b""),
+    ("macintosh", "mac_roman", "Café", b""),
+    ("UTF-8", "utf-8-sig", "Café", b"\xef\xbb\xbf"),
+    ("UTF-8", "utf-8", "Café", b"\xef\xbb\xbf"),
+    ("UTF-8", "utf_8", "Café", b""),
+    ("KOI8-R", "koi8_r", "Каталог", b""),
+    ("UTF-8", "x-no-such-codec", "Café", b""),   # unknown everywhere: read as UTF-8
+    ("UTF-8", None, "Café", b""),
+])
+def test_xhtml_in_encodings_lxml_does_not_know(encoding, codec, word, bom):
+    body = bom + XHTML.format(enc=encoding, word=word).encode(codec if codec and "no-such" not in codec else "utf-8")
+    facts = extract(body, "https://acme.example/", codec)
+    assert facts.title == word
+    assert [(l.url, l.text, l.line) for l in facts.links] == [(f"https://acme.example/{word}/", f"{word} {word}", 6)]
+
+
+def test_unresolvable_hrefs_are_kept_raw_and_bad_base_ignored():
+    html = b"""<html><head><base href="http://[x">
+<meta http-equiv="refresh" content="0; url=//[r/">
+<script type="application/ld+json">{"sameAs": ["//[s/", "https://x.com/acme"]}</script></head>
+<body><a href="//[oops/x">bad</a><a href="/y">y</a><a href="z">z</a>
+<img src="i.png" srcset="//[t/ 2x"></body></html>"""
+    facts = extract(html, "https://a.example/dir/page")
+    assert [(l.tag, l.attr, l.url) for l in facts.links] == [
+        ("meta", "content", "//[r/"),
+        ("script", "sameAs", "//[s/"),
+        ("script", "sameAs", "https://x.com/acme"),
+        ("a", "href", "//[oops/x"),
+        ("a", "href", "https://a.example/y"),   # the broken <base> is ignored
+        ("a", "href", "https://a.example/dir/z"),
+        ("img", "src", "https://a.example/dir/i.png"),
+        ("img", "srcset", "//[t/"),
+    ]
+    with pytest.raises(URLError):
+        resolve("https://a.example/", "//[oops/x")
+    with pytest.raises(URLError):   # the spider records the raw href as a malformed link
+        normalize("//[oops/x")
+
+
+@pytest.mark.parametrize("base, expected", [
+    ("http://[x", "https://a.example/dir/z"),
+    ("https://a.example:99999/", "https://a.example/dir/z"),   # does not parse: ignored
+    ("https://cdn.example/x/", "https://cdn.example/x/z"),
+    ("../other/", "https://a.example/other/z"),
+])
+def test_base_href(base, expected):
+    html = f'<base href="{base}"><a href="z">z</a>'.encode()
+    assert [l.url for l in extract(html, "https://a.example/dir/page").links] == [expected]
+
+
+@pytest.mark.parametrize("body", [
+    b'<a href="//[oops/x">x</a>', b'<base href="http://[x"><a href="//[y">y</a>',
+    b'<a href="//a\xef\xbc\x83b/">nfkc</a>',
+    b'<?xml version="1.0" encoding="EUC-JP"?>', b'\xef\xbb\xbf<?xml version="1.0"?>\n<!-- only -->',
+    b'<script type="application/ld+json">{"sameAs": null}</script>',
+    b'<script type="application/ld+json">{"sameAs": 5, "x": {"sameAs": {"@id": "u"}}}</script>',
+    b'<script type="application/ld+json">' + b"[" * 100000 + b'</script>',
+    b'<img srcset=",,, ,">', b'<img srcset="(((">', b"<div>" * 50000 + b'<a href="/deep">d</a>',
+])
+@pytest.mark.parametrize("encoding", [None, "utf-8", "euc_jp", "utf-16", "rot13", "no-such-codec"])
+def test_extract_never_raises(body, encoding):
+    facts = extract(body, "https://a.example/", encoding)
+    assert isinstance(facts.links, list) and isinstance(facts.title, str)
+
+
+def test_srcset_candidates_follow_the_html_spec():
+    html = b"""<img srcset="https://res.cloudinary.com/x/image/upload/w_300,c_scale/sample.jpg 300w, /a.png 2x">
+<img srcset="a.png 1x,b.png 2x"><source srcset="data:image/png;base64,AAA 1x, c.png 2x">
+<img srcset="  d.png,e.png  ,, f.png (min-width: 1px, x) 2x, g.png">"""
+    facts = extract(html, "https://acme.example/")
+    assert [l.url for l in facts.links] == [
+        "https://res.cloudinary.com/x/image/upload/w_300,c_scale/sample.jpg", "https://acme.example/a.png",
+        "https://acme.example/a.png", "https://acme.example/b.png",
+        "data:image/png;base64,AAA", "https://acme.example/c.png",
+        "https://acme.example/d.png,e.png",   # no whitespace: one URL, as browsers read it
+        "https://acme.example/f.png", "https://acme.example/g.png",
+    ]
+
+
+@pytest.mark.parametrize("value, urls", [
+    ("https://res.cloudinary.com/x/image/upload/w_300,c_scale/sample.jpg 300w, /a.png 2x",
+     ["https://res.cloudinary.com/x/image/upload/w_300,c_scale/sample.jpg", "/a.png"]),
+    ("a.png 1x,b.png 2x", ["a.png", "b.png"]),
+    ("data:image/png;base64,AAA 1x", ["data:image/png;base64,AAA"]),
+    ("data:image/png;base64,AAA 1x, data:image/png;base64,BBB 2x",
+     ["data:image/png;base64,AAA", "data:image/png;base64,BBB"]),
+    ("a.png,, b.png", ["a.png", "b.png"]),                       # trailing commas end a candidate
+    ("a.png (x, y) 1x, b.png", ["a.png", "b.png"]),              # no split inside parentheses
+    ("a.png (unclosed, b.png", ["a.png"]),
+    ("\ta.png\n 100w,\n\tb.png\f200w", ["a.png", "b.png"]),
+    ("", []), (" , ,", []),
+])
+def test_srcset_parsing(value, urls):
+    assert _srcset(value) == urls
+
+
+def _regions(body: str) -> dict[str, str]:
+    return {l.url.rsplit("/", 1)[1]: l.region for l in extract(body.encode(), "https://acme.example/").links}
+
+
+def test_body_classes_do_not_override_landmarks():
+    assert _regions('<body class="has-sticky-footer"><main><a href="https://twitter.com/a">t</a></main>'
+                    '<p><a href="/p">p</a></p></body>') == {"a": "main", "p": "body"}
+    assert _regions('<html class="site-footer"><body class="has-header-image">'
+                    '<header><a href="/h">h</a></header><main><a href="/m">m</a></main>'
+                    '<aside><a href="/s">s</a></aside><div><a href="/d">d</a></div>'
+                    '<footer><a href="/f">f</a></footer></body></html>') == {
+        "h": "header", "m": "main", "s": "aside", "d": "body", "f": "footer"}
+
+
+def test_nearest_landmark_decides_but_outer_header_footer_win_over_nav_aside():
+    assert _regions(
+        '<footer><nav><a href="/fn">x</a></nav></footer>'
+        '<header><div><nav><a href="/hn">x</a></nav><aside><a href="/ha">x</a></aside></div></header>'
+        '<div role="contentinfo"><div role="navigation"><a href="/rn">x</a></div></div>'
+        '<footer><main><nav><a href="/fmn">x</a></nav></main></footer>'
+        '<main><nav><a href="/mn">x</a></nav><aside><a href="/ma">x</a></aside></main>'
+        '<main><article><header><a href="/mah">x</a></header></article></main>'
+        '<footer><article><a href="/fa">x</a></article></footer>'
+        '<div role="banner"><a href="/rb">x</a></div>'
+        '<div role="complementary"><footer><a href="/cf">x</a></footer></div>'
+        '<div class="site-footer"><nav><a href="/cn">x</a></nav></div>'  # a class-named footer wins over its nav too
+        '<nav><div class="footer-menu"><a href="/nf">x</a></div></nav>'
+        '<div id="masthead"><main><a href="/hm">x</a></main></div>') == {
+        "fn": "footer", "hn": "header", "ha": "header", "rn": "footer", "fmn": "footer", "mn": "nav",
+        "ma": "aside", "mah": "header", "fa": "main", "rb": "header", "cf": "footer", "cn": "footer",
+        "nf": "nav", "hm": "main"}
+
+
+@pytest.mark.parametrize("attrs, region", [
+    ('class="has-sticky-footer"', "body"), ('class="has-header-image"', "body"), ('class="no-sidebar"', "body"),
+    ('class="footer-less"', "footer"), ('class="x footer-widgets"', "footer"), ('id="colophon"', "footer"),
+    ('class="page-footer"', "footer"), ('class="site-footer"', "footer"), ('class="Footer"', "footer"),
+    ('class="bottom-bar"', "footer"), ('class="sticky-footer-wrap"', "body"),
+    ('id="masthead"', "header"), ('class="site-header"', "header"), ('class="header-inner"', "header"),
+    ('class="topbar"', "header"), ('class="top-bar"', "header"), ('class="entry-header"', "body"),
+    ('class="navbar-collapse"', "nav"), ('class="menu"', "nav"), ('id="main-menu"', "nav"),
+    ('class="menu-item"', "body"), ('class="navigation"', "nav"), ('class="site-nav"', "body"),
+    ('class="sidebar-primary"', "aside"), ('class="widget-area"', "aside"), ('class="left-sidebar"', "body"),
+    ('class="entry-content"', "main"), ('id="content"', "main"), ('class="post-body"', "main"),
+    ('class="post-content"', "main"), ('class="content-area"', "body"), ('class="post-123 post"', "main"),
+    ('class="content footer"', "footer"),   # several regions on one element: footer first
+    ('class="\u017fidebar"', "body"),          # only ASCII case folding ("ſ" is not "s")
+])
+def test_class_and_id_heuristics_match_whole_tokens(attrs, region):
+    assert _regions(f'<div {attrs}><a href="/x">x</a></div>') == {"x": region}
+
+
+def test_class_heuristics_nearest_guess_outer_header_footer_first():
+    assert _regions('<div id="footer"><div class="menu"><a href="/a">a</a></div></div>'
+                    '<div class="sidebar"><div class="content"><a href="/b">b</a></div></div>'
+                    '<div class="site-header"><div class="content"><a href="/c">c</a></div></div>'
+                    '<body class="site-footer"><div class="post"><a href="/d">d</a></div></body>') == {
+        "a": "footer", "b": "main", "c": "header", "d": "main"}
+
+
 @pytest.mark.parametrize("url, expected", [
     ("HTTP://Acme.EXAMPLE:80/a/../b/./c", ("http://acme.example/b/c", "")),
     ("https://acme.example", ("https://acme.example/", "")),
@@ -94,6 +278,77 @@ def test_normalize(url, expected):
 def test_normalize_rejects(bad):
     with pytest.raises(URLError):
         normalize(bad)
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("https://acme.example/docs//guide", "https://acme.example/docs//guide"),
+    ("https://acme.example/docs//guide.html", "https://acme.example/docs//guide.html"),
+    ("https://acme.example/docs//./guide", "https://acme.example/docs//guide"),
+    ("https://acme.example/a//../b", "https://acme.example/a/b"),
+    ("https://acme.example//x/..", "https://acme.example//"),
+    ("https://acme.example/../../a/./b/", "https://acme.example/a/b/"),
+    ("https://acme.example/a/b/c/./../../g", "https://acme.example/a/g"),
+    ("https://acme.example/a/..", "https://acme.example/"),
+    ("https://acme.example/.well-known/x", "https://acme.example/.well-known/x"),
+])
+def test_normalize_removes_dot_segments_and_keeps_double_slashes(url, expected):
+    assert normalize(url) == (expected, "")
+
+
+def _rfc3986_remove_dot_segments(inp: str) -> str:
+    """RFC 3986 section 5.2.4, step by step on the two buffers."""
+    out = ""
+    while inp:
+        if inp.startswith("../"):
+            inp = inp[3:]
+        elif inp.startswith("./"):
+            inp = inp[2:]
+        elif inp.startswith("/./") or inp == "/.":
+            inp = "/" + inp[3:]
+        elif inp.startswith("/../") or inp == "/..":
+            inp = "/" + inp[4:]
+            out = out[:max(out.rfind("/"), 0)]
+        elif inp in (".", ".."):
+            inp = ""
+        else:
+            end = inp.find("/", 1 if inp.startswith("/") else 0)
+            end = len(inp) if end < 0 else end
+            out, inp = out + inp[:end], inp[end:]
+    return out
+
+
+def test_remove_dot_segments_is_rfc3986():
+    pieces = ["/", ".", "..", "a", "./", "../", ".b"]
+    for n in range(1, 6):
+        for combo in itertools.product(pieces, repeat=n):
+            path = "".join(combo)
+            assert _remove_dot_segments(path) == _rfc3986_remove_dot_segments(path), path
+
+
+FAST_PATH_URLS = [
+    "https://acme.example/", "https://acme.example/docs//guide", "https://acme.example/docs//guide.html",
+    "https://acme.example//x", "https://acme.example/a/./b", "https://acme.example/a/../b",
+    "https://acme.example/.well-known/x", "https://acme.example/a,b;c=d/~u/@x:y'()*+!$&",
+    "https://acme.example/x?u=https://b.example//y&z=1", "https://acme.example/x?", "https://acme.example/x?#top",
+    "https://acme.example/x?a?b#a#b", "https://acme.example/x#caf\u00e9", "https://acme.example/x#a/./b",
+    "https://acme.example./x", "https://acme.example:8443/x", "https://acme.example:443/x",
+    "http://acme.example:80/x", "http://acme.example:443/x", "https://acme.example:0443/x",
+    "http://acme.example:080/x", "https://acme.example:0/x", "https://acme.example:65536/x",
+    "https://./x", "https://a..b/x", "http://1.2.3.4/x", "https://acme.example", "https://acme.example/a/..",
+]
+
+
+@pytest.mark.parametrize("url", FAST_PATH_URLS)
+def test_normalize_fast_path_agrees_with_slow_path(url, monkeypatch):
+    def run():
+        try:
+            return normalize(url)
+        except URLError:
+            return "URLError"
+
+    fast = run()
+    monkeypatch.setattr(crawler.urls, "_SIMPLE", re.compile(r"(?!)"))
+    assert run() == fast
 
 
 def test_dedupe_ignores_tracking_and_index_files():

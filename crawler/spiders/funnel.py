@@ -173,8 +173,10 @@ class FunnelSpider(scrapy.Spider):
     def fetch(self, public: str, role: str, callback) -> scrapy.Request:
         """A request for a crawl-support file (robots.txt, sitemap): never blocked by robots, and
         redirected by Scrapy's own middleware (http -> https, apex -> www), up to 5 times."""
+        # No handle_httpstatus_all: Scrapy's redirect middleware would leave 3xx alone, and an
+        # error status goes to on_support_error (which falls back to /sitemap.xml for robots.txt).
         meta = {"public": public, "key": dedupe_key(public), "role": role, "depth": 0,
-                "handle_httpstatus_all": True, "dont_obey_robotstxt": True}
+                "dont_obey_robotstxt": True}
         return scrapy.Request(self.remapper.fetch_url(public), meta=meta, dont_filter=True, callback=callback,
                               errback=self.on_support_error, priority=1)
 
