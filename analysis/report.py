@@ -84,7 +84,8 @@ class LiveAudit:
 
 def unreachable_targets(a: Audit) -> list[tuple[str, str]]:
     """Targets the audit could not start from: no HTTP answer at all (DNS, refused, timeout,
-    TLS) or robots.txt forbids them. A target answering 404 is reachable: that is a finding.
+    TLS), robots.txt forbids them, or the host blocked the crawler (challenge, 999, rate limit).
+    A target answering 404 or looping is reachable: that is a finding.
     """
     from crawler.urls import dedupe_key
 
@@ -97,4 +98,6 @@ def unreachable_targets(a: Audit) -> list[tuple[str, str]]:
             out.append((target, "robots.txt disallows it (--ignore-robots to crawl anyway)"))
         elif node.get("status") is None and node.get("error_kind") != "excluded":
             out.append((target, node.get("label") or node.get("error_kind")))
+        elif node.get("verdict") == "unverified" and node.get("role") == "page":
+            out.append((target, node.get("label")))  # blocked or rate limited: nothing was read
     return out

@@ -163,8 +163,8 @@ def dead_end(g):
     [('dead-end', 'https://a.example/blog/p/')]
     """
     for page, data in _owned_pages(g):
-        if data["tier"] != BLOG or data.get("verdict") != "ok":
-            continue
+        if data["tier"] != BLOG or data.get("verdict") != "ok" or data.get("lead_form") or data.get("conversion"):
+            continue  # a post with its own signup form offers something
         if not any(g.nodes[t].get("tier") == SITE and e["tag"] in NAV_TAGS | {"form", "iframe", "meta"}
                    for _, t, e in g.out_edges(page, data=True)):
             yield Finding("dead-end", "medium", page, "blog page with no link to the site: no call to action",
@@ -178,10 +178,13 @@ def stranded_social(g):
     Profiles owned pages link to are checked, and the business's own (``--social``)
     even where no page links to them.
     """
-    own = {dedupe_key(u) for u in g.graph["scope"].social}
+    scope = g.graph["scope"]
+    own = {dedupe_key(u) for u in scope.social}
     for url, data in g.nodes(data=True):
         if data.get("role") != "profile":
             continue
+        if scope.social and not scope.is_own_profile(url):
+            continue  # --social names the business's profiles: others' accounts are not judged
         owned_in = [(s, e) for s, _, e in g.in_edges(url, data=True) if g.nodes[s].get("tier") in OWNED]
         # The pages that send visitors there (profile links); identity markup only if that is all.
         routes = [(s, e) for s, e in owned_in if e["kind"] == PROFILE] or owned_in
@@ -201,7 +204,6 @@ def stranded_social(g):
         node = g.nodes[final] if final in g else data
         if not node.get("parsed"):
             continue
-        scope = g.graph["scope"]
         if not any(g.nodes[t].get("tier") in OWNED or scope.tier(unwrap_redirector(e["target"])) in OWNED
                    for _, t, e in g.out_edges(final, data=True)):
             yield Finding("stranded-social", "medium", url,
@@ -280,7 +282,7 @@ def redirect(g):
         if not data.get("permanent") or data.get("loop") or data.get("tier") not in OWNED:
             continue
         grp = _in_sources(g, url)
-        if grp.sources:
+        if grp.sources or url in _targets(g):
             yield Finding("redirect", "low", url,
                           f"{url} redirects permanently to {data.get('final_url')}: link the final URL", None,
                           list(grp.sources), grp.locations, {"final_url": data.get("final_url"),
@@ -295,7 +297,7 @@ def redirect_chain(g):
         if len(chain) <= 2 or data.get("loop"):
             continue
         grp = _in_sources(g, url)
-        if grp.sources:
+        if grp.sources or url in _targets(g):
             yield Finding("redirect-chain", "medium", url, f"{url} takes {len(chain)} redirects to reach "
                           f"{data.get('final_url')}", None, list(grp.sources), grp.locations,
                           {"redirects": [{"url": u, "status": s} for u, s in chain]})
@@ -308,7 +310,7 @@ def redirect_loop(g):
         if not data.get("loop"):
             continue
         grp = _in_sources(g, url)
-        if grp.sources:
+        if grp.sources or url in _targets(g):
             chain = data.get("chain") or []
             yield Finding("redirect-loop", "high", url, f"redirect loop: {' -> '.join(u for u, _ in chain)} -> "
                           f"{data.get('final_url')}", None, list(grp.sources), grp.locations,
@@ -359,7 +361,7 @@ def unverified_link(g):
         if data.get("verdict") != UNVERIFIED or data.get("role") == "profile":
             continue
         grp = _in_sources(g, url)
-        if grp.sources:
+        if grp.sources or url in _targets(g):
             yield Finding("unverified-link", "info", url, f"could not verify {url}: {data.get('label')}", None,
                           list(grp.sources), grp.locations, {"reason": data.get("label")})
 

@@ -88,12 +88,22 @@ def _guess(names: str) -> str | None:
     return best
 
 
+# A <header>/<footer> inside one of these belongs to it, not to the page (the HTML spec's scoping).
+_SECTIONING = frozenset({"article", "section", "main", "aside", "nav"})
+
+
+def _in_section(el) -> bool:
+    return any(a.tag in _SECTIONING for a in el.iterancestors())
+
+
 def _region(el) -> str:
     """Where a link sits: head, or the landmark around it (header, nav, main, aside, footer), or body.
 
     The nearest semantic landmark (tag or ARIA role) decides, except that an outer
-    header/footer (by tag, role, or class/id name) wins over a nav/aside inside it. Class/id names are a fallback for pages
-    with no landmark around the link: the nearest guess, an outer header/footer guess first.
+    header/footer (by tag, role, or class/id name) wins over a nav/aside inside it. A
+    ``<header>``/``<footer>`` inside article/section/main/aside/nav is that section's, not the
+    page's. Class/id names are a fallback for pages with no landmark around the link: the
+    nearest guess, an outer header/footer guess first.
     """
     landmark = None  # nearest nav/aside landmark, waiting for an outer header/footer
     guess = outer_guess = None
@@ -102,6 +112,8 @@ def _region(el) -> str:
         if tag == "head":
             return "head"
         region = REGION_TAGS.get(tag)
+        if region in _OUTER and _in_section(anc):
+            region = None  # <article><footer>: the post's footer, not the page's (HTML's scoping)
         if region is None:
             role = anc.get("role")
             if role:
@@ -301,8 +313,10 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
                 data = json.loads("".join(el.itertext()) or "null")
             except (ValueError, RecursionError):
                 continue
+            sameas_region = _region(el)
             for target in _same_as(data):
-                links.append(Link(_resolve(base, target), "script", "sameAs", "", "head", "", False, True, el.sourceline))
+                links.append(Link(_resolve(base, target), "script", "sameAs", "", sameas_region, "", False, True,
+                                  el.sourceline))
             continue
         attrs = URL_ATTRS[tag]
         region = None

@@ -6,9 +6,16 @@ import logging
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
+from urllib.parse import urlsplit
+
 from protego import Protego
+from scrapy import Request
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http.request import NO_CALLBACK
 from scrapy.robotstxt import ProtegoRobotParser
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import Deferred
 
 logger = logging.getLogger(__name__)
 
@@ -22,24 +29,65 @@ class _Fixed(ProtegoRobotParser):
 
 
 class RobotsMiddleware(RobotsTxtMiddleware):
-    """Scrapy's robots middleware with RFC 9309 status handling.
+    """Scrapy's robots middleware, for public URLs and with RFC 9309 status handling.
 
-    A robots.txt answered with 2xx is parsed (longest match wins, Protego);
-    4xx means no rules (allow all); 5xx or no answer means disallow all, as the
-    RFC asks of a crawler that cannot read the file. Requests with
+    The rules that apply are those of the *public* host (``meta["public"]``): its
+    robots.txt is fetched through the same ``--remap`` as any URL, and the public
+    URL is matched against it, so a remapped copy of a site obeys the site's
+    rules. A robots.txt answered with 2xx is parsed (longest match wins,
+    Protego); 4xx means no rules (allow all); 5xx means disallow all, as the RFC
+    asks. When the host gives no answer at all, the link's own fetch fails and
+    reports that error (dns, refused, tls). Requests with
     ``meta["dont_obey_robotstxt"]`` skip the check.
     """
+
+    async def process_request(self, request, spider=None):
+        if request.meta.get("dont_obey_robotstxt"):
+            return None
+        public = request.meta.get("public")
+        if not public:
+            return await super().process_request(request)
+        parts = urlsplit(public)
+        key = f"{parts.scheme}://{parts.netloc}"
+        if key not in self._parsers:
+            self._parsers[key] = Deferred()
+            robots_url = key + "/robots.txt"
+            remapper = getattr(self.crawler.spider, "remapper", None)
+            fetch = remapper.fetch_url(robots_url) if remapper else robots_url
+            robots_request = Request(fetch, priority=self.DOWNLOAD_PRIORITY, callback=NO_CALLBACK,
+                                     meta={"dont_obey_robotstxt": True, "public": robots_url})
+            try:
+                response = await self.crawler.engine.download_async(robots_request)
+                await self._parse_robots(response, key, request)
+            except Exception as exc:
+                # No answer at all (DNS, refused, TLS): the request itself will fail the same way,
+                # and that error, not "disallowed", is what the report must say about the link.
+                logger.info("robots.txt for %s unreachable: %s", key, exc)
+                self._set_parser(key, None)
+        parser = self._parsers[key]
+        if isinstance(parser, Deferred):
+            parser = await maybe_deferred_to_future(parser)
+        if parser is None:
+            return None
+        useragent = self._robotstxt_useragent or request.headers.get(b"User-Agent", self._default_useragent)
+        if not parser.allowed(public, useragent):
+            self.crawler.stats.inc_value("robotstxt/forbidden")
+            raise IgnoreRequest("Forbidden by robots.txt")
+        return None
+
+    def _set_parser(self, key, parser) -> None:
+        waiting = self._parsers[key]
+        self._parsers[key] = parser
+        if isinstance(waiting, Deferred):
+            waiting.callback(parser)
 
     async def _parse_robots(self, response, netloc, request):
         status = response.status
         if 200 <= status < 300:
             return await super()._parse_robots(response, netloc, request)
-        rp = _Fixed(allow=400 <= status < 500 or 300 <= status < 400)
         if status >= 500:
             logger.warning("robots.txt for %s answered %s: treating the host as disallowed", netloc, status)
-        dfd = self._parsers[netloc]
-        self._parsers[netloc] = rp
-        dfd.callback(rp)
+        self._set_parser(netloc, _Fixed(allow=status < 500))
 
 
 def retry_after_seconds(value: str | None, default: float) -> float:

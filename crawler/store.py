@@ -204,7 +204,7 @@ class Store:
     def crawls(self) -> list[dict]:
         rows = self.db.execute(
             "SELECT c.id, c.targets, c.started, c.finished, c.status,"
-            " (SELECT count(*) FROM pages p WHERE p.crawl_id = c.id AND p.role = 'page') AS pages"
+            " (SELECT count(*) FROM pages p WHERE p.crawl_id = c.id AND p.role = 'page' AND p.parsed = 1) AS pages"
             " FROM crawls c ORDER BY c.id"
         ).fetchall()
         return [dict(r, targets=json.loads(r["targets"])) for r in rows]

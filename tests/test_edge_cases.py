@@ -148,3 +148,107 @@ def test_robots_and_sitemap_behind_redirects_are_followed(tmp_path):
         ("skipped-link", "info", M + "private/", None, (M,)),          # robots-real.txt disallows it
         ("orphan-page", "low", M + "unlinked/", None, (M + "sitemap.xml",)),  # as requested, before its 301
     }
+
+
+def _loop_and_blocked():
+    from conftest import Route
+
+    return {
+        "/loop1": Route(302, {"Location": "/loop2"}),
+        "/loop2": Route(302, {"Location": "/loop1"}),
+        "/blocked": Route(403, {"cf-mitigated": "challenge"}, "<html>Just a moment...</html>"),
+    }
+
+
+def test_target_in_a_redirect_loop_is_a_finding(site_server, tmp_path):
+    srv = site_server(routes=_loop_and_blocked())
+    result, report = audit_json(tmp_path, srv.url + "/loop1", "--no-sitemaps")
+    assert result.exit_code == 1
+    assert findings_set(report) == {("redirect-loop", "high", srv.url + "/loop1", None, ())}
+
+
+def test_blocked_target_is_an_error(site_server, tmp_path):
+    srv = site_server(routes=_loop_and_blocked())
+    result = run_cli("audit", srv.url + "/blocked", "--no-sitemaps", "--db", tmp_path / "c.sqlite")
+    assert result.exit_code == 2
+    assert result.stderr == f"funnelcheck: error: cannot reach {srv.url}/blocked: blocked (Cloudflare challenge)\n"
+
+
+def test_robots_of_the_public_host_apply_through_a_remap(site_server, tmp_path):
+    """A copy served under /acme/ on a local server obeys https://acme.example/robots.txt."""
+    (tmp_path / "acme" / "private").mkdir(parents=True)
+    (tmp_path / "acme" / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n")
+    (tmp_path / "acme" / "index.html").write_text('<a href="/private/">p</a> <a href="/pricing/">p</a>')
+    (tmp_path / "acme" / "private" / "index.html").write_text("<title>private</title>")
+    srv = site_server(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    result, report = audit_json(out, "https://acme.example/", "--no-sitemaps",
+                                "--remap", rf"^https://acme\.example/(.*) {srv.url}/acme/\1")
+    assert findings_set(report) == {
+        ("skipped-link", "info", "https://acme.example/private/", None, ("https://acme.example/",)),
+        ("broken-link", "high", "https://acme.example/pricing/", None, ("https://acme.example/",)),
+    }
+    assert ("GET", "/acme/private/") not in srv.requests
+
+
+def test_owned_page_behind_a_head_refusing_server_is_crawled(site_server, tmp_path):
+    from conftest import Route
+
+    pages = {"/": '<link rel="alternate" href="/feed/"><a href="/pricing/">p</a>',
+             "/feed/": '<a href="/hidden/">hidden</a>', "/hidden/": "<title>hidden</title>",
+             "/pricing/": "<title>pricing</title>"}
+
+    def answer(handler):
+        if handler.command == "HEAD":
+            return Route(405)
+        path = handler.path
+        return Route(200, body=pages[path]) if path in pages else Route(404)
+
+    srv = site_server(routes={"*": answer})
+    result, report = audit_json(tmp_path, srv.url + "/", "--no-sitemaps", "--ignore-robots")
+    roles = {p["url"]: p["role"] for p in report["pages"]}
+    assert roles[srv.url + "/feed/"] == "page" and roles[srv.url + "/hidden/"] == "page"
+    assert result.exit_code == 0 and report["findings"] == []
+
+
+def test_only_own_profiles_are_judged_when_social_is_given(site_server, tmp_path):
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "index.html").write_text(
+        '<main><a href="/pricing/">Buy</a> Thanks to <a href="https://twitter.com/partner">@partner</a></main>')
+    (tmp_path / "site" / "pricing").mkdir()
+    (tmp_path / "site" / "pricing" / "index.html").write_text("<title>Pricing</title>")
+    social = site_server(SITES / "funnel" / "social")
+    result, report = audit_json(tmp_path, tmp_path / "site", "--base-url", "https://own.test/", "--no-check-external",
+                                "--social", "https://twitter.com/shop",
+                                "--remap", rf"^https://twitter\.com/(.*) {social.url}/twitter/\1")
+    roles = {p["url"]: p["role"] for p in report["pages"]}
+    assert "https://twitter.com/partner" not in roles           # someone else's account: a plain link
+    assert roles["https://twitter.com/shop"] == "profile"       # ours: read, and it links elsewhere
+    assert ("stranded-social", "medium", "https://twitter.com/shop", None, ()) in findings_set(report)
+
+
+def test_a_blog_post_with_a_signup_form_is_no_dead_end():
+    post = "https://a.example/blog/p/"
+    g = graph_from([{"url": post, "role": "page", "status": 200, "parsed": 1, "lead_form": 1}],
+                   [(post, "https://a.example/blog/", "main", "other")], site=["https://a.example/"])
+    from analysis.rules import dead_end
+
+    assert list(dead_end(g)) == []
+
+
+def test_piped_terminal_report_keeps_its_exit_code(tmp_path, site_server):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    srv = site_server(SITES / "clean")
+    audit_json(tmp_path, srv.url + "/")
+    # `true` exits before the report is written: every write meets a closed pipe.
+    for fmt in ("terminal", "json"):
+        script = (f"set -o pipefail; {sys.executable} -m cli report --db {tmp_path / 'crawls.sqlite'} "
+                  f"--format {fmt} --fail-on never | true")
+        proc = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                              env={"PYTHONPATH": str(ROOT), "NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
+        assert (proc.returncode, proc.stderr) == (0, "")

@@ -224,7 +224,7 @@ def test_nearest_landmark_decides_but_outer_header_footer_win_over_nav_aside():
         '<div role="contentinfo"><div role="navigation"><a href="/rn">x</a></div></div>'
         '<footer><main><nav><a href="/fmn">x</a></nav></main></footer>'
         '<main><nav><a href="/mn">x</a></nav><aside><a href="/ma">x</a></aside></main>'
-        '<main><article><header><a href="/mah">x</a></header></article></main>'
+        '<main><article><header><a href="/mah">x</a></header></article></main>'  # a post's header is its body
         '<footer><article><a href="/fa">x</a></article></footer>'
         '<div role="banner"><a href="/rb">x</a></div>'
         '<div role="complementary"><footer><a href="/cf">x</a></footer></div>'
@@ -232,7 +232,7 @@ def test_nearest_landmark_decides_but_outer_header_footer_win_over_nav_aside():
         '<nav><div class="footer-menu"><a href="/nf">x</a></div></nav>'
         '<div id="masthead"><main><a href="/hm">x</a></main></div>') == {
         "fn": "footer", "hn": "header", "ha": "header", "rn": "footer", "fmn": "footer", "mn": "nav",
-        "ma": "aside", "mah": "header", "fa": "main", "rb": "header", "cf": "footer", "cn": "footer",
+        "ma": "aside", "mah": "main", "fa": "main", "rb": "header", "cf": "footer", "cn": "footer",
         "nf": "nav", "hm": "main"}
 
 
@@ -408,3 +408,11 @@ def test_link_kinds(url, kind):
 ])
 def test_conversion_patterns(url, kind):
     assert Scope(site=("https://acme.example/",)).conversion_kind(url) == kind
+
+
+def test_a_posts_footer_is_its_body_and_json_ld_keeps_its_region():
+    html = (b'<main><article><p>t</p><footer>Follow <a href="https://twitter.com/acme">@acme</a></footer>'
+            b'</article></main><footer><script type="application/ld+json">{"sameAs": "https://x.com/a"}'
+            b'</script></footer>')
+    assert [(l.url, l.region) for l in extract(html, "https://a.example/blog/p/").links] == [
+        ("https://twitter.com/acme", "main"), ("https://x.com/a", "footer")]

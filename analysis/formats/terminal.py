@@ -17,10 +17,17 @@ def _where(loc: dict) -> str:
     return f"{loc['url']} (line {loc['line']})" if loc.get("line") else loc["url"]
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """Let the caller decide (rich would exit 1): `funnelcheck ... | head` is no error."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def write(audit, out: TextIO, color: bool | None = None, width: int | None = None) -> None:
     """Render ``audit`` for a human. ``color=None`` lets rich decide (NO_COLOR, not a tty)."""
     # no_color=None lets rich read NO_COLOR from the environment; False would override it.
-    console = Console(file=out, force_terminal=color, no_color=True if color is False else None, width=width,
+    console = _Console(file=out, force_terminal=color, no_color=True if color is False else None, width=width,
                       highlight=False, soft_wrap=True)
     crawl, s = audit.crawl, audit.summary
     console.print(Text.assemble(("funnelcheck ", "bold"), f"crawl #{crawl['id']} of {', '.join(crawl['targets'])}",

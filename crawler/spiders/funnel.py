@@ -285,9 +285,11 @@ class FunnelSpider(scrapy.Spider):
                 # to be HTML, parse() upgrades it to a crawled page.
                 role = "page" if (tag in NAVIGATION_TAGS or seed) else "asset"
             elif tier == SOCIAL and (tag in NAVIGATION_LINK_TAGS or kind == IDENTITY) \
-                    and self.scope.link_kind(url) == PROFILE:
+                    and self.scope.link_kind(url) == PROFILE \
+                    and (not self.scope.social or self.scope.is_own_profile(url)):
                 # A profile is a profile whichever link names it first (a rel=me in <head>
-                # included); a widget script or an embedded video is not.
+                # included); a widget script or an embedded video is not. With --social, only
+                # the business's own profiles are read; others' accounts are plain links.
                 role = "profile"
             else:
                 role = "external"
@@ -316,9 +318,9 @@ class FunnelSpider(scrapy.Spider):
         method = "HEAD" if role in ("asset", "external") else "GET"
         return self.request(url, key, role, depth, method)
 
-    def request(self, url: str, key: str, role: str, depth: int, method: str) -> scrapy.Request:
+    def request(self, url: str, key: str, role: str, depth: int, method: str, retries: int = 0) -> scrapy.Request:
         meta = {"public": url, "key": key, "role": role, "depth": depth,
-                "dont_redirect": True, "handle_httpstatus_all": True}
+                "dont_redirect": True, "handle_httpstatus_all": True, "rate_limit_retries": retries}
         if not self.obey_robots:
             meta["dont_obey_robotstxt"] = True
         return scrapy.Request(self.remapper.fetch_url(url), method=method, meta=meta, dont_filter=True,
@@ -330,20 +332,24 @@ class FunnelSpider(scrapy.Spider):
         meta = response.meta
         status = response.status
         method = response.request.method
+        role = meta["role"]
         if method == "HEAD" and status >= 400 and status != 429:
             # Many servers answer HEAD wrongly (405, 501, 403, 404): ask again with GET.
-            yield self.request(meta["public"], meta["key"], meta["role"], meta["depth"], "GET")
+            yield self.request(meta["public"], meta["key"], role, meta["depth"], "GET",
+                               retries=meta.get("rate_limit_retries", 0))
             return
         ctype = (response.headers.get("Content-Type") or b"").decode("latin-1").split(";")[0].strip().lower()
-        if (method == "HEAD" and meta["role"] == "asset" and 200 <= status < 300 and ctype in HTML_TYPES
+        if (role == "asset" and 200 <= status < 300 and ctype in HTML_TYPES
                 and self.within_limits(meta["key"], meta["depth"])):
             # An owned HTML page first seen in <link rel=alternate>, an <img>...: crawl it.
             self.pages_scheduled += 1
-            yield self.request(meta["public"], meta["key"], "page", meta["depth"], "GET")
-            return
+            if method == "HEAD":
+                yield self.request(meta["public"], meta["key"], "page", meta["depth"], "GET")
+                return
+            role = "page"  # the GET that replaced a refused HEAD already holds the page
         headers = {h: response.headers.get(h).decode("latin-1") for h in KEPT_HEADERS if response.headers.get(h)}
         page = {
-            "url": meta["key"], "fetched_url": response.url, "role": meta["role"], "method": method,
+            "url": meta["key"], "fetched_url": response.url, "role": role, "method": method,
             "depth": meta["depth"], "status": status, "headers": json.dumps(headers) if headers else None,
             "content_type": ctype or None, "fetched_at": now_iso(),
             "elapsed": meta.get("download_latency"),
@@ -354,11 +360,10 @@ class FunnelSpider(scrapy.Spider):
                                             response.headers["Location"].decode("latin-1"))
             page["location"] = location
             if location:
-                next_req = self.plan(location, "a", meta["depth"], role=self.hop_role(meta["role"], location))
+                next_req = self.plan(location, "a", meta["depth"], role=self.hop_role(role, location))
                 if next_req is not None:
                     follow.append(next_req)
-        elif (200 <= status < 300 and ctype in HTML_TYPES and meta["role"] in ("page", "profile")
-              and method == "GET"):
+        elif 200 <= status < 300 and ctype in HTML_TYPES and role in ("page", "profile") and method == "GET":
             try:
                 facts = extract(response.body, meta["public"], response.encoding)
             except Exception as exc:  # hostile HTML must cost one page's links, never the page itself
@@ -368,14 +373,14 @@ class FunnelSpider(scrapy.Spider):
             if facts is not None:
                 page.update(title=facts.title, lead_form=int(facts.lead_form), parsed=1,
                             anchors=json.dumps(facts.anchors) if facts.anchors else None)
-                crawl_more = meta["role"] == "page"
+                crawl_more = role == "page"
                 for link in facts.links:
                     row, request = self.link(meta["public"], link, meta["depth"] + 1, crawl_more)
                     if row is not None:
                         links.append(row)
                     if request is not None:
                         follow.append(request)
-        cache = meta["role"] == "external" and 200 <= status < 300  # only answers that work are reused
+        cache = role == "external" and 200 <= status < 300  # only answers that work are reused
         yield {"page": page, "links": links, "discovered": self.frontier(follow), "cache": cache}
         yield from follow
 
