@@ -31,13 +31,23 @@ def _wait_for(db, sql, predicate, timeout=60):
     raise AssertionError(f"timed out waiting for {sql}")
 
 
+def _start_audit(url: str, db) -> subprocess.Popen:
+    """`funnelcheck audit URL` in the background, as a user starts it from a terminal.
+
+    A shell starts background jobs with SIGINT ignored, and children inherit that:
+    the command gets the default disposition, as in a terminal.
+    """
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    return subprocess.Popen([sys.executable, "-m", "cli", "audit", url, "--db", str(db), "--no-sitemaps",
+                             "--concurrency", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
 def test_kill_9_of_the_crawl_keeps_every_stored_page(site_server, tmp_path):
     srv = site_server(routes={"*": _chain})
     db = tmp_path / "c.sqlite"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "audit", srv.url + "/p/0", "--db", str(db),
-                             "--no-sitemaps", "--concurrency", "1"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _start_audit(srv.url + "/p/0", db)
     (pid,) = _wait_for(db, "SELECT pid FROM crawls", lambda r: r[0] is not None)
     _wait_for(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 5)
     os.kill(pid, signal.SIGKILL)
@@ -63,13 +73,7 @@ def test_ctrl_c_stops_the_crawl_and_keeps_it(site_server, tmp_path):
     """SIGINT (Ctrl-C) stops the crawl cleanly: exit 130, the crawl marked interrupted, pages kept."""
     srv = site_server(routes={"*": _chain})
     db = tmp_path / "c.sqlite"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
-    # A shell starts background jobs with SIGINT ignored, and children inherit that: give the
-    # command the default disposition, as in a terminal.
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "audit", srv.url + "/p/0", "--db", str(db),
-                             "--no-sitemaps", "--concurrency", "1"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = _start_audit(srv.url + "/p/0", db)
     _wait_for(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
