@@ -56,7 +56,9 @@ def emit(a, fmt: str, output: str | None, fail_on: str) -> int:
     return EXIT_FINDINGS if a.failing(fail_on) else EXIT_OK
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog="Exit codes: 0 no finding at or above --fail-on; 1 there is; 2 usage, config or runtime "
+                    "error (one line on stderr); 130 interrupted (what was crawled is kept).")
 @click.version_option(package_name="funnelcheck", prog_name="funnelcheck")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 @click.pass_context
@@ -86,12 +88,12 @@ db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
 @click.argument("targets", nargs=-1, metavar="TARGET...")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Read options from a funnel.toml (command-line options win).")
-@click.option("--base-url", multiple=True, help="Public URL a directory TARGET stands for (repeatable, in order).")
-@click.option("--site", multiple=True, help="URL prefix of the business's site (repeatable; default: every "
+@click.option("--base-url", multiple=True, metavar="URL", help="Public URL a directory TARGET stands for (repeatable, in order).")
+@click.option("--site", multiple=True, metavar="URL", help="URL prefix of the business's site (repeatable; default: every "
               "target's origin).")
-@click.option("--blog", multiple=True, help="URL prefix of the blog (repeatable; default: blog.* hosts and "
+@click.option("--blog", multiple=True, metavar="URL", help="URL prefix of the blog (repeatable; default: blog.* hosts and "
               "/blog/, /news/, /articles/, /insights/).")
-@click.option("--social", multiple=True, help="The business's own social profile URL (repeatable).")
+@click.option("--social", multiple=True, metavar="URL", help="The business's own social profile URL (repeatable).")
 @click.option("--conversion", multiple=True, metavar="REGEX", help="URLs matching REGEX are conversion pages "
               "(repeatable; added to the built-in cart/checkout/pricing/contact/demo/signup patterns).")
 @click.option("--remap", multiple=True, metavar="'REGEX REPLACEMENT'", help="Fetch URLs matching REGEX from "
