@@ -16,7 +16,7 @@ import re
 import networkx as nx
 
 from analysis.status import UNCHECKED, resolve
-from analysis.tiers import OWNED, Scope
+from analysis.tiers import EXTERNAL, OWNED, Scope
 
 
 def scope_of(options: dict) -> Scope:
@@ -83,7 +83,7 @@ class GraphBuilder:
     def _target_node(self, key: str) -> None:
         tier = self.scope.tier(key)
         self.g.add_node(key, tier=tier, role=None, status=None, parsed=False, lead_form=False, anchors=frozenset(),
-                        conversion=self.scope.conversion_kind(key) if tier in OWNED else None)
+                        conversion=self.scope.conversion_kind(key) if tier in OWNED or tier == EXTERNAL else None)
 
     def update(self) -> None:
         """Add the pages and links stored since the last call."""
@@ -98,7 +98,7 @@ class GraphBuilder:
                        lead_form=bool(row["lead_form"]), parsed=bool(row["parsed"]),
                        anchors=frozenset(json.loads(row["anchors"])) if row["anchors"] else frozenset(),
                        location=row["location"], content_type=row["content_type"], depth=row["depth"],
-                       conversion=scope.conversion_kind(url) if tier in OWNED else None)
+                       conversion=scope.conversion_kind(url) if tier in OWNED or tier == EXTERNAL else None)
         add_edge, nodes = g.add_edge, g.nodes
         for (rowid, source, target, key, fragment, tag, attr, text, region, rel, icon, kind,
              line) in self.store.link_rows(self.crawl_id, after=self.last_link):

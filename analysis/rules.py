@@ -15,8 +15,8 @@ import networkx as nx
 from analysis.findings import Finding, worst
 from analysis.graph import offers
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
-from analysis.tiers import BLOG, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL, unwrap_redirector
-from crawler.urls import dedupe_key, has_tracking
+from analysis.tiers import BLOG, CHROME, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL, unwrap_redirector
+from crawler.urls import dedupe_key, has_tracking, origin
 
 NAV_TAGS = frozenset({"a", "area"})
 IGNORED_FRAGMENTS = frozenset({"", "top"})
@@ -105,33 +105,48 @@ def backward_social(g: nx.MultiDiGraph):
     """
     groups: dict[tuple, _Group] = defaultdict(_Group)
     offer_cache: dict[str, bool] = {}
+    own = own_profiles(g)
     for page, target, e in _edges_into(g, SOCIAL):
         kind, region = e["kind"], e["region"] or "body"
-        if kind not in (PROFILE, SHARE, IDENTITY):
+        if kind not in (PROFILE, SHARE, IDENTITY, CONTENT):
             continue  # an embedded video or widget script is not a link a visitor follows
         if kind == IDENTITY:
             severity, key = "info", (target, region, kind, "")
         elif kind == SHARE:
             severity, key = "low", (share_endpoint(e["target"]), region, kind, "")
+        elif kind == CONTENT:  # a post, video or hashtag: grouped per platform, not per URL
+            severity, key = "low", (origin(target) + "/", region, kind, "")
+        elif target not in own:  # someone else's account (an author, a customer, a partner)
+            severity, key = "low", (target, region, "third-party", "")
         else:
             if page not in offer_cache:
                 offer_cache[page] = offers(g, page)
             if region in ("footer", "aside", "head") and offer_cache[page]:
                 severity = "medium" if region != "head" else "low"
+            elif region in ("main", "body") and _offered_before(g, page, e["line"]):
+                severity = "medium"  # after the page's offer, as DOMAIN.md's order asks
             else:
                 severity = "high"
-            key = (target, region, PROFILE, severity if region in ("footer", "aside", "head") else "")
+            split = severity if region in ("footer", "aside", "head", "main", "body") else ""
+            key = (target, region, PROFILE, split)
         groups[key].add(page, e["line"], severity)
     for (target, region, kind, split), grp in groups.items():
         n = len(grp.sources)
         where = REGION_WORDS.get(region, region)
         if kind == IDENTITY:
             msg = f"identity link (rel=me / sameAs) to {target} on {_plural(n, 'page')}: not a route for visitors"
+        elif kind == CONTENT:
+            msg = f"{where} links to posts or videos on {target} on {_plural(n, 'page')}"
+        elif kind == "third-party":
+            msg = f"{where} links to a third-party social account {target} on {_plural(n, 'page')}"
         elif kind == SHARE:
             msg = f"share button ({target}) in the {where} on {_plural(n, 'page')} sends readers to social"
-        elif split == "high":
+        elif split == "high" and region in ("footer", "aside", "head"):
             msg = (f"{where} links to social profile {target} on {_plural(n, 'page')} offering no purchase "
                    "and no lead capture: rowing backward")
+        elif split == "medium" and region in ("main", "body"):
+            msg = (f"{where} links to social profile {target} on {_plural(n, 'page')}, after the page's "
+                   "offer: rowing backward last")
         else:
             msg = f"{where} links to social profile {target} on {_plural(n, 'page')}: rowing backward"
         yield Finding("backward-social", worst(grp.severities), target, msg, region, list(grp.sources),
@@ -180,11 +195,12 @@ def stranded_social(g):
     """
     scope = g.graph["scope"]
     own = {dedupe_key(u) for u in scope.social}
+    own_set = own_profiles(g) | own
     for url, data in g.nodes(data=True):
         if data.get("role") != "profile":
             continue
-        if scope.social and not scope.is_own_profile(url):
-            continue  # --social names the business's profiles: others' accounts are not judged
+        if url not in own_set and not (scope.social and scope.is_own_profile(url)):
+            continue  # someone else's account is not the business's to fix
         owned_in = [(s, e) for s, _, e in g.in_edges(url, data=True) if g.nodes[s].get("tier") in OWNED]
         # The pages that send visitors there (profile links); identity markup only if that is all.
         routes = [(s, e) for s, e in owned_in if e["kind"] == PROFILE] or owned_in
@@ -218,18 +234,19 @@ def social_before_offer(g):
     >>> from analysis.graph import graph_from
     >>> page = "https://a.example/about/"
     >>> g = graph_from([{"url": page, "role": "page", "status": 200, "parsed": 1}],
-    ...     [(page, "https://x.com/a", "main", "profile")], site=["https://a.example/"])
+    ...     [(page, "https://x.com/a", "footer", "profile")], site=["https://a.example/"])
     >>> [f.target for f in social_before_offer(g)]
     ['https://a.example/about/']
     >>> g = graph_from([{"url": page, "role": "page", "status": 200, "parsed": 1}],
-    ...     [(page, "https://x.com/a", "main", "profile"), (page, "https://a.example/pricing/", "nav", "other")],
+    ...     [(page, "https://x.com/a", "footer", "profile"), (page, "https://a.example/pricing/", "nav", "other")],
     ...     site=["https://a.example/"])
     >>> list(social_before_offer(g))
     []
     """
     social: dict[str, list] = defaultdict(list)
-    for page, _, e in _edges_into(g, SOCIAL):
-        if e["kind"] == PROFILE:
+    own = own_profiles(g)
+    for page, target, e in _edges_into(g, SOCIAL):
+        if e["kind"] == PROFILE and target in own:
             social[page].append(e)
     for page in sorted(social):
         if not offers(g, page):
@@ -237,6 +254,44 @@ def social_before_offer(g):
             yield Finding("social-before-offer", "medium", page,
                           f"links to social ({_plural(len(edges), 'link')}) but offers no purchase and no lead capture",
                           None, [page], [{"url": page, "line": min(e["line"] or 0 for e in edges) or None}])
+
+
+def own_profiles(g) -> frozenset[str]:
+    """The business's own social profiles: ``--social`` if given, else inferred.
+
+    Inferred: profiles linked from the site-wide chrome (header, nav, footer, sidebar),
+    by identity markup (rel=me, sameAs) or by a visible ``<a rel="me">``. A profile
+    linked only from the body of a page (an author, a customer) is someone else's.
+    """
+    if "own_profiles" in g.graph:
+        return g.graph["own_profiles"]
+    scope = g.graph["scope"]
+    if scope.social:
+        own = frozenset(u for u, d in g.nodes(data=True) if d.get("tier") == SOCIAL and scope.is_own_profile(u))
+    else:
+        found = set()
+        for _, target, e in _edges_into(g, SOCIAL):
+            if e["kind"] == IDENTITY or (e["kind"] == PROFILE and (
+                    (e["region"] or "body") in CHROME or "me" in (e["rel"] or "").split())):
+                found.add(target)
+        own = frozenset(found)
+    g.graph["own_profiles"] = own
+    return own
+
+
+def _offered_before(g, page: str, line) -> bool:
+    """Does ``page`` offer a purchase or lead capture above ``line`` (or is it a conversion page)?"""
+    node = g.nodes[page]
+    if node.get("conversion") or node.get("lead_form"):
+        return True
+    if not line:
+        return False
+    for _, target, e in g.out_edges(page, data=True):
+        t = g.nodes[target]
+        if (t.get("conversion") or t.get("lead_form")) and e["line"] and e["line"] < line \
+                and e["tag"] in NAV_TAGS and (e["region"] or "body") in ("main", "body"):
+            return True
+    return False
 
 
 def _targets(g) -> frozenset[str]:

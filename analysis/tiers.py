@@ -15,16 +15,22 @@ from urllib.parse import parse_qsl, urlsplit
 SITE, BLOG, SOCIAL, EXTERNAL, CONTACT, OTHER = "site", "blog", "social", "external", "contact", "other"
 OWNED = frozenset({SITE, BLOG})
 
-PROFILE, SHARE, IDENTITY, EMBED, OTHER_KIND = "profile", "share", "identity", "embed", "other"
+PROFILE, SHARE, IDENTITY, EMBED, CONTENT, OTHER_KIND = "profile", "share", "identity", "embed", "content", "other"
 NAVIGATION_LINK_TAGS = frozenset({"a", "area"})
+# Regions where a business puts its own "follow us" row: profile links there name its own accounts.
+CHROME = frozenset({"header", "nav", "footer", "aside", "head"})
 
 AUTO_BLOG_PREFIXES = ("/blog/", "/news/", "/articles/", "/insights/")
 # A path segment that is exactly one of these words (``/pricing/``, ``/cart``, ``/checkout.html``);
 # ``/blog/pricing-psychology/`` or ``/store-locator/`` are not conversion pages.
-PURCHASE = re.compile(r"/(cart|basket|checkout|pricing|plans|buy|order|shop|store|book|booking|subscribe|trial)"
-                      r"(/|$|\.|\?)", re.I)
-LEAD = re.compile(r"/(contact|contact-us|demo|request-demo|book-a-demo|signup|sign-up|register|newsletter|"
-                  r"get-started|get-in-touch|quote|talk-to-sales)(/|$|\.|\?)", re.I)
+PURCHASE = re.compile(r"/(cart|basket|checkout|pricing|plans|buy|order|shop|store|book|booking|subscribe|trial|"
+                      r"free-trial|product|products)(/|$|\.|\?)", re.I)
+LEAD = re.compile(r"/(contact|contact-us|contact-sales|demo|request-demo|book-a-demo|book-a-call|signup|sign-up|"
+                  r"register|newsletter|get-started|get-in-touch|quote|get-a-quote|request-a-quote|talk-to-sales|"
+                  r"talk-to-us|start-a-project|start-your-project|consultation|schedule|apply)(/|$|\.|\?)", re.I)
+# Hosted booking and form services: a link there is an offer even though it leaves the site.
+LEAD_HOSTS = ("calendly.com", "cal.com", "forms.gle", "typeform.com", "meetings.hubspot.com",
+              "acuityscheduling.com", "tally.so", "jotform.com", "savvycal.com")
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class Platform:
     name: str
     hosts: tuple[str, ...]
     share: tuple[re.Pattern, ...]
+    profile: tuple[re.Pattern, ...] | None = None  # None: every non-share path is a profile
 
 
 def load_platforms() -> tuple[Platform, ...]:
@@ -42,7 +49,8 @@ def load_platforms() -> tuple[Platform, ...]:
     """
     data = tomllib.loads(resources.files("analysis").joinpath("platforms.toml").read_text())
     return tuple(
-        Platform(name, tuple(p["hosts"]), tuple(re.compile(s) for s in p.get("share", ())))
+        Platform(name, tuple(p["hosts"]), tuple(re.compile(s) for s in p.get("share", ())),
+                 tuple(re.compile(s) for s in p["profile"]) if "profile" in p else None)
         for name, p in data["platforms"].items()
     )
 
@@ -138,16 +146,17 @@ class Scope:
         if self.blog:
             if any(_prefix_match(url, b) for b in self.blog):
                 return BLOG
+        if not self.blog:
+            host = _host(url)
+            # blog.<the site's domain> is the blog even when it was given as a target too
+            if host.startswith("blog.") and registered_domain(host) in self._site_domains:
+                return BLOG
         if any(_prefix_match(url, s) for s in self.site):
             if not self.blog and urlsplit(url).path.lower().startswith(AUTO_BLOG_PREFIXES):
                 return BLOG
             return SITE
         if self.is_own_profile(url) or self.platform(url):
             return SOCIAL
-        if not self.blog:
-            host = _host(url)
-            if host.startswith("blog.") and registered_domain(host) in self._site_domains:
-                return BLOG
         return EXTERNAL
 
     def conversion_kind(self, url: str) -> str | None:
@@ -157,6 +166,9 @@ class Scope:
         'purchase'
         """
         path = urlsplit(url).path
+        host = _host(url)
+        if any(host == h or host.endswith("." + h) for h in LEAD_HOSTS):
+            return "lead"
         if PURCHASE.search(path):
             return "purchase"
         if LEAD.search(path):
@@ -166,20 +178,25 @@ class Scope:
         return None
 
     def link_kind(self, url: str, rel: str = "", sameas: bool = False, tag: str = "a") -> str:
-        """profile, share, identity, embed or other for a link to ``url`` from a ``tag`` element.
+        """profile, share, content, identity, embed or other for a link to ``url`` from a ``tag``.
 
         Only ``<a>``/``<area>`` links send a visitor anywhere: a social URL in an
-        iframe, script, img or stylesheet is an ``embed`` (a video, a widget).
+        iframe, script, img or stylesheet is an ``embed`` (a video, a widget). Identity
+        is invisible markup (``<link rel=me>``, schema.org ``sameAs``); a visible
+        ``<a rel="me">`` icon is a profile link like any other. ``content`` is a post,
+        video or hashtag on a platform rather than an account.
 
         >>> s = Scope()
         >>> s.link_kind("https://twitter.com/intent/tweet?url=x"), s.link_kind("https://twitter.com/acme")
         ('share', 'profile')
-        >>> s.link_kind("https://mastodon.social/@acme", rel="me"), s.link_kind("https://w3.org/")
+        >>> s.link_kind("https://mastodon.social/@acme", rel="me", tag="link"), s.link_kind("https://w3.org/")
         ('identity', 'other')
         >>> s.link_kind("https://www.youtube.com/embed/x", tag="iframe")
         'embed'
+        >>> s.link_kind("https://twitter.com/acme/status/1"), s.link_kind("https://x.com/acme", rel="me noopener")
+        ('content', 'profile')
         """
-        if sameas or "me" in rel.lower().split():
+        if sameas or ("me" in rel.lower().split() and tag not in NAVIGATION_LINK_TAGS):
             return IDENTITY
         p = self.platform(url)
         if p is None:
@@ -192,7 +209,9 @@ class Scope:
         full = path + ("?" + urlsplit(url).query if urlsplit(url).query else "")
         if any(r.search(path) or r.search(full) for r in p.share):
             return SHARE
-        return PROFILE
+        if p.profile is None or any(r.search(path) for r in p.profile):
+            return PROFILE
+        return CONTENT
 
 
 # Link redirectors social platforms wrap outbound links in: host -> (path regex, query parameter).

@@ -96,6 +96,16 @@ def _in_section(el) -> bool:
     return any(a.tag in _SECTIONING for a in el.iterancestors())
 
 
+_NOT_LEAD = re.compile(r"comment|search|login|log-in|signin|sign-in|password", re.I)
+
+
+def _not_a_lead_form(el) -> bool:
+    """An email field in a comment, search or login form does not capture a lead."""
+    for anc in el.iterancestors("form"):
+        return bool(_NOT_LEAD.search(f"{anc.get('id') or ''} {anc.get('class') or ''} {anc.get('action') or ''}"))
+    return False
+
+
 def _region(el) -> str:
     """Where a link sits: head, or the landmark around it (header, nav, main, aside, footer), or body.
 
@@ -123,8 +133,8 @@ def _region(el) -> str:
                 if region not in _INNER:
                     return region
                 landmark = region
-            elif region in _OUTER:
-                return region
+            elif region in _OUTER or (region == "main" and landmark == "nav"):
+                return region  # a nav inside the main content (a row of icons in a post) is the body
         elif tag not in _NO_GUESS and (landmark is not None or outer_guess is None):
             ident, cls = anc.get("id"), anc.get("class")
             if ident or cls:
@@ -295,7 +305,8 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
     for el in root.iter(*URL_ATTRS):
         tag = el.tag
         if tag == "input":
-            if (el.get("type") or "").lower() in ("email", "tel") or "email" in (el.get("name") or "").lower():
+            if not lead_form and ((el.get("type") or "").lower() in ("email", "tel")
+                                  or "email" in (el.get("name") or "").lower()) and not _not_a_lead_form(el):
                 lead_form = True
             continue
         if tag == "form":

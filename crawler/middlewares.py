@@ -87,7 +87,10 @@ class RobotsMiddleware(RobotsTxtMiddleware):
             return await super()._parse_robots(response, netloc, request)
         if status >= 500:
             logger.warning("robots.txt for %s answered %s: treating the host as disallowed", netloc, status)
-        self._set_parser(netloc, _Fixed(allow=status < 500))
+        # Only a real 5xx means "unreachable, disallow all". 4xx, and the non-standard answers
+        # of platforms that block crawlers (999...), mean no usable rules: the links themselves
+        # are then fetched and judged (blocked, not skipped).
+        self._set_parser(netloc, _Fixed(allow=not 500 <= status < 600))
 
 
 def retry_after_seconds(value: str | None, default: float) -> float:

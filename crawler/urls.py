@@ -17,9 +17,11 @@ IGNORED_SCHEMES = frozenset({"javascript", "data", "about", "blob"})
 
 # Query parameters that only track a visit; they never change which page is served.
 TRACKING_PARAMS = re.compile(
-    r"^(utm_[a-z_]+|gclid|dclid|fbclid|msclkid|yclid|igshid|mc_cid|mc_eid|_hsenc|_hsmi|_ga|_gl)$",
+    r"^(utm_[a-z_]+|gclid|dclid|fbclid|msclkid|yclid|igshid|igsh|mc_cid|mc_eid|_hsenc|_hsmi|_ga|_gl|ref_src|ref_url|si)$",
     re.I,
 )
+# The ones that tie a visit to a campaign (what untracked-inbound looks for).
+CAMPAIGN_PARAMS = re.compile(r"^(utm_[a-z_]+|gclid|dclid|fbclid|msclkid|yclid|mc_cid|mc_eid|_hsenc|_hsmi)$", re.I)
 INDEX_FILES = ("index.html", "index.htm", "index.php")
 
 # Already canonical (the fast path): lower-case http(s) host without a trailing dot, a port
@@ -158,7 +160,7 @@ def has_tracking(url: str) -> bool:
     >>> has_tracking("https://acme.example/?utm_source=twitter"), has_tracking("https://acme.example/")
     (True, False)
     """
-    return any(TRACKING_PARAMS.match(k) for k, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    return any(CAMPAIGN_PARAMS.match(k) for k, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True))
 
 
 def origin(url: str) -> str:

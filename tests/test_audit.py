@@ -23,6 +23,10 @@ TW, FB, IG, LI = ("https://twitter.com/shop", "https://www.facebook.com/shop", "
                   "https://www.linkedin.com/company/shop")
 
 
+# The business names its profiles, as a user of the tool would.
+OWN = ("--social", TW, "--social", FB, "--social", IG, "--social", LI)
+
+
 def remaps(site, blog, social):
     return [
         "--remap", rf"^https://www\.shop\.test/(.*) {site.url}/\1",
@@ -46,7 +50,7 @@ def funnel(tmp_path_factory):
         "/linkedin/company/shop": Route(999, body="<html><body>Request denied</body></html>"),
     })
     try:
-        result, report = audit_json(tmp, S, "--no-check-external", *remaps(site, blog, social))
+        result, report = audit_json(tmp, S, "--no-check-external", *OWN, *remaps(site, blog, social))
         yield result, report, tmp, (site, blog, social)
     finally:
         for s in (site, blog, social):

@@ -252,3 +252,44 @@ def test_piped_terminal_report_keeps_its_exit_code(tmp_path, site_server):
         proc = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True,
                               env={"PYTHONPATH": str(ROOT), "NO_COLOR": "1", "PATH": "/usr/bin:/bin"})
         assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def test_realistic_social_markup(tmp_path):
+    """CMS-style markup: a visible rel=me icon, embedded tweets, a customer's account, share
+    widgets, a hosted booking link as the offer, a follow link below a contact form, and a
+    comment form that is no lead capture."""
+    R = "https://real.test/"
+    result, report = audit_json(tmp_path, EDGE / "real", "--base-url", R, "--no-check-external", "--no-check-social",
+                                "--no-sitemaps")
+    assert findings_set(report) == {
+        # A visible icon with rel="me" is a follow link in the header: high, not "identity".
+        ("backward-social", "high", "https://x.com/realco", "header", (R,)),
+        # The same profile in the body, below the Calendly offer: medium.
+        ("backward-social", "medium", "https://x.com/realco", "main", (R, R + "contact/")),
+        # An embedded tweet's links are posts on the platform: one low finding per platform.
+        ("backward-social", "low", "https://twitter.com/", "main", (R,)),
+        # A customer's account is not the business's profile: low, and never fetched.
+        ("backward-social", "low", "https://www.instagram.com/sam.brews/", "main", (R,)),
+        # Share widgets: WhatsApp and AddToAny are shares, not profiles.
+        ("backward-social", "low", "https://wa.me/", "main", (R,)),
+        ("backward-social", "low", "https://www.addtoany.com/add_to/facebook", "main", (R,)),
+        # A post whose only form is the comment form offers nothing.
+        ("dead-end", "medium", R + "blog/post/", None, (R + "blog/post/",)),
+        ("backward-blog", "low", R + "blog/", "header", (R,)),
+    }
+    kinds = {l["target"]: l["kind"] for l in report["links"]}
+    assert kinds["https://twitter.com/realco/status/123?ref_src=twsrc%5Etfw"] == "content"
+    assert kinds["https://twitter.com/hashtag/coffee"] == "content"
+    pages = {p["url"]: p for p in report["pages"]}
+    assert pages[R + "blog/post/"]["lead_form"] is False and pages[R + "contact/"]["lead_form"] is True
+
+
+def test_a_blog_host_given_as_a_target_stays_the_blog(site_server, tmp_path):
+    site = site_server(SITES / "clean")
+    blog = site_server(SITES / "funnel" / "blog")
+    result, report = audit_json(tmp_path, "https://www.shop.test/", "https://blog.shop.test/", "--no-sitemaps",
+                                "--no-check-external", "--no-check-social",
+                                "--remap", rf"^https://www\.shop\.test/(.*) {site.url}/\1",
+                                "--remap", rf"^https://blog\.shop\.test/(.*) {blog.url}/\1")
+    tiers = {p["url"]: p["tier"] for p in report["pages"] if p["role"] == "page"}
+    assert tiers["https://blog.shop.test/"] == "blog" and tiers["https://www.shop.test/"] == "site"

@@ -17,7 +17,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
-from analysis.tiers import IDENTITY, NAVIGATION_LINK_TAGS, OWNED, PROFILE, SOCIAL, Scope
+from analysis.tiers import CHROME, IDENTITY, OWNED, PROFILE, SOCIAL, Scope
 from crawler.extract import NAVIGATION_TAGS, extract
 from crawler.store import Store, now_iso
 from crawler.urls import (
@@ -254,6 +254,12 @@ class FunnelSpider(scrapy.Spider):
                 return "excluded by --exclude-path"
         return None
 
+    def own_profile(self, url: str, kind: str, region: str, rel: str) -> bool:
+        """Is this profile link the business naming its own account? (See analysis.rules.own_profiles.)"""
+        if self.scope.social:
+            return self.scope.is_own_profile(url)
+        return kind == IDENTITY or (kind == PROFILE and (region in CHROME or "me" in rel.split()))
+
     def within_limits(self, key: str, depth: int) -> bool:
         """May one more page at ``depth`` be crawled? Remembers what the limits cut off."""
         if self.max_depth >= 0 and depth > self.max_depth:
@@ -273,7 +279,7 @@ class FunnelSpider(scrapy.Spider):
             self.cache.close()
 
     def plan(self, url: str, tag: str, depth: int, kind: str = "other", role: str | None = None,
-             seed: bool = False, key: str | None = None):
+             seed: bool = False, key: str | None = None, region: str = "body", rel: str = ""):
         """Decide whether and how to fetch a public URL; returns a Request, an item or None."""
         key = key or dedupe_key(url)
         if key in self.seen:
@@ -284,12 +290,11 @@ class FunnelSpider(scrapy.Spider):
                 # An owned URL seen first in <img>, <link>... is HEAD-checked; if it turns out
                 # to be HTML, parse() upgrades it to a crawled page.
                 role = "page" if (tag in NAVIGATION_TAGS or seed) else "asset"
-            elif tier == SOCIAL and (tag in NAVIGATION_LINK_TAGS or kind == IDENTITY) \
-                    and self.scope.link_kind(url) == PROFILE \
-                    and (not self.scope.social or self.scope.is_own_profile(url)):
-                # A profile is a profile whichever link names it first (a rel=me in <head>
-                # included); a widget script or an embedded video is not. With --social, only
-                # the business's own profiles are read; others' accounts are plain links.
+            elif tier == SOCIAL and self.scope.link_kind(url) == PROFILE and self.own_profile(url, kind, region, rel):
+                # The business's profiles are read to see whether they link back: those given
+                # with --social, else those its chrome (header, nav, footer, sidebar) or its
+                # identity markup names, whichever link names them first. An author's or a
+                # customer's account in a post, a widget or an embed is a plain link.
                 role = "profile"
             else:
                 role = "external"
@@ -413,7 +418,7 @@ class FunnelSpider(scrapy.Spider):
                link.rel, int(link.icon), kind, link.line)
         if not crawl_more:
             return row, None
-        return row, self.plan(url, link.tag, depth, kind, key=key)
+        return row, self.plan(url, link.tag, depth, kind, key=key, region=link.region, rel=link.rel)
 
     def _classify(self, href: str, rel: str, sameas: bool, tag: str) -> tuple[str, str, str, str]:
         url, fragment = normalize(href)
