@@ -96,6 +96,8 @@ def _in_section(el) -> bool:
     return any(a.tag in _SECTIONING for a in el.iterancestors())
 
 
+# <link rel=...> that name origins or CMS endpoints (answering 405 to GET), not documents.
+_SKIPPED_RELS = frozenset({"preconnect", "dns-prefetch", "edituri", "wlwmanifest", "pingback", "shortlink"})
 _NOT_LEAD = re.compile(r"comment|search|login|log-in|signin|sign-in|password", re.I)
 
 
@@ -318,6 +320,8 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
                     links.append(Link(_resolve(base, m.group(1)), "meta", "content", "", "head", "", False, False, el.sourceline))
             continue
         rel = (el.get("rel") or "").strip().lower()
+        if tag == "link" and _SKIPPED_RELS.intersection(rel.split()):
+            continue  # connection hints and CMS plumbing, not links anyone follows
         sameas = (el.get("itemprop") or "").lower() == "sameas"
         if tag == "script" and (el.get("type") or "").lower() == "application/ld+json":
             try:

@@ -416,3 +416,9 @@ def test_a_posts_footer_is_its_body_and_json_ld_keeps_its_region():
             b'</script></footer>')
     assert [(l.url, l.region) for l in extract(html, "https://a.example/blog/p/").links] == [
         ("https://twitter.com/acme", "main"), ("https://x.com/a", "footer")]
+
+
+def test_cms_plumbing_links_are_not_checked():
+    html = (b'<head><link rel="preconnect" href="https://fonts.gstatic.com"><link rel="EditURI" '
+            b'href="/xmlrpc.php?rsd"><link rel="shortlink" href="/?p=42"><link rel="stylesheet" href="/s.css">')
+    assert [l.url for l in extract(html, "https://a.example/").links] == ["https://a.example/s.css"]

@@ -58,8 +58,9 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
             console.print(Text.assemble("  ", (f.rule, STYLES[severity]), f"  {f.target}",
                                         (f"  [{f.count} page{'s' if f.count != 1 else ''}{where}]", "dim")))
             console.print(Text(f"      {f.message}"))
-            examples = [_where(loc) for loc in f.locations[:EXAMPLES]]
-            more = f.count - len({loc["url"] for loc in f.locations[:EXAMPLES]})
+            first = list({loc["url"]: loc for loc in reversed(f.locations)}.values())[::-1]  # one per page
+            examples = [_where(loc) for loc in first[:EXAMPLES]]
+            more = f.count - len(examples)
             if more > 0:
                 examples.append(f"… and {more} more")
             if examples:
