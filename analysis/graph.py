@@ -146,13 +146,23 @@ def is_contact_page(url: str, title: str) -> bool:
                 or _CONTACT.search(title))
 
 
-def offers(g: nx.MultiDiGraph, page: str) -> bool:
-    """Does ``page`` offer a purchase or lead capture (itself, a lead form, or a link to one)?"""
+def offers(g: nx.MultiDiGraph, page: str, before_line: int | None = None) -> bool:
+    """Does ``page`` offer a purchase or lead capture (itself, a lead form, or a link to one)?
+
+    With ``before_line``, only a link in the page body above that line counts (the page
+    itself being a conversion page or holding a lead form still does).
+    """
     node = g.nodes[page]
     if node.get("conversion") or node.get("lead_form"):
         return True
+    if before_line is not None and not before_line:
+        return False
+    tags = ("a", "area") if before_line else ("a", "area", "form", "meta", "iframe")
     for _, target, data in g.out_edges(page, data=True):
-        if data["tag"] not in ("a", "area", "form", "meta", "iframe"):
+        if data["tag"] not in tags:
+            continue
+        if before_line and not (data["line"] and data["line"] < before_line
+                                and (data["region"] or "body") in ("main", "body")):
             continue
         t = g.nodes[target]
         if t.get("conversion") or t.get("lead_form"):

@@ -15,7 +15,7 @@ import networkx as nx
 from analysis.findings import Finding, worst
 from analysis.graph import offers
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
-from analysis.tiers import BLOG, CHROME, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL, unwrap_redirector
+from analysis.tiers import BLOG, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL, names_own_profile, unwrap_redirector
 from crawler.urls import dedupe_key, has_tracking, origin
 
 NAV_TAGS = frozenset({"a", "area"})
@@ -123,7 +123,7 @@ def backward_social(g: nx.MultiDiGraph):
                 offer_cache[page] = offers(g, page)
             if region in ("footer", "aside", "head") and offer_cache[page]:
                 severity = "medium" if region != "head" else "low"
-            elif region in ("main", "body") and _offered_before(g, page, e["line"]):
+            elif region in ("main", "body") and offers(g, page, before_line=e["line"] or 0):
                 severity = "medium"  # after the page's offer, as DOMAIN.md's order asks
             else:
                 severity = "high"
@@ -271,27 +271,11 @@ def own_profiles(g) -> frozenset[str]:
     else:
         found = set()
         for _, target, e in _edges_into(g, SOCIAL):
-            if e["kind"] == IDENTITY or (e["kind"] == PROFILE and (
-                    (e["region"] or "body") in CHROME or "me" in (e["rel"] or "").split())):
+            if names_own_profile(e["kind"], e["region"] or "body", e["rel"] or ""):
                 found.add(target)
         own = frozenset(found)
     g.graph["own_profiles"] = own
     return own
-
-
-def _offered_before(g, page: str, line) -> bool:
-    """Does ``page`` offer a purchase or lead capture above ``line`` (or is it a conversion page)?"""
-    node = g.nodes[page]
-    if node.get("conversion") or node.get("lead_form"):
-        return True
-    if not line:
-        return False
-    for _, target, e in g.out_edges(page, data=True):
-        t = g.nodes[target]
-        if (t.get("conversion") or t.get("lead_form")) and e["line"] and e["line"] < line \
-                and e["tag"] in NAV_TAGS and (e["region"] or "body") in ("main", "body"):
-            return True
-    return False
 
 
 def _targets(g) -> frozenset[str]:
@@ -301,12 +285,14 @@ def _targets(g) -> frozenset[str]:
     return g.graph["targets"]
 
 
-def _in_sources(g, url):
+def _in_sources(g, url) -> _Group | None:
+    """The owned pages that link to ``url``; None when none does and it is not a target either
+    (a finding about a URL needs a page to stand on, or to be about what the user asked for)."""
     grp = _Group()
     for s, _, e in g.in_edges(url, data=True):
         if g.nodes[s].get("tier") in OWNED:
             grp.add(s, e["line"])
-    return grp
+    return grp if grp.sources or url in _targets(g) else None
 
 
 @rule("broken-link")
@@ -316,7 +302,7 @@ def broken_link(g):
         if data.get("verdict") != BROKEN or data.get("loop"):
             continue
         grp = _in_sources(g, url)
-        if not grp.sources and url not in _targets(g):
+        if grp is None:
             continue
         status = data.get("final_status")
         what = f"{status}" if status else (data.get("label") or "error")
@@ -337,7 +323,7 @@ def redirect(g):
         if not data.get("permanent") or data.get("loop") or data.get("tier") not in OWNED:
             continue
         grp = _in_sources(g, url)
-        if grp.sources or url in _targets(g):
+        if grp is not None:
             yield Finding("redirect", "low", url,
                           f"{url} redirects permanently to {data.get('final_url')}: link the final URL", None,
                           list(grp.sources), grp.locations, {"final_url": data.get("final_url"),
@@ -352,7 +338,7 @@ def redirect_chain(g):
         if len(chain) <= 2 or data.get("loop"):
             continue
         grp = _in_sources(g, url)
-        if grp.sources or url in _targets(g):
+        if grp is not None:
             yield Finding("redirect-chain", "medium", url, f"{url} takes {len(chain)} redirects to reach "
                           f"{data.get('final_url')}", None, list(grp.sources), grp.locations,
                           {"redirects": [{"url": u, "status": s} for u, s in chain]})
@@ -365,7 +351,7 @@ def redirect_loop(g):
         if not data.get("loop"):
             continue
         grp = _in_sources(g, url)
-        if grp.sources or url in _targets(g):
+        if grp is not None:
             chain = data.get("chain") or []
             yield Finding("redirect-loop", "high", url, f"redirect loop: {' -> '.join(u for u, _ in chain)} -> "
                           f"{data.get('final_url')}", None, list(grp.sources), grp.locations,
@@ -416,7 +402,7 @@ def unverified_link(g):
         if data.get("verdict") != UNVERIFIED or data.get("role") == "profile":
             continue
         grp = _in_sources(g, url)
-        if grp.sources or url in _targets(g):
+        if grp is not None:
             yield Finding("unverified-link", "info", url, f"could not verify {url}: {data.get('label')}", None,
                           list(grp.sources), grp.locations, {"reason": data.get("label")})
 
@@ -428,7 +414,7 @@ def skipped_link(g):
         if data.get("verdict") != SKIPPED or data.get("role") == "profile":
             continue
         grp = _in_sources(g, url)
-        if grp.sources or url in _targets(g):
+        if grp is not None:
             yield Finding("skipped-link", "info", url, f"{url} {data.get('label')}", None, list(grp.sources),
                           grp.locations, {"reason": data.get("label")})
 

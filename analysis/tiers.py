@@ -20,6 +20,18 @@ NAVIGATION_LINK_TAGS = frozenset({"a", "area"})
 # Regions where a business puts its own "follow us" row: profile links there name its own accounts.
 CHROME = frozenset({"header", "nav", "footer", "aside", "head"})
 
+
+def names_own_profile(kind: str, region: str, rel: str) -> bool:
+    """Does this link name the business's own account (when ``--social`` does not say)?
+
+    Identity markup does, and so does a profile link in the site's chrome or a
+    visible ``rel="me"``; a profile linked only from a page body is someone else's.
+
+    >>> names_own_profile("profile", "footer", ""), names_own_profile("profile", "main", "")
+    (True, False)
+    """
+    return kind == IDENTITY or (kind == PROFILE and (region in CHROME or "me" in rel.split()))
+
 AUTO_BLOG_PREFIXES = ("/blog/", "/news/", "/articles/", "/insights/")
 # A path segment that is exactly one of these words (``/pricing/``, ``/cart``, ``/checkout.html``);
 # ``/blog/pricing-psychology/`` or ``/store-locator/`` are not conversion pages.

@@ -17,7 +17,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
-from analysis.tiers import CHROME, IDENTITY, OWNED, PROFILE, SOCIAL, Scope
+from analysis.tiers import OWNED, PROFILE, SOCIAL, Scope, names_own_profile
 from crawler.extract import NAVIGATION_TAGS, extract
 from crawler.store import Store, now_iso
 from crawler.urls import (
@@ -198,8 +198,9 @@ class FunnelSpider(scrapy.Spider):
                     except URLError:
                         continue
         for url in found + [origin(public) + "/sitemap.xml"]:
-            if dedupe_key(url) not in self.seen:
-                self.seen.add(dedupe_key(url))
+            key = dedupe_key(url)
+            if key not in self.seen:
+                self.seen.add(key)
                 yield self.fetch(url, "sitemap", self.parse_sitemap)
 
     def parse_sitemap(self, response):
@@ -258,7 +259,7 @@ class FunnelSpider(scrapy.Spider):
         """Is this profile link the business naming its own account? (See analysis.rules.own_profiles.)"""
         if self.scope.social:
             return self.scope.is_own_profile(url)
-        return kind == IDENTITY or (kind == PROFILE and (region in CHROME or "me" in rel.split()))
+        return names_own_profile(kind, region, rel)
 
     def within_limits(self, key: str, depth: int) -> bool:
         """May one more page at ``depth`` be crawled? Remembers what the limits cut off."""
