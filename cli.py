@@ -181,6 +181,8 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, **cli_options):
         if dead and len(dead) == len(crawl["targets"]):
             url, why = dead[0]
             fail(f"cannot reach {url}: {why}")
+        if a.summary.get("network"):
+            click.echo(f"funnelcheck: warning: {a.summary['network']['message']}", err=True)
         code = emit(a, options["format"], options["output"], options["fail_on"])
     sys.exit(code)
 

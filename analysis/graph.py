@@ -15,8 +15,14 @@ import re
 
 import networkx as nx
 
-from analysis.status import UNCHECKED, resolve
+from functools import partial
+
+from collections import Counter
+from urllib.parse import urlsplit
+
+from analysis.status import UNCHECKED, UNVERIFIED, resolve
 from analysis.tiers import EXTERNAL, OWNED, Scope
+from crawler.urls import dedupe_key
 
 
 def scope_of(options: dict) -> Scope:
@@ -52,12 +58,15 @@ def graph_from(pages: list[dict], links: list[tuple], **options) -> nx.MultiDiGr
     ['https://x.com/a']
     """
     from crawler.store import Store
-    from crawler.urls import dedupe_key
+
+    from crawler.urls import origin_aliases
 
     store = Store(":memory:")
     crawl_id = store.create_crawl(options.get("site", [])[:1], options)
+    aliases = origin_aliases([*options.get("site", ()), *options.get("blog", ())])
+    store.set_origins(crawl_id, aliases)
     for page in pages:
-        rows = [(page["url"], t, dedupe_key(t), None, "a", "href", "", region, "", 0, kind, 1)
+        rows = [(page["url"], t, dedupe_key(t, aliases), None, "a", "href", "", region, "", 0, kind, 1)
                 for source, t, region, kind in links if source == page["url"]]
         store.write_page(crawl_id, page, rows)
     return build_graph(store, crawl_id)
@@ -76,7 +85,8 @@ class GraphBuilder:
         crawl = store.crawl(crawl_id)
         self.scope = scope_of(crawl["options"])
         self.accept = frozenset(crawl["options"].get("accept") or ())
-        self.g = nx.MultiDiGraph(crawl=crawl, scope=self.scope)
+        self.key = partial(dedupe_key, aliases=crawl.get("origins") or None)
+        self.g = nx.MultiDiGraph(crawl=crawl, scope=self.scope, key=self.key)
         self.rows: dict[str, dict] = {}
         self.last_page = self.last_link = 0
 
@@ -98,7 +108,8 @@ class GraphBuilder:
                        lead_form=bool(row["lead_form"]), parsed=bool(row["parsed"]),
                        anchors=frozenset(json.loads(row["anchors"])) if row["anchors"] else frozenset(),
                        location=row["location"], content_type=row["content_type"], depth=row["depth"],
-                       conversion=scope.conversion_kind(url) if tier in OWNED or tier == EXTERNAL else None)
+                       conversion=scope.conversion_kind(url) if (tier in OWNED or tier == EXTERNAL)
+                       and row["role"] in ("page", "external") else None)
         add_edge, nodes = g.add_edge, g.nodes
         for (rowid, source, target, key, fragment, tag, attr, text, region, rel, icon, kind,
              line) in self.store.link_rows(self.crawl_id, after=self.last_link):
@@ -121,16 +132,53 @@ class GraphBuilder:
                 data.update(verdict=UNCHECKED, label="not checked", chain=[], final_url=None, loop=False,
                             permanent=False)
                 continue
-            v = resolve(url, rows, self.accept, platform_of)
+            v = resolve(url, rows, self.accept, platform_of, self.key)
             data.update(verdict=v.verdict, label=v.label, chain=v.chain, final_url=v.final_url, loop=v.loop,
                         permanent=v.permanent, final_status=v.status, final_error=v.error_kind)
             if v.final_url and v.final_url in rows and v.verdict == "ok":
                 data["lead_form"] = data["lead_form"] or bool(rows[v.final_url]["lead_form"])
+        g.graph["network"] = no_network(g)
         for url, data in g.nodes(data=True):
             if data.get("parsed") and data.get("tier") in OWNED and not data.get("conversion") and is_contact_page(
                     url, data.get("title") or "") and any(t.startswith("mailto:") for t in g.successors(url)):
                 data["conversion"] = "lead"  # a mailto: on a contact page is lead capture
         return g
+
+
+# Failures that say nothing about the link, only about the way to it (no DNS, no route, a proxy).
+NETWORK_ERRORS = frozenset({"dns", "refused", "timeout", "connection"})
+WORDS = {"dns": "DNS", "refused": "connection refused", "timeout": "timed out", "connection": "connection failed"}
+
+
+def no_network(g) -> dict | None:
+    """When (nearly) every other host failed to answer at all, the machine is offline or behind a
+    proxy: those links are marked ``unverified`` ("not checked: no network"), never broken.
+
+    Offline means every host failed (two or more), or at least 95% of twenty or more. One
+    failing host among working ones is a broken link. Returns what the report says, or None.
+    """
+    hosts: dict[str, bool] = {}   # host -> every URL on it failed with a network error
+    kinds: Counter = Counter()
+    for url, data in g.nodes(data=True):
+        if data.get("role") not in ("external", "profile") or data.get("tier") in OWNED:
+            continue
+        status = data.get("final_status") if data.get("chain") else data.get("status")
+        kind = data.get("final_error") if data.get("chain") else data.get("error_kind")
+        failed = status is None and kind in NETWORK_ERRORS
+        if failed:
+            kinds[kind] += 1
+        host = urlsplit(url).hostname or ""
+        hosts[host] = hosts.get(host, True) and failed
+    total, failed = len(hosts), sum(hosts.values())
+    if not (total >= 2 and failed == total) and not (total >= 20 and failed >= 0.95 * total):
+        return None
+    for url, data in g.nodes(data=True):
+        if hosts.get(urlsplit(url).hostname or "") and data.get("role") in ("external", "profile"):
+            data.update(verdict=UNVERIFIED, label="not checked: no network", offline=True)
+    error = kinds.most_common(1)[0][0] if kinds else "connection"
+    return {"offline": True, "hosts": total, "failed": failed, "error": error,
+            "message": f"external links not checked: no network — {failed} of {total} hosts failed "
+                       f"({WORDS.get(error, error)})"}
 
 
 _CONTACT = re.compile(r"contact|get[ -]in[ -]touch|kontakt|talk to us|reach us", re.I)

@@ -46,6 +46,7 @@ def summarize(g: nx.MultiDiGraph, findings: list[Finding], crawl: dict) -> dict:
         "links": g.number_of_edges(),
         "findings": {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES},
         "findings_by_rule": dict(sorted(Counter(f.rule for f in findings).items())),
+        "network": g.graph.get("network"),
     }
 
 
@@ -87,11 +88,9 @@ def unreachable_targets(a: Audit) -> list[tuple[str, str]]:
     TLS), robots.txt forbids them, or the host blocked the crawler (challenge, 999, rate limit).
     A target answering 404 or looping is reachable: that is a finding.
     """
-    from crawler.urls import dedupe_key
-
     out = []
     for target in a.crawl["targets"]:
-        node = a.graph.nodes.get(dedupe_key(target))
+        node = a.graph.nodes.get(a.graph.graph["key"](target))
         if node is None or node.get("role") is None:
             out.append((target, "not crawled"))
         elif node.get("error_kind") == "robots":

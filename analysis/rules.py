@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from typing import Callable, Iterable
-from urllib.parse import urlsplit, urlunsplit
+import re
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import networkx as nx
 
 from analysis.findings import Finding, worst
 from analysis.graph import offers
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
-from analysis.tiers import BLOG, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL, names_own_profile, unwrap_redirector
+from analysis.tiers import (BLOG, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL, handle_key, names_own_profile,
+                            unwrap_redirector)
 from crawler.urls import dedupe_key, has_tracking, origin
 
 NAV_TAGS = frozenset({"a", "area"})
+FORWARD_TAGS = NAV_TAGS | {"iframe", "meta"}
 IGNORED_FRAGMENTS = frozenset({"", "top"})
 REGION_WORDS = {"header": "header", "nav": "navigation", "main": "page body", "body": "page body",
                 "aside": "sidebar", "footer": "footer", "head": "page head"}
@@ -180,7 +183,8 @@ def dead_end(g):
     for page, data in _owned_pages(g):
         if data["tier"] != BLOG or data.get("verdict") != "ok" or data.get("lead_form") or data.get("conversion"):
             continue  # a post with its own signup form offers something
-        if not any(g.nodes[t].get("tier") == SITE and e["tag"] in NAV_TAGS | {"form", "iframe", "meta"}
+        if not any(g.nodes[t].get("tier") == SITE and (e["tag"] in FORWARD_TAGS or (
+                   e["tag"] == "form" and g.nodes[t].get("conversion")))  # a comment form leads nowhere
                    for _, t, e in g.out_edges(page, data=True)):
             yield Finding("dead-end", "medium", page, "blog page with no link to the site: no call to action",
                           None, [page], [{"url": page, "line": None}])
@@ -259,9 +263,13 @@ def social_before_offer(g):
 def own_profiles(g) -> frozenset[str]:
     """The business's own social profiles: ``--social`` if given, else inferred.
 
-    Inferred: profiles linked from the site-wide chrome (header, nav, footer, sidebar),
-    by identity markup (rel=me, sameAs) or by a visible ``<a rel="me">``. A profile
-    linked only from the body of a page (an author, a customer) is someone else's.
+    Given: the listed accounts, matched in any case, scheme, ``www.`` or platform alias
+    (x.com is twitter.com). Inferred: profiles linked from the site-wide chrome (header,
+    nav, footer, sidebar), by identity markup (rel=me, sameAs) or by a visible
+    ``<a rel="me">``, and, wherever they are linked, accounts whose handle is the brand
+    (``acme`` for acme.example) or a handle the business already uses on another platform.
+    Any other profile linked only from the body of a page (an author, a customer) is
+    someone else's.
     """
     if "own_profiles" in g.graph:
         return g.graph["own_profiles"]
@@ -269,10 +277,16 @@ def own_profiles(g) -> frozenset[str]:
     if scope.social:
         own = frozenset(u for u, d in g.nodes(data=True) if d.get("tier") == SOCIAL and scope.is_own_profile(u))
     else:
-        found = set()
+        found, others = set(), set()
         for _, target, e in _edges_into(g, SOCIAL):
+            if e["kind"] not in (PROFILE, IDENTITY):
+                continue
             if names_own_profile(e["kind"], e["region"] or "body", e["rel"] or ""):
                 found.add(target)
+            else:
+                others.add(target)
+        known = frozenset(handle_key(pid[1]) for pid in map(scope.profile_id, found) if pid)
+        found.update(t for t in others if scope.is_brand_profile(t, known))
         own = frozenset(found)
     g.graph["own_profiles"] = own
     return own
@@ -281,7 +295,7 @@ def own_profiles(g) -> frozenset[str]:
 def _targets(g) -> frozenset[str]:
     """The crawl's targets (their de-duplication keys): findings about them need no linking page."""
     if "targets" not in g.graph:
-        g.graph["targets"] = frozenset(dedupe_key(t) for t in g.graph["crawl"]["targets"])
+        g.graph["targets"] = frozenset(g.graph["key"](t) for t in g.graph["crawl"]["targets"])
     return g.graph["targets"]
 
 
@@ -293,6 +307,41 @@ def _in_sources(g, url) -> _Group | None:
         if g.nodes[s].get("tier") in OWNED:
             grp.add(s, e["line"])
     return grp if grp.sources or url in _targets(g) else None
+
+
+# A path segment that is a host name typed without its scheme (href="www.example.com"), or an
+# e-mail address typed without mailto: (the TLDs that make "name.tld" look like a host).
+HOST_LIKE = re.compile(r"^(www\d?\.[a-z0-9-]+(\.[a-z0-9-]+)+|[a-z0-9-]+(\.[a-z0-9-]+)*\.(com|org|net|io|dev|co|app|ai|"
+                       r"example|edu|gov|info|biz|me|us|uk|de|fr|eu|ca|au|nl|ch|es|it|se|no|jp|in|xyz|tech|site|"
+                       r"online|shop|store|cloud))$", re.I)
+EMAIL_LIKE = re.compile(r"^[^@/\s]+@[a-z0-9-]+(\.[a-z0-9-]+)+$", re.I)
+
+
+def url_hint(url: str, sources) -> str | None:
+    """What a link that answers 404 probably meant, when its href lacks a scheme.
+
+    >>> url_hint("https://a.example/about/www.example.com", ["https://a.example/about/"])
+    'did you mean https://www.example.com/?'
+    >>> url_hint("https://a.example/info@a.example", ["https://a.example/"])
+    'an e-mail address without mailto: (write mailto:info@a.example)'
+    >>> url_hint("https://a.example/docs/v1.2/", ["https://a.example/"]) is None
+    True
+    """
+    for source in sources:
+        folder = source[: source.rfind("/") + 1]
+        if url.startswith(folder):
+            rest = url[len(folder):]
+        elif url.startswith(origin(source) + "/"):
+            rest = url[len(origin(source)) + 1:]
+        else:
+            continue
+        first, slash, tail = unquote(rest.split("?", 1)[0]).partition("/")
+        if EMAIL_LIKE.match(first) and not tail:
+            return f"an e-mail address without mailto: (write mailto:{first})"
+        if HOST_LIKE.match(first):
+            return f"did you mean https://{first.lower()}/{tail}?"
+        return None
+    return None
 
 
 @rule("broken-link")
@@ -311,9 +360,13 @@ def broken_link(g):
         elif status:
             what = f"answers {status} ({data.get('label')})"
         severity = "high" if data.get("tier") in OWNED else "medium"
-        yield Finding("broken-link", severity, url, f"broken link: {url} {what}", None, list(grp.sources),
-                      grp.locations, {"status": status, "error_kind": data.get("final_error") or data.get("error_kind"),
-                                      "label": data.get("label")})
+        hint = url_hint(url, grp.sources) if status == 404 else None
+        detail = {"status": status, "error_kind": data.get("final_error") or data.get("error_kind"),
+                  "label": data.get("label")}
+        if hint:
+            detail["hint"] = hint
+        yield Finding("broken-link", severity, url, f"broken link: {url} {what}" + (f": {hint}" if hint else ""),
+                      None, list(grp.sources), grp.locations, detail)
 
 
 @rule("redirect")
@@ -358,26 +411,53 @@ def redirect_loop(g):
                           {"redirects": [{"url": u, "status": s} for u, s in chain]})
 
 
+def landing_page(g, url: str, hops: int = 5) -> str:
+    """The page a visitor ends up on from ``url``: through 3xx redirects and ``<meta refresh>`` stubs.
+
+    >>> from analysis.graph import graph_from
+    >>> stub, post = "https://a.example/old/", "https://a.example/new/"
+    >>> g = graph_from([{"url": stub, "role": "page", "status": 200, "parsed": 1}],
+    ...                [(stub, post, "head", "other")], site=["https://a.example/"])
+    >>> _ = g.add_edge(stub, post, tag="meta", attr="content"); landing_page(g, stub)
+    'https://a.example/new/'
+    """
+    for _ in range(hops):
+        node = g.nodes[url]
+        final = node.get("final_url")
+        if final and final in g:
+            url, node = final, g.nodes[final]
+        refresh = next((t for _, t, e in g.out_edges(url, data=True) if e.get("tag") == "meta"), None)
+        if refresh is None or refresh == url or not node.get("parsed"):
+            return url
+        url = refresh
+    return url
+
+
 @rule("missing-anchor")
 def missing_anchor(g):
-    """A #fragment link to an owned HTML page that has no such id or name."""
-    groups: dict[str, _Group] = defaultdict(_Group)
+    """A #fragment link to an owned HTML page that has no such id or name.
+
+    The fragment is looked for on the page the link lands on (after redirects and
+    ``<meta refresh>`` stubs); text fragments (``#:~:text=``) name no element and are fine.
+    """
+    groups: dict[tuple, _Group] = defaultdict(_Group)
     for page, _ in _owned_pages(g):
         for _, target, e in g.out_edges(page, data=True):
-            frag = e["fragment"]
+            frag = (e["fragment"] or "").split(":~:", 1)[0]  # a text fragment directive is no element
             if not frag or frag.lower() in IGNORED_FRAGMENTS or frag.startswith(("/", "!")):
                 continue
             t = g.nodes[target]
-            final = t.get("final_url") or target
-            node = g.nodes[final] if final in g else t
-            if t.get("tier") not in OWNED or not node.get("parsed") or t.get("verdict") != "ok":
+            if t.get("tier") not in OWNED or t.get("verdict") != "ok":
                 continue
-            if frag not in node.get("anchors", ()):
-                groups[f"{target}#{frag}"].add(page, e["line"], "medium")
-    for target, grp in groups.items():
-        yield Finding("missing-anchor", "medium", target, f"no element with id or name "
-                      f"'{target.split('#', 1)[1]}' on {target.split('#', 1)[0]}", None, list(grp.sources),
-                      grp.locations)
+            final = landing_page(g, target)
+            node = g.nodes[final]
+            if node.get("parsed") and frag not in node.get("anchors", ()):
+                groups[(target, frag, final)].add(page, e["line"], "medium")
+    for (target, frag, final), grp in groups.items():
+        via = f" (the page {target} leads to)" if final != target else ""
+        yield Finding("missing-anchor", "medium", f"{target}#{frag}",
+                      f"no element with id or name '{frag}' on {final}{via}", None, list(grp.sources),
+                      grp.locations, {"page": final} if final != target else {})
 
 
 @rule("untracked-inbound")
@@ -399,8 +479,8 @@ def untracked_inbound(g):
 def unverified_link(g):
     """An external link the platform would not let us check (blocked, login wall, rate limited)."""
     for url, data in g.nodes(data=True):
-        if data.get("verdict") != UNVERIFIED or data.get("role") == "profile":
-            continue
+        if data.get("verdict") != UNVERIFIED or data.get("role") == "profile" or data.get("offline"):
+            continue  # links left unchecked for want of a network are one line in the summary
         grp = _in_sources(g, url)
         if grp is not None:
             yield Finding("unverified-link", "info", url, f"could not verify {url}: {data.get('label')}", None,
@@ -421,18 +501,62 @@ def skipped_link(g):
 
 @rule("unsupported-scheme")
 def unsupported_scheme(g):
-    """A link with a scheme funnelcheck cannot check (ftp:, file:, ...) or a malformed URL."""
+    """A link with a well-formed scheme funnelcheck cannot check (ftp:, file:, ...)."""
+    yield from _unfetchable(g, malformed=False)
+
+
+@rule("malformed-url")
+def malformed_url(g):
+    """A link that is not a URL at all (``http:/x``, ``http://``, an unbalanced ``[``): a typo
+    every visitor hits."""
+    yield from _unfetchable(g, malformed=True)
+
+
+def _unfetchable(g, malformed: bool):
     groups: dict[str, _Group] = defaultdict(_Group)
     nodes = g.nodes
     for target, data in g.nodes(data=True):
         if data.get("role") is not None:
             continue  # fetched, so neither unsupported nor malformed
         for page, _, e in g.in_edges(target, data=True):
-            if (data.get("tier") == "other" or e["kind"] == "malformed") and _is_owned_page(nodes[page]):
+            if (e["kind"] == "malformed") == malformed and (data.get("tier") == "other" or e["kind"] == "malformed") \
+                    and _is_owned_page(nodes[page]):
                 groups[target].add(page, e["line"])
     for target, grp in groups.items():
-        yield Finding("unsupported-scheme", "info", target, f"cannot check {target}: unsupported or malformed URL",
-                      None, list(grp.sources), grp.locations)
+        if malformed:
+            yield Finding("malformed-url", "medium", target, f"malformed URL {target!r}: not a link a browser can "
+                          "follow", None, list(grp.sources), grp.locations)
+        else:
+            yield Finding("unsupported-scheme", "info", target, f"cannot check {target}: unsupported scheme",
+                          None, list(grp.sources), grp.locations)
+
+
+@rule("insecure-link")
+def insecure_link(g):
+    """``http://`` links to the business's own https site: one finding per origin, listing the pages.
+
+    >>> from analysis.graph import graph_from
+    >>> g = graph_from([{"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1}],
+    ...     [("https://a.example/", "http://a.example/x", "main", "other")], site=["https://a.example/"])
+    >>> [(f.target, f.sources, f.detail["links"]) for f in insecure_link(g)]
+    [('http://a.example/', ['https://a.example/'], 1)]
+    """
+    groups: dict[str, _Group] = defaultdict(_Group)
+    counts: dict[str, int] = defaultdict(int)
+    nodes = g.nodes
+    for page, _ in _owned_pages(g):
+        for _, target, e in g.out_edges(page, data=True):
+            written = e["target"]
+            if written.startswith("http://") and target.startswith("https://") and nodes[target].get("tier") in OWNED:
+                where = origin(written) + "/"
+                groups[where].add(page, e["line"], "low")
+                counts[where] += 1
+    for where, grp in groups.items():
+        secure = "https://" + where[len("http://"):]
+        yield Finding("insecure-link", "low", where,
+                      f"{_plural(counts[where], 'link')} on {_plural(len(grp.sources), 'page')} use {where} on an "
+                      f"https site: link {secure} instead", None, list(grp.sources), grp.locations,
+                      {"links": counts[where]})
 
 
 @rule("orphan-page")

@@ -110,7 +110,7 @@ def judge(row: dict, accept: frozenset[int] = frozenset()) -> tuple[str, str]:
 
 
 def resolve(url: str, rows: dict[str, dict], accept: frozenset[int] = frozenset(),
-            platform_of: Callable[[str], object] | None = None) -> Verdict:
+            platform_of: Callable[[str], object] | None = None, key: Callable[[str], str] | None = None) -> Verdict:
     """Follow ``url``'s redirect chain through the stored ``rows`` (keyed by URL).
 
     >>> rows = {"a": {"status": 301, "location": "b"}, "b": {"status": 200}}
@@ -118,9 +118,12 @@ def resolve(url: str, rows: dict[str, dict], accept: frozenset[int] = frozenset(
     ('ok', [('a', 301)], 'b', True)
     >>> resolve("x", {"x": {"status": 302, "location": "y"}, "y": {"status": 302, "location": "x"}}).loop
     True
+
+    ``key`` names the row a Location leads to (default :func:`crawler.urls.dedupe_key`).
     """
     from crawler.urls import dedupe_key
 
+    key = key or dedupe_key
     chain: list[tuple[str, int]] = []
     seen = set()
     current = url
@@ -144,7 +147,7 @@ def resolve(url: str, rows: dict[str, dict], accept: frozenset[int] = frozenset(
         if platform_of is not None and platform_of(current) is not None and LOGIN_WALL.search(location):
             return Verdict(UNVERIFIED, "blocked (redirect to a login wall)", status, None, chain, location,
                            permanent=chain[0][1] in (301, 308))
-        nxt = dedupe_key(location)
+        nxt = key(location)
         if nxt in seen:
             return Verdict(BROKEN, "redirect loop", status, "loop", chain, location, loop=True)
         if len(chain) > MAX_HOPS:

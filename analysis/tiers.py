@@ -32,6 +32,19 @@ def names_own_profile(kind: str, region: str, rel: str) -> bool:
     """
     return kind == IDENTITY or (kind == PROFILE and (region in CHROME or "me" in rel.split()))
 
+def handle_key(handle: str) -> str:
+    """A handle for comparison across platforms: lower case, without ``@``, dots, dashes,
+    underscores, and a Bluesky/Mastodon domain suffix.
+
+    >>> handle_key("@Acme_Co"), handle_key("acme-co.bsky.social")
+    ('acmeco', 'acmeco')
+    """
+    handle = handle.lower().lstrip("@")
+    for suffix in (".bsky.social",):
+        handle = handle.removesuffix(suffix)
+    return re.sub(r"[._-]", "", handle)
+
+
 AUTO_BLOG_PREFIXES = ("/blog/", "/news/", "/articles/", "/insights/")
 # A path segment that is exactly one of these words (``/pricing/``, ``/cart``, ``/checkout.html``);
 # ``/blog/pricing-psychology/`` or ``/store-locator/`` are not conversion pages.
@@ -40,6 +53,9 @@ PURCHASE = re.compile(r"/(cart|basket|checkout|pricing|plans|buy|order|shop|stor
 LEAD = re.compile(r"/(contact|contact-us|contact-sales|demo|request-demo|book-a-demo|book-a-call|signup|sign-up|"
                   r"register|newsletter|get-started|get-in-touch|quote|get-a-quote|request-a-quote|talk-to-sales|"
                   r"talk-to-us|start-a-project|start-your-project|consultation|schedule|apply)(/|$|\.|\?)", re.I)
+# Files a page loads rather than pages a visitor reads.
+STATIC_FILE = re.compile(r"\.(css|js|mjs|map|json|xml|png|jpe?g|gif|svg|webp|avif|ico|bmp|woff2?|ttf|otf|eot|"
+                         r"mp4|webm|ogg|mp3|wav|pdf|zip|gz)$", re.I)
 # Hosted booking and form services: a link there is an offer even though it leaves the site.
 LEAD_HOSTS = ("calendly.com", "cal.com", "forms.gle", "typeform.com", "meetings.hubspot.com",
               "acuityscheduling.com", "tally.so", "jotform.com", "savvycal.com")
@@ -135,8 +151,67 @@ class Scope:
             host = host.partition(".")[2]
         return None
 
+    def profile_id(self, url: str) -> tuple[str, str] | None:
+        """``(platform, handle)`` naming an account whatever URL form links to it: the handle
+        lower-cased (``@`` dropped), the platform's hosts one (x.com is twitter.com).
+
+        >>> s = Scope()
+        >>> s.profile_id("https://x.com/AcmeCo") == s.profile_id("http://www.twitter.com/acmeco/")
+        True
+        >>> s.profile_id("https://www.linkedin.com/company/Acme"), s.profile_id("https://w3.org/acme")
+        (('linkedin', 'acme'), None)
+        """
+        p = self.platform(url)
+        if p is None:
+            return None
+        try:
+            path = urlsplit(url).path
+        except ValueError:
+            return None
+        segments = [seg for seg in path.split("/") if seg]
+        handle = segments[-1].lstrip("@").lower() if segments else _strip_www(_host(url))
+        return p.name, handle
+
+    @cached_property
+    def _own_ids(self) -> frozenset[tuple[str, str]]:
+        return frozenset(i for i in map(self.profile_id, self.social) if i is not None)
+
     def is_own_profile(self, url: str) -> bool:
-        return any(_prefix_match(url, s) for s in self.social)
+        """Is ``url`` one of the profiles given with ``--social`` (any case, scheme, ``www.``
+        or platform alias)?
+
+        >>> Scope(social=("https://twitter.com/AcmeCo",)).is_own_profile("https://x.com/acmeco")
+        True
+        """
+        if not self.social:
+            return False
+        if any(_prefix_match(url.lower(), s.lower()) for s in self.social):
+            return True
+        pid = self.profile_id(url)
+        return pid is not None and pid in self._own_ids
+
+    @cached_property
+    def brand_handles(self) -> frozenset[str]:
+        """The business's name as a handle: the label of each site's registrable domain.
+
+        >>> sorted(Scope(site=("https://www.acme.example/",)).brand_handles)
+        ['acme']
+        """
+        return frozenset(handle_key(d.split(".")[0]) for d in self._site_domains if d)
+
+    def is_brand_profile(self, url: str, known: frozenset[str] = frozenset()) -> bool:
+        """A profile whose handle is the business's brand, or a handle ``known`` to be the
+        business's on another platform (``known`` holds :func:`handle_key` values).
+
+        >>> s = Scope(site=("https://acme.example/",))
+        >>> s.is_brand_profile("https://www.instagram.com/Acme/"), s.is_brand_profile("https://x.com/jane")
+        (True, False)
+        """
+        pid = self.profile_id(url)
+        if pid is None:
+            return False
+        key = handle_key(pid[1])
+        return key in self.brand_handles or key in known
 
     def tier(self, url: str) -> str:
         """site, blog, social, external, contact (mailto:/tel:) or other (unsupported or malformed).
@@ -174,10 +249,16 @@ class Scope:
     def conversion_kind(self, url: str) -> str | None:
         """'purchase' or 'lead' when the URL is a conversion page by its address.
 
-        >>> Scope(site=("https://a.example/",)).conversion_kind("https://a.example/pricing/")
-        'purchase'
+        Files a page loads (stylesheets, scripts, images, fonts) are never offers, whatever
+        their names: ``/css/book.min.css`` is not a booking page.
+
+        >>> s = Scope(site=("https://a.example/",))
+        >>> s.conversion_kind("https://a.example/pricing/"), s.conversion_kind("https://a.example/css/book.min.3f2a.css")
+        ('purchase', None)
         """
         path = urlsplit(url).path
+        if STATIC_FILE.search(path):
+            return None
         host = _host(url)
         if any(host == h or host.endswith("." + h) for h in LEAD_HOSTS):
             return "lead"

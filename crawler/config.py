@@ -52,6 +52,14 @@ FORMATS = ("terminal", "json")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
 
+def has_html(directory: str) -> bool:
+    """Does ``directory`` (or a folder in it) hold an HTML page?"""
+    for _, _, files in os.walk(directory):
+        if any(f.lower().endswith((".html", ".htm")) for f in files):
+            return True
+    return False
+
+
 class ConfigError(ValueError):
     """A bad option value or configuration file (exit code 2)."""
 
@@ -133,6 +141,8 @@ def validate(options: dict) -> dict:
             except URLError as exc:
                 raise ConfigError(str(exc)) from None
         elif os.path.isdir(t):
+            if not has_html(t):
+                raise ConfigError(f"TARGET {t!r} holds no HTML page (no .html or .htm file): nothing to audit")
             dirs.append(os.path.abspath(t))
             targets.append(os.path.abspath(t))
         else:

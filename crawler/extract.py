@@ -1,8 +1,10 @@
 """Page extraction: HTML bytes -> title, anchors, lead forms and every link.
 
 A pure function over bytes (no Scrapy, no network), so it is tested on fixture
-strings. lxml does the parsing on the hot path; BeautifulSoup is the fallback
-for documents lxml refuses.
+strings. Pages are parsed as a browser parses them: lexbor (through selectolax)
+builds the HTML5 tree, so an unclosed ``<div>`` cannot move a footer into the
+body and deep nesting loses nothing. lexbor keeps no source positions, so each
+start tag is marked with its line before parsing (:func:`mark_lines`).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import re
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from lxml import etree
+from selectolax.lexbor import LexborHTMLParser
 
 from .urls import resolve
 
@@ -20,10 +22,12 @@ URL_ATTRS = {
     "a": ("href",), "area": ("href",), "link": ("href",), "img": ("src", "srcset"),
     "script": ("src",), "iframe": ("src",), "frame": ("src",), "source": ("src", "srcset"),
     "video": ("src", "poster"), "audio": ("src",), "track": ("src",), "embed": ("src",),
-    "object": ("data",), "form": (), "meta": (), "input": (),
+    "object": ("data",), "form": ("action",), "meta": (), "input": (),
 }
 # Tags whose targets are pages a visitor navigates to (crawled when in scope).
 NAVIGATION_TAGS = frozenset({"a", "area", "iframe", "frame", "meta"})
+# The elements extract() reads, as one selector (lexbor matches it in document order).
+_SELECTOR = ", ".join([*URL_ATTRS, "[style]", "style", "[id]", "a[name]", "title", "base"])
 
 REGION_TAGS = {"header": "header", "nav": "nav", "main": "main", "article": "main",
                "aside": "aside", "footer": "footer"}
@@ -90,10 +94,28 @@ def _guess(names: str) -> str | None:
 
 # A <header>/<footer> inside one of these belongs to it, not to the page (the HTML spec's scoping).
 _SECTIONING = frozenset({"article", "section", "main", "aside", "nav"})
+_MAX_DEPTH = 1024  # ancestors read per element: a browser's parser nests no deeper than 512
+
+
+def _ancestors(el):
+    """The element's ancestors, nearest first (stopping at the document)."""
+    anc = el.parent
+    n = 0
+    while anc is not None and n < _MAX_DEPTH:
+        if anc.tag == "-document":
+            return
+        yield anc
+        anc = anc.parent
+        n += 1
 
 
 def _in_section(el) -> bool:
-    return any(a.tag in _SECTIONING for a in el.iterancestors())
+    return any(a.tag in _SECTIONING for a in _ancestors(el))
+
+
+def _role(anc) -> str | None:
+    role = anc.attrs.get("role")
+    return REGION_ROLES.get(role.strip().lower()) if role else None
 
 
 # <link rel=...> that name origins or CMS endpoints (answering 405 to GET), not documents.
@@ -103,23 +125,33 @@ _NOT_LEAD = re.compile(r"comment|search|login|log-in|signin|sign-in|password", r
 
 def _not_a_lead_form(el) -> bool:
     """An email field in a comment, search or login form does not capture a lead."""
-    for anc in el.iterancestors("form"):
-        return bool(_NOT_LEAD.search(f"{anc.get('id') or ''} {anc.get('class') or ''} {anc.get('action') or ''}"))
+    for anc in _ancestors(el):
+        if anc.tag == "form":
+            a = anc.attrs
+            return bool(_NOT_LEAD.search(f"{a.get('id') or ''} {a.get('class') or ''} {a.get('action') or ''}"))
     return False
 
 
 def _region(el) -> str:
     """Where a link sits: head, or the landmark around it (header, nav, main, aside, footer), or body.
 
-    The nearest semantic landmark (tag or ARIA role) decides, except that an outer
-    header/footer (by tag, role, or class/id name) wins over a nav/aside inside it. A
-    ``<header>``/``<footer>`` inside article/section/main/aside/nav is that section's, not the
-    page's. Class/id names are a fallback for pages with no landmark around the link: the
-    nearest guess, an outer header/footer guess first.
+    The rules (the README's region table):
+
+    - the nearest semantic landmark (tag or ARIA role) decides, except that an outer
+      header/footer (by tag, role, or class/id name) wins over a nav, aside or article
+      inside it: ``<header><nav>`` is the header, ``<footer><article>`` the footer;
+    - a nav inside the main content or an article, and an aside inside an article, are body
+      content (a row of icons in a post, a pull quote, a guest's bio): region ``main``;
+      an aside elsewhere in the main content is a sidebar;
+    - a ``<header>``/``<footer>`` inside article/section/main/aside/nav is that section's,
+      not the page's;
+    - class/id names are a fallback for links no landmark encloses: the nearest guess,
+      an outer header/footer guess first.
     """
-    landmark = None  # nearest nav/aside landmark, waiting for an outer header/footer
+    landmark = None  # nearest nav/aside/article landmark, waiting for an outer header/footer
+    article = False
     guess = outer_guess = None
-    for anc in el.iterancestors():
+    for anc in _ancestors(el):
         tag = anc.tag
         if tag == "head":
             return "head"
@@ -127,18 +159,22 @@ def _region(el) -> str:
         if region in _OUTER and _in_section(anc):
             region = None  # <article><footer>: the post's footer, not the page's (HTML's scoping)
         if region is None:
-            role = anc.get("role")
-            if role:
-                region = REGION_ROLES.get(role.strip().lower())
+            region = _role(anc) if anc.attrs.get("role") else None
         if region is not None:
+            is_article = tag == "article" or (anc.attrs.get("role") or "").strip().lower() == "article"
             if landmark is None:
-                if region not in _INNER:
+                if region not in _INNER and not is_article:
                     return region
-                landmark = region
-            elif region in _OUTER or (region == "main" and landmark == "nav"):
-                return region  # a nav inside the main content (a row of icons in a post) is the body
+                landmark, article = region, is_article
+            elif region in _OUTER:
+                return region
+            elif region == "main" and (landmark == "nav" or (landmark == "aside" and is_article)):
+                return "main"  # a row of icons in the main content, a pull quote in a post: the body
+            elif article and region == "aside":
+                return "aside"  # an article in the sidebar (a widget) is the sidebar
         elif tag not in _NO_GUESS and (landmark is not None or outer_guess is None):
-            ident, cls = anc.get("id"), anc.get("class")
+            a = anc.attrs
+            ident, cls = a.get("id"), a.get("class")
             if ident or cls:
                 region = _guess(f"{ident or ''} {cls or ''}" if ident and cls else ident or cls)
                 if landmark is not None:
@@ -151,17 +187,20 @@ def _region(el) -> str:
     return landmark or outer_guess or guess or "body"
 
 
+_MEDIA = "img, svg, i, span, picture"
+
+
 def _text(el) -> tuple[str, bool]:
-    text = _WS.sub(" ", el.text_content() if hasattr(el, "text_content") else "".join(el.itertext())).strip()
+    text = _WS.sub(" ", el.text(deep=True)).strip()
     if text:
         return text[:200], False
-    label = el.get("aria-label") or el.get("title") or ""
+    a = el.attrs
+    label = a.get("aria-label") or a.get("title") or ""
     has_media = False
-    for child in el.iter("img", "svg", "i", "span", "picture"):
-        if child is el:
-            continue
+    for child in el.css(_MEDIA):
         has_media = True
-        label = label or child.get("alt") or child.get("aria-label") or child.get("title") or ""
+        c = child.attrs
+        label = label or c.get("alt") or c.get("aria-label") or c.get("title") or ""
     return label.strip()[:200], has_media or bool(label)
 
 
@@ -212,15 +251,7 @@ def _same_as(data) -> list[str]:
     return found
 
 
-# An XML declaration (and a BOM) before an XHTML document: dropped when we decode ourselves.
-_XML_DECL = re.compile(r"\ufeff?\s*<\?xml(?=[\s?])[^>]*>")
-
-
-def _empty():
-    return etree.fromstring(b"<html></html>", etree.HTMLParser())
-
-
-def _resolve(base: str, href: str) -> str:
+def resolve_href(base: str, href: str) -> str:
     """``href`` resolved against ``base``; the raw href when it cannot be (the spider then
     records it as a malformed link)."""
     try:
@@ -229,50 +260,111 @@ def _resolve(base: str, href: str) -> str:
         return href
 
 
-def parse_html(body: bytes, encoding: str | None = None):
-    """Parse HTML bytes to an lxml tree; never raises.
+def decode(body: bytes, encoding: str | None = None) -> str:
+    """The text of an HTML document: ``encoding`` when given (Scrapy's, from the headers,
+    BOM or ``<meta charset>``), else sniffed as a browser does; never raises.
 
-    lxml decodes the bytes itself when it knows ``encoding``. Python codec names libxml2
-    does not know (``euc_jp``, ``iso2022_jp``, ``mac-roman``, ``utf-8-sig``...) are decoded
-    here and parsed as UTF-8, with a leading XML declaration / BOM dropped (newlines kept,
-    so source lines stay right). BeautifulSoup is the last resort for what lxml refuses.
+    >>> decode(b'<meta charset="latin-1"><p>caf\\xe9')
+    '<meta charset="latin-1"><p>café'
     """
-    try:
-        parser = etree.HTMLParser(encoding=encoding or None, recover=True, huge_tree=False)
-    except LookupError:
-        parser = None
-    if parser is not None:
+    if encoding:
         try:
-            root = etree.fromstring(body, parser)
-            if root is not None:
-                return root
-        except (etree.ParserError, etree.XMLSyntaxError, ValueError, LookupError):
+            text = body.decode(encoding, "replace")
+            return text[1:] if text.startswith("\ufeff") else text
+        except (LookupError, ValueError):  # unknown codec, or not a text encoding
             pass
-    try:
-        text = body.decode(encoding or "utf-8", "replace")
-    except (LookupError, ValueError):  # unknown codec, or not a text encoding
-        text = body.decode("utf-8", "replace")
-    m = _XML_DECL.match(text)
-    if m:
-        text = "\n" * m.group().count("\n") + text[m.end():]
-    elif text.startswith("\ufeff"):
-        text = text[1:]
-    if not text.strip():
-        return _empty()
-    utf8 = etree.HTMLParser(encoding="utf-8", recover=True, huge_tree=False)
-    try:
-        root = etree.fromstring(text.encode("utf-8", "replace"), utf8)
-        if root is not None:
-            return root
-    except (etree.ParserError, etree.XMLSyntaxError, ValueError):
-        pass
-    try:
-        from bs4 import BeautifulSoup
+    from w3lib.encoding import html_to_unicode
 
-        root = etree.fromstring(str(BeautifulSoup(text, "html.parser")).encode("utf-8", "replace"), utf8)
-    except Exception:  # noqa: BLE001 - the last resort must not raise either
-        root = None
-    return root if root is not None else _empty()
+    try:
+        return html_to_unicode(None, body)[1]
+    except Exception:  # noqa: BLE001 - decoding must not raise
+        return body.decode("utf-8", "replace")
+
+
+LINE_ATTR = "data-funnelcheck-line"
+# Comments, raw-text elements (their content is text, not tags) and start tags, with quoted
+# attribute values taken whole so a "<" inside one is not a tag.
+_ATTRS = r"""(?:[^>"']|"[^"]*"|'[^']*')*"""
+_TAGS = re.compile(r"<!--.*?(?:-->|\Z)|<(?:(script|style|textarea|title|xmp|iframe|noembed|noframes|plaintext)"
+                   r"(?=[\s/>])(" + _ATTRS + r")>.*?(?:</\1\s*>|\Z)|([A-Za-z][A-Za-z0-9:-]*)(?=[\s/>])" + _ATTRS
+                   + r"(?:>|\Z)|/[A-Za-z])", re.S | re.I)
+_VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
+# Browsers nest no deeper than 512 (Chromium's parser); past that, lexbor's tree builder, like
+# the HTML5 algorithm, costs the depth for every tag. Containers opened deeper than this are
+# dropped (their content kept), which keeps a hostile page linear and every link in it.
+MAX_NESTING = 512
+_KEEP = frozenset({*URL_ATTRS, "style", "title", "base", "header", "footer", "nav", "main", "aside", "article",
+                   "section", "body", "html", "head"})
+
+
+def mark_lines(text: str) -> str:
+    """Give every start tag its source line as an attribute, for the HTML5 tree to carry.
+
+    The tree builder moves and clones elements (unclosed tags, misnested formatting, foster
+    parenting); the attribute moves with them, so each element keeps the line it was
+    written on. Comments and the content of raw-text elements are left as they are.
+
+    >>> mark_lines('<p>\\n<a href="<b>">x</a><!-- <i> --><script>"<a>"</script>')
+    '<p data-funnelcheck-line=1>\\n<a data-funnelcheck-line=2 href="<b>">x</a><!-- <i> --><script data-funnelcheck-line=2>"<a>"</script>'
+    """
+    out = []
+    pos, line, depth = 0, 1, 0
+    for m in _TAGS.finditer(text):
+        name = m.group(3) or m.group(1)
+        if name is None:
+            if m.group().startswith("</"):
+                depth = max(0, depth - 1)
+            continue  # a comment, an end tag
+        lowered = name.lower()
+        if lowered not in _VOID:
+            if depth >= MAX_NESTING and lowered not in _KEEP:
+                out.append(text[pos:m.start()])
+                line += text.count("\n", pos, m.end())
+                pos = m.end()
+                continue
+            depth += not m.group(1)
+        name_end = m.start() + 1 + len(name)
+        line += text.count("\n", pos, name_end)
+        out.append(text[pos:name_end])
+        out.append(f" {LINE_ATTR}={line}")
+        pos = name_end
+        if m.group(1):  # the raw text inside: counted, copied as it is
+            line += text.count("\n", name_end, m.end())
+            out.append(text[name_end:m.end()])
+            pos = m.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def parse_html(text: str):
+    """Parse HTML text to a lexbor tree (the HTML5 algorithm) with line marks; never raises."""
+    return LexborHTMLParser(mark_lines(text.replace("\x00", "\ufffd")))
+
+
+def _line(el) -> int | None:
+    value = el.attrs.get(LINE_ATTR)
+    return int(value) if value else None
+
+
+_CSS_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^)'"\s]*))\s*\)|@import\s+(?:"([^"]*)"|'([^']*)')""", re.I)
+_CSS_COMMENT = re.compile(r"/\*.*?(?:\*/|\Z)", re.S)
+
+
+def css_urls(text: str) -> list[tuple[str, int]]:
+    """The URLs a stylesheet (or a ``style`` attribute) loads: ``url(...)`` and ``@import``,
+    with the line of each (1-based within ``text``); ``data:`` URLs and ``#id`` references
+    (SVG filters, masks) are not fetched and are left out.
+
+    >>> css_urls("a{background:url( 'bg.png' )}\\n/* url(x.png) */@import \\"x.css\\";\\nb{mask:url(#m)}")
+    [('bg.png', 1), ('x.css', 2)]
+    """
+    text = _CSS_COMMENT.sub(lambda m: "\n" * m.group().count("\n"), text)
+    out = []
+    for m in _CSS_URL.finditer(text):
+        url = next((g for g in m.groups() if g is not None), "").strip()
+        if url and not url.startswith("#") and not url.lower().startswith("data:"):
+            out.append((url, text.count("\n", 0, m.start()) + 1))
+    return out
 
 
 def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
@@ -287,56 +379,92 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
     >>> [(l.url, l.region, l.icon, l.text) for l in facts.links]
     [('https://twitter.com/acme', 'header', True, 'Twitter'), ('https://acme.example/pricing/#plans', 'main', False, 'Plans')]
     """
-    root = parse_html(body, encoding)
+    tree = parse_html(decode(body, encoding))
+    elements, last = [], None
+    for el in tree.css(_SELECTOR):  # an element matching two selectors comes twice, in a row
+        mid = el.mem_id
+        if mid != last:
+            elements.append(el)
+            last = mid
     base = url
-    for b in root.iter("base"):
-        if b.get("href"):
+    for el in elements:
+        if el.tag == "base" and el.attrs.get("href"):
             try:
-                candidate = resolve(url, b.get("href"))
+                candidate = resolve(url, el.attrs.get("href"))
                 urlsplit(candidate).port  # a base that does not parse is ignored, as browsers do
                 base = candidate
             except ValueError:
                 pass
-        break
+            break
     title = ""
-    for t in root.iter("title"):
-        title = _WS.sub(" ", "".join(t.itertext())).strip()[:300]
-        break
     links: list[Link] = []
+    anchors: list[str] = []
     lead_form = False
-    for el in root.iter(*URL_ATTRS):
+    regions: dict[int, str] = {}  # parent element -> region of its children: links share parents
+
+    def region_of(el) -> str:
+        parent = el.parent
+        key = parent.mem_id if parent is not None else 0
+        region = regions.get(key)
+        if region is None:
+            region = regions[key] = _region(el)
+        return region
+
+    for el in elements:
         tag = el.tag
+        a = el.attrs
+        ident = a.get("id")
+        if ident:
+            anchors.append(ident)
+        if tag == "a" and a.get("name"):
+            anchors.append(a.get("name"))
+        style = a.get("style")
+        if style and "url(" in style.lower():
+            found = css_urls(style)
+            if found:
+                region = region_of(el)
+                for v, _ in found:
+                    links.append(Link(resolve_href(base, v), "css", "style", "", region, "", False, False, _line(el)))
+        if tag == "title":
+            if not title:
+                title = _WS.sub(" ", el.text(deep=True)).strip()[:300]
+            continue
+        if tag == "style":
+            region, first = region_of(el), _line(el) or 1
+            for v, n in css_urls(el.text(deep=True)):
+                links.append(Link(resolve_href(base, v), "css", "style", "", region, "", False, False, first + n - 1))
+            continue
+        if tag not in URL_ATTRS:
+            continue
         if tag == "input":
-            if not lead_form and ((el.get("type") or "").lower() in ("email", "tel")
-                                  or "email" in (el.get("name") or "").lower()) and not _not_a_lead_form(el):
+            if not lead_form and ((a.get("type") or "").lower() in ("email", "tel")
+                                  or "email" in (a.get("name") or "").lower()) and not _not_a_lead_form(el):
                 lead_form = True
             continue
-        if tag == "form":
-            continue
         if tag == "meta":
-            if (el.get("http-equiv") or "").lower() == "refresh":
-                m = _REFRESH.match(el.get("content") or "")
+            if (a.get("http-equiv") or "").lower() == "refresh":
+                m = _REFRESH.match(a.get("content") or "")
                 if m:
-                    links.append(Link(_resolve(base, m.group(1)), "meta", "content", "", "head", "", False, False, el.sourceline))
+                    links.append(Link(resolve_href(base, m.group(1)), "meta", "content", "", "head", "", False, False,
+                                      _line(el)))
             continue
-        rel = (el.get("rel") or "").strip().lower()
+        rel = (a.get("rel") or "").strip().lower()
         if tag == "link" and _SKIPPED_RELS.intersection(rel.split()):
             continue  # connection hints and CMS plumbing, not links anyone follows
-        sameas = (el.get("itemprop") or "").lower() == "sameas"
-        if tag == "script" and (el.get("type") or "").lower() == "application/ld+json":
+        sameas = (a.get("itemprop") or "").lower() == "sameas"
+        if tag == "script" and (a.get("type") or "").lower() == "application/ld+json":
             try:
-                data = json.loads("".join(el.itertext()) or "null")
+                data = json.loads(el.text(deep=True) or "null")
             except (ValueError, RecursionError):
                 continue
-            sameas_region = _region(el)
+            sameas_region = region_of(el)
             for target in _same_as(data):
-                links.append(Link(_resolve(base, target), "script", "sameAs", "", sameas_region, "", False, True,
-                                  el.sourceline))
+                links.append(Link(resolve_href(base, target), "script", "sameAs", "", sameas_region, "", False, True,
+                                  _line(el)))
             continue
-        attrs = URL_ATTRS[tag]
         region = None
-        for attr in attrs:
-            value = el.get(attr)
+        for attr in URL_ATTRS[tag]:
+            value = a.get(attr)
             if value is None:
                 continue
             values = _srcset(value) if attr == "srcset" else [value]
@@ -345,8 +473,7 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
                 if not v and tag not in ("a", "area"):
                     continue
                 if region is None:
-                    region = _region(el)
-                    text, icon = _text(el) if tag in ("a", "area") else (el.get("alt") or "", False)
-                links.append(Link(_resolve(base, v), tag, attr, text, region, rel, icon, sameas, el.sourceline))
-    anchors = [a for a in root.xpath("//@id | //a/@name") if a]
+                    region = region_of(el)
+                    text, icon = _text(el) if tag in ("a", "area") else (a.get("alt") or "", False)
+                links.append(Link(resolve_href(base, v), tag, attr, text, region, rel, icon, sameas, _line(el)))
     return PageFacts(title, links, list(dict.fromkeys(anchors)), lead_form)

@@ -2,7 +2,8 @@
 
 Behaves like the static hosts such sites are deployed to: ``/dir`` redirects to
 ``/dir/`` (with a relative Location, as nginx's ``absolute_redirect off``),
-``/dir/`` serves ``index.html``, and a Netlify-style ``_redirects`` file at the
+``/dir/`` serves ``index.html`` (a folder without one answers 404: no listings, as on
+GitHub Pages or Netlify), and a Netlify-style ``_redirects`` file at the
 root is honoured: ``FROM TO [STATUS]`` per line, ``#`` comments; a 3xx status
 redirects to TO, any other status serves the file TO with that status
 (``/old /gone.html 410``, or ``/profile /blocked.html 999``).
@@ -83,6 +84,11 @@ class _Handler(SimpleHTTPRequestHandler):
             self.end_headers()
             return None
         return super().send_head()
+
+    def list_directory(self, path):
+        """No listings: a folder without index.html answers 404, as static hosts do."""
+        self.send_error(404, "Not Found")
+        return None
 
 
 class _Server(ThreadingHTTPServer):

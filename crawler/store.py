@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS crawls (
     status TEXT NOT NULL DEFAULT 'running',  -- running, complete, interrupted, failed
     error TEXT,
     pid INTEGER,
-    limits TEXT                       -- JSON: pages left uncrawled by --max-pages / --depth
+    limits TEXT,                      -- JSON: pages left uncrawled by --max-pages / --depth
+    origins TEXT                      -- JSON: owned variant origin -> the canonical one (urls.origin_aliases)
 );
 CREATE TABLE IF NOT EXISTS pages (
     id INTEGER PRIMARY KEY,
@@ -144,8 +145,9 @@ class Store:
                 self.db.execute("PRAGMA synchronous=OFF")
                 self.db.executescript(SCHEMA)
                 columns = {row[1] for row in self.db.execute("PRAGMA table_info(crawls)")}
-                if "limits" not in columns:  # stores written by funnelcheck before this column
-                    self.db.execute("ALTER TABLE crawls ADD COLUMN limits TEXT")
+                for column in ("limits", "origins"):  # stores written by funnelcheck before these columns
+                    if column not in columns:
+                        self.db.execute(f"ALTER TABLE crawls ADD COLUMN {column} TEXT")
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
                 self.db.commit()
             self.db.row_factory = sqlite3.Row
@@ -180,6 +182,10 @@ class Store:
         with self.db:
             self.db.execute("UPDATE crawls SET limits = ? WHERE id = ?", (json.dumps(limits), crawl_id))
 
+    def set_origins(self, crawl_id: int, origins: dict) -> None:
+        with self.db:
+            self.db.execute("UPDATE crawls SET origins = ? WHERE id = ?", (json.dumps(origins), crawl_id))
+
     def finish_crawl(self, crawl_id: int, status: str, error: str | None = None) -> None:
         with self.db:
             self.db.execute(
@@ -199,6 +205,7 @@ class Store:
         out["targets"] = json.loads(out["targets"])
         out["options"] = json.loads(out["options"])
         out["limits"] = json.loads(out["limits"]) if out.get("limits") else {}
+        out["origins"] = json.loads(out["origins"]) if out.get("origins") else {}
         return out
 
     def crawls(self) -> list[dict]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Iterable
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -135,12 +136,71 @@ def normalize(url: str) -> tuple[str, str]:
     return urlunsplit((scheme, netloc, path, query, "")), unquote(parts.fragment)
 
 
-def dedupe_key(url: str) -> str:
-    """The identity of a normalised URL: tracking parameters and index files dropped.
+_IP_OR_LOCAL = re.compile(r"^(\d+\.\d+\.\d+\.\d+|\[.*\]|localhost)$")
+
+
+def origin_aliases(owned: Iterable[str]) -> dict[str, str]:
+    """Variant origin -> canonical origin for the owned sites (the first form given wins).
+
+    ``http://`` and ``https://`` (on default ports) and the host with and without ``www.``
+    are one site: each variant maps to the form of the first URL of its group in
+    ``owned`` (the targets come first, so the target's form is the page's name).
+
+    >>> a = origin_aliases(["https://acme.example/", "http://www.acme.example/blog/"])
+    >>> a["http://www.acme.example"], a["https://acme.example"], "http://127.0.0.1:80" in a
+    ('https://acme.example', 'https://acme.example', False)
+    """
+    aliases: dict[str, str] = {}
+    for url in owned:
+        try:
+            parts = urlsplit(url)
+            host, port = (parts.hostname or "").lower(), parts.port
+        except ValueError:
+            continue
+        scheme = parts.scheme.lower()
+        if scheme not in FETCHABLE_SCHEMES or not host:
+            continue
+        canonical = origin(normalize(f"{scheme}://{parts.netloc.rpartition('@')[2]}/")[0])
+        for variant in _variants(scheme, host, port):
+            aliases.setdefault(variant, canonical)
+    return aliases
+
+
+def _variants(scheme: str, host: str, port: int | None) -> list[str]:
+    if ":" in host:
+        host = f"[{host}]"
+    hosts = [host] if _IP_OR_LOCAL.match(host) else [host.removeprefix("www."), "www." + host.removeprefix("www.")]
+    if port is None or port == DEFAULT_PORTS[scheme]:
+        return [f"{s}://{h}" for s in ("https", "http") for h in hosts]
+    return [f"{scheme}://{h}:{port}" for h in hosts]
+
+
+def fold_origin(url: str, aliases: dict[str, str] | None) -> str:
+    """``url`` under the canonical form of its origin (see :func:`origin_aliases`).
+
+    >>> fold_origin("http://www.acme.example/a?b", {"http://www.acme.example": "https://acme.example"})
+    'https://acme.example/a?b'
+    """
+    if not aliases:
+        return url
+    end = url.find("/", url.find("//") + 2) if "//" in url else -1
+    head = url if end < 0 else url[:end]
+    canonical = aliases.get(head)
+    if canonical is None or canonical == head:
+        return url
+    return canonical + (url[end:] if end >= 0 else "/")
+
+
+def dedupe_key(url: str, aliases: dict[str, str] | None = None) -> str:
+    """The identity of a normalised URL: tracking parameters and index files dropped, and an
+    owned origin's scheme and ``www.`` variants folded into one (``aliases``).
 
     >>> dedupe_key("https://acme.example/blog/index.html?utm_source=x&page=2")
     'https://acme.example/blog/?page=2'
+    >>> dedupe_key("http://www.acme.example/a/index.htm", {"http://www.acme.example": "https://acme.example"})
+    'https://acme.example/a/'
     """
+    url = fold_origin(url, aliases)
     parts = urlsplit(url)
     path = parts.path
     for name in INDEX_FILES:

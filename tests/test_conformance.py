@@ -53,7 +53,8 @@ EXT = "https://ext.example"
 
 # The findings a link checker is responsible for (the funnel rules are tested elsewhere).
 LINK_RULES = frozenset({"broken-link", "redirect", "redirect-chain", "redirect-loop", "missing-anchor",
-                        "unverified-link", "skipped-link", "unsupported-scheme", "orphan-page"})
+                        "unverified-link", "skipped-link", "unsupported-scheme", "malformed-url", "orphan-page",
+                        "insecure-link"})
 
 # A host name that can never be resolved, and whose lookup never leaves the machine: 263
 # characters do not fit in a DNS query, so the resolver fails before sending anything.
@@ -279,8 +280,9 @@ KINDS = [
          "htmltest TestImageSrcSet (every srcset candidate is a link)"),
     Kind("img-srcset-2x", "kinds/srcset.html", "img", "srcset", "/t/s2.png", "asset",
          "htmltest TestImageSrcSet (second candidate)"),
-    Kind("link-stylesheet", "kinds/stylesheet.html", "link", "href", "/t/style.css", "asset",
-         "htmltest TestLinkHrefValid; LinkChecker test_all_parts (link href)"),
+    Kind("link-stylesheet", "kinds/stylesheet.html", "link", "href", "/t/style.css", "stylesheet",
+         "htmltest TestLinkHrefValid; LinkChecker test_all_parts (link href); an owned stylesheet is read "
+         "with one GET, for the url()s it loads"),
     Kind("link-icon", "kinds/icon.html", "link", "href", "/t/icon.ico", "asset",
          "htmltest TestFaviconOptionPresent / TestFaviconOptionBroken (link rel=icon)"),
     Kind("link-canonical", "kinds/canonical.html", "link", "href", "/t/canonical.html", "upgraded",
@@ -326,6 +328,8 @@ def test_link_kind(links_crawl, case):
         assert (page["role"], seen) == ("page", ["GET"])
     elif case.role == "asset":  # checked, not crawled: one HEAD
         assert (page["role"], seen) == ("asset", ["HEAD"])
+    elif case.role == "stylesheet":  # read for its url()s: one GET
+        assert (page["role"], seen) == ("asset", ["GET"])
     else:  # "upgraded": HEAD says text/html, so it is crawled like a page
         assert (page["role"], seen) == ("page", ["HEAD", "GET"])
     assert_findings_from(links_crawl, source, set())
@@ -410,17 +414,18 @@ def test_javascript_links_ignored(links_crawl):
     assert_findings_from(links_crawl, source, set())
 
 
-@pytest.mark.parametrize("case_id, rel, target", [
+@pytest.mark.parametrize("case_id, rel, target, rule, severity", [
     # LinkChecker test_ftp; htmltest TestAnchorOtherProtocols: reported (info), never fetched
-    ("ftp", "ftp.html", "ftp://ftp.conf.test/pub/file.zip"),
-    # htmltest TestAnchorExternalHrefMalformed: a malformed URL is reported, the crawl goes on
-    ("malformed", "malformed.html", "http://exa mple.conf.test/"),
+    ("ftp", "ftp.html", "ftp://ftp.conf.test/pub/file.zip", "unsupported-scheme", "info"),
+    # htmltest TestAnchorExternalHrefMalformed: a malformed URL is reported (a typo every visitor
+    # hits: medium), the crawl goes on
+    ("malformed", "malformed.html", "http://exa mple.conf.test/", "malformed-url", "medium"),
 ], ids=["ftp-unsupported-scheme", "malformed-url"])
-def test_unsupported_scheme(links_crawl, case_id, rel, target):
+def test_unsupported_scheme(links_crawl, case_id, rel, target, rule, severity):
     source = f"{WWW}/schemes/{rel}"
-    assert_findings_from(links_crawl, source, {("unsupported-scheme", "info", target)})
+    assert_findings_from(links_crawl, source, {(rule, severity, target)})
     assert links_crawl.link(source, target)["kind"] == ("malformed" if case_id == "malformed" else "other")
-    f = links_crawl.finding("unsupported-scheme", target)
+    f = links_crawl.finding(rule, target)
     assert f["locations"] == [{"url": source, "line": line_of("links", f"schemes/{rel}", target)}]
     assert links_crawl.pages_at(target) == []
 

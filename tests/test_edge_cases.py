@@ -30,7 +30,7 @@ def test_edge_site_findings(edge):
     assert result.stderr == ""
     assert findings_set(report) == {
         # A malformed URL and an ftp: link are reported, never a traceback.
-        ("unsupported-scheme", "info", "http://[broken", None, (E,)),
+        ("malformed-url", "medium", "http://[broken", None, (E,)),
         ("unsupported-scheme", "info", "ftp://files.edge.test/x", None, (E,)),
         ("redirect", "low", E + "old/", None, (E,)),
         # /new/ is reached through the /old/ redirect: not an orphan. /lonely/ is.

@@ -232,7 +232,7 @@ def test_nearest_landmark_decides_but_outer_header_footer_win_over_nav_aside():
         '<nav><div class="footer-menu"><a href="/nf">x</a></div></nav>'
         '<div id="masthead"><main><a href="/hm">x</a></main></div>') == {
         "fn": "footer", "hn": "header", "ha": "header", "rn": "footer", "fmn": "main", "mn": "main",
-        "ma": "aside", "mah": "main", "fa": "main", "rb": "header", "cf": "footer", "cn": "footer",
+        "ma": "aside", "mah": "main", "fa": "footer", "rb": "header", "cf": "footer", "cn": "footer",
         "nf": "nav", "hm": "main"}
 
 

@@ -38,6 +38,8 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
            for name, n in sorted(limits.items()) if n]
     if cut:
         console.print(Text("partial audit: " + "; ".join(cut), style="yellow"))
+    if s.get("network"):
+        console.print(Text(s["network"]["message"], style="yellow"))
     tiers = Table(title="Tiers", title_justify="left", show_edge=False, pad_edge=False)
     tiers.add_column("tier")
     tiers.add_column("pages crawled", justify="right")

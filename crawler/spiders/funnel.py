@@ -18,7 +18,8 @@ from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
 from analysis.tiers import OWNED, PROFILE, SOCIAL, Scope, names_own_profile
-from crawler.extract import NAVIGATION_TAGS, extract
+from crawler.extract import NAVIGATION_TAGS, Link, css_urls, extract, resolve_href
+
 from crawler.store import Store, now_iso
 from crawler.urls import (
     FETCHABLE_SCHEMES,
@@ -27,7 +28,9 @@ from crawler.urls import (
     Remapper,
     URLError,
     dedupe_key,
+    fold_origin,
     normalize,
+    origin_aliases,
     origin,
     resolve,
     scheme_of,
@@ -38,6 +41,17 @@ logger = logging.getLogger(__name__)
 # Response headers that verdicts need (blocked platforms, rate limits).
 KEPT_HEADERS = ("cf-mitigated", "retry-after", "x-amzn-waf-action", "server", "content-length")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def is_stylesheet(url: str, tag: str, rel: str) -> bool:
+    """Is this a stylesheet (``<link rel=stylesheet>``, or a URL ending in ``.css``)?
+
+    >>> is_stylesheet("https://a.example/s", "link", "stylesheet"), is_stylesheet("https://a.example/x.css?v=2", "css", "")
+    (True, True)
+    """
+    if tag == "link" and "stylesheet" in rel.split():
+        return True
+    return url.split("?", 1)[0].split("#", 1)[0].lower().endswith(".css")
 
 
 def unmap(public: str, fetched: str, local: str) -> str:
@@ -93,11 +107,17 @@ def error_kind(failure) -> tuple[str, str]:
     >>> from twisted.internet.error import DNSLookupError
     >>> error_kind(Failure(DNSLookupError("x.invalid")))
     ('dns', 'DNS lookup failed')
+    >>> error_kind(Failure(DNSLookupError("ssl-certificate.tls.invalid")))
+    ('dns', 'DNS lookup failed')
     """
     exc = failure.value
     text = " ".join(_messages(exc)) or type(exc).__name__
     if isinstance(exc, IgnoreRequest):
         return ("robots", "disallowed by robots.txt") if "robots" in text.lower() else ("ignored", text)
+    classes = [ERROR_CLASSES.get(cls.__name__) for cls in type(exc).__mro__]
+    for kind in ("dns", "refused", "timeout"):  # named by its class: a host called ssl.example is no TLS error
+        if kind in classes:
+            return kind, ERROR_REASONS[kind]
     lowered = text.lower()
     if "ssl" in lowered or "certificate" in lowered or "tls" in lowered:
         m = re.search(r"certificate verify failed[^'\]\)]*|wrong version number|handshake failure|"
@@ -144,6 +164,11 @@ class FunnelSpider(scrapy.Spider):
         self.use_sitemaps = o.get("sitemaps", True)
         self.cache_age = float(o.get("cache_age_seconds") or 0)
         self.cache = Store(self.db_path) if self.cache_age > 0 and self.check_external else None
+        # http/https and www variants of every owned origin are one site, named as the targets name it.
+        self.aliases = origin_aliases([*self.targets, *self.scope.site, *self.scope.blog])
+        with Store(self.db_path) as store:
+            store.set_origins(self.crawl_id, self.aliases)
+        self.seeds_pending: set[str] = set()  # targets whose first answer has not come yet
         self.seen: set[str] = set()   # de-duplication keys of every URL scheduled
         # Nav and footer links repeat on every page: name each distinct href once.
         self.classify = lru_cache(maxsize=65536)(self._classify)
@@ -151,12 +176,34 @@ class FunnelSpider(scrapy.Spider):
         self.cut_by_depth: set[str] = set()      # pages not crawled because of --depth
         self.cut_by_max_pages: set[str] = set()  # ... and because of --max-pages
 
+    def key(self, url: str) -> str:
+        """The de-duplication key of a normalised public URL (owned variants folded)."""
+        return dedupe_key(url, self.aliases)
+
     # -- scheduling -------------------------------------------------------------
     async def start(self):
+        # The targets go first, alone: if one answers with a redirect to its own https:// or
+        # www. form, that form names the site before any other URL of it is keyed.
         for target in self.targets:
             request = self.plan(normalize(target)[0], "a", 0, seed=True)
+            if isinstance(request, scrapy.Request):
+                request.meta["seed"] = True
+                self.seeds_pending.add(request.meta["key"])
             if request is not None:
                 yield request
+        if not self.seeds_pending:
+            for request in self.after_seeds():
+                yield request
+
+    def seed_answered(self, meta) -> list:
+        """A target's first answer came: once all have, the rest of the crawl starts."""
+        if not meta.get("seed") or meta["key"] not in self.seeds_pending:
+            return []
+        self.seeds_pending.discard(meta["key"])
+        return [] if self.seeds_pending else list(self.after_seeds())
+
+    def after_seeds(self):
+        """Profiles given with --social and the owned origins' robots.txt / sitemaps."""
         if self.check_social:
             # The business's own profiles (--social) are checked even where no page links to them.
             for profile in self.scope.social:
@@ -165,7 +212,8 @@ class FunnelSpider(scrapy.Spider):
                     yield request
         if self.use_sitemaps:
             # Every owned origin may publish a sitemap: the targets', the site's and the blog's.
-            origins = dict.fromkeys(origin(u) for u in (*self.targets, *self.scope.site, *self.scope.blog))
+            origins = dict.fromkeys(origin(fold_origin(u, self.aliases))
+                                    for u in (*self.targets, *self.scope.site, *self.scope.blog))
             for o in origins:
                 yield self.fetch(o + "/robots.txt", "robots", self.parse_robots_sitemaps)
 
@@ -175,7 +223,7 @@ class FunnelSpider(scrapy.Spider):
         redirected by Scrapy's own middleware (http -> https, apex -> www), up to 5 times."""
         # No handle_httpstatus_all: Scrapy's redirect middleware would leave 3xx alone, and an
         # error status goes to on_support_error (which falls back to /sitemap.xml for robots.txt).
-        meta = {"public": public, "key": dedupe_key(public), "role": role, "depth": 0,
+        meta = {"public": public, "key": self.key(public), "role": role, "depth": 0,
                 "dont_obey_robotstxt": True}
         return scrapy.Request(self.remapper.fetch_url(public), meta=meta, dont_filter=True, callback=callback,
                               errback=self.on_support_error, priority=1)
@@ -198,7 +246,7 @@ class FunnelSpider(scrapy.Spider):
                     except URLError:
                         continue
         for url in found + [origin(public) + "/sitemap.xml"]:
-            key = dedupe_key(url)
+            key = self.key(url)
             if key not in self.seen:
                 self.seen.add(key)
                 yield self.fetch(url, "sitemap", self.parse_sitemap)
@@ -225,7 +273,7 @@ class FunnelSpider(scrapy.Spider):
                 url, _ = normalize(resolve(meta["public"], entry.get("loc", "")))
             except URLError:
                 continue
-            key = dedupe_key(url)
+            key = self.key(url)
             if sitemap.type == "sitemapindex":
                 if key not in self.seen:
                     self.seen.add(key)
@@ -259,7 +307,7 @@ class FunnelSpider(scrapy.Spider):
         """Is this profile link the business naming its own account? (See analysis.rules.own_profiles.)"""
         if self.scope.social:
             return self.scope.is_own_profile(url)
-        return names_own_profile(kind, region, rel)
+        return names_own_profile(kind, region, rel) or self.scope.is_brand_profile(url)
 
     def within_limits(self, key: str, depth: int) -> bool:
         """May one more page at ``depth`` be crawled? Remembers what the limits cut off."""
@@ -282,10 +330,12 @@ class FunnelSpider(scrapy.Spider):
     def plan(self, url: str, tag: str, depth: int, kind: str = "other", role: str | None = None,
              seed: bool = False, key: str | None = None, region: str = "body", rel: str = ""):
         """Decide whether and how to fetch a public URL; returns a Request, an item or None."""
-        key = key or dedupe_key(url)
+        key = key or self.key(url)
         if key in self.seen:
             return None
         tier = self.scope.tier(url)
+        if tier in OWNED:
+            url = fold_origin(url, self.aliases)  # fetched once, under the site's own form
         if role is None:
             if tier in OWNED:
                 # An owned URL seen first in <img>, <link>... is HEAD-checked; if it turns out
@@ -322,6 +372,8 @@ class FunnelSpider(scrapy.Spider):
                                  "headers": hit["headers"], "content_type": hit["content_type"],
                                  "reason": "cached", "fetched_at": now_iso()}, "links": [], "discovered": []}
         method = "HEAD" if role in ("asset", "external") else "GET"
+        if role == "asset" and is_stylesheet(url, tag, rel):
+            method = "GET"  # an owned stylesheet is read: the images and fonts it loads are links too
         return self.request(url, key, role, depth, method)
 
     def request(self, url: str, key: str, role: str, depth: int, method: str, retries: int = 0) -> scrapy.Request:
@@ -365,10 +417,25 @@ class FunnelSpider(scrapy.Spider):
             location = self.public_location(meta["public"], response.url,
                                             response.headers["Location"].decode("latin-1"))
             page["location"] = location
+            if location and role == "page" and self.key(location) == meta["key"]:
+                # The same page under another name (http -> https, apex -> www, index.html -> /).
+                yield from self.follow_variant(response, page, location)
+                return
             if location:
                 next_req = self.plan(location, "a", meta["depth"], role=self.hop_role(role, location))
                 if next_req is not None:
                     follow.append(next_req)
+        elif 200 <= status < 300 and role == "asset" and method == "GET" and (
+                ctype == "text/css" or (not ctype and is_stylesheet(meta["public"], "", ""))):
+            page["parsed"] = 1
+            text = response.body.decode(response.encoding if hasattr(response, "encoding") else "utf-8", "replace")
+            for href, line in css_urls(text):
+                link = Link(resolve_href(meta["public"], href), "css", "url", "", "", "", False, False, line)
+                row, request = self.link(meta["key"], link, meta["depth"] + 1, True)
+                if row is not None:
+                    links.append(row)
+                if request is not None:
+                    follow.append(request)
         elif 200 <= status < 300 and ctype in HTML_TYPES and role in ("page", "profile") and method == "GET":
             try:
                 facts = extract(response.body, meta["public"], response.encoding)
@@ -381,7 +448,7 @@ class FunnelSpider(scrapy.Spider):
                             anchors=json.dumps(facts.anchors) if facts.anchors else None)
                 crawl_more = role == "page"
                 for link in facts.links:
-                    row, request = self.link(meta["public"], link, meta["depth"] + 1, crawl_more)
+                    row, request = self.link(meta["key"], link, meta["depth"] + 1, crawl_more)
                     if row is not None:
                         links.append(row)
                     if request is not None:
@@ -389,6 +456,41 @@ class FunnelSpider(scrapy.Spider):
         cache = role == "external" and 200 <= status < 300  # only answers that work are reused
         yield {"page": page, "links": links, "discovered": self.frontier(follow), "cache": cache}
         yield from follow
+        yield from self.seed_answered(meta)
+
+    def follow_variant(self, response, page: dict, location: str):
+        """An owned page redirected to another form of its own URL: follow it under the same key.
+
+        A target that answers with its https:// or www. form renames the site: that form is
+        the one every page is keyed and fetched under, and the target's answer is kept as a
+        redirect hop under the URL asked for. Elsewhere the hop is simply followed.
+        """
+        meta = response.meta
+        hops = meta.get("variant_hops", 0) + 1
+        if hops > 5:
+            page["reason"] = "redirects between forms of its own URL"
+            yield {"page": page, "links": [], "discovered": []}
+            yield from self.seed_answered(meta)
+            return
+        key = meta["key"]
+        public_origin, new_origin = origin(meta["public"]), origin(location)
+        if meta.get("seed") and new_origin != public_origin and self.aliases.get(new_origin):
+            canonical = self.aliases[new_origin]
+            for variant, named in self.aliases.items():
+                if named == canonical:
+                    self.aliases[variant] = new_origin
+            with Store(self.db_path) as store:
+                store.set_origins(self.crawl_id, self.aliases)
+            self.classify.cache_clear()
+            self.seeds_pending.discard(key)
+            key = self.key(location)
+            self.seeds_pending.add(key)
+            self.seen.add(key)
+            page["url"] = meta["public"]  # the hop, under the name the target was given
+            yield {"page": page, "links": [], "discovered": []}
+        request = self.request(location, key, meta["role"], meta["depth"], response.request.method)
+        request.meta.update(variant_hops=hops, seed=meta.get("seed", False))
+        yield request
 
     @staticmethod
     def frontier(follow) -> list[tuple[str, str]]:
@@ -406,6 +508,8 @@ class FunnelSpider(scrapy.Spider):
         scheme = scheme_of(link.url)
         if scheme in IGNORED_SCHEMES:
             return None, None
+        if link.tag == "form":
+            crawl_more = False  # a form's action is where it posts: recorded (an offer?), never fetched
         base = (source, None, None, None, link.tag, link.attr, link.text, link.region, link.rel,
                 int(link.icon), "other", link.line)
         if scheme in RECORDED_SCHEMES or (scheme and scheme not in FETCHABLE_SCHEMES):
@@ -423,7 +527,7 @@ class FunnelSpider(scrapy.Spider):
 
     def _classify(self, href: str, rel: str, sameas: bool, tag: str) -> tuple[str, str, str, str]:
         url, fragment = normalize(href)
-        return url, fragment, dedupe_key(url), self.scope.link_kind(url, rel, sameas, tag)
+        return url, fragment, self.key(url), self.scope.link_kind(url, rel, sameas, tag)
 
     def hop_role(self, role: str, location: str) -> str:
         """The role of a redirect's next hop: a page redirected off-site becomes an external check."""
@@ -452,6 +556,7 @@ class FunnelSpider(scrapy.Spider):
         page = {"url": meta["key"], "fetched_url": request.url, "role": meta["role"], "method": request.method,
                 "depth": meta["depth"], "error_kind": kind, "reason": reason, "fetched_at": now_iso()}
         yield {"page": page, "links": [], "discovered": []}
+        yield from self.seed_answered(meta)
 
 
 __all__ = ["FunnelSpider", "error_kind", "unmap"]
