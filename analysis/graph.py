@@ -125,7 +125,9 @@ class GraphBuilder:
         """Read what is left and judge every node (verdict, redirect chain)."""
         self.update()
         g, rows = self.g, self.rows
-        g.graph["crawl"] = self.store.crawl(self.crawl_id)
+        g.graph["crawl"] = crawl = self.store.crawl(self.crawl_id)
+        # A target that answered with its www. or https:// form renamed the site mid-crawl.
+        g.graph["key"] = self.key = partial(dedupe_key, aliases=crawl.get("origins") or None)
         platform_of = self.scope.platform
         for url, data in g.nodes(data=True):
             if url not in rows:

@@ -533,30 +533,30 @@ def _unfetchable(g, malformed: bool):
 
 @rule("insecure-link")
 def insecure_link(g):
-    """``http://`` links to the business's own https site: one finding per origin, listing the pages.
+    """``http://`` links to the business's own https site: one finding per site, listing the pages.
 
     >>> from analysis.graph import graph_from
     >>> g = graph_from([{"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1}],
-    ...     [("https://a.example/", "http://a.example/x", "main", "other")], site=["https://a.example/"])
+    ...     [("https://a.example/", "http://a.example/x", "main", "other"),
+    ...      ("https://a.example/", "http://www.a.example/y", "main", "other")], site=["https://a.example/"])
     >>> [(f.target, f.sources, f.detail["links"]) for f in insecure_link(g)]
-    [('http://a.example/', ['https://a.example/'], 1)]
+    [('https://a.example/', ['https://a.example/'], 2)]
     """
     groups: dict[str, _Group] = defaultdict(_Group)
-    counts: dict[str, int] = defaultdict(int)
+    written: dict[str, dict[str, None]] = defaultdict(dict)
     nodes = g.nodes
     for page, _ in _owned_pages(g):
         for _, target, e in g.out_edges(page, data=True):
-            written = e["target"]
-            if written.startswith("http://") and target.startswith("https://") and nodes[target].get("tier") in OWNED:
-                where = origin(written) + "/"
-                groups[where].add(page, e["line"], "low")
-                counts[where] += 1
-    for where, grp in groups.items():
-        secure = "https://" + where[len("http://"):]
-        yield Finding("insecure-link", "low", where,
-                      f"{_plural(counts[where], 'link')} on {_plural(len(grp.sources), 'page')} use {where} on an "
-                      f"https site: link {secure} instead", None, list(grp.sources), grp.locations,
-                      {"links": counts[where]})
+            if e["target"].startswith("http://") and target.startswith("https://") and nodes[target].get("tier") in OWNED:
+                site = origin(target) + "/"
+                groups[site].add(page, e["line"], "low")
+                written[site].setdefault(e["target"], None)
+    for site, grp in groups.items():
+        n = len(grp.locations)
+        yield Finding("insecure-link", "low", site,
+                      f"{_plural(n, 'link')} on {_plural(len(grp.sources), 'page')} use http:// for {site}: "
+                      "link https:// (visitors are sent through a redirect, or see a warning)", None,
+                      list(grp.sources), grp.locations, {"links": n, "examples": list(written[site])[:5]})
 
 
 @rule("orphan-page")
