@@ -21,7 +21,7 @@ from collections import Counter
 from urllib.parse import urlsplit
 
 from analysis.status import UNCHECKED, UNVERIFIED, resolve
-from analysis.tiers import EXTERNAL, OWNED, Scope
+from analysis.tiers import BLOG, EXTERNAL, OWNED, Scope
 from crawler.urls import dedupe_key
 
 
@@ -72,6 +72,33 @@ def graph_from(pages: list[dict], links: list[tuple], **options) -> nx.MultiDiGr
     return build_graph(store, crawl_id)
 
 
+_SUBSCRIBE = re.compile(r"^mailto:[^@?]*(subscribe|signup|sign-up|join)[^@?]*@", re.I)
+
+
+def conversion_of(scope: Scope, url: str, tier: str, role: str | None) -> str | None:
+    """'purchase', 'lead' or None for a node: an owned page by its address; another site only
+    when it is a hosted booking or form service or matches ``--conversion``; a ``mailto:`` to a
+    list's subscribe address (a newsletter signup). Files a page loads are never offers.
+
+    >>> s = Scope(site=("https://a.example/",))
+    >>> conversion_of(s, "https://a.example/pricing/", "site", "page"), conversion_of(s, "https://a.example/pricing/", "site", "asset")
+    ('purchase', None)
+    >>> conversion_of(s, "https://b.example/contact", "external", "external"), conversion_of(s, "mailto:news-subscribe@a.example", "contact", None)
+    (None, 'lead')
+    """
+    if role not in (None, "page", "external"):
+        return None
+    if tier in OWNED:  # a blog's /category/newsletter is a listing: address words count on the site only
+        return scope.conversion_kind(url, paths=tier != BLOG)
+    if tier == EXTERNAL:
+        if scope.hosted_conversion(url):
+            return "lead"
+        return "purchase" if any(r.search(url) for r in scope._conversion_res) else None
+    if tier == "contact" and _SUBSCRIBE.match(url):
+        return "lead"
+    return None
+
+
 class GraphBuilder:
     """Builds the graph of a crawl as its rows arrive.
 
@@ -93,7 +120,7 @@ class GraphBuilder:
     def _target_node(self, key: str) -> None:
         tier = self.scope.tier(key)
         self.g.add_node(key, tier=tier, role=None, status=None, parsed=False, lead_form=False, anchors=frozenset(),
-                        conversion=self.scope.conversion_kind(key) if tier in OWNED or tier == EXTERNAL else None)
+                        conversion=conversion_of(self.scope, key, tier, None))
 
     def update(self) -> None:
         """Add the pages and links stored since the last call."""
@@ -108,8 +135,7 @@ class GraphBuilder:
                        lead_form=bool(row["lead_form"]), parsed=bool(row["parsed"]),
                        anchors=frozenset(json.loads(row["anchors"])) if row["anchors"] else frozenset(),
                        location=row["location"], content_type=row["content_type"], depth=row["depth"],
-                       conversion=scope.conversion_kind(url) if (tier in OWNED or tier == EXTERNAL)
-                       and row["role"] in ("page", "external") else None)
+                       conversion=conversion_of(scope, url, tier, row["role"]))
         add_edge, nodes = g.add_edge, g.nodes
         for (rowid, source, target, key, fragment, tag, attr, text, region, rel, icon, kind,
              line) in self.store.link_rows(self.crawl_id, after=self.last_link):
@@ -140,6 +166,15 @@ class GraphBuilder:
             if v.final_url and v.final_url in rows and v.verdict == "ok":
                 data["lead_form"] = data["lead_form"] or bool(rows[v.final_url]["lead_form"])
         g.graph["network"] = no_network(g)
+        for url, data in g.nodes(data=True):
+            if data.get("parsed") and data.get("tier") in OWNED and data.get("role") == "page":
+                refresh = next((t for _, t, e in g.out_edges(url, data=True) if e.get("tag") == "meta"), None)
+                if refresh is not None and refresh != url:
+                    data["stub"] = refresh  # <meta refresh>: a redirect a browser follows, not a page
+        for url, data in g.nodes(data=True):
+            if data.get("stub"):
+                final = g.nodes[landing_page(g, url)]
+                data.update(conversion=final.get("conversion"), lead_form=final.get("lead_form", False))
         for url, data in g.nodes(data=True):
             if data.get("parsed") and data.get("tier") in OWNED and not data.get("conversion") and is_contact_page(
                     url, data.get("title") or "") and any(t.startswith("mailto:") for t in g.successors(url)):
@@ -194,6 +229,28 @@ def is_contact_page(url: str, title: str) -> bool:
     """
     return bool(_CONTACT.search(url.rsplit("/", 2)[-2] if url.endswith("/") else url.rsplit("/", 1)[-1])
                 or _CONTACT.search(title))
+
+
+def landing_page(g, url: str, hops: int = 5) -> str:
+    """The page a visitor ends up on from ``url``: through 3xx redirects and ``<meta refresh>`` stubs.
+
+    >>> from analysis.graph import graph_from
+    >>> stub, post = "https://a.example/old/", "https://a.example/new/"
+    >>> g = graph_from([{"url": stub, "role": "page", "status": 200, "parsed": 1}],
+    ...                [(stub, post, "head", "other")], site=["https://a.example/"])
+    >>> _ = g.add_edge(stub, post, tag="meta", attr="content"); landing_page(g, stub)
+    'https://a.example/new/'
+    """
+    for _ in range(hops):
+        node = g.nodes[url]
+        final = node.get("final_url")
+        if final and final in g:
+            url, node = final, g.nodes[final]
+        refresh = next((t for _, t, e in g.out_edges(url, data=True) if e.get("tag") == "meta"), None)
+        if refresh is None or refresh == url or not node.get("parsed"):
+            return url
+        url = refresh
+    return url
 
 
 def offers(g: nx.MultiDiGraph, page: str, before_line: int | None = None) -> bool:

@@ -32,7 +32,8 @@ class Audit:
 def summarize(g: nx.MultiDiGraph, findings: list[Finding], crawl: dict) -> dict:
     """Counts for the report header: pages per tier, verdicts, findings per severity and rule."""
     # pages crawled = owned HTML pages read; 404s, redirect hops and skipped URLs are URLs checked
-    pages_by_tier = Counter(d["tier"] for _, d in g.nodes(data=True) if d.get("role") == "page" and d.get("parsed"))
+    pages_by_tier = Counter(d["tier"] for _, d in g.nodes(data=True)
+                            if d.get("role") == "page" and d.get("parsed") and not d.get("stub"))
     urls_by_tier = Counter(d["tier"] for _, d in g.nodes(data=True))
     verdicts = Counter(d.get("verdict") for _, d in g.nodes(data=True) if d.get("role"))
     return {

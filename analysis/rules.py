@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import networkx as nx
 
 from analysis.findings import Finding, worst
-from analysis.graph import offers
+from analysis.graph import landing_page, offers
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
 from analysis.tiers import (BLOG, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL, handle_key, names_own_profile,
                             unwrap_redirector)
@@ -40,7 +40,8 @@ def rule(rule_id: str):
 
 
 def _is_owned_page(data) -> bool:
-    return data.get("tier") in OWNED and data.get("role") == "page" and bool(data.get("parsed"))
+    """An owned HTML page that was read (a ``<meta refresh>`` stub is a redirect, not a page)."""
+    return data.get("tier") in OWNED and data.get("role") == "page" and bool(data.get("parsed")) and not data.get("stub")
 
 
 def _edges_into(g, tier: str):
@@ -59,7 +60,7 @@ def _edges_into(g, tier: str):
 
 def _owned_pages(g):
     for url, data in g.nodes(data=True):
-        if data.get("tier") in OWNED and data.get("role") == "page" and data.get("parsed"):
+        if _is_owned_page(data):
             yield url, data
 
 
@@ -109,17 +110,26 @@ def backward_social(g: nx.MultiDiGraph):
     groups: dict[tuple, _Group] = defaultdict(_Group)
     offer_cache: dict[str, bool] = {}
     own = own_profiles(g)
+    scope = g.graph["scope"]
+    names: dict[tuple, set[str]] = defaultdict(set)  # one account, however its URLs are written
+    own_accounts = {scope.profile_id(u) or u for u in own}
     for page, target, e in _edges_into(g, SOCIAL):
         kind, region = e["kind"], e["region"] or "body"
         if kind not in (PROFILE, SHARE, IDENTITY, CONTENT):
             continue  # an embedded video or widget script is not a link a visitor follows
+        if kind in (PROFILE, IDENTITY):
+            account = scope.profile_id(target) or target
+            names[account].add(target)
+            target = account
         if kind == IDENTITY:
             severity, key = "info", (target, region, kind, "")
         elif kind == SHARE:
             severity, key = "low", (share_endpoint(e["target"]), region, kind, "")
         elif kind == CONTENT:  # a post, video or hashtag: grouped per platform, not per URL
-            severity, key = "low", (origin(target) + "/", region, kind, "")
-        elif target not in own:  # someone else's account (an author, a customer, a partner)
+            platform = scope.platform(target)
+            severity, key = "low", (f"https://{platform.hosts[0]}/" if platform else origin(target) + "/",
+                                    region, kind, "")
+        elif target not in own_accounts:  # someone else's account (an author, a customer, a partner)
             severity, key = "low", (target, region, "third-party", "")
         else:
             if page not in offer_cache:
@@ -134,6 +144,8 @@ def backward_social(g: nx.MultiDiGraph):
             key = (target, region, PROFILE, split)
         groups[key].add(page, e["line"], severity)
     for (target, region, kind, split), grp in groups.items():
+        if target in names:
+            target = min(names[target])  # twitter.com/acme and twitter.com/acme/ are one account
         n = len(grp.sources)
         where = REGION_WORDS.get(region, region)
         if kind == IDENTITY:
@@ -302,10 +314,13 @@ def _targets(g) -> frozenset[str]:
 def _in_sources(g, url) -> _Group | None:
     """The owned pages that link to ``url``; None when none does and it is not a target either
     (a finding about a URL needs a page to stand on, or to be about what the user asked for)."""
-    grp = _Group()
+    # Pages first; a <meta refresh> stub, then a sitemap, only when no page links to the URL.
+    ranked = (_Group(), _Group(), _Group())
     for s, _, e in g.in_edges(url, data=True):
-        if g.nodes[s].get("tier") in OWNED:
-            grp.add(s, e["line"])
+        node = g.nodes[s]
+        if node.get("tier") in OWNED:
+            ranked[2 if node.get("role") == "sitemap" else 1 if node.get("stub") else 0].add(s, e["line"])
+    grp = next((r for r in ranked if r.sources), ranked[0])
     return grp if grp.sources or url in _targets(g) else None
 
 
@@ -324,6 +339,8 @@ def url_hint(url: str, sources) -> str | None:
     'did you mean https://www.example.com/?'
     >>> url_hint("https://a.example/info@a.example", ["https://a.example/"])
     'an e-mail address without mailto: (write mailto:info@a.example)'
+    >>> url_hint("https://a.example/p/(https://b.example/)", ["https://a.example/p/"])
+    'did you mean https://b.example/?'
     >>> url_hint("https://a.example/docs/v1.2/", ["https://a.example/"]) is None
     True
     """
@@ -335,6 +352,10 @@ def url_hint(url: str, sources) -> str | None:
             rest = url[len(origin(source)) + 1:]
         else:
             continue
+        embedded = re.search(r"https?:/+[^\s()\[\]<>\"']+", unquote(rest))
+        if embedded:  # href="(https://example.org/)": an absolute URL wrapped in something
+            fixed = re.sub(r"^(https?:)/+", r"\1//", embedded.group())
+            return f"did you mean {fixed}?"
         first, slash, tail = unquote(rest.split("?", 1)[0]).partition("/")
         if EMAIL_LIKE.match(first) and not tail:
             return f"an e-mail address without mailto: (write mailto:{first})"
@@ -377,9 +398,10 @@ def redirect(g):
             continue
         grp = _in_sources(g, url)
         if grp is not None:
+            final = landing_page(g, url)  # through <meta refresh> stubs too: the page a visitor ends on
             yield Finding("redirect", "low", url,
-                          f"{url} redirects permanently to {data.get('final_url')}: link the final URL", None,
-                          list(grp.sources), grp.locations, {"final_url": data.get("final_url"),
+                          f"{url} redirects permanently to {final}: link the final URL", None,
+                          list(grp.sources), grp.locations, {"final_url": final,
                                                              "redirects": len(data.get("chain") or [])})
 
 
@@ -411,28 +433,6 @@ def redirect_loop(g):
                           {"redirects": [{"url": u, "status": s} for u, s in chain]})
 
 
-def landing_page(g, url: str, hops: int = 5) -> str:
-    """The page a visitor ends up on from ``url``: through 3xx redirects and ``<meta refresh>`` stubs.
-
-    >>> from analysis.graph import graph_from
-    >>> stub, post = "https://a.example/old/", "https://a.example/new/"
-    >>> g = graph_from([{"url": stub, "role": "page", "status": 200, "parsed": 1}],
-    ...                [(stub, post, "head", "other")], site=["https://a.example/"])
-    >>> _ = g.add_edge(stub, post, tag="meta", attr="content"); landing_page(g, stub)
-    'https://a.example/new/'
-    """
-    for _ in range(hops):
-        node = g.nodes[url]
-        final = node.get("final_url")
-        if final and final in g:
-            url, node = final, g.nodes[final]
-        refresh = next((t for _, t, e in g.out_edges(url, data=True) if e.get("tag") == "meta"), None)
-        if refresh is None or refresh == url or not node.get("parsed"):
-            return url
-        url = refresh
-    return url
-
-
 @rule("missing-anchor")
 def missing_anchor(g):
     """A #fragment link to an owned HTML page that has no such id or name.
@@ -444,7 +444,7 @@ def missing_anchor(g):
     for page, _ in _owned_pages(g):
         for _, target, e in g.out_edges(page, data=True):
             frag = (e["fragment"] or "").split(":~:", 1)[0]  # a text fragment directive is no element
-            if not frag or frag.lower() in IGNORED_FRAGMENTS or frag.startswith(("/", "!")):
+            if not frag.strip("#") or frag.lower() in IGNORED_FRAGMENTS or frag.startswith(("/", "!")):
                 continue
             t = g.nodes[target]
             if t.get("tier") not in OWNED or t.get("verdict") != "ok":

@@ -46,11 +46,21 @@ def handle_key(handle: str) -> str:
 
 
 AUTO_BLOG_PREFIXES = ("/blog/", "/news/", "/articles/", "/insights/")
+
+
+def is_blog_path(path: str) -> bool:
+    """A path under one of :data:`AUTO_BLOG_PREFIXES`, the folder itself with or without its slash.
+
+    >>> is_blog_path("/blog"), is_blog_path("/Blog/post/"), is_blog_path("/blogging-tips/")
+    (True, True, False)
+    """
+    path = path.lower()
+    return path.startswith(AUTO_BLOG_PREFIXES) or path + "/" in AUTO_BLOG_PREFIXES
 # A path segment that is exactly one of these words (``/pricing/``, ``/cart``, ``/checkout.html``);
 # ``/blog/pricing-psychology/`` or ``/store-locator/`` are not conversion pages.
 PURCHASE = re.compile(r"/(cart|basket|checkout|pricing|plans|buy|order|shop|store|book|booking|subscribe|trial|"
                       r"free-trial|product|products)(/|$|\.|\?)", re.I)
-LEAD = re.compile(r"/(contact|contact-us|contact-sales|demo|request-demo|book-a-demo|book-a-call|signup|sign-up|"
+LEAD = re.compile(r"/(contact|contact-us|contact-sales|demo|request-demo|mailing-list|mailing-lists|book-a-demo|book-a-call|signup|sign-up|"
                   r"register|newsletter|get-started|get-in-touch|quote|get-a-quote|request-a-quote|talk-to-sales|"
                   r"talk-to-us|start-a-project|start-your-project|consultation|schedule|apply)(/|$|\.|\?)", re.I)
 # Files a page loads rather than pages a visitor reads.
@@ -67,6 +77,7 @@ class Platform:
     hosts: tuple[str, ...]
     share: tuple[re.Pattern, ...]
     profile: tuple[re.Pattern, ...] | None = None  # None: every non-share path is a profile
+    subdomains: bool = False  # any sub-domain of a host is the platform too
 
 
 def load_platforms() -> tuple[Platform, ...]:
@@ -78,9 +89,14 @@ def load_platforms() -> tuple[Platform, ...]:
     data = tomllib.loads(resources.files("analysis").joinpath("platforms.toml").read_text())
     return tuple(
         Platform(name, tuple(p["hosts"]), tuple(re.compile(s) for s in p.get("share", ())),
-                 tuple(re.compile(s) for s in p["profile"]) if "profile" in p else None)
+                 tuple(re.compile(s) for s in p["profile"]) if "profile" in p else None,
+                 bool(p.get("subdomains", False)))
         for name, p in data["platforms"].items()
     )
+
+
+# Sub-domains that are the platform itself, wherever it is listed.
+MOBILE_PREFIXES = ("www.", "m.", "mobile.", "mbasic.", "web.")
 
 
 def _host(url: str) -> str:
@@ -141,14 +157,24 @@ class Scope:
 
         >>> Scope().platform("https://www.linkedin.com/company/acme").name
         'linkedin'
+        >>> Scope().platform("https://engineering.fb.com/x/") is None, Scope().platform("https://uk.linkedin.com/in/a").name
+        (True, 'linkedin')
         """
         host = _host(url)
         hosts = self._platform_hosts
-        while host:
-            p = hosts.get(host)
+        p = hosts.get(host)
+        if p is None and host.startswith(MOBILE_PREFIXES):
+            p = hosts.get(host.partition(".")[2])
+        if p is not None:
+            return p
+        # engineering.fb.com or developers.facebook.com are not the platform: only platforms whose
+        # accounts live on sub-domains (uk.linkedin.com, name.tumblr.com) match them
+        parent = host.partition(".")[2]
+        while parent:
+            p = hosts.get(parent)
             if p is not None:
-                return p
-            host = host.partition(".")[2]
+                return p if p.subdomains else None
+            parent = parent.partition(".")[2]
         return None
 
     def profile_id(self, url: str) -> tuple[str, str] | None:
@@ -192,12 +218,26 @@ class Scope:
 
     @cached_property
     def brand_handles(self) -> frozenset[str]:
-        """The business's name as a handle: the label of each site's registrable domain.
+        """The business's name as a handle: the label of each site's registrable domain and the
+        site's own sub-domain label (``hop`` for hop.apache.org), alone or joined (``apachehop``).
 
         >>> sorted(Scope(site=("https://www.acme.example/",)).brand_handles)
-        ['acme']
+        ['acme', 'acmeacme']
+        >>> sorted(Scope(site=("https://hop.apache.org/",)).brand_handles)
+        ['apache', 'apacheapache', 'apachehop', 'hop', 'hopapache', 'hophop']
         """
-        return frozenset(handle_key(d.split(".")[0]) for d in self._site_domains if d)
+        labels = set()
+        for site in self.site:
+            host = _strip_www(_host(site))
+            domain = registered_domain(host) if host else ""
+            if not domain:
+                continue
+            labels.add(handle_key(domain.split(".")[0]))
+            sub = host[: -len(domain)].rstrip(".")
+            if sub and not sub.startswith("blog"):
+                labels.add(handle_key(sub.split(".")[-1]))
+        labels.discard("")
+        return frozenset(labels | {a + b for a in labels for b in labels})
 
     def is_brand_profile(self, url: str, known: frozenset[str] = frozenset()) -> bool:
         """A profile whose handle is the business's brand, or a handle ``known`` to be the
@@ -211,7 +251,10 @@ class Scope:
         if pid is None:
             return False
         key = handle_key(pid[1])
-        return key in self.brand_handles or key in known
+        if key in self.brand_handles or key in known:
+            return True
+        # hop-project, acme_official: a word of the handle is the brand
+        return any(len(w) >= 3 and w in self.brand_handles for w in re.split(r"[._-]", pid[1].lower()))
 
     def tier(self, url: str) -> str:
         """site, blog, social, external, contact (mailto:/tel:) or other (unsupported or malformed).
@@ -239,14 +282,14 @@ class Scope:
             if host.startswith("blog.") and registered_domain(host) in self._site_domains:
                 return BLOG
         if any(_prefix_match(url, s) for s in self.site):
-            if not self.blog and urlsplit(url).path.lower().startswith(AUTO_BLOG_PREFIXES):
+            if not self.blog and is_blog_path(urlsplit(url).path):
                 return BLOG
             return SITE
         if self.is_own_profile(url) or self.platform(url):
             return SOCIAL
         return EXTERNAL
 
-    def conversion_kind(self, url: str) -> str | None:
+    def conversion_kind(self, url: str, paths: bool = True) -> str | None:
         """'purchase' or 'lead' when the URL is a conversion page by its address.
 
         Files a page loads (stylesheets, scripts, images, fonts) are never offers, whatever
@@ -262,13 +305,24 @@ class Scope:
         host = _host(url)
         if any(host == h or host.endswith("." + h) for h in LEAD_HOSTS):
             return "lead"
-        if PURCHASE.search(path):
+        if paths and PURCHASE.search(path):
             return "purchase"
-        if LEAD.search(path):
+        if paths and LEAD.search(path):
             return "lead"
         if any(r.search(url) for r in self._conversion_res):
             return "purchase"
         return None
+
+    def hosted_conversion(self, url: str) -> str | None:
+        """'lead' for a hosted booking or form service (Calendly, Typeform ...): the one kind of
+        other site whose page is the business's offer. Another company's /contact/ is not.
+
+        >>> s = Scope()
+        >>> s.hosted_conversion("https://calendly.com/acme/demo"), s.hosted_conversion("https://other.example/contact")
+        ('lead', None)
+        """
+        host = _host(url)
+        return "lead" if any(host == h or host.endswith("." + h) for h in LEAD_HOSTS) else None
 
     def link_kind(self, url: str, rel: str = "", sameas: bool = False, tag: str = "a") -> str:
         """profile, share, content, identity, embed or other for a link to ``url`` from a ``tag``.

@@ -188,6 +188,7 @@ def _region(el) -> str:
 
 
 _MEDIA = "img, svg, i, span, picture"
+_ICON_CLASS = re.compile(r"(?:^|\s)(?:bi|fa[bsrl]?|fa-brands|icon|glyphicon|mdi|ti|ri|uk-icon)(?:-[\w-]+)?(?=\s|$)", re.I)
 
 
 def _text(el) -> tuple[str, bool]:
@@ -201,7 +202,8 @@ def _text(el) -> tuple[str, bool]:
         has_media = True
         c = child.attrs
         label = label or c.get("alt") or c.get("aria-label") or c.get("title") or ""
-    return label.strip()[:200], has_media or bool(label)
+    # <a class="bi bi-twitter-x"></a>: an icon font draws it
+    return label.strip()[:200], has_media or bool(label) or bool(_ICON_CLASS.search(a.get("class") or ""))
 
 
 _SRCSET_URL = re.compile(r"[\t\n\f\r ,]*([^\t\n\f\r ]*)")

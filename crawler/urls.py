@@ -239,8 +239,8 @@ def resolve(base: str, href: str) -> str:
     Raises :class:`URLError` (a ``ValueError``) when ``href`` or ``base`` cannot be
     parsed, e.g. ``//[oops/x``; an absolute http(s) ``href`` is returned as it is.
 
-    >>> resolve("https://acme.example/a/b", "../c")
-    'https://acme.example/c'
+    >>> resolve("https://acme.example/a/b", "../c"), resolve("https://acme.example/a/b", "x//y?q#f")
+    ('https://acme.example/c', 'https://acme.example/a/x//y?q#f')
     """
     href = href.strip()
     if "\n" in href or "\r" in href or "\t" in href:
@@ -250,6 +250,15 @@ def resolve(base: str, href: str) -> str:
     if href.startswith("/") and not href.startswith("//") and base.startswith(("http://", "https://")):
         end = base.find("/", base.find("//") + 2)
         return (base if end < 0 else base[:end]) + href
+    if (href and href[0] not in "/?#" and not scheme_of(href) and base.startswith(("http://", "https://"))
+            and "//" in href):
+        # A relative path keeps its empty segments, as browsers do (urljoin drops them):
+        # "b//c" against /x/y is /x/b//c, "(https://d/)" stays "(https://d/)".
+        head = base.split("#", 1)[0].split("?", 1)[0]
+        end = head.find("/", head.find("//") + 2)
+        root, path = (head, "/") if end < 0 else (head[:end], head[end:])
+        cut = min((i for i in (href.find("?"), href.find("#")) if i >= 0), default=len(href))
+        return root + _remove_dot_segments(path[: path.rfind("/") + 1] + href[:cut]) + href[cut:]
     try:
         return urljoin(base, href)
     except ValueError as exc:

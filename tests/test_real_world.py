@@ -249,3 +249,52 @@ def test_one_failing_host_among_working_ones_is_broken(tmp_path, site_server):
                                "--remap", rf"^https?://(?!offline\.test/)[^/]+/(.*) {up.url}/\1")
     assert report["summary"]["network"] is None and result.stderr == ""
     assert ("broken-link", "medium", "https://docs.python.org/3/", None, (N,)) in findings_set(report)
+
+
+# -- found auditing the real sites --------------------------------------------------------------------
+def test_meta_refresh_stubs_are_redirects_and_sitemaps_stand_behind_pages(tmp_path):
+    S = "https://stubs.test/"
+    _, report = audit_dir(tmp_path, "stubs", S, *NO_FETCH)
+    # /contact/ only refreshes to /support: a redirect, not a page, and not an offer by its name.
+    assert report["summary"]["pages_crawled"] == 3 and report["summary"]["pages_by_tier"] == {"blog": 1, "site": 2}
+    assert findings_set(report) == {
+        ("backward-social", "high", "https://twitter.com/stubstest", "footer", (S,)),
+        ("social-before-offer", "medium", S, None, (S,)),
+        # /blog without its slash is the blog
+        ("backward-blog", "low", S + "blog", "nav", (S,)),
+        # the sitemap and the stub also list these: the page that links them is where they stand
+        ("redirect", "low", S + "support", None, (S,)),
+        ("redirect", "low", S + "blog", None, (S,)),
+        # href="###" is a placeholder, no missing anchor
+    }
+
+
+@pytest.mark.parametrize("url, platform, kind", [
+    ("https://www.youtube.com/ApacheHop", "youtube", "profile"),      # a legacy channel URL
+    ("https://www.youtube.com/watch?v=x", "youtube", "content"),
+    ("https://engineering.fb.com/2024/post/", None, "other"),         # not the platform itself
+    ("https://developers.facebook.com/developercircles/", None, "other"),
+    ("https://uk.linkedin.com/in/someone", "linkedin", "profile"),
+    ("https://m.facebook.com/acme", "facebook", "profile"),
+])
+def test_platform_hosts_and_profile_paths(url, platform, kind):
+    from analysis.tiers import Scope
+
+    s = Scope()
+    assert (getattr(s.platform(url), "name", None), s.link_kind(url)) == (platform, kind)
+
+
+def test_brand_words_in_handles_and_subdomain_brands():
+    from analysis.tiers import Scope
+
+    s = Scope(site=("https://hop.apache.org/",))
+    assert [s.is_brand_profile(u) for u in ("https://twitter.com/ApacheHop", "https://www.linkedin.com/company/hop-project",
+                                            "https://twitter.com/janedoe")] == [True, True, False]
+
+
+def test_icon_font_links_and_double_slashes():
+    facts = extract(b'<nav><a class="nav-link bi bi-twitter-x" href="https://x.com/a"></a></nav>'
+                    b'<a href="(https://b.example/)">x</a><a href="13//post/">p</a>', "https://a.example/blog/p")
+    assert [(l.url, l.icon) for l in facts.links] == [
+        ("https://x.com/a", True), ("https://a.example/blog/(https://b.example/)", False),
+        ("https://a.example/blog/13//post/", False)]

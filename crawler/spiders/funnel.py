@@ -17,7 +17,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
-from analysis.tiers import OWNED, PROFILE, SOCIAL, Scope, names_own_profile
+from analysis.tiers import OWNED, PROFILE, SOCIAL, Scope, handle_key, names_own_profile
 from crawler.extract import NAVIGATION_TAGS, Link, css_urls, extract, resolve_href
 
 from crawler.store import Store, now_iso
@@ -169,6 +169,7 @@ class FunnelSpider(scrapy.Spider):
         with Store(self.db_path) as store:
             store.set_origins(self.crawl_id, self.aliases)
         self.seeds_pending: set[str] = set()  # targets whose first answer has not come yet
+        self.known_handles: set[str] = set()  # handles of the business's profiles seen so far
         self.seen: set[str] = set()   # de-duplication keys of every URL scheduled
         # Nav and footer links repeat on every page: name each distinct href once.
         self.classify = lru_cache(maxsize=65536)(self._classify)
@@ -307,7 +308,12 @@ class FunnelSpider(scrapy.Spider):
         """Is this profile link the business naming its own account? (See analysis.rules.own_profiles.)"""
         if self.scope.social:
             return self.scope.is_own_profile(url)
-        return names_own_profile(kind, region, rel) or self.scope.is_brand_profile(url)
+        if names_own_profile(kind, region, rel):
+            pid = self.scope.profile_id(url)
+            if pid:
+                self.known_handles.add(handle_key(pid[1]))  # the same handle elsewhere is the business's too
+            return True
+        return self.scope.is_brand_profile(url, frozenset(self.known_handles))
 
     def within_limits(self, key: str, depth: int) -> bool:
         """May one more page at ``depth`` be crawled? Remembers what the limits cut off."""
