@@ -40,6 +40,7 @@ SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.middlewares.DeadHostMiddleware": 590,  # next to the download: sees every attempt
     "crawler.middlewares.RobotsMiddleware": 100,
     "crawler.middlewares.RetryAfterMiddleware": 560,
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,

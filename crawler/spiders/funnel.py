@@ -13,13 +13,13 @@ import re
 from functools import lru_cache
 
 import scrapy
-from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
 from analysis.tiers import OWNED, PROFILE, SOCIAL, Scope, handle_key, names_own_profile
 from crawler.extract import NAVIGATION_TAGS, Link, css_urls, extract, resolve_href
 
+from crawler.errors import error_kind
 from crawler.store import Store, now_iso
 from crawler.urls import (
     FETCHABLE_SCHEMES,
@@ -74,63 +74,6 @@ def unmap(public: str, fetched: str, local: str) -> str:
     if not lpath.startswith(fetched_prefix):
         return local
     return origin(public) + public_prefix + lpath[len(fetched_prefix):]
-
-
-# Exception class names (Twisted's and Scrapy's, old and new) -> error kind.
-ERROR_CLASSES = {
-    "CannotResolveHostError": "dns", "DNSLookupError": "dns",
-    "DownloadTimeoutError": "timeout", "TimeoutError": "timeout", "TCPTimedOutError": "timeout",
-    "DownloadConnectionRefusedError": "refused", "ConnectionRefusedError": "refused", "NoRouteError": "refused",
-    "DownloadCancelledError": "too-large",
-    "ResponseDataLossError": "connection", "ConnectionLost": "connection", "ConnectionDone": "connection",
-    "ResponseFailed": "connection", "ResponseNeverReceived": "connection", "ConnectError": "connection",
-}
-ERROR_REASONS = {"dns": "DNS lookup failed", "timeout": "timed out", "refused": "connection refused",
-                 "too-large": "response larger than the size cap"}
-
-
-def _messages(exc, depth: int = 0) -> list[str]:
-    """The text of an exception and of the failures it wraps (Twisted's ``reasons``, ``__cause__``)."""
-    out = [str(exc).strip()]
-    if depth < 3:
-        for reason in getattr(exc, "reasons", None) or ():
-            out += _messages(getattr(reason, "value", reason), depth + 1)
-        if exc.__cause__ is not None:
-            out += _messages(exc.__cause__, depth + 1)
-    return [m for m in out if m]
-
-
-def error_kind(failure) -> tuple[str, str]:
-    """Name a download failure: dns, timeout, refused, tls, connection, robots, too-large.
-
-    >>> from twisted.python.failure import Failure
-    >>> from twisted.internet.error import DNSLookupError
-    >>> error_kind(Failure(DNSLookupError("x.invalid")))
-    ('dns', 'DNS lookup failed')
-    >>> error_kind(Failure(DNSLookupError("ssl-certificate.tls.invalid")))
-    ('dns', 'DNS lookup failed')
-    """
-    exc = failure.value
-    text = " ".join(_messages(exc)) or type(exc).__name__
-    if isinstance(exc, IgnoreRequest):
-        return ("robots", "disallowed by robots.txt") if "robots" in text.lower() else ("ignored", text)
-    classes = [ERROR_CLASSES.get(cls.__name__) for cls in type(exc).__mro__]
-    for kind in ("dns", "refused", "timeout"):  # named by its class: a host called ssl.example is no TLS error
-        if kind in classes:
-            return kind, ERROR_REASONS[kind]
-    lowered = text.lower()
-    if "ssl" in lowered or "certificate" in lowered or "tls" in lowered:
-        m = re.search(r"certificate verify failed[^'\]\)]*|wrong version number|handshake failure|"
-                      r"hostname mismatch|self.signed certificate[^'\]\)]*|packet length too long|"
-                      r"unexpected eof|record layer failure", text, re.I)
-        return "tls", (m.group(0) if m else "TLS handshake failed")[:200]
-    for cls in type(exc).__mro__:
-        kind = ERROR_CLASSES.get(cls.__name__)
-        if kind:
-            if kind == "connection":
-                return kind, f"{type(exc).__name__}: {text}"[:200]
-            return kind, ERROR_REASONS[kind]
-    return "connection", f"{type(exc).__name__}: {text}"[:200]
 
 
 class FunnelSpider(scrapy.Spider):
@@ -565,4 +508,4 @@ class FunnelSpider(scrapy.Spider):
         yield from self.seed_answered(meta)
 
 
-__all__ = ["FunnelSpider", "error_kind", "unmap"]
+__all__ = ["FunnelSpider", "error_kind", "unmap"]  # error_kind lives in crawler.errors
