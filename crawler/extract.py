@@ -113,11 +113,6 @@ def _in_section(el) -> bool:
     return any(a.tag in _SECTIONING for a in _ancestors(el))
 
 
-def _role(anc) -> str | None:
-    role = anc.attrs.get("role")
-    return REGION_ROLES.get(role.strip().lower()) if role else None
-
-
 # <link rel=...> that name origins or CMS endpoints (answering 405 to GET), not documents.
 _SKIPPED_RELS = frozenset({"preconnect", "dns-prefetch", "edituri", "wlwmanifest", "pingback", "shortlink"})
 _NOT_LEAD = re.compile(r"comment|search|login|log-in|signin|sign-in|password", re.I)
@@ -127,12 +122,32 @@ def _not_a_lead_form(el) -> bool:
     """An email field in a comment, search or login form does not capture a lead."""
     for anc in _ancestors(el):
         if anc.tag == "form":
-            a = anc.attrs
+            a = anc.attributes
             return bool(_NOT_LEAD.search(f"{a.get('id') or ''} {a.get('class') or ''} {a.get('action') or ''}"))
     return False
 
 
-def _region(el) -> str:
+def _landmark(anc) -> tuple[str, str | None, bool, str | None]:
+    """What one ancestor says about the region: (tag, landmark region, is an article,
+    region its class/id names suggest)."""
+    tag = anc.tag
+    region = REGION_TAGS.get(tag)
+    if region in _OUTER and _in_section(anc):
+        region = None  # <article><footer>: the post's footer, not the page's (HTML's scoping)
+    a = anc.attributes
+    role = a.get("role")
+    if region is None and role:
+        region = REGION_ROLES.get(role.strip().lower())
+    is_article = region is not None and (tag == "article" or (role or "").strip().lower() == "article")
+    named = None
+    if region is None and tag not in _NO_GUESS:
+        ident, cls = a.get("id"), a.get("class")
+        if ident or cls:
+            named = _guess(f"{ident or ''} {cls or ''}" if ident and cls else ident or cls)
+    return tag, region, is_article, named
+
+
+def _region(el, cache: dict | None = None) -> str:
     """Where a link sits: head, or the landmark around it (header, nav, main, aside, footer), or body.
 
     The rules (the README's region table):
@@ -151,17 +166,16 @@ def _region(el) -> str:
     landmark = None  # nearest nav/aside/article landmark, waiting for an outer header/footer
     article = False
     guess = outer_guess = None
+    facts = {} if cache is None else cache
     for anc in _ancestors(el):
-        tag = anc.tag
+        key = anc.mem_id
+        fact = facts.get(key)
+        if fact is None:
+            fact = facts[key] = _landmark(anc)
+        tag, region, is_article, named = fact
         if tag == "head":
             return "head"
-        region = REGION_TAGS.get(tag)
-        if region in _OUTER and _in_section(anc):
-            region = None  # <article><footer>: the post's footer, not the page's (HTML's scoping)
-        if region is None:
-            region = _role(anc) if anc.attrs.get("role") else None
         if region is not None:
-            is_article = tag == "article" or (anc.attrs.get("role") or "").strip().lower() == "article"
             if landmark is None:
                 if region not in _INNER and not is_article:
                     return region
@@ -172,18 +186,14 @@ def _region(el) -> str:
                 return "main"  # a row of icons in the main content, a pull quote in a post: the body
             elif article and region == "aside":
                 return "aside"  # an article in the sidebar (a widget) is the sidebar
-        elif tag not in _NO_GUESS and (landmark is not None or outer_guess is None):
-            a = anc.attrs
-            ident, cls = a.get("id"), a.get("class")
-            if ident or cls:
-                region = _guess(f"{ident or ''} {cls or ''}" if ident and cls else ident or cls)
-                if landmark is not None:
-                    if region in _OUTER:  # <div id="footer"><nav>: still the footer
-                        return region
-                elif region in _OUTER:
-                    outer_guess = region
-                elif guess is None:
-                    guess = region
+        elif named is not None and (landmark is not None or outer_guess is None):
+            if landmark is not None:
+                if named in _OUTER:  # <div id="footer"><nav>: still the footer
+                    return named
+            elif named in _OUTER:
+                outer_guess = named
+            elif guess is None:
+                guess = named
     return landmark or outer_guess or guess or "body"
 
 
@@ -195,12 +205,12 @@ def _text(el) -> tuple[str, bool]:
     text = _WS.sub(" ", el.text(deep=True)).strip()
     if text:
         return text[:200], False
-    a = el.attrs
+    a = el.attributes
     label = a.get("aria-label") or a.get("title") or ""
     has_media = False
     for child in el.css(_MEDIA):
         has_media = True
-        c = child.attrs
+        c = child.attributes
         label = label or c.get("alt") or c.get("aria-label") or c.get("title") or ""
     # <a class="bi bi-twitter-x"></a>: an icon font draws it
     return label.strip()[:200], has_media or bool(label) or bool(_ICON_CLASS.search(a.get("class") or ""))
@@ -299,16 +309,51 @@ _KEEP = frozenset({*URL_ATTRS, "style", "title", "base", "header", "footer", "na
                    "section", "body", "html", "head"})
 
 
+# The start tags extract() needs a line for: link elements, and any element with a style
+# attribute. The rest are left unmarked (fewer matches, less Python work per page).
+_LINKS = re.compile(r"<!--.*?(?:-->|\Z)|<(?:(script|style|textarea|title|xmp|iframe|noembed|noframes|plaintext)"
+                    r"(?=[\s/>])(" + _ATTRS + r")>.*?(?:</\1\s*>|\Z)|(" + "|".join(sorted(URL_ATTRS)) + r"|base)"
+                    r"(?=[\s/>])" + _ATTRS + r"(?:>|\Z)|([A-Za-z][A-Za-z0-9:-]*)(?=\s(?:[^>\"']|\"[^\"]*\"|'[^']*')*?"
+                    r"\bstyle\s*=)" + _ATTRS + r"(?:>|\Z))", re.S | re.I)
+_OPEN = re.compile(r"<[A-Za-z]")
+
+
 def mark_lines(text: str) -> str:
-    """Give every start tag its source line as an attribute, for the HTML5 tree to carry.
+    """Give start tags their source line as an attribute, for the HTML5 tree to carry.
 
     The tree builder moves and clones elements (unclosed tags, misnested formatting, foster
     parenting); the attribute moves with them, so each element keeps the line it was
-    written on. Comments and the content of raw-text elements are left as they are.
+    written on. Comments and the content of raw-text elements are left as they are. Only
+    the elements :func:`extract` reports a line for are marked, unless the page may nest
+    deeper than :data:`MAX_NESTING` (more start tags than end tags by that much): then every
+    tag is read, and containers past that depth are dropped.
 
-    >>> mark_lines('<p>\\n<a href="<b>">x</a><!-- <i> --><script>"<a>"</script>')
-    '<p data-funnelcheck-line=1>\\n<a data-funnelcheck-line=2 href="<b>">x</a><!-- <i> --><script data-funnelcheck-line=2>"<a>"</script>'
+    >>> mark_lines('<p>\\n<a href="<b>">x</a><!-- <i> --><script>"<a>"</script><div style="x">')
+    '<p>\\n<a data-funnelcheck-line=2 href="<b>">x</a><!-- <i> --><script data-funnelcheck-line=2>"<a>"</script><div data-funnelcheck-line=2 style="x">'
     """
+    if len(_OPEN.findall(text)) - text.count("</") > MAX_NESTING:
+        return _mark_all(text)
+    out = []
+    pos, line = 0, 1
+    for m in _LINKS.finditer(text):
+        name = m.group(1) or m.group(3) or m.group(4)
+        if name is None:
+            continue  # a comment
+        name_end = m.start() + 1 + len(name)
+        line += text.count("\n", pos, name_end)
+        out.append(text[pos:name_end])
+        out.append(f" {LINE_ATTR}={line}")
+        pos = name_end
+        if m.group(1):  # the raw text inside: counted, copied as it is
+            line += text.count("\n", name_end, m.end())
+            out.append(text[name_end:m.end()])
+            pos = m.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _mark_all(text: str) -> str:
+    """:func:`mark_lines` for a page that may nest deeply: every start tag, nesting capped."""
     out = []
     pos, line, depth = 0, 1, 0
     for m in _TAGS.finditer(text):
@@ -343,8 +388,8 @@ def parse_html(text: str):
     return LexborHTMLParser(mark_lines(text.replace("\x00", "\ufffd")))
 
 
-def _line(el) -> int | None:
-    value = el.attrs.get(LINE_ATTR)
+def _line(el, attrs: dict | None = None) -> int | None:
+    value = (el.attributes if attrs is None else attrs).get(LINE_ATTR)
     return int(value) if value else None
 
 
@@ -390,9 +435,9 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
             last = mid
     base = url
     for el in elements:
-        if el.tag == "base" and el.attrs.get("href"):
+        if el.tag == "base" and el.attributes.get("href"):
             try:
-                candidate = resolve(url, el.attrs.get("href"))
+                candidate = resolve(url, el.attributes.get("href"))
                 urlsplit(candidate).port  # a base that does not parse is ignored, as browsers do
                 base = candidate
             except ValueError:
@@ -403,18 +448,19 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
     anchors: list[str] = []
     lead_form = False
     regions: dict[int, str] = {}  # parent element -> region of its children: links share parents
+    facts: dict[int, tuple] = {}  # element -> what it says about regions (see _landmark)
 
     def region_of(el) -> str:
         parent = el.parent
         key = parent.mem_id if parent is not None else 0
         region = regions.get(key)
         if region is None:
-            region = regions[key] = _region(el)
+            region = regions[key] = _region(el, facts)
         return region
 
     for el in elements:
         tag = el.tag
-        a = el.attrs
+        a = el.attributes
         ident = a.get("id")
         if ident:
             anchors.append(ident)
@@ -426,13 +472,13 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
             if found:
                 region = region_of(el)
                 for v, _ in found:
-                    links.append(Link(resolve_href(base, v), "css", "style", "", region, "", False, False, _line(el)))
+                    links.append(Link(resolve_href(base, v), "css", "style", "", region, "", False, False, _line(el, a)))
         if tag == "title":
             if not title:
                 title = _WS.sub(" ", el.text(deep=True)).strip()[:300]
             continue
         if tag == "style":
-            region, first = region_of(el), _line(el) or 1
+            region, first = region_of(el), _line(el, a) or 1
             for v, n in css_urls(el.text(deep=True)):
                 links.append(Link(resolve_href(base, v), "css", "style", "", region, "", False, False, first + n - 1))
             continue
@@ -448,7 +494,7 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
                 m = _REFRESH.match(a.get("content") or "")
                 if m:
                     links.append(Link(resolve_href(base, m.group(1)), "meta", "content", "", "head", "", False, False,
-                                      _line(el)))
+                                      _line(el, a)))
             continue
         rel = (a.get("rel") or "").strip().lower()
         if tag == "link" and _SKIPPED_RELS.intersection(rel.split()):
@@ -462,7 +508,7 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
             sameas_region = region_of(el)
             for target in _same_as(data):
                 links.append(Link(resolve_href(base, target), "script", "sameAs", "", sameas_region, "", False, True,
-                                  _line(el)))
+                                  _line(el, a)))
             continue
         region = None
         for attr in URL_ATTRS[tag]:
@@ -477,5 +523,5 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
                 if region is None:
                     region = region_of(el)
                     text, icon = _text(el) if tag in ("a", "area") else (a.get("alt") or "", False)
-                links.append(Link(resolve_href(base, v), tag, attr, text, region, rel, icon, sameas, _line(el)))
+                links.append(Link(resolve_href(base, v), tag, attr, text, region, rel, icon, sameas, _line(el, a)))
     return PageFacts(title, links, list(dict.fromkeys(anchors)), lead_form)
