@@ -12,7 +12,12 @@ from contextlib import nullcontext
 
 import click
 
+from dataclasses import replace
+
+from analysis.findings import SEVERITIES, at_or_above
 from analysis.formats import WRITERS
+from analysis.formats.safe import safe
+from analysis.rules import RULES
 from analysis.report import LiveAudit
 from analysis.report import audit as analyse
 from analysis.report import unreachable_targets
@@ -24,7 +29,7 @@ logger = logging.getLogger("funnelcheck")
 
 
 def fail(message: str) -> None:
-    click.echo(f"funnelcheck: error: {message}", err=True)
+    click.echo(f"funnelcheck: error: {safe(message)}", err=True)
     sys.exit(EXIT_ERROR)
 
 
@@ -39,15 +44,38 @@ def _progress():
                     TimeElapsedColumn(), console=Console(stderr=True), transient=True)
 
 
-def emit(a, fmt: str, output: str | None, fail_on: str) -> int:
-    """Write the report and return the exit code for its findings."""
+def check_output(output: str | None) -> None:
+    """Refuse an ``-o FILE`` that cannot be written, before anything is crawled."""
+    if not output:
+        return
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        fail(f"cannot write {output}: no such folder {folder}")
+    if os.path.isdir(output):
+        fail(f"cannot write {output}: it is a folder")
+    if not os.access(output if os.path.exists(output) else folder, os.W_OK):
+        fail(f"cannot write {output}: permission denied")
+
+
+def emit(a, fmt: str, output: str | None, fail_on: str, severity: str | None = None, rules=()) -> int:
+    """Write the report and return the exit code for its findings (``--fail-on``, whatever
+    ``--severity`` and ``--rule`` leave out of what is shown)."""
     writer = WRITERS[fmt]
+    filtered = bool(severity or rules)
+    shown = [f for f in a.findings if (not severity or at_or_above(f.severity, severity))
+             and (not rules or f.rule in rules)]
     try:
         if output:
             with open(output, "w", encoding="utf-8") as fh:
-                writer(a, fh) if fmt != "terminal" else writer(a, fh, color=False)
+                if fmt == "terminal":
+                    writer(a, fh, color=False, shown=shown, filtered=filtered)
+                else:
+                    writer(replace(a, findings=shown), fh)
         else:
-            writer(a, sys.stdout)
+            if fmt == "terminal":
+                writer(a, sys.stdout, shown=shown, filtered=filtered)
+            else:
+                writer(replace(a, findings=shown), sys.stdout)
             sys.stdout.flush()
     except BrokenPipeError:  # `funnelcheck ... | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -80,6 +108,13 @@ output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, w
                              help="Write the report to FILE instead of stdout.")
 fail_on_option = click.option("--fail-on", type=click.Choice(FAIL_LEVELS), default=None,
                               help="Exit 1 when a finding is at or above this severity (default high).")
+severity_option = click.option("--severity", type=click.Choice(SEVERITIES), default=None,
+                               help="Show only findings at or above this severity (the exit code still follows "
+                                    "--fail-on).")
+rule_option = click.option("--rule", "rules", multiple=True, type=click.Choice(sorted(RULES)), metavar="ID",
+                           help="Show only findings of this rule (repeatable).")
+verbose_option = click.option("-v", "--verbose", "local_verbose", count=True,
+                              help="More log output on stderr (-vv for debug); also before the command.")
 db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
                          help="Crawl store (SQLite). Default: crawls.sqlite in the user data directory.")
 
@@ -124,8 +159,11 @@ db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
 @format_option
 @output_option
 @fail_on_option
+@severity_option
+@rule_option
+@verbose_option
 @click.pass_context
-def audit(ctx, targets, config_path, fmt, output, fail_on, db, **cli_options):
+def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, local_verbose, **cli_options):
     """Crawl TARGET (an http(s) URL, or a directory holding a built static site) and report.
 
     \b
@@ -136,12 +174,13 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, **cli_options):
       funnelcheck audit examples/acme/site --config examples/acme/funnel.toml
     """
     cli_options.update(targets=list(targets), format=fmt, output=output, fail_on=fail_on, db=db)
-    verbose = (ctx.obj or {}).get("verbose", 0)
+    verbose = (ctx.obj or {}).get("verbose", 0) + local_verbose
     try:
         config = load_config(config_path) if config_path else {}
         options = validate(merge(config, cli_options))
     except ConfigError as exc:
         fail(str(exc))
+    check_output(options["output"])
     from crawler.run import audit_crawl
 
     progress = _progress()
@@ -161,7 +200,9 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, **cli_options):
 
             db_path, crawl_id, code, tail = audit_crawl(options, on_progress, on_start, verbose=verbose)
     except KeyboardInterrupt:
-        click.echo("funnelcheck: interrupted; pages crawled so far are kept in the store", err=True)
+        where = (f" in crawl #{live[0].crawl_id} (funnelcheck report --db {live[0].store.path} --crawl "
+                 f"{live[0].crawl_id})") if live else ""
+        click.echo(f"funnelcheck: interrupted; pages crawled so far are kept{where}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except StoreError as exc:
         fail(str(exc))
@@ -183,7 +224,7 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, **cli_options):
             fail(f"cannot reach {url}: {why}")
         if a.summary.get("network"):
             click.echo(f"funnelcheck: warning: {a.summary['network']['message']}", err=True)
-        code = emit(a, options["format"], options["output"], options["fail_on"])
+        code = emit(a, options["format"], options["output"], options["fail_on"], severity, rules)
     sys.exit(code)
 
 
@@ -193,12 +234,15 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, **cli_options):
 @format_option
 @output_option
 @fail_on_option
-def report(crawl_id, db, fmt, output, fail_on):
+@severity_option
+@rule_option
+def report(crawl_id, db, fmt, output, fail_on, severity, rules):
     """Report on a stored crawl again, without crawling."""
+    check_output(output)
     try:
         with open_store(db, readonly=True) as store:
             a = analyse(store, crawl_id)
-            code = emit(a, fmt or "terminal", output, fail_on or "high")
+            code = emit(a, fmt or "terminal", output, fail_on or "high", severity, rules)
     except StoreError as exc:
         fail(str(exc))
     sys.exit(code)

@@ -1,6 +1,7 @@
 """A finding: one thing to fix, with where it stands and how bad it is."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 SEVERITIES = ("high", "medium", "low", "info")
@@ -42,10 +43,23 @@ class Finding:
     def count(self) -> int:
         return len(self.sources)
 
+    @property
+    def id(self) -> str:
+        """A stable fingerprint of what the finding is about (rule, target, region, kind): the
+        same finding has the same id in every crawl, whatever its pages or message.
+
+        >>> Finding("broken-link", "high", "https://a.example/x", "m").id
+        'fc-7a618ae631f2'
+        """
+        kind = self.detail.get("kind", "") if isinstance(self.detail, dict) else ""
+        text = "\x1f".join((self.rule, self.target, self.region or "", kind))
+        return "fc-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
     def as_dict(self) -> dict:
-        return {"rule": self.rule, "severity": self.severity, "target": self.target, "region": self.region,
-                "sources": self.sources, "count": self.count, "message": self.message,
+        return {"id": self.id, "rule": self.rule, "severity": self.severity, "target": self.target,
+                "region": self.region, "sources": self.sources, "count": self.count, "message": self.message,
                 "locations": self.locations, "detail": self.detail}
 
     def sort_key(self):
-        return (RANK[self.severity], self.rule, -self.count, self.target, self.region or "")
+        """Most important first: the worst severity, then the most pages."""
+        return (RANK[self.severity], -self.count, self.rule, self.target, self.region or "")

@@ -29,6 +29,27 @@ REGION_WORDS = {"header": "header", "nav": "navigation", "main": "page body", "b
 RuleFn = Callable[[nx.MultiDiGraph], Iterable[Finding]]
 RULES: dict[str, RuleFn] = {}
 
+# How to fix what each rule finds: one line, shown under every finding of the rule.
+FIXES = {
+    "backward-social": "move the follow icons below the page's offer or into the footer; link a product or contact page first",
+    "backward-blog": "link the site's own pages (product, pricing, contact) where this link stands, or accept it as a mild step",
+    "dead-end": "link each post to a product, pricing or contact page (a call to action)",
+    "stranded-social": "add a link to the site or the blog to the profile's bio or header",
+    "social-before-offer": "add a purchase or contact offer to these pages, above the social links",
+    "untracked-inbound": "add utm_source / utm_medium parameters to the profile's link",
+    "broken-link": "fix or remove the link (or restore the page it points to)",
+    "redirect": "link the final URL directly",
+    "redirect-chain": "link the final URL directly, and shorten the chain on the server",
+    "redirect-loop": "fix the server's redirect rules: the chain never ends",
+    "missing-anchor": "link an id that exists on the page, or add the id",
+    "orphan-page": "link the page from the site, or drop it from the sitemap",
+    "unverified-link": "check it by hand in a browser",
+    "skipped-link": "nothing to fix; use --include or --ignore-robots to check it",
+    "unsupported-scheme": "nothing to fix unless the link is a mistake",
+    "malformed-url": "correct the href: it is not a URL a browser can follow",
+    "insecure-link": "link https:// (search and replace http:// for the site's own host)",
+}
+
 
 def rule(rule_id: str):
     """Register a rule function under ``rule_id``."""
@@ -140,13 +161,16 @@ def backward_social(g: nx.MultiDiGraph):
                 severity = "medium"  # after the page's offer, as DOMAIN.md's order asks
             else:
                 severity = "high"
-            split = severity if region in ("footer", "aside", "head", "main", "body") else ""
-            key = (target, region, PROFILE, split)
+            key = (target, region, PROFILE, "")
         groups[key].add(page, e["line"], severity)
-    for (target, region, kind, split), grp in groups.items():
+    for (target, region, kind, _), grp in groups.items():
         if target in names:
             target = min(names[target])  # twitter.com/acme and twitter.com/acme/ are one account
         n = len(grp.sources)
+        by_severity: dict[str, dict[str, None]] = {}
+        for loc, sev in zip(grp.locations, grp.severities):
+            by_severity.setdefault(sev, {})[loc["url"]] = None
+        split = next(iter(by_severity)) if len(by_severity) == 1 else "mixed"
         where = REGION_WORDS.get(region, region)
         if kind == IDENTITY:
             msg = f"identity link (rel=me / sameAs) to {target} on {_plural(n, 'page')}: not a route for visitors"
@@ -162,44 +186,71 @@ def backward_social(g: nx.MultiDiGraph):
         elif split == "medium" and region in ("main", "body"):
             msg = (f"{where} links to social profile {target} on {_plural(n, 'page')}, after the page's "
                    "offer: rowing backward last")
+        elif split == "mixed":
+            def why(sev: str, k: int) -> str:
+                s_ = "s" if k == 1 else ""  # "1 page that offers", "2 pages that offer"
+                if sev == "high":
+                    return (f"that offer{s_} no purchase and no lead capture" if region in ("footer", "aside", "head")
+                            else "above any offer")
+                return f"that offer{s_} something too" if region not in ("main", "body") else "below the offer"
+
+            parts = [f"{sev} on {_plural(len(by_severity[sev]), 'page')} {why(sev, len(by_severity[sev]))}"
+                     for sev in ("high", "medium", "low") if sev in by_severity]
+            msg = f"{where} links to social profile {target} on {_plural(n, 'page')}: " + "; ".join(parts)
         else:
             msg = f"{where} links to social profile {target} on {_plural(n, 'page')}: rowing backward"
+        detail = {"kind": kind}
+        if kind == PROFILE:
+            detail["pages_by_severity"] = {sev: sorted(pages) for sev, pages in by_severity.items()}
         yield Finding("backward-social", worst(grp.severities), target, msg, region, list(grp.sources),
-                      grp.locations, {"kind": kind})
+                      grp.locations, detail)
 
 
 @rule("backward-blog")
 def backward_blog(g):
-    """Site page -> blog: a mild step back (less control over the visit)."""
+    """Site page -> blog: a mild step back (less control over the visit). One finding per
+    region of the site (a "latest posts" list on 300 pages is one finding), the blog URLs
+    linked in ``detail``."""
     groups: dict[tuple, _Group] = defaultdict(_Group)
+    linked: dict[tuple, dict[str, None]] = defaultdict(dict)
+    scope = g.graph["scope"]
     for page, target, e in _edges_into(g, BLOG):
         if e["tag"] in NAV_TAGS and g.nodes[page]["tier"] == SITE:
-            groups[(target, e["region"] or "body")].add(page, e["line"], "low")
-    for (target, region), grp in groups.items():
-        yield Finding("backward-blog", "low", target,
-                      f"site {REGION_WORDS.get(region, region)} links to the blog ({target}) on "
-                      f"{_plural(len(grp.sources), 'page')}", region, list(grp.sources), grp.locations)
+            key = (scope.blog_root(target), e["region"] or "body")
+            groups[key].add(page, e["line"], "low")
+            linked[key][target] = None
+    for (root, region), grp in groups.items():
+        targets = list(linked[(root, region)])
+        what = f"the blog ({targets[0]})" if len(targets) == 1 else f"{len(targets)} blog pages"
+        yield Finding("backward-blog", "low", root,
+                      f"site {REGION_WORDS.get(region, region)} links to {what} on {_plural(len(grp.sources), 'page')}",
+                      region, list(grp.sources), grp.locations, {"targets": sorted(targets)})
 
 
 @rule("dead-end")
 def dead_end(g):
-    """A blog page with no link forward to the site (no call to action).
+    """Blog pages with no link forward to the site (no call to action): one finding per blog.
 
     >>> from analysis.graph import graph_from
     >>> post = "https://a.example/blog/p/"
     >>> g = graph_from([{"url": post, "role": "page", "status": 200, "parsed": 1}],
     ...     [(post, "https://a.example/blog/", "main", "other")], site=["https://a.example/"])
-    >>> [(f.rule, f.target) for f in dead_end(g)]
-    [('dead-end', 'https://a.example/blog/p/')]
+    >>> [(f.rule, f.target, f.sources) for f in dead_end(g)]
+    [('dead-end', 'https://a.example/blog/', ['https://a.example/blog/p/'])]
     """
+    groups: dict[str, _Group] = defaultdict(_Group)
+    scope = g.graph["scope"]
     for page, data in _owned_pages(g):
         if data["tier"] != BLOG or data.get("verdict") != "ok" or data.get("lead_form") or data.get("conversion"):
             continue  # a post with its own signup form offers something
         if not any(g.nodes[t].get("tier") == SITE and (e["tag"] in FORWARD_TAGS or (
                    e["tag"] == "form" and g.nodes[t].get("conversion")))  # a comment form leads nowhere
                    for _, t, e in g.out_edges(page, data=True)):
-            yield Finding("dead-end", "medium", page, "blog page with no link to the site: no call to action",
-                          None, [page], [{"url": page, "line": None}])
+            groups[scope.blog_root(page)].add(page, None, "medium")
+    for root, grp in groups.items():
+        n = len(grp.sources)
+        yield Finding("dead-end", "medium", root, f"{_plural(n, 'blog page')} with no link to the site: no call "
+                      "to action", None, list(grp.sources), grp.locations)
 
 
 @rule("stranded-social")
@@ -245,14 +296,15 @@ def stranded_social(g):
 
 @rule("social-before-offer")
 def social_before_offer(g):
-    """A page that links to a social profile but offers no purchase and no lead capture.
+    """Pages that link to the business's social profiles but offer no purchase and no lead
+    capture: one finding per template (the region and the row of profiles the pages share).
 
     >>> from analysis.graph import graph_from
     >>> page = "https://a.example/about/"
     >>> g = graph_from([{"url": page, "role": "page", "status": 200, "parsed": 1}],
     ...     [(page, "https://x.com/a", "footer", "profile")], site=["https://a.example/"])
-    >>> [f.target for f in social_before_offer(g)]
-    ['https://a.example/about/']
+    >>> [(f.target, f.region, f.sources) for f in social_before_offer(g)]
+    [('https://x.com/a', 'footer', ['https://a.example/about/'])]
     >>> g = graph_from([{"url": page, "role": "page", "status": 200, "parsed": 1}],
     ...     [(page, "https://x.com/a", "footer", "profile"), (page, "https://a.example/pricing/", "nav", "other")],
     ...     site=["https://a.example/"])
@@ -263,13 +315,22 @@ def social_before_offer(g):
     own = own_profiles(g)
     for page, target, e in _edges_into(g, SOCIAL):
         if e["kind"] == PROFILE and target in own:
-            social[page].append(e)
+            social[page].append((e["line"] or 0, e["region"] or "body", target))
+    groups: dict[tuple, _Group] = defaultdict(_Group)
     for page in sorted(social):
-        if not offers(g, page):
-            edges = social[page]
-            yield Finding("social-before-offer", "medium", page,
-                          f"links to social ({_plural(len(edges), 'link')}) but offers no purchase and no lead capture",
-                          None, [page], [{"url": page, "line": min(e["line"] or 0 for e in edges) or None}])
+        if offers(g, page):
+            continue
+        links = sorted(social[page])
+        region = links[0][1]  # where the page first sends visitors to social
+        row = tuple(sorted({t for _, r, t in links if r == region}))
+        groups[(region, row)].add(page, links[0][0] or None, "medium")
+    for (region, row), grp in groups.items():
+        n = len(grp.sources)
+        names = ", ".join(row[:3]) + (f" and {len(row) - 3} more" if len(row) > 3 else "")
+        yield Finding("social-before-offer", "medium", row[0],
+                      f"{_plural(n, 'page')} link to social ({names}, {REGION_WORDS.get(region, region)}) but offer "
+                      "no purchase and no lead capture", region, list(grp.sources), grp.locations,
+                      {"profiles": list(row)})
 
 
 def own_profiles(g) -> frozenset[str]:
@@ -392,17 +453,37 @@ def broken_link(g):
 
 @rule("redirect")
 def redirect(g):
-    """An owned page links to a URL that redirects permanently: link the final URL instead."""
+    """An owned page links to a URL that redirects permanently: link the final URL instead.
+
+    Links that redirect only to add a trailing slash (``/docs`` -> ``/docs/``) share one
+    cause and one fix: one finding per site lists them all.
+    """
+    slash: dict[str, _Group] = defaultdict(_Group)
+    slashed: dict[str, list] = defaultdict(list)
     for url, data in g.nodes(data=True):
         if not data.get("permanent") or data.get("loop") or data.get("tier") not in OWNED:
             continue
         grp = _in_sources(g, url)
-        if grp is not None:
-            final = landing_page(g, url)  # through <meta refresh> stubs too: the page a visitor ends on
-            yield Finding("redirect", "low", url,
-                          f"{url} redirects permanently to {final}: link the final URL", None,
-                          list(grp.sources), grp.locations, {"final_url": final,
-                                                             "redirects": len(data.get("chain") or [])})
+        if grp is None:
+            continue
+        final = landing_page(g, url)  # through <meta refresh> stubs too: the page a visitor ends on
+        if final == url.split("?", 1)[0] + "/" + ("?" + url.split("?", 1)[1] if "?" in url else "") \
+                and len(data.get("chain") or []) == 1:
+            site = origin(url) + "/"
+            for loc in grp.locations:
+                slash[site].add(loc["url"], loc["line"], "low")
+            slashed[site].append({"url": url, "final_url": final})
+            continue
+        yield Finding("redirect", "low", url,
+                      f"{url} redirects permanently to {final}: link the final URL", None,
+                      list(grp.sources), grp.locations, {"final_url": final,
+                                                         "redirects": len(data.get("chain") or [])})
+    for site, grp in slash.items():
+        urls = sorted(slashed[site], key=lambda r: r["url"])
+        yield Finding("redirect", "low", site,
+                      f"{_plural(len(urls), 'link target')} on {_plural(len(grp.sources), 'page')} redirect only to add "
+                      f"a trailing slash (e.g. {urls[0]['url']} -> {urls[0]['final_url']}): link the / form",
+                      None, list(grp.sources), grp.locations, {"cause": "trailing-slash", "redirects": urls})
 
 
 @rule("redirect-chain")

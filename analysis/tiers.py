@@ -289,6 +289,25 @@ class Scope:
             return SOCIAL
         return EXTERNAL
 
+    def blog_root(self, url: str) -> str:
+        """The blog a URL belongs to: its ``--blog`` prefix, or the auto-detected blog's root.
+
+        >>> Scope(site=("https://a.example/",)).blog_root("https://a.example/blog/2024/post/")
+        'https://a.example/blog/'
+        """
+        for b in self.blog:
+            if _prefix_match(url, b):
+                return b
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return url
+        root = f"{parts.scheme}://{parts.netloc}/"
+        if _host(url).startswith("blog."):
+            return root
+        first = parts.path.lstrip("/").split("/", 1)[0]
+        return root + first + "/" if first else root
+
     def conversion_kind(self, url: str, paths: bool = True) -> str | None:
         """'purchase' or 'lead' when the URL is a conversion page by its address.
 

@@ -8,6 +8,7 @@ must speak of the public URLs only.
 """
 from __future__ import annotations
 
+import re
 import json
 import sqlite3
 
@@ -65,9 +66,9 @@ EXPECTED = {
     # Footer links on pages that offer a purchase (nav -> pricing): medium.
     ("backward-social", "medium", FB, "footer", SITE_PAGES),
     ("backward-social", "medium", IG, "footer", SITE_PAGES),
-    ("backward-social", "medium", TW, "footer", (BLOG, OK_POST)),
-    # The same footer icon on a post that offers nothing: high.
-    ("backward-social", "high", TW, "footer", (DEAD_POST,)),
+    # The same footer icon: high on the post that offers nothing, medium on the two that do:
+    # one finding, its severity the highest, its pages split by reason.
+    ("backward-social", "high", TW, "footer", (BLOG, DEAD_POST, OK_POST)),
     ("backward-social", "high", LI, "main", (DEAD_POST,)),
     # Share intents: low, grouped by endpoint (the shared URL differs per page).
     ("backward-social", "low", "https://twitter.com/intent/tweet", "main", (DEAD_POST,)),
@@ -75,9 +76,9 @@ EXPECTED = {
     # rel=me identity link: info.
     ("backward-social", "info", "https://mastodon.social/@shop", "head", (S + "about/",)),
     ("backward-blog", "low", BLOG, "header", SITE_PAGES),
-    ("backward-blog", "low", OK_POST, "main", (S + "about/",)),
-    ("dead-end", "medium", DEAD_POST, None, (DEAD_POST,)),
-    ("social-before-offer", "medium", DEAD_POST, None, (DEAD_POST,)),
+    ("backward-blog", "low", BLOG, "main", (S + "about/",)),
+    ("dead-end", "medium", BLOG, None, (DEAD_POST,)),
+    ("social-before-offer", "medium", LI, "main", (DEAD_POST,)),
     ("stranded-social", "medium", IG, None, SITE_PAGES),
     ("stranded-social", "info", LI, None, (DEAD_POST,)),
     ("untracked-inbound", "low", BLOG, "body", (FB + "/",)),
@@ -89,6 +90,11 @@ def test_exact_findings(funnel):
     result, report, _, _ = funnel
     assert result.exit_code == 1, result.stderr
     assert findings_set(report) == EXPECTED
+    footer = next(f for f in report["findings"] if f["target"] == TW and f["region"] == "footer")
+    assert footer["detail"]["pages_by_severity"] == {"high": [DEAD_POST], "medium": [BLOG, OK_POST]}
+    assert footer["message"] == (f"footer links to social profile {TW} on 3 pages: high on 1 page that offers no "
+                                 "purchase and no lead capture; medium on 2 pages that offer something too")
+    assert len({f["id"] for f in report["findings"]}) == len(report["findings"])
 
 
 def test_exit_code_follows_fail_on(funnel, tmp_path):
@@ -171,7 +177,7 @@ def test_terminal_report(funnel):
     assert result.exit_code == 1
     out = result.stdout
     assert "HIGH (" in out and "backward-social" in out and "dead-end" in out
-    assert "https://www.shop.test/about/ (line" in out
+    assert re.search(r"https://www\.shop\.test/about/:\d+", out)  # URL:LINE, one token
     assert "findings:" in out and "\x1b[" not in out  # NO_COLOR and not a tty: plain text
     assert result.stderr == ""
 

@@ -539,6 +539,7 @@ class StatusCase:
     detail: dict | None = None   # subset of the finding's detail
     requests: tuple | None = None  # (server, path, [methods]) the server saw
     mirrors: str = ""
+    finding_target: str | None = None  # when the finding is about a shared cause, not the URL
 
 
 S = WWW
@@ -554,7 +555,10 @@ STATUS_CASES = [
                ((S + "/moved-302", 302),), S + "/final-302.html",
                mirrors="htmltest TestAnchorExternalFollowRedirects (temporary redirects are followed quietly)"),
     StatusCase("directory-without-slash", "dir-slash.html", S + "/docs", ("ok", 301, None), {("redirect", "low")},
-               ((S + "/docs", 301),), S + "/docs/", mirrors="htmltest TestAnchorDirectoryNoTrailingSlash"),
+               ((S + "/docs", 301),), S + "/docs/", mirrors="htmltest TestAnchorDirectoryNoTrailingSlash",
+               # every link that only lacks its trailing slash is one finding for the site
+               finding_target=S + "/",
+               detail={"cause": "trailing-slash", "redirects": [{"url": S + "/docs", "final_url": S + "/docs/"}]}),
     StatusCase("redirect-chain-3-hops", "chain3.html", S + "/hop1", ("ok", 302, None),
                {("redirect-chain", "medium")},
                ((S + "/hop1", 302), (S + "/hop2", 302), (S + "/hop3", 302)), S + "/chain-final.html",
@@ -625,9 +629,10 @@ def test_status(status_crawl, case):
         assert page["final_url"] == case.final_url
     else:
         assert page["redirects"] == []
-    assert_findings_from(status_crawl, source, {(r, s, case.target) for r, s in case.findings})
+    target = case.finding_target or case.target
+    assert_findings_from(status_crawl, source, {(r, s, target) for r, s in case.findings})
     for rule, _ in case.findings:
-        f = status_crawl.finding(rule, case.target)
+        f = status_crawl.finding(rule, target)
         assert f["sources"] == [source]
         assert f["locations"] == [{"url": source, "line": line}]
         for key, value in (case.detail or {}).items():

@@ -274,7 +274,7 @@ def test_realistic_social_markup(tmp_path):
         ("backward-social", "low", "https://wa.me/", "main", (R,)),
         ("backward-social", "low", "https://www.addtoany.com/add_to/facebook", "main", (R,)),
         # A post whose only form is the comment form offers nothing.
-        ("dead-end", "medium", R + "blog/post/", None, (R + "blog/post/",)),
+        ("dead-end", "medium", R + "blog/", None, (R + "blog/post/",)),
         ("backward-blog", "low", R + "blog/", "header", (R,)),
     }
     kinds = {l["target"]: l["kind"] for l in report["links"]}

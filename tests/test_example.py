@@ -38,8 +38,8 @@ def test_example_findings(tmp_path):
                                       "social-before-offer", "missing-anchor"})
     follow_us = A + "blog/posts/follow-us/"
     assert {(r, s, t, reg) for r, s, t, reg, _ in got} == {
-        ("dead-end", "medium", follow_us, None),
-        ("social-before-offer", "medium", follow_us, None),
+        ("dead-end", "medium", A + "blog/", None),
+        ("social-before-offer", "medium", "https://twitter.com/acme", "main"),
         ("broken-link", "high", A + "products/discontinued/", None),
         ("stranded-social", "medium", "https://www.instagram.com/acme", None),
         ("stranded-social", "info", "https://www.linkedin.com/company/acme", None),
@@ -47,6 +47,8 @@ def test_example_findings(tmp_path):
         ("missing-anchor", "medium", A + "pricing/#enterprise", None),
     }
     assert "127.0.0.1" not in str(report["findings"])
+    groups = {f["rule"]: f["sources"] for f in report["findings"] if f["rule"] in ("dead-end", "social-before-offer")}
+    assert groups == {"dead-end": [follow_us], "social-before-offer": [follow_us]}
 
 
 def test_setup_cfg_declares_console_script():

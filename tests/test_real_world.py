@@ -79,13 +79,14 @@ def test_unclosed_div_keeps_the_footer_and_deep_nesting_loses_no_link(tmp_path):
     _, report = audit_dir(tmp_path, "parser", P, *NO_FETCH)
     T = "https://twitter.com/parsetest"
     assert findings_set(report) == {
-        # The footer icon stays in the footer of a page that offers pricing (medium, not a body link)...
-        ("backward-social", "medium", T, "footer", (P,)),
-        # ...and 300 unclosed <div>s lose neither the footer, its broken link nor its social link.
-        ("backward-social", "high", T, "footer", (P + "deep.html",)),
+        # The footer icon stays in the footer (medium on the page that offers pricing, not a body
+        # link), and 300 unclosed <div>s lose neither the footer, its broken link nor its social link.
+        ("backward-social", "high", T, "footer", (P, P + "deep.html")),
         ("broken-link", "high", P + "missing/", None, (P + "deep.html",)),
-        ("social-before-offer", "medium", P + "deep.html", None, (P + "deep.html",)),
+        ("social-before-offer", "medium", T, "footer", (P + "deep.html",)),
     }
+    footer = next(f for f in report["findings"] if f["rule"] == "backward-social")
+    assert footer["detail"]["pages_by_severity"] == {"medium": [P], "high": [P + "deep.html"]}
     lines = {(l["source"], l["target"]): l["line"] for l in report["links"]}
     assert lines[(P + "deep.html", P + "missing/")] == 5 and lines[(P, T)] == 6
 
@@ -121,7 +122,7 @@ def test_brand_handles_are_own_profiles_wherever_linked(tmp_path):
         ("backward-social", "high", "https://www.instagram.com/brandco/", "main", (B + "about/",)),
         ("backward-social", "high", "https://www.youtube.com/@BrandCo", "main", (B + "about/",)),
         ("backward-social", "low", "https://twitter.com/janedoe", "main", (B + "about/",)),
-        ("social-before-offer", "medium", B + "about/", None, (B + "about/",)),
+        ("social-before-offer", "medium", "https://www.instagram.com/brandco/", "main", (B + "about/",)),
     }
 
 
@@ -139,12 +140,13 @@ def test_stylesheet_names_are_no_offer_and_form_actions_are(tmp_path):
     T = "https://twitter.com/offertest"
     _, report = audit_dir(tmp_path, "offers", O, *NO_FETCH)
     assert findings_set(report) == {
-        # /css/book.min.3f2a9c.css does not make the home page "offer a booking".
-        ("backward-social", "high", T, "footer", (O,)),
-        ("social-before-offer", "medium", O, None, (O,)),
-        # A form posting to /subscribe/ is an offer: the footer icon below it is medium.
-        ("backward-social", "medium", T, "footer", (O + "updates/",)),
+        # /css/book.min.3f2a9c.css does not make the home page "offer a booking" (high there), and
+        # a form posting to /subscribe/ is an offer: the footer icon below it is medium.
+        ("backward-social", "high", T, "footer", (O, O + "updates/")),
+        ("social-before-offer", "medium", T, "footer", (O,)),
     }
+    footer = next(f for f in report["findings"] if f["rule"] == "backward-social")
+    assert footer["detail"]["pages_by_severity"] == {"high": [O], "medium": [O + "updates/"]}
     # The form's action is recorded, never fetched.
     assert not [p for p in report["pages"] if p["url"] == O + "subscribe/"]
     assert [(l["tag"], l["attr"]) for l in report["links"] if l["target"] == O + "subscribe/"] == [("form", "action")]
@@ -158,7 +160,7 @@ def test_fragments_through_redirects_and_meta_refresh_and_text_fragments(tmp_pat
         ("missing-anchor", "medium", F + "guide/#missing", None, (F,)),
         ("missing-anchor", "medium", F + "old/#intro", None, (F,)),
         ("missing-anchor", "medium", F + "new#nope", None, (F,)),
-        ("redirect", "low", F + "new", None, (F,)),
+        ("redirect", "low", F, None, (F,)),  # /new -> /new/: the trailing-slash group
     }
     messages = {f["target"]: f["message"] for f in report["findings"]}
     assert messages[F + "old/#intro"] == f"no element with id or name 'intro' on {F}new/ (the page {F}old/ leads to)"
@@ -233,7 +235,7 @@ def test_offline_machine_gives_no_broken_external_links(tmp_path):
     assert report["summary"]["network"]["message"] == message
     assert findings_set(report) == {
         ("backward-social", "high", "https://twitter.com/offlinetest", "footer", (N,)),
-        ("social-before-offer", "medium", N, None, (N,)),
+        ("social-before-offer", "medium", "https://twitter.com/offlinetest", "footer", (N,)),
         ("stranded-social", "info", "https://twitter.com/offlinetest", None, (N,)),
     }
     verdicts = {p["url"]: (p["verdict"], p["label"]) for p in report["pages"] if p["role"] == "external"}
@@ -267,14 +269,17 @@ def test_meta_refresh_stubs_are_redirects_and_sitemaps_stand_behind_pages(tmp_pa
     assert report["summary"]["pages_crawled"] == 3 and report["summary"]["pages_by_tier"] == {"blog": 1, "site": 2}
     assert findings_set(report) == {
         ("backward-social", "high", "https://twitter.com/stubstest", "footer", (S,)),
-        ("social-before-offer", "medium", S, None, (S,)),
+        ("social-before-offer", "medium", "https://twitter.com/stubstest", "footer", (S,)),
         # /blog without its slash is the blog
-        ("backward-blog", "low", S + "blog", "nav", (S,)),
-        # the sitemap and the stub also list these: the page that links them is where they stand
-        ("redirect", "low", S + "support", None, (S,)),
-        ("redirect", "low", S + "blog", None, (S,)),
+        ("backward-blog", "low", S + "blog/", "nav", (S,)),
+        # /support and /blog only lack their slash: one finding; the sitemap and the stub list them
+        # too, but the page that links them is where they stand
+        ("redirect", "low", S, None, (S,)),
         # href="###" is a placeholder, no missing anchor
     }
+    slash = next(f for f in report["findings"] if f["rule"] == "redirect")
+    assert slash["detail"]["redirects"] == [{"url": S + "blog", "final_url": S + "blog/"},
+                                            {"url": S + "support", "final_url": S + "support/"}]
 
 
 @pytest.mark.parametrize("url, platform, kind", [

@@ -78,7 +78,8 @@ def test_ctrl_c_stops_the_crawl_and_keeps_it(site_server, tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
-    assert err.strip().splitlines()[-1] == "funnelcheck: interrupted; pages crawled so far are kept in the store"
+    assert err.strip().splitlines()[-1] == ("funnelcheck: interrupted; pages crawled so far are kept in crawl #1 "
+                                            f"(funnelcheck report --db {db} --crawl 1)")
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT status FROM crawls").fetchone()[0] == "interrupted"
     assert conn.execute("SELECT count(*) FROM pages").fetchone()[0] >= 3

@@ -10,6 +10,17 @@ from typing import TextIO
 CRAWL_KEYS = ("id", "targets", "started", "finished", "status", "error", "options")
 
 
+def version() -> str:
+    """The installed funnelcheck's version."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("funnelcheck")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def page_dict(url: str, d: dict) -> dict:
     return {"url": url, "tier": d.get("tier"), "role": d.get("role"), "status": d.get("status"),
             "verdict": d.get("verdict"), "label": d.get("label"), "error_kind": d.get("error_kind"),
@@ -24,7 +35,11 @@ def write(audit, out: TextIO) -> None:
     g = audit.graph
     dumps = json.JSONEncoder(ensure_ascii=False).encode
     out.write('{"crawl": ')
-    json.dump({k: audit.crawl.get(k) for k in CRAWL_KEYS}, out)
+    crawl = {k: audit.crawl.get(k) for k in CRAWL_KEYS}
+    # the options the user gave: not where a directory target happened to be served
+    crawl["options"] = {k: v for k, v in (crawl["options"] or {}).items() if k != "mounts"}
+    crawl["funnelcheck_version"] = version()
+    json.dump(crawl, out)
     out.write(',\n"pages": [')
     first = True
     for url, d in g.nodes(data=True):

@@ -1,20 +1,28 @@
-"""The terminal report (rich): crawl line, tier summary, findings by severity."""
+"""The terminal report: a summary a person reads first, then the findings that matter most.
+
+Layout: the crawl line; a summary (pages per tier, findings per severity, the three most
+important problems in one line each); then the findings, worst first, each with what is
+wrong, where (the first pages with their lines, then "… and N more") and how to fix it.
+Lines wrap between words only; in a terminal, URLs longer than the width are shortened in
+the middle. Every crawled string is escaped (:func:`analysis.formats.safe.safe`).
+"""
 from __future__ import annotations
 
+import textwrap
 from typing import TextIO
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from analysis.findings import SEVERITIES
+from analysis.formats.safe import safe
+from analysis.rules import FIXES
 
 STYLES = {"high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 EXAMPLES = 3
-
-
-def _where(loc: dict) -> str:
-    return f"{loc['url']} (line {loc['line']})" if loc.get("line") else loc["url"]
+# Findings listed per severity before "… and N more" (all of them when the user filtered).
+SHOWN = {"high": 25, "medium": 20, "low": 10, "info": 5}
+FULL = 30  # a report with this many findings or fewer lists them all
 
 
 class _Console(Console):
@@ -24,48 +32,112 @@ class _Console(Console):
         raise BrokenPipeError
 
 
-def write(audit, out: TextIO, color: bool | None = None, width: int | None = None) -> None:
-    """Render ``audit`` for a human. ``color=None`` lets rich decide (NO_COLOR, not a tty)."""
-    # no_color=None lets rich read NO_COLOR from the environment; False would override it.
+def shorten(url: str, width: int) -> str:
+    """``url`` cut in the middle to ``width`` characters (the host and the end are what tell).
+
+    >>> shorten("https://acme.example/blog/2024/01/a-very-long-post-name/", 40)
+    'https://acme.example…ery-long-post-name/'
+    """
+    if len(url) <= width or width < 12:
+        return url
+    keep = width - 1
+    head = keep // 2 + keep % 2
+    return url[:head] + "…" + url[len(url) - (keep - head):]
+
+
+def _where(loc: dict) -> str:
+    return f"{safe(loc['url'])}:{loc['line']}" if loc.get("line") else safe(loc["url"])
+
+
+class _Writer:
+    def __init__(self, console: Console, width: int, shorten_urls: bool):
+        self.console, self.width, self.shorten = console, width, shorten_urls
+
+    def line(self, text: str = "", style: str | None = None, indent: int = 0) -> None:
+        """Print ``text`` wrapped at spaces only (a word or URL is never split)."""
+        if not text:
+            self.console.print()
+            return
+        pad = " " * indent
+        if not self.width:
+            self.console.print(Text(pad + text, style=style or ""))
+            return
+        words = text.split(" ")
+        if self.shorten:
+            words = [shorten(w, self.width - indent - 2) if "://" in w else w for w in words]
+        for out in textwrap.wrap(" ".join(words), width=self.width, initial_indent=pad, subsequent_indent=pad + "  ",
+                                 break_long_words=False, break_on_hyphens=False) or [pad]:
+            self.console.print(Text(out, style=style or ""))
+
+
+def _pages(summary: dict) -> str:
+    tiers = ", ".join(f"{tier} {n}" for tier, n in summary["pages_by_tier"].items())
+    return (f"{summary['pages_crawled']} pages crawled" + (f" ({tiers})" if tiers else "")
+            + f" · {summary['urls_checked']} URLs checked · {summary['links']} links")
+
+
+def _headline(f) -> str:
+    return safe(f.message)
+
+
+def write(audit, out: TextIO, color: bool | None = None, width: int | None = None,
+          shown: list | None = None, filtered: bool = False) -> None:
+    """Render ``audit`` for a human. ``color=None`` lets rich decide (NO_COLOR, not a tty).
+
+    ``shown`` are the findings to list (default all, ``--severity``/``--rule`` filter them);
+    with ``filtered``, every one is listed, else the least important are summed up.
+    """
     console = _Console(file=out, force_terminal=color, no_color=True if color is False else None, width=width,
-                      highlight=False, soft_wrap=True)
+                       highlight=False, soft_wrap=True)
+    terminal = console.is_terminal
+    # Wrapped to the terminal (or to ``width``); piped or written to a file, one line per item, for grep.
+    w = _Writer(console, width or (console.width if terminal else 0), shorten_urls=terminal)
     crawl, s = audit.crawl, audit.summary
-    console.print(Text.assemble(("funnelcheck ", "bold"), f"crawl #{crawl['id']} of {', '.join(crawl['targets'])}",
-                                f" — {crawl['status']}, {s['pages_crawled']} pages, {s['urls_checked']} URLs checked, "
-                                f"{s['links']} links"))
+    findings = audit.findings if shown is None else shown
+    w.line(f"funnelcheck crawl #{crawl['id']} of {' '.join(safe(t) for t in crawl['targets'])} — {crawl['status']}",
+           "bold")
     limits = crawl.get("limits") or {}
     cut = [f"--{name.replace('_', '-')} left {n} page{'s' if n != 1 else ''} uncrawled"
            for name, n in sorted(limits.items()) if n]
     if cut:
-        console.print(Text("partial audit: " + "; ".join(cut), style="yellow"))
+        w.line("partial audit: " + "; ".join(cut), "yellow")
     if s.get("network"):
-        console.print(Text(s["network"]["message"], style="yellow"))
-    tiers = Table(title="Tiers", title_justify="left", show_edge=False, pad_edge=False)
-    tiers.add_column("tier")
-    tiers.add_column("pages crawled", justify="right")
-    tiers.add_column("URLs linked", justify="right")
-    for tier in sorted(set(s["urls_by_tier"]) | set(s["pages_by_tier"])):
-        tiers.add_row(tier, str(s["pages_by_tier"].get(tier, 0)), str(s["urls_by_tier"].get(tier, 0)))
-    console.print(tiers)
+        w.line(safe(s["network"]["message"]), "yellow")
+    w.line(_pages(s))
+    counts = s["findings"]
+    w.line("Findings: " + " · ".join(f"{counts[sev]} {sev}" for sev in SEVERITIES), "bold")
     if not audit.findings:
-        console.print(Text("No findings.", style="green"))
+        w.line("No findings.", "green")
+        return
+    top = [f for f in audit.findings if f.severity in ("high", "medium")][:3] or audit.findings[:3]
+    w.line()
+    w.line("Fix first:", "bold")
+    for i, f in enumerate(top, 1):
+        w.line(f"{i}. [{f.severity}] {_headline(f)}", STYLES[f.severity], indent=2)
+    if filtered:
+        w.line()
+        w.line(f"Showing {len(findings)} of {len(audit.findings)} findings (filtered).", "dim")
     for severity in SEVERITIES:
-        group = [f for f in audit.findings if f.severity == severity]
+        group = [f for f in findings if f.severity == severity]
         if not group:
             continue
-        console.print()
-        console.print(Text(f"{severity.upper()} ({len(group)})", style=STYLES[severity]))
-        for f in group:
-            where = f", {f.region}" if f.region else ""
-            console.print(Text.assemble("  ", (f.rule, STYLES[severity]), f"  {f.target}",
-                                        (f"  [{f.count} page{'s' if f.count != 1 else ''}{where}]", "dim")))
-            console.print(Text(f"      {f.message}"))
+        w.line()
+        w.line(f"{severity.upper()} ({len(group)})", STYLES[severity])
+        limit = len(group) if filtered or len(audit.findings) <= FULL else SHOWN[severity]
+        for f in group[:limit]:
+            where = f" · {f.region}" if f.region else ""
+            w.line(f"{f.rule}{where} · {f.count} page{'s' if f.count != 1 else ''}", STYLES[severity], indent=2)
+            w.line(_headline(f), indent=4)
             first = list({loc["url"]: loc for loc in reversed(f.locations)}.values())[::-1]  # one per page
-            examples = [_where(loc) for loc in first[:EXAMPLES]]
+            examples = [_where(loc) for loc in first[:EXAMPLES]] or [safe(u) for u in f.sources[:EXAMPLES]]
             more = f.count - len(examples)
-            if more > 0:
-                examples.append(f"… and {more} more")
             if examples:
-                console.print(Text("      found on " + ", ".join(examples), style="dim"))
-    counts = ", ".join(f"{s['findings'][sev]} {sev}" for sev in SEVERITIES)
-    console.print(Text(f"{len(audit.findings)} findings: {counts}", style="bold"))
+                w.line("on " + ", ".join(examples) + (f", … and {more} more" if more > 0 else ""), "dim", indent=4)
+            fix = FIXES.get(f.rule)
+            if fix:
+                w.line(f"fix: {fix}", indent=4)
+        if len(group) > limit:
+            w.line(f"… and {len(group) - limit} more {severity} findings (--severity {severity} lists them all; "
+                   "--format json has every page)", "dim", indent=2)
+    w.line()
+    w.line(f"{len(audit.findings)} findings: " + ", ".join(f"{counts[sev]} {sev}" for sev in SEVERITIES), "bold")
