@@ -32,6 +32,10 @@ RULES: dict[str, RuleFn] = {}
 # How to fix what each rule finds: one line, shown under every finding of the rule.
 FIXES = {
     "backward-social": "move the follow icons below the page's offer or into the footer; link a product or contact page first",
+    "backward-social:identity": "nothing to fix: identity markup (rel=me, sameAs) is no route for visitors",
+    "backward-social:third-party": "fine where it credits someone; make sure the page links your own offer first",
+    "backward-social:share": "keep share buttons below the post's call to action, or drop them",
+    "backward-social:content": "embed or quote the post on the page instead of sending readers away",
     "backward-blog": "link the site's own pages (product, pricing, contact) where this link stands, or accept it as a mild step",
     "dead-end": "link each post to a product, pricing or contact page (a call to action)",
     "stranded-social": "add a link to the site or the blog to the profile's bio or header",
@@ -426,9 +430,38 @@ def url_hint(url: str, sources) -> str | None:
     return None
 
 
+def page_relative(url: str, sources) -> str | None:
+    """The href every source would have written for ``url`` when it is the same folder-relative
+    path under each of them (``_/js/app.js`` on /a/ and /b/c/), else None.
+
+    >>> page_relative("https://a.example/b/_/x.js", ["https://a.example/b/", "https://a.example/b/index"])
+    '_/x.js'
+    """
+    rel = None
+    for source in sources:
+        folder = source[: source.rfind("/") + 1]
+        if not url.startswith(folder) or url == folder:
+            return None
+        here = url[len(folder):]
+        if rel is not None and here != rel:
+            return None
+        rel = here
+    return rel
+
+
+TEMPLATE_MIN = 3  # distinct broken URLs that make one template's page-relative link
+
+
 @rule("broken-link")
 def broken_link(g):
-    """A link whose target answered 4xx/5xx or could not be reached (redirect loops have their own rule)."""
+    """A link whose target answered 4xx/5xx or could not be reached (redirect loops have their own rule).
+
+    A page-relative href in a template (``./_/js/search.js`` in every page's head) resolves
+    to a different URL under each folder and 404s on each: one finding for the href, listing
+    the pages, instead of one per folder.
+    """
+    template: dict[tuple, list] = defaultdict(list)
+    missing: list[tuple[str, _Group]] = []  # owned 404s: one by one, or a whole missing section
     for url, data in g.nodes(data=True):
         if data.get("verdict") != BROKEN or data.get("loop"):
             continue
@@ -436,19 +469,82 @@ def broken_link(g):
         if grp is None:
             continue
         status = data.get("final_status")
-        what = f"{status}" if status else (data.get("label") or "error")
-        if data.get("chain"):
-            what = f"redirects to {data.get('final_url')}, which answers {what}"
-        elif status:
-            what = f"answers {status} ({data.get('label')})"
-        severity = "high" if data.get("tier") in OWNED else "medium"
-        hint = url_hint(url, grp.sources) if status == 404 else None
-        detail = {"status": status, "error_kind": data.get("final_error") or data.get("error_kind"),
-                  "label": data.get("label")}
-        if hint:
-            detail["hint"] = hint
-        yield Finding("broken-link", severity, url, f"broken link: {url} {what}" + (f": {hint}" if hint else ""),
-                      None, list(grp.sources), grp.locations, detail)
+        if status == 404 and data.get("tier") in OWNED and not data.get("chain"):
+            rel = page_relative(url, grp.sources)
+            if rel is not None:
+                template[(origin(url), rel)].append((url, grp))
+            else:
+                missing.append((url, grp))
+            continue
+        yield _broken(g, url, data, grp)
+    rest: list[tuple[str, _Group]] = []
+    for (site, rel), hits in template.items():
+        if len(hits) < TEMPLATE_MIN:
+            rest.extend(hits)
+            continue
+        merged = _Group()
+        for _, grp in hits:
+            for loc in grp.locations:
+                merged.add(loc["url"], loc["line"], "high")
+        n = len(merged.sources)
+        yield Finding("broken-link", "high", rel,
+                      f"page-relative link '{rel}' is broken on {_plural(n, 'page')}: it resolves under each page's "
+                      f"own folder ({len(hits)} URLs, each answering 404); write it relative to the site root",
+                      None, list(merged.sources), merged.locations,
+                      {"status": 404, "error_kind": None, "label": "client error", "cause": "page-relative",
+                       "targets": sorted(u for u, _ in hits)})
+    yield from _missing_sections(g, rest + missing)
+
+
+SECTION_MIN = 5  # broken URLs under one folder where nothing answers: one missing section
+
+
+def _section(url: str) -> str:
+    """The folder two levels down a URL's path (``/manual/latest/``), or its first folder."""
+    head, _, path = url.partition("://")[2].partition("/")
+    parts = path.split("/")[:-1][:2]
+    return url.split("://")[0] + "://" + head + "/" + "".join(p + "/" for p in parts)
+
+
+def _missing_sections(g, broken: list[tuple[str, _Group]]):
+    """Owned 404s one by one, except where five or more lie under one folder that holds no page
+    that answers (a section left out of the build, a removed manual): one finding for it."""
+    by_section: dict[str, list] = defaultdict(list)
+    for url, grp in broken:
+        by_section[_section(url)].append((url, grp))
+    alive = {_section(u) for u, d in g.nodes(data=True) if d.get("verdict") == "ok" and d.get("role") == "page"}
+    alive |= {u for u, d in g.nodes(data=True) if d.get("verdict") == "ok" and d.get("role") == "page"}
+    for section, hits in by_section.items():
+        if len(hits) < SECTION_MIN or section in alive or section.count("/") <= 3:
+            for url, grp in hits:
+                yield _broken(g, url, g.nodes[url], grp)
+            continue
+        merged = _Group()
+        for _, grp in hits:
+            for loc in grp.locations:
+                merged.add(loc["url"], loc["line"], "high")
+        yield Finding("broken-link", "high", section,
+                      f"{len(hits)} broken links into {section} on {_plural(len(merged.sources), 'page')}: nothing "
+                      "under it answers (a section missing from the site?)", None, list(merged.sources),
+                      merged.locations, {"status": 404, "error_kind": None, "label": "client error",
+                                         "cause": "missing-section", "targets": sorted(u for u, _ in hits)})
+
+
+def _broken(g, url: str, data: dict, grp: _Group) -> Finding:
+    status = data.get("final_status")
+    what = f"{status}" if status else (data.get("label") or "error")
+    if data.get("chain"):
+        what = f"redirects to {data.get('final_url')}, which answers {what}"
+    elif status:
+        what = f"answers {status} ({data.get('label')})"
+    severity = "high" if data.get("tier") in OWNED else "medium"
+    hint = url_hint(url, grp.sources) if status == 404 else None
+    detail = {"status": status, "error_kind": data.get("final_error") or data.get("error_kind"),
+              "label": data.get("label")}
+    if hint:
+        detail["hint"] = hint
+    return Finding("broken-link", severity, url, f"broken link: {url} {what}" + (f": {hint}" if hint else ""),
+                   None, list(grp.sources), grp.locations, detail)
 
 
 @rule("redirect")

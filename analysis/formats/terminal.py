@@ -133,7 +133,8 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
             more = f.count - len(examples)
             if examples:
                 w.line("on " + ", ".join(examples) + (f", … and {more} more" if more > 0 else ""), "dim", indent=4)
-            fix = FIXES.get(f.rule)
+            kind = f.detail.get("kind") if isinstance(f.detail, dict) else None
+            fix = FIXES.get(f"{f.rule}:{kind}") or FIXES.get(f.rule)
             if fix:
                 w.line(f"fix: {fix}", indent=4)
         if len(group) > limit:
