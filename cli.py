@@ -212,7 +212,7 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
         crawl = store.crawl(crawl_id)
         if crawl["status"] == "failed":
             last = [line for line in tail.splitlines() if line.strip()][-1:] or [crawl["error"]]
-            fail(f"crawl failed: {last[0]} (crawl #{crawl_id} in {db_path})")
+            fail(f"crawl failed: {last[0]} (crawl #{crawl_id}: funnelcheck report --db {db_path} --crawl {crawl_id})")
         if code != 0 and crawl["status"] != "complete":
             kept = store.count_pages(crawl_id, None)
             fail(f"{crawl['error'] or 'crawl stopped'}; {kept} URLs kept in crawl #{crawl_id} "

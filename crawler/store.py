@@ -133,7 +133,14 @@ class Store:
                 if not self.path.exists():
                     raise StoreError(f"no crawl store at {self.path}")
                 self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
-                row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                try:
+                    row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+                except sqlite3.OperationalError:
+                    # a store on a read-only disk or in a folder we may not write: WAL cannot make
+                    # its -shm file; read the file as it is, unchanging
+                    self.db.close()
+                    self.db = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, timeout=30)
+                    row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
                 if row is None:
                     raise sqlite3.DatabaseError("no schema version")
             else:

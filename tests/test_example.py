@@ -1,6 +1,7 @@
 """The bundled example and its funnel.toml, run exactly as the README says."""
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 
@@ -58,3 +59,19 @@ def test_setup_cfg_declares_console_script():
     cfg.read(ROOT / "setup.cfg")
     assert "funnelcheck = cli:main" in cfg["options.entry_points"]["console_scripts"]
     assert tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["build-backend"]
+
+
+def test_readme_json_example_matches_real_output(tmp_path):
+    """Every object of the README's JSON example has the keys a real report has, no more, no less."""
+    readme = (ROOT / "README.md").read_text()
+    example = json.loads(re.search(r"```json\n(.*?)\n```", readme, re.S).group(1))
+    _, report = audit_json(tmp_path, ROOT / "examples/acme/site", "--config", ROOT / "examples/acme/funnel.toml")
+    assert list(example) == list(report)
+    for key in ("crawl", "summary"):
+        assert set(example[key]) == set(report[key]), key
+    for key in ("pages", "links", "findings"):
+        assert set(example[key][0]) == set(report[key][0]), key
+    tiers = {p["tier"] for p in report["pages"]} | {l["tier"] for l in report["links"]}
+    regions = {l["region"] for l in report["links"]}
+    assert tiers <= {"site", "blog", "social", "external", "contact", "other"}
+    assert regions <= {"header", "nav", "main", "aside", "footer", "body", "head", "", None}
