@@ -331,51 +331,38 @@ def mark_lines(text: str) -> str:
     >>> mark_lines('<p>\\n<a href="<b>">x</a><!-- <i> --><script>"<a>"</script><div style="x">')
     '<p>\\n<a data-funnelcheck-line=2 href="<b>">x</a><!-- <i> --><script data-funnelcheck-line=2>"<a>"</script><div data-funnelcheck-line=2 style="x">'
     """
-    if len(_OPEN.findall(text)) - text.count("</") > MAX_NESTING:
-        return _mark_all(text)
-    out = []
-    pos, line = 0, 1
-    for m in _LINKS.finditer(text):
-        name = m.group(1) or m.group(3) or m.group(4)
-        if name is None:
-            continue  # a comment
-        name_end = m.start() + 1 + len(name)
-        line += text.count("\n", pos, name_end)
-        out.append(text[pos:name_end])
-        out.append(f" {LINE_ATTR}={line}")
-        pos = name_end
-        if m.group(1):  # the raw text inside: counted, copied as it is
-            line += text.count("\n", name_end, m.end())
-            out.append(text[name_end:m.end()])
-            pos = m.end()
-    out.append(text[pos:])
-    return "".join(out)
+    deep = len(_OPEN.findall(text)) - text.count("</") > MAX_NESTING
+    return _mark(text, _TAGS if deep else _LINKS, cap=deep)
 
 
-def _mark_all(text: str) -> str:
-    """:func:`mark_lines` for a page that may nest deeply: every start tag, nesting capped."""
+def _mark(text: str, pattern: re.Pattern, cap: bool) -> str:
+    """Insert the line attributes after the tag names ``pattern`` finds; with ``cap``, every
+    tag is read and containers opened deeper than :data:`MAX_NESTING` are dropped."""
     out = []
     pos, line, depth = 0, 1, 0
-    for m in _TAGS.finditer(text):
-        name = m.group(3) or m.group(1)
+    styled = pattern.groups >= 4  # _LINKS: group 4 is any element with a style attribute
+    for m in pattern.finditer(text):
+        raw = m.group(1)
+        name = raw or m.group(3) or (m.group(4) if styled else None)
         if name is None:
-            if m.group().startswith("</"):
+            if cap and m.group().startswith("</"):
                 depth = max(0, depth - 1)
             continue  # a comment, an end tag
-        lowered = name.lower()
-        if lowered not in _VOID:
-            if depth >= MAX_NESTING and lowered not in _KEEP:
-                out.append(text[pos:m.start()])
-                line += text.count("\n", pos, m.end())
-                pos = m.end()
-                continue
-            depth += not m.group(1)
+        if cap:
+            lowered = name.lower()
+            if lowered not in _VOID:
+                if depth >= MAX_NESTING and lowered not in _KEEP:
+                    out.append(text[pos:m.start()])
+                    line += text.count("\n", pos, m.end())
+                    pos = m.end()
+                    continue
+                depth += not raw
         name_end = m.start() + 1 + len(name)
         line += text.count("\n", pos, name_end)
         out.append(text[pos:name_end])
         out.append(f" {LINE_ATTR}={line}")
         pos = name_end
-        if m.group(1):  # the raw text inside: counted, copied as it is
+        if raw:  # the raw text inside: counted, copied as it is
             line += text.count("\n", name_end, m.end())
             out.append(text[name_end:m.end()])
             pos = m.end()
