@@ -80,7 +80,9 @@ def emit(a, fmt: str, output: str | None, fail_on: str, severity: str | None = N
     except BrokenPipeError:  # `funnelcheck ... | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except OSError as exc:
-        fail(f"cannot write {output or 'to stdout'}: {exc.strerror}")
+        crawl = a.crawl["id"]
+        fail(f"cannot write {output or 'to stdout'}: {exc.strerror}; the crawl is kept as crawl #{crawl} "
+             f"(funnelcheck report --db {a.store.path} --crawl {crawl})")
     return EXIT_FINDINGS if a.failing(fail_on) else EXIT_OK
 
 

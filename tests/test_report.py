@@ -148,3 +148,15 @@ def test_verbose_after_the_command_and_version_in_json(template_site, tmp_path):
     (site / "index.html").write_text(_page("<main>hi</main>"))
     result = run_cli("audit", site, "-v", "--no-sitemaps", "--db", tmp_path / "c.sqlite")
     assert result.exit_code == 0 and "Spider opened" in result.stderr
+
+
+def test_a_report_that_cannot_be_written_names_the_stored_crawl(tmp_path, cli):
+    site = tmp_path / "s"
+    site.mkdir()
+    (site / "index.html").write_text(_page("<main>hi</main>"))
+    db = tmp_path / "c.sqlite"
+    result = cli("audit", site, "--no-sitemaps", "--db", db, "-o", "/dev/full")  # the disk is full
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("funnelcheck: error: cannot write /dev/full: No space left on device; the crawl "
+                                     f"is kept as crawl #1 (funnelcheck report --db {db} --crawl 1)")
+    assert cli("report", "--db", db).exit_code == 0
