@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from contextlib import nullcontext
 
@@ -42,6 +43,11 @@ def _progress():
 
     return Progress(TextColumn("crawling"), BarColumn(), MofNCompleteColumn(), TextColumn("URLs"),
                     TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+
+
+def _terminated(signum, frame):
+    """SIGTERM (kill, systemd stop, CI cancel) stops the crawl like Ctrl-C: kept, marked interrupted."""
+    raise KeyboardInterrupt
 
 
 def check_output(output: str | None) -> None:
@@ -187,6 +193,7 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
 
     progress = _progress()
     live: list[LiveAudit] = []
+    signal.signal(signal.SIGTERM, _terminated)  # a service manager's stop is a Ctrl-C
     try:
         with progress as bar:
             task = bar.add_task("crawl", total=None) if bar else None
@@ -257,7 +264,8 @@ def crawls(db):
     try:
         with open_store(db, readonly=True) as store:
             for c in store.crawls():
-                click.echo(f"{c['id']}\t{c['started']}\t{c['status']}\t{c['pages']} pages\t{' '.join(c['targets'])}")
+                click.echo(f"{c['id']}\t{c['started']}\t{c['status']}\t{c['pages']} pages\t"
+                           f"{safe(' '.join(c['targets']))}")
     except StoreError as exc:
         fail(str(exc))
 

@@ -60,6 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _die_with_parent() -> None:
+    """In the crawl process, before exec: get SIGTERM when the parent dies (Linux prctl
+    PR_SET_PDEATHSIG), so a killed `funnelcheck` never leaves its crawl running. SIGTERM stops
+    Scrapy cleanly: the crawl is marked interrupted and everything stored is kept."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux: the parent's handlers still stop it
+        pass
+
+
 def run_crawl(db_path: str, crawl_id: int, on_progress: Callable[[int, int], None] | None = None,
               poll: float = 0.2, verbose: int = 0) -> tuple[int, str]:
     """Run crawl ``crawl_id`` (already created in the store) in a child process.
@@ -75,7 +87,8 @@ def run_crawl(db_path: str, crawl_id: int, on_progress: Callable[[int, int], Non
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with tempfile.TemporaryFile(mode="w+") as log, Store(db_path) as store:
         proc = subprocess.Popen([sys.executable, "-m", "crawler.run", str(db_path), str(crawl_id), str(verbose)],
-                                stdout=subprocess.DEVNULL, stderr=None if verbose else log, env=env)
+                                stdout=subprocess.DEVNULL, stderr=None if verbose else log, env=env,
+                                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         try:
             while True:
                 try:

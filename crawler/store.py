@@ -217,11 +217,17 @@ class Store:
 
     def crawls(self) -> list[dict]:
         rows = self.db.execute(
-            "SELECT c.id, c.targets, c.started, c.finished, c.status,"
+            "SELECT c.id, c.targets, c.started, c.finished, c.status, c.pid,"
             " (SELECT count(*) FROM pages p WHERE p.crawl_id = c.id AND p.role = 'page' AND p.parsed = 1) AS pages"
             " FROM crawls c ORDER BY c.id"
         ).fetchall()
-        return [dict(r, targets=json.loads(r["targets"])) for r in rows]
+        out = []
+        for r in rows:
+            row = dict(r, targets=json.loads(r["targets"]))
+            if row["status"] == "running" and not process_alive(row["pid"]):
+                row["status"] = "interrupted"  # its process is gone: nothing is running it
+            out.append(row)
+        return out
 
     # -- pages and links --------------------------------------------------------
     def write_page(self, crawl_id: int, page: dict, links: list[tuple], discovered: list[tuple] = ()) -> None:
@@ -301,6 +307,22 @@ class Store:
                 "INSERT OR REPLACE INTO url_cache VALUES (?, ?, ?, ?, ?, ?)",
                 (url, status, location, headers, content_type, time.time()),
             )
+
+
+def process_alive(pid: int | None) -> bool:
+    """Is there a process ``pid`` (None: not started yet, so not known to be gone)?"""
+    if pid is None:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if os.path.exists(f"/proc/{pid}/stat"):  # a zombie is gone too
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    return True
 
 
 def open_store(path: str | os.PathLike | None, readonly: bool = False) -> Store:

@@ -91,3 +91,58 @@ def test_unknown_config_key_is_an_error(tmp_path):
     result = run_cli("audit", "--config", cfg, "--db", tmp_path / "c.sqlite")
     assert result.exit_code == 2
     assert result.stderr == f"funnelcheck: error: {cfg}: unknown key max_page\n"
+
+
+def _gone(pid: int, timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[-1].split()[0] == "Z":
+                    return True
+        except (ProcessLookupError, FileNotFoundError):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_the_crawl_dies_with_a_killed_funnelcheck(site_server, tmp_path):
+    srv = site_server(routes={"*": _chain})
+    db = tmp_path / "c.sqlite"
+    proc = _start_audit(srv.url + "/p/0", db)
+    (pid,) = _wait_for(db, "SELECT pid FROM crawls", lambda r: r[0] is not None)
+    _wait_for(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 3)
+    proc.kill()  # kill -9 of funnelcheck itself: nothing left to stop the crawl but the kernel
+    proc.communicate(timeout=30)
+    assert _gone(pid), "the crawl process outlived funnelcheck"
+    # It got SIGTERM: stopped cleanly, marked interrupted, and `crawls` says so.
+    _wait_for(db, "SELECT status FROM crawls", lambda r: r[0] == "interrupted")
+    listed = run_cli("crawls", "--db", db)
+    assert listed.stdout.split("\t")[2] == "interrupted"
+
+
+def test_sigterm_stops_like_ctrl_c(site_server, tmp_path):
+    srv = site_server(routes={"*": _chain})
+    db = tmp_path / "c.sqlite"
+    proc = _start_audit(srv.url + "/p/0", db)
+    (pid,) = _wait_for(db, "SELECT pid FROM crawls", lambda r: r[0] is not None)
+    _wait_for(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 3)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1].startswith("funnelcheck: interrupted; pages crawled so far are kept in crawl #1")
+    assert sqlite3.connect(db).execute("SELECT status FROM crawls").fetchone()[0] == "interrupted"
+    assert _gone(pid)
+
+
+def test_crawls_never_lists_a_dead_crawl_as_running(tmp_path):
+    from crawler.store import Store
+
+    db = tmp_path / "c.sqlite"
+    with Store(db) as store:
+        cid = store.create_crawl(["https://a.example/"], {})
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        store.set_pid(cid, dead.pid)
+    assert run_cli("crawls", "--db", db).stdout.split("\t")[2] == "interrupted"
