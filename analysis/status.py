@@ -57,6 +57,7 @@ POLICY: tuple[Rule, ...] = (
 ERROR_KINDS = {
     "robots": (SKIPPED, "skipped (robots.txt)"),
     "excluded": (SKIPPED, "skipped (excluded)"),
+    "too-long": (SKIPPED, "skipped (URL longer than 2,048 characters)"),
     "rate-limited": (UNVERIFIED, "rate limited"),
     "dns": (BROKEN, "DNS lookup failed"),
     "timeout": (BROKEN, "timed out"),

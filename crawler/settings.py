@@ -56,5 +56,9 @@ EXTENSIONS = {"scrapy.extensions.telnet.TelnetConsole": None, "scrapy.extensions
 FUNNEL_RATE_LIMIT_RETRIES = 2   # 429 / 503 + Retry-After: wait and retry this many times
 FUNNEL_MAX_RETRY_WAIT = 10.0    # never wait longer than this for one Retry-After
 
+FUNNEL_MAX_URL_LENGTH = 2048      # longer URLs are not fetched (skipped, "URL too long")
+FUNNEL_MAX_REDIRECTS = 10         # hops followed per chain, owned or external
+FUNNEL_MAX_LINKS_PER_PAGE = 10000  # links read per page (the page's reason says when it was hit)
+
 FUNNEL_DB = None
 FUNNEL_CRAWL_ID = None

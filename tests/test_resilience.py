@@ -146,3 +146,26 @@ def test_crawls_never_lists_a_dead_crawl_as_running(tmp_path):
         dead.wait()
         store.set_pid(cid, dead.pid)
     assert run_cli("crawls", "--db", db).stdout.split("\t")[2] == "interrupted"
+
+
+def test_caps_on_redirects_and_url_length(site_server, tmp_path):
+    """An endless external redirect chain stops after 10 hops; an over-long URL is not fetched."""
+    def endless(handler):
+        n = int(handler.path.rsplit("/", 1)[-1] or 0)
+        return Route(302, {"Location": f"/r/{n + 1}"})
+
+    ext = site_server(routes={"*": endless})
+    long_url = "/" + "x" * 2100
+    site = site_server(routes={"/": Route(200, body=f'<main><a href="https://loop.test/r/0">loop</a>'
+                                                   f'<a href="{long_url}">long</a></main>')})
+    result, report = __import__("conftest").audit_json(
+        tmp_path, "https://cap.test/", "--no-sitemaps", "--remap", rf"^https://cap\.test/(.*) {site.url}/\1",
+        "--remap", rf"^https://loop\.test/(.*) {ext.url}/\1")
+    assert result.exit_code == 0, result.stderr  # a broken external link is medium
+    assert len([p for m, p in ext.requests if p.startswith("/r/")]) <= 11 * 2  # HEAD, then GET per hop at most
+    rules = {(f["rule"], f["target"]): f for f in report["findings"]}
+    loop = rules[("broken-link", "https://loop.test/r/0")]
+    assert loop["detail"]["label"] == "more than 10 redirects"
+    skipped = rules[("skipped-link", "https://cap.test" + long_url)]
+    assert skipped["message"].endswith("skipped (URL longer than 2,048 characters)")
+    assert not [p for m, p in site.requests if p.startswith("/xxx")]

@@ -105,6 +105,10 @@ class FunnelSpider(scrapy.Spider):
         self.exclude = [re.compile(r) for r in o.get("exclude", ())]
         self.exclude_path = [re.compile(r) for r in o.get("exclude_path", ())]
         self.use_sitemaps = o.get("sitemaps", True)
+        # Caps that hold for every URL, owned or not (a trap cannot make a crawl run for ever).
+        self.max_url_length = settings.getint("FUNNEL_MAX_URL_LENGTH", 2048)
+        self.max_redirects = settings.getint("FUNNEL_MAX_REDIRECTS", 10)
+        self.max_links = settings.getint("FUNNEL_MAX_LINKS_PER_PAGE", 10000)
         self.cache_age = float(o.get("cache_age_seconds") or 0)
         self.cache = Store(self.db_path) if self.cache_age > 0 and self.check_external else None
         # http/https and www variants of every owned origin are one site, named as the targets name it.
@@ -309,6 +313,10 @@ class FunnelSpider(scrapy.Spider):
             return None
         self.seen.add(key)
         why = self.excluded(url)
+        if not why and len(url) > self.max_url_length:
+            return {"page": {"url": key, "role": role, "depth": depth, "error_kind": "too-long",
+                             "reason": f"URL longer than {self.max_url_length:,} characters: not fetched",
+                             "fetched_at": now_iso()}, "links": [], "discovered": []}
         if why:
             return {"page": {"url": key, "role": role, "depth": depth, "error_kind": "excluded",
                              "reason": why, "fetched_at": now_iso()}, "links": [], "discovered": []}
@@ -370,8 +378,13 @@ class FunnelSpider(scrapy.Spider):
                 # The same page under another name (http -> https, apex -> www, index.html -> /).
                 yield from self.follow_variant(response, page, location)
                 return
-            if location:
+            hops = meta.get("hops", 0) + 1
+            if location and hops > self.max_redirects:
+                page["reason"] = f"more than {self.max_redirects} redirects: not followed further"
+            elif location:
                 next_req = self.plan(location, "a", meta["depth"], role=self.hop_role(role, location))
+                if isinstance(next_req, scrapy.Request):
+                    next_req.meta["hops"] = hops
                 if next_req is not None:
                     follow.append(next_req)
         elif 200 <= status < 300 and role == "asset" and method == "GET" and (
@@ -396,7 +409,9 @@ class FunnelSpider(scrapy.Spider):
                 page.update(title=facts.title, lead_form=int(facts.lead_form), parsed=1,
                             anchors=json.dumps(facts.anchors) if facts.anchors else None)
                 crawl_more = role == "page"
-                for link in facts.links:
+                if len(facts.links) > self.max_links:
+                    page["reason"] = f"read the first {self.max_links:,} of {len(facts.links):,} links"
+                for link in facts.links[: self.max_links]:
                     row, request = self.link(meta["key"], link, meta["depth"] + 1, crawl_more)
                     if row is not None:
                         links.append(row)
