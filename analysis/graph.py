@@ -21,7 +21,7 @@ from collections import Counter
 from urllib.parse import urlsplit
 
 from analysis.status import UNCHECKED, UNVERIFIED, resolve
-from analysis.tiers import BLOG, EXTERNAL, OWNED, Scope
+from crawler.scope import BLOG, EXTERNAL, OWNED, Scope
 from crawler.urls import dedupe_key
 
 

@@ -16,7 +16,7 @@ import networkx as nx
 from analysis.findings import Finding, worst
 from analysis.graph import landing_page, offers
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
-from analysis.tiers import (BLOG, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL, handle_key, names_own_profile,
+from crawler.scope import (BLOG, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL, handle_key, names_own_profile,
                             unwrap_redirector)
 from crawler.urls import dedupe_key, has_tracking, origin
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 import crawler.urls
-from analysis.tiers import Scope
+from crawler.scope import Scope
 from crawler.extract import _srcset, extract
 from crawler.urls import Remapper, URLError, _remove_dot_segments, dedupe_key, has_tracking, normalize, resolve
 

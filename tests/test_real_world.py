@@ -291,14 +291,14 @@ def test_meta_refresh_stubs_are_redirects_and_sitemaps_stand_behind_pages(tmp_pa
     ("https://m.facebook.com/acme", "facebook", "profile"),
 ])
 def test_platform_hosts_and_profile_paths(url, platform, kind):
-    from analysis.tiers import Scope
+    from crawler.scope import Scope
 
     s = Scope()
     assert (getattr(s.platform(url), "name", None), s.link_kind(url)) == (platform, kind)
 
 
 def test_brand_words_in_handles_and_subdomain_brands():
-    from analysis.tiers import Scope
+    from crawler.scope import Scope
 
     s = Scope(site=("https://hop.apache.org/",))
     assert [s.is_brand_profile(u) for u in ("https://twitter.com/ApacheHop", "https://www.linkedin.com/company/hop-project",

@@ -1,7 +1,7 @@
 """The funnel spider: fetch owned pages, their links, social profiles and externals.
 
 Thin by design: :mod:`crawler.extract` reads pages, :mod:`crawler.urls` names
-URLs, :mod:`analysis.tiers` says what is owned; the spider only decides what to
+URLs, :mod:`crawler.scope` says what is owned; the spider only decides what to
 fetch next and hands one item per fetched URL to the store pipeline. It never
 judges a status: the store keeps facts, analysis gives verdicts.
 """
@@ -16,7 +16,7 @@ import scrapy
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
-from analysis.tiers import OWNED, PROFILE, SOCIAL, Scope, handle_key, names_own_profile
+from crawler.scope import OWNED, PROFILE, SOCIAL, Scope, handle_key, names_own_profile
 from crawler.extract import NAVIGATION_TAGS, Link, css_urls, extract, resolve_href
 
 from crawler.errors import error_kind

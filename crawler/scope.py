@@ -1,6 +1,8 @@
 """Which tier a URL belongs to (site, blog, social, external) and what a link is.
 
-The known social platforms live in ``platforms.toml`` next to this module.
+The known social platforms live in ``platforms.toml`` next to this module. The crawler decides
+with it what to fetch and analysis judges with it: it lives here because analysis reads what
+the crawler writes, never the other way round.
 Everything here is a pure function of a URL and a :class:`Scope`.
 """
 from __future__ import annotations
@@ -86,7 +88,7 @@ def load_platforms() -> tuple[Platform, ...]:
     >>> any(p.name == "twitter" for p in load_platforms())
     True
     """
-    data = tomllib.loads(resources.files("analysis").joinpath("platforms.toml").read_text())
+    data = tomllib.loads(resources.files("crawler").joinpath("platforms.toml").read_text())
     return tuple(
         Platform(name, tuple(p["hosts"]), tuple(re.compile(s) for s in p.get("share", ())),
                  tuple(re.compile(s) for s in p["profile"]) if "profile" in p else None,
