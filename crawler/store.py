@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS crawls (
     error TEXT,
     pid INTEGER,
     limits TEXT,                      -- JSON: pages left uncrawled by --max-pages / --depth
-    origins TEXT                      -- JSON: owned variant origin -> the canonical one (urls.origin_aliases)
+    origins TEXT,                     -- JSON: owned variant origin -> the canonical one (urls.origin_aliases)
+    version TEXT                      -- the funnelcheck version that ran the crawl
 );
 CREATE TABLE IF NOT EXISTS pages (
     id INTEGER PRIMARY KEY,
@@ -108,6 +109,16 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def funnelcheck_version() -> str:
+    """The installed funnelcheck's version (recorded with each crawl)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("funnelcheck")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def default_path() -> Path:
     """``crawls.sqlite`` in the user data directory (platformdirs)."""
     from platformdirs import user_data_path
@@ -152,7 +163,7 @@ class Store:
                 self.db.execute("PRAGMA synchronous=OFF")
                 self.db.executescript(SCHEMA)
                 columns = {row[1] for row in self.db.execute("PRAGMA table_info(crawls)")}
-                for column in ("limits", "origins"):  # stores written by funnelcheck before these columns
+                for column in ("limits", "origins", "version"):  # stores written by funnelcheck before these columns
                     if column not in columns:
                         self.db.execute(f"ALTER TABLE crawls ADD COLUMN {column} TEXT")
                 self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -176,8 +187,8 @@ class Store:
     def create_crawl(self, targets: list[str], options: dict) -> int:
         with self.db:
             cur = self.db.execute(
-                "INSERT INTO crawls (targets, options, started, status) VALUES (?, ?, ?, 'running')",
-                (json.dumps(targets), json.dumps(options, sort_keys=True), now_iso()),
+                "INSERT INTO crawls (targets, options, started, status, version) VALUES (?, ?, ?, 'running', ?)",
+                (json.dumps(targets), json.dumps(options, sort_keys=True), now_iso(), funnelcheck_version()),
             )
         return cur.lastrowid
 

@@ -140,7 +140,7 @@ def test_output_file_is_checked_before_the_crawl(tmp_path, cli):
 
 def test_verbose_after_the_command_and_version_in_json(template_site, tmp_path):
     _, report, _ = template_site
-    assert report["crawl"]["funnelcheck_version"] == "0.1.0"
+    assert report["crawl"]["funnelcheck_version"] == report["crawl"]["crawled_by"] == "0.1.0"
     assert "mounts" not in report["crawl"]["options"]
     assert all(re.fullmatch(r"fc-[0-9a-f]{12}", f["id"]) for f in report["findings"])
     site = tmp_path / "s"

@@ -7,18 +7,12 @@ from __future__ import annotations
 import json
 from typing import TextIO
 
+from crawler.store import funnelcheck_version
+
 CRAWL_KEYS = ("id", "targets", "started", "finished", "status", "error", "options")
 
 
-def version() -> str:
-    """The installed funnelcheck's version."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as dist_version
 
-    try:
-        return dist_version("funnelcheck")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def page_dict(url: str, d: dict) -> dict:
@@ -38,7 +32,8 @@ def write(audit, out: TextIO) -> None:
     crawl = {k: audit.crawl.get(k) for k in CRAWL_KEYS}
     # the options the user gave: not where a directory target happened to be served
     crawl["options"] = {k: v for k, v in (crawl["options"] or {}).items() if k != "mounts"}
-    crawl["funnelcheck_version"] = version()
+    crawl["crawled_by"] = audit.crawl.get("version")  # the version that ran the crawl (None: before 0.1.0)
+    crawl["funnelcheck_version"] = funnelcheck_version()  # the version that wrote this report
     json.dump(crawl, out)
     out.write(',\n"pages": [')
     first = True
