@@ -38,7 +38,7 @@ def summarize(g: nx.MultiDiGraph, findings: list[Finding], crawl: dict) -> dict:
     verdicts = Counter(d.get("verdict") for _, d in g.nodes(data=True) if d.get("role"))
     return {
         "status": crawl["status"],
-        "uncrawled_by_limits": crawl.get("limits") or {},
+        "uncrawled_by_limits": {k: v for k, v in (crawl.get("limits") or {}).items() if k != "traps"},
         "pages_crawled": sum(pages_by_tier.values()),
         "pages_by_tier": dict(sorted(pages_by_tier.items())),
         "urls_by_tier": dict(sorted(urls_by_tier.items())),

@@ -51,6 +51,7 @@ FIXES = {
     "skipped-link": "nothing to fix; use --include or --ignore-robots to check it",
     "unsupported-scheme": "nothing to fix unless the link is a mistake",
     "malformed-url": "correct the href: it is not a URL a browser can follow",
+    "crawl-trap": "make the pattern's links rel=nofollow or finite (or --exclude it), so crawlers and visitors do not loop",
     "insecure-link": "link https:// (search and replace http:// for the site's own host)",
 }
 
@@ -755,6 +756,16 @@ def orphan_page(g):
         if sitemaps:
             yield Finding("orphan-page", "low", url, f"{url} is in the sitemap but no crawled page links to it",
                           None, sitemaps, [{"url": s, "line": None} for s in sitemaps])
+
+
+@rule("crawl-trap")
+def crawl_trap(g):
+    """A URL pattern with endless variants (a calendar, a query that keeps growing, a path that
+    nests itself): the crawl followed a bounded number and left the rest."""
+    for template, counts in sorted(((g.graph["crawl"].get("limits") or {}).get("traps") or {}).items()):
+        yield Finding("crawl-trap", "medium", template,
+                      f"crawler trap: {template} has endless variants; {counts['crawled']} were crawled, "
+                      f"{counts['left']} more left out", None, [], [], dict(counts))
 
 
 def run_rules(g: nx.MultiDiGraph, only: Iterable[str] | None = None) -> list[Finding]:

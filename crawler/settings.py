@@ -59,6 +59,7 @@ FUNNEL_MAX_RETRY_WAIT = 10.0    # never wait longer than this for one Retry-Afte
 FUNNEL_MAX_URL_LENGTH = 2048      # longer URLs are not fetched (skipped, "URL too long")
 FUNNEL_MAX_REDIRECTS = 10         # hops followed per chain, owned or external
 FUNNEL_MAX_LINKS_PER_PAGE = 10000  # links read per page (the page's reason says when it was hit)
+FUNNEL_MAX_VARIANTS = 500         # owned pages per trap pattern (query names, a repeating path)
 
 FUNNEL_DB = None
 FUNNEL_CRAWL_ID = None

@@ -214,6 +214,31 @@ def dedupe_key(url: str, aliases: dict[str, str] | None = None) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
 
 
+def trap_template(url: str) -> str | None:
+    """The pattern a URL shares with its crawler-trap siblings, or None for a plain path.
+
+    Query strings are reduced to their parameter names (an endless calendar's ``?month=…``,
+    a query that keeps growing ``?a=1&a=1&a=1``); a path that repeats one segment four times
+    or more (a relative link that nests itself, ``/docs/docs/docs/docs/``) is one pattern too.
+
+    >>> trap_template("https://a.example/cal?month=2031-05&view=m"), trap_template("https://a.example/x/")
+    ('https://a.example/cal?month=…&view=…', None)
+    >>> trap_template("https://a.example/d/a/d/a/d/a/d/a/")
+    'https://a.example/d/a/… (repeating path)'
+    """
+    parts = urlsplit(url)
+    if parts.query:
+        names = sorted({k for k, _ in parse_qsl(parts.query, keep_blank_values=True)})
+        return f"{parts.scheme}://{parts.netloc}{parts.path}?" + "&".join(f"{n}=…" for n in names)
+    segments = [seg for seg in parts.path.split("/") if seg]
+    for seg in set(segments):
+        if segments.count(seg) >= 4:
+            first = segments.index(seg)
+            head = "/".join(segments[: first + 2])
+            return f"{parts.scheme}://{parts.netloc}/{head}/… (repeating path)"
+    return None
+
+
 def has_tracking(url: str) -> bool:
     """True when the URL carries campaign parameters (utm_source and friends).
 

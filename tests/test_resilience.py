@@ -169,3 +169,25 @@ def test_caps_on_redirects_and_url_length(site_server, tmp_path):
     skipped = rules[("skipped-link", "https://cap.test" + long_url)]
     assert skipped["message"].endswith("skipped (URL longer than 2,048 characters)")
     assert not [p for m, p in site.requests if p.startswith("/xxx")]
+
+
+def test_crawler_traps_stop_and_are_reported(site_server, tmp_path):
+    """An endless calendar and a query that keeps growing: 500 variants each, then a finding."""
+    def calendar(handler):
+        from urllib.parse import parse_qs, urlsplit
+
+        q = parse_qs(urlsplit(handler.path).query)
+        n = int(q.get("day", ["0"])[0])
+        return Route(200, body=f'<main><a href="/cal?day={n + 1}">next day</a>'
+                               f'<a href="/grow?{urlsplit(handler.path).query}&x=1">more</a></main>')
+
+    srv = site_server(routes={"*": calendar})
+    result, report = __import__("conftest").audit_json(
+        tmp_path, "https://trap.test/cal?day=0", "--no-sitemaps", "--concurrency", "16",
+        "--remap", rf"^https://trap\.test/(.*) {srv.url}/\1")
+    assert result.exit_code == 0, result.stderr
+    traps = {f["target"]: f for f in report["findings"] if f["rule"] == "crawl-trap"}
+    assert set(traps) == {"https://trap.test/cal?day=…", "https://trap.test/grow?day=…&x=…"}
+    assert all(f["severity"] == "medium" and f["detail"]["crawled"] == 500 and f["detail"]["left"] >= 1
+               for f in traps.values())
+    assert report["summary"]["pages_crawled"] <= 1 + 500 + 500

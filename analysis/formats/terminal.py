@@ -98,7 +98,7 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
            "bold")
     limits = crawl.get("limits") or {}
     cut = [f"--{name.replace('_', '-')} left {n} page{'s' if n != 1 else ''} uncrawled"
-           for name, n in sorted(limits.items()) if n]
+           for name, n in sorted(limits.items()) if n and name != "traps"]
     if cut:
         w.line("partial audit: " + "; ".join(cut), "yellow")
     if s.get("network"):

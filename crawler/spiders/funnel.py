@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import Counter
 from functools import lru_cache
 
 import scrapy
@@ -34,6 +35,7 @@ from crawler.urls import (
     origin,
     resolve,
     scheme_of,
+    trap_template,
 )
 
 logger = logging.getLogger(__name__)
@@ -109,6 +111,9 @@ class FunnelSpider(scrapy.Spider):
         self.max_url_length = settings.getint("FUNNEL_MAX_URL_LENGTH", 2048)
         self.max_redirects = settings.getint("FUNNEL_MAX_REDIRECTS", 10)
         self.max_links = settings.getint("FUNNEL_MAX_LINKS_PER_PAGE", 10000)
+        self.max_variants = settings.getint("FUNNEL_MAX_VARIANTS", 500)
+        self.variants: Counter = Counter()   # owned pages scheduled per trap template
+        self.trapped: Counter = Counter()    # ... and those left out once it was full
         self.cache_age = float(o.get("cache_age_seconds") or 0)
         self.cache = Store(self.db_path) if self.cache_age > 0 and self.check_external else None
         # http/https and www variants of every owned origin are one site, named as the targets name it.
@@ -276,7 +281,9 @@ class FunnelSpider(scrapy.Spider):
         """Record whether --depth or --max-pages left pages uncrawled (the report says so)."""
         with Store(self.db_path) as store:
             store.set_limits(self.crawl_id, {"max_pages": len(self.cut_by_max_pages - self.seen),
-                                             "depth": len(self.cut_by_depth - self.seen)})
+                                             "depth": len(self.cut_by_depth - self.seen),
+                                             "traps": {t: {"crawled": self.variants[t], "left": n}
+                                                       for t, n in sorted(self.trapped.items())}})
         if self.cache is not None:
             self.cache.close()
 
@@ -307,6 +314,11 @@ class FunnelSpider(scrapy.Spider):
                 role = "external"
             elif not seed and not self.within_limits(key, depth):
                 return None
+            elif not seed and (template := trap_template(key)) is not None:
+                if self.variants[template] >= self.max_variants:
+                    self.trapped[template] += 1  # a crawler trap: reported, never followed for ever
+                    return None
+                self.variants[template] += 1
         if role == "profile" and not self.check_social:
             return None
         if role == "external" and not self.check_external:
