@@ -119,6 +119,16 @@ def share_endpoint(url: str) -> str:
     return urlunsplit((p.scheme, p.netloc, p.path, "", ""))
 
 
+def account_name(urls) -> str:
+    """The URL an account is reported under, of the forms pages spell it: https first, then the
+    shortest, then the first in order.
+
+    >>> account_name({"http://www.twitter.com/ACME/", "https://twitter.com/acme", "https://x.com/acme"})
+    'https://x.com/acme'
+    """
+    return min(urls, key=lambda u: (not u.startswith("https://"), len(u), u))
+
+
 @rule("backward-social")
 def backward_social(g: nx.MultiDiGraph):
     """Owned page -> social platform: the visitor leaves for a page you do not control.
@@ -170,7 +180,7 @@ def backward_social(g: nx.MultiDiGraph):
         groups[key].add(page, e["line"], severity)
     for (target, region, kind, _), grp in groups.items():
         if target in names:
-            target = min(names[target])  # twitter.com/acme and twitter.com/acme/ are one account
+            target = account_name(names[target])  # twitter.com/acme and twitter.com/acme/ are one account
         n = len(grp.sources)
         by_severity: dict[str, dict[str, None]] = {}
         for loc, sev in zip(grp.locations, grp.severities):
@@ -318,16 +328,20 @@ def social_before_offer(g):
     """
     social: dict[str, list] = defaultdict(list)
     own = own_profiles(g)
+    scope = g.graph["scope"]
+    names: dict = defaultdict(set)  # one account, however its URLs are spelled
     for page, target, e in _edges_into(g, SOCIAL):
         if e["kind"] == PROFILE and target in own:
-            social[page].append((e["line"] or 0, e["region"] or "body", target))
+            account = scope.profile_id(target) or target
+            names[account].add(target)
+            social[page].append((e["line"] or 0, e["region"] or "body", account))
     groups: dict[tuple, _Group] = defaultdict(_Group)
     for page in sorted(social):
         if offers(g, page):
             continue
         links = sorted(social[page])
         region = links[0][1]  # where the page first sends visitors to social
-        row = tuple(sorted({t for _, r, t in links if r == region}))
+        row = tuple(sorted({account_name(names[a]) for _, r, a in links if r == region}))
         groups[(region, row)].add(page, links[0][0] or None, "medium")
     for (region, row), grp in groups.items():
         n = len(grp.sources)

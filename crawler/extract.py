@@ -115,15 +115,17 @@ def _in_section(el) -> bool:
 
 # <link rel=...> that name origins or CMS endpoints (answering 405 to GET), not documents.
 _SKIPPED_RELS = frozenset({"preconnect", "dns-prefetch", "edituri", "wlwmanifest", "pingback", "shortlink"})
-_NOT_LEAD = re.compile(r"comment|search|login|log-in|signin|sign-in|password", re.I)
+_NOT_LEAD = re.compile(r"comment|search|login|log-in|log_in|signin|sign-in|sign_in|session|password", re.I)
 
 
 def _not_a_lead_form(el) -> bool:
-    """An email field in a comment, search or login form does not capture a lead."""
+    """An email field in a comment, search or login form does not capture a lead (a form
+    with a password field signs someone in or up to an account, it is no lead capture)."""
     for anc in _ancestors(el):
         if anc.tag == "form":
             a = anc.attributes
-            return bool(_NOT_LEAD.search(f"{a.get('id') or ''} {a.get('class') or ''} {a.get('action') or ''}"))
+            return bool(_NOT_LEAD.search(f"{a.get('id') or ''} {a.get('class') or ''} {a.get('action') or ''}")
+                        or anc.css_first('input[type="password" i]') is not None)
     return False
 
 

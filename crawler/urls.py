@@ -231,7 +231,7 @@ def trap_template(url: str) -> str | None:
         names = sorted({k for k, _ in parse_qsl(parts.query, keep_blank_values=True)})
         return f"{parts.scheme}://{parts.netloc}{parts.path}?" + "&".join(f"{n}=…" for n in names)
     segments = [seg for seg in parts.path.split("/") if seg]
-    for seg in set(segments):
+    for seg in dict.fromkeys(segments):  # in path order: the same pattern every time
         if segments.count(seg) >= 4:
             first = segments.index(seg)
             head = "/".join(segments[: first + 2])

@@ -311,3 +311,26 @@ def test_icon_font_links_and_double_slashes():
     assert [(l.url, l.icon) for l in facts.links] == [
         ("https://x.com/a", True), ("https://a.example/blog/(https://b.example/)", False),
         ("https://a.example/blog/13//post/", False)]
+
+
+# -- found by a new user's trial ----------------------------------------------------------------------
+def test_a_login_form_is_no_lead_capture():
+    for form in ('<form action="/session"><input type="email" name="email"><input type="password"></form>',
+                 '<form action="/users/sign_in"><input type="email" name="user[email]"></form>'):
+        assert extract(form.encode(), "https://a.example/").lead_form is False
+    assert extract(b'<form action="/join"><input type="email" name="email"></form>', "https://a.example/").lead_form
+
+
+def test_one_account_however_spelled_is_one_template_row():
+    from analysis.graph import graph_from
+    from analysis.rules import backward_social, social_before_offer
+
+    pages = [{"url": f"https://a.example/p{i}/", "role": "page", "status": 200, "parsed": 1} for i in range(4)]
+    spellings = ["https://x.com/AcmeCo", "https://twitter.com/acmeco", "http://www.twitter.com/ACMECO/",
+                 "https://mobile.twitter.com/acmeco"]
+    g = graph_from(pages, [(p["url"], t, "header", "profile") for p, t in zip(pages, spellings)],
+                   site=["https://a.example/"])
+    [row] = social_before_offer(g)
+    assert (row.target, row.count) == ("https://x.com/AcmeCo", 4)
+    [icon] = backward_social(g)
+    assert (icon.target, icon.count) == ("https://x.com/AcmeCo", 4)

@@ -278,10 +278,12 @@ class FunnelSpider(scrapy.Spider):
         return True
 
     def closed(self, reason):
-        """Record whether --depth or --max-pages left pages uncrawled (the report says so)."""
+        """Record whether --depth or --max-pages left pages uncrawled (the report says so); a crawl
+        that was stopped says that, not that a limit cut it."""
+        finished = reason == "finished"
         with Store(self.db_path) as store:
-            store.set_limits(self.crawl_id, {"max_pages": len(self.cut_by_max_pages - self.seen),
-                                             "depth": len(self.cut_by_depth - self.seen),
+            store.set_limits(self.crawl_id, {"max_pages": len(self.cut_by_max_pages - self.seen) if finished else 0,
+                                             "depth": len(self.cut_by_depth - self.seen) if finished else 0,
                                              "traps": {t: {"crawled": self.variants[t], "left": n}
                                                        for t, n in sorted(self.trapped.items())}})
         if self.cache is not None:
