@@ -497,10 +497,7 @@ def broken_link(g):
         if len(hits) < TEMPLATE_MIN:
             rest.extend(hits)
             continue
-        merged = _Group()
-        for _, grp in hits:
-            for loc in grp.locations:
-                merged.add(loc["url"], loc["line"], "high")
+        merged = _merged(hits)
         n = len(merged.sources)
         yield Finding("broken-link", "high", rel,
                       f"page-relative link '{rel}' is broken on {_plural(n, 'page')}: it resolves under each page's "
@@ -509,6 +506,15 @@ def broken_link(g):
                       {"status": 404, "error_kind": None, "label": "client error", "cause": "page-relative",
                        "targets": sorted(u for u, _ in hits)})
     yield from _missing_sections(g, rest + missing)
+
+
+def _merged(hits: list[tuple[str, _Group]]) -> _Group:
+    """One group of the pages behind several broken URLs that share a cause."""
+    merged = _Group()
+    for _, grp in hits:
+        for loc in grp.locations:
+            merged.add(loc["url"], loc["line"], "high")
+    return merged
 
 
 SECTION_MIN = 5  # broken URLs under one folder where nothing answers: one missing section
@@ -534,10 +540,7 @@ def _missing_sections(g, broken: list[tuple[str, _Group]]):
             for url, grp in hits:
                 yield _broken(g, url, g.nodes[url], grp)
             continue
-        merged = _Group()
-        for _, grp in hits:
-            for loc in grp.locations:
-                merged.add(loc["url"], loc["line"], "high")
+        merged = _merged(hits)
         yield Finding("broken-link", "high", section,
                       f"{len(hits)} broken links into {section} on {_plural(len(merged.sources), 'page')}: nothing "
                       "under it answers (a section missing from the site?)", None, list(merged.sources),
