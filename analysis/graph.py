@@ -168,7 +168,7 @@ class GraphBuilder:
         g.graph["network"] = no_network(g)
         for url, data in g.nodes(data=True):
             if data.get("parsed") and data.get("tier") in OWNED and data.get("role") == "page":
-                refresh = next((t for _, t, e in g.out_edges(url, data=True) if e.get("tag") == "meta"), None)
+                refresh = refresh_target(g, url)
                 if refresh is not None and refresh != url:
                     data["stub"] = refresh  # <meta refresh>: a redirect a browser follows, not a page
         for url, data in g.nodes(data=True):
@@ -231,6 +231,11 @@ def is_contact_page(url: str, title: str) -> bool:
                 or _CONTACT.search(title))
 
 
+def refresh_target(g, url: str) -> str | None:
+    """Where a page's ``<meta http-equiv=refresh>`` sends the browser, if it has one."""
+    return next((t for _, t, e in g.out_edges(url, data=True) if e.get("tag") == "meta"), None)
+
+
 def landing_page(g, url: str, hops: int = 5) -> str:
     """The page a visitor ends up on from ``url``: through 3xx redirects and ``<meta refresh>`` stubs.
 
@@ -246,7 +251,7 @@ def landing_page(g, url: str, hops: int = 5) -> str:
         final = node.get("final_url")
         if final and final in g:
             url, node = final, g.nodes[final]
-        refresh = next((t for _, t, e in g.out_edges(url, data=True) if e.get("tag") == "meta"), None)
+        refresh = refresh_target(g, url)
         if refresh is None or refresh == url or not node.get("parsed"):
             return url
         url = refresh

@@ -17,6 +17,7 @@ from scrapy.http.request import NO_CALLBACK
 from scrapy.robotstxt import ProtegoRobotParser
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 from crawler.errors import HostDown, error_kind
 
@@ -200,8 +201,6 @@ class DeadHostMiddleware:
         host = self._host(request)
         if host is None or isinstance(exception, IgnoreRequest):
             return None
-        from twisted.python.failure import Failure
-
         kind, reason = error_kind(Failure(exception))
         if kind in DEAD_HOST_ERRORS:
             self.failures[host] = self.failures.get(host, 0) + 1

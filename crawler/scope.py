@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from importlib import resources
@@ -241,7 +242,7 @@ class Scope:
         labels.discard("")
         return frozenset(labels | {a + b for a in labels for b in labels})
 
-    def is_brand_profile(self, url: str, known: frozenset[str] = frozenset()) -> bool:
+    def is_brand_profile(self, url: str, known: Collection[str] = ()) -> bool:
         """A profile whose handle is the business's brand, or a handle ``known`` to be the
         business's on another platform (``known`` holds :func:`handle_key` values).
 

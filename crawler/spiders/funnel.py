@@ -17,10 +17,9 @@ import scrapy
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
-from crawler.scope import OWNED, PROFILE, SOCIAL, Scope, handle_key, names_own_profile
-from crawler.extract import NAVIGATION_TAGS, Link, css_urls, extract, resolve_href
-
 from crawler.errors import error_kind
+from crawler.extract import NAVIGATION_TAGS, Link, css_urls, extract, resolve_href
+from crawler.scope import OWNED, PROFILE, SOCIAL, Scope, handle_key, names_own_profile
 from crawler.store import Store, now_iso
 from crawler.urls import (
     FETCHABLE_SCHEMES,
@@ -265,7 +264,7 @@ class FunnelSpider(scrapy.Spider):
             if pid:
                 self.known_handles.add(handle_key(pid[1]))  # the same handle elsewhere is the business's too
             return True
-        return self.scope.is_brand_profile(url, frozenset(self.known_handles))
+        return self.scope.is_brand_profile(url, self.known_handles)
 
     def within_limits(self, key: str, depth: int) -> bool:
         """May one more page at ``depth`` be crawled? Remembers what the limits cut off."""
@@ -327,13 +326,13 @@ class FunnelSpider(scrapy.Spider):
             return None
         self.seen.add(key)
         why = self.excluded(url)
-        if not why and len(url) > self.max_url_length:
-            return {"page": {"url": key, "role": role, "depth": depth, "error_kind": "too-long",
-                             "reason": f"URL longer than {self.max_url_length:,} characters: not fetched",
-                             "fetched_at": now_iso()}, "links": [], "discovered": []}
         if why:
             return {"page": {"url": key, "role": role, "depth": depth, "error_kind": "excluded",
                              "reason": why, "fetched_at": now_iso()}, "links": [], "discovered": []}
+        if len(url) > self.max_url_length:
+            return {"page": {"url": key, "role": role, "depth": depth, "error_kind": "too-long",
+                             "reason": f"URL longer than {self.max_url_length:,} characters: not fetched",
+                             "fetched_at": now_iso()}, "links": [], "discovered": []}
         if role == "page":
             self.pages_scheduled += 1
         if role == "external" and self.cache is not None:
@@ -537,4 +536,4 @@ class FunnelSpider(scrapy.Spider):
         yield from self.seed_answered(meta)
 
 
-__all__ = ["FunnelSpider", "error_kind", "unmap"]  # error_kind lives in crawler.errors
+__all__ = ["FunnelSpider", "is_stylesheet", "unmap"]
