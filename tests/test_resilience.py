@@ -44,12 +44,19 @@ def _start_audit(url: str, db) -> subprocess.Popen:
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
+def _crawling(url: str, db, pages: int) -> tuple[subprocess.Popen, int]:
+    """Start an audit of ``url`` and wait until its crawl process stored ``pages`` pages:
+    (the `funnelcheck` process, the crawl process's pid)."""
+    proc = _start_audit(url, db)
+    (pid,) = _wait_for(db, "SELECT pid FROM crawls", lambda r: r[0] is not None)
+    _wait_for(db, "SELECT count(*) FROM pages", lambda r: r[0] >= pages)
+    return proc, pid
+
+
 def test_kill_9_of_the_crawl_keeps_every_stored_page(site_server, tmp_path):
     srv = site_server(routes={"*": _chain})
     db = tmp_path / "c.sqlite"
-    proc = _start_audit(srv.url + "/p/0", db)
-    (pid,) = _wait_for(db, "SELECT pid FROM crawls", lambda r: r[0] is not None)
-    _wait_for(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 5)
+    proc, pid = _crawling(srv.url + "/p/0", db, 5)
     os.kill(pid, signal.SIGKILL)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2
@@ -113,9 +120,7 @@ def _gone(pid: int, timeout: float = 15) -> bool:
 def test_the_crawl_dies_with_a_killed_funnelcheck(site_server, tmp_path):
     srv = site_server(routes={"*": _chain})
     db = tmp_path / "c.sqlite"
-    proc = _start_audit(srv.url + "/p/0", db)
-    (pid,) = _wait_for(db, "SELECT pid FROM crawls", lambda r: r[0] is not None)
-    _wait_for(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 3)
+    proc, pid = _crawling(srv.url + "/p/0", db, 3)
     proc.kill()  # kill -9 of funnelcheck itself: nothing left to stop the crawl but the kernel
     proc.communicate(timeout=30)
     assert _gone(pid), "the crawl process outlived funnelcheck"
@@ -128,9 +133,7 @@ def test_the_crawl_dies_with_a_killed_funnelcheck(site_server, tmp_path):
 def test_sigterm_stops_like_ctrl_c(site_server, tmp_path):
     srv = site_server(routes={"*": _chain})
     db = tmp_path / "c.sqlite"
-    proc = _start_audit(srv.url + "/p/0", db)
-    (pid,) = _wait_for(db, "SELECT pid FROM crawls", lambda r: r[0] is not None)
-    _wait_for(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 3)
+    proc, pid = _crawling(srv.url + "/p/0", db, 3)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
