@@ -38,6 +38,7 @@ DEPTH_PRIORITY = 1
 SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 
+DOWNLOADER = "crawler.downloader.Downloader"  # holds CONCURRENT_REQUESTS_PER_DOMAIN (see there)
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.middlewares.DeadHostMiddleware": 590,  # next to the download: sees every attempt

@@ -197,3 +197,29 @@ def test_crawler_traps_stop_and_are_reported(site_server, tmp_path):
     assert all(f["severity"] == "medium" and f["detail"]["crawled"] == 500 and f["detail"]["left"] >= 1
                for f in traps.values())
     assert report["summary"]["pages_crawled"] == 1 + 500  # the target, then 500 variants
+
+
+def test_concurrency_is_what_the_server_sees(site_server, tmp_path):
+    """--concurrency 2: the server never has more than two requests of the crawl at once (Scrapy
+    2.19's downloader alone let ten through with a per-host limit of one)."""
+    import threading
+
+    lock, now, peak = threading.Lock(), [0], [0]
+
+    def slow(handler):
+        with lock:
+            now[0] += 1
+            peak[0] = max(peak[0], now[0])
+        time.sleep(0.1)
+        with lock:
+            now[0] -= 1
+        n = int(handler.path.rsplit("/", 1)[-1]) if handler.path[3:].isdigit() else 0
+        return Route(200, body="<main>" + "".join(f'<a href="/p/{n * 6 + i}">p</a>' for i in range(1, 7))
+                               + "</main>")
+
+    srv = site_server(routes={"*": slow})
+    result = run_cli("audit", srv.url + "/p/0", "--db", str(tmp_path / "c.sqlite"), "--no-sitemaps",
+                     "--concurrency", "2", "--max-pages", "25")
+    assert result.exit_code == 0, result.stderr
+    assert len([p for m, p in srv.requests if p.startswith("/p/")]) >= 25
+    assert peak[0] == 2
