@@ -145,6 +145,10 @@ db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
               "(default 10000; 0 = no limit).")
 @click.option("--depth", type=click.IntRange(0), default=None, help="Follow links at most this many clicks from "
               "a target (default: no limit).")
+@click.option("--max-time", default=None, metavar="DURATION", help="Stop crawling after DURATION, e.g. 90s, 30m, 2h "
+              "(the crawl is kept, reported and can be resumed; default: no limit).")
+@click.option("--resume", is_flag=True, default=False, help="Continue the latest interrupted crawl of these targets "
+              "in the store instead of starting a new one (a new one if there is none).")
 @click.option("--check-external/--no-check-external", default=None, help="Check links to other sites (default on).")
 @click.option("--check-social/--no-check-social", default=None, help="Fetch the social profiles owned pages link "
               "to, to see whether they link back (default on).")
@@ -171,7 +175,7 @@ db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
 @rule_option
 @verbose_option
 @click.pass_context
-def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, local_verbose, **cli_options):
+def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, local_verbose, resume, **cli_options):
     """Crawl TARGET (an http(s) URL, or a directory holding a built static site) and report.
 
     \b
@@ -189,7 +193,28 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
     except ConfigError as exc:
         fail(str(exc))
     check_output(options["output"])
-    from crawler.run import audit_crawl
+    from crawler.config import public_targets
+    from crawler.run import ResumeError, audit_crawl, resumable, resume_crawl
+    from crawler.store import default_path
+
+    if resume:
+        db_path = str(options.get("db") or default_path())
+        try:
+            with open_store(db_path) as store:
+                crawl = resumable(store, targets=public_targets(options))
+        except (StoreError, ResumeError) as exc:
+            fail(str(exc))
+        if crawl is not None:
+            _crawl_and_report(lambda *a, **k: resume_crawl(db_path, crawl, *a, **k), verbose, options["format"],
+                              options["output"], options["fail_on"], severity, rules)
+    _crawl_and_report(lambda *a, **k: audit_crawl(options, *a, **k), verbose, options["format"], options["output"],
+                      options["fail_on"], severity, rules)
+
+
+def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: str, severity, rules) -> None:
+    """Run a crawl (``run(on_progress, on_start, verbose=)``, see :mod:`crawler.run`) with a progress
+    bar, analyse it as it goes, report it and exit with the code its findings call for."""
+    from crawler.run import ResumeError
 
     progress = _progress()
     live: list[LiveAudit] = []
@@ -207,13 +232,14 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
                 if live:
                     live[0].update()  # build the graph while the crawl runs
 
-            db_path, crawl_id, code, tail = audit_crawl(options, on_progress, on_start, verbose=verbose)
+            db_path, crawl_id, code, tail = run(on_progress, on_start, verbose=verbose)
     except KeyboardInterrupt:
-        where = (f" in crawl #{live[0].crawl_id} (funnelcheck report --db {live[0].store.path} --crawl "
-                 f"{live[0].crawl_id})") if live else ""
+        where = (f" in crawl #{live[0].crawl_id} (funnelcheck resume --db {live[0].store.path} {live[0].crawl_id}"
+                 f" to continue it, funnelcheck report --db {live[0].store.path} --crawl {live[0].crawl_id} to "
+                 "report it)") if live else ""
         click.echo(f"funnelcheck: interrupted; pages crawled so far are kept{where}", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    except StoreError as exc:
+    except (StoreError, ResumeError) as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
@@ -225,7 +251,8 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
         if code != 0 and crawl["status"] != "complete":
             kept = store.count_pages(crawl_id, None)
             fail(f"{crawl['error'] or 'crawl stopped'}; {kept} URLs kept in crawl #{crawl_id} "
-                 f"(funnelcheck report --db {db_path} --crawl {crawl_id})")
+                 f"(funnelcheck resume --db {db_path} {crawl_id} to continue it, "
+                 f"funnelcheck report --db {db_path} --crawl {crawl_id} to report it)")
         a = live[0].audit() if live else analyse(store, crawl_id)
         dead = unreachable_targets(a)
         if dead and len(dead) == len(crawl["targets"]):
@@ -233,8 +260,44 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
             fail(f"cannot reach {url}: {why}")
         if a.summary.get("network"):
             click.echo(f"funnelcheck: warning: {a.summary['network']['message']}", err=True)
-        code = emit(a, options["format"], options["output"], options["fail_on"], severity, rules)
+        if crawl["status"] == "interrupted":
+            click.echo(f"funnelcheck: warning: {crawl['error'] or 'crawl stopped early'}: the report covers what "
+                       f"was crawled (funnelcheck resume --db {db_path} {crawl_id} to continue)", err=True)
+        else:
+            store.save_findings(crawl_id, [f.as_dict() for f in a.findings])  # for comparisons of crawls
+        code = emit(a, fmt, output, fail_on, severity, rules)
     sys.exit(code)
+
+
+@main.command()
+@click.argument("crawl_id", type=int, required=False, metavar="[CRAWL_ID]")
+@db_option
+@format_option
+@output_option
+@fail_on_option
+@severity_option
+@rule_option
+@verbose_option
+@click.pass_context
+def resume(ctx, crawl_id, db, fmt, output, fail_on, severity, rules, local_verbose):
+    """Continue an interrupted crawl (the latest by default) from where it stopped, and report.
+
+    Pages already stored are kept and not fetched again; the URLs it had queued are
+    fetched; the report is that of the whole crawl.
+    """
+    from crawler.run import ResumeError, resumable, resume_crawl
+    from crawler.store import default_path
+
+    check_output(output)
+    verbose = (ctx.obj or {}).get("verbose", 0) + local_verbose
+    db_path = str(db or default_path())
+    try:
+        with open_store(db_path) as store:
+            crawl = resumable(store, crawl_id)
+    except (StoreError, ResumeError) as exc:
+        fail(str(exc))
+    _crawl_and_report(lambda *a, **k: resume_crawl(db_path, crawl, *a, **k), verbose, fmt or "terminal", output,
+                      fail_on or "high", severity, rules)
 
 
 @main.command()

@@ -1,12 +1,13 @@
-"""A stored crawl as a networkx graph.
+"""A stored crawl as a graph: nodes in memory (networkx), links read from the store.
 
 Nodes are URLs (de-duplication keys): every fetched URL and every link target,
 social and external ones included. Node attributes: ``tier``, ``role``
 (page, asset, profile, external, or None when never fetched), ``status``,
 ``verdict`` (see :mod:`analysis.status`), ``title``, ``lead_form``, ``anchors``,
 ``conversion`` ('purchase', 'lead' or None), ``parsed``. Each link is one edge
-of a :class:`networkx.MultiDiGraph` with ``target`` (as written), ``fragment``,
-``tag``, ``region``, ``rel``, ``icon``, ``kind``, ``line`` and ``text``.
+``(source, key, data)`` of a :class:`CrawlGraph`, read from the store when a rule
+asks, with ``target`` (as written), ``fragment``, ``tag``, ``region``, ``rel``,
+``icon``, ``kind``, ``line`` and ``text``.
 """
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ def scope_of(options: dict) -> Scope:
                  social=tuple(options.get("social", ())), conversion=tuple(options.get("conversion", ())))
 
 
-def build_graph(store, crawl_id: int) -> nx.MultiDiGraph:
-    """Read crawl ``crawl_id`` from ``store`` into a MultiDiGraph.
+def build_graph(store, crawl_id: int) -> "CrawlGraph":
+    """Read crawl ``crawl_id`` from ``store`` into a :class:`CrawlGraph`.
 
     >>> import tempfile, os
     >>> from crawler.store import Store
@@ -43,14 +44,17 @@ def build_graph(store, crawl_id: int) -> nx.MultiDiGraph:
     >>> g = build_graph(s, cid)
     >>> g.nodes["https://x.com/a"]["tier"], g.nodes["https://a.example/"]["verdict"]
     ('social', 'ok')
+    >>> [(t, e["region"], e["line"]) for _, t, e in g.out_edges("https://a.example/", data=True)]
+    [('https://x.com/a', 'footer', 3)]
     """
     return GraphBuilder(store, crawl_id).finish()
 
 
-def graph_from(pages: list[dict], links: list[tuple], **options) -> nx.MultiDiGraph:
+def graph_from(pages: list[dict], links: list[tuple], **options) -> "CrawlGraph":
     """A graph from rows given inline (an in-memory store): for examples and tests.
 
-    ``links`` are ``(source, target, region, kind)`` tuples (tag ``a``, line 1).
+    ``links`` are ``(source, target, region, kind)`` tuples, or ``(source, target, region,
+    kind, tag)`` (tag ``a`` by default; line 1).
 
     >>> g = graph_from([{"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1}],
     ...                [("https://a.example/", "https://x.com/a", "header", "profile")], site=["https://a.example/"])
@@ -66,10 +70,107 @@ def graph_from(pages: list[dict], links: list[tuple], **options) -> nx.MultiDiGr
     aliases = origin_aliases([*options.get("site", ()), *options.get("blog", ())])
     store.set_origins(crawl_id, aliases)
     for page in pages:
-        rows = [(page["url"], t, dedupe_key(t, aliases), None, "a", "href", "", region, "", 0, kind, 1)
-                for source, t, region, kind in links if source == page["url"]]
+        rows = [(page["url"], t, dedupe_key(t, aliases), None, (rest or ("a",))[0],
+                 "content" if rest and rest[0] == "meta" else "href", "", region, "", 0, kind, 1)
+                for source, t, region, kind, *rest in links if source == page["url"]]
         store.write_page(crawl_id, page, rows)
     return build_graph(store, crawl_id)
+
+
+def _edge(row: tuple) -> tuple[str, str, dict]:
+    """``(source, key, data)`` of a stored link row (``(id, *LINK_COLUMNS)``)."""
+    _, source, target, key, fragment, tag, attr, text, region, rel, icon, kind, line = row
+    return source, key, {"target": target, "fragment": fragment, "tag": tag, "attr": attr, "text": text or "",
+                         "region": region, "rel": rel or "", "icon": bool(icon), "kind": kind, "line": line}
+
+
+class CrawlGraph:
+    """The link graph of one stored crawl: its nodes in memory, its links in the store.
+
+    The store is the graph of record: a link is read when a rule asks for the links of a
+    node (an indexed query), never held, so memory grows with the number of URLs, not of
+    links. Nodes are a networkx graph's (``g.nodes[url]`` with the attributes listed in the
+    module docstring); the edge methods are the subset of networkx's MultiDiGraph API
+    the rules use, each link one ``(source, key, data)`` edge. :meth:`aggregated` builds
+    the networkx DiGraph of page pairs (link counts by region and kind) for the graph
+    formats and algorithms.
+    """
+
+    def __init__(self, store, crawl_id: int, **attr):
+        self.store, self.crawl_id = store, crawl_id
+        self._nodes = nx.DiGraph(**attr)
+        self.nodes = self._nodes.nodes
+        self.graph = self._nodes.graph
+
+    def __contains__(self, node) -> bool:
+        return node in self._nodes
+
+    def __iter__(self):
+        return iter(self._nodes)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def add_node(self, node, **attr) -> None:
+        self._nodes.add_node(node, **attr)
+
+    def number_of_nodes(self) -> int:
+        return len(self._nodes)
+
+    def number_of_edges(self) -> int:
+        return self.store.count_links(self.crawl_id)
+
+    def links(self, **where):
+        """Edges matching ``where`` (see :meth:`crawler.store.Store.link_rows`: ``source``, ``key``,
+        ``tag``, ``fragment``, ``written_prefix``), one query."""
+        for row in self.store.link_rows(self.crawl_id, **where):
+            yield _edge(row)
+
+    def edges(self, data: bool = False):
+        for source, key, e in self.links():
+            yield (source, key, e) if data else (source, key)
+
+    def out_edges(self, node, data: bool = False):
+        for source, key, e in self.links(source=node):
+            yield (source, key, e) if data else (source, key)
+
+    def in_edges(self, node, data: bool = False):
+        for source, key, e in self.links(key=node):
+            yield (source, key, e) if data else (source, key)
+
+    def successors(self, node):
+        return iter(dict.fromkeys(key for _, key, _ in self.links(source=node)))
+
+    def predecessors(self, node):
+        return iter(dict.fromkeys(source for source, _, _ in self.links(key=node)))
+
+    def aggregated(self, nodes=None) -> nx.DiGraph:
+        """One edge per (source, key) pair, among ``nodes`` (default all), with scalar attributes:
+        ``links`` and ``links_<region>`` / ``kind_<kind>`` counts (GraphML and GEXF take it as it is).
+
+        >>> g = graph_from([{"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1}],
+        ...     [("https://a.example/", "https://x.com/a", "header", "profile"),
+        ...      ("https://a.example/", "https://x.com/a", "footer", "profile")], site=["https://a.example/"])
+        >>> dict(g.aggregated().edges["https://a.example/", "https://x.com/a"])
+        {'links': 2, 'links_header': 1, 'kind_profile': 2, 'links_footer': 1}
+        """
+        keep = None if nodes is None else set(nodes)
+        out = nx.DiGraph()
+        for node, data in self.nodes(data=True):
+            if keep is None or node in keep:
+                out.add_node(node, **{k: v for k, v in data.items() if isinstance(v, (str, int, float, bool))})
+        for source, key, e in self.links():
+            if keep is not None and (source not in keep or key not in keep):
+                continue
+            if out.has_edge(source, key):
+                attrs = out.edges[source, key]
+            else:
+                out.add_edge(source, key)
+                attrs = out.edges[source, key]
+            attrs["links"] = attrs.get("links", 0) + 1
+            for name in (f"links_{e['region'] or 'body'}", f"kind_{e['kind'] or 'other'}"):
+                attrs[name] = attrs.get(name, 0) + 1
+        return out
 
 
 _SUBSCRIBE = re.compile(r"^mailto:[^@?]*(subscribe|signup|sign-up|join)[^@?]*@", re.I)
@@ -113,8 +214,7 @@ class GraphBuilder:
         self.scope = scope_of(crawl["options"])
         self.accept = frozenset(crawl["options"].get("accept") or ())
         self.key = partial(dedupe_key, aliases=crawl.get("origins") or None)
-        self.g = nx.MultiDiGraph(crawl=crawl, scope=self.scope, key=self.key)
-        self.rows: dict[str, dict] = {}
+        self.g = CrawlGraph(store, crawl_id, crawl=crawl, scope=self.scope, key=self.key)
         self.last_page = self.last_link = 0
 
     def _target_node(self, key: str) -> None:
@@ -123,34 +223,31 @@ class GraphBuilder:
                         conversion=conversion_of(self.scope, key, tier, None))
 
     def update(self) -> None:
-        """Add the pages and links stored since the last call."""
+        """Add the pages stored since the last call, and a node for every new link's target."""
         g, scope = self.g, self.scope
         for row in self.store.pages(self.crawl_id, after=self.last_page):
             self.last_page = row["id"]
             url = row["url"]
-            self.rows[url] = row
             tier = scope.tier(url)
             g.add_node(url, tier=tier, role=row["role"], status=row["status"],
                        error_kind=row["error_kind"], reason=row["reason"], title=row["title"],
                        lead_form=bool(row["lead_form"]), parsed=bool(row["parsed"]),
                        anchors=frozenset(json.loads(row["anchors"])) if row["anchors"] else frozenset(),
                        location=row["location"], content_type=row["content_type"], depth=row["depth"],
-                       conversion=conversion_of(scope, url, tier, row["role"]))
-        add_edge, nodes = g.add_edge, g.nodes
-        for (rowid, source, target, key, fragment, tag, attr, text, region, rel, icon, kind,
-             line) in self.store.link_rows(self.crawl_id, after=self.last_link):
-            self.last_link = rowid
+                       headers=row["headers"], conversion=conversion_of(scope, url, tier, row["role"]))
+        nodes = g.nodes
+        for row in self.store.link_rows(self.crawl_id, after=self.last_link):
+            self.last_link, source, key = row[0], row[1], row[3]
             if key not in nodes:
                 self._target_node(key)
             if source not in nodes:
                 self._target_node(source)  # its page row is in the next update
-            add_edge(source, key, target=target, fragment=fragment, tag=tag, attr=attr, region=region, rel=rel,
-                     icon=bool(icon), kind=kind, line=line, text=text)
 
-    def finish(self) -> nx.MultiDiGraph:
+    def finish(self) -> CrawlGraph:
         """Read what is left and judge every node (verdict, redirect chain)."""
         self.update()
-        g, rows = self.g, self.rows
+        g = self.g
+        rows = {url: data for url, data in g.nodes(data=True) if data.get("role")}  # what was fetched
         g.graph["crawl"] = crawl = self.store.crawl(self.crawl_id)
         # A target that answered with its www. or https:// form renamed the site mid-crawl.
         g.graph["key"] = self.key = partial(dedupe_key, aliases=crawl.get("origins") or None)
@@ -164,7 +261,7 @@ class GraphBuilder:
             data.update(verdict=v.verdict, label=v.label, chain=v.chain, final_url=v.final_url, loop=v.loop,
                         permanent=v.permanent, final_status=v.status, final_error=v.error_kind)
             if v.final_url and v.final_url in rows and v.verdict == "ok":
-                data["lead_form"] = data["lead_form"] or bool(rows[v.final_url]["lead_form"])
+                data["lead_form"] = data["lead_form"] or bool(rows[v.final_url].get("lead_form"))
         g.graph["network"] = no_network(g)
         for url, data in g.nodes(data=True):
             if data.get("parsed") and data.get("tier") in OWNED and data.get("role") == "page":
@@ -233,7 +330,12 @@ def is_contact_page(url: str, title: str) -> bool:
 
 def refresh_target(g, url: str) -> str | None:
     """Where a page's ``<meta http-equiv=refresh>`` sends the browser, if it has one."""
-    return next((t for _, t, e in g.out_edges(url, data=True) if e.get("tag") == "meta"), None)
+    refresh = g.graph.get("refresh")
+    if refresh is None:  # one query for the whole crawl: the few <meta> links there are
+        refresh = g.graph["refresh"] = {}
+        for source, key, _ in g.links(tag="meta"):
+            refresh.setdefault(source, key)
+    return refresh.get(url)
 
 
 def landing_page(g, url: str, hops: int = 5) -> str:
@@ -242,8 +344,8 @@ def landing_page(g, url: str, hops: int = 5) -> str:
     >>> from analysis.graph import graph_from
     >>> stub, post = "https://a.example/old/", "https://a.example/new/"
     >>> g = graph_from([{"url": stub, "role": "page", "status": 200, "parsed": 1}],
-    ...                [(stub, post, "head", "other")], site=["https://a.example/"])
-    >>> _ = g.add_edge(stub, post, tag="meta", attr="content"); landing_page(g, stub)
+    ...                [(stub, post, "head", "other", "meta")], site=["https://a.example/"])
+    >>> landing_page(g, stub)
     'https://a.example/new/'
     """
     for _ in range(hops):
@@ -258,7 +360,7 @@ def landing_page(g, url: str, hops: int = 5) -> str:
     return url
 
 
-def offers(g: nx.MultiDiGraph, page: str, before_line: int | None = None) -> bool:
+def offers(g: CrawlGraph, page: str, before_line: int | None = None) -> bool:
     """Does ``page`` offer a purchase or lead capture (itself, a lead form, or a link to one)?
 
     With ``before_line``, only a link in the page body above that line counts (the page

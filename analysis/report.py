@@ -9,10 +9,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-import networkx as nx
 
 from analysis.findings import SEVERITIES, Finding, at_or_above
-from analysis.graph import GraphBuilder, build_graph
+from analysis.graph import CrawlGraph, GraphBuilder, build_graph
 from analysis.rules import run_rules
 
 
@@ -20,7 +19,7 @@ from analysis.rules import run_rules
 class Audit:
     store: object
     crawl: dict
-    graph: nx.MultiDiGraph
+    graph: CrawlGraph  # nodes in memory, links in the store
     findings: list[Finding]
     summary: dict
 
@@ -29,7 +28,7 @@ class Audit:
         return [f for f in self.findings if at_or_above(f.severity, threshold)]
 
 
-def summarize(g: nx.MultiDiGraph, findings: list[Finding], crawl: dict) -> dict:
+def summarize(g: CrawlGraph, findings: list[Finding], crawl: dict) -> dict:
     """Counts for the report header: pages per tier, verdicts, findings per severity and rule."""
     # pages crawled = owned HTML pages read; 404s, redirect hops and skipped URLs are URLs checked
     pages_by_tier = Counter(d["tier"] for _, d in g.nodes(data=True)

@@ -11,10 +11,10 @@ from typing import Callable, Iterable
 import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import networkx as nx
+
 
 from analysis.findings import Finding, worst
-from analysis.graph import landing_page, offers
+from analysis.graph import CrawlGraph, landing_page, offers
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
 from crawler.scope import (BLOG, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL, handle_key, names_own_profile,
                             unwrap_redirector)
@@ -26,7 +26,7 @@ IGNORED_FRAGMENTS = frozenset({"", "top"})
 REGION_WORDS = {"header": "header", "nav": "navigation", "main": "page body", "body": "page body",
                 "aside": "sidebar", "footer": "footer", "head": "page head"}
 
-RuleFn = Callable[[nx.MultiDiGraph], Iterable[Finding]]
+RuleFn = Callable[[CrawlGraph], Iterable[Finding]]
 RULES: dict[str, RuleFn] = {}
 
 # How to fix what each rule finds: one line, shown under every finding of the rule.
@@ -130,7 +130,7 @@ def account_name(urls) -> str:
 
 
 @rule("backward-social")
-def backward_social(g: nx.MultiDiGraph):
+def backward_social(g):
     """Owned page -> social platform: the visitor leaves for a page you do not control.
 
     >>> from analysis.graph import graph_from
@@ -636,18 +636,20 @@ def missing_anchor(g):
     ``<meta refresh>`` stubs); text fragments (``#:~:text=``) name no element and are fine.
     """
     groups: dict[tuple, _Group] = defaultdict(_Group)
-    for page, _ in _owned_pages(g):
-        for _, target, e in g.out_edges(page, data=True):
-            frag = (e["fragment"] or "").split(":~:", 1)[0]  # a text fragment directive is no element
-            if not frag.strip("#") or frag.lower() in IGNORED_FRAGMENTS or frag.startswith(("/", "!")):
-                continue
-            t = g.nodes[target]
-            if t.get("tier") not in OWNED or t.get("verdict") != "ok":
-                continue
-            final = landing_page(g, target)
-            node = g.nodes[final]
-            if node.get("parsed") and frag not in node.get("anchors", ()):
-                groups[(target, frag, final)].add(page, e["line"], "medium")
+    nodes = g.nodes
+    for page, target, e in g.links(fragment=True):  # one query: the links with a fragment
+        if page not in nodes or not _is_owned_page(nodes[page]):
+            continue
+        frag = (e["fragment"] or "").split(":~:", 1)[0]  # a text fragment directive is no element
+        if not frag.strip("#") or frag.lower() in IGNORED_FRAGMENTS or frag.startswith(("/", "!")):
+            continue
+        t = g.nodes[target]
+        if t.get("tier") not in OWNED or t.get("verdict") != "ok":
+            continue
+        final = landing_page(g, target)
+        node = g.nodes[final]
+        if node.get("parsed") and frag not in node.get("anchors", ()):
+            groups[(target, frag, final)].add(page, e["line"], "medium")
     for (target, frag, final), grp in groups.items():
         via = f" (the page {target} leads to)" if final != target else ""
         yield Finding("missing-anchor", "medium", f"{target}#{frag}",
@@ -740,9 +742,9 @@ def insecure_link(g):
     groups: dict[str, _Group] = defaultdict(_Group)
     written: dict[str, dict[str, None]] = defaultdict(dict)
     nodes = g.nodes
-    for page, _ in _owned_pages(g):
-        for _, target, e in g.out_edges(page, data=True):
-            if e["target"].startswith("http://") and target.startswith("https://") and nodes[target].get("tier") in OWNED:
+    for page, target, e in g.links(written_prefix="http://"):  # one query: the links written http://
+        if page in nodes and _is_owned_page(nodes[page]):
+            if target.startswith("https://") and nodes[target].get("tier") in OWNED:
                 site = origin(target) + "/"
                 groups[site].add(page, e["line"], "low")
                 written[site].setdefault(e["target"], None)
@@ -785,7 +787,7 @@ def crawl_trap(g):
                       f"{counts['left']} more left out", None, [], [], dict(counts))
 
 
-def run_rules(g: nx.MultiDiGraph, only: Iterable[str] | None = None) -> list[Finding]:
+def run_rules(g, only: Iterable[str] | None = None) -> list[Finding]:
     """Run every registered rule (or those in ``only``); findings sorted worst first."""
     findings: list[Finding] = []
     for rule_id, fn in RULES.items():

@@ -4,6 +4,7 @@
     python3 bench/run.py                      # 5,000 pages, each tool once
     python3 bench/run.py --pages 500 --repeat 3 --tools scrapy,linkchecker
     python3 bench/run.py --json               # machine-readable results on stdout
+    python3 bench/run.py --scale 10000,20000,50000,100000 --tools funnelcheck   # see bench/scale.py
 
 Generates the site with ../shared/bench/gen_site.py, serves it with ../shared/bench/serve.sh on
 127.0.0.1:8080 (and a copy that sends a "LinkChecker" header on 127.0.0.1:8089, so LinkChecker
@@ -416,6 +417,8 @@ def parse_args(argv):
     ap.add_argument("--no-install", action="store_true", help="do not pip install linkchecker")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (outputs, logs)")
     ap.add_argument("--json", action="store_true", help="print machine-readable results only")
+    ap.add_argument("--scale", metavar="N,N,...",
+                    help="memory versus pages: hand over to bench/scale.py (its options apply)")
     args = ap.parse_args(argv)
     args.pages_given = args.pages is not None
     if args.pages is None:
@@ -435,6 +438,11 @@ def parse_args(argv):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a == "--scale" or a.startswith("--scale=") for a in argv):
+        sys.path.insert(0, str(BENCH_DIR))
+        import scale  # bench/scale.py, which imports this module's helpers
+        return scale.main(argv)
     args = parse_args(argv)
     # In RAM where the machine has it: a disk-backed site stalls nginx and measures the disk.
     tmp = Path(tempfile.mkdtemp(prefix="funnelcheck-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))

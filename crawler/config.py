@@ -23,6 +23,7 @@ DEFAULTS: dict = {
     "remap": [],
     "max_pages": 10000,
     "depth": None,
+    "max_time": None,
     "check_external": True,
     "check_social": True,
     "sitemaps": True,
@@ -44,7 +45,7 @@ DEFAULTS: dict = {
 LISTS = {k for k, v in DEFAULTS.items() if isinstance(v, list)}
 # The type each key takes in funnel.toml (lists hold strings; "targets" too).
 TYPES = {**{k: list for k in LISTS}, **{k: bool for k, v in DEFAULTS.items() if isinstance(v, bool)},
-         "max_pages": int, "depth": int, "timeout": (int, float), "concurrency": int, "cache_age": (str, int),
+         "max_pages": int, "depth": int, "timeout": (int, float), "concurrency": int, "cache_age": (str, int), "max_time": (str, int),
          "user_agent": str, "fail_on": str, "format": str, "db": str, "output": str, "accept": list}
 TYPE_NAMES = {list: "a list of strings", bool: "true or false", int: "a whole number", str: "a string"}
 FAIL_LEVELS = ("high", "medium", "low", "info", "never")
@@ -191,6 +192,14 @@ def validate(options: dict) -> dict:
     if o["format"] not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {o['format']!r}")
     o["cache_age_seconds"] = parse_duration(o["cache_age"])
+    o["max_time_seconds"] = None
+    if o["max_time"] not in (None, "", 0, "0"):
+        try:
+            o["max_time_seconds"] = parse_duration(o["max_time"])
+        except ConfigError:
+            raise ConfigError(f"--max-time takes a duration like 90s, 30m, 2h, got {o['max_time']!r}") from None
+        if o["max_time_seconds"] <= 0:
+            raise ConfigError(f"--max-time must be > 0, got {o['max_time']!r}")
     return o
 
 

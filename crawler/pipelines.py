@@ -6,6 +6,10 @@ from scrapy import signals
 from crawler.store import Store
 
 
+# Why a crawl stopped early, by Scrapy's close reason (an interrupted crawl can be resumed).
+STOPPED = {"closespider_timeout": "stopped: --max-time reached", "shutdown": "interrupted by the user"}
+
+
 class StorePipeline:
     """Writes one item (a fetched URL, its links, the URLs it queued) per transaction.
 
@@ -28,16 +32,17 @@ class StorePipeline:
 
     def process_item(self, item, spider=None):
         page = item["page"]
-        self.store.write_page(self.crawl_id, page, item["links"], item["discovered"])
+        self.store.write_page(self.crawl_id, page, item["links"], item["discovered"], item.get("state"))
         if item.get("cache"):
             self.store.cache(page["url"], page["status"], page.get("location"), page.get("headers"),
                              page.get("content_type"))
         return item
 
     def spider_closed(self, spider, reason):
+        why = STOPPED.get(reason, f"stopped: {reason}")
         with Store(self.db_path) as store:
             store.finish_crawl(self.crawl_id, "complete" if reason == "finished" else "interrupted",
-                               None if reason == "finished" else f"stopped: {reason}")
+                               None if reason == "finished" else why)
 
     def close_spider(self, spider=None):
         if self.store is not None:

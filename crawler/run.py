@@ -38,6 +38,8 @@ def scrapy_settings(db_path: str, crawl_id: int, options: dict, verbose: int = 0
         overrides["LOG_LEVEL"] = "INFO" if verbose == 1 else "DEBUG"
     if options.get("user_agent"):
         overrides["USER_AGENT"] = options["user_agent"]
+    if options.get("max_time_seconds"):
+        overrides["CLOSESPIDER_TIMEOUT"] = options["max_time_seconds"]  # Scrapy's CloseSpider extension
     settings.setdict(overrides, priority="cmdline")
     return settings
 
@@ -47,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     db_path, crawl_id = argv[0], int(argv[1])
     verbose = int(argv[2]) if len(argv) > 2 else 0
+    resume = len(argv) > 3 and argv[3] == "resume"
     from scrapy.crawler import CrawlerProcess
 
     from crawler.spiders.funnel import FunnelSpider
@@ -54,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     with Store(db_path) as store:
         options = store.crawl(crawl_id)["options"]
         store.set_pid(crawl_id, os.getpid())
-    process = CrawlerProcess(scrapy_settings(db_path, crawl_id, options, verbose))
+    settings = scrapy_settings(db_path, crawl_id, options, verbose)
+    settings.set("FUNNEL_RESUME", resume, priority="cmdline")
+    process = CrawlerProcess(settings)
     process.crawl(FunnelSpider)
     process.start()
     return 0
@@ -73,7 +78,7 @@ def _die_with_parent() -> None:
 
 
 def run_crawl(db_path: str, crawl_id: int, on_progress: Callable[[int, int], None] | None = None,
-              poll: float = 0.2, verbose: int = 0) -> tuple[int, str]:
+              poll: float = 0.2, verbose: int = 0, resume: bool = False) -> tuple[int, str]:
     """Run crawl ``crawl_id`` (already created in the store) in a child process.
 
     Calls ``on_progress(pages_done, urls_queued)`` while it runs. Returns the
@@ -86,7 +91,8 @@ def run_crawl(db_path: str, crawl_id: int, on_progress: Callable[[int, int], Non
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with tempfile.TemporaryFile(mode="w+") as log, Store(db_path) as store:
-        proc = subprocess.Popen([sys.executable, "-m", "crawler.run", str(db_path), str(crawl_id), str(verbose)],
+        argv = [sys.executable, "-m", "crawler.run", str(db_path), str(crawl_id), str(verbose)]
+        proc = subprocess.Popen(argv + (["resume"] if resume else []),
                                 stdout=subprocess.DEVNULL, stderr=None if verbose else log, env=env,
                                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         try:
@@ -120,7 +126,8 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-STORED_OPTIONS = ("site", "blog", "social", "conversion", "remap", "max_pages", "depth", "check_external",
+STORED_OPTIONS = ("site", "blog", "social", "conversion", "remap", "max_pages", "depth", "max_time_seconds",
+                  "check_external",
                   "check_social", "sitemaps", "cache_age_seconds", "insecure", "ignore_robots", "include", "exclude",
                   "exclude_path", "accept", "timeout", "concurrency", "user_agent")
 
@@ -138,7 +145,6 @@ def audit_crawl(options: dict, on_progress: Callable[[int, int], None] | None = 
     from contextlib import ExitStack
 
     from crawler.config import default_site, public_targets
-    from crawler.serve import StaticServer
     from crawler.store import default_path
 
     db_path = str(options.get("db") or default_path())
@@ -146,15 +152,76 @@ def audit_crawl(options: dict, on_progress: Callable[[int, int], None] | None = 
     stored = {k: options.get(k) for k in STORED_OPTIONS}
     stored["site"] = default_site(options)
     with ExitStack() as stack:
-        mounts, bases = {}, iter(options["base_url"])
+        directories, bases = {}, iter(options["base_url"])
         for t in options["targets"]:
             if "://" not in t:
-                server = stack.enter_context(StaticServer(t))
-                mounts[next(bases)] = server.url
-        stored["mounts"] = mounts
+                directories[next(bases)] = os.path.abspath(t)
+        stored["directories"] = directories  # what a resume serves again
+        stored["mounts"] = serve(stack, directories)
         with Store(db_path) as store:
             crawl_id = store.create_crawl(targets, stored)
         if on_start:
             on_start(db_path, crawl_id)
         code, tail = run_crawl(db_path, crawl_id, on_progress, verbose=verbose)
+    return db_path, crawl_id, code, tail
+
+
+def serve(stack, directories: dict[str, str]) -> dict[str, str]:
+    """Serve each directory target on 127.0.0.1 for the crawl: ``{base_url: local url}``."""
+    from crawler.serve import StaticServer
+
+    return {base: stack.enter_context(StaticServer(path)).url for base, path in directories.items()}
+
+
+class ResumeError(RuntimeError):
+    """The crawl cannot be resumed (complete, still running, its directory gone)."""
+
+
+def resumable(store, crawl_id: int | None = None, targets: list[str] | None = None) -> dict | None:
+    """The crawl to resume: ``crawl_id``, else the latest interrupted one (of ``targets``, when
+    given). Raises :class:`ResumeError` when ``crawl_id`` cannot be resumed; None when no
+    crawl of ``targets`` is waiting."""
+    from crawler.store import process_alive
+
+    if crawl_id is None:
+        for c in reversed(store.crawls()):
+            if targets is not None and c["targets"] != targets:
+                continue
+            if c["status"] in ("interrupted", "failed"):
+                return store.crawl(c["id"])
+            if targets is not None:
+                return None  # the latest crawl of these targets ended: start a new one
+        if targets is None:
+            raise ResumeError(f"no interrupted crawl to resume in {store.path}")
+        return None
+    crawl = store.crawl(crawl_id)
+    if crawl["status"] == "complete":
+        raise ResumeError(f"crawl #{crawl_id} is complete: nothing to resume")
+    if crawl["status"] == "running" and process_alive(crawl["pid"]):
+        raise ResumeError(f"crawl #{crawl_id} is still running (process {crawl['pid']})")
+    return crawl
+
+
+def resume_crawl(db_path: str, crawl: dict, on_progress: Callable[[int, int], None] | None = None,
+                 on_start: Callable[[str, int], None] | None = None, verbose: int = 0):
+    """Continue an interrupted crawl from its frontier in the store; returns like :func:`audit_crawl`.
+
+    Pages already stored are kept and not fetched again; the URLs queued but not yet
+    fetched are fetched; directory targets are served again where they were.
+    """
+    from contextlib import ExitStack
+
+    crawl_id, options = crawl["id"], dict(crawl["options"])
+    directories = options.get("directories") or {}
+    for base, path in directories.items():
+        if not os.path.isdir(path):
+            raise ResumeError(f"cannot resume crawl #{crawl_id}: its directory {path} is gone")
+    with ExitStack() as stack:
+        options["mounts"] = serve(stack, directories)
+        with Store(db_path) as store:
+            store.set_options(crawl_id, options)
+            store.reopen_crawl(crawl_id)
+        if on_start:
+            on_start(db_path, crawl_id)
+        code, tail = run_crawl(db_path, crawl_id, on_progress, verbose=verbose, resume=True)
     return db_path, crawl_id, code, tail

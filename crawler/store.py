@@ -4,18 +4,29 @@ The crawler streams rows in as it goes (WAL, one transaction per page); every
 analysis and report reads them back. One file holds many crawls, so history,
 diffs and resumes are queries, not new formats.
 
-Tables
-------
-crawls    one row per run: targets, options (JSON), started, finished, status
-pages     one row per fetched URL (owned pages, assets, social profiles, external
-          links): status, error kind, Location, headers of interest, title, anchors
-links     one row per link on a fetched page: source, target, fragment, tag, region...
-frontier  every URL the crawl decided to fetch and whether it has been (for resume)
-url_cache external link verdicts kept across runs (``--cache-age``)
+Tables (schema 2)
+-----------------
+meta       ``schema_version``: the layout of this file
+migrations one row per migration applied (version, name, when), the way sqlite-utils records them
+crawls     one row per run: targets, options (JSON), started, finished, status, version, state
+urls       every URL once (id, url): pages, links and the frontier refer to ids
+terms      the short words links are described with (tags, attributes, regions, kinds), as ids
+pages      one row per fetched URL (owned pages, assets, social profiles, external
+           links): status, error kind, Location, headers of interest, title, anchors
+links      one row per link on a fetched page: source, key, target as written (when it
+           differs from its key), fragment, tag, attr, region, kind, icon, rel, text, line
+frontier   every URL the crawl decided to fetch and whether it has been (what a resume reads)
+findings   the findings of a finished audit, by stable id (what crawl comparisons read)
+url_cache  external link verdicts kept across runs (``--cache-age``)
+
+A store written by an older funnelcheck is migrated when opened for writing and read as
+it is for reports; one written by a newer funnelcheck, or a file that is not a
+funnelcheck store, is refused and left untouched.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -24,11 +35,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-SCHEMA_VERSION = 1
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS crawls (
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied TEXT NOT NULL);
+CREATE TABLE crawls (
     id INTEGER PRIMARY KEY,
     targets TEXT NOT NULL,            -- JSON list of public URLs
     options TEXT NOT NULL,            -- JSON object: everything the crawl was told
@@ -37,16 +51,19 @@ CREATE TABLE IF NOT EXISTS crawls (
     status TEXT NOT NULL DEFAULT 'running',  -- running, complete, interrupted, failed
     error TEXT,
     pid INTEGER,
-    limits TEXT,                      -- JSON: pages left uncrawled by --max-pages / --depth
+    limits TEXT,                      -- JSON: pages left uncrawled by --max-pages / --depth, traps
     origins TEXT,                     -- JSON: owned variant origin -> the canonical one (urls.origin_aliases)
-    version TEXT                      -- the funnelcheck version that ran the crawl
+    version TEXT,                     -- the funnelcheck version that ran the crawl
+    state TEXT                        -- JSON: what the spider learnt that a resume needs (brand handles)
 );
-CREATE TABLE IF NOT EXISTS pages (
+CREATE TABLE urls (id INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE);
+CREATE TABLE terms (id INTEGER PRIMARY KEY, term TEXT NOT NULL UNIQUE);
+CREATE TABLE pages (
     id INTEGER PRIMARY KEY,
     crawl_id INTEGER NOT NULL REFERENCES crawls(id) ON DELETE CASCADE,
-    url TEXT NOT NULL,                -- public, normalised, de-duplication key
+    url_id INTEGER NOT NULL REFERENCES urls(id),  -- public, normalised, de-duplication key
     fetched_url TEXT,                 -- where it was fetched from (after --remap)
-    role TEXT NOT NULL,               -- page, asset, profile, external
+    role TEXT NOT NULL,               -- page, asset, profile, external, sitemap
     method TEXT,
     depth INTEGER,
     status INTEGER,                   -- HTTP status, NULL when no answer
@@ -61,30 +78,36 @@ CREATE TABLE IF NOT EXISTS pages (
     parsed INTEGER NOT NULL DEFAULT 0,  -- links were extracted from it
     fetched_at TEXT,
     elapsed REAL,
-    UNIQUE (crawl_id, url)
+    UNIQUE (crawl_id, url_id)
 );
-CREATE TABLE IF NOT EXISTS links (
+CREATE TABLE links (
     id INTEGER PRIMARY KEY,
     crawl_id INTEGER NOT NULL REFERENCES crawls(id) ON DELETE CASCADE,
-    source TEXT NOT NULL,             -- public URL of the page the link stands on
-    target TEXT NOT NULL,             -- normalised target as written (tracking params kept)
-    target_key TEXT NOT NULL,         -- de-duplication key (joins pages.url)
+    source_id INTEGER NOT NULL,       -- urls.id of the page the link stands on
+    key_id INTEGER NOT NULL,          -- urls.id of the target's de-duplication key (joins pages.url_id)
+    target_id INTEGER,                -- urls.id of the target as written (tracking params kept); NULL: its key
     fragment TEXT,
-    tag TEXT, attr TEXT, text TEXT, region TEXT, rel TEXT,
+    tag INTEGER, attr INTEGER, region INTEGER, kind INTEGER,   -- terms.id
     icon INTEGER NOT NULL DEFAULT 0,
-    kind TEXT,                        -- profile, share, identity, other
-    line INTEGER
+    rel TEXT, text TEXT, line INTEGER
 );
-CREATE INDEX IF NOT EXISTS links_source ON links (crawl_id, source);
-CREATE INDEX IF NOT EXISTS links_target ON links (crawl_id, target_key);
-CREATE TABLE IF NOT EXISTS frontier (
+CREATE INDEX links_source ON links (crawl_id, source_id);
+CREATE INDEX links_key ON links (crawl_id, key_id);
+CREATE TABLE frontier (
     crawl_id INTEGER NOT NULL,
-    url TEXT NOT NULL,
+    url_id INTEGER NOT NULL,
     fetch TEXT NOT NULL,              -- JSON: what the crawler needs to fetch it again
     state TEXT NOT NULL DEFAULT 'queued',  -- queued, done
-    PRIMARY KEY (crawl_id, url)
+    PRIMARY KEY (crawl_id, url_id)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS url_cache (
+CREATE TABLE findings (
+    crawl_id INTEGER NOT NULL REFERENCES crawls(id) ON DELETE CASCADE,
+    id TEXT NOT NULL,                 -- stable fingerprint of rule, target, region and kind
+    rule TEXT NOT NULL, severity TEXT NOT NULL, target TEXT, region TEXT, message TEXT NOT NULL,
+    pages INTEGER NOT NULL, detail TEXT,
+    PRIMARY KEY (crawl_id, id)
+) WITHOUT ROWID;
+CREATE TABLE url_cache (
     url TEXT PRIMARY KEY,
     status INTEGER,
     location TEXT,
@@ -99,6 +122,32 @@ PAGE_COLUMNS = ("url", "fetched_url", "role", "method", "depth", "status", "erro
                 "fetched_at", "elapsed")
 LINK_COLUMNS = ("source", "target", "target_key", "fragment", "tag", "attr", "text", "region",
                 "rel", "icon", "kind", "line")
+_PAGE_VALUES = PAGE_COLUMNS[1:]
+_TERMS = ("tag", "attr", "region", "kind")
+
+# How each schema's rows are read back: always as LINK_COLUMNS tuples and page dicts with a url.
+_READ = {
+    1: {"links": "SELECT l.id, l.source, l.target, l.target_key, l.fragment, l.tag, l.attr, l.text, l.region,"
+                 " l.rel, l.icon, l.kind, l.line FROM links l WHERE l.crawl_id = ?",
+        "pages": "SELECT p.* FROM pages p WHERE p.crawl_id = ?",
+        "source": "l.source = ?", "key": "l.target_key = ?", "page_url": "p.url = ?",
+        "tag": "l.tag = ?", "written_prefix": "l.target LIKE ? || '%'",
+        "frontier": "SELECT f.url, f.fetch, f.state FROM frontier f WHERE f.crawl_id = ?"},
+    2: {"links": "SELECT l.id, s.url, COALESCE(t.url, k.url), k.url, l.fragment, tg.term, at.term, l.text,"
+                 " rg.term, l.rel, l.icon, kd.term, l.line FROM links l"
+                 " JOIN urls s ON s.id = l.source_id JOIN urls k ON k.id = l.key_id"
+                 " LEFT JOIN urls t ON t.id = l.target_id LEFT JOIN terms tg ON tg.id = l.tag"
+                 " LEFT JOIN terms at ON at.id = l.attr LEFT JOIN terms rg ON rg.id = l.region"
+                 " LEFT JOIN terms kd ON kd.id = l.kind WHERE l.crawl_id = ?",
+        "pages": "SELECT u.url, p.* FROM pages p JOIN urls u ON u.id = p.url_id WHERE p.crawl_id = ?",
+        "source": "l.source_id = (SELECT id FROM urls WHERE url = ?)",
+        "key": "l.key_id = (SELECT id FROM urls WHERE url = ?)",
+        "page_url": "p.url_id = (SELECT id FROM urls WHERE url = ?)",
+        "tag": "l.tag = (SELECT id FROM terms WHERE term = ?)",
+        "written_prefix": "COALESCE(t.url, k.url) LIKE ? || '%'",
+        "frontier": "SELECT u.url, f.fetch, f.state FROM frontier f JOIN urls u ON u.id = f.url_id"
+                    " WHERE f.crawl_id = ?"},
+}
 
 
 class StoreError(RuntimeError):
@@ -126,6 +175,69 @@ def default_path() -> Path:
     return user_data_path("funnelcheck", appauthor=False) / "crawls.sqlite"
 
 
+# -- migrations ------------------------------------------------------------------
+def _migrate_2(db: sqlite3.Connection) -> None:
+    """Schema 1 -> 2: every URL once in ``urls``; links as ids and term codes; findings kept."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(crawls)")}
+    for column in ("limits", "origins", "version", "state"):  # stores from before these columns
+        if column not in columns:
+            db.execute(f"ALTER TABLE crawls ADD COLUMN {column} TEXT")
+    for table in ("pages", "links", "frontier"):
+        db.execute(f"ALTER TABLE {table} RENAME TO old_{table}")
+    db.execute("DROP INDEX IF EXISTS links_source")
+    db.execute("DROP INDEX IF EXISTS links_target")
+    new = SCHEMA.split("CREATE TABLE urls", 1)[1]
+    db.executescript("CREATE TABLE urls" + new.split("CREATE TABLE url_cache", 1)[0])
+    db.execute("INSERT OR IGNORE INTO urls (url) SELECT url FROM old_pages UNION SELECT source FROM old_links"
+               " UNION SELECT target FROM old_links UNION SELECT target_key FROM old_links"
+               " UNION SELECT url FROM old_frontier")
+    db.execute("INSERT OR IGNORE INTO terms (term) SELECT tag FROM old_links WHERE tag IS NOT NULL"
+               " UNION SELECT attr FROM old_links WHERE attr IS NOT NULL"
+               " UNION SELECT region FROM old_links WHERE region IS NOT NULL"
+               " UNION SELECT kind FROM old_links WHERE kind IS NOT NULL")
+    values = ", ".join(_PAGE_VALUES)
+    db.execute(f"INSERT INTO pages (id, crawl_id, url_id, {values}) SELECT p.id, p.crawl_id, u.id,"
+               f" {', '.join('p.' + c for c in _PAGE_VALUES)} FROM old_pages p JOIN urls u ON u.url = p.url")
+    db.execute("INSERT INTO links (id, crawl_id, source_id, key_id, target_id, fragment, tag, attr, region, kind,"
+               " icon, rel, text, line) SELECT l.id, l.crawl_id, s.id, k.id,"
+               " CASE WHEN l.target = l.target_key THEN NULL ELSE t.id END, l.fragment,"
+               " (SELECT id FROM terms WHERE term = l.tag), (SELECT id FROM terms WHERE term = l.attr),"
+               " (SELECT id FROM terms WHERE term = l.region), (SELECT id FROM terms WHERE term = l.kind),"
+               " l.icon, NULLIF(l.rel, ''), NULLIF(l.text, ''), l.line FROM old_links l"
+               " JOIN urls s ON s.url = l.source JOIN urls k ON k.url = l.target_key JOIN urls t ON t.url = l.target")
+    db.execute("INSERT INTO frontier (crawl_id, url_id, fetch, state) SELECT f.crawl_id, u.id, f.fetch, f.state"
+               " FROM old_frontier f JOIN urls u ON u.url = f.url")
+    for table in ("pages", "links", "frontier"):
+        db.execute(f"DROP TABLE old_{table}")
+
+
+# Ordered: (version, name, function taking the store from version - 1 to version).
+MIGRATIONS = ((2, "urls table, links as ids, stored findings", _migrate_2),)
+
+
+def _schema_version(db: sqlite3.Connection, path) -> int | None:
+    """The schema version of an open file; None for a new, empty one. Refuses what is not ours."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables:
+        return None
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
+    if row is None or not str(row[0]).isdigit():
+        raise StoreError(f"{path} is not a funnelcheck crawl store (no schema version): left untouched")
+    version = int(row[0])
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path} was written by a newer funnelcheck (store schema {version}; this one reads up "
+                         f"to {SCHEMA_VERSION}): upgrade funnelcheck to read it")
+    return version
+
+
+def _open(path, readonly: bool, immutable: bool = False) -> sqlite3.Connection:
+    if path == ":memory:":
+        return sqlite3.connect(path)
+    mode = "ro" if readonly else "rw"
+    uri = Path(path).resolve().as_uri() + f"?mode={mode}{'&immutable=1' if immutable else ''}"
+    return sqlite3.connect(uri, uri=True, timeout=30)
+
+
 class Store:
     """A crawl store file.
 
@@ -133,46 +245,93 @@ class Store:
     >>> s = Store(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
     >>> cid = s.create_crawl(["https://acme.example/"], {"max_pages": 10})
     >>> s.write_page(cid, {"url": "https://acme.example/", "role": "page", "status": 200}, [])
-    >>> [p["status"] for p in s.pages(cid)], s.crawl(cid)["status"]
-    ([200], 'running')
+    >>> [p["status"] for p in s.pages(cid)], s.crawl(cid)["status"], s.version
+    ([200], 'running', 2)
     """
 
     def __init__(self, path: str | os.PathLike, readonly: bool = False):
-        self.path = Path(path)
+        self.path = Path(path) if path != ":memory:" else path
+        self._ids: dict[str, int] = {}     # url -> urls.id, bounded (see _url_ids)
+        self._terms: dict[str, int] = {}
         try:
             if readonly:
-                if not self.path.exists():
-                    raise StoreError(f"no crawl store at {self.path}")
-                self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
-                try:
-                    row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                except sqlite3.OperationalError:
-                    # a store on a read-only disk or in a folder we may not write: WAL cannot make
-                    # its -shm file; read the file as it is, unchanging
-                    self.db.close()
-                    self.db = sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True, timeout=30)
-                    row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-                if row is None:
-                    raise sqlite3.DatabaseError("no schema version")
+                self._open_readonly()
             else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.db = sqlite3.connect(self.path, timeout=30)
-                self.db.execute("PRAGMA journal_mode=WAL")
-                # OFF: a killed process loses nothing committed (WAL); only an OS crash or power
-                # loss could cost the last transactions, and a crawl can be re-run.
-                self.db.execute("PRAGMA synchronous=OFF")
-                self.db.executescript(SCHEMA)
-                columns = {row[1] for row in self.db.execute("PRAGMA table_info(crawls)")}
-                for column in ("limits", "origins", "version"):  # stores written by funnelcheck before these columns
-                    if column not in columns:
-                        self.db.execute(f"ALTER TABLE crawls ADD COLUMN {column} TEXT")
-                self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                self.db.commit()
+                self._open_writable()
             self.db.row_factory = sqlite3.Row
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not a funnelcheck crawl store ({exc})") from None
+            raise StoreError(f"{self.path} is not a funnelcheck crawl store ({exc}): left untouched") from None
         except OSError as exc:
-            raise StoreError(f"cannot open crawl store {self.path}: {exc}") from None
+            raise StoreError(f"cannot write the crawl store {self.path}: {exc}") from None
+        self._read = _READ[self.version]
+
+    def _open_readonly(self) -> None:
+        if not Path(self.path).exists():
+            raise StoreError(f"no crawl store at {self.path}")
+        self.db = _open(self.path, readonly=True)
+        try:
+            version = _schema_version(self.db, self.path)
+        except sqlite3.OperationalError as exc:
+            if "unable to open" not in str(exc) and "readonly" not in str(exc).replace("-", ""):
+                raise
+            # a store on a read-only disk or in a folder we may not write: WAL cannot make
+            # its -shm file; read the file as it is, unchanging
+            self.db.close()
+            self.db = _open(self.path, readonly=True, immutable=True)
+            version = _schema_version(self.db, self.path)
+        if version is None:
+            raise StoreError(f"{self.path} is not a funnelcheck crawl store (it is empty)")
+        self.version = version
+
+    def _open_writable(self) -> None:
+        if self.path != ":memory:":
+            path = Path(self.path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot write the crawl store {path}: {exc.strerror or exc}") from None
+            if not path.exists() and not os.access(path.parent, os.W_OK):
+                raise StoreError(f"cannot write the crawl store {path}: permission denied")
+            if path.exists() and not os.access(path, os.W_OK):
+                raise StoreError(f"cannot write the crawl store {path}: permission denied")
+            self.db = sqlite3.connect(path, timeout=30)
+        else:
+            self.db = sqlite3.connect(":memory:")
+        version = _schema_version(self.db, self.path)  # before any write: a foreign file stays as it was
+        self.db.execute("PRAGMA journal_mode=WAL")
+        # OFF: a killed process loses nothing committed (WAL); only an OS crash or power
+        # loss could cost the last transactions, and a crawl can be re-run.
+        self.db.execute("PRAGMA synchronous=OFF")
+        if version is None:
+            with self.db:
+                self.db.executescript(SCHEMA)
+                self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                self.db.executemany("INSERT INTO migrations VALUES (?, ?, ?)",
+                                    [(1, "initial", now_iso())] + [(v, n, now_iso()) for v, n, _ in MIGRATIONS])
+        elif version < SCHEMA_VERSION:
+            self._migrate(version)
+        self.version = SCHEMA_VERSION
+
+    def _migrate(self, version: int) -> None:
+        """Apply the migrations after ``version``, each in its own transaction."""
+        db = self.db
+        db.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                   " applied TEXT NOT NULL)")
+        db.execute("INSERT OR IGNORE INTO migrations VALUES (1, 'initial', '')")
+        db.commit()
+        for number, name, fn in MIGRATIONS:
+            if number <= version:
+                continue
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                fn(db)
+                db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(number),))
+                db.execute("INSERT INTO migrations VALUES (?, ?, ?)", (number, name, now_iso()))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            logger.info("migrated %s to store schema %d (%s)", self.path, number, name)
 
     def close(self) -> None:
         self.db.close()
@@ -211,6 +370,17 @@ class Store:
                 (now_iso(), status, error, crawl_id),
             )
 
+    def set_options(self, crawl_id: int, options: dict) -> None:
+        with self.db:
+            self.db.execute("UPDATE crawls SET options = ? WHERE id = ?", (json.dumps(options, sort_keys=True),
+                                                                          crawl_id))
+
+    def reopen_crawl(self, crawl_id: int) -> None:
+        """Mark an interrupted crawl running again (a resume): its pages and frontier stay."""
+        with self.db:
+            self.db.execute("UPDATE crawls SET status = 'running', finished = NULL, error = NULL, pid = NULL"
+                            " WHERE id = ?", (crawl_id,))
+
     def crawl(self, crawl_id: int | None = None) -> dict:
         """One crawl as a dict (``options`` and ``targets`` decoded); the latest by default."""
         if crawl_id is None:
@@ -222,14 +392,14 @@ class Store:
         out = dict(row)
         out["targets"] = json.loads(out["targets"])
         out["options"] = json.loads(out["options"])
-        out["limits"] = json.loads(out["limits"]) if out.get("limits") else {}
-        out["origins"] = json.loads(out["origins"]) if out.get("origins") else {}
+        for name in ("limits", "origins", "state"):
+            out[name] = json.loads(out[name]) if out.get(name) else {}
         return out
 
     def crawls(self) -> list[dict]:
+        pages = ("(SELECT count(*) FROM pages p WHERE p.crawl_id = c.id AND p.role = 'page' AND p.parsed = 1)")
         rows = self.db.execute(
-            "SELECT c.id, c.targets, c.started, c.finished, c.status, c.pid,"
-            " (SELECT count(*) FROM pages p WHERE p.crawl_id = c.id AND p.role = 'page' AND p.parsed = 1) AS pages"
+            f"SELECT c.id, c.targets, c.started, c.finished, c.status, c.pid, {pages} AS pages"
             " FROM crawls c ORDER BY c.id"
         ).fetchall()
         out = []
@@ -240,60 +410,129 @@ class Store:
             out.append(row)
         return out
 
+    def set_state(self, crawl_id: int, state: dict) -> None:
+        with self.db:
+            self.db.execute("UPDATE crawls SET state = ? WHERE id = ?", (json.dumps(state, sort_keys=True), crawl_id))
+
+    # -- ids --------------------------------------------------------------------
+    def _url_ids(self, urls) -> dict[str, int]:
+        """urls.id of each URL, adding the new ones (call inside a transaction)."""
+        ids, out = self._ids, {}
+        execute = self.db.execute
+        for url in urls:
+            i = ids.get(url)
+            if i is None:
+                i = execute("INSERT INTO urls (url) VALUES (?) ON CONFLICT (url) DO UPDATE SET url = url"
+                            " RETURNING id", (url,)).fetchone()[0]
+                if len(ids) >= 50_000:  # nav and footer URLs repeat on every page: keep a bounded memory of them
+                    ids.clear()
+                ids[url] = i
+            out[url] = i
+        return out
+
+    def _term(self, term: str | None) -> int | None:
+        if term is None:
+            return None
+        i = self._terms.get(term)
+        if i is None:
+            i = self.db.execute("INSERT INTO terms (term) VALUES (?) ON CONFLICT (term) DO UPDATE SET term = term"
+                                " RETURNING id", (term,)).fetchone()[0]
+            self._terms[term] = i
+        return i
+
     # -- pages and links --------------------------------------------------------
-    def write_page(self, crawl_id: int, page: dict, links: list[tuple], discovered: list[tuple] = ()) -> None:
+    def write_page(self, crawl_id: int, page: dict, links: list[tuple], discovered: list[tuple] = (),
+                   state: dict | None = None) -> None:
         """Write one fetched URL, its links and the URLs it queued, in one transaction.
 
         ``links`` are tuples in :data:`LINK_COLUMNS` order; ``discovered`` are
-        ``(url, fetch_json)`` frontier entries.
+        ``(url, fetch_json)`` frontier entries; ``state`` replaces the crawl's resume state.
         """
-        values = [crawl_id] + [page.get(c) for c in PAGE_COLUMNS]
+        term = self._term
         with self.db:
+            urls = {page["url"]}
+            for link in links:
+                urls.update((link[0], link[1], link[2]))
+            urls.update(u for u, _ in discovered)
+            ids = self._url_ids(urls)
+            page_id = ids[page["url"]]
             self.db.execute(
-                f"INSERT OR REPLACE INTO pages (crawl_id, {', '.join(PAGE_COLUMNS)})"
-                f" VALUES ({', '.join('?' * (len(PAGE_COLUMNS) + 1))})",
-                values,
+                f"INSERT OR REPLACE INTO pages (crawl_id, url_id, {', '.join(_PAGE_VALUES)})"
+                f" VALUES ({', '.join('?' * (len(_PAGE_VALUES) + 2))})",
+                [crawl_id, page_id] + [page.get(c) for c in _PAGE_VALUES],
             )
             if links:
                 self.db.executemany(
-                    f"INSERT INTO links (crawl_id, {', '.join(LINK_COLUMNS)})"
-                    f" VALUES ({', '.join('?' * (len(LINK_COLUMNS) + 1))})",
-                    [(crawl_id, *link) for link in links],
+                    "INSERT INTO links (crawl_id, source_id, key_id, target_id, fragment, tag, attr, region, kind,"
+                    " icon, rel, text, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(crawl_id, ids[source], ids[key], None if target == key else ids[target], fragment,
+                      term(tag), term(attr), term(region), term(kind), icon, rel or None, text or None, line)
+                     for (source, target, key, fragment, tag, attr, text, region, rel, icon, kind, line) in links],
                 )
             if discovered:
                 self.db.executemany(
-                    "INSERT OR IGNORE INTO frontier (crawl_id, url, fetch) VALUES (?, ?, ?)",
-                    [(crawl_id, u, f) for u, f in discovered],
+                    "INSERT OR IGNORE INTO frontier (crawl_id, url_id, fetch) VALUES (?, ?, ?)",
+                    [(crawl_id, ids[u], f) for u, f in discovered],
                 )
             self.db.execute(
-                "INSERT INTO frontier (crawl_id, url, fetch, state) VALUES (?, ?, '{}', 'done')"
-                " ON CONFLICT (crawl_id, url) DO UPDATE SET state = 'done'",
-                (crawl_id, page["url"]),
+                "INSERT INTO frontier (crawl_id, url_id, fetch, state) VALUES (?, ?, '{}', 'done')"
+                " ON CONFLICT (crawl_id, url_id) DO UPDATE SET state = 'done'",
+                (crawl_id, page_id),
             )
+            if state is not None:
+                self.db.execute("UPDATE crawls SET state = ? WHERE id = ?", (json.dumps(state, sort_keys=True),
+                                                                            crawl_id))
 
     def add_frontier(self, crawl_id: int, entries: list[tuple]) -> None:
         with self.db:
+            ids = self._url_ids(u for u, _ in entries)
             self.db.executemany(
-                "INSERT OR IGNORE INTO frontier (crawl_id, url, fetch) VALUES (?, ?, ?)",
-                [(crawl_id, u, f) for u, f in entries],
+                "INSERT OR IGNORE INTO frontier (crawl_id, url_id, fetch) VALUES (?, ?, ?)",
+                [(crawl_id, ids[u], f) for u, f in entries],
             )
+
+    def frontier(self, crawl_id: int) -> Iterator[tuple[str, dict, str]]:
+        """Every URL a crawl decided to fetch: ``(key, fetch, state)``, state ``queued`` or ``done``."""
+        cur = self.db.execute(self._read["frontier"], (crawl_id,))
+        cur.row_factory = None
+        for url, fetch, state in cur:
+            yield url, json.loads(fetch), state
 
     def pages(self, crawl_id: int, after: int = 0) -> Iterator[dict]:
         """Pages of a crawl in the order they were stored (``after`` a row id, to read only new ones)."""
-        cur = self.db.execute("SELECT * FROM pages WHERE crawl_id = ? AND id > ? ORDER BY id", (crawl_id, after))
+        cur = self.db.execute(self._read["pages"] + " AND p.id > ? ORDER BY p.id", (crawl_id, after))
         for row in cur:
-            yield dict(row)
+            row = dict(row)
+            row.pop("url_id", None)
+            yield row
+
+    def page(self, crawl_id: int, url: str) -> dict | None:
+        row = self.db.execute(self._read["pages"] + " AND " + self._read["page_url"], (crawl_id, url)).fetchone()
+        return None if row is None else dict(row)
 
     def links(self, crawl_id: int) -> Iterator[dict]:
         for row in self.link_rows(crawl_id):
             yield dict(zip(LINK_COLUMNS, row[1:]))
 
-    def link_rows(self, crawl_id: int, after: int = 0) -> Iterator[tuple]:
-        """Links as ``(id, *LINK_COLUMNS)`` tuples (the fast path for big crawls), ``after`` a row id."""
-        cur = self.db.execute(f"SELECT id, {', '.join(LINK_COLUMNS)} FROM links WHERE crawl_id = ? AND id > ?"
-                              " ORDER BY id", (crawl_id, after))
+    def link_rows(self, crawl_id: int, after: int = 0, *, source: str | None = None, key: str | None = None,
+                  tag: str | None = None, fragment: bool = False, written_prefix: str | None = None
+                  ) -> Iterator[tuple]:
+        """Links as ``(id, *LINK_COLUMNS)`` tuples in stored order: all of them (``after`` a row id),
+        or those ``source`` stands on, that lead to ``key``, with ``tag``, with a fragment, or
+        written starting with ``written_prefix`` (each an indexed or single-pass query)."""
+        sql, params = self._read["links"] + " AND l.id > ?", [crawl_id, after]
+        for name, value in (("source", source), ("key", key), ("tag", tag), ("written_prefix", written_prefix)):
+            if value is not None:
+                sql += " AND " + self._read[name]
+                params.append(value)
+        if fragment:
+            sql += " AND l.fragment IS NOT NULL"
+        cur = self.db.execute(sql + " ORDER BY l.id", params)
         cur.row_factory = None
         return iter(cur)
+
+    def count_links(self, crawl_id: int) -> int:
+        return self.db.execute("SELECT count(*) FROM links WHERE crawl_id = ?", (crawl_id,)).fetchone()[0]
 
     def count_pages(self, crawl_id: int, role: str | None = "page") -> int:
         if role is None:
@@ -304,6 +543,22 @@ class Store:
 
     def count_queued(self, crawl_id: int) -> int:
         return self.db.execute("SELECT count(*) FROM frontier WHERE crawl_id = ?", (crawl_id,)).fetchone()[0]
+
+    # -- findings ---------------------------------------------------------------------
+    def save_findings(self, crawl_id: int, findings: list[dict]) -> None:
+        """Keep the findings of a finished audit (replacing any earlier analysis of the crawl)."""
+        with self.db:
+            self.db.execute("DELETE FROM findings WHERE crawl_id = ?", (crawl_id,))
+            self.db.executemany(
+                "INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(crawl_id, f["id"], f["rule"], f["severity"], f.get("target"), f.get("region"), f["message"],
+                  len(f.get("sources") or ()), json.dumps(f.get("detail") or {}, sort_keys=True)) for f in findings])
+
+    def findings(self, crawl_id: int) -> list[dict]:
+        if self.version < 2:
+            return []
+        return [dict(r) for r in self.db.execute("SELECT * FROM findings WHERE crawl_id = ? ORDER BY id",
+                                                 (crawl_id,))]
 
     # -- cache of external verdicts -----------------------------------------------
     def cached(self, url: str, max_age: float) -> dict | None:

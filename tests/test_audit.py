@@ -239,7 +239,7 @@ def test_unreachable_host_keeps_the_crawl(tmp_path):
     db = tmp_path / "c.sqlite"
     result = run_cli("audit", "http://nonexistent.invalid/", "--db", db)
     assert result.exit_code == 2
-    rows = sqlite3.connect(db).execute("SELECT url, error_kind FROM pages").fetchall()
+    rows = sqlite3.connect(db).execute("SELECT u.url, p.error_kind FROM pages p JOIN urls u ON u.id = p.url_id").fetchall()
     assert ("http://nonexistent.invalid/", "dns") in rows
 
 

@@ -65,7 +65,7 @@ def test_kill_9_of_the_crawl_keeps_every_stored_page(site_server, tmp_path):
     conn = sqlite3.connect(db)
     status, error = conn.execute("SELECT status, error FROM crawls").fetchone()
     assert status == "interrupted" and "signal 9" in error
-    urls = [u for (u,) in conn.execute("SELECT url FROM pages ORDER BY id")]
+    urls = [u for (u,) in conn.execute("SELECT u.url FROM pages p JOIN urls u ON u.id = p.url_id ORDER BY p.id")]
     assert len(urls) >= 5 and urls[:3] == [srv.url + "/p/0", srv.url + "/p/1", srv.url + "/p/2"]
     # Every stored page has all its links: one transaction per page.
     assert conn.execute("SELECT count(*) FROM links").fetchone()[0] == len(urls)
@@ -86,7 +86,8 @@ def test_ctrl_c_stops_the_crawl_and_keeps_it(site_server, tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert err.strip().splitlines()[-1] == ("funnelcheck: interrupted; pages crawled so far are kept in crawl #1 "
-                                            f"(funnelcheck report --db {db} --crawl 1)")
+                                            f"(funnelcheck resume --db {db} 1 to continue it, "
+                                            f"funnelcheck report --db {db} --crawl 1 to report it)")
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT status FROM crawls").fetchone()[0] == "interrupted"
     # stopped, not cut by a limit: the report does not blame --max-pages

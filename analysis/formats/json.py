@@ -31,7 +31,7 @@ def write(audit, out: TextIO) -> None:
     out.write('{"crawl": ')
     crawl = {k: audit.crawl.get(k) for k in CRAWL_KEYS}
     # the options the user gave: not where a directory target happened to be served
-    crawl["options"] = {k: v for k, v in (crawl["options"] or {}).items() if k != "mounts"}
+    crawl["options"] = {k: v for k, v in (crawl["options"] or {}).items() if k not in ("mounts", "directories")}
     crawl["crawled_by"] = audit.crawl.get("version")  # the version that ran the crawl (None: before 0.1.0)
     crawl["funnelcheck_version"] = funnelcheck_version()  # the version that wrote this report
     json.dump(crawl, out)

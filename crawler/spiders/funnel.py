@@ -113,14 +113,21 @@ class FunnelSpider(scrapy.Spider):
         self.max_variants = settings.getint("FUNNEL_MAX_VARIANTS", 500)
         self.variants: Counter = Counter()   # owned pages scheduled per trap template
         self.trapped: Counter = Counter()    # ... and those left out once it was full
+        if settings.getbool("FUNNEL_RESUME"):
+            self.trapped.update({t: c["left"] for t, c in ((crawl["limits"] or {}).get("traps") or {}).items()})
         self.cache_age = float(o.get("cache_age_seconds") or 0)
         self.cache = Store(self.db_path) if self.cache_age > 0 and self.check_external else None
         # http/https and www variants of every owned origin are one site, named as the targets name it.
+        self.resume = settings.getbool("FUNNEL_RESUME")
         self.aliases = origin_aliases([*self.targets, *self.scope.site, *self.scope.blog])
+        if self.resume and crawl.get("origins"):
+            self.aliases = dict(crawl["origins"])  # as the first run named the site (a target's redirect)
         with Store(self.db_path) as store:
             store.set_origins(self.crawl_id, self.aliases)
         self.seeds_pending: set[str] = set()  # targets whose first answer has not come yet
-        self.known_handles: set[str] = set()  # handles of the business's profiles seen so far
+        # handles of the business's profiles seen so far (kept in the crawl's state for a resume)
+        self.known_handles: set[str] = set(crawl["state"].get("known_handles", ())) if self.resume else set()
+        self.state_changed = False
         self.seen: set[str] = set()   # de-duplication keys of every URL scheduled
         # Nav and footer links repeat on every page: name each distinct href once.
         self.classify = lru_cache(maxsize=65536)(self._classify)
@@ -134,6 +141,9 @@ class FunnelSpider(scrapy.Spider):
 
     # -- scheduling -------------------------------------------------------------
     async def start(self):
+        if self.resume:
+            for request in self.restore():
+                yield request
         # The targets go first, alone: if one answers with a redirect to its own https:// or
         # www. form, that form names the site before any other URL of it is keyed.
         for target in self.targets:
@@ -146,6 +156,35 @@ class FunnelSpider(scrapy.Spider):
         if not self.seeds_pending:
             for request in self.after_seeds():
                 yield request
+
+    def restore(self):
+        """A resumed crawl: every URL the store says was decided is seen (fetched or not), the
+        limits count what was scheduled, and the URLs queued but never fetched are asked again."""
+        seeds = {self.key(normalize(t)[0]) for t in self.targets}
+        queued = []
+        with Store(self.db_path) as store:
+            for key, fetch, state in store.frontier(self.crawl_id):
+                self.seen.add(key)
+                if fetch.get("role") == "page" or key in seeds:
+                    self.pages_scheduled += 1
+                    template = trap_template(key)
+                    if template is not None:
+                        self.variants[template] += 1
+                if state == "queued" and fetch.get("url"):
+                    queued.append((key, fetch))
+        logger.info("resuming crawl %s: %d URLs decided, %d to fetch", self.crawl_id, len(self.seen), len(queued))
+        for key, fetch in queued:
+            if fetch["role"] == "sitemap":
+                yield self.fetch(fetch["url"], "sitemap", self.parse_sitemap)
+            else:
+                yield self.request(fetch["url"], key, fetch["role"], fetch.get("depth") or 0, fetch.get("method") or "GET")
+
+    def state(self) -> dict | None:
+        """What a resume needs that the pages do not say, when it changed (else None)."""
+        if not self.state_changed:
+            return None
+        self.state_changed = False
+        return {"known_handles": sorted(self.known_handles)}
 
     def seed_answered(self, meta) -> list:
         """A target's first answer came: once all have, the rest of the crawl starts."""
@@ -261,8 +300,9 @@ class FunnelSpider(scrapy.Spider):
             return self.scope.is_own_profile(url)
         if names_own_profile(kind, region, rel):
             pid = self.scope.profile_id(url)
-            if pid:
+            if pid and handle_key(pid[1]) not in self.known_handles:
                 self.known_handles.add(handle_key(pid[1]))  # the same handle elsewhere is the business's too
+                self.state_changed = True
             return True
         return self.scope.is_brand_profile(url, self.known_handles)
 
@@ -431,7 +471,8 @@ class FunnelSpider(scrapy.Spider):
                     if request is not None:
                         follow.append(request)
         cache = role == "external" and 200 <= status < 300  # only answers that work are reused
-        yield {"page": page, "links": links, "discovered": self.frontier(follow), "cache": cache}
+        yield {"page": page, "links": links, "discovered": self.frontier(follow), "cache": cache,
+               "state": self.state()}
         yield from follow
         yield from self.seed_answered(meta)
 

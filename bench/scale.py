@@ -1,0 +1,401 @@
+#!/usr/bin/env python3
+"""Scale benchmark: funnelcheck's memory and time versus the number of pages.
+
+    python3 bench/scale.py --scale 10000,20000,50000,100000
+    python3 bench/scale.py --scale 200000                  # one-off, bigger
+    python3 bench/run.py --scale 10000,20000 --tools funnelcheck   # the same, through run.py
+
+For each size: generates the synthetic site (../shared/bench/gen_site.py) into a fresh folder
+under /dev/shm, serves it with ../shared/bench/serve.sh (nginx), runs `funnelcheck audit` on it
+with run.py's flags but `--max-pages 0` (nothing capped) into a fresh `--db` beside the site,
+then times `funnelcheck report --db THAT --format json -o /dev/null` (the analysis alone), and
+removes the folder. Records pages crawled (checked against _facts.json), wall seconds, pages/s,
+peak RSS of the whole process tree (summed, polled from /proc) and of each process on its own
+(the kernel's high-water mark, VmHWM), and the store's size. Prints a memory-versus-pages
+table and the verdict on the scale targets. Stdlib only; reuses run.py's helpers.
+Exits 0 unless the harness itself broke (a missed target is reported, not an error).
+"""
+import argparse
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as bench  # noqa: E402  (bench/run.py: measuring, server and site helpers)
+
+MIB = bench.MIB
+SCALE_TARGETS = {"rss_mib_at_100k": 500.0, "rss_growth_10k_to_100k": 1.5, "report_seconds_at_100k": 60.0}
+log = bench.log
+
+
+# --------------------------------------------------------------------------- measuring
+
+def _status_kib(pid, *keys):
+    """{key: KiB} from /proc/PID/status (VmRSS, VmHWM, ...); {} if the process is gone."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                k, _, v = line.partition(b":")
+                k = k.decode()
+                if k in keys:
+                    out[k] = int(v.split()[0])
+    except (OSError, ValueError, IndexError):
+        return {}
+    return out
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return []
+
+
+def role_of(pid, root, argv):
+    if pid == root:
+        return "parent"
+    if "crawler.run" in argv:
+        return "crawl child"
+    return Path(argv[0]).name if argv else f"pid {pid}"
+
+
+def measure_procs(cmd, stdout_path, stderr_path, cwd, timeout, interval=0.1, sample_every=2.0):
+    """Like run.measure, plus each process's own peak (VmHWM, polled: a process's last
+    interval before it exits can be missed), the parent's peak while the crawl child ran and
+    after it exited, and a timeline of each process's RSS every sample_every seconds."""
+    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd,
+                                start_new_session=True)
+    root = proc.pid
+    peak, peak_at, peak_split, timed_out, status, ru = 0, None, {}, False, None, None
+    procs = {}  # pid -> {"role", "argv", "hwm_kib", "rss_kib", "first", "last"}
+    parent_hwm_while_child, child_seen, child_exit_t = 0, False, None
+    timeline, next_sample = [], 0.0
+    try:
+        while True:
+            pid, status, ru = os.wait4(root, os.WNOHANG)
+            if pid:
+                break
+            now = time.monotonic() - t0
+            _, tree = bench.tree_rss(root)
+            total, split, child_alive = 0, {}, False
+            for p in tree:
+                st = _status_kib(p, "VmRSS", "VmHWM")
+                if not st:
+                    continue
+                info = procs.get(p)
+                if info is None:
+                    argv = _cmdline(p)
+                    info = procs[p] = {"pid": p, "role": role_of(p, root, argv), "argv": argv,
+                                       "hwm_kib": 0, "rss_kib": 0, "first": now, "last": now}
+                info["hwm_kib"] = max(info["hwm_kib"], st.get("VmHWM", 0))
+                info["rss_kib"], info["last"] = st.get("VmRSS", 0), now
+                total += st.get("VmRSS", 0) * 1024
+                split[info["role"]] = split.get(info["role"], 0) + st.get("VmRSS", 0) * 1024
+                if info["role"] == "crawl child":
+                    child_alive = child_seen = True
+            if child_alive:
+                parent_hwm_while_child = max(parent_hwm_while_child, procs.get(root, {}).get("hwm_kib", 0))
+            elif child_seen and child_exit_t is None:
+                child_exit_t = now
+            if total > peak:
+                peak, peak_at, peak_split = total, now, split
+            if now >= next_sample:
+                timeline.append({"t": round(now, 1), **{k: round(v / MIB, 1) for k, v in split.items()}})
+                next_sample = now + sample_every
+            if now > timeout:
+                timed_out = True
+                os.killpg(root, signal.SIGKILL)
+                _, status, ru = os.wait4(root, 0)
+                break
+            time.sleep(interval)
+        seconds = time.monotonic() - t0
+    except BaseException:
+        try:
+            os.killpg(root, signal.SIGKILL)
+        except OSError:
+            pass
+        raise
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for pid, (_, sid, _) in bench._proc_table().items():  # leftovers in its session, by pid
+        if sid == root:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    parent = procs.get(root, {})
+    return {"rc": proc.returncode, "seconds": seconds, "peak_rss": peak,
+            "peak_at_s": peak_at, "peak_split_mib": {k: v / MIB for k, v in peak_split.items()},
+            "cpu_seconds": ru.ru_utime + ru.ru_stime, "timed_out": timed_out,
+            "processes": [{**p, "peak_mib": p["hwm_kib"] / 1024, "last_rss_mib": p["rss_kib"] / 1024,
+                           "argv": shlex.join(p["argv"])[:200]} for p in procs.values()],
+            "parent_peak_mib": parent.get("hwm_kib", 0) / 1024,
+            "parent_peak_while_crawling_mib": parent_hwm_while_child / 1024 if child_seen else None,
+            "crawl_child_exit_s": child_exit_t, "timeline": timeline}
+
+
+def per_role(m):
+    """{role: peak MiB} (max over the processes of that role)."""
+    out = {}
+    for p in m.get("processes", []):
+        out[p["role"]] = max(out.get(p["role"], 0), p["peak_mib"])
+    return out
+
+
+# --------------------------------------------------------------------------- one size
+
+def tree_state():
+    """The code measured: HEAD and a digest of the uncommitted changes (others edit the tree)."""
+    def git(*a):
+        r = subprocess.run(["git", *a], cwd=bench.REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        return r.stdout if r.returncode == 0 else b""
+    head = git("rev-parse", "--short", "HEAD").decode().strip()
+    diff = git("diff", "HEAD", "--", ".", ":(exclude)bench")
+    return {"head": head, "dirty_digest": hashlib.sha1(diff).hexdigest()[:10] if diff.strip() else None}
+
+
+def store_mib(db):
+    return sum(p.stat().st_size for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()) / MIB
+
+
+def count_pages(report_path):
+    report = json.loads(Path(report_path).read_text())
+    pages = sum(1 for p in report["pages"] if p.get("role") == "page" and p.get("status") == 200)
+    summary = report.get("summary") if isinstance(report.get("summary"), dict) else {}
+    return pages, summary.get("pages_crawled")
+
+
+def run_size(args, n):
+    free = shutil.disk_usage(args.work_dir).free / MIB
+    need = n * 0.012  # ~7 KiB/page of site, ~4 KiB/page of store and report, with a margin
+    if free < need:
+        raise bench.HarnessError(f"{args.work_dir} has {free:.0f} MiB free, {n} pages need about {need:.0f}")
+    tmp = Path(tempfile.mkdtemp(prefix=f"fc-scale-{n}-", dir=args.work_dir))
+    os.chmod(tmp, 0o755)  # nginx workers run unprivileged
+    res = {"pages_generated": n, "code": tree_state(), "started": datetime.now().isoformat(timespec="seconds"),
+           "loadavg_before": os.getloadavg()}
+    started = False
+    try:
+        site = tmp / "site"
+        site.mkdir()
+        log(f"[{n}] generating the site into {site} ...")
+        t = time.monotonic()
+        r = subprocess.run([sys.executable, args.gen_site, "--pages", str(n), "--out", str(site),
+                            "--base-url", f"http://127.0.0.1:{args.port}"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode:
+            raise bench.HarnessError(f"gen_site.py failed: {r.stderr.strip()[-2000:]}")
+        facts = json.loads((site / "_facts.json").read_text())
+        res.update(expected_pages=facts["pages"], links_total=facts.get("links_total"),
+                   gen_seconds=time.monotonic() - t,
+                   site_mib=sum(f.stat().st_size for f in site.rglob("*") if f.is_file()) / MIB)
+        started = bench.start_server(args.serve, site, args.port)
+
+        db, out = tmp / "fc.sqlite", tmp / "fc.json"
+        audit = args.fc + ["audit", f"http://127.0.0.1:{args.port}/", "--db", str(db),
+                           "--no-check-external", "--no-check-social", "--ignore-robots",
+                           "--concurrency", "16", "--max-pages", "0", "--format", "json", "-o", str(out)]
+        log(f"[{n}] {shlex.join(audit)}")
+        m = measure_procs(audit, tmp / "audit.stdout", tmp / "audit.stderr", tmp, args.timeout,
+                          interval=args.interval)
+        res["audit"] = {**m, "command": shlex.join(audit)}
+        res["loadavg_after_audit"] = os.getloadavg()  # other work on the machine skews the timings
+        res["store_mib"] = store_mib(db) if db.exists() else None
+        if m["timed_out"]:
+            res["audit"]["error"] = f"timed out after {args.timeout} s"
+        elif m["rc"] not in (0, 1):
+            res["audit"]["error"] = f"exit code {m['rc']}: {bench.tail(tmp / 'audit.stderr')}"
+        else:
+            try:
+                res["pages"], res["summary_pages_crawled"] = count_pages(out)
+                res["pages_per_s"] = res["pages"] / m["seconds"]
+                res["report_mib"] = out.stat().st_size / MIB
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+                res["audit"]["error"] = f"cannot read {out.name}: {type(e).__name__}: {e}"
+        if started and not args.keep_server:  # the report does not need the server
+            bench.serve(args.serve, "stop", args.port)
+            started = False
+
+        if db.exists() and "error" not in res["audit"]:
+            rep = args.fc + ["report", "--db", str(db), "--format", "json", "-o", "/dev/null"]
+            log(f"[{n}] {shlex.join(rep)}")
+            m = measure_procs(rep, tmp / "report.stdout", tmp / "report.stderr", tmp, args.timeout,
+                              interval=args.interval)
+            res["report"] = {**m, "command": shlex.join(rep)}
+            if m["timed_out"]:
+                res["report"]["error"] = f"timed out after {args.timeout} s"
+            elif m["rc"] not in (0, 1):
+                res["report"]["error"] = f"exit code {m['rc']}: {bench.tail(tmp / 'report.stderr')}"
+        return res
+    finally:
+        if started:
+            bench.serve(args.serve, "stop", args.port)
+        if args.keep:
+            log(f"[{n}] kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- report
+
+def fmt(x, spec=".1f", none="n/a"):
+    return none if x is None else format(x, spec)
+
+
+def row_line(r):
+    a, rep = r.get("audit", {}), r.get("report", {})
+    roles = per_role(a)
+    ok = "error" not in a
+    every = ("yes" if r.get("pages") == r.get("expected_pages") else "NO") if ok else "-"
+    return (f"{r['pages_generated']:>7} {fmt(r.get('pages'), 'd'):>7} {every:>4} {fmt(a.get('seconds'), '.1f'):>8} "
+            f"{fmt(r.get('pages_per_s')):>7} {fmt(a.get('peak_rss') / MIB if a.get('peak_rss') else None):>9} "
+            f"{fmt(roles.get('parent')):>8} {fmt(a.get('parent_peak_while_crawling_mib')):>9} "
+            f"{fmt(roles.get('crawl child')):>8} {fmt(r.get('store_mib')):>7} "
+            f"{fmt(rep.get('seconds') if 'error' not in rep else None):>7} "
+            f"{fmt(rep.get('peak_rss') / MIB if rep.get('peak_rss') else None):>8}")
+
+
+HEADER = (f"{'pages':>7} {'crawled':>7} {'all':>4} {'audit s':>8} {'pages/s':>7} {'tree MiB':>9} "
+          f"{'parent':>8} {'(crawl)':>9} {'child':>8} {'store':>7} {'rep s':>7} {'rep MiB':>8}")
+
+
+def verdict(results):
+    by = {r["pages_generated"]: r for r in results}
+
+    def rss(n):
+        a = by.get(n, {}).get("audit", {})
+        return a["peak_rss"] / MIB if a.get("peak_rss") and "error" not in a else None
+    v = {}
+    r100 = rss(100000)
+    v["rss_100k"] = {"name": "peak RSS at 100,000 pages", "target": f"< {SCALE_TARGETS['rss_mib_at_100k']:.0f} MiB",
+                     "value": r100, "shown": fmt(r100, ".1f") + " MiB" if r100 else "n/a",
+                     "pass": None if r100 is None else r100 < SCALE_TARGETS["rss_mib_at_100k"]}
+    r10 = rss(10000)
+    g = r100 / r10 if r100 and r10 else None
+    v["growth"] = {"name": "RSS 100,000 / 10,000", "target": f"<= {SCALE_TARGETS['rss_growth_10k_to_100k']}x",
+                   "value": g, "shown": f"{g:.2f}x ({r100:.0f} / {r10:.0f} MiB)" if g else "n/a",
+                   "pass": None if g is None else g <= SCALE_TARGETS["rss_growth_10k_to_100k"]}
+    rep = by.get(100000, {}).get("report", {})
+    s = rep.get("seconds") if rep and "error" not in rep else None
+    v["report_100k"] = {"name": "report alone at 100,000", "target": f"< {SCALE_TARGETS['report_seconds_at_100k']:.0f} s",
+                        "value": s, "shown": f"{s:.1f} s" if s else "n/a",
+                        "pass": None if s is None else s < SCALE_TARGETS["report_seconds_at_100k"]}
+    done = [r for r in results if "error" not in r.get("audit", {"error": 1})]
+    missed = [f"{r['pages_generated']}: {r.get('pages')}" for r in results if r.get("pages") != r.get("expected_pages")]
+    v["all_pages"] = {"name": "every page crawled", "target": "== _facts.json pages",
+                      "value": not missed, "shown": "at every size" if not missed else "missed at " + ", ".join(missed),
+                      "pass": None if not results else (not missed and len(done) == len(results))}
+    return v
+
+
+def print_results(results):
+    print("\nmemory versus pages (MiB; tree = peak of the summed RSS of the process tree; parent/child ="
+          " each process's own peak, VmHWM; (crawl) = the parent's peak while the crawl child ran;"
+          " rep = `funnelcheck report` alone)")
+    print(HEADER)
+    print("-" * len(HEADER))
+    for r in results:
+        print(row_line(r))
+        for key in ("audit", "report"):
+            if "error" in r.get(key, {}):
+                print(f"{'':>7} {key} failed: {r[key]['error']}")
+    print("\nper process (peak MiB, when the tree peaked and how it split):")
+    for r in results:
+        a = r.get("audit", {})
+        if not a.get("processes"):
+            continue
+        procs = ", ".join(f"{p['role']} {p['peak_mib']:.1f} (alive {p['first']:.0f}-{p['last']:.0f} s)"
+                          for p in a["processes"])
+        split = ", ".join(f"{k} {v:.1f}" for k, v in a.get("peak_split_mib", {}).items())
+        rep = r.get("report", {})
+        print(f"  {r['pages_generated']:>7}: audit: {procs}; tree peak at {fmt(a.get('peak_at_s'), '.0f')} s"
+              f" = {split}; crawl child exited at {fmt(a.get('crawl_child_exit_s'), '.0f')} s of "
+              f"{a.get('seconds', 0):.0f} s")
+        if rep.get("processes"):
+            print(f"  {'':>7}  report: " + ", ".join(f"{p['role']} {p['peak_mib']:.1f}" for p in rep["processes"])
+                  + f", {rep['seconds']:.1f} s, CPU {rep['cpu_seconds']:.1f} s")
+    print("\nverdict (scale targets):")
+    for v in verdict(results).values():
+        mark = {True: "PASS", False: "FAIL", None: "n/a"}[v["pass"]]
+        print(f"  {mark:<5} {v['name']:<27} {v['target']:<22} measured {v['shown']}")
+
+
+# --------------------------------------------------------------------------- main
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n".join(__doc__.splitlines()[2:5]))
+    ap.add_argument("--scale", required=True, help="comma-separated page counts, e.g. 10000,20000,50000,100000")
+    ap.add_argument("--tools", default="funnelcheck", help="only funnelcheck (accepted for run.py's sake)")
+    ap.add_argument("--gen-site", default=str(bench.SHARED / "gen_site.py"), help="path to gen_site.py")
+    ap.add_argument("--serve", default=None, help="path to serve.sh (default beside gen_site.py)")
+    ap.add_argument("--port", type=int, default=8080, help="port to serve the site on (8080)")
+    ap.add_argument("--funnelcheck-cmd", help="command to run instead of `funnelcheck`")
+    ap.add_argument("--work-dir", default="/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir(),
+                    help="where each size's site, store and report go (default /dev/shm)")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds per command (3600)")
+    ap.add_argument("--interval", type=float, default=0.1, help="RSS polling interval (0.1 s)")
+    ap.add_argument("--results", help="write the results as JSON to this file (rewritten after each size)")
+    ap.add_argument("--keep", action="store_true", help="keep each size's folder (site, store, logs)")
+    ap.add_argument("--keep-server", action="store_true", help="leave nginx up while `report` runs")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
+    args = ap.parse_args(argv)
+    try:
+        args.sizes = [int(s.replace("_", "")) for s in args.scale.split(",") if s.strip()]
+    except ValueError:
+        ap.error(f"--scale wants page counts, got {args.scale!r}")
+    if not args.sizes or min(args.sizes) < 1:
+        ap.error("--scale wants positive page counts")
+    if [t.strip() for t in args.tools.split(",") if t.strip()] != ["funnelcheck"]:
+        ap.error("--scale measures funnelcheck only: use --tools funnelcheck")
+    args.serve = Path(args.serve or Path(args.gen_site).resolve().parent / "serve.sh")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    args.fc = bench.find_funnelcheck(args.funnelcheck_cmd)
+    if not args.fc:
+        log("funnelcheck command not found; pip install -e . or pass --funnelcheck-cmd")
+        return 2
+    if not args.serve.exists() or not Path(args.gen_site).exists():
+        log(f"harness error: need {args.gen_site} and {args.serve}")
+        return 2
+    meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
+            "funnelcheck": shlex.join(args.fc), "python": sys.version.split()[0], "targets": SCALE_TARGETS}
+    results = []
+    try:
+        for n in args.sizes:
+            r = run_size(args, n)
+            results.append(r)
+            log(f"[{n}] " + " ".join(HEADER.split()) + "\n[{n}] ".format(n=n) + " ".join(row_line(r).split()))
+            if args.results:
+                Path(args.results).write_text(json.dumps({**meta, "results": results}, indent=1))
+    except bench.HarnessError as e:
+        log(f"harness error: {e}")
+        if not results:
+            return 2
+    except KeyboardInterrupt:
+        log("interrupted; the sizes measured so far follow")
+    if args.json:
+        print(json.dumps({**meta, "results": results, "verdict": verdict(results)}, indent=1))
+    else:
+        print_results(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Resume after kill -9: the resumed crawl equals an uninterrupted one, and no page is fetched
+twice beyond those in flight at the kill."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from conftest import ROOT, Route, SiteServer, run_cli
+
+PAGES = 90
+
+
+def _site(handler):
+    """/p/N: a binary tree of PAGES pages, each with the same header (a twitter icon) and a broken
+    link every tenth page; the twitter profile links back. Slow enough to be killed mid-way."""
+    path = handler.path
+    time.sleep(0.03)
+    if path.startswith("/_social/"):
+        return Route(200, body='<main><a href="https://res.test/p/0">our site</a></main>')
+    if not path.startswith("/p/") or not path[3:].isdigit() or int(path[3:]) >= PAGES:
+        return Route(404, body="<h1>not found</h1>")
+    n = int(path[3:])
+    kids = "".join(f'<a href="/p/{k}">page {k}</a>' for k in (2 * n + 1, 2 * n + 2))
+    broken = '<a href="/gone/">old</a>' if n % 10 == 9 else ""
+    return Route(200, body=f'<header><a href="https://twitter.com/restest">Twitter</a></header>'
+                           f'<main><h1>page {n}</h1>{kids}{broken}</main>')
+
+
+ARGS = ["--no-sitemaps", "--concurrency", "2", "--format", "json"]
+
+
+def _remaps(srv: SiteServer) -> list[str]:
+    return ["--remap", rf"^https://res\.test/(.*) {srv.url}/\1",
+            "--remap", rf"^https://twitter\.com/(.*) {srv.url}/_social/twitter.com/\1"]
+
+
+def _view(report: dict) -> dict:
+    """What a user compares: pages and their verdicts, every link, every finding and its pages."""
+    return {"pages": sorted((p["url"], p["role"], p["status"], p["verdict"]) for p in report["pages"]),
+            "links": sorted(Counter((l["source"], l["target"], l["tag"], l["region"], l["line"])
+                                    for l in report["links"]).items()),
+            "findings": sorted((f["id"], f["rule"], f["severity"], tuple(f["sources"])) for f in report["findings"])}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted crawl of the site: its report."""
+    srv = SiteServer(routes={"*": _site})
+    tmp = tmp_path_factory.mktemp("ref")
+    result = run_cli("audit", "https://res.test/p/0", "--db", tmp / "c.sqlite", *ARGS, *_remaps(srv))
+    srv.close()
+    assert result.exit_code == 1, result.stderr  # the header icon is a high finding
+    report = result.json()
+    assert len([p for p in report["pages"] if p["role"] == "page" and p["status"] == 200]) == PAGES
+    return report
+
+
+def _start(srv, db) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    return subprocess.Popen([sys.executable, "-m", "cli", "audit", "https://res.test/p/0", "--db", str(db), *ARGS,
+                             *_remaps(srv)], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _wait(db, sql, predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            row = sqlite3.connect(db).execute(sql).fetchone()
+            if row and predicate(row):
+                return row
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {sql}")
+
+
+def _gone(pid: int) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[-1].split()[0] == "Z":
+                    return
+        except (ProcessLookupError, FileNotFoundError):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} still alive")
+
+
+@pytest.mark.parametrize("victim", ["crawl", "funnelcheck"])
+def test_resume_after_kill_9_equals_an_uninterrupted_crawl(reference, tmp_path, victim):
+    srv = SiteServer(routes={"*": _site})
+    db = tmp_path / "c.sqlite"
+    proc = _start(srv, db)
+    (pid,) = _wait(db, "SELECT pid FROM crawls", lambda r: r[0] is not None)
+    _wait(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 25)
+    os.kill(pid if victim == "crawl" else proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    _gone(pid)  # killing funnelcheck takes its crawl with it
+    stored = sqlite3.connect(db).execute("SELECT count(*) FROM pages").fetchone()[0]
+    assert 25 <= stored < PAGES
+    listed = run_cli("crawls", "--db", db)
+    assert "\tinterrupted\t" in listed.stdout
+    before = Counter(p for m, p in srv.requests if m == "GET" and p != "/robots.txt")
+
+    result = run_cli("resume", "--db", db, "--format", "json")
+    assert result.exit_code == 1, result.stderr
+    assert _view(result.json()) == _view(reference)
+    assert result.json()["summary"]["status"] == "complete"
+    fetched = Counter(p for m, p in srv.requests if m == "GET" and p != "/robots.txt")
+    twice = {p: n for p, n in fetched.items() if n > 1}
+    assert len(twice) <= 4, twice  # at most those in flight at the kill (two at a time per host)
+    assert sum(before.values()) >= 25 and set(before) <= set(fetched)
+    assert run_cli("resume", "--db", db).exit_code == 2  # nothing left to resume
+    srv.close()
+
+
+def test_audit_resume_continues_the_interrupted_crawl_of_the_same_targets(reference, tmp_path):
+    srv = SiteServer(routes={"*": _site})
+    db = tmp_path / "c.sqlite"
+    proc = _start(srv, db)
+    (pid,) = _wait(db, "SELECT pid FROM crawls", lambda r: r[0] is not None)
+    _wait(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 20)
+    os.kill(pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    result = run_cli("audit", "https://res.test/p/0", "--db", db, "--resume", *ARGS, *_remaps(srv))
+    assert result.exit_code == 1, result.stderr
+    assert result.json()["crawl"]["id"] == 1  # the same crawl, continued
+    assert _view(result.json()) == _view(reference)
+    srv.close()
+
+
+def test_max_time_stops_the_crawl_and_resume_finishes_it(reference, tmp_path):
+    srv = SiteServer(routes={"*": _site})
+    db = tmp_path / "c.sqlite"
+    result = run_cli("audit", "https://res.test/p/0", "--db", db, "--max-time", "1s", *ARGS, *_remaps(srv))
+    assert result.exit_code == 1, result.stderr  # a report of what was crawled in a second
+    assert "--max-time reached" in result.stderr and "funnelcheck resume" in result.stderr
+    report = result.json()
+    assert report["summary"]["status"] == "interrupted"
+    assert 0 < report["summary"]["pages_crawled"] < PAGES
+    for _ in range(20):  # each run gets its --max-time again: a big site crawled a slice at a time
+        result = run_cli("resume", "--db", db, "--format", "json")
+        assert result.exit_code == 1, result.stderr
+        if result.json()["summary"]["status"] == "complete":
+            break
+    assert _view(result.json()) == _view(reference)
+    srv.close()

@@ -1,0 +1,83 @@
+"""The crawl store's schema: stores of the last release read as they are and migrated when
+written; newer and foreign files refused and left untouched."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+from conftest import ROOT, run_cli
+
+DATA = Path(__file__).parent / "data"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _essentials(report: dict) -> dict:
+    return {"findings": sorted((f["id"], f["rule"], f["severity"], f["target"], tuple(f["sources"]))
+                               for f in report["findings"]),
+            "summary": {k: report["summary"][k] for k in ("pages_crawled", "pages_by_tier", "links", "findings")}}
+
+
+def _expected() -> dict:
+    return _essentials(json.loads((DATA / "store-v1-report.json").read_text()))
+
+
+def test_a_release_store_is_reported_as_it_is_then_migrated(tmp_path):
+    """tests/data/store-v1.sqlite is the example audit written by funnelcheck 0.1 (schema 1)."""
+    db = tmp_path / "old.sqlite"
+    shutil.copy(DATA / "store-v1.sqlite", db)
+    before = _digest(db)
+    result = run_cli("report", "--db", db, "--format", "json")
+    assert result.exit_code == 1, result.stderr
+    assert _essentials(result.json()) == _expected()
+    assert _digest(db) == before  # read as it is: not migrated by a report
+    # written to: migrated to the current schema first, every crawl kept
+    result = run_cli("audit", ROOT / "examples/acme/site", "--config", ROOT / "examples/acme/funnel.toml",
+                     "--db", db, "--format", "json")
+    assert result.exit_code == 1, result.stderr
+    assert result.json()["crawl"]["id"] == 2
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    assert [r[0] for r in conn.execute("SELECT version FROM migrations ORDER BY version")] == [1, 2]
+    assert conn.execute("SELECT count(*) FROM urls").fetchone()[0] > 0
+    old = run_cli("report", "--db", db, "--crawl", "1", "--format", "json")
+    assert _essentials(old.json()) == _expected()  # the old crawl, migrated, reports the same
+    assert _essentials(result.json())["findings"] == _expected()["findings"]  # and a new crawl of it agrees
+    # the finished audit's findings are stored by their stable id, for comparisons of crawls
+    stored = {r[0] for r in conn.execute("SELECT id FROM findings WHERE crawl_id = 2")}
+    assert stored == {f["id"] for f in result.json()["findings"]}
+
+
+def test_a_newer_store_is_refused(tmp_path):
+    db = tmp_path / "new.sqlite"
+    shutil.copy(DATA / "store-v1.sqlite", db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    conn.close()
+    before = _digest(db)
+    for args in (["report"], ["crawls"], ["audit", "https://a.example/", "--no-sitemaps"]):
+        result = run_cli(*args, "--db", db)
+        assert result.exit_code == 2
+        assert result.stderr == (f"funnelcheck: error: {db} was written by a newer funnelcheck (store schema 99; "
+                                 "this one reads up to 2): upgrade funnelcheck to read it\n")
+    assert _digest(db) == before
+
+
+def test_a_foreign_sqlite_file_is_refused_and_left_untouched(tmp_path):
+    db = tmp_path / "app.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+        conn.execute("INSERT INTO users VALUES ('ada')")
+    conn.close()
+    before = _digest(db)
+    result = run_cli("audit", "https://a.example/", "--no-sitemaps", "--db", db)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"funnelcheck: error: {db} is not a funnelcheck crawl store")
+    assert len(result.stderr.splitlines()) == 1
+    assert _digest(db) == before
+    assert not (tmp_path / "app.sqlite-wal").exists()
