@@ -10,18 +10,16 @@ import os
 import signal
 import sys
 from contextlib import nullcontext
+from dataclasses import replace
 
 import click
-
-from dataclasses import replace
 
 from analysis.findings import SEVERITIES, at_or_above
 from analysis.formats import WRITERS
 from analysis.formats.safe import safe
-from analysis.rules import RULES
-from analysis.report import LiveAudit
+from analysis.report import LiveAudit, unreachable_targets
 from analysis.report import audit as analyse
-from analysis.report import unreachable_targets
+from analysis.rules import RULES
 from crawler.config import FAIL_LEVELS, FORMATS, ConfigError, load_config, merge, validate
 from crawler.store import StoreError, open_store
 

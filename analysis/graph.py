@@ -13,23 +13,21 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
+from functools import partial
+from urllib.parse import urlsplit
 
 import networkx as nx
 
-from functools import partial
-
-from collections import Counter
-from urllib.parse import urlsplit
-
 from analysis.status import UNCHECKED, UNVERIFIED, resolve
+from crawler.options import CrawlOptions
 from crawler.scope import BLOG, EXTERNAL, OWNED, Scope
 from crawler.urls import dedupe_key
 
 
 def scope_of(options: dict) -> Scope:
-    """The :class:`Scope` a crawl was run with."""
-    return Scope(site=tuple(options.get("site", ())), blog=tuple(options.get("blog", ())),
-                 social=tuple(options.get("social", ())), conversion=tuple(options.get("conversion", ())))
+    """The :class:`Scope` a crawl was run with (``options`` as stored)."""
+    return CrawlOptions.from_json(options).scope()
 
 
 def build_graph(store, crawl_id: int) -> "CrawlGraph":
@@ -62,7 +60,6 @@ def graph_from(pages: list[dict], links: list[tuple], **options) -> "CrawlGraph"
     ['https://x.com/a']
     """
     from crawler.store import Store
-
     from crawler.urls import origin_aliases
 
     store = Store(":memory:")
@@ -212,7 +209,7 @@ class GraphBuilder:
         self.store, self.crawl_id = store, crawl_id
         crawl = store.crawl(crawl_id)
         self.scope = scope_of(crawl["options"])
-        self.accept = frozenset(crawl["options"].get("accept") or ())
+        self.accept = frozenset(CrawlOptions.from_json(crawl["options"]).accept)
         self.key = partial(dedupe_key, aliases=crawl.get("origins") or None)
         self.g = CrawlGraph(store, crawl_id, crawl=crawl, scope=self.scope, key=self.key)
         self.last_page = self.last_link = 0

@@ -9,7 +9,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-
 from analysis.findings import SEVERITIES, Finding, at_or_above
 from analysis.graph import CrawlGraph, GraphBuilder, build_graph
 from analysis.rules import run_rules
@@ -62,22 +61,30 @@ def audit(store, crawl_id: int | None = None, builder: GraphBuilder | None = Non
     return Audit(store, crawl, g, findings, summarize(g, findings, crawl))
 
 
+# Past this many URLs a live graph would hold, in the parent, memory the crawl process needs:
+# the analysis then waits for the crawl to end (the two never hold their peaks at once).
+LIVE_LIMIT = 20_000
+
+
 class LiveAudit:
     """Follows a running crawl: reads its new rows at most every ``interval`` seconds.
 
     The graph is then mostly built when the crawl ends, on the core the crawl
-    process does not use.
+    process does not use. A crawl bigger than ``limit`` URLs is analysed after it
+    ends instead, so memory stays flat.
     """
 
-    def __init__(self, store, crawl_id: int, interval: float = 1.0):
-        self.store, self.crawl_id, self.interval = store, crawl_id, interval
-        self.builder = GraphBuilder(store, crawl_id)
+    def __init__(self, store, crawl_id: int, interval: float = 1.0, limit: int = LIVE_LIMIT):
+        self.store, self.crawl_id, self.interval, self.limit = store, crawl_id, interval, limit
+        self.builder: GraphBuilder | None = GraphBuilder(store, crawl_id)
         self.last = time.monotonic()
 
     def update(self) -> None:
-        if time.monotonic() - self.last >= self.interval:
+        if self.builder is not None and time.monotonic() - self.last >= self.interval:
             self.builder.update()
             self.last = time.monotonic()
+            if len(self.builder.g) > self.limit:
+                self.builder = None  # let it go: built again from the store at the end
 
     def audit(self) -> Audit:
         return audit(self.store, self.crawl_id, self.builder)

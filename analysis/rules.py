@@ -6,18 +6,16 @@ the pages it stands on) so a footer icon on 600 pages is one line, not 600.
 """
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Callable, Iterable
-import re
 from urllib.parse import unquote, urlsplit, urlunsplit
-
-
 
 from analysis.findings import Finding, worst
 from analysis.graph import CrawlGraph, landing_page, offers
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
 from crawler.scope import (BLOG, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL, handle_key, names_own_profile,
-                            unwrap_redirector)
+                           unwrap_redirector)
 from crawler.urls import dedupe_key, has_tracking, origin
 
 NAV_TAGS = frozenset({"a", "area"})

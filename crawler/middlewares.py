@@ -3,16 +3,17 @@ that do not answer at all are not asked again."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-
 from urllib.parse import urlsplit
 
 from protego import Protego
-from scrapy import Request
+from scrapy import Request, signals
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
 from scrapy.http.request import NO_CALLBACK
 from scrapy.robotstxt import ProtegoRobotParser
 from scrapy.utils.defer import maybe_deferred_to_future
@@ -207,3 +208,47 @@ class DeadHostMiddleware:
             if self.failures[host] >= self.after:
                 self.dead.setdefault(host, (kind, reason))
         return None
+
+
+class CacheMiddleware:
+    """Answers an external link from the store's cache of recent working answers (``--cache-age``)
+    instead of fetching it: robots.txt, the host and the network are not asked. Reads the store;
+    the pipeline writes new answers to it."""
+
+    def __init__(self, db_path: str | None, max_age: float):
+        self.db_path, self.max_age = db_path, max_age
+        self.store = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        from crawler.options import CrawlOptions
+
+        options = CrawlOptions.from_json((crawler.settings.getdict("FUNNEL_CRAWL") or {}).get("options") or {})
+        age = float(options.cache_age_seconds or 0) if options.check_external else 0.0
+        middleware = cls(crawler.settings.get("FUNNEL_DB"), age)
+        crawler.signals.connect(middleware.close, signal=signals.spider_closed)
+        return middleware
+
+    def process_request(self, request, spider=None):
+        meta = request.meta
+        if not self.max_age or meta.get("role") != "external" or meta.get("cached"):
+            return None
+        if self.store is None:
+            from crawler.store import Store
+
+            self.store = Store(self.db_path, readonly=True)
+        hit = self.store.cached(meta["key"], self.max_age)
+        if hit is None:
+            return None
+        meta["cached"] = True
+        headers = json.loads(hit["headers"]) if hit["headers"] else {}
+        if hit["content_type"]:
+            headers["Content-Type"] = hit["content_type"]
+        if hit["location"]:
+            headers["Location"] = hit["location"]
+        return Response(request.url, status=hit["status"], headers=headers, request=request)
+
+    def close(self, spider=None):
+        if self.store is not None:
+            self.store.close()
+            self.store = None

@@ -15,31 +15,34 @@ import sys
 import tempfile
 from typing import Callable
 
+from crawler.options import CrawlOptions
 from crawler.store import Store
 
 logger = logging.getLogger(__name__)
 
 
-def scrapy_settings(db_path: str, crawl_id: int, options: dict, verbose: int = 0):
-    """Scrapy settings for one crawl: the project defaults plus the crawl's options."""
+def scrapy_settings(db_path: str, crawl: dict, verbose: int = 0, resume: bool = False):
+    """Scrapy settings for one crawl: the project defaults plus the crawl's options (the spider
+    reads the crawl from ``FUNNEL_CRAWL``; it never opens the store)."""
     from scrapy.settings import Settings
 
+    options = CrawlOptions.from_json(crawl["options"])
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
-    overrides = {"FUNNEL_DB": str(db_path), "FUNNEL_CRAWL_ID": crawl_id,
-                 "ROBOTSTXT_OBEY": not options.get("ignore_robots", False),
-                 "DOWNLOAD_VERIFY_CERTIFICATES": not options.get("insecure", False)}
-    if options.get("timeout"):
-        overrides["DOWNLOAD_TIMEOUT"] = options["timeout"]
-    if options.get("concurrency"):
-        overrides["CONCURRENT_REQUESTS_PER_DOMAIN"] = options["concurrency"]
-        overrides["CONCURRENT_REQUESTS"] = max(32, options["concurrency"] * 2)
+    overrides = {"FUNNEL_DB": str(db_path), "FUNNEL_CRAWL_ID": crawl["id"], "FUNNEL_RESUME": resume,
+                 "FUNNEL_CRAWL": {k: crawl.get(k) for k in ("id", "targets", "options", "origins", "state", "limits")},
+                 "FUNNEL_MAX_PAGES": options.max_pages or 0, "FUNNEL_DEPTH": options.depth,
+                 "ROBOTSTXT_OBEY": not options.ignore_robots,
+                 "DOWNLOAD_VERIFY_CERTIFICATES": not options.insecure,
+                 "DOWNLOAD_TIMEOUT": options.timeout,
+                 "CONCURRENT_REQUESTS_PER_DOMAIN": options.concurrency,
+                 "CONCURRENT_REQUESTS": max(32, options.concurrency * 2)}
     if verbose:
         overrides["LOG_LEVEL"] = "INFO" if verbose == 1 else "DEBUG"
-    if options.get("user_agent"):
-        overrides["USER_AGENT"] = options["user_agent"]
-    if options.get("max_time_seconds"):
-        overrides["CLOSESPIDER_TIMEOUT"] = options["max_time_seconds"]  # Scrapy's CloseSpider extension
+    if options.user_agent:
+        overrides["USER_AGENT"] = options.user_agent
+    if options.max_time_seconds:
+        overrides["CLOSESPIDER_TIMEOUT"] = options.max_time_seconds  # Scrapy's CloseSpider extension
     settings.setdict(overrides, priority="cmdline")
     return settings
 
@@ -55,13 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     from crawler.spiders.funnel import FunnelSpider
 
     with Store(db_path) as store:
-        options = store.crawl(crawl_id)["options"]
+        crawl = store.crawl(crawl_id)
         store.set_pid(crawl_id, os.getpid())
-    settings = scrapy_settings(db_path, crawl_id, options, verbose)
-    settings.set("FUNNEL_RESUME", resume, priority="cmdline")
-    process = CrawlerProcess(settings)
-    process.crawl(FunnelSpider)
-    process.start()
+    settings = scrapy_settings(db_path, crawl, verbose, resume)
+    # Pending requests wait on disk, not in memory (a sitemap of 100,000 URLs queues them all at
+    # once). This is only the scheduler's queue for this run: what a resume reads is the store's
+    # frontier, written with each page (Scrapy's JOBDIR queues do not survive kill -9).
+    with tempfile.TemporaryDirectory(prefix="funnelcheck-queue-") as queue:
+        settings.set("JOBDIR", queue, priority="cmdline")
+        process = CrawlerProcess(settings)
+        process.crawl(FunnelSpider)
+        process.start()
     return 0
 
 
@@ -126,12 +133,6 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-STORED_OPTIONS = ("site", "blog", "social", "conversion", "remap", "max_pages", "depth", "max_time_seconds",
-                  "check_external",
-                  "check_social", "sitemaps", "cache_age_seconds", "insecure", "ignore_robots", "include", "exclude",
-                  "exclude_path", "accept", "timeout", "concurrency", "user_agent")
-
-
 def audit_crawl(options: dict, on_progress: Callable[[int, int], None] | None = None,
                 on_start: Callable[[str, int], None] | None = None, verbose: int = 0):
     """Crawl what validated ``options`` describe; returns ``(store_path, crawl_id, exit_code, stderr_tail)``.
@@ -149,17 +150,15 @@ def audit_crawl(options: dict, on_progress: Callable[[int, int], None] | None = 
 
     db_path = str(options.get("db") or default_path())
     targets = public_targets(options)
-    stored = {k: options.get(k) for k in STORED_OPTIONS}
-    stored["site"] = default_site(options)
+    directories, bases = {}, iter(options["base_url"])
+    for t in options["targets"]:
+        if "://" not in t:
+            directories[next(bases)] = os.path.abspath(t)  # what a resume serves again
+    crawl_options = CrawlOptions.from_validated(options, default_site(options), directories)
     with ExitStack() as stack:
-        directories, bases = {}, iter(options["base_url"])
-        for t in options["targets"]:
-            if "://" not in t:
-                directories[next(bases)] = os.path.abspath(t)
-        stored["directories"] = directories  # what a resume serves again
-        stored["mounts"] = serve(stack, directories)
+        crawl_options = crawl_options.with_mounts(serve(stack, directories))
         with Store(db_path) as store:
-            crawl_id = store.create_crawl(targets, stored)
+            crawl_id = store.create_crawl(targets, crawl_options.to_json())
         if on_start:
             on_start(db_path, crawl_id)
         code, tail = run_crawl(db_path, crawl_id, on_progress, verbose=verbose)
@@ -211,15 +210,14 @@ def resume_crawl(db_path: str, crawl: dict, on_progress: Callable[[int, int], No
     """
     from contextlib import ExitStack
 
-    crawl_id, options = crawl["id"], dict(crawl["options"])
-    directories = options.get("directories") or {}
-    for base, path in directories.items():
+    crawl_id, options = crawl["id"], CrawlOptions.from_json(crawl["options"])
+    for base, path in options.directories.items():
         if not os.path.isdir(path):
             raise ResumeError(f"cannot resume crawl #{crawl_id}: its directory {path} is gone")
     with ExitStack() as stack:
-        options["mounts"] = serve(stack, directories)
+        options = options.with_mounts(serve(stack, options.directories))
         with Store(db_path) as store:
-            store.set_options(crawl_id, options)
+            store.set_options(crawl_id, options.to_json())
             store.reopen_crawl(crawl_id)
         if on_start:
             on_start(db_path, crawl_id)

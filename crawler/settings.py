@@ -37,11 +37,13 @@ RETRY_HTTP_CODES = []          # HTTP answers are verdicts; only network failure
 DEPTH_PRIORITY = 1
 SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
+SCHEDULER_PRIORITY_QUEUE = "crawler.queues.HostPriorityQueue"  # per host, on disk (JOBDIR), any host name
 
 DOWNLOADER = "crawler.downloader.Downloader"  # holds CONCURRENT_REQUESTS_PER_DOMAIN (see there)
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.middlewares.DeadHostMiddleware": 590,  # next to the download: sees every attempt
+    "crawler.middlewares.CacheMiddleware": 50,     # before robots.txt: a cached answer asks no one
     "crawler.middlewares.RobotsMiddleware": 100,
     "crawler.middlewares.RetryAfterMiddleware": 560,
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
@@ -50,10 +52,12 @@ SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
 }
-ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 100}
-EXTENSIONS = {"scrapy.extensions.telnet.TelnetConsole": None, "scrapy.extensions.logstats.LogStats": None}
+ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 100}   # the only writer of the store
+DUPEFILTER_CLASS = "crawler.dupefilter.KeyDupeFilter"      # one URL key, one decision (swappable)
+EXTENSIONS = {"scrapy.extensions.telnet.TelnetConsole": None, "scrapy.extensions.logstats.LogStats": None,
+              "scrapy.extensions.spiderstate.SpiderState": None,   # JOBDIR is only a disk queue here
+              "crawler.extensions.CrawlLimits": 500}   # --max-pages, --depth, traps; --max-time is CloseSpider
 
-# Where the crawl store is and which crawl row to fill (set by crawler.run).
 FUNNEL_RATE_LIMIT_RETRIES = 2   # 429 / 503 + Retry-After: wait and retry this many times
 FUNNEL_MAX_RETRY_WAIT = 10.0    # never wait longer than this for one Retry-After
 
@@ -62,5 +66,10 @@ FUNNEL_MAX_REDIRECTS = 10         # hops followed per chain, owned or external
 FUNNEL_MAX_LINKS_PER_PAGE = 10000  # links read per page (the page's reason says when it was hit)
 FUNNEL_MAX_VARIANTS = 500         # owned pages per trap pattern (query names, a repeating path)
 
+# Where the crawl store is and which crawl row to fill (set by crawler.run).
 FUNNEL_DB = None
 FUNNEL_CRAWL_ID = None
+FUNNEL_CRAWL = {}          # the crawl row (targets, options, origins, state), set by crawler.run
+FUNNEL_MAX_PAGES = 0
+FUNNEL_DEPTH = None
+FUNNEL_RESUME = False

@@ -479,9 +479,10 @@ class Store:
                 " ON CONFLICT (crawl_id, url_id) DO UPDATE SET state = 'done'",
                 (crawl_id, page_id),
             )
-            if state is not None:
-                self.db.execute("UPDATE crawls SET state = ? WHERE id = ?", (json.dumps(state, sort_keys=True),
-                                                                            crawl_id))
+            if state is not None:  # the spider's origins (a target may rename the site) and resume state
+                self.db.execute("UPDATE crawls SET state = ?, origins = COALESCE(?, origins) WHERE id = ?",
+                                (json.dumps(state, sort_keys=True),
+                                 json.dumps(state["origins"]) if state.get("origins") is not None else None, crawl_id))
 
     def add_frontier(self, crawl_id: int, entries: list[tuple]) -> None:
         with self.db:

@@ -23,3 +23,22 @@ def test_crawler_never_imports_analysis():
 
 def test_analysis_never_imports_the_cli():
     assert {(p, m) for p, m in _imports("analysis") if m.split(".")[0] == "cli"} == set()
+
+
+def test_the_spider_never_opens_the_store():
+    """Crawl state lives in Scrapy's components (dupefilter, extension); the item pipeline is the
+    only writer of the store: the spider imports no store and filters nothing by hand."""
+    text = (ROOT / "crawler" / "spiders" / "funnel.py").read_text()
+    assert "Store" not in text
+    assert "dont_filter=True" not in text  # a re-ask says why: request(..., again=True)
+
+
+def test_crawl_components_are_installed_by_settings():
+    from scrapy.settings import Settings
+
+    settings = Settings()
+    settings.setmodule("crawler.settings")
+    assert settings["DUPEFILTER_CLASS"] == "crawler.dupefilter.KeyDupeFilter"
+    assert "crawler.extensions.CrawlLimits" in settings.getdict("EXTENSIONS")
+    assert settings.getdict("ITEM_PIPELINES") == {"crawler.pipelines.StorePipeline": 100}
+    assert settings["DOWNLOADER"] == "crawler.downloader.Downloader"

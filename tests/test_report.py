@@ -160,3 +160,26 @@ def test_a_report_that_cannot_be_written_names_the_stored_crawl(tmp_path, cli):
     assert result.stderr.strip() == ("funnelcheck: error: cannot write /dev/full: No space left on device; the crawl "
                                      f"is kept as crawl #1 (funnelcheck report --db {db} --crawl 1)")
     assert cli("report", "--db", db).exit_code == 0
+
+
+def test_a_big_crawl_is_analysed_after_it_ends_not_held_twice(tmp_path):
+    """Past its limit the live graph lets go (the parent must not hold a big graph while the
+    crawl process holds its own); the report after the crawl is the same."""
+    from analysis.report import LiveAudit, audit
+    from crawler.store import Store
+
+    store = Store(tmp_path / "c.sqlite")
+    site = "https://a.example/"
+    cid = store.create_crawl([site], {"site": [site]})
+    for n in range(5):
+        url = f"{site}p{n}/"
+        store.write_page(cid, {"url": url, "role": "page", "status": 200, "parsed": 1},
+                         [(url, "https://x.com/a", "https://x.com/a", None, "a", "href", "X", "header", "", 1,
+                           "profile", 2)])
+    live = LiveAudit(store, cid, interval=0, limit=3)
+    live.update()
+    assert live.builder is None
+    expected = audit(store, cid)
+    got = live.audit()
+    assert [(f.id, f.sources) for f in got.findings] == [(f.id, f.sources) for f in expected.findings]
+    assert got.summary["pages_crawled"] == 5

@@ -10,32 +10,21 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections import Counter
 from functools import lru_cache
 
 import scrapy
 from scrapy.utils.gz import gunzip
 from scrapy.utils.sitemap import Sitemap
 
+from crawler.dupefilter import dupefilter_of
 from crawler.errors import error_kind
+from crawler.extensions import CrawlLimits
 from crawler.extract import NAVIGATION_TAGS, Link, css_urls, extract, resolve_href
-from crawler.scope import OWNED, PROFILE, SOCIAL, Scope, handle_key, names_own_profile
-from crawler.store import Store, now_iso
-from crawler.urls import (
-    FETCHABLE_SCHEMES,
-    IGNORED_SCHEMES,
-    RECORDED_SCHEMES,
-    Remapper,
-    URLError,
-    dedupe_key,
-    fold_origin,
-    normalize,
-    origin_aliases,
-    origin,
-    resolve,
-    scheme_of,
-    trap_template,
-)
+from crawler.options import CrawlOptions
+from crawler.scope import OWNED, PROFILE, SOCIAL, handle_key, names_own_profile
+from crawler.store import now_iso
+from crawler.urls import (FETCHABLE_SCHEMES, IGNORED_SCHEMES, RECORDED_SCHEMES, Remapper, URLError, dedupe_key,
+                          fold_origin, normalize, origin, origin_aliases, resolve, scheme_of)
 
 logger = logging.getLogger(__name__)
 
@@ -87,53 +76,42 @@ class FunnelSpider(scrapy.Spider):
         return spider
 
     def configure(self, settings) -> None:
-        """Read the crawl's options from the store (the single source of truth)."""
-        self.db_path = settings.get("FUNNEL_DB")
-        self.crawl_id = settings.getint("FUNNEL_CRAWL_ID")
-        with Store(self.db_path) as store:
-            crawl = store.crawl(self.crawl_id)
-        o = crawl["options"]
+        """Read the crawl (its options, targets, origins, state) from the settings ``crawler.run``
+        gave it: the spider never opens the store; the pipeline writes what it finds."""
+        crawl = settings.getdict("FUNNEL_CRAWL")
+        if not crawl:
+            raise ValueError("FUNNEL_CRAWL is not set: start a crawl with `python -m crawler.run DB CRAWL_ID`")
+        self.crawl_id = crawl["id"]
+        o = CrawlOptions.from_json(crawl["options"])
         self.targets = crawl["targets"]
-        self.scope = Scope(site=tuple(o["site"]), blog=tuple(o["blog"]), social=tuple(o["social"]),
-                           conversion=tuple(o["conversion"]))
-        self.remapper = Remapper(o.get("remap", ()), o.get("mounts", {}))
-        self.max_pages = o.get("max_pages") or 0
-        self.max_depth = o.get("depth") if o.get("depth") is not None else -1
-        self.check_external = o.get("check_external", True)
-        self.check_social = o.get("check_social", True)
-        self.obey_robots = not o.get("ignore_robots", False)
-        self.include = [re.compile(r) for r in o.get("include", ())]
-        self.exclude = [re.compile(r) for r in o.get("exclude", ())]
-        self.exclude_path = [re.compile(r) for r in o.get("exclude_path", ())]
-        self.use_sitemaps = o.get("sitemaps", True)
+        self.scope = o.scope()
+        self.remapper = Remapper(o.remap, o.mounts)
+        self.check_external = o.check_external
+        self.check_social = o.check_social
+        self.obey_robots = not o.ignore_robots
+        self.include = [re.compile(r) for r in o.include]
+        self.exclude = [re.compile(r) for r in o.exclude]
+        self.exclude_path = [re.compile(r) for r in o.exclude_path]
+        self.use_sitemaps = o.sitemaps
         # Caps that hold for every URL, owned or not (a trap cannot make a crawl run for ever).
         self.max_url_length = settings.getint("FUNNEL_MAX_URL_LENGTH", 2048)
         self.max_redirects = settings.getint("FUNNEL_MAX_REDIRECTS", 10)
         self.max_links = settings.getint("FUNNEL_MAX_LINKS_PER_PAGE", 10000)
-        self.max_variants = settings.getint("FUNNEL_MAX_VARIANTS", 500)
-        self.variants: Counter = Counter()   # owned pages scheduled per trap template
-        self.trapped: Counter = Counter()    # ... and those left out once it was full
-        if settings.getbool("FUNNEL_RESUME"):
-            self.trapped.update({t: c["left"] for t, c in ((crawl["limits"] or {}).get("traps") or {}).items()})
-        self.cache_age = float(o.get("cache_age_seconds") or 0)
-        self.cache = Store(self.db_path) if self.cache_age > 0 and self.check_external else None
-        # http/https and www variants of every owned origin are one site, named as the targets name it.
+        # De-duplication and limits live in Scrapy components (swappable by settings).
+        self.dupefilter = dupefilter_of(self.crawler)
+        self.limits = CrawlLimits.from_crawler(self.crawler)
         self.resume = settings.getbool("FUNNEL_RESUME")
+        # http/https and www variants of every owned origin are one site, named as the targets name it.
         self.aliases = origin_aliases([*self.targets, *self.scope.site, *self.scope.blog])
         if self.resume and crawl.get("origins"):
             self.aliases = dict(crawl["origins"])  # as the first run named the site (a target's redirect)
-        with Store(self.db_path) as store:
-            store.set_origins(self.crawl_id, self.aliases)
+        self.origins_changed = True  # written with the first item
         self.seeds_pending: set[str] = set()  # targets whose first answer has not come yet
         # handles of the business's profiles seen so far (kept in the crawl's state for a resume)
-        self.known_handles: set[str] = set(crawl["state"].get("known_handles", ())) if self.resume else set()
+        self.known_handles: set[str] = set((crawl.get("state") or {}).get("known_handles", ())) if self.resume else set()
         self.state_changed = False
-        self.seen: set[str] = set()   # de-duplication keys of every URL scheduled
         # Nav and footer links repeat on every page: name each distinct href once.
         self.classify = lru_cache(maxsize=65536)(self._classify)
-        self.pages_scheduled = 0
-        self.cut_by_depth: set[str] = set()      # pages not crawled because of --depth
-        self.cut_by_max_pages: set[str] = set()  # ... and because of --max-pages
 
     def key(self, url: str) -> str:
         """The de-duplication key of a normalised public URL (owned variants folded)."""
@@ -158,33 +136,27 @@ class FunnelSpider(scrapy.Spider):
                 yield request
 
     def restore(self):
-        """A resumed crawl: every URL the store says was decided is seen (fetched or not), the
-        limits count what was scheduled, and the URLs queued but never fetched are asked again."""
+        """A resumed crawl: every URL the store's frontier holds is decided (the dupefilter reads
+        it), the limits count what was scheduled, the URLs queued but never fetched are asked again."""
         seeds = {self.key(normalize(t)[0]) for t in self.targets}
         queued = []
-        with Store(self.db_path) as store:
-            for key, fetch, state in store.frontier(self.crawl_id):
-                self.seen.add(key)
-                if fetch.get("role") == "page" or key in seeds:
-                    self.pages_scheduled += 1
-                    template = trap_template(key)
-                    if template is not None:
-                        self.variants[template] += 1
-                if state == "queued" and fetch.get("url"):
-                    queued.append((key, fetch))
-        logger.info("resuming crawl %s: %d URLs decided, %d to fetch", self.crawl_id, len(self.seen), len(queued))
+        for key, fetch, state in self.dupefilter.restore():
+            self.limits.restore(key, fetch.get("role"), key in seeds)
+            if state == "queued" and fetch.get("url"):
+                queued.append((key, fetch))
         for key, fetch in queued:
             if fetch["role"] == "sitemap":
                 yield self.fetch(fetch["url"], "sitemap", self.parse_sitemap)
             else:
                 yield self.request(fetch["url"], key, fetch["role"], fetch.get("depth") or 0, fetch.get("method") or "GET")
 
-    def state(self) -> dict | None:
-        """What a resume needs that the pages do not say, when it changed (else None)."""
-        if not self.state_changed:
+    def resume_state(self) -> dict | None:
+        """What a resume needs that the pages do not say, when it changed (else None): written
+        by the pipeline with the item it comes with."""
+        if not (self.state_changed or self.origins_changed):
             return None
-        self.state_changed = False
-        return {"known_handles": sorted(self.known_handles)}
+        self.state_changed = self.origins_changed = False
+        return {"known_handles": sorted(self.known_handles), "origins": dict(self.aliases)}
 
     def seed_answered(self, meta) -> list:
         """A target's first answer came: once all have, the rest of the crawl starts."""
@@ -214,9 +186,10 @@ class FunnelSpider(scrapy.Spider):
         redirected by Scrapy's own middleware (http -> https, apex -> www), up to 5 times."""
         # No handle_httpstatus_all: Scrapy's redirect middleware would leave 3xx alone, and an
         # error status goes to on_support_error (which falls back to /sitemap.xml for robots.txt).
-        meta = {"public": public, "key": self.key(public), "role": role, "depth": 0,
-                "dont_obey_robotstxt": True}
-        return scrapy.Request(self.remapper.fetch_url(public), meta=meta, dont_filter=True, callback=callback,
+        key = self.key(public)
+        meta = {"public": public, "key": key, "claimed": key, "role": role, "depth": 0, "dont_obey_robotstxt": True}
+        self.dupefilter.claim(key)
+        return scrapy.Request(self.remapper.fetch_url(public), meta=meta, callback=callback,
                               errback=self.on_support_error, priority=1)
 
     def on_support_error(self, failure):
@@ -238,8 +211,7 @@ class FunnelSpider(scrapy.Spider):
                         continue
         for url in found + [origin(public) + "/sitemap.xml"]:
             key = self.key(url)
-            if key not in self.seen:
-                self.seen.add(key)
+            if self.dupefilter.claim(key):
                 yield self.fetch(url, "sitemap", self.parse_sitemap)
 
     def parse_sitemap(self, response):
@@ -266,8 +238,7 @@ class FunnelSpider(scrapy.Spider):
                 continue
             key = self.key(url)
             if sitemap.type == "sitemapindex":
-                if key not in self.seen:
-                    self.seen.add(key)
+                if self.dupefilter.claim(key):
                     follow.append(self.fetch(url, "sitemap", self.parse_sitemap))
                 continue
             links.append((meta["key"], url, key, None, "sitemap", "loc", "", None, "", 0, "other", None))
@@ -279,7 +250,7 @@ class FunnelSpider(scrapy.Spider):
         page = {"url": meta["key"], "fetched_url": response.url, "role": "sitemap", "method": "GET",
                 "depth": 0, "status": response.status, "content_type": "application/xml", "parsed": 1,
                 "fetched_at": now_iso()}
-        yield {"page": page, "links": links, "discovered": self.frontier(follow)}
+        yield self.item(page, links, follow)
         yield from follow
 
     def excluded(self, url: str) -> str | None:
@@ -306,33 +277,11 @@ class FunnelSpider(scrapy.Spider):
             return True
         return self.scope.is_brand_profile(url, self.known_handles)
 
-    def within_limits(self, key: str, depth: int) -> bool:
-        """May one more page at ``depth`` be crawled? Remembers what the limits cut off."""
-        if self.max_depth >= 0 and depth > self.max_depth:
-            self.cut_by_depth.add(key)
-            return False
-        if self.max_pages and self.pages_scheduled >= self.max_pages:
-            self.cut_by_max_pages.add(key)
-            return False
-        return True
-
-    def closed(self, reason):
-        """Record whether --depth or --max-pages left pages uncrawled (the report says so); a crawl
-        that was stopped says that, not that a limit cut it."""
-        finished = reason == "finished"
-        with Store(self.db_path) as store:
-            store.set_limits(self.crawl_id, {"max_pages": len(self.cut_by_max_pages - self.seen) if finished else 0,
-                                             "depth": len(self.cut_by_depth - self.seen) if finished else 0,
-                                             "traps": {t: {"crawled": self.variants[t], "left": n}
-                                                       for t, n in sorted(self.trapped.items())}})
-        if self.cache is not None:
-            self.cache.close()
-
     def plan(self, url: str, tag: str, depth: int, kind: str = "other", role: str | None = None,
              seed: bool = False, key: str | None = None, region: str = "body", rel: str = ""):
         """Decide whether and how to fetch a public URL; returns a Request, an item or None."""
         key = key or self.key(url)
-        if key in self.seen:
+        if self.dupefilter.seen(key):
             return None
         tier = self.scope.tier(url)
         if tier in OWNED:
@@ -353,45 +302,35 @@ class FunnelSpider(scrapy.Spider):
         if role == "page":
             if tier not in OWNED:
                 role = "external"
-            elif not seed and not self.within_limits(key, depth):
+            elif not self.limits.allow(key, depth, seed):  # --depth, --max-pages, crawler traps
                 return None
-            elif not seed and (template := trap_template(key)) is not None:
-                if self.variants[template] >= self.max_variants:
-                    self.trapped[template] += 1  # a crawler trap: reported, never followed for ever
-                    return None
-                self.variants[template] += 1
         if role == "profile" and not self.check_social:
             return None
         if role == "external" and not self.check_external:
             return None
-        self.seen.add(key)
+        self.dupefilter.claim(key)
         why = self.excluded(url)
         if why:
-            return {"page": {"url": key, "role": role, "depth": depth, "error_kind": "excluded",
-                             "reason": why, "fetched_at": now_iso()}, "links": [], "discovered": []}
+            return self.item({"url": key, "role": role, "depth": depth, "error_kind": "excluded",
+                              "reason": why, "fetched_at": now_iso()})
         if len(url) > self.max_url_length:
-            return {"page": {"url": key, "role": role, "depth": depth, "error_kind": "too-long",
-                             "reason": f"URL longer than {self.max_url_length:,} characters: not fetched",
-                             "fetched_at": now_iso()}, "links": [], "discovered": []}
-        if role == "page":
-            self.pages_scheduled += 1
-        if role == "external" and self.cache is not None:
-            hit = self.cache.cached(key, self.cache_age)
-            if hit is not None:
-                return {"page": {"url": key, "role": role, "depth": depth, "status": hit["status"],
-                                 "headers": hit["headers"], "content_type": hit["content_type"],
-                                 "reason": "cached", "fetched_at": now_iso()}, "links": [], "discovered": []}
+            return self.item({"url": key, "role": role, "depth": depth, "error_kind": "too-long",
+                              "reason": f"URL longer than {self.max_url_length:,} characters: not fetched",
+                              "fetched_at": now_iso()})
         method = "HEAD" if role in ("asset", "external") else "GET"
         if role == "asset" and is_stylesheet(url, tag, rel):
             method = "GET"  # an owned stylesheet is read: the images and fonts it loads are links too
         return self.request(url, key, role, depth, method)
 
-    def request(self, url: str, key: str, role: str, depth: int, method: str, retries: int = 0) -> scrapy.Request:
-        meta = {"public": url, "key": key, "role": role, "depth": depth,
+    def request(self, url: str, key: str, role: str, depth: int, method: str, retries: int = 0,
+                again: bool = False) -> scrapy.Request:
+        """A request for a URL the spider claimed (``again``: one it asks a second time, past the
+        dupefilter: a GET after a refused HEAD, the page under its other form)."""
+        meta = {"public": url, "key": key, "role": role, "depth": depth, "claimed": key,
                 "dont_redirect": True, "handle_httpstatus_all": True, "rate_limit_retries": retries}
         if not self.obey_robots:
             meta["dont_obey_robotstxt"] = True
-        return scrapy.Request(self.remapper.fetch_url(url), method=method, meta=meta, dont_filter=True,
+        return scrapy.Request(self.remapper.fetch_url(url), method=method, meta=meta, dont_filter=again,
                               callback=self.parse, errback=self.on_error,
                               priority=0 if role == "page" else -1)
 
@@ -404,15 +343,14 @@ class FunnelSpider(scrapy.Spider):
         if method == "HEAD" and status >= 400 and status != 429:
             # Many servers answer HEAD wrongly (405, 501, 403, 404): ask again with GET.
             yield self.request(meta["public"], meta["key"], role, meta["depth"], "GET",
-                               retries=meta.get("rate_limit_retries", 0))
+                               retries=meta.get("rate_limit_retries", 0), again=True)
             return
         ctype = (response.headers.get("Content-Type") or b"").decode("latin-1").split(";")[0].strip().lower()
         if (role == "asset" and 200 <= status < 300 and ctype in HTML_TYPES
-                and self.within_limits(meta["key"], meta["depth"])):
+                and self.limits.allow(meta["key"], meta["depth"])):
             # An owned HTML page first seen in <link rel=alternate>, an <img>...: crawl it.
-            self.pages_scheduled += 1
             if method == "HEAD":
-                yield self.request(meta["public"], meta["key"], "page", meta["depth"], "GET")
+                yield self.request(meta["public"], meta["key"], "page", meta["depth"], "GET", again=True)
                 return
             role = "page"  # the GET that replaced a refused HEAD already holds the page
         headers = {h: response.headers.get(h).decode("latin-1") for h in KEPT_HEADERS if response.headers.get(h)}
@@ -470,9 +408,10 @@ class FunnelSpider(scrapy.Spider):
                         links.append(row)
                     if request is not None:
                         follow.append(request)
-        cache = role == "external" and 200 <= status < 300  # only answers that work are reused
-        yield {"page": page, "links": links, "discovered": self.frontier(follow), "cache": cache,
-               "state": self.state()}
+        if meta.get("cached"):
+            page["reason"] = "cached"
+        cache = role == "external" and 200 <= status < 300 and not meta.get("cached")  # only answers that work
+        yield self.item(page, links, follow, cache=cache)
         yield from follow
         yield from self.seed_answered(meta)
 
@@ -487,7 +426,7 @@ class FunnelSpider(scrapy.Spider):
         hops = meta.get("variant_hops", 0) + 1
         if hops > 5:
             page["reason"] = "redirects between forms of its own URL"
-            yield {"page": page, "links": [], "discovered": []}
+            yield self.item(page)
             yield from self.seed_answered(meta)
             return
         key = meta["key"]
@@ -497,18 +436,23 @@ class FunnelSpider(scrapy.Spider):
             for variant, named in self.aliases.items():
                 if named == canonical:
                     self.aliases[variant] = new_origin
-            with Store(self.db_path) as store:
-                store.set_origins(self.crawl_id, self.aliases)
+            self.origins_changed = True  # the pipeline writes them with the next item
             self.classify.cache_clear()
             self.seeds_pending.discard(key)
             key = self.key(location)
             self.seeds_pending.add(key)
-            self.seen.add(key)
+            self.dupefilter.claim(key)
             page["url"] = meta["public"]  # the hop, under the name the target was given
-            yield {"page": page, "links": [], "discovered": []}
-        request = self.request(location, key, meta["role"], meta["depth"], response.request.method)
+            yield self.item(page)
+        request = self.request(location, key, meta["role"], meta["depth"], response.request.method, again=True)
         request.meta.update(variant_hops=hops, seed=meta.get("seed", False))
         yield request
+
+    def item(self, page: dict, links: list | None = None, follow=(), cache: bool = False) -> dict:
+        """The item for one fetched (or recorded) URL: the page, its links, the URLs it queued
+        (the frontier a resume reads) and, when it changed, the crawl's state."""
+        return {"page": page, "links": links or [], "discovered": self.frontier(follow), "cache": cache,
+                "state": self.resume_state()}
 
     @staticmethod
     def frontier(follow) -> list[tuple[str, str]]:
@@ -573,7 +517,7 @@ class FunnelSpider(scrapy.Spider):
         kind, reason = error_kind(failure)
         page = {"url": meta["key"], "fetched_url": request.url, "role": meta["role"], "method": request.method,
                 "depth": meta["depth"], "error_kind": kind, "reason": reason, "fetched_at": now_iso()}
-        yield {"page": page, "links": [], "discovered": []}
+        yield self.item(page)
         yield from self.seed_answered(meta)
 
 

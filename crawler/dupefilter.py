@@ -1,0 +1,79 @@
+"""De-duplication on funnelcheck's URL key: the set of every URL a crawl decided about.
+
+One URL is one key whatever form a link wrote it in (an owned site's ``http``/``https``/``www.``
+forms folded, ``index.html`` dropped: :func:`crawler.urls.dedupe_key`), so the key, not
+Scrapy's request fingerprint, is what is de-duplicated. Installed with ``DUPEFILTER_CLASS``;
+the spider asks the same instance (:func:`dupefilter_of`) when it plans a URL, so a URL that
+is excluded, cached or too long is decided once too. A shared implementation (a Redis set,
+for distributed workers) replaces it by setting ``DUPEFILTER_CLASS`` to a class with the same
+``claim`` / ``seen`` / ``request_seen`` / ``restore``.
+"""
+from __future__ import annotations
+
+import logging
+from weakref import WeakKeyDictionary
+
+from scrapy.dupefilters import BaseDupeFilter
+from scrapy.utils.misc import load_object
+
+logger = logging.getLogger(__name__)
+_INSTANCES: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def dupefilter_of(crawler):
+    """The crawl's dupefilter (the one its scheduler uses)."""
+    return load_object(crawler.settings["DUPEFILTER_CLASS"]).from_crawler(crawler)
+
+
+class KeyDupeFilter(BaseDupeFilter):
+    """The keys of every URL the crawl decided to fetch (or to record without fetching).
+
+    >>> df = KeyDupeFilter()
+    >>> df.claim("https://a.example/"), df.claim("https://a.example/"), df.seen("https://a.example/x")
+    (True, False, False)
+    """
+
+    def __init__(self, db_path: str | None = None, crawl_id: int | None = None):
+        self.db_path, self.crawl_id = db_path, crawl_id
+        self.keys: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        instance = _INSTANCES.get(crawler)
+        if instance is None:  # one per crawler: the scheduler's and the spider's are the same
+            instance = _INSTANCES[crawler] = cls(crawler.settings.get("FUNNEL_DB"),
+                                                  crawler.settings.getint("FUNNEL_CRAWL_ID"))
+        return instance
+
+    def claim(self, key: str) -> bool:
+        """Decide about ``key`` now: True if no one had (the caller plans it), else False."""
+        if key in self.keys:
+            return False
+        self.keys.add(key)
+        return True
+
+    def seen(self, key: str) -> bool:
+        return key in self.keys
+
+    def request_seen(self, request) -> bool:
+        """Scrapy's question. The spider's requests carry the key it claimed (``meta["claimed"]``);
+        any other request is claimed here. ``dont_filter`` requests (a GET after a refused
+        HEAD, a Retry-After wait) never get here."""
+        key = request.meta.get("key") or request.url
+        if request.meta.get("claimed") == key:
+            return False
+        return not self.claim(key)
+
+    def restore(self):
+        """A resumed crawl: every URL the store's frontier holds is decided; yields the
+        ``(key, fetch)`` of those queued but never fetched (read-only: the pipeline writes)."""
+        from crawler.store import Store
+
+        queued = []
+        with Store(self.db_path, readonly=True) as store:
+            for key, fetch, state in store.frontier(self.crawl_id):
+                self.keys.add(key)
+                if state == "queued" and fetch.get("url"):
+                    queued.append((key, fetch))
+                yield key, fetch, state
+        logger.info("resuming crawl %s: %d URLs decided, %d to fetch", self.crawl_id, len(self.keys), len(queued))

@@ -1,0 +1,80 @@
+"""The limits of a crawl: ``--max-pages``, ``--depth`` and crawler traps, in a Scrapy extension.
+
+``--max-time`` is Scrapy's own CloseSpider extension (``CLOSESPIDER_TIMEOUT``). What the
+limits left out is handed to the store pipeline when the crawl closes (the report says so).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from weakref import WeakKeyDictionary
+
+from crawler.urls import trap_template
+
+_INSTANCES: WeakKeyDictionary = WeakKeyDictionary()
+
+
+class CrawlLimits:
+    """Counts the owned pages scheduled and decides whether one more may be.
+
+    >>> limits = CrawlLimits(max_pages=1, max_depth=-1, max_variants=2)
+    >>> limits.allow("https://a.example/", 0), limits.allow("https://a.example/b", 1)
+    (True, False)
+    >>> limits.summary(seen=lambda key: False)["max_pages"]
+    1
+    """
+
+    def __init__(self, max_pages: int = 0, max_depth: int = -1, max_variants: int = 500):
+        self.max_pages, self.max_depth, self.max_variants = max_pages, max_depth, max_variants
+        self.pages = 0                       # owned pages scheduled
+        self.variants: Counter = Counter()   # ... per trap template
+        self.trapped: Counter = Counter()    # ... and those left out once it was full
+        self.cut_by_depth: set[str] = set()      # pages not crawled because of --depth
+        self.cut_by_max_pages: set[str] = set()  # ... and because of --max-pages
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        instance = _INSTANCES.get(crawler)
+        if instance is None:
+            s = crawler.settings
+            depth = s.get("FUNNEL_DEPTH")
+            instance = _INSTANCES[crawler] = cls(s.getint("FUNNEL_MAX_PAGES", 0),
+                                                  -1 if depth is None else int(depth),
+                                                  s.getint("FUNNEL_MAX_VARIANTS", 500))
+        return instance
+
+    def allow(self, key: str, depth: int, seed: bool = False) -> bool:
+        """May the owned page ``key`` at ``depth`` be crawled? Counts it if so; remembers
+        what a limit cut off. Targets are always crawled."""
+        if not seed:
+            if self.max_depth >= 0 and depth > self.max_depth:
+                self.cut_by_depth.add(key)
+                return False
+            if self.max_pages and self.pages >= self.max_pages:
+                self.cut_by_max_pages.add(key)
+                return False
+            template = trap_template(key)
+            if template is not None:
+                if self.variants[template] >= self.max_variants:
+                    self.trapped[template] += 1  # a crawler trap: reported, never followed for ever
+                    return False
+                self.variants[template] += 1
+        self.pages += 1
+        return True
+
+    def restore(self, key: str, role: str | None, seed: bool) -> None:
+        """Count a page a resumed crawl had already scheduled."""
+        if role == "page" or seed:
+            self.pages += 1
+            template = trap_template(key)
+            if template is not None:
+                self.variants[template] += 1
+
+    def summary(self, seen, finished: bool = True, earlier: dict | None = None) -> dict:
+        """What the limits left uncrawled (``seen(key)``: crawled after all by another way); a
+        crawl that was stopped says that, not that a limit cut it."""
+        trapped = Counter({t: c["left"] for t, c in ((earlier or {}).get("traps") or {}).items()})
+        for template, left in self.trapped.items():  # a resumed crawl meets the same trap again
+            trapped[template] = max(trapped[template], left)
+        return {"max_pages": sum(1 for k in self.cut_by_max_pages if not seen(k)) if finished else 0,
+                "depth": sum(1 for k in self.cut_by_depth if not seen(k)) if finished else 0,
+                "traps": {t: {"crawled": self.variants[t], "left": n} for t, n in sorted(trapped.items())}}

@@ -1,0 +1,76 @@
+"""The options a crawl runs with: one typed object, stored with the crawl as JSON.
+
+:mod:`crawler.config` turns defaults, ``funnel.toml`` and the command line into validated
+options; :meth:`CrawlOptions.from_validated` keeps those a crawl needs, and that object is
+what ``crawls.options`` holds (:meth:`to_json`), what the crawl process and every report read
+back (:meth:`from_json`, tolerant of stores written before a field existed).
+"""
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+
+from crawler.scope import Scope
+
+
+@dataclass(frozen=True)
+class CrawlOptions:
+    """What one crawl was told.
+
+    >>> o = CrawlOptions(site=("https://a.example/",), max_pages=50)
+    >>> CrawlOptions.from_json(o.to_json()) == o, o.to_json()["max_pages"], CrawlOptions.from_json({"depth": 2}).depth
+    (True, 50, 2)
+    """
+    site: tuple[str, ...] = ()
+    blog: tuple[str, ...] = ()
+    social: tuple[str, ...] = ()
+    conversion: tuple[str, ...] = ()
+    remap: tuple[str, ...] = ()
+    max_pages: int = 10000              # 0: no limit
+    depth: int | None = None
+    max_time_seconds: float | None = None
+    check_external: bool = True
+    check_social: bool = True
+    sitemaps: bool = True
+    cache_age_seconds: float = 86400.0
+    insecure: bool = False
+    ignore_robots: bool = False
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    exclude_path: tuple[str, ...] = ()
+    accept: tuple[int, ...] = ()
+    timeout: float = 20
+    concurrency: int = 8
+    user_agent: str | None = None
+    # where directory targets are: the folder (a resume serves it again) and its local address
+    directories: dict = field(default_factory=dict, compare=False)
+    mounts: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_validated(cls, options: dict, site: list[str], directories: dict | None = None) -> "CrawlOptions":
+        """From :func:`crawler.config.validate`'s output (``site``: the owned prefixes, defaulted)."""
+        values = {f.name: options[f.name] for f in fields(cls) if f.name in options}
+        values.update(site=site, directories=directories or {})
+        return cls.from_json(values)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "CrawlOptions":
+        """From ``crawls.options`` (unknown keys ignored: a newer field's absence is its default)."""
+        values = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            if value is None and f.default not in (None, MISSING):
+                continue  # a null where there is a default: the default
+            values[f.name] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    def scope(self) -> Scope:
+        return Scope(site=self.site, blog=self.blog, social=self.social, conversion=self.conversion)
+
+    def with_mounts(self, mounts: dict) -> "CrawlOptions":
+        return replace(self, mounts=dict(mounts))
