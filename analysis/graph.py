@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import MutableMapping
 from collections import Counter
 from functools import partial
 from urllib.parse import urlsplit
@@ -74,11 +75,80 @@ def graph_from(pages: list[dict], links: list[tuple], **options) -> "CrawlGraph"
     return build_graph(store, crawl_id)
 
 
-def _edge(row: tuple) -> tuple[str, str, dict]:
+def edge_of(row: tuple) -> tuple[str, str, dict]:
     """``(source, key, data)`` of a stored link row (``(id, *LINK_COLUMNS)``)."""
     _, source, target, key, fragment, tag, attr, text, region, rel, icon, kind, line = row
     return source, key, {"target": target, "fragment": fragment, "tag": tag, "attr": attr, "text": text or "",
                          "region": region, "rel": rel or "", "icon": bool(icon), "kind": kind, "line": line}
+
+
+class NodeData(MutableMapping):
+    """One node's attributes in slots, not a dict: a crawl's graph holds one per URL (a dict of
+    the two dozen attributes a page gets costs about 1.3 KB; this, a fifth of that). Reads
+    as a dict; an attribute never set reads as missing.
+
+    >>> d = NodeData(tier="site", role="page"); d["verdict"] = "ok"
+    >>> d["tier"], d.get("title"), "role" in d, sorted(d)
+    ('site', None, True, ['role', 'tier', 'verdict'])
+    """
+    __slots__ = ("tier", "role", "status", "error_kind", "reason", "title", "lead_form", "parsed", "anchors",
+                 "location", "content_type", "depth", "headers", "conversion", "verdict", "label", "chain",
+                 "final_url", "loop", "permanent", "final_status", "final_error", "stub", "offline", "_more")
+
+    def __init__(self, **attrs):
+        self._more = None
+        self.update(attrs)
+
+    def __getitem__(self, name):
+        try:
+            return getattr(self, name) if name in _NODE_SLOTS else self._more[name]
+        except (AttributeError, TypeError, KeyError):
+            raise KeyError(name) from None
+
+    def get(self, name, default=None):
+        if name in _NODE_SLOTS:
+            return getattr(self, name, default)
+        return default if self._more is None else self._more.get(name, default)
+
+    def __setitem__(self, name, value):
+        if name in _NODE_SLOTS:
+            setattr(self, name, value)
+        else:
+            if self._more is None:
+                self._more = {}
+            self._more[name] = value
+
+    def __delitem__(self, name):
+        try:
+            delattr(self, name) if name in _NODE_SLOTS else self._more.pop(name)
+        except (AttributeError, TypeError, KeyError):
+            raise KeyError(name) from None
+
+    def __contains__(self, name):
+        return hasattr(self, name) if name in _NODE_SLOTS else bool(self._more) and name in self._more
+
+    def __iter__(self):
+        for name in _NODE_SLOTS:
+            if hasattr(self, name):
+                yield name
+        if self._more:
+            yield from self._more
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+    def update(self, other=(), **attrs):
+        for name, value in (other.items() if hasattr(other, "items") else other):
+            self[name] = value
+        for name, value in attrs.items():
+            self[name] = value
+
+
+_NODE_SLOTS = frozenset(NodeData.__slots__) - {"_more"}
+
+
+class _NodeGraph(nx.DiGraph):
+    node_attr_dict_factory = NodeData
 
 
 class CrawlGraph:
@@ -95,8 +165,9 @@ class CrawlGraph:
 
     def __init__(self, store, crawl_id: int, **attr):
         self.store, self.crawl_id = store, crawl_id
-        self._nodes = nx.DiGraph(**attr)
+        self._nodes = _NodeGraph(**attr)
         self.nodes = self._nodes.nodes
+        self.node_data = self._nodes._node  # url -> NodeData, the plain dict behind ``nodes`` (fast loops)
         self.graph = self._nodes.graph
 
     def __contains__(self, node) -> bool:
@@ -121,7 +192,7 @@ class CrawlGraph:
         """Edges matching ``where`` (see :meth:`crawler.store.Store.link_rows`: ``source``, ``key``,
         ``tag``, ``fragment``, ``written_prefix``), one query."""
         for row in self.store.link_rows(self.crawl_id, **where):
-            yield _edge(row)
+            yield edge_of(row)
 
     def edges(self, data: bool = False):
         for source, key, e in self.links():
@@ -233,12 +304,10 @@ class GraphBuilder:
                        location=row["location"], content_type=row["content_type"], depth=row["depth"],
                        headers=row["headers"], conversion=conversion_of(scope, url, tier, row["role"]))
         nodes = g.nodes
-        for row in self.store.link_rows(self.crawl_id, after=self.last_link):
-            self.last_link, source, key = row[0], row[1], row[3]
+        self.last_link, ends = self.store.link_ends(self.crawl_id, after=self.last_link)  # one query
+        for key in sorted(ends):
             if key not in nodes:
-                self._target_node(key)
-            if source not in nodes:
-                self._target_node(source)  # its page row is in the next update
+                self._target_node(key)  # a source's page row, if it had none yet, comes in the next update
 
     def finish(self) -> CrawlGraph:
         """Read what is left and judge every node (verdict, redirect chain)."""
@@ -251,11 +320,11 @@ class GraphBuilder:
         platform_of = self.scope.platform
         for url, data in g.nodes(data=True):
             if url not in rows:
-                data.update(verdict=UNCHECKED, label="not checked", chain=[], final_url=None, loop=False,
+                data.update(verdict=UNCHECKED, label="not checked", chain=(), final_url=None, loop=False,
                             permanent=False)
                 continue
             v = resolve(url, rows, self.accept, platform_of, self.key)
-            data.update(verdict=v.verdict, label=v.label, chain=v.chain, final_url=v.final_url, loop=v.loop,
+            data.update(verdict=v.verdict, label=v.label, chain=v.chain or (), final_url=v.final_url, loop=v.loop,
                         permanent=v.permanent, final_status=v.status, final_error=v.error_kind)
             if v.final_url and v.final_url in rows and v.verdict == "ok":
                 data["lead_form"] = data["lead_form"] or bool(rows[v.final_url].get("lead_form"))
@@ -357,6 +426,32 @@ def landing_page(g, url: str, hops: int = 5) -> str:
     return url
 
 
+def offer_links(g) -> dict[str, int]:
+    """For every page linking to an offer: the first line of a body link to one (0: none in
+    the body, only elsewhere or by a form, an iframe or a refresh). One query per offer
+    page (a few), never one per page; kept on the graph.
+    """
+    cached = g.graph.get("offer_links")
+    if cached is not None:
+        return cached
+    out: dict[str, int] = {}
+    for target, t in g.nodes(data=True):
+        if not (t.get("conversion") or t.get("lead_form")):
+            continue
+        for page, _, e in g.in_edges(target, data=True):
+            tag = e["tag"]
+            if tag not in ("a", "area", "form", "meta", "iframe"):
+                continue
+            line = e["line"] if tag in ("a", "area") and (e["region"] or "body") in ("main", "body") else None
+            first = out.get(page)
+            if first is None:
+                out[page] = line or 0
+            elif line and (not first or line < first):
+                out[page] = line
+    g.graph["offer_links"] = out
+    return out
+
+
 def offers(g: CrawlGraph, page: str, before_line: int | None = None) -> bool:
     """Does ``page`` offer a purchase or lead capture (itself, a lead form, or a link to one)?
 
@@ -368,14 +463,9 @@ def offers(g: CrawlGraph, page: str, before_line: int | None = None) -> bool:
         return True
     if before_line is not None and not before_line:
         return False
-    tags = ("a", "area") if before_line else ("a", "area", "form", "meta", "iframe")
-    for _, target, data in g.out_edges(page, data=True):
-        if data["tag"] not in tags:
-            continue
-        if before_line and not (data["line"] and data["line"] < before_line
-                                and (data["region"] or "body") in ("main", "body")):
-            continue
-        t = g.nodes[target]
-        if t.get("conversion") or t.get("lead_form"):
-            return True
-    return False
+    first = offer_links(g).get(page)
+    if first is None:
+        return False
+    if before_line:
+        return bool(first) and first < before_line
+    return True

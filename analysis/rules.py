@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from analysis.findings import Finding, worst
-from analysis.graph import CrawlGraph, landing_page, offers
+from analysis.graph import CrawlGraph, edge_of, landing_page, offers
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
 from crawler.scope import (BLOG, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL, handle_key, names_own_profile,
                            unwrap_redirector)
@@ -68,18 +68,20 @@ def _is_owned_page(data) -> bool:
     return data.get("tier") in OWNED and data.get("role") == "page" and bool(data.get("parsed")) and not data.get("stub")
 
 
-def _edges_into(g, tier: str):
-    """(owned page, target, edge data) for every link from an owned page to a node of ``tier``.
-
-    Walks the (few) targets of the tier rather than every link of every page.
+def _edges_into(g, tier: str, from_tier: str | None = None):
+    """(owned page, target, edge data) for every link from an owned page (of ``from_tier``, if
+    given) to a node of ``tier``: one query through the key index for all of the tier's nodes,
+    an edge's data built only for the links that match, never held.
     """
-    nodes = g.nodes
-    for target, data in g.nodes(data=True):
-        if data.get("tier") != tier:
+    nodes = g.node_data
+    keys = [url for url, data in nodes.items() if data.get("tier") == tier]
+    if not keys:
+        return
+    for row in g.store.link_rows(g.crawl_id, keys=keys):
+        page = nodes.get(row[1])
+        if page is None or not _is_owned_page(page) or (from_tier is not None and page.get("tier") != from_tier):
             continue
-        for source, _, e in g.in_edges(target, data=True):
-            if _is_owned_page(nodes[source]):
-                yield source, target, e
+        yield edge_of(row)
 
 
 def _owned_pages(g):
@@ -227,8 +229,8 @@ def backward_blog(g):
     groups: dict[tuple, _Group] = defaultdict(_Group)
     linked: dict[tuple, dict[str, None]] = defaultdict(dict)
     scope = g.graph["scope"]
-    for page, target, e in _edges_into(g, BLOG):
-        if e["tag"] in NAV_TAGS and g.nodes[page]["tier"] == SITE:
+    for page, target, e in _edges_into(g, BLOG, from_tier=SITE):
+        if e["tag"] in NAV_TAGS:
             key = (scope.blog_root(target), e["region"] or "body")
             groups[key].add(page, e["line"], "low")
             linked[key][target] = None
@@ -710,13 +712,13 @@ def malformed_url(g):
 def _unfetchable(g, malformed: bool):
     groups: dict[str, _Group] = defaultdict(_Group)
     nodes = g.nodes
-    for target, data in g.nodes(data=True):
+    for page, target, e in g.links(unfetchable=True):  # one query: malformed or not http(s)
+        data = nodes[target]
         if data.get("role") is not None:
             continue  # fetched, so neither unsupported nor malformed
-        for page, _, e in g.in_edges(target, data=True):
-            if (e["kind"] == "malformed") == malformed and (data.get("tier") == "other" or e["kind"] == "malformed") \
-                    and _is_owned_page(nodes[page]):
-                groups[target].add(page, e["line"])
+        if (e["kind"] == "malformed") == malformed and (data.get("tier") == "other" or e["kind"] == "malformed") \
+                and page in nodes and _is_owned_page(nodes[page]):
+            groups[target].add(page, e["line"])
     for target, grp in groups.items():
         if malformed:
             yield Finding("malformed-url", "medium", target, f"malformed URL {target!r}: not a link a browser can "
@@ -740,7 +742,7 @@ def insecure_link(g):
     groups: dict[str, _Group] = defaultdict(_Group)
     written: dict[str, dict[str, None]] = defaultdict(dict)
     nodes = g.nodes
-    for page, target, e in g.links(written_prefix="http://"):  # one query: the links written http://
+    for page, target, e in g.links(written_prefix="http://", key_prefix="https://"):  # one query
         if page in nodes and _is_owned_page(nodes[page]):
             if target.startswith("https://") and nodes[target].get("tier") in OWNED:
                 site = origin(target) + "/"
@@ -757,13 +759,9 @@ def insecure_link(g):
 @rule("orphan-page")
 def orphan_page(g):
     """A page listed in a sitemap that no crawled page links to (directly or through a redirect)."""
-    linked: set[str] = set()
     nodes = g.nodes
-    for source, target, e in g.edges(data=True):
-        if e["tag"] != "sitemap" and source != target and nodes[source].get("role") == "page":
-            linked.add(target)
-            if nodes[target].get("final_url"):
-                linked.add(nodes[target]["final_url"])
+    linked = g.store.linked_keys(g.crawl_id, except_tag="sitemap", from_role="page")  # one query
+    linked |= {nodes[t]["final_url"] for t in linked if t in nodes and nodes[t].get("final_url")}
     targets = _targets(g)
     for url, data in g.nodes(data=True):
         if (data.get("role") != "page" or data.get("tier") not in OWNED or data.get("verdict") != "ok"

@@ -131,7 +131,14 @@ _READ = {
                  " l.rel, l.icon, l.kind, l.line FROM links l WHERE l.crawl_id = ?",
         "pages": "SELECT p.* FROM pages p WHERE p.crawl_id = ?",
         "source": "l.source = ?", "key": "l.target_key = ?", "page_url": "p.url = ?",
-        "tag": "l.tag = ?", "written_prefix": "l.target LIKE ? || '%'",
+        "tag": "l.tag = ?", "written_prefix": "l.target LIKE ? || '%'", "key_prefix": "l.target_key LIKE ? || '%'",
+        "unfetchable": "(l.kind = 'malformed' OR (l.target_key NOT LIKE 'http://%' AND l.target_key NOT LIKE 'https://%'))",
+        "pairs": "SELECT DISTINCT l.source, l.target_key FROM links l WHERE l.crawl_id = ? AND l.tag IS NOT ?",
+        "keys": "l.target_key IN (SELECT url FROM {table})",
+        "linked": "SELECT DISTINCT l.target_key FROM links l WHERE +l.crawl_id = ? AND l.tag IS NOT ?"
+                  " AND l.source != l.target_key AND l.source IN (SELECT url FROM pages WHERE crawl_id = ? AND role = ?)",
+        "ends": "SELECT target_key FROM links WHERE +crawl_id = ? AND id > ? UNION"
+                " SELECT source FROM links WHERE +crawl_id = ? AND id > ?",
         "frontier": "SELECT f.url, f.fetch, f.state FROM frontier f WHERE f.crawl_id = ?"},
     2: {"links": "SELECT l.id, s.url, COALESCE(t.url, k.url), k.url, l.fragment, tg.term, at.term, l.text,"
                  " rg.term, l.rel, l.icon, kd.term, l.line FROM links l"
@@ -144,7 +151,18 @@ _READ = {
         "key": "l.key_id = (SELECT id FROM urls WHERE url = ?)",
         "page_url": "p.url_id = (SELECT id FROM urls WHERE url = ?)",
         "tag": "l.tag = (SELECT id FROM terms WHERE term = ?)",
-        "written_prefix": "COALESCE(t.url, k.url) LIKE ? || '%'",
+        "written_prefix": "COALESCE(t.url, k.url) LIKE ? || '%'", "key_prefix": "k.url LIKE ? || '%'",
+        "unfetchable": "(l.kind = (SELECT id FROM terms WHERE term = 'malformed')"
+                       " OR (k.url NOT LIKE 'http://%' AND k.url NOT LIKE 'https://%'))",
+        "keys": "l.key_id IN (SELECT u.id FROM {table} x JOIN urls u ON u.url = x.url)",
+        "linked": "SELECT u.url FROM urls u WHERE u.id IN (SELECT l.key_id FROM links l WHERE +l.crawl_id = ?"
+                  " AND l.tag IS NOT (SELECT id FROM terms WHERE term = ?) AND l.source_id != l.key_id"
+                  " AND l.source_id IN (SELECT url_id FROM pages WHERE crawl_id = ? AND role = ?))",
+        "ends": "SELECT u.url FROM urls u WHERE u.id IN (SELECT key_id FROM links WHERE +crawl_id = ? AND id > ?"
+                " UNION SELECT source_id FROM links WHERE +crawl_id = ? AND id > ?)",
+        "pairs": "SELECT s.url, k.url FROM (SELECT DISTINCT source_id, key_id FROM links WHERE +crawl_id = ?"
+                 " AND tag IS NOT (SELECT id FROM terms WHERE term = ?)) l"
+                 " JOIN urls s ON s.id = l.source_id JOIN urls k ON k.id = l.key_id",
         "frontier": "SELECT u.url, f.fetch, f.state FROM frontier f JOIN urls u ON u.id = f.url_id"
                     " WHERE f.crawl_id = ?"},
 }
@@ -516,19 +534,63 @@ class Store:
             yield dict(zip(LINK_COLUMNS, row[1:]))
 
     def link_rows(self, crawl_id: int, after: int = 0, *, source: str | None = None, key: str | None = None,
-                  tag: str | None = None, fragment: bool = False, written_prefix: str | None = None
-                  ) -> Iterator[tuple]:
+                  tag: str | None = None, fragment: bool = False, written_prefix: str | None = None,
+                  key_prefix: str | None = None, unfetchable: bool = False, keys=None) -> Iterator[tuple]:
         """Links as ``(id, *LINK_COLUMNS)`` tuples in stored order: all of them (``after`` a row id),
-        or those ``source`` stands on, that lead to ``key``, with ``tag``, with a fragment, or
-        written starting with ``written_prefix`` (each an indexed or single-pass query)."""
-        sql, params = self._read["links"] + " AND l.id > ?", [crawl_id, after]
-        for name, value in (("source", source), ("key", key), ("tag", tag), ("written_prefix", written_prefix)):
+        or those ``source`` stands on, that lead to ``key``, with ``tag``, with a fragment,
+        written starting with ``written_prefix``, whose key starts with ``key_prefix``, that
+        no crawler fetches (``unfetchable``: malformed, or not http(s)), or that lead to one of
+        ``keys`` (through the key index; then ordered by key); each one query."""
+        sql, params = self._read["links"], [crawl_id]
+        if after:  # (only then: a rowid range would keep SQLite from the source and key indexes)
+            sql += " AND l.id > ?"
+            params.append(after)
+        for name, value in (("source", source), ("key", key), ("tag", tag), ("written_prefix", written_prefix),
+                            ("key_prefix", key_prefix)):
             if value is not None:
                 sql += " AND " + self._read[name]
                 params.append(value)
         if fragment:
             sql += " AND l.fragment IS NOT NULL"
-        cur = self.db.execute(sql + " ORDER BY l.id", params)
+        if unfetchable:
+            sql += " AND " + self._read["unfetchable"]
+        order = " ORDER BY l.id"
+        if source is None and key is None and keys is None:
+            # a pass over every link: the table in stored order, not an index read out of order
+            sql = sql.replace("WHERE l.crawl_id = ?", "WHERE +l.crawl_id = ?")
+        if keys is not None:
+            sql += " AND " + self._read["keys"].format(table=self._selection(keys))
+            order = ""
+        cur = self.db.execute(sql + order, params)
+        cur.row_factory = None
+        return iter(cur)
+
+    def _selection(self, urls) -> str:
+        """A temporary table of ``urls`` (works on a read-only store too), for one query."""
+        self._selections = getattr(self, "_selections", 0) + 1
+        name = f"sel{self._selections}"
+        self.db.execute(f"CREATE TEMP TABLE {name} (url TEXT PRIMARY KEY)")
+        self.db.executemany(f"INSERT OR IGNORE INTO temp.{name} VALUES (?)", ((u,) for u in urls))
+        return "temp." + name
+
+    def linked_keys(self, crawl_id: int, except_tag: str, from_role: str = "page") -> set[str]:
+        """Keys some other URL of ``from_role`` links to, by a link without ``except_tag``."""
+        cur = self.db.execute(self._read["linked"], (crawl_id, except_tag, crawl_id, from_role))
+        cur.row_factory = None
+        return {url for (url,) in cur}
+
+    def link_ends(self, crawl_id: int, after: int = 0) -> tuple[int, set[str]]:
+        """The sources and keys of the links stored after row ``after``, and the last row's id."""
+        last = self.db.execute("SELECT max(id) FROM links WHERE crawl_id = ?", (crawl_id,)).fetchone()[0] or after
+        if last <= after:
+            return after, set()
+        cur = self.db.execute(self._read["ends"], (crawl_id, after, crawl_id, after))
+        cur.row_factory = None
+        return last, {url for (url,) in cur}
+
+    def link_pairs(self, crawl_id: int, except_tag: str) -> Iterator[tuple[str, str]]:
+        """Distinct ``(source, key)`` pairs of a crawl's links, leaving out those with ``except_tag``."""
+        cur = self.db.execute(self._read["pairs"], (crawl_id, except_tag))
         cur.row_factory = None
         return iter(cur)
 

@@ -53,6 +53,7 @@ class SiteServer:
 
         class Handler(SimpleHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else each answer waits 40 ms for a delayed ACK
 
             def __init__(self, *a, **kw):
                 super().__init__(*a, directory=str(server.directory or SITES), **kw)

@@ -44,15 +44,18 @@ def write(audit, out: TextIO) -> None:
         first = False
     out.write('\n],\n"links": [')
     first = True
-    nodes = g.nodes
-    for source, key, e in g.edges(data=True):
-        row = {"source": source, "target": e["target"], "fragment": e["fragment"], "tag": e["tag"],
-               "attr": e["attr"], "text": e["text"], "region": e["region"], "rel": e["rel"], "kind": e["kind"],
-               "line": e["line"], "icon": e["icon"], "tier": nodes[key]["tier"]}
+    nodes = g.node_data
+    for (_, source, target, key, fragment, tag, attr, text, region, rel, icon, kind,
+         line) in g.store.link_rows(g.crawl_id):  # streamed from the store, never held
+        row = {"source": source, "target": target, "fragment": fragment, "tag": tag, "attr": attr,
+               "text": text or "", "region": region, "rel": rel or "", "kind": kind, "line": line,
+               "icon": bool(icon), "tier": nodes[key]["tier"]}
         out.write(("" if first else ",") + "\n  " + dumps(row))
         first = False
-    out.write('\n],\n"findings": ')
-    json.dump([f.as_dict() for f in audit.findings], out, indent=1)
+    out.write('\n],\n"findings": [')
+    for i, f in enumerate(audit.findings):  # one per line (json.dump with indent is pure Python: slow)
+        out.write(("," if i else "") + "\n  " + dumps(f.as_dict()))
+    out.write("\n]")
     out.write(',\n"summary": ')
     json.dump(audit.summary, out, indent=1)
     out.write("}\n")
