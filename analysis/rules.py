@@ -11,7 +11,7 @@ from collections import defaultdict
 from typing import Callable, Iterable
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from analysis.findings import Finding, worst
+from analysis.findings import Finding, Location, worst
 from analysis.graph import CrawlGraph, edge_of, landing_page, offers
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
 from crawler.scope import (BLOG, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL, handle_key, names_own_profile,
@@ -96,12 +96,12 @@ class _Group:
 
     def __init__(self):
         self.sources: dict[str, None] = {}
-        self.locations: list[dict] = []
+        self.locations: list[Location] = []
         self.severities: list[str] = []
 
     def add(self, source: str, line, severity: str = "info") -> None:
         self.sources.setdefault(source, None)
-        self.locations.append({"url": source, "line": line})
+        self.locations.append(Location(source, line))
         self.severities.append(severity)
 
 
@@ -287,7 +287,7 @@ def stranded_social(g):
         # The pages that send visitors there (profile links); identity markup only if that is all.
         routes = [(s, e) for s, e in owned_in if e["kind"] == PROFILE] or owned_in
         sources = list(dict.fromkeys(s for s, _ in routes))
-        locations = [{"url": s, "line": e["line"]} for s, e in routes]
+        locations = [Location(s, e["line"]) for s, e in routes]
         if not sources and url not in own:
             continue  # only reached as a redirect hop: judged under the URL the pages link to
         verdict = data.get("verdict")
@@ -669,7 +669,7 @@ def untracked_inbound(g):
             if scope.tier(dest) in OWNED and not has_tracking(dest):
                 yield Finding("untracked-inbound", "low", dest,
                               f"{url} links to {dest} without utm_ parameters: visits cannot be tied to revenue",
-                              e["region"], [url], [{"url": url, "line": e["line"]}])
+                              e["region"], [url], [Location(url, e["line"])])
 
 
 @rule("unverified-link")
@@ -770,7 +770,7 @@ def orphan_page(g):
         sitemaps = sorted({s for s, _, e in g.in_edges(url, data=True) if e["tag"] == "sitemap"})
         if sitemaps:
             yield Finding("orphan-page", "low", url, f"{url} is in the sitemap but no crawled page links to it",
-                          None, sitemaps, [{"url": s, "line": None} for s in sitemaps])
+                          None, sitemaps, [Location(s, None) for s in sitemaps])
 
 
 @rule("crawl-trap")
