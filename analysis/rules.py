@@ -51,6 +51,7 @@ FIXES = {
     "malformed-url": "correct the href: it is not a URL a browser can follow",
     "crawl-trap": "make the pattern's links rel=nofollow or finite (or --exclude it), so crawlers and visitors do not loop",
     "insecure-link": "link https:// (search and replace http:// for the site's own host)",
+    "too-many-links": "split the page: past the cap its links were not read, and no visitor reads them either",
 }
 
 
@@ -781,6 +782,18 @@ def crawl_trap(g):
         yield Finding("crawl-trap", "medium", template,
                       f"crawler trap: {template} has endless variants; {counts['crawled']} were crawled, "
                       f"{counts['left']} more left out", None, [], [], dict(counts))
+
+
+@rule("too-many-links")
+def too_many_links(g):
+    """Pages with more links than the crawl reads (``FUNNEL_MAX_LINKS_PER_PAGE``, 10,000): the
+    rest were not read, so findings about them may be missing."""
+    pages = sorted(url for url, data in _owned_pages(g) if (data.get("reason") or "").startswith("read the first"))
+    if pages:
+        reason = g.nodes[pages[0]]["reason"]
+        yield Finding("too-many-links", "low", pages[0], f"{_plural(len(pages), 'page')} with more links than are "
+                      f"read ({reason} on {pages[0]})", None, pages, [Location(p, None) for p in pages],
+                      {"reason": reason})
 
 
 def run_rules(g, only: Iterable[str] | None = None) -> list[Finding]:

@@ -224,3 +224,18 @@ def test_concurrency_is_what_the_server_sees(site_server, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert len([p for m, p in srv.requests if p.startswith("/p/")]) >= 25
     assert peak[0] == 2
+
+
+def test_links_read_per_page_are_capped_and_said(site_server, tmp_path):
+    """A page with 10,050 links: the first 10,000 are read, and a finding says so."""
+    body = "<main>" + "".join(f'<a href="/l/{n}">{n}</a>' for n in range(10_050)) + "</main>"
+    srv = site_server(routes={"/": Route(200, body=body)})
+    result, report = __import__("conftest").audit_json(
+        tmp_path, "https://big.test/", "--no-sitemaps", "--depth", "0",
+        "--remap", rf"^https://big\.test/(.*) {srv.url}/\1")
+    assert result.exit_code == 0, result.stderr
+    assert len([link for link in report["links"] if link["source"] == "https://big.test/"]) == 10_000
+    (capped,) = [f for f in report["findings"] if f["rule"] == "too-many-links"]
+    assert capped["sources"] == ["https://big.test/"]
+    assert capped["message"] == ("1 page with more links than are read (read the first 10,000 of 10,050 links on "
+                                 "https://big.test/)")
