@@ -70,14 +70,14 @@ def role_of(pid, root, argv):
     return Path(argv[0]).name if argv else f"pid {pid}"
 
 
-def measure_procs(cmd, stdout_path, stderr_path, cwd, timeout, interval=0.1, sample_every=2.0):
+def measure_procs(cmd, stdout_path, stderr_path, cwd, timeout, interval=0.1, sample_every=2.0, env=None):
     """Like run.measure, plus each process's own peak (VmHWM, polled: a process's last
     interval before it exits can be missed), the parent's peak while the crawl child ran and
     after it exited, and a timeline of each process's RSS every sample_every seconds."""
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd,
-                                start_new_session=True)
+                                start_new_session=True, env=env)
     root = proc.pid
     peak, peak_at, peak_split, timed_out, status, ru = 0, None, {}, False, None, None
     procs = {}  # pid -> {"role", "argv", "hwm_kib", "rss_kib", "first", "last"}
@@ -100,6 +100,9 @@ def measure_procs(cmd, stdout_path, stderr_path, cwd, timeout, interval=0.1, sam
                     argv = _cmdline(p)
                     info = procs[p] = {"pid": p, "role": role_of(p, root, argv), "argv": argv,
                                        "hwm_kib": 0, "rss_kib": 0, "first": now, "last": now}
+                elif info["role"] not in ("parent", "crawl child"):  # first seen between fork and exec
+                    info["argv"] = _cmdline(p)
+                    info["role"] = role_of(p, root, info["argv"])
                 info["hwm_kib"] = max(info["hwm_kib"], st.get("VmHWM", 0))
                 info["rss_kib"], info["last"] = st.get("VmRSS", 0), now
                 total += st.get("VmRSS", 0) * 1024
@@ -146,10 +149,27 @@ def measure_procs(cmd, stdout_path, stderr_path, cwd, timeout, interval=0.1, sam
             "crawl_child_exit_s": child_exit_t, "timeline": timeline}
 
 
+def normalize(m):
+    """Results written before the role of a process first seen between fork and exec was
+    re-read: the one other Python process of an audit is the crawl child."""
+    others = [p for p in m.get("processes", []) if p["role"] != "parent"]
+    if len(others) == 1 and others[0]["role"] == "python" and m.get("command", "").find(" audit ") >= 0:
+        others[0]["role"] = "crawl child"
+        m["peak_split_mib"] = {("crawl child" if k == "python" else k): v for k, v in m["peak_split_mib"].items()}
+        for t in m.get("timeline", []):
+            if "python" in t:
+                t["crawl child"] = t.pop("python")
+        if m.get("parent_peak_while_crawling_mib") is None:  # from the 2-second timeline, not VmHWM
+            m["parent_peak_while_crawling_mib"] = max(
+                (t.get("parent", 0) for t in m.get("timeline", []) if "crawl child" in t), default=None)
+            m["crawl_child_exit_s"] = others[0]["last"]
+    return m
+
+
 def per_role(m):
     """{role: peak MiB} (max over the processes of that role)."""
     out = {}
-    for p in m.get("processes", []):
+    for p in normalize(m).get("processes", []):
         out[p["role"]] = max(out.get(p["role"], 0), p["peak_mib"])
     return out
 
@@ -166,25 +186,91 @@ def tree_state():
     return {"head": head, "dirty_digest": hashlib.sha1(diff).hexdigest()[:10] if diff.strip() else None}
 
 
+CODE = ("cli.py", "crawler", "analysis")  # what `python -m cli` needs from the repo
+
+
+def snapshot_code(dest):
+    """Copy the code funnelcheck runs from (cli.py, crawler/, analysis/) as it is now into dest,
+    so that every size of one scale run measures the same code while others edit the tree.
+    Returns the sha1 of the copied files (path and bytes), shortened."""
+    h = hashlib.sha1()
+    for name in CODE:
+        src = bench.REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(src, dest / name)
+    for f in sorted(q for q in dest.rglob("*") if q.is_file()):
+        h.update(str(f.relative_to(dest)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:10]
+
+
+def interpreter_of(cmd):
+    """The Python a `funnelcheck` console script runs with (its #! line), else this one."""
+    try:
+        with open(cmd[0], "rb") as f:
+            first = f.readline().decode().strip()
+        if first.startswith("#!") and "python" in first:
+            return shlex.split(first[2:])[0]
+    except (OSError, UnicodeDecodeError, IndexError):
+        pass
+    return sys.executable
+
+
 def store_mib(db):
     return sum(p.stat().st_size for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()) / MIB
 
 
 def count_pages(report_path):
-    report = json.loads(Path(report_path).read_text())
-    pages = sum(1 for p in report["pages"] if p.get("role") == "page" and p.get("status") == 200)
-    summary = report.get("summary") if isinstance(report.get("summary"), dict) else {}
+    """(owned HTML pages that answered 200, summary.pages_crawled) from a JSON report, as run.py
+    counts them. The report is ~10 KiB a page (1 GiB at 100,000): read the way it is written,
+    one page per line between '"pages": [' and '],' with the summary last, without loading it
+    whole; any other layout is loaded with json.load."""
+    pages, section, tail = 0, None, []
+    with open(report_path, encoding="utf-8") as f:
+        for line in f:
+            if section == "summary":
+                tail.append(line)
+            elif line.startswith('"pages": [') or line.startswith(',\n"pages": ['):
+                section = "pages"
+            elif line.startswith("],"):
+                section = None
+            elif line.startswith('"summary": '):
+                section, tail = "summary", [line[len('"summary": '):]]
+            elif section == "pages" and line.startswith("  {"):
+                p = json.loads(line.strip().rstrip(","))
+                pages += p.get("role") == "page" and p.get("status") == 200
+    try:
+        summary = json.loads("".join(tail).rstrip().removesuffix("}")) if tail else None
+    except ValueError:
+        summary = None
+    if section != "summary" or not isinstance(summary, dict):  # not the streamed layout
+        report = json.loads(Path(report_path).read_text())
+        pages = sum(1 for p in report["pages"] if p.get("role") == "page" and p.get("status") == 200)
+        summary = report.get("summary") if isinstance(report.get("summary"), dict) else {}
     return pages, summary.get("pages_crawled")
+
+
+def probe_env(args, n, what):
+    """Environment for a run under bench/memprobe (tracemalloc in every Python process), or None."""
+    if not args.memprobe:
+        return args.env
+    out = Path(args.memprobe) / f"{n}-{what}"
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(args.env or os.environ, FC_MEMPROBE_OUT=str(out))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(bench.BENCH_DIR / "memprobe"), env.get("PYTHONPATH")]))
+    return env
 
 
 def run_size(args, n):
     free = shutil.disk_usage(args.work_dir).free / MIB
-    need = n * 0.012  # ~7 KiB/page of site, ~4 KiB/page of store and report, with a margin
+    need = n * 0.025  # MiB: ~7 KiB/page of site, ~3.5 of store, ~10.5 of JSON report (100,000: 2.1 GiB)
     if free < need:
         raise bench.HarnessError(f"{args.work_dir} has {free:.0f} MiB free, {n} pages need about {need:.0f}")
     tmp = Path(tempfile.mkdtemp(prefix=f"fc-scale-{n}-", dir=args.work_dir))
     os.chmod(tmp, 0o755)  # nginx workers run unprivileged
-    res = {"pages_generated": n, "code": tree_state(), "started": datetime.now().isoformat(timespec="seconds"),
+    res = {"pages_generated": n, "code": {**tree_state(), "snapshot": args.snapshot_digest},
+           "started": datetime.now().isoformat(timespec="seconds"),
            "loadavg_before": os.getloadavg()}
     started = False
     try:
@@ -209,7 +295,7 @@ def run_size(args, n):
                            "--concurrency", "16", "--max-pages", "0", "--format", "json", "-o", str(out)]
         log(f"[{n}] {shlex.join(audit)}")
         m = measure_procs(audit, tmp / "audit.stdout", tmp / "audit.stderr", tmp, args.timeout,
-                          interval=args.interval)
+                          interval=args.interval, env=probe_env(args, n, "audit"))
         res["audit"] = {**m, "command": shlex.join(audit)}
         res["loadavg_after_audit"] = os.getloadavg()  # other work on the machine skews the timings
         res["store_mib"] = store_mib(db) if db.exists() else None
@@ -232,7 +318,7 @@ def run_size(args, n):
             rep = args.fc + ["report", "--db", str(db), "--format", "json", "-o", "/dev/null"]
             log(f"[{n}] {shlex.join(rep)}")
             m = measure_procs(rep, tmp / "report.stdout", tmp / "report.stderr", tmp, args.timeout,
-                              interval=args.interval)
+                              interval=args.interval, env=probe_env(args, n, "report"))
             res["report"] = {**m, "command": shlex.join(rep)}
             if m["timed_out"]:
                 res["report"]["error"] = f"timed out after {args.timeout} s"
@@ -254,6 +340,12 @@ def fmt(x, spec=".1f", none="n/a"):
     return none if x is None else format(x, spec)
 
 
+def code_id(r):
+    """Which code a result measured: the snapshot's digest, else HEAD+digest of the diff."""
+    c = r.get("code") or {}
+    return c.get("snapshot") or f"{c.get('head')}+{c.get('dirty_digest') or 'clean'}"
+
+
 def row_line(r):
     a, rep = r.get("audit", {}), r.get("report", {})
     roles = per_role(a)
@@ -264,15 +356,19 @@ def row_line(r):
             f"{fmt(roles.get('parent')):>8} {fmt(a.get('parent_peak_while_crawling_mib')):>9} "
             f"{fmt(roles.get('crawl child')):>8} {fmt(r.get('store_mib')):>7} "
             f"{fmt(rep.get('seconds') if 'error' not in rep else None):>7} "
-            f"{fmt(rep.get('peak_rss') / MIB if rep.get('peak_rss') else None):>8}")
+            f"{fmt(rep.get('peak_rss') / MIB if rep.get('peak_rss') else None):>8}  {code_id(r)}")
 
 
 HEADER = (f"{'pages':>7} {'crawled':>7} {'all':>4} {'audit s':>8} {'pages/s':>7} {'tree MiB':>9} "
-          f"{'parent':>8} {'(crawl)':>9} {'child':>8} {'store':>7} {'rep s':>7} {'rep MiB':>8}")
+          f"{'parent':>8} {'(crawl)':>9} {'child':>8} {'store':>7} {'rep s':>7} {'rep MiB':>8}  code")
 
 
 def verdict(results):
     by = {r["pages_generated"]: r for r in results}
+    if 100000 in by:  # compare 10,000 with 100,000 measured on the same code, if there is one
+        same = [r for r in results if r["pages_generated"] == 10000 and code_id(r) == code_id(by[100000])]
+        if same:
+            by[10000] = same[-1]
 
     def rss(n):
         a = by.get(n, {}).get("audit", {})
@@ -301,6 +397,7 @@ def verdict(results):
 
 
 def print_results(results):
+    results = sorted(results, key=lambda r: r["pages_generated"])
     print("\nmemory versus pages (MiB; tree = peak of the summed RSS of the process tree; parent/child ="
           " each process's own peak, VmHWM; (crawl) = the parent's peak while the crawl child ran;"
           " rep = `funnelcheck report` alone)")
@@ -338,7 +435,9 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:5]))
-    ap.add_argument("--scale", required=True, help="comma-separated page counts, e.g. 10000,20000,50000,100000")
+    ap.add_argument("--scale", help="comma-separated page counts, e.g. 10000,20000,50000,100000")
+    ap.add_argument("--from-results", metavar="FILE,...",
+                    help="measure nothing: print the table of earlier --results files")
     ap.add_argument("--tools", default="funnelcheck", help="only funnelcheck (accepted for run.py's sake)")
     ap.add_argument("--gen-site", default=str(bench.SHARED / "gen_site.py"), help="path to gen_site.py")
     ap.add_argument("--serve", default=None, help="path to serve.sh (default beside gen_site.py)")
@@ -346,13 +445,24 @@ def parse_args(argv):
     ap.add_argument("--funnelcheck-cmd", help="command to run instead of `funnelcheck`")
     ap.add_argument("--work-dir", default="/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir(),
                     help="where each size's site, store and report go (default /dev/shm)")
-    ap.add_argument("--timeout", type=float, default=3600, help="seconds per command (3600)")
+    ap.add_argument("--timeout", type=float, default=7200, help="seconds per command (7200)")
     ap.add_argument("--interval", type=float, default=0.1, help="RSS polling interval (0.1 s)")
     ap.add_argument("--results", help="write the results as JSON to this file (rewritten after each size)")
     ap.add_argument("--keep", action="store_true", help="keep each size's folder (site, store, logs)")
     ap.add_argument("--keep-server", action="store_true", help="leave nginx up while `report` runs")
     ap.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
+    ap.add_argument("--no-snapshot", dest="snapshot", action="store_false",
+                    help="run the installed `funnelcheck` from the live tree (default: copy cli.py, "
+                         "crawler/ and analysis/ once at the start and run `python -m cli` from the copy)")
+    ap.add_argument("--memprobe", metavar="DIR",
+                    help="diagnosis, not a measurement: run every funnelcheck process under tracemalloc "
+                         "(bench/memprobe/sitecustomize.py) and write its top allocation sites to "
+                         "DIR/SIZE-{audit,report}/PID.txt (slower, and RSS includes tracemalloc's own)")
     args = ap.parse_args(argv)
+    if args.from_results:
+        return args
+    if not args.scale:
+        ap.error("--scale N,N,... is required (or --from-results FILE)")
     try:
         args.sizes = [int(s.replace("_", "")) for s in args.scale.split(",") if s.strip()]
     except ValueError:
@@ -367,15 +477,33 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.from_results:
+        results = [r for f in args.from_results.split(",") for r in json.loads(Path(f).read_text())["results"]]
+        for r in results:
+            normalize(r.get("audit", {}))
+        if args.json:
+            print(json.dumps({"results": results, "verdict": verdict(results)}, indent=1))
+        else:
+            print_results(results)
+        return 0
     args.fc = bench.find_funnelcheck(args.funnelcheck_cmd)
     if not args.fc:
         log("funnelcheck command not found; pip install -e . or pass --funnelcheck-cmd")
         return 2
+    args.env, args.snapshot_digest, code_dir = None, None, None
+    if args.snapshot and not args.funnelcheck_cmd:
+        code_dir = Path(tempfile.mkdtemp(prefix="fc-scale-code-", dir=args.work_dir))
+        args.snapshot_digest = snapshot_code(code_dir)
+        args.fc = [interpreter_of(args.fc), "-m", "cli"]
+        args.env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            filter(None, [str(code_dir), os.environ.get("PYTHONPATH")])))
+        log(f"measuring a copy of the code in {code_dir} (sha1 {args.snapshot_digest}): {shlex.join(args.fc)}")
     if not args.serve.exists() or not Path(args.gen_site).exists():
         log(f"harness error: need {args.gen_site} and {args.serve}")
         return 2
     meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
-            "funnelcheck": shlex.join(args.fc), "python": sys.version.split()[0], "targets": SCALE_TARGETS}
+            "funnelcheck": shlex.join(args.fc), "python": sys.version.split()[0], "targets": SCALE_TARGETS,
+            "memprobe": args.memprobe, "snapshot": args.snapshot_digest}
     results = []
     try:
         for n in args.sizes:
@@ -390,6 +518,9 @@ def main(argv=None):
             return 2
     except KeyboardInterrupt:
         log("interrupted; the sizes measured so far follow")
+    finally:
+        if code_dir:
+            shutil.rmtree(code_dir, ignore_errors=True)
     if args.json:
         print(json.dumps({**meta, "results": results, "verdict": verdict(results)}, indent=1))
     else:
