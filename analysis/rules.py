@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from itertools import groupby
 from typing import Callable, Iterable
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -69,16 +70,17 @@ def _is_owned_page(data) -> bool:
     return data.get("tier") in OWNED and data.get("role") == "page" and bool(data.get("parsed")) and not data.get("stub")
 
 
-def _edges_into(g, tier: str, from_tier: str | None = None):
+def _edges_into(g, tier: str, from_tier: str | None = None, by_source: bool = False):
     """(owned page, target, edge data) for every link from an owned page (of ``from_tier``, if
     given) to a node of ``tier``: one query through the key index for all of the tier's nodes,
-    an edge's data built only for the links that match, never held.
+    an edge's data built only for the links that match, never held. ``by_source``: ordered
+    page by page.
     """
     nodes = g.node_data
     keys = [url for url, data in nodes.items() if data.get("tier") == tier]
     if not keys:
         return
-    for row in g.store.link_rows(g.crawl_id, keys=keys):
+    for row in g.store.link_rows(g.crawl_id, keys=keys, by_source=by_source):
         page = nodes.get(row[1])
         if page is None or not _is_owned_page(page) or (from_tier is not None and page.get("tier") != from_tier):
             continue
@@ -327,20 +329,23 @@ def social_before_offer(g):
     >>> list(social_before_offer(g))
     []
     """
-    social: dict[str, list] = defaultdict(list)
     own = own_profiles(g)
     scope = g.graph["scope"]
     names: dict = defaultdict(set)  # one account, however its URLs are spelled
-    for page, target, e in _edges_into(g, SOCIAL):
-        if e["kind"] == PROFILE and target in own:
-            account = scope.profile_id(target) or target
-            names[account].add(target)
-            social[page].append((e["line"] or 0, e["region"] or "body", account))
+    pages: list[tuple[str, list]] = []  # pages without an offer and their profile links
+    # page by page (the links come ordered by page), so only the pages that offer nothing are kept
+    for page, edges in groupby(_edges_into(g, SOCIAL, by_source=True), key=lambda edge: edge[0]):
+        links = []
+        for _, target, e in edges:
+            if e["kind"] == PROFILE and target in own:
+                account = scope.profile_id(target) or target
+                names[account].add(target)
+                links.append((e["line"] or 0, e["region"] or "body", account))
+        if links and not offers(g, page):
+            pages.append((page, links))
     groups: dict[tuple, _Group] = defaultdict(_Group)
-    for page in sorted(social):
-        if offers(g, page):
-            continue
-        links = sorted(social[page])
+    for page, links in sorted(pages):
+        links.sort()
         region = links[0][1]  # where the page first sends visitors to social
         row = tuple(sorted({account_name(names[a]) for _, r, a in links if r == region}))
         groups[(region, row)].add(page, links[0][0] or None, "medium")

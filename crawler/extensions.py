@@ -17,8 +17,8 @@ class CrawlLimits:
     """Counts the owned pages scheduled and decides whether one more may be.
 
     >>> limits = CrawlLimits(max_pages=1, max_depth=-1, max_variants=2)
-    >>> limits.allow("https://a.example/", 0), limits.allow("https://a.example/b", 1)
-    (True, False)
+    >>> limits.allow("https://a.example/", 0), limits.scheduled(), limits.allow("https://a.example/b", 1)
+    (True, None, False)
     >>> limits.summary(seen=lambda key: False)["max_pages"]
     1
     """
@@ -43,8 +43,8 @@ class CrawlLimits:
         return instance
 
     def allow(self, key: str, depth: int, seed: bool = False) -> bool:
-        """May the owned page ``key`` at ``depth`` be crawled? Counts it if so; remembers
-        what a limit cut off. Targets are always crawled."""
+        """May the owned page ``key`` at ``depth`` be crawled? Remembers what a limit cut off
+        (:meth:`scheduled` counts it once it is asked for). Targets are always crawled."""
         if not seed:
             if self.max_depth >= 0 and depth > self.max_depth:
                 self.cut_by_depth.add(key)
@@ -58,8 +58,11 @@ class CrawlLimits:
                     self.trapped[template] += 1  # a crawler trap: reported, never followed for ever
                     return False
                 self.variants[template] += 1
-        self.pages += 1
         return True
+
+    def scheduled(self) -> None:
+        """One more owned page asked for (what ``--max-pages`` counts)."""
+        self.pages += 1
 
     def restore(self, key: str, role: str | None, seed: bool) -> None:
         """Count a page a resumed crawl had already scheduled."""

@@ -134,7 +134,7 @@ _READ = {
         "tag": "l.tag = ?", "written_prefix": "l.target LIKE ? || '%'", "key_prefix": "l.target_key LIKE ? || '%'",
         "unfetchable": "(l.kind = 'malformed' OR (l.target_key NOT LIKE 'http://%' AND l.target_key NOT LIKE 'https://%'))",
         "pairs": "SELECT DISTINCT l.source, l.target_key FROM links l WHERE l.crawl_id = ? AND l.tag IS NOT ?",
-        "keys": "l.target_key IN (SELECT url FROM {table})",
+        "keys": "l.target_key IN (SELECT url FROM {table})", "by_source": " ORDER BY l.source, l.id",
         "linked": "SELECT DISTINCT l.target_key FROM links l WHERE +l.crawl_id = ? AND l.tag IS NOT ?"
                   " AND l.source != l.target_key AND l.source IN (SELECT url FROM pages WHERE crawl_id = ? AND role = ?)",
         "ends": "SELECT target_key FROM links WHERE +crawl_id = ? AND id > ? UNION"
@@ -155,6 +155,7 @@ _READ = {
         "unfetchable": "(l.kind = (SELECT id FROM terms WHERE term = 'malformed')"
                        " OR (k.url NOT LIKE 'http://%' AND k.url NOT LIKE 'https://%'))",
         "keys": "l.key_id IN (SELECT u.id FROM {table} x JOIN urls u ON u.url = x.url)",
+        "by_source": " ORDER BY l.source_id, l.id",
         "linked": "SELECT u.url FROM urls u WHERE u.id IN (SELECT l.key_id FROM links l WHERE +l.crawl_id = ?"
                   " AND l.tag IS NOT (SELECT id FROM terms WHERE term = ?) AND l.source_id != l.key_id"
                   " AND l.source_id IN (SELECT url_id FROM pages WHERE crawl_id = ? AND role = ?))",
@@ -535,12 +536,14 @@ class Store:
 
     def link_rows(self, crawl_id: int, after: int = 0, *, source: str | None = None, key: str | None = None,
                   tag: str | None = None, fragment: bool = False, written_prefix: str | None = None,
-                  key_prefix: str | None = None, unfetchable: bool = False, keys=None) -> Iterator[tuple]:
+                  key_prefix: str | None = None, unfetchable: bool = False, keys=None,
+                  by_source: bool = False) -> Iterator[tuple]:
         """Links as ``(id, *LINK_COLUMNS)`` tuples in stored order: all of them (``after`` a row id),
         or those ``source`` stands on, that lead to ``key``, with ``tag``, with a fragment,
         written starting with ``written_prefix``, whose key starts with ``key_prefix``, that
         no crawler fetches (``unfetchable``: malformed, or not http(s)), or that lead to one of
-        ``keys`` (through the key index; then ordered by key); each one query."""
+        ``keys`` (through the key index; then ordered by key, or page by page with
+        ``by_source``); each one query."""
         sql, params = self._read["links"], [crawl_id]
         if after:  # (only then: a rowid range would keep SQLite from the source and key indexes)
             sql += " AND l.id > ?"
@@ -560,7 +563,7 @@ class Store:
             sql = sql.replace("WHERE l.crawl_id = ?", "WHERE +l.crawl_id = ?")
         if keys is not None:
             sql += " AND " + self._read["keys"].format(table=self._selection(keys))
-            order = ""
+            order = self._read["by_source"] if by_source else ""
         cur = self.db.execute(sql + order, params)
         cur.row_factory = None
         return iter(cur)

@@ -317,6 +317,8 @@ class FunnelSpider(scrapy.Spider):
             return self.item({"url": key, "role": role, "depth": depth, "error_kind": "too-long",
                               "reason": f"URL longer than {self.max_url_length:,} characters: not fetched",
                               "fetched_at": now_iso()})
+        if role == "page":
+            self.limits.scheduled()  # what --max-pages counts: pages asked for, not those excluded
         method = "HEAD" if role in ("asset", "external") else "GET"
         if role == "asset" and is_stylesheet(url, tag, rel):
             method = "GET"  # an owned stylesheet is read: the images and fonts it loads are links too
@@ -349,6 +351,7 @@ class FunnelSpider(scrapy.Spider):
         if (role == "asset" and 200 <= status < 300 and ctype in HTML_TYPES
                 and self.limits.allow(meta["key"], meta["depth"])):
             # An owned HTML page first seen in <link rel=alternate>, an <img>...: crawl it.
+            self.limits.scheduled()
             if method == "HEAD":
                 yield self.request(meta["public"], meta["key"], "page", meta["depth"], "GET", again=True)
                 return
