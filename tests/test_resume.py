@@ -161,3 +161,14 @@ def test_max_time_stops_the_crawl_and_resume_finishes_it(reference, tmp_path):
             break
     assert _view(result.json()) == _view(reference)
     srv.close()
+
+
+def test_resume_and_max_time_errors_are_one_line(tmp_path):
+    db = tmp_path / "c.sqlite"
+    result = run_cli("audit", "https://a.example/", "--db", db, "--max-time", "soon")
+    assert result.exit_code == 2
+    assert result.stderr == "funnelcheck: error: --max-time takes a duration like 90s, 30m, 2h, got 'soon'\n"
+    result = run_cli("resume", "--db", db)
+    assert result.exit_code == 2 and result.stderr.startswith("funnelcheck: error: no interrupted crawl to resume")
+    result = run_cli("resume", "7", "--db", db)
+    assert result.exit_code == 2 and result.stderr == f"funnelcheck: error: no crawl 7 in {db}\n"
