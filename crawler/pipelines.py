@@ -33,7 +33,8 @@ class StorePipeline:
         page = item["page"]
         if item.get("cache") and page.get("reason") == "cached":
             item["cache"] = False  # an answer read from the cache does not renew it
-        self.store.write_page(self.crawl_id, page, item["links"], item["discovered"], item.get("state"))
+        self.store.write_page(self.crawl_id, page, item["links"], item["discovered"], item.get("state"),
+                              partial=item.get("partial", False))
         if item.get("cache"):
             self.store.cache(page["url"], page["status"], page.get("location"), page.get("headers"),
                              page.get("content_type"))

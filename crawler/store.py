@@ -461,11 +461,13 @@ class Store:
 
     # -- pages and links --------------------------------------------------------
     def write_page(self, crawl_id: int, page: dict, links: list[tuple], discovered: list[tuple] = (),
-                   state: dict | None = None) -> None:
+                   state: dict | None = None, partial: bool = False) -> None:
         """Write one fetched URL, its links and the URLs it queued, in one transaction.
 
         ``links`` are tuples in :data:`LINK_COLUMNS` order; ``discovered`` are
         ``(url, fetch_json)`` frontier entries; ``state`` replaces the crawl's resume state.
+        ``partial``: only links and frontier entries (a part of a long sitemap); the page row
+        and its place in the frontier as done come with the last part.
         """
         term = self._term
         with self.db:
@@ -475,11 +477,12 @@ class Store:
             urls.update(u for u, _ in discovered)
             ids = self._url_ids(urls)
             page_id = ids[page["url"]]
-            self.db.execute(
-                f"INSERT OR REPLACE INTO pages (crawl_id, url_id, {', '.join(_PAGE_VALUES)})"
-                f" VALUES ({', '.join('?' * (len(_PAGE_VALUES) + 2))})",
-                [crawl_id, page_id] + [page.get(c) for c in _PAGE_VALUES],
-            )
+            if not partial:
+                self.db.execute(
+                    f"INSERT OR REPLACE INTO pages (crawl_id, url_id, {', '.join(_PAGE_VALUES)})"
+                    f" VALUES ({', '.join('?' * (len(_PAGE_VALUES) + 2))})",
+                    [crawl_id, page_id] + [page.get(c) for c in _PAGE_VALUES],
+                )
             if links:
                 self.db.executemany(
                     "INSERT INTO links (crawl_id, source_id, key_id, target_id, fragment, tag, attr, region, kind,"
@@ -493,11 +496,12 @@ class Store:
                     "INSERT OR IGNORE INTO frontier (crawl_id, url_id, fetch) VALUES (?, ?, ?)",
                     [(crawl_id, ids[u], f) for u, f in discovered],
                 )
-            self.db.execute(
-                "INSERT INTO frontier (crawl_id, url_id, fetch, state) VALUES (?, ?, '{}', 'done')"
-                " ON CONFLICT (crawl_id, url_id) DO UPDATE SET state = 'done'",
-                (crawl_id, page_id),
-            )
+            if not partial:
+                self.db.execute(
+                    "INSERT INTO frontier (crawl_id, url_id, fetch, state) VALUES (?, ?, '{}', 'done')"
+                    " ON CONFLICT (crawl_id, url_id) DO UPDATE SET state = 'done'",
+                    (crawl_id, page_id),
+                )
             if state is not None:  # the spider's origins (a target may rename the site) and resume state
                 self.db.execute("UPDATE crawls SET state = ?, origins = COALESCE(?, origins) WHERE id = ?",
                                 (json.dumps(state, sort_keys=True),

@@ -239,3 +239,21 @@ def test_links_read_per_page_are_capped_and_said(site_server, tmp_path):
     assert capped["sources"] == ["https://big.test/"]
     assert capped["message"] == ("1 page with more links than are read (read the first 10,000 of 10,050 links on "
                                  "https://big.test/)")
+
+
+def test_a_long_sitemap_is_read_in_parts(site_server, tmp_path):
+    """2,500 URLs in one sitemap: read as a stream, written in parts of 1,000, every URL kept once
+    (excluded here, so none is fetched), the sitemap itself one row."""
+    urls = "".join(f"<url><loc>https://map.test/s/{n}</loc></url>" for n in range(2_500))
+    sitemap = f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+    srv = site_server(routes={"/": Route(200, body="<main>home</main>"),
+                              "/sitemap.xml": Route(200, {"Content-Type": "application/xml"}, sitemap),
+                              "/robots.txt": Route(404)})
+    result, report = __import__("conftest").audit_json(
+        tmp_path, "https://map.test/", "--exclude", "/s/", "--remap", rf"^https://map\.test/(.*) {srv.url}/\1")
+    assert result.exit_code == 0, result.stderr
+    listed = [link["target"] for link in report["links"] if link["tag"] == "sitemap"]
+    assert len(listed) == len(set(listed)) == 2_500
+    assert [p["url"] for p in report["pages"] if p["role"] == "sitemap"] == ["https://map.test/sitemap.xml"]
+    skipped = {p["url"] for p in report["pages"] if p["error_kind"] == "excluded"}
+    assert len(skipped) == 2_500 and not [p for m, p in srv.requests if p.startswith("/s/")]

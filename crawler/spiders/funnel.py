@@ -14,7 +14,6 @@ from functools import lru_cache
 
 import scrapy
 from scrapy.utils.gz import gunzip
-from scrapy.utils.sitemap import Sitemap
 
 from crawler.dupefilter import dupefilter_of
 from crawler.errors import error_kind
@@ -22,6 +21,7 @@ from crawler.extensions import CrawlLimits
 from crawler.extract import NAVIGATION_TAGS, Link, css_urls, extract, resolve_href
 from crawler.options import CrawlOptions
 from crawler.scope import OWNED, PROFILE, SOCIAL, handle_key, names_own_profile
+from crawler.sitemaps import SitemapError, read_sitemap
 from crawler.store import now_iso
 from crawler.urls import (FETCHABLE_SCHEMES, IGNORED_SCHEMES, RECORDED_SCHEMES, Remapper, URLError, dedupe_key,
                           fold_origin, normalize, origin, origin_aliases, resolve, scheme_of)
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 # Response headers that verdicts need (blocked platforms, rate limits).
 KEPT_HEADERS = ("cf-mitigated", "retry-after", "x-amzn-waf-action", "server", "content-length")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+SITEMAP_CHUNK = 1000  # sitemap entries per item: a 50,000-URL sitemap is streamed, not held
 
 
 def is_stylesheet(url: str, tag: str, rel: str) -> bool:
@@ -225,31 +226,35 @@ class FunnelSpider(scrapy.Spider):
                 body = gunzip(body, max_size=50 * 1024 * 1024)
             except OSError:
                 return
-        try:
-            sitemap = Sitemap(body)
-        except (ValueError, SyntaxError, StopIteration) as exc:
-            logger.warning("unreadable sitemap %s: %s", meta["public"], exc)
-            return
-        links, follow = [], []
-        for entry in sitemap:
-            try:
-                url, _ = normalize(resolve(meta["public"], entry.get("loc", "")))
-            except URLError:
-                continue
-            key = self.key(url)
-            if sitemap.type == "sitemapindex":
-                if self.dupefilter.claim(key):
-                    follow.append(self.fetch(url, "sitemap", self.parse_sitemap))
-                continue
-            links.append((meta["key"], url, key, None, "sitemap", "loc", "", None, "", 0, "other", None))
-            if self.scope.tier(url) in OWNED:
-                # One step from the target, like a link on it: --depth 0 crawls the target only.
-                request = self.plan(url, "a", 1, role="page")
-                if request is not None:
-                    follow.append(request)
         page = {"url": meta["key"], "fetched_url": response.url, "role": "sitemap", "method": "GET",
                 "depth": 0, "status": response.status, "content_type": "application/xml", "parsed": 1,
                 "fetched_at": now_iso()}
+        links, follow = [], []
+        try:
+            for kind, loc in read_sitemap(body):  # a stream: 50,000 URLs are never held at once
+                try:
+                    url, _ = normalize(resolve(meta["public"], loc))
+                except URLError:
+                    continue
+                key = self.key(url)
+                if kind == "sitemapindex":
+                    if self.dupefilter.claim(key):
+                        follow.append(self.fetch(url, "sitemap", self.parse_sitemap))
+                    continue
+                links.append((meta["key"], url, key, None, "sitemap", "loc", "", None, "", 0, "other", None))
+                if self.scope.tier(url) in OWNED:
+                    # One step from the target, like a link on it: --depth 0 crawls the target only.
+                    request = self.plan(url, "a", 1, role="page")
+                    if request is not None:
+                        follow.append(request)
+                if len(links) + len(follow) >= SITEMAP_CHUNK:
+                    # what was read so far, with the URLs it queued; the sitemap counts as read
+                    # (and is not read again by a resume) only with its last part
+                    yield self.item(page, links, follow, partial=True)
+                    yield from follow
+                    links, follow = [], []
+        except SitemapError as exc:
+            logger.warning("unreadable sitemap %s: %s", meta["public"], exc)
         yield self.item(page, links, follow)
         yield from follow
 
@@ -451,11 +456,13 @@ class FunnelSpider(scrapy.Spider):
         request.meta.update(variant_hops=hops, seed=meta.get("seed", False))
         yield request
 
-    def item(self, page: dict, links: list | None = None, follow=(), cache: bool = False) -> dict:
+    def item(self, page: dict, links: list | None = None, follow=(), cache: bool = False,
+             partial: bool = False) -> dict:
         """The item for one fetched (or recorded) URL: the page, its links, the URLs it queued
-        (the frontier a resume reads) and, when it changed, the crawl's state."""
+        (the frontier a resume reads) and, when it changed, the crawl's state. ``partial``: a
+        part of a long sitemap; the page itself is written with its last part."""
         return {"page": page, "links": links or [], "discovered": self.frontier(follow), "cache": cache,
-                "state": self.resume_state()}
+                "state": self.resume_state(), "partial": partial}
 
     @staticmethod
     def frontier(follow) -> list[tuple[str, str]]:
