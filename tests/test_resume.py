@@ -2,7 +2,6 @@
 twice beyond those in flight at the kill."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
