@@ -290,7 +290,7 @@ def resume(ctx, crawl_id, db, fmt, output, fail_on, severity, rules, local_verbo
     verbose = (ctx.obj or {}).get("verbose", 0) + local_verbose
     db_path = str(db or default_path())
     try:
-        with open_store(db_path) as store:
+        with open_store(db_path, readonly=True) as store:
             crawl = resumable(store, crawl_id)
     except (StoreError, ResumeError) as exc:
         fail(str(exc))
@@ -311,6 +311,7 @@ def report(crawl_id, db, fmt, output, fail_on, severity, rules):
     check_output(output)
     try:
         with open_store(db, readonly=True) as store:
+            store.snapshot()  # a crawl still being written is read as of one moment
             a = analyse(store, crawl_id)
             code = emit(a, fmt or "terminal", output, fail_on or "high", severity, rules)
     except StoreError as exc:

@@ -19,6 +19,7 @@ class StorePipeline:
     def __init__(self, db_path: str, crawl_id: int, crawler=None):
         self.db_path, self.crawl_id, self.crawler = db_path, crawl_id, crawler
         self.store: Store | None = None
+        self.state_seq = 0   # the newest crawl state written
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -33,8 +34,14 @@ class StorePipeline:
         page = item["page"]
         if item.get("cache") and page.get("reason") == "cached":
             item["cache"] = False  # an answer read from the cache does not renew it
-        self.store.write_page(self.crawl_id, page, item["links"], item["discovered"], item.get("state"),
-                              partial=item.get("partial", False))
+        state = item.get("state")
+        if state is not None:  # items are written out of the order their states were taken in
+            if state.get("seq", 0) < self.state_seq:
+                state = None
+            else:
+                self.state_seq = state.get("seq", 0)
+        self.store.write_page(self.crawl_id, page, item["links"], item["discovered"], state,
+                              partial=item.get("partial", False), replace_links=item.get("replace_links", False))
         if item.get("cache"):
             self.store.cache(page["url"], page["status"], page.get("location"), page.get("headers"),
                              page.get("content_type"))

@@ -211,6 +211,9 @@ def resume_crawl(db_path: str, crawl: dict, on_progress: Callable[[int, int], No
     from contextlib import ExitStack
 
     crawl_id, options = crawl["id"], CrawlOptions.from_json(crawl["options"])
+    if options.mounts and not options.directories:
+        raise ResumeError(f"cannot resume crawl #{crawl_id}: it crawled a directory, and the funnelcheck that ran "
+                          "it did not record where (start a new audit)")
     for base, path in options.directories.items():
         if not os.path.isdir(path):
             raise ResumeError(f"cannot resume crawl #{crawl_id}: its directory {path} is gone")

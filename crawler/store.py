@@ -85,7 +85,7 @@ CREATE TABLE links (
     crawl_id INTEGER NOT NULL REFERENCES crawls(id) ON DELETE CASCADE,
     source_id INTEGER NOT NULL,       -- urls.id of the page the link stands on
     key_id INTEGER NOT NULL,          -- urls.id of the target's de-duplication key (joins pages.url_id)
-    target_id INTEGER,                -- urls.id of the target as written (tracking params kept); NULL: its key
+    target_id INTEGER,                -- urls.id of the target as written (tracking params kept), NULL: as its key
     fragment TEXT,
     tag INTEGER, attr INTEGER, region INTEGER, kind INTEGER,   -- terms.id
     icon INTEGER NOT NULL DEFAULT 0,
@@ -157,12 +157,12 @@ _READ = {
         "keys": "l.key_id IN (SELECT u.id FROM {table} x JOIN urls u ON u.url = x.url)",
         "by_source": " ORDER BY l.source_id, l.id",
         "linked": "SELECT u.url FROM urls u WHERE u.id IN (SELECT l.key_id FROM links l WHERE +l.crawl_id = ?"
-                  " AND l.tag IS NOT (SELECT id FROM terms WHERE term = ?) AND l.source_id != l.key_id"
+                  " AND l.tag IS NOT COALESCE((SELECT id FROM terms WHERE term = ?), -1) AND l.source_id != l.key_id"
                   " AND l.source_id IN (SELECT url_id FROM pages WHERE crawl_id = ? AND role = ?))",
         "ends": "SELECT u.url FROM urls u WHERE u.id IN (SELECT key_id FROM links WHERE +crawl_id = ? AND id > ?"
                 " UNION SELECT source_id FROM links WHERE +crawl_id = ? AND id > ?)",
         "pairs": "SELECT s.url, k.url FROM (SELECT DISTINCT source_id, key_id FROM links WHERE +crawl_id = ?"
-                 " AND tag IS NOT (SELECT id FROM terms WHERE term = ?)) l"
+                 " AND tag IS NOT COALESCE((SELECT id FROM terms WHERE term = ?), -1)) l"
                  " JOIN urls s ON s.id = l.source_id JOIN urls k ON k.id = l.key_id",
         "frontier": "SELECT u.url, f.fetch, f.state FROM frontier f JOIN urls u ON u.id = f.url_id"
                     " WHERE f.crawl_id = ?"},
@@ -206,7 +206,8 @@ def _migrate_2(db: sqlite3.Connection) -> None:
     db.execute("DROP INDEX IF EXISTS links_source")
     db.execute("DROP INDEX IF EXISTS links_target")
     new = SCHEMA.split("CREATE TABLE urls", 1)[1]
-    db.executescript("CREATE TABLE urls" + new.split("CREATE TABLE url_cache", 1)[0])
+    for statement in _statements("CREATE TABLE urls" + new.split("CREATE TABLE url_cache", 1)[0]):
+        db.execute(statement)  # not executescript: it would commit, and a killed migration must roll back
     db.execute("INSERT OR IGNORE INTO urls (url) SELECT url FROM old_pages UNION SELECT source FROM old_links"
                " UNION SELECT target FROM old_links UNION SELECT target_key FROM old_links"
                " UNION SELECT url FROM old_frontier")
@@ -234,13 +235,22 @@ def _migrate_2(db: sqlite3.Connection) -> None:
 MIGRATIONS = ((2, "urls table, links as ids, stored findings", _migrate_2),)
 
 
+def _statements(script: str) -> list[str]:
+    """The statements of a schema script (no ``;`` inside the schema's comments or strings).
+
+    >>> all(sqlite3.complete_statement(s + ";") for s in _statements(SCHEMA))
+    True
+    """
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
 def _schema_version(db: sqlite3.Connection, path) -> int | None:
     """The schema version of an open file; None for a new, empty one. Refuses what is not ours."""
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not tables:
         return None
     row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
-    if row is None or not str(row[0]).isdigit():
+    if row is None or not str(row[0]).isdigit() or not {"crawls", "pages", "links"} <= tables:
         raise StoreError(f"{path} is not a funnelcheck crawl store (no schema version): left untouched")
     version = int(row[0])
     if version > SCHEMA_VERSION:
@@ -322,11 +332,18 @@ class Store:
         # loss could cost the last transactions, and a crawl can be re-run.
         self.db.execute("PRAGMA synchronous=OFF")
         if version is None:
-            with self.db:
-                self.db.executescript(SCHEMA)
-                self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-                self.db.executemany("INSERT INTO migrations VALUES (?, ?, ?)",
-                                    [(1, "initial", now_iso())] + [(v, n, now_iso()) for v, n, _ in MIGRATIONS])
+            self.db.execute("BEGIN IMMEDIATE")  # one transaction: a new store is whole or absent
+            try:
+                if _schema_version(self.db, self.path) is None:  # another process may have just made it
+                    for statement in _statements(SCHEMA):
+                        self.db.execute(statement)
+                    self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                    self.db.executemany("INSERT INTO migrations VALUES (?, ?, ?)",
+                                        [(1, "initial", now_iso())] + [(v, n, now_iso()) for v, n, _ in MIGRATIONS])
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
         elif version < SCHEMA_VERSION:
             self._migrate(version)
         self.version = SCHEMA_VERSION
@@ -334,15 +351,17 @@ class Store:
     def _migrate(self, version: int) -> None:
         """Apply the migrations after ``version``, each in its own transaction."""
         db = self.db
-        db.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-                   " applied TEXT NOT NULL)")
-        db.execute("INSERT OR IGNORE INTO migrations VALUES (1, 'initial', '')")
-        db.commit()
         for number, name, fn in MIGRATIONS:
             if number <= version:
                 continue
             db.execute("BEGIN IMMEDIATE")
             try:
+                if _schema_version(db, self.path) >= number:  # another process migrated it meanwhile
+                    db.execute("COMMIT")
+                    continue
+                db.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                           " applied TEXT NOT NULL)")
+                db.execute("INSERT OR IGNORE INTO migrations VALUES (1, 'initial', '')")
                 fn(db)
                 db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(number),))
                 db.execute("INSERT INTO migrations VALUES (?, ?, ?)", (number, name, now_iso()))
@@ -365,8 +384,9 @@ class Store:
     def create_crawl(self, targets: list[str], options: dict) -> int:
         with self.db:
             cur = self.db.execute(
-                "INSERT INTO crawls (targets, options, started, status, version) VALUES (?, ?, ?, 'running', ?)",
-                (json.dumps(targets), json.dumps(options, sort_keys=True), now_iso(), funnelcheck_version()),
+                "INSERT INTO crawls (targets, options, started, status, version, pid) VALUES (?, ?, ?, 'running', ?, ?)",
+                (json.dumps(targets), json.dumps(options, sort_keys=True), now_iso(), funnelcheck_version(),
+                 os.getpid()),  # the crawl process puts its own pid here when it starts
             )
         return cur.lastrowid
 
@@ -397,8 +417,15 @@ class Store:
     def reopen_crawl(self, crawl_id: int) -> None:
         """Mark an interrupted crawl running again (a resume): its pages and frontier stay."""
         with self.db:
-            self.db.execute("UPDATE crawls SET status = 'running', finished = NULL, error = NULL, pid = NULL"
-                            " WHERE id = ?", (crawl_id,))
+            self.db.execute("UPDATE crawls SET status = 'running', finished = NULL, error = NULL, pid = ?"
+                            " WHERE id = ?", (os.getpid(), crawl_id))
+
+    def snapshot(self) -> None:
+        """Read what follows as of one moment (one read transaction): a report of a crawl
+        that is still being written sees its nodes and links at the same point."""
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN")
+            self.db.execute("SELECT count(*) FROM crawls").fetchone()  # the snapshot starts at the first read
 
     def crawl(self, crawl_id: int | None = None) -> dict:
         """One crawl as a dict (``options`` and ``targets`` decoded); the latest by default."""
@@ -461,14 +488,23 @@ class Store:
 
     # -- pages and links --------------------------------------------------------
     def write_page(self, crawl_id: int, page: dict, links: list[tuple], discovered: list[tuple] = (),
-                   state: dict | None = None, partial: bool = False) -> None:
+                   state: dict | None = None, partial: bool = False, replace_links: bool = False) -> None:
         """Write one fetched URL, its links and the URLs it queued, in one transaction.
 
         ``links`` are tuples in :data:`LINK_COLUMNS` order; ``discovered`` are
         ``(url, fetch_json)`` frontier entries; ``state`` replaces the crawl's resume state.
         ``partial``: only links and frontier entries (a part of a long sitemap); the page row
-        and its place in the frontier as done come with the last part.
+        and its place in the frontier as done come with the last part. ``replace_links``: the
+        page's links stored earlier (a sitemap read again by a resume) are dropped first.
         """
+        try:
+            self._write_page(crawl_id, page, links, discovered, state, partial, replace_links)
+        except BaseException:
+            self._ids.clear()  # ids handed out in the rolled-back transaction do not exist
+            self._terms.clear()
+            raise
+
+    def _write_page(self, crawl_id, page, links, discovered, state, partial, replace_links) -> None:
         term = self._term
         with self.db:
             urls = {page["url"]}
@@ -477,6 +513,8 @@ class Store:
             urls.update(u for u, _ in discovered)
             ids = self._url_ids(urls)
             page_id = ids[page["url"]]
+            if replace_links:
+                self.db.execute("DELETE FROM links WHERE crawl_id = ? AND source_id = ?", (crawl_id, page_id))
             if not partial:
                 self.db.execute(
                     f"INSERT OR REPLACE INTO pages (crawl_id, url_id, {', '.join(_PAGE_VALUES)})"

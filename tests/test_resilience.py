@@ -48,7 +48,7 @@ def _crawling(url: str, db, pages: int) -> tuple[subprocess.Popen, int]:
     """Start an audit of ``url`` and wait until its crawl process stored ``pages`` pages:
     (the `funnelcheck` process, the crawl process's pid)."""
     proc = _start_audit(url, db)
-    (pid,) = _wait_for(db, "SELECT pid FROM crawls", lambda r: r[0] is not None)
+    (pid,) = _wait_for(db, "SELECT pid FROM crawls", lambda r: r[0] not in (None, proc.pid))  # the crawl process
     _wait_for(db, "SELECT count(*) FROM pages", lambda r: r[0] >= pages)
     return proc, pid
 

@@ -101,7 +101,7 @@ def test_resume_after_kill_9_equals_an_uninterrupted_crawl(reference, tmp_path, 
     srv = SiteServer(routes={"*": _site})
     db = tmp_path / "c.sqlite"
     proc = _start(srv, db)
-    (pid,) = _wait(db, "SELECT pid FROM crawls", lambda r: r[0] is not None)
+    (pid,) = _wait(db, "SELECT pid FROM crawls", lambda r: r[0] not in (None, proc.pid))  # the crawl process
     _wait(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 15)
     os.kill(pid if victim == "crawl" else proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
@@ -128,7 +128,7 @@ def test_audit_resume_continues_the_interrupted_crawl_of_the_same_targets(refere
     srv = SiteServer(routes={"*": _site})
     db = tmp_path / "c.sqlite"
     proc = _start(srv, db)
-    (pid,) = _wait(db, "SELECT pid FROM crawls", lambda r: r[0] is not None)
+    (pid,) = _wait(db, "SELECT pid FROM crawls", lambda r: r[0] not in (None, proc.pid))  # the crawl process
     _wait(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 12)
     os.kill(pid, signal.SIGKILL)
     proc.communicate(timeout=30)
@@ -167,6 +167,12 @@ def test_resume_and_max_time_errors_are_one_line(tmp_path):
     result = run_cli("audit", "https://a.example/", "--db", db, "--max-time", "soon")
     assert result.exit_code == 2
     assert result.stderr == "funnelcheck: error: --max-time takes a duration like 90s, 30m, 2h, got 'soon'\n"
+    result = run_cli("resume", "--db", db)
+    assert result.exit_code == 2 and result.stderr == f"funnelcheck: error: no crawl store at {db}\n"
+    assert not db.exists()  # asking created nothing
+    from crawler.store import Store
+
+    Store(db).close()
     result = run_cli("resume", "--db", db)
     assert result.exit_code == 2 and result.stderr.startswith("funnelcheck: error: no interrupted crawl to resume")
     result = run_cli("resume", "7", "--db", db)

@@ -81,3 +81,32 @@ def test_a_foreign_sqlite_file_is_refused_and_left_untouched(tmp_path):
     assert len(result.stderr.splitlines()) == 1
     assert _digest(db) == before
     assert not (tmp_path / "app.sqlite-wal").exists()
+
+
+def test_a_migration_that_fails_leaves_the_old_store_as_it_was(tmp_path):
+    """One transaction per migration: a failure half-way (here a table in the way) rolls back."""
+    from crawler.store import Store, StoreError
+
+    db = tmp_path / "old.sqlite"
+    shutil.copy(DATA / "store-v1.sqlite", db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE terms (x)")  # the migration creates terms: it fails there
+    conn.close()
+    try:
+        Store(db)
+    except (StoreError, sqlite3.OperationalError):
+        pass
+    else:
+        raise AssertionError("the migration should have failed")
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+    assert {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} >= {"pages", "links"}
+    assert not [r for r in conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'old_%'")]
+    result = run_cli("report", "--db", db, "--format", "json")
+    assert _essentials(result.json()) == _expected()  # still read as it is
+    conn.execute("DROP TABLE terms")
+    conn.commit()
+    conn.close()
+    Store(db).close()  # and migrated once nothing is in the way
+    result = run_cli("report", "--db", db, "--format", "json")
+    assert _essentials(result.json()) == _expected()

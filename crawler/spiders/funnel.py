@@ -111,6 +111,7 @@ class FunnelSpider(scrapy.Spider):
         # handles of the business's profiles seen so far (kept in the crawl's state for a resume)
         self.known_handles: set[str] = set((crawl.get("state") or {}).get("known_handles", ())) if self.resume else set()
         self.state_changed = False
+        self.state_seq = 0
         # Nav and footer links repeat on every page: name each distinct href once.
         self.classify = lru_cache(maxsize=65536)(self._classify)
 
@@ -157,7 +158,8 @@ class FunnelSpider(scrapy.Spider):
         if not (self.state_changed or self.origins_changed):
             return None
         self.state_changed = self.origins_changed = False
-        return {"known_handles": sorted(self.known_handles), "origins": dict(self.aliases)}
+        self.state_seq += 1  # the pipeline keeps the newest, whatever order items reach it in
+        return {"known_handles": sorted(self.known_handles), "origins": dict(self.aliases), "seq": self.state_seq}
 
     def seed_answered(self, meta) -> list:
         """A target's first answer came: once all have, the rest of the crawl starts."""
@@ -229,7 +231,7 @@ class FunnelSpider(scrapy.Spider):
         page = {"url": meta["key"], "fetched_url": response.url, "role": "sitemap", "method": "GET",
                 "depth": 0, "status": response.status, "content_type": "application/xml", "parsed": 1,
                 "fetched_at": now_iso()}
-        links, follow = [], []
+        links, follow, first = [], [], True
         try:
             for kind, loc in read_sitemap(body):  # a stream: 50,000 URLs are never held at once
                 try:
@@ -250,12 +252,12 @@ class FunnelSpider(scrapy.Spider):
                 if len(links) + len(follow) >= SITEMAP_CHUNK:
                     # what was read so far, with the URLs it queued; the sitemap counts as read
                     # (and is not read again by a resume) only with its last part
-                    yield self.item(page, links, follow, partial=True)
+                    yield self.item(page, links, follow, partial=True, first=first)
                     yield from follow
-                    links, follow = [], []
+                    links, follow, first = [], [], False
         except SitemapError as exc:
             logger.warning("unreadable sitemap %s: %s", meta["public"], exc)
-        yield self.item(page, links, follow)
+        yield self.item(page, links, follow, first=first)
         yield from follow
 
     def excluded(self, url: str) -> str | None:
@@ -457,12 +459,13 @@ class FunnelSpider(scrapy.Spider):
         yield request
 
     def item(self, page: dict, links: list | None = None, follow=(), cache: bool = False,
-             partial: bool = False) -> dict:
+             partial: bool = False, first: bool = False) -> dict:
         """The item for one fetched (or recorded) URL: the page, its links, the URLs it queued
         (the frontier a resume reads) and, when it changed, the crawl's state. ``partial``: a
-        part of a long sitemap; the page itself is written with its last part."""
+        part of a long sitemap; the page itself is written with its last part. ``first``: its first
+        part (links of an earlier, interrupted reading are dropped)."""
         return {"page": page, "links": links or [], "discovered": self.frontier(follow), "cache": cache,
-                "state": self.resume_state(), "partial": partial}
+                "state": self.resume_state(), "partial": partial, "replace_links": first}
 
     @staticmethod
     def frontier(follow) -> list[tuple[str, str]]:
