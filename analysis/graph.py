@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import MutableMapping
+from sys import intern
 from collections import Counter
 from functools import partial
 from urllib.parse import urlsplit
@@ -78,6 +79,8 @@ def graph_from(pages: list[dict], links: list[tuple], **options) -> "CrawlGraph"
 def edge_of(row: tuple) -> tuple[str, str, dict]:
     """``(source, key, data)`` of a stored link row (``(id, *LINK_COLUMNS)``)."""
     _, source, target, key, fragment, tag, attr, text, region, rel, icon, kind, line = row
+    # one string per URL, however many rows name it: a finding on 100,000 pages holds each once
+    source, key = intern(source), intern(key)
     return source, key, {"target": target, "fragment": fragment, "tag": tag, "attr": attr, "text": text or "",
                          "region": region, "rel": rel or "", "icon": bool(icon), "kind": kind, "line": line}
 
@@ -147,8 +150,35 @@ class NodeData(MutableMapping):
 _NODE_SLOTS = frozenset(NodeData.__slots__) - {"_more"}
 
 
-class _NodeGraph(nx.DiGraph):
-    node_attr_dict_factory = NodeData
+class NodeView:
+    """The nodes of a :class:`CrawlGraph`, read like networkx's ``G.nodes``: ``g.nodes[url]``,
+    ``g.nodes(data=True)``, ``url in g.nodes``. A plain dict of :class:`NodeData` behind it:
+    a graph without edges needs no adjacency dicts (two per node in a networkx DiGraph)."""
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict):
+        self._data = data
+
+    def __call__(self, data: bool = False):
+        return iter(self._data.items()) if data else iter(self._data)
+
+    def __getitem__(self, node):
+        return self._data[node]
+
+    def get(self, node, default=None):
+        return self._data.get(node, default)
+
+    def __contains__(self, node) -> bool:
+        return node in self._data
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def items(self):
+        return self._data.items()
 
 
 class CrawlGraph:
@@ -165,25 +195,28 @@ class CrawlGraph:
 
     def __init__(self, store, crawl_id: int, **attr):
         self.store, self.crawl_id = store, crawl_id
-        self._nodes = _NodeGraph(**attr)
-        self.nodes = self._nodes.nodes
-        self.node_data = self._nodes._node  # url -> NodeData, the plain dict behind ``nodes`` (fast loops)
-        self.graph = self._nodes.graph
+        self.node_data: dict[str, NodeData] = {}  # url -> NodeData, the plain dict behind ``nodes``
+        self.nodes = NodeView(self.node_data)
+        self.graph = dict(attr)
 
     def __contains__(self, node) -> bool:
-        return node in self._nodes
+        return node in self.node_data
 
     def __iter__(self):
-        return iter(self._nodes)
+        return iter(self.node_data)
 
     def __len__(self) -> int:
-        return len(self._nodes)
+        return len(self.node_data)
 
     def add_node(self, node, **attr) -> None:
-        self._nodes.add_node(node, **attr)
+        data = self.node_data.get(node)
+        if data is None:
+            self.node_data[node] = NodeData(**attr)
+        else:
+            data.update(attr)
 
     def number_of_nodes(self) -> int:
-        return len(self._nodes)
+        return len(self.node_data)
 
     def number_of_edges(self) -> int:
         return self.store.count_links(self.crawl_id)
@@ -295,7 +328,7 @@ class GraphBuilder:
         g, scope = self.g, self.scope
         for row in self.store.pages(self.crawl_id, after=self.last_page):
             self.last_page = row["id"]
-            url = row["url"]
+            url = intern(row["url"])
             tier = scope.tier(url)
             g.add_node(url, tier=tier, role=row["role"], status=row["status"],
                        error_kind=row["error_kind"], reason=row["reason"], title=row["title"],
@@ -307,7 +340,7 @@ class GraphBuilder:
         self.last_link, ends = self.store.link_ends(self.crawl_id, after=self.last_link)  # one query
         for key in sorted(ends):
             if key not in nodes:
-                self._target_node(key)  # a source's page row, if it had none yet, comes in the next update
+                self._target_node(intern(key))  # a source's page row, if it had none yet, comes in the next update
 
     def finish(self) -> CrawlGraph:
         """Read what is left and judge every node (verdict, redirect chain)."""
