@@ -13,8 +13,15 @@ from time import monotonic
 from scrapy.core import downloader as _scrapy
 
 
+# The internals this leans on (Scrapy 2.19); a Scrapy without them gets its own downloader.
+_PATCHABLE = all(hasattr(_scrapy, name) for name in ("_schedule_coro", "call_later")) and hasattr(
+    _scrapy.Downloader, "_wait_for_download")
+
+
 class Downloader(_scrapy.Downloader):
     def _process_queue(self, slot) -> None:
+        if not _PATCHABLE:
+            return super()._process_queue(slot)
         if slot.latercall:
             return
         now = monotonic()
