@@ -203,6 +203,13 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
         except (StoreError, ResumeError) as exc:
             fail(str(exc))
         if crawl is not None:
+            from crawler.config import default_site
+            from crawler.options import CrawlOptions
+
+            given = CrawlOptions.from_validated(options, default_site(options))
+            if given != CrawlOptions.from_json(crawl["options"]):  # (where directories are served aside)
+                click.echo(f"funnelcheck: warning: resuming crawl #{crawl['id']} with the options it was started "
+                           "with; the ones given now differ and are not used", err=True)
             _crawl_and_report(lambda *a, **k: resume_crawl(db_path, crawl, *a, **k), verbose, options["format"],
                               options["output"], options["fail_on"], severity, rules)
     _crawl_and_report(lambda *a, **k: audit_crawl(options, *a, **k), verbose, options["format"], options["output"],

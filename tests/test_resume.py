@@ -134,6 +134,7 @@ def test_audit_resume_continues_the_interrupted_crawl_of_the_same_targets(refere
     proc.communicate(timeout=30)
     result = run_cli("audit", "https://res.test/p/0", "--db", db, "--resume", *ARGS, *_remaps(srv))
     assert result.exit_code == 1, result.stderr
+    assert "warning" not in result.stderr  # the same options: nothing to say
     assert result.json()["crawl"]["id"] == 1  # the same crawl, continued
     assert _view(result.json()) == _view(reference)
     srv.close()
@@ -177,3 +178,15 @@ def test_resume_and_max_time_errors_are_one_line(tmp_path):
     assert result.exit_code == 2 and result.stderr.startswith("funnelcheck: error: no interrupted crawl to resume")
     result = run_cli("resume", "7", "--db", db)
     assert result.exit_code == 2 and result.stderr == f"funnelcheck: error: no crawl 7 in {db}\n"
+
+
+def test_audit_resume_says_when_the_options_given_are_not_the_crawls(tmp_path):
+    srv = SiteServer(routes={"*": _slow_site})
+    db = tmp_path / "c.sqlite"
+    run_cli("audit", "https://res.test/p/0", "--db", db, "--max-time", "1s", *ARGS, *_remaps(srv))
+    result = run_cli("audit", "https://res.test/p/0", "--db", db, "--resume", "--exclude", "/p/5", *ARGS,
+                     *_remaps(srv))
+    assert ("funnelcheck: warning: resuming crawl #1 with the options it was started with; the ones given now "
+            "differ and are not used") in result.stderr
+    assert result.json()["crawl"]["id"] == 1 and result.json()["crawl"]["options"]["exclude"] == []
+    srv.close()
