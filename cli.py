@@ -125,6 +125,13 @@ db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
                          help="Crawl store (SQLite). Default: crawls.sqlite in the user data directory.")
 
 
+def report_options(command):
+    """The options of every command that reports a crawl: store, format, output, exit and filters."""
+    for option in (rule_option, severity_option, fail_on_option, output_option, format_option, db_option):
+        command = option(command)
+    return command
+
+
 @main.command()
 @click.argument("targets", nargs=-1, metavar="TARGET...")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
@@ -165,12 +172,7 @@ db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
 @click.option("--insecure", is_flag=True, default=None, help="Do not verify TLS certificates.")
 @click.option("--cache-age", default=None, metavar="AGE", help="Reuse external link results younger than AGE "
               "from earlier runs in the same store, e.g. 12h, 1d (default 1d; 0 = off). Errors are never cached.")
-@db_option
-@format_option
-@output_option
-@fail_on_option
-@severity_option
-@rule_option
+@report_options
 @verbose_option
 @click.pass_context
 def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, local_verbose, resume, **cli_options):
@@ -276,12 +278,7 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
 
 @main.command()
 @click.argument("crawl_id", type=int, required=False, metavar="[CRAWL_ID]")
-@db_option
-@format_option
-@output_option
-@fail_on_option
-@severity_option
-@rule_option
+@report_options
 @verbose_option
 @click.pass_context
 def resume(ctx, crawl_id, db, fmt, output, fail_on, severity, rules, local_verbose):
@@ -307,12 +304,7 @@ def resume(ctx, crawl_id, db, fmt, output, fail_on, severity, rules, local_verbo
 
 @main.command()
 @click.option("--crawl", "crawl_id", type=int, default=None, help="Crawl id (default: the latest).")
-@db_option
-@format_option
-@output_option
-@fail_on_option
-@severity_option
-@rule_option
+@report_options
 def report(crawl_id, db, fmt, output, fail_on, severity, rules):
     """Report on a stored crawl again, without crawling."""
     check_output(output)

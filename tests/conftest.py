@@ -193,3 +193,37 @@ def findings_set(report: dict, rules=None) -> set[tuple]:
         for f in report["findings"]
         if rules is None or f["rule"] in rules
     }
+
+
+def wait_for_row(db, sql, predicate, timeout=60, poll=0.05):
+    """Poll the crawl store at ``db`` until ``sql``'s first row satisfies ``predicate``; return it."""
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            row = sqlite3.connect(db).execute(sql).fetchone()
+            if row and predicate(row):
+                return row
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(poll)
+    raise AssertionError(f"timed out waiting for {sql}")
+
+
+def process_gone(pid: int, timeout: float = 15) -> bool:
+    """Wait until process ``pid`` is gone (or a zombie); False if it is still alive at ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[-1].split()[0] == "Z":
+                    return True
+        except (ProcessLookupError, FileNotFoundError):
+            return True
+        time.sleep(0.05)
+    return False

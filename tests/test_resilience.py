@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT, Route, run_cli
+from conftest import ROOT, Route, process_gone, run_cli, wait_for_row
 
 
 def _chain(handler):
@@ -16,19 +16,6 @@ def _chain(handler):
     n = int(handler.path.rstrip("/").rsplit("/", 1)[-1] or 0) if handler.path.startswith("/p/") else 0
     time.sleep(0.05)
     return Route(200, body=f'<html><body><main><a href="/p/{n + 1}">next</a></main></body></html>')
-
-
-def _wait_for(db, sql, predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            row = sqlite3.connect(db).execute(sql).fetchone()
-            if row and predicate(row):
-                return row
-        except sqlite3.OperationalError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {sql}")
 
 
 def _start_audit(url: str, db) -> subprocess.Popen:
@@ -48,8 +35,8 @@ def _crawling(url: str, db, pages: int) -> tuple[subprocess.Popen, int]:
     """Start an audit of ``url`` and wait until its crawl process stored ``pages`` pages:
     (the `funnelcheck` process, the crawl process's pid)."""
     proc = _start_audit(url, db)
-    (pid,) = _wait_for(db, "SELECT pid FROM crawls", lambda r: r[0] not in (None, proc.pid))  # the crawl process
-    _wait_for(db, "SELECT count(*) FROM pages", lambda r: r[0] >= pages)
+    (pid,) = wait_for_row(db, "SELECT pid FROM crawls", lambda r: r[0] not in (None, proc.pid))  # the crawl process
+    wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] >= pages)
     return proc, pid
 
 
@@ -81,7 +68,7 @@ def test_ctrl_c_stops_the_crawl_and_keeps_it(site_server, tmp_path):
     srv = site_server(routes={"*": _chain})
     db = tmp_path / "c.sqlite"
     proc = _start_audit(srv.url + "/p/0", db)
-    _wait_for(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 3)
+    wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 3)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
@@ -104,29 +91,15 @@ def test_unknown_config_key_is_an_error(tmp_path):
     assert result.stderr == f"funnelcheck: error: {cfg}: unknown key max_page\n"
 
 
-def _gone(pid: int, timeout: float = 15) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-            with open(f"/proc/{pid}/stat") as fh:
-                if fh.read().rsplit(")", 1)[-1].split()[0] == "Z":
-                    return True
-        except (ProcessLookupError, FileNotFoundError):
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_the_crawl_dies_with_a_killed_funnelcheck(site_server, tmp_path):
     srv = site_server(routes={"*": _chain})
     db = tmp_path / "c.sqlite"
     proc, pid = _crawling(srv.url + "/p/0", db, 3)
     proc.kill()  # kill -9 of funnelcheck itself: nothing left to stop the crawl but the kernel
     proc.communicate(timeout=30)
-    assert _gone(pid), "the crawl process outlived funnelcheck"
+    assert process_gone(pid), "the crawl process outlived funnelcheck"
     # It got SIGTERM: stopped cleanly, marked interrupted, and `crawls` says so.
-    _wait_for(db, "SELECT status FROM crawls", lambda r: r[0] == "interrupted")
+    wait_for_row(db, "SELECT status FROM crawls", lambda r: r[0] == "interrupted")
     listed = run_cli("crawls", "--db", db)
     assert listed.stdout.split("\t")[2] == "interrupted"
 
@@ -140,7 +113,7 @@ def test_sigterm_stops_like_ctrl_c(site_server, tmp_path):
     assert proc.returncode == 130
     assert err.strip().splitlines()[-1].startswith("funnelcheck: interrupted; pages crawled so far are kept in crawl #1")
     assert sqlite3.connect(db).execute("SELECT status FROM crawls").fetchone()[0] == "interrupted"
-    assert _gone(pid)
+    assert process_gone(pid)
 
 
 def test_crawls_never_lists_a_dead_crawl_as_running(tmp_path):

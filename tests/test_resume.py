@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import ROOT, Route, SiteServer, run_cli
+from conftest import ROOT, Route, SiteServer, process_gone, run_cli, wait_for_row
 
 PAGES = 60
 
@@ -69,43 +69,16 @@ def _start(srv, db) -> subprocess.Popen:
                             text=True)
 
 
-def _wait(db, sql, predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            row = sqlite3.connect(db).execute(sql).fetchone()
-            if row and predicate(row):
-                return row
-        except sqlite3.OperationalError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {sql}")
-
-
-def _gone(pid: int) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-            with open(f"/proc/{pid}/stat") as fh:
-                if fh.read().rsplit(")", 1)[-1].split()[0] == "Z":
-                    return
-        except (ProcessLookupError, FileNotFoundError):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"process {pid} still alive")
-
-
 @pytest.mark.parametrize("victim", ["crawl", "funnelcheck"])
 def test_resume_after_kill_9_equals_an_uninterrupted_crawl(reference, tmp_path, victim):
     srv = SiteServer(routes={"*": _site})
     db = tmp_path / "c.sqlite"
     proc = _start(srv, db)
-    (pid,) = _wait(db, "SELECT pid FROM crawls", lambda r: r[0] not in (None, proc.pid))  # the crawl process
-    _wait(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 15)
+    (pid,) = wait_for_row(db, "SELECT pid FROM crawls", lambda r: r[0] not in (None, proc.pid))  # the crawl process
+    wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 15)
     os.kill(pid if victim == "crawl" else proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
-    _gone(pid)  # killing funnelcheck takes its crawl with it
+    assert process_gone(pid)  # killing funnelcheck takes its crawl with it
     stored = sqlite3.connect(db).execute("SELECT count(*) FROM pages").fetchone()[0]
     assert 15 <= stored < PAGES
     listed = run_cli("crawls", "--db", db)
@@ -128,8 +101,8 @@ def test_audit_resume_continues_the_interrupted_crawl_of_the_same_targets(refere
     srv = SiteServer(routes={"*": _site})
     db = tmp_path / "c.sqlite"
     proc = _start(srv, db)
-    (pid,) = _wait(db, "SELECT pid FROM crawls", lambda r: r[0] not in (None, proc.pid))  # the crawl process
-    _wait(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 12)
+    (pid,) = wait_for_row(db, "SELECT pid FROM crawls", lambda r: r[0] not in (None, proc.pid))  # the crawl process
+    wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 12)
     os.kill(pid, signal.SIGKILL)
     proc.communicate(timeout=30)
     result = run_cli("audit", "https://res.test/p/0", "--db", db, "--resume", *ARGS, *_remaps(srv))
