@@ -76,13 +76,41 @@ def graph_from(pages: list[dict], links: list[tuple], **options) -> "CrawlGraph"
     return build_graph(store, crawl_id)
 
 
-def edge_of(row: tuple) -> tuple[str, str, dict]:
+class LinkRow(tuple):
+    """One stored link row read as an edge's data: ``e["region"]``, ``e["line"]``, ... without
+    building a dict per link (a rule pass reads millions). ``text`` and ``rel`` read as ``""``
+    when empty, ``icon`` as a bool.
+
+    >>> e = LinkRow((7, "https://a.example/", "/x", "https://a.example/x", None, "a", "href", None,
+    ...              "footer", None, 1, "other", 3))
+    >>> e["target"], e["region"], e["text"], e["icon"], e.get("line"), dict(e)["kind"]
+    ('/x', 'footer', '', True, 3, 'other')
+    """
+    __slots__ = ()
+    _INDEX = {"target": 2, "fragment": 4, "tag": 5, "attr": 6, "text": 7, "region": 8, "rel": 9, "icon": 10,
+              "kind": 11, "line": 12}
+
+    def __getitem__(self, name):
+        if name.__class__ is not str:
+            return tuple.__getitem__(self, name)
+        value = tuple.__getitem__(self, self._INDEX[name])
+        if name == "icon":
+            return bool(value)
+        if value is None and (name == "text" or name == "rel"):
+            return ""
+        return value
+
+    def get(self, name, default=None):
+        return self[name] if name in self._INDEX else default
+
+    def keys(self):
+        return self._INDEX.keys()
+
+
+def edge_of(row: tuple) -> tuple[str, str, LinkRow]:
     """``(source, key, data)`` of a stored link row (``(id, *LINK_COLUMNS)``)."""
-    _, source, target, key, fragment, tag, attr, text, region, rel, icon, kind, line = row
     # one string per URL, however many rows name it: a finding on 100,000 pages holds each once
-    source, key = intern(source), intern(key)
-    return source, key, {"target": target, "fragment": fragment, "tag": tag, "attr": attr, "text": text or "",
-                         "region": region, "rel": rel or "", "icon": bool(icon), "kind": kind, "line": line}
+    return intern(row[1]), intern(row[3]), LinkRow(row)
 
 
 class NodeData(MutableMapping):
@@ -100,7 +128,11 @@ class NodeData(MutableMapping):
 
     def __init__(self, **attrs):
         self._more = None
-        self.update(attrs)
+        for name, value in attrs.items():  # (not MutableMapping.update: a graph builds 100,000)
+            if name in _NODE_SLOTS:
+                setattr(self, name, value)
+            else:
+                self[name] = value
 
     def __getitem__(self, name):
         try:
@@ -144,7 +176,10 @@ class NodeData(MutableMapping):
         for name, value in (other.items() if hasattr(other, "items") else other):
             self[name] = value
         for name, value in attrs.items():
-            self[name] = value
+            if name in _NODE_SLOTS:
+                setattr(self, name, value)
+            else:
+                self[name] = value
 
 
 _NODE_SLOTS = frozenset(NodeData.__slots__) - {"_more"}
@@ -461,26 +496,26 @@ def landing_page(g, url: str, hops: int = 5) -> str:
 
 def offer_links(g) -> dict[str, int]:
     """For every page linking to an offer: the first line of a body link to one (0: none in
-    the body, only elsewhere or by a form, an iframe or a refresh). One query per offer
-    page (a few), never one per page; kept on the graph.
+    the body, only elsewhere or by a form, an iframe or a refresh). One query for all
+    the offer pages, never one per page; kept on the graph.
     """
     cached = g.graph.get("offer_links")
     if cached is not None:
         return cached
     out: dict[str, int] = {}
-    for target, t in g.nodes(data=True):
-        if not (t.get("conversion") or t.get("lead_form")):
+    targets = [url for url, t in g.nodes(data=True) if t.get("conversion") or t.get("lead_form")]
+    # one query for every offer page (a blog whose posts each hold a form has thousands)
+    for row in g.store.link_rows(g.crawl_id, keys=targets) if targets else ():
+        page, e = row[1], LinkRow(row)
+        tag = e["tag"]
+        if tag not in ("a", "area", "form", "meta", "iframe"):
             continue
-        for page, _, e in g.in_edges(target, data=True):
-            tag = e["tag"]
-            if tag not in ("a", "area", "form", "meta", "iframe"):
-                continue
-            line = e["line"] if tag in ("a", "area") and (e["region"] or "body") in ("main", "body") else None
-            first = out.get(page)
-            if first is None:
-                out[page] = line or 0
-            elif line and (not first or line < first):
-                out[page] = line
+        line = e["line"] if tag in ("a", "area") and (e["region"] or "body") in ("main", "body") else None
+        first = out.get(page)
+        if first is None:
+            out[intern(page)] = line or 0
+        elif line and (not first or line < first):
+            out[page] = line
     g.graph["offer_links"] = out
     return out
 

@@ -70,27 +70,36 @@ def _is_owned_page(data) -> bool:
     return data.get("tier") in OWNED and data.get("role") == "page" and bool(data.get("parsed")) and not data.get("stub")
 
 
+def _owned_page_tiers(g) -> dict[str, str]:
+    """url -> tier of every owned page that was read (kept on the graph: rules ask often)."""
+    cached = g.graph.get("owned_pages")
+    if cached is None:
+        cached = g.graph["owned_pages"] = {url: data.get("tier") for url, data in g.nodes(data=True)
+                                           if _is_owned_page(data)}
+    return cached
+
+
 def _edges_into(g, tier: str, from_tier: str | None = None, by_source: bool = False):
     """(owned page, target, edge data) for every link from an owned page (of ``from_tier``, if
     given) to a node of ``tier``: one query through the key index for all of the tier's nodes,
     an edge's data built only for the links that match, never held. ``by_source``: ordered
     page by page.
     """
-    nodes = g.node_data
-    keys = [url for url, data in nodes.items() if data.get("tier") == tier]
+    keys = [url for url, data in g.node_data.items() if data.get("tier") == tier]
     if not keys:
         return
+    owned = _owned_page_tiers(g)
     for row in g.store.link_rows(g.crawl_id, keys=keys, by_source=by_source):
-        page = nodes.get(row[1])
-        if page is None or not _is_owned_page(page) or (from_tier is not None and page.get("tier") != from_tier):
+        page_tier = owned.get(row[1])
+        if page_tier is None or (from_tier is not None and page_tier != from_tier):
             continue
         yield edge_of(row)
 
 
 def _owned_pages(g):
-    for url, data in g.nodes(data=True):
-        if _is_owned_page(data):
-            yield url, data
+    nodes = g.node_data
+    for url in _owned_page_tiers(g):
+        yield url, nodes[url]
 
 
 class _Group:
@@ -152,13 +161,16 @@ def backward_social(g):
     scope = g.graph["scope"]
     names: dict[tuple, set[str]] = defaultdict(set)  # one account, however its URLs are written
     own_accounts = {scope.profile_id(u) or u for u in own}
+    accounts: dict[str, object] = {}
     for page, target, e in _edges_into(g, SOCIAL):
         kind, region = e["kind"], e["region"] or "body"
         if kind not in (PROFILE, SHARE, IDENTITY, CONTENT):
             continue  # an embedded video or widget script is not a link a visitor follows
         if kind in (PROFILE, IDENTITY):
-            account = scope.profile_id(target) or target
-            names[account].add(target)
+            account = accounts.get(target)
+            if account is None:  # a footer icon is one target on every page: named once
+                account = accounts[target] = scope.profile_id(target) or target
+                names[account].add(target)
             target = account
         if kind == IDENTITY:
             severity, key = "info", (target, region, kind, "")
@@ -232,9 +244,13 @@ def backward_blog(g):
     groups: dict[tuple, _Group] = defaultdict(_Group)
     linked: dict[tuple, dict[str, None]] = defaultdict(dict)
     scope = g.graph["scope"]
+    roots: dict[str, str] = {}
     for page, target, e in _edges_into(g, BLOG, from_tier=SITE):
         if e["tag"] in NAV_TAGS:
-            key = (scope.blog_root(target), e["region"] or "body")
+            root = roots.get(target)
+            if root is None:
+                root = roots[target] = scope.blog_root(target)
+            key = (root, e["region"] or "body")
             groups[key].add(page, e["line"], "low")
             linked[key][target] = None
     for (root, region), grp in groups.items():
@@ -332,14 +348,17 @@ def social_before_offer(g):
     own = own_profiles(g)
     scope = g.graph["scope"]
     names: dict = defaultdict(set)  # one account, however its URLs are spelled
+    accounts: dict[str, object] = {}
     pages: list[tuple[str, list]] = []  # pages without an offer and their profile links
     # page by page (the links come ordered by page), so only the pages that offer nothing are kept
     for page, edges in groupby(_edges_into(g, SOCIAL, by_source=True), key=lambda edge: edge[0]):
         links = []
         for _, target, e in edges:
             if e["kind"] == PROFILE and target in own:
-                account = scope.profile_id(target) or target
-                names[account].add(target)
+                account = accounts.get(target)
+                if account is None:
+                    account = accounts[target] = scope.profile_id(target) or target
+                    names[account].add(target)
                 links.append((e["line"] or 0, e["region"] or "body", account))
         if links and not offers(g, page):
             pages.append((page, links))
@@ -642,9 +661,9 @@ def missing_anchor(g):
     ``<meta refresh>`` stubs); text fragments (``#:~:text=``) name no element and are fine.
     """
     groups: dict[tuple, _Group] = defaultdict(_Group)
-    nodes = g.nodes
+    owned = _owned_page_tiers(g)
     for page, target, e in g.links(fragment=True):  # one query: the links with a fragment
-        if page not in nodes or not _is_owned_page(nodes[page]):
+        if page not in owned:
             continue
         frag = (e["fragment"] or "").split(":~:", 1)[0]  # a text fragment directive is no element
         if not frag.strip("#") or frag.lower() in IGNORED_FRAGMENTS or frag.startswith(("/", "!")):
@@ -723,7 +742,7 @@ def _unfetchable(g, malformed: bool):
         if data.get("role") is not None:
             continue  # fetched, so neither unsupported nor malformed
         if (e["kind"] == "malformed") == malformed and (data.get("tier") == "other" or e["kind"] == "malformed") \
-                and page in nodes and _is_owned_page(nodes[page]):
+                and page in _owned_page_tiers(g):
             groups[target].add(page, e["line"])
     for target, grp in groups.items():
         if malformed:
@@ -747,9 +766,9 @@ def insecure_link(g):
     """
     groups: dict[str, _Group] = defaultdict(_Group)
     written: dict[str, dict[str, None]] = defaultdict(dict)
-    nodes = g.nodes
+    nodes, owned = g.nodes, _owned_page_tiers(g)
     for page, target, e in g.links(written_prefix="http://", key_prefix="https://"):  # one query
-        if page in nodes and _is_owned_page(nodes[page]):
+        if page in owned:
             if target.startswith("https://") and nodes[target].get("tier") in OWNED:
                 site = origin(target) + "/"
                 groups[site].add(page, e["line"], "low")

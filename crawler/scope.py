@@ -11,7 +11,7 @@ import re
 import tomllib
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from importlib import resources
 from urllib.parse import parse_qsl, urlsplit
 
@@ -109,21 +109,74 @@ def _host(url: str) -> str:
         return ""
 
 
+_LEAD_HOSTS = frozenset(LEAD_HOSTS)
+
+
+def _on_lead_host(host: str) -> bool:
+    """``host`` is one of :data:`LEAD_HOSTS` or under one (a set lookup per parent domain).
+
+    >>> _on_lead_host("acme.typeform.com"), _on_lead_host("typeform.com.evil.example")
+    (True, False)
+    """
+    while host:
+        if host in _LEAD_HOSTS:
+            return True
+        host = host.partition(".")[2]
+    return False
+
+
+# "https://host/path?query" as most links are written: split without urlsplit (the graph of a
+# big crawl asks the tier of every URL); anything else (user info, IPv6, odd ports) goes to urlsplit.
+_PLAIN_URL = re.compile(r"(?i)https?://([a-z0-9.-]+)(?::(\d{1,5}))?(/[^?#]*)?")
+
+
+def _host_port_path(url: str) -> tuple[str, int | None, str]:
+    """``(host, port, path)`` of an http(s) URL, as :func:`urllib.parse.urlsplit` gives them
+    (ValueError for a port out of range).
+
+    >>> _host_port_path("https://WWW.A.example:8080/x?y"), _host_port_path("http://u@a.example")
+    (('www.a.example', 8080, '/x'), ('a.example', None, ''))
+    """
+    m = _PLAIN_URL.match(url)
+    if m is not None and (m.end() == len(url) or url[m.end()] in "?#"):
+        port = m.group(2)
+        if port is not None and int(port) > 65535:
+            raise ValueError("port out of range")
+        return m.group(1).lower(), None if port is None else int(port), m.group(3) or ""
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port, parts.path
+
+
 def _strip_www(host: str) -> str:
     return host[4:] if host.startswith("www.") else host
+
+
+@lru_cache(maxsize=1024)
+def _split_prefix(prefix: str) -> tuple[str, int | None, str] | None:
+    """``(host without www., port, path)`` of a scope prefix: split once, not for every URL."""
+    try:
+        p = urlsplit(prefix)
+        return _strip_www(p.hostname or ""), p.port, p.path or "/"
+    except ValueError:
+        return None
+
+
+def _under(host: str, port: int | None, path: str, prefix: str) -> bool:
+    """A URL split into ``host`` (without ``www.``), ``port`` and ``path`` lies under ``prefix``."""
+    split = _split_prefix(prefix)
+    if split is None or host != split[0] or port != split[1]:
+        return False
+    ppath = split[2]
+    return path == ppath.rstrip("/") or path.startswith(ppath if ppath.endswith("/") else ppath + "/") or ppath == "/"
 
 
 def _prefix_match(url: str, prefix: str) -> bool:
     """``url`` lies under ``prefix``, ignoring a leading ``www.`` on either host."""
     try:
-        u, p = urlsplit(url), urlsplit(prefix)
-        if _strip_www(u.hostname or "") != _strip_www(p.hostname or "") or u.port != p.port:
-            return False
+        u = urlsplit(url)
+        return _under(_strip_www(u.hostname or ""), u.port, u.path or "/", prefix)
     except ValueError:
         return False
-    ppath = p.path or "/"
-    path = u.path or "/"
-    return path == ppath.rstrip("/") or path.startswith(ppath if ppath.endswith("/") else ppath + "/") or ppath == "/"
 
 
 @dataclass(frozen=True)
@@ -271,21 +324,21 @@ class Scope:
         if scheme not in ("http", "https"):
             return OTHER
         try:
-            parts = urlsplit(url)
-            if not parts.hostname or parts.port == -1:
+            host, port, raw_path = _host_port_path(url)
+            if not host or port == -1:
                 return OTHER
         except ValueError:  # bad IPv6 literal, port out of range or not a number
             return OTHER
+        bare, path = _strip_www(host), raw_path or "/"  # split once for every prefix
         if self.blog:
-            if any(_prefix_match(url, b) for b in self.blog):
+            if any(_under(bare, port, path, b) for b in self.blog):
                 return BLOG
-        if not self.blog:
-            host = _host(url)
+        else:
             # blog.<the site's domain> is the blog even when it was given as a target too
             if host.startswith("blog.") and registered_domain(host) in self._site_domains:
                 return BLOG
-        if any(_prefix_match(url, s) for s in self.site):
-            if not self.blog and is_blog_path(urlsplit(url).path):
+        if any(_under(bare, port, path, s) for s in self.site):
+            if not self.blog and is_blog_path(raw_path):
                 return BLOG
             return SITE
         if self.is_own_profile(url) or self.platform(url):
@@ -325,7 +378,7 @@ class Scope:
         if STATIC_FILE.search(path):
             return None
         host = _host(url)
-        if any(host == h or host.endswith("." + h) for h in LEAD_HOSTS):
+        if _on_lead_host(host):
             return "lead"
         if paths and PURCHASE.search(path):
             return "purchase"
@@ -344,7 +397,7 @@ class Scope:
         ('lead', None)
         """
         host = _host(url)
-        return "lead" if any(host == h or host.endswith("." + h) for h in LEAD_HOSTS) else None
+        return "lead" if _on_lead_host(host) else None
 
     def link_kind(self, url: str, rel: str = "", sameas: bool = False, tag: str = "a") -> str:
         """profile, share, content, identity, embed or other for a link to ``url`` from a ``tag``.
