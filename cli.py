@@ -20,7 +20,7 @@ from analysis.formats.safe import safe
 from analysis.report import LiveAudit, unreachable_targets
 from analysis.report import audit as analyse
 from analysis.rules import RULES
-from crawler.config import FAIL_LEVELS, FORMATS, ConfigError, load_config, merge, validate
+from crawler.config import FAIL_LEVELS, ConfigError, check_format, load_config, merge, validate
 from crawler.store import StoreError, open_store
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -70,7 +70,7 @@ def emit(a, fmt: str, output: str | None, fail_on: str, severity: str | None = N
              and (not rules or f.rule in rules)]
     try:
         if output:
-            with open(output, "w", encoding="utf-8") as fh:
+            with open(output, "w", encoding="utf-8", newline="") as fh:  # as written (CSV's CRLF kept)
                 if fmt == "terminal":
                     writer(a, fh, color=False, shown=shown, filtered=filtered)
                 else:
@@ -108,7 +108,20 @@ def main(ctx: click.Context, verbose: int) -> None:
     ctx.obj = {"verbose": verbose}
 
 
-format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+class FormatChoice(click.Choice):
+    """The formats of :data:`analysis.formats.WRITERS`; a wrong one is one line on stderr, exit 2."""
+
+    def __init__(self):
+        super().__init__(list(WRITERS))
+
+    def convert(self, value, param, ctx):
+        try:
+            return check_format(value, WRITERS)
+        except ConfigError as exc:
+            fail(str(exc))
+
+
+format_option = click.option("--format", "fmt", type=FormatChoice(), default=None,
                              help="Report format (default terminal).")
 output_option = click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None,
                              help="Write the report to FILE instead of stdout.")
@@ -189,7 +202,7 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
     verbose = (ctx.obj or {}).get("verbose", 0) + local_verbose
     try:
         config = load_config(config_path) if config_path else {}
-        options = validate(merge(config, cli_options))
+        options = validate(merge(config, cli_options), formats=WRITERS)
     except ConfigError as exc:
         fail(str(exc))
     check_output(options["output"])

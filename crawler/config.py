@@ -49,7 +49,6 @@ TYPES = {**{k: list for k in LISTS}, **{k: bool for k, v in DEFAULTS.items() if 
          "user_agent": str, "fail_on": str, "format": str, "db": str, "output": str, "accept": list}
 TYPE_NAMES = {list: "a list of strings", bool: "true or false", int: "a whole number", str: "a string"}
 FAIL_LEVELS = ("high", "medium", "low", "info", "never")
-FORMATS = ("terminal", "json")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
 
@@ -125,11 +124,29 @@ def merge(config: dict, cli: dict) -> dict:
     return options
 
 
-def validate(options: dict) -> dict:
+def check_format(fmt: str, formats) -> str:
+    """``fmt`` if it is one of ``formats`` (the report formats, handed in by the caller:
+    ``crawler/`` does not know them), else :class:`ConfigError`.
+
+    >>> check_format("json", ("terminal", "json"))
+    'json'
+    >>> check_format("xml", ("terminal", "json"))
+    Traceback (most recent call last):
+    ...
+    crawler.config.ConfigError: --format must be one of terminal, json, got 'xml'
+    """
+    if fmt not in formats:
+        raise ConfigError(f"--format must be one of {', '.join(formats)}, got {fmt!r}")
+    return fmt
+
+
+def validate(options: dict, formats=()) -> dict:
     """Check and complete merged options; raises :class:`ConfigError` with one readable line.
 
     Directory targets stay paths here (``crawler.audit`` serves them); URLs are
-    normalised; ``site`` defaults to the first target's origin.
+    normalised; ``site`` defaults to the first target's origin. ``formats`` are the
+    report format names (the CLI passes ``analysis.formats.WRITERS``); the ``format``
+    option is checked against them when given.
     """
     o = dict(options)
     if not o["targets"]:
@@ -189,8 +206,8 @@ def validate(options: dict) -> dict:
         raise ConfigError(f"--timeout must be > 0, got {o['timeout']!r}")
     if o["fail_on"] not in FAIL_LEVELS:
         raise ConfigError(f"--fail-on must be one of {', '.join(FAIL_LEVELS)}, got {o['fail_on']!r}")
-    if o["format"] not in FORMATS:
-        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, got {o['format']!r}")
+    if formats:
+        check_format(o["format"], formats)
     o["cache_age_seconds"] = parse_duration(o["cache_age"])
     o["max_time_seconds"] = None
     if o["max_time"] not in (None, "", 0, "0"):
