@@ -45,12 +45,11 @@ def write(audit, out: TextIO) -> None:
     out.write('\n],\n"links": [')
     first = True
     nodes = g.node_data
-    for (_, source, target, key, fragment, tag, attr, text, region, rel, icon, kind,
-         line) in g.store.link_rows(g.crawl_id):  # streamed from the store, never held
-        row = {"source": source, "target": target, "fragment": fragment, "tag": tag, "attr": attr,
-               "text": text or "", "region": region, "rel": rel or "", "kind": kind, "line": line,
-               "icon": bool(icon), "tier": nodes[key]["tier"]}
-        out.write(("" if first else ",") + "\n  " + dumps(row))
+    tiers: dict[str, str] = {}
+    for key, text in g.store.link_json(g.crawl_id):  # built by SQLite, streamed, never held
+        tier = nodes[key]["tier"]
+        tiers[tier] = suffix = tiers.get(tier) or f',"tier":{dumps(tier)}}}'
+        out.write(("" if first else ",") + "\n  " + text[:-1] + suffix)
         first = False
     out.write('\n],\n"findings": [')
     for i, f in enumerate(audit.findings):  # one per line (json.dump with indent is pure Python: slow)
