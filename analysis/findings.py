@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 SEVERITIES = ("high", "medium", "low", "info")
@@ -49,6 +51,50 @@ class Location(tuple):
 
     def as_dict(self) -> dict:
         return {"url": self[0], "line": self[1]}
+
+
+class Locations(Sequence):
+    """The locations of a finding as two compact columns (page URLs, line numbers) rather than
+    a tuple each: a footer icon on 100,000 pages costs 16 bytes a page, not 64. Reads as a
+    list of :class:`Location`.
+
+    >>> locs = Locations(); locs.append("https://a.example/b", 7); locs.append("https://a.example/a", None)
+    >>> locs.sort(); list(locs), locs[0]["url"], len(locs)
+    ([('https://a.example/a', None), ('https://a.example/b', 7)], 'https://a.example/a', 2)
+    """
+    __slots__ = ("urls", "lines")
+
+    def __init__(self):
+        self.urls: list[str] = []
+        self.lines = array("l")  # 0: no line known
+
+    def append(self, url: str, line: int | None = None) -> None:
+        self.urls.append(url)
+        self.lines.append(line or 0)
+
+    def __len__(self) -> int:
+        return len(self.urls)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return Location(self.urls[i], self.lines[i] or None)
+
+    def __iter__(self):
+        for url, line in zip(self.urls, self.lines):
+            yield Location(url, line or None)
+
+    def sort(self, key=None) -> None:
+        """In page order, then line order (``key`` is accepted for list's sake and ignored)."""
+        order = sorted(range(len(self.urls)), key=lambda i: (self.urls[i], self.lines[i]))
+        self.urls = [self.urls[i] for i in order]
+        self.lines = array("l", (self.lines[i] for i in order))
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 @dataclass

@@ -352,11 +352,24 @@ class GraphBuilder:
         self.key = partial(dedupe_key, aliases=crawl.get("origins") or None)
         self.g = CrawlGraph(store, crawl_id, crawl=crawl, scope=self.scope, key=self.key)
         self.last_page = self.last_link = 0
+        self.anchor_sets: dict[str, frozenset[str]] = {}
 
     def _target_node(self, key: str) -> None:
         tier = self.scope.tier(key)
         self.g.add_node(key, tier=tier, role=None, status=None, parsed=False, lead_form=False, anchors=frozenset(),
                         conversion=conversion_of(self.scope, key, tier, None))
+
+    def _anchors(self, raw: str | None) -> frozenset[str]:
+        """The ids of a page as one frozenset shared by every page with the same ones (pages of
+        one template often have the same: a 100,000-page site holds each set once)."""
+        if not raw:
+            return frozenset()
+        found = self.anchor_sets.get(raw)
+        if found is None:
+            if len(self.anchor_sets) >= 10_000:  # a site whose every page differs: no point keeping them
+                return frozenset(map(intern, json.loads(raw)))
+            found = self.anchor_sets[raw] = frozenset(map(intern, json.loads(raw)))
+        return found
 
     def update(self) -> None:
         """Add the pages stored since the last call, and a node for every new link's target."""
@@ -368,7 +381,7 @@ class GraphBuilder:
             g.add_node(url, tier=tier, role=row["role"], status=row["status"],
                        error_kind=row["error_kind"], reason=row["reason"], title=row["title"],
                        lead_form=bool(row["lead_form"]), parsed=bool(row["parsed"]),
-                       anchors=frozenset(json.loads(row["anchors"])) if row["anchors"] else frozenset(),
+                       anchors=self._anchors(row["anchors"]),
                        location=row["location"], content_type=row["content_type"], depth=row["depth"],
                        headers=row["headers"], conversion=conversion_of(scope, url, tier, row["role"]))
         nodes = g.nodes
@@ -396,6 +409,9 @@ class GraphBuilder:
                         permanent=v.permanent, final_status=v.status, final_error=v.error_kind)
             if v.final_url and v.final_url in rows and v.verdict == "ok":
                 data["lead_form"] = data["lead_form"] or bool(rows[v.final_url].get("lead_form"))
+        for data in rows.values():
+            data["headers"] = None  # judged: the verdict is what the rules read
+        del rows
         g.graph["network"] = no_network(g)
         for url, data in g.nodes(data=True):
             if data.get("parsed") and data.get("tier") in OWNED and data.get("role") == "page":
@@ -504,18 +520,11 @@ def offer_links(g) -> dict[str, int]:
         return cached
     out: dict[str, int] = {}
     targets = [url for url, t in g.nodes(data=True) if t.get("conversion") or t.get("lead_form")]
-    # one query for every offer page (a blog whose posts each hold a form has thousands)
-    for row in g.store.link_rows(g.crawl_id, keys=targets) if targets else ():
-        page, e = row[1], LinkRow(row)
-        tag = e["tag"]
-        if tag not in ("a", "area", "form", "meta", "iframe"):
-            continue
-        line = e["line"] if tag in ("a", "area") and (e["region"] or "body") in ("main", "body") else None
-        first = out.get(page)
-        if first is None:
-            out[intern(page)] = line or 0
-        elif line and (not first or line < first):
-            out[page] = line
+    # one query for every offer page (a blog whose posts each hold a form has thousands), grouped by SQLite
+    rows = g.store.first_lines(g.crawl_id, targets, tags=("a", "area", "form", "meta", "iframe"),
+                               line_tags=("a", "area"), line_regions=("main", "body")) if targets else ()
+    for page, line in rows:
+        out[intern(page)] = line or 0
     g.graph["offer_links"] = out
     return out
 

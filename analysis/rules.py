@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from itertools import groupby
+from itertools import chain, groupby
 from typing import Callable, Iterable
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from analysis.findings import Finding, Location, worst
+from analysis.findings import RANK, SEVERITIES, Finding, Location, Locations
 from analysis.graph import CrawlGraph, edge_of, landing_page, offers
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
 from crawler.scope import (BLOG, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SITE, SOCIAL, handle_key, names_own_profile,
@@ -89,7 +89,10 @@ def _edges_into(g, tier: str, from_tier: str | None = None, by_source: bool = Fa
     if not keys:
         return
     owned = _owned_page_tiers(g)
-    for row in g.store.link_rows(g.crawl_id, keys=keys, by_source=by_source):
+    # from one tier: the pages of that tier in the query too (the site's links into a blog,
+    # not the blog's million links among its own posts)
+    sources = None if from_tier is None else [url for url, t in owned.items() if t == from_tier]
+    for row in g.store.link_rows(g.crawl_id, keys=keys, sources=sources, by_source=by_source):
         page_tier = owned.get(row[1])
         if page_tier is None or (from_tier is not None and page_tier != from_tier):
             continue
@@ -103,18 +106,32 @@ def _owned_pages(g):
 
 
 class _Group:
-    """Collects the sources of one grouped finding."""
-    __slots__ = ("sources", "locations", "severities")
+    """Collects the sources of one grouped finding: compact columns (a group may stand on
+    every page of a site), its sources computed when asked."""
+    __slots__ = ("locations", "severities")
 
     def __init__(self):
-        self.sources: dict[str, None] = {}
-        self.locations: list[Location] = []
-        self.severities: list[str] = []
+        self.locations = Locations()
+        self.severities = bytearray()  # a rank (analysis.findings.RANK) per location
 
     def add(self, source: str, line, severity: str = "info") -> None:
-        self.sources.setdefault(source, None)
-        self.locations.append(Location(source, line))
-        self.severities.append(severity)
+        self.locations.append(source, line)
+        self.severities.append(RANK[severity])
+
+    @property
+    def sources(self) -> dict[str, None]:
+        """The distinct pages, in the order first seen."""
+        return dict.fromkeys(self.locations.urls)
+
+    def worst(self) -> str:
+        return SEVERITIES[min(self.severities)]
+
+    def by_severity(self) -> dict[str, dict[str, None]]:
+        """severity -> its pages, in the order first seen."""
+        out: dict[str, dict[str, None]] = {}
+        for url, rank in zip(self.locations.urls, self.severities):
+            out.setdefault(SEVERITIES[rank], {})[url] = None
+        return out
 
 
 def _plural(n: int, word: str) -> str:
@@ -196,10 +213,9 @@ def backward_social(g):
     for (target, region, kind, _), grp in groups.items():
         if target in names:
             target = account_name(names[target])  # twitter.com/acme and twitter.com/acme/ are one account
-        n = len(grp.sources)
-        by_severity: dict[str, dict[str, None]] = {}
-        for loc, sev in zip(grp.locations, grp.severities):
-            by_severity.setdefault(sev, {})[loc["url"]] = None
+        sources = list(grp.sources)
+        n = len(sources)
+        by_severity = grp.by_severity()
         split = next(iter(by_severity)) if len(by_severity) == 1 else "mixed"
         where = REGION_WORDS.get(region, region)
         if kind == IDENTITY:
@@ -232,7 +248,7 @@ def backward_social(g):
         detail = {"kind": kind}
         if kind == PROFILE:
             detail["pages_by_severity"] = {sev: sorted(pages) for sev, pages in by_severity.items()}
-        yield Finding("backward-social", worst(grp.severities), target, msg, region, list(grp.sources),
+        yield Finding("backward-social", grp.worst(), target, msg, region, sources,
                       grp.locations, detail)
 
 
@@ -395,10 +411,12 @@ def own_profiles(g) -> frozenset[str]:
         own = frozenset(u for u, d in g.nodes(data=True) if d.get("tier") == SOCIAL and scope.is_own_profile(u))
     else:
         found, others = set(), set()
-        for _, target, e in _edges_into(g, SOCIAL):
-            if e["kind"] not in (PROFILE, IDENTITY):
+        keys = [url for url, data in g.node_data.items() if data.get("tier") == SOCIAL]
+        # what kinds of link lead where: one row per distinct (target, kind, region, rel), not per link
+        for target, kind, region, rel in g.store.link_kinds(g.crawl_id, keys, _owned_page_tiers(g)) if keys else ():
+            if kind not in (PROFILE, IDENTITY):
                 continue
-            if names_own_profile(e["kind"], e["region"] or "body", e["rel"] or ""):
+            if names_own_profile(kind, region or "body", rel or ""):
                 found.add(target)
             else:
                 others.add(target)
@@ -735,15 +753,24 @@ def malformed_url(g):
 
 
 def _unfetchable(g, malformed: bool):
-    groups: dict[str, _Group] = defaultdict(_Group)
-    nodes = g.nodes
-    for page, target, e in g.links(unfetchable=True):  # one query: malformed or not http(s)
-        data = nodes[target]
-        if data.get("role") is not None:
-            continue  # fetched, so neither unsupported nor malformed
-        if (e["kind"] == "malformed") == malformed and (data.get("tier") == "other" or e["kind"] == "malformed") \
-                and page in _owned_page_tiers(g):
-            groups[target].add(page, e["line"])
+    cached = g.graph.get("unfetchable")
+    if cached is None:  # one pass for both rules: malformed and unsupported links
+        cached = g.graph["unfetchable"] = {True: defaultdict(_Group), False: defaultdict(_Group)}
+        nodes, owned = g.nodes, _owned_page_tiers(g)
+        other = [url for url, d in g.node_data.items() if d.get("tier") == "other"
+                 and not url.startswith(("http://", "https://"))]  # ftp:, javascript:, ...
+        malformed_rows = list(g.store.link_rows(g.crawl_id, kind="malformed"))  # a few: typos
+        seen = {row[0] for row in malformed_rows}
+        rows = chain(malformed_rows, (row for row in (g.store.link_rows(g.crawl_id, keys=other) if other else ())
+                                      if row[0] not in seen))
+        for page, target, e in map(edge_of, rows):  # malformed, or not http(s): two queries
+            data = nodes[target]
+            if data.get("role") is not None:
+                continue  # fetched, so neither unsupported nor malformed
+            bad = e["kind"] == "malformed"
+            if (data.get("tier") == "other" or bad) and page in owned:
+                cached[bad][target].add(page, e["line"])
+    groups = cached[malformed]
     for target, grp in groups.items():
         if malformed:
             yield Finding("malformed-url", "medium", target, f"malformed URL {target!r}: not a link a browser can "
@@ -767,7 +794,7 @@ def insecure_link(g):
     groups: dict[str, _Group] = defaultdict(_Group)
     written: dict[str, dict[str, None]] = defaultdict(dict)
     nodes, owned = g.nodes, _owned_page_tiers(g)
-    for page, target, e in g.links(written_prefix="http://", key_prefix="https://"):  # one query
+    for page, target, e in g.links(written_prefix="http://", key_prefix="https://", rewritten=True):  # one query
         if page in owned:
             if target.startswith("https://") and nodes[target].get("tier") in OWNED:
                 site = origin(target) + "/"

@@ -135,6 +135,12 @@ _READ = {
         "unfetchable": "(l.kind = 'malformed' OR (l.target_key NOT LIKE 'http://%' AND l.target_key NOT LIKE 'https://%'))",
         "pairs": "SELECT DISTINCT l.source, l.target_key FROM links l WHERE l.crawl_id = ? AND l.tag IS NOT ?",
         "keys": "l.target_key IN (SELECT url FROM {table})", "by_source": " ORDER BY l.source, l.id",
+        "sources": "l.source IN (SELECT url FROM {table})",
+        "kind": "l.kind = ?", "rewritten": "l.target != l.target_key",
+        "kinds": "SELECT DISTINCT l.target_key, l.kind, l.region, l.rel FROM links l WHERE l.crawl_id = ?",
+        "first_lines": "SELECT l.source, MIN(CASE WHEN l.tag IN ({line_tags}) AND COALESCE(l.region, 'body')"
+                       " IN ({line_regions}) AND l.line > 0 THEN l.line END) FROM links l WHERE l.crawl_id = ?"
+                       " AND l.tag IN ({tags}) AND {keys} GROUP BY l.source",
         "linked": "SELECT DISTINCT l.target_key FROM links l WHERE +l.crawl_id = ? AND l.tag IS NOT ?"
                   " AND l.source != l.target_key AND l.source IN (SELECT url FROM pages WHERE crawl_id = ? AND role = ?)",
         "ends": "SELECT target_key FROM links WHERE +crawl_id = ? AND id > ? UNION"
@@ -160,6 +166,16 @@ _READ = {
         "unfetchable": "(l.kind = (SELECT id FROM terms WHERE term = 'malformed')"
                        " OR (k.url NOT LIKE 'http://%' AND k.url NOT LIKE 'https://%'))",
         "keys": "l.key_id IN (SELECT u.id FROM {table} x JOIN urls u ON u.url = x.url)",
+        "sources": "l.source_id IN (SELECT u.id FROM {table} x JOIN urls u ON u.url = x.url)",
+        "kind": "l.kind = (SELECT id FROM terms WHERE term = ?)", "rewritten": "l.target_id IS NOT NULL",
+        "first_lines": "SELECT s.url, MIN(CASE WHEN tg.term IN ({line_tags}) AND COALESCE(rg.term, 'body')"
+                       " IN ({line_regions}) AND l.line > 0 THEN l.line END) FROM links l"
+                       " JOIN urls s ON s.id = l.source_id JOIN terms tg ON tg.id = l.tag"
+                       " LEFT JOIN terms rg ON rg.id = l.region WHERE l.crawl_id = ? AND tg.term IN ({tags})"
+                       " AND {keys} GROUP BY l.source_id",
+        "kinds": "SELECT k.url, kd.term, rg.term, l.rel FROM (SELECT DISTINCT l.key_id, l.kind, l.region, l.rel"
+                 " FROM links l WHERE l.crawl_id = ?{where}) l JOIN urls k ON k.id = l.key_id"
+                 " LEFT JOIN terms kd ON kd.id = l.kind LEFT JOIN terms rg ON rg.id = l.region",
         "by_source": " ORDER BY l.source_id, l.id",
         "linked": "SELECT u.url FROM urls u WHERE u.id IN (SELECT l.key_id FROM links l WHERE +l.crawl_id = ?"
                   " AND l.tag IS NOT COALESCE((SELECT id FROM terms WHERE term = ?), -1) AND l.source_id != l.key_id"
@@ -591,20 +607,23 @@ class Store:
 
     def link_rows(self, crawl_id: int, after: int = 0, *, source: str | None = None, key: str | None = None,
                   tag: str | None = None, fragment: bool = False, written_prefix: str | None = None,
-                  key_prefix: str | None = None, unfetchable: bool = False, keys=None,
-                  by_source: bool = False) -> Iterator[tuple]:
+                  key_prefix: str | None = None, unfetchable: bool = False, keys=None, sources=None,
+                  by_source: bool = False, kind: str | None = None, rewritten: bool = False) -> Iterator[tuple]:
         """Links as ``(id, *LINK_COLUMNS)`` tuples in stored order: all of them (``after`` a row id),
         or those ``source`` stands on, that lead to ``key``, with ``tag``, with a fragment,
         written starting with ``written_prefix``, whose key starts with ``key_prefix``, that
         no crawler fetches (``unfetchable``: malformed, or not http(s)), or that lead to one of
         ``keys`` (through the key index; then ordered by key, or page by page with
-        ``by_source``); each one query."""
+        ``by_source``), and of those, the ones standing on one of ``sources``; of ``kind``;
+        written otherwise than their key (``rewritten``); each one query."""
         sql, params = self._read["links"], [crawl_id]
         if after:  # (only then: a rowid range would keep SQLite from the source and key indexes)
             sql += " AND l.id > ?"
             params.append(after)
+        if rewritten:
+            sql += " AND " + self._read["rewritten"]
         for name, value in (("source", source), ("key", key), ("tag", tag), ("written_prefix", written_prefix),
-                            ("key_prefix", key_prefix)):
+                            ("key_prefix", key_prefix), ("kind", kind)):
             if value is not None:
                 sql += " AND " + self._read[name]
                 params.append(value)
@@ -619,7 +638,34 @@ class Store:
         if keys is not None:
             sql += " AND " + self._read["keys"].format(table=self._selection(keys))
             order = self._read["by_source"] if by_source else ""
+            if sources is not None:
+                sql += " AND " + self._read["sources"].format(table=self._selection(sources))
         cur = self.db.execute(sql + order, params)
+        cur.row_factory = None
+        return iter(cur)
+
+    def link_kinds(self, crawl_id: int, keys, sources) -> Iterator[tuple[str, str, str, str]]:
+        """The distinct ``(key, kind, region, rel)`` of the links from one of ``sources`` to one of
+        ``keys``: what links there are, without a row per link (one query)."""
+        where = (" AND " + self._read["keys"].format(table=self._selection(keys))
+                 + " AND " + self._read["sources"].format(table=self._selection(sources)))
+        sql = self._read["kinds"]
+        sql = sql.format(where=where) if "{where}" in sql else sql + where
+        cur = self.db.execute(sql, (crawl_id,))
+        cur.row_factory = None
+        return iter(cur)
+
+    def first_lines(self, crawl_id: int, keys, tags, line_tags, line_regions) -> Iterator[tuple[str, int | None]]:
+        """For every source with a link (tag in ``tags``) to one of ``keys``: the first line of
+        such a link whose tag is in ``line_tags`` and region in ``line_regions`` (no region:
+        ``body``), or None. One query, grouped by SQLite."""
+        def marks(values):
+            return ", ".join("?" * len(values))
+        sql = self._read["first_lines"].format(line_tags=marks(line_tags), line_regions=marks(line_regions),
+                                               tags=marks(tags),
+                                               keys=self._read["keys"].format(table=self._selection(keys)))
+        # (placeholders in the order they stand: the CASE's, the crawl, the tags)
+        cur = self.db.execute(sql, (*line_tags, *line_regions, crawl_id, *tags))
         cur.row_factory = None
         return iter(cur)
 
