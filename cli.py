@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import sys
 from contextlib import nullcontext
@@ -138,9 +139,41 @@ db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
                          help="Crawl store (SQLite). Default: crawls.sqlite in the user data directory.")
 
 
+VIEW_OPTIONS = (
+    click.option("--title", default=None, help="Title of the HTML report (default: the site)."),
+    click.option("--client", default=None, help="Client the HTML report is prepared for."),
+    click.option("--logo", type=click.Path(dir_okay=False), default=None,
+                 help="Logo (PNG, JPEG, GIF, WebP or SVG) embedded in the HTML report."),
+    click.option("--weights", default=None, metavar="REGION=W,...",
+                 help="Click weights of links by region for the funnel metrics, e.g. body=1,nav=0.4,footer=0.1 "
+                      "(default main/body 1, aside 0.5, nav and header 0.4, footer 0.2, head 0)."),
+    click.option("--entry", default=None, metavar="REGEX",
+                 help="Entry pages of the funnel metrics: owned pages whose URL matches REGEX (default: blog "
+                      "pages and the targets' landing pages)."),
+)
+VIEW_KEYS = ("title", "client", "logo", "weights", "entry")
+
+
+def make_view(title=None, client=None, logo=None, weights=None, entry=None) -> dict:
+    """The options of how a crawl is analysed and shown, checked (exit 2 on a bad one)."""
+    from analysis.formats.html import logo_data_uri
+    from analysis.metrics import parse_weights
+
+    try:
+        branding = {"title": title, "client": client, "logo": logo_data_uri(logo) if logo else None}
+        parsed = parse_weights(weights) if weights else None
+        if entry is not None:
+            re.compile(entry)
+    except ValueError as exc:
+        fail(str(exc) if not isinstance(exc, re.error) else f"--entry {entry!r}: {exc}")
+    return {"branding": branding, "weights": parsed, "entry": entry}
+
+
 def report_options(command):
-    """The options of every command that reports a crawl: store, format, output, exit and filters."""
-    for option in (rule_option, severity_option, fail_on_option, output_option, format_option, db_option):
+    """The options of every command that reports a crawl: store, format, output, exit, filters
+    and the view (branding, metrics weights and entry pages)."""
+    for option in (*VIEW_OPTIONS, rule_option, severity_option, fail_on_option, output_option, format_option,
+                   db_option):
         command = option(command)
     return command
 
@@ -198,6 +231,7 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
       funnelcheck audit public/ --base-url https://acme.example/
       funnelcheck audit examples/acme/site --config examples/acme/funnel.toml
     """
+    view = make_view(**{k: cli_options.pop(k) for k in VIEW_KEYS})
     cli_options.update(targets=list(targets), format=fmt, output=output, fail_on=fail_on, db=db)
     verbose = (ctx.obj or {}).get("verbose", 0) + local_verbose
     try:
@@ -226,12 +260,13 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
                 click.echo(f"funnelcheck: warning: resuming crawl #{crawl['id']} with the options it was started "
                            "with; the ones given now differ and are not used", err=True)
             _crawl_and_report(lambda *a, **k: resume_crawl(db_path, crawl, *a, **k), verbose, options["format"],
-                              options["output"], options["fail_on"], severity, rules)
+                              options["output"], options["fail_on"], severity, rules, view)
     _crawl_and_report(lambda *a, **k: audit_crawl(options, *a, **k), verbose, options["format"], options["output"],
-                      options["fail_on"], severity, rules)
+                      options["fail_on"], severity, rules, view)
 
 
-def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: str, severity, rules) -> None:
+def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: str, severity, rules,
+                      view: dict) -> None:
     """Run a crawl (``run(on_progress, on_start, verbose=)``, see :mod:`crawler.run`) with a progress
     bar, analyse it as it goes, report it and exit with the code its findings call for."""
     from crawler.run import ResumeError
@@ -273,7 +308,9 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
             fail(f"{crawl['error'] or 'crawl stopped'}; {kept} URLs kept in crawl #{crawl_id} "
                  f"(funnelcheck resume --db {db_path} {crawl_id} to continue it, "
                  f"funnelcheck report --db {db_path} --crawl {crawl_id} to report it)")
-        a = live[0].audit() if live else analyse(store, crawl_id)
+        metrics = {"weights": view["weights"], "entry": view["entry"]}
+        a = live[0].audit(**metrics) if live else analyse(store, crawl_id, **metrics)
+        a = replace(a, branding=view["branding"])
         dead = unreachable_targets(a)
         if dead and len(dead) == len(crawl["targets"]):
             url, why = dead[0]
@@ -294,7 +331,7 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
 @report_options
 @verbose_option
 @click.pass_context
-def resume(ctx, crawl_id, db, fmt, output, fail_on, severity, rules, local_verbose):
+def resume(ctx, crawl_id, db, fmt, output, fail_on, severity, rules, local_verbose, **view):
     """Continue an interrupted crawl (the latest by default) from where it stopped, and report.
 
     Pages already stored are kept and not fetched again; the URLs it had queued are
@@ -304,6 +341,7 @@ def resume(ctx, crawl_id, db, fmt, output, fail_on, severity, rules, local_verbo
     from crawler.store import default_path
 
     check_output(output)
+    view = make_view(**view)
     verbose = (ctx.obj or {}).get("verbose", 0) + local_verbose
     db_path = str(db or default_path())
     try:
@@ -312,19 +350,21 @@ def resume(ctx, crawl_id, db, fmt, output, fail_on, severity, rules, local_verbo
     except (StoreError, ResumeError) as exc:
         fail(str(exc))
     _crawl_and_report(lambda *a, **k: resume_crawl(db_path, crawl, *a, **k), verbose, fmt or "terminal", output,
-                      fail_on or "high", severity, rules)
+                      fail_on or "high", severity, rules, view)
 
 
 @main.command()
 @click.option("--crawl", "crawl_id", type=int, default=None, help="Crawl id (default: the latest).")
 @report_options
-def report(crawl_id, db, fmt, output, fail_on, severity, rules):
+def report(crawl_id, db, fmt, output, fail_on, severity, rules, **view):
     """Report on a stored crawl again, without crawling."""
     check_output(output)
+    view = make_view(**view)
     try:
         with open_store(db, readonly=True) as store:
             store.snapshot()  # a crawl still being written is read as of one moment
-            a = analyse(store, crawl_id)
+            a = analyse(store, crawl_id, weights=view["weights"], entry=view["entry"])
+            a = replace(a, branding=view["branding"])
             code = emit(a, fmt or "terminal", output, fail_on or "high", severity, rules)
     except StoreError as exc:
         fail(str(exc))

@@ -5,13 +5,17 @@ store except to stream rows that are too many to hold (the JSON ``links``).
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from analysis.findings import SEVERITIES, Finding, at_or_above
 from analysis.graph import CrawlGraph, GraphBuilder, build_graph
+from analysis.metrics import funnel_metrics
 from analysis.rules import run_rules
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -21,6 +25,8 @@ class Audit:
     graph: CrawlGraph  # nodes in memory, links in the store
     findings: list[Finding]
     summary: dict
+    metrics: dict | None = None   # analysis.metrics.funnel_metrics: site, entries, fix_first, link_score
+    branding: dict = field(default_factory=dict)  # the HTML report's title, client and logo (a data: URI)
 
     def failing(self, threshold: str) -> list[Finding]:
         """Findings at or above ``threshold`` (the ``--fail-on`` level)."""
@@ -49,8 +55,10 @@ def summarize(g: CrawlGraph, findings: list[Finding], crawl: dict) -> dict:
     }
 
 
-def audit(store, crawl_id: int | None = None, builder: GraphBuilder | None = None) -> Audit:
-    """Analyse a stored crawl (the latest by default).
+def audit(store, crawl_id: int | None = None, builder: GraphBuilder | None = None,
+          weights: dict[str, float] | None = None, entry: str | None = None) -> Audit:
+    """Analyse a stored crawl (the latest by default): graph, findings, summary and funnel
+    metrics (``weights`` and ``entry`` as :func:`analysis.metrics.funnel_metrics` takes them).
 
     ``builder`` is a :class:`GraphBuilder` that already read part of the crawl
     while it ran (see :class:`LiveAudit`); it reads the rest.
@@ -58,7 +66,13 @@ def audit(store, crawl_id: int | None = None, builder: GraphBuilder | None = Non
     g = builder.finish() if builder is not None else build_graph(store, store.crawl(crawl_id)["id"])
     crawl = g.graph["crawl"]
     findings = run_rules(g)
-    return Audit(store, crawl, g, findings, summarize(g, findings, crawl))
+    summary = summarize(g, findings, crawl)
+    try:
+        metrics = funnel_metrics(g, findings, weights, entry)
+    except MemoryError:  # the report without them rather than none
+        logger.warning("funnel metrics left out: out of memory")
+        metrics = None
+    return Audit(store, crawl, g, findings, summary, metrics)
 
 
 # Past this many URLs a live graph would hold, in the parent, memory the crawl process needs:
@@ -86,8 +100,8 @@ class LiveAudit:
             if len(self.builder.g) > self.limit:
                 self.builder = None  # let it go: built again from the store at the end
 
-    def audit(self) -> Audit:
-        return audit(self.store, self.crawl_id, self.builder)
+    def audit(self, **metrics_options) -> Audit:
+        return audit(self.store, self.crawl_id, self.builder, **metrics_options)
 
 
 def unreachable_targets(a: Audit) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@
 For each size: generates the synthetic site (../shared/bench/gen_site.py) into a fresh folder
 under /dev/shm, serves it with ../shared/bench/serve.sh (nginx), runs `funnelcheck audit` on it
 with run.py's flags but `--max-pages 0` (nothing capped) into a fresh `--db` beside the site,
-then times `funnelcheck report --db THAT --format json -o /dev/null` (the analysis alone), and
+then times `funnelcheck report --db THAT -o /dev/null` (the analysis alone, metrics included), and
 removes the folder. Records pages crawled (checked against _facts.json), wall seconds, pages/s,
 peak RSS of the whole process tree (summed, polled from /proc) and of each process on its own
 (the kernel's high-water mark, VmHWM), and the store's size. Prints a memory-versus-pages
@@ -315,7 +315,7 @@ def run_size(args, n):
             started = False
 
         if db.exists() and "error" not in res["audit"]:
-            rep = args.fc + ["report", "--db", str(db), "--format", "json", "-o", "/dev/null"]
+            rep = args.fc + ["report", "--db", str(db), "-o", "/dev/null"]  # the default (terminal) report: the analysis
             log(f"[{n}] {shlex.join(rep)}")
             m = measure_procs(rep, tmp / "report.stdout", tmp / "report.stderr", tmp, args.timeout,
                               interval=args.interval, env=probe_env(args, n, "report"))

@@ -137,6 +137,9 @@ _READ = {
         "keys": "l.target_key IN (SELECT url FROM {table})", "by_source": " ORDER BY l.source, l.id",
         "sources": "l.source IN (SELECT url FROM {table})",
         "kind": "l.kind = ?", "rewritten": "l.target != l.target_key",
+        "codes": "SELECT l.source, l.target_key, l.region, l.kind FROM links l WHERE +l.crawl_id = ?"
+                 " AND l.tag IN ({tags}) ORDER BY l.id",
+        "url_ids": "SELECT x.url, x.url FROM {table} x",
         "kinds": "SELECT DISTINCT l.target_key, l.kind, l.region, l.rel FROM links l WHERE l.crawl_id = ?",
         "first_lines": "SELECT l.source, MIN(CASE WHEN l.tag IN ({line_tags}) AND COALESCE(l.region, 'body')"
                        " IN ({line_regions}) AND l.line > 0 THEN l.line END) FROM links l WHERE l.crawl_id = ?"
@@ -168,6 +171,10 @@ _READ = {
         "keys": "l.key_id IN (SELECT u.id FROM {table} x JOIN urls u ON u.url = x.url)",
         "sources": "l.source_id IN (SELECT u.id FROM {table} x JOIN urls u ON u.url = x.url)",
         "kind": "l.kind = (SELECT id FROM terms WHERE term = ?)", "rewritten": "l.target_id IS NOT NULL",
+        "codes": "SELECT l.source_id, l.key_id, rg.term, kd.term FROM links l LEFT JOIN terms rg ON rg.id = l.region"
+                 " LEFT JOIN terms kd ON kd.id = l.kind WHERE +l.crawl_id = ?"
+                 " AND l.tag IN (SELECT id FROM terms WHERE term IN ({tags})) ORDER BY l.id",
+        "url_ids": "SELECT u.url, u.id FROM {table} x JOIN urls u ON u.url = x.url",
         "first_lines": "SELECT s.url, MIN(CASE WHEN tg.term IN ({line_tags}) AND COALESCE(rg.term, 'body')"
                        " IN ({line_regions}) AND l.line > 0 THEN l.line END) FROM links l"
                        " JOIN urls s ON s.id = l.source_id JOIN terms tg ON tg.id = l.tag"
@@ -666,6 +673,20 @@ class Store:
                                                keys=self._read["keys"].format(table=self._selection(keys)))
         # (placeholders in the order they stand: the CASE's, the crawl, the tags)
         cur = self.db.execute(sql, (*line_tags, *line_regions, crawl_id, *tags))
+        cur.row_factory = None
+        return iter(cur)
+
+    def url_ids(self, urls) -> dict[str, object]:
+        """url -> the id :meth:`link_codes` names it by, for those of ``urls`` the store holds."""
+        cur = self.db.execute(self._read["url_ids"].format(table=self._selection(urls)))
+        cur.row_factory = None
+        return dict(cur)
+
+    def link_codes(self, crawl_id: int, tags) -> Iterator[tuple[object, object, str | None, str | None]]:
+        """``(source id, key id, region, kind)`` of every link with one of ``tags``, in stored
+        order: the URLs by their ids (see :meth:`url_ids`), no string read per link."""
+        sql = self._read["codes"].format(tags=", ".join("?" * len(tags)))
+        cur = self.db.execute(sql, (crawl_id, *tags))
         cur.row_factory = None
         return iter(cur)
 

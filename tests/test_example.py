@@ -71,6 +71,11 @@ def test_readme_json_example_matches_real_output(tmp_path):
         assert set(example[key]) == set(report[key]), key
     for key in ("pages", "links", "findings"):
         assert set(example[key][0]) == set(report[key][0]), key
+    assert list(example["metrics"]) == list(report["metrics"]) == ["site", "entries", "fix_first", "link_score"]
+    assert set(example["metrics"]["site"]) == set(report["metrics"]["site"])
+    for key in ("entries", "fix_first"):
+        assert set(example["metrics"][key][0]) == set(report["metrics"][key][0]), key
+    assert report["metrics"]["site"]["entries"] == len(report["metrics"]["entries"]) == 5
     tiers = {p["tier"] for p in report["pages"]} | {l["tier"] for l in report["links"]}
     regions = {l["region"] for l in report["links"]}
     assert tiers <= {"site", "blog", "social", "external", "contact", "other"}

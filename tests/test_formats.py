@@ -29,7 +29,7 @@ import pytest
 from click.testing import CliRunner
 
 import cli
-from conftest import ROOT
+from conftest import ROOT, run_cli
 
 from analysis.findings import Finding, Location
 from analysis.formats import WRITERS
@@ -43,7 +43,7 @@ from crawler.store import Store
 
 A = "https://acme.example/"
 E = "https://evil.test/"
-FORMATS = ["terminal", "json", "markdown", "csv", "csv-links", "graphml", "gexf", "sarif", "junit"]
+FORMATS = ["terminal", "json", "html", "markdown", "csv", "csv-links", "graphml", "gexf", "sarif", "junit"]
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
 FORMULA = '=HYPERLINK("http://evil.example","x")'
@@ -142,7 +142,7 @@ def test_every_format_is_registered_once_and_listed_in_help():
 
 
 def test_a_bogus_format_is_one_line_and_exit_2(tmp_path):
-    line = ("funnelcheck: error: --format must be one of terminal, json, markdown, csv, csv-links, graphml, gexf, "
+    line = ("funnelcheck: error: --format must be one of terminal, json, html, markdown, csv, csv-links, graphml, gexf, "
             "sarif, junit, got 'bogus'\n")
     result = CliRunner().invoke(cli.main, ["report", "--db", str(tmp_path / "c.sqlite"), "--format", "bogus"])
     assert (result.exit_code, result.stderr, result.stdout) == (2, line, "")
@@ -155,7 +155,7 @@ def test_a_bogus_format_is_one_line_and_exit_2(tmp_path):
     # crawler/ does not know the formats: the caller hands them in
     options = merge({}, {"targets": [str(ROOT / "examples/acme/site")], "format": "bogus"})
     assert validate(options)["format"] == "bogus"
-    with pytest.raises(ConfigError, match="--format must be one of terminal, json, markdown"):
+    with pytest.raises(ConfigError, match="--format must be one of terminal, json, html, markdown"):
         validate(options, formats=WRITERS)
 
 
@@ -471,3 +471,85 @@ def test_every_format_writes_findings_without_pages_lines_or_regions():
     assert list(suites)[-1] == "no-such-rule"
     assert "| high | the target answers 404 | — |" in out["markdown"]
     assert nx.read_graphml(io.StringIO(out["graphml"])).number_of_edges() == 1
+
+
+# --- HTML report (issue 10, part 2) ------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package (installed by .ci/run)
+
+
+def _chromium(*args, timeout=90) -> subprocess.CompletedProcess:
+    assert os.path.exists(CHROMIUM), "Debian's chromium is needed: apt-get install -y chromium (.ci/run does)"
+    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--no-first-run", "--disable-extensions", "--host-resolver-rules=MAP * ~NOTFOUND",
+                           *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_html_report_is_self_contained_and_loads_nothing(example):
+    html = example.text["html"]
+    from analysis.formats.html import CSP
+    import lxml.html
+    assert lxml.html.document_fromstring(html).xpath('//meta[@http-equiv="Content-Security-Policy"]/@content') == [CSP]
+    assert "script-src 'none'" in CSP and "default-src 'none'" in CSP
+    assert "<script" not in html.lower() and "<link" not in html.lower() and "@import" not in html
+    assert re.findall(r"""\s(?:src|srcset|data|poster)=["']?(?!data:)""", html) == []  # every resource inline
+    assert "url(" not in html.replace("url(#", "")  # (SVG's own url(#clip) references only)
+    assert html.count("<svg") == 2 and 'id="funnel-picture"' in html and 'id="graph-picture"' in html
+    # the scorecard says what the metrics say; the findings table lists every finding
+    with Store(example.db, readonly=True) as store:
+        a = analyse(store)
+    site = a.metrics["site"]
+    assert f"{100 * site['conversion']:.1f}%" in html and f"{100 * site['social_leak']:.1f}%" in html
+    assert html.count('<tr><td><span class="badge') == len(example.findings)
+    top = a.metrics["fix_first"][0]
+    assert f"{100 * top['gain']:+.2f} pts" in html
+
+
+def test_html_report_escapes_every_crawled_text(hostile):
+    html = hostile.text["html"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the page title, shown as text
+    assert "<script" not in html.lower()
+    assert not CONTROL.search(html) and "\\x1b]0;pwned\\x07" in html  # a title's OSC sequence, shown escaped
+    assert 'href="javascript:' not in html.lower()
+
+
+def test_html_report_branding_and_a_bad_logo(example, tmp_path):
+    logo = tmp_path / "logo.svg"
+    logo.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>')
+    html = _report(example.db, "html", tmp_path / "r.html", "--title", "Q4 <b>audit</b>", "--client", "Acme & Co",
+                   "--logo", logo)
+    assert "<title>Q4 &lt;b&gt;audit&lt;/b&gt;</title>" in html and "Prepared for Acme &amp; Co" in html
+    assert '<img src="data:image/svg+xml;base64,' in html
+    bad = run_cli("report", "--db", example.db, "--format", "html", "--logo", tmp_path / "logo.txt")
+    assert bad.exit_code == 2 and bad.stderr.strip().splitlines() == [
+        f"funnelcheck: error: --logo {tmp_path / 'logo.txt'}: not a PNG, JPEG, GIF, WebP or SVG image"]
+
+
+def test_html_report_renders_in_chromium(example, tmp_path):
+    """Headless Chromium draws the report: the DOM has the two pictures and the findings table,
+    and the screenshot shows the funnel's colours (forward blue, backward red, the four
+    stages) and the severity badges: non-blank, rendered pictures, not an empty page."""
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    page = tmp_path / "report.html"
+    page.write_text(example.text["html"], encoding="utf-8")
+    dom = _chromium("--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr
+    assert dom.stdout.count("<svg") == 2 and dom.stdout.count("<path") > 40
+    assert 'id="findings-table"' in dom.stdout and 'id="entries-table"' in dom.stdout
+    shot = tmp_path / "report.png"
+    run = _chromium("--window-size=1200,4200", f"--screenshot={shot}", page.as_uri())
+    assert run.returncode == 0 and shot.exists(), run.stderr
+    img = (mpimg.imread(shot)[:, :, :3] * 255).round().astype(int)
+    assert (img < 250).any(axis=2).mean() > 0.05  # not a blank page
+
+    def pixels(hex_colour: str, tolerance: int = 12) -> int:
+        rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)])
+        return int((np.abs(img - rgb).max(axis=2) <= tolerance).sum())
+
+    for colour in ("#ff7f0e", "#2ca02c", "#2f6db3", "#b8860b"):  # the four stages' bars and nodes
+        assert pixels(colour) > 300, colour
+    assert pixels("#b91c1c") > 200  # high-severity badges of the findings table
+    red = np.array([0xd6, 0x27, 0x28]) * 0.55 + 255 * 0.45  # a backward band: red at 55% on white
+    assert int((np.abs(img - red).max(axis=2) <= 14).sum()) > 500

@@ -6,12 +6,13 @@ never imports ``analysis/``). A format renders ``audit.findings`` as given (the 
 already applied ``--severity`` / ``--rule``); ``audit.summary`` counts them all.
 """
 from analysis.formats import csv as csv_format
-from analysis.formats import csv_links, gexf, graphml, junit, markdown, sarif, terminal
+from analysis.formats import csv_links, gexf, graphml, html, junit, markdown, sarif, terminal
 from analysis.formats import json as json_format
 
 WRITERS = {
     "terminal": terminal.write,
     "json": json_format.write,
+    "html": html.write,
     "markdown": markdown.write,
     "csv": csv_format.write,
     "csv-links": csv_links.write,

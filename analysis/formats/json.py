@@ -55,6 +55,8 @@ def write(audit, out: TextIO) -> None:
     for i, f in enumerate(audit.findings):  # one per line (json.dump with indent is pure Python: slow)
         out.write(("," if i else "") + "\n  " + dumps(f.as_dict()))
     out.write("\n]")
+    out.write(',\n"metrics": ')
+    json.dump(audit.metrics, out)  # site, entries, fix_first, link_score (analysis.metrics)
     out.write(',\n"summary": ')
     json.dump(audit.summary, out, indent=1)
     out.write("}\n")

@@ -80,6 +80,36 @@ def _headline(f) -> str:
     return safe(f.message)
 
 
+def funnel_line(site: dict) -> str:
+    """The funnel metrics in one line.
+
+    >>> funnel_line({"entries": 40, "conversion": 0.312, "social_leak": 0.2, "clicks_to_conversion": 2.04,
+    ...              "unreachable_posts": ["a", "b"]})
+    'Funnel: 31.2% of visitors from 40 entry pages reach an offer (in 2.0 clicks), 20.0% leak to social; 2 blog pages have no path to one'
+    """
+    clicks = site.get("clicks_to_conversion")
+    line = (f"Funnel: {100 * site['conversion']:.1f}% of visitors from {site['entries']} entry "
+            f"page{'s' if site['entries'] != 1 else ''} reach an offer"
+            + (f" (in {clicks:.1f} clicks)" if clicks is not None else "")
+            + f", {100 * site['social_leak']:.1f}% leak to social")
+    stuck = len(site.get("unreachable_posts") or ())
+    if stuck:
+        line += f"; {stuck} blog page{'s have' if stuck != 1 else ' has'} no path to one"
+    return line
+
+
+def fix_first(audit, n: int = 3) -> list[tuple]:
+    """The ``n`` findings to fix first, with the rise in conversion fixing each would bring:
+    those the funnel metrics measured, largest gain first, then the worst others."""
+    metrics = getattr(audit, "metrics", None) or {}
+    by_id = {f.id: f for f in audit.findings}
+    top = [(by_id[x["id"]], x["gain"]) for x in metrics.get("fix_first", ()) if x["id"] in by_id and x["gain"] > 0]
+    chosen = {f.id for f, _ in top}
+    rest = [f for f in audit.findings if f.severity in ("high", "medium") and f.id not in chosen] or [
+        f for f in audit.findings if f.id not in chosen]
+    return (top + [(f, None) for f in rest])[:n]
+
+
 def write(audit, out: TextIO, color: bool | None = None, width: int | None = None,
           shown: list | None = None, filtered: bool = False) -> None:
     """Render ``audit`` for a human. ``color=None`` lets rich decide (NO_COLOR, not a tty).
@@ -106,14 +136,17 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
     w.line(_pages(s))
     counts = s["findings"]
     w.line("Findings: " + " · ".join(f"{counts[sev]} {sev}" for sev in SEVERITIES), "bold")
+    metrics = getattr(audit, "metrics", None)
+    if metrics and metrics["site"].get("conversion") is not None:
+        w.line(funnel_line(metrics["site"]))
     if not audit.findings:
         w.line("No findings.", "green")
         return
-    top = [f for f in audit.findings if f.severity in ("high", "medium")][:3] or audit.findings[:3]
     w.line()
     w.line("Fix first:", "bold")
-    for i, f in enumerate(top, 1):
-        w.line(f"{i}. [{f.severity}] {_headline(f)}", STYLES[f.severity], indent=2)
+    for i, (f, gain) in enumerate(fix_first(audit), 1):
+        rise = f" (+{100 * gain:.1f} pts conversion if fixed)" if gain else ""
+        w.line(f"{i}. [{f.severity}] {_headline(f)}{rise}", STYLES[f.severity], indent=2)
     if filtered:
         w.line()
         w.line(f"Showing {len(findings)} of {len(audit.findings)} findings (filtered).", "dim")

@@ -1,0 +1,587 @@
+"""Funnel metrics: a visitor as a random walk over the owned pages (issue 10, part 3).
+
+The model
+=========
+A visitor lands on an *entry page* and clicks a link at random; each link is as likely as its
+weight, and the weight depends on where the link stands on the page (the "reasonable surfer":
+a link in the text is likelier to be clicked than one in the footer). :data:`DEFAULT_WEIGHTS`:
+
+======  ======  ===========================================================
+main    1.0     the page's content (``<main>``, an article)
+body    1.0     a link outside any landmark
+aside   0.5     a sidebar
+nav     0.4     the navigation
+header  0.4     the page header
+footer  0.2     the footer
+head    0.0     ``<head>``: not shown, not clicked
+======  ======  ===========================================================
+
+Only ``<a>`` and ``<area>`` links are clicked (no form, iframe, image, script); identity
+markup (``rel=me``, ``sameAs``, kind ``identity``) weighs 0, and so does a link from a page
+to itself (a table of contents). Several links from a page to the same target add up. A link
+to a redirect or a ``<meta refresh>`` stub leads to the page it lands on. ``--weights`` (see
+:func:`parse_weights`) changes the table.
+
+At each click the visitor goes on with probability ``damping`` (0.85, PageRank's) and leaves
+with the rest (0.15): a walk always ends, even in a closed loop of pages, and the linear
+system below is never singular.
+
+States are the *owned pages* (site or blog HTML pages that were read and answered ok) and
+four ends where a walk stops (absorbing states):
+
+===========  ==================================================================================
+conversion   a page that offers a purchase or lead capture (``conversion`` set, or a lead form),
+             on the site or hosted elsewhere (a booking form): the visitor reached the offer
+social_leak  a social platform: the business lost the visitor to a feed it does not control
+external     any other site (and ``mailto:`` / ``tel:`` links that are not a signup)
+exit         left without a click: the ``1 - damping`` share at every page, every walk from a
+             page with no clickable link, and links to broken URLs (a dead social profile
+             too), to owned pages that were skipped or not crawled, to files, and malformed
+             hrefs: there is no way on from there
+===========  ==================================================================================
+
+An entry page that is itself a conversion page converts with probability 1, in 0 clicks.
+
+What is computed
+================
+Absorption probabilities solve ``(I - Q) X = R`` (``Q`` the page-to-page click
+probabilities, ``R`` the page-to-end ones): exactly, not by simulation. Expected clicks to a
+conversion *given* the walk converts are the standard conditional expectation of an absorbing
+chain, ``(N b)_i / b_i`` with ``N = (I - Q)^-1`` and ``b`` the conversion probabilities (every
+visit to a page that is not an offer is one click on). The click depth to the nearest
+conversion page is a breadth-first search over clickable links (weight above 0). Up to
+:data:`DIRECT_MAX` pages the system is factorised (``splu``, the one factorisation serving
+every right-hand side); beyond, it is solved iteratively (BiCGSTAB on ``x - Qx``, ``I - Q``
+never formed) to :data:`TOLERANCE`, a factorisation of a site-sized link graph filling in
+far beyond memory.
+
+Entry pages are the blog's pages (posts and listings) and the pages the crawl's targets land
+on (the home page), or the owned pages an ``entry`` regex matches (``re.search`` on the URL). *Site-wide* values are the mean over the entry pages, each entry
+counting once (no traffic data says which posts people land on); site-wide expected clicks
+are those of the converting visitors, ``sum(N b) / sum(b)`` over the entries.
+
+What to fix first: for each backward finding (``backward-social`` profile links of severity
+high or medium, ``backward-blog``), the chain is solved again without the links it is about
+(its pages' links to that target in that region) and the rise in site-wide conversion is its
+``gain``; negative when the links helped (a blog whose posts convert well). The variant shares
+the page-to-page matrix of the baseline (the links taken out are subtracted on the fly) and
+starts from the baseline's answer.
+
+The internal link score of each owned page is its PageRank over the owned pages (the same
+weighted links, damping 0.85, a page with no owned link spreading its share over every page),
+on a logarithmic 0-100 scale: ``100 * log(pr / min) / log(max / min)``, the crawl's best
+linked page 100 and its least linked 0 (all 100 when every page ranks the same). Like
+Screaming Frog's Link Score a step on the scale is a factor, not a difference, but it is
+relative to this crawl.
+
+The links are streamed from the store once into arrays of ints (no Python object per link);
+the matrices are ``scipy.sparse``.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from array import array
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import LinearOperator, bicgstab, splu
+
+from analysis.graph import landing_page
+from analysis.status import BROKEN
+from crawler.scope import BLOG, IDENTITY, OTHER, OWNED, PROFILE, SITE, SOCIAL
+
+logger = logging.getLogger(__name__)
+
+# How likely a link is clicked, by the region of the page it stands in (see the module docstring).
+DEFAULT_WEIGHTS = {"main": 1.0, "body": 1.0, "aside": 0.5, "nav": 0.4, "header": 0.4, "footer": 0.2, "head": 0.0}
+REGIONS = tuple(DEFAULT_WEIGHTS)  # a link's region is kept as its number in this tuple (one byte)
+DAMPING = 0.85          # the chance a visitor clicks on at each page (PageRank's damping factor)
+CLICK_TAGS = frozenset({"a", "area"})  # the links a visitor clicks
+ENDS = ("conversion", "social_leak", "external", "exit")  # the absorbing states, in column order
+CONVERSION, SOCIAL_LEAK, EXTERNAL, EXIT = range(len(ENDS))
+DIRECT_MAX = 2_000      # pages up to which the chain is factorised (splu); iterative beyond
+TOLERANCE = 1e-10       # relative residual of the iterative solves
+PAGERANK_TOLERANCE = 1e-12  # L1 change between two power iterations
+MAX_ITERATIONS = 1_000
+DIGITS = 6              # probabilities, clicks and gains are rounded to this many decimals
+SCORE_DIGITS = 1        # link scores
+FIX_SEVERITIES = frozenset({"high", "medium"})  # the backward-social findings fix-first measures
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """The weights of ``--weights REGION=W,...``: the defaults with the regions given changed.
+
+    >>> w = parse_weights("body=1, footer=0.1"); w["footer"], w["nav"]
+    (0.1, 0.4)
+    >>> parse_weights("sidebar=1")
+    Traceback (most recent call last):
+    ValueError: --weights: unknown region 'sidebar' (regions: main, body, aside, nav, header, footer, head)
+    """
+    given: dict[str, float] = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        name, value = name.strip().lower(), value.strip()
+        if not sep or not name or not value:
+            raise ValueError(f"--weights: expected REGION=WEIGHT, not {item.strip()!r}")
+        if name in given:
+            raise ValueError(f"--weights: region {name!r} given twice")
+        try:
+            given[name] = float(value)
+        except ValueError:
+            raise ValueError(f"--weights: the weight of {name!r} is not a number: {value!r}") from None
+    return check_weights(given)
+
+
+def check_weights(weights: dict[str, float] | None) -> dict[str, float]:
+    """``weights`` over :data:`DEFAULT_WEIGHTS`, each a finite number >= 0 of a known region.
+
+    >>> check_weights({"nav": float("nan")})
+    Traceback (most recent call last):
+    ValueError: --weights: the weight of 'nav' must be a finite number >= 0, not nan
+    """
+    out = dict(DEFAULT_WEIGHTS)
+    for name, value in (weights or {}).items():
+        if name not in DEFAULT_WEIGHTS:
+            raise ValueError(f"--weights: unknown region {name!r} (regions: {', '.join(DEFAULT_WEIGHTS)})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"--weights: the weight of {name!r} must be a finite number >= 0, not {value!r}")
+        out[name] = float(value)
+    return out
+
+
+def _in_walk(data) -> bool:
+    """An owned HTML page that was read and answered ok (a ``<meta refresh>`` stub is a redirect)."""
+    return (data.get("tier") in OWNED and data.get("role") == "page" and bool(data.get("parsed"))
+            and not data.get("stub") and data.get("verdict") == "ok")
+
+
+def _offers(data) -> bool:
+    return bool(data.get("conversion") or data.get("lead_form"))
+
+
+@dataclass
+class Walk:
+    """The owned graph as arrays: pages ``0..n-1`` (``urls``, sorted), ends ``n + CONVERSION``
+    and so on; one entry per clickable link in ``src``, ``dst`` and ``region`` (never a Python
+    object per link: 9 bytes); ``grouped``: the positions of the links a fix-first finding is
+    about, ``group`` the finding's number in ``findings``."""
+    urls: list[str]
+    tiers: list[str]
+    offers: np.ndarray          # bool per page: a conversion page (absorbing)
+    src: np.ndarray             # int32 per link
+    dst: np.ndarray             # int32 per link: a page, or n + an end
+    region: np.ndarray          # uint8 per link: its number in REGIONS
+    table: np.ndarray           # the weight of each region, in REGIONS order
+    findings: list = field(default_factory=list)
+    grouped: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    group: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+
+    @property
+    def n(self) -> int:
+        return len(self.urls)
+
+    def weight(self, at=slice(None)) -> np.ndarray:
+        """The weight of the links ``at`` (positions or a mask; all by default), float64."""
+        return self.table[self.region[at]]
+
+    def links_of(self, number: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(src, dst, weight)`` of the links fix-first finding ``number`` is about."""
+        at = self.grouped[self.group == number]
+        return self.src[at], self.dst[at], self.weight(at)
+
+    def release(self) -> None:
+        """Let go of the per-link arrays (the chain and :meth:`links_of` copies hold what is left to do)."""
+        self.src = self.dst = np.zeros(0, np.int32)
+        self.region = np.zeros(0, np.uint8)
+
+
+_NONE: dict = {}
+
+
+def _fix_candidates(g, findings) -> tuple[list, dict, dict]:
+    """The findings fix-first measures, and how a link is found to be theirs:
+    ``social[region][account]`` and ``blog[region][blog URL]`` -> the finding's number."""
+    scope = g.graph["scope"]
+    chosen: list = []
+    social: dict[str, dict] = defaultdict(dict)
+    blog: dict[str, dict] = defaultdict(dict)
+    for f in findings:
+        detail = f.detail if isinstance(f.detail, dict) else {}
+        region = f.region or "body"
+        if f.rule == "backward-social" and detail.get("kind") == PROFILE and f.severity in FIX_SEVERITIES:
+            social[region][scope.profile_id(f.target) or f.target] = len(chosen)
+        elif f.rule == "backward-blog":
+            for target in detail.get("targets", ()):  # the blog URLs the site links in that region
+                blog[region][target] = len(chosen)
+        else:
+            continue
+        chosen.append(f)
+    return chosen, dict(social), dict(blog)
+
+
+def _destination(g, key: str, index: dict[str, int], n: int) -> int:
+    """Where a click on a link to ``key`` leads: a page's number, or ``n + `` an end."""
+    nodes = g.node_data
+    node = nodes.get(key)
+    if node is None or node.get("verdict") == BROKEN:
+        return n + EXIT
+    land = landing_page(g, key)  # through redirects and <meta refresh> stubs
+    there = nodes.get(land, node)
+    if there.get("verdict") == BROKEN:
+        return n + EXIT
+    page = index.get(land)
+    if page is not None:
+        return page  # an owned conversion page too: it absorbs as a conversion in the chain
+    if _offers(there) or _offers(node):  # where the visitor lands, or the offer the link names (/signup)
+        return n + CONVERSION
+    tier = there.get("tier")
+    if tier == SOCIAL:
+        return n + SOCIAL_LEAK
+    if tier in OWNED or tier == OTHER:  # an owned file, error, skipped or uncrawled page; a malformed href
+        return n + EXIT
+    return n + EXTERNAL
+
+
+def walk_graph(g, findings=(), weights: dict[str, float] | None = None) -> Walk:
+    """Stream the crawl's clickable links once (a query per clickable tag) into a :class:`Walk`.
+
+    >>> from analysis.graph import graph_from
+    >>> g = graph_from([{"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1}],
+    ...     [("https://a.example/", "https://a.example/pricing/", "main", "other"),
+    ...      ("https://a.example/", "https://x.com/a", "footer", "profile")], site=["https://a.example/"])
+    >>> w = walk_graph(g)
+    >>> w.urls, w.dst.tolist(), w.weight().tolist()   # pricing was not crawled: a conversion by its address
+    (['https://a.example/'], [1, 2], [1.0, 0.2])
+    """
+    weights = check_weights(weights)
+    nodes = g.node_data
+    scope = g.graph["scope"]
+    urls = sorted(url for url, data in nodes.items() if _in_walk(data))
+    index = {url: i for i, url in enumerate(urls)}
+    n = len(urls)
+    tiers = [nodes[u].get("tier") for u in urls]
+    site_page = bytes(t == SITE for t in tiers)
+    chosen, social, blog = _fix_candidates(g, findings)
+    # region -> its number, -1 where it weighs nothing; a region the table does not know weighs as the body
+    code_of = {region: (i if weights[region] > 0 else -1) for i, region in enumerate(REGIONS)}
+    body = code_of[None] = code_of["body"]
+    seen: dict = {}       # link key's id -> destination
+    accounts: dict = {}   # profile link key's id -> its account ("": not a social URL)
+    src, dst, codes = array("i"), array("i"), array("B")
+    grouped, group = array("q"), array("i")
+    # URLs by their store ids: a link is read as four small values, never as strings
+    ids = g.store.url_ids(nodes)
+    url_of = {i: u for u, i in ids.items()}
+    page_of = {ids[u]: i for i, u in enumerate(urls) if u in ids}
+    page_get, seen_get, code_get = page_of.get, seen.get, code_of.get
+    for source, key_id, region, kind in g.store.link_codes(g.crawl_id, sorted(CLICK_TAGS)):
+        s = page_get(source)
+        if s is None or kind == IDENTITY:
+            continue
+        code = code_get(region, body)
+        if code < 0:
+            continue
+        d = seen_get(key_id)
+        if d is None:
+            d = seen[key_id] = _destination(g, url_of[key_id], index, n)
+        if d == s:
+            continue
+        f = None
+        if social and kind == PROFILE:
+            account = accounts.get(key_id)
+            if account is None:
+                key = url_of[key_id]
+                node = nodes.get(key)
+                account = accounts[key_id] = ((scope.profile_id(key) or key)
+                                              if node is not None and node.get("tier") == SOCIAL else "")
+            f = social.get(region or "body", _NONE).get(account)
+        elif blog and site_page[s]:
+            f = blog.get(region or "body", _NONE).get(url_of[key_id])
+        if f is not None:
+            grouped.append(len(src))
+            group.append(f)
+        src.append(s)
+        dst.append(d)
+        codes.append(code)
+    return Walk(urls, tiers, np.fromiter((_offers(nodes[u]) for u in urls), bool, n),
+                np.frombuffer(src, np.int32), np.frombuffer(dst, np.int32), np.frombuffer(codes, np.uint8),
+                np.array([weights[r] for r in REGIONS]), chosen,
+                np.frombuffer(grouped, np.int64), np.frombuffer(group, np.int32))
+
+
+class Chain:
+    """The absorbing chain of a :class:`Walk`: ``Q = diag(scale) (C - minus)`` with ``C`` the
+    page-to-page link weights (csr), ``minus`` those of links taken out (None, or a small csr:
+    see :meth:`without`) and ``scale`` = damping / a page's total link weight (0 for conversion
+    pages and pages with no link on); ``ends`` (n x 3) the one-click probabilities of
+    conversion, social leak and external (exit is the rest). :meth:`solve` solves
+    ``(I - Q) x = b``."""
+
+    def __init__(self, walk: Walk, damping: float):
+        n = walk.n
+        src, dst = walk.src, walk.dst
+        self.offers, self.damping = walk.offers, damping
+        self.count = np.bincount(src, minlength=n)                        # links per page
+        self.total = np.bincount(src, weights=walk.weight(), minlength=n)  # their weight
+        self.off = np.zeros((n, EXIT))                                     # of which to each end but exit
+        for end in range(EXIT):
+            at = dst == n + end
+            self.off[:, end] = np.bincount(src[at], weights=walk.weight(at), minlength=n)
+        owned = dst < n
+        self.C = sp.csr_matrix((walk.weight(owned), (src[owned], dst[owned])), shape=(n, n))
+        self.minus = None
+        self._finish()
+
+    def without(self, src: np.ndarray, dst: np.ndarray, weight: np.ndarray) -> Chain:
+        """This chain without some links (``src``, ``dst``, ``weight`` arrays): each page's count,
+        total and ends less theirs, and the links among them that lead to a page in ``minus``;
+        ``C`` is shared, never copied (work in pages plus links removed)."""
+        n = self.n
+        other = object.__new__(Chain)
+        other.offers, other.damping = self.offers, self.damping
+        other.count = self.count - np.bincount(src, minlength=n)  # exact: is a link left on the page?
+        other.total = self.total - np.bincount(src, weights=weight, minlength=n)
+        other.off = self.off.copy()
+        for end in range(EXIT):
+            at = dst == n + end
+            other.off[:, end] -= np.bincount(src[at], weights=weight[at], minlength=n)
+        owned = dst < n
+        other.C, other.minus = self.C, None
+        if owned.any():
+            other.minus = sp.csr_matrix((weight[owned], (src[owned], dst[owned])), shape=(n, n))
+            if self.minus is not None:
+                other.minus = other.minus + self.minus
+        other._finish()
+        return other
+
+    def _finish(self) -> None:
+        offers = self.offers
+        moving = (self.count > 0) & ~offers
+        self.scale = np.where(moving, self.damping / np.where(moving, self.total, 1.0), 0.0)
+        self.ends = np.clip(self.off * self.scale[:, None], 0.0, None)  # (a rounding residue below 0 is 0)
+        self.ends[offers, CONVERSION] = 1.0
+        self._lu = None
+
+    @property
+    def n(self) -> int:
+        return self.C.shape[0]
+
+    def step(self, x: np.ndarray) -> np.ndarray:
+        """``Q x``."""
+        y = self.C @ x
+        if self.minus is not None:
+            y -= self.minus @ x
+        return self.scale * y
+
+    def solve(self, b: np.ndarray, x0: np.ndarray | None = None) -> np.ndarray:
+        """``x`` with ``(I - Q) x = b``, for a vector ``b`` or each column of a matrix ``b``."""
+        if self.n <= DIRECT_MAX:
+            if self._lu is None:  # one factorisation for every right-hand side
+                C = self.C if self.minus is None else self.C - self.minus
+                self._lu = splu((sp.identity(self.n, format="csc") - sp.diags(self.scale) @ C).tocsc())
+            return self._lu.solve(np.asarray(b, dtype=float))
+        if b.ndim == 2:
+            return np.column_stack([self.solve(b[:, k], None if x0 is None else x0[:, k]) for k in range(b.shape[1])])
+        op = LinearOperator((self.n, self.n), matvec=lambda x: np.ravel(x) - self.step(np.ravel(x)), dtype=float)
+        x, info = bicgstab(op, b, x0=x0, rtol=TOLERANCE, atol=0.0, maxiter=MAX_ITERATIONS)
+        if info != 0:  # the iteration x = b + Qx always converges (|Q| <= damping < 1)
+            logger.info("BiCGSTAB did not converge (%s): iterating", info)
+            x = self._iterate(b, x if np.all(np.isfinite(x)) else b)
+        return x
+
+    def _iterate(self, b: np.ndarray, x: np.ndarray) -> np.ndarray:
+        bound = TOLERANCE * max(float(np.abs(b).max()), 1e-300) * (1 - self.damping)
+        for _ in range(MAX_ITERATIONS * 10):
+            nxt = b + self.step(x)
+            if np.abs(nxt - x).max() <= bound:
+                return nxt
+            x = nxt
+        return x
+
+
+def conversion_depth(chain: Chain) -> np.ndarray:
+    """Clicks from each page to the nearest conversion (0 on one, -1: none within reach): a
+    breadth-first search back from the conversion pages over clickable links, one level per
+    product with ``C`` (pages linking into the last level), no transposed copy of the graph."""
+    offers = chain.offers
+    depth = np.where(offers, 0, -1)
+    frontier = offers.astype(float)
+    level = 0
+    while True:
+        level += 1
+        reached = chain.C @ frontier > 0
+        if level == 1:
+            reached |= chain.off[:, CONVERSION] > 0  # a link to a conversion off the site
+        reached &= depth < 0
+        if not reached.any():
+            return depth
+        depth[reached] = level
+        frontier = reached.astype(float)
+
+
+def pagerank(chain: Chain, damping: float = DAMPING) -> np.ndarray:
+    """PageRank of the owned pages over the weighted page-to-page links (sums to 1); a page with
+    no owned link, and the ``1 - damping`` share, spread over every page."""
+    n = chain.n
+    if n == 0:
+        return np.zeros(0)
+    total = np.asarray(chain.C.sum(axis=1)).ravel()
+    inv = np.where(total > 0, 1.0 / np.where(total > 0, total, 1.0), 0.0)
+    CT = chain.C.T  # a csc view of the same arrays
+    x = np.full(n, 1.0 / n)
+    for _ in range(MAX_ITERATIONS):
+        nxt = damping * (CT @ (x * inv))
+        nxt += (1.0 - nxt.sum()) / n
+        if np.abs(nxt - x).sum() < PAGERANK_TOLERANCE:
+            return nxt
+        x = nxt
+    return x
+
+
+def link_scores(pr: np.ndarray) -> np.ndarray:
+    """PageRank on a logarithmic 0-100 scale: the crawl's best linked page 100, its least 0.
+
+    >>> link_scores(np.array([0.1, 0.2, 0.4])).tolist()
+    [0.0, 50.0, 100.0]
+    """
+    if len(pr) == 0:
+        return pr
+    lo, hi = float(pr.min()), float(pr.max())
+    if hi <= lo * (1 + 1e-9):
+        return np.full(len(pr), 100.0)
+    return 100.0 * np.log(pr / lo) / math.log(hi / lo)
+
+
+def entry_pages(g, walk: Walk, entry: str | None = None) -> np.ndarray:
+    """Numbers of the entry pages: those ``entry`` (a regex) finds in their URL, or the blog's
+    pages and the crawl's targets (the page each lands on)."""
+    if entry is not None:
+        try:
+            pattern = re.compile(entry)
+        except re.error as exc:
+            raise ValueError(f"--entry: not a regular expression: {entry!r} ({exc})") from None
+        return np.array([i for i, url in enumerate(walk.urls) if pattern.search(url)], np.int64)
+    index = {url: i for i, url in enumerate(walk.urls)}
+    chosen = {i for i, tier in enumerate(walk.tiers) if tier == BLOG}
+    for target in g.graph["crawl"]["targets"]:
+        key = g.graph["key"](target)
+        if key in g:
+            i = index.get(landing_page(g, key))
+            if i is not None:
+                chosen.add(i)
+    return np.array(sorted(chosen), np.int64)
+
+
+def _number(value) -> float | None:
+    """A JSON number to :data:`DIGITS` decimals; None for None, nan or infinity."""
+    return None if value is None or not math.isfinite(value) else round(float(value), DIGITS)
+
+
+def _numbers(values) -> list:
+    return [_number(v) for v in values]
+
+
+def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entry: str | None = None,
+                   damping: float = DAMPING) -> dict:
+    """The funnel metrics of a crawl's graph, JSON-ready (see the module docstring):
+
+    - ``site``: ``pages`` (owned pages walked), ``entries`` (how many), ``conversion``,
+      ``social_leak``, ``external``, ``exit`` (mean probabilities over the entries; they sum
+      to 1), ``clicks_to_conversion`` (expected clicks of the converting visitors),
+      ``conversion_depth`` (mean over the entries that can reach one), ``unreachable_entries``,
+      ``unreachable_posts`` (blog pages with no path to a conversion, sorted), ``damping``,
+      ``weights``; the values None without entries;
+    - ``entries``: per entry page, sorted by URL: ``url``, ``tier``, the four probabilities,
+      ``clicks_to_conversion`` (None if it cannot convert) and ``conversion_depth`` (None: no path);
+    - ``fix_first``: per backward finding, ``id``, ``rule``, ``severity``, ``target``, ``region``,
+      ``pages`` (the finding's), ``links`` (the clickable links removed), ``conversion`` (site-wide
+      without them) and ``gain`` (its rise), largest gain first;
+    - ``link_score``: owned page URL -> 0-100 (PageRank, log scale).
+
+    ``findings`` are :class:`analysis.findings.Finding` objects (:func:`analysis.rules.run_rules`).
+
+    The home page links pricing (body, weight 1) and a profile in its header (0.4): a visitor
+    converts with 0.85 * 1/1.4, leaks with 0.85 * 0.4/1.4 and leaves with 0.15; without the
+    header link it would convert with 0.85.
+
+    >>> from analysis.graph import graph_from
+    >>> from analysis.rules import run_rules
+    >>> home = "https://a.example/"
+    >>> g = graph_from([{"url": home, "role": "page", "status": 200, "parsed": 1}],
+    ...     [(home, home + "pricing/", "main", "other"), (home, "https://x.com/acme", "header", "profile")],
+    ...     site=[home])
+    >>> m = funnel_metrics(g, run_rules(g))
+    >>> m["site"]["conversion"], m["site"]["social_leak"], m["site"]["exit"], m["entries"][0]["conversion_depth"]
+    (0.607143, 0.242857, 0.15, 1)
+    >>> [(f["rule"], f["region"], f["gain"]) for f in m["fix_first"]]
+    [('backward-social', 'header', 0.242857)]
+    """
+    if not 0 <= damping < 1:
+        raise ValueError(f"damping must be at least 0 and below 1, not {damping!r}")
+    started = time.monotonic()
+    weights = check_weights(weights)
+    walk = walk_graph(g, findings, weights)
+    entries = entry_pages(g, walk, entry)
+    chain = Chain(walk, damping)
+    n, links = walk.n, len(walk.src)
+    removals = [walk.links_of(number) for number in range(len(walk.findings))]
+    walk.release()  # the chain holds what is left to compute: no per-link array from here on
+    logger.debug("funnel metrics: %d pages, %d clickable links, %d entries (%.1f s)", n, links,
+                 len(entries), time.monotonic() - started)
+    ends = np.zeros((n, len(ENDS)))
+    if n:
+        ends[:, :EXIT] = chain.solve(chain.ends)
+    ends[:, EXIT] = np.maximum(0.0, 1.0 - ends[:, :EXIT].sum(axis=1))
+    b = ends[:, CONVERSION]
+    visits = chain.solve(b * ~walk.offers) if n else np.zeros(0)  # (N b)_i: clicks of the converting walks
+    depth = conversion_depth(chain)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        clicks = np.where((depth >= 0) & (b > 0), visits / b, np.nan)  # an offer: 0 / 1
+
+    site: dict = {"pages": n, "entries": len(entries)}
+    if len(entries):
+        site.update(zip(ENDS, _numbers(ends[entries].mean(axis=0))))
+        converting = float(b[entries].sum())
+        site["clicks_to_conversion"] = _number(visits[entries].sum() / converting if converting > 0 else None)
+        reach = depth[entries][depth[entries] >= 0]
+        site["conversion_depth"] = _number(reach.mean() if len(reach) else None)
+        site["unreachable_entries"] = int((depth[entries] < 0).sum())
+    else:
+        site.update(dict.fromkeys((*ENDS, "clicks_to_conversion", "conversion_depth")), unreachable_entries=0)
+        logger.info("funnel metrics: no entry page%s", f" matches {entry!r}" if entry is not None else "")
+    site["unreachable_posts"] = [walk.urls[i] for i in np.flatnonzero(depth < 0) if walk.tiers[i] == BLOG]
+    site["damping"], site["weights"] = damping, weights
+    fix = fix_first(chain, walk.findings, removals, entries, b) if len(entries) else []
+    scores = link_scores(pagerank(chain, damping))
+    del chain, removals  # before the per-entry rows: the two never at their peaks at once
+
+    columns = [_numbers(col) for col in ends[entries].T] + [_numbers(clicks[entries])]
+    per_entry = [{"url": walk.urls[i], "tier": walk.tiers[i], "conversion": c, "social_leak": s, "external": x,
+                  "exit": e, "clicks_to_conversion": k, "conversion_depth": int(depth[i]) if depth[i] >= 0 else None}
+                 for i, c, s, x, e, k in zip(entries.tolist(), *columns)]
+    logger.debug("funnel metrics done in %.1f s", time.monotonic() - started)
+    return {"site": site, "entries": per_entry, "fix_first": fix,
+            "link_score": dict(zip(walk.urls, np.round(scores, SCORE_DIGITS).tolist()))}
+
+
+def fix_first(chain: Chain, findings: list, removals: list, entries: np.ndarray, converts: np.ndarray) -> list[dict]:
+    """The rise in site-wide conversion if each finding's links (``removals``: ``(src, dst,
+    weight)`` arrays, one per finding) were removed: the chain solved again without them (from
+    ``converts``, the baseline answer, as first guess), largest gain first."""
+    base = float(converts[entries].mean())
+    out = []
+    for f, links in zip(findings, removals):
+        after = base
+        if len(links[0]):
+            other = chain.without(*links)
+            after = float(np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries].mean())
+        out.append({"id": f.id, "rule": f.rule, "severity": f.severity, "target": f.target, "region": f.region,
+                    "pages": f.count, "links": len(links[0]), "conversion": round(after, DIGITS),
+                    "gain": round(after - base, DIGITS)})
+    out.sort(key=lambda r: (-r["gain"], -r["pages"], r["id"]))
+    return out
