@@ -68,7 +68,8 @@ def emit(a, fmt: str, output: str | None, fail_on: str, severity: str | None = N
     writer = WRITERS[fmt]
     filtered = bool(severity or rules)
     shown = [f for f in a.findings if (not severity or at_or_above(f.severity, severity))
-             and (not rules or f.rule in rules)]
+             and (not rules or f.rule in rules)
+             and (fmt in ("terminal", "json") or f.id not in a.baseline)]  # accepted: apart, or left out
     try:
         if output:
             with open(output, "w", encoding="utf-8", newline="") as fh:  # as written (CSV's CRLF kept)
@@ -96,8 +97,10 @@ def emit(a, fmt: str, output: str | None, fail_on: str, severity: str | None = N
                     "error (one line on stderr); 130 interrupted (what was crawled is kept).")
 @click.version_option(package_name="funnelcheck", prog_name="funnelcheck")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option("--log-file", type=click.Path(dir_okay=False), default=None,
+              help="Also write the log, with times, to FILE (appended; for cron and systemd runs).")
 @click.pass_context
-def main(ctx: click.Context, verbose: int) -> None:
+def main(ctx: click.Context, verbose: int, log_file: str | None) -> None:
     """Audit how a business routes its web visitors, and check every link on the way.
 
     funnelcheck crawls a company's site, blog and social profiles, builds the link
@@ -106,6 +109,20 @@ def main(ctx: click.Context, verbose: int) -> None:
     """
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
                         format="funnelcheck: %(message)s")
+    if log_file:
+        try:
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            fail(f"cannot write the log file {log_file}: {exc.strerror}")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(min(root.level, handler.level))
+        for h in root.handlers:  # stderr keeps its -v level
+            if h is not handler:
+                h.setLevel([logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)])
+        logging.getLogger("funnelcheck").info("funnelcheck %s", " ".join(sys.argv[1:]))
     ctx.obj = {"verbose": verbose}
 
 
@@ -147,17 +164,29 @@ VIEW_OPTIONS = (
     click.option("--weights", default=None, metavar="REGION=W,...",
                  help="Click weights of links by region for the funnel metrics, e.g. body=1,nav=0.4,footer=0.1 "
                       "(default main/body 1, aside 0.5, nav and header 0.4, footer 0.2, head 0)."),
+    click.option("--baseline", type=click.Path(dir_okay=False), default=None,
+                 help="Accepted findings (funnelcheck accept): shown apart, never failing the run. Default: "
+                      "funnelcheck-baseline.toml next to funnel.toml (or here), if it exists."),
     click.option("--entry", default=None, metavar="REGEX",
                  help="Entry pages of the funnel metrics: owned pages whose URL matches REGEX (default: blog "
                       "pages and the targets' landing pages)."),
 )
-VIEW_KEYS = ("title", "client", "logo", "weights", "entry")
+VIEW_KEYS = ("title", "client", "logo", "weights", "entry", "baseline")
 
 
-def make_view(title=None, client=None, logo=None, weights=None, entry=None) -> dict:
+def make_view(title=None, client=None, logo=None, weights=None, entry=None, baseline=None, config_path=None) -> dict:
     """The options of how a crawl is analysed and shown, checked (exit 2 on a bad one)."""
+    from analysis import baseline as baselines
     from analysis.formats.html import logo_data_uri
     from analysis.metrics import parse_weights
+
+    path = baseline or baselines.default_path(config_path)
+    if baseline and not os.path.exists(baseline):
+        fail(f"--baseline {baseline}: no such file (funnelcheck accept ID --baseline {baseline} creates it)")
+    try:
+        accepted = baselines.load(path)
+    except baselines.BaselineError as exc:
+        fail(str(exc))
 
     try:
         branding = {"title": title, "client": client, "logo": logo_data_uri(logo) if logo else None}
@@ -166,7 +195,8 @@ def make_view(title=None, client=None, logo=None, weights=None, entry=None) -> d
             re.compile(entry)
     except ValueError as exc:
         fail(str(exc) if not isinstance(exc, re.error) else f"--entry {entry!r}: {exc}")
-    return {"branding": branding, "weights": parsed, "entry": entry}
+    return {"branding": branding, "weights": parsed, "entry": entry, "baseline": accepted,
+            "baseline_file": str(path) if accepted or baseline else None}
 
 
 def report_options(command):
@@ -231,7 +261,7 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
       funnelcheck audit public/ --base-url https://acme.example/
       funnelcheck audit examples/acme/site --config examples/acme/funnel.toml
     """
-    view = make_view(**{k: cli_options.pop(k) for k in VIEW_KEYS})
+    view = make_view(**{k: cli_options.pop(k) for k in VIEW_KEYS}, config_path=config_path)
     cli_options.update(targets=list(targets), format=fmt, output=output, fail_on=fail_on, db=db)
     verbose = (ctx.obj or {}).get("verbose", 0) + local_verbose
     try:
@@ -244,8 +274,9 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
     from crawler.run import ResumeError, audit_crawl, resumable, resume_crawl
     from crawler.store import default_path
 
+    db_path = str(options.get("db") or default_path())
+    lock = _lock(db_path, public_targets(options)[0])  # noqa: F841  (held until the process ends)
     if resume:
-        db_path = str(options.get("db") or default_path())
         try:
             with open_store(db_path) as store:
                 crawl = resumable(store, targets=public_targets(options))
@@ -263,6 +294,18 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
                               options["output"], options["fail_on"], severity, rules, view)
     _crawl_and_report(lambda *a, **k: audit_crawl(options, *a, **k), verbose, options["format"], options["output"],
                       options["fail_on"], severity, rules, view)
+
+
+def _lock(db_path: str, site: str):
+    """Hold the store's lock for ``site`` until the process ends (exit 2 when another run has it)."""
+    from crawler.lock import LockError, SiteLock
+
+    try:
+        return SiteLock(db_path, site).acquire()
+    except LockError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot lock {db_path}: {exc.strerror}")
 
 
 def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: str, severity, rules,
@@ -310,7 +353,7 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
                  f"funnelcheck report --db {db_path} --crawl {crawl_id} to report it)")
         metrics = {"weights": view["weights"], "entry": view["entry"]}
         a = live[0].audit(**metrics) if live else analyse(store, crawl_id, **metrics)
-        a = replace(a, branding=view["branding"])
+        a = replace(a, branding=view["branding"], baseline=view["baseline"], baseline_file=view["baseline_file"])
         dead = unreachable_targets(a)
         if dead and len(dead) == len(crawl["targets"]):
             url, why = dead[0]
@@ -323,6 +366,9 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
         else:
             store.save_findings(crawl_id, [f.as_dict() for f in a.findings])  # for comparisons of crawls
         code = emit(a, fmt, output, fail_on, severity, rules)
+        logging.getLogger("funnelcheck").info(
+            "crawl #%d %s: %d pages, findings %s, exit %d", crawl_id, crawl["status"], a.summary["pages_crawled"],
+            " ".join(f"{n} {sev}" for sev, n in a.summary["findings"].items()), code)
     sys.exit(code)
 
 
@@ -349,6 +395,7 @@ def resume(ctx, crawl_id, db, fmt, output, fail_on, severity, rules, local_verbo
             crawl = resumable(store, crawl_id)
     except (StoreError, ResumeError) as exc:
         fail(str(exc))
+    lock = _lock(db_path, crawl["targets"][0])  # noqa: F841  (held until the process ends)
     _crawl_and_report(lambda *a, **k: resume_crawl(db_path, crawl, *a, **k), verbose, fmt or "terminal", output,
                       fail_on or "high", severity, rules, view)
 
@@ -364,7 +411,7 @@ def report(crawl_id, db, fmt, output, fail_on, severity, rules, **view):
         with open_store(db, readonly=True) as store:
             store.snapshot()  # a crawl still being written is read as of one moment
             a = analyse(store, crawl_id, weights=view["weights"], entry=view["entry"])
-            a = replace(a, branding=view["branding"])
+            a = replace(a, branding=view["branding"], baseline=view["baseline"], baseline_file=view["baseline_file"])
             code = emit(a, fmt or "terminal", output, fail_on or "high", severity, rules)
     except StoreError as exc:
         fail(str(exc))
@@ -382,6 +429,83 @@ def crawls(db):
                            f"{safe(' '.join(c['targets']))}")
     except StoreError as exc:
         fail(str(exc))
+
+
+@main.command()
+@click.option("--site", default=None, metavar="URL", help="Only the crawls of this site (one of their targets).")
+@click.option("--format", "fmt", type=click.Choice(["terminal", "json"]), default="terminal", show_default=True)
+@db_option
+def history(site, fmt, db):
+    """One row per crawl: id, site, started, duration, pages, findings by severity, status, version."""
+    import json as jsonlib
+
+    from analysis.history import history as crawl_history
+    from analysis.history import write_terminal
+
+    try:
+        with open_store(db, readonly=True) as store:
+            rows = crawl_history(store, site)
+    except StoreError as exc:
+        fail(str(exc))
+    if fmt == "json":
+        click.echo(jsonlib.dumps(rows, indent=1, ensure_ascii=False))
+    else:
+        write_terminal(rows, sys.stdout)
+
+
+@main.command()
+@click.option("--keep", type=click.IntRange(1), required=True, metavar="N",
+              help="Keep the N latest crawls of each site; delete the older ones.")
+@db_option
+def prune(keep, db):
+    """Delete all but the N latest crawls of each site, then give the space back (VACUUM)."""
+    from crawler.store import default_path
+
+    try:
+        with open_store(db or default_path()) as store:
+            by_site: dict[tuple, list[dict]] = {}
+            for c in store.crawls():
+                by_site.setdefault(tuple(c["targets"]), []).append(c)
+            doomed = [c for crawls_ in by_site.values() for c in crawls_[:-keep] if c["status"] != "running"]
+            for c in doomed:
+                store.delete_crawl(c["id"])
+            store.vacuum()
+    except StoreError as exc:
+        fail(str(exc))
+    click.echo(f"deleted {len(doomed)} crawl{'s' if len(doomed) != 1 else ''}"
+               + (f" (#{', #'.join(str(c['id']) for c in doomed)})" if doomed else ""))
+
+
+@main.command()
+@click.argument("ids", nargs=-1, required=True, metavar="ID...")
+@click.option("--reason", default="", help="Why the finding is accepted (kept in the file, shown in reports).")
+@click.option("--baseline", type=click.Path(dir_okay=False), default=None,
+              help="Baseline file (default funnelcheck-baseline.toml in the current folder).")
+@click.option("--db", type=click.Path(dir_okay=False), default=None,
+              help="Crawl store whose latest crawl the ids are checked against (default: the user's).")
+def accept(ids, reason, baseline, db):
+    """Accept findings by id (from a report): later runs show them apart and never fail on them."""
+    from analysis import baseline as baselines
+    from crawler.store import default_path
+
+    path = baseline or baselines.default_path()
+    db_path = db or default_path()
+    if os.path.exists(db_path):  # ids the latest audited crawl does not have are most likely typos
+        try:
+            with open_store(db_path, readonly=True) as store:
+                audited = [c for c in store.crawls() if store.finding_counts(c["id"]) is not None]
+                known = {f["id"] for f in store.findings(audited[-1]["id"])} if audited else None
+        except StoreError as exc:
+            fail(str(exc))
+        unknown = [i for i in ids if known is not None and i not in known and baselines.ID.match(i)]
+        if unknown:
+            fail(f"{unknown[0]} is not a finding of crawl #{audited[-1]['id']} (the ids are in the report: "
+                 "funnelcheck report, or --format json)")
+    try:
+        entries = baselines.accept(path, list(ids), reason)
+    except baselines.BaselineError as exc:
+        fail(str(exc))
+    click.echo(f"accepted {len(ids)} finding{'s' if len(ids) != 1 else ''} in {path} ({len(entries)} in all)")
 
 
 if __name__ == "__main__":

@@ -27,10 +27,22 @@ class Audit:
     summary: dict
     metrics: dict | None = None   # analysis.metrics.funnel_metrics: site, entries, fix_first, link_score
     branding: dict = field(default_factory=dict)  # the HTML report's title, client and logo (a data: URI)
+    baseline: dict = field(default_factory=dict)  # accepted id -> reason (analysis.baseline)
+    baseline_file: str | None = None
 
     def failing(self, threshold: str) -> list[Finding]:
-        """Findings at or above ``threshold`` (the ``--fail-on`` level)."""
-        return [f for f in self.findings if at_or_above(f.severity, threshold)]
+        """Findings at or above ``threshold`` (the ``--fail-on`` level); accepted ones never fail."""
+        return [f for f in self.findings if at_or_above(f.severity, threshold) and f.id not in self.baseline]
+
+    @property
+    def accepted(self) -> list[Finding]:
+        return [f for f in self.findings if f.id in self.baseline]
+
+    @property
+    def stale(self) -> list[str]:
+        """Baseline ids that match no finding of this crawl (fixed, or the page changed)."""
+        ids = {f.id for f in self.findings}
+        return sorted(i for i in self.baseline if i not in ids)
 
 
 def summarize(g: CrawlGraph, findings: list[Finding], crawl: dict) -> dict:

@@ -41,13 +41,15 @@ DEFAULTS: dict = {
     "format": "terminal",
     "db": None,
     "output": None,
+    "email": None,   # the [email] table (SMTP settings of --email-diff): checked by analysis.mail
 }
 LISTS = {k for k, v in DEFAULTS.items() if isinstance(v, list)}
 # The type each key takes in funnel.toml (lists hold strings; "targets" too).
 TYPES = {**{k: list for k in LISTS}, **{k: bool for k, v in DEFAULTS.items() if isinstance(v, bool)},
          "max_pages": int, "depth": int, "timeout": (int, float), "concurrency": int, "cache_age": (str, int), "max_time": (str, int),
-         "user_agent": str, "fail_on": str, "format": str, "db": str, "output": str, "accept": list}
-TYPE_NAMES = {list: "a list of strings", bool: "true or false", int: "a whole number", str: "a string"}
+         "user_agent": str, "fail_on": str, "format": str, "db": str, "output": str, "accept": list, "email": dict}
+TYPE_NAMES = {list: "a list of strings", bool: "true or false", int: "a whole number", str: "a string",
+              dict: "a table ([email])"}
 FAIL_LEVELS = ("high", "medium", "low", "info", "never")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 

@@ -481,7 +481,7 @@ class Store:
     def crawls(self) -> list[dict]:
         pages = ("(SELECT count(*) FROM pages p WHERE p.crawl_id = c.id AND p.role = 'page' AND p.parsed = 1)")
         rows = self.db.execute(
-            f"SELECT c.id, c.targets, c.started, c.finished, c.status, c.pid, {pages} AS pages"
+            f"SELECT c.id, c.targets, c.started, c.finished, c.status, c.pid, c.version, {pages} AS pages"
             " FROM crawls c ORDER BY c.id"
         ).fetchall()
         out = []
@@ -757,6 +757,37 @@ class Store:
         return [dict(r) for r in self.db.execute("SELECT * FROM findings WHERE crawl_id = ? ORDER BY id",
                                                  (crawl_id,))]
 
+    def finding_counts(self, crawl_id: int) -> dict[str, int] | None:
+        """Findings per severity of the crawl's stored audit (None: never audited to the end)."""
+        if self.version < 2:
+            return None
+        rows = self.db.execute("SELECT severity, count(*) FROM findings WHERE crawl_id = ? GROUP BY severity",
+                               (crawl_id,)).fetchall()
+        return {sev: n for sev, n in rows} if rows else None
+
+    # -- retention --------------------------------------------------------------
+    def delete_crawl(self, crawl_id: int) -> None:
+        """Remove a crawl and everything it stored, in one transaction (URLs no crawl uses any
+        more go with it)."""
+        with self.db:
+            for table in ("links", "pages", "frontier", "findings"):
+                if self._has_table(table):
+                    self.db.execute(f"DELETE FROM {table} WHERE crawl_id = ?", (crawl_id,))
+            self.db.execute("DELETE FROM crawls WHERE id = ?", (crawl_id,))
+            if self.version >= 2:
+                self.db.execute("DELETE FROM urls WHERE id NOT IN (SELECT url_id FROM pages)"
+                                " AND id NOT IN (SELECT source_id FROM links) AND id NOT IN (SELECT key_id FROM links)"
+                                " AND id NOT IN (SELECT target_id FROM links WHERE target_id IS NOT NULL)"
+                                " AND id NOT IN (SELECT url_id FROM frontier)")
+
+    def vacuum(self) -> None:
+        """Give the space of deleted rows back to the file system."""
+        self.db.execute("VACUUM")
+
+    def _has_table(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                               (name,)).fetchone() is not None
+
     # -- cache of external verdicts -----------------------------------------------
     def cached(self, url: str, max_age: float) -> dict | None:
         row = self.db.execute("SELECT * FROM url_cache WHERE url = ?", (url,)).fetchone()
@@ -770,6 +801,94 @@ class Store:
                 "INSERT OR REPLACE INTO url_cache VALUES (?, ?, ?, ?, ?, ?)",
                 (url, status, location, headers, content_type, time.time()),
             )
+
+    # -- comparing two crawls (analysis/diff.py) ----------------------------------------
+    # A URL has one id in every crawl of a store (the ``urls`` table), so what one crawl has
+    # and another has not is an EXCEPT over ids, worked out by SQLite: never a Python set of
+    # every link of a crawl of millions.
+    _OWNED_PAGES = "SELECT url_id FROM pages WHERE crawl_id = ? AND role = 'page' AND parsed = 1"
+
+    def _need_ids(self, what: str) -> None:
+        if self.version < 2:
+            raise StoreError(f"{self.path} is a store of schema {self.version}: {what} needs schema 2 "
+                             "(open it with any funnelcheck command that writes, e.g. an audit, to migrate it)")
+
+    def pages_except(self, crawl_id: int, other_id: int, limit: int = 200) -> tuple[int, list[str]]:
+        """The owned pages (role ``page``, read) of ``crawl_id`` that ``other_id`` did not read
+        as pages: how many, and the first ``limit`` URLs in URL order (one query).
+
+        >>> import tempfile, os
+        >>> s = Store(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
+        >>> a, b = s.create_crawl(["https://a.example/"], {}), s.create_crawl(["https://a.example/"], {})
+        >>> for cid, paths in ((a, "xy"), (b, "yz")):
+        ...     for p in paths:
+        ...         s.write_page(cid, {"url": f"https://a.example/{p}", "role": "page", "status": 200, "parsed": 1}, [])
+        >>> s.pages_except(b, a), s.pages_except(a, b, limit=0)
+        ((1, ['https://a.example/z']), (1, []))
+        """
+        self._need_ids("a comparison of crawls")
+        rows = self.db.execute(
+            f"SELECT u.url, count(*) OVER () FROM urls u WHERE u.id IN ({self._OWNED_PAGES} EXCEPT {self._OWNED_PAGES})"
+            " ORDER BY u.url", (crawl_id, other_id)).fetchall()
+        return (rows[0][1] if rows else 0), [url for url, _ in rows[:limit]]
+
+    def links_except(self, crawl_id: int, other_id: int, classify, tags=("a", "area"),
+                     limit: int = 200) -> dict[str, tuple[int, list[tuple[str, str]]]]:
+        """The distinct ``(source, key)`` pairs of the links of ``crawl_id`` (with one of ``tags``)
+        that ``other_id`` has not, among the owned pages read in both crawls (a page added or
+        removed brings or takes its links with it: that is a page change, not a link change).
+
+        SQLite works out the pairs (``EXCEPT`` on ``(source_id, key_id)``, into a temporary
+        table); ``classify(key URL) -> class or None`` is asked once per distinct key of those
+        pairs (None: left out). Returns class -> (how many pairs, the first ``limit`` of them
+        by source then key).
+
+        >>> import tempfile, os
+        >>> s = Store(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
+        >>> home, a, b = "https://a.example/", s.create_crawl(["https://a.example/"], {}), s.create_crawl(["https://a.example/"], {})
+        >>> def link(target, tag="a"):
+        ...     return (home, target, target, None, tag, "href", "", "header", "", 0, "other", 1)
+        >>> page = {"url": home, "role": "page", "status": 200, "parsed": 1}
+        >>> s.write_page(a, page, [link(home + "x"), link("https://x.com/a"), link(home + "s.css", "link")])
+        >>> s.write_page(b, page, [link(home + "x"), link("https://x.com/b"), link("https://x.com/c"), link(home + "y")])
+        >>> kind = lambda url: "social" if "x.com" in url else "owned"
+        >>> s.links_except(b, a, kind, limit=1)
+        {'owned': (1, [('https://a.example/', 'https://a.example/y')]), 'social': (2, [('https://a.example/', 'https://x.com/b')])}
+        >>> s.links_except(a, b, kind)
+        {'social': (1, [('https://a.example/', 'https://x.com/a')])}
+        """
+        self._need_ids("a comparison of crawls")
+        self._selections = getattr(self, "_selections", 0) + 1
+        pairs, classes = f"temp.pairs{self._selections}", f"temp.classes{self._selections}"
+        marks = ", ".join("?" * len(tags))
+        tag_ids = f"SELECT id FROM terms WHERE term IN ({marks})"
+        common = f"{self._OWNED_PAGES} INTERSECT {self._OWNED_PAGES}"
+        side = f"SELECT source_id, key_id FROM links WHERE crawl_id = ? AND tag IN ({tag_ids}) AND source_id IN ({common})"
+        self.db.execute(f"CREATE TEMP TABLE {pairs.split('.')[1]} (source_id INTEGER NOT NULL, key_id INTEGER NOT NULL)")
+        self.db.execute(f"CREATE TEMP TABLE {classes.split('.')[1]} (key_id INTEGER PRIMARY KEY, class TEXT NOT NULL)")
+        try:
+            self.db.execute(f"INSERT INTO {pairs} {side} EXCEPT {side}",
+                            (crawl_id, *tags, crawl_id, other_id, other_id, *tags, crawl_id, other_id))
+            keys = self.db.execute(f"SELECT DISTINCT d.key_id, k.url FROM {pairs} d JOIN urls k ON k.id = d.key_id")
+            keys.row_factory = None
+            found = [(key_id, kind) for key_id, url in keys if (kind := classify(url)) is not None]
+            self.db.executemany(f"INSERT INTO {classes} VALUES (?, ?)", found)
+            counts = dict(self.db.execute(f"SELECT c.class, count(*) FROM {pairs} d JOIN {classes} c"
+                                          " ON c.key_id = d.key_id GROUP BY c.class").fetchall())
+            first: dict[str, list] = {kind: [] for kind in sorted(counts)}
+            rows = self.db.execute(
+                "SELECT class, s, k FROM (SELECT c.class AS class, s.url AS s, k.url AS k, row_number() OVER"
+                " (PARTITION BY c.class ORDER BY s.url, k.url) AS r"
+                f" FROM {pairs} d JOIN {classes} c ON c.key_id = d.key_id"
+                " JOIN urls s ON s.id = d.source_id JOIN urls k ON k.id = d.key_id)"
+                " WHERE r <= ? ORDER BY class, s, k", (limit,))
+            rows.row_factory = None
+            for kind, source, key in rows:
+                first[kind].append((source, key))
+            return {kind: (counts[kind], first[kind]) for kind in first}
+        finally:
+            self.db.execute(f"DROP TABLE IF EXISTS {pairs}")
+            self.db.execute(f"DROP TABLE IF EXISTS {classes}")
 
 
 def process_alive(pid: int | None) -> bool:

@@ -107,7 +107,8 @@ def test_exit_code_follows_fail_on(funnel, tmp_path):
 
 def test_json_schema(funnel):
     _, report, _, _ = funnel
-    assert list(report) == ["crawl", "pages", "links", "findings", "metrics", "summary"]
+    assert list(report) == ["crawl", "pages", "links", "findings", "baseline", "metrics", "summary"]
+    assert report["baseline"] == {"file": None, "accepted": [], "stale": []}
     assert list(report["metrics"]) == ["site", "entries", "fix_first", "link_score"]
     for f in report["findings"]:
         assert {"rule", "severity", "target", "region", "sources", "count", "message"} <= set(f)

@@ -71,6 +71,7 @@ def test_readme_json_example_matches_real_output(tmp_path):
         assert set(example[key]) == set(report[key]), key
     for key in ("pages", "links", "findings"):
         assert set(example[key][0]) == set(report[key][0]), key
+    assert example["baseline"] == report["baseline"] == {"file": None, "accepted": [], "stale": []}
     assert list(example["metrics"]) == list(report["metrics"]) == ["site", "entries", "fix_first", "link_score"]
     assert set(example["metrics"]["site"]) == set(report["metrics"]["site"])
     for key in ("entries", "fix_first"):

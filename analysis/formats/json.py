@@ -55,6 +55,10 @@ def write(audit, out: TextIO) -> None:
     for i, f in enumerate(audit.findings):  # one per line (json.dump with indent is pure Python: slow)
         out.write(("," if i else "") + "\n  " + dumps(f.as_dict()))
     out.write("\n]")
+    out.write(',\n"baseline": ')  # the accepted findings (still listed above) and the stale entries
+    json.dump({"file": audit.baseline_file, "accepted": [{"id": f.id, "reason": audit.baseline[f.id]}
+                                                         for f in audit.accepted],
+               "stale": [{"id": i, "reason": audit.baseline[i]} for i in audit.stale]}, out, ensure_ascii=False)
     out.write(',\n"metrics": ')
     json.dump(audit.metrics, out)  # site, entries, fix_first, link_score (analysis.metrics)
     out.write(',\n"summary": ')

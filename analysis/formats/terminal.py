@@ -102,11 +102,12 @@ def fix_first(audit, n: int = 3) -> list[tuple]:
     """The ``n`` findings to fix first, with the rise in conversion fixing each would bring:
     those the funnel metrics measured, largest gain first, then the worst others."""
     metrics = getattr(audit, "metrics", None) or {}
-    by_id = {f.id: f for f in audit.findings}
+    baseline = getattr(audit, "baseline", None) or {}
+    by_id = {f.id: f for f in audit.findings if f.id not in baseline}
     top = [(by_id[x["id"]], x["gain"]) for x in metrics.get("fix_first", ()) if x["id"] in by_id and x["gain"] > 0]
     chosen = {f.id for f, _ in top}
-    rest = [f for f in audit.findings if f.severity in ("high", "medium") and f.id not in chosen] or [
-        f for f in audit.findings if f.id not in chosen]
+    rest = [f for f in by_id.values() if f.severity in ("high", "medium") and f.id not in chosen] or [
+        f for f in by_id.values() if f.id not in chosen]
     return (top + [(f, None) for f in rest])[:n]
 
 
@@ -123,7 +124,8 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
     # Wrapped to the terminal (or to ``width``); piped or written to a file, one line per item, for grep.
     w = _Writer(console, width or (console.width if terminal else 0), shorten_urls=terminal)
     crawl, s = audit.crawl, audit.summary
-    findings = audit.findings if shown is None else shown
+    baseline = getattr(audit, "baseline", None) or {}
+    findings = [f for f in (audit.findings if shown is None else shown) if f.id not in baseline]
     w.line(f"funnelcheck crawl #{crawl['id']} of {' '.join(safe(t) for t in crawl['targets'])} — {crawl['status']}",
            "bold")
     limits = crawl.get("limits") or {}
@@ -159,7 +161,8 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
         limit = len(group) if filtered or len(audit.findings) <= FULL else SHOWN[severity]
         for f in group[:limit]:
             where = f" · {f.region}" if f.region else ""
-            w.line(f"{f.rule}{where} · {f.count} page{'s' if f.count != 1 else ''}", STYLES[severity], indent=2)
+            w.line(f"{f.rule}{where} · {f.count} page{'s' if f.count != 1 else ''} · {f.id}", STYLES[severity],
+                   indent=2)
             w.line(_headline(f), indent=4)
             first = list({loc["url"]: loc for loc in reversed(f.locations)}.values())[::-1]  # one per page
             examples = [_where(loc) for loc in first[:EXAMPLES]] or [safe(u) for u in f.sources[:EXAMPLES]]
@@ -173,5 +176,20 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
         if len(group) > limit:
             w.line(f"… and {len(group) - limit} more {severity} findings (--severity {severity} lists them all; "
                    "--format json has every page)", "dim", indent=2)
+    accepted = [f for f in audit.findings if f.id in baseline]
+    if accepted:
+        w.line()
+        w.line(f"ACCEPTED ({len(accepted)}) in {safe(audit.baseline_file)}: listed apart, never failing the run", "dim")
+        for f in accepted:
+            w.line(f"[{f.severity}] {f.rule} · {f.id}: {_headline(f)}", "dim", indent=2)
+            if baseline[f.id]:
+                w.line(f"reason: {safe(baseline[f.id])}", "dim", indent=4)
+    stale = audit.stale if baseline else []
+    if stale:
+        w.line()
+        w.line(f"{len(stale)} stale baseline entr{'ies' if len(stale) != 1 else 'y'} in {safe(audit.baseline_file)} "
+               "match no finding any more (fixed? remove them):", "yellow")
+        for fid in stale:
+            w.line(f"{fid}" + (f" ({safe(baseline[fid])})" if baseline[fid] else ""), "yellow", indent=2)
     w.line()
     w.line(f"{len(audit.findings)} findings: " + ", ".join(f"{counts[sev]} {sev}" for sev in SEVERITIES), "bold")
