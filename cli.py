@@ -246,6 +246,10 @@ def report_options(command):
 @click.option("--concurrency", type=click.IntRange(1), default=None, help="Requests at once per host (default 8).")
 @click.option("--user-agent", default=None, help="User-Agent header (default names funnelcheck).")
 @click.option("--insecure", is_flag=True, default=None, help="Do not verify TLS certificates.")
+@click.option("--email-diff", "email_to", multiple=True, metavar="TO", help="After the audit, e-mail what changed "
+              "since the site's previous complete crawl to TO (repeatable; SMTP settings from [email] in funnel.toml, "
+              "the password from FUNNELCHECK_SMTP_PASSWORD).")
+@click.option("--email-always", is_flag=True, default=False, help="Send the e-mail even when nothing changed.")
 @click.option("--cache-age", default=None, metavar="AGE", help="Reuse external link results younger than AGE "
               "from earlier runs in the same store, e.g. 12h, 1d (default 1d; 0 = off). Errors are never cached.")
 @report_options
@@ -262,6 +266,7 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
       funnelcheck audit examples/acme/site --config examples/acme/funnel.toml
     """
     view = make_view(**{k: cli_options.pop(k) for k in VIEW_KEYS}, config_path=config_path)
+    email_to, email_always = cli_options.pop("email_to"), cli_options.pop("email_always")
     cli_options.update(targets=list(targets), format=fmt, output=output, fail_on=fail_on, db=db)
     verbose = (ctx.obj or {}).get("verbose", 0) + local_verbose
     try:
@@ -270,6 +275,7 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
     except ConfigError as exc:
         fail(str(exc))
     check_output(options["output"])
+    view["email"] = _email_plan(options.get("email"), email_to, email_always, config_path, "--email-diff")
     from crawler.config import public_targets
     from crawler.run import ResumeError, audit_crawl, resumable, resume_crawl
     from crawler.store import default_path
@@ -294,6 +300,64 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
                               options["output"], options["fail_on"], severity, rules, view)
     _crawl_and_report(lambda *a, **k: audit_crawl(options, *a, **k), verbose, options["format"], options["output"],
                       options["fail_on"], severity, rules, view)
+
+
+def _email_plan(table: dict | None, to, always: bool, config_path, option: str) -> dict | None:
+    """The checked e-mail settings, recipients and password of ``--email-diff`` / ``--email``
+    (None without recipients): every mistake is exit 2 before anything is crawled or sent."""
+    if not to:
+        return None
+    from pathlib import Path
+
+    from analysis.mail import EmailSettings, MailError, parse_addresses, password_for
+
+    if not table:
+        fail(f"{option} needs the SMTP settings: an [email] table in funnel.toml (host, port, security, username, "
+             "from) given with --config")
+    try:
+        settings = EmailSettings.from_config(table, base_dir=Path(config_path).parent if config_path else Path.cwd())
+        recipients = parse_addresses(to, f"{option} address")
+        password = password_for(settings)
+    except MailError as exc:
+        fail(str(exc))
+    return {"settings": settings, "to": recipients, "password": password, "always": always}
+
+
+def _send_diff(store, plan: dict, old_id: int, new_id: int, view: dict, d: dict | None = None) -> None:
+    """Compare two stored crawls (unless ``d`` is their diff already) and e-mail it (unless
+    nothing changed and not ``always``)."""
+    from analysis.diff import changed, diff_crawls, headline
+    from analysis.formats.diff import html_text, plain_text
+    from analysis.mail import MailError, build_message, send
+
+    if d is None:
+        d = diff_crawls(store, old_id, new_id, weights=view.get("weights"), entry=view.get("entry"))
+    subject = headline(d)
+    if not changed(d) and not plan["always"]:
+        click.echo(f"funnelcheck: nothing changed since crawl #{old_id}: no e-mail sent (--email-always sends it "
+                   "anyway)", err=True)
+        return
+    settings = plan["settings"]
+    try:
+        send(settings, build_message(settings, plan["to"], subject, plain_text(d), html_text(d)),
+             password=plan["password"])
+    except MailError as exc:
+        fail(f"{exc}; the crawls are stored (funnelcheck diff --db {store.path} {old_id} {new_id} shows the changes)")
+    click.echo(f"funnelcheck: e-mailed {safe(subject)!r} to {', '.join(str(a) for a in plan['to'])}", err=True)
+
+
+def _mail_changes(store, view: dict, crawl_id: int) -> None:
+    """After an audit: e-mail what changed since the site's previous complete crawl."""
+    from analysis.diff import NotEnoughCrawls, latest_pair
+
+    crawl = store.crawl(crawl_id)
+    try:
+        old_id, new_id = latest_pair(store, crawl["targets"][0])
+    except NotEnoughCrawls:
+        click.echo(f"funnelcheck: crawl #{crawl_id} is the first complete crawl of {safe(crawl['targets'][0])}: "
+                   "nothing to compare yet, no e-mail sent", err=True)
+        return
+    _send_diff(store, view["email"], old_id, new_id, view)
 
 
 def _lock(db_path: str, site: str):
@@ -366,6 +430,8 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
         else:
             store.save_findings(crawl_id, [f.as_dict() for f in a.findings])  # for comparisons of crawls
         code = emit(a, fmt, output, fail_on, severity, rules)
+        if view.get("email") and crawl["status"] == "complete":
+            _mail_changes(store, view, crawl_id)
         logging.getLogger("funnelcheck").info(
             "crawl #%d %s: %d pages, findings %s, exit %d", crawl_id, crawl["status"], a.summary["pages_crawled"],
             " ".join(f"{n} {sev}" for sev, n in a.summary["findings"].items()), code)
@@ -474,6 +540,65 @@ def prune(keep, db):
         fail(str(exc))
     click.echo(f"deleted {len(doomed)} crawl{'s' if len(doomed) != 1 else ''}"
                + (f" (#{', #'.join(str(c['id']) for c in doomed)})" if doomed else ""))
+
+
+@main.command()
+@click.argument("crawl_ids", nargs=-1, type=int, metavar="[OLD NEW]")
+@click.option("--site", default=None, metavar="URL", help="Compare the last two complete crawls of this site "
+              "(default: of the latest crawl's site).")
+@click.option("--format", "fmt", type=click.Choice(["terminal", "json", "markdown", "html"]), default="terminal",
+              show_default=True)
+@output_option
+@click.option("--email", "email_to", multiple=True, metavar="TO", help="Also e-mail the changes to TO (repeatable; "
+              "[email] settings from --config).")
+@click.option("--email-always", is_flag=True, default=False, help="Send the e-mail even when nothing changed.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="funnel.toml with the [email] settings (default ./funnel.toml if there is one).")
+@db_option
+def diff(crawl_ids, site, fmt, output, email_to, email_always, config_path, db):
+    """What changed between two crawls (default: the last two complete crawls of the same site):
+    pages, links, backward links, broken links, findings and funnel metrics, both crawls
+    analysed with the current rules."""
+    from analysis.diff import NotEnoughCrawls, diff_crawls, latest_pair
+    from analysis.formats.diff import DIFF_WRITERS
+
+    check_output(output)
+    if len(crawl_ids) not in (0, 2):
+        fail("give two crawl ids (OLD NEW), or none for the last two complete crawls of a site")
+    if config_path is None and os.path.exists("funnel.toml") and email_to:
+        config_path = "funnel.toml"
+    try:
+        config = load_config(config_path) if config_path else {}
+    except ConfigError as exc:
+        fail(str(exc))
+    plan = _email_plan(config.get("email"), email_to, email_always, config_path, "--email")
+    try:
+        with open_store(db, readonly=True) as store:
+            store.snapshot()  # both crawls as of one moment
+            known = {c["id"]: c for c in store.crawls()}
+            if crawl_ids:
+                missing = [i for i in crawl_ids if i not in known]
+                if missing:
+                    fail(f"no crawl #{missing[0]} in {store.path} (funnelcheck history lists them)")
+                old_id, new_id = crawl_ids
+            else:
+                try:
+                    old_id, new_id = latest_pair(store, site)
+                except NotEnoughCrawls as exc:
+                    fail(str(exc))
+            d = diff_crawls(store, old_id, new_id)
+            try:
+                if output:
+                    with open(output, "w", encoding="utf-8") as fh:
+                        DIFF_WRITERS[fmt](d, fh)
+                else:
+                    DIFF_WRITERS[fmt](d, sys.stdout)
+            except OSError as exc:
+                fail(f"cannot write {output or 'to stdout'}: {exc.strerror}")
+            if plan:
+                _send_diff(store, plan, old_id, new_id, {}, d)
+    except StoreError as exc:
+        fail(str(exc))
 
 
 @main.command()

@@ -310,7 +310,7 @@ def _body(text) -> str:
 def _set_subject(message: EmailMessage, subject: str) -> None:
     """Set a cleaned subject so that it reads back exactly.
 
-    A plain ASCII subject goes through the policy. Anything else is encoded whole by
+    A plain ASCII subject is folded at its spaces. Anything else is encoded whole by
     :class:`email.header.Header` (UTF-8 encoded words, lines within 78 characters) and set
     raw: the policy's own folder encodes each non-ASCII word apart, and RFC 2047 decoders
     drop the spaces between adjacent encoded words ("— café ✓" would read "—café✓"). Text
@@ -318,7 +318,9 @@ def _set_subject(message: EmailMessage, subject: str) -> None:
     too, so a mail client shows it as written instead of decoding it.
     """
     if subject.isascii() and "=?" not in subject:
-        message["Subject"] = subject
+        # (folded at spaces; the policy's folder would break right after "Subject:", which
+        # Python's own parser then reads back with a leading space)
+        message.set_raw("Subject", Header(subject, "us-ascii", header_name="Subject").encode())
     else:
         message.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode())
 

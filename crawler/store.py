@@ -808,7 +808,8 @@ class Store:
     # every link of a crawl of millions.
     _OWNED_PAGES = "SELECT url_id FROM pages WHERE crawl_id = ? AND role = 'page' AND parsed = 1"
 
-    def _need_ids(self, what: str) -> None:
+    def require_ids(self, what: str) -> None:
+        """StoreError unless the store names URLs by shared ids (schema 2), as comparisons need."""
         if self.version < 2:
             raise StoreError(f"{self.path} is a store of schema {self.version}: {what} needs schema 2 "
                              "(open it with any funnelcheck command that writes, e.g. an audit, to migrate it)")
@@ -826,10 +827,10 @@ class Store:
         >>> s.pages_except(b, a), s.pages_except(a, b, limit=0)
         ((1, ['https://a.example/z']), (1, []))
         """
-        self._need_ids("a comparison of crawls")
-        rows = self.db.execute(
+        self.require_ids("a comparison of crawls")
+        rows = self.db.execute(  # (the window counts every row, LIMIT keeps the first; one row at least for it)
             f"SELECT u.url, count(*) OVER () FROM urls u WHERE u.id IN ({self._OWNED_PAGES} EXCEPT {self._OWNED_PAGES})"
-            " ORDER BY u.url", (crawl_id, other_id)).fetchall()
+            " ORDER BY u.url LIMIT ?", (crawl_id, other_id, max(limit, 1))).fetchall()
         return (rows[0][1] if rows else 0), [url for url, _ in rows[:limit]]
 
     def links_except(self, crawl_id: int, other_id: int, classify, tags=("a", "area"),
@@ -857,7 +858,7 @@ class Store:
         >>> s.links_except(a, b, kind)
         {'social': (1, [('https://a.example/', 'https://x.com/a')])}
         """
-        self._need_ids("a comparison of crawls")
+        self.require_ids("a comparison of crawls")
         self._selections = getattr(self, "_selections", 0) + 1
         pairs, classes = f"temp.pairs{self._selections}", f"temp.classes{self._selections}"
         marks = ", ".join("?" * len(tags))

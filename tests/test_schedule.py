@@ -1,0 +1,137 @@
+"""A scheduled run end to end (issue 11): the README's crontab command, run as cron would
+(`sh -c` in the audit's folder), against the diff fixture site, mailing what changed to a
+real local SMTP server (aiosmtpd: STARTTLS required, AUTH, a trustme certificate); and two
+real runs at once on one store and site."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, Route, run_cli
+from test_mail import PASSWORD, USER, _server_context, _start
+
+from analysis.diff import diff_crawls, headline
+from crawler.store import Store
+
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+SITES = ROOT / "tests" / "sites" / "diff"
+CRON = re.search(r"^0 6 \* \* 1  cd /srv/audits/acme && (funnelcheck .+)$", (ROOT / "README.md").read_text(), re.M)
+
+
+@pytest.fixture(scope="module")
+def smtp(tmp_path_factory):
+    import trustme
+    ca = trustme.CA(key_type=trustme.KeyType.ECDSA)
+    folder = tmp_path_factory.mktemp("acme")
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    server = _start(tls_context=_server_context(ca, "127.0.0.1", "localhost"), require_starttls=True)
+    yield server, folder
+    server.stop()
+
+
+def _cron(folder):
+    """The README's crontab command, exactly, in the audit's folder, with the password in the
+    environment as the systemd unit sets it."""
+    env = dict(os.environ, FUNNELCHECK_SMTP_PASSWORD=PASSWORD, NO_COLOR="1",
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    return subprocess.run(["sh", "-c", CRON.group(1)], cwd=folder, env=env, capture_output=True, text=True,
+                          timeout=180)
+
+
+def _site(folder, version):
+    shutil.rmtree(folder / "site", ignore_errors=True)
+    shutil.copytree(SITES / version, folder / "site")
+
+
+def test_the_readme_crontab_command_mails_what_changed(smtp):
+    server, folder = smtp
+    assert CRON, "the README has no crontab line"
+    (folder / "funnel.toml").write_text(
+        'targets = ["site"]\nbase_url = ["https://acme.example/"]\ncheck_external = false\ncheck_social = false\n'
+        f'[email]\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "starttls"\nusername = "{USER}"\n'
+        'from = "funnelcheck <audit@acme.example>"\ncafile = "ca.pem"\n')
+    _site(folder, "v1")
+    first = _cron(folder)
+    assert first.returncode == 0, first.stderr  # --fail-on never: a scheduled run reports, it does not fail
+    assert "is the first complete crawl of https://acme.example/: nothing to compare yet" in first.stderr
+    assert server.recorder.messages == []
+    _site(folder, "v2")
+    second = _cron(folder)
+    assert second.returncode == 0, second.stderr
+    with Store(folder / "crawls.sqlite", readonly=True) as store:
+        assert [(c["id"], c["status"]) for c in store.crawls()] == [(1, "complete"), (2, "complete")]
+        subject = headline(diff_crawls(store, 1, 2))
+    assert subject.startswith("acme.example: ") and subject != "acme.example: no changes"
+    [mail] = server.recorder.messages
+    assert mail.rcpt_tos == ["marketing@acme.example"] and mail.tls and mail.authenticated
+    assert server.recorder.auths[-1][1:] == (True, True)  # accepted, over TLS
+    message = mail.message
+    assert message["Subject"] == subject and message["To"] == "marketing@acme.example"
+    assert message.get_content_type() == "multipart/alternative"
+    plain, html = [part.get_content() for part in message.iter_parts()]
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    assert plain.startswith("funnelcheck diff: crawl #1 (") and "https://acme.example/pricng/" in plain
+    assert "<script" not in html.lower() and "pricng" in html
+    assert f"funnelcheck: e-mailed '{subject}' to marketing@acme.example" in second.stderr
+    for text in (first.stdout, first.stderr, second.stdout, second.stderr, (folder / "audit.log").read_text(),
+                 (folder / "last.txt").read_text()):
+        assert PASSWORD not in text
+    log = (folder / "audit.log").read_text()
+    assert "crawl #2 complete" in log and "audit --config funnel.toml" in log
+    # nothing changed since: no mail
+    third = _cron(folder)
+    assert third.returncode == 0 and "nothing changed since crawl #2: no e-mail sent" in third.stderr
+    assert len(server.recorder.messages) == 1
+
+
+def test_a_failed_send_exits_2_and_keeps_the_crawl(smtp, tmp_path):
+    server, folder = smtp
+    (tmp_path / "funnel.toml").write_text(
+        f'[email]\nhost = "127.0.0.1"\nport = {server.port}\nusername = "{USER}"\nfrom = "a@acme.example"\n'
+        f'cafile = "{folder / "ca.pem"}"\n')
+    db = folder / "crawls.sqlite"
+    env = {"FUNNELCHECK_SMTP_PASSWORD": "wrong"}
+    result = run_cli("diff", "--db", db, "1", "2", "--email", "x@acme.example", "--config", tmp_path / "funnel.toml",
+                     env=env)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"funnelcheck: error: cannot send mail via 127.0.0.1:{server.port}: "
+                                    "authentication failed")
+    assert "wrong" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    no_password = run_cli("diff", "--db", db, "--email", "x@acme.example", "--config", tmp_path / "funnel.toml",
+                          env={"FUNNELCHECK_SMTP_PASSWORD": ""})
+    assert no_password.exit_code == 2 and "FUNNELCHECK_SMTP_PASSWORD" in no_password.stderr
+
+
+def test_two_runs_at_once_on_one_store_and_site(site_server, tmp_path):
+    def slow(handler):
+        time.sleep(2.5)  # the first run is still crawling when the second starts
+        return Route(body="<html><body><main>slow</main></body></html>")
+
+    server = site_server(routes={"*": slow})
+    db = tmp_path / "crawls.sqlite"
+    args = ["audit", f"{server.url}/", "--db", db, "--no-check-external", "--no-sitemaps", "--ignore-robots"]
+    env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(ROOT))
+    first = subprocess.Popen([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the first run holds the lock (its pid in the lock file)
+            locks = list(tmp_path.glob("crawls.sqlite.*.lock"))
+            if locks and locks[0].read_text().strip() == str(first.pid):
+                break
+            time.sleep(0.05)
+        second = run_cli(*args)
+        assert second.exit_code == 2 and re.fullmatch(
+            rf"funnelcheck: error: another funnelcheck run is auditing {re.escape(server.url)}/ into this store "
+            rf"\(pid {first.pid}\); try again when it has finished\n", second.stderr), second.stderr
+    finally:
+        first.communicate(timeout=120)
+    assert first.returncode == 0
+    with Store(db, readonly=True) as store:
+        assert [c["status"] for c in store.crawls()] == ["complete"]  # only the first run crawled
