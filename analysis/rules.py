@@ -79,11 +79,11 @@ def _owned_page_tiers(g) -> dict[str, str]:
     return cached
 
 
-def _edges_into(g, tier: str, from_tier: str | None = None, by_source: bool = False):
+def _edges_into(g, tier: str, from_tier: str | None = None, by_source: bool = False, sources=None):
     """(owned page, target, edge data) for every link from an owned page (of ``from_tier``, if
-    given) to a node of ``tier``: one query through the key index for all of the tier's nodes,
-    an edge's data built only for the links that match, never held. ``by_source``: ordered
-    page by page.
+    given, or one of ``sources``) to a node of ``tier``: one query through the key index for
+    all of the tier's nodes, an edge's data built only for the links that match, never held.
+    ``by_source``: ordered page by page.
     """
     keys = [url for url, data in g.node_data.items() if data.get("tier") == tier]
     if not keys:
@@ -91,7 +91,8 @@ def _edges_into(g, tier: str, from_tier: str | None = None, by_source: bool = Fa
     owned = _owned_page_tiers(g)
     # from one tier: the pages of that tier in the query too (the site's links into a blog,
     # not the blog's million links among its own posts)
-    sources = None if from_tier is None else [url for url, t in owned.items() if t == from_tier]
+    if sources is None and from_tier is not None:
+        sources = [url for url, t in owned.items() if t == from_tier]
     for row in g.store.link_rows(g.crawl_id, keys=keys, sources=sources, by_source=by_source):
         page_tier = owned.get(row[1])
         if page_tier is None or (from_tier is not None and page_tier != from_tier):
@@ -366,8 +367,10 @@ def social_before_offer(g):
     names: dict = defaultdict(set)  # one account, however its URLs are spelled
     accounts: dict[str, object] = {}
     pages: list[tuple[str, list]] = []  # pages without an offer and their profile links
-    # page by page (the links come ordered by page), so only the pages that offer nothing are kept
-    for page, edges in groupby(_edges_into(g, SOCIAL, by_source=True), key=lambda edge: edge[0]):
+    # only the pages that offer nothing can be findings: their links alone are read, page by page
+    bare = [page for page in _owned_page_tiers(g) if not offers(g, page)]
+    for page, edges in groupby(_edges_into(g, SOCIAL, by_source=True, sources=bare) if bare else (),
+                               key=lambda edge: edge[0]):
         links = []
         for _, target, e in edges:
             if e["kind"] == PROFILE and target in own:
