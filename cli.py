@@ -109,6 +109,7 @@ def main(ctx: click.Context, verbose: int, log_file: str | None) -> None:
     """
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
                         format="funnelcheck: %(message)s")
+    from crawler.urls import redact_logs
     if log_file:
         try:
             handler = logging.FileHandler(log_file, encoding="utf-8")
@@ -123,6 +124,7 @@ def main(ctx: click.Context, verbose: int, log_file: str | None) -> None:
             if h is not handler:
                 h.setLevel([logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)])
         logging.getLogger("funnelcheck").info("funnelcheck %s", " ".join(sys.argv[1:]))
+    redact_logs()
     ctx.obj = {"verbose": verbose}
 
 

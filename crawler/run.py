@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from scrapy.crawler import CrawlerProcess
 
     from crawler.spiders.funnel import FunnelSpider
+    from crawler.urls import redact_logs
 
     with Store(db_path) as store:
         crawl = store.crawl(crawl_id)
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="funnelcheck-queue-") as queue:
         settings.set("JOBDIR", queue, priority="cmdline")
         process = CrawlerProcess(settings)
+        redact_logs()  # Scrapy logs the URLs it fetches: never a password among them
         process.crawl(FunnelSpider)
         process.start()
     return 0

@@ -35,6 +35,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from crawler.urls import redact_credentials
+
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
@@ -123,6 +125,7 @@ PAGE_COLUMNS = ("url", "fetched_url", "role", "method", "depth", "status", "erro
 LINK_COLUMNS = ("source", "target", "target_key", "fragment", "tag", "attr", "text", "region",
                 "rel", "icon", "kind", "line")
 _PAGE_VALUES = PAGE_COLUMNS[1:]
+_REDACTED = frozenset({"fetched_url", "location", "reason", "title"})  # text that can hold a URL with a password
 _TERMS = ("tag", "attr", "region", "kind")
 
 # How each schema's rows are read back: always as LINK_COLUMNS tuples and page dicts with a url.
@@ -503,9 +506,9 @@ class Store:
         execute = self.db.execute
         for url in urls:
             i = ids.get(url)
-            if i is None:
+            if i is None:  # (a password in a URL is never stored: user:***@)
                 i = execute("INSERT INTO urls (url) VALUES (?) ON CONFLICT (url) DO UPDATE SET url = url"
-                            " RETURNING id", (url,)).fetchone()[0]
+                            " RETURNING id", (redact_credentials(url),)).fetchone()[0]
                 if len(ids) >= 50_000:  # nav and footer URLs repeat on every page: keep a bounded memory of them
                     ids.clear()
                 ids[url] = i
@@ -555,20 +558,22 @@ class Store:
                 self.db.execute(
                     f"INSERT OR REPLACE INTO pages (crawl_id, url_id, {', '.join(_PAGE_VALUES)})"
                     f" VALUES ({', '.join('?' * (len(_PAGE_VALUES) + 2))})",
-                    [crawl_id, page_id] + [page.get(c) for c in _PAGE_VALUES],
+                    [crawl_id, page_id] + [redact_credentials(page.get(c)) if c in _REDACTED else page.get(c)
+                                           for c in _PAGE_VALUES],
                 )
             if links:
                 self.db.executemany(
                     "INSERT INTO links (crawl_id, source_id, key_id, target_id, fragment, tag, attr, region, kind,"
                     " icon, rel, text, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(crawl_id, ids[source], ids[key], None if target == key else ids[target], fragment,
-                      term(tag), term(attr), term(region), term(kind), icon, rel or None, text or None, line)
+                      term(tag), term(attr), term(region), term(kind), icon, rel or None,
+                      redact_credentials(text) or None, line)
                      for (source, target, key, fragment, tag, attr, text, region, rel, icon, kind, line) in links],
                 )
             if discovered:
                 self.db.executemany(
                     "INSERT OR IGNORE INTO frontier (crawl_id, url_id, fetch) VALUES (?, ?, ?)",
-                    [(crawl_id, ids[u], f) for u, f in discovered],
+                    [(crawl_id, ids[u], redact_credentials(f)) for u, f in discovered],
                 )
             if not partial:
                 self.db.execute(

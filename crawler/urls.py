@@ -6,6 +6,7 @@ Every URL funnelcheck stores is *public* (what a visitor sees) and normalised by
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Iterable
@@ -104,6 +105,8 @@ def normalize(url: str) -> tuple[str, str]:
 
     >>> normalize("HTTPS://Acme.Example:443/a/./b/../c%7e?q=1#Top")
     ('https://acme.example/a/c~?q=1', 'Top')
+    >>> normalize("http://bob:secret@intranet.example/x")[0]
+    'http://intranet.example/x'
     """
     url = url.strip()
     m = _SIMPLE.match(url)
@@ -128,9 +131,9 @@ def normalize(url: str) -> tuple[str, str]:
         raise URLError(f"malformed URL {url!r}: bad host name") from None
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
+    # (no user:password@: a page is one page whoever's credentials a link carries, and a
+    # password never reaches a request line, an error message or the store)
     netloc = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    if parts.username:
-        netloc = f"{parts.username}{':' + parts.password if parts.password else ''}@{netloc}"
     path = _remove_dot_segments(_fix_percent(parts.path, "/:@!$&'()*+,;=")) or "/"
     query = _fix_percent(parts.query, "=&/:@!$'()*+,;?")
     return urlunsplit((scheme, netloc, path, query, "")), unquote(parts.fragment)
@@ -342,3 +345,38 @@ class Remapper:
 
     def __bool__(self) -> bool:
         return bool(self.rules or self.mounts)
+
+
+_USERINFO = re.compile(r"(?i)([a-z][a-z0-9+.-]*://)([^/?#@\s:]*):([^/?#@\s]*)@")
+
+
+def redact_credentials(text):
+    """``text`` with every URL's password shown as ``***`` (``user:pass@`` -> ``user:***@``): a
+    password in a link never reaches the store, a report or a log.
+
+    >>> redact_credentials("https://bob:s3cr%40t@intranet.example/x"), redact_credentials("https://bob@a.example/")
+    ('https://bob:***@intranet.example/x', 'https://bob@a.example/')
+    >>> redact_credentials("fetching http://a:b@c.example and ftp://u:p@d.example"), redact_credentials(None)
+    ('fetching http://a:***@c.example and ftp://u:***@d.example', None)
+    """
+    if not text or "@" not in text:
+        return text
+    return _USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@", text)
+
+
+class RedactingFilter(logging.Filter):
+    """A log handler's filter: passwords in URLs become ``***`` in every message (Scrapy logs
+    the URLs it fetches)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "@" in message:
+            record.msg, record.args = redact_credentials(message), None
+        return True
+
+
+def redact_logs() -> None:
+    """Put :class:`RedactingFilter` on every handler of the root logger."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
