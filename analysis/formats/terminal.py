@@ -80,6 +80,24 @@ def _headline(f) -> str:
     return safe(f.message)
 
 
+def _first_per_page(locations, n: int) -> list:
+    """The first location of each of the first ``n`` pages (locations come sorted by page and
+    line): read from the start, never the whole list of a finding on every page.
+
+    >>> from analysis.findings import Location
+    >>> _first_per_page([Location("a", 3), Location("a", 9), Location("b", None), Location("c", 1)], 2)
+    [('a', 3), ('b', None)]
+    """
+    out, seen = [], set()
+    for loc in locations:
+        if loc["url"] not in seen:
+            seen.add(loc["url"])
+            out.append(loc)
+            if len(out) == n:
+                break
+    return out
+
+
 def funnel_line(site: dict) -> str:
     """The funnel metrics in one line.
 
@@ -164,8 +182,8 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
             w.line(f"{f.rule}{where} · {f.count} page{'s' if f.count != 1 else ''} · {f.id}", STYLES[severity],
                    indent=2)
             w.line(_headline(f), indent=4)
-            first = list({loc["url"]: loc for loc in reversed(f.locations)}.values())[::-1]  # one per page
-            examples = [_where(loc) for loc in first[:EXAMPLES]] or [safe(u) for u in f.sources[:EXAMPLES]]
+            examples = [_where(loc) for loc in _first_per_page(f.locations, EXAMPLES)] or [
+                safe(u) for u in f.sources[:EXAMPLES]]
             more = f.count - len(examples)
             if examples:
                 w.line("on " + ", ".join(examples) + (f", … and {more} more" if more > 0 else ""), "dim", indent=4)
