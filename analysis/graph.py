@@ -309,7 +309,8 @@ class CrawlGraph:
         return out
 
 
-_SUBSCRIBE = re.compile(r"^mailto:[^@?]*(subscribe|signup|sign-up|join)[^@?]*@", re.I)
+# a list's subscribe address is a signup; its unsubscribe address (listed beside it) is not
+_SUBSCRIBE = re.compile(r"^mailto:(?![^@?]*unsubscribe)[^@?]*(subscribe|signup|sign-up|join)[^@?]*@", re.I)
 
 
 def conversion_of(scope: Scope, url: str, tier: str, role: str | None) -> str | None:
@@ -322,6 +323,8 @@ def conversion_of(scope: Scope, url: str, tier: str, role: str | None) -> str | 
     ('purchase', None)
     >>> conversion_of(s, "https://b.example/contact", "external", "external"), conversion_of(s, "mailto:news-subscribe@a.example", "contact", None)
     (None, 'lead')
+    >>> conversion_of(s, "mailto:news-unsubscribe@a.example", "contact", None) is None
+    True
     """
     if role not in (None, "page", "external"):
         return None

@@ -302,3 +302,14 @@ def test_empty_graph():
     m = funnel_metrics(graph([], []), [])
     assert m["entries"] == [] and m["fix_first"] == [] and m["link_score"] == {}
     assert m["site"]["pages"] == 0 and m["site"]["conversion"] is None
+
+
+def test_a_mailing_lists_unsubscribe_address_is_no_conversion():
+    """Seen on couchdb.apache.org: each list's ``-subscribe@`` and ``-unsubscribe@`` mailto
+    links stand side by side. Home links both (body, weight 1 each): only the subscribe
+    address is a signup, so conversion = d * 1/2 = 0.425 and the unsubscribe click leaves
+    the site, external d * 1/2 = 0.425 (it was 0.85, every click a "conversion")."""
+    m = run(graph([S], [(S, "mailto:user-subscribe@a.example", "main", "other"),
+                        (S, "mailto:user-unsubscribe@a.example", "main", "other")]))
+    assert entry(m, S)["conversion"] == pytest.approx(0.425)
+    assert entry(m, S)["external"] == pytest.approx(0.425)

@@ -80,6 +80,17 @@ def _headline(f) -> str:
     return safe(f.message)
 
 
+def _points(gain: float) -> str:
+    """A rise in conversion probability in percentage points, to two significant digits below
+    one point (a gain of 0.03 points is not "+0.0").
+
+    >>> _points(0.0198), _points(0.000266), _points(0.12)
+    ('2.0', '0.027', '12.0')
+    """
+    pts = 100 * gain
+    return f"{pts:.1f}" if pts >= 1 else f"{pts:.2g}"
+
+
 def _first_per_page(locations, n: int) -> list:
     """The first location of each of the first ``n`` pages (locations come sorted by page and
     line): read from the start, never the whole list of a finding on every page.
@@ -165,7 +176,7 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
     w.line()
     w.line("Fix first:", "bold")
     for i, (f, gain) in enumerate(fix_first(audit), 1):
-        rise = f" (+{100 * gain:.1f} pts conversion if fixed)" if gain else ""
+        rise = f" (+{_points(gain)} pts conversion if fixed)" if gain else ""
         w.line(f"{i}. [{f.severity}] {_headline(f)}{rise}", STYLES[f.severity], indent=2)
     if filtered:
         w.line()
