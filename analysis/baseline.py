@@ -44,6 +44,11 @@ def load(path: str | os.PathLike) -> dict[str, str]:
     >>> save(p, {"fc-0123456789ab": 'kept "on purpose"'}); load(p)
     {'fc-0123456789ab': 'kept "on purpose"'}
     """
+    return {fid: reason for fid, (reason, _) in _read(path).items()}
+
+
+def _read(path: str | os.PathLike) -> dict[str, tuple[str, str]]:
+    """id -> (reason, date accepted) of a baseline file ({} when it does not exist)."""
     path = Path(path)
     if not path.exists():
         return {}
@@ -53,12 +58,12 @@ def load(path: str | os.PathLike) -> dict[str, str]:
         raise BaselineError(f"cannot read baseline {path}: {getattr(exc, 'strerror', None) or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise BaselineError(f"baseline {path} is not valid TOML: {exc}") from None
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, str]] = {}
     for entry in data.get("accepted", []):
         fid = entry.get("id") if isinstance(entry, dict) else None
         if not isinstance(fid, str) or not ID.match(fid):
             raise BaselineError(f"baseline {path}: an [[accepted]] entry without a valid id (fc- and 12 hex digits)")
-        out[fid] = str(entry.get("reason") or "")
+        out[fid] = (str(entry.get("reason") or ""), str(entry.get("accepted") or ""))
     return out
 
 
@@ -84,18 +89,6 @@ def save(path: str | os.PathLike, entries: dict[str, str], when: dict[str, str] 
         raise BaselineError(f"cannot write baseline {path}: {exc.strerror}") from None
 
 
-def accepted_dates(path: str | os.PathLike) -> dict[str, str]:
-    """id -> the date it was accepted, as the file says (kept when the file is rewritten)."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}
-    return {e["id"]: str(e.get("accepted", "")) for e in data.get("accepted", []) if isinstance(e, dict) and "id" in e}
-
-
 def accept(path: str | os.PathLike, ids: list[str], reason: str) -> dict[str, str]:
     """Add ``ids`` with ``reason`` to the baseline at ``path`` (created if missing); the
     baseline after."""
@@ -103,25 +96,9 @@ def accept(path: str | os.PathLike, ids: list[str], reason: str) -> dict[str, st
     if bad:
         raise BaselineError(f"not a finding id: {bad[0]!r} (ids look like fc-5c0e2d1b9a47: see the report's "
                             "JSON or terminal output)")
-    entries, when = load(path), accepted_dates(path)
-    for fid in ids:
-        entries[fid] = reason
-        when.pop(fid, None)
+    known = _read(path)  # (the dates of earlier entries are kept)
+    entries = {fid: r for fid, (r, _) in known.items()}
+    when = {fid: d for fid, (_, d) in known.items() if fid not in ids}
+    entries.update(dict.fromkeys(ids, reason))
     save(path, entries, when)
     return entries
-
-
-def split(findings, baseline: dict[str, str]) -> tuple[list, list, list[str]]:
-    """``(active, accepted, stale)``: the findings not in the baseline, those in it, and the
-    baseline ids that match no finding.
-
-    >>> from analysis.findings import Finding
-    >>> f = Finding("broken-link", "high", "https://a.example/x", "m")
-    >>> active, accepted, stale = split([f], {f.id: "known", "fc-000000000000": "old"})
-    >>> (len(active), [a.rule for a in accepted], stale)
-    (0, ['broken-link'], ['fc-000000000000'])
-    """
-    ids = {f.id for f in findings}
-    active = [f for f in findings if f.id not in baseline]
-    accepted = [f for f in findings if f.id in baseline]
-    return active, accepted, sorted(i for i in baseline if i not in ids)

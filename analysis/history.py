@@ -23,8 +23,8 @@ def _seconds(started: str | None, finished: str | None) -> float | None:
 
 
 def history(store, site: str | None = None) -> list[dict]:
-    """The crawls of ``store`` (of ``site`` only: a crawl whose targets include it, ``www.``
-    and a trailing slash ignored), oldest first: ``id``, ``site``, ``targets``, ``started``,
+    """The crawls of ``store`` (of ``site`` only: a crawl whose targets include it, matched as
+    ``funnelcheck diff --site`` matches: scheme, ``www.`` and a trailing slash ignored), oldest first: ``id``, ``site``, ``targets``, ``started``,
     ``duration`` (seconds), ``pages``, ``findings`` (per severity, None when the crawl was
     never audited to the end), ``status``, ``version``.
 
@@ -35,12 +35,11 @@ def history(store, site: str | None = None) -> list[dict]:
     >>> [(h["id"], h["site"], h["status"], h["findings"]) for h in history(s)]
     [(1, 'https://a.example/', 'running', None)]
     """
-    def norm(url: str) -> str:
-        return url.replace("://www.", "://").rstrip("/")
+    from analysis.diff import site_key
 
     rows = []
     for c in store.crawls():
-        if site is not None and norm(site) not in {norm(t) for t in c["targets"]}:
+        if site is not None and site_key(site) not in {site_key(t) for t in c["targets"]}:
             continue
         rows.append({"id": c["id"], "site": c["targets"][0] if c["targets"] else "", "targets": c["targets"],
                      "started": c["started"], "duration": _seconds(c["started"], c["finished"]),

@@ -20,7 +20,7 @@ import networkx as nx
 import numpy as np
 
 from analysis.formats.safe import safe
-from analysis.metrics import CONVERSION, ENDS, SOCIAL_LEAK, walk_graph
+from analysis.metrics import CONVERSION, ENDS, REGIONS, SOCIAL_LEAK, walk_graph
 from crawler.scope import BLOG, SITE, SOCIAL
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def tier_flows(g, weights: dict[str, float] | None = None, walk=None) -> dict[tu
     sums = np.zeros((len(STAGES), len(STAGES)))
     np.add.at(sums, (src_stage[keep], dst_stage[keep]), walk.weight(keep))
     flows = {(STAGES[i], STAGES[j]): float(sums[i, j]) for i, j in zip(*np.nonzero(sums))}
-    table = dict(zip(("main", "body", "aside", "nav", "header", "footer", "head"), walk.table))
+    table = dict(zip(REGIONS, walk.table))
     for url, data in g.nodes(data=True):  # social profiles that were read: their links into the funnel
         if data.get("role") != "profile" or not data.get("parsed"):
             continue

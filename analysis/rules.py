@@ -79,13 +79,21 @@ def _owned_page_tiers(g) -> dict[str, str]:
     return cached
 
 
+def _tier_keys(g, tier: str) -> list[str]:
+    """The nodes of ``tier`` (kept on the graph: several rules select the links into them)."""
+    cached = g.graph.setdefault("tier_keys", {})
+    if tier not in cached:
+        cached[tier] = [url for url, data in g.node_data.items() if data.get("tier") == tier]
+    return cached[tier]
+
+
 def _edges_into(g, tier: str, from_tier: str | None = None, by_source: bool = False, sources=None):
     """(owned page, target, edge data) for every link from an owned page (of ``from_tier``, if
     given, or one of ``sources``) to a node of ``tier``: one query through the key index for
     all of the tier's nodes, an edge's data built only for the links that match, never held.
     ``by_source``: ordered page by page.
     """
-    keys = [url for url, data in g.node_data.items() if data.get("tier") == tier]
+    keys = _tier_keys(g, tier)
     if not keys:
         return
     owned = _owned_page_tiers(g)
@@ -414,7 +422,7 @@ def own_profiles(g) -> frozenset[str]:
         own = frozenset(u for u, d in g.nodes(data=True) if d.get("tier") == SOCIAL and scope.is_own_profile(u))
     else:
         found, others = set(), set()
-        keys = [url for url, data in g.node_data.items() if data.get("tier") == SOCIAL]
+        keys = _tier_keys(g, SOCIAL)
         # what kinds of link lead where: one row per distinct (target, kind, region, rel), not per link
         for target, kind, region, rel in g.store.link_kinds(g.crawl_id, keys, _owned_page_tiers(g)) if keys else ():
             if kind not in (PROFILE, IDENTITY):

@@ -135,17 +135,21 @@ def write_terminal(diff: dict, out: TextIO, color: bool | None = None, width: in
         if total > shown:
             w.line(f"… and {total - shown} more {what} (--format json lists more)", "dim", indent=2)
 
+    def findings(sign: str, rows: list, what: str) -> None:
+        """Finding rows, new (``+``) or gone (``-``): rule, region, pages and id, then the message."""
+        for r in rows[:SHOWN]:
+            where = f" · {r['region']}" if r["region"] else ""
+            w.line(f"{sign} [{r['severity']}] {r['rule']}{where} · {r['pages']} page{'s' if r['pages'] != 1 else ''}"
+                   f" · {r['id']}", STYLES[r["severity"]] if sign == "+" else "green", indent=2)
+            w.line(safe(r["message"]), indent=4)
+        more(len(rows), SHOWN, what)
+
     b = diff["backward"]
     if b["new"] or b["fixed"]:
         w.line()
         w.line(f"Backward links: {len(b['new'])} new, {len(b['fixed'])} fixed", "bold")
         for sign, rows in (("+", b["new"]), ("-", b["fixed"])):
-            for r in rows[:SHOWN]:
-                where = f" · {r['region']}" if r["region"] else ""
-                w.line(f"{sign} [{r['severity']}] {r['rule']}{where} · {r['pages']} page{'s' if r['pages'] != 1 else ''}"
-                       f" · {r['id']}", STYLES[r["severity"]] if sign == "+" else "green", indent=2)
-                w.line(safe(r["message"]), indent=4)
-            more(len(rows), SHOWN, "backward links")
+            findings(sign, rows, "backward links")
     k = diff["broken"]
     if k["new"] or k["fixed"]:
         w.line()
@@ -202,12 +206,7 @@ def write_terminal(diff: dict, out: TextIO, color: bool | None = None, width: in
         w.line()
         w.line(f"Findings: {len(f['new'])} new, {len(f['resolved'])} resolved, {len(f['changed'])} changed", "bold")
         for sign, group in (("+", f["new"]), ("-", f["resolved"])):
-            for r in group[:SHOWN]:
-                where = f" · {r['region']}" if r["region"] else ""
-                w.line(f"{sign} [{r['severity']}] {r['rule']}{where} · {r['pages']} page{'s' if r['pages'] != 1 else ''}"
-                       f" · {r['id']}", STYLES[r["severity"]] if sign == "+" else "green", indent=2)
-                w.line(safe(r["message"]), indent=4)
-            more(len(group), SHOWN, "findings")
+            findings(sign, group, "findings")
         for r in f["changed"][:SHOWN]:
             sev, n = r["severity"], r["pages"]
             w.line(f"~ [{sev['old']} → {sev['new']}] {r['rule']} · {n['old']} → {n['new']} pages · {r['id']}",

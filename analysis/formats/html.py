@@ -16,7 +16,7 @@ import mimetypes
 from pathlib import Path
 from typing import TextIO
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from functools import cache
 
 from analysis.findings import SEVERITIES
 from analysis.formats.safe import safe
@@ -32,8 +32,13 @@ ENTRIES = 200    # entry pages listed (the least likely to convert first)
 LOGO_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml"}
 LOGO_MAX = 2 * 1024 * 1024
 
-_env = Environment(loader=PackageLoader("analysis.formats", "templates"), autoescape=select_autoescape(["html"]),
-                   trim_blocks=False, lstrip_blocks=False)
+@cache
+def _template():
+    """The report's Jinja2 template (jinja2 loaded when a report is written, not at every start)."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("analysis.formats", "templates"), autoescape=select_autoescape(["html"]))
+    return env.get_template("report.html")
 
 
 def logo_data_uri(path: str | Path) -> str:
@@ -114,7 +119,7 @@ def write(audit, out: TextIO) -> None:
                                                           e["url"]))[:ENTRIES]
     entries = [{**e, "url": safe(e["url"]), "title": safe((g.nodes.get(e["url"]) or {}).get("title")),
                 "score": scores.get(e["url"], "—")} for e in entries]
-    html = _env.get_template("report.html").render(
+    html = _template().render(
         csp=CSP, title=safe(branding.get("title") or f"Funnel audit: {', '.join(targets) or 'crawl'}"),
         client=safe(branding.get("client")) if branding.get("client") else None, logo=branding.get("logo"),
         targets=targets, started=safe(crawl.get("started")), crawl_id=crawl.get("id"), status=safe(crawl.get("status")),
