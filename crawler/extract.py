@@ -8,6 +8,7 @@ start tag is marked with its line before parsing (:func:`mark_lines`).
 """
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from typing import NamedTuple
@@ -274,25 +275,144 @@ def resolve_href(base: str, href: str) -> str:
         return href
 
 
+# The encodings browsers decode (the WHATWG Encoding Standard), as Python names them. Any other
+# codec Python knows (johab, utf-7, EBCDIC, rot13 ...) is one a browser never uses: a charset that
+# names one, or a guess that lands on one, is not trusted with a page's markup.
+_BROWSER_CODECS = frozenset({
+    "utf-8", "ascii", "iso8859-1", "cp1252", "cp866", "koi8-r", "koi8-u", "mac-roman", "mac-cyrillic", "cp874",
+    "tis-620", "cp1250", "cp1251", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258",
+    *(f"iso8859-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16)),
+    "gbk", "gb2312", "gb18030", "big5", "big5hkscs", "cp950", "euc_jp", "euc_jis_2004", "euc_jisx0213",
+    "iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_3", "iso2022_jp_ext", "shift_jis", "cp932",
+    "shift_jis_2004", "shift_jisx0213", "euc_kr", "cp949", "utf-16", "utf-16-le", "utf-16-be",
+})
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def _codec(name: str | None) -> str | None:
+    """Python's canonical name of a text codec, or None (unknown, or bytes-to-bytes like rot13)."""
+    if not name:
+        return None
+    try:
+        info = codecs.lookup(name.strip())
+    except (LookupError, ValueError):
+        return None
+    return info.name if getattr(info, "_is_text_encoding", True) else None
+
+
+def _wide(body: bytes) -> str | None:
+    """``utf-16-le`` / ``utf-16-be`` when the body's first bytes look like UTF-16 (a NUL beside
+    most ASCII characters), else None: an ASCII page declared UTF-16 is not UTF-16."""
+    head = body[:1024]
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    if max(even, odd) * 4 < len(head):  # fewer NULs than a quarter of the bytes
+        return None
+    return "utf-16-le" if odd >= even else "utf-16-be"
+
+
+def _sniff(body: bytes) -> str:
+    """A page without a usable transport charset, decoded as a browser does: an in-band declaration
+    (``<meta charset>``, the XML declaration; one naming UTF-16 means UTF-8: an ASCII-compatible
+    page cannot be UTF-16), else UTF-8 when it is valid, else UTF-16 by its NULs, else a guess among
+    the browsers' encodings, else windows-1252."""
+    from w3lib.encoding import html_body_declared_encoding
+
+    try:
+        declared = _codec(html_body_declared_encoding(body[:4096]))
+    except Exception:  # noqa: BLE001 - sniffing must not raise
+        declared = None
+    if declared and declared.startswith(("utf-16", "utf-32")):
+        declared = "utf-8"
+    if declared in _BROWSER_CODECS:
+        return body.decode(declared, "replace")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    wide = _wide(body)
+    if wide:
+        return body.decode(wide, "replace")
+    try:
+        from charset_normalizer import from_bytes
+
+        match = from_bytes(body[:65536]).best()
+        guess = _codec(match.encoding) if match else None
+    except Exception:  # noqa: BLE001 - a guess is optional
+        guess = None
+    if guess in _BROWSER_CODECS and not guess.startswith("utf-16"):
+        return body.decode(guess, "replace")
+    return body.decode("cp1252", "replace")
+
+
 def decode(body: bytes, encoding: str | None = None) -> str:
-    """The text of an HTML document: ``encoding`` when given (Scrapy's, from the headers,
-    BOM or ``<meta charset>``), else sniffed as a browser does; never raises.
+    """The text of an HTML document; never raises.
+
+    A byte order mark wins; then ``encoding`` (Scrapy's, from the headers, ``<meta charset>`` or
+    its guess) when it is one browsers use and the body can be in it (an ASCII page is not
+    UTF-16, whatever it declares); else the body is sniffed as a browser does (:func:`_sniff`).
+    So a bogus or hostile charset costs at most the text of a title, never the markup: a codec
+    that swallows ``<`` after a high byte (johab) or reads ASCII as UTF-16 is never used.
 
     >>> decode(b'<meta charset="latin-1"><p>caf\\xe9')
     '<meta charset="latin-1"><p>café'
+    >>> decode(b'<meta charset="utf-16"><a href="/x">caf\\xc3\\xa9</a>', "utf-16")
+    '<meta charset="utf-16"><a href="/x">café</a>'
+    >>> decode(b"<title>\\xe9</title><a href='/a'>a</a>", "johab")
+    "<title>é</title><a href='/a'>a</a>"
     """
-    if encoding:
-        try:
-            text = body.decode(encoding, "replace")
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            return body[len(bom):].decode(codec, "replace")
+    codec = _codec(encoding)
+    if codec in _BROWSER_CODECS:
+        if codec.startswith("utf-16"):
+            wide = _wide(body)
+            codec = (codec if codec != "utf-16" else wide) if wide else None
+        if codec:
+            text = body.decode(codec, "replace")
             return text[1:] if text.startswith("\ufeff") else text
-        except (LookupError, ValueError):  # unknown codec, or not a text encoding
-            pass
-    from w3lib.encoding import html_to_unicode
-
     try:
-        return html_to_unicode(None, body)[1]
+        return _sniff(body)
     except Exception:  # noqa: BLE001 - decoding must not raise
         return body.decode("utf-8", "replace")
+
+
+# What a server that mislabels a download sends as text/html: file signatures, then the share of
+# bytes no text holds (the MIME Sniffing Standard's "binary data bytes").
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"),
+               (b"\xff\xd8\xff", "a JPEG image"), (b"%PDF-", "a PDF document"), (b"PK\x03\x04", "a ZIP archive"),
+               (b"\x1f\x8b", "gzip data"), (b"\x7fELF", "a program (ELF)"), (b"\x00asm", "WebAssembly"),
+               (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"), (b"wOFF", "a font (WOFF)"), (b"wOF2", "a font (WOFF2)"),
+               (b"OggS", "Ogg media"), (b"ID3", "MP3 audio"), (b"\x1aE\xdf\xa3", "WebM/Matroska video"))
+_BINARY_BYTES = frozenset([*range(9), 0x0B, *range(0x0E, 0x1B), *range(0x1C, 0x20)])
+
+
+BINARY_DATA = "binary data"
+
+
+def binary_kind(body: bytes) -> str | None:
+    """What a body that is no text at all is (``"a PNG image"`` by its signature, or
+    :data:`BINARY_DATA` when more than 1 byte in 16 of its first 1,024 is a control byte no text
+    holds), or None for text: HTML with stray NULs or control characters is still HTML, and
+    UTF-16 (a NUL beside every ASCII character) is text.
+
+    >>> binary_kind(b"\\x89PNG\\r\\n\\x1a\\n..."), binary_kind(bytes(range(256)) * 4), binary_kind(b"<p>a\\x00b</p>")
+    ('a PNG image', 'binary data', None)
+    >>> binary_kind("<html><title>x</title>".encode("utf-16-le")) is None
+    True
+    """
+    for signature, name in _SIGNATURES:
+        if body.startswith(signature):
+            return name
+    if body[4:8] == b"ftyp":
+        return "MP4/QuickTime media"
+    if body.startswith(b"RIFF") and body[8:12] in (b"WEBP", b"WAVE", b"AVI "):
+        return {b"WEBP": "a WebP image", b"WAVE": "WAV audio", b"AVI ": "AVI video"}[body[8:12]]
+    head = body[:1024]
+    if not head or _wide(body) or body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None
+    binary = sum(1 for b in head if b in _BINARY_BYTES)
+    return BINARY_DATA if binary >= 16 and binary * 16 > len(head) else None  # more than 1 byte in 16
 
 
 LINE_ATTR = "data-funnelcheck-line"

@@ -18,7 +18,7 @@ from scrapy.utils.gz import gunzip
 from crawler.dupefilter import dupefilter_of
 from crawler.errors import error_kind
 from crawler.extensions import CrawlLimits
-from crawler.extract import NAVIGATION_TAGS, Link, css_urls, extract, resolve_href
+from crawler.extract import BINARY_DATA, NAVIGATION_TAGS, Link, binary_kind, css_urls, extract, resolve_href
 from crawler.options import CrawlOptions
 from crawler.scope import OWNED, PROFILE, SOCIAL, handle_key, names_own_profile
 from crawler.sitemaps import SitemapError, read_sitemap
@@ -400,8 +400,17 @@ class FunnelSpider(scrapy.Spider):
                 if request is not None:
                     follow.append(request)
         elif 200 <= status < 300 and ctype in HTML_TYPES and role in ("page", "profile") and method == "GET":
+            # A download, an image ... served as HTML: recorded as it answered, not read as HTML.
+            # Bytes that merely look binary are read all the same (a page may be stuffed with
+            # NULs): they are called binary only when no title and no link came out of them.
+            binary = binary_kind(response.body)
             try:
-                facts = extract(response.body, meta["public"], response.encoding)
+                facts = None
+                if binary is None or binary == BINARY_DATA:
+                    facts = extract(response.body, meta["public"], response.encoding)
+                if binary and (facts is None or not (facts.title or facts.links)):
+                    page["reason"] = f"not HTML: {binary} served as {ctype}"
+                    facts = None
             except Exception as exc:  # hostile HTML must cost one page's links, never the page itself
                 logger.warning("cannot read the HTML of %s: %s", meta["public"], exc)
                 page["reason"] = f"unreadable HTML: {type(exc).__name__}: {exc}"[:200]
