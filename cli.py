@@ -243,8 +243,13 @@ def report_options(command):
               "as skipped).")
 @click.option("--exclude-path", multiple=True, metavar="REGEX", help="Do not fetch URLs whose path matches REGEX.")
 @click.option("--accept", multiple=True, metavar="CODES", help="Treat these HTTP statuses as working, e.g. 200,403.")
-@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=None, help="Seconds per request "
-              "(default 20).")
+@click.option("--timeout", type=float, default=None, help="Seconds a request may "
+              "take in all, retries included (default 20).")
+@click.option("--max-size", type=float, default=None, metavar="MIB", help="Read at most MIB mebibytes of a "
+              "response, counted after decompression; larger ones are reported as too large (default 10).")
+@click.option("--allow-private", multiple=True, metavar="CIDR", help="Also let the crawl connect to this private "
+              "network, e.g. 10.0.0.0/8 (repeatable). Without it a public target's links to loopback, private, "
+              "link-local or metadata addresses are skipped; a target's own address is always allowed.")
 @click.option("--concurrency", type=click.IntRange(1), default=None, help="Requests at once per host (default 8).")
 @click.option("--user-agent", default=None, help="User-Agent header (default names funnelcheck).")
 @click.option("--insecure", is_flag=True, default=None, help="Do not verify TLS certificates.")

@@ -58,14 +58,22 @@ ERROR_KINDS = {
     "robots": (SKIPPED, "skipped (robots.txt)"),
     "excluded": (SKIPPED, "skipped (excluded)"),
     "too-long": (SKIPPED, "skipped (URL longer than 2,048 characters)"),
+    "private": (SKIPPED, "skipped (private address)"),
+    "scheme": (SKIPPED, "skipped (only http and https are fetched)"),
     "rate-limited": (UNVERIFIED, "rate limited"),
     "dns": (BROKEN, "DNS lookup failed"),
     "timeout": (BROKEN, "timed out"),
     "refused": (BROKEN, "connection refused"),
     "tls": (BROKEN, "TLS error"),
     "connection": (BROKEN, "connection failed"),
-    # It answered, with more than the size cap (a big download): not read, not broken either.
-    "too-large": (UNVERIFIED, "not read: larger than the size cap"),
+    # It answered, but not a whole or well-formed answer (crawler.errors._broken_answer).
+    "incomplete": (BROKEN, "connection closed before the whole response"),
+    "bad-response": (BROKEN, "malformed HTTP response"),
+    "bad-encoding": (BROKEN, "body does not decompress (Content-Encoding)"),
+    # It answered, with more than the size cap (a big download, a decompression bomb): not read,
+    # not broken either. The label is the stored reason: "too large (over 10 MiB after decompression)".
+    "too-large": (UNVERIFIED, None),
+    "protocol": (BROKEN, None),     # not HTTP as a browser reads it (headers past the cap ...)
 }
 
 
@@ -98,7 +106,8 @@ def judge(row: dict, accept: frozenset[int] = frozenset()) -> tuple[str, str]:
     status = row.get("status")
     if status is None:
         kind = row.get("error_kind") or "connection"
-        return ERROR_KINDS.get(kind, (BROKEN, kind))
+        verdict, label = ERROR_KINDS.get(kind, (BROKEN, kind))
+        return verdict, label or row.get("reason") or kind
     if status in accept:
         return OK, f"accepted ({status})"
     headers = row.get("headers") or {}
@@ -122,7 +131,7 @@ def resolve(url: str, rows: dict[str, dict], accept: frozenset[int] = frozenset(
 
     ``key`` names the row a Location leads to (default :func:`crawler.urls.dedupe_key`).
     """
-    from crawler.urls import dedupe_key
+    from crawler.urls import FETCHABLE_SCHEMES, dedupe_key, scheme_of
 
     key = key or dedupe_key
     chain: list[tuple[str, int]] = []
@@ -148,6 +157,9 @@ def resolve(url: str, rows: dict[str, dict], accept: frozenset[int] = frozenset(
         if platform_of is not None and platform_of(current) is not None and LOGIN_WALL.search(location):
             return Verdict(UNVERIFIED, "blocked (redirect to a login wall)", status, None, chain, location,
                            permanent=chain[0][1] in (301, 308))
+        if scheme_of(location) not in FETCHABLE_SCHEMES:
+            return Verdict(SKIPPED, f"skipped (redirects to a {scheme_of(location)}: URL; only http and https "
+                           "are fetched)", status, "scheme", chain, location)
         nxt = key(location)
         if nxt in seen:
             return Verdict(BROKEN, "redirect loop", status, "loop", chain, location, loop=True)

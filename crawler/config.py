@@ -6,6 +6,8 @@ from there.
 """
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 import re
 import tomllib
@@ -35,6 +37,8 @@ DEFAULTS: dict = {
     "exclude_path": [],
     "accept": [],
     "timeout": 20,
+    "max_size": 10,   # MiB a response may have, counted after decompression
+    "allow_private": [],
     "concurrency": 8,
     "user_agent": None,
     "fail_on": "high",
@@ -46,7 +50,7 @@ DEFAULTS: dict = {
 LISTS = {k for k, v in DEFAULTS.items() if isinstance(v, list)}
 # The type each key takes in funnel.toml (lists hold strings; "targets" too).
 TYPES = {**{k: list for k in LISTS}, **{k: bool for k, v in DEFAULTS.items() if isinstance(v, bool)},
-         "max_pages": int, "depth": int, "timeout": (int, float), "concurrency": int, "cache_age": (str, int), "max_time": (str, int),
+         "max_pages": int, "depth": int, "timeout": (int, float), "max_size": (int, float), "concurrency": int, "cache_age": (str, int), "max_time": (str, int),
          "user_agent": str, "fail_on": str, "format": str, "db": str, "output": str, "accept": list, "email": dict}
 TYPE_NAMES = {list: "a list of strings", bool: "true or false", int: "a whole number", str: "a string",
               dict: "a table ([email])"}
@@ -204,8 +208,20 @@ def validate(options: dict, formats=()) -> dict:
     for key, low in (("max_pages", 0), ("depth", 0), ("concurrency", 1)):
         if o[key] is not None and o[key] < low:
             raise ConfigError(f"--{key.replace('_', '-')} must be >= {low}, got {o[key]!r}")
-    if o["timeout"] <= 0:
-        raise ConfigError(f"--timeout must be > 0, got {o['timeout']!r}")
+    bad = [c for c in o["accept"] if not 100 <= c <= 599]
+    if bad:
+        raise ConfigError(f"--accept takes HTTP status codes (100 to 599), got {bad[0]}")
+    for key in ("timeout", "max_size"):
+        value = o[key]
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ConfigError(f"--{key.replace('_', '-')} must be a number > 0, got {value!r}")
+    networks = []
+    for cidr in o["allow_private"]:
+        try:
+            networks.append(str(ipaddress.ip_network(cidr.strip(), strict=False)))
+        except ValueError:
+            raise ConfigError(f"--allow-private takes an address or network like 10.0.0.0/8, got {cidr!r}") from None
+    o["allow_private"] = networks
     if o["fail_on"] not in FAIL_LEVELS:
         raise ConfigError(f"--fail-on must be one of {', '.join(FAIL_LEVELS)}, got {o['fail_on']!r}")
     if formats:

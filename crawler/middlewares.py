@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from protego import Protego
 from scrapy import Request, signals
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from time import monotonic
+
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from scrapy.http.request import NO_CALLBACK
@@ -20,7 +22,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from crawler.errors import HostDown, error_kind
+from crawler.errors import HostDown, NotFetched, PrivateAddress, error_kind
+from crawler.guard import AddressPolicy, blocked_address, check_literal
 
 logger = logging.getLogger(__name__)
 
@@ -144,10 +147,61 @@ class RetryAfterMiddleware:
             return response
         delay = min(self.max_wait, retry_after_seconds(retry_after.decode("latin-1") if retry_after else None,
                                                         float(2 ** tries)))
+        spent = time_spent(request.meta)
+        if spent + delay >= request.meta.get("funnel_budget", float("inf")):
+            return response  # waiting would take the request past --timeout: the answer stands
         logger.info("%s answered %s: retrying in %.1f s", request.url, status, delay)
         await asyncio.sleep(delay)
-        meta = dict(request.meta, rate_limit_retries=tries + 1)
+        meta = dict(request.meta, rate_limit_retries=tries + 1, funnel_spent=spent + delay)
         return request.replace(meta=meta, dont_filter=True)
+
+
+def time_spent(meta: dict, now: float | None = None) -> float:
+    """Seconds a request has taken so far: its earlier attempts and waits, and the current
+    attempt since :class:`crawler.downloader.Downloader` started it."""
+    started = meta.get("funnel_attempt_started")
+    current = ((now or monotonic()) - started) if started else 0.0
+    return meta.get("funnel_spent", 0.0) + current
+
+
+class TimeBudgetMiddleware:
+    """``--timeout`` bounds a request in all, its retries and Retry-After waits included.
+
+    Scrapy's ``DOWNLOAD_TIMEOUT`` is per attempt, so a server that drips a byte a second held
+    a request for twice the timeout (the timeout, then its retry). Here each attempt adds its
+    time to the request's ``funnel_spent``; a retry gets only what is left of the budget, and
+    none when nothing is (an attempt that timed out is not retried).
+    """
+
+    def __init__(self, budget: float):
+        self.budget = budget
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler.settings.getfloat("DOWNLOAD_TIMEOUT"))
+
+    def process_request(self, request, spider=None):
+        meta = request.meta
+        meta.setdefault("funnel_budget", self.budget)
+        spent = meta.get("funnel_spent", 0.0)
+        if spent:
+            left = meta["funnel_budget"] - spent
+            if left < 0.05:
+                raise NotFetched("timeout", f"timed out ({meta['funnel_budget']:g} s in all, retries included)")
+            meta["download_timeout"] = left
+        meta.pop("funnel_attempt_started", None)
+        return None
+
+    def process_exception(self, request, exception, spider=None):
+        meta = request.meta
+        if "funnel_attempt_started" not in meta:
+            return None  # failed before it was sent (a middleware, robots.txt): no time spent
+        meta["funnel_spent"] = spent = time_spent(meta)
+        meta.pop("funnel_attempt_started", None)
+        if spent >= meta.get("funnel_budget", self.budget) - 0.05 and not isinstance(exception, IgnoreRequest):
+            raise exception  # the budget is spent: no retry (RetryMiddleware never sees it)
+        return None
+
 
 
 # No answer at all from another site's host: after this many attempts failed so (a retry is an
@@ -207,6 +261,40 @@ class DeadHostMiddleware:
             self.failures[host] = self.failures.get(host, 0) + 1
             if self.failures[host] >= self.after:
                 self.dead.setdefault(host, (kind, reason))
+        return None
+
+
+class AddressGuardMiddleware:
+    """Only http and https, and never the user's own network from a public target.
+
+    Next to the download: a literal private address (``http://10.0.0.1/``) is refused before
+    any connection; a host name is refused by :class:`crawler.guard.GuardedResolver` on the
+    addresses it resolves to, and the failed download is reported here as skipped (private
+    address), not as a DNS error, and never retried.
+    """
+
+    def __init__(self, policy: AddressPolicy):
+        self.policy = policy
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        settings = crawler.settings
+        return cls(AddressPolicy.build(settings.getlist("FUNNEL_TARGET_HOSTS"),
+                                       settings.getlist("FUNNEL_ALLOW_PRIVATE")))
+
+    def process_request(self, request, spider=None):
+        parts = urlsplit(request.url)
+        if parts.scheme not in ("http", "https"):
+            raise NotFetched("scheme", f"skipped (only http and https are fetched, not {parts.scheme}:)")
+        address = check_literal(parts.hostname, self.policy)
+        if address is not None:
+            raise PrivateAddress(address)
+        return None
+
+    def process_exception(self, request, exception, spider=None):
+        address = blocked_address(urlsplit(request.url).hostname)
+        if address is not None and not isinstance(exception, IgnoreRequest):
+            raise PrivateAddress(address)
         return None
 
 

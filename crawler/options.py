@@ -39,6 +39,8 @@ class CrawlOptions:
     exclude_path: tuple[str, ...] = ()
     accept: tuple[int, ...] = ()
     timeout: float = 20
+    max_size: float = 10                # MiB, after decompression
+    allow_private: tuple[str, ...] = ()  # networks a crawl may reach besides its targets' addresses
     concurrency: int = 8
     user_agent: str | None = None
     # where directory targets are: the folder (a resume serves it again) and its local address

@@ -36,7 +36,10 @@ def scrapy_settings(db_path: str, crawl: dict, verbose: int = 0, resume: bool = 
                  "DOWNLOAD_VERIFY_CERTIFICATES": not options.insecure,
                  "DOWNLOAD_TIMEOUT": options.timeout,
                  "CONCURRENT_REQUESTS_PER_DOMAIN": options.concurrency,
-                 "CONCURRENT_REQUESTS": max(32, options.concurrency * 2)}
+                 "CONCURRENT_REQUESTS": max(32, options.concurrency * 2),
+                 "DOWNLOAD_MAXSIZE": int(options.max_size * 1024 * 1024),
+                 "FUNNEL_TARGET_HOSTS": target_hosts(options, crawl.get("targets") or ()),
+                 "FUNNEL_ALLOW_PRIVATE": list(options.allow_private)}
     if verbose:
         overrides["LOG_LEVEL"] = "INFO" if verbose == 1 else "DEBUG"
     if options.user_agent:
@@ -45,6 +48,32 @@ def scrapy_settings(db_path: str, crawl: dict, verbose: int = 0, resume: bool = 
         overrides["CLOSESPIDER_TIMEOUT"] = options.max_time_seconds  # Scrapy's CloseSpider extension
     settings.setdict(overrides, priority="cmdline")
     return settings
+
+
+def target_hosts(options: CrawlOptions, targets=()) -> list[str]:
+    """The hosts a crawl is asked to fetch from: its targets as fetched (after ``--remap`` and
+    directory mounts) and the hosts ``--remap`` rules send requests to. Whatever addresses they
+    have, the SSRF guard allows (:mod:`crawler.guard`).
+
+    >>> target_hosts(CrawlOptions(site=("https://acme.example/",), remap=("^https://x\\.com/ http://127.0.0.1:9/",)))
+    ['acme.example', '127.0.0.1']
+    """
+    from urllib.parse import urlsplit
+
+    from crawler.urls import Remapper
+
+    remapper = Remapper(options.remap, options.mounts)
+    urls = [remapper.fetch_url(t) for t in (*targets, *options.site, *options.blog, *options.social)]
+    urls += [rule.replacement for rule in remapper.rules] + list(options.mounts.values())
+    hosts = []
+    for url in urls:
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:
+            continue
+        if host and "\\" not in host and host not in hosts:
+            hosts.append(host)
+    return hosts
 
 
 def main(argv: list[str] | None = None) -> int:

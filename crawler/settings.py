@@ -17,7 +17,7 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 16
 CONCURRENT_ITEMS = 4            # one item per response: more only spawns idle tasks
 DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = 20
-DOWNLOAD_MAXSIZE = 20 * 1024 * 1024     # a page larger than this is an error, not a memory spike
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024     # bytes read of a response, after decompression (--max-size)
 DOWNLOAD_WARNSIZE = 0
 COOKIES_ENABLED = False
 DOWNLOAD_VERIFY_CERTIFICATES = True   # --insecure turns it off
@@ -39,13 +39,22 @@ SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 SCHEDULER_PRIORITY_QUEUE = "crawler.queues.HostPriorityQueue"  # per host, on disk (JOBDIR), any host name
 
+# Only http and https are ever fetched (a redirect to file:// or ftp:// is not followed).
+DOWNLOAD_HANDLERS = {"file": None, "data": None, "s3": None, "ftp": None}
+# The SSRF guard: the reactor connects only to addresses the crawl may reach (crawler.guard).
+TWISTED_DNS_RESOLVER = "crawler.guard.GuardedResolver"
+FUNNEL_TARGET_HOSTS = []        # set by crawler.run: the hosts the targets are fetched from
+FUNNEL_ALLOW_PRIVATE = []       # --allow-private CIDR
+
 DOWNLOADER = "crawler.downloader.Downloader"  # holds CONCURRENT_REQUESTS_PER_DOMAIN (see there)
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.middlewares.DeadHostMiddleware": 590,  # next to the download: sees every attempt
+    "crawler.middlewares.AddressGuardMiddleware": 595,  # only http(s), no private address (crawler.guard)
     "crawler.middlewares.CacheMiddleware": 50,     # before robots.txt: a cached answer asks no one
     "crawler.middlewares.RobotsMiddleware": 100,
     "crawler.middlewares.RetryAfterMiddleware": 560,
+    "crawler.middlewares.TimeBudgetMiddleware": 580,  # --timeout for a request in all, retries included
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
 }
 SPIDER_MIDDLEWARES = {
@@ -64,6 +73,7 @@ FUNNEL_MAX_RETRY_WAIT = 10.0    # never wait longer than this for one Retry-Afte
 FUNNEL_MAX_URL_LENGTH = 2048      # longer URLs are not fetched (skipped, "URL too long")
 FUNNEL_MAX_REDIRECTS = 10         # hops followed per chain, owned or external
 FUNNEL_MAX_LINKS_PER_PAGE = 10000  # links read per page (the page's reason says when it was hit)
+FUNNEL_MAX_HEADER_BYTES = 65536   # status line and headers of one response (crawler.downloader)
 FUNNEL_MAX_VARIANTS = 500         # owned pages per trap pattern (query names, a repeating path)
 
 # Where the crawl store is and which crawl row to fill (set by crawler.run).

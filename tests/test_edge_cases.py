@@ -98,7 +98,7 @@ def test_profile_linking_back_through_a_redirector():
     ("targets = [1]\n", "targets must be a list of strings, got [1]"),
     ('targets = ["https://a.example/"]\nsite = [1]\n', "site must be a list of strings, got [1]"),
     ('targets = ["https://a.example/"]\ncheck_external = "no"\n', "check_external must be true or false"),
-    ('targets = ["https://a.example/"]\ntimeout = 0\n', "--timeout must be > 0"),
+    ('targets = ["https://a.example/"]\ntimeout = 0\n', "--timeout must be a number > 0"),
     ('targets = ["https://a.example/"]\nconcurrency = 0\n', "--concurrency must be >= 1"),
 ])
 def test_config_type_errors(tmp_path, toml, message):

@@ -24,7 +24,7 @@ from crawler.scope import OWNED, PROFILE, SOCIAL, handle_key, names_own_profile
 from crawler.sitemaps import SitemapError, read_sitemap
 from crawler.store import now_iso
 from crawler.urls import (FETCHABLE_SCHEMES, IGNORED_SCHEMES, RECORDED_SCHEMES, Remapper, URLError, dedupe_key,
-                          fold_origin, normalize, origin, origin_aliases, resolve, scheme_of)
+                          fold_origin, normalize, origin, origin_aliases, redact_credentials, resolve, scheme_of)
 
 logger = logging.getLogger(__name__)
 
@@ -380,7 +380,9 @@ class FunnelSpider(scrapy.Spider):
                 yield from self.follow_variant(response, page, location)
                 return
             hops = meta.get("hops", 0) + 1
-            if location and hops > self.max_redirects:
+            if location and scheme_of(location) not in FETCHABLE_SCHEMES:
+                page["reason"] = f"redirects to a {scheme_of(location)}: URL: not followed (only http and https are fetched)"
+            elif location and hops > self.max_redirects:
                 page["reason"] = f"more than {self.max_redirects} redirects: not followed further"
             elif location:
                 next_req = self.plan(location, "a", meta["depth"], role=self.hop_role(role, location))
@@ -529,14 +531,17 @@ class FunnelSpider(scrapy.Spider):
             # The local copy answered with its own address: map it back under the public URL.
             location = unmap(public, fetched, location)
         try:
-            return normalize(resolve(public, location))[0]
+            resolved = resolve(public, location)
+            if scheme_of(resolved) not in FETCHABLE_SCHEMES:
+                return redact_credentials(resolved)[:2048] if scheme_of(resolved) else None  # kept, never fetched
+            return normalize(resolved)[0]
         except URLError:
             return None
 
     def on_error(self, failure):
         request = failure.request
         meta = request.meta
-        kind, reason = error_kind(failure)
+        kind, reason = error_kind(failure, meta.get("download_maxsize") or self.settings.getint("DOWNLOAD_MAXSIZE"))
         page = {"url": meta["key"], "fetched_url": request.url, "role": meta["role"], "method": request.method,
                 "depth": meta["depth"], "error_kind": kind, "reason": reason, "fetched_at": now_iso()}
         yield self.item(page)

@@ -350,9 +350,6 @@ class TestBrokenHTTP:
         assert (cut["status"], cut["verdict"], cut["title"]) == (200, "ok", "c")
         assert transport.links_from("/short-cut/") == []
 
-    @pytest.mark.xfail(reason="needs the incomplete / bad-response / bad-encoding error kinds in crawler/errors.py "
-                              "(error_kind) and analysis/status.py (ERROR_KINDS): today every one is 'connection failed' "
-                              "with Twisted's repr as its reason", strict=True)
     @pytest.mark.parametrize("path", BROKEN)
     def test_a_broken_answer_says_what_broke(self, transport, path):
         p = transport.page(path)

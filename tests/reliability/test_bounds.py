@@ -1,0 +1,222 @@
+"""Bounds (issue 12, part 3), against servers that really misbehave: decompression bombs
+(gzip and brotli streams of several gigabytes, deflate and zstd ones) stop at the size cap,
+counted after decompression, and are reported as too large, not broken; ``--timeout`` bounds a
+request in all, retries included, against a server that drips a byte a second; a server that
+never stops sending headers is cut off at the header cap."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import zlib
+
+import brotli
+import pytest
+from backports import zstd
+
+from conftest import run_cli
+
+GIB = 1 << 30
+
+
+def _zeros(n: int) -> bytes:
+    return b"\0" * n
+
+
+def gzip_bomb(size: int):
+    """``size`` zero bytes as a gzip stream of many members (each a 16 MiB run), generated as it
+    is sent: about a thousandth of the size on the wire."""
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    member = z.compress(_zeros(16 << 20)) + z.flush()
+    for _ in range(size // (16 << 20)):
+        yield member
+
+
+def brotli_bomb(size: int):
+    c = brotli.Compressor(quality=1)
+    chunk = _zeros(1 << 20)
+    for _ in range(size // len(chunk)):
+        out = c.process(chunk)
+        if out:
+            yield out
+    yield c.finish()
+
+
+def deflate_bomb(size: int):
+    yield zlib.compress(_zeros(size), 1)
+
+
+def zstd_bomb(size: int):
+    c = zstd.ZstdCompressor(level=1)
+    chunk = _zeros(1 << 20)
+    for _ in range(size // len(chunk)):
+        out = c.compress(chunk)
+        if out:
+            yield out
+    yield c.flush()
+
+
+class RawServer:
+    """A socket server on 127.0.0.1: ``routes`` maps a path to ``handler(conn)``, which writes
+    whatever bytes it likes. Records (path, seconds the connection was held) per request."""
+
+    def __init__(self, routes: dict):
+        self.routes, self.log = routes, []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn):
+        start = time.monotonic()
+        path = "?"
+        try:
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                method, path = data.split(b" ", 2)[:2]
+                path = path.decode()
+                handler = self.routes.get(path)
+                if handler is None:
+                    conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    return
+                handler(conn)
+        except OSError:
+            pass
+        finally:
+            self.log.append((path, time.monotonic() - start))
+
+    def close(self):
+        self.sock.close()
+
+
+def page(body: str, headers: str = "") -> callable:
+    data = body.encode()
+
+    def handler(conn):
+        conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {len(data)}\r\n"
+                     f"Connection: close\r\n{headers}\r\n".encode() + data)
+    return handler
+
+
+def streamed(encoding: str, chunks) -> callable:
+    def handler(conn):
+        head = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n"
+        if encoding:
+            head += f"Content-Encoding: {encoding}\r\n"
+        conn.sendall((head + "\r\n").encode())
+        for chunk in chunks():
+            conn.sendall(chunk)  # a client that stops reading ends this with an error
+    return handler
+
+
+def drip(conn):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n\r\n")
+    for _ in range(60):
+        conn.sendall(b"<")
+        time.sleep(1)
+
+
+def header_flood(conn):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n")
+    for i in range(200000):
+        conn.sendall(b"X-Filler-%d: %s\r\n" % (i, b"a" * 100))
+
+
+def _home(paths) -> str:
+    return "<html><head><title>Home</title></head><body><main>" + "".join(
+        f'<a href="{p}">{p}</a>' for p in paths) + '<a href="/fine">fine</a></main></body></html>'
+
+
+def _audit(tmp_path, server, *args):
+    out = tmp_path / "r.json"
+    started = time.monotonic()
+    result = run_cli("audit", f"{server.url}/", "--db", tmp_path / "c.sqlite", "--format", "json", "-o", out,
+                     "--no-sitemaps", "--ignore-robots", *args, timeout=240)
+    elapsed = time.monotonic() - started
+    assert result.exit_code in (0, 1), result.stderr
+    assert "Traceback" not in result.stderr
+    report = json.loads(out.read_text())
+    return {p["url"]: p for p in report["pages"]}, report, elapsed
+
+
+@pytest.fixture
+def raw_server():
+    servers = []
+
+    def make(routes):
+        s = RawServer(routes)
+        servers.append(s)
+        return s
+    yield make
+    for s in servers:
+        s.close()
+
+
+BOMBS = {"/gzip": ("gzip", lambda: gzip_bomb(4 * GIB)), "/br": ("br", lambda: brotli_bomb(4 * GIB)),
+         "/deflate": ("deflate", lambda: deflate_bomb(256 << 20)), "/zstd": ("zstd", lambda: zstd_bomb(1 * GIB))}
+
+
+def test_decompression_bombs_stop_at_the_cap_and_are_too_large(raw_server, tmp_path):
+    routes = {path: streamed(enc, gen) for path, (enc, gen) in BOMBS.items()}
+    routes["/big"] = streamed("", lambda: (_zeros(1 << 20) for _ in range(64)))  # 64 MiB, not compressed
+    routes["/fine"] = page("<html><body>fine</body></html>")
+    routes["/"] = page(_home([*BOMBS, "/big"]))
+    server = raw_server(routes)
+    pages, report, _ = _audit(tmp_path, server)
+    for path in BOMBS:
+        p = pages[f"{server.url}{path}"]
+        assert (p["verdict"], p["label"]) == ("unverified", "too large (over 10 MiB after decompression)"), path
+    big = pages[f"{server.url}/big"]
+    assert (big["verdict"], big["label"]) == ("unverified", "too large (over 10 MiB)")
+    assert pages[f"{server.url}/fine"]["verdict"] == "ok"
+    assert not [f for f in report["findings"] if f["rule"] == "broken-link"]
+
+
+def test_the_size_cap_is_an_option(raw_server, tmp_path):
+    server = raw_server({"/gzip": streamed("gzip", lambda: gzip_bomb(64 << 20)),
+                         "/fine": page("<html><body>fine</body></html>"), "/": page(_home(["/gzip"]))})
+    pages, _, _ = _audit(tmp_path, server, "--max-size", "1")
+    assert pages[f"{server.url}/gzip"]["label"] == "too large (over 1 MiB after decompression)"
+
+
+def test_timeout_bounds_a_request_in_all_against_a_drip_server(raw_server, tmp_path):
+    server = raw_server({"/drip": drip, "/fine": page("<html><body>fine</body></html>"),
+                         "/": page(_home(["/drip"]))})
+    pages, _, elapsed = _audit(tmp_path, server, "--timeout", "3")
+    p = pages[f"{server.url}/drip"]
+    assert (p["verdict"], p["label"]) == ("broken", "timed out")
+    held = [seconds for path, seconds in server.log if path == "/drip"]
+    assert len(held) == 1, held  # an attempt that used the whole budget is not retried
+    assert sum(held) < 3 * 1.3, held
+    assert elapsed < 20
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-1"])
+def test_a_bad_max_size_or_timeout_is_an_error(value, tmp_path):
+    for option in ("--max-size", "--timeout"):
+        result = run_cli("audit", "http://127.0.0.1:9/", "--db", tmp_path / "c.sqlite", option, value)
+        assert result.exit_code == 2, (option, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_endless_headers_are_cut_off_at_the_cap(raw_server, tmp_path):
+    server = raw_server({"/flood": header_flood, "/fine": page("<html><body>fine</body></html>"),
+                         "/": page(_home(["/flood"]))})
+    pages, _, elapsed = _audit(tmp_path, server)
+    p = pages[f"{server.url}/flood"]
+    assert (p["verdict"], p["label"]) == ("broken", "response headers larger than 64 KiB")
+    assert elapsed < 30
