@@ -5,11 +5,33 @@ Written as a stream, one page or link per line, never built as one big list.
 from __future__ import annotations
 
 import json
+import re
 from typing import TextIO
 
 from crawler.store import funnelcheck_version
 
 CRAWL_KEYS = ("id", "targets", "started", "finished", "status", "error", "options")
+
+# Characters JSON lets through raw that a terminal still obeys (DEL, the C1 controls such as
+# CSI U+009B) or that end a line in JavaScript: written as \u escapes, so `cat report.json` is
+# safe while the parsed text stays exact. They can only stand inside strings.
+_RAW_CONTROL = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+class Escaping:
+    r"""A text stream that writes the characters above as JSON ``\u`` escapes.
+
+    >>> import io; buf = io.StringIO(); Escaping(buf).write(json.dumps("a\x9b1m", ensure_ascii=False))
+    11
+    >>> buf.getvalue(), json.loads(buf.getvalue()) == "a\x9b1m"
+    ('"a\\u009b1m"', True)
+    """
+
+    def __init__(self, out: TextIO):
+        self.out = out
+
+    def write(self, text: str) -> int:
+        return self.out.write(_RAW_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
 
@@ -26,6 +48,7 @@ def page_dict(url: str, d: dict) -> dict:
 
 def write(audit, out: TextIO) -> None:
     """Write ``audit`` as one JSON document to ``out``."""
+    out = Escaping(out)
     g = audit.graph
     dumps = json.JSONEncoder(ensure_ascii=False).encode
     out.write('{"crawl": ')

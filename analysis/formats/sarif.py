@@ -24,6 +24,7 @@ from typing import TextIO
 
 from analysis.rules import FIXES, RULES
 from crawler.store import funnelcheck_version
+from analysis.formats.json import Escaping
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://github.com/funnelcheck/funnelcheck"
@@ -168,5 +169,5 @@ def sarif_log(audit) -> dict:
 
 def write(audit, out: TextIO) -> None:
     """Write ``audit``'s findings to ``out`` as one SARIF 2.1.0 log."""
-    json.dump(sarif_log(audit), out, ensure_ascii=False, indent=1)
+    json.dump(sarif_log(audit), Escaping(out), ensure_ascii=False, indent=1)
     out.write("\n")
