@@ -80,6 +80,15 @@ def test_accepted_findings_are_apart_and_never_fail_the_run(store, tmp_path):
     assert "1 stale baseline entry" in stale.stdout and "fc-000000000000 (old header)" in stale.stdout
 
 
+def test_with_every_finding_accepted_there_is_nothing_to_fix_first(store, tmp_path):
+    _, db, report = store
+    baseline = tmp_path / "funnelcheck-baseline.toml"
+    assert run_cli("accept", *[f["id"] for f in report["findings"]], "--baseline", baseline, "--db", db).exit_code == 0
+    shown = run_cli("report", "--db", db, "--baseline", baseline)
+    assert shown.exit_code == 0
+    assert "Fix first:" not in shown.stdout and f"ACCEPTED ({len(report['findings'])})" in shown.stdout
+
+
 def test_accept_refuses_what_is_not_a_finding(store, tmp_path):
     _, db, _ = store
     baseline = tmp_path / "b.toml"

@@ -49,6 +49,9 @@ def _where(loc: dict) -> str:
     return f"{safe(loc['url'])}:{loc['line']}" if loc.get("line") else safe(loc["url"])
 
 
+MAX_URL_SHOWN = 2048   # outside a terminal, longer URLs (only ever skipped ones) are cut in the middle
+
+
 class _Writer:
     def __init__(self, console: Console, width: int, shorten_urls: bool):
         self.console, self.width, self.shorten = console, width, shorten_urls
@@ -60,6 +63,8 @@ class _Writer:
             return
         pad = " " * indent
         if not self.width:
+            if len(text) > MAX_URL_SHOWN:  # a crawl-trap URL of 100 kB is no line for a file either
+                text = " ".join(shorten(w, MAX_URL_SHOWN) if "://" in w else w for w in text.split(" "))
             self.console.print(Text(pad + text, style=style or ""))
             return
         words = text.split(" ")
@@ -173,9 +178,11 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
     if not audit.findings:
         w.line("No findings.", "green")
         return
-    w.line()
-    w.line("Fix first:", "bold")
-    for i, (f, gain) in enumerate(fix_first(audit), 1):
+    first = fix_first(audit)
+    if first:  # (none when every finding is accepted in the baseline)
+        w.line()
+        w.line("Fix first:", "bold")
+    for i, (f, gain) in enumerate(first, 1):
         rise = f" (+{_points(gain)} pts conversion if fixed)" if gain else ""
         w.line(f"{i}. [{f.severity}] {_headline(f)}{rise}", STYLES[f.severity], indent=2)
     if filtered:

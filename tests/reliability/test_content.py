@@ -205,6 +205,9 @@ class TestHostileHTML:
         assert content.page("/huge-attr/after/")["verdict"] == "ok"
         huge = content.page("/" + "b" * HUGE_HREF)
         assert (huge["verdict"], huge["label"]) == ("skipped", "skipped (URL longer than 2,048 characters)")
+        # the report names it, cut in the middle: no 100 kB line even outside a terminal
+        assert max(len(line) for line in content.terminal.splitlines()) <= 2100
+        assert "bbbb…bbbb" in content.terminal
 
     @pytest.mark.parametrize("path, title", [
         ("/enc/invalid/", "café \ufffd\ufffd \ufffd"),     # invalid UTF-8: replacement characters, as a browser
