@@ -150,6 +150,24 @@ def test_robots_and_sitemap_behind_redirects_are_followed(tmp_path):
     }
 
 
+def test_a_sitemap_that_fails_is_recorded(site_server, tmp_path):
+    """A sitemap that times out or answers 5xx is kept in the store with its verdict (it used to
+    be logged at INFO only); the crawl goes on through the links."""
+    from conftest import Route
+
+    home = '<html><head><title>Home</title></head><body><main><a href="/a/">a</a></main></body></html>'
+    srv = site_server(routes={
+        "/": Route(body=home), "/a/": Route(body="<html><body><main>a</main></body></html>"),
+        "/robots.txt": Route(headers={"Content-Type": "text/plain"}, body="Sitemap: /broken-sitemap.xml\n"),
+        "/broken-sitemap.xml": Route(500, body="oops"), "/sitemap.xml": Route(404)})
+    result, report = audit_json(tmp_path, srv.url + "/")
+    assert result.exit_code == 0, result.stderr
+    rows = {p["url"].removeprefix(srv.url): (p["role"], p["status"], p["verdict"]) for p in report["pages"]}
+    assert rows["/broken-sitemap.xml"] == ("sitemap", 500, "broken")
+    assert "/sitemap.xml" not in rows  # a 404 only says there is none
+    assert rows["/a/"] == ("page", 200, "ok")
+
+
 def _loop_and_blocked():
     from conftest import Route
 

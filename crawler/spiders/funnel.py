@@ -196,8 +196,20 @@ class FunnelSpider(scrapy.Spider):
                               errback=self.on_support_error, priority=1)
 
     def on_support_error(self, failure):
-        logger.info("could not fetch %s: %s", failure.request.meta["public"], failure.value)
-        if failure.request.meta["role"] == "robots":
+        meta = failure.request.meta
+        logger.info("could not fetch %s: %s", meta["public"], failure.value)
+        response = getattr(failure.value, "response", None)  # an HTTP error status (HttpErrorMiddleware)
+        if meta["role"] == "sitemap" and not (response is not None and response.status < 500):
+            # recorded: the store and the report say a sitemap failed (a 404 only says there is none)
+            page = {"url": meta["key"], "fetched_url": failure.request.url, "role": "sitemap", "method": "GET",
+                    "depth": 0, "fetched_at": now_iso()}
+            if response is not None:
+                page["status"] = response.status
+            else:
+                page["error_kind"], page["reason"] = error_kind(failure, self.settings.getint("DOWNLOAD_MAXSIZE"))
+            logger.warning("sitemap %s not read: %s", meta["public"], page.get("reason") or page.get("status"))
+            yield self.item(page)
+        if meta["role"] == "robots":
             yield self.fetch(origin(failure.request.meta["public"]) + "/sitemap.xml", "sitemap", self.parse_sitemap)
 
     def parse_robots_sitemaps(self, response):
