@@ -288,6 +288,7 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
     from crawler.store import default_path
 
     db_path = str(options.get("db") or default_path())
+    _writable_store(db_path)
     lock = _lock(db_path, public_targets(options)[0])  # noqa: F841  (held until the process ends)
     if resume:
         try:
@@ -367,6 +368,29 @@ def _mail_changes(store, view: dict, crawl_id: int) -> None:
     _send_diff(store, view["email"], old_id, new_id, view)
 
 
+def _writable_store(db_path: str) -> None:
+    """Before the store's lock is taken: a file that is no store, or a place that cannot hold one,
+    is exit 2 with nothing written beside it (:func:`crawler.store.check_writable`)."""
+    from crawler.store import check_writable
+
+    try:
+        check_writable(db_path)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+def _store_after_crawl(db_path: str):
+    """The store a crawl wrote, to report it: for writing (its findings are kept), or for reading
+    when it cannot be written any more (a disk remounted read-only mid-crawl)."""
+    try:
+        return open_store(db_path)
+    except StoreError:
+        try:
+            return open_store(db_path, readonly=True)
+        except StoreError as exc:
+            fail(str(exc))
+
+
 def _lock(db_path: str, site: str):
     """Hold the store's lock for ``site`` until the process ends (exit 2 when another run has it)."""
     from crawler.lock import LockError, SiteLock
@@ -375,15 +399,18 @@ def _lock(db_path: str, site: str):
         return SiteLock(db_path, site).acquire()
     except LockError as exc:
         fail(str(exc))
-    except OSError as exc:
-        fail(f"cannot lock {db_path}: {exc.strerror}")
+    except OSError as exc:  # (the lock is a file beside the store: its folder takes none, or the disk is full)
+        from crawler.store import write_error
+
+        fail(write_error(db_path, exc))
 
 
 def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: str, severity, rules,
                       view: dict) -> None:
     """Run a crawl (``run(on_progress, on_start, verbose=)``, see :mod:`crawler.run`) with a progress
     bar, analyse it as it goes, report it and exit with the code its findings call for."""
-    from crawler.run import ResumeError
+    from crawler.run import STORE_FAILED_EXIT, ResumeError, store_failure
+    from crawler.store import WRITE_FAILED, writes_to
 
     progress = _progress()
     live: list[LiveAudit] = []
@@ -412,8 +439,14 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
-    with open_store(db_path) as store:
+    with _store_after_crawl(db_path) as store:
         crawl = store.crawl(crawl_id)
+        failure = crawl["error"] if (crawl["error"] or "").startswith(WRITE_FAILED) else None
+        if failure or (code == STORE_FAILED_EXIT and store_failure(tail)):  # a full disk, a store gone read-only
+            kept = store.count_pages(crawl_id, None)
+            fail(f"{failure or store_failure(tail)}; crawl #{crawl_id} stopped, the {kept} URLs it stored are kept "
+                 f"(funnelcheck report --db {db_path} --crawl {crawl_id} reports them, funnelcheck resume --db "
+                 f"{db_path} {crawl_id} continues it once the store can be written)")
         if crawl["status"] == "failed":
             last = [line for line in tail.splitlines() if line.strip()][-1:] or [crawl["error"]]
             fail(f"crawl failed: {last[0]} (crawl #{crawl_id}: funnelcheck report --db {db_path} --crawl {crawl_id})")
@@ -435,7 +468,12 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
             click.echo(f"funnelcheck: warning: {crawl['error'] or 'crawl stopped early'}: the report covers what "
                        f"was crawled (funnelcheck resume --db {db_path} {crawl_id} to continue)", err=True)
         else:
-            store.save_findings(crawl_id, [f.as_dict() for f in a.findings])  # for comparisons of crawls
+            try:
+                with writes_to(store.path):
+                    store.save_findings(crawl_id, [f.as_dict() for f in a.findings])  # for comparisons of crawls
+            except StoreError as exc:
+                click.echo(f"funnelcheck: warning: {exc}: the findings are reported, not stored for comparisons",
+                           err=True)
         code = emit(a, fmt, output, fail_on, severity, rules)
         if view.get("email") and crawl["status"] == "complete":
             _mail_changes(store, view, crawl_id)
@@ -468,6 +506,7 @@ def resume(ctx, crawl_id, db, fmt, output, fail_on, severity, rules, local_verbo
             crawl = resumable(store, crawl_id)
     except (StoreError, ResumeError) as exc:
         fail(str(exc))
+    _writable_store(db_path)
     lock = _lock(db_path, crawl["targets"][0])  # noqa: F841  (held until the process ends)
     _crawl_and_report(lambda *a, **k: resume_crawl(db_path, crawl, *a, **k), verbose, fmt or "terminal", output,
                       fail_on or "high", severity, rules, view)

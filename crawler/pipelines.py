@@ -1,12 +1,41 @@
 """The pipeline that streams each fetched URL into the crawl store as it arrives."""
 from __future__ import annotations
 
+import logging
+import os
+import tempfile
+
 from scrapy import signals
 
-from crawler.store import Store
+from crawler.store import Store, StoreError, write_error, write_failure
+
+logger = logging.getLogger(__name__)
 
 # Why a crawl stopped early, by Scrapy's close reason (an interrupted crawl can be resumed).
 STOPPED = {"closespider_timeout": "stopped: --max-time reached", "shutdown": "interrupted by the user"}
+STORE_FAILED = "store-error"   # the close reason of a crawl whose store stopped taking writes
+RESERVE = 256 * 1024           # bytes of the store's disk held back to record that, should the disk fill up
+
+
+def reserve(db_path: str, size: int = RESERVE):
+    """Hold ``size`` bytes on the store's file system: an unnamed file (``O_TMPFILE``), freed when
+    it is closed or the process ends however it ends, so none is ever left behind. When the disk
+    fills up, closing it gives SQLite the room to mark the crawl failed. None if it cannot be made."""
+    try:
+        fh = tempfile.TemporaryFile(dir=os.path.dirname(os.path.abspath(db_path)))
+    except OSError:
+        return None
+    try:
+        try:
+            os.posix_fallocate(fh.fileno(), 0, size)
+        except (OSError, AttributeError):  # a file system without fallocate: blocks written
+            fh.write(b"\0" * size)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError:
+        fh.close()
+        return None
+    return fh
 
 
 class StorePipeline:
@@ -20,6 +49,8 @@ class StorePipeline:
         self.db_path, self.crawl_id, self.crawler = db_path, crawl_id, crawler
         self.store: Store | None = None
         self.state_seq = 0   # the newest crawl state written
+        self.failure: str | None = None   # why the store took no more writes (the crawl then stops)
+        self.reserve = None
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -29,8 +60,35 @@ class StorePipeline:
 
     def open_spider(self, spider=None):
         self.store = Store(self.db_path)
+        self.reserve = reserve(self.db_path)
 
     def process_item(self, item, spider=None):
+        if self.failure is not None:  # the crawl is stopping: what is still on its way is not written
+            return item
+        try:
+            self._write(item)
+        except Exception as exc:
+            if not write_failure(exc):
+                raise
+            self._failed(exc)
+        return item
+
+    def _failed(self, exc: BaseException) -> None:
+        """The store took no write (a full disk, a file gone read-only): stop the crawl. Every page
+        written before stays (one transaction each); spider_closed marks the crawl failed."""
+        self.failure = write_error(self.db_path, exc)
+        logger.error("%s: stopping the crawl", self.failure)
+        if self.crawler is not None:
+            self.crawler.stats.set_value("funnelcheck/store_error", self.failure)
+            engine = getattr(self.crawler, "engine", None)
+            if engine is not None and hasattr(engine, "close_spider_async"):  # Scrapy >= 2.14
+                from scrapy.utils.defer import deferred_from_coro
+
+                deferred_from_coro(engine.close_spider_async(reason=STORE_FAILED))
+            elif engine is not None:
+                engine.close_spider(engine.spider, STORE_FAILED)
+
+    def _write(self, item) -> None:
         page = item["page"]
         if item.get("cache") and page.get("reason") == "cached":
             item["cache"] = False  # an answer read from the cache does not renew it
@@ -45,9 +103,33 @@ class StorePipeline:
         if item.get("cache"):
             self.store.cache(page["url"], page["status"], page.get("location"), page.get("headers"),
                              page.get("content_type"))
-        return item
 
     def spider_closed(self, spider, reason):
+        try:
+            if self.failure is None:
+                self._close(reason)
+        except Exception as exc:  # the last writes of a crawl can find the disk full too
+            if not (isinstance(exc, StoreError) or write_failure(exc)):
+                raise
+            self.failure = str(exc) if isinstance(exc, StoreError) else write_error(self.db_path, exc)
+            if self.crawler is not None:
+                self.crawler.stats.set_value("funnelcheck/store_error", self.failure)
+        if self.failure is not None:
+            if self.reserve is not None:  # the room to say so
+                self.reserve.close()
+                self.reserve = None
+            try:
+                with Store(self.db_path) as store:
+                    store.finish_crawl(self.crawl_id, "failed", self.failure)
+            except Exception as exc:
+                if not (isinstance(exc, StoreError) or write_failure(exc)):
+                    raise
+                logger.error("crawl #%d could not be marked failed in the store: %s", self.crawl_id, exc)
+        if self.reserve is not None:
+            self.reserve.close()
+            self.reserve = None
+
+    def _close(self, reason) -> None:
         why = STOPPED.get(reason, f"stopped: {reason}")
         with Store(self.db_path) as store:
             if self.crawler is not None:  # what --depth, --max-pages and traps left out

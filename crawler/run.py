@@ -16,9 +16,10 @@ import tempfile
 from typing import Callable
 
 from crawler.options import CrawlOptions
-from crawler.store import Store
+from crawler.store import WRITE_FAILED, Store, StoreError, write_failure, writes_to
 
 logger = logging.getLogger(__name__)
+STORE_FAILED_EXIT = 3   # the crawl process's exit code when the store took no more writes (a full disk)
 
 
 def scrapy_settings(db_path: str, crawl: dict, verbose: int = 0, resume: bool = False):
@@ -87,9 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     from crawler.spiders.funnel import FunnelSpider
     from crawler.urls import redact_logs
 
-    with Store(db_path) as store:
-        crawl = store.crawl(crawl_id)
-        store.set_pid(crawl_id, os.getpid())
+    try:
+        with Store(db_path) as store, writes_to(db_path):
+            crawl = store.crawl(crawl_id)
+            store.set_pid(crawl_id, os.getpid())
+    except StoreError as exc:
+        print(exc, file=sys.stderr)
+        return STORE_FAILED_EXIT
     settings = scrapy_settings(db_path, crawl, verbose, resume)
     # Pending requests wait on disk, not in memory (a sitemap of 100,000 URLs queues them all at
     # once). This is only the scheduler's queue for this run: what a resume reads is the store's
@@ -98,8 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         settings.set("JOBDIR", queue, priority="cmdline")
         process = CrawlerProcess(settings)
         redact_logs()  # Scrapy logs the URLs it fetches: never a password among them
-        process.crawl(FunnelSpider)
+        crawler = process.create_crawler(FunnelSpider)
+        process.crawl(crawler)
         process.start()
+    failure = crawler.stats.get_value("funnelcheck/store_error")  # (crawler.pipelines)
+    if failure:
+        print(failure, file=sys.stderr)  # the last line of the crawl's stderr: the parent reports it
+        return STORE_FAILED_EXIT
     return 0
 
 
@@ -148,7 +158,7 @@ def run_crawl(db_path: str, crawl_id: int, on_progress: Callable[[int, int], Non
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-            store.finish_crawl(crawl_id, "interrupted", "interrupted by the user")
+            _finish(store, crawl_id, "interrupted", "interrupted by the user")
             raise
         if on_progress:
             on_progress(store.count_pages(crawl_id, None), store.count_queued(crawl_id))
@@ -156,8 +166,29 @@ def run_crawl(db_path: str, crawl_id: int, on_progress: Callable[[int, int], Non
         tail = log.read()[-4000:]
         if store.crawl(crawl_id)["status"] == "running":
             why = f"crawl process killed by signal {-code}" if code < 0 else f"crawl process exited with {code}"
-            store.finish_crawl(crawl_id, "interrupted" if code < 0 else "failed", why)
+            if code == STORE_FAILED_EXIT:  # the crawl could not even mark itself failed
+                why = store_failure(tail) or why
+            _finish(store, crawl_id, "interrupted" if code < 0 else "failed", why)
     return code, tail
+
+
+def store_failure(text: str) -> str | None:
+    """The last ``cannot write the crawl store ...`` line in a crawl process's stderr, if any."""
+    for line in reversed(text.splitlines()):
+        if WRITE_FAILED in line:
+            return line[line.index(WRITE_FAILED):].strip()
+    return None
+
+
+def _finish(store: Store, crawl_id: int, status: str, why: str) -> None:
+    """Mark a crawl ended from the parent; a store that takes no write (a full disk) leaves the row
+    as it is: a crawl whose process is gone is listed as interrupted anyway (Store.crawls)."""
+    try:
+        store.finish_crawl(crawl_id, status, why)
+    except Exception as exc:
+        if not write_failure(exc):
+            raise
+        logger.info("crawl #%d could not be marked %s in %s: %s", crawl_id, status, store.path, exc)
 
 
 if __name__ == "__main__":
@@ -188,7 +219,7 @@ def audit_crawl(options: dict, on_progress: Callable[[int, int], None] | None = 
     crawl_options = CrawlOptions.from_validated(options, default_site(options), directories)
     with ExitStack() as stack:
         crawl_options = crawl_options.with_mounts(serve(stack, directories))
-        with Store(db_path) as store:
+        with Store(db_path) as store, writes_to(db_path):
             crawl_id = store.create_crawl(targets, crawl_options.to_json())
         if on_start:
             on_start(db_path, crawl_id)
@@ -250,7 +281,7 @@ def resume_crawl(db_path: str, crawl: dict, on_progress: Callable[[int, int], No
             raise ResumeError(f"cannot resume crawl #{crawl_id}: its directory {path} is gone")
     with ExitStack() as stack:
         options = options.with_mounts(serve(stack, options.directories))
-        with Store(db_path) as store:
+        with Store(db_path) as store, writes_to(db_path):
             store.set_options(crawl_id, options.to_json())
             store.reopen_crawl(crawl_id)
         if on_start:

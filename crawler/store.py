@@ -25,12 +25,13 @@ funnelcheck store, is refused and left untouched.
 """
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import sqlite3
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -212,6 +213,48 @@ class StoreError(RuntimeError):
     """The store cannot be opened or is not a funnelcheck store."""
 
 
+WRITE_FAILED = "cannot write the crawl store"   # how every message about a store that cannot be written starts
+# SQLite's primary result codes that say a file is not (or no longer) a database, not that it cannot be written
+_NOT_A_STORE = {getattr(sqlite3, "SQLITE_NOTADB", 26), getattr(sqlite3, "SQLITE_CORRUPT", 11)}
+
+
+def write_failure(exc: BaseException) -> bool:
+    """Is ``exc`` the store failing to take a write (a full disk, a read-only or vanished file,
+    an I/O error), rather than a bug? Those stop a crawl with a message, not a traceback."""
+    if isinstance(exc, OSError):
+        return True
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is None or (code & 0xFF) not in _NOT_A_STORE
+
+
+def write_error(path, exc: BaseException) -> str:
+    """One line naming the store and why a write failed: ``cannot write the crawl store PATH: REASON``.
+
+    >>> write_error("/m/c.sqlite", sqlite3.OperationalError("database or disk is full"))
+    'cannot write the crawl store /m/c.sqlite: the disk is full'
+    >>> write_error("/m/c.sqlite", OSError(30, "Read-only file system"))
+    'cannot write the crawl store /m/c.sqlite: Read-only file system'
+    """
+    return f"{WRITE_FAILED} {path}: {_reason(path, exc)}"
+
+
+def _reason(path, exc: BaseException) -> str:
+    """Why a store could not be written or read, in a few words (a full disk said so, whatever
+    SQLite calls it: FULL, or an I/O error making its -shm file on a disk with no room)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    full = (code is not None and code & 0xFF == getattr(sqlite3, "SQLITE_FULL", 13)) or \
+        getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in str(exc)
+    if not full and code is not None and code & 0xFF == getattr(sqlite3, "SQLITE_IOERR", 10):
+        try:
+            room = os.statvfs(os.path.dirname(os.path.abspath(path)))
+            full = room.f_bavail * room.f_frsize < 64 * 1024
+        except OSError:
+            pass
+    return "the disk is full" if full else (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -298,6 +341,55 @@ def _schema_version(db: sqlite3.Connection, path) -> int | None:
     return version
 
 
+@contextmanager
+def writes_to(path):
+    """Around writes outside the crawl's pipeline: a write the store does not take (a full disk)
+    is a :class:`StoreError` ``cannot write the crawl store PATH: REASON``, not a traceback."""
+    try:
+        yield
+    except (sqlite3.OperationalError, OSError) as exc:
+        if not write_failure(exc):
+            raise
+        raise StoreError(write_error(path, exc)) from None
+
+
+def _read_only_fs(path: Path) -> bool:
+    """Is ``path`` (or, if it does not exist, its nearest existing folder) on a file system mounted read-only?"""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _regular_file(path: Path) -> None:
+    """StoreError unless ``path`` is a file (a device, a pipe or a folder is no store, and
+    SQLite would read /dev/null as an empty database and write into nothing)."""
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file"
+        raise StoreError(f"{path} is not a funnelcheck crawl store ({what}): left untouched")
+
+
+def _writable_folder(path: Path) -> None:
+    """Make the store's folder if need be; StoreError ``cannot write ...`` when it cannot hold a
+    store: SQLite writes its -wal and -shm files beside the store."""
+    folder = path.parent
+    for above in (folder, *folder.parents):  # a file where a folder should be: say which
+        if above.exists():
+            if not above.is_dir():
+                raise StoreError(f"{WRITE_FAILED} {path}: {above} is a file, not a folder")
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{WRITE_FAILED} {path}: {exc.strerror or exc}") from None
+    if _read_only_fs(folder):
+        raise StoreError(f"{WRITE_FAILED} {path}: Read-only file system")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreError(f"{WRITE_FAILED} {path}: permission denied (its folder {folder})")
+
+
 def _open(path, readonly: bool, immutable: bool = False) -> sqlite3.Connection:
     if path == ":memory:":
         return sqlite3.connect(path)
@@ -327,23 +419,52 @@ class Store:
             else:
                 self._open_writable()
             self.db.row_factory = sqlite3.Row
-        except sqlite3.DatabaseError as exc:
+        except StoreError:
+            self._close_failed()  # (a foreign WAL file: closing is what removes the -wal and -shm SQLite made)
+            raise
+        except (sqlite3.DatabaseError, OSError) as exc:
+            self._close_failed()
+            if write_failure(exc):  # a full disk, a file SQLite may not open: not a foreign file
+                if not readonly:
+                    raise StoreError(write_error(self.path, exc)) from None
+                reason = _reason(self.path, exc)
+                hint = " (SQLite needs 32 KB beside a store to read it: free some space)" if "full" in reason else ""
+                raise StoreError(f"cannot read the crawl store {self.path}: {reason}{hint}") from None
             raise StoreError(f"{self.path} is not a funnelcheck crawl store ({exc}): left untouched") from None
-        except OSError as exc:
-            raise StoreError(f"cannot write the crawl store {self.path}: {exc}") from None
         self._read = _READ[self.version]
+
+    def _close_failed(self) -> None:
+        if getattr(self, "db", None) is not None:
+            self.db.close()
 
     def _open_readonly(self) -> None:
         if not Path(self.path).exists():
             raise StoreError(f"no crawl store at {self.path}")
+        _regular_file(Path(self.path))
+        if not os.access(self.path, os.R_OK):
+            raise StoreError(f"cannot read the crawl store {self.path}: permission denied")
+        wal = Path(f"{self.path}-wal")
+        if not wal.exists() or wal.stat().st_size == 0:
+            # all of it is in the file: is it ours? Asked of the file as it is (immutable), since a
+            # read-only connection to a WAL file makes -wal and -shm files beside it and cannot
+            # remove them: a foreign or newer file is refused with nothing left beside it
+            probe = _open(self.path, readonly=True, immutable=True)
+            try:
+                _schema_version(probe, self.path)
+            except sqlite3.DatabaseError:  # (not a database: the open below says so, as it would have)
+                pass
+            finally:
+                probe.close()
         self.db = _open(self.path, readonly=True)
         try:
             version = _schema_version(self.db, self.path)
         except sqlite3.OperationalError as exc:
-            if "unable to open" not in str(exc) and "readonly" not in str(exc).replace("-", ""):
+            wal = Path(f"{self.path}-wal")
+            no_room = "disk I/O" in str(exc) and (not wal.exists() or wal.stat().st_size == 0)  # a full disk
+            if "unable to open" not in str(exc) and "readonly" not in str(exc).replace("-", "") and not no_room:
                 raise
-            # a store on a read-only disk or in a folder we may not write: WAL cannot make
-            # its -shm file; read the file as it is, unchanging
+            # a store on a read-only disk, in a folder we may not write or on a full disk (and
+            # nothing waiting in its WAL): WAL cannot make its -shm file; read the file as it is
             self.db.close()
             self.db = _open(self.path, readonly=True, immutable=True)
             version = _schema_version(self.db, self.path)
@@ -352,19 +473,35 @@ class Store:
         self.version = version
 
     def _open_writable(self) -> None:
+        created = False
         if self.path != ":memory:":
             path = Path(self.path)
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"cannot write the crawl store {path}: {exc.strerror or exc}") from None
-            if not path.exists() and not os.access(path.parent, os.W_OK):
-                raise StoreError(f"cannot write the crawl store {path}: permission denied")
-            if path.exists() and not os.access(path, os.W_OK):
-                raise StoreError(f"cannot write the crawl store {path}: permission denied")
+            _writable_folder(path)
+            if path.exists():
+                _regular_file(path)
+                if not os.access(path, os.W_OK):
+                    raise StoreError(f"{WRITE_FAILED} {path}: "
+                                     f"{'Read-only file system' if _read_only_fs(path) else 'permission denied'}")
+            else:
+                try:  # made here, not by SQLite: a folder that takes no new file says why (the OS's reason)
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+                    created = True
+                except FileExistsError:  # another process has just made it
+                    pass
             self.db = sqlite3.connect(path, timeout=30)
+            try:
+                self._set_up()
+            except BaseException:
+                if created and path.exists() and path.stat().st_size == 0:  # no store was made: none left behind
+                    self.db.close()
+                    path.unlink()
+                raise
         else:
             self.db = sqlite3.connect(":memory:")
+            self._set_up()
+
+    def _set_up(self) -> None:
+        """Check the open file is ours, then create the schema in it or migrate it."""
         version = _schema_version(self.db, self.path)  # before any write: a foreign file stays as it was
         self.db.execute("PRAGMA journal_mode=WAL")
         # OFF: a killed process loses nothing committed (WAL); only an OS crash or power
@@ -381,7 +518,8 @@ class Store:
                                         [(1, "initial", now_iso())] + [(v, n, now_iso()) for v, n, _ in MIGRATIONS])
                 self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:  # (SQLite has rolled a full disk's transaction back itself)
+                    self.db.execute("ROLLBACK")
                 raise
         elif version < SCHEMA_VERSION:
             self._migrate(version)
@@ -406,7 +544,8 @@ class Store:
                 db.execute("INSERT INTO migrations VALUES (?, ?, ?)", (number, name, now_iso()))
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
             logger.info("migrated %s to store schema %d (%s)", self.path, number, name)
 
@@ -913,9 +1052,21 @@ def process_alive(pid: int | None) -> bool:
     return True
 
 
+def check_writable(path: str | os.PathLike) -> None:
+    """:class:`StoreError` unless a crawl can be stored at ``path``: a file there must be a store
+    of ours (one of an older funnelcheck is migrated); for a new one, its folder (made if need be)
+    must take files. A new store itself is not made here."""
+    path = Path(path)
+    if path.exists():
+        Store(path).close()
+    else:
+        _writable_folder(path)
+
+
 def open_store(path: str | os.PathLike | None, readonly: bool = False) -> Store:
     """Open the store at ``path`` (default: :func:`default_path`)."""
     return Store(path or default_path(), readonly=readonly)
 
 
-__all__ = ["Store", "StoreError", "open_store", "default_path", "closing"]
+__all__ = ["Store", "StoreError", "open_store", "check_writable", "default_path", "closing", "writes_to",
+           "write_error", "write_failure", "WRITE_FAILED"]
