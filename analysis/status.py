@@ -157,7 +157,7 @@ def resolve(url: str, rows: dict[str, dict], accept: frozenset[int] = frozenset(
         if platform_of is not None and platform_of(current) is not None and LOGIN_WALL.search(location):
             return Verdict(UNVERIFIED, "blocked (redirect to a login wall)", status, None, chain, location,
                            permanent=chain[0][1] in (301, 308))
-        if scheme_of(location) not in FETCHABLE_SCHEMES:
+        if scheme_of(location) not in FETCHABLE_SCHEMES | {""}:
             return Verdict(SKIPPED, f"skipped (redirects to a {scheme_of(location)}: URL; only http and https "
                            "are fetched)", status, "scheme", chain, location)
         nxt = key(location)

@@ -56,7 +56,7 @@ def target_hosts(options: CrawlOptions, targets=()) -> list[str]:
     directory mounts) and the hosts ``--remap`` rules send requests to. Whatever addresses they
     have, the SSRF guard allows (:mod:`crawler.guard`).
 
-    >>> target_hosts(CrawlOptions(site=("https://acme.example/",), remap=("^https://x\\.com/ http://127.0.0.1:9/",)))
+    >>> target_hosts(CrawlOptions(site=("https://acme.example/",), remap=("^https://x[.]com/ http://127.0.0.1:9/",)))
     ['acme.example', '127.0.0.1']
     """
     from urllib.parse import urlsplit

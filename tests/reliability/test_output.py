@@ -12,7 +12,10 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
+from click.testing import CliRunner
 from lxml import html as lxml_html
+
+import cli
 
 from conftest import Route, run_cli
 
@@ -42,13 +45,14 @@ def hostile(module_site_server, tmp_path_factory):
                     "--remap", r"^https://twitter\.com/ http://127.0.0.1:9/", "--format", "json", "-o", tmp / "a.json")
     assert audit.exit_code == 1, audit.stderr
     texts = {}
-    for fmt in FORMATS:
+    for fmt in FORMATS:  # rendered in this process (the crawl above ran the real command line)
         out = tmp / f"report.{fmt}"
-        result = run_cli("report", "--db", db, "--format", fmt, "-o", out)
-        assert result.exit_code == 1, (fmt, result.stderr)
+        result = CliRunner().invoke(cli.main, ["report", "--db", str(db), "--format", fmt, "-o", str(out)])
+        assert result.exit_code == 1, (fmt, result.output, result.exception)
         assert not CONTROL.search(result.stderr), fmt
-        texts[fmt] = out.read_text(encoding="utf-8")
-    terminal = run_cli("report", "--db", db)  # to the terminal (stdout), not a file
+        with open(out, encoding="utf-8", newline="") as fh:
+            texts[fmt] = fh.read()
+    terminal = run_cli("report", "--db", db)  # to the terminal (stdout) of a real process
     texts["stdout"] = terminal.stdout
     return texts
 
@@ -65,7 +69,7 @@ def test_json_keeps_crawled_text_exact(hostile):
 def test_no_control_character_reaches_any_other_format(hostile, fmt):
     text = hostile[fmt]
     if fmt in ("csv", "csv-links"):
-        text = text.replace("\r\n", "\n")
+        text = text.replace("\r\n", "\n")  # the CSV line ends
     assert not CONTROL.search(text), (fmt, CONTROL.search(text))
     assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
 
@@ -112,7 +116,7 @@ def test_csv_cells_cannot_be_formulas(hostile, fmt):
 def test_config_values_that_are_no_usable_number_are_errors(tmp_path, toml, message):
     config = tmp_path / "funnel.toml"
     config.write_text(f'targets = ["http://127.0.0.1:9/"]\n{toml}\n')
-    result = run_cli("audit", "--config", config, "--db", tmp_path / "c.sqlite")
+    result = CliRunner().invoke(cli.main, ["audit", "--config", str(config), "--db", str(tmp_path / "c.sqlite")])
     assert result.exit_code == 2
     assert result.stderr == f"funnelcheck: error: {message}\n"
     assert not (tmp_path / "c.sqlite").exists()
@@ -124,5 +128,5 @@ def test_config_values_that_are_no_usable_number_are_errors(tmp_path, toml, mess
     (["--accept", "200,1000"], "--accept takes HTTP status codes (100 to 599), got 1000"),
 ])
 def test_command_line_values_that_are_no_usable_number_are_errors(tmp_path, args, message):
-    result = run_cli("audit", "http://127.0.0.1:9/", *args, "--db", tmp_path / "c.sqlite")
+    result = CliRunner().invoke(cli.main, ["audit", "http://127.0.0.1:9/", *args, "--db", str(tmp_path / "c.sqlite")])
     assert (result.exit_code, result.stderr) == (2, f"funnelcheck: error: {message}\n")

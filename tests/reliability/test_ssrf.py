@@ -11,6 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+import cli
 
 from conftest import Route, run_cli
 
@@ -151,7 +154,8 @@ def test_a_target_on_a_private_address_is_audited(canary, tmp_path):
 
 @pytest.mark.parametrize("value", ["10.0.0.0/33", "intranet"])
 def test_a_bad_allow_private_is_an_error(value, tmp_path):
-    result = run_cli("audit", "http://127.0.0.1:9/", "--db", tmp_path / "c.sqlite", "--allow-private", value)
+    result = CliRunner().invoke(cli.main, ["audit", "http://127.0.0.1:9/", "--db", str(tmp_path / "c.sqlite"),
+                                           "--allow-private", value])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
         f"funnelcheck: error: --allow-private takes an address or network like 10.0.0.0/8, got {value!r}"]
