@@ -477,6 +477,9 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
         code = emit(a, fmt, output, fail_on, severity, rules)
         if view.get("email") and crawl["status"] == "complete":
             _mail_changes(store, view, crawl_id)
+        elif view.get("email"):
+            click.echo(f"funnelcheck: crawl #{crawl_id} is not complete: no e-mail sent yet (funnelcheck resume "
+                       f"--db {db_path} {crawl_id} --email-diff … sends it once the crawl is)", err=True)
         logging.getLogger("funnelcheck").info(
             "crawl #%d %s: %d pages, findings %s, exit %d", crawl_id, crawl["status"], a.summary["pages_crawled"],
             " ".join(f"{n} {sev}" for sev, n in a.summary["findings"].items()), code)
@@ -485,20 +488,32 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
 
 @main.command()
 @click.argument("crawl_id", type=int, required=False, metavar="[CRAWL_ID]")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="The funnel.toml whose [email] table --email-diff uses (the crawl's own options are stored).")
+@click.option("--email-diff", "email_to", multiple=True, metavar="TO", help="Once the crawl is complete, e-mail "
+              "what changed since the site's previous complete crawl to TO (repeatable), as audit --email-diff does.")
+@click.option("--email-always", is_flag=True, default=False, help="Send the e-mail even when nothing changed.")
 @report_options
 @verbose_option
 @click.pass_context
-def resume(ctx, crawl_id, db, fmt, output, fail_on, severity, rules, local_verbose, **view):
+def resume(ctx, crawl_id, config_path, email_to, email_always, db, fmt, output, fail_on, severity, rules,
+           local_verbose, **view):
     """Continue an interrupted crawl (the latest by default) from where it stopped, and report.
 
     Pages already stored are kept and not fetched again; the URLs it had queued are
-    fetched; the report is that of the whole crawl.
+    fetched; the report is that of the whole crawl. A scheduled audit that was cut short
+    (--max-time, a reboot) still mails its diff: resume it with the same --email-diff.
     """
     from crawler.run import ResumeError, resumable, resume_crawl
     from crawler.store import default_path
 
     check_output(output)
-    view = make_view(**view)
+    view = make_view(**view, config_path=config_path)
+    try:
+        table = (load_config(config_path) if config_path else {}).get("email")
+    except ConfigError as exc:
+        fail(str(exc))
+    view["email"] = _email_plan(table, email_to, email_always, config_path, "--email-diff")
     verbose = (ctx.obj or {}).get("verbose", 0) + local_verbose
     db_path = str(db or default_path())
     try:

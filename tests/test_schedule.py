@@ -135,3 +135,53 @@ def test_two_runs_at_once_on_one_store_and_site(site_server, tmp_path):
     assert first.returncode == 0
     with Store(db, readonly=True) as store:
         assert [c["status"] for c in store.crawls()] == ["complete"]  # only the first run crawled
+
+
+def _slow_copy(version, delay):
+    """The fixture site of ``version`` served slowly (``delay`` s an answer): a one-second
+    --max-time cuts its crawl short, as a reboot or a time slot cuts a scheduled run."""
+    from urllib.parse import unquote, urlsplit
+
+    def handler(h):
+        time.sleep(delay)
+        path = SITES / version / unquote(urlsplit(h.path).path).lstrip("/")
+        if path.is_dir():
+            path = path / "index.html"
+        if not path.is_file():
+            return Route(404, body="<html><body>not found</body></html>")
+        ctype = "application/xml" if path.suffix == ".xml" else "text/html; charset=utf-8"
+        return Route(headers={"Content-Type": ctype}, body=path.read_bytes())
+    return handler
+
+
+def test_a_scheduled_audit_cut_short_mails_its_diff_when_resumed(smtp, site_server, tmp_path):
+    server, folder = smtp
+    config = tmp_path / "funnel.toml"
+    config.write_text(f'[email]\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "starttls"\n'
+                      f'username = "{USER}"\nfrom = "audit@acme.example"\ncafile = "{folder / "ca.pem"}"\n')
+    db = tmp_path / "crawls.sqlite"
+    env = {"FUNNELCHECK_SMTP_PASSWORD": PASSWORD}
+    before = len(server.recorder.messages)
+    for version in ("v1", "v2"):
+        srv = site_server(routes={"*": _slow_copy(version, 0 if version == "v1" else 0.2)})
+        args = ("https://acme.example/", "--remap", rf"^https://acme\.example/ {srv.url}/", "--no-check-external",
+                "--no-check-social", "--concurrency", "1", "--db", db, "--fail-on", "never")
+        if version == "v1":
+            assert run_cli("audit", *args, env=env).exit_code == 0
+            continue
+        cut = run_cli("audit", *args, "--max-time", "1s", "--config", config, "--email-diff", "team@acme.example",
+                      env=env)
+        assert cut.exit_code == 0, cut.stderr
+        assert "crawl #2 is not complete: no e-mail sent yet" in cut.stderr
+        for _ in range(10):
+            resumed = run_cli("resume", "--db", db, "2", "--config", config, "--email-diff", "team@acme.example",
+                              "--fail-on", "never", env=env)
+            assert resumed.exit_code == 0, resumed.stderr
+            if "e-mailed" in resumed.stderr:
+                break
+        assert "e-mailed 'acme.example: " in resumed.stderr
+    with Store(db, readonly=True) as store:
+        assert [(c["id"], c["status"]) for c in store.crawls()] == [(1, "complete"), (2, "complete")]
+        subject = headline(diff_crawls(store, 1, 2))
+    [mail] = server.recorder.messages[before:]
+    assert mail.message["Subject"] == subject and mail.rcpt_tos == ["team@acme.example"]
