@@ -13,8 +13,8 @@ Scrapy's ``TWISTED_DNS_RESOLVER`` setting; the policy comes from the crawl's set
 ``FUNNEL_ALLOW_PRIVATE``
     more networks the user allows (``--allow-private CIDR``).
 
-A refused host is remembered (:func:`blocked_address`), so the failed request is reported as
-``skipped (private address)``, not as a DNS failure.
+The resolver remembers a host it refused (:func:`blocked_address` asks the reactor's resolver),
+so the failed request is reported as ``skipped (private address)``, not as a DNS failure.
 """
 from __future__ import annotations
 
@@ -28,9 +28,8 @@ from zope.interface import implementer, provider
 
 logger = logging.getLogger(__name__)
 
-# host name -> the first non-public address it resolved to, for the report (bounded: a crawl
-# meets a few hundred hosts; a hostile page cannot grow it past this).
-_BLOCKED: dict[str, str] = {}
+# Hosts remembered as refused, at most (a crawl meets a few hundred hosts; a hostile page
+# cannot grow the memory past this).
 _MAX_BLOCKED = 10000
 
 
@@ -94,35 +93,34 @@ def _resolve(host: str) -> set:
 
 
 def blocked_address(host: str | None) -> str | None:
-    """The private address a host was refused at, if the guard refused it."""
-    return _BLOCKED.get((host or "").lower().strip("[]"))
+    """The private address the reactor's :class:`GuardedResolver` refused ``host`` at, if it did."""
+    from twisted.internet import reactor
+
+    blocked = getattr(reactor.nameResolver, "blocked", None)
+    return blocked.get((host or "").lower().strip("[]")) if blocked is not None else None
 
 
 def check_literal(host: str | None, policy: AddressPolicy) -> str | None:
     """The address itself when ``host`` is a literal address the policy refuses (refused before
-    any connection is tried)."""
+    any connection is tried).
+
+    >>> check_literal("127.0.0.2", AddressPolicy.build(["127.0.0.1"])), check_literal("a.example", AddressPolicy())
+    ('127.0.0.2', None)
+    """
     host = (host or "").strip("[]")
     try:
         _address(host)
     except ValueError:
         return None
-    if policy.allows(host):
-        return None
-    _remember(host, host)
-    return host
-
-
-def _remember(host: str, address: str) -> None:
-    if len(_BLOCKED) < _MAX_BLOCKED:
-        _BLOCKED.setdefault(host.lower(), address)
+    return None if policy.allows(host) else host
 
 
 @provider(IResolutionReceiver)
 class _Filtering:
     """Passes on the addresses the policy allows; remembers a host whose every address it refused."""
 
-    def __init__(self, receiver, host: str, policy: AddressPolicy):
-        self.receiver, self.host, self.policy = receiver, host, policy
+    def __init__(self, receiver, host: str, policy: AddressPolicy, blocked: dict):
+        self.receiver, self.host, self.policy, self.blocked = receiver, host, policy, blocked
         self.passed, self.refused = 0, None
 
     def resolutionBegan(self, resolution) -> None:
@@ -138,7 +136,8 @@ class _Filtering:
     def resolutionComplete(self) -> None:
         if not self.passed and self.refused is not None:
             logger.warning("not connecting to %s: it resolves to the private address %s", self.host, self.refused)
-            _remember(self.host, self.refused)
+            if len(self.blocked) < _MAX_BLOCKED:
+                self.blocked.setdefault(self.host.lower(), self.refused)
         self.receiver.resolutionComplete()
 
 
@@ -150,6 +149,7 @@ class GuardedResolver:
         self.reactor = reactor
         self.original = reactor.nameResolver
         self.policy = policy
+        self.blocked: dict[str, str] = {}  # host name -> the first non-public address it resolved to
 
     @classmethod
     def from_crawler(cls, crawler, reactor) -> "GuardedResolver":
@@ -163,7 +163,7 @@ class GuardedResolver:
 
     def resolveHostName(self, resolutionReceiver, hostName, portNumber=0, addressTypes=None,
                         transportSemantics="TCP"):
-        return self.original.resolveHostName(_Filtering(resolutionReceiver, hostName, self.policy),
+        return self.original.resolveHostName(_Filtering(resolutionReceiver, hostName, self.policy, self.blocked),
                                              hostName, portNumber, addressTypes, transportSemantics)
 
 
