@@ -211,10 +211,12 @@ def validate(options: dict, formats=()) -> dict:
     bad = [c for c in o["accept"] if not 100 <= c <= 599]
     if bad:
         raise ConfigError(f"--accept takes HTTP status codes (100 to 599), got {bad[0]}")
-    for key in ("timeout", "max_size"):
-        value = o[key]
+    for key, low, high in (("timeout", 0, 86400), ("max_size", 0.001, 1048576)):   # seconds; MiB
+        value, name = o[key], f"--{key.replace('_', '-')}"
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise ConfigError(f"--{key.replace('_', '-')} must be a number > 0, got {value!r}")
+            raise ConfigError(f"{name} must be a number > 0, got {value!r}")
+        if not low <= value <= high:  # (a cap under one byte would be Scrapy's 0: no cap at all)
+            raise ConfigError(f"{name} must be between {low} and {high}, got {value!r}")
     networks = []
     for cidr in o["allow_private"]:
         try:

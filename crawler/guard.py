@@ -7,9 +7,12 @@ request goes through it: links, redirect hops, robots.txt, sitemaps, assets. Ins
 Scrapy's ``TWISTED_DNS_RESOLVER`` setting; the policy comes from the crawl's settings:
 
 ``FUNNEL_TARGET_HOSTS``
-    the hosts the crawl was asked to fetch (its targets, as fetched after ``--remap`` and
-    directory mounts, and the hosts ``--remap`` rules point at): whatever they resolve to is
-    allowed, so an intranet or local audit works.
+    the hosts of the crawl's URL targets: whatever they resolve to is allowed, every port, so an
+    intranet or local audit works.
+``FUNNEL_TARGET_ENDPOINTS``
+    ``host:port`` of what the crawl was pointed at besides: a directory target's local server,
+    the destinations of ``--remap`` rules, the ``--site``/``--blog``/``--social`` prefixes
+    (that port only: a built site's pages cannot reach the rest of the machine).
 ``FUNNEL_ALLOW_PRIVATE``
     more networks the user allows (``--allow-private CIDR``).
 
@@ -49,33 +52,48 @@ def is_public(address: str) -> bool:
 
 
 def _address(text: str):
-    return ipaddress.ip_address(text.split("%", 1)[0])
+    """An address, IPv4-mapped IPv6 ones as the IPv4 address they are (``::ffff:127.0.0.2``)."""
+    ip = ipaddress.ip_address(text.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 @dataclass
 class AddressPolicy:
-    """Which non-public addresses a crawl may connect to.
+    """Which non-public addresses a crawl may connect to: every port of a target's own address
+    (``addresses``), one port of an endpoint the crawl was pointed at (``endpoints``: a
+    directory target's local server, a ``--remap`` destination, a ``--site``/``--blog``/
+    ``--social`` prefix), and the networks of ``--allow-private``.
 
-    >>> p = AddressPolicy.build(["127.0.0.1"], ["10.0.0.0/8"])
-    >>> p.allows("127.0.0.1"), p.allows("127.0.0.2"), p.allows("10.9.9.9"), p.allows("93.184.215.14")
+    >>> p = AddressPolicy.build(["127.0.0.1"], ["10.0.0.0/8"], ["127.0.0.3:8000"])
+    >>> p.allows("127.0.0.1", 9), p.allows("127.0.0.2", 80), p.allows("10.9.9.9", 80), p.allows("93.184.215.14", 80)
     (True, False, True, True)
+    >>> p.allows("127.0.0.3", 8000), p.allows("127.0.0.3", 8001), p.allows("::ffff:127.0.0.1", 5)
+    (True, False, True)
     """
     addresses: set = field(default_factory=set)
     networks: tuple = ()
+    endpoints: set = field(default_factory=set)   # (address, port)
 
     @classmethod
-    def build(cls, target_hosts=(), allow_private=()) -> "AddressPolicy":
+    def build(cls, target_hosts=(), allow_private=(), endpoints=()) -> "AddressPolicy":
         addresses = set()
         for host in target_hosts:
             addresses.update(_resolve(host))
+        allowed_endpoints = set()
+        for endpoint in endpoints:
+            host, _, port = endpoint.rpartition(":")
+            allowed_endpoints.update((ip, int(port)) for ip in _resolve(host))
         networks = tuple(ipaddress.ip_network(cidr, strict=False) for cidr in allow_private)
-        return cls(addresses, networks)
+        return cls(addresses, networks, allowed_endpoints)
 
-    def allows(self, address: str) -> bool:
+    def allows(self, address: str, port: int | None = None) -> bool:
         if is_public(address):
             return True
         ip = _address(address)
-        return ip in self.addresses or any(ip in net for net in self.networks if ip.version == net.version)
+        return (ip in self.addresses or (ip, port) in self.endpoints
+                or any(ip in net for net in self.networks if ip.version == net.version))
 
 
 def _resolve(host: str) -> set:
@@ -100,11 +118,11 @@ def blocked_address(host: str | None) -> str | None:
     return blocked.get((host or "").lower().strip("[]")) if blocked is not None else None
 
 
-def check_literal(host: str | None, policy: AddressPolicy) -> str | None:
+def check_literal(host: str | None, port: int | None, policy: AddressPolicy) -> str | None:
     """The address itself when ``host`` is a literal address the policy refuses (refused before
     any connection is tried).
 
-    >>> check_literal("127.0.0.2", AddressPolicy.build(["127.0.0.1"])), check_literal("a.example", AddressPolicy())
+    >>> check_literal("127.0.0.2", 80, AddressPolicy.build(["127.0.0.1"])), check_literal("a.example", 80, AddressPolicy())
     ('127.0.0.2', None)
     """
     host = (host or "").strip("[]")
@@ -112,7 +130,7 @@ def check_literal(host: str | None, policy: AddressPolicy) -> str | None:
         _address(host)
     except ValueError:
         return None
-    return None if policy.allows(host) else host
+    return None if policy.allows(host, port) else host
 
 
 @provider(IResolutionReceiver)
@@ -127,7 +145,7 @@ class _Filtering:
         self.receiver.resolutionBegan(resolution)
 
     def addressResolved(self, address) -> None:
-        if self.policy.allows(address.host):
+        if self.policy.allows(address.host, getattr(address, "port", None)):
             self.passed += 1
             self.receiver.addressResolved(address)
         elif self.refused is None:
@@ -154,8 +172,8 @@ class GuardedResolver:
     @classmethod
     def from_crawler(cls, crawler, reactor) -> "GuardedResolver":
         settings = crawler.settings
-        policy = AddressPolicy.build(settings.getlist("FUNNEL_TARGET_HOSTS"),
-                                     settings.getlist("FUNNEL_ALLOW_PRIVATE"))
+        policy = AddressPolicy.build(settings.getlist("FUNNEL_TARGET_HOSTS"), settings.getlist("FUNNEL_ALLOW_PRIVATE"),
+                                     settings.getlist("FUNNEL_TARGET_ENDPOINTS"))
         return cls(reactor, policy)
 
     def install_on_reactor(self) -> None:

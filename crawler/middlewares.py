@@ -279,14 +279,18 @@ class AddressGuardMiddleware:
     @classmethod
     def from_crawler(cls, crawler):
         settings = crawler.settings
-        return cls(AddressPolicy.build(settings.getlist("FUNNEL_TARGET_HOSTS"),
-                                       settings.getlist("FUNNEL_ALLOW_PRIVATE")))
+        return cls(AddressPolicy.build(settings.getlist("FUNNEL_TARGET_HOSTS"), settings.getlist("FUNNEL_ALLOW_PRIVATE"),
+                                       settings.getlist("FUNNEL_TARGET_ENDPOINTS")))
 
     def process_request(self, request, spider=None):
         parts = urlsplit(request.url)
         if parts.scheme not in ("http", "https"):
             raise NotFetched("scheme", f"skipped (only http and https are fetched, not {parts.scheme}:)")
-        address = check_literal(parts.hostname, self.policy)
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            port = None
+        address = check_literal(parts.hostname, port, self.policy)
         if address is not None:
             raise PrivateAddress(address)
         return None

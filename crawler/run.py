@@ -28,6 +28,7 @@ def scrapy_settings(db_path: str, crawl: dict, verbose: int = 0, resume: bool = 
     from scrapy.settings import Settings
 
     options = CrawlOptions.from_json(crawl["options"])
+    allowed = target_hosts(options, crawl.get("targets") or ())
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
     overrides = {"FUNNEL_DB": str(db_path), "FUNNEL_CRAWL_ID": crawl["id"], "FUNNEL_RESUME": resume,
@@ -39,7 +40,7 @@ def scrapy_settings(db_path: str, crawl: dict, verbose: int = 0, resume: bool = 
                  "CONCURRENT_REQUESTS_PER_DOMAIN": options.concurrency,
                  "CONCURRENT_REQUESTS": max(32, options.concurrency * 2),
                  "DOWNLOAD_MAXSIZE": int(options.max_size * 1024 * 1024),
-                 "FUNNEL_TARGET_HOSTS": target_hosts(options, crawl.get("targets") or ()),
+                 "FUNNEL_TARGET_HOSTS": allowed[0], "FUNNEL_TARGET_ENDPOINTS": allowed[1],
                  "FUNNEL_ALLOW_PRIVATE": list(options.allow_private)}
     if verbose:
         overrides["LOG_LEVEL"] = "INFO" if verbose == 1 else "DEBUG"
@@ -51,30 +52,42 @@ def scrapy_settings(db_path: str, crawl: dict, verbose: int = 0, resume: bool = 
     return settings
 
 
-def target_hosts(options: CrawlOptions, targets=()) -> list[str]:
-    """The hosts a crawl is asked to fetch from: its targets as fetched (after ``--remap`` and
-    directory mounts) and the hosts ``--remap`` rules send requests to. Whatever addresses they
-    have, the SSRF guard allows (:mod:`crawler.guard`).
+def target_hosts(options: CrawlOptions, targets=()) -> tuple[list[str], list[str]]:
+    """What the SSRF guard allows (:mod:`crawler.guard`): the hosts of URL targets fetched as
+    they are (every port of their addresses: an intranet or local audit), and ``host:port`` of
+    everything else the crawl was pointed at (directory mounts, ``--remap`` destinations, the
+    site, blog and social prefixes as fetched): that port only.
 
-    >>> target_hosts(CrawlOptions(site=("https://acme.example/",), remap=("^https://x[.]com/ http://127.0.0.1:9/",)))
-    ['acme.example', '127.0.0.1']
+    >>> target_hosts(CrawlOptions(site=("https://acme.example/",), remap=("^https://x[.]com/ http://127.0.0.1:9/",)),
+    ...              ["https://acme.example/"])
+    (['acme.example'], ['acme.example:443', '127.0.0.1:9'])
     """
     from urllib.parse import urlsplit
 
     from crawler.urls import Remapper
 
     remapper = Remapper(options.remap, options.mounts)
-    urls = [remapper.fetch_url(t) for t in (*targets, *options.site, *options.blog, *options.social)]
-    urls += [rule.replacement for rule in remapper.rules] + list(options.mounts.values())
-    hosts = []
-    for url in urls:
+    hosts, endpoints = [], []
+
+    def add(url: str, into: list, with_port: bool) -> None:
         try:
-            host = urlsplit(url).hostname
+            parts = urlsplit(url)
+            host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
-            continue
-        if host and "\\" not in host and host not in hosts:
-            hosts.append(host)
-    return hosts
+            return
+        if host and "\\" not in host:
+            item = f"{host}:{port}" if with_port else host
+            if item not in into:
+                into.append(item)
+
+    for t in targets:
+        if remapper.fetch_url(t) == t:
+            add(t, hosts, with_port=False)
+    for url in [remapper.fetch_url(u) for u in (*targets, *options.site, *options.blog, *options.social)]:
+        add(url, endpoints, with_port=True)
+    for url in [rule.replacement for rule in remapper.rules] + list(options.mounts.values()):
+        add(url, endpoints, with_port=True)
+    return hosts, endpoints
 
 
 def main(argv: list[str] | None = None) -> int:

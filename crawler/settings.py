@@ -43,7 +43,8 @@ SCHEDULER_PRIORITY_QUEUE = "crawler.queues.HostPriorityQueue"  # per host, on di
 DOWNLOAD_HANDLERS = {"file": None, "data": None, "s3": None, "ftp": None}
 # The SSRF guard: the reactor connects only to addresses the crawl may reach (crawler.guard).
 TWISTED_DNS_RESOLVER = "crawler.guard.GuardedResolver"
-FUNNEL_TARGET_HOSTS = []        # set by crawler.run: the hosts the targets are fetched from
+FUNNEL_TARGET_HOSTS = []        # set by crawler.run: the hosts of URL targets (every port allowed)
+FUNNEL_TARGET_ENDPOINTS = []    # ... host:port of directory mounts, --remap destinations, scope prefixes
 FUNNEL_ALLOW_PRIVATE = []       # --allow-private CIDR
 
 DOWNLOADER = "crawler.downloader.Downloader"  # holds CONCURRENT_REQUESTS_PER_DOMAIN (see there)

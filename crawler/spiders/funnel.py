@@ -16,7 +16,7 @@ import scrapy
 from scrapy.utils.gz import gunzip
 
 from crawler.dupefilter import dupefilter_of
-from crawler.errors import error_kind
+from crawler.errors import error_kind, size_reason
 from crawler.extensions import CrawlLimits
 from crawler.extract import BINARY_DATA, NAVIGATION_TAGS, Link, binary_kind, css_urls, extract, resolve_href
 from crawler.options import CrawlOptions
@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 KEPT_HEADERS = ("cf-mitigated", "retry-after", "x-amzn-waf-action", "server", "content-length")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 SITEMAP_CHUNK = 1000  # sitemap entries per item: a 50,000-URL sitemap is streamed, not held
+SITEMAP_MAX_SIZE = 50 * 1024 * 1024  # the sitemap protocol's limit on one (uncompressed) sitemap
 
 
 def is_stylesheet(url: str, tag: str, rel: str) -> bool:
@@ -191,9 +192,15 @@ class FunnelSpider(scrapy.Spider):
         # error status goes to on_support_error (which falls back to /sitemap.xml for robots.txt).
         key = self.key(public)
         meta = {"public": public, "key": key, "claimed": key, "role": role, "depth": 0, "dont_obey_robotstxt": True}
+        if role == "sitemap":  # up to what the sitemap protocol allows, whatever --max-size says of pages
+            meta["download_maxsize"] = self.sitemap_max_size()
         self.dupefilter.claim(key)
         return scrapy.Request(self.remapper.fetch_url(public), meta=meta, callback=callback,
                               errback=self.on_support_error, priority=1)
+
+    def sitemap_max_size(self) -> int:
+        """Bytes a sitemap may have, decompressed: the protocol's 50 MiB, or --max-size if larger."""
+        return max(self.settings.getint("DOWNLOAD_MAXSIZE"), SITEMAP_MAX_SIZE)
 
     def on_support_error(self, failure):
         meta = failure.request.meta
@@ -236,9 +243,16 @@ class FunnelSpider(scrapy.Spider):
             return
         body = response.body
         if body[:2] == b"\x1f\x8b":
+            cap = meta.get("download_maxsize") or self.sitemap_max_size()
             try:
-                body = gunzip(body, max_size=50 * 1024 * 1024)
-            except OSError:
+                body = gunzip(body, max_size=cap)
+            except (OSError, EOFError, ValueError) as exc:  # ValueError: over the cap (a gzip bomb)
+                over = type(exc).__name__ == "_DecompressionMaxSizeExceeded"
+                reason = size_reason(cap, decompressed=True) if over else f"not gzip as it says: {exc}"[:200]
+                logger.warning("sitemap %s not read: %s", meta["public"], reason)
+                yield self.item({"url": meta["key"], "fetched_url": response.url, "role": "sitemap", "method": "GET",
+                                 "depth": 0, "error_kind": "too-large" if over else "bad-encoding",
+                                 "reason": reason, "fetched_at": now_iso()})
                 return
         page = {"url": meta["key"], "fetched_url": response.url, "role": "sitemap", "method": "GET",
                 "depth": 0, "status": response.status, "content_type": "application/xml", "parsed": 1,

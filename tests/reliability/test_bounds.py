@@ -237,3 +237,21 @@ def test_endless_headers_are_cut_off_at_the_cap(bounded):
     assert (p["verdict"], p["label"]) == ("broken", "response headers larger than 64 KiB")
     held = [seconds for path, seconds in bounded.server.log if path == "/flood"]
     assert held and max(held) < 2, held
+
+
+def test_a_gzip_sitemap_bomb_is_recorded_too_large(raw_server, tmp_path):
+    """A sitemap may be as big as the protocol allows (50 MiB, or --max-size if larger), counted
+    after decompression, gzip file or Content-Encoding alike; over it, it is recorded, not read."""
+    routes = {"/robots.txt": page("User-agent: *\nSitemap: /sitemap.xml.gz\n"),
+              "/sitemap.xml.gz": streamed("", lambda: gzip_bomb(256 << 20)),
+              "/fine": page("<html><body>fine</body></html>"), "/": page(_home([]))}
+    server = raw_server(routes)
+    out = tmp_path / "r.json"
+    result = run_cli("audit", f"{server.url}/", "--db", tmp_path / "c.sqlite", "--format", "json", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    pages = {p["url"]: p for p in json.loads(out.read_text())["pages"]}
+    bomb = pages[f"{server.url}/sitemap.xml.gz"]
+    assert (bomb["role"], bomb["verdict"], bomb["label"]) == (
+        "sitemap", "unverified", "too large (over 50 MiB after decompression)")
+    assert pages[f"{server.url}/fine"]["verdict"] == "ok"

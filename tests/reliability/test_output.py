@@ -110,6 +110,9 @@ def test_csv_cells_cannot_be_formulas(hostile, fmt):
     ("timeout = nan", "--timeout must be a number > 0, got nan"),
     ("timeout = inf", "--timeout must be a number > 0, got inf"),
     ("max_size = -inf", "--max-size must be a number > 0, got -inf"),
+    ("max_size = 1e-9", "--max-size must be between 0.001 and 1048576, got 1e-09"),  # not "no cap at all"
+    ("max_size = 1e308", "--max-size must be between 0.001 and 1048576, got 1e+308"),
+    ("timeout = 1e9", "--timeout must be between 0 and 86400, got 1000000000.0"),
     ("accept = [700]", "--accept takes HTTP status codes (100 to 599), got 700"),
     ("accept = [\"99,200\"]", "--accept takes HTTP status codes (100 to 599), got 99"),
 ])

@@ -21,9 +21,9 @@ CANARY_NAME = "canary.funnelcheck.test"
 
 
 class Canary:
-    """An HTTP server on 127.0.0.2 that logs every request and answers 200 with a page."""
+    """An HTTP server (on 127.0.0.2) that logs every request and answers 200 with a page."""
 
-    def __init__(self):
+    def __init__(self, host: str = "127.0.0.2"):
         self.requests: list[str] = []
         canary = self
 
@@ -44,7 +44,7 @@ class Canary:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -159,3 +159,32 @@ def test_a_bad_allow_private_is_an_error(value, tmp_path):
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
         f"funnelcheck: error: --allow-private takes an address or network like 10.0.0.0/8, got {value!r}"]
+
+
+def test_a_directory_target_or_a_remap_allows_its_own_port_only(site_server, tmp_path):
+    """A built site audited from its folder is served on 127.0.0.1 by funnelcheck; a remapped
+    public target is fetched from a local copy: neither opens the rest of 127.0.0.1 to the
+    pages' links."""
+    local = Canary("127.0.0.1")
+    try:
+        links = (f'<a href="http://127.0.0.1:{local.port}/admin">a</a><a href="http://localhost:{local.port}/b">b</a>'
+                 f'<a href="http://2130706433:{local.port}/c">c</a>')
+        site = tmp_path / "site"
+        site.mkdir()
+        (site / "index.html").write_text(f"<html><head><title>Home</title></head><body><main>{links}</main></body></html>")
+        out = tmp_path / "dir.json"
+        result = run_cli("audit", site, "--base-url", "https://acme.example/", "--db", tmp_path / "c.sqlite",
+                         "--format", "json", "-o", out)
+        assert result.exit_code in (0, 1), result.stderr
+        copy = site_server(site)
+        remapped = run_cli("audit", "https://acme.example/", "--remap", rf"^https://acme\.example/ {copy.url}/",
+                           "--db", tmp_path / "c.sqlite", "--format", "json", "-o", tmp_path / "remap.json")
+        assert remapped.exit_code in (0, 1), remapped.stderr
+        assert local.requests == []
+        for report in (out, tmp_path / "remap.json"):
+            verdicts = _verdicts(json.loads(report.read_text()))
+            for path in (f"http://127.0.0.1:{local.port}/admin", f"http://localhost:{local.port}/b",
+                         f"http://2130706433:{local.port}/c"):
+                assert verdicts.get(path) == ("skipped", "skipped (private address)"), (report.name, path)
+    finally:
+        local.close()
