@@ -49,10 +49,32 @@ def _terminated(signum, frame):
     raise KeyboardInterrupt
 
 
-def check_output(output: str | None) -> None:
-    """Refuse an ``-o FILE`` that cannot be written, before anything is crawled."""
+def _is_sqlite(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
+def _is_store_file(path: str, db_path: str | None) -> bool:
+    """``path`` is an SQLite file (a crawl store, most likely), or the store ``db_path`` (its
+    ``-wal``/``-shm`` included) even before it exists."""
+    if _is_sqlite(path):
+        return True
+    if not db_path:
+        return False
+    target = os.path.realpath(path)
+    return any(target == os.path.realpath(db_path + suffix) for suffix in ("", "-wal", "-shm", "-journal"))
+
+
+def check_output(output: str | None, db_path: str | None = None) -> None:
+    """Refuse an ``-o FILE`` that cannot be written, or that is the crawl store (a typo in a
+    cron line must not overwrite the history), before anything is crawled."""
     if not output:
         return
+    if _is_store_file(output, db_path):
+        fail(f"-o {output} is the crawl store (an SQLite file): it would be overwritten; write the report elsewhere")
     folder = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(folder):
         fail(f"cannot write {output}: no such folder {folder}")
@@ -111,6 +133,8 @@ def main(ctx: click.Context, verbose: int, log_file: str | None) -> None:
                         format="funnelcheck: %(message)s")
     from crawler.urls import redact_logs
     if log_file:
+        if _is_sqlite(log_file):
+            fail(f"--log-file {log_file} is an SQLite file (a crawl store?): no log is appended to it")
         try:
             handler = logging.FileHandler(log_file, encoding="utf-8")
         except OSError as exc:
@@ -281,13 +305,13 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
         options = validate(merge(config, cli_options), formats=WRITERS)
     except ConfigError as exc:
         fail(str(exc))
-    check_output(options["output"])
-    view["email"] = _email_plan(options.get("email"), email_to, email_always, config_path, "--email-diff")
     from crawler.config import public_targets
     from crawler.run import ResumeError, audit_crawl, resumable, resume_crawl
     from crawler.store import default_path
 
     db_path = str(options.get("db") or default_path())
+    check_output(options["output"], db_path)
+    view["email"] = _email_plan(options.get("email"), email_to, email_always, config_path, "--email-diff")
     _writable_store(db_path)
     lock = _lock(db_path, public_targets(options)[0])  # noqa: F841  (held until the process ends)
     if resume:

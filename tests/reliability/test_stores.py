@@ -344,3 +344,29 @@ def test_the_store_reserve_leaves_nothing_behind(tmp_path):
     assert list(tmp_path.iterdir()) == []  # and no name in the folder, now or after
     held.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_report_or_log_written_over_the_store_is_refused(tmp_path):
+    """A typo in a cron line (`-o crawls.sqlite`) must not overwrite the crawl history."""
+    from click.testing import CliRunner
+
+    import cli
+    from crawler.store import Store
+
+    db = tmp_path / "crawls.sqlite"
+    Store(str(db)).close()
+    before = db.read_bytes()
+    runner = CliRunner()
+    for args, line in (
+            (["report", "--db", str(db), "-o", str(db)],
+             f"funnelcheck: error: -o {db} is the crawl store (an SQLite file): it would be overwritten; "
+             "write the report elsewhere\n"),
+            (["--log-file", str(db), "crawls", "--db", str(db)],
+             f"funnelcheck: error: --log-file {db} is an SQLite file (a crawl store?): no log is appended to it\n")):
+        result = runner.invoke(cli.main, args)
+        assert (result.exit_code, result.stderr) == (2, line)
+        assert db.read_bytes() == before
+    new = tmp_path / "new.sqlite"
+    result = runner.invoke(cli.main, ["audit", "http://127.0.0.1:9/", "--db", str(new), "-o", str(new)])
+    assert result.exit_code == 2 and "is the crawl store" in result.stderr
+    assert not new.exists()
