@@ -22,6 +22,9 @@ DOWNLOAD_WARNSIZE = 0
 COOKIES_ENABLED = False
 DOWNLOAD_VERIFY_CERTIFICATES = True   # --insecure turns it off
 TELNETCONSOLE_ENABLED = False
+# Scrapy 2.19's remote control: an HTTP server on 127.0.0.1 that runs Python for a token, and job
+# files left in ~/.local/state/scrapy after a kill. Not in an unattended crawl.
+REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "WARNING"
 
 # funnelcheck follows the redirects of links itself, hop by hop, so each hop is a stored fact

@@ -39,3 +39,15 @@ def test_a_password_in_a_link_is_never_stored_logged_or_reported(site_server, tm
         assert SECRET not in text, where
     for path in tmp_path.glob("crawls.sqlite*"):
         assert SECRET.encode() not in path.read_bytes(), path.name
+
+
+def test_the_crawl_opens_no_control_port_and_leaves_no_job_files(site_server, tmp_path):
+    """Scrapy's remote control (an HTTP server that runs Python for a token, job files in the
+    user's state folder) is off: an unattended crawl listens on nothing and leaves nothing."""
+    server = site_server(routes={"/": Route(body="<html><body><main>home</main></body></html>")})
+    home = tmp_path / "home"
+    home.mkdir()
+    result = run_cli("audit", f"{server.url}/", "--db", tmp_path / "c.sqlite", "--no-sitemaps",
+                     env={"HOME": str(home), "XDG_STATE_HOME": str(home / "state"), "XDG_DATA_HOME": str(home / "data")})
+    assert result.exit_code == 0, result.stderr
+    assert [p.relative_to(home).as_posix() for p in home.rglob("*") if "scrapy" in p.as_posix()] == []
