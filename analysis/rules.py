@@ -7,8 +7,10 @@ the pages it stands on) so a footer icon on 600 pages is one line, not 600.
 from __future__ import annotations
 
 import re
+from array import array
 from collections import defaultdict
-from itertools import chain, groupby
+from itertools import chain
+from sys import intern
 from typing import Callable, Iterable
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -87,27 +89,6 @@ def _tier_keys(g, tier: str) -> list[str]:
     return cached[tier]
 
 
-def _edges_into(g, tier: str, from_tier: str | None = None, by_source: bool = False, sources=None):
-    """(owned page, target, edge data) for every link from an owned page (of ``from_tier``, if
-    given, or one of ``sources``) to a node of ``tier``: one query through the key index for
-    all of the tier's nodes, an edge's data built only for the links that match, never held.
-    ``by_source``: ordered page by page.
-    """
-    keys = _tier_keys(g, tier)
-    if not keys:
-        return
-    owned = _owned_page_tiers(g)
-    # from one tier: the pages of that tier in the query too (the site's links into a blog,
-    # not the blog's million links among its own posts)
-    if sources is None and from_tier is not None:
-        sources = [url for url, t in owned.items() if t == from_tier]
-    for row in g.store.link_rows(g.crawl_id, keys=keys, sources=sources, by_source=by_source):
-        page_tier = owned.get(row[1])
-        if page_tier is None or (from_tier is not None and page_tier != from_tier):
-            continue
-        yield edge_of(row)
-
-
 def _owned_pages(g):
     nodes = g.node_data
     for url in _owned_page_tiers(g):
@@ -167,6 +148,121 @@ def account_name(urls) -> str:
     return min(urls, key=lambda u: (not u.startswith("https://"), len(u), u))
 
 
+def _social_pass(g, part: str):
+    """What backward-social (``groups``: the grouped links and the accounts' URL forms) and
+    social-before-offer (``bare``: the own profile links of each page that offers nothing)
+    read from the links of owned pages into social platforms: one pass over them for both,
+    a row per link as a few ids and terms (:meth:`crawler.store.Store.link_facts`), each
+    distinct (target, region, kind) judged once. Kept on the graph until its rule takes it.
+    """
+    cache = g.graph.get("social_pass")
+    if cache is None or part not in cache:
+        # backward-social reads the pass for both rules (social-before-offer runs next); the
+        # other alone reads only the links of the pages that offer nothing
+        cache = g.graph["social_pass"] = _read_social(g, groups_too=part == "groups")
+    return cache.pop(part)
+
+
+def _read_social(g, groups_too: bool) -> dict:
+    owned = _owned_page_tiers(g)
+    bare = {page for page in owned if not offers(g, page)}
+    groups: dict[tuple, _Group] = defaultdict(_Group)
+    names: dict[tuple, set[str]] = defaultdict(set)  # one account, however its URLs are written
+    bare_links: dict[str, list] = defaultdict(list)
+    bare_names: dict = defaultdict(set)
+    out = {"bare": (bare_links, bare_names)}
+    if groups_too:
+        out["groups"] = (groups, names)
+    keys = _tier_keys(g, SOCIAL)
+    sources = owned if groups_too else bare
+    if not keys or not sources:
+        return out
+    # The links, in the order the key index gives them (by target, then as stored): a page,
+    # a line and the number of a distinct (target, as written, region, kind, rel) each,
+    # the page checked here rather than by SQLite (a selection of every owned page costs more).
+    combo_of: dict[tuple, int] = {}
+    pages: list[str] = []
+    combo_ids, lines = array("l"), array("l")
+    for page, key, written, region, kind, line, rel in g.store.link_facts(
+            g.crawl_id, keys, None, kinds=(PROFILE, SHARE, IDENTITY, CONTENT), urls=True, rel=True):
+        # (an embedded video or widget script is not a link a visitor follows: not read)
+        if page not in sources:
+            continue
+        combo = (key, written, region, kind, rel)
+        i = combo_of.get(combo)
+        if i is None:
+            i = combo_of[combo] = len(combo_of)
+        pages.append(intern(page))
+        combo_ids.append(i)
+        lines.append(line or 0)
+    if groups_too and "own_profiles" not in g.graph:  # what kinds of link lead where, from the same rows
+        own_profiles(g, kinds={(key, kind, region, rel) for key, _, region, kind, rel in combo_of})
+    own = own_profiles(g)
+    scope = g.graph["scope"]
+    own_accounts = {scope.profile_id(u) or u for u in own}
+    accounts: dict[str, object] = {}
+    endpoints: dict[str, str] = {}  # a share intent's URL up to its query -> share_endpoint()
+
+    def judge(target, written, region, kind, _rel) -> tuple:
+        """How one distinct link is grouped: a footer icon is one target on every page."""
+        target = intern(target)
+        region = region or "body"
+        account = bare_account = None
+        key_url = target
+        if kind in (PROFILE, IDENTITY):
+            account = accounts.get(target)
+            if account is None:  # named once
+                account = accounts[target] = scope.profile_id(target) or target
+                names[account].add(target)
+            if kind == PROFILE and target in own:
+                bare_account = account
+                bare_names[account].add(target)
+            target = account
+        severity = "low"
+        if kind == IDENTITY:
+            severity, key = "info", (target, region, kind, "")
+        elif kind == SHARE:  # (every page shares itself: one endpoint, the query dropped)
+            url = written or key_url
+            head = url.partition("?")[0].partition("#")[0]
+            endpoint = endpoints.get(head)
+            if endpoint is None:
+                endpoint = endpoints[head] = share_endpoint(url)
+            key = (endpoint, region, kind, "")
+        elif kind == CONTENT:  # a post, video or hashtag: grouped per platform, not per URL
+            platform = scope.platform(target)
+            key = (f"https://{platform.hosts[0]}/" if platform else origin(target) + "/", region, kind, "")
+        elif target not in own_accounts:  # someone else's account (an author, a customer, a partner)
+            key = (target, region, "third-party", "")
+        else:
+            severity, key = None, (target, region, PROFILE, "")  # by the page's offer: see below
+        if not groups_too:
+            return None, None, None, None, bare_account, region
+        grp = groups[key]  # (its columns appended to directly: _Group.add, inlined)
+        return (grp.locations.urls.append, grp.locations.lines.append, grp.severities.append,
+                None if severity is None else RANK[severity], bare_account, region)
+
+    judged = [judge(*combo) for combo in combo_of]  # (in the order first linked)
+    del combo_of
+    high, medium, low = RANK["high"], RANK["medium"], RANK["low"]
+    for page, i, line in zip(pages, combo_ids, lines):
+        add_url, add_line, add_rank, rank, bare_account, region = judged[i]
+        if bare_account is not None and page in bare:
+            bare_links[page].append((line, region, bare_account))
+        if add_url is None:
+            continue
+        if rank is None:  # the business's own profile: how bad depends on what the page offers
+            if region in ("footer", "aside", "head") and page not in bare:  # (bare: the pages that offer nothing)
+                rank = medium if region != "head" else low
+            elif region in ("main", "body") and offers(g, page, before_line=line):
+                rank = medium  # after the page's offer, as DOMAIN.md's order asks
+            else:
+                rank = high
+        add_url(page)
+        add_line(line)
+        add_rank(rank)
+    return out
+
+
 @rule("backward-social")
 def backward_social(g):
     """Owned page -> social platform: the visitor leaves for a page you do not control.
@@ -181,44 +277,7 @@ def backward_social(g):
     severity, because the same footer icon weighs more on a page that offers
     nothing else (high) than on one that offers a purchase or a form (medium).
     """
-    groups: dict[tuple, _Group] = defaultdict(_Group)
-    offer_cache: dict[str, bool] = {}
-    own = own_profiles(g)
-    scope = g.graph["scope"]
-    names: dict[tuple, set[str]] = defaultdict(set)  # one account, however its URLs are written
-    own_accounts = {scope.profile_id(u) or u for u in own}
-    accounts: dict[str, object] = {}
-    for page, target, e in _edges_into(g, SOCIAL):
-        kind, region = e["kind"], e["region"] or "body"
-        if kind not in (PROFILE, SHARE, IDENTITY, CONTENT):
-            continue  # an embedded video or widget script is not a link a visitor follows
-        if kind in (PROFILE, IDENTITY):
-            account = accounts.get(target)
-            if account is None:  # a footer icon is one target on every page: named once
-                account = accounts[target] = scope.profile_id(target) or target
-                names[account].add(target)
-            target = account
-        if kind == IDENTITY:
-            severity, key = "info", (target, region, kind, "")
-        elif kind == SHARE:
-            severity, key = "low", (share_endpoint(e["target"]), region, kind, "")
-        elif kind == CONTENT:  # a post, video or hashtag: grouped per platform, not per URL
-            platform = scope.platform(target)
-            severity, key = "low", (f"https://{platform.hosts[0]}/" if platform else origin(target) + "/",
-                                    region, kind, "")
-        elif target not in own_accounts:  # someone else's account (an author, a customer, a partner)
-            severity, key = "low", (target, region, "third-party", "")
-        else:
-            if page not in offer_cache:
-                offer_cache[page] = offers(g, page)
-            if region in ("footer", "aside", "head") and offer_cache[page]:
-                severity = "medium" if region != "head" else "low"
-            elif region in ("main", "body") and offers(g, page, before_line=e["line"] or 0):
-                severity = "medium"  # after the page's offer, as DOMAIN.md's order asks
-            else:
-                severity = "high"
-            key = (target, region, PROFILE, "")
-        groups[key].add(page, e["line"], severity)
+    groups, names = _social_pass(g, "groups")
     for (target, region, kind, _), grp in groups.items():
         if target in names:
             target = account_name(names[target])  # twitter.com/acme and twitter.com/acme/ are one account
@@ -270,14 +329,18 @@ def backward_blog(g):
     linked: dict[tuple, dict[str, None]] = defaultdict(dict)
     scope = g.graph["scope"]
     roots: dict[str, str] = {}
-    for page, target, e in _edges_into(g, BLOG, from_tier=SITE):
-        if e["tag"] in NAV_TAGS:
-            root = roots.get(target)
-            if root is None:
-                root = roots[target] = scope.blog_root(target)
-            key = (root, e["region"] or "body")
-            groups[key].add(page, e["line"], "low")
-            linked[key][target] = None
+    keys = _tier_keys(g, BLOG)
+    pages = [url for url, tier in _owned_page_tiers(g).items() if tier == SITE]
+    # the site pages' links, read page by page (not the blog's million links among its own posts)
+    for page, target, _, region, _, line in (g.store.link_facts(g.crawl_id, keys, pages, tags=sorted(NAV_TAGS),
+                                                                by_source=True, urls=True) if keys and pages else ()):
+        page, target = intern(page), intern(target)
+        root = roots.get(target)
+        if root is None:
+            root = roots[target] = scope.blog_root(target)
+        key = (root, region or "body")
+        groups[key].add(page, line, "low")
+        linked[key][target] = None
     for (root, region), grp in groups.items():
         targets = list(linked[(root, region)])
         what = f"the blog ({targets[0]})" if len(targets) == 1 else f"{len(targets)} blog pages"
@@ -299,12 +362,18 @@ def dead_end(g):
     """
     groups: dict[str, _Group] = defaultdict(_Group)
     scope = g.graph["scope"]
-    for page, data in _owned_pages(g):
-        if data["tier"] != BLOG or data.get("verdict") != "ok" or data.get("lead_form") or data.get("conversion"):
-            continue  # a post with its own signup form offers something
-        if not any(g.nodes[t].get("tier") == SITE and (e["tag"] in FORWARD_TAGS or (
-                   e["tag"] == "form" and g.nodes[t].get("conversion")))  # a comment form leads nowhere
-                   for _, t, e in g.out_edges(page, data=True)):
+    posts = [page for page, data in _owned_pages(g) if data["tier"] == BLOG and data.get("verdict") == "ok"
+             and not data.get("lead_form") and not data.get("conversion")]  # a post with a signup form offers something
+    site = _tier_keys(g, SITE)
+    forward = set()
+    if posts and site:  # at most two queries for all the posts, not one per post
+        forward = g.store.linking_sources(g.crawl_id, site, posts, sorted(FORWARD_TAGS))
+        rest = [page for page in posts if page not in forward]
+        offers_ = [url for url in site if g.nodes[url].get("conversion")] if rest else ()
+        if offers_:  # a form that signs up or buys (a comment form leads nowhere)
+            forward |= g.store.linking_sources(g.crawl_id, offers_, rest, ["form"])
+    for page in posts:
+        if page not in forward:
             groups[scope.blog_root(page)].add(page, None, "medium")
     for root, grp in groups.items():
         n = len(grp.sources)
@@ -370,27 +439,9 @@ def social_before_offer(g):
     >>> list(social_before_offer(g))
     []
     """
-    own = own_profiles(g)
-    scope = g.graph["scope"]
-    names: dict = defaultdict(set)  # one account, however its URLs are spelled
-    accounts: dict[str, object] = {}
-    pages: list[tuple[str, list]] = []  # pages without an offer and their profile links
-    # only the pages that offer nothing can be findings: their links alone are read, page by page
-    bare = [page for page in _owned_page_tiers(g) if not offers(g, page)]
-    for page, edges in groupby(_edges_into(g, SOCIAL, by_source=True, sources=bare) if bare else (),
-                               key=lambda edge: edge[0]):
-        links = []
-        for _, target, e in edges:
-            if e["kind"] == PROFILE and target in own:
-                account = accounts.get(target)
-                if account is None:
-                    account = accounts[target] = scope.profile_id(target) or target
-                    names[account].add(target)
-                links.append((e["line"] or 0, e["region"] or "body", account))
-        if links and not offers(g, page):
-            pages.append((page, links))
+    bare_links, names = _social_pass(g, "bare")  # the pages that offer nothing: only they can be findings
     groups: dict[tuple, _Group] = defaultdict(_Group)
-    for page, links in sorted(pages):
+    for page, links in sorted(bare_links.items()):  # pages without an offer and their own profile links
         links.sort()
         region = links[0][1]  # where the page first sends visitors to social
         row = tuple(sorted({account_name(names[a]) for _, r, a in links if r == region}))
@@ -404,7 +455,7 @@ def social_before_offer(g):
                       {"profiles": list(row)})
 
 
-def own_profiles(g) -> frozenset[str]:
+def own_profiles(g, kinds=None) -> frozenset[str]:
     """The business's own social profiles: ``--social`` if given, else inferred.
 
     Given: the listed accounts, matched in any case, scheme, ``www.`` or platform alias
@@ -414,6 +465,9 @@ def own_profiles(g) -> frozenset[str]:
     (``acme`` for acme.example) or a handle the business already uses on another platform.
     Any other profile linked only from the body of a page (an author, a customer) is
     someone else's.
+
+    ``kinds``: the distinct ``(target, kind, region, rel)`` of the links from owned pages into
+    social platforms, when the caller has read them already (else one query).
     """
     if "own_profiles" in g.graph:
         return g.graph["own_profiles"]
@@ -424,7 +478,9 @@ def own_profiles(g) -> frozenset[str]:
         found, others = set(), set()
         keys = _tier_keys(g, SOCIAL)
         # what kinds of link lead where: one row per distinct (target, kind, region, rel), not per link
-        for target, kind, region, rel in g.store.link_kinds(g.crawl_id, keys, _owned_page_tiers(g)) if keys else ():
+        if kinds is None:
+            kinds = g.store.link_kinds(g.crawl_id, keys, _owned_page_tiers(g)) if keys else ()
+        for target, kind, region, rel in kinds:
             if kind not in (PROFILE, IDENTITY):
                 continue
             if names_own_profile(kind, region or "body", rel or ""):
@@ -822,13 +878,18 @@ def insecure_link(g):
 @rule("orphan-page")
 def orphan_page(g):
     """A page listed in a sitemap that no crawled page links to (directly or through a redirect)."""
-    nodes = g.nodes
-    linked = g.store.linked_keys(g.crawl_id, except_tag="sitemap", from_role="page")  # one query
-    linked |= {nodes[t]["final_url"] for t in linked if t in nodes and nodes[t].get("final_url")}
     targets = _targets(g)
-    for url, data in g.nodes(data=True):
-        if (data.get("role") != "page" or data.get("tier") not in OWNED or data.get("verdict") != "ok"
-                or url in linked or url in targets):
+    pages = [url for url, data in g.nodes(data=True) if data.get("role") == "page" and data.get("tier") in OWNED
+             and data.get("verdict") == "ok" and url not in targets]
+    # linked by a crawled page: one probe of the key index per page, then one per URL that
+    # redirects to a page no page links to
+    unlinked = set(pages) - g.store.linked_among(g.crawl_id, pages, except_tag="sitemap", from_role="page")
+    hops = [url for url, data in g.nodes(data=True) if data.get("final_url") in unlinked] if unlinked else []
+    if hops:
+        unlinked -= {g.nodes[t]["final_url"] for t in
+                     g.store.linked_among(g.crawl_id, hops, except_tag="sitemap", from_role="page")}
+    for url in pages:
+        if url not in unlinked:
             continue
         sitemaps = sorted({s for s, _, e in g.in_edges(url, data=True) if e["tag"] == "sitemap"})
         if sitemaps:

@@ -153,6 +153,16 @@ _READ = {
         "ends": "SELECT target_key FROM links WHERE +crawl_id = ? AND id > ? UNION"
                 " SELECT source FROM links WHERE +crawl_id = ? AND id > ?",
         "frontier": "SELECT f.url, f.fetch, f.state FROM frontier f WHERE f.crawl_id = ?",
+        "facts": "SELECT {ends}, CASE WHEN l.target != l.target_key THEN l.target END, l.region,"
+                 " l.kind, l.line FROM links l WHERE l.crawl_id = ? AND {keys} AND {sources}{kinds}"
+                 " ORDER BY l.target_key, l.id",
+        "facts_order": " ORDER BY l.target_key, l.id",
+        "ends_ids": "l.source, l.target_key", "ends_urls": "l.source, l.target_key",
+        "linking": "SELECT x.url FROM {sources} x WHERE EXISTS (SELECT 1 FROM links l WHERE l.crawl_id = ?"
+                   " AND l.source = x.url AND {keys} AND l.tag IN ({tags}))",
+        "linked_among": "SELECT x.url FROM {table} x WHERE EXISTS (SELECT 1 FROM links l WHERE l.crawl_id = ?"
+                        " AND l.target_key = x.url AND l.tag IS NOT ? AND l.source != l.target_key"
+                        " AND l.source IN (SELECT url FROM pages WHERE crawl_id = ? AND role = ?))",
         "json": "SELECT l.target_key, json_object('source', l.source, 'target', l.target, 'fragment', l.fragment,"
                 " 'tag', l.tag, 'attr', l.attr, 'text', COALESCE(l.text, ''), 'region', l.region,"
                 " 'rel', COALESCE(l.rel, ''), 'kind', l.kind, 'line', l.line,"
@@ -198,6 +208,22 @@ _READ = {
                  " JOIN urls s ON s.id = l.source_id JOIN urls k ON k.id = l.key_id",
         "frontier": "SELECT u.url, f.fetch, f.state FROM frontier f JOIN urls u ON u.id = f.url_id"
                     " WHERE f.crawl_id = ?",
+        "facts": "SELECT {ends}, t.url, rg.term, kd.term, l.line FROM links l"
+                 " LEFT JOIN urls t ON t.id = l.target_id LEFT JOIN terms rg ON rg.id = l.region"
+                 " LEFT JOIN terms kd ON kd.id = l.kind WHERE l.crawl_id = ? AND {keys} AND {sources}{kinds}"
+                 " ORDER BY l.key_id, l.id",
+        "facts_order": " ORDER BY l.key_id, l.id",
+        "ends_ids": "l.source_id, l.key_id",
+        "ends_urls": "(SELECT url FROM urls WHERE id = l.source_id), (SELECT url FROM urls WHERE id = l.key_id)",
+        # (CROSS JOIN: the few URLs asked about first, then the urls table by its index)
+        "linking": "SELECT x.url FROM {sources} x CROSS JOIN urls u ON u.url = x.url WHERE EXISTS (SELECT 1 FROM links l"
+                   " WHERE l.crawl_id = ? AND l.source_id = u.id AND {keys}"
+                   " AND l.tag IN (SELECT id FROM terms WHERE term IN ({tags})))",
+        "linked_among": "SELECT x.url FROM {table} x CROSS JOIN urls u ON u.url = x.url WHERE EXISTS (SELECT 1 FROM links l"
+                        " WHERE l.crawl_id = ? AND l.key_id = u.id"
+                        " AND l.tag IS NOT COALESCE((SELECT id FROM terms WHERE term = ?), -1)"
+                        " AND l.source_id != l.key_id"
+                        " AND l.source_id IN (SELECT url_id FROM pages WHERE crawl_id = ? AND role = ?))",
         "json": "SELECT k.url, json_object('source', s.url, 'target', COALESCE(t.url, k.url), 'fragment', l.fragment,"
                 " 'tag', tg.term, 'attr', at.term, 'text', COALESCE(l.text, ''), 'region', rg.term,"
                 " 'rel', COALESCE(l.rel, ''), 'kind', kd.term, 'line', l.line,"
@@ -819,6 +845,86 @@ class Store:
         cur = self.db.execute(sql, (*line_tags, *line_regions, crawl_id, *tags))
         cur.row_factory = None
         return iter(cur)
+
+    def link_facts(self, crawl_id: int, keys, sources=None, kinds=None, tags=None, by_source: bool = False,
+                   urls: bool = False, rel: bool = False) -> Iterator[tuple]:
+        """``(source id, key id, target as written or None, region, kind, line)`` of every link
+        from one of ``sources`` (None: any) to one of ``keys`` (of one of ``kinds`` and ``tags``, if
+        given; ``rel``: the link's rel too, last), ordered
+        by key, then as stored (``by_source``: read and ordered page by page, for a few sources
+        whose links are a small part of those into the keys): the URLs by the ids
+        :meth:`url_ids` gives (``urls``: the source and key URLs), the target only where it is
+        written otherwise than its key; what a rule pass over millions of links needs, no
+        string read per URL (one query through the key index).
+
+        >>> s = Store(":memory:"); cid = s.create_crawl(["https://a.example/"], {})
+        >>> s.write_page(cid, {"url": "https://a.example/", "role": "page", "status": 200},
+        ...     [("https://a.example/", "https://x.com/a?utm_source=s", "https://x.com/a", None, "a", "href", "",
+        ...       "footer", "", 1, "profile", 9)])
+        >>> ids = s.url_ids(["https://a.example/", "https://x.com/a"])
+        >>> [(r[0] == ids["https://a.example/"], r[1] == ids["https://x.com/a"], *r[2:])
+        ...  for r in s.link_facts(cid, ["https://x.com/a"], ["https://a.example/"])]
+        [(True, True, 'https://x.com/a?utm_source=s', 'footer', 'profile', 9)]
+        """
+        kinds, tags = tuple(kinds or ()), tuple(tags or ())
+
+        def terms(column, values):
+            if not values:
+                return ""
+            marks = ", ".join("?" * len(values))
+            return f" AND l.{column} IN ({marks if self.version < 2 else f'SELECT id FROM terms WHERE term IN ({marks})'})"
+        key_filter = self._read["keys"].format(table=self._selection(keys))
+        sql = self._read["facts"].format(
+            ends=self._read["ends_urls" if urls else "ends_ids"], keys=key_filter,
+            sources="1" if sources is None else self._read["sources"].format(table=self._selection(sources)),
+            kinds=terms("kind", kinds) + terms("tag", tags))
+        if rel:
+            sql = sql.replace(" FROM links l", ", l.rel FROM links l", 1)
+        if by_source:  # the sources' links through the source index, the keys only checked (unary +)
+            sql = sql.replace(key_filter, "+" + key_filter).replace(self._read["facts_order"],
+                                                                    self._read["by_source"])
+        cur = self.db.execute(sql, (crawl_id, *kinds, *tags))
+        cur.row_factory = None
+        return iter(cur)
+
+    def linking_sources(self, crawl_id: int, keys, sources, tags) -> set[str]:
+        """Those of ``sources`` with a link (tag in ``tags``) to one of ``keys``: one query, each
+        source's links read through the source index until one matches.
+
+        >>> s = Store(":memory:"); cid = s.create_crawl(["https://a.example/"], {})
+        >>> s.write_page(cid, {"url": "https://a.example/b", "role": "page", "status": 200},
+        ...     [("https://a.example/b", "https://a.example/", "https://a.example/", None, "a", "href", "", "main",
+        ...       "", 0, "other", 3)])
+        >>> s.linking_sources(cid, ["https://a.example/"], ["https://a.example/b", "https://a.example/c"], ["a"])
+        {'https://a.example/b'}
+        >>> s.linking_sources(cid, ["https://a.example/"], ["https://a.example/b"], ["form"])
+        set()
+        """
+        tags = tuple(tags)
+        sql = self._read["linking"].format(keys=self._read["keys"].format(table=self._selection(keys)),
+                                           sources=self._selection(sources), tags=", ".join("?" * len(tags)))
+        cur = self.db.execute(sql, (crawl_id, *tags))
+        cur.row_factory = None
+        return {url for (url,) in cur}
+
+    def linked_among(self, crawl_id: int, keys, except_tag: str, from_role: str = "page") -> set[str]:
+        """Those of ``keys`` some other URL of ``from_role`` links to, by a link without
+        ``except_tag`` (:meth:`linked_keys` asked of a few keys: one probe of the key index
+        each, not a pass over every link).
+
+        >>> s = Store(":memory:"); cid = s.create_crawl(["https://a.example/"], {})
+        >>> s.write_page(cid, {"url": "https://a.example/", "role": "page", "status": 200},
+        ...     [("https://a.example/", "https://a.example/b", "https://a.example/b", None, "a", "href", "", "main",
+        ...       "", 0, "other", 3),
+        ...      ("https://a.example/", "https://a.example/", "https://a.example/", None, "a", "href", "", "main",
+        ...       "", 0, "other", 4)])
+        >>> sorted(s.linked_among(cid, ["https://a.example/", "https://a.example/b", "https://a.example/c"], "sitemap"))
+        ['https://a.example/b']
+        """
+        sql = self._read["linked_among"].format(table=self._selection(keys))
+        cur = self.db.execute(sql, (crawl_id, except_tag, crawl_id, from_role))
+        cur.row_factory = None
+        return {url for (url,) in cur}
 
     def url_ids(self, urls) -> dict[str, object]:
         """url -> the id :meth:`link_codes` names it by, for those of ``urls`` the store holds."""
