@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -118,12 +119,49 @@ def main(argv: list[str] | None = None) -> int:
         redact_logs()  # Scrapy logs the URLs it fetches: never a password among them
         crawler = process.create_crawler(FunnelSpider)
         process.crawl(crawler)
-        process.start()
+        _stop_on_signals(process, db_path, crawl_id, queue)
+        process.start(install_signal_handlers=False)
     failure = crawler.stats.get_value("funnelcheck/store_error")  # (crawler.pipelines)
     if failure:
         print(failure, file=sys.stderr)  # the last line of the crawl's stderr: the parent reports it
         return STORE_FAILED_EXIT
     return 0
+
+
+STOP_GRACE = 5.0   # seconds a stopping crawl waits for its requests in flight
+
+
+def _stop_on_signals(process, db_path: str, crawl_id: int, queue: str) -> None:
+    """SIGINT or SIGTERM (Ctrl-C, ``kill``, systemd, the parent's death): stop as Scrapy does,
+    cleanly (the crawl is marked interrupted by the pipeline), but within :data:`STOP_GRACE`
+    seconds: a request in flight to a server that drips its answer does not hold a crawl whose
+    `funnelcheck` is gone. Past the grace the crawl is marked interrupted here and the process
+    ends (what was in flight is fetched again by a resume). A second signal ends it at once."""
+    from twisted.internet import reactor
+
+    state = {"stopping": False}
+
+    def hard_stop() -> None:
+        try:
+            with Store(db_path) as store:
+                if store.crawl(crawl_id)["status"] == "running":
+                    store.finish_crawl(crawl_id, "interrupted", "interrupted: stopped by a signal")
+        except Exception as exc:  # noqa: BLE001 - a store that cannot take it: the parent's check says it
+            logger.warning("could not mark crawl #%d interrupted: %s", crawl_id, exc)
+        shutil.rmtree(queue, ignore_errors=True)
+        os._exit(128 + signal.SIGTERM)
+
+    def on_signal(signum, frame) -> None:
+        if state["stopping"]:
+            reactor.callFromThread(hard_stop)
+            return
+        state["stopping"] = True
+        logger.info("received %s: stopping the crawl (at most %.0f s)", signal.Signals(signum).name, STOP_GRACE)
+        reactor.callFromThread(process.stop)
+        reactor.callFromThread(reactor.callLater, STOP_GRACE, hard_stop)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
 
 
 def _die_with_parent() -> None:

@@ -104,6 +104,30 @@ def test_the_crawl_dies_with_a_killed_funnelcheck(site_server, tmp_path):
     assert listed.stdout.split("\t")[2] == "interrupted"
 
 
+def test_a_killed_funnelcheck_stops_its_crawl_within_seconds_even_mid_request(site_server, tmp_path):
+    """A server that holds its answer (a drip, a hang) does not keep an orphaned crawl running for
+    the request's --timeout: the crawl stops within its grace (5 s) and is marked interrupted."""
+    def slow(handler):
+        time.sleep(0.3 if handler.path == "/" else 40)
+        return Route(200, body='<html><body><main><a href="/held">held</a></main></body></html>')
+
+    srv = site_server(routes={"*": slow})
+    db = tmp_path / "c.sqlite"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), NO_COLOR="1")
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "audit", srv.url + "/", "--db", str(db), "--no-sitemaps",
+                             "--ignore-robots", "--timeout", "60"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    (pid,) = wait_for_row(db, "SELECT pid FROM crawls", lambda r: r[0] not in (None, proc.pid))
+    wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 1)  # the home page; /held is in flight
+    time.sleep(0.5)
+    killed = time.monotonic()
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert process_gone(pid, timeout=20), "the crawl process outlived funnelcheck"
+    assert time.monotonic() - killed < 10
+    wait_for_row(db, "SELECT status FROM crawls", lambda r: r[0] == "interrupted", timeout=5)
+
+
 def test_sigterm_stops_like_ctrl_c(site_server, tmp_path):
     srv = site_server(routes={"*": _chain})
     db = tmp_path / "c.sqlite"
