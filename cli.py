@@ -612,8 +612,11 @@ def prune(keep, db):
     """Delete all but the N latest crawls of each site, then give the space back (VACUUM)."""
     from crawler.store import default_path
 
+    path = str(db or default_path())
+    if not os.path.exists(path):  # (opening it for writing would make an empty one)
+        fail(f"no crawl store at {path}")
     try:
-        with open_store(db or default_path()) as store:
+        with open_store(path) as store:
             by_site: dict[tuple, list[dict]] = {}
             for c in store.crawls():
                 by_site.setdefault(tuple(c["targets"]), []).append(c)
@@ -699,18 +702,22 @@ def accept(ids, reason, baseline, db):
     from crawler.store import default_path
 
     path = baseline or baselines.default_path()
-    db_path = db or default_path()
-    if os.path.exists(db_path):  # ids the latest audited crawl does not have are most likely typos
-        try:
-            with open_store(db_path, readonly=True) as store:
-                audited = [c for c in store.crawls() if store.finding_counts(c["id"]) is not None]
-                known = {f["id"] for f in store.findings(audited[-1]["id"])} if audited else None
-        except StoreError as exc:
-            fail(str(exc))
-        unknown = [i for i in ids if known is not None and i not in known and baselines.ID.match(i)]
-        if unknown:
-            fail(f"{unknown[0]} is not a finding of crawl #{audited[-1]['id']} (the ids are in the report: "
-                 "funnelcheck report, or --format json)")
+    db_path = str(db or default_path())
+    # ids the latest audited crawl does not have are most likely typos: checked against it
+    try:
+        with open_store(db_path, readonly=True) as store:
+            done = [c for c in store.crawls() if c["status"] == "complete"]
+            audited = [c for c in done if store.finding_counts(c["id"]) is not None] or done[-1:]
+            if not audited:
+                fail(f"{db_path} holds no complete crawl to check the ids against (audit the site first)")
+            # (a store older than stored findings cannot say: the ids are taken as given)
+            known = {f["id"] for f in store.findings(audited[-1]["id"])} if store.version >= 2 else None
+    except StoreError as exc:
+        fail(str(exc))
+    unknown = [i for i in ids if known is not None and i not in known and baselines.ID.match(i)]
+    if unknown:
+        fail(f"{unknown[0]} is not a finding of crawl #{audited[-1]['id']} (the ids are in the report: "
+             "funnelcheck report, or --format json)")
     try:
         entries = baselines.accept(path, list(ids), reason)
     except baselines.BaselineError as exc:

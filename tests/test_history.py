@@ -126,3 +126,20 @@ def test_prune_keeps_the_latest_and_vacuums(store, tmp_path):
     assert copy.stat().st_size < before
     again = run_cli("report", "--db", copy, "--format", "json", "-o", tmp_path / "r.json")
     assert again.exit_code == 1 and json.loads((tmp_path / "r.json").read_text())["summary"]["pages_crawled"] == 13
+
+
+def test_prune_and_accept_need_a_store_that_is_there(tmp_path):
+    """A wrong --db is said, not answered with an empty store made on the spot (prune) or an id
+    written unchecked (accept)."""
+    from click.testing import CliRunner
+
+    import cli
+
+    missing = tmp_path / "typo.sqlite"
+    baseline = tmp_path / "funnelcheck-baseline.toml"
+    runner = CliRunner()
+    pruned = runner.invoke(cli.main, ["prune", "--keep", "1", "--db", str(missing)])
+    assert (pruned.exit_code, pruned.stderr) == (2, f"funnelcheck: error: no crawl store at {missing}\n")
+    accepted = runner.invoke(cli.main, ["accept", "fc-0123456789ab", "--baseline", str(baseline), "--db", str(missing)])
+    assert (accepted.exit_code, accepted.stderr) == (2, f"funnelcheck: error: no crawl store at {missing}\n")
+    assert not missing.exists() and not baseline.exists()
