@@ -272,8 +272,9 @@ def report_options(command):
 @click.option("--max-size", type=float, default=None, metavar="MIB", help="Read at most MIB mebibytes of a "
               "response, counted after decompression; larger ones are reported as too large (default 10).")
 @click.option("--allow-private", multiple=True, metavar="CIDR", help="Also let the crawl connect to this private "
-              "network, e.g. 10.0.0.0/8 (repeatable). Without it a public target's links to loopback, private, "
-              "link-local or metadata addresses are skipped; a target's own address is always allowed.")
+              "network, e.g. 10.0.0.0/8 (repeatable). Without it links to loopback, private, link-local or metadata "
+              "addresses are skipped, except a URL target's own address and the port of a directory target's "
+              "server, a --remap destination or a --site/--blog/--social prefix.")
 @click.option("--concurrency", type=click.IntRange(1), default=None, help="Requests at once per host (default 8).")
 @click.option("--user-agent", default=None, help="User-Agent header (default names funnelcheck).")
 @click.option("--insecure", is_flag=True, default=None, help="Do not verify TLS certificates.")
