@@ -269,10 +269,20 @@ def resolve(base: str, href: str) -> str:
 
     >>> resolve("https://acme.example/a/b", "../c"), resolve("https://acme.example/a/b", "x//y?q#f")
     ('https://acme.example/c', 'https://acme.example/a/x//y?q#f')
+
+    In an http(s) URL a backslash before the query is a slash, as in every browser:
+
+    >>> b = chr(92)
+    >>> resolve("https://acme.example/a/", f"http:{b}{b}10.0.0.1{b}admin?x={b}"), resolve("https://a.example/a/", f"..{b}b")
+    ('http://10.0.0.1/admin?x=\\\\', 'https://a.example/b')
     """
     href = href.strip()
     if "\n" in href or "\r" in href or "\t" in href:
         href = href.replace("\n", "").replace("\r", "").replace("\t", "")
+    if "\\" in href and (scheme_of(href) in FETCHABLE_SCHEMES
+                         or (not scheme_of(href) and base.startswith(("http://", "https://")))):
+        cut = min((i for i in (href.find("?"), href.find("#")) if i >= 0), default=len(href))
+        href = href[:cut].replace("\\", "/") + href[cut:]
     if href.startswith(("http://", "https://")):
         return href
     if href.startswith("/") and not href.startswith("//") and base.startswith(("http://", "https://")):

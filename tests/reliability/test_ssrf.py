@@ -84,7 +84,8 @@ def _site(site_server, canary_port: int, name: str | None, friend_url: str = "")
     links = [f'<a href="{direct}/direct">wiki</a>', '<a href="/go">jump</a>',
              f'<a href="{direct}/?q=1">search</a>', f'<img src="{direct}/pixel.png" alt="">',
              '<a href="/about/">about</a>', '<a href="file:///etc/passwd">file</a>',
-             '<a href="/to-file">to a file</a>']
+             '<a href="/to-file">to a file</a>',
+             f'<a href="http:\\\\127.0.0.2:{canary_port}\\backslash">as a browser reads it</a>']
     if name:
         links.append(f'<a href="http://{name}:{canary_port}/by-name">intranet</a>')
     if friend_url:
@@ -117,7 +118,7 @@ def test_a_canary_on_a_private_address_sees_no_request(site_server, canary, cana
     direct = f"http://127.0.0.2:{canary.port}"
     skipped = ("skipped", "skipped (private address)")
     for url in (f"{direct}/direct", f"{direct}/?q=1", f"{direct}/pixel.png", f"{direct}/style.css",
-                f"{direct}/redirected", f"http://{canary_name}:{canary.port}/by-name"):
+                f"{direct}/redirected", f"http://{canary_name}:{canary.port}/by-name", f"{direct}/backslash"):
         assert verdicts.get(url) == skipped, (url, verdicts.get(url))
     # The redirect to it is a redirect to a skipped URL, not a broken link.
     assert not [f for f in report["findings"] if f["rule"] == "broken-link"], report["findings"]
