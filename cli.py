@@ -114,7 +114,31 @@ def emit(a, fmt: str, output: str | None, fail_on: str, severity: str | None = N
     return EXIT_FINDINGS if a.failing(fail_on) else EXIT_OK
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+class OneLineErrors(click.Group):
+    """Usage errors (a bad option value, an unknown option, a missing argument) as one line on
+    stderr, exit 2, like every other error of funnelcheck, pointing at the command's --help."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:  # bare `funnelcheck`: the help
+                click.echo(exc.ctx.get_help())
+                sys.exit(0)
+            where = exc.ctx.command_path if exc.ctx else "funnelcheck"
+            fail(f"{exc.format_message()} (see {where} --help)")
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              epilog="Exit codes: 0 no finding at or above --fail-on; 1 there is; 2 usage, config or runtime "
                     "error (one line on stderr); 130 interrupted (what was crawled is kept).")
 @click.version_option(package_name="funnelcheck", prog_name="funnelcheck")

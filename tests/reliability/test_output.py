@@ -133,3 +133,14 @@ def test_config_values_that_are_no_usable_number_are_errors(tmp_path, toml, mess
 def test_command_line_values_that_are_no_usable_number_are_errors(tmp_path, args, message):
     result = CliRunner().invoke(cli.main, ["audit", "http://127.0.0.1:9/", *args, "--db", str(tmp_path / "c.sqlite")])
     assert (result.exit_code, result.stderr) == (2, f"funnelcheck: error: {message}\n")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--concurrency", "0"], "Invalid value for '--concurrency': 0 is not in the range x>=1."),
+    (["--bogus"], "No such option '--bogus'."),
+])
+def test_a_usage_error_is_one_line_too(tmp_path, args, message):
+    result = run_cli("audit", "http://127.0.0.1:9/", *args, "--db", tmp_path / "c.sqlite")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"funnelcheck: error: {message}")
+    assert result.stderr.endswith(" (see funnelcheck audit --help)\n") and result.stderr.count("\n") == 1
