@@ -49,7 +49,8 @@ FIXES = {
     "missing-anchor": "link an id that exists on the page, or add the id",
     "orphan-page": "link the page from the site, or drop it from the sitemap",
     "unverified-link": "check it by hand in a browser",
-    "skipped-link": "nothing to fix; use --include or --ignore-robots to check it",
+    "skipped-link": ("nothing to fix; to check it anyway: --ignore-robots (robots.txt), --include (--exclude), "
+                     "--allow-private (a private address)"),
     "unsupported-scheme": "nothing to fix unless the link is a mistake",
     "malformed-url": "correct the href: it is not a URL a browser can follow",
     "crawl-trap": "make the pattern's links rel=nofollow or finite (or --exclude it), so crawlers and visitors do not loop",

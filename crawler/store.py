@@ -356,6 +356,12 @@ def _schema_version(db: sqlite3.Connection, path) -> int | None:
     """The schema version of an open file; None for a new, empty one. Refuses what is not ours."""
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if not tables:
+        # New only if nothing at all is in it: another program's file may hold only a view, or
+        # carry its application id or user version before its first table.
+        other = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        marks = db.execute("PRAGMA application_id").fetchone()[0] or db.execute("PRAGMA user_version").fetchone()[0]
+        if other or marks:
+            raise StoreError(f"{path} is not a funnelcheck crawl store (another program's SQLite file): left untouched")
         return None
     row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() if "meta" in tables else None
     if row is None or not str(row[0]).isdigit() or not {"crawls", "pages", "links"} <= tables:

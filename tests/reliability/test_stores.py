@@ -368,3 +368,24 @@ def test_a_report_or_log_written_over_the_store_is_refused(tmp_path):
     result = runner.invoke(cli.main, ["audit", "http://127.0.0.1:9/", "--db", str(new), "-o", str(new)])
     assert result.exit_code == 2 and "is the crawl store" in result.stderr
     assert not new.exists()
+
+
+@pytest.mark.parametrize("setup", ["PRAGMA application_id = 1179534931", "PRAGMA user_version = 3",
+                                   "CREATE VIEW v AS SELECT 1"])
+def test_another_programs_file_without_tables_is_not_taken_over(tmp_path, setup):
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    import cli
+
+    db = tmp_path / "app.db"
+    conn = sqlite3.connect(db)
+    conn.execute(setup)
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    result = CliRunner().invoke(cli.main, ["audit", "http://127.0.0.1:9/", "--db", str(db)])
+    assert (result.exit_code, result.stderr) == (
+        2, f"funnelcheck: error: {db} is not a funnelcheck crawl store (another program's SQLite file): left untouched\n")
+    assert db.read_bytes() == before
