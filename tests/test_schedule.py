@@ -138,7 +138,7 @@ def test_two_runs_at_once_on_one_store_and_site(site_server, tmp_path):
 
 
 def _slow_copy(version, delay):
-    """The fixture site of ``version`` served slowly (``delay`` s an answer): a one-second
+    """The fixture site of ``version`` served slowly (``delay`` s an answer): a two-second
     --max-time cuts its crawl short, as a reboot or a time slot cuts a scheduled run."""
     from urllib.parse import unquote, urlsplit
 
@@ -163,13 +163,13 @@ def test_a_scheduled_audit_cut_short_mails_its_diff_when_resumed(smtp, site_serv
     env = {"FUNNELCHECK_SMTP_PASSWORD": PASSWORD}
     before = len(server.recorder.messages)
     for version in ("v1", "v2"):
-        srv = site_server(routes={"*": _slow_copy(version, 0 if version == "v1" else 0.2)})
+        srv = site_server(routes={"*": _slow_copy(version, 0 if version == "v1" else 0.25)})
         args = ("https://acme.example/", "--remap", rf"^https://acme\.example/ {srv.url}/", "--no-check-external",
                 "--no-check-social", "--concurrency", "1", "--db", db, "--fail-on", "never")
         if version == "v1":
             assert run_cli("audit", *args, env=env).exit_code == 0
             continue
-        cut = run_cli("audit", *args, "--max-time", "1s", "--config", config, "--email-diff", "team@acme.example",
+        cut = run_cli("audit", *args, "--max-time", "2s", "--config", config, "--email-diff", "team@acme.example",
                       env=env)
         assert cut.exit_code == 0, cut.stderr
         assert "crawl #2 is not complete: no e-mail sent yet" in cut.stderr
