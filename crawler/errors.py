@@ -76,17 +76,6 @@ ERROR_REASONS = {"dns": "DNS lookup failed", "timeout": "timed out", "refused": 
                  "too-large": "too large (over the size cap)"}
 
 
-def _messages(exc, depth: int = 0) -> list[str]:
-    """The text of an exception and of the failures it wraps (Twisted's ``reasons``, ``__cause__``)."""
-    out = [str(exc).strip()]
-    if depth < 3:
-        for reason in getattr(exc, "reasons", None) or ():
-            out += _messages(getattr(reason, "value", reason), depth + 1)
-        if exc.__cause__ is not None:
-            out += _messages(exc.__cause__, depth + 1)
-    return [m for m in out if m]
-
-
 def _broken_answer(exc) -> tuple[str, str] | None:
     """A server that answered, then broke the answer off or wrote no HTTP: (kind, reason), or None.
 
@@ -136,7 +125,7 @@ def error_kind(failure, max_size: int | None = None) -> tuple[str, str]:
             return "protocol", str(cause)
     if "DownloadCancelledError" in {cls.__name__ for cls in type(exc).__mro__}:
         return "too-large", size_reason(max_size)
-    text = " ".join(_messages(exc)) or type(exc).__name__
+    text = " ".join(m for m in (str(c).strip() for c in _causes(exc)) if m) or type(exc).__name__
     if isinstance(exc, IgnoreRequest):
         return ("robots", "disallowed by robots.txt") if "robots" in text.lower() else ("ignored", text)
     broken = _broken_answer(exc)

@@ -118,21 +118,6 @@ def blocked_address(host: str | None) -> str | None:
     return blocked.get((host or "").lower().strip("[]")) if blocked is not None else None
 
 
-def check_literal(host: str | None, port: int | None, policy: AddressPolicy) -> str | None:
-    """The address itself when ``host`` is a literal address the policy refuses (refused before
-    any connection is tried).
-
-    >>> check_literal("127.0.0.2", 80, AddressPolicy.build(["127.0.0.1"])), check_literal("a.example", 80, AddressPolicy())
-    ('127.0.0.2', None)
-    """
-    host = (host or "").strip("[]")
-    try:
-        _address(host)
-    except ValueError:
-        return None
-    return None if policy.allows(host, port) else host
-
-
 @provider(IResolutionReceiver)
 class _Filtering:
     """Passes on the addresses the policy allows; remembers a host whose every address it refused."""
@@ -185,4 +170,4 @@ class GuardedResolver:
                                              hostName, portNumber, addressTypes, transportSemantics)
 
 
-__all__ = ["AddressPolicy", "GuardedResolver", "blocked_address", "check_literal", "is_public"]
+__all__ = ["AddressPolicy", "GuardedResolver", "blocked_address", "is_public"]

@@ -23,7 +23,7 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from crawler.errors import HostDown, NotFetched, PrivateAddress, error_kind
-from crawler.guard import AddressPolicy, blocked_address, check_literal
+from crawler.guard import blocked_address
 
 logger = logging.getLogger(__name__)
 
@@ -267,32 +267,16 @@ class DeadHostMiddleware:
 class AddressGuardMiddleware:
     """Only http and https, and never the user's own network from a public target.
 
-    Next to the download: a literal private address (``http://10.0.0.1/``) is refused before
-    any connection; a host name is refused by :class:`crawler.guard.GuardedResolver` on the
-    addresses it resolves to, and the failed download is reported here as skipped (private
-    address), not as a DNS error, and never retried.
+    Next to the download. The address check itself is :class:`crawler.guard.GuardedResolver`'s,
+    made on the addresses a connection would go to, literal ones included: the download it
+    refuses fails, and is reported here as skipped (private address), not as a DNS error, and
+    never retried.
     """
 
-    def __init__(self, policy: AddressPolicy):
-        self.policy = policy
-
-    @classmethod
-    def from_crawler(cls, crawler):
-        settings = crawler.settings
-        return cls(AddressPolicy.build(settings.getlist("FUNNEL_TARGET_HOSTS"), settings.getlist("FUNNEL_ALLOW_PRIVATE"),
-                                       settings.getlist("FUNNEL_TARGET_ENDPOINTS")))
-
     def process_request(self, request, spider=None):
-        parts = urlsplit(request.url)
-        if parts.scheme not in ("http", "https"):
-            raise NotFetched("scheme", f"skipped (only http and https are fetched, not {parts.scheme}:)")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            port = None
-        address = check_literal(parts.hostname, port, self.policy)
-        if address is not None:
-            raise PrivateAddress(address)
+        scheme = urlsplit(request.url).scheme
+        if scheme not in ("http", "https"):
+            raise NotFetched("scheme", f"skipped (only http and https are fetched, not {scheme}:)")
         return None
 
     def process_exception(self, request, exception, spider=None):
