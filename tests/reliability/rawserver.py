@@ -8,19 +8,29 @@ answers, a Content-Length that lies either way) need a server that misbehaves on
 An answer is the bytes to write, then what to do with the connection: ``"keep"`` (read the
 next request on it: HTTP/1.1 keep-alive), ``"close"`` (a clean FIN), ``"reset"`` (an RST) or
 ``"hang"`` (say nothing more until the server is closed). Unknown paths get a well-formed 404.
+A :class:`Stream` answer is written as it goes by a function (a bomb streamed, a drip, headers
+without end); the time each one held its connection is in ``held``.
 """
 from __future__ import annotations
 
 import socket
 import struct
 import threading
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 
 @dataclass
 class Raw:
     data: bytes
     then: str = "keep"   # keep, close, reset, hang
+
+
+@dataclass
+class Stream:
+    """An answer ``write(conn)`` writes as it likes, the connection closed after it."""
+    write: Callable[[socket.socket], None]
 
 
 def response(body: bytes | str = b"", status: int = 200, headers: dict | None = None,
@@ -44,6 +54,7 @@ class RawServer:
     def __init__(self, routes: dict):
         self.routes = routes
         self.requests: list[tuple[str, str]] = []   # (method, path), in arrival order
+        self.held: list[tuple[str, float]] = []     # (path, seconds) of each Stream answer
         self.connections = 0
         self._stop = threading.Event()
         self._sock = socket.socket()
@@ -90,6 +101,13 @@ class RawServer:
                     answer = answer(path)
                 if answer is None:
                     answer = response("<html><body>not found</body></html>", 404)
+                if isinstance(answer, Stream):
+                    started = time.monotonic()
+                    try:
+                        answer.write(conn)  # a client that stops reading ends it with an error
+                    finally:
+                        self.held.append((path, time.monotonic() - started))
+                    return
                 data = answer.data
                 if method == "HEAD":
                     data = data.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"

@@ -6,8 +6,6 @@ never stops sending headers is cut off at the header cap."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 import zlib
 
@@ -25,6 +23,7 @@ except ImportError:
     from backports import zstd
 
 from conftest import run_cli
+from rawserver import Raw, RawServer, Stream, response
 
 GIB = 1 << 30
 
@@ -42,14 +41,19 @@ def gzip_bomb(size: int):
         yield member
 
 
-def brotli_bomb(size: int):
-    c = brotli.Compressor(quality=1)
+def _compressed_zeros(size: int, compress, finish):
+    """``size`` zero bytes through a streaming compressor, 1 MiB at a time, as they are sent."""
     chunk = _zeros(1 << 20)
     for _ in range(size // len(chunk)):
-        out = c.process(chunk)
+        out = compress(chunk)
         if out:
             yield out
-    yield c.finish()
+    yield finish()
+
+
+def brotli_bomb(size: int):
+    c = brotli.Compressor(quality=1)
+    return _compressed_zeros(size, c.process, c.finish)
 
 
 def deflate_bomb(size: int):
@@ -58,80 +62,25 @@ def deflate_bomb(size: int):
 
 def zstd_bomb(size: int):
     c = zstd.ZstdCompressor(level=1)
-    chunk = _zeros(1 << 20)
-    for _ in range(size // len(chunk)):
-        out = c.compress(chunk)
-        if out:
-            yield out
-    yield c.flush()
+    return _compressed_zeros(size, c.compress, c.flush)
 
 
-class RawServer:
-    """A socket server on 127.0.0.1: ``routes`` maps a path to ``handler(conn)``, which writes
-    whatever bytes it likes. Records (path, seconds the connection was held) per request."""
-
-    def __init__(self, routes: dict):
-        self.routes, self.log = routes, []
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
-
-    def _handle(self, conn):
-        start = time.monotonic()
-        path = "?"
-        try:
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    data += chunk
-                method, path = data.split(b" ", 2)[:2]
-                path = path.decode()
-                handler = self.routes.get(path)
-                if handler is None:
-                    conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    return
-                handler(conn)
-        except OSError:
-            pass
-        finally:
-            self.log.append((path, time.monotonic() - start))
-
-    def close(self):
-        self.sock.close()
+def page(body: str) -> Raw:
+    return response(body, then="close")
 
 
-def page(body: str, headers: str = "") -> callable:
-    data = body.encode()
-
-    def handler(conn):
-        conn.sendall(f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {len(data)}\r\n"
-                     f"Connection: close\r\n{headers}\r\n".encode() + data)
-    return handler
-
-
-def streamed(encoding: str, chunks) -> callable:
-    def handler(conn):
+def streamed(encoding: str, chunks) -> Stream:
+    def write(conn):
         head = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\n"
         if encoding:
             head += f"Content-Encoding: {encoding}\r\n"
         conn.sendall((head + "\r\n").encode())
         for chunk in chunks():
-            conn.sendall(chunk)  # a client that stops reading ends this with an error
-    return handler
+            conn.sendall(chunk)
+    return Stream(write)
 
 
+@Stream
 def drip(conn):
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 100000\r\n\r\n")
     for _ in range(60):
@@ -139,6 +88,7 @@ def drip(conn):
         time.sleep(1)
 
 
+@Stream
 def header_flood(conn):
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n")
     for i in range(200000):
@@ -217,7 +167,7 @@ def test_the_size_cap_is_an_option(raw_server, tmp_path):
 def test_timeout_bounds_a_request_in_all_against_a_drip_server(bounded):
     p = bounded.pages[f"{bounded.url}/drip"]
     assert (p["verdict"], p["label"]) == ("broken", "timed out")
-    held = [seconds for path, seconds in bounded.server.log if path == "/drip"]
+    held = [seconds for path, seconds in bounded.server.held if path == "/drip"]
     assert len(held) == 1, held  # an attempt that used the whole budget is not retried
     assert sum(held) < 3 * 1.3, held
     assert bounded.elapsed < 30
@@ -235,7 +185,7 @@ def test_a_bad_max_size_or_timeout_is_an_error(value, tmp_path):
 def test_endless_headers_are_cut_off_at_the_cap(bounded):
     p = bounded.pages[f"{bounded.url}/flood"]
     assert (p["verdict"], p["label"]) == ("broken", "response headers larger than 64 KiB")
-    held = [seconds for path, seconds in bounded.server.log if path == "/flood"]
+    held = [seconds for path, seconds in bounded.server.held if path == "/flood"]
     assert held and max(held) < 2, held
 
 
