@@ -208,12 +208,10 @@ class FunnelSpider(scrapy.Spider):
         response = getattr(failure.value, "response", None)  # an HTTP error status (HttpErrorMiddleware)
         if meta["role"] == "sitemap" and not (response is not None and response.status < 500):
             # recorded: the store and the report say a sitemap failed (a 404 only says there is none)
-            page = {"url": meta["key"], "fetched_url": failure.request.url, "role": "sitemap", "method": "GET",
-                    "depth": 0, "fetched_at": now_iso()}
             if response is not None:
-                page["status"] = response.status
+                page = self.unread(failure.request, status=response.status)
             else:
-                page["error_kind"], page["reason"] = error_kind(failure, self.settings.getint("DOWNLOAD_MAXSIZE"))
+                page = self.unread(failure.request, *self.error_of(failure))
             logger.warning("sitemap %s not read: %s", meta["public"], page.get("reason") or page.get("status"))
             yield self.item(page)
         if meta["role"] == "robots":
@@ -250,9 +248,7 @@ class FunnelSpider(scrapy.Spider):
                 over = type(exc).__name__ == "_DecompressionMaxSizeExceeded"
                 reason = size_reason(cap, decompressed=True) if over else f"not gzip as it says: {exc}"[:200]
                 logger.warning("sitemap %s not read: %s", meta["public"], reason)
-                yield self.item({"url": meta["key"], "fetched_url": response.url, "role": "sitemap", "method": "GET",
-                                 "depth": 0, "error_kind": "too-large" if over else "bad-encoding",
-                                 "reason": reason, "fetched_at": now_iso()})
+                yield self.item(self.unread(response.request, "too-large" if over else "bad-encoding", reason))
                 return
         page = {"url": meta["key"], "fetched_url": response.url, "role": "sitemap", "method": "GET",
                 "depth": 0, "status": response.status, "content_type": "application/xml", "parsed": 1,
@@ -564,14 +560,26 @@ class FunnelSpider(scrapy.Spider):
         except URLError:
             return None
 
-    def on_error(self, failure):
-        request = failure.request
+    def error_of(self, failure) -> tuple[str, str]:
+        """(error kind, reason) of a failed download, its size cap the one it was fetched with."""
+        cap = failure.request.meta.get("download_maxsize") or self.settings.getint("DOWNLOAD_MAXSIZE")
+        return error_kind(failure, cap)
+
+    @staticmethod
+    def unread(request, kind: str | None = None, reason: str | None = None, status: int | None = None) -> dict:
+        """The page row of a URL that was fetched and not read: its error, or its status."""
         meta = request.meta
-        kind, reason = error_kind(failure, meta.get("download_maxsize") or self.settings.getint("DOWNLOAD_MAXSIZE"))
         page = {"url": meta["key"], "fetched_url": request.url, "role": meta["role"], "method": request.method,
-                "depth": meta["depth"], "error_kind": kind, "reason": reason, "fetched_at": now_iso()}
-        yield self.item(page)
-        yield from self.seed_answered(meta)
+                "depth": meta["depth"], "fetched_at": now_iso()}
+        if status is not None:
+            page["status"] = status
+        else:
+            page["error_kind"], page["reason"] = kind, reason
+        return page
+
+    def on_error(self, failure):
+        yield self.item(self.unread(failure.request, *self.error_of(failure)))
+        yield from self.seed_answered(failure.request.meta)
 
 
 __all__ = ["FunnelSpider", "is_stylesheet", "unmap"]
