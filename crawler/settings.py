@@ -60,7 +60,6 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.RetryAfterMiddleware": 560,
     "crawler.middlewares.TimeBudgetMiddleware": 580,  # --timeout for a request in all, retries included
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
-    "scrapy.downloadermiddlewares.cookies.CookiesMiddleware": None,  # COOKIES_ENABLED is off: not even imported
 }
 SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
@@ -70,8 +69,6 @@ ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 100}   # the only writer of
 DUPEFILTER_CLASS = "crawler.dupefilter.KeyDupeFilter"      # one URL key, one decision (swappable)
 EXTENSIONS = {"scrapy.extensions.telnet.TelnetConsole": None, "scrapy.extensions.logstats.LogStats": None,
               "scrapy.extensions.spiderstate.SpiderState": None,   # JOBDIR is only a disk queue here
-              # off (REMOTE_CONTROL_ENABLED below), and not imported: it loads aiohttp, 0.3 s a crawl
-              "scrapy.extensions.remote_control.RemoteControl": None,
               "crawler.extensions.CrawlLimits": 500}   # --max-pages, --depth, traps; --max-time is CloseSpider
 
 FUNNEL_RATE_LIMIT_RETRIES = 2   # 429 / 503 + Retry-After: wait and retry this many times
