@@ -19,12 +19,15 @@ from collections import Counter
 from functools import partial
 from urllib.parse import urlsplit
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from analysis.status import UNCHECKED, UNVERIFIED, resolve
 from crawler.options import CrawlOptions
 from crawler.scope import BLOG, EXTERNAL, OWNED, Scope
 from crawler.urls import dedupe_key
+
+if TYPE_CHECKING:  # networkx is imported where a graph is built: a report that needs none starts faster
+    import networkx as nx
 
 
 def scope_of(options: dict) -> Scope:
@@ -290,6 +293,8 @@ class CrawlGraph:
         >>> dict(g.aggregated().edges["https://a.example/", "https://x.com/a"])
         {'links': 2, 'links_header': 1, 'kind_profile': 2, 'links_footer': 1}
         """
+        import networkx as nx
+
         keep = None if nodes is None else set(nodes)
         out = nx.DiGraph()
         for node, data in self.nodes(data=True):

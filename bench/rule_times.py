@@ -6,7 +6,8 @@
 Opens the store read-only and times ``build_graph``, each rule of ``analysis.rules.RULES``
 (in ``run_rules``' order, so each rule pays for the caches it is the first to fill),
 ``summarize`` and ``funnel_metrics``; prints the seconds of each stage and of every rule
-over 0.05 s. ``--dump FILE`` writes the findings (``Finding.as_dict``, sorted as
+over 0.05 s, and the process's RSS after each stage and its peak so far (``VmRSS`` and
+``VmHWM`` from ``/proc/self/status``, MiB; Linux only). ``--dump FILE`` writes the findings (``Finding.as_dict``, sorted as
 ``run_rules`` sorts them), the summary and the metrics as JSON, key order kept: two dumps
 of the same store by two versions of the code compare with ``cmp`` (byte for byte).
 ``--code DIR`` imports funnelcheck from DIR (a copy of another commit: ``git archive HEAD
@@ -18,6 +19,16 @@ import json
 import sys
 import time
 from pathlib import Path
+
+
+def memory() -> tuple[float, float]:
+    """(RSS, peak RSS) of this process in MiB, or (0, 0) without ``/proc``."""
+    try:
+        with open("/proc/self/status") as fh:
+            kb = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in fh) if k in ("VmRSS", "VmHWM")}
+    except OSError:
+        return 0.0, 0.0
+    return kb["VmRSS"] / 1024, kb["VmHWM"] / 1024
 
 
 def main(argv=None) -> int:
@@ -36,12 +47,13 @@ def main(argv=None) -> int:
     from analysis.rules import RULES
     from crawler.store import Store
 
-    stages, rules = {}, {}
+    stages, rules, mem = {}, {}, {"(start)": memory()}
     with Store(args.store, readonly=True) as store:
         crawl_id = store.crawl(args.crawl)["id"]
         t = time.perf_counter()
         g = build_graph(store, crawl_id)
         stages["build_graph"] = time.perf_counter() - t
+        mem["build_graph"] = memory()
         findings = []
         for rule_id, fn in RULES.items():
             t = time.perf_counter()
@@ -54,15 +66,19 @@ def main(argv=None) -> int:
         findings.sort(key=Finding.sort_key)
         rules["(sort)"] = time.perf_counter() - t
         stages["run_rules"] = sum(rules.values())
+        mem["run_rules"] = memory()
         t = time.perf_counter()
         summary = summarize(g, findings, g.graph["crawl"])
         stages["summarize"] = time.perf_counter() - t
+        mem["summarize"] = memory()
         t = time.perf_counter()
         metrics = funnel_metrics(g, findings, None, None)
         stages["funnel_metrics"] = time.perf_counter() - t
+        mem["funnel_metrics"] = memory()
     print(f"{args.store} crawl {crawl_id}: {g.number_of_nodes():,} URLs, {len(findings)} findings")
+    print(f"  {'(imports)':<22} {'':>9} {mem['(start)'][0]:7.1f} MiB  peak {mem['(start)'][1]:7.1f} MiB")
     for name, seconds in stages.items():
-        print(f"  {name:<22} {seconds:7.2f} s")
+        print(f"  {name:<22} {seconds:7.2f} s {mem[name][0]:7.1f} MiB  peak {mem[name][1]:7.1f} MiB")
         if name == "run_rules":
             for rule_id, s in sorted(rules.items(), key=lambda kv: -kv[1]):
                 if s >= 0.05:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import TextIO
 
-import networkx as nx
-
 from analysis.formats.graphml import export_graph
 
 
 def write(audit, out: TextIO) -> None:
     """Write ``audit``'s aggregated link graph to ``out`` as GEXF."""
+    import networkx as nx
+
     g = export_graph(audit)
     for _, _, data in g.edges(data=True):
         data["weight"] = data["links"]

@@ -15,9 +15,12 @@ from __future__ import annotations
 import re
 from typing import TextIO
 
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from crawler.store import funnelcheck_version
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 NODE_ATTRS = ("tier", "role", "verdict", "status", "title", "conversion")
 # What XML 1.0 forbids (C0 controls but tab, newline, CR; lone surrogates; U+FFFE/U+FFFF),
@@ -67,6 +70,8 @@ def export_graph(audit) -> nx.DiGraph:
         data.update((k, xml_safe(v) if isinstance(v, str) else v) for k, v in attrs.items())
     unsafe = {node: xml_safe(node) for node in g if _NOT_XML.search(node)}
     if unsafe:
+        import networkx as nx
+
         nx.relabel_nodes(g, unsafe, copy=False)
     g.graph.update(crawl_id=audit.crawl.get("id"), targets=xml_safe(" ".join(audit.crawl.get("targets") or ())),
                    funnelcheck_version=funnelcheck_version())
@@ -75,5 +80,7 @@ def export_graph(audit) -> nx.DiGraph:
 
 def write(audit, out: TextIO) -> None:
     """Write ``audit``'s aggregated link graph to ``out`` as GraphML."""
+    import networkx as nx  # (imported by the formats that use it: the others start faster)
+
     for line in nx.generate_graphml(export_graph(audit), encoding="utf-8", prettyprint=True):
         out.write(line + "\n")

@@ -125,8 +125,8 @@ def raw_server():
         s.close()
 
 
-BOMBS = {"/gzip": ("gzip", lambda: gzip_bomb(4 * GIB)), "/br": ("br", lambda: brotli_bomb(4 * GIB)),
-         "/deflate": ("deflate", lambda: deflate_bomb(256 << 20)), "/zstd": ("zstd", lambda: zstd_bomb(1 * GIB))}
+BOMBS = {"/gzip": ("gzip", lambda: gzip_bomb(4 * GIB)), "/br": ("br", lambda: brotli_bomb(GIB // 4)),
+         "/deflate": ("deflate", lambda: deflate_bomb(256 << 20)), "/zstd": ("zstd", lambda: zstd_bomb(GIB // 4))}
 
 
 @pytest.fixture(scope="module")
