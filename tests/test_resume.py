@@ -114,14 +114,36 @@ def test_audit_resume_continues_the_interrupted_crawl_of_the_same_targets(refere
 
 
 def _slow_site(handler):
-    time.sleep(0.06)  # the same site, slow enough for a one-second slice to leave pages to crawl
+    # the same site, slow enough for a one-second slice to leave pages to crawl: 0.05 s an answer,
+    # two at a time, is at least 1.5 s for the 60 pages
+    time.sleep(0.03)
     return _site(handler)
 
 
-def test_max_time_stops_the_crawl_and_resume_finishes_it(reference, tmp_path):
+@pytest.fixture(scope="module")
+def cut_short(tmp_path_factory):
+    """One audit of the slow site cut short by --max-time 1s: (its result, its store, the server).
+    Each test resumes a copy of the store, so each starts from the same interrupted crawl."""
     srv = SiteServer(routes={"*": _slow_site})
-    db = tmp_path / "c.sqlite"
+    db = tmp_path_factory.mktemp("cut") / "c.sqlite"
     result = run_cli("audit", "https://res.test/p/0", "--db", db, "--max-time", "1s", *ARGS, *_remaps(srv))
+    yield result, db, srv
+    srv.close()
+
+
+def _copy_store(db, to):
+    """A copy of the store at ``db`` (closed: no process has it open) at ``to``."""
+    import shutil
+
+    for path in db.parent.glob(db.name + "*"):  # the -wal and -shm files too, if any are left
+        if not path.name.endswith(".lock"):
+            shutil.copy(path, to.parent / (to.name + path.name[len(db.name):]))
+    return to
+
+
+def test_max_time_stops_the_crawl_and_resume_finishes_it(reference, cut_short, tmp_path):
+    result, original, _ = cut_short
+    db = _copy_store(original, tmp_path / "c.sqlite")
     assert result.exit_code == 1, result.stderr  # a report of what was crawled in a second
     assert "--max-time reached" in result.stderr and "funnelcheck resume" in result.stderr
     report = result.json()
@@ -133,7 +155,6 @@ def test_max_time_stops_the_crawl_and_resume_finishes_it(reference, tmp_path):
         if result.json()["summary"]["status"] == "complete":
             break
     assert _view(result.json()) == _view(reference)
-    srv.close()
 
 
 def test_resume_and_max_time_errors_are_one_line(tmp_path):
@@ -153,13 +174,11 @@ def test_resume_and_max_time_errors_are_one_line(tmp_path):
     assert result.exit_code == 2 and result.stderr == f"funnelcheck: error: no crawl 7 in {db}\n"
 
 
-def test_audit_resume_says_when_the_options_given_are_not_the_crawls(tmp_path):
-    srv = SiteServer(routes={"*": _slow_site})
-    db = tmp_path / "c.sqlite"
-    run_cli("audit", "https://res.test/p/0", "--db", db, "--max-time", "1s", *ARGS, *_remaps(srv))
+def test_audit_resume_says_when_the_options_given_are_not_the_crawls(cut_short, tmp_path):
+    _, original, srv = cut_short
+    db = _copy_store(original, tmp_path / "c.sqlite")
     result = run_cli("audit", "https://res.test/p/0", "--db", db, "--resume", "--exclude", "/p/5", *ARGS,
                      *_remaps(srv))
     assert ("funnelcheck: warning: resuming crawl #1 with the options it was started with; the ones given now "
             "differ and are not used") in result.stderr
     assert result.json()["crawl"]["id"] == 1 and result.json()["crawl"]["options"]["exclude"] == []
-    srv.close()
