@@ -5,11 +5,20 @@ import json
 import re
 import tomllib
 
+import pytest
+
 from conftest import ROOT, audit_json, findings_set, run_cli
 
 from crawler.config import load_config, merge, validate
 
 A = "https://acme.example/"
+
+
+@pytest.fixture(scope="module")
+def example_json(tmp_path_factory):
+    """One JSON audit of the example with its funnel.toml, shared by the tests that read it."""
+    return audit_json(tmp_path_factory.mktemp("example"), ROOT / "examples/acme/site", "--config",
+                      ROOT / "examples/acme/funnel.toml")
 
 
 def test_example_config_loads_and_command_line_wins():
@@ -32,8 +41,8 @@ def test_readme_audit_command_prints_findings():
         assert text in out
 
 
-def test_example_findings(tmp_path):
-    result, report = audit_json(tmp_path, ROOT / "examples/acme/site", "--config", ROOT / "examples/acme/funnel.toml")
+def test_example_findings(example_json):
+    result, report = example_json
     assert result.exit_code == 1
     got = findings_set(report, rules={"dead-end", "broken-link", "stranded-social", "untracked-inbound",
                                       "social-before-offer", "missing-anchor"})
@@ -61,11 +70,11 @@ def test_setup_cfg_declares_console_script():
     assert tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["build-backend"]
 
 
-def test_readme_json_example_matches_real_output(tmp_path):
+def test_readme_json_example_matches_real_output(example_json):
     """Every object of the README's JSON example has the keys a real report has, no more, no less."""
     readme = (ROOT / "README.md").read_text()
     example = json.loads(re.search(r"```json\n(.*?)\n```", readme, re.S).group(1))
-    _, report = audit_json(tmp_path, ROOT / "examples/acme/site", "--config", ROOT / "examples/acme/funnel.toml")
+    _, report = example_json
     assert list(example) == list(report)
     for key in ("crawl", "summary"):
         assert set(example[key]) == set(report[key]), key
