@@ -210,16 +210,29 @@ def test_depth_and_max_pages(funnel, tmp_path):
     assert len([p for p in report["pages"] if p["role"] == "page"]) == 3
 
 
+UNREACHABLE = "http://nonexistent.invalid/"
+
+
+@pytest.fixture(scope="module")
+def unreachable(tmp_path_factory):
+    """One audit of a host that does not resolve: (its result, its store)."""
+    db = tmp_path_factory.mktemp("unreachable") / "c.sqlite"
+    return run_cli("audit", UNREACHABLE, "--db", db), db
+
+
 @pytest.mark.parametrize("args, message", [
     (["http://exa mple.com/"], "malformed URL"),
     (["ftp://files.example/"], "not an http(s) URL"),
     (["no/such/dir"], "neither an http(s) URL nor an existing directory"),
-    (["http://nonexistent.invalid/"], "cannot reach http://nonexistent.invalid/: DNS lookup failed"),
+    ([UNREACHABLE], "cannot reach http://nonexistent.invalid/: DNS lookup failed"),
     (["https://a.example/", "--remap", "([ x"], "--remap"),
     (["https://a.example/", "--fail-on", "severe"], "Invalid value for '--fail-on'"),
 ])
-def test_errors_exit_2(tmp_path, args, message):
-    result = run_cli("audit", *args, "--db", tmp_path / "c.sqlite")
+def test_errors_exit_2(tmp_path, args, message, request):
+    if args == [UNREACHABLE]:  # the same command as test_unreachable_host_keeps_the_crawl: one audit for both
+        result, _ = request.getfixturevalue("unreachable")
+    else:
+        result = run_cli("audit", *args, "--db", tmp_path / "c.sqlite")
     assert result.exit_code == 2
     assert message in result.stderr
     assert result.stdout == ""
@@ -236,10 +249,9 @@ def test_unreadable_config_exits_2(tmp_path):
     assert result.exit_code == 2 and "config file not found" in result.stderr
 
 
-def test_unreachable_host_keeps_the_crawl(tmp_path):
+def test_unreachable_host_keeps_the_crawl(unreachable):
     """An error exit still leaves the crawl in the store for later reports."""
-    db = tmp_path / "c.sqlite"
-    result = run_cli("audit", "http://nonexistent.invalid/", "--db", db)
+    result, db = unreachable
     assert result.exit_code == 2
     rows = sqlite3.connect(db).execute("SELECT u.url, p.error_kind FROM pages p JOIN urls u ON u.id = p.url_id").fetchall()
     assert ("http://nonexistent.invalid/", "dns") in rows
