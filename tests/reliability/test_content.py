@@ -63,9 +63,11 @@ def _pages_of(db: Path, crawl_id: int) -> list[tuple]:
         conn.close()
 
 
-def _crawl(tmp: Path, url: str, *extra: str) -> Crawl:
-    """An earlier crawl of a plain site, then ``funnelcheck audit URL`` into the same store."""
-    db = tmp / "crawls.sqlite"
+@pytest.fixture(scope="module")
+def plain_store(tmp_path_factory) -> Path:
+    """A store holding one earlier crawl, of a plain site (made once: each hostile crawl below
+    goes into a copy of it)."""
+    db = tmp_path_factory.mktemp("plain") / "crawls.sqlite"
     plain = SiteServer(routes={"/": Route(body=page("plain", "/a/", "/b/")),
                                "/a/": Route(body=page("a", "/b/")), "/b/": Route(body=page("b", "/"))})
     try:
@@ -73,6 +75,18 @@ def _crawl(tmp: Path, url: str, *extra: str) -> Crawl:
     finally:
         plain.close()
     assert first.exit_code == 0, first.stderr
+    return db
+
+
+def _crawl(tmp: Path, plain_store: Path, url: str, *extra: str) -> Crawl:
+    """An earlier crawl of a plain site (a copy of ``plain_store``), then ``funnelcheck audit URL``
+    into the same store."""
+    import shutil
+
+    db = tmp / "crawls.sqlite"
+    for path in plain_store.parent.glob(plain_store.name + "*"):  # its -wal and -shm too, if any are left
+        if not path.name.endswith(".lock"):
+            shutil.copy(path, tmp / (db.name + path.name[len(plain_store.name):]))
     earlier = _pages_of(db, 1)
     assert len(earlier) == 3
     out = tmp / "report.json"
@@ -173,10 +187,10 @@ CONTENT_PATHS = {*_content_routes(), "/" + "b" * HUGE_HREF}
 
 
 @pytest.fixture(scope="module")
-def content(tmp_path_factory):
+def content(tmp_path_factory, plain_store):
     server = SiteServer(routes=_content_routes())
     try:
-        yield _crawl(tmp_path_factory.mktemp("content"), server.url)
+        yield _crawl(tmp_path_factory.mktemp("content"), plain_store, server.url)
     finally:
         server.close()
 
@@ -292,13 +306,14 @@ TRANSPORT_PATHS = {"/", "/ok/", "/ok/next/", "/stalled/", "/short/", "/short-cut
 
 
 @pytest.fixture(scope="module")
-def transport(tmp_path_factory):
+def transport(tmp_path_factory, plain_store):
     routes = _transport_routes()
     routes["/"] = response(page("home", "/ok/", *[p for p in routes if p.count("/") == 2]))
     server = RawServer(routes)
     try:
         # One request at a time: every answer comes on the connection the previous one left.
-        crawl = _crawl(tmp_path_factory.mktemp("transport"), server.url, "--concurrency", "1", "--timeout", "2")
+        crawl = _crawl(tmp_path_factory.mktemp("transport"), plain_store, server.url, "--concurrency", "1",
+                       "--timeout", "2")
         crawl.server = server
         yield crawl
     finally:
