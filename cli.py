@@ -155,6 +155,7 @@ def main(ctx: click.Context, verbose: int, log_file: str | None) -> None:
     """
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
                         format="funnelcheck: %(message)s")
+    from crawler.malloc import fix_mmap_threshold
     from crawler.urls import redact_logs
     if log_file:
         if _is_sqlite(log_file):
@@ -173,6 +174,7 @@ def main(ctx: click.Context, verbose: int, log_file: str | None) -> None:
                 h.setLevel([logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)])
         logging.getLogger("funnelcheck").info("funnelcheck %s", " ".join(sys.argv[1:]))
     redact_logs()
+    fix_mmap_threshold()  # a big report's freed arrays go back to the system (see crawler.malloc)
     ctx.obj = {"verbose": verbose}
 
 

@@ -344,6 +344,17 @@ def conversion_of(scope: Scope, url: str, tier: str, role: str | None) -> str | 
     return None
 
 
+# An empty frozenset is a new object of 216 bytes each time: the 80,000 link targets of a big
+# crawl that are never fetched share this one.
+NO_ANCHORS: frozenset[str] = frozenset()
+
+
+def _shared(value: str | None) -> str | None:
+    """One string object for each of the few values a column repeats on every row (``page``,
+    ``text/html``), not one per row."""
+    return None if value is None else intern(value)
+
+
 class GraphBuilder:
     """Builds the graph of a crawl as its rows arrive.
 
@@ -364,14 +375,14 @@ class GraphBuilder:
 
     def _target_node(self, key: str) -> None:
         tier = self.scope.tier(key)
-        self.g.add_node(key, tier=tier, role=None, status=None, parsed=False, lead_form=False, anchors=frozenset(),
+        self.g.add_node(key, tier=tier, role=None, status=None, parsed=False, lead_form=False, anchors=NO_ANCHORS,
                         conversion=conversion_of(self.scope, key, tier, None))
 
     def _anchors(self, raw: str | None) -> frozenset[str]:
         """The ids of a page as one frozenset shared by every page with the same ones (pages of
         one template often have the same: a 100,000-page site holds each set once)."""
         if not raw:
-            return frozenset()
+            return NO_ANCHORS
         found = self.anchor_sets.get(raw)
         if found is None:
             if len(self.anchor_sets) >= 10_000:  # a site whose every page differs: no point keeping them
@@ -386,11 +397,11 @@ class GraphBuilder:
             self.last_page = row["id"]
             url = intern(row["url"])
             tier = scope.tier(url)
-            g.add_node(url, tier=tier, role=row["role"], status=row["status"],
-                       error_kind=row["error_kind"], reason=row["reason"], title=row["title"],
+            g.add_node(url, tier=tier, role=_shared(row["role"]), status=row["status"],
+                       error_kind=_shared(row["error_kind"]), reason=row["reason"], title=row["title"],
                        lead_form=bool(row["lead_form"]), parsed=bool(row["parsed"]),
                        anchors=self._anchors(row["anchors"]),
-                       location=row["location"], content_type=row["content_type"], depth=row["depth"],
+                       location=row["location"], content_type=_shared(row["content_type"]), depth=row["depth"],
                        headers=row["headers"], conversion=conversion_of(scope, url, tier, row["role"]))
         nodes = g.nodes
         self.last_link, ends = self.store.link_ends(self.crawl_id, after=self.last_link)  # one query

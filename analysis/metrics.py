@@ -203,6 +203,17 @@ class Walk:
 _NONE: dict = {}
 
 
+class _Same:
+    """``x[key] == key``: the URL of a link end in a store that names it by its URL."""
+    __slots__ = ()
+
+    def __getitem__(self, key):
+        return key
+
+
+_SAME = _Same()
+
+
 def _fix_candidates(g, findings) -> tuple[list, dict, dict]:
     """The findings fix-first measures, and how a link is found to be theirs:
     ``social[region][account]`` and ``blog[region][blog URL]`` -> the finding's number."""
@@ -270,24 +281,31 @@ def walk_graph(g, findings=(), weights: dict[str, float] | None = None) -> Walk:
     # region -> its number, -1 where it weighs nothing; a region the table does not know weighs as the body
     code_of = {region: (i if weights[region] > 0 else -1) for i, region in enumerate(REGIONS)}
     body = code_of[None] = code_of["body"]
-    seen: dict = {}       # link key's id -> destination
     accounts: dict = {}   # profile link key's id -> its account ("": not a social URL)
     src, dst, codes = array("i"), array("i"), array("B")
     grouped, group = array("q"), array("i")
-    # URLs by their store ids: a link is read as four small values, never as strings
-    ids = g.store.url_ids(nodes)
-    url_of = {i: u for u, i in ids.items()}
-    page_of = {ids[u]: i for i, u in enumerate(urls) if u in ids}
-    page_get, seen_get, code_get = page_of.get, seen.get, code_of.get
+    # URLs by their store ids (a link is read as four small values, never as strings), looked up
+    # in arrays indexed by id: a 100,000-page crawl names 180,000 URLs, and a dict entry each
+    # would be tens of MiB more at the metrics' peak
+    url_of = g.store.url_table(nodes)
+    if url_of is not None:
+        page_of = array("i", [-1]) * len(url_of)  # id -> page number, -1: not a page walked
+        seen = array("i", [-1]) * len(url_of)     # link key's id -> destination, -1: not yet known
+        for i, url in enumerate(url_of):
+            if url is not None:
+                page_of[i] = index.get(url, -1)
+    else:  # a store of schema 1 names URLs by their text
+        url_of, page_of, seen = _SAME, defaultdict(lambda: -1, index), defaultdict(lambda: -1)
+    code_get = code_of.get
     for source, key_id, region, kind in g.store.link_codes(g.crawl_id, sorted(CLICK_TAGS)):
-        s = page_get(source)
-        if s is None or kind == IDENTITY:
+        s = page_of[source]
+        if s < 0 or kind == IDENTITY:
             continue
         code = code_get(region, body)
         if code < 0:
             continue
-        d = seen_get(key_id)
-        if d is None:
+        d = seen[key_id]
+        if d < 0:
             d = seen[key_id] = _destination(g, url_of[key_id], index, n)
         if d == s:
             continue
@@ -314,6 +332,27 @@ def walk_graph(g, findings=(), weights: dict[str, float] | None = None) -> Walk:
                 np.frombuffer(grouped, np.int64), np.frombuffer(group, np.int32))
 
 
+def _page_sums(walk: Walk, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+    """Each page's number of links and their total weight, ``chunk`` links at a time: a
+    bincount of the whole int32 array would copy it to int64 and build every link's float
+    weight at once (50 MiB at 3 million links). ``np.add.at`` adds in link order, so the
+    totals are those of one ``np.bincount(src, weights=...)`` to the last bit.
+
+    >>> w = Walk(["a", "b"], ["site", "site"], np.zeros(2, bool), np.array([1, 0, 1], np.int32),
+    ...          np.array([0, 1, 0], np.int32), np.array([0, 1, 1], np.uint8), np.array([1.0, 0.5]))
+    >>> [a.tolist() for a in _page_sums(w, chunk=2)]
+    [[1, 2], [0.5, 1.5]]
+    """
+    n = walk.n
+    count, total = np.zeros(n, np.int64), np.zeros(n)
+    for start in range(0, len(walk.src), chunk):
+        part = slice(start, start + chunk)
+        src = walk.src[part]
+        count += np.bincount(src, minlength=n)
+        np.add.at(total, src, walk.weight(part))
+    return count, total
+
+
 class Chain:
     """The absorbing chain of a :class:`Walk`: ``Q = diag(scale) (C - minus)`` with ``C`` the
     page-to-page link weights (csr), ``minus`` those of links taken out (None, or a small csr:
@@ -323,17 +362,25 @@ class Chain:
     ``(I - Q) x = b``."""
 
     def __init__(self, walk: Walk, damping: float):
+        """The chain of ``walk``, whose per-link arrays it takes: :meth:`Walk.release` is called
+        once it has read them (take :meth:`Walk.links_of` before), so the walk's arrays and the
+        sparse matrix built from them are never all held at once."""
         n = walk.n
         src, dst = walk.src, walk.dst
         self.offers, self.damping = walk.offers, damping
-        self.count = np.bincount(src, minlength=n)                        # links per page
-        self.total = np.bincount(src, weights=walk.weight(), minlength=n)  # their weight
-        self.off = np.zeros((n, EXIT))                                     # of which to each end but exit
+        self.count, self.total = _page_sums(walk)  # links per page and their weight
+        self.off = np.zeros((n, EXIT))             # of which to each end but exit
         for end in range(EXIT):
             at = dst == n + end
             self.off[:, end] = np.bincount(src[at], weights=walk.weight(at), minlength=n)
         owned = dst < n
-        self.C = sp.csr_matrix((walk.weight(owned), (src[owned], dst[owned])), shape=(n, n))
+        rows, cols, regions = src[owned], dst[owned], walk.region[owned]
+        del src, dst, owned
+        walk.release()
+        weights = walk.table[regions]
+        del regions
+        self.C = sp.csr_matrix((weights, (rows, cols)), shape=(n, n))
+        del rows, cols, weights
         self.minus = None
         self._finish()
 
@@ -527,10 +574,9 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     weights = check_weights(weights)
     walk = walk_graph(g, findings, weights)
     entries = entry_pages(g, walk, entry)
-    chain = Chain(walk, damping)
     n, links = walk.n, len(walk.src)
     removals = [walk.links_of(number) for number in range(len(walk.findings))]
-    walk.release()  # the chain holds what is left to compute: no per-link array from here on
+    chain = Chain(walk, damping)  # (it releases the walk's per-link arrays: none is held from here on)
     logger.debug("funnel metrics: %d pages, %d clickable links, %d entries (%.1f s)", n, links,
                  len(entries), time.monotonic() - started)
     ends = np.zeros((n, len(ENDS)))

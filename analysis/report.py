@@ -14,6 +14,7 @@ from analysis.findings import SEVERITIES, Finding, at_or_above
 from analysis.graph import CrawlGraph, GraphBuilder, build_graph
 from analysis.metrics import funnel_metrics
 from analysis.rules import run_rules
+from crawler.malloc import release_free_memory
 
 logger = logging.getLogger(__name__)
 
@@ -76,14 +77,17 @@ def audit(store, crawl_id: int | None = None, builder: GraphBuilder | None = Non
     while it ran (see :class:`LiveAudit`); it reads the rest.
     """
     g = builder.finish() if builder is not None else build_graph(store, store.crawl(crawl_id)["id"])
+    release_free_memory()  # each stage frees what it built to get there (see crawler.malloc)
     crawl = g.graph["crawl"]
     findings = run_rules(g)
     summary = summarize(g, findings, crawl)
+    release_free_memory()
     try:
         metrics = funnel_metrics(g, findings, weights, entry)
     except MemoryError:  # the report without them rather than none
         logger.warning("funnel metrics left out: out of memory")
         metrics = None
+    release_free_memory()
     return Audit(store, crawl, g, findings, summary, metrics)
 
 
@@ -111,6 +115,7 @@ class LiveAudit:
             self.last = time.monotonic()
             if len(self.builder.g) > self.limit:
                 self.builder = None  # let it go: built again from the store at the end
+                release_free_memory()
 
     def audit(self, **metrics_options) -> Audit:
         return audit(self.store, self.crawl_id, self.builder, **metrics_options)

@@ -44,8 +44,11 @@ def main(argv=None) -> int:
     from analysis.graph import build_graph
     from analysis.metrics import funnel_metrics
     from analysis.report import summarize
-    from analysis.rules import RULES
+    from analysis.rules import RULE_CACHES, RULES
+    from crawler.malloc import fix_mmap_threshold, release_free_memory
     from crawler.store import Store
+
+    fix_mmap_threshold()  # as the command line does (analysis.report.audit trims after each stage)
 
     stages, rules, mem = {}, {}, {"(start)": memory()}
     with Store(args.store, readonly=True) as store:
@@ -53,6 +56,7 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         g = build_graph(store, crawl_id)
         stages["build_graph"] = time.perf_counter() - t
+        release_free_memory()
         mem["build_graph"] = memory()
         findings = []
         for rule_id, fn in RULES.items():
@@ -64,16 +68,20 @@ def main(argv=None) -> int:
             f.sources.sort()
             f.locations.sort(key=lambda loc: (loc["url"], loc["line"] or 0))
         findings.sort(key=Finding.sort_key)
+        for name in RULE_CACHES:
+            g.graph.pop(name, None)
         rules["(sort)"] = time.perf_counter() - t
         stages["run_rules"] = sum(rules.values())
         mem["run_rules"] = memory()
         t = time.perf_counter()
         summary = summarize(g, findings, g.graph["crawl"])
         stages["summarize"] = time.perf_counter() - t
+        release_free_memory()
         mem["summarize"] = memory()
         t = time.perf_counter()
         metrics = funnel_metrics(g, findings, None, None)
         stages["funnel_metrics"] = time.perf_counter() - t
+        release_free_memory()
         mem["funnel_metrics"] = memory()
     print(f"{args.store} crawl {crawl_id}: {g.number_of_nodes():,} URLs, {len(findings)} findings")
     print(f"  {'(imports)':<22} {'':>9} {mem['(start)'][0]:7.1f} MiB  peak {mem['(start)'][1]:7.1f} MiB")

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import sqlite3
+import sys
 import time
 from contextlib import closing, contextmanager
 from datetime import datetime, timezone
@@ -937,6 +938,21 @@ class Store:
         cur = self.db.execute(self._read["url_ids"].format(table=self._selection(urls)))
         cur.row_factory = None
         return dict(cur)
+
+    def url_table(self, urls) -> list | None:
+        """The URLs of ``urls`` (a set or a mapping) the store holds, in a list indexed by the id
+        :meth:`link_codes` names them by (None at the other ids): a pointer per id rather than a
+        dict entry per URL. None for a store of schema 1, whose links name URLs by their text
+        (see :meth:`url_ids`)."""
+        if self.version < 2:
+            return None
+        table: list = [None] * ((self.db.execute("SELECT max(id) FROM urls").fetchone()[0] or 0) + 1)
+        cur = self.db.execute("SELECT id, url FROM urls")
+        cur.row_factory = None
+        for i, url in cur:
+            if url in urls:
+                table[i] = sys.intern(url)  # the caller's own string where it interned it
+        return table
 
     def link_codes(self, crawl_id: int, tags) -> Iterator[tuple[object, object, str | None, str | None]]:
         """``(source id, key id, region, kind)`` of every link with one of ``tags``, in stored
