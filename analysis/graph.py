@@ -116,40 +116,35 @@ def edge_of(row: tuple) -> tuple[str, str, LinkRow]:
     return intern(row[1]), intern(row[3]), LinkRow(row)
 
 
-class NodeData(MutableMapping):
-    """One node's attributes in slots, not a dict: a crawl's graph holds one per URL (a dict of
+class _Slots(MutableMapping):
+    """A node's attributes in slots, not a dict: a crawl's graph holds one per URL (a dict of
     the two dozen attributes a page gets costs about 1.3 KB; this, a fifth of that). Reads
-    as a dict; an attribute never set reads as missing.
-
-    >>> d = NodeData(tier="site", role="page"); d["verdict"] = "ok"
-    >>> d["tier"], d.get("title"), "role" in d, sorted(d)
-    ('site', None, True, ['role', 'tier', 'verdict'])
-    """
-    __slots__ = ("tier", "role", "status", "error_kind", "reason", "title", "lead_form", "parsed", "anchors",
-                 "location", "content_type", "depth", "headers", "conversion", "verdict", "label", "chain",
-                 "final_url", "loop", "permanent", "final_status", "final_error", "stub", "offline", "_more")
+    as a dict; an attribute never set reads as missing; one without a slot goes in ``_more``.
+    The subclasses say which slots (``__slots__``, and ``_SLOTS`` without ``_more``)."""
+    __slots__ = ()
+    _SLOTS: frozenset = frozenset()
 
     def __init__(self, **attrs):
         self._more = None
         for name, value in attrs.items():  # (not MutableMapping.update: a graph builds 100,000)
-            if name in _NODE_SLOTS:
+            if name in self._SLOTS:
                 setattr(self, name, value)
             else:
                 self[name] = value
 
     def __getitem__(self, name):
         try:
-            return getattr(self, name) if name in _NODE_SLOTS else self._more[name]
+            return getattr(self, name) if name in self._SLOTS else self._more[name]
         except (AttributeError, TypeError, KeyError):
             raise KeyError(name) from None
 
     def get(self, name, default=None):
-        if name in _NODE_SLOTS:
+        if name in self._SLOTS:
             return getattr(self, name, default)
         return default if self._more is None else self._more.get(name, default)
 
     def __setitem__(self, name, value):
-        if name in _NODE_SLOTS:
+        if name in self._SLOTS:
             setattr(self, name, value)
         else:
             if self._more is None:
@@ -158,15 +153,15 @@ class NodeData(MutableMapping):
 
     def __delitem__(self, name):
         try:
-            delattr(self, name) if name in _NODE_SLOTS else self._more.pop(name)
+            delattr(self, name) if name in self._SLOTS else self._more.pop(name)
         except (AttributeError, TypeError, KeyError):
             raise KeyError(name) from None
 
     def __contains__(self, name):
-        return hasattr(self, name) if name in _NODE_SLOTS else bool(self._more) and name in self._more
+        return hasattr(self, name) if name in self._SLOTS else bool(self._more) and name in self._more
 
     def __iter__(self):
-        for name in _NODE_SLOTS:
+        for name in self._SLOTS:
             if hasattr(self, name):
                 yield name
         if self._more:
@@ -179,13 +174,40 @@ class NodeData(MutableMapping):
         for name, value in (other.items() if hasattr(other, "items") else other):
             self[name] = value
         for name, value in attrs.items():
-            if name in _NODE_SLOTS:
+            if name in self._SLOTS:
                 setattr(self, name, value)
             else:
                 self[name] = value
 
 
-_NODE_SLOTS = frozenset(NodeData.__slots__) - {"_more"}
+
+
+class NodeData(_Slots):
+    """The attributes of a fetched URL (or of any node given them).
+
+    >>> d = NodeData(tier="site", role="page"); d["verdict"] = "ok"
+    >>> d["tier"], d.get("title"), "role" in d, sorted(d)
+    ('site', None, True, ['role', 'tier', 'verdict'])
+    """
+    __slots__ = ("tier", "role", "status", "error_kind", "reason", "title", "lead_form", "parsed", "anchors",
+                 "location", "content_type", "depth", "headers", "conversion", "verdict", "label", "chain",
+                 "final_url", "loop", "permanent", "final_status", "final_error", "stub", "offline", "_more")
+
+
+class TargetData(_Slots):
+    """The attributes of a link target never fetched: about half the slots of :class:`NodeData`
+    (a big crawl's share and external links are as many nodes as its pages; 96 bytes each less).
+
+    >>> d = TargetData(tier="social", role=None); d["offline"] = True
+    >>> d["tier"], d.get("title"), d["offline"], sorted(d)
+    ('social', None, True, ['offline', 'role', 'tier'])
+    """
+    __slots__ = ("tier", "role", "status", "parsed", "lead_form", "anchors", "conversion", "verdict", "label",
+                 "chain", "final_url", "loop", "permanent", "_more")
+
+
+NodeData._SLOTS = frozenset(NodeData.__slots__) - {"_more"}
+TargetData._SLOTS = frozenset(TargetData.__slots__) - {"_more"}
 
 
 class NodeView:
@@ -251,7 +273,16 @@ class CrawlGraph:
         if data is None:
             self.node_data[node] = NodeData(**attr)
         else:
+            if not attr.keys() <= data._SLOTS:  # a target fetched after all: a page's slots
+                data = self.node_data[node] = NodeData(**dict(data))
             data.update(attr)
+
+    def add_target(self, node, **attr) -> None:
+        """Add a link target not (yet) fetched, in a :class:`TargetData`."""
+        if node in self.node_data:
+            self.add_node(node, **attr)
+        else:
+            self.node_data[node] = TargetData(**attr)
 
     def number_of_nodes(self) -> int:
         return len(self.node_data)
@@ -375,7 +406,7 @@ class GraphBuilder:
 
     def _target_node(self, key: str) -> None:
         tier = self.scope.tier(key)
-        self.g.add_node(key, tier=tier, role=None, status=None, parsed=False, lead_form=False, anchors=NO_ANCHORS,
+        self.g.add_target(key, tier=tier, role=None, status=None, parsed=False, lead_form=False, anchors=NO_ANCHORS,
                         conversion=conversion_of(self.scope, key, tier, None))
 
     def _anchors(self, raw: str | None) -> frozenset[str]:

@@ -332,6 +332,31 @@ def walk_graph(g, findings=(), weights: dict[str, float] | None = None) -> Walk:
                 np.frombuffer(grouped, np.int64), np.frombuffer(group, np.int32))
 
 
+def _csr(links: list, table: np.ndarray, n: int) -> sp.csr_matrix:
+    """The n x n matrix of link weights ``table[regions]`` at ``(rows, cols)`` (``links`` =
+    ``[rows, cols, regions]``), duplicates summed: what ``csr_matrix((weights, (rows, cols)))``
+    gives, array for array, built by a stable sort on the rows so the coordinates, the float
+    weights and the result are never all held at once. ``links`` is emptied as its arrays are
+    used, so each is freed as soon as it can be.
+
+    >>> _csr([np.array([1, 0, 1]), np.array([0, 1, 0]), np.array([0, 1, 1], np.uint8)], np.array([1.0, 0.5]), 2).toarray()
+    array([[0. , 0.5],
+           [1.5, 0. ]])
+    """
+    rows = links.pop(0)
+    order = np.argsort(rows, kind="stable")  # each row's links in the order they were read, as coo_tocsr keeps them
+    indptr = np.zeros(n + 1, np.int32 if len(rows) < 2**31 - 1 else np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    del rows
+    indices = links.pop(0)[order].astype(indptr.dtype, copy=False)
+    codes = links.pop(0)[order]
+    del order
+    m = sp.csr_matrix((table[codes], indices, indptr), shape=(n, n))
+    del codes, indices
+    m.sum_duplicates()  # each row's columns sorted and repeats added up, in place, as tocsr() does
+    return m
+
+
 def _page_sums(walk: Walk, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
     """Each page's number of links and their total weight, ``chunk`` links at a time: a
     bincount of the whole int32 array would copy it to int64 and build every link's float
@@ -374,13 +399,10 @@ class Chain:
             at = dst == n + end
             self.off[:, end] = np.bincount(src[at], weights=walk.weight(at), minlength=n)
         owned = dst < n
-        rows, cols, regions = src[owned], dst[owned], walk.region[owned]
+        links = [src[owned], dst[owned], walk.region[owned]]
         del src, dst, owned
         walk.release()
-        weights = walk.table[regions]
-        del regions
-        self.C = sp.csr_matrix((weights, (rows, cols)), shape=(n, n))
-        del rows, cols, weights
+        self.C = _csr(links, walk.table, n)
         self.minus = None
         self._finish()
 

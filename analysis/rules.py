@@ -926,13 +926,21 @@ def run_rules(g, only: Iterable[str] | None = None) -> list[Finding]:
     for rule_id, fn in RULES.items():
         if only is None or rule_id in only:
             findings.extend(fn(g))
-    for f in findings:  # the same crawl gives the same report, whatever order pages arrived in
-        f.sources.sort()
-        f.locations.sort(key=lambda loc: (loc["url"], loc["line"] or 0))
-    findings.sort(key=Finding.sort_key)
+    settle(findings)
     for name in RULE_CACHES:  # read again if asked (nothing after the rules does): 10 MiB at 100,000 pages
         g.graph.pop(name, None)
     return findings
+
+
+def settle(findings: list[Finding]) -> None:
+    """Sort each finding's pages and locations, then the findings worst first: the same crawl
+    gives the same report, whatever order its pages arrived in."""
+    for f in findings:
+        f.sources.sort()
+        f.locations.sort(key=lambda loc: (loc["url"], loc["line"] or 0))
+        if isinstance(f.locations, Locations) and f.locations.urls == f.sources:
+            f.locations.urls = f.sources  # one location a page: one list of 100,000 URLs, not two
+    findings.sort(key=Finding.sort_key)
 
 
 # What the rules keep on the graph while they run (each read once for several rules).

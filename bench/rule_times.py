@@ -44,8 +44,14 @@ def main(argv=None) -> int:
     from analysis.graph import build_graph
     from analysis.metrics import funnel_metrics
     from analysis.report import summarize
-    from analysis.rules import RULE_CACHES, RULES
-    from crawler.malloc import fix_mmap_threshold, release_free_memory
+    from analysis import rules as rules_module
+    from analysis.rules import RULES
+    try:
+        from crawler.malloc import fix_mmap_threshold, release_free_memory
+    except ImportError:  # --code: a copy from before crawler/malloc.py
+        def fix_mmap_threshold():
+            return False
+        release_free_memory = fix_mmap_threshold
     from crawler.store import Store
 
     fix_mmap_threshold()  # as the command line does (analysis.report.audit trims after each stage)
@@ -64,11 +70,14 @@ def main(argv=None) -> int:
             findings.extend(fn(g))
             rules[rule_id] = time.perf_counter() - t
         t = time.perf_counter()
-        for f in findings:  # as run_rules does
-            f.sources.sort()
-            f.locations.sort(key=lambda loc: (loc["url"], loc["line"] or 0))
-        findings.sort(key=Finding.sort_key)
-        for name in RULE_CACHES:
+        if hasattr(rules_module, "settle"):  # as run_rules does (--code: an older copy may sort inline)
+            rules_module.settle(findings)
+        else:
+            for f in findings:
+                f.sources.sort()
+                f.locations.sort(key=lambda loc: (loc["url"], loc["line"] or 0))
+            findings.sort(key=Finding.sort_key)
+        for name in getattr(rules_module, "RULE_CACHES", ()):
             g.graph.pop(name, None)
         rules["(sort)"] = time.perf_counter() - t
         stages["run_rules"] = sum(rules.values())
