@@ -521,7 +521,7 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
         else:
             try:
                 with writes_to(store.path):
-                    store.save_findings(crawl_id, [f.as_dict() for f in a.findings])  # for comparisons of crawls
+                    store.save_findings(crawl_id, (f.record() for f in a.findings))  # for comparisons of crawls
             except StoreError as exc:
                 click.echo(f"funnelcheck: warning: {exc}: the findings are reported, not stored for comparisons",
                            err=True)

@@ -344,9 +344,9 @@ def _csr(links: list, table: np.ndarray, n: int) -> sp.csr_matrix:
            [1.5, 0. ]])
     """
     rows = links.pop(0)
-    order = np.argsort(rows, kind="stable")  # each row's links in the order they were read, as coo_tocsr keeps them
     indptr = np.zeros(n + 1, np.int32 if len(rows) < 2**31 - 1 else np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    order = _stable_order(rows, indptr.dtype)  # each row's links in the order they were read, as coo_tocsr keeps them
     del rows
     indices = links.pop(0)[order].astype(indptr.dtype, copy=False)
     codes = links.pop(0)[order]
@@ -355,6 +355,27 @@ def _csr(links: list, table: np.ndarray, n: int) -> sp.csr_matrix:
     del codes, indices
     m.sum_duplicates()  # each row's columns sorted and repeats added up, in place, as tocsr() does
     return m
+
+
+def _stable_order(rows: np.ndarray, dtype) -> np.ndarray:
+    """``np.argsort(rows, kind="stable")`` as ``dtype``, for rows that come in runs (a page's
+    links are stored together): the runs are sorted, not the links, so there is no sort buffer
+    and no 64-bit index per link.
+
+    >>> _stable_order(np.array([2, 2, 0, 1, 1, 0]), np.int32).tolist()
+    [2, 5, 3, 4, 0, 1]
+    """
+    m = len(rows)
+    if m == 0:
+        return np.zeros(0, dtype)
+    starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1]))).astype(dtype)
+    lengths = np.diff(np.concatenate((starts, [m]))).astype(dtype)
+    runs = np.argsort(rows[starts], kind="stable")
+    starts, lengths = starts[runs], lengths[runs]
+    # link k of the sorted order is link k + (its run's start - the run's place in the order)
+    order = np.repeat(starts - (np.cumsum(lengths, dtype=dtype) - lengths), lengths)
+    order += np.arange(m, dtype=dtype)
+    return order
 
 
 def _page_sums(walk: Walk, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
@@ -399,8 +420,13 @@ class Chain:
             at = dst == n + end
             self.off[:, end] = np.bincount(src[at], weights=walk.weight(at), minlength=n)
         owned = dst < n
-        links = [src[owned], dst[owned], walk.region[owned]]
-        del src, dst, owned
+        del src, dst  # the walk's arrays are read and let go one at a time
+        links = [walk.src[owned]]
+        walk.src = np.zeros(0, np.int32)
+        links.append(walk.dst[owned])
+        walk.dst = np.zeros(0, np.int32)
+        links.append(walk.region[owned])
+        del owned
         walk.release()
         self.C = _csr(links, walk.table, n)
         self.minus = None

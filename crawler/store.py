@@ -1014,14 +1014,17 @@ class Store:
         return self.db.execute("SELECT count(*) FROM frontier WHERE crawl_id = ?", (crawl_id,)).fetchone()[0]
 
     # -- findings ---------------------------------------------------------------------
-    def save_findings(self, crawl_id: int, findings: list[dict]) -> None:
-        """Keep the findings of a finished audit (replacing any earlier analysis of the crawl)."""
+    def save_findings(self, crawl_id: int, findings) -> None:
+        """Keep the findings of a finished audit (replacing any earlier analysis of the crawl):
+        dicts with ``id``, ``rule``, ``severity``, ``target``, ``region``, ``message``, ``detail``
+        and their number of pages as ``count`` (or the ``sources`` themselves)."""
         with self.db:
             self.db.execute("DELETE FROM findings WHERE crawl_id = ?", (crawl_id,))
             self.db.executemany(
                 "INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(crawl_id, f["id"], f["rule"], f["severity"], f.get("target"), f.get("region"), f["message"],
-                  len(f.get("sources") or ()), json.dumps(f.get("detail") or {}, sort_keys=True)) for f in findings])
+                ((crawl_id, f["id"], f["rule"], f["severity"], f.get("target"), f.get("region"), f["message"],
+                  f["count"] if "count" in f else len(f.get("sources") or ()),
+                  json.dumps(f.get("detail") or {}, sort_keys=True)) for f in findings))
 
     def findings(self, crawl_id: int) -> list[dict]:
         if self.version < 2:
