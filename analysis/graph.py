@@ -17,9 +17,8 @@ from collections.abc import MutableMapping
 from sys import intern
 from collections import Counter
 from functools import partial
-from urllib.parse import urlsplit
-
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from analysis.status import UNCHECKED, UNVERIFIED, resolve
 from crawler.options import CrawlOptions
@@ -180,8 +179,6 @@ class _Slots(MutableMapping):
                 self[name] = value
 
 
-
-
 class NodeData(_Slots):
     """The attributes of a fetched URL (or of any node given them).
 
@@ -273,12 +270,21 @@ class CrawlGraph:
         if data is None:
             self.node_data[node] = NodeData(**attr)
         else:
-            if not attr.keys() <= data._SLOTS:  # a target fetched after all: a page's slots
+            if type(data) is TargetData and not attr.keys() <= data._SLOTS:  # fetched after all: a page's slots
                 data = self.node_data[node] = NodeData(**dict(data))
             data.update(attr)
 
     def add_target(self, node, **attr) -> None:
-        """Add a link target not (yet) fetched, in a :class:`TargetData`."""
+        """Add a link target not (yet) fetched, in a :class:`TargetData`; a page row that comes
+        for it later (a crawl followed as it runs) makes it a :class:`NodeData`.
+
+        >>> g = CrawlGraph(None, 0); g.add_target("https://a.example/x", tier="site", role=None)
+        >>> type(g.nodes["https://a.example/x"]).__name__
+        'TargetData'
+        >>> g.add_node("https://a.example/x", role="page", title="X")
+        >>> d = g.nodes["https://a.example/x"]; type(d).__name__, d["tier"], d["role"], d["title"]
+        ('NodeData', 'site', 'page', 'X')
+        """
         if node in self.node_data:
             self.add_node(node, **attr)
         else:
