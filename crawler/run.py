@@ -99,11 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     resume = len(argv) > 3 and argv[3] == "resume"
     from scrapy.crawler import CrawlerProcess
 
-    from crawler.malloc import fix_mmap_threshold
     from crawler.spiders.funnel import FunnelSpider
     from crawler.urls import redact_logs
-
-    fix_mmap_threshold()
 
     try:
         with Store(db_path) as store, writes_to(db_path):
