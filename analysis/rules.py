@@ -926,15 +926,17 @@ def run_rules(g, only: Iterable[str] | None = None) -> list[Finding]:
     for rule_id, fn in RULES.items():
         if only is None or rule_id in only:
             findings.extend(fn(g))
-    settle(findings)
-    for name in RULE_CACHES:  # read again if asked (nothing after the rules does): 10 MiB at 100,000 pages
-        g.graph.pop(name, None)
+    settle(g, findings)
     return findings
 
 
-def settle(findings: list[Finding]) -> None:
-    """Sort each finding's pages and locations, then the findings worst first: the same crawl
-    gives the same report, whatever order its pages arrived in."""
+def settle(g, findings: list[Finding]) -> None:
+    """What follows the rules: each finding's pages and locations sorted, then the findings
+    worst first (the same crawl gives the same report, whatever order its pages arrived in),
+    and the caches the rules shared dropped (read again if asked; nothing after the rules
+    asks: 10 MiB at 100,000 pages)."""
+    for name in RULE_CACHES:
+        g.graph.pop(name, None)
     for f in findings:
         f.sources.sort()
         f.locations.sort(key=lambda loc: (loc["url"], loc["line"] or 0))

@@ -23,12 +23,10 @@ from pathlib import Path
 
 def memory() -> tuple[float, float]:
     """(RSS, peak RSS) of this process in MiB, or (0, 0) without ``/proc``."""
-    try:
-        with open("/proc/self/status") as fh:
-            kb = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in fh) if k in ("VmRSS", "VmHWM")}
-    except OSError:
-        return 0.0, 0.0
-    return kb["VmRSS"] / 1024, kb["VmHWM"] / 1024
+    from scale import _status_kib  # (bench/scale.py, beside this file)
+
+    kb = _status_kib("self", "VmRSS", "VmHWM")
+    return kb.get("VmRSS", 0) / 1024, kb.get("VmHWM", 0) / 1024
 
 
 def main(argv=None) -> int:
@@ -70,15 +68,13 @@ def main(argv=None) -> int:
             findings.extend(fn(g))
             rules[rule_id] = time.perf_counter() - t
         t = time.perf_counter()
-        if hasattr(rules_module, "settle"):  # as run_rules does (--code: an older copy may sort inline)
-            rules_module.settle(findings)
+        if hasattr(rules_module, "settle"):  # as run_rules does (--code: an older copy sorts inline)
+            rules_module.settle(g, findings)
         else:
             for f in findings:
                 f.sources.sort()
                 f.locations.sort(key=lambda loc: (loc["url"], loc["line"] or 0))
             findings.sort(key=Finding.sort_key)
-        for name in getattr(rules_module, "RULE_CACHES", ()):
-            g.graph.pop(name, None)
         rules["(sort)"] = time.perf_counter() - t
         stages["run_rules"] = sum(rules.values())
         mem["run_rules"] = memory()

@@ -1017,13 +1017,13 @@ class Store:
     def save_findings(self, crawl_id: int, findings) -> None:
         """Keep the findings of a finished audit (replacing any earlier analysis of the crawl):
         dicts with ``id``, ``rule``, ``severity``, ``target``, ``region``, ``message``, ``detail``
-        and their number of pages as ``count`` (or the ``sources`` themselves)."""
+        and their number of pages, ``count``."""
         with self.db:
             self.db.execute("DELETE FROM findings WHERE crawl_id = ?", (crawl_id,))
             self.db.executemany(
                 "INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 ((crawl_id, f["id"], f["rule"], f["severity"], f.get("target"), f.get("region"), f["message"],
-                  f["count"] if "count" in f else len(f.get("sources") or ()),
+                  f["count"],
                   json.dumps(f.get("detail") or {}, sort_keys=True)) for f in findings))
 
     def findings(self, crawl_id: int) -> list[dict]:
