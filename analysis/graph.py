@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from analysis.status import UNCHECKED, UNVERIFIED, resolve
 from crawler.options import CrawlOptions
-from crawler.scope import BLOG, EXTERNAL, OWNED, Scope
+from crawler.scope import BLOG, EXTERNAL, OWNED, SITE, Scope
 from crawler.urls import dedupe_key
 
 if TYPE_CHECKING:  # networkx is imported where a graph is built: a report that needs none starts faster
@@ -446,10 +446,31 @@ class GraphBuilder:
             if key not in nodes:
                 self._target_node(intern(key))  # a source's page row, if it had none yet, comes in the next update
 
+    def _find_blog(self) -> None:
+        """Without ``--blog``, find the blog from the pages (:func:`analysis.blog.detect_blog`):
+        the site URLs it covers become tier ``blog``, and the graph's scope says so."""
+        from analysis.blog import BlogScope, DetectedBlog, detect_blog
+
+        g, scope = self.g, self.scope
+        if scope.blog:
+            g.graph["blog"] = DetectedBlog(given=tuple(scope.blog))
+            return
+        found = g.graph["blog"] = detect_blog(
+            ((url, d.get("signals"), d.get("conversion")) for url, d in g.nodes(data=True)
+             if d.get("role") == "page" and d.get("parsed") and d.get("tier") in OWNED), scope.site)
+        if not found:
+            return
+        g.graph["scope"] = self.scope = BlogScope(scope, found)
+        for url, data in g.nodes(data=True):
+            if data.get("tier") == SITE and found.covers(url):
+                data["tier"] = BLOG  # an address word on a blog page is a listing's, not an offer
+                data["conversion"] = conversion_of(self.scope, url, BLOG, data.get("role"))
+
     def finish(self) -> CrawlGraph:
         """Read what is left and judge every node (verdict, redirect chain)."""
         self.update()
         g = self.g
+        self._find_blog()
         rows = {url: data for url, data in g.nodes(data=True) if data.get("role")}  # what was fetched
         g.graph["crawl"] = crawl = self.store.crawl(self.crawl_id)
         # A target that answered with its www. or https:// form renamed the site mid-crawl.

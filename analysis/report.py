@@ -65,6 +65,7 @@ def summarize(g: CrawlGraph, findings: list[Finding], crawl: dict) -> dict:
         "findings": {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES},
         "findings_by_rule": dict(sorted(Counter(f.rule for f in findings).items())),
         "network": g.graph.get("network"),
+        "blog": g.graph["blog"].as_dict() if g.graph.get("blog") is not None else None,
     }
 
 

@@ -14,6 +14,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
+from analysis.blog import blog_line
 from analysis.findings import SEVERITIES
 from analysis.formats.safe import safe
 from analysis.rules import FIXES
@@ -170,6 +171,8 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
     if s.get("network"):
         w.line(safe(s["network"]["message"]), "yellow")
     w.line(_pages(s))
+    if s.get("blog"):
+        w.line(safe(blog_line(s["blog"])))
     counts = s["findings"]
     w.line("Findings: " + " · ".join(f"{counts[sev]} {sev}" for sev in SEVERITIES), "bold")
     metrics = getattr(audit, "metrics", None)
