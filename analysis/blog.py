@@ -65,10 +65,16 @@ class DetectedBlog:
         """
         if url in self.pages or url.startswith(self.prefixes):
             return True
-        if self.archives:
-            path = _path(url)
-            return bool(ARCHIVE.search(path) or PAGED.search(path) or DATE_ARCHIVE.search(path))
-        return False
+        if not self.archives:
+            return False
+        path = _path(url)
+        paged = PAGED.search(path)
+        if paged:  # /page/2/ of a blog listing, an archive's too (not of the shop's /products/)
+            path = path[:paged.start() + 1]
+            base = _origin(url) + path
+            if base.startswith(self.prefixes + self.named) or base == self.root:
+                return True
+        return bool(ARCHIVE.search(path) or DATE_ARCHIVE.search(path))
 
     def as_dict(self) -> dict:
         """What the report says: the JSON ``summary.blog``."""
@@ -208,7 +214,7 @@ def detect_blog(pages: Iterable[tuple[str, dict, str | None]], site: Iterable[st
     named_ = tuple(sorted(named))
     best = max(posts.items(), key=lambda kv: (kv[1], -kv[0][1].count("/")), default=None)
     if best is None or best[1] < MIN_POSTS:
-        return DetectedBlog(named=named_, why=("by the folder's name",) if named else ())
+        return _by_name(named_, archives)
     (origin, folder), n = best
     listing = sorted(f for o, f in listings if o == origin)
     index = next((f for f in listing if is_blog_path(f)), listing[0] if listing else None)
@@ -228,12 +234,21 @@ def detect_blog(pages: Iterable[tuple[str, dict, str | None]], site: Iterable[st
     # root-level posts: a blog only beside a post listing, and not a date on (nearly) every page
     found = root_posts.get(origin, [])
     if index is None or len(found) > ROOT_SHARE * root_pages[origin]:
-        return DetectedBlog(named=named_, why=("by the folder's name",) if named else ())
+        return _by_name(named_, archives)
     why.append(f"{len(found)} dated posts at root-level slugs, listed at {index}")
     if archives:
         why.append(f"{archives} category, tag, author or archive pages")
     return DetectedBlog(pages=frozenset(found), archives=True, root=origin + index, posts=len(found), why=tuple(why),
                         named=named_)
+
+
+def _by_name(named: tuple[str, ...], archives: int) -> DetectedBlog:
+    """No folder of posts found: the blog the defaults name (``/blog/``, ``blog.``), with the
+    archive pages (category, tag, author) beside it."""
+    if not named:
+        return DetectedBlog()
+    why = ["by the folder's name"] + ([f"{archives} category, tag, author or archive pages"] if archives else [])
+    return DetectedBlog(archives=bool(archives), root=named[0], named=named, why=tuple(why))
 
 
 @dataclass(frozen=True)

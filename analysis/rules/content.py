@@ -2,12 +2,13 @@
 dead-end)."""
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from sys import intern
 
 from analysis.findings import Finding
 from analysis.rules.common import (FORWARD_TAGS, NAV_TAGS, REGION_WORDS, _Group, _owned_page_tiers, _owned_pages,
                                    _plural, _tier_keys, rule)
+from analysis.status import BROKEN
 from crawler.scope import BLOG, SITE
 
 
@@ -70,3 +71,88 @@ def dead_end(g):
         n = len(grp.sources)
         yield Finding("dead-end", "medium", root, f"{_plural(n, 'blog page')} with no link to the site: no call "
                       "to action", None, list(grp.sources), grp.locations)
+
+
+# The company's own pages a post's text can lead to: the site, and the company's other hosts
+# (the app, docs: tier "app"); a blog page only when it is an offer.
+FORWARD_TIERS = frozenset({SITE, "app"})
+# A link in a post's region without landmarks ("body") that this share of the posts carry, to the
+# same page, is the template's (a breadcrumb, a menu without <nav>), not the post's text.
+TEMPLATE_SHARE = 0.5
+TEMPLATE_MIN_POSTS = 3
+CONTENT_REGIONS = ("main", "body")
+
+
+def _is_post(scope, url: str, data) -> bool:
+    """A blog page that is a post: not a listing (the blog's index, an archive, a page of
+    ``<article>`` excerpts)."""
+    from analysis.blog import LISTING_ARTICLES, _is_archive, _path
+
+    signals = data.get("signals") or {}
+    return (scope.blog_root(url) != url and not _is_archive(_path(url))
+            and (signals.get("articles") or 0) < LISTING_ARTICLES)
+
+
+@rule("content-dead-end")
+def content_dead_end(g):
+    """Posts whose text (the page body, not the template's header, nav, footer or sidebar) links
+    to nothing of the company's: the template's nav is their only way on. One finding per blog.
+    Posts with no link to the site at all are ``dead-end``'s; a post that is an offer, or holds a
+    lead form, offers something.
+
+    >>> from analysis.graph import graph_from
+    >>> b, site = "https://a.example/blog/", "https://a.example/"
+    >>> pages = [{"url": u, "role": "page", "status": 200, "parsed": 1} for u in (site, b + "p/", b + "q/")]
+    >>> g = graph_from(pages, [(b + "p/", site, "header", "other"), (b + "q/", site, "header", "other"),
+    ...                        (b + "q/", site + "pricing/", "main", "other")], site=[site])
+    >>> [(f.rule, f.target, f.message, f.sources) for f in content_dead_end(g)]
+    [('content-dead-end', 'https://a.example/blog/', "1 of 2 posts links to nothing of yours in its text; the template's nav is its only way on", ['https://a.example/blog/p/'])]
+    """
+    scope = g.graph["scope"]
+    posts = {page: data for page, data in _owned_pages(g)
+             if data["tier"] == BLOG and data.get("verdict") == "ok" and _is_post(scope, page, data)}
+    if not posts:
+        return
+    nodes = g.node_data
+    # (a broken link or a file is no way on)
+    forward = [url for url, data in nodes.items() if (data.get("tier") in FORWARD_TIERS or (
+        data.get("tier") == BLOG and (data.get("conversion") or data.get("lead_form"))))
+        and data.get("verdict") != BROKEN and data.get("role") != "asset"]
+    if not forward:
+        return
+    # one query, read twice: which body links the template puts on most posts, then each post's text
+    def facts():
+        return g.store.link_facts(g.crawl_id, forward, list(posts), tags=sorted(NAV_TAGS), by_source=True,
+                                  urls=True)
+    per_key: Counter = Counter()
+    last, seen = None, set()
+    for source, key, _, region, _, _ in facts():
+        if source != last:
+            last, seen = source, set()
+        if region == "body" and key not in seen:
+            seen.add(key)
+            per_key[key] += 1
+    floor = max(TEMPLATE_MIN_POSTS, TEMPLATE_SHARE * len(posts))
+    template = {key for key, n in per_key.items() if n >= floor}
+    del per_key
+    linked, in_text = set(), set()
+    for source, key, _, region, _, _ in facts():
+        if key == source:
+            continue  # "skip to content"
+        linked.add(source)
+        if (region or "body") in CONTENT_REGIONS and not (region == "body" and key in template):
+            in_text.add(source)
+    groups: dict[str, _Group] = defaultdict(_Group)
+    totals: Counter = Counter()
+    for page, data in posts.items():
+        root = scope.blog_root(page)
+        totals[root] += 1
+        if page in linked and page not in in_text and not data.get("lead_form") and not data.get("conversion"):
+            groups[root].add(intern(page), None, "medium")
+    for root, grp in groups.items():
+        n, total = len(grp.sources), totals[root]
+        one = n == 1
+        yield Finding("content-dead-end", "medium", root,
+                      f"{n} of {_plural(total, 'post')} link{'s' if one else ''} to nothing of yours in "
+                      f"{'its' if one else 'their'} text; the template's nav is {'its' if one else 'their'} "
+                      "only way on", None, list(grp.sources), grp.locations, {"posts": total})

@@ -11,6 +11,7 @@ FIXES = {
     "backward-social:content": "embed or quote the post on the page instead of sending readers away",
     "backward-blog": "link the site's own pages (product, pricing, contact) where this link stands, or accept it as a mild step",
     "dead-end": "link each post to a product, pricing or contact page (a call to action)",
+    "content-dead-end": "in each post's text, link the product, pricing, demo or sign-up page the post is about (a call to action in the content, not only the menu)",
     "stranded-social": "add a link to the site or the blog to the profile's bio or header",
     "social-before-offer": "add a purchase or contact offer to these pages, above the social links",
     "untracked-inbound": "add utm_source / utm_medium parameters to the profile's link",
