@@ -4,7 +4,7 @@
 Every rule groups what it finds (one finding per target and region, listing
 the pages it stands on) so a footer icon on 600 pages is one line, not 600.
 
-One module per family: :mod:`.social` (social routing), :mod:`.content` (blog and content),
+One module per family: :mod:`.social` (social routing), :mod:`.content` (blog and content), :mod:`.offers` (offers and lead plumbing),
 :mod:`.links` (link checking), :mod:`.traps` (where the crawl stopped); :mod:`.common` holds the
 registry and what the rules share, :mod:`.fixes` the fix line of each rule.
 """
@@ -13,14 +13,14 @@ from __future__ import annotations
 from typing import Iterable
 
 from analysis.findings import Finding, Locations
-from analysis.rules import content, links, social, traps  # noqa: F401  (each registers its rules)
+from analysis.rules import content, links, offers, social, traps  # noqa: F401  (each registers its rules)
 from analysis.rules.common import REGION_WORDS, RULE_CACHES, RULES, rule
 from analysis.rules.fixes import FIXES
 from analysis.rules.social import account_name, own_profiles, share_endpoint
 
 # The order rules run in (and findings of equal rank are listed in): social routing first, its
 # shared pass read once for backward-social and social-before-offer.
-ORDER = ("backward-social", "backward-blog", "dead-end", "content-dead-end", "stranded-social", "social-before-offer", "broken-link",
+ORDER = ("backward-social", "backward-blog", "dead-end", "content-dead-end", "stranded-social", "social-before-offer", "lead-form-target", "buried-offer", "broken-link",
          "redirect", "redirect-chain", "redirect-loop", "missing-anchor", "untracked-inbound", "unverified-link",
          "skipped-link", "unsupported-scheme", "malformed-url", "insecure-link", "orphan-page", "crawl-trap",
          "too-many-links")

@@ -1,0 +1,192 @@
+"""Offers and lead plumbing: where a lead form sends what it collects (lead-form-target), and
+offers visitors hardly find (buried-offer).
+
+Forms are the page ``signals`` the crawler records (``signals["forms"]``: purpose, method,
+``action`` and ``next`` as absolute URLs); their owned targets are fetched by the crawler with
+HEAD/GET (never submitted) and judged like any link target.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from sys import intern
+
+from analysis.findings import Finding
+from analysis.rules.common import NAV_TAGS, _Group, _owned_page_tiers, _owned_pages, _plural, rule
+from analysis.status import BROKEN
+from crawler.scope import OWNED
+
+COMPANY_TIERS = OWNED | {"app"}   # where a form's target is the company's own
+LEAD_PURPOSES = frozenset({"lead", "newsletter"})
+# An action endpoint answering 405 to GET/HEAD only refuses what the crawler did not do: it takes POSTs.
+ACCEPTS_POST = frozenset({405})
+# What to call a form or an offer page, by a word of its page's address (policy as data).
+NAMES = (("demo", "demo request"), ("quote", "quote request"), ("contact", "contact"), ("trial", "trial"),
+         ("sign-?up|register|get-started|join", "sign-up"), ("pricing|plans", "pricing"),
+         ("checkout|cart|basket", "checkout"), ("subscribe|newsletter", "newsletter"),
+         ("book|booking|schedule|consultation|call", "booking"))
+_NAMES = tuple((re.compile(rf"(^|[^a-z])({words})([^a-z]|$)", re.I), name) for words, name in NAMES)
+
+
+def name_of(url: str, default: str) -> str:
+    """What a page's address says it is for: ``demo request``, ``contact``, ``pricing`` ...
+
+    >>> name_of("https://a.example/request-demo/", "lead"), name_of("https://a.example/x/", "lead")
+    ('demo request', 'lead')
+    """
+    path = url.split("://", 1)[-1].partition("/")[2].split("?", 1)[0].split("#", 1)[0]
+    for pattern, name in _NAMES:
+        if pattern.search(path):
+            return name
+    return default
+
+
+def short(url: str, page: str) -> str:
+    """``url`` as its path when it is on ``page``'s host, else whole.
+
+    >>> short("https://a.example/thanks/", "https://a.example/x/"), short("https://b.example/t", "https://a.example/")
+    ('/thanks/', 'https://b.example/t')
+    """
+    host = page.split("://", 1)[-1].split("/", 1)[0]
+    scheme, _, rest = url.partition("://")
+    if rest.split("/", 1)[0] == host and scheme in ("http", "https"):
+        return "/" + rest.partition("/")[2]
+    return url
+
+
+def _answer(node) -> str:
+    """How a target failed, in a few words: ``answers 404``, ``fails (DNS lookup failed)``."""
+    status = node.get("final_status") if node.get("chain") else node.get("status")
+    if status:
+        return f"answers {status}"
+    return f"fails ({node.get('label') or node.get('error_kind') or 'no answer'})"
+
+
+def _form_faults(g):
+    """``(page, purpose, attr, key)`` of each form target on an owned page that does not exist:
+    an ``action`` or ``next`` on the company's hosts whose verdict is broken (an action answering
+    405 takes POSTs: fine)."""
+    key_of, nodes = g.graph["key"], g.node_data
+    for page, data in _owned_pages(g):
+        for form in (data.get("signals") or {}).get("forms") or ():
+            purpose = form.get("purpose") or "other"
+            for attr in ("action", "next"):
+                url = form.get(attr)
+                if not url:
+                    continue
+                try:
+                    key = key_of(url)
+                except ValueError:
+                    continue
+                node = nodes.get(key)
+                if node is None or node.get("tier") not in COMPANY_TIERS or node.get("verdict") != BROKEN:
+                    continue
+                status = node.get("final_status") if node.get("chain") else node.get("status")
+                if attr == "action" and status in ACCEPTS_POST:
+                    continue
+                yield page, purpose, attr, key
+
+
+@rule("lead-form-target")
+def lead_form_target(g):
+    """A lead or newsletter form whose owned ``action``, or the thank-you page it declares
+    (``_next``, ``redirect``, ``success_url`` ...), does not exist: every lead it collects is lost
+    (high). A comment form posting to an endpoint that does not exist (a static export of a CMS)
+    is a lower finding (low). One finding per target and purpose, listing the form's pages.
+
+    >>> from analysis.graph import graph_from
+    >>> site, demo, thanks = "https://a.example/", "https://a.example/request-demo/", "https://a.example/thank-you/"
+    >>> g = graph_from([{"url": demo, "role": "page", "status": 200, "parsed": 1},
+    ...                 {"url": thanks, "role": "page", "status": 404}],
+    ...                [(demo, thanks, "main", "other", "form")], site=[site])
+    >>> g.nodes[demo]["signals"] = {"forms": [{"purpose": "lead", "method": "post", "action": thanks, "next": None}]}
+    >>> [(f.rule, f.severity, f.message) for f in lead_form_target(g)]
+    [('lead-form-target', 'high', 'the demo request form on /request-demo/ posts to /thank-you/, which answers 404: every lead it collects is lost')]
+    """
+    groups: dict[tuple, _Group] = defaultdict(_Group)
+    for page, purpose, attr, key in _form_faults(g):
+        if purpose in LEAD_PURPOSES:
+            groups[(key, attr, purpose)].add(page, None, "high")
+        elif purpose == "comment" and attr == "action":
+            groups[(key, attr, purpose)].add(page, None, "low")
+    nodes = g.node_data
+    for (key, attr, purpose), grp in groups.items():
+        pages = list(grp.sources)
+        first = pages[0]
+        where = short(first, first) if len(pages) == 1 else f"{_plural(len(pages), 'page')} (as on {short(first, first)})"
+        answer = _answer(nodes[key])
+        if purpose == "comment":
+            yield Finding("lead-form-target", "low", key,
+                          f"the comment form on {where} posts to {short(key, first)}, which {answer}: comments "
+                          "sent there are lost (a static export has no comment endpoint)", None, pages,
+                          grp.locations, {"kind": "comment", "purpose": purpose, "attr": attr})
+            continue
+        form = "newsletter signup" if purpose == "newsletter" else name_of(first, "lead")
+        if attr == "action":
+            what = (f"posts to {short(key, first)}, which {answer}: every "
+                    f"{'signup' if purpose == 'newsletter' else 'lead'} it collects is lost")
+        else:
+            what = (f"sends visitors to {short(key, first)} once they submit, which {answer}: every "
+                    f"{'subscriber' if purpose == 'newsletter' else 'lead'} lands on an error page")
+        yield Finding("lead-form-target", "high", key, f"the {form} form on {where} {what}", None, pages,
+                      grp.locations, {"kind": attr, "purpose": purpose, "attr": attr})
+
+
+# An offer is buried when fewer than this share of the owned pages link it (and at least
+# BURIED_MIN_PAGES pages are owned: on a smaller site every page is a few).
+BURIED_SHARE = 0.05
+BURIED_MIN_PAGES = 20
+
+
+@rule("buried-offer")
+def buried_offer(g):
+    """An offer page (a purchase or lead-capture page, on the site or the company's app host)
+    that only a few owned pages link to: fewer than :data:`BURIED_SHARE` of them, so it is in no
+    site-wide template either. Links to its redirecting addresses count for it; a page linking
+    itself does not; an offer no page links at all is ``orphan-page``'s.
+
+    >>> from analysis.graph import graph_from
+    >>> site = "https://a.example/"
+    >>> pages = [f"{site}p{i}/" for i in range(30)]
+    >>> rows = [{"url": u, "role": "page", "status": 200, "parsed": 1} for u in [site, site + "demo/", *pages]]
+    >>> links = [(u, site, "header", "other") for u in pages] + [(pages[0], site + "demo/", "main", "other")]
+    >>> [(f.rule, f.target, f.message) for f in buried_offer(graph_from(rows, links, site=[site]))]
+    [('buried-offer', 'https://a.example/demo/', 'the demo request page /demo/ is linked from 1 of 32 pages: few visitors ever see this offer')]
+    """
+    owned = _owned_page_tiers(g)
+    total = len(owned)
+    if total < BURIED_MIN_PAGES:
+        return
+    nodes = g.node_data
+    landing: dict[str, str] = {}   # offer address -> the offer page it lands on
+    for url, data in nodes.items():
+        if data.get("conversion") in ("lead", "purchase") and data.get("tier") in COMPANY_TIERS \
+                and data.get("role") in (None, "page", "external"):
+            final = data.get("final_url") or url
+            final_node = nodes.get(final)
+            if final_node is not None and final_node.get("verdict") == BROKEN:
+                continue  # a broken offer is broken-link's
+            if data.get("verdict") == BROKEN and not data.get("final_url"):
+                continue
+            landing[url] = final
+    if not landing:
+        return
+    linking: dict[str, set] = defaultdict(set)
+    for source, key, _, _, _, _ in g.store.link_facts(g.crawl_id, list(landing), tags=sorted(NAV_TAGS), urls=True):
+        offer = landing[key]
+        if source in owned and source != offer and landing.get(source) != offer:
+            linking[offer].add(intern(source))
+    floor = BURIED_SHARE * total
+    for offer, sources in sorted(linking.items()):
+        n = len(sources)
+        if n >= floor:
+            continue
+        kind = nodes[offer].get("conversion") if offer in nodes else None
+        name = name_of(offer, "purchase" if kind == "purchase" else "offer")
+        page = short(offer, next(iter(owned)))
+        grp = _Group()
+        for s in sorted(sources):
+            grp.add(s, None, "medium")
+        yield Finding("buried-offer", "medium", offer,
+                      f"the {name} page {page} is linked from {n} of {total} pages: few visitors ever see this offer",
+                      None, list(grp.sources), grp.locations, {"linked_from": n, "pages": total})
