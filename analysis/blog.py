@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from crawler.scope import BLOG, SITE, is_blog_path
@@ -164,8 +164,9 @@ def detect_blog(pages: Iterable[tuple[str, dict, str | None]], site: Iterable[st
 
     A published date on every page is the template's, not a blog:
 
-    >>> bool(detect_blog([(f"{r}p{i}/", {"dated": True}, None) for i in range(9)] + [(r + "blog/", {}, None)], [r]))
-    False
+    >>> b = detect_blog([(f"{r}p{i}/", {"dated": True}, None) for i in range(9)] + [(r + "blog/", {}, None)], [r])
+    >>> b.pages, b.prefixes, b.named
+    (frozenset(), (), ('https://b.example/blog/',))
     """
     roots = {_path(s) for s in site} or {"/"}
     posts: Counter = Counter()          # (origin, folder) -> posts in it
@@ -173,7 +174,7 @@ def detect_blog(pages: Iterable[tuple[str, dict, str | None]], site: Iterable[st
     root_pages: Counter = Counter()     # origin -> pages at the site root (home excluded)
     listings: set[tuple[str, str]] = set()   # (origin, folder) of a post listing
     root_posts: dict[str, list[str]] = {}    # origin -> root-level posts
-    archives = 0
+    archives: list[str] = []           # archive pages, counted for the blog found
     named: set[str] = set()
     for url, signals, conversion in pages:
         signals = signals or {}
@@ -186,7 +187,7 @@ def detect_blog(pages: Iterable[tuple[str, dict, str | None]], site: Iterable[st
         if path in roots:
             continue  # the home page is no post
         if _is_archive(path):
-            archives += 1
+            archives.append(url)
             base = PAGED.split(path)[0] + "/" if PAGED.search(path) else None
             if base and not ARCHIVE.search(path):
                 listings.add((origin, base))
@@ -212,12 +213,22 @@ def detect_blog(pages: Iterable[tuple[str, dict, str | None]], site: Iterable[st
         if is_blog_path(folder) and folder not in roots:
             posts[(origin, folder)] += n
     named_ = tuple(sorted(named))
+    blog = _choose(posts, listings, root_posts, root_pages, roots, named_)
+    n = sum(1 for url in archives if blog.covers(url))
+    if n:
+        blog = replace(blog, why=blog.why + (f"{n} category, tag, author or archive pages",))
+    return blog
+
+
+def _choose(posts, listings, root_posts, root_pages, roots, named_) -> DetectedBlog:
+    """The blog :func:`detect_blog` settles on (without its archive pages' count)."""
     best = max(posts.items(), key=lambda kv: (kv[1], -kv[0][1].count("/")), default=None)
     if best is None or best[1] < MIN_POSTS:
-        return _by_name(named_, archives)
+        return _by_name(named_)
     (origin, folder), n = best
     listing = sorted(f for o, f in listings if o == origin)
-    index = next((f for f in listing if is_blog_path(f)), listing[0] if listing else None)
+    by_name = [n[len(origin):] for n in named_ if n.startswith(origin + "/")]
+    index = next((f for f in listing if is_blog_path(f)), (by_name or listing or [None])[0])
     why = []
     if folder not in roots:
         # nested category folders (/blog/engineering/x/): the listing above them is the blog
@@ -227,28 +238,23 @@ def detect_blog(pages: Iterable[tuple[str, dict, str | None]], site: Iterable[st
         why.append(f"{n} dated posts under {prefix}")
         if (origin, prefix) in listings:
             why.append(f"a post listing at {prefix}")
-        if archives:
-            why.append(f"{archives} category, tag, author or archive pages")
         return DetectedBlog(prefixes=(origin + prefix,), archives=True, root=origin + prefix, posts=n,
                             why=tuple(why), named=named_)
     # root-level posts: a blog only beside a post listing, and not a date on (nearly) every page
     found = root_posts.get(origin, [])
     if index is None or len(found) > ROOT_SHARE * root_pages[origin]:
-        return _by_name(named_, archives)
+        return _by_name(named_)
     why.append(f"{len(found)} dated posts at root-level slugs, listed at {index}")
-    if archives:
-        why.append(f"{archives} category, tag, author or archive pages")
     return DetectedBlog(pages=frozenset(found), archives=True, root=origin + index, posts=len(found), why=tuple(why),
                         named=named_)
 
 
-def _by_name(named: tuple[str, ...], archives: int) -> DetectedBlog:
+def _by_name(named: tuple[str, ...]) -> DetectedBlog:
     """No folder of posts found: the blog the defaults name (``/blog/``, ``blog.``), with the
     archive pages (category, tag, author) beside it."""
     if not named:
         return DetectedBlog()
-    why = ["by the folder's name"] + ([f"{archives} category, tag, author or archive pages"] if archives else [])
-    return DetectedBlog(archives=bool(archives), root=named[0], named=named, why=tuple(why))
+    return DetectedBlog(archives=True, root=named[0], named=named, why=("by the folder's name",))
 
 
 @dataclass(frozen=True)
