@@ -16,7 +16,7 @@ from analysis.blog import BlogScope, DetectedBlog, detect_blog
 from analysis.graph import graph_from
 from analysis.rules.content import content_dead_end, dead_end
 from analysis.rules.offers import buried_offer, lead_form_target
-from conftest import audit_json, findings_set
+from conftest import audit_json, findings_set, run_cli
 from crawler.scope import Scope
 
 # -- 5. the blog, wherever it is ---------------------------------------------------------------
@@ -272,8 +272,9 @@ def generated(tmp_path_factory):
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-    result, report = audit_json(tmp_path_factory.mktemp("acme-db"), root, "--base-url", BASE,
-                                "--no-check-external", "--no-check-social")
+    db = tmp_path_factory.mktemp("acme-db")
+    result, report = audit_json(db, root, "--base-url", BASE, "--no-check-external", "--no-check-social")
+    report["_db"] = db / "crawls.sqlite"
     return result, report
 
 
@@ -286,6 +287,9 @@ def test_the_audit_finds_the_blog_under_the_prefix_and_says_why(generated):
                                 "2 category, tag, author or archive pages")
     # 16 posts, the listing, its second page and a tag page
     assert s["pages_by_tier"]["blog"] == POSTS + 3
+    terminal = run_cli("report", "--db", report["_db"])
+    assert ("\nBlog: https://www.acme.test/website/news/ (16 dated posts under /website/news/; a post listing at "
+            "/website/news/; 2 category, tag, author or archive pages)\n") in terminal.stdout
 
 
 def test_the_audit_reports_content_dead_ends_lead_plumbing_and_the_buried_demo(generated):
