@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from sys import intern
 
+from analysis.blog import LISTING_ARTICLES, _is_archive, _path
 from analysis.findings import Finding
 from analysis.rules.common import (FORWARD_TAGS, NAV_TAGS, REGION_WORDS, _Group, _owned_page_tiers, _owned_pages,
                                    _plural, _tier_keys, rule)
@@ -86,8 +87,6 @@ CONTENT_REGIONS = ("main", "body")
 def _is_post(scope, url: str, data) -> bool:
     """A blog page that is a post: not a listing (the blog's index, an archive, a page of
     ``<article>`` excerpts)."""
-    from analysis.blog import LISTING_ARTICLES, _is_archive, _path
-
     signals = data.get("signals") or {}
     return (scope.blog_root(url) != url and not _is_archive(_path(url))
             and (signals.get("articles") or 0) < LISTING_ARTICLES)
