@@ -11,6 +11,7 @@ from analysis.rules.common import (FORWARD_TAGS, NAV_TAGS, REGION_WORDS, _Group,
                                    _plural, _tier_keys, rule)
 from analysis.status import BROKEN
 from crawler.scope import BLOG, SITE
+from crawler.urls import URLError, normalize
 
 
 @rule("backward-blog")
@@ -84,6 +85,42 @@ TEMPLATE_MIN_POSTS = 3
 CONTENT_REGIONS = ("main", "body")
 
 
+LEAD_PURPOSES = frozenset({"lead", "newsletter"})
+
+
+def _offering_in_text(g, posts: dict) -> set[str]:
+    """Those of ``posts`` that offer something in their text: a conversion page itself, or a lead
+    or newsletter form in the page body (a newsletter form in every page's footer is the
+    template's). A lead form whose place is unknown (no action, no thank-you page: drawn and
+    sent by script) counts as in the text. One query for the forms' links."""
+    key_of = g.graph["key"]
+    out, lead_keys, located = set(), set(), []
+    for page, data in posts.items():
+        if data.get("conversion"):
+            out.add(page)
+            continue
+        if not data.get("lead_form"):
+            continue
+        targets = [form.get(attr) for form in (data.get("signals") or {}).get("forms") or ()
+                   if form.get("purpose") in LEAD_PURPOSES for attr in ("action", "next")]
+        keys = set()
+        for target in filter(None, targets):
+            try:
+                keys.add(key_of(normalize(target)[0]))
+            except (URLError, ValueError):
+                continue
+        if not keys:
+            out.add(page)  # (or an e-mail field outside any form)
+        else:
+            lead_keys |= keys
+            located.append(page)
+    if located:
+        for row in g.store.link_rows(g.crawl_id, tag="form", keys=lead_keys, sources=located):
+            if (row[8] or "body") in CONTENT_REGIONS:
+                out.add(row[1])
+    return out
+
+
 def _is_post(scope, url: str, data) -> bool:
     """A blog page that is a post: not a listing (the blog's index, an archive, a page of
     ``<article>`` excerpts)."""
@@ -141,12 +178,13 @@ def content_dead_end(g):
         linked.add(source)
         if (region or "body") in CONTENT_REGIONS and not (region == "body" and key in template):
             in_text.add(source)
+    in_text |= _offering_in_text(g, {p: d for p, d in posts.items() if p in linked and p not in in_text})
     groups: dict[str, _Group] = defaultdict(_Group)
     totals: Counter = Counter()
     for page, data in posts.items():
         root = scope.blog_root(page)
         totals[root] += 1
-        if page in linked and page not in in_text and not data.get("lead_form") and not data.get("conversion"):
+        if page in linked and page not in in_text:
             groups[root].add(intern(page), None, "medium")
     for root, grp in groups.items():
         n, total = len(grp.sources), totals[root]

@@ -112,7 +112,7 @@ def lead_form_target(g):
     nodes = g.node_data
     for (key, attr, purpose), grp in groups.items():
         pages = list(grp.sources)
-        first = pages[0]
+        first = min(pages)
         where = short(first, first) if len(pages) == 1 else f"{_plural(len(pages), 'page')} (as on {short(first, first)})"
         answer = _answer(nodes[key])
         if purpose == "comment":
