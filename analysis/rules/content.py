@@ -150,9 +150,12 @@ def content_dead_end(g):
     if not posts:
         return
     nodes = g.node_data
+    # A blog page holding a lead form is an offer, unless most posts hold one: the template's
+    # newsletter form (a post linking another post has not led anywhere).
+    forms = sum(1 for data in posts.values() if data.get("lead_form")) < TEMPLATE_SHARE * len(posts)
     # (a broken link or a file is no way on)
     forward = [url for url, data in nodes.items() if (data.get("tier") in FORWARD_TIERS or (
-        data.get("tier") == BLOG and (data.get("conversion") or data.get("lead_form"))))
+        data.get("tier") == BLOG and (data.get("conversion") or (forms and data.get("lead_form")))))
         and data.get("verdict") != BROKEN and data.get("role") != "asset"]
     if not forward:
         return
