@@ -639,14 +639,19 @@ def _listed(items: list[str], total: int | None = None) -> str:
     return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
-def _entries_words(c: dict) -> str:
-    """``4 blog pages``, ``3 entry pages``, ``4 entry pages (3 blog pages)``."""
+def _entries_words(c: dict, more: str = "") -> str:
+    """``4 blog pages``, ``3 entry pages``, ``4 entry pages (3 blog pages)``; ``more="more "``:
+    ``4 more entry pages (3 blog pages)``.
+
+    >>> _entries_words({"entries": 4, "blog": 3}, "more "), _entries_words({"entries": 1, "blog": 1})
+    ('4 more entry pages (3 blog pages)', '1 blog page')
+    """
     n, blog = c["entries"], c["blog"]
     if blog == n:
-        return _s(n, "blog page")
+        return _s(n, more + "blog page")
     if not blog:
-        return _s(n, "entry page")
-    return f"{_s(n, 'entry page')} ({_s(blog, 'blog page')})"
+        return _s(n, more + "entry page")
+    return f"{_s(n, more + 'entry page')} ({_s(blog, 'blog page')})"
 
 
 def _moved(row: dict, noise: float) -> bool:
@@ -748,7 +753,7 @@ def summary(diff: dict) -> list[dict]:
     platform, with the backward-link finding it makes or ends), ``backward-new`` /
     ``backward-fixed`` / ``backward-changed`` (per account and region), ``social-leak``,
     ``link-added`` / ``link-removed`` (a template's other links), ``broken-new`` /
-    ``broken-fixed``.
+    ``broken-fixed`` (the first :data:`SAID`, then one item with the ``count`` of the rest).
     """
     base = (diff["new"]["targets"] or diff["old"]["targets"] or [None])[0]
     items: list[dict] = []
@@ -781,7 +786,7 @@ def summary(diff: dict) -> list[dict]:
                                entries=r["lost"]["entries"]))
         if r["gained"]["entries"]:
             items.append(_item("offer-reachable", "offer", "better",
-                               f"The offer {where} can now be reached from {_entries_words(r['gained'])} more.",
+                               f"The offer {where} can now be reached from {_entries_words(r['gained'], 'more ')}.",
                                f"{where} reachable from {_s(r['gained']['entries'], 'more entry page')}",
                                target=r["url"], entries=r["gained"]["entries"]))
     stuck = m["unreachable_posts"]
@@ -805,14 +810,15 @@ def summary(diff: dict) -> list[dict]:
         where = short(r["target"], base)
         items.append(_item("offer-broken", "offer", "worse",
                            f"The link to the offer {where} is broken: it {what}{was}, on {_s(r['pages'], 'page')}.",
-                           f"link to {where} broken on {_s(r['pages'], 'page')}", target=r["target"], pages=r["pages"]))
+                           f"{where} link broken" + (f" on {r['pages']} pages" if r["pages"] > 1 else ""),
+                           target=r["target"], pages=r["pages"]))
     for r in diff["broken"]["fixed"]:
         if not r.get("offer"):
             continue
         where = short(r["target"], base)
         now = {"works": "works again", "no longer linked": "is no longer linked"}.get(r["now"], "was not checked")
         items.append(_item("offer-fixed", "offer", "better", f"The broken link to the offer {where} {now}.",
-                           f"link to {where} fixed" if r["now"] == "works" else None, target=r["target"]))
+                           f"{where} link fixed" if r["now"] == "works" else None, target=r["target"]))
 
     # conversion
     def metric(kind: str, impact: str, row: dict, what: str, brief: str | None, good_up: bool,
@@ -888,21 +894,25 @@ def summary(diff: dict) -> list[dict]:
             words, brief = group_words(grp, base)
             items.append(_item(f"link-{grp['change']}", "links", "neutral", words, brief, target=grp["target"],
                                pages=grp["pages"]))
-    for r in diff["broken"]["new"]:
-        if r.get("offer"):
-            continue
+    newly = [r for r in diff["broken"]["new"] if not r.get("offer")]
+    for r in newly[:SAID]:
         what = f"answers {r['status']}" if r["status"] else (r["label"] or "fails")
         was = " (it worked before)" if r["before_status"] and 200 <= r["before_status"] < 400 else ""
         items.append(_item("broken-new", "links", "worse",
                            f"Newly broken: {short(r['target'], base)} {what}{was}, linked from {_s(r['pages'], 'page')}.",
                            None, target=r["target"], pages=r["pages"]))
-    for r in diff["broken"]["fixed"]:
-        if r.get("offer"):
-            continue
+    if len(newly) > SAID:
+        items.append(_item("broken-new", "links", "worse", f"… and {len(newly) - SAID} more newly broken links.",
+                           None, count=len(newly) - SAID))
+    fixed = [r for r in diff["broken"]["fixed"] if not r.get("offer")]
+    for r in fixed[:SAID]:
         now = {"works": f"works now ({r['status']})" if r["status"] else "works now",
                "no longer linked": "is no longer linked"}.get(r["now"], "was not checked this time")
         items.append(_item("broken-fixed", "links", "better", f"Broken link fixed: {short(r['target'], base)} {now}.",
                            None, target=r["target"]))
+    if len(fixed) > SAID:
+        items.append(_item("broken-fixed", "links", "better", f"… and {len(fixed) - SAID} more broken links fixed.",
+                           None, count=len(fixed) - SAID))
     order = {(i, c): n for n, (i, c) in enumerate((i, c) for i in IMPACTS for c in CHANGES)}
     return sorted(items, key=lambda it: order[(it["impact"], it["change"])])  # (stable: the order above within)
 
@@ -1054,7 +1064,8 @@ def headline(diff: dict, limit: int = HEADLINE_MAX) -> str:
     for key, part in parts.items():
         if isinstance(part, list):
             one, many = counted[key]
-            said.append(f"{len(part)} {one if len(part) == 1 else many}")
+            n = sum(item.get("count", 1) for item in part)
+            said.append(f"{n} {one if n == 1 else many}")
         else:
             said.append(part)
     if not said:

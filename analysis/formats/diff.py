@@ -110,10 +110,10 @@ def _head(diff: dict) -> tuple[list[dict], int, list[str]]:
     return items[:SUMMARY_SHOWN], max(0, len(items) - SUMMARY_SHOWN), rest
 
 
-def _group_line(grp: dict, base: str | None) -> str:
-    """A template change in the details: ``/signup/ removed from every blog post (40)``."""
+def _group_line(grp: dict) -> str:
+    """A template change in the details: ``https://acme.example/signup/ removed from every blog post (40)``."""
     verb = "added to" if grp["change"] == "added" else "removed from"
-    return f"{short(grp['target'], base)} {verb} {where_words(grp['by_class'], grp['of'])}"
+    return f"{grp['target']} {verb} {where_words(grp['by_class'], grp['of'])}"
 
 
 def _groups(diff: dict, kind: str, change: str) -> list[dict]:
@@ -229,7 +229,7 @@ def write_terminal(diff: dict, out: TextIO, color: bool | None = None, width: in
         w.line(f"{what}: {a['count']} added, {r['count']} removed (on pages in both crawls)", "bold")
         for sign, change, group in (("+", "added", a), ("-", "removed", r)):
             for grp in _groups(diff, kind, change):
-                w.line(f"{sign} {safe(_group_line(grp, base))} (one template change)", indent=2)
+                w.line(f"{sign} {safe(_group_line(grp))} (one template change)", indent=2)
             for x in group["links"][:SHOWN]:
                 w.line(f"{sign} {safe(x['source'])} → {safe(x['target'])}", indent=2)
             more(group["count"] - group.get("grouped", 0), min(SHOWN, len(group["links"])), "links")
