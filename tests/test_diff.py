@@ -21,7 +21,7 @@ import trustme
 
 from analysis.diff import NotEnoughCrawls, changed, diff_crawls, headline, latest_pair, sentences, summary
 from analysis.formats.diff import DIFF_WRITERS, html_text, plain_text, write_markdown
-from conftest import SITES, run_cli
+from conftest import ROOT, SITES, run_cli
 from test_mail import PASSWORD, USER, _server_context, _start
 from crawler.store import Store, funnelcheck_version
 
@@ -671,6 +671,9 @@ def test_the_diff_command_says_it_first(template_change, template_diff):
         "  + https://acme.example/about/ → https://acme.example/contact/",
         "  - https://acme.example/signup/ removed from every blog post (40) (one template change)", ""]
     assert sum("/signup/" in line for line in lines) == 2  # the sentence and the detail line: no pair repeated
+    # the README shows this very output
+    readme = (ROOT / "README.md").read_text().split("```\nWhat changed for the funnel:\n", 1)[1].split("```", 1)[0]
+    assert readme.splitlines() and all(line in lines for line in readme.splitlines())
     # JSON: the headline and the summary, with stable keys
     as_json = run_cli("diff", "--db", db, "--format", "json")
     data = json.loads(as_json.stdout)
