@@ -64,12 +64,14 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field, fields
+from functools import cache
 from urllib.parse import urlsplit
 
 import numpy as np
 
+from analysis.rules.common import REGION_WORDS
 from crawler.options import CrawlOptions
-from crawler.scope import BLOG, OWNED, SITE, SOCIAL
+from crawler.scope import BLOG, OWNED, SITE, SOCIAL, Scope
 
 logger = logging.getLogger(__name__)
 
@@ -666,8 +668,6 @@ CHANGES = ("worse", "better", "neutral")
 CLASS_WORDS = {"site": ("site page", "site pages"), "blog-post": ("blog post", "blog posts"),
                "blog-page": ("blog listing page", "blog listing pages")}
 REGION_OWNER = {"header": "the header's", "nav": "the navigation's", "footer": "the footer's", "aside": "the sidebar's"}
-REGION_WORDS = {"header": "header", "nav": "navigation", "main": "page body", "body": "page body", "aside": "sidebar",
-                "footer": "footer", "head": "page head"}
 PLATFORM_NAMES = {"twitter": "Twitter", "twitter-links": "Twitter", "linkedin": "LinkedIn", "youtube": "YouTube",
                   "tiktok": "TikTok", "bluesky": "Bluesky", "whatsapp": "WhatsApp", "vk": "VK", "addtoany": "AddToAny"}
 TEXT_MAX = 40  # characters of a link's text used as its name ("the Signup link")
@@ -735,8 +735,14 @@ def _item(kind: str, impact: str, change: str, words: str, short_words: str | No
     return {"kind": kind, "impact": impact, "change": change, "words": words, "short": short_words, **detail}
 
 
-def _account(url: str | None) -> str:
-    return site_key(url or "").split("?")[0]
+@cache
+def _account(url: str | None) -> tuple:
+    """One social account however a page spells its URL (``x.com/acme``, ``twitter.com/ACME/``).
+
+    >>> _account("https://x.com/acme") == _account("http://www.twitter.com/ACME/?ref=nav")
+    True
+    """
+    return Scope().profile_id(url or "") or (site_key(url or "").split("?")[0],)
 
 
 def summary(diff: dict) -> list[dict]:
