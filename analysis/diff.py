@@ -332,9 +332,10 @@ PAGE_CLASSES = ("site", "blog-post", "blog-page")  # the kinds of owned page a t
 
 
 def page_class(tier: str | None, url: str, signals: dict | None = None, root: str | None = None) -> str | None:
-    """The kind of owned page ``url`` is, for grouping link changes: ``site``, ``blog-post``
-    or ``blog-page`` (a listing: the blog's root ``root``, a category, page 2 …); None for
-    any other tier. A page's own signals (``posting``, ``articles``) win over its address.
+    """The kind of owned page ``url`` is, for grouping link changes: ``site`` (``site:/docs/``
+    for a page in a folder of the site: its section), ``blog-post`` or ``blog-page`` (a
+    listing: the blog's root ``root``, a category, page 2 …); None for any other tier. A
+    page's own signals (``posting``, ``articles``) win over its address.
 
     >>> page_class("blog", "https://a.example/blog/how-to/"), page_class("blog", "https://a.example/blog/tag/x/")
     ('blog-post', 'blog-page')
@@ -342,9 +343,14 @@ def page_class(tier: str | None, url: str, signals: dict | None = None, root: st
     ('blog-page', 'site')
     >>> page_class("blog", "https://a.example/blog/news/", {"articles": 12}), page_class("social", "https://x.com/a")
     ('blog-page', None)
+    >>> page_class("site", "https://a.example/docs/setup/"), page_class("site", "https://a.example/docs/")
+    ('site:/docs/', 'site:/docs/')
+    >>> page_class("site", "https://a.example/about.html")
+    'site'
     """
     if tier == SITE:
-        return "site"
+        folders = [part for part in (urlsplit(url).path or "/").split("/")[1:-1] if part]
+        return f"site:/{folders[0]}/" if folders else "site"
     if tier != BLOG:
         return None
     signals = signals or {}
@@ -368,18 +374,44 @@ def _page_classifier(g):
     return classify
 
 
+def kinds(by_class: dict) -> tuple[dict, str | None]:
+    """Page counts per :func:`page_class` summed per kind of page (:data:`PAGE_CLASSES`), and
+    the site section they all are in, if they are all in one.
+
+    >>> kinds({"site:/docs/": 3, "site": 2, "blog-post": 4}), kinds({"site:/docs/": 3})
+    (({'site': 5, 'blog-post': 4}, None), ({'site': 3}, '/docs/'))
+    """
+    out: dict[str, int] = {}
+    sections = set()
+    for cls, n in by_class.items():
+        kind, _, section = cls.partition(":")
+        out[kind] = out.get(kind, 0) + n
+        sections.add(section or None)
+    one = sections.pop() if len(sections) == 1 else None
+    return {k: out[k] for k in PAGE_CLASSES if k in out}, one
+
+
 def is_group(key: str, kind: str, by_class: dict, totals: dict) -> bool:
     """Are the pages that changed a link to ``key`` one change (a template's), not many?
     At least :data:`GROUP_MIN` pages, and :data:`GROUP_MANY` or :data:`GROUP_SHARE` of the
-    pages of their kinds.
+    pages of their kinds, or of the one site section they are all in (``by_class`` and
+    ``totals`` by :func:`page_class`).
 
     >>> is_group("u", "owned", {"blog-post": 40}, {"blog-post": 40, "site": 5}), is_group("u", "owned", {"site": 3}, {"site": 40})
     (True, False)
     >>> is_group("u", "social", {"site": 25}, {"site": 400}), is_group("u", "owned", {"site": 2}, {"site": 2})
     (True, False)
+    >>> is_group("u", "owned", {"site:/docs/": 4}, {"site:/docs/": 5, "site": 40})
+    True
     """
     n = sum(by_class.values())
-    return n >= GROUP_MIN and (n >= GROUP_MANY or n >= GROUP_SHARE * sum(totals.get(c, 0) for c in by_class))
+    if n < GROUP_MIN:
+        return False
+    mine, section = kinds(by_class)
+    all_kinds, _ = kinds(totals)
+    if n >= GROUP_MANY or n >= GROUP_SHARE * sum(all_kinds.get(k, 0) for k in mine):
+        return True
+    return section is not None and n >= GROUP_SHARE * totals.get(f"site:{section}", 0)
 
 
 def _link_changes(store, crawl_id: int, other_id: int, g, change: str, limit: int) -> dict:
@@ -389,11 +421,13 @@ def _link_changes(store, crawl_id: int, other_id: int, g, change: str, limit: in
                                grouped=is_group, group_min=GROUP_MIN, groups_max=GROUPS_MAX)
     scope = g.graph["scope"]
     groups = []
+    of, _ = kinds(found["classes"])
     for grp in found["groups"]:
         platform = scope.platform(grp["key"]) if grp["class"] == "social" else None
+        by_class, section = kinds(grp["by_class"])
         groups.append({"change": change, "class": grp["class"], "target": grp["key"], "pages": grp["pages"],
-                       "by_class": {c: grp["by_class"][c] for c in PAGE_CLASSES if c in grp["by_class"]},
-                       "of": {c: found["classes"][c] for c in PAGE_CLASSES if c in found["classes"]},
+                       "by_class": by_class, "of": of, "section": section,
+                       "section_of": found["classes"].get(f"site:{section}") if section else None,
                        "region": grp["region"], "text": grp["text"], "icon": grp["icon"],
                        "offer": _offer_of(g, grp["key"]) if grp["class"] == "owned" else None,
                        "platform": platform.name if platform else None})
@@ -673,9 +707,10 @@ PLATFORM_NAMES = {"twitter": "Twitter", "twitter-links": "Twitter", "linkedin": 
 TEXT_MAX = 40  # characters of a link's text used as its name ("the Signup link")
 
 
-def where_words(by_class: dict, of: dict) -> str:
+def where_words(by_class: dict, of: dict, section: str | None = None, section_of: int | None = None) -> str:
     """The pages a template change touched, by kind: ``every blog post (40)``, ``12 of 40
-    site pages``, ``every page (44)`` when it is every page of every kind read in both crawls.
+    site pages``, ``every page (44)`` when it is every page of every kind read in both
+    crawls; ``every page under /docs/ (30)`` when they are the site pages of one section.
 
     >>> where_words({"blog-post": 40}, {"blog-post": 40, "site": 4})
     'every blog post (40)'
@@ -683,6 +718,8 @@ def where_words(by_class: dict, of: dict) -> str:
     'every page (44)'
     >>> where_words({"site": 12, "blog-post": 40}, {"site": 30, "blog-post": 40, "blog-page": 2})
     '12 of 30 site pages and every blog post (40)'
+    >>> where_words({"site": 12}, {"site": 30}, "/docs/", 12), where_words({"site": 5}, {"site": 30}, "/docs/", 12)
+    ('every page under /docs/ (12)', '5 of 12 pages under /docs/')
     """
     if len(by_class) > 1 and all(by_class.get(c, 0) == n for c, n in of.items()):
         return f"every page ({sum(by_class.values())})"
@@ -693,6 +730,10 @@ def where_words(by_class: dict, of: dict) -> str:
             continue
         one, many = CLASS_WORDS[c]
         total = of.get(c, n)
+        if c == "site" and section and section_of and n < total:
+            parts.append(f"every page under {section} ({n})" if n >= section_of
+                         else f"{n} of {section_of} pages under {section}")
+            continue
         parts.append(f"every {one} ({n})" if n >= total else f"{n} of {total} {many if total != 1 else one}")
     return " and ".join(parts)
 
@@ -725,7 +766,7 @@ def group_words(grp: dict, base: str | None) -> tuple[str, str]:
     """
     label = _link_label(grp)
     owner = REGION_OWNER.get(grp.get("region") or "", "the")
-    where = where_words(grp["by_class"], grp["of"])
+    where = where_words(grp["by_class"], grp["of"], grp.get("section"), grp.get("section_of"))
     verb = "added to" if grp["change"] == "added" else "removed from"
     words = f"{owner} {label} ({short(grp['target'], base)}) was {verb} {where}."
     return words[0].upper() + words[1:], f"{label[0].upper() + label[1:]} {verb.split()[0]} {verb.split()[1]} {where}"

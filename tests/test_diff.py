@@ -144,7 +144,8 @@ def test_the_exact_diff(crawled, diff):
                                     {"source": f"{A}/blog/first-post/", "target": f"{A}/pricng/"}]},
                 "social": {"count": 0, "grouped": 0, "links": []}},
             "groups": [{"change": "added", "class": "social", "target": "https://twitter.com/acme", "pages": 4,
-                        "by_class": {"site": 4}, "of": {"site": 4, "blog-post": 2, "blog-page": 1}, "region": "header",
+                        "by_class": {"site": 4}, "of": {"site": 4, "blog-post": 2, "blog-page": 1}, "section": None,
+                        "section_of": None, "region": "header",
                         "text": "Twitter", "icon": False, "offer": None, "platform": "twitter"}]},
         "backward": {"new": [TWITTER], "fixed": []},
         "broken": {"new": [], "fixed": [{"target": f"{A}/pricng/", "id": "fc-4fd73c3758e5", "pages": 1,
@@ -549,7 +550,8 @@ def _page(title: str, main: str, footer: str = "", nav: str = "") -> str:
 def template_site(folder, version: int) -> None:
     """A generated site of a few site pages and a blog of :data:`POSTS` posts, in two versions:
     v2 removes the Signup call to action from the post template, adds a LinkedIn icon to the
-    footer of every page and a "Contact us" link to /contact/, a page that does not exist."""
+    footer of every page, a "Contact us" link to /contact/ (a page that does not exist) and a
+    Status link to the sidebar of the five pages under /docs/."""
     if folder.exists():
         shutil.rmtree(folder)
     icon = (f'<a href="{LINKEDIN}" aria-label="LinkedIn"><svg width="16" height="16"><rect width="16" height="16"/>'
@@ -557,15 +559,22 @@ def template_site(folder, version: int) -> None:
     site_nav = '<a href="/pricing/">Pricing</a> <a href="/about/">About</a> '
     pages = {
         "": _page("Acme", '<h1>Acme</h1><p>Tools for teams. <a href="/signup/">Sign up free</a> or '
-                  '<a href="/pricing/">see pricing</a>.</p>', icon, site_nav),
+                  '<a href="/pricing/">see pricing</a>. <a href="/docs/">Docs</a>, <a href="/status/">status</a>.</p>',
+                  icon, site_nav),
         "pricing/": _page("Pricing", '<h1>Pricing</h1><p>$19/mo. <a href="/signup/">Start now</a>.</p>', icon, site_nav),
         "signup/": _page("Sign up", "<h1>Sign up</h1><form method=post action=/signup/><input type=email name=email>"
                          "<button>Sign up</button></form>", icon, site_nav),
         "about/": _page("About", "<h1>About us</h1><p>A small team.</p>"
                         + ('<p><a href="/contact/">Contact us</a></p>' if version == 2 else ""), icon, site_nav),
+        "status/": _page("Status", "<h1>All systems normal</h1>", icon, site_nav),
         "blog/": _page("Blog", "<h1>Blog</h1>" + "".join(
             f'<article><a href="/blog/post-{i:02}/">Post {i}</a></article>' for i in range(1, POSTS + 1)), icon),
     }
+    # a docs section of five pages, whose sidebar gains a Status link in v2
+    aside = '<aside><a href="/status/">Status</a></aside>' if version == 2 else ""
+    for name in ("", "a/", "b/", "c/", "d/"):
+        pages[f"docs/{name}"] = _page(f"Docs {name}", f"<h1>Docs</h1><p>How it works.</p>{aside}"
+                                      + "".join(f'<a href="/docs/{n}/">{n}</a> ' for n in "abcd"), icon, site_nav)
     for i in range(1, POSTS + 1):
         cta = '<p><a href="/signup/">Signup</a></p>' if version == 1 else ""
         pages[f"blog/post-{i:02}/"] = _page(f"Post {i}", f"<article><h1>Post {i}</h1><p>Some advice.</p>{cta}"
@@ -595,14 +604,16 @@ def template_change(tmp_path_factory):
 
 SIGNUP_GONE = "The Signup link (/signup/) was removed from every blog post (40)."
 CONTACT_BROKEN = "The link to the offer /contact/ is broken: it answers 404, on 1 page."
-ICON_ADDED = (f"The footer's LinkedIn icon ({LINKEDIN}) was added to every page (45): a new backward link (high).")
-FUNNEL_HEAD = [SIGNUP_GONE, CONTACT_BROKEN, "Conversion site-wide fell from 67% to 27%.",
-               "Conversion from the blog fell from 67% to 26%.", "Conversion from the home page fell from 77% to 65%.",
-               "Clicks to a conversion rose from 2.2 to 3.8.", ICON_ADDED,
+ICON_ADDED = (f"The footer's LinkedIn icon ({LINKEDIN}) was added to every page (51): a new backward link (high).")
+STATUS_ADDED = "The sidebar's Status link (/status/) was added to every page under /docs/ (5)."
+FUNNEL_HEAD = [SIGNUP_GONE, CONTACT_BROKEN, "Conversion site-wide fell from 64% to 21%.",
+               "Conversion from the blog fell from 64% to 20%.", "Conversion from the home page fell from 64% to 51%.",
+               "Clicks to a conversion rose from 2.3 to 4.2.", ICON_ADDED,
                "The leak to social site-wide rose from 0% to 23%.",
-               "The leak to social from the blog rose from 0% to 23%."]
+               "The leak to social from the blog rose from 0% to 24%.", STATUS_ADDED]
 TEMPLATE_HEADLINE = ("acme.example: Signup link removed from every blog post (40), /contact/ link broken, "
-                     "conversion 67% to 27%, blog conversion 67% to 26%, +1 more")
+                     "conversion 64% to 21%, blog conversion 64% to 20%, +2 more")
+PAGE_KINDS = {"site": 10, "blog-post": 40, "blog-page": 1}
 
 
 @pytest.fixture(scope="module")
@@ -621,7 +632,7 @@ def test_a_template_change_leads_the_diff_in_words(template_diff):
         ("conversion", "conversion", "worse"), ("conversion", "conversion", "worse"),
         ("conversion", "conversion", "worse"), ("clicks", "conversion", "worse"),
         ("social-link-added", "backward", "worse"), ("social-leak", "backward", "worse"),
-        ("social-leak", "backward", "worse")]
+        ("social-leak", "backward", "worse"), ("link-added", "links", "neutral")]
     assert d["summary"][0] == {"kind": "offer-link-removed", "impact": "offer", "change": "worse",
                                "words": SIGNUP_GONE, "short": "Signup link removed from every blog post (40)",
                                "target": f"{A}/signup/", "pages": 40}
@@ -630,29 +641,36 @@ def test_a_template_change_leads_the_diff_in_words(template_diff):
     assert d["links"]["removed"]["owned"] == {"count": 40, "grouped": 40, "links": []}
     assert d["links"]["groups"][0] == {
         "change": "removed", "class": "owned", "target": f"{A}/signup/", "pages": 40, "by_class": {"blog-post": 40},
-        "of": {"site": 4, "blog-post": 40, "blog-page": 1}, "region": "main", "text": "Signup", "icon": False,
+        "of": PAGE_KINDS, "section": None, "section_of": None, "region": "main", "text": "Signup", "icon": False,
         "offer": "lead", "platform": None}
     assert d["broken"]["new"][0]["offer"] == "lead" and d["broken"]["new"][0]["target"] == f"{A}/contact/"
 
 
 def test_a_footer_icon_added_to_every_page(template_diff):
-    """The same LinkedIn icon added to the footer of all 45 pages: one line, said with the
+    """The same LinkedIn icon added to the footer of all 51 pages: one line, said with the
     backward-link finding it makes (not again as a finding of its own)."""
     d = template_diff
     [icon] = [item for item in d["summary"] if item["kind"] == "social-link-added"]
     [finding] = d["backward"]["new"]
     assert icon == {"kind": "social-link-added", "impact": "backward", "change": "worse", "words": ICON_ADDED,
-                    "short": "LinkedIn icon added to every page (45)", "target": LINKEDIN, "pages": 45,
+                    "short": "LinkedIn icon added to every page (51)", "target": LINKEDIN, "pages": 51,
                     "findings": [finding["id"]]}
     assert not [item for item in d["summary"] if item["kind"] == "backward-new"]
-    assert d["links"]["added"]["social"] == {"count": 45, "grouped": 45, "links": []}
+    assert d["links"]["added"]["social"] == {"count": 51, "grouped": 51, "links": []}
     assert d["links"]["groups"][1] == {
-        "change": "added", "class": "social", "target": LINKEDIN, "pages": 45,
-        "by_class": {"site": 4, "blog-post": 40, "blog-page": 1}, "of": {"site": 4, "blog-post": 40, "blog-page": 1},
-        "region": "footer", "text": "LinkedIn", "icon": True, "offer": None, "platform": "linkedin"}
-    # the one link added by hand is listed as before
-    assert d["links"]["added"]["owned"] == {"count": 1, "grouped": 0,
+        "change": "added", "class": "social", "target": LINKEDIN, "pages": 51, "by_class": PAGE_KINDS,
+        "of": PAGE_KINDS, "section": None, "section_of": None, "region": "footer", "text": "LinkedIn", "icon": True,
+        "offer": None, "platform": "linkedin"}
+    # the one link added by hand is listed as before; the sidebar's of one section is a template change
+    assert d["links"]["added"]["owned"] == {"count": 6, "grouped": 5,
                                             "links": [{"source": f"{A}/about/", "target": f"{A}/contact/"}]}
+    assert d["links"]["groups"][2] == {
+        "change": "added", "class": "owned", "target": f"{A}/status/", "pages": 5, "by_class": {"site": 5},
+        "of": PAGE_KINDS, "section": "/docs/", "section_of": 5, "region": "aside", "text": "Status", "icon": False,
+        "offer": None, "platform": None}
+    assert d["summary"][-1] == {"kind": "link-added", "impact": "links", "change": "neutral", "words": STATUS_ADDED,
+                                "short": "Status link added to every page under /docs/ (5)",
+                                "target": f"{A}/status/", "pages": 5}
 
 
 def test_the_diff_command_says_it_first(template_change, template_diff):
@@ -666,8 +684,9 @@ def test_the_diff_command_says_it_first(template_change, template_diff):
     assert lines[:4 + len(FUNNEL_HEAD)] == [
         f"funnelcheck diff: crawl #1 ({started[0]}) → #2 ({started[1]}) of https://acme.example/",
         TEMPLATE_HEADLINE, "", "What changed for the funnel:"] + [f"  - {s}" for s in FUNNEL_HEAD]
-    start = lines.index("Links between owned pages: 1 added, 40 removed (on pages in both crawls)")
-    assert lines[start + 1:start + 4] == [
+    start = lines.index("Links between owned pages: 6 added, 40 removed (on pages in both crawls)")
+    assert lines[start + 1:start + 5] == [
+        "  + https://acme.example/status/ added to every page under /docs/ (5) (one template change)",
         "  + https://acme.example/about/ → https://acme.example/contact/",
         "  - https://acme.example/signup/ removed from every blog post (40) (one template change)", ""]
     assert sum("/signup/" in line for line in lines) == 2  # the sentence and the detail line: no pair repeated
@@ -714,23 +733,25 @@ def test_the_diff_email_says_it_first(template_change, tmp_path):
     assert message["Subject"] == TEMPLATE_HEADLINE
     plain, html = [part.get_content() for part in message.iter_parts()]
     started = [store.crawl(i)["started"] for i in (1, 2)]
-    assert plain.splitlines()[:17] == [
+    assert plain.splitlines()[:19] == [
         f"funnelcheck diff: crawl #1 ({started[0]}) → #2",
         f"  ({started[1]}) of https://acme.example/",
         "acme.example: Signup link removed from every blog post (40), /contact/ link",
-        "  broken, conversion 67% to 27%, blog conversion 67% to 26%, +1 more",
+        "  broken, conversion 64% to 21%, blog conversion 64% to 20%, +2 more",
         "",
         "What changed for the funnel:",
         "  - The Signup link (/signup/) was removed from every blog post (40).",
         "  - The link to the offer /contact/ is broken: it answers 404, on 1 page.",
-        "  - Conversion site-wide fell from 67% to 27%.",
-        "  - Conversion from the blog fell from 67% to 26%.",
-        "  - Conversion from the home page fell from 77% to 65%.",
-        "  - Clicks to a conversion rose from 2.2 to 3.8.",
+        "  - Conversion site-wide fell from 64% to 21%.",
+        "  - Conversion from the blog fell from 64% to 20%.",
+        "  - Conversion from the home page fell from 64% to 51%.",
+        "  - Clicks to a conversion rose from 2.3 to 4.2.",
         "  - The footer's LinkedIn icon (https://www.linkedin.com/company/acme) was",
-        "    added to every page (45): a new backward link (high).",
+        "    added to every page (51): a new backward link (high).",
         "  - The leak to social site-wide rose from 0% to 23%.",
-        "  - The leak to social from the blog rose from 0% to 23%.",
+        "  - The leak to social from the blog rose from 0% to 24%.",
+        "  - The sidebar's Status link (/status/) was added to every page under /docs/",
+        "    (5).",
         ""]
     parsed = _Tags()
     parsed.feed(html)

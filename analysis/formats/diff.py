@@ -113,7 +113,11 @@ def _head(diff: dict) -> tuple[list[dict], int, list[str]]:
 def _group_line(grp: dict) -> str:
     """A template change in the details: ``https://acme.example/signup/ removed from every blog post (40)``."""
     verb = "added to" if grp["change"] == "added" else "removed from"
-    return f"{grp['target']} {verb} {where_words(grp['by_class'], grp['of'])}"
+    return f"{grp['target']} {verb} {_where(grp)}"
+
+
+def _where(grp: dict) -> str:
+    return where_words(grp["by_class"], grp["of"], grp.get("section"), grp.get("section_of"))
 
 
 def _groups(diff: dict, kind: str, change: str) -> list[dict]:
@@ -350,7 +354,7 @@ def write_markdown(diff: dict, out: TextIO) -> None:
         w(_md_row(["Change", "Page", "Links to"]) + "|:--|:--|:--|\n")
         for change, group in (("added", a), ("removed", r)):
             for grp in _groups(diff, kind, change):
-                w(_md_row([f"{change} (one template change)", md(where_words(grp["by_class"], grp["of"])),
+                w(_md_row([f"{change} (one template change)", md(_where(grp)),
                            md_link(grp["target"])]))
             for x in group["links"][:SHOWN]:
                 w(_md_row([change, md_link(x["source"]), md_link(x["target"])]))
@@ -506,7 +510,7 @@ def html_text(diff: dict) -> str:
         a, r = diff["links"]["added"][kind], diff["links"]["removed"][kind]
         if a["count"] or r["count"]:
             shown = [("added", x) for x in a["links"][:SHOWN]] + [("removed", x) for x in r["links"][:SHOWN]]
-            groups = [(change, safe(where_words(grp["by_class"], grp["of"])), grp["target"])
+            groups = [(change, safe(_where(grp)), grp["target"])
                       for change in ("added", "removed") for grp in _groups(diff, kind, change)]
             link_sections.append({"title": f"{what}: {a['count']} added, {r['count']} removed", "links": shown,
                                   "groups": groups,
