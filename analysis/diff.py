@@ -21,10 +21,11 @@ Python set of every link.
                     ``change``, ``words``, ``short`` and what it is about
 ``pages``           ``added`` / ``removed``: owned pages read in one crawl only,
                     each ``{"count": n, "urls": [first LIST_MAX]}``
-``links``           ``added`` / ``removed``, each ``{"owned": …, "social": …}`` with
+``links``           ``added`` / ``removed``, each ``{"owned": …, "social": …, "offer": …}`` with
                     ``{"count": n, "grouped": g, "links": [{"source", "target"}, … first LIST_MAX]}``:
                     distinct (page, target) pairs of clickable links (``<a>``, ``<area>``) from an
-                    owned page read in both crawls to an owned URL or a social platform (``g`` of
+                    owned page read in both crawls to an owned URL (the site, the blog, the
+                    company's other hosts), a social platform or an offer on another site (``g`` of
                     them in template changes, which ``links`` leaves out); ``groups``: the template
                     changes, one per target added to or removed from many pages of a kind
                     (:func:`is_group`): ``change``, ``class``, ``target``, ``pages``, ``by_class``
@@ -312,14 +313,27 @@ def _side(store, crawl_id: int, weights=None, entry=None) -> tuple[_Side, object
     return side, a
 
 
+COMPANY_TIERS = OWNED | {"app"}  # the site, the blog, the company's other hosts (app., my., docs. …)
+LINK_CLASSES = ("owned", "social", "offer")
+LINK_WORDS = (("social", "links to social platforms"), ("owned", "links between owned pages"),
+              ("offer", "links to offers on other sites"))
+EMPTY = {"count": 0, "grouped": 0, "links": []}
+
+
 def _classifier(g):
-    """A link key's class for the link diff: ``owned``, ``social`` or None (left out)."""
+    """A link key's class for the link diff: ``owned`` (the site, the blog, the company's other
+    hosts), ``social``, ``offer`` (an offer on another site: a hosted form, a ``--conversion``
+    match) or None (left out)."""
     nodes, scope = g.node_data, g.graph["scope"]
 
     def classify(url: str) -> str | None:
         node = nodes.get(url)
         tier = node.get("tier") if node is not None else scope.tier(url)
-        return "owned" if tier in OWNED else "social" if tier == SOCIAL else None
+        if tier in COMPANY_TIERS:
+            return "owned"
+        if tier == SOCIAL:
+            return "social"
+        return "offer" if node is not None and node.get("conversion") else None
 
     return classify
 
@@ -429,7 +443,7 @@ def _link_changes(store, crawl_id: int, other_id: int, g, change: str, limit: in
                        "by_class": by_class, "of": of, "section": section,
                        "section_of": found["classes"].get(f"site:{section}") if section else None,
                        "region": grp["region"], "text": grp["text"], "icon": grp["icon"],
-                       "offer": _offer_of(g, grp["key"]) if grp["class"] == "owned" else None,
+                       "offer": _offer_of(g, grp["key"]) if grp["class"] != "social" else None,
                        "platform": platform.name if platform else None})
     found["groups"] = groups
     return found
@@ -479,7 +493,7 @@ def diff_crawls(store, old_id: int, new_id: int, *, weights: dict | None = None,
         pairs = found["pairs"]
         links[name] = {kind: {"count": pairs.get(kind, (0, []))[0], "grouped": found["grouped"].get(kind, 0),
                               "links": [{"source": s, "target": t} for s, t in pairs.get(kind, (0, []))[1]]}
-                       for kind in ("owned", "social")}
+                       for kind in LINK_CLASSES}
     links["groups"] = removed["groups"] + added["groups"]
 
     ids_new, ids_old = new.findings.keys() - old.findings.keys(), old.findings.keys() - new.findings.keys()
@@ -808,7 +822,7 @@ def summary(diff: dict) -> list[dict]:
 
     # offers: template links to them, their reach, the links to them that broke
     for grp in groups:
-        if grp["class"] == "owned" and grp.get("offer"):
+        if grp["class"] != "social" and grp.get("offer"):
             words, brief = group_words(grp, base)
             items.append(_item(f"offer-link-{grp['change']}", "offer", "worse" if grp["change"] == "removed" else "better",
                                words, brief, target=grp["target"], pages=grp["pages"]))
@@ -1020,8 +1034,8 @@ def also(diff: dict) -> list[str]:
         if p["count"]:
             rest.append(f"{_s(p['count'], 'page')} {word}: {_listed([short(u, base) for u in p['urls']], p['count'])}.")
     links = diff["links"]
-    for kind, what in (("social", "links to social platforms"), ("owned", "links between owned pages")):
-        a, r = links["added"][kind], links["removed"][kind]
+    for kind, what in LINK_WORDS:
+        a, r = links["added"].get(kind) or EMPTY, links["removed"].get(kind) or EMPTY
         if a["count"] or r["count"]:
             grouped = a.get("grouped", 0) + r.get("grouped", 0)
             said = f"; {grouped} of them in the template changes above" if grouped else ""
@@ -1049,7 +1063,7 @@ def changed(diff: dict) -> bool:
     a crawl that is not complete, are not changes of the site by themselves."""
     if diff["pages"]["added"]["count"] or diff["pages"]["removed"]["count"]:
         return True
-    if any(diff["links"][d][k]["count"] for d in ("added", "removed") for k in ("owned", "social")):
+    if any(diff["links"][d].get(k, {}).get("count") for d in ("added", "removed") for k in LINK_CLASSES):
         return True
     if diff["broken"]["new"] or diff["broken"]["fixed"]:
         return True
@@ -1118,7 +1132,7 @@ def headline(diff: dict, limit: int = HEADLINE_MAX) -> str:
     if not said:
         pages, found, links = diff.get("pages") or {}, diff.get("findings") or {}, diff.get("links") or {}
         added, removed = ((pages.get(k) or {}).get("count", 0) for k in ("added", "removed"))
-        links_added, links_removed = (sum((links.get(d) or {}).get(k, {}).get("count", 0) for k in ("owned", "social"))
+        links_added, links_removed = (sum((links.get(d) or {}).get(k, {}).get("count", 0) for k in LINK_CLASSES)
                                       for d in ("added", "removed"))
         if added or removed:
             said.append(f"{_s(added, 'page')} added, {removed} removed")

@@ -137,12 +137,14 @@ def test_the_exact_diff(crawled, diff):
                           "links": [{"source": f"{A}/blog/", "target": f"{A}/blog/q&a_post/"},
                                     {"source": f"{A}/blog/first-post/", "target": f"{A}/pricing/"}]},
                 # one template change: counted, not listed pair by pair
-                "social": {"count": 4, "grouped": 4, "links": []}},
+                "social": {"count": 4, "grouped": 4, "links": []},
+                "offer": {"count": 0, "grouped": 0, "links": []}},
             "removed": {
                 "owned": {"count": 2, "grouped": 0,
                           "links": [{"source": f"{A}/about/", "target": f"{A}/team/"},
                                     {"source": f"{A}/blog/first-post/", "target": f"{A}/pricng/"}]},
-                "social": {"count": 0, "grouped": 0, "links": []}},
+                "social": {"count": 0, "grouped": 0, "links": []},
+                "offer": {"count": 0, "grouped": 0, "links": []}},
             "groups": [{"change": "added", "class": "social", "target": "https://twitter.com/acme", "pages": 4,
                         "by_class": {"site": 4}, "of": {"site": 4, "blog-post": 2, "blog-page": 1}, "section": None,
                         "section_of": None, "region": "header",

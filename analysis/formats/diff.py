@@ -21,7 +21,7 @@ from typing import TextIO
 
 from jinja2 import Environment
 
-from analysis.diff import changed, headline, notes, short, summary, where_words
+from analysis.diff import EMPTY, LINK_WORDS, changed, headline, notes, short, summary, where_words
 from analysis.formats.html import CSP
 from analysis.formats.markdown import link as md_link
 from analysis.formats.markdown import md
@@ -225,8 +225,9 @@ def write_terminal(diff: dict, out: TextIO, color: bool | None = None, width: in
             for url in p[name]["urls"][:SHOWN]:
                 w.line(f"{sign} {safe(url)}", indent=2)
             more(p[name]["count"], min(SHOWN, len(p[name]["urls"])), f"pages {name}")
-    for kind, what in (("social", "Links to social platforms"), ("owned", "Links between owned pages")):
-        a, r = diff["links"]["added"][kind], diff["links"]["removed"][kind]
+    for kind, what in LINK_WORDS:
+        what = what[0].upper() + what[1:]
+        a, r = diff["links"]["added"].get(kind) or EMPTY, diff["links"]["removed"].get(kind) or EMPTY
         if not (a["count"] or r["count"]):
             continue
         w.line()
@@ -346,8 +347,9 @@ def write_markdown(diff: dict, out: TextIO) -> None:
                 for url in p[name]["urls"][:SHOWN]:
                     w(f"- {md_link(url)}\n")
                 more(p[name]["count"], min(SHOWN, len(p[name]["urls"])), f"pages {name}")
-    for kind, what in (("social", "Links to social platforms"), ("owned", "Links between owned pages")):
-        a, r = diff["links"]["added"][kind], diff["links"]["removed"][kind]
+    for kind, what in LINK_WORDS:
+        what = what[0].upper() + what[1:]
+        a, r = diff["links"]["added"].get(kind) or EMPTY, diff["links"]["removed"].get(kind) or EMPTY
         if not (a["count"] or r["count"]):
             continue
         w(f"\n### {what}: {a['count']} added, {r['count']} removed\n\nOn the pages read in both crawls.\n\n")
@@ -506,8 +508,9 @@ def html_text(diff: dict) -> str:
                       "more": p[name]["count"] - min(SHOWN, len(p[name]["urls"]))}
                      for name in ("added", "removed") if p[name]["count"]]
     link_sections = []
-    for kind, what in (("social", "Links to social platforms"), ("owned", "Links between owned pages")):
-        a, r = diff["links"]["added"][kind], diff["links"]["removed"][kind]
+    for kind, what in LINK_WORDS:
+        what = what[0].upper() + what[1:]
+        a, r = diff["links"]["added"].get(kind) or EMPTY, diff["links"]["removed"].get(kind) or EMPTY
         if a["count"] or r["count"]:
             shown = [("added", x) for x in a["links"][:SHOWN]] + [("removed", x) for x in r["links"][:SHOWN]]
             groups = [(change, safe(_where(grp)), grp["target"])
