@@ -732,11 +732,18 @@ def where_words(by_class: dict, of: dict, section: str | None = None, section_of
     'every page (44)'
     >>> where_words({"site": 12, "blog-post": 40}, {"site": 30, "blog-post": 40, "blog-page": 2})
     '12 of 30 site pages and every blog post (40)'
+    >>> where_words({"blog-post": 100, "blog-page": 63}, {"site": 9, "blog-post": 100, "blog-page": 63})
+    'every blog page (163)'
     >>> where_words({"site": 12}, {"site": 30}, "/docs/", 12), where_words({"site": 5}, {"site": 30}, "/docs/", 12)
     ('every page under /docs/ (12)', '5 of 12 pages under /docs/')
     """
     if len(by_class) > 1 and all(by_class.get(c, 0) == n for c, n in of.items()):
         return f"every page ({sum(by_class.values())})"
+    blog = ("blog-post", "blog-page")
+    if all(by_class.get(c) and by_class[c] >= of.get(c, 0) for c in blog):
+        rest = where_words({c: n for c, n in by_class.items() if c not in blog}, of, section, section_of)
+        said = f"every blog page ({sum(by_class[c] for c in blog)})"
+        return f"{rest} and {said}" if rest else said
     parts = []
     for c in PAGE_CLASSES:
         n = by_class.get(c)

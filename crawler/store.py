@@ -1180,7 +1180,8 @@ class Store:
         tag_ids = f"SELECT id FROM terms WHERE term IN ({marks})"
         common = f"{self._OWNED_PAGES} INTERSECT {self._OWNED_PAGES}"
         side = f"SELECT source_id, key_id FROM links WHERE crawl_id = ? AND tag IN ({tag_ids}) AND source_id IN ({common})"
-        self.db.execute(f"CREATE TEMP TABLE pairs{n} (source_id INTEGER NOT NULL, key_id INTEGER NOT NULL)")
+        self.db.execute(f"CREATE TEMP TABLE pairs{n} (source_id INTEGER NOT NULL, key_id INTEGER NOT NULL,"
+                        " PRIMARY KEY (key_id, source_id)) WITHOUT ROWID")
         self.db.execute(f"CREATE TEMP TABLE classes{n} (key_id INTEGER PRIMARY KEY, class TEXT NOT NULL)")
         self.db.execute(f"CREATE TEMP TABLE sources{n} (url_id INTEGER PRIMARY KEY, class TEXT NOT NULL)")
         self.db.execute(f"CREATE TEMP TABLE chosen{n} (key_id INTEGER PRIMARY KEY)")
@@ -1225,8 +1226,10 @@ class Store:
                     "SELECT key_id, region, text, icon FROM (SELECT d.key_id AS key_id, r.term AS region,"
                     " l.text AS text, l.icon AS icon, row_number() OVER (PARTITION BY d.key_id"
                     " ORDER BY count(*) DESC, r.term, l.text) AS rank"
-                    f" FROM {pairs} d JOIN {chosen} g ON g.key_id = d.key_id JOIN links l ON l.crawl_id = ?"
-                    f" AND l.source_id = d.source_id AND l.key_id = d.key_id AND l.tag IN ({tag_ids})"
+                    # (in this order, each pair's links found by its page: never a scan of the crawl's links)
+                    f" FROM {chosen} g CROSS JOIN {pairs} d ON d.key_id = g.key_id CROSS JOIN links l INDEXED BY"
+                    f" links_source ON l.crawl_id = ? AND l.source_id = d.source_id AND l.key_id = d.key_id"
+                    f" AND l.tag IN ({tag_ids})"
                     " LEFT JOIN terms r ON r.id = l.region GROUP BY d.key_id, r.term, l.text, l.icon) WHERE rank = 1",
                     (crawl_id, *tags))
                 looks.row_factory = None

@@ -536,6 +536,15 @@ def test_long_lists_are_cut(diff):
     DIFF_WRITERS["terminal"](d, out, color=False)
     assert "  … and 280 more pages added (--format json lists more)" in out.getvalue().splitlines()
     assert "300 pages added: /p000/, /p001/, /p002/, /p003/, /p004/ and 295 more." in sentences(d)
+    # what changed for the funnel: the first twelve said, the rest counted (all in JSON)
+    d["backward"]["new"] = [dict(TWITTER, id=f"fc-{i}", target=f"https://twitter.com/acme{i}", message=f"m{i}")
+                            for i in range(10)]
+    assert len(summary(d)) == 19
+    out = io.StringIO()
+    DIFF_WRITERS["terminal"](d, out, color=False)
+    lines = out.getvalue().splitlines()
+    head = lines.index("What changed for the funnel:")
+    assert lines[head + 13:head + 15] == ["  … and 7 more (in the details below)", ""]
 
 
 # -- a template-wide change (issue 20, item 3) -----------------------------------------------------
