@@ -831,8 +831,9 @@ def summary(diff: dict) -> list[dict]:
     for grp in groups:
         if grp["class"] != "social" and grp.get("offer"):
             words, brief = group_words(grp, base)
-            items.append(_item(f"offer-link-{grp['change']}", "offer", "worse" if grp["change"] == "removed" else "better",
-                               words, brief, target=grp["target"], pages=grp["pages"]))
+            change = "worse" if grp["change"] == "removed" else "better"
+            items.append(_item(f"offer-link-{grp['change']}", "offer", change, words, brief, target=grp["target"],
+                               pages=grp["pages"]))
     m = diff["metrics"]
     for r in m["conversion_pages"]:
         where = short(r["url"], base)
@@ -926,8 +927,9 @@ def summary(diff: dict) -> list[dict]:
             sev = ", ".join(dict.fromkeys(r["severity"] for r in match))
             words = words[:-1] + (f": a new backward link ({sev})." if grp["change"] == "added"
                                   else f": a backward link fixed ({sev}).")
-        items.append(_item(f"social-link-{grp['change']}", "backward", "worse" if grp["change"] == "added" else "better",
-                           words, brief, target=grp["target"], pages=grp["pages"], findings=[r["id"] for r in match]))
+        change = "worse" if grp["change"] == "added" else "better"
+        items.append(_item(f"social-link-{grp['change']}", "backward", change, words, brief, target=grp["target"],
+                           pages=grp["pages"], findings=[r["id"] for r in match]))
     for name, kind, change in (("new", "backward-new", "worse"), ("fixed", "backward-fixed", "better")):
         per: dict[tuple, list] = {}
         for r in backward[name]:
@@ -966,9 +968,8 @@ def summary(diff: dict) -> list[dict]:
     for r in newly[:SAID]:
         what = f"answers {r['status']}" if r["status"] else (r["label"] or "fails")
         was = " (it worked before)" if r["before_status"] and 200 <= r["before_status"] < 400 else ""
-        items.append(_item("broken-new", "links", "worse",
-                           f"Newly broken: {short(r['target'], base)} {what}{was}, linked from {_s(r['pages'], 'page')}.",
-                           None, target=r["target"], pages=r["pages"]))
+        items.append(_item("broken-new", "links", "worse", f"Newly broken: {short(r['target'], base)} {what}{was}, "
+                           f"linked from {_s(r['pages'], 'page')}.", None, target=r["target"], pages=r["pages"]))
     if len(newly) > SAID:
         items.append(_item("broken-new", "links", "worse", f"… and {len(newly) - SAID} more newly broken links.",
                            None, count=len(newly) - SAID))
@@ -1121,7 +1122,8 @@ def headline(diff: dict, limit: int = HEADLINE_MAX) -> str:
     """
     counted = {"backward-new": ("new backward link", "new backward links"),
                "backward-fixed": ("backward link fixed", "backward links fixed"),
-               "broken-new": ("newly broken", "newly broken"), "broken-fixed": ("broken link fixed", "broken links fixed")}
+               "broken-new": ("newly broken", "newly broken"),
+               "broken-fixed": ("broken link fixed", "broken links fixed")}
     parts: dict[str, str | list] = {}
     for item in summary(diff):
         if item["kind"] in counted:

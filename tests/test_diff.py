@@ -495,6 +495,10 @@ def test_sentences_and_headline_of_other_changes(diff):
                                              "lost": {"entries": 0, "blog": 0}, "gained": {"entries": 2, "blog": 2}})
     said = sentences(d)
     assert said[0] == "Crawl #2 is interrupted: pages it did not reach show up as changes."
+    out = io.StringIO()
+    DIFF_WRITERS["terminal"](d, out, color=False)
+    assert out.getvalue().splitlines()[1:3] == ["Crawl #2 is interrupted: pages it did not reach show up as changes.",
+                                                headline(d)]  # said at the top, not among the changes
     # offers first (a new one too), then conversion, then backward routes: a finding that got worse with them
     assert said[1:3] == ["The offer /demo/ can no longer be reached from any entry page: 4 entry pages (3 blog pages) "
                          "reached it.", "New offer /signup/, reachable from 2 blog pages."]

@@ -99,14 +99,18 @@ def _options_note(diff: dict) -> str | None:
     return f"The two crawls ran with different options: {', '.join(names)}. Some changes may come from that."
 
 
+def _notes(diff: dict) -> list[str]:
+    """The notes on a crawl that is not complete (said at the top, under the options note)."""
+    return notes(diff)[1:] if diff["options_differ"] else notes(diff)
+
+
 def _head(diff: dict) -> tuple[list[dict], int, list[str]]:
     """What the renderings say first: the changes for the funnel (the first
-    :data:`SUMMARY_SHOWN`), how many more there are, then the other sentences (the crawl
-    notes but the options one, said on its own at the top, and what the summary does not say)."""
+    :data:`SUMMARY_SHOWN`), how many more there are, then the other sentences (what the
+    summary does not say; the notes are said at the top)."""
     items = summary(diff)
-    said = {item["words"] for item in items}
-    options = set(notes(diff)[:1]) if diff["options_differ"] else set()
-    rest = [s for s in diff["sentences"] if s not in said and s not in options]
+    said = {item["words"] for item in items} | set(notes(diff))
+    rest = [s for s in diff["sentences"] if s not in said]
     return items[:SUMMARY_SHOWN], max(0, len(items) - SUMMARY_SHOWN), rest
 
 
@@ -146,6 +150,8 @@ def write_terminal(diff: dict, out: TextIO, color: bool | None = None, width: in
     w.line("funnelcheck diff: " + safe(_title(diff)), "bold")
     note = _options_note(diff)
     if note:
+        w.line(safe(note), "yellow")
+    for note in _notes(diff):
         w.line(safe(note), "yellow")
     w.line(safe(headline(diff)), "bold")
     if not changed(diff):
@@ -282,6 +288,8 @@ def write_markdown(diff: dict, out: TextIO) -> None:
     note = _options_note(diff)
     if note:
         w(f"> **Options differ:** {md(note)}\n\n")
+    for note in _notes(diff):
+        w(f"> **Note:** {md(note)}\n\n")
     w(f"**{md(headline(diff))}**\n\n")
     w(_md_row(["", f"crawl #{old['id']}", f"crawl #{new['id']}"]) + "|:--|:--|:--|\n")
     for label, key in (("Started", "started"), ("Status", "status"), ("Pages", "pages"), ("Crawled by", "version")):
@@ -404,6 +412,8 @@ a { color: #1a56c4; word-break: break-all; } .more { color: #667; font-style: it
 <h1>funnelcheck diff: {{ site }}</h1>
 <p class="sub">{{ title }}</p>
 {% if note %}<p class="note"><strong>Options differ:</strong> {{ note }}</p>{% endif %}
+{% for n in notes %}<p class="note"><strong>Note:</strong> {{ n }}</p>
+{% endfor %}
 <p class="headline">{{ headline }}</p>
 <table>
 <tr><th></th><th>crawl #{{ old.id }}</th><th>crawl #{{ new.id }}</th></tr>
@@ -517,7 +527,8 @@ def html_text(diff: dict) -> str:
                       for change in ("added", "removed") for grp in _groups(diff, kind, change)]
             link_sections.append({"title": f"{what}: {a['count']} added, {r['count']} removed", "links": shown,
                                   "groups": groups,
-                                  "more": a["count"] + r["count"] - a.get("grouped", 0) - r.get("grouped", 0) - len(shown),
+                                  "more": (a["count"] + r["count"] - a.get("grouped", 0) - r.get("grouped", 0)
+                                           - len(shown)),
                                   # more links to social is worse, fewer better; owned links are neither
                                   "css": {"added": "new", "removed": "fixed"} if kind == "social" else {}})
     findings = [{**r, "change": change, "css": "new" if change == "new" else "fixed", "severity_css": r["severity"],
@@ -536,7 +547,8 @@ def html_text(diff: dict) -> str:
                   (("Started", "started"), ("Status", "status"), ("Pages", "pages"), ("Crawled by", "version"))]
     return _TEMPLATE.render(
         csp=CSP, site=safe(diff["site"]), title=safe(_title(diff)), headline=safe(headline(diff)),
-        note=safe(_options_note(diff)) if diff["options_differ"] else None, old=old, new=new, crawl_rows=crawl_rows,
+        note=safe(_options_note(diff)) if diff["options_differ"] else None, notes=[safe(n) for n in _notes(diff)],
+        old=old, new=new, crawl_rows=crawl_rows,
         changed=changed(diff), items=items, hidden=hidden, head=HEAD, also=ALSO, sentences=[safe(s) for s in rest],
         backward=backward, broken=broken,
         metrics=metric_rows(diff), reach=reach, page_sections=page_sections, link_sections=link_sections,
