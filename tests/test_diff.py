@@ -389,7 +389,6 @@ def test_html(diff):
     assert csp and "script-src 'none'" in csp[0] and "default-src 'none'" in csp[0]
     assert all(h.startswith("https://") for h in parsed.hrefs)
     assert f"{A}/blog/q&a_post/" in parsed.hrefs  # (&amp; in the attribute, & once parsed)
-    text = " ".join(parsed.text)
     assert ("The offer /demo/ can no longer be reached from any entry page: 4 entry pages (3 blog pages) reached it."
             in parsed.text)
     assert HEADLINE in parsed.text and TWITTER_ADDED in parsed.text

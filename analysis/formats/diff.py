@@ -308,7 +308,6 @@ def write_markdown(diff: dict, out: TextIO) -> None:
         w(f"\n### {ALSO}\n\n")
         for sentence in rest:
             w(f"- {md(sentence)}\n")
-    base = (new["targets"] or old["targets"] or [None])[0]
 
     def more(total: int, shown: int, what: str) -> None:
         if total > shown:
