@@ -1144,7 +1144,8 @@ class Store:
         once per page: "site", "blog-post" …). For each key of at least ``group_min`` pairs,
         SQLite counts its pairs per class of their source pages, and ``grouped(key URL, key
         class, {page class: pairs}, {page class: pages in both crawls}) -> bool`` says whether
-        they are one change (at most ``groups_max`` keys, the most pages first). Returns:
+        they are one change (asked for the ``4 * groups_max`` keys of the most pairs, at most
+        ``groups_max`` of them grouped, the most pages first: never a row per link). Returns:
 
         ``pairs``    key class -> (how many pairs, the first ``limit`` pairs not in a group)
         ``grouped``  key class -> how many of its pairs are in groups
@@ -1208,8 +1209,8 @@ class Store:
                     f"SELECT d.key_id, k.url, c.class, s.class, count(*) FROM {pairs} d"
                     f" JOIN {classes} c ON c.key_id = d.key_id JOIN {sources} s ON s.url_id = d.source_id"
                     f" JOIN urls k ON k.id = d.key_id WHERE d.key_id IN (SELECT key_id FROM {pairs}"
-                    " GROUP BY key_id HAVING count(*) >= ?) GROUP BY d.key_id, s.class ORDER BY d.key_id, s.class",
-                    (group_min,))
+                    " GROUP BY key_id HAVING count(*) >= ? ORDER BY count(*) DESC, key_id LIMIT ?)"
+                    " GROUP BY d.key_id, s.class ORDER BY d.key_id, s.class", (group_min, 4 * groups_max))
                 rows.row_factory = None
                 candidates: dict[int, dict] = {}
                 for key_id, url, kind, cls, count in rows:
