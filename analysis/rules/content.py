@@ -115,9 +115,9 @@ def _offering_in_text(g, posts: dict) -> set[str]:
             lead_keys |= keys
             located.append(page)
     if located:
-        for row in g.store.link_rows(g.crawl_id, tag="form", keys=lead_keys, sources=located):
-            if (row[8] or "body") in CONTENT_REGIONS:
-                out.add(row[1])
+        for source, _, e in g.links(tag="form", keys=lead_keys, sources=located):
+            if (e["region"] or "body") in CONTENT_REGIONS:
+                out.add(source)
     return out
 
 
