@@ -317,3 +317,19 @@ def test_the_audit_reports_content_dead_ends_lead_plumbing_and_the_buried_demo(g
         "buried-offer:medium": f"the demo request page /website/request-demo/ is linked from 1 of {owned} pages: few "
                                "visitors ever see this offer",
     }
+
+
+def test_a_lead_form_in_the_post_is_an_offer_and_the_footers_newsletter_form_is_not():
+    p, q, r = BLOG + "p/", BLOG + "q/", BLOG + "r/"
+    demo_sent, listed = SITE + "demo-sent/", SITE + "listed/"
+    links = [(u, SITE, "nav", "other") for u in (p, q, r)]
+    links += [(u, listed, "footer", "other", "form") for u in (p, q, r)]  # the template's newsletter form
+    links += [(p, demo_sent, "main", "other", "form"), (r, q, "main", "other")]
+    g = graph_from([_page(SITE), _page(demo_sent), _page(listed)] + [_page(u, lead_form=1) for u in (p, q, r)],
+                   links, site=[SITE])
+    newsletter = _form("newsletter", None, listed)
+    for u in (p, q, r):
+        g.nodes[u]["signals"] = {"forms": [newsletter] + ([_form("lead", demo_sent)] if u == p else [])}
+    # p offers a demo form in its text; q has only the footer's form; r links q, whose form is the template's
+    [f] = content_dead_end(g)
+    assert f.sources == [q, r] and f.message.startswith("2 of 3 posts link to nothing of yours")
