@@ -62,6 +62,14 @@ def target_hosts(options: CrawlOptions, targets=()) -> tuple[list[str], list[str
     >>> target_hosts(CrawlOptions(site=("https://acme.example/",), remap=("^https://x[.]com/ http://127.0.0.1:9/",)),
     ...              ["https://acme.example/"])
     (['acme.example'], ['acme.example:443', '127.0.0.1:9'])
+
+    A ``--remap`` destination under a directory target's public URL is that directory's server
+    (the bundled example's social stand-ins): the public host is not an endpoint, and is never
+    looked up in DNS.
+
+    >>> target_hosts(CrawlOptions(remap=("^https://x[.]com/(.*) https://acme.example/_social/\\1",),
+    ...                           mounts={"https://acme.example/": "http://127.0.0.1:8000/"}), ["https://acme.example/"])
+    ([], ['127.0.0.1:8000'])
     """
     from urllib.parse import urlsplit
 
@@ -86,7 +94,8 @@ def target_hosts(options: CrawlOptions, targets=()) -> tuple[list[str], list[str
             add(t, hosts, with_port=False)
     for url in [remapper.fetch_url(u) for u in (*targets, *options.site, *options.blog, *options.social)]:
         add(url, endpoints, with_port=True)
-    for url in [rule.replacement for rule in remapper.rules] + list(options.mounts.values()):
+    served = Remapper((), options.mounts)  # a destination under a served directory is its server
+    for url in [served.fetch_url(rule.replacement) for rule in remapper.rules] + list(options.mounts.values()):
         add(url, endpoints, with_port=True)
     return hosts, endpoints
 
