@@ -200,12 +200,16 @@ class OneLineErrors(click.Group):
             for handler in END_LOG.handlers[:]:
                 END_LOG.removeHandler(handler)
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # `funnelcheck history | head`: the reader has what it wanted (click
+            _closed_stdout()     # would exit 1, funnelcheck's "findings")
+            sys.exit(EXIT_OK)
+
     def _main(self, *args, **kwargs):
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
-        except BrokenPipeError:  # `funnelcheck history | head`: the reader has what it wanted
-            _closed_stdout()
-            sys.exit(0)
         except click.UsageError as exc:
             if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:  # bare `funnelcheck`: the help
                 click.echo(exc.ctx.get_help())
