@@ -97,11 +97,16 @@ def test_a_failed_send_exits_2_and_keeps_the_crawl(smtp, tmp_path):
         f'cafile = "{folder / "ca.pem"}"\n')
     db = folder / "crawls.sqlite"
     env = {"FUNNELCHECK_SMTP_PASSWORD": "wrong"}
-    result = run_cli("diff", "--db", db, "1", "2", "--email", "x@acme.example", "--config", tmp_path / "funnel.toml",
-                     env=env)
+    log = tmp_path / "diff.log"
+    result = run_cli("--log-file", log, "diff", "--db", db, "1", "2", "--email", "x@acme.example", "--config",
+                     tmp_path / "funnel.toml", env=env)
     assert result.exit_code == 2
     assert result.stderr.startswith(f"funnelcheck: error: cannot send mail via 127.0.0.1:{server.port}: "
                                     "authentication failed")
+    error = result.stderr.removeprefix("funnelcheck: error: ").rstrip("\n")
+    assert _end_lines(log)[1:] == [
+        f"INFO analysis.mail: sending mail to 1 recipient via 127.0.0.1:{server.port} (starttls)",
+        f"ERROR funnelcheck: diff ended: crawls #1 and #2 compared, exit 2, error: {error}"]
     assert "wrong" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     no_password = run_cli("diff", "--db", db, "--email", "x@acme.example", "--config", tmp_path / "funnel.toml",
                           env={"FUNNELCHECK_SMTP_PASSWORD": ""})
@@ -135,6 +140,7 @@ def test_two_runs_at_once_on_one_store_and_site(site_server, tmp_path):
     assert first.returncode == 0
     with Store(db, readonly=True) as store:
         assert [c["status"] for c in store.crawls()] == ["complete"]  # only the first run crawled
+    assert not list(tmp_path.glob("*.lock"))  # the lock went with its run
 
 
 def _slow_copy(version, delay):
