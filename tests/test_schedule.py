@@ -246,6 +246,13 @@ def test_a_site_down_at_cron_time_sends_no_false_alarm(smtp, site_server, tmp_pa
         "connection refused",
         f"INFO funnelcheck: audit of {url} ended: crawl #3 complete, 8 pages, findings {_counts(tmp_path, 3)}, "
         f"no e-mail: nothing changed since crawl #1 of {started[0]} ({why}), exit 0"]
+    # the README's example of these three lines is what they look like (URLs, numbers and dates aside)
+    readme = re.search(r"three runs above:\n\n```\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    shown = [re.sub(r"^\S+ \S+ ", "", line) for line in readme.splitlines()]
+
+    def shape(line):
+        return re.sub(r"\d+", "N", re.sub(r"https?://\S+?/(?=[:, )]|$)", "URL", line))
+    assert [shape(line) for line in shown] == [shape(line) for line in ends]
 
 
 def _counts(folder, crawl_id) -> str:
