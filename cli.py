@@ -580,7 +580,7 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
     """Run a crawl (``run(on_progress, on_start, verbose=)``, see :mod:`crawler.run`) with a progress
     bar, analyse it as it goes, report it and exit with the code its findings call for."""
     from crawler.run import STORE_FAILED_EXIT, ResumeError, store_failure
-    from crawler.store import WRITE_FAILED, writes_to
+    from crawler.store import UNREACHED, WRITE_FAILED, writes_to
 
     progress = _progress()
     live: list[LiveAudit] = []
@@ -636,7 +636,7 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
         dead = unreachable_targets(a)
         if dead and len(dead) == len(crawl["targets"]):
             url, why = dead[0]
-            _mark_failed(store, crawl_id, f"cannot reach {url}: {why}")
+            _mark_failed(store, crawl_id, f"{UNREACHED}{url}: {why}")
             RUN["status"] = "failed"
             fail(f"cannot reach {url}: {why}")
         RUN.update(pages=a.summary["pages_crawled"], findings=a.summary["findings"])

@@ -1172,6 +1172,10 @@ class Store:
             self.db.execute(f"DROP TABLE IF EXISTS {classes}")
 
 
+# How the error of a crawl that reached none of its targets starts (``failed``: nothing to resume)
+UNREACHED = "cannot reach "
+
+
 def comparable(crawl: dict) -> bool:
     """Whether another crawl may be compared with ``crawl`` (a row of :meth:`Store.crawls`): it is
     complete and read at least one page. A failed or interrupted crawl, or one that read nothing
@@ -1232,4 +1236,4 @@ def open_store(path: str | os.PathLike | None, readonly: bool = False) -> Store:
 
 
 __all__ = ["Store", "StoreError", "open_store", "check_writable", "default_path", "closing", "writes_to",
-           "write_error", "write_failure", "WRITE_FAILED", "comparable", "why_not_comparable"]
+           "write_error", "write_failure", "WRITE_FAILED", "comparable", "why_not_comparable", "UNREACHED"]

@@ -82,6 +82,8 @@ def test_the_log_lines_of_failed_runs(site_server, tmp_path):
         "(see funnelcheck audit --help)"]
     assert [(r["status"], r["error"]) for r in run_cli("history", "--db", db, "--format", "json").json()] == [
         ("failed", f"cannot reach {url}: connection refused")]
+    # nothing of it to resume: a resume would fetch nothing again
+    assert run_cli("resume", "--db", db).stderr == f"funnelcheck: error: no interrupted crawl to resume in {db}\n"
 
 
 def test_accepted_findings_are_apart_and_never_fail_the_run(store, tmp_path):
@@ -213,7 +215,8 @@ def test_a_closed_stdout_is_a_quiet_exit(store, tmp_path):
     code the command has anyway (its findings' for a report)."""
     _, db, _ = store
     for args, code in ((("diff", "--db", db), 0), (("diff", "--db", db, "--format", "json"), 0),
-                       (("report", "--db", db), 1), (("report", "--db", db, "--format", "json", "--fail-on", "never"), 0),
+                       (("report", "--db", db), 1),
+                       (("report", "--db", db, "--format", "json", "--fail-on", "never"), 0),
                        (("history", "--db", db), 0), (("crawls", "--db", db), 0),
                        (("audit", *EXAMPLE, "--db", tmp_path / "c.sqlite", "--fail-on", "never"), 0)):
         assert _closed_stdout(*args) == (code, ""), args
