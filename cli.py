@@ -516,7 +516,8 @@ def _send_diff(store, plan: dict, old_id: int, new_id: int, view: dict, d: dict 
         fail(f"{exc}; the crawls are stored (funnelcheck diff --db {store.path} {old_id} {new_id} shows the changes)")
     to = ", ".join(str(a) for a in plan["to"])
     RUN["mail"] = f"e-mailed the changes since {since}{left_out} to {to}"
-    click.echo(f"funnelcheck: e-mailed {safe(subject)!r} to {to} (changes since {since}{left_out})", err=True)
+    rest = f"; {safe(note.split('; ', 1)[1])}" if note else ""
+    click.echo(f"funnelcheck: e-mailed {safe(subject)!r} to {to} (changes since {since}{rest})", err=True)
 
 
 def _mail_changes(store, view: dict, crawl_id: int) -> None:

@@ -217,7 +217,7 @@ def test_a_site_down_at_cron_time_sends_no_false_alarm(smtp, site_server, tmp_pa
     site.close()  # the site is down at cron time
     down = _cron(tmp_path)
     assert (down.returncode, down.stderr) == (2, f"funnelcheck: error: cannot reach {url}: connection refused\n")
-    site_server(SITES / "v1", port=port)  # back up, unchanged
+    back = site_server(SITES / "v1", port=port)  # back up, unchanged
     third = _cron(tmp_path)
     assert third.returncode == 0, third.stderr
     with Store(tmp_path / "crawls.sqlite", readonly=True) as store:
@@ -254,6 +254,22 @@ def test_a_site_down_at_cron_time_sends_no_false_alarm(smtp, site_server, tmp_pa
     def shape(line):
         return re.sub(r"\d+", "N", re.sub(r"https?://\S+?/(?=[:, )]|$)", "URL", line))
     assert [shape(line) for line in shown] == [shape(line) for line in ends]
+    # down again, then back with a change: the e-mail compares with the last good crawl, and says so first
+    back.close()
+    assert _cron(tmp_path).returncode == 2
+    site_server(SITES / "v2", port=port)
+    changed = _cron(tmp_path)
+    assert changed.returncode == 0, changed.stderr
+    [mail] = server.recorder.messages[before:]
+    plain, html = [part.get_content() for part in mail.message.iter_parts()]
+    with Store(tmp_path / "crawls.sqlite", readonly=True) as store:
+        assert [c["status"] for c in store.crawls()] == ["complete", "failed", "complete", "failed", "complete"]
+        third_started = store.crawl(3)["started"][:10]
+    note = f"Compared with crawl #3 of {third_started}; crawl #4 failed: cannot reach {url}: connection refused."
+    assert plain.splitlines()[:2] == [note, ""] and plain.splitlines()[2].startswith("funnelcheck diff: crawl #3 (")
+    assert f"<p>{note}</p>" in html
+    assert changed.stderr.endswith(f" to marketing@acme.example (changes since crawl #3 of {third_started}; "
+                                   f"crawl #4 failed: cannot reach {url}: connection refused)\n")
 
 
 def _counts(folder, crawl_id) -> str:
