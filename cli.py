@@ -775,8 +775,9 @@ def history(site, fmt, db):
               help="Keep the N latest crawls of each site; delete the older ones.")
 @db_option
 def prune(keep, db):
-    """Delete all but the N latest crawls of each site, then give the space back (VACUUM)."""
-    from crawler.store import default_path
+    """Delete all but the N latest crawls of each site, then give the space back (VACUUM).
+    The latest complete crawl of a site (pages read) is kept too: the next diff compares with it."""
+    from crawler.store import comparable, default_path
 
     path = str(db or default_path())
     if not os.path.exists(path):  # (opening it for writing would make an empty one)
@@ -786,7 +787,10 @@ def prune(keep, db):
             by_site: dict[tuple, list[dict]] = {}
             for c in store.crawls():
                 by_site.setdefault(tuple(c["targets"]), []).append(c)
-            doomed = [c for crawls_ in by_site.values() for c in crawls_[:-keep] if c["status"] != "running"]
+            last_good = {next((c["id"] for c in reversed(crawls_) if comparable(c)), None)
+                         for crawls_ in by_site.values()}  # (weeks of failed runs must not take it)
+            doomed = [c for crawls_ in by_site.values() for c in crawls_[:-keep]
+                      if c["status"] != "running" and c["id"] not in last_good]
             for c in doomed:
                 store.delete_crawl(c["id"])
             store.vacuum()

@@ -160,6 +160,14 @@ def test_prune_keeps_the_latest_and_vacuums(store, tmp_path):
     assert copy.stat().st_size < before
     again = run_cli("report", "--db", copy, "--format", "json", "-o", tmp_path / "r.json")
     assert again.exit_code == 1 and json.loads((tmp_path / "r.json").read_text())["summary"]["pages_crawled"] == 13
+    # two failed runs since: --keep 1 keeps the latest (failed) and the last good crawl, the base of the next diff
+    from crawler.store import Store
+    with Store(copy) as writable:
+        for _ in range(2):
+            writable.finish_crawl(writable.create_crawl([SITE], {}), "failed", f"cannot reach {SITE}: timed out")
+    assert run_cli("prune", "--keep", "1", "--db", copy).stdout == "deleted 1 crawl (#3)\n"
+    assert [(r["id"], r["status"]) for r in json.loads(run_cli("history", "--db", copy, "--format", "json").stdout)] == [
+        (2, "complete"), (4, "failed")]
 
 
 def test_prune_and_accept_need_a_store_that_is_there(tmp_path):
