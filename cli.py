@@ -504,7 +504,7 @@ def _send_diff(store, plan: dict, old_id: int, new_id: int, view: dict, d: dict 
     since = f"crawl #{old_id} of {(store.crawl(old_id)['started'] or '')[:10]}"
     left_out = f" ({safe(note.split('; ', 1)[1])})" if note else ""
     if not changed(d) and not plan["always"]:
-        RUN["mail"] = f"no e-mail: nothing changed since {since}{left_out}"
+        RUN["mail"] = f"no e-mail: nothing changed since {since}{'' if RUN.get('skipped') else left_out}"
         click.echo(f"funnelcheck: nothing changed since {since}{left_out}: no e-mail sent (--email-always sends it "
                    "anyway)", err=True)
         return
@@ -515,7 +515,7 @@ def _send_diff(store, plan: dict, old_id: int, new_id: int, view: dict, d: dict 
     except MailError as exc:
         fail(f"{exc}; the crawls are stored (funnelcheck diff --db {store.path} {old_id} {new_id} shows the changes)")
     to = ", ".join(str(a) for a in plan["to"])
-    RUN["mail"] = f"e-mailed the changes since {since}{left_out} to {to}"
+    RUN["mail"] = f"e-mailed the changes since {since}{'' if RUN.get('skipped') else left_out} to {to}"
     rest = f"; {safe(note.split('; ', 1)[1])}" if note else ""
     click.echo(f"funnelcheck: e-mailed {safe(subject)!r} to {to} (changes since {since}{rest})", err=True)
 
@@ -803,7 +803,7 @@ def prune(keep, db):
 @main.command()
 @click.argument("crawl_ids", nargs=-1, type=int, metavar="[OLD NEW]")
 @click.option("--site", default=None, metavar="URL", help="Compare the last two complete crawls of this site "
-              "(default: of the latest crawl's site).")
+              "that read pages (default: of the latest crawl's site).")
 @click.option("--format", "fmt", type=click.Choice(["terminal", "json", "markdown", "html"]), default="terminal",
               show_default=True)
 @output_option
@@ -814,9 +814,10 @@ def prune(keep, db):
               help="funnel.toml with the [email] settings (default ./funnel.toml if there is one).")
 @db_option
 def diff(crawl_ids, site, fmt, output, email_to, email_always, config_path, db):
-    """What changed between two crawls (default: the last two complete crawls of the same site):
-    pages, links, backward links, broken links, findings and funnel metrics, both crawls
-    analysed with the current rules."""
+    """What changed between two crawls (default: the latest complete crawl of a site and the last
+    one before it that read pages; failed, interrupted or empty crawls in between are left out,
+    and said): pages, links, backward links, broken links, findings and funnel metrics, both
+    crawls analysed with the current rules."""
     from analysis.diff import NotEnoughCrawls, comparison, diff_crawls
     from analysis.formats.diff import DIFF_WRITERS
 

@@ -217,6 +217,13 @@ def test_a_site_down_at_cron_time_sends_no_false_alarm(smtp, site_server, tmp_pa
     site.close()  # the site is down at cron time
     down = _cron(tmp_path)
     assert (down.returncode, down.stderr) == (2, f"funnelcheck: error: cannot reach {url}: connection refused\n")
+    with Store(tmp_path / "crawls.sqlite", readonly=True) as store:  # accept checks ids against crawl #1
+        some = store.findings(1)[0]["id"]
+        first_started = store.crawl(1)["started"][:10]
+    accepted = run_cli("accept", some, "--db", tmp_path / "crawls.sqlite", "--baseline", tmp_path / "b.toml")
+    assert accepted.exit_code == 0 and accepted.stderr == (
+        f"funnelcheck: ids checked against crawl #1 of {first_started}; crawl #2 failed: cannot reach {url}: "
+        "connection refused\n")
     back = site_server(SITES / "v1", port=port)  # back up, unchanged
     third = _cron(tmp_path)
     assert third.returncode == 0, third.stderr
