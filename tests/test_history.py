@@ -242,25 +242,35 @@ def test_no_lock_file_is_left_beside_the_store(store, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_lock_file_removed_as_it_was_opened_is_not_taken(tmp_path):
-    """The removal is safe: a run that opened the lock file just before its holder removed it
-    does not take a lock on that gone file (a third run would take the one at the path too)."""
+def test_a_lock_file_removed_as_it_was_opened_is_not_taken(tmp_path, monkeypatch):
+    """The removal is safe: a run that opened the lock file just as its holder let go of it and
+    removed it gets a lock on a file no longer at the path; it sees that and takes the one at the
+    path (else a third run, making a new file there, would hold "the" lock at the same time)."""
     import fcntl
     import os
 
+    import crawler.lock
     from crawler.lock import LockError
 
     db = str(tmp_path / "c.sqlite")
     first = SiteLock(db, SITE).acquire()
-    late = os.open(first.path, os.O_RDWR)  # a second run, between its open and its flock
-    first.release()
-    fcntl.flock(late, fcntl.LOCK_EX | fcntl.LOCK_NB)  # it gets the old, removed file ...
-    from crawler.lock import _same_file
-    assert not _same_file(late, first.path)  # ... sees that it is not the lock at the path ...
-    os.close(late)
-    with SiteLock(db, SITE):  # ... and the lock at the path is one lock
-        with pytest.raises(LockError):
-            SiteLock(db, SITE).acquire()
+    real_flock, calls = fcntl.flock, []
+
+    def holder_lets_go_first(fd, op):  # the race, made to happen: between the second's open and flock
+        if not calls:
+            first.release()
+        real_flock(fd, op)
+        calls.append(os.fstat(fd).st_nlink)  # 0: the file locked is no longer at any path
+
+    monkeypatch.setattr(crawler.lock.fcntl, "flock", holder_lets_go_first)
+    second = SiteLock(db, SITE).acquire()
+    monkeypatch.setattr(crawler.lock.fcntl, "flock", real_flock)
+    assert calls == [0, 1]  # the removed file, then the one at the path
+    assert open(second.path).read() == str(os.getpid())
+    with pytest.raises(LockError):
+        SiteLock(db, SITE).acquire()  # one lock at the path, held by the second run
+    second.release()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_tests_never_write_the_users_data_directory(tmp_path):
