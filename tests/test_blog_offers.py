@@ -333,3 +333,15 @@ def test_a_lead_form_in_the_post_is_an_offer_and_the_footers_newsletter_form_is_
     # p offers a demo form in its text; q has only the footer's form; r links q, whose form is the template's
     [f] = content_dead_end(g)
     assert f.sources == [q, r] and f.message.startswith("2 of 3 posts link to nothing of yours")
+
+
+def test_a_page_holding_a_lead_form_is_an_offer_unless_every_page_holds_one():
+    webinar = SITE + "webinar-labels/"
+    g = graph_from([_page(SITE), _page(webinar, lead_form=1)] + [_page(f"{SITE}p{i}/") for i in range(58)],
+                   [(f"{SITE}p{i}/", SITE, "header", "other") for i in range(58)] + [(SITE + "p0/", webinar, "main", "other")],
+                   site=[SITE])
+    assert [f.message for f in buried_offer(g)] == [
+        "the offer page /webinar-labels/ is linked from 1 of 60 pages: few visitors ever see this offer"]
+    every = graph_from([_page(SITE), _page(webinar, lead_form=1)] + [_page(f"{SITE}p{i}/", lead_form=1) for i in range(58)],
+                       [(SITE + "p0/", webinar, "main", "other")], site=[SITE])
+    assert list(buried_offer(every)) == []

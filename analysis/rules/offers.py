@@ -136,12 +136,13 @@ def lead_form_target(g):
 # BURIED_MIN_PAGES pages are owned: on a smaller site every page is a few).
 BURIED_SHARE = 0.05
 BURIED_MIN_PAGES = 20
+FORM_PAGES_SHARE = 0.2   # pages holding a lead form are offers while fewer than this share of pages do
 
 
 @rule("buried-offer")
 def buried_offer(g):
-    """An offer page (a purchase or lead-capture page, on the site or the company's app host)
-    that only a few owned pages link to: fewer than :data:`BURIED_SHARE` of them, so it is in no
+    """An offer page (a purchase or lead-capture page, on the site or the company's app host, or
+    a page holding a lead form) that only a few owned pages link to: fewer than :data:`BURIED_SHARE` of them, so it is in no
     site-wide template either. Links to its redirecting addresses count for it; a page linking
     itself does not; an offer no page links at all is ``orphan-page``'s.
 
@@ -158,10 +159,12 @@ def buried_offer(g):
     if total < BURIED_MIN_PAGES:
         return
     nodes = g.node_data
+    # a page holding a lead form is an offer too, unless many pages do (the template's newsletter form)
+    forms = sum(1 for url in owned if nodes[url].get("lead_form")) < FORM_PAGES_SHARE * total
     landing: dict[str, str] = {}   # offer address -> the offer page it lands on
     for url, data in nodes.items():
-        if data.get("conversion") in ("lead", "purchase") and data.get("tier") in COMPANY_TIERS \
-                and data.get("role") in (None, "page", "external"):
+        offer = data.get("conversion") in ("lead", "purchase") or (forms and url in owned and data.get("lead_form"))
+        if offer and data.get("tier") in COMPANY_TIERS and data.get("role") in (None, "page", "external"):
             final = data.get("final_url") or url
             final_node = nodes.get(final)
             if final_node is not None and final_node.get("verdict") == BROKEN:
