@@ -244,7 +244,7 @@ def test_nearest_landmark_decides_but_outer_header_footer_win_over_nav_aside():
     ('id="masthead"', "header"), ('class="site-header"', "header"), ('class="header-inner"', "header"),
     ('class="topbar"', "header"), ('class="top-bar"', "header"), ('class="entry-header"', "body"),
     ('class="navbar-collapse"', "nav"), ('class="menu"', "nav"), ('id="main-menu"', "nav"),
-    ('class="menu-item"', "body"), ('class="navigation"', "nav"), ('class="site-nav"', "body"),
+    ('class="menu-item"', "nav"), ('class="navigation"', "nav"), ('class="site-nav"', "body"),
     ('class="sidebar-primary"', "aside"), ('class="widget-area"', "aside"), ('class="left-sidebar"', "body"),
     ('class="entry-content"', "main"), ('id="content"', "main"), ('class="post-body"', "main"),
     ('class="post-content"', "main"), ('class="content-area"', "body"), ('class="post-123 post"', "main"),
