@@ -591,9 +591,10 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
             kind = (a.get("type") or "").strip().lower()
             if kind == "hidden":
                 name = (a.get("name") or "").strip().lower().replace("-", "_")
-                if name in NEXT_INPUTS and (a.get("value") or "").strip() and _form_of(el) is not None:
+                value = (a.get("value") or "").strip()
+                if name in NEXT_INPUTS and value and not value.startswith("#") and _form_of(el) is not None:
                     # where the form sends the visitor once sent (its thank-you page): a link to check
-                    links.append(Link(resolve_href(base, a.get("value").strip()), "form", "next", "", region_of(el),
+                    links.append(Link(resolve_href(base, value), "form", "next", "", region_of(el),
                                       "", False, False, _line(el, a)))
             elif kind in ("submit", "button", "image"):
                 signals.clickable((a.get("value") or "").strip(), None, a.get("class"))

@@ -300,9 +300,11 @@ class Signals:
 def structured_facts(data) -> tuple[list[str], set[str], bool]:
     """``(sameAs URLs, @type values in lower case, has a datePublished)`` of a JSON-LD value.
 
-    >>> structured_facts({"@graph": [{"@type": ["BlogPosting"], "datePublished": "2024-01-02"},
-    ...                              {"@type": "Organization", "sameAs": ["https://x.com/a"]}]})
-    (['https://x.com/a'], {'blogposting', 'organization'}, True)
+    >>> same_as, types, published = structured_facts({"@graph": [
+    ...     {"@type": ["BlogPosting"], "datePublished": "2024-01-02"},
+    ...     {"@type": "Organization", "sameAs": ["https://x.com/a"]}]})
+    >>> same_as, sorted(types), published
+    (['https://x.com/a'], ['blogposting', 'organization'], True)
     """
     found: list[str] = []
     types: set[str] = set()

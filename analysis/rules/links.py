@@ -77,6 +77,25 @@ def page_relative(url: str, sources) -> str | None:
     return rel
 
 
+def form_endpoint(g, url: str) -> bool:
+    """Is ``url`` only ever a form's action (an endpoint a form posts to, where a 405 to the
+    crawler's GET means it works)?
+
+    >>> from analysis.graph import graph_from
+    >>> p = "https://a.example/"
+    >>> g = graph_from([{"url": p, "role": "page", "status": 200, "parsed": 1}],
+    ...                [(p, p + "subscribe", "footer", "other", "form"), (p, p + "x", "main", "other")], site=[p])
+    >>> form_endpoint(g, p + "subscribe"), form_endpoint(g, p + "x")
+    (True, False)
+    """
+    seen = False
+    for _, _, e in g.in_edges(url, data=True):
+        if e["tag"] != "form" or e["attr"] == "next":
+            return False
+        seen = True
+    return seen
+
+
 TEMPLATE_MIN = 3  # distinct broken URLs that make one template's page-relative link
 
 
@@ -93,10 +112,12 @@ def broken_link(g):
     for url, data in g.nodes(data=True):
         if data.get("verdict") != BROKEN or data.get("loop"):
             continue
+        status = data.get("final_status")
+        if status == 405 and form_endpoint(g, url):
+            continue  # it takes what the form sends (the crawler only asked it with HEAD and GET)
         grp = _in_sources(g, url)
         if grp is None:
             continue
-        status = data.get("final_status")
         if status == 404 and data.get("tier") in OWNED and not data.get("chain"):
             rel = page_relative(url, grp.sources)
             if rel is not None:
