@@ -372,7 +372,7 @@ def conversion_of(scope: Scope, url: str, tier: str, role: str | None) -> str | 
     >>> conversion_of(s, "mailto:news-unsubscribe@a.example", "contact", None) is None
     True
     """
-    if role not in (None, "page", "external"):
+    if role not in (None, "page", "external", "form"):  # (form: where a form posts or sends the visitor)
         return None
     if tier in OWNED:  # a blog's /category/newsletter is a listing: address words count on the site only
         return scope.conversion_kind(url, paths=tier != BLOG)

@@ -203,6 +203,7 @@ def classify_form(form, base: str, page_url: str, resolve_href) -> dict:
 
 
 LEAD_PURPOSES = frozenset({"lead", "newsletter"})
+NOT_LEAD = frozenset({"search", "comment", "login", "careers"})  # forms that never capture a lead
 
 
 class Signals:
@@ -333,4 +334,4 @@ def structured_facts(data) -> tuple[list[str], set[str], bool]:
     return found, types, published
 
 
-__all__ = ["Signals", "classify_form", "structured_facts", "LEAD_PURPOSES"]
+__all__ = ["Signals", "classify_form", "structured_facts", "LEAD_PURPOSES", "NOT_LEAD"]

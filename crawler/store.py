@@ -69,7 +69,7 @@ CREATE TABLE pages (
     crawl_id INTEGER NOT NULL REFERENCES crawls(id) ON DELETE CASCADE,
     url_id INTEGER NOT NULL REFERENCES urls(id),  -- public, normalised, de-duplication key
     fetched_url TEXT,                 -- where it was fetched from (after --remap)
-    role TEXT NOT NULL,               -- page, asset, profile, external, sitemap
+    role TEXT NOT NULL,               -- page, asset, profile, external, sitemap, form (a form's action / thank-you page)
     method TEXT,
     depth INTEGER,
     status INTEGER,                   -- HTTP status, NULL when no answer

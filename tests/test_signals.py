@@ -97,8 +97,12 @@ def test_a_missing_thank_you_page_is_recorded_404_and_a_405_endpoint_as_working(
     ]
     # what a user sees: the missing thank-you page and job endpoint are broken links; the two
     # endpoints that take only POST are not
-    broken = sorted((f["target"], f["sources"]) for f in report["findings"] if f["rule"] == "broken-link")
-    assert broken == [(S + "careers/apply/", [S + "careers/"]), (S + "demo/thank-you/", [S + "demo/"])]
+    broken = sorted((f["severity"], f["message"], f["sources"]) for f in report["findings"] if f["rule"] == "broken-link")
+    assert broken == [
+        ("high", f"broken link: {S}demo/thank-you/ answers 404 (client error): where the lead form sends its visitor",
+         [S + "demo/"]),
+        ("medium", f"broken link: {S}careers/apply/ answers 404 (client error): where the careers form posts",
+         [S + "careers/"])]
 
 
 def test_page_signals_as_stored_and_on_graph_nodes(leads):

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 # ``allow``: what a form's endpoint that answers 405 takes (POST), so analysis can tell it works.
 KEPT_HEADERS = ("cf-mitigated", "retry-after", "x-amzn-waf-action", "server", "content-length", "allow")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+FORM = "form"  # the role of a form's owned action or thank-you page: checked (HEAD, then GET), never submitted
 SITEMAP_CHUNK = 1000  # sitemap entries per item: a 50,000-URL sitemap is streamed, not held
 SITEMAP_MAX_SIZE = 50 * 1024 * 1024  # the sitemap protocol's limit on one (uncompressed) sitemap
 
@@ -349,7 +350,7 @@ class FunnelSpider(scrapy.Spider):
                               "fetched_at": now_iso()})
         if role == "page":
             self.limits.scheduled()  # what --max-pages counts: pages asked for, not those excluded
-        method = "HEAD" if role in ("asset", "external") else "GET"
+        method = "HEAD" if role in ("asset", "external", FORM) else "GET"
         if role == "asset" and is_stylesheet(url, tag, rel):
             method = "GET"  # an owned stylesheet is read: the images and fonts it loads are links too
         return self.request(url, key, role, depth, method)
@@ -374,16 +375,14 @@ class FunnelSpider(scrapy.Spider):
         role = meta["role"]
         if method == "HEAD" and status >= 400 and status != 429:
             # Many servers answer HEAD wrongly (405, 501, 403, 404): ask again with GET.
-            request = self.request(meta["public"], meta["key"], role, meta["depth"], "GET",
-                                   retries=meta.get("rate_limit_retries", 0), again=True)
-            if meta.get("form"):
-                request.meta["form"] = True
-            yield request
+            yield self.request(meta["public"], meta["key"], role, meta["depth"], "GET",
+                               retries=meta.get("rate_limit_retries", 0), again=True)
             return
         ctype = (response.headers.get("Content-Type") or b"").decode("latin-1").split(";")[0].strip().lower()
-        if (role == "asset" and 200 <= status < 300 and ctype in HTML_TYPES
-                and self.limits.allow(meta["key"], meta["depth"])):
-            # An owned HTML page first seen in <link rel=alternate>, an <img>...: crawl it.
+        if ((role == "asset" or (role == FORM and self.scope.tier(meta["public"]) in OWNED))
+                and 200 <= status < 300 and ctype in HTML_TYPES and self.limits.allow(meta["key"], meta["depth"])):
+            # An owned HTML page first seen in <link rel=alternate>, an <img>, a form (its thank-you
+            # page) ...: crawl it.
             self.limits.scheduled()
             if method == "HEAD":
                 yield self.request(meta["public"], meta["key"], "page", meta["depth"], "GET", again=True)
@@ -396,7 +395,7 @@ class FunnelSpider(scrapy.Spider):
             "content_type": ctype or None, "fetched_at": now_iso(),
             "elapsed": meta.get("download_latency"),
         }
-        if status == 405 and meta.get("form"):
+        if status == 405 and role == FORM:
             page["reason"] = "405 to GET: a form's endpoint (it takes what the form sends; never submitted)"
         links, follow = [], []
         if 300 <= status < 400 and response.headers.get("Location"):
@@ -543,10 +542,7 @@ class FunnelSpider(scrapy.Spider):
             # submitted; elsewhere (a form service) only recorded.
             if self.scope.tier(url) in (EXTERNAL, SOCIAL):
                 return row, None
-            request = self.plan(url, "form", depth, kind, key=key, region=link.region, rel=link.rel)
-            if isinstance(request, scrapy.Request):
-                request.meta["form"] = True
-            return row, request
+            return row, self.plan(url, "form", depth, kind, role=FORM, key=key, region=link.region, rel=link.rel)
         return row, self.plan(url, link.tag, depth, kind, key=key, region=link.region, rel=link.rel)
 
     def _classify(self, href: str, rel: str, sameas: bool, tag: str) -> tuple[str, str, str, str]:
@@ -554,8 +550,9 @@ class FunnelSpider(scrapy.Spider):
         return url, fragment, self.key(url), self.scope.link_kind(url, rel, sameas, tag)
 
     def hop_role(self, role: str, location: str) -> str:
-        """The role of a redirect's next hop: a page redirected off-site becomes an external check."""
-        if role == "page" and self.scope.tier(location) not in OWNED:
+        """The role of a redirect's next hop: a page (or a form's target) redirected off-site becomes
+        an external check."""
+        if role in ("page", FORM) and self.scope.tier(location) not in OWNED:
             return "external"
         return role
 
