@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from .signals import NEXT_INPUTS, Signals, classify_form, structured_facts
+from .signals import EMBED_MARKS, NEXT_INPUTS, Signals, classify_form, embedded_form, structured_facts
 from .urls import resolve
 
 # Tag -> attributes holding a URL; the order of LINK_TAGS is the order of the checks.
@@ -542,6 +542,7 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
     links: list[Link] = []
     anchors: list[str] = []
     formless_lead = False  # an e-mail field outside any form (a script-driven signup)
+    embeds = any(mark in markup for mark in EMBED_MARKS)  # (scripts read only on pages that have one)
     signals = Signals()
     regions: dict[int, str] = {}  # parent element -> region of its children: links share parents
     facts: dict[int, tuple] = {}  # element -> what it says about regions (see _landmark)
@@ -630,6 +631,13 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
                 links.append(Link(resolve_href(base, target), "script", "sameAs", "", sameas_region, "", False, True,
                                   _line(el, a)))
             continue
+        if tag == "script" and embeds and not a.get("src"):
+            form = embedded_form(el.text(deep=True) or "", base, url, resolve_href)
+            if form is not None:  # a form a script draws (HubSpot, Marketo): lead capture
+                signals.forms.append(form)
+                if form["next"]:
+                    links.append(Link(form["next"], "form", "next", "", region_of(el), "", False, False, _line(el, a)))
+            continue
         region = None
         for attr in URL_ATTRS[tag]:
             value = a.get(attr)
@@ -649,5 +657,5 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
     body_el = tree.body
     if body_el is not None:
         signals.classes(body_el.attributes.get("class"))
-    signals.page_text(markup, _WS.sub(" ", body_el.text(deep=True)) if body_el is not None else "")
+    signals.page(tree, body_el.text(deep=True) if body_el is not None else "")
     return PageFacts(title, links, list(dict.fromkeys(anchors)), signals.lead_form or formless_lead, signals.as_dict())

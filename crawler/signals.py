@@ -47,22 +47,43 @@ PERIODS = ("mo", "mos", "mon", "month", "months", "monthly", "mth", "yr", "yrs",
 _PERIOD = r"(?:/\s*|\bper\s+|\ba\s+|\ban\s+|\bpro\s+|\bpar\s+|\bal\s+|\bbilled\s+)?(?:" + "|".join(
     sorted(map(re.escape, PERIODS), key=len, reverse=True)) + r")\b"
 PRICE_TEXT = re.compile(rf"{_CURRENCY}\s?{_AMOUNT}\s*{_PERIOD}|{_AMOUNT}\s?{_CURRENCY}\s*{_PERIOD}", re.I)
-# class names of pricing tables and price boxes (a whole hyphenated part of a class token)
-PRICE_CLASS = re.compile(r"""\bclass\s*=\s*["']?[^"'>]*?(?<![A-Za-z0-9])(?:pricing|price|plan)[-_]?"""
-                         r"""(?:table|plan|card|box|tier|column|grid)s?(?![A-Za-z0-9])"""
-                         r"""|\bitemprop\s*=\s*["']?price["'\s>]""", re.I)
+# What a price's currency looks like in a page's text: only where one stands is PRICE_TEXT tried.
+CURRENCY_MARKS = ("$", "€", "£", "¥", "₹", "USD", "EUR", "GBP", "CHF", "CAD", "AUD", "SEK", "NOK", "DKK", "INR", "JPY")
+# class names of pricing tables and price boxes, and schema.org's price (lexbor matches them)
+PRICE_CLASSES = ("pricing-table", "price-table", "pricing_table", "price_table", "pricingtable", "pricing-plan",
+                 "pricing-card", "pricing-box", "price-box", "pricing-tier", "pricing-column", "plan-price",
+                 "price-card", "pricing-grid")
+# (one substring selector lexbor matches fast; the few elements it finds are then read here)
+PRICE_SELECTOR = '[class*="pric" i], [itemprop="price" i]'
+_PRICE_CLASS = re.compile("|".join(map(re.escape, PRICE_CLASSES)), re.I)
+
+
+def price_in(text: str) -> bool:
+    """Does ``text`` hold an amount of money with a period ("$19/mo", "€99 per month", "99 € / Monat")?
+
+    >>> price_in("Team $19 /mo, billed yearly"), price_in("Raised $2.35 million in 2023"), price_in("USD 49 a month")
+    (True, False, True)
+    """
+    for mark in CURRENCY_MARKS:
+        at = text.find(mark)
+        while at != -1:
+            if PRICE_TEXT.search(text, max(0, at - 24), at + len(mark) + 48):
+                return True
+            at = text.find(mark, at + len(mark))
+    return False
 
 # -- buy ------------------------------------------------------------------------------------------
 BUY_WORDS = ("buy", "buy now", "buy it now", "buy today", "add to cart", "add to basket", "add to bag",
              "add to trolley", "checkout", "proceed to checkout", "go to checkout", "order now", "order it now",
              "purchase now", "shop now", "pre-order", "preorder", "pre-order now", "get it now",
              "in den warenkorb", "jetzt kaufen", "ajouter au panier", "acheter", "comprar", "añadir al carrito")
+_BUY_INITIALS = frozenset(w[0] for w in BUY_WORDS)
 BUY_TEXT = re.compile(r"^\W*(?:" + "|".join(sorted(map(re.escape, BUY_WORDS), key=len, reverse=True))
                       + r")(?:[^\w'].*)?$", re.I | re.S)
 BUY_CLASSES = re.compile(r"(?<![A-Za-z0-9])(?:add[-_]to[-_]cart(?:[-_]button)?|single[-_]add[-_]to[-_]cart[-_]button|"
                          r"buy[-_]now|buy[-_]button|snipcart[-_]add[-_]item|shopify[-_]buy\w*)(?![A-Za-z0-9])", re.I)
-BUY_URLS = re.compile(r"[?&]add-to-cart=|/checkout(?:/|$|\?)|/cart/add\b|^https?://(?:buy|checkout)\.stripe\.com/"
-                      r"|^https?://[^/]*gumroad\.com/l/|^https?://checkout\.", re.I)
+BUY_URL_PARTS = ("add-to-cart=", "/checkout/", "/checkout?", "/cart/add", "://buy.stripe.com/", "://checkout.stripe.com/",
+                 "gumroad.com/l/", "://checkout.")
 
 # -- forms ----------------------------------------------------------------------------------------
 SEARCH_NAMES = frozenset({"s", "q", "query", "search", "keyword", "keywords", "term", "search_query", "searchterm"})
@@ -202,6 +223,32 @@ def classify_form(form, base: str, page_url: str, resolve_href) -> dict:
     return {"purpose": purpose, "method": method, "action": action, "next": nxt}
 
 
+# Forms a marketing platform's script draws into the page (no <form> in the HTML as served), and
+# the option naming the page the visitor is sent to once it is sent.
+EMBEDDED_FORMS = re.compile(r"hbspt\.forms\.create\s*\(|MktoForms2\.loadForm\s*\(")
+EMBED_MARKS = ("hbspt.forms.create", "MktoForms2.loadForm")  # (a page holds one if its markup does)
+EMBED_REDIRECT = re.compile(r"""\b(?:redirectUrl|followUpUrl)\s*:\s*(["'])([^"'\s]+)\1""")
+
+
+def embedded_form(script: str, base: str, page_url: str, resolve_href) -> dict | None:
+    """The form an inline script draws (HubSpot, Marketo), as :func:`classify_form` gives one:
+    a lead form (careers on a job's page), its ``next`` the redirect the script names, or None.
+
+    >>> from crawler.extract import resolve_href
+    >>> embedded_form('hbspt.forms.create({portalId: "1", formId: "f", redirectUrl: "/thanks/"})',
+    ...               "https://a.example/demo/", "https://a.example/demo/", resolve_href)
+    {'purpose': 'lead', 'method': 'post', 'action': None, 'next': 'https://a.example/thanks/'}
+    >>> embedded_form("window.dataLayer = []", "https://a.example/", "https://a.example/", resolve_href) is None
+    True
+    """
+    if not EMBEDDED_FORMS.search(script):
+        return None
+    m = EMBED_REDIRECT.search(script)
+    purpose = "careers" if CAREERS_PATH.search(urlsplit(page_url).path) else "lead"
+    return {"purpose": purpose, "method": "post", "action": None,
+            "next": _public(base, m.group(2), resolve_href) if m else None}
+
+
 LEAD_PURPOSES = frozenset({"lead", "newsletter"})
 NOT_LEAD = frozenset({"search", "comment", "login", "careers"})  # forms that never capture a lead
 
@@ -220,15 +267,17 @@ class Signals:
 
     def link(self, a) -> None:
         """A ``<link>`` element: an RSS or Atom feed?"""
-        if "alternate" in (a.get("rel") or "").lower().split() and \
-                (a.get("type") or "").strip().lower() in FEED_TYPES:
+        kind = a.get("type")
+        if kind and not self.feed and kind.strip().lower() in FEED_TYPES and \
+                "alternate" in (a.get("rel") or "").lower().split():
             self.feed = True
 
     def meta(self, a) -> None:
         """A ``<meta>`` element: og:type article, a publication date."""
-        name = (a.get("property") or a.get("name") or a.get("itemprop") or "").strip().lower()
+        name = a.get("property") or a.get("name") or a.get("itemprop")
         if not name:
             return
+        name = name.strip().lower()
         content = (a.get("content") or "").strip()
         if name == "og:type" and content.lower() == "article":
             self.posting = True
@@ -246,7 +295,7 @@ class Signals:
 
     def classes(self, names: str | None) -> None:
         """The class names of ``<body>`` or an ``<article>``: does the CMS call the page static?"""
-        if names and not self.static and STATIC_PAGE_CLASS.search(names):
+        if names and not self.static and "page" in names and STATIC_PAGE_CLASS.search(names):
             self.static = True
 
     def time(self, el, ancestors) -> None:
@@ -258,17 +307,30 @@ class Signals:
             self.dated = True
 
     def clickable(self, text: str, href: str | None, classes: str | None) -> None:
-        """A link or button: does it buy?"""
+        """A link or button: does it buy? (Cheap tests first: a page has hundreds of links.)"""
         if self.buy:
             return
-        if (text and BUY_TEXT.match(text)) or (href and BUY_URLS.search(href)) or \
-                (classes and BUY_CLASSES.search(classes)):
+        if text and len(text) <= 60 and text.lstrip(" \"'([<«-–—")[:1].lower() in _BUY_INITIALS \
+                and BUY_TEXT.match(text):
+            self.buy = True
+        elif href and ("checkout" in href or "cart" in href or "stripe.com" in href or "gumroad" in href) and (
+                any(part in href for part in BUY_URL_PARTS) or href.endswith("/checkout")):
+            self.buy = True
+        elif classes and ("cart" in classes or "buy" in classes or "Cart" in classes or "Buy" in classes) \
+                and BUY_CLASSES.search(classes):
             self.buy = True
 
-    def page_text(self, markup: str, text: str) -> None:
-        """The page's markup (pricing-table classes, itemprop=price) and its body text (amounts a period)."""
-        if PRICE_CLASS.search(markup) or PRICE_TEXT.search(text):
+    def page(self, tree, text: str) -> None:
+        """The whole page: pricing-table classes or itemprop=price in its tree, amounts with a
+        period in its body text."""
+        if price_in(text):
             self.price = True
+            return
+        for el in tree.css(PRICE_SELECTOR):
+            a = el.attributes
+            if (a.get("itemprop") or "").strip().lower() == "price" or _PRICE_CLASS.search(a.get("class") or ""):
+                self.price = True
+                return
 
     @property
     def lead_form(self) -> bool:
@@ -334,4 +396,4 @@ def structured_facts(data) -> tuple[list[str], set[str], bool]:
     return found, types, published
 
 
-__all__ = ["Signals", "classify_form", "structured_facts", "LEAD_PURPOSES", "NOT_LEAD"]
+__all__ = ["Signals", "classify_form", "embedded_form", "structured_facts", "LEAD_PURPOSES", "NOT_LEAD"]

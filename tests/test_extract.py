@@ -560,3 +560,16 @@ def test_form_action_and_next_are_absolute_public_urls_or_none():
 ])
 def test_page_signals(html, expected):
     assert extract(html.encode(), "https://a.example/x/").signals == expected
+
+
+def test_a_form_a_script_draws_is_a_lead_form_and_its_redirect_a_link():
+    hubspot = ('<main><div class="hbspt-form"></div><script>hbspt.forms.create({region: "na1", portalId: "4646774", '
+               'formId: "9d7f", redirectUrl: "https://a.example/thank-you/"});</script></main>')
+    facts = extract(hubspot.encode(), "https://a.example/request-a-demo/")
+    assert (facts.signals, facts.lead_form) == ({"forms": [{"purpose": "lead", "method": "post", "action": None,
+                                                          "next": "https://a.example/thank-you/"}]}, True)
+    assert [(l.url, l.tag, l.attr, l.region) for l in facts.links] == [
+        ("https://a.example/thank-you/", "form", "next", "main")]
+    marketo = b'<script>MktoForms2.loadForm("//app-ab01.marketo.com", "123-ABC-456", 1057);</script>'
+    assert _forms(marketo.decode(), "https://a.example/jobs/") == (["careers"], False)  # on a job's page
+    assert _forms("<script>var hbspt = window.hbspt || {};</script>") == ([], False)
