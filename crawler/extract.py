@@ -656,6 +656,6 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
             signals.clickable(text, links[-1].url, a.get("class"))
     body_el = tree.body
     if body_el is not None:
-        signals.classes(body_el.attributes.get("class"))
+        signals.classes(body_el.attributes.get("class"), body=True)
     signals.page(tree, body_el.text(deep=True) if body_el is not None else "")
     return PageFacts(title, links, list(dict.fromkeys(anchors)), signals.lead_form or formless_lead, signals.as_dict())

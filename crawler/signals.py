@@ -32,6 +32,9 @@ PUBLISHED_META = frozenset({"article:published_time", "og:article:published_time
 # Class names a CMS gives a static page (WordPress: ``<body class="page page-id-12">``,
 # ``<article class="type-page">``): its Article markup and publication date are the SEO plugin's
 # defaults, not a post's (Yoast marks every page up as an Article).
+# ... and a listing (WordPress's body classes of the blog's index, archives and search results):
+# an SEO plugin's og:type article there is no post either.
+LISTING_CLASS = re.compile(r"(?<![\w-])(?:archive|blog|search|search-results)(?![\w-])", re.I)
 STATIC_PAGE_CLASS = re.compile(r"(?<![\w-])(?:page-id-\d+|type-page|page-template-default)(?![\w-])", re.I)
 # Hidden inputs that name where a form sends the visitor after it is sent (the thank-you page).
 NEXT_INPUTS = frozenset({"_next", "next", "redirect", "redirect_to", "redirect_url", "return_url", "returnurl",
@@ -255,13 +258,14 @@ NOT_LEAD = frozenset({"search", "comment", "login", "careers"})  # forms that ne
 
 class Signals:
     """What a page shows, gathered element by element while :func:`crawler.extract.extract` walks it."""
-    __slots__ = ("feed", "posting", "dated", "articles", "price", "buy", "forms", "published", "static")
+    __slots__ = ("feed", "posting", "dated", "articles", "price", "buy", "forms", "published", "static", "listing")
     KEYS = ("feed", "posting", "dated", "articles", "price", "buy", "forms")
 
     def __init__(self):
         self.feed = self.posting = self.dated = self.price = self.buy = False
         self.published = False  # a publication date in the head's markup (meta, JSON-LD)
         self.static = False     # the CMS says a static page (STATIC_PAGE_CLASS)
+        self.listing = False    # the CMS says a listing of posts (LISTING_CLASS)
         self.articles = 0
         self.forms: list[dict] = []
 
@@ -293,10 +297,15 @@ class Signals:
         if published:
             self.published = True
 
-    def classes(self, names: str | None) -> None:
-        """The class names of ``<body>`` or an ``<article>``: does the CMS call the page static?"""
-        if names and not self.static and "page" in names and STATIC_PAGE_CLASS.search(names):
+    def classes(self, names: str | None, body: bool = False) -> None:
+        """The class names of ``<body>`` or an ``<article>``: does the CMS call the page static,
+        or (``<body>``) a listing?"""
+        if not names:
+            return
+        if not self.static and "page" in names and STATIC_PAGE_CLASS.search(names):
             self.static = True
+        if body and LISTING_CLASS.search(names):
+            self.listing = True
 
     def time(self, el, ancestors) -> None:
         """A ``<time>``: dated when an ``<article>`` holds it, or marked datePublished."""
@@ -347,12 +356,14 @@ class Signals:
         {'feed': True, 'posting': True, 'dated': True, 'articles': 3}
         >>> s.classes("page-template-default page page-id-12"); s.as_dict()
         {'feed': True, 'articles': 3}
+        >>> s = Signals(); s.posting = s.published = True; s.classes("archive paged", body=True); s.as_dict()
+        {'dated': True}
         """
         out = {}
         for name in self.KEYS:
             value = getattr(self, name)
             if name == "posting":
-                value = value and not self.static
+                value = value and not self.static and not self.listing
             elif name == "dated":
                 value = value or (self.published and not self.static)
             if value:

@@ -573,3 +573,15 @@ def test_a_form_a_script_draws_is_a_lead_form_and_its_redirect_a_link():
     marketo = b'<script>MktoForms2.loadForm("//app-ab01.marketo.com", "123-ABC-456", 1057);</script>'
     assert _forms(marketo.decode(), "https://a.example/jobs/") == (["careers"], False)  # on a job's page
     assert _forms("<script>var hbspt = window.hbspt || {};</script>") == ([], False)
+
+
+def test_a_cms_listing_is_no_posting_whatever_its_og_type():
+    """WordPress archives (nozzle's /testimonials/page/3/) carry Yoast's og:type article."""
+    html = (b'<head><meta property="og:type" content="article"></head>'
+            b'<body class="archive paged post-type-archive post-type-archive-testimonials">'
+            b'<article><time>1 May</time></article><article>b</article></body>')
+    assert extract(html, "https://a.example/testimonials/page/3/").signals == {"dated": True, "articles": 2}
+    single = html.replace(b"archive paged post-type-archive post-type-archive-testimonials",
+                          b"single single-testimonials postid-11742 category-archive")
+    assert extract(single, "https://a.example/testimonials/x/").signals == {"posting": True, "dated": True,
+                                                                            "articles": 2}
