@@ -49,7 +49,7 @@ def _pages(db) -> dict[str, tuple]:
     conn = sqlite3.connect(db)
     try:
         return {url: tuple(rest) for url, *rest in conn.execute(
-            "SELECT u.url, p.method, p.status, p.lead_form, p.reason, p.signals FROM pages p"
+            "SELECT u.url, p.role, p.method, p.status, p.lead_form, p.reason, p.signals FROM pages p"
             " JOIN urls u ON u.id = p.url_id")}
     finally:
         conn.close()
@@ -73,11 +73,12 @@ def test_form_targets_are_checked_with_head_then_get_never_post(leads):
 def test_a_missing_thank_you_page_is_recorded_404_and_a_405_endpoint_as_working(leads):
     _, report, db, _ = leads
     pages = _pages(db)
-    assert pages[S + "demo/thank-you/"][:2] == ("GET", 404)
-    assert pages[S + "careers/apply/"][:2] == ("GET", 404)
-    endpoint = ("GET", 405, 0, "405 to GET: a form's endpoint (it takes what the form sends; never submitted)", None)
+    assert pages[S + "demo/thank-you/"][:3] == ("form", "GET", 404)
+    assert pages[S + "careers/apply/"][:3] == ("form", "GET", 404)
+    endpoint = ("form", "GET", 405, 0, "405 to GET: a form's endpoint (it takes what the form sends; never submitted)",
+                None)
     assert pages[S + "subscribe/"] == endpoint and pages[S + "wp-comments-post.php"] == endpoint
-    assert pages[S + "thanks/"][:2] == ("GET", 200)
+    assert pages[S + "thanks/"][:3] == ("page", "GET", 200)  # an HTML thank-you page is read as a page
     assert "https://formspree.io/f/xyzzy" not in pages  # someone else's form service: recorded, never fetched
     conn = sqlite3.connect(db)
     links = conn.execute(
@@ -133,7 +134,7 @@ def test_page_signals_as_stored_and_on_graph_nodes(leads):
     assert got == expected
     # careers, comment and search forms are no lead capture
     assert lead_forms == {S, S + "contact/", S + "demo/"}
-    stored = {url: json.loads(row[4]) if row[4] else None for url, row in _pages(db).items() if url in expected}
+    stored = {url: json.loads(row[5]) if row[5] else None for url, row in _pages(db).items() if url in expected}
     assert stored == expected
 
 
