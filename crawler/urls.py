@@ -225,8 +225,10 @@ def trap_template(url: str) -> str | None:
     URLs that differ only in numbers or dates are one pattern; query strings are reduced to their
     parameter names (an endless calendar's ``?month=…``, a query that keeps growing
     ``?a=1&a=1&a=1``); a path in which segments come back three times or more (relative links
-    that nest themselves, ``/docs/docs/docs/docs/``, ``/x/a/b/a/a/b/``) is one pattern per folder
-    above the first segment that comes back. A path with none of these is no pattern.
+    that nest themselves, ``/docs/docs/docs/docs/``, ``/x/a/b/a/a/b/``) is one pattern per top
+    folder (the folder itself when it is one of those that come back): relative links nest in
+    every order, and one pattern for each would be one finding for each. A path with none of
+    these is no pattern.
 
     >>> trap_template("https://a.example/cal?month=2031-05&view=m"), trap_template("https://a.example/x/")
     ('https://a.example/cal?month=…&view=…', None)
@@ -234,12 +236,13 @@ def trap_template(url: str) -> str | None:
     ('https://a.example/cal/{n}/{n}', 'https://a.example/blog/{n}/{n}/a-post/')
     >>> trap_template("https://a.example/d/a/d/a/d/a/d/a/"), trap_template("https://a.example/x/a/b/b/a/b/")
     ('https://a.example/… (repeating path)', 'https://a.example/x/… (repeating path)')
+    >>> trap_template("https://a.example/x/b/a/a/a/a/")
+    'https://a.example/x/… (repeating path)'
     """
     parts = urlsplit(url)
     segments = [seg for seg in parts.path.split("/") if seg]
     if len(segments) - len(set(segments)) >= 3:
-        first = next(i for i, seg in enumerate(segments) if segments.count(seg) > 1)
-        head = "".join(seg + "/" for seg in segments[:first])
+        head = segments[0] + "/" if segments.count(segments[0]) == 1 else ""  # a top folder, if it is no repeat
         return f"{parts.scheme}://{parts.netloc}/{head}… (repeating path)"
     path = _NUMBERS.sub("{n}", parts.path)
     if parts.query:

@@ -20,6 +20,7 @@ FIXES = {
     "redirect-loop": "fix the server's redirect rules: the chain never ends",
     "missing-anchor": "link an id that exists on the page, or add the id",
     "orphan-page": "link the page from the site, or drop it from the sitemap",
+    "orphan-page:file": "link the page from the site, or delete the file if it is not meant to be published",
     "unverified-link": "check it by hand in a browser",
     "skipped-link": ("nothing to fix; to check it anyway: --ignore-robots (robots.txt), --include (--exclude), "
                      "--allow-private (a private address)"),

@@ -365,8 +365,10 @@ def insecure_link(g):
 
 @rule("orphan-page")
 def orphan_page(g):
-    """A page listed in a sitemap that no crawled page links to (directly or through a redirect)."""
+    """A page listed in a sitemap, or a file of an audited folder, that no crawled page links to
+    (directly or through a redirect)."""
     targets = _targets(g)
+    folders = tuple(g.graph["key"](base) for base in (g.graph["crawl"].get("options") or {}).get("directories") or {})
     pages = [url for url, data in g.nodes(data=True) if data.get("role") == "page" and data.get("tier") in OWNED
              and data.get("verdict") == "ok" and url not in targets]
     # linked by a crawled page: one probe of the key index per page, then one per URL that
@@ -383,3 +385,6 @@ def orphan_page(g):
         if sitemaps:
             yield Finding("orphan-page", "low", url, f"{url} is in the sitemap but no crawled page links to it",
                           None, sitemaps, [Location(s, None) for s in sitemaps])
+        elif url.startswith(folders):  # a file of an audited folder (every one is crawled)
+            yield Finding("orphan-page", "low", url, f"{url} is a file in the audited folder, but no page links to it",
+                          None, [url], [Location(url, None)], {"kind": "file"})
