@@ -48,9 +48,17 @@ class CrawlLimits:
                                                   s.getint("FUNNEL_MAX_VARIANTS", 500))
         return instance
 
-    def allow(self, key: str, depth: int, seed: bool = False) -> bool:
+    def allow(self, key: str, depth: int, seed: bool = False, listed: bool = False) -> bool:
         """May the owned page ``key`` at ``depth`` be crawled? Remembers what a limit cut off
-        (:meth:`scheduled` counts it once it is asked for). Targets are always crawled."""
+        (:meth:`scheduled` counts it once it is asked for). Targets are always crawled; a page
+        the site lists itself (a sitemap's entry, a file of an audited folder) is no trap's.
+
+        >>> limits = CrawlLimits(max_variants=1)
+        >>> [limits.allow(f"https://a.example/cal/{n}", 1) for n in (1, 2)], limits.allow("https://a.example/cal/3", 1, listed=True)
+        ([True, False], True)
+        >>> limits.summary(seen=lambda key: False)["traps"]
+        {'https://a.example/cal/{n}': {'crawled': 1, 'left': 1, 'example': 'https://a.example/cal/2'}}
+        """
         if not seed:
             if self.max_depth >= 0 and depth > self.max_depth:
                 self.cut_by_depth.add(key)
@@ -58,7 +66,7 @@ class CrawlLimits:
             if self.max_pages and self.pages >= self.max_pages:
                 self.cut_by_max_pages.add(key)
                 return False
-            template = trap_template(key)
+            template = None if listed else trap_template(key)
             if template is not None:
                 if self.variants[template] >= self.max_variants:
                     self.trapped[template] += 1  # a crawler trap: reported, never followed for ever

@@ -184,10 +184,18 @@ def test_css_urls_are_links(tmp_path):
 
 # -- 8. directory targets are served like a static host -------------------------------------------
 def test_no_directory_listings(tmp_path):
+    """drafts/ has no index.html: it answers 404, no listing. Its file is read all the same (a
+    directory audit reads every file), and no page links to it."""
     S = "https://static.test/"
     _, report = audit_dir(tmp_path, "static", S, *NO_FETCH)
-    assert findings_set(report) == {("broken-link", "high", S + "drafts/", None, (S,))}
-    assert not [p for p in report["pages"] if "secret" in p["url"]]
+    secret = S + "drafts/secret.html"
+    assert findings_set(report) == {
+        ("broken-link", "high", S + "drafts/", None, (S,)),
+        ("orphan-page", "low", secret, None, (secret,)),
+        ("broken-link", "high", S + "never-linked-anywhere/", None, (secret,)),
+    }
+    assert sorted((p["url"], p["status"]) for p in report["pages"] if "drafts" in p["url"]) == [
+        (S + "drafts/", 404), (secret, 200)]
 
 
 @pytest.mark.parametrize("files", [{}, {"style.css": "p{}", "img/a.png": "x"}], ids=["empty", "no-html"])

@@ -202,7 +202,7 @@ class FunnelSpider(scrapy.Spider):
                     url = normalize(url)[0]
                 except URLError:
                     continue
-                request = self.plan(url, "a", 0, role="page")
+                request = self.plan(url, "a", 0, role="page", listed=True)
                 if request is not None:
                     yield request
 
@@ -290,7 +290,7 @@ class FunnelSpider(scrapy.Spider):
                 links.append((meta["key"], url, key, None, "sitemap", "loc", "", None, "", 0, "other", None))
                 if self.scope.tier(url) in OWNED:
                     # One step from the target, like a link on it: --depth 0 crawls the target only.
-                    request = self.plan(url, "a", 1, role="page")
+                    request = self.plan(url, "a", 1, role="page", listed=True)
                     if request is not None:
                         follow.append(request)
                 if len(links) + len(follow) >= SITEMAP_CHUNK:
@@ -329,8 +329,10 @@ class FunnelSpider(scrapy.Spider):
         return self.scope.is_brand_profile(url, self.known_handles)
 
     def plan(self, url: str, tag: str, depth: int, kind: str = "other", role: str | None = None,
-             seed: bool = False, key: str | None = None, region: str = "body", rel: str = ""):
-        """Decide whether and how to fetch a public URL; returns a Request, an item or None."""
+             seed: bool = False, key: str | None = None, region: str = "body", rel: str = "",
+             listed: bool = False):
+        """Decide whether and how to fetch a public URL; returns a Request, an item or None.
+        ``listed``: a page the site lists itself (a sitemap entry, a file of a folder), never a trap's."""
         key = key or self.key(url)
         if self.dupefilter.seen(key):
             return None
@@ -353,7 +355,7 @@ class FunnelSpider(scrapy.Spider):
         if role == "page":
             if tier not in OWNED:
                 role = "external"
-            elif not self.limits.allow(key, depth, seed):  # --depth, --max-pages, crawler traps
+            elif not self.limits.allow(key, depth, seed, listed):  # --depth, --max-pages, crawler traps
                 return None
         if role == "profile" and not self.check_social:
             return None
