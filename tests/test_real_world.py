@@ -198,6 +198,25 @@ def test_no_directory_listings(tmp_path):
         (S + "drafts/", 404), (secret, 200)]
 
 
+def test_a_folder_without_index_html_is_read_file_by_file(tmp_path):
+    """No index.html (a folder of pages): every HTML file is crawled at the URL its static host
+    serves it at; notes.html, which no page links to, is an orphan, and its broken link is found.
+    The folder's own URL answers 404 as on the host, and is no finding: no page links to it."""
+    D = "https://docs.test/"
+    result, report = audit_dir(tmp_path, "folder", D, *NO_FETCH)
+    assert result.exit_code == 1
+    assert page_urls(report) == [D + "guide/setup.html", D + "notes.html", D + "start.html"]
+    assert findings_set(report) == {
+        ("orphan-page", "low", D + "notes.html", None, (D + "notes.html",)),
+        ("broken-link", "high", D + "guide/removed.html", None, (D + "notes.html",)),
+    }
+    orphan = next(f for f in report["findings"] if f["rule"] == "orphan-page")
+    assert orphan["message"] == f"{D}notes.html is a file in the audited folder, but no page links to it"
+    broken = next(f for f in report["findings"] if f["rule"] == "broken-link")
+    assert [(loc["url"], loc["line"]) for loc in broken["locations"]] == [(D + "notes.html", 3)]
+    assert [(p["url"], p["status"]) for p in report["pages"] if p["url"] == D] == [(D, 404)]
+
+
 @pytest.mark.parametrize("files", [{}, {"style.css": "p{}", "img/a.png": "x"}], ids=["empty", "no-html"])
 def test_a_directory_without_html_is_an_error(tmp_path, cli, files):
     site = tmp_path / "site"
