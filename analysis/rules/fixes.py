@@ -19,6 +19,7 @@ FIXES = {
     "redirect-chain": "link the final URL directly, and shorten the chain on the server",
     "redirect-loop": "fix the server's redirect rules: the chain never ends",
     "missing-anchor": "link an id that exists on the page, or add the id",
+    "missing-anchor:refresh-stub": "link the final page with the fragment: a <meta refresh> stub drops it (an HTTP redirect keeps it)",
     "orphan-page": "link the page from the site, or drop it from the sitemap",
     "orphan-page:file": "link the page from the site, or delete the file if it is not meant to be published",
     "unverified-link": "check it by hand in a browser",

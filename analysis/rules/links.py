@@ -7,7 +7,7 @@ from itertools import chain
 from urllib.parse import unquote
 
 from analysis.findings import Finding, Location
-from analysis.graph import edge_of, landing_page
+from analysis.graph import edge_of, landing_page, refresh_target
 from analysis.rules.common import (IGNORED_FRAGMENTS, _Group, _in_sources, _owned_page_tiers, _plural, _targets,
                                    rule)
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
@@ -246,9 +246,12 @@ def missing_anchor(g):
     """A #fragment link to an owned HTML page that has no such id or name.
 
     The fragment is looked for on the page the link lands on (after redirects and
-    ``<meta refresh>`` stubs); text fragments (``#:~:text=``) name no element and are fine.
+    ``<meta refresh>`` stubs); text fragments (``#:~:text=``) name no element and are fine. A
+    fragment that is there but reached through a refresh stub is lost on the way (browsers drop
+    it; an HTTP redirect keeps it): a low finding.
     """
     groups: dict[tuple, _Group] = defaultdict(_Group)
+    lost: dict[tuple, _Group] = defaultdict(_Group)  # ... and fragments a refresh stub drops on the way
     owned = _owned_page_tiers(g)
     for page, target, e in g.links(fragment=True):  # one query: the links with a fragment
         if page not in owned:
@@ -263,11 +266,44 @@ def missing_anchor(g):
         node = g.nodes[final]
         if node.get("parsed") and frag not in node.get("anchors", ()):
             groups[(target, frag, final)].add(page, e["line"], "medium")
+        elif final != target and (stub := refresh_stub(g, target)) is not None:
+            lost[(target, frag, stub, final)].add(page, e["line"], "low")
     for (target, frag, final), grp in groups.items():
         via = f" (the page {target} leads to)" if final != target else ""
         yield Finding("missing-anchor", "medium", f"{target}#{frag}",
                       f"no element with id or name '{frag}' on {final}{via}", None, list(grp.sources),
                       grp.locations, {"page": final} if final != target else {})
+    for (target, frag, stub, final), grp in lost.items():
+        yield Finding("missing-anchor", "low", f"{target}#{frag}",
+                      f"the fragment #{frag} is lost through the refresh stub at {stub}; link the final page "
+                      f"{final}#{frag}", None, list(grp.sources), grp.locations,
+                      {"page": final, "stub": stub, "kind": "refresh-stub"})
+
+
+def refresh_stub(g, url: str, hops: int = 5) -> str | None:
+    """The first ``<meta refresh>`` stub on the way from ``url`` to the page it lands on (browsers
+    keep a ``#fragment`` through an HTTP redirect, not through a refresh), or None.
+
+    >>> from analysis.graph import graph_from
+    >>> stub, post = "https://a.example/old/", "https://a.example/new/"
+    >>> g = graph_from([{"url": stub, "role": "page", "status": 200, "parsed": 1},
+    ...                 {"url": post, "role": "page", "status": 200, "parsed": 1}],
+    ...                [(stub, post, "head", "other", "meta")], site=["https://a.example/"])
+    >>> refresh_stub(g, stub), refresh_stub(g, post)
+    ('https://a.example/old/', None)
+    """
+    for _ in range(hops):
+        node = g.nodes[url]
+        final = node.get("final_url")
+        if final and final in g:
+            url, node = final, g.nodes[final]
+        if node.get("stub"):
+            return url
+        refresh = refresh_target(g, url)
+        if refresh is None or refresh == url or not node.get("parsed"):
+            return None
+        url = refresh
+    return None
 
 
 @rule("unverified-link")
