@@ -190,6 +190,26 @@ def test_css_urls_are_links(tmp_path):
                    (C + "css/site.css", C + "img/ok.png", 3)}
 
 
+def test_images_only_a_stylesheet_names_are_its_missing_backgrounds(tmp_path):
+    """style.css names seven images that do not exist and no page uses: one finding for the
+    stylesheet, at a broken asset's severity, saying what they are (not a missing section);
+    team.jpg, which a page shows too, is a broken link of its own."""
+    S = "https://sheet.test/"
+    css = S + "assets/css/style.css"
+    _, report = audit_dir(tmp_path, "stylesheet", S, *NO_FETCH)
+    assert findings_set(report) == {
+        ("broken-link", "high", css, None, (css,)),
+        ("broken-link", "high", S + "assets/img/team.jpg", None, (S, css)),
+    }
+    sheet = next(f for f in report["findings"] if f["target"] == css)
+    assert sheet["message"] == (f"{css} names 7 images that do not exist (each answers 404) in /assets/img/: "
+                                "bg-1.png, bg-2.png, bg-3.png, corner.gif, dots.svg and 2 more")
+    assert [loc["line"] for loc in sheet["locations"]] == [1, 2, 3, 4, 5, 6, 7]
+    assert sheet["detail"]["kind"] == "stylesheet" and sheet["detail"]["targets"] == [
+        S + "assets/img/" + name for name in
+        ("bg-1.png", "bg-2.png", "bg-3.png", "corner.gif", "dots.svg", "hero.jpg", "wave.webp")]
+
+
 # -- 8. directory targets are served like a static host -------------------------------------------
 def test_no_directory_listings(tmp_path):
     """drafts/ has no index.html: it answers 404, no listing. Its file is read all the same (a

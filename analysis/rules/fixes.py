@@ -15,6 +15,7 @@ FIXES = {
     "social-before-offer": "add a purchase or contact offer to these pages, above the social links",
     "untracked-inbound": "add utm_source / utm_medium parameters to the profile's link",
     "broken-link": "fix or remove the link (or restore the page it points to)",
+    "broken-link:stylesheet": "restore the files, or remove the stylesheet's rules that name them (where those rules apply, visitors get no image or font)",
     "redirect": "link the final URL directly",
     "redirect-chain": "link the final URL directly, and shorten the chain on the server",
     "redirect-loop": "fix the server's redirect rules: the chain never ends",

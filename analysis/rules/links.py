@@ -1,10 +1,11 @@
 """Link checking: broken links, redirects, missing anchors, links not checked, orphan pages."""
 from __future__ import annotations
 
+import posixpath
 import re
 from collections import defaultdict
 from itertools import chain
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from analysis.findings import Finding, Location
 from analysis.graph import edge_of, landing_page, refresh_target
@@ -86,9 +87,11 @@ def broken_link(g):
 
     A page-relative href in a template (``./_/js/search.js`` in every page's head) resolves
     to a different URL under each folder and 404s on each: one finding for the href, listing
-    the pages, instead of one per folder.
+    the pages, instead of one per folder. The missing files a stylesheet alone names (its
+    rules' background images, fonts) are one finding per stylesheet.
     """
     template: dict[tuple, list] = defaultdict(list)
+    styled: dict[str, list] = defaultdict(list)  # owned 404s only stylesheets name, per stylesheet
     missing: list[tuple[str, _Group]] = []  # owned 404s: one by one, or a whole missing section
     for url, data in g.nodes(data=True):
         if data.get("verdict") != BROKEN or data.get("loop"):
@@ -99,13 +102,32 @@ def broken_link(g):
         status = data.get("final_status")
         if status == 404 and data.get("tier") in OWNED and not data.get("chain"):
             rel = page_relative(url, grp.sources)
-            if rel is not None:
+            stylesheets = [s for s in grp.sources if g.nodes[s].get("role") == "asset"]
+            if len(stylesheets) == len(grp.sources):  # named only in stylesheets' rules
+                styled[min(stylesheets)].append((url, grp))
+            elif rel is not None:
                 template[(origin(url), rel)].append((url, grp))
             else:
                 missing.append((url, grp))
             continue
         yield _broken(g, url, data, grp)
     rest: list[tuple[str, _Group]] = []
+    for css, hits in styled.items():
+        if len(hits) < 2:
+            rest.extend(hits)
+            continue
+        merged = _merged(hits)
+        urls = sorted(u for u, _ in hits)
+        paths = [urlsplit(u).path for u in urls]
+        folder = posixpath.commonpath([p.rsplit("/", 1)[0] or "/" for p in paths]).rstrip("/") + "/"
+        shown = ", ".join(p[len(folder):] for p in paths[:STYLED_SHOWN])
+        more = f" and {len(urls) - STYLED_SHOWN} more" if len(urls) > STYLED_SHOWN else ""
+        yield Finding("broken-link", "high", css,
+                      f"{css} names {len(urls)} {asset_kind(urls)} that do not exist (each answers 404) in {folder}: "
+                      f"{shown}{more}",
+                      None, list(merged.sources), merged.locations,
+                      {"status": 404, "error_kind": None, "label": "client error", "cause": "stylesheet",
+                       "kind": "stylesheet", "targets": urls})
     for (site, rel), hits in template.items():
         if len(hits) < TEMPLATE_MIN:
             rest.extend(hits)
@@ -119,6 +141,24 @@ def broken_link(g):
                       {"status": 404, "error_kind": None, "label": "client error", "cause": "page-relative",
                        "targets": sorted(u for u, _ in hits)})
     yield from _missing_sections(g, rest + missing)
+
+
+STYLED_SHOWN = 5  # missing files a stylesheet names, listed in its finding's message (all in its detail)
+IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif", ".ico", ".bmp")
+FONT_TYPES = (".woff", ".woff2", ".ttf", ".otf", ".eot")
+
+
+def asset_kind(urls) -> str:
+    """What a stylesheet's missing files are, in a word: images, fonts or files.
+
+    >>> asset_kind(["https://a.example/i/bg.png?v=2", "https://a.example/x.SVG"]), asset_kind(["https://a.example/f.woff2", "https://a.example/i.gif"])
+    ('images', 'files')
+    """
+    paths = [urlsplit(u).path.lower() for u in urls]
+    for word, types in (("images", IMAGE_TYPES), ("fonts", FONT_TYPES)):
+        if all(p.endswith(types) for p in paths):
+            return word
+    return "files"
 
 
 def _merged(hits: list[tuple[str, _Group]]) -> _Group:
