@@ -52,17 +52,20 @@ FOLDER_PAGES = ("index.html", "index.htm")  # what the server answers a folder's
 def page_urls(root: str | os.PathLike, base: str):
     """The URL under ``base`` of every HTML file in ``root`` (its folders too, in name order), as
     this server serves it: ``dir/index.html`` as ``dir/``, ``page.html`` as itself. Hidden files
-    and folders (``.git``) are left out. A generator: a folder of 100,000 pages is never a list.
+    and folders (``.git``) are left out, and so are folders named ``_…``: a build's support files
+    (``_static``, ``_next``), or stand-ins a ``--remap`` points at; what a page links in them is
+    crawled all the same. A generator: a folder of 100,000 pages is never a list.
 
-    >>> import tempfile; d = Path(tempfile.mkdtemp()); (d / "docs").mkdir(); (d / ".git").mkdir()
-    >>> for name in ("a.html", "docs/index.html", "docs/b c.htm", "x.css", ".git/y.html"):
+    >>> import tempfile; d = Path(tempfile.mkdtemp())
+    >>> for folder in ("docs", ".git", "_social"): (d / folder).mkdir()
+    >>> for name in ("a.html", "docs/index.html", "docs/b c.htm", "x.css", ".git/y.html", "_social/z.html"):
     ...     _ = (d / name).write_text("<p>")
     >>> list(page_urls(d, "https://a.example/"))
     ['https://a.example/a.html', 'https://a.example/docs/b%20c.htm', 'https://a.example/docs/']
     """
     root = Path(root)
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
         rel = Path(folder).relative_to(root).as_posix()
         prefix = base + ("" if rel == "." else quote(rel) + "/")
         for name in sorted(files):

@@ -103,7 +103,7 @@ def broken_link(g):
         if status == 404 and data.get("tier") in OWNED and not data.get("chain"):
             rel = page_relative(url, grp.sources)
             stylesheets = [s for s in grp.sources if g.nodes[s].get("role") == "asset"]
-            if len(stylesheets) == len(grp.sources):  # named only in stylesheets' rules
+            if stylesheets and len(stylesheets) == len(grp.sources):  # named only in stylesheets' rules
                 styled[min(stylesheets)].append((url, grp))
             elif rel is not None:
                 template[(origin(url), rel)].append((url, grp))
