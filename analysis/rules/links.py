@@ -439,6 +439,24 @@ def insecure_link(g):
                       list(grp.sources), grp.locations, {"links": n, "examples": list(written[site])[:5]})
 
 
+# Files a site holds that no page is meant to link to (policy as data): error pages (404.html,
+# 404/index.html, 50x.html, a top-level error.html or not-found.html) and search engines'
+# site-verification files.
+UNLINKED_BY_DESIGN = re.compile(
+    r"(?:/[45](?:\d\d|0x)(?:\.html?)?(?:/|$)|^/(?:errors?|not[-_]?found)(?:\.html?$|/)"
+    r"|/google[0-9a-f]{8,}\.html$|/yandex_[0-9a-f]+\.html$|/pinterest-[0-9a-f]+\.html$)", re.I)
+
+
+def unlinked_by_design(url: str) -> bool:
+    """Is ``url`` a file no page is meant to link to (an error page, a site-verification file)?
+
+    >>> [unlinked_by_design("https://a.example" + p) for p in ("/404.html", "/404/error.html", "/404/",
+    ...     "/google41fe3ad2898b639e.html", "/50x.html", "/error.html", "/docs/errors.html", "/blog/404-tips/")]
+    [True, True, True, True, True, True, False, False]
+    """
+    return bool(UNLINKED_BY_DESIGN.search(urlsplit(url).path))
+
+
 @rule("orphan-page")
 def orphan_page(g):
     """A page listed in a sitemap, or a file of an audited folder, that no crawled page links to
@@ -461,6 +479,8 @@ def orphan_page(g):
         if sitemaps:
             yield Finding("orphan-page", "low", url, f"{url} is in the sitemap but no crawled page links to it",
                           None, sitemaps, [Location(s, None) for s in sitemaps])
-        elif url.startswith(folders):  # a file of an audited folder (every one is crawled)
+        elif url.startswith(folders) and not g.nodes[url].get("stub") and not unlinked_by_design(url):
+            # a file of an audited folder (every one is crawled); a <meta refresh> stub is an old
+            # address kept for old links, an error page or a site-verification file is never linked
             yield Finding("orphan-page", "low", url, f"{url} is a file in the audited folder, but no page links to it",
                           None, [url], [Location(url, None)], {"kind": "file"})
