@@ -47,6 +47,7 @@ def read_redirects(root: Path) -> dict[str, tuple[str, int]]:
 
 HTML_SUFFIXES = (".html", ".htm")
 FOLDER_PAGES = ("index.html", "index.htm")  # what the server answers a folder's URL with
+PATH_SAFE = "/!$&'()*+,;=:@"  # left as they are in a path, as a link writes them (q&a/, not q%26a/)
 
 
 def page_urls(root: str | os.PathLike, base: str):
@@ -58,20 +59,20 @@ def page_urls(root: str | os.PathLike, base: str):
 
     >>> import tempfile; d = Path(tempfile.mkdtemp())
     >>> for folder in ("docs", ".git", "_social"): (d / folder).mkdir()
-    >>> for name in ("a.html", "docs/index.html", "docs/b c.htm", "x.css", ".git/y.html", "_social/z.html"):
+    >>> for name in ("a.html", "docs/index.html", "docs/b c.htm", "x.css", ".git/y.html", "_social/z.html", "q&a.html"):
     ...     _ = (d / name).write_text("<p>")
     >>> list(page_urls(d, "https://a.example/"))
-    ['https://a.example/a.html', 'https://a.example/docs/b%20c.htm', 'https://a.example/docs/']
+    ['https://a.example/a.html', 'https://a.example/q&a.html', 'https://a.example/docs/b%20c.htm', 'https://a.example/docs/']
     """
     root = Path(root)
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
         rel = Path(folder).relative_to(root).as_posix()
-        prefix = base + ("" if rel == "." else quote(rel) + "/")
+        prefix = base + ("" if rel == "." else quote(rel, safe=PATH_SAFE) + "/")
         for name in sorted(files):
             if name.startswith(".") or not name.lower().endswith(HTML_SUFFIXES):
                 continue
-            yield prefix if name in FOLDER_PAGES else prefix + quote(name)
+            yield prefix if name in FOLDER_PAGES else prefix + quote(name, safe=PATH_SAFE)
 
 
 class _Handler(SimpleHTTPRequestHandler):
