@@ -161,16 +161,18 @@ def buried_offer(g):
     nodes = g.node_data
     # a page holding a lead form is an offer too, unless many pages do (the template's newsletter form)
     forms = sum(1 for url in owned if nodes[url].get("lead_form")) < FORM_PAGES_SHARE * total
-    landing: dict[str, str] = {}   # offer address -> the offer page it lands on
+    landing: dict[str, str] = {}   # offer address (the page, or an address redirecting to it) -> the offer page
     for url, data in nodes.items():
         offer = data.get("conversion") in ("lead", "purchase") or (forms and url in owned and data.get("lead_form"))
-        if offer and data.get("tier") in COMPANY_TIERS and data.get("role") in (None, "page", "external"):
+        if offer and data.get("tier") in COMPANY_TIERS and data.get("role") in (None, "page", "external") \
+                and data.get("verdict") != BROKEN:  # (a broken offer is broken-link's)
             final = data.get("final_url") or url
-            final_node = nodes.get(final)
-            if final_node is not None and final_node.get("verdict") == BROKEN:
-                continue  # a broken offer is broken-link's
-            if data.get("verdict") == BROKEN and not data.get("final_url"):
-                continue
+            if nodes.get(final, data).get("verdict") != BROKEN:
+                landing[url] = final
+    finals = set(landing.values())
+    for url, data in nodes.items():
+        final = data.get("final_url")
+        if final in finals and url not in landing:
             landing[url] = final
     if not landing:
         return
