@@ -11,6 +11,7 @@ from analysis.findings import Finding, Location
 from analysis.graph import edge_of, landing_page, refresh_target
 from analysis.rules.common import (IGNORED_FRAGMENTS, _Group, _in_sources, _owned_page_tiers, _plural, _targets,
                                    rule)
+from analysis.rules.offers import plumbing_targets
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
 from crawler.scope import OWNED
 from crawler.signals import NOT_LEAD
@@ -113,12 +114,15 @@ def broken_link(g):
     template: dict[tuple, list] = defaultdict(list)
     styled: dict[str, list] = defaultdict(list)  # owned 404s only stylesheets name, per stylesheet
     missing: list[tuple[str, _Group]] = []  # owned 404s: one by one, or a whole missing section
+    plumbed = plumbing_targets(g)
     for url, data in g.nodes(data=True):
         if data.get("verdict") != BROKEN or data.get("loop"):
             continue
         status = data.get("final_status")
         if status == 405 and form_endpoint(g, url):
             continue  # it takes what the form sends (the crawler only asked it with HEAD and GET)
+        if url in plumbed and form_purposes(g, url):
+            continue  # only lead, newsletter or comment forms lead there: lead-form-target says so
         grp = _in_sources(g, url)
         if grp is None:
             continue

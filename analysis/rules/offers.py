@@ -15,6 +15,7 @@ from analysis.findings import Finding
 from analysis.rules.common import NAV_TAGS, _Group, _owned_page_tiers, _owned_pages, _plural, rule
 from analysis.status import BROKEN
 from crawler.scope import OWNED
+from crawler.urls import normalize
 
 COMPANY_TIERS = OWNED | {"app"}   # where a form's target is the company's own
 LEAD_PURPOSES = frozenset({"lead", "newsletter"})
@@ -75,8 +76,8 @@ def _form_faults(g):
                 if not url:
                     continue
                 try:
-                    key = key_of(url)
-                except ValueError:
+                    key = key_of(normalize(url)[0])
+                except ValueError:  # (URLError too)
                     continue
                 node = nodes.get(key)
                 if node is None or node.get("tier") not in COMPANY_TIERS or node.get("verdict") != BROKEN:
@@ -85,6 +86,13 @@ def _form_faults(g):
                 if attr == "action" and status in ACCEPTS_POST:
                     continue
                 yield page, purpose, attr, key
+
+
+def plumbing_targets(g) -> set[str]:
+    """The form targets :func:`lead_form_target` reports (``broken-link`` leaves those only forms
+    lead to: one finding for one lost lead, not two)."""
+    return {key for _, purpose, attr, key in _form_faults(g)
+            if purpose in LEAD_PURPOSES or (purpose == "comment" and attr == "action")}
 
 
 @rule("lead-form-target")
