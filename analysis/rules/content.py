@@ -121,6 +121,33 @@ def _offering_in_text(g, posts: dict) -> set[str]:
     return out
 
 
+# The links of a post's text (regions main and body) into the company's pages, page by page.
+_TEXT_LINKS = ("SELECT l.source_id, l.key_id, rg.term FROM links l JOIN terms rg ON rg.id = l.region"
+               " WHERE l.crawl_id = ? AND l.source_id IN (SELECT u.id FROM {sources} x JOIN urls u ON u.url = x.url)"
+               " AND +l.key_id IN (SELECT u.id FROM {keys} x JOIN urls u ON u.url = x.url)"
+               " AND l.tag IN (SELECT id FROM terms WHERE term IN ({tags}))"
+               " AND rg.term IN ({regions}) ORDER BY l.source_id, l.id")
+
+
+def _text_links(g, posts, keys):
+    """``(source id, key id, region)`` of the links in the text of ``posts`` (regions
+    :data:`CONTENT_REGIONS`) to one of ``keys``, page by page: the header's and footer's links,
+    most of a post's, are never read (one query, through the source index)."""
+    store = g.store
+    tags = sorted(NAV_TAGS)
+    if store.version < 2:  # (a store of schema 1: the general read, every region)
+        for source, key, _, region, _, _ in store.link_facts(g.crawl_id, keys, list(posts), tags=tags,
+                                                              by_source=True):
+            if (region or "body") in CONTENT_REGIONS:
+                yield source, key, region or "body"
+        return
+    sql = _TEXT_LINKS.format(sources=store._selection(posts), keys=store._selection(keys),
+                             tags=", ".join("?" * len(tags)), regions=", ".join("?" * len(CONTENT_REGIONS)))
+    cur = store.db.execute(sql, (g.crawl_id, *tags, *CONTENT_REGIONS))
+    cur.row_factory = None
+    yield from cur
+
+
 def _is_post(scope, url: str, data) -> bool:
     """A blog page that is a post: not a listing (the blog's index, an archive, a page of
     ``<article>`` excerpts)."""
@@ -159,13 +186,11 @@ def content_dead_end(g):
         and data.get("verdict") != BROKEN and data.get("role") != "asset"]
     if not forward:
         return
-    # one query, read twice: which body links the template puts on most posts, then each post's text
-    def facts():
-        return g.store.link_facts(g.crawl_id, forward, list(posts), tags=sorted(NAV_TAGS), by_source=True,
-                                  urls=True)
+    # which body links the template puts on most posts, then each post's text: one query read
+    # twice, the links in the text only, by the URLs' ids (no string read per link)
     per_key: Counter = Counter()
     last, seen = None, set()
-    for source, key, _, region, _, _ in facts():
+    for source, key, region in _text_links(g, posts, forward):
         if source != last:
             last, seen = source, set()
         if region == "body" and key not in seen:
@@ -174,13 +199,13 @@ def content_dead_end(g):
     floor = max(TEMPLATE_MIN_POSTS, TEMPLATE_SHARE * len(posts))
     template = {key for key, n in per_key.items() if n >= floor}
     del per_key
-    linked, in_text = set(), set()
-    for source, key, _, region, _, _ in facts():
-        if key == source:
-            continue  # "skip to content"
-        linked.add(source)
-        if (region or "body") in CONTENT_REGIONS and not (region == "body" and key in template):
+    in_text = set()
+    for source, key, region in _text_links(g, posts, forward):
+        if key != source and not (region == "body" and key in template):  # (a self link: "skip to content")
             in_text.add(source)
+    ids = g.store.url_ids(posts)
+    in_text = {url for url in posts if ids.get(url) in in_text}
+    linked = g.store.linking_sources(g.crawl_id, forward, list(posts), sorted(NAV_TAGS))
     in_text |= _offering_in_text(g, {p: d for p, d in posts.items() if p in linked and p not in in_text})
     groups: dict[str, _Group] = defaultdict(_Group)
     totals: Counter = Counter()
