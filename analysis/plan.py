@@ -16,7 +16,10 @@ page), the rise in site-wide conversion the fix would bring, in points:
   icons (LinkedIn, Instagram, X)").
 
 An item whose cost is below :data:`NOISE_FLOOR` is left out unless its severity is high (a
-broken image costs no conversion the model sees, but is still worth fixing). Items are ranked
+broken image costs no conversion the model sees, but is still worth fixing). A broken path to
+an offer (a broken link that names one, a lead form posting nowhere) above the floor comes
+first: it loses leads for certain, where the other costs are the model's redistribution of
+clicks (DOMAIN.md: lead plumbing comes first in any list of what to fix). Then items are ranked
 by cost, then severity, then the pages they stand on. Each says in words what it costs and why
 it is there, and carries a fix line that fits its rule, region and kind (:func:`fix_line`,
 from :data:`analysis.rules.FIXES`).
@@ -28,7 +31,11 @@ from urllib.parse import urlsplit
 
 from analysis.findings import RANK, worst
 
-NOISE_FLOOR = 0.1   # conversions per 100 entry visitors below which a fix is not worth a marketer's day
+# Conversions per 100 entry visitors below which a fix is noise (fewer than 1 in 500 visitors: the
+# model's click weights are guesses, and a marketer's day is better spent on what is above).
+NOISE_FLOOR = 0.2
+# Item kinds of a broken path to an offer (lead plumbing): ranked first.
+PLUMBING = frozenset({"offer", "form"})
 # A broken target whose URL or anchor text names an offer is repaired as that offer: what the
 # visitor wanted from it (checked in order, the first match wins), as data.
 OFFER_GOALS = (
@@ -155,10 +162,15 @@ def _quote(text: str | None, limit: int = 60) -> str:
     return "'" + (text if len(text) <= limit else text[:limit - 1] + "…") + "'"
 
 
+def _first_place(f) -> tuple:
+    loc = f.locations[0] if len(f.locations) else None
+    return (loc["url"], loc["line"] or 0) if loc is not None else ("", 0)
+
+
 def _names(findings, scope) -> list[str]:
-    """Platform names of a group's targets, each once, in order."""
+    """Platform names of a group's targets, each once, in the order they stand on the page."""
     out: list[str] = []
-    for f in findings:
+    for f in sorted(findings, key=_first_place):
         p = scope.platform(f.target) if scope is not None else None
         name = PLATFORM_NAMES.get(p.name, p.name.title()) if p is not None else urlsplit(f.target).hostname or f.target
         if name not in out:
@@ -313,5 +325,17 @@ def action_plan(audit_or_graph, findings, metrics: dict) -> list[dict]:
         if f.id not in covered and f.severity == "high":
             items.append(_item([f], {"measure": None, "cost": 0.0}, who, g))
     items = [x for x in items if x["cost"] >= NOISE_FLOOR or x["severity"] == "high"]
-    items.sort(key=lambda x: (-x["cost"], RANK[x["severity"]], -x["pages"], x["rule"], x["id"]))
+    items.sort(key=lambda x: (not ((x["kind"] in PLUMBING or x["measure"] == "lead") and x["cost"] >= NOISE_FLOOR),
+                              -x["cost"],
+                              RANK[x["severity"]], -x["pages"], x["rule"], x["id"]))
     return items
+
+
+def plan_of(audit, n: int | None = None) -> list[dict]:
+    """The audit's action plan as a report shows it: the items of findings not accepted in the
+    baseline (an item grouping several findings stays while one of them is open), the first
+    ``n``. Empty when the funnel metrics were left out."""
+    metrics = getattr(audit, "metrics", None) or {}
+    baseline = getattr(audit, "baseline", None) or {}
+    items = [x for x in metrics.get("fix_first") or () if any(i not in baseline for i in x.get("ids") or (x["id"],))]
+    return items if n is None else items[:n]
