@@ -858,22 +858,23 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
             pages = [i for i in (_page_number(walk, u) for u in f.sources) if i is not None]
             out.append({"ids": [f.id], "measure": "lead", "links": 0,
                         "cost": round(100 * float(y[pages].sum()) if pages else 0.0, DIGITS - 2)})
-    reach = [f for f in findings if f.rule in REACH_RULES][:REACH_MAX]
-    for f in reach:
-        region, where = REACH_RULES[f.rule]
-        if where == "all":
-            pages = np.ones(n, bool)
-        else:
-            pages = np.zeros(n, bool)
-            for u in f.sources:
-                i = _page_number(walk, u)
-                if i is not None:
-                    pages[i] = True
+    # one fix, one solve: a dead end's posts that also link social before any offer get one
+    # call to action (the findings of the same pages and region are one effect)
+    same: dict[tuple, list] = {}
+    for f in findings:
+        if f.rule in REACH_RULES:
+            region, where = REACH_RULES[f.rule]
+            numbers = () if where == "all" else tuple(sorted(
+                i for i in (_page_number(walk, u) for u in f.sources) if i is not None))
+            same.setdefault((region, where, numbers), []).append(f)
+    for (region, where, numbers), fs in list(same.items())[:REACH_MAX]:
+        pages = np.ones(n, bool) if where == "all" else np.zeros(n, bool)
+        pages[list(numbers)] = True
         after = base
         if pages.any() and weights[region] > 0:
             other = chain.with_offer_link(pages, weights[region])
             after = float(np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries].mean())
-        out.append({"ids": [f.id], "measure": "reach", "links": int(pages.sum()), "region": region,
+        out.append({"ids": [f.id for f in fs], "measure": "reach", "links": int(pages.sum()), "region": region,
                     "cost": round(100 * (after - base), DIGITS - 2)})
     return out
 

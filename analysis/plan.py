@@ -223,8 +223,9 @@ def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g) 
             return f"a form on {on} sends its visitors to {_path(f.target, g)}; it {answer}: {of}, {about} leads are lost"
         if kind_of_item == "asset":
             verb = "load" if pages != 1 else "loads"
+            where = "there" if pages == 1 else "on every one of them"
             return (f"{on} {verb} the {_asset_noun(f.target)} {_path(f.target, g)}; it {answer}: it shows broken "
-                    "on every one of them (no effect on the way to an offer)")
+                    f"{where} (no effect on the way to an offer)")
         if kind_of_item == "page" and cost >= NOISE_FLOOR:
             return (f"{on} {link} {what}; it {answer}: {of}, {about} who would have gone on to an offer "
                     "through it hit a dead end")
@@ -238,7 +239,9 @@ def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g) 
             send, offer = ("sends", "offers") if pages == 1 else ("send", "offer")
             return (f"{on} {send} visitors to social but {offer} no purchase and no lead capture: with an offer on each, "
                     f"{of}, {about} more would reach one")
-        return f"{f.message}: with a call to action on each, {of}, {about} more would reach an offer"
+        link_ = "links" if pages == 1 else "link"
+        return (f"{on} of the blog {link_} to nothing on the site (no call to action): with one on each, {of}, "
+                f"{about} more would reach an offer")
     if measure == "remove":
         region = f.region or "body"
         kind = (f.detail or {}).get("kind") if isinstance(f.detail, dict) else None

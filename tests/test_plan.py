@@ -122,8 +122,8 @@ def test_broken_page_asset_and_external_links_get_their_own_words_and_fixes():
     assert plan[0]["words"] == ("1 page links /guide/; it answers 404: of 100 visitors who land on the home page, "
                                 "about 8 who would have gone on to an offer through it hit a dead end")
     assert plan[0]["fix"] == FIXES["broken-link:page"]
-    assert plan[1]["words"] == ("1 page loads the image /logo.png; it answers 404: it shows broken on every one of "
-                                "them (no effect on the way to an offer)")
+    assert plan[1]["words"] == ("1 page loads the image /logo.png; it answers 404: it shows broken there (no effect "
+                                "on the way to an offer)")
     assert plan[1]["fix"] == FIXES["broken-link:asset"]
 
 
