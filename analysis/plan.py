@@ -22,7 +22,7 @@ first: it loses leads for certain, where the other costs are the model's redistr
 clicks (DOMAIN.md: lead plumbing comes first in any list of what to fix). Then items are ranked
 by cost, then severity, then the pages they stand on. Each says in words what it costs and why
 it is there, and carries a fix line that fits its rule, region and kind (:func:`fix_line`,
-from :data:`analysis.rules.FIXES`).
+from :data:`analysis.rules.fixes.FIXES`).
 """
 from __future__ import annotations
 
@@ -87,14 +87,14 @@ def offer_goal(url: str, text: str | None = None, conversion: str | None = None)
 
 def fix_line(rule: str, kind: str | None = None, region: str | None = None, fixes: dict | None = None) -> str | None:
     """The fix line that fits a finding's rule, kind and region: ``rule:kind:region``, then
-    ``rule:kind``, then ``rule:region``, then ``rule`` in :data:`analysis.rules.FIXES`.
+    ``rule:kind``, then ``rule:region``, then ``rule`` in :data:`analysis.rules.fixes.FIXES`.
 
     >>> fixes = {"r": "any", "r:share": "share", "r:profile:footer": "footer"}
     >>> fix_line("r", "profile", "footer", fixes), fix_line("r", "profile", "nav", fixes), fix_line("r", "share", "nav", fixes)
     ('footer', 'any', 'share')
     """
     if fixes is None:
-        from analysis.rules import FIXES as fixes
+        from analysis.rules.fixes import FIXES as fixes
     region = "main" if region == "body" else region
     for key in (f"{rule}:{kind}:{region}", f"{rule}:{kind}", f"{rule}:{region}", rule):
         if key in fixes:
