@@ -778,6 +778,7 @@ REACH_RULES = {  # rule -> (where the offer link would stand, on which pages: "s
 }
 REPAIR_MAX = 50   # broken targets whose repair is measured (the worst first): their links are read again
 REACH_MAX = 12    # findings whose added offer link is measured (a chain solve each)
+SECTION_MAX = 200  # broken URLs of a missing section whose links are read
 
 
 def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, converts: np.ndarray,
@@ -812,14 +813,19 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
     nodes = g.node_data
     others = ~walk.offers
     average = float(converts[others].mean()) if others.any() else 0.0
-    broken = [f for f in findings if f.rule in REPAIRED_RULES][:REPAIR_MAX]
+    # the broken links to pages first (a file a page loads is no click), then by pages
+    broken = sorted((f for f in findings if f.rule in REPAIRED_RULES),
+                    key=lambda f: ((nodes.get(f.target) or {}).get("role") != "page", -f.count))[:REPAIR_MAX]
     if broken:
         index = {url: i for i, url in enumerate(walk.urls)}
         table = {region: weights[region] for region in REGIONS}
         facts = {f.target: {"reach": 0.0, "lead": 0.0, "links": 0, "forms": 0, "texts": defaultdict(int),
                             "regions": defaultdict(int), "lead_pages": set()} for f in broken}
-        for page, key, e in g.links(keys=list(facts)):  # one query through the key index
-            fact = facts.get(key)
+        fact_of = {key: facts[f.target] for f in broken  # a missing section: the broken URLs under it
+                   for key in (f.detail.get("targets") or ())[:SECTION_MAX] if isinstance(f.detail, dict)}
+        fact_of.update(facts)
+        for page, key, e in g.links(keys=list(fact_of)):  # one query through the key index
+            fact = fact_of.get(key)
             s = index.get(page)
             if fact is None or s is None:
                 continue

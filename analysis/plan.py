@@ -17,8 +17,8 @@ page), the rise in site-wide conversion the fix would bring, in points:
 
 An item whose cost is below :data:`NOISE_FLOOR` is left out unless its severity is high (a
 broken image costs no conversion the model sees, but is still worth fixing). A broken path to
-an offer (a broken link that names one, a lead form posting nowhere) above the floor comes
-first: it loses leads for certain, where the other costs are the model's redistribution of
+an offer (a broken link that names one, a lead form posting nowhere) comes first, when it is
+above the floor or high: it loses leads for certain, where the other costs are the model's redistribution of
 clicks (DOMAIN.md: lead plumbing comes first in any list of what to fix). Then items are ranked
 by cost, then severity, then the pages they stand on. Each says in words what it costs and why
 it is there, and carries a fix line that fits its rule, region and kind (:func:`fix_line`,
@@ -51,7 +51,7 @@ OFFER_GOALS = (
 )
 # The goal of an offer known only by its kind (the crawl's ``conversion``), when no word says more.
 KIND_GOALS = {"lead": "leave their details", "purchase": "buy"}
-PLATFORM_NAMES = {"twitter": "X", "linkedin": "LinkedIn", "facebook": "Facebook", "instagram": "Instagram",
+PLATFORM_NAMES = {"twitter": "X", "twitter-links": "X", "linkedin": "LinkedIn", "facebook": "Facebook", "instagram": "Instagram",
                   "youtube": "YouTube", "tiktok": "TikTok", "pinterest": "Pinterest", "threads": "Threads",
                   "medium": "Medium", "github": "GitHub", "bluesky": "Bluesky", "mastodon": "Mastodon",
                   "reddit": "Reddit", "discord": "Discord", "slack": "Slack", "whatsapp": "WhatsApp",
@@ -61,7 +61,10 @@ REGION_OWNER = {"header": "the header's", "nav": "the navigation's", "footer": "
                 "aside": "the sidebar's", "main": "the page body's", "body": "the page body's", "head": "the page head's"}
 REGION_IN = {"header": "in the header", "nav": "in the navigation", "footer": "in the footer", "aside": "in the sidebar",
              "main": "in the page body", "body": "in the page body", "head": "in the page head"}
-ASSET_NOUNS = ((re.compile(r"\.(png|jpe?g|gif|svg|webp|avif|ico|bmp)$", re.I), "image"),
+BROKEN_RULES = frozenset({"broken-link", "redirect-loop"})
+ASSET_NOUNS = ((re.compile(r"/(comments/)?feed/?$|\.(rss|atom)$", re.I), "feed"),
+               (re.compile(r"/wp-json(/|$)|/oembed", re.I), "API endpoint"),
+               (re.compile(r"\.(png|jpe?g|gif|svg|webp|avif|ico|bmp)$", re.I), "image"),
                (re.compile(r"\.css$", re.I), "stylesheet"), (re.compile(r"\.m?js$", re.I), "script"),
                (re.compile(r"\.(woff2?|ttf|otf|eot)$", re.I), "font"),
                (re.compile(r"\.(mp4|webm|ogg|mp3|wav)$", re.I), "media file"),
@@ -139,7 +142,8 @@ def per_visitors(cost: float, who: str) -> tuple[str, str]:
 
 def _path(url: str, g) -> str:
     """An owned URL as its path (the site is known), any other as written."""
-    tier = (g.node_data.get(url) or {}).get("tier") if g is not None else None
+    node = g.node_data.get(url) if g is not None else None
+    tier = node.get("tier") if node is not None else (g.graph["scope"].tier(url) if g is not None else None)
     if tier in ("site", "blog", "app"):
         p = urlsplit(url)
         return (p.path or "/") + (f"?{p.query}" if p.query else "")
@@ -198,6 +202,22 @@ def _broken_kind(node: dict, goal: str | None, forms: int, links: int) -> str:
     return "external"
 
 
+def _broken_node(f, g) -> dict:
+    """The node a broken-link finding is about; for a missing section, the role most of its
+    broken URLs have (the first 20)."""
+    nodes = g.node_data if g is not None else {}
+    node = nodes.get(f.target)
+    if node is not None:
+        return node
+    targets = (f.detail.get("targets") or ())[:20] if isinstance(f.detail, dict) else ()
+    found = [nodes[t] for t in targets if t in nodes]
+    if not found:
+        return {}
+    roles = [n.get("role") for n in found]
+    role = max(set(roles), key=roles.count)
+    return next(n for n in found if n.get("role") == role)
+
+
 def _asset_noun(url: str) -> str:
     path = urlsplit(url).path
     return next((noun for pattern, noun in ASSET_NOUNS if pattern.search(path)), "file")
@@ -212,6 +232,10 @@ def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g) 
     of, about = per_visitors(max(cost, 0.0), who)
     measure = effect.get("measure")
     link = "links" if pages == 1 else "link"
+    if measure == "repair" and isinstance(f.detail, dict) and f.detail.get("cause") == "missing-section":
+        if cost >= NOISE_FLOOR:
+            return f"{f.message}: {of}, {about} who would have gone on to an offer through them hit a dead end"
+        return f"{f.message} (no effect on the way to an offer)"
     if measure == "repair":
         node = (g.node_data.get(f.target) if g is not None else None) or {}
         what = f"{_quote(effect.get('text'))} ({_path(f.target, g)})" if effect.get("text") else _path(f.target, g)
@@ -267,14 +291,60 @@ def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g) 
     return f"{f.message} (no measured effect on the way to an offer)"
 
 
+# Kinds of item that, costing nothing the model sees, are one item together (a WordPress export
+# without its feeds: 180 broken feed links are one thing to fix, not 180).
+COLLAPSED_KINDS = frozenset({"asset", "external", "social", None})
+
+
+def _collapse(items: list[dict], by_id: dict, g) -> list[dict]:
+    """The items below the noise floor of one rule and kind (broken files, mostly) as one item."""
+    groups: dict[tuple, list] = {}
+    for x in items:
+        if x["cost"] < NOISE_FLOOR and x["kind"] in COLLAPSED_KINDS and x["measure"] in ("repair", None):
+            groups.setdefault((x["rule"], x["kind"]), []).append(x)
+    merged = {id(xs[0]): xs for xs in groups.values() if len(xs) > 1}
+    dropped = {id(x) for xs in merged.values() for x in xs[1:]}
+    out = []
+    for x in items:
+        if id(x) in dropped:
+            continue
+        xs = merged.get(id(x))
+        if xs is None:
+            out.append(x)
+            continue
+        fs = [by_id[i] for y in xs for i in y["ids"]]
+        pages = len({u for f in fs for u in f.sources})
+        urls = [u for f in fs for u in ((f.detail.get("targets") if isinstance(f.detail, dict) else None)
+                                         or (f.target,))]
+        nouns: dict[str, int] = {}
+        for u in urls:
+            noun = _asset_noun(u) if x["kind"] == "asset" else "link"
+            nouns[noun] = nouns.get(noun, 0) + 1
+        parts = ", ".join(_plural(k, noun) for noun, k in sorted(nouns.items(), key=lambda kv: (-kv[1], kv[0])))
+        examples = ", ".join(_path(y["target"], g) for y in xs[:3])
+        what = {"asset": "files the pages load", "external": "links", "social": "links to social profiles"}.get(
+            x["kind"], f"{x['rule']} findings")
+        words = (f"{len(urls):,} broken {what} on {_plural(pages, 'page')} ({parts}; e.g. {examples}): none is on a "
+                 "visitor's way to an offer" if x["rule"] in BROKEN_RULES else
+                 f"{len(xs):,} {x['rule']} findings on {_plural(pages, 'page')} (e.g. {examples}): no measured effect "
+                 "on the way to an offer")
+        out.append({**x, "ids": [i for y in xs for i in y["ids"]], "targets": [t for y in xs for t in y["targets"]],
+                    "severity": worst(y["severity"] for y in xs), "region": None, "pages": pages,
+                    "links": sum(y["links"] for y in xs), "cost": round(sum(y["cost"] for y in xs), 4),
+                    "words": words})
+    return out
+
+
 def _item(fs: list, effect: dict, who: str, g) -> dict:
     f = fs[0]
     cost = float(effect.get("cost") or 0.0)
     kind = (f.detail or {}).get("kind") if isinstance(f.detail, dict) else None
     region = f.region
-    if effect.get("measure") == "repair":
-        node = (g.node_data.get(f.target) if g is not None else None) or {}
-        kind = _broken_kind(node, effect.get("offer"), effect.get("forms", 0), effect.get("links", 0))
+    if f.rule in BROKEN_RULES:
+        node = _broken_node(f, g)
+        goal = effect.get("offer") if effect.get("measure") == "repair" else offer_goal(
+            f.target, None, node.get("conversion"))
+        kind = _broken_kind(node, goal, effect.get("forms", 0), effect.get("links", 1))
         region = region or effect.get("region")
     elif effect.get("measure") == "lead":
         kind = kind or "form"
@@ -328,8 +398,9 @@ def action_plan(audit_or_graph, findings, metrics: dict) -> list[dict]:
         if f.id not in covered and f.severity == "high":
             items.append(_item([f], {"measure": None, "cost": 0.0}, who, g))
     items = [x for x in items if x["cost"] >= NOISE_FLOOR or x["severity"] == "high"]
-    items.sort(key=lambda x: (not ((x["kind"] in PLUMBING or x["measure"] == "lead") and x["cost"] >= NOISE_FLOOR),
-                              -x["cost"],
+    items = _collapse(items, by_id, g)
+    items.sort(key=lambda x: (not ((x["kind"] in PLUMBING or x["measure"] == "lead")
+                                   and (x["cost"] >= NOISE_FLOOR or x["severity"] == "high")), -x["cost"],
                               RANK[x["severity"]], -x["pages"], x["rule"], x["id"]))
     return items
 
