@@ -83,6 +83,7 @@ the matrices are ``scipy.sparse``.
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import re
@@ -779,6 +780,7 @@ REACH_RULES = {  # rule -> (where the offer link would stand, on which pages: "s
 REPAIR_MAX = 50   # broken targets whose repair is measured (the worst first): their links are read again
 REACH_MAX = 12    # findings whose added offer link is measured (a chain solve each)
 SECTION_MAX = 200  # broken URLs of a missing section whose links are read
+TEXTS_MAX = 64     # distinct anchor texts counted per broken target (the most used one is named)
 
 
 def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, converts: np.ndarray,
@@ -817,7 +819,6 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
     broken = sorted((f for f in findings if f.rule in REPAIRED_RULES),
                     key=lambda f: ((nodes.get(f.target) or {}).get("role") != "page", -f.count))[:REPAIR_MAX]
     if broken:
-        index = {url: i for i, url in enumerate(walk.urls)}
         table = {region: weights[region] for region in REGIONS}
         facts = {f.target: {"reach": 0.0, "lead": 0.0, "links": 0, "forms": 0, "texts": defaultdict(int),
                             "regions": defaultdict(int), "lead_pages": set()} for f in broken}
@@ -826,7 +827,7 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
         fact_of.update(facts)
         for page, key, e in g.links(keys=list(fact_of)):  # one query through the key index
             fact = fact_of.get(key)
-            s = index.get(page)
+            s = _page_number(walk, page)
             if fact is None or s is None:
                 continue
             tag = e["tag"]
@@ -846,7 +847,7 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
             fact["reach"] += float(y[s] * chain.scale[s]) * w
             fact["regions"][region] += 1
             text = " ".join((e["text"] or "").split())
-            if text:
+            if text and (text in fact["texts"] or len(fact["texts"]) < TEXTS_MAX):
                 fact["texts"][text] += 1
         for f in broken:
             fact = facts[f.target]
@@ -858,7 +859,6 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
             out.append({"ids": [f.id], "measure": "repair", "links": fact["links"], "cost": round(cost, DIGITS - 2),
                         "offer": goal, "text": text, "forms": fact["forms"],
                         "region": max(fact["regions"], key=fact["regions"].get) if fact["regions"] else None})
-    index = None
     for f in findings:
         if f.rule in LEAD_RULES:
             pages = [i for i in (_page_number(walk, u) for u in f.sources) if i is not None]
@@ -886,7 +886,7 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
 
 
 def _page_number(walk: Walk, url: str) -> int | None:
-    """The number of page ``url`` in the walk (``walk.urls`` is sorted), None if not walked."""
-    import bisect
+    """The number of page ``url`` in the walk (``walk.urls`` is sorted: no index of every page
+    held), None if not walked."""
     i = bisect.bisect_left(walk.urls, url)
     return i if i < len(walk.urls) and walk.urls[i] == url else None

@@ -250,6 +250,24 @@ def test_iterative_solver_gives_the_factorised_answer(monkeypatch):
     assert iterative == direct
 
 
+BROKEN_CONTACT = REMOVAL + [(S, S + "contact/", "nav", "other"), (S + "blog/p/", S + "contact/", "nav", "other")]
+
+
+@pytest.mark.parametrize("direct_max", [metrics.DIRECT_MAX, 0])
+def test_repair_cost_is_the_conversion_the_repaired_site_has(monkeypatch, direct_max):
+    """A broken /contact/ in both pages' nav: its plan item costs exactly what the site gains when
+    the page is there (solved again from scratch, the contact page an offer by its address), by the
+    transposed solve factorised or iterative (BiCGSTAB, past DIRECT_MAX pages)."""
+    monkeypatch.setattr(metrics, "DIRECT_MAX", direct_max)
+    broken = graph([S, S + "blog/p/", {"url": S + "contact/", "role": "page", "status": 404}], BROKEN_CONTACT)
+    m = funnel_metrics(broken, run_rules(broken))
+    repaired = graph([S, S + "blog/p/", page(S + "contact/")], BROKEN_CONTACT)
+    gain = funnel_metrics(repaired, run_rules(repaired))["site"]["conversion"] - m["site"]["conversion"]
+    item = m["fix_first"][0]
+    assert (item["rule"], item["kind"], item["measure"], item["pages"]) == ("broken-link", "offer", "repair", 2)
+    assert item["cost"] == pytest.approx(100 * gain, abs=1e-4) and gain > 0.05
+
+
 def test_fallback_iteration_when_bicgstab_gives_up(monkeypatch):
     """Should BiCGSTAB not converge, the plain iteration x = b + Qx (a contraction: |Q| <= d)
     reaches the same answer."""
@@ -258,6 +276,10 @@ def test_fallback_iteration_when_bicgstab_gives_up(monkeypatch):
     monkeypatch.setattr(metrics, "DIRECT_MAX", 0)
     monkeypatch.setattr(metrics, "bicgstab", lambda op, b, **kw: (np.zeros_like(b), 1))
     assert funnel_metrics(g, run_rules(g)) == direct
+    broken = graph([S, S + "blog/p/", {"url": S + "contact/", "role": "page", "status": 404}], BROKEN_CONTACT)
+    iterated = funnel_metrics(broken, run_rules(broken))["fix_first"]
+    monkeypatch.setattr(metrics, "DIRECT_MAX", 2_000)
+    assert iterated == funnel_metrics(broken, run_rules(broken))["fix_first"]  # the repair's transposed solve too
 
 
 def test_pagerank_link_score_scaling():
