@@ -335,6 +335,20 @@ def _collapse(items: list[dict], by_id: dict, g) -> list[dict]:
     return out
 
 
+def _one_per_form(items: list[dict]) -> list[dict]:
+    """A lead form posting to a missing page is one item, though the form's target is a broken
+    link too: the broken-link item of the same target goes into the lead form's."""
+    forms = {t: x for x in items if x["measure"] == "lead" for t in x["targets"]}
+    out = []
+    for x in items:
+        lead = forms.get(x["target"]) if x["rule"] in BROKEN_RULES else None
+        if lead is None:
+            out.append(x)
+        else:
+            lead["ids"] = lead["ids"] + [i for i in x["ids"] if i not in lead["ids"]]
+    return out
+
+
 def _item(fs: list, effect: dict, who: str, g) -> dict:
     f = fs[0]
     cost = float(effect.get("cost") or 0.0)
@@ -397,6 +411,7 @@ def action_plan(audit_or_graph, findings, metrics: dict) -> list[dict]:
     for f in findings:  # the high findings the chain does not see (a broken image, a loop) still belong
         if f.id not in covered and f.severity == "high":
             items.append(_item([f], {"measure": None, "cost": 0.0}, who, g))
+    items = _one_per_form(items)
     items = [x for x in items if x["cost"] >= NOISE_FLOOR or x["severity"] == "high"]
     items = _collapse(items, by_id, g)
     items.sort(key=lambda x: (not ((x["kind"] in PLUMBING or x["measure"] == "lead")

@@ -138,6 +138,12 @@ def test_a_lead_form_posting_nowhere_loses_every_visitor_reaching_it():
                    f"{S}thanks/, which answers 404", None, [S + "contact/"])
     findings.insert(0, lost)
     plan = funnel_metrics(g, findings)["fix_first"]
+    # the form's missing thank-you page is a broken link too: one item for both
+    broken = Finding("broken-link", "high", S + "thanks/", "broken link", None, [S + "contact/"])
+    assert [x["ids"] for x in plan if x["rule"] == "lead-form-target"] == [[lost.id]]
+    both = funnel_metrics(g, [lost, broken] + findings[1:])["fix_first"]
+    assert [(x["rule"], x["ids"]) for x in both][:1] == [("lead-form-target", [lost.id, broken.id])]
+    assert all(x["rule"] != "broken-link" for x in both)
     assert [(x["rule"], x["measure"], x["cost"]) for x in plan][:1] == [
         ("lead-form-target", "lead", pytest.approx(24.2857, abs=1e-4))]
     assert plan[0]["words"] == (f"the lead form on {S}contact/ sends visitors to {S}thanks/, which answers 404: of "
@@ -158,7 +164,7 @@ def test_metrics_without_effects_give_their_plan_back():
     items = [{"id": "fc-1", "ids": ["fc-1"], "cost": 1.0}]
     assert action_plan(None, [], {"fix_first": items}) == items
 
-    class Audit:
-        metrics = {"fix_first": items + [{"id": "fc-2", "ids": ["fc-2"], "cost": 0.5}]}
-        baseline = {"fc-2": ""}
-    assert plan_of(Audit()) == items
+    from analysis.report import Audit
+    audit = Audit(None, {}, None, [], {}, {"fix_first": items + [{"id": "fc-2", "ids": ["fc-2"], "cost": 0.5}]},
+                  baseline={"fc-2": ""})
+    assert plan_of(audit) == audit.plan == items
