@@ -860,8 +860,8 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
                         "offer": goal, "text": text, "forms": fact["forms"],
                         "region": max(fact["regions"], key=fact["regions"].get) if fact["regions"] else None})
     for f in findings:
-        if f.rule in LEAD_RULES:
-            pages = [i for i in (_page_number(walk, u) for u in f.sources) if i is not None]
+        if f.rule in LEAD_RULES and (f.detail or {}).get("purpose") != "comment":  # a comment is no lead
+            pages = [i for i in (_page_number(walk, u) for u in f.sources) if i is not None and walk.offers[i]]
             out.append({"ids": [f.id], "measure": "lead", "links": 0,
                         "cost": round(100 * float(y[pages].sum()) if pages else 0.0, DIGITS - 2)})
     # one fix, one solve: a dead end's posts that also link social before any offer get one

@@ -257,8 +257,10 @@ def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g) 
     if measure == "lead":
         return f"{f.message}: {of}, {about} reach this form, and their leads never arrive"
     if measure == "reach":
-        if f.rule == "buried-offer":
-            return f"{f.message}: linked from every page's navigation, {of}, {about} more would reach it"
+        if f.rule == "buried-offer":  # ("the demo page /demo/ is linked from 6 of 139 pages: few visitors …")
+            return f"{f.message.split(': few visitors')[0]}: linked from every page's navigation, {of}, {about} more would reach it"
+        if f.rule == "content-dead-end":
+            return f"{f.message}: with a call to action in each one's text, {of}, {about} more would reach an offer"
         if f.rule == "social-before-offer":
             send, offer = ("sends", "offers") if pages == 1 else ("send", "offer")
             return (f"{on} {send} visitors to social but {offer} no purchase and no lead capture: with an offer on each, "
