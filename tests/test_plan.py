@@ -168,3 +168,26 @@ def test_metrics_without_effects_give_their_plan_back():
     audit = Audit(None, {}, None, [], {}, {"fix_first": items + [{"id": "fc-2", "ids": ["fc-2"], "cost": 0.5}]},
                   baseline={"fc-2": ""})
     assert plan_of(audit) == audit.plan == items
+
+
+def test_crawled_anchor_text_is_escaped_in_the_terminal():
+    """The plan's words quote a link's anchor text: a terminal gets its control characters escaped."""
+    import io
+
+    from analysis.formats import terminal
+    from analysis.report import audit
+    from crawler.store import Store
+    store = Store(":memory:")
+    crawl_id = store.create_crawl([S], {"site": [S]})
+    store.write_page(crawl_id, {"url": S, "role": "page", "status": 200, "parsed": 1},
+                     [(S, S + "contact/", S + "contact/", None, "a", "href", "Contact\x1b]0;pwned\x07", "nav", "", 0,
+                       "other", 3), (S, S + "pricing/", S + "pricing/", None, "a", "href", "Pricing", "main", "", 0,
+                                     "other", 4)])
+    store.write_page(crawl_id, {"url": S + "contact/", "role": "page", "status": 404}, [])
+    store.finish_crawl(crawl_id, "complete")
+    a = audit(store, crawl_id)
+    assert a.plan[0]["words"].startswith("1 page links 'Contact\x1b]0;pwned\x07' (/contact/); it answers 404")
+    out = io.StringIO()
+    terminal.write(a, out, color=False)
+    text = out.getvalue()
+    assert "\x1b" not in text and "1. [high] 1 page links 'Contact\\x1b]0;pwned\\x07' (/contact/)" in text
