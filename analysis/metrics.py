@@ -115,7 +115,6 @@ PAGERANK_TOLERANCE = 1e-12  # L1 change between two power iterations
 MAX_ITERATIONS = 1_000
 DIGITS = 6              # probabilities, clicks and gains are rounded to this many decimals
 SCORE_DIGITS = 1        # link scores
-FIX_SEVERITIES = frozenset({"high", "medium"})  # the backward-social findings fix-first measures
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -853,8 +852,12 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
             fact = facts[f.target]
             text = max(fact["texts"], key=lambda t: (fact["texts"][t], t)) if fact["texts"] else None
             node = nodes.get(f.target) or {}
-            goal = offer_goal(f.target, text, node.get("conversion"))
-            value = 1.0 if goal else (average if node.get("tier") in OWNED else 0.0)
+            tier = node.get("tier") or g.graph["scope"].tier(f.target)
+            owned = tier in OWNED or tier == "app"  # (the company's other hosts: an app's sign-up)
+            # another site's /contact/ is not the company's offer: only a hosted one (a booking form) is
+            goal = offer_goal(f.target, text, node.get("conversion")) if owned else offer_goal(
+                "", None, node.get("conversion"))
+            value = 1.0 if goal else (average if owned else 0.0)
             cost = 100 * (fact["reach"] * value + fact["lead"])
             out.append({"ids": [f.id], "measure": "repair", "links": fact["links"], "cost": round(cost, DIGITS - 2),
                         "offer": goal, "text": text, "forms": fact["forms"],

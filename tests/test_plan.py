@@ -191,3 +191,13 @@ def test_crawled_anchor_text_is_escaped_in_the_terminal():
     terminal.write(a, out, color=False)
     text = out.getvalue()
     assert "\x1b" not in text and "1. [high] 1 page links 'Contact\\x1b]0;pwned\\x07' (/contact/)" in text
+
+
+def test_another_sites_contact_page_is_not_an_offer_of_yours():
+    """A broken link reading 'Contact' to another company's page costs no lead of yours: it is a
+    medium broken link of no measured cost, left out of the plan."""
+    plan, findings = plan_of_graph(
+        [page(S), {"url": "https://partner.example/contact/", "role": "external", "status": 404}],
+        [(S, S + "pricing/", "main", "other"), (S, "https://partner.example/contact/", "main", "other")])
+    assert [f.rule for f in findings if f.rule == "broken-link"] == ["broken-link"]
+    assert plan == []
