@@ -112,33 +112,83 @@ def site_key(url: str) -> str:
 
 
 def latest_pair(store, site: str | None = None) -> tuple[int, int]:
-    """``(old, new)``: the ids of the last two complete crawls of one site (the same targets).
-    The site is that of the latest complete crawl, or the one whose targets include ``site``.
+    """``(old, new)`` of :func:`comparison` (no note).
 
     >>> import tempfile, os
     >>> from crawler.store import Store
     >>> s = Store(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
-    >>> for targets in (["https://a.example/"], ["https://b.example/"], ["https://a.example/"], ["https://b.example/"]):
-    ...     s.finish_crawl(s.create_crawl(targets, {}), "complete")
+    >>> def crawl(target, status="complete", pages=1):
+    ...     cid = s.create_crawl([target], {})
+    ...     for n in range(pages):
+    ...         s.write_page(cid, {"url": f"{target}{n}", "role": "page", "status": 200, "parsed": 1}, [])
+    ...     s.finish_crawl(cid, status)
+    >>> for target in ("https://a.example/", "https://b.example/", "https://a.example/", "https://b.example/"):
+    ...     crawl(target)
     >>> latest_pair(s), latest_pair(s, "a.example")
     ((2, 4), (1, 3))
     >>> latest_pair(s, "https://c.example/")
     Traceback (most recent call last):
     analysis.diff.NotEnoughCrawls: no complete crawl of https://c.example/ in the store: a diff needs two
     """
-    crawls = [c for c in store.crawls() if c["status"] == "complete"]
+    found = comparison(store, site)
+    return found["old"], found["new"]
+
+
+def comparison(store, site: str | None = None, new_id: int | None = None) -> dict:
+    """Which crawls a diff compares: ``{"old", "new", "skipped", "note"}``.
+
+    ``new`` is ``new_id`` (the crawl an audit just made), else the latest complete crawl of one
+    site: that of the latest complete crawl, or the one whose targets include ``site``. ``old`` is
+    the latest crawl before it, of the same targets, that can be compared with
+    (:func:`crawler.store.comparable`: complete, at least one page read): a failed, interrupted or
+    empty crawl never is (a site down at cron time must not make next week's diff an alarm).
+    ``skipped`` says in words the crawls in between left out, ``note`` which crawl was taken and
+    why (empty when none was left out).
+
+    >>> import tempfile, os
+    >>> from crawler.store import Store
+    >>> s = Store(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
+    >>> def crawl(status, pages=1, error=None):
+    ...     cid = s.create_crawl(["https://a.example/"], {})
+    ...     for n in range(pages):
+    ...         s.write_page(cid, {"url": f"https://a.example/{n}", "role": "page", "status": 200, "parsed": 1}, [])
+    ...     s.finish_crawl(cid, status, error)
+    >>> crawl("complete"); crawl("failed", 0, "cannot reach https://a.example/: connection refused")
+    >>> crawl("complete", 0); crawl("complete")
+    >>> c = comparison(s)
+    >>> c["old"], c["new"], c["skipped"]
+    (1, 4, ['crawl #2 failed: cannot reach https://a.example/: connection refused', 'crawl #3 read no pages'])
+    >>> c["note"].split(" of ")[0], c["note"].split("; ", 1)[1]
+    ('compared with crawl #1', 'crawl #2 failed: cannot reach https://a.example/: connection refused; crawl #3 read no pages')
+    """
+    from crawler.store import comparable, why_not_comparable
+
+    crawls = store.crawls()
     what = "" if site is None else f" of {site}"
-    if site is not None:
-        key = site_key(site)
-        crawls = [c for c in crawls if any(site_key(t) == key for t in c["targets"])]
-    if not crawls:
-        raise NotEnoughCrawls(f"no complete crawl{what} in the store: a diff needs two")
-    latest = crawls[-1]
-    same = [c for c in crawls if sorted(c["targets"]) == sorted(latest["targets"])]
-    if len(same) < 2:
-        raise NotEnoughCrawls(f"only one complete crawl of {' '.join(latest['targets'])} in the store (#{latest['id']}):"
-                              " a diff needs two (audit it again, or name two crawls: funnelcheck diff OLD NEW)")
-    return same[-2]["id"], same[-1]["id"]
+    if new_id is not None:
+        latest = next((c for c in crawls if c["id"] == new_id), None)
+        if latest is None:
+            raise NotEnoughCrawls(f"no crawl #{new_id} in the store")
+    else:
+        done = [c for c in crawls if c["status"] == "complete"]
+        if site is not None:
+            key = site_key(site)
+            done = [c for c in done if any(site_key(t) == key for t in c["targets"])]
+        if not done:
+            raise NotEnoughCrawls(f"no complete crawl{what} in the store: a diff needs two")
+        latest = done[-1]
+    same = [c for c in crawls if c["id"] < latest["id"] and sorted(c["targets"]) == sorted(latest["targets"])]
+    base = next((c for c in reversed(same) if comparable(c)), None)
+    skipped = [why_not_comparable(c) for c in same if (base is None or c["id"] > base["id"])
+               and c["status"] != "running" and not comparable(c)]
+    if base is None:
+        left_out = f" ({'; '.join(skipped[-SAID:])})" if skipped else ""
+        raise NotEnoughCrawls(f"only one complete crawl of {' '.join(latest['targets'])} in the store (#{latest['id']})"
+                              f"{left_out}: a diff needs two (audit it again, or name two crawls: funnelcheck diff "
+                              "OLD NEW)")
+    shown = skipped if len(skipped) <= SAID else [*skipped[:SAID], f"and {len(skipped) - SAID} more"]
+    note = (f"compared with crawl #{base['id']} of {(base['started'] or '')[:10]}; " + "; ".join(shown)) if skipped else ""
+    return {"old": base["id"], "new": latest["id"], "skipped": skipped, "note": note}
 
 
 def comparable_options(crawl: dict) -> dict:

@@ -656,7 +656,7 @@ class Store:
     def crawls(self) -> list[dict]:
         pages = ("(SELECT count(*) FROM pages p WHERE p.crawl_id = c.id AND p.role = 'page' AND p.parsed = 1)")
         rows = self.db.execute(
-            f"SELECT c.id, c.targets, c.started, c.finished, c.status, c.pid, c.version, {pages} AS pages"
+            f"SELECT c.id, c.targets, c.started, c.finished, c.status, c.error, c.pid, c.version, {pages} AS pages"
             " FROM crawls c ORDER BY c.id"
         ).fetchall()
         out = []
@@ -1010,6 +1010,11 @@ class Store:
             "SELECT count(*) FROM pages WHERE crawl_id = ? AND role = ?", (crawl_id, role)
         ).fetchone()[0]
 
+    def count_read(self, crawl_id: int) -> int:
+        """Owned HTML pages the crawl read (what ``crawls()`` and ``history`` call its pages)."""
+        return self.db.execute("SELECT count(*) FROM pages WHERE crawl_id = ? AND role = 'page' AND parsed = 1",
+                               (crawl_id,)).fetchone()[0]
+
     def count_queued(self, crawl_id: int) -> int:
         return self.db.execute("SELECT count(*) FROM frontier WHERE crawl_id = ?", (crawl_id,)).fetchone()[0]
 
@@ -1258,6 +1263,37 @@ class Store:
                 self.db.execute(f"DROP TABLE IF EXISTS {table}")
 
 
+# How the error of a crawl that reached none of its targets starts (``failed``: nothing to resume)
+UNREACHED = "cannot reach "
+
+
+def comparable(crawl: dict) -> bool:
+    """Whether another crawl may be compared with ``crawl`` (a row of :meth:`Store.crawls`): it is
+    complete and read at least one page. A failed or interrupted crawl, or one that read nothing
+    (the site was down, its home page answered 404), would show the whole site as changed.
+
+    >>> comparable({"status": "complete", "pages": 3}), comparable({"status": "complete", "pages": 0})
+    (True, False)
+    >>> comparable({"status": "failed", "pages": 3})
+    False
+    """
+    return crawl["status"] == "complete" and (crawl.get("pages") or 0) > 0
+
+
+def why_not_comparable(crawl: dict) -> str:
+    """What a crawl left out of comparisons was, in words (one line).
+
+    >>> why_not_comparable({"id": 4, "status": "failed", "error": "cannot reach https://a.example/: connection refused"})
+    'crawl #4 failed: cannot reach https://a.example/: connection refused'
+    >>> why_not_comparable({"id": 5, "status": "complete", "error": None, "pages": 0})
+    'crawl #5 read no pages'
+    """
+    if crawl["status"] == "complete":
+        return f"crawl #{crawl['id']} read no pages"
+    error = " ".join(str(crawl.get("error") or "").split())
+    return f"crawl #{crawl['id']} {crawl['status']}" + (f": {error}" if error else "")
+
+
 def process_alive(pid: int | None) -> bool:
     """Is there a process ``pid`` (None: not started yet, so not known to be gone)?"""
     if pid is None:
@@ -1291,4 +1327,4 @@ def open_store(path: str | os.PathLike | None, readonly: bool = False) -> Store:
 
 
 __all__ = ["Store", "StoreError", "open_store", "check_writable", "default_path", "closing", "writes_to",
-           "write_error", "write_failure", "WRITE_FAILED"]
+           "write_error", "write_failure", "WRITE_FAILED", "comparable", "why_not_comparable", "UNREACHED"]
