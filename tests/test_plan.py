@@ -14,7 +14,7 @@ from analysis.graph import graph_from
 from analysis.metrics import funnel_metrics
 from analysis.plan import NOISE_FLOOR, action_plan, fix_line, plan_of
 from analysis.rules import FIXES, run_rules
-from tests.conftest import SITES, audit_json, run_cli
+from conftest import SITES, audit_json, run_cli
 
 A = "https://acme.test/"
 CONTACT = ("8 pages link 'Contact us' (/contact/); it answers 404: of 100 visitors who land on the blog or the "
