@@ -269,7 +269,7 @@ def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g) 
         return (f"{on} of the blog {link_} to nothing on the site (no call to action): with one on each, {of}, "
                 f"{about} more would reach an offer")
     if measure == "remove":
-        region = f.region or "body"
+        region = f.region if f.region in REGION_IN else "body"
         kind = (f.detail or {}).get("kind") if isinstance(f.detail, dict) else None
         if cost > 0:
             them = "these links" if f.rule == "backward-blog" else "it" if len(fs) == 1 else "them"
