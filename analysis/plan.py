@@ -232,10 +232,10 @@ def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g) 
     of, about = per_visitors(max(cost, 0.0), who)
     measure = effect.get("measure")
     link = "links" if pages == 1 else "link"
-    if measure == "repair" and isinstance(f.detail, dict) and f.detail.get("cause") == "missing-section":
+    if measure == "repair" and isinstance(f.detail, dict) and f.detail.get("cause"):  # a group of broken URLs
         if cost >= NOISE_FLOOR:
             return f"{f.message}: {of}, {about} who would have gone on to an offer through them hit a dead end"
-        return f"{f.message} (no effect on the way to an offer)"
+        return f"{f.message} (no measured effect on the way to an offer)"
     if measure == "repair":
         node = (g.node_data.get(f.target) if g is not None else None) or {}
         what = f"{_quote(effect.get('text'))} ({_path(f.target, g)})" if effect.get("text") else _path(f.target, g)
@@ -295,7 +295,7 @@ def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g) 
 
 # Kinds of item that, costing nothing the model sees, are one item together (a WordPress export
 # without its feeds: 180 broken feed links are one thing to fix, not 180).
-COLLAPSED_KINDS = frozenset({"asset", "external", "social", None})
+COLLAPSED_KINDS = frozenset({"asset", "stylesheet", "external", "social", None})
 
 
 def _collapse(items: list[dict], by_id: dict, g) -> list[dict]:
@@ -320,11 +320,12 @@ def _collapse(items: list[dict], by_id: dict, g) -> list[dict]:
                                          or (f.target,))]
         nouns: dict[str, int] = {}
         for u in urls:
-            noun = _asset_noun(u) if x["kind"] == "asset" else "link"
+            noun = _asset_noun(u) if x["kind"] in ("asset", "stylesheet") else "link"
             nouns[noun] = nouns.get(noun, 0) + 1
         parts = ", ".join(_plural(k, noun) for noun, k in sorted(nouns.items(), key=lambda kv: (-kv[1], kv[0])))
         examples = ", ".join(_path(y["target"], g) for y in xs[:3])
-        what = {"asset": "files the pages load", "external": "links", "social": "links to social profiles"}.get(
+        what = {"asset": "files the pages load", "stylesheet": "files stylesheets name", "external": "links",
+                "social": "links to social profiles"}.get(
             x["kind"], f"{x['rule']} findings")
         words = (f"{len(urls):,} broken {what} on {_plural(pages, 'page')} ({parts}; e.g. {examples}): none is on a "
                  "visitor's way to an offer" if x["rule"] in BROKEN_RULES else
@@ -361,6 +362,8 @@ def _item(fs: list, effect: dict, who: str, g) -> dict:
         goal = effect.get("offer") if effect.get("measure") == "repair" else offer_goal(
             f.target, None, node.get("conversion"))
         kind = _broken_kind(node, goal, effect.get("forms", 0), effect.get("links", 1))
+        if isinstance(f.detail, dict) and f.detail.get("kind"):  # the rule's own kind (a stylesheet's images)
+            kind = f.detail["kind"]
         region = region or effect.get("region")
     elif effect.get("measure") == "lead":
         kind = kind or "form"
