@@ -122,12 +122,14 @@ SUMMARY = [
 
 
 PLAN_WORDS = [
+    # the second post's text links nothing of the company's (content-dead-end)
+    "1 of 3 posts links to nothing of yours in its text; the template's nav is its only way on: with a call to "
+    "action in each one's text, of 100 visitors who land on the blog or the home page, about 7 more would reach an "
+    "offer",
     "the header's follow icon (X) on 4 pages: without it, of 100 "
     "visitors who land on the blog or the home page, about 6 more would reach an offer",
     "the footer's follow icon (Facebook) on 4 pages: without it, "
-    "of 100 visitors who land on the blog or the home page, about 3 more would reach an offer",
-    "the site's header links the blog on 4 pages: without these l"
-    "inks, of 1,000 visitors who land on the blog or the home page, about 9 more would reach an offer"]
+    "of 100 visitors who land on the blog or the home page, about 3 more would reach an offer"]
 
 
 def test_the_exact_diff(crawled, diff):
@@ -185,12 +187,12 @@ def test_the_exact_diff(crawled, diff):
             "conversion_reach": True},
         # the new crawl's action plan: what costs most now, in words
         "fix_first": [
+            {"id": "fc-69287d17d7ce", "severity": "medium", "cost": pytest.approx(7.1052, abs=1e-4),
+             "words": PLAN_WORDS[0], "fix": FIXES["content-dead-end"]},
             {"id": "fc-30f0aa65fbec", "severity": "high", "cost": pytest.approx(5.7437, abs=1e-4),
-             "words": PLAN_WORDS[0], "fix": FIXES["backward-social:profile:header"]},
+             "words": PLAN_WORDS[1], "fix": FIXES["backward-social:profile:header"]},
             {"id": "fc-a4cfaa29fe3c", "severity": "medium", "cost": pytest.approx(2.564, abs=1e-4),
-             "words": PLAN_WORDS[1], "fix": FIXES["backward-social:profile:footer"]},
-            {"id": "fc-593be287b36f", "severity": "low", "cost": pytest.approx(0.8674, abs=1e-4),
-             "words": PLAN_WORDS[2], "fix": FIXES["backward-blog"]}],
+             "words": PLAN_WORDS[2], "fix": FIXES["backward-social:profile:footer"]}],
         # the summary's words, then the rest
         "sentences": [x["words"] for x in SUMMARY] + [
             "1 page added: /blog/q&a_post/.",
@@ -268,9 +270,9 @@ MARKDOWN = """\
 
 ### Fix first (crawl #2)
 
-1. **high** the header's follow icon (X) on 4 pages: without it, of 100 visitors who land on the blog or the home page, about 6 more would reach an offer — fix: move the follow icons out of the header into the footer, and put a pricing or contact link in their place
-2. **medium** the footer's follow icon (Facebook) on 4 pages: without it, of 100 visitors who land on the blog or the home page, about 3 more would reach an offer — fix: keep the follow icons in the footer, and give the pages that offer nothing an offer above it (pricing, contact, a demo); or drop the icons there
-3. **low** the site's header links the blog on 4 pages: without these links, of 1,000 visitors who land on the blog or the home page, about 9 more would reach an offer — fix: link the site's own pages (product, pricing, contact) where this link stands, or accept it as a mild step
+1. **medium** 1 of 3 posts links to nothing of yours in its text; the template's nav is its only way on: with a call to action in each one's text, of 100 visitors who land on the blog or the home page, about 7 more would reach an offer — fix: in each post's text, link the product, pricing, demo or sign-up page the post is about (a call to action in the content, not only the menu)
+2. **high** the header's follow icon (X) on 4 pages: without it, of 100 visitors who land on the blog or the home page, about 6 more would reach an offer — fix: move the follow icons out of the header into the footer, and put a pricing or contact link in their place
+3. **medium** the footer's follow icon (Facebook) on 4 pages: without it, of 100 visitors who land on the blog or the home page, about 3 more would reach an offer — fix: keep the follow icons in the footer, and give the pages that offer nothing an offer above it (pricing, contact, a demo); or drop the icons there
 
 ### Backward links: 1 new, 0 fixed
 
@@ -372,9 +374,9 @@ def test_terminal_and_plain_text(diff):
         "Links between owned pages: 2 added, 2 removed (on pages in both crawls)",
         "Findings: 2 new, 1 resolved, 0 changed"]
     from markupsafe import escape
-    assert f"<h2>Fix first (crawl #2)</h2>\n<ol>\n<li><span class=\"high\">high</span> {escape(PLAN_WORDS[0])}" in html_text(diff)
+    assert f"<h2>Fix first (crawl #2)</h2>\n<ol>\n<li><span class=\"medium\">medium</span> {escape(PLAN_WORDS[0])}" in html_text(diff)
     i = lines.index("Fix first (crawl #2):")
-    assert lines[i + 1:i + 3] == [f"  1. [high] {PLAN_WORDS[0]}", f"     fix: {FIXES['backward-social:profile:header']}"]
+    assert lines[i + 1:i + 3] == [f"  1. [medium] {PLAN_WORDS[0]}", f"     fix: {FIXES['content-dead-end']}"]
     assert "  /demo/: 4 (3 blog) → 0 (lost 4 (3 blog))" in lines
     assert "  - https://acme.example/pricng/ · no longer linked (was on 1 page) · fc-4fd73c3758e5" in lines
     # the Twitter link added to four pages is one line in the details, not four
