@@ -40,7 +40,7 @@ OUTCOME_COLOURS = {"conversion": "#b8860b", "social_leak": "#ff7f0e", "external"
 OUTCOME_WORDS = {"conversion": "reach an offer", "social_leak": "leave for a social platform",
                  "external": "follow a link to another site", "exit": "leave (close the page or go back)"}
 MAX_ROWS = 12   # sections drawn per column; past it the smallest are one "+ N smaller sections" node
-LABEL_CHARS = 30  # a section's name is cut to this many characters (the table has it whole)
+LABEL_CHARS = 40  # a section's name is cut to this many characters (the table has it whole)
 FONT = 8
 
 
@@ -306,9 +306,11 @@ def section_graph(g, weights: dict[str, float] | None = None, max_rows: int = MA
             rest[col] = ranked[max_rows - 1:]
         else:
             kept += ranked
-    hosts = {s.split("/", 1)[0] for s in size}
+    hosts = {col: {s.split("/", 1)[0] for s in size if column(s) == col} for col in (BLOG, SITE)}
+    if len(set().union(*hosts.values())) > 1:  # the column's title names its one host
+        out.graph["hosts"] = {col: next(iter(h)) for col, h in hosts.items() if len(h) == 1}
     labels = list(kept)
-    show = {s: (s[s.index("/"):] if len(hosts) == 1 else s) for s in kept}
+    show = {s: (s[s.index("/"):] if len(hosts[column(s)]) == 1 else s) for s in kept}
     show = {s: "/ (top-level pages)" if v == "/" else readable(v) for s, v in show.items()}
     for col, smaller in rest.items():
         node = f"+ {len(smaller)} smaller {col} sections"
@@ -348,7 +350,7 @@ def section_graph(g, weights: dict[str, float] | None = None, max_rows: int = MA
     return out
 
 
-COLUMN_X = {SOCIAL: 0.0, BLOG: 1.3, SITE: 2.6}
+COLUMN_X = {SOCIAL: 0.0, BLOG: 1.1, SITE: 2.5}
 
 
 def graph_figure(sg: nx.DiGraph):
@@ -359,7 +361,8 @@ def graph_figure(sg: nx.DiGraph):
     for node, data in sg.nodes(data=True):
         columns.setdefault(data["tier"] if data["tier"] in COLUMN_X else SITE, []).append(node)
     rows = max((len(v) for v in columns.values()), default=1)
-    fig, ax = _figure(9, max(2.6, 0.36 * rows + 1.0))
+    fig, ax = _figure(9, max(2.6, 0.36 * rows + 1.2))
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.99, bottom=0.01)
     ax.axis("off")
     if sg.number_of_nodes() == 0:
         ax.text(0.5, 0.5, "no owned pages", ha="center")
@@ -370,8 +373,8 @@ def graph_figure(sg: nx.DiGraph):
         for k, node in enumerate(nodes):
             pos[node] = (COLUMN_X[col], (len(nodes) - 1) / 2 - k)
     top = (rows - 1) / 2
-    ax.set_xlim(-0.55, 3.75)
-    ax.set_ylim(-top - 0.7, top + 1.1)
+    ax.set_xlim(-0.35, 3.95)
+    ax.set_ylim(-top - 0.7, top + 1.5)
     biggest = max(1, max(d["pages"] for _, d in sg.nodes(data=True)))
     sizes = {node: (7 + 15 * (data["pages"] / biggest) ** 0.5) ** 2 if data["pages"] else 120
              for node, data in sg.nodes(data=True)}
@@ -387,20 +390,51 @@ def graph_figure(sg: nx.DiGraph):
     nodes = list(sg.nodes)
     colours = [TIER_COLOURS["conversion"] if sg.nodes[s].get("conversion") and sg.nodes[s]["tier"] != SOCIAL
                else TIER_COLOURS.get(sg.nodes[s]["tier"], "#777") for s in nodes]
-    nx.draw_networkx_nodes(sg, pos, nodelist=nodes, ax=ax, node_size=[sizes[s] for s in nodes], node_color=colours,
-                           alpha=[0.5 if s.startswith("+ ") else 0.95 for s in nodes], linewidths=0)
+    drawn_nodes = nx.draw_networkx_nodes(sg, pos, nodelist=nodes, ax=ax, node_size=[sizes[s] for s in nodes],
+                                         node_color=colours, alpha=[0.5 if s.startswith("+ ") else 0.95 for s in nodes],
+                                         linewidths=0)
+    drawn_nodes.set_zorder(4)  # above the arrows that end on them
+    texts = {}
     for node, data in sg.nodes(data=True):
         x, y = pos[node]
         if data["tier"] == SOCIAL:
             continue  # its column's title names it
-        pages = f"{data['pages']:,} page{'' if data['pages'] == 1 else 's'}"
-        ax.text(x + 0.09, y, f"{safe(_cut(data['label']))} · {pages}", ha="left", va="center", fontsize=FONT,
-                zorder=5, color="#111827" if not node.startswith("+ ") else "#4b5563",
-                bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+        texts[node] = ax.text(x + 0.09, y, _section_label(data), ha="left", va="center", fontsize=FONT, zorder=5,
+                              color="#111827" if not node.startswith("+ ") else "#4b5563",
+                              bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none",
+                                    "alpha": 0.8})
+    _fit_labels(fig, ax, sg, texts, pos)
+    hosts = sg.graph.get("hosts") or {}
     for name, col in (("social platforms", SOCIAL), ("blog", BLOG), ("site", SITE)):
-        ax.text(COLUMN_X[col], top + 0.7, name, ha="center", fontsize=10, fontweight="bold",
+        ax.text(COLUMN_X[col], top + 0.75, name, ha="center", va="bottom", fontsize=10, fontweight="bold",
                 color=TIER_COLOURS.get(col, "#333"))
+        if col in hosts:
+            ax.text(COLUMN_X[col], top + 0.7, _cut(safe(readable(hosts[col])), 28), ha="center", va="top",
+                    fontsize=FONT, color="#4b5563")
     return fig
+
+
+def _section_label(data: dict, size: int = LABEL_CHARS) -> str:
+    pages = f"{data['pages']:,} page{'' if data['pages'] == 1 else 's'}"
+    return f"{safe(_cut(data['label'], size))} · {pages}"
+
+
+def _fit_labels(fig, ax, sg, texts: dict, pos: dict) -> None:
+    """Cut the section names of a column whose labels would reach the next column's nodes (or
+    the picture's right edge) until they fit, measured by matplotlib's renderer."""
+    renderer = fig.canvas.get_renderer()
+    to_data = ax.transData.inverted()
+    edges = sorted(set(COLUMN_X.values()))
+    for node, text in texts.items():
+        x = pos[node][0]
+        limit = next((e - 0.14 for e in edges if e > x + 0.01), ax.get_xlim()[1])
+        size = LABEL_CHARS
+        while size > 8:
+            right = to_data.transform(text.get_window_extent(renderer).corners()[-1])[0]
+            if right <= limit:
+                break
+            size -= 2
+            text.set_text(_section_label(sg.nodes[node], size))
 
 
 def graph_svg(sg: nx.DiGraph) -> str:
