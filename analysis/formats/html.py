@@ -121,6 +121,15 @@ def people(x: float | None) -> str:
     return "under 1" if x < 0.5 else f"{x:,.0f}"
 
 
+def _say(x: float, plural: str, singular: str, rest: str = "") -> str:
+    """
+    >>> _say(31.2, "reach", "reaches", "an offer"), _say(1.2, "reach", "reaches", "an offer"), _say(0.2, "leave", "leaves")
+    ('31 reach an offer', '1 reaches an offer', 'under 1 leaves')
+    """
+    count = people(x)
+    return f"{count} {plural if count not in ('1', 'under 1') else singular}{' ' + rest if rest else ''}"
+
+
 def _href(url: str) -> str | None:
     return url if url.startswith(("http://", "https://")) and url.isprintable() else None
 
@@ -242,12 +251,12 @@ def summary_words(audit, plan: list[dict], outcomes: dict) -> dict:
     for tier in outcomes:
         ends = per_hundred(outcomes, tier)
         where = "the blog" if tier == "blog" else "the home page or another site page" if tier == "site" else tier
-        parts = [f"{people(ends['conversion'])} reach an offer"]
+        parts = [_say(ends["conversion"], "reach", "reaches", "an offer")]
         if ends["social_leak"] > 0:
-            parts.append(f"{people(ends['social_leak'])} leave for a social platform")
+            parts.append(_say(ends["social_leak"], "leave", "leaves", "for a social platform"))
         if ends["external"] > 0:
-            parts.append(f"{people(ends['external'])} follow a link to another site")
-        parts.append(f"{people(ends['exit'])} leave")
+            parts.append(_say(ends["external"], "follow", "follows", "a link to another site"))
+        parts.append(_say(ends["exit"], "leave", "leaves"))
         lead.append(f"Of 100 visitors who land on {where}, " + ", ".join(parts[:-1]) + f" and {parts[-1]}.")
     works = []
     blog_pages = (summary.get("pages_by_tier") or {}).get("blog", 0)
