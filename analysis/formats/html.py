@@ -190,27 +190,24 @@ def finding_rows(findings, g) -> list[dict]:
 
 
 def plan_rows(audit) -> list[dict]:
-    """The action plan as the report shows it, ranked as given: ``audit.plan`` (the action plan
-    of :mod:`analysis.plan`) where the audit has one, else the metrics' ``fix_first``; each row
-    with ``cost`` (offers missed per 100 entry visitors), ``words``, ``fix``, and findings not
-    shown (``--severity``, ``--rule``) left out."""
-    items = getattr(audit, "plan", None)
-    if items is None:
-        items = (audit.metrics or {}).get("fix_first") or []
+    """The action plan as the report shows it, ranked as given: the metrics' ``fix_first`` (the
+    action plan of :mod:`analysis.plan` where it has ``cost`` and ``words``; the older measure,
+    ``gain``, is said as a cost too); each row with ``cost`` (offers missed per 100 entry
+    visitors), ``words`` and ``fix``. An item none of whose findings is shown (``--severity``,
+    ``--rule``, accepted in the baseline) is left out."""
     by_id = {f.id: f for f in audit.findings}
     rows = []
-    for x in items:
-        f = by_id.get(x["id"])
+    for x in (audit.metrics or {}).get("fix_first") or ():
+        f = next((by_id[i] for i in x.get("ids") or (x["id"],) if i in by_id), None)
         if f is None:
             continue
-        cost = x.get("cost")
-        if cost is None:
-            cost = 100 * (x.get("gain") or 0.0)
+        cost = x["cost"] if x.get("cost") is not None else 100 * (x.get("gain") or 0.0)
         rows.append({"id": x["id"], "severity": x.get("severity") or f.severity, "rule": x.get("rule") or f.rule,
                      "region": x.get("region", f.region), "kind": x.get("kind", _kind(f)),
                      "target": _url(x.get("target") or f.target or ""), "pages": x.get("pages", f.count),
-                     "cost": float(cost), "words": safe(x.get("words") or f.message), "fix": x.get("fix") or fix_of(f),
-                     "measured": "cost" in x})
+                     "cost": float(cost), "words": safe(x.get("words") or f.message),
+                     "fix": x.get("fix") or fix_of(f), "said": "words" in x,
+                     "costed": "measure" not in x or x["measure"] is not None})
     return rows
 
 
@@ -275,7 +272,7 @@ def summary_words(audit, plan: list[dict], outcomes: dict) -> dict:
     costs = None
     if plan:
         top = plan[0]
-        costs = {"words": top["words"], "cost": visitors(top["cost"]), "measured": top.get("measured", False)}
+        costs = {"words": top["words"], "cost": visitors(top["cost"]), "said": top.get("said", False)}
     first = [{"fix": row["fix"], "target": row["target"], "pages": row["pages"], "alike": len(row.get("alike") or ())}
              for row in plan[:3]]
     return {"lead": lead, "works": works[:4], "costs": costs, "first": first}
