@@ -512,7 +512,7 @@ def test_html_report_is_self_contained_and_loads_nothing(example):
     top = a.metrics["fix_first"][0]  # the plan's first row costs what its finding's removal gains
     from analysis.formats.html import visitors
     first = re.search(r'<table id="plan">.*?<tbody>\s*<tr>(.*?)</tr>', html, re.S).group(1)
-    assert first.endswith(f'<td class="num">{visitors(100 * top["gain"])}</td>')
+    assert first.endswith(f'<td class="num">{visitors(top["cost"] if "cost" in top else 100 * top["gain"])}</td>')
 
 
 def test_html_report_escapes_every_crawled_text(hostile):

@@ -271,11 +271,22 @@ def summary_words(audit, plan: list[dict], outcomes: dict) -> dict:
         works.append("No high-severity problem.")
     costs = None
     if plan:
-        top = plan[0]
+        top = max(plan, key=lambda row: row["cost"])  # (the plan puts a broken path to an offer first)
         costs = {"words": top["words"], "cost": visitors(top["cost"]), "said": top.get("said", False)}
-    first = [{"fix": row["fix"], "target": row["target"], "pages": row["pages"], "alike": len(row.get("alike") or ())}
+    first = [{"fix": row["fix"], "what": what_of(row["words"]), "alike": len(row.get("alike") or ())}
              for row in plan[:3]]
     return {"lead": lead, "works": works[:4], "costs": costs, "first": first}
+
+
+def what_of(words: str) -> str:
+    """What a plan item is about: its words up to the first colon (what follows says the cost).
+
+    >>> what_of("1 page links /contact/; it answers 404: of 100 visitors who land on the blog, about 3 ...")
+    '1 page links /contact/; it answers 404'
+    >>> what_of("share button (https://twitter.com/intent/tweet) on 531 pages")
+    'share button (https://twitter.com/intent/tweet) on 531 pages'
+    """
+    return words.split(": ", 1)[0]
 
 
 def entry_rows(metrics: dict, g, scores: dict) -> list[dict]:
