@@ -22,7 +22,7 @@ import io
 import logging
 import re
 from collections import Counter
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 import networkx as nx
 import numpy as np
@@ -243,17 +243,19 @@ _ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 
 def readable(url: str) -> str:
     """``url`` as a person reads it: percent-escaped UTF-8 letters shown as letters (never an
-    escaped space, slash or other character that would change what the URL says).
+    escaped space, slash, punctuation or other character that would change what the URL says).
 
     >>> readable("https://a.example/%CE%B1%CE%B2/x%20y%2F")
     'https://a.example/αβ/x%20y%2F'
+    >>> readable("https://a.example/%D5%AB%D5%B6%D5%B9%D5%BA%D5%A5%D5%9E%D5%BD-%FF")
+    'https://a.example/ինչպե%D5%9Eս-%FF'
     """
     def letters(m):
         try:
             text = unquote_to_bytes(m.group()).decode("utf-8")
         except UnicodeDecodeError:
             return m.group()
-        return text if all(c.isalnum() or c in "-_.~" for c in text) and not text.isascii() else m.group()
+        return "".join(c if c.isalnum() and not c.isascii() else quote(c, safe="") for c in text)
 
     return _ESCAPES.sub(letters, url)
 
