@@ -266,7 +266,7 @@ def summary_words(audit, plan: list[dict], outcomes: dict) -> dict:
     if not any(r in rules for r in ("dead-end", "content-dead-end")) and blog_pages:
         works.append("Every blog post links on to the site.")
     if not ({("backward-social", "high")} & by_rule_severity) and "backward-social" in rules:
-        works.append("No prominent link to social platforms: the ones there are sit low on the page.")
+        works.append("No high-severity link to a social platform: the social links sit where they cost little.")
     if not any(f.severity == "high" for f in audit.findings):
         works.append("No high-severity problem.")
     costs = None
