@@ -155,7 +155,7 @@ def test_summary_says_in_words_where_visitors_go_what_works_and_what_to_do_first
             f"{people(blog['social_leak'])} {people(blog['external'])} {people(blog['exit'])}") in text
     # the action plan's cost: what the finding's fix brings, of 100 visitors
     first = re.search(r'<table id="plan">.*?<tbody>\s*<tr>(.*?)</tr>', scantrust.html, re.S).group(1)
-    assert first.endswith(f'<td class="num">{visitors(top["cost"] if "cost" in top else 100 * top["gain"])}</td>')
+    assert first.endswith(f'<td class="num">{visitors(top["cost"])}</td>')
 
 
 def test_dates_are_for_people_and_urls_readable(scantrust, scantrust_audit):
