@@ -143,7 +143,7 @@ def test_summary_says_in_words_where_visitors_go_what_works_and_what_to_do_first
     # three rows, their fix and what each is about
     plan, _ = grouped_plan(plan_rows(a))
     costliest = max(plan, key=lambda row: row["cost"])
-    assert f"What costs most {costliest['words']}" in summary
+    assert f"What costs most {costliest['words'][:1].upper()}{costliest['words'][1:]}" in summary
     first = summary[summary.index("What to do first "):]
     for row in plan[:3]:
         about = what_of(row["words"]) + (f", and {len(row['alike'])} more like it" if row["alike"] else "")
