@@ -209,7 +209,7 @@ def content_dead_end(g):
     in_text |= _offering_in_text(g, {p: d for p, d in posts.items() if p in linked and p not in in_text})
     groups: dict[str, _Group] = defaultdict(_Group)
     totals: Counter = Counter()
-    for page, data in posts.items():
+    for page in posts:
         root = scope.blog_root(page)
         totals[root] += 1
         if page in linked and page not in in_text:

@@ -8,7 +8,7 @@ HEAD/GET (never submitted) and judged like any link target.
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from sys import intern
 
 from analysis.findings import Finding
