@@ -11,7 +11,7 @@ from conftest import SITES, audit_json, findings_set, run_cli
 from analysis.formats import terminal
 from analysis.graph import graph_from
 from analysis.report import audit
-from analysis.rules import stranded_social, untracked_inbound
+from analysis.rules.social import stranded_social, untracked_inbound
 from crawler.store import Store
 
 EDGE = SITES / "edge"
@@ -250,7 +250,7 @@ def test_a_blog_post_with_a_signup_form_is_no_dead_end():
     post = "https://a.example/blog/p/"
     g = graph_from([{"url": post, "role": "page", "status": 200, "parsed": 1, "lead_form": 1}],
                    [(post, "https://a.example/blog/", "main", "other")], site=["https://a.example/"])
-    from analysis.rules import dead_end
+    from analysis.rules.content import dead_end
 
     assert list(dead_end(g)) == []
 

@@ -323,7 +323,7 @@ def test_a_login_form_is_no_lead_capture():
 
 def test_one_account_however_spelled_is_one_template_row():
     from analysis.graph import graph_from
-    from analysis.rules import backward_social, social_before_offer
+    from analysis.rules.social import backward_social, social_before_offer
 
     pages = [{"url": f"https://a.example/p{i}/", "role": "page", "status": 200, "parsed": 1} for i in range(4)]
     spellings = ["https://x.com/AcmeCo", "https://twitter.com/acmeco", "http://www.twitter.com/ACMECO/",

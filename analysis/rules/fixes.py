@@ -1,0 +1,31 @@
+"""How to fix what each rule finds: one line, shown under every finding of the rule (data)."""
+from __future__ import annotations
+
+
+# How to fix what each rule finds: one line, shown under every finding of the rule.
+FIXES = {
+    "backward-social": "move the follow icons below the page's offer or into the footer; link a product or contact page first",
+    "backward-social:identity": "nothing to fix: identity markup (rel=me, sameAs) is no route for visitors",
+    "backward-social:third-party": "fine where it credits someone; make sure the page links your own offer first",
+    "backward-social:share": "keep share buttons below the post's call to action, or drop them",
+    "backward-social:content": "embed or quote the post on the page instead of sending readers away",
+    "backward-blog": "link the site's own pages (product, pricing, contact) where this link stands, or accept it as a mild step",
+    "dead-end": "link each post to a product, pricing or contact page (a call to action)",
+    "stranded-social": "add a link to the site or the blog to the profile's bio or header",
+    "social-before-offer": "add a purchase or contact offer to these pages, above the social links",
+    "untracked-inbound": "add utm_source / utm_medium parameters to the profile's link",
+    "broken-link": "fix or remove the link (or restore the page it points to)",
+    "redirect": "link the final URL directly",
+    "redirect-chain": "link the final URL directly, and shorten the chain on the server",
+    "redirect-loop": "fix the server's redirect rules: the chain never ends",
+    "missing-anchor": "link an id that exists on the page, or add the id",
+    "orphan-page": "link the page from the site, or drop it from the sitemap",
+    "unverified-link": "check it by hand in a browser",
+    "skipped-link": ("nothing to fix; to check it anyway: --ignore-robots (robots.txt), --include (--exclude), "
+                     "--allow-private (a private address)"),
+    "unsupported-scheme": "nothing to fix unless the link is a mistake",
+    "malformed-url": "correct the href: it is not a URL a browser can follow",
+    "crawl-trap": "make the pattern's links rel=nofollow or finite (or --exclude it), so crawlers and visitors do not loop",
+    "insecure-link": "link https:// (search and replace http:// for the site's own host)",
+    "too-many-links": "split the page: past the cap its links were not read, and no visitor reads them either",
+}

@@ -1,0 +1,385 @@
+"""Link checking: broken links, redirects, missing anchors, links not checked, orphan pages."""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from itertools import chain
+from urllib.parse import unquote
+
+from analysis.findings import Finding, Location
+from analysis.graph import edge_of, landing_page
+from analysis.rules.common import (IGNORED_FRAGMENTS, _Group, _in_sources, _owned_page_tiers, _plural, _targets,
+                                   rule)
+from analysis.status import BROKEN, SKIPPED, UNVERIFIED
+from crawler.scope import OWNED
+from crawler.urls import origin
+
+
+# A path segment that is a host name typed without its scheme (href="www.example.com"), or an
+# e-mail address typed without mailto: (the TLDs that make "name.tld" look like a host).
+HOST_LIKE = re.compile(r"^(www\d?\.[a-z0-9-]+(\.[a-z0-9-]+)+|[a-z0-9-]+(\.[a-z0-9-]+)*\.(com|org|net|io|dev|co|app|ai|"
+                       r"example|edu|gov|info|biz|me|us|uk|de|fr|eu|ca|au|nl|ch|es|it|se|no|jp|in|xyz|tech|site|"
+                       r"online|shop|store|cloud))$", re.I)
+
+
+EMAIL_LIKE = re.compile(r"^[^@/\s]+@[a-z0-9-]+(\.[a-z0-9-]+)+$", re.I)
+
+
+def url_hint(url: str, sources) -> str | None:
+    """What a link that answers 404 probably meant, when its href lacks a scheme.
+
+    >>> url_hint("https://a.example/about/www.example.com", ["https://a.example/about/"])
+    'did you mean https://www.example.com/?'
+    >>> url_hint("https://a.example/info@a.example", ["https://a.example/"])
+    'an e-mail address without mailto: (write mailto:info@a.example)'
+    >>> url_hint("https://a.example/p/(https://b.example/)", ["https://a.example/p/"])
+    'did you mean https://b.example/?'
+    >>> url_hint("https://a.example/docs/v1.2/", ["https://a.example/"]) is None
+    True
+    """
+    for source in sources:
+        folder = source[: source.rfind("/") + 1]
+        if url.startswith(folder):
+            rest = url[len(folder):]
+        elif url.startswith(origin(source) + "/"):
+            rest = url[len(origin(source)) + 1:]
+        else:
+            continue
+        embedded = re.search(r"https?:/+[^\s()\[\]<>\"']+", unquote(rest))
+        if embedded:  # href="(https://example.org/)": an absolute URL wrapped in something
+            fixed = re.sub(r"^(https?:)/+", r"\1//", embedded.group())
+            return f"did you mean {fixed}?"
+        first, slash, tail = unquote(rest.split("?", 1)[0]).partition("/")
+        if EMAIL_LIKE.match(first) and not tail:
+            return f"an e-mail address without mailto: (write mailto:{first})"
+        if HOST_LIKE.match(first):
+            return f"did you mean https://{first.lower()}/{tail}?"
+        return None
+    return None
+
+
+def page_relative(url: str, sources) -> str | None:
+    """The href every source would have written for ``url`` when it is the same folder-relative
+    path under each of them (``_/js/app.js`` on /a/ and /b/c/), else None.
+
+    >>> page_relative("https://a.example/b/_/x.js", ["https://a.example/b/", "https://a.example/b/index"])
+    '_/x.js'
+    """
+    rel = None
+    for source in sources:
+        folder = source[: source.rfind("/") + 1]
+        if not url.startswith(folder) or url == folder:
+            return None
+        here = url[len(folder):]
+        if rel is not None and here != rel:
+            return None
+        rel = here
+    return rel
+
+
+TEMPLATE_MIN = 3  # distinct broken URLs that make one template's page-relative link
+
+
+@rule("broken-link")
+def broken_link(g):
+    """A link whose target answered 4xx/5xx or could not be reached (redirect loops have their own rule).
+
+    A page-relative href in a template (``./_/js/search.js`` in every page's head) resolves
+    to a different URL under each folder and 404s on each: one finding for the href, listing
+    the pages, instead of one per folder.
+    """
+    template: dict[tuple, list] = defaultdict(list)
+    missing: list[tuple[str, _Group]] = []  # owned 404s: one by one, or a whole missing section
+    for url, data in g.nodes(data=True):
+        if data.get("verdict") != BROKEN or data.get("loop"):
+            continue
+        grp = _in_sources(g, url)
+        if grp is None:
+            continue
+        status = data.get("final_status")
+        if status == 404 and data.get("tier") in OWNED and not data.get("chain"):
+            rel = page_relative(url, grp.sources)
+            if rel is not None:
+                template[(origin(url), rel)].append((url, grp))
+            else:
+                missing.append((url, grp))
+            continue
+        yield _broken(g, url, data, grp)
+    rest: list[tuple[str, _Group]] = []
+    for (site, rel), hits in template.items():
+        if len(hits) < TEMPLATE_MIN:
+            rest.extend(hits)
+            continue
+        merged = _merged(hits)
+        n = len(merged.sources)
+        yield Finding("broken-link", "high", rel,
+                      f"page-relative link '{rel}' is broken on {_plural(n, 'page')}: it resolves under each page's "
+                      f"own folder ({len(hits)} URLs, each answering 404); write it relative to the site root",
+                      None, list(merged.sources), merged.locations,
+                      {"status": 404, "error_kind": None, "label": "client error", "cause": "page-relative",
+                       "targets": sorted(u for u, _ in hits)})
+    yield from _missing_sections(g, rest + missing)
+
+
+def _merged(hits: list[tuple[str, _Group]]) -> _Group:
+    """One group of the pages behind several broken URLs that share a cause."""
+    merged = _Group()
+    for _, grp in hits:
+        for loc in grp.locations:
+            merged.add(loc["url"], loc["line"], "high")
+    return merged
+
+
+SECTION_MIN = 5  # broken URLs under one folder where nothing answers: one missing section
+
+
+def _section(url: str) -> str:
+    """The folder two levels down a URL's path (``/manual/latest/``), or its first folder."""
+    head, _, path = url.partition("://")[2].partition("/")
+    parts = path.split("/")[:-1][:2]
+    return url.split("://")[0] + "://" + head + "/" + "".join(p + "/" for p in parts)
+
+
+def _missing_sections(g, broken: list[tuple[str, _Group]]):
+    """Owned 404s one by one, except where five or more lie under one folder that holds no page
+    that answers (a section left out of the build, a removed manual): one finding for it."""
+    by_section: dict[str, list] = defaultdict(list)
+    for url, grp in broken:
+        by_section[_section(url)].append((url, grp))
+    alive = {_section(u) for u, d in g.nodes(data=True) if d.get("verdict") == "ok" and d.get("role") == "page"}
+    alive |= {u for u, d in g.nodes(data=True) if d.get("verdict") == "ok" and d.get("role") == "page"}
+    for section, hits in by_section.items():
+        if len(hits) < SECTION_MIN or section in alive or section.count("/") <= 3:
+            for url, grp in hits:
+                yield _broken(g, url, g.nodes[url], grp)
+            continue
+        merged = _merged(hits)
+        yield Finding("broken-link", "high", section,
+                      f"{len(hits)} broken links into {section} on {_plural(len(merged.sources), 'page')}: nothing "
+                      "under it answers (a section missing from the site?)", None, list(merged.sources),
+                      merged.locations, {"status": 404, "error_kind": None, "label": "client error",
+                                         "cause": "missing-section", "targets": sorted(u for u, _ in hits)})
+
+
+def _broken(g, url: str, data: dict, grp: _Group) -> Finding:
+    status = data.get("final_status")
+    what = f"{status}" if status else (data.get("label") or "error")
+    if data.get("chain"):
+        what = f"redirects to {data.get('final_url')}, which answers {what}"
+    elif status:
+        what = f"answers {status} ({data.get('label')})"
+    severity = "high" if data.get("tier") in OWNED else "medium"
+    hint = url_hint(url, grp.sources) if status == 404 else None
+    detail = {"status": status, "error_kind": data.get("final_error") or data.get("error_kind"),
+              "label": data.get("label")}
+    if hint:
+        detail["hint"] = hint
+    return Finding("broken-link", severity, url, f"broken link: {url} {what}" + (f": {hint}" if hint else ""),
+                   None, list(grp.sources), grp.locations, detail)
+
+
+@rule("redirect")
+def redirect(g):
+    """An owned page links to a URL that redirects permanently: link the final URL instead.
+
+    Links that redirect only to add a trailing slash (``/docs`` -> ``/docs/``) share one
+    cause and one fix: one finding per site lists them all.
+    """
+    slash: dict[str, _Group] = defaultdict(_Group)
+    slashed: dict[str, list] = defaultdict(list)
+    for url, data in g.nodes(data=True):
+        if not data.get("permanent") or data.get("loop") or data.get("tier") not in OWNED:
+            continue
+        grp = _in_sources(g, url)
+        if grp is None:
+            continue
+        final = landing_page(g, url)  # through <meta refresh> stubs too: the page a visitor ends on
+        if final == url.split("?", 1)[0] + "/" + ("?" + url.split("?", 1)[1] if "?" in url else "") \
+                and len(data.get("chain") or []) == 1:
+            site = origin(url) + "/"
+            for loc in grp.locations:
+                slash[site].add(loc["url"], loc["line"], "low")
+            slashed[site].append({"url": url, "final_url": final})
+            continue
+        yield Finding("redirect", "low", url,
+                      f"{url} redirects permanently to {final}: link the final URL", None,
+                      list(grp.sources), grp.locations, {"final_url": final,
+                                                         "redirects": len(data.get("chain") or [])})
+    for site, grp in slash.items():
+        urls = sorted(slashed[site], key=lambda r: r["url"])
+        yield Finding("redirect", "low", site,
+                      f"{_plural(len(urls), 'link target')} on {_plural(len(grp.sources), 'page')} redirect only to add "
+                      f"a trailing slash (e.g. {urls[0]['url']} -> {urls[0]['final_url']}): link the / form",
+                      None, list(grp.sources), grp.locations, {"cause": "trailing-slash", "redirects": urls})
+
+
+@rule("redirect-chain")
+def redirect_chain(g):
+    """More than two redirect hops before the final answer."""
+    for url, data in g.nodes(data=True):
+        chain = data.get("chain") or []
+        if len(chain) <= 2 or data.get("loop"):
+            continue
+        grp = _in_sources(g, url)
+        if grp is not None:
+            yield Finding("redirect-chain", "medium", url, f"{url} takes {len(chain)} redirects to reach "
+                          f"{data.get('final_url')}", None, list(grp.sources), grp.locations,
+                          {"redirects": [{"url": u, "status": s} for u, s in chain]})
+
+
+@rule("redirect-loop")
+def redirect_loop(g):
+    """A redirect chain that comes back to a URL it already visited."""
+    for url, data in g.nodes(data=True):
+        if not data.get("loop"):
+            continue
+        grp = _in_sources(g, url)
+        if grp is not None:
+            chain = data.get("chain") or []
+            yield Finding("redirect-loop", "high", url, f"redirect loop: {' -> '.join(u for u, _ in chain)} -> "
+                          f"{data.get('final_url')}", None, list(grp.sources), grp.locations,
+                          {"redirects": [{"url": u, "status": s} for u, s in chain]})
+
+
+@rule("missing-anchor")
+def missing_anchor(g):
+    """A #fragment link to an owned HTML page that has no such id or name.
+
+    The fragment is looked for on the page the link lands on (after redirects and
+    ``<meta refresh>`` stubs); text fragments (``#:~:text=``) name no element and are fine.
+    """
+    groups: dict[tuple, _Group] = defaultdict(_Group)
+    owned = _owned_page_tiers(g)
+    for page, target, e in g.links(fragment=True):  # one query: the links with a fragment
+        if page not in owned:
+            continue
+        frag = (e["fragment"] or "").split(":~:", 1)[0]  # a text fragment directive is no element
+        if not frag.strip("#") or frag.lower() in IGNORED_FRAGMENTS or frag.startswith(("/", "!")):
+            continue
+        t = g.nodes[target]
+        if t.get("tier") not in OWNED or t.get("verdict") != "ok":
+            continue
+        final = landing_page(g, target)
+        node = g.nodes[final]
+        if node.get("parsed") and frag not in node.get("anchors", ()):
+            groups[(target, frag, final)].add(page, e["line"], "medium")
+    for (target, frag, final), grp in groups.items():
+        via = f" (the page {target} leads to)" if final != target else ""
+        yield Finding("missing-anchor", "medium", f"{target}#{frag}",
+                      f"no element with id or name '{frag}' on {final}{via}", None, list(grp.sources),
+                      grp.locations, {"page": final} if final != target else {})
+
+
+@rule("unverified-link")
+def unverified_link(g):
+    """An external link the platform would not let us check (blocked, login wall, rate limited)."""
+    for url, data in g.nodes(data=True):
+        if data.get("verdict") != UNVERIFIED or data.get("role") == "profile" or data.get("offline"):
+            continue  # links left unchecked for want of a network are one line in the summary
+        grp = _in_sources(g, url)
+        if grp is not None:
+            yield Finding("unverified-link", "info", url, f"could not verify {url}: {data.get('label')}", None,
+                          list(grp.sources), grp.locations, {"reason": data.get("label")})
+
+
+@rule("skipped-link")
+def skipped_link(g):
+    """A link funnelcheck did not fetch on purpose (robots.txt, --exclude)."""
+    for url, data in g.nodes(data=True):
+        if data.get("verdict") != SKIPPED or data.get("role") == "profile":
+            continue
+        grp = _in_sources(g, url)
+        if grp is not None:
+            yield Finding("skipped-link", "info", url, f"{url} {data.get('label')}", None, list(grp.sources),
+                          grp.locations, {"reason": data.get("label")})
+
+
+@rule("unsupported-scheme")
+def unsupported_scheme(g):
+    """A link with a well-formed scheme funnelcheck cannot check (ftp:, file:, ...)."""
+    yield from _unfetchable(g, malformed=False)
+
+
+@rule("malformed-url")
+def malformed_url(g):
+    """A link that is not a URL at all (``http:/x``, ``http://``, an unbalanced ``[``): a typo
+    every visitor hits."""
+    yield from _unfetchable(g, malformed=True)
+
+
+def _unfetchable(g, malformed: bool):
+    cached = g.graph.get("unfetchable")
+    if cached is None:  # one pass for both rules: malformed and unsupported links
+        cached = g.graph["unfetchable"] = {True: defaultdict(_Group), False: defaultdict(_Group)}
+        nodes, owned = g.nodes, _owned_page_tiers(g)
+        other = [url for url, d in g.node_data.items() if d.get("tier") == "other"
+                 and not url.startswith(("http://", "https://"))]  # ftp:, javascript:, ...
+        malformed_rows = list(g.store.link_rows(g.crawl_id, kind="malformed"))  # a few: typos
+        seen = {row[0] for row in malformed_rows}
+        rows = chain(malformed_rows, (row for row in (g.store.link_rows(g.crawl_id, keys=other) if other else ())
+                                      if row[0] not in seen))
+        for page, target, e in map(edge_of, rows):  # malformed, or not http(s): two queries
+            data = nodes[target]
+            if data.get("role") is not None:
+                continue  # fetched, so neither unsupported nor malformed
+            bad = e["kind"] == "malformed"
+            if (data.get("tier") == "other" or bad) and page in owned:
+                cached[bad][target].add(page, e["line"])
+    groups = cached[malformed]
+    for target, grp in groups.items():
+        if malformed:
+            yield Finding("malformed-url", "medium", target, f"malformed URL {target!r}: not a link a browser can "
+                          "follow", None, list(grp.sources), grp.locations)
+        else:
+            yield Finding("unsupported-scheme", "info", target, f"cannot check {target}: unsupported scheme",
+                          None, list(grp.sources), grp.locations)
+
+
+@rule("insecure-link")
+def insecure_link(g):
+    """``http://`` links to the business's own https site: one finding per site, listing the pages.
+
+    >>> from analysis.graph import graph_from
+    >>> g = graph_from([{"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1}],
+    ...     [("https://a.example/", "http://a.example/x", "main", "other"),
+    ...      ("https://a.example/", "http://www.a.example/y", "main", "other")], site=["https://a.example/"])
+    >>> [(f.target, f.sources, f.detail["links"]) for f in insecure_link(g)]
+    [('https://a.example/', ['https://a.example/'], 2)]
+    """
+    groups: dict[str, _Group] = defaultdict(_Group)
+    written: dict[str, dict[str, None]] = defaultdict(dict)
+    nodes, owned = g.nodes, _owned_page_tiers(g)
+    for page, target, e in g.links(written_prefix="http://", key_prefix="https://", rewritten=True):  # one query
+        if page in owned:
+            if target.startswith("https://") and nodes[target].get("tier") in OWNED:
+                site = origin(target) + "/"
+                groups[site].add(page, e["line"], "low")
+                written[site].setdefault(e["target"], None)
+    for site, grp in groups.items():
+        n = len(grp.locations)
+        yield Finding("insecure-link", "low", site,
+                      f"{_plural(n, 'link')} on {_plural(len(grp.sources), 'page')} use http:// for {site}: "
+                      "link https:// (visitors are sent through a redirect, or see a warning)", None,
+                      list(grp.sources), grp.locations, {"links": n, "examples": list(written[site])[:5]})
+
+
+@rule("orphan-page")
+def orphan_page(g):
+    """A page listed in a sitemap that no crawled page links to (directly or through a redirect)."""
+    targets = _targets(g)
+    pages = [url for url, data in g.nodes(data=True) if data.get("role") == "page" and data.get("tier") in OWNED
+             and data.get("verdict") == "ok" and url not in targets]
+    # linked by a crawled page: one probe of the key index per page, then one per URL that
+    # redirects to a page no page links to
+    unlinked = set(pages) - g.store.linked_among(g.crawl_id, pages, except_tag="sitemap", from_role="page")
+    hops = [url for url, data in g.nodes(data=True) if data.get("final_url") in unlinked] if unlinked else []
+    if hops:
+        unlinked -= {g.nodes[t]["final_url"] for t in
+                     g.store.linked_among(g.crawl_id, hops, except_tag="sitemap", from_role="page")}
+    for url in pages:
+        if url not in unlinked:
+            continue
+        sitemaps = sorted({s for s, _, e in g.in_edges(url, data=True) if e["tag"] == "sitemap"})
+        if sitemaps:
+            yield Finding("orphan-page", "low", url, f"{url} is in the sitemap but no crawled page links to it",
+                          None, sitemaps, [Location(s, None) for s in sitemaps])

@@ -1,0 +1,336 @@
+"""Social routing: owned pages sending visitors to social platforms, and profiles that do not send
+them back (backward-social, social-before-offer, stranded-social, untracked-inbound)."""
+from __future__ import annotations
+
+from array import array
+from collections import defaultdict
+from sys import intern
+from urllib.parse import urlsplit, urlunsplit
+
+from analysis.findings import RANK, Finding, Location
+from analysis.graph import offers
+from analysis.rules.common import REGION_WORDS, _Group, _owned_page_tiers, _plural, _tier_keys, rule
+from analysis.status import SKIPPED, UNVERIFIED
+from crawler.scope import (CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SOCIAL, handle_key, names_own_profile,
+                           unwrap_redirector)
+from crawler.urls import dedupe_key, has_tracking, origin
+
+
+@rule("backward-social")
+def backward_social(g):
+    """Owned page -> social platform: the visitor leaves for a page you do not control.
+
+    >>> from analysis.graph import graph_from
+    >>> g = graph_from([{"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1}],
+    ...     [("https://a.example/", "https://x.com/a", "header", "profile")], site=["https://a.example/"])
+    >>> [(f.severity, f.target, f.region, f.sources) for f in backward_social(g)]
+    [('high', 'https://x.com/a', 'header', ['https://a.example/'])]
+
+    One finding per (target, region); a footer, sidebar or head link is split by
+    severity, because the same footer icon weighs more on a page that offers
+    nothing else (high) than on one that offers a purchase or a form (medium).
+    """
+    groups, names = _social_pass(g, "groups")
+    for (target, region, kind, _), grp in groups.items():
+        if target in names:
+            target = account_name(names[target])  # twitter.com/acme and twitter.com/acme/ are one account
+        sources = list(grp.sources)
+        n = len(sources)
+        by_severity = grp.by_severity()
+        split = next(iter(by_severity)) if len(by_severity) == 1 else "mixed"
+        where = REGION_WORDS.get(region, region)
+        if kind == IDENTITY:
+            msg = f"identity link (rel=me / sameAs) to {target} on {_plural(n, 'page')}: not a route for visitors"
+        elif kind == CONTENT:
+            msg = f"{where} links to posts or videos on {target} on {_plural(n, 'page')}"
+        elif kind == "third-party":
+            msg = f"{where} links to a third-party social account {target} on {_plural(n, 'page')}"
+        elif kind == SHARE:
+            msg = f"share button ({target}) in the {where} on {_plural(n, 'page')} sends readers to social"
+        elif split == "high" and region in ("footer", "aside", "head"):
+            msg = (f"{where} links to social profile {target} on {_plural(n, 'page')} offering no purchase "
+                   "and no lead capture: rowing backward")
+        elif split == "medium" and region in ("main", "body"):
+            msg = (f"{where} links to social profile {target} on {_plural(n, 'page')}, after the page's "
+                   "offer: rowing backward last")
+        elif split == "mixed":
+            def why(sev: str, k: int) -> str:
+                s_ = "s" if k == 1 else ""  # "1 page that offers", "2 pages that offer"
+                if sev == "high":
+                    return (f"that offer{s_} no purchase and no lead capture" if region in ("footer", "aside", "head")
+                            else "above any offer")
+                return f"that offer{s_} something too" if region not in ("main", "body") else "below the offer"
+
+            parts = [f"{sev} on {_plural(len(by_severity[sev]), 'page')} {why(sev, len(by_severity[sev]))}"
+                     for sev in ("high", "medium", "low") if sev in by_severity]
+            msg = f"{where} links to social profile {target} on {_plural(n, 'page')}: " + "; ".join(parts)
+        else:
+            msg = f"{where} links to social profile {target} on {_plural(n, 'page')}: rowing backward"
+        detail = {"kind": kind}
+        if kind == PROFILE:
+            detail["pages_by_severity"] = {sev: sorted(pages) for sev, pages in by_severity.items()}
+        yield Finding("backward-social", grp.worst(), target, msg, region, sources,
+                      grp.locations, detail)
+
+
+@rule("stranded-social")
+def stranded_social(g):
+    """A social profile that does not link back to the blog or the site.
+
+    Profiles owned pages link to are checked, and the business's own (``--social``)
+    even where no page links to them.
+    """
+    scope = g.graph["scope"]
+    own = {dedupe_key(u) for u in scope.social}
+    own_set = own_profiles(g) | own
+    for url, data in g.nodes(data=True):
+        if data.get("role") != "profile":
+            continue
+        if url not in own_set and not (scope.social and scope.is_own_profile(url)):
+            continue  # someone else's account is not the business's to fix
+        owned_in = [(s, e) for s, _, e in g.in_edges(url, data=True) if g.nodes[s].get("tier") in OWNED]
+        # The pages that send visitors there (profile links); identity markup only if that is all.
+        routes = [(s, e) for s, e in owned_in if e["kind"] == PROFILE] or owned_in
+        sources = list(dict.fromkeys(s for s, _ in routes))
+        locations = [Location(s, e["line"]) for s, e in routes]
+        if not sources and url not in own:
+            continue  # only reached as a redirect hop: judged under the URL the pages link to
+        verdict = data.get("verdict")
+        if verdict == UNVERIFIED or verdict == SKIPPED:
+            yield Finding("stranded-social", "info", url,
+                          f"could not verify that {url} links back: {data.get('label')}", None, sources, locations,
+                          {"verdict": "unverified", "reason": data.get("label")})
+            continue
+        if verdict != "ok":
+            continue  # a broken profile is a broken-link finding
+        final = data.get("final_url") or url
+        node = g.nodes[final] if final in g else data
+        if not node.get("parsed"):
+            continue
+        if not any(g.nodes[t].get("tier") in OWNED or scope.tier(unwrap_redirector(e["target"])) in OWNED
+                   for _, t, e in g.out_edges(final, data=True)):
+            yield Finding("stranded-social", "medium", url,
+                          f"social profile {url} links to neither the blog nor the site", None, sources, locations,
+                          {"verdict": "stranded"})
+
+
+@rule("social-before-offer")
+def social_before_offer(g):
+    """Pages that link to the business's social profiles but offer no purchase and no lead
+    capture: one finding per template (the region and the row of profiles the pages share).
+
+    >>> from analysis.graph import graph_from
+    >>> page = "https://a.example/about/"
+    >>> g = graph_from([{"url": page, "role": "page", "status": 200, "parsed": 1}],
+    ...     [(page, "https://x.com/a", "footer", "profile")], site=["https://a.example/"])
+    >>> [(f.target, f.region, f.sources) for f in social_before_offer(g)]
+    [('https://x.com/a', 'footer', ['https://a.example/about/'])]
+    >>> g = graph_from([{"url": page, "role": "page", "status": 200, "parsed": 1}],
+    ...     [(page, "https://x.com/a", "footer", "profile"), (page, "https://a.example/pricing/", "nav", "other")],
+    ...     site=["https://a.example/"])
+    >>> list(social_before_offer(g))
+    []
+    """
+    bare_links, names = _social_pass(g, "bare")  # the pages that offer nothing: only they can be findings
+    groups: dict[tuple, _Group] = defaultdict(_Group)
+    for page, links in sorted(bare_links.items()):  # pages without an offer and their own profile links
+        links.sort()
+        region = links[0][1]  # where the page first sends visitors to social
+        row = tuple(sorted({account_name(names[a]) for _, r, a in links if r == region}))
+        groups[(region, row)].add(page, links[0][0] or None, "medium")
+    for (region, row), grp in groups.items():
+        n = len(grp.sources)
+        names = ", ".join(row[:3]) + (f" and {len(row) - 3} more" if len(row) > 3 else "")
+        yield Finding("social-before-offer", "medium", row[0],
+                      f"{_plural(n, 'page')} link to social ({names}, {REGION_WORDS.get(region, region)}) but offer "
+                      "no purchase and no lead capture", region, list(grp.sources), grp.locations,
+                      {"profiles": list(row)})
+
+
+@rule("untracked-inbound")
+def untracked_inbound(g):
+    """A social profile links to the site or blog without campaign (utm_) parameters."""
+    for url, data in g.nodes(data=True):
+        if data.get("role") != "profile" or not data.get("parsed"):
+            continue
+        scope = g.graph["scope"]
+        for _, target, e in g.out_edges(url, data=True):
+            dest = unwrap_redirector(e["target"])  # youtube.com/redirect?q=..., l.facebook.com/l.php?u=...
+            if scope.tier(dest) in OWNED and not has_tracking(dest):
+                yield Finding("untracked-inbound", "low", dest,
+                              f"{url} links to {dest} without utm_ parameters: visits cannot be tied to revenue",
+                              e["region"], [url], [Location(url, e["line"])])
+
+
+def share_endpoint(url: str) -> str:
+    """A share intent without its query (the page being shared differs on every page).
+
+    >>> share_endpoint("https://twitter.com/intent/tweet?url=https%3A%2F%2Fa.example%2F")
+    'https://twitter.com/intent/tweet'
+    """
+    p = urlsplit(url)
+    return urlunsplit((p.scheme, p.netloc, p.path, "", ""))
+
+
+def account_name(urls) -> str:
+    """The URL an account is reported under, of the forms pages spell it: https first, then the
+    shortest, then the first in order.
+
+    >>> account_name({"http://www.twitter.com/ACME/", "https://twitter.com/acme", "https://x.com/acme"})
+    'https://x.com/acme'
+    """
+    return min(urls, key=lambda u: (not u.startswith("https://"), len(u), u))
+
+
+def _social_pass(g, part: str):
+    """What backward-social (``groups``: the grouped links and the accounts' URL forms) and
+    social-before-offer (``bare``: the own profile links of each page that offers nothing)
+    read from the links of owned pages into social platforms: one pass over them for both,
+    a row per link as a few ids and terms (:meth:`crawler.store.Store.link_facts`), each
+    distinct (target, region, kind) judged once. Kept on the graph until its rule takes it.
+    """
+    cache = g.graph.get("social_pass")
+    if cache is None or part not in cache:
+        # backward-social reads the pass for both rules (social-before-offer runs next); the
+        # other alone reads only the links of the pages that offer nothing
+        cache = g.graph["social_pass"] = _read_social(g, groups_too=part == "groups")
+    return cache.pop(part)
+
+
+def _read_social(g, groups_too: bool) -> dict:
+    owned = _owned_page_tiers(g)
+    bare = {page for page in owned if not offers(g, page)}
+    groups: dict[tuple, _Group] = defaultdict(_Group)
+    names: dict[tuple, set[str]] = defaultdict(set)  # one account, however its URLs are written
+    bare_links: dict[str, list] = defaultdict(list)
+    bare_names: dict = defaultdict(set)
+    out = {"bare": (bare_links, bare_names)}
+    if groups_too:
+        out["groups"] = (groups, names)
+    keys = _tier_keys(g, SOCIAL)
+    sources = owned if groups_too else bare
+    if not keys or not sources:
+        return out
+    # The links, in the order the key index gives them (by target, then as stored): a page,
+    # a line and the number of a distinct (target, as written, region, kind, rel) each,
+    # the page checked here rather than by SQLite (a selection of every owned page costs more).
+    combo_of: dict[tuple, int] = {}
+    pages: list[str] = []
+    combo_ids, lines = array("l"), array("l")
+    for page, key, written, region, kind, line, rel in g.store.link_facts(
+            g.crawl_id, keys, None, kinds=(PROFILE, SHARE, IDENTITY, CONTENT), urls=True, rel=True):
+        # (an embedded video or widget script is not a link a visitor follows: not read)
+        if page not in sources:
+            continue
+        combo = (key, written, region, kind, rel)
+        i = combo_of.get(combo)
+        if i is None:
+            i = combo_of[combo] = len(combo_of)
+        pages.append(intern(page))
+        combo_ids.append(i)
+        lines.append(line or 0)
+    if groups_too and "own_profiles" not in g.graph:  # what kinds of link lead where, from the same rows
+        own_profiles(g, kinds={(key, kind, region, rel) for key, _, region, kind, rel in combo_of})
+    own = own_profiles(g)
+    scope = g.graph["scope"]
+    own_accounts = {scope.profile_id(u) or u for u in own}
+    accounts: dict[str, object] = {}
+    endpoints: dict[str, str] = {}  # a share intent's URL up to its query -> share_endpoint()
+
+    def judge(target, written, region, kind, _rel) -> tuple:
+        """How one distinct link is grouped: a footer icon is one target on every page."""
+        target = intern(target)
+        region = region or "body"
+        account = bare_account = None
+        key_url = target
+        if kind in (PROFILE, IDENTITY):
+            account = accounts.get(target)
+            if account is None:  # named once
+                account = accounts[target] = scope.profile_id(target) or target
+                names[account].add(target)
+            if kind == PROFILE and target in own:
+                bare_account = account
+                bare_names[account].add(target)
+            target = account
+        severity = "low"
+        if kind == IDENTITY:
+            severity, key = "info", (target, region, kind, "")
+        elif kind == SHARE:  # (every page shares itself: one endpoint, the query dropped)
+            url = written or key_url
+            head = url.partition("?")[0].partition("#")[0]
+            endpoint = endpoints.get(head)
+            if endpoint is None:
+                endpoint = endpoints[head] = share_endpoint(url)
+            key = (endpoint, region, kind, "")
+        elif kind == CONTENT:  # a post, video or hashtag: grouped per platform, not per URL
+            platform = scope.platform(target)
+            key = (f"https://{platform.hosts[0]}/" if platform else origin(target) + "/", region, kind, "")
+        elif target not in own_accounts:  # someone else's account (an author, a customer, a partner)
+            key = (target, region, "third-party", "")
+        else:
+            severity, key = None, (target, region, PROFILE, "")  # by the page's offer: see below
+        if not groups_too:
+            return None, None, None, None, bare_account, region
+        grp = groups[key]  # (its columns appended to directly: _Group.add, inlined)
+        return (grp.locations.urls.append, grp.locations.lines.append, grp.severities.append,
+                None if severity is None else RANK[severity], bare_account, region)
+
+    judged = [judge(*combo) for combo in combo_of]  # (in the order first linked)
+    del combo_of
+    high, medium, low = RANK["high"], RANK["medium"], RANK["low"]
+    for page, i, line in zip(pages, combo_ids, lines):
+        add_url, add_line, add_rank, rank, bare_account, region = judged[i]
+        if bare_account is not None and page in bare:
+            bare_links[page].append((line, region, bare_account))
+        if add_url is None:
+            continue
+        if rank is None:  # the business's own profile: how bad depends on what the page offers
+            if region in ("footer", "aside", "head") and page not in bare:  # (bare: the pages that offer nothing)
+                rank = medium if region != "head" else low
+            elif region in ("main", "body") and offers(g, page, before_line=line):
+                rank = medium  # after the page's offer, as DOMAIN.md's order asks
+            else:
+                rank = high
+        add_url(page)
+        add_line(line)
+        add_rank(rank)
+    return out
+
+
+def own_profiles(g, kinds=None) -> frozenset[str]:
+    """The business's own social profiles: ``--social`` if given, else inferred.
+
+    Given: the listed accounts, matched in any case, scheme, ``www.`` or platform alias
+    (x.com is twitter.com). Inferred: profiles linked from the site-wide chrome (header,
+    nav, footer, sidebar), by identity markup (rel=me, sameAs) or by a visible
+    ``<a rel="me">``, and, wherever they are linked, accounts whose handle is the brand
+    (``acme`` for acme.example) or a handle the business already uses on another platform.
+    Any other profile linked only from the body of a page (an author, a customer) is
+    someone else's.
+
+    ``kinds``: the distinct ``(target, kind, region, rel)`` of the links from owned pages into
+    social platforms, when the caller has read them already (else one query).
+    """
+    if "own_profiles" in g.graph:
+        return g.graph["own_profiles"]
+    scope = g.graph["scope"]
+    if scope.social:
+        own = frozenset(u for u, d in g.nodes(data=True) if d.get("tier") == SOCIAL and scope.is_own_profile(u))
+    else:
+        found, others = set(), set()
+        keys = _tier_keys(g, SOCIAL)
+        # what kinds of link lead where: one row per distinct (target, kind, region, rel), not per link
+        if kinds is None:
+            kinds = g.store.link_kinds(g.crawl_id, keys, _owned_page_tiers(g)) if keys else ()
+        for target, kind, region, rel in kinds:
+            if kind not in (PROFILE, IDENTITY):
+                continue
+            if names_own_profile(kind, region or "body", rel or ""):
+                found.add(target)
+            else:
+                others.add(target)
+        known = frozenset(handle_key(pid[1]) for pid in map(scope.profile_id, found) if pid)
+        found.update(t for t in others if scope.is_brand_profile(t, known))
+        own = frozenset(found)
+    g.graph["own_profiles"] = own
+    return own
