@@ -102,6 +102,7 @@ class Platform:
     community: tuple[re.Pattern, ...] = ()  # invitations to a community (a Slack or Discord invite)
     only: tuple[re.Pattern, ...] | None = None  # None: every URL on the hosts; else only these
     federated: bool = False  # each host is its own site (Mastodon): the same handle elsewhere is another account
+    canonical: str = ""  # the host an account is keyed under (default: the first host)
 
     def matches(self, patterns, host: str, path: str, query: str = "") -> bool:
         """Does one of ``patterns`` match the URL? A pattern is matched against the path (a share
@@ -136,7 +137,7 @@ def load_platforms() -> tuple[Platform, ...]:
     return tuple(
         Platform(name, tuple(p["hosts"]), res(p, "share"), res(p, "profile") if "profile" in p else None,
                  bool(p.get("subdomains", False)), res(p, "community"), res(p, "only") if "only" in p else None,
-                 bool(p.get("federated", False)))
+                 bool(p.get("federated", False)), p.get("canonical") or p["hosts"][0])
         for name, p in data["platforms"].items()
     )
 
@@ -355,7 +356,7 @@ class Scope:
         if path and not p.federated:
             # x.com/acme is twitter.com/acme, uk.linkedin.com/in/a linkedin.com/in/a (an account that
             # is a host, name.tumblr.com, has no path and stays)
-            host = p.hosts[0]
+            host = p.canonical or p.hosts[0]
         query = ""
         if path.endswith(".php"):
             ids = [v for k, v in parse_qsl(parts.query) if k == "id"]
