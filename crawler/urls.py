@@ -227,6 +227,20 @@ def dedupe_key(url: str, aliases: dict[str, str] | None = None) -> str:
 
 
 _SLASHES = re.compile(r"/{2,}")
+
+
+def fold_slashes(url: str) -> str:
+    """``url`` with each run of slashes in its path made one (an owned page's one name).
+
+    >>> fold_slashes("https://acme.example//docs//guide/?q=a//b")
+    'https://acme.example/docs/guide/?q=a//b'
+    """
+    start = url.find("/", url.find("//") + 2) if "//" in url else -1
+    if start < 0:
+        return url
+    end = min((i for i in (url.find("?", start), url.find("#", start)) if i >= 0), default=len(url))
+    path = url[start:end]
+    return url[:start] + _SLASHES.sub("/", path) + url[end:] if "//" in path else url
 _ENTITY_AMP = re.compile(r"&(?:#0*38|amp);", re.I)
 
 

@@ -24,7 +24,7 @@ from crawler.scope import APP, OWNED, PROFILE, SHARE, SOCIAL, handle_key, names_
 from crawler.sitemaps import SitemapError, read_sitemap
 from crawler.store import now_iso
 from crawler.urls import (FETCHABLE_SCHEMES, IGNORED_SCHEMES, RECORDED_SCHEMES, Remapper, URLError, dedupe_key,
-                          fold_origin, normalize, origin, origin_aliases, redact_credentials, resolve, route_key,
+                          fold_origin, fold_slashes, normalize, origin, origin_aliases, redact_credentials, resolve, route_key,
                           scheme_of)
 
 logger = logging.getLogger(__name__)
@@ -316,7 +316,7 @@ class FunnelSpider(scrapy.Spider):
             return None
         tier = self.scope.tier(url)
         if tier in OWNED:
-            url = fold_origin(url, self.aliases)  # fetched once, under the site's own form
+            url = fold_slashes(fold_origin(url, self.aliases))  # fetched once, under the site's own form
         elif tier == SOCIAL and self.scope.link_kind(url) == SHARE:
             return None  # a share intent: recorded as a link, never fetched (every page shares itself)
         if role is None:
