@@ -8,6 +8,8 @@ the requests made.
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from conftest import SITES, Route, audit_json, findings_set
@@ -78,3 +80,97 @@ def test_offers_on_the_app_host_count_in_the_funnel(apphosts):
     # no offer at all); log in and the docs are the company's too, no leak to another site
     home = entries["https://acme.test/"]
     assert home["conversion"] > 0.3 and home["social_leak"] == 0 and home["conversion_depth"] == 1
+
+
+# -- 2. platforms as data ----------------------------------------------------------------------
+P = "https://plat.test/"
+POSTS = (P + "blog/first-post/", P + "blog/second-post/")
+SHARE_PATHS = re.compile(r"/intent/|/sharer|/shareArticle|/sharing/|/send\?|\?text=|/share(/|\?|$)|/pin/create/"
+                         r"|/submit|addtoany")
+
+
+@pytest.fixture(scope="module")
+def platforms(module_site_server, tmp_path_factory):
+    back = '<!doctype html><title>{0}</title><a href="https://plat.test/">plat.test</a>'
+    social = module_site_server(routes={
+        "/github.com/plat": Route(200, body=back.format("Plat on GitHub")),
+        "*": Route(200, body=PAGE.format("elsewhere")),
+    })
+    tmp = tmp_path_factory.mktemp("platforms")
+    result, report = audit_json(tmp, CL / "platforms", "--base-url", P, "--social", "https://github.com/plat",
+                                "--remap", rf"^https?://(?!plat\.test/)([^/]+)/(.*) {social.url}/\1/\2")
+    return result, report, social
+
+
+def test_videos_posts_and_repositories_are_content_and_share_intents_are_never_fetched(platforms):
+    result, report, social = platforms
+    assert result.exit_code == 0, result.stderr
+    kinds = {l["target"]: l["kind"] for l in report["links"] if l["tier"] == "social"}
+    assert {t: k for t, k in kinds.items() if k != "share"} == {
+        "https://youtu.be/dQw4w9WgXcQ": "content",
+        "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=42": "content",
+        "https://x.com/someone/status/1234567890": "content",
+        "https://www.instagram.com/p/Cabc123/": "content",
+        "https://www.linkedin.com/posts/someone_launch-activity-1234": "content",
+        "https://github.com/plat/widget": "content",
+        "https://github.com/plat/widget/blob/main/README.md": "content",
+        "https://github.com/plat/widget/issues/3": "content",
+        "https://github.com/plat/widget/commit/0a1b2c3": "content",
+        "https://gist.github.com/plat/5f6e7d": "content",
+        "https://github.com/plat": "profile",
+        "https://join.slack.com/t/plat/shared_invite/zt-abc": "community",
+        "https://discord.gg/platchat": "community",
+        "https://bsky.app/profile/plat.bsky.social": "profile",
+        "https://mastodon.social/@plat": "profile",
+    }
+    assert sum(l["kind"] == "share" for l in report["links"]) == 22  # 11 on each post
+    # every other link was checked; not one share intent was asked for
+    asked = [path for _, path in social.requests]
+    assert len(asked) > 20 and not [p for p in asked if SHARE_PATHS.search(p)]
+    # the business's profile (--social) is read once; its repositories are content, checked as links
+    assert [(m, p) for m, p in social.requests if p == "/github.com/plat"] == [("GET", "/github.com/plat")]
+    pages = pages_of(report)
+    assert pages["https://github.com/plat"]["role"] == "profile"
+    assert pages["https://github.com/plat/widget"]["role"] == "external"
+    assert not any("intent" in u or "sharer" in u or "whatsapp" in u for u in pages)
+
+
+def test_share_intents_are_one_finding_per_platform_and_region_and_github_is_one_profile(platforms):
+    _, report, _ = platforms
+    F = P + "blog/first-post/"
+    every = (P, *POSTS, P + "pricing/")
+    assert findings_set(report, {"backward-social"}) == {
+        # --social https://github.com/plat: that account alone is the business's profile ...
+        ("backward-social", "medium", "https://github.com/plat", "footer", every),
+        # ... so the other accounts in the footer are someone else's (not named with --social)
+        ("backward-social", "low", "https://bsky.app/profile/plat.bsky.social", "footer", every),
+        ("backward-social", "low", "https://mastodon.social/@plat", "footer", every),
+        # invitations to a community
+        ("backward-social", "low", "https://discord.gg/platchat", "footer", every),
+        ("backward-social", "low", "https://join.slack.com/t/plat/shared_invite/zt-abc", "footer", every),
+        # videos, posts and code: one finding per platform
+        ("backward-social", "low", "https://github.com/", "main", (F,)),
+        ("backward-social", "low", "https://instagram.com/", "main", (F,)),
+        ("backward-social", "low", "https://linkedin.com/", "main", (F,)),
+        ("backward-social", "low", "https://twitter.com/", "main", (F,)),
+        ("backward-social", "low", "https://youtube.com/", "main", (F,)),
+        # share intents: one finding per platform and region, whatever endpoints it uses
+        ("backward-social", "low", "https://x.com/intent/post", "aside", POSTS),
+        ("backward-social", "low", "https://www.facebook.com/sharer/sharer.php", "aside", POSTS),
+        ("backward-social", "low", "https://www.linkedin.com/shareArticle", "aside", POSTS),
+        ("backward-social", "low", "https://wa.me/", "aside", POSTS),
+        ("backward-social", "low", "https://t.me/share/url", "aside", POSTS),
+        ("backward-social", "low", "https://pinterest.com/pin/create/button/", "aside", POSTS),
+        ("backward-social", "low", "https://www.reddit.com/submit", "aside", POSTS),
+        ("backward-social", "low", "https://www.addtoany.com/share", "aside", POSTS),
+    }
+    messages = {f["target"]: f["message"] for f in report["findings"]}
+    assert messages["https://x.com/intent/post"] == (
+        "twitter share buttons (https://twitter.com/intent/tweet, https://x.com/intent/post) in the sidebar on "
+        "2 pages send readers to social")
+    assert messages["https://wa.me/"] == (
+        "whatsapp share buttons (https://api.whatsapp.com/send, https://wa.me/) in the sidebar on 2 pages send "
+        "readers to social")
+    assert messages["https://github.com/"] == "page body links to posts, videos or code on https://github.com/ on 1 page"
+    # the profile links back: not stranded; no repository became a "profile"
+    assert not [f for f in report["findings"] if f["rule"] == "stranded-social"]

@@ -31,6 +31,7 @@ def backward_social(g):
     nothing else (high) than on one that offers a purchase or a form (medium).
     """
     groups, names = _social_pass(g, "groups")
+    scope = g.graph["scope"]
     for key, grp in groups.items():
         target, region, kind, _ = key
         if key in names:  # a platform's share endpoints, its community invitations: one finding
@@ -45,11 +46,15 @@ def backward_social(g):
         if kind == IDENTITY:
             msg = f"identity link (rel=me / sameAs) to {target} on {_plural(n, 'page')}: not a route for visitors"
         elif kind == CONTENT:
-            msg = f"{where} links to posts or videos on {target} on {_plural(n, 'page')}"
+            msg = f"{where} links to posts, videos or code on {target} on {_plural(n, 'page')}"
         elif kind == "third-party":
             msg = f"{where} links to a third-party social account {target} on {_plural(n, 'page')}"
         elif kind == SHARE:
-            msg = f"share button ({target}) in the {where} on {_plural(n, 'page')} sends readers to social"
+            platform = scope.platform(target)
+            urls = sorted(names.get(key) or (target,))
+            msg = (f"{platform.name if platform else 'share'} share button{'s' if len(urls) > 1 else ''} "
+                   f"({', '.join(urls)}) in the {where} on {_plural(n, 'page')} send{'' if len(urls) > 1 else 's'} readers to "
+                   "social")
         elif kind == COMMUNITY:
             msg = f"{where} invites visitors to a community ({target}) on {_plural(n, 'page')}"
         elif split == "high" and region in ("footer", "aside", "head"):
