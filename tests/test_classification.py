@@ -174,3 +174,82 @@ def test_share_intents_are_one_finding_per_platform_and_region_and_github_is_one
     assert messages["https://github.com/"] == "page body links to posts, videos or code on https://github.com/ on 1 page"
     # the profile links back: not stranded; no repository became a "profile"
     assert not [f for f in report["findings"] if f["rule"] == "stranded-social"]
+
+
+# -- 3. one account, one check -----------------------------------------------------------------
+def test_one_account_written_four_ways_is_fetched_once_and_judged_once(site_server, tmp_path):
+    social = site_server(routes={"*": Route(403, {"cf-mitigated": "challenge", "Server": "cloudflare"}, "Just a moment")})
+    C = "https://acme.test/"
+    result, report = audit_json(tmp_path, CL / "accounts", "--base-url", C, "--no-check-external",
+                                "--remap", rf"^https?://(?!acme\.test/)([^/]+)/(.*) {social.url}/\1/\2")
+    assert result.exit_code == 0, result.stderr
+    asked = [(m, p) for m, p in social.requests if not p.endswith("/robots.txt")]
+    # twitter.com/AcmeCo, www.twitter.com/acmeco/, x.com/acmeco?ref=footer, http://mobile.twitter.com/ACMECO:
+    # one GET; the LinkedIn company page in four spellings (uk., a ?trk= query, case): one GET. Each
+    # is named as the pages write it (the shortest https form)
+    assert sorted("linkedin" if "linkedin" in p else "twitter" for _, p in asked) == ["linkedin", "twitter"]
+    assert [m for m, _ in asked] == ["GET", "GET"]
+    every = (C, C + "a/", C + "b/", C + "c/")
+    assert findings_set(report, {"stranded-social", "backward-social"}) == {
+        ("backward-social", "medium", "https://x.com/acmeco", "footer", every),
+        ("backward-social", "medium", "https://linkedin.com/company/Acme-Co", "footer", every),
+        ("stranded-social", "info", "https://x.com/acmeco", None, every),
+        ("stranded-social", "info", "https://linkedin.com/company/Acme-Co", None, every),
+    }
+    stranded = {f["target"]: f["message"] for f in report["findings"] if f["rule"] == "stranded-social"}
+    assert stranded["https://x.com/acmeco"] == (
+        "could not verify that https://x.com/acmeco links back: blocked (Cloudflare challenge)")
+    profiles = [p for p in report["pages"] if p["role"] == "profile"]
+    assert sorted(p["url"] for p in profiles) == ["https://twitter.com/acmeco",
+                                                   "https://www.linkedin.com/company/acme-co"]
+
+
+# -- 4. conversion evidence --------------------------------------------------------------------
+def test_a_page_name_alone_is_no_purchase_and_careers_are_no_lead(tmp_path):
+    E = "https://evidence.test/"
+    result, report = audit_json(tmp_path, CL / "evidence", "--base-url", E, "--no-check-external")
+    assert result.exit_code in (0, 1), result.stderr
+    assert {p["url"]: p["conversion"] for p in report["pages"] if p["role"] == "page"} == {
+        E: None,
+        E + "products/": None,             # a product page without a price, a buy or cart button
+        E + "pricing/": "purchase",
+        E + "careers/": None,
+        E + "careers/apply/": None,        # a job application is no lead capture
+        E + "jobs/engineer/apply/": None,
+    }
+
+
+@pytest.mark.parametrize("url, signals, kind", [
+    ("https://a.example/products/", None, None),
+    ("https://a.example/products/", {"price": True}, "purchase"),
+    ("https://a.example/shop/widget/", {"buy": True}, "purchase"),
+    ("https://a.example/store/", {"articles": 3}, None),
+    ("https://a.example/products/pricing/", None, "purchase"),   # a pricing path is evidence enough
+    ("https://a.example/careers/apply/", None, None),
+    ("https://a.example/jobs/42/apply", None, None),
+    ("https://a.example/apply/", None, "lead"),                 # a programme's application elsewhere
+    ("https://app.a.example/sign-up", None, "lead"),
+    ("https://portal.a.example/#/signup", None, "lead"),
+    ("https://app.a.example/login", None, "lead"),
+    ("https://my.a.example/billing/", None, "purchase"),
+    ("https://docs.a.example/getting-started/", None, None),
+])
+def test_conversion_by_address_and_evidence(url, signals, kind):
+    from analysis.graph import conversion_of
+    from crawler.scope import Scope
+
+    s = Scope(site=("https://a.example/",))
+    assert conversion_of(s, url, s.tier(url), "page" if s.tier(url) != "app" else "external", signals) == kind
+
+
+# -- 5. one page per path ----------------------------------------------------------------------
+def test_double_slashes_are_one_page_and_no_false_orphan(tmp_path):
+    S = "https://slash.test/"
+    result, report = audit_json(tmp_path, CL / "slashes", "--base-url", S, "--no-check-external")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p["url"] for p in report["pages"] if p["role"] == "page") == [S, S + "about/", S + "docs/guide/"]
+    assert report["summary"]["pages_crawled"] == 3
+    assert findings_set(report) == set()  # no duplicate page, no orphan, nothing broken
+    # each link still says how it was written
+    assert sorted(l["target"] for l in report["links"] if l["source"] == S and l["tag"] == "a") == [
+        S + "/about/", S + "about/", S + "docs//guide/"]
