@@ -55,7 +55,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from crawler.options import CrawlOptions
-from crawler.scope import BLOG, OWNED, SITE, SOCIAL
+from crawler.scope import BLOG, COMPANY, OWNED, SITE, SOCIAL
 
 logger = logging.getLogger(__name__)
 
@@ -285,7 +285,7 @@ def _classifier(g):
     def classify(url: str) -> str | None:
         node = nodes.get(url)
         tier = node.get("tier") if node is not None else scope.tier(url)
-        return "owned" if tier in OWNED else "social" if tier == SOCIAL else None
+        return "owned" if tier in COMPANY else "social" if tier == SOCIAL else None  # (a sign-up on app.: owned)
 
     return classify
 

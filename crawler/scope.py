@@ -247,6 +247,8 @@ class Scope:
     ('site', 'blog')
     >>> s.tier("https://blog.acme.example/"), s.tier("https://twitter.com/acme"), s.tier("https://w3.org/")
     ('blog', 'social', 'external')
+    >>> s.tier("https://app.acme.example/sign-up"), Scope(site=("https://hop.apache.org/",)).tier("https://www.apache.org/")
+    ('app', 'external')
     """
 
     site: tuple[str, ...] = ()
