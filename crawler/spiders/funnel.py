@@ -540,11 +540,10 @@ class FunnelSpider(scrapy.Spider):
     def _classify(self, href: str, rel: str, sameas: bool, tag: str) -> tuple[str, str, str, str]:
         url, fragment = normalize(href)
         kind = self.scope.link_kind(url, rel, sameas, tag)
-        key = None
-        if kind == PROFILE:
-            # one account, one node: x.com/Acme, twitter.com/acme/ and ?ref=nav are fetched and judged once
-            key = self.scope.account_key(url)
-        elif fragment and fragment.startswith(("/", "!/")) and self.scope.tier(url) == APP:
+        # one account, one node: x.com/Acme, twitter.com/acme/, ?ref=nav and a sameAs naming it are
+        # fetched and judged once
+        key = self.scope.account_key(url)
+        if key is None and fragment and fragment.startswith(("/", "!/")) and self.scope.tier(url) == APP:
             # a single-page app's route (portal.acme.example/#/signup) is a page of its own
             key = route_key(self.key(url), fragment)
         return url, fragment, key or self.key(url), kind
