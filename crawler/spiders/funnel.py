@@ -24,8 +24,8 @@ from crawler.scope import APP, OWNED, PROFILE, SHARE, SOCIAL, handle_key, names_
 from crawler.sitemaps import SitemapError, read_sitemap
 from crawler.store import now_iso
 from crawler.urls import (FETCHABLE_SCHEMES, IGNORED_SCHEMES, RECORDED_SCHEMES, Remapper, URLError, dedupe_key,
-                          fold_origin, fold_slashes, normalize, origin, origin_aliases, redact_credentials, resolve, route_key,
-                          scheme_of)
+                          fold_origin, fold_slashes, normalize, origin, origin_aliases, redact_credentials, resolve,
+                          route_key, scheme_of)
 
 logger = logging.getLogger(__name__)
 
