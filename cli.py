@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import signal
+import sqlite3
 import sys
 from contextlib import nullcontext
 from dataclasses import replace
@@ -27,10 +28,70 @@ from crawler.store import StoreError, open_store
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 logger = logging.getLogger("funnelcheck")
 
+# What this run did, for the one line --log-file gets when it ends (see end_line): the command,
+# its crawl, what the crawl read and found, the e-mail, the error.
+RUN: dict = {}
+# The --log-file's own logger: the end line goes to the file only (stderr has said the error already).
+END_LOG = logging.Logger("funnelcheck")
+
 
 def fail(message: str) -> None:
+    RUN["error"] = safe(message)
     click.echo(f"funnelcheck: error: {safe(message)}", err=True)
     sys.exit(EXIT_ERROR)
+
+
+def end_line(run: dict, code: int) -> str:
+    """The log file's line for the end of a run: what ran, its crawl, pages, findings, e-mail,
+    exit code and, on failure, the error.
+
+    >>> end_line({"command": "audit", "targets": ["https://a.example/"], "crawl": 4, "status": "failed",
+    ...           "pages": 0, "error": "cannot reach https://a.example/: connection refused"}, 2)
+    'audit of https://a.example/ ended: crawl #4 failed, 0 pages, exit 2, error: cannot reach https://a.example/: connection refused'
+    >>> end_line({"command": "audit", "targets": ["https://a.example/"], "crawl": 5, "status": "complete", "pages": 13,
+    ...           "findings": {"high": 2, "medium": 0, "low": 1, "info": 0}, "mail": "no e-mail: nothing changed"}, 1)
+    'audit of https://a.example/ ended: crawl #5 complete, 13 pages, findings 2 high 0 medium 1 low 0 info, no e-mail: nothing changed, exit 1'
+    >>> end_line({"command": "diff", "compared": (3, 5)}, 0), end_line({"command": "history"}, 0)
+    ('diff ended: crawls #3 and #5 compared, exit 0', 'history ended: exit 0')
+    """
+    what = run.get("command") or "funnelcheck"
+    if run.get("targets"):
+        what += " of " + safe(" ".join(run["targets"]))
+    parts = []
+    if run.get("crawl") is not None:
+        parts.append(f"crawl #{run['crawl']}" + (f" {run['status']}" if run.get("status") else ""))
+        if run.get("pages") is not None:
+            parts.append(f"{run['pages']} pages")
+        if run.get("findings") is not None:
+            parts.append("findings " + " ".join(f"{n} {sev}" for sev, n in run["findings"].items()))
+    if run.get("compared"):
+        parts.append("crawls #{} and #{} compared".format(*run["compared"]))
+    if run.get("skipped"):
+        parts.append(f"({run['skipped']})")
+    if run.get("mail"):
+        parts.append(run["mail"])
+    parts.append(f"exit {code}")
+    if run.get("error"):
+        parts.append(f"error: {run['error']}")
+    return f"{what} ended: " + ", ".join(parts)
+
+
+def _log_end(code) -> None:
+    """Write the end line to the --log-file, if one is open."""
+    if not END_LOG.handlers:
+        return
+    code = code if isinstance(code, int) else (0 if code is None else EXIT_ERROR)
+    END_LOG.log(logging.ERROR if code not in (EXIT_OK, EXIT_FINDINGS) else logging.INFO, "%s", end_line(RUN, code))
+
+
+def _closed_stdout() -> None:
+    """The reader of stdout went away (``funnelcheck diff | head``): the rest of the report goes
+    nowhere, quietly, as with other command-line tools; the run itself goes on (its exit code,
+    an e-mail)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _progress():
@@ -106,7 +167,7 @@ def emit(a, fmt: str, output: str | None, fail_on: str, severity: str | None = N
                 writer(replace(a, findings=shown), sys.stdout)
             sys.stdout.flush()
     except BrokenPipeError:  # `funnelcheck ... | head`: the reader has what it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _closed_stdout()
     except OSError as exc:
         crawl = a.crawl["id"]
         fail(f"cannot write {output or 'to stdout'}: {exc.strerror}; the crawl is kept as crawl #{crawl} "
@@ -121,6 +182,32 @@ class OneLineErrors(click.Group):
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
+        RUN.clear()
+        try:
+            self._main(*args, **kwargs)
+        except SystemExit as exc:
+            try:
+                sys.stdout.flush()  # what is left of the report, before the exit's own flush
+            except BrokenPipeError:
+                _closed_stdout()
+            _log_end(exc.code)
+            raise
+        except BaseException as exc:  # a crash: its traceback follows on stderr
+            RUN["error"] = safe(f"{type(exc).__name__}: {exc}")
+            _log_end(EXIT_INTERRUPTED if isinstance(exc, KeyboardInterrupt) else 1)
+            raise
+        finally:
+            for handler in END_LOG.handlers[:]:
+                END_LOG.removeHandler(handler)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:  # `funnelcheck history | head`: the reader has what it wanted (click
+            _closed_stdout()     # would exit 1, funnelcheck's "findings")
+            sys.exit(EXIT_OK)
+
+    def _main(self, *args, **kwargs):
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
         except click.UsageError as exc:
@@ -172,9 +259,11 @@ def main(ctx: click.Context, verbose: int, log_file: str | None) -> None:
         for h in root.handlers:  # stderr keeps its -v level
             if h is not handler:
                 h.setLevel([logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)])
+        END_LOG.addHandler(handler)
         logging.getLogger("funnelcheck").info("funnelcheck %s", " ".join(sys.argv[1:]))
     redact_logs()
     fix_mmap_threshold()  # a big report's freed arrays go back to the system (see crawler.malloc)
+    RUN["command"] = ctx.invoked_subcommand
     ctx.obj = {"verbose": verbose}
 
 
@@ -340,7 +429,7 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
     check_output(options["output"], db_path)
     view["email"] = _email_plan(options.get("email"), email_to, email_always, config_path, "--email-diff")
     _writable_store(db_path)
-    lock = _lock(db_path, public_targets(options)[0])  # noqa: F841  (held until the process ends)
+    lock = _lock(db_path, public_targets(options)[0])  # noqa: F841  (held until the command ends)
     if resume:
         try:
             with open_store(db_path) as store:
@@ -382,9 +471,29 @@ def _email_plan(table: dict | None, to, always: bool, config_path, option: str) 
     return {"settings": settings, "to": recipients, "password": password, "always": always}
 
 
-def _send_diff(store, plan: dict, old_id: int, new_id: int, view: dict, d: dict | None = None) -> None:
+def _with_note(note: str, plain: str, html: str) -> tuple[str, str]:
+    r"""The e-mail's two parts with ``note`` (which crawl was compared, and the failed ones left
+    out) as their first paragraph.
+
+    >>> _with_note("compared with crawl #1; crawl #2 failed: <x>", "diff\n", "<html><body class=a><h1>d</h1>")
+    ('Compared with crawl #1; crawl #2 failed: <x>.\n\ndiff\n', '<html><body class=a><p>Compared with crawl #1; crawl #2 failed: &lt;x&gt;.</p><h1>d</h1>')
+    """
+    import html as htmllib
+
+    if not note:
+        return plain, html
+    sentence = note[0].upper() + note[1:] + "."
+    paragraph = f"<p>{htmllib.escape(sentence, quote=False)}</p>"
+    body = re.search(r"<body[^>]*>", html, re.I)
+    html = html[:body.end()] + paragraph + html[body.end():] if body else paragraph + html
+    return f"{sentence}\n\n{plain}", html
+
+
+def _send_diff(store, plan: dict, old_id: int, new_id: int, view: dict, d: dict | None = None,
+               note: str = "") -> None:
     """Compare two stored crawls (unless ``d`` is their diff already) and e-mail it (unless
-    nothing changed and not ``always``)."""
+    nothing changed and not ``always``). ``note`` says which crawl was compared and which were
+    left out (:func:`analysis.diff.comparison`)."""
     from analysis.diff import changed, diff_crawls, headline
     from analysis.formats.diff import html_text, plain_text
     from analysis.mail import MailError, build_message, send
@@ -392,31 +501,39 @@ def _send_diff(store, plan: dict, old_id: int, new_id: int, view: dict, d: dict 
     if d is None:
         d = diff_crawls(store, old_id, new_id, weights=view.get("weights"), entry=view.get("entry"))
     subject = headline(d)
+    since = f"crawl #{old_id} of {(store.crawl(old_id)['started'] or '')[:10]}"
+    left_out = f" ({safe(note.split('; ', 1)[1])})" if note else ""
     if not changed(d) and not plan["always"]:
-        click.echo(f"funnelcheck: nothing changed since crawl #{old_id}: no e-mail sent (--email-always sends it "
+        RUN["mail"] = f"no e-mail: nothing changed since {since}{'' if RUN.get('skipped') else left_out}"
+        click.echo(f"funnelcheck: nothing changed since {since}{left_out}: no e-mail sent (--email-always sends it "
                    "anyway)", err=True)
         return
     settings = plan["settings"]
+    plain, html = _with_note(note, plain_text(d), html_text(d))
     try:
-        send(settings, build_message(settings, plan["to"], subject, plain_text(d), html_text(d)),
-             password=plan["password"])
+        send(settings, build_message(settings, plan["to"], subject, plain, html), password=plan["password"])
     except MailError as exc:
         fail(f"{exc}; the crawls are stored (funnelcheck diff --db {store.path} {old_id} {new_id} shows the changes)")
-    click.echo(f"funnelcheck: e-mailed {safe(subject)!r} to {', '.join(str(a) for a in plan['to'])}", err=True)
+    to = ", ".join(str(a) for a in plan["to"])
+    RUN["mail"] = f"e-mailed the changes since {since}{'' if RUN.get('skipped') else left_out} to {to}"
+    rest = f"; {safe(note.split('; ', 1)[1])}" if note else ""
+    click.echo(f"funnelcheck: e-mailed {safe(subject)!r} to {to} (changes since {since}{rest})", err=True)
 
 
 def _mail_changes(store, view: dict, crawl_id: int) -> None:
-    """After an audit: e-mail what changed since the site's previous complete crawl."""
-    from analysis.diff import NotEnoughCrawls, latest_pair
+    """After an audit: e-mail what changed since the site's previous crawl that can be compared
+    with (complete, pages read: never a failed, interrupted or empty one)."""
+    from analysis.diff import NotEnoughCrawls, comparison
 
     crawl = store.crawl(crawl_id)
     try:
-        old_id, new_id = latest_pair(store, crawl["targets"][0])
+        pair = comparison(store, new_id=crawl_id)
     except NotEnoughCrawls:
+        RUN["mail"] = "no e-mail: nothing to compare yet"
         click.echo(f"funnelcheck: crawl #{crawl_id} is the first complete crawl of {safe(crawl['targets'][0])}: "
                    "nothing to compare yet, no e-mail sent", err=True)
         return
-    _send_diff(store, view["email"], old_id, new_id, view)
+    _send_diff(store, view["email"], pair["old"], crawl_id, view, note=pair["note"])
 
 
 def _writable_store(db_path: str) -> None:
@@ -443,11 +560,14 @@ def _store_after_crawl(db_path: str):
 
 
 def _lock(db_path: str, site: str):
-    """Hold the store's lock for ``site`` until the process ends (exit 2 when another run has it)."""
+    """Hold the store's lock for ``site`` until the command ends (exit 2 when another run has it);
+    its file beside the store goes with it."""
     from crawler.lock import LockError, SiteLock
 
     try:
-        return SiteLock(db_path, site).acquire()
+        lock = SiteLock(db_path, site).acquire()
+        click.get_current_context().call_on_close(lock.release)  # (on every exit: sys.exit unwinds the context)
+        return lock
     except LockError as exc:
         fail(str(exc))
     except OSError as exc:  # (the lock is a file beside the store: its folder takes none, or the disk is full)
@@ -461,7 +581,7 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
     """Run a crawl (``run(on_progress, on_start, verbose=)``, see :mod:`crawler.run`) with a progress
     bar, analyse it as it goes, report it and exit with the code its findings call for."""
     from crawler.run import STORE_FAILED_EXIT, ResumeError, store_failure
-    from crawler.store import WRITE_FAILED, writes_to
+    from crawler.store import UNREACHED, WRITE_FAILED, writes_to
 
     progress = _progress()
     live: list[LiveAudit] = []
@@ -471,7 +591,9 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
             task = bar.add_task("crawl", total=None) if bar else None
 
             def on_start(db_path: str, crawl_id: int) -> None:
+                RUN["crawl"] = crawl_id
                 live.append(LiveAudit(open_store(db_path), crawl_id))
+                RUN["targets"] = live[0].store.crawl(crawl_id)["targets"]
 
             def on_progress(done: int, queued: int) -> None:
                 if bar:
@@ -484,6 +606,7 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
         where = (f" in crawl #{live[0].crawl_id} (funnelcheck resume --db {live[0].store.path} {live[0].crawl_id}"
                  f" to continue it, funnelcheck report --db {live[0].store.path} --crawl {live[0].crawl_id} to "
                  "report it)") if live else ""
+        RUN.update(status="interrupted", error=safe(f"interrupted; pages crawled so far are kept{where}"))
         click.echo(f"funnelcheck: interrupted; pages crawled so far are kept{where}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except (StoreError, ResumeError) as exc:
@@ -492,6 +615,8 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
         fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
     with _store_after_crawl(db_path) as store:
         crawl = store.crawl(crawl_id)
+        RUN.update(crawl=crawl_id, targets=crawl["targets"], status=crawl["status"],
+                   pages=store.count_read(crawl_id))
         failure = crawl["error"] if (crawl["error"] or "").startswith(WRITE_FAILED) else None
         if failure or (code == STORE_FAILED_EXIT and store_failure(tail)):  # a full disk, a store gone read-only
             kept = store.count_pages(crawl_id, None)
@@ -512,7 +637,10 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
         dead = unreachable_targets(a)
         if dead and len(dead) == len(crawl["targets"]):
             url, why = dead[0]
+            _mark_failed(store, crawl_id, f"{UNREACHED}{url}: {why}")
+            RUN["status"] = "failed"
             fail(f"cannot reach {url}: {why}")
+        RUN.update(pages=a.summary["pages_crawled"], findings=a.summary["findings"])
         if a.summary.get("network"):
             click.echo(f"funnelcheck: warning: {a.summary['network']['message']}", err=True)
         if crawl["status"] == "interrupted":
@@ -531,10 +659,19 @@ def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: 
         elif view.get("email"):
             click.echo(f"funnelcheck: crawl #{crawl_id} is not complete: no e-mail sent yet (funnelcheck resume "
                        f"--db {db_path} {crawl_id} --email-diff … sends it once the crawl is)", err=True)
-        logging.getLogger("funnelcheck").info(
-            "crawl #%d %s: %d pages, findings %s, exit %d", crawl_id, crawl["status"], a.summary["pages_crawled"],
-            " ".join(f"{n} {sev}" for sev, n in a.summary["findings"].items()), code)
     sys.exit(code)
+
+
+def _mark_failed(store, crawl_id: int, why: str) -> None:
+    """A crawl that could not reach any of its targets is ``failed``, not a complete crawl of 0
+    pages: no diff, e-mail or baseline ever compares with it (:func:`crawler.store.comparable`)."""
+    from crawler.store import writes_to
+
+    try:
+        with writes_to(store.path):
+            store.finish_crawl(crawl_id, "failed", why)
+    except (StoreError, OSError, sqlite3.Error) as exc:  # (gone read-only: an empty crawl is left out anyway)
+        logger.info("crawl #%d could not be marked failed: %s", crawl_id, exc)
 
 
 @main.command()
@@ -573,7 +710,7 @@ def resume(ctx, crawl_id, config_path, email_to, email_always, db, fmt, output, 
     except (StoreError, ResumeError) as exc:
         fail(str(exc))
     _writable_store(db_path)
-    lock = _lock(db_path, crawl["targets"][0])  # noqa: F841  (held until the process ends)
+    lock = _lock(db_path, crawl["targets"][0])  # noqa: F841  (held until the command ends)
     _crawl_and_report(lambda *a, **k: resume_crawl(db_path, crawl, *a, **k), verbose, fmt or "terminal", output,
                       fail_on or "high", severity, rules, view)
 
@@ -590,6 +727,8 @@ def report(crawl_id, db, fmt, output, fail_on, severity, rules, **view):
             store.snapshot()  # a crawl still being written is read as of one moment
             a = analyse(store, crawl_id, weights=view["weights"], entry=view["entry"])
             a = replace(a, branding=view["branding"], baseline=view["baseline"], baseline_file=view["baseline_file"])
+            RUN.update(crawl=a.crawl["id"], targets=a.crawl["targets"], status=a.crawl["status"],
+                       pages=a.summary["pages_crawled"], findings=a.summary["findings"])
             code = emit(a, fmt or "terminal", output, fail_on or "high", severity, rules)
     except StoreError as exc:
         fail(str(exc))
@@ -636,8 +775,9 @@ def history(site, fmt, db):
               help="Keep the N latest crawls of each site; delete the older ones.")
 @db_option
 def prune(keep, db):
-    """Delete all but the N latest crawls of each site, then give the space back (VACUUM)."""
-    from crawler.store import default_path
+    """Delete all but the N latest crawls of each site, then give the space back (VACUUM).
+    The latest complete crawl of a site (pages read) is kept too: the next diff compares with it."""
+    from crawler.store import comparable, default_path
 
     path = str(db or default_path())
     if not os.path.exists(path):  # (opening it for writing would make an empty one)
@@ -647,7 +787,10 @@ def prune(keep, db):
             by_site: dict[tuple, list[dict]] = {}
             for c in store.crawls():
                 by_site.setdefault(tuple(c["targets"]), []).append(c)
-            doomed = [c for crawls_ in by_site.values() for c in crawls_[:-keep] if c["status"] != "running"]
+            last_good = {next((c["id"] for c in reversed(crawls_) if comparable(c)), None)
+                         for crawls_ in by_site.values()}  # (weeks of failed runs must not take it)
+            doomed = [c for crawls_ in by_site.values() for c in crawls_[:-keep]
+                      if c["status"] != "running" and c["id"] not in last_good]
             for c in doomed:
                 store.delete_crawl(c["id"])
             store.vacuum()
@@ -660,7 +803,7 @@ def prune(keep, db):
 @main.command()
 @click.argument("crawl_ids", nargs=-1, type=int, metavar="[OLD NEW]")
 @click.option("--site", default=None, metavar="URL", help="Compare the last two complete crawls of this site "
-              "(default: of the latest crawl's site).")
+              "that read pages (default: of the latest crawl's site).")
 @click.option("--format", "fmt", type=click.Choice(["terminal", "json", "markdown", "html"]), default="terminal",
               show_default=True)
 @output_option
@@ -671,10 +814,11 @@ def prune(keep, db):
               help="funnel.toml with the [email] settings (default ./funnel.toml if there is one).")
 @db_option
 def diff(crawl_ids, site, fmt, output, email_to, email_always, config_path, db):
-    """What changed between two crawls (default: the last two complete crawls of the same site):
-    pages, links, backward links, broken links, findings and funnel metrics, both crawls
-    analysed with the current rules."""
-    from analysis.diff import NotEnoughCrawls, diff_crawls, latest_pair
+    """What changed between two crawls (default: the latest complete crawl of a site and the last
+    one before it that read pages; failed, interrupted or empty crawls in between are left out,
+    and said): pages, links, backward links, broken links, findings and funnel metrics, both
+    crawls analysed with the current rules."""
+    from analysis.diff import NotEnoughCrawls, comparison, diff_crawls
     from analysis.formats.diff import DIFF_WRITERS
 
     check_output(output)
@@ -696,11 +840,16 @@ def diff(crawl_ids, site, fmt, output, email_to, email_always, config_path, db):
                 if missing:
                     fail(f"no crawl #{missing[0]} in {store.path} (funnelcheck history lists them)")
                 old_id, new_id = crawl_ids
+                note = ""
             else:
                 try:
-                    old_id, new_id = latest_pair(store, site)
+                    pair = comparison(store, site)
                 except NotEnoughCrawls as exc:
                     fail(str(exc))
+                old_id, new_id, note = pair["old"], pair["new"], pair["note"]
+                if note:  # a failed, interrupted or empty crawl in between: said, not compared with
+                    click.echo(f"funnelcheck: {safe(note)}", err=True)
+            RUN.update(compared=(old_id, new_id), skipped=safe(note))
             d = diff_crawls(store, old_id, new_id)
             try:
                 if output:
@@ -708,17 +857,21 @@ def diff(crawl_ids, site, fmt, output, email_to, email_always, config_path, db):
                         DIFF_WRITERS[fmt](d, fh)
                 else:
                     DIFF_WRITERS[fmt](d, sys.stdout)
+                    sys.stdout.flush()
+            except BrokenPipeError:  # `funnelcheck diff | head`: the reader has what it wanted
+                _closed_stdout()
             except OSError as exc:
                 fail(f"cannot write {output or 'to stdout'}: {exc.strerror}")
             if plan:
-                _send_diff(store, plan, old_id, new_id, {}, d)
+                _send_diff(store, plan, old_id, new_id, {}, d, note=note)
     except StoreError as exc:
         fail(str(exc))
 
 
 @main.command()
 @click.argument("ids", nargs=-1, required=True, metavar="ID...")
-@click.option("--reason", default="", help="Why the finding is accepted (kept in the file, shown in reports).")
+@click.option("--reason", default=None, help="Why the finding is accepted (kept in the file, shown in reports; "
+              "without it, a finding accepted before keeps its reason).")
 @click.option("--baseline", type=click.Path(dir_okay=False), default=None,
               help="Baseline file (default funnelcheck-baseline.toml in the current folder).")
 @click.option("--db", type=click.Path(dir_okay=False), default=None,
@@ -730,10 +883,14 @@ def accept(ids, reason, baseline, db):
 
     path = baseline or baselines.default_path()
     db_path = str(db or default_path())
-    # ids the latest audited crawl does not have are most likely typos: checked against it
+    # ids the latest audited crawl does not have are most likely typos: checked against it (never
+    # against a failed, interrupted or empty crawl: it has no findings to speak of)
+    from crawler.store import comparable, why_not_comparable
+
     try:
         with open_store(db_path, readonly=True) as store:
-            done = [c for c in store.crawls() if c["status"] == "complete"]
+            every = store.crawls()
+            done = [c for c in every if comparable(c)]
             audited = [c for c in done if store.finding_counts(c["id"]) is not None] or done[-1:]
             if not audited:
                 fail(f"{db_path} holds no complete crawl to check the ids against (audit the site first)")
@@ -741,6 +898,12 @@ def accept(ids, reason, baseline, db):
             known = {f["id"] for f in store.findings(audited[-1]["id"])} if store.version >= 2 else None
     except StoreError as exc:
         fail(str(exc))
+    base = audited[-1]
+    later = [why_not_comparable(c) for c in every if c["id"] > base["id"] and c["status"] != "running"
+             and not comparable(c) and c["targets"] == base["targets"]]
+    if later:
+        click.echo(f"funnelcheck: ids checked against crawl #{base['id']} of {(base['started'] or '')[:10]}; "
+                   f"{safe('; '.join(later))}", err=True)
     unknown = [i for i in ids if known is not None and i not in known and baselines.ID.match(i)]
     if unknown:
         fail(f"{unknown[0]} is not a finding of crawl #{audited[-1]['id']} (the ids are in the report: "

@@ -89,16 +89,27 @@ def save(path: str | os.PathLike, entries: dict[str, str], when: dict[str, str] 
         raise BaselineError(f"cannot write baseline {path}: {exc.strerror}") from None
 
 
-def accept(path: str | os.PathLike, ids: list[str], reason: str) -> dict[str, str]:
+def accept(path: str | os.PathLike, ids: list[str], reason: str | None) -> dict[str, str]:
     """Add ``ids`` with ``reason`` to the baseline at ``path`` (created if missing); the
-    baseline after."""
+    baseline after. Without a reason (None or empty), an id accepted before keeps its reason.
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), FILENAME)
+    >>> accept(p, ["fc-0123456789ab"], "brand guidelines")
+    {'fc-0123456789ab': 'brand guidelines'}
+    >>> accept(p, ["fc-0123456789ab", "fc-ba9876543210"], None)
+    {'fc-0123456789ab': 'brand guidelines', 'fc-ba9876543210': ''}
+    >>> accept(p, ["fc-0123456789ab"], "a new reason")["fc-0123456789ab"]
+    'a new reason'
+    """
     bad = [i for i in ids if not ID.match(i)]
     if bad:
         raise BaselineError(f"not a finding id: {bad[0]!r} (ids look like fc-5c0e2d1b9a47: see the report's "
                             "JSON or terminal output)")
     known = _read(path)  # (the dates of earlier entries are kept)
     entries = {fid: r for fid, (r, _) in known.items()}
-    when = {fid: d for fid, (_, d) in known.items() if fid not in ids}
-    entries.update(dict.fromkeys(ids, reason))
+    when = {fid: d for fid, (_, d) in known.items() if fid not in ids or not reason}  # (re-accepted: today)
+    for fid in ids:
+        entries[fid] = reason or entries.get(fid, "")
     save(path, entries, when)
     return entries

@@ -14,16 +14,29 @@ Python set of every link.
 ``old``, ``new``    crawl headers: ``id``, ``targets``, ``started``, ``status``, ``version`` (the
                     funnelcheck that crawled), ``pages`` (owned pages read)
 ``options_differ``  names of the crawl options whose values differ (and ``targets``)
+``headline``        the e-mail subject (:func:`headline`)
+``summary``         what changed for the funnel, most important first (:func:`summary`): offers
+                    (template links to them, their reach, links to them broken), conversion,
+                    backward routes, the plain link check; each item ``kind``, ``impact``,
+                    ``change``, ``words``, ``short`` and what it is about
 ``pages``           ``added`` / ``removed``: owned pages read in one crawl only,
                     each ``{"count": n, "urls": [first LIST_MAX]}``
-``links``           ``added`` / ``removed``, each ``{"owned": …, "social": …}`` with
-                    ``{"count": n, "links": [{"source", "target"}, … first LIST_MAX]}``: distinct
-                    (page, target) pairs of clickable links (``<a>``, ``<area>``) from an owned
-                    page read in both crawls to an owned URL or a social platform
+``links``           ``added`` / ``removed``, each ``{"owned": …, "social": …, "offer": …}`` with
+                    ``{"count": n, "grouped": g, "links": [{"source", "target"}, … first LIST_MAX]}``:
+                    distinct (page, target) pairs of clickable links (``<a>``, ``<area>``) from an
+                    owned page read in both crawls to an owned URL (the site, the blog, the
+                    company's other hosts), a social platform or an offer on another site (``g`` of
+                    them in template changes, which ``links`` leaves out); ``groups``: the template
+                    changes, one per target added to or removed from many pages of a kind
+                    (:func:`is_group`): ``change``, ``class``, ``target``, ``pages``, ``by_class``
+                    and ``of`` (pages changed and pages read in both crawls, per kind of page:
+                    ``site``, ``blog-post``, ``blog-page``), the link's usual ``region``, ``text``
+                    and ``icon``, ``offer`` (``purchase``/``lead``/None), ``platform``
 ``backward``        ``new`` / ``fixed``: backward-social and backward-blog findings (not the
                     info-level identity markup) that appeared or went, by stable id
 ``broken``          ``new``: link targets broken now that were not before (``before_status``:
-                    what the URL answered in the old crawl, None when it was not fetched);
+                    what the URL answered in the old crawl, None when it was not fetched;
+                    ``offer``: the kind of offer the target is, if it is one);
                     ``fixed``: targets broken before and not now (``now``: ``works``,
                     ``no longer linked`` or ``not checked``)
 ``findings``        ``new`` / ``resolved`` by stable id, every rule; ``changed``: in both, with
@@ -38,7 +51,8 @@ Python set of every link.
                     pages (and of them blog pages) reaching it in each crawl, and those in both
                     crawls that ``lost`` or ``gained`` it (:func:`conversion_reach`);
                     ``conversion_reach``: False when that could not be compared
-``sentences``       what a marketer reads, most important first
+``sentences``       what a marketer reads, most important first: the summary's words, then the
+                    rest (other findings, pages, link counts)
 
 :func:`headline` is the e-mail subject, :func:`changed` says whether anything changed at
 all, :func:`latest_pair` picks the two crawls to compare. Rendering is
@@ -49,13 +63,16 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import re
 from dataclasses import dataclass, field, fields
+from functools import cache
 from urllib.parse import urlsplit
 
 import numpy as np
 
+from analysis.rules.common import REGION_WORDS
 from crawler.options import CrawlOptions
-from crawler.scope import BLOG, COMPANY, OWNED, SITE, SOCIAL
+from crawler.scope import BLOG, OWNED, SITE, SOCIAL, Scope
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +85,11 @@ SAY_POINTS = 0.005      # a probability is worth a sentence when it moved at lea
 SAY_CLICKS = 0.1
 SAID = 5                # items named in a sentence before "and N more"
 HEADLINE_MAX = 150      # characters of the e-mail subject
+HEADLINE_POINTS = 0.01  # a conversion probability is in the subject when it moved a point or more
+GROUP_MIN = 3           # pages changing the same link before it can be one (template) change
+GROUP_MANY = 20         # ... that many are one change whatever share of their pages they are
+GROUP_SHARE = 0.5       # ... else at least this share of the pages of their kind (read in both crawls)
+GROUPS_MAX = 50         # template changes named per direction (the most pages first)
 
 
 class NotEnoughCrawls(ValueError):
@@ -86,33 +108,83 @@ def site_key(url: str) -> str:
 
 
 def latest_pair(store, site: str | None = None) -> tuple[int, int]:
-    """``(old, new)``: the ids of the last two complete crawls of one site (the same targets).
-    The site is that of the latest complete crawl, or the one whose targets include ``site``.
+    """``(old, new)`` of :func:`comparison` (no note).
 
     >>> import tempfile, os
     >>> from crawler.store import Store
     >>> s = Store(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
-    >>> for targets in (["https://a.example/"], ["https://b.example/"], ["https://a.example/"], ["https://b.example/"]):
-    ...     s.finish_crawl(s.create_crawl(targets, {}), "complete")
+    >>> def crawl(target, status="complete", pages=1):
+    ...     cid = s.create_crawl([target], {})
+    ...     for n in range(pages):
+    ...         s.write_page(cid, {"url": f"{target}{n}", "role": "page", "status": 200, "parsed": 1}, [])
+    ...     s.finish_crawl(cid, status)
+    >>> for target in ("https://a.example/", "https://b.example/", "https://a.example/", "https://b.example/"):
+    ...     crawl(target)
     >>> latest_pair(s), latest_pair(s, "a.example")
     ((2, 4), (1, 3))
     >>> latest_pair(s, "https://c.example/")
     Traceback (most recent call last):
     analysis.diff.NotEnoughCrawls: no complete crawl of https://c.example/ in the store: a diff needs two
     """
-    crawls = [c for c in store.crawls() if c["status"] == "complete"]
+    found = comparison(store, site)
+    return found["old"], found["new"]
+
+
+def comparison(store, site: str | None = None, new_id: int | None = None) -> dict:
+    """Which crawls a diff compares: ``{"old", "new", "skipped", "note"}``.
+
+    ``new`` is ``new_id`` (the crawl an audit just made), else the latest complete crawl of one
+    site: that of the latest complete crawl, or the one whose targets include ``site``. ``old`` is
+    the latest crawl before it, of the same targets, that can be compared with
+    (:func:`crawler.store.comparable`: complete, at least one page read): a failed, interrupted or
+    empty crawl never is (a site down at cron time must not make next week's diff an alarm).
+    ``skipped`` says in words the crawls in between left out, ``note`` which crawl was taken and
+    why (empty when none was left out).
+
+    >>> import tempfile, os
+    >>> from crawler.store import Store
+    >>> s = Store(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
+    >>> def crawl(status, pages=1, error=None):
+    ...     cid = s.create_crawl(["https://a.example/"], {})
+    ...     for n in range(pages):
+    ...         s.write_page(cid, {"url": f"https://a.example/{n}", "role": "page", "status": 200, "parsed": 1}, [])
+    ...     s.finish_crawl(cid, status, error)
+    >>> crawl("complete"); crawl("failed", 0, "cannot reach https://a.example/: connection refused")
+    >>> crawl("complete", 0); crawl("complete")
+    >>> c = comparison(s)
+    >>> c["old"], c["new"], c["skipped"]
+    (1, 4, ['crawl #2 failed: cannot reach https://a.example/: connection refused', 'crawl #3 read no pages'])
+    >>> c["note"].split(" of ")[0], c["note"].split("; ", 1)[1]
+    ('compared with crawl #1', 'crawl #2 failed: cannot reach https://a.example/: connection refused; crawl #3 read no pages')
+    """
+    from crawler.store import comparable, why_not_comparable
+
+    crawls = store.crawls()
     what = "" if site is None else f" of {site}"
-    if site is not None:
-        key = site_key(site)
-        crawls = [c for c in crawls if any(site_key(t) == key for t in c["targets"])]
-    if not crawls:
-        raise NotEnoughCrawls(f"no complete crawl{what} in the store: a diff needs two")
-    latest = crawls[-1]
-    same = [c for c in crawls if sorted(c["targets"]) == sorted(latest["targets"])]
-    if len(same) < 2:
-        raise NotEnoughCrawls(f"only one complete crawl of {' '.join(latest['targets'])} in the store (#{latest['id']}):"
-                              " a diff needs two (audit it again, or name two crawls: funnelcheck diff OLD NEW)")
-    return same[-2]["id"], same[-1]["id"]
+    if new_id is not None:
+        latest = next((c for c in crawls if c["id"] == new_id), None)
+        if latest is None:
+            raise NotEnoughCrawls(f"no crawl #{new_id} in the store")
+    else:
+        done = [c for c in crawls if c["status"] == "complete"]
+        if site is not None:
+            key = site_key(site)
+            done = [c for c in done if any(site_key(t) == key for t in c["targets"])]
+        if not done:
+            raise NotEnoughCrawls(f"no complete crawl{what} in the store: a diff needs two")
+        latest = done[-1]
+    same = [c for c in crawls if c["id"] < latest["id"] and sorted(c["targets"]) == sorted(latest["targets"])]
+    base = next((c for c in reversed(same) if comparable(c)), None)
+    skipped = [why_not_comparable(c) for c in same if (base is None or c["id"] > base["id"])
+               and c["status"] != "running" and not comparable(c)]
+    if base is None:
+        left_out = f" ({'; '.join(skipped[-SAID:])})" if skipped else ""
+        raise NotEnoughCrawls(f"only one complete crawl of {' '.join(latest['targets'])} in the store (#{latest['id']})"
+                              f"{left_out}: a diff needs two (audit it again, or name two crawls: funnelcheck diff "
+                              "OLD NEW)")
+    shown = skipped if len(skipped) <= SAID else [*skipped[:SAID], f"and {len(skipped) - SAID} more"]
+    note = (f"compared with crawl #{base['id']} of {(base['started'] or '')[:10]}; " + "; ".join(shown)) if skipped else ""
+    return {"old": base["id"], "new": latest["id"], "skipped": skipped, "note": note}
 
 
 def comparable_options(crawl: dict) -> dict:
@@ -167,6 +239,18 @@ def _owned_sources(g, url: str) -> int:
                 if (nodes.get(source) or {}).get("tier") in OWNED})
 
 
+def _offer_of(g, url: str) -> str | None:
+    """``purchase`` or ``lead`` when ``url`` is an offer (a conversion page by its address, a
+    hosted form, a page holding a lead form), else None."""
+    node = g.node_data.get(url) or {}
+    if node.get("conversion"):
+        return node["conversion"]
+    if node.get("lead_form"):
+        return "lead"
+    scope = g.graph["scope"]
+    return scope.conversion_kind(url) if url.startswith(("http://", "https://")) and scope.tier(url) == SITE else None
+
+
 def _broken_targets(g, findings) -> dict:
     """Every URL a broken-link finding is about (a grouped finding's each target) -> its row."""
     out: dict[str, dict] = {}
@@ -181,7 +265,8 @@ def _broken_targets(g, findings) -> dict:
             out[url] = {"target": url, "id": f.id, "severity": f.severity,
                         "status": status if status is not None else detail.get("status"),
                         "label": node.get("label") or detail.get("label"),
-                        "pages": f.count if len(targets) == 1 else _owned_sources(g, url), "message": f.message}
+                        "pages": f.count if len(targets) == 1 else _owned_sources(g, url), "message": f.message,
+                        "offer": _offer_of(g, url)}
     return out
 
 
@@ -278,16 +363,140 @@ def _side(store, crawl_id: int, weights=None, entry=None) -> tuple[_Side, object
     return side, a
 
 
+COMPANY_TIERS = OWNED | {"app"}  # the site, the blog, the company's other hosts (app., my., docs. …)
+LINK_CLASSES = ("owned", "social", "offer")
+LINK_WORDS = (("social", "links to social platforms"), ("owned", "links between owned pages"),
+              ("offer", "links to offers on other sites"))
+EMPTY = {"count": 0, "grouped": 0, "links": []}
+
+
 def _classifier(g):
-    """A link key's class for the link diff: ``owned``, ``social`` or None (left out)."""
+    """A link key's class for the link diff: ``owned`` (the site, the blog, the company's other
+    hosts), ``social``, ``offer`` (an offer on another site: a hosted form, a ``--conversion``
+    match) or None (left out)."""
     nodes, scope = g.node_data, g.graph["scope"]
 
     def classify(url: str) -> str | None:
         node = nodes.get(url)
         tier = node.get("tier") if node is not None else scope.tier(url)
-        return "owned" if tier in COMPANY else "social" if tier == SOCIAL else None  # (a sign-up on app.: owned)
+        if tier in COMPANY_TIERS:
+            return "owned"
+        if tier == SOCIAL:
+            return "social"
+        return "offer" if node is not None and node.get("conversion") else None
 
     return classify
+
+
+# Blog pages that list posts rather than being one (by their address, when the page's own
+# signals do not say): a blog's root, its pages 2, 3 …, its categories, tags, authors, archives.
+LISTING = re.compile(r"/(page|category|categories|tag|tags|topic|topics|author|authors|archive|archives)(/|$)"
+                     r"|/\d{4}/(\d{1,2}/)?$", re.I)
+PAGE_CLASSES = ("site", "blog-post", "blog-page")  # the kinds of owned page a template change is said for
+
+
+def page_class(tier: str | None, url: str, signals: dict | None = None, root: str | None = None) -> str | None:
+    """The kind of owned page ``url`` is, for grouping link changes: ``site`` (``site:/docs/``
+    for a page in a folder of the site: its section), ``blog-post`` or ``blog-page`` (a
+    listing: the blog's root ``root``, a category, page 2 …); None for any other tier. A
+    page's own signals (``posting``, ``articles``) win over its address.
+
+    >>> page_class("blog", "https://a.example/blog/how-to/"), page_class("blog", "https://a.example/blog/tag/x/")
+    ('blog-post', 'blog-page')
+    >>> page_class("blog", "https://a.example/blog/", root="https://a.example/blog/"), page_class("site", "https://a.example/")
+    ('blog-page', 'site')
+    >>> page_class("blog", "https://a.example/blog/news/", {"articles": 12}), page_class("social", "https://x.com/a")
+    ('blog-page', None)
+    >>> page_class("site", "https://a.example/docs/setup/"), page_class("site", "https://a.example/docs/")
+    ('site:/docs/', 'site:/docs/')
+    >>> page_class("site", "https://a.example/about.html")
+    'site'
+    """
+    if tier == SITE:
+        folders = [part for part in (urlsplit(url).path or "/").split("/")[1:-1] if part]
+        return f"site:/{folders[0]}/" if folders else "site"
+    if tier != BLOG:
+        return None
+    signals = signals or {}
+    if signals.get("posting"):
+        return "blog-post"
+    if (signals.get("articles") or 0) > 1 or url == root or LISTING.search(urlsplit(url).path or "/"):
+        return "blog-page"
+    return "blog-post"
+
+
+def _page_classifier(g):
+    nodes, scope = g.node_data, g.graph["scope"]
+
+    def classify(url: str) -> str | None:
+        node = nodes.get(url)
+        if node is None:
+            return None
+        tier = node.get("tier")
+        return page_class(tier, url, node.get("signals"), scope.blog_root(url) if tier == BLOG else None)
+
+    return classify
+
+
+def kinds(by_class: dict) -> tuple[dict, str | None]:
+    """Page counts per :func:`page_class` summed per kind of page (:data:`PAGE_CLASSES`), and
+    the site section they all are in, if they are all in one.
+
+    >>> kinds({"site:/docs/": 3, "site": 2, "blog-post": 4}), kinds({"site:/docs/": 3})
+    (({'site': 5, 'blog-post': 4}, None), ({'site': 3}, '/docs/'))
+    """
+    out: dict[str, int] = {}
+    sections = set()
+    for cls, n in by_class.items():
+        kind, _, section = cls.partition(":")
+        out[kind] = out.get(kind, 0) + n
+        sections.add(section or None)
+    one = sections.pop() if len(sections) == 1 else None
+    return {k: out[k] for k in PAGE_CLASSES if k in out}, one
+
+
+def is_group(key: str, kind: str, by_class: dict, totals: dict) -> bool:
+    """Are the pages that changed a link to ``key`` one change (a template's), not many?
+    At least :data:`GROUP_MIN` pages, and :data:`GROUP_MANY` or :data:`GROUP_SHARE` of the
+    pages of their kinds, or of the one site section they are all in (``by_class`` and
+    ``totals`` by :func:`page_class`).
+
+    >>> is_group("u", "owned", {"blog-post": 40}, {"blog-post": 40, "site": 5}), is_group("u", "owned", {"site": 3}, {"site": 40})
+    (True, False)
+    >>> is_group("u", "social", {"site": 25}, {"site": 400}), is_group("u", "owned", {"site": 2}, {"site": 2})
+    (True, False)
+    >>> is_group("u", "owned", {"site:/docs/": 4}, {"site:/docs/": 5, "site": 40})
+    True
+    """
+    n = sum(by_class.values())
+    if n < GROUP_MIN:
+        return False
+    mine, section = kinds(by_class)
+    all_kinds, _ = kinds(totals)
+    if n >= GROUP_MANY or n >= GROUP_SHARE * sum(all_kinds.get(k, 0) for k in mine):
+        return True
+    return section is not None and n >= GROUP_SHARE * totals.get(f"site:{section}", 0)
+
+
+def _link_changes(store, crawl_id: int, other_id: int, g, change: str, limit: int) -> dict:
+    """The links of ``crawl_id`` that ``other_id`` has not (:meth:`crawler.store.Store.link_changes`),
+    with the template changes among them described from ``g`` (the graph of ``crawl_id``)."""
+    found = store.link_changes(crawl_id, other_id, _classifier(g), limit=limit, page_class=_page_classifier(g),
+                               grouped=is_group, group_min=GROUP_MIN, groups_max=GROUPS_MAX)
+    scope = g.graph["scope"]
+    groups = []
+    of, _ = kinds(found["classes"])
+    for grp in found["groups"]:
+        platform = scope.platform(grp["key"]) if grp["class"] == "social" else None
+        by_class, section = kinds(grp["by_class"])
+        groups.append({"change": change, "class": grp["class"], "target": grp["key"], "pages": grp["pages"],
+                       "by_class": by_class, "of": of, "section": section,
+                       "section_of": found["classes"].get(f"site:{section}") if section else None,
+                       "region": grp["region"], "text": grp["text"], "icon": grp["icon"],
+                       "offer": _offer_of(g, grp["key"]) if grp["class"] != "social" else None,
+                       "platform": platform.name if platform else None})
+    found["groups"] = groups
+    return found
 
 
 # -- the diff ---------------------------------------------------------------------------------
@@ -300,11 +509,11 @@ def diff_crawls(store, old_id: int, new_id: int, *, weights: dict | None = None,
     for crawl_id in (old_id, new_id):
         store.crawl(crawl_id)  # a missing crawl: StoreError before any work
     old, analysed = _side(store, old_id, weights, entry)
-    removed = store.links_except(old_id, new_id, _classifier(analysed.graph), limit=limit)
+    removed = _link_changes(store, old_id, new_id, analysed.graph, "removed", limit)
     del analysed
     gc.collect()  # the old graph goes before the new one is built
     new, analysed = _side(store, new_id, weights, entry)
-    added = store.links_except(new_id, old_id, _classifier(analysed.graph), limit=limit)
+    added = _link_changes(store, new_id, old_id, analysed.graph, "added", limit)
     fixed = []
     for url in sorted(old.broken.keys() - new.broken.keys()):
         state = _now(analysed.graph, url)
@@ -313,7 +522,7 @@ def diff_crawls(store, old_id: int, new_id: int, *, weights: dict | None = None,
         now, status = state
         row = old.broken[url]
         fixed.append({"target": url, "id": row["id"], "pages": row["pages"], "message": row["message"],
-                      "now": now, "status": status})
+                      "now": now, "status": status, "offer": row["offer"]})
     del analysed
     gc.collect()
     newly = []
@@ -322,7 +531,7 @@ def diff_crawls(store, old_id: int, new_id: int, *, weights: dict | None = None,
         row = new.broken[url]
         newly.append({"target": url, "id": row["id"], "severity": row["severity"], "status": row["status"],
                       "label": row["label"], "pages": row["pages"], "message": row["message"],
-                      "before_status": before["status"] if before else None})
+                      "before_status": before["status"] if before else None, "offer": row["offer"]})
     newly.sort(key=lambda r: (_RANK[r["severity"]], -r["pages"], r["target"]))
 
     pages = {}
@@ -331,9 +540,11 @@ def diff_crawls(store, old_id: int, new_id: int, *, weights: dict | None = None,
         pages[name] = {"count": count, "urls": urls}
     links = {}
     for name, found in (("added", added), ("removed", removed)):
-        links[name] = {kind: {"count": found.get(kind, (0, []))[0],
-                              "links": [{"source": s, "target": t} for s, t in found.get(kind, (0, []))[1]]}
-                       for kind in ("owned", "social")}
+        pairs = found["pairs"]
+        links[name] = {kind: {"count": pairs.get(kind, (0, []))[0], "grouped": found["grouped"].get(kind, 0),
+                              "links": [{"source": s, "target": t} for s, t in pairs.get(kind, (0, []))[1]]}
+                       for kind in LINK_CLASSES}
+    links["groups"] = removed["groups"] + added["groups"]
 
     ids_new, ids_old = new.findings.keys() - old.findings.keys(), old.findings.keys() - new.findings.keys()
 
@@ -366,6 +577,9 @@ def diff_crawls(store, old_id: int, new_id: int, *, weights: dict | None = None,
         "findings": {"new": f_new, "resolved": f_resolved, "changed": f_changed},
         "metrics": _metrics(old, new),
     }
+    said = {"headline": headline(out), "summary": summary(out)}
+    out = {**{k: out[k] for k in ("site", "old", "new", "options_differ")}, **said,
+           **{k: v for k, v in out.items() if k not in said}}
     out["sentences"] = sentences(out)
     return out
 
@@ -525,95 +739,345 @@ def _listed(items: list[str], total: int | None = None) -> str:
     return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
 
 
-def _entries_words(c: dict) -> str:
-    """``4 blog pages``, ``3 entry pages``, ``4 entry pages (3 blog pages)``."""
+def _entries_words(c: dict, more: str = "") -> str:
+    """``4 blog pages``, ``3 entry pages``, ``4 entry pages (3 blog pages)``; ``more="more "``:
+    ``4 more entry pages (3 blog pages)``.
+
+    >>> _entries_words({"entries": 4, "blog": 3}, "more "), _entries_words({"entries": 1, "blog": 1})
+    ('4 more entry pages (3 blog pages)', '1 blog page')
+    """
     n, blog = c["entries"], c["blog"]
     if blog == n:
-        return _s(n, "blog page")
+        return _s(n, more + "blog page")
     if not blog:
-        return _s(n, "entry page")
-    return f"{_s(n, 'entry page')} ({_s(blog, 'blog page')})"
+        return _s(n, more + "entry page")
+    return f"{_s(n, more + 'entry page')} ({_s(blog, 'blog page')})"
 
 
 def _moved(row: dict, noise: float) -> bool:
     return row["delta"] is not None and abs(row["delta"]) >= noise
 
 
-def sentences(diff: dict) -> list[str]:
-    """The plain-language lines of a diff, most important first: a note on how the crawls
-    differ, then what got worse (new backward links, newly broken links, conversion pages
-    out of reach, metrics falling, other serious findings), then what got better, then the
-    rest (pages, links, minor findings)."""
+# The order of funnel impact: what a change does to the offers first, then to conversion, then
+# to the routes backward (to social), then the plain link check; within each, what got worse
+# before what got better.
+IMPACTS = ("offer", "conversion", "backward", "links")
+CHANGES = ("worse", "better", "neutral")
+CLASS_WORDS = {"site": ("site page", "site pages"), "blog-post": ("blog post", "blog posts"),
+               "blog-page": ("blog listing page", "blog listing pages")}
+REGION_OWNER = {"header": "the header's", "nav": "the navigation's", "footer": "the footer's", "aside": "the sidebar's"}
+PLATFORM_NAMES = {"twitter": "Twitter", "twitter-links": "Twitter", "linkedin": "LinkedIn", "youtube": "YouTube",
+                  "tiktok": "TikTok", "bluesky": "Bluesky", "whatsapp": "WhatsApp", "vk": "VK", "addtoany": "AddToAny"}
+TEXT_MAX = 40  # characters of a link's text used as its name ("the Signup link")
+
+
+def where_words(by_class: dict, of: dict, section: str | None = None, section_of: int | None = None) -> str:
+    """The pages a template change touched, by kind: ``every blog post (40)``, ``12 of 40
+    site pages``, ``every page (44)`` when it is every page of every kind read in both
+    crawls; ``every page under /docs/ (30)`` when they are the site pages of one section.
+
+    >>> where_words({"blog-post": 40}, {"blog-post": 40, "site": 4})
+    'every blog post (40)'
+    >>> where_words({"site": 4, "blog-post": 40}, {"site": 4, "blog-post": 40})
+    'every page (44)'
+    >>> where_words({"site": 12, "blog-post": 40}, {"site": 30, "blog-post": 40, "blog-page": 2})
+    '12 of 30 site pages and every blog post (40)'
+    >>> where_words({"blog-post": 100, "blog-page": 63}, {"site": 9, "blog-post": 100, "blog-page": 63})
+    'every blog page (163)'
+    >>> where_words({"site": 12}, {"site": 30}, "/docs/", 12), where_words({"site": 5}, {"site": 30}, "/docs/", 12)
+    ('every page under /docs/ (12)', '5 of 12 pages under /docs/')
+    """
+    if len(by_class) > 1 and all(by_class.get(c, 0) == n for c, n in of.items()):
+        return f"every page ({sum(by_class.values())})"
+    blog = ("blog-post", "blog-page")
+    if all(by_class.get(c) and by_class[c] >= of.get(c, 0) for c in blog):
+        rest = where_words({c: n for c, n in by_class.items() if c not in blog}, of, section, section_of)
+        said = f"every blog page ({sum(by_class[c] for c in blog)})"
+        return f"{rest} and {said}" if rest else said
+    parts = []
+    for c in PAGE_CLASSES:
+        n = by_class.get(c)
+        if not n:
+            continue
+        one, many = CLASS_WORDS[c]
+        total = of.get(c, n)
+        if c == "site" and section and section_of and n < total:
+            parts.append(f"every page under {section} ({n})" if n >= section_of
+                         else f"{n} of {section_of} pages under {section}")
+            continue
+        parts.append(f"every {one} ({n})" if n >= total else f"{n} of {total} {many if total != 1 else one}")
+    return " and ".join(parts)
+
+
+def _link_label(grp: dict) -> str:
+    """What a template change's link is called: ``LinkedIn icon``, ``Signup link``, ``link``."""
+    thing = "icon" if grp["icon"] else "link"
+    if grp.get("platform"):
+        label = PLATFORM_NAMES.get(grp["platform"], grp["platform"].capitalize())
+        if label == "Twitter" and site_key(grp["target"]).startswith("x.com"):
+            label = "X"
+    else:
+        label = " ".join(str(grp.get("text") or "").split())
+        if len(label) > TEXT_MAX or label.lower() in ("", thing):
+            label = ""
+    return f"{label} {thing}" if label else thing
+
+
+def group_words(grp: dict, base: str | None) -> tuple[str, str]:
+    """A template change in words, and its short form for the subject.
+
+    >>> g = {"change": "removed", "target": "https://a.example/signup/", "text": "Signup", "icon": False,
+    ...      "region": "main", "platform": None, "by_class": {"blog-post": 40}, "of": {"blog-post": 40, "site": 4}}
+    >>> group_words(g, "https://a.example/")
+    ('The Signup link (/signup/) was removed from every blog post (40).', 'Signup link removed from every blog post (40)')
+    >>> g.update(change="added", target="https://www.linkedin.com/company/a", icon=True, region="footer",
+    ...          platform="linkedin", by_class={"site": 4, "blog-post": 40})
+    >>> group_words(g, "https://a.example/")[0]
+    "The footer's LinkedIn icon (https://www.linkedin.com/company/a) was added to every page (44)."
+    """
+    label = _link_label(grp)
+    owner = REGION_OWNER.get(grp.get("region") or "", "the")
+    where = where_words(grp["by_class"], grp["of"], grp.get("section"), grp.get("section_of"))
+    verb = "added to" if grp["change"] == "added" else "removed from"
+    words = f"{owner} {label} ({short(grp['target'], base)}) was {verb} {where}."
+    return words[0].upper() + words[1:], f"{label[0].upper() + label[1:]} {verb.split()[0]} {verb.split()[1]} {where}"
+
+
+def _item(kind: str, impact: str, change: str, words: str, short_words: str | None = None, **detail) -> dict:
+    return {"kind": kind, "impact": impact, "change": change, "words": words, "short": short_words, **detail}
+
+
+@cache
+def _account(url: str | None) -> tuple:
+    """One social account however a page spells its URL (``x.com/acme``, ``twitter.com/ACME/``).
+
+    >>> _account("https://x.com/acme") == _account("http://www.twitter.com/ACME/?ref=nav")
+    True
+    """
+    return Scope().profile_id(url or "") or (site_key(url or "").split("?")[0],)
+
+
+def summary(diff: dict) -> list[dict]:
+    """What changed for the funnel, most important first (see :data:`IMPACTS`): each item a
+    dict with ``kind``, ``impact`` (``offer``, ``conversion``, ``backward``, ``links``),
+    ``change`` (``worse``, ``better``, ``neutral``), ``words`` (a sentence), ``short`` (its
+    form in the e-mail subject, None when it stays out of it) and what it is about.
+
+    Kinds: ``offer-link-removed`` / ``offer-link-added`` (a template's link to an offer),
+    ``offer-unreachable`` / ``offer-reachable`` / ``offer-new`` (entry pages that reach an
+    offer), ``posts-unreachable`` / ``posts-reachable``, ``offer-broken`` / ``offer-fixed`` (a
+    link to an offer newly broken, or fixed), ``conversion`` and ``clicks`` (the funnel
+    metrics), ``social-link-added`` / ``social-link-removed`` (a template's link to a social
+    platform, with the backward-link finding it makes or ends), ``backward-new`` /
+    ``backward-fixed`` / ``backward-changed`` (per account and region), ``social-leak``,
+    ``link-added`` / ``link-removed`` (a template's other links), ``broken-new`` /
+    ``broken-fixed`` (the first :data:`SAID`, then one item with the ``count`` of the rest).
+    """
     base = (diff["new"]["targets"] or diff["old"]["targets"] or [None])[0]
-    notes, worse, better, rest = [], [], [], []
-    if diff["options_differ"]:
-        notes.append(f"The two crawls ran with different options ({', '.join(diff['options_differ'])}): "
-                     "some of the changes below may come from that.")
-    for side in ("old", "new"):
-        h = diff[side]
-        if h["status"] != "complete":
-            notes.append(f"Crawl #{h['id']} is {h['status']}: pages it did not reach show up as changes.")
+    items: list[dict] = []
+    groups = (diff.get("links") or {}).get("groups") or []
 
-    for r in diff["backward"]["new"]:
-        worse.append(f"New backward link ({r['severity']}): {r['message']}.")
-    # a finding in both crawls that got worse (or better) is said with the bad (good) news
-    for r in diff["findings"]["changed"]:
-        sev, pages = r["severity"], r["pages"]
-        what = []
-        if sev["old"] != sev["new"]:
-            what.append(f"{sev['old']} → {sev['new']}")
-        if pages["old"] != pages["new"]:
-            what.append(f"on {pages['new']} pages, was {pages['old']}")
-        into = (worse if _RANK[sev["new"]] < _RANK[sev["old"]] else better if _RANK[sev["new"]] > _RANK[sev["old"]]
-                else rest)
-        into.append(f"Changed ({', '.join(what)}): {r['message']}.")
-    newly = diff["broken"]["new"]
-    for r in newly[:SAID]:
-        what = f"answers {r['status']}" if r["status"] else (r["label"] or "fails")
-        was = " (it worked before)" if r["before_status"] and 200 <= r["before_status"] < 400 else ""
-        worse.append(f"Newly broken: {short(r['target'], base)} {what}{was}, linked from {_s(r['pages'], 'page')}.")
-    if len(newly) > SAID:
-        worse.append(f"… and {len(newly) - SAID} more newly broken links.")
-
+    # offers: template links to them, their reach, the links to them that broke
+    for grp in groups:
+        if grp["class"] != "social" and grp.get("offer"):
+            words, brief = group_words(grp, base)
+            change = "worse" if grp["change"] == "removed" else "better"
+            items.append(_item(f"offer-link-{grp['change']}", "offer", change, words, brief, target=grp["target"],
+                               pages=grp["pages"]))
     m = diff["metrics"]
     for r in m["conversion_pages"]:
         where = short(r["url"], base)
         if r["old"] is None:
-            rest.append(f"New conversion page {where}, reachable from {_entries_words(r['new'])}."
-                        if r["new"]["entries"] else f"New conversion page {where}, reachable from no entry page.")
+            reach = _entries_words(r["new"]) if r["new"]["entries"] else "no entry page"
+            items.append(_item("offer-new", "offer", "better", f"New offer {where}, reachable from {reach}.",
+                               f"new offer {where}", target=r["url"], entries=r["new"]["entries"]))
             continue
         if r["lost"]["entries"]:
-            worse.append(f"{where} is no longer reachable from {_entries_words(r['lost'])}.")
+            if r["new"] is None or not r["new"]["entries"]:
+                gone = " (the page is gone)" if r["new"] is None else ""
+                words = (f"The offer {where} can no longer be reached from any entry page{gone}: "
+                         f"{_entries_words(r['old'])} reached it.")
+                brief = f"{where} out of reach"
+            else:
+                words = f"The offer {where} can no longer be reached from {_entries_words(r['lost'])}."
+                brief = f"{where} out of reach from {_s(r['lost']['entries'], 'entry page')}"
+            items.append(_item("offer-unreachable", "offer", "worse", words, brief, target=r["url"],
+                               entries=r["lost"]["entries"]))
         if r["gained"]["entries"]:
-            better.append(f"{where} is now reachable from {_entries_words(r['gained'])} more.")
+            items.append(_item("offer-reachable", "offer", "better",
+                               f"The offer {where} can now be reached from {_entries_words(r['gained'], 'more ')}.",
+                               f"{where} reachable from {_s(r['gained']['entries'], 'more entry page')}",
+                               target=r["url"], entries=r["gained"]["entries"]))
+    stuck = m["unreachable_posts"]
+    if stuck["new"]:
+        n = len(stuck["new"])
+        items.append(_item("posts-unreachable", "offer", "worse",
+                           f"{_s(n, 'blog page')} can no longer reach any offer: "
+                           f"{_listed([short(u, base) for u in stuck['new']])}.",
+                           f"{_s(n, 'blog page')} cut off from every offer", pages=n))
+    if stuck["fixed"]:
+        n = len(stuck["fixed"])
+        items.append(_item("posts-reachable", "offer", "better",
+                           f"{_s(n, 'blog page')} can reach an offer again: "
+                           f"{_listed([short(u, base) for u in stuck['fixed']])}.",
+                           f"{_s(n, 'blog page')} reach an offer again", pages=n))
+    for r in diff["broken"]["new"]:
+        if not r.get("offer"):
+            continue
+        what = f"answers {r['status']}" if r["status"] else (r["label"] or "fails")
+        was = " (it worked before)" if r["before_status"] and 200 <= r["before_status"] < 400 else ""
+        where = short(r["target"], base)
+        items.append(_item("offer-broken", "offer", "worse",
+                           f"The link to the offer {where} is broken: it {what}{was}, on {_s(r['pages'], 'page')}.",
+                           f"{where} link broken" + (f" on {r['pages']} pages" if r["pages"] > 1 else ""),
+                           target=r["target"], pages=r["pages"]))
+    for r in diff["broken"]["fixed"]:
+        if not r.get("offer"):
+            continue
+        where = short(r["target"], base)
+        now = {"works": "works again", "no longer linked": "is no longer linked"}.get(r["now"], "was not checked")
+        items.append(_item("offer-fixed", "offer", "better", f"The broken link to the offer {where} {now}.",
+                           f"{where} link fixed" if r["now"] == "works" else None, target=r["target"]))
 
-    def say(row: dict, what: str, good_up: bool, threshold: float = SAY_POINTS, fmt=pct_pair) -> None:
+    # conversion
+    def metric(kind: str, impact: str, row: dict, what: str, brief: str | None, good_up: bool,
+               threshold: float = SAY_POINTS, fmt=pct_pair, **detail) -> None:
         if not _moved(row, threshold):
             return
         a, b = fmt(row["old"], row["new"])
         up = row["delta"] > 0
-        (better if up == good_up else worse).append(f"{what} {'rose' if up else 'fell'} from {a} to {b}.")
+        shown = brief is not None and (fmt is not pct_pair or abs(row["delta"]) >= HEADLINE_POINTS)
+        items.append(_item(kind, impact, "better" if up == good_up else "worse",
+                           f"{what} {'rose' if up else 'fell'} from {a} to {b}.",
+                           f"{brief} {a} to {b}" if shown else None, old=row["old"], new=row["new"], **detail))
 
     site, blog = m["site"], m["blog"]
-    say(site["conversion"], "Conversion probability (site-wide)", True)
-    say(blog["conversion"], "Conversion probability from the blog", True)
+    metric("conversion", "conversion", site["conversion"], "Conversion site-wide", "conversion", True, of="site")
+    metric("conversion", "conversion", blog["conversion"], "Conversion from the blog", "blog conversion", True,
+           of="blog")
     for row in m["landing"]:
         where = short(row["url"], base)
-        say(row["conversion"], "Conversion probability from " + ("the home page" if where == "/" else where), True)
-    say(site["social_leak"], "The leak to social (site-wide)", False)
-    say(blog["social_leak"], "The leak to social from the blog", False)
-    say(site["clicks_to_conversion"], "Clicks to a conversion", False, SAY_CLICKS, lambda a, b: (f"{a:.1f}", f"{b:.1f}"))
-    stuck = m["unreachable_posts"]
-    if stuck["new"]:
-        worse.append(f"{_s(len(stuck['new']), 'blog page')} can no longer reach any offer: "
-                     f"{_listed([short(u, base) for u in stuck['new']])}.")
-    if stuck["fixed"]:
-        better.append(f"{_s(len(stuck['fixed']), 'blog page')} can reach an offer again: "
-                      f"{_listed([short(u, base) for u in stuck['fixed']])}.")
+        where = "the home page" if where == "/" else where
+        metric("conversion", "conversion", row["conversion"], f"Conversion from {where}", None, True, of=row["url"])
+    metric("clicks", "conversion", site["clicks_to_conversion"], "Clicks to a conversion", None, False, SAY_CLICKS,
+           lambda a, b: (f"{a:.1f}", f"{b:.1f}"), of="site")
 
+    # backward routes: template links to social (with the finding they make), then the findings
+    said: set[str] = set()
+    backward = diff["backward"]
+    for grp in groups:
+        if grp["class"] != "social":
+            continue
+        rows = backward["new" if grp["change"] == "added" else "fixed"]
+        match = [r for r in rows if _account(r["target"]) == _account(grp["target"])
+                 and (r["region"] or "body") in (grp["region"] or "body", "body" if grp["region"] == "main" else "")]
+        words, brief = group_words(grp, base)
+        if match:
+            said.update(r["id"] for r in match)
+            sev = ", ".join(dict.fromkeys(r["severity"] for r in match))
+            words = words[:-1] + (f": a new backward link ({sev})." if grp["change"] == "added"
+                                  else f": a backward link fixed ({sev}).")
+        change = "worse" if grp["change"] == "added" else "better"
+        items.append(_item(f"social-link-{grp['change']}", "backward", change, words, brief, target=grp["target"],
+                           pages=grp["pages"], findings=[r["id"] for r in match]))
+    for name, kind, change in (("new", "backward-new", "worse"), ("fixed", "backward-fixed", "better")):
+        per: dict[tuple, list] = {}
+        for r in backward[name]:
+            if r["id"] not in said:
+                per.setdefault((_account(r["target"]), r["region"] or ""), []).append(r)
+        for rows in per.values():
+            r = rows[0]
+            pages = sum(x["pages"] for x in rows)
+            if len(rows) == 1:
+                words = (f"New backward link ({r['severity']}): {r['message']}." if name == "new" else
+                         f"Fixed backward link ({r['severity']}, was on {_s(r['pages'], 'page')}): {r['message']}.")
+            else:
+                region = REGION_WORDS.get(r["region"] or "", r["region"] or "page body")
+                sev = ", ".join(dict.fromkeys(x["severity"] for x in rows))
+                words = (f"{'New' if name == 'new' else 'Fixed'} backward links ({sev}): the {region} "
+                         f"{'links' if name == 'new' else 'linked'} to {r['target']} in {len(rows)} ways, "
+                         f"on {_s(pages, 'page')}.")
+            items.append(_item(kind, "backward", change, words, None, target=r["target"], region=r["region"],
+                               pages=pages, findings=[x["id"] for x in rows]))
+    for r in diff["findings"]["changed"]:
+        if r["rule"] not in BACKWARD_RULES:
+            continue
+        change = _change_of(r)
+        items.append(_item("backward-changed", "backward", change, _changed_words(r), None, target=r["target"],
+                           region=r["region"], findings=[r["id"]]))
+    metric("social-leak", "backward", site["social_leak"], "The leak to social site-wide", None, False, of="site")
+    metric("social-leak", "backward", blog["social_leak"], "The leak to social from the blog", None, False, of="blog")
+
+    # the plain link check: other template changes, links broken and fixed
+    for grp in groups:
+        if grp["class"] == "owned" and not grp.get("offer"):
+            words, brief = group_words(grp, base)
+            items.append(_item(f"link-{grp['change']}", "links", "neutral", words, brief, target=grp["target"],
+                               pages=grp["pages"]))
+    newly = [r for r in diff["broken"]["new"] if not r.get("offer")]
+    for r in newly[:SAID]:
+        what = f"answers {r['status']}" if r["status"] else (r["label"] or "fails")
+        was = " (it worked before)" if r["before_status"] and 200 <= r["before_status"] < 400 else ""
+        items.append(_item("broken-new", "links", "worse", f"Newly broken: {short(r['target'], base)} {what}{was}, "
+                           f"linked from {_s(r['pages'], 'page')}.", None, target=r["target"], pages=r["pages"]))
+    if len(newly) > SAID:
+        items.append(_item("broken-new", "links", "worse", f"… and {len(newly) - SAID} more newly broken links.",
+                           None, count=len(newly) - SAID))
+    fixed = [r for r in diff["broken"]["fixed"] if not r.get("offer")]
+    for r in fixed[:SAID]:
+        now = {"works": f"works now ({r['status']})" if r["status"] else "works now",
+               "no longer linked": "is no longer linked"}.get(r["now"], "was not checked this time")
+        items.append(_item("broken-fixed", "links", "better", f"Broken link fixed: {short(r['target'], base)} {now}.",
+                           None, target=r["target"]))
+    if len(fixed) > SAID:
+        items.append(_item("broken-fixed", "links", "better", f"… and {len(fixed) - SAID} more broken links fixed.",
+                           None, count=len(fixed) - SAID))
+    order = {(i, c): n for n, (i, c) in enumerate((i, c) for i in IMPACTS for c in CHANGES)}
+    return sorted(items, key=lambda it: order[(it["impact"], it["change"])])  # (stable: the order above within)
+
+
+def _change_of(r: dict) -> str:
+    sev = r["severity"]
+    return ("worse" if _RANK[sev["new"]] < _RANK[sev["old"]] else "better" if _RANK[sev["new"]] > _RANK[sev["old"]]
+            else "neutral")
+
+
+def _changed_words(r: dict) -> str:
+    sev, pages = r["severity"], r["pages"]
+    what = []
+    if sev["old"] != sev["new"]:
+        what.append(f"{sev['old']} → {sev['new']}")
+    if pages["old"] != pages["new"]:
+        what.append(f"on {pages['new']} pages, was {pages['old']}")
+    return f"Changed ({', '.join(what)}): {r['message']}."
+
+
+def notes(diff: dict) -> list[str]:
+    """How the two crawls differ (options, a crawl not complete): said before any change."""
+    out = []
+    if diff["options_differ"]:
+        out.append(f"The two crawls ran with different options ({', '.join(diff['options_differ'])}): "
+                   "some of the changes below may come from that.")
+    for side in ("old", "new"):
+        h = diff[side]
+        if h["status"] != "complete":
+            out.append(f"Crawl #{h['id']} is {h['status']}: pages it did not reach show up as changes.")
+    return out
+
+
+def also(diff: dict) -> list[str]:
+    """The changes that are not in :func:`summary`: other findings, pages, link counts."""
+    base = (diff["new"]["targets"] or diff["old"]["targets"] or [None])[0]
+    worse, better, rest = [], [], []
+    for r in diff["findings"]["changed"]:
+        if r["rule"] in BACKWARD_RULES:
+            continue
+        change = _change_of(r)
+        (worse if change == "worse" else better if change == "better" else rest).append(_changed_words(r))
     others_new = [r for r in diff["findings"]["new"] if r["rule"] not in BACKWARD_RULES and r["rule"] != "broken-link"]
     others_gone = [r for r in diff["findings"]["resolved"]
                    if r["rule"] not in BACKWARD_RULES and r["rule"] != "broken-link"]
+
     def each(rows, what: str, into: list) -> None:
         for r in rows[:SAID]:
             into.append(f"{what} ({r['severity']}, {r['rule']}): {r['message']}.")
@@ -622,33 +1086,33 @@ def sentences(diff: dict) -> list[str]:
 
     serious = [r for r in others_new if r["severity"] in ("high", "medium")]
     each(serious, "New finding", worse)
-
     each([r for r in others_gone if r["severity"] in ("high", "medium")], "Resolved finding", better)
-    for r in diff["backward"]["fixed"]:
-        better.append(f"Fixed backward link ({r['severity']}, was on {_s(r['pages'], 'page')}): {r['message']}.")
-    fixed = diff["broken"]["fixed"]
-    for r in fixed[:SAID]:
-        now = {"works": f"works now ({r['status']})" if r["status"] else "works now",
-               "no longer linked": "is no longer linked"}.get(r["now"], "was not checked this time")
-        better.append(f"Broken link fixed: {short(r['target'], base)} {now}.")
-    if len(fixed) > SAID:
-        better.append(f"… and {len(fixed) - SAID} more broken links fixed.")
-
     for name, word in (("added", "added"), ("removed", "removed")):
         p = diff["pages"][name]
         if p["count"]:
             rest.append(f"{_s(p['count'], 'page')} {word}: {_listed([short(u, base) for u in p['urls']], p['count'])}.")
     links = diff["links"]
-    for kind, what in (("social", "links to social platforms"), ("owned", "links between owned pages")):
-        a, r = links["added"][kind]["count"], links["removed"][kind]["count"]
-        if a or r:
-            rest.append(f"{what[0].upper() + what[1:]}: {a} added, {r} removed (on pages in both crawls).")
+    for kind, what in LINK_WORDS:
+        a, r = links["added"].get(kind) or EMPTY, links["removed"].get(kind) or EMPTY
+        if a["count"] or r["count"]:
+            grouped = a.get("grouped", 0) + r.get("grouped", 0)
+            said = f"; {grouped} of them in the template changes above" if grouped else ""
+            rest.append(f"{what[0].upper() + what[1:]}: {a['count']} added, {r['count']} removed "
+                        f"(on pages in both crawls{said}).")
     each([r for r in others_new if r not in serious], "New finding", rest)
     each([r for r in others_gone if r["severity"] not in ("high", "medium")], "Resolved finding", rest)
+    m = diff["metrics"]
     if not m["conversion_reach"] and diff["old"]["pages"] and diff["new"]["pages"]:
         rest.append("Which entry pages reach each conversion page was not compared (too many of both, or no "
                     "funnel metrics).")
-    return notes + worse + better + rest
+    return worse + better + rest
+
+
+def sentences(diff: dict) -> list[str]:
+    """The plain-language lines of a diff, most important first: a note on how the crawls
+    differ, then what changed for the funnel (:func:`summary`: offers, conversion, backward
+    routes, the link check), then the rest (:func:`also`: other findings, pages, links)."""
+    return notes(diff) + [item["words"] for item in summary(diff)] + also(diff)
 
 
 # -- headline and "did anything change" ---------------------------------------------------------
@@ -657,7 +1121,7 @@ def changed(diff: dict) -> bool:
     a crawl that is not complete, are not changes of the site by themselves."""
     if diff["pages"]["added"]["count"] or diff["pages"]["removed"]["count"]:
         return True
-    if any(diff["links"][d][k]["count"] for d in ("added", "removed") for k in ("owned", "social")):
+    if any(diff["links"][d].get(k, {}).get("count") for d in ("added", "removed") for k in LINK_CLASSES):
         return True
     if diff["broken"]["new"] or diff["broken"]["fixed"]:
         return True
@@ -688,45 +1152,64 @@ def header_safe(text: str, limit: int = HEADLINE_MAX) -> str:
     return text
 
 
-def headline(diff: dict) -> str:
-    """The e-mail subject: the site, then the backward links and broken links that changed,
-    the conversion probability if it moved a point or more, else what else changed.
+def headline(diff: dict, limit: int = HEADLINE_MAX) -> str:
+    """The e-mail subject: the site, then what changed for the funnel in the order of
+    :func:`summary` (template changes and offers, conversion moving a point or more, backward
+    links new and fixed, links newly broken and fixed, counted), as much as fits in
+    ``limit`` characters (``+N more`` for the rest); else what else changed.
 
-    >>> d = {"site": "acme.example", "backward": {"new": [1, 2], "fixed": [3]}, "broken": {"new": [1, 2, 3], "fixed": []},
-    ...      "metrics": {"site": {"conversion": {"old": 0.3, "new": 0.3, "delta": 0.0}}}}
+    >>> d = {"site": "acme.example", "new": {"targets": []}, "old": {"targets": []},
+    ...      "backward": {"new": [{"id": 1, "target": "https://x.com/a", "region": "header", "severity": "high",
+    ...                            "message": "m", "pages": 1}], "fixed": []},
+    ...      "broken": {"new": [{"target": "/a", "status": 404, "label": "", "before_status": None, "pages": 1}] * 3,
+    ...                 "fixed": []}, "findings": {"changed": []},
+    ...      "metrics": {"site": {"conversion": {"old": 0.3, "new": 0.2, "delta": -0.1}, "social_leak": {"delta": None},
+    ...                           "clicks_to_conversion": {"delta": None}},
+    ...                  "blog": {"conversion": {"delta": None}, "social_leak": {"delta": None}}, "landing": [],
+    ...                  "conversion_pages": [], "unreachable_posts": {"new": [], "fixed": []}}}
     >>> headline(d)
-    'acme.example: 2 new backward links, 1 fixed, 3 newly broken'
+    'acme.example: conversion 30% to 20%, 1 new backward link, 3 newly broken'
     """
-    parts = []
-    b_new, b_fixed = len(diff["backward"]["new"]), len(diff["backward"]["fixed"])
-    if b_new:
-        parts.append(f"{b_new} new backward link{'s' if b_new != 1 else ''}")
-        if b_fixed:
-            parts.append(f"{b_fixed} fixed")
-    elif b_fixed:
-        parts.append(f"{_s(b_fixed, 'backward link')} fixed")
-    k_new, k_fixed = len(diff["broken"]["new"]), len(diff["broken"]["fixed"])
-    if k_new:
-        parts.append(f"{k_new} newly broken")
-    if k_fixed:
-        parts.append(f"{_s(k_fixed, 'broken link')} fixed")
-    conversion = diff["metrics"]["site"]["conversion"]
-    if conversion["delta"] is not None and abs(conversion["delta"]) >= 0.01:
-        a, b = pct_pair(conversion["old"], conversion["new"])
-        parts.append(f"conversion {a} to {b}")
-    if not parts:
+    counted = {"backward-new": ("new backward link", "new backward links"),
+               "backward-fixed": ("backward link fixed", "backward links fixed"),
+               "broken-new": ("newly broken", "newly broken"),
+               "broken-fixed": ("broken link fixed", "broken links fixed")}
+    parts: dict[str, str | list] = {}
+    for item in summary(diff):
+        if item["kind"] in counted:
+            parts.setdefault(item["kind"], []).append(item)
+        elif item["short"]:
+            parts[item["short"]] = item["short"]
+    said = []
+    for key, part in parts.items():
+        if isinstance(part, list):
+            one, many = counted[key]
+            n = sum(item.get("count", 1) for item in part)
+            said.append(f"{n} {one if n == 1 else many}")
+        else:
+            said.append(part)
+    if not said:
         pages, found, links = diff.get("pages") or {}, diff.get("findings") or {}, diff.get("links") or {}
         added, removed = ((pages.get(k) or {}).get("count", 0) for k in ("added", "removed"))
-        links_added, links_removed = (sum((links.get(d) or {}).get(k, {}).get("count", 0) for k in ("owned", "social"))
+        links_added, links_removed = (sum((links.get(d) or {}).get(k, {}).get("count", 0) for k in LINK_CLASSES)
                                       for d in ("added", "removed"))
         if added or removed:
-            parts.append(f"{_s(added, 'page')} added, {removed} removed")
+            said.append(f"{_s(added, 'page')} added, {removed} removed")
         elif found.get("new") or found.get("resolved"):
-            parts.append(f"{_s(len(found['new']), 'new finding')}, {len(found['resolved'])} resolved")
+            said.append(f"{_s(len(found['new']), 'new finding')}, {len(found['resolved'])} resolved")
         elif links_added or links_removed:
-            parts.append(f"{_s(links_added, 'link')} added, {links_removed} removed")
+            said.append(f"{_s(links_added, 'link')} added, {links_removed} removed")
         elif pages and changed(diff):
-            parts.append("funnel metrics changed")
+            said.append("funnel metrics changed")
         else:
-            parts.append("no changes")
-    return header_safe(f"{diff['site']}: {', '.join(parts)}")
+            said.append("no changes")
+    head = header_safe(diff["site"], limit)
+    text = f"{head}: {said[0]}"
+    for n, part in enumerate(said[1:], 1):
+        left = len(said) - n - 1
+        more = f", +{left} more" if left else ""
+        if len(f"{text}, {part}{more}") > limit:
+            text += f", +{len(said) - n} more"
+            break
+        text += f", {part}"
+    return header_safe(text, limit)

@@ -26,7 +26,8 @@ def history(store, site: str | None = None) -> list[dict]:
     """The crawls of ``store`` (of ``site`` only: a crawl whose targets include it, matched as
     ``funnelcheck diff --site`` matches: scheme, ``www.`` and a trailing slash ignored), oldest first: ``id``, ``site``, ``targets``, ``started``,
     ``duration`` (seconds), ``pages``, ``findings`` (per severity, None when the crawl was
-    never audited to the end), ``status``, ``version``.
+    never audited to the end), ``status`` (``failed`` for a crawl that could not reach its
+    targets), ``error`` (why a crawl failed or stopped, else None), ``version``.
 
     >>> import tempfile, os
     >>> from crawler.store import Store
@@ -44,7 +45,7 @@ def history(store, site: str | None = None) -> list[dict]:
         rows.append({"id": c["id"], "site": c["targets"][0] if c["targets"] else "", "targets": c["targets"],
                      "started": c["started"], "duration": _seconds(c["started"], c["finished"]),
                      "pages": c["pages"], "findings": store.finding_counts(c["id"]), "status": c["status"],
-                     "version": c.get("version")})
+                     "error": c.get("error") if c["status"] != "complete" else None, "version": c.get("version")})
     return rows
 
 
@@ -62,7 +63,17 @@ def _duration(seconds: float | None) -> str:
 
 
 def write_terminal(rows: list[dict], out: TextIO) -> None:
-    """One line per crawl, aligned, crawled text escaped."""
+    """One line per crawl, aligned, crawled text escaped; then why each crawl that did not
+    complete failed or stopped.
+
+    >>> import sys
+    >>> write_terminal([{"id": 2, "targets": ["https://a.example/"], "started": "2026-12-01T06:00:00+00:00",
+    ...                  "duration": 1.0, "pages": 0, "findings": None, "status": "failed",
+    ...                  "error": "cannot reach https://a.example/: connection refused", "version": "0.1.0"}], sys.stdout)
+    id  site                started              duration  pages  findings (h/m/l/i)  status  version
+    2   https://a.example/  2026-12-01 06:00:00  1s        0      —                   failed  0.1.0
+    crawl #2 failed: cannot reach https://a.example/: connection refused
+    """
     header = ("id", "site", "started", "duration", "pages", "findings (h/m/l/i)", "status", "version")
     lines = [header]
     for r in rows:
@@ -73,5 +84,8 @@ def write_terminal(rows: list[dict], out: TextIO) -> None:
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
         out.write("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() + "\n")
+    for r in rows:
+        if r["status"] not in ("complete", "running") and r.get("error"):
+            out.write(f"crawl #{r['id']} {r['status']}: {safe(' '.join(r['error'].split()))}\n")
     if not rows:
         out.write("no crawls\n")

@@ -62,6 +62,14 @@ def target_hosts(options: CrawlOptions, targets=()) -> tuple[list[str], list[str
     >>> target_hosts(CrawlOptions(site=("https://acme.example/",), remap=("^https://x[.]com/ http://127.0.0.1:9/",)),
     ...              ["https://acme.example/"])
     (['acme.example'], ['acme.example:443', '127.0.0.1:9'])
+
+    A ``--remap`` destination under a directory target's public URL is that directory's server
+    (the bundled example's social stand-ins): the public host is not an endpoint, and is never
+    looked up in DNS.
+
+    >>> target_hosts(CrawlOptions(remap=("^https://x[.]com/(.*) https://acme.example/_social/\\1",),
+    ...                           mounts={"https://acme.example/": "http://127.0.0.1:8000/"}), ["https://acme.example/"])
+    ([], ['127.0.0.1:8000'])
     """
     from urllib.parse import urlsplit
 
@@ -86,7 +94,8 @@ def target_hosts(options: CrawlOptions, targets=()) -> tuple[list[str], list[str
             add(t, hosts, with_port=False)
     for url in [remapper.fetch_url(u) for u in (*targets, *options.site, *options.blog, *options.social)]:
         add(url, endpoints, with_port=True)
-    for url in [rule.replacement for rule in remapper.rules] + list(options.mounts.values()):
+    served = Remapper((), options.mounts)  # a destination under a served directory is its server
+    for url in [served.fetch_url(rule.replacement) for rule in remapper.rules] + list(options.mounts.values()):
         add(url, endpoints, with_port=True)
     return hosts, endpoints
 
@@ -292,14 +301,30 @@ class ResumeError(RuntimeError):
 def resumable(store, crawl_id: int | None = None, targets: list[str] | None = None) -> dict | None:
     """The crawl to resume: ``crawl_id``, else the latest interrupted one (of ``targets``, when
     given). Raises :class:`ResumeError` when ``crawl_id`` cannot be resumed; None when no
-    crawl of ``targets`` is waiting."""
-    from crawler.store import process_alive
+    crawl of ``targets`` is waiting. A crawl that failed because it reached none of its targets
+    is not waiting: everything it would fetch again is stored already (a new audit fetches it).
+
+    >>> import tempfile, os
+    >>> from crawler.store import Store
+    >>> s = Store(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
+    >>> s.finish_crawl(s.create_crawl(["https://a.example/"], {}), "failed", "crawl process exited with 1")
+    >>> s.finish_crawl(s.create_crawl(["https://a.example/"], {}), "failed", "cannot reach https://a.example/: timed out")
+    >>> resumable(s, targets=["https://a.example/"]) is None, resumable(s)["id"]
+    (True, 1)
+    >>> resumable(s, 2)
+    Traceback (most recent call last):
+    crawler.run.ResumeError: crawl #2 could not reach its targets (cannot reach https://a.example/: timed out): nothing to resume (audit the site again)
+    """
+    from crawler.store import UNREACHED, process_alive
+
+    def unreached(c: dict) -> bool:  # failed at its targets: a resume would fetch nothing again
+        return c["status"] == "failed" and (c.get("error") or "").startswith(UNREACHED)
 
     if crawl_id is None:
         for c in reversed(store.crawls()):
             if targets is not None and c["targets"] != targets:
                 continue
-            if c["status"] in ("interrupted", "failed"):
+            if c["status"] in ("interrupted", "failed") and not unreached(c):
                 return store.crawl(c["id"])
             if targets is not None:
                 return None  # the latest crawl of these targets ended: start a new one
@@ -309,6 +334,9 @@ def resumable(store, crawl_id: int | None = None, targets: list[str] | None = No
     crawl = store.crawl(crawl_id)
     if crawl["status"] == "complete":
         raise ResumeError(f"crawl #{crawl_id} is complete: nothing to resume")
+    if unreached(crawl):
+        raise ResumeError(f"crawl #{crawl_id} could not reach its targets ({crawl['error']}): nothing to resume "
+                          "(audit the site again)")
     if crawl["status"] == "running" and process_alive(crawl["pid"]):
         raise ResumeError(f"crawl #{crawl_id} is still running (process {crawl['pid']})")
     return crawl

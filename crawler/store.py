@@ -656,7 +656,7 @@ class Store:
     def crawls(self) -> list[dict]:
         pages = ("(SELECT count(*) FROM pages p WHERE p.crawl_id = c.id AND p.role = 'page' AND p.parsed = 1)")
         rows = self.db.execute(
-            f"SELECT c.id, c.targets, c.started, c.finished, c.status, c.pid, c.version, {pages} AS pages"
+            f"SELECT c.id, c.targets, c.started, c.finished, c.status, c.error, c.pid, c.version, {pages} AS pages"
             " FROM crawls c ORDER BY c.id"
         ).fetchall()
         out = []
@@ -1010,6 +1010,11 @@ class Store:
             "SELECT count(*) FROM pages WHERE crawl_id = ? AND role = ?", (crawl_id, role)
         ).fetchone()[0]
 
+    def count_read(self, crawl_id: int) -> int:
+        """Owned HTML pages the crawl read (what ``crawls()`` and ``history`` call its pages)."""
+        return self.db.execute("SELECT count(*) FROM pages WHERE crawl_id = ? AND role = 'page' AND parsed = 1",
+                               (crawl_id,)).fetchone()[0]
+
     def count_queued(self, crawl_id: int) -> int:
         return self.db.execute("SELECT count(*) FROM frontier WHERE crawl_id = ?", (crawl_id,)).fetchone()[0]
 
@@ -1117,7 +1122,7 @@ class Store:
         SQLite works out the pairs (``EXCEPT`` on ``(source_id, key_id)``, into a temporary
         table); ``classify(key URL) -> class or None`` is asked once per distinct key of those
         pairs (None: left out). Returns class -> (how many pairs, the first ``limit`` of them
-        by source then key).
+        by source then key). :meth:`link_changes` groups them too.
 
         >>> import tempfile, os
         >>> s = Store(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
@@ -1133,15 +1138,59 @@ class Store:
         >>> s.links_except(a, b, kind)
         {'social': (1, [('https://a.example/', 'https://x.com/a')])}
         """
+        return self.link_changes(crawl_id, other_id, classify, tags, limit)["pairs"]
+
+    def link_changes(self, crawl_id: int, other_id: int, classify, tags=("a", "area"), limit: int = 200, *,
+                     page_class=None, grouped=None, group_min: int = 3, groups_max: int = 50) -> dict:
+        """:meth:`links_except`, and the pairs grouped by their key where many pages changed
+        the same link (a template's link added to or removed from every post).
+
+        ``page_class(URL) -> class or None`` names each owned page read in both crawls (asked
+        once per page: "site", "blog-post" …). For each key of at least ``group_min`` pairs,
+        SQLite counts its pairs per class of their source pages, and ``grouped(key URL, key
+        class, {page class: pairs}, {page class: pages in both crawls}) -> bool`` says whether
+        they are one change (asked for the ``4 * groups_max`` keys of the most pairs, at most
+        ``groups_max`` of them grouped, the most pages first: never a row per link). Returns:
+
+        ``pairs``    key class -> (how many pairs, the first ``limit`` pairs not in a group)
+        ``grouped``  key class -> how many of its pairs are in groups
+        ``groups``   per grouped key: ``key``, ``class``, ``pages`` (pairs), ``by_class``
+                     (page class -> pairs) and the link most of its pairs are in the crawl:
+                     ``region``, ``text``, ``icon``
+        ``classes``  page class -> owned pages read in both crawls
+
+        >>> import tempfile, os
+        >>> s = Store(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
+        >>> a, b = s.create_crawl(["https://a.example/"], {}), s.create_crawl(["https://a.example/"], {})
+        >>> def page(cid, path, links):
+        ...     url = "https://a.example" + path
+        ...     rows = [(url, t, t, None, "a", "href", text, region, "", 0, "other", 1) for t, text, region in links]
+        ...     s.write_page(cid, {"url": url, "role": "page", "status": 200, "parsed": 1}, rows)
+        >>> signup = ("https://a.example/signup/", "Sign up", "main")
+        >>> for p in ("/p1/", "/p2/", "/p3/", "/about/"):
+        ...     page(a, p, [signup] if p != "/about/" else [("https://a.example/p1/", "P1", "main")])
+        ...     page(b, p, [])
+        >>> c = s.link_changes(a, b, lambda url: "owned", page_class=lambda url: "site" if "about" in url else "post",
+        ...                    grouped=lambda key, kind, by, total: sum(by.values()) >= 3)
+        >>> c["pairs"], c["grouped"], c["classes"]
+        ({'owned': (4, [('https://a.example/about/', 'https://a.example/p1/')])}, {'owned': 3}, {'post': 3, 'site': 1})
+        >>> c["groups"]
+        [{'key': 'https://a.example/signup/', 'class': 'owned', 'pages': 3, 'by_class': {'post': 3}, 'region': 'main', 'text': 'Sign up', 'icon': False}]
+        """
         self.require_ids("a comparison of crawls")
         self._selections = getattr(self, "_selections", 0) + 1
-        pairs, classes = f"temp.pairs{self._selections}", f"temp.classes{self._selections}"
+        n = self._selections
+        pairs, classes, sources, chosen = (f"temp.pairs{n}", f"temp.classes{n}", f"temp.sources{n}",
+                                           f"temp.chosen{n}")
         marks = ", ".join("?" * len(tags))
         tag_ids = f"SELECT id FROM terms WHERE term IN ({marks})"
         common = f"{self._OWNED_PAGES} INTERSECT {self._OWNED_PAGES}"
         side = f"SELECT source_id, key_id FROM links WHERE crawl_id = ? AND tag IN ({tag_ids}) AND source_id IN ({common})"
-        self.db.execute(f"CREATE TEMP TABLE {pairs.split('.')[1]} (source_id INTEGER NOT NULL, key_id INTEGER NOT NULL)")
-        self.db.execute(f"CREATE TEMP TABLE {classes.split('.')[1]} (key_id INTEGER PRIMARY KEY, class TEXT NOT NULL)")
+        self.db.execute(f"CREATE TEMP TABLE pairs{n} (source_id INTEGER NOT NULL, key_id INTEGER NOT NULL,"
+                        " PRIMARY KEY (key_id, source_id)) WITHOUT ROWID")
+        self.db.execute(f"CREATE TEMP TABLE classes{n} (key_id INTEGER PRIMARY KEY, class TEXT NOT NULL)")
+        self.db.execute(f"CREATE TEMP TABLE sources{n} (url_id INTEGER PRIMARY KEY, class TEXT NOT NULL)")
+        self.db.execute(f"CREATE TEMP TABLE chosen{n} (key_id INTEGER PRIMARY KEY)")
         try:
             self.db.execute(f"INSERT INTO {pairs} {side} EXCEPT {side}",
                             (crawl_id, *tags, crawl_id, other_id, other_id, *tags, crawl_id, other_id))
@@ -1149,22 +1198,100 @@ class Store:
             keys.row_factory = None
             found = [(key_id, kind) for key_id, url in keys if (kind := classify(url)) is not None]
             self.db.executemany(f"INSERT INTO {classes} VALUES (?, ?)", found)
+            del found
             counts = dict(self.db.execute(f"SELECT c.class, count(*) FROM {pairs} d JOIN {classes} c"
                                           " ON c.key_id = d.key_id GROUP BY c.class").fetchall())
+            groups, totals, in_groups = [], {}, {}
+            if page_class is not None and grouped is not None and counts:
+                cur = self.db.execute(f"SELECT u.id, u.url FROM urls u WHERE u.id IN ({common})",
+                                      (crawl_id, other_id))
+                cur.row_factory = None
+                self.db.executemany(f"INSERT INTO {sources} VALUES (?, ?)",
+                                    ((i, c) for i, url in cur.fetchall() if (c := page_class(url)) is not None))
+                totals = dict(self.db.execute(f"SELECT class, count(*) FROM {sources} GROUP BY class"
+                                              " ORDER BY class").fetchall())
+                rows = self.db.execute(
+                    f"SELECT d.key_id, k.url, c.class, s.class, count(*) FROM {pairs} d"
+                    f" JOIN {classes} c ON c.key_id = d.key_id JOIN {sources} s ON s.url_id = d.source_id"
+                    f" JOIN urls k ON k.id = d.key_id WHERE d.key_id IN (SELECT key_id FROM {pairs}"
+                    " GROUP BY key_id HAVING count(*) >= ? ORDER BY count(*) DESC, key_id LIMIT ?)"
+                    " GROUP BY d.key_id, s.class ORDER BY d.key_id, s.class", (group_min, 4 * groups_max))
+                rows.row_factory = None
+                candidates: dict[int, dict] = {}
+                for key_id, url, kind, cls, count in rows:
+                    c = candidates.setdefault(key_id, {"key": url, "class": kind, "pages": 0, "by_class": {}})
+                    c["by_class"][cls] = count
+                    c["pages"] += count
+                picked = sorted(((key_id, c) for key_id, c in candidates.items()
+                                 if grouped(c["key"], c["class"], c["by_class"], totals)),
+                                key=lambda kc: (-kc[1]["pages"], kc[1]["key"]))[:groups_max]
+                del candidates
+                self.db.executemany(f"INSERT INTO {chosen} VALUES (?)", ((key_id,) for key_id, _ in picked))
+                # the link most of a group's pairs are: its region, text and icon (counted by SQLite)
+                looks = self.db.execute(
+                    "SELECT key_id, region, text, icon FROM (SELECT d.key_id AS key_id, r.term AS region,"
+                    " l.text AS text, l.icon AS icon, row_number() OVER (PARTITION BY d.key_id"
+                    " ORDER BY count(*) DESC, r.term, l.text) AS rank"
+                    # (in this order, each pair's links found by its page: never a scan of the crawl's links)
+                    f" FROM {chosen} g CROSS JOIN {pairs} d ON d.key_id = g.key_id CROSS JOIN links l INDEXED BY"
+                    f" links_source ON l.crawl_id = ? AND l.source_id = d.source_id AND l.key_id = d.key_id"
+                    f" AND l.tag IN ({tag_ids})"
+                    " LEFT JOIN terms r ON r.id = l.region GROUP BY d.key_id, r.term, l.text, l.icon) WHERE rank = 1",
+                    (crawl_id, *tags))
+                looks.row_factory = None
+                look = {key_id: (region, text, bool(icon)) for key_id, region, text, icon in looks}
+                for key_id, c in picked:
+                    region, text, icon = look.get(key_id, (None, None, False))
+                    groups.append({**c, "region": region, "text": text or "", "icon": icon})
+                    in_groups[c["class"]] = in_groups.get(c["class"], 0) + c["pages"]
             first: dict[str, list] = {kind: [] for kind in sorted(counts)}
             rows = self.db.execute(
                 "SELECT class, s, k FROM (SELECT c.class AS class, s.url AS s, k.url AS k, row_number() OVER"
                 " (PARTITION BY c.class ORDER BY s.url, k.url) AS r"
                 f" FROM {pairs} d JOIN {classes} c ON c.key_id = d.key_id"
-                " JOIN urls s ON s.id = d.source_id JOIN urls k ON k.id = d.key_id)"
+                " JOIN urls s ON s.id = d.source_id JOIN urls k ON k.id = d.key_id"
+                f" WHERE d.key_id NOT IN (SELECT key_id FROM {chosen}))"
                 " WHERE r <= ? ORDER BY class, s, k", (limit,))
             rows.row_factory = None
             for kind, source, key in rows:
                 first[kind].append((source, key))
-            return {kind: (counts[kind], first[kind]) for kind in first}
+            return {"pairs": {kind: (counts[kind], first[kind]) for kind in first},
+                    "grouped": {kind: in_groups[kind] for kind in sorted(in_groups)}, "groups": groups,
+                    "classes": totals}
         finally:
-            self.db.execute(f"DROP TABLE IF EXISTS {pairs}")
-            self.db.execute(f"DROP TABLE IF EXISTS {classes}")
+            for table in (pairs, classes, sources, chosen):
+                self.db.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+# How the error of a crawl that reached none of its targets starts (``failed``: nothing to resume)
+UNREACHED = "cannot reach "
+
+
+def comparable(crawl: dict) -> bool:
+    """Whether another crawl may be compared with ``crawl`` (a row of :meth:`Store.crawls`): it is
+    complete and read at least one page. A failed or interrupted crawl, or one that read nothing
+    (the site was down, its home page answered 404), would show the whole site as changed.
+
+    >>> comparable({"status": "complete", "pages": 3}), comparable({"status": "complete", "pages": 0})
+    (True, False)
+    >>> comparable({"status": "failed", "pages": 3})
+    False
+    """
+    return crawl["status"] == "complete" and (crawl.get("pages") or 0) > 0
+
+
+def why_not_comparable(crawl: dict) -> str:
+    """What a crawl left out of comparisons was, in words (one line).
+
+    >>> why_not_comparable({"id": 4, "status": "failed", "error": "cannot reach https://a.example/: connection refused"})
+    'crawl #4 failed: cannot reach https://a.example/: connection refused'
+    >>> why_not_comparable({"id": 5, "status": "complete", "error": None, "pages": 0})
+    'crawl #5 read no pages'
+    """
+    if crawl["status"] == "complete":
+        return f"crawl #{crawl['id']} read no pages"
+    error = " ".join(str(crawl.get("error") or "").split())
+    return f"crawl #{crawl['id']} {crawl['status']}" + (f": {error}" if error else "")
 
 
 def process_alive(pid: int | None) -> bool:
@@ -1200,4 +1327,4 @@ def open_store(path: str | os.PathLike | None, readonly: bool = False) -> Store:
 
 
 __all__ = ["Store", "StoreError", "open_store", "check_writable", "default_path", "closing", "writes_to",
-           "write_error", "write_failure", "WRITE_FAILED"]
+           "write_error", "write_failure", "WRITE_FAILED", "comparable", "why_not_comparable", "UNREACHED"]

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +22,28 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SITES = Path(__file__).resolve().parent / "sites"
+
+
+# -- the tests' own data directory ------------------------------------------------------------
+# A run without --db writes crawls.sqlite in the user data directory (platformdirs: under
+# $XDG_DATA_HOME). The tests never touch the user's: every in-process run and every subprocess
+# started with os.environ (run_cli, Popen) gets a directory of the test session's own, set
+# here, when pytest loads this file, before any test or import of the CLI looks
+# (tests/test_history.py::test_the_tests_never_write_the_users_data_directory).
+def _user_store_dir() -> Path:
+    from platformdirs import user_data_path
+
+    return user_data_path("funnelcheck", appauthor=False)
+
+
+# (pytest-xdist's workers inherit the controller's environment: the user's directory is named once)
+USER_STORE_DIR = Path(os.environ.setdefault("FUNNELCHECK_TESTS_USER_DATA", str(_user_store_dir())))
+TEST_DATA_HOME = Path(tempfile.mkdtemp(prefix="funnelcheck-tests-data-"))
+os.environ["XDG_DATA_HOME"] = str(TEST_DATA_HOME)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(TEST_DATA_HOME, ignore_errors=True)
 
 
 @dataclass
@@ -45,7 +69,7 @@ class SiteServer:
     relative Location, like nginx. Every request is logged in ``requests``.
     """
 
-    def __init__(self, directory: Path | None = None, routes: dict | None = None):
+    def __init__(self, directory: Path | None = None, routes: dict | None = None, port: int = 0):
         self.directory = Path(directory) if directory else None
         self.routes = routes or {}
         self.requests: list[tuple[str, str]] = []
@@ -102,7 +126,7 @@ class SiteServer:
                         return
                     super().do_HEAD()
 
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", port), Handler)  # (a port given: a site back up where it was)
         self.httpd.daemon_threads = True
         # A client that gave up (timeouts) or refused a certificate makes the handler fail on
         # write: expected in these tests, not worth a traceback on stderr.
@@ -123,8 +147,8 @@ def _servers():
     """A ``make(directory=None, routes=None) -> SiteServer`` factory and its closer."""
     servers = []
 
-    def make(directory=None, routes=None):
-        s = SiteServer(directory, routes)
+    def make(directory=None, routes=None, port=0):
+        s = SiteServer(directory, routes, port)
         servers.append(s)
         return s
 
@@ -140,7 +164,7 @@ def _servers():
 
 @pytest.fixture
 def site_server():
-    """Factory: ``site_server(directory=None, routes=None) -> SiteServer`` (closed after the test)."""
+    """Factory: ``site_server(directory=None, routes=None, port=0) -> SiteServer`` (closed after the test)."""
     make, close_all = _servers()
     yield make
     close_all()

@@ -17,10 +17,12 @@ import shutil
 from html.parser import HTMLParser
 
 import pytest
+import trustme
 
-from analysis.diff import NotEnoughCrawls, changed, diff_crawls, headline, latest_pair, sentences
+from analysis.diff import NotEnoughCrawls, changed, diff_crawls, headline, latest_pair, sentences, summary
 from analysis.formats.diff import DIFF_WRITERS, html_text, plain_text, write_markdown
-from conftest import SITES, run_cli
+from conftest import ROOT, SITES, run_cli
+from test_mail import PASSWORD, USER, _server_context, _start
 from crawler.store import Store, funnelcheck_version
 
 A = "https://acme.example"
@@ -89,6 +91,35 @@ def test_both_crawls_are_stored_complete(crawled):
         (1, "complete", [f"{A}/"]), (2, "complete", [f"{A}/"]), (3, "complete", [f"{A}/"])]
 
 
+def item(kind, impact, change, words, short=None, **detail):
+    return {"kind": kind, "impact": impact, "change": change, "words": words, "short": short, **detail}
+
+
+HEADLINE = ("acme.example: /demo/ out of reach, conversion 35% to 56%, blog conversion 27% to 57%, Twitter link added "
+            "to every site page (4), 1 broken link fixed")
+TWITTER_ADDED = ("The header's Twitter link (https://twitter.com/acme) was added to every site page (4): a new backward "
+                 "link (high).")
+SUMMARY = [
+    item("offer-unreachable", "offer", "worse", "The offer /demo/ can no longer be reached from any entry page: "
+         "4 entry pages (3 blog pages) reached it.", "/demo/ out of reach", target=f"{A}/demo/", entries=4),
+    item("conversion", "conversion", "worse", "Conversion from the home page fell from 60% to 53%.",
+         old=0.602254, new=0.531649, of=f"{A}/"),
+    item("conversion", "conversion", "better", "Conversion site-wide rose from 35% to 56%.", "conversion 35% to 56%",
+         old=0.35449, new=0.559197, of="site"),
+    item("conversion", "conversion", "better", "Conversion from the blog rose from 27% to 57%.",
+         "blog conversion 27% to 57%", old=0.271901, new=0.566083, of="blog"),
+    item("clicks", "conversion", "better", "Clicks to a conversion fell from 2.6 to 2.1.", old=2.552227, new=2.107828,
+         of="site"),
+    # the Twitter link added to the header of every site page, with the backward-link finding it makes
+    item("social-link-added", "backward", "worse", TWITTER_ADDED, "Twitter link added to every site page (4)",
+         target="https://twitter.com/acme", pages=4, findings=["fc-30f0aa65fbec"]),
+    item("social-leak", "backward", "worse", "The leak to social site-wide rose from 6% to 12%.", old=0.055566,
+         new=0.116445, of="site"),
+    item("social-leak", "backward", "worse", "The leak to social from the blog rose from 4% to 9%.", old=0.042621,
+         new=0.086887, of="blog"),
+    item("broken-fixed", "links", "better", "Broken link fixed: /pricng/ is no longer linked.", target=f"{A}/pricng/")]
+
+
 def test_the_exact_diff(crawled, diff):
     store, _ = crawled
     assert diff == {
@@ -96,21 +127,32 @@ def test_the_exact_diff(crawled, diff):
         "old": header(store, 1),
         "new": header(store, 2),
         "options_differ": [],
+        "headline": HEADLINE,
+        "summary": SUMMARY,
         "pages": {"added": {"count": 1, "urls": [f"{A}/blog/q&a_post/"]},
                   "removed": {"count": 1, "urls": [f"{A}/team/"]}},
         "links": {
             "added": {
-                "owned": {"count": 2, "links": [{"source": f"{A}/blog/", "target": f"{A}/blog/q&a_post/"},
-                                                {"source": f"{A}/blog/first-post/", "target": f"{A}/pricing/"}]},
-                "social": {"count": 4, "links": [{"source": f"{A}{p}", "target": "https://twitter.com/acme"}
-                                                 for p in ("/", "/about/", "/demo/", "/pricing/")]}},
+                "owned": {"count": 2, "grouped": 0,
+                          "links": [{"source": f"{A}/blog/", "target": f"{A}/blog/q&a_post/"},
+                                    {"source": f"{A}/blog/first-post/", "target": f"{A}/pricing/"}]},
+                # one template change: counted, not listed pair by pair
+                "social": {"count": 4, "grouped": 4, "links": []},
+                "offer": {"count": 0, "grouped": 0, "links": []}},
             "removed": {
-                "owned": {"count": 2, "links": [{"source": f"{A}/about/", "target": f"{A}/team/"},
-                                                {"source": f"{A}/blog/first-post/", "target": f"{A}/pricng/"}]},
-                "social": {"count": 0, "links": []}}},
+                "owned": {"count": 2, "grouped": 0,
+                          "links": [{"source": f"{A}/about/", "target": f"{A}/team/"},
+                                    {"source": f"{A}/blog/first-post/", "target": f"{A}/pricng/"}]},
+                "social": {"count": 0, "grouped": 0, "links": []},
+                "offer": {"count": 0, "grouped": 0, "links": []}},
+            "groups": [{"change": "added", "class": "social", "target": "https://twitter.com/acme", "pages": 4,
+                        "by_class": {"site": 4}, "of": {"site": 4, "blog-post": 2, "blog-page": 1}, "section": None,
+                        "section_of": None, "region": "header",
+                        "text": "Twitter", "icon": False, "offer": None, "platform": "twitter"}]},
         "backward": {"new": [TWITTER], "fixed": []},
         "broken": {"new": [], "fixed": [{"target": f"{A}/pricng/", "id": "fc-4fd73c3758e5", "pages": 1,
-                                         "message": PRICNG["message"], "now": "no longer linked", "status": None}]},
+                                         "message": PRICNG["message"], "now": "no longer linked", "status": None,
+                                         "offer": None}]},
         "findings": {"new": [TWITTER, ORPHAN], "resolved": [PRICNG], "changed": []},
         "metrics": {
             "site": {"conversion": row(0.35449, 0.559197, 0.204707),
@@ -131,20 +173,12 @@ def test_the_exact_diff(crawled, diff):
                 {"url": f"{A}/pricing/", "old": {"entries": 4, "blog": 3}, "new": {"entries": 5, "blog": 4},
                  "lost": {"entries": 0, "blog": 0}, "gained": {"entries": 0, "blog": 0}}],
             "conversion_reach": True},
-        "sentences": [
-            ("New backward link (high): header links to social profile https://twitter.com/acme on 4 pages: "
-             "rowing backward."),
-            "/demo/ is no longer reachable from 4 entry pages (3 blog pages).",
-            "Conversion probability from the home page fell from 60% to 53%.",
-            "The leak to social (site-wide) rose from 6% to 12%.",
-            "The leak to social from the blog rose from 4% to 9%.",
-            "Conversion probability (site-wide) rose from 35% to 56%.",
-            "Conversion probability from the blog rose from 27% to 57%.",
-            "Clicks to a conversion fell from 2.6 to 2.1.",
-            "Broken link fixed: /pricng/ is no longer linked.",
+        # the summary's words, then the rest
+        "sentences": [x["words"] for x in SUMMARY] + [
             "1 page added: /blog/q&a_post/.",
             "1 page removed: /team/.",
-            "Links to social platforms: 4 added, 0 removed (on pages in both crawls).",
+            "Links to social platforms: 4 added, 0 removed (on pages in both crawls; 4 of them in the template "
+            "changes above).",
             "Links between owned pages: 2 added, 2 removed (on pages in both crawls).",
             ("New finding (low, orphan-page): https://acme.example/demo/ is in the sitemap but no crawled page "
              "links to it."),
@@ -158,7 +192,9 @@ def test_the_exact_diff(crawled, diff):
 
 
 def test_headline(diff):
-    assert headline(diff) == "acme.example: 1 new backward link, 1 broken link fixed, conversion 35% to 56%"
+    assert headline(diff) == HEADLINE
+    # what does not fit is counted
+    assert headline(diff, 80) == "acme.example: /demo/ out of reach, conversion 35% to 56%, +3 more"
 
 
 def test_the_other_way_round(crawled):
@@ -169,14 +205,21 @@ def test_the_other_way_round(crawled):
     assert back["backward"] == {"new": [], "fixed": [TWITTER]}
     assert back["broken"] == {"new": [{"target": f"{A}/pricng/", "id": "fc-4fd73c3758e5", "severity": "high",
                                        "status": 404, "label": "client error", "pages": 1,
-                                       "message": PRICNG["message"], "before_status": None}], "fixed": []}
-    assert headline(back) == ("acme.example: 1 backward link fixed, 1 newly broken, conversion 56% to 35%")
+                                       "message": PRICNG["message"], "before_status": None, "offer": None}],
+                             "fixed": []}
+    assert [x["words"] for x in back["summary"]][:2] == [
+        "The offer /demo/ can now be reached from 4 more entry pages (3 blog pages).",
+        "Conversion site-wide fell from 56% to 35%."]
+    assert ("The header's Twitter link (https://twitter.com/acme) was removed from every site page (4): a backward "
+            "link fixed (high).") in back["sentences"]
+    assert headline(back) == ("acme.example: /demo/ reachable from 4 more entry pages, conversion 56% to 35%, "
+                              "blog conversion 57% to 27%, +2 more")
 
 
 MARKDOWN = """\
 ## funnelcheck diff: crawl #1 → #2 of https://acme.example/
 
-**acme.example: 1 new backward link, 1 broken link fixed, conversion 35% to 56%**
+**acme.example: /demo/ out of reach, conversion 35% to 56%, blog conversion 27% to 57%, Twitter link added to every site page (4), 1 broken link fixed**
 
 |  | crawl #1 | crawl #2 |
 |:--|:--|:--|
@@ -185,20 +228,23 @@ MARKDOWN = """\
 | Pages | 8 | 8 |
 | Crawled by | {version} | {version} |
 
-### What changed
+### What changed for the funnel
 
-- New backward link (high): header links to social profile https://twitter.com/acme on 4 pages: rowing backward.
-- /demo/ is no longer reachable from 4 entry pages (3 blog pages).
-- Conversion probability from the home page fell from 60% to 53%.
-- The leak to social (site-wide) rose from 6% to 12%.
-- The leak to social from the blog rose from 4% to 9%.
-- Conversion probability (site-wide) rose from 35% to 56%.
-- Conversion probability from the blog rose from 27% to 57%.
+- The offer /demo/ can no longer be reached from any entry page: 4 entry pages (3 blog pages) reached it.
+- Conversion from the home page fell from 60% to 53%.
+- Conversion site-wide rose from 35% to 56%.
+- Conversion from the blog rose from 27% to 57%.
 - Clicks to a conversion fell from 2.6 to 2.1.
+- The header's Twitter link (https://twitter.com/acme) was added to every site page (4): a new backward link (high).
+- The leak to social site-wide rose from 6% to 12%.
+- The leak to social from the blog rose from 4% to 9%.
 - Broken link fixed: /pricng/ is no longer linked.
+
+### Also changed
+
 - 1 page added: /blog/q&amp;a\\_post/.
 - 1 page removed: /team/.
-- Links to social platforms: 4 added, 0 removed (on pages in both crawls).
+- Links to social platforms: 4 added, 0 removed (on pages in both crawls; 4 of them in the template changes above).
 - Links between owned pages: 2 added, 2 removed (on pages in both crawls).
 - New finding (low, orphan-page): https://acme.example/demo/ is in the sitemap but no crawled page links to it.
 
@@ -253,10 +299,7 @@ On the pages read in both crawls.
 
 | Change | Page | Links to |
 |:--|:--|:--|
-| added | [https://acme.example/](https://acme.example/) | [https://twitter.com/acme](https://twitter.com/acme) |
-| added | [https://acme.example/about/](https://acme.example/about/) | [https://twitter.com/acme](https://twitter.com/acme) |
-| added | [https://acme.example/demo/](https://acme.example/demo/) | [https://twitter.com/acme](https://twitter.com/acme) |
-| added | [https://acme.example/pricing/](https://acme.example/pricing/) | [https://twitter.com/acme](https://twitter.com/acme) |
+| added (one template change) | every site page (4) | [https://twitter.com/acme](https://twitter.com/acme) |
 
 ### Links between owned pages: 2 added, 2 removed
 
@@ -292,22 +335,31 @@ def test_terminal_and_plain_text(diff):
     DIFF_WRITERS["terminal"](diff, out, color=False)
     text = out.getvalue()
     lines = text.splitlines()
-    assert lines[1] == "acme.example: 1 new backward link, 1 broken link fixed, conversion 35% to 56%"
-    assert lines[3:5] == ["What changed:", ("  - New backward link (high): header links to social profile "
-                                            "https://twitter.com/acme on 4 pages: rowing backward.")]
+    assert lines[1] == HEADLINE
+    assert lines[3:5] == ["What changed for the funnel:", ("  - The offer /demo/ can no longer be reached from any "
+                                                           "entry page: 4 entry pages (3 blog pages) reached it.")]
     # the summary comes before the details, and every section is there
     sections = [line for line in lines if line and not line.startswith(" ")]
     assert sections[2:] == [
-        "What changed:", "Backward links: 1 new, 0 fixed", "Broken links: 0 newly broken, 1 fixed",
-        "Funnel metrics (crawl #1 → #2):", "Conversion pages: entry pages that can reach them",
-        "Pages: 1 added, 1 removed", "Links to social platforms: 4 added, 0 removed (on pages in both crawls)",
+        "What changed for the funnel:", "Also changed:", "Backward links: 1 new, 0 fixed",
+        "Broken links: 0 newly broken, 1 fixed", "Funnel metrics (crawl #1 → #2):",
+        "Conversion pages: entry pages that can reach them", "Pages: 1 added, 1 removed",
+        "Links to social platforms: 4 added, 0 removed (on pages in both crawls)",
         "Links between owned pages: 2 added, 2 removed (on pages in both crawls)",
         "Findings: 2 new, 1 resolved, 0 changed"]
     assert "  /demo/: 4 (3 blog) → 0 (lost 4 (3 blog))" in lines
     assert "  - https://acme.example/pricng/ · no longer linked (was on 1 page) · fc-4fd73c3758e5" in lines
+    # the Twitter link added to four pages is one line in the details, not four
+    social = lines.index("Links to social platforms: 4 added, 0 removed (on pages in both crawls)")
+    assert lines[social + 1:social + 3] == [
+        "  + https://twitter.com/acme added to every site page (4) (one template change)", ""]
     mail = plain_text(diff)
     assert max(len(line) for line in mail.splitlines()) <= 78
-    assert "  - /demo/ is no longer reachable from 4 entry pages (3 blog pages)." in mail.splitlines()
+    assert mail.splitlines()[5:9] == [
+        "What changed for the funnel:",
+        "  - The offer /demo/ can no longer be reached from any entry page: 4 entry",
+        "    pages (3 blog pages) reached it.",
+        "  - Conversion from the home page fell from 60% to 53%."]
 
 
 class _Tags(HTMLParser):
@@ -337,9 +389,10 @@ def test_html(diff):
     assert csp and "script-src 'none'" in csp[0] and "default-src 'none'" in csp[0]
     assert all(h.startswith("https://") for h in parsed.hrefs)
     assert f"{A}/blog/q&a_post/" in parsed.hrefs  # (&amp; in the attribute, & once parsed)
-    text = " ".join(parsed.text)
-    assert "/demo/ is no longer reachable from 4 entry pages (3 blog pages)." in text
-    assert "acme.example: 1 new backward link, 1 broken link fixed, conversion 35% to 56%" in text
+    assert ("The offer /demo/ can no longer be reached from any entry page: 4 entry pages (3 blog pages) reached it."
+            in parsed.text)
+    assert HEADLINE in parsed.text and TWITTER_ADDED in parsed.text
+    assert html.index("What changed for the funnel") < html.index("Also changed") < html.index("Backward links:")
 
 
 def test_crawled_text_is_escaped_everywhere(diff):
@@ -352,20 +405,30 @@ def test_crawled_text_is_escaped_everywhere(diff):
     evil["findings"]["new"][0]["message"] = bad
     evil["pages"]["added"]["urls"] = ["javascript:alert(1)"]
     evil["sentences"] = [bad]
+    # a template's link text is crawled text too, and it is said first and in the subject
+    evil["links"]["groups"].insert(0, {
+        "change": "removed", "class": "owned", "target": f"{A}/signup/?<b>\x1b[2J", "pages": 4, "by_class": {"site": 4},
+        "of": {"site": 4}, "region": "main", "text": "Sign\r\nBcc: <i>*up*</i>\x1b]0;x\x07",
+        "icon": False, "offer": "lead", "platform": None})
     subject = headline(evil)
-    assert "\r" not in subject and "\n" not in subject
-    assert subject == "acme.example Bcc: victim@evil.example: 1 new backward link, 1 broken link fixed, conversion 35% to 56%"
+    assert "\r" not in subject and "\n" not in subject and "\x1b" not in subject
+    assert subject == ("acme.example Bcc: victim@evil.example: Sign Bcc: <i>*up*</i> ]0;x link removed from every site "
+                       "page (4), /demo/ out of reach, +4 more")
     out = io.StringIO()
     DIFF_WRITERS["terminal"](evil, out, color=False)
     assert "\x1b" not in out.getvalue() and "\x07" not in out.getvalue() and "\\x1b]0;owned\\x07" in out.getvalue()
+    assert out.getvalue().splitlines()[4] == ("  - The Sign Bcc: <i>*up*</i>\\x1b]0;x\\x07 link (/signup/?<b>\\x1b[2J) was "
+                                              "removed from every site page (4).")
     md = io.StringIO()
     write_markdown(evil, md)
     text = md.getvalue()
     assert "<script>" not in text and "&lt;script&gt;" in text and "\x1b" not in text
     assert "\\| \\*x\\*" in text and "\\[a\\](javascript:" in text and "[a](javascript:" not in text
+    assert "<i>" not in text and "&lt;i&gt;\\*up\\*&lt;/i&gt;" in text
     assert "- javascript:alert(1)\n" in text  # not a link
     html = html_text(evil)
     assert "<script>" not in html and "&lt;script&gt;" in html and "\x1b" not in html
+    assert "<i>" not in html and "<b>" not in html and "&lt;i&gt;*up*&lt;/i&gt;" in html
     assert 'href="javascript:' not in html
     assert "\r\n" not in headline(evil)
 
@@ -431,20 +494,35 @@ def test_sentences_and_headline_of_other_changes(diff):
                                              "lost": {"entries": 0, "blog": 0}, "gained": {"entries": 2, "blog": 2}})
     said = sentences(d)
     assert said[0] == "Crawl #2 is interrupted: pages it did not reach show up as changes."
-    # a finding that got worse is bad news, said right after the new backward links
-    assert said[2] == ("Changed (medium → high, on 40 pages, was 4): footer links to social profile "
-                       "https://www.facebook.com/acme on 40 pages: rowing backward.")
-    assert said[3:9] == ["Newly broken: /gone0/ answers 404, linked from 2 pages."] + [
+    out = io.StringIO()
+    DIFF_WRITERS["terminal"](d, out, color=False)
+    assert out.getvalue().splitlines()[1:3] == ["Crawl #2 is interrupted: pages it did not reach show up as changes.",
+                                                headline(d)]  # said at the top, not among the changes
+    # offers first (a new one too), then conversion, then backward routes: a finding that got worse with them
+    assert said[1:3] == ["The offer /demo/ can no longer be reached from any entry page: 4 entry pages (3 blog pages) "
+                         "reached it.", "New offer /signup/, reachable from 2 blog pages."]
+    assert said[said.index(TWITTER_ADDED) + 1] == (
+        "Changed (medium → high, on 40 pages, was 4): footer links to social profile https://www.facebook.com/acme on "
+        "40 pages: rowing backward.")
+    # the plain link check last, the first five named
+    broken = said.index("Newly broken: /gone0/ answers 404, linked from 2 pages.")
+    assert said[broken:broken + 7] == ["Newly broken: /gone0/ answers 404, linked from 2 pages."] + [
         f"Newly broken: /gone{i}/ answers 404 (it worked before), linked from 2 pages." for i in range(1, 5)] + [
-        "… and 2 more newly broken links."]
-    assert said[said.index("Broken link fixed: /pricng/ is no longer linked.") + 1:][:2] == [
-        "New conversion page /signup/, reachable from 2 blog pages.", "1 page added: /blog/q&a_post/."]
-    assert headline(d) == "acme.example: 1 new backward link, 7 newly broken, 1 broken link fixed, conversion 35% to 56%"
+        "… and 2 more newly broken links.", "Broken link fixed: /pricng/ is no longer linked."]
+    assert said[broken - 1] == "The leak to social from the blog rose from 4% to 9%."
+    assert headline(d) == ("acme.example: /demo/ out of reach, new offer /signup/, conversion 35% to 56%, blog "
+                           "conversion 27% to 57%, +3 more")
+    assert headline(d, 400).endswith(", Twitter link added to every site page (4), 7 newly broken, 1 broken link fixed")
     # nothing but pages: the headline says so
     quiet = copy.deepcopy(diff)
     quiet["backward"] = {"new": [], "fixed": []}
     quiet["broken"] = {"new": [], "fixed": []}
-    quiet["metrics"]["site"]["conversion"] = row(0.5, 0.5, 0.0)
+    quiet["links"]["groups"] = []
+    quiet["metrics"]["conversion_pages"], quiet["metrics"]["landing"] = [], []
+    for rows in (quiet["metrics"]["site"], quiet["metrics"]["blog"]):
+        for name in rows:
+            rows[name] = row(0.5, 0.5, 0.0)
+    assert summary(quiet) == []
     assert headline(quiet) == "acme.example: 1 page added, 1 removed"
 
 
@@ -461,3 +539,236 @@ def test_long_lists_are_cut(diff):
     DIFF_WRITERS["terminal"](d, out, color=False)
     assert "  … and 280 more pages added (--format json lists more)" in out.getvalue().splitlines()
     assert "300 pages added: /p000/, /p001/, /p002/, /p003/, /p004/ and 295 more." in sentences(d)
+    # what changed for the funnel: the first twelve said, the rest counted (all in JSON)
+    d["backward"]["new"] = [dict(TWITTER, id=f"fc-{i}", target=f"https://twitter.com/acme{i}", message=f"m{i}")
+                            for i in range(10)]
+    assert len(summary(d)) == 19
+    out = io.StringIO()
+    DIFF_WRITERS["terminal"](d, out, color=False)
+    lines = out.getvalue().splitlines()
+    head = lines.index("What changed for the funnel:")
+    assert lines[head + 13:head + 15] == ["  … and 7 more (in the details below)", ""]
+
+
+# -- a template-wide change (issue 20, item 3) -----------------------------------------------------
+POSTS = 40
+LINKEDIN = "https://www.linkedin.com/company/acme"
+
+
+def _page(title: str, main: str, footer: str = "", nav: str = "") -> str:
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title} | Acme</title></head>\n<body>\n'
+            f'<header><nav><a href="/">Acme</a> {nav}<a href="/blog/">Blog</a></nav></header>\n'
+            f"<main>{main}</main>\n<footer>{footer}</footer>\n</body></html>\n")
+
+
+def template_site(folder, version: int) -> None:
+    """A generated site of a few site pages and a blog of :data:`POSTS` posts, in two versions:
+    v2 removes the Signup call to action from the post template, adds a LinkedIn icon to the
+    footer of every page, a "Contact us" link to /contact/ (a page that does not exist) and a
+    Status link to the sidebar of the five pages under /docs/."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    icon = (f'<a href="{LINKEDIN}" aria-label="LinkedIn"><svg width="16" height="16"><rect width="16" height="16"/>'
+            '</svg></a>') if version == 2 else ""
+    site_nav = '<a href="/pricing/">Pricing</a> <a href="/about/">About</a> '
+    pages = {
+        "": _page("Acme", '<h1>Acme</h1><p>Tools for teams. <a href="/signup/">Sign up free</a> or '
+                  '<a href="/pricing/">see pricing</a>. <a href="/docs/">Docs</a>, <a href="/status/">status</a>.</p>',
+                  icon, site_nav),
+        "pricing/": _page("Pricing", '<h1>Pricing</h1><p>$19/mo. <a href="/signup/">Start now</a>.</p>', icon, site_nav),
+        "signup/": _page("Sign up", "<h1>Sign up</h1><form method=post action=/signup/><input type=email name=email>"
+                         "<button>Sign up</button></form>", icon, site_nav),
+        "about/": _page("About", "<h1>About us</h1><p>A small team.</p>"
+                        + ('<p><a href="/contact/">Contact us</a></p>' if version == 2 else ""), icon, site_nav),
+        "status/": _page("Status", "<h1>All systems normal</h1>", icon, site_nav),
+        "blog/": _page("Blog", "<h1>Blog</h1>" + "".join(
+            f'<article><a href="/blog/post-{i:02}/">Post {i}</a></article>' for i in range(1, POSTS + 1)), icon),
+    }
+    # a docs section of five pages, whose sidebar gains a Status link in v2
+    aside = '<aside><a href="/status/">Status</a></aside>' if version == 2 else ""
+    for name in ("", "a/", "b/", "c/", "d/"):
+        pages[f"docs/{name}"] = _page(f"Docs {name}", f"<h1>Docs</h1><p>How it works.</p>{aside}"
+                                      + "".join(f'<a href="/docs/{n}/">{n}</a> ' for n in "abcd"), icon, site_nav)
+    for i in range(1, POSTS + 1):
+        cta = '<p><a href="/signup/">Signup</a></p>' if version == 1 else ""
+        pages[f"blog/post-{i:02}/"] = _page(f"Post {i}", f"<article><h1>Post {i}</h1><p>Some advice.</p>{cta}"
+                                            f'<p><a href="/blog/post-{i % POSTS + 1:02}/">Next post</a></p></article>',
+                                            icon)
+    for path, html in pages.items():
+        (folder / path).mkdir(parents=True, exist_ok=True)
+        (folder / path / "index.html").write_text(html)
+
+
+@pytest.fixture(scope="module")
+def template_change(tmp_path_factory):
+    """A store with crawl 1 (the generated site, v1) and crawl 2 (v2), and its path."""
+    tmp = tmp_path_factory.mktemp("template")
+    site, db = tmp / "site", tmp / "crawls.sqlite"
+    for version in (1, 2):
+        template_site(site, version)
+        result = run_cli("audit", site, "--base-url", f"{A}/", "--db", db, "--no-check-external",
+                         "--no-check-social", "--format", "json", "-o", tmp / f"{version}.json")
+        assert result.exit_code in (0, 1), result.stderr
+    store = Store(db, readonly=True)
+    yield store, db
+    store.close()
+
+
+
+
+SIGNUP_GONE = "The Signup link (/signup/) was removed from every blog post (40)."
+CONTACT_BROKEN = "The link to the offer /contact/ is broken: it answers 404, on 1 page."
+ICON_ADDED = (f"The footer's LinkedIn icon ({LINKEDIN}) was added to every page (51): a new backward link (high).")
+STATUS_ADDED = "The sidebar's Status link (/status/) was added to every page under /docs/ (5)."
+FUNNEL_HEAD = [SIGNUP_GONE, CONTACT_BROKEN, "Conversion site-wide fell from 64% to 21%.",
+               "Conversion from the blog fell from 64% to 20%.", "Conversion from the home page fell from 64% to 51%.",
+               "Clicks to a conversion rose from 2.3 to 4.2.", ICON_ADDED,
+               "The leak to social site-wide rose from 0% to 23%.",
+               "The leak to social from the blog rose from 0% to 24%.", STATUS_ADDED]
+TEMPLATE_HEADLINE = ("acme.example: Signup link removed from every blog post (40), /contact/ link broken, "
+                     "conversion 64% to 21%, blog conversion 64% to 20%, +2 more")
+PAGE_KINDS = {"site": 10, "blog-post": 40, "blog-page": 1}
+
+
+@pytest.fixture(scope="module")
+def template_diff(template_change):
+    return diff_crawls(template_change[0], 1, 2)
+
+
+def test_a_template_change_leads_the_diff_in_words(template_diff):
+    """The Signup call to action removed from the post template: one sentence first, not 40
+    link pairs; then the offer link that broke, conversion, the backward route, in that order."""
+    d = template_diff
+    assert d["headline"] == headline(d) == TEMPLATE_HEADLINE
+    assert [item["words"] for item in d["summary"]] == FUNNEL_HEAD
+    assert [(item["kind"], item["impact"], item["change"]) for item in d["summary"]] == [
+        ("offer-link-removed", "offer", "worse"), ("offer-broken", "offer", "worse"),
+        ("conversion", "conversion", "worse"), ("conversion", "conversion", "worse"),
+        ("conversion", "conversion", "worse"), ("clicks", "conversion", "worse"),
+        ("social-link-added", "backward", "worse"), ("social-leak", "backward", "worse"),
+        ("social-leak", "backward", "worse"), ("link-added", "links", "neutral")]
+    assert d["summary"][0] == {"kind": "offer-link-removed", "impact": "offer", "change": "worse",
+                               "words": SIGNUP_GONE, "short": "Signup link removed from every blog post (40)",
+                               "target": f"{A}/signup/", "pages": 40}
+    assert d["sentences"][:len(FUNNEL_HEAD)] == FUNNEL_HEAD
+    # the 40 pairs are one template change: counted, not listed
+    assert d["links"]["removed"]["owned"] == {"count": 40, "grouped": 40, "links": []}
+    assert d["links"]["groups"][0] == {
+        "change": "removed", "class": "owned", "target": f"{A}/signup/", "pages": 40, "by_class": {"blog-post": 40},
+        "of": PAGE_KINDS, "section": None, "section_of": None, "region": "main", "text": "Signup", "icon": False,
+        "offer": "lead", "platform": None}
+    assert d["broken"]["new"][0]["offer"] == "lead" and d["broken"]["new"][0]["target"] == f"{A}/contact/"
+
+
+def test_a_footer_icon_added_to_every_page(template_diff):
+    """The same LinkedIn icon added to the footer of all 51 pages: one line, said with the
+    backward-link finding it makes (not again as a finding of its own)."""
+    d = template_diff
+    [icon] = [item for item in d["summary"] if item["kind"] == "social-link-added"]
+    [finding] = d["backward"]["new"]
+    assert icon == {"kind": "social-link-added", "impact": "backward", "change": "worse", "words": ICON_ADDED,
+                    "short": "LinkedIn icon added to every page (51)", "target": LINKEDIN, "pages": 51,
+                    "findings": [finding["id"]]}
+    assert not [item for item in d["summary"] if item["kind"] == "backward-new"]
+    assert d["links"]["added"]["social"] == {"count": 51, "grouped": 51, "links": []}
+    assert d["links"]["groups"][1] == {
+        "change": "added", "class": "social", "target": LINKEDIN, "pages": 51, "by_class": PAGE_KINDS,
+        "of": PAGE_KINDS, "section": None, "section_of": None, "region": "footer", "text": "LinkedIn", "icon": True,
+        "offer": None, "platform": "linkedin"}
+    # the one link added by hand is listed as before; the sidebar's of one section is a template change
+    assert d["links"]["added"]["owned"] == {"count": 6, "grouped": 5,
+                                            "links": [{"source": f"{A}/about/", "target": f"{A}/contact/"}]}
+    assert d["links"]["groups"][2] == {
+        "change": "added", "class": "owned", "target": f"{A}/status/", "pages": 5, "by_class": {"site": 5},
+        "of": PAGE_KINDS, "section": "/docs/", "section_of": 5, "region": "aside", "text": "Status", "icon": False,
+        "offer": None, "platform": None}
+    assert d["summary"][-1] == {"kind": "link-added", "impact": "links", "change": "neutral", "words": STATUS_ADDED,
+                                "short": "Status link added to every page under /docs/ (5)",
+                                "target": f"{A}/status/", "pages": 5}
+
+
+def test_the_diff_command_says_it_first(template_change, template_diff):
+    """``funnelcheck diff`` as a user runs it: the template change is the first thing said,
+    and in the details the 40 removed links are one line."""
+    store, db = template_change
+    result = run_cli("diff", "--db", db)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    started = [store.crawl(i)["started"] for i in (1, 2)]
+    assert lines[:4 + len(FUNNEL_HEAD)] == [
+        f"funnelcheck diff: crawl #1 ({started[0]}) → #2 ({started[1]}) of https://acme.example/",
+        TEMPLATE_HEADLINE, "", "What changed for the funnel:"] + [f"  - {s}" for s in FUNNEL_HEAD]
+    start = lines.index("Links between owned pages: 6 added, 40 removed (on pages in both crawls)")
+    assert lines[start + 1:start + 5] == [
+        "  + https://acme.example/status/ added to every page under /docs/ (5) (one template change)",
+        "  + https://acme.example/about/ → https://acme.example/contact/",
+        "  - https://acme.example/signup/ removed from every blog post (40) (one template change)", ""]
+    assert sum("/signup/" in line for line in lines) == 2  # the sentence and the detail line: no pair repeated
+    # the README shows this very output
+    readme = (ROOT / "README.md").read_text().split("```\nWhat changed for the funnel:\n", 1)[1].split("```", 1)[0]
+    assert readme.splitlines() and all(line in lines for line in readme.splitlines())
+    # JSON: the headline and the summary, with stable keys
+    as_json = run_cli("diff", "--db", db, "--format", "json")
+    data = json.loads(as_json.stdout)
+    assert list(data)[:6] == ["site", "old", "new", "options_differ", "headline", "summary"]
+    assert data["headline"] == TEMPLATE_HEADLINE and data["summary"] == template_diff["summary"]
+    # Markdown and HTML say it first too
+    md = run_cli("diff", "--db", db, "--format", "markdown").stdout
+    head = md.split("### What changed for the funnel\n\n", 1)[1].split("\n\n", 1)[0]
+    assert head.splitlines() == [f"- {s}".replace("(high)", "(high)") for s in FUNNEL_HEAD]
+    assert md.index("### What changed for the funnel") < md.index("### Also changed") < md.index("### Backward links")
+    assert (f"| removed (one template change) | every blog post (40) | [{A}/signup/]({A}/signup/) |") in md
+    html = html_text(template_diff)
+    parsed = _Tags()
+    parsed.feed(html)
+    text = [t.strip() for t in parsed.text if t.strip()]
+    first = text.index("What changed for the funnel")
+    assert text[first + 1:first + 1 + len(FUNNEL_HEAD)] == FUNNEL_HEAD
+
+
+def test_the_diff_email_says_it_first(template_change, tmp_path):
+    """``funnelcheck diff --email`` to a real SMTP server (STARTTLS, AUTH): the subject and
+    the first lines of both parts say the template change in words."""
+    store, db = template_change
+    ca = trustme.CA(key_type=trustme.KeyType.ECDSA)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    server = _start(tls_context=_server_context(ca, "127.0.0.1", "localhost"), require_starttls=True)
+    try:
+        (tmp_path / "funnel.toml").write_text(
+            f'[email]\nhost = "127.0.0.1"\nport = {server.port}\nusername = "{USER}"\n'
+            f'from = "funnelcheck <audit@acme.example>"\ncafile = "ca.pem"\n')
+        result = run_cli("diff", "--db", db, "--email", "team@acme.example", "--config", tmp_path / "funnel.toml",
+                         env={"FUNNELCHECK_SMTP_PASSWORD": PASSWORD})
+        assert result.exit_code == 0, result.stderr
+        [mail] = server.recorder.messages
+    finally:
+        server.stop()
+    message = mail.message
+    assert message["Subject"] == TEMPLATE_HEADLINE
+    plain, html = [part.get_content() for part in message.iter_parts()]
+    started = [store.crawl(i)["started"] for i in (1, 2)]
+    assert plain.splitlines()[:19] == [
+        f"funnelcheck diff: crawl #1 ({started[0]}) → #2",
+        f"  ({started[1]}) of https://acme.example/",
+        "acme.example: Signup link removed from every blog post (40), /contact/ link",
+        "  broken, conversion 64% to 21%, blog conversion 64% to 20%, +2 more",
+        "",
+        "What changed for the funnel:",
+        "  - The Signup link (/signup/) was removed from every blog post (40).",
+        "  - The link to the offer /contact/ is broken: it answers 404, on 1 page.",
+        "  - Conversion site-wide fell from 64% to 21%.",
+        "  - Conversion from the blog fell from 64% to 20%.",
+        "  - Conversion from the home page fell from 64% to 51%.",
+        "  - Clicks to a conversion rose from 2.3 to 4.2.",
+        "  - The footer's LinkedIn icon (https://www.linkedin.com/company/acme) was",
+        "    added to every page (51): a new backward link (high).",
+        "  - The leak to social site-wide rose from 0% to 23%.",
+        "  - The leak to social from the blog rose from 0% to 24%.",
+        "  - The sidebar's Status link (/status/) was added to every page under /docs/",
+        "    (5).",
+        ""]
+    parsed = _Tags()
+    parsed.feed(html)
+    text = [t.strip() for t in parsed.text if t.strip()]
+    assert text[text.index("What changed for the funnel") + 1:][:2] == [SIGNUP_GONE, CONTACT_BROKEN]
+    assert html.index("What changed for the funnel") < html.index("Backward links:")

@@ -86,7 +86,8 @@ def test_the_readme_crontab_command_mails_what_changed(smtp):
     assert "crawl #2 complete" in log and "audit --config funnel.toml" in log
     # nothing changed since: no mail
     third = _cron(folder)
-    assert third.returncode == 0 and "nothing changed since crawl #2: no e-mail sent" in third.stderr
+    assert third.returncode == 0
+    assert re.search(r"nothing changed since crawl #2 of \d{4}-\d\d-\d\d: no e-mail sent", third.stderr)
     assert len(server.recorder.messages) == 1
 
 
@@ -97,11 +98,16 @@ def test_a_failed_send_exits_2_and_keeps_the_crawl(smtp, tmp_path):
         f'cafile = "{folder / "ca.pem"}"\n')
     db = folder / "crawls.sqlite"
     env = {"FUNNELCHECK_SMTP_PASSWORD": "wrong"}
-    result = run_cli("diff", "--db", db, "1", "2", "--email", "x@acme.example", "--config", tmp_path / "funnel.toml",
-                     env=env)
+    log = tmp_path / "diff.log"
+    result = run_cli("--log-file", log, "diff", "--db", db, "1", "2", "--email", "x@acme.example", "--config",
+                     tmp_path / "funnel.toml", env=env)
     assert result.exit_code == 2
     assert result.stderr.startswith(f"funnelcheck: error: cannot send mail via 127.0.0.1:{server.port}: "
                                     "authentication failed")
+    error = result.stderr.removeprefix("funnelcheck: error: ").rstrip("\n")
+    assert _end_lines(log)[1:] == [
+        f"INFO analysis.mail: sending mail to 1 recipient via 127.0.0.1:{server.port} (starttls)",
+        f"ERROR funnelcheck: diff ended: crawls #1 and #2 compared, exit 2, error: {error}"]
     assert "wrong" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     no_password = run_cli("diff", "--db", db, "--email", "x@acme.example", "--config", tmp_path / "funnel.toml",
                           env={"FUNNELCHECK_SMTP_PASSWORD": ""})
@@ -135,6 +141,7 @@ def test_two_runs_at_once_on_one_store_and_site(site_server, tmp_path):
     assert first.returncode == 0
     with Store(db, readonly=True) as store:
         assert [c["status"] for c in store.crawls()] == ["complete"]  # only the first run crawled
+    assert not list(tmp_path.glob("*.lock"))  # the lock went with its run
 
 
 def _slow_copy(version, delay):
@@ -185,3 +192,104 @@ def test_a_scheduled_audit_cut_short_mails_its_diff_when_resumed(smtp, site_serv
         subject = headline(diff_crawls(store, 1, 2))
     [mail] = server.recorder.messages[before:]
     assert mail.message["Subject"] == subject and mail.rcpt_tos == ["team@acme.example"]
+
+
+def _end_lines(log) -> list[str]:
+    """The log file's lines without their times: ``LEVEL name: message``."""
+    return [re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ", "", line) for line in log.read_text().splitlines()]
+
+
+def test_a_site_down_at_cron_time_sends_no_false_alarm(smtp, site_server, tmp_path):
+    """Issue 20.1, as cron runs it: a complete crawl, a run while the site is down (exit 2, the
+    crawl stored as failed), a complete crawl with nothing changed: no e-mail, exit 0, and the
+    history, the diff, accept and the log say what happened."""
+    server, folder = smtp
+    shutil.copy(folder / "ca.pem", tmp_path / "ca.pem")
+    site = site_server(SITES / "v1")
+    url, port = f"{site.url}/", site.httpd.server_address[1]
+    (tmp_path / "funnel.toml").write_text(
+        f'targets = ["{url}"]\ncheck_external = false\ncheck_social = false\n'
+        f'[email]\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "starttls"\nusername = "{USER}"\n'
+        'from = "funnelcheck <audit@acme.example>"\ncafile = "ca.pem"\n')
+    before = len(server.recorder.messages)
+    first = _cron(tmp_path)
+    assert first.returncode == 0, first.stderr
+    site.close()  # the site is down at cron time
+    down = _cron(tmp_path)
+    assert (down.returncode, down.stderr) == (2, f"funnelcheck: error: cannot reach {url}: connection refused\n")
+    with Store(tmp_path / "crawls.sqlite", readonly=True) as store:  # accept checks ids against crawl #1
+        some = store.findings(1)[0]["id"]
+        first_started = store.crawl(1)["started"][:10]
+    accepted = run_cli("accept", some, "--db", tmp_path / "crawls.sqlite", "--baseline", tmp_path / "b.toml")
+    assert accepted.exit_code == 0 and accepted.stderr == (
+        f"funnelcheck: ids checked against crawl #1 of {first_started}; crawl #2 failed: cannot reach {url}: "
+        "connection refused\n")
+    back = site_server(SITES / "v1", port=port)  # back up, unchanged
+    third = _cron(tmp_path)
+    assert third.returncode == 0, third.stderr
+    with Store(tmp_path / "crawls.sqlite", readonly=True) as store:
+        started = [c["started"][:10] for c in store.crawls()]
+    why = f"crawl #2 failed: cannot reach {url}: connection refused"
+    assert third.stderr == (f"funnelcheck: nothing changed since crawl #1 of {started[0]} ({why}): no e-mail sent "
+                            "(--email-always sends it anyway)\n")
+    assert len(server.recorder.messages) == before  # no false alarm
+    history = run_cli("history", "--db", tmp_path / "crawls.sqlite", "--format", "json").json()
+    assert [(r["id"], r["status"], r["pages"], r["error"]) for r in history] == [
+        (1, "complete", 8, None), (2, "failed", 0, f"cannot reach {url}: connection refused"), (3, "complete", 8, None)]
+    text = run_cli("history", "--db", tmp_path / "crawls.sqlite").stdout.splitlines()
+    assert [line.split()[-2] for line in text[1:4]] == ["complete", "failed", "complete"]
+    assert text[4:] == [f"{why}"]
+    listed = run_cli("crawls", "--db", tmp_path / "crawls.sqlite").stdout.splitlines()
+    assert [line.split("\t")[2] for line in listed] == ["complete", "failed", "complete"]
+    # `diff` compares the same crawls, and says which
+    diff = run_cli("diff", "--db", tmp_path / "crawls.sqlite", "--format", "json")
+    assert diff.exit_code == 0 and diff.stderr == f"funnelcheck: compared with crawl #1 of {started[0]}; {why}\n"
+    assert (diff.json()["old"]["id"], diff.json()["new"]["id"]) == (1, 3)
+    # what the scheduled user reads in the log: one line per run, the failed one with its error
+    ends = [line for line in _end_lines(tmp_path / "audit.log") if " ended: " in line]
+    assert ends == [
+        f"INFO funnelcheck: audit of {url} ended: crawl #1 complete, 8 pages, findings {_counts(tmp_path, 1)}, "
+        "no e-mail: nothing to compare yet, exit 0",
+        f"ERROR funnelcheck: audit of {url} ended: crawl #2 failed, 0 pages, exit 2, error: cannot reach {url}: "
+        "connection refused",
+        f"INFO funnelcheck: audit of {url} ended: crawl #3 complete, 8 pages, findings {_counts(tmp_path, 3)}, "
+        f"no e-mail: nothing changed since crawl #1 of {started[0]} ({why}), exit 0"]
+    # the README's example of these three lines is what they look like (URLs, numbers and dates aside)
+    readme = re.search(r"three runs above:\n\n```\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    shown = [re.sub(r"^\S+ \S+ ", "", line) for line in readme.splitlines()]
+
+    def shape(line):
+        return re.sub(r"\d+", "N", re.sub(r"https?://\S+?/(?=[:, )]|$)", "URL", line))
+    assert [shape(line) for line in shown] == [shape(line) for line in ends]
+    # down again, then back with a change: the e-mail compares with the last good crawl, and says so first
+    back.close()
+    assert _cron(tmp_path).returncode == 2
+    site_server(SITES / "v2", port=port)
+    changed = _cron(tmp_path)
+    assert changed.returncode == 0, changed.stderr
+    [mail] = server.recorder.messages[before:]
+    plain, html = [part.get_content() for part in mail.message.iter_parts()]
+    with Store(tmp_path / "crawls.sqlite", readonly=True) as store:
+        assert [c["status"] for c in store.crawls()] == ["complete", "failed", "complete", "failed", "complete"]
+        third_started = store.crawl(3)["started"][:10]
+    note = f"Compared with crawl #3 of {third_started}; crawl #4 failed: cannot reach {url}: connection refused."
+    assert plain.splitlines()[:2] == [note, ""] and plain.splitlines()[2].startswith("funnelcheck diff: crawl #3 (")
+    assert f"<p>{note}</p>" in html
+    assert changed.stderr.endswith(f" to marketing@acme.example (changes since crawl #3 of {third_started}; "
+                                   f"crawl #4 failed: cannot reach {url}: connection refused)\n")
+
+
+def _counts(folder, crawl_id) -> str:
+    with Store(folder / "crawls.sqlite", readonly=True) as store:
+        counts = store.finding_counts(crawl_id)
+    return " ".join(f"{counts.get(s, 0)} {s}" for s in ("high", "medium", "low", "info"))
+
+
+def test_the_systemd_unit_runs_the_crontab_command():
+    """The README's systemd service runs what its crontab line runs (tested above), where it runs it."""
+    readme = (ROOT / "README.md").read_text()
+    start = re.search(r"^ExecStart=/usr/local/bin/(funnelcheck .+)$", readme, re.M)
+    folder = re.search(r"^WorkingDirectory=(\S+)$", readme, re.M)
+    assert CRON and start and folder
+    assert start.group(1) == CRON.group(1) and folder.group(1) == "/srv/audits/acme"
+    assert re.search(r"^OnCalendar=Mon 06:00$", readme, re.M) and CRON.group(0).startswith("0 6 * * 1 ")

@@ -1,9 +1,12 @@
 """The renderings of a crawl diff (:func:`analysis.diff.diff_crawls`): terminal, JSON,
 Markdown, HTML, and the two parts of the e-mail (:func:`plain_text`, :func:`html_text`).
 
-Each says first how the crawls differ in options (when they do), then the headline and
-the sentences a marketer reads, then the details: backward links, broken links, funnel
-metrics, conversion pages, pages, links, findings. Crawled text is escaped the way the
+Each says first how the crawls differ in options (when they do), then the headline, then
+what changed for the funnel in words (:func:`analysis.diff.summary`: offers, conversion,
+backward routes, the link check, a template's link added to or removed from many pages
+said once), then the other changes, then the details: backward links, broken links,
+funnel metrics, conversion pages, pages, links (a template change one line, not a line
+per page), findings. Crawled text is escaped the way the
 audit's formats escape it: control characters shown as ``\\x1b`` on a terminal and in
 plain text (:func:`analysis.formats.safe.safe`), Markdown escaped like
 :mod:`analysis.formats.markdown`, HTML through Jinja2's autoescaping under the same strict
@@ -18,7 +21,7 @@ from typing import TextIO
 
 from jinja2 import Environment
 
-from analysis.diff import changed, headline, short
+from analysis.diff import EMPTY, LINK_WORDS, changed, headline, notes, short, summary, where_words
 from analysis.formats.html import CSP
 from analysis.formats.markdown import link as md_link
 from analysis.formats.markdown import md
@@ -26,6 +29,9 @@ from analysis.formats.safe import safe
 from analysis.formats.terminal import STYLES, _Console, _Writer
 
 SHOWN = 20  # items listed per section in the terminal, Markdown and HTML renderings (JSON: LIST_MAX)
+SUMMARY_SHOWN = 12  # changes for the funnel said at the top (the rest are in the details)
+HEAD = "What changed for the funnel"
+ALSO = "Also changed"
 
 
 # -- what every rendering shows -----------------------------------------------------------------
@@ -93,10 +99,33 @@ def _options_note(diff: dict) -> str | None:
     return f"The two crawls ran with different options: {', '.join(names)}. Some changes may come from that."
 
 
-def _sentences(diff: dict) -> list[str]:
-    """The sentences without the options note (said on its own at the top)."""
-    note = diff["options_differ"] and diff["sentences"] and diff["sentences"][0].startswith("The two crawls ran")
-    return diff["sentences"][1:] if note else diff["sentences"]
+def _notes(diff: dict) -> list[str]:
+    """The notes on a crawl that is not complete (said at the top, under the options note)."""
+    return notes(diff)[1:] if diff["options_differ"] else notes(diff)
+
+
+def _head(diff: dict) -> tuple[list[dict], int, list[str]]:
+    """What the renderings say first: the changes for the funnel (the first
+    :data:`SUMMARY_SHOWN`), how many more there are, then the other sentences (what the
+    summary does not say; the notes are said at the top)."""
+    items = summary(diff)
+    said = {item["words"] for item in items} | set(notes(diff))
+    rest = [s for s in diff["sentences"] if s not in said]
+    return items[:SUMMARY_SHOWN], max(0, len(items) - SUMMARY_SHOWN), rest
+
+
+def _group_line(grp: dict) -> str:
+    """A template change in the details: ``https://acme.example/signup/ removed from every blog post (40)``."""
+    verb = "added to" if grp["change"] == "added" else "removed from"
+    return f"{grp['target']} {verb} {_where(grp)}"
+
+
+def _where(grp: dict) -> str:
+    return where_words(grp["by_class"], grp["of"], grp.get("section"), grp.get("section_of"))
+
+
+def _groups(diff: dict, kind: str, change: str) -> list[dict]:
+    return [g for g in (diff["links"].get("groups") or ()) if g["class"] == kind and g["change"] == change]
 
 
 def _now(r: dict) -> str:
@@ -122,14 +151,26 @@ def write_terminal(diff: dict, out: TextIO, color: bool | None = None, width: in
     note = _options_note(diff)
     if note:
         w.line(safe(note), "yellow")
+    for note in _notes(diff):
+        w.line(safe(note), "yellow")
     w.line(safe(headline(diff)), "bold")
     if not changed(diff):
         w.line("No changes.", "green")
         return
-    w.line()
-    w.line("What changed:", "bold")
-    for sentence in _sentences(diff):
-        w.line("- " + safe(sentence), indent=2)
+    items, hidden, rest = _head(diff)
+    if items:
+        w.line()
+        w.line(HEAD + ":", "bold")
+        for item in items:
+            w.line("- " + safe(item["words"]), {"worse": "red", "better": "green"}.get(item["change"]), indent=2)
+        if hidden:
+            w.line(f"… and {hidden} more (in the details below)", "dim", indent=2)
+    if rest:
+        w.line()
+        w.line(ALSO + ":", "bold")
+        for sentence in rest:
+            w.line("- " + safe(sentence), indent=2)
+    base = (diff["new"]["targets"] or diff["old"]["targets"] or [None])[0]
 
     def more(total: int, shown: int, what: str) -> None:
         if total > shown:
@@ -173,7 +214,6 @@ def write_terminal(diff: dict, out: TextIO, color: bool | None = None, width: in
     if pages:
         w.line()
         w.line("Conversion pages: entry pages that can reach them", "bold")
-        base = (diff["new"]["targets"] or [None])[0]
         for r in pages[:SHOWN]:
             extra = []
             if r["lost"]["entries"]:
@@ -191,16 +231,19 @@ def write_terminal(diff: dict, out: TextIO, color: bool | None = None, width: in
             for url in p[name]["urls"][:SHOWN]:
                 w.line(f"{sign} {safe(url)}", indent=2)
             more(p[name]["count"], min(SHOWN, len(p[name]["urls"])), f"pages {name}")
-    for kind, what in (("social", "Links to social platforms"), ("owned", "Links between owned pages")):
-        a, r = diff["links"]["added"][kind], diff["links"]["removed"][kind]
+    for kind, what in LINK_WORDS:
+        what = what[0].upper() + what[1:]
+        a, r = diff["links"]["added"].get(kind) or EMPTY, diff["links"]["removed"].get(kind) or EMPTY
         if not (a["count"] or r["count"]):
             continue
         w.line()
         w.line(f"{what}: {a['count']} added, {r['count']} removed (on pages in both crawls)", "bold")
-        for sign, group in (("+", a), ("-", r)):
+        for sign, change, group in (("+", "added", a), ("-", "removed", r)):
+            for grp in _groups(diff, kind, change):
+                w.line(f"{sign} {safe(_group_line(grp))} (one template change)", indent=2)
             for x in group["links"][:SHOWN]:
                 w.line(f"{sign} {safe(x['source'])} → {safe(x['target'])}", indent=2)
-            more(group["count"], min(SHOWN, len(group["links"])), "links")
+            more(group["count"] - group.get("grouped", 0), min(SHOWN, len(group["links"])), "links")
     f = diff["findings"]
     if f["new"] or f["resolved"] or f["changed"]:
         w.line()
@@ -245,6 +288,8 @@ def write_markdown(diff: dict, out: TextIO) -> None:
     note = _options_note(diff)
     if note:
         w(f"> **Options differ:** {md(note)}\n\n")
+    for note in _notes(diff):
+        w(f"> **Note:** {md(note)}\n\n")
     w(f"**{md(headline(diff))}**\n\n")
     w(_md_row(["", f"crawl #{old['id']}", f"crawl #{new['id']}"]) + "|:--|:--|:--|\n")
     for label, key in (("Started", "started"), ("Status", "status"), ("Pages", "pages"), ("Crawled by", "version")):
@@ -252,9 +297,17 @@ def write_markdown(diff: dict, out: TextIO) -> None:
     if not changed(diff):
         w("\nNo changes.\n")
         return
-    w("\n### What changed\n\n")
-    for sentence in _sentences(diff):
-        w(f"- {md(sentence)}\n")
+    items, hidden, rest = _head(diff)
+    if items:
+        w(f"\n### {HEAD}\n\n")
+        for item in items:
+            w(f"- {md(item['words'])}\n")
+        if hidden:
+            w(f"\n… and {hidden} more (in the details below).\n")
+    if rest:
+        w(f"\n### {ALSO}\n\n")
+        for sentence in rest:
+            w(f"- {md(sentence)}\n")
 
     def more(total: int, shown: int, what: str) -> None:
         if total > shown:
@@ -301,16 +354,21 @@ def write_markdown(diff: dict, out: TextIO) -> None:
                 for url in p[name]["urls"][:SHOWN]:
                     w(f"- {md_link(url)}\n")
                 more(p[name]["count"], min(SHOWN, len(p[name]["urls"])), f"pages {name}")
-    for kind, what in (("social", "Links to social platforms"), ("owned", "Links between owned pages")):
-        a, r = diff["links"]["added"][kind], diff["links"]["removed"][kind]
+    for kind, what in LINK_WORDS:
+        what = what[0].upper() + what[1:]
+        a, r = diff["links"]["added"].get(kind) or EMPTY, diff["links"]["removed"].get(kind) or EMPTY
         if not (a["count"] or r["count"]):
             continue
         w(f"\n### {what}: {a['count']} added, {r['count']} removed\n\nOn the pages read in both crawls.\n\n")
         w(_md_row(["Change", "Page", "Links to"]) + "|:--|:--|:--|\n")
         for change, group in (("added", a), ("removed", r)):
+            for grp in _groups(diff, kind, change):
+                w(_md_row([f"{change} (one template change)", md(_where(grp)),
+                           md_link(grp["target"])]))
             for x in group["links"][:SHOWN]:
                 w(_md_row([change, md_link(x["source"]), md_link(x["target"])]))
-        more(a["count"] + r["count"], min(SHOWN, len(a["links"])) + min(SHOWN, len(r["links"])), "links")
+        more(a["count"] + r["count"] - a.get("grouped", 0) - r.get("grouped", 0),
+             min(SHOWN, len(a["links"])) + min(SHOWN, len(r["links"])), "links")
     f = diff["findings"]
     if f["new"] or f["resolved"] or f["changed"]:
         w(f"\n### Findings: {len(f['new'])} new, {len(f['resolved'])} resolved, {len(f['changed'])} changed\n\n")
@@ -353,6 +411,8 @@ a { color: #1a56c4; word-break: break-all; } .more { color: #667; font-style: it
 <h1>funnelcheck diff: {{ site }}</h1>
 <p class="sub">{{ title }}</p>
 {% if note %}<p class="note"><strong>Options differ:</strong> {{ note }}</p>{% endif %}
+{% for n in notes %}<p class="note"><strong>Note:</strong> {{ n }}</p>
+{% endfor %}
 <p class="headline">{{ headline }}</p>
 <table>
 <tr><th></th><th>crawl #{{ old.id }}</th><th>crawl #{{ new.id }}</th></tr>
@@ -362,11 +422,21 @@ a { color: #1a56c4; word-break: break-all; } .more { color: #667; font-style: it
 {% if not changed %}
 <p>No changes.</p>
 {% else %}
-<h2>What changed</h2>
+{% if items %}
+<h2>{{ head }}</h2>
+<ul class="summary">
+{% for item in items %}<li class="{{ item.css }}">{{ item.words }}</li>
+{% endfor %}
+</ul>
+{% if hidden %}<p class="more">… and {{ hidden }} more (in the details below)</p>{% endif %}
+{% endif %}
+{% if sentences %}
+<h2>{{ also }}</h2>
 <ul>
 {% for s in sentences %}<li>{{ s }}</li>
 {% endfor %}
 </ul>
+{% endif %}
 {% if backward %}
 <h2>Backward links: {{ counts.backward_new }} new, {{ counts.backward_fixed }} fixed</h2>
 <table><tr><th>Change</th><th>Severity</th><th>Finding</th><th class="n">Pages</th><th>ID</th></tr>
@@ -404,6 +474,9 @@ a { color: #1a56c4; word-break: break-all; } .more { color: #667; font-style: it
 <h2>{{ section.title }}</h2>
 <p>On the pages read in both crawls.</p>
 <table><tr><th>Change</th><th>Page</th><th>Links to</th></tr>
+{% for change, where, target in section.groups %}<tr><td class="{{ section.css[change] }}">{{ change }} (one template change)</td>
+<td>{{ where }}</td><td>{{ link(target) }}</td></tr>
+{% endfor %}
 {% for change, x in section.links %}<tr><td class="{{ section.css[change] }}">{{ change }}</td>
 <td>{{ link(x.source) }}</td><td>{{ link(x.target) }}</td></tr>
 {% endfor %}</table>
@@ -444,12 +517,17 @@ def html_text(diff: dict) -> str:
                       "more": p[name]["count"] - min(SHOWN, len(p[name]["urls"]))}
                      for name in ("added", "removed") if p[name]["count"]]
     link_sections = []
-    for kind, what in (("social", "Links to social platforms"), ("owned", "Links between owned pages")):
-        a, r = diff["links"]["added"][kind], diff["links"]["removed"][kind]
+    for kind, what in LINK_WORDS:
+        what = what[0].upper() + what[1:]
+        a, r = diff["links"]["added"].get(kind) or EMPTY, diff["links"]["removed"].get(kind) or EMPTY
         if a["count"] or r["count"]:
             shown = [("added", x) for x in a["links"][:SHOWN]] + [("removed", x) for x in r["links"][:SHOWN]]
+            groups = [(change, safe(_where(grp)), grp["target"])
+                      for change in ("added", "removed") for grp in _groups(diff, kind, change)]
             link_sections.append({"title": f"{what}: {a['count']} added, {r['count']} removed", "links": shown,
-                                  "more": a["count"] + r["count"] - len(shown),
+                                  "groups": groups,
+                                  "more": (a["count"] + r["count"] - a.get("grouped", 0) - r.get("grouped", 0)
+                                           - len(shown)),
                                   # more links to social is worse, fewer better; owned links are neither
                                   "css": {"added": "new", "removed": "fixed"} if kind == "social" else {}})
     findings = [{**r, "change": change, "css": "new" if change == "new" else "fixed", "severity_css": r["severity"],
@@ -461,12 +539,17 @@ def html_text(diff: dict) -> str:
                  for r in f["changed"][:SHOWN]]
     reach = [{"url": r["url"], "old": _reach(r["old"]), "new": _reach(r["new"]), "lost": _reach(r["lost"]),
               "gained": _reach(r["gained"])} for r in diff["metrics"]["conversion_pages"][:SHOWN]]
+    items, hidden, rest = _head(diff)
+    items = [{"words": safe(item["words"]), "css": {"worse": "new", "better": "fixed"}.get(item["change"], "")}
+             for item in items]
     crawl_rows = [(label, safe(old[key]), safe(new[key])) for label, key in
                   (("Started", "started"), ("Status", "status"), ("Pages", "pages"), ("Crawled by", "version"))]
     return _TEMPLATE.render(
         csp=CSP, site=safe(diff["site"]), title=safe(_title(diff)), headline=safe(headline(diff)),
-        note=safe(_options_note(diff)) if diff["options_differ"] else None, old=old, new=new, crawl_rows=crawl_rows,
-        changed=changed(diff), sentences=[safe(s) for s in _sentences(diff)], backward=backward, broken=broken,
+        note=safe(_options_note(diff)) if diff["options_differ"] else None, notes=[safe(n) for n in _notes(diff)],
+        old=old, new=new, crawl_rows=crawl_rows,
+        changed=changed(diff), items=items, hidden=hidden, head=HEAD, also=ALSO, sentences=[safe(s) for s in rest],
+        backward=backward, broken=broken,
         metrics=metric_rows(diff), reach=reach, page_sections=page_sections, link_sections=link_sections,
         findings=findings, link=_a,
         counts={"backward_new": len(b["new"]), "backward_fixed": len(b["fixed"]), "broken_new": len(k["new"]),
