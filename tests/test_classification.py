@@ -308,3 +308,24 @@ def test_real_sites_offers_on_app_hosts_videos_and_own_profiles(commercial):
     assert footer == accounts
     assert not [f for f in report["findings"] if f["rule"] == "backward-social" and f["detail"]["kind"] == "third-party"
                 and s.profile_id(f["target"]) in accounts]
+
+
+def test_other_people_s_accounts_are_one_finding_per_platform_and_region():
+    from analysis.graph import graph_from
+    from analysis.rules.social import backward_social
+
+    a, b = "https://a.example/blog/one/", "https://a.example/blog/two/"
+    pages = [{"url": u, "role": "page", "status": 200, "parsed": 1} for u in (a, b)]
+    g = graph_from(pages, [(a, "https://twitter.com/jane", "main", "profile"), (a, "https://x.com/Bob", "main", "profile"),
+                           (b, "https://twitter.com/carol", "main", "profile"),
+                           (b, "https://github.com/dave", "main", "profile")], site=["https://a.example/"])
+    found = {(f.target, f.region, tuple(f.sources)): (f.message, f.detail) for f in backward_social(g)}
+    assert found == {
+        ("https://twitter.com/", "main", (a, b)): (
+            "page body links to 3 third-party accounts on https://twitter.com/ (https://twitter.com/carol, "
+            "https://twitter.com/jane, https://x.com/Bob) on 2 pages",
+            {"kind": "third-party", "accounts": ["https://twitter.com/carol", "https://twitter.com/jane",
+                                                 "https://x.com/Bob"]}),
+        ("https://github.com/dave", "main", (b,)): (
+            "page body links to a third-party social account https://github.com/dave on 1 page", {"kind": "third-party"}),
+    }

@@ -34,7 +34,11 @@ def backward_social(g):
     scope = g.graph["scope"]
     for key, grp in groups.items():
         target, region, kind, _ = key
-        if key in names:  # a platform's share endpoints, its community invitations: one finding
+        others = ()
+        if kind == "third-party":  # other people's accounts on one platform: named when there is one
+            others = sorted(account_name(names[a]) for a in names[key])
+            target = others[0] if len(others) == 1 else target
+        elif key in names:  # a platform's share endpoints, its community invitations: one finding
             target = account_name(names[key])
         elif target in names:
             target = account_name(names[target])  # twitter.com/acme and twitter.com/acme/ are one account
@@ -47,8 +51,11 @@ def backward_social(g):
             msg = f"identity link (rel=me / sameAs) to {target} on {_plural(n, 'page')}: not a route for visitors"
         elif kind == CONTENT:
             msg = f"{where} links to posts, videos or code on {target} on {_plural(n, 'page')}"
-        elif kind == "third-party":
+        elif kind == "third-party" and len(others) == 1:
             msg = f"{where} links to a third-party social account {target} on {_plural(n, 'page')}"
+        elif kind == "third-party":
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            msg = f"{where} links to {len(others)} third-party accounts on {target} ({shown}) on {_plural(n, 'page')}"
         elif kind == SHARE:
             platform = scope.platform(target)
             urls = sorted(names.get(key) or (target,))
@@ -77,6 +84,8 @@ def backward_social(g):
         else:
             msg = f"{where} links to social profile {target} on {_plural(n, 'page')}: rowing backward"
         detail = {"kind": kind}
+        if len(others) > 1:
+            detail["accounts"] = others
         if kind in (SHARE, COMMUNITY) and len(names.get(key, ())) > 1:
             detail["urls"] = sorted(names[key])  # the platform's share endpoints or invitations linked there
         if kind == PROFILE:
@@ -296,8 +305,10 @@ def _read_social(g, groups_too: bool) -> dict:
         elif kind == CONTENT:  # a post, video or hashtag: grouped per platform, not per URL
             platform = scope.platform(target)
             key = (f"https://{platform.hosts[0]}/" if platform else origin(target) + "/", region, kind, "")
-        elif target not in own_accounts:  # someone else's account (an author, a customer, a partner)
-            key = (target, region, "third-party", "")
+        elif target not in own_accounts:  # someone else's account (an author, a customer, a partner):
+            platform = scope.platform(key_url)  # one finding per platform and region, the accounts listed
+            key = (f"https://{platform.hosts[0]}/" if platform else origin(key_url) + "/", region, "third-party", "")
+            names[key].add(target)
         else:
             severity, key = None, (target, region, PROFILE, "")  # by the page's offer: see below
         if not groups_too:
