@@ -1,5 +1,10 @@
 """The limits of a crawl: ``--max-pages``, ``--depth`` and crawler traps, in a Scrapy extension.
 
+A crawler trap is a URL pattern (:func:`crawler.urls.trap_template`: URLs that differ only in
+numbers or dates, in query values, or a path that repeats itself) with more owned pages than
+``FUNNEL_MAX_VARIANTS`` (500): those are crawled, the rest of the pattern left out and counted.
+A blog's ``/page/{n}/`` or its ``/{n}/{n}/`` archives end long before; a calendar does not.
+
 ``--max-time`` is Scrapy's own CloseSpider extension (``CLOSESPIDER_TIMEOUT``). What the
 limits left out is handed to the store pipeline when the crawl closes (the report says so).
 """
@@ -28,6 +33,7 @@ class CrawlLimits:
         self.pages = 0                       # owned pages scheduled
         self.variants: Counter = Counter()   # ... per trap template
         self.trapped: Counter = Counter()    # ... and those left out once it was full
+        self.examples: dict[str, str] = {}   # ... and the first of those, per trapped template
         self.cut_by_depth: set[str] = set()      # pages not crawled because of --depth
         self.cut_by_max_pages: set[str] = set()  # ... and because of --max-pages
 
@@ -42,9 +48,17 @@ class CrawlLimits:
                                                   s.getint("FUNNEL_MAX_VARIANTS", 500))
         return instance
 
-    def allow(self, key: str, depth: int, seed: bool = False) -> bool:
+    def allow(self, key: str, depth: int, seed: bool = False, listed: bool = False) -> bool:
         """May the owned page ``key`` at ``depth`` be crawled? Remembers what a limit cut off
-        (:meth:`scheduled` counts it once it is asked for). Targets are always crawled."""
+        (:meth:`scheduled` counts it once it is asked for). Targets are always crawled; a page
+        the site lists itself (a sitemap's entry, a file of an audited folder) is no trap's.
+
+        >>> limits = CrawlLimits(max_variants=1)
+        >>> [limits.allow(f"https://a.example/cal/{n}", 1) for n in (1, 2)], limits.allow("https://a.example/cal/3", 1, listed=True)
+        ([True, False], True)
+        >>> limits.summary(seen=lambda key: False)["traps"]
+        {'https://a.example/cal/{n}': {'crawled': 1, 'left': 1, 'example': 'https://a.example/cal/2'}}
+        """
         if not seed:
             if self.max_depth >= 0 and depth > self.max_depth:
                 self.cut_by_depth.add(key)
@@ -52,10 +66,11 @@ class CrawlLimits:
             if self.max_pages and self.pages >= self.max_pages:
                 self.cut_by_max_pages.add(key)
                 return False
-            template = trap_template(key)
+            template = None if listed else trap_template(key)
             if template is not None:
                 if self.variants[template] >= self.max_variants:
                     self.trapped[template] += 1  # a crawler trap: reported, never followed for ever
+                    self.examples.setdefault(template, key)
                     return False
                 self.variants[template] += 1
         return True
@@ -75,9 +90,16 @@ class CrawlLimits:
     def summary(self, seen, finished: bool = True, earlier: dict | None = None) -> dict:
         """What the limits left uncrawled (``seen(key)``: crawled after all by another way); a
         crawl that was stopped says that, not that a limit cut it."""
-        trapped = Counter({t: c["left"] for t, c in ((earlier or {}).get("traps") or {}).items()})
+        before = (earlier or {}).get("traps") or {}
+        trapped = Counter({t: c["left"] for t, c in before.items()})
         for template, left in self.trapped.items():  # a resumed crawl meets the same trap again
             trapped[template] = max(trapped[template], left)
+        traps = {}
+        for t, n in sorted(trapped.items()):
+            traps[t] = {"crawled": self.variants[t], "left": n}
+            example = self.examples.get(t) or before.get(t, {}).get("example")
+            if example:  # the first URL left out: where to look for the links that make the pattern
+                traps[t]["example"] = example
         return {"max_pages": sum(1 for k in self.cut_by_max_pages if not seen(k)) if finished else 0,
                 "depth": sum(1 for k in self.cut_by_depth if not seen(k)) if finished else 0,
-                "traps": {t: {"crawled": self.variants[t], "left": n} for t, n in sorted(trapped.items())}}
+                "traps": traps}

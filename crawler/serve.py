@@ -7,6 +7,9 @@ GitHub Pages or Netlify), and a Netlify-style ``_redirects`` file at the
 root is honoured: ``FROM TO [STATUS]`` per line, ``#`` comments; a 3xx status
 redirects to TO, any other status serves the file TO with that status
 (``/old /gone.html 410``, or ``/profile /blocked.html 999``).
+
+:func:`page_urls` names every HTML file of the folder at the URL such a host serves it at: a
+directory audit seeds its crawl with them, so a file no page links to is read all the same.
 """
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +43,36 @@ def read_redirects(root: Path) -> dict[str, tuple[str, int]]:
         status = int(parts[2].rstrip("!")) if len(parts) > 2 and parts[2].rstrip("!").isdigit() else 301
         rules[parts[0]] = (parts[1], status)
     return rules
+
+
+HTML_SUFFIXES = (".html", ".htm")
+FOLDER_PAGES = ("index.html", "index.htm")  # what the server answers a folder's URL with
+PATH_SAFE = "/!$&'()*+,;=:@"  # left as they are in a path, as a link writes them (q&a/, not q%26a/)
+
+
+def page_urls(root: str | os.PathLike, base: str):
+    """The URL under ``base`` of every HTML file in ``root`` (its folders too, in name order), as
+    this server serves it: ``dir/index.html`` as ``dir/``, ``page.html`` as itself. Hidden files
+    and folders (``.git``) are left out, and so are folders named ``_…``: a build's support files
+    (``_static``, ``_next``), or stand-ins a ``--remap`` points at; what a page links in them is
+    crawled all the same. A generator: a folder of 100,000 pages is never a list.
+
+    >>> import tempfile; d = Path(tempfile.mkdtemp())
+    >>> for folder in ("docs", ".git", "_social"): (d / folder).mkdir()
+    >>> for name in ("a.html", "docs/index.html", "docs/b c.htm", "x.css", ".git/y.html", "_social/z.html", "q&a.html"):
+    ...     _ = (d / name).write_text("<p>")
+    >>> list(page_urls(d, "https://a.example/"))
+    ['https://a.example/a.html', 'https://a.example/q&a.html', 'https://a.example/docs/b%20c.htm', 'https://a.example/docs/']
+    """
+    root = Path(root)
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        rel = Path(folder).relative_to(root).as_posix()
+        prefix = base + ("" if rel == "." else quote(rel, safe=PATH_SAFE) + "/")
+        for name in sorted(files):
+            if name.startswith(".") or not name.lower().endswith(HTML_SUFFIXES):
+                continue
+            yield prefix if name in FOLDER_PAGES else prefix + quote(name, safe=PATH_SAFE)
 
 
 class _Handler(SimpleHTTPRequestHandler):

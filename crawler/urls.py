@@ -139,6 +139,7 @@ def normalize(url: str) -> tuple[str, str]:
     return urlunsplit((scheme, netloc, path, query, "")), unquote(parts.fragment)
 
 
+_NUMBERS = re.compile(r"\d+")  # a run of digits in a path: a number or part of a date
 _IP_OR_LOCAL = re.compile(r"^(\d+\.\d+\.\d+\.\d+|\[.*\]|localhost)$")
 
 
@@ -268,25 +269,35 @@ _ROUTE_SAFE = "/!:@$&'()*+,;=-._~%"
 def trap_template(url: str) -> str | None:
     """The pattern a URL shares with its crawler-trap siblings, or None for a plain path.
 
-    Query strings are reduced to their parameter names (an endless calendar's ``?month=…``,
-    a query that keeps growing ``?a=1&a=1&a=1``); a path that repeats one segment four times
-    or more (a relative link that nests itself, ``/docs/docs/docs/docs/``) is one pattern too.
+    Numbers in the path (a calendar's ``/cal/2026/12``, ``/day-2027-01-05``) become ``{n}``, so
+    URLs that differ only in numbers or dates are one pattern; query strings are reduced to their
+    parameter names (an endless calendar's ``?month=…``, a query that keeps growing
+    ``?a=1&a=1&a=1``); a path in which segments come back three times or more (relative links
+    that nest themselves, ``/docs/docs/docs/docs/``, ``/x/a/b/a/a/b/``) is one pattern per top
+    folder (the folder itself when it is one of those that come back): relative links nest in
+    every order, and one pattern for each would be one finding for each. A path with none of
+    these is no pattern.
 
     >>> trap_template("https://a.example/cal?month=2031-05&view=m"), trap_template("https://a.example/x/")
     ('https://a.example/cal?month=…&view=…', None)
-    >>> trap_template("https://a.example/d/a/d/a/d/a/d/a/")
-    'https://a.example/d/a/… (repeating path)'
+    >>> trap_template("https://a.example/cal/2026/12"), trap_template("https://a.example/blog/2024/05/a-post/")
+    ('https://a.example/cal/{n}/{n}', 'https://a.example/blog/{n}/{n}/a-post/')
+    >>> trap_template("https://a.example/d/a/d/a/d/a/d/a/"), trap_template("https://a.example/x/a/b/b/a/b/")
+    ('https://a.example/… (repeating path)', 'https://a.example/x/… (repeating path)')
+    >>> trap_template("https://a.example/x/b/a/a/a/a/")
+    'https://a.example/x/… (repeating path)'
     """
     parts = urlsplit(url)
+    segments = [seg for seg in parts.path.split("/") if seg]
+    if len(segments) - len(set(segments)) >= 3:
+        head = segments[0] + "/" if segments.count(segments[0]) == 1 else ""  # a top folder, if it is no repeat
+        return f"{parts.scheme}://{parts.netloc}/{head}… (repeating path)"
+    path = _NUMBERS.sub("{n}", parts.path)
     if parts.query:
         names = sorted({k for k, _ in parse_qsl(parts.query, keep_blank_values=True)})
-        return f"{parts.scheme}://{parts.netloc}{parts.path}?" + "&".join(f"{n}=…" for n in names)
-    segments = [seg for seg in parts.path.split("/") if seg]
-    for seg in dict.fromkeys(segments):  # in path order: the same pattern every time
-        if segments.count(seg) >= 4:
-            first = segments.index(seg)
-            head = "/".join(segments[: first + 2])
-            return f"{parts.scheme}://{parts.netloc}/{head}/… (repeating path)"
+        return f"{parts.scheme}://{parts.netloc}{path}?" + "&".join(f"{n}=…" for n in names)
+    if path != parts.path:
+        return f"{parts.scheme}://{parts.netloc}{path}"
     return None
 
 

@@ -161,10 +161,18 @@ def test_fragments_through_redirects_and_meta_refresh_and_text_fragments(tmp_pat
         ("missing-anchor", "medium", F + "old/#intro", None, (F,)),
         ("missing-anchor", "medium", F + "new#nope", None, (F,)),
         ("redirect", "low", F, None, (F,)),  # /new -> /new/: the trailing-slash group
+        # /new/ has #setup, but /old/ gets there by a <meta refresh>, which drops the fragment
+        # (the 301 of /new#setup keeps it: no finding)
+        ("missing-anchor", "low", F + "old/#setup", None, (F,)),
     }
     messages = {f["target"]: f["message"] for f in report["findings"]}
     assert messages[F + "old/#intro"] == f"no element with id or name 'intro' on {F}new/ (the page {F}old/ leads to)"
     assert messages[F + "new#nope"] == f"no element with id or name 'nope' on {F}new/ (the page {F}new leads to)"
+    lost = next(f for f in report["findings"] if f["target"] == F + "old/#setup")
+    assert lost["message"] == (f"the fragment #setup is lost through the refresh stub at {F}old/; link the final page "
+                               f"{F}new/#setup")
+    assert [(loc["url"], loc["line"]) for loc in lost["locations"]] == [(F, 9)]
+    assert lost["detail"] == {"page": F + "new/", "stub": F + "old/", "kind": "refresh-stub"}
 
 
 # -- 7. links in CSS ----------------------------------------------------------------------------------
@@ -182,12 +190,60 @@ def test_css_urls_are_links(tmp_path):
                    (C + "css/site.css", C + "img/ok.png", 3)}
 
 
+def test_images_only_a_stylesheet_names_are_its_missing_backgrounds(tmp_path):
+    """style.css names seven images that do not exist and no page uses: one finding for the
+    stylesheet, at a broken asset's severity, saying what they are (not a missing section);
+    team.jpg, which a page shows too, is a broken link of its own."""
+    S = "https://sheet.test/"
+    css = S + "assets/css/style.css"
+    _, report = audit_dir(tmp_path, "stylesheet", S, *NO_FETCH)
+    assert findings_set(report) == {
+        ("broken-link", "high", css, None, (css,)),
+        ("broken-link", "high", S + "assets/img/team.jpg", None, (S, css)),
+    }
+    sheet = next(f for f in report["findings"] if f["target"] == css)
+    assert sheet["message"] == (f"{css} names 7 images that do not exist (each answers 404) in /assets/img/: "
+                                "bg-1.png, bg-2.png, bg-3.png, corner.gif, dots.svg and 2 more")
+    assert [loc["line"] for loc in sheet["locations"]] == [1, 2, 3, 4, 5, 6, 7]
+    assert sheet["detail"]["kind"] == "stylesheet" and sheet["detail"]["targets"] == [
+        S + "assets/img/" + name for name in
+        ("bg-1.png", "bg-2.png", "bg-3.png", "corner.gif", "dots.svg", "hero.jpg", "wave.webp")]
+
+
 # -- 8. directory targets are served like a static host -------------------------------------------
 def test_no_directory_listings(tmp_path):
+    """drafts/ has no index.html: it answers 404, no listing. Its file is read all the same (a
+    directory audit reads every file), and no page links to it."""
     S = "https://static.test/"
     _, report = audit_dir(tmp_path, "static", S, *NO_FETCH)
-    assert findings_set(report) == {("broken-link", "high", S + "drafts/", None, (S,))}
-    assert not [p for p in report["pages"] if "secret" in p["url"]]
+    secret = S + "drafts/secret.html"
+    assert findings_set(report) == {
+        ("broken-link", "high", S + "drafts/", None, (S,)),
+        ("orphan-page", "low", secret, None, (secret,)),
+        ("broken-link", "high", S + "never-linked-anywhere/", None, (secret,)),
+    }
+    assert sorted((p["url"], p["status"]) for p in report["pages"] if "drafts" in p["url"]) == [
+        (S + "drafts/", 404), (secret, 200)]
+
+
+def test_a_folder_without_index_html_is_read_file_by_file(tmp_path):
+    """No index.html (a folder of pages): every HTML file is crawled at the URL its static host
+    serves it at, once; notes.html, which no page links to, is an orphan, and its broken link is found.
+    The folder's own URL answers 404 as on the host, and is no finding: no page links to it."""
+    D = "https://docs.test/"
+    result, report = audit_dir(tmp_path, "folder", D, *NO_FETCH)
+    assert result.exit_code == 1
+    # guide/q&a.html is one page: the file's URL is the one the link writes (not q%26a.html)
+    assert page_urls(report) == [D + "guide/q&a.html", D + "guide/setup.html", D + "notes.html", D + "start.html"]
+    assert findings_set(report) == {
+        ("orphan-page", "low", D + "notes.html", None, (D + "notes.html",)),
+        ("broken-link", "high", D + "guide/removed.html", None, (D + "notes.html",)),
+    }
+    orphan = next(f for f in report["findings"] if f["rule"] == "orphan-page")
+    assert orphan["message"] == f"{D}notes.html is a file in the audited folder, but no page links to it"
+    broken = next(f for f in report["findings"] if f["rule"] == "broken-link")
+    assert [(loc["url"], loc["line"]) for loc in broken["locations"]] == [(D + "notes.html", 3)]
+    assert [(p["url"], p["status"]) for p in report["pages"] if p["url"] == D] == [(D, 404)]
 
 
 @pytest.mark.parametrize("files", [{}, {"style.css": "p{}", "img/a.png": "x"}], ids=["empty", "no-html"])

@@ -81,16 +81,18 @@ def test_every_page_once_and_no_false_alarms_offline(audited):
 
 
 # What the audits were read against, by hand (see bench/README.md): one fact per site that a
-# regression would break.
+# regression would break. A directory audit reads every HTML file (issue 20): hop's 404.html
+# (its header too), answer's 404.html and datafusion's 25 posts no page links to under their
+# dated address (each a <meta refresh> stub, no orphan) are pages of their audits.
 FACTS = {
     "hop": lambda r: (
-        ("backward-social", "high", "https://twitter.com/ApacheHop", "header", 134) in _rows(r)
+        ("backward-social", "high", "https://twitter.com/ApacheHop", "header", 135) in _rows(r)
         and ("broken-link", "high", "_/js/search-ui.js", None, 133) in _rows(r)),
-    "answer": lambda r: r["summary"]["pages_crawled"] == 112 and any(
+    "answer": lambda r: r["summary"]["pages_crawled"] == 113 and any(
         f["rule"] == "backward-blog" and f["region"] == "nav" for f in r["findings"]),
     "couchdb": lambda r: [f["target"] for f in r["findings"] if f["rule"] == "missing-anchor"] == [
         "https://couchdb.apache.org/bylaws.html#discussions"],
-    "datafusion-blog/blog": lambda r: r["summary"]["pages_crawled"] == 77 and not [
+    "datafusion-blog/blog": lambda r: r["summary"]["pages_crawled"] == 102 and not [
         f for f in r["findings"] if f["rule"] == "missing-anchor"],
 }
 

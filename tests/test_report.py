@@ -59,6 +59,10 @@ def test_a_template_is_one_finding_not_three_hundred(template_site):
         ("backward-blog", "low", T + "blog/", "main", (T,)),
         # 300 posts link /about: one trailing-slash redirect finding
         ("redirect", "low", T, None, posts),
+        # blog/index.html is a file of the folder no page links to (a directory audit reads every
+        # file), and links nowhere on the site
+        ("orphan-page", "low", T + "blog/", None, (T + "blog/",)),
+        ("dead-end", "medium", T + "blog/", None, (T + "blog/",)),
     }
     by_rule = {f["rule"]: f for f in report["findings"]}
     footer = by_rule["backward-social"]
@@ -99,13 +103,13 @@ def test_filters_change_what_is_shown_not_the_exit_code(template_site):
     high = run_cli("report", "--db", db, "--severity", "high")
     assert high.exit_code == 1
     assert "HIGH (1)" in high.stdout and "MEDIUM (" not in high.stdout and "LOW (" not in high.stdout
-    assert "Showing 1 of 4 findings (filtered)." in high.stdout
+    assert "Showing 1 of 6 findings (filtered)." in high.stdout
     only = run_cli("report", "--db", db, "--rule", "redirect", "--fail-on", "medium")
     assert only.exit_code == 1  # the hidden high finding still fails the run
     assert "redirect ·" in only.stdout and "backward-social ·" not in only.stdout
     js = run_cli("report", "--db", db, "--rule", "redirect", "--format", "json")
     assert [f["rule"] for f in js.json()["findings"]] == ["redirect"]
-    assert js.json()["summary"]["findings"] == {"high": 1, "medium": 1, "low": 2, "info": 0}
+    assert js.json()["summary"]["findings"] == {"high": 1, "medium": 2, "low": 3, "info": 0}
 
 
 EVIL = "\x1b]0;pwned\x07\x1b]52;c;aGk=\x07\x1b[2J\r\x9b"

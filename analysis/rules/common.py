@@ -100,7 +100,14 @@ def _plural(n: int, word: str) -> str:
 def _targets(g) -> frozenset[str]:
     """The crawl's targets (their de-duplication keys): findings about them need no linking page."""
     if "targets" not in g.graph:
-        g.graph["targets"] = frozenset(g.graph["key"](t) for t in g.graph["crawl"]["targets"])
+        key, crawl = g.graph["key"], g.graph["crawl"]
+        targets = {key(t) for t in crawl["targets"]}
+        # A directory target without index.html: its own URL answers 404, as on its static host;
+        # the audit is of the folder's files (each crawled), not of a page no one links to.
+        for base in (crawl.get("options") or {}).get("directories") or {}:
+            if key(base) in g and g.nodes[key(base)].get("final_status") == 404:
+                targets.discard(key(base))
+        g.graph["targets"] = frozenset(targets)
     return g.graph["targets"]
 
 

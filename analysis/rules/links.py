@@ -1,13 +1,14 @@
 """Link checking: broken links, redirects, missing anchors, links not checked, orphan pages."""
 from __future__ import annotations
 
+import posixpath
 import re
 from collections import defaultdict
 from itertools import chain
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from analysis.findings import Finding, Location
-from analysis.graph import edge_of, landing_page
+from analysis.graph import edge_of, landing_page, refresh_target
 from analysis.rules.common import (IGNORED_FRAGMENTS, _Group, _in_sources, _owned_page_tiers, _plural, _targets,
                                    rule)
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
@@ -86,9 +87,11 @@ def broken_link(g):
 
     A page-relative href in a template (``./_/js/search.js`` in every page's head) resolves
     to a different URL under each folder and 404s on each: one finding for the href, listing
-    the pages, instead of one per folder.
+    the pages, instead of one per folder. The missing files a stylesheet alone names (its
+    rules' background images, fonts) are one finding per stylesheet.
     """
     template: dict[tuple, list] = defaultdict(list)
+    styled: dict[str, list] = defaultdict(list)  # owned 404s only stylesheets name, per stylesheet
     missing: list[tuple[str, _Group]] = []  # owned 404s: one by one, or a whole missing section
     for url, data in g.nodes(data=True):
         if data.get("verdict") != BROKEN or data.get("loop"):
@@ -99,13 +102,32 @@ def broken_link(g):
         status = data.get("final_status")
         if status == 404 and data.get("tier") in OWNED and not data.get("chain"):
             rel = page_relative(url, grp.sources)
-            if rel is not None:
+            stylesheets = [s for s in grp.sources if g.nodes[s].get("role") == "asset"]
+            if stylesheets and len(stylesheets) == len(grp.sources):  # named only in stylesheets' rules
+                styled[min(stylesheets)].append((url, grp))
+            elif rel is not None:
                 template[(origin(url), rel)].append((url, grp))
             else:
                 missing.append((url, grp))
             continue
         yield _broken(g, url, data, grp)
     rest: list[tuple[str, _Group]] = []
+    for css, hits in styled.items():
+        if len(hits) < 2:
+            rest.extend(hits)
+            continue
+        merged = _merged(hits)
+        urls = sorted(u for u, _ in hits)
+        paths = [urlsplit(u).path for u in urls]
+        folder = posixpath.commonpath([p.rsplit("/", 1)[0] or "/" for p in paths]).rstrip("/") + "/"
+        shown = ", ".join(p[len(folder):] for p in paths[:STYLED_SHOWN])
+        more = f" and {len(urls) - STYLED_SHOWN} more" if len(urls) > STYLED_SHOWN else ""
+        yield Finding("broken-link", "high", css,
+                      f"{css} names {len(urls)} {asset_kind(urls)} that do not exist (each answers 404) in {folder}: "
+                      f"{shown}{more}",
+                      None, list(merged.sources), merged.locations,
+                      {"status": 404, "error_kind": None, "label": "client error", "cause": "stylesheet",
+                       "kind": "stylesheet", "targets": urls})
     for (site, rel), hits in template.items():
         if len(hits) < TEMPLATE_MIN:
             rest.extend(hits)
@@ -119,6 +141,24 @@ def broken_link(g):
                       {"status": 404, "error_kind": None, "label": "client error", "cause": "page-relative",
                        "targets": sorted(u for u, _ in hits)})
     yield from _missing_sections(g, rest + missing)
+
+
+STYLED_SHOWN = 5  # missing files a stylesheet names, listed in its finding's message (all in its detail)
+IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif", ".ico", ".bmp")
+FONT_TYPES = (".woff", ".woff2", ".ttf", ".otf", ".eot")
+
+
+def asset_kind(urls) -> str:
+    """What a stylesheet's missing files are, in a word: images, fonts or files.
+
+    >>> asset_kind(["https://a.example/i/bg.png?v=2", "https://a.example/x.SVG"]), asset_kind(["https://a.example/f.woff2", "https://a.example/i.gif"])
+    ('images', 'files')
+    """
+    paths = [urlsplit(u).path.lower() for u in urls]
+    for word, types in (("images", IMAGE_TYPES), ("fonts", FONT_TYPES)):
+        if all(p.endswith(types) for p in paths):
+            return word
+    return "files"
 
 
 def _merged(hits: list[tuple[str, _Group]]) -> _Group:
@@ -246,9 +286,12 @@ def missing_anchor(g):
     """A #fragment link to an owned HTML page that has no such id or name.
 
     The fragment is looked for on the page the link lands on (after redirects and
-    ``<meta refresh>`` stubs); text fragments (``#:~:text=``) name no element and are fine.
+    ``<meta refresh>`` stubs); text fragments (``#:~:text=``) name no element and are fine. A
+    fragment that is there but reached through a refresh stub is lost on the way (browsers drop
+    it; an HTTP redirect keeps it): a low finding.
     """
     groups: dict[tuple, _Group] = defaultdict(_Group)
+    lost: dict[tuple, _Group] = defaultdict(_Group)  # ... and fragments a refresh stub drops on the way
     owned = _owned_page_tiers(g)
     for page, target, e in g.links(fragment=True):  # one query: the links with a fragment
         if page not in owned:
@@ -263,11 +306,44 @@ def missing_anchor(g):
         node = g.nodes[final]
         if node.get("parsed") and frag not in node.get("anchors", ()):
             groups[(target, frag, final)].add(page, e["line"], "medium")
+        elif final != target and (stub := refresh_stub(g, target)) is not None:
+            lost[(target, frag, stub, final)].add(page, e["line"], "low")
     for (target, frag, final), grp in groups.items():
         via = f" (the page {target} leads to)" if final != target else ""
         yield Finding("missing-anchor", "medium", f"{target}#{frag}",
                       f"no element with id or name '{frag}' on {final}{via}", None, list(grp.sources),
                       grp.locations, {"page": final} if final != target else {})
+    for (target, frag, stub, final), grp in lost.items():
+        yield Finding("missing-anchor", "low", f"{target}#{frag}",
+                      f"the fragment #{frag} is lost through the refresh stub at {stub}; link the final page "
+                      f"{final}#{frag}", None, list(grp.sources), grp.locations,
+                      {"page": final, "stub": stub, "kind": "refresh-stub"})
+
+
+def refresh_stub(g, url: str, hops: int = 5) -> str | None:
+    """The first ``<meta refresh>`` stub on the way from ``url`` to the page it lands on (browsers
+    keep a ``#fragment`` through an HTTP redirect, not through a refresh), or None.
+
+    >>> from analysis.graph import graph_from
+    >>> stub, post = "https://a.example/old/", "https://a.example/new/"
+    >>> g = graph_from([{"url": stub, "role": "page", "status": 200, "parsed": 1},
+    ...                 {"url": post, "role": "page", "status": 200, "parsed": 1}],
+    ...                [(stub, post, "head", "other", "meta")], site=["https://a.example/"])
+    >>> refresh_stub(g, stub), refresh_stub(g, post)
+    ('https://a.example/old/', None)
+    """
+    for _ in range(hops):
+        node = g.nodes[url]
+        final = node.get("final_url")
+        if final and final in g:
+            url, node = final, g.nodes[final]
+        if node.get("stub"):
+            return url
+        refresh = refresh_target(g, url)
+        if refresh is None or refresh == url or not node.get("parsed"):
+            return None
+        url = refresh
+    return None
 
 
 @rule("unverified-link")
@@ -363,10 +439,30 @@ def insecure_link(g):
                       list(grp.sources), grp.locations, {"links": n, "examples": list(written[site])[:5]})
 
 
+# Files a site holds that no page is meant to link to (policy as data): error pages (404.html,
+# 404/index.html, 50x.html, a top-level error.html or not-found.html) and search engines'
+# site-verification files.
+UNLINKED_BY_DESIGN = re.compile(
+    r"(?:/[45](?:\d\d|0x)(?:\.html?)?(?:/|$)|^/(?:errors?|not[-_]?found)(?:\.html?$|/)"
+    r"|/google[0-9a-f]{8,}\.html$|/yandex_[0-9a-f]+\.html$|/pinterest-[0-9a-f]+\.html$)", re.I)
+
+
+def unlinked_by_design(url: str) -> bool:
+    """Is ``url`` a file no page is meant to link to (an error page, a site-verification file)?
+
+    >>> [unlinked_by_design("https://a.example" + p) for p in ("/404.html", "/404/error.html", "/404/",
+    ...     "/google41fe3ad2898b639e.html", "/50x.html", "/error.html", "/docs/errors.html", "/blog/404-tips/")]
+    [True, True, True, True, True, True, False, False]
+    """
+    return bool(UNLINKED_BY_DESIGN.search(urlsplit(url).path))
+
+
 @rule("orphan-page")
 def orphan_page(g):
-    """A page listed in a sitemap that no crawled page links to (directly or through a redirect)."""
+    """A page listed in a sitemap, or a file of an audited folder, that no crawled page links to
+    (directly or through a redirect)."""
     targets = _targets(g)
+    folders = tuple(g.graph["key"](base) for base in (g.graph["crawl"].get("options") or {}).get("directories") or {})
     pages = [url for url, data in g.nodes(data=True) if data.get("role") == "page" and data.get("tier") in OWNED
              and data.get("verdict") == "ok" and url not in targets]
     # linked by a crawled page: one probe of the key index per page, then one per URL that
@@ -383,3 +479,8 @@ def orphan_page(g):
         if sitemaps:
             yield Finding("orphan-page", "low", url, f"{url} is in the sitemap but no crawled page links to it",
                           None, sitemaps, [Location(s, None) for s in sitemaps])
+        elif url.startswith(folders) and not g.nodes[url].get("stub") and not unlinked_by_design(url):
+            # a file of an audited folder (every one is crawled); a <meta refresh> stub is an old
+            # address kept for old links, an error page or a site-verification file is never linked
+            yield Finding("orphan-page", "low", url, f"{url} is a file in the audited folder, but no page links to it",
+                          None, [url], [Location(url, None)], {"kind": "file"})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from functools import lru_cache
 
@@ -96,6 +97,7 @@ class FunnelSpider(scrapy.Spider):
         self.exclude = [re.compile(r) for r in o.exclude]
         self.exclude_path = [re.compile(r) for r in o.exclude_path]
         self.use_sitemaps = o.sitemaps
+        self.directories = dict(o.directories)  # directory targets: {public base URL: folder}
         # Caps that hold for every URL, owned or not (a trap cannot make a crawl run for ever).
         self.max_url_length = settings.getint("FUNNEL_MAX_URL_LENGTH", 2048)
         self.max_redirects = settings.getint("FUNNEL_MAX_REDIRECTS", 10)
@@ -168,10 +170,12 @@ class FunnelSpider(scrapy.Spider):
         if not meta.get("seed") or meta["key"] not in self.seeds_pending:
             return []
         self.seeds_pending.discard(meta["key"])
-        return [] if self.seeds_pending else list(self.after_seeds())
+        return [] if self.seeds_pending else self.after_seeds()  # a generator: a folder's files come one by one
 
     def after_seeds(self):
-        """Profiles given with --social and the owned origins' robots.txt / sitemaps."""
+        """Profiles given with --social, every HTML file of a directory target and the owned
+        origins' robots.txt / sitemaps."""
+        yield from self.directory_pages()
         if self.check_social:
             # The business's own profiles (--social) are checked even where no page links to them.
             for profile in self.scope.social:
@@ -185,6 +189,24 @@ class FunnelSpider(scrapy.Spider):
                                     for u in (*self.targets, *self.scope.site, *self.scope.blog))
             for o in origins:
                 yield self.fetch(o + "/robots.txt", "robots", self.parse_robots_sitemaps)
+
+    def directory_pages(self):
+        """A directory target's HTML files, each at the URL its static host serves it at: every
+        file is read, whether a page links to it or not (as htmltest and lychee do). They are
+        pages one step from nowhere (depth 0), counted by --max-pages like any other."""
+        from crawler.serve import page_urls
+
+        for base, folder in self.directories.items():
+            if not os.path.isdir(folder):
+                continue
+            for url in page_urls(folder, base):
+                try:
+                    url = normalize(url)[0]
+                except URLError:
+                    continue
+                request = self.plan(url, "a", 0, role="page", listed=True)
+                if request is not None:
+                    yield request
 
     # -- sitemaps -----------------------------------------------------------------
     def fetch(self, public: str, role: str, callback) -> scrapy.Request:
@@ -270,7 +292,7 @@ class FunnelSpider(scrapy.Spider):
                 links.append((meta["key"], url, key, None, "sitemap", "loc", "", None, "", 0, "other", None))
                 if self.scope.tier(url) in OWNED:
                     # One step from the target, like a link on it: --depth 0 crawls the target only.
-                    request = self.plan(url, "a", 1, role="page")
+                    request = self.plan(url, "a", 1, role="page", listed=True)
                     if request is not None:
                         follow.append(request)
                 if len(links) + len(follow) >= SITEMAP_CHUNK:
@@ -309,8 +331,10 @@ class FunnelSpider(scrapy.Spider):
         return self.scope.is_brand_profile(url, self.known_handles)
 
     def plan(self, url: str, tag: str, depth: int, kind: str = "other", role: str | None = None,
-             seed: bool = False, key: str | None = None, region: str = "body", rel: str = ""):
-        """Decide whether and how to fetch a public URL; returns a Request, an item or None."""
+             seed: bool = False, key: str | None = None, region: str = "body", rel: str = "",
+             listed: bool = False):
+        """Decide whether and how to fetch a public URL; returns a Request, an item or None.
+        ``listed``: a page the site lists itself (a sitemap entry, a file of a folder), never a trap's."""
         key = key or self.key(url)
         if self.dupefilter.seen(key):
             return None
@@ -335,7 +359,7 @@ class FunnelSpider(scrapy.Spider):
         if role == "page":
             if tier not in OWNED:
                 role = "external"
-            elif not self.limits.allow(key, depth, seed):  # --depth, --max-pages, crawler traps
+            elif not self.limits.allow(key, depth, seed, listed):  # --depth, --max-pages, crawler traps
                 return None
         if role == "profile" and not self.check_social:
             return None
