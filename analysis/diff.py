@@ -51,6 +51,8 @@ Python set of every link.
                     pages (and of them blog pages) reaching it in each crawl, and those in both
                     crawls that ``lost`` or ``gained`` it (:func:`conversion_reach`);
                     ``conversion_reach``: False when that could not be compared
+``fix_first``       the new crawl's action plan, its first :data:`PLAN_MAX` items (``id``,
+                    ``severity``, ``cost``, ``words``, ``fix``: :mod:`analysis.plan`)
 ``sentences``       what a marketer reads, most important first: the summary's words, then the
                     rest (other findings, pages, link counts)
 
@@ -75,6 +77,8 @@ from crawler.options import CrawlOptions
 from crawler.scope import BLOG, OWNED, SITE, SOCIAL, Scope
 
 logger = logging.getLogger(__name__)
+PLAN_MAX = 3   # action plan items the diff (and its e-mail) carries
+PLAN_KEYS = ("id", "severity", "cost", "words", "fix")
 
 LIST_MAX = 200          # pages and links listed per kind of change (the counts are exact)
 BACKWARD_RULES = ("backward-social", "backward-blog")
@@ -225,6 +229,7 @@ class _Side:
     metrics: dict | None = None
     landing: list = field(default_factory=list)    # the entry pages the targets land on
     reach: dict | None = None                      # see conversion_reach
+    plan: list = field(default_factory=list)       # the action plan's first items (analysis.plan)
 
 
 def _finding_row(f) -> dict:
@@ -351,6 +356,7 @@ def _side(store, crawl_id: int, weights=None, entry=None) -> tuple[_Side, object
                  findings={f.id: _finding_row(f) for f in a.findings}, broken=_broken_targets(g, a.findings),
                  # (not the link score of every page, nor fix-first: what is compared)
                  metrics={k: a.metrics[k] for k in ("site", "entries")} if a.metrics else None)
+    side.plan = [{k: x[k] for k in PLAN_KEYS} for x in (a.metrics or {}).get("fix_first", ())[:PLAN_MAX]]
     for target in crawl["targets"]:
         key = g.graph["key"](target)
         if key in g:
@@ -576,6 +582,7 @@ def diff_crawls(store, old_id: int, new_id: int, *, weights: dict | None = None,
         "broken": {"new": newly, "fixed": fixed},
         "findings": {"new": f_new, "resolved": f_resolved, "changed": f_changed},
         "metrics": _metrics(old, new),
+        "fix_first": new.plan,
     }
     said = {"headline": headline(out), "summary": summary(out)}
     out = {**{k: out[k] for k in ("site", "old", "new", "options_differ")}, **said,

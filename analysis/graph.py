@@ -4,10 +4,13 @@ Nodes are URLs (de-duplication keys): every fetched URL and every link target,
 social and external ones included. Node attributes: ``tier``, ``role``
 (page, asset, profile, external, or None when never fetched), ``status``,
 ``verdict`` (see :mod:`analysis.status`), ``title``, ``lead_form``, ``anchors``,
-``conversion`` ('purchase', 'lead' or None), ``parsed``. Each link is one edge
-``(source, key, data)`` of a :class:`CrawlGraph`, read from the store when a rule
-asks, with ``target`` (as written), ``fragment``, ``tag``, ``region``, ``rel``,
-``icon``, ``kind``, ``line`` and ``text``.
+``conversion`` ('purchase', 'lead' or None), ``parsed``, ``signals`` (a dict of
+what an HTML page shows, see :mod:`crawler.signals`: only its truthy keys; None
+when it shows nothing; shared by the pages that show the same, so never changed in place).
+Each link is one edge ``(source, key, data)`` of a :class:`CrawlGraph`, read from
+the store when a rule asks, with ``target`` (as written), ``fragment``, ``tag``,
+``region``, ``rel``, ``icon``, ``kind``, ``line``, ``pos`` (its index in its page's
+document order: what "before" and "after" on a page mean; ``line`` is for display) and ``text``.
 """
 from __future__ import annotations
 
@@ -84,13 +87,13 @@ class LinkRow(tuple):
     when empty, ``icon`` as a bool.
 
     >>> e = LinkRow((7, "https://a.example/", "/x", "https://a.example/x", None, "a", "href", None,
-    ...              "footer", None, 1, "other", 3))
-    >>> e["target"], e["region"], e["text"], e["icon"], e.get("line"), dict(e)["kind"]
-    ('/x', 'footer', '', True, 3, 'other')
+    ...              "footer", None, 1, "other", 3, 41))
+    >>> e["target"], e["region"], e["text"], e["icon"], e.get("line"), e["pos"], dict(e)["kind"]
+    ('/x', 'footer', '', True, 3, 41, 'other')
     """
     __slots__ = ()
     _INDEX = {"target": 2, "fragment": 4, "tag": 5, "attr": 6, "text": 7, "region": 8, "rel": 9, "icon": 10,
-              "kind": 11, "line": 12}
+              "kind": 11, "line": 12, "pos": 13}
 
     def __getitem__(self, name):
         if name.__class__ is not str:
@@ -188,7 +191,8 @@ class NodeData(_Slots):
     """
     __slots__ = ("tier", "role", "status", "error_kind", "reason", "title", "lead_form", "parsed", "anchors",
                  "location", "content_type", "depth", "headers", "conversion", "verdict", "label", "chain",
-                 "final_url", "loop", "permanent", "final_status", "final_error", "stub", "offline", "_more")
+                 "final_url", "loop", "permanent", "final_status", "final_error", "stub", "offline", "signals",
+                 "_more")
 
 
 class TargetData(_Slots):
@@ -376,7 +380,7 @@ def conversion_of(scope: Scope, url: str, tier: str, role: str | None, signals: 
     >>> conversion_of(s, "mailto:news-unsubscribe@a.example", "contact", None) is None
     True
     """
-    if role not in (None, "page", "external"):
+    if role not in (None, "page", "external", "form"):  # (form: where a form posts or sends the visitor)
         return None
     if tier in OWNED:  # a blog's /category/newsletter is a listing: address words count on the site only
         evidence = bool(signals and (signals.get("price") or signals.get("buy")))
@@ -420,6 +424,7 @@ class GraphBuilder:
         self.g = CrawlGraph(store, crawl_id, crawl=crawl, scope=self.scope, key=self.key)
         self.last_page = self.last_link = 0
         self.anchor_sets: dict[str, frozenset[str]] = {}
+        self.signal_sets: dict[str, dict] = {}
 
     def _target_node(self, key: str) -> None:
         tier = self.scope.tier(key)
@@ -438,6 +443,24 @@ class GraphBuilder:
             found = self.anchor_sets[raw] = frozenset(map(intern, json.loads(raw)))
         return found
 
+    def _signals(self, raw: str | None) -> dict | None:
+        """A page's signals as one dict shared by every page that shows the same (the pages of a
+        template mostly do), None when it shows nothing (no dict per page for that).
+
+        >>> b = GraphBuilder.__new__(GraphBuilder); b.signal_sets = {}
+        >>> one, two = b._signals('{"feed": true}'), b._signals('{"feed": true}')
+        >>> one, one is two, b._signals(None), b._signals("{}")
+        ({'feed': True}, True, None, None)
+        """
+        if not raw or raw == "{}":
+            return None
+        found = self.signal_sets.get(raw)
+        if found is None:
+            found = json.loads(raw)
+            if len(self.signal_sets) < 10_000:  # a site whose every page differs: no point keeping them
+                self.signal_sets[raw] = found
+        return found
+
     def update(self) -> None:
         """Add the pages stored since the last call, and a node for every new link's target."""
         g, scope = self.g, self.scope
@@ -445,12 +468,15 @@ class GraphBuilder:
             self.last_page = row["id"]
             url = intern(row["url"])
             tier = scope.tier(url)
+            signals = self._signals(row.get("signals"))  # (a store of schema 2 has no such column)
             g.add_node(url, tier=tier, role=_shared(row["role"]), status=row["status"],
                        error_kind=_shared(row["error_kind"]), reason=row["reason"], title=row["title"],
                        lead_form=bool(row["lead_form"]), parsed=bool(row["parsed"]),
                        anchors=self._anchors(row["anchors"]),
                        location=row["location"], content_type=_shared(row["content_type"]), depth=row["depth"],
-                       headers=row["headers"], conversion=conversion_of(scope, url, tier, row["role"]))
+                       headers=row["headers"], conversion=conversion_of(scope, url, tier, row["role"], signals))
+            if signals:
+                g.nodes[url]["signals"] = signals
         nodes = g.nodes
         self.last_link, ends = self.store.link_ends(self.crawl_id, after=self.last_link)  # one query
         for key in sorted(ends):
@@ -577,39 +603,45 @@ def landing_page(g, url: str, hops: int = 5) -> str:
     return url
 
 
-def offer_links(g) -> dict[str, int]:
-    """For every page linking to an offer: the first line of a body link to one (0: none in
-    the body, only elsewhere or by a form, an iframe or a refresh). One query for all
-    the offer pages, never one per page; kept on the graph.
+def offer_links(g) -> dict[str, int | None]:
+    """For every page linking to an offer: the position in document order (``pos``) of its first
+    body link to one (None: none in the body, only elsewhere or by a form, an iframe or a refresh).
+    One query for all the offer pages, never one per page; kept on the graph.
     """
     cached = g.graph.get("offer_links")
     if cached is not None:
         return cached
-    out: dict[str, int] = {}
+    out: dict[str, int | None] = {}
     targets = [url for url, t in g.nodes(data=True) if t.get("conversion") or t.get("lead_form")]
     # one query for every offer page (a blog whose posts each hold a form has thousands), grouped by SQLite
-    rows = g.store.first_lines(g.crawl_id, targets, tags=("a", "area", "form", "meta", "iframe"),
-                               line_tags=("a", "area"), line_regions=("main", "body")) if targets else ()
-    for page, line in rows:
-        out[intern(page)] = line or 0
+    rows = g.store.first_positions(g.crawl_id, targets, tags=("a", "area", "form", "meta", "iframe"),
+                                   line_tags=("a", "area"), line_regions=("main", "body")) if targets else ()
+    for page, pos in rows:
+        out[intern(page)] = pos
     g.graph["offer_links"] = out
     return out
 
 
-def offers(g: CrawlGraph, page: str, before_line: int | None = None) -> bool:
+def offers(g: CrawlGraph, page: str, before_pos: int | None = None) -> bool:
     """Does ``page`` offer a purchase or lead capture (itself, a lead form, or a link to one)?
 
-    With ``before_line``, only a link in the page body above that line counts (the page
-    itself being a conversion page or holding a lead form still does).
+    With ``before_pos``, only a link in the page body that comes before that position in
+    document order counts (the page itself being a conversion page or holding a lead form
+    still does); a link whose position is unknown passes -1 (nothing comes before it).
+
+    >>> s, p = "https://a.example/", "https://a.example/pricing/"
+    >>> g = graph_from([{"url": s, "role": "page", "status": 200, "parsed": 1}],
+    ...                [(s, p, "main", "other")], site=[s])
+    >>> offers(g, s), offers(g, s, before_pos=-1)
+    (True, False)
     """
     node = g.nodes[page]
     if node.get("conversion") or node.get("lead_form"):
         return True
-    if before_line is not None and not before_line:
+    links = offer_links(g)
+    if page not in links:
         return False
-    first = offer_links(g).get(page)
-    if first is None:
-        return False
-    if before_line:
-        return bool(first) and first < before_line
-    return True
+    if before_pos is None:
+        return True
+    first = links[page]
+    return first is not None and first < before_pos

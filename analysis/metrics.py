@@ -60,12 +60,16 @@ on (the home page), or the owned pages an ``entry`` regex matches (``re.search``
 counting once (no traffic data says which posts people land on); site-wide expected clicks
 are those of the converting visitors, ``sum(N b) / sum(b)`` over the entries.
 
-What to fix first: for each backward finding (``backward-social`` profile links of severity
-high or medium, ``backward-blog``), the chain is solved again without the links it is about
-(its pages' links to that target in that region) and the rise in site-wide conversion is its
-``gain``; negative when the links helped (a blog whose posts convert well). The variant shares
-the page-to-page matrix of the baseline (the links taken out are subtracted on the fly) and
-starts from the baseline's answer.
+What to fix first (the action plan, :mod:`analysis.plan`): each problem is costed in the chain.
+Backward links (``backward-social`` of one kind in one region, every platform together, and
+``backward-blog`` per region) are removed: the chain is solved again without them (its pages'
+links to those targets in that region) and the rise in site-wide conversion is what they cost;
+negative when the links helped (a blog whose posts convert well). The variant shares the
+page-to-page matrix of the baseline (the links taken out are subtracted on the fly) and starts
+from the baseline's answer. A broken link is repaired: with ``y`` the visits of one solve of
+the transposed chain, what each broken target costs is a sum over its links, read again from
+the store for the worst :data:`REPAIR_MAX` targets only (see :func:`fix_effects`). A missing
+offer link (a buried offer, a dead end) is added: a chain solve each, for :data:`REACH_MAX`.
 
 The internal link score of each owned page is its PageRank over the owned pages (the same
 weighted links, damping 0.85, a page with no owned link spreading its share over every page),
@@ -79,6 +83,7 @@ the matrices are ``scipy.sparse``.
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import re
@@ -93,7 +98,7 @@ from scipy.sparse.linalg import LinearOperator, bicgstab, splu
 
 from analysis.graph import landing_page
 from analysis.status import BROKEN
-from crawler.scope import APP, BLOG, IDENTITY, OTHER, OWNED, PROFILE, SITE, SOCIAL
+from crawler.scope import APP, BLOG, CONTENT, IDENTITY, OTHER, OWNED, PROFILE, SHARE, SITE, SOCIAL
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +115,6 @@ PAGERANK_TOLERANCE = 1e-12  # L1 change between two power iterations
 MAX_ITERATIONS = 1_000
 DIGITS = 6              # probabilities, clicks and gains are rounded to this many decimals
 SCORE_DIGITS = 1        # link scores
-FIX_SEVERITIES = frozenset({"high", "medium"})  # the backward-social findings fix-first measures
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -214,24 +218,56 @@ class _Same:
 _SAME = _Same()
 
 
-def _fix_candidates(g, findings) -> tuple[list, dict, dict]:
-    """The findings fix-first measures, and how a link is found to be theirs:
-    ``social[region][account]`` and ``blog[region][blog URL]`` -> the finding's number."""
-    scope = g.graph["scope"]
-    chosen: list = []
-    social: dict[str, dict] = defaultdict(dict)
-    blog: dict[str, dict] = defaultdict(dict)
+# The backward links fix-first measures by removing them, grouped as one fix: every follow icon
+# of one region is one fix ("the footer's 3 follow icons"), and so is every share button of a region.
+REMOVED_KINDS = ("profile", "share", "content", "third-party")
+
+
+def removal_groups(findings) -> list[list]:
+    """The findings whose links fix-first removes, as groups fixed at once: ``backward-social``
+    links of one kind (not identity markup) in one region, the profiles of all platforms
+    together; ``backward-blog`` per region. In the order first found (findings come worst first).
+
+    >>> from analysis.findings import Finding
+    >>> fs = [Finding("backward-social", "high", t, "m", "footer", detail={"kind": "profile"})
+    ...       for t in ("https://x.com/a", "https://linkedin.com/company/a")]
+    >>> fs.append(Finding("backward-social", "low", "https://x.com/intent/tweet", "m", "main", detail={"kind": "share"}))
+    >>> [[f.target for f in grp] for grp in removal_groups(fs)]
+    [['https://x.com/a', 'https://linkedin.com/company/a'], ['https://x.com/intent/tweet']]
+    """
+    groups: dict[tuple, list] = {}
     for f in findings:
         detail = f.detail if isinstance(f.detail, dict) else {}
-        region = f.region or "body"
-        if f.rule == "backward-social" and detail.get("kind") == PROFILE and f.severity in FIX_SEVERITIES:
-            social[region][scope.profile_id(f.target) or f.target] = len(chosen)
-        elif f.rule == "backward-blog":
-            for target in detail.get("targets", ()):  # the blog URLs the site links in that region
-                blog[region][target] = len(chosen)
-        else:
+        kind = detail.get("kind") if f.rule == "backward-social" else None
+        if f.rule == "backward-social" and kind not in REMOVED_KINDS:
             continue
-        chosen.append(f)
+        if f.rule not in ("backward-social", "backward-blog"):
+            continue
+        groups.setdefault((f.rule, f.region or "body", kind), []).append(f)
+    return list(groups.values())
+
+
+def _fix_candidates(g, findings) -> tuple[list, dict, dict]:
+    """The groups of findings fix-first measures (:func:`removal_groups`), and how a link is
+    found to be theirs: ``social[region][(kind, account)]`` (a profile's), ``social[region][(kind,)]``
+    (a share button's or a post's: one group per region) and
+    ``blog[region][blog URL]`` -> the group's number."""
+    scope = g.graph["scope"]
+    chosen = removal_groups(findings)
+    social: dict[str, dict] = defaultdict(dict)
+    blog: dict[str, dict] = defaultdict(dict)
+    for number, grp in enumerate(chosen):
+        for f in grp:
+            region = f.region or "body"
+            if f.rule == "backward-social":
+                kind = f.detail["kind"]
+                if kind in (PROFILE, "third-party"):  # (someone else's account: a profile link too)
+                    social[region][(PROFILE, scope.profile_id(f.target) or f.target)] = number
+                else:  # every share button or post link of the region
+                    social[region][(kind,)] = number
+            else:
+                for target in f.detail.get("targets", ()):  # the blog URLs the site links in that region
+                    blog[region][target] = number
     return chosen, dict(social), dict(blog)
 
 
@@ -316,9 +352,11 @@ def walk_graph(g, findings=(), weights: dict[str, float] | None = None) -> Walk:
             if account is None:
                 key = url_of[key_id]
                 node = nodes.get(key)
-                account = accounts[key_id] = ((scope.profile_id(key) or key)
+                account = accounts[key_id] = ((PROFILE, scope.profile_id(key) or key)
                                               if node is not None and node.get("tier") == SOCIAL else "")
             f = social.get(region or "body", _NONE).get(account)
+        elif social and (kind == SHARE or kind == CONTENT):
+            f = social.get(region or "body", _NONE).get((kind,))
         elif blog and site_page[s]:
             f = blog.get(region or "body", _NONE).get(url_of[key_id])
         if f is not None:
@@ -455,6 +493,21 @@ class Chain:
         other._finish()
         return other
 
+    def with_offer_link(self, pages: np.ndarray, weight: float) -> Chain:
+        """This chain with one more link, of ``weight``, from each page of ``pages`` (a bool per
+        page) to an offer (a conversion): a call to action added to those pages, or a buried
+        offer linked from them. ``C`` is shared."""
+        other = object.__new__(Chain)
+        other.offers, other.damping = self.offers, self.damping
+        add = pages & ~self.offers
+        other.count = self.count + add
+        other.total = self.total + weight * add
+        other.off = self.off.copy()
+        other.off[:, CONVERSION] += weight * add
+        other.C, other.minus = self.C, self.minus
+        other._finish()
+        return other
+
     def _finish(self) -> None:
         offers = self.offers
         moving = (self.count > 0) & ~offers
@@ -489,6 +542,34 @@ class Chain:
             logger.info("BiCGSTAB did not converge (%s): iterating", info)
             x = self._iterate(b, x if np.all(np.isfinite(x)) else b)
         return x
+
+    def solve_transposed(self, b: np.ndarray) -> np.ndarray:
+        """``y`` with ``(I - Q)^T y = b``: with ``b`` the entries' mean (``1/k`` on each of ``k``
+        entry pages), ``y[i]`` is how often a visitor is on page ``i`` (for an offer page: the
+        chance to reach it), and ``y @ d`` the change in site-wide conversion when each page's
+        one-click conversion chance rises by ``d`` (a link repaired): one solve for every repair."""
+        if self.n <= DIRECT_MAX:
+            if self._lu is None:
+                self.solve(np.zeros(self.n))
+            return self._lu.solve(np.asarray(b, dtype=float), trans="T")
+
+        def step_t(x):
+            y = self.C.T @ (self.scale * x)
+            if self.minus is not None:
+                y -= self.minus.T @ (self.scale * x)
+            return y
+        op = LinearOperator((self.n, self.n), matvec=lambda x: np.ravel(x) - step_t(np.ravel(x)), dtype=float)
+        y, info = bicgstab(op, b, rtol=TOLERANCE, atol=0.0, maxiter=MAX_ITERATIONS)
+        if info != 0:
+            logger.info("BiCGSTAB did not converge on the transposed chain (%s): iterating", info)
+            bound = TOLERANCE * max(float(np.abs(b).max()), 1e-300) * (1 - self.damping)
+            y = b.copy()
+            for _ in range(MAX_ITERATIONS * 10):
+                nxt = b + step_t(y)
+                if np.abs(nxt - y).max() <= bound:
+                    return nxt
+                y = nxt
+        return y
 
     def _iterate(self, b: np.ndarray, x: np.ndarray) -> np.ndarray:
         bound = TOLERANCE * max(float(np.abs(b).max()), 1e-300) * (1 - self.damping)
@@ -594,9 +675,9 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
       ``weights``; the values None without entries;
     - ``entries``: per entry page, sorted by URL: ``url``, ``tier``, the four probabilities,
       ``clicks_to_conversion`` (None if it cannot convert) and ``conversion_depth`` (None: no path);
-    - ``fix_first``: per backward finding, ``id``, ``rule``, ``severity``, ``target``, ``region``,
-      ``pages`` (the finding's), ``links`` (the clickable links removed), ``conversion`` (site-wide
-      without them) and ``gain`` (its rise), largest gain first;
+    - ``fix_first``: the action plan (:func:`analysis.plan.action_plan`): an item per problem worth
+      fixing, of every rule, ranked by what it costs (conversions lost per 100 entry visitors),
+      from the effects :func:`fix_first` and :func:`fix_effects` measure;
     - ``link_score``: owned page URL -> 0-100 (PageRank, log scale).
 
     ``findings`` are :class:`analysis.findings.Finding` objects (:func:`analysis.rules.run_rules`).
@@ -614,8 +695,8 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     >>> m = funnel_metrics(g, run_rules(g))
     >>> m["site"]["conversion"], m["site"]["social_leak"], m["site"]["exit"], m["entries"][0]["conversion_depth"]
     (0.607143, 0.242857, 0.15, 1)
-    >>> [(f["rule"], f["region"], f["gain"]) for f in m["fix_first"]]
-    [('backward-social', 'header', 0.242857)]
+    >>> [(x["rule"], x["region"], x["cost"]) for x in m["fix_first"]]   # (per 100 entry visitors)
+    [('backward-social', 'header', 24.2857)]
     """
     if not 0 <= damping < 1:
         raise ValueError(f"damping must be at least 0 and below 1, not {damping!r}")
@@ -651,7 +732,10 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
         logger.info("funnel metrics: no entry page%s", f" matches {entry!r}" if entry is not None else "")
     site["unreachable_posts"] = [walk.urls[i] for i in np.flatnonzero(depth < 0) if walk.tiers[i] == BLOG]
     site["damping"], site["weights"] = damping, weights
-    fix = fix_first(chain, walk.findings, removals, entries, b) if len(entries) else []
+    effects = []
+    if len(entries):
+        effects = fix_first(chain, walk.findings, removals, entries, b)
+        effects += fix_effects(g, chain, walk, findings, entries, b, weights)
     scores = link_scores(pagerank(chain, damping))
     del chain, removals  # before the per-entry rows: the two never at their peaks at once
 
@@ -659,24 +743,154 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     per_entry = [{"url": walk.urls[i], "tier": walk.tiers[i], "conversion": c, "social_leak": s, "external": x,
                   "exit": e, "clicks_to_conversion": k, "conversion_depth": int(depth[i]) if depth[i] >= 0 else None}
                  for i, c, s, x, e, k in zip(entries.tolist(), *columns)]
+    from analysis.plan import action_plan
+    plan = action_plan(g, findings, {"site": site, "entries": per_entry, "effects": effects})
     logger.debug("funnel metrics done in %.1f s", time.monotonic() - started)
-    return {"site": site, "entries": per_entry, "fix_first": fix,
+    return {"site": site, "entries": per_entry, "fix_first": plan,
             "link_score": dict(zip(walk.urls, np.round(scores, SCORE_DIGITS).tolist()))}
 
 
-def fix_first(chain: Chain, findings: list, removals: list, entries: np.ndarray, converts: np.ndarray) -> list[dict]:
-    """The rise in site-wide conversion if each finding's links (``removals``: ``(src, dst,
-    weight)`` arrays, one per finding) were removed: the chain solved again without them (from
-    ``converts``, the baseline answer, as first guess), largest gain first."""
+def fix_first(chain: Chain, groups: list, removals: list, entries: np.ndarray, converts: np.ndarray) -> list[dict]:
+    """The rise in site-wide conversion if each group's links (``removals``: ``(src, dst,
+    weight)`` arrays, one per group of :func:`removal_groups`) were removed: the chain solved
+    again without them (from ``converts``, the baseline answer, as first guess). An effect
+    each (see :func:`fix_effects`): ``measure`` "remove", ``cost`` the rise per 100 entry
+    visitors (what the links cost), ``links``, ``conversion`` (site-wide without them)."""
     base = float(converts[entries].mean())
     out = []
-    for f, links in zip(findings, removals):
+    for grp, links in zip(groups, removals):
         after = base
         if len(links[0]):
             other = chain.without(*links)
             after = float(np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries].mean())
-        out.append({"id": f.id, "rule": f.rule, "severity": f.severity, "target": f.target, "region": f.region,
-                    "pages": f.count, "links": len(links[0]), "conversion": round(after, DIGITS),
-                    "gain": round(after - base, DIGITS)})
-    out.sort(key=lambda r: (-r["gain"], -r["pages"], r["id"]))
+        out.append({"ids": [f.id for f in grp], "measure": "remove", "links": len(links[0]),
+                    "conversion": round(after, DIGITS), "cost": round(100 * (after - base), DIGITS - 2)})
     return out
+
+
+# What fix-first measures beyond removals (see fix_effects); rule ids as the rules name them.
+REPAIRED_RULES = frozenset({"broken-link", "redirect-loop"})   # a broken target: repaired
+LEAD_RULES = frozenset({"lead-form-target"})                   # a lead form posting nowhere
+REACH_RULES = {  # rule -> (where the offer link would stand, on which pages: "sources" or "all")
+    "buried-offer": ("nav", "all"),
+    "dead-end": ("main", "sources"),
+    "content-dead-end": ("main", "sources"),
+    "social-before-offer": ("main", "sources"),
+}
+REPAIR_MAX = 50   # broken targets whose repair is measured (the worst first): their links are read again
+REACH_MAX = 12    # findings whose added offer link is measured (a chain solve each)
+SECTION_MAX = 200  # broken URLs of a missing section whose links are read
+TEXTS_MAX = 64     # distinct anchor texts counted per broken target (the most used one is named)
+
+
+def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, converts: np.ndarray,
+                weights: dict[str, float]) -> list[dict]:
+    """What fixing each finding would bring, per 100 entry visitors (``cost``: what the problem
+    costs today), beyond the removals of :func:`fix_first`:
+
+    - ``repair``: a broken link (``broken-link``, ``redirect-loop``) whose target were there. A
+      click on it ends the walk today; repaired, it leads to an offer when the target is one
+      (or its URL or anchor text names one: :func:`analysis.plan.offer_goal`), else to a page
+      converting like the average owned page that is not an offer. Conversion rises by
+      ``sum y[s] * p[s, t] * value`` over the links (``y`` the visits of :meth:`Chain.solve_transposed`,
+      ``p`` a click's chance): one solve for every broken target, its links read again from the
+      store for the :data:`REPAIR_MAX` worst only (nothing kept per link). A form posting to a
+      broken target (``tag`` form) loses the leads of its page: ``y`` of that page.
+    - ``lead``: a lead form whose action or thank-you page does not exist (``lead-form-target``):
+      every visitor reaching its pages (the offer) is lost: ``sum y`` over them.
+    - ``reach``: an offer link added where :data:`REACH_RULES` says (a call to action on a dead
+      end's posts, a buried offer in every page's nav): the chain solved again with it.
+
+    Each effect: ``ids`` (the findings), ``measure``, ``cost``, ``links`` (the clickable links
+    read), and for a repair ``offer`` (its goal or None), ``text`` (the anchor text most links
+    use), ``region`` (where most of them stand), ``forms`` (form links to it).
+    """
+    from analysis.plan import offer_goal
+    n = chain.n
+    out: list[dict] = []
+    base = float(converts[entries].mean())
+    visits = np.zeros(n)
+    visits[entries] = 1.0 / len(entries)
+    y = chain.solve_transposed(visits)
+    nodes = g.node_data
+    others = ~walk.offers
+    average = float(converts[others].mean()) if others.any() else 0.0
+    # the broken links to pages first (a file a page loads is no click), then by pages
+    broken = sorted((f for f in findings if f.rule in REPAIRED_RULES),
+                    key=lambda f: ((nodes.get(f.target) or {}).get("role") != "page", -f.count))[:REPAIR_MAX]
+    if broken:
+        table = {region: weights[region] for region in REGIONS}
+        facts = {f.target: {"reach": 0.0, "lead": 0.0, "links": 0, "forms": 0, "texts": defaultdict(int),
+                            "regions": defaultdict(int), "lead_pages": set()} for f in broken}
+        fact_of = {key: facts[f.target] for f in broken  # a missing section: the broken URLs under it
+                   for key in (f.detail.get("targets") or ())[:SECTION_MAX] if isinstance(f.detail, dict)}
+        fact_of.update(facts)
+        for page, key, e in g.links(keys=list(fact_of)):  # one query through the key index
+            fact = fact_of.get(key)
+            s = _page_number(walk, page)
+            if fact is None or s is None:
+                continue
+            tag = e["tag"]
+            if tag == "form":
+                fact["forms"] += 1
+                if walk.offers[s] and s not in fact["lead_pages"]:
+                    fact["lead_pages"].add(s)
+                    fact["lead"] += float(y[s])
+                continue
+            if tag not in CLICK_TAGS or e["kind"] == IDENTITY:
+                continue
+            region = e["region"] or "body"
+            w = table.get(region, table["body"])
+            if w <= 0:
+                continue
+            fact["links"] += 1
+            fact["reach"] += float(y[s] * chain.scale[s]) * w
+            fact["regions"][region] += 1
+            text = " ".join((e["text"] or "").split())
+            if text and (text in fact["texts"] or len(fact["texts"]) < TEXTS_MAX):
+                fact["texts"][text] += 1
+        for f in broken:
+            fact = facts[f.target]
+            text = max(fact["texts"], key=lambda t: (fact["texts"][t], t)) if fact["texts"] else None
+            node = nodes.get(f.target) or {}
+            tier = node.get("tier") or g.graph["scope"].tier(f.target)
+            owned = tier in OWNED or tier == "app"  # (the company's other hosts: an app's sign-up)
+            # another site's /contact/ is not the company's offer: only a hosted one (a booking form) is
+            goal = offer_goal(f.target, text, node.get("conversion")) if owned else offer_goal(
+                "", None, node.get("conversion"))
+            value = 1.0 if goal else (average if owned else 0.0)
+            cost = 100 * (fact["reach"] * value + fact["lead"])
+            out.append({"ids": [f.id], "measure": "repair", "links": fact["links"], "cost": round(cost, DIGITS - 2),
+                        "offer": goal, "text": text, "forms": fact["forms"],
+                        "region": max(fact["regions"], key=fact["regions"].get) if fact["regions"] else None})
+    for f in findings:
+        if f.rule in LEAD_RULES and (f.detail or {}).get("purpose") != "comment":  # a comment is no lead
+            pages = [i for i in (_page_number(walk, u) for u in f.sources) if i is not None and walk.offers[i]]
+            out.append({"ids": [f.id], "measure": "lead", "links": 0,
+                        "cost": round(100 * float(y[pages].sum()) if pages else 0.0, DIGITS - 2)})
+    # one fix, one solve: a dead end's posts that also link social before any offer get one
+    # call to action (the findings of the same pages and region are one effect)
+    same: dict[tuple, list] = {}
+    for f in findings:
+        if f.rule in REACH_RULES:
+            region, where = REACH_RULES[f.rule]
+            numbers = () if where == "all" else tuple(sorted(
+                i for i in (_page_number(walk, u) for u in f.sources) if i is not None))
+            same.setdefault((region, where, numbers), []).append(f)
+    for (region, where, numbers), fs in list(same.items())[:REACH_MAX]:
+        pages = np.ones(n, bool) if where == "all" else np.zeros(n, bool)
+        pages[list(numbers)] = True
+        after = base
+        if pages.any() and weights[region] > 0:
+            other = chain.with_offer_link(pages, weights[region])
+            after = float(np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries].mean())
+        out.append({"ids": [f.id for f in fs], "measure": "reach", "links": int(pages.sum()), "region": region,
+                    "cost": round(100 * (after - base), DIGITS - 2)})
+    return out
+
+
+def _page_number(walk: Walk, url: str) -> int | None:
+    """The number of page ``url`` in the walk (``walk.urls`` is sorted: no index of every page
+    held), None if not walked."""
+    i = bisect.bisect_left(walk.urls, url)
+    return i if i < len(walk.urls) and walk.urls[i] == url else None

@@ -36,6 +36,13 @@ class Audit:
         return [f for f in self.findings if at_or_above(f.severity, threshold) and f.id not in self.baseline]
 
     @property
+    def plan(self) -> list[dict]:
+        """The action plan (:mod:`analysis.plan`): what to fix, the costliest first, without the
+        items of findings accepted in the baseline; empty without funnel metrics."""
+        from analysis.plan import plan_of
+        return plan_of(self)
+
+    @property
     def accepted(self) -> list[Finding]:
         return [f for f in self.findings if f.id in self.baseline]
 

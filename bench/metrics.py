@@ -4,7 +4,7 @@
     python3 bench/metrics.py STORE.sqlite [--crawl ID] [--entry REGEX] [--weights SPEC] [--json]
 
 Opens the store read-only and times, one after another, ``build_graph``, ``run_rules`` and
-``funnel_metrics`` (with its fix-first ranking), then prints each step's wall seconds, the
+``funnel_metrics`` (with its action plan), then prints each step's wall seconds, the
 process's peak RSS (the kernel's high-water mark, ``VmHWM``) and what the metrics step added
 on top of the RSS it started from (the high-water mark is reset before it where the kernel
 allows, ``/proc/self/clear_refs``). Stdlib only, besides funnelcheck itself.
@@ -109,9 +109,9 @@ def main(argv=None) -> int:
     print(f"  site: conversion {site['conversion']}, social leak {site['social_leak']}, external "
           f"{site['external']}, exit {site['exit']}, clicks {site['clicks_to_conversion']}, "
           f"depth {site['conversion_depth']}, unreachable posts {result['unreachable_posts']}")
-    for f in result["top_fix_first"]:
-        print(f"  fix: {f['gain']:+.6f} {f['rule']} {f['target']} ({f['region']}, {f['pages']:,} pages, "
-              f"{f['links']:,} links)")
+    for x in result["top_fix_first"]:  # the action plan's first items (analysis.plan)
+        print(f"  fix: {x['cost']:8.4f} per 100 [{x['severity']}] {x['rule']} {x['kind']} ({x['region']}, "
+              f"{x['pages']:,} pages, {x['links']:,} links): {x['words']}")
     return 0
 
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
+from .signals import EMBED_MARKS, NEXT_INPUTS, Signals, classify_form, embedded_form, structured_facts
 from .urls import resolve
 
 # Tag -> attributes holding a URL; the order of LINK_TAGS is the order of the checks.
@@ -27,20 +28,22 @@ URL_ATTRS = {
 }
 # Tags whose targets are pages a visitor navigates to (crawled when in scope).
 NAVIGATION_TAGS = frozenset({"a", "area", "iframe", "frame", "meta"})
-# The elements extract() reads, as one selector (lexbor matches it in document order).
-_SELECTOR = ", ".join([*URL_ATTRS, "[style]", "style", "[id]", "a[name]", "title", "base"])
+# The elements extract() reads, as one selector (lexbor matches it in document order): those with
+# URLs, ids and styles, and those page signals read (crawler.signals).
+_SELECTOR = ", ".join([*URL_ATTRS, "[style]", "style", "[id]", "a[name]", "title", "base", "article", "time", "button"])
 
 REGION_TAGS = {"header": "header", "nav": "nav", "main": "main", "article": "main",
                "aside": "aside", "footer": "footer"}
 REGION_ROLES = {"banner": "header", "navigation": "nav", "main": "main", "article": "main",
-                "complementary": "aside", "contentinfo": "footer"}
+                "complementary": "aside", "contentinfo": "footer", "menu": "nav", "menubar": "nav"}
 # Class/id heuristics, used only where no semantic landmark encloses a link. They match a
 # whole class token or id value (never part of one: "has-sticky-footer" is not a footer) and
 # are never read from <body> or <html>. When one element has several, the first region of
 # _GUESS_ORDER wins.
 _GUESS_EXACT = {
-    **dict.fromkeys(("footer", "site-footer", "page-footer", "colophon", "bottom-bar"), "footer"),
-    **dict.fromkeys(("header", "site-header", "masthead", "topbar", "top-bar"), "header"),
+    **dict.fromkeys(("footer", "site-footer", "page-footer", "colophon", "bottom-bar", "elementor-location-footer"),
+                    "footer"),
+    **dict.fromkeys(("header", "site-header", "masthead", "topbar", "top-bar", "elementor-location-header"), "header"),
     **dict.fromkeys(("nav", "navbar", "navigation", "menu", "main-menu"), "nav"),
     **dict.fromkeys(("sidebar", "aside", "widget-area"), "aside"),
     **dict.fromkeys(("content", "main", "post", "entry", "article", "entry-content", "post-body",
@@ -52,6 +55,13 @@ _GUESS = re.compile(r"(?:^|\s)((?:footer|header|nav|sidebar)\S*|"
                     + "|".join(re.escape(t) for t in sorted(_GUESS_EXACT, key=len, reverse=True))
                     + r")(?=\s|$)", re.I | re.ASCII)  # ASCII: "ſidebar" is not a sidebar
 _NO_GUESS = frozenset({"body", "html"})
+# Menus marked only by class names (WordPress, Elementor, off-canvas and mobile menus, often placed
+# after the footer without a <nav>): a class token holding one of these as a whole hyphenated part
+# ("menu-item-10933", "resources-menu-item", "elementor-nav-menu--main") is navigation.
+MENU_TOKENS = ("menu-item", "nav-menu", "sub-menu", "mega-menu", "megamenu", "mobile-menu", "mobile-nav",
+               "mobile-navigation", "offcanvas", "off-canvas", "elementor-location-popup", "menubar")
+_MENU = re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(re.escape(t) for t in MENU_TOKENS) + r")(?![A-Za-z0-9])",
+                   re.I | re.ASCII)
 # An outer header/footer wins over a nav or aside nested in it.
 _OUTER = frozenset({"header", "footer"})
 _INNER = frozenset({"nav", "aside"})
@@ -73,9 +83,10 @@ class Link(NamedTuple):
 
 class PageFacts(NamedTuple):
     title: str
-    links: list[Link]
+    links: list[Link]    # in document (DOM) order: a link's index here is its ``pos``
     anchors: list[str]   # ids and <a name> targets a #fragment can point to
-    lead_form: bool      # a form with an email or telephone input
+    lead_form: bool      # a lead or newsletter form (crawler.signals.classify_form), or an e-mail field outside any form
+    signals: dict        # crawler.signals.Signals.as_dict(): only the truthy signals
 
 
 def _guess(names: str) -> str | None:
@@ -90,6 +101,8 @@ def _guess(names: str) -> str | None:
                 continue
         if best is None or _GUESS_ORDER[region] < _GUESS_ORDER[best]:
             best = region
+    if (best is None or _GUESS_ORDER[best] > _GUESS_ORDER["nav"]) and _MENU.search(names):
+        best = "nav"
     return best
 
 
@@ -110,26 +123,17 @@ def _ancestors(el):
         n += 1
 
 
+def _form_of(el):
+    """The ``<form>`` an element sits in, or None."""
+    return next((anc for anc in _ancestors(el) if anc.tag == "form"), None)
+
+
 def _in_section(el) -> bool:
     return any(a.tag in _SECTIONING for a in _ancestors(el))
 
 
 # <link rel=...> that name origins or CMS endpoints (answering 405 to GET), not documents.
 _SKIPPED_RELS = frozenset({"preconnect", "dns-prefetch", "edituri", "wlwmanifest", "pingback", "shortlink"})
-_NOT_LEAD = re.compile(r"comment|search|login|log-in|log_in|signin|sign-in|sign_in|session|password", re.I)
-
-
-def _not_a_lead_form(el) -> bool:
-    """An email field in a comment, search or login form does not capture a lead (a form
-    with a password field signs someone in or up to an account, it is no lead capture)."""
-    for anc in _ancestors(el):
-        if anc.tag == "form":
-            a = anc.attributes
-            return bool(_NOT_LEAD.search(f"{a.get('id') or ''} {a.get('class') or ''} {a.get('action') or ''}")
-                        or anc.css_first('input[type="password" i]') is not None)
-    return False
-
-
 def _landmark(anc) -> tuple[str, str | None, bool, str | None]:
     """What one ancestor says about the region: (tag, landmark region, is an article,
     region its class/id names suggest)."""
@@ -245,25 +249,6 @@ def _srcset(value: str) -> list[str]:
         else:
             pos = _SRCSET_DESCRIPTORS.match(value, pos).end()
         out.append(url)
-
-
-def _same_as(data) -> list[str]:
-    found: list[str] = []
-    stack = [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if key == "sameAs":
-                    if isinstance(value, str):
-                        found.append(value)
-                    elif isinstance(value, list):
-                        found.extend(v for v in value if isinstance(v, str))
-                elif isinstance(value, (dict, list)):
-                    stack.append(value)
-        elif isinstance(item, list):
-            stack.extend(item)
-    return found
 
 
 def resolve_href(base: str, href: str) -> str:
@@ -535,7 +520,8 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
     >>> [(l.url, l.region, l.icon, l.text) for l in facts.links]
     [('https://twitter.com/acme', 'header', True, 'Twitter'), ('https://acme.example/pricing/#plans', 'main', False, 'Plans')]
     """
-    tree = parse_html(decode(body, encoding))
+    markup = decode(body, encoding)
+    tree = parse_html(markup)
     elements, last = [], None
     for el in tree.css(_SELECTOR):  # an element matching two selectors comes twice, in a row
         mid = el.mem_id
@@ -555,7 +541,9 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
     title = ""
     links: list[Link] = []
     anchors: list[str] = []
-    lead_form = False
+    formless_lead = False  # an e-mail field outside any form (a script-driven signup)
+    embeds = any(mark in markup for mark in EMBED_MARKS)  # (scripts read only on pages that have one)
+    signals = Signals()
     regions: dict[int, str] = {}  # parent element -> region of its children: links share parents
     facts: dict[int, tuple] = {}  # element -> what it says about regions (see _landmark)
 
@@ -592,13 +580,35 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
                 links.append(Link(resolve_href(base, v), "css", "style", "", region, "", False, False, first + n - 1))
             continue
         if tag not in URL_ATTRS:
+            if tag == "article":
+                signals.articles += 1
+                signals.classes(a.get("class"))
+            elif tag == "time":
+                signals.time(el, _ancestors)
+            elif tag == "button":
+                signals.clickable(_WS.sub(" ", el.text(deep=True)).strip(), None, a.get("class"))
             continue
         if tag == "input":
-            if not lead_form and ((a.get("type") or "").lower() in ("email", "tel")
-                                  or "email" in (a.get("name") or "").lower()) and not _not_a_lead_form(el):
-                lead_form = True
+            kind = (a.get("type") or "").strip().lower()
+            if kind == "hidden":
+                name = (a.get("name") or "").strip().lower().replace("-", "_")
+                value = (a.get("value") or "").strip()
+                if name in NEXT_INPUTS and value and not value.startswith("#") and _form_of(el) is not None:
+                    # where the form sends the visitor once sent (its thank-you page): a link to check
+                    links.append(Link(resolve_href(base, value), "form", "next", "", region_of(el),
+                                      "", False, False, _line(el, a)))
+            elif kind in ("submit", "button", "image"):
+                signals.clickable((a.get("value") or "").strip(), None, a.get("class"))
+            elif not formless_lead and (kind in ("email", "tel") or "email" in (a.get("name") or "").lower()) \
+                    and _form_of(el) is None:
+                formless_lead = True
             continue
+        if tag == "form":
+            signals.forms.append(classify_form(el, base, url, resolve_href))
+        elif tag == "link":
+            signals.link(a)
         if tag == "meta":
+            signals.meta(a)
             if (a.get("http-equiv") or "").lower() == "refresh":
                 m = _REFRESH.match(a.get("content") or "")
                 if m:
@@ -615,9 +625,18 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
             except (ValueError, RecursionError):
                 continue
             sameas_region = region_of(el)
-            for target in _same_as(data):
+            same_as, types, published = structured_facts(data)
+            signals.structured(types, published)
+            for target in same_as:
                 links.append(Link(resolve_href(base, target), "script", "sameAs", "", sameas_region, "", False, True,
                                   _line(el, a)))
+            continue
+        if tag == "script" and embeds and not a.get("src"):
+            form = embedded_form(el.text(deep=True) or "", base, url, resolve_href)
+            if form is not None:  # a form a script draws (HubSpot, Marketo): lead capture
+                signals.forms.append(form)
+                if form["next"]:
+                    links.append(Link(form["next"], "form", "next", "", region_of(el), "", False, False, _line(el, a)))
             continue
         region = None
         for attr in URL_ATTRS[tag]:
@@ -633,4 +652,10 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
                     region = region_of(el)
                     text, icon = _text(el) if tag in ("a", "area") else (a.get("alt") or "", False)
                 links.append(Link(resolve_href(base, v), tag, attr, text, region, rel, icon, sameas, _line(el, a)))
-    return PageFacts(title, links, list(dict.fromkeys(anchors)), lead_form)
+        if region is not None and (tag == "a" or tag == "area") and not signals.buy:
+            signals.clickable(text, links[-1].url, a.get("class"))
+    body_el = tree.body
+    if body_el is not None:
+        signals.classes(body_el.attributes.get("class"), body=True)
+    signals.page(tree, body_el.text(deep=True) if body_el is not None else "")
+    return PageFacts(title, links, list(dict.fromkeys(anchors)), signals.lead_form or formless_lead, signals.as_dict())

@@ -4,7 +4,7 @@ The crawler streams rows in as it goes (WAL, one transaction per page); every
 analysis and report reads them back. One file holds many crawls, so history,
 diffs and resumes are queries, not new formats.
 
-Tables (schema 2)
+Tables (schema 3)
 -----------------
 meta       ``schema_version``: the layout of this file
 migrations one row per migration applied (version, name, when), the way sqlite-utils records them
@@ -12,9 +12,11 @@ crawls     one row per run: targets, options (JSON), started, finished, status, 
 urls       every URL once (id, url): pages, links and the frontier refer to ids
 terms      the short words links are described with (tags, attributes, regions, kinds), as ids
 pages      one row per fetched URL (owned pages, assets, social profiles, external
-           links): status, error kind, Location, headers of interest, title, anchors
+           links): status, error kind, Location, headers of interest, title, anchors,
+           signals (what an HTML page shows: feeds, posts, prices, forms; crawler.signals)
 links      one row per link on a fetched page: source, key, target as written (when it
-           differs from its key), fragment, tag, attr, region, kind, icon, rel, text, line
+           differs from its key), fragment, tag, attr, region, kind, icon, rel, text, line,
+           pos (its index in the page's document order)
 frontier   every URL the crawl decided to fetch and whether it has been (what a resume reads)
 findings   the findings of a finished audit, by stable id (what crawl comparisons read)
 url_cache  external link verdicts kept across runs (``--cache-age``)
@@ -41,7 +43,7 @@ from crawler.urls import redact_credentials
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -67,7 +69,7 @@ CREATE TABLE pages (
     crawl_id INTEGER NOT NULL REFERENCES crawls(id) ON DELETE CASCADE,
     url_id INTEGER NOT NULL REFERENCES urls(id),  -- public, normalised, de-duplication key
     fetched_url TEXT,                 -- where it was fetched from (after --remap)
-    role TEXT NOT NULL,               -- page, asset, profile, external, sitemap
+    role TEXT NOT NULL,               -- page, asset, profile, external, sitemap, form (a form's action / thank-you page)
     method TEXT,
     depth INTEGER,
     status INTEGER,                   -- HTTP status, NULL when no answer
@@ -82,6 +84,7 @@ CREATE TABLE pages (
     parsed INTEGER NOT NULL DEFAULT 0,  -- links were extracted from it
     fetched_at TEXT,
     elapsed REAL,
+    signals TEXT,                     -- JSON object of an HTML page's truthy signals (crawler.signals), NULL: none
     UNIQUE (crawl_id, url_id)
 );
 CREATE TABLE links (
@@ -93,7 +96,8 @@ CREATE TABLE links (
     fragment TEXT,
     tag INTEGER, attr INTEGER, region INTEGER, kind INTEGER,   -- terms.id
     icon INTEGER NOT NULL DEFAULT 0,
-    rel TEXT, text TEXT, line INTEGER
+    rel TEXT, text TEXT, line INTEGER,
+    pos INTEGER                       -- the link's index in its page's document (DOM) order
 );
 CREATE INDEX links_source ON links (crawl_id, source_id);
 CREATE INDEX links_key ON links (crawl_id, key_id);
@@ -123,17 +127,19 @@ CREATE TABLE url_cache (
 
 PAGE_COLUMNS = ("url", "fetched_url", "role", "method", "depth", "status", "error_kind", "reason",
                 "location", "headers", "content_type", "title", "lead_form", "anchors", "parsed",
-                "fetched_at", "elapsed")
+                "fetched_at", "elapsed", "signals")
+# (a row may leave out ``pos``, the last: it is then NULL)
 LINK_COLUMNS = ("source", "target", "target_key", "fragment", "tag", "attr", "text", "region",
-                "rel", "icon", "kind", "line")
+                "rel", "icon", "kind", "line", "pos")
 _PAGE_VALUES = PAGE_COLUMNS[1:]
+_PAGE_VALUES_2 = _PAGE_VALUES[:-1]  # the page columns of schema 2 (migration 2 copies them)
 _REDACTED = frozenset({"fetched_url", "location", "reason", "title"})  # text that can hold a URL with a password
 _TERMS = ("tag", "attr", "region", "kind")
 
 # How each schema's rows are read back: always as LINK_COLUMNS tuples and page dicts with a url.
 _READ = {
     1: {"links": "SELECT l.id, l.source, l.target, l.target_key, l.fragment, l.tag, l.attr, l.text, l.region,"
-                 " l.rel, l.icon, l.kind, l.line FROM links l WHERE l.crawl_id = ?",
+                 " l.rel, l.icon, l.kind, l.line, {pos} FROM links l WHERE l.crawl_id = ?",
         "pages": "SELECT p.* FROM pages p WHERE p.crawl_id = ?",
         "source": "l.source = ?", "key": "l.target_key = ?", "page_url": "p.url = ?",
         "tag": "l.tag = ?", "written_prefix": "l.target LIKE ? || '%'", "key_prefix": "l.target_key LIKE ? || '%'",
@@ -146,8 +152,8 @@ _READ = {
                  " AND l.tag IN ({tags}) ORDER BY l.id",
         "url_ids": "SELECT x.url, x.url FROM {table} x",
         "kinds": "SELECT DISTINCT l.target_key, l.kind, l.region, l.rel FROM links l WHERE l.crawl_id = ?",
-        "first_lines": "SELECT l.source, MIN(CASE WHEN l.tag IN ({line_tags}) AND COALESCE(l.region, 'body')"
-                       " IN ({line_regions}) AND l.line > 0 THEN l.line END) FROM links l WHERE l.crawl_id = ?"
+        "first_positions": "SELECT l.source, MIN(CASE WHEN l.tag IN ({line_tags}) AND COALESCE(l.region, 'body')"
+                           " IN ({line_regions}) AND {pos} IS NOT NULL THEN {pos} END) FROM links l WHERE l.crawl_id = ?"
                        " AND l.tag IN ({tags}) AND {keys} GROUP BY l.source",
         "linked": "SELECT DISTINCT l.target_key FROM links l WHERE +l.crawl_id = ? AND l.tag IS NOT ?"
                   " AND l.source != l.target_key AND l.source IN (SELECT url FROM pages WHERE crawl_id = ? AND role = ?)",
@@ -170,7 +176,7 @@ _READ = {
                 " 'icon', json(CASE WHEN l.icon THEN 'true' ELSE 'false' END))"
                 " FROM links l WHERE +l.crawl_id = ? ORDER BY l.id"},
     2: {"links": "SELECT l.id, s.url, COALESCE(t.url, k.url), k.url, l.fragment, tg.term, at.term, l.text,"
-                 " rg.term, l.rel, l.icon, kd.term, l.line FROM links l"
+                 " rg.term, l.rel, l.icon, kd.term, l.line, {pos} FROM links l"
                  " JOIN urls s ON s.id = l.source_id JOIN urls k ON k.id = l.key_id"
                  " LEFT JOIN urls t ON t.id = l.target_id LEFT JOIN terms tg ON tg.id = l.tag"
                  " LEFT JOIN terms at ON at.id = l.attr LEFT JOIN terms rg ON rg.id = l.region"
@@ -190,8 +196,8 @@ _READ = {
                  " LEFT JOIN terms kd ON kd.id = l.kind WHERE +l.crawl_id = ?"
                  " AND l.tag IN (SELECT id FROM terms WHERE term IN ({tags})) ORDER BY l.id",
         "url_ids": "SELECT u.url, u.id FROM {table} x JOIN urls u ON u.url = x.url",
-        "first_lines": "SELECT s.url, MIN(CASE WHEN tg.term IN ({line_tags}) AND COALESCE(rg.term, 'body')"
-                       " IN ({line_regions}) AND l.line > 0 THEN l.line END) FROM links l"
+        "first_positions": "SELECT s.url, MIN(CASE WHEN tg.term IN ({line_tags}) AND COALESCE(rg.term, 'body')"
+                           " IN ({line_regions}) AND {pos} IS NOT NULL THEN {pos} END) FROM links l"
                        " JOIN urls s ON s.id = l.source_id JOIN terms tg ON tg.id = l.tag"
                        " LEFT JOIN terms rg ON rg.id = l.region WHERE l.crawl_id = ? AND tg.term IN ({tags})"
                        " AND {keys} GROUP BY l.source_id",
@@ -234,6 +240,12 @@ _READ = {
                 " LEFT JOIN terms at ON at.id = l.attr LEFT JOIN terms rg ON rg.id = l.region"
                 " LEFT JOIN terms kd ON kd.id = l.kind WHERE +l.crawl_id = ? ORDER BY l.id"},
 }
+# A link's position in its page's document order. Stores from before schema 3 know only source
+# lines (a line 0 or NULL: none), and so do rows written without one (graph_from's examples).
+_POS = {1: "NULLIF(l.line, 0)", 2: "NULLIF(l.line, 0)", 3: "COALESCE(l.pos, NULLIF(l.line, 0))"}
+_READ[3] = dict(_READ[2])
+_READ = {version: {**{name: sql.replace("{pos}", _POS[version]) for name, sql in queries.items()},
+                   "pos": _POS[version]} for version, queries in _READ.items()}
 
 
 class StoreError(RuntimeError):
@@ -324,9 +336,9 @@ def _migrate_2(db: sqlite3.Connection) -> None:
                " UNION SELECT attr FROM old_links WHERE attr IS NOT NULL"
                " UNION SELECT region FROM old_links WHERE region IS NOT NULL"
                " UNION SELECT kind FROM old_links WHERE kind IS NOT NULL")
-    values = ", ".join(_PAGE_VALUES)
+    values = ", ".join(_PAGE_VALUES_2)
     db.execute(f"INSERT INTO pages (id, crawl_id, url_id, {values}) SELECT p.id, p.crawl_id, u.id,"
-               f" {', '.join('p.' + c for c in _PAGE_VALUES)} FROM old_pages p JOIN urls u ON u.url = p.url")
+               f" {', '.join('p.' + c for c in _PAGE_VALUES_2)} FROM old_pages p JOIN urls u ON u.url = p.url")
     db.execute("INSERT INTO links (id, crawl_id, source_id, key_id, target_id, fragment, tag, attr, region, kind,"
                " icon, rel, text, line) SELECT l.id, l.crawl_id, s.id, k.id,"
                " CASE WHEN l.target = l.target_key THEN NULL ELSE t.id END, l.fragment,"
@@ -340,8 +352,19 @@ def _migrate_2(db: sqlite3.Connection) -> None:
         db.execute(f"DROP TABLE old_{table}")
 
 
+def _migrate_3(db: sqlite3.Connection) -> None:
+    """Schema 2 -> 3: ``pages.signals`` (what an HTML page shows) and ``links.pos`` (document
+    order). Both NULL on the rows already stored: their links keep their source line as their
+    order (see ``_POS``), their pages no signals. (A store migrated from schema 1 got the
+    columns with the tables migration 2 made.)"""
+    for table, column, kind in (("pages", "signals", "TEXT"), ("links", "pos", "INTEGER")):
+        if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
 # Ordered: (version, name, function taking the store from version - 1 to version).
-MIGRATIONS = ((2, "urls table, links as ids, stored findings", _migrate_2),)
+MIGRATIONS = ((2, "urls table, links as ids, stored findings", _migrate_2),
+              (3, "page signals, links in document order", _migrate_3))
 
 
 def _statements(script: str) -> list[str]:
@@ -439,7 +462,7 @@ class Store:
     >>> cid = s.create_crawl(["https://acme.example/"], {"max_pages": 10})
     >>> s.write_page(cid, {"url": "https://acme.example/", "role": "page", "status": 200}, [])
     >>> [p["status"] for p in s.pages(cid)], s.crawl(cid)["status"], s.version
-    ([200], 'running', 2)
+    ([200], 'running', 3)
     """
 
     def __init__(self, path: str | os.PathLike, readonly: bool = False):
@@ -702,7 +725,7 @@ class Store:
                    state: dict | None = None, partial: bool = False, replace_links: bool = False) -> None:
         """Write one fetched URL, its links and the URLs it queued, in one transaction.
 
-        ``links`` are tuples in :data:`LINK_COLUMNS` order; ``discovered`` are
+        ``links`` are tuples in :data:`LINK_COLUMNS` order (``pos`` may be left out); ``discovered`` are
         ``(url, fetch_json)`` frontier entries; ``state`` replaces the crawl's resume state.
         ``partial``: only links and frontier entries (a part of a long sitemap); the page row
         and its place in the frontier as done come with the last part. ``replace_links``: the
@@ -736,11 +759,12 @@ class Store:
             if links:
                 self.db.executemany(
                     "INSERT INTO links (crawl_id, source_id, key_id, target_id, fragment, tag, attr, region, kind,"
-                    " icon, rel, text, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " icon, rel, text, line, pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(crawl_id, ids[source], ids[key], None if target == key else ids[target], fragment,
                       term(tag), term(attr), term(region), term(kind), icon, rel or None,
-                      redact_credentials(text) or None, line)
-                     for (source, target, key, fragment, tag, attr, text, region, rel, icon, kind, line) in links],
+                      redact_credentials(text) or None, line, pos[0] if pos else None)
+                     for (source, target, key, fragment, tag, attr, text, region, rel, icon, kind, line, *pos)
+                     in links],
                 )
             if discovered:
                 self.db.executemany(
@@ -839,13 +863,22 @@ class Store:
         cur.row_factory = None
         return iter(cur)
 
-    def first_lines(self, crawl_id: int, keys, tags, line_tags, line_regions) -> Iterator[tuple[str, int | None]]:
-        """For every source with a link (tag in ``tags``) to one of ``keys``: the first line of
-        such a link whose tag is in ``line_tags`` and region in ``line_regions`` (no region:
-        ``body``), or None. One query, grouped by SQLite."""
+    def first_positions(self, crawl_id: int, keys, tags, line_tags, line_regions) -> Iterator[tuple[str, int | None]]:
+        """For every source with a link (tag in ``tags``) to one of ``keys``: the first position
+        in document order (``pos``) of such a link whose tag is in ``line_tags`` and region in
+        ``line_regions`` (no region: ``body``), or None. One query, grouped by SQLite.
+
+        >>> s = Store(":memory:"); cid = s.create_crawl(["https://a.example/"], {})
+        >>> row = ("https://a.example/", "https://a.example/pricing", "https://a.example/pricing", None, "a", "href",
+        ...        "Plans", "main", "", 0, "other", 1)
+        >>> s.write_page(cid, {"url": "https://a.example/", "role": "page", "status": 200},
+        ...              [row + (7,), row[:7] + ("header",) + row[8:] + (2,), row + (4,)])
+        >>> list(s.first_positions(cid, ["https://a.example/pricing"], ["a"], ["a"], ["main", "body"]))
+        [('https://a.example/', 4)]
+        """
         def marks(values):
             return ", ".join("?" * len(values))
-        sql = self._read["first_lines"].format(line_tags=marks(line_tags), line_regions=marks(line_regions),
+        sql = self._read["first_positions"].format(line_tags=marks(line_tags), line_regions=marks(line_regions),
                                                tags=marks(tags),
                                                keys=self._read["keys"].format(table=self._selection(keys)))
         # (placeholders in the order they stand: the CASE's, the crawl, the tags)
@@ -854,10 +887,10 @@ class Store:
         return iter(cur)
 
     def link_facts(self, crawl_id: int, keys, sources=None, kinds=None, tags=None, by_source: bool = False,
-                   urls: bool = False, rel: bool = False) -> Iterator[tuple]:
+                   urls: bool = False, rel: bool = False, pos: bool = False) -> Iterator[tuple]:
         """``(source id, key id, target as written or None, region, kind, line)`` of every link
         from one of ``sources`` (None: any) to one of ``keys`` (of one of ``kinds`` and ``tags``, if
-        given; ``rel``: the link's rel too, last), ordered
+        given; ``rel``: the link's rel too; ``pos``: its position in document order, last), ordered
         by key, then as stored (``by_source``: read and ordered page by page, for a few sources
         whose links are a small part of those into the keys): the URLs by the ids
         :meth:`url_ids` gives (``urls``: the source and key URLs), the target only where it is
@@ -885,8 +918,9 @@ class Store:
             ends=self._read["ends_urls" if urls else "ends_ids"], keys=key_filter,
             sources="1" if sources is None else self._read["sources"].format(table=self._selection(sources)),
             kinds=terms("kind", kinds) + terms("tag", tags))
-        if rel:
-            sql = sql.replace(" FROM links l", ", l.rel FROM links l", 1)
+        if rel or pos:
+            extra = (", l.rel" if rel else "") + (f", {self._read['pos']}" if pos else "")
+            sql = sql.replace(" FROM links l", extra + " FROM links l", 1)
         if by_source:  # the sources' links through the source index, the keys only checked (unary +)
             sql = sql.replace(key_filter, "+" + key_filter).replace(self._read["facts_order"],
                                                                     self._read["by_source"])

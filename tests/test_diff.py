@@ -21,6 +21,7 @@ import trustme
 
 from analysis.diff import NotEnoughCrawls, changed, diff_crawls, headline, latest_pair, sentences, summary
 from analysis.formats.diff import DIFF_WRITERS, html_text, plain_text, write_markdown
+from analysis.rules.fixes import FIXES
 from conftest import ROOT, SITES, run_cli
 from test_mail import PASSWORD, USER, _server_context, _start
 from crawler.store import Store, funnelcheck_version
@@ -120,6 +121,15 @@ SUMMARY = [
     item("broken-fixed", "links", "better", "Broken link fixed: /pricng/ is no longer linked.", target=f"{A}/pricng/")]
 
 
+PLAN_WORDS = [
+    "the header's follow icon (X) on 4 pages: without it, of 100 "
+    "visitors who land on the blog or the home page, about 6 more would reach an offer",
+    "the footer's follow icon (Facebook) on 4 pages: without it, "
+    "of 100 visitors who land on the blog or the home page, about 3 more would reach an offer",
+    "the site's header links the blog on 4 pages: without these l"
+    "inks, of 1,000 visitors who land on the blog or the home page, about 9 more would reach an offer"]
+
+
 def test_the_exact_diff(crawled, diff):
     store, _ = crawled
     assert diff == {
@@ -173,6 +183,14 @@ def test_the_exact_diff(crawled, diff):
                 {"url": f"{A}/pricing/", "old": {"entries": 4, "blog": 3}, "new": {"entries": 5, "blog": 4},
                  "lost": {"entries": 0, "blog": 0}, "gained": {"entries": 0, "blog": 0}}],
             "conversion_reach": True},
+        # the new crawl's action plan: what costs most now, in words
+        "fix_first": [
+            {"id": "fc-30f0aa65fbec", "severity": "high", "cost": pytest.approx(5.7437, abs=1e-4),
+             "words": PLAN_WORDS[0], "fix": FIXES["backward-social:profile:header"]},
+            {"id": "fc-a4cfaa29fe3c", "severity": "medium", "cost": pytest.approx(2.564, abs=1e-4),
+             "words": PLAN_WORDS[1], "fix": FIXES["backward-social:profile:footer"]},
+            {"id": "fc-593be287b36f", "severity": "low", "cost": pytest.approx(0.8674, abs=1e-4),
+             "words": PLAN_WORDS[2], "fix": FIXES["backward-blog"]}],
         # the summary's words, then the rest
         "sentences": [x["words"] for x in SUMMARY] + [
             "1 page added: /blog/q&a_post/.",
@@ -247,6 +265,12 @@ MARKDOWN = """\
 - Links to social platforms: 4 added, 0 removed (on pages in both crawls; 4 of them in the template changes above).
 - Links between owned pages: 2 added, 2 removed (on pages in both crawls).
 - New finding (low, orphan-page): https://acme.example/demo/ is in the sitemap but no crawled page links to it.
+
+### Fix first (crawl #2)
+
+1. **high** the header's follow icon (X) on 4 pages: without it, of 100 visitors who land on the blog or the home page, about 6 more would reach an offer — fix: move the follow icons out of the header into the footer, and put a pricing or contact link in their place
+2. **medium** the footer's follow icon (Facebook) on 4 pages: without it, of 100 visitors who land on the blog or the home page, about 3 more would reach an offer — fix: keep the follow icons in the footer, and give the pages that offer nothing an offer above it (pricing, contact, a demo); or drop the icons there
+3. **low** the site's header links the blog on 4 pages: without these links, of 1,000 visitors who land on the blog or the home page, about 9 more would reach an offer — fix: link the site's own pages (product, pricing, contact) where this link stands, or accept it as a mild step
 
 ### Backward links: 1 new, 0 fixed
 
@@ -341,12 +365,16 @@ def test_terminal_and_plain_text(diff):
     # the summary comes before the details, and every section is there
     sections = [line for line in lines if line and not line.startswith(" ")]
     assert sections[2:] == [
-        "What changed for the funnel:", "Also changed:", "Backward links: 1 new, 0 fixed",
+        "What changed for the funnel:", "Also changed:", "Fix first (crawl #2):", "Backward links: 1 new, 0 fixed",
         "Broken links: 0 newly broken, 1 fixed", "Funnel metrics (crawl #1 → #2):",
         "Conversion pages: entry pages that can reach them", "Pages: 1 added, 1 removed",
         "Links to social platforms: 4 added, 0 removed (on pages in both crawls)",
         "Links between owned pages: 2 added, 2 removed (on pages in both crawls)",
         "Findings: 2 new, 1 resolved, 0 changed"]
+    from markupsafe import escape
+    assert f"<h2>Fix first (crawl #2)</h2>\n<ol>\n<li><span class=\"high\">high</span> {escape(PLAN_WORDS[0])}" in html_text(diff)
+    i = lines.index("Fix first (crawl #2):")
+    assert lines[i + 1:i + 3] == [f"  1. [high] {PLAN_WORDS[0]}", f"     fix: {FIXES['backward-social:profile:header']}"]
     assert "  /demo/: 4 (3 blog) → 0 (lost 4 (3 blog))" in lines
     assert "  - https://acme.example/pricng/ · no longer linked (was on 1 page) · fc-4fd73c3758e5" in lines
     # the Twitter link added to four pages is one line in the details, not four

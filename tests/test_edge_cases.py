@@ -292,6 +292,9 @@ def test_realistic_social_markup(tmp_path):
         ("backward-social", "low", "https://www.addtoany.com/add_to/facebook", "main", (R,)),
         # A post whose only form is the comment form offers nothing.
         ("dead-end", "medium", R + "blog/", None, (R + "blog/post/",)),
+        # The comment form's endpoint is checked (HEAD, then GET): a static export has none. A
+        # comment form is no lead capture: medium, not high.
+        ("broken-link", "medium", R + "wp-comments-post.php", None, (R + "blog/post/",)),
         ("backward-blog", "low", R + "blog/", "header", (R,)),
     }
     kinds = {l["target"]: l["kind"] for l in report["links"]}
@@ -299,6 +302,9 @@ def test_realistic_social_markup(tmp_path):
     assert kinds["https://twitter.com/hashtag/coffee"] == "content"
     pages = {p["url"]: p for p in report["pages"]}
     assert pages[R + "blog/post/"]["lead_form"] is False and pages[R + "contact/"]["lead_form"] is True
+    [comment] = [f for f in report["findings"] if f["rule"] == "broken-link"]
+    assert comment["message"] == (f"broken link: {R}wp-comments-post.php answers 404 (client error): where the comment "
+                                  "form posts")
 
 
 def test_a_blog_host_given_as_a_target_stays_the_blog(site_server, tmp_path):

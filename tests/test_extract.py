@@ -244,7 +244,7 @@ def test_nearest_landmark_decides_but_outer_header_footer_win_over_nav_aside():
     ('id="masthead"', "header"), ('class="site-header"', "header"), ('class="header-inner"', "header"),
     ('class="topbar"', "header"), ('class="top-bar"', "header"), ('class="entry-header"', "body"),
     ('class="navbar-collapse"', "nav"), ('class="menu"', "nav"), ('id="main-menu"', "nav"),
-    ('class="menu-item"', "body"), ('class="navigation"', "nav"), ('class="site-nav"', "body"),
+    ('class="menu-item"', "nav"), ('class="navigation"', "nav"), ('class="site-nav"', "body"),
     ('class="sidebar-primary"', "aside"), ('class="widget-area"', "aside"), ('class="left-sidebar"', "body"),
     ('class="entry-content"', "main"), ('id="content"', "main"), ('class="post-body"', "main"),
     ('class="post-content"', "main"), ('class="content-area"', "body"), ('class="post-123 post"', "main"),
@@ -422,3 +422,166 @@ def test_cms_plumbing_links_are_not_checked():
     html = (b'<head><link rel="preconnect" href="https://fonts.gstatic.com"><link rel="EditURI" '
             b'href="/xmlrpc.php?rsd"><link rel="shortlink" href="/?p=42"><link rel="stylesheet" href="/s.css">')
     assert [l.url for l in extract(html, "https://a.example/").links] == ["https://a.example/s.css"]
+
+
+# -- document order, menus without landmarks, page signals (issue 19) ------------------------------------
+def test_links_come_in_document_order_on_a_one_line_page():
+    """One line, so every link has line 1: the order of facts.links (a link's ``pos``) is the DOM's,
+    whatever the element (a style attribute, foster-parented table content, JSON-LD, a form)."""
+    html = (b'<html><head><title>x</title><link rel="stylesheet" href="/s.css"></head><body>'
+            b'<div style="background:url(/bg.png)"><a href="/1">1</a></div><img src="/i.png">'
+            b'<table><a href="/fostered">f</a><tr><td><a href="/cell">c</a></td></tr></table>'
+            b'<script type="application/ld+json">{"sameAs": ["https://x.com/a"]}</script>'
+            b'<form action="/f"><input type="hidden" name="_next" value="/thanks/"><input name="email"></form>'
+            b'<a href="/last">z</a></body></html>')
+    facts = extract(html, "https://a.example/")
+    assert [(l.url.removeprefix("https://a.example"), l.tag, l.attr) for l in facts.links] == [
+        ("/s.css", "link", "href"), ("/bg.png", "css", "style"), ("/1", "a", "href"), ("/i.png", "img", "src"),
+        ("/fostered", "a", "href"),  # the HTML5 tree moves it before the table, as a browser does
+        ("/cell", "a", "href"), ("https://x.com/a", "script", "sameAs"), ("/f", "form", "action"),
+        ("/thanks/", "form", "next"), ("/last", "a", "href")]
+    assert {l.line for l in facts.links} == {1}
+
+
+ELEMENTOR = b"""<!doctype html><html><head><title>Acme</title></head><body class="home page page-id-5">
+<div class="elementor elementor-location-header"><a href="/logo">Acme</a></div>
+<div class="elementor-widget-container"><p><a href="/body">Body</a></p></div>
+<footer class="site-footer"><a href="/legal">Legal</a></footer>
+<div class="elementor elementor-location-popup"><div class="elementor-widget-container"><ul>
+<li><a href="/popup">Popup</a></li></ul></div></div>
+<div id="mobile-menu" class="x"><ul><li><a href="/mobile">Mobile</a></li></ul></div>
+<div class="offcanvas offcanvas-end"><a href="/offcanvas">Off</a></div>
+<ul class="elementor-nav-menu--dropdown"><li class="menu-item menu-item-type-custom"><a href="/item">Item</a></li></ul>
+<div class="genesis-nav-menu"><a href="/genesis">G</a></div>
+<div role="menubar"><a href="/menubar">M</a></div><ul role="menu"><li><a href="/menu">M</a></li></ul>
+<div class="footer-menu-item"><a href="/footer-item">F</a></div>
+<main><ul role="menu"><li><a href="/in-main">In main</a></li></ul></main>
+<div class="submenu-items"><a href="/not-a-token">N</a></div>
+</body></html>"""
+
+
+def test_menus_marked_only_by_classes_or_aria_are_nav_even_after_the_footer():
+    assert {l.url.rsplit("/", 1)[1]: l.region for l in extract(ELEMENTOR, "https://acme.example/").links} == {
+        "logo": "header", "body": "body", "legal": "footer", "popup": "nav", "mobile": "nav", "offcanvas": "nav",
+        "item": "nav", "genesis": "nav", "menubar": "nav", "menu": "nav",
+        "footer-item": "footer",   # an outer footer name still wins
+        "in-main": "main",         # a menu inside the main content is part of it, like a <nav> there
+        "not-a-token": "body"}     # "submenu-items" holds none of the tokens whole
+
+
+def _forms(html: str, url: str = "https://a.example/") -> list[tuple[str, bool]]:
+    facts = extract(html.encode(), url)
+    return [f["purpose"] for f in facts.signals.get("forms", [])], facts.lead_form
+
+
+@pytest.mark.parametrize("html, url, expected", [
+    ('<form action="/thanks" method="post"><input type="email" name="email"><input name="company">'
+     '<label>Job title <input name="job_title"></label></form>', "https://a.example/contact/", (["lead"], True)),
+    ('<form><input type="tel" name="phone"><button>Call me back</button></form>', "https://a.example/", (["lead"], True)),
+    ('<form action="https://acme.us1.list-manage.com/subscribe/post"><input type="email" name="EMAIL">'
+     '<input type="submit" value="Subscribe"></form>', "https://a.example/", (["newsletter"], True)),
+    ('<form><input type="email" name="email"><button>Get started</button></form>', "https://a.example/",
+     (["lead"], True)),  # an e-mail alone, no subscribe wording: a lead
+    ('<form role="search" action="/"><input name="s"></form>', "https://a.example/", (["search"], False)),
+    ('<div role="search"><form><input type="email" name="q"></form></div>', "https://a.example/", (["search"], False)),
+    ('<form id="commentform" action="/wp-comments-post.php"><input type="email" name="email">'
+     '<textarea name="comment"></textarea></form>', "https://a.example/blog/p/", (["comment"], False)),
+    ('<form action="/session"><input type="email" name="email"><input type="password"></form>', "https://a.example/",
+     (["login"], False)),
+    ('<form action="/users/sign_in"><input type="email" name="user[email]"></form>', "https://a.example/",
+     (["login"], False)),
+    ('<form method="post" enctype="multipart/form-data"><input type="email" name="email">'
+     '<input type="file" name="cv"></form>', "https://a.example/about/", (["careers"], False)),
+    ('<form><input type="email" name="email"><label>Cover letter <textarea name="letter"></textarea></label></form>',
+     "https://a.example/", (["careers"], False)),
+    ('<form action="/jobs/42/apply"><input type="email" name="email"></form>', "https://a.example/", (["careers"], False)),
+    ('<form><input name="name"><input type="email" name="email"></form>', "https://a.example/careers/engineer/",
+     (["careers"], False)),  # more than an e-mail on a job's page: an application
+    ('<form><input type="email" name="email"><button>Subscribe</button></form>', "https://a.example/careers/",
+     (["newsletter"], True)),  # the footer newsletter on a careers page is still a newsletter
+    ('<form action="/cart"><input name="qty"></form>', "https://a.example/", (["other"], False)),
+    ('<div class="signup"><input type="email" name="email"></div>', "https://a.example/", ([], True)),  # no <form>
+])
+def test_form_purposes_and_lead_form(html, url, expected):
+    assert _forms(html, url) == expected
+
+
+def test_form_action_and_next_are_absolute_public_urls_or_none():
+    facts = extract(b'<base href="https://cdn.a.example/x/"><form action="go" method="GET">'
+                    b'<input type="hidden" name="redirect" value="done/"><input type="email" name="email"></form>'
+                    b'<form action="javascript:void(0)"><input type="hidden" name="_next" value="#top">'
+                    b'<input type="email" name="email"></form><form><input type="email" name="e"></form>',
+                    "https://a.example/p/")
+    assert facts.signals["forms"] == [
+        {"purpose": "lead", "method": "get", "action": "https://cdn.a.example/x/go",
+         "next": "https://cdn.a.example/x/done/"},
+        {"purpose": "lead", "method": "get", "action": None, "next": None},
+        {"purpose": "lead", "method": "get", "action": None, "next": None}]
+    assert [(l.url, l.attr) for l in facts.links if l.tag == "form"] == [
+        ("https://cdn.a.example/x/go", "action"), ("https://cdn.a.example/x/done/", "next"),
+        ("javascript:void(0)", "action")]  # (recorded like any link, and never fetched)
+
+
+@pytest.mark.parametrize("html, expected", [
+    ('<head><link rel="alternate" type="application/rss+xml" href="/feed/"></head>', {"feed": True}),
+    ('<head><link rel="alternate" type="application/atom+xml" href="/atom.xml"></head>', {"feed": True}),
+    ('<head><link rel="alternate" hreflang="de" href="/de/"></head>', {}),
+    ('<head><script type="application/ld+json">{"@type": "TechArticle", "datePublished": "2024-01-01"}</script></head>',
+     {"posting": True, "dated": True}),
+    ('<head><script type="application/ld+json">{"@graph": [{"@type": ["NewsArticle"]}]}</script></head>',
+     {"posting": True}),
+    ('<head><meta property="og:type" content="article"></head>', {"posting": True}),
+    ('<head><meta property="article:published_time" content="2024-01-01T00:00:00Z"></head>',
+     {"posting": True, "dated": True}),
+    ('<head><meta name="date" content="2024-01-01"></head>', {"dated": True}),
+    ('<article><h2>A</h2><time datetime="2024-01-01">1 Jan</time></article><article>B</article>',
+     {"dated": True, "articles": 2}),
+    ('<p><time>12:00</time></p>', {}),  # a time outside an article dates nothing
+    # a static page of a CMS (WordPress's body classes): the SEO plugin's Article markup is not a post
+    ('<head><meta property="og:type" content="article"><meta property="article:published_time" content="2024">'
+     '</head><body class="page-template-default page page-id-12"><article class="page type-page">x</article></body>',
+     {"articles": 1}),
+    ('<p>Team: <b>$</b><b>19</b><span>/mo</span></p>', {"price": True}),
+    ('<p>Business: €190 per year</p>', {"price": True}),
+    ('<p>Pro 99 € / Monat</p>', {"price": True}),
+    ('<p>USD 49 a month</p>', {"price": True}),
+    ('<div class="gb-pricing-table-wrap">Plans</div>', {"price": True}),
+    ('<span itemprop="price" content="19">19</span>', {"price": True}),
+    ('<p>We raised $2.35 million in 2023, and $100, an amount.</p>', {}),
+    ('<div class="price-comparison-blog">x</div>', {}),
+    ('<a href="/shop/?add-to-cart=12">Add</a>', {"buy": True}),
+    ('<button class="single_add_to_cart_button button">Add</button>', {"buy": True}),
+    ('<a href="/checkout/">Proceed</a>', {"buy": True}),
+    ('<button>Buy now – $19</button>', {"buy": True}),
+    ('<input type="submit" value="Add to cart">', {"buy": True}),
+    ('<a href="https://buy.stripe.com/abc">Get it</a>', {"buy": True}),
+    ('<p><a href="https://news.example/x">purchase</a> <a href="/guide/">Buyer\'s guide</a> '
+     '<a href="/blog/x">Check out our post</a></p>', {}),
+])
+def test_page_signals(html, expected):
+    assert extract(html.encode(), "https://a.example/x/").signals == expected
+
+
+def test_a_form_a_script_draws_is_a_lead_form_and_its_redirect_a_link():
+    hubspot = ('<main><div class="hbspt-form"></div><script>hbspt.forms.create({region: "na1", portalId: "4646774", '
+               'formId: "9d7f", redirectUrl: "https://a.example/thank-you/"});</script></main>')
+    facts = extract(hubspot.encode(), "https://a.example/request-a-demo/")
+    assert (facts.signals, facts.lead_form) == ({"forms": [{"purpose": "lead", "method": "post", "action": None,
+                                                          "next": "https://a.example/thank-you/"}]}, True)
+    assert [(l.url, l.tag, l.attr, l.region) for l in facts.links] == [
+        ("https://a.example/thank-you/", "form", "next", "main")]
+    marketo = b'<script>MktoForms2.loadForm("//app-ab01.marketo.com", "123-ABC-456", 1057);</script>'
+    assert _forms(marketo.decode(), "https://a.example/jobs/") == (["careers"], False)  # on a job's page
+    assert _forms("<script>var hbspt = window.hbspt || {};</script>") == ([], False)
+
+
+def test_a_cms_listing_is_no_posting_whatever_its_og_type():
+    """WordPress archives (nozzle's /testimonials/page/3/) carry Yoast's og:type article."""
+    html = (b'<head><meta property="og:type" content="article"></head>'
+            b'<body class="archive paged post-type-archive post-type-archive-testimonials">'
+            b'<article><time>1 May</time></article><article>b</article></body>')
+    assert extract(html, "https://a.example/testimonials/page/3/").signals == {"dated": True, "articles": 2}
+    single = html.replace(b"archive paged post-type-archive post-type-archive-testimonials",
+                          b"single single-testimonials postid-11742 category-archive")
+    assert extract(single, "https://a.example/testimonials/x/").signals == {"posting": True, "dated": True,
+                                                                            "articles": 2}

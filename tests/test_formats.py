@@ -408,7 +408,7 @@ def test_markdown_job_summary(example):
         "| Pages crawled | blog | site |", "|:--|--:|--:|", "| 13 | 4 | 9 |", "",
         "Crawl complete: 27 URLs checked, 267 links.", ""]
     assert [line for line in lines if line.startswith("### ")] == [
-        "### backward-social: 14 findings (6 high, 2 low, 6 info)", "### broken-link: 1 finding (1 high)",
+        "### Fix first", "### backward-social: 14 findings (6 high, 2 low, 6 info)", "### broken-link: 1 finding (1 high)",
         "### stranded-social: 2 findings (1 medium, 1 info)", "### dead-end: 1 finding (1 medium)",
         "### missing-anchor: 1 finding (1 medium)", "### social-before-offer: 1 finding (1 medium)",
         "### backward-blog: 1 finding (1 low)", "### untracked-inbound: 1 finding (1 low)"]
@@ -429,7 +429,11 @@ def test_markdown_job_summary(example):
 def test_markdown_filtered_says_so(example):
     text = _report(example.db, "markdown", example.tmp / "rule.md", "--rule", "dead-end")
     assert "Showing 1 of 22 findings (filtered by --severity or --rule)." in text.splitlines()
-    assert [line for line in text.splitlines() if line.startswith("### ")] == ["### dead-end: 1 finding (1 medium)"]
+    # the plan's items of the findings shown: the dead end's call to action
+    assert [line for line in text.splitlines() if line.startswith("### ")] == [
+        "### Fix first", "### dead-end: 1 finding (1 medium)"]
+    assert [line.split(" | ")[1] for line in text.split("### Fix first\n\n", 1)[1].split("\n\n")[0].splitlines()[2:]
+            ] == ["medium"]
 
 
 def test_markdown_lets_no_html_or_broken_table_through(hostile):
@@ -502,8 +506,8 @@ def test_html_report_is_self_contained_and_loads_nothing(example):
     site = a.metrics["site"]
     assert f"{100 * site['conversion']:.1f}%" in html and f"{100 * site['social_leak']:.1f}%" in html
     assert html.count('<tr><td><span class="badge') == len(example.findings)
-    top = a.metrics["fix_first"][0]
-    assert f"{100 * top['gain']:+.2f} pts" in html
+    top = a.metrics["fix_first"][0]  # the action plan's first item, its cost per 100 visitors in points
+    assert f"{top['cost']:+.2f} pts" in html
 
 
 def test_html_report_escapes_every_crawled_text(hostile):

@@ -208,21 +208,37 @@ def test_removal_effect_ranks_what_to_fix_first():
     - without the site -> blog link (home's total 1.4): b_home = d/1.4 = 0.607143, b_p = c b_home
       = 0.430060, site 0.518601: gain 0.114777;
     - without the post's footer icon (p's total 1): c = d; b_home = a / (1 - a d) = 0.506706,
-      b_p = 0.430700, site 0.468703: gain 0.064880.
+      b_p = 0.430700, site 0.468703: gain 0.064880;
+    - the post offers nothing and links social (social-before-offer): with an offer link in its
+      body (p's total 2.2, e = d/2.2 = 0.386364): b_p = e + e b_home, b_home = a + a b_p, so
+      b_home = a (1 + e) / (1 - a e) = 0.568843, b_p = 0.606143, site 0.587493: gain 0.183669.
+
+    Per 100 entry visitors, the plan's cost is the gain times 100, the costliest first.
     """
     g = graph([S, S + "blog/p/"], REMOVAL)
     findings = run_rules(g)
     m = funnel_metrics(g, findings)
     assert m["site"]["conversion"] == pytest.approx(0.403824, abs=1e-6)
     ids = {(f.rule, f.region): f.id for f in findings if f.rule in ("backward-social", "backward-blog")}
-    assert [(f["rule"], f["region"], f["gain"], f["conversion"], f["pages"], f["links"]) for f in m["fix_first"]] == [
-        ("backward-social", "header", pytest.approx(0.115550, abs=1e-6), pytest.approx(0.519374, abs=1e-6), 1, 1),
-        ("backward-blog", "main", pytest.approx(0.114777, abs=1e-6), pytest.approx(0.518601, abs=1e-6), 1, 1),
-        ("backward-social", "footer", pytest.approx(0.064880, abs=1e-6), pytest.approx(0.468703, abs=1e-6), 1, 1),
+    # the action plan: what each costs per 100 entry visitors (the gain in points), the costliest first
+    assert [(x["rule"], x["region"], x["cost"], x["pages"], x["links"], x["measure"]) for x in m["fix_first"]] == [
+        ("social-before-offer", "footer", pytest.approx(18.3669, abs=1e-4), 1, 1, "reach"),
+        ("backward-social", "header", pytest.approx(11.5550, abs=1e-4), 1, 1, "remove"),
+        ("backward-blog", "main", pytest.approx(11.4777, abs=1e-4), 1, 1, "remove"),
+        ("backward-social", "footer", pytest.approx(6.4880, abs=1e-4), 1, 1, "remove"),
     ]
-    assert [f["id"] for f in m["fix_first"]] == [ids["backward-social", "header"], ids["backward-blog", "main"],
+    assert [x["id"] for x in m["fix_first"][1:]] == [ids["backward-social", "header"], ids["backward-blog", "main"],
                                                  ids["backward-social", "footer"]]
-    assert m["fix_first"][0]["severity"] == "high" and m["fix_first"][0]["target"] == TW
+    assert m["fix_first"][1]["severity"] == "high" and m["fix_first"][1]["target"] == TW
+    assert [x["words"] for x in m["fix_first"]] == [
+        "1 page sends visitors to social but offers no purchase and no lead capture: with an offer on each, of 100 "
+        "visitors who land on the blog or the home page, about 18 more would reach one",
+        "the header's follow icon (X) on 1 page: without it, of 100 visitors who land on the blog or the home "
+        "page, about 12 more would reach an offer",
+        "the site's page body links the blog on 1 page: without these links, of 100 visitors who land on the blog or the "
+        "home page, about 11 more would reach an offer",
+        "the footer's follow icon (X) on 1 page: without it, of 100 visitors who land on the blog or the home "
+        "page, about 6 more would reach an offer"]
 
 
 def test_iterative_solver_gives_the_factorised_answer(monkeypatch):
@@ -234,6 +250,24 @@ def test_iterative_solver_gives_the_factorised_answer(monkeypatch):
     assert iterative == direct
 
 
+BROKEN_CONTACT = REMOVAL + [(S, S + "contact/", "nav", "other"), (S + "blog/p/", S + "contact/", "nav", "other")]
+
+
+@pytest.mark.parametrize("direct_max", [metrics.DIRECT_MAX, 0])
+def test_repair_cost_is_the_conversion_the_repaired_site_has(monkeypatch, direct_max):
+    """A broken /contact/ in both pages' nav: its plan item costs exactly what the site gains when
+    the page is there (solved again from scratch, the contact page an offer by its address), by the
+    transposed solve factorised or iterative (BiCGSTAB, past DIRECT_MAX pages)."""
+    monkeypatch.setattr(metrics, "DIRECT_MAX", direct_max)
+    broken = graph([S, S + "blog/p/", {"url": S + "contact/", "role": "page", "status": 404}], BROKEN_CONTACT)
+    m = funnel_metrics(broken, run_rules(broken))
+    repaired = graph([S, S + "blog/p/", page(S + "contact/")], BROKEN_CONTACT)
+    gain = funnel_metrics(repaired, run_rules(repaired))["site"]["conversion"] - m["site"]["conversion"]
+    item = m["fix_first"][0]
+    assert (item["rule"], item["kind"], item["measure"], item["pages"]) == ("broken-link", "offer", "repair", 2)
+    assert item["cost"] == pytest.approx(100 * gain, abs=1e-4) and gain > 0.05
+
+
 def test_fallback_iteration_when_bicgstab_gives_up(monkeypatch):
     """Should BiCGSTAB not converge, the plain iteration x = b + Qx (a contraction: |Q| <= d)
     reaches the same answer."""
@@ -242,6 +276,10 @@ def test_fallback_iteration_when_bicgstab_gives_up(monkeypatch):
     monkeypatch.setattr(metrics, "DIRECT_MAX", 0)
     monkeypatch.setattr(metrics, "bicgstab", lambda op, b, **kw: (np.zeros_like(b), 1))
     assert funnel_metrics(g, run_rules(g)) == direct
+    broken = graph([S, S + "blog/p/", {"url": S + "contact/", "role": "page", "status": 404}], BROKEN_CONTACT)
+    iterated = funnel_metrics(broken, run_rules(broken))["fix_first"]
+    monkeypatch.setattr(metrics, "DIRECT_MAX", 2_000)
+    assert iterated == funnel_metrics(broken, run_rules(broken))["fix_first"]  # the repair's transposed solve too
 
 
 def test_pagerank_link_score_scaling():

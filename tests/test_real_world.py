@@ -144,11 +144,13 @@ def test_stylesheet_names_are_no_offer_and_form_actions_are(tmp_path):
         # a form posting to /subscribe/ is an offer: the footer icon below it is medium.
         ("backward-social", "high", T, "footer", (O, O + "updates/")),
         ("social-before-offer", "medium", T, "footer", (O,)),
+        # the form's action is checked (HEAD, then GET; never POSTed): nothing answers there
+        ("broken-link", "high", O + "subscribe/", None, (O + "updates/",)),
     }
     footer = next(f for f in report["findings"] if f["rule"] == "backward-social")
     assert footer["detail"]["pages_by_severity"] == {"high": [O], "medium": [O + "updates/"]}
-    # The form's action is recorded, never fetched.
-    assert not [p for p in report["pages"] if p["url"] == O + "subscribe/"]
+    [action] = [p for p in report["pages"] if p["url"] == O + "subscribe/"]
+    assert (action["role"], action["status"]) == ("form", 404)
     assert [(l["tag"], l["attr"]) for l in report["links"] if l["target"] == O + "subscribe/"] == [("form", "action")]
 
 

@@ -42,8 +42,8 @@ def test_a_release_store_is_reported_as_it_is_then_migrated(tmp_path):
     assert result.exit_code == 1, result.stderr
     assert result.json()["crawl"]["id"] == 2
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
-    assert [r[0] for r in conn.execute("SELECT version FROM migrations ORDER BY version")] == [1, 2]
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+    assert [r[0] for r in conn.execute("SELECT version FROM migrations ORDER BY version")] == [1, 2, 3]
     assert conn.execute("SELECT count(*) FROM urls").fetchone()[0] > 0
     old = run_cli("report", "--db", db, "--crawl", "1", "--format", "json")
     assert _essentials(old.json()) == _expected()  # the old crawl, migrated, reports the same
@@ -64,7 +64,7 @@ def test_a_newer_store_is_refused(tmp_path):
         result = run_cli(*args, "--db", db)
         assert result.exit_code == 2
         assert result.stderr == (f"funnelcheck: error: {db} was written by a newer funnelcheck (store schema 99; "
-                                 "this one reads up to 2): upgrade funnelcheck to read it\n")
+                                 "this one reads up to 3): upgrade funnelcheck to read it\n")
     assert _digest(db) == before
 
 
@@ -110,3 +110,50 @@ def test_a_migration_that_fails_leaves_the_old_store_as_it_was(tmp_path):
     Store(db).close()  # and migrated once nothing is in the way
     result = run_cli("report", "--db", db, "--format", "json")
     assert _essentials(result.json()) == _expected()
+
+
+def _schema_2_store(path: Path) -> None:
+    """A store as funnelcheck wrote it before schema 3 (no ``pages.signals``, no ``links.pos``)."""
+    from crawler.store import Store
+
+    home = "https://a.example/"
+    with Store(path) as s:
+        cid = s.create_crawl([home], {"site": [home]})
+        s.write_page(cid, {"url": home, "role": "page", "status": 200, "parsed": 1, "signals": '{"feed": true}'},
+                     [(home, home + "pricing/", home + "pricing/", None, "a", "href", "Plans", "main", "", 0, "other",
+                       7, 3)])
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE links DROP COLUMN pos")
+        conn.execute("ALTER TABLE pages DROP COLUMN signals")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+        conn.execute("DELETE FROM migrations WHERE version = 3")
+    conn.close()
+
+
+def test_a_schema_2_store_is_read_as_it_is_then_migrated_to_signals_and_positions(tmp_path):
+    from analysis.graph import build_graph
+    from crawler.store import Store
+
+    db = tmp_path / "v2.sqlite"
+    _schema_2_store(db)
+    before = _digest(db)
+    with Store(db, readonly=True) as s:  # a report reads it as it is: the line stands in for the position
+        assert s.version == 2
+        g = build_graph(s, 1)
+        [(_, _, e)] = g.out_edges("https://a.example/", data=True)
+        assert (e["line"], e["pos"], g.nodes["https://a.example/"].get("signals")) == (7, 7, None)
+    assert _digest(db) == before
+    with Store(db) as s:  # written to: migrated
+        assert s.version == 3
+        s.write_page(1, {"url": "https://a.example/b", "role": "page", "status": 200, "parsed": 1,
+                         "signals": '{"price": true}'},
+                     [("https://a.example/b", "https://a.example/", "https://a.example/", None, "a", "href", "Home",
+                       "nav", "", 0, "other", 1, 0)])
+        g = build_graph(s, 1)
+        assert [(e["line"], e["pos"]) for _, _, e in g.out_edges("https://a.example/", data=True)] == [(7, 7)]
+        assert [(e["line"], e["pos"]) for _, _, e in g.out_edges("https://a.example/b", data=True)] == [(1, 0)]
+        assert g.nodes["https://a.example/b"]["signals"] == {"price": True}
+    conn = sqlite3.connect(db)
+    assert [r[0] for r in conn.execute("SELECT version FROM migrations ORDER BY version")] == [1, 2, 3]
+    assert conn.execute("SELECT signals FROM pages ORDER BY id").fetchall() == [(None,), ('{"price": true}',)]
+    conn.close()

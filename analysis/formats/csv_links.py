@@ -25,7 +25,7 @@ def write(audit, out: TextIO) -> None:
     w.writerow(COLUMNS)
     empty: dict = {}
     for (_, source, target, key, fragment, tag, _attr, text, region, rel, _icon, kind,
-         line) in g.store.link_rows(g.crawl_id):  # streamed from the store, never held
+         line, *_) in g.store.link_rows(g.crawl_id):  # streamed from the store, never held
         node = nodes.get(key) or empty
         w.writerow([cell(source), cell(target), cell(node.get("tier")), cell(tag), cell(region), cell(kind),
                     cell(rel), cell(line), cell(text), cell(fragment), cell(node.get("status")),

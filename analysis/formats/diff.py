@@ -170,6 +170,14 @@ def write_terminal(diff: dict, out: TextIO, color: bool | None = None, width: in
         w.line(ALSO + ":", "bold")
         for sentence in rest:
             w.line("- " + safe(sentence), indent=2)
+    plan = diff.get("fix_first") or ()
+    if plan:  # the new crawl's action plan: what costs most now
+        w.line()
+        w.line(f"Fix first (crawl #{diff['new']['id']}):", "bold")
+        for i, x in enumerate(plan, 1):
+            w.line(f"{i}. [{x['severity']}] {safe(x['words'])}", STYLES[x["severity"]], indent=2)
+            if x["fix"]:
+                w.line(f"fix: {x['fix']}", indent=len(str(i)) + 4)
     base = (diff["new"]["targets"] or diff["old"]["targets"] or [None])[0]
 
     def more(total: int, shown: int, what: str) -> None:
@@ -308,6 +316,10 @@ def write_markdown(diff: dict, out: TextIO) -> None:
         w(f"\n### {ALSO}\n\n")
         for sentence in rest:
             w(f"- {md(sentence)}\n")
+    if diff.get("fix_first"):
+        w(f"\n### Fix first (crawl #{diff['new']['id']})\n\n")
+        for i, x in enumerate(diff["fix_first"], 1):
+            w(f"{i}. **{x['severity']}** {md(x['words'])}" + (f" — fix: {md(x['fix'])}" if x["fix"] else "") + "\n")
 
     def more(total: int, shown: int, what: str) -> None:
         if total > shown:
@@ -437,6 +449,13 @@ a { color: #1a56c4; word-break: break-all; } .more { color: #667; font-style: it
 {% endfor %}
 </ul>
 {% endif %}
+{% if plan %}
+<h2>Fix first (crawl #{{ new.id }})</h2>
+<ol>
+{% for x in plan %}<li><span class="{{ x.severity }}">{{ x.severity }}</span> {{ x.words }}{% if x.fix %}<br>fix: {{ x.fix }}{% endif %}</li>
+{% endfor %}
+</ol>
+{% endif %}
 {% if backward %}
 <h2>Backward links: {{ counts.backward_new }} new, {{ counts.backward_fixed }} fixed</h2>
 <table><tr><th>Change</th><th>Severity</th><th>Finding</th><th class="n">Pages</th><th>ID</th></tr>
@@ -551,7 +570,7 @@ def html_text(diff: dict) -> str:
         changed=changed(diff), items=items, hidden=hidden, head=HEAD, also=ALSO, sentences=[safe(s) for s in rest],
         backward=backward, broken=broken,
         metrics=metric_rows(diff), reach=reach, page_sections=page_sections, link_sections=link_sections,
-        findings=findings, link=_a,
+        findings=findings, link=_a, plan=[{**x, "words": safe(x["words"])} for x in diff.get("fix_first") or ()],
         counts={"backward_new": len(b["new"]), "backward_fixed": len(b["fixed"]), "broken_new": len(k["new"]),
                 "broken_fixed": len(k["fixed"]), "findings_new": len(f["new"]), "findings_resolved": len(f["resolved"]),
                 "findings_changed": len(f["changed"])})

@@ -3,7 +3,7 @@
 Inline CSS, pictures as inline SVG (matplotlib), no script and no external request (a strict
 Content-Security-Policy says so to the browser too), readable without JavaScript, printable
 to PDF. Sections: scorecard, the funnel picture, the link graph by section, what to fix first
-(ranked by the measured conversion gain), the findings with their pages, the entry pages.
+(the action plan, ranked by what each problem costs in conversions), the findings with their pages, the entry pages.
 Branding (``--title``, ``--client``, ``--logo``) comes from ``audit.branding``.
 
 Every crawled string goes through Jinja2's autoescaping after its control characters are
@@ -21,6 +21,7 @@ from functools import cache
 from analysis.findings import SEVERITIES
 from analysis.formats.safe import safe
 from analysis.formats.sarif import fix_of
+from analysis.plan import plan_of
 from crawler.store import funnelcheck_version
 
 # No script at all; styles inline only (matplotlib's SVG styles its shapes with attributes);
@@ -106,14 +107,15 @@ def write(audit, out: TextIO) -> None:
     del walk
     branding = getattr(audit, "branding", None) or {}
     targets = [safe(t) for t in crawl.get("targets") or []]
-    by_id = {f.id: f for f in audit.findings}
+    shown = {f.id for f in audit.findings}
     fix_rows = []
-    for x in metrics["fix_first"]:
-        f = by_id.get(x["id"])
-        if f is None:
+    for x in plan_of(audit) if getattr(audit, "metrics", None) else metrics["fix_first"]:  # the action plan
+        if not any(i in shown for i in x.get("ids") or (x["id"],)):
             continue  # filtered out of what is shown (--severity / --rule)
-        fix_rows.append({"severity": f.severity, "message": safe(f.message), "fix": fix_of(f), "pages": x["pages"],
-                         "gain": x["gain"]})
+        fix_rows.append({"severity": x["severity"], "message": safe(x["words"]), "words": safe(x["words"]),
+                         "fix": x["fix"], "pages": x["pages"], "cost": x["cost"], "rule": x["rule"],
+                         "region": x["region"], "kind": x["kind"], "target": safe(x["target"]),
+                         "gain": x["cost"] / 100})  # (gain: the template's points column)
     scores = metrics["link_score"]
     entries = sorted(metrics["entries"], key=lambda e: (e["conversion"] if e["conversion"] is not None else 2,
                                                           e["url"]))[:ENTRIES]

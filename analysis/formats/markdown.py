@@ -1,7 +1,8 @@
 """Markdown (GitHub-flavoured), shaped like a GitHub Actions job summary.
 
 ``funnelcheck audit … --format markdown >> "$GITHUB_STEP_SUMMARY"``: a heading, the summary
-tables (findings per severity, pages crawled per tier), then the findings grouped by rule,
+tables (findings per severity, pages crawled per tier), "Fix first" (the first
+:data:`FIX_FIRST` items of the action plan, :mod:`analysis.plan`), then the findings grouped by rule,
 the worst rule first: a heading per rule with what it checks and how to fix what it finds
 (:data:`analysis.rules.FIXES`), and a table of its findings (severity, message, the first
 :data:`PAGES` pages as links with the page's title as tooltip, "… and N more", the finding's
@@ -25,10 +26,12 @@ from urllib.parse import quote
 from analysis.findings import SEVERITIES
 from analysis.formats.safe import safe
 from analysis.formats.sarif import describe, first_locations, fix_of
+from analysis.plan import plan_of
 from analysis.rules import FIXES
 
 PAGES = 3
 PER_RULE = 50
+FIX_FIRST = 10  # action plan items in the "Fix first" table
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _MD = re.compile(r"[\\`*_\[\]|~$&<>]|(?<![\w/.+-])@")
 _URL_SAFE = "-._~:/?#[]@!$&'*+,;=%"
@@ -108,6 +111,12 @@ def write(audit, out: TextIO) -> None:
     if not audit.findings:
         w("\nNo findings.\n" if not total else "")
         return
+    shown = {f.id for f in audit.findings}
+    plan = [x for x in plan_of(audit) if any(i in shown for i in x.get("ids") or (x["id"],))][:FIX_FIRST]
+    if plan:  # the action plan: what each problem costs in conversions, the costliest first
+        w("\n### Fix first\n\n| # | Severity | What it costs | Fix | Pages |\n|--:|:--|:--|:--|--:|\n")
+        for i, x in enumerate(plan, 1):
+            w(f"| {i} | {x['severity']} | {md(x['words'])} | {md(x['fix'])} | {x['pages']} |\n")
     for rule_id, group in _groups(audit.findings).items():
         per = ", ".join(f"{n} {sev}" for sev in SEVERITIES if (n := sum(1 for f in group if f.severity == sev)))
         w(f"\n### {md(rule_id)}: {len(group)} finding{'s' if len(group) != 1 else ''} ({per})\n\n")

@@ -72,17 +72,18 @@ def explain(rule_id: str) -> str:
 def fixes(rule_id: str) -> list[tuple[str, str]]:
     """``(kind, fix)`` for rule ``rule_id``: its own fix (kind ``""``) first, then those of its kinds.
 
-    >>> [kind for kind, _ in fixes("backward-social")]
-    ['', 'identity', 'third-party', 'share', 'content', 'community']
+    >>> [kind for kind, _ in fixes("backward-social")][:3], [kind for kind, _ in fixes("backward-social")][-4:]
+    (['', 'profile:header', 'profile:nav'], ['third-party', 'share', 'content', 'community'])
     """
     return [(key.partition(":")[2], fix) for key, fix in FIXES.items()
             if key == rule_id or key.startswith(rule_id + ":")]
 
 
 def fix_of(f) -> str | None:
-    """The fix for finding ``f``: its kind's when the rule has one, else the rule's."""
+    """The fix for finding ``f`` that fits its rule, kind and region (:func:`analysis.plan.fix_line`)."""
+    from analysis.plan import fix_line
     kind = f.detail.get("kind") if isinstance(f.detail, dict) else None
-    return FIXES.get(f"{f.rule}:{kind}") or FIXES.get(f.rule)
+    return fix_line(f.rule, kind, f.region, FIXES)
 
 
 def first_locations(f, n: int) -> list[tuple[str, int | None]]:

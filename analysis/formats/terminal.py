@@ -16,7 +16,8 @@ from rich.text import Text
 
 from analysis.findings import SEVERITIES
 from analysis.formats.safe import safe
-from analysis.rules import FIXES
+from analysis.formats.sarif import fix_of
+from analysis.plan import plan_of
 
 STYLES = {"high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 EXAMPLES = 3
@@ -85,17 +86,6 @@ def _headline(f) -> str:
     return safe(f.message)
 
 
-def _points(gain: float) -> str:
-    """A rise in conversion probability in percentage points, to two significant digits below
-    one point (a gain of 0.03 points is not "+0.0").
-
-    >>> _points(0.0198), _points(0.000266), _points(0.12)
-    ('2.0', '0.027', '12.0')
-    """
-    pts = 100 * gain
-    return f"{pts:.1f}" if pts >= 1 else f"{pts:.2g}"
-
-
 def _first_per_page(locations, n: int) -> list:
     """The first location of each of the first ``n`` pages (locations come sorted by page and
     line): read from the start, never the whole list of a finding on every page.
@@ -132,17 +122,19 @@ def funnel_line(site: dict) -> str:
     return line
 
 
-def fix_first(audit, n: int = 3) -> list[tuple]:
-    """The ``n`` findings to fix first, with the rise in conversion fixing each would bring:
-    those the funnel metrics measured, largest gain first, then the worst others."""
-    metrics = getattr(audit, "metrics", None) or {}
+FIX_FIRST = 5  # action plan items shown under "Fix first"
+
+
+def fix_first(audit, n: int = FIX_FIRST) -> list[tuple]:
+    """The first ``n`` items of the action plan (:mod:`analysis.plan`) as ``(severity, words,
+    fix)``: what each costs in conversions, ranked; without funnel metrics, the worst findings."""
+    items = plan_of(audit, n)
+    if items or (getattr(audit, "metrics", None) or {}).get("fix_first") is not None:
+        return [(x["severity"], x["words"], x["fix"]) for x in items]
     baseline = getattr(audit, "baseline", None) or {}
-    by_id = {f.id: f for f in audit.findings if f.id not in baseline}
-    top = [(by_id[x["id"]], x["gain"]) for x in metrics.get("fix_first", ()) if x["id"] in by_id and x["gain"] > 0]
-    chosen = {f.id for f, _ in top}
-    rest = [f for f in by_id.values() if f.severity in ("high", "medium") and f.id not in chosen] or [
-        f for f in by_id.values() if f.id not in chosen]
-    return (top + [(f, None) for f in rest])[:n]
+    open_ = [f for f in audit.findings if f.id not in baseline]
+    rest = [f for f in open_ if f.severity in ("high", "medium")] or open_
+    return [(f.severity, f.message, fix_of(f)) for f in rest[:n]]
 
 
 def write(audit, out: TextIO, color: bool | None = None, width: int | None = None,
@@ -182,9 +174,10 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
     if first:  # (none when every finding is accepted in the baseline)
         w.line()
         w.line("Fix first:", "bold")
-    for i, (f, gain) in enumerate(first, 1):
-        rise = f" (+{_points(gain)} pts conversion if fixed)" if gain else ""
-        w.line(f"{i}. [{f.severity}] {_headline(f)}{rise}", STYLES[f.severity], indent=2)
+    for i, (severity, words, fix) in enumerate(first, 1):
+        w.line(f"{i}. [{severity}] {safe(words)}", STYLES[severity], indent=2)
+        if fix:
+            w.line(f"fix: {fix}", indent=len(str(i)) + 4)
     if filtered:
         w.line()
         w.line(f"Showing {len(findings)} of {len(audit.findings)} findings (filtered).", "dim")
@@ -205,8 +198,7 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
             more = f.count - len(examples)
             if examples:
                 w.line("on " + ", ".join(examples) + (f", … and {more} more" if more > 0 else ""), "dim", indent=4)
-            kind = f.detail.get("kind") if isinstance(f.detail, dict) else None
-            fix = FIXES.get(f"{f.rule}:{kind}") or FIXES.get(f.rule)
+            fix = fix_of(f)
             if fix:
                 w.line(f"fix: {fix}", indent=4)
         if len(group) > limit:

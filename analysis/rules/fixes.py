@@ -4,7 +4,17 @@ from __future__ import annotations
 
 # How to fix what each rule finds: one line, shown under every finding of the rule.
 FIXES = {
-    "backward-social": "move the follow icons below the page's offer or into the footer; link a product or contact page first",
+    "backward-social": "move the follow links below the page's offer, and link a product or contact page first",
+    "backward-social:profile:header": ("move the follow icons out of the header into the footer, and put a pricing or "
+                                       "contact link in their place"),
+    "backward-social:profile:nav": ("move the follow icons out of the navigation into the footer, and put a pricing or "
+                                    "contact link in their place"),
+    "backward-social:profile:main": "move the follow links below the page's call to action, or into the footer",
+    "backward-social:profile:aside": ("move the follow icons from the sidebar into the footer, and put a call to action "
+                                      "(pricing, contact, a demo) in the sidebar instead"),
+    "backward-social:profile:footer": ("keep the follow icons in the footer, and give the pages that offer nothing an "
+                                       "offer above it (pricing, contact, a demo); or drop the icons there"),
+    "backward-social:profile:head": "nothing to fix for visitors: links in the page head are not shown",
     "backward-social:identity": "nothing to fix: identity markup (rel=me, sameAs) is no route for visitors",
     "backward-social:third-party": "fine where it credits someone; make sure the page links your own offer first",
     "backward-social:share": "keep share buttons below the post's call to action, or drop them",
@@ -16,6 +26,17 @@ FIXES = {
     "social-before-offer": "add a purchase or contact offer to these pages, above the social links",
     "untracked-inbound": "add utm_source / utm_medium parameters to the profile's link",
     "broken-link": "fix or remove the link (or restore the page it points to)",
+    "broken-link:offer": ("restore the offer page (or 301-redirect its old address to the page that replaced it), "
+                          "then click every link to it once"),
+    "broken-link:page": "restore the page, 301-redirect its old address to its replacement, or correct the links",
+    "broken-link:asset": "restore the file, or correct the src/href in the template that loads it",
+    "broken-link:external": "update the link to the other site's new address, or remove it",
+    "broken-link:social": "update the profile link (the account moved, was renamed or was deleted), or remove it",
+    "broken-link:form": ("create the page the form sends visitors to (its action or thank-you page), or point the form "
+                         "at one that exists; then send one test lead"),
+    "lead-form-target": "restore the thank-you page or point the form's action / redirect field at one that exists; test the form once by hand",
+    "lead-form-target:comment": "turn comments off in the static export, or send them to a hosted comment service",
+    "buried-offer": "link the offer from the pages that lead to it: the header or nav, and the posts and product pages about it",
     "broken-link:stylesheet": "restore the files, or remove the stylesheet's rules that name them (where those rules apply, visitors get no image or font)",
     "redirect": "link the final URL directly",
     "redirect-chain": "link the final URL directly, and shorten the chain on the server",

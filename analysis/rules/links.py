@@ -13,7 +13,8 @@ from analysis.rules.common import (IGNORED_FRAGMENTS, _Group, _in_sources, _owne
                                    rule)
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
 from crawler.scope import COMPANY, OWNED
-from crawler.urls import origin
+from crawler.signals import NOT_LEAD
+from crawler.urls import URLError, normalize, origin
 
 
 # A path segment that is a host name typed without its scheme (href="www.example.com"), or an
@@ -78,6 +79,25 @@ def page_relative(url: str, sources) -> str | None:
     return rel
 
 
+def form_endpoint(g, url: str) -> bool:
+    """Is ``url`` only ever a form's action (an endpoint a form posts to, where a 405 to the
+    crawler's GET means it works)?
+
+    >>> from analysis.graph import graph_from
+    >>> p = "https://a.example/"
+    >>> g = graph_from([{"url": p, "role": "page", "status": 200, "parsed": 1}],
+    ...                [(p, p + "subscribe", "footer", "other", "form"), (p, p + "x", "main", "other")], site=[p])
+    >>> form_endpoint(g, p + "subscribe"), form_endpoint(g, p + "x")
+    (True, False)
+    """
+    seen = False
+    for _, _, e in g.in_edges(url, data=True):
+        if e["tag"] != "form" or e["attr"] == "next":
+            return False
+        seen = True
+    return seen
+
+
 TEMPLATE_MIN = 3  # distinct broken URLs that make one template's page-relative link
 
 
@@ -96,10 +116,12 @@ def broken_link(g):
     for url, data in g.nodes(data=True):
         if data.get("verdict") != BROKEN or data.get("loop"):
             continue
+        status = data.get("final_status")
+        if status == 405 and form_endpoint(g, url):
+            continue  # it takes what the form sends (the crawler only asked it with HEAD and GET)
         grp = _in_sources(g, url)
         if grp is None:
             continue
-        status = data.get("final_status")
         if status == 404 and data.get("tier") in OWNED and not data.get("chain"):
             rel = page_relative(url, grp.sources)
             stylesheets = [s for s in grp.sources if g.nodes[s].get("role") == "asset"]
@@ -212,10 +234,53 @@ def _broken(g, url: str, data: dict, grp: _Group) -> Finding:
     hint = url_hint(url, grp.sources) if status == 404 else None
     detail = {"status": status, "error_kind": data.get("final_error") or data.get("error_kind"),
               "label": data.get("label")}
+    forms = form_purposes(g, url)
+    if forms:  # only forms lead there: say which (a comment or search form's endpoint matters less)
+        purposes, attrs = forms
+        detail["forms"] = sorted(purposes)
+        how = "posts" if attrs == {"action"} else "sends its visitor" if attrs == {"next"} else "posts or sends its visitor"
+        named = " and ".join(sorted(purposes - {"other"}))
+        hint = f"where {f'the {named} form' if named else 'a form'} {how}" + (f"; {hint}" if hint else "")
+        if severity == "high" and purposes and purposes <= NOT_LEAD:
+            severity = "medium"
     if hint:
         detail["hint"] = hint
     return Finding("broken-link", severity, url, f"broken link: {url} {what}" + (f": {hint}" if hint else ""),
                    None, list(grp.sources), grp.locations, detail)
+
+
+def form_purposes(g, url: str) -> tuple[set[str], set[str]] | None:
+    """When only forms lead to ``url`` (their action, or the page they send the visitor to):
+    the purposes of those forms (``crawler.signals``: lead, newsletter, comment, search ...) and
+    how they lead there (``action``, ``next``); None when a link leads there too.
+
+    >>> from analysis.graph import build_graph
+    >>> from crawler.store import Store
+    >>> s = Store(":memory:"); p = "https://a.example/"; cid = s.create_crawl([p], {"site": [p]})
+    >>> s.write_page(cid, {"url": p, "role": "page", "status": 200, "parsed": 1, "signals": '{"forms": [{"purpose":'
+    ...     ' "comment", "method": "post", "action": "https://a.example/wp-comments-post.php", "next": null}]}'},
+    ...     [(p, p + "wp-comments-post.php", p + "wp-comments-post.php", None, "form", "action", "", "main", "", 0,
+    ...       "other", 9, 4)])
+    >>> form_purposes(build_graph(s, cid), p + "wp-comments-post.php")
+    ({'comment'}, {'action'})
+    """
+    key = g.graph["key"]
+    purposes: set[str] = set()
+    attrs: set[str] = set()
+    for source, _, e in g.in_edges(url, data=True):
+        if e["tag"] != "form":
+            return None
+        attrs.add(e["attr"])
+        for form in (g.nodes[source].get("signals") or {}).get("forms", ()):
+            target = form.get(e["attr"])
+            if not target:
+                continue
+            try:
+                if key(normalize(target)[0]) == url:
+                    purposes.add(form["purpose"])
+            except URLError:
+                continue
+    return (purposes, attrs) if attrs else None
 
 
 @rule("redirect")

@@ -158,10 +158,10 @@ def social_before_offer(g):
     bare_links, names = _social_pass(g, "bare")  # the pages that offer nothing: only they can be findings
     groups: dict[tuple, _Group] = defaultdict(_Group)
     for page, links in sorted(bare_links.items()):  # pages without an offer and their own profile links
-        links.sort()
+        links.sort()  # in document order
         region = links[0][1]  # where the page first sends visitors to social
-        row = tuple(sorted({account_name(names[a]) for _, r, a in links if r == region}))
-        groups[(region, row)].add(page, links[0][0] or None, "medium")
+        row = tuple(sorted({account_name(names[a]) for _, r, a, _ in links if r == region}))
+        groups[(region, row)].add(page, links[0][3] or None, "medium")
     for (region, row), grp in groups.items():
         n = len(grp.sources)
         names = ", ".join(row[:3]) + (f" and {len(row) - 3} more" if len(row) > 3 else "")
@@ -246,14 +246,15 @@ def _read_social(g, groups_too: bool) -> dict:
     sources = owned if groups_too else bare
     if not keys or not sources:
         return out
-    # The links, in the order the key index gives them (by target, then as stored): a page,
-    # a line and the number of a distinct (target, as written, region, kind, rel) each,
+    # The links, in the order the key index gives them (by target, then as stored): a page, a
+    # line (shown), a position in document order (what "before the offer" compares; -1: unknown)
+    # and the number of a distinct (target, as written, region, kind, rel) each,
     # the page checked here rather than by SQLite (a selection of every owned page costs more).
     combo_of: dict[tuple, int] = {}
     pages: list[str] = []
-    combo_ids, lines = array("l"), array("l")
-    for page, key, written, region, kind, line, rel in g.store.link_facts(
-            g.crawl_id, keys, None, kinds=(PROFILE, SHARE, IDENTITY, CONTENT, COMMUNITY), urls=True, rel=True):
+    combo_ids, lines, positions = array("l"), array("l"), array("i")
+    for page, key, written, region, kind, line, rel, pos in g.store.link_facts(
+            g.crawl_id, keys, None, kinds=(PROFILE, SHARE, IDENTITY, CONTENT, COMMUNITY), urls=True, rel=True, pos=True):
         # (an embedded video or widget script is not a link a visitor follows: not read)
         if page not in sources:
             continue
@@ -264,6 +265,7 @@ def _read_social(g, groups_too: bool) -> dict:
         pages.append(intern(page))
         combo_ids.append(i)
         lines.append(line or 0)
+        positions.append(-1 if pos is None else pos)
     if groups_too and "own_profiles" not in g.graph:  # what kinds of link lead where, from the same rows
         own_profiles(g, kinds={(key, kind, region, rel) for key, _, region, kind, rel in combo_of})
     own = own_profiles(g)
@@ -320,16 +322,16 @@ def _read_social(g, groups_too: bool) -> dict:
     judged = [judge(*combo) for combo in combo_of]  # (in the order first linked)
     del combo_of
     high, medium, low = RANK["high"], RANK["medium"], RANK["low"]
-    for page, i, line in zip(pages, combo_ids, lines):
+    for page, i, line, pos in zip(pages, combo_ids, lines, positions):
         add_url, add_line, add_rank, rank, bare_account, region = judged[i]
         if bare_account is not None and page in bare:
-            bare_links[page].append((line, region, bare_account))
+            bare_links[page].append((pos, region, bare_account, line))
         if add_url is None:
             continue
         if rank is None:  # the business's own profile: how bad depends on what the page offers
             if region in ("footer", "aside", "head") and page not in bare:  # (bare: the pages that offer nothing)
                 rank = medium if region != "head" else low
-            elif region in ("main", "body") and offers(g, page, before_line=line):
+            elif region in ("main", "body") and offers(g, page, before_pos=pos):
                 rank = medium  # after the page's offer, as DOMAIN.md's order asks
             else:
                 rank = high

@@ -21,7 +21,7 @@ from crawler.errors import error_kind, size_reason
 from crawler.extensions import CrawlLimits
 from crawler.extract import BINARY_DATA, NAVIGATION_TAGS, Link, binary_kind, css_urls, extract, resolve_href
 from crawler.options import CrawlOptions
-from crawler.scope import APP, OWNED, PROFILE, SHARE, SOCIAL, handle_key, names_own_profile
+from crawler.scope import APP, EXTERNAL, OWNED, PROFILE, SHARE, SOCIAL, handle_key, names_own_profile
 from crawler.sitemaps import SitemapError, read_sitemap
 from crawler.store import now_iso
 from crawler.urls import (FETCHABLE_SCHEMES, IGNORED_SCHEMES, RECORDED_SCHEMES, Remapper, URLError, dedupe_key,
@@ -31,8 +31,10 @@ from crawler.urls import (FETCHABLE_SCHEMES, IGNORED_SCHEMES, RECORDED_SCHEMES, 
 logger = logging.getLogger(__name__)
 
 # Response headers that verdicts need (blocked platforms, rate limits).
-KEPT_HEADERS = ("cf-mitigated", "retry-after", "x-amzn-waf-action", "server", "content-length")
+# ``allow``: what a form's endpoint that answers 405 takes (POST), so analysis can tell it works.
+KEPT_HEADERS = ("cf-mitigated", "retry-after", "x-amzn-waf-action", "server", "content-length", "allow")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+FORM = "form"  # the role of a form's owned action or thank-you page: checked (HEAD, then GET), never submitted
 SITEMAP_CHUNK = 1000  # sitemap entries per item: a 50,000-URL sitemap is streamed, not held
 SITEMAP_MAX_SIZE = 50 * 1024 * 1024  # the sitemap protocol's limit on one (uncompressed) sitemap
 
@@ -376,7 +378,7 @@ class FunnelSpider(scrapy.Spider):
                               "fetched_at": now_iso()})
         if role == "page":
             self.limits.scheduled()  # what --max-pages counts: pages asked for, not those excluded
-        method = "HEAD" if role in ("asset", "external") else "GET"
+        method = "HEAD" if role in ("asset", "external", FORM) else "GET"
         if role == "asset" and is_stylesheet(url, tag, rel):
             method = "GET"  # an owned stylesheet is read: the images and fonts it loads are links too
         return self.request(url, key, role, depth, method)
@@ -405,9 +407,10 @@ class FunnelSpider(scrapy.Spider):
                                retries=meta.get("rate_limit_retries", 0), again=True)
             return
         ctype = (response.headers.get("Content-Type") or b"").decode("latin-1").split(";")[0].strip().lower()
-        if (role == "asset" and 200 <= status < 300 and ctype in HTML_TYPES
-                and self.limits.allow(meta["key"], meta["depth"])):
-            # An owned HTML page first seen in <link rel=alternate>, an <img>...: crawl it.
+        if ((role == "asset" or (role == FORM and self.scope.tier(meta["public"]) in OWNED))
+                and 200 <= status < 300 and ctype in HTML_TYPES and self.limits.allow(meta["key"], meta["depth"])):
+            # An owned HTML page first seen in <link rel=alternate>, an <img>, a form (its thank-you
+            # page) ...: crawl it.
             self.limits.scheduled()
             if method == "HEAD":
                 yield self.request(meta["public"], meta["key"], "page", meta["depth"], "GET", again=True)
@@ -420,6 +423,8 @@ class FunnelSpider(scrapy.Spider):
             "content_type": ctype or None, "fetched_at": now_iso(),
             "elapsed": meta.get("download_latency"),
         }
+        if status == 405 and role == FORM:
+            page["reason"] = "405 to GET: a form's endpoint (it takes what the form sends; never submitted)"
         links, follow = [], []
         if 300 <= status < 400 and response.headers.get("Location"):
             location = self.public_location(meta["public"], response.url,
@@ -444,9 +449,9 @@ class FunnelSpider(scrapy.Spider):
                 ctype == "text/css" or (not ctype and is_stylesheet(meta["public"], "", ""))):
             page["parsed"] = 1
             text = response.body.decode(response.encoding if hasattr(response, "encoding") else "utf-8", "replace")
-            for href, line in css_urls(text):
+            for pos, (href, line) in enumerate(css_urls(text)):
                 link = Link(resolve_href(meta["public"], href), "css", "url", "", "", "", False, False, line)
-                row, request = self.link(meta["key"], link, meta["depth"] + 1, True)
+                row, request = self.link(meta["key"], link, meta["depth"] + 1, True, pos)
                 if row is not None:
                     links.append(row)
                 if request is not None:
@@ -469,12 +474,13 @@ class FunnelSpider(scrapy.Spider):
                 facts = None
             if facts is not None:
                 page.update(title=facts.title, lead_form=int(facts.lead_form), parsed=1,
-                            anchors=json.dumps(facts.anchors) if facts.anchors else None)
+                            anchors=json.dumps(facts.anchors) if facts.anchors else None,
+                            signals=json.dumps(facts.signals, separators=(",", ":")) if facts.signals else None)
                 crawl_more = role == "page"
                 if len(facts.links) > self.max_links:
                     page["reason"] = f"read the first {self.max_links:,} of {len(facts.links):,} links"
-                for link in facts.links[: self.max_links]:
-                    row, request = self.link(meta["key"], link, meta["depth"] + 1, crawl_more)
+                for pos, link in enumerate(facts.links[: self.max_links]):  # (in document order)
+                    row, request = self.link(meta["key"], link, meta["depth"] + 1, crawl_more, pos)
                     if row is not None:
                         links.append(row)
                     if request is not None:
@@ -539,26 +545,32 @@ class FunnelSpider(scrapy.Spider):
                                                   "method": r.method})))
         return out
 
-    def link(self, source: str, link, depth: int, crawl_more: bool):
-        """One extracted link -> (row for the store, follow-up request or item)."""
+    def link(self, source: str, link, depth: int, crawl_more: bool, pos: int | None = None):
+        """One extracted link (``pos``: its index in the page's document order) -> (row for the
+        store, follow-up request or item)."""
         scheme = scheme_of(link.url)
         if scheme in IGNORED_SCHEMES:
             return None, None
-        if link.tag == "form":
-            crawl_more = False  # a form's action is where it posts: recorded (an offer?), never fetched
         base = (source, None, None, None, link.tag, link.attr, link.text, link.region, link.rel,
-                int(link.icon), "other", link.line)
+                int(link.icon), "other", link.line, pos)
         if scheme in RECORDED_SCHEMES or (scheme and scheme not in FETCHABLE_SCHEMES):
             target = scheme + ":" + link.url.split(":", 1)[1].strip()
             return (source, target, target, None, *base[4:]), None
         try:
             url, fragment, key, kind = self.classify(link.url, link.rel, link.sameas, link.tag)
         except URLError:
-            return (source, link.url, link.url, None, *base[4:-2], "malformed", link.line), None
+            return (source, link.url, link.url, None, *base[4:-3], "malformed", link.line, pos), None
         row = (source, url, key, fragment or None, link.tag, link.attr, link.text, link.region,
-               link.rel, int(link.icon), kind, link.line)
+               link.rel, int(link.icon), kind, link.line, pos)
         if not crawl_more:
             return row, None
+        if link.tag == "form":
+            # A form's action and its thank-you page (``next``): checked where they are the business's
+            # own (site, blog, its other hosts), HEAD then GET like any file, never POSTed, never
+            # submitted; elsewhere (a form service) only recorded.
+            if self.scope.tier(url) in (EXTERNAL, SOCIAL):
+                return row, None
+            return row, self.plan(url, "form", depth, kind, role=FORM, key=key, region=link.region, rel=link.rel)
         return row, self.plan(url, link.tag, depth, kind, key=key, region=link.region, rel=link.rel)
 
     def _classify(self, href: str, rel: str, sameas: bool, tag: str) -> tuple[str, str, str, str]:
@@ -573,8 +585,9 @@ class FunnelSpider(scrapy.Spider):
         return url, fragment, key or self.key(url), kind
 
     def hop_role(self, role: str, location: str) -> str:
-        """The role of a redirect's next hop: a page redirected off-site becomes an external check."""
-        if role == "page" and self.scope.tier(location) not in OWNED:
+        """The role of a redirect's next hop: a page (or a form's target) redirected off-site becomes
+        an external check."""
+        if role in ("page", FORM) and self.scope.tier(location) not in OWNED:
             return "external"
         return role
 

@@ -1,0 +1,435 @@
+"""The action plan: one list of what to fix, ranked by what each problem costs in conversions.
+
+Every item is a problem of any rule, costed with the funnel's absorbing chain
+(:mod:`analysis.metrics`, which measures the ``effects``): ``cost`` is the number of
+conversions lost per 100 visitors landing on the entry pages (the blog's pages and the home
+page), the rise in site-wide conversion the fix would bring, in points:
+
+- a broken link is costed by repairing it: a click on it ends the visit today; repaired it
+  leads to the offer it names (a broken "Contact us" loses everyone who wanted to talk to you),
+  or to a page converting like the site's average page; a form posting to a page that does not
+  exist loses every lead it was sent (:func:`analysis.metrics.fix_effects`);
+- a buried offer, a dead end or a page that sends visitors to social before it offers anything
+  is costed by adding the missing offer link;
+- backward links (social icons, share buttons, links to the blog) by removing them, grouped as
+  one fix: the same fix on the same region across platforms is one item ("the footer's 3 follow
+  icons (LinkedIn, Instagram, X)").
+
+An item whose cost is below :data:`NOISE_FLOOR` is left out unless its severity is high (a
+broken image costs no conversion the model sees, but is still worth fixing). A broken path to
+an offer (a broken link that names one, a lead form posting nowhere) comes first, when it is
+above the floor or high: it loses leads for certain, where the other costs are the model's redistribution of
+clicks (DOMAIN.md: lead plumbing comes first in any list of what to fix). Then items are ranked
+by cost, then severity, then the pages they stand on. Each says in words what it costs and why
+it is there, and carries a fix line that fits its rule, region and kind (:func:`fix_line`,
+from :data:`analysis.rules.fixes.FIXES`).
+"""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from analysis.findings import RANK, worst
+
+# Conversions per 100 entry visitors below which a fix is noise (fewer than 1 in 500 visitors: the
+# model's click weights are guesses, and a marketer's day is better spent on what is above).
+NOISE_FLOOR = 0.2
+# Item kinds of a broken path to an offer (lead plumbing): ranked first.
+PLUMBING = frozenset({"offer", "form"})
+# A broken target whose URL or anchor text names an offer is repaired as that offer: what the
+# visitor wanted from it (checked in order, the first match wins), as data.
+OFFER_GOALS = (
+    (re.compile(r"\b(contact|get[ -]?in[ -]?touch|talk[ -]to|reach[ -]us|kontakt|call[ -]us|consultation|"
+                r"quote|start[ -]a[ -]project|start[ -]your[ -]project)\b|/(contact|quote)", re.I), "talk to you"),
+    (re.compile(r"\b(demo|book[ -]a[ -]call|schedule)\b|/(demo|request-demo|book-a-demo)", re.I), "see a demo"),
+    (re.compile(r"\b(sign[ -]?up|register|get[ -]started|free[ -]trial|trial|start[ -]free|join)\b|/(signup|sign-up|"
+                r"register|get-started|trial|free-trial)", re.I), "sign up"),
+    (re.compile(r"\b(pricing|prices?|plans)\b|/(pricing|plans)", re.I), "see your prices"),
+    (re.compile(r"\b(buy|shop|store|cart|checkout|order|book)\b|/(cart|basket|checkout|buy|order|shop|store|booking)",
+                re.I), "buy"),
+    (re.compile(r"\b(newsletter|subscribe)\b|/(newsletter|subscribe|mailing-list)", re.I), "subscribe"),
+)
+# The goal of an offer known only by its kind (the crawl's ``conversion``), when no word says more.
+KIND_GOALS = {"lead": "leave their details", "purchase": "buy"}
+PLATFORM_NAMES = {"twitter": "X", "twitter-links": "X", "linkedin": "LinkedIn", "facebook": "Facebook", "instagram": "Instagram",
+                  "youtube": "YouTube", "tiktok": "TikTok", "pinterest": "Pinterest", "threads": "Threads",
+                  "medium": "Medium", "github": "GitHub", "bluesky": "Bluesky", "mastodon": "Mastodon",
+                  "reddit": "Reddit", "discord": "Discord", "slack": "Slack", "whatsapp": "WhatsApp",
+                  "telegram": "Telegram", "tumblr": "Tumblr", "vimeo": "Vimeo", "xing": "XING"}
+# "the footer's 3 follow icons": whose, and what a row of profile links there is called.
+REGION_OWNER = {"header": "the header's", "nav": "the navigation's", "footer": "the footer's",
+                "aside": "the sidebar's", "main": "the page body's", "body": "the page body's", "head": "the page head's"}
+REGION_IN = {"header": "in the header", "nav": "in the navigation", "footer": "in the footer", "aside": "in the sidebar",
+             "main": "in the page body", "body": "in the page body", "head": "in the page head"}
+BROKEN_RULES = frozenset({"broken-link", "redirect-loop"})
+ASSET_NOUNS = ((re.compile(r"/(comments/)?feed/?$|\.(rss|atom)$", re.I), "feed"),
+               (re.compile(r"/wp-json(/|$)|/oembed", re.I), "API endpoint"),
+               (re.compile(r"\.(png|jpe?g|gif|svg|webp|avif|ico|bmp)$", re.I), "image"),
+               (re.compile(r"\.css$", re.I), "stylesheet"), (re.compile(r"\.m?js$", re.I), "script"),
+               (re.compile(r"\.(woff2?|ttf|otf|eot)$", re.I), "font"),
+               (re.compile(r"\.(mp4|webm|ogg|mp3|wav)$", re.I), "media file"),
+               (re.compile(r"\.pdf$", re.I), "PDF"))
+
+
+def offer_goal(url: str, text: str | None = None, conversion: str | None = None) -> str | None:
+    """What a visitor following a link wanted, when its URL or anchor text names an offer (the
+    text first: it is what the visitor read), else by the offer kind the crawl gave its target.
+
+    >>> offer_goal("https://a.example/contact/", "Contact us"), offer_goal("https://a.example/x/", "Book a demo")
+    ('talk to you', 'see a demo')
+    >>> offer_goal("https://a.example/about/", "About us") is None, offer_goal("https://a.example/p/", None, "purchase")
+    (True, 'buy')
+    """
+    path = urlsplit(url).path if "://" in url else url
+    for where in (text or "", path):
+        for pattern, goal in OFFER_GOALS:
+            if pattern.search(where):
+                return goal
+    return KIND_GOALS.get(conversion or "")
+
+
+def fix_line(rule: str, kind: str | None = None, region: str | None = None, fixes: dict | None = None) -> str | None:
+    """The fix line that fits a finding's rule, kind and region: ``rule:kind:region``, then
+    ``rule:kind``, then ``rule:region``, then ``rule`` in :data:`analysis.rules.fixes.FIXES`.
+
+    >>> fixes = {"r": "any", "r:share": "share", "r:profile:footer": "footer"}
+    >>> fix_line("r", "profile", "footer", fixes), fix_line("r", "profile", "nav", fixes), fix_line("r", "share", "nav", fixes)
+    ('footer', 'any', 'share')
+    """
+    if fixes is None:
+        from analysis.rules.fixes import FIXES as fixes
+    region = "main" if region == "body" else region
+    for key in (f"{rule}:{kind}:{region}", f"{rule}:{kind}", f"{rule}:{region}", rule):
+        if key in fixes:
+            return fixes[key]
+    return None
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def audience(entries: list[dict]) -> str:
+    """Who "lands": the entry pages in words (the blog's pages, the home page).
+
+    >>> audience([{"tier": "blog"}, {"tier": "blog"}]), audience([{"tier": "blog"}, {"tier": "site"}])
+    ('the blog', 'the blog or the home page')
+    >>> audience([{"tier": "site"}, {"tier": "site"}])
+    'the entry pages'
+    """
+    blog = sum(1 for e in entries if e.get("tier") == "blog")
+    site = len(entries) - blog
+    if not site:
+        return "the blog"
+    home = "the home page" if site == 1 else "the entry pages"
+    return home if not blog else f"the blog or {home}"
+
+
+def per_visitors(cost: float, who: str) -> tuple[str, str]:
+    """``(of N visitors who land on WHO, about K)`` for ``cost`` per 100: per 100 when it comes
+    to one or more, per 1,000 below.
+
+    >>> per_visitors(3.2, "the blog"), per_visitors(0.42, "the blog")
+    (('of 100 visitors who land on the blog', 'about 3'), ('of 1,000 visitors who land on the blog', 'about 4'))
+    >>> per_visitors(0.03, "the blog")
+    ('of 1,000 visitors who land on the blog', 'fewer than 1')
+    """
+    if cost >= 0.95:
+        return f"of 100 visitors who land on {who}", f"about {round(cost):,}"
+    k = round(cost * 10)
+    return f"of 1,000 visitors who land on {who}", f"about {k}" if k >= 1 else "fewer than 1"
+
+
+def _path(url: str, g) -> str:
+    """An owned URL as its path (the site is known), any other as written."""
+    node = g.node_data.get(url) if g is not None else None
+    tier = node.get("tier") if node is not None else (g.graph["scope"].tier(url) if g is not None else None)
+    if tier in ("site", "blog", "app"):
+        p = urlsplit(url)
+        return (p.path or "/") + (f"?{p.query}" if p.query else "")
+    return url
+
+
+def _answer(node: dict) -> str:
+    """How a broken target answers, in words."""
+    status = node.get("final_status") or node.get("status")
+    said = f"answers {status}" if status else (f"fails ({node.get('label')})" if node.get("label") else "fails")
+    if node.get("loop"):
+        return "redirects in a loop"
+    if node.get("chain") and node.get("final_url"):
+        return f"redirects to {node['final_url']}, which {said}"
+    return said
+
+
+def _quote(text: str | None, limit: int = 60) -> str:
+    text = " ".join((text or "").split())
+    return "'" + (text if len(text) <= limit else text[:limit - 1] + "…") + "'"
+
+
+def _first_place(f) -> tuple:
+    loc = f.locations[0] if len(f.locations) else None
+    return (loc["url"], loc["line"] or 0) if loc is not None else ("", 0)
+
+
+def _names(findings, scope) -> list[str]:
+    """Platform names of a group's targets, each once, in the order they stand on the page."""
+    out: list[str] = []
+    for f in sorted(findings, key=_first_place):
+        p = scope.platform(f.target) if scope is not None else None
+        name = PLATFORM_NAMES.get(p.name, p.name.title()) if p is not None else urlsplit(f.target).hostname or f.target
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def _listing(names: list[str], limit: int = 4) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _broken_kind(node: dict, goal: str | None, forms: int, links: int) -> str:
+    if forms and not links:
+        return "form"
+    if goal and node.get("role") != "asset":
+        return "offer"
+    role, tier = node.get("role"), node.get("tier")
+    if role == "asset":
+        return "asset"
+    if tier == "social":
+        return "social"
+    if tier in ("site", "blog", "app"):
+        return "page"
+    return "external"
+
+
+def _broken_node(f, g) -> dict:
+    """The node a broken-link finding is about; for a missing section, the role most of its
+    broken URLs have (the first 20)."""
+    nodes = g.node_data if g is not None else {}
+    node = nodes.get(f.target)
+    if node is not None:
+        return node
+    targets = (f.detail.get("targets") or ())[:20] if isinstance(f.detail, dict) else ()
+    found = [nodes[t] for t in targets if t in nodes]
+    if not found:
+        return {}
+    roles = [n.get("role") for n in found]
+    role = max(set(roles), key=roles.count)
+    return next(n for n in found if n.get("role") == role)
+
+
+def _asset_noun(url: str) -> str:
+    path = urlsplit(url).path
+    return next((noun for pattern, noun in ASSET_NOUNS if pattern.search(path)), "file")
+
+
+def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g) -> str:
+    """One sentence: what the item costs and why it is there."""
+    f = fs[0]
+    scope = g.graph.get("scope") if g is not None else None
+    pages = len({u for x in fs for u in x.sources}) if len(fs) > 1 else f.count
+    on = _plural(pages, "page")
+    of, about = per_visitors(max(cost, 0.0), who)
+    measure = effect.get("measure")
+    link = "links" if pages == 1 else "link"
+    if measure == "repair" and isinstance(f.detail, dict) and f.detail.get("cause"):  # a group of broken URLs
+        if cost >= NOISE_FLOOR:
+            return f"{f.message}: {of}, {about} who would have gone on to an offer through them hit a dead end"
+        return f"{f.message} (no measured effect on the way to an offer)"
+    if measure == "repair":
+        node = (g.node_data.get(f.target) if g is not None else None) or {}
+        what = f"{_quote(effect.get('text'))} ({_path(f.target, g)})" if effect.get("text") else _path(f.target, g)
+        answer = _answer(node)
+        if kind_of_item == "offer":
+            return (f"{on} {link} {what}; it {answer}: {of}, {about} who wanted to {effect['offer']} "
+                    "hit a dead end")
+        if kind_of_item == "form":
+            return f"a form on {on} sends its visitors to {_path(f.target, g)}; it {answer}: {of}, {about} leads are lost"
+        if kind_of_item == "asset":
+            verb = "load" if pages != 1 else "loads"
+            where = "there" if pages == 1 else "on every one of them"
+            return (f"{on} {verb} the {_asset_noun(f.target)} {_path(f.target, g)}; it {answer}: it shows broken "
+                    f"{where} (no effect on the way to an offer)")
+        if kind_of_item == "page" and cost >= NOISE_FLOOR:
+            return (f"{on} {link} {what}; it {answer}: {of}, {about} who would have gone on to an offer "
+                    "through it hit a dead end")
+        return f"{on} {link} {what}; it {answer}: a dead end for every visitor who clicks it"
+    if measure == "lead":
+        return f"{f.message}: {of}, {about} reach this form, and their leads never arrive"
+    if measure == "reach":
+        if f.rule == "buried-offer":  # ("the demo page /demo/ is linked from 6 of 139 pages: few visitors …")
+            return f"{f.message.split(': few visitors')[0]}: linked from every page's navigation, {of}, {about} more would reach it"
+        if f.rule == "content-dead-end":
+            return f"{f.message}: with a call to action in each one's text, {of}, {about} more would reach an offer"
+        if f.rule == "social-before-offer":
+            send, offer = ("sends", "offers") if pages == 1 else ("send", "offer")
+            return (f"{on} {send} visitors to social but {offer} no purchase and no lead capture: with an offer on each, "
+                    f"{of}, {about} more would reach one")
+        link_ = "links" if pages == 1 else "link"
+        return (f"{on} of the blog {link_} to nothing on the site (no call to action): with one on each, {of}, "
+                f"{about} more would reach an offer")
+    if measure == "remove":
+        region = f.region if f.region in REGION_IN else "body"
+        kind = (f.detail or {}).get("kind") if isinstance(f.detail, dict) else None
+        if cost > 0:
+            them = "these links" if f.rule == "backward-blog" else "it" if len(fs) == 1 else "them"
+            lost = f"without {them}, {of}, {about} more would reach an offer"
+        else:
+            lost = "removing them would not raise conversion (they lead visitors to pages that convert)"
+        if f.rule == "backward-blog":
+            return f"the site's {REGION_IN[region].split(' ', 2)[2]} links the blog on {on}: {lost}"
+        names = _names(fs, scope)
+        if kind == "share":
+            return f"{_plural(len(names), 'share button')} ({_listing(names)}) {REGION_IN[region]} on {on}: {lost}"
+        if kind == "content":
+            return f"links to posts or videos on {_listing(names)} {REGION_IN[region]} on {on}: {lost}"
+        if kind == "third-party":
+            return f"links to other people's social accounts ({_listing(names)}) {REGION_IN[region]} on {on}: {lost}"
+        noun = "follow links" if region in ("main", "body") else "follow icons"
+        if len(fs) == 1:
+            noun = noun[:-1]
+            return f"{REGION_OWNER[region]} {noun} ({_listing(names)}) on {on}: {lost}"
+        return f"{REGION_OWNER[region]} {len(fs)} {noun} ({_listing(names)}) on {on}: {lost}"
+    return f"{f.message} (no measured effect on the way to an offer)"
+
+
+# Kinds of item that, costing nothing the model sees, are one item together (a WordPress export
+# without its feeds: 180 broken feed links are one thing to fix, not 180).
+COLLAPSED_KINDS = frozenset({"asset", "stylesheet", "external", "social", None})
+
+
+def _collapse(items: list[dict], by_id: dict, g) -> list[dict]:
+    """The items below the noise floor of one rule and kind (broken files, mostly) as one item."""
+    groups: dict[tuple, list] = {}
+    for x in items:
+        if x["cost"] < NOISE_FLOOR and x["kind"] in COLLAPSED_KINDS and x["measure"] in ("repair", None):
+            groups.setdefault((x["rule"], x["kind"]), []).append(x)
+    merged = {id(xs[0]): xs for xs in groups.values() if len(xs) > 1}
+    dropped = {id(x) for xs in merged.values() for x in xs[1:]}
+    out = []
+    for x in items:
+        if id(x) in dropped:
+            continue
+        xs = merged.get(id(x))
+        if xs is None:
+            out.append(x)
+            continue
+        fs = [by_id[i] for y in xs for i in y["ids"]]
+        pages = len({u for f in fs for u in f.sources})
+        urls = [u for f in fs for u in ((f.detail.get("targets") if isinstance(f.detail, dict) else None)
+                                         or (f.target,))]
+        nouns: dict[str, int] = {}
+        for u in urls:
+            noun = _asset_noun(u) if x["kind"] in ("asset", "stylesheet") else "link"
+            nouns[noun] = nouns.get(noun, 0) + 1
+        parts = ", ".join(_plural(k, noun) for noun, k in sorted(nouns.items(), key=lambda kv: (-kv[1], kv[0])))
+        examples = ", ".join(_path(y["target"], g) for y in xs[:3])
+        what = {"asset": "files the pages load", "stylesheet": "files stylesheets name", "external": "links",
+                "social": "links to social profiles"}.get(
+            x["kind"], f"{x['rule']} findings")
+        words = (f"{len(urls):,} broken {what} on {_plural(pages, 'page')} ({parts}; e.g. {examples}): none is on a "
+                 "visitor's way to an offer" if x["rule"] in BROKEN_RULES else
+                 f"{len(xs):,} {x['rule']} findings on {_plural(pages, 'page')} (e.g. {examples}): no measured effect "
+                 "on the way to an offer")
+        out.append({**x, "ids": [i for y in xs for i in y["ids"]], "targets": [t for y in xs for t in y["targets"]],
+                    "severity": worst(y["severity"] for y in xs), "region": None, "pages": pages,
+                    "links": sum(y["links"] for y in xs), "cost": round(sum(y["cost"] for y in xs), 4),
+                    "words": words})
+    return out
+
+
+def _one_per_form(items: list[dict]) -> list[dict]:
+    """A lead form posting to a missing page is one item, though the form's target is a broken
+    link too: the broken-link item of the same target goes into the lead form's."""
+    forms = {t: x for x in items if x["measure"] == "lead" for t in x["targets"]}
+    out = []
+    for x in items:
+        lead = forms.get(x["target"]) if x["rule"] in BROKEN_RULES else None
+        if lead is None:
+            out.append(x)
+        else:
+            lead["ids"] = lead["ids"] + [i for i in x["ids"] if i not in lead["ids"]]
+    return out
+
+
+def _item(fs: list, effect: dict, who: str, g) -> dict:
+    f = fs[0]
+    cost = float(effect.get("cost") or 0.0)
+    kind = (f.detail or {}).get("kind") if isinstance(f.detail, dict) else None
+    region = f.region
+    if f.rule in BROKEN_RULES:
+        node = _broken_node(f, g)
+        goal = effect.get("offer") if effect.get("measure") == "repair" else offer_goal(
+            f.target, None, node.get("conversion"))
+        kind = _broken_kind(node, goal, effect.get("forms", 0), effect.get("links", 1))
+        if isinstance(f.detail, dict) and f.detail.get("kind"):  # the rule's own kind (a stylesheet's images)
+            kind = f.detail["kind"]
+        region = region or effect.get("region")
+    elif effect.get("measure") == "lead":
+        kind = kind or "form"
+    pages = len({u for x in fs for u in x.sources}) if len(fs) > 1 else f.count
+    return {"id": f.id, "ids": [x.id for x in fs], "rule": f.rule, "severity": worst(x.severity for x in fs),
+            "region": region, "kind": kind, "target": f.target, "targets": [x.target for x in fs], "pages": pages,
+            "links": effect.get("links", 0), "cost": round(cost, 4), "measure": effect.get("measure"),
+            "words": _words(kind, fs, effect, cost, who, g),
+            "fix": fix_line(f.rule, kind, region)}
+
+
+def action_plan(audit_or_graph, findings, metrics: dict) -> list[dict]:
+    """The action plan of a crawl: an item per problem worth fixing, the costliest first.
+
+    ``audit_or_graph``: an :class:`analysis.report.Audit` or its graph; ``findings`` the
+    findings to plan (an accepted or filtered finding is simply not passed); ``metrics``: the
+    funnel metrics with the ``effects`` :mod:`analysis.metrics` measured (it passes them when it
+    builds ``fix_first``); metrics without them give back their ``fix_first``.
+
+    Each item: ``id`` (its first finding's; ``ids`` all of them), ``rule``, ``severity``,
+    ``region``, ``kind``, ``target`` (``targets``), ``pages``, ``cost`` (conversions lost per 100
+    entry visitors), ``measure`` (remove, repair, lead, reach or None), ``words``, ``fix``.
+
+    >>> from analysis.graph import graph_from
+    >>> from analysis.metrics import funnel_metrics
+    >>> from analysis.rules import run_rules
+    >>> home = "https://a.example/"
+    >>> g = graph_from([{"url": home, "role": "page", "status": 200, "parsed": 1},
+    ...                 {"url": home + "contact/", "role": "page", "status": 404}],
+    ...     [(home, home + "contact/", "nav", "other"), (home, home + "pricing/", "main", "other")], site=[home])
+    >>> plan = funnel_metrics(g, run_rules(g))["fix_first"]
+    >>> [(x["rule"], x["kind"], x["cost"]) for x in plan]
+    [('broken-link', 'offer', 24.2857)]
+    >>> plan[0]["words"]
+    '1 page links /contact/; it answers 404: of 100 visitors who land on the home page, about 24 who wanted to talk to you hit a dead end'
+    """
+    g = audit_or_graph if hasattr(audit_or_graph, "node_data") else getattr(audit_or_graph, "graph", None)
+    if "effects" not in metrics:
+        return list(metrics.get("fix_first") or [])
+    by_id = {f.id: f for f in findings}
+    who = audience(metrics.get("entries") or ())
+    items: list[dict] = []
+    covered: set[str] = set()
+    for effect in metrics["effects"]:
+        fs = [by_id[i] for i in effect["ids"] if i in by_id]
+        if not fs:
+            continue  # accepted, or filtered out
+        covered.update(f.id for f in fs)
+        items.append(_item(fs, effect, who, g))
+    for f in findings:  # the high findings the chain does not see (a broken image, a loop) still belong
+        if f.id not in covered and f.severity == "high":
+            items.append(_item([f], {"measure": None, "cost": 0.0}, who, g))
+    items = _one_per_form(items)
+    items = [x for x in items if x["cost"] >= NOISE_FLOOR or x["severity"] == "high"]
+    items = _collapse(items, by_id, g)
+    items.sort(key=lambda x: (not ((x["kind"] in PLUMBING or x["measure"] == "lead")
+                                   and (x["cost"] >= NOISE_FLOOR or x["severity"] == "high")), -x["cost"],
+                              RANK[x["severity"]], -x["pages"], x["rule"], x["id"]))
+    return items
+
+
+def plan_of(audit, n: int | None = None) -> list[dict]:
+    """The audit's action plan as a report shows it: the items of findings not accepted in the
+    baseline (an item grouping several findings stays while one of them is open), the first
+    ``n``. Empty when the funnel metrics were left out."""
+    metrics = getattr(audit, "metrics", None) or {}
+    baseline = getattr(audit, "baseline", None) or {}
+    items = [x for x in metrics.get("fix_first") or () if any(i not in baseline for i in x.get("ids") or (x["id"],))]
+    return items if n is None else items[:n]
