@@ -129,9 +129,16 @@ def _is_store_file(path: str, db_path: str | None) -> bool:
     return any(target == os.path.realpath(db_path + suffix) for suffix in ("", "-wal", "-shm", "-journal"))
 
 
-def check_output(output: str | None, db_path: str | None = None) -> None:
+def check_output(output: str | None, db_path: str | None = None, fmt: str | None = None) -> None:
     """Refuse an ``-o FILE`` that cannot be written, or that is the crawl store (a typo in a
-    cron line must not overwrite the history), before anything is crawled."""
+    cron line must not overwrite the history), and a ``--format pdf`` without ``-o`` or without
+    a browser to print it, before anything is crawled."""
+    if fmt == "pdf":
+        from analysis.formats.pdf import check
+
+        problem = check(output)
+        if problem:
+            fail(problem)
     if not output:
         return
     if _is_store_file(output, db_path):
@@ -426,7 +433,7 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
     from crawler.store import default_path
 
     db_path = str(options.get("db") or default_path())
-    check_output(options["output"], db_path)
+    check_output(options["output"], db_path, options["format"])
     view["email"] = _email_plan(options.get("email"), email_to, email_always, config_path, "--email-diff")
     _writable_store(db_path)
     lock = _lock(db_path, public_targets(options)[0])  # noqa: F841  (held until the command ends)
@@ -695,7 +702,7 @@ def resume(ctx, crawl_id, config_path, email_to, email_always, db, fmt, output, 
     from crawler.run import ResumeError, resumable, resume_crawl
     from crawler.store import default_path
 
-    check_output(output)
+    check_output(output, fmt=fmt)
     view = make_view(**view, config_path=config_path)
     try:
         table = (load_config(config_path) if config_path else {}).get("email")
@@ -720,7 +727,7 @@ def resume(ctx, crawl_id, config_path, email_to, email_always, db, fmt, output, 
 @report_options
 def report(crawl_id, db, fmt, output, fail_on, severity, rules, **view):
     """Report on a stored crawl again, without crawling."""
-    check_output(output)
+    check_output(output, fmt=fmt)
     view = make_view(**view)
     try:
         with open_store(db, readonly=True) as store:

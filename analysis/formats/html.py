@@ -1,10 +1,16 @@
-"""HTML report for a client: one self-contained file.
+"""HTML report for a client: one self-contained file, printable to a short PDF.
 
 Inline CSS, pictures as inline SVG (matplotlib), no script and no external request (a strict
-Content-Security-Policy says so to the browser too), readable without JavaScript, printable
-to PDF. Sections: scorecard, the funnel picture, the link graph by section, what to fix first
-(the action plan, ranked by what each problem costs in conversions), the findings with their pages, the entry pages.
+Content-Security-Policy says so to the browser too), readable without JavaScript. Sections:
+a summary in words (what works, what costs most, what to do first), the scorecard, where 100
+visitors go (the funnel, said as visitors), the link graph by section, the action plan
+(ranked by what each problem costs), the findings with their pages, the entry pages.
 Branding (``--title``, ``--client``, ``--logo``) comes from ``audit.branding``.
+
+Long lists are cut where a reader stops reading and a printed page would run on: a finding
+lists its first pages and "and N more", near-identical findings (one rule, severity, region
+and kind) show their first few in full and the rest as one row, the action plan its first
+rows, the entry pages the least likely to convert; the JSON report has everything.
 
 Every crawled string goes through Jinja2's autoescaping after its control characters are
 escaped (:func:`analysis.formats.safe.safe`); only http(s) URLs become links.
@@ -13,25 +19,30 @@ from __future__ import annotations
 
 import base64
 import mimetypes
+from datetime import datetime, timezone
+from functools import cache
 from pathlib import Path
 from typing import TextIO
-
-from functools import cache
 
 from analysis.findings import SEVERITIES
 from analysis.formats.safe import safe
 from analysis.formats.sarif import fix_of
-from analysis.plan import plan_of
 from crawler.store import funnelcheck_version
 
 # No script at all; styles inline only (matplotlib's SVG styles its shapes with attributes);
 # images only from data: URIs (the logo); nothing else from anywhere.
 CSP = ("default-src 'none'; script-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src 'none'; "
        "connect-src 'none'; form-action 'none'; base-uri 'none'")
-PAGES = 10       # pages listed under each finding before "… and N more"
-ENTRIES = 200    # entry pages listed (the least likely to convert first)
+PAGES = 3        # pages listed under each finding before "… and N more"
+ALIKE = 3        # near-identical findings shown in full before the rest are one row
+ALIKE_LISTED = 8  # of the rest, this many named in that row
+PLAN_ROWS = 10   # rows of the action plan
+ENTRIES = 15     # entry pages listed (the least likely to convert first)
 LOGO_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml"}
 LOGO_MAX = 2 * 1024 * 1024
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
+
 
 @cache
 def _template():
@@ -64,16 +75,78 @@ def logo_data_uri(path: str | Path) -> str:
     return f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+def when(stamp: str | None) -> str:
+    """An ISO time stamp as people write it, in UTC.
+
+    >>> when("2026-12-06T17:53:09+00:00"), when("2026-12-06T18:53:09+01:00"), when(None)
+    ('6 December 2026, 17:53 UTC', '6 December 2026, 17:53 UTC', '')
+    >>> when("yesterday")
+    'yesterday'
+    """
+    if not stamp:
+        return ""
+    try:
+        t = datetime.fromisoformat(stamp)
+    except ValueError:
+        return safe(stamp)
+    t = (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    return f"{t.day} {MONTHS[t.month - 1]} {t.year}, {t:%H:%M} UTC"
+
+
+def visitors(x: float | None) -> str:
+    """A number of visitors out of 100, as people say it.
+
+    >>> visitors(31.2), visitors(2.46), visitors(0.04), visitors(0), visitors(None)
+    ('31', '2.5', 'under 0.1', '0', '—')
+    """
+    if x is None:
+        return "—"
+    if x <= 0:
+        return "0"
+    if x < 0.05:
+        return "under 0.1"
+    return f"{x:.1f}" if x < 9.95 else f"{x:,.0f}"
+
+
+def people(x: float | None) -> str:
+    """A number of visitors out of 100 in whole people ("under 1" for a trace).
+
+    >>> people(31.2), people(1.6), people(0.3), people(0), people(None)
+    ('31', '2', 'under 1', '0', '—')
+    """
+    if x is None:
+        return "—"
+    if x <= 0:
+        return "0"
+    return "under 1" if x < 0.5 else f"{x:,.0f}"
+
+
+def _say(x: float, plural: str, singular: str, rest: str = "") -> str:
+    """
+    >>> _say(31.2, "reach", "reaches", "an offer"), _say(1.2, "reach", "reaches", "an offer"), _say(0.2, "leave", "leaves")
+    ('31 reach an offer', '1 reaches an offer', 'under 1 leaves')
+    """
+    count = people(x)
+    return f"{count} {plural if count not in ('1', 'under 1') else singular}{' ' + rest if rest else ''}"
+
+
 def _href(url: str) -> str | None:
     return url if url.startswith(("http://", "https://")) and url.isprintable() else None
+
+
+def _url(url: str) -> dict:
+    """A URL for the template: shown readable (:func:`analysis.pictures.readable`), linked as is."""
+    from analysis.pictures import readable
+
+    return {"url": safe(readable(url)), "href": _href(url)}
 
 
 def _pct(p) -> str:
     return "—" if p is None else f"{100 * p:.1f}%"
 
 
-def _pp(gain) -> str:
-    return "—" if gain is None else f"{100 * gain:+.2f} pts"
+def _kind(f) -> str | None:
+    return f.detail.get("kind") if isinstance(f.detail, dict) else None
 
 
 def _finding(f, g) -> dict:
@@ -83,52 +156,187 @@ def _finding(f, g) -> dict:
             continue
         seen.add(loc["url"])
         node = g.nodes.get(loc["url"]) or {}
-        pages.append({"url": safe(loc["url"]), "href": _href(loc["url"]), "line": loc["line"],
-                      "title": safe(node.get("title"))})
+        pages.append({**_url(loc["url"]), "line": loc["line"], "title": safe(node.get("title"))})
         if len(pages) == PAGES:
             break
     if not pages:
-        pages = [{"url": safe(u), "href": _href(u), "line": None, "title": None} for u in f.sources[:PAGES]]
-    return {"severity": f.severity, "rule": f.rule, "message": safe(f.message), "pages": pages,
+        pages = [{**_url(u), "line": None, "title": None} for u in f.sources[:PAGES]]
+    from analysis.pictures import readable
+    return {"severity": f.severity, "rule": f.rule, "message": safe(readable(f.message)), "pages": pages,
             "more": max(0, f.count - len(pages)), "fix": fix_of(f)}
+
+
+def finding_rows(findings, g) -> list[dict]:
+    """The findings table: each finding with its first pages; of near-identical findings (one
+    rule, severity, region and kind) the first :data:`ALIKE` in full and the rest as one row
+    (``alike``: their messages, the first :data:`ALIKE_LISTED`, and ``more``), in the order given."""
+    from analysis.pictures import readable
+
+    groups: dict[tuple, list] = {}
+    for f in findings:
+        groups.setdefault((f.severity, f.rule, f.region, _kind(f)), []).append(f)
+    rows = []
+    for group in groups.values():
+        rows += [_finding(f, g) for f in group[:ALIKE]]
+        rest = group[ALIKE:]
+        if len(rest) == 1:
+            rows.append(_finding(rest[0], g))
+        elif rest:
+            f = rest[0]
+            rows.append({"severity": f.severity, "rule": f.rule, "alike": [safe(readable(x.message))
+                                                                           for x in rest[:ALIKE_LISTED]],
+                         "more": max(0, len(rest) - ALIKE_LISTED), "count": len(rest), "fix": fix_of(f)})
+    return rows
+
+
+def plan_rows(audit) -> list[dict]:
+    """The action plan as the report shows it, ranked as given: the metrics' ``fix_first`` (the
+    action plan of :mod:`analysis.plan` where it has ``cost`` and ``words``; the older measure,
+    ``gain``, is said as a cost too); each row with ``cost`` (offers missed per 100 entry
+    visitors), ``words`` and ``fix``. An item none of whose findings is shown (``--severity``,
+    ``--rule``, accepted in the baseline) is left out."""
+    by_id = {f.id: f for f in audit.findings}
+    rows = []
+    for x in (audit.metrics or {}).get("fix_first") or ():
+        f = next((by_id[i] for i in x.get("ids") or (x["id"],) if i in by_id), None)
+        if f is None:
+            continue
+        cost = x["cost"] if x.get("cost") is not None else 100 * (x.get("gain") or 0.0)
+        rows.append({"id": x["id"], "severity": x.get("severity") or f.severity, "rule": x.get("rule") or f.rule,
+                     "region": x.get("region", f.region), "kind": x.get("kind", _kind(f)),
+                     "target": _url(x.get("target") or f.target or ""), "pages": x.get("pages", f.count),
+                     "cost": float(cost), "words": safe(x.get("words") or f.message),
+                     "fix": x.get("fix") or fix_of(f), "said": "words" in x,
+                     "costed": "measure" not in x or x["measure"] is not None})
+    return rows
+
+
+def grouped_plan(rows: list[dict], limit: int = PLAN_ROWS) -> tuple[list[dict], int]:
+    """The plan's rows with near-identical ones (one rule, severity, region, kind and fix) as
+    one row whose ``alike`` names the others, the first ``limit`` of them; and how many rows
+    were left out.
+
+    >>> r = lambda i, t: {"id": i, "rule": "r", "severity": "low", "region": "footer", "kind": None,
+    ...                   "fix": "f", "target": {"url": t}, "cost": 1.0}
+    >>> rows, left = grouped_plan([r("a", "x"), r("b", "y"), {**r("c", "z"), "region": "nav"}], limit=1)
+    >>> [(x["id"], [y["target"]["url"] for y in x["alike"]]) for x in rows], left
+    ([('a', ['y'])], 1)
+    """
+    out: list[dict] = []
+    at: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["rule"], row["severity"], row["region"], row["kind"], row["fix"])
+        if key in at:
+            at[key]["alike"].append(row)
+            continue
+        at[key] = {**row, "alike": []}
+        out.append(at[key])
+    return out[:limit], max(0, len(out) - limit)
+
+
+def summary_words(audit, plan: list[dict], outcomes: dict) -> dict:
+    """The summary on top of the report, in words: ``lead`` (where 100 visitors go, per
+    landing tier), ``works`` (what works, up to four sentences), ``costs`` (what costs most)
+    and ``first`` (what to do first: the fix lines of the plan's first three rows)."""
+    from analysis.pictures import per_hundred
+
+    site = (audit.metrics or {}).get("site") or {}
+    rules = {f.rule for f in audit.findings}
+    by_rule_severity = {(f.rule, f.severity) for f in audit.findings}
+    summary = audit.summary
+    lead = []
+    for tier in outcomes:
+        ends = per_hundred(outcomes, tier)
+        where = "the blog" if tier == "blog" else "the home page or another site page" if tier == "site" else tier
+        parts = [_say(ends["conversion"], "reach", "reaches", "an offer")]
+        if ends["social_leak"] > 0:
+            parts.append(_say(ends["social_leak"], "leave", "leaves", "for a social platform"))
+        if ends["external"] > 0:
+            parts.append(_say(ends["external"], "follow", "follows", "a link to another site"))
+        parts.append(_say(ends["exit"], "leave", "leaves"))
+        lead.append(f"Of 100 visitors who land on {where}, " + ", ".join(parts[:-1]) + f" and {parts[-1]}.")
+    works = []
+    blog_pages = (summary.get("pages_by_tier") or {}).get("blog", 0)
+    if "broken-link" not in rules:
+        works.append(f"No broken link: every link checked on the {summary['pages_crawled']:,} pages answers.")
+    if blog_pages and not site.get("unreachable_posts") and site.get("conversion") is not None:
+        clicks = site.get("clicks_to_conversion")
+        works.append(f"Every one of the {blog_pages:,} blog pages has a path to an offer"
+                     + (f", {clicks:.1f} clicks on average for the visitors who take one." if clicks else "."))
+    if not any(r in rules for r in ("dead-end", "content-dead-end")) and blog_pages:
+        works.append("Every blog post links on to the site.")
+    if not ({("backward-social", "high")} & by_rule_severity) and "backward-social" in rules:
+        works.append("No high-severity link to a social platform: the social links sit where they cost little.")
+    if not any(f.severity == "high" for f in audit.findings):
+        works.append("No high-severity problem.")
+    costs = None
+    if plan:
+        top = max(plan, key=lambda row: row["cost"])  # (the plan puts a broken path to an offer first)
+        costs = {"words": top["words"], "cost": visitors(top["cost"]), "said": top.get("said", False)}
+    first = [{"fix": row["fix"], "what": what_of(row["words"]), "alike": len(row.get("alike") or ())}
+             for row in plan[:3]]
+    return {"lead": lead, "works": works[:4], "costs": costs, "first": first}
+
+
+def what_of(words: str) -> str:
+    """What a plan item is about: its words up to the first colon (what follows says the cost).
+
+    >>> what_of("1 page links /contact/; it answers 404: of 100 visitors who land on the blog, about 3 ...")
+    '1 page links /contact/; it answers 404'
+    >>> what_of("share button (https://twitter.com/intent/tweet) on 531 pages")
+    'share button (https://twitter.com/intent/tweet) on 531 pages'
+    """
+    return words.split(": ", 1)[0]
+
+
+def entry_rows(metrics: dict, g, scores: dict) -> list[dict]:
+    """The entry pages least likely to convert, :data:`ENTRIES` of them."""
+    entries = sorted(metrics["entries"], key=lambda e: (e["conversion"] if e["conversion"] is not None else 2,
+                                                        e["url"]))[:ENTRIES]
+    return [{**e, **_url(e["url"]), "title": safe((g.nodes.get(e["url"]) or {}).get("title")),
+             "score": scores.get(e["url"], "—")} for e in entries]
+
+
+def render(audit) -> str:
+    """``audit`` as one self-contained HTML document."""
+    from analysis.metrics import funnel_metrics, walk_graph
+    from analysis.pictures import funnel_svg, graph_svg, per_hundred, section_graph, visitor_outcomes
+
+    g, crawl = audit.graph, audit.crawl
+    metrics = getattr(audit, "metrics", None) or funnel_metrics(g, audit.findings)
+    audit = audit if getattr(audit, "metrics", None) else _with_metrics(audit, metrics)
+    weights = metrics["site"]["weights"]
+    walk = walk_graph(g, (), weights)
+    sections = section_graph(g, weights, walk=walk)
+    del walk
+    outcomes = visitor_outcomes(metrics["entries"])
+    branding = getattr(audit, "branding", None) or {}
+    targets = [safe(t) for t in crawl.get("targets") or []]
+    plan = plan_rows(audit)
+    plan_shown, plan_left = grouped_plan(plan)
+    shown = [d for _, d in sections.nodes(data=True) if d["tier"] != "social"]
+    return _template().render(
+        csp=CSP, title=safe(branding.get("title") or f"Funnel audit: {', '.join(targets) or 'crawl'}"),
+        client=safe(branding.get("client")) if branding.get("client") else None, logo=branding.get("logo"),
+        targets=targets, started=when(crawl.get("started")), crawl_id=crawl.get("id"), status=safe(crawl.get("status")),
+        version=funnelcheck_version(), site=metrics["site"], summary=audit.summary, severities=SEVERITIES,
+        words=summary_words(audit, plan_shown, outcomes), weights=weights,
+        funnel_svg=funnel_svg(outcomes), graph_svg=graph_svg(sections),
+        outcomes=[{"tier": t, "visitors": people(row["visitors"]),
+                   **{k: people(v) for k, v in per_hundred(outcomes, t).items()}} for t, row in outcomes.items()],
+        sections=sum(d["sections"] for d in shown), sections_drawn=sum(1 for d in shown if d["sections"] == 1),
+        plan=plan_shown, plan_left=plan_left, plan_total=len(plan),
+        findings=finding_rows(audit.findings, g), findings_total=len(audit.findings),
+        entries=entry_rows(metrics, g, metrics["link_score"]), entries_total=len(metrics["entries"]),
+        pct=_pct, visitors=visitors)
+
+
+def _with_metrics(audit, metrics):
+    from dataclasses import replace
+
+    return replace(audit, metrics=metrics)
 
 
 def write(audit, out: TextIO) -> None:
     """Write ``audit`` as one self-contained HTML document to ``out``."""
-    from analysis.metrics import funnel_metrics, walk_graph
-    from analysis.pictures import funnel_svg, graph_svg, is_backward, section_graph, tier_flows
-
-    g, crawl = audit.graph, audit.crawl
-    metrics = getattr(audit, "metrics", None) or funnel_metrics(g, audit.findings)
-    weights = metrics["site"]["weights"]
-    walk = walk_graph(g, (), weights)  # the links read once for both pictures
-    flows = tier_flows(g, weights, walk=walk)
-    sections = section_graph(g, weights, walk=walk)
-    del walk
-    branding = getattr(audit, "branding", None) or {}
-    targets = [safe(t) for t in crawl.get("targets") or []]
-    shown = {f.id for f in audit.findings}
-    fix_rows = []
-    for x in plan_of(audit) if getattr(audit, "metrics", None) else metrics["fix_first"]:  # the action plan
-        if not any(i in shown for i in x.get("ids") or (x["id"],)):
-            continue  # filtered out of what is shown (--severity / --rule)
-        fix_rows.append({"severity": x["severity"], "message": safe(x["words"]), "words": safe(x["words"]),
-                         "fix": x["fix"], "pages": x["pages"], "cost": x["cost"], "rule": x["rule"],
-                         "region": x["region"], "kind": x["kind"], "target": safe(x["target"]),
-                         "gain": x["cost"] / 100})  # (gain: the template's points column)
-    scores = metrics["link_score"]
-    entries = sorted(metrics["entries"], key=lambda e: (e["conversion"] if e["conversion"] is not None else 2,
-                                                          e["url"]))[:ENTRIES]
-    entries = [{**e, "url": safe(e["url"]), "title": safe((g.nodes.get(e["url"]) or {}).get("title")),
-                "score": scores.get(e["url"], "—")} for e in entries]
-    html = _template().render(
-        csp=CSP, title=safe(branding.get("title") or f"Funnel audit: {', '.join(targets) or 'crawl'}"),
-        client=safe(branding.get("client")) if branding.get("client") else None, logo=branding.get("logo"),
-        targets=targets, started=safe(crawl.get("started")), crawl_id=crawl.get("id"), status=safe(crawl.get("status")),
-        version=funnelcheck_version(), site=metrics["site"], summary=audit.summary, severities=SEVERITIES,
-        weights=weights, funnel_svg=funnel_svg(flows), graph_svg=graph_svg(sections),
-        flows=[{"source": a, "target": b, "weight": w, "backward": is_backward(a, b)} for (a, b), w in flows.items()],
-        sections=sum(1 for _, d in sections.nodes(data=True) if d["tier"] != "social"),
-        fix_first=fix_rows, findings=[_finding(f, g) for f in audit.findings], entries=entries,
-        entries_total=len(metrics["entries"]), pct=_pct, pp=_pp)
-    out.write(html)
+    out.write(render(audit))
