@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from analysis.status import UNCHECKED, UNVERIFIED, resolve
 from crawler.options import CrawlOptions
-from crawler.scope import BLOG, EXTERNAL, OWNED, SITE, Scope
+from crawler.scope import APP, BLOG, EXTERNAL, OWNED, SITE, Scope
 from crawler.urls import dedupe_key
 
 if TYPE_CHECKING:  # networkx is imported where a graph is built: a report that needs none starts faster
@@ -359,14 +359,22 @@ class CrawlGraph:
 _SUBSCRIBE = re.compile(r"^mailto:(?![^@?]*unsubscribe)[^@?]*(subscribe|signup|sign-up|join)[^@?]*@", re.I)
 
 
-def conversion_of(scope: Scope, url: str, tier: str, role: str | None) -> str | None:
-    """'purchase', 'lead' or None for a node: an owned page by its address; another site only
-    when it is a hosted booking or form service or matches ``--conversion``; a ``mailto:`` to a
-    list's subscribe address (a newsletter signup). Files a page loads are never offers.
+def conversion_of(scope: Scope, url: str, tier: str, role: str | None, signals: dict | None = None) -> str | None:
+    """'purchase', 'lead' or None for a node: an owned page by its address (a shop's page name,
+    ``/products/``, only with purchase evidence in its ``signals``: a price, a buy or cart
+    button or link); a page of the company's other hosts by its route (a sign-up, log-in or
+    trial is a lead, a checkout or billing page a purchase, the route in the path or in a
+    ``#/route`` fragment); another site only when it is a hosted booking or form service or
+    matches ``--conversion``; a ``mailto:`` to a list's subscribe address (a newsletter
+    signup). Files a page loads are never offers.
 
     >>> s = Scope(site=("https://a.example/",))
     >>> conversion_of(s, "https://a.example/pricing/", "site", "page"), conversion_of(s, "https://a.example/pricing/", "site", "asset")
     ('purchase', None)
+    >>> conversion_of(s, "https://a.example/products/", "site", "page"), conversion_of(s, "https://a.example/products/", "site", "page", {"price": True})
+    (None, 'purchase')
+    >>> conversion_of(s, "https://app.a.example/#/signup", "app", "external"), conversion_of(s, "https://app.a.example/cart", "app", None)
+    ('lead', 'purchase')
     >>> conversion_of(s, "https://b.example/contact", "external", "external"), conversion_of(s, "mailto:news-subscribe@a.example", "contact", None)
     (None, 'lead')
     >>> conversion_of(s, "mailto:news-unsubscribe@a.example", "contact", None) is None
@@ -375,7 +383,10 @@ def conversion_of(scope: Scope, url: str, tier: str, role: str | None) -> str | 
     if role not in (None, "page", "external", "form"):  # (form: where a form posts or sends the visitor)
         return None
     if tier in OWNED:  # a blog's /category/newsletter is a listing: address words count on the site only
-        return scope.conversion_kind(url, paths=tier != BLOG)
+        evidence = bool(signals and (signals.get("price") or signals.get("buy")))
+        return scope.conversion_kind(url, paths=tier != BLOG, evidence=evidence)
+    if tier == APP:
+        return scope.app_conversion(url)
     if tier == EXTERNAL:
         if scope.hosted_conversion(url):
             return "lead"
@@ -457,15 +468,15 @@ class GraphBuilder:
             self.last_page = row["id"]
             url = intern(row["url"])
             tier = scope.tier(url)
+            signals = self._signals(row.get("signals"))  # (a store of schema 2 has no such column)
             g.add_node(url, tier=tier, role=_shared(row["role"]), status=row["status"],
                        error_kind=_shared(row["error_kind"]), reason=row["reason"], title=row["title"],
                        lead_form=bool(row["lead_form"]), parsed=bool(row["parsed"]),
                        anchors=self._anchors(row["anchors"]),
                        location=row["location"], content_type=_shared(row["content_type"]), depth=row["depth"],
-                       headers=row["headers"], conversion=conversion_of(scope, url, tier, row["role"]))
-            signals = row.get("signals")  # (a store of schema 2 has no such column)
+                       headers=row["headers"], conversion=conversion_of(scope, url, tier, row["role"], signals))
             if signals:
-                g.nodes[url]["signals"] = self._signals(signals)
+                g.nodes[url]["signals"] = signals
         nodes = g.nodes
         self.last_link, ends = self.store.link_ends(self.crawl_id, after=self.last_link)  # one query
         for key in sorted(ends):
@@ -490,7 +501,7 @@ class GraphBuilder:
         for url, data in g.nodes(data=True):
             if data.get("tier") == SITE and found.covers(url):
                 data["tier"] = BLOG  # an address word on a blog page is a listing's, not an offer
-                data["conversion"] = conversion_of(self.scope, url, BLOG, data.get("role"))
+                data["conversion"] = conversion_of(self.scope, url, BLOG, data.get("role"), data.get("signals"))
 
     def finish(self) -> CrawlGraph:
         """Read what is left and judge every node (verdict, redirect chain)."""

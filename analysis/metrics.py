@@ -98,7 +98,7 @@ from scipy.sparse.linalg import LinearOperator, bicgstab, splu
 
 from analysis.graph import landing_page
 from analysis.status import BROKEN
-from crawler.scope import BLOG, CONTENT, IDENTITY, OTHER, OWNED, PROFILE, SHARE, SITE, SOCIAL
+from crawler.scope import APP, BLOG, CONTENT, IDENTITY, OTHER, OWNED, PROFILE, SHARE, SITE, SOCIAL
 
 logger = logging.getLogger(__name__)
 
@@ -289,7 +289,8 @@ def _destination(g, key: str, index: dict[str, int], n: int) -> int:
     tier = there.get("tier")
     if tier == SOCIAL:
         return n + SOCIAL_LEAK
-    if tier in OWNED or tier == OTHER:  # an owned file, error, skipped or uncrawled page; a malformed href
+    if tier in OWNED or tier == OTHER or tier == APP:
+        # an owned file, error, skipped or uncrawled page; a malformed href; the company's docs or app
         return n + EXIT
     return n + EXTERNAL
 

@@ -19,7 +19,8 @@ An item whose cost is below :data:`NOISE_FLOOR` is left out unless its severity 
 broken image costs no conversion the model sees, but is still worth fixing). A broken path to
 an offer (a broken link that names one, a lead form posting nowhere) comes first, when it is
 above the floor or high: it loses leads for certain, where the other costs are the model's redistribution of
-clicks (DOMAIN.md: lead plumbing comes first in any list of what to fix). Then items are ranked
+clicks (DOMAIN.md: lead plumbing comes first in any list of what to fix). A mild step
+(:data:`MILD_RULES`: site pages linking the blog) comes after every other item. Then items are ranked
 by cost, then severity, then the pages they stand on. Each says in words what it costs and why
 it is there, and carries a fix line that fits its rule, region and kind (:func:`fix_line`,
 from :data:`analysis.rules.fixes.FIXES`).
@@ -36,6 +37,11 @@ from analysis.findings import RANK, worst
 NOISE_FLOOR = 0.2
 # Item kinds of a broken path to an offer (lead plumbing): ranked first.
 PLUMBING = frozenset({"offer", "form"})
+# Rules whose problems are a mild step a marketer may well accept (DOMAIN.md: site -> blog links
+# are "common and often fine"): ranked after every item of another rule, whatever the model's gain
+# (removing a home page's list of posts redistributes its clicks to the offers: a large gain
+# nobody would act on first).
+MILD_RULES = frozenset({"backward-blog"})
 # A broken target whose URL or anchor text names an offer is repaired as that offer: what the
 # visitor wanted from it (checked in order, the first match wins), as data.
 OFFER_GOALS = (
@@ -420,7 +426,8 @@ def action_plan(audit_or_graph, findings, metrics: dict) -> list[dict]:
     items = [x for x in items if x["cost"] >= NOISE_FLOOR or x["severity"] == "high"]
     items = _collapse(items, by_id, g)
     items.sort(key=lambda x: (not ((x["kind"] in PLUMBING or x["measure"] == "lead")
-                                   and (x["cost"] >= NOISE_FLOOR or x["severity"] == "high")), -x["cost"],
+                                   and (x["cost"] >= NOISE_FLOOR or x["severity"] == "high")),
+                              x["rule"] in MILD_RULES, -x["cost"],
                               RANK[x["severity"]], -x["pages"], x["rule"], x["id"]))
     return items
 

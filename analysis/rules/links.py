@@ -13,7 +13,7 @@ from analysis.rules.common import (IGNORED_FRAGMENTS, _Group, _in_sources, _owne
                                    rule)
 from analysis.rules.offers import plumbing_targets
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
-from crawler.scope import OWNED
+from crawler.scope import COMPANY, OWNED
 from crawler.signals import NOT_LEAD
 from crawler.urls import URLError, normalize, origin
 
@@ -234,7 +234,7 @@ def _broken(g, url: str, data: dict, grp: _Group) -> Finding:
         what = f"redirects to {data.get('final_url')}, which answers {what}"
     elif status:
         what = f"answers {status} ({data.get('label')})"
-    severity = "high" if data.get("tier") in OWNED else "medium"
+    severity = "high" if data.get("tier") in COMPANY else "medium"  # (a sign-up on the app host is the company's)
     hint = url_hint(url, grp.sources) if status == 404 else None
     detail = {"status": status, "error_kind": data.get("final_error") or data.get("error_kind"),
               "label": data.get("label")}
@@ -496,7 +496,7 @@ def insecure_link(g):
     nodes, owned = g.nodes, _owned_page_tiers(g)
     for page, target, e in g.links(written_prefix="http://", key_prefix="https://", rewritten=True):  # one query
         if page in owned:
-            if target.startswith("https://") and nodes[target].get("tier") in OWNED:
+            if target.startswith("https://") and nodes[target].get("tier") in COMPANY:
                 site = origin(target) + "/"
                 groups[site].add(page, e["line"], "low")
                 written[site].setdefault(e["target"], None)

@@ -11,8 +11,8 @@ from analysis.findings import RANK, Finding, Location
 from analysis.graph import offers
 from analysis.rules.common import REGION_WORDS, _Group, _owned_page_tiers, _plural, _tier_keys, rule
 from analysis.status import SKIPPED, UNVERIFIED
-from crawler.scope import (CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SOCIAL, handle_key, names_own_profile,
-                           unwrap_redirector)
+from crawler.scope import (COMMUNITY, COMPANY, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SOCIAL, handle_key,
+                           names_own_profile, unwrap_redirector)
 from crawler.urls import dedupe_key, has_tracking, origin
 
 
@@ -31,8 +31,16 @@ def backward_social(g):
     nothing else (high) than on one that offers a purchase or a form (medium).
     """
     groups, names = _social_pass(g, "groups")
-    for (target, region, kind, _), grp in groups.items():
-        if target in names:
+    scope = g.graph["scope"]
+    for key, grp in groups.items():
+        target, region, kind, _ = key
+        others = ()
+        if kind == "third-party":  # other people's accounts on one platform: named when there is one
+            others = sorted(account_name(names[a]) for a in names[key])
+            target = others[0] if len(others) == 1 else target
+        elif key in names:  # a platform's share endpoints, its community invitations: one finding
+            target = account_name(names[key])
+        elif target in names:
             target = account_name(names[target])  # twitter.com/acme and twitter.com/acme/ are one account
         sources = list(grp.sources)
         n = len(sources)
@@ -42,11 +50,20 @@ def backward_social(g):
         if kind == IDENTITY:
             msg = f"identity link (rel=me / sameAs) to {target} on {_plural(n, 'page')}: not a route for visitors"
         elif kind == CONTENT:
-            msg = f"{where} links to posts or videos on {target} on {_plural(n, 'page')}"
-        elif kind == "third-party":
+            msg = f"{where} links to posts, videos or code on {target} on {_plural(n, 'page')}"
+        elif kind == "third-party" and len(others) == 1:
             msg = f"{where} links to a third-party social account {target} on {_plural(n, 'page')}"
+        elif kind == "third-party":
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            msg = f"{where} links to {len(others)} third-party accounts on {target} ({shown}) on {_plural(n, 'page')}"
         elif kind == SHARE:
-            msg = f"share button ({target}) in the {where} on {_plural(n, 'page')} sends readers to social"
+            platform = scope.platform(target)
+            urls = sorted(names.get(key) or (target,))
+            msg = (f"{platform.name if platform else 'share'} share button{'s' if len(urls) > 1 else ''} "
+                   f"({', '.join(urls)}) in the {where} on {_plural(n, 'page')} send{'' if len(urls) > 1 else 's'} readers to "
+                   "social")
+        elif kind == COMMUNITY:
+            msg = f"{where} invites visitors to a community ({target}) on {_plural(n, 'page')}"
         elif split == "high" and region in ("footer", "aside", "head"):
             msg = (f"{where} links to social profile {target} on {_plural(n, 'page')} offering no purchase "
                    "and no lead capture: rowing backward")
@@ -67,6 +84,10 @@ def backward_social(g):
         else:
             msg = f"{where} links to social profile {target} on {_plural(n, 'page')}: rowing backward"
         detail = {"kind": kind}
+        if len(others) > 1:
+            detail["accounts"] = others
+        if kind in (SHARE, COMMUNITY) and len(names.get(key, ())) > 1:
+            detail["urls"] = sorted(names[key])  # the platform's share endpoints or invitations linked there
         if kind == PROFILE:
             detail["pages_by_severity"] = {sev: sorted(pages) for sev, pages in by_severity.items()}
         yield Finding("backward-social", grp.worst(), target, msg, region, sources,
@@ -81,7 +102,8 @@ def stranded_social(g):
     even where no page links to them.
     """
     scope = g.graph["scope"]
-    own = {dedupe_key(u) for u in scope.social}
+    given = {scope.account_key(u) or dedupe_key(u): u for u in scope.social}  # key -> as given
+    own = set(given)
     own_set = own_profiles(g) | own
     for url, data in g.nodes(data=True):
         if data.get("role") != "profile":
@@ -95,10 +117,12 @@ def stranded_social(g):
         locations = [Location(s, e["line"]) for s, e in routes]
         if not sources and url not in own:
             continue  # only reached as a redirect hop: judged under the URL the pages link to
+        # one account, however the pages write it: named as they write it (twitter.com/Acme)
+        name = account_name({_spelling(e["target"] or url) for _, e in routes}) if routes else given.get(url, url)
         verdict = data.get("verdict")
         if verdict == UNVERIFIED or verdict == SKIPPED:
-            yield Finding("stranded-social", "info", url,
-                          f"could not verify that {url} links back: {data.get('label')}", None, sources, locations,
+            yield Finding("stranded-social", "info", name,
+                          f"could not verify that {name} links back: {data.get('label')}", None, sources, locations,
                           {"verdict": "unverified", "reason": data.get("label")})
             continue
         if verdict != "ok":
@@ -107,10 +131,10 @@ def stranded_social(g):
         node = g.nodes[final] if final in g else data
         if not node.get("parsed"):
             continue
-        if not any(g.nodes[t].get("tier") in OWNED or scope.tier(unwrap_redirector(e["target"])) in OWNED
+        if not any(g.nodes[t].get("tier") in COMPANY or scope.tier(unwrap_redirector(e["target"])) in COMPANY
                    for _, t, e in g.out_edges(final, data=True)):
-            yield Finding("stranded-social", "medium", url,
-                          f"social profile {url} links to neither the blog nor the site", None, sources, locations,
+            yield Finding("stranded-social", "medium", name,
+                          f"social profile {name} links to neither the blog nor the site", None, sources, locations,
                           {"verdict": "stranded"})
 
 
@@ -172,6 +196,17 @@ def share_endpoint(url: str) -> str:
     return urlunsplit((p.scheme, p.netloc, p.path, "", ""))
 
 
+def _spelling(url: str) -> str:
+    """An account's URL as a page writes it, for the report: without its query (``?ref=nav``)
+    unless the query names the account (``profile.php?id=``).
+
+    >>> _spelling("https://x.com/AcmeCo?ref=nav"), _spelling("https://facebook.com/profile.php?id=4")
+    ('https://x.com/AcmeCo', 'https://facebook.com/profile.php?id=4')
+    """
+    head, _, query = url.partition("?")
+    return url if query and head.endswith(".php") else head
+
+
 def account_name(urls) -> str:
     """The URL an account is reported under, of the forms pages spell it: https first, then the
     shortest, then the first in order.
@@ -219,7 +254,7 @@ def _read_social(g, groups_too: bool) -> dict:
     pages: list[str] = []
     combo_ids, lines, positions = array("l"), array("l"), array("i")
     for page, key, written, region, kind, line, rel, pos in g.store.link_facts(
-            g.crawl_id, keys, None, kinds=(PROFILE, SHARE, IDENTITY, CONTENT), urls=True, rel=True, pos=True):
+            g.crawl_id, keys, None, kinds=(PROFILE, SHARE, IDENTITY, CONTENT, COMMUNITY), urls=True, rel=True, pos=True):
         # (an embedded video or widget script is not a link a visitor follows: not read)
         if page not in sources:
             continue
@@ -249,26 +284,33 @@ def _read_social(g, groups_too: bool) -> dict:
             account = accounts.get(target)
             if account is None:  # named once
                 account = accounts[target] = scope.profile_id(target) or target
-                names[account].add(target)
+            spelling = intern(_spelling(written or target))  # as the page writes it (x.com/AcmeCo)
+            names[account].add(spelling)
             if kind == PROFILE and target in own:
                 bare_account = account
-                bare_names[account].add(target)
+                bare_names[account].add(spelling)
             target = account
         severity = "low"
         if kind == IDENTITY:
             severity, key = "info", (target, region, kind, "")
-        elif kind == SHARE:  # (every page shares itself: one endpoint, the query dropped)
+        elif kind == SHARE or kind == COMMUNITY:
+            # every page shares itself: one finding per platform and region, its endpoints (the
+            # query dropped) or its invitations listed
             url = written or key_url
             head = url.partition("?")[0].partition("#")[0]
             endpoint = endpoints.get(head)
             if endpoint is None:
-                endpoint = endpoints[head] = share_endpoint(url)
-            key = (endpoint, region, kind, "")
+                endpoint = endpoints[head] = share_endpoint(url) if kind == SHARE else _spelling(url)
+            platform = scope.platform(key_url)
+            key = (f"https://{platform.hosts[0]}/" if platform else origin(key_url) + "/", region, kind, "")
+            names[key].add(endpoint)
         elif kind == CONTENT:  # a post, video or hashtag: grouped per platform, not per URL
             platform = scope.platform(target)
             key = (f"https://{platform.hosts[0]}/" if platform else origin(target) + "/", region, kind, "")
-        elif target not in own_accounts:  # someone else's account (an author, a customer, a partner)
-            key = (target, region, "third-party", "")
+        elif target not in own_accounts:  # someone else's account (an author, a customer, a partner):
+            platform = scope.platform(key_url)  # one finding per platform and region, the accounts listed
+            key = (f"https://{platform.hosts[0]}/" if platform else origin(key_url) + "/", region, "third-party", "")
+            names[key].add(target)
         else:
             severity, key = None, (target, region, PROFILE, "")  # by the page's offer: see below
         if not groups_too:

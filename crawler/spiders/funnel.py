@@ -21,11 +21,12 @@ from crawler.errors import error_kind, size_reason
 from crawler.extensions import CrawlLimits
 from crawler.extract import BINARY_DATA, NAVIGATION_TAGS, Link, binary_kind, css_urls, extract, resolve_href
 from crawler.options import CrawlOptions
-from crawler.scope import EXTERNAL, OWNED, PROFILE, SOCIAL, handle_key, names_own_profile
+from crawler.scope import APP, EXTERNAL, OWNED, PROFILE, SHARE, SOCIAL, handle_key, names_own_profile
 from crawler.sitemaps import SitemapError, read_sitemap
 from crawler.store import now_iso
 from crawler.urls import (FETCHABLE_SCHEMES, IGNORED_SCHEMES, RECORDED_SCHEMES, Remapper, URLError, dedupe_key,
-                          fold_origin, normalize, origin, origin_aliases, redact_credentials, resolve, scheme_of)
+                          fold_origin, fold_slashes, normalize, origin, origin_aliases, redact_credentials, resolve,
+                          route_key, scheme_of)
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +181,8 @@ class FunnelSpider(scrapy.Spider):
         if self.check_social:
             # The business's own profiles (--social) are checked even where no page links to them.
             for profile in self.scope.social:
-                request = self.plan(profile, "a", 0, kind=PROFILE, role="profile")
+                request = self.plan(profile, "a", 0, kind=PROFILE, role="profile",
+                                    key=self.scope.account_key(profile))
                 if request is not None:
                     yield request
         if self.use_sitemaps:
@@ -340,7 +342,9 @@ class FunnelSpider(scrapy.Spider):
             return None
         tier = self.scope.tier(url)
         if tier in OWNED:
-            url = fold_origin(url, self.aliases)  # fetched once, under the site's own form
+            url = fold_slashes(fold_origin(url, self.aliases))  # fetched once, under the site's own form
+        elif tier == SOCIAL and self.scope.link_kind(url) == SHARE:
+            return None  # a share intent: recorded as a link, never fetched (every page shares itself)
         if role is None:
             if tier in OWNED:
                 # An owned URL seen first in <img>, <link>... is HEAD-checked; if it turns out
@@ -361,8 +365,8 @@ class FunnelSpider(scrapy.Spider):
                 return None
         if role == "profile" and not self.check_social:
             return None
-        if role == "external" and not self.check_external:
-            return None
+        if role == "external" and not self.check_external and tier != APP:
+            return None  # (the company's other hosts are its own: checked all the same)
         self.dupefilter.claim(key)
         why = self.excluded(url)
         if why:
@@ -426,7 +430,7 @@ class FunnelSpider(scrapy.Spider):
             location = self.public_location(meta["public"], response.url,
                                             response.headers["Location"].decode("latin-1"))
             page["location"] = location
-            if location and role == "page" and self.key(location) == meta["key"]:
+            if location and role in ("page", "profile", "external") and self.key(location) == meta["key"]:
                 # The same page under another name (http -> https, apex -> www, index.html -> /).
                 yield from self.follow_variant(response, page, location)
                 return
@@ -571,7 +575,14 @@ class FunnelSpider(scrapy.Spider):
 
     def _classify(self, href: str, rel: str, sameas: bool, tag: str) -> tuple[str, str, str, str]:
         url, fragment = normalize(href)
-        return url, fragment, self.key(url), self.scope.link_kind(url, rel, sameas, tag)
+        kind = self.scope.link_kind(url, rel, sameas, tag)
+        # one account, one node: x.com/Acme, twitter.com/acme/, ?ref=nav and a sameAs naming it are
+        # fetched and judged once
+        key = self.scope.account_key(url)
+        if key is None and fragment and fragment.startswith(("/", "!/")) and self.scope.tier(url) == APP:
+            # a single-page app's route (portal.acme.example/#/signup) is a page of its own
+            key = route_key(self.key(url), fragment)
+        return url, fragment, key or self.key(url), kind
 
     def hop_role(self, role: str, location: str) -> str:
         """The role of a redirect's next hop: a page (or a form's target) redirected off-site becomes
