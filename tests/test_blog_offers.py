@@ -345,3 +345,16 @@ def test_a_page_holding_a_lead_form_is_an_offer_unless_every_page_holds_one():
     every = graph_from([_page(SITE), _page(webinar, lead_form=1)] + [_page(f"{SITE}p{i}/", lead_form=1) for i in range(58)],
                        [(SITE + "p0/", webinar, "main", "other")], site=[SITE])
     assert list(buried_offer(every)) == []
+
+
+def test_a_log_in_on_the_app_host_is_no_buried_offer():
+    app = "https://app.a.test/"
+    rows = [_page(SITE)] + [_page(f"{SITE}p{i}/") for i in range(30)]
+    links = [(f"{SITE}p{i}/", SITE, "header", "other") for i in range(30)]
+    links += [(SITE + "p0/", app + "login", "main", "other"), (SITE + "p0/", app + "sign-up", "main", "other")]
+    g = graph_from(rows, links, site=[SITE])
+    for url in (app + "login", app + "sign-up"):  # (the app host's offers, as the graph marks them)
+        g.nodes[url].update(tier="app", role="external", conversion="lead", verdict="ok")
+    assert [(f.target, f.message) for f in buried_offer(g)] == [
+        (app + "sign-up", "the sign-up page https://app.a.test/sign-up is linked from 1 of 31 pages: few visitors "
+                          "ever see this offer")]

@@ -145,6 +145,8 @@ def lead_form_target(g):
 BURIED_SHARE = 0.05
 BURIED_MIN_PAGES = 20
 FORM_PAGES_SHARE = 0.2   # pages holding a lead form are offers while fewer than this share of pages do
+# A log-in to the company's app is where customers go, not an offer to bring forward.
+SIGN_IN = re.compile(r"(^|[^a-z])(log-?in|sign-?in)([^a-z]|$)", re.I)
 
 
 @rule("buried-offer")
@@ -173,7 +175,8 @@ def buried_offer(g):
     for url, data in nodes.items():
         offer = data.get("conversion") in ("lead", "purchase") or (forms and url in owned and data.get("lead_form"))
         if offer and data.get("tier") in COMPANY_TIERS and data.get("role") in (None, "page", "external") \
-                and data.get("verdict") != BROKEN:  # (a broken offer is broken-link's)
+                and data.get("verdict") != BROKEN and not SIGN_IN.search(url.split("://", 1)[-1]):
+            # (a broken offer is broken-link's)
             final = data.get("final_url") or url
             if nodes.get(final, data).get("verdict") != BROKEN:
                 landing[url] = final
