@@ -602,6 +602,22 @@ def refresh_target(g, url: str) -> str | None:
     return refresh.get(url)
 
 
+def blank(g, url: str) -> bool:
+    """A page read with nothing on it: no title and no link (a WordPress export's tag page that
+    holds a single space). No visitor's page and no post: no entry of the funnel, no dead end.
+
+    >>> g = graph_from([{"url": "https://a.example/tag/x/", "role": "page", "status": 200, "parsed": 1},
+    ...                 {"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1, "title": "Home"}],
+    ...                [], site=["https://a.example/"])
+    >>> blank(g, "https://a.example/tag/x/"), blank(g, "https://a.example/")
+    (True, False)
+    """
+    data = g.nodes[url]
+    if not data.get("parsed") or (data.get("title") or "").strip():
+        return False
+    return next(iter(g.out_edges(url)), None) is None
+
+
 def landing_page(g, url: str, hops: int = 5) -> str:
     """The page a visitor ends up on from ``url``: through 3xx redirects and ``<meta refresh>`` stubs.
 

@@ -96,7 +96,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, bicgstab, splu
 
-from analysis.graph import landing_page
+from analysis.graph import blank, landing_page
 from analysis.status import BROKEN
 from crawler.scope import APP, BLOG, CONTENT, IDENTITY, OTHER, OWNED, PROFILE, SHARE, SITE, SOCIAL
 
@@ -636,7 +636,8 @@ def link_scores(pr: np.ndarray) -> np.ndarray:
 
 def entry_pages(g, walk: Walk, entry: str | None = None) -> np.ndarray:
     """Numbers of the entry pages: those ``entry`` (a regex) finds in their URL, or the blog's
-    pages and the crawl's targets (the page each lands on)."""
+    pages (not an empty file: :func:`analysis.graph.blank`) and the crawl's targets (the page
+    each lands on)."""
     if entry is not None:
         try:
             pattern = re.compile(entry)
@@ -644,7 +645,7 @@ def entry_pages(g, walk: Walk, entry: str | None = None) -> np.ndarray:
             raise ValueError(f"--entry: not a regular expression: {entry!r} ({exc})") from None
         return np.array([i for i, url in enumerate(walk.urls) if pattern.search(url)], np.int64)
     index = {url: i for i, url in enumerate(walk.urls)}
-    chosen = {i for i, tier in enumerate(walk.tiers) if tier == BLOG}
+    chosen = {i for i, tier in enumerate(walk.tiers) if tier == BLOG and not blank(g, walk.urls[i])}
     for target in g.graph["crawl"]["targets"]:
         key = g.graph["key"](target)
         if key in g:

@@ -119,8 +119,9 @@ def test_content_dead_ends_leave_the_template_out():
     assert (f.rule, f.severity, f.target, f.sources) == ("content-dead-end", "medium", BLOG, [p[0], p[3]])
     assert f.message == "2 of 5 posts link to nothing of yours in their text; the template's nav is their only way on"
     assert f.detail == {"posts": 5}
-    # the post with no link to the site at all is the template-level dead end, not this one
-    assert [d.sources for d in dead_end(g)] == [[BLOG, p[4]]]
+    # the post with no link to the site at all is the template-level dead end, not this one; the
+    # blog's index here is an empty file (no title, no link: analysis.graph.blank), no post at all
+    assert [d.sources for d in dead_end(g)] == [[p[4]]]
 
 
 def test_a_post_linking_only_a_broken_page_or_a_file_is_a_content_dead_end():
@@ -201,6 +202,27 @@ def test_an_offer_linked_from_under_five_percent_of_the_pages_is_buried():
     assert list(buried_offer(_offer_graph(60, 3))) == []     # 3 of 60 is 5%: not few
     assert list(buried_offer(_offer_graph(60, 0, template=True))) == []
     assert list(buried_offer(_offer_graph(19, 1))) == []     # a site of 19 pages: every page is a few
+
+
+def test_a_second_door_is_no_buried_offer():
+    """A lead page its address does not name (an enterprise form) linked from two pages is no buried
+    offer when every page's header already has a lead offer (the template's "Contact us"): only a
+    second way to leave one's details (scantrust's enterprise form behind its pricing page). A demo
+    request page stays buried (no demo offer is site-wide), and so does a purchase page."""
+    pages = [f"{SITE}p{i}/" for i in range(57)]
+    rows = [_page(u) for u in [SITE, SITE + "request-demo/", SITE + "contact/", SITE + "pricing/",
+                               SITE + "enterprise-form/", *pages]]
+    rows.append({"url": SITE + "request-demo", "role": "page", "status": 301, "location": SITE + "request-demo/"})
+    links = [(u, SITE + "contact/", "header", "other") for u in pages]
+    links += [(u, SITE + "request-demo", "main", "other") for u in pages[:2]]
+    links += [(u, SITE + "pricing/", "main", "other") for u in pages[2:4]]
+    links += [(u, SITE + "enterprise-form/", "main", "other") for u in pages[4:6]]
+    rows[4]["lead_form"] = 1  # (a HubSpot form: a lead page by what it holds, not by its name)
+    g = graph_from(rows, links, site=[SITE])
+    assert [(f.target, f.message) for f in buried_offer(g)] == [
+        (SITE + "pricing/", "the pricing page /pricing/ is linked from 2 of 62 pages: few visitors ever see this offer"),
+        (SITE + "request-demo/", "the demo request page /request-demo/ is linked from 2 of 62 pages: few visitors ever "
+         "see this offer")]
 
 
 # -- the whole audit on a generated site -------------------------------------------------------

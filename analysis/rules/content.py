@@ -7,6 +7,7 @@ from sys import intern
 
 from analysis.blog import LISTING_ARTICLES, _is_archive, _path
 from analysis.findings import Finding
+from analysis.graph import blank
 from analysis.rules.common import (FORWARD_TAGS, NAV_TAGS, REGION_WORDS, _Group, _owned_page_tiers, _owned_pages,
                                    _plural, _tier_keys, rule)
 from analysis.status import BROKEN
@@ -57,7 +58,8 @@ def dead_end(g):
     groups: dict[str, _Group] = defaultdict(_Group)
     scope = g.graph["scope"]
     posts = [page for page, data in _owned_pages(g) if data["tier"] == BLOG and data.get("verdict") == "ok"
-             and not data.get("lead_form") and not data.get("conversion")]  # a post with a signup form offers something
+             and not data.get("lead_form") and not data.get("conversion")  # a post with a signup form offers something
+             and not blank(g, page)]  # an empty file is no post
     site = _tier_keys(g, SITE)
     forward = set()
     if posts and site:  # at most two queries for all the posts, not one per post

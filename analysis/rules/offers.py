@@ -145,6 +145,11 @@ def lead_form_target(g):
 BURIED_SHARE = 0.05
 BURIED_MIN_PAGES = 20
 FORM_PAGES_SHARE = 0.2   # pages holding a lead form are offers while fewer than this share of pages do
+# An offer linked from at least this share of the owned pages is site-wide (the template's "Request a
+# demo"): another offer of the same name (demo request, pricing ...), or one its address does not
+# name (an enterprise form behind the pricing page, a campaign's landing page) of the same kind
+# (lead, purchase), is then no buried offer but a second door: every visitor already sees one.
+SITE_WIDE_SHARE = 0.5
 # A log-in to the company's app is where customers go, not an offer to bring forward.
 SIGN_IN = re.compile(r"(^|[^a-z])(log-?in|sign-?in)([^a-z]|$)", re.I)
 
@@ -153,7 +158,8 @@ SIGN_IN = re.compile(r"(^|[^a-z])(log-?in|sign-?in)([^a-z]|$)", re.I)
 def buried_offer(g):
     """An offer page (a purchase or lead-capture page, on the site or the company's app host, or
     a page holding a lead form) that only a few owned pages link to: fewer than :data:`BURIED_SHARE` of them, so it is in no
-    site-wide template either. Links to its redirecting addresses count for it; a page linking
+    site-wide template either, and is no second door (:data:`SITE_WIDE_SHARE`: a site-wide offer
+    of its name, or of its kind when its address names none). Links to its redirecting addresses count for it; a page linking
     itself does not; an offer no page links at all is ``orphan-page``'s.
 
     >>> from analysis.graph import graph_from
@@ -193,9 +199,20 @@ def buried_offer(g):
         if source in owned and source != offer and landing.get(source) != offer:
             linking[offer].add(intern(source))
     floor = BURIED_SHARE * total
+
+    def kind_of(offer: str) -> str:
+        return (nodes[offer].get("conversion") if offer in nodes else None) or "lead"  # (a page's lead form)
+    def second_door(offer: str) -> bool:
+        # an offer its address names (a demo request, pricing) is buried unless one of that name is
+        # site-wide; an offer its address does not name (an enterprise form, a campaign's landing
+        # page) is a second door when any offer of its kind is
+        named = name_of(offer, "")
+        return (named in wide_names) if named else (kind_of(offer) in wide_kinds)
+    wide = [offer for offer, sources in linking.items() if len(sources) >= SITE_WIDE_SHARE * total]
+    wide_kinds, wide_names = {kind_of(o) for o in wide}, {name_of(o, "") for o in wide} - {""}
     for offer, sources in sorted(linking.items()):
         n = len(sources)
-        if n >= floor:
+        if n >= floor or second_door(offer):
             continue
         kind = nodes[offer].get("conversion") if offer in nodes else None
         name = name_of(offer, "purchase" if kind == "purchase" else "offer")
