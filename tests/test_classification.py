@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from conftest import ROOT, SITES, Route, audit_json, findings_set
+from conftest import SITES, Route, audit_json, findings_set
 
 CL = SITES / "classify"
 PAGE = "<!doctype html><title>{0}</title><body><p>{0}</p></body>"
@@ -253,61 +253,6 @@ def test_double_slashes_are_one_page_and_no_false_orphan(tmp_path):
     # each link still says how it was written
     assert sorted(l["target"] for l in report["links"] if l["source"] == S and l["tag"] == "a") == [
         S + "/about/", S + "about/", S + "docs//guide/"]
-
-
-# -- the two commercial sites in ../shared/realsites (no hints: no --social, no --conversion) --
-REALSITES = ROOT.parent / "shared" / "realsites"
-COMMERCIAL = {
-    "scantrust": ("https://www.scantrust.com/", {
-        ("twitter", "scantrust"), ("instagram", "scantrustofficial"), ("linkedin", "scantrust")}),
-    "nozzle": ("https://nozzle.io/", {
-        ("twitter", "nozzleio"), ("youtube", "nozzleio"), ("facebook", "nozzleio"), ("linkedin", "nozzle"),
-        ("pinterest", "nozzleio")}),
-}
-
-
-@pytest.fixture(scope="module", params=sorted(COMMERCIAL))
-def commercial(request, tmp_path_factory):
-    if not (REALSITES / request.param).is_dir():
-        pytest.skip(f"real sites not found at {REALSITES}")
-    from test_real_world import closed_port
-
-    base, _ = COMMERCIAL[request.param]
-    host = re.escape(base.split("/")[2].removeprefix("www."))
-    result, report = audit_json(tmp_path_factory.mktemp(request.param), REALSITES / request.param, "--base-url", base,
-                                "--no-check-external",
-                                "--remap", rf"^https?://(?!(www\.)?{host}/)[^/]+/.* http://127.0.0.1:{closed_port()}/")
-    assert result.exit_code == 1, result.stderr
-    return request.param, report
-
-
-def test_real_sites_offers_on_app_hosts_videos_and_own_profiles(commercial):
-    from crawler.scope import Scope
-
-    name, report = commercial
-    pages = pages_of(report)
-    app = {u: p["conversion"] for u, p in pages.items() if p["tier"] == "app"}
-    if name == "scantrust":
-        # "Get EU digital wine labels" / "Try for free": the sign-up route is in the fragment
-        assert app["https://portal.scantrust.com/#/signup"] == "lead"
-        assert app["https://portal.scantrust.com/"] is None  # "Login"
-        assert app["https://devportal.scantrust.com/"] is None
-    else:
-        assert app["https://app.nozzle.io/sign-up"] == "lead"  # "Start Trial" in every header
-        assert app["https://app.nozzle.io/"] is None           # "Log In"
-        assert app["https://help.nozzle.io/"] is None
-        kinds = {l["target"]: l["kind"] for l in report["links"]}
-        assert kinds["https://youtu.be/2bMbdWn1x-U?t=29"] == "content"
-        assert kinds["https://www.youtube.com/watch?v=qfJthDvcZ08"] == "content"
-    # the footer's profiles are the business's: fetched once each, one footer finding each
-    s, (_, accounts) = Scope(), COMMERCIAL[name]
-    assert {s.profile_id(p["url"]) for p in report["pages"] if p["role"] == "profile"} == accounts
-    assert len([p for p in report["pages"] if p["role"] == "profile"]) == len(accounts)
-    footer = {s.profile_id(f["target"]) for f in report["findings"] if f["rule"] == "backward-social"
-              and f["region"] == "footer" and f["detail"]["kind"] == "profile"}
-    assert footer == accounts
-    assert not [f for f in report["findings"] if f["rule"] == "backward-social" and f["detail"]["kind"] == "third-party"
-                and s.profile_id(f["target"]) in accounts]
 
 
 def test_other_people_s_accounts_are_one_finding_per_platform_and_region():

@@ -18,11 +18,14 @@ What was checked by hand against their HTML (the realsites README says the same)
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, audit_json
+from test_classification import pages_of
+from test_real_world import closed_port
 
 REALSITES = Path(os.environ.get("FUNNEL_REALSITES") or ROOT.parent / "shared" / "realsites")
 pytestmark = pytest.mark.skipif(not (REALSITES / "scantrust").is_dir(), reason=f"real sites not found at {REALSITES}")
@@ -32,13 +35,22 @@ SPAM = ("advance-america-620-lincoln-way-ames-ia", "bitcoin-to-dollar", "car-tit
         "online-payday-loans-in-bowman-north-dakota-nd-in", "online-payday-loans-in-chestertown-maryland-easy",
         "payday-loans-online-north-bend-oregon-or")
 SITES = {"scantrust": "https://www.scantrust.com/", "nozzle": "https://nozzle.io/"}
+# the business's own profiles (platform, handle), in every page's footer
+ACCOUNTS = {
+    "scantrust": {("twitter", "scantrust"), ("instagram", "scantrustofficial"), ("linkedin", "scantrust")},
+    "nozzle": {("twitter", "nozzleio"), ("youtube", "nozzleio"), ("facebook", "nozzleio"), ("linkedin", "nozzle"),
+               ("pinterest", "nozzleio")},
+}
 
 
 @pytest.fixture(scope="module", params=sorted(SITES))
 def audited(request, tmp_path_factory):
     name = request.param
+    # other hosts' links unchecked; the business's profiles fetched, from a closed local port (offline)
+    host = re.escape(SITES[name].split("/")[2].removeprefix("www."))
     result, report = audit_json(tmp_path_factory.mktemp(name), REALSITES / name, "--base-url", SITES[name],
-                                "--no-check-external", "--no-check-social")
+                                "--no-check-external",
+                                "--remap", rf"^https?://(?!(www\.)?{host}/)[^/]+/.* http://127.0.0.1:{closed_port()}/")
     assert result.exit_code == 1, result.stderr
     return name, report
 
@@ -70,3 +82,32 @@ def test_the_blog_is_found_and_its_content_dead_ends_named(audited):
         assert not [p for p in pages if p.startswith((base + "testimonials/", base + "metrics/"))]
         assert base + "blog/6-factors-companies-need-to-consider-outsourcing-link-building/" in dead["sources"]
         assert 40 <= len(dead["sources"]) <= 70 and dead["detail"] == {"posts": 100}
+
+
+def test_real_sites_offers_on_app_hosts_videos_and_own_profiles(audited):
+    from crawler.scope import Scope
+
+    name, report = audited
+    pages = pages_of(report)
+    app = {u: p["conversion"] for u, p in pages.items() if p["tier"] == "app"}
+    if name == "scantrust":
+        # "Get EU digital wine labels" / "Try for free": the sign-up route is in the fragment
+        assert app["https://portal.scantrust.com/#/signup"] == "lead"
+        assert app["https://portal.scantrust.com/"] is None  # "Login"
+        assert app["https://devportal.scantrust.com/"] is None
+    else:
+        assert app["https://app.nozzle.io/sign-up"] == "lead"  # "Start Trial" in every header
+        assert app["https://app.nozzle.io/"] is None           # "Log In"
+        assert app["https://help.nozzle.io/"] is None
+        kinds = {l["target"]: l["kind"] for l in report["links"]}
+        assert kinds["https://youtu.be/2bMbdWn1x-U?t=29"] == "content"
+        assert kinds["https://www.youtube.com/watch?v=qfJthDvcZ08"] == "content"
+    # the footer's profiles are the business's: fetched once each, one footer finding each
+    s, accounts = Scope(), ACCOUNTS[name]
+    assert {s.profile_id(p["url"]) for p in report["pages"] if p["role"] == "profile"} == accounts
+    assert len([p for p in report["pages"] if p["role"] == "profile"]) == len(accounts)
+    footer = {s.profile_id(f["target"]) for f in report["findings"] if f["rule"] == "backward-social"
+              and f["region"] == "footer" and f["detail"]["kind"] == "profile"}
+    assert footer == accounts
+    assert not [f for f in report["findings"] if f["rule"] == "backward-social" and f["detail"]["kind"] == "third-party"
+                and s.profile_id(f["target"]) in accounts]
