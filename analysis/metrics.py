@@ -731,7 +731,8 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     else:
         site.update(dict.fromkeys((*ENDS, "clicks_to_conversion", "conversion_depth")), unreachable_entries=0)
         logger.info("funnel metrics: no entry page%s", f" matches {entry!r}" if entry is not None else "")
-    site["unreachable_posts"] = [walk.urls[i] for i in np.flatnonzero(depth < 0) if walk.tiers[i] == BLOG]
+    site["unreachable_posts"] = [walk.urls[i] for i in np.flatnonzero(depth < 0)
+                                 if walk.tiers[i] == BLOG and not blank(g, walk.urls[i])]  # (an empty file is no post)
     site["damping"], site["weights"] = damping, weights
     effects = []
     if len(entries):

@@ -111,3 +111,28 @@ def test_real_sites_offers_on_app_hosts_videos_and_own_profiles(audited):
     assert footer == accounts
     assert not [f for f in report["findings"] if f["rule"] == "backward-social" and f["detail"]["kind"] == "third-party"
                 and s.profile_id(f["target"]) in accounts]
+
+
+def test_the_action_plan_a_marketer_agrees_with(audited):
+    """The top of each plan, read as the company's marketer would (bench/README.md says why each
+    item belongs there): nozzle's broken free-trial call to action first; scantrust's offers behind
+    its site-wide "Request a demo" are second doors, not buried; its empty tag pages no posts."""
+    name, report = audited
+    base = SITES[name]
+    plan = report["metrics"]["fix_first"]
+    top = [(x["rule"], x["kind"], x["target"]) for x in plan[:5]]
+    rules = {f["rule"] for f in report["findings"]}
+    if name == "nozzle":
+        assert top[0] == ("broken-link", "offer", base + "trial")
+        assert plan[0]["words"].startswith("4 pages link 'Try tracking local packs on Nozzle for free!' (/trial); "
+                                           "it answers 404")
+        assert ("content-dead-end", None, base + "blog/") in top
+    else:
+        assert "buried-offer" not in rules  # /e-label-enterprise-form/ and two landing pages: second doors
+        assert not [f for f in report["findings"] if f["rule"] == "dead-end"
+                    and any("/tag/" in s for s in f["sources"])]  # a tag page holding a space is no post
+        assert top[0][0] == "backward-social" and plan[0]["words"].startswith(
+            "the footer's 3 follow icons (LinkedIn, X, Instagram) on 161 pages")
+        assert ("broken-link", "page", base + "solutions/our-technology/") in top
+    # the footer's follow icons are one item, whatever the number of platforms
+    assert [(x["rule"], x["region"], x["kind"]) for x in plan].count(("backward-social", "footer", "profile")) == 1
