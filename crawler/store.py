@@ -151,7 +151,6 @@ _READ = {
         "codes": "SELECT l.source, l.target_key, l.region, l.kind FROM links l WHERE +l.crawl_id = ?"
                  " AND l.tag IN ({tags}) ORDER BY l.id",
         "url_ids": "SELECT x.url, x.url FROM {table} x",
-        "kinds": "SELECT DISTINCT l.target_key, l.kind, l.region, l.rel FROM links l WHERE l.crawl_id = ?",
         "first_positions": "SELECT l.source, MIN(CASE WHEN l.tag IN ({line_tags}) AND COALESCE(l.region, 'body')"
                            " IN ({line_regions}) AND {pos} IS NOT NULL THEN {pos} END) FROM links l WHERE l.crawl_id = ?"
                        " AND l.tag IN ({tags}) AND {keys} GROUP BY l.source",
@@ -167,9 +166,6 @@ _READ = {
         "ends_ids": "l.source, l.target_key", "ends_urls": "l.source, l.target_key",
         "linking": "SELECT x.url FROM {sources} x WHERE EXISTS (SELECT 1 FROM links l WHERE l.crawl_id = ?"
                    " AND l.source = x.url AND {keys} AND l.tag IN ({tags}))",
-        "linked_among": "SELECT x.url FROM {table} x WHERE EXISTS (SELECT 1 FROM links l WHERE l.crawl_id = ?"
-                        " AND l.target_key = x.url AND l.tag IS NOT ? AND l.source != l.target_key"
-                        " AND l.source IN (SELECT url FROM pages WHERE crawl_id = ? AND role = ?))",
         "json": "SELECT l.target_key, json_object('source', l.source, 'target', l.target, 'fragment', l.fragment,"
                 " 'tag', l.tag, 'attr', l.attr, 'text', COALESCE(l.text, ''), 'region', l.region,"
                 " 'rel', COALESCE(l.rel, ''), 'kind', l.kind, 'line', l.line,"
@@ -201,9 +197,6 @@ _READ = {
                        " JOIN urls s ON s.id = l.source_id JOIN terms tg ON tg.id = l.tag"
                        " LEFT JOIN terms rg ON rg.id = l.region WHERE l.crawl_id = ? AND tg.term IN ({tags})"
                        " AND {keys} GROUP BY l.source_id",
-        "kinds": "SELECT k.url, kd.term, rg.term, l.rel FROM (SELECT DISTINCT l.key_id, l.kind, l.region, l.rel"
-                 " FROM links l WHERE l.crawl_id = ?{where}) l JOIN urls k ON k.id = l.key_id"
-                 " LEFT JOIN terms kd ON kd.id = l.kind LEFT JOIN terms rg ON rg.id = l.region",
         "by_source": " ORDER BY l.source_id, l.id",
         "linked": "SELECT u.url FROM urls u WHERE u.id IN (SELECT l.key_id FROM links l WHERE +l.crawl_id = ?"
                   " AND l.tag IS NOT COALESCE((SELECT id FROM terms WHERE term = ?), -1) AND l.source_id != l.key_id"
@@ -226,11 +219,6 @@ _READ = {
         "linking": "SELECT x.url FROM {sources} x CROSS JOIN urls u ON u.url = x.url WHERE EXISTS (SELECT 1 FROM links l"
                    " WHERE l.crawl_id = ? AND l.source_id = u.id AND {keys}"
                    " AND l.tag IN (SELECT id FROM terms WHERE term IN ({tags})))",
-        "linked_among": "SELECT x.url FROM {table} x CROSS JOIN urls u ON u.url = x.url WHERE EXISTS (SELECT 1 FROM links l"
-                        " WHERE l.crawl_id = ? AND l.key_id = u.id"
-                        " AND l.tag IS NOT COALESCE((SELECT id FROM terms WHERE term = ?), -1)"
-                        " AND l.source_id != l.key_id"
-                        " AND l.source_id IN (SELECT url_id FROM pages WHERE crawl_id = ? AND role = ?))",
         "json": "SELECT k.url, json_object('source', s.url, 'target', COALESCE(t.url, k.url), 'fragment', l.fragment,"
                 " 'tag', tg.term, 'attr', at.term, 'text', COALESCE(l.text, ''), 'region', rg.term,"
                 " 'rel', COALESCE(l.rel, ''), 'kind', kd.term, 'line', l.line,"
@@ -852,17 +840,6 @@ class Store:
         cur.row_factory = None
         return iter(cur)
 
-    def link_kinds(self, crawl_id: int, keys, sources) -> Iterator[tuple[str, str, str, str]]:
-        """The distinct ``(key, kind, region, rel)`` of the links from one of ``sources`` to one of
-        ``keys``: what links there are, without a row per link (one query)."""
-        where = (" AND " + self._read["keys"].format(table=self._selection(keys))
-                 + " AND " + self._read["sources"].format(table=self._selection(sources)))
-        sql = self._read["kinds"]
-        sql = sql.format(where=where) if "{where}" in sql else sql + where
-        cur = self.db.execute(sql, (crawl_id,))
-        cur.row_factory = None
-        return iter(cur)
-
     def first_positions(self, crawl_id: int, keys, tags, line_tags, line_regions) -> Iterator[tuple[str, int | None]]:
         """For every source with a link (tag in ``tags``) to one of ``keys``: the first position
         in document order (``pos``) of such a link whose tag is in ``line_tags`` and region in
@@ -948,25 +925,6 @@ class Store:
         cur.row_factory = None
         return {url for (url,) in cur}
 
-    def linked_among(self, crawl_id: int, keys, except_tag: str, from_role: str = "page") -> set[str]:
-        """Those of ``keys`` some other URL of ``from_role`` links to, by a link without
-        ``except_tag`` (:meth:`linked_keys` asked of a few keys: one probe of the key index
-        each, not a pass over every link).
-
-        >>> s = Store(":memory:"); cid = s.create_crawl(["https://a.example/"], {})
-        >>> s.write_page(cid, {"url": "https://a.example/", "role": "page", "status": 200},
-        ...     [("https://a.example/", "https://a.example/b", "https://a.example/b", None, "a", "href", "", "main",
-        ...       "", 0, "other", 3),
-        ...      ("https://a.example/", "https://a.example/", "https://a.example/", None, "a", "href", "", "main",
-        ...       "", 0, "other", 4)])
-        >>> sorted(s.linked_among(cid, ["https://a.example/", "https://a.example/b", "https://a.example/c"], "sitemap"))
-        ['https://a.example/b']
-        """
-        sql = self._read["linked_among"].format(table=self._selection(keys))
-        cur = self.db.execute(sql, (crawl_id, except_tag, crawl_id, from_role))
-        cur.row_factory = None
-        return {url for (url,) in cur}
-
     def url_ids(self, urls) -> dict[str, object]:
         """url -> the id :meth:`link_codes` names it by, for those of ``urls`` the store holds."""
         cur = self.db.execute(self._read["url_ids"].format(table=self._selection(urls)))
@@ -1012,6 +970,27 @@ class Store:
         self.db.execute(f"CREATE TEMP TABLE {name} (url TEXT PRIMARY KEY)")
         self.db.executemany(f"INSERT OR IGNORE INTO temp.{name} VALUES (?)", ((u,) for u in urls))
         return "temp." + name
+
+    def read(self, queries: dict[int, str], params=(), **urls) -> Iterator[tuple]:
+        """Rows of a read query that one rule keeps beside itself (``analysis/rules/``: a query only
+        one rule needs lives with that rule; the store keeps the schema and the general reads).
+        ``queries`` maps a schema version to the query's text for stores of that version and later
+        (the newest one not past this store's is run); each ``{name}`` in it is a temporary table
+        (one ``url`` column) of the URLs ``urls[name]``.
+
+        >>> s = Store(":memory:"); cid = s.create_crawl(["https://a.example/"], {})
+        >>> s.write_page(cid, {"url": "https://a.example/", "role": "page", "status": 200}, [])
+        >>> q = {2: "SELECT x.url FROM {asked} x JOIN urls u ON u.url = x.url ORDER BY x.url"}
+        >>> list(s.read(q, (), asked=["https://a.example/", "https://b.example/"]))
+        [('https://a.example/',)]
+        """
+        version = max((v for v in queries if v <= self.version), default=None)
+        if version is None:
+            raise ValueError(f"no query for a store of schema {self.version}")
+        sql = queries[version].format(**{name: self._selection(values) for name, values in urls.items()})
+        cur = self.db.execute(sql, tuple(params))
+        cur.row_factory = None
+        return iter(cur)
 
     def linked_keys(self, crawl_id: int, except_tag: str, from_role: str = "page") -> set[str]:
         """Keys some other URL of ``from_role`` links to, by a link without ``except_tag``."""

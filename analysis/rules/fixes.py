@@ -38,9 +38,6 @@ FIXES = {
     "broken-link:social": "update the profile link (the account moved, was renamed or was deleted), or remove it",
     "broken-link:form": ("create the page the form sends visitors to (its action or thank-you page), or point the form "
                          "at one that exists; then send one test lead"),
-    "lead-form-target": "restore the thank-you page or point the form's action / redirect field at one that exists; test the form once by hand",
-    "lead-form-target:comment": "turn comments off in the static export, or send them to a hosted comment service",
-    "buried-offer": "link the offer from the pages that lead to it: the header or nav, and the posts and product pages about it",
     "broken-link:stylesheet": "restore the files, or remove the stylesheet's rules that name them (where those rules apply, visitors get no image or font)",
     "redirect": "link the final URL directly",
     "redirect-chain": "link the final URL directly, and shorten the chain on the server",

@@ -526,6 +526,35 @@ def unlinked_by_design(url: str) -> bool:
     return bool(UNLINKED_BY_DESIGN.search(urlsplit(url).path))
 
 
+# Those of the asked URLs some page of the crawl links to by a link that is no sitemap entry (and
+# not to itself): one probe of the key index per URL, not a pass over every link (orphan-page's own
+# query; crawler.store.Store.read runs it). The few URLs asked about first, then the urls table by
+# its index (CROSS JOIN).
+LINKED_AMONG = {
+    1: "SELECT x.url FROM {asked} x WHERE EXISTS (SELECT 1 FROM links l WHERE l.crawl_id = ?"
+       " AND l.target_key = x.url AND l.tag IS NOT ? AND l.source != l.target_key"
+       " AND l.source IN (SELECT url FROM pages WHERE crawl_id = ? AND role = ?))",
+    2: "SELECT x.url FROM {asked} x CROSS JOIN urls u ON u.url = x.url WHERE EXISTS (SELECT 1 FROM links l"
+       " WHERE l.crawl_id = ? AND l.key_id = u.id"
+       " AND l.tag IS NOT COALESCE((SELECT id FROM terms WHERE term = ?), -1)"
+       " AND l.source_id != l.key_id"
+       " AND l.source_id IN (SELECT url_id FROM pages WHERE crawl_id = ? AND role = ?))",
+}
+
+
+def linked_among(g, urls) -> set[str]:
+    """Those of ``urls`` a crawled page links to, by a link that is no sitemap entry.
+
+    >>> from analysis.graph import graph_from
+    >>> a = "https://a.example/"
+    >>> g = graph_from([{"url": a, "role": "page", "status": 200, "parsed": 1}],
+    ...                [(a, a + "b", "main", "other"), (a, a, "main", "other")], site=[a])
+    >>> sorted(linked_among(g, [a, a + "b", a + "c"]))
+    ['https://a.example/b']
+    """
+    return {url for (url,) in g.store.read(LINKED_AMONG, (g.crawl_id, "sitemap", g.crawl_id, "page"), asked=urls)}
+
+
 @rule("orphan-page")
 def orphan_page(g):
     """A page listed in a sitemap, or a file of an audited folder, that no crawled page links to
@@ -536,11 +565,11 @@ def orphan_page(g):
              and data.get("verdict") == "ok" and url not in targets]
     # linked by a crawled page: one probe of the key index per page, then one per URL that
     # redirects to a page no page links to
-    unlinked = set(pages) - g.store.linked_among(g.crawl_id, pages, except_tag="sitemap", from_role="page")
+    unlinked = set(pages) - linked_among(g, pages)
     hops = [url for url, data in g.nodes(data=True) if data.get("final_url") in unlinked] if unlinked else []
     if hops:
         unlinked -= {g.nodes[t]["final_url"] for t in
-                     g.store.linked_among(g.crawl_id, hops, except_tag="sitemap", from_role="page")}
+                     linked_among(g, hops)}
     for url in pages:
         if url not in unlinked:
             continue

@@ -341,6 +341,19 @@ def _read_social(g, groups_too: bool) -> dict:
     return out
 
 
+# The distinct (target, kind, region, rel) of the links from the asked sources to the asked keys:
+# what kinds of link lead where, a row per kind of link rather than per link (own_profiles' own
+# query; crawler.store.Store.read runs it).
+LINK_KINDS = {
+    1: "SELECT DISTINCT l.target_key, l.kind, l.region, l.rel FROM links l WHERE l.crawl_id = ?"
+       " AND l.target_key IN (SELECT url FROM {keys}) AND l.source IN (SELECT url FROM {sources})",
+    2: "SELECT k.url, kd.term, rg.term, l.rel FROM (SELECT DISTINCT l.key_id, l.kind, l.region, l.rel"
+       " FROM links l WHERE l.crawl_id = ? AND l.key_id IN (SELECT u.id FROM {keys} x JOIN urls u ON u.url = x.url)"
+       " AND l.source_id IN (SELECT u.id FROM {sources} x JOIN urls u ON u.url = x.url)) l"
+       " JOIN urls k ON k.id = l.key_id LEFT JOIN terms kd ON kd.id = l.kind LEFT JOIN terms rg ON rg.id = l.region",
+}
+
+
 def own_profiles(g, kinds=None) -> frozenset[str]:
     """The business's own social profiles: ``--social`` if given, else inferred.
 
@@ -365,7 +378,7 @@ def own_profiles(g, kinds=None) -> frozenset[str]:
         keys = _tier_keys(g, SOCIAL)
         # what kinds of link lead where: one row per distinct (target, kind, region, rel), not per link
         if kinds is None:
-            kinds = g.store.link_kinds(g.crawl_id, keys, _owned_page_tiers(g)) if keys else ()
+            kinds = g.store.read(LINK_KINDS, (g.crawl_id,), keys=keys, sources=_owned_page_tiers(g)) if keys else ()
         for target, kind, region, rel in kinds:
             if kind not in (PROFILE, IDENTITY):
                 continue
