@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from .signals import EMBED_MARKS, NEXT_INPUTS, Signals, classify_form, embedded_form, structured_facts
+from .signals import EMBED_MARKS, Signals, classify_form, embedded_form, next_value, structured_facts
 from .urls import resolve
 
 # Tag -> attributes holding a URL; the order of LINK_TAGS is the order of the checks.
@@ -585,15 +585,14 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
                 signals.classes(a.get("class"))
             elif tag == "time":
                 signals.time(el, _ancestors)
-            elif tag == "button":
+            elif tag == "button" and not signals.buy:  # (the page's buy signal is known already)
                 signals.clickable(_WS.sub(" ", el.text(deep=True)).strip(), None, a.get("class"))
             continue
         if tag == "input":
             kind = (a.get("type") or "").strip().lower()
             if kind == "hidden":
-                name = (a.get("name") or "").strip().lower().replace("-", "_")
-                value = (a.get("value") or "").strip()
-                if name in NEXT_INPUTS and value and not value.startswith("#") and _form_of(el) is not None:
+                value = next_value(a)
+                if value is not None and _form_of(el) is not None:
                     # where the form sends the visitor once sent (its thank-you page): a link to check
                     links.append(Link(resolve_href(base, value), "form", "next", "", region_of(el),
                                       "", False, False, _line(el, a)))

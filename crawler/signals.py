@@ -114,6 +114,18 @@ def _attrs_text(a) -> str:
                                 a.get("title")) if v)
 
 
+def next_value(attrs) -> str | None:
+    """The value of a hidden input naming a form's thank-you page (``_next``, ``redirect`` …:
+    :data:`NEXT_INPUTS`), or None (another input, empty, or a ``#`` fragment).
+
+    >>> next_value({"name": "_Next", "value": " /thanks/ "}), next_value({"name": "q", "value": "/x"})
+    ('/thanks/', None)
+    """
+    name = (attrs.get("name") or "").strip().lower().replace("-", "_")
+    value = (attrs.get("value") or "").strip()
+    return value if name in NEXT_INPUTS and value and not value.startswith("#") else None
+
+
 def _public(base: str, value: str | None, resolve_href) -> str | None:
     """An absolute http(s) URL for a form's action or redirect, or None (empty, ``#``, javascript:)."""
     value = (value or "").strip()
@@ -172,8 +184,8 @@ def classify_form(form, base: str, page_url: str, resolve_href) -> dict:
         name = (ea.get("name") or "").strip()
         lname = name.lower()
         if tag == "input" and kind == "hidden":
-            if nxt is None and lname.replace("-", "_") in NEXT_INPUTS:
-                nxt = _public(base, ea.get("value"), resolve_href)
+            if nxt is None and next_value(ea) is not None:
+                nxt = _public(base, next_value(ea), resolve_href)
             continue
         if tag == "button" or kind in ("submit", "button", "image", "reset"):
             wording.append(ea.get("value") or "")

@@ -220,11 +220,14 @@ def dedupe_key(url: str, aliases: dict[str, str] | None = None) -> str:
         if path.endswith("/" + name):
             path = path[: -len(name)]
             break
-    query = parts.query
-    if query:
-        pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if not TRACKING_PARAMS.match(k)]
-        query = urlencode(pairs, quote_via=quote, safe="/:@!$'()*+,;") if pairs else ""
+    query = _drop_tracking(parts.query) if parts.query else ""
     return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+
+
+def _drop_tracking(query: str) -> str:
+    """A query without its tracking parameters (``utm_*``, ``fbclid`` …), or ``""`` when none is left."""
+    pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if not TRACKING_PARAMS.match(k)]
+    return urlencode(pairs, quote_via=quote, safe="/:@!$'()*+,;") if pairs else ""
 
 
 _SLASHES = re.compile(r"/{2,}")
@@ -257,9 +260,7 @@ def route_key(key: str, fragment: str) -> str:
     """
     route, _, query = fragment.partition("?")
     if query:
-        pairs = [(k, v) for k, v in parse_qsl(_ENTITY_AMP.sub("&", query), keep_blank_values=True)
-                 if not TRACKING_PARAMS.match(k)]
-        query = urlencode(pairs, quote_via=quote, safe="/:@!$'()*+,;") if pairs else ""
+        query = _drop_tracking(_ENTITY_AMP.sub("&", query))
     return f"{key}#{quote(route, safe=_ROUTE_SAFE)}" + (f"?{query}" if query else "")
 
 
