@@ -74,7 +74,7 @@ import numpy as np
 
 from analysis.rules.common import REGION_WORDS
 from crawler.options import CrawlOptions
-from crawler.scope import BLOG, OWNED, SITE, SOCIAL, Scope
+from crawler.scope import BLOG, COMPANY, OWNED, SITE, SOCIAL, Scope
 
 logger = logging.getLogger(__name__)
 PLAN_MAX = 3   # action plan items the diff (and its e-mail) carries
@@ -369,7 +369,6 @@ def _side(store, crawl_id: int, weights=None, entry=None) -> tuple[_Side, object
     return side, a
 
 
-COMPANY_TIERS = OWNED | {"app"}  # the site, the blog, the company's other hosts (app., my., docs. …)
 LINK_CLASSES = ("owned", "social", "offer")
 LINK_WORDS = (("social", "links to social platforms"), ("owned", "links between owned pages"),
               ("offer", "links to offers on other sites"))
@@ -385,7 +384,7 @@ def _classifier(g):
     def classify(url: str) -> str | None:
         node = nodes.get(url)
         tier = node.get("tier") if node is not None else scope.tier(url)
-        if tier in COMPANY_TIERS:
+        if tier in COMPANY:
             return "owned"
         if tier == SOCIAL:
             return "social"

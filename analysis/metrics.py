@@ -98,7 +98,7 @@ from scipy.sparse.linalg import LinearOperator, bicgstab, splu
 
 from analysis.graph import blank, landing_page
 from analysis.status import BROKEN
-from crawler.scope import APP, BLOG, CONTENT, IDENTITY, OTHER, OWNED, PROFILE, SHARE, SITE, SOCIAL
+from crawler.scope import APP, BLOG, COMPANY, CONTENT, IDENTITY, OTHER, OWNED, PROFILE, SHARE, SITE, SOCIAL
 
 logger = logging.getLogger(__name__)
 
@@ -856,7 +856,7 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
             text = max(fact["texts"], key=lambda t: (fact["texts"][t], t)) if fact["texts"] else None
             node = nodes.get(f.target) or {}
             tier = node.get("tier") or g.graph["scope"].tier(f.target)
-            owned = tier in OWNED or tier == "app"  # (the company's other hosts: an app's sign-up)
+            owned = tier in COMPANY  # (the company's other hosts: an app's sign-up)
             # another site's /contact/ is not the company's offer: only a hosted one (a booking form) is
             goal = offer_goal(f.target, text, node.get("conversion")) if owned else offer_goal(
                 "", None, node.get("conversion"))

@@ -31,6 +31,8 @@ import re
 from urllib.parse import urlsplit
 
 from analysis.findings import RANK, worst
+from analysis.metrics import REPAIRED_RULES as BROKEN_RULES
+from crawler.scope import COMPANY
 
 # Conversions per 100 entry visitors below which a fix is noise (fewer than 1 in 500 visitors: the
 # model's click weights are guesses, and a marketer's day is better spent on what is above).
@@ -67,7 +69,6 @@ REGION_OWNER = {"header": "the header's", "nav": "the navigation's", "footer": "
                 "aside": "the sidebar's", "main": "the page body's", "body": "the page body's", "head": "the page head's"}
 REGION_IN = {"header": "in the header", "nav": "in the navigation", "footer": "in the footer", "aside": "in the sidebar",
              "main": "in the page body", "body": "in the page body", "head": "in the page head"}
-BROKEN_RULES = frozenset({"broken-link", "redirect-loop"})
 ASSET_NOUNS = ((re.compile(r"/(comments/)?feed/?$|\.(rss|atom)$", re.I), "feed"),
                (re.compile(r"/wp-json(/|$)|/oembed", re.I), "API endpoint"),
                (re.compile(r"\.(png|jpe?g|gif|svg|webp|avif|ico|bmp)$", re.I), "image"),
@@ -150,7 +151,7 @@ def _path(url: str, g) -> str:
     """An owned URL as its path (the site is known), any other as written."""
     node = g.node_data.get(url) if g is not None else None
     tier = node.get("tier") if node is not None else (g.graph["scope"].tier(url) if g is not None else None)
-    if tier in ("site", "blog", "app"):
+    if tier in COMPANY:
         p = urlsplit(url)
         return (p.path or "/") + (f"?{p.query}" if p.query else "")
     return url
@@ -203,7 +204,7 @@ def _broken_kind(node: dict, goal: str | None, forms: int, links: int) -> str:
         return "asset"
     if tier == "social":
         return "social"
-    if tier in ("site", "blog", "app"):
+    if tier in COMPANY:
         return "page"
     return "external"
 

@@ -12,6 +12,7 @@ from analysis.rules.common import (FORWARD_TAGS, NAV_TAGS, REGION_WORDS, _Group,
                                    _plural, _tier_keys, rule)
 from analysis.status import BROKEN
 from crawler.scope import BLOG, SITE
+from crawler.signals import LEAD_PURPOSES
 from crawler.urls import URLError, normalize
 
 
@@ -87,7 +88,6 @@ TEMPLATE_MIN_POSTS = 3
 CONTENT_REGIONS = ("main", "body")
 
 
-LEAD_PURPOSES = frozenset({"lead", "newsletter"})
 
 
 def _offering_in_text(g, posts: dict) -> set[str]:

@@ -14,11 +14,10 @@ from sys import intern
 from analysis.findings import Finding
 from analysis.rules.common import NAV_TAGS, _Group, _owned_page_tiers, _owned_pages, _plural, rule
 from analysis.status import BROKEN
-from crawler.scope import OWNED
+from crawler.scope import COMPANY
+from crawler.signals import LEAD_PURPOSES
 from crawler.urls import normalize
 
-COMPANY_TIERS = OWNED | {"app"}   # where a form's target is the company's own
-LEAD_PURPOSES = frozenset({"lead", "newsletter"})
 # An action endpoint answering 405 to GET/HEAD only refuses what the crawler did not do: it takes POSTs.
 ACCEPTS_POST = frozenset({405})
 # What to call a form or an offer page, by a word of its page's address (policy as data).
@@ -63,10 +62,17 @@ def _answer(node) -> str:
     return f"fails ({node.get('label') or node.get('error_kind') or 'no answer'})"
 
 
-def _form_faults(g):
+def _form_faults(g) -> list[tuple]:
     """``(page, purpose, attr, key)`` of each form target on an owned page that does not exist:
     an ``action`` or ``next`` on the company's hosts whose verdict is broken (an action answering
-    405 takes POSTs: fine)."""
+    405 takes POSTs: fine). Kept on the graph: lead-form-target and broken-link both ask."""
+    cached = g.graph.get("form_faults")
+    if cached is None:
+        cached = g.graph["form_faults"] = list(_read_form_faults(g))
+    return cached
+
+
+def _read_form_faults(g):
     key_of, nodes = g.graph["key"], g.node_data
     for page, data in _owned_pages(g):
         for form in (data.get("signals") or {}).get("forms") or ():
@@ -80,7 +86,7 @@ def _form_faults(g):
                 except ValueError:  # (URLError too)
                     continue
                 node = nodes.get(key)
-                if node is None or node.get("tier") not in COMPANY_TIERS or node.get("verdict") != BROKEN:
+                if node is None or node.get("tier") not in COMPANY or node.get("verdict") != BROKEN:
                     continue
                 status = node.get("final_status") if node.get("chain") else node.get("status")
                 if attr == "action" and status in ACCEPTS_POST:
@@ -180,7 +186,7 @@ def buried_offer(g):
     landing: dict[str, str] = {}   # offer address (the page, or an address redirecting to it) -> the offer page
     for url, data in nodes.items():
         offer = data.get("conversion") in ("lead", "purchase") or (forms and url in owned and data.get("lead_form"))
-        if offer and data.get("tier") in COMPANY_TIERS and data.get("role") in (None, "page", "external") \
+        if offer and data.get("tier") in COMPANY and data.get("role") in (None, "page", "external") \
                 and data.get("verdict") != BROKEN and not SIGN_IN.search(url.split("://", 1)[-1]):
             # (a broken offer is broken-link's)
             final = data.get("final_url") or url
