@@ -583,10 +583,11 @@ def diff_crawls(store, old_id: int, new_id: int, *, weights: dict | None = None,
         "metrics": _metrics(old, new),
         "fix_first": new.plan,
     }
-    said = {"headline": headline(out), "summary": summary(out)}
+    items = summary(out)
+    said = {"headline": headline(out, items=items), "summary": items}
     out = {**{k: out[k] for k in ("site", "old", "new", "options_differ")}, **said,
            **{k: v for k, v in out.items() if k not in said}}
-    out["sentences"] = sentences(out)
+    out["sentences"] = sentences(out, items)
     return out
 
 
@@ -1114,11 +1115,13 @@ def also(diff: dict) -> list[str]:
     return worse + better + rest
 
 
-def sentences(diff: dict) -> list[str]:
+def sentences(diff: dict, items: list[dict] | None = None) -> list[str]:
     """The plain-language lines of a diff, most important first: a note on how the crawls
     differ, then what changed for the funnel (:func:`summary`: offers, conversion, backward
-    routes, the link check), then the rest (:func:`also`: other findings, pages, links)."""
-    return notes(diff) + [item["words"] for item in summary(diff)] + also(diff)
+    routes, the link check), then the rest (:func:`also`: other findings, pages, links).
+    ``items``: the diff's :func:`summary`, when the caller has it already."""
+    items = summary(diff) if items is None else items
+    return notes(diff) + [item["words"] for item in items] + also(diff)
 
 
 # -- headline and "did anything change" ---------------------------------------------------------
@@ -1158,11 +1161,12 @@ def header_safe(text: str, limit: int = HEADLINE_MAX) -> str:
     return text
 
 
-def headline(diff: dict, limit: int = HEADLINE_MAX) -> str:
+def headline(diff: dict, limit: int = HEADLINE_MAX, items: list[dict] | None = None) -> str:
     """The e-mail subject: the site, then what changed for the funnel in the order of
     :func:`summary` (template changes and offers, conversion moving a point or more, backward
     links new and fixed, links newly broken and fixed, counted), as much as fits in
-    ``limit`` characters (``+N more`` for the rest); else what else changed.
+    ``limit`` characters (``+N more`` for the rest); else what else changed. ``items``: the
+    diff's :func:`summary`, when the caller has it already.
 
     >>> d = {"site": "acme.example", "new": {"targets": []}, "old": {"targets": []},
     ...      "backward": {"new": [{"id": 1, "target": "https://x.com/a", "region": "header", "severity": "high",
@@ -1181,7 +1185,7 @@ def headline(diff: dict, limit: int = HEADLINE_MAX) -> str:
                "broken-new": ("newly broken", "newly broken"),
                "broken-fixed": ("broken link fixed", "broken links fixed")}
     parts: dict[str, str | list] = {}
-    for item in summary(diff):
+    for item in summary(diff) if items is None else items:
         if item["kind"] in counted:
             parts.setdefault(item["kind"], []).append(item)
         elif item["short"]:

@@ -104,14 +104,15 @@ def _notes(diff: dict) -> list[str]:
     return notes(diff)[1:] if diff["options_differ"] else notes(diff)
 
 
-def _head(diff: dict) -> tuple[list[dict], int, list[str]]:
+def _head(diff: dict) -> tuple[list[dict], int, list[str], str]:
     """What the renderings say first: the changes for the funnel (the first
     :data:`SUMMARY_SHOWN`), how many more there are, then the other sentences (what the
-    summary does not say; the notes are said at the top)."""
+    summary does not say; the notes are said at the top), and the headline (all from one
+    :func:`summary`)."""
     items = summary(diff)
     said = {item["words"] for item in items} | set(notes(diff))
     rest = [s for s in diff["sentences"] if s not in said]
-    return items[:SUMMARY_SHOWN], max(0, len(items) - SUMMARY_SHOWN), rest
+    return items[:SUMMARY_SHOWN], max(0, len(items) - SUMMARY_SHOWN), rest, headline(diff, items=items)
 
 
 def _group_line(grp: dict) -> str:
@@ -153,11 +154,11 @@ def write_terminal(diff: dict, out: TextIO, color: bool | None = None, width: in
         w.line(safe(note), "yellow")
     for note in _notes(diff):
         w.line(safe(note), "yellow")
-    w.line(safe(headline(diff)), "bold")
+    items, hidden, rest, head = _head(diff)
+    w.line(safe(head), "bold")
     if not changed(diff):
         w.line("No changes.", "green")
         return
-    items, hidden, rest = _head(diff)
     if items:
         w.line()
         w.line(HEAD + ":", "bold")
@@ -298,14 +299,14 @@ def write_markdown(diff: dict, out: TextIO) -> None:
         w(f"> **Options differ:** {md(note)}\n\n")
     for note in _notes(diff):
         w(f"> **Note:** {md(note)}\n\n")
-    w(f"**{md(headline(diff))}**\n\n")
+    items, hidden, rest, head = _head(diff)
+    w(f"**{md(head)}**\n\n")
     w(_md_row(["", f"crawl #{old['id']}", f"crawl #{new['id']}"]) + "|:--|:--|:--|\n")
     for label, key in (("Started", "started"), ("Status", "status"), ("Pages", "pages"), ("Crawled by", "version")):
         w(_md_row([label, md(old[key]), md(new[key])]))
     if not changed(diff):
         w("\nNo changes.\n")
         return
-    items, hidden, rest = _head(diff)
     if items:
         w(f"\n### {HEAD}\n\n")
         for item in items:
@@ -558,13 +559,13 @@ def html_text(diff: dict) -> str:
                  for r in f["changed"][:SHOWN]]
     reach = [{"url": r["url"], "old": _reach(r["old"]), "new": _reach(r["new"]), "lost": _reach(r["lost"]),
               "gained": _reach(r["gained"])} for r in diff["metrics"]["conversion_pages"][:SHOWN]]
-    items, hidden, rest = _head(diff)
+    items, hidden, rest, head = _head(diff)
     items = [{"words": safe(item["words"]), "css": {"worse": "new", "better": "fixed"}.get(item["change"], "")}
              for item in items]
     crawl_rows = [(label, safe(old[key]), safe(new[key])) for label, key in
                   (("Started", "started"), ("Status", "status"), ("Pages", "pages"), ("Crawled by", "version"))]
     return _TEMPLATE.render(
-        csp=CSP, site=safe(diff["site"]), title=safe(_title(diff)), headline=safe(headline(diff)),
+        csp=CSP, site=safe(diff["site"]), title=safe(_title(diff)), headline=safe(head),
         note=safe(_options_note(diff)) if diff["options_differ"] else None, notes=[safe(n) for n in _notes(diff)],
         old=old, new=new, crawl_rows=crawl_rows,
         changed=changed(diff), items=items, hidden=hidden, head=HEAD, also=ALSO, sentences=[safe(s) for s in rest],
