@@ -148,15 +148,17 @@ def _band(ax, x0, x1, bottom0, top0, bottom1, top1, colour, alpha):
     ax.add_patch(PathPatch(Path(verts, codes), facecolor=colour, edgecolor="none", alpha=alpha, zorder=2))
 
 
-def _count(v: float) -> str:
-    """Visitors of 100, said as people would: whole numbers, "under 1" for a trace.
+def people(x: float | None) -> str:
+    """A number of visitors out of 100 in whole people ("under 1" for a trace).
 
-    >>> _count(30.6), _count(0.4), _count(0.0)
-    ('31', 'under 1', '0')
+    >>> people(31.2), people(1.6), people(0.3), people(0), people(None)
+    ('31', '2', 'under 1', '0', '—')
     """
-    if v <= 0:
+    if x is None:
+        return "—"
+    if x <= 0:
         return "0"
-    return "under 1" if v < 0.5 else f"{v:,.0f}"
+    return "under 1" if x < 0.5 else f"{x:,.0f}"
 
 
 def funnel_figure(outcomes: dict[str, dict[str, float]]):
@@ -204,13 +206,13 @@ def funnel_figure(outcomes: dict[str, dict[str, float]]):
     step = 0.11  # two lines of 9-point text in this axes' units
     ys = spread([sum(left[t]) / 2 for t in tiers], step)
     for t, y in zip(tiers, ys):
-        ax.text(-0.03, y, f"{_count(outcomes[t]['visitors'])} land on the {t}", ha="right", va="center",
+        ax.text(-0.03, y, f"{people(outcomes[t]['visitors'])} land on the {t}", ha="right", va="center",
                 fontsize=9, color=TIER_COLOURS.get(t, "#333"), fontweight="bold")
     ys = spread([sum(right[e]) / 2 for e in ends], step / 2 + 0.01)
     for e, y in zip(ends, ys):
         total = sum(outcomes[t][e] for t in tiers)
         colour = {"conversion": TIER_COLOURS["conversion"], "social_leak": BACKWARD}.get(e, "#4b5563")
-        ax.text(1.03, y, f"{_count(total)} {OUTCOME_WORDS[e]}", ha="left", va="center", fontsize=9, color=colour,
+        ax.text(1.03, y, f"{people(total)} {OUTCOME_WORDS[e]}", ha="left", va="center", fontsize=9, color=colour,
                 fontweight="bold" if e in ("conversion", "social_leak") else "normal")
     ax.text(0.02, 1.07, "where 100 visitors land", ha="center", va="bottom", fontsize=9, color="#4b5563")
     ax.text(0.98, 1.07, "how their visit ends", ha="center", va="bottom", fontsize=9, color="#4b5563")

@@ -23,10 +23,10 @@ import pytest
 from conftest import ROOT, run_cli
 from test_real_world import closed_port
 
-from analysis.formats.html import grouped_plan, people, plan_rows, visitors, what_of, when
+from analysis.formats.html import grouped_plan, plan_rows, visitors, what_of, when
 from analysis.formats.pdf import BROWSERS, FLAGS, print_pdf
 from analysis.graph import graph_from
-from analysis.pictures import (funnel_figure, graph_figure, per_hundred, section_graph, visitor_outcomes)
+from analysis.pictures import (funnel_figure, graph_figure, people, per_hundred, section_graph, visitor_outcomes)
 from analysis.report import audit as analyse
 from crawler.store import Store
 

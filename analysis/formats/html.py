@@ -108,17 +108,6 @@ def visitors(x: float | None) -> str:
     return f"{x:.1f}" if x < 9.95 else f"{x:,.0f}"
 
 
-def people(x: float | None) -> str:
-    """A number of visitors out of 100 in whole people ("under 1" for a trace).
-
-    >>> people(31.2), people(1.6), people(0.3), people(0), people(None)
-    ('31', '2', 'under 1', '0', '—')
-    """
-    if x is None:
-        return "—"
-    if x <= 0:
-        return "0"
-    return "under 1" if x < 0.5 else f"{x:,.0f}"
 
 
 def _say(x: float, plural: str, singular: str, rest: str = "") -> str:
@@ -126,6 +115,8 @@ def _say(x: float, plural: str, singular: str, rest: str = "") -> str:
     >>> _say(31.2, "reach", "reaches", "an offer"), _say(1.2, "reach", "reaches", "an offer"), _say(0.2, "leave", "leaves")
     ('31 reach an offer', '1 reaches an offer', 'under 1 leaves')
     """
+    from analysis.pictures import people
+
     count = people(x)
     return f"{count} {plural if count not in ('1', 'under 1') else singular}{' ' + rest if rest else ''}"
 
@@ -300,7 +291,7 @@ def entry_rows(metrics: dict, g, scores: dict) -> list[dict]:
 def render(audit) -> str:
     """``audit`` as one self-contained HTML document."""
     from analysis.metrics import funnel_metrics, walk_graph
-    from analysis.pictures import funnel_svg, graph_svg, per_hundred, section_graph, visitor_outcomes
+    from analysis.pictures import funnel_svg, graph_svg, people, per_hundred, section_graph, visitor_outcomes
 
     g, crawl = audit.graph, audit.crawl
     metrics = getattr(audit, "metrics", None) or funnel_metrics(g, audit.findings)
