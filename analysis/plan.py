@@ -230,11 +230,10 @@ def _asset_noun(url: str) -> str:
     return next((noun for pattern, noun in ASSET_NOUNS if pattern.search(path)), "file")
 
 
-def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g) -> str:
-    """One sentence: what the item costs and why it is there."""
+def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g, pages: int) -> str:
+    """One sentence: what the item costs and why it is there (``pages``: the pages its findings stand on)."""
     f = fs[0]
     scope = g.graph.get("scope") if g is not None else None
-    pages = len({u for x in fs for u in x.sources}) if len(fs) > 1 else f.count
     on = _plural(pages, "page")
     of, about = per_visitors(max(cost, 0.0), who)
     measure = effect.get("measure")
@@ -272,8 +271,7 @@ def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g) 
             send, offer = ("sends", "offers") if pages == 1 else ("send", "offer")
             return (f"{on} {send} visitors to social but {offer} no purchase and no lead capture: with an offer on each, "
                     f"{of}, {about} more would reach one")
-        link_ = "links" if pages == 1 else "link"
-        return (f"{on} of the blog {link_} to nothing on the site (no call to action): with one on each, {of}, "
+        return (f"{on} of the blog {link} to nothing on the site (no call to action): with one on each, {of}, "
                 f"{about} more would reach an offer")
     if measure == "remove":
         region = f.region if f.region in REGION_IN else "body"
@@ -378,7 +376,7 @@ def _item(fs: list, effect: dict, who: str, g) -> dict:
     return {"id": f.id, "ids": [x.id for x in fs], "rule": f.rule, "severity": worst(x.severity for x in fs),
             "region": region, "kind": kind, "target": f.target, "targets": [x.target for x in fs], "pages": pages,
             "links": effect.get("links", 0), "cost": round(cost, 4), "measure": effect.get("measure"),
-            "words": _words(kind, fs, effect, cost, who, g),
+            "words": _words(kind, fs, effect, cost, who, g, pages),
             "fix": fix_line(f.rule, kind, region)}
 
 
