@@ -33,7 +33,6 @@ from crawler.scope import BLOG, SITE, SOCIAL
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("social", "blog", "site", "conversion")  # the funnel's order, left to right
 FORWARD, BACKWARD = "#2f6db3", "#d62728"            # flows along the funnel, and against it
 TIER_COLOURS = {SITE: "#2f6db3", BLOG: "#2ca02c", SOCIAL: "#ff7f0e", "conversion": "#b8860b"}
 OUTCOME_COLOURS = {"conversion": "#b8860b", "social_leak": "#ff7f0e", "external": "#9ca3af", "exit": "#d1d5db"}
@@ -446,5 +445,5 @@ def graph_svg(sg: nx.DiGraph) -> str:
     return _svg(graph_figure(sg))
 
 
-__all__ = ["STAGES", "ENDS", "visitor_outcomes", "per_hundred", "funnel_figure", "funnel_svg", "section_of",
+__all__ = ["ENDS", "visitor_outcomes", "per_hundred", "funnel_figure", "funnel_svg", "section_of",
            "readable", "section_graph", "graph_figure", "graph_svg", "spread"]
