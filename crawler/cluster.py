@@ -1,0 +1,146 @@
+"""One crawl, many processes: what the coordinator, the workers and the writer share in Redis.
+
+A crawl with ``--workers N`` (or ``--redis URL``) is announced in Redis by the coordinator (the
+``funnelcheck audit`` process); workers (``funnelcheck worker --redis URL``, or the N local ones)
+join it, fetch and parse through scrapy-redis's scheduler seams, and send what they found to one
+writer, the only process that writes the SQLite store. Every key of a crawl lives under its
+namespace ``funnelcheck:<token>``; this module is the one place that names them.
+
+======================  =======  ============================================================
+key (under the ns)      type     what it holds
+======================  =======  ============================================================
+``requests``            stream   requests to fetch (field ``r``: the scrapy-redis serializer's
+                                 bytes of ``request_to_dict``); group ``workers``: a request is
+                                 pending (in flight) until its worker sends the items it made
+``items``               stream   what workers found (field ``i``: :func:`encode` of one spider
+                                 item); group ``writer``: pending until the store has it
+``seen``                set      :func:`digest` of every URL key the crawl decided about
+``frontier``            stream   a resumed crawl's frontier, from the store (field ``f``:
+                                 ``[key, fetch, state]`` JSON), read by the starting worker
+``starter``             string   the worker that runs the spider's start requests (SET NX)
+``started``             string   ``1`` once the start requests were all scheduled
+``status``              string   ``running``, ``done`` (workers close), ``stopped``
+``state``               hash     the spider's shared state (origins, profile handles)
+``limits``              hash     shared counters of ``--max-pages``, ``--depth`` and traps
+``workers``             hash     worker id -> JSON ``{"host", "pid", "started"}``
+``alive:<worker>``      string   set with a TTL of :data:`HEARTBEAT_TTL`, refreshed: a worker
+                                 whose key expired is dead and its pending requests are
+                                 claimed by the others
+``hosts:<host>``        zset     per-host download leases (member -> expiry): politeness
+                                 (``--concurrency``) across all workers together
+``pause:<host>``        string   a host's ``Retry-After``: no worker asks it before this time
+======================  =======  ============================================================
+
+The announcement itself is a field of the hash :data:`ANNOUNCED` (token -> JSON
+:func:`announce`), so a worker started before any crawl waits there, and joins the crawl
+once it appears.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+
+PREFIX = "funnelcheck"
+ANNOUNCED = f"{PREFIX}:crawls"      # hash: token -> announcement JSON
+WORKERS_GROUP = "workers"           # the consumer group of the requests stream
+WRITER_GROUP = "writer"             # ... and of the items stream
+HEARTBEAT_TTL = 5.0                 # seconds a worker's alive key lives without a refresh
+HEARTBEAT_EVERY = 1.0               # seconds between refreshes
+
+
+def namespace(token: str) -> str:
+    """The prefix of every key of one crawl.
+
+    >>> namespace("7-ab12")
+    'funnelcheck:7-ab12'
+    """
+    return f"{PREFIX}:{token}"
+
+
+def key(token: str, name: str) -> str:
+    """One key of a crawl (see the module's table).
+
+    >>> key("7-ab12", "requests"), key("7-ab12", "hosts:acme.example:443")
+    ('funnelcheck:7-ab12:requests', 'funnelcheck:7-ab12:hosts:acme.example:443')
+    """
+    return f"{namespace(token)}:{name}"
+
+
+def new_token(crawl_id: int) -> str:
+    """A crawl's token: its id in the store and a random part (a store can be crawled again).
+
+    >>> new_token(7).startswith("7-"), len(new_token(7))
+    (True, 14)
+    """
+    return f"{crawl_id}-{os.urandom(6).hex()}"
+
+
+def digest(url_key: str) -> bytes:
+    """The compact form of a URL key in the ``seen`` set: 8 bytes, whatever the URL's length
+    (a million keys in ~60 MiB of Redis rather than ~150; collisions at 2**-64 per pair).
+
+    >>> len(digest("https://acme.example/"))
+    8
+    """
+    return hashlib.blake2b(url_key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+
+
+def encode(obj) -> bytes:
+    """An item (or any JSON-able value) as stream field bytes; tuples become lists.
+
+    >>> decode(encode({"page": {"url": "https://a.example/"}, "links": [("a", "b")]}))
+    {'page': {'url': 'https://a.example/'}, 'links': [['a', 'b']]}
+    """
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+def decode(data: bytes):
+    return json.loads(data.decode("utf-8", "surrogatepass"))
+
+
+def connect(url: str):
+    """A Redis client for ``url`` (``redis://host:port/db`` or ``unix:///path/redis.sock``);
+    raises ``redis.exceptions.ConnectionError`` when nothing answers there."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    client.ping()
+    return client
+
+
+def announcement(token: str, crawl: dict, db_path: str | None, resume: bool, verbose: int = 0) -> dict:
+    """What a worker needs to join a crawl: the crawl row's fields the spider reads
+    (``FUNNEL_CRAWL``), whether it resumes, and where the store is (a worker on the same
+    machine may read its external-link cache there; one elsewhere does without).
+
+    >>> a = announcement("7-ab", {"id": 7, "targets": ["https://a.example/"], "options": "{}"}, "/x/c.sqlite", False)
+    >>> a["token"], a["crawl"]["id"], a["resume"], a["host"] == socket.gethostname()
+    ('7-ab', 7, False, True)
+    """
+    return {"token": token, "crawl": {k: crawl.get(k) for k in ("id", "targets", "options", "origins", "state", "limits")},
+            "db": db_path, "resume": resume, "verbose": verbose, "host": socket.gethostname(), "announced": time.time()}
+
+
+def announce(client, info: dict) -> None:
+    """Make a crawl joinable (workers waiting on :data:`ANNOUNCED` see it)."""
+    client.set(key(info["token"], "status"), "running")
+    client.hset(ANNOUNCED, info["token"], encode(info))
+
+
+def withdraw(client, token: str) -> None:
+    """The crawl is over: no worker joins it any more."""
+    client.hdel(ANNOUNCED, token)
+
+
+def announced(client) -> list[dict]:
+    """The crawls announced in this Redis and still running, oldest first."""
+    out = []
+    for token, data in client.hgetall(ANNOUNCED).items():
+        info = decode(data)
+        status = client.get(key(info["token"], "status"))
+        if status in (b"running", None):
+            out.append(info)
+    return sorted(out, key=lambda i: i.get("announced", 0))
