@@ -235,7 +235,6 @@ def write_terminal(diff: dict, out: TextIO, color: bool | None = None, width: in
                 w.line(f"{sign} {safe(url)}", indent=2)
             more(p[name]["count"], min(SHOWN, len(p[name]["urls"])), f"pages {name}")
     for kind, what in LINK_WORDS:
-        what = what[0].upper() + what[1:]
         a, r = diff["links"]["added"].get(kind) or EMPTY, diff["links"]["removed"].get(kind) or EMPTY
         if not (a["count"] or r["count"]):
             continue
@@ -362,7 +361,6 @@ def write_markdown(diff: dict, out: TextIO) -> None:
                     w(f"- {md_link(url)}\n")
                 more(p[name]["count"], min(SHOWN, len(p[name]["urls"])), f"pages {name}")
     for kind, what in LINK_WORDS:
-        what = what[0].upper() + what[1:]
         a, r = diff["links"]["added"].get(kind) or EMPTY, diff["links"]["removed"].get(kind) or EMPTY
         if not (a["count"] or r["count"]):
             continue
@@ -532,7 +530,6 @@ def html_text(diff: dict) -> str:
                      for name in ("added", "removed") if p[name]["count"]]
     link_sections = []
     for kind, what in LINK_WORDS:
-        what = what[0].upper() + what[1:]
         a, r = diff["links"]["added"].get(kind) or EMPTY, diff["links"]["removed"].get(kind) or EMPTY
         if a["count"] or r["count"]:
             shown = [("added", x) for x in a["links"][:SHOWN]] + [("removed", x) for x in r["links"][:SHOWN]]
