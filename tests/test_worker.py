@@ -113,3 +113,96 @@ def test_two_workers_split_the_pages_and_fetch_none_twice(redis_url, client):
     assert len(ok) == 2 * PAGES + 1
     by_worker = Counter(client.hkeys(cluster.key(token, "workers")))  # (empty: both left)
     assert not by_worker
+
+
+def test_a_worker_started_before_the_crawl_is_announced_waits_and_joins_it(redis_url, client):
+    srv = SiteServer(routes={"*": _tree})
+    try:
+        early = _worker(redis_url)
+        time.sleep(1.5)  # long enough to have given up, were it to give up on an empty Redis
+        assert early.poll() is None, early.stderr.read()
+        token = _announce(client, _options(srv), crawl_id=2)
+        _finish(client, token, [early])
+    finally:
+        if early.poll() is None:
+            early.kill()
+        srv.close()
+    assert set(_fetched(srv)) == {f"/p/{n}" for n in range(2 * PAGES + 1)}
+    assert len({i["page"]["url"] for i in _items(client, token)}) == 2 * PAGES + 1 + 1 + 1  # + profile, /gone/
+
+
+def test_a_worker_killed_mid_crawl_leaves_its_requests_to_the_others(redis_url, client):
+    srv = SiteServer(routes={"*": lambda h: _tree(h, delay=0.05)})
+    try:
+        token = _announce(client, _options(srv), crawl_id=3)
+        victim, survivor = _worker(redis_url, token), _worker(redis_url, token)
+        deadline = time.monotonic() + 30
+        while client.xlen(cluster.key(token, "items")) < 15:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        pending = {c["name"]: c["pending"] for c in client.xinfo_consumers(cluster.key(token, "requests"),
+                                                                            cluster.WORKERS_GROUP)}
+        os.kill(victim.pid, signal.SIGKILL)
+        assert process_gone(victim.pid)
+        victim.wait()
+        _finish(client, token, [survivor])
+    finally:
+        for w in (victim, survivor):
+            if w.poll() is None:
+                w.kill()
+        srv.close()
+    assert any(pending.values())  # the victim had requests in flight ...
+    pages = Counter(i["page"]["url"] for i in _items(client, token))
+    assert {f"https://res.test/p/{n}" for n in range(2 * PAGES + 1)} <= set(pages)  # ... and none is lost
+    consumers = client.xinfo_consumers(cluster.key(token, "requests"), cluster.WORKERS_GROUP)
+    assert all(c["pending"] == 0 for c in consumers)
+
+
+def test_a_worker_without_redis_says_so_and_exits_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "crawler.worker", "--redis", f"unix://{tmp_path}/none.sock"],
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(f"cannot reach Redis at unix://{tmp_path}/none.sock")
+
+
+def _page_view(page: dict) -> tuple:
+    return tuple(page.get(c) for c in ("url", "role", "method", "depth", "status", "error_kind", "location",
+                                        "title")) + (page.get("lead_form") or 0, page.get("parsed") or 0)
+
+
+def _link_view(link) -> tuple:
+    if isinstance(link, dict):
+        return tuple(link[c] for c in ("source", "target", "target_key", "tag", "region", "kind", "line"))
+    source, target, key, _fragment, tag, _attr, _text, region, _rel, _icon, kind, line, *_ = link
+    return source, target, key, tag, region, kind, line
+
+
+def test_two_workers_find_what_one_process_finds(redis_url, client, tmp_path):
+    """The fixture company (site, blog, social profiles, robots.txt and sitemaps): the pages and
+    links two workers send are those one process stores."""
+    from conftest import SITES, run_cli
+    from crawler.store import Store
+    from test_audit import OWN, S, remaps
+
+    site, blog = SiteServer(SITES / "funnel" / "site"), SiteServer(SITES / "funnel" / "blog")
+    social = SiteServer(SITES / "funnel" / "social",
+                        routes={"/linkedin/company/shop": Route(999, body="<html><body>Request denied</body></html>")})
+    try:
+        db = tmp_path / "c.sqlite"
+        result = run_cli("audit", S, "--db", db, *OWN, *remaps(site, blog, social), "--format", "json")
+        assert result.exit_code == 1, result.stderr
+        with Store(str(db)) as store:
+            crawl = store.crawl(1)
+            one = sorted(_page_view(p) for p in store.pages(1))
+            one_links = Counter(_link_view(l) for l in store.links(1))
+        token = cluster.new_token(1)
+        cluster.announce(client, cluster.announcement(token, crawl, None, False))
+        _finish(client, token, [_worker(redis_url, token) for _ in range(2)])
+    finally:
+        for s in (site, blog, social):
+            s.close()
+    items = _items(client, token)
+    two = sorted(_page_view(i["page"]) for i in items if not i.get("partial"))
+    assert two == one
+    assert Counter(_link_view(l) for i in items for l in i["links"]) == one_links
