@@ -51,6 +51,7 @@ class StreamQueue:
     RECLAIM_EVERY = 1.0   # seconds between looks for dead workers' pending entries
     RECLAIM_IDLE = 1000   # ms an entry must have been idle to be claimed (two claimers: one wins)
     EMPTY_PAUSE = 0.02    # seconds an empty read is trusted before Redis is asked again
+    MAX_DELIVERIES = 5    # a request whose workers all died with it is given up after this many
 
     def __init__(self, server, spider, key, serializer=None):
         from scrapy_redis.queue import Base
@@ -158,7 +159,13 @@ class StreamQueue:
                 self.server.xgroup_delconsumer(self.key, self.group, name)
                 continue
             pending = self.server.xpending_range(self.key, self.group, "-", "+", 100, consumername=name)
-            ids = [p["message_id"] for p in pending]
+            ids = [p["message_id"] for p in pending if p["times_delivered"] < self.MAX_DELIVERIES]
+            for p in pending:
+                if p["times_delivered"] >= self.MAX_DELIVERIES:  # it took every worker that tried it down
+                    logger.error("gave up request %s: %d workers died with it", _text(p["message_id"]),
+                                 p["times_delivered"])
+                    self.server.xack(self.key, self.group, p["message_id"])
+                    self.server.xdel(self.key, p["message_id"])
             if ids:
                 claimed = self.server.xclaim(self.key, self.group, self.consumer, self.RECLAIM_IDLE, ids)
                 self._keep(claimed)

@@ -11,8 +11,8 @@ flight is claimed by the other workers). One crawl per process: the Twisted reac
 restart, so a worker serving many crawls is started again for each (``funnelcheck worker`` in a
 loop, or systemd's ``Restart=always``).
 
-Exit codes: 0 (the crawl ended, or the worker was stopped), 2 (no Redis at URL, or a crawl it
-cannot run).
+Exit codes: 0 (the crawl ended, or the worker was stopped), 2 (no Redis at URL, Redis lost
+during the crawl, or a crawl it cannot run).
 """
 from __future__ import annotations
 
@@ -93,6 +93,7 @@ class ClusterMember:
         self.sender = Sender.of(crawler)
         self.status_key = cluster.key(self.token, "status")
         self.closing = False
+        self.lost: str | None = None   # why Redis could not be reached any more (exit 2)
         self.started = False   # the start requests are all pushed (by whichever worker)
         self.next_start_check = 0.0
         self.loop = None
@@ -118,10 +119,15 @@ class ClusterMember:
             status = self.client.get(self.status_key)
             self.sender.flush_direct()
         except Exception as exc:  # noqa: BLE001 - Redis went away: nothing more can be done here
-            logger.error("lost the crawl's Redis: %s", exc)
+            self.lost = f"lost the crawl's Redis: {exc}"
+            logger.error(self.lost)
             status = b"stopped"
         if status in (b"done", b"stopped", None):  # (None: the coordinator deleted the crawl's keys)
             self.closing = True
+            if self.lost:  # a clean close may wait for Redis for ever (a host's lease): not past the grace
+                from twisted.internet import reactor
+
+                reactor.callLater(STOP_GRACE, self.give_up)
             logger.info("the crawl is %s: closing", (status or b"gone").decode())
             from scrapy.utils.defer import deferred_from_coro
 
@@ -135,6 +141,10 @@ class ClusterMember:
         slot = getattr(engine, "_slot", None)  # the engine asks its scheduler every 5 s when idle: sooner
         if slot is not None and getattr(slot, "nextcall", None) is not None:
             slot.nextcall.schedule()
+
+    def give_up(self) -> None:
+        print(self.lost, file=sys.stderr)
+        os._exit(2)
 
     def spider_idle(self, spider):
         from scrapy.exceptions import DontCloseSpider
@@ -256,6 +266,11 @@ def run_worker(redis_url: str, verbose: int = 0, token: str | None = None) -> in
         process.crawl(crawler)
         _stop_on_signals(process, heartbeat)
         process.start(install_signal_handlers=False)
+        member = crawler.extensions.middlewares and next(
+            (m for m in crawler.extensions.middlewares if isinstance(m, ClusterMember)), None)
+        if member is not None and member.lost:
+            print(member.lost, file=sys.stderr)
+            return 2
     finally:
         heartbeat.stop()
         try:

@@ -95,40 +95,29 @@ def client(redis_url):
     c.close()
 
 
-def test_two_workers_split_the_pages_and_fetch_none_twice(redis_url, client):
+def test_two_workers_split_the_pages_and_fetch_none_twice_one_started_before_the_crawl(redis_url, client):
+    """One worker waits for a crawl (it never gives up on an empty Redis), the other is started
+    for it; they split the pages, and the server sees every page once."""
     srv = SiteServer(routes={"*": _tree})
+    early = _worker(redis_url)
     try:
-        token = _announce(client, _options(srv))
-        workers = [_worker(redis_url, token) for _ in range(2)]
-        _finish(client, token, workers)
-    finally:
-        srv.close()
-    fetched = _fetched(srv)
-    assert set(fetched) == {f"/p/{n}" for n in range(PAGES)} | {f"/p/{n}" for n in range(PAGES, 2 * PAGES + 1)}
-    assert max(fetched.values()) == 1, [p for p, c in fetched.items() if c > 1]
-    items = _items(client, token)
-    pages = Counter(i["page"]["url"] for i in items if not i.get("partial"))
-    assert max(pages.values()) == 1
-    ok = {u for u in pages if u.startswith("https://res.test/p/")}
-    assert len(ok) == 2 * PAGES + 1
-    by_worker = Counter(client.hkeys(cluster.key(token, "workers")))  # (empty: both left)
-    assert not by_worker
-
-
-def test_a_worker_started_before_the_crawl_is_announced_waits_and_joins_it(redis_url, client):
-    srv = SiteServer(routes={"*": _tree})
-    try:
-        early = _worker(redis_url)
         time.sleep(1.5)  # long enough to have given up, were it to give up on an empty Redis
         assert early.poll() is None, early.stderr.read()
-        token = _announce(client, _options(srv), crawl_id=2)
-        _finish(client, token, [early])
+        token = _announce(client, _options(srv))
+        late = _worker(redis_url, token)
+        _finish(client, token, [early, late])
     finally:
         if early.poll() is None:
             early.kill()
         srv.close()
-    assert set(_fetched(srv)) == {f"/p/{n}" for n in range(2 * PAGES + 1)}
-    assert len({i["page"]["url"] for i in _items(client, token)}) == 2 * PAGES + 1 + 1 + 1  # + profile, /gone/
+    fetched = _fetched(srv)
+    assert set(fetched) == {f"/p/{n}" for n in range(2 * PAGES + 1)}  # (/p/60 ... /p/120 answer 404)
+    assert max(fetched.values()) == 1, [p for p, c in fetched.items() if c > 1]
+    pages = Counter(i["page"]["url"] for i in _items(client, token) if not i.get("partial"))
+    assert max(pages.values()) == 1
+    assert set(pages) == ({f"https://res.test/p/{n}" for n in range(2 * PAGES + 1)}
+                          | {"https://res.test/gone/", "https://twitter.com/restest"})
+    assert not client.hkeys(cluster.key(token, "workers"))  # both left
 
 
 def test_a_worker_killed_mid_crawl_leaves_its_requests_to_the_others(redis_url, client):
@@ -356,3 +345,25 @@ def test_the_start_requests_of_a_starter_gone_before_it_finished_are_made_by_ano
         srv.close()
     assert set(_fetched(srv)) == {f"/p/{n}" for n in range(2 * PAGES + 1)}
     assert client.get(cluster.key(token, "starter")) != b"ghost:1:dead"
+
+
+def test_a_worker_that_loses_redis_says_so_and_exits_2(client):
+    from crawler.redisserver import RedisServer
+
+    srv, worker = SiteServer(routes={"*": lambda h: _tree(h, delay=0.05)}), None
+    try:
+        with RedisServer() as own:
+            mine = cluster.connect(own.url)
+            token = _announce(mine, _options(srv), crawl_id=7)
+            worker = _worker(own.url, token)
+            deadline = time.monotonic() + 30
+            while mine.xlen(cluster.key(token, "items")) < 5:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            os.kill(own.pid, signal.SIGKILL)
+            assert worker.wait(timeout=30) == 2
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+        srv.close()
+    assert worker.stderr.read().strip().splitlines()[-1].startswith("lost the crawl's Redis: ")
