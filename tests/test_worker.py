@@ -122,8 +122,8 @@ def test_two_workers_split_the_pages_and_fetch_none_twice_one_started_before_the
 
 def test_a_worker_killed_mid_crawl_leaves_its_requests_to_the_others(redis_url, client):
     srv = SiteServer(routes={"*": lambda h: _tree(h, delay=0.05)})
-    try:
-        token = _announce(client, _options(srv), crawl_id=3)
+    try:  # (--timeout 5: the host leases the victim held expire after the timeout and 10 s)
+        token = _announce(client, _options(srv, timeout=5), crawl_id=3)
         victim, survivor = _worker(redis_url, token), _worker(redis_url, token)
         deadline = time.monotonic() + 30
         while client.xlen(cluster.key(token, "items")) < 15:
