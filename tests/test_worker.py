@@ -397,3 +397,23 @@ def test_the_queue_encodes_a_request_as_scrapy_redis_does():
         ours = pickle.loads(queue._encode(request))
         assert ours == pickle.loads(queue._codec._encode_request(request))
         assert queue._codec._decode_request(queue._encode(request)).callback == request.callback
+
+
+def test_a_worker_started_for_a_coordinator_dies_with_it(redis_url):
+    """(``--token``: the coordinator's own workers; a kill -9 of the coordinator leaves none behind)"""
+    code = ("import subprocess, sys, time\n"
+            f"p = subprocess.Popen([sys.executable, '-m', 'crawler.worker', '--redis', {redis_url!r}, '--token', '9-0'])\n"
+            "print(p.pid, flush=True)\n"
+            "time.sleep(120)\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                              stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    try:
+        time.sleep(1.0)  # (it waits for crawl 9-0, announced nowhere)
+        assert not process_gone(worker, timeout=0.1)
+        parent.kill()
+        parent.wait()
+        assert process_gone(worker)
+    finally:
+        if not process_gone(worker, timeout=0.1):
+            os.kill(worker, signal.SIGKILL)
