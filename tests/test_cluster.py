@@ -6,14 +6,18 @@ one-process crawl of the same site, as tests/test_resume.py compares a resumed c
 """
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, Route, SiteServer, run_cli, wait_for_row
 from crawler import cluster
 from crawler.store import Store
 
@@ -152,8 +156,6 @@ def test_a_sitemap_in_parts_is_written_whole_and_a_replay_of_its_parts_adds_noth
 
 def test_a_writer_waits_while_the_crawl_runs(redis_url, tmp_path):
     """Nothing in the stream is not the end: the writer ends only once the crawl is done."""
-    import time
-
     db = tmp_path / "c.sqlite"
     crawl_id = _crawl(db)
     token = cluster.new_token(crawl_id)
@@ -206,3 +208,230 @@ def test_a_full_disk_fails_the_crawl_from_the_writer(redis_url, tmp_path):
         stored = _rows(db, "SELECT count(*) FROM pages")[0][0]
         assert stored < 400
         assert client.xlen(cluster.key(token, "items")) == 400 - stored  # the rest was never acknowledged
+
+
+# -- crawls end to end -------------------------------------------------------------------------
+PAGES = 300
+
+
+def _site(handler):
+    """/p/N: a binary tree of PAGES pages, each with the same header (a twitter icon) and a broken
+    link every tenth page; the twitter profile links back. Slow enough for kills to land mid-crawl."""
+    path = handler.path
+    time.sleep(0.01)
+    if path.startswith("/_social/"):
+        return Route(200, body='<main><a href="https://big.test/p/0">our site</a></main>')
+    if not path.startswith("/p/") or not path[3:].isdigit() or int(path[3:]) >= PAGES:
+        return Route(404, body="<h1>not found</h1>")
+    n = int(path[3:])
+    kids = "".join(f'<a href="/p/{k}">page {k}</a>' for k in (2 * n + 1, 2 * n + 2))
+    broken = f'<a href="/gone/{n}">old</a>' if n % 10 == 9 else ""
+    return Route(200, body=f'<header><a href="https://twitter.com/bigtest">Twitter</a></header>'
+                           f'<main><h1>page {n}</h1>{kids}{broken}</main>')
+
+
+ARGS = ["--no-sitemaps", "--concurrency", "2"]
+
+
+def _remaps(srv: SiteServer) -> list[str]:
+    return ["--remap", rf"^https://big\.test/(.*) {srv.url}/\1",
+            "--remap", rf"^https://twitter\.com/(.*) {srv.url}/_social/twitter.com/\1"]
+
+
+def _view(report: dict) -> dict:
+    """What a user compares: pages and their verdicts, every link, every finding and its pages."""
+    return {"pages": sorted((p["url"], p["role"], p["status"], p["verdict"]) for p in report["pages"]),
+            "links": sorted(Counter((l["source"], l["target"], l["tag"], l["region"], l["line"])
+                                    for l in report["links"]).items()),
+            "findings": sorted((f["id"], f["rule"], f["severity"], f["message"], tuple(f["sources"]))
+                               for f in report["findings"])}
+
+
+def _report(db: Path, crawl_id: int = 1) -> dict:
+    result = run_cli("report", "--db", db, "--crawl", crawl_id, "--format", "json")
+    assert result.exit_code in (0, 1), result.stderr
+    return result.json()
+
+
+def _fetched(srv: SiteServer, since: int = 0) -> Counter:
+    return Counter((m, p) for m, p in srv.requests[since:] if p != "/robots.txt")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """A one-process crawl of the site: (its options, its report, what it asked the server)."""
+    srv = SiteServer(routes={"*": _site})
+    db = tmp_path_factory.mktemp("ref") / "c.sqlite"
+    result = run_cli("audit", "https://big.test/p/0", "--db", db, "--format", "json", *ARGS, *_remaps(srv))
+    srv.close()
+    assert result.exit_code == 1, result.stderr  # the header icon is a high finding
+    report = result.json()
+    assert len([p for p in report["pages"] if p["role"] == "page" and p["status"] == 200]) == PAGES
+    with Store(db) as store:
+        crawl = store.crawl(1)
+    return crawl, _view(report), _fetched(srv)
+
+
+DRIVER = """
+import sys
+from crawler.coordinator import run_cluster_crawl
+from crawler.run import resume_crawl
+from crawler.store import Store
+db, crawl_id, workers, redis, how = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] or None, sys.argv[5]
+if how == "resume":
+    with Store(db) as store:
+        crawl = store.crawl(crawl_id)
+    _, _, code, tail = resume_crawl(db, crawl, workers=workers, redis=redis)
+else:
+    code, tail = run_cluster_crawl(db, crawl_id, workers, redis_url=redis)
+sys.stderr.write(tail)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
+def _start(db: Path, workers: int, redis: str | None = None, how: str = "audit", crawl_id: int = 1):
+    """The coordinator of crawl ``crawl_id`` in a process of its own (as `funnelcheck audit --workers N`)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-c", DRIVER, str(db), str(crawl_id), str(workers), redis or "", how],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _new_crawl(db: Path, reference_crawl: dict, srv: SiteServer) -> int:
+    """A crawl row with the reference crawl's options, pointed at ``srv``."""
+    options = dict(reference_crawl["options"], remap=_remaps(srv)[1::2])
+    with Store(db) as store:
+        return store.create_crawl(reference_crawl["targets"], options)
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """The child processes of ``pid``: (pid, command line)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            out.append((int(entry), cmdline))
+    return out
+
+
+def _child(pid: int, needle: str, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [p for p, cmd in _children(pid) if needle in cmd]
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no child process {needle} of {pid}")
+
+
+def _status(db: Path, crawl_id: int = 1) -> tuple:
+    return _rows(db, "SELECT status, error FROM crawls WHERE id = ?", crawl_id)[0]
+
+
+def _assert_stored_once(db: Path) -> None:
+    """Page rows are unique by URL (the schema says so); links are not doubled (the view's counts)."""
+    assert _rows(db, "SELECT count(*) - count(DISTINCT url_id) FROM pages")[0][0] == 0
+
+
+@pytest.fixture(scope="module")
+def cluster_crawl(reference, tmp_path_factory):
+    """The same site crawled by 3 workers: (its store, the coordinator's exit and stderr, what it asked)."""
+    srv = SiteServer(routes={"*": _site})
+    db = tmp_path_factory.mktemp("cluster") / "c.sqlite"
+    crawl_id = _new_crawl(db, reference[0], srv)
+    proc = _start(db, 3, crawl_id=crawl_id)
+    _, err = proc.communicate(timeout=180)
+    srv.close()
+    return db, proc.returncode, err, _fetched(srv)
+
+
+def test_three_workers_fetch_every_page_once_and_find_what_one_process_finds(reference, cluster_crawl):
+    _, view, asked = reference
+    db, code, err, fetched = cluster_crawl
+    assert code == 0, err
+    assert _status(db) == ("complete", None)
+    assert fetched == asked  # every URL asked once, as one process asks it
+    assert max(fetched.values()) == 1
+    _assert_stored_once(db)
+    assert _view(_report(db)) == view
+
+
+def test_a_worker_killed_mid_crawl_leaves_the_crawl_to_the_others(reference, tmp_path):
+    _, view, asked = reference
+    srv = SiteServer(routes={"*": _site})
+    db = tmp_path / "c.sqlite"
+    proc = _start(db, 3, crawl_id=_new_crawl(db, reference[0], srv))
+    victim = _child(proc.pid, "crawler.worker")
+    wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 40)
+    os.kill(victim, signal.SIGKILL)
+    _, err = proc.communicate(timeout=180)
+    srv.close()
+    assert proc.returncode == 0, err
+    assert _status(db) == ("complete", None)
+    fetched = _fetched(srv)
+    assert set(fetched) == set(asked)
+    twice = {p: n for p, n in fetched.items() if n > 1}
+    assert len(twice) <= 8, twice  # at most what the dead worker had in flight
+    _assert_stored_once(db)
+    assert _view(_report(db)) == view
+
+
+@pytest.mark.parametrize("victim", ["writer", "redis-server", "coordinator"])
+def test_a_kill_9_then_resume_equals_an_uninterrupted_crawl(reference, tmp_path, victim):
+    _, view, asked = reference
+    srv = SiteServer(routes={"*": _site})
+    db = tmp_path / "c.sqlite"
+    proc = _start(db, 3, crawl_id=_new_crawl(db, reference[0], srv))
+    pid = proc.pid if victim == "coordinator" else _child(proc.pid, "crawler.writer" if victim == "writer"
+                                                          else "redis-server")
+    wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 40)
+    os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    stored = _rows(db, "SELECT count(*) FROM pages")[0][0]
+    assert 40 <= stored < len(view["pages"])
+    listed = run_cli("crawls", "--db", db)
+    assert "\tinterrupted\t" in listed.stdout, (listed.stdout, err)
+    if victim != "coordinator":
+        assert proc.returncode != 0
+        assert _status(db)[1] == {"writer": "the writer killed by signal 9"}.get(victim, _status(db)[1])
+    time.sleep(0.5)
+    assert not [c for c in _children(proc.pid)]  # nothing of it is left running
+
+    again = _start(db, 3, how="resume")
+    _, err = again.communicate(timeout=180)
+    srv.close()
+    assert again.returncode == 0, err
+    assert _status(db) == ("complete", None)
+    _assert_stored_once(db)
+    assert _view(_report(db)) == view
+    assert set(_fetched(srv)) == set(asked)
+
+
+def test_a_worker_started_before_the_crawl_is_announced_joins_it(reference, redis_url, tmp_path):
+    _, view, asked = reference
+    srv = SiteServer(routes={"*": _site})
+    db = tmp_path / "c.sqlite"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    early = subprocess.Popen([sys.executable, "-m", "crawler.worker", "--redis", redis_url], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)  # it waits; nothing to do yet
+        assert early.poll() is None
+        proc = _start(db, 0, redis=redis_url, crawl_id=_new_crawl(db, reference[0], srv))  # coordinates only
+        _, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+    finally:
+        if early.poll() is None:
+            early.terminate()
+        early.wait(timeout=30)
+    srv.close()
+    assert _status(db) == ("complete", None)
+    assert _fetched(srv) == asked
+    assert _view(_report(db)) == view
