@@ -319,9 +319,9 @@ def run_cluster_crawl(db_path: str, crawl_id: int, workers: int, redis_url: str 
         if outcome == "writer" and code == STORE_FAILED_EXIT:
             _finish(store, crawl_id, "failed", store_failure(tail) or why)
             return STORE_FAILED_EXIT, tail
+        with suppress(redis.exceptions.RedisError):  # (as StorePipeline: the traps met so far)
+            coordinator.limits(store, finished=False)
         if outcome == "max-time":
-            with suppress(redis.exceptions.RedisError):
-                coordinator.limits(store, finished=False)
             _finish(store, crawl_id, "interrupted", why)
             return 0, tail
         if outcome == "writer" and code is not None and code > 0:

@@ -9,7 +9,8 @@ in Redis until the store has it: a writer killed between its commit and its XACK
 pending items again when it starts, and skips those whose page the store already holds (the
 page row and its frontier place as ``done`` are written together, so a stored page is a done
 one). It ends when the crawl's ``status`` is ``done`` (or ``stopped``) and the stream holds
-nothing more for it.
+nothing more for it; Ctrl-C ends it once what is in the stream is stored (twice: at once), and
+SIGTERM after the batch in hand.
 
 A store that takes no more writes (a full disk) is the crawl's failure, as in one process: the
 crawl row is marked failed with the ``cannot write the crawl store …`` line, ``status`` becomes
@@ -96,7 +97,8 @@ class Writer:
         self.status_key = cluster.key(token, "status")
         self.state_seq = 0          # the newest crawl state written (StorePipeline's rule)
         self.failure: str | None = None
-        self.stopping = False
+        self.stopping = False      # SIGTERM: end after the batch in hand
+        self.draining = False      # SIGINT (Ctrl-C): store what is there, then end
         self.written = self.skipped = 0
 
     # -- one item ---------------------------------------------------------------------------
@@ -150,8 +152,8 @@ class Writer:
 
     def over(self) -> bool:
         """The crawl is done (or stopped) and the stream holds nothing more for the writer."""
-        status = self.client.get(self.status_key)
-        return status in (b"done", b"stopped") and backlog(self.client, self.stream, cluster.WRITER_GROUP) == (0, 0)
+        over = self.draining or self.client.get(self.status_key) in (b"done", b"stopped")
+        return over and backlog(self.client, self.stream, cluster.WRITER_GROUP) == (0, 0)
 
     def run(self) -> int:
         """Write until the crawl is over; the exit code (0, or STORE_FAILED_EXIT)."""
@@ -243,8 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     def stop(signum, frame):  # SIGTERM (the coordinator's death): end after the batch in hand
         writer.stopping = True
 
+    def drain(signum, frame):  # Ctrl-C (the coordinator's too): what the workers sent is stored first
+        writer.stopping = writer.draining
+        writer.draining = True
+
     signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGINT, drain)
     return writer.run()
 
 

@@ -210,8 +210,74 @@ def test_a_full_disk_fails_the_crawl_from_the_writer(redis_url, tmp_path):
         assert client.xlen(cluster.key(token, "items")) == 400 - stored  # the rest was never acknowledged
 
 
+# -- the coordinator, with the test as its one worker -----------------------------------------
+def _as_worker(client, crawl_id: int, items: list[dict], timeout: float = 30) -> str:
+    """Join the crawl announced for ``crawl_id`` as a worker would: take the one request of the
+    ``requests`` stream, send the items it made and acknowledge it in one MULTI, say the start
+    requests are all scheduled. Returns the crawl's token."""
+    deadline = time.monotonic() + timeout
+    while True:
+        mine = [a for a in cluster.announced(client) if a["crawl"]["id"] == crawl_id]
+        if mine:
+            break
+        assert time.monotonic() < deadline, "the crawl was never announced"
+        time.sleep(0.05)
+    token = mine[0]["token"]
+    requests = cluster.key(token, "requests")
+    client.xadd(requests, {"r": b"the start request"})
+    client.set(cluster.key(token, "started"), "1")
+    (entry_id, _), = client.xreadgroup(cluster.WORKERS_GROUP, "w1", {requests: ">"}, count=1)[0][1]
+    with client.pipeline(transaction=True) as pipe:
+        for item in items:
+            pipe.xadd(cluster.key(token, "items"), {"i": cluster.encode(item)})
+        pipe.xack(requests, cluster.WORKERS_GROUP, entry_id)
+        pipe.execute()
+    return token
+
+
+def test_the_coordinator_finishes_the_crawl_once_every_request_and_item_is_through(redis_url, tmp_path):
+    import threading
+
+    from crawler.coordinator import run_cluster_crawl
+
+    db = tmp_path / "c.sqlite"
+    crawl_id = _crawl(db)
+    client = _client(redis_url)
+    seen, result = [], {}
+    thread = threading.Thread(target=lambda: result.update(out=run_cluster_crawl(
+        str(db), crawl_id, 0, redis_url=redis_url, on_progress=lambda done, queued: seen.append((done, queued)))))
+    thread.start()
+    try:
+        token = _as_worker(client, crawl_id, [_item("https://w.test/", links=["https://w.test/a"],
+                                                    discovered=["https://w.test/a"]), _item("https://w.test/a")])
+    finally:
+        thread.join(timeout=60)
+    assert result["out"][0] == 0, result["out"][1]
+    assert _status(db, crawl_id) == ("complete", None)
+    assert [p[0] for p in _pages(db)] == ["https://w.test/", "https://w.test/a"]
+    assert seen[-1] == (2, 2)  # the last progress: every page stored
+    assert client.get(cluster.key(token, "status")) == b"done"
+    assert not [a for a in cluster.announced(client) if a["token"] == token]  # withdrawn
+    assert client.hget(cluster.ANNOUNCED, token) is None
+
+
+def test_workers_0_needs_a_redis_url_and_a_redis_that_answers(tmp_path):
+    from crawler.coordinator import run_cluster_crawl
+
+    db = tmp_path / "c.sqlite"
+    crawl_id = _crawl(db)
+    code, tail = run_cluster_crawl(str(db), crawl_id, 0)
+    assert (code, tail) == (2, "--workers 0 only coordinates workers that join from elsewhere: "
+                               "give the --redis URL they join\n")
+    assert _status(db, crawl_id)[0] == "failed"
+    crawl_id = _crawl(db)
+    code, tail = run_cluster_crawl(str(db), crawl_id, 2, redis_url=f"unix://{tmp_path}/none.sock")
+    assert code == 2 and tail.startswith(f"cannot reach Redis at unix://{tmp_path}/none.sock: ")
+    assert _status(db, crawl_id) == ("failed", tail.strip())
+
+
 # -- crawls end to end -------------------------------------------------------------------------
-PAGES = 300
+PAGES = 200
 
 
 def _site(handler):
@@ -224,7 +290,7 @@ def _site(handler):
     if not path.startswith("/p/") or not path[3:].isdigit() or int(path[3:]) >= PAGES:
         return Route(404, body="<h1>not found</h1>")
     n = int(path[3:])
-    kids = "".join(f'<a href="/p/{k}">page {k}</a>' for k in (2 * n + 1, 2 * n + 2))
+    kids = "".join(f'<a href="/p/{k}">page {k}</a>' for k in (2 * n + 1, 2 * n + 2) if k < PAGES)
     broken = f'<a href="/gone/{n}">old</a>' if n % 10 == 9 else ""
     return Route(200, body=f'<header><a href="https://twitter.com/bigtest">Twitter</a></header>'
                            f'<main><h1>page {n}</h1>{kids}{broken}</main>')
