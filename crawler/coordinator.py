@@ -170,6 +170,10 @@ class Coordinator:
             self.progress(store)
             code = self.writer.code
             if code is not None:
+                try:
+                    self.client.ping()
+                except redis.exceptions.ConnectionError as exc:  # (what the writer lost)
+                    return "redis", f"lost Redis at {self.redis_url}: {exc}"
                 return "writer", _why("the writer", code)
             if deadline is not None and time.monotonic() >= deadline:
                 return "max-time", "stopped: --max-time reached"
@@ -206,11 +210,11 @@ class Coordinator:
         with suppress(redis.exceptions.RedisError):
             self.client.set(self.status_key, status)
 
-    def wind_down(self, status: str, writer_first: bool = False) -> int | None:
-        """Tell everyone the crawl is ``status`` (done, stopped); wait for the workers to close and
-        for the writer to store what is left. The writer's exit code."""
+    def wind_down(self, status: str, grace: float = STOP_TIMEOUT) -> int | None:
+        """Tell everyone the crawl is ``status`` (done, stopped); wait ``grace`` seconds for the
+        workers to close, and for the writer to store what is left. The writer's exit code."""
         self.set_status(status)
-        waits = [threading.Thread(target=w.stop, args=(STOP_TIMEOUT,)) for w in self.local]
+        waits = [threading.Thread(target=w.stop, args=(grace,)) for w in self.local]
         for t in waits:
             t.start()
         for t in waits:
@@ -309,8 +313,8 @@ def run_cluster_crawl(db_path: str, crawl_id: int, workers: int, redis_url: str 
                     return 1, tail
                 return 0, tail
             outcome, why = "writer", _why("the writer", code)
-        else:
-            code = coordinator.wind_down("stopped")
+        else:  # (with Redis gone, a worker has nothing left to do: it is stopped at once)
+            code = coordinator.wind_down("stopped", grace=0.5 if outcome == "redis" else STOP_TIMEOUT)
             coordinator.progress(store)
             tail = coordinator.tail()
         crawl = store.crawl(crawl_id)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, Route, SiteServer, run_cli, wait_for_row
+from conftest import ROOT, Route, SiteServer, process_gone, run_cli, wait_for_row
 from crawler import cluster
 from crawler.store import Store
 
@@ -458,6 +458,8 @@ def test_a_kill_9_then_resume_equals_an_uninterrupted_crawl(reference, tmp_path,
     pid = proc.pid if victim == "coordinator" else _child(proc.pid, "crawler.writer" if victim == "writer"
                                                           else "redis-server")
     wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 40)
+    children = [p for p, _ in _children(proc.pid)]  # the writer, the workers, redis-server
+    assert len(children) == 5
     os.kill(pid, signal.SIGKILL)
     _, err = proc.communicate(timeout=120)
     stored = _rows(db, "SELECT count(*) FROM pages")[0][0]
@@ -467,8 +469,7 @@ def test_a_kill_9_then_resume_equals_an_uninterrupted_crawl(reference, tmp_path,
     if victim != "coordinator":
         assert proc.returncode != 0
         assert _status(db)[1] == {"writer": "the writer killed by signal 9"}.get(victim, _status(db)[1])
-    time.sleep(0.5)
-    assert not [c for c in _children(proc.pid)]  # nothing of it is left running
+    assert all(process_gone(p) for p in children)  # nothing of it is left running
 
     again = _start(db, 3, how="resume")
     _, err = again.communicate(timeout=180)
