@@ -142,6 +142,7 @@ class Coordinator:
 
     # -- starting -------------------------------------------------------------------------
     def start(self, store: Store) -> None:
+        store.set_pid(self.crawl_id, os.getpid())  # the crawl runs as long as this process does
         crawl = store.crawl(self.crawl_id)
         ensure_group(self.client, cluster.key(self.token, "requests"), cluster.WORKERS_GROUP)
         ensure_group(self.client, cluster.key(self.token, "items"), cluster.WRITER_GROUP)
