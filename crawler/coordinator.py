@@ -215,12 +215,16 @@ class Coordinator:
         """Tell everyone the crawl is ``status`` (done, stopped); wait ``grace`` seconds for the
         workers to close, and for the writer to store what is left. The writer's exit code."""
         self.set_status(status)
+        logger.info("crawl #%d %s: waiting for %d workers and the writer", self.crawl_id, status, len(self.local))
         waits = [threading.Thread(target=w.stop, args=(grace,)) for w in self.local]
         for t in waits:
             t.start()
         for t in waits:
             t.join()
-        return self.writer.stop(DRAIN_TIMEOUT) if self.writer is not None else None
+        logger.info("crawl #%d: the workers ended (%s)", self.crawl_id, ", ".join(str(w.code) for w in self.local))
+        code = self.writer.stop(DRAIN_TIMEOUT) if self.writer is not None else None
+        logger.info("crawl #%d: the writer ended (%s)", self.crawl_id, code)
+        return code
 
     def tail(self) -> str:
         parts = [w.tail() for w in self.local] + ([self.writer.tail()] if self.writer else [])
