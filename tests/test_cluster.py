@@ -449,30 +449,43 @@ def test_a_worker_killed_mid_crawl_leaves_the_crawl_to_the_others(reference, tmp
     assert _view(_report(db)) == view
 
 
-@pytest.mark.parametrize("victim", ["writer", "redis-server", "coordinator"])
-def test_a_kill_9_then_resume_equals_an_uninterrupted_crawl(reference, tmp_path, victim):
+def _kill_mid_crawl(proc, db: Path, victim: str, more: int = 30) -> tuple[int, str]:
+    """Once ``more`` pages more are stored, kill -9 ``victim`` of the crawl coordinated by ``proc``
+    (``writer``, ``redis-server`` or ``coordinator``); wait for the coordinator to end, and for
+    every process of the crawl to be gone. Returns the coordinator's exit code and stderr."""
+    before = _rows(db, "SELECT count(*) FROM pages")[0][0]
+    pid = proc.pid if victim == "coordinator" else _child(proc.pid, f"crawler.{victim}" if victim == "writer"
+                                                          else victim)
+    wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] >= before + more)
+    children = [p for p, _ in _children(proc.pid)]  # the writer, the two workers, redis-server
+    assert len(children) == 4, _children(proc.pid)
+    os.kill(pid, signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert all(process_gone(p) for p in children)  # nothing of the crawl is left running
+    stored = _rows(db, "SELECT count(*) FROM pages")[0][0]
+    assert before + more <= stored < PAGES, (stored, err)  # the kill landed mid-crawl
+    listed = run_cli("crawls", "--db", db)
+    assert "\tinterrupted\t" in listed.stdout, (listed.stdout, err)
+    return proc.returncode, err
+
+
+def test_kill_9_of_the_writer_of_redis_and_of_the_coordinator_each_resumed_equals_an_uninterrupted_crawl(
+        reference, tmp_path):
+    """One crawl cut three times, resumed each time by `resume` with two workers: the writer killed
+    (the coordinator notices), then Redis, then the coordinator itself (its children die with
+    it). The last resume completes it as one uninterrupted crawl: every page and link once."""
     _, view, asked = reference
     srv = SiteServer(routes={"*": _site})
     db = tmp_path / "c.sqlite"
-    proc = _start(db, 2, crawl_id=_new_crawl(db, reference[0], srv))  # (two: the machine has two cores)
-    pid = proc.pid if victim == "coordinator" else _child(proc.pid, "crawler.writer" if victim == "writer"
-                                                          else "redis-server")
-    wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 40)
-    children = [p for p, _ in _children(proc.pid)]  # the writer, the workers, redis-server
-    assert len(children) == 4
-    os.kill(pid, signal.SIGKILL)
-    _, err = proc.communicate(timeout=120)
-    stored = _rows(db, "SELECT count(*) FROM pages")[0][0]
-    assert 40 <= stored < len(view["pages"])
-    listed = run_cli("crawls", "--db", db)
-    assert "\tinterrupted\t" in listed.stdout, (listed.stdout, err)
-    if victim == "writer":
-        assert (proc.returncode, _status(db)) == (128 + 9, ("interrupted", "the writer killed by signal 9")), err
-    elif victim == "redis-server":
-        assert proc.returncode == 1, err
-        status, why = _status(db)
-        assert status == "interrupted" and why.startswith("lost Redis at unix://"), why
-    assert all(process_gone(p) for p in children)  # nothing of it is left running
+    code, err = _kill_mid_crawl(_start(db, 2, crawl_id=_new_crawl(db, reference[0], srv)), db, "writer")
+    assert (code, _status(db)) == (128 + 9, ("interrupted", "the writer killed by signal 9")), err
+
+    code, err = _kill_mid_crawl(_start(db, 2, how="resume"), db, "redis-server")
+    status, why = _status(db)
+    assert (code, status) == (1, "interrupted") and why.startswith("lost Redis at unix://"), (why, err)
+
+    _kill_mid_crawl(_start(db, 2, how="resume"), db, "coordinator")
+    assert _status(db)[0] == "running"  # as the coordinator left it: `crawls` lists it interrupted
 
     again = _start(db, 2, how="resume")
     _, err = again.communicate(timeout=180)
