@@ -121,12 +121,37 @@ def retry_after_seconds(value: str | None, default: float) -> float:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+def rate_limit_pause(response, settings) -> float:
+    """Seconds no worker of a cluster crawl asks a host again after this answer: a 429 or 503
+    with ``Retry-After``, capped at ``FUNNEL_MAX_RETRY_WAIT`` (the longest this crawl waits
+    for one); 0.0 for any other answer.
+
+    >>> from scrapy.settings import Settings
+    >>> from scrapy.http import Response
+    >>> s = Settings({"FUNNEL_MAX_RETRY_WAIT": 10})
+    >>> [rate_limit_pause(Response("http://a.example/", status=st, headers=h), s)
+    ...  for st, h in [(429, {"Retry-After": "3"}), (503, {"Retry-After": "60"}), (429, {}), (200, {"Retry-After": "3"})]]
+    [3.0, 10.0, 0.0, 0.0]
+    """
+    if getattr(response, "status", None) not in (429, 503):
+        return 0.0
+    value = response.headers.get("Retry-After")
+    if not value:
+        return 0.0
+    return min(settings.getfloat("FUNNEL_MAX_RETRY_WAIT", 10.0), retry_after_seconds(value.decode("latin-1"), 0.0))
+
+
 class RetryAfterMiddleware:
     """Wait and retry on 429 (always) and 503 with Retry-After, a bounded number of times.
 
     The wait is capped at ``FUNNEL_MAX_RETRY_WAIT`` seconds and happens without
     blocking other hosts. When the host keeps answering 429 the last answer is
     kept: the status policy calls it unverified (rate limited), never broken.
+
+    In a crawl with many workers a ``Retry-After`` also pauses the host for all of them
+    (:func:`rate_limit_pause`): :class:`crawler.downloader.Downloader` sets ``pause:<host>``
+    in the same Redis step that gives the answer's lease back, before this middleware sees
+    the answer, so no other worker asks the host in between.
     """
 
     def __init__(self, max_retries: int, max_wait: float):

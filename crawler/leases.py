@@ -1,0 +1,111 @@
+"""Politeness across the workers of one crawl: per-host download leases and Retry-After pauses
+in Redis (the keys ``hosts:<host>`` and ``pause:<host>`` of :mod:`crawler.cluster`).
+
+A worker's :class:`crawler.downloader.Downloader` takes a lease before a request of a host
+leaves its queue and gives it back when the download ends. ``hosts:<host>`` is a sorted set
+of the leases held (member -> expiry, Redis server time in ms): a take removes the expired
+ones and adds leases only while fewer than ``CONCURRENT_REQUESTS_PER_DOMAIN`` are held, in one
+Lua script, so all workers together never ask a host more than ``--concurrency`` things at
+once. A lease expires ``DOWNLOAD_TIMEOUT`` + :data:`MARGIN` seconds after it was taken (no
+download lasts longer), so a worker killed mid-download frees its leases by then.
+
+``pause:<host>`` holds the time (server ms) until which no worker asks the host, set with a
+TTL from a 429/503 ``Retry-After``; a take answers "wait" while it lives. Times are Redis's
+own (``TIME``), so workers on machines with different clocks agree.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import socket
+
+from crawler import cluster
+
+logger = logging.getLogger(__name__)
+
+MARGIN = 10.0   # seconds a lease outlives DOWNLOAD_TIMEOUT (the timeout covers the whole download)
+
+# KEYS: hosts zset, pause key. ARGV: limit, ttl ms, members wanted...
+# Returns {leases granted, ms to wait before asking again (0: unknown, a lease may end any time)}.
+_TAKE = """
+local paused = redis.call('PTTL', KEYS[2])
+if paused > 0 then return {0, paused} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local n = math.min(tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1]), #ARGV - 2)
+if n <= 0 then return {0, 0} end
+local ttl = tonumber(ARGV[2])
+for i = 1, n do redis.call('ZADD', KEYS[1], now + ttl, ARGV[2 + i]) end
+redis.call('PEXPIRE', KEYS[1], ttl)
+return {n, 0}
+"""
+
+# KEYS: hosts zset, pause key. ARGV: member ('' for none), pause ms (0 for none).
+# The pause is set before the lease goes, in one step: no worker slips a request in between.
+_RELEASE = """
+local ms = tonumber(ARGV[2])
+if ms > 0 and redis.call('PTTL', KEYS[2]) < ms then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ms, 'PX', ms)
+end
+if ARGV[1] ~= '' then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+
+class HostLeases:
+    """The leases and pauses of one crawl (``token``) in the Redis at ``client``.
+
+    >>> from crawler.redisserver import RedisServer
+    >>> with RedisServer() as server:
+    ...     leases = HostLeases(cluster.connect(server.url), "7-ab", limit=1, timeout=20)
+    ...     one, wait = leases.take("acme.example", 2)
+    ...     two, _ = leases.take("acme.example", 1)
+    ...     leases.release("acme.example", one[0])
+    ...     len(one), two, leases.take("acme.example", 1)[0] != []
+    (1, [], True)
+    """
+
+    def __init__(self, client, token: str, limit: int, timeout: float, worker: str | None = None):
+        self.client, self.token, self.limit = client, token, max(1, int(limit))
+        self.ttl_ms = int((float(timeout) + MARGIN) * 1000)
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self._ids = itertools.count()
+        self._take = client.register_script(_TAKE)
+        self._release = client.register_script(_RELEASE)
+
+    @classmethod
+    def from_settings(cls, settings) -> "HostLeases | None":
+        """The crawl's leases when ``FUNNEL_REDIS_URL`` and ``FUNNEL_CLUSTER_TOKEN`` are set, else None."""
+        url, token = settings.get("FUNNEL_REDIS_URL"), settings.get("FUNNEL_CLUSTER_TOKEN")
+        if not (url and token):
+            return None
+        return cls(cluster.connect(url), token, settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"),
+                   settings.getfloat("DOWNLOAD_TIMEOUT"), settings.get("FUNNEL_WORKER_ID"))
+
+    def _keys(self, host: str) -> list[str]:
+        return [cluster.key(self.token, f"hosts:{host}"), cluster.key(self.token, f"pause:{host}")]
+
+    def take(self, host: str, wanted: int) -> tuple[list[str], float]:
+        """Up to ``wanted`` leases of ``host`` (one Redis round trip): the lease ids granted, and
+        when none was, the seconds to wait before asking again (0.0 when unknown)."""
+        members = [f"{self.worker}:{next(self._ids)}" for _ in range(wanted)]
+        granted, wait_ms = self._take(keys=self._keys(host), args=[self.limit, self.ttl_ms, *members])
+        return members[:int(granted)], int(wait_ms) / 1000.0
+
+    def release(self, host: str, lease: str | None, pause: float = 0.0) -> None:
+        """Give ``lease`` back (None: none held); with ``pause`` (seconds), first stop every
+        worker asking ``host`` for that long (a longer pause already set stays)."""
+        self._release(keys=self._keys(host), args=[lease or "", int(pause * 1000)])
+
+    def paused(self, host: str) -> float:
+        """Seconds left of ``host``'s pause (0.0 when none)."""
+        ms = self.client.pttl(self._keys(host)[1])
+        return ms / 1000.0 if ms and ms > 0 else 0.0
+
+    def held(self, host: str) -> int:
+        """Leases of ``host`` held now by all workers (expired ones not counted)."""
+        now_s, now_us = self.client.time()
+        return self.client.zcount(self._keys(host)[0], now_s * 1000 + now_us // 1000 + 1, "+inf")

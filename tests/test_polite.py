@@ -1,0 +1,202 @@
+"""Politeness across the processes of one crawl (issue 21, item 3): ``--concurrency`` per host
+and ``Retry-After`` hold for all of them together, as a real server counts them.
+
+Each "worker" here is a real Scrapy process running funnelcheck's Downloader and
+RetryAfterMiddleware with ``FUNNEL_REDIS_URL``/``FUNNEL_CLUSTER_TOKEN`` set (what
+crawler.worker sets), sharing one real redis-server; the same processes without those settings
+are the control: each then holds ``--concurrency 1`` only for itself.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from crawler import cluster
+from crawler.leases import MARGIN, HostLeases
+from tests.conftest import ROOT, Route
+
+# One process: waits at a barrier in Redis (so the processes really run at once), fetches
+# argv's URLs with CONCURRENT_REQUESTS_PER_DOMAIN = 1, prints one JSON line per answer.
+FETCH = r"""
+import json, sys
+from crawler import cluster
+from scrapy import Request, Spider
+from scrapy.crawler import CrawlerProcess
+
+barrier_url, token, cluster_on, timeout, *urls = sys.argv[1:]
+class Fetch(Spider):
+    name = "fetch"
+    async def start(self):
+        for url in urls:
+            yield Request(url, callback=self.seen, errback=self.failed, dont_filter=True)
+    def seen(self, response):
+        print(json.dumps({"url": response.url, "status": response.status}), flush=True)
+    def failed(self, failure):
+        print(json.dumps({"url": failure.request.url, "error": failure.type.__name__}), flush=True)
+
+settings = {"DOWNLOADER": "crawler.downloader.Downloader", "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
+            "CONCURRENT_REQUESTS": 16, "ROBOTSTXT_OBEY": False, "LOG_LEVEL": "ERROR", "RETRY_ENABLED": False,
+            "TELNETCONSOLE_ENABLED": False, "DOWNLOAD_TIMEOUT": float(timeout), "FUNNEL_MAX_RETRY_WAIT": 10,
+            "DOWNLOADER_MIDDLEWARES": {"crawler.middlewares.RetryAfterMiddleware": 560}}
+if cluster_on == "1":
+    settings.update(FUNNEL_REDIS_URL=barrier_url, FUNNEL_CLUSTER_TOKEN=token)
+process = CrawlerProcess(settings)
+process.crawl(Fetch)
+client = cluster.connect(barrier_url)
+client.rpush(cluster.key(token, "ready"), 1)
+while not client.blpop(cluster.key(token, "go"), timeout=2):
+    pass
+process.start()
+"""
+
+PROCESSES = 3
+PAGES = 8          # per process
+HOLD = 0.04        # seconds the server takes over each answer
+RETRY_AFTER = 1    # seconds, the 429's Retry-After
+
+
+class CountingSite:
+    """What the server saw: requests at once (at most), each request's (start, end, path)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.active = self.most = 0
+        self.log: list[tuple[float, float, str, int]] = []
+        self.limited = False
+
+    def __call__(self, handler) -> Route:
+        start = time.monotonic()
+        if handler.path == "/slow":   # the client gives up after 0.3 s and drops the connection:
+            time.sleep(0.6)           # not counted as asked at once, though this thread sleeps on
+            self.log.append((start, time.monotonic(), handler.path, 200))
+            return Route(200, body="late")
+        with self.lock:
+            self.active += 1
+            self.most = max(self.most, self.active)
+        time.sleep(HOLD)
+        route = Route(200, body="<p>ok</p>")
+        if handler.path == "/p/0/2" and not self.limited:
+            self.limited = True
+            route = Route(429, {"Retry-After": str(RETRY_AFTER)}, "slow down")
+        with self.lock:
+            self.active -= 1
+            self.log.append((start, time.monotonic(), handler.path, route.status))
+        return route
+
+
+def _crawl(site_server, redis_url, cluster_on: bool):
+    site = CountingSite()
+    server = site_server(routes={"*": site})
+    token = cluster.new_token(0)
+    urls = [[f"{server.url}/p/{n}/{i}" for i in range(PAGES)] for n in range(PROCESSES)]
+    urls[1].append(f"{server.url}/slow")   # times out (DOWNLOAD_TIMEOUT 0.3 s): its lease goes back
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, "-c", FETCH, redis_url, token, "1" if cluster_on else "0", "0.3", *u],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for u in urls]
+    client = cluster.connect(redis_url)
+    try:
+        deadline, ready = time.monotonic() + 60, 0
+        while ready < len(procs):
+            assert time.monotonic() < deadline, "a fetch process did not start"
+            ready += bool(client.blpop(cluster.key(token, "ready"), timeout=2))
+        client.rpush(cluster.key(token, "go"), *[1] * len(procs))
+        outs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    answers = [[json.loads(line) for line in out.splitlines()] for out, _ in outs]
+    assert [p.returncode for p in procs] == [0] * len(procs), [err[-2000:] for _, err in outs]
+    held = client.zcard(cluster.key(token, "hosts:127.0.0.1"))
+    return site, server, answers, held
+
+
+@pytest.fixture(scope="module")
+def crawls(module_site_server, redis_url):
+    """The same three processes, sharing Redis leases, then each on its own (the control)."""
+    return {"cluster": _crawl(module_site_server, redis_url, True),
+            "alone": _crawl(module_site_server, redis_url, False)}
+
+
+def test_concurrency_1_holds_across_processes_as_the_server_counts_it(crawls):
+    site, server, answers, held = crawls["cluster"]
+    assert site.most == 1
+    fetched = sorted(path for _, _, path, status in site.log if status == 200 and path != "/slow")
+    assert fetched == sorted(f"/p/{n}/{i}" for n in range(PROCESSES) for i in range(PAGES))
+    assert [sorted(a["url"] for a in out if a.get("status") == 200) for out in answers] == [
+        sorted(f"{server.url}/p/{n}/{i}" for i in range(PAGES)) for n in range(PROCESSES)]
+    assert [a for a in answers[1] if a["url"].endswith("/slow")] == [{"url": f"{server.url}/slow", "error": "DownloadTimeoutError"}]
+    # The timed-out request's lease went back when the client gave up, not when it expired:
+    (slow_start, slow_end) = [(start, end) for start, end, path, _ in site.log if path == "/slow"][0]
+    assert any(slow_start + 0.3 < start < slow_end for start, _, path, _ in site.log if path != "/slow")
+    assert held == 0   # every lease given back: answers, the 429 and the timeout (none left to expire)
+
+
+def test_each_process_alone_holds_it_only_for_itself(crawls):
+    """The control: the same processes without Redis leases ask the server several things at once."""
+    site, *_ = crawls["alone"]
+    assert site.most >= 2
+
+
+def _during_pause(site):
+    (limited_end,) = [end for _, end, path, status in site.log if status == 429]
+    return limited_end, [(start, path) for start, _, path, _ in site.log
+                         if limited_end < start < limited_end + RETRY_AFTER - 0.05]
+
+
+def test_retry_after_pauses_the_host_for_every_process(crawls):
+    site, server, answers, _ = crawls["cluster"]
+    limited_end, asked = _during_pause(site)
+    assert asked == []
+    again = [start for start, _, path, status in site.log if path == "/p/0/2" and status == 200]
+    assert len(again) == 1 and again[0] >= limited_end + RETRY_AFTER - 0.05
+    assert {"url": f"{server.url}/p/0/2", "status": 200} in answers[0]
+
+
+def test_without_redis_the_other_processes_ask_during_the_pause(crawls):
+    site, *_ = crawls["alone"]
+    _, asked = _during_pause(site)
+    assert any(not path.startswith("/p/0/") for _, path in asked)   # other processes, not only /p/0/'s own
+
+
+# -- the lease mechanism itself, on the real Redis ------------------------------------------
+
+def test_leases_are_bounded_per_host_and_given_back(redis_url):
+    leases = HostLeases(cluster.connect(redis_url), cluster.new_token(0), limit=2, timeout=20)
+    got, wait = leases.take("a.example", 3)
+    assert (len(got), wait) == (2, 0.0)
+    assert leases.take("a.example", 1) == ([], 0.0)
+    assert len(leases.take("b.example", 5)[0]) == 2          # another host has its own leases
+    leases.release("a.example", got[0])
+    assert len(leases.take("a.example", 3)[0]) == 1
+    assert leases.held("a.example") == 2
+
+
+def test_a_dead_workers_lease_expires(redis_url):
+    """A worker killed mid-download never gives its lease back: it expires (here 0.2 s after it
+    was taken; in a crawl DOWNLOAD_TIMEOUT + MARGIN)."""
+    client, token = cluster.connect(redis_url), cluster.new_token(0)
+    dead = HostLeases(client, token, limit=1, timeout=0.2 - MARGIN)
+    alive = HostLeases(client, token, limit=1, timeout=20)
+    assert len(dead.take("a.example", 1)[0]) == 1
+    assert alive.take("a.example", 1) == ([], 0.0)
+    time.sleep(0.25)
+    assert len(alive.take("a.example", 1)[0]) == 1
+
+
+def test_a_pause_holds_every_lease_and_only_a_longer_one_replaces_it(redis_url):
+    leases = HostLeases(cluster.connect(redis_url), cluster.new_token(0), limit=4, timeout=20)
+    lease = leases.take("a.example", 1)[0][0]
+    leases.release("a.example", lease, pause=5)
+    leases.release("a.example", None, pause=1)      # a shorter Retry-After does not shorten it
+    got, wait = leases.take("a.example", 1)
+    assert got == [] and 4.5 < wait <= 5.0
+    assert 4.5 < leases.paused("a.example") <= 5.0 and leases.paused("b.example") == 0.0
+    assert leases.held("a.example") == 0
