@@ -148,21 +148,12 @@ def redis_problem(url: str) -> str | None:
 
 
 def _need_redis_server(run: _Run) -> None:
-    """``--workers`` without ``--redis`` starts a private redis-server: there must be one to start."""
-    try:
-        from crawler.redisserver import RedisMissing, RedisServer
-    except ImportError:  # (before crawler.redisserver exists: the crawl itself says it)
-        return
-    check = getattr(RedisServer, "check", None)
-    try:
-        if check is not None:
-            check()
-        else:
-            import shutil
+    """``--workers`` without ``--redis`` starts a private redis-server: there must be one to start
+    (checked before the crawl row is made: a machine without it gets no failed crawl)."""
+    from crawler.redisserver import RedisMissing, redis_server_path
 
-            if shutil.which("redis-server") is None:
-                raise RedisMissing("redis-server is not installed: --workers needs it (Debian: apt-get install "
-                                   "redis-server), or give --redis URL")
+    try:
+        redis_server_path()
     except RedisMissing as exc:
         raise run.error(str(exc)) from None
 
@@ -267,21 +258,16 @@ def _crawl(run: _Run, start, progress, verbose: int):
 
 
 def _cluster_problem(exc: Exception) -> str | None:
-    """The one line for a crawl on workers that could not start: no redis-server to start, no
-    Redis answering (None: not such a problem)."""
-    try:
-        from crawler.redisserver import RedisMissing
-    except ImportError:
-        RedisMissing = ()
-    if RedisMissing and isinstance(exc, RedisMissing):
-        return str(exc)
-    try:
-        import redis as redislib
-    except ImportError:
-        return None
-    if isinstance(exc, redislib.RedisError):
-        from crawler.urls import redact_credentials
+    """The one line for a crawl on workers that could not go on: no redis-server to start, a
+    Redis that went away (None: not such a problem)."""
+    import redis as redislib
 
+    from crawler.redisserver import RedisMissing
+    from crawler.urls import redact_credentials
+
+    if isinstance(exc, RedisMissing):
+        return str(exc)
+    if isinstance(exc, redislib.RedisError):
         return f"Redis failed during the crawl: {redact_credentials(str(exc))}"
     return None
 
