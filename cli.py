@@ -15,32 +15,14 @@ from dataclasses import replace
 
 import click
 
-from analysis.audit import (
-    EXIT_ERROR,
-    EXIT_FINDINGS,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    AuditError,
-    AuditInterrupted,
-    redis_problem,
-    run_audit,
-    send_diff,
-    silence,
-    write_report,
-)
+from analysis.audit import (EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, AuditError, AuditInterrupted,
+                            redis_problem, run_audit, send_diff, silence, write_report)
 from analysis.findings import SEVERITIES
 from analysis.formats import WRITERS
 from analysis.formats.safe import safe
 from analysis.report import audit as analyse
 from analysis.rules import RULES
-from crawler.config import (
-    FAIL_LEVELS,
-    ConfigError,
-    check_format,
-    load_config,
-    merge,
-    validate,
-)
+from crawler.config import FAIL_LEVELS, ConfigError, check_format, load_config, merge, validate
 from crawler.store import StoreError, open_store
 
 logger = logging.getLogger("funnelcheck")
@@ -114,13 +96,7 @@ def _progress():
         yield None
         return
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("crawling"), BarColumn(), MofNCompleteColumn(), TextColumn("URLs"),
                   TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:

@@ -109,17 +109,22 @@ def run_audit(db_path: str, *, options: dict | None = None, crawl: dict | None =
     :class:`AuditError`; Ctrl-C or SIGTERM (raised as KeyboardInterrupt) during the crawl an
     :class:`AuditInterrupted`, the crawl kept and resumable.
     """
+    from crawler.config import ConfigError, check_cluster
     from crawler.run import audit_crawl, resume_crawl
 
     view = view or {}
     run = _Run(on_warning)
-    if (redis or workers != 1) and not redis:
-        _need_redis_server(run)
+    try:
+        check_cluster(workers, redis)
+    except ConfigError as exc:
+        raise run.error(str(exc)) from None
     if redis:
         problem = redis_problem(redis)
         if problem:
             raise run.error(problem)
-    cluster = {"workers": workers, "redis": redis} if (redis or workers != 1) else {}
+    elif workers != 1:
+        _need_redis_server(run)
+    cluster = {"workers": workers, "redis": redis}
     site = crawl["targets"][0] if crawl is not None else _public_targets(options)[0]
     _check_writable(run, db_path)
     with _site_lock(run, db_path, site):

@@ -88,5 +88,15 @@ def test_an_interrupt_during_the_crawl_keeps_it_resumable(tmp_path):
     assert caught.value.facts["status"] == "interrupted"
     with sqlite3.connect(db) as con:
         assert con.execute("SELECT status FROM crawls WHERE id = 1").fetchone()[0] == "interrupted"
-    resumed = run_audit(db, options=options, resume=True, fmt="json", view=VIEW, out=io.StringIO())
-    assert (resumed.crawl_id, resumed.facts["status"], resumed.exit_code) == (1, "complete", 1)
+    # --workers is how a crawl runs, not what it is: two workers continue the same crawl, unsaid
+    again = acme_options(tmp_path, workers=2)
+    resumed = run_audit(db, options=again, resume=True, fmt="json", view=VIEW, out=io.StringIO(), workers=2)
+    assert (resumed.crawl_id, resumed.facts["status"], resumed.exit_code, resumed.warnings) == (1, "complete", 1, [])
+
+
+def test_workers_and_redis_that_do_not_go_together_are_an_audit_error(tmp_path):
+    options = acme_options(tmp_path)
+    with pytest.raises(AuditError) as caught:
+        run_audit(options["db"], options=options, view=VIEW, workers=0)
+    assert caught.value.message == "--workers 0 only coordinates: give --redis URL where workers join"
+    assert not (tmp_path / "c.sqlite").exists()
