@@ -142,7 +142,7 @@ def test_help_explains_workers_and_the_worker_command():
                  "stops when the crawl is done",
                  "Ctrl-C (or SIGTERM) leaves cleanly: the requests it had in flight go to the other workers"):
         assert said in worker, said
-    assert "worker" in run_cli("--help").stdout
+    assert "  worker   Join a crawl announced in the Redis at URL" in run_cli("--help").stdout
 
 
 @pytest.mark.skipif(not (ROOT / "crawler" / "worker.py").exists() or not (ROOT / "crawler" / "coordinator.py").exists(),
