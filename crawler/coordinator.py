@@ -31,6 +31,7 @@ from typing import Callable
 from crawler import cluster
 from crawler.options import CrawlOptions
 from crawler.store import Store, write_failure
+from crawler.urls import redact_credentials
 from crawler.writer import backlog, ensure_group
 
 logger = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ class Coordinator:
                 try:
                     self.client.ping()
                 except redis.exceptions.ConnectionError as exc:  # (what the writer lost)
-                    return "redis", f"lost Redis at {self.redis_url}: {exc}"
+                    return "redis", f"lost Redis at {redact_credentials(self.redis_url)}: {exc}"
                 return "writer", _why("the writer", code)
             if deadline is not None and time.monotonic() >= deadline:
                 return "max-time", "stopped: --max-time reached"
@@ -188,7 +189,7 @@ class Coordinator:
             except redis.exceptions.ConnectionError as exc:
                 lost_since = lost_since or now
                 if now - lost_since > 2.0:
-                    return "redis", f"lost Redis at {self.redis_url}: {exc}"
+                    return "redis", f"lost Redis at {redact_credentials(self.redis_url)}: {exc}"
                 continue
             settled = settled + 1 if done else 0
             if settled >= 2:
@@ -286,7 +287,7 @@ def run_cluster_crawl(db_path: str, crawl_id: int, workers: int, redis_url: str 
             client = cluster.connect(redis_url)
         except (ClusterError, RuntimeError, redis.exceptions.RedisError) as exc:  # (RedisMissing: a RuntimeError)
             why = str(exc) if not isinstance(exc, redis.exceptions.RedisError) else \
-                f"cannot reach Redis at {redis_url}: {exc}"
+                f"cannot reach Redis at {redact_credentials(redis_url)}: {redact_credentials(str(exc))}"
             _finish(store, crawl_id, "failed", why)
             return 2, why + "\n"
         stack.callback(client.close)
