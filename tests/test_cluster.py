@@ -454,8 +454,9 @@ def _kill_mid_crawl(proc, db: Path, victim: str, more: int = 15, sig: int = sign
     ``proc`` (``writer``, ``redis-server``, ``workers``: every one, or ``coordinator``); wait for the
     coordinator to end and every process of the crawl to be gone. Returns its exit code and stderr."""
     before = _rows(db, "SELECT count(*) FROM pages")[0][0]
-    needle = {"writer": "crawler.writer", "workers": "crawler.worker"}.get(victim, victim)
-    _child(proc.pid, needle)
+    needle = {"writer": "crawler.writer", "workers": "crawler.worker", "coordinator": "crawler.worker"}.get(victim,
+                                                                                                       victim)
+    _child(proc.pid, needle)  # (the crawl has started)
     wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] >= before + more)
     children = _children(proc.pid)  # the writer, the two workers, redis-server
     assert len(children) == 4, children
