@@ -185,7 +185,7 @@ class Writer:
                             break
                     except redis.exceptions.ConnectionError as exc:
                         lost_since = lost_since or time.monotonic()
-                        if time.monotonic() - lost_since > LOST_REDIS_AFTER:
+                        if self.draining or time.monotonic() - lost_since > LOST_REDIS_AFTER:  # (Ctrl-C: at once)
                             print(f"funnelcheck writer: lost Redis: {exc}", file=sys.stderr)
                             return 1
                         time.sleep(0.2)
