@@ -160,13 +160,15 @@ class Coordinator:
                                                                  else []), self.verbose))
 
     # -- watching -------------------------------------------------------------------------
-    def watch(self, store: Store, deadline: float | None) -> tuple[str, str | None]:
+    def watch(self, store: Store, max_time: float | None) -> tuple[str, str | None]:
         """Until the crawl ends: ``(outcome, why)``, outcome ``done``, ``writer`` (it ended before
-        the crawl did), ``workers`` (every worker is gone), ``redis`` (lost), ``max-time``."""
+        the crawl did), ``workers`` (every worker is gone), ``redis`` (lost), ``max-time`` (``max_time``
+        seconds after the first worker started the crawl, as one process counts from its start)."""
         import redis
 
         settled, lost_since = 0, None
         last_check = 0.0
+        deadline = None
         while True:
             time.sleep(self.poll)
             self.progress(store)
@@ -184,6 +186,8 @@ class Coordinator:
                 continue
             last_check = now
             try:
+                if max_time and deadline is None and self.client.exists(cluster.key(self.token, "starter")):
+                    deadline = now + max_time
                 done = crawl_done(self.client, self.token)
                 lost_since = None
             except redis.exceptions.ConnectionError as exc:
@@ -294,14 +298,15 @@ def run_cluster_crawl(db_path: str, crawl_id: int, workers: int, redis_url: str 
         coordinator = Coordinator(client, redis_url, db_path, crawl_id, workers, on_progress, poll, verbose, resume)
         stack.callback(coordinator.close)
         options = CrawlOptions.from_json(store.crawl(crawl_id)["options"])
-        deadline = time.monotonic() + options.max_time_seconds if options.max_time_seconds else None
         restore = _stop_on_sigterm()
         try:
             coordinator.start(store)
-            outcome, why = coordinator.watch(store, deadline)
+            outcome, why = coordinator.watch(store, options.max_time_seconds)
         except KeyboardInterrupt:
             coordinator.wind_down("stopped")
             coordinator.progress(store)
+            with suppress(redis.exceptions.RedisError):
+                coordinator.limits(store, finished=False)
             _finish(store, crawl_id, "interrupted", "interrupted by the user")
             raise
         finally:

@@ -528,3 +528,18 @@ def test_a_worker_started_before_the_crawl_is_announced_joins_it(reference, redi
     assert _status(db) == ("complete", None)
     assert _fetched(srv) == asked
     assert _view(_report(db)) == view
+
+
+def test_max_time_stops_a_cluster_crawl_as_it_stops_one_process(reference, tmp_path):
+    srv = SiteServer(routes={"*": _site})
+    db = tmp_path / "c.sqlite"
+    with Store(db) as store:
+        crawl_id = store.create_crawl(reference[0]["targets"], dict(reference[0]["options"], remap=_remaps(srv)[1::2],
+                                                                     max_time_seconds=1.0))
+    proc = _start(db, 2, crawl_id=crawl_id)
+    _, err = proc.communicate(timeout=120)
+    srv.close()
+    assert proc.returncode == 0, err  # a report of what was crawled (as one process: exit 0)
+    assert _status(db) == ("interrupted", "stopped: --max-time reached")
+    assert _rows(db, "SELECT count(*) FROM pages")[0][0] < PAGES
+    assert "\tinterrupted\t" in run_cli("crawls", "--db", db).stdout
