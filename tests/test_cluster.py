@@ -261,6 +261,39 @@ def test_the_coordinator_finishes_the_crawl_once_every_request_and_item_is_throu
     assert client.hget(cluster.ANNOUNCED, token) is None
 
 
+def test_a_full_disk_ends_the_cluster_crawl_failed_with_the_one_line_of_one_process(redis_url, tmp_path):
+    import threading
+
+    from crawler.coordinator import run_cluster_crawl
+    from crawler.run import STORE_FAILED_EXIT, store_failure
+
+    sys.path.insert(0, str(ROOT / "tests" / "reliability"))
+    from test_stores import tmpfs
+
+    with tmpfs(tmp_path / "disk", "size=1m") as disk:
+        db = disk / "c.sqlite"
+        crawl_id = _crawl(db)
+        client = _client(redis_url)
+        result = {}
+        thread = threading.Thread(target=lambda: result.update(out=run_cluster_crawl(str(db), crawl_id, 0,
+                                                                                     redis_url=redis_url)))
+        thread.start()
+        try:
+            big = []
+            for n in range(400):  # ~4 MB of links: far more than the disk holds
+                item = _item(f"https://w.test/{n}", links=[f"https://w.test/{n}/{k}" for k in range(3)])
+                item["links"] = [row[:6] + ("x" * 4000,) + row[7:] for row in item["links"]]
+                big.append(item)
+            token = _as_worker(client, crawl_id, big)
+        finally:
+            thread.join(timeout=60)
+        code, tail = result["out"]
+        why = f"cannot write the crawl store {db}: the disk is full"
+        assert (code, store_failure(tail)) == (STORE_FAILED_EXIT, why)
+        assert _status(db, crawl_id) == ("failed", why)
+        assert client.get(cluster.key(token, "status")) == b"stopped"
+
+
 def test_workers_0_needs_a_redis_url_and_a_redis_that_answers(tmp_path):
     from crawler.coordinator import run_cluster_crawl
 
