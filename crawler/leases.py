@@ -26,31 +26,34 @@ logger = logging.getLogger(__name__)
 
 MARGIN = 10.0   # seconds a lease outlives DOWNLOAD_TIMEOUT (the timeout covers the whole download)
 
-# KEYS: hosts zset, pause key. ARGV: limit, ttl ms, members wanted...
+# KEYS: hosts zset, pause key. ARGV: limit, ttl ms, n, n leases given back, members wanted...
 # Returns {leases granted, ms to wait before asking again (0: unknown, a lease may end any time)}.
 _TAKE = """
+local back = tonumber(ARGV[3])
+for i = 1, back do redis.call('ZREM', KEYS[1], ARGV[3 + i]) end
 local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then return {0, paused} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local n = math.min(tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1]), #ARGV - 2)
+local first = 4 + back
+local n = math.min(tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1]), #ARGV - first + 1)
 if n <= 0 then return {0, 0} end
 local ttl = tonumber(ARGV[2])
-for i = 1, n do redis.call('ZADD', KEYS[1], now + ttl, ARGV[2 + i]) end
+for i = 0, n - 1 do redis.call('ZADD', KEYS[1], now + ttl, ARGV[first + i]) end
 redis.call('PEXPIRE', KEYS[1], ttl)
 return {n, 0}
 """
 
-# KEYS: hosts zset, pause key. ARGV: member ('' for none), pause ms (0 for none).
-# The pause is set before the lease goes, in one step: no worker slips a request in between.
+# KEYS: hosts zset, pause key. ARGV: pause ms (0 for none), leases given back...
+# The pause is set before the leases go, in one step: no worker slips a request in between.
 _RELEASE = """
-local ms = tonumber(ARGV[2])
+local ms = tonumber(ARGV[1])
 if ms > 0 and redis.call('PTTL', KEYS[2]) < ms then
   local t = redis.call('TIME')
   redis.call('SET', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ms, 'PX', ms)
 end
-if ARGV[1] ~= '' then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+for i = 2, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
 return 0
 """
 
@@ -63,7 +66,7 @@ class HostLeases:
     ...     leases = HostLeases(cluster.connect(server.url), "7-ab", limit=1, timeout=20)
     ...     one, wait = leases.take("acme.example", 2)
     ...     two, _ = leases.take("acme.example", 1)
-    ...     leases.release("acme.example", one[0])
+    ...     leases.release("acme.example", one)
     ...     len(one), two, leases.take("acme.example", 1)[0] != []
     (1, [], True)
     """
@@ -88,17 +91,18 @@ class HostLeases:
     def _keys(self, host: str) -> list[str]:
         return [cluster.key(self.token, f"hosts:{host}"), cluster.key(self.token, f"pause:{host}")]
 
-    def take(self, host: str, wanted: int) -> tuple[list[str], float]:
-        """Up to ``wanted`` leases of ``host`` (one Redis round trip): the lease ids granted, and
-        when none was, the seconds to wait before asking again (0.0 when unknown)."""
+    def take(self, host: str, wanted: int, back: list[str] | tuple = ()) -> tuple[list[str], float]:
+        """Up to ``wanted`` leases of ``host`` (one Redis round trip, which also gives back the
+        leases ``back``): the lease ids granted, and when none was, the seconds to wait before
+        asking again (0.0 when unknown)."""
         members = [f"{self.worker}:{next(self._ids)}" for _ in range(wanted)]
-        granted, wait_ms = self._take(keys=self._keys(host), args=[self.limit, self.ttl_ms, *members])
+        granted, wait_ms = self._take(keys=self._keys(host), args=[self.limit, self.ttl_ms, len(back), *back, *members])
         return members[:int(granted)], int(wait_ms) / 1000.0
 
-    def release(self, host: str, lease: str | None, pause: float = 0.0) -> None:
-        """Give ``lease`` back (None: none held); with ``pause`` (seconds), first stop every
-        worker asking ``host`` for that long (a longer pause already set stays)."""
-        self._release(keys=self._keys(host), args=[lease or "", int(pause * 1000)])
+    def release(self, host: str, leases: list[str] | tuple = (), pause: float = 0.0) -> None:
+        """Give ``leases`` of ``host`` back; with ``pause`` (seconds), first stop every worker
+        asking ``host`` for that long (a longer pause already set stays)."""
+        self._release(keys=self._keys(host), args=[int(pause * 1000), *leases])
 
     def paused(self, host: str) -> float:
         """Seconds left of ``host``'s pause (0.0 when none)."""

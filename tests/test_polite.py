@@ -174,9 +174,11 @@ def test_leases_are_bounded_per_host_and_given_back(redis_url):
     assert (len(got), wait) == (2, 0.0)
     assert leases.take("a.example", 1) == ([], 0.0)
     assert len(leases.take("b.example", 5)[0]) == 2          # another host has its own leases
-    leases.release("a.example", got[0])
+    leases.release("a.example", got[:1])
     assert len(leases.take("a.example", 3)[0]) == 1
     assert leases.held("a.example") == 2
+    again, _ = leases.take("a.example", 2, back=got[1:])   # one round trip: give one back, take one
+    assert len(again) == 1 and leases.held("a.example") == 2
 
 
 def test_a_dead_workers_lease_expires(redis_url):
@@ -193,9 +195,9 @@ def test_a_dead_workers_lease_expires(redis_url):
 
 def test_a_pause_holds_every_lease_and_only_a_longer_one_replaces_it(redis_url):
     leases = HostLeases(cluster.connect(redis_url), cluster.new_token(0), limit=4, timeout=20)
-    lease = leases.take("a.example", 1)[0][0]
+    lease = leases.take("a.example", 1)[0]
     leases.release("a.example", lease, pause=5)
-    leases.release("a.example", None, pause=1)      # a shorter Retry-After does not shorten it
+    leases.release("a.example", pause=1)      # a shorter Retry-After does not shorten it
     got, wait = leases.take("a.example", 1)
     assert got == [] and 4.5 < wait <= 5.0
     assert 4.5 < leases.paused("a.example") <= 5.0 and leases.paused("b.example") == 0.0
