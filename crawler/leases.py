@@ -12,9 +12,17 @@ download lasts longer), so a worker killed mid-download frees its leases by then
 ``pause:<host>`` holds the time (server ms) until which no worker asks the host, set with a
 TTL from a 429/503 ``Retry-After``; a take answers "wait" while it lives. Times are Redis's
 own (``TIME``), so workers on machines with different clocks agree.
+
+robots.txt is fetched once per crawl, not once per worker: the first worker to need a host's
+rules claims the fetch (``robots-claim:<site>``, SET NX with the lease's TTL, so a worker that
+dies fetching leaves it to another), fetches it and shares what came back in the hash
+``robots`` (field: ``scheme://host[:port]``; value: ``<status> <body>``, ``-`` when the host
+gave no answer, ``+`` when it was too big to share); the others wait for it there and parse
+the same text.
 """
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -25,6 +33,10 @@ from crawler import cluster
 logger = logging.getLogger(__name__)
 
 MARGIN = 10.0   # seconds a lease outlives DOWNLOAD_TIMEOUT (the timeout covers the whole download)
+ROBOTS_POLL = 0.05          # seconds between looks at the shared robots.txt while another worker fetches it
+ROBOTS_MAX_SHARED = 2 << 20  # a robots.txt bigger than this is not shared: each worker fetches its own
+UNREACHABLE = b"-"
+TOO_BIG = b"+"              # shared instead of a robots.txt over ROBOTS_MAX_SHARED
 
 # KEYS: hosts zset, pause key. ARGV: limit, ttl ms, n, n leases given back, members wanted...
 # Returns {leases granted, ms to wait before asking again (0: unknown, a lease may end any time)}.
@@ -113,3 +125,35 @@ class HostLeases:
         """Leases of ``host`` held now by all workers (expired ones not counted)."""
         now_s, now_us = self.client.time()
         return self.client.zcount(self._keys(host)[0], now_s * 1000 + now_us // 1000 + 1, "+inf")
+
+    # -- robots.txt, fetched once per crawl --------------------------------------------------
+
+    async def robots(self, site: str) -> tuple[int, bytes] | bytes | None:
+        """What ``site``'s (``scheme://host[:port]``) robots.txt answered another worker:
+        ``(status, body)``, :data:`UNREACHABLE`, or None when this worker is to fetch it (it
+        claimed it; then :meth:`share_robots` what came back). Waits, without blocking the
+        reactor, while another worker fetches it."""
+        shared, claim = cluster.key(self.token, "robots"), cluster.key(self.token, f"robots-claim:{site}")
+        while True:
+            data = self.client.hget(shared, site)
+            if data is not None:
+                if data == UNREACHABLE:
+                    return UNREACHABLE
+                if data == TOO_BIG:
+                    return None
+                status, _, body = data.partition(b" ")
+                return int(status), body
+            if self.client.set(claim, self.worker, nx=True, px=self.ttl_ms):
+                return None
+            await asyncio.sleep(ROBOTS_POLL)
+
+    def share_robots(self, site: str, status: int | None, body: bytes = b"") -> None:
+        """Tell the other workers what ``site``'s robots.txt answered (``status`` None: no
+        answer at all). One too big to share is left to each worker to fetch."""
+        if status is None:
+            value = UNREACHABLE
+        elif len(body) > ROBOTS_MAX_SHARED:
+            value = TOO_BIG
+        else:
+            value = b"%d %s" % (status, body)
+        self.client.hset(cluster.key(self.token, "robots"), site, value)

@@ -19,10 +19,11 @@ import pytest
 
 from crawler import cluster
 from crawler.leases import MARGIN, HostLeases
-from tests.conftest import ROOT, Route
+from tests.conftest import ROOT, Route, audit_json, findings_set
 
 # One process: waits at a barrier in Redis (so the processes really run at once), fetches
-# argv's URLs with CONCURRENT_REQUESTS_PER_DOMAIN = 1, prints one JSON line per answer.
+# argv's URLs with CONCURRENT_REQUESTS_PER_DOMAIN = 1 and robots.txt obeyed, prints one JSON
+# line per answer.
 FETCH = r"""
 import json, sys
 from crawler import cluster
@@ -34,16 +35,18 @@ class Fetch(Spider):
     name = "fetch"
     async def start(self):
         for url in urls:
-            yield Request(url, callback=self.seen, errback=self.failed, dont_filter=True)
+            yield Request(url, callback=self.seen, errback=self.failed, dont_filter=True, meta={"public": url})
     def seen(self, response):
         print(json.dumps({"url": response.url, "status": response.status}), flush=True)
     def failed(self, failure):
         print(json.dumps({"url": failure.request.url, "error": failure.type.__name__}), flush=True)
 
 settings = {"DOWNLOADER": "crawler.downloader.Downloader", "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
-            "CONCURRENT_REQUESTS": 16, "ROBOTSTXT_OBEY": False, "LOG_LEVEL": "ERROR", "RETRY_ENABLED": False,
+            "CONCURRENT_REQUESTS": 16, "ROBOTSTXT_OBEY": True, "LOG_LEVEL": "ERROR", "RETRY_ENABLED": False,
             "TELNETCONSOLE_ENABLED": False, "DOWNLOAD_TIMEOUT": float(timeout), "FUNNEL_MAX_RETRY_WAIT": 10,
-            "DOWNLOADER_MIDDLEWARES": {"crawler.middlewares.RetryAfterMiddleware": 560}}
+            "DOWNLOADER_MIDDLEWARES": {"scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+                                       "crawler.middlewares.RobotsMiddleware": 100,
+                                       "crawler.middlewares.RetryAfterMiddleware": 560}}
 if cluster_on == "1":
     settings.update(FUNNEL_REDIS_URL=barrier_url, FUNNEL_CLUSTER_TOKEN=token)
 process = CrawlerProcess(settings)
@@ -81,6 +84,8 @@ class CountingSite:
             self.most = max(self.most, self.active)
         time.sleep(HOLD)
         route = Route(200, body="<p>ok</p>")
+        if handler.path == "/robots.txt":
+            route = Route(200, {"Content-Type": "text/plain"}, "User-agent: *\nDisallow: /private\n")
         if handler.path == "/p/0/2" and not self.limited:
             self.limited = True
             route = Route(429, {"Retry-After": str(RETRY_AFTER)}, "slow down")
@@ -94,7 +99,8 @@ def _crawl(site_server, redis_url, cluster_on: bool):
     site = CountingSite()
     server = site_server(routes={"*": site})
     token = cluster.new_token(0)
-    urls = [[f"{server.url}/p/{n}/{i}" for i in range(PAGES)] for n in range(PROCESSES)]
+    urls = [[f"{server.url}/p/{n}/{i}" for i in range(PAGES)] + [f"{server.url}/private/{n}"]
+            for n in range(PROCESSES)]
     urls[1].insert(1, f"{server.url}/slow")   # times out (DOWNLOAD_TIMEOUT 0.3 s): its lease goes back
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     procs = [subprocess.Popen([sys.executable, "-c", FETCH, redis_url, token, "1" if cluster_on else "0", "0.3", *u],
@@ -128,7 +134,7 @@ def crawls(module_site_server, redis_url):
 def test_concurrency_1_holds_across_processes_as_the_server_counts_it(crawls):
     site, server, answers, held = crawls["cluster"]
     assert site.most == 1
-    fetched = sorted(path for _, _, path, status in site.log if status == 200 and path != "/slow")
+    fetched = sorted(path for _, _, path, status in site.log if status == 200 and path not in ("/slow", "/robots.txt"))
     assert fetched == sorted(f"/p/{n}/{i}" for n in range(PROCESSES) for i in range(PAGES))
     assert [sorted(a["url"] for a in out if a.get("status") == 200) for out in answers] == [
         sorted(f"{server.url}/p/{n}/{i}" for i in range(PAGES)) for n in range(PROCESSES)]
@@ -137,6 +143,15 @@ def test_concurrency_1_holds_across_processes_as_the_server_counts_it(crawls):
     (slow_start, slow_end) = [(start, end) for start, end, path, _ in site.log if path == "/slow"][0]
     assert any(slow_start + 0.3 < start < slow_end for start, _, path, _ in site.log if path != "/slow")
     assert held == 0   # every lease given back: answers, the 429 and the timeout (none left to expire)
+
+
+def test_robots_txt_is_fetched_once_for_all_processes_and_obeyed_by_each(crawls):
+    for run, fetches in (("cluster", 1), ("alone", PROCESSES)):
+        site, server, answers, _ = crawls[run]
+        assert [path for _, _, path, _ in site.log if path == "/robots.txt"] == ["/robots.txt"] * fetches, run
+        assert not [path for _, _, path, _ in site.log if path.startswith("/private")], run
+        assert [[a for a in out if "/private" in a["url"]] for out in answers] == [
+            [{"url": f"{server.url}/private/{n}", "error": "IgnoreRequest"}] for n in range(PROCESSES)], run
 
 
 def test_each_process_alone_holds_it_only_for_itself(crawls):
@@ -202,3 +217,21 @@ def test_a_pause_holds_every_lease_and_only_a_longer_one_replaces_it(redis_url):
     assert got == [] and 4.5 < wait <= 5.0
     assert 4.5 < leases.paused("a.example") <= 5.0 and leases.paused("b.example") == 0.0
     assert leases.held("a.example") == 0
+
+
+# -- one process: every request that waited for robots.txt obeys it ----------------------------
+
+def test_links_that_wait_for_a_hosts_robots_txt_all_obey_it(site_server, tmp_path):
+    """A page links to four URLs of another host at once: all four wait while its robots.txt is
+    fetched. Each must be judged by it (only the first waiter used to be: the others were
+    fetched as if the host had no rules)."""
+    ext = site_server(routes={"/robots.txt": Route(200, {"Content-Type": "text/plain"}, "User-agent: *\nDisallow: /private/\n"),
+                              "*": Route(200, body="<title>ext</title>")})
+    links = ["/open.html", "/private/a.html", "/private/b.html", "/private/c.html"]
+    www = site_server(routes={"/": Route(200, body="<title>home</title>" + "".join(
+        f'<a href="https://ext.example{p}">x</a>' for p in links))})
+    result, report = audit_json(tmp_path, "https://www.polite.test/", "--remap", rf"^https://www\.polite\.test/(.*) {www.url}/\1",
+                                "--remap", rf"^https://ext\.example/(.*) {ext.url}/\1", "--no-check-social", "--fail-on", "never")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p for _, p in ext.requests) == ["/open.html", "/robots.txt"]
+    assert {f[2] for f in findings_set(report, {"skipped-link"})} == {f"https://ext.example{p}" for p in links[1:]}
