@@ -235,3 +235,77 @@ def test_links_that_wait_for_a_hosts_robots_txt_all_obey_it(site_server, tmp_pat
     assert result.exit_code == 0, result.stderr
     assert sorted(p for _, p in ext.requests) == ["/open.html", "/robots.txt"]
     assert {f[2] for f in findings_set(report, {"skipped-link"})} == {f"https://ext.example{p}" for p in links[1:]}
+
+
+# -- the real thing: funnelcheck audit --workers 3 ---------------------------------------------
+
+TREE = 40   # pages /p/0 .. /p/39, a binary tree
+
+
+class CountingTree(CountingSite):
+    """A site of TREE pages; /p/5 answers 429 (Retry-After) once; robots.txt disallows /private/;
+    counts requests at once and the connections they came on."""
+
+    def __init__(self):
+        super().__init__()
+        self.connections: set[int] = set()
+
+    def __call__(self, handler) -> Route:
+        start = time.monotonic()
+        with self.lock:
+            self.active += 1
+            self.most = max(self.most, self.active)
+            self.connections.add(handler.client_address[1])
+        time.sleep(HOLD)
+        path = handler.path
+        if path == "/robots.txt":
+            route = Route(200, {"Content-Type": "text/plain"}, "User-agent: *\nDisallow: /private/\n")
+        elif path == "/p/5" and not self.limited:
+            self.limited = True
+            route = Route(429, {"Retry-After": str(RETRY_AFTER)}, "slow down")
+        elif path.startswith("/p/") and path[3:].isdigit() and int(path[3:]) < TREE:
+            n = int(path[3:])
+            kids = "".join(f'<a href="/p/{k}">page {k}</a>' for k in (2 * n + 1, 2 * n + 2) if k < TREE)
+            route = Route(200, body=f'<title>page {n}</title><main>{kids}<a href="/private/{n}">x</a></main>')
+        else:
+            route = Route(404, body="<h1>not found</h1>")
+        with self.lock:
+            self.active -= 1
+            self.log.append((start, time.monotonic(), path, route.status))
+        return route
+
+
+def _audit_workers(site_server, tmp_path, concurrency: int):
+    site = CountingTree()
+    server = site_server(routes={"*": site})
+    result, report = audit_json(tmp_path, "https://tree.test/p/0", "--workers", 3, "--concurrency", concurrency,
+                                "--remap", rf"^https://tree\.test/(.*) {server.url}/\1", "--no-sitemaps",
+                                "--no-check-social", "--fail-on", "never")
+    assert result.exit_code == 0, result.stderr
+    return site, report
+
+
+@pytest.fixture(scope="module")
+def audited(module_site_server, tmp_path_factory):
+    return {n: _audit_workers(module_site_server, tmp_path_factory.mktemp(f"c{n}"), n) for n in (1, 2)}
+
+
+def test_audit_with_3_workers_and_concurrency_1_asks_one_thing_at_a_time(audited):
+    site, report = audited[1]
+    assert site.most == 1
+    pages = {p["url"]: p["status"] for p in report["pages"] if p["url"].startswith("https://tree.test/p/")}
+    assert pages == {f"https://tree.test/p/{n}": 200 for n in range(TREE)}
+    assert len(site.connections) >= 2         # more than one worker did the asking
+    assert [p for _, _, p, _ in site.log if p == "/robots.txt"] == ["/robots.txt"]   # once, for all three
+    assert not [p for _, _, p, _ in site.log if p.startswith("/private/")]
+    assert sorted(f[2] for f in findings_set(report, {"skipped-link"})) == sorted(
+        f"https://tree.test/private/{n}" for n in range(TREE))
+    limited_end, asked = _during_pause(site)
+    assert asked == []                        # Retry-After: no worker asked during the pause
+
+
+def test_audit_with_3_workers_and_concurrency_2_asks_two_at_a_time(audited):
+    """The server's count is no artefact: with --concurrency 2 it does see two at once, never three."""
+    site, report = audited[2]
+    assert site.most == 2
+    assert len([p for p in report["pages"] if p["url"].startswith("https://tree.test/p/") and p["status"] == 200]) == TREE
