@@ -127,9 +127,12 @@ class Downloader(_scrapy.Downloader):
         """Leases for ``wanted`` requests of ``slot``'s host; None (and the slot asks again on a
         timer) when the host is paused or Redis did not answer."""
         host = slot.queue[0][0].meta[self.DOWNLOAD_SLOT]
+        back = self._back.pop(host, [])
         try:
-            granted, wait = self.leases.take(host, wanted, self._back.pop(host, ()))
+            granted, wait = self.leases.take(host, wanted, back, limit=slot.concurrency)
         except Exception as exc:  # redis errors: wait for Redis (or for the worker to be stopped)
+            if back:
+                self._back.setdefault(host, []).extend(back)
             if not self._redis_failed:
                 logger.error("Redis did not answer a lease of %s: %s (waiting)", host, exc)
                 self._redis_failed = True

@@ -103,12 +103,14 @@ class HostLeases:
     def _keys(self, host: str) -> list[str]:
         return [cluster.key(self.token, f"hosts:{host}"), cluster.key(self.token, f"pause:{host}")]
 
-    def take(self, host: str, wanted: int, back: list[str] | tuple = ()) -> tuple[list[str], float]:
+    def take(self, host: str, wanted: int, back: list[str] | tuple = (), limit: int | None = None) -> tuple[list[str], float]:
         """Up to ``wanted`` leases of ``host`` (one Redis round trip, which also gives back the
-        leases ``back``): the lease ids granted, and when none was, the seconds to wait before
-        asking again (0.0 when unknown)."""
+        leases ``back``), with at most ``limit`` (default: the crawl's) held by all workers: the
+        lease ids granted, and when none was, the seconds to wait before asking again (0.0 when
+        unknown)."""
         members = [f"{self.worker}:{next(self._ids)}" for _ in range(wanted)]
-        granted, wait_ms = self._take(keys=self._keys(host), args=[self.limit, self.ttl_ms, len(back), *back, *members])
+        granted, wait_ms = self._take(keys=self._keys(host),
+                                      args=[limit or self.limit, self.ttl_ms, len(back), *back, *members])
         return members[:int(granted)], int(wait_ms) / 1000.0
 
     def release(self, host: str, leases: list[str] | tuple = (), pause: float = 0.0) -> None:
