@@ -178,11 +178,15 @@ class Sender:
     def send_output(self, requests: list, items: list, ack: str | None) -> None:
         """Schedule ``requests`` (Scrapy's scheduler, the dupefilter, the queue: into a batch), then
         send the batch, the items and the acknowledgement in one step."""
+        engine = getattr(self.crawler, "engine", None) if self.crawler is not None else None
+        if requests and (engine is None or engine.spider is None):
+            # the spider is closed (a stopped worker): nothing is sent, the request stays pending and
+            # another worker makes the same requests and items again
+            logger.info("not sending the output of %s: the spider is closed", ack)
+            return
         with self.collecting() as batch:
-            engine = getattr(self.crawler, "engine", None) if self.crawler is not None else None
             for r in requests:
-                if engine is not None and engine.spider is not None:
-                    engine.crawl(r)
+                engine.crawl(r)
         if batch or items or ack:
             self.send(batch, [cluster.encode(i) for i in items], ack, keys=[i["page"]["url"] for i in items
                                                                            if isinstance(i, dict) and "page" in i])

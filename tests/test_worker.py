@@ -319,3 +319,28 @@ def test_max_pages_and_depth_hold_across_workers(redis_url, client, tmp_path, wo
     assert summary["depth"] == len({k for k, d in left if d > 4}) > 0
     assert summary["max_pages"] == len({k for k, d in left if d <= 4}) > 0
     assert set(expected) == set(summary) and expected["max_pages"] > 0
+
+
+def test_sigterm_stops_a_worker_cleanly_and_the_others_finish_its_work(redis_url, client):
+    srv = SiteServer(routes={"*": lambda h: _tree(h, delay=0.05)})
+    try:
+        token = _announce(client, _options(srv), crawl_id=5)
+        leaving, staying = _worker(redis_url, token), _worker(redis_url, token)
+        deadline = time.monotonic() + 30
+        while client.xlen(cluster.key(token, "items")) < 15:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        members = client.hkeys(cluster.key(token, "workers"))
+        leaving.send_signal(signal.SIGTERM)
+        assert leaving.wait(timeout=15) == 0
+        gone = set(members) - set(client.hkeys(cluster.key(token, "workers")))
+        assert len(gone) == 1  # it said it left ...
+        assert not client.exists(cluster.key(token, f"alive:{gone.pop().decode()}"))  # ... at once
+        _finish(client, token, [staying])
+    finally:
+        for w in (leaving, staying):
+            if w.poll() is None:
+                w.kill()
+        srv.close()
+    pages = {i["page"]["url"] for i in _items(client, token)}
+    assert {f"https://res.test/p/{n}" for n in range(2 * PAGES + 1)} <= pages
