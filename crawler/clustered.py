@@ -44,6 +44,16 @@ return -1
 """
 
 
+_TAKE_START = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+START = "(the start requests)"   # a pseudo-target: pending while the starter is making them
+
+
 class SharedSeeds:
     """The targets whose first answer has not come, across workers (the set the spider keeps as
     ``seeds_pending``)."""
@@ -92,6 +102,7 @@ class ClusteredSpider(FunnelSpider):
         self.limits = ClusterLimits.from_crawler(self.crawler)
         self.state_key = cluster.key(self.token, "state")
         self.seeds_pending = SharedSeeds(self.client, self.state_key)
+        self._take_start = self.client.register_script(_TAKE_START)
         self.shared_seq = -1
         self.shared_state_seen(int(self.client.hget(self.state_key, "seq") or 0))
 
@@ -150,10 +161,48 @@ class ClusteredSpider(FunnelSpider):
         if not self.client.set(cluster.key(self.token, "starter"), self.worker_id, nx=True):
             return
         logger.info("worker %s makes the start requests", self.worker_id)
-        async for request in super().start():
+        async for request in self.start_as_starter():
             yield request
+
+    async def start_as_starter(self, again: bool = False):
+        """The start requests (``again``: a worker taking over from a starter that died on the way:
+        the targets are asked again, whatever ``seen`` says, so that they are answered).
+        The start itself counts as a target not answered yet, so the rest of the crawl
+        (:meth:`after_seeds`) starts only once it is over and every target has answered."""
+        self.seeds_pending.add(START)
+        async for x in super().start():
+            if isinstance(x, scrapy.Request):
+                if again and x.meta.get("seed"):
+                    x.meta["restored"] = True
+                yield x
+            elif x is not None:  # an item (a target excluded, a URL too long): for the writer
+                self.sender.send_items([x])
+        if self.seeds_pending.done(START) == 0:
+            for x in self.after_seeds():
+                if isinstance(x, scrapy.Request):
+                    yield x
+                elif x is not None:
+                    self.sender.send_items([x])
         self.sender.flush_direct()
         self.client.set(cluster.key(self.token, "started"), 1)
+
+    def take_over_start(self) -> bool:
+        """Make the start requests if the worker that was making them is gone before it finished
+        (its ``alive:`` key expired): True if this worker took over."""
+        starter = self.client.get(cluster.key(self.token, "starter"))
+        if starter is None or self.client.exists(cluster.key(self.token, f"alive:{starter.decode()}")):
+            return False
+        if not self._take_start(keys=[cluster.key(self.token, "starter")], args=[starter, self.worker_id]):
+            return False
+        logger.warning("worker %s takes over the start requests of %s, gone", self.worker_id, starter.decode())
+        from scrapy.utils.defer import deferred_from_coro
+
+        async def run():
+            async for request in self.start_as_starter(again=True):
+                self.crawler.engine.crawl(request)
+
+        deferred_from_coro(run())
+        return True
 
     def restore(self):
         for request in super().restore():

@@ -31,6 +31,7 @@ from typing import Callable
 from crawler import cluster
 from crawler.options import CrawlOptions
 from crawler.store import Store, write_failure
+from crawler.urls import redact_credentials
 from crawler.writer import backlog, ensure_group
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ class Coordinator:
 
     # -- starting -------------------------------------------------------------------------
     def start(self, store: Store) -> None:
+        store.set_pid(self.crawl_id, os.getpid())  # the crawl runs as long as this process does
         crawl = store.crawl(self.crawl_id)
         ensure_group(self.client, cluster.key(self.token, "requests"), cluster.WORKERS_GROUP)
         ensure_group(self.client, cluster.key(self.token, "items"), cluster.WRITER_GROUP)
@@ -173,7 +175,7 @@ class Coordinator:
                 try:
                     self.client.ping()
                 except redis.exceptions.ConnectionError as exc:  # (what the writer lost)
-                    return "redis", f"lost Redis at {self.redis_url}: {exc}"
+                    return "redis", f"lost Redis at {redact_credentials(self.redis_url)}: {exc}"
                 return "writer", _why("the writer", code)
             if deadline is not None and time.monotonic() >= deadline:
                 return "max-time", "stopped: --max-time reached"
@@ -187,7 +189,7 @@ class Coordinator:
             except redis.exceptions.ConnectionError as exc:
                 lost_since = lost_since or now
                 if now - lost_since > 2.0:
-                    return "redis", f"lost Redis at {self.redis_url}: {exc}"
+                    return "redis", f"lost Redis at {redact_credentials(self.redis_url)}: {exc}"
                 continue
             settled = settled + 1 if done else 0
             if settled >= 2:
@@ -214,12 +216,16 @@ class Coordinator:
         """Tell everyone the crawl is ``status`` (done, stopped); wait ``grace`` seconds for the
         workers to close, and for the writer to store what is left. The writer's exit code."""
         self.set_status(status)
+        logger.info("crawl #%d %s: waiting for %d workers and the writer", self.crawl_id, status, len(self.local))
         waits = [threading.Thread(target=w.stop, args=(grace,)) for w in self.local]
         for t in waits:
             t.start()
         for t in waits:
             t.join()
-        return self.writer.stop(DRAIN_TIMEOUT) if self.writer is not None else None
+        logger.info("crawl #%d: the workers ended (%s)", self.crawl_id, ", ".join(str(w.code) for w in self.local))
+        code = self.writer.stop(DRAIN_TIMEOUT) if self.writer is not None else None
+        logger.info("crawl #%d: the writer ended (%s)", self.crawl_id, code)
+        return code
 
     def tail(self) -> str:
         parts = [w.tail() for w in self.local] + ([self.writer.tail()] if self.writer else [])
@@ -281,7 +287,7 @@ def run_cluster_crawl(db_path: str, crawl_id: int, workers: int, redis_url: str 
             client = cluster.connect(redis_url)
         except (ClusterError, RuntimeError, redis.exceptions.RedisError) as exc:  # (RedisMissing: a RuntimeError)
             why = str(exc) if not isinstance(exc, redis.exceptions.RedisError) else \
-                f"cannot reach Redis at {redis_url}: {exc}"
+                f"cannot reach Redis at {redact_credentials(redis_url)}: {redact_credentials(str(exc))}"
             _finish(store, crawl_id, "failed", why)
             return 2, why + "\n"
         stack.callback(client.close)

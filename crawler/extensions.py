@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from weakref import WeakKeyDictionary
 
+from crawler.dupefilter import key_digest
 from crawler.urls import trap_template
 
 _INSTANCES: WeakKeyDictionary = WeakKeyDictionary()
@@ -24,7 +25,7 @@ class CrawlLimits:
     >>> limits = CrawlLimits(max_pages=1, max_depth=-1, max_variants=2)
     >>> limits.allow("https://a.example/", 0), limits.scheduled(), limits.allow("https://a.example/b", 1)
     (True, None, False)
-    >>> limits.summary(seen=lambda key: False)["max_pages"]
+    >>> limits.summary(seen=lambda digest: False)["max_pages"]
     1
     """
 
@@ -34,8 +35,10 @@ class CrawlLimits:
         self.variants: Counter = Counter()   # ... per trap template
         self.trapped: Counter = Counter()    # ... and those left out once it was full
         self.examples: dict[str, str] = {}   # ... and the first of those, per trapped template
-        self.cut_by_depth: set[str] = set()      # pages not crawled because of --depth
-        self.cut_by_max_pages: set[str] = set()  # ... and because of --max-pages
+        # key_digest() of the pages not crawled because of --depth, and because of --max-pages
+        # (never the URLs: a --depth on a big site leaves out as many as it crawls)
+        self.cut_by_depth: set[int] = set()
+        self.cut_by_max_pages: set[int] = set()
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -61,10 +64,10 @@ class CrawlLimits:
         """
         if not seed:
             if self.max_depth >= 0 and depth > self.max_depth:
-                self.cut_by_depth.add(key)
+                self.cut_by_depth.add(key_digest(key))
                 return False
             if self.max_pages and self.pages >= self.max_pages:
-                self.cut_by_max_pages.add(key)
+                self.cut_by_max_pages.add(key_digest(key))
                 return False
             template = None if listed else trap_template(key)
             if template is not None:
@@ -88,8 +91,9 @@ class CrawlLimits:
                 self.variants[template] += 1
 
     def summary(self, seen, finished: bool = True, earlier: dict | None = None) -> dict:
-        """What the limits left uncrawled (``seen(key)``: crawled after all by another way); a
-        crawl that was stopped says that, not that a limit cut it."""
+        """What the limits left uncrawled (``seen(digest)``: the page of that :func:`key_digest`
+        was crawled after all by another way, ``KeyDupeFilter.seen_digest``); a crawl that was
+        stopped says that, not that a limit cut it."""
         before = (earlier or {}).get("traps") or {}
         trapped = Counter({t: c["left"] for t, c in before.items()})
         for template, left in self.trapped.items():  # a resumed crawl meets the same trap again

@@ -138,7 +138,7 @@ class StorePipeline:
 
                 earlier = store.crawl(self.crawl_id).get("limits")
                 store.set_limits(self.crawl_id, CrawlLimits.from_crawler(self.crawler).summary(
-                    dupefilter_of(self.crawler).seen, finished=reason == "finished", earlier=earlier))
+                    dupefilter_of(self.crawler).seen_digest, finished=reason == "finished", earlier=earlier))
             store.finish_crawl(self.crawl_id, "complete" if reason == "finished" else "interrupted",
                                None if reason == "finished" else why)
 

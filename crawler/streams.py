@@ -187,6 +187,11 @@ class Sender:
             self.send(batch, [cluster.encode(i) for i in items], ack, keys=[i["page"]["url"] for i in items
                                                                            if isinstance(i, dict) and "page" in i])
 
+    def send_items(self, items: list) -> None:
+        """Items made outside any response (by the start requests)."""
+        self.send([], [cluster.encode(i) for i in items], None,
+                  keys=[i["page"]["url"] for i in items if isinstance(i, dict) and "page" in i])
+
     @contextmanager
     def collecting(self):
         outer, self.batch = self.batch, []

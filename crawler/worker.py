@@ -90,6 +90,8 @@ class ClusterMember:
         self.sender = Sender.of(crawler)
         self.status_key = cluster.key(self.token, "status")
         self.closing = False
+        self.started = False   # the start requests are all pushed (by whichever worker)
+        self.next_start_check = 0.0
         self.loop = None
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
@@ -122,6 +124,11 @@ class ClusterMember:
 
             deferred_from_coro(engine.close_spider_async(reason="finished" if status == b"done" else "shutdown"))
             return
+        if not self.started and time.monotonic() >= self.next_start_check:
+            self.next_start_check = time.monotonic() + 1.0
+            self.started = self.client.get(cluster.key(self.token, "started")) == b"1"
+            if not self.started:
+                engine.spider.take_over_start()
         slot = getattr(engine, "_slot", None)  # the engine asks its scheduler every 5 s when idle: sooner
         if slot is not None and getattr(slot, "nextcall", None) is not None:
             slot.nextcall.schedule()
@@ -226,7 +233,13 @@ def run_worker(redis_url: str, verbose: int = 0, token: str | None = None) -> in
                 json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}))
     heartbeat = Heartbeat(client, token, me).start()
     logger.info("worker %s joins crawl %s", me, token)
+    import warnings
+
     from scrapy.crawler import CrawlerProcess
+    from scrapy.exceptions import ScrapyDeprecationWarning
+
+    # scrapy-redis 0.9.1 passes `spider` to the stats collector, deprecated in Scrapy 2.19
+    warnings.filterwarnings("ignore", category=ScrapyDeprecationWarning, module="scrapy_redis")
 
     from crawler.clustered import ClusteredSpider
 

@@ -185,7 +185,7 @@ class Writer:
                             break
                     except redis.exceptions.ConnectionError as exc:
                         lost_since = lost_since or time.monotonic()
-                        if time.monotonic() - lost_since > LOST_REDIS_AFTER:
+                        if self.draining or time.monotonic() - lost_since > LOST_REDIS_AFTER:  # (Ctrl-C: at once)
                             print(f"funnelcheck writer: lost Redis: {exc}", file=sys.stderr)
                             return 1
                         time.sleep(0.2)
@@ -238,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         client = cluster.connect(args.redis)
         crawl_id = crawl_id_of(client, args.token)
     except (redis.exceptions.RedisError, ValueError) as exc:
-        print(f"funnelcheck writer: cannot join crawl {args.token} at {args.redis}: {exc}", file=sys.stderr)
+        from crawler.urls import redact_credentials
+
+        print(f"funnelcheck writer: cannot join crawl {args.token} at {redact_credentials(args.redis)}: {exc}",
+              file=sys.stderr)
         return 2
     writer = Writer(client, args.token, args.db, crawl_id)
 

@@ -449,32 +449,55 @@ def test_a_worker_killed_mid_crawl_leaves_the_crawl_to_the_others(reference, tmp
     assert _view(_report(db)) == view
 
 
-@pytest.mark.parametrize("victim", ["writer", "redis-server", "coordinator"])
-def test_a_kill_9_then_resume_equals_an_uninterrupted_crawl(reference, tmp_path, victim):
+def _kill_mid_crawl(proc, db: Path, victim: str, more: int = 15, sig: int = signal.SIGKILL) -> tuple[int, str]:
+    """Once ``more`` pages more are stored, send ``sig`` to ``victim`` of the crawl coordinated by
+    ``proc`` (``writer``, ``redis-server``, ``workers``: every one, or ``coordinator``); wait for the
+    coordinator to end and every process of the crawl to be gone. Returns its exit code and stderr."""
+    before = _rows(db, "SELECT count(*) FROM pages")[0][0]
+    needle = {"writer": "crawler.writer", "workers": "crawler.worker", "coordinator": "crawler.worker"}.get(victim,
+                                                                                                       victim)
+    _child(proc.pid, needle)  # (the crawl has started)
+    wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] >= before + more)
+    children = _children(proc.pid)  # the writer, the two workers, redis-server
+    assert len(children) == 4, children
+    for pid in [proc.pid] if victim == "coordinator" else [p for p, cmd in children if needle in cmd]:
+        os.kill(pid, sig)
+    _, err = proc.communicate(timeout=120)
+    assert all(process_gone(p) for p, _ in children)  # nothing of the crawl is left running
+    stored = _rows(db, "SELECT count(*) FROM pages")[0][0]
+    assert before + more <= stored < PAGES + 20, (stored, err)  # it landed mid-crawl (of 222 URLs)
+    listed = run_cli("crawls", "--db", db)
+    assert "\tinterrupted\t" in listed.stdout, (listed.stdout, err)
+    return proc.returncode, err
+
+
+def test_a_crawl_cut_five_ways_and_resumed_each_time_equals_an_uninterrupted_crawl(reference, tmp_path):
+    """One crawl of two workers cut five times, resumed each time: kill -9 of the writer (the
+    coordinator notices), of Redis, of every worker, SIGTERM to the coordinator (a stop: what is
+    stored is kept), kill -9 of the coordinator (its children die with it). The last resume
+    completes it as one uninterrupted crawl: every page and link stored once."""
     _, view, asked = reference
     srv = SiteServer(routes={"*": _site})
     db = tmp_path / "c.sqlite"
-    proc = _start(db, 3, crawl_id=_new_crawl(db, reference[0], srv))
-    pid = proc.pid if victim == "coordinator" else _child(proc.pid, "crawler.writer" if victim == "writer"
-                                                          else "redis-server")
-    wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 40)
-    children = [p for p, _ in _children(proc.pid)]  # the writer, the workers, redis-server
-    assert len(children) == 5
-    os.kill(pid, signal.SIGKILL)
-    _, err = proc.communicate(timeout=120)
-    stored = _rows(db, "SELECT count(*) FROM pages")[0][0]
-    assert 40 <= stored < len(view["pages"])
-    listed = run_cli("crawls", "--db", db)
-    assert "\tinterrupted\t" in listed.stdout, (listed.stdout, err)
-    if victim == "writer":
-        assert (proc.returncode, _status(db)) == (128 + 9, ("interrupted", "the writer killed by signal 9")), err
-    elif victim == "redis-server":
-        assert proc.returncode == 1, err
-        status, why = _status(db)
-        assert status == "interrupted" and why.startswith("lost Redis at unix://"), why
-    assert all(process_gone(p) for p in children)  # nothing of it is left running
+    code, err = _kill_mid_crawl(_start(db, 2, crawl_id=_new_crawl(db, reference[0], srv)), db, "writer")
+    assert (code, _status(db)) == (128 + 9, ("interrupted", "the writer killed by signal 9")), err
 
-    again = _start(db, 3, how="resume")
+    code, err = _kill_mid_crawl(_start(db, 2, how="resume"), db, "redis-server")
+    status, why = _status(db)
+    assert (code, status) == (1, "interrupted") and why.startswith("lost Redis at unix://"), (why, err)
+
+    code, err = _kill_mid_crawl(_start(db, 2, how="resume"), db, "workers")
+    assert (code, _status(db)) == (1, ("interrupted", "every worker stopped before the crawl was done "
+                                                      "(worker killed by signal 9)")), err
+
+    code, err = _kill_mid_crawl(_start(db, 2, how="resume"), db, "coordinator", sig=signal.SIGTERM)
+    assert _status(db) == ("interrupted", "interrupted by the user"), err
+    assert "KeyboardInterrupt" in err  # (what run_cluster_crawl raises again, as run_crawl does)
+
+    _kill_mid_crawl(_start(db, 2, how="resume"), db, "coordinator")
+    assert _status(db)[0] == "running"  # as the coordinator left it: `crawls` lists it interrupted
+
+    again = _start(db, 2, how="resume")
     _, err = again.communicate(timeout=180)
     srv.close()
     assert again.returncode == 0, err
