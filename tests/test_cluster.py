@@ -395,9 +395,9 @@ def _start(db: Path, workers: int, redis: str | None = None, how: str = "audit",
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def _new_crawl(db: Path, reference_crawl: dict, srv: SiteServer) -> int:
-    """A crawl row with the reference crawl's options, pointed at ``srv``."""
-    options = dict(reference_crawl["options"], remap=_remaps(srv)[1::2])
+def _new_crawl(db: Path, reference_crawl: dict, srv: SiteServer, **changes) -> int:
+    """A crawl row with the reference crawl's options (and ``changes``), pointed at ``srv``."""
+    options = dict(reference_crawl["options"], remap=_remaps(srv)[1::2], **changes)
     with Store(db) as store:
         return store.create_crawl(reference_crawl["targets"], options)
 
@@ -466,7 +466,8 @@ def test_a_worker_killed_mid_crawl_leaves_the_crawl_to_the_others(reference, tmp
     _, view, asked = reference
     srv = SiteServer(routes={"*": _site})
     db = tmp_path / "c.sqlite"
-    proc = _start(db, 3, crawl_id=_new_crawl(db, reference[0], srv))
+    # (--timeout 5: the host leases a dead worker held expire after the download timeout and a margin)
+    proc = _start(db, 3, crawl_id=_new_crawl(db, reference[0], srv, timeout=5))
     victim = _child(proc.pid, "crawler.worker")
     wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] >= 40)
     os.kill(victim, signal.SIGKILL)
