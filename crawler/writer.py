@@ -32,7 +32,7 @@ from crawler.store import Store, StoreError, write_error, write_failure
 logger = logging.getLogger(__name__)
 
 CONSUMER = "writer"      # the one consumer of the writer group: a restarted writer reads its own pending items
-BATCH = 500              # items per read and per transaction
+BATCH = 100              # items per read and per transaction (a few MB at most held at once)
 BLOCK_MS = 200           # how long one read waits for items
 QUIET_CHECKS = 2         # rounds with nothing left (and the crawl over) before the writer ends
 LOST_REDIS_AFTER = 5.0   # seconds of failed Redis calls before the writer gives up
