@@ -25,8 +25,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack, suppress
-from typing import Callable
 
 from crawler import cluster
 from crawler.options import CrawlOptions

@@ -1,8 +1,13 @@
 """A crawl of many processes (issue 21): the one writer, the coordinator, and crawls end to end.
 
-The writer's tests push hand-made items into a real ``redis-server`` and read the real store
-it wrote; the end-to-end tests crawl a real local site with ``--workers 3`` and compare with a
-one-process crawl of the same site, as tests/test_resume.py compares a resumed crawl.
+The writer's and the coordinator's own tests push hand-made items into a real ``redis-server``
+(the test playing the one worker) and read the real store written; the end-to-end tests crawl a
+real local site of 200 pages with real workers (``python -m crawler.worker``) and compare with a
+one-process crawl of the same site as tests/test_resume.py compares a resumed crawl: 3 workers
+ask the server for every URL exactly as often as one process does; a worker killed mid-crawl
+leaves the crawl to the others; one crawl cut five ways (kill -9 of the writer, of Redis, of
+every worker, SIGTERM and kill -9 of the coordinator) and resumed each time ends identical,
+every page and link stored once; a worker started before the crawl is announced joins it.
 """
 from __future__ import annotations
 
@@ -16,8 +21,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, Route, SiteServer, process_gone, run_cli, wait_for_row
+
 from crawler import cluster
 from crawler.store import Store
 
@@ -300,8 +305,8 @@ def test_workers_0_needs_a_redis_url_and_a_redis_that_answers(tmp_path):
     db = tmp_path / "c.sqlite"
     crawl_id = _crawl(db)
     code, tail = run_cluster_crawl(str(db), crawl_id, 0)
-    assert (code, tail) == (2, "--workers 0 only coordinates workers that join from elsewhere: "
-                               "give the --redis URL they join\n")
+    assert (code, tail) == (2, ("--workers 0 only coordinates workers that join from elsewhere: "
+                                "give the --redis URL they join\n"))
     assert _status(db, crawl_id)[0] == "failed"
     crawl_id = _crawl(db)
     code, tail = run_cluster_crawl(str(db), crawl_id, 2, redis_url=f"unix://{tmp_path}/none.sock")
@@ -521,8 +526,8 @@ def test_a_crawl_cut_five_ways_and_resumed_each_time_equals_an_uninterrupted_cra
     assert (code, status) == (1, "interrupted") and why.startswith("lost Redis at unix://"), (why, err)
 
     code, err = _kill_mid_crawl(_start(db, 2, how="resume"), db, "workers")
-    assert (code, _status(db)) == (1, ("interrupted", "every worker stopped before the crawl was done "
-                                                      "(worker killed by signal 9)")), err
+    why = "every worker stopped before the crawl was done (worker killed by signal 9)"
+    assert (code, _status(db)) == (1, ("interrupted", why)), err
 
     code, err = _kill_mid_crawl(_start(db, 2, how="resume"), db, "coordinator", sig=signal.SIGTERM)
     assert _status(db) == ("interrupted", "interrupted by the user"), err
