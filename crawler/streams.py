@@ -107,6 +107,7 @@ class Sender:
         self.keys = [cluster.key(token, n) for n in ("requests", "items", "seen", "limits",
                                                      "limits:depth", "limits:max_pages")]
         self.script = client.register_script(FLUSH)
+        self.aclient = self.ascript = None   # redis.asyncio, for the steps awaited (made on first use)
         self.batch: list | None = None   # requests collected for the response being sent
         self.direct: list = []           # requests pushed outside any response, not sent yet
         self.limits = None               # the crawl's ClusterLimits, once it exists
@@ -170,26 +171,63 @@ class Sender:
         yield  # (a generator)
 
     async def through_async(self, request, output):
-        """:meth:`through` for an asynchronous output (a spider middleware before this one made it so)."""
-        collected = [x async for x in output]
-        for x in self.through(request, collected):
-            yield x
+        """:meth:`through` for an asynchronous output (the spider middlewares' usual one in Scrapy
+        2.19): the step is awaited, so the worker goes on with other responses meanwhile."""
+        meta = request.meta if request is not None else {}
+        if meta.get("stream_sent"):
+            async for x in output:
+                yield x
+            return
+        meta["stream_sent"] = True
+        ack = meta.get("stream_id")
+        requests, items = [], []
+        try:
+            async for x in output:
+                if isinstance(x, Request):
+                    requests.append(x)
+                elif x is not None:
+                    items.append(x)
+                if len(requests) + len(items) >= CHUNK:
+                    await self.send_output_async(requests, items, None)
+                    requests, items = [], []
+        except Exception:
+            await self.send_output_async(requests, items, ack)
+            raise
+        await self.send_output_async(requests, items, ack)
 
     def send_output(self, requests: list, items: list, ack: str | None) -> None:
         """Schedule ``requests`` (Scrapy's scheduler, the dupefilter, the queue: into a batch), then
         send the batch, the items and the acknowledgement in one step."""
+        argv = self._output(requests, items, ack)
+        if argv is not None:
+            self._sent(self.script(keys=self.keys, args=argv))
+
+    async def send_output_async(self, requests: list, items: list, ack: str | None) -> None:
+        """:meth:`send_output`, the step awaited on the reactor's asyncio loop."""
+        argv = self._output(requests, items, ack)
+        if argv is not None:
+            if self.ascript is None:
+                import redis.asyncio
+
+                self.aclient = redis.asyncio.Redis.from_url(self.crawler.settings.get("FUNNEL_REDIS_URL"),
+                                                            socket_connect_timeout=5)
+                self.ascript = self.aclient.register_script(FLUSH)
+            self._sent(await self.ascript(keys=self.keys, args=argv))
+
+    def _output(self, requests: list, items: list, ack: str | None) -> list | None:
         engine = getattr(self.crawler, "engine", None) if self.crawler is not None else None
         if requests and (engine is None or engine.spider is None):
             # the spider is closed (a stopped worker): nothing is sent, the request stays pending and
             # another worker makes the same requests and items again
             logger.info("not sending the output of %s: the spider is closed", ack)
-            return
+            return None
         with self.collecting() as batch:
             for r in requests:
                 engine.crawl(r)
-        if batch or items or ack:
-            self.send(batch, [cluster.encode(i) for i in items], ack, keys=[i["page"]["url"] for i in items
-                                                                           if isinstance(i, dict) and "page" in i])
+        if not (batch or items or ack):
+            return None
+        return self._argv(batch, [cluster.encode(i) for i in items], ack,
+                          [i["page"]["url"] for i in items if isinstance(i, dict) and "page" in i])
 
     def send_items(self, items: list) -> None:
         """Items made outside any response (by the start requests)."""
@@ -207,6 +245,9 @@ class Sender:
     def send(self, entries: list, items: list, ack: str | None, keys: list[str] = ()) -> None:
         """One step (:data:`FLUSH`): ``entries`` from :meth:`push`, encoded ``items`` (whose page
         ``keys`` are decided too: an excluded URL's item makes no request), ``ack`` the entry done."""
+        self._sent(self.script(keys=self.keys, args=self._argv(entries, items, ack, keys)))
+
+    def _argv(self, entries: list, items: list, ack: str | None, keys) -> list:
         limits = self.limits
         argv = [ack or "", cluster.WORKERS_GROUP]
         gate = []
@@ -222,11 +263,12 @@ class Sender:
                 gate += [digest, "0", b"", tpl or "", "1" if counted else "0"]  # (no request: nothing pushed)
                 listed.add(digest)
         ops = limits.ops() if limits is not None else []
-        argv += [len(gate) // 5, *gate, len(items), *items, len(ops) // 3, *ops]
-        out = self.script(keys=self.keys, args=argv)
+        return argv + [len(gate) // 5, *gate, len(items), *items, len(ops) // 3, *ops]
+
+    def _sent(self, out) -> None:
         self.sent += 1
-        if limits is not None:
-            limits.update(out)
+        if self.limits is not None:
+            self.limits.update(out)
 
 
 class StreamSender:

@@ -344,3 +344,15 @@ def test_sigterm_stops_a_worker_cleanly_and_the_others_finish_its_work(redis_url
         srv.close()
     pages = {i["page"]["url"] for i in _items(client, token)}
     assert {f"https://res.test/p/{n}" for n in range(2 * PAGES + 1)} <= pages
+
+
+def test_the_start_requests_of_a_starter_gone_before_it_finished_are_made_by_another(redis_url, client):
+    srv = SiteServer(routes={"*": _tree})
+    try:
+        token = _announce(client, _options(srv), crawl_id=6)
+        client.set(cluster.key(token, "starter"), "ghost:1:dead")   # won the start, then died (no alive key)
+        _finish(client, token, [_worker(redis_url, token)])
+    finally:
+        srv.close()
+    assert set(_fetched(srv)) == {f"/p/{n}" for n in range(2 * PAGES + 1)}
+    assert client.get(cluster.key(token, "starter")) != b"ghost:1:dead"
