@@ -250,6 +250,7 @@ class Coordinator:
             child.close()
         with suppress(redis.exceptions.RedisError):
             cluster.withdraw(self.client, self.token)
+            cluster.forget(self.client, self.token)  # (workers seeing no status close)
 
 
 def _finish(store: Store, crawl_id: int, status: str, why: str | None) -> None:

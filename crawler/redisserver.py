@@ -142,6 +142,8 @@ class RedisServer:
         try:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL, close_fds=True,
+                                         start_new_session=True,  # Ctrl-C is the crawl's to handle: Redis stays
+                                                                  # until the writer has stored what it holds
                                          preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
             self._pid = self.proc.pid
             self._wait_ready()
