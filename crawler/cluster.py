@@ -33,9 +33,12 @@ key (under the ns)      type     what it holds
 ``alive:<worker>``      string   set with a TTL of :data:`HEARTBEAT_TTL`, refreshed: a worker
                                  whose key expired is dead and its pending requests are
                                  claimed by the others
-``hosts:<host>``        zset     per-host download leases (member -> expiry): politeness
-                                 (``--concurrency``) across all workers together
-``pause:<host>``        string   a host's ``Retry-After``: no worker asks it before this time
+``hosts:<slot>``        zset     per-host download leases (member -> expiry; the slot is
+                                 Scrapy's, the host name): politeness (``--concurrency``)
+                                 across all workers together (crawler.leases)
+``pause:<slot>``        string   a host's ``Retry-After``: no worker asks it before this time
+``robots``              hash     each site's robots.txt, status and body, fetched once for all
+``robots-claim:<site>`` string   the worker fetching that robots.txt (expires if it dies)
 ======================  =======  ============================================================
 
 The announcement itself is a field of the hash :data:`ANNOUNCED` (token -> JSON
@@ -140,6 +143,21 @@ def announce(client, info: dict) -> None:
 def withdraw(client, token: str) -> None:
     """The crawl is over: no worker joins it any more."""
     client.hdel(ANNOUNCED, token)
+
+
+def forget(client, token: str, chunk: int = 1000) -> int:
+    """Delete every key of an ended crawl (a Redis that outlives crawls keeps none of theirs:
+    a resume rebuilds its own from the store under a new token). Returns how many went."""
+    gone = 0
+    batch = []
+    for name in client.scan_iter(match=f"{namespace(token)}:*", count=chunk):
+        batch.append(name)
+        if len(batch) >= chunk:
+            gone += client.unlink(*batch)
+            batch = []
+    if batch:
+        gone += client.unlink(*batch)
+    return gone
 
 
 def announced(client) -> list[dict]:

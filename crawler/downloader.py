@@ -83,6 +83,8 @@ class Downloader(_scrapy.Downloader):
                 from crawler.middlewares import rate_limit_pause
 
                 self._leased: dict = {}   # request -> (host, lease id)
+                self._back: dict = {}     # host -> leases given back, sent with its next take
+                self._flush_call = None
                 self._pause_for = lambda response: rate_limit_pause(response, crawler.settings)
                 self.handlers = _ReleasingHandlers(self.handlers, self._release)
                 self._redis_failed = False
@@ -125,9 +127,12 @@ class Downloader(_scrapy.Downloader):
         """Leases for ``wanted`` requests of ``slot``'s host; None (and the slot asks again on a
         timer) when the host is paused or Redis did not answer."""
         host = slot.queue[0][0].meta[self.DOWNLOAD_SLOT]
+        back = self._back.pop(host, [])
         try:
-            granted, wait = self.leases.take(host, wanted)
+            granted, wait = self.leases.take(host, wanted, back, limit=slot.concurrency)
         except Exception as exc:  # redis errors: wait for Redis (or for the worker to be stopped)
+            if back:
+                self._back.setdefault(host, []).extend(back)
             if not self._redis_failed:
                 logger.error("Redis did not answer a lease of %s: %s (waiting)", host, exc)
                 self._redis_failed = True
@@ -140,21 +145,41 @@ class Downloader(_scrapy.Downloader):
         return granted
 
     def _release(self, request, response=None) -> None:
+        """The download of ``request`` ended: its lease goes back with the host's next take (the
+        slot usually takes one at once) or, at the latest, on the reactor's next turn; a
+        ``Retry-After`` pause goes to Redis at once, with the lease."""
         held = self._leased.pop(request, None)
         pause = self._pause_for(response) if response is not None else 0.0
         if held is None and not pause:
             return
         host = held[0] if held else request.meta.get(self.DOWNLOAD_SLOT) or self.get_slot_key(request)
+        if held is not None:
+            self._back.setdefault(host, []).append(held[1])
+        if pause:
+            self._give_back(host, pause)
+        elif self._flush_call is None:
+            self._flush_call = _scrapy.call_later(0, self._give_back_all)
+
+    def _give_back(self, host: str, pause: float = 0.0) -> None:
         try:
-            self.leases.release(host, held[1] if held else None, pause)
-        except Exception as exc:  # the lease expires by itself
-            logger.warning("Redis did not take back a lease of %s: %s", host, exc)
+            self.leases.release(host, self._back.pop(host, ()), pause)
+        except Exception as exc:  # the leases expire by themselves
+            logger.warning("Redis did not take back the leases of %s: %s", host, exc)
+
+    def _give_back_all(self) -> None:
+        self._flush_call = None
+        for host in list(self._back):
+            self._give_back(host)
 
     def close(self) -> None:
         super().close()
         if self.leases is not None:
+            if self._flush_call is not None:
+                self._flush_call.cancel()
+                self._flush_call = None
             for request in list(self._leased):
                 self._release(request)
+            self._give_back_all()
 
 
 class _ReleasingHandlers:

@@ -5,7 +5,8 @@ Unix socket in a folder of its own (mode 700, the socket 700: no other user reac
 TCP port is opened), keeps nothing on disk (no RDB snapshot, no AOF) and holds at most
 ``maxmemory`` (it refuses writes beyond that rather than evict a crawl's keys). It dies with
 its parent (Linux ``PR_SET_PDEATHSIG``), so a killed ``funnelcheck`` never leaves it running;
-on a normal exit it is stopped and its folder removed.
+on a normal exit it is stopped and its folder removed (the folder of a parent killed with
+SIGKILL is removed by the next RedisServer, once it is two minutes old).
 
 >>> with RedisServer() as server:  # doctest: +SKIP
 ...     server.url
@@ -72,6 +73,26 @@ def redis_server_path() -> str:
     return path
 
 
+PREFIX = "funnelcheck-redis-"
+STALE = 120.0   # seconds: a folder of ours without a socket this long is a killed parent's
+
+
+def _sweep(tmp: Path) -> None:
+    """Remove the folders that servers of killed parents left (a parent killed with SIGKILL
+    cannot remove its folder; its server, stopped by PR_SET_PDEATHSIG, removed the socket and
+    left its log). Only this user's folders, without a socket, untouched for :data:`STALE` s."""
+    now = time.time()
+    for folder in tmp.glob(PREFIX + "*"):
+        try:
+            info = folder.stat()
+            if (info.st_uid != os.getuid() or now - info.st_mtime < STALE or (folder / "redis.sock").exists()
+                    or any(now - f.stat().st_mtime < STALE for f in folder.iterdir())):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 class RedisServer:
     """Context manager: a running private ``redis-server``; ``.url`` (``unix:///…/redis.sock``)
     for :func:`crawler.cluster.connect`, ``.pid`` of the server process, ``.folder`` it runs in.
@@ -109,7 +130,8 @@ class RedisServer:
             self.folder = Path(self._folder_arg).resolve()
             self.folder.mkdir(parents=True, exist_ok=True)
         else:
-            self.folder = Path(tempfile.mkdtemp(prefix="funnelcheck-redis-"))
+            _sweep(Path(tempfile.gettempdir()))
+            self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
         os.chmod(self.folder, 0o700)
         if len(str(self.socket)) > 100:  # sun_path holds 108 bytes
             raise RuntimeError(f"redis-server: the socket path is too long for a Unix socket: {self.socket}")
@@ -120,6 +142,8 @@ class RedisServer:
         try:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL, close_fds=True,
+                                         start_new_session=True,  # Ctrl-C is the crawl's to handle: Redis stays
+                                                                  # until the writer has stored what it holds
                                          preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
             self._pid = self.proc.pid
             self._wait_ready()

@@ -4,13 +4,15 @@ from __future__ import annotations
 import os
 import signal
 import stat
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 import redis
 
 from crawler import cluster
-from crawler.redisserver import MISSING, RedisMissing, RedisServer
+from crawler.redisserver import MISSING, PREFIX, STALE, RedisMissing, RedisServer
 from tests.conftest import process_gone
 
 
@@ -64,7 +66,7 @@ def test_the_session_fixture_is_a_live_server(redis_url):
     assert redis_url.startswith("unix:///") and cluster.connect(redis_url).ping()
 
 
-def test_it_dies_with_its_parent():
+def test_it_dies_with_its_parent_and_the_next_one_sweeps_its_folder():
     import subprocess
     import sys
 
@@ -81,5 +83,13 @@ def test_it_dies_with_its_parent():
     finally:
         parent.kill()
         parent.wait()
-    import shutil
-    shutil.rmtree(folder, ignore_errors=True)  # a killed parent cannot remove it; its OS temp dir
+    assert not (Path(folder) / "redis.sock").exists()   # the server removed its socket as it stopped
+    assert Path(folder).is_dir()                         # ... the killed parent could not remove this
+    old = time.time() - STALE - 1
+    for f in (Path(folder), Path(folder) / "redis.log"):
+        os.utime(f, (old, old))
+    fresh = Path(tempfile.mkdtemp(prefix=PREFIX))
+    with RedisServer():                                  # the next server sweeps the old one
+        pass
+    assert not Path(folder).exists() and fresh.is_dir()
+    fresh.rmdir()
