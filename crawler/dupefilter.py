@@ -14,6 +14,7 @@ in ~70 MiB instead of ~150 (a URL string is ~100 bytes; an int and its set slot 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sys
 from weakref import WeakKeyDictionary
@@ -101,3 +102,67 @@ class KeyDupeFilter(BaseDupeFilter):
                     queued += 1
                 yield key, fetch, state
         logger.info("resuming crawl %s: %d URLs decided, %d to fetch", self.crawl_id, len(self.digests), queued)
+
+
+class RedisKeyDupeFilter(KeyDupeFilter):
+    """The dupefilter of a cluster crawl (``DUPEFILTER_CLASS``, built by scrapy-redis's scheduler
+    with :meth:`from_spider`, the same instance the spider asks).
+
+    The spider decides on this worker's local set, as :class:`KeyDupeFilter` does: no round trip
+    per link. The crawl-wide decision is Redis's, once per page: every new request goes to Redis
+    with its key's :func:`crawler.cluster.digest`, and :data:`crawler.streams.FLUSH` adds it to
+    ``seen`` and pushes the request only if no worker had (so two workers that found the same link
+    at once fetch it once). A resumed crawl's decided URLs come from the ``frontier`` stream the
+    coordinator filled from the store (their digests are in ``seen`` already).
+    """
+
+    def __init__(self, db_path: str | None = None, crawl_id: int | None = None, client=None,
+                 token: str | None = None):
+        super().__init__(db_path, crawl_id)
+        self.client, self.token = client, token
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        instance = _INSTANCES.get(crawler)
+        if instance is None:
+            from crawler.streams import client_of
+
+            s = crawler.settings
+            instance = _INSTANCES[crawler] = cls(s.get("FUNNEL_DB"), s.getint("FUNNEL_CRAWL_ID"),
+                                                  client_of(s), s.get("FUNNEL_CLUSTER_TOKEN"))
+        return instance
+
+    @classmethod
+    def from_spider(cls, spider):
+        """(scrapy-redis's Scheduler builds its dupefilter this way: the crawler's one instance)"""
+        return cls.from_crawler(spider.crawler)
+
+    def shared_key(self, request) -> tuple[bytes, bool]:
+        """What Redis de-duplicates a request on: its key's digest, and whether it is pushed only
+        if that key is new (not a request asked again past the dupefilter, ``dont_filter``, nor
+        one a resume restored: decided before)."""
+        from crawler.cluster import digest
+
+        key = request.meta.get("key") or request.url
+        return digest(key), not (request.dont_filter or request.meta.get("restored"))
+
+    def restore(self):
+        """A resumed crawl: every URL of the ``frontier`` stream is decided; yields its
+        ``(key, fetch, state)`` entries (the spider asks again for those queued)."""
+        from crawler.cluster import decode, key
+
+        stream, start, count, queued = key(self.token, "frontier"), "-", 0, 0
+        while True:
+            entries = self.client.xrange(stream, start, "+", count=1000)
+            for entry_id, fields in entries:
+                k, fetch, state = decode(fields[b"f"])
+                if isinstance(fetch, str):
+                    fetch = json.loads(fetch or "{}")
+                self.digests.add(key_digest(k))
+                count += 1
+                queued += state == "queued" and bool(fetch.get("url"))
+                yield k, fetch, state
+            if len(entries) < 1000:
+                break
+            start = "(" + entries[-1][0].decode()
+        logger.info("resuming crawl %s: %d URLs decided, %d to fetch", self.crawl_id, count, queued)
