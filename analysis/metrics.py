@@ -383,7 +383,7 @@ _CLICK_CODES = {2: "SELECT l.source_id, l.key_id, COALESCE(l.region, 0), COALESC
                    " WHERE +l.crawl_id = ? AND l.tag IN (SELECT id FROM terms WHERE term IN ('a', 'area'))"
                    " ORDER BY l.id"}
 _TERM_IDS = {2: "SELECT id, term FROM terms"}
-CHUNK = 1 << 18  # link rows read and judged at once (four int64 each: 8 MiB)
+CHUNK = 1 << 16  # link rows read and judged at once (their tuples: 11 MiB)
 
 
 def _walk_chunks(g, index, n, url_of, page_of, site_page, code_of, social, blog, src, dst, codes, grouped, group):
