@@ -295,8 +295,10 @@ def _destination(g, key: str, index: dict[str, int], n: int) -> int:
     return n + EXTERNAL
 
 
-def walk_graph(g, findings=(), weights: dict[str, float] | None = None) -> Walk:
-    """Stream the crawl's clickable links once (a query per clickable tag) into a :class:`Walk`.
+def walk_graph(g, findings=(), weights: dict[str, float] | None = None, chunked: bool = True) -> Walk:
+    """Stream the crawl's clickable links once into a :class:`Walk`: a chunk of rows at a time
+    judged with numpy (``chunked``), or one by one (a store of schema 1; the reference the
+    chunked walk is tested against).
 
     >>> from analysis.graph import graph_from
     >>> g = graph_from([{"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1}],
@@ -328,7 +330,12 @@ def walk_graph(g, findings=(), weights: dict[str, float] | None = None) -> Walk:
         for i, url in enumerate(url_of):
             if url is not None:
                 page_of[i] = index.get(url, -1)
-        _walk_chunks(g, index, n, url_of, page_of, site_page, code_of, social, blog, src, dst, codes, grouped, group)
+        if chunked:
+            _walk_chunks(g, index, n, url_of, page_of, site_page, code_of, social, blog, src, dst, codes, grouped,
+                         group)
+        else:
+            _walk_rows(g, index, n, url_of, page_of, array("i", [-1]) * len(url_of), site_page, code_of, social,
+                       blog, src, dst, codes, grouped, group)
     else:  # a store of schema 1 names URLs by their text
         _walk_rows(g, index, n, _SAME, defaultdict(lambda: -1, index), defaultdict(lambda: -1), site_page, code_of,
                    social, blog, src, dst, codes, grouped, group)
