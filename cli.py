@@ -9,23 +9,22 @@ import logging
 import os
 import re
 import signal
-import sqlite3
 import sys
-from contextlib import nullcontext
+from contextlib import contextmanager
 from dataclasses import replace
 
 import click
 
-from analysis.findings import SEVERITIES, at_or_above
+from analysis.audit import (EXIT_ERROR, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, AuditError, AuditInterrupted,
+                            redis_problem, run_audit, send_diff, silence, write_report)
+from analysis.findings import SEVERITIES
 from analysis.formats import WRITERS
 from analysis.formats.safe import safe
-from analysis.report import LiveAudit, unreachable_targets
 from analysis.report import audit as analyse
 from analysis.rules import RULES
 from crawler.config import FAIL_LEVELS, ConfigError, check_format, load_config, merge, validate
 from crawler.store import StoreError, open_store
 
-EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 logger = logging.getLogger("funnelcheck")
 
 # What this run did, for the one line --log-file gets when it ends (see end_line): the command,
@@ -85,24 +84,24 @@ def _log_end(code) -> None:
 
 
 def _closed_stdout() -> None:
-    """The reader of stdout went away (``funnelcheck diff | head``): the rest of the report goes
-    nowhere, quietly, as with other command-line tools; the run itself goes on (its exit code,
-    an e-mail)."""
-    try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
+    """The reader of stdout went away (``funnelcheck diff | head``): the rest goes nowhere, quietly."""
+    silence(sys.stdout)
 
 
+@contextmanager
 def _progress():
-    """A rich progress bar on stderr, or nothing when stderr is not a terminal."""
+    """A rich progress bar on stderr, or nothing when stderr is not a terminal: gives the crawl's
+    ``(urls_done, urls_queued)`` callback (None without a bar)."""
     if not sys.stderr.isatty():
-        return nullcontext(None)
+        yield None
+        return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("crawling"), BarColumn(), MofNCompleteColumn(), TextColumn("URLs"),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+    with Progress(TextColumn("crawling"), BarColumn(), MofNCompleteColumn(), TextColumn("URLs"),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("crawl", total=None)
+        yield lambda done, queued: bar.update(task, completed=done, total=max(queued, done))
 
 
 def _terminated(signum, frame):
@@ -153,33 +152,11 @@ def check_output(output: str | None, db_path: str | None = None, fmt: str | None
 
 
 def emit(a, fmt: str, output: str | None, fail_on: str, severity: str | None = None, rules=()) -> int:
-    """Write the report and return the exit code for its findings (``--fail-on``, whatever
-    ``--severity`` and ``--rule`` leave out of what is shown)."""
-    writer = WRITERS[fmt]
-    filtered = bool(severity or rules)
-    shown = [f for f in a.findings if (not severity or at_or_above(f.severity, severity))
-             and (not rules or f.rule in rules)
-             and (fmt in ("terminal", "json") or f.id not in a.baseline)]  # accepted: apart, or left out
+    """Write the report and return the exit code for its findings (:func:`analysis.audit.write_report`)."""
     try:
-        if output:
-            with open(output, "w", encoding="utf-8", newline="") as fh:  # as written (CSV's CRLF kept)
-                if fmt == "terminal":
-                    writer(a, fh, color=False, shown=shown, filtered=filtered)
-                else:
-                    writer(replace(a, findings=shown), fh)
-        else:
-            if fmt == "terminal":
-                writer(a, sys.stdout, shown=shown, filtered=filtered)
-            else:
-                writer(replace(a, findings=shown), sys.stdout)
-            sys.stdout.flush()
-    except BrokenPipeError:  # `funnelcheck ... | head`: the reader has what it wanted
-        _closed_stdout()
-    except OSError as exc:
-        crawl = a.crawl["id"]
-        fail(f"cannot write {output or 'to stdout'}: {exc.strerror}; the crawl is kept as crawl #{crawl} "
-             f"(funnelcheck report --db {a.store.path} --crawl {crawl})")
-    return EXIT_FINDINGS if a.failing(fail_on) else EXIT_OK
+        return write_report(a, fmt, output, fail_on, severity, rules)
+    except AuditError as exc:
+        fail(exc.message)
 
 
 class OneLineErrors(click.Group):
@@ -304,6 +281,17 @@ db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
                          help="Crawl store (SQLite). Default: crawls.sqlite in the user data directory.")
 
 
+workers_option = click.option(
+    "--workers", type=int, default=None, metavar="N",
+    help="Crawl with N processes sharing the crawl through Redis (default 1: one process, no Redis). Without "
+         "--redis, funnelcheck starts a private redis-server for the crawl (the Debian package redis-server). "
+         "With --redis, 0 only coordinates: workers on other machines join (funnelcheck worker).")
+redis_option = click.option(
+    "--redis", default=None, metavar="URL",
+    help="Redis the workers share, e.g. redis://10.0.0.5:6379/0 or unix:///run/redis/redis.sock; "
+         "funnelcheck worker --redis URL on other machines joins the crawl there.")
+
+
 VIEW_OPTIONS = (
     click.option("--title", default=None, help="Title of the HTML report (default: the site)."),
     click.option("--client", default=None, help="Client the HTML report is prepared for."),
@@ -406,6 +394,8 @@ def report_options(command):
 @click.option("--email-always", is_flag=True, default=False, help="Send the e-mail even when nothing changed.")
 @click.option("--cache-age", default=None, metavar="AGE", help="Reuse external link results younger than AGE "
               "from earlier runs in the same store, e.g. 12h, 1d (default 1d; 0 = off). Errors are never cached.")
+@workers_option
+@redis_option
 @report_options
 @verbose_option
 @click.pass_context
@@ -428,33 +418,14 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
         options = validate(merge(config, cli_options), formats=WRITERS)
     except ConfigError as exc:
         fail(str(exc))
-    from crawler.config import public_targets
-    from crawler.run import ResumeError, audit_crawl, resumable, resume_crawl
     from crawler.store import default_path
 
     db_path = str(options.get("db") or default_path())
     check_output(options["output"], db_path, options["format"])
     view["email"] = _email_plan(options.get("email"), email_to, email_always, config_path, "--email-diff")
-    _writable_store(db_path)
-    lock = _lock(db_path, public_targets(options)[0])  # noqa: F841  (held until the command ends)
-    if resume:
-        try:
-            with open_store(db_path) as store:
-                crawl = resumable(store, targets=public_targets(options))
-        except (StoreError, ResumeError) as exc:
-            fail(str(exc))
-        if crawl is not None:
-            from crawler.config import default_site
-            from crawler.options import CrawlOptions
-
-            given = CrawlOptions.from_validated(options, default_site(options))
-            if given != CrawlOptions.from_json(crawl["options"]):  # (where directories are served aside)
-                click.echo(f"funnelcheck: warning: resuming crawl #{crawl['id']} with the options it was started "
-                           "with; the ones given now differ and are not used", err=True)
-            _crawl_and_report(lambda *a, **k: resume_crawl(db_path, crawl, *a, **k), verbose, options["format"],
-                              options["output"], options["fail_on"], severity, rules, view)
-    _crawl_and_report(lambda *a, **k: audit_crawl(options, *a, **k), verbose, options["format"], options["output"],
-                      options["fail_on"], severity, rules, view)
+    _audit(db_path, options=options, resume=resume, fmt=options["format"], output=options["output"],
+           fail_on=options["fail_on"], severity=severity, rules=rules, view=view, verbose=verbose,
+           workers=options["workers"], redis=options["redis"])
 
 
 def _email_plan(table: dict | None, to, always: bool, config_path, option: str) -> dict | None:
@@ -478,237 +449,62 @@ def _email_plan(table: dict | None, to, always: bool, config_path, option: str) 
     return {"settings": settings, "to": recipients, "password": password, "always": always}
 
 
-def _with_note(note: str, plain: str, html: str) -> tuple[str, str]:
-    r"""The e-mail's two parts with ``note`` (which crawl was compared, and the failed ones left
-    out) as their first paragraph.
-
-    >>> _with_note("compared with crawl #1; crawl #2 failed: <x>", "diff\n", "<html><body class=a><h1>d</h1>")
-    ('Compared with crawl #1; crawl #2 failed: <x>.\n\ndiff\n', '<html><body class=a><p>Compared with crawl #1; crawl #2 failed: &lt;x&gt;.</p><h1>d</h1>')
-    """
-    import html as htmllib
-
-    if not note:
-        return plain, html
-    sentence = note[0].upper() + note[1:] + "."
-    paragraph = f"<p>{htmllib.escape(sentence, quote=False)}</p>"
-    body = re.search(r"<body[^>]*>", html, re.I)
-    html = html[:body.end()] + paragraph + html[body.end():] if body else paragraph + html
-    return f"{sentence}\n\n{plain}", html
+def _say(line: str) -> None:
+    """A warning or note of the audit, on stderr."""
+    click.echo(f"funnelcheck: {line}", err=True)
 
 
-def _send_diff(store, plan: dict, old_id: int, new_id: int, view: dict, d: dict | None = None,
-               note: str = "") -> None:
-    """Compare two stored crawls (unless ``d`` is their diff already) and e-mail it (unless
-    nothing changed and not ``always``). ``note`` says which crawl was compared and which were
-    left out (:func:`analysis.diff.comparison`)."""
-    from analysis.diff import changed, diff_crawls, headline
-    from analysis.formats.diff import html_text, plain_text
-    from analysis.mail import MailError, build_message, send
-
-    if d is None:
-        d = diff_crawls(store, old_id, new_id, weights=view.get("weights"), entry=view.get("entry"))
-    subject = headline(d)
-    since = f"crawl #{old_id} of {(store.crawl(old_id)['started'] or '')[:10]}"
-    left_out = f" ({safe(note.split('; ', 1)[1])})" if note else ""
-    if not changed(d) and not plan["always"]:
-        RUN["mail"] = f"no e-mail: nothing changed since {since}{'' if RUN.get('skipped') else left_out}"
-        click.echo(f"funnelcheck: nothing changed since {since}{left_out}: no e-mail sent (--email-always sends it "
-                   "anyway)", err=True)
-        return
-    settings = plan["settings"]
-    plain, html = _with_note(note, plain_text(d), html_text(d))
-    try:
-        send(settings, build_message(settings, plan["to"], subject, plain, html), password=plan["password"])
-    except MailError as exc:
-        fail(f"{exc}; the crawls are stored (funnelcheck diff --db {store.path} {old_id} {new_id} shows the changes)")
-    to = ", ".join(str(a) for a in plan["to"])
-    RUN["mail"] = f"e-mailed the changes since {since}{'' if RUN.get('skipped') else left_out} to {to}"
-    rest = f"; {safe(note.split('; ', 1)[1])}" if note else ""
-    click.echo(f"funnelcheck: e-mailed {safe(subject)!r} to {to} (changes since {since}{rest})", err=True)
-
-
-def _mail_changes(store, view: dict, crawl_id: int) -> None:
-    """After an audit: e-mail what changed since the site's previous crawl that can be compared
-    with (complete, pages read: never a failed, interrupted or empty one)."""
-    from analysis.diff import NotEnoughCrawls, comparison
-
-    crawl = store.crawl(crawl_id)
-    try:
-        pair = comparison(store, new_id=crawl_id)
-    except NotEnoughCrawls:
-        RUN["mail"] = "no e-mail: nothing to compare yet"
-        click.echo(f"funnelcheck: crawl #{crawl_id} is the first complete crawl of {safe(crawl['targets'][0])}: "
-                   "nothing to compare yet, no e-mail sent", err=True)
-        return
-    _send_diff(store, view["email"], pair["old"], crawl_id, view, note=pair["note"])
-
-
-def _writable_store(db_path: str) -> None:
-    """Before the store's lock is taken: a file that is no store, or a place that cannot hold one,
-    is exit 2 with nothing written beside it (:func:`crawler.store.check_writable`)."""
-    from crawler.store import check_writable
-
-    try:
-        check_writable(db_path)
-    except StoreError as exc:
-        fail(str(exc))
-
-
-def _store_after_crawl(db_path: str):
-    """The store a crawl wrote, to report it: for writing (its findings are kept), or for reading
-    when it cannot be written any more (a disk remounted read-only mid-crawl)."""
-    try:
-        return open_store(db_path)
-    except StoreError:
-        try:
-            return open_store(db_path, readonly=True)
-        except StoreError as exc:
-            fail(str(exc))
-
-
-def _lock(db_path: str, site: str):
-    """Hold the store's lock for ``site`` until the command ends (exit 2 when another run has it);
-    its file beside the store goes with it."""
-    from crawler.lock import LockError, SiteLock
-
-    try:
-        lock = SiteLock(db_path, site).acquire()
-        click.get_current_context().call_on_close(lock.release)  # (on every exit: sys.exit unwinds the context)
-        return lock
-    except LockError as exc:
-        fail(str(exc))
-    except OSError as exc:  # (the lock is a file beside the store: its folder takes none, or the disk is full)
-        from crawler.store import write_error
-
-        fail(write_error(db_path, exc))
-
-
-def _crawl_and_report(run, verbose: int, fmt: str, output: str | None, fail_on: str, severity, rules,
-                      view: dict) -> None:
-    """Run a crawl (``run(on_progress, on_start, verbose=)``, see :mod:`crawler.run`) with a progress
-    bar, analyse it as it goes, report it and exit with the code its findings call for."""
-    from crawler.run import STORE_FAILED_EXIT, ResumeError, store_failure
-    from crawler.store import UNREACHED, WRITE_FAILED, writes_to
-
-    progress = _progress()
-    live: list[LiveAudit] = []
+def _audit(db_path: str, **how) -> None:
+    """Run :func:`analysis.audit.run_audit` with a progress bar, say what it says, exit with its code."""
     signal.signal(signal.SIGTERM, _terminated)  # a service manager's stop is a Ctrl-C
     try:
-        with progress as bar:
-            task = bar.add_task("crawl", total=None) if bar else None
-
-            def on_start(db_path: str, crawl_id: int) -> None:
-                RUN["crawl"] = crawl_id
-                live.append(LiveAudit(open_store(db_path), crawl_id))
-                RUN["targets"] = live[0].store.crawl(crawl_id)["targets"]
-
-            def on_progress(done: int, queued: int) -> None:
-                if bar:
-                    bar.update(task, completed=done, total=max(queued, done))
-                if live:
-                    live[0].update()  # build the graph while the crawl runs
-
-            db_path, crawl_id, code, tail = run(on_progress, on_start, verbose=verbose)
-    except KeyboardInterrupt:
-        where = (f" in crawl #{live[0].crawl_id} (funnelcheck resume --db {live[0].store.path} {live[0].crawl_id}"
-                 f" to continue it, funnelcheck report --db {live[0].store.path} --crawl {live[0].crawl_id} to "
-                 "report it)") if live else ""
-        RUN.update(status="interrupted", error=safe(f"interrupted; pages crawled so far are kept{where}"))
-        click.echo(f"funnelcheck: interrupted; pages crawled so far are kept{where}", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except (StoreError, ResumeError) as exc:
-        fail(str(exc))
-    except OSError as exc:
-        fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
-    with _store_after_crawl(db_path) as store:
-        crawl = store.crawl(crawl_id)
-        RUN.update(crawl=crawl_id, targets=crawl["targets"], status=crawl["status"],
-                   pages=store.count_read(crawl_id))
-        failure = crawl["error"] if (crawl["error"] or "").startswith(WRITE_FAILED) else None
-        if failure or (code == STORE_FAILED_EXIT and store_failure(tail)):  # a full disk, a store gone read-only
-            kept = store.count_pages(crawl_id, None)
-            fail(f"{failure or store_failure(tail)}; crawl #{crawl_id} stopped, the {kept} URLs it stored are kept "
-                 f"(funnelcheck report --db {db_path} --crawl {crawl_id} reports them, funnelcheck resume --db "
-                 f"{db_path} {crawl_id} continues it once the store can be written)")
-        if crawl["status"] == "failed":
-            last = [line for line in tail.splitlines() if line.strip()][-1:] or [crawl["error"]]
-            fail(f"crawl failed: {last[0]} (crawl #{crawl_id}: funnelcheck report --db {db_path} --crawl {crawl_id})")
-        if code != 0 and crawl["status"] != "complete":
-            kept = store.count_pages(crawl_id, None)
-            fail(f"{crawl['error'] or 'crawl stopped'}; {kept} URLs kept in crawl #{crawl_id} "
-                 f"(funnelcheck resume --db {db_path} {crawl_id} to continue it, "
-                 f"funnelcheck report --db {db_path} --crawl {crawl_id} to report it)")
-        metrics = {"weights": view["weights"], "entry": view["entry"]}
-        a = live[0].audit(**metrics) if live else analyse(store, crawl_id, **metrics)
-        a = replace(a, branding=view["branding"], baseline=view["baseline"], baseline_file=view["baseline_file"])
-        dead = unreachable_targets(a)
-        if dead and len(dead) == len(crawl["targets"]):
-            url, why = dead[0]
-            _mark_failed(store, crawl_id, f"{UNREACHED}{url}: {why}")
-            RUN["status"] = "failed"
-            fail(f"cannot reach {url}: {why}")
-        RUN.update(pages=a.summary["pages_crawled"], findings=a.summary["findings"])
-        if a.summary.get("network"):
-            click.echo(f"funnelcheck: warning: {a.summary['network']['message']}", err=True)
-        if crawl["status"] == "interrupted":
-            click.echo(f"funnelcheck: warning: {crawl['error'] or 'crawl stopped early'}: the report covers what "
-                       f"was crawled (funnelcheck resume --db {db_path} {crawl_id} to continue)", err=True)
-        else:
-            try:
-                with writes_to(store.path):
-                    store.save_findings(crawl_id, (f.record() for f in a.findings))  # for comparisons of crawls
-            except StoreError as exc:
-                click.echo(f"funnelcheck: warning: {exc}: the findings are reported, not stored for comparisons",
-                           err=True)
-        code = emit(a, fmt, output, fail_on, severity, rules)
-        if view.get("email") and crawl["status"] == "complete":
-            _mail_changes(store, view, crawl_id)
-        elif view.get("email"):
-            click.echo(f"funnelcheck: crawl #{crawl_id} is not complete: no e-mail sent yet (funnelcheck resume "
-                       f"--db {db_path} {crawl_id} --email-diff … sends it once the crawl is)", err=True)
-    sys.exit(code)
-
-
-def _mark_failed(store, crawl_id: int, why: str) -> None:
-    """A crawl that could not reach any of its targets is ``failed``, not a complete crawl of 0
-    pages: no diff, e-mail or baseline ever compares with it (:func:`crawler.store.comparable`)."""
-    from crawler.store import writes_to
-
-    try:
-        with writes_to(store.path):
-            store.finish_crawl(crawl_id, "failed", why)
-    except (StoreError, OSError, sqlite3.Error) as exc:  # (gone read-only: an empty crawl is left out anyway)
-        logger.info("crawl #%d could not be marked failed: %s", crawl_id, exc)
+        result = run_audit(db_path, progress=_progress(), on_warning=_say, **how)
+    except AuditInterrupted as exc:
+        RUN.update(exc.facts, error=safe(exc.message))
+        click.echo(f"funnelcheck: {exc.message}", err=True)
+        sys.exit(exc.exit_code)
+    except AuditError as exc:
+        RUN.update(exc.facts)
+        fail(exc.message)
+    RUN.update(result.facts)
+    sys.exit(result.exit_code)
 
 
 @main.command()
 @click.argument("crawl_id", type=int, required=False, metavar="[CRAWL_ID]")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="The funnel.toml whose [email] table --email-diff uses (the crawl's own options are stored).")
+              help="The funnel.toml whose [email] table --email-diff uses, and its workers and redis (the crawl's own "
+                   "options are stored).")
 @click.option("--email-diff", "email_to", multiple=True, metavar="TO", help="Once the crawl is complete, e-mail "
               "what changed since the site's previous complete crawl to TO (repeatable), as audit --email-diff does.")
 @click.option("--email-always", is_flag=True, default=False, help="Send the e-mail even when nothing changed.")
+@workers_option
+@redis_option
 @report_options
 @verbose_option
 @click.pass_context
-def resume(ctx, crawl_id, config_path, email_to, email_always, db, fmt, output, fail_on, severity, rules,
-           local_verbose, **view):
+def resume(ctx, crawl_id, config_path, email_to, email_always, workers, redis, db, fmt, output, fail_on, severity,
+           rules, local_verbose, **view):
     """Continue an interrupted crawl (the latest by default) from where it stopped, and report.
 
     Pages already stored are kept and not fetched again; the URLs it had queued are
     fetched; the report is that of the whole crawl. A scheduled audit that was cut short
     (--max-time, a reboot) still mails its diff: resume it with the same --email-diff.
     """
-    from crawler.run import ResumeError, resumable, resume_crawl
+    from crawler.config import check_cluster
+    from crawler.run import ResumeError, resumable
     from crawler.store import default_path
 
     check_output(output, fmt=fmt)
     view = make_view(**view, config_path=config_path)
     try:
-        table = (load_config(config_path) if config_path else {}).get("email")
+        config = load_config(config_path) if config_path else {}
+        workers = config.get("workers", 1) if workers is None else workers
+        redis = redis or config.get("redis")
+        check_cluster(workers, redis)
     except ConfigError as exc:
         fail(str(exc))
-    view["email"] = _email_plan(table, email_to, email_always, config_path, "--email-diff")
+    view["email"] = _email_plan(config.get("email"), email_to, email_always, config_path, "--email-diff")
     verbose = (ctx.obj or {}).get("verbose", 0) + local_verbose
     db_path = str(db or default_path())
     try:
@@ -716,10 +512,44 @@ def resume(ctx, crawl_id, config_path, email_to, email_always, db, fmt, output, 
             crawl = resumable(store, crawl_id)
     except (StoreError, ResumeError) as exc:
         fail(str(exc))
-    _writable_store(db_path)
-    lock = _lock(db_path, crawl["targets"][0])  # noqa: F841  (held until the command ends)
-    _crawl_and_report(lambda *a, **k: resume_crawl(db_path, crawl, *a, **k), verbose, fmt or "terminal", output,
-                      fail_on or "high", severity, rules, view)
+    _audit(db_path, crawl=crawl, fmt=fmt or "terminal", output=output, fail_on=fail_on or "high", severity=severity,
+           rules=rules, view=view, verbose=verbose, workers=workers, redis=redis)
+
+
+@main.command()
+@click.option("--redis", "redis_url", required=True, metavar="URL",
+              help="The Redis the crawl is announced in, e.g. redis://10.0.0.5:6379/0 (the --redis URL of the "
+                   "funnelcheck audit that coordinates).")
+@verbose_option
+@click.pass_context
+def worker(ctx, redis_url, local_verbose):
+    """Join a crawl announced in the Redis at URL and fetch its pages with the other workers.
+
+    \b
+    On the machine that coordinates (and writes the crawl store):
+      funnelcheck audit https://acme.example/ --redis redis://10.0.0.5:6379/0 --workers 0
+    On each other machine:
+      funnelcheck worker --redis redis://10.0.0.5:6379/0
+
+    A worker started before any crawl is announced waits for one; it joins the crawl, shares its
+    queue, its seen URLs and its politeness limits (--concurrency per host, robots.txt,
+    Retry-After) with every other worker, sends what it finds to the coordinator's store, and
+    stops when the crawl is done. Ctrl-C (or SIGTERM) leaves cleanly: the requests it had in
+    flight go to the other workers. Workers can join and leave at any time.
+    """
+    from crawler.config import check_cluster
+
+    try:
+        check_cluster(0, redis_url)
+    except ConfigError as exc:
+        fail(str(exc))
+    problem = redis_problem(redis_url)
+    if problem:
+        fail(problem)
+    from crawler.worker import run_worker
+
+    verbose = (ctx.obj or {}).get("verbose", 0) + local_verbose
+    sys.exit(run_worker(redis_url, verbose))
 
 
 @main.command()
@@ -870,7 +700,11 @@ def diff(crawl_ids, site, fmt, output, email_to, email_always, config_path, db):
             except OSError as exc:
                 fail(f"cannot write {output or 'to stdout'}: {exc.strerror}")
             if plan:
-                _send_diff(store, plan, old_id, new_id, {}, d, note=note)
+                try:
+                    RUN["mail"] = send_diff(store, plan, old_id, new_id, {}, d, note=note, on_warning=_say,
+                                            note_in_summary=False)
+                except AuditError as exc:
+                    fail(exc.message)
     except StoreError as exc:
         fail(str(exc))
 

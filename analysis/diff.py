@@ -370,8 +370,8 @@ def _side(store, crawl_id: int, weights=None, entry=None) -> tuple[_Side, object
 
 
 LINK_CLASSES = ("owned", "social", "offer")
-LINK_WORDS = (("social", "links to social platforms"), ("owned", "links between owned pages"),
-              ("offer", "links to offers on other sites"))
+LINK_WORDS = (("social", "Links to social platforms"), ("owned", "Links between owned pages"),
+              ("offer", "Links to offers on other sites"))   # (kind, the heading of its changes)
 EMPTY = {"count": 0, "grouped": 0, "links": []}
 
 
@@ -1104,7 +1104,7 @@ def also(diff: dict) -> list[str]:
         if a["count"] or r["count"]:
             grouped = a.get("grouped", 0) + r.get("grouped", 0)
             said = f"; {grouped} of them in the template changes above" if grouped else ""
-            rest.append(f"{what[0].upper() + what[1:]}: {a['count']} added, {r['count']} removed "
+            rest.append(f"{what}: {a['count']} added, {r['count']} removed "
                         f"(on pages in both crawls{said}).")
     each([r for r in others_new if r not in serious], "New finding", rest)
     each([r for r in others_gone if r["severity"] not in ("high", "medium")], "Resolved finding", rest)

@@ -31,6 +31,7 @@ import re
 from urllib.parse import urlsplit
 
 from analysis.findings import RANK, worst
+from analysis.words import listing, plural as _plural
 from analysis.metrics import REPAIRED_RULES as BROKEN_RULES
 from crawler.scope import COMPANY
 
@@ -112,10 +113,6 @@ def fix_line(rule: str, kind: str | None = None, region: str | None = None, fixe
     return None
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
 def audience(entries: list[dict]) -> str:
     """Who "lands": the entry pages in words (the blog's pages, the home page).
 
@@ -187,11 +184,6 @@ def _names(findings, scope) -> list[str]:
         if name not in out:
             out.append(name)
     return out
-
-
-def _listing(names: list[str], limit: int = 4) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _broken_kind(node: dict, goal: str | None, forms: int, links: int) -> str:
@@ -285,16 +277,16 @@ def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g, 
             return f"the site's {REGION_IN[region].split(' ', 2)[2]} links the blog on {on}: {lost}"
         names = _names(fs, scope)
         if kind == "share":
-            return f"{_plural(len(names), 'share button')} ({_listing(names)}) {REGION_IN[region]} on {on}: {lost}"
+            return f"{_plural(len(names), 'share button')} ({listing(names, 4)}) {REGION_IN[region]} on {on}: {lost}"
         if kind == "content":
-            return f"links to posts or videos on {_listing(names)} {REGION_IN[region]} on {on}: {lost}"
+            return f"links to posts or videos on {listing(names, 4)} {REGION_IN[region]} on {on}: {lost}"
         if kind == "third-party":
-            return f"links to other people's social accounts ({_listing(names)}) {REGION_IN[region]} on {on}: {lost}"
+            return f"links to other people's social accounts ({listing(names, 4)}) {REGION_IN[region]} on {on}: {lost}"
         noun = "follow links" if region in ("main", "body") else "follow icons"
         if len(fs) == 1:
             noun = noun[:-1]
-            return f"{REGION_OWNER[region]} {noun} ({_listing(names)}) on {on}: {lost}"
-        return f"{REGION_OWNER[region]} {len(fs)} {noun} ({_listing(names)}) on {on}: {lost}"
+            return f"{REGION_OWNER[region]} {noun} ({listing(names, 4)}) on {on}: {lost}"
+        return f"{REGION_OWNER[region]} {len(fs)} {noun} ({listing(names, 4)}) on {on}: {lost}"
     return f"{f.message} (no measured effect on the way to an offer)"
 
 

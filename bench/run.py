@@ -5,6 +5,7 @@
     python3 bench/run.py --pages 500 --repeat 3 --tools scrapy,linkchecker
     python3 bench/run.py --json               # machine-readable results on stdout
     python3 bench/run.py --scale 10000,20000,50000,100000 --tools funnelcheck   # see bench/scale.py
+    python3 bench/run.py --pages 20000 --workers 1,2,4   # rows `funnelcheck --workers 2` and `4` beside one process
 
 Generates the site with ../shared/bench/gen_site.py, serves it with ../shared/bench/serve.sh on
 127.0.0.1:8080 (and a copy that sends a "LinkChecker" header on 127.0.0.1:8089, so LinkChecker
@@ -37,7 +38,26 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 MIB = 1024 * 1024
 TOOLS = ("funnelcheck", "scrapy", "linkchecker")
 LABELS = {"funnelcheck": "funnelcheck", "scrapy": "plain Scrapy", "linkchecker": "LinkChecker"}
-TARGETS = {"vs_scrapy": 1.5, "vs_linkchecker": 2.5, "rss_mib": 300.0}  # issue 9, at 5,000 pages
+TARGETS = {"vs_scrapy": 1.5, "vs_linkchecker": 2.5, "rss_mib": 300.0,  # issue 9, at 5,000 pages
+           # issue 21: two workers on Redis against one process and the peers (5,000 pages)
+           "w2_vs_one": 1.6, "w2_vs_scrapy": 2.5, "w2_vs_linkchecker": 3.0}
+
+
+def workers_tool(n):
+    """The row of `funnelcheck audit ... --workers n` (n > 1; one worker is the one-process row)."""
+    return f"funnelcheck-w{n}"
+
+
+def workers_of(tool):
+    """1 for the one-process row, n for `funnelcheck-wN`, None for the other tools."""
+    if tool == "funnelcheck":
+        return 1
+    return int(tool[len("funnelcheck-w"):]) if tool.startswith("funnelcheck-w") else None
+
+
+def label(tool):
+    n = workers_of(tool)
+    return f"funnelcheck --workers {n}" if n and n > 1 else LABELS[tool]
 
 
 class HarnessError(Exception):
@@ -164,31 +184,60 @@ def find_linkchecker(install):
     return None
 
 
-def run_funnelcheck(ctx, i):
+def count_pages(report_path):
+    """(owned HTML pages that answered 200, summary.pages_crawled) from a JSON report (redirect
+    hops and broken links are rows too). The report is ~10 KiB a page (1 GiB at 100,000): read
+    the way it is written, one page per line between '"pages": [' and '],' with the summary
+    last, without loading it whole; any other layout is loaded with json.load."""
+    pages, section, tail_lines = 0, None, []
+    with open(report_path, encoding="utf-8") as f:
+        for line in f:
+            if section == "summary":
+                tail_lines.append(line)
+            elif line.startswith('"pages": [') or line.startswith(',\n"pages": ['):
+                section = "pages"
+            elif line.startswith("],"):
+                section = None
+            elif line.startswith('"summary": '):
+                section, tail_lines = "summary", [line[len('"summary": '):]]
+            elif section == "pages" and line.startswith("  {"):
+                p = json.loads(line.strip().rstrip(","))
+                pages += p.get("role") == "page" and p.get("status") == 200
+    try:
+        summary = json.loads("".join(tail_lines).rstrip().removesuffix("}")) if tail_lines else None
+    except ValueError:
+        summary = None
+    if section != "summary" or not isinstance(summary, dict):  # not the streamed layout
+        report = json.loads(Path(report_path).read_text())
+        pages = sum(1 for p in report["pages"] if p.get("role") == "page" and p.get("status") == 200)
+        summary = report.get("summary") if isinstance(report.get("summary"), dict) else {}
+    return pages, summary.get("pages_crawled")
+
+
+def run_funnelcheck(ctx, i, workers=1):
     cmd = ctx["funnelcheck_cmd"]
     if not cmd:
         return {"error": "funnelcheck command not found; pip install -e . or pass --funnelcheck-cmd"}
     tmp = ctx["tmp"]
-    db, out = tmp / f"fc-{i}.sqlite", tmp / f"fc-{i}.json"
+    name = "fc" if workers == 1 else f"fc-w{workers}"
+    db, out = tmp / f"{name}-{i}.sqlite", tmp / f"{name}-{i}.json"
     for p in (db, out):
         p.unlink(missing_ok=True)
     args = cmd + ["audit", f"http://127.0.0.1:{ctx['port']}/", "--db", str(db),
                   "--no-check-external", "--no-check-social", "--ignore-robots", "--concurrency", "16",
                   "--max-pages", "1000000", "--format", "json", "-o", str(out)]
-    m = measure(args, tmp / f"fc-{i}.stdout", tmp / f"fc-{i}.stderr", tmp, ctx["timeout"])
+    if workers > 1:  # N crawl processes on a private redis-server the audit starts (its RSS counts: a child)
+        args += ["--workers", str(workers)]
+    m = measure(args, tmp / f"{name}-{i}.stdout", tmp / f"{name}-{i}.stderr", tmp, ctx["timeout"])
     m["command"] = shlex.join(args)
     if m["timed_out"]:
         return {**m, "error": f"timed out after {ctx['timeout']} s"}
     if m["rc"] not in (0, 1):
-        return {**m, "error": f"exit code {m['rc']}: {tail(tmp / f'fc-{i}.stderr')}"}
+        return {**m, "error": f"exit code {m['rc']}: {tail(tmp / f'{name}-{i}.stderr')}"}
     try:
-        report = json.loads(out.read_text())
-        # owned HTML pages that answered 200 (redirect hops and broken links are rows too)
-        pages = sum(1 for p in report["pages"] if p.get("role") == "page" and p.get("status") == 200)
+        pages, m["summary_pages_crawled"] = count_pages(out)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return {**m, "error": f"cannot read {out.name}: {type(e).__name__}: {e}"}
-    summary = report.get("summary") if isinstance(report.get("summary"), dict) else {}
-    m["summary_pages_crawled"] = summary.get("pages_crawled")
     return {**m, "pages": pages}
 
 
@@ -263,6 +312,13 @@ def run_linkchecker(ctx, i):
 RUNNERS = {"funnelcheck": run_funnelcheck, "scrapy": run_scrapy, "linkchecker": run_linkchecker}
 
 
+def runner(tool):
+    n = workers_of(tool)
+    if n and n > 1:
+        return lambda ctx, i: run_funnelcheck(ctx, i, workers=n)
+    return RUNNERS[tool]
+
+
 # --------------------------------------------------------------------------- site + server
 
 def serve(serve_sh, action, *args, header=None):
@@ -318,7 +374,7 @@ def summarize(runs, tools, facts):
     rows = {}
     for tool in tools:
         ok = [r for r in runs[tool] if "error" not in r]
-        row = {"tool": tool, "label": LABELS[tool], "runs": runs[tool], "ok_runs": len(ok),
+        row = {"tool": tool, "label": label(tool), "runs": runs[tool], "ok_runs": len(ok),
                "expected_pages": expected}
         if ok:
             for r in ok:
@@ -334,26 +390,39 @@ def summarize(runs, tools, facts):
             row["error"] = runs[tool][-1].get("error", "no run") if runs[tool] else "not run"
         rows[tool] = row
 
-    def ratio(other):
+    def ratio(tool, other):
         # per repeat (same round = same machine conditions), then the median
         per_round = []
-        for a, b in zip(runs.get("funnelcheck", []), runs.get(other, [])):
+        for a, b in zip(runs.get(tool, []), runs.get(other, [])):
             if "error" not in a and "error" not in b and a.get("pages_per_s") and b.get("pages_per_s"):
                 per_round.append(a["pages_per_s"] / b["pages_per_s"])
         return (statistics.median(per_round) if per_round else None), per_round
 
     ratios, verdict = {}, {}
+    # ratio key -> (tool, the tool it is compared with): one process against the peers (issue 9),
+    # each --workers N against one process and the peers (issue 21)
+    pairs = {"vs_scrapy": ("funnelcheck", "scrapy"), "vs_linkchecker": ("funnelcheck", "linkchecker")}
+    for tool in tools:
+        n = workers_of(tool)
+        if n and n > 1:
+            pairs.update({f"w{n}_vs_one": (tool, "funnelcheck"), f"w{n}_vs_scrapy": (tool, "scrapy"),
+                          f"w{n}_vs_linkchecker": (tool, "linkchecker")})
+    for key, (tool, other) in pairs.items():
+        value, per_round = ratio(tool, other) if tool in rows and other in rows else (None, [])
+        ratios[key] = {"median": value, "per_round": per_round, "tool": label(tool), "other": label(other)}
+        if key in TARGETS:
+            verdict[key] = {"target": f">= {TARGETS[key]:.1f}x", "value": value,
+                            "pass": None if value is None else value >= TARGETS[key]}
     fc = rows.get("funnelcheck", {})
-    for other, key in (("scrapy", "vs_scrapy"), ("linkchecker", "vs_linkchecker")):
-        value, per_round = ratio(other) if other in rows and "funnelcheck" in rows else (None, [])
-        ratios[key] = {"median": value, "per_round": per_round}
-        verdict[key] = {"target": f">= {TARGETS[key]:.1f}x", "value": value,
-                        "pass": None if value is None else value >= TARGETS[key]}
     rss = fc.get("peak_rss_mib")
     verdict["rss_mib"] = {"target": f"< {TARGETS['rss_mib']:.0f} MiB", "value": rss,
                           "pass": None if rss is None else rss < TARGETS["rss_mib"]}
-    verdict["all_pages"] = {"target": f"== {expected} pages", "value": fc.get("pages"),
-                            "pass": fc.get("all_pages") if "pages" in fc else None}
+    for tool in tools:
+        if workers_of(tool):
+            row = rows.get(tool, {})
+            verdict["all_pages" if tool == "funnelcheck" else f"all_pages_{tool}"] = {
+                "target": f"== {expected} pages", "value": row.get("pages"), "label": label(tool),
+                "pass": row.get("all_pages") if "pages" in row else None}
     return rows, ratios, verdict
 
 
@@ -361,36 +430,40 @@ def print_table(rows, ratios, verdict, facts, repeat):
     expected = facts["pages"]
     print(f"\nsite: {expected} pages (facts), repeat={repeat}; medians over runs, peak RSS = max"
           f" of the summed process-tree RSS")
-    head = f"{'tool':<14} {'pages':>12} {'all?':>5} {'seconds':>9} {'pages/s':>9} {'peak RSS MiB':>13} {'CPU s':>8}"
+    head = f"{'tool':<24} {'pages':>12} {'all?':>5} {'seconds':>9} {'pages/s':>9} {'peak RSS MiB':>13} {'CPU s':>8}"
     print(head)
     print("-" * len(head))
     for tool, row in rows.items():
         if "error" in row:
-            print(f"{row['label']:<14} failed ({row['error']})")
+            print(f"{row['label']:<24} failed ({row['error']})")
             continue
         pages = str(row["pages"]) if row["pages"] == row["pages_max"] else f"{row['pages']}-{row['pages_max']}"
-        print(f"{row['label']:<14} {pages:>12} {'yes' if row['all_pages'] else 'NO':>5} "
+        print(f"{row['label']:<24} {pages:>12} {'yes' if row['all_pages'] else 'NO':>5} "
               f"{row['seconds']:>9.2f} {row['pages_per_s']:>9.1f} {row['peak_rss_mib']:>13.1f} "
               f"{row['cpu_seconds']:>8.1f}")
         failed = [r for r in row["runs"] if "error" in r]
         if failed:
-            print(f"{'':<14} {len(failed)} of {len(row['runs'])} runs failed: {failed[-1]['error']}")
+            print(f"{'':<24} {len(failed)} of {len(row['runs'])} runs failed: {failed[-1]['error']}")
     print()
-    for key, label in (("vs_scrapy", "plain Scrapy"), ("vs_linkchecker", "LinkChecker")):
-        r = ratios[key]
+    for key, r in ratios.items():
+        if r["median"] is None and not r["per_round"]:
+            continue  # a row that did not run
         rounds = ", ".join(f"{x:.2f}" for x in r["per_round"])
         extra = f" (per round: {rounds})" if len(r["per_round"]) > 1 else ""
         value = "n/a" if r["median"] is None else f"{r['median']:.2f}x"
-        print(f"funnelcheck pages/s / {label} pages/s: {value}{extra}")
+        print(f"{r['tool']} pages/s / {r['other']} pages/s: {value}{extra}")
     print("\nverdict (funnelcheck targets):")
     names = {"vs_scrapy": "speed vs plain Scrapy", "vs_linkchecker": "speed vs LinkChecker",
-             "rss_mib": "peak RSS", "all_pages": "every page crawled"}
+             "rss_mib": "peak RSS", "all_pages": "every page crawled",
+             "w2_vs_one": "--workers 2 vs one process", "w2_vs_scrapy": "--workers 2 vs plain Scrapy",
+             "w2_vs_linkchecker": "--workers 2 vs LinkChecker"}
     for key, v in verdict.items():
         value = v["value"]
-        shown = (f"{value:.2f}x" if key.startswith("vs_") else f"{value:.1f} MiB" if key == "rss_mib"
+        name = names.get(key) or f"every page crawled ({v.get('label', key)})"
+        shown = (f"{value:.2f}x" if "vs_" in key else f"{value:.1f} MiB" if key == "rss_mib"
                  else str(value)) if value is not None else "n/a"
         mark = {True: "PASS", False: "FAIL", None: "n/a"}[v["pass"]]
-        print(f"  {mark:<5} {names[key]:<22} {v['target']:<16} measured {shown}")
+        print(f"  {mark:<5} {name:<46} {v['target']:<16} measured {shown}")
 
 
 # --------------------------------------------------------------------------- main
@@ -417,6 +490,9 @@ def parse_args(argv):
     ap.add_argument("--no-install", action="store_true", help="do not pip install linkchecker")
     ap.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (outputs, logs)")
     ap.add_argument("--json", action="store_true", help="print machine-readable results only")
+    ap.add_argument("--workers", metavar="N,N,...",
+                    help="also run `funnelcheck audit ... --workers N` for each N > 1 (a row each, beside "
+                         "the one-process `funnelcheck` row; 1 is that row), e.g. 1,2,4")
     ap.add_argument("--scale", metavar="N,N,...",
                     help="memory versus pages: hand over to bench/scale.py (its options apply)")
     args = ap.parse_args(argv)
@@ -427,6 +503,16 @@ def parse_args(argv):
     bad = [t for t in args.tools if t not in TOOLS]
     if bad:
         ap.error(f"unknown tool(s) {bad}; choose from {', '.join(TOOLS)}")
+    try:
+        workers = sorted({int(w) for w in (args.workers or "").split(",") if w.strip()})
+    except ValueError:
+        ap.error(f"--workers wants numbers of workers, got {args.workers!r}")
+    if workers and workers[0] < 1:
+        ap.error("--workers wants numbers >= 1")
+    if workers and "funnelcheck" not in args.tools:  # the rows are compared with one process
+        args.tools.insert(0, "funnelcheck")
+    at = args.tools.index("funnelcheck") + 1 if "funnelcheck" in args.tools else 0
+    args.tools[at:at] = [workers_tool(n) for n in workers if n > 1]
     if args.repeat < 1:
         ap.error("--repeat must be >= 1")
     if args.port == args.lc_port:
@@ -454,7 +540,7 @@ def main(argv=None):
         site, facts = prepare_site(args, tmp)
         ctx = {"tmp": tmp, "port": args.port, "lc_port": args.lc_port, "timeout": args.timeout,
                "linkcheckerrc": args.linkcheckerrc, "funnelcheck_cmd": None, "linkchecker": None}
-        if "funnelcheck" in args.tools:
+        if any(workers_of(t) for t in args.tools):
             ctx["funnelcheck_cmd"] = find_funnelcheck(args.funnelcheck_cmd)
             if not ctx["funnelcheck_cmd"]:
                 log("funnelcheck: command not found, its row will be reported as failed")
@@ -462,7 +548,7 @@ def main(argv=None):
             if not args.linkcheckerrc.exists():
                 raise HarnessError(f"linkcheckerrc not found at {args.linkcheckerrc}")
             ctx["linkchecker"] = find_linkchecker(not args.no_install)
-        if any(t in args.tools for t in ("funnelcheck", "scrapy")):
+        if any(workers_of(t) or t == "scrapy" for t in args.tools):
             if start_server(args.serve, site, args.port):
                 started.append(args.port)
         if "linkchecker" in args.tools:
@@ -472,8 +558,8 @@ def main(argv=None):
         runs = {t: [] for t in args.tools}
         for i in range(1, args.repeat + 1):
             for tool in args.tools:
-                log(f"[round {i}/{args.repeat}] {LABELS[tool]} ...")
-                res = RUNNERS[tool](ctx, i)
+                log(f"[round {i}/{args.repeat}] {label(tool)} ...")
+                res = runner(tool)(ctx, i)
                 runs[tool].append(res)
                 if "error" in res:
                     log(f"  failed: {res['error']}")

@@ -4,6 +4,7 @@
     python3 bench/scale.py --scale 10000,20000,50000,100000
     python3 bench/scale.py --scale 200000                  # one-off, bigger
     python3 bench/run.py --scale 10000,20000 --tools funnelcheck   # the same, through run.py
+    python3 bench/scale.py --scale 10000,100000,1000000 --workers 2   # issue 21: a million pages on Redis
 
 For each size: generates the synthetic site (../shared/bench/gen_site.py) into a fresh folder
 under /dev/shm, serves it with ../shared/bench/serve.sh (nginx), runs `funnelcheck audit` on it
@@ -22,6 +23,7 @@ import os
 import shlex
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -33,7 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as bench  # noqa: E402  (bench/run.py: measuring, server and site helpers)
 
 MIB = bench.MIB
-SCALE_TARGETS = {"rss_mib_at_100k": 500.0, "rss_growth_10k_to_100k": 1.5, "report_seconds_at_100k": 60.0}
+SCALE_TARGETS = {"rss_mib_at_100k": 500.0, "rss_growth_10k_to_100k": 1.5, "report_seconds_at_100k": 60.0,
+                 # issue 21, at 1,000,000 pages (with as many workers as helps)
+                 "crawl_seconds_at_1m": 3600.0, "rss_mib_at_1m": 1024.0, "rate_1m_vs_10k": 0.8,
+                 "report_seconds_at_1m": 300.0}
+# The processes that crawl: the one-process crawl child, or a cluster's workers and its writer.
+CRAWL_ROLES = ("crawl child", "worker", "writer")
+ROLES = ("parent", "redis", *CRAWL_ROLES)
 log = bench.log
 
 
@@ -63,10 +71,18 @@ def _cmdline(pid):
 
 
 def role_of(pid, root, argv):
+    """parent (the audit), crawl child (one process), worker / writer (``--workers N``), redis
+    (the redis-server the audit starts: its memory is the crawl's too), else the program's name."""
     if pid == root:
         return "parent"
     if "crawler.run" in argv:
         return "crawl child"
+    if "crawler.worker" in argv or argv[1:2] == ["worker"]:
+        return "worker"
+    if "crawler.writer" in argv:
+        return "writer"
+    if argv and "redis-server" in argv[0]:  # (redis rewrites its title: "redis-server unixsocket:...")
+        return "redis"
     return Path(argv[0]).name if argv else f"pid {pid}"
 
 
@@ -100,14 +116,14 @@ def measure_procs(cmd, stdout_path, stderr_path, cwd, timeout, interval=0.1, sam
                     argv = _cmdline(p)
                     info = procs[p] = {"pid": p, "role": role_of(p, root, argv), "argv": argv,
                                        "hwm_kib": 0, "rss_kib": 0, "first": now, "last": now}
-                elif info["role"] not in ("parent", "crawl child"):  # first seen between fork and exec
+                elif info["role"] not in ROLES:  # first seen between fork and exec
                     info["argv"] = _cmdline(p)
                     info["role"] = role_of(p, root, info["argv"])
                 info["hwm_kib"] = max(info["hwm_kib"], st.get("VmHWM", 0))
                 info["rss_kib"], info["last"] = st.get("VmRSS", 0), now
                 total += st.get("VmRSS", 0) * 1024
                 split[info["role"]] = split.get(info["role"], 0) + st.get("VmRSS", 0) * 1024
-                if info["role"] == "crawl child":
+                if info["role"] in CRAWL_ROLES:
                     child_alive = child_seen = True
             if child_alive:
                 parent_hwm_while_child = max(parent_hwm_while_child, procs.get(root, {}).get("hwm_kib", 0))
@@ -221,34 +237,22 @@ def store_mib(db):
     return sum(p.stat().st_size for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()) / MIB
 
 
-def count_pages(report_path):
-    """(owned HTML pages that answered 200, summary.pages_crawled) from a JSON report, as run.py
-    counts them. The report is ~10 KiB a page (1 GiB at 100,000): read the way it is written,
-    one page per line between '"pages": [' and '],' with the summary last, without loading it
-    whole; any other layout is loaded with json.load."""
-    pages, section, tail = 0, None, []
-    with open(report_path, encoding="utf-8") as f:
-        for line in f:
-            if section == "summary":
-                tail.append(line)
-            elif line.startswith('"pages": [') or line.startswith(',\n"pages": ['):
-                section = "pages"
-            elif line.startswith("],"):
-                section = None
-            elif line.startswith('"summary": '):
-                section, tail = "summary", [line[len('"summary": '):]]
-            elif section == "pages" and line.startswith("  {"):
-                p = json.loads(line.strip().rstrip(","))
-                pages += p.get("role") == "page" and p.get("status") == 200
+count_pages = bench.count_pages  # (a JSON report read a page at a time)
+
+
+def report_to_file(args, n):
+    """Is the audit's JSON report written to a file (and its pages counted there)? ``auto``: up
+    to 200,000 pages (~2 GiB); beyond, to /dev/null (a million pages' report passed 7 GB)."""
+    return args.report_to == "file" or (args.report_to == "auto" and n <= 200_000)
+
+
+def store_pages(db):
+    """Owned HTML pages that answered 200, counted in the store (a report not written to a file)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        summary = json.loads("".join(tail).rstrip().removesuffix("}")) if tail else None
-    except ValueError:
-        summary = None
-    if section != "summary" or not isinstance(summary, dict):  # not the streamed layout
-        report = json.loads(Path(report_path).read_text())
-        pages = sum(1 for p in report["pages"] if p.get("role") == "page" and p.get("status") == 200)
-        summary = report.get("summary") if isinstance(report.get("summary"), dict) else {}
-    return pages, summary.get("pages_crawled")
+        return conn.execute("SELECT count(*) FROM pages WHERE role = 'page' AND status = 200").fetchone()[0]
+    finally:
+        conn.close()
 
 
 def probe_env(args, n, what):
@@ -264,12 +268,14 @@ def probe_env(args, n, what):
 
 def run_size(args, n):
     free = shutil.disk_usage(args.work_dir).free / MIB
-    need = n * 0.025  # MiB: ~7 KiB/page of site, ~3.5 of store, ~10.5 of JSON report (100,000: 2.1 GiB)
+    to_file = report_to_file(args, n)
+    # MiB: ~7 KiB/page of site, ~3.5 of store, ~10.5 of JSON report (100,000: 2.1 GiB)
+    need = n * (0.0105 + (0.0145 if to_file else 0))
     if free < need:
         raise bench.HarnessError(f"{args.work_dir} has {free:.0f} MiB free, {n} pages need about {need:.0f}")
     tmp = Path(tempfile.mkdtemp(prefix=f"fc-scale-{n}-", dir=args.work_dir))
     os.chmod(tmp, 0o755)  # nginx workers run unprivileged
-    res = {"pages_generated": n, "code": {**tree_state(), "snapshot": args.snapshot_digest},
+    res = {"pages_generated": n, "workers": args.workers, "code": {**tree_state(), "snapshot": args.snapshot_digest},
            "started": datetime.now().isoformat(timespec="seconds"),
            "loadavg_before": os.getloadavg()}
     started = False
@@ -289,10 +295,13 @@ def run_size(args, n):
                    site_mib=sum(f.stat().st_size for f in site.rglob("*") if f.is_file()) / MIB)
         started = bench.start_server(args.serve, site, args.port)
 
-        db, out = tmp / "fc.sqlite", tmp / "fc.json"
+        db, out = tmp / "fc.sqlite", tmp / "fc.json" if to_file else Path(os.devnull)
         audit = args.fc + ["audit", f"http://127.0.0.1:{args.port}/", "--db", str(db),
                            "--no-check-external", "--no-check-social", "--ignore-robots",
                            "--concurrency", "16", "--max-pages", "0", "--format", "json", "-o", str(out)]
+        if args.workers > 1:  # a private redis-server, its workers and writer: children of the audit, measured
+            audit += ["--workers", str(args.workers)]
+        audit += shlex.split(args.audit_args or "")
         log(f"[{n}] {shlex.join(audit)}")
         m = measure_procs(audit, tmp / "audit.stdout", tmp / "audit.stderr", tmp, args.timeout,
                           interval=args.interval, env=probe_env(args, n, "audit"))
@@ -305,10 +314,16 @@ def run_size(args, n):
             res["audit"]["error"] = f"exit code {m['rc']}: {bench.tail(tmp / 'audit.stderr')}"
         else:
             try:
-                res["pages"], res["summary_pages_crawled"] = count_pages(out)
+                if to_file:
+                    res["pages"], res["summary_pages_crawled"] = count_pages(out)
+                    res["report_mib"] = out.stat().st_size / MIB
+                else:  # (a report of a million pages is written, to /dev/null: the pages are counted in the store)
+                    res["pages"] = store_pages(db)
                 res["pages_per_s"] = res["pages"] / m["seconds"]
-                res["report_mib"] = out.stat().st_size / MIB
-            except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+                if m.get("crawl_child_exit_s"):  # the crawl alone, without the analysis after it
+                    res["crawl_seconds"] = m["crawl_child_exit_s"]
+                    res["crawl_pages_per_s"] = res["pages"] / m["crawl_child_exit_s"]
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, sqlite3.Error) as e:
                 res["audit"]["error"] = f"cannot read {out.name}: {type(e).__name__}: {e}"
         if started and not args.keep_server:  # the report does not need the server
             bench.serve(args.serve, "stop", args.port)
@@ -351,16 +366,19 @@ def row_line(r):
     roles = per_role(a)
     ok = "error" not in a
     every = ("yes" if r.get("pages") == r.get("expected_pages") else "NO") if ok else "-"
-    return (f"{r['pages_generated']:>7} {fmt(r.get('pages'), 'd'):>7} {every:>4} {fmt(a.get('seconds'), '.1f'):>8} "
-            f"{fmt(r.get('pages_per_s')):>7} {fmt(a.get('peak_rss') / MIB if a.get('peak_rss') else None):>9} "
+    crawler = max((roles[k] for k in CRAWL_ROLES if k in roles), default=None)
+    return (f"{r['pages_generated']:>7} {r.get('workers', 1):>2} {fmt(r.get('pages'), 'd'):>7} {every:>4} "
+            f"{fmt(a.get('seconds'), '.1f'):>8} {fmt(r.get('pages_per_s')):>7} {fmt(r.get('crawl_seconds'), '.0f'):>7} "
+            f"{fmt(r.get('crawl_pages_per_s')):>7} {fmt(a.get('peak_rss') / MIB if a.get('peak_rss') else None):>9} "
             f"{fmt(roles.get('parent')):>8} {fmt(a.get('parent_peak_while_crawling_mib')):>9} "
-            f"{fmt(roles.get('crawl child')):>8} {fmt(r.get('store_mib')):>7} "
+            f"{fmt(crawler):>8} {fmt(roles.get('redis')):>6} {fmt(r.get('store_mib')):>7} "
             f"{fmt(rep.get('seconds') if 'error' not in rep else None):>7} "
             f"{fmt(rep.get('peak_rss') / MIB if rep.get('peak_rss') else None):>8}  {code_id(r)}")
 
 
-HEADER = (f"{'pages':>7} {'crawled':>7} {'all':>4} {'audit s':>8} {'pages/s':>7} {'tree MiB':>9} "
-          f"{'parent':>8} {'(crawl)':>9} {'child':>8} {'store':>7} {'rep s':>7} {'rep MiB':>8}  code")
+HEADER = (f"{'pages':>7} {'w':>2} {'crawled':>7} {'all':>4} {'audit s':>8} {'pages/s':>7} {'crawl s':>7} "
+          f"{'crawl/s':>7} {'tree MiB':>9} {'parent':>8} {'(crawl)':>9} {'child':>8} {'redis':>6} {'store':>7} "
+          f"{'rep s':>7} {'rep MiB':>8}  code")
 
 
 def verdict(results):
@@ -388,6 +406,8 @@ def verdict(results):
     v["report_100k"] = {"name": "report alone at 100,000", "target": f"< {SCALE_TARGETS['report_seconds_at_100k']:.0f} s",
                         "value": s, "shown": f"{s:.1f} s" if s else "n/a",
                         "pass": None if s is None else s < SCALE_TARGETS["report_seconds_at_100k"]}
+    if 1000000 in by:
+        v.update(verdict_1m(results, by[1000000]))
     done = [r for r in results if "error" not in r.get("audit", {"error": 1})]
     missed = [f"{r['pages_generated']}: {r.get('pages')}" for r in results if r.get("pages") != r.get("expected_pages")]
     v["all_pages"] = {"name": "every page crawled", "target": "== _facts.json pages",
@@ -396,11 +416,41 @@ def verdict(results):
     return v
 
 
+def verdict_1m(results, big):
+    """Issue 21's targets at 1,000,000 pages: crawled in under an hour, the peak RSS of every
+    process (Redis included) under 1 GiB, the crawl rate at least 0.8x the rate at 10,000
+    pages (same code, same workers), `report` in under 5 minutes."""
+    v, a = {}, big.get("audit", {})
+    ok = "error" not in a and a.get("peak_rss")
+    crawl = big.get("crawl_seconds")
+    v["crawl_1m"] = {"name": "crawl of 1,000,000 pages", "target": f"< {SCALE_TARGETS['crawl_seconds_at_1m'] / 60:.0f} min",
+                     "value": crawl, "shown": f"{crawl / 60:.1f} min" if crawl else "n/a",
+                     "pass": None if not crawl else crawl < SCALE_TARGETS["crawl_seconds_at_1m"]
+                     and big.get("pages") == big.get("expected_pages")}
+    rss = a["peak_rss"] / MIB if ok else None
+    v["rss_1m"] = {"name": "peak RSS at 1,000,000 (all)", "target": f"< {SCALE_TARGETS['rss_mib_at_1m']:.0f} MiB",
+                   "value": rss, "shown": f"{rss:.1f} MiB" if rss else "n/a",
+                   "pass": None if rss is None else rss < SCALE_TARGETS["rss_mib_at_1m"]}
+    small = [r for r in results if r["pages_generated"] == 10000 and code_id(r) == code_id(big)
+             and r.get("workers", 1) == big.get("workers", 1) and r.get("crawl_pages_per_s")]
+    rate = big.get("crawl_pages_per_s") / small[-1]["crawl_pages_per_s"] if small and big.get("crawl_pages_per_s") else None
+    v["rate_1m"] = {"name": "crawl rate 1,000,000 / 10,000", "target": f">= {SCALE_TARGETS['rate_1m_vs_10k']}x",
+                    "value": rate, "shown": f"{rate:.2f}x" if rate else "n/a (needs 10000 in the same run)",
+                    "pass": None if rate is None else rate >= SCALE_TARGETS["rate_1m_vs_10k"]}
+    rep = big.get("report", {})
+    s = rep.get("seconds") if rep and "error" not in rep else None
+    v["report_1m"] = {"name": "report alone at 1,000,000", "target": f"< {SCALE_TARGETS['report_seconds_at_1m']:.0f} s",
+                      "value": s, "shown": f"{s:.1f} s" if s else "n/a",
+                      "pass": None if s is None else s < SCALE_TARGETS["report_seconds_at_1m"]}
+    return v
+
+
 def print_results(results):
     results = sorted(results, key=lambda r: r["pages_generated"])
-    print("\nmemory versus pages (MiB; tree = peak of the summed RSS of the process tree; parent/child ="
-          " each process's own peak, VmHWM; (crawl) = the parent's peak while the crawl child ran;"
-          " rep = `funnelcheck report` alone)")
+    print("\nmemory versus pages (MiB; w = --workers; crawl s = until the last crawl process (crawl child, or"
+          " workers and writer) exited, crawl/s = pages / crawl s; tree = peak of the summed RSS of the process"
+          " tree, redis-server included; parent/child/redis = each process's own peak, VmHWM (child: the largest"
+          " crawl process); (crawl) = the parent's peak while the crawl ran; rep = `funnelcheck report` alone)")
     print(HEADER)
     print("-" * len(HEADER))
     for r in results:
@@ -418,7 +468,7 @@ def print_results(results):
         split = ", ".join(f"{k} {v:.1f}" for k, v in a.get("peak_split_mib", {}).items())
         rep = r.get("report", {})
         print(f"  {r['pages_generated']:>7}: audit: {procs}; tree peak at {fmt(a.get('peak_at_s'), '.0f')} s"
-              f" = {split}; crawl child exited at {fmt(a.get('crawl_child_exit_s'), '.0f')} s of "
+              f" = {split}; the crawl ended at {fmt(a.get('crawl_child_exit_s'), '.0f')} s of "
               f"{a.get('seconds', 0):.0f} s")
         if rep.get("processes"):
             print(f"  {'':>7}  report: " + ", ".join(f"{p['role']} {p['peak_mib']:.1f}" for p in rep["processes"])
@@ -426,7 +476,7 @@ def print_results(results):
     print("\nverdict (scale targets):")
     for v in verdict(results).values():
         mark = {True: "PASS", False: "FAIL", None: "n/a"}[v["pass"]]
-        print(f"  {mark:<5} {v['name']:<27} {v['target']:<22} measured {v['shown']}")
+        print(f"  {mark:<5} {v['name']:<29} {v['target']:<22} measured {v['shown']}")
 
 
 # --------------------------------------------------------------------------- main
@@ -448,6 +498,12 @@ def parse_args(argv):
     ap.add_argument("--timeout", type=float, default=7200, help="seconds per command (7200)")
     ap.add_argument("--interval", type=float, default=0.1, help="RSS polling interval (0.1 s)")
     ap.add_argument("--results", help="write the results as JSON to this file (rewritten after each size)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="`funnelcheck audit ... --workers N` (default 1: one crawl process, no Redis)")
+    ap.add_argument("--audit-args", help="more options for `funnelcheck audit`, as one shell-quoted string")
+    ap.add_argument("--report-to", choices=("auto", "file", "null"), default="auto",
+                    help="the audit's JSON report: to a file (pages counted in it) or to /dev/null (pages "
+                         "counted in the store); auto: a file up to 200,000 pages")
     ap.add_argument("--keep", action="store_true", help="keep each size's folder (site, store, logs)")
     ap.add_argument("--keep-server", action="store_true", help="leave nginx up while `report` runs")
     ap.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
@@ -469,6 +525,8 @@ def parse_args(argv):
         ap.error(f"--scale wants page counts, got {args.scale!r}")
     if not args.sizes or min(args.sizes) < 1:
         ap.error("--scale wants positive page counts")
+    if args.workers < 1:
+        ap.error("--workers wants a number >= 1")
     if [t.strip() for t in args.tools.split(",") if t.strip()] != ["funnelcheck"]:
         ap.error("--scale measures funnelcheck only: use --tools funnelcheck")
     args.serve = Path(args.serve or Path(args.gen_site).resolve().parent / "serve.sh")
@@ -503,7 +561,7 @@ def main(argv=None):
         return 2
     meta = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
             "funnelcheck": shlex.join(args.fc), "python": sys.version.split()[0], "targets": SCALE_TARGETS,
-            "memprobe": args.memprobe, "snapshot": args.snapshot_digest}
+            "memprobe": args.memprobe, "snapshot": args.snapshot_digest, "workers": args.workers}
     results = []
     try:
         for n in args.sizes:

@@ -11,7 +11,10 @@ key (under the ns)      type     what it holds
 ======================  =======  ============================================================
 ``requests``            stream   requests to fetch (field ``r``: the scrapy-redis serializer's
                                  bytes of ``request_to_dict``); group ``workers``: a request is
-                                 pending (in flight) until its worker sends the items it made
+                                 pending (in flight) until its worker sends the items it made;
+                                 then it is acknowledged and deleted (``XDEL``: the stream holds
+                                 only what is left to do, ``XLEN`` 0 = nothing waits; the
+                                 group's ``lag`` may read nil while deletions trail a read)
 ``items``               stream   what workers found (field ``i``: :func:`encode` of one spider
                                  item); group ``writer``: pending until the store has it
 ``seen``                set      :func:`digest` of every URL key the crawl decided about
@@ -20,15 +23,22 @@ key (under the ns)      type     what it holds
 ``starter``             string   the worker that runs the spider's start requests (SET NX)
 ``started``             string   ``1`` once the start requests were all scheduled
 ``status``              string   ``running``, ``done`` (workers close), ``stopped``
-``state``               hash     the spider's shared state (origins, profile handles)
+``state``               hash     the spider's shared state: ``origins`` (JSON), ``h:<handle>``,
+                                 ``seed:<key>`` / ``seeds`` (targets not answered yet), ``seq``
 ``limits``              hash     shared counters of ``--max-pages``, ``--depth`` and traps
+                                 (``pages``, ``v:<template>``, ``t:<template>``, ``e:<template>``)
+``limits:depth``        set      digests of the keys ``--depth`` left out (and
+``limits:max_pages``    set      ... ``--max-pages``): what the summary counts
 ``workers``             hash     worker id -> JSON ``{"host", "pid", "started"}``
 ``alive:<worker>``      string   set with a TTL of :data:`HEARTBEAT_TTL`, refreshed: a worker
                                  whose key expired is dead and its pending requests are
                                  claimed by the others
-``hosts:<host>``        zset     per-host download leases (member -> expiry): politeness
-                                 (``--concurrency``) across all workers together
-``pause:<host>``        string   a host's ``Retry-After``: no worker asks it before this time
+``hosts:<slot>``        zset     per-host download leases (member -> expiry; the slot is
+                                 Scrapy's, the host name): politeness (``--concurrency``)
+                                 across all workers together (crawler.leases)
+``pause:<slot>``        string   a host's ``Retry-After``: no worker asks it before this time
+``robots``              hash     each site's robots.txt, status and body, fetched once for all
+``robots-claim:<site>`` string   the worker fetching that robots.txt (expires if it dies)
 ======================  =======  ============================================================
 
 The announcement itself is a field of the hash :data:`ANNOUNCED` (token -> JSON
@@ -133,6 +143,21 @@ def announce(client, info: dict) -> None:
 def withdraw(client, token: str) -> None:
     """The crawl is over: no worker joins it any more."""
     client.hdel(ANNOUNCED, token)
+
+
+def forget(client, token: str, chunk: int = 1000) -> int:
+    """Delete every key of an ended crawl (a Redis that outlives crawls keeps none of theirs:
+    a resume rebuilds its own from the store under a new token). Returns how many went."""
+    gone = 0
+    batch = []
+    for name in client.scan_iter(match=f"{namespace(token)}:*", count=chunk):
+        batch.append(name)
+        if len(batch) >= chunk:
+            gone += client.unlink(*batch)
+            batch = []
+    if batch:
+        gone += client.unlink(*batch)
+    return gone
 
 
 def announced(client) -> list[dict]:

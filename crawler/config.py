@@ -46,12 +46,16 @@ DEFAULTS: dict = {
     "db": None,
     "output": None,
     "email": None,   # the [email] table (SMTP settings of --email-diff): checked by analysis.mail
+    # how the crawl runs, not what it is (never stored with the crawl: a resume may use others)
+    "workers": 1,    # crawl processes on this machine; 1 without redis: one process, no Redis
+    "redis": None,   # URL of the Redis the workers share (default: a private redis-server when workers > 1)
 }
 LISTS = {k for k, v in DEFAULTS.items() if isinstance(v, list)}
 # The type each key takes in funnel.toml (lists hold strings; "targets" too).
 TYPES = {**{k: list for k in LISTS}, **{k: bool for k, v in DEFAULTS.items() if isinstance(v, bool)},
          "max_pages": int, "depth": int, "timeout": (int, float), "max_size": (int, float), "concurrency": int, "cache_age": (str, int), "max_time": (str, int),
-         "user_agent": str, "fail_on": str, "format": str, "db": str, "output": str, "accept": list, "email": dict}
+         "user_agent": str, "fail_on": str, "format": str, "db": str, "output": str, "accept": list, "email": dict,
+         "workers": int, "redis": str}
 TYPE_NAMES = {list: "a list of strings", bool: "true or false", int: "a whole number", str: "a string",
               dict: "a table ([email])"}
 FAIL_LEVELS = ("high", "medium", "low", "info", "never")
@@ -146,6 +150,37 @@ def check_format(fmt: str, formats) -> str:
     return fmt
 
 
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def check_cluster(workers, redis) -> None:
+    """How many crawl processes, and the Redis they share: :class:`ConfigError` with one line
+    when they do not go together.
+
+    >>> check_cluster(1, None), check_cluster(4, None), check_cluster(0, "redis://10.0.0.5:6379/0")
+    (None, None, None)
+    >>> check_cluster(0, None)
+    Traceback (most recent call last):
+    ...
+    crawler.config.ConfigError: --workers 0 only coordinates: give --redis URL where workers join
+    >>> check_cluster(-1, None)
+    Traceback (most recent call last):
+    ...
+    crawler.config.ConfigError: --workers must be >= 0, got -1
+    >>> check_cluster(2, "localhost:6379")
+    Traceback (most recent call last):
+    ...
+    crawler.config.ConfigError: --redis takes a URL like redis://host:6379/0 or unix:///path/redis.sock, got 'localhost:6379'
+    """
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+        raise ConfigError(f"--workers must be >= 0, got {workers!r}")
+    if redis is not None and (not isinstance(redis, str) or not redis.lower().startswith(REDIS_SCHEMES)
+                              or len(redis) <= len(redis.split("://")[0]) + 3):
+        raise ConfigError(f"--redis takes a URL like redis://host:6379/0 or unix:///path/redis.sock, got {redis!r}")
+    if workers == 0 and not redis:
+        raise ConfigError("--workers 0 only coordinates: give --redis URL where workers join")
+
+
 def validate(options: dict, formats=()) -> dict:
     """Check and complete merged options; raises :class:`ConfigError` with one readable line.
 
@@ -228,6 +263,7 @@ def validate(options: dict, formats=()) -> dict:
         raise ConfigError(f"--fail-on must be one of {', '.join(FAIL_LEVELS)}, got {o['fail_on']!r}")
     if formats:
         check_format(o["format"], formats)
+    check_cluster(o.get("workers", 1), o.get("redis"))
     o["cache_age_seconds"] = parse_duration(o["cache_age"])
     o["max_time_seconds"] = None
     if o["max_time"] not in (None, "", 0, "0"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from weakref import WeakKeyDictionary
 
+from crawler.dupefilter import key_digest
 from crawler.urls import trap_template
 
 _INSTANCES: WeakKeyDictionary = WeakKeyDictionary()
@@ -24,7 +25,7 @@ class CrawlLimits:
     >>> limits = CrawlLimits(max_pages=1, max_depth=-1, max_variants=2)
     >>> limits.allow("https://a.example/", 0), limits.scheduled(), limits.allow("https://a.example/b", 1)
     (True, None, False)
-    >>> limits.summary(seen=lambda key: False)["max_pages"]
+    >>> limits.summary(seen=lambda digest: False)["max_pages"]
     1
     """
 
@@ -34,8 +35,10 @@ class CrawlLimits:
         self.variants: Counter = Counter()   # ... per trap template
         self.trapped: Counter = Counter()    # ... and those left out once it was full
         self.examples: dict[str, str] = {}   # ... and the first of those, per trapped template
-        self.cut_by_depth: set[str] = set()      # pages not crawled because of --depth
-        self.cut_by_max_pages: set[str] = set()  # ... and because of --max-pages
+        # key_digest() of the pages not crawled because of --depth, and because of --max-pages
+        # (never the URLs: a --depth on a big site leaves out as many as it crawls)
+        self.cut_by_depth: set[int] = set()
+        self.cut_by_max_pages: set[int] = set()
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -61,10 +64,10 @@ class CrawlLimits:
         """
         if not seed:
             if self.max_depth >= 0 and depth > self.max_depth:
-                self.cut_by_depth.add(key)
+                self.cut_by_depth.add(key_digest(key))
                 return False
             if self.max_pages and self.pages >= self.max_pages:
-                self.cut_by_max_pages.add(key)
+                self.cut_by_max_pages.add(key_digest(key))
                 return False
             template = None if listed else trap_template(key)
             if template is not None:
@@ -88,8 +91,9 @@ class CrawlLimits:
                 self.variants[template] += 1
 
     def summary(self, seen, finished: bool = True, earlier: dict | None = None) -> dict:
-        """What the limits left uncrawled (``seen(key)``: crawled after all by another way); a
-        crawl that was stopped says that, not that a limit cut it."""
+        """What the limits left uncrawled (``seen(digest)``: the page of that :func:`key_digest`
+        was crawled after all by another way, ``KeyDupeFilter.seen_digest``); a crawl that was
+        stopped says that, not that a limit cut it."""
         before = (earlier or {}).get("traps") or {}
         trapped = Counter({t: c["left"] for t, c in before.items()})
         for template, left in self.trapped.items():  # a resumed crawl meets the same trap again
@@ -103,3 +107,127 @@ class CrawlLimits:
         return {"max_pages": sum(1 for k in self.cut_by_max_pages if not seen(k)) if finished else 0,
                 "depth": sum(1 for k in self.cut_by_depth if not seen(k)) if finished else 0,
                 "traps": traps}
+
+
+class ClusterLimits(CrawlLimits):
+    """:class:`CrawlLimits` of one worker of a cluster crawl: the counts are the crawl's, in its
+    ``limits`` hash (``pages``, ``v:<template>`` variants crawled, ``t:<template>`` left by a
+    trap and ``e:<template>`` its first example) and two sets of key digests (``limits:depth``,
+    ``limits:max_pages``: what ``--depth`` and ``--max-pages`` left out).
+
+    A worker decides on its own view (the crawl's counts as of its last step, plus its own since),
+    and sends what it decided with the page that made it (:data:`crawler.streams.FLUSH`): a page
+    counts only when its request was the one pushed. So ``--max-pages`` and a trap's 500 variants
+    hold across workers to within the pages being read at the same moment (exact with one worker).
+    :func:`cluster_limits_summary` reads what :meth:`CrawlLimits.summary` says of one process.
+    """
+
+    def __init__(self, max_pages: int = 0, max_depth: int = -1, max_variants: int = 500):
+        super().__init__(max_pages, max_depth, max_variants)
+        self.pending: dict[str, list] = {}   # key -> [template, counted]: decided here, not sent yet
+        self.queued_ops: list = []           # (code, field, value) for the next step
+        self.restored: Counter = Counter()   # what a resume counted (the starter sends it once)
+        self.last: str | None = None          # the key allow() said yes to last (scheduled() counts it)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        instance = _INSTANCES.get(crawler)
+        if instance is None:
+            s = crawler.settings
+            depth = s.get("FUNNEL_DEPTH")
+            instance = _INSTANCES[crawler] = cls(s.getint("FUNNEL_MAX_PAGES", 0), -1 if depth is None else int(depth),
+                                                  s.getint("FUNNEL_MAX_VARIANTS", 500))
+            from crawler.streams import Sender
+
+            Sender.of(crawler).limits = instance
+        return instance
+
+    def allow(self, key: str, depth: int, seed: bool = False, listed: bool = False) -> bool:
+        from crawler.cluster import digest
+
+        if not seed:
+            if self.max_depth >= 0 and depth > self.max_depth:
+                self.queued_ops += ["d", "", digest(key)]
+                return False
+            if self.max_pages and self.pages >= self.max_pages:
+                self.queued_ops += ["m", "", digest(key)]
+                return False
+            template = None if listed else trap_template(key)
+            if template is not None:
+                if self.variants[template] >= self.max_variants:
+                    self.queued_ops += ["i", "t:" + template, 1, "n", "e:" + template, key]
+                    return False
+                self.variants[template] += 1
+                self.pending.setdefault(key, [None, False])[0] = template
+        self.last = key
+        return True
+
+    def scheduled(self) -> None:
+        self.pages += 1
+        if self.last is not None:
+            self.pending.setdefault(self.last, [None, False])[1] = True
+
+    def restore(self, key: str, role: str | None, seed: bool) -> None:
+        if role == "page" or seed:
+            self.pages += 1
+            self.restored["pages"] += 1
+            template = trap_template(key)
+            if template is not None:
+                self.variants[template] += 1
+                self.restored["v:" + template] += 1
+
+    def send_restored(self, client, token: str) -> None:
+        """The counts a resume restored, into the crawl's (the starter, once, after its restore)."""
+        from crawler.cluster import key
+
+        if self.restored:
+            pipe = client.pipeline(transaction=False)
+            for field, n in self.restored.items():
+                pipe.hincrby(key(token, "limits"), field, n)
+            pipe.execute()
+            self.restored.clear()
+
+    # -- with crawler.streams.Sender -------------------------------------------------------------
+    def take(self, key: str) -> tuple[str | None, bool]:
+        """What deciding ``key`` counted here (trap template, a page for --max-pages), now sent."""
+        template, counted = self.pending.pop(key, (None, False))
+        return template, counted
+
+    def ops(self) -> list:
+        ops, self.queued_ops = self.queued_ops, []
+        return ops
+
+    def update(self, out) -> None:
+        """The crawl's counts after a step: ``[pages, template, variants, ...]``."""
+        self.pages = max(self.pages, int(out[0]))
+        for i in range(1, len(out) - 1, 2):
+            template = out[i].decode() if isinstance(out[i], bytes) else out[i]
+            self.variants[template] = max(self.variants[template], int(out[i + 1]))
+
+
+def cluster_limits_summary(client, token: str, finished: bool = True, earlier: dict | None = None) -> dict:
+    """What the limits of a cluster crawl left uncrawled: :meth:`CrawlLimits.summary` of all its
+    workers together (called by the coordinator when the crawl ends)."""
+    from crawler.cluster import key
+
+    fields = {k.decode(): v.decode() for k, v in client.hgetall(key(token, "limits")).items()}
+    limits = CrawlLimits()
+    for field, value in fields.items():
+        kind, _, template = field.partition(":")
+        if kind == "v":
+            limits.variants[template] = int(value)
+        elif kind == "t":
+            limits.trapped[template] = int(value)
+        elif kind == "e":
+            limits.examples[template] = value
+    summary = limits.summary(lambda k: True, finished, earlier)
+    seen = key(token, "seen")
+
+    def left(name: str) -> int:
+        cut = key(token, name)
+        total = client.scard(cut)
+        return total - client.sintercard(2, [cut, seen]) if total else 0
+
+    summary["max_pages"] = left("limits:max_pages") if finished else 0
+    summary["depth"] = left("limits:depth") if finished else 0
+    return summary

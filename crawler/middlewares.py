@@ -24,6 +24,7 @@ from twisted.python.failure import Failure
 
 from crawler.errors import HostDown, NotFetched, PrivateAddress, error_kind
 from crawler.guard import blocked_address
+from crawler.leases import UNREACHABLE
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,9 @@ class RobotsMiddleware(RobotsTxtMiddleware):
     asks. When the host gives no answer at all, the link's own fetch fails and
     reports that error (dns, refused, tls). Requests with
     ``meta["dont_obey_robotstxt"]`` skip the check.
+
+    In a crawl with many workers, one of them fetches a host's robots.txt and the others
+    read what it answered from Redis (:meth:`crawler.leases.HostLeases.robots`).
     """
 
     async def process_request(self, request, spider=None):
@@ -60,21 +64,25 @@ class RobotsMiddleware(RobotsTxtMiddleware):
         if key not in self._parsers:
             self._parsers[key] = Deferred()
             robots_url = key + "/robots.txt"
-            remapper = getattr(self.crawler.spider, "remapper", None)
-            fetch = remapper.fetch_url(robots_url) if remapper else robots_url
-            robots_request = Request(fetch, priority=self.DOWNLOAD_PRIORITY, callback=NO_CALLBACK,
-                                     meta={"dont_obey_robotstxt": True, "public": robots_url})
+            shared = getattr(self.crawler.engine.downloader, "leases", None)  # a cluster crawl's
             try:
-                response = await self.crawler.engine.download_async(robots_request)
-                await self._parse_robots(response, key, request)
-            except Exception as exc:
-                # No answer at all (DNS, refused, TLS): the request itself will fail the same way,
-                # and that error, not "disallowed", is what the report must say about the link.
-                logger.info("robots.txt for %s unreachable: %s", key, exc)
+                answered = await shared.robots(key) if shared is not None else None
+            except Exception as exc:  # noqa: BLE001 - redis errors: this worker reads its own
+                logger.warning("shared robots.txt of %s unavailable: %s", key, exc)
+                answered = shared = None
+            if answered == UNREACHABLE:
                 self._set_parser(key, None)
+            elif answered is not None:
+                status, body = answered
+                await self._parse_robots(Response(robots_url, status=status, body=body), key, request)
+            else:
+                await self._fetch_robots(key, robots_url, request, shared)
         parser = self._parsers[key]
         if isinstance(parser, Deferred):
-            parser = await maybe_deferred_to_future(parser)
+            # Only the first waiter gets the Deferred's result (its own callback returns None to
+            # the next): the others, which took that None for "no rules", read the parser here.
+            await maybe_deferred_to_future(parser)
+            parser = self._parsers[key]
         if parser is None:
             return None
         useragent = self._robotstxt_useragent or request.headers.get(b"User-Agent", self._default_useragent)
@@ -82,6 +90,22 @@ class RobotsMiddleware(RobotsTxtMiddleware):
             self.crawler.stats.inc_value("robotstxt/forbidden")
             raise IgnoreRequest("Forbidden by robots.txt")
         return None
+
+    async def _fetch_robots(self, key, robots_url, request, shared) -> None:
+        remapper = getattr(self.crawler.spider, "remapper", None)
+        fetch = remapper.fetch_url(robots_url) if remapper else robots_url
+        robots_request = Request(fetch, priority=self.DOWNLOAD_PRIORITY, callback=NO_CALLBACK,
+                                 meta={"dont_obey_robotstxt": True, "public": robots_url})
+        try:
+            response = await self.crawler.engine.download_async(robots_request)
+            _share(shared, key, response.status, response.body)
+            await self._parse_robots(response, key, request)
+        except Exception as exc:
+            # No answer at all (DNS, refused, TLS): the request itself will fail the same way,
+            # and that error, not "disallowed", is what the report must say about the link.
+            logger.info("robots.txt for %s unreachable: %s", key, exc)
+            _share(shared, key, None)
+            self._set_parser(key, None)
 
     def _set_parser(self, key, parser) -> None:
         waiting = self._parsers[key]
@@ -99,6 +123,16 @@ class RobotsMiddleware(RobotsTxtMiddleware):
         # of platforms that block crawlers (999...), mean no usable rules: the links themselves
         # are then fetched and judged (blocked, not skipped).
         self._set_parser(netloc, _Fixed(allow=not 500 <= status < 600))
+
+
+def _share(shared, key, status, body=b"") -> None:
+    """Tell a cluster crawl's other workers what robots.txt answered (see crawler.leases)."""
+    if shared is None:
+        return
+    try:
+        shared.share_robots(key, status, body)
+    except Exception as exc:  # noqa: BLE001 - redis errors: the claim expires, another fetches it
+        logger.warning("could not share robots.txt of %s: %s", key, exc)
 
 
 def retry_after_seconds(value: str | None, default: float) -> float:
@@ -121,12 +155,37 @@ def retry_after_seconds(value: str | None, default: float) -> float:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
+def rate_limit_pause(response, settings) -> float:
+    """Seconds no worker of a cluster crawl asks a host again after this answer: a 429 or 503
+    with ``Retry-After``, capped at ``FUNNEL_MAX_RETRY_WAIT`` (the longest this crawl waits
+    for one); 0.0 for any other answer.
+
+    >>> from scrapy.settings import Settings
+    >>> from scrapy.http import Response
+    >>> s = Settings({"FUNNEL_MAX_RETRY_WAIT": 10})
+    >>> [rate_limit_pause(Response("http://a.example/", status=st, headers=h), s)
+    ...  for st, h in [(429, {"Retry-After": "3"}), (503, {"Retry-After": "60"}), (429, {}), (200, {"Retry-After": "3"})]]
+    [3.0, 10.0, 0.0, 0.0]
+    """
+    if getattr(response, "status", None) not in (429, 503):
+        return 0.0
+    value = response.headers.get("Retry-After")
+    if not value:
+        return 0.0
+    return min(settings.getfloat("FUNNEL_MAX_RETRY_WAIT", 10.0), retry_after_seconds(value.decode("latin-1"), 0.0))
+
+
 class RetryAfterMiddleware:
     """Wait and retry on 429 (always) and 503 with Retry-After, a bounded number of times.
 
     The wait is capped at ``FUNNEL_MAX_RETRY_WAIT`` seconds and happens without
     blocking other hosts. When the host keeps answering 429 the last answer is
     kept: the status policy calls it unverified (rate limited), never broken.
+
+    In a crawl with many workers a ``Retry-After`` also pauses the host for all of them
+    (:func:`rate_limit_pause`): :class:`crawler.downloader.Downloader` sets ``pause:<host>``
+    in the same Redis step that gives the answer's lease back, before this middleware sees
+    the answer, so no other worker asks the host in between.
     """
 
     def __init__(self, max_retries: int, max_wait: float):

@@ -49,7 +49,18 @@ class CrawlOptions:
 
     @classmethod
     def from_validated(cls, options: dict, site: list[str], directories: dict | None = None) -> "CrawlOptions":
-        """From :func:`crawler.config.validate`'s output (``site``: the owned prefixes, defaulted)."""
+        """From :func:`crawler.config.validate`'s output (``site``: the owned prefixes, defaulted).
+
+        How the crawl runs (``workers``, ``redis``) is not what it is: left out, so a resume with
+        other ``--workers`` continues the same crawl, and comparisons of crawls ignore them.
+
+        >>> given = {"max_pages": 5, "workers": 4, "redis": "redis://10.0.0.5:6379/0"}
+        >>> o = CrawlOptions.from_validated(given, ["https://a.example/"])
+        >>> o == CrawlOptions.from_validated({**given, "workers": 1, "redis": None}, ["https://a.example/"])
+        True
+        >>> "workers" in o.to_json() or "redis" in o.to_json()
+        False
+        """
         values = {f.name: options[f.name] for f in fields(cls) if f.name in options}
         values.update(site=site, directories=directories or {})
         return cls.from_json(values)

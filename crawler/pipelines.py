@@ -39,43 +39,81 @@ def reserve(db_path: str, size: int = RESERVE):
 
 
 class StorePipeline:
-    """Writes one item (a fetched URL, its links, the URLs it queued) per transaction.
+    """Writes the items (a fetched URL, its links, the URLs it queued) in batches: up to
+    ``FUNNEL_STORE_BATCH`` items (20) or ``FUNNEL_STORE_BATCH_SECONDS`` (0.1 s), whichever comes
+    first, in one transaction (:meth:`Store.batch`), and what is left when the crawl closes.
 
-    Nothing is buffered: a crawl killed at any moment leaves every page it
-    finished in the store, and memory does not grow with the number of links.
+    A crawl killed at any moment leaves every page of its last committed batch in the store,
+    and the URLs they queued in its frontier: a resume fetches the rest again. Memory holds one
+    batch at most, never the crawl. ``FUNNEL_STORE_BATCH = 1``: one transaction per item.
     """
 
-    def __init__(self, db_path: str, crawl_id: int, crawler=None):
+    def __init__(self, db_path: str, crawl_id: int, crawler=None, batch: int = 20, batch_seconds: float = 0.1):
         self.db_path, self.crawl_id, self.crawler = db_path, crawl_id, crawler
         self.store: Store | None = None
         self.state_seq = 0   # the newest crawl state written
         self.failure: str | None = None   # why the store took no more writes (the crawl then stops)
         self.reserve = None
+        self.batch, self.batch_seconds = max(1, batch), batch_seconds
+        self.pending: list = []   # items waiting for the next commit (at most ``batch``)
+        self.timer = None         # flushes what waits every ``batch_seconds``
 
     @classmethod
     def from_crawler(cls, crawler):
-        pipeline = cls(crawler.settings.get("FUNNEL_DB"), crawler.settings.getint("FUNNEL_CRAWL_ID"), crawler)
+        s = crawler.settings
+        pipeline = cls(s.get("FUNNEL_DB"), s.getint("FUNNEL_CRAWL_ID"), crawler,
+                       s.getint("FUNNEL_STORE_BATCH", 20), s.getfloat("FUNNEL_STORE_BATCH_SECONDS", 0.1))
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         return pipeline
 
     def open_spider(self, spider=None):
         self.store = Store(self.db_path)
         self.reserve = reserve(self.db_path)
+        if self.batch > 1 and self.batch_seconds > 0:
+            from twisted.internet import task
+
+            self.timer = task.LoopingCall(self.flush)
+            self.timer.start(self.batch_seconds, now=False)
 
     def process_item(self, item, spider=None):
         if self.failure is not None:  # the crawl is stopping: what is still on its way is not written
             return item
-        try:
-            self._write(item)
-        except Exception as exc:
-            if not write_failure(exc):
-                raise
-            self._failed(exc)
+        self.pending.append(item)
+        if len(self.pending) >= self.batch:
+            self.flush()
         return item
+
+    def flush(self) -> None:
+        """Commit the items waiting, in one transaction; a store that takes no write stops the crawl."""
+        if not self.pending or self.failure is not None or self.store is None:
+            self.pending.clear()
+            return
+        items, self.pending = self.pending, []
+        seq = self.state_seq
+        try:
+            with self.store.batch():
+                for item in items:
+                    self._write(item)
+        except Exception as exc:
+            self.state_seq = seq  # (the batch was rolled back, its states with it)
+            if write_failure(exc):
+                self._failed(exc)
+            else:  # a bug in one item: the others are written one by one, that one is logged
+                self._write_each(items)
+
+    def _write_each(self, items) -> None:
+        for item in items:
+            try:
+                self._write(item)
+            except Exception as exc:
+                if write_failure(exc):
+                    self._failed(exc)
+                    return
+                logger.error("cannot store %s", item.get("page", {}).get("url"), exc_info=True)
 
     def _failed(self, exc: BaseException) -> None:
         """The store took no write (a full disk, a file gone read-only): stop the crawl. Every page
-        written before stays (one transaction each); spider_closed marks the crawl failed."""
+        of the batches committed before stays; spider_closed marks the crawl failed."""
         self.failure = write_error(self.db_path, exc)
         logger.error("%s: stopping the crawl", self.failure)
         if self.crawler is not None:
@@ -138,11 +176,16 @@ class StorePipeline:
 
                 earlier = store.crawl(self.crawl_id).get("limits")
                 store.set_limits(self.crawl_id, CrawlLimits.from_crawler(self.crawler).summary(
-                    dupefilter_of(self.crawler).seen, finished=reason == "finished", earlier=earlier))
+                    dupefilter_of(self.crawler).seen_digest, finished=reason == "finished", earlier=earlier))
             store.finish_crawl(self.crawl_id, "complete" if reason == "finished" else "interrupted",
                                None if reason == "finished" else why)
 
     def close_spider(self, spider=None):
+        """(Scrapy calls it before ``spider_closed``, which marks the crawl finished or interrupted.)"""
+        if self.timer is not None and self.timer.running:
+            self.timer.stop()
+        self.timer = None
+        self.flush()
         if self.store is not None:
             self.store.close()
             self.store = None

@@ -7,8 +7,13 @@ more than a file name can hold (``OSError: File name too long`` lost that host's
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections import deque
+from time import monotonic
 
 from scrapy.pqueues import DownloaderAwarePriorityQueue, ScrapyPriorityQueue
+
+logger = logging.getLogger(__name__)
 
 
 def folder_name(slot: str) -> str:
@@ -25,3 +30,157 @@ class HostPriorityQueue(DownloaderAwarePriorityQueue):
     def pqfactory(self, slot: str, startprios=()) -> ScrapyPriorityQueue:
         return ScrapyPriorityQueue(self.crawler, self.downstream_queue_cls, self.key + "/" + folder_name(slot),
                                    startprios, start_queue_cls=self._start_queue_cls)
+
+
+class StreamQueue:
+    """scrapy-redis's queue (``SCHEDULER_QUEUE_CLASS``) of a cluster crawl, on a Redis stream.
+
+    ``push`` encodes a request with scrapy-redis's serializer (``request_to_dict``) and hands it to
+    the worker's :class:`crawler.streams.Sender`, which adds it to ``requests`` (``XADD``) with the
+    page that made it, in one step. ``pop`` reads the group ``workers`` as this worker
+    (``XREADGROUP``, a few entries at a time kept in a small local buffer); an entry stays pending
+    until the items its response made are sent (:mod:`crawler.streams`), and the pending entries
+    of a worker whose ``alive:<id>`` key expired are claimed (``XCLAIM``) by the next worker that
+    runs short of work. The entry id travels in ``request.meta["stream_id"]``.
+
+    One stream, first in first out: breadth-first, as one process crawls (request priorities are
+    not kept across workers: a robots.txt or a sitemap waits its turn like a page).
+    """
+
+    BATCH = 8             # entries read at once (a worker holds at most this many it has not started)
+    RECLAIM_EVERY = 1.0   # seconds between looks for dead workers' pending entries
+    RECLAIM_IDLE = 1000   # ms an entry must have been idle to be claimed (two claimers: one wins)
+    EMPTY_PAUSE = 0.02    # seconds an empty read is trusted before Redis is asked again
+
+    def __init__(self, server, spider, key, serializer=None):
+        from scrapy_redis.queue import Base
+
+        from crawler import cluster
+        from crawler.dupefilter import dupefilter_of
+        from crawler.streams import Sender
+
+        self._codec = Base(server, spider, key, serializer)  # scrapy-redis's encoding of a request
+        self.server, self.spider, self.key = server, spider, self._codec.key
+        settings = spider.crawler.settings
+        self.token = settings.get("FUNNEL_CLUSTER_TOKEN")
+        self.consumer = settings.get("FUNNEL_WORKER_ID")
+        self.group = cluster.WORKERS_GROUP
+        self.state_key = cluster.key(self.token, "state")
+        self.alive_prefix = cluster.key(self.token, "alive:")
+        self.sender = Sender.of(spider.crawler)
+        self.dupefilter = dupefilter_of(spider.crawler)
+        self.buffer: deque = deque()
+        self.next_reclaim = 0.0
+        self.empty_at = -1.0
+        self.claimed = 0   # entries taken over from dead workers
+        create_group(server, self.key, self.group)
+
+    def __len__(self) -> int:
+        """Requests this worker holds plus those no worker has read yet."""
+        try:
+            groups = self.server.xinfo_groups(self.key)
+        except Exception:  # noqa: BLE001 - the stream is gone (the crawl is over)
+            return len(self.buffer)
+        lag = next((g.get("lag") for g in groups if _text(g["name"]) == self.group), 0)
+        return len(self.buffer) + (lag if lag is not None else self.server.xlen(self.key))
+
+    def push(self, request) -> None:
+        ack = request.meta.pop("stream_id", None)   # a redirect or retry of a request in flight
+        digest, gated = self.dupefilter.shared_key(request)
+        if ack is not None:
+            gated = False   # its key was decided with the request it continues
+        data = self._codec._encode_request(request)
+        if ack is not None:
+            request.meta["stream_id"] = ack
+        self.sender.push((digest, gated, data, request.meta.get("key") if gated else None),
+                         _text(ack) if ack is not None else None)
+
+    def pop(self, timeout=0):
+        if not self.buffer:
+            self.sender.flush_direct()
+            now = monotonic()
+            if now - self.empty_at < self.EMPTY_PAUSE:
+                return None
+            if now >= self.next_reclaim:
+                self.next_reclaim = now + self.RECLAIM_EVERY
+                self.reclaim()
+            if not self.buffer:
+                self.read()
+            if not self.buffer:
+                self.empty_at = now
+                return None
+        entry_id, fields = self.buffer.popleft()
+        request = self._codec._decode_request(fields[b"r"])
+        request.meta["stream_id"] = _text(entry_id)
+        return request
+
+    def read(self) -> None:
+        """The next few entries no worker has read, and the spider's shared state if it changed."""
+        pipe = self.server.pipeline(transaction=False)
+        pipe.xreadgroup(self.group, self.consumer, {self.key: ">"}, count=self.BATCH)
+        pipe.hget(self.state_key, "seq")
+        try:
+            got, seq = pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - the group is gone: the crawl is over
+            if "NOGROUP" in str(exc):
+                return
+            raise
+        refresh = getattr(self.spider, "shared_state_seen", None)
+        if refresh is not None:
+            refresh(int(seq or 0))
+        for _stream, entries in got or ():
+            self._keep(entries)
+
+    def _keep(self, entries) -> None:
+        for entry_id, fields in entries:
+            if not fields or b"r" not in fields:  # deleted meanwhile: nothing to do
+                self.server.xack(self.key, self.group, entry_id)
+                continue
+            self.buffer.append((entry_id, fields))
+
+    def reclaim(self) -> int:
+        """Claim the pending entries of workers that are gone (their ``alive:`` key expired, or
+        they stopped): returns how many were taken over."""
+        try:
+            consumers = self.server.xinfo_consumers(self.key, self.group)
+        except Exception:  # noqa: BLE001 - no group (the crawl is over)
+            return 0
+        others = [c for c in consumers if _text(c["name"]) != self.consumer]
+        if not others:
+            return 0
+        pipe = self.server.pipeline(transaction=False)
+        for c in others:
+            pipe.exists(self.alive_prefix + _text(c["name"]))
+        dead = [(_text(c["name"]), c) for c, alive in zip(others, pipe.execute()) if not alive]
+        taken = 0
+        for name, info in dead:
+            if not info.get("pending"):
+                self.server.xgroup_delconsumer(self.key, self.group, name)
+                continue
+            pending = self.server.xpending_range(self.key, self.group, "-", "+", 100, consumername=name)
+            ids = [p["message_id"] for p in pending]
+            if ids:
+                claimed = self.server.xclaim(self.key, self.group, self.consumer, self.RECLAIM_IDLE, ids)
+                self._keep(claimed)
+                taken += len(claimed)
+        if taken:
+            self.claimed += taken
+            logger.info("took over %d requests of workers that are gone", taken)
+        return taken
+
+    def clear(self) -> None:
+        """(scrapy-redis's flush; a cluster crawl's requests are the coordinator's to delete)"""
+
+
+def create_group(server, key: str, group: str) -> None:
+    """Create the consumer group (and the stream) if it is not there yet; it reads from the
+    stream's first entry, so what was added before it existed is read too."""
+    try:
+        server.xgroup_create(key, group, id="0", mkstream=True)
+    except Exception as exc:  # noqa: BLE001 - redis.ResponseError BUSYGROUP: it exists
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -255,12 +255,31 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
+def crawl_runner(workers: int = 1, redis: str | None = None):
+    """What runs a crawl: :func:`run_crawl` (one process, no Redis: the default) or, with
+    ``redis`` or ``workers != 1``, :func:`crawler.coordinator.run_cluster_crawl` (``workers``
+    local worker processes, 0: only workers that join from elsewhere through ``redis``).
+    Both are called ``(db_path, crawl_id, on_progress, verbose=, resume=)``."""
+    if redis is None and workers == 1:
+        return run_crawl
+    from crawler.coordinator import run_cluster_crawl
+
+    def run(db_path, crawl_id, on_progress=None, verbose=0, resume=False):
+        return run_cluster_crawl(db_path, crawl_id, workers, redis_url=redis, on_progress=on_progress,
+                                 verbose=verbose, resume=resume)
+
+    return run
+
+
 def audit_crawl(options: dict, on_progress: Callable[[int, int], None] | None = None,
-                on_start: Callable[[str, int], None] | None = None, verbose: int = 0):
+                on_start: Callable[[str, int], None] | None = None, verbose: int = 0, workers: int = 1,
+                redis: str | None = None):
     """Crawl what validated ``options`` describe; returns ``(store_path, crawl_id, exit_code, stderr_tail)``.
 
     ``on_start(store_path, crawl_id)`` is called once the crawl row exists,
-    ``on_progress(urls_done, urls_queued)`` while it runs.
+    ``on_progress(urls_done, urls_queued)`` while it runs. ``workers`` processes share the
+    crawl through Redis (``redis``: its URL; by default a private one) unless it is one process
+    with no ``redis`` (see :func:`crawl_runner`).
 
     Directory targets are served on 127.0.0.1 for the duration of the crawl and
     stand for their ``base_url``; everything is recorded under public URLs.
@@ -283,7 +302,7 @@ def audit_crawl(options: dict, on_progress: Callable[[int, int], None] | None = 
             crawl_id = store.create_crawl(targets, crawl_options.to_json())
         if on_start:
             on_start(db_path, crawl_id)
-        code, tail = run_crawl(db_path, crawl_id, on_progress, verbose=verbose)
+        code, tail = crawl_runner(workers, redis)(db_path, crawl_id, on_progress, verbose=verbose)
     return db_path, crawl_id, code, tail
 
 
@@ -343,8 +362,10 @@ def resumable(store, crawl_id: int | None = None, targets: list[str] | None = No
 
 
 def resume_crawl(db_path: str, crawl: dict, on_progress: Callable[[int, int], None] | None = None,
-                 on_start: Callable[[str, int], None] | None = None, verbose: int = 0):
-    """Continue an interrupted crawl from its frontier in the store; returns like :func:`audit_crawl`.
+                 on_start: Callable[[str, int], None] | None = None, verbose: int = 0, workers: int = 1,
+                 redis: str | None = None):
+    """Continue an interrupted crawl from its frontier in the store; returns like :func:`audit_crawl`
+    (``workers`` and ``redis`` as there: a crawl of one process may be resumed by many, and back).
 
     Pages already stored are kept and not fetched again; the URLs queued but not yet
     fetched are fetched; directory targets are served again where they were.
@@ -365,5 +386,5 @@ def resume_crawl(db_path: str, crawl: dict, on_progress: Callable[[int, int], No
             store.reopen_crawl(crawl_id)
         if on_start:
             on_start(db_path, crawl_id)
-        code, tail = run_crawl(db_path, crawl_id, on_progress, verbose=verbose, resume=True)
+        code, tail = crawl_runner(workers, redis)(db_path, crawl_id, on_progress, verbose=verbose, resume=True)
     return db_path, crawl_id, code, tail

@@ -92,6 +92,18 @@ LEAD_HOSTS = ("calendly.com", "cal.com", "forms.gle", "typeform.com", "meetings.
               "acuityscheduling.com", "tally.so", "jotform.com", "savvycal.com")
 
 
+def _account_query(path: str, query: str) -> str:
+    """The account in a query: ``?id=N`` of facebook.com/profile.php?id=N, else nothing.
+
+    >>> _account_query("/profile.php", "id=42&ref=x"), _account_query("/acme", "id=42")
+    ('?id=42', '')
+    """
+    if not path.endswith(".php"):
+        return ""
+    ids = [v for k, v in parse_qsl(query) if k == "id"]
+    return f"?id={ids[0]}" if ids else ""
+
+
 @dataclass(frozen=True)
 class Platform:
     name: str
@@ -329,10 +341,7 @@ class Scope:
             return None
         segments = [seg for seg in parts.path.split("/") if seg]
         handle = segments[-1].lstrip("@").lower() if segments else _strip_www(_host(url))
-        if handle.endswith(".php"):  # facebook.com/profile.php?id=N: the account is in the query
-            ids = [v for k, v in parse_qsl(parts.query) if k == "id"]
-            handle += f"?id={ids[0]}" if ids else ""
-        return p.name, handle
+        return p.name, handle + _account_query(handle, parts.query)
 
     def account_key(self, url: str) -> str | None:
         """One key for one account, however a page writes its URL (case, ``www.``/``m.``, a
@@ -359,11 +368,7 @@ class Scope:
             # x.com/acme is twitter.com/acme, uk.linkedin.com/in/a linkedin.com/in/a (an account that
             # is a host, name.tumblr.com, has no path and stays)
             host = p.canonical or p.hosts[0]
-        query = ""
-        if path.endswith(".php"):
-            ids = [v for k, v in parse_qsl(parts.query) if k == "id"]
-            query = f"?id={ids[0]}" if ids else ""
-        return f"https://{host}{path or '/'}{query}"
+        return f"https://{host}{path or '/'}{_account_query(path, parts.query)}"
 
     @cached_property
     def _own_keys(self) -> frozenset[str]:
@@ -615,23 +620,10 @@ class Scope:
             return EMBED
         return self._kind_on(p, url)
 
-    @cached_property
-    def _kinds(self) -> dict[str, str]:
-        return {}
-
-    def _kind_on(self, p: Platform, url: str) -> str:
-        """share, community, profile or content: what a link to ``url`` on platform ``p`` is
-        (remembered: a footer's icons are asked about on every page)."""
-        kinds = self._kinds
-        kind = kinds.get(url)
-        if kind is None:
-            if len(kinds) >= 8192:
-                kinds.clear()
-            kind = kinds[url] = self._judge_kind(p, url)
-        return kind
-
     @staticmethod
-    def _judge_kind(p: Platform, url: str) -> str:
+    @lru_cache(maxsize=8192)  # (remembered: a footer's icons are asked about on every page)
+    def _kind_on(p: Platform, url: str) -> str:
+        """share, community, profile or content: what a link to ``url`` on platform ``p`` is."""
         try:
             parts = urlsplit(url)
         except ValueError:

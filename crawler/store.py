@@ -1,6 +1,6 @@
 """The crawl store: a SQLite file, the only code that reads or writes it.
 
-The crawler streams rows in as it goes (WAL, one transaction per page); every
+The crawler streams rows in as it goes (WAL, one transaction per page or per batch of pages); every
 analysis and report reads them back. One file holds many crawls, so history,
 diffs and resumes are queries, not new formats.
 
@@ -457,6 +457,7 @@ class Store:
         self.path = Path(path) if path != ":memory:" else path
         self._ids: dict[str, int] = {}     # url -> urls.id, bounded (see _url_ids)
         self._terms: dict[str, int] = {}
+        self._batched = 0                  # depth of the open batch() blocks (0: one transaction per write)
         try:
             if readonly:
                 self._open_readonly()
@@ -599,6 +600,56 @@ class Store:
     def __enter__(self):
         return self
 
+    @contextmanager
+    def batch(self):
+        """Consecutive writes (:meth:`write_page`, :meth:`cache`) share one transaction, committed
+        when the outermost ``with store.batch():`` ends: one commit for many pages. A write that
+        fails rolls the whole batch back (the pages written in it before are gone too, and the id
+        caches are cleared as :meth:`write_page` does); the exception tells the caller. Nested
+        batches are part of the outer one.
+
+        >>> import tempfile, os
+        >>> s = Store(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
+        >>> cid = s.create_crawl(["https://acme.example/"], {})
+        >>> with s.batch():
+        ...     s.write_page(cid, {"url": "https://acme.example/", "role": "page", "status": 200}, [])
+        ...     with s.batch():
+        ...         s.write_page(cid, {"url": "https://acme.example/a", "role": "page", "status": 200}, [])
+        ...     s.db.in_transaction
+        True
+        >>> s.db.in_transaction, s.count_pages(cid)
+        (False, 2)
+        """
+        self._batched += 1
+        try:
+            yield self
+            if self._batched == 1 and self.db.in_transaction:
+                self.db.commit()
+        except BaseException:
+            self._rollback()
+            raise
+        finally:
+            self._batched -= 1
+
+    @contextmanager
+    def _transaction(self):
+        """One write: its own transaction, or its part of the open :meth:`batch`."""
+        if not self._batched:
+            with self.db:
+                yield
+            return
+        try:
+            yield
+        except BaseException:
+            self._rollback()  # (not left half-written for the writes after it in the batch)
+            raise
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.rollback()
+        self._ids.clear()  # ids handed out in the rolled-back transaction do not exist
+        self._terms.clear()
+
     def __exit__(self, *exc):
         self.close()
 
@@ -728,7 +779,7 @@ class Store:
 
     def _write_page(self, crawl_id, page, links, discovered, state, partial, replace_links) -> None:
         term = self._term
-        with self.db:
+        with self._transaction():
             urls = {page["url"]}
             for link in links:
                 urls.update((link[0], link[1], link[2]))
@@ -1089,7 +1140,7 @@ class Store:
         return dict(row)
 
     def cache(self, url: str, status: int, location: str | None, headers: str | None, content_type: str | None) -> None:
-        with self.db:
+        with self._transaction():
             self.db.execute(
                 "INSERT OR REPLACE INTO url_cache VALUES (?, ?, ?, ?, ?, ?)",
                 (url, status, location, headers, content_type, time.time()),

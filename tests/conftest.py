@@ -178,6 +178,18 @@ def module_site_server():
     close_all()
 
 
+@pytest.fixture(scope="session")
+def redis_url():
+    """The URL (``unix:///…/redis.sock``) of one real private ``redis-server`` for the session
+    (one per pytest-xdist worker process). Tests sharing it use distinct crawl tokens
+    (``crawler.cluster.new_token``), so their keys never meet; a test that kills Redis starts
+    its own ``crawler.redisserver.RedisServer`` instead."""
+    from crawler.redisserver import RedisServer
+
+    with RedisServer() as server:
+        yield server.url
+
+
 @dataclass
 class Result:
     exit_code: int

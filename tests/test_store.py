@@ -157,3 +157,57 @@ def test_a_schema_2_store_is_read_as_it_is_then_migrated_to_signals_and_position
     assert [r[0] for r in conn.execute("SELECT version FROM migrations ORDER BY version")] == [1, 2, 3]
     assert conn.execute("SELECT signals FROM pages ORDER BY id").fetchall() == [(None,), ('{"price": true}',)]
     conn.close()
+
+
+def test_a_batch_of_pages_is_one_transaction_and_a_failed_write_rolls_it_all_back(tmp_path):
+    """``Store.batch()``: readers see a batch's pages all at once when it ends, none before; a
+    write that fails in it leaves none of the batch's pages, and the URL ids it handed out are
+    forgotten (the next pages' links point at the right URLs)."""
+    from crawler.store import Store
+
+    db = tmp_path / "c.sqlite"
+    home = "https://a.example/"
+
+    def link(source, target):
+        return (source, target, target, None, "a", "href", "x", "main", "", 0, "other", 1, 0)
+
+    def page(path):
+        return {"url": home + path, "role": "page", "status": 200, "parsed": 1}
+
+    def stored(cid):
+        reader = sqlite3.connect(db)
+        try:
+            pages = sorted(r[0] for r in reader.execute(
+                "SELECT u.url FROM pages p JOIN urls u ON u.id = p.url_id WHERE p.crawl_id = ?", (cid,)))
+            links = sorted(reader.execute(
+                "SELECT s.url, k.url FROM links l JOIN urls s ON s.id = l.source_id JOIN urls k ON k.id = l.key_id"
+                " WHERE l.crawl_id = ?", (cid,)).fetchall())
+        finally:
+            reader.close()
+        return pages, links
+
+    with Store(db) as s:
+        cid = s.create_crawl([home], {})
+        with s.batch():
+            s.write_page(cid, page(""), [link(home, home + "a")], [(home + "a", "{}")])
+            with s.batch():  # nested: part of the outer one
+                s.write_page(cid, page("a"), [link(home + "a", home)])
+            assert stored(cid) == ([], [])  # nothing committed yet
+        assert stored(cid) == ([home, home + "a"], [(home, home + "a"), (home + "a", home)])
+
+        try:
+            with s.batch():
+                s.write_page(cid, page("b"), [link(home + "b", home + "new")])
+                s.write_page(cid, page("c"), [link(home + "c", home + "other")[:3]])  # a malformed link row
+        except ValueError:
+            pass
+        else:
+            raise AssertionError("the malformed link should have failed the write")
+        assert not s.db.in_transaction
+        assert stored(cid) == ([home, home + "a"], [(home, home + "a"), (home + "a", home)])
+        with s.batch():  # the ids of b, c, new and other were rolled back: asked again, not reused
+            s.write_page(cid, page("d"), [link(home + "d", home + "new"), link(home + "d", home + "other")])
+        s.write_page(cid, page("e"), [link(home + "e", home + "c")])  # outside a batch: as before
+    assert stored(cid) == ([home, home + "a", home + "d", home + "e"],
+                           [(home, home + "a"), (home + "a", home), (home + "d", home + "new"),
+                            (home + "d", home + "other"), (home + "e", home + "c")])

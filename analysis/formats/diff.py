@@ -26,7 +26,7 @@ from analysis.formats.html import CSP
 from analysis.formats.markdown import link as md_link
 from analysis.formats.markdown import md
 from analysis.formats.safe import safe
-from analysis.formats.terminal import STYLES, _Console, _Writer
+from analysis.formats.terminal import STYLES, _Console, _Writer, plan_lines
 
 SHOWN = 20  # items listed per section in the terminal, Markdown and HTML renderings (JSON: LIST_MAX)
 SUMMARY_SHOWN = 12  # changes for the funnel said at the top (the rest are in the details)
@@ -171,14 +171,8 @@ def write_terminal(diff: dict, out: TextIO, color: bool | None = None, width: in
         w.line(ALSO + ":", "bold")
         for sentence in rest:
             w.line("- " + safe(sentence), indent=2)
-    plan = diff.get("fix_first") or ()
-    if plan:  # the new crawl's action plan: what costs most now
-        w.line()
-        w.line(f"Fix first (crawl #{diff['new']['id']}):", "bold")
-        for i, x in enumerate(plan, 1):
-            w.line(f"{i}. [{x['severity']}] {safe(x['words'])}", STYLES[x["severity"]], indent=2)
-            if x["fix"]:
-                w.line(f"fix: {x['fix']}", indent=len(str(i)) + 4)
+    plan_lines(w, f"Fix first (crawl #{diff['new']['id']}):",  # the new crawl's plan: what costs most now
+               [(x["severity"], x["words"], x["fix"]) for x in diff.get("fix_first") or ()])
     base = (diff["new"]["targets"] or diff["old"]["targets"] or [None])[0]
 
     def more(total: int, shown: int, what: str) -> None:
@@ -241,7 +235,6 @@ def write_terminal(diff: dict, out: TextIO, color: bool | None = None, width: in
                 w.line(f"{sign} {safe(url)}", indent=2)
             more(p[name]["count"], min(SHOWN, len(p[name]["urls"])), f"pages {name}")
     for kind, what in LINK_WORDS:
-        what = what[0].upper() + what[1:]
         a, r = diff["links"]["added"].get(kind) or EMPTY, diff["links"]["removed"].get(kind) or EMPTY
         if not (a["count"] or r["count"]):
             continue
@@ -368,7 +361,6 @@ def write_markdown(diff: dict, out: TextIO) -> None:
                     w(f"- {md_link(url)}\n")
                 more(p[name]["count"], min(SHOWN, len(p[name]["urls"])), f"pages {name}")
     for kind, what in LINK_WORDS:
-        what = what[0].upper() + what[1:]
         a, r = diff["links"]["added"].get(kind) or EMPTY, diff["links"]["removed"].get(kind) or EMPTY
         if not (a["count"] or r["count"]):
             continue
@@ -538,7 +530,6 @@ def html_text(diff: dict) -> str:
                      for name in ("added", "removed") if p[name]["count"]]
     link_sections = []
     for kind, what in LINK_WORDS:
-        what = what[0].upper() + what[1:]
         a, r = diff["links"]["added"].get(kind) or EMPTY, diff["links"]["removed"].get(kind) or EMPTY
         if a["count"] or r["count"]:
             shown = [("added", x) for x in a["links"][:SHOWN]] + [("removed", x) for x in r["links"][:SHOWN]]

@@ -182,8 +182,7 @@ def finding_rows(findings, g) -> list[dict]:
 
 def plan_rows(audit) -> list[dict]:
     """The action plan as the report shows it, ranked as given: the metrics' ``fix_first`` (the
-    action plan of :mod:`analysis.plan` where it has ``cost`` and ``words``; the older measure,
-    ``gain``, is said as a cost too); each row with ``cost`` (offers missed per 100 entry
+    action plan of :mod:`analysis.plan`); each row with ``cost`` (offers missed per 100 entry
     visitors), ``words`` and ``fix``. An item none of whose findings is shown (``--severity``,
     ``--rule``, accepted in the baseline) is left out."""
     by_id = {f.id: f for f in audit.findings}
@@ -192,12 +191,11 @@ def plan_rows(audit) -> list[dict]:
         f = next((by_id[i] for i in x.get("ids") or (x["id"],) if i in by_id), None)
         if f is None:
             continue
-        cost = x["cost"] if x.get("cost") is not None else 100 * (x.get("gain") or 0.0)
         rows.append({"id": x["id"], "severity": x.get("severity") or f.severity, "rule": x.get("rule") or f.rule,
                      "region": x.get("region", f.region), "kind": x.get("kind", _kind(f)),
                      "target": _url(x.get("target") or f.target or ""), "pages": x.get("pages", f.count),
-                     "cost": float(cost), "words": safe(x.get("words") or f.message),
-                     "fix": x.get("fix") or fix_of(f), "said": "words" in x,
+                     "cost": float(x["cost"]), "words": safe(x["words"]),
+                     "fix": x.get("fix") or fix_of(f),
                      "costed": "measure" not in x or x["measure"] is not None})
     return rows
 
@@ -263,7 +261,7 @@ def summary_words(audit, plan: list[dict], outcomes: dict) -> dict:
     costs = None
     if plan:
         top = max(plan, key=lambda row: row["cost"])  # (the plan puts a broken path to an offer first)
-        costs = {"words": top["words"], "cost": visitors(top["cost"]), "said": top.get("said", False)}
+        costs = {"words": top["words"]}
     first = [{"fix": row["fix"], "what": what_of(row["words"]), "alike": len(row.get("alike") or ())}
              for row in plan[:3]]
     return {"lead": lead, "works": works[:4], "costs": costs, "first": first}

@@ -138,6 +138,20 @@ def fix_first(audit, n: int = FIX_FIRST) -> list[tuple]:
     return [(f.severity, f.message, fix_of(f)) for f in rest[:n]]
 
 
+def plan_lines(w, title: str, items) -> None:
+    """Action plan items ``(severity, words, fix)`` under ``title``, numbered, with their fix
+    lines (the audit's "Fix first" and the diff's): nothing at all when there are none."""
+    items = list(items)
+    if not items:
+        return
+    w.line()
+    w.line(title, "bold")
+    for i, (severity, words, fix) in enumerate(items, 1):
+        w.line(f"{i}. [{severity}] {safe(words)}", STYLES[severity], indent=2)
+        if fix:
+            w.line(f"fix: {fix}", indent=len(str(i)) + 4)
+
+
 def write(audit, out: TextIO, color: bool | None = None, width: int | None = None,
           shown: list | None = None, filtered: bool = False) -> None:
     """Render ``audit`` for a human. ``color=None`` lets rich decide (NO_COLOR, not a tty).
@@ -173,14 +187,7 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
     if not audit.findings:
         w.line("No findings.", "green")
         return
-    first = fix_first(audit)
-    if first:  # (none when every finding is accepted in the baseline)
-        w.line()
-        w.line("Fix first:", "bold")
-    for i, (severity, words, fix) in enumerate(first, 1):
-        w.line(f"{i}. [{severity}] {safe(words)}", STYLES[severity], indent=2)
-        if fix:
-            w.line(f"fix: {fix}", indent=len(str(i)) + 4)
+    plan_lines(w, "Fix first:", fix_first(audit))  # (none when every finding is accepted in the baseline)
     if filtered:
         w.line()
         w.line(f"Showing {len(findings)} of {len(audit.findings)} findings (filtered).", "dim")

@@ -5,6 +5,7 @@ from typing import Callable, Iterable
 
 from analysis.findings import RANK, SEVERITIES, Finding, Locations
 from analysis.graph import CrawlGraph
+from analysis.words import plural as _plural  # noqa: F401  (the rules' modules import it from here)
 from crawler.scope import OWNED
 
 
@@ -91,10 +92,6 @@ class _Group:
         for url, rank in zip(self.locations.urls, self.severities):
             out.setdefault(SEVERITIES[rank], {})[url] = None
         return out
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _targets(g) -> frozenset[str]:

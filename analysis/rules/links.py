@@ -13,6 +13,7 @@ from analysis.rules.common import (IGNORED_FRAGMENTS, _Group, _in_sources, _owne
                                    rule)
 from analysis.rules.offers import plumbing_targets
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
+from analysis.words import listing
 from crawler.scope import COMPANY, OWNED
 from crawler.signals import NOT_LEAD
 from crawler.urls import URLError, normalize, origin
@@ -146,11 +147,10 @@ def broken_link(g):
         urls = sorted(u for u, _ in hits)
         paths = [urlsplit(u).path for u in urls]
         folder = posixpath.commonpath([p.rsplit("/", 1)[0] or "/" for p in paths]).rstrip("/") + "/"
-        shown = ", ".join(p[len(folder):] for p in paths[:STYLED_SHOWN])
-        more = f" and {len(urls) - STYLED_SHOWN} more" if len(urls) > STYLED_SHOWN else ""
+        shown = listing((p[len(folder):] for p in paths), STYLED_SHOWN)
         yield Finding("broken-link", "high", css,
                       f"{css} names {len(urls)} {asset_kind(urls)} that do not exist (each answers 404) in {folder}: "
-                      f"{shown}{more}",
+                      f"{shown}",
                       None, list(merged.sources), merged.locations,
                       {"status": 404, "error_kind": None, "label": "client error", "cause": "stylesheet",
                        "kind": "stylesheet", "targets": urls})

@@ -11,7 +11,8 @@ from analysis.findings import RANK, Finding, Location
 from analysis.graph import offers
 from analysis.rules.common import REGION_WORDS, _Group, _owned_page_tiers, _plural, _tier_keys, rule
 from analysis.status import SKIPPED, UNVERIFIED
-from crawler.scope import (COMMUNITY, _host, COMPANY, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SOCIAL, handle_key,
+from analysis.words import listing
+from crawler.scope import (COMMUNITY, COMPANY, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SOCIAL, _host, handle_key,
                            names_own_profile, unwrap_redirector)
 from crawler.urls import dedupe_key, has_tracking, origin
 
@@ -54,8 +55,7 @@ def backward_social(g):
         elif kind == "third-party" and len(others) == 1:
             msg = f"{where} links to a third-party social account {target} on {_plural(n, 'page')}"
         elif kind == "third-party":
-            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-            msg = f"{where} links to {len(others)} third-party accounts on {target} ({shown}) on {_plural(n, 'page')}"
+            msg = f"{where} links to {len(others)} third-party accounts on {target} ({listing(others)}) on {_plural(n, 'page')}"
         elif kind == SHARE:
             platform = scope.platform(target)
             urls = sorted(names.get(key) or (target,))
@@ -164,7 +164,7 @@ def social_before_offer(g):
         groups[(region, row)].add(page, links[0][3] or None, "medium")
     for (region, row), grp in groups.items():
         n = len(grp.sources)
-        names = ", ".join(row[:3]) + (f" and {len(row) - 3} more" if len(row) > 3 else "")
+        names = listing(row)
         yield Finding("social-before-offer", "medium", row[0],
                       f"{_plural(n, 'page')} link to social ({names}, {REGION_WORDS.get(region, region)}) but offer "
                       "no purchase and no lead capture", region, list(grp.sources), grp.locations,

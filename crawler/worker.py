@@ -1,0 +1,316 @@
+"""A worker of a cluster crawl: ``python -m crawler.worker --redis URL [--token T] [--verbose N]``.
+
+It waits until a crawl is announced in that Redis (:func:`crawler.cluster.announced`; a worker
+started early waits, it never exits because there is nothing to do yet), joins it (``workers``
+hash, ``alive:<id>`` refreshed every :data:`crawler.cluster.HEARTBEAT_EVERY` s), and runs the
+funnel spider (:class:`crawler.clustered.ClusteredSpider`) with scrapy-redis's scheduler and
+funnelcheck's seams (:data:`CLUSTER_SETTINGS`): requests come from the crawl's ``requests``
+stream and go back to it, pages go to the ``items`` stream for the writer. It closes when the
+crawl's ``status`` is ``done`` or ``stopped``; SIGTERM or SIGINT stop it cleanly (what it had in
+flight is claimed by the other workers). One crawl per process: the Twisted reactor cannot
+restart, so a worker serving many crawls is started again for each (``funnelcheck worker`` in a
+loop, or systemd's ``Restart=always``).
+
+Exit codes: 0 (the crawl ended, or the worker was stopped), 2 (no Redis at URL, or a crawl it
+cannot run).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+from crawler import cluster
+
+logger = logging.getLogger(__name__)
+
+POLL = 0.2          # seconds between looks at the announcements, and at the crawl's status
+STOP_GRACE = 5.0    # seconds a stopping worker waits for the requests it has in flight
+
+# What a worker changes in the settings of one process (crawler.run.scrapy_settings).
+CLUSTER_SETTINGS = {
+    "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+    "SCHEDULER_QUEUE_CLASS": "crawler.queues.StreamQueue",
+    "SCHEDULER_PERSIST": True,            # the crawl's keys are the coordinator's to delete
+    "SCHEDULER_IDLE_BEFORE_CLOSE": 0,     # (never block the reactor on a read)
+    "DUPEFILTER_CLASS": "crawler.dupefilter.RedisKeyDupeFilter",
+    "ITEM_PIPELINES": {},                 # items go to Redis (crawler.streams), the writer stores them
+    # Scrapy parses a callback's source (inspect + ast) to warn of a generator's `return value`; its
+    # cache is weakly keyed by bound methods that die with each request: ~15% of a worker's CPU
+    "WARN_ON_GENERATOR_RETURN_VALUE": False,
+}
+
+
+def worker_id() -> str:
+    """This process's name in the crawl: host, pid and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+
+
+def cluster_settings(info: dict, redis_url: str, worker: str, verbose: int = 0):
+    """Scrapy settings of a worker of the announced crawl ``info``."""
+    from crawler.run import scrapy_settings
+
+    token = info["token"]
+    db = info.get("db") or ""
+    settings = scrapy_settings(db, info["crawl"], verbose, bool(info.get("resume")))
+    overrides = dict(CLUSTER_SETTINGS, REDIS_URL=redis_url, SCHEDULER_QUEUE_KEY=cluster.key(token, "requests"),
+                     FUNNEL_REDIS_URL=redis_url, FUNNEL_CLUSTER_TOKEN=token, FUNNEL_WORKER_ID=worker)
+    middlewares = dict(settings.getdict("SPIDER_MIDDLEWARES"))
+    middlewares["crawler.streams.StreamSender"] = 1   # closest to the engine: it sees the output last
+    overrides["SPIDER_MIDDLEWARES"] = middlewares
+    extensions = dict(settings.getdict("EXTENSIONS"))
+    extensions["crawler.extensions.CrawlLimits"] = None
+    extensions["crawler.extensions.ClusterLimits"] = 500
+    extensions["crawler.worker.ClusterMember"] = 510
+    overrides["EXTENSIONS"] = extensions
+    if not (db and os.path.exists(db)):  # the external-link cache is read where the store is
+        downloader = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
+        downloader["crawler.middlewares.CacheMiddleware"] = None
+        overrides["DOWNLOADER_MIDDLEWARES"] = downloader
+    settings.setdict(overrides, priority="cmdline")
+    return settings
+
+
+class ClusterMember:
+    """The worker's part in the crawl, as a Scrapy extension: the spider does not close while the
+    crawl runs (its queue may be empty now and full in a second), closes when ``status`` says
+    ``done`` or ``stopped``, and the engine looks at the queue every :data:`POLL` s when idle."""
+
+    def __init__(self, crawler):
+        from scrapy import signals
+
+        from crawler.streams import Sender, client_of
+
+        self.crawler = crawler
+        self.client = client_of(crawler.settings)
+        self.token = crawler.settings.get("FUNNEL_CLUSTER_TOKEN")
+        self.sender = Sender.of(crawler)
+        self.status_key = cluster.key(self.token, "status")
+        self.closing = False
+        self.started = False   # the start requests are all pushed (by whichever worker)
+        self.next_start_check = 0.0
+        self.loop = None
+        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.spider_idle, signal=signals.spider_idle)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def spider_opened(self, spider):
+        from twisted.internet.task import LoopingCall
+
+        self.loop = LoopingCall(self.tick)
+        self.loop.start(POLL, now=False)
+
+    def tick(self) -> None:
+        engine = self.crawler.engine
+        if self.closing or engine is None or engine.spider is None:
+            return
+        try:
+            status = self.client.get(self.status_key)
+            self.sender.flush_direct()
+        except Exception as exc:  # noqa: BLE001 - Redis went away: nothing more can be done here
+            logger.error("lost the crawl's Redis: %s", exc)
+            status = b"stopped"
+        if status in (b"done", b"stopped", None):  # (None: the coordinator deleted the crawl's keys)
+            self.closing = True
+            logger.info("the crawl is %s: closing", (status or b"gone").decode())
+            from scrapy.utils.defer import deferred_from_coro
+
+            deferred_from_coro(engine.close_spider_async(reason="finished" if status == b"done" else "shutdown"))
+            return
+        if not self.started and time.monotonic() >= self.next_start_check:
+            self.next_start_check = time.monotonic() + 1.0
+            self.started = self.client.get(cluster.key(self.token, "started")) == b"1"
+            if not self.started:
+                engine.spider.take_over_start()
+        slot = getattr(engine, "_slot", None)  # the engine asks its scheduler every 5 s when idle: sooner
+        if slot is not None and getattr(slot, "nextcall", None) is not None:
+            slot.nextcall.schedule()
+
+    def spider_idle(self, spider):
+        from scrapy.exceptions import DontCloseSpider
+
+        if not self.closing:
+            raise DontCloseSpider
+
+    def spider_closed(self, spider, reason):
+        if self.loop is not None and self.loop.running:
+            self.loop.stop()
+        try:
+            self.sender.flush_direct()
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("could not send the last start requests: %s", exc)
+        logger.info("worker leaves the crawl (%s): %d steps sent to Redis", reason, self.sender.sent)
+
+
+class Heartbeat:
+    """``alive:<id>`` refreshed every HEARTBEAT_EVERY s from a thread of its own (a page that takes
+    the reactor for seconds does not make this worker look dead); gone when it stops."""
+
+    def __init__(self, client, token: str, worker: str):
+        self.client, self.key = client, cluster.key(token, f"alive:{worker}")
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="funnelcheck-heartbeat", daemon=True)
+
+    def start(self) -> "Heartbeat":
+        self.beat()
+        self.thread.start()
+        return self
+
+    def beat(self) -> None:
+        self.client.set(self.key, 1, px=int(cluster.HEARTBEAT_TTL * 1000))
+
+    def _run(self) -> None:
+        while not self.stopped.wait(cluster.HEARTBEAT_EVERY):
+            try:
+                self.beat()
+            except Exception as exc:  # noqa: BLE001 - Redis away for a moment: try again
+                logger.warning("heartbeat: %s", exc)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        try:
+            self.client.delete(self.key)  # the others claim what this worker had at once
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def wait_for_crawl(client, token: str | None, stop: threading.Event) -> dict | None:
+    """The announcement of the crawl to join (``token``'s, else the oldest running), waiting for
+    one as long as it takes; None if stopped meanwhile, or if ``token``'s crawl has ended."""
+    said = False
+    while not stop.is_set():
+        crawls = cluster.announced(client)
+        if token:
+            crawls = [c for c in crawls if c["token"] == token]
+            status = client.get(cluster.key(token, "status"))
+            if not crawls and status in (b"done", b"stopped"):
+                return None
+        if crawls:
+            return crawls[0]
+        if not said:
+            logger.info("waiting for a crawl to be announced")
+            said = True
+        stop.wait(POLL)
+    return None
+
+
+def run_worker(redis_url: str, verbose: int = 0, token: str | None = None) -> int:
+    """Join the crawl announced in ``redis_url`` (``token``'s, else the first), work on it until it
+    ends, return the exit code."""
+    from crawler.urls import redact_logs
+
+    if verbose:
+        logging.basicConfig(level=logging.INFO if verbose == 1 else logging.DEBUG, stream=sys.stderr,
+                            format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
+    try:
+        client = cluster.connect(redis_url)
+    except Exception as exc:  # noqa: BLE001 - redis.ConnectionError, a bad URL
+        print(f"cannot reach Redis at {redis_url}: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        info = wait_for_crawl(client, token, stop)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if info is None:
+        return 0
+    me = worker_id()
+    try:
+        settings = cluster_settings(info, redis_url, me, verbose or int(info.get("verbose") or 0))
+    except Exception as exc:  # noqa: BLE001 - an announcement this version cannot read
+        print(f"cannot join crawl {info.get('token')}: {exc}", file=sys.stderr)
+        return 2
+    token = info["token"]
+    client.hset(cluster.key(token, "workers"), me,
+                json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}))
+    heartbeat = Heartbeat(client, token, me).start()
+    logger.info("worker %s joins crawl %s", me, token)
+    import warnings
+
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.exceptions import ScrapyDeprecationWarning
+
+    # scrapy-redis 0.9.1 passes `spider` to the stats collector, deprecated in Scrapy 2.19
+    warnings.filterwarnings("ignore", category=ScrapyDeprecationWarning, module="scrapy_redis")
+
+    from crawler.clustered import ClusteredSpider
+
+    for handler in list(logging.getLogger().handlers):  # Scrapy installs its own
+        logging.getLogger().removeHandler(handler)
+    try:
+        process = CrawlerProcess(settings)
+        redact_logs()
+        crawler = process.create_crawler(ClusteredSpider)
+        process.crawl(crawler)
+        _stop_on_signals(process, heartbeat)
+        process.start(install_signal_handlers=False)
+    finally:
+        heartbeat.stop()
+        try:
+            client.hdel(cluster.key(token, "workers"), me)
+        except Exception:  # noqa: BLE001
+            pass
+    return 0
+
+
+def _stop_on_signals(process, heartbeat: Heartbeat) -> None:
+    """SIGINT or SIGTERM: stop as Scrapy does, within :data:`STOP_GRACE` s (what is in flight is
+    pending in Redis: the other workers claim it once this one's alive key is gone)."""
+    from twisted.internet import reactor
+
+    state = {"stopping": False}
+
+    def hard_stop() -> None:
+        heartbeat.stop()
+        os._exit(128 + signal.SIGTERM)
+
+    def on_signal(signum, frame) -> None:
+        if state["stopping"]:
+            reactor.callFromThread(hard_stop)
+            return
+        state["stopping"] = True
+        logger.info("received %s: stopping the worker", signal.Signals(signum).name)
+        reactor.callFromThread(process.stop)
+        reactor.callFromThread(reactor.callLater, STOP_GRACE, hard_stop)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, on_signal)
+
+
+def _die_with_parent() -> None:
+    """Started by a coordinator (``--token``): SIGTERM when it dies (Linux ``PR_SET_PDEATHSIG``)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # it died before we asked: adopted by init
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m crawler.worker", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--redis", required=True, help="the Redis of the crawl (redis://host:port/db, unix:///path)")
+    parser.add_argument("--token", help="join this crawl only (the coordinator's own workers)")
+    parser.add_argument("--verbose", type=int, default=0, help="1: the crawl's log at INFO, 2: DEBUG")
+    args = parser.parse_args(argv)
+    if args.token and sys.platform.startswith("linux"):
+        _die_with_parent()
+    return run_worker(args.redis, args.verbose, args.token)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

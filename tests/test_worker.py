@@ -1,0 +1,358 @@
+"""Workers of a cluster crawl (crawler.worker): real redis-server, real worker processes, a real
+local site. The coordinator and the writer are left out: the tests announce the crawl, decide
+when it is done and read the ``items`` stream themselves, as those would."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from conftest import ROOT, Route, SiteServer, process_gone
+
+from crawler import cluster
+from crawler.options import CrawlOptions
+
+PAGES = 60
+
+
+def _tree(handler, pages=PAGES, delay=0.01):
+    """/p/N: a binary tree of ``pages`` pages, each linking a twitter profile in its header and,
+    every tenth, a page that is gone; the profile links back."""
+    path = handler.path
+    time.sleep(delay)
+    if path.startswith("/_social/"):
+        return Route(200, body='<main><a href="https://res.test/p/0">our site</a></main>')
+    if not path.startswith("/p/") or not path[3:].isdigit() or int(path[3:]) >= pages:
+        return Route(404, body="<h1>not found</h1>")
+    n = int(path[3:])
+    kids = "".join(f'<a href="/p/{k}">page {k}</a>' for k in (2 * n + 1, 2 * n + 2))
+    broken = '<a href="/gone/">old</a>' if n % 10 == 9 else ""
+    return Route(200, body=f'<header><a href="https://twitter.com/restest">Twitter</a></header>'
+                           f'<main><h1>page {n}</h1>{kids}{broken}</main>')
+
+
+def _options(srv: SiteServer, **kw) -> CrawlOptions:
+    return CrawlOptions(site=("https://res.test/",), sitemaps=False, concurrency=2,
+                        remap=(rf"^https://res\.test/(.*) {srv.url}/\1",
+                               rf"^https://twitter\.com/(.*) {srv.url}/_social/twitter.com/\1"), **kw)
+
+
+def _announce(client, options: CrawlOptions, targets=("https://res.test/p/0",), crawl_id=1, db=None) -> str:
+    token = cluster.new_token(crawl_id)
+    crawl = {"id": crawl_id, "targets": list(targets), "options": options.to_json()}
+    cluster.announce(client, cluster.announcement(token, crawl, db, False))
+    return token
+
+
+def _worker(redis_url: str, token: str | None = None, log=None) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    argv = [sys.executable, "-m", "crawler.worker", "--redis", redis_url] + (["--token", token] if token else [])
+    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=log if log is not None else subprocess.PIPE, text=True)
+
+
+def _settled(client, token: str) -> bool:
+    """What the coordinator checks: the start is made, no request waits or is in flight."""
+    if client.get(cluster.key(token, "started")) != b"1":
+        return False
+    requests = cluster.key(token, "requests")
+    if client.xlen(requests):
+        return False
+    return all(g["pending"] == 0 and g.get("lag") in (0, None) for g in client.xinfo_groups(requests))
+
+
+def _finish(client, token: str, workers, timeout=60) -> None:
+    """Wait until the crawl is settled twice 0.3 s apart, say it is done, and see the workers exit 0."""
+    deadline = time.monotonic() + timeout
+    calm = 0
+    while calm < 2:
+        assert time.monotonic() < deadline, "the crawl did not settle"
+        calm = calm + 1 if _settled(client, token) else 0
+        time.sleep(0.3)
+    client.set(cluster.key(token, "status"), "done")
+    for w in workers:
+        code = w.wait(timeout=30)
+        assert code == 0, (w.stderr.read() if w.stderr else "")
+
+
+def _items(client, token: str) -> list[dict]:
+    return [cluster.decode(f[b"i"]) for _, f in client.xrange(cluster.key(token, "items"))]
+
+
+def _fetched(srv: SiteServer) -> Counter:
+    return Counter(path for method, path in srv.requests if method == "GET" and path.startswith("/p/"))
+
+
+@pytest.fixture
+def client(redis_url):
+    c = cluster.connect(redis_url)
+    yield c
+    c.close()
+
+
+def test_two_workers_split_the_pages_and_fetch_none_twice(redis_url, client):
+    srv = SiteServer(routes={"*": _tree})
+    try:
+        token = _announce(client, _options(srv))
+        workers = [_worker(redis_url, token) for _ in range(2)]
+        _finish(client, token, workers)
+    finally:
+        srv.close()
+    fetched = _fetched(srv)
+    assert set(fetched) == {f"/p/{n}" for n in range(PAGES)} | {f"/p/{n}" for n in range(PAGES, 2 * PAGES + 1)}
+    assert max(fetched.values()) == 1, [p for p, c in fetched.items() if c > 1]
+    items = _items(client, token)
+    pages = Counter(i["page"]["url"] for i in items if not i.get("partial"))
+    assert max(pages.values()) == 1
+    ok = {u for u in pages if u.startswith("https://res.test/p/")}
+    assert len(ok) == 2 * PAGES + 1
+    by_worker = Counter(client.hkeys(cluster.key(token, "workers")))  # (empty: both left)
+    assert not by_worker
+
+
+def test_a_worker_started_before_the_crawl_is_announced_waits_and_joins_it(redis_url, client):
+    srv = SiteServer(routes={"*": _tree})
+    try:
+        early = _worker(redis_url)
+        time.sleep(1.5)  # long enough to have given up, were it to give up on an empty Redis
+        assert early.poll() is None, early.stderr.read()
+        token = _announce(client, _options(srv), crawl_id=2)
+        _finish(client, token, [early])
+    finally:
+        if early.poll() is None:
+            early.kill()
+        srv.close()
+    assert set(_fetched(srv)) == {f"/p/{n}" for n in range(2 * PAGES + 1)}
+    assert len({i["page"]["url"] for i in _items(client, token)}) == 2 * PAGES + 1 + 1 + 1  # + profile, /gone/
+
+
+def test_a_worker_killed_mid_crawl_leaves_its_requests_to_the_others(redis_url, client):
+    srv = SiteServer(routes={"*": lambda h: _tree(h, delay=0.05)})
+    try:
+        token = _announce(client, _options(srv), crawl_id=3)
+        victim, survivor = _worker(redis_url, token), _worker(redis_url, token)
+        deadline = time.monotonic() + 30
+        while client.xlen(cluster.key(token, "items")) < 15:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        pending = {c["name"]: c["pending"] for c in client.xinfo_consumers(cluster.key(token, "requests"),
+                                                                            cluster.WORKERS_GROUP)}
+        os.kill(victim.pid, signal.SIGKILL)
+        assert process_gone(victim.pid)
+        victim.wait()
+        _finish(client, token, [survivor])
+    finally:
+        for w in (victim, survivor):
+            if w.poll() is None:
+                w.kill()
+        srv.close()
+    assert any(pending.values())  # the victim had requests in flight ...
+    pages = Counter(i["page"]["url"] for i in _items(client, token))
+    assert {f"https://res.test/p/{n}" for n in range(2 * PAGES + 1)} <= set(pages)  # ... and none is lost
+    consumers = client.xinfo_consumers(cluster.key(token, "requests"), cluster.WORKERS_GROUP)
+    assert all(c["pending"] == 0 for c in consumers)
+
+
+def test_a_worker_without_redis_says_so_and_exits_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "crawler.worker", "--redis", f"unix://{tmp_path}/none.sock"],
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(f"cannot reach Redis at unix://{tmp_path}/none.sock")
+
+
+def _page_view(page: dict) -> tuple:
+    return tuple(page.get(c) for c in ("url", "role", "method", "depth", "status", "error_kind", "location",
+                                        "title")) + (page.get("lead_form") or 0, page.get("parsed") or 0)
+
+
+def _link_view(link) -> tuple:
+    if isinstance(link, dict):
+        return tuple(link[c] for c in ("source", "target", "target_key", "tag", "region", "kind", "line"))
+    source, target, key, _fragment, tag, _attr, _text, region, _rel, _icon, kind, line, *_ = link
+    return source, target, key, tag, region, kind, line
+
+
+def _one_and_two(redis_url, client, tmp_path, *args, workers=2):
+    """Crawl with one process (the real CLI), then the same crawl (its stored row) with ``workers``
+    workers: (pages one process stored, its links, the items the workers sent, the crawl's token)."""
+    from conftest import run_cli
+    from crawler.store import Store
+
+    db = tmp_path / "c.sqlite"
+    result = run_cli("audit", *args, "--db", db, "--format", "json")
+    assert result.exit_code in (0, 1), result.stderr
+    with Store(str(db)) as store:
+        crawl = store.crawl(1)
+        one = sorted(_page_view(p) for p in store.pages(1))
+        one_links = Counter(_link_view(l) for l in store.links(1))
+    token = cluster.new_token(1)
+    cluster.announce(client, cluster.announcement(token, crawl, None, False))
+    _finish(client, token, [_worker(redis_url, token) for _ in range(workers)])
+    return one, one_links, _items(client, token), token
+
+
+def test_two_workers_find_what_one_process_finds(redis_url, client, tmp_path):
+    """The fixture company (site, blog, social profiles, robots.txt and sitemaps): the pages and
+    links two workers send are those one process stores."""
+    from conftest import SITES
+    from test_audit import OWN, S, remaps
+
+    site, blog = SiteServer(SITES / "funnel" / "site"), SiteServer(SITES / "funnel" / "blog")
+    social = SiteServer(SITES / "funnel" / "social",
+                        routes={"/linkedin/company/shop": Route(999, body="<html><body>Request denied</body></html>")})
+    try:
+        one, one_links, items, _ = _one_and_two(redis_url, client, tmp_path, S, *OWN, *remaps(site, blog, social))
+    finally:
+        for s in (site, blog, social):
+            s.close()
+    assert sorted(_page_view(i["page"]) for i in items if not i.get("partial")) == one
+    assert Counter(_link_view(l) for i in items for l in i["links"]) == one_links
+    assert {p[1] for p in one} >= {"page", "profile", "asset", "external"}
+
+
+def _renamed(handler):
+    """A site whose target (https://res.test/) answers with its www. form, whose robots.txt names
+    a sitemap that moved (Scrapy follows that redirect), listing a page no link reaches."""
+    path = handler.path
+    if path.startswith("/apex/"):
+        return Route(301, {"Location": "https://www.res.test/" + path[len("/apex/"):]})
+    if path == "/robots.txt":
+        return Route(200, {"Content-Type": "text/plain"}, "User-agent: *\nSitemap: https://www.res.test/old-sitemap.xml\n")
+    if path == "/old-sitemap.xml":
+        return Route(301, {"Location": "/sitemap.xml"})
+    if path == "/sitemap.xml":
+        locs = "".join(f"<url><loc>https://www.res.test/p/{n}</loc></url>" for n in range(0, 10, 3))
+        return Route(200, {"Content-Type": "application/xml"},
+                     '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                     f'{locs}<url><loc>https://www.res.test/hidden</loc></url></urlset>')
+    if path == "/":
+        return Route(200, body='<a href="/p/0">start</a>')
+    if path == "/hidden":
+        return Route(200, body="<h1>listed only</h1>")
+    if path.startswith("/p/") and path[3:].isdigit() and int(path[3:]) < 10:
+        n = int(path[3:])
+        return Route(200, body=f'<a href="/p/{n + 1}">next</a><a href="https://res.test/p/3">three</a>')
+    return Route(404, body="gone")
+
+
+def test_a_target_that_renames_the_site_and_a_moved_sitemap_as_one_process(redis_url, client, tmp_path):
+    srv = SiteServer(routes={"*": _renamed})
+    try:
+        one, one_links, items, _ = _one_and_two(
+            redis_url, client, tmp_path, "https://res.test/", "--concurrency", "2",
+            "--remap", rf"^https://res\.test/(.*) {srv.url}/apex/\1", "--remap", rf"^https://www\.res\.test/(.*) {srv.url}/\1")
+    finally:
+        srv.close()
+    assert ("https://www.res.test/hidden", "page") in {p[:2] for p in one}  # (the sitemap was read)
+    assert sorted(_page_view(i["page"]) for i in items if not i.get("partial")) == one
+    assert Counter(_link_view(l) for i in items for l in i["links"]) == one_links
+
+
+def test_a_resumed_crawl_fetches_what_the_frontier_stream_left_queued_and_nothing_done(redis_url, client):
+    """What the coordinator does on a resume (the store's frontier into ``frontier``, its keys into
+    ``seen``): the starter asks again for the queued URLs only, the pages they lead to follow."""
+    import json
+
+    srv = SiteServer(routes={"*": _tree})
+    try:
+        token = cluster.new_token(4)
+        done = [f"https://res.test/p/{n}" for n in range(7)]             # depth 0-2: fetched before
+        queued = [f"https://res.test/p/{n}" for n in range(7, 15)]       # depth 3: queued, not fetched
+        frontier = cluster.key(token, "frontier")
+        for url in done:
+            client.xadd(frontier, {"f": cluster.encode([url, {}, "done"])})
+        for url in queued:
+            fetch = json.dumps({"url": url, "role": "page", "depth": 3, "method": "GET"})
+            client.xadd(frontier, {"f": cluster.encode([url, fetch, "queued"])})
+        client.sadd(cluster.key(token, "seen"), *[cluster.digest(u) for u in done + queued])
+        crawl = {"id": 4, "targets": ["https://res.test/p/0"], "options": _options(srv).to_json(),
+                 "origins": {"https://res.test": "https://res.test"}, "state": {}}
+        cluster.announce(client, cluster.announcement(token, crawl, None, True))
+        _finish(client, token, [_worker(redis_url, token) for _ in range(2)])
+    finally:
+        srv.close()
+    fetched = _fetched(srv)
+    assert not {f"/p/{n}" for n in range(7)} & set(fetched)   # nothing done is asked again
+    assert set(fetched) == {f"/p/{n}" for n in range(7, 2 * PAGES + 1)}
+    assert max(fetched.values()) == 1
+    pages = Counter(i["page"]["url"] for i in _items(client, token))
+    assert set(pages) >= set(queued) and not set(pages) & set(done)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_max_pages_and_depth_hold_across_workers(redis_url, client, tmp_path, workers):
+    """``--max-pages`` and ``--depth`` with shared counters: one worker cuts exactly where one
+    process does and the coordinator's summary says what the process's says; two cut within
+    the pages read at the same moment."""
+    from crawler.extensions import cluster_limits_summary
+    from crawler.store import Store
+
+    srv = SiteServer(routes={"*": _tree})
+    try:
+        one, _, items, token = _one_and_two(redis_url, client, tmp_path, "https://res.test/p/0", "--no-sitemaps",
+                                     "--concurrency", "2", "--max-pages", "20", "--depth", "4",
+                                     "--remap", rf"^https://res\.test/(.*) {srv.url}/\1",
+                                     "--remap", rf"^https://twitter\.com/(.*) {srv.url}/_social/twitter.com/\1",
+                                     workers=workers)
+    finally:
+        srv.close()
+    with Store(str(tmp_path / "c.sqlite")) as store:
+        expected = store.crawl(1)["limits"]
+    summary = cluster_limits_summary(client, token, finished=True)
+    pages = {i["page"]["url"]: i for i in items if i["page"]["role"] == "page"}
+    one_pages = [p for p in one if p[1] == "page"]
+    assert len(one_pages) == 20
+    if workers == 1:
+        assert len(pages) == 20
+    else:  # (two workers that read a page each at the same moment may each ask for the 20th)
+        assert 20 <= len(pages) <= 24, len(pages)
+    assert max(i["page"]["depth"] for i in pages.values()) <= 4
+    # what was left out, as the summary counts it: links of crawled pages to owned pages never asked for
+    left = {(l[2], i["page"]["depth"] + 1) for i in pages.values() for l in i["links"]
+            if l[2].startswith("https://res.test/") and l[2] not in pages}
+    assert summary["depth"] == len({k for k, d in left if d > 4}) > 0
+    assert summary["max_pages"] == len({k for k, d in left if d <= 4}) > 0
+    assert set(expected) == set(summary) and expected["max_pages"] > 0
+
+
+def test_sigterm_stops_a_worker_cleanly_and_the_others_finish_its_work(redis_url, client):
+    srv = SiteServer(routes={"*": lambda h: _tree(h, delay=0.05)})
+    try:
+        token = _announce(client, _options(srv), crawl_id=5)
+        leaving, staying = _worker(redis_url, token), _worker(redis_url, token)
+        deadline = time.monotonic() + 30
+        while client.xlen(cluster.key(token, "items")) < 15:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        members = client.hkeys(cluster.key(token, "workers"))
+        leaving.send_signal(signal.SIGTERM)
+        assert leaving.wait(timeout=15) == 0
+        gone = set(members) - set(client.hkeys(cluster.key(token, "workers")))
+        assert len(gone) == 1  # it said it left ...
+        assert not client.exists(cluster.key(token, f"alive:{gone.pop().decode()}"))  # ... at once
+        _finish(client, token, [staying])
+    finally:
+        for w in (leaving, staying):
+            if w.poll() is None:
+                w.kill()
+        srv.close()
+    pages = {i["page"]["url"] for i in _items(client, token)}
+    assert {f"https://res.test/p/{n}" for n in range(2 * PAGES + 1)} <= pages
+
+
+def test_the_start_requests_of_a_starter_gone_before_it_finished_are_made_by_another(redis_url, client):
+    srv = SiteServer(routes={"*": _tree})
+    try:
+        token = _announce(client, _options(srv), crawl_id=6)
+        client.set(cluster.key(token, "starter"), "ghost:1:dead")   # won the start, then died (no alive key)
+        _finish(client, token, [_worker(redis_url, token)])
+    finally:
+        srv.close()
+    assert set(_fetched(srv)) == {f"/p/{n}" for n in range(2 * PAGES + 1)}
+    assert client.get(cluster.key(token, "starter")) != b"ghost:1:dead"
