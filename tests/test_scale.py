@@ -205,3 +205,17 @@ def test_synth_store_reads_like_a_crawl_of_the_bench_site(tmp_path):
     assert a.summary["verdicts"] == {"broken": 3, "ok": 126}  # (a 301 to a page: ok at the end of its chain)
     assert {f.rule for f in a.findings} >= {"broken-link", "backward-social", "redirect"}
     assert a.metrics["site"]["pages"] == 120  # the owned pages walked (the 404s and the 301s are none)
+
+
+def test_the_links_option_of_report_and_audit(acme):
+    """``--links`` is what a user types: ``report --links none`` lists no link and says so; a
+    choice it does not know is exit 2 with click's one line."""
+    store, _, tmp = acme
+    out = tmp / "none.json"
+    result = run_cli("report", "--db", store.path, "--format", "json", "--links", "none", "-o", out)
+    assert result.exit_code == 1, result.stderr
+    report = json.loads(out.read_text())
+    assert report["links"] == [] and report["links_left_out"]["note"].startswith("none of the 267 links listed;")
+    result = run_cli("report", "--db", store.path, "--format", "json", "--links", "some")
+    assert result.exit_code == 2 and "Invalid value for '--links'" in result.stderr
+    assert "--links [all|broken|none]" in run_cli("audit", "--help").stdout
