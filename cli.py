@@ -306,11 +306,15 @@ VIEW_OPTIONS = (
     click.option("--entry", default=None, metavar="REGEX",
                  help="Entry pages of the funnel metrics: owned pages whose URL matches REGEX (default: blog "
                       "pages and the targets' landing pages)."),
+    click.option("--links", type=click.Choice(["all", "broken", "none"]), default=None,
+                 help="Links the JSON report lists: all, broken (those to broken targets) or none (default: all "
+                      "up to 1,000,000 links, the broken ones beyond)."),
 )
-VIEW_KEYS = ("title", "client", "logo", "weights", "entry", "baseline")
+VIEW_KEYS = ("title", "client", "logo", "weights", "entry", "baseline", "links")
 
 
-def make_view(title=None, client=None, logo=None, weights=None, entry=None, baseline=None, config_path=None) -> dict:
+def make_view(title=None, client=None, logo=None, weights=None, entry=None, baseline=None, links=None,
+              config_path=None) -> dict:
     """The options of how a crawl is analysed and shown, checked (exit 2 on a bad one)."""
     from analysis import baseline as baselines
     from analysis.formats.html import logo_data_uri
@@ -332,7 +336,7 @@ def make_view(title=None, client=None, logo=None, weights=None, entry=None, base
     except ValueError as exc:
         fail(str(exc) if not isinstance(exc, re.error) else f"--entry {entry!r}: {exc}")
     return {"branding": branding, "weights": parsed, "entry": entry, "baseline": accepted,
-            "baseline_file": str(path) if accepted or baseline else None}
+            "baseline_file": str(path) if accepted or baseline else None, "links": links}
 
 
 def report_options(command):
@@ -563,7 +567,8 @@ def report(crawl_id, db, fmt, output, fail_on, severity, rules, **view):
         with open_store(db, readonly=True) as store:
             store.snapshot()  # a crawl still being written is read as of one moment
             a = analyse(store, crawl_id, weights=view["weights"], entry=view["entry"])
-            a = replace(a, branding=view["branding"], baseline=view["baseline"], baseline_file=view["baseline_file"])
+            a = replace(a, branding=view["branding"], baseline=view["baseline"], baseline_file=view["baseline_file"],
+                        links=view["links"])
             RUN.update(crawl=a.crawl["id"], targets=a.crawl["targets"], status=a.crawl["status"],
                        pages=a.summary["pages_crawled"], findings=a.summary["findings"])
             code = emit(a, fmt or "terminal", output, fail_on or "high", severity, rules)

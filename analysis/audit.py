@@ -318,7 +318,7 @@ def _report(run: _Run, db_path: str, crawl_id: int, code: int, tail: str, fmt: s
         metrics = {"weights": view.get("weights"), "entry": view.get("entry")}
         a = live[0].audit(**metrics) if live else analyse(store, crawl_id, **metrics)
         a = replace(a, branding=view.get("branding") or {}, baseline=view.get("baseline") or {},
-                    baseline_file=view.get("baseline_file"))
+                    baseline_file=view.get("baseline_file"), links=view.get("links"))
         dead = unreachable_targets(a)
         if dead and len(dead) == len(crawl["targets"]):
             url, why = dead[0]

@@ -118,97 +118,132 @@ def edge_of(row: tuple) -> tuple[str, str, LinkRow]:
     return intern(row[1]), intern(row[3]), LinkRow(row)
 
 
-class _Slots(MutableMapping):
-    """A node's attributes in slots, not a dict: a crawl's graph holds one per URL (a dict of
-    the two dozen attributes a page gets costs about 1.3 KB; this, a fifth of that). Reads
-    as a dict; an attribute never set reads as missing; one without a slot goes in ``_more``.
-    The subclasses say which slots (``__slots__``, and ``_SLOTS`` without ``_more``)."""
-    __slots__ = ()
-    _SLOTS: frozenset = frozenset()
+_MISSING = object()
+_EMPTY: dict = {}
+# The shared attribute dicts handed out (see :class:`NodeData`), by their items; bounded: a
+# crawl whose every node differed would share nothing, and holds no more than this many.
+_PROFILES: dict = {}
+PROFILES_MAX = 20_000
+
+
+def _share(attrs: dict) -> dict:
+    """One dict object for all the nodes whose shared attributes are the same ``attrs``
+    (never changed in place). A value that cannot be hashed (a page's signals, themselves shared
+    by the pages showing the same) counts by its identity: the dict kept here keeps it alive."""
+    if not attrs:
+        return _EMPTY
+    values = tuple(attrs.values())
+    key = (tuple(attrs), tuple(map(type, values)), values)  # (True and 1 are equal: their types are not)
+    try:
+        found = _PROFILES.get(key)
+    except TypeError:
+        key = key[:2] + (tuple(v if v.__hash__ is not None else id(v) for v in values),)
+        found = _PROFILES.get(key)
+    if found is None:
+        if len(_PROFILES) >= PROFILES_MAX:
+            return attrs
+        found = _PROFILES[key] = attrs
+    return found
+
+
+def forget_profiles() -> None:
+    """Let go of the table of shared attribute dicts (the nodes keep theirs)."""
+    _PROFILES.clear()
+
+
+class NodeData(MutableMapping):
+    """The attributes of a URL, read and written as a dict. The graph holds one per URL (a
+    million-page crawl: nearly two million), so it is small: the attributes most URLs share
+    with many others (tier, role, status, verdict, conversion, ...: a few hundred combinations
+    in a whole crawl) live in one dict shared by all the nodes that have the same (copied on
+    write), those that differ from URL to URL (``title``, ``depth``, ``headers``, ``location``,
+    ``reason``, ``final_url``, ``chain``) in slots: 96 bytes a node, a fifth of a dict of them.
+    An attribute never set reads as missing.
+
+    >>> d = NodeData(tier="site", role="page"); d["verdict"] = "ok"; d["title"] = "Home"
+    >>> d["tier"], d.get("depth"), "role" in d, "depth" in d, sorted(d)
+    ('site', None, True, False, ['role', 'tier', 'title', 'verdict'])
+    >>> e = NodeData(tier="site", role="page", verdict="ok"); e._shared is d._shared
+    True
+    >>> e["tier"] = "blog"; e._shared is d._shared, d["tier"], len(e)
+    (False, 'site', 3)
+    """
+    __slots__ = ("_shared", "title", "depth", "headers", "location", "reason", "final_url", "chain")
+    _OWN = frozenset(__slots__) - {"_shared"}
 
     def __init__(self, **attrs):
-        self._more = None
-        for name, value in attrs.items():  # (not MutableMapping.update: a graph builds 100,000)
-            if name in self._SLOTS:
-                setattr(self, name, value)
-            else:
-                self[name] = value
+        self._shared = _EMPTY
+        if attrs:
+            self.update(attrs)
 
     def __getitem__(self, name):
-        try:
-            return getattr(self, name) if name in self._SLOTS else self._more[name]
-        except (AttributeError, TypeError, KeyError):
-            raise KeyError(name) from None
+        if name in self._OWN:
+            try:
+                return getattr(self, name)
+            except AttributeError:
+                raise KeyError(name) from None
+        return self._shared[name]
 
     def get(self, name, default=None):
-        if name in self._SLOTS:
+        if name in self._OWN:
             return getattr(self, name, default)
-        return default if self._more is None else self._more.get(name, default)
+        return self._shared.get(name, default)
 
     def __setitem__(self, name, value):
-        if name in self._SLOTS:
+        if name in self._OWN:
             setattr(self, name, value)
-        else:
-            if self._more is None:
-                self._more = {}
-            self._more[name] = value
+        elif self._shared.get(name, _MISSING) is not value:
+            changed = dict(self._shared)
+            changed[name] = value
+            self._shared = _share(changed)
 
     def __delitem__(self, name):
-        try:
-            delattr(self, name) if name in self._SLOTS else self._more.pop(name)
-        except (AttributeError, TypeError, KeyError):
-            raise KeyError(name) from None
+        if name in self._OWN:
+            try:
+                delattr(self, name)
+            except AttributeError:
+                raise KeyError(name) from None
+        else:
+            changed = dict(self._shared)
+            del changed[name]
+            self._shared = _share(changed)
 
     def __contains__(self, name):
-        return hasattr(self, name) if name in self._SLOTS else bool(self._more) and name in self._more
+        return hasattr(self, name) if name in self._OWN else name in self._shared
 
     def __iter__(self):
-        for name in self._SLOTS:
+        yield from self._shared
+        for name in self._OWN:
             if hasattr(self, name):
                 yield name
-        if self._more:
-            yield from self._more
 
     def __len__(self):
-        return sum(1 for _ in self)
+        return len(self._shared) + sum(1 for name in self._OWN if hasattr(self, name))
 
     def update(self, other=(), **attrs):
-        for name, value in (other.items() if hasattr(other, "items") else other):
-            self[name] = value
-        for name, value in attrs.items():
-            if name in self._SLOTS:
+        shared = self._shared
+        changed = None
+        own = self._OWN
+        for name, value in (*(other.items() if hasattr(other, "items") else other), *attrs.items()):
+            if name in own:
                 setattr(self, name, value)
-            else:
-                self[name] = value
+            elif (shared if changed is None else changed).get(name, _MISSING) is not value:
+                if changed is None:
+                    changed = dict(shared)
+                changed[name] = value
+        if changed is not None:
+            self._shared = _share(changed)
 
 
-class NodeData(_Slots):
-    """The attributes of a fetched URL (or of any node given them).
-
-    >>> d = NodeData(tier="site", role="page"); d["verdict"] = "ok"
-    >>> d["tier"], d.get("title"), "role" in d, sorted(d)
-    ('site', None, True, ['role', 'tier', 'verdict'])
-    """
-    __slots__ = ("tier", "role", "status", "error_kind", "reason", "title", "lead_form", "parsed", "anchors",
-                 "location", "content_type", "depth", "headers", "conversion", "verdict", "label", "chain",
-                 "final_url", "loop", "permanent", "final_status", "final_error", "stub", "offline", "signals",
-                 "_more")
-
-
-class TargetData(_Slots):
-    """The attributes of a link target never fetched: about half the slots of :class:`NodeData`
-    (a big crawl's share and external links are as many nodes as its pages; 96 bytes each less).
+class TargetData(NodeData):
+    """The attributes of a link target never fetched (the same as a page's; a page row that comes
+    for it later makes it a :class:`NodeData`).
 
     >>> d = TargetData(tier="social", role=None); d["offline"] = True
     >>> d["tier"], d.get("title"), d["offline"], sorted(d)
     ('social', None, True, ['offline', 'role', 'tier'])
     """
-    __slots__ = ("tier", "role", "status", "parsed", "lead_form", "anchors", "conversion", "verdict", "label",
-                 "chain", "final_url", "loop", "permanent", "_more")
-
-
-NodeData._SLOTS = frozenset(NodeData.__slots__) - {"_more"}
-TargetData._SLOTS = frozenset(TargetData.__slots__) - {"_more"}
+    __slots__ = ()
 
 
 class NodeView:
@@ -274,7 +309,7 @@ class CrawlGraph:
         if data is None:
             self.node_data[node] = NodeData(**attr)
         else:
-            if type(data) is TargetData and not attr.keys() <= data._SLOTS:  # fetched after all: a page's slots
+            if type(data) is TargetData and attr.get("role"):  # fetched after all
                 data = self.node_data[node] = NodeData(**dict(data))
             data.update(attr)
 
@@ -540,6 +575,7 @@ class GraphBuilder:
             if data.get("parsed") and data.get("tier") in OWNED and not data.get("conversion") and is_contact_page(
                     url, data.get("title") or "") and any(t.startswith("mailto:") for t in g.successors(url)):
                 data["conversion"] = "lead"  # a mailto: on a contact page is lead capture
+        forget_profiles()  # (the nodes keep theirs; a change from here on shares anew)
         return g
 
 

@@ -295,8 +295,10 @@ def _destination(g, key: str, index: dict[str, int], n: int) -> int:
     return n + EXTERNAL
 
 
-def walk_graph(g, findings=(), weights: dict[str, float] | None = None) -> Walk:
-    """Stream the crawl's clickable links once (a query per clickable tag) into a :class:`Walk`.
+def walk_graph(g, findings=(), weights: dict[str, float] | None = None, chunked: bool = True) -> Walk:
+    """Stream the crawl's clickable links once into a :class:`Walk`: a chunk of rows at a time
+    judged with numpy (``chunked``), or one by one (a store of schema 1; the reference the
+    chunked walk is tested against).
 
     >>> from analysis.graph import graph_from
     >>> g = graph_from([{"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1}],
@@ -308,7 +310,6 @@ def walk_graph(g, findings=(), weights: dict[str, float] | None = None) -> Walk:
     """
     weights = check_weights(weights)
     nodes = g.node_data
-    scope = g.graph["scope"]
     urls = sorted(url for url, data in nodes.items() if _in_walk(data))
     index = {url: i for i, url in enumerate(urls)}
     n = len(urls)
@@ -317,8 +318,7 @@ def walk_graph(g, findings=(), weights: dict[str, float] | None = None) -> Walk:
     chosen, social, blog = _fix_candidates(g, findings)
     # region -> its number, -1 where it weighs nothing; a region the table does not know weighs as the body
     code_of = {region: (i if weights[region] > 0 else -1) for i, region in enumerate(REGIONS)}
-    body = code_of[None] = code_of["body"]
-    accounts: dict = {}   # profile link key's id -> its account ("": not a social URL)
+    code_of[None] = code_of["body"]
     src, dst, codes = array("i"), array("i"), array("B")
     grouped, group = array("q"), array("i")
     # URLs by their store ids (a link is read as four small values, never as strings), looked up
@@ -327,12 +327,30 @@ def walk_graph(g, findings=(), weights: dict[str, float] | None = None) -> Walk:
     url_of = g.store.url_table(nodes)
     if url_of is not None:
         page_of = array("i", [-1]) * len(url_of)  # id -> page number, -1: not a page walked
-        seen = array("i", [-1]) * len(url_of)     # link key's id -> destination, -1: not yet known
         for i, url in enumerate(url_of):
             if url is not None:
                 page_of[i] = index.get(url, -1)
+        if chunked:
+            _walk_chunks(g, index, n, url_of, page_of, site_page, code_of, social, blog, src, dst, codes, grouped,
+                         group)
+        else:
+            _walk_rows(g, index, n, url_of, page_of, array("i", [-1]) * len(url_of), site_page, code_of, social,
+                       blog, src, dst, codes, grouped, group)
     else:  # a store of schema 1 names URLs by their text
-        url_of, page_of, seen = _SAME, defaultdict(lambda: -1, index), defaultdict(lambda: -1)
+        _walk_rows(g, index, n, _SAME, defaultdict(lambda: -1, index), defaultdict(lambda: -1), site_page, code_of,
+                   social, blog, src, dst, codes, grouped, group)
+    return Walk(urls, tiers, np.fromiter((_offers(nodes[u]) for u in urls), bool, n),
+                np.frombuffer(src, np.int32), np.frombuffer(dst, np.int32), np.frombuffer(codes, np.uint8),
+                np.array([weights[r] for r in REGIONS]), chosen,
+                np.frombuffer(grouped, np.int64), np.frombuffer(group, np.int32))
+
+
+def _walk_rows(g, index, n, url_of, page_of, seen, site_page, code_of, social, blog, src, dst, codes, grouped, group):
+    """:func:`walk_graph`'s links one by one (a store of schema 1, whose links name URLs by their text)."""
+    nodes = g.node_data
+    scope = g.graph["scope"]
+    body = code_of[None]
+    accounts: dict = {}
     code_get = code_of.get
     for source, key_id, region, kind in g.store.link_codes(g.crawl_id, sorted(CLICK_TAGS)):
         s = page_of[source]
@@ -365,10 +383,99 @@ def walk_graph(g, findings=(), weights: dict[str, float] | None = None) -> Walk:
         src.append(s)
         dst.append(d)
         codes.append(code)
-    return Walk(urls, tiers, np.fromiter((_offers(nodes[u]) for u in urls), bool, n),
-                np.frombuffer(src, np.int32), np.frombuffer(dst, np.int32), np.frombuffer(codes, np.uint8),
-                np.array([weights[r] for r in REGIONS]), chosen,
-                np.frombuffer(grouped, np.int64), np.frombuffer(group, np.int32))
+
+
+# The clickable links of a crawl as four ids each (source, key, region term, kind term; 0: none), in stored order.
+_CLICK_CODES = {2: "SELECT l.source_id, l.key_id, COALESCE(l.region, 0), COALESCE(l.kind, 0) FROM links l"
+                   " WHERE +l.crawl_id = ? AND l.tag IN (SELECT id FROM terms WHERE term IN ('a', 'area'))"
+                   " ORDER BY l.id"}
+_TERM_IDS = {2: "SELECT id, term FROM terms"}
+CHUNK = 1 << 16  # link rows read and judged at once (their tuples: 11 MiB)
+
+
+def _walk_chunks(g, index, n, url_of, page_of, site_page, code_of, social, blog, src, dst, codes, grouped, group):
+    """:func:`walk_graph`'s links judged a chunk at a time with numpy: what the per-link loop
+    (:func:`_walk_rows`) does, array for array, with Python only once per distinct target
+    (its destination) and per distinct (region, target) of the links a fix-first group may hold."""
+    from itertools import chain
+
+    nodes = g.node_data
+    scope = g.graph["scope"]
+    body = code_of[None]
+    terms = dict(g.store.read(_TERM_IDS))
+    size = max(terms, default=0) + 1
+    code_by = np.full(size, body, np.int16)  # region term id -> its code (-1: weighs nothing)
+    name_by = ["body"] * size                # region term id -> the name groups are looked up by
+    kind_by = np.zeros(size, np.int8)        # kind term id -> 0 other, 1 profile, 2 share or content, -1 identity
+    for i, term in terms.items():
+        code_by[i] = code_of.get(term, body)
+        name_by[i] = term or "body"
+        kind_by[i] = -1 if term == IDENTITY else 1 if term == PROFILE else 2 if term in (SHARE, CONTENT) else 0
+    pages = np.frombuffer(page_of, np.int32)
+    seen = np.full(len(url_of), -1, np.int64)  # link key's id -> destination, -1: not yet known
+    site = np.frombuffer(site_page, np.uint8).astype(bool) if n else np.zeros(0, bool)
+    account_of: dict = {}   # profile link key's id -> its account ("": not a social URL)
+    found: dict = {}        # (branch, region term id, key or kind term id) -> group number or -1
+    rows = g.store.read(_CLICK_CODES, (g.crawl_id,))
+    while True:
+        batch = rows.fetchmany(CHUNK)
+        if not batch:
+            break
+        a = np.fromiter(chain.from_iterable(batch), np.int64, 4 * len(batch)).reshape(-1, 4)
+        del batch
+        s = pages[a[:, 0]]
+        kind = kind_by[a[:, 3]]
+        code = code_by[a[:, 2]]
+        keep = (s >= 0) & (kind >= 0) & (code >= 0)
+        a, s, kind, code = a[keep], s[keep], kind[keep], code[keep]
+        keys = a[:, 1]
+        d = seen[keys]
+        if (d < 0).any():
+            for key_id in np.unique(keys[d < 0]).tolist():
+                seen[key_id] = _destination(g, url_of[key_id], index, n)
+            d = seen[keys]
+        keep = d != s
+        a, s, kind, code, d = a[keep], s[keep], kind[keep], code[keep], d[keep]
+        if social or blog:
+            f = np.full(len(s), -1, np.int64)
+            branch = np.zeros(len(s), np.int8)  # 1: a profile's group, 2: a share or post's, 3: a blog link's
+            if social:
+                branch[kind == 1] = 1
+                branch[kind == 2] = 2
+            if blog:
+                branch[(branch == 0) & site[s]] = 3
+            for b in (1, 2, 3):
+                at = np.flatnonzero(branch == b)
+                if not len(at):
+                    continue
+                third = a[at, 3] if b == 2 else a[at, 1]
+                pairs, inverse = np.unique(a[at, 2] * (1 << 32) + third, return_inverse=True)
+                values = np.empty(len(pairs), np.int64)
+                for j, pair in enumerate(pairs.tolist()):
+                    got = found.get((b, pair))
+                    if got is None:
+                        region, other = name_by[pair >> 32], pair & 0xFFFFFFFF
+                        if b == 1:
+                            account = account_of.get(other)
+                            if account is None:
+                                key = url_of[other]
+                                node = nodes.get(key)
+                                account = account_of[other] = ((PROFILE, scope.profile_id(key) or key)
+                                                               if node is not None and node.get("tier") == SOCIAL else "")
+                            got = social.get(region, _NONE).get(account)
+                        elif b == 2:
+                            got = social.get(region, _NONE).get((terms[other],))
+                        else:
+                            got = blog.get(region, _NONE).get(url_of[other])
+                        got = found[b, pair] = -1 if got is None else got
+                    values[j] = got
+                f[at] = values[inverse.ravel()]
+            hit = np.flatnonzero(f >= 0)
+            grouped.frombytes((hit + len(src)).astype(np.int64).tobytes())
+            group.frombytes(f[hit].astype(np.int32).tobytes())
+        src.frombytes(s.astype(np.int32).tobytes())
+        dst.frombytes(d.astype(np.int32).tobytes())
+        codes.frombytes(code.astype(np.uint8).tobytes())
 
 
 def _csr(links: list, table: np.ndarray, n: int) -> sp.csr_matrix:

@@ -30,6 +30,7 @@ class Audit:
     branding: dict = field(default_factory=dict)  # the HTML report's title, client and logo (a data: URI)
     baseline: dict = field(default_factory=dict)  # accepted id -> reason (analysis.baseline)
     baseline_file: str | None = None
+    links: str | None = None  # which links the JSON report lists: all, broken, none (None: see formats.json)
 
     def failing(self, threshold: str) -> list[Finding]:
         """Findings at or above ``threshold`` (the ``--fail-on`` level); accepted ones never fail."""

@@ -26,6 +26,10 @@ TELNETCONSOLE_ENABLED = False
 # files left in ~/.local/state/scrapy after a kill. Not in an unattended crawl.
 REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "WARNING"
+# Scrapy parses a callback's source (inspect + ast) to warn of a generator's `return value`; its
+# cache is weakly keyed by bound methods that die with each request: ~11-15% of a crawl's CPU.
+# funnelcheck's callbacks return none.
+WARN_ON_GENERATOR_RETURN_VALUE = False
 
 # funnelcheck follows the redirects of links itself, hop by hop, so each hop is a stored fact
 # (its requests carry dont_redirect); Scrapy follows those of robots.txt and sitemaps.

@@ -41,9 +41,6 @@ CLUSTER_SETTINGS = {
     "SCHEDULER_IDLE_BEFORE_CLOSE": 0,     # (never block the reactor on a read)
     "DUPEFILTER_CLASS": "crawler.dupefilter.RedisKeyDupeFilter",
     "ITEM_PIPELINES": {},                 # items go to Redis (crawler.streams), the writer stores them
-    # Scrapy parses a callback's source (inspect + ast) to warn of a generator's `return value`; its
-    # cache is weakly keyed by bound methods that die with each request: ~15% of a worker's CPU
-    "WARN_ON_GENERATOR_RETURN_VALUE": False,
 }
 
 

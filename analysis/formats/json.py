@@ -1,16 +1,63 @@
 """JSON report: ``crawl``, ``pages``, ``links``, ``findings``, ``summary`` (schema in the README).
 
 Written as a stream, one page or link per line, never built as one big list.
+
+Which links are listed (``Audit.links``, the ``--links`` option): ``all`` (every link row),
+``broken`` (the links to broken targets, what a link checker's report lists), ``none``; by
+default every link up to :data:`LINKS_MAX` rows, beyond that the broken ones only (a crawl of a
+million pages has 32 million links: 7 GB of JSON). When links are left out, a ``links_left_out``
+object follows ``links`` and says which were listed, how many of how many, and how to get them all.
 """
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import TextIO
 
+from analysis.status import BROKEN
 from crawler.store import funnelcheck_version
 
+logger = logging.getLogger(__name__)
+
 CRAWL_KEYS = ("id", "targets", "started", "finished", "status", "error", "options")
+LINKS = ("all", "broken", "none")  # the choices of --links
+LINKS_MAX = 1_000_000  # link rows past which the default lists the broken links only
+
+# The links of a crawl to some targets (the {keys} table), as the store's "json" read builds them.
+_LINKS_TO = {
+    1: "SELECT l.target_key, json_object('source', l.source, 'target', l.target, 'fragment', l.fragment,"
+       " 'tag', l.tag, 'attr', l.attr, 'text', COALESCE(l.text, ''), 'region', l.region,"
+       " 'rel', COALESCE(l.rel, ''), 'kind', l.kind, 'line', l.line,"
+       " 'icon', json(CASE WHEN l.icon THEN 'true' ELSE 'false' END))"
+       " FROM links l WHERE l.crawl_id = ? AND l.target_key IN (SELECT url FROM {keys}) ORDER BY l.id",
+    2: "SELECT k.url, json_object('source', s.url, 'target', COALESCE(t.url, k.url), 'fragment', l.fragment,"
+       " 'tag', tg.term, 'attr', at.term, 'text', COALESCE(l.text, ''), 'region', rg.term,"
+       " 'rel', COALESCE(l.rel, ''), 'kind', kd.term, 'line', l.line,"
+       " 'icon', json(CASE WHEN l.icon THEN 'true' ELSE 'false' END)) FROM links l"
+       " JOIN urls s ON s.id = l.source_id JOIN urls k ON k.id = l.key_id"
+       " LEFT JOIN urls t ON t.id = l.target_id LEFT JOIN terms tg ON tg.id = l.tag"
+       " LEFT JOIN terms at ON at.id = l.attr LEFT JOIN terms rg ON rg.id = l.region"
+       " LEFT JOIN terms kd ON kd.id = l.kind"
+       " WHERE l.crawl_id = ? AND l.key_id IN (SELECT u.id FROM {keys} x JOIN urls u ON u.url = x.url) ORDER BY l.id",
+}
+
+
+def links_listed(choice: str | None, total: int) -> str:
+    """Which links a JSON report lists: ``choice`` (``all``, ``broken``, ``none``), or by default
+    all of them up to :data:`LINKS_MAX` rows and the broken ones beyond.
+
+    >>> links_listed(None, 267), links_listed(None, 32_000_000), links_listed("all", 32_000_000)
+    ('all', 'broken', 'all')
+    >>> links_listed("some", 1)
+    Traceback (most recent call last):
+    ValueError: --links must be one of all, broken, none, got 'some'
+    """
+    if choice is None:
+        return "all" if total <= LINKS_MAX else "broken"
+    if choice not in LINKS:
+        raise ValueError(f"--links must be one of {', '.join(LINKS)}, got {choice!r}")
+    return choice
 
 # Characters JSON lets through raw that a terminal still obeys (DEL, the C1 controls such as
 # CSI U+009B) or that end a line in JavaScript: written as \u escapes, so `cat report.json` is
@@ -32,9 +79,6 @@ class Escaping:
 
     def write(self, text: str) -> int:
         return self.out.write(_RAW_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
-
-
-
 
 
 def page_dict(url: str, d: dict) -> dict:
@@ -69,12 +113,35 @@ def write(audit, out: TextIO) -> None:
     first = True
     nodes = g.node_data
     tiers: dict[str, str] = {}
-    for key, text in g.store.link_json(g.crawl_id):  # built by SQLite, streamed, never held
+    total = audit.summary.get("links")
+    if total is None:
+        total = g.number_of_edges()
+    which = links_listed(getattr(audit, "links", None), total)
+    if which == "all":
+        rows = g.store.link_json(g.crawl_id)  # built by SQLite, streamed, never held
+    elif which == "broken":
+        broken = [url for url, d in nodes.items() if d.get("verdict") == BROKEN]
+        rows = g.store.read(_LINKS_TO, (g.crawl_id,), keys=broken) if broken else ()
+    else:
+        rows = ()
+    listed = 0
+    for key, text in rows:
         tier = nodes[key]["tier"]
         tiers[tier] = suffix = tiers.get(tier) or f',"tier":{dumps(tier)}}}'
         out.write(("" if first else ",") + "\n  " + text[:-1] + suffix)
         first = False
-    out.write('\n],\n"findings": [')
+        listed += 1
+    if which != "all":
+        note = ((f"{listed:,} of {total:,} links listed: those to broken targets" if which == "broken"
+                 else f"none of the {total:,} links listed")
+                + ("" if getattr(audit, "links", None) else f" (more than {LINKS_MAX:,} links)")
+                + "; --links all lists every one, funnelcheck report --format csv-links writes them as CSV")
+        logger.warning("JSON report: %s", note)
+        out.write('\n],\n"links_left_out": ')
+        json.dump({"listed": which, "links": listed, "of": total, "note": note}, out)
+        out.write(',\n"findings": [')
+    else:
+        out.write('\n],\n"findings": [')
     for i, f in enumerate(audit.findings):  # one per line (json.dump with indent is pure Python: slow)
         out.write(("," if i else "") + "\n  " + dumps(f.as_dict()))
     out.write("\n]")

@@ -12,7 +12,7 @@ from analysis.graph import offers
 from analysis.rules.common import REGION_WORDS, _Group, _owned_page_tiers, _plural, _tier_keys, rule
 from analysis.status import SKIPPED, UNVERIFIED
 from analysis.words import listing
-from crawler.scope import (COMMUNITY, COMPANY, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SOCIAL, handle_key,
+from crawler.scope import (COMMUNITY, COMPANY, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SOCIAL, _host, handle_key,
                            names_own_profile, unwrap_redirector)
 from crawler.urls import dedupe_key, has_tracking, origin
 
@@ -196,6 +196,28 @@ def share_endpoint(url: str) -> str:
     return urlunsplit((p.scheme, p.netloc, p.path, "", ""))
 
 
+def share_head(scope, url: str | None, hosts: dict[str, bool]) -> str | None:
+    """A share intent's URL up to its query, where that changes nothing its finding says: the
+    endpoint (:func:`share_endpoint`) and the platform, which depends on the host alone except on
+    a platform whose pages are only some of its host's (``hosts`` caches which are which).
+
+    >>> from crawler.scope import Scope
+    >>> share_head(Scope(), "https://twitter.com/intent/tweet?url=https%3A%2F%2Fa.example%2F", {})
+    'https://twitter.com/intent/tweet'
+    """
+    if url is None:
+        return None
+    head = url.partition("?")[0].partition("#")[0]
+    if head is url or head == url:
+        return url
+    host = _host(head)
+    whole = hosts.get(host)
+    if whole is None:
+        platform = scope._platform_of_host(host)
+        whole = hosts[host] = platform is None or platform.only is None
+    return intern(head) if whole else url
+
+
 def _spelling(url: str) -> str:
     """An account's URL as a page writes it, for the report: without its query (``?ref=nav``)
     unless the query names the account (``profile.php?id=``).
@@ -251,6 +273,8 @@ def _read_social(g, groups_too: bool) -> dict:
     # and the number of a distinct (target, as written, region, kind, rel) each,
     # the page checked here rather than by SQLite (a selection of every owned page costs more).
     combo_of: dict[tuple, int] = {}
+    scope = g.graph["scope"]
+    hosts: dict[str, bool] = {}
     pages: list[str] = []
     combo_ids, lines, positions = array("l"), array("l"), array("i")
     for page, key, written, region, kind, line, rel, pos in g.store.link_facts(
@@ -258,6 +282,8 @@ def _read_social(g, groups_too: bool) -> dict:
         # (an embedded video or widget script is not a link a visitor follows: not read)
         if page not in sources:
             continue
+        if kind == SHARE:  # every page shares itself: its query named a new combination each
+            key, written = share_head(scope, key, hosts), share_head(scope, written, hosts)
         combo = (key, written, region, kind, rel)
         i = combo_of.get(combo)
         if i is None:
