@@ -36,6 +36,8 @@ key (under the ns)      type     what it holds
 ``hosts:<slot>``        zset     per-host download leases (member -> expiry; the slot is
                                  Scrapy's, the host name): politeness (``--concurrency``)
                                  across all workers together (crawler.leases)
+``wanting:<slot>``      zset     the workers that asked for its leases in the last second
+                                 (member -> until): each gets at most its share of them
 ``pause:<slot>``        string   a host's ``Retry-After``: no worker asks it before this time
 ``robots``              hash     each site's robots.txt, status and body, fetched once for all
 ``robots-claim:<site>`` string   the worker fetching that robots.txt (expires if it dies)

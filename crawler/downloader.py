@@ -129,7 +129,8 @@ class Downloader(_scrapy.Downloader):
         host = slot.queue[0][0].meta[self.DOWNLOAD_SLOT]
         back = self._back.pop(host, [])
         try:
-            granted, wait = self.leases.take(host, wanted, back, limit=slot.concurrency)
+            granted, wait = self.leases.take(host, wanted, back, limit=slot.concurrency,
+                                             mine=len(slot.transferring))
         except Exception as exc:  # redis errors: wait for Redis (or for the worker to be stopped)
             if back:
                 self._back.setdefault(host, []).extend(back)

@@ -38,20 +38,31 @@ ROBOTS_MAX_SHARED = 2 << 20  # a robots.txt bigger than this is not shared: each
 UNREACHABLE = b"-"
 TOO_BIG = b"+"              # shared instead of a robots.txt over ROBOTS_MAX_SHARED
 
-# KEYS: hosts zset, pause key. ARGV: limit, ttl ms, n, n leases given back, members wanted...
+WANTING = 1000   # ms a worker that asked for a host's leases counts as wanting them (its fair share)
+
+# KEYS: hosts zset, pause key, wanting zset. ARGV: limit, ttl ms, leases this worker holds, worker,
+# n, n leases given back, members wanted...
 # Returns {leases granted, ms to wait before asking again (0: unknown, a lease may end any time)}.
+# Fair: a worker gets no more than its share (the limit over the workers that asked for the host
+# in the last WANTING ms): one busy worker would otherwise take back every lease the moment it
+# gave one back, and the others wait for ever.
 _TAKE = """
-local back = tonumber(ARGV[3])
-for i = 1, back do redis.call('ZREM', KEYS[1], ARGV[3 + i]) end
+local back = tonumber(ARGV[5])
+for i = 1, back do redis.call('ZREM', KEYS[1], ARGV[5 + i]) end
 local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then return {0, paused} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local first = 4 + back
-local n = math.min(tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1]), #ARGV - first + 1)
+redis.call('ZADD', KEYS[3], now + %d, ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+redis.call('PEXPIRE', KEYS[3], %d)
+local limit = tonumber(ARGV[1])
+local share = math.ceil(limit / redis.call('ZCARD', KEYS[3]))
+local first = 6 + back
+local n = math.min(limit - redis.call('ZCARD', KEYS[1]), #ARGV - first + 1, share - tonumber(ARGV[3]))
 if n <= 0 then return {0, 0} end
-local ttl = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[2])""" % (WANTING, WANTING) + """
 for i = 0, n - 1 do redis.call('ZADD', KEYS[1], now + ttl, ARGV[first + i]) end
 redis.call('PEXPIRE', KEYS[1], ttl)
 return {n, 0}
@@ -103,14 +114,16 @@ class HostLeases:
     def _keys(self, host: str) -> list[str]:
         return [cluster.key(self.token, f"hosts:{host}"), cluster.key(self.token, f"pause:{host}")]
 
-    def take(self, host: str, wanted: int, back: list[str] | tuple = (), limit: int | None = None) -> tuple[list[str], float]:
+    def take(self, host: str, wanted: int, back: list[str] | tuple = (), limit: int | None = None,
+             mine: int = 0) -> tuple[list[str], float]:
         """Up to ``wanted`` leases of ``host`` (one Redis round trip, which also gives back the
-        leases ``back``), with at most ``limit`` (default: the crawl's) held by all workers: the
-        lease ids granted, and when none was, the seconds to wait before asking again (0.0 when
-        unknown)."""
+        leases ``back``), with at most ``limit`` (default: the crawl's) held by all workers, and
+        this worker's ``mine`` and the new ones within its fair share of them: the lease ids
+        granted, and when none was, the seconds to wait before asking again (0.0 when unknown)."""
         members = [f"{self.worker}:{next(self._ids)}" for _ in range(wanted)]
-        granted, wait_ms = self._take(keys=self._keys(host),
-                                      args=[limit or self.limit, self.ttl_ms, len(back), *back, *members])
+        keys = [*self._keys(host), cluster.key(self.token, f"wanting:{host}")]
+        granted, wait_ms = self._take(keys=keys, args=[limit or self.limit, self.ttl_ms, mine, self.worker,
+                                                       len(back), *back, *members])
         return members[:int(granted)], int(wait_ms) / 1000.0
 
     def release(self, host: str, leases: list[str] | tuple = (), pause: float = 0.0) -> None:

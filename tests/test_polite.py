@@ -196,6 +196,32 @@ def test_leases_are_bounded_per_host_and_given_back(redis_url):
     assert len(again) == 1 and leases.held("a.example") == 2
 
 
+def test_a_busy_worker_leaves_the_others_their_share(redis_url):
+    """Two workers want one host's 8 leases: the one that gives a lease back and asks again in the
+    same step (the busy one) gets no more than half. Without the share it took each lease back
+    the moment it gave it up, and the other worker waited (seen: one worker did 93% of a crawl
+    and the other 8%). A worker that stopped asking for a second leaves its share to the others."""
+    client, token = cluster.connect(redis_url), cluster.new_token(0)
+    busy = HostLeases(client, token, limit=8, timeout=20, worker="busy")
+    other = HostLeases(client, token, limit=8, timeout=20, worker="other")
+    held = busy.take("a.example", 8)[0]
+    assert len(held) == 8                                  # alone, it may hold them all
+    assert other.take("a.example", 4) == ([], 0.0)         # none free: it waits, and counts as wanting
+    for _ in range(4):                                     # downloads end; the busy one asks again
+        assert busy.take("a.example", 1, back=[held.pop()], mine=len(held)) == ([], 0.0)
+    assert len(other.take("a.example", 8)[0]) == 4          # the four given up go to the other
+    assert busy.take("a.example", 1, mine=4) == ([], 0.0)  # its share is 4, and it holds 4
+    assert leases_held(client, token) == 8
+    time.sleep(1.1)                                        # the other stops asking (its queue is empty)
+    assert busy.take("a.example", 1, mine=4) == ([], 0.0)  # (every lease is held)
+    client.delete(cluster.key(token, "hosts:a.example"))   # ... the other's downloads ended
+    assert len(busy.take("a.example", 8, mine=0)[0]) == 8  # then all of them are the busy one's again
+
+
+def leases_held(client, token: str, host: str = "a.example") -> int:
+    return client.zcard(cluster.key(token, f"hosts:{host}"))
+
+
 def test_a_dead_workers_lease_expires(redis_url):
     """A worker killed mid-download never gives its lease back: it expires (here 0.2 s after it
     was taken; in a crawl DOWNLOAD_TIMEOUT + MARGIN)."""
