@@ -38,6 +38,8 @@ def _user_store_dir() -> Path:
 
 # (pytest-xdist's workers inherit the controller's environment: the user's directory is named once)
 USER_STORE_DIR = Path(os.environ.setdefault("FUNNELCHECK_TESTS_USER_DATA", str(_user_store_dir())))
+# Tests import this file as ``conftest`` (as pytest does), never as ``tests.conftest``: a second
+# import would make a second directory and point XDG_DATA_HOME at it.
 TEST_DATA_HOME = Path(tempfile.mkdtemp(prefix="funnelcheck-tests-data-"))
 os.environ["XDG_DATA_HOME"] = str(TEST_DATA_HOME)
 

@@ -19,7 +19,7 @@ import pytest
 
 from crawler import cluster
 from crawler.leases import MARGIN, HostLeases
-from tests.conftest import ROOT, Route, audit_json, findings_set
+from conftest import ROOT, Route, audit_json, findings_set
 
 # One process: waits at a barrier in Redis (so the processes really run at once), fetches
 # argv's URLs with CONCURRENT_REQUESTS_PER_DOMAIN = 1 and robots.txt obeyed, prints one JSON

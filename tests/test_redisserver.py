@@ -13,7 +13,7 @@ import redis
 
 from crawler import cluster
 from crawler.redisserver import MISSING, PREFIX, STALE, RedisMissing, RedisServer
-from tests.conftest import process_gone
+from conftest import process_gone
 
 
 def test_it_answers_on_a_private_socket_keeps_nothing_and_cleans_up():

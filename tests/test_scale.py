@@ -28,7 +28,7 @@ from analysis.graph import CrawlGraph, NodeData, graph_from
 from analysis.report import audit
 from analysis.rules import run_rules
 from crawler.store import Store
-from tests.conftest import run_cli
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 S = "https://a.example/"
