@@ -312,7 +312,7 @@ def _report(run: _Run, db_path: str, crawl_id: int, code: int, tail: str, fmt: s
                             f"--crawl {crawl_id})")
         if code != 0 and crawl["status"] != "complete":
             kept = store.count_pages(crawl_id, None)
-            raise run.error(f"{crawl['error'] or 'crawl stopped'}; {kept} URLs kept in crawl #{crawl_id} "
+            raise run.error(f"{(crawl['error'] or 'crawl stopped').rstrip('.')}; {kept} URLs kept in crawl #{crawl_id} "
                             f"(funnelcheck resume --db {db_path} {crawl_id} to continue it, "
                             f"funnelcheck report --db {db_path} --crawl {crawl_id} to report it)")
         metrics = {"weights": view.get("weights"), "entry": view.get("entry")}

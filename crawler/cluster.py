@@ -22,7 +22,9 @@ key (under the ns)      type     what it holds
                                  ``[key, fetch, state]`` JSON), read by the starting worker
 ``starter``             string   the worker that runs the spider's start requests (SET NX)
 ``started``             string   ``1`` once the start requests were all scheduled
-``status``              string   ``running``, ``done`` (workers close), ``stopped``
+``status``              string   ``running`` (with a TTL of :data:`HEARTBEAT_TTL` the coordinator
+                                 refreshes: a crawl whose coordinator died ends by itself),
+                                 ``done`` (workers close), ``stopped``
 ``state``               hash     the spider's shared state: ``origins`` (JSON), ``h:<handle>``,
                                  ``seed:<key>`` / ``seeds`` (targets not answered yet), ``seq``
 ``limits``              hash     shared counters of ``--max-pages``, ``--depth`` and traps
@@ -137,9 +139,16 @@ def announcement(token: str, crawl: dict, db_path: str | None, resume: bool, ver
 
 
 def announce(client, info: dict) -> None:
-    """Make a crawl joinable (workers waiting on :data:`ANNOUNCED` see it)."""
-    client.set(key(info["token"], "status"), "running")
+    """Make a crawl joinable (workers waiting on :data:`ANNOUNCED` see it) for as long as its
+    coordinator says it runs (:func:`still_running`)."""
+    client.set(key(info["token"], "status"), "running", px=int(HEARTBEAT_TTL * 1000))
     client.hset(ANNOUNCED, info["token"], encode(info))
+
+
+def still_running(client, token: str) -> None:
+    """The coordinator's heartbeat: a running crawl's ``status`` lives another
+    :data:`HEARTBEAT_TTL` seconds."""
+    client.pexpire(key(token, "status"), int(HEARTBEAT_TTL * 1000))
 
 
 def withdraw(client, token: str) -> None:
@@ -163,11 +172,16 @@ def forget(client, token: str, chunk: int = 1000) -> int:
 
 
 def announced(client) -> list[dict]:
-    """The crawls announced in this Redis and still running, oldest first."""
+    """The crawls announced in this Redis and still running, oldest first. A crawl whose
+    coordinator died (its ``status`` expired) is withdrawn and its keys deleted: no worker waits
+    in it for ever, and a Redis that outlives crawls keeps nothing of it."""
     out = []
     for token, data in client.hgetall(ANNOUNCED).items():
         info = decode(data)
         status = client.get(key(info["token"], "status"))
-        if status in (b"running", None):
+        if status is None:
+            withdraw(client, info["token"])
+            forget(client, info["token"])
+        elif status == b"running":
             out.append(info)
     return sorted(out, key=lambda i: i.get("announced", 0))

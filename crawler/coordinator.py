@@ -149,7 +149,11 @@ class Coordinator:
         ensure_group(self.client, cluster.key(self.token, "items"), cluster.WRITER_GROUP)
         if self.resume:
             rebuild(self.client, self.token, store, self.crawl_id)
+        cluster.announced(self.client)  # (crawls whose coordinator died are swept out of a shared Redis)
         cluster.announce(self.client, cluster.announcement(self.token, crawl, self.db_path, self.resume, self.verbose))
+        if not self.workers:  # (nothing happens until one joins: say so, or it looks like a hang)
+            logger.warning("crawl #%d is announced in Redis at %s: it starts when a worker joins "
+                           "(funnelcheck worker --redis URL)", self.crawl_id, redact_credentials(self.redis_url))
         python = sys.executable
         self.writer = _Child("the writer", [python, "-m", "crawler.writer", "--redis", self.redis_url, "--token",
                                             self.token, "--db", self.db_path, "--verbose", str(self.verbose)],
@@ -171,6 +175,8 @@ class Coordinator:
         deadline = None
         while True:
             time.sleep(self.poll)
+            with suppress(redis.exceptions.RedisError):  # (a Redis lost is found below)
+                cluster.still_running(self.client, self.token)
             self.progress(store)
             code = self.writer.code
             if code is not None:

@@ -27,6 +27,7 @@ import threading
 import time
 
 from crawler import cluster
+from crawler.urls import redact_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -217,17 +218,26 @@ def run_worker(redis_url: str, verbose: int = 0, token: str | None = None) -> in
     from crawler.urls import redact_logs
 
     if verbose:
-        logging.basicConfig(level=logging.INFO if verbose == 1 else logging.DEBUG, stream=sys.stderr,
-                            format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
+        level, root = logging.INFO if verbose == 1 else logging.DEBUG, logging.getLogger()
+        if root.handlers:  # (`funnelcheck worker -v`: the command line set up logging at its own level)
+            root.setLevel(level)
+            for handler in root.handlers:
+                if type(handler) is logging.StreamHandler:
+                    handler.setLevel(level)
+        else:
+            logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s [%(name)s] %(levelname)s: %(message)s")
     try:
         client = cluster.connect(redis_url)
     except Exception as exc:  # noqa: BLE001 - redis.ConnectionError, a bad URL
-        print(f"cannot reach Redis at {redis_url}: {exc}", file=sys.stderr)
+        print(f"cannot reach Redis at {redact_credentials(redis_url)}: {redact_credentials(str(exc))}", file=sys.stderr)
         return 2
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         info = wait_for_crawl(client, token, stop)
+    except Exception as exc:  # noqa: BLE001 - redis.ConnectionError: Redis went away while waiting
+        print(f"lost Redis at {redact_credentials(redis_url)} while waiting for a crawl: {exc}", file=sys.stderr)
+        return 2
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -45,8 +45,15 @@ def _options(srv: SiteServer, **kw) -> CrawlOptions:
 def _announce(client, options: CrawlOptions, targets=("https://res.test/p/0",), crawl_id=1, db=None) -> str:
     token = cluster.new_token(crawl_id)
     crawl = {"id": crawl_id, "targets": list(targets), "options": options.to_json()}
-    cluster.announce(client, cluster.announcement(token, crawl, db, False))
+    _as_coordinator(client, cluster.announcement(token, crawl, db, False))
     return token
+
+
+def _as_coordinator(client, announcement: dict) -> None:
+    """Announce a crawl as a coordinator that never dies would: its running status never
+    expires (a real one refreshes it, ``cluster.still_running``)."""
+    cluster.announce(client, announcement)
+    client.persist(cluster.key(announcement["token"], "status"))
 
 
 def _worker(redis_url: str, token: str | None = None, log=None) -> subprocess.Popen:
@@ -181,7 +188,7 @@ def _one_and_two(redis_url, client, tmp_path, *args, workers=2):
         one = sorted(_page_view(p) for p in store.pages(1))
         one_links = Counter(_link_view(l) for l in store.links(1))
     token = cluster.new_token(1)
-    cluster.announce(client, cluster.announcement(token, crawl, None, False))
+    _as_coordinator(client, cluster.announcement(token, crawl, None, False))
     _finish(client, token, [_worker(redis_url, token) for _ in range(workers)])
     return one, one_links, _items(client, token), token
 
@@ -262,7 +269,7 @@ def test_a_resumed_crawl_fetches_what_the_frontier_stream_left_queued_and_nothin
         client.sadd(cluster.key(token, "seen"), *[cluster.digest(u) for u in done + queued])
         crawl = {"id": 4, "targets": ["https://res.test/p/0"], "options": _options(srv).to_json(),
                  "origins": {"https://res.test": "https://res.test"}, "state": {}}
-        cluster.announce(client, cluster.announcement(token, crawl, None, True))
+        _as_coordinator(client, cluster.announcement(token, crawl, None, True))
         _finish(client, token, [_worker(redis_url, token) for _ in range(2)])
     finally:
         srv.close()
@@ -417,3 +424,21 @@ def test_a_worker_started_for_a_coordinator_dies_with_it(redis_url):
     finally:
         if not process_gone(worker, timeout=0.1):
             os.kill(worker, signal.SIGKILL)
+
+
+def test_a_crawl_whose_coordinator_died_is_withdrawn_and_its_workers_close(redis_url):
+    """A coordinator killed (kill -9, a machine gone) refreshes its crawl's running status no more:
+    the status expires, the announcement is withdrawn when a waiting worker looks, and no worker
+    joins or stays in the crawl (they close on a status that is gone)."""
+    client = cluster.connect(redis_url)
+    token = cluster.new_token(8)
+    cluster.announce(client, cluster.announcement(token, {"id": 8, "targets": [], "options": "{}"}, None, False))
+    assert [a["token"] for a in cluster.announced(client)].count(token) == 1
+    assert 0 < client.pttl(cluster.key(token, "status")) <= cluster.HEARTBEAT_TTL * 1000
+    client.sadd(cluster.key(token, "seen"), b"x")      # (a key of the crawl)
+    cluster.still_running(client, token)              # the coordinator's heartbeat
+    client.pexpire(cluster.key(token, "status"), 100)  # ... then its last one, 0.1 s before it is gone
+    time.sleep(0.3)
+    assert token not in [a["token"] for a in cluster.announced(client)]
+    assert client.hget(cluster.ANNOUNCED, token) is None  # withdrawn: a worker started now waits for another
+    assert list(client.scan_iter(match=cluster.namespace(token) + ":*")) == []  # and its keys are gone
