@@ -77,6 +77,7 @@ class _Run:
         self.warnings: list[str] = []
         self.facts: dict = {}
         self.live: list[LiveAudit] = []   # the crawl's graph, built while it runs
+        self.how = ""   # how a resume runs it as this run did (" --workers 2 --redis URL"), in the hints
 
     def warn(self, line: str) -> None:
         self.warnings.append(line)
@@ -125,6 +126,7 @@ def run_audit(db_path: str, *, options: dict | None = None, crawl: dict | None =
     elif workers != 1:
         _need_redis_server(run)
     cluster = {"workers": workers, "redis": redis}
+    run.how = (f" --workers {workers}" if workers != 1 else "") + (" --redis URL" if redis else "")
     site = crawl["targets"][0] if crawl is not None else _public_targets(options)[0]
     _check_writable(run, db_path)
     with _site_lock(run, db_path, site):
@@ -247,7 +249,7 @@ def _crawl(run: _Run, start, progress, verbose: int):
             return start(on_progress, on_start, verbose=verbose)
     except KeyboardInterrupt:
         where = (f" in crawl #{live[0].crawl_id} (funnelcheck resume --db {live[0].store.path} {live[0].crawl_id}"
-                 f" to continue it, funnelcheck report --db {live[0].store.path} --crawl {live[0].crawl_id} to "
+                 f"{run.how} to continue it, funnelcheck report --db {live[0].store.path} --crawl {live[0].crawl_id} to "
                  "report it)") if live else ""
         run.facts["status"] = "interrupted"
         raise run.error(f"interrupted; pages crawled so far are kept{where}", AuditInterrupted) from None
@@ -313,7 +315,7 @@ def _report(run: _Run, db_path: str, crawl_id: int, code: int, tail: str, fmt: s
         if code != 0 and crawl["status"] != "complete":
             kept = store.count_pages(crawl_id, None)
             raise run.error(f"{(crawl['error'] or 'crawl stopped').rstrip('.')}; {kept} URLs kept in crawl #{crawl_id} "
-                            f"(funnelcheck resume --db {db_path} {crawl_id} to continue it, "
+                            f"(funnelcheck resume --db {db_path} {crawl_id}{run.how} to continue it, "
                             f"funnelcheck report --db {db_path} --crawl {crawl_id} to report it)")
         metrics = {"weights": view.get("weights"), "entry": view.get("entry")}
         a = live[0].audit(**metrics) if live else analyse(store, crawl_id, **metrics)

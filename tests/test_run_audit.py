@@ -94,6 +94,20 @@ def test_an_interrupt_during_the_crawl_keeps_it_resumable(tmp_path):
     assert (resumed.crawl_id, resumed.facts["status"], resumed.exit_code, resumed.warnings) == (1, "complete", 1, [])
 
 
+def test_an_interrupted_audit_with_workers_says_how_to_resume_it_with_them(tmp_path):
+    options = acme_options(tmp_path, workers=2)
+
+    @contextmanager
+    def progress():
+        def watch(done, queued):
+            raise KeyboardInterrupt
+        yield watch
+
+    with pytest.raises(AuditInterrupted) as caught:
+        run_audit(options["db"], options=options, view=VIEW, progress=progress(), out=io.StringIO(), workers=2)
+    assert "(funnelcheck resume --db " + str(options["db"]) + " 1 --workers 2 to continue it," in caught.value.message
+
+
 def test_workers_and_redis_that_do_not_go_together_are_an_audit_error(tmp_path):
     options = acme_options(tmp_path)
     with pytest.raises(AuditError) as caught:
