@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     # Pending requests wait on disk, not in memory (a sitemap of 100,000 URLs queues them all at
     # once). This is only the scheduler's queue for this run: what a resume reads is the store's
     # frontier, written with each page (Scrapy's JOBDIR queues do not survive kill -9).
-    with tempfile.TemporaryDirectory(prefix="funnelcheck-queue-") as queue:
+    sweep_queues(tempfile.gettempdir())
+    with tempfile.TemporaryDirectory(prefix=f"{QUEUE_PREFIX}{os.getpid()}-") as queue:
         settings.set("JOBDIR", queue, priority="cmdline")
         process = CrawlerProcess(settings)
         redact_logs()  # Scrapy logs the URLs it fetches: never a password among them
@@ -135,6 +136,37 @@ def main(argv: list[str] | None = None) -> int:
         print(failure, file=sys.stderr)  # the last line of the crawl's stderr: the parent reports it
         return STORE_FAILED_EXIT
     return 0
+
+
+QUEUE_PREFIX = "funnelcheck-queue-"   # + the crawl process's pid: a folder whose process is gone is swept
+
+
+def sweep_queues(folder: str) -> list[str]:
+    """Remove the queue folders (``funnelcheck-queue-PID-*``) of this user's crawl processes
+    that are gone: a crawl killed with kill -9 cannot remove its own. Returns those removed.
+
+    >>> import tempfile
+    >>> tmp = tempfile.mkdtemp()
+    >>> for pid in (os.getpid(), 2 ** 22 + 1):
+    ...     os.mkdir(os.path.join(tmp, f"{QUEUE_PREFIX}{pid}-x"))
+    >>> [os.path.basename(p) for p in sweep_queues(tmp)], sorted(os.listdir(tmp)) == [f"{QUEUE_PREFIX}{os.getpid()}-x"]
+    (['funnelcheck-queue-4194305-x'], True)
+    """
+    from pathlib import Path
+
+    from crawler.store import process_alive
+
+    removed = []
+    for path in Path(folder).glob(f"{QUEUE_PREFIX}*-*"):
+        pid = path.name[len(QUEUE_PREFIX):].partition("-")[0]
+        try:
+            mine = path.is_dir() and path.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if mine and pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(str(path))
+    return removed
 
 
 STOP_GRACE = 5.0   # seconds a stopping crawl waits for its requests in flight
