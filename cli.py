@@ -521,9 +521,10 @@ def resume(ctx, crawl_id, config_path, email_to, email_always, workers, redis, d
 
 
 @main.command()
-@click.option("--redis", "redis_url", required=True, metavar="URL",
+@click.option("--redis", "redis_url", required=True, metavar="URL", envvar="FUNNELCHECK_REDIS_URL",
               help="The Redis the crawl is announced in, e.g. redis://10.0.0.5:6379/0 (the --redis URL of the "
-                   "funnelcheck audit that coordinates).")
+                   "funnelcheck audit that coordinates; default $FUNNELCHECK_REDIS_URL, which keeps a password "
+                   "out of the process list).")
 @verbose_option
 @click.pass_context
 def worker(ctx, redis_url, local_verbose):

@@ -63,6 +63,7 @@ WORKERS_GROUP = "workers"           # the consumer group of the requests stream
 WRITER_GROUP = "writer"             # ... and of the items stream
 HEARTBEAT_TTL = 5.0                 # seconds a worker's alive key lives without a refresh
 HEARTBEAT_EVERY = 1.0               # seconds between refreshes
+REDIS_URL_ENV = "FUNNELCHECK_REDIS_URL"   # where a worker or writer finds the URL when --redis is not given
 
 
 def namespace(token: str) -> str:

@@ -46,8 +46,12 @@ class ClusterError(RuntimeError):
     """A cluster crawl cannot start (no redis-server, no Redis at the URL, nothing to run it)."""
 
 
-def _python_env() -> dict:
+def _python_env(redis_url: str | None = None) -> dict:
+    """The environment of a child: this project on its path, and the Redis URL, which may hold a
+    password, in :data:`crawler.cluster.REDIS_URL_ENV` rather than on its command line (``ps``)."""
     env = dict(os.environ)
+    if redis_url:
+        env[cluster.REDIS_URL_ENV] = redis_url
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
@@ -87,13 +91,13 @@ def crawl_done(client, token: str) -> bool:
 class _Child:
     """A child process of the crawl with its stderr in a temporary file (or the terminal)."""
 
-    def __init__(self, name: str, argv: list[str], verbose: int):
+    def __init__(self, name: str, argv: list[str], verbose: int, redis_url: str | None = None):
         from crawler.run import _die_with_parent
 
         self.name = name
         self.log = None if verbose else tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.log, env=_python_env(),
+                                     stderr=self.log, env=_python_env(redis_url),
                                      preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
 
     @property
@@ -155,13 +159,12 @@ class Coordinator:
             logger.warning("crawl #%d is announced in Redis at %s: it starts when a worker joins "
                            "(funnelcheck worker --redis URL)", self.crawl_id, redact_credentials(self.redis_url))
         python = sys.executable
-        self.writer = _Child("the writer", [python, "-m", "crawler.writer", "--redis", self.redis_url, "--token",
-                                            self.token, "--db", self.db_path, "--verbose", str(self.verbose)],
-                             self.verbose)
+        self.writer = _Child("the writer", [python, "-m", "crawler.writer", "--token", self.token, "--db",
+                                            self.db_path, "--verbose", str(self.verbose)], self.verbose, self.redis_url)
         for n in range(self.workers):
-            argv = [python, "-m", "crawler.worker", "--redis", self.redis_url, "--token", self.token]
+            argv = [python, "-m", "crawler.worker", "--token", self.token]
             self.local.append(_Child(f"worker {n + 1}", argv + (["--verbose", str(self.verbose)] if self.verbose
-                                                                 else []), self.verbose))
+                                                                 else []), self.verbose, self.redis_url))
 
     # -- watching -------------------------------------------------------------------------
     def watch(self, store: Store, max_time: float | None) -> tuple[str, str | None]:

@@ -325,7 +325,8 @@ def _die_with_parent() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m crawler.worker", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--redis", required=True, help="the Redis of the crawl (redis://host:port/db, unix:///path)")
+    parser.add_argument("--redis", default=os.environ.get(cluster.REDIS_URL_ENV), required=not os.environ.get(
+        cluster.REDIS_URL_ENV), help=f"the Redis of the crawl (redis://host:port/db, unix:///path; default ${cluster.REDIS_URL_ENV})")
     parser.add_argument("--token", help="join this crawl only (the coordinator's own workers)")
     parser.add_argument("--verbose", type=int, default=0, help="1: the crawl's log at INFO, 2: DEBUG")
     args = parser.parse_args(argv)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -225,7 +226,8 @@ def crawl_id_of(client, token: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m crawler.writer", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--redis", required=True, help="the Redis of the crawl (redis://… or unix://…)")
+    parser.add_argument("--redis", default=os.environ.get(cluster.REDIS_URL_ENV), required=not os.environ.get(
+        cluster.REDIS_URL_ENV), help=f"the Redis of the crawl (redis://… or unix://…; default ${cluster.REDIS_URL_ENV})")
     parser.add_argument("--token", required=True, help="the crawl's token (crawler.cluster.new_token)")
     parser.add_argument("--db", required=True, help="the crawl store")
     parser.add_argument("--verbose", type=int, default=0)

@@ -499,6 +499,7 @@ def _kill_mid_crawl(proc, db: Path, victim: str, more: int = 15, sig: int = sign
     wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] >= before + more)
     children = _children(proc.pid)  # the writer, the two workers, redis-server
     assert len(children) == 4, children
+    assert not [cmd for _, cmd in children if "unix://" in cmd]  # the Redis URL is in their environment, not in ps
     for pid in [proc.pid] if victim == "coordinator" else [p for p, cmd in children if needle in cmd]:
         os.kill(pid, sig)
     _, err = proc.communicate(timeout=120)
