@@ -127,33 +127,6 @@ def test_two_workers_split_the_pages_and_fetch_none_twice_one_started_before_the
     assert not client.hkeys(cluster.key(token, "workers"))  # both left
 
 
-def test_a_worker_killed_mid_crawl_leaves_its_requests_to_the_others(redis_url, client):
-    srv = SiteServer(routes={"*": lambda h: _tree(h, delay=0.05)})
-    try:  # (--timeout 5: the host leases the victim held expire after the timeout and 10 s)
-        token = _announce(client, _options(srv, timeout=5), crawl_id=3)
-        victim, survivor = _worker(redis_url, token), _worker(redis_url, token)
-        deadline = time.monotonic() + 30
-        while client.xlen(cluster.key(token, "items")) < 15:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        pending = {c["name"]: c["pending"] for c in client.xinfo_consumers(cluster.key(token, "requests"),
-                                                                            cluster.WORKERS_GROUP)}
-        os.kill(victim.pid, signal.SIGKILL)
-        assert process_gone(victim.pid)
-        victim.wait()
-        _finish(client, token, [survivor])
-    finally:
-        for w in (victim, survivor):
-            if w.poll() is None:
-                w.kill()
-        srv.close()
-    assert any(pending.values())  # the victim had requests in flight ...
-    pages = Counter(i["page"]["url"] for i in _items(client, token))
-    assert {f"https://res.test/p/{n}" for n in range(2 * PAGES + 1)} <= set(pages)  # ... and none is lost
-    consumers = client.xinfo_consumers(cluster.key(token, "requests"), cluster.WORKERS_GROUP)
-    assert all(c["pending"] == 0 for c in consumers)
-
-
 def test_a_worker_without_redis_says_so_and_exits_2(tmp_path):
     result = subprocess.run([sys.executable, "-m", "crawler.worker", "--redis", f"unix://{tmp_path}/none.sock"],
                             cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
