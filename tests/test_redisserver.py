@@ -70,9 +70,9 @@ def test_it_dies_with_its_parent_and_the_next_one_sweeps_its_folder():
     import subprocess
     import sys
 
-    code = ("import sys, time\nfrom crawler.redisserver import RedisServer\n"
-            "with RedisServer() as s:\n    print(s.pid, s.folder, flush=True)\n    time.sleep(60)\n")
-    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+    code = ("import sys\nfrom crawler.redisserver import RedisServer\n"
+            "with RedisServer() as s:\n    print(s.pid, s.folder, flush=True)\n    sys.stdin.read()\n")  # (until killed)
+    parent = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                               env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent)))
     try:
         pid, folder = parent.stdout.readline().split()

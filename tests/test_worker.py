@@ -387,9 +387,9 @@ def test_a_worker_started_for_a_coordinator_dies_with_it(redis_url):
     code = ("import subprocess, sys, time\n"
             f"p = subprocess.Popen([sys.executable, '-m', 'crawler.worker', '--redis', {redis_url!r}, '--token', '9-0'])\n"
             "print(p.pid, flush=True)\n"
-            "time.sleep(120)\n")
+            "sys.stdin.read()\n")  # (until it is killed: its stdin never ends)
     parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-                              stdout=subprocess.PIPE, text=True)
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     worker = int(parent.stdout.readline())
     try:
         time.sleep(1.0)  # (it waits for crawl 9-0, announced nowhere)
