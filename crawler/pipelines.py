@@ -89,20 +89,7 @@ class StorePipeline:
                 engine.close_spider(engine.spider, STORE_FAILED)
 
     def _write(self, item) -> None:
-        page = item["page"]
-        if item.get("cache") and page.get("reason") == "cached":
-            item["cache"] = False  # an answer read from the cache does not renew it
-        state = item.get("state")
-        if state is not None:  # items are written out of the order their states were taken in
-            if state.get("seq", 0) < self.state_seq:
-                state = None
-            else:
-                self.state_seq = state.get("seq", 0)
-        self.store.write_page(self.crawl_id, page, item["links"], item["discovered"], state,
-                              partial=item.get("partial", False), replace_links=item.get("replace_links", False))
-        if item.get("cache"):
-            self.store.cache(page["url"], page["status"], page.get("location"), page.get("headers"),
-                             page.get("content_type"))
+        self.state_seq = self.store.write_item(self.crawl_id, item, self.state_seq)
 
     def spider_closed(self, spider, reason):
         try:

@@ -821,6 +821,26 @@ class Store:
                                 (json.dumps(state, sort_keys=True),
                                  json.dumps(state["origins"]) if state.get("origins") is not None else None, crawl_id))
 
+    def write_item(self, crawl_id: int, item: dict, state_seq: int = 0) -> int:
+        """Write one item of the spider (a fetched URL: ``page``, ``links``, ``discovered``,
+        ``state``, ``partial``, ``replace_links``, ``cache``) and renew the external-link cache
+        with it. Items reach the store out of the order their crawl states were taken in: a
+        state older than ``state_seq`` (the newest written so far) is not written. Returns the
+        newest state seq now.
+        """
+        page = item["page"]
+        state = item.get("state")
+        if state is not None:
+            if state.get("seq", 0) < state_seq:
+                state = None
+            else:
+                state_seq = state.get("seq", 0)
+        self.write_page(crawl_id, page, item.get("links") or (), item.get("discovered") or (), state,
+                        partial=item.get("partial", False), replace_links=item.get("replace_links", False))
+        if item.get("cache") and page.get("reason") != "cached":  # a cached answer does not renew the cache
+            self.cache(page["url"], page["status"], page.get("location"), page.get("headers"), page.get("content_type"))
+        return state_seq
+
     def add_frontier(self, crawl_id: int, entries: list[tuple]) -> None:
         with self.db:
             ids = self._url_ids(u for u, _ in entries)

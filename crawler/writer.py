@@ -104,25 +104,12 @@ class Writer:
 
     # -- one item ---------------------------------------------------------------------------
     def write_item(self, store: Store, item: dict) -> bool:
-        """Write one item as StorePipeline._write does; False when its page is stored already
-        (a replayed item: its links, frontier and state are in the store with it)."""
-        page = item["page"]
-        if store.page(self.crawl_id, page["url"]) is not None:
+        """Write one item as StorePipeline does (:meth:`crawler.store.Store.write_item`); False
+        when its page is stored already (a replayed item: its links, frontier and state are in
+        the store with it)."""
+        if store.page(self.crawl_id, item["page"]["url"]) is not None:
             return False  # (a sitemap's parts too: its page row is written with its last part)
-        if item.get("cache") and page.get("reason") == "cached":
-            item["cache"] = False  # an answer read from the cache does not renew it
-        state = item.get("state")
-        if state is not None:  # items are written out of the order their states were taken in
-            if state.get("seq", 0) < self.state_seq:
-                state = None
-            else:
-                self.state_seq = state.get("seq", 0)
-        store.write_page(self.crawl_id, page, [tuple(link) for link in item.get("links") or ()],
-                         [tuple(d) for d in item.get("discovered") or ()], state,
-                         partial=item.get("partial", False), replace_links=item.get("replace_links", False))
-        if item.get("cache"):
-            store.cache(page["url"], page["status"], page.get("location"), page.get("headers"),
-                        page.get("content_type"))
+        self.state_seq = store.write_item(self.crawl_id, item, self.state_seq)
         return True
 
     def write_entries(self, store: Store, entries: list) -> None:
