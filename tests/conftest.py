@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -231,6 +232,22 @@ def findings_set(report: dict, rules=None) -> set[tuple]:
         for f in report["findings"]
         if rules is None or f["rule"] in rules
     }
+
+
+def tree_page(handler, pages: int, delay: float) -> Route:
+    """/p/N of a binary tree of ``pages`` pages (answered after ``delay`` s), each with the same
+    header (a twitter icon) and a broken link every tenth page; the twitter profile links back."""
+    path = handler.path
+    time.sleep(delay)
+    if path.startswith("/_social/"):
+        return Route(200, body='<main><a href="https://res.test/p/0">our site</a></main>')
+    if not path.startswith("/p/") or not path[3:].isdigit() or int(path[3:]) >= pages:
+        return Route(404, body="<h1>not found</h1>")
+    n = int(path[3:])
+    kids = "".join(f'<a href="/p/{k}">page {k}</a>' for k in (2 * n + 1, 2 * n + 2))
+    broken = '<a href="/gone/">old</a>' if n % 10 == 9 else ""
+    return Route(200, body=f'<header><a href="https://twitter.com/restest">Twitter</a></header>'
+                           f'<main><h1>page {n}</h1>{kids}{broken}</main>')
 
 
 def wait_for_row(db, sql, predicate, timeout=60, poll=0.05):

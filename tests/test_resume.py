@@ -12,25 +12,14 @@ from collections import Counter
 
 import pytest
 
-from conftest import ROOT, Route, SiteServer, process_gone, run_cli, wait_for_row
+from conftest import ROOT, SiteServer, process_gone, run_cli, tree_page, wait_for_row
 
 PAGES = 60
 
 
 def _site(handler):
-    """/p/N: a binary tree of PAGES pages, each with the same header (a twitter icon) and a broken
-    link every tenth page; the twitter profile links back. Slow enough to be killed mid-way."""
-    path = handler.path
-    time.sleep(0.02)
-    if path.startswith("/_social/"):
-        return Route(200, body='<main><a href="https://res.test/p/0">our site</a></main>')
-    if not path.startswith("/p/") or not path[3:].isdigit() or int(path[3:]) >= PAGES:
-        return Route(404, body="<h1>not found</h1>")
-    n = int(path[3:])
-    kids = "".join(f'<a href="/p/{k}">page {k}</a>' for k in (2 * n + 1, 2 * n + 2))
-    broken = '<a href="/gone/">old</a>' if n % 10 == 9 else ""
-    return Route(200, body=f'<header><a href="https://twitter.com/restest">Twitter</a></header>'
-                           f'<main><h1>page {n}</h1>{kids}{broken}</main>')
+    """The binary tree of PAGES pages (conftest.tree_page), slow enough to be killed mid-way."""
+    return tree_page(handler, PAGES, delay=0.02)
 
 
 ARGS = ["--no-sitemaps", "--concurrency", "2", "--format", "json"]

@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import ROOT, Route, SiteServer, process_gone
+from conftest import ROOT, Route, SiteServer, process_gone, tree_page
 
 from crawler import cluster
 from crawler.options import CrawlOptions
@@ -21,19 +21,8 @@ PAGES = 60
 
 
 def _tree(handler, pages=PAGES, delay=0.01):
-    """/p/N: a binary tree of ``pages`` pages, each linking a twitter profile in its header and,
-    every tenth, a page that is gone; the profile links back."""
-    path = handler.path
-    time.sleep(delay)
-    if path.startswith("/_social/"):
-        return Route(200, body='<main><a href="https://res.test/p/0">our site</a></main>')
-    if not path.startswith("/p/") or not path[3:].isdigit() or int(path[3:]) >= pages:
-        return Route(404, body="<h1>not found</h1>")
-    n = int(path[3:])
-    kids = "".join(f'<a href="/p/{k}">page {k}</a>' for k in (2 * n + 1, 2 * n + 2))
-    broken = '<a href="/gone/">old</a>' if n % 10 == 9 else ""
-    return Route(200, body=f'<header><a href="https://twitter.com/restest">Twitter</a></header>'
-                           f'<main><h1>page {n}</h1>{kids}{broken}</main>')
+    """The binary tree of ``pages`` pages (conftest.tree_page)."""
+    return tree_page(handler, pages, delay)
 
 
 def _options(srv: SiteServer, **kw) -> CrawlOptions:
