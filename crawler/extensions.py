@@ -44,12 +44,15 @@ class CrawlLimits:
     def from_crawler(cls, crawler):
         instance = _INSTANCES.get(crawler)
         if instance is None:
-            s = crawler.settings
-            depth = s.get("FUNNEL_DEPTH")
-            instance = _INSTANCES[crawler] = cls(s.getint("FUNNEL_MAX_PAGES", 0),
-                                                  -1 if depth is None else int(depth),
-                                                  s.getint("FUNNEL_MAX_VARIANTS", 500))
+            instance = _INSTANCES[crawler] = cls.from_settings(crawler.settings)
         return instance
+
+    @classmethod
+    def from_settings(cls, s):
+        """The limits the crawl's settings set (``FUNNEL_MAX_PAGES``, ``FUNNEL_DEPTH``, ``FUNNEL_MAX_VARIANTS``)."""
+        depth = s.get("FUNNEL_DEPTH")
+        return cls(s.getint("FUNNEL_MAX_PAGES", 0), -1 if depth is None else int(depth),
+                   s.getint("FUNNEL_MAX_VARIANTS", 500))
 
     def allow(self, key: str, depth: int, seed: bool = False, listed: bool = False) -> bool:
         """May the owned page ``key`` at ``depth`` be crawled? Remembers what a limit cut off
@@ -133,10 +136,7 @@ class ClusterLimits(CrawlLimits):
     def from_crawler(cls, crawler):
         instance = _INSTANCES.get(crawler)
         if instance is None:
-            s = crawler.settings
-            depth = s.get("FUNNEL_DEPTH")
-            instance = _INSTANCES[crawler] = cls(s.getint("FUNNEL_MAX_PAGES", 0), -1 if depth is None else int(depth),
-                                                  s.getint("FUNNEL_MAX_VARIANTS", 500))
+            instance = _INSTANCES[crawler] = cls.from_settings(crawler.settings)
             from crawler.streams import Sender
 
             Sender.of(crawler).limits = instance

@@ -7,7 +7,7 @@ import tempfile
 
 from scrapy import signals
 
-from crawler.store import Store, StoreError, write_error, write_failure
+from crawler.store import Store, StoreError, mark_crawl_failed, write_error, write_failure
 
 logger = logging.getLogger(__name__)
 
@@ -105,13 +105,7 @@ class StorePipeline:
             if self.reserve is not None:  # the room to say so
                 self.reserve.close()
                 self.reserve = None
-            try:
-                with Store(self.db_path) as store:
-                    store.finish_crawl(self.crawl_id, "failed", self.failure)
-            except Exception as exc:
-                if not (isinstance(exc, StoreError) or write_failure(exc)):
-                    raise
-                logger.error("crawl #%d could not be marked failed in the store: %s", self.crawl_id, exc)
+            mark_crawl_failed(self.db_path, self.crawl_id, self.failure)
         if self.reserve is not None:
             self.reserve.close()
             self.reserve = None

@@ -178,9 +178,6 @@ def _stop_on_signals(process, db_path: str, crawl_id: int, queue: str) -> None:
     seconds: a request in flight to a server that drips its answer does not hold a crawl whose
     `funnelcheck` is gone. Past the grace the crawl is marked interrupted here and the process
     ends (what was in flight is fetched again by a resume). A second signal ends it at once."""
-    from twisted.internet import reactor
-
-    state = {"stopping": False}
 
     def hard_stop() -> None:
         try:
@@ -192,12 +189,23 @@ def _stop_on_signals(process, db_path: str, crawl_id: int, queue: str) -> None:
         shutil.rmtree(queue, ignore_errors=True)
         os._exit(128 + signal.SIGTERM)
 
+    stop_on_signals(process, hard_stop, "the crawl")
+
+
+def stop_on_signals(process, hard_stop, what: str) -> None:
+    """On SIGINT or SIGTERM stop Scrapy's ``process`` cleanly, and call ``hard_stop`` (which ends
+    the process) :data:`STOP_GRACE` seconds later if it has not stopped by then, or at once on a
+    second signal. ``what`` names what stops in the log."""
+    from twisted.internet import reactor
+
+    state = {"stopping": False}
+
     def on_signal(signum, frame) -> None:
         if state["stopping"]:
             reactor.callFromThread(hard_stop)
             return
         state["stopping"] = True
-        logger.info("received %s: stopping the crawl (at most %.0f s)", signal.Signals(signum).name, STOP_GRACE)
+        logger.info("received %s: stopping %s (at most %.0f s)", signal.Signals(signum).name, what, STOP_GRACE)
         reactor.callFromThread(process.stop)
         reactor.callFromThread(reactor.callLater, STOP_GRACE, hard_stop)
 

@@ -1378,6 +1378,19 @@ def why_not_comparable(crawl: dict) -> str:
     return f"crawl #{crawl['id']} {crawl['status']}" + (f": {error}" if error else "")
 
 
+def mark_crawl_failed(path, crawl_id: int, why: str) -> None:
+    """Mark crawl ``crawl_id`` of the store at ``path`` failed with ``why``, if the store can still
+    take a write (a full disk may not): a crawl whose process is gone is listed as interrupted
+    anyway (:meth:`Store.crawls`)."""
+    try:
+        with Store(path) as store:
+            store.finish_crawl(crawl_id, "failed", why)
+    except Exception as exc:
+        if not (isinstance(exc, StoreError) or write_failure(exc)):
+            raise
+        logger.error("crawl #%d could not be marked failed in the store: %s", crawl_id, exc)
+
+
 def process_alive(pid: int | None) -> bool:
     """Is there a process ``pid`` (None: not started yet, so not known to be gone)?"""
     if pid is None:

@@ -27,12 +27,12 @@ import threading
 import time
 
 from crawler import cluster
+from crawler.run import STOP_GRACE  # (seconds a stopping worker waits for what it has in flight)
 from crawler.urls import redact_credentials
 
 logger = logging.getLogger(__name__)
 
 POLL = 0.2          # seconds between looks at the announcements, and at the crawl's status
-STOP_GRACE = 5.0    # seconds a stopping worker waits for the requests it has in flight
 
 # What a worker changes in the settings of one process (crawler.run.scrapy_settings).
 CLUSTER_SETTINGS = {
@@ -290,25 +290,13 @@ def run_worker(redis_url: str, verbose: int = 0, token: str | None = None) -> in
 def _stop_on_signals(process, heartbeat: Heartbeat) -> None:
     """SIGINT or SIGTERM: stop as Scrapy does, within :data:`STOP_GRACE` s (what is in flight is
     pending in Redis: the other workers claim it once this one's alive key is gone)."""
-    from twisted.internet import reactor
-
-    state = {"stopping": False}
+    from crawler.run import stop_on_signals
 
     def hard_stop() -> None:
         heartbeat.stop()
         os._exit(128 + signal.SIGTERM)
 
-    def on_signal(signum, frame) -> None:
-        if state["stopping"]:
-            reactor.callFromThread(hard_stop)
-            return
-        state["stopping"] = True
-        logger.info("received %s: stopping the worker", signal.Signals(signum).name)
-        reactor.callFromThread(process.stop)
-        reactor.callFromThread(reactor.callLater, STOP_GRACE, hard_stop)
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, on_signal)
+    stop_on_signals(process, hard_stop, "the worker")
 
 
 def _die_with_parent() -> None:

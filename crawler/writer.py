@@ -28,7 +28,7 @@ import sys
 import time
 
 from crawler import cluster
-from crawler.store import Store, StoreError, write_error, write_failure
+from crawler.store import Store, StoreError, mark_crawl_failed, write_error, write_failure
 
 logger = logging.getLogger(__name__)
 
@@ -192,13 +192,7 @@ class Writer:
             self.client.set(self.status_key, "stopped")  # every worker closes
         if room is not None:
             room.close()  # the room to say so
-        try:
-            with Store(self.db_path) as store:
-                store.finish_crawl(self.crawl_id, "failed", self.failure)
-        except Exception as exc:
-            if not (isinstance(exc, StoreError) or write_failure(exc)):
-                raise
-            logger.error("crawl #%d could not be marked failed in the store: %s", self.crawl_id, exc)
+        mark_crawl_failed(self.db_path, self.crawl_id, self.failure)
         print(self.failure, file=sys.stderr)  # the last line of the writer's stderr: the coordinator reports it
         return STORE_FAILED_EXIT
 
