@@ -43,6 +43,9 @@ class CrawlOptions:
     allow_private: tuple[str, ...] = ()  # networks a crawl may reach besides its targets' addresses
     concurrency: int = 8
     user_agent: str | None = None
+    # [profiles] in funnel.toml: {profile URL: {"links": [...], "checked": "YYYY-MM-DD"}}, what the
+    # user states a profile funnelcheck cannot read links to (crawler.config.check_profiles)
+    profiles: dict = field(default_factory=dict, compare=False)
     # where directory targets are: the folder (a resume serves it again) and its local address
     directories: dict = field(default_factory=dict, compare=False)
     mounts: dict = field(default_factory=dict, compare=False)

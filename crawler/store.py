@@ -4,7 +4,7 @@ The crawler streams rows in as it goes (WAL, one transaction per page or per bat
 analysis and report reads them back. One file holds many crawls, so history,
 diffs and resumes are queries, not new formats.
 
-Tables (schema 3)
+Tables (schema 4)
 -----------------
 meta       ``schema_version``: the layout of this file
 migrations one row per migration applied (version, name, when), the way sqlite-utils records them
@@ -20,6 +20,7 @@ links      one row per link on a fetched page: source, key, target as written (w
 frontier   every URL the crawl decided to fetch and whether it has been (what a resume reads)
 findings   the findings of a finished audit, by stable id (what crawl comparisons read)
 url_cache  external link verdicts kept across runs (``--cache-age``)
+answers    social profile API answers and their rate-limit state, kept across runs (``--cache-age``)
 
 A store written by an older funnelcheck is migrated when opened for writing and read as
 it is for reports; one written by a newer funnelcheck, or a file that is not a
@@ -43,7 +44,7 @@ from crawler.urls import redact_credentials
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -121,6 +122,14 @@ CREATE TABLE url_cache (
     location TEXT,
     headers TEXT,
     content_type TEXT,
+    checked_at REAL NOT NULL
+);
+CREATE TABLE answers (
+    url TEXT PRIMARY KEY,             -- a profile API's public URL, or budget:ORIGIN (its rate-limit state)
+    status INTEGER,
+    headers TEXT,
+    content_type TEXT,
+    body BLOB,
     checked_at REAL NOT NULL
 );
 """
@@ -231,7 +240,9 @@ _READ = {
 # A link's position in its page's document order. Stores from before schema 3 know only source
 # lines (a line 0 or NULL: none), and so do rows written without one (graph_from's examples).
 _POS = {1: "NULLIF(l.line, 0)", 2: "NULLIF(l.line, 0)", 3: "COALESCE(l.pos, NULLIF(l.line, 0))"}
+_POS[4] = _POS[3]  # (schema 4 added a table, no column links are read with)
 _READ[3] = dict(_READ[2])
+_READ[4] = dict(_READ[3])
 _READ = {version: {**{name: sql.replace("{pos}", _POS[version]) for name, sql in queries.items()},
                    "pos": _POS[version]} for version, queries in _READ.items()}
 
@@ -350,9 +361,16 @@ def _migrate_3(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
+def _migrate_4(db: sqlite3.Connection) -> None:
+    """Schema 3 -> 4: ``answers``, the social profile API answers kept across runs."""
+    db.execute("CREATE TABLE IF NOT EXISTS answers (url TEXT PRIMARY KEY, status INTEGER, headers TEXT,"
+               " content_type TEXT, body BLOB, checked_at REAL NOT NULL)")
+
+
 # Ordered: (version, name, function taking the store from version - 1 to version).
 MIGRATIONS = ((2, "urls table, links as ids, stored findings", _migrate_2),
-              (3, "page signals, links in document order", _migrate_3))
+              (3, "page signals, links in document order", _migrate_3),
+              (4, "social profile API answers", _migrate_4))
 
 
 def _statements(script: str) -> list[str]:
@@ -839,6 +857,8 @@ class Store:
                         partial=item.get("partial", False), replace_links=item.get("replace_links", False))
         if item.get("cache") and page.get("reason") != "cached":  # a cached answer does not renew the cache
             self.cache(page["url"], page["status"], page.get("location"), page.get("headers"), page.get("content_type"))
+        for answer in item.get("answers") or ():
+            self.keep_answer(answer)
         return state_seq
 
     def add_frontier(self, crawl_id: int, entries: list[tuple]) -> None:
@@ -1151,6 +1171,33 @@ class Store:
     def _has_table(self, name: str) -> bool:
         return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                                (name,)).fetchone() is not None
+
+    # -- social profile API answers (crawler.profiles) -------------------------------
+    def keep_answer(self, answer: dict) -> None:
+        """Keep a profile API's answer (``url``, ``status``, ``headers``, ``content_type``, ``body``)
+        for the next run, or an API's rate-limit state (``url`` ``budget:ORIGIN``)."""
+        if self.version < 4:
+            return
+        with self._transaction():
+            self.db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
+                            (answer["url"], answer.get("status"), answer.get("headers"), answer.get("content_type"),
+                             answer.get("body"), time.time()))
+
+    def answer(self, url: str, max_age: float | None = None) -> dict | None:
+        """A kept answer younger than ``max_age`` seconds (any age: None), or None.
+
+        >>> import tempfile, os
+        >>> s = Store(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
+        >>> s.keep_answer({"url": "https://api.example/u/a", "status": 200, "body": b"{}"})
+        >>> s.answer("https://api.example/u/a", 60)["body"], s.answer("https://api.example/u/b", 60)
+        (b'{}', None)
+        """
+        if self.version < 4:
+            return None
+        row = self.db.execute("SELECT * FROM answers WHERE url = ?", (url,)).fetchone()
+        if row is None or (max_age is not None and time.time() - row["checked_at"] > max_age):
+            return None
+        return dict(row)
 
     # -- cache of external verdicts -----------------------------------------------
     def cached(self, url: str, max_age: float) -> dict | None:
