@@ -43,9 +43,9 @@ class ProfileVerdict:
     locations: list = field(default_factory=list, repr=False)  # (analysis.findings.Location)
 
     def as_dict(self) -> dict:
-        return {"url": self.name, "platform": self.platform, "state": self.state, "how": self.how,
+        return {"url": self.name, "key": self.url, "platform": self.platform, "state": self.state, "how": self.how,
                 "links": self.links, "verified": self.verified, "reason": self.reason,
-                "stated_on": self.stated_on}
+                "stated_on": self.stated_on, "pages": len(self.sources)}
 
 
 def stated_profiles(g) -> dict[str, dict]:
@@ -177,7 +177,7 @@ def profiles_summary(verdicts: list[ProfileVerdict]) -> dict | None:
         return None
     counts = {s: sum(v.state == s for v in verdicts) for s in (BLOG_, SITE_, NOWHERE, UNREADABLE, MISSING)}
     n = len(verdicts)
-    parts = [f"{counts[BLOG_]} of your {n} profile{'s' if n != 1 else ''} send{'s' if counts[BLOG_] == 1 and n == 1 else ''}"
+    parts = [f"{counts[BLOG_]} of your {n} profile{'s' if n != 1 else ''} send{'s' if counts[BLOG_] == 1 else ''}"
              f" visitors to your blog"]
     if counts[SITE_]:
         parts.append(f"{counts[SITE_]} send{'s' if counts[SITE_] == 1 else ''} them to the site, skipping the blog")

@@ -64,7 +64,7 @@ def test_a_newer_store_is_refused(tmp_path):
         result = run_cli(*args, "--db", db)
         assert result.exit_code == 2
         assert result.stderr == (f"funnelcheck: error: {db} was written by a newer funnelcheck (store schema 99; "
-                                 "this one reads up to 3): upgrade funnelcheck to read it\n")
+                                 "this one reads up to 4): upgrade funnelcheck to read it\n")
     assert _digest(db) == before
 
 
@@ -126,7 +126,8 @@ def _schema_2_store(path: Path) -> None:
         conn.execute("ALTER TABLE links DROP COLUMN pos")
         conn.execute("ALTER TABLE pages DROP COLUMN signals")
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
-        conn.execute("DELETE FROM migrations WHERE version = 3")
+        conn.execute("DELETE FROM migrations WHERE version >= 3")
+        conn.execute("DROP TABLE answers")
     conn.close()
 
 

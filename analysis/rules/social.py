@@ -122,7 +122,7 @@ def stranded_social(g):
             msg = f"could not verify that {names[0]} links back: {reason}"
         else:
             msg = f"could not verify that {len(vs)} {platform} profiles link back ({listing(names)}): {reason}"
-        detail = {"verdict": "unverified", "reason": reason, "platform": platform, "kind": "unverified"}
+        detail = {"verdict": "unverified", "reason": reason, "platform": platform}
         if len(vs) > 1:
             detail["profiles"] = names
         yield Finding("stranded-social", "info", names[0], msg, None, sources, locations, detail)
@@ -136,8 +136,8 @@ def rel_me_missing(g):
     from analysis.profiles import profile_verdicts
 
     for v in profile_verdicts(g):
-        if v.platform != "Mastodon" or not v.links or v.stated_on:
-            continue
+        if v.platform != "Mastodon" or not v.links or not v.how.startswith("through"):
+            continue  # (only the API says which fields are verified)
         unverified = [l for l in v.links if l["source"] == "field" and not l["verified"]]
         if not unverified or any(l["source"] == "field" and l["verified"] for l in v.links):
             continue
