@@ -102,6 +102,16 @@ def stranded_social(g):
     stated in ``[profiles]``) even where no page links to them. Only a profile that was read
     (or whose links the user stated) can be stranded; a platform that could not be read is one
     info line per platform, with the reason (:mod:`analysis.profiles`).
+
+    >>> from analysis.graph import graph_from
+    >>> home, li = "https://a.example/", "https://www.linkedin.com/company/"
+    >>> g = graph_from([{"url": home, "role": "page", "status": 200, "parsed": 1},
+    ...     {"url": li + "a", "role": "profile", "status": 999}, {"url": li + "a-labs", "role": "profile", "status": 999}],
+    ...     [(home, li + "a", "footer", "profile"), (home, li + "a-labs", "footer", "profile")], site=[home])
+    >>> [(f.severity, f.message) for f in stranded_social(g)]  # doctest: +NORMALIZE_WHITESPACE
+    [('info', 'could not verify that 2 LinkedIn profiles link back (https://www.linkedin.com/company/a,
+      https://www.linkedin.com/company/a-labs): blocked (LinkedIn answers 999 to crawlers); LinkedIn shows company
+      pages and profiles only to its members')]
     """
     from analysis.profiles import NOWHERE, UNREADABLE, profile_verdicts
 

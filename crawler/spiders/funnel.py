@@ -436,7 +436,7 @@ class FunnelSpider(scrapy.Spider):
         budget = self.budget_entry(response, headers)
         if budget:
             answers.append(budget)
-        if limit and status in (403, 429):
+        if limit and status in (403, 429) and not meta.get("first"):
             page.update(status=None, error_kind="hourly-limit", reason=f"not checked: {reader.limit}")
             yield self.item(page, answers=answers)
             return
@@ -479,8 +479,9 @@ class FunnelSpider(scrapy.Spider):
                 page.update(parsed=1, title=meta.get("title"), reason=meta.get("cut"))
         elif step > 0 and meta.get("first"):
             # the user was read, the second call failed: what was read stands
+            why = reader.limit if limit else f"{reader.label} answers {status}"
             page = dict(meta["first"], parsed=1, title=meta.get("title"),
-                        reason=f"read without its {meta['step'] + 1}nd part ({status})")
+                        reason=f"read without its part {meta['step'] + 1}: {why}")
         else:
             message = api_error(response.body)
             page["reason"] = f"{reader.label} answers {status}" + (f": {message}" if message else "")
@@ -768,6 +769,14 @@ class FunnelSpider(scrapy.Spider):
         return page
 
     def on_error(self, failure):
+        meta = failure.request.meta
+        if meta.get("reader") and meta.get("first"):
+            # a profile's first answer was read, a later call failed (its hourly limit): what was read stands
+            kind, reason = self.error_of(failure)
+            page = dict(meta["first"], parsed=1, title=meta.get("title"),
+                        reason=f"read without its part {meta['step'] + 1}: {reason}"[:300])
+            yield self.item(page, self.profile_rows(meta["key"], meta["found"]), answers=meta.get("answers") or ())
+            return
         yield self.item(self.unread(failure.request, *self.error_of(failure)))
         yield from self.seed_answered(failure.request.meta)
 
