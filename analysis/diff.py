@@ -584,8 +584,10 @@ def diff_crawls(store, old_id: int, new_id: int, *, weights: dict | None = None,
         "findings": {"new": f_new, "resolved": f_resolved, "changed": f_changed},
         "metrics": _metrics(old, new),
         "fix_first": new.plan,
-        "profiles": stated_profiles_gone(old.profiles, new.profiles),
     }
+    profiles = stated_profiles_gone(old.profiles, new.profiles)
+    if profiles["stated_gone"]:  # (only then: a diff without stated profiles is as it was)
+        out["profiles"] = profiles
     items = summary(out)
     said = {"headline": headline(out, items=items), "summary": items}
     out = {**{k: out[k] for k in ("site", "old", "new", "options_differ")}, **said,

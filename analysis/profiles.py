@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from analysis.status import BROKEN, OK, SKIPPED, UNVERIFIED
+from analysis.status import BROKEN, OK
 from analysis.words import listing
 from crawler.scope import APP, BLOG, COMPANY, OWNED, PROFILE, SITE, unwrap_redirector
 from crawler.urls import URLError, dedupe_key, normalize

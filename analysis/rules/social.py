@@ -10,11 +10,10 @@ from urllib.parse import urlsplit, urlunsplit
 from analysis.findings import RANK, Finding, Location
 from analysis.graph import offers
 from analysis.rules.common import REGION_WORDS, _Group, _owned_page_tiers, _plural, _tier_keys, rule
-from analysis.status import SKIPPED, UNVERIFIED
 from analysis.words import listing
-from crawler.scope import (COMMUNITY, COMPANY, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SOCIAL, _host, handle_key,
+from crawler.scope import (COMMUNITY, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SOCIAL, _host, handle_key,
                            names_own_profile, unwrap_redirector)
-from crawler.urls import dedupe_key, has_tracking, origin
+from crawler.urls import has_tracking, origin
 
 
 @rule("backward-social")

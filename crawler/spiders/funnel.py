@@ -21,7 +21,7 @@ from crawler.errors import error_kind, size_reason
 from crawler.extensions import CrawlLimits
 from crawler.extract import BINARY_DATA, NAVIGATION_TAGS, Link, binary_kind, css_urls, extract, resolve_href
 from crawler.options import CrawlOptions
-from crawler.profiles import MAX_LINKS, ProfileLink, api_error, api_urls, read_api, youtube_links
+from crawler.profiles import MAX_LINKS, api_error, api_urls, read_api, youtube_links
 from crawler.scope import APP, EXTERNAL, OWNED, PROFILE, SHARE, SOCIAL, handle_key, names_own_profile
 from crawler.sitemaps import SitemapError, read_sitemap
 from crawler.store import now_iso
@@ -159,7 +159,10 @@ class FunnelSpider(scrapy.Spider):
             if fetch["role"] == "sitemap":
                 yield self.fetch(fetch["url"], "sitemap", self.parse_sitemap)
             else:
-                yield self.request(fetch["url"], key, fetch["role"], fetch.get("depth") or 0, fetch.get("method") or "GET")
+                request = self.reader_request(fetch["url"], key, fetch.get("depth") or 0) \
+                    if fetch["role"] == "profile" else None
+                yield request or self.request(fetch["url"], key, fetch["role"], fetch.get("depth") or 0,
+                                              fetch.get("method") or "GET")
 
     def resume_state(self) -> dict | None:
         """What a resume needs that the pages do not say, when it changed (else None): written
@@ -674,7 +677,7 @@ class FunnelSpider(scrapy.Spider):
         item = {"page": page, "links": links or [], "discovered": self.frontier(follow), "cache": cache,
                 "state": self.resume_state(), "partial": partial, "replace_links": first}
         if answers:
-            item["answers"] = list(answers)  # a profile API's answers and rate-limit state (Store.keep_answer)
+            item["answers"] = list(answers)  # a profile API's answers and rate-limit state (kept by the pipeline)
         return item
 
     @staticmethod
@@ -684,8 +687,9 @@ class FunnelSpider(scrapy.Spider):
         for r in follow:
             if isinstance(r, scrapy.Request):
                 m = r.meta
-                out.append((m["key"], json.dumps({"url": m["public"], "role": m["role"], "depth": m["depth"],
-                                                  "method": r.method})))
+                # (a profile read through its API is asked again as the profile: restore() reads it so)
+                out.append((m["key"], json.dumps({"url": m.get("profile") or m["public"], "role": m["role"],
+                                                  "depth": m["depth"], "method": r.method})))
         return out
 
     def link(self, source: str, link, depth: int, crawl_more: bool, pos: int | None = None):
