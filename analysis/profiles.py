@@ -190,7 +190,8 @@ def profiles_summary(verdicts: list[ProfileVerdict]) -> dict | None:
         parts.append(_and(unread) + " could not be read")
     missing = sorted({v.name for v in verdicts if v.state == MISSING})
     if missing:
-        parts.append(f"{listing(missing)} {'does' if len(missing) == 1 else 'do'} not exist")
+        parts.append(f"{_and(missing) if len(missing) <= 3 else listing(missing)} "
+                     f"{'does' if len(missing) == 1 else 'do'} not exist")
     stated = sum(1 for v in verdicts if v.stated_on)
     return {"profiles": n, "to_blog": counts[BLOG_], "to_site": counts[SITE_], "nowhere": counts[NOWHERE],
             "unreadable": unread, "missing": counts[MISSING], "stated": stated,

@@ -272,6 +272,7 @@ def evil(module_site_server, tmp_path_factory):
             Route(400, JSON, json.dumps({"error": "InvalidRequest", "message": "Profile \x1b[2Jnot found\x1b]0;x\x07"})),
         "/mas.to/api/v1/accounts/lookup?acct=evil": mastodon("evil", fields),
         "/mstdn.social/api/v1/accounts/lookup?acct=evil": Route(200, JSON, fifty_megabytes),
+        "/mastodon.online/api/v1/accounts/lookup?acct=nobody": Route(404, JSON, '{"error":"Record not found"}'),
         "/api.github.com/users/evil": Route(403, github_headers(0), json.dumps({
             "message": "API rate limit exceeded for 203.0.113.7. (But here's the good news: Authenticated requests get "
                        "a higher rate limit. Check out the documentation for more details.)",
@@ -310,8 +311,9 @@ def test_the_terminal_summary_names_each_profile_and_its_verdict(evil):
     text = evil[2].stdout
     start = text.index("Profiles:")
     assert text[start:text.index("\n\n", start)].splitlines() == [
-        "Profiles: 0 of your 6 profiles send visitors to your blog; 2 send them to the site, skipping the blog; "
-        "Bluesky, GitHub and Mastodon could not be read; https://bsky.app/profile/gone.bsky.social does not exist",
+        "Profiles: 0 of your 7 profiles send visitors to your blog; 2 send them to the site, skipping the blog; "
+        "Bluesky, GitHub and Mastodon could not be read; https://bsky.app/profile/gone.bsky.social and "
+        "https://mastodon.online/@nobody do not exist",
         "  https://bsky.app/profile/away.bsky.social could not be read: skipped (private address)",
         "  https://bsky.app/profile/evil.test links back to the site (https://evil.test/, its handle, verified both "
         "ways); read through the Bluesky API",
@@ -321,6 +323,7 @@ def test_the_terminal_summary_names_each_profile_and_its_verdict(evil):
         "reached",
         "  https://mas.to/@evil links back to the site (https://evil.test/0/, a profile field); read through the "
         "Mastodon API",
+        "  https://mastodon.online/@nobody does not exist: Mastodon answers 404: Record not found",
         "  https://mstdn.social/@evil could not be read: too large (over 1 MiB)"]
     # one info line per platform that could not be read
     findings = [l for l in text.splitlines() if "could not verify" in l]
