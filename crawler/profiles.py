@@ -187,7 +187,24 @@ def mastodon(data: dict) -> ProfileRead:
         url = _web(href)
         if url:
             links.append(ProfileLink(url, "bio"))
-    return ProfileRead(links, _cut(data.get("display_name")) or _cut(data.get("username")) or None)
+    return ProfileRead(links, _mastodon_title(data))
+
+
+def _mastodon_title(data: dict) -> str | None:
+    """The title Mastodon gives the profile's page: ``Name (@user@instance)``.
+
+    >>> _mastodon_title({"display_name": "Acme", "username": "acme", "url": "https://mastodon.social/@acme"})
+    'Acme (@acme@mastodon.social)'
+    """
+    name, user = _cut(data.get("display_name")), _cut(data.get("username"))
+    url = data.get("url") if isinstance(data.get("url"), str) else ""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
+    if user and host:
+        return f"{name or user} (@{user}@{host})"[:MAX_TEXT]
+    return name or user or None
 
 
 def github(data, step: int) -> ProfileRead:
