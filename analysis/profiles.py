@@ -135,7 +135,8 @@ def profile_verdicts(g) -> list[ProfileVerdict]:
             v.state, v.how = _state(v.links), _how(node, platform)
             v.verified = any(l["verified"] for l in v.links)
         elif verdict == BROKEN:
-            v.state, v.reason = MISSING, data.get("reason") or data.get("label")
+            status = data.get("status")
+            v.state, v.reason = MISSING, data.get("reason") or (f"it answers {status}" if status else data.get("label"))
         else:
             v.reason = data.get("label") or data.get("reason") or "not read"
             if verdict == OK:  # answered, and nothing could be read of it
