@@ -100,7 +100,7 @@ def stranded_social(g):
     Profiles owned pages link to are checked, and the business's own (``--social``, and those
     stated in ``[profiles]``) even where no page links to them. Only a profile that was read
     (or whose links the user stated) can be stranded; a platform that could not be read is one
-    info line per platform, with the reason (:mod:`analysis.profiles`).
+    info line per platform, with the reason (see analysis/profiles.py).
 
     >>> from analysis.graph import graph_from
     >>> home, li = "https://a.example/", "https://www.linkedin.com/company/"
