@@ -1174,14 +1174,19 @@ class Store:
 
     # -- social profile API answers (crawler.profiles) -------------------------------
     def keep_answer(self, answer: dict) -> None:
-        """Keep a profile API's answer (``url``, ``status``, ``headers``, ``content_type``, ``body``)
-        for the next run, or an API's rate-limit state (``url`` ``budget:ORIGIN``)."""
+        """Keep a profile API's answer (``url``, ``status``, ``headers``, ``content_type``, ``body`` or
+        ``body64``: base64) for the next run, or an API's rate-limit state (``url`` ``budget:ORIGIN``)."""
         if self.version < 4:
             return
+        body = answer.get("body")
+        if answer.get("body64") is not None:  # (the spider's items carry it as base64 text)
+            import base64
+
+            body = base64.b64decode(answer["body64"])
         with self._transaction():
             self.db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
                             (answer["url"], answer.get("status"), answer.get("headers"), answer.get("content_type"),
-                             answer.get("body"), time.time()))
+                             body, time.time()))
 
     def answer(self, url: str, max_age: float | None = None) -> dict | None:
         """A kept answer younger than ``max_age`` seconds (any age: None), or None.

@@ -7,6 +7,7 @@ judges a status: the store keeps facts, analysis gives verdicts.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -468,7 +469,8 @@ class FunnelSpider(scrapy.Spider):
             else:
                 if not meta.get("cached") and len(response.body) <= ANSWER_CACHE_MAX:
                     answers.append({"url": meta["public"], "status": status, "headers": page["headers"],
-                                    "content_type": ctype, "body": response.body})
+                                    "content_type": ctype,  # (as text: items cross processes as JSON)
+                                    "body64": base64.b64encode(response.body).decode("ascii")})
                 found = found + [(l.url, l.source, l.verified, l.text) for l in read.links]
                 if read.title and step == 0:
                     meta["title"] = read.title
