@@ -391,6 +391,11 @@ def report_options(command):
               "server, a --remap destination or a --site/--blog/--social prefix.")
 @click.option("--concurrency", type=click.IntRange(1), default=None, help="Requests at once per host (default 8).")
 @click.option("--user-agent", default=None, help="User-Agent header (default names funnelcheck).")
+@click.option("--render", type=click.Choice(["auto", "always", "never"]), default=None,
+              help="Render pages built with JavaScript in the system's Chromium: auto (default: the pages whose HTML "
+                   "needs it, and a few of each template to compare), always (every owned page) or never.")
+@click.option("--chromium", default=None, metavar="PATH", help="The Chromium to render with (default: chromium on "
+              "PATH). Nothing is downloaded.")
 @click.option("--insecure", is_flag=True, default=None, help="Do not verify TLS certificates.")
 @click.option("--email-diff", "email_to", multiple=True, metavar="TO", help="After the audit, e-mail what changed "
               "since the site's previous complete crawl to TO (repeatable; SMTP settings from [email] in funnel.toml, "

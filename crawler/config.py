@@ -41,6 +41,8 @@ DEFAULTS: dict = {
     "allow_private": [],
     "concurrency": 8,
     "user_agent": None,
+    "render": "auto",   # --render: auto, always, never (FUNNELCHECK_RENDER changes the default)
+    "chromium": None,   # --chromium PATH (default: chromium on PATH)
     "fail_on": "high",
     "format": "terminal",
     "db": None,
@@ -54,7 +56,7 @@ LISTS = {k for k, v in DEFAULTS.items() if isinstance(v, list)}
 # The type each key takes in funnel.toml (lists hold strings; "targets" too).
 TYPES = {**{k: list for k in LISTS}, **{k: bool for k, v in DEFAULTS.items() if isinstance(v, bool)},
          "max_pages": int, "depth": int, "timeout": (int, float), "max_size": (int, float), "concurrency": int, "cache_age": (str, int), "max_time": (str, int),
-         "user_agent": str, "fail_on": str, "format": str, "db": str, "output": str, "accept": list, "email": dict,
+         "user_agent": str, "render": str, "chromium": str, "fail_on": str, "format": str, "db": str, "output": str, "accept": list, "email": dict,
          "workers": int, "redis": str}
 TYPE_NAMES = {list: "a list of strings", bool: "true or false", int: "a whole number", str: "a string",
               dict: "a table ([email])"}
@@ -126,6 +128,7 @@ def load_config(path: str | os.PathLike) -> dict:
 def merge(config: dict, cli: dict) -> dict:
     """Defaults, then the config file, then options given on the command line (``None`` = not given)."""
     options = dict(DEFAULTS)
+    options["render"] = os.environ.get("FUNNELCHECK_RENDER") or DEFAULTS["render"]
     options.update(config)
     for key, value in cli.items():
         if value is None or (key in LISTS and not value):
@@ -179,6 +182,34 @@ def check_cluster(workers, redis) -> None:
         raise ConfigError(f"--redis takes a URL like redis://host:6379/0 or unix:///path/redis.sock, got {redis!r}")
     if workers == 0 and not redis:
         raise ConfigError("--workers 0 only coordinates: give --redis URL where workers join")
+
+
+def check_render(mode, chromium: str | None) -> str | None:
+    """The Chromium a crawl renders with for ``--render mode`` (None: none, or not rendering);
+    :class:`ConfigError` with one line when ``mode`` is wrong or needs a Chromium there is not.
+
+    >>> check_render("never", None) is None
+    True
+    >>> check_render("sometimes", None)
+    Traceback (most recent call last):
+    ...
+    crawler.config.ConfigError: --render must be one of auto, always, never, got 'sometimes'
+    >>> check_render("auto", "/nonexistent/chromium")
+    Traceback (most recent call last):
+    ...
+    crawler.config.ConfigError: --chromium /nonexistent/chromium: no such executable file
+    """
+    from crawler.render import RENDER_MODES, find_chromium
+
+    if mode not in RENDER_MODES:
+        raise ConfigError(f"--render must be one of {', '.join(RENDER_MODES)}, got {mode!r}")
+    found = find_chromium(chromium)
+    if chromium and found is None:
+        raise ConfigError(f"--chromium {chromium}: no such executable file")
+    if mode == "always" and found is None:
+        raise ConfigError("--render always needs Chromium, and none is installed (no chromium on PATH): install it "
+                          "(apt-get install chromium) or give --chromium PATH")
+    return found if mode != "never" else None
 
 
 def validate(options: dict, formats=()) -> dict:
@@ -264,6 +295,7 @@ def validate(options: dict, formats=()) -> dict:
     if formats:
         check_format(o["format"], formats)
     check_cluster(o.get("workers", 1), o.get("redis"))
+    o["chromium"] = check_render(o.get("render", "auto"), o.get("chromium"))
     o["cache_age_seconds"] = parse_duration(o["cache_age"])
     o["max_time_seconds"] = None
     if o["max_time"] not in (None, "", 0, "0"):

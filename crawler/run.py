@@ -49,6 +49,11 @@ def scrapy_settings(db_path: str, crawl: dict, verbose: int = 0, resume: bool = 
         overrides["USER_AGENT"] = options.user_agent
     if options.max_time_seconds:
         overrides["CLOSESPIDER_TIMEOUT"] = options.max_time_seconds  # Scrapy's CloseSpider extension
+    if options.render != "never" and options.chromium:  # pages built with JavaScript (crawler.render)
+        from crawler.render import playwright_settings
+
+        overrides.update(playwright_settings(options, options.chromium, options.timeout,
+                                             overrides.get("USER_AGENT") or settings.get("USER_AGENT")))
     settings.setdict(overrides, priority="cmdline")
     return settings
 

@@ -43,6 +43,9 @@ USER_STORE_DIR = Path(os.environ.setdefault("FUNNELCHECK_TESTS_USER_DATA", str(_
 # import would make a second directory and point XDG_DATA_HOME at it.
 TEST_DATA_HOME = Path(tempfile.mkdtemp(prefix="funnelcheck-tests-data-"))
 os.environ["XDG_DATA_HOME"] = str(TEST_DATA_HOME)
+# Rendering in Chromium (--render auto, the default) costs ~1 s of browser start per audit: the
+# suite's audits read pages as served unless a test asks for --render (tests/test_render.py does).
+os.environ["FUNNELCHECK_RENDER"] = "never"
 
 
 def pytest_sessionfinish(session, exitstatus):
