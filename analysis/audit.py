@@ -330,6 +330,9 @@ def _report(run: _Run, db_path: str, crawl_id: int, code: int, tail: str, fmt: s
         run.facts.update(pages=a.summary["pages_crawled"], findings=a.summary["findings"])
         if a.summary.get("network"):
             run.warn(f"warning: {a.summary['network']['message']}")
+        for f in a.findings:  # --render auto without a Chromium: said once, here and as an info finding
+            if f.rule == "javascript-unrendered" and f.detail.get("kind") == "no-chromium":
+                run.warn(f"warning: {f.message}")
         if crawl["status"] == "interrupted":
             run.warn(f"warning: {crawl['error'] or 'crawl stopped early'}: the report covers what was crawled "
                      f"(funnelcheck resume --db {db_path} {crawl_id} to continue)")

@@ -69,6 +69,20 @@ class RenderHandler(ScrapyPlaywrightDownloadHandler):
         self.timeout = settings.getfloat("DOWNLOAD_TIMEOUT")
         self.user_agent = settings.get("USER_AGENT")
 
+    @classmethod
+    def from_crawler(cls, crawler):
+        """One handler (one driver, one browser) for http and https alike."""
+        handler = getattr(crawler, "_funnel_render_handler", None)
+        if handler is None:
+            handler = crawler._funnel_render_handler = cls(crawler)
+        return handler
+
+    async def close(self) -> None:
+        if getattr(self, "_closing", False):  # (closed once, though installed for two schemes)
+            return
+        self._closing = True
+        await super().close()
+
     def _make_request_handler(self, context_name, method, url, headers, body, encoding, spider,
                               initial_request_done):
         budget = {"left": MAX_SUBREQUESTS}
@@ -98,8 +112,9 @@ class RenderHandler(ScrapyPlaywrightDownloadHandler):
             response = await self.fetch(url, method, await request.all_headers(), request.post_data_buffer)
         except Exception as exc:  # refused by the guard, unreachable, too large, timed out
             logger.info("the browser's request for %s failed: %s", url, exc)
-            self.stats.inc_value("funnelcheck/render/requests/failed")
-            await _quietly(route.abort("blockedbyclient" if _refused(exc) else "failed"))
+            refused = _refused(fetched_url(self, url))
+            self.stats.inc_value(f"funnelcheck/render/requests/{'guarded' if refused else 'failed'}")
+            await _quietly(route.abort("blockedbyclient" if refused else "failed"))
             return
         headers = {}
         for name, values in response.headers.items():
@@ -118,8 +133,7 @@ class RenderHandler(ScrapyPlaywrightDownloadHandler):
         from scrapy import Request
         from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 
-        remapper = getattr(self.crawler.spider, "remapper", None)
-        fetched = remapper.fetch_url(url) if remapper is not None else url
+        fetched = fetched_url(self, url)
         headers = {k: v for k, v in headers.items() if not k.startswith(":") and k.lower() not in
                    ("accept-encoding", "cookie", "host", "content-length", "connection")}
         headers["User-Agent"] = self.user_agent
@@ -172,11 +186,18 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def _refused(exc: Exception) -> bool:
+def fetched_url(handler, url: str) -> str:
+    """Where the crawl fetches ``url`` from (its --remap)."""
+    remapper = getattr(handler.crawler.spider, "remapper", None)
+    return remapper.fetch_url(url) if remapper is not None else url
+
+
+def _refused(url: str) -> bool:
+    """Did the SSRF guard refuse the host of ``url``?"""
     from crawler.guard import blocked_address
 
     try:
-        return blocked_address(urlsplit(getattr(exc, "url", "") or "").hostname) is not None
+        return blocked_address(urlsplit(url).hostname) is not None
     except ValueError:
         return False
 

@@ -220,6 +220,14 @@ def link_diff(raw, rendered) -> tuple[set, set]:
     return after - before, before - after
 
 
+def context_options(user_agent: str) -> dict:
+    """The browser context a page is rendered in (made with the first page rendered: a crawl that
+    renders nothing starts no browser): the crawl's User-Agent, no service worker (its requests
+    would not be routed), TLS left to Scrapy, no downloads."""
+    return {"user_agent": user_agent, "service_workers": "block", "ignore_https_errors": True,
+            "accept_downloads": False}
+
+
 def playwright_settings(options, chromium: str, timeout: float, user_agent: str) -> dict:
     """The Scrapy settings that render with scrapy-playwright in ``chromium`` (crawler.run adds
     them only when the crawl renders: the raw crawl keeps Scrapy's own HTTP handler)."""
@@ -232,11 +240,10 @@ def playwright_settings(options, chromium: str, timeout: float, user_agent: str)
                                       "handle_sigint": False, "handle_sigterm": False, "handle_sighup": False},
         "PLAYWRIGHT_MAX_CONTEXTS": 1,
         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": pages,
-        "PLAYWRIGHT_CONTEXTS": {"default": {"user_agent": user_agent, "service_workers": "block",
-                                            "ignore_https_errors": True, "accept_downloads": False}},
         "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": timeout * 1000,
         "PLAYWRIGHT_RESTART_DISCONNECTED_BROWSER": True,
         "DOWNLOAD_SLOTS": {RENDER_SLOT: {"concurrency": pages, "delay": 0}},
+        "FUNNEL_RENDER_CONTEXT": context_options(user_agent),
     }
 
 

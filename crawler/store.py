@@ -20,7 +20,7 @@ links      one row per link on a fetched page: source, key, target as written (w
            pos (its index in the page's document order)
 frontier   every URL the crawl decided to fetch and whether it has been (what a resume reads)
 render_links  the links only one reading of a rendered page has: ``js`` (only after JavaScript)
-           or ``raw`` (in the served HTML, removed by rendering); page, key, tag, region, text
+           or ``raw`` (in the served HTML, removed by rendering); page, target, tag, region, text
 findings   the findings of a finished audit, by stable id (what crawl comparisons read)
 url_cache  external link verdicts kept across runs (``--cache-age``)
 
@@ -123,7 +123,7 @@ CREATE TABLE findings (
 CREATE TABLE render_links (          -- links only one reading of a rendered page has (crawler.render)
     crawl_id INTEGER NOT NULL REFERENCES crawls(id) ON DELETE CASCADE,
     source_id INTEGER NOT NULL,       -- urls.id of the page
-    key_id INTEGER NOT NULL,          -- urls.id of the link's target key
+    target_id INTEGER NOT NULL,       -- urls.id of the link's target (as written, normalised)
     tag INTEGER, region INTEGER,      -- terms.id
     text TEXT,
     seen TEXT NOT NULL                -- js: only after JavaScript, raw: in the served HTML and removed by rendering
@@ -812,9 +812,9 @@ class Store:
             urls = {page["url"]}
             for link in links:
                 urls.update((link[0], link[1], link[2]))
-            if render_links:  # (page, key, tag, region, text, seen): links only one reading has (--render)
+            if render_links:  # (page, target, tag, region, text, seen): links only one reading has (--render)
                 self.db.executemany(
-                    "INSERT INTO render_links (crawl_id, source_id, key_id, tag, region, text, seen)"
+                    "INSERT INTO render_links (crawl_id, source_id, target_id, tag, region, text, seen)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(crawl_id, ids[s], ids[k], term(tag), term(region), redact_credentials(text) or None, seen)
                      for (s, k, tag, region, text, seen), ids in
@@ -1191,14 +1191,14 @@ class Store:
 
     # -- how pages were read (--render; crawler.render) ---------------------------------------
     def render_links(self, crawl_id: int) -> Iterator[tuple[str, str, str, str, str, str]]:
-        """The links only one reading of a rendered page has, page by page: ``(page, target key,
-        tag, region, text, seen)``, ``seen`` ``js`` (only after JavaScript) or ``raw`` (in the
+        """The links only one reading of a rendered page has, page by page: ``(page, target (as
+        written, normalised), tag, region, text, seen)``, ``seen`` ``js`` (only after JavaScript) or ``raw`` (in the
         served HTML, removed by rendering). None from a store of before schema 4."""
         if not self._has_table("render_links"):
             return
         cur = self.db.execute(
             "SELECT s.url, k.url, tg.term, rg.term, COALESCE(r.text, ''), r.seen FROM render_links r"
-            " JOIN urls s ON s.id = r.source_id JOIN urls k ON k.id = r.key_id"
+            " JOIN urls s ON s.id = r.source_id JOIN urls k ON k.id = r.target_id"
             " LEFT JOIN terms tg ON tg.id = r.tag LEFT JOIN terms rg ON rg.id = r.region"
             " WHERE r.crawl_id = ? ORDER BY r.source_id, r.rowid", (crawl_id,))
         cur.row_factory = None

@@ -658,7 +658,8 @@ class FunnelSpider(scrapy.Spider):
         keep = {k: meta[k] for k in ("public", "key", "role", "depth", "claimed", "seed", "dont_obey_robotstxt")
                 if k in meta}
         keep.update(dont_redirect=True, handle_httpstatus_all=True, playwright=True, download_slot=RENDER_SLOT,
-                    dont_obey_robotstxt=True, raw_page=page, raw_links=facts.links, dont_retry=True)
+                    dont_obey_robotstxt=True, raw_page=page, raw_links=facts.links, dont_retry=True,
+                    playwright_context_kwargs=self.settings.getdict("FUNNEL_RENDER_CONTEXT"))
         return scrapy.Request(response.url, meta=keep, dont_filter=True, priority=1,
                               callback=self.parse_rendered, errback=self.on_render_error)
 
@@ -732,8 +733,8 @@ class FunnelSpider(scrapy.Spider):
                 rows.append(row)
                 seen = (link.url, link.tag)
                 where = "js" if seen in only_rendered else "raw" if seen in only_raw else None
-                if where:  # (page, target key, tag, region, text, where)
-                    differing.append((row[0], row[2], row[4], row[7], row[6], where))
+                if where:  # (page, target as written, tag, region, text, where)
+                    differing.append((row[0], row[1], row[4], row[7], row[6], where))
             if request is not None:
                 follow.append(request)
         return rows, follow, differing
