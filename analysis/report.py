@@ -74,6 +74,8 @@ def summarize(g: CrawlGraph, findings: list[Finding], crawl: dict) -> dict:
         "findings_by_rule": dict(sorted(Counter(f.rule for f in findings).items())),
         "network": g.graph.get("network"),
         "blog": g.graph["blog"].as_dict() if g.graph.get("blog") is not None else None,
+        # how the owned HTML pages were read: as served, or rendered in Chromium (--render)
+        "read_as": {k: v for k, v in g.store.read_as(g.crawl_id).items() if k != "unrendered"},
     }
 
 

@@ -64,7 +64,7 @@ def describe(g, links: list[tuple[str, str, str]], more: bool = False) -> str:
 
 def _rows(g, seen: str):
     """``(page, region, links)`` for each page and region of the crawl's rendered pages: the
-    links (``((target, tag), text)``, sorted) only the ``seen`` reading has."""
+    links (``((target, tag), text)``, in document order) only the ``seen`` reading has."""
     page, by_region = None, defaultdict(dict)
     for source, key, tag, region, text, where in g.store.render_links(g.crawl_id):
         if where != seen or tag not in VISIBLE_TAGS:
@@ -72,16 +72,21 @@ def _rows(g, seen: str):
         if source != page:
             if page is not None:
                 for reg, links in by_region.items():
-                    yield page, reg, sorted(links.items())
+                    yield page, reg, list(links.items())
             page, by_region = source, defaultdict(dict)
         by_region[region or "body"].setdefault((key, tag), text)
     if page is not None:
         for reg, links in by_region.items():
-            yield page, reg, sorted(links.items())
+            yield page, reg, list(links.items())
+
+
+def _row(links) -> tuple:
+    """A row of links as a template repeats it, whatever their order."""
+    return tuple(sorted(k for k, _ in links))
 
 
 def _digest(region: str, links) -> bytes:
-    return hashlib.blake2b(repr((region, [k for k, _ in links])).encode(), digest_size=8).digest()
+    return hashlib.blake2b(repr((region, _row(links))).encode(), digest_size=8).digest()
 
 
 def _groups(g, seen: str):
@@ -94,7 +99,7 @@ def _groups(g, seen: str):
     groups: dict[tuple, list] = {}
     for page, region, links in _rows(g, seen):
         shared = counts[_digest(region, links)] > 1
-        key = (region, tuple(k for k, _ in links)) if shared else (region, None)
+        key = (region, _row(links)) if shared else (region, None)
         entry = groups.get(key)
         if entry is None:
             entry = groups[key] = [_Group(), {}, False]
@@ -178,8 +183,10 @@ def javascript_unrendered(g):
     for kind, grp in groups.items():
         n = len(grp.sources)
         if kind == "no-chromium":
-            message = (f"{_plural(n, 'page')} need JavaScript to show their links and {'was' if n == 1 else 'were'} "
-                       "read as served: no Chromium to render them (install chromium, or give --chromium PATH)")
+            one = n == 1
+            message = (f"{_plural(n, 'page')} {'needs' if one else 'need'} JavaScript to show {'its' if one else 'their'}"
+                       f" links and {'was' if one else 'were'} read as served: no Chromium to render "
+                       f"{'it' if one else 'them'} (install chromium, or give --chromium PATH)")
         else:
             message = (f"rendering failed on {_plural(n, 'page')} (a timeout, or the browser): read as served, "
                        "their links may be missing")
