@@ -48,14 +48,26 @@ def workers_tool(n):
     return f"funnelcheck-w{n}"
 
 
+def render_tool(mode):
+    """The row of `funnelcheck audit ... --render mode` (issue 23; the `funnelcheck` row is the default, auto)."""
+    return f"funnelcheck-render-{mode}"
+
+
+def render_of(tool):
+    """The --render mode of a `funnelcheck-render-MODE` row, None for the other rows."""
+    return tool[len("funnelcheck-render-"):] if tool.startswith("funnelcheck-render-") else None
+
+
 def workers_of(tool):
-    """1 for the one-process row, n for `funnelcheck-wN`, None for the other tools."""
-    if tool == "funnelcheck":
+    """1 for the one-process rows, n for `funnelcheck-wN`, None for the other tools."""
+    if tool == "funnelcheck" or render_of(tool):
         return 1
     return int(tool[len("funnelcheck-w"):]) if tool.startswith("funnelcheck-w") else None
 
 
 def label(tool):
+    if render_of(tool):
+        return f"funnelcheck --render {render_of(tool)}"
     n = workers_of(tool)
     return f"funnelcheck --workers {n}" if n and n > 1 else LABELS[tool]
 
@@ -214,12 +226,12 @@ def count_pages(report_path):
     return pages, summary.get("pages_crawled")
 
 
-def run_funnelcheck(ctx, i, workers=1):
+def run_funnelcheck(ctx, i, workers=1, render=None):
     cmd = ctx["funnelcheck_cmd"]
     if not cmd:
         return {"error": "funnelcheck command not found; pip install -e . or pass --funnelcheck-cmd"}
     tmp = ctx["tmp"]
-    name = "fc" if workers == 1 else f"fc-w{workers}"
+    name = ("fc" if workers == 1 else f"fc-w{workers}") + (f"-render-{render}" if render else "")
     db, out = tmp / f"{name}-{i}.sqlite", tmp / f"{name}-{i}.json"
     for p in (db, out):
         p.unlink(missing_ok=True)
@@ -228,6 +240,8 @@ def run_funnelcheck(ctx, i, workers=1):
                   "--max-pages", "1000000", "--format", "json", "-o", str(out)]
     if workers > 1:  # N crawl processes on a private redis-server the audit starts (its RSS counts: a child)
         args += ["--workers", str(workers)]
+    if render:  # pages built with JavaScript rendered in Chromium (its processes count: children)
+        args += ["--render", render]
     m = measure(args, tmp / f"{name}-{i}.stdout", tmp / f"{name}-{i}.stderr", tmp, ctx["timeout"])
     m["command"] = shlex.join(args)
     if m["timed_out"]:
@@ -313,6 +327,8 @@ RUNNERS = {"funnelcheck": run_funnelcheck, "scrapy": run_scrapy, "linkchecker": 
 
 
 def runner(tool):
+    if render_of(tool):
+        return lambda ctx, i: run_funnelcheck(ctx, i, render=render_of(tool))
     n = workers_of(tool)
     if n and n > 1:
         return lambda ctx, i: run_funnelcheck(ctx, i, workers=n)
@@ -403,6 +419,9 @@ def summarize(runs, tools, facts):
     # each --workers N against one process and the peers (issue 21)
     pairs = {"vs_scrapy": ("funnelcheck", "scrapy"), "vs_linkchecker": ("funnelcheck", "linkchecker")}
     for tool in tools:
+        if render_of(tool):  # issue 23: the cost of rendering against the default row (auto)
+            pairs[f"render_{render_of(tool)}_vs_default"] = (tool, "funnelcheck")
+            continue
         n = workers_of(tool)
         if n and n > 1:
             pairs.update({f"w{n}_vs_one": (tool, "funnelcheck"), f"w{n}_vs_scrapy": (tool, "scrapy"),
@@ -493,6 +512,9 @@ def parse_args(argv):
     ap.add_argument("--workers", metavar="N,N,...",
                     help="also run `funnelcheck audit ... --workers N` for each N > 1 (a row each, beside "
                          "the one-process `funnelcheck` row; 1 is that row), e.g. 1,2,4")
+    ap.add_argument("--render", metavar="MODE,...",
+                    help="also run `funnelcheck audit ... --render MODE` for each of never, always (a row each, "
+                         "beside the `funnelcheck` row, whose default is auto), e.g. never,always")
     ap.add_argument("--scale", metavar="N,N,...",
                     help="memory versus pages: hand over to bench/scale.py (its options apply)")
     args = ap.parse_args(argv)
@@ -513,6 +535,13 @@ def parse_args(argv):
         args.tools.insert(0, "funnelcheck")
     at = args.tools.index("funnelcheck") + 1 if "funnelcheck" in args.tools else 0
     args.tools[at:at] = [workers_tool(n) for n in workers if n > 1]
+    modes = [m.strip() for m in (args.render or "").split(",") if m.strip()]
+    if any(m not in ("auto", "always", "never") for m in modes):
+        ap.error(f"--render wants modes among never, always, auto, got {args.render!r}")
+    if modes and "funnelcheck" not in args.tools:  # the rows are compared with the default row
+        args.tools.insert(0, "funnelcheck")
+    at = args.tools.index("funnelcheck") + 1 if "funnelcheck" in args.tools else 0
+    args.tools[at:at] = [render_tool(m) for m in modes if m != "auto"]
     if args.repeat < 1:
         ap.error("--repeat must be >= 1")
     if args.port == args.lc_port:
