@@ -56,7 +56,8 @@ class RenderHandler(ScrapyPlaywrightDownloadHandler):
 
         super().__init__(crawler)
         settings = crawler.settings
-        folder = settings.get("JOBDIR") or _private_folder()
+        self._own_folder = None if settings.get("JOBDIR") else _private_folder()  # (a worker has no JOBDIR)
+        folder = settings.get("JOBDIR") or self._own_folder
         os.makedirs(folder, exist_ok=True)
         node = os.environ.get("FUNNEL_REAL_NODEJS") or compute_driver_executable()[0]
         os.environ["FUNNEL_REAL_NODEJS"] = node
@@ -81,7 +82,13 @@ class RenderHandler(ScrapyPlaywrightDownloadHandler):
         if getattr(self, "_closing", False):  # (closed once, though installed for two schemes)
             return
         self._closing = True
-        await super().close()
+        try:
+            await super().close()
+        finally:
+            if self._own_folder:
+                import shutil
+
+                shutil.rmtree(self._own_folder, ignore_errors=True)
 
     def _make_request_handler(self, context_name, method, url, headers, body, encoding, spider,
                               initial_request_done):
@@ -99,7 +106,10 @@ class RenderHandler(ScrapyPlaywrightDownloadHandler):
 
         kind, method, url = request.resource_type, request.method.upper(), request.url
         same_site = _origin(url) == _origin(page_url)
-        main = request.is_navigation_request() and request.frame.parent_frame is None
+        try:
+            main = request.is_navigation_request() and request.frame.parent_frame is None
+        except PlaywrightError:  # a worker's request has no frame
+            main = False
         allowed = (kind in FETCHED_TYPES and (kind != "document" or main)
                    and (method in ("GET", "HEAD") or (same_site and kind in ("xhr", "fetch")))
                    and urlsplit(url).scheme in ("http", "https") and budget["left"] > 0)
@@ -143,8 +153,14 @@ class RenderHandler(ScrapyPlaywrightDownloadHandler):
         return await HTTP11DownloadHandler.download_request(self, request)
 
     async def _apply_page_methods(self, page, request, spider) -> None:
-        """After the load event: wait (within --timeout) until the page's scripts are done."""
-        await settle(page, min(SETTLE_MAX, self.timeout))
+        """After the load event: wait (within --timeout) until the page's scripts are done (a page
+        without a script is done)."""
+        try:
+            scripts = await page.evaluate("document.scripts.length")
+        except Exception:  # noqa: BLE001 - navigating: let it settle
+            scripts = 1
+        if scripts:
+            await settle(page, min(SETTLE_MAX, self.timeout))
         await super()._apply_page_methods(page, request, spider)
 
     async def _create_page(self, request, spider):
@@ -212,9 +228,13 @@ async def _quietly(coro) -> None:
 
 
 def _private_folder() -> str:
+    """A folder for the executables of :func:`exec_wrapper`, named as the crawl's queue folders
+    are, so one left by a killed process is swept (:func:`crawler.run.sweep_queues`)."""
     import tempfile
 
-    return tempfile.mkdtemp(prefix="funnelcheck-render-")
+    from crawler.run import QUEUE_PREFIX
+
+    return tempfile.mkdtemp(prefix=f"{QUEUE_PREFIX}{os.getpid()}-")
 
 
 

@@ -247,16 +247,5 @@ def playwright_settings(options, chromium: str, timeout: float, user_agent: str)
     }
 
 
-def chromium_version(path: str) -> str | None:
-    """``Chromium 156.0.8078.129`` for the browser at ``path`` (None if it does not say)."""
-    import subprocess
-
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out or None
-
-
 __all__ = ["RENDER_MODES", "RenderPlan", "find_chromium", "link_diff", "needs_javascript",
            "playwright_settings", "template_of"]

@@ -874,7 +874,7 @@ class Store:
         if item.get("render_links"):  # (a rendered page: its page, links and these in one transaction)
             try:
                 self._write_page(crawl_id, page, item.get("links") or (), item.get("discovered") or (), state, False,
-                                 False, render_links=item["render_links"])
+                                 item.get("replace_links", False), render_links=item["render_links"])
             except BaseException:
                 self._ids.clear()
                 self._terms.clear()

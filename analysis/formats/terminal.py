@@ -79,7 +79,9 @@ class _Writer:
 
 def _pages(summary: dict) -> str:
     tiers = ", ".join(f"{tier} {n}" for tier, n in summary["pages_by_tier"].items())
+    rendered = (summary.get("read_as") or {}).get("rendered")  # (--render: pages read in Chromium)
     return (f"{summary['pages_crawled']} pages crawled" + (f" ({tiers})" if tiers else "")
+            + (f", {rendered} rendered in Chromium" if rendered else "")
             + f" · {summary['urls_checked']} URLs checked · {summary['links']} links")
 
 

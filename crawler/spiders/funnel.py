@@ -475,11 +475,12 @@ class FunnelSpider(scrapy.Spider):
                 logger.warning("cannot read the HTML of %s: %s", meta["public"], exc)
                 page["reason"] = f"unreadable HTML: {type(exc).__name__}: {exc}"[:200]
                 facts = None
+            rendering = None
             if facts is not None and role == "page":
                 page["read_as"] = "raw"  # or rendered in Chromium too (--render; crawler.render)
                 rendering = self.render_request(response, page, facts) if self.render.active else None
-                if rendering is not None:
-                    yield rendering
+                if rendering is not None and not rendering.meta["sample"]:
+                    yield rendering  # (the page is stored once rendered)
                     return
             if facts is not None:
                 page.update(title=facts.title, lead_form=int(facts.lead_form), parsed=1,
@@ -494,6 +495,9 @@ class FunnelSpider(scrapy.Spider):
                         links.append(row)
                     if request is not None:
                         follow.append(request)
+                if rendering is not None:  # a sample: stored as served now, compared once rendered
+                    rendering.meta["raw_page"] = dict(page)
+                    follow.append(rendering)
         if meta.get("cached"):
             page["reason"] = "cached"
         cache = role == "external" and 200 <= status < 300 and not meta.get("cached")  # only answers that work
@@ -548,7 +552,7 @@ class FunnelSpider(scrapy.Spider):
         """Frontier rows for the requests a page queued (what a resume would need)."""
         out = []
         for r in follow:
-            if isinstance(r, scrapy.Request):
+            if isinstance(r, scrapy.Request) and not r.meta.get("playwright"):  # (a page rendered: queued already)
                 m = r.meta
                 out.append((m["key"], json.dumps({"url": m["public"], "role": m["role"], "depth": m["depth"],
                                                   "method": r.method})))
@@ -660,6 +664,7 @@ class FunnelSpider(scrapy.Spider):
         keep.update(dont_redirect=True, handle_httpstatus_all=True, playwright=True, download_slot=RENDER_SLOT,
                     dont_obey_robotstxt=True, raw_page=page, raw_links=facts.links, dont_retry=True,
                     playwright_context_kwargs=self.settings.getdict("FUNNEL_RENDER_CONTEXT"))
+        keep["sample"] = why == SAMPLE  # (its links as served are followed at once, not after rendering)
         return scrapy.Request(response.url, meta=keep, dont_filter=True, priority=1,
                               callback=self.parse_rendered, errback=self.on_render_error)
 
@@ -701,6 +706,7 @@ class FunnelSpider(scrapy.Spider):
         rows, follow, differing = self.page_links(meta, page, links, only_rendered, only_raw)
         item = self.item(page, rows, follow)
         item["render_links"] = differing
+        item["replace_links"] = meta.get("sample", False)  # (a sample was stored as served: now as rendered)
         yield item
         yield from follow
         yield from self.seed_answered(meta)
@@ -716,7 +722,7 @@ class FunnelSpider(scrapy.Spider):
         page.update(read_as="raw", render_why=why)
         logger.info("%s: %s", meta["public"], why)
         rows, follow, _ = self.page_links(meta, page, meta["raw_links"])
-        yield self.item(page, rows, follow)
+        yield self.item(page, rows, follow, first=meta.get("sample", False))  # (a sample: stored again)
         yield from follow
         yield from self.seed_answered(meta)
 
