@@ -479,7 +479,7 @@ class Store:
     >>> cid = s.create_crawl(["https://acme.example/"], {"max_pages": 10})
     >>> s.write_page(cid, {"url": "https://acme.example/", "role": "page", "status": 200}, [])
     >>> [p["status"] for p in s.pages(cid)], s.crawl(cid)["status"], s.version
-    ([200], 'running', 3)
+    ([200], 'running', 4)
     """
 
     def __init__(self, path: str | os.PathLike, readonly: bool = False):
