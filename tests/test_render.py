@@ -283,3 +283,37 @@ def test_a_kill_9_of_the_crawl_leaves_no_chromium(tmp_path, site_server):
         if cli.poll() is None:
             cli.kill()
             cli.wait()
+
+
+def test_links_rendering_removes_are_grouped_per_template(tmp_path):
+    """The store's render_links read back into findings (no browser: the rows a rendered crawl writes)."""
+    from analysis.graph import build_graph
+    from analysis.rules import RULES
+    from crawler.store import Store
+
+    site = "https://a.example/"
+    pages = [site + p for p in ("", "about/", "team/")]
+    with Store(tmp_path / "c.sqlite") as store:
+        cid = store.create_crawl([site], {"site": [site]})
+        for page in pages:
+            links = [(page, site + "old-menu/", site + "old-menu/", None, "a", "href", "Menu", "nav", "", 0, "other", 3, 0),
+                     (page, site + "pricing/", site + "pricing/", None, "a", "href", "Pricing", "nav", "", 0, "other", None, 1)]
+            removed = [(page, site + "old-menu/", "a", "nav", "Menu", "raw")]
+            if page.endswith("team/"):  # a link of this page's own, in its text
+                links.append((page, site + "jobs/", site + "jobs/", None, "a", "href", "", "main", "", 0, "other", 9, 2))
+                removed.append((page, site + "jobs/", "a", "main", "", "raw"))
+            store.write_item(cid, {"page": {"url": page, "role": "page", "status": 200, "parsed": 1,
+                                            "read_as": "rendered", "render_why": "a sample of its template"},
+                                   "links": links, "render_links": removed})
+        g = build_graph(store, cid)
+        found = sorted((f.severity, f.target, f.region, f.sources, f.message, f.detail["kind"])
+                       for f in RULES["javascript-removed"](g))
+        assert store.read_as(cid) == {"raw": 0, "rendered": 3, "unrendered": []}
+    assert found == [
+        ("low", site + "jobs/", "main", [site + "team/"],
+         "links in the page body (a.example/jobs) in the HTML as served are gone once JavaScript runs, on 1 page: "
+         "crawlers follow links that visitors never see", "page"),
+        ("low", site + "old-menu/", "nav", pages,
+         "the navigation's 'Menu' in the HTML as served is gone once JavaScript runs, on 3 pages: crawlers follow "
+         "links that visitors never see", "template"),
+    ]

@@ -139,8 +139,9 @@ def javascript_links(g):
     for region, shared, grp, links, more in _groups(g, "js"):
         n = len(grp.sources)
         offer = any(_offer(g, url) for url, _, _ in links)
+        verb = "exists" if len(links) == 1 and shared else "exist"
         if shared:
-            message = f"the {_region_words(region)}'s {describe(g, links, more)} exist only after JavaScript"
+            message = f"the {_region_words(region)}'s {describe(g, links, more)} {verb} only after JavaScript"
         else:
             message = (f"links in the {_region_words(region)} ({describe(g, links, more)}) exist only after "
                        "JavaScript")
@@ -158,7 +159,8 @@ def javascript_removed(g):
         n = len(grp.sources)
         what = (f"the {_region_words(region)}'s {describe(g, links, more)}" if shared else
                 f"links in the {_region_words(region)} ({describe(g, links, more)})")
-        message = (f"{what} in the HTML as served are gone once JavaScript runs, on {_plural(n, 'page')}: crawlers "
+        verb = "is" if len(links) == 1 and shared else "are"
+        message = (f"{what} in the HTML as served {verb} gone once JavaScript runs, on {_plural(n, 'page')}: crawlers "
                    "follow links that visitors never see")
         yield Finding("javascript-removed", "low", links[0][0], message, region, list(grp.sources), grp.locations,
                       {"kind": "template" if shared else "page", "links": [url for url, _, _ in links]})
