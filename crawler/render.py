@@ -65,7 +65,8 @@ APP_ROOTS = ("#root", "#app", "#__next", "#__nuxt", "#___gatsby", "#svelte", "#q
              "[data-reactroot]", "[ng-app]", "[data-v-app]")
 _ASKS_FOR_JS = re.compile(r"(enable|turn on|activate|allow|requires?|need|switch on|support)\W+(?:\w+\W+){0,6}?"
                           r"javascript|javascript\W+(?:\w+\W+){0,4}?(required|disabled|needed|must be)", re.I)
-_NOSCRIPT = re.compile(rb"<noscript", re.I)
+# a <noscript> that names JavaScript (not Google Tag Manager's <noscript><iframe>): worth a parse
+_NOSCRIPT = re.compile(rb"<noscript\b(?:(?!</noscript)[^\x00]){0,2000}?javascript", re.I | re.S)
 
 
 def find_chromium(given: str | None = None) -> str | None:
@@ -89,11 +90,11 @@ def needs_javascript(body: bytes, text: str, nav_links: int) -> str | None:
     """Why the raw HTML of a page shows that its content is built by JavaScript, or None:
     an empty app root, a ``<noscript>`` asking for JavaScript, or scripts with almost no links
     or text. ``body`` is the raw HTML, ``text`` it decoded, ``nav_links`` its ``<a>``/``<area>``
-    links. Pages with links are parsed again only when they hold a ``<noscript>``.
+    links. Pages with links are parsed again only when a ``<noscript>`` of theirs names JavaScript.
 
     >>> needs_javascript(b"", '<div id="root"></div><script src="/app.js"></script>', 0)
     'an empty app root (#root)'
-    >>> needs_javascript(b"<noscript>", '<a href=/a>a</a><a href=/b>b</a><a href=/c>c</a>'
+    >>> needs_javascript(b"<noscript>JavaScript</noscript>", '<a href=/a>a</a><a href=/b>b</a><a href=/c>c</a>'
     ...     '<noscript>You need to enable JavaScript to run this app.</noscript><script>go()</script>', 3)
     'a <noscript> that asks for JavaScript'
     >>> needs_javascript(b"", '<body><h1>Hi</h1><script>render()</script></body>', 0)

@@ -225,6 +225,10 @@ def test_without_chromium_auto_says_once_that_javascript_pages_were_read_raw(tmp
     result = run_cli("audit", SPA, "--chromium", tmp_path / "chromium", "--db", tmp_path / "x.sqlite")
     assert (result.exit_code, result.stderr) == (2, f"funnelcheck: error: --chromium {tmp_path / 'chromium'}: no "
                                                     "such executable file\n")
+    (tmp_path / "funnel.toml").write_text('render = "sometimes"\n')
+    result = run_cli("audit", SPA, "--config", tmp_path / "funnel.toml", "--db", tmp_path / "x.sqlite")
+    assert (result.exit_code, result.stderr) == (2, "funnelcheck: error: --render must be one of auto, always, never, "
+                                                    "got 'sometimes'\n")
 
 
 @pytest.fixture(scope="module")
