@@ -261,7 +261,10 @@ def test_a_static_site_with_auto_renders_only_its_samples(static):
 
 
 @needs_chromium
-def test_a_kill_9_of_the_crawl_leaves_no_chromium(tmp_path, site_server):
+@pytest.mark.parametrize("killed", ["funnelcheck", "crawl"])
+def test_a_kill_9_leaves_no_chromium(tmp_path, site_server, killed):
+    """kill -9 of funnelcheck (its crawl stops on the SIGTERM Linux sends it, and closes the
+    browser) or of the crawl process itself (the driver, then Chromium, die with it)."""
     site = site_server(routes=spa_routes("http://127.0.0.1:9", delay=1.0))
     mark = uuid.uuid4().hex
     db = tmp_path / "crawls.sqlite"
@@ -275,9 +278,9 @@ def test_a_kill_9_of_the_crawl_leaves_no_chromium(tmp_path, site_server):
             assert cli.poll() is None, cli.stderr.read()
             time.sleep(0.1)
         (crawl_pid,) = wait_for_row(db, "SELECT pid FROM crawls", lambda row: row[0])
-        os.kill(crawl_pid, signal.SIGKILL)
-        assert process_gone(crawl_pid)
+        os.kill(cli.pid if killed == "funnelcheck" else crawl_pid, signal.SIGKILL)
         cli.wait(timeout=30)
+        assert process_gone(crawl_pid)
         deadline = time.monotonic() + 10
         while marked(mark) and time.monotonic() < deadline:
             time.sleep(0.1)
