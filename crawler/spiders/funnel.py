@@ -665,7 +665,8 @@ class FunnelSpider(scrapy.Spider):
                     dont_obey_robotstxt=True, raw_page=page, raw_links=facts.links, dont_retry=True,
                     playwright_context_kwargs=self.settings.getdict("FUNNEL_RENDER_CONTEXT"))
         keep["sample"] = why == SAMPLE  # (its links as served are followed at once, not after rendering)
-        return scrapy.Request(response.url, meta=keep, dont_filter=True, priority=1,
+        again = True  # the page asked again, to render it (past the dupefilter)
+        return scrapy.Request(response.url, meta=keep, dont_filter=again, priority=1,
                               callback=self.parse_rendered, errback=self.on_render_error)
 
     def parse_rendered(self, response):
@@ -717,7 +718,7 @@ class FunnelSpider(scrapy.Spider):
         yield from self.read_raw(failure.request.meta, f"rendering failed ({why.splitlines()[0][:150]}): read as served")
 
     def read_raw(self, meta, why: str):
-        """Store the page as its raw HTML showed it (what a crawl without --render stores)."""
+        """The page as its raw HTML showed it (what a crawl without --render stores)."""
         page = meta["raw_page"]
         page.update(read_as="raw", render_why=why)
         logger.info("%s: %s", meta["public"], why)
