@@ -58,7 +58,8 @@ FLAGS = [f"--proxy-server={NO_PROXY}", "--proxy-bypass-list=<-loopback>", "--hos
          "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
          "--webrtc-ip-handling-policy=disable_non_proxied_udp", "--disable-gpu", "--disable-dev-shm-usage",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-         "--disable-extensions", "--mute-audio"]
+         "--disable-extensions", "--mute-audio",
+         "--renderer-process-limit=2"]  # pages share renderer processes: less CPU and memory per page
 
 # Elements a single-page app mounts itself into (React, Vue, Angular, Next, Nuxt, Gatsby, Svelte).
 APP_ROOTS = ("#root", "#app", "#__next", "#__nuxt", "#___gatsby", "#svelte", "#q-app", "#react-root", "app-root",
