@@ -676,13 +676,12 @@ def money(amount: float | None, currency: str = "$") -> str:
     """An amount as a marketer reads it: two significant figures from 100 on.
 
     >>> money(1904.2), money(87.4, "€"), money(123456), money(None)
-    ('$1,900', '€87', '$120,000', '—')
+    ('$1,900', '€87', '$123,000', '—')
     """
     if amount is None:
         return "—"
     if abs(amount) >= 100:
-        digits = len(str(int(abs(amount)))) - 2
-        amount = round(amount, -digits)
+        amount = round(amount, -(len(str(int(abs(amount)))) - (3 if abs(amount) >= 1000 else 2)))
     return f"{currency}{amount:,.0f}"
 
 
@@ -690,13 +689,12 @@ def about(count: float) -> str:
     """A count a month, rounded as an estimate.
 
     >>> about(138.6), about(12404), about(0.4), about(7.2)
-    ('~140', '~12,000', 'fewer than 1', '~7')
+    ('~140', '~12,400', 'fewer than 1', '~7')
     """
     if count < 0.5:
         return "fewer than 1"
     if count >= 100:
-        digits = len(str(int(count))) - 2
-        count = round(count, -digits)
+        count = round(count, -(len(str(int(count))) - (3 if count >= 1000 else 2)))
     return f"~{count:,.0f}"
 
 
@@ -899,7 +897,7 @@ def sentence(a: dict) -> str:
     >>> sentence({"monthly_entries": 12404.0, "conversion": 0.2133, "monthly_conversions": 2645.8,
     ...           "monthly_value": 52000.0, "currency": "$", "unmatched": {"rows": 3, "visits": 310.0},
     ...           "entry_pages": 35, "period": {"assumed": False}})
-    'of your ~12,000 monthly entries (on 35 pages), 21% reach an offer: ~2,600 a month, worth about $52,000 a month; 3 rows (~310 entries a month) match no page the crawl read'
+    'of your ~12,400 monthly entries (on 35 pages), 21% reach an offer: ~2,650 a month, worth about $52,000 a month; 3 rows (~310 entries a month) match no page the crawl read'
     """
     if not a.get("monthly_entries"):
         return (f"no entry page of the analytics export matches a page the crawl read "
@@ -925,3 +923,45 @@ def load(paths, host: str | None = None, values: dict | None = None) -> dict | N
     goals = [k for k in (values or {}) if not k.startswith(("/", "http://", "https://")) and k not in
              ("currency", "default")]
     return {"exports": read_exports(paths, goals), "host": host, "values": values}
+
+
+def _files(a: dict) -> str:
+    names = ", ".join(f["name"] for f in a.get("files") or ())
+    period = a.get("period") or {}
+    if period.get("start") and period.get("end"):
+        names += f"; {period['start']} to {period['end']}"
+    return names
+
+
+def traffic_lines(a: dict | None, n: int = 3) -> list[tuple[str, list[str]]]:
+    """The traffic block of a text report: ``(heading line, [detail lines])`` in words (raw
+    text: the caller escapes it), the first ``n`` rows of each comparison.
+
+    >>> a = {"files": [{"name": "e.csv"}], "period": {"start": "2024-11-01", "end": "2024-11-30", "assumed": False},
+    ...      "monthly_entries": 400.0, "entry_pages": 2, "conversion": 0.25, "monthly_conversions": 100.0,
+    ...      "monthly_value": 5000.0, "currency": "$", "unmatched": {"rows": 1, "visits": 7.0, "examples": ["/gone/"]},
+    ...      "entries": [{"url": "https://a.example/", "visits": 300.0, "predicted": 0.3, "observed": 0.1,
+    ...                   "basis": "converted", "error": 0.2}], "behaviour": [], "fitted_weights": None}
+    >>> for head, rest in traffic_lines(a): print(head); print(rest)
+    Traffic (e.csv; 2024-11-01 to 2024-11-30): of your ~400 monthly entries (on 2 pages), 25% reach an offer: ~100 a month, worth about $5,000 a month; 1 row (~7 entries a month) match no page the crawl read
+    ['not matched: /gone/']
+    Model vs reality (the model's chance to reach an offer, against the export's):
+    ['/ (~300 entries a month): model 30%, observed 10% converted']
+    """
+    if not a:
+        return []
+    out = [(f"Traffic ({_files(a)}): {a['sentence'] if 'sentence' in a else sentence(a)}",
+            [f"not matched: {', '.join(a['unmatched']['examples'])}"] if a["unmatched"].get("examples") else [])]
+    if a.get("entries"):
+        out.append(("Model vs reality (the model's chance to reach an offer, against the export's):",
+                    [f"{_path(e['url'])} ({about(e['visits'])} entries a month): model "
+                     f"{_pct(e['predicted'] or 0)}, observed {_pct(e['observed'])} {e['basis']}"
+                     for e in a["entries"][:n]]))
+    if a.get("behaviour"):
+        out.append(("Real clicks against the model:", [r["words"] for r in a["behaviour"][:n]]))
+    fit = a.get("fitted_weights")
+    if fit:
+        shown = ", ".join(f"{r} {v:g}" for r, v in fit["weights"].items())
+        out.append((f"Link weights the real clicks fit ({fit['clicks']:,} clicks): {shown} "
+                    f"(try {fit['option']})", []))
+    return out
