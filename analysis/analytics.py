@@ -699,6 +699,7 @@ def about(count: float) -> str:
 
 
 # -- model against reality -----------------------------------------------------------------------------
+PLAN_KEPT = 20      # action-plan items kept with the crawl (diff and the e-mail show the first 3)
 MIN_CLICKS = 20      # observed clicks on from a page before its behaviour is compared with the model
 MIN_EXPECTED = 5.0   # clicks a region is expected to get before its weight is fitted
 BEHAVIOUR_MAX = 10   # pages listed whose real behaviour differs most from the model
@@ -884,8 +885,9 @@ def summary(traffic: Traffic, metrics: dict, worth: dict | None, monthly: float,
         "entries": entry_comparison(metrics, traffic),
         "behaviour": behaviour_rows,
         "fitted_weights": fit,
-        "plan": [{"id": x["id"], "words": x["words"], "visits": x.get("visits"), "conversions": x.get("conversions"),
-                  "money": x.get("money")} for x in metrics["fix_first"] if "visits" in x],
+        "plan": [{"id": x["id"], "severity": x["severity"], "cost": x["cost"], "words": x["words"], "fix": x.get("fix"),
+                  "visits": x.get("visits"), "conversions": x.get("conversions"), "money": x.get("money")}
+                 for x in metrics["fix_first"] if "visits" in x][:PLAN_KEPT],
     }
     out["sentence"] = sentence(out)
     return out
