@@ -352,10 +352,10 @@ def read_export(path: str, conversion_events=()) -> Export:
                 export.views[(host, page)] = export.views.get((host, page), 0.0) + (amount("views") or 0.0)
         else:
             _event(export, sessions, layout, cell, amount, number_, conversion_events)
+    if not (export.start and export.end):  # the comment lines, then the file's name, then its rows' dates
+        export.start, export.end = _period_of_name(os.path.basename(path))
     if dates and not (export.start and export.end):
         export.start, export.end = min(dates), max(dates)
-    if not (export.start and export.end):
-        export.start, export.end = _period_of_name(os.path.basename(path))
     if layout.kind == EVENTS:
         for (host, _), events in sessions.items():
             events["views"].sort(key=lambda v: (v[0], v[1]))
@@ -909,9 +909,10 @@ def sentence(a: dict) -> str:
             f"{about(a['monthly_conversions'] or 0)} a month")
     if a.get("monthly_value") is not None:
         text += f", worth about {money(a['monthly_value'], a['currency'])} a month"
-    if a["unmatched"]["rows"]:
-        text += (f"; {a['unmatched']['rows']} row{'s' if a['unmatched']['rows'] != 1 else ''} "
-                 f"({about(a['unmatched']['visits'])} entries a month) match no page the crawl read")
+    rows = a["unmatched"]["rows"]
+    if rows:
+        text += (f"; {rows} row{'s' if rows != 1 else ''} ({about(a['unmatched']['visits'])} entries a month) "
+                 f"match{'es' if rows == 1 else ''} no page the crawl read")
     if a["period"].get("assumed"):
         text += " (the exports do not say their period: taken as one month)"
     return text
@@ -945,7 +946,7 @@ def traffic_lines(a: dict | None, n: int = 3) -> list[tuple[str, list[str]]]:
     ...      "entries": [{"url": "https://a.example/", "visits": 300.0, "predicted": 0.3, "observed": 0.1,
     ...                   "basis": "converted", "error": 0.2}], "behaviour": [], "fitted_weights": None}
     >>> for head, rest in traffic_lines(a): print(head); print(rest)
-    Traffic (e.csv; 2024-11-01 to 2024-11-30): of your ~400 monthly entries (on 2 pages), 25% reach an offer: ~100 a month, worth about $5,000 a month; 1 row (~7 entries a month) match no page the crawl read
+    Traffic (e.csv; 2024-11-01 to 2024-11-30): of your ~400 monthly entries (on 2 pages), 25% reach an offer: ~100 a month, worth about $5,000 a month; 1 row (~7 entries a month) matches no page the crawl read
     ['not matched: /gone/']
     Model vs reality (the model's chance to reach an offer, against the export's):
     ['/ (~300 entries a month): model 30%, observed 10% converted']

@@ -823,6 +823,7 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     weights = check_weights(weights)
     walk = walk_graph(g, findings, weights)
     entries, share = entry_shares(walk, entry_pages(g, walk, entry), visits)
+    weighted = "visits" if visits is not None else "equal"
     n, links = walk.n, len(walk.src)
     removals = [walk.links_of(number) for number in range(len(walk.findings))]
     chain = Chain(walk, damping)  # (it releases the walk's per-link arrays: none is held from here on)
@@ -838,7 +839,7 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     with np.errstate(divide="ignore", invalid="ignore"):
         clicks = np.where((depth >= 0) & (b > 0), visits / b, np.nan)  # an offer: 0 / 1
 
-    site: dict = {"pages": n, "entries": len(entries), "weighted": "visits" if visits is not None else "equal"}
+    site: dict = {"pages": n, "entries": len(entries), "weighted": weighted}
     if len(entries):
         site.update(zip(ENDS, _numbers(share @ ends[entries])))
         converting = float(share @ b[entries])
