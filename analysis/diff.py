@@ -58,7 +58,7 @@ Python set of every link.
 ``money``           when both crawls were audited with ``--analytics`` (their summaries kept in the
                     store: :meth:`crawler.store.Store.analytics`), ``{"old", "new", "delta"}`` of
                     ``monthly_entries``, ``conversion``, ``monthly_conversions``, ``monthly_value``,
-                    with ``currency`` and each crawl's ``files``; else None
+                    with ``currency`` and each crawl's ``files``; absent otherwise
 ``sentences``       what a marketer reads, most important first: the summary's words, then the
                     rest (other findings, pages, link counts)
 
@@ -589,7 +589,8 @@ def diff_crawls(store, old_id: int, new_id: int, *, weights: dict | None = None,
         "metrics": _metrics(old, new),
         "fix_first": new.plan,
     }
-    out.update(money_changes(store.analytics(old_id), store.analytics(new_id), new.plan))
+    out.update({k: v for k, v in money_changes(store.analytics(old_id), store.analytics(new_id), new.plan).items()
+                if v is not None})  # (no "money" unless both crawls have it)
     items = summary(out)
     said = {"headline": headline(out, items=items), "summary": items}
     out = {**{k: out[k] for k in ("site", "old", "new", "options_differ")}, **said,
