@@ -495,7 +495,7 @@ class _Mapper:
             return f"{self.scheme}:{page}"
         if re.match(r"^[a-z0-9.-]+\.[a-z]{2,}(:\d+)?/", page, re.I):  # acme.example/pricing (Matomo, Umami)
             return f"{self.scheme}://{page}"
-        host = self.host or host or self.site_host
+        host = host or self.host or self.site_host  # (a host the export names wins)
         return f"{self.scheme}://{host}{'' if page.startswith('/') else '/'}{page}"
 
     def node(self, host: str, page: str) -> str | None:

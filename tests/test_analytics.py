@@ -405,3 +405,21 @@ def test_a_bad_export_stops_before_the_crawl(tmp_path):
     result = run_cli("report", "--db", tmp_path / "c.sqlite", "--value", "/pricing/=lots", "--analytics", bad)
     assert (result.exit_code, result.stderr) == (
         2, "funnelcheck: error: --value '/pricing/=lots': 'lots' is not a number\n")
+
+
+def test_bare_paths_belong_to_the_site_unless_the_export_or_analytics_host_names_another():
+    site, blog = "https://a.example/", "https://blog.a.example/"
+    g = graph_from([{"url": u, "role": "page", "status": 200, "parsed": 1}
+                    for u in (site, site + "post/", blog, blog + "post/")],
+                   [(site, blog, "main", "other")], site=[site], blog=[blog])
+    e = Export("x.csv", "Plausible", "entry pages", "entries",
+               entries={("", "/post"): [10.0, None, None], ("blog.a.example", "/"): [5.0, None, None],
+                        ("", "http://www.a.example/?gclid=1"): [2.0, None, None]})
+    assert match([e], g).entries == {site + "post/": 10.0, blog: 5.0, site: 2.0}
+    assert match([e], g, "blog.a.example").entries == {blog + "post/": 10.0, blog: 5.0, site: 2.0}
+    t = match([e], g, "https://shop.a.example/")
+    assert (t.entries, t.unmatched) == ({blog: 5.0, site: 2.0}, {"rows": 1, "visits": 10.0, "examples": ["/post"]})
+    # [values]: an offer path or URL values that page; goal names give the default
+    worth = conversion_values(g, Traffic([], 30, False, goals={"Demo": [4.0, 400.0]}), {"/post/": 7})
+    assert worth == {"pages": {site + "post/": 7.0}, "default": 100.0, "currency": "$",
+                     "source": "funnel.toml and the export"}
