@@ -902,8 +902,11 @@ def sentence(a: dict) -> str:
     'of your ~12,400 monthly entries (on 35 pages), 21% reach an offer: ~2,650 a month, worth about $52,000 a month; 3 rows (~310 entries a month) match no page the crawl read'
     """
     if not a.get("monthly_entries"):
-        return (f"no entry page of the analytics export matches a page the crawl read "
-                f"({a['unmatched']['rows']} rows unmatched): the funnel metrics keep equal entry weights")
+        if not a["unmatched"]["rows"]:
+            return "the exports count no entries (no entry pages or sessions): the funnel metrics keep equal entry weights"
+        return (f"no entry page of the analytics exports matches a page the crawl read "
+                f"({a['unmatched']['rows']} row{'s' if a['unmatched']['rows'] != 1 else ''} unmatched): the funnel "
+                "metrics keep equal entry weights")
     text = (f"of your {about(a['monthly_entries'])} monthly entries (on {a['entry_pages']} "
             f"page{'s' if a['entry_pages'] != 1 else ''}), {_pct(a['conversion'] or 0)} reach an offer: "
             f"{about(a['monthly_conversions'] or 0)} a month")

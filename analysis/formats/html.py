@@ -283,7 +283,8 @@ def summary_words(audit, plan: list[dict], outcomes: dict) -> dict:
         works.append("No high-severity problem.")
     costs = None
     if plan:
-        top = max(plan, key=lambda row: row["cost"])  # (the plan puts a broken path to an offer first)
+        # (the plan puts a broken path to an offer first; with analytics, what costs most is in money)
+        top = max(plan, key=lambda row: (row.get("money") or 0.0, row["cost"]))
         costs = {"words": top["words"]}
     first = [{"fix": row["fix"], "what": what_of(row["words"]), "alike": len(row.get("alike") or ())}
              for row in plan[:3]]
