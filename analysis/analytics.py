@@ -489,6 +489,8 @@ class _Mapper:
 
     def url(self, host: str, page: str) -> str:
         page = page.strip()
+        if page in ("/index", "index"):  # Matomo's label of the root page
+            page = "/"
         if page.startswith(("http://", "https://")):
             return page
         if page.startswith("//"):
