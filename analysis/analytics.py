@@ -49,7 +49,7 @@ import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date
 from urllib.parse import urlsplit
 
 logger = logging.getLogger(__name__)

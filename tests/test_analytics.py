@@ -15,7 +15,7 @@ import sqlite3
 
 import pytest
 
-from analysis.analytics import (AnalyticsError, Export, Traffic, behaviour, conversion_values, load, match,
+from analysis.analytics import (AnalyticsError, Export, Traffic, conversion_values, load, match,
                                 read_export)
 from analysis.graph import graph_from
 from analysis.metrics import funnel_metrics
