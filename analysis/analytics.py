@@ -42,7 +42,6 @@ or any event named in ``[values]``) is a conversion of the session's entry page.
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import math
 import os
@@ -233,19 +232,6 @@ def _period_of_name(name: str) -> tuple[date | None, date | None]:
     return (found[0], found[-1]) if len(found) >= 2 else (None, None)
 
 
-def _decode(data: bytes, path: str) -> str:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Matomo's TSV (for Excel) is UTF-16 with a BOM
-        return data.decode("utf-16")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        raise AnalyticsError(f"{path}: not a text file (expected a CSV or TSV export)") from None
-
-
 # -- reading one export ---------------------------------------------------------------------
 def read_export(path: str, conversion_events=()) -> Export:
     """Read one analytics export (see the module docstring); :class:`AnalyticsError` when it
@@ -257,42 +243,99 @@ def read_export(path: str, conversion_events=()) -> Export:
     >>> e = read_export(p); (e.tool, e.report, e.entries)
     ('Plausible', 'entry pages', {('', '/pricing/'): [1200.0, None, None]})
     """
+    stream = _open_text(path)
+    with stream:
+        return _read(path, stream, conversion_events)
+
+
+def _open_text(path: str):
+    """The export as a text stream: its encoding from its first bytes (a UTF-16 BOM: Matomo's
+    TSV; else UTF-8 with or without a BOM, else Windows-1252), read a line at a time."""
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            head = fh.read(1 << 16)
     except FileNotFoundError:
         raise AnalyticsError(f"--analytics {path}: no such file") from None
     except IsADirectoryError:
         raise AnalyticsError(f"--analytics {path}: is a folder, not an export file") from None
     except OSError as exc:
         raise AnalyticsError(f"--analytics {path}: cannot read it: {exc.strerror}") from None
-    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    elif b"\x00" in head[:4096]:
         raise AnalyticsError(f"{path}: not a text file (expected a CSV or TSV export)")
-    text = _decode(data, path)
-    lines = text.splitlines()
+    else:
+        encoding = "utf-8-sig"
+        try:
+            head.decode("utf-8-sig") if len(head) < 1 << 16 else _decode_prefix(head)
+        except UnicodeDecodeError:
+            encoding = "cp1252"
+    return open(path, encoding=encoding, errors="strict" if encoding != "cp1252" else "replace", newline="")
+
+
+def _decode_prefix(head: bytes) -> str:
+    """The first bytes of a file as UTF-8, a character cut at the end forgiven."""
+    for cut in range(4):
+        try:
+            return head[:len(head) - cut].decode("utf-8-sig")
+        except UnicodeDecodeError:
+            if cut == 3:
+                raise
+    return ""
+
+
+def _read(path: str, stream, conversion_events=()) -> Export:
+    """:func:`read_export` of an open text stream, a line at a time."""
     start = end = None
-    body: list[str] = []
-    for line in lines:  # GA4 writes comment lines (#) before the table, with the period in them
-        if line.startswith("#"):
-            low = line.lower()
-            if "start date" in low:
-                start = _date(line.split(":", 1)[-1])
-            elif "end date" in low:
-                end = _date(line.split(":", 1)[-1])
-            continue
-        if not body and not line.strip():
-            continue
-        if body and not line.strip():  # GA4: a blank line ends the first table
-            break
-        body.append(line)
-    if not body:
-        raise AnalyticsError(f"{path}: empty (no header row)")
+    skipped = 0
+    lines = iter(stream)
+    header_line = None
     try:
-        dialect = csv.Sniffer().sniff("\n".join(body[:20]), delimiters=DELIMITERS)
+        for line in lines:  # GA4 writes comment lines (#) before the table, with the period in them
+            if line.startswith("#"):
+                low = line.lower()
+                if "start date" in low:
+                    start = _date(line.split(":", 1)[-1])
+                elif "end date" in low:
+                    end = _date(line.split(":", 1)[-1])
+                skipped += 1
+                continue
+            if not line.strip():
+                skipped += 1
+                continue
+            header_line = line
+            break
+        if header_line is None:
+            raise AnalyticsError(f"{path}: empty (no header row)")
+        sample = [header_line]
+        for line in lines:
+            if not line.strip():  # GA4: a blank line ends the first table
+                break
+            sample.append(line)
+            if len(sample) >= 20:
+                break
+        ended = len(sample) < 20
+    except UnicodeDecodeError:
+        raise AnalyticsError(f"{path}: not UTF-8 or UTF-16 text (save the export as UTF-8 CSV)") from None
+
+    def body():
+        yield from sample
+        if ended:
+            return
+        try:
+            for line in lines:
+                if not line.strip():
+                    return
+                yield line
+        except UnicodeDecodeError:
+            raise AnalyticsError(f"{path}: not UTF-8 or UTF-16 text (save the export as UTF-8 CSV)") from None
+
+    try:
+        dialect = csv.Sniffer().sniff("".join(sample), delimiters=DELIMITERS)
         delimiter = dialect.delimiter
     except csv.Error:
-        delimiter = max(DELIMITERS, key=body[0].count) if any(d in body[0] for d in DELIMITERS) else ","
-    reader = csv.reader(io.StringIO("\n".join(body)), delimiter=delimiter)
+        delimiter = max(DELIMITERS, key=header_line.count) if any(d in header_line for d in DELIMITERS) else ","
+    reader = csv.reader(body(), delimiter=delimiter)
     header = next(reader)
     names = [h.strip().strip('"').lower() for h in header]
     layout = _recognise(path, names, header)
@@ -305,7 +348,8 @@ def read_export(path: str, conversion_events=()) -> Export:
     export = Export(path, layout.tool, layout.report, layout.kind, start=start, end=end)
     dates: list[date] = []
     sessions: dict = {}
-    for number_, row in enumerate(reader, start=2):
+    for row in reader:
+        number_ = reader.line_num + skipped  # (the line of the file, its comment lines counted)
         if not any(cell.strip() for cell in row):
             continue
         export.rows += 1

@@ -153,6 +153,19 @@ def test_malformed_exports(tmp_path):
         with pytest.raises(AnalyticsError) as exc:
             read_export(str(path))
         assert str(exc.value) == message.format(p=path)
+    # a number that is none, in GA4's export: the line of the file (its comment lines counted)
+    path = _write(tmp_path / "ga4.csv", DECEMBER.replace("news,2000,", "news,many,"))
+    with pytest.raises(AnalyticsError) as exc:
+        read_export(str(path))
+    assert str(exc.value) == f"{path} line 12: 'many' in column 'Sessions' is not a number"
+    # a Windows-1252 file (Excel's CSV) is read; a binary one is not
+    e = read_export(str(_write(tmp_path / "excel.csv", "name,visitors,visits\n/caf\u00e9/,1,2\n", "cp1252")))
+    assert e.entries == {("", "/caf\u00e9/"): [2.0, None, None]}
+    path = tmp_path / "export.xlsx"
+    path.write_bytes(b"PK\x03\x04\x00\x00binary")
+    with pytest.raises(AnalyticsError) as exc:
+        read_export(str(path))
+    assert str(exc.value) == f"{path}: not a text file (expected a CSV or TSV export)"
     with pytest.raises(AnalyticsError) as exc:
         read_export(str(tmp_path / "nowhere.csv"))
     assert str(exc.value) == f"--analytics {tmp_path / 'nowhere.csv'}: no such file"
