@@ -387,8 +387,13 @@ def test_diff_and_the_email_carry_the_money(crawls):
     assert "  Entries a month (your analytics)           ~12,600 → ~10,800  -1,780" in lines
     assert "  Money a month (the model)                  $6,310,000 → $5,480,000  -$836,000" in lines
     assert lines[7].endswith("worth about $1,690,000 a month")  # the plan of crawl #2, in its money
-    d = json.loads(run_cli("diff", "--db", db, "--format", "json").stdout)
+    from analysis.diff import diff_crawls, headline
+    from analysis.formats.diff import plain_text
+
+    with Store(db, readonly=True) as store:
+        d = diff_crawls(store, 1, 2)  # (what --format json writes)
     assert d["money"]["monthly_value"] == {"old": 6312640.37, "new": 5476976.58, "delta": -835663.79}
+    assert [x["money"] for x in d["fix_first"]] == [1694011.43, 73345.0, 270311.61]
     server = _start(auth=False)
     try:
         (tmp / "mail.toml").write_text(f'[email]\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "none"\n'
@@ -399,8 +404,9 @@ def test_diff_and_the_email_carry_the_money(crawls):
     finally:
         server.stop()
     message = received.message
-    assert message["Subject"] == "acme.test: worth $6,310,000 to $5,480,000 a month"
+    assert message["Subject"] == headline(d) == "acme.test: worth $6,310,000 to $5,480,000 a month"
     plain = message.get_body(("plain",)).get_content()
+    assert plain.replace("\r\n", "\n").strip() == plain_text(d).strip()
     assert "Money a month (the model)" in plain and "$5,480,000" in plain
     assert "<td>Money a month (the model)</td>" in message.get_body(("html",)).get_content()
 
