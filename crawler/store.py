@@ -43,7 +43,7 @@ from crawler.urls import redact_credentials
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -115,6 +115,22 @@ CREATE TABLE findings (
     pages INTEGER NOT NULL, detail TEXT,
     PRIMARY KEY (crawl_id, id)
 ) WITHOUT ROWID;
+CREATE TABLE analytics (            -- the traffic an audit with --analytics was weighted by (issue 24)
+    crawl_id INTEGER PRIMARY KEY REFERENCES crawls(id) ON DELETE CASCADE,
+    files TEXT NOT NULL,              -- JSON list of the exports read: name, tool, report, rows
+    period_start TEXT, period_end TEXT,
+    days REAL,                        -- the period the exports cover
+    period_assumed INTEGER NOT NULL DEFAULT 0,  -- 1: the exports did not say, taken as a month
+    monthly_entries REAL,             -- entry visits a month on the pages the model walks
+    conversion REAL,                  -- the visits-weighted model conversion
+    monthly_conversions REAL,
+    monthly_value REAL,               -- money a month the model's conversions are worth
+    value_per_conversion REAL,
+    currency TEXT,
+    unmatched_rows INTEGER, unmatched_visits REAL,
+    plan TEXT,                        -- JSON list per action-plan item: id, words, visits, conversions, money
+    saved TEXT NOT NULL
+);
 CREATE TABLE url_cache (
     url TEXT PRIMARY KEY,
     status INTEGER,
@@ -231,7 +247,9 @@ _READ = {
 # A link's position in its page's document order. Stores from before schema 3 know only source
 # lines (a line 0 or NULL: none), and so do rows written without one (graph_from's examples).
 _POS = {1: "NULLIF(l.line, 0)", 2: "NULLIF(l.line, 0)", 3: "COALESCE(l.pos, NULLIF(l.line, 0))"}
+_POS[4] = _POS[3]  # (schema 4 adds the analytics table: links and pages are read as in 3)
 _READ[3] = dict(_READ[2])
+_READ[4] = dict(_READ[3])
 _READ = {version: {**{name: sql.replace("{pos}", _POS[version]) for name, sql in queries.items()},
                    "pos": _POS[version]} for version, queries in _READ.items()}
 
@@ -350,9 +368,18 @@ def _migrate_3(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
+def _migrate_4(db: sqlite3.Connection) -> None:
+    """Schema 3 -> 4: the ``analytics`` table (the traffic summary of audits run with
+    ``--analytics``; none for the crawls already stored)."""
+    table = SCHEMA.split("CREATE TABLE analytics", 1)[1].split("CREATE TABLE url_cache", 1)[0]
+    for statement in _statements("CREATE TABLE IF NOT EXISTS analytics" + table):
+        db.execute(statement)
+
+
 # Ordered: (version, name, function taking the store from version - 1 to version).
 MIGRATIONS = ((2, "urls table, links as ids, stored findings", _migrate_2),
-              (3, "page signals, links in document order", _migrate_3))
+              (3, "page signals, links in document order", _migrate_3),
+              (4, "analytics summaries", _migrate_4))
 
 
 def _statements(script: str) -> list[str]:
@@ -450,7 +477,7 @@ class Store:
     >>> cid = s.create_crawl(["https://acme.example/"], {"max_pages": 10})
     >>> s.write_page(cid, {"url": "https://acme.example/", "role": "page", "status": 200}, [])
     >>> [p["status"] for p in s.pages(cid)], s.crawl(cid)["status"], s.version
-    ([200], 'running', 3)
+    ([200], 'running', 4)
     """
 
     def __init__(self, path: str | os.PathLike, readonly: bool = False):
@@ -1129,12 +1156,45 @@ class Store:
                                (crawl_id,)).fetchall()
         return {sev: n for sev, n in rows} if rows else None
 
+    # -- analytics (issue 24) -----------------------------------------------------------
+    ANALYTICS_COLUMNS = ("period_start", "period_end", "days", "period_assumed", "monthly_entries", "conversion",
+                         "monthly_conversions", "monthly_value", "value_per_conversion", "currency",
+                         "unmatched_rows", "unmatched_visits")
+
+    def save_analytics(self, crawl_id: int, summary: dict) -> None:
+        """Keep the traffic summary of an audit with ``--analytics`` (:func:`analysis.analytics.summary`),
+        replacing an earlier one of the crawl."""
+        period = summary.get("period") or {}
+        unmatched = summary.get("unmatched") or {}
+        row = (period.get("start"), period.get("end"), period.get("days"), int(bool(period.get("assumed"))),
+               summary.get("monthly_entries"), summary.get("conversion"), summary.get("monthly_conversions"),
+               summary.get("monthly_value"), summary.get("value_per_conversion"), summary.get("currency"),
+               unmatched.get("rows"), unmatched.get("visits"))
+        with self.db:
+            self.db.execute(f"INSERT OR REPLACE INTO analytics (crawl_id, files, {', '.join(self.ANALYTICS_COLUMNS)},"
+                            f" plan, saved) VALUES (?, ?, {', '.join('?' * len(row))}, ?, ?)",
+                            (crawl_id, json.dumps(summary.get("files") or []), *row,
+                             json.dumps(summary.get("plan") or []), now_iso()))
+
+    def analytics(self, crawl_id: int) -> dict | None:
+        """The traffic summary kept with a crawl (None: audited without ``--analytics``, or a store
+        older than the table)."""
+        if not self._has_table("analytics"):
+            return None
+        row = self.db.execute("SELECT * FROM analytics WHERE crawl_id = ?", (crawl_id,)).fetchone()
+        if row is None:
+            return None
+        out = {k: row[k] for k in self.ANALYTICS_COLUMNS}
+        out["period_assumed"] = bool(out["period_assumed"])
+        out.update(files=json.loads(row["files"]), plan=json.loads(row["plan"] or "[]"), saved=row["saved"])
+        return out
+
     # -- retention --------------------------------------------------------------
     def delete_crawl(self, crawl_id: int) -> None:
         """Remove a crawl and everything it stored, in one transaction (URLs no crawl uses any
         more go with it)."""
         with self.db:
-            for table in ("links", "pages", "frontier", "findings"):
+            for table in ("links", "pages", "frontier", "findings", "analytics"):
                 if self._has_table(table):
                     self.db.execute(f"DELETE FROM {table} WHERE crawl_id = ?", (crawl_id,))
             self.db.execute("DELETE FROM crawls WHERE id = ?", (crawl_id,))
