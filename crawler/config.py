@@ -48,6 +48,11 @@ DEFAULTS: dict = {
     "db": None,
     "output": None,
     "email": None,   # the [email] table (SMTP settings of --email-diff): checked by analysis.mail
+    # the site's analytics exports and what a conversion is worth (read by analysis.analytics; never
+    # stored with the crawl: they say how it is reported, not what was crawled)
+    "analytics": [],         # export files (relative to funnel.toml)
+    "analytics_host": None,  # the host a bare path of the exports belongs to (default: the site's)
+    "values": None,          # the [values] table: offer path or URL, or goal name -> money per conversion
     # how the crawl runs, not what it is (never stored with the crawl: a resume may use others)
     "workers": 1,    # crawl processes on this machine; 1 without redis: one process, no Redis
     "redis": None,   # URL of the Redis the workers share (default: a private redis-server when workers > 1)
@@ -57,9 +62,9 @@ LISTS = {k for k, v in DEFAULTS.items() if isinstance(v, list)}
 TYPES = {**{k: list for k in LISTS}, **{k: bool for k, v in DEFAULTS.items() if isinstance(v, bool)},
          "max_pages": int, "depth": int, "timeout": (int, float), "max_size": (int, float), "concurrency": int, "cache_age": (str, int), "max_time": (str, int),
          "user_agent": str, "render": str, "chromium": str, "fail_on": str, "format": str, "db": str, "output": str, "accept": list, "email": dict,
-         "workers": int, "redis": str}
+         "workers": int, "redis": str, "analytics_host": str, "values": dict}
 TYPE_NAMES = {list: "a list of strings", bool: "true or false", int: "a whole number", str: "a string",
-              dict: "a table ([email])"}
+              dict: "a table ([email], [values])"}
 FAIL_LEVELS = ("high", "medium", "low", "info", "never")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
@@ -115,6 +120,9 @@ def load_config(path: str | os.PathLike) -> dict:
         if not ok:
             want = TYPE_NAMES.get(expected, "a number" if expected == (int, float) else "a string")
             raise ConfigError(f"{path}: {key} must be {want}, got {value!r}")
+    check_values(data.get("values"), f"{path}: [values]")
+    if data.get("analytics"):  # export files relative to funnel.toml, like directory targets
+        data["analytics"] = [a if os.path.isabs(a) else str((path.parent / a).resolve()) for a in data["analytics"]]
     targets = []
     for t in data.get("targets", []):
         if "://" not in t and not os.path.isabs(t):
@@ -123,6 +131,32 @@ def load_config(path: str | os.PathLike) -> dict:
     if targets:
         data["targets"] = targets
     return data
+
+
+def check_values(values, where: str = "[values]") -> dict | None:
+    """The ``[values]`` table: money per conversion by offer path or URL, goal name or
+    ``default``, each a number >= 0; ``currency`` a short string.
+
+    >>> check_values({"/pricing/": 1900, "Signup": 120.5, "currency": "€"})
+    {'/pricing/': 1900.0, 'Signup': 120.5, 'currency': '€'}
+    >>> check_values({"/pricing/": "a lot"})
+    Traceback (most recent call last):
+    ...
+    crawler.config.ConfigError: [values]: '/pricing/' must be a number >= 0 (money per conversion), got 'a lot'
+    """
+    if values is None:
+        return None
+    out: dict = {}
+    for key, value in values.items():
+        if key == "currency":
+            if not isinstance(value, str) or not 0 < len(value) <= 5:
+                raise ConfigError(f"{where}: currency must be a short string like \"$\" or \"EUR \", got {value!r}")
+            out[key] = value
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{where}: {key!r} must be a number >= 0 (money per conversion), got {value!r}")
+        out[key] = float(value)
+    return out
 
 
 def merge(config: dict, cli: dict) -> dict:
