@@ -148,7 +148,7 @@ def test_a_schema_2_store_is_read_as_it_is_then_migrated_to_signals_and_position
         assert (e["line"], e["pos"], g.nodes["https://a.example/"].get("signals")) == (7, 7, None)
     assert _digest(db) == before
     with Store(db) as s:  # written to: migrated
-        assert s.version == 4
+        assert s.version == 5
         s.write_page(1, {"url": "https://a.example/b", "role": "page", "status": 200, "parsed": 1,
                          "signals": '{"price": true}'},
                      [("https://a.example/b", "https://a.example/", "https://a.example/", None, "a", "href", "Home",
@@ -158,7 +158,7 @@ def test_a_schema_2_store_is_read_as_it_is_then_migrated_to_signals_and_position
         assert [(e["line"], e["pos"]) for _, _, e in g.out_edges("https://a.example/b", data=True)] == [(1, 0)]
         assert g.nodes["https://a.example/b"]["signals"] == {"price": True}
     conn = sqlite3.connect(db)
-    assert [r[0] for r in conn.execute("SELECT version FROM migrations ORDER BY version")] == [1, 2, 3, 4]
+    assert [r[0] for r in conn.execute("SELECT version FROM migrations ORDER BY version")] == [1, 2, 3, 4, 5]
     assert conn.execute("SELECT signals FROM pages ORDER BY id").fetchall() == [(None,), ('{"price": true}',)]
     conn.close()
 
