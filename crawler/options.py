@@ -43,6 +43,9 @@ class CrawlOptions:
     allow_private: tuple[str, ...] = ()  # networks a crawl may reach besides its targets' addresses
     concurrency: int = 8
     user_agent: str | None = None
+    render: str = "never"               # --render: auto (the CLI's default), always, never; a crawl stored
+                                        # before --render existed read its pages as served (crawler.render)
+    chromium: str | None = None         # the Chromium that renders (found when the audit started), None: none
     # [profiles] in funnel.toml: {profile URL: {"links": [...], "checked": "YYYY-MM-DD"}}, what the
     # user states a profile funnelcheck cannot read links to (crawler.config.check_profiles)
     profiles: dict = field(default_factory=dict, compare=False)
