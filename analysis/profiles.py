@@ -8,8 +8,12 @@ from what the user states in ``funnel.toml``'s ``[profiles]`` table:
 blog         it links to the blog: the visitor enters the funnel where it should (social → blog)
 site         it links to the site, not the blog: the visitor skips the blog
 nowhere      it was read, and links to neither: a dead end for the social visitor
-unreadable   the platform could not be read (a login wall, a 999, its hourly limit) and the
-             user stated nothing: why is said, once per platform
+unreadable   the platform could not be read (its hourly limit, an error) and the user stated
+             nothing: why is said, once per platform. On a platform that is never read
+             (``readable = false`` in ``platforms.toml``: X, LinkedIn, Instagram, Facebook,
+             TikTok, Threads) every profile that exists is "not checkable on this platform"
+             (``checkable`` False), whatever its page answered: a login wall answers 200 and
+             shows no links, which says nothing of the profile's own
 missing      the account answers 404 (deleted, renamed): a broken link
 ============ ================================================================================
 
@@ -39,13 +43,14 @@ class ProfileVerdict:
     verified: bool = False        # a link back the platform verified both ways
     reason: str | None = None     # why it could not be read
     stated_on: str | None = None  # the date the user checked it ([profiles])
+    checkable: bool = True        # False: the platform is never read (a login wall)
     sources: list = field(default_factory=list, repr=False)    # the owned pages linking to it
     locations: list = field(default_factory=list, repr=False)  # (analysis.findings.Location)
 
     def as_dict(self) -> dict:
         return {"url": self.name, "key": self.url, "platform": self.platform, "state": self.state, "how": self.how,
                 "links": self.links, "verified": self.verified, "reason": self.reason,
-                "stated_on": self.stated_on, "pages": len(self.sources)}
+                "stated_on": self.stated_on, "pages": len(self.sources), "checkable": self.checkable}
 
 
 def stated_profiles(g) -> dict[str, dict]:
@@ -128,7 +133,11 @@ def profile_verdicts(g) -> list[ProfileVerdict]:
                            locations=[Location(s, e["line"]) for s, e in routes])
         final = data.get("final_url") or url
         node = g.nodes[final] if final in g else data
-        if verdict == OK and node.get("parsed"):
+        reader = platform.reader if platform else None
+        if reader is not None and not reader.readable and verdict != BROKEN:
+            # a login wall: only whether the profile exists was checked (its page is never read)
+            v.checkable, v.reason = False, f"not checkable on {label} ({reader.wall or 'not readable'})"
+        elif verdict == OK and node.get("parsed"):
             links = [(e["target"] or t, e["attr"], "verified" in (e["rel"] or "").split())
                      for _, t, e in g.out_edges(final, data=True)]
             v.links = _links_back(g, links)
@@ -237,13 +246,15 @@ def verdict_line(v: ProfileVerdict) -> str:
         return f"{v.name} links to neither the blog nor the site; {'read ' if v.stated_on is None else ''}{v.how}"
     if v.state == MISSING:
         return f"{v.name} does not exist: {v.reason}"
+    if not v.checkable:
+        return f"{v.name}: {v.reason}; state what it links to in funnel.toml's [profiles]"
     return f"{v.name} could not be read: {v.reason}"
 
 
 def profile_line(each: dict) -> str:
     """A profile's verdict from the report's summary (:meth:`ProfileVerdict.as_dict`) in words."""
     v = ProfileVerdict(each["url"], each["url"], each["platform"], each["state"], each["how"], each["links"],
-                       each["verified"], each["reason"], each["stated_on"])
+                       each["verified"], each["reason"], each["stated_on"], each.get("checkable", True))
     return verdict_line(v)
 
 

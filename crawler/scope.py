@@ -115,6 +115,7 @@ class Reader:
     fallback: str | None = None   # "page": the profile page when the API refuses anonymous calls
     limit: str | None = None      # why the platform's rate limit stopped a check
     wall: str | None = None       # why the platform cannot be read
+    readable: bool = True         # False: a login wall; the profile is only checked to exist (not a 404)
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ def _reader(data: dict | None) -> Reader | None:
     if not data:
         return None
     return Reader(data["label"], data.get("adapter"), tuple(data.get("api", ())), data.get("handle", ""),
-                  data.get("fallback"), data.get("limit"), data.get("wall"))
+                  data.get("fallback"), data.get("limit"), data.get("wall"), bool(data.get("readable", True)))
 
 
 # Sub-domains that are the platform itself, wherever it is listed.

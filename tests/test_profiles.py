@@ -59,6 +59,9 @@ YT_PAGE = ('<!doctype html><html><head><title>Acme - YouTube</title></head><body
                "channelExternalLinkViewModel": {"title": {"content": "Our blog"}, "link": {"content": "acme.test/blog/"}}}}}}})
            + ';</script></body></html>')
 
+LOGIN_WALL = ('<!doctype html><html><head><title>{title}</title></head><body><h1>Log in to see more</h1>'
+              '<a href="{link}">Log in</a> <a href="https://acme.test/">acme.test</a></body></html>')
+
 ROUTES = {
     "/public.api.bsky.app/xrpc/app.bsky.actor.getProfile?actor=acme.test":
         bsky("acme.test", "Acme", "Widgets that work. Our blog: acme.test/blog/"),
@@ -90,6 +93,14 @@ ROUTES = {
     "/www.linkedin.com/company/acme": Route(999, body="<html><body>Request denied</body></html>"),
     "/x.com/acme": Route(403, {"cf-mitigated": "challenge", "Server": "cloudflare"}, "Just a moment..."),
     "/twitter.com/acme": Route(403, {"cf-mitigated": "challenge", "Server": "cloudflare"}, "Just a moment..."),
+    # login walls as the platforms serve them to a visitor who is not logged in: 200, a page, and
+    # none of the profile's own links (a link back on the wall itself is never read as the profile's)
+    **{f"/{host}/acmehelp": Route(200, body=LOGIN_WALL.format(title="X. It's what's happening / X",
+                                                              link="https://x.com/i/flow/login"))
+       for host in ("x.com", "twitter.com")},
+    "/www.instagram.com/acme/": Route(200, body=LOGIN_WALL.format(title="Login \u2022 Instagram",
+                                                                link="https://www.instagram.com/accounts/login/")),
+    # (www.tiktok.com/@acme: 404, the "*" route: the account does not exist)
 }
 
 CONFIG = """
@@ -139,9 +150,10 @@ def test_each_profile_is_read_through_its_platform_and_said_in_the_summary(acme)
     assert acme["first"].exit_code == 0, acme["first"].stderr
     profiles = report["summary"]["profiles"]
     assert profiles["line"] == (
-        "5 of your 10 profiles send visitors to your blog; 2 send them to the site, skipping the blog; 1 (Bluesky) "
-        "links to neither: a dead end for its visitors; X could not be read; "
-        "https://bsky.app/profile/ghost.bsky.social does not exist")
+        "5 of your 13 profiles send visitors to your blog; 2 send them to the site, skipping the blog; 1 (Bluesky) "
+        "links to neither: a dead end for its visitors; Instagram and X could not be read; "
+        "https://bsky.app/profile/ghost.bsky.social and https://www.tiktok.com/@acme do not exist")
+    x_wall = "not checkable on X (login wall: X shows profiles only to logged-in visitors)"
     assert verdicts(report) == {
         "https://bsky.app/profile/acme.test": ("blog", "through the Bluesky API", True, None),
         "https://bsky.app/profile/acmeco.bsky.social": ("nowhere", "through the Bluesky API", False, None),
@@ -151,11 +163,16 @@ def test_each_profile_is_read_through_its_platform_and_said_in_the_summary(acme)
         "https://hachyderm.io/@acme": ("site", "from its profile page (the instance refuses anonymous API calls)",
                                        False, None),
         "https://www.linkedin.com/company/acme": ("blog", "stated by you on 2026-11-30", False,
-                                                  "blocked (LinkedIn answers 999 to crawlers); LinkedIn shows company "
-                                                  "pages and profiles only to its members"),
+                                                  "not checkable on LinkedIn (login wall: LinkedIn shows company pages "
+                                                  "and profiles only to its members)"),
         "https://mastodon.social/@acme": ("site", "through the Mastodon API", True, None),
-        "https://x.com/acme": ("unreadable", "", False,
-                               "blocked (Cloudflare challenge); X shows profiles only to logged-in visitors"),
+        # a login wall, whatever it answers: a challenge (403) or a page (200) whose link back is the wall's
+        "https://x.com/acme": ("unreadable", "", False, x_wall),
+        "https://twitter.com/acmehelp": ("unreadable", "", False, x_wall),
+        "https://www.instagram.com/acme/": ("unreadable", "", False, "not checkable on Instagram (login wall: "
+                                                                     "Instagram shows profiles only to logged-in visitors)"),
+        # a 404 is still a 404 behind a login wall: the account does not exist
+        "https://www.tiktok.com/@acme": ("missing", "", False, "it answers 404"),
         "https://www.youtube.com/@acme": ("blog", "from its page", False, None),
     }
     each = {p["url"]: p for p in profiles["each"]}
@@ -168,7 +185,15 @@ def test_each_profile_is_read_through_its_platform_and_said_in_the_summary(acme)
     assert each["https://mastodon.social/@acme"]["links"] == [
         {"url": "https://acme.test/", "tier": "site", "source": "field", "verified": True}]
     assert (profiles["to_blog"], profiles["to_site"], profiles["nowhere"], profiles["unreadable"],
-            profiles["missing"], profiles["stated"], profiles["verified"]) == (5, 2, 1, ["X"], 1, 1, 2)
+            profiles["missing"], profiles["stated"], profiles["verified"]) == (5, 2, 1, ["Instagram", "X"], 2, 1, 2)
+    assert [p["url"] for p in profiles["each"] if not p["checkable"]] == [
+        "https://www.instagram.com/acme/", "https://www.linkedin.com/company/acme", "https://twitter.com/acmehelp",
+        "https://x.com/acme"]
+    # a login wall's page is checked to exist and never read: none of its links is the profile's
+    pages = {p["url"]: p for p in report["pages"]}
+    assert (pages["https://www.instagram.com/acme"]["status"], pages["https://www.instagram.com/acme"]["reason"]) == (
+        200, "not read: login wall: Instagram shows profiles only to logged-in visitors")
+    assert not [l for l in report["links"] if l["source"] in ("https://www.instagram.com/acme", "https://twitter.com/acmehelp")]
 
 
 def test_findings_say_what_is_known(acme):
@@ -177,7 +202,9 @@ def test_findings_say_what_is_known(acme):
     every = (A, A + "blog/", A + "pricing/")
     assert social == {
         ("stranded-social", "medium", "https://bsky.app/profile/acmeco.bsky.social", None, (A,)),
-        ("stranded-social", "info", "https://x.com/acme", None, (A,)),
+        # one line per platform behind a login wall, never "links to neither" (X's two accounts: one line)
+        ("stranded-social", "info", "https://twitter.com/acmehelp", None, (A,)),
+        ("stranded-social", "info", "https://www.instagram.com/acme/", None, (A,)),
         ("rel-me-missing", "low", "https://fosstodon.org/@acme", None, (A,)),
     }
     messages = {f["target"]: f["message"] for f in report["findings"] if f["rule"] in ("stranded-social",
@@ -185,8 +212,12 @@ def test_findings_say_what_is_known(acme):
     assert messages == {
         "https://bsky.app/profile/acmeco.bsky.social": "social profile https://bsky.app/profile/acmeco.bsky.social "
                                                        "links to neither the blog nor the site (through the Bluesky API)",
-        "https://x.com/acme": "could not verify that https://x.com/acme links back: blocked (Cloudflare challenge); X "
-                              "shows profiles only to logged-in visitors",
+        "https://twitter.com/acmehelp": "could not verify that 2 X profiles link back (https://twitter.com/acmehelp, "
+                                        "https://x.com/acme): not checkable on X (login wall: X shows profiles only "
+                                        "to logged-in visitors)",
+        "https://www.instagram.com/acme/": "could not verify that https://www.instagram.com/acme/ links back: not "
+                                           "checkable on Instagram (login wall: Instagram shows profiles only to "
+                                           "logged-in visitors)",
         "https://fosstodon.org/@acme": "Mastodon does not verify https://acme.test/blog/ on https://fosstodon.org/@acme:"
                                        " the site's link to the profile has no rel=\"me\" (add rel=me to the footer's "
                                        "Mastodon link and the platform will verify it)",
@@ -197,6 +228,19 @@ def test_findings_say_what_is_known(acme):
     ghost = [f for f in report["findings"] if f["target"] == "https://bsky.app/profile/ghost.bsky.social"
              and f["rule"] == "broken-link"]
     assert len(ghost) == 1
+    assert ("broken-link", "medium", "https://www.tiktok.com/@acme", None, (A,)) in findings_set(report)
+    walled = [f for f in report["findings"] if f["rule"] == "stranded-social" and f["severity"] == "info"]
+    assert [(f["detail"]["verdict"], f["detail"]["kind"]) for f in walled] == [("not-checkable", "not-checkable")] * 2
+    # the login wall's link to acme.test is not the profile's: no untracked-inbound from it
+    inbound = {f["sources"][0]: f for f in report["findings"] if f["rule"] == "untracked-inbound"}
+    assert sorted(inbound) == ["https://bsky.app/profile/acme.test", "https://fosstodon.org/@acme",
+                               "https://github.com/acme", "https://hachyderm.io/@acme", "https://mastodon.social/@acme",
+                               "https://www.youtube.com/@acme"]
+    # one untracked-inbound per profile, however many of the company's pages it links
+    assert (inbound["https://bsky.app/profile/acme.test"]["message"],
+            inbound["https://bsky.app/profile/acme.test"]["detail"]["links"]) == (
+        "https://bsky.app/profile/acme.test links to 2 of your pages without utm_ parameters (https://acme.test/, "
+        "https://acme.test/blog/): visits cannot be tied to revenue", ["https://acme.test/", "https://acme.test/blog/"])
     assert every  # (the LinkedIn page is linked from every page: see the diff test)
 
 

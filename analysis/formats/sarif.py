@@ -62,7 +62,7 @@ def explain(rule_id: str) -> str:
     """Rule ``rule_id``'s docstring as prose: its paragraphs without the examples, RST markup dropped.
 
     >>> explain("stranded-social")
-    "A social profile that does not link back to the blog or the site. Profiles owned pages link to are checked, and the business's own (--social, and those stated in [profiles]) even where no page links to them. Only a profile that was read (or whose links the user stated) can be stranded; a platform that could not be read is one info line per platform, with the reason (see analysis/profiles.py)."
+    "A social profile that does not link back to the blog or the site. Profiles owned pages link to are checked, and the business's own (--social, and those stated in [profiles]) even where no page links to them. Only a profile that was read (or whose links the user stated) can be stranded; a platform that could not be read is one info line per platform, with the reason (see analysis/profiles.py). LinkedIn and X are never read (a login wall: readable = false in platforms.toml): a 999, or a page that answers 200 and shows no link (X's login wall), is one line per platform, not checkable there, never a profile that links to neither."
     """
     doc = inspect.getdoc(RULES.get(rule_id)) if rule_id in RULES else None
     paragraphs = [" ".join(p.split()).replace("``", "") for p in (doc or "").split("\n\n")]

@@ -102,28 +102,37 @@ def stranded_social(g):
     (or whose links the user stated) can be stranded; a platform that could not be read is one
     info line per platform, with the reason (see analysis/profiles.py).
 
+    LinkedIn and X are never read (a login wall: ``readable = false`` in platforms.toml): a 999, or
+    a page that answers 200 and shows no link (X's login wall), is one line per platform, not
+    checkable there, never a profile that links to neither.
+
     >>> from analysis.graph import graph_from
-    >>> home, li = "https://a.example/", "https://www.linkedin.com/company/"
+
+    >>> home, li, x = "https://a.example/", "https://www.linkedin.com/company/", "https://x.com/a"
     >>> g = graph_from([{"url": home, "role": "page", "status": 200, "parsed": 1},
-    ...     {"url": li + "a", "role": "profile", "status": 999}, {"url": li + "a-labs", "role": "profile", "status": 999}],
-    ...     [(home, li + "a", "footer", "profile"), (home, li + "a-labs", "footer", "profile")], site=[home])
+    ...     {"url": li + "a", "role": "profile", "status": 999}, {"url": li + "a-labs", "role": "profile", "status": 999},
+    ...     {"url": x, "role": "profile", "status": 200, "parsed": 1}],
+    ...     [(home, li + "a", "footer", "profile"), (home, li + "a-labs", "footer", "profile"),
+    ...      (home, x, "footer", "profile")], site=[home])
     >>> [(f.severity, f.message) for f in stranded_social(g)]  # doctest: +NORMALIZE_WHITESPACE
     [('info', 'could not verify that 2 LinkedIn profiles link back (https://www.linkedin.com/company/a,
-      https://www.linkedin.com/company/a-labs): blocked (LinkedIn answers 999 to crawlers); LinkedIn shows company
-      pages and profiles only to its members')]
+      https://www.linkedin.com/company/a-labs): not checkable on LinkedIn (login wall: LinkedIn shows company pages
+      and profiles only to its members)'),
+     ('info', 'could not verify that https://x.com/a links back: not checkable on X (login wall: X shows profiles
+      only to logged-in visitors)')]
     """
     from analysis.profiles import NOWHERE, UNREADABLE, profile_verdicts
 
     unreadable: dict[tuple, list] = defaultdict(list)
     for v in profile_verdicts(g):
         if v.state == UNREADABLE and not v.stated_on:
-            unreadable[(v.platform, v.reason)].append(v)
+            unreadable[(v.platform, v.reason, v.checkable)].append(v)
         elif v.state == NOWHERE:
             how = "" if v.how == "from its page" else f" ({v.how})"
             yield Finding("stranded-social", "medium", v.name,
                           f"social profile {v.name} links to neither the blog nor the site{how}", None,
                           v.sources, v.locations, {"verdict": "stranded", "how": v.how})
-    for (platform, reason), vs in unreadable.items():
+    for (platform, reason, checkable), vs in unreadable.items():
         names = sorted(v.name for v in vs)
         sources = list(dict.fromkeys(s_ for v in vs for s_ in v.sources))
         locations = [loc for v in vs for loc in v.locations]
@@ -132,6 +141,8 @@ def stranded_social(g):
         else:
             msg = f"could not verify that {len(vs)} {platform} profiles link back ({listing(names)}): {reason}"
         detail = {"verdict": "unverified", "reason": reason, "platform": platform}
+        if not checkable:  # a login wall: only the user can look (its fix: analysis/rules/fixes.py)
+            detail["verdict"] = detail["kind"] = "not-checkable"
         if len(vs) > 1:
             detail["profiles"] = names
         yield Finding("stranded-social", "info", names[0], msg, None, sources, locations, detail)
@@ -196,17 +207,43 @@ def social_before_offer(g):
 
 @rule("untracked-inbound")
 def untracked_inbound(g):
-    """A social profile links to the site or blog without campaign (utm_) parameters."""
+    """A social profile links to the site or blog without campaign (utm_) parameters: one finding
+    per profile, its untagged links in ``detail.links`` (a profile listing 100 pages is one thing
+    to fix). A platform that is never read (a login wall) has no links of its own to judge.
+
+    >>> from analysis.graph import graph_from
+    >>> p, home = "https://bsky.app/profile/a.example", "https://a.example/"
+    >>> g = graph_from([{"url": home, "role": "page", "status": 200, "parsed": 1},
+    ...     {"url": p, "role": "profile", "status": 200, "parsed": 1}],
+    ...     [(home, p, "footer", "profile"), (p, home, "body", "other"), (p, home + "blog/", "body", "other"),
+    ...      (p, home + "x/?utm_source=bsky", "body", "other")], site=[home])
+    >>> [(f.target, f.message, f.detail) for f in untracked_inbound(g)]  # doctest: +NORMALIZE_WHITESPACE
+    [('https://a.example/', 'https://bsky.app/profile/a.example links to 2 of your pages without utm_ parameters
+      (https://a.example/, https://a.example/blog/): visits cannot be tied to revenue',
+      {'links': ['https://a.example/', 'https://a.example/blog/']})]
+    """
+    scope = g.graph["scope"]
     for url, data in g.nodes(data=True):
         if data.get("role") != "profile" or not data.get("parsed"):
             continue
-        scope = g.graph["scope"]
+        platform = scope.platform(url)
+        if platform is not None and platform.reader is not None and not platform.reader.readable:
+            continue  # (a store written before: the login wall's own links)
+        untagged: dict[str, dict] = {}
         for _, target, e in g.out_edges(url, data=True):
             dest = unwrap_redirector(e["target"])  # youtube.com/redirect?q=..., l.facebook.com/l.php?u=...
             if scope.tier(dest) in OWNED and not has_tracking(dest):
-                yield Finding("untracked-inbound", "low", dest,
-                              f"{url} links to {dest} without utm_ parameters: visits cannot be tied to revenue",
-                              e["region"], [url], [Location(url, e["line"])])
+                untagged.setdefault(dest, e)
+        if not untagged:
+            continue
+        dest, e = next(iter(untagged.items()))
+        if len(untagged) == 1:
+            msg = f"{url} links to {dest} without utm_ parameters: visits cannot be tied to revenue"
+        else:
+            msg = (f"{url} links to {len(untagged)} of your pages without utm_ parameters ({listing(list(untagged))}): "
+                   "visits cannot be tied to revenue")
+        yield Finding("untracked-inbound", "low", dest, msg, e["region"], [url], [Location(url, e["line"])],
+                      {"links": list(untagged)})
 
 
 def share_endpoint(url: str) -> str:

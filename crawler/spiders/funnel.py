@@ -515,6 +515,12 @@ class FunnelSpider(scrapy.Spider):
                                    f"calls ({meta['page']})"[:300])
         yield self.item(page, self.profile_rows(meta["key"], found[:MAX_LINKS]) if page.get("parsed") else [])
 
+    def behind_wall(self, url: str) -> str | None:
+        """Why a profile on this platform is never read (``readable = false``: a login wall), or None."""
+        platform = self.scope.platform(url)
+        reader = platform.reader if platform else None
+        return reader.wall or "not readable" if reader is not None and not reader.readable else None
+
     def profile_rows(self, key: str, found) -> list[tuple]:
         """Link rows of what a profile shows: tag ``a``, attr its place (bio, field, website,
         account, handle, page), rel ``verified`` where the platform verified it."""
@@ -599,6 +605,9 @@ class FunnelSpider(scrapy.Spider):
                     links.append(row)
                 if request is not None:
                     follow.append(request)
+        elif role == "profile" and 200 <= status < 300 and self.behind_wall(meta["public"]):
+            # a login wall (platforms.toml: readable = false): it exists; what it shows is not its profile
+            page["reason"] = f"not read: {self.behind_wall(meta['public'])}"
         elif 200 <= status < 300 and ctype in HTML_TYPES and role in ("page", "profile") and method == "GET":
             # A download, an image ... served as HTML: recorded as it answered, not read as HTML.
             # Bytes that merely look binary are read all the same (a page may be stuffed with
