@@ -1082,3 +1082,68 @@ def _page_number(walk: Walk, url: str) -> int | None:
     held), None if not walked."""
     i = bisect.bisect_left(walk.urls, url)
     return i if i < len(walk.urls) and walk.urls[i] == url else None
+
+
+def social_entry(g, entries: list[dict]) -> dict | None:
+    """Where the visitors of the business's social profiles enter the funnel (social → blog →
+    site), from each profile's verdict (:mod:`analysis.profiles`: read, or stated in
+    ``[profiles]``): a profile that links to the blog is an entry into the blog (``into_blog``),
+    one that links only to the site skips the blog (``skips_blog``), one that links to neither is
+    a dead end for its visitors (``dead_end``); the profiles that could not be read (a login wall)
+    are named by platform (``not_read``) and counted in none of these; an account that does not
+    exist is ``missing``. ``known`` = into_blog + skips_blog + dead_end; the ``*_share`` figures
+    are their parts of ``known`` (each profile counted once: no traffic data says which brings
+    more visitors). ``conversion``: the chance that a visitor from a known profile, each as likely,
+    reaches an offer: the conversion of the page the profile's link lands on (from ``entries``,
+    the funnel metrics' entry pages: the blog's pages and the home page), 0 for a dead end; over
+    ``conversion_of`` profiles (those whose landing page is an entry page), None without any.
+    ``each``: per known profile, its ``lands_on`` page and that page's ``conversion``. None
+    without profiles, and the existing figures are left as they are (entries stay the blog and
+    the targets).
+
+    >>> from analysis.graph import graph_from
+    >>> home, blog, bsky, masto = ("https://a.example/", "https://a.example/blog/", "https://bsky.app/profile/a.example",
+    ...                            "https://mastodon.social/@a")
+    >>> g = graph_from([{"url": home, "role": "page", "status": 200, "parsed": 1},
+    ...     {"url": blog, "role": "page", "status": 200, "parsed": 1},
+    ...     {"url": bsky, "role": "profile", "status": 200, "parsed": 1},
+    ...     {"url": masto, "role": "profile", "status": 200, "parsed": 1}, {"url": "https://x.com/a", "role": "profile", "status": 200}],
+    ...     [(home, bsky, "footer", "profile"), (home, masto, "footer", "profile"), (home, "https://x.com/a", "footer", "profile"),
+    ...      (bsky, blog + "?utm_source=bsky", "body", "other"), (masto, home, "body", "other")], site=[home], blog=[blog])
+    >>> s = social_entry(g, [{"url": home, "conversion": 0.8}, {"url": blog, "conversion": 0.5}])
+    >>> s["into_blog"], s["skips_blog"], s["dead_end"], s["not_read"], s["conversion"]
+    (1, 1, 0, ['X'], 0.65)
+    >>> [(e["profile"], e["lands_on"]) for e in s["each"]]
+    [('https://bsky.app/profile/a.example', 'https://a.example/blog/'), ('https://mastodon.social/@a', 'https://a.example/')]
+    """
+    from analysis.profiles import BLOG_, MISSING, NOWHERE, SITE_, UNREADABLE, profile_verdicts
+
+    try:
+        verdicts = profile_verdicts(g)
+    except KeyError:  # a graph without a scope (graph_from's bare examples)
+        return None
+    if not verdicts:
+        return None
+    conversion = {e["url"]: e.get("conversion") for e in entries}
+    each = []
+    for v in verdicts:
+        if v.state not in (BLOG_, SITE_, NOWHERE):
+            continue
+        lands_on, converts = None, 0.0
+        if v.state != NOWHERE:
+            link = next(l for l in v.links if (l["tier"] == BLOG) == (v.state == BLOG_))
+            key = g.graph["key"](link["url"])
+            lands_on = landing_page(g, key) if key in g else key
+            converts = conversion.get(lands_on)
+        each.append({"profile": v.name, "state": v.state, "lands_on": lands_on, "conversion": converts})
+    known = len(each)
+    count = {s: sum(e["state"] == s for e in each) for s in (BLOG_, SITE_, NOWHERE)}
+    rates = [e["conversion"] for e in each if e["conversion"] is not None]
+    return {"profiles": len(verdicts), "known": known, "into_blog": count[BLOG_], "skips_blog": count[SITE_],
+            "dead_end": count[NOWHERE],
+            "not_read": sorted({v.platform for v in verdicts if v.state == UNREADABLE}),
+            "missing": sum(v.state == MISSING for v in verdicts),
+            **{f"{name}_share": _number(count[s] / known) if known else None
+               for name, s in (("blog", BLOG_), ("site", SITE_), ("dead_end", NOWHERE))},
+            "conversion": _number(sum(rates) / len(rates)) if rates else None, "conversion_of": len(rates),
+            "each": each}

@@ -116,6 +116,9 @@ def audit(store, crawl_id: int | None = None, builder: GraphBuilder | None = Non
     except MemoryError:  # the report without them rather than none
         logger.warning("funnel metrics left out: out of memory")
         metrics = None
+    if metrics is not None:  # where the social profiles' visitors enter the funnel (issue 22)
+        from analysis.metrics import social_entry
+        metrics["social"] = social_entry(g, metrics["entries"])
     release_free_memory()
     return Audit(store, crawl, g, findings, summary, metrics)
 

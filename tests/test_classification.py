@@ -207,8 +207,8 @@ def test_one_account_written_four_ways_is_fetched_once_and_judged_once(site_serv
     }
     stranded = {f["target"]: f["message"] for f in report["findings"] if f["rule"] == "stranded-social"}
     assert stranded["https://x.com/acmeco"] == (
-        "could not verify that https://x.com/acmeco links back: blocked (Cloudflare challenge); X shows profiles only "
-        "to logged-in visitors")
+        "could not verify that https://x.com/acmeco links back: not checkable on X (login wall: X shows profiles only "
+        "to logged-in visitors)")
     profiles = [p for p in report["pages"] if p["role"] == "profile"]
     assert sorted(p["url"] for p in profiles) == ["https://twitter.com/acmeco",
                                                    "https://www.linkedin.com/company/acme-co"]

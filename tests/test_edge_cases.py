@@ -242,8 +242,8 @@ def test_only_own_profiles_are_judged_when_social_is_given(site_server, tmp_path
                                 "--remap", rf"^https://twitter\.com/(.*) {social.url}/twitter/\1")
     roles = {p["url"]: p["role"] for p in report["pages"]}
     assert "https://twitter.com/partner" not in roles           # someone else's account: a plain link
-    assert roles["https://twitter.com/shop"] == "profile"       # ours: read, and it links elsewhere
-    assert ("stranded-social", "medium", "https://twitter.com/shop", None, ()) in findings_set(report)
+    assert roles["https://twitter.com/shop"] == "profile"       # ours: checked (X's login wall: not read)
+    assert ("stranded-social", "info", "https://twitter.com/shop", None, ()) in findings_set(report)
 
 
 def test_a_blog_post_with_a_signup_form_is_no_dead_end():

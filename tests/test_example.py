@@ -87,7 +87,9 @@ def test_readme_json_example_matches_real_output(example_json):
     for key in ("pages", "links", "findings"):
         assert set(example[key][0]) == set(report[key][0]), key
     assert example["baseline"] == report["baseline"] == {"file": None, "accepted": [], "stale": []}
-    assert list(example["metrics"]) == list(report["metrics"]) == ["site", "entries", "fix_first", "link_score"]
+    assert list(example["metrics"]) == list(report["metrics"]) == ["site", "entries", "fix_first", "link_score",
+                                                                     "social"]
+    assert set(example["metrics"]["social"]) == set(report["metrics"]["social"])
     assert set(example["metrics"]["site"]) == set(report["metrics"]["site"])
     for key in ("entries", "fix_first"):
         assert set(example["metrics"][key][0]) == set(report["metrics"][key][0]), key

@@ -186,6 +186,15 @@ def test_each_profile_is_read_through_its_platform_and_said_in_the_summary(acme)
         {"url": "https://acme.test/", "tier": "site", "source": "field", "verified": True}]
     assert (profiles["to_blog"], profiles["to_site"], profiles["nowhere"], profiles["unreadable"],
             profiles["missing"], profiles["stated"], profiles["verified"]) == (5, 2, 1, ["Instagram", "X"], 2, 1, 2)
+    # the funnel metrics: where the visitors of the 8 profiles judged enter the funnel
+    social = report["metrics"]["social"]
+    assert {k: v for k, v in social.items() if k != "each"} == {
+        "profiles": 13, "known": 8, "into_blog": 5, "skips_blog": 2, "dead_end": 1, "not_read": ["Instagram", "X"],
+        "missing": 2, "blog_share": 0.625, "site_share": 0.25, "dead_end_share": 0.125, "conversion": 0.345375,
+        "conversion_of": 8}
+    blog_in = next(e["conversion"] for e in report["metrics"]["entries"] if e["url"] == A + "blog/")
+    home_in = next(e["conversion"] for e in report["metrics"]["entries"] if e["url"] == A)
+    assert social["conversion"] == round((5 * blog_in + 2 * home_in + 0) / 8, 6)
     assert [p["url"] for p in profiles["each"] if not p["checkable"]] == [
         "https://www.instagram.com/acme/", "https://www.linkedin.com/company/acme", "https://twitter.com/acmehelp",
         "https://x.com/acme"]
@@ -230,7 +239,7 @@ def test_findings_say_what_is_known(acme):
     assert len(ghost) == 1
     assert ("broken-link", "medium", "https://www.tiktok.com/@acme", None, (A,)) in findings_set(report)
     walled = [f for f in report["findings"] if f["rule"] == "stranded-social" and f["severity"] == "info"]
-    assert [(f["detail"]["verdict"], f["detail"]["kind"]) for f in walled] == [("not-checkable", "not-checkable")] * 2
+    assert [f["detail"]["verdict"] for f in walled] == ["not-checkable"] * 2
     # the login wall's link to acme.test is not the profile's: no untracked-inbound from it
     inbound = {f["sources"][0]: f for f in report["findings"] if f["rule"] == "untracked-inbound"}
     assert sorted(inbound) == ["https://bsky.app/profile/acme.test", "https://fosstodon.org/@acme",
@@ -368,7 +377,10 @@ def test_the_terminal_summary_names_each_profile_and_its_verdict(evil):
         "  https://mas.to/@evil links back to the site (https://evil.test/0/, a profile field); read through the "
         "Mastodon API",
         "  https://mastodon.online/@nobody does not exist: Mastodon answers 404: Record not found",
-        "  https://mstdn.social/@evil could not be read: too large (over 1 MiB)"]
+        "  https://mstdn.social/@evil could not be read: too large (over 1 MiB)",
+        # (the funnel metrics: mas.to's link lands on /0/, no entry page; the home page has no offer)
+        "Social visitors: of 2 profiles, 0 bring them into the blog, 2 skip it to the site, 0 are dead ends; 0.0% "
+        "of those from the 1 that land on an entry page reach an offer"]
     # one info line per platform that could not be read
     findings = [l for l in text.splitlines() if "could not verify" in l]
     assert findings == [
@@ -376,3 +388,51 @@ def test_the_terminal_summary_names_each_profile_and_its_verdict(evil):
         "    could not verify that https://github.com/evil links back: not checked: GitHub's hourly limit for "
         "anonymous requests was reached",
         "    could not verify that https://mstdn.social/@evil links back: too large (over 1 MiB)"], text
+
+
+# -- the funnel metrics use the verdicts (analysis.metrics.social_entry) -----------------------------
+def test_social_visitors_enter_the_funnel_where_their_profile_links_worked_out_by_hand():
+    """Pages (d = 0.85): the home page links /pricing/ (an offer) only: it converts with d = 0.85.
+    The blog's front page links /pricing/ and the home page (main, 1 each): d * (1/2 + 1/2 * 0.85)
+    = 0.78625. The post links the blog's front page only: d * 0.78625 = 0.6683125. The profiles
+    are linked as identity markup (weight 0: the walk is as without them).
+
+    Profiles: Bluesky links the post (an entry into the blog: 0.6683125), Mastodon the home page
+    (skips the blog: 0.85), GitHub a site of someone else's (a dead end: 0); X answers 200 with a
+    page linking the home page: a login wall, never read, counted in none of them; a Bluesky account
+    that answers 404 is missing. A visitor of one of the 3 judged profiles, each as likely, reaches
+    an offer with (0.6683125 + 0.85 + 0) / 3 = 0.50610416..."""
+    from analysis.graph import graph_from
+    from analysis.metrics import funnel_metrics, social_entry
+    from analysis.rules import run_rules
+
+    s = "https://a.example/"
+    blog, post, pricing = s + "blog/", s + "blog/post/", s + "pricing/"
+    bsky, masto, gh, x, ghost = ("https://bsky.app/profile/a.example", "https://mastodon.social/@a",
+                                 "https://github.com/a", "https://x.com/a", "https://bsky.app/profile/ghost.bsky.social")
+    page = {"role": "page", "status": 200, "parsed": 1}
+    profile = {"role": "profile", "status": 200, "parsed": 1}
+    g = graph_from(
+        [{"url": s, **page}, {"url": blog, **page}, {"url": post, **page}, {"url": bsky, **profile},
+         {"url": masto, **profile}, {"url": gh, **profile}, {"url": x, **profile},
+         {"url": ghost, "role": "profile", "status": 404}],
+        [(s, pricing, "main", "other"), (blog, pricing, "main", "other"), (blog, s, "main", "other"),
+         (post, blog, "main", "other"),
+         *[(s, p, "head", "identity", "link") for p in (bsky, masto, gh, x, ghost)],
+         (bsky, post + "?utm_source=bluesky", "body", "other"), (masto, s, "body", "other"),
+         (gh, "https://elsewhere.example/", "body", "other"), (x, s, "body", "other")],
+        site=[s], blog=[blog])
+    m = funnel_metrics(g, run_rules(g))
+    assert {e["url"]: e["conversion"] for e in m["entries"]} == {s: 0.85, blog: 0.78625, post: 0.668312}
+    social = social_entry(g, m["entries"])
+    assert {k: v for k, v in social.items() if k != "each"} == {
+        "profiles": 5, "known": 3, "into_blog": 1, "skips_blog": 1, "dead_end": 1, "not_read": ["X"], "missing": 1,
+        "blog_share": 0.333333, "site_share": 0.333333, "dead_end_share": 0.333333,
+        "conversion": 0.506104, "conversion_of": 3}
+    assert social["each"] == [
+        {"profile": bsky, "state": "blog", "lands_on": post, "conversion": 0.668312},
+        {"profile": gh, "state": "nowhere", "lands_on": None, "conversion": 0.0},
+        {"profile": masto, "state": "site", "lands_on": s, "conversion": 0.85}]
+    from analysis.formats.terminal import social_line
+    assert social_line(social) == ("Social visitors: of 3 profiles, 1 brings them into the blog, 1 skips it to the "
+                                   "site, 1 is a dead end; 50.6% of them reach an offer")

@@ -82,7 +82,8 @@ def fixes(rule_id: str) -> list[tuple[str, str]]:
 def fix_of(f) -> str | None:
     """The fix for finding ``f`` that fits its rule, kind and region (:func:`analysis.plan.fix_line`)."""
     from analysis.plan import fix_line
-    kind = f.detail.get("kind") if isinstance(f.detail, dict) else None
+    detail = f.detail if isinstance(f.detail, dict) else {}
+    kind = detail.get("kind") or ("not-checkable" if detail.get("verdict") == "not-checkable" else None)
     return fix_line(f.rule, kind, f.region, FIXES)
 
 

@@ -127,6 +127,30 @@ def funnel_line(site: dict) -> str:
     return line
 
 
+def social_line(social: dict | None) -> str | None:
+    """Where the profiles' visitors enter the funnel (:func:`analysis.metrics.social_entry`), in
+    one line; None when no profile could be judged.
+
+    >>> social_line({"known": 3, "into_blog": 1, "skips_blog": 1, "dead_end": 1, "conversion": 0.545417,
+    ...              "conversion_of": 3})
+    'Social visitors: of 3 profiles, 1 brings them into the blog, 1 skips it to the site, 1 is a dead end; 54.5% of them reach an offer'
+    """
+    if not social or not social.get("known"):
+        return None
+    n = social["known"]
+    parts = [f"{social['into_blog']} bring{'s' if social['into_blog'] == 1 else ''} them into the blog",
+             f"{social['skips_blog']} skip{'s' if social['skips_blog'] == 1 else ''} it to the site",
+             f"{social['dead_end']} {'is a dead end' if social['dead_end'] == 1 else 'are dead ends'}"]
+    line = f"Social visitors: of {n} profile{'s' if n != 1 else ''}, " + ", ".join(parts)
+    of = social.get("conversion_of") or 0
+    if social.get("conversion") is not None and of == n:
+        line += f"; {100 * social['conversion']:.1f}% of them reach an offer"
+    elif social.get("conversion") is not None:  # (the others land on a page that is no entry page)
+        line += (f"; {100 * social['conversion']:.1f}% of those from the {of} that land on an entry page "
+                 "reach an offer")
+    return line
+
+
 def traffic_block(w, analytics: dict | None) -> None:
     """The site's real traffic (``--analytics``): entries, money, model against reality; every
     text from the exports escaped."""
@@ -204,6 +228,9 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
         w.line("Profiles: " + safe(profiles["line"]))
         for each in profiles["each"]:
             w.line(safe(profile_line(each)), "dim", indent=2)
+    social = social_line((metrics or {}).get("social"))
+    if social:
+        w.line(social)
     traffic_block(w, (metrics or {}).get("analytics"))
     if not audit.findings:
         w.line("No findings.", "green")

@@ -142,7 +142,7 @@ def stranded_social(g):
             msg = f"could not verify that {len(vs)} {platform} profiles link back ({listing(names)}): {reason}"
         detail = {"verdict": "unverified", "reason": reason, "platform": platform}
         if not checkable:  # a login wall: only the user can look (its fix: analysis/rules/fixes.py)
-            detail["verdict"] = detail["kind"] = "not-checkable"
+            detail["verdict"] = "not-checkable"  # (no "kind": the finding's id stays the one it had)
         if len(vs) > 1:
             detail["profiles"] = names
         yield Finding("stranded-social", "info", names[0], msg, None, sources, locations, detail)
