@@ -67,7 +67,7 @@ def test_json_lists_every_link_by_default_as_before(acme):
     report, text = _json(a)
     assert list(report) == ["crawl", "pages", "links", "findings", "baseline", "metrics", "summary"]
     want = [{k: v for k, v in link.items() if k != "_key"} for link in _stored_links(store, a)]
-    assert report["links"] == want and len(want) == report["summary"]["links"] == 267
+    assert report["links"] == want and len(want) == report["summary"]["links"] == 263
     # what `funnelcheck report --format json` writes is this, byte for byte
     result = run_cli("report", "--db", tmp / "crawls.sqlite", "--format", "json", "-o", tmp / "r.json")
     assert result.exit_code == 1 and "links listed" not in result.stderr
@@ -86,12 +86,12 @@ def test_json_links_broken_none_and_the_default_beyond_links_max(acme, monkeypat
     assert list(report) == ["crawl", "pages", "links", "links_left_out", "findings", "baseline", "metrics", "summary"]
     assert report["links"] == broken
     assert report["links_left_out"] == {
-        "listed": "broken", "links": 1, "of": 267,
-        "note": "1 of 267 links listed: those to broken targets; --links all lists every one, "
+        "listed": "broken", "links": 1, "of": 263,
+        "note": "1 of 263 links listed: those to broken targets; --links all lists every one, "
                 "funnelcheck report --format csv-links writes them as CSV"}
 
     report, _ = _json(replace(a, links="none"))
-    assert report["links"] == [] and report["links_left_out"]["note"].startswith("none of the 267 links listed;")
+    assert report["links"] == [] and report["links_left_out"]["note"].startswith("none of the 263 links listed;")
     everything, _ = _json(a)
     assert {k: v for k, v in report.items() if k not in ("links", "links_left_out")} == {
         k: v for k, v in everything.items() if k != "links"}  # the rest of the report unchanged
@@ -101,11 +101,11 @@ def test_json_links_broken_none_and_the_default_beyond_links_max(acme, monkeypat
         report, _ = _json(a)
     assert report["links"] == broken
     assert report["links_left_out"]["note"] == (
-        "1 of 267 links listed: those to broken targets (more than 100 links); --links all lists every one, "
+        "1 of 263 links listed: those to broken targets (more than 100 links); --links all lists every one, "
         "funnelcheck report --format csv-links writes them as CSV")
-    assert "JSON report: 1 of 267 links listed" in caplog.text
+    assert "JSON report: 1 of 263 links listed" in caplog.text
     report, _ = _json(replace(a, links="all"))  # asked for: every one, whatever the size
-    assert len(report["links"]) == 267 and "links_left_out" not in report
+    assert len(report["links"]) == 263 and "links_left_out" not in report
     with pytest.raises(ValueError, match="--links must be one of all, broken, none, got 'some'"):
         _json(replace(a, links="some"))
 
@@ -215,7 +215,7 @@ def test_the_links_option_of_report_and_audit(acme):
     result = run_cli("report", "--db", store.path, "--format", "json", "--links", "none", "-o", out)
     assert result.exit_code == 1, result.stderr
     report = json.loads(out.read_text())
-    assert report["links"] == [] and report["links_left_out"]["note"].startswith("none of the 267 links listed;")
+    assert report["links"] == [] and report["links_left_out"]["note"].startswith("none of the 263 links listed;")
     assert "links listed" not in result.stderr  # asked for: no note on stderr (the report's own says it)
     result = run_cli("report", "--db", store.path, "--format", "json", "--links", "some")
     assert result.exit_code == 2 and "Invalid value for '--links'" in result.stderr
