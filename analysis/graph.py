@@ -512,6 +512,8 @@ class GraphBuilder:
                        headers=row["headers"], conversion=conversion_of(scope, url, tier, row["role"], signals))
             if signals:
                 g.nodes[url]["signals"] = signals
+            if row.get("read_as"):  # how an owned HTML page was read: raw or rendered (--render)
+                g.nodes[url]["read_as"] = _shared(row["read_as"])
         nodes = g.nodes
         self.last_link, ends = self.store.link_ends(self.crawl_id, after=self.last_link)  # one query
         for key in sorted(ends):

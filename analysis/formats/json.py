@@ -87,7 +87,8 @@ def page_dict(url: str, d: dict) -> dict:
             "reason": d.get("reason"), "title": d.get("title"), "depth": d.get("depth"),
             "final_url": d.get("final_url"),
             "redirects": [{"url": u, "status": s} for u, s in d.get("chain") or []],
-            "lead_form": bool(d.get("lead_form")), "conversion": d.get("conversion")}
+            "lead_form": bool(d.get("lead_form")), "conversion": d.get("conversion"),
+            "read_as": d.get("read_as")}  # raw, rendered (--render), None: not an HTML page read
 
 
 def write(audit, out: TextIO) -> None:

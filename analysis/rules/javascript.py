@@ -11,7 +11,7 @@ pages, not 240.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from urllib.parse import urlsplit
 
 from analysis.findings import Finding
@@ -169,6 +169,21 @@ def javascript_removed(g):
 NO_CHROMIUM = "no Chromium"
 
 
+_FAILURES = (("MiB", "used more memory than a page may"), ("did not", "did not load in time"))
+
+
+def failures(whys: list[str]) -> str:
+    """Why rendering failed, counted: from the pages' ``render_why``.
+
+    >>> failures(["rendering failed (the page's scripts used more than 128 MiB ...)",
+    ...           "rendering failed (the page did not load in 4 s, --timeout)", "rendering failed (x)"])
+    '1 used more memory than a page may, 1 did not load in time, 1 failed in the browser'
+    """
+    counts = Counter(next((words for mark, words in _FAILURES if mark in why), "failed in the browser") for why in whys)
+    order = [words for _, words in _FAILURES] + ["failed in the browser"]
+    return ", ".join(f"{counts[words]} {words}" for words in order if counts[words])
+
+
 @rule("javascript-unrendered")
 def javascript_unrendered(g):
     """Pages whose served HTML shows they are built with JavaScript (an empty app root, a
@@ -177,11 +192,13 @@ def javascript_unrendered(g):
     report. Info: a fact about this audit, not about the site."""
     read = g.store.read_as(g.crawl_id)
     groups: dict[str, _Group] = defaultdict(_Group)
+    whys: dict[str, list[str]] = defaultdict(list)
     for url, why in read["unrendered"]:
         kind = "no-chromium" if NO_CHROMIUM in why else "failed"
         if kind == "failed" and not why.startswith("rendering failed"):
             continue
         groups[kind].add(url, None)
+        whys[kind].append(why)
     for kind, grp in groups.items():
         n = len(grp.sources)
         if kind == "no-chromium":
@@ -190,7 +207,7 @@ def javascript_unrendered(g):
                        f" links and {'was' if one else 'were'} read as served: no Chromium to render "
                        f"{'it' if one else 'them'} (install chromium, or give --chromium PATH)")
         else:
-            message = (f"rendering failed on {_plural(n, 'page')} (a timeout, or the browser): read as served, "
+            message = (f"rendering failed on {_plural(n, 'page')} ({failures(whys[kind])}): read as served, "
                        "their links may be missing")
         sources = list(grp.sources)
         yield Finding("javascript-unrendered", "info", sources[0], message, None, sources, grp.locations,
