@@ -733,10 +733,7 @@ class FunnelSpider(scrapy.Spider):
             # submitted; elsewhere (a form service) only recorded.
             if self.scope.tier(url) in (EXTERNAL, SOCIAL):
                 return row, None
-            request = self.plan(url, "form", depth, kind, role=FORM, key=key, region=link.region, rel=link.rel)
-            if isinstance(request, scrapy.Request) and link.attr == "action":
-                request.meta["form_action"] = True  # (an endpoint that answers HTML is not a page: never crawled)
-            return row, request
+            return row, self.plan(url, "form", depth, kind, role=FORM, key=key, region=link.region, rel=link.rel)
         return row, self.plan(url, link.tag, depth, kind, key=key, region=link.region, rel=link.rel)
 
     def _classify(self, href: str, rel: str, sameas: bool, tag: str) -> tuple[str, str, str, str]:
@@ -912,6 +909,10 @@ class FunnelSpider(scrapy.Spider):
                 where = "js" if seen in only_rendered else "raw" if seen in only_raw else None
                 if where:  # (page, target as written, tag, region, text, where)
                     differing.append((row[0], row[1], row[4], row[7], row[6], where))
+                if where == "js" and link.tag == "form" and link.attr == "action" and isinstance(request, scrapy.Request):
+                    # the endpoint of a form a script adds (an app's /api/...): its HTML answer is the
+                    # app's own page for every path, not a thank-you page: checked, never read as a page
+                    request.meta["form_action"] = True
             if request is not None:
                 follow.append(request)
         return rows, follow, differing
