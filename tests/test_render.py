@@ -200,10 +200,17 @@ def test_never_reads_the_app_as_served(tmp_path, site_server):
     site = site_server(routes=spa_routes(canary.url))
     result, report = audit_json(tmp_path, SPA, "--render", "never", *remap(site))
     assert result.exit_code == 0, result.stderr
-    assert page_rows(tmp_path / "crawls.sqlite") == {SPA: ("raw", None)}   # today's crawl: one empty page
+    # today's crawl: one empty page; its HTML shows it needs JavaScript, which the header says
+    assert page_rows(tmp_path / "crawls.sqlite") == {
+        SPA: ("raw", "needs JavaScript: an empty app root (#root); read as served: --render never")}
     assert [link["tag"] for link in report["links"]] == ["script", "script"]
     assert report["findings"] == [] and report["summary"]["read_as"] == {"raw": 1, "rendered": 0}
+    assert report["summary"]["javascript_unread"] == {"pages": 1, "why": "--render never"}
     assert canary.requests == []
+    result = run_cli("report", "--db", tmp_path / "crawls.sqlite")   # the terminal report: not a clean site
+    assert result.stdout.splitlines()[1] == (
+        "partial audit: this site builds its pages with JavaScript: the audit read 1 page as served (--render never), "
+        "without the links its scripts add: audit with --render auto")
 
 
 def test_without_chromium_auto_says_once_that_javascript_pages_were_read_raw(tmp_path, site_server):
@@ -218,6 +225,7 @@ def test_without_chromium_auto_says_once_that_javascript_pages_were_read_raw(tmp
         ("javascript-unrendered", "info", SPA, message)]
     assert page_rows(tmp_path / "crawls.sqlite") == {
         SPA: ("raw", "needs JavaScript: an empty app root (#root); read as served: no Chromium")}
+    assert report["summary"]["javascript_unread"] == {"pages": 1, "why": "no Chromium"}
     # --render always cannot do without: one line, exit 2, nothing crawled
     result = run_cli("audit", SPA, "--render", "always", *remap(site), "--db", tmp_path / "always.sqlite",
                      env=no_chromium)

@@ -189,6 +189,12 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
            for name, n in sorted(limits.items()) if n and name != "traps"]
     if cut:
         w.line("partial audit: " + "; ".join(cut), "yellow")
+    unread = s.get("javascript_unread")
+    if unread:  # (--render never, or no Chromium: a site built with JavaScript must not look clean)
+        n = unread["pages"]
+        w.line(f"partial audit: this site builds its pages with JavaScript: the audit read {n} page{'s' if n != 1 else ''} "
+               f"as served ({unread['why']}), without the links its scripts add"
+               + (": audit with --render auto" if unread["why"] == "--render never" else ""), "yellow")
     if s.get("network"):
         w.line(safe(s["network"]["message"]), "yellow")
     w.line(_pages(s))

@@ -622,7 +622,7 @@ class FunnelSpider(scrapy.Spider):
                             signals=json.dumps(facts.signals, separators=(",", ":")) if facts.signals else None)
             if facts is not None and role == "page":
                 page["read_as"] = "raw"  # or rendered in Chromium too (--render; crawler.render)
-                rendering = self.render_request(response, page, facts) if self.render.active else None
+                rendering = self.render_request(response, page, facts)
                 if rendering is not None and not rendering.meta["sample"]:
                     yield rendering  # (the page is stored once rendered)
                     return
@@ -810,6 +810,10 @@ class FunnelSpider(scrapy.Spider):
         nav = sum(1 for link in facts.links if link.tag in ("a", "area"))
         text = getattr(response, "text", None)
         need = needs_javascript(response.body, text, nav) if text is not None else None
+        if not self.render.active:  # --render never: said in the report's header, never rendered
+            if need:
+                page["render_why"] = f"needs JavaScript: {need}; read as served: --render never"
+            return None
         why = self.render.decide(meta["public"], need, scripts=runs_scripts(response.body))
         if why is None:
             return None
