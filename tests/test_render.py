@@ -170,6 +170,7 @@ def test_the_apps_links_are_found_in_their_regions(spa):
 
 @needs_chromium
 def test_links_that_exist_only_after_javascript_are_reported_per_template(spa):
+    """Grouped per template and region; the offers ('Book a demo', pricing, sign-up) named first."""
     _, report, _, _, _ = spa
     found = {(f["severity"], f["target"], f["region"], f["count"], f["message"]) for f in report["findings"]
              if f["rule"] == "javascript-links"}
@@ -178,10 +179,10 @@ def test_links_that_exist_only_after_javascript_are_reported_per_template(spa):
          "the footer's follow icons (x.com/acmecloud, www.linkedin.com/company/acmecloud) and 'Book a demo' exist "
          "only after JavaScript on 7 pages: crawlers and link previews do not see them"),
         ("medium", SPA, "nav", 7,
-         "the navigation's 'Home', 'Pricing', 'About', 'Blog' exist only after JavaScript on 7 pages: crawlers and "
+         "the navigation's 'Pricing', 'Home', 'About', 'Blog' exist only after JavaScript on 7 pages: crawlers and "
          "link previews do not see them"),
         ("medium", SPA + "pricing", "main", 5,
-         "links in the page body ('See pricing', 'Read our first post', 'Start a trial', 'Next post' and 2 more "
+         "links in the page body ('See pricing', 'Start a trial', 'Book a demo', 'Read our first post' and 2 more "
          "links) exist only after JavaScript on 5 pages: crawlers and link previews do not see them"),
     }
     assert not [f for f in report["findings"] if f["rule"] in ("javascript-removed", "javascript-unrendered")]
@@ -238,8 +239,11 @@ def test_without_chromium_auto_says_once_that_javascript_pages_were_read_raw(tmp
                                                     "such executable file\n")
     (tmp_path / "funnel.toml").write_text('render = "sometimes"\n')
     result = run_cli("audit", SPA, "--config", tmp_path / "funnel.toml", "--db", tmp_path / "x.sqlite")
-    assert (result.exit_code, result.stderr) == (2, "funnelcheck: error: --render must be one of auto, always, never, "
-                                                    "got 'sometimes'\n")
+    assert (result.exit_code, result.stderr) == (2, "funnelcheck: error: render = 'sometimes' in the config file: must "
+                                                    "be one of auto, always, never\n")
+    result = run_cli("audit", SPA, "--db", tmp_path / "x.sqlite", env={"FUNNELCHECK_RENDER": "yes"})
+    assert (result.exit_code, result.stderr) == (2, "funnelcheck: error: render = 'yes' in FUNNELCHECK_RENDER: must be one "
+                                                    "of auto, always, never\n")
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,8 @@ def label(url: str, text: str) -> str:
 
 def describe(g, links: list[tuple[str, str, str]], more: bool = False) -> str:
     """The links of a row in words: follow icons (social profiles) first, then the others by
-    their text (``more``: there are more than ``links``).
+    their text, offers (a purchase or lead page) first: never among the "more" (``more``: there
+    are more than ``links``).
 
     >>> from analysis.graph import graph_from
     >>> g = graph_from([], [], site=["https://a.example/"])
@@ -48,7 +49,8 @@ def describe(g, links: list[tuple[str, str, str]], more: bool = False) -> str:
     """
     scope = g.graph["scope"]
     social = [url for url, _, _ in links if scope.tier(url) == SOCIAL]
-    others = [label(url, text) for url, _, text in links if scope.tier(url) != SOCIAL]
+    others = [label(url, text) for url, _, text in sorted((link for link in links if scope.tier(link[0]) != SOCIAL),
+                                                          key=lambda link: not _offer(g, link[0]))]
     words = []
     if social:
         names = [label(url, "") for url in social]
