@@ -450,11 +450,15 @@ def test_a_page_over_its_memory_or_that_hangs_fails_alone(lab):
 @needs_chromium
 def test_counts_of_pages_read_agree(lab):
     """A failed render is the raw reading, parsed: the header's pages, read_as and the pages list agree."""
-    _, report, _, _, _ = lab
+    _, report, db, _, _ = lab
     pages = [p for p in report["pages"] if p["role"] == "page"]
     assert report["summary"]["pages_crawled"] == len(pages) == 15
     assert report["summary"]["read_as"] == {"raw": 4, "rendered": 11}
     assert {p["url"][len(LAB):] for p in pages if p["read_as"] == "raw"} == {"", "plain", "hog", "loop"}
+    html = db.parent / "report.html"
+    result = run_cli("report", "--db", db, "--format", "html", "-o", html)
+    assert result.exit_code == 0, result.stderr
+    assert " · 15 pages (11 rendered in Chromium) · crawl #1 " in html.read_text()
 
 
 @needs_chromium
