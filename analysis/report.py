@@ -77,7 +77,7 @@ def summarize(g: CrawlGraph, findings: list[Finding], crawl: dict) -> dict:
     read_as = g.store.read_as(g.crawl_id)
     return {
         "status": crawl["status"],
-        "uncrawled_by_limits": {k: v for k, v in (crawl.get("limits") or {}).items() if k != "traps"},
+        "uncrawled_by_limits": {k: v for k, v in (crawl.get("limits") or {}).items() if k not in ("traps", "unrendered")},
         "pages_crawled": sum(pages_by_tier.values()),
         "pages_by_tier": dict(sorted(pages_by_tier.items())),
         "urls_by_tier": dict(sorted(urls_by_tier.items())),

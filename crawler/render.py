@@ -245,6 +245,11 @@ class RenderPlan:
         self.sampled[template] = n + 1
         return SAMPLE
 
+    def unrendered(self) -> dict[str, int]:
+        """Pages of templates rendered after all that were read as served past :data:`REQUEUE`
+        (never rendered): ``{template: pages}``, for the report (the crawl's ``limits``)."""
+        return {t: n for t, n in sorted(self.missed.items()) if t in self.renders}
+
     def learn(self, template: str, differs: bool) -> list[str]:
         """A sample of ``template`` was compared: its links ``differs`` once rendered or not.
         Returns the pages of the template read as served meanwhile, to render now (it differs)."""

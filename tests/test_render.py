@@ -504,3 +504,35 @@ def test_auto_renders_every_page_of_a_template_whose_samples_differ(lab):
             if f["rule"] == "javascript-links" and f["region"] == "footer"] == [
         ("low", "footer", 5, "the footer's 'Book a demo' exists only after JavaScript on 5 pages: crawlers and link "
                              "previews do not see them")]
+
+
+def test_pages_past_the_re_render_bound_are_counted_in_the_finding(tmp_path):
+    """auto re-renders at most REQUEUE pages of templates whose samples differed; the rest are
+    counted (the crawl's limits) and said in the javascript-links finding."""
+    from analysis.graph import build_graph
+    from analysis.rules import RULES
+    from crawler.render import REQUEUE, SAMPLE, RenderPlan
+    from crawler.store import Store
+
+    plan = RenderPlan("auto", browser=True)
+    whys = [plan.decide(f"https://a.example/blog/{n}", None) for n in range(3 + REQUEUE + 7)]
+    assert whys.count(SAMPLE) == 3 and whys[3:] == [None] * (REQUEUE + 7)
+    assert len(plan.learn("https://a.example/blog/*", differs=True)) == REQUEUE
+    assert plan.unrendered() == {"https://a.example/blog/*": 7}
+
+    site = "https://a.example/"
+    pages = [site + "blog/1", site + "blog/2"]
+    with Store(tmp_path / "c.sqlite") as store:
+        cid = store.create_crawl([site], {"site": [site]})
+        for page in pages:
+            store.write_item(cid, {"page": {"url": page, "role": "page", "status": 200, "parsed": 1, "read_as": "rendered",
+                                            "render_why": "its template shows other links once rendered"},
+                                   "links": [(page, site + "demo/", site + "demo/", None, "a", "href", "Book a demo",
+                                              "footer", "", 0, "other", None, 0)],
+                                   "render_links": [(page, site + "demo/", "a", "footer", "Book a demo", "js")]})
+        store.set_limits(cid, {"max_pages": 0, "depth": 0, "traps": {}, "unrendered": plan.unrendered()})
+        g = build_graph(store, cid)
+        found = [f.message for f in RULES["javascript-links"](g)]
+    assert found == ["the footer's 'Book a demo' exists only after JavaScript on 2 pages: crawlers and link previews do "
+                     "not see them; 7 more pages of this template were read as served before this showed, and not "
+                     "rendered"]

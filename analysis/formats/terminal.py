@@ -186,7 +186,7 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
            "bold")
     limits = crawl.get("limits") or {}
     cut = [f"--{name.replace('_', '-')} left {n} page{'s' if n != 1 else ''} uncrawled"
-           for name, n in sorted(limits.items()) if n and name != "traps"]
+           for name, n in sorted(limits.items()) if n and name not in ("traps", "unrendered")]
     if cut:
         w.line("partial audit: " + "; ".join(cut), "yellow")
     unread = s.get("javascript_unread")

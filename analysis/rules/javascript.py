@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from analysis.findings import Finding
 from analysis.rules.common import REGION_WORDS, _Group, _plural, rule
+from crawler.render import template_of
 from crawler.scope import SOCIAL
 
 # Links that count: those a visitor follows (a script or a stylesheet a script adds is no route).
@@ -138,6 +139,7 @@ def javascript_links(g):
     >>> list(javascript_links(g))  # (no page was rendered)
     []
     """
+    unrendered = (g.graph["crawl"].get("limits") or {}).get("unrendered") or {}  # (past the re-render bound)
     for region, shared, grp, links, more in _groups(g, "js"):
         n = len(grp.sources)
         offer = any(_offer(g, url) for url, _, _ in links)
@@ -148,6 +150,10 @@ def javascript_links(g):
             message = (f"links in the {_region_words(region)} ({describe(g, links, more)}) exist only after "
                        "JavaScript")
         message += f" on {_plural(n, 'page')}: crawlers and link previews do not see them"
+        left = sum(unrendered.get(t, 0) for t in {template_of(url) for url in grp.sources})
+        if left:
+            message += (f"; {_plural(left, 'more page')} of {'this template' if shared else 'these templates'} "
+                        f"{'was' if left == 1 else 'were'} read as served before this showed, and not rendered")
         yield Finding("javascript-links", "medium" if offer else "low", links[0][0], message, region,
                       list(grp.sources), grp.locations,
                       {"kind": "template" if shared else "page", "links": [url for url, _, _ in links]})
