@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 CRAWL_KEYS = ("id", "targets", "started", "finished", "status", "error", "options")
 LINKS = ("all", "broken", "none")  # the choices of --links
 LINKS_MAX = 1_000_000  # link rows past which the default lists the broken links only
+PAGES_MAX = 1_000  # pages of one finding listed in the JSON of a crawl past LINKS_MAX (without --links all)
 
 # The links of a crawl to some targets (the {keys} table), as the store's "json" read builds them.
 _LINKS_TO = {
@@ -79,6 +80,39 @@ class Escaping:
 
     def write(self, text: str) -> int:
         return self.out.write(_RAW_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+def finding_dict(f, cap: int | None = None) -> dict:
+    """``f.as_dict()``, but when ``f`` stands on more than ``cap`` pages, its first ``cap`` pages
+    only (``sources`` sorted, as always): ``sources``, the ``locations`` on those pages and the
+    pages of ``detail.pages_by_severity`` that are among them; ``count`` stays the number of all
+    of them, and ``pages_listed`` (after ``count``) says how many are listed.
+
+    >>> from analysis.findings import Finding, Location
+    >>> f = Finding("backward-social", "high", "https://x.com/a", "m", "footer", ["https://a.example/1",
+    ...     "https://a.example/2", "https://a.example/3"], [Location("https://a.example/1", 9),
+    ...     Location("https://a.example/2", 9), Location("https://a.example/3", 9)],
+    ...     {"kind": "profile", "pages_by_severity": {"high": ["https://a.example/1", "https://a.example/3"]}})
+    >>> d = finding_dict(f, 2); d["sources"], d["count"], d["pages_listed"], d["locations"][-1]
+    (['https://a.example/1', 'https://a.example/2'], 3, 2, {'url': 'https://a.example/2', 'line': 9})
+    >>> d["detail"]["pages_by_severity"], finding_dict(f, 3) == f.as_dict()
+    ({'high': ['https://a.example/1']}, True)
+    """
+    if cap is None or len(f.sources) <= cap:
+        return f.as_dict()
+    sources = list(f.sources[:cap])
+    listed = set(sources)
+    locations = []
+    for loc in f.locations:
+        if loc["url"] in listed:
+            locations.append(loc.as_dict() if hasattr(loc, "as_dict") else loc)
+    detail = f.detail
+    if isinstance(detail, dict) and isinstance(detail.get("pages_by_severity"), dict):
+        detail = {**detail, "pages_by_severity": {sev: [p for p in pages if p in listed]
+                                                  for sev, pages in detail["pages_by_severity"].items()}}
+    return {"id": f.id, "rule": f.rule, "severity": f.severity, "target": f.target, "region": f.region,
+            "sources": sources, "count": f.count, "pages_listed": len(sources), "message": f.message,
+            "locations": locations, "detail": detail}
 
 
 def page_dict(url: str, d: dict) -> dict:
@@ -143,8 +177,17 @@ def write(audit, out: TextIO) -> None:
         out.write(',\n"findings": [')
     else:
         out.write('\n],\n"findings": [')
+    # a big crawl's findings list PAGES_MAX pages each (--links all: every one)
+    cap = PAGES_MAX if total > LINKS_MAX and getattr(audit, "links", None) != "all" else None
+    cut = 0
     for i, f in enumerate(audit.findings):  # one per line (json.dump with indent is pure Python: slow)
-        out.write(("," if i else "") + "\n  " + dumps(f.as_dict()))
+        d = finding_dict(f, cap)
+        cut += "pages_listed" in d
+        out.write(("," if i else "") + "\n  " + dumps(d))
+    if cut:
+        logger.warning("JSON report: %s listed with the first %s of their pages only (more than %s links); "
+                       "--links all lists every page, funnelcheck report --format csv-links writes every link",
+                       f"{cut} finding" + ("s" if cut > 1 else ""), f"{cap:,}", f"{LINKS_MAX:,}")
     out.write("\n]")
     out.write(',\n"baseline": ')  # the accepted findings (still listed above) and the stale entries
     json.dump({"file": audit.baseline_file, "accepted": [{"id": f.id, "reason": audit.baseline[f.id]}
