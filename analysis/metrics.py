@@ -193,15 +193,18 @@ class Walk:
         """The weight of the links ``at`` (positions or a mask; all by default), float64."""
         return self.table[self.region[at]]
 
-    def links_of(self, number: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(src, dst, weight)`` of the links fix-first finding ``number`` is about."""
+    def links_of(self, number: int, weights: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(src, dst, weight)`` of the links fix-first finding ``number`` is about; ``(src, dst,
+        region)`` without ``weights`` (a byte a link instead of 8: :func:`fix_first` weighs them
+        one group at a time)."""
         at = self.grouped[self.group == number]
-        return self.src[at], self.dst[at], self.weight(at)
+        return self.src[at], self.dst[at], (self.weight(at) if weights else self.region[at])
 
     def release(self) -> None:
         """Let go of the per-link arrays (the chain and :meth:`links_of` copies hold what is left to do)."""
         self.src = self.dst = np.zeros(0, np.int32)
         self.region = np.zeros(0, np.uint8)
+        self.grouped, self.group = np.zeros(0, np.int64), np.zeros(0, np.int32)
 
 
 _NONE: dict = {}
@@ -813,7 +816,9 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     walk = walk_graph(g, findings, weights)
     entries = entry_pages(g, walk, entry)
     n, links = walk.n, len(walk.src)
-    removals = [walk.links_of(number) for number in range(len(walk.findings))]
+    removals = [walk.links_of(number, weights=False) for number in range(len(walk.findings))]
+    table = walk.table
+    walk.grouped, walk.group = np.zeros(0, np.int64), np.zeros(0, np.int32)  # (taken: 12 bytes a link less)
     chain = Chain(walk, damping)  # (it releases the walk's per-link arrays: none is held from here on)
     logger.debug("funnel metrics: %d pages, %d clickable links, %d entries (%.1f s)", n, links,
                  len(entries), time.monotonic() - started)
@@ -843,7 +848,7 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     site["damping"], site["weights"] = damping, weights
     effects = []
     if len(entries):
-        effects = fix_first(chain, walk.findings, removals, entries, b)
+        effects = fix_first(chain, walk.findings, removals, entries, b, table)
         effects += fix_effects(g, chain, walk, findings, entries, b, weights)
     scores = link_scores(pagerank(chain, damping))
     del chain, removals  # before the per-entry rows: the two never at their peaks at once
@@ -859,9 +864,11 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
             "link_score": dict(zip(walk.urls, np.round(scores, SCORE_DIGITS).tolist()))}
 
 
-def fix_first(chain: Chain, groups: list, removals: list, entries: np.ndarray, converts: np.ndarray) -> list[dict]:
+def fix_first(chain: Chain, groups: list, removals: list, entries: np.ndarray, converts: np.ndarray,
+              table: np.ndarray | None = None) -> list[dict]:
     """The rise in site-wide conversion if each group's links (``removals``: ``(src, dst,
-    weight)`` arrays, one per group of :func:`removal_groups`) were removed: the chain solved
+    weight)`` arrays, one per group of :func:`removal_groups`; ``(src, dst, region)`` with the
+    regions' weights in ``table``) were removed: the chain solved
     again without them (from ``converts``, the baseline answer, as first guess). An effect
     each (see :func:`fix_effects`): ``measure`` "remove", ``cost`` the rise per 100 entry
     visitors (what the links cost), ``links``, ``conversion`` (site-wide without them)."""
@@ -870,6 +877,8 @@ def fix_first(chain: Chain, groups: list, removals: list, entries: np.ndarray, c
     for grp, links in zip(groups, removals):
         after = base
         if len(links[0]):
+            if table is not None:
+                links = (links[0], links[1], table[links[2]])
             other = chain.without(*links)
             after = float(np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries].mean())
         out.append({"ids": [f.id for f in grp], "measure": "remove", "links": len(links[0]),
