@@ -115,6 +115,38 @@ def finding_dict(f, cap: int | None = None) -> dict:
             "locations": locations, "detail": detail}
 
 
+def write_json(value, out: TextIO, depth: int = 2, batch: int = 1_000) -> None:
+    """``json.dump(value, out)``, byte for byte, written a piece at a time: the items of the
+    dicts and lists down to ``depth`` levels ``batch`` at a time (``json.dump`` builds a list of
+    every token first: 13 million small strings for the metrics of a million pages).
+
+    >>> import io
+    >>> for v in ({"site": {"a": 1.5, "b": None, "c": -0.0}, "entries": [{"u": "\u00e9"}] * 3, "k": {}, "s": {"x": 1, "y": [2]}},
+    ...           {"a": [1], 3: [True]}, None, [1, 2, 3]):
+    ...     buf = io.StringIO(); write_json(v, buf, batch=2); assert buf.getvalue() == json.dumps(v), v
+    """
+    dumps = json.dumps
+    if depth and isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+        items = list(value.items())
+        out.write("{")
+        if depth == 1 or len(items) > batch:
+            for start in range(0, len(items), batch):
+                out.write((", " if start else "") + ", ".join(
+                    f"{dumps(k)}: {dumps(v)}" for k, v in items[start:start + batch]))
+        else:
+            for i, (k, v) in enumerate(items):
+                out.write((", " if i else "") + dumps(k) + ": ")
+                write_json(v, out, depth - 1, batch)
+        out.write("}")
+    elif depth and isinstance(value, list) and value:
+        out.write("[")
+        for start in range(0, len(value), batch):
+            out.write((", " if start else "") + ", ".join(map(dumps, value[start:start + batch])))
+        out.write("]")
+    else:
+        out.write(dumps(value))
+
+
 def page_dict(url: str, d: dict) -> dict:
     return {"url": url, "tier": d.get("tier"), "role": d.get("role"), "status": d.get("status"),
             "verdict": d.get("verdict"), "label": d.get("label"), "error_kind": d.get("error_kind"),
@@ -194,7 +226,7 @@ def write(audit, out: TextIO) -> None:
                                                          for f in audit.accepted],
                "stale": [{"id": i, "reason": audit.baseline[i]} for i in audit.stale]}, out, ensure_ascii=False)
     out.write(',\n"metrics": ')
-    json.dump(audit.metrics, out)  # site, entries, fix_first, link_score (analysis.metrics)
+    write_json(audit.metrics, out)  # site, entries, fix_first, link_score (analysis.metrics)
     out.write(',\n"summary": ')
     json.dump(audit.summary, out, indent=1)
     out.write("}\n")
