@@ -82,11 +82,35 @@ class Escaping:
         return self.out.write(_RAW_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
+def _long_lists(detail, cap: int) -> bool:
+    return isinstance(detail, dict) and any(isinstance(v, list) and len(v) > cap for v in detail.values())
+
+
+def _capped_detail(detail, cap: int):
+    """``detail`` with each list longer than ``cap`` (a grouped finding's ``targets``, the
+    trailing-slash group's ``redirects``) cut to its first ``cap`` items, and ``<key>_total``
+    after it saying how many there are.
+
+    >>> _capped_detail({"targets": ["a", "b", "c"], "kind": "x"}, 2)
+    {'targets': ['a', 'b'], 'targets_total': 3, 'kind': 'x'}
+    """
+    if not _long_lists(detail, cap):
+        return detail
+    out = {}
+    for key, value in detail.items():
+        if isinstance(value, list) and len(value) > cap:
+            out[key], out[f"{key}_total"] = value[:cap], len(value)
+        else:
+            out[key] = value
+    return out
+
+
 def finding_dict(f, cap: int | None = None) -> dict:
     """``f.as_dict()``, but when ``f`` stands on more than ``cap`` pages, its first ``cap`` pages
     only (``sources`` sorted, as always): ``sources``, the ``locations`` on those pages and the
     pages of ``detail.pages_by_severity`` that are among them; ``count`` stays the number of all
-    of them, and ``pages_listed`` (after ``count``) says how many are listed.
+    of them, and ``pages_listed`` (after ``count``) says how many are listed. Lists in ``detail``
+    longer than ``cap`` are cut too (:func:`_capped_detail`).
 
     >>> from analysis.findings import Finding, Location
     >>> f = Finding("backward-social", "high", "https://x.com/a", "m", "footer", ["https://a.example/1",
@@ -97,16 +121,22 @@ def finding_dict(f, cap: int | None = None) -> dict:
     (['https://a.example/1', 'https://a.example/2'], 3, 2, {'url': 'https://a.example/2', 'line': 9})
     >>> d["detail"]["pages_by_severity"], finding_dict(f, 3) == f.as_dict()
     ({'high': ['https://a.example/1']}, True)
+    >>> g = Finding("backward-blog", "low", "https://a.example/blog/", "m", "nav", ["https://a.example/"],
+    ...             detail={"targets": ["https://a.example/blog/1", "https://a.example/blog/2", "https://a.example/blog/3"]})
+    >>> d = finding_dict(g, 2); d["detail"], "pages_listed" in d, d["sources"]
+    ({'targets': ['https://a.example/blog/1', 'https://a.example/blog/2'], 'targets_total': 3}, False, ['https://a.example/'])
     """
-    if cap is None or len(f.sources) <= cap:
+    if cap is None or (len(f.sources) <= cap and not _long_lists(f.detail, cap)):
         return f.as_dict()
+    if len(f.sources) <= cap:
+        return {**f.as_dict(), "detail": _capped_detail(f.detail, cap)}
     sources = list(f.sources[:cap])
     listed = set(sources)
     locations = []
     for loc in f.locations:
         if loc["url"] in listed:
             locations.append(loc.as_dict() if hasattr(loc, "as_dict") else loc)
-    detail = f.detail
+    detail = _capped_detail(f.detail, cap)
     if isinstance(detail, dict) and isinstance(detail.get("pages_by_severity"), dict):
         detail = {**detail, "pages_by_severity": {sev: [p for p in pages if p in listed]
                                                   for sev, pages in detail["pages_by_severity"].items()}}
@@ -214,10 +244,11 @@ def write(audit, out: TextIO) -> None:
     cut = 0
     for i, f in enumerate(audit.findings):  # one per line (json.dump with indent is pure Python: slow)
         d = finding_dict(f, cap)
-        cut += "pages_listed" in d
+        cut += "pages_listed" in d or d["detail"] is not f.detail
         out.write(("," if i else "") + "\n  " + dumps(d))
     if cut:
-        logger.warning("JSON report: %s listed with the first %s of their pages only (more than %s links); "
+        logger.warning("JSON report: %s listed with the first %s of their pages (and of their detail's lists) only "
+                       "(more than %s links); "
                        "--links all lists every page, funnelcheck report --format csv-links writes every link",
                        f"{cut} finding" + ("s" if cut > 1 else ""), f"{cap:,}", f"{LINKS_MAX:,}")
     out.write("\n]")
