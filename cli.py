@@ -309,12 +309,45 @@ VIEW_OPTIONS = (
     click.option("--links", type=click.Choice(["all", "broken", "none"]), default=None,
                  help="Links the JSON report lists: all, broken (those to broken targets) or none (default: all "
                       "up to 1,000,000 links, the broken ones beyond)."),
+    # the site's real traffic (issue 24): analysis.analytics
+    click.option("--analytics", "analytics", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
+                 help="An analytics export (Plausible, Matomo, GA4, Umami CSV; repeatable): weight the funnel "
+                      "metrics by the site's real entries and price the action plan in visits and money a month."),
+    click.option("--analytics-host", default=None, metavar="HOST",
+                 help="The host the exports' bare paths belong to (default: the site's)."),
+    click.option("--value", "value", multiple=True, metavar="KEY=AMOUNT",
+                 help="Money per conversion of an offer page (/pricing/=1900) or a goal (Signup=120), or "
+                      "default=AMOUNT, currency=€ (repeatable; on top of [values] in funnel.toml)."),
 )
-VIEW_KEYS = ("title", "client", "logo", "weights", "entry", "baseline", "links")
+VIEW_KEYS = ("title", "client", "logo", "weights", "entry", "baseline", "links", "analytics", "analytics_host", "value")
+
+
+def _analytics_view(files, host, value, config_path) -> dict | None:
+    """``--analytics`` and ``--value`` over ``analytics``, ``analytics_host`` and ``[values]`` of
+    funnel.toml: the exports read and checked before anything is crawled (exit 2 on a bad one)."""
+    from analysis.analytics import AnalyticsError, load
+    from crawler.config import check_values
+
+    try:
+        config = load_config(config_path) if config_path else {}
+        values = dict(config.get("values") or {})
+        for item in value:
+            key, sep, amount = item.rpartition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"--value takes KEY=AMOUNT (/pricing/=1900, Signup=120), not {item!r}")
+            key = key.strip()
+            try:
+                values[key] = amount.strip() if key == "currency" else float(amount.replace(",", ""))
+            except ValueError:
+                raise ConfigError(f"--value {item!r}: {amount.strip()!r} is not a number") from None
+        values = check_values(values, "--value") if values else None
+        return load(list(files) or config.get("analytics") or [], host or config.get("analytics_host"), values)
+    except (ConfigError, AnalyticsError) as exc:
+        fail(str(exc))
 
 
 def make_view(title=None, client=None, logo=None, weights=None, entry=None, baseline=None, links=None,
-              config_path=None) -> dict:
+              analytics=(), analytics_host=None, value=(), config_path=None) -> dict:
     """The options of how a crawl is analysed and shown, checked (exit 2 on a bad one)."""
     from analysis import baseline as baselines
     from analysis.formats.html import logo_data_uri
@@ -336,7 +369,8 @@ def make_view(title=None, client=None, logo=None, weights=None, entry=None, base
     except ValueError as exc:
         fail(str(exc) if not isinstance(exc, re.error) else f"--entry {entry!r}: {exc}")
     return {"branding": branding, "weights": parsed, "entry": entry, "baseline": accepted,
-            "baseline_file": str(path) if accepted or baseline else None, "links": links}
+            "baseline_file": str(path) if accepted or baseline else None, "links": links,
+            "analytics": _analytics_view(analytics, analytics_host, value, config_path)}
 
 
 def report_options(command):
@@ -391,6 +425,11 @@ def report_options(command):
               "server, a --remap destination or a --site/--blog/--social prefix.")
 @click.option("--concurrency", type=click.IntRange(1), default=None, help="Requests at once per host (default 8).")
 @click.option("--user-agent", default=None, help="User-Agent header (default names funnelcheck).")
+@click.option("--render", type=click.Choice(["auto", "always", "never"]), default=None,
+              help="Render pages built with JavaScript in the system's Chromium: auto (default: the pages whose HTML "
+                   "needs it, and a few of each template to compare), always (every owned page) or never.")
+@click.option("--chromium", default=None, metavar="PATH", help="The Chromium to render with (default: chromium on "
+              "PATH). Nothing is downloaded.")
 @click.option("--insecure", is_flag=True, default=None, help="Do not verify TLS certificates.")
 @click.option("--email-diff", "email_to", multiple=True, metavar="TO", help="After the audit, e-mail what changed "
               "since the site's previous complete crawl to TO (repeatable; SMTP settings from [email] in funnel.toml, "
@@ -567,7 +606,7 @@ def report(crawl_id, db, fmt, output, fail_on, severity, rules, **view):
     try:
         with open_store(db, readonly=True) as store:
             store.snapshot()  # a crawl still being written is read as of one moment
-            a = analyse(store, crawl_id, weights=view["weights"], entry=view["entry"])
+            a = analyse(store, crawl_id, weights=view["weights"], entry=view["entry"], analytics=view["analytics"])
             a = replace(a, branding=view["branding"], baseline=view["baseline"], baseline_file=view["baseline_file"],
                         links=view["links"])
             RUN.update(crawl=a.crawl["id"], targets=a.crawl["targets"], status=a.crawl["status"],

@@ -317,7 +317,7 @@ def _report(run: _Run, db_path: str, crawl_id: int, code: int, tail: str, fmt: s
             raise run.error(f"{(crawl['error'] or 'crawl stopped').rstrip('.')}; {kept} URLs kept in crawl #{crawl_id} "
                             f"(funnelcheck resume --db {db_path} {crawl_id}{run.how} to continue it, "
                             f"funnelcheck report --db {db_path} --crawl {crawl_id} to report it)")
-        metrics = {"weights": view.get("weights"), "entry": view.get("entry")}
+        metrics = {"weights": view.get("weights"), "entry": view.get("entry"), "analytics": view.get("analytics")}
         a = live[0].audit(**metrics) if live else analyse(store, crawl_id, **metrics)
         a = replace(a, branding=view.get("branding") or {}, baseline=view.get("baseline") or {},
                     baseline_file=view.get("baseline_file"), links=view.get("links"))
@@ -330,6 +330,9 @@ def _report(run: _Run, db_path: str, crawl_id: int, code: int, tail: str, fmt: s
         run.facts.update(pages=a.summary["pages_crawled"], findings=a.summary["findings"])
         if a.summary.get("network"):
             run.warn(f"warning: {a.summary['network']['message']}")
+        for f in a.findings:  # --render auto without a Chromium: said once, here and as an info finding
+            if f.rule == "javascript-unrendered" and f.detail.get("kind") == "no-chromium":
+                run.warn(f"warning: {f.message}")
         if crawl["status"] == "interrupted":
             run.warn(f"warning: {crawl['error'] or 'crawl stopped early'}: the report covers what was crawled "
                      f"(funnelcheck resume --db {db_path} {crawl_id} to continue)")
@@ -337,6 +340,7 @@ def _report(run: _Run, db_path: str, crawl_id: int, code: int, tail: str, fmt: s
             try:
                 with writes_to(store.path):
                     store.save_findings(crawl_id, (f.record() for f in a.findings))  # for comparisons of crawls
+                    save_analytics(store, crawl_id, a)  # the money figures diff compares
             except StoreError as exc:
                 run.warn(f"warning: {exc}: the findings are reported, not stored for comparisons")
         try:
@@ -349,6 +353,14 @@ def _report(run: _Run, db_path: str, crawl_id: int, code: int, tail: str, fmt: s
             run.warn(f"crawl #{crawl_id} is not complete: no e-mail sent yet (funnelcheck resume --db {db_path} "
                      f"{crawl_id} --email-diff … sends it once the crawl is)")
     return AuditResult(exit_code, db_path, crawl_id, output, run.warnings, run.facts)
+
+
+def save_analytics(store, crawl_id: int, a) -> None:
+    """Keep the traffic summary of an audit run with ``--analytics`` (files, period, totals, the
+    money of each plan item) with its crawl, for ``diff`` and the e-mail (issue 24)."""
+    summary = (a.metrics or {}).get("analytics")
+    if summary is not None:
+        store.save_analytics(crawl_id, summary)
 
 
 def mark_failed(store, crawl_id: int, why: str) -> None:

@@ -52,7 +52,13 @@ Python set of every link.
                     crawls that ``lost`` or ``gained`` it (:func:`conversion_reach`);
                     ``conversion_reach``: False when that could not be compared
 ``fix_first``       the new crawl's action plan, its first :data:`PLAN_MAX` items (``id``,
-                    ``severity``, ``cost``, ``words``, ``fix``: :mod:`analysis.plan`)
+                    ``severity``, ``cost``, ``words``, ``fix``: :mod:`analysis.plan`); when the new
+                    crawl was audited with ``--analytics``, that audit's plan, ranked by money, with
+                    ``visits``, ``conversions`` and ``money`` a month
+``money``           when both crawls were audited with ``--analytics`` (their summaries kept in the
+                    store: :meth:`crawler.store.Store.analytics`), ``{"old", "new", "delta"}`` of
+                    ``monthly_entries``, ``conversion``, ``monthly_conversions``, ``monthly_value``,
+                    with ``currency`` and each crawl's ``files``; absent otherwise
 ``sentences``       what a marketer reads, most important first: the summary's words, then the
                     rest (other findings, pages, link counts)
 
@@ -583,6 +589,8 @@ def diff_crawls(store, old_id: int, new_id: int, *, weights: dict | None = None,
         "metrics": _metrics(old, new),
         "fix_first": new.plan,
     }
+    out.update({k: v for k, v in money_changes(store.analytics(old_id), store.analytics(new_id), new.plan).items()
+                if v is not None})  # (no "money" unless both crawls have it)
     items = summary(out)
     said = {"headline": headline(out, items=items), "summary": items}
     out = {**{k: out[k] for k in ("site", "old", "new", "options_differ")}, **said,
@@ -615,6 +623,58 @@ def site_name(targets) -> str:
         if host:
             return host.removeprefix("www.")
     return "crawl"
+
+
+# -- money (issue 24) ------------------------------------------------------------------------------
+MONEY_KEYS = ("monthly_entries", "conversion", "monthly_conversions", "monthly_value")
+
+
+def money_changes(old: dict | None, new: dict | None, plan: list[dict]) -> dict:
+    """``money`` and ``fix_first`` of the diff from the traffic summaries kept with the two crawls
+    (None: that crawl was not audited with ``--analytics``): the money figures only when both
+    have them; the new crawl's plan in money when it has them.
+
+    >>> a = {"monthly_entries": 1000.0, "conversion": 0.2, "monthly_conversions": 200.0, "monthly_value": 20000.0,
+    ...      "currency": "$", "files": [], "plan": []}
+    >>> b = {**a, "conversion": 0.15, "monthly_conversions": 150.0, "monthly_value": 15000.0,
+    ...      "plan": [{"id": "f1", "severity": "high", "cost": 5.0, "words": "w; in your traffic: …", "fix": "x",
+    ...                "visits": 50.0, "conversions": 50.0, "money": 5000.0}]}
+    >>> d = money_changes(a, b, [])
+    >>> d["money"]["monthly_value"], d["fix_first"][0]["money"]
+    ({'old': 20000.0, 'new': 15000.0, 'delta': -5000.0}, 5000.0)
+    >>> money_changes(None, b, [{"id": "f0"}])["money"] is None
+    True
+    """
+    out: dict = {"money": None}
+    if new and new.get("plan") and all("severity" in x for x in new["plan"]):
+        out["fix_first"] = new["plan"][:PLAN_MAX]
+    if old and new:
+        out["money"] = {**{k: _row(old.get(k), new.get(k), 2) for k in MONEY_KEYS},
+                        "currency": new.get("currency") or old.get("currency") or "$",
+                        "files": {"old": old.get("files"), "new": new.get("files")}}
+    return out
+
+
+def _money_items(diff: dict) -> list[dict]:
+    """The summary item of the money a month (the model's, at the exports' traffic), when it moved."""
+    from analysis.analytics import about, money
+
+    m = diff.get("money")
+    if not m:
+        return []
+    value, entries = m["monthly_value"], m["monthly_entries"]
+    cur = m["currency"]
+    out = []
+    if value["old"] is not None and value["new"] is not None and abs(value["delta"]) >= max(1.0, 0.005 * abs(value["old"])):
+        up = value["delta"] > 0
+        traffic = ""
+        if entries["old"] and entries["new"] and entries["old"] != entries["new"]:
+            traffic = f" (your entries: {about(entries['old'])} to {about(entries['new'])} a month)"
+        a, b = money(value["old"], cur), money(value["new"], cur)
+        out.append(_item("money", "conversion", "better" if up else "worse",
+                         f"What the visits reaching an offer are worth {'rose' if up else 'fell'} from {a} to {b} a "
+                         f"month{traffic}.", f"worth {a} to {b} a month", old=value["old"], new=value["new"]))
+    return out
 
 
 # -- metrics ------------------------------------------------------------------------------------
@@ -968,6 +1028,7 @@ def summary(diff: dict) -> list[dict]:
         metric("conversion", "conversion", row["conversion"], f"Conversion from {where}", None, True, of=row["url"])
     metric("clicks", "conversion", site["clicks_to_conversion"], "Clicks to a conversion", None, False, SAY_CLICKS,
            lambda a, b: (f"{a:.1f}", f"{b:.1f}"), of="site")
+    items.extend(_money_items(diff))
 
     # backward routes: template links to social (with the finding they make), then the findings
     said: set[str] = set()
@@ -1138,6 +1199,8 @@ def changed(diff: dict) -> bool:
         return True
     m = diff["metrics"]
     if m["conversion_pages"] or m["unreachable_posts"]["new"] or m["unreachable_posts"]["fixed"]:
+        return True
+    if _money_items(diff):  # (both crawls audited with --analytics: what the traffic is worth moved)
         return True
     rows = [*m["site"].items(), *m["blog"].items()] + [(k, v) for row in m["landing"] for k, v in row.items()
                                                        if k != "url"]

@@ -794,7 +794,8 @@ def _shared_floats(values: list, shared: dict) -> list:
 
 
 def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entry: str | None = None,
-                   damping: float = DAMPING) -> dict:
+                   damping: float = DAMPING, visits: dict[str, float] | None = None,
+                   values: dict | None = None) -> dict:
     """The funnel metrics of a crawl's graph, JSON-ready (see the module docstring):
 
     - ``site``: ``pages`` (owned pages walked), ``entries`` (how many), ``conversion``,
@@ -811,6 +812,16 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     - ``link_score``: owned page URL -> 0-100 (PageRank, log scale).
 
     ``findings`` are :class:`analysis.findings.Finding` objects (:func:`analysis.rules.run_rules`).
+
+    ``visits`` (page URL -> entry visits, from analytics: :mod:`analysis.analytics`) replaces the
+    equal start distribution: the entry pages are the walked pages with visits (of those ``entry``
+    matches, when given), each starting its share of the walks, and every site-wide figure and
+    fix-first cost is visits-weighted (``site["weighted"]``: ``"visits"``, else ``"equal"``).
+    ``values`` (``{"pages": {offer URL: money per conversion}, "default": money or None}``) gives
+    ``site["value_per_visit"]`` (what an entry visit is worth: the chance to reach each offer
+    times its value; offers off the site and offers without a value at ``default``) and
+    ``site["value_per_conversion"]``. Each fix-first effect has ``flow``: the visits per entry
+    visitor its problem touches (clicks on its links, visits to its pages).
 
     The home page links pricing (body, weight 1) and a profile in its header (0.4): a visitor
     converts with 0.85 * 1/1.4, leaks with 0.85 * 0.4/1.4 and leaves with 0.15; without the
@@ -833,7 +844,8 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     started = time.monotonic()
     weights = check_weights(weights)
     walk = walk_graph(g, findings, weights)
-    entries = entry_pages(g, walk, entry)
+    entries, share = entry_shares(walk, entry_pages(g, walk, entry), visits)
+    weighted = "visits" if visits is not None else "equal"
     n, links = walk.n, len(walk.src)
     removals = [walk.links_of(number, weights=False) for number in range(len(walk.findings))]
     table = walk.table
@@ -851,13 +863,14 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     with np.errstate(divide="ignore", invalid="ignore"):
         clicks = np.where((depth >= 0) & (b > 0), visits / b, np.nan)  # an offer: 0 / 1
 
-    site: dict = {"pages": n, "entries": len(entries)}
+    site: dict = {"pages": n, "entries": len(entries), "weighted": weighted}
     if len(entries):
-        site.update(zip(ENDS, _numbers(ends[entries].mean(axis=0))))
-        converting = float(b[entries].sum())
-        site["clicks_to_conversion"] = _number(visits[entries].sum() / converting if converting > 0 else None)
-        reach = depth[entries][depth[entries] >= 0]
-        site["conversion_depth"] = _number(reach.mean() if len(reach) else None)
+        site.update(zip(ENDS, _numbers(share @ ends[entries])))
+        converting = float(share @ b[entries])
+        site["clicks_to_conversion"] = _number(share @ visits[entries] / converting if converting > 0 else None)
+        reachable = depth[entries] >= 0
+        site["conversion_depth"] = _number(share[reachable] @ depth[entries][reachable] / share[reachable].sum()
+                                           if reachable.any() and share[reachable].sum() > 0 else None)
         site["unreachable_entries"] = int((depth[entries] < 0).sum())
     else:
         site.update(dict.fromkeys((*ENDS, "clicks_to_conversion", "conversion_depth")), unreachable_entries=0)
@@ -867,8 +880,13 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     site["damping"], site["weights"] = damping, weights
     effects = []
     if len(entries):
-        effects = fix_first(chain, walk.findings, removals, entries, b, table)
-        effects += fix_effects(g, chain, walk, findings, entries, b, weights)
+        start = np.zeros(n)
+        start[entries] = share
+        y = chain.solve_transposed(start)  # visits per entry visitor; at an offer: the chance to reach it
+        if values is not None:
+            site.update(_worth(walk, y, float(share @ b[entries]), values))
+        effects = fix_first(chain, walk.findings, removals, entries, b, share, y, table=table)
+        effects += fix_effects(g, chain, walk, findings, entries, b, weights, share, y)
     scores = link_scores(pagerank(chain, damping))
     del chain, removals  # before the per-entry rows: the two never at their peaks at once
 
@@ -884,15 +902,63 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
             "link_score": dict(zip(walk.urls, _shared_floats(np.round(scores, SCORE_DIGITS).tolist(), {})))}
 
 
+def entry_shares(walk: Walk, entries: np.ndarray, visits: dict[str, float] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The entry pages and the share of the walks each starts: equal shares, or with ``visits``
+    (page URL -> entry visits) the pages of ``entries`` with visits, in proportion.
+
+    >>> w = Walk(["a", "b", "c"], ["site"] * 3, np.zeros(3, bool), np.zeros(0, np.int32),
+    ...          np.zeros(0, np.int32), np.zeros(0, np.uint8), np.ones(7))
+    >>> [x.tolist() for x in entry_shares(w, np.array([0, 2]))]
+    [[0, 2], [0.5, 0.5]]
+    >>> [x.tolist() for x in entry_shares(w, np.array([0, 1, 2]), {"b": 300, "c": 100, "z": 9})]
+    [[1, 2], [0.75, 0.25]]
+    """
+    if visits is None:
+        return entries, np.full(len(entries), 1.0 / len(entries)) if len(entries) else np.zeros(0)
+    counts = np.array([float(visits.get(walk.urls[i]) or 0.0) for i in entries.tolist()])
+    keep = counts > 0
+    entries, counts = entries[keep], counts[keep]
+    return entries, counts / counts.sum() if len(counts) else np.zeros(0)
+
+
+def _worth(walk: Walk, y: np.ndarray, conversion: float, values: dict) -> dict:
+    """What an entry visit is worth: the chance to reach each offer page (``y`` there) times its
+    value, the conversions off the site (hosted forms) and offers without one at the default."""
+    pages, default = values.get("pages") or {}, values.get("default")
+    offers = np.flatnonzero(walk.offers)
+    reached = y[offers]
+    worth = 0.0
+    valued = False
+    for i, p in zip(offers.tolist(), reached.tolist()):
+        v = pages.get(walk.urls[i], default)
+        if v is not None:
+            worth += p * v
+            valued = True
+    elsewhere = max(0.0, conversion - float(reached.sum()))
+    if default is not None:
+        worth += elsewhere * default
+        valued = True
+    if not valued:
+        return {"value_per_visit": None, "value_per_conversion": None}
+    return {"value_per_visit": _number(worth),
+            "value_per_conversion": _number(worth / conversion) if conversion > 0 else default}
+
+
 def fix_first(chain: Chain, groups: list, removals: list, entries: np.ndarray, converts: np.ndarray,
+              share: np.ndarray | None = None, y: np.ndarray | None = None,
               table: np.ndarray | None = None) -> list[dict]:
     """The rise in site-wide conversion if each group's links (``removals``: ``(src, dst,
     weight)`` arrays, one per group of :func:`removal_groups`; ``(src, dst, region)`` with the
     regions' weights in ``table``) were removed: the chain solved
     again without them (from ``converts``, the baseline answer, as first guess). An effect
     each (see :func:`fix_effects`): ``measure`` "remove", ``cost`` the rise per 100 entry
-    visitors (what the links cost), ``links``, ``conversion`` (site-wide without them)."""
-    base = float(converts[entries].mean())
+    visitors (what the links cost), ``links``, ``conversion`` (site-wide without them), and with
+    ``y`` (the visits of :meth:`Chain.solve_transposed`) ``flow``: the clicks on them per entry
+    visitor. ``share``: each entry's share of the walks (equal by default)."""
+    if share is None:
+        share = np.full(len(entries), 1.0 / len(entries))
+    base = float(share @ converts[entries])
     out = []
     for grp, links in zip(groups, removals):
         after = base
@@ -900,9 +966,13 @@ def fix_first(chain: Chain, groups: list, removals: list, entries: np.ndarray, c
             if table is not None:
                 links = (links[0], links[1], table[links[2]])
             other = chain.without(*links)
-            after = float(np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries].mean())
-        out.append({"ids": [f.id for f in grp], "measure": "remove", "links": len(links[0]),
-                    "conversion": round(after, DIGITS), "cost": round(100 * (after - base), DIGITS - 2)})
+            after = float(share @ np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries])
+        effect = {"ids": [f.id for f in grp], "measure": "remove", "links": len(links[0]),
+                  "conversion": round(after, DIGITS), "cost": round(100 * (after - base), DIGITS - 2)}
+        if y is not None:
+            src, _, weight = links
+            effect["flow"] = round(float((y[src] * chain.scale[src] * weight).sum()), DIGITS) if len(src) else 0.0
+        out.append(effect)
     return out
 
 
@@ -922,7 +992,7 @@ TEXTS_MAX = 64     # distinct anchor texts counted per broken target (the most u
 
 
 def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, converts: np.ndarray,
-                weights: dict[str, float]) -> list[dict]:
+                weights: dict[str, float], share: np.ndarray | None = None, y: np.ndarray | None = None) -> list[dict]:
     """What fixing each finding would bring, per 100 entry visitors (``cost``: what the problem
     costs today), beyond the removals of :func:`fix_first`:
 
@@ -940,16 +1010,22 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
       end's posts, a buried offer in every page's nav): the chain solved again with it.
 
     Each effect: ``ids`` (the findings), ``measure``, ``cost``, ``links`` (the clickable links
-    read), and for a repair ``offer`` (its goal or None), ``text`` (the anchor text most links
-    use), ``region`` (where most of them stand), ``forms`` (form links to it).
+    read), ``flow`` (the visits per entry visitor the problem touches: clicks on the broken
+    links, visits to the form's or the offer-less pages), and for a repair ``offer`` (its goal
+    or None), ``text`` (the anchor text most links use), ``region`` (where most of them stand),
+    ``forms`` (form links to it). ``share``: each entry's share of the walks (equal by default);
+    ``y``: the chain's visits from them, when already solved.
     """
     from analysis.plan import offer_goal
     n = chain.n
     out: list[dict] = []
-    base = float(converts[entries].mean())
-    visits = np.zeros(n)
-    visits[entries] = 1.0 / len(entries)
-    y = chain.solve_transposed(visits)
+    if share is None:
+        share = np.full(len(entries), 1.0 / len(entries))
+    base = float(share @ converts[entries])
+    if y is None:
+        visits = np.zeros(n)
+        visits[entries] = share
+        y = chain.solve_transposed(visits)
     nodes = g.node_data
     others = ~walk.offers
     average = float(converts[others].mean()) if others.any() else 0.0
@@ -1000,12 +1076,14 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
             cost = 100 * (fact["reach"] * value + fact["lead"])
             out.append({"ids": [f.id], "measure": "repair", "links": fact["links"], "cost": round(cost, DIGITS - 2),
                         "offer": goal, "text": text, "forms": fact["forms"],
+                        "flow": round(fact["reach"] + fact["lead"], DIGITS),
                         "region": max(fact["regions"], key=fact["regions"].get) if fact["regions"] else None})
     for f in findings:
         if f.rule in LEAD_RULES and (f.detail or {}).get("purpose") != "comment":  # a comment is no lead
             pages = [i for i in (_page_number(walk, u) for u in f.sources) if i is not None and walk.offers[i]]
             out.append({"ids": [f.id], "measure": "lead", "links": 0,
-                        "cost": round(100 * float(y[pages].sum()) if pages else 0.0, DIGITS - 2)})
+                        "cost": round(100 * float(y[pages].sum()) if pages else 0.0, DIGITS - 2),
+                        "flow": round(float(y[pages].sum()) if pages else 0.0, DIGITS)})
     # one fix, one solve: a dead end's posts that also link social before any offer get one
     # call to action (the findings of the same pages and region are one effect)
     same: dict[tuple, list] = {}
@@ -1021,9 +1099,10 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
         after = base
         if pages.any() and weights[region] > 0:
             other = chain.with_offer_link(pages, weights[region])
-            after = float(np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries].mean())
+            after = float(share @ np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries])
         out.append({"ids": [f.id for f in fs], "measure": "reach", "links": int(pages.sum()), "region": region,
-                    "cost": round(100 * (after - base), DIGITS - 2)})
+                    "cost": round(100 * (after - base), DIGITS - 2),
+                    "flow": round(float(y[pages & ~walk.offers].sum()), DIGITS)})
     return out
 
 

@@ -74,13 +74,17 @@ def summarize(g: CrawlGraph, findings: list[Finding], crawl: dict) -> dict:
         "findings_by_rule": dict(sorted(Counter(f.rule for f in findings).items())),
         "network": g.graph.get("network"),
         "blog": g.graph["blog"].as_dict() if g.graph.get("blog") is not None else None,
+        # how the owned HTML pages were read: as served, or rendered in Chromium (--render)
+        "read_as": {k: v for k, v in g.store.read_as(g.crawl_id).items() if k != "unrendered"},
     }
 
 
 def audit(store, crawl_id: int | None = None, builder: GraphBuilder | None = None,
-          weights: dict[str, float] | None = None, entry: str | None = None) -> Audit:
+          weights: dict[str, float] | None = None, entry: str | None = None, analytics: dict | None = None) -> Audit:
     """Analyse a stored crawl (the latest by default): graph, findings, summary and funnel
-    metrics (``weights`` and ``entry`` as :func:`analysis.metrics.funnel_metrics` takes them).
+    metrics (``weights`` and ``entry`` as :func:`analysis.metrics.funnel_metrics` takes them;
+    with ``analytics``, the exports :func:`analysis.analytics.load` read, weighted by the site's
+    real traffic: :func:`analysis.analytics.traffic_metrics`).
 
     ``builder`` is a :class:`GraphBuilder` that already read part of the crawl
     while it ran (see :class:`LiveAudit`); it reads the rest.
@@ -92,7 +96,11 @@ def audit(store, crawl_id: int | None = None, builder: GraphBuilder | None = Non
     summary = summarize(g, findings, crawl)
     release_free_memory()
     try:
-        metrics = funnel_metrics(g, findings, weights, entry)
+        if analytics:
+            from analysis.analytics import traffic_metrics
+            metrics = traffic_metrics(g, findings, analytics, weights, entry)
+        else:
+            metrics = funnel_metrics(g, findings, weights, entry)
     except MemoryError:  # the report without them rather than none
         logger.warning("funnel metrics left out: out of memory")
         metrics = None

@@ -6,6 +6,7 @@
     python3 bench/run.py --json               # machine-readable results on stdout
     python3 bench/run.py --scale 10000,20000,50000,100000 --tools funnelcheck   # see bench/scale.py
     python3 bench/run.py --pages 20000 --workers 1,2,4   # rows `funnelcheck --workers 2` and `4` beside one process
+    python3 bench/run.py --pages 1000 --tools funnelcheck --render auto,always   # what rendering costs (issue 23)
 
 Generates the site with ../shared/bench/gen_site.py, serves it with ../shared/bench/serve.sh on
 127.0.0.1:8080 (and a copy that sends a "LinkChecker" header on 127.0.0.1:8089, so LinkChecker
@@ -48,14 +49,26 @@ def workers_tool(n):
     return f"funnelcheck-w{n}"
 
 
+def render_tool(mode):
+    """The row of `funnelcheck audit ... --render mode` (issue 23; the `funnelcheck` row is --render never)."""
+    return f"funnelcheck-render-{mode}"
+
+
+def render_of(tool):
+    """The --render mode of a `funnelcheck-render-MODE` row, None for the other rows."""
+    return tool[len("funnelcheck-render-"):] if tool.startswith("funnelcheck-render-") else None
+
+
 def workers_of(tool):
-    """1 for the one-process row, n for `funnelcheck-wN`, None for the other tools."""
-    if tool == "funnelcheck":
+    """1 for the one-process rows, n for `funnelcheck-wN`, None for the other tools."""
+    if tool == "funnelcheck" or render_of(tool):
         return 1
     return int(tool[len("funnelcheck-w"):]) if tool.startswith("funnelcheck-w") else None
 
 
 def label(tool):
+    if render_of(tool):
+        return f"funnelcheck --render {render_of(tool)}"
     n = workers_of(tool)
     return f"funnelcheck --workers {n}" if n and n > 1 else LABELS[tool]
 
@@ -105,13 +118,27 @@ def tree_rss(root):
     return sum(table[p][2] for p in tree if p in table), tree
 
 
-def measure(cmd, stdout_path, stderr_path, cwd, timeout, env=None, interval=0.1):
-    """Run cmd, polling the process tree's RSS. Returns a dict with rc, seconds, peak_rss, ..."""
+def tree_pss(pids):
+    """Summed PSS (bytes) of ``pids``: each process's share of the memory it shares (Chromium's
+    processes share most of theirs: their summed RSS counts it once per process)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                total += next((int(line.split()[1]) * 1024 for line in fh if line.startswith("Pss:")), 0)
+        except OSError:
+            continue
+    return total
+
+
+def measure(cmd, stdout_path, stderr_path, cwd, timeout, env=None, interval=0.1, pss=False):
+    """Run cmd, polling the process tree's RSS (and PSS with ``pss``). Returns a dict with rc,
+    seconds, peak_rss, ..."""
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd,
                                 env=env, start_new_session=True)
-    peak, peak_procs, timed_out, status, ru = 0, 0, False, None, None
+    peak, peak_procs, timed_out, status, ru, peak_pss = 0, 0, False, None, None, 0
     try:
         while True:
             pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
@@ -120,6 +147,8 @@ def measure(cmd, stdout_path, stderr_path, cwd, timeout, env=None, interval=0.1)
             rss, tree = tree_rss(proc.pid)
             if rss > peak:
                 peak, peak_procs = rss, len(tree)
+            if pss:
+                peak_pss = max(peak_pss, tree_pss(tree))
             if time.monotonic() - t0 > timeout:
                 timed_out = True
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -145,7 +174,7 @@ def measure(cmd, stdout_path, stderr_path, cwd, timeout, env=None, interval=0.1)
     # RSS (about 250 MiB after generating the site), which would floor every tool's figure.
     return {"rc": proc.returncode, "seconds": seconds, "peak_rss": peak,
             "peak_processes": peak_procs, "cpu_seconds": ru.ru_utime + ru.ru_stime,
-            "timed_out": timed_out}
+            "timed_out": timed_out, **({"peak_pss": peak_pss} if pss else {})}
 
 
 def tail(path, n=400):
@@ -214,12 +243,12 @@ def count_pages(report_path):
     return pages, summary.get("pages_crawled")
 
 
-def run_funnelcheck(ctx, i, workers=1):
+def run_funnelcheck(ctx, i, workers=1, render=None):
     cmd = ctx["funnelcheck_cmd"]
     if not cmd:
         return {"error": "funnelcheck command not found; pip install -e . or pass --funnelcheck-cmd"}
     tmp = ctx["tmp"]
-    name = "fc" if workers == 1 else f"fc-w{workers}"
+    name = ("fc" if workers == 1 else f"fc-w{workers}") + (f"-render-{render}" if render else "")
     db, out = tmp / f"{name}-{i}.sqlite", tmp / f"{name}-{i}.json"
     for p in (db, out):
         p.unlink(missing_ok=True)
@@ -228,7 +257,11 @@ def run_funnelcheck(ctx, i, workers=1):
                   "--max-pages", "1000000", "--format", "json", "-o", str(out)]
     if workers > 1:  # N crawl processes on a private redis-server the audit starts (its RSS counts: a child)
         args += ["--workers", str(workers)]
-    m = measure(args, tmp / f"{name}-{i}.stdout", tmp / f"{name}-{i}.stderr", tmp, ctx["timeout"])
+    # pages built with JavaScript rendered in Chromium (its processes count: children); the
+    # `funnelcheck` row reads pages as served, as the peers do (issue 23's rows say what rendering costs)
+    args += ["--render", render or "never"]
+    m = measure(args, tmp / f"{name}-{i}.stdout", tmp / f"{name}-{i}.stderr", tmp, ctx["timeout"],
+                pss=render not in (None, "never"))
     m["command"] = shlex.join(args)
     if m["timed_out"]:
         return {**m, "error": f"timed out after {ctx['timeout']} s"}
@@ -236,6 +269,8 @@ def run_funnelcheck(ctx, i, workers=1):
         return {**m, "error": f"exit code {m['rc']}: {tail(tmp / f'{name}-{i}.stderr')}"}
     try:
         pages, m["summary_pages_crawled"] = count_pages(out)
+        if render:  # pages read in Chromium (the JSON summary's read_as)
+            m["rendered"] = (json.loads(out.read_text()).get("summary") or {}).get("read_as", {}).get("rendered")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         return {**m, "error": f"cannot read {out.name}: {type(e).__name__}: {e}"}
     return {**m, "pages": pages}
@@ -313,6 +348,8 @@ RUNNERS = {"funnelcheck": run_funnelcheck, "scrapy": run_scrapy, "linkchecker": 
 
 
 def runner(tool):
+    if render_of(tool):
+        return lambda ctx, i: run_funnelcheck(ctx, i, render=render_of(tool))
     n = workers_of(tool)
     if n and n > 1:
         return lambda ctx, i: run_funnelcheck(ctx, i, workers=n)
@@ -403,6 +440,9 @@ def summarize(runs, tools, facts):
     # each --workers N against one process and the peers (issue 21)
     pairs = {"vs_scrapy": ("funnelcheck", "scrapy"), "vs_linkchecker": ("funnelcheck", "linkchecker")}
     for tool in tools:
+        if render_of(tool):  # issue 23: the cost of rendering against the row as served
+            pairs[f"render_{render_of(tool)}_vs_never"] = (tool, "funnelcheck")
+            continue
         n = workers_of(tool)
         if n and n > 1:
             pairs.update({f"w{n}_vs_one": (tool, "funnelcheck"), f"w{n}_vs_scrapy": (tool, "scrapy"),
@@ -493,6 +533,9 @@ def parse_args(argv):
     ap.add_argument("--workers", metavar="N,N,...",
                     help="also run `funnelcheck audit ... --workers N` for each N > 1 (a row each, beside "
                          "the one-process `funnelcheck` row; 1 is that row), e.g. 1,2,4")
+    ap.add_argument("--render", metavar="MODE,...",
+                    help="also run `funnelcheck audit ... --render MODE` for each of auto, always (a row each, "
+                         "beside the `funnelcheck` row, which reads pages as served: --render never), e.g. auto,always")
     ap.add_argument("--scale", metavar="N,N,...",
                     help="memory versus pages: hand over to bench/scale.py (its options apply)")
     args = ap.parse_args(argv)
@@ -513,6 +556,13 @@ def parse_args(argv):
         args.tools.insert(0, "funnelcheck")
     at = args.tools.index("funnelcheck") + 1 if "funnelcheck" in args.tools else 0
     args.tools[at:at] = [workers_tool(n) for n in workers if n > 1]
+    modes = [m.strip() for m in (args.render or "").split(",") if m.strip()]
+    if any(m not in ("auto", "always", "never") for m in modes):
+        ap.error(f"--render wants modes among never, always, auto, got {args.render!r}")
+    if modes and "funnelcheck" not in args.tools:  # the rows are compared with the default row
+        args.tools.insert(0, "funnelcheck")
+    at = args.tools.index("funnelcheck") + 1 if "funnelcheck" in args.tools else 0
+    args.tools[at:at] = [render_tool(m) for m in modes if m != "never"]
     if args.repeat < 1:
         ap.error("--repeat must be >= 1")
     if args.port == args.lc_port:
@@ -566,7 +616,9 @@ def main(argv=None):
                 else:
                     log(f"  {res['pages']} pages in {res['seconds']:.2f} s "
                         f"({res['pages'] / res['seconds']:.1f} pages/s), "
-                        f"peak RSS {res['peak_rss'] / MIB:.1f} MiB")
+                        f"peak RSS {res['peak_rss'] / MIB:.1f} MiB"
+                        + (f", peak PSS {res['peak_pss'] / MIB:.1f} MiB" if "peak_pss" in res else "")
+                        + (f", {res['rendered']} pages rendered" if res.get("rendered") is not None else ""))
         rows, ratios, verdict = summarize(runs, args.tools, facts)
         if args.json:
             for row in rows.values():

@@ -41,11 +41,18 @@ DEFAULTS: dict = {
     "allow_private": [],
     "concurrency": 8,
     "user_agent": None,
+    "render": "auto",   # --render: auto, always, never (FUNNELCHECK_RENDER changes the default)
+    "chromium": None,   # --chromium PATH (default: chromium on PATH)
     "fail_on": "high",
     "format": "terminal",
     "db": None,
     "output": None,
     "email": None,   # the [email] table (SMTP settings of --email-diff): checked by analysis.mail
+    # the site's analytics exports and what a conversion is worth (read by analysis.analytics; never
+    # stored with the crawl: they say how it is reported, not what was crawled)
+    "analytics": [],         # export files (relative to funnel.toml)
+    "analytics_host": None,  # the host a bare path of the exports belongs to (default: the site's)
+    "values": None,          # the [values] table: offer path or URL, or goal name -> money per conversion
     # how the crawl runs, not what it is (never stored with the crawl: a resume may use others)
     "workers": 1,    # crawl processes on this machine; 1 without redis: one process, no Redis
     "redis": None,   # URL of the Redis the workers share (default: a private redis-server when workers > 1)
@@ -54,10 +61,10 @@ LISTS = {k for k, v in DEFAULTS.items() if isinstance(v, list)}
 # The type each key takes in funnel.toml (lists hold strings; "targets" too).
 TYPES = {**{k: list for k in LISTS}, **{k: bool for k, v in DEFAULTS.items() if isinstance(v, bool)},
          "max_pages": int, "depth": int, "timeout": (int, float), "max_size": (int, float), "concurrency": int, "cache_age": (str, int), "max_time": (str, int),
-         "user_agent": str, "fail_on": str, "format": str, "db": str, "output": str, "accept": list, "email": dict,
-         "workers": int, "redis": str}
+         "user_agent": str, "render": str, "chromium": str, "fail_on": str, "format": str, "db": str, "output": str, "accept": list, "email": dict,
+         "workers": int, "redis": str, "analytics_host": str, "values": dict}
 TYPE_NAMES = {list: "a list of strings", bool: "true or false", int: "a whole number", str: "a string",
-              dict: "a table ([email])"}
+              dict: "a table ([email], [values])"}
 FAIL_LEVELS = ("high", "medium", "low", "info", "never")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
@@ -113,6 +120,9 @@ def load_config(path: str | os.PathLike) -> dict:
         if not ok:
             want = TYPE_NAMES.get(expected, "a number" if expected == (int, float) else "a string")
             raise ConfigError(f"{path}: {key} must be {want}, got {value!r}")
+    check_values(data.get("values"), f"{path}: [values]")
+    if data.get("analytics"):  # export files relative to funnel.toml, like directory targets
+        data["analytics"] = [a if os.path.isabs(a) else str((path.parent / a).resolve()) for a in data["analytics"]]
     targets = []
     for t in data.get("targets", []):
         if "://" not in t and not os.path.isabs(t):
@@ -123,9 +133,36 @@ def load_config(path: str | os.PathLike) -> dict:
     return data
 
 
+def check_values(values, where: str = "[values]") -> dict | None:
+    """The ``[values]`` table: money per conversion by offer path or URL, goal name or
+    ``default``, each a number >= 0; ``currency`` a short string.
+
+    >>> check_values({"/pricing/": 1900, "Signup": 120.5, "currency": "€"})
+    {'/pricing/': 1900.0, 'Signup': 120.5, 'currency': '€'}
+    >>> check_values({"/pricing/": "a lot"})
+    Traceback (most recent call last):
+    ...
+    crawler.config.ConfigError: [values]: '/pricing/' must be a number >= 0 (money per conversion), got 'a lot'
+    """
+    if values is None:
+        return None
+    out: dict = {}
+    for key, value in values.items():
+        if key == "currency":
+            if not isinstance(value, str) or not 0 < len(value) <= 5:
+                raise ConfigError(f"{where}: currency must be a short string like \"$\" or \"EUR \", got {value!r}")
+            out[key] = value
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{where}: {key!r} must be a number >= 0 (money per conversion), got {value!r}")
+        out[key] = float(value)
+    return out
+
+
 def merge(config: dict, cli: dict) -> dict:
     """Defaults, then the config file, then options given on the command line (``None`` = not given)."""
     options = dict(DEFAULTS)
+    options["render"] = os.environ.get("FUNNELCHECK_RENDER") or DEFAULTS["render"]
     options.update(config)
     for key, value in cli.items():
         if value is None or (key in LISTS and not value):
@@ -179,6 +216,34 @@ def check_cluster(workers, redis) -> None:
         raise ConfigError(f"--redis takes a URL like redis://host:6379/0 or unix:///path/redis.sock, got {redis!r}")
     if workers == 0 and not redis:
         raise ConfigError("--workers 0 only coordinates: give --redis URL where workers join")
+
+
+def check_render(mode, chromium: str | None) -> str | None:
+    """The Chromium a crawl renders with for ``--render mode`` (None: none, or not rendering);
+    :class:`ConfigError` with one line when ``mode`` is wrong or needs a Chromium there is not.
+
+    >>> check_render("never", None) is None
+    True
+    >>> check_render("sometimes", None)
+    Traceback (most recent call last):
+    ...
+    crawler.config.ConfigError: --render must be one of auto, always, never, got 'sometimes'
+    >>> check_render("auto", "/nonexistent/chromium")
+    Traceback (most recent call last):
+    ...
+    crawler.config.ConfigError: --chromium /nonexistent/chromium: no such executable file
+    """
+    from crawler.render import RENDER_MODES, find_chromium
+
+    if mode not in RENDER_MODES:
+        raise ConfigError(f"--render must be one of {', '.join(RENDER_MODES)}, got {mode!r}")
+    found = find_chromium(chromium)
+    if chromium and found is None:
+        raise ConfigError(f"--chromium {chromium}: no such executable file")
+    if mode == "always" and found is None:
+        raise ConfigError("--render always needs Chromium, and none is installed (no chromium on PATH): install it "
+                          "(apt-get install chromium) or give --chromium PATH")
+    return found if mode != "never" else None
 
 
 def validate(options: dict, formats=()) -> dict:
@@ -264,6 +329,7 @@ def validate(options: dict, formats=()) -> dict:
     if formats:
         check_format(o["format"], formats)
     check_cluster(o.get("workers", 1), o.get("redis"))
+    o["chromium"] = check_render(o.get("render", "auto"), o.get("chromium"))
     o["cache_age_seconds"] = parse_duration(o["cache_age"])
     o["max_time_seconds"] = None
     if o["max_time"] not in (None, "", 0, "0"):

@@ -43,6 +43,9 @@ class CrawlOptions:
     allow_private: tuple[str, ...] = ()  # networks a crawl may reach besides its targets' addresses
     concurrency: int = 8
     user_agent: str | None = None
+    render: str = "never"               # --render: auto (the CLI's default), always, never; a crawl stored
+                                        # before --render existed read its pages as served (crawler.render)
+    chromium: str | None = None         # the Chromium that renders (found when the audit started), None: none
     # where directory targets are: the folder (a resume serves it again) and its local address
     directories: dict = field(default_factory=dict, compare=False)
     mounts: dict = field(default_factory=dict, compare=False)

@@ -49,6 +49,14 @@ def scrapy_settings(db_path: str, crawl: dict, verbose: int = 0, resume: bool = 
         overrides["USER_AGENT"] = options.user_agent
     if options.max_time_seconds:
         overrides["CLOSESPIDER_TIMEOUT"] = options.max_time_seconds  # Scrapy's CloseSpider extension
+    if options.render != "never" and options.chromium:  # pages built with JavaScript (crawler.render)
+        from crawler.render import playwright_settings
+
+        render = playwright_settings(options, options.chromium, options.timeout,
+                                     overrides.get("USER_AGENT") or settings.get("USER_AGENT"))
+        # (the project's handlers kept: file:, data:, s3:, ftp: stay off)
+        render["DOWNLOAD_HANDLERS"] = {**settings.getdict("DOWNLOAD_HANDLERS"), **render["DOWNLOAD_HANDLERS"]}
+        overrides.update(render)
     settings.setdict(overrides, priority="cmdline")
     return settings
 

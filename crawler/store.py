@@ -4,7 +4,7 @@ The crawler streams rows in as it goes (WAL, one transaction per page or per bat
 analysis and report reads them back. One file holds many crawls, so history,
 diffs and resumes are queries, not new formats.
 
-Tables (schema 3)
+Tables (schema 5)
 -----------------
 meta       ``schema_version``: the layout of this file
 migrations one row per migration applied (version, name, when), the way sqlite-utils records them
@@ -13,11 +13,14 @@ urls       every URL once (id, url): pages, links and the frontier refer to ids
 terms      the short words links are described with (tags, attributes, regions, kinds), as ids
 pages      one row per fetched URL (owned pages, assets, social profiles, external
            links): status, error kind, Location, headers of interest, title, anchors,
-           signals (what an HTML page shows: feeds, posts, prices, forms; crawler.signals)
+           signals (what an HTML page shows: feeds, posts, prices, forms; crawler.signals),
+           how it was read (``read_as``: raw, or rendered in Chromium; ``render_why``)
 links      one row per link on a fetched page: source, key, target as written (when it
            differs from its key), fragment, tag, attr, region, kind, icon, rel, text, line,
            pos (its index in the page's document order)
 frontier   every URL the crawl decided to fetch and whether it has been (what a resume reads)
+render_links  the links only one reading of a rendered page has: ``js`` (only after JavaScript)
+           or ``raw`` (in the served HTML, removed by rendering); page, target, tag, region, text
 findings   the findings of a finished audit, by stable id (what crawl comparisons read)
 url_cache  external link verdicts kept across runs (``--cache-age``)
 
@@ -43,7 +46,7 @@ from crawler.urls import redact_credentials
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -85,6 +88,8 @@ CREATE TABLE pages (
     fetched_at TEXT,
     elapsed REAL,
     signals TEXT,                     -- JSON object of an HTML page's truthy signals (crawler.signals), NULL: none
+    read_as TEXT,                     -- how an owned HTML page was read: raw (as served) or rendered (Chromium)
+    render_why TEXT,                  -- why it was rendered, or why it was not though it needs JavaScript
     UNIQUE (crawl_id, url_id)
 );
 CREATE TABLE links (
@@ -115,6 +120,22 @@ CREATE TABLE findings (
     pages INTEGER NOT NULL, detail TEXT,
     PRIMARY KEY (crawl_id, id)
 ) WITHOUT ROWID;
+CREATE TABLE analytics (            -- the traffic an audit with --analytics was weighted by (issue 24)
+    crawl_id INTEGER PRIMARY KEY REFERENCES crawls(id) ON DELETE CASCADE,
+    files TEXT NOT NULL,              -- JSON list of the exports read: name, tool, report, rows
+    period_start TEXT, period_end TEXT,
+    days REAL,                        -- the period the exports cover
+    period_assumed INTEGER NOT NULL DEFAULT 0,  -- 1: the exports did not say, taken as a month
+    monthly_entries REAL,             -- entry visits a month on the pages the model walks
+    conversion REAL,                  -- the visits-weighted model conversion
+    monthly_conversions REAL,
+    monthly_value REAL,               -- money a month the model's conversions are worth
+    value_per_conversion REAL,
+    currency TEXT,
+    unmatched_rows INTEGER, unmatched_visits REAL,
+    plan TEXT,                        -- JSON list per action-plan item: id, words, visits, conversions, money
+    saved TEXT NOT NULL
+);
 CREATE TABLE url_cache (
     url TEXT PRIMARY KEY,
     status INTEGER,
@@ -123,16 +144,25 @@ CREATE TABLE url_cache (
     content_type TEXT,
     checked_at REAL NOT NULL
 );
+CREATE TABLE render_links (          -- links only one reading of a rendered page has (crawler.render)
+    crawl_id INTEGER NOT NULL REFERENCES crawls(id) ON DELETE CASCADE,
+    source_id INTEGER NOT NULL,       -- urls.id of the page
+    target_id INTEGER NOT NULL,       -- urls.id of the link's target (as written, normalised)
+    tag INTEGER, region INTEGER,      -- terms.id
+    text TEXT,
+    seen TEXT NOT NULL                -- js: only after JavaScript, raw: in the served HTML and removed by rendering
+);
+CREATE INDEX render_links_crawl ON render_links (crawl_id, source_id);
 """
 
 PAGE_COLUMNS = ("url", "fetched_url", "role", "method", "depth", "status", "error_kind", "reason",
                 "location", "headers", "content_type", "title", "lead_form", "anchors", "parsed",
-                "fetched_at", "elapsed", "signals")
+                "fetched_at", "elapsed", "signals", "read_as", "render_why")
 # (a row may leave out ``pos``, the last: it is then NULL)
 LINK_COLUMNS = ("source", "target", "target_key", "fragment", "tag", "attr", "text", "region",
                 "rel", "icon", "kind", "line", "pos")
 _PAGE_VALUES = PAGE_COLUMNS[1:]
-_PAGE_VALUES_2 = _PAGE_VALUES[:-1]  # the page columns of schema 2 (migration 2 copies them)
+_PAGE_VALUES_2 = _PAGE_VALUES[:_PAGE_VALUES.index("signals")]  # the page columns of schema 2 (migration 2 copies them)
 _REDACTED = frozenset({"fetched_url", "location", "reason", "title"})  # text that can hold a URL with a password
 _TERMS = ("tag", "attr", "region", "kind")
 
@@ -231,7 +261,11 @@ _READ = {
 # A link's position in its page's document order. Stores from before schema 3 know only source
 # lines (a line 0 or NULL: none), and so do rows written without one (graph_from's examples).
 _POS = {1: "NULLIF(l.line, 0)", 2: "NULLIF(l.line, 0)", 3: "COALESCE(l.pos, NULLIF(l.line, 0))"}
+_POS[4] = _POS[3]  # (schema 4 adds the analytics table: links and pages are read as in 3)
+_POS[5] = _POS[3]  # (schema 5 adds pages.read_as and render_links: read by their own methods)
 _READ[3] = dict(_READ[2])
+_READ[4] = dict(_READ[3])
+_READ[5] = dict(_READ[3])
 _READ = {version: {**{name: sql.replace("{pos}", _POS[version]) for name, sql in queries.items()},
                    "pos": _POS[version]} for version, queries in _READ.items()}
 
@@ -350,9 +384,31 @@ def _migrate_3(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
+def _migrate_4(db: sqlite3.Connection) -> None:
+    """Schema 3 -> 4: the ``analytics`` table (the traffic summary of audits run with
+    ``--analytics``; none for the crawls already stored)."""
+    table = SCHEMA.split("CREATE TABLE analytics", 1)[1].split("CREATE TABLE url_cache", 1)[0]
+    for statement in _statements("CREATE TABLE IF NOT EXISTS analytics" + table):
+        db.execute(statement)
+
+
+def _migrate_5(db: sqlite3.Connection) -> None:
+    """Schema 4 -> 5: how each page was read (``pages.read_as``, ``render_why``: NULL on the
+    pages already stored, all read as served) and the ``render_links`` table (--render)."""
+    for column in ("read_as", "render_why"):
+        if column not in {row[1] for row in db.execute("PRAGMA table_info(pages)")}:
+            db.execute(f"ALTER TABLE pages ADD COLUMN {column} TEXT")
+    table = SCHEMA[SCHEMA.index("CREATE TABLE render_links"):]
+    for statement in _statements(table.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS")
+                                 .replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS")):
+        db.execute(statement)
+
+
 # Ordered: (version, name, function taking the store from version - 1 to version).
 MIGRATIONS = ((2, "urls table, links as ids, stored findings", _migrate_2),
-              (3, "page signals, links in document order", _migrate_3))
+              (3, "page signals, links in document order", _migrate_3),
+              (4, "analytics summaries", _migrate_4),
+              (5, "how pages were read (raw, rendered), links only one reading has", _migrate_5))
 
 
 def _statements(script: str) -> list[str]:
@@ -450,7 +506,7 @@ class Store:
     >>> cid = s.create_crawl(["https://acme.example/"], {"max_pages": 10})
     >>> s.write_page(cid, {"url": "https://acme.example/", "role": "page", "status": 200}, [])
     >>> [p["status"] for p in s.pages(cid)], s.crawl(cid)["status"], s.version
-    ([200], 'running', 3)
+    ([200], 'running', 5)
     """
 
     def __init__(self, path: str | os.PathLike, readonly: bool = False):
@@ -777,12 +833,19 @@ class Store:
             self._terms.clear()
             raise
 
-    def _write_page(self, crawl_id, page, links, discovered, state, partial, replace_links) -> None:
+    def _write_page(self, crawl_id, page, links, discovered, state, partial, replace_links, render_links=()) -> None:
         term = self._term
         with self._transaction():
             urls = {page["url"]}
             for link in links:
                 urls.update((link[0], link[1], link[2]))
+            if render_links:  # (page, target, tag, region, text, seen): links only one reading has (--render)
+                self.db.executemany(
+                    "INSERT INTO render_links (crawl_id, source_id, target_id, tag, region, text, seen)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(crawl_id, ids[s], ids[k], term(tag), term(region), redact_credentials(text) or None, seen)
+                     for (s, k, tag, region, text, seen), ids in
+                     ((r, self._url_ids((r[0], r[1]))) for r in render_links)])
             urls.update(u for u, _ in discovered)
             ids = self._url_ids(urls)
             page_id = ids[page["url"]]
@@ -835,8 +898,17 @@ class Store:
                 state = None
             else:
                 state_seq = state.get("seq", 0)
-        self.write_page(crawl_id, page, item.get("links") or (), item.get("discovered") or (), state,
-                        partial=item.get("partial", False), replace_links=item.get("replace_links", False))
+        if item.get("render_links"):  # (a rendered page: its page, links and these in one transaction)
+            try:
+                self._write_page(crawl_id, page, item.get("links") or (), item.get("discovered") or (), state, False,
+                                 item.get("replace_links", False), render_links=item["render_links"])
+            except BaseException:
+                self._ids.clear()
+                self._terms.clear()
+                raise
+        else:
+            self.write_page(crawl_id, page, item.get("links") or (), item.get("discovered") or (), state,
+                            partial=item.get("partial", False), replace_links=item.get("replace_links", False))
         if item.get("cache") and page.get("reason") != "cached":  # a cached answer does not renew the cache
             self.cache(page["url"], page["status"], page.get("location"), page.get("headers"), page.get("content_type"))
         return state_seq
@@ -1129,12 +1201,45 @@ class Store:
                                (crawl_id,)).fetchall()
         return {sev: n for sev, n in rows} if rows else None
 
+    # -- analytics (issue 24) -----------------------------------------------------------
+    ANALYTICS_COLUMNS = ("period_start", "period_end", "days", "period_assumed", "monthly_entries", "conversion",
+                         "monthly_conversions", "monthly_value", "value_per_conversion", "currency",
+                         "unmatched_rows", "unmatched_visits")
+
+    def save_analytics(self, crawl_id: int, summary: dict) -> None:
+        """Keep the traffic summary of an audit with ``--analytics`` (:func:`analysis.analytics.summary`),
+        replacing an earlier one of the crawl."""
+        period = summary.get("period") or {}
+        unmatched = summary.get("unmatched") or {}
+        row = (period.get("start"), period.get("end"), period.get("days"), int(bool(period.get("assumed"))),
+               summary.get("monthly_entries"), summary.get("conversion"), summary.get("monthly_conversions"),
+               summary.get("monthly_value"), summary.get("value_per_conversion"), summary.get("currency"),
+               unmatched.get("rows"), unmatched.get("visits"))
+        with self.db:
+            self.db.execute(f"INSERT OR REPLACE INTO analytics (crawl_id, files, {', '.join(self.ANALYTICS_COLUMNS)},"
+                            f" plan, saved) VALUES (?, ?, {', '.join('?' * len(row))}, ?, ?)",
+                            (crawl_id, json.dumps(summary.get("files") or []), *row,
+                             json.dumps(summary.get("plan") or []), now_iso()))
+
+    def analytics(self, crawl_id: int) -> dict | None:
+        """The traffic summary kept with a crawl (None: audited without ``--analytics``, or a store
+        older than the table)."""
+        if not self._has_table("analytics"):
+            return None
+        row = self.db.execute("SELECT * FROM analytics WHERE crawl_id = ?", (crawl_id,)).fetchone()
+        if row is None:
+            return None
+        out = {k: row[k] for k in self.ANALYTICS_COLUMNS}
+        out["period_assumed"] = bool(out["period_assumed"])
+        out.update(files=json.loads(row["files"]), plan=json.loads(row["plan"] or "[]"), saved=row["saved"])
+        return out
+
     # -- retention --------------------------------------------------------------
     def delete_crawl(self, crawl_id: int) -> None:
         """Remove a crawl and everything it stored, in one transaction (URLs no crawl uses any
         more go with it)."""
         with self.db:
-            for table in ("links", "pages", "frontier", "findings"):
+            for table in ("links", "pages", "frontier", "findings", "analytics", "render_links"):
                 if self._has_table(table):
                     self.db.execute(f"DELETE FROM {table} WHERE crawl_id = ?", (crawl_id,))
             self.db.execute("DELETE FROM crawls WHERE id = ?", (crawl_id,))
@@ -1143,6 +1248,36 @@ class Store:
                                 " AND id NOT IN (SELECT source_id FROM links) AND id NOT IN (SELECT key_id FROM links)"
                                 " AND id NOT IN (SELECT target_id FROM links WHERE target_id IS NOT NULL)"
                                 " AND id NOT IN (SELECT url_id FROM frontier)")
+
+    # -- how pages were read (--render; crawler.render) ---------------------------------------
+    def render_links(self, crawl_id: int) -> Iterator[tuple[str, str, str, str, str, str]]:
+        """The links only one reading of a rendered page has, page by page: ``(page, target (as
+        written, normalised), tag, region, text, seen)``, ``seen`` ``js`` (only after JavaScript) or ``raw`` (in the
+        served HTML, removed by rendering). None from a store of before schema 5."""
+        if not self._has_table("render_links"):
+            return
+        cur = self.db.execute(
+            "SELECT s.url, k.url, tg.term, rg.term, COALESCE(r.text, ''), r.seen FROM render_links r"
+            " JOIN urls s ON s.id = r.source_id JOIN urls k ON k.id = r.target_id"
+            " LEFT JOIN terms tg ON tg.id = r.tag LEFT JOIN terms rg ON rg.id = r.region"
+            " WHERE r.crawl_id = ? ORDER BY r.source_id, r.rowid", (crawl_id,))
+        cur.row_factory = None
+        yield from cur
+
+    def read_as(self, crawl_id: int) -> dict:
+        """How the crawl's HTML pages were read: ``{"raw": n, "rendered": n, "unrendered": [(url, why), ...]}``,
+        ``unrendered`` the pages that need JavaScript and were read as served (no Chromium, or
+        rendering failed)."""
+        out = {"raw": 0, "rendered": 0, "unrendered": []}
+        if self.version < 5:
+            return out
+        for how, n in self.db.execute("SELECT read_as, COUNT(*) FROM pages WHERE crawl_id = ? AND read_as IS NOT NULL"
+                                      " GROUP BY read_as", (crawl_id,)):
+            out[how] = n
+        cur = self.db.execute(self._read["pages"].replace("p.*", "p.render_why") + " AND p.read_as = 'raw'"
+                              " AND p.render_why IS NOT NULL ORDER BY p.id", (crawl_id,))
+        out["unrendered"] = [(row[0], row[1]) for row in cur]
+        return out
 
     def vacuum(self) -> None:
         """Give the space of deleted rows back to the file system."""

@@ -43,6 +43,9 @@ USER_STORE_DIR = Path(os.environ.setdefault("FUNNELCHECK_TESTS_USER_DATA", str(_
 # import would make a second directory and point XDG_DATA_HOME at it.
 TEST_DATA_HOME = Path(tempfile.mkdtemp(prefix="funnelcheck-tests-data-"))
 os.environ["XDG_DATA_HOME"] = str(TEST_DATA_HOME)
+# Rendering in Chromium (--render auto, the default) costs ~1 s of browser start per audit: the
+# suite's audits read pages as served unless a test asks for --render (tests/test_render.py does).
+os.environ.setdefault("FUNNELCHECK_RENDER", "never")  # (FUNNELCHECK_RENDER=auto pytest ...: the suite rendering)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -217,10 +220,10 @@ def cli():
     return run_cli
 
 
-def audit_json(tmp_path, *args) -> tuple[Result, dict]:
+def audit_json(tmp_path, *args, env=None) -> tuple[Result, dict]:
     """Run ``funnelcheck audit ARGS --format json -o FILE --db ...`` and load the report."""
     out = tmp_path / "report.json"
-    result = run_cli("audit", *args, "--db", tmp_path / "crawls.sqlite", "--format", "json", "-o", out)
+    result = run_cli("audit", *args, "--db", tmp_path / "crawls.sqlite", "--format", "json", "-o", out, env=env)
     report = json.loads(out.read_text()) if out.exists() and out.stat().st_size else {}
     return result, report
 

@@ -1,7 +1,7 @@
 """The client's HTML report and its PDF (issue 19, item 11).
 
 Two real reports are made once per module: the commercial site in ``../shared/realsites/scantrust``
-audited offline (its social profiles fetched from a closed local port), and a 2,000-page generated
+audited offline (its social profiles fetched from a closed local port), and a 700-page generated
 site (``../shared/bench/gen_site.py``) served from a folder. Each is screenshotted and printed to
 PDF by the system's headless Chromium, as a client would open and print it: the PDF is A4, short
 (at most 15 pages), nothing runs off its pages or off the screen, and the report says in words
@@ -101,8 +101,8 @@ def scantrust(tmp_path_factory):
 def generated(tmp_path_factory):
     if not GEN_SITE.exists():
         pytest.skip(f"{GEN_SITE} not found")
-    tmp = tmp_path_factory.mktemp("gen2000")
-    subprocess.run([sys.executable, GEN_SITE, "--pages", "2000", "--out", tmp / "site"], check=True,
+    tmp = tmp_path_factory.mktemp("gen700")
+    subprocess.run([sys.executable, GEN_SITE, "--pages", "700", "--out", tmp / "site"], check=True,
                    capture_output=True)
     return Report("generated", *_audit_html(tmp, tmp / "site", "https://www.acme.example/"))
 
@@ -217,15 +217,15 @@ def test_pdf_is_a_short_a4_document_with_nothing_off_the_page(report):
     assert "Of 100 visitors who land on the blog" in text and "What to do first" in text
 
 
-def test_two_thousand_pages_print_grouped(generated):
-    """531 pages share each post, 2,000 pages carry each footer icon: the report names a few
+def test_seven_hundred_pages_print_grouped(generated):
+    """700 pages carry each footer icon: the report names a few
     pages and says how many more, near-identical rows are one row, the entry pages the 15
-    least likely to convert of 1,594."""
+    least likely to convert of 554."""
     html, text = generated.html, generated.text()
-    assert "… and 1,997 more" in text  # a footer icon on 2,000 pages: 3 named
+    assert "… and 697 more" in text  # a footer icon on 700 pages: 3 named
     for rows in re.findall(r'<ul class="pages">(.*?)</ul>', html, re.S):
         assert rows.count('<li class="url">') <= 3
-    assert "1,594 entry pages (blog pages and the home page); the 15 least likely to lead a visitor to an offer" \
+    assert "554 entry pages (blog pages and the home page); the 15 least likely to lead a visitor to an offer" \
         in text
     assert len(re.findall(r"<tr>", html.split('id="entries-table"')[1])) == 1 + 15
     plan = html.split('<table id="plan">')[1].split("</table>")[0]

@@ -76,6 +76,19 @@ def metric_rows(diff: dict) -> list[tuple[str, str, str, str]]:
         where = "the home page" if where == "/" else where
         table.append((f"Conversion probability from {where}", row["conversion"], _pct, _points))
         table.append((f"Leak to social from {where}", row["social_leak"], _pct, _points))
+    money = diff.get("money")
+    if money:  # both crawls audited with --analytics: the model's figures on the exports' traffic
+        from analysis.analytics import about
+        from analysis.analytics import money as amount
+
+        cur = money["currency"]
+        table += [("Entries a month (your analytics)", money["monthly_entries"], lambda x: "—" if x is None else about(x),
+                   lambda d: "—" if d is None else ("0" if d == 0 else f"{d:+,.0f}")),
+                  ("Conversions a month (the model)", money["monthly_conversions"],
+                   lambda x: "—" if x is None else about(x),
+                   lambda d: "—" if d is None else ("0" if d == 0 else f"{d:+,.0f}")),
+                  ("Money a month (the model)", money["monthly_value"], lambda x: amount(x, cur),
+                   lambda d: "—" if d is None else ("0" if d == 0 else ("+" if d > 0 else "-") + amount(abs(d), cur)))]
     return [(what, fmt(r["old"]), fmt(r["new"]), change(r["delta"])) for what, r, fmt, change in table
             if r["old"] is not None or r["new"] is not None]
 

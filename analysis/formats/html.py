@@ -196,8 +196,31 @@ def plan_rows(audit) -> list[dict]:
                      "target": _url(x.get("target") or f.target or ""), "pages": x.get("pages", f.count),
                      "cost": float(x["cost"]), "words": safe(x["words"]),
                      "fix": x.get("fix") or fix_of(f),
-                     "costed": "measure" not in x or x["measure"] is not None})
+                     "costed": "measure" not in x or x["measure"] is not None,
+                     "visits": x.get("visits"), "money": x.get("money")})
     return rows
+
+
+def traffic_view(metrics: dict) -> dict | None:
+    """The site's real traffic (``--analytics``) as the report shows it: the sentence, the files
+    and what did not match, model against reality, real clicks; every imported text escaped by
+    the template (and control characters by :func:`safe`)."""
+    from analysis.analytics import about, money
+
+    a = metrics.get("analytics")
+    if not a:
+        return None
+    currency = a.get("currency") or "$"
+    return {"sentence": safe(a["sentence"][:1].upper() + a["sentence"][1:]),
+            "files": [{k: safe(v) for k, v in f.items()} for f in a.get("files") or ()],
+            "period": a.get("period") or {},
+            "unmatched": [safe(x) for x in a["unmatched"].get("examples") or ()],
+            "monthly": about(a["monthly_entries"]) if a.get("monthly_entries") else None,
+            "value": money(a["monthly_value"], currency) if a.get("monthly_value") is not None else None,
+            "entries": [{**e, **_url(e["url"]), "visits": about(e["visits"])} for e in a.get("entries") or ()][:ENTRIES],
+            "behaviour": [safe(r["words"]) for r in a.get("behaviour") or ()],
+            "fit": a.get("fitted_weights"), "currency": currency,
+            "money": lambda v: money(v, currency), "about": about}
 
 
 def grouped_plan(rows: list[dict], limit: int = PLAN_ROWS) -> tuple[list[dict], int]:
@@ -260,7 +283,8 @@ def summary_words(audit, plan: list[dict], outcomes: dict) -> dict:
         works.append("No high-severity problem.")
     costs = None
     if plan:
-        top = max(plan, key=lambda row: row["cost"])  # (the plan puts a broken path to an offer first)
+        # (the plan puts a broken path to an offer first; with analytics, what costs most is in money)
+        top = max(plan, key=lambda row: (row.get("money") or 0.0, row["cost"]))
         costs = {"words": top["words"]}
     first = [{"fix": row["fix"], "what": what_of(row["words"]), "alike": len(row.get("alike") or ())}
              for row in plan[:3]]
@@ -317,7 +341,7 @@ def render(audit) -> str:
         plan=plan_shown, plan_left=plan_left, plan_total=len(plan),
         findings=finding_rows(audit.findings, g), findings_total=len(audit.findings),
         entries=entry_rows(metrics, g, metrics["link_score"]), entries_total=len(metrics["entries"]),
-        pct=_pct, visitors=visitors)
+        traffic=traffic_view(metrics), pct=_pct, visitors=visitors)
 
 
 def _with_metrics(audit, metrics):

@@ -79,7 +79,9 @@ class _Writer:
 
 def _pages(summary: dict) -> str:
     tiers = ", ".join(f"{tier} {n}" for tier, n in summary["pages_by_tier"].items())
+    rendered = (summary.get("read_as") or {}).get("rendered")  # (--render: pages read in Chromium)
     return (f"{summary['pages_crawled']} pages crawled" + (f" ({tiers})" if tiers else "")
+            + (f", {rendered} rendered in Chromium" if rendered else "")
             + f" · {summary['urls_checked']} URLs checked · {summary['links']} links")
 
 
@@ -113,14 +115,26 @@ def funnel_line(site: dict) -> str:
     'Funnel: 31.2% of visitors from 40 entry pages reach an offer (in 2.0 clicks), 20.0% leak to social; 2 blog pages have no path to one'
     """
     clicks = site.get("clicks_to_conversion")
+    weighted = " (weighted by their real entries)" if site.get("weighted") == "visits" else ""
     line = (f"Funnel: {100 * site['conversion']:.1f}% of visitors from {site['entries']} entry "
-            f"page{'s' if site['entries'] != 1 else ''} reach an offer"
+            f"page{'s' if site['entries'] != 1 else ''}{weighted} reach an offer"
             + (f" (in {clicks:.1f} clicks)" if clicks is not None else "")
             + f", {100 * site['social_leak']:.1f}% leak to social")
     stuck = len(site.get("unreachable_posts") or ())
     if stuck:
         line += f"; {stuck} blog page{'s have' if stuck != 1 else ' has'} no path to one"
     return line
+
+
+def traffic_block(w, analytics: dict | None) -> None:
+    """The site's real traffic (``--analytics``): entries, money, model against reality; every
+    text from the exports escaped."""
+    from analysis.analytics import traffic_lines
+
+    for head, rest in traffic_lines(analytics):
+        w.line(safe(head))
+        for line in rest:
+            w.line(safe(line), "dim", indent=2)
 
 
 FIX_FIRST = 5  # action plan items shown under "Fix first"
@@ -184,6 +198,7 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
     metrics = getattr(audit, "metrics", None)
     if metrics and metrics["site"].get("conversion") is not None:
         w.line(funnel_line(metrics["site"]))
+    traffic_block(w, (metrics or {}).get("analytics"))
     if not audit.findings:
         w.line("No findings.", "green")
         return

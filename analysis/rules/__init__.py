@@ -5,7 +5,7 @@ Every rule groups what it finds (one finding per target and region, listing
 the pages it stands on) so a footer icon on 600 pages is one line, not 600.
 
 One module per family: :mod:`.social` (social routing), :mod:`.content` (blog and content), :mod:`.offers` (offers and lead plumbing),
-:mod:`.links` (link checking), :mod:`.traps` (where the crawl stopped); :mod:`.common` holds the
+:mod:`.links` (link checking), :mod:`.traps` (where the crawl stopped), :mod:`.javascript` (pages built with JavaScript); :mod:`.common` holds the
 registry and what the rules share, :mod:`.fixes` the fix line of each rule.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from analysis.findings import Finding, Locations
-from analysis.rules import content, links, offers, social, traps  # noqa: F401  (each registers its rules)
+from analysis.rules import content, javascript, links, offers, social, traps  # noqa: F401  (each registers its rules)
 from analysis.rules.common import REGION_WORDS, RULE_CACHES, RULES, rule
 from analysis.rules.fixes import FIXES
 from analysis.rules.social import account_name, own_profiles, share_endpoint
@@ -23,7 +23,7 @@ from analysis.rules.social import account_name, own_profiles, share_endpoint
 ORDER = ("backward-social", "backward-blog", "dead-end", "content-dead-end", "stranded-social", "social-before-offer", "lead-form-target", "buried-offer", "broken-link",
          "redirect", "redirect-chain", "redirect-loop", "missing-anchor", "untracked-inbound", "unverified-link",
          "skipped-link", "unsupported-scheme", "malformed-url", "insecure-link", "orphan-page", "crawl-trap",
-         "too-many-links")
+         "too-many-links", "javascript-links", "javascript-removed", "javascript-unrendered")
 for _id in sorted(RULES, key=lambda r: ORDER.index(r) if r in ORDER else len(ORDER)):
     RULES[_id] = RULES.pop(_id)
 

@@ -54,4 +54,12 @@ FIXES = {
     "crawl-trap": "make the pattern's links rel=nofollow or finite (or --exclude it), so crawlers and visitors do not loop",
     "insecure-link": "link https:// (search and replace http:// for the site's own host)",
     "too-many-links": "split the page: past the cap its links were not read, and no visitor reads them either",
+    "javascript-links": ("put these links in the HTML the server sends (server-side rendering or a static <a href> "
+                         "in the template), so crawlers and link previews see them too"),
+    "javascript-links:template": ("render the template's menu, footer and calls to action on the server (or as "
+                                  "plain <a href> in its HTML); keep JavaScript for what only it can do"),
+    "javascript-removed": ("remove the links from the served HTML, or keep them once rendered: crawlers should "
+                           "follow the links visitors see"),
+    "javascript-unrendered": ("install Chromium (apt-get install chromium) or give --chromium PATH, and audit "
+                              "again; if rendering timed out, raise --timeout"),
 }

@@ -21,6 +21,7 @@ from crawler.errors import error_kind, size_reason
 from crawler.extensions import CrawlLimits
 from crawler.extract import BINARY_DATA, NAVIGATION_TAGS, Link, binary_kind, css_urls, extract, resolve_href
 from crawler.options import CrawlOptions
+from crawler.render import RENDER_SLOT, SAMPLE, RenderPlan, link_diff, needs_javascript, template_of
 from crawler.scope import APP, EXTERNAL, OWNED, PROFILE, SHARE, SOCIAL, handle_key, names_own_profile
 from crawler.sitemaps import SitemapError, read_sitemap
 from crawler.store import now_iso
@@ -120,6 +121,8 @@ class FunnelSpider(scrapy.Spider):
         self.state_seq = 0
         # Nav and footer links repeat on every page: name each distinct href once.
         self.classify = lru_cache(maxsize=65536)(self._classify)
+        # --render: which owned pages are rendered in Chromium too (crawler.render)
+        self.render = RenderPlan(o.render, browser=bool(o.chromium))
 
     def key(self, url: str) -> str:
         """The de-duplication key of a normalised public URL (owned variants folded)."""
@@ -472,6 +475,13 @@ class FunnelSpider(scrapy.Spider):
                 logger.warning("cannot read the HTML of %s: %s", meta["public"], exc)
                 page["reason"] = f"unreadable HTML: {type(exc).__name__}: {exc}"[:200]
                 facts = None
+            rendering = None
+            if facts is not None and role == "page":
+                page["read_as"] = "raw"  # or rendered in Chromium too (--render; crawler.render)
+                rendering = self.render_request(response, page, facts) if self.render.active else None
+                if rendering is not None and not rendering.meta["sample"]:
+                    yield rendering  # (the page is stored once rendered)
+                    return
             if facts is not None:
                 page.update(title=facts.title, lead_form=int(facts.lead_form), parsed=1,
                             anchors=json.dumps(facts.anchors) if facts.anchors else None,
@@ -485,6 +495,9 @@ class FunnelSpider(scrapy.Spider):
                         links.append(row)
                     if request is not None:
                         follow.append(request)
+                if rendering is not None:  # a sample: stored as served now, compared once rendered
+                    rendering.meta["raw_page"] = dict(page)
+                    follow.append(rendering)
         if meta.get("cached"):
             page["reason"] = "cached"
         cache = role == "external" and 200 <= status < 300 and not meta.get("cached")  # only answers that work
@@ -539,7 +552,7 @@ class FunnelSpider(scrapy.Spider):
         """Frontier rows for the requests a page queued (what a resume would need)."""
         out = []
         for r in follow:
-            if isinstance(r, scrapy.Request):
+            if isinstance(r, scrapy.Request) and not r.meta.get("playwright"):  # (a page rendered: queued already)
                 m = r.meta
                 out.append((m["key"], json.dumps({"url": m["public"], "role": m["role"], "depth": m["depth"],
                                                   "method": r.method})))
@@ -628,6 +641,110 @@ class FunnelSpider(scrapy.Spider):
     def on_error(self, failure):
         yield self.item(self.unread(failure.request, *self.error_of(failure)))
         yield from self.seed_answered(failure.request.meta)
+
+    # -- pages built with JavaScript (--render; crawler.render) ---------------------------------
+    def render_request(self, response, page: dict, facts):
+        """The request that renders this raw page in Chromium, or None (read as served: the
+        page's ``read_as`` and, when its raw HTML showed it needs JavaScript, ``render_why``
+        say so). The raw page and its links go with the request: they are compared with what
+        rendering shows, and stored as they are if rendering fails."""
+        meta = response.meta
+        nav = sum(1 for link in facts.links if link.tag in ("a", "area"))
+        text = getattr(response, "text", None)
+        need = needs_javascript(response.body, text, nav) if text is not None else None
+        why = self.render.decide(meta["public"], need)
+        if why is None:
+            return None
+        if not self.render.browser:
+            page["render_why"] = f"{why}; read as served: no Chromium"
+            return None
+        page["render_why"] = why
+        keep = {k: meta[k] for k in ("public", "key", "role", "depth", "claimed", "seed", "dont_obey_robotstxt")
+                if k in meta}
+        keep.update(dont_redirect=True, handle_httpstatus_all=True, playwright=True, download_slot=RENDER_SLOT,
+                    dont_obey_robotstxt=True, raw_page=page, raw_links=facts.links, dont_retry=True,
+                    playwright_context_kwargs=self.settings.getdict("FUNNEL_RENDER_CONTEXT"))
+        keep["sample"] = why == SAMPLE  # (its links as served are followed at once, not after rendering)
+        again = True  # the page asked again, to render it (past the dupefilter)
+        return scrapy.Request(response.url, meta=keep, dont_filter=again, priority=1,
+                              callback=self.parse_rendered, errback=self.on_render_error)
+
+    def parse_rendered(self, response):
+        """A page rendered by Chromium: its links are those of the rendered DOM and those of the
+        raw HTML it no longer has; the ones only one reading has are recorded as such."""
+        meta = response.meta
+        page, raw_links = meta["raw_page"], meta["raw_links"]
+        cap = self.settings.getint("DOWNLOAD_MAXSIZE")
+        problem = None
+        if len(response.body) > cap:
+            problem = f"the rendered HTML is over --max-size ({cap / 1048576:g} MiB)"
+        elif origin(response.url) != origin(response.request.url):
+            problem = f"the page left for {origin(response.url)} while rendering"
+        facts = None
+        if problem is None:
+            try:
+                facts = extract(response.body, meta["public"], response.encoding)
+            except Exception as exc:  # hostile HTML: the raw reading stands
+                problem = f"unreadable rendered HTML: {type(exc).__name__}"
+        if facts is None:
+            yield from self.read_raw(meta, f"rendering failed ({problem}): read as served")
+            return
+        fetched = origin(response.request.url)
+        if fetched != origin(meta["public"]):  # a remapped page's own absolute URLs, under the public name
+            links = [link._replace(url=unmap(meta["public"], response.request.url, link.url))
+                     if link.url.startswith(fetched + "/") else link for link in facts.links]
+        else:
+            links = facts.links
+        only_rendered, only_raw = link_diff(raw_links, links)
+        if page.get("render_why") == SAMPLE:
+            self.render.learn(template_of(meta["public"]), differs=bool(only_rendered or only_raw))
+        lines = {(link.url, link.tag): link.line for link in raw_links}
+        links = [link._replace(line=lines.get((link.url, link.tag))) for link in links]  # the served HTML's lines
+        links += [link for link in raw_links if (link.url, link.tag) in only_raw]
+        page.update(read_as="rendered", title=facts.title, lead_form=int(facts.lead_form), parsed=1,
+                    anchors=json.dumps(facts.anchors) if facts.anchors else None,
+                    signals=json.dumps(facts.signals, separators=(",", ":")) if facts.signals else None)
+        rows, follow, differing = self.page_links(meta, page, links, only_rendered, only_raw)
+        item = self.item(page, rows, follow)
+        item["render_links"] = differing
+        item["replace_links"] = meta.get("sample", False)  # (a sample was stored as served: now as rendered)
+        yield item
+        yield from follow
+        yield from self.seed_answered(meta)
+
+    def on_render_error(self, failure):
+        """Rendering failed (a timeout, a crash, no browser): the page as served."""
+        why = getattr(failure.value, "message", None) or str(failure.value) or type(failure.value).__name__
+        yield from self.read_raw(failure.request.meta, f"rendering failed ({why.splitlines()[0][:150]}): read as served")
+
+    def read_raw(self, meta, why: str):
+        """The page as its raw HTML showed it (what a crawl without --render stores)."""
+        page = meta["raw_page"]
+        page.update(read_as="raw", render_why=why)
+        logger.info("%s: %s", meta["public"], why)
+        rows, follow, _ = self.page_links(meta, page, meta["raw_links"])
+        yield self.item(page, rows, follow, first=meta.get("sample", False))  # (a sample: stored again)
+        yield from follow
+        yield from self.seed_answered(meta)
+
+    def page_links(self, meta, page: dict, links, only_rendered=(), only_raw=()) -> tuple[list, list, list]:
+        """The link rows and follow-up requests of a page's extracted ``links`` (read as parse
+        does), and the rows of the store's ``render_links`` for those in ``only_rendered``
+        (``js``: they exist only after JavaScript) or ``only_raw`` (``raw``: rendering removes them)."""
+        rows, follow, differing = [], [], []
+        if len(links) > self.max_links:
+            page["reason"] = f"read the first {self.max_links:,} of {len(links):,} links"
+        for pos, link in enumerate(links[: self.max_links]):
+            row, request = self.link(meta["key"], link, meta["depth"] + 1, True, pos)
+            if row is not None:
+                rows.append(row)
+                seen = (link.url, link.tag)
+                where = "js" if seen in only_rendered else "raw" if seen in only_raw else None
+                if where:  # (page, target as written, tag, region, text, where)
+                    differing.append((row[0], row[1], row[4], row[7], row[6], where))
+            if request is not None:
+                follow.append(request)
+        return rows, follow, differing
 
 
 __all__ = ["FunnelSpider", "is_stylesheet", "unmap"]

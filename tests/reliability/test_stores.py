@@ -29,7 +29,7 @@ from conftest import Result, run_cli
 from crawler.store import Store
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-NEWER = ("was written by a newer funnelcheck (store schema 99; this one reads up to 3): "
+NEWER = ("was written by a newer funnelcheck (store schema 99; this one reads up to 5): "
          "upgrade funnelcheck to read it")
 
 

@@ -1,0 +1,1019 @@
+"""The site's real traffic, from its analytics tool's exports (issue 24): where visitors enter,
+what converts, what a conversion is worth, and how visitors really move from page to page.
+
+Every analytics tool exports what the funnel metrics need as a file, so this needs no account,
+no API key and no network. :func:`read_export` reads one file and recognises the tool and the
+report by its columns (:data:`LAYOUTS`, data, not code):
+
+========  =====================================================================================
+Plausible dashboard exports: entry pages ``name,unique_entrances,total_entrances`` or
+          ``name,visitors,visits``; top pages ``name,visitors,pageviews``; goal conversions
+          ``name,unique_conversions,total_conversions`` (``total_revenue`` where set); the
+          site's CSV export (``imported_entry_pages``: ``date,entry_page,visitors,entrances``,
+          ``imported_pages``: ``date,hostname,page,pageviews``)
+Matomo    CSV or TSV (Matomo's TSV is UTF-16): entry pages ``label,entry_nb_visits`` (with
+          ``nb_conversions`` and ``revenue`` from the goals view, ``url`` when flattened),
+          goals ``label,nb_conversions[,revenue]``, pages ``label,nb_hits``
+GA4       report and exploration CSVs (their ``#`` comment lines give the period): ``Landing
+          page + query string`` (or ``Landing page``), ``Sessions``, ``Key events`` (or
+          ``Conversions``), ``Total revenue``; ``Page path and screen class,Views``; ``Event
+          name,Key events``; and event rows of the BigQuery export
+          (``event_name,page_location,ga_session_id``, with ``event_timestamp``,
+          ``user_pseudo_id``, ``purchase_revenue`` or ``value`` when present)
+Umami     event rows of its data export (``session_id,url_path,event_type``, with
+          ``visit_id``, ``hostname``, ``created_at``, ``event_name``)
+========  =====================================================================================
+
+The delimiter is sniffed (comma, semicolon, tab, pipe), a byte order mark read (UTF-8, and the
+UTF-16 of Matomo's TSV), numbers read with thousands separators (``12,400``, ``12 400``,
+``12.400``, ``1.234,56``) and currency signs. A file of no known layout is an
+:class:`AnalyticsError` naming the columns it has and the ones expected.
+
+:func:`match` maps the exports' pages onto the crawl's pages with the crawl's own URL folding
+(:func:`crawler.urls.dedupe_key` with the site's origin aliases: ``http``/``https``, ``www.``,
+tracking parameters, ``index.html``), through redirects; a bare path belongs to the site's host
+unless the export names one (a ``hostname`` column, a full URL) or ``--analytics-host`` does.
+Rows matching no page the crawl read are counted and shown (:attr:`Traffic.unmatched`).
+
+Event rows (GA4 BigQuery, Umami) are sessions: their first page view is the entry, the page views
+in time order are real page-to-page transitions, and a conversion event (:data:`CONVERSION_EVENTS`,
+or any event named in ``[values]``) is a conversion of the session's entry page.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import os
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from urllib.parse import urlsplit
+
+logger = logging.getLogger(__name__)
+
+DAYS_PER_MONTH = 365.25 / 12   # a month of traffic, for the "a month" figures
+ASSUMED_DAYS = DAYS_PER_MONTH  # the period an export is taken to cover when it does not say
+EXAMPLES = 5                   # unmatched rows shown
+# GA4's recommended key events (and Umami events of the same names): a conversion of the session.
+CONVERSION_EVENTS = frozenset({"purchase", "generate_lead", "sign_up", "qualify_lead", "close_convert_lead",
+                               "submit_lead_form", "form_submit_lead"})
+PAGE_VIEW_EVENTS = frozenset({"page_view", "pageview"})
+DELIMITERS = ",;\t|"
+
+
+class AnalyticsError(ValueError):
+    """An export that cannot be read: one line naming the file and what is wrong (exit 2)."""
+
+
+# What a row of each kind gives: entries (where visits start), goals (conversions by goal),
+# pages (page views), events (one row per event of a session).
+ENTRIES, GOALS, PAGES, EVENTS = "entries", "goals", "pages", "events"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One report of one tool: the columns that identify it (``needs``, lower-case), and which
+    column holds what (``page``, ``visits``, ``conversions``, ``revenue``, ``host``, ``date``, …; the
+    first of several names present wins)."""
+    tool: str
+    report: str
+    kind: str
+    needs: tuple[str, ...]
+    columns: dict
+
+    def expected(self) -> str:
+        return ",".join(self.needs)
+
+
+def _layout(tool, report, kind, needs, **columns) -> Layout:
+    return Layout(tool, report, kind, tuple(needs), {k: (v,) if isinstance(v, str) else tuple(v)
+                                                     for k, v in columns.items()})
+
+
+# Most specific first: the first layout whose ``needs`` are all columns of the file is its layout.
+LAYOUTS = (
+    _layout("GA4", "BigQuery event rows", EVENTS, ("event_name", "page_location", "ga_session_id"),
+            page="page_location", event="event_name", session=("ga_session_id",), user="user_pseudo_id",
+            time=("event_timestamp",), date="event_date",
+            revenue=("purchase_revenue", "event_value_in_usd", "value", "ecommerce.purchase_revenue")),
+    _layout("Umami", "event rows", EVENTS, ("session_id", "url_path", "event_type"),
+            page="url_path", host="hostname", session=("visit_id", "session_id"), time=("created_at",),
+            date="created_at", event="event_name", event_type="event_type", revenue=("revenue", "value")),
+    _layout("Matomo", "entry pages", ENTRIES, ("label", "entry_nb_visits"),
+            page=("url", "label"), visits="entry_nb_visits", conversions=("nb_conversions", "entry_nb_conversions"),
+            revenue=("revenue", "entry_revenue")),
+    _layout("Matomo", "goals", GOALS, ("label", "nb_conversions"), goal="label", conversions="nb_conversions",
+            revenue="revenue"),
+    _layout("Matomo", "pages", PAGES, ("label", "nb_hits"), page=("url", "label"), views="nb_hits"),
+    _layout("Plausible", "entry pages", ENTRIES, ("name", "unique_entrances", "total_entrances"),
+            page="name", visits="total_entrances"),
+    _layout("Plausible", "entry pages (CSV export)", ENTRIES, ("date", "entry_page", "entrances"),
+            page="entry_page", visits="entrances", date="date", host="hostname"),
+    _layout("Plausible", "goal conversions", GOALS, ("name", "unique_conversions", "total_conversions"),
+            goal="name", conversions="total_conversions", revenue=("total_revenue", "revenue")),
+    _layout("Plausible", "pages (CSV export)", PAGES, ("date", "page", "pageviews"),
+            page="page", views="pageviews", date="date", host="hostname"),
+    _layout("Plausible", "top pages", PAGES, ("name", "visitors", "pageviews"), page="name", views="pageviews"),
+    _layout("Plausible", "entry pages", ENTRIES, ("name", "visitors", "visits"), page="name", visits="visits",
+            conversions=("conversions", "total_conversions"), revenue=("total_revenue", "revenue")),
+    _layout("GA4", "landing pages", ENTRIES, ("landing page + query string", "sessions"),
+            page="landing page + query string", visits="sessions", conversions=("key events", "conversions"),
+            revenue=("total revenue", "purchase revenue")),
+    _layout("GA4", "landing pages", ENTRIES, ("landing page", "sessions"),
+            page="landing page", visits="sessions", conversions=("key events", "conversions"),
+            revenue=("total revenue", "purchase revenue")),
+    _layout("GA4", "key events", GOALS, ("event name", "key events"), goal="event name", conversions="key events",
+            revenue=("total revenue", "event value")),
+    _layout("GA4", "pages", PAGES, ("page path and screen class", "views"), page="page path and screen class",
+            views="views"),
+    _layout("GA4", "pages", PAGES, ("page path + query string", "views"), page="page path + query string",
+            views="views"),
+)
+# A column that says which tool and report a file is, though other columns it needs are missing
+# ("looks like a Matomo entry pages export but has no …").
+TELLING = {"unique_entrances": 5, "total_entrances": 5, "entry_nb_visits": 2, "unique_conversions": 7,
+           "total_conversions": 7, "entry_page": 6, "ga_session_id": 0, "page_location": 0,
+           "landing page + query string": 11, "landing page": 12, "nb_hits": 4, "url_path": 1,
+           "nb_conversions": 3, "key events": 13}
+EXPECTED = ("Plausible (name,visitors,visits or name,unique_entrances,total_entrances; "
+            "name,unique_conversions,total_conversions), Matomo (label,entry_nb_visits; label,nb_conversions), "
+            "GA4 (Landing page + query string,Sessions,Key events; event_name,page_location,ga_session_id) "
+            "or Umami (session_id,url_path,event_type)")
+
+
+@dataclass
+class Export:
+    """One export file read: its tool and report, its rows summed per page or goal, its sessions."""
+    path: str
+    tool: str
+    report: str
+    kind: str
+    rows: int = 0
+    entries: dict = field(default_factory=dict)   # (host, page) -> [visits, conversions or None, revenue or None]
+    goals: dict = field(default_factory=dict)     # goal name -> [conversions, revenue or None]
+    views: dict = field(default_factory=dict)     # (host, page) -> page views
+    sessions: list = field(default_factory=list)  # [(host, [pages in time order], conversions, revenue)]
+    start: date | None = None
+    end: date | None = None
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+
+# -- numbers, dates, text ---------------------------------------------------------------------
+_CURRENCY = re.compile(r"[^\d,.\-'\s\u00a0\u202f]")  # currency signs, letters (USD), %
+_GROUPS = re.compile(r"^\d{1,3}([.,'\s\u00a0\u202f]\d{3})+$")
+
+
+def number(text: str | None) -> float | None:
+    """A number as analytics tools write it (None for an empty cell or a dash).
+
+    >>> number("12,400"), number("12 400"), number("12.400"), number("1.234,56"), number("$1,900.50")
+    (12400.0, 12400.0, 12400.0, 1234.56, 1900.5)
+    >>> number("0.5"), number("1,5"), number("€ 99"), number(""), number("-")
+    (0.5, 1.5, 99.0, None, None)
+    >>> number("abc")
+    Traceback (most recent call last):
+    ValueError: not a number: 'abc'
+    """
+    raw = (text or "").strip()
+    if raw in ("", "-", "—", "(not set)", "n/a", "N/A"):
+        return None
+    cleaned = _CURRENCY.sub("", raw).strip().replace("\u00a0", " ").replace("\u202f", " ")
+    negative = cleaned.startswith("-")
+    cleaned = cleaned.lstrip("-").strip()
+    if not cleaned or not any(c.isdigit() for c in cleaned):
+        raise ValueError(f"not a number: {raw!r}")
+    if _GROUPS.match(cleaned):  # 12,400 · 12 400 · 12.400 · 1'234: thousands
+        value = float(re.sub(r"\D", "", cleaned))
+    else:
+        cleaned = cleaned.replace(" ", "").replace("'", "")
+        comma, dot = cleaned.rfind(","), cleaned.rfind(".")
+        if comma >= 0 and dot >= 0:  # the last one is the decimal mark
+            cleaned = (cleaned.replace(".", "").replace(",", ".") if comma > dot else cleaned.replace(",", ""))
+        elif comma >= 0:
+            cleaned = cleaned.replace(",", ".") if cleaned.count(",") == 1 else cleaned.replace(",", "")
+        try:
+            value = float(cleaned)
+        except ValueError:
+            raise ValueError(f"not a number: {raw!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"not a number: {raw!r}")
+    return -value if negative else value
+
+
+_DATE = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
+
+
+def _date(text: str | None) -> date | None:
+    """The date a cell or a file name starts with (``20240131``, ``2024-01-31``, an ISO time)."""
+    m = _DATE.search(text or "")
+    if not m:
+        return None
+    try:
+        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+
+
+def _period_of_name(name: str) -> tuple[date | None, date | None]:
+    """The period a file name gives (``imported_visitors_20240101_20240131.csv``,
+    ``entry-pages 2024-01-01 to 2024-01-31.csv``).
+
+    >>> _period_of_name("imported_entry_pages_20240101_20240131.csv")
+    (datetime.date(2024, 1, 1), datetime.date(2024, 1, 31))
+    >>> _period_of_name("export.csv")
+    (None, None)
+    """
+    found = [d for d in (_date(m.group(0)) for m in re.finditer(r"\d{4}-?\d{2}-?\d{2}", name)) if d]
+    return (found[0], found[-1]) if len(found) >= 2 else (None, None)
+
+
+# -- reading one export ---------------------------------------------------------------------
+def read_export(path: str, conversion_events=()) -> Export:
+    """Read one analytics export (see the module docstring); :class:`AnalyticsError` when it
+    cannot be read or is no export funnelcheck knows.
+
+    >>> import tempfile, os
+    >>> d = tempfile.mkdtemp(); p = os.path.join(d, "entry_pages.csv")
+    >>> _ = open(p, "w").write("name,unique_entrances,total_entrances,visit_duration\\n/pricing/,90,\\"1,200\\",31\\n")
+    >>> e = read_export(p); (e.tool, e.report, e.entries)
+    ('Plausible', 'entry pages', {('', '/pricing/'): [1200.0, None, None]})
+    """
+    stream = _open_text(path)
+    with stream:
+        return _read(path, stream, conversion_events)
+
+
+def _open_text(path: str):
+    """The export as a text stream: its encoding from its first bytes (a UTF-16 BOM: Matomo's
+    TSV; else UTF-8 with or without a BOM, else Windows-1252), read a line at a time."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+    except FileNotFoundError:
+        raise AnalyticsError(f"--analytics {path}: no such file") from None
+    except IsADirectoryError:
+        raise AnalyticsError(f"--analytics {path}: is a folder, not an export file") from None
+    except OSError as exc:
+        raise AnalyticsError(f"--analytics {path}: cannot read it: {exc.strerror}") from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    elif b"\x00" in head[:4096]:
+        raise AnalyticsError(f"{path}: not a text file (expected a CSV or TSV export)")
+    else:
+        encoding = "utf-8-sig"
+        try:
+            head.decode("utf-8-sig") if len(head) < 1 << 16 else _decode_prefix(head)
+        except UnicodeDecodeError:
+            encoding = "cp1252"
+    return open(path, encoding=encoding, errors="strict" if encoding != "cp1252" else "replace", newline="")
+
+
+def _decode_prefix(head: bytes) -> str:
+    """The first bytes of a file as UTF-8, a character cut at the end forgiven."""
+    for cut in range(4):
+        try:
+            return head[:len(head) - cut].decode("utf-8-sig")
+        except UnicodeDecodeError:
+            if cut == 3:
+                raise
+    return ""
+
+
+def _read(path: str, stream, conversion_events=()) -> Export:
+    """:func:`read_export` of an open text stream, a line at a time."""
+    start = end = None
+    skipped = 0
+    lines = iter(stream)
+    header_line = None
+    try:
+        for line in lines:  # GA4 writes comment lines (#) before the table, with the period in them
+            if line.startswith("#"):
+                low = line.lower()
+                if "start date" in low:
+                    start = _date(line.split(":", 1)[-1])
+                elif "end date" in low:
+                    end = _date(line.split(":", 1)[-1])
+                skipped += 1
+                continue
+            if not line.strip():
+                skipped += 1
+                continue
+            header_line = line
+            break
+        if header_line is None:
+            raise AnalyticsError(f"{path}: empty (no header row)")
+        sample = [header_line]
+        for line in lines:
+            if not line.strip():  # GA4: a blank line ends the first table
+                break
+            sample.append(line)
+            if len(sample) >= 20:
+                break
+        ended = len(sample) < 20
+    except UnicodeDecodeError:
+        raise AnalyticsError(f"{path}: not UTF-8 or UTF-16 text (save the export as UTF-8 CSV)") from None
+
+    def body():
+        yield from sample
+        if ended:
+            return
+        try:
+            for line in lines:
+                if not line.strip():
+                    return
+                yield line
+        except UnicodeDecodeError:
+            raise AnalyticsError(f"{path}: not UTF-8 or UTF-16 text (save the export as UTF-8 CSV)") from None
+
+    try:
+        dialect = csv.Sniffer().sniff("".join(sample), delimiters=DELIMITERS)
+        delimiter = dialect.delimiter
+    except csv.Error:
+        delimiter = max(DELIMITERS, key=header_line.count) if any(d in header_line for d in DELIMITERS) else ","
+    reader = csv.reader(body(), delimiter=delimiter)
+    header = next(reader)
+    names = [h.strip().strip('"').lower() for h in header]
+    layout = _recognise(path, names, header)
+    index = {n: i for i, n in enumerate(names)}
+
+    def col(what: str) -> int | None:
+        return next((index[c] for c in layout.columns.get(what, ()) if c in index), None)
+
+    where = {what: col(what) for what in layout.columns}
+    export = Export(path, layout.tool, layout.report, layout.kind, start=start, end=end)
+    dates: list[date] = []
+    sessions: dict = {}
+    for row in reader:
+        number_ = reader.line_num + skipped  # (the line of the file, its comment lines counted)
+        if not any(cell.strip() for cell in row):
+            continue
+        export.rows += 1
+
+        def cell(what: str) -> str | None:
+            i = where.get(what)
+            return row[i].strip() if i is not None and i < len(row) else None
+
+        def amount(what: str) -> float | None:
+            try:
+                return number(cell(what))
+            except ValueError:
+                name = header[where[what]].strip()
+                raise AnalyticsError(f"{path} line {number_}: {cell(what)!r} in column {name!r} is not a "
+                                     "number") from None
+
+        if where.get("date") is not None:
+            d = _date(cell("date"))
+            if d:
+                dates.append(d)
+        host = (cell("host") or "").lower()
+        if layout.kind == ENTRIES:
+            page = cell("page") or ""
+            if not page or page.lower() in ("(not set)", "total", "grand total", "totals"):
+                continue
+            slot = export.entries.setdefault((host, page), [0.0, None, None])
+            slot[0] += amount("visits") or 0.0
+            for k, what in ((1, "conversions"), (2, "revenue")):
+                value = amount(what) if where.get(what) is not None else None
+                if value is not None:
+                    slot[k] = (slot[k] or 0.0) + value
+        elif layout.kind == GOALS:
+            goal = cell("goal") or ""
+            if not goal:
+                continue
+            slot = export.goals.setdefault(goal, [0.0, None])
+            slot[0] += amount("conversions") or 0.0
+            value = amount("revenue") if where.get("revenue") is not None else None
+            if value is not None:
+                slot[1] = (slot[1] or 0.0) + value
+        elif layout.kind == PAGES:
+            page = cell("page") or ""
+            if page:
+                export.views[(host, page)] = export.views.get((host, page), 0.0) + (amount("views") or 0.0)
+        else:
+            _event(export, sessions, layout, cell, amount, number_, conversion_events)
+    if not (export.start and export.end):  # the comment lines, then the file's name, then its rows' dates
+        export.start, export.end = _period_of_name(os.path.basename(path))
+    if dates and not (export.start and export.end):
+        export.start, export.end = min(dates), max(dates)
+    if layout.kind == EVENTS:
+        for (host, _), events in sessions.items():
+            events["views"].sort(key=lambda v: (v[0], v[1]))
+            pages = []
+            for _, _, page in events["views"]:
+                if not pages or pages[-1] != page:  # a reload is no click
+                    pages.append(page)
+            export.sessions.append((host, pages, events["conversions"], events["revenue"]))
+    return export
+
+
+def _recognise(path: str, names: list[str], header: list[str]) -> Layout:
+    have = set(names)
+    for layout in LAYOUTS:
+        if have.issuperset(layout.needs):
+            return layout
+    shown = ",".join(h.strip() for h in header)[:200]
+    for name, at in TELLING.items():
+        if name in have:
+            layout = LAYOUTS[at]
+            missing = [c for c in layout.needs if c not in have]
+            if missing:
+                return _missing(path, layout, missing, shown)
+    if len(names) == 1 and names[0]:
+        raise AnalyticsError(f"{path}: one column only ({shown}): not comma, semicolon, tab or pipe separated; "
+                             f"expected an export of {EXPECTED}")
+    raise AnalyticsError(f"{path}: not an analytics export funnelcheck knows (its columns: {shown}); expected "
+                         f"{EXPECTED}")
+
+
+def _missing(path, layout: Layout, missing, shown):
+    raise AnalyticsError(f"{path}: looks like a {layout.tool} {layout.report} export but has no "
+                         f"{', '.join(missing)} column (its columns: {shown}; expected {layout.expected()})")
+
+
+def _event(export: Export, sessions: dict, layout: Layout, cell, amount, line: int, extra=()) -> None:
+    """One event row of a session: a page view (its page and time) or a conversion event."""
+    session = cell("session") or ""
+    if not session:
+        return
+    user = cell("user") or ""
+    page = cell("page") or ""
+    host = (cell("host") or "").lower()
+    if layout.tool == "GA4" and page.startswith(("http://", "https://")):
+        host = ""  # (the URL names its host)
+    key = (host, f"{user}\x00{session}")
+    events = sessions.get(key)
+    if events is None:
+        events = sessions[key] = {"views": [], "conversions": 0, "revenue": 0.0}
+    name = (cell("event") or "").strip()
+    kind = (cell("event_type") or "").strip()
+    when = cell("time") or ""
+    try:
+        order = float(when)
+    except ValueError:
+        order = when
+    is_view = name.lower() in PAGE_VIEW_EVENTS if layout.tool == "GA4" else kind in ("1", "pageview", "")
+    if is_view and page:
+        events["views"].append((order if isinstance(order, float) else 0.0,
+                                order if isinstance(order, str) else line, page))
+    elif name and (name.lower() in CONVERSION_EVENTS or name in extra):
+        events["conversions"] += 1
+        value = amount("revenue") if layout.columns.get("revenue") else None
+        if value:
+            events["revenue"] += value
+        export.goals.setdefault(name, [0.0, None])[0] += 1
+        if value:
+            export.goals[name][1] = (export.goals[name][1] or 0.0) + value
+
+
+def read_exports(paths, conversion_events=()) -> list[Export]:
+    """Read every export (:class:`AnalyticsError` on the first that cannot be read).
+    ``conversion_events``: event names counted as conversions beyond :data:`CONVERSION_EVENTS`
+    (the goal names of ``[values]``)."""
+    return [read_export(path, conversion_events) for path in paths]
+
+
+# -- onto the crawl -------------------------------------------------------------------------------
+@dataclass
+class Traffic:
+    """The exports matched onto one crawl's pages (:func:`match`). Counts are over the exports'
+    period (``days``); :meth:`monthly` turns them into a month's."""
+    files: list[dict]
+    days: float
+    assumed: bool                  # the exports do not say their period: taken as a month
+    start: str | None = None
+    end: str | None = None
+    entries: dict = field(default_factory=dict)      # walked page URL -> entry visits
+    observed: dict = field(default_factory=dict)     # entry page URL -> {"visits", "conversions", "revenue"}
+    reached: dict = field(default_factory=dict)      # entry page URL -> [sessions, sessions that reached an offer]
+    transitions: Counter = field(default_factory=Counter)  # (page URL, next page URL or None) -> sessions
+    goals: dict = field(default_factory=dict)        # goal name -> [conversions, revenue or None]
+    entry_visits: float = 0.0      # every entry visit of the exports, matched or not
+    unmatched: dict = field(default_factory=lambda: {"rows": 0, "visits": 0.0, "examples": []})
+    views: int = 0                 # page-view rows read (not entries: counted, not used)
+
+    @property
+    def scale(self) -> float:
+        """A count over the period times this is a month's."""
+        return DAYS_PER_MONTH / self.days if self.days > 0 else 1.0
+
+    def monthly(self, count: float) -> float:
+        return count * self.scale
+
+    @property
+    def matched_visits(self) -> float:
+        return sum(self.entries.values())
+
+
+def _host_of(text: str | None) -> str | None:
+    """``--analytics-host``'s host: ``acme.example`` or a URL."""
+    if not text:
+        return None
+    text = text.strip()
+    return (urlsplit(text if "://" in text else "//" + text).hostname or "").lower() or None
+
+
+class _Mapper:
+    """Export pages -> the crawl's page keys, with the crawl's own folding; cached per page."""
+
+    def __init__(self, g, host: str | None):
+        from crawler.urls import normalize
+
+        self.g, self.normalize = g, normalize
+        target = g.graph["crawl"]["targets"][0]
+        parts = urlsplit(target)
+        self.scheme = parts.scheme or "https"
+        self.site_host = parts.netloc
+        self.host = _host_of(host)
+        self.cache: dict = {}
+
+    def url(self, host: str, page: str) -> str:
+        page = page.strip()
+        if page in ("/index", "index"):  # Matomo's label of the root page
+            page = "/"
+        if page.startswith(("http://", "https://")):
+            return page
+        if page.startswith("//"):
+            return f"{self.scheme}:{page}"
+        if re.match(r"^[a-z0-9.-]+\.[a-z]{2,}(:\d+)?/", page, re.I):  # acme.example/pricing (Matomo, Umami)
+            return f"{self.scheme}://{page}"
+        host = host or self.host or self.site_host  # (a host the export names wins)
+        return f"{self.scheme}://{host}{'' if page.startswith('/') else '/'}{page}"
+
+    def node(self, host: str, page: str) -> str | None:
+        """The crawl's node for an export page (through redirects), None when it has none."""
+        cached = self.cache.get((host, page), False)
+        if cached is not False:
+            return cached
+        from analysis.graph import landing_page
+
+        found = None
+        try:
+            url = self.normalize(self.url(host, page))[0]
+        except ValueError:
+            url = None
+        if url is not None:
+            key = self.g.graph["key"](url)
+            candidates = [key]
+            path_end = key.split("?", 1)[0]
+            if not path_end.endswith("/"):
+                candidates.append(key.replace(path_end, path_end + "/", 1))
+            elif path_end.count("/") > 3:
+                candidates.append(key.replace(path_end, path_end.rstrip("/"), 1))
+            for k in candidates:
+                if k in self.g:
+                    found = landing_page(self.g, k)
+                    break
+        self.cache[(host, page)] = found
+        return found
+
+
+def match(exports: list[Export], g, host: str | None = None) -> Traffic:
+    """The exports' entries, conversions, transitions and goals on the crawl's pages (see the
+    module docstring). A page is matched when it is one the funnel metrics walk (an owned page
+    read and answering ok); every other row is counted in ``unmatched``, with examples.
+
+    >>> from analysis.graph import graph_from
+    >>> home = "https://a.example/"
+    >>> g = graph_from([{"url": home, "role": "page", "status": 200, "parsed": 1},
+    ...                 {"url": home + "pricing/", "role": "page", "status": 200, "parsed": 1}],
+    ...                [(home, home + "pricing/", "main", "other")], site=[home])
+    >>> e = Export("x.csv", "Plausible", "entry pages", ENTRIES, entries={("", "/"): [300.0, None, None],
+    ...     ("", "/pricing"): [100.0, None, None], ("", "/gone/"): [7.0, None, None]})
+    >>> t = match([e], g)
+    >>> t.entries, t.unmatched
+    ({'https://a.example/': 300.0, 'https://a.example/pricing/': 100.0}, {'rows': 1, 'visits': 7.0, 'examples': ['/gone/']})
+    """
+    from analysis.metrics import _in_walk, _offers
+
+    mapper = _Mapper(g, host)
+    nodes = g.node_data
+
+    def walked(url):
+        return url is not None and _in_walk(nodes.get(url) or {})
+
+    def miss(page: str, visits: float) -> None:
+        unmatched["rows"] += 1
+        unmatched["visits"] += visits
+        if len(unmatched["examples"]) < EXAMPLES and page not in unmatched["examples"]:
+            unmatched["examples"].append(page)
+
+    starts = [e.start for e in exports if e.start]
+    ends = [e.end for e in exports if e.end]
+    spans = [((e.end - e.start).days + 1) for e in exports if e.start and e.end]
+    days = float(max(spans)) if spans else ASSUMED_DAYS
+    traffic = Traffic(files=[{"name": e.name, "tool": e.tool, "report": e.report, "rows": e.rows} for e in exports],
+                      days=days, assumed=not spans, start=min(starts).isoformat() if starts else None,
+                      end=max(ends).isoformat() if ends else None)
+    unmatched = traffic.unmatched
+    has_entries = any(e.entries for e in exports)
+    for e in exports:
+        for (h, page), (visits, conversions, revenue) in e.entries.items():
+            traffic.entry_visits += visits
+            url = mapper.node(h, page)
+            if not walked(url):
+                miss(page, visits)
+                continue
+            traffic.entries[url] = traffic.entries.get(url, 0.0) + visits
+            if conversions is not None:
+                seen = traffic.observed.setdefault(url, {"visits": 0.0, "conversions": 0.0, "revenue": None})
+                seen["visits"] += visits
+                seen["conversions"] += conversions
+                if revenue is not None:
+                    seen["revenue"] = (seen["revenue"] or 0.0) + revenue
+        for name, (conversions, revenue) in e.goals.items():
+            slot = traffic.goals.setdefault(name, [0.0, None])
+            slot[0] += conversions
+            if revenue is not None:
+                slot[1] = (slot[1] or 0.0) + revenue
+        traffic.views += len(e.views)
+        for h, pages, conversions, revenue in e.sessions:
+            if not pages:
+                continue
+            urls = [mapper.node(h, p) for p in pages]
+            entry = urls[0]
+            if not has_entries:  # (entry pages of a report win over the sessions' first pages)
+                traffic.entry_visits += 1
+                if walked(entry):
+                    traffic.entries[entry] = traffic.entries.get(entry, 0.0) + 1
+                else:
+                    miss(pages[0], 1)
+            if walked(entry):
+                seen = traffic.observed.setdefault(entry, {"visits": 0.0, "conversions": 0.0, "revenue": None})
+                seen["visits"] += 1
+                seen["conversions"] += conversions
+                if revenue:
+                    seen["revenue"] = (seen["revenue"] or 0.0) + revenue
+                reach = traffic.reached.setdefault(entry, [0, 0])
+                reach[0] += 1
+                reach[1] += any(u is not None and _offers(nodes.get(u) or {}) for u in urls)
+            for a, b in zip(urls, urls[1:]):
+                if walked(a) and not _offers(nodes.get(a) or {}):  # (an offer ends the walk: no click after)
+                    traffic.transitions[a, b if b is not None and b in nodes else None] += 1
+    unmatched["visits"] = round(unmatched["visits"], 6)
+    return traffic
+
+
+# -- what a conversion is worth ----------------------------------------------------------------------
+PAGE_GOAL = re.compile(r"^visit\s+(/\S*)$", re.I)   # Plausible's page-view goals: "Visit /thank-you/"
+
+
+def conversion_values(g, traffic: Traffic, values: dict | None, host: str | None = None) -> dict | None:
+    """Money per conversion: ``{"pages": {offer page URL: value}, "default": value or None,
+    "currency", "source"}`` from ``[values]`` (keys: an offer's path or URL, a goal name,
+    ``default``, ``currency``) and the exports' revenue (a goal's revenue over its conversions).
+    The default (an offer without a value of its own) is ``[values] default``, else the goals'
+    values weighted by their conversions. None when nothing gives a value.
+
+    >>> from analysis.graph import graph_from
+    >>> home = "https://a.example/"
+    >>> g = graph_from([{"url": home, "role": "page", "status": 200, "parsed": 1},
+    ...                 {"url": home + "pricing/", "role": "page", "status": 200, "parsed": 1}],
+    ...                [(home, home + "pricing/", "main", "other")], site=[home])
+    >>> t = Traffic([], 30, False, goals={"Signup": [10.0, 500.0], "Trial": [30.0, None]})
+    >>> conversion_values(g, t, {"/pricing/": 1900, "Trial": 20, "currency": "€"})
+    {'pages': {'https://a.example/pricing/': 1900.0}, 'default': 27.5, 'currency': '€', 'source': 'funnel.toml and the export'}
+    """
+    values = dict(values or {})
+    currency = str(values.pop("currency", "$"))
+    default = values.pop("default", None)
+    mapper = _Mapper(g, host)
+    pages: dict[str, float] = {}
+    goal_values: dict[str, float] = {}
+    weights: dict[str, float] = {}
+    from_export = False
+    for name, (conversions, revenue) in traffic.goals.items():
+        weights[name] = conversions
+        if revenue is not None and conversions > 0:
+            goal_values[name] = revenue / conversions
+            from_export = True
+    from_config = bool(values) or default is not None
+    for key, value in values.items():
+        if key.startswith(("/", "http://", "https://")):
+            url = mapper.node("", key)
+            if url is not None:
+                pages[url] = float(value)
+            else:
+                logger.info("[values] %s: no page of the crawl", key)
+        else:
+            goal_values[key] = float(value)
+    for name, value in goal_values.items():  # Plausible's "Visit /path" goals value that page
+        m = PAGE_GOAL.match(name)
+        if m:
+            url = mapper.node("", m.group(1))
+            if url is not None:
+                pages.setdefault(url, value)
+    if default is None and goal_values:
+        total = sum(weights.get(n) or 0.0 for n in goal_values)
+        default = (sum(v * (weights.get(n) or 0.0) for n, v in goal_values.items()) / total if total > 0
+                   else sum(goal_values.values()) / len(goal_values))
+    if not pages and default is None:
+        return None
+    source = " and ".join(s for s, on in (("funnel.toml", from_config), ("the export", from_export)) if on)
+    return {"pages": pages, "default": None if default is None else round(float(default), 2), "currency": currency,
+            "source": source or None}
+
+
+def money(amount: float | None, currency: str = "$") -> str:
+    """An amount as a marketer reads it: two significant figures from 100 on.
+
+    >>> money(1904.2), money(87.4, "€"), money(123456), money(None)
+    ('$1,900', '€87', '$123,000', '—')
+    """
+    if amount is None:
+        return "—"
+    if abs(amount) >= 100:
+        amount = round(amount, -(len(str(int(abs(amount)))) - (3 if abs(amount) >= 1000 else 2)))
+    return f"{currency}{amount:,.0f}"
+
+
+def about(count: float) -> str:
+    """A count a month, rounded as an estimate.
+
+    >>> about(138.6), about(12404), about(0.4), about(7.2)
+    ('~140', '~12,400', 'fewer than 1', '~7')
+    """
+    if count < 0.5:
+        return "fewer than 1"
+    if count >= 100:
+        count = round(count, -(len(str(int(count))) - (3 if count >= 1000 else 2)))
+    return f"~{count:,.0f}"
+
+
+# -- model against reality -----------------------------------------------------------------------------
+PLAN_KEPT = 20      # action-plan items kept with the crawl (diff and the e-mail show the first 3)
+MIN_CLICKS = 20      # observed clicks on from a page before its behaviour is compared with the model
+MIN_EXPECTED = 5.0   # clicks a region is expected to get before its weight is fitted
+BEHAVIOUR_MAX = 10   # pages listed whose real behaviour differs most from the model
+CLASSES = ("an offer", "the blog", "the site")
+
+
+def _path(url: str) -> str:
+    p = urlsplit(url)
+    return (p.path or "/") + (f"?{p.query}" if p.query else "")
+
+
+def _pct(p: float) -> str:
+    return f"{100 * p:.0f}%" if p >= 0.01 or p == 0 else f"{100 * p:.1f}%"
+
+
+def behaviour(g, traffic: Traffic, weights: dict | None = None) -> tuple[list[dict], dict | None]:
+    """Real clicks (``traffic.transitions``) against the model's: per page with at least
+    :data:`MIN_CLICKS` observed clicks on to a page the crawl read, the share going to an offer,
+    the blog and the rest of the site, observed and predicted from its links (the model's click
+    weights); the pages that differ most first, each with ``words``. And the link weights the
+    clicks fit: per region, how much likelier a link there was clicked than a link picked at
+    random on the same page (``{"weights", "clicks", "option"}``, None without clicks)."""
+    import numpy as np
+
+    from analysis.metrics import REGIONS, walk_graph
+
+    if not traffic.transitions:
+        return [], None
+    walk = walk_graph(g, (), weights)
+    n = walk.n
+    index = {u: i for i, u in enumerate(walk.urls)}
+    observed: dict[int, Counter] = defaultdict(Counter)
+    for (a, b), count in traffic.transitions.items():
+        s = index.get(a)
+        t = index.get(b) if b is not None else None
+        if s is not None:
+            observed[s][t] += count
+    sources = np.array(sorted(observed), np.int64)
+    keep = np.isin(walk.src, sources) & (walk.dst < n)
+    src, dst, region = walk.src[keep].tolist(), walk.dst[keep].tolist(), walk.region[keep].tolist()
+    w = walk.table[walk.region[keep]].tolist()
+    model: dict[int, Counter] = defaultdict(Counter)       # source -> target -> weight
+    counts: dict[int, Counter] = defaultdict(Counter)      # source -> region -> links
+    pair_regions: dict[tuple, Counter] = defaultdict(Counter)  # (source, target) -> region -> links
+    for s, t, r, x in zip(src, dst, region, w):
+        model[s][t] += x
+        counts[s][r] += 1
+        pair_regions[s, t][r] += 1
+
+    def cls(t: int) -> str:
+        return CLASSES[0] if walk.offers[t] else CLASSES[1] if walk.tiers[t] == "blog" else CLASSES[2]
+
+    rows = []
+    expected_r: Counter = Counter()
+    observed_r: Counter = Counter()
+    for s, seen in observed.items():
+        on = {t: c for t, c in seen.items() if t is not None}
+        total = sum(on.values())
+        linked = {t: c for t, c in on.items() if t in model[s]}
+        clicks = sum(linked.values())
+        links = sum(counts[s].values())
+        if clicks and links:
+            for r, k in counts[s].items():
+                expected_r[r] += clicks * k / links
+            for t, c in linked.items():
+                here = pair_regions[s, t]
+                k = sum(here.values())
+                for r, m in here.items():
+                    observed_r[r] += c * m / k
+        weight = sum(model[s].values())
+        if total < MIN_CLICKS or weight <= 0:
+            continue
+        o = Counter()
+        for t, c in on.items():
+            o[cls(t)] += c / total
+        m = Counter()
+        for t, x in model[s].items():
+            m[cls(t)] += x / weight
+        worst = max(CLASSES, key=lambda c: (abs(o[c] - m[c]), c))
+        gap = abs(o[worst] - m[worst])
+        if gap < 0.05:
+            continue
+        path = _path(walk.urls[s])
+        if m[worst] == 0:
+            words = f"{_pct(o[worst])} of the clicks from {path} go to {worst}, which it does not link"
+        elif o[worst] >= m[worst]:
+            words = (f"visitors go from {path} to {worst} {o[worst] / m[worst]:.1f}x as often as its links suggest "
+                     f"({_pct(o[worst])} of their clicks on, the model {_pct(m[worst])})")
+        elif o[worst] == 0:
+            words = (f"visitors never go from {path} to {worst}, though its links would send {_pct(m[worst])} of "
+                     "their clicks there")
+        else:
+            words = (f"visitors go from {path} to {worst} {m[worst] / o[worst]:.1f}x less often than its links "
+                     f"suggest ({_pct(o[worst])} of their clicks on, the model {_pct(m[worst])})")
+        rows.append({"url": walk.urls[s], "clicks": total, "monthly_clicks": round(traffic.monthly(total), 1),
+                     "to": worst, "observed": round(o[worst], 4), "model": round(m[worst], 4),
+                     "unlinked": round(1 - clicks / total, 4) if total else 0.0,
+                     "observed_shares": {c: round(o[c], 4) for c in CLASSES},
+                     "model_shares": {c: round(m[c], 4) for c in CLASSES}, "words": words, "score": total * gap})
+    rows.sort(key=lambda r: (-r["score"], r["url"]))
+    for r in rows:
+        del r["score"]
+    fitted = {REGIONS[r]: observed_r[r] / e for r, e in expected_r.items() if e >= MIN_EXPECTED}
+    fit = None
+    if fitted:
+        base = next((fitted[r] for r in ("main", "body") if fitted.get(r)), max(fitted.values()))
+        if base > 0:
+            fitted = {r: round(v / base, 2) for r, v in sorted(fitted.items(), key=lambda kv: REGIONS.index(kv[0]))}
+            fit = {"weights": fitted, "clicks": int(sum(observed_r.values()) + 0.5),
+                   "option": "--weights " + ",".join(f"{r}={v:g}" for r, v in fitted.items())}
+    return rows[:BEHAVIOUR_MAX], fit
+
+
+def entry_comparison(metrics: dict, traffic: Traffic) -> list[dict]:
+    """Per entry page with observed conversions: the model's chance to reach an offer against
+    what the export shows (``basis``: ``reached an offer`` from sessions, the same event as the
+    model's; ``converted`` from the export's conversions by entry page, a stricter one), and the
+    error (model minus observed), the most visited first."""
+    rows = []
+    for e in metrics.get("entries") or ():
+        url = e["url"]
+        reached = traffic.reached.get(url)
+        seen = traffic.observed.get(url)
+        if reached and reached[0]:
+            visits, observed, basis = reached[0], reached[1] / reached[0], "reached an offer"
+        elif seen and seen["visits"] > 0:
+            visits, observed, basis = seen["visits"], seen["conversions"] / seen["visits"], "converted"
+        else:
+            continue
+        predicted = e.get("conversion")
+        rows.append({"url": url, "visits": round(traffic.monthly(traffic.entries.get(url, visits)), 1),
+                     "sessions": visits, "predicted": predicted, "observed": round(observed, 4), "basis": basis,
+                     "error": None if predicted is None else round(predicted - observed, 4)})
+    rows.sort(key=lambda r: (-r["visits"], r["url"]))
+    return rows
+
+
+# -- the audit with traffic -------------------------------------------------------------------------------
+def traffic_metrics(g, findings, analytics: dict, weights: dict | None = None, entry: str | None = None) -> dict:
+    """The funnel metrics (:func:`analysis.metrics.funnel_metrics`) weighted by the site's real
+    traffic: ``analytics`` is ``{"exports": [Export], "host": --analytics-host, "values":
+    [values]}``. The entry visits replace the equal start distribution, the money per conversion
+    values the offers, the action plan is priced and ranked by money (:func:`analysis.plan.priced`),
+    and ``metrics["analytics"]`` says what was read, matched and compared (:func:`summary`)."""
+    from analysis.metrics import funnel_metrics
+    from analysis.plan import priced
+
+    traffic = match(analytics["exports"], g, analytics.get("host"))
+    worth = conversion_values(g, traffic, analytics.get("values"), analytics.get("host"))
+    metrics = funnel_metrics(g, findings, weights, entry, visits=traffic.entries or None, values=worth)
+    site = metrics["site"]
+    weighted = site.get("weighted") == "visits" and site.get("conversion") is not None
+    monthly = traffic.monthly(sum(traffic.entries.get(e["url"], 0.0) for e in metrics["entries"])) if weighted else 0.0
+    currency = (worth or {}).get("currency", str((analytics.get("values") or {}).get("currency", "$")))
+    if weighted:
+        metrics["fix_first"] = priced(metrics["fix_first"], monthly, site.get("value_per_conversion"),
+                                      (worth or {}).get("pages"), currency)
+    rows, fit = behaviour(g, traffic, weights)
+    metrics["analytics"] = summary(traffic, metrics, worth, monthly, currency, rows, fit)
+    return metrics
+
+
+def summary(traffic: Traffic, metrics: dict, worth: dict | None, monthly: float, currency: str, behaviour_rows,
+            fit) -> dict:
+    """What the reports and ``diff`` show of the traffic (JSON-ready; kept with the crawl)."""
+    site = metrics["site"]
+    conversion = site.get("conversion") if monthly else None
+    per_visit = site.get("value_per_visit") if monthly else None
+    out = {
+        "files": traffic.files,
+        "period": {"start": traffic.start, "end": traffic.end, "days": round(traffic.days, 2),
+                   "assumed": traffic.assumed},
+        "entry_visits": round(traffic.monthly(traffic.entry_visits), 1),   # a month, every entry of the exports
+        "monthly_entries": round(monthly, 1),                               # a month, on the pages the model walks
+        "entry_pages": len(traffic.entries),
+        "unmatched": {**traffic.unmatched, "visits": round(traffic.monthly(traffic.unmatched["visits"]), 1)},
+        "currency": currency,
+        "value_per_conversion": site.get("value_per_conversion") if monthly else None,
+        "values_from": (worth or {}).get("source"),
+        "conversion": conversion,
+        "monthly_conversions": round(conversion * monthly, 1) if conversion is not None else None,
+        "monthly_value": round(per_visit * monthly, 2) if per_visit is not None else None,
+        "entries": entry_comparison(metrics, traffic),
+        "behaviour": behaviour_rows,
+        "fitted_weights": fit,
+        "plan": [{"id": x["id"], "severity": x["severity"], "cost": x["cost"], "words": x["words"], "fix": x.get("fix"),
+                  "visits": x.get("visits"), "conversions": x.get("conversions"), "money": x.get("money")}
+                 for x in metrics["fix_first"] if "visits" in x][:PLAN_KEPT],
+    }
+    out["sentence"] = sentence(out)
+    return out
+
+
+def sentence(a: dict) -> str:
+    """The traffic in one line, for the top of a report.
+
+    >>> sentence({"monthly_entries": 12404.0, "conversion": 0.2133, "monthly_conversions": 2645.8,
+    ...           "monthly_value": 52000.0, "currency": "$", "unmatched": {"rows": 3, "visits": 310.0},
+    ...           "entry_pages": 35, "period": {"assumed": False}})
+    'of your ~12,400 monthly entries (on 35 pages), 21% reach an offer: ~2,650 a month, worth about $52,000 a month; 3 rows (~310 entries a month) match no page the crawl read'
+    """
+    if not a.get("monthly_entries"):
+        if not a["unmatched"]["rows"]:
+            return "the exports count no entries (no entry pages or sessions): the funnel metrics keep equal entry weights"
+        return (f"no entry page of the analytics exports matches a page the crawl read "
+                f"({a['unmatched']['rows']} row{'s' if a['unmatched']['rows'] != 1 else ''} unmatched): the funnel "
+                "metrics keep equal entry weights")
+    text = (f"of your {about(a['monthly_entries'])} monthly entries (on {a['entry_pages']} "
+            f"page{'s' if a['entry_pages'] != 1 else ''}), {_pct(a['conversion'] or 0)} reach an offer: "
+            f"{about(a['monthly_conversions'] or 0)} a month")
+    if a.get("monthly_value") is not None:
+        text += f", worth about {money(a['monthly_value'], a['currency'])} a month"
+    rows = a["unmatched"]["rows"]
+    if rows:
+        text += (f"; {rows} row{'s' if rows != 1 else ''} ({about(a['unmatched']['visits'])} entries a month) "
+                 f"match{'es' if rows == 1 else ''} no page the crawl read")
+    if a["period"].get("assumed"):
+        text += " (the exports do not say their period: taken as one month)"
+    return text
+
+
+def load(paths, host: str | None = None, values: dict | None = None) -> dict | None:
+    """``--analytics FILE...``, read and checked before anything is crawled (None without files):
+    the ``analytics`` argument of :func:`traffic_metrics`."""
+    if not paths:
+        return None
+    goals = [k for k in (values or {}) if not k.startswith(("/", "http://", "https://")) and k not in
+             ("currency", "default")]
+    return {"exports": read_exports(paths, goals), "host": host, "values": values}
+
+
+def _files(a: dict) -> str:
+    names = ", ".join(f["name"] for f in a.get("files") or ())
+    period = a.get("period") or {}
+    if period.get("start") and period.get("end"):
+        names += f"; {period['start']} to {period['end']}"
+    return names
+
+
+def traffic_lines(a: dict | None, n: int = 3) -> list[tuple[str, list[str]]]:
+    """The traffic block of a text report: ``(heading line, [detail lines])`` in words (raw
+    text: the caller escapes it), the first ``n`` rows of each comparison.
+
+    >>> a = {"files": [{"name": "e.csv"}], "period": {"start": "2024-11-01", "end": "2024-11-30", "assumed": False},
+    ...      "monthly_entries": 400.0, "entry_pages": 2, "conversion": 0.25, "monthly_conversions": 100.0,
+    ...      "monthly_value": 5000.0, "currency": "$", "unmatched": {"rows": 1, "visits": 7.0, "examples": ["/gone/"]},
+    ...      "entries": [{"url": "https://a.example/", "visits": 300.0, "predicted": 0.3, "observed": 0.1,
+    ...                   "basis": "converted", "error": 0.2}], "behaviour": [], "fitted_weights": None}
+    >>> for head, rest in traffic_lines(a): print(head); print(rest)
+    Traffic (e.csv; 2024-11-01 to 2024-11-30): of your ~400 monthly entries (on 2 pages), 25% reach an offer: ~100 a month, worth about $5,000 a month; 1 row (~7 entries a month) matches no page the crawl read
+    ['not matched: /gone/']
+    Model vs reality (the model's chance to reach an offer, against the export's):
+    ['/ (~300 entries a month): model 30%, observed 10% converted']
+    """
+    if not a:
+        return []
+    out = [(f"Traffic ({_files(a)}): {a['sentence'] if 'sentence' in a else sentence(a)}",
+            [f"not matched: {', '.join(a['unmatched']['examples'])}"] if a["unmatched"].get("examples") else [])]
+    if a.get("entries"):
+        out.append(("Model vs reality (the model's chance to reach an offer, against the export's):",
+                    [f"{_path(e['url'])} ({about(e['visits'])} entries a month): model "
+                     f"{_pct(e['predicted'] or 0)}, observed {_pct(e['observed'])} {e['basis']}"
+                     for e in a["entries"][:n]]))
+    if a.get("behaviour"):
+        out.append(("Real clicks against the model:", [r["words"] for r in a["behaviour"][:n]]))
+    fit = a.get("fitted_weights")
+    if fit:
+        shown = ", ".join(f"{r} {v:g}" for r, v in fit["weights"].items())
+        out.append((f"Link weights the real clicks fit ({fit['clicks']:,} clicks): {shown} "
+                    f"(try {fit['option']})", []))
+    return out

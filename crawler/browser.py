@@ -1,0 +1,241 @@
+"""The browser that renders pages (see :mod:`crawler.render` for which): scrapy-playwright's
+download handler on the system's Chromium, with everything the browser fetches fetched by
+Scrapy through the SSRF guard, and the driver and browser bound to the crawl process.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from urllib.parse import urlsplit
+
+from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
+
+from crawler.render import FETCHED_TYPES, MAX_SUBREQUESTS, QUIET, SETTLE_MAX
+
+logger = logging.getLogger(__name__)
+
+_WRAPPER = """#!{python} -S
+# funnelcheck: run {real} so that it dies with the process that started it (even on kill -9).
+import ctypes, os, signal, sys
+ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+if {parent} and os.getppid() != {parent}:
+    sys.exit(1)  # that process died before the line above: nothing to run for
+os.execv({real!r}, [{real!r}] + sys.argv[1:])
+"""
+
+
+def exec_wrapper(folder: str, name: str, real: str, parent: int = 0) -> str:
+    """Write an executable in ``folder`` that runs ``real`` (with its arguments) after asking
+    Linux to kill it when its parent dies (PR_SET_PDEATHSIG): the Playwright driver dies with
+    the crawl process (``parent``: its pid), Chromium with the driver. Returns its path.
+
+    >>> import tempfile, subprocess
+    >>> path = exec_wrapper(tempfile.mkdtemp(), "echo", "/bin/echo", os.getpid())
+    >>> subprocess.run([path, "hi"], capture_output=True, text=True).stdout
+    'hi\\n'
+    """
+    path = os.path.join(folder, name)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(_WRAPPER.format(python=sys.executable, real=real, parent=int(parent)))
+    os.chmod(path, 0o700)
+    return path
+
+
+class RenderHandler(ScrapyPlaywrightDownloadHandler):
+    """scrapy-playwright's download handler, with every request of the browser fetched by Scrapy
+    (through the SSRF guard) and the driver and browser bound to the crawl process.
+
+    A request without ``meta["playwright"]`` is Scrapy's plain HTTP download, as without it.
+    (TLS is verified by Scrapy's client as for any request, so Chromium is told to ignore it.)
+    """
+
+    def __init__(self, crawler) -> None:
+        from playwright._impl._driver import compute_driver_executable
+
+        super().__init__(crawler)
+        settings = crawler.settings
+        self._own_folder = None if settings.get("JOBDIR") else _private_folder()  # (a worker has no JOBDIR)
+        folder = settings.get("JOBDIR") or self._own_folder
+        os.makedirs(folder, exist_ok=True)
+        node = os.environ.get("FUNNEL_REAL_NODEJS") or compute_driver_executable()[0]
+        os.environ["FUNNEL_REAL_NODEJS"] = node
+        os.environ["PLAYWRIGHT_NODEJS_PATH"] = exec_wrapper(folder, "node", node, os.getpid())
+        chromium = self.config.launch_options["executable_path"]
+        self.config.launch_options = {**self.config.launch_options,
+                                      "executable_path": exec_wrapper(folder, "chromium", chromium)}
+        self.crawler = crawler
+        self.maxsize = settings.getint("DOWNLOAD_MAXSIZE")
+        self.timeout = settings.getfloat("DOWNLOAD_TIMEOUT")
+        self.user_agent = settings.get("USER_AGENT")
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        """One handler (one driver, one browser) for http and https alike."""
+        handler = getattr(crawler, "_funnel_render_handler", None)
+        if handler is None:
+            handler = crawler._funnel_render_handler = cls(crawler)
+        return handler
+
+    async def close(self) -> None:
+        if getattr(self, "_closing", False):  # (closed once, though installed for two schemes)
+            return
+        self._closing = True
+        try:
+            await super().close()
+        finally:
+            if self._own_folder:
+                import shutil
+
+                shutil.rmtree(self._own_folder, ignore_errors=True)
+
+    def _make_request_handler(self, context_name, method, url, headers, body, encoding, spider,
+                              initial_request_done):
+        budget = {"left": MAX_SUBREQUESTS}
+
+        async def handle(route, request) -> None:
+            await self.route(route, request, url, budget)
+
+        return handle
+
+    async def route(self, route, request, page_url: str, budget: dict) -> None:
+        """Fetch what the browser asks for with Scrapy (the guard, --remap, --max-size) and give
+        it the answer; refuse what a page's links do not need, and anything the guard refuses."""
+        from playwright.async_api import Error as PlaywrightError
+
+        kind, method, url = request.resource_type, request.method.upper(), request.url
+        same_site = _origin(url) == _origin(page_url)
+        try:
+            main = request.is_navigation_request() and request.frame.parent_frame is None
+        except PlaywrightError:  # a worker's request has no frame
+            main = False
+        allowed = (kind in FETCHED_TYPES and (kind != "document" or main)
+                   and (method in ("GET", "HEAD") or (same_site and kind in ("xhr", "fetch")))
+                   and urlsplit(url).scheme in ("http", "https") and budget["left"] > 0)
+        self.stats.inc_value(f"funnelcheck/render/requests/{'fetched' if allowed else 'refused'}")
+        if not allowed:
+            await _quietly(route.abort("blockedbyclient"))
+            return
+        budget["left"] -= 1
+        try:
+            response = await self.fetch(url, method, await request.all_headers(), request.post_data_buffer)
+        except Exception as exc:  # refused by the guard, unreachable, too large, timed out
+            logger.info("the browser's request for %s failed: %s", url, exc)
+            refused = _refused(fetched_url(self, url))
+            self.stats.inc_value(f"funnelcheck/render/requests/{'guarded' if refused else 'failed'}")
+            await _quietly(route.abort("blockedbyclient" if refused else "failed"))
+            return
+        headers = {}
+        for name, values in response.headers.items():
+            name = name.decode("latin-1").lower()
+            if name in ("content-encoding", "content-length", "transfer-encoding", "set-cookie", "connection"):
+                continue
+            headers[name] = ", ".join(v.decode("latin-1") for v in values)
+        try:
+            await route.fulfill(status=response.status, headers=headers, body=response.body)
+        except PlaywrightError as exc:  # the page was closed meanwhile
+            logger.debug("could not give %s to the browser: %s", url, exc)
+
+    async def fetch(self, url: str, method: str, headers: dict, body: bytes | None):
+        """One request of the browser, by Scrapy's HTTP client: the reactor's guarded resolver,
+        the crawl's --remap, --max-size and --timeout, the crawl's User-Agent."""
+        from scrapy import Request
+        from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
+
+        fetched = fetched_url(self, url)
+        headers = {k: v for k, v in headers.items() if not k.startswith(":") and k.lower() not in
+                   ("accept-encoding", "cookie", "host", "content-length", "connection")}
+        headers["User-Agent"] = self.user_agent
+        headers["Accept-Encoding"] = "identity"
+        request = Request(fetched, method=method, headers=headers, body=body or b"",
+                          meta={"download_maxsize": self.maxsize, "download_timeout": self.timeout})
+        return await HTTP11DownloadHandler.download_request(self, request)
+
+    async def _apply_page_methods(self, page, request, spider) -> None:
+        """After the load event: wait (within --timeout) until the page's scripts are done (a page
+        without a script is done)."""
+        try:
+            scripts = await page.evaluate("document.scripts.length")
+        except Exception:  # noqa: BLE001 - navigating: let it settle
+            scripts = 1
+        if scripts:
+            await settle(page, min(SETTLE_MAX, self.timeout))
+        await super()._apply_page_methods(page, request, spider)
+
+    async def _create_page(self, request, spider):
+        page = await super()._create_page(request, spider)
+        try:  # WebSockets go nowhere (the proxy refuses them anyway)
+            await page.route_web_socket("**", lambda ws: None)
+        except Exception:  # noqa: BLE001 - an older Playwright: the proxy refuses them
+            pass
+        return page
+
+
+_SETTLE_JS = """([quiet, most]) => new Promise(done => {
+  let timer; const end = () => { observer.disconnect(); done(); };
+  const observer = new MutationObserver(() => { clearTimeout(timer); timer = setTimeout(end, quiet); });
+  observer.observe(document, {subtree: true, childList: true, attributes: true});
+  timer = setTimeout(end, quiet); setTimeout(end, most);
+})"""
+
+
+async def settle(page, seconds: float) -> None:
+    """Wait until the page has made no request for 0.5 s and its DOM has not changed for
+    :data:`QUIET` s, at most ``seconds`` in all: a form a script adds after load is there."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    try:
+        await page.wait_for_load_state("networkidle", timeout=max(0.1, seconds) * 1000)
+    except Exception:  # noqa: BLE001 - a page that never goes quiet: read it as it is now
+        pass
+    left = end - loop.time()
+    if left > 0.05:
+        try:
+            await page.evaluate(_SETTLE_JS, [int(QUIET * 1000), int(left * 1000)])
+        except Exception:  # noqa: BLE001 - navigated away or closed meanwhile
+            pass
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def fetched_url(handler, url: str) -> str:
+    """Where the crawl fetches ``url`` from (its --remap)."""
+    remapper = getattr(handler.crawler.spider, "remapper", None)
+    return remapper.fetch_url(url) if remapper is not None else url
+
+
+def _refused(url: str) -> bool:
+    """Did the SSRF guard refuse the host of ``url``?"""
+    from crawler.guard import blocked_address
+
+    try:
+        return blocked_address(urlsplit(url).hostname) is not None
+    except ValueError:
+        return False
+
+
+async def _quietly(coro) -> None:
+    from playwright.async_api import Error as PlaywrightError
+
+    try:
+        await coro
+    except PlaywrightError:
+        pass
+
+
+def _private_folder() -> str:
+    """A folder for the executables of :func:`exec_wrapper`, named as the crawl's queue folders
+    are, so one left by a killed process is swept (:func:`crawler.run.sweep_queues`)."""
+    import tempfile
+
+    from crawler.run import QUEUE_PREFIX
+
+    return tempfile.mkdtemp(prefix=f"{QUEUE_PREFIX}{os.getpid()}-")
+
+
+
+__all__ = ["RenderHandler", "exec_wrapper", "settle"]

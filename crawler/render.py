@@ -1,0 +1,253 @@
+"""Pages built with JavaScript: which to render, and the system's Chromium that renders them.
+
+funnelcheck reads the HTML a server sends. A single-page app sends an empty ``<div id="root">``
+and builds its menu, its footer's follow icons and its lead form with scripts: read raw, it has
+no links at all. ``--render`` decides what is rendered in Chromium too:
+
+``never``
+    nothing (the raw crawl).
+``always``
+    every owned HTML page.
+``auto`` (the default)
+    a page whose raw HTML shows it needs JavaScript (:func:`needs_javascript`), and the first
+    :data:`SAMPLES` pages of each template (:func:`template_of`), to compare their raw and
+    rendered links: a template whose samples differ is rendered from then on
+    (:class:`RenderPlan`). Social profiles and external links are never rendered.
+
+A page is always fetched raw first (its status, headers and redirects are the crawl's facts);
+a page to render is then loaded in Chromium through scrapy-playwright (:class:`crawler.browser.RenderHandler`,
+the download handler of the requests with ``meta["playwright"]``), and its rendered DOM read
+by the same extraction as a raw page. The links of both readings are compared
+(:func:`link_diff`): what only the rendered page has exists only after JavaScript.
+
+Chromium never touches the network itself: every request it makes is fetched by Scrapy's HTTP
+client, through the SSRF guard (:mod:`crawler.guard`), ``--remap`` and ``--max-size``, and given
+back to it (:meth:`crawler.browser.RenderHandler.route`); anything else (a WebSocket, WebRTC, a DNS lookup, a
+preconnect) goes to a proxy that is not there. It is the system's Chromium (``chromium`` on
+PATH or ``--chromium PATH``, :func:`find_chromium`): nothing is downloaded. The driver and the
+browser die with the crawl process, even on ``kill -9`` (:func:`crawler.browser.exec_wrapper`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from urllib.parse import urlsplit
+
+logger = logging.getLogger(__name__)
+
+RENDER_MODES = ("auto", "always", "never")
+BROWSERS = ("chromium", "chromium-browser")   # looked for on PATH, in this order
+SAMPLES = 3           # pages of each template rendered to compare their raw and rendered links
+MAX_TEMPLATES = 10000  # templates remembered; past this, new ones are not sampled (a hostile site)
+PAGES_AT_ONCE = 4     # pages open in the browser at once (at most --concurrency): ~20 MiB each
+FEW_LINKS = 3         # fewer links than this in the raw HTML, with scripts and little text: needs JavaScript
+LITTLE_TEXT = 200     # characters of visible text that count as "almost none"
+SETTLE_MAX = 5.0      # seconds a rendered page may take to settle after its load event
+QUIET = 0.3           # seconds without a DOM change that count as settled
+MAX_SUBREQUESTS = 300  # requests one page may make; past this they are refused
+RENDER_SLOT = "funnelcheck-render"   # the download slot of rendered pages (their concurrency)
+# What the browser may fetch for a page: its scripts, styles and data, never images, fonts or media
+# (a page's links do not depend on them) nor another frame's document.
+FETCHED_TYPES = frozenset({"document", "script", "stylesheet", "xhr", "fetch"})
+# A proxy that is not there: whatever Chromium would fetch past the route (a WebSocket, a
+# preconnect) fails. (Port 9, discard: a closed port on every ordinary machine.)
+NO_PROXY = "http://127.0.0.1:9"
+FLAGS = [f"--proxy-server={NO_PROXY}", "--proxy-bypass-list=<-loopback>", "--host-resolver-rules=MAP * ~NOTFOUND",
+         "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+         "--webrtc-ip-handling-policy=disable_non_proxied_udp", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+         "--disable-extensions", "--mute-audio",
+         "--renderer-process-limit=2"]  # pages share renderer processes: less CPU and memory per page
+
+# Elements a single-page app mounts itself into (React, Vue, Angular, Next, Nuxt, Gatsby, Svelte).
+APP_ROOTS = ("#root", "#app", "#__next", "#__nuxt", "#___gatsby", "#svelte", "#q-app", "#react-root", "app-root",
+             "[data-reactroot]", "[ng-app]", "[data-v-app]")
+_ASKS_FOR_JS = re.compile(r"(enable|turn on|activate|allow|requires?|need|switch on|support)\W+(?:\w+\W+){0,6}?"
+                          r"javascript|javascript\W+(?:\w+\W+){0,4}?(required|disabled|needed|must be)", re.I)
+# a <noscript> that names JavaScript (not Google Tag Manager's <noscript><iframe>): worth a parse
+_NOSCRIPT = re.compile(rb"<noscript\b(?:(?!</noscript)[^\x00]){0,2000}?javascript", re.I | re.S)
+
+
+def find_chromium(given: str | None = None) -> str | None:
+    """The Chromium to render with: ``given`` (``--chromium PATH``) if it is an executable file,
+    else ``chromium`` (or ``chromium-browser``) on PATH; None when there is none.
+
+    >>> find_chromium("/nonexistent/chromium") is None
+    True
+    """
+    if given:
+        path = shutil.which(given) if os.sep not in given else given
+        return os.path.abspath(path) if path and os.path.isfile(path) and os.access(path, os.X_OK) else None
+    for name in BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def needs_javascript(body: bytes, text: str, nav_links: int) -> str | None:
+    """Why the raw HTML of a page shows that its content is built by JavaScript, or None:
+    an empty app root, a ``<noscript>`` asking for JavaScript, or scripts with almost no links
+    or text. ``body`` is the raw HTML, ``text`` it decoded, ``nav_links`` its ``<a>``/``<area>``
+    links. Pages with links are parsed again only when a ``<noscript>`` of theirs names JavaScript.
+
+    >>> needs_javascript(b"", '<div id="root"></div><script src="/app.js"></script>', 0)
+    'an empty app root (#root)'
+    >>> needs_javascript(b"<noscript>JavaScript</noscript>", '<a href=/a>a</a><a href=/b>b</a><a href=/c>c</a>'
+    ...     '<noscript>You need to enable JavaScript to run this app.</noscript><script>go()</script>', 3)
+    'a <noscript> that asks for JavaScript'
+    >>> needs_javascript(b"", '<body><h1>Hi</h1><script>render()</script></body>', 0)
+    'scripts and almost no links or text'
+    >>> needs_javascript(b"", '<body><h1>Hi</h1><p>' + 'words ' * 50 + '</p></body>', 0) is None
+    True
+    """
+    if nav_links >= FEW_LINKS and not _NOSCRIPT.search(body):
+        return None
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(text)
+    scripts = [s for s in tree.css("script") if (s.attributes.get("type") or "").lower() not in
+               ("application/ld+json", "application/json", "text/template", "text/x-template")]
+    if not scripts:
+        return None  # nothing runs: what is served is the page
+    if nav_links < FEW_LINKS:
+        for selector in APP_ROOTS:
+            root = tree.css_first(selector)
+            if root is not None and not (root.text(deep=True) or "").strip() and root.css_first("a, img, form") is None:
+                return f"an empty app root ({selector})"
+    for noscript in tree.css("noscript"):
+        if _ASKS_FOR_JS.search(noscript.text(deep=True) or ""):
+            return "a <noscript> that asks for JavaScript"
+    if nav_links < FEW_LINKS:
+        tree.strip_tags(["script", "style", "noscript", "template"])
+        body_el = tree.body
+        visible = re.sub(r"\s+", " ", body_el.text(deep=True) if body_el is not None else "").strip()
+        if len(visible) < LITTLE_TEXT:
+            return "scripts and almost no links or text"
+    return None
+
+
+_NUMBER = re.compile(r"\d+")
+
+
+def template_of(url: str) -> str:
+    """The template a page most likely shares with others: its host and first folder (pages at
+    the top level share one), numbers made ``{n}``.
+
+    >>> template_of("https://a.example/blog/2024/post/"), template_of("https://a.example/about/")
+    ('https://a.example/blog/*', 'https://a.example/*')
+    >>> template_of("https://a.example/p/17/"), template_of("https://a.example/")
+    ('https://a.example/p/*', 'https://a.example/*')
+    """
+    parts = urlsplit(url)
+    segments = [s for s in parts.path.split("/") if s]
+    folder = _NUMBER.sub("{n}", segments[0]) + "/" if len(segments) > 1 else ""
+    return f"{parts.scheme}://{parts.netloc}/{folder}*"
+
+
+SAMPLE = "a sample of its template"
+TEMPLATE = "its template shows other links once rendered"
+ALWAYS = "--render always"
+
+
+class RenderPlan:
+    """Which owned pages a crawl renders (``mode``: auto, always or never; ``browser``: whether
+    there is a Chromium), template by template. Holds a few numbers per template, never per page.
+
+    >>> plan = RenderPlan("auto", browser=True)
+    >>> [plan.decide("https://a.example/b/%d" % i, None) for i in range(4)]
+    ['a sample of its template', 'a sample of its template', 'a sample of its template', None]
+    >>> plan.learn("https://a.example/b/*", differs=True); plan.decide("https://a.example/b/9", None)
+    'its template shows other links once rendered'
+    >>> plan.decide("https://a.example/x/1", "an empty app root (#root)")
+    'needs JavaScript: an empty app root (#root)'
+    >>> RenderPlan("auto", browser=False).decide("https://a.example/x/1", None) is None
+    True
+    """
+
+    def __init__(self, mode: str, browser: bool):
+        self.mode, self.browser = mode, browser
+        self.sampled: dict[str, int] = {}     # template -> samples sent
+        self.renders: set[str] = set()        # templates whose samples differed
+
+    @property
+    def active(self) -> bool:
+        """Is anything looked at (auto or always)?"""
+        return self.mode != "never"
+
+    def decide(self, url: str, need: str | None) -> str | None:
+        """Why the page at ``url`` is rendered (None: read as served); ``need``: what its raw
+        HTML showed (:func:`needs_javascript`)."""
+        if self.mode == "never":
+            return None
+        if need:
+            return f"needs JavaScript: {need}"
+        if self.mode == "always":
+            return ALWAYS
+        if not self.browser:
+            return None
+        template = template_of(url)
+        if template in self.renders:
+            return TEMPLATE
+        n = self.sampled.get(template, 0)
+        if n >= SAMPLES or (not n and len(self.sampled) >= MAX_TEMPLATES):
+            return None
+        self.sampled[template] = n + 1
+        return SAMPLE
+
+    def learn(self, template: str, differs: bool) -> None:
+        """A sample of ``template`` was compared: its links ``differs`` once rendered or not."""
+        if differs:
+            self.renders.add(template)
+
+
+# Links compared between the raw and the rendered page: those a visitor (or a crawler) follows.
+COMPARED_TAGS = frozenset({"a", "area", "form", "iframe"})
+
+
+def link_diff(raw, rendered) -> tuple[set, set]:
+    """``(only rendered, only raw)``: the ``(url, tag)`` of the links (:class:`crawler.extract.Link`)
+    that exist only after JavaScript, and those in the raw HTML that rendering removes.
+
+    >>> from crawler.extract import Link
+    >>> a = lambda url, tag="a": Link(url, tag, "href", "", "body", "", False, False, None)
+    >>> link_diff([a("https://a.example/x"), a("https://a.example/s.js", "script")],
+    ...           [a("https://a.example/demo"), a("https://a.example/s.js", "script")])
+    ({('https://a.example/demo', 'a')}, {('https://a.example/x', 'a')})
+    """
+    before = {(link.url, link.tag) for link in raw if link.tag in COMPARED_TAGS}
+    after = {(link.url, link.tag) for link in rendered if link.tag in COMPARED_TAGS}
+    return after - before, before - after
+
+
+def context_options(user_agent: str) -> dict:
+    """The browser context a page is rendered in (made with the first page rendered: a crawl that
+    renders nothing starts no browser): the crawl's User-Agent, no service worker (its requests
+    would not be routed), TLS left to Scrapy, no downloads."""
+    return {"user_agent": user_agent, "service_workers": "block", "ignore_https_errors": True,
+            "accept_downloads": False}
+
+
+def playwright_settings(options, chromium: str, timeout: float, user_agent: str) -> dict:
+    """The Scrapy settings that render with scrapy-playwright in ``chromium`` (crawler.run adds
+    them only when the crawl renders: the raw crawl keeps Scrapy's own HTTP handler)."""
+    pages = max(1, min(PAGES_AT_ONCE, options.concurrency))
+    return {
+        "DOWNLOAD_HANDLERS": {"http": "crawler.browser.RenderHandler", "https": "crawler.browser.RenderHandler"},
+        "FUNNEL_CHROMIUM": chromium,
+        "PLAYWRIGHT_BROWSER_TYPE": "chromium",
+        "PLAYWRIGHT_LAUNCH_OPTIONS": {"executable_path": chromium, "headless": True, "args": FLAGS,
+                                      "handle_sigint": False, "handle_sigterm": False, "handle_sighup": False},
+        "PLAYWRIGHT_MAX_CONTEXTS": 1,
+        "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": pages,
+        "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": timeout * 1000,
+        "PLAYWRIGHT_RESTART_DISCONNECTED_BROWSER": True,
+        "DOWNLOAD_SLOTS": {RENDER_SLOT: {"concurrency": pages, "delay": 0}},
+        "FUNNEL_RENDER_CONTEXT": context_options(user_agent),
+    }
+
+
+__all__ = ["RENDER_MODES", "RenderPlan", "find_chromium", "link_diff", "needs_javascript",
+           "playwright_settings", "template_of"]

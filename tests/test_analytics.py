@@ -1,0 +1,444 @@
+"""Track the money (issue 24): analytics exports weight the funnel with the site's real traffic.
+
+The readers are tested on small exports written here in each tool's real column layout, and on
+broken ones (a wrong delimiter, missing columns, a BOM, thousands separators, a formula cell).
+The audit is the plan site of ``test_plan.py`` (``tests/sites/plan/``: home, product, pricing,
+legal, a blog of three posts; every page links 'Contact us' at /contact/, which answers 404, and
+the company's LinkedIn, Instagram and X in its footer), crawled twice, each time with a month
+of traffic: November's Plausible export (through funnel.toml) and December's GA4 report.
+"""
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+
+import pytest
+
+from analysis.analytics import (AnalyticsError, Export, Traffic, conversion_values, load, match,
+                                read_export)
+from analysis.graph import graph_from
+from analysis.metrics import funnel_metrics
+from analysis.report import audit
+from crawler.store import Store
+from conftest import SITES, run_cli
+
+A = "https://acme.test/"
+FORMULA = '=HYPERLINK("http://evil.example","x")\x1b[2J'
+NOVEMBER = ("name,unique_entrances,total_entrances,visit_duration\n"
+            '/,"9,000","10,000",31\n'
+            "/blog/widgets-101/,1500,2000,40\n"
+            "/blog/roadmap,300,400,20\n"
+            "/old-page/,50,60,3\n"
+            '"=HYPERLINK(""http://evil.example"",""x"")\x1b[2J",1,1,1\n')
+GOALS = "name,unique_conversions,total_conversions,total_revenue\nSignup,40,50,\"$6,000.00\"\n"
+DECEMBER = ("# ----------------------------------------\n"
+            "# Landing page\n# Account: Acme\n# Property: acme.test\n"
+            "# ----------------------------------------\n#\n# All users\n"
+            "# Start date: 20241201\n# End date: 20241231\n"
+            "Landing page + query string,Sessions,Key events,Total revenue\n"
+            '/,"9,000",270,"$3,000.00"\n'
+            "/blog/widgets-101/?utm_source=news,2000,10,0\n"
+            "(not set),12,0,0\n")
+# GA4's BigQuery export: 100 sessions land on the home page; 60 go on to the blog, 20 to pricing
+# (10 of them buy), 20 to the product page; one session elsewhere
+EVENTS = ["event_date,event_timestamp,event_name,user_pseudo_id,ga_session_id,page_location,page_referrer,"
+          "purchase_revenue"]
+for _i in range(100):
+    _next = "/blog/" if _i < 60 else "/pricing/" if _i < 80 else "/product/"
+    _t = 1733011200000000 + _i * 1000
+    EVENTS.append(f"20241201,{_t + 5},page_view,u{_i},{_i},https://acme.test{_next},https://acme.test/,")
+    EVENTS.append(f"20241201,{_t},page_view,u{_i},{_i},https://www.acme.test/?utm_source=x,,")  # (rows unordered)
+    if 60 <= _i < 70:
+        EVENTS.append(f"20241201,{_t + 9},purchase,u{_i},{_i},https://acme.test/pricing/,,19.00")
+EVENTS.append("20241231,1735603200000000,page_view,u999,999,https://other.example/x,,")
+
+
+def _write(path, text: str, encoding: str = "utf-8", bom: bool = False):
+    data = text.encode(encoding)
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
+    return path
+
+
+# -- the readers ---------------------------------------------------------------------------------
+READERS = [
+    ("entry_pages.csv", "name,unique_entrances,total_entrances,visit_duration\n/,\"12,400\",\"12,400\",31\n",
+     ("Plausible", "entry pages", "entries"), {("", "/"): [12400.0, None, None]}),
+    ("entry_pages.csv", "name,visitors,visits,visit_duration\n/pricing/,80,95,31\n",
+     ("Plausible", "entry pages", "entries"), {("", "/pricing/"): [95.0, None, None]}),
+    ("imported_entry_pages_20241101_20241130.csv",
+     "date,entry_page,visitors,entrances,visit_duration,bounces,pageviews\n2024-11-01,/,10,12,300,4,20\n"
+     "2024-11-02,/,5,6,100,1,9\n", ("Plausible", "entry pages (CSV export)", "entries"),
+     {("", "/"): [18.0, None, None]}),
+    ("Actions_getEntryPageUrls.tsv",
+     "label\tentry_nb_visits\tentry_nb_actions\tentry_bounce_count\tnb_conversions\trevenue\turl\n"
+     "/pricing\t1 234\t2000\t100\t12\t$1,140.50\thttps://acme.test/pricing\n",
+     ("Matomo", "entry pages", "entries"), {("", "https://acme.test/pricing"): [1234.0, 12.0, 1140.5]}),
+    ("landing.csv", DECEMBER, ("GA4", "landing pages", "entries"),
+     {("", "/"): [9000.0, 270.0, 3000.0], ("", "/blog/widgets-101/?utm_source=news"): [2000.0, 10.0, 0.0]}),
+]
+
+
+@pytest.mark.parametrize("name, text, what, entries", READERS, ids=[r[0] + ":" + r[2][0] for r in READERS])
+def test_each_tools_entry_pages_are_read_by_their_columns(tmp_path, name, text, what, entries):
+    # Matomo's TSV is UTF-16 with a BOM (for Excel)
+    path = _write(tmp_path / name, text, "utf-16" if name.endswith(".tsv") else "utf-8")
+    e = read_export(str(path))
+    assert (e.tool, e.report, e.kind) == what
+    assert e.entries == entries
+
+
+def test_periods_come_from_ga4_comments_and_plausible_file_names(tmp_path):
+    e = read_export(str(_write(tmp_path / "landing.csv", DECEMBER)))
+    assert (str(e.start), str(e.end)) == ("2024-12-01", "2024-12-31")
+    e = read_export(str(_write(tmp_path / "imported_entry_pages_20241101_20241130.csv", READERS[2][1])))
+    assert (str(e.start), str(e.end)) == ("2024-11-01", "2024-11-30")  # (not only the days with rows)
+
+
+def test_goals_of_plausible_matomo_and_ga4(tmp_path):
+    e = read_export(str(_write(tmp_path / "conversions.csv", GOALS)))
+    assert (e.tool, e.report, e.goals) == ("Plausible", "goal conversions", {"Signup": [50.0, 6000.0]})
+    e = read_export(str(_write(tmp_path / "goals.csv", "label,nb_conversions,nb_visits_converted,revenue,"
+                                                        "conversion_rate\nDemo request,30,28,0,1.2%\n")))
+    assert (e.tool, e.report, e.goals) == ("Matomo", "goals", {"Demo request": [30.0, 0.0]})
+    e = read_export(str(_write(tmp_path / "events.csv", "Event name,Event count,Key events,Total revenue\n"
+                                                         "purchase,40,40,\"1.234,50 €\"\n")))
+    assert (e.tool, e.report, e.goals) == ("GA4", "key events", {"purchase": [40.0, 1234.5]})
+
+
+def test_event_rows_are_sessions_in_time_order(tmp_path):
+    e = read_export(str(_write(tmp_path / "bq.csv", "\n".join(EVENTS) + "\n")))
+    assert (e.tool, e.report, e.kind, e.rows) == ("GA4", "BigQuery event rows", "events", 211)
+    assert e.sessions[0] == ("", ["https://www.acme.test/?utm_source=x", "https://acme.test/blog/"], 0, 0.0)
+    assert e.sessions[60][2:] == (1, 19.0) and e.goals == {"purchase": [10.0, 190.0]}
+    umami = ("website_id,session_id,visit_id,event_id,hostname,url_path,url_query,referrer_path,page_title,"
+             "event_type,event_name,created_at\n"
+             "w,s1,v1,e2,acme.test,/pricing/,,/,Pricing,1,,2024-12-01 10:00:05\n"
+             "w,s1,v1,e1,acme.test,/,,,Home,1,,2024-12-01 10:00:00\n"
+             "w,s1,v1,e3,acme.test,/pricing/,,,Pricing,2,Signup,2024-12-01 10:00:09\n")
+    e = read_export(str(_write(tmp_path / "umami.csv", umami)), conversion_events=["Signup"])
+    assert (e.tool, e.sessions) == ("Umami", [("acme.test", ["/", "/pricing/"], 1, 0.0)])
+    assert (str(e.start), str(e.end)) == ("2024-12-01", "2024-12-01")
+
+
+def test_malformed_exports(tmp_path):
+    # a semicolon file with German thousands separators is read (the delimiter is sniffed) ...
+    e = read_export(str(_write(tmp_path / "semi.csv", "name;unique_entrances;total_entrances\n/;9.000;12.400\n")))
+    assert e.entries == {("", "/"): [12400.0, None, None]}
+    # ... and so is a BOM before the header, and a no-break space as the thousands separator
+    e = read_export(str(_write(tmp_path / "bom.csv", "name,visitors,visits\n/,1,\"12\u00a0400\"\n", bom=True)))
+    assert (e.tool, e.entries) == ("Plausible", {("", "/"): [12400.0, None, None]})
+    errors = {
+        "spaces.csv": ("name visitors visits\n/ 1 2\n",
+                       "{p}: one column only (name visitors visits): not comma, semicolon, tab or pipe separated; "
+                       "expected an export of Plausible (name,visitors,visits or name,unique_entrances,"
+                       "total_entrances; name,unique_conversions,total_conversions), Matomo (label,entry_nb_visits; "
+                       "label,nb_conversions), GA4 (Landing page + query string,Sessions,Key events; event_name,"
+                       "page_location,ga_session_id) or Umami (session_id,url_path,event_type)"),
+        "missing.csv": ("name,unique_entrances,visit_duration\n/,1,2\n",
+                        "{p}: looks like a Plausible entry pages export but has no total_entrances column (its "
+                        "columns: name,unique_entrances,visit_duration; expected name,unique_entrances,"
+                        "total_entrances)"),
+        "unknown.csv": ("Date,Clicks,Impressions\n2024-11-01,3,40\n",
+                        "{p}: not an analytics export funnelcheck knows (its columns: Date,Clicks,Impressions); "
+                        "expected Plausible (name,visitors,visits or name,unique_entrances,total_entrances; "
+                        "name,unique_conversions,total_conversions), Matomo (label,entry_nb_visits; label,"
+                        "nb_conversions), GA4 (Landing page + query string,Sessions,Key events; event_name,"
+                        "page_location,ga_session_id) or Umami (session_id,url_path,event_type)"),
+        "words.csv": ("name,visitors,visits\n/,1,lots\n", "{p} line 2: 'lots' in column 'visits' is not a number"),
+        "empty.csv": ("\n\n", "{p}: empty (no header row)"),
+    }
+    for name, (text, message) in errors.items():
+        path = _write(tmp_path / name, text)
+        with pytest.raises(AnalyticsError) as exc:
+            read_export(str(path))
+        assert str(exc.value) == message.format(p=path)
+    # a number that is none, in GA4's export: the line of the file (its comment lines counted)
+    path = _write(tmp_path / "ga4.csv", DECEMBER.replace("news,2000,", "news,many,"))
+    with pytest.raises(AnalyticsError) as exc:
+        read_export(str(path))
+    assert str(exc.value) == f"{path} line 12: 'many' in column 'Sessions' is not a number"
+    # a Windows-1252 file (Excel's CSV) is read; a binary one is not
+    e = read_export(str(_write(tmp_path / "excel.csv", "name,visitors,visits\n/caf\u00e9/,1,2\n", "cp1252")))
+    assert e.entries == {("", "/caf\u00e9/"): [2.0, None, None]}
+    path = tmp_path / "export.xlsx"
+    path.write_bytes(b"PK\x03\x04\x00\x00binary")
+    with pytest.raises(AnalyticsError) as exc:
+        read_export(str(path))
+    assert str(exc.value) == f"{path}: not a text file (expected a CSV or TSV export)"
+    with pytest.raises(AnalyticsError) as exc:
+        read_export(str(tmp_path / "nowhere.csv"))
+    assert str(exc.value) == f"--analytics {tmp_path / 'nowhere.csv'}: no such file"
+
+
+def test_a_formula_cell_is_kept_as_text(tmp_path):
+    e = read_export(str(_write(tmp_path / "november.csv", NOVEMBER)))
+    assert ("", FORMULA) in e.entries  # one cell, read as the page it claims to be: never evaluated
+
+
+# -- the metrics, by hand ---------------------------------------------------------------------------
+def test_visit_weights_and_values_worked_out_by_hand():
+    """Two entry pages: the home page (300 entries) links pricing (body, weight 1) and X (header,
+    0.4); a blog post (100 entries) links the home page and contact (body, 1 each) and X (footer,
+    0.2). Pricing is worth 1900 a conversion, contact 50. With damping 0.85:
+
+    - from home: conversion 0.85 * 1/1.4 = 0.607143 (all of it at pricing), leak 0.85 * 0.4/1.4 = 0.242857;
+    - from the post: contact 0.85 * 1/2.2 = 0.386364, pricing through home 0.386364 * 0.607143
+      = 0.234578: conversion 0.620942; leak 0.85 * 0.2/2.2 + 0.386364 * 0.242857 = 0.077273 + 0.093831
+      = 0.171104;
+    - weighted 3:1 (not 1:1): conversion 0.75 * 0.607143 + 0.25 * 0.620942 = 0.610593 (equal: 0.614042),
+      leak 0.75 * 0.242857 + 0.25 * 0.171104 = 0.224919;
+    - an entry visit reaches pricing with 0.75 * 0.607143 + 0.25 * 0.234578 = 0.514002 and contact
+      with 0.25 * 0.386364 = 0.096591: worth 0.514002 * 1900 + 0.096591 * 50 = 976.6038 + 4.8295
+      = 981.43, 981.43 / 0.610593 = 1607.33 a conversion.
+    - the header's X link on the home page: the home page has 0.75 + 0.25 * 0.386364 = 0.846591
+      visits per entry visitor (its own entries and the post's clicks), 0.85 * 0.4/1.4 of them click
+      it: flow 0.846591 * 0.242857 = 0.205601 clicks per entry visitor.
+    """
+    home, post = A, A + "blog/post/"
+    g = graph_from([{"url": u, "role": "page", "status": 200, "parsed": 1}
+                    for u in (home, post, A + "pricing/", A + "contact/")],
+                   [(home, A + "pricing/", "main", "other"), (home, "https://x.com/acme", "header", "profile"),
+                    (post, home, "main", "other"), (post, A + "contact/", "main", "other"),
+                    (post, "https://x.com/acme", "footer", "profile")], site=[home], blog=[A + "blog/"])
+    from analysis.rules import run_rules
+    findings = run_rules(g)
+    equal = funnel_metrics(g, findings)
+    assert (equal["site"]["weighted"], equal["site"]["conversion"]) == ("equal", 0.614042)
+    m = funnel_metrics(g, findings, visits={home: 300, post: 100, A + "gone/": 9},
+                       values={"pages": {A + "pricing/": 1900.0, A + "contact/": 50.0}, "default": None})
+    site = m["site"]
+    assert (site["weighted"], site["entries"], site["conversion"], site["social_leak"]) == (
+        "visits", 2, 0.610593, 0.224919)
+    assert (site["value_per_visit"], site["value_per_conversion"]) == (pytest.approx(981.4333, abs=1e-3),
+                                                                       pytest.approx(1607.34, abs=0.01))
+    assert [(x["url"], x["conversion"]) for x in m["entries"]] == [(home, 0.607143), (post, 0.620942)]
+    header = next(x for x in m["fix_first"] if x["region"] == "header")
+    assert header["flow"] == pytest.approx(0.205601, abs=1e-6)
+
+
+# -- the audits ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def crawls(tmp_path_factory):
+    """Crawl #1 with November's Plausible exports (from funnel.toml, with [values]); crawl #2 with
+    December's GA4 report (from the command line)."""
+    tmp = tmp_path_factory.mktemp("money")
+    _write(tmp / "entry_pages_20241101_20241130.csv", NOVEMBER)
+    _write(tmp / "conversions.csv", GOALS)
+    december = _write(tmp / "landing.csv", DECEMBER)
+    _write(tmp / "bq.csv", "\n".join(EVENTS) + "\n")
+    (tmp / "funnel.toml").write_text('analytics = ["entry_pages_20241101_20241130.csv", "conversions.csv"]\n'
+                                     '[values]\n"/pricing/" = 1900\n"/contact/" = 50\n')
+    db = tmp / "crawls.sqlite"
+    common = (SITES / "plan", "--base-url", A, "--no-check-external", "--no-check-social", "--db", db,
+              "--format", "json")
+    first = run_cli("audit", *common, "--config", tmp / "funnel.toml", "-o", tmp / "1.json")
+    assert first.exit_code == 1, first.stderr
+    second = run_cli("audit", *common, "--analytics", december, "--analytics", tmp / "conversions.csv",
+                     "--value", "/pricing/=1900", "--value", "/contact/=50", "-o", tmp / "2.json")
+    assert second.exit_code == 1, second.stderr
+    return tmp, db, json.loads((tmp / "1.json").read_text()), json.loads((tmp / "2.json").read_text())
+
+
+PLAN = [("broken-link", "header"), ("backward-social", "footer"), ("backward-blog", "header"),
+        ("backward-blog", "main")]
+
+
+def test_real_entries_weight_the_funnel_and_the_plan_is_ranked_by_money(crawls):
+    tmp, db, first, _ = crawls
+    a = first["metrics"]["analytics"]
+    assert a["files"] == [{"name": "entry_pages_20241101_20241130.csv", "tool": "Plausible", "report": "entry pages",
+                           "rows": 5},
+                          {"name": "conversions.csv", "tool": "Plausible", "report": "goal conversions", "rows": 1}]
+    assert a["period"] == {"start": "2024-11-01", "end": "2024-11-30", "days": 30.0, "assumed": False}
+    # 12,400 entries on three pages the crawl read (/blog/roadmap is /blog/roadmap/), in 30 days
+    assert (a["entry_pages"], a["monthly_entries"]) == (3, round(12400 * 30.4375 / 30, 1))
+    assert a["unmatched"] == {"rows": 2, "visits": round(61 * 30.4375 / 30, 1), "examples": ["/old-page/", FORMULA]}
+    site = first["metrics"]["site"]
+    assert (site["weighted"], site["entries"]) == ("visits", 3)
+    # money per conversion: pricing 1900 ([values]); off the walk, the default: Signup's 6,000 / 50 = 120
+    assert a["currency"] == "$" and a["values_from"] == "funnel.toml and the export"
+    # without analytics: the broken contact link first (lead plumbing), then the footer icons ...
+    with Store(db, readonly=True) as store:
+        plain = audit(store, 1).metrics["fix_first"]
+    assert [(x["rule"], x["region"]) for x in plain] == PLAN
+    # ... with them, by money a month: the icons cost conversions worth pricing's value; the repaired
+    # contact link is worth 50 a lead
+    plan = first["metrics"]["fix_first"]
+    assert [(x["rule"], x["region"]) for x in plan] == [PLAN[1], PLAN[0], PLAN[2], PLAN[3]]
+    icons, contact = plan[0], plan[1]
+    monthly = a["monthly_entries"]
+    for x in plan:
+        assert x["conversions"] == round(x["cost"] / 100 * monthly, 1)
+        assert x["visits"] == round(x["flow"] * monthly, 1)
+    assert contact["money"] == round(contact["conversions"] * 50, 2)
+    assert icons["money"] == round(icons["conversions"] * site["value_per_conversion"], 2)
+    assert icons["money"] > contact["money"]
+    assert icons["words"] == (
+        "the footer's 3 follow icons (LinkedIn, Instagram, X) on 8 pages: without them, of 100 visitors who land on "
+        "the blog or the home page, about 14 more would reach an offer; in your traffic: ~2,560 visits a month click "
+        "them, without them ~1,790 more conversions a month, worth about $1,950,000 a month")
+    assert contact["words"].endswith("; in your traffic: ~1,710 clicks a month hit it, ~1,710 conversions a month "
+                                     "lost, worth about $85,400 a month")
+
+
+def test_model_against_reality_per_entry_page(crawls):
+    _, _, _, second = crawls
+    a = second["metrics"]["analytics"]
+    assert a["period"]["days"] == 31.0 and a["entry_pages"] == 2
+    # GA4's key events by landing page: observed conversion, a stricter event than reaching an offer
+    home, post = a["entries"]
+    assert (home["url"], home["sessions"], home["observed"], home["basis"]) == (A, 9000.0, 0.03, "converted")
+    assert (post["url"], post["observed"]) == (A + "blog/widgets-101/", 0.005)
+    assert home["error"] == round(home["predicted"] - 0.03, 4)
+    assert a["unmatched"] == {"rows": 0, "visits": 0.0, "examples": []}  # ((not set) is no page: left out)
+    assert a["sentence"] == ("of your ~10,800 monthly entries (on 2 pages), 46% reach an offer: ~4,980 a month, worth "
+                             "about $5,480,000 a month")
+
+
+def test_real_clicks_against_the_model_and_the_weights_they_fit(crawls):
+    """From the home page the model sends a click to pricing (body, 1), the product page (an offer
+    too: it shows a price) and the blog (header, 0.4 each) and the legal page (footer, 0.2): 70%
+    to an offer, 20% to the blog, 10% to the rest of the site. The 100 real sessions send 60 to the
+    blog (3.0x, the largest gap) and 40 to an offer (20 pricing, 20 product). Per link, the header's
+    two links were expected to get 50 clicks (2 of the 4 links to pages) and got 80; the body's one
+    25, got 20; the footer's one 25, got none: weights header 80/50 = 1.6, main 20/25 = 0.8,
+    footer 0, relative to the body: main 1, header 2, footer 0."""
+    tmp, db, _, _ = crawls
+    with Store(db, readonly=True) as store:
+        a = audit(store, 1, analytics=load([str(tmp / "bq.csv")])).metrics["analytics"]
+    [home] = a["behaviour"]
+    assert home["words"] == ("visitors go from / to the blog 3.0x as often as its links suggest (60% of their "
+                             "clicks on, the model 20%)")
+    assert (home["clicks"], home["observed_shares"], home["model_shares"]) == (
+        100, {"an offer": 0.4, "the blog": 0.6, "the site": 0}, {"an offer": 0.7, "the blog": 0.2, "the site": 0.1})
+    assert a["fitted_weights"] == {"weights": {"main": 1.0, "header": 2.0, "footer": 0.0}, "clicks": 100,
+                                   "option": "--weights main=1,header=2,footer=0"}
+    # the sessions give the entries (one each) and what really reached an offer: 40 of 100, pricing or product
+    [entry] = a["entries"]
+    assert (entry["sessions"], entry["observed"], entry["basis"]) == (100, 0.4, "reached an offer")
+    assert a["unmatched"]["examples"] == ["https://other.example/x"]
+
+
+def test_terminal_and_html_reports_show_visits_and_money(crawls):
+    from analysis.formats.html import render
+    from analysis.formats.terminal import write
+
+    tmp, db, _, _ = crawls
+    analytics = load([str(tmp / "entry_pages_20241101_20241130.csv"), str(tmp / "conversions.csv")],
+                     values={"/pricing/": 1900.0, "/contact/": 50.0})
+    with Store(db, readonly=True) as store:
+        a = audit(store, 1, analytics=analytics)
+        out = io.StringIO()
+        write(a, out, color=False)
+        html = render(a)
+    text = out.getvalue()
+    lines = text.splitlines()
+    assert lines[4] == ("Funnel: 46.1% of visitors from 3 entry pages (weighted by their real entries) reach an offer "
+                        "(in 1.3 clicks), 20.5% leak to social")
+    assert lines[5] == ("Traffic (entry_pages_20241101_20241130.csv, conversions.csv; 2024-11-01 to 2024-11-30): of "
+                        "your ~12,600 monthly entries (on 3 pages), 46% reach an offer: ~5,800 a month, worth about "
+                        "$6,310,000 a month; 2 rows (~62 entries a month) match no page the crawl read")
+    # the export's cells are shown, never obeyed: the escape sequence is written as text
+    assert lines[6] == '  not matched: /old-page/, =HYPERLINK("http://evil.example","x")\\x1b[2J'
+    assert "\x1b" not in text
+    assert lines[9].startswith("  1. [medium] the footer's 3 follow icons") and lines[9].endswith(
+        "worth about $1,950,000 a month")
+    assert lines[11].startswith("  2. [high] 8 pages link 'Contact us'")
+    # HTML: the traffic section, the money cards, and two more columns in the plan
+    assert '<section id="traffic">' in html and "\x1b" not in html
+    assert "=HYPERLINK(&#34;http://evil.example&#34;,&#34;x&#34;)\\x1b[2J" in html
+    assert ('<div class="card"><div class="value">~12,600</div><div class="label">entries a month (your analytics)'
+            '</div></div>') in html
+    assert '<th class="num">Visits a month</th><th class="num">Money a month</th>' in html
+    assert '<td class="num">~2,560</td><td class="num">$1,950,000</td>' in html
+    assert '<td class="num">~1,710</td><td class="num">$85,400</td>' in html
+    # without analytics: neither
+    with Store(db, readonly=True) as store:
+        plain = render(audit(store, 1))
+    assert '<section id="traffic">' not in plain and "Money a month" not in plain
+
+
+def test_the_traffic_summary_is_kept_with_the_crawl(crawls):
+    _, db, first, _ = crawls
+    with Store(db, readonly=True) as store:
+        kept = store.analytics(1)
+    assert kept["files"] == first["metrics"]["analytics"]["files"]
+    assert (kept["period_start"], kept["period_end"], kept["days"], kept["period_assumed"]) == (
+        "2024-11-01", "2024-11-30", 30.0, False)
+    assert (kept["monthly_entries"], kept["monthly_value"], kept["currency"]) == (
+        first["metrics"]["analytics"]["monthly_entries"], first["metrics"]["analytics"]["monthly_value"], "$")
+    assert [x["id"] for x in kept["plan"]] == [x["id"] for x in first["metrics"]["fix_first"]]
+    assert kept["plan"][0]["money"] == first["metrics"]["fix_first"][0]["money"]
+    columns = {r[1] for r in sqlite3.connect(db).execute("PRAGMA table_info(analytics)")}
+    assert {"crawl_id", "files", "monthly_entries", "monthly_value", "plan"} <= columns
+
+
+def test_diff_and_the_email_carry_the_money(crawls):
+    from test_mail import _start
+
+    tmp, db, _, _ = crawls
+    result = run_cli("diff", "--db", db)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1] == "acme.test: worth $6,310,000 to $5,480,000 a month"
+    assert lines[4] == ("  - What the visits reaching an offer are worth fell from $6,310,000 to $5,480,000 a month "
+                        "(your entries: ~12,600 to ~10,800 a month).")
+    assert "  Entries a month (your analytics)           ~12,600 → ~10,800  -1,780" in lines
+    assert "  Money a month (the model)                  $6,310,000 → $5,480,000  -$836,000" in lines
+    assert lines[7].endswith("worth about $1,690,000 a month")  # the plan of crawl #2, in its money
+    from analysis.diff import diff_crawls, headline
+    from analysis.formats.diff import plain_text
+
+    with Store(db, readonly=True) as store:
+        d = diff_crawls(store, 1, 2)  # (what --format json writes)
+    assert d["money"]["monthly_value"] == {"old": 6312640.37, "new": 5476976.58, "delta": -835663.79}
+    assert [x["money"] for x in d["fix_first"]] == [1694011.43, 73345.0, 270311.61]
+    server = _start(auth=False)
+    try:
+        (tmp / "mail.toml").write_text(f'[email]\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "none"\n'
+                                      'from = "funnelcheck <audit@acme.test>"\n')
+        sent = run_cli("diff", "--db", db, "--email", "team@acme.test", "--config", tmp / "mail.toml")
+        assert sent.exit_code == 0, sent.stderr
+        [received] = server.recorder.messages
+    finally:
+        server.stop()
+    message = received.message
+    assert message["Subject"] == headline(d) == "acme.test: worth $6,310,000 to $5,480,000 a month"
+    plain = message.get_body(("plain",)).get_content()
+    assert plain.replace("\r\n", "\n").strip() == plain_text(d).strip()
+    assert "Money a month (the model)" in plain and "$5,480,000" in plain
+    assert "<td>Money a month (the model)</td>" in message.get_body(("html",)).get_content()
+
+
+def test_a_bad_export_stops_before_the_crawl(tmp_path):
+    bad = _write(tmp_path / "export.csv", "Date,Clicks,Impressions\n2024-11-01,3,40\n")
+    result = run_cli("audit", SITES / "plan", "--base-url", A, "--analytics", bad, "--db", tmp_path / "c.sqlite")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"funnelcheck: error: {bad}: not an analytics export funnelcheck knows (its columns: Date,Clicks,Impressions); "
+        "expected Plausible (name,visitors,visits or name,unique_entrances,total_entrances; name,unique_conversions,"
+        "total_conversions), Matomo (label,entry_nb_visits; label,nb_conversions), GA4 (Landing page + query string,"
+        "Sessions,Key events; event_name,page_location,ga_session_id) or Umami (session_id,url_path,event_type)"]
+    assert not (tmp_path / "c.sqlite").exists()  # nothing crawled
+    result = run_cli("report", "--db", tmp_path / "c.sqlite", "--value", "/pricing/=lots", "--analytics", bad)
+    assert (result.exit_code, result.stderr) == (
+        2, "funnelcheck: error: --value '/pricing/=lots': 'lots' is not a number\n")
+
+
+def test_bare_paths_belong_to_the_site_unless_the_export_or_analytics_host_names_another():
+    site, blog = "https://a.example/", "https://blog.a.example/"
+    g = graph_from([{"url": u, "role": "page", "status": 200, "parsed": 1}
+                    for u in (site, site + "post/", blog, blog + "post/")],
+                   [(site, blog, "main", "other")], site=[site], blog=[blog])
+    e = Export("x.csv", "Plausible", "entry pages", "entries",
+               entries={("", "/post"): [10.0, None, None], ("blog.a.example", "/"): [5.0, None, None],
+                        ("", "http://www.a.example/?gclid=1"): [2.0, None, None]})
+    assert match([e], g).entries == {site + "post/": 10.0, blog: 5.0, site: 2.0}
+    assert match([e], g, "blog.a.example").entries == {blog + "post/": 10.0, blog: 5.0, site: 2.0}
+    t = match([e], g, "https://shop.a.example/")
+    assert (t.entries, t.unmatched) == ({blog: 5.0, site: 2.0}, {"rows": 1, "visits": 10.0, "examples": ["/post"]})
+    # [values]: an offer path or URL values that page; goal names give the default
+    worth = conversion_values(g, Traffic([], 30, False, goals={"Demo": [4.0, 400.0]}), {"/post/": 7})
+    assert worth == {"pages": {site + "post/": 7.0}, "default": 100.0, "currency": "$",
+                     "source": "funnel.toml and the export"}
