@@ -188,7 +188,7 @@ def test_links_that_exist_only_after_javascript_are_reported_per_template(spa):
 def test_the_browser_reaches_no_other_server_and_stays_under_a_gibibyte(spa):
     _, _, _, canary, memory = spa
     assert canary.requests == []   # fetch, image, beacon, WebSocket and script of the app's own JavaScript
-    assert memory.chromium >= 2    # (the browser ran, and was measured)
+    assert memory.chromium >= 1    # (the browser ran, and was measured: a loaded machine may sample it once)
     assert 100 < memory.most < 1024, f"{memory.most:.0f} MiB"
 
 
