@@ -883,6 +883,53 @@ def entry_comparison(metrics: dict, traffic: Traffic) -> list[dict]:
     return rows
 
 
+# Plausible's built-in goals that count clicks and errors, not conversions.
+NOT_CONVERSIONS = re.compile(r"^(outbound link|cloaked link|file download|404|wp search queries)\b", re.I)
+# A page-view goal ("Visit /checkout/") is a conversion when its page is a step after the offer,
+# not the offer itself (visiting /pricing/ is reaching an offer, which the model counts already).
+CONVERSION_PAGES = re.compile(r"checkout|thank|success|confirm|sign-?up|register|subscribe|order|purchase|"
+                              r"welcome|booked|download|receipt|complete", re.I)
+
+
+def observed_conversions(traffic: Traffic, values: dict | None = None) -> dict | None:
+    """What the exports observed (over their period): ``{"conversions", "revenue" (None when
+    unknown), "goals": [(name, conversions)], "from"}``: the goals (key events, conversion
+    events; only the goals ``[values]`` names when it names some; never Plausible's built-in
+    click goals), else the conversions by entry page. Revenue is the export's, or a goal's
+    conversions times its ``[values]`` amount. None when the exports give no conversions.
+
+    >>> t = Traffic([], 30, False, goals={"Signup": [140.0, None], "Visit /checkout/": [70.0, None],
+    ...                                   "Outbound Link: Click": [520.0, None]})
+    >>> observed_conversions(t, {"Signup": 20})
+    {'conversions': 140.0, 'revenue': 2800.0, 'goals': [('Signup', 140.0)], 'from': 'goals'}
+    >>> t.goals["Visit /pricing/"] = [1200.0, None]   # (reaching an offer, not a conversion)
+    >>> observed_conversions(t)["goals"], observed_conversions(t)["revenue"]
+    ([('Signup', 140.0), ('Visit /checkout/', 70.0)], None)
+    """
+    values = {k: v for k, v in (values or {}).items() if k not in ("currency", "default")
+              and not str(k).startswith(("/", "http://", "https://"))}
+    goals = {n: g for n, g in traffic.goals.items() if not NOT_CONVERSIONS.match(n.strip())
+             and not (PAGE_GOAL.match(n.strip()) and not CONVERSION_PAGES.search(n) and g[1] is None)}
+    named = {n: g for n, g in goals.items() if n in values}
+    goals = named or goals
+    if goals and sum(c for c, _ in goals.values()) > 0:
+        revenue = None
+        for name, (conversions, rev) in goals.items():
+            if rev is not None:
+                revenue = (revenue or 0.0) + rev
+            elif name in values:
+                revenue = (revenue or 0.0) + conversions * float(values[name])
+        ranked = sorted(goals.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        return {"conversions": sum(c for c, _ in goals.values()), "revenue": revenue,
+                "goals": [(n, c) for n, (c, _) in ranked], "from": "goals"}
+    seen = [o for o in traffic.observed.values() if o["conversions"]]
+    if seen:
+        revenues = [o["revenue"] for o in seen if o["revenue"] is not None]
+        return {"conversions": sum(o["conversions"] for o in seen), "revenue": sum(revenues) if revenues else None,
+                "goals": [], "from": "entry pages"}
+    return None
+
+
 # -- the audit with traffic -------------------------------------------------------------------------------
 def traffic_metrics(g, findings, analytics: dict, weights: dict | None = None, entry: str | None = None) -> dict:
     """The funnel metrics (:func:`analysis.metrics.funnel_metrics`) weighted by the site's real
@@ -900,20 +947,38 @@ def traffic_metrics(g, findings, analytics: dict, weights: dict | None = None, e
     weighted = site.get("weighted") == "visits" and site.get("conversion") is not None
     monthly = traffic.monthly(sum(traffic.entries.get(e["url"], 0.0) for e in metrics["entries"])) if weighted else 0.0
     currency = (worth or {}).get("currency", str((analytics.get("values") or {}).get("currency", "$")))
+    observed = observed_conversions(traffic, analytics.get("values"))
+    reach = (site.get("conversion") or 0.0) * monthly   # visits a month the model sends to an offer
+    rate = None   # observed conversions per visit reaching an offer (None: unknown, taken as every one)
+    per_conversion = site.get("value_per_conversion")
+    if observed and reach > 0:
+        rate = min(1.0, traffic.monthly(observed["conversions"]) / reach)
+        if observed["revenue"] is not None and observed["conversions"] > 0:
+            per_conversion = observed["revenue"] / observed["conversions"]
     if weighted:
-        metrics["fix_first"] = priced(metrics["fix_first"], monthly, site.get("value_per_conversion"),
-                                      (worth or {}).get("pages"), currency)
+        metrics["fix_first"] = priced(metrics["fix_first"], monthly, per_conversion,
+                                      (worth or {}).get("pages"), currency, rate)
     rows, fit = behaviour(g, traffic, weights)
-    metrics["analytics"] = summary(traffic, metrics, worth, monthly, currency, rows, fit)
+    metrics["analytics"] = summary(traffic, metrics, worth, monthly, currency, rows, fit,
+                                   observed=observed, rate=rate, per_conversion=per_conversion)
     return metrics
 
 
 def summary(traffic: Traffic, metrics: dict, worth: dict | None, monthly: float, currency: str, behaviour_rows,
-            fit) -> dict:
-    """What the reports and ``diff`` show of the traffic (JSON-ready; kept with the crawl)."""
+            fit, observed: dict | None = None, rate: float | None = None, per_conversion: float | None = None) -> dict:
+    """What the reports and ``diff`` show of the traffic (JSON-ready; kept with the crawl).
+    ``monthly_conversions`` is the model's visits a month reaching an offer; ``rate`` the
+    observed conversions per such visit (None: no conversions known, every one taken to convert);
+    ``monthly_value`` the model's money a month at that rate."""
     site = metrics["site"]
     conversion = site.get("conversion") if monthly else None
     per_visit = site.get("value_per_visit") if monthly else None
+    if per_visit is not None and rate is not None:
+        per_visit = per_visit * rate
+        if observed and observed["revenue"] is not None and conversion:
+            per_visit = (per_conversion or 0.0) * rate * conversion
+    elif per_visit is None and rate is not None and per_conversion is not None and conversion:
+        per_visit = per_conversion * rate * conversion
     out = {
         "files": traffic.files,
         "period": {"start": traffic.start, "end": traffic.end, "days": round(traffic.days, 2),
@@ -928,6 +993,11 @@ def summary(traffic: Traffic, metrics: dict, worth: dict | None, monthly: float,
         "conversion": conversion,
         "monthly_conversions": round(conversion * monthly, 1) if conversion is not None else None,
         "monthly_value": round(per_visit * monthly, 2) if per_visit is not None else None,
+        "observed": None if not observed else {
+            "conversions": round(observed["conversions"], 2), "revenue": None if observed["revenue"] is None
+            else round(observed["revenue"], 2), "goals": [[n, c] for n, c in observed["goals"]],
+            "from": observed["from"]},
+        "rate": None if rate is None or not monthly else round(rate, 6),
         "entries": entry_comparison(metrics, traffic),
         "behaviour": behaviour_rows,
         "fitted_weights": fit,
@@ -939,13 +1009,39 @@ def summary(traffic: Traffic, metrics: dict, worth: dict | None, monthly: float,
     return out
 
 
-def sentence(a: dict) -> str:
-    """The traffic in one line, for the top of a report.
+def observed_words(o: dict | None, currency: str = "$") -> str:
+    """The exports' own conversions and revenue, in words (raw text: the caller escapes it).
 
-    >>> sentence({"monthly_entries": 12404.0, "conversion": 0.2133, "monthly_conversions": 2645.8,
-    ...           "monthly_value": 52000.0, "currency": "$", "unmatched": {"rows": 3, "visits": 310.0},
-    ...           "entry_pages": 35, "period": {"assumed": False}})
-    'of your ~12,400 monthly entries (on 35 pages), 21% reach an offer: ~2,650 a month, worth about $52,000 a month; 3 rows (~310 entries a month) match no page the crawl read'
+    >>> observed_words({"conversions": 210.0, "revenue": 8400.0, "goals": [["Signup", 140.0], ["Checkout", 70.0]],
+    ...                 "from": "goals"})
+    'Signup 140, Checkout 70, $8,400'
+    >>> observed_words({"conversions": 280.0, "revenue": None, "goals": [], "from": "entry pages"})
+    '280 conversions'
+    """
+    if not o:
+        return ""
+    parts = [f"{n} {c:,.0f}" for n, c in (o.get("goals") or [])[:4]]
+    if len(o.get("goals") or ()) > 4:
+        parts.append(f"{len(o['goals']) - 4} more goals")
+    if not parts:
+        parts = [f"{o['conversions']:,.0f} conversion{'s' if o['conversions'] != 1 else ''}"]
+    if o.get("revenue") is not None:
+        parts.append(money(o["revenue"], currency))
+    return ", ".join(parts)
+
+
+def sentence(a: dict) -> str:
+    """The traffic in one line, for the top of a report: the model's figures said as the model's,
+    the exports' own conversions next to them.
+
+    >>> a = {"monthly_entries": 12404.0, "conversion": 0.2133, "monthly_conversions": 2645.8,
+    ...      "monthly_value": 52000.0, "currency": "$", "unmatched": {"rows": 3, "visits": 310.0},
+    ...      "entry_pages": 35, "period": {"assumed": False}}
+    >>> sentence(a)
+    'of your ~12,400 monthly entries (on 35 pages), the model sends 21% to an offer: ~2,650 visits a month reach one, worth about $52,000 a month if every one converts (the exports give no conversions); 3 rows (~310 entries a month) match no page the crawl read'
+    >>> sentence({**a, "unmatched": {"rows": 0}, "rate": 0.02, "monthly_value": 1040.0,
+    ...           "observed": {"conversions": 52.0, "revenue": 1040.0, "goals": [["Signup", 52.0]]}})
+    'of your ~12,400 monthly entries (on 35 pages), the model sends 21% to an offer: ~2,650 visits a month reach one; observed: Signup 52, $1,040, so 2.0% of the visits reaching an offer convert: worth about $1,040 a month'
     """
     if not a.get("monthly_entries"):
         if not a["unmatched"]["rows"]:
@@ -954,10 +1050,17 @@ def sentence(a: dict) -> str:
                 f"({a['unmatched']['rows']} row{'s' if a['unmatched']['rows'] != 1 else ''} unmatched): the funnel "
                 "metrics keep equal entry weights")
     text = (f"of your {about(a['monthly_entries'])} monthly entries (on {a['entry_pages']} "
-            f"page{'s' if a['entry_pages'] != 1 else ''}), {_pct(a['conversion'] or 0)} reach an offer: "
-            f"{about(a['monthly_conversions'] or 0)} a month")
-    if a.get("monthly_value") is not None:
-        text += f", worth about {money(a['monthly_value'], a['currency'])} a month"
+            f"page{'s' if a['entry_pages'] != 1 else ''}), the model sends {_pct(a['conversion'] or 0)} to an offer: "
+            f"{about(a['monthly_conversions'] or 0)} visits a month reach one")
+    rate = a.get("rate")
+    if rate is not None and a.get("observed"):
+        text += (f"; observed: {observed_words(a['observed'], a['currency'])}, so {100 * rate:.1f}% of the visits "
+                 "reaching an offer convert")
+        if a.get("monthly_value") is not None:
+            text += f": worth about {money(a['monthly_value'], a['currency'])} a month"
+    elif a.get("monthly_value") is not None:
+        text += (f", worth about {money(a['monthly_value'], a['currency'])} a month if every one converts (the "
+                 "exports give no conversions)")
     rows = a["unmatched"]["rows"]
     if rows:
         text += (f"; {rows} row{'s' if rows != 1 else ''} ({about(a['unmatched']['visits'])} entries a month) "
@@ -995,7 +1098,7 @@ def traffic_lines(a: dict | None, n: int = 3) -> list[tuple[str, list[str]]]:
     ...      "entries": [{"url": "https://a.example/", "visits": 300.0, "predicted": 0.3, "observed": 0.1,
     ...                   "basis": "converted", "error": 0.2}], "behaviour": [], "fitted_weights": None}
     >>> for head, rest in traffic_lines(a): print(head); print(rest)
-    Traffic (e.csv; 2024-11-01 to 2024-11-30): of your ~400 monthly entries (on 2 pages), 25% reach an offer: ~100 a month, worth about $5,000 a month; 1 row (~7 entries a month) matches no page the crawl read
+    Traffic (e.csv; 2024-11-01 to 2024-11-30): of your ~400 monthly entries (on 2 pages), the model sends 25% to an offer: ~100 visits a month reach one, worth about $5,000 a month if every one converts (the exports give no conversions); 1 row (~7 entries a month) matches no page the crawl read
     ['not matched: /gone/']
     Model vs reality (the model's chance to reach an offer, against the export's):
     ['/ (~300 entries a month): model 30%, observed 10% converted']

@@ -262,24 +262,28 @@ def test_real_entries_weight_the_funnel_and_the_plan_is_ranked_by_money(crawls):
     with Store(db, readonly=True) as store:
         plain = audit(store, 1).metrics["fix_first"]
     assert [(x["rule"], x["region"]) for x in plain] == PLAN
-    # ... with them, by money a month: the icons cost conversions worth pricing's value; the repaired
-    # contact link is worth 50 a lead
+    # ... with them, by money a month. The model sends ~5,800 visits a month to an offer; the export
+    # observed 50 signups ($6,000) in 30 days: 0.87% of the visits reaching an offer convert, at $120
+    # each. The icons cost conversions at that rate; the repaired contact link is worth 50 a lead
     plan = first["metrics"]["fix_first"]
     assert [(x["rule"], x["region"]) for x in plan] == [PLAN[1], PLAN[0], PLAN[2], PLAN[3]]
     icons, contact = plan[0], plan[1]
     monthly = a["monthly_entries"]
+    assert a["observed"] == {"conversions": 50.0, "revenue": 6000.0, "goals": [["Signup", 50.0]], "from": "goals"}
+    assert a["rate"] == pytest.approx(50 * 30.4375 / 30 / a["monthly_conversions"], rel=1e-4)
+    assert a["monthly_value"] == pytest.approx(6000 * 30.4375 / 30, abs=0.5)  # the export's revenue, a month
     for x in plan:
-        assert x["conversions"] == round(x["cost"] / 100 * monthly, 1)
+        assert x["conversions"] == pytest.approx(x["cost"] / 100 * monthly * a["rate"], abs=0.051)
         assert x["visits"] == round(x["flow"] * monthly, 1)
     assert contact["money"] == round(contact["conversions"] * 50, 2)
-    assert icons["money"] == round(icons["conversions"] * site["value_per_conversion"], 2)
+    assert icons["money"] == round(icons["conversions"] * 120, 2)
     assert icons["money"] > contact["money"]
     assert icons["words"] == (
         "the footer's 3 follow icons (LinkedIn, Instagram, X) on 8 pages: without them, of 100 visitors who land on "
         "the blog or the home page, about 14 more would reach an offer; in your traffic: ~2,560 visits a month click "
-        "them, without them ~1,790 more conversions a month, worth about $1,950,000 a month")
-    assert contact["words"].endswith("; in your traffic: ~1,710 clicks a month hit it, ~1,710 conversions a month "
-                                     "lost, worth about $85,400 a month")
+        "them, without them ~16 more conversions a month, worth about $1,880 a month")
+    assert contact["words"].endswith("; in your traffic: ~1,710 clicks a month hit it, ~15 conversions a month "
+                                     "lost, worth about $740 a month")
 
 
 def test_model_against_reality_per_entry_page(crawls):
@@ -292,8 +296,9 @@ def test_model_against_reality_per_entry_page(crawls):
     assert (post["url"], post["observed"]) == (A + "blog/widgets-101/", 0.005)
     assert home["error"] == round(home["predicted"] - 0.03, 4)
     assert a["unmatched"] == {"rows": 0, "visits": 0.0, "examples": []}  # ((not set) is no page: left out)
-    assert a["sentence"] == ("of your ~10,800 monthly entries (on 2 pages), 46% reach an offer: ~4,980 a month, worth "
-                             "about $5,480,000 a month")
+    assert a["sentence"] == ("of your ~10,800 monthly entries (on 2 pages), the model sends 46% to an offer: ~4,980 "
+                             "visits a month reach one; observed: Signup 50, $6,000, so 1.0% of the visits reaching "
+                             "an offer convert: worth about $5,890 a month")
 
 
 def test_real_clicks_against_the_model_and_the_weights_they_fit(crawls):
@@ -337,13 +342,15 @@ def test_terminal_and_html_reports_show_visits_and_money(crawls):
     assert lines[4] == ("Funnel: 46.1% of visitors from 3 entry pages (weighted by their real entries) reach an offer "
                         "(in 1.3 clicks), 20.5% leak to social")
     assert lines[5] == ("Traffic (entry_pages_20241101_20241130.csv, conversions.csv; 2024-11-01 to 2024-11-30): of "
-                        "your ~12,600 monthly entries (on 3 pages), 46% reach an offer: ~5,800 a month, worth about "
-                        "$6,310,000 a month; 2 rows (~62 entries a month) match no page the crawl read")
+                        "your ~12,600 monthly entries (on 3 pages), the model sends 46% to an offer: ~5,800 visits a "
+                        "month reach one; observed: Signup 50, $6,000, so 0.9% of the visits reaching an offer "
+                        "convert: worth about $6,090 a month; 2 rows (~62 entries a month) match no page the crawl "
+                        "read")
     # the export's cells are shown, never obeyed: the escape sequence is written as text
     assert lines[6] == '  not matched: /old-page/, =HYPERLINK("http://evil.example","x")\\x1b[2J'
     assert "\x1b" not in text
     assert lines[9].startswith("  1. [medium] the footer's 3 follow icons") and lines[9].endswith(
-        "worth about $1,950,000 a month")
+        "worth about $1,880 a month")
     assert lines[11].startswith("  2. [high] 8 pages link 'Contact us'")
     # HTML: the traffic section, the money cards, and two more columns in the plan
     assert '<section id="traffic">' in html and "\x1b" not in html
@@ -351,8 +358,8 @@ def test_terminal_and_html_reports_show_visits_and_money(crawls):
     assert ('<div class="card"><div class="value">~12,600</div><div class="label">entries a month (your analytics)'
             '</div></div>') in html
     assert '<th class="num">Visits a month</th><th class="num">Money a month</th>' in html
-    assert '<td class="num">~2,560</td><td class="num">$1,950,000</td>' in html
-    assert '<td class="num">~1,710</td><td class="num">$85,400</td>' in html
+    assert '<td class="num">~2,560</td><td class="num">$1,880</td>' in html
+    assert '<td class="num">~1,710</td><td class="num">$740</td>' in html
     # without analytics: neither
     with Store(db, readonly=True) as store:
         plain = render(audit(store, 1))
@@ -381,19 +388,19 @@ def test_diff_and_the_email_carry_the_money(crawls):
     result = run_cli("diff", "--db", db)
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1] == "acme.test: worth $6,310,000 to $5,480,000 a month"
-    assert lines[4] == ("  - What the visits reaching an offer are worth fell from $6,310,000 to $5,480,000 a month "
+    assert lines[1] == "acme.test: worth $6,090 to $5,890 a month"
+    assert lines[4] == ("  - What the visits reaching an offer are worth fell from $6,090 to $5,890 a month "
                         "(your entries: ~12,600 to ~10,800 a month).")
     assert "  Entries a month (your analytics)           ~12,600 → ~10,800  -1,780" in lines
     assert "  Money a month (the model)                  $6,310,000 → $5,480,000  -$836,000" in lines
-    assert lines[7].endswith("worth about $1,690,000 a month")  # the plan of crawl #2, in its money
+    assert lines[7].endswith("worth about $1,820 a month")  # the plan of crawl #2, in its money
     from analysis.diff import diff_crawls, headline
     from analysis.formats.diff import plain_text
 
     with Store(db, readonly=True) as store:
         d = diff_crawls(store, 1, 2)  # (what --format json writes)
-    assert d["money"]["monthly_value"] == {"old": 6312640.37, "new": 5476976.58, "delta": -835663.79}
-    assert [x["money"] for x in d["fix_first"]] == [1694011.43, 73345.0, 270311.61]
+    assert d["money"]["monthly_value"] == {"old": 6087.5, "new": 5891.13, "delta": -196.37}
+    assert [x["money"] for x in d["fix_first"]] == [1824.0, 725.0, 288.0]
     server = _start(auth=False)
     try:
         (tmp / "mail.toml").write_text(f'[email]\nhost = "127.0.0.1"\nport = {server.port}\nsecurity = "none"\n'
@@ -404,10 +411,10 @@ def test_diff_and_the_email_carry_the_money(crawls):
     finally:
         server.stop()
     message = received.message
-    assert message["Subject"] == headline(d) == "acme.test: worth $6,310,000 to $5,480,000 a month"
+    assert message["Subject"] == headline(d) == "acme.test: worth $6,090 to $5,890 a month"
     plain = message.get_body(("plain",)).get_content()
     assert plain.replace("\r\n", "\n").strip() == plain_text(d).strip()
-    assert "Money a month (the model)" in plain and "$5,480,000" in plain
+    assert "Money a month (the model)" in plain and "$5,890" in plain
     assert "<td>Money a month (the model)</td>" in message.get_body(("html",)).get_content()
 
 
