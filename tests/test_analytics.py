@@ -388,11 +388,18 @@ def test_diff_and_the_email_carry_the_money(crawls):
     result = run_cli("diff", "--db", db)
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[1] == "acme.test: worth $6,090 to $5,890 a month"
-    assert lines[4] == ("  - What the visits reaching an offer are worth fell from $6,090 to $5,890 a month "
-                        "(your entries: ~12,600 to ~10,800 a month).")
-    assert "  Entries a month (your analytics)           ~12,600 → ~10,800  -1,780" in lines
-    assert "  Money a month (the model)                  $6,310,000 → $5,480,000  -$836,000" in lines
+    # November's Plausible exports against December's GA4 report: the exports changed, not only the site
+    assert lines[1] == "acme.test: worth $6,090 to $5,890 a month (other analytics inputs)"
+    assert lines[4] == ("  - What the visits reaching an offer are worth went from $6,090 to $5,890 a month (your "
+                        "entries: ~12,600 to ~10,800 a month), but the analytics inputs changed, not only the site: the "
+                        "analytics exports (entry_pages_20241101_20241130.csv (Plausible), conversions.csv (Plausible) "
+                        "to landing.csv (GA4), conversions.csv (Plausible)). Compare crawls audited with the same "
+                        "exports and values.")
+    # the site-wide conversion is the one weighted by the real entries when both crawls had them
+    assert "  Conversion probability (site-wide, your entries)    46.1% →   46.1%  0" in lines
+    assert "  Entries a month (your analytics)                  ~12,600 → ~10,800  -1,780" in lines
+    assert "  Visits reaching an offer a month (the model)       ~5,800 →  ~4,980  -820" in lines
+    assert "  Money a month (the model)                          $6,090 →  $5,890  -$200" in lines
     assert lines[7].endswith("worth about $1,820 a month")  # the plan of crawl #2, in its money
     from analysis.diff import diff_crawls, headline
     from analysis.formats.diff import plain_text
@@ -411,7 +418,7 @@ def test_diff_and_the_email_carry_the_money(crawls):
     finally:
         server.stop()
     message = received.message
-    assert message["Subject"] == headline(d) == "acme.test: worth $6,090 to $5,890 a month"
+    assert message["Subject"] == headline(d) == "acme.test: worth $6,090 to $5,890 a month (other analytics inputs)"
     plain = message.get_body(("plain",)).get_content()
     assert plain.replace("\r\n", "\n").strip() == plain_text(d).strip()
     assert "Money a month (the model)" in plain and "$5,890" in plain
@@ -449,3 +456,80 @@ def test_bare_paths_belong_to_the_site_unless_the_export_or_analytics_host_names
     worth = conversion_values(g, Traffic([], 30, False, goals={"Demo": [4.0, 400.0]}), {"/post/": 7})
     assert worth == {"pages": {site + "post/": 7.0}, "default": 100.0, "currency": "$",
                      "source": "funnel.toml and the export"}
+
+
+# -- the trial's findings (money2) ------------------------------------------------------------------
+def test_without_observed_conversions_the_money_assumes_every_visit_reaching_an_offer_converts(crawls, tmp_path):
+    """Entries on pricing and the product page are entry pages too (not only the blog and the home
+    page), and the Funnel and Traffic lines count the same pages. With no conversions in the
+    exports, what is counted is visits reaching an offer, and the money says what it assumes."""
+    from analysis.formats.terminal import write
+
+    _, db, _, _ = crawls
+    entries = _write(tmp_path / "entry_pages.csv", "name,visitors,visits\n/,900,1000\n/pricing/,90,100\n"
+                                                   "/product/,45,50\n/blog/widgets-101/,10,10\n")
+    with Store(db, readonly=True) as store:
+        a = audit(store, 1, analytics=load([str(entries)], values={"/pricing/": 100.0, "/product/": 100.0}))
+    m = a.metrics
+    assert [e["url"] for e in m["entries"]] == [A, A + "blog/widgets-101/", A + "pricing/", A + "product/"]
+    t = m["analytics"]
+    assert (t["entry_pages"], t["observed"], t["rate"]) == (4, None, None)
+    out = io.StringIO()
+    write(a, out, color=False)
+    lines = out.getvalue().splitlines()
+    assert lines[4].startswith("Funnel: ") and " from 4 entry pages (weighted by their real entries)" in lines[4]
+    assert lines[5].startswith("Traffic (entry_pages.csv): of your ~1,160 monthly entries (on 4 pages), the model "
+                               "sends ")
+    assert (" to an offer: ~" in lines[5] and "visits a month reach one, worth about $" in lines[5]
+            and lines[5].endswith("a month if every one converts (the exports give no conversions) (the exports do "
+                                  "not say their period: taken as one month)"))
+    icons = next(x for x in m["fix_first"] if x["rule"] == "backward-social")
+    assert "more visits a month would reach an offer, worth about $" in icons["words"]
+    assert icons["words"].endswith(" a month if every one converted") and "conversions" not in icons["words"]
+    # entry pages limited with --entry: only those
+    with Store(db, readonly=True) as store:
+        only = audit(store, 1, entry="/blog/", analytics=load([str(entries)])).metrics
+    assert [e["url"] for e in only["entries"]] == [A + "blog/widgets-101/"]
+
+
+def test_observed_conversions_scale_the_money_to_the_exports():
+    from analysis.analytics import observed_conversions, sentence
+
+    t = Traffic([], 30, False, goals={"Signup": [140.0, None], "Visit /checkout/": [70.0, None],
+                                      "Purchase": [70.0, 8400.0], "Visit /pricing/": [1200.0, None],
+                                      "Outbound Link: Click": [520.0, None]})
+    o = observed_conversions(t)
+    # a visit to pricing is reaching an offer, an outbound click no conversion: neither is counted
+    assert o == {"conversions": 280.0, "revenue": 8400.0, "from": "goals",
+                 "goals": [("Signup", 140.0), ("Purchase", 70.0), ("Visit /checkout/", 70.0)]}
+    a = {"monthly_entries": 9000.0, "entry_pages": 7, "conversion": 0.484, "monthly_conversions": 4356.0,
+         "rate": 0.0643, "monthly_value": 8400.0, "currency": "$", "unmatched": {"rows": 0}, "period": {},
+         "observed": {**o, "goals": [list(g) for g in o["goals"]]}}
+    assert sentence(a) == ("of your ~9,000 monthly entries (on 7 pages), the model sends 48% to an offer: ~4,360 "
+                           "visits a month reach one; observed: Signup 140, Purchase 70, Visit /checkout/ 70, $8,400, "
+                           "so 6.4% of the visits reaching an offer convert: worth about $8,400 a month")
+
+
+def test_diff_money_in_each_crawls_currency_and_inputs_changed():
+    from analysis.diff import _money_items, money_changes
+    from analysis.formats.diff import metric_rows
+
+    old = {"monthly_entries": 1000.0, "conversion": 0.4, "monthly_conversions": 400.0, "monthly_value": 6000.0,
+           "value_per_conversion": 120.0, "currency": "$", "files": [{"name": "e.csv", "tool": "Plausible"}],
+           "plan": []}
+    new = {**old, "monthly_value": 5000.0, "currency": "€"}
+    d = money_changes(old, new, [])
+    [item] = _money_items(d)
+    assert item["words"] == ("What the visits reaching an offer are worth went from $6,000 to €5,000 a month, but the "
+                             "analytics inputs changed, not only the site: the currency ($ to €). Compare crawls "
+                             "audited with the same exports and values.")
+    none = {"old": None, "new": None, "delta": None}
+    rows = metric_rows({"metrics": {"site": dict.fromkeys(("conversion", "social_leak", "clicks_to_conversion",
+                                                           "conversion_depth", "unreachable_posts"), none),
+                                    "blog": dict.fromkeys(("conversion", "social_leak"), none), "landing": []},
+                        "new": {"targets": [A]}, **d})
+    assert ("Money a month (the model)", "$6,000", "€5,000", "—") in rows
+    assert ("Conversion probability (site-wide, your entries)", "40.0%", "40.0%", "0") in rows
+    # the same inputs: the site's doing
+    [item] = _money_items(money_changes(old, {**old, "monthly_value": 5000.0}, []))
+    assert item["words"] == "What the visits reaching an offer are worth fell from $6,000 to $5,000 a month."
