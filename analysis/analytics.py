@@ -42,6 +42,7 @@ or any event named in ``[values]``) is a conversion of the session's entry page.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import math
 import os
@@ -102,11 +103,16 @@ LAYOUTS = (
             page="url_path", host="hostname", session=("visit_id", "session_id"), time=("created_at",),
             date="created_at", event="event_name", event_type="event_type", revenue=("revenue", "value")),
     _layout("Matomo", "entry pages", ENTRIES, ("label", "entry_nb_visits"),
-            page=("url", "label"), visits="entry_nb_visits", conversions=("nb_conversions", "entry_nb_conversions"),
-            revenue=("revenue", "entry_revenue")),
+            page=("url", "metadata_url", "metadata: url", "label"), visits="entry_nb_visits",
+            conversions=("nb_conversions_entry", "nb_conversions", "entry_nb_conversions"),
+            revenue=("revenue_entry", "revenue", "entry_revenue")),
+    # the Export button of Matomo's dashboard writes the column names as the dashboard shows them
+    _layout("Matomo", "entry pages", ENTRIES, ("label", "entrances"),
+            page=("url", "metadata: url", "metadata_url", "label"), visits="entrances",
+            conversions=("conversions", "conversions (entry)"), revenue=("revenue", "revenue (entry)")),
     _layout("Matomo", "goals", GOALS, ("label", "nb_conversions"), goal="label", conversions="nb_conversions",
             revenue="revenue"),
-    _layout("Matomo", "pages", PAGES, ("label", "nb_hits"), page=("url", "label"), views="nb_hits"),
+    _layout("Matomo", "pages", PAGES, ("label", "nb_hits"), page=("url", "metadata_url", "label"), views="nb_hits"),
     _layout("Plausible", "entry pages", ENTRIES, ("name", "unique_entrances", "total_entrances"),
             page="name", visits="total_entrances"),
     _layout("Plausible", "entry pages (CSV export)", ENTRIES, ("date", "entry_page", "entrances"),
@@ -133,10 +139,10 @@ LAYOUTS = (
 )
 # A column that says which tool and report a file is, though other columns it needs are missing
 # ("looks like a Matomo entry pages export but has no …").
-TELLING = {"unique_entrances": 5, "total_entrances": 5, "entry_nb_visits": 2, "unique_conversions": 7,
-           "total_conversions": 7, "entry_page": 6, "ga_session_id": 0, "page_location": 0,
-           "landing page + query string": 11, "landing page": 12, "nb_hits": 4, "url_path": 1,
-           "nb_conversions": 3, "key events": 13}
+TELLING = {"unique_entrances": 6, "total_entrances": 6, "entry_nb_visits": 2, "unique_conversions": 8,
+           "total_conversions": 8, "entry_page": 7, "ga_session_id": 0, "page_location": 0,
+           "landing page + query string": 12, "landing page": 13, "nb_hits": 5, "url_path": 1,
+           "nb_conversions": 4, "key events": 14}
 EXPECTED = ("Plausible (name,visitors,visits or name,unique_entrances,total_entrances; "
             "name,unique_conversions,total_conversions), Matomo (label,entry_nb_visits; label,nb_conversions), "
             "GA4 (Landing page + query string,Sessions,Key events; event_name,page_location,ga_session_id) "
@@ -155,6 +161,7 @@ class Export:
     goals: dict = field(default_factory=dict)     # goal name -> [conversions, revenue or None]
     views: dict = field(default_factory=dict)     # (host, page) -> page views
     sessions: list = field(default_factory=list)  # [(host, [pages in time order], conversions, revenue)]
+    folders: list = field(default_factory=list)   # Matomo folder rows skipped (the sum of their pages)
     start: date | None = None
     end: date | None = None
 
@@ -345,6 +352,7 @@ def _read(path: str, stream, conversion_events=()) -> Export:
         return next((index[c] for c in layout.columns.get(what, ()) if c in index), None)
 
     where = {what: col(what) for what in layout.columns}
+    pages_at = [index[c] for c in layout.columns.get("page", ()) if c in index]
     export = Export(path, layout.tool, layout.report, layout.kind, start=start, end=end)
     dates: list[date] = []
     sessions: dict = {}
@@ -372,8 +380,11 @@ def _read(path: str, stream, conversion_events=()) -> Export:
                 dates.append(d)
         host = (cell("host") or "").lower()
         if layout.kind == ENTRIES:
-            page = cell("page") or ""
+            page = next((row[i].strip() for i in pages_at if i < len(row) and row[i].strip()), "")
             if not page or page.lower() in ("(not set)", "total", "grand total", "totals"):
+                continue
+            if layout.tool == "Matomo" and _folder_row(page):  # (its pages' sum: never the folder's index)
+                export.folders.append(page)
                 continue
             slot = export.entries.setdefault((host, page), [0.0, None, None])
             slot[0] += amount("visits") or 0.0
@@ -409,6 +420,17 @@ def _read(path: str, stream, conversion_events=()) -> Export:
                     pages.append(page)
             export.sessions.append((host, pages, events["conversions"], events["revenue"]))
     return export
+
+
+def _folder_row(page: str) -> bool:
+    """A row of Matomo's hierarchical (not flattened) report that sums a folder's pages: a bare
+    label (``blog``), neither a path nor a URL nor a page of the folder (``pricing/index``).
+
+    >>> [_folder_row(p) for p in ("blog", "/index", "pricing/index", "https://a.example/", "/pricing")]
+    [True, False, False, False, False]
+    """
+    return not page.startswith(("/", "http://", "https://")) and "/" not in page.strip("/") and not page.endswith(
+        ("index", ".html", ".htm", ".php"))
 
 
 def _recognise(path: str, names: list[str], header: list[str]) -> Layout:
@@ -473,8 +495,64 @@ def _event(export: Export, sessions: dict, layout: Layout, cell, amount, line: i
 def read_exports(paths, conversion_events=()) -> list[Export]:
     """Read every export (:class:`AnalyticsError` on the first that cannot be read).
     ``conversion_events``: event names counted as conversions beyond :data:`CONVERSION_EVENTS`
-    (the goal names of ``[values]``)."""
-    return [read_export(path, conversion_events) for path in paths]
+    (the goal names of ``[values]``). The same file given twice is read once; of two exports
+    counting the same entries or goals over overlapping periods (two tools' exports of the same
+    month), the first is kept and the other's entries or goals left out; Matomo's folder rows
+    are skipped; exports of different periods are said (each is scaled to a month): warnings."""
+    from analysis.formats.safe import safe
+
+    exports: list[Export] = []
+    seen: dict = {}
+    for path in paths:
+        try:
+            with open(path, "rb") as fh:
+                digest = hashlib.sha256(fh.read()).hexdigest()
+        except OSError:
+            digest = None
+        if digest is not None and digest in seen:
+            if os.path.realpath(path) == os.path.realpath(seen[digest]):
+                logger.warning("--analytics %s: given twice: read once", safe(path))
+            else:
+                logger.warning("--analytics %s: the same export as %s: read once", safe(path), safe(seen[digest]))
+            continue
+        e = read_export(path, conversion_events)
+        if digest is not None:
+            seen[digest] = path
+        if e.folders:
+            shown = ", ".join(safe(f) for f in e.folders[:EXAMPLES])
+            logger.warning("%s: %d folder row%s of Matomo's report left out (%s): each sums the pages under it, not "
+                           "one page; export the report flattened (flat=1) to count every page", safe(e.name),
+                           len(e.folders), "s" if len(e.folders) != 1 else "", shown)
+        for kind, attr in ((ENTRIES, "entries"), (GOALS, "goals")):
+            if not getattr(e, attr) or (kind == ENTRIES and e.kind != ENTRIES):
+                continue
+            other = next((x for x in exports if getattr(x, attr) and (kind == GOALS or x.kind == ENTRIES)
+                          and _overlap(x, e)), None)
+            if other is not None:
+                what = "entry pages" if kind == ENTRIES else "conversions"
+                logger.warning("%s and %s both count %s%s: kept %s, left out %s's (give one export of each "
+                               "report per period)", safe(other.name), safe(e.name), what, _periods_words(other, e),
+                               safe(other.name), safe(e.name))
+                setattr(e, attr, {})
+        exports.append(e)
+    periods = {(x.start, x.end) for x in exports if x.start and x.end}
+    if len(periods) > 1:
+        logger.warning("the exports cover different periods (%s): each is counted as a month's worth of its own",
+                       "; ".join(f"{safe(x.name)} {x.start} to {x.end}" for x in exports if x.start and x.end))
+    return exports
+
+
+def _overlap(a: Export, b: Export) -> bool:
+    """Two exports of overlapping periods (or of a period one of them does not say)."""
+    if not (a.start and a.end and b.start and b.end):
+        return True
+    return a.start <= b.end and b.start <= a.end
+
+
+def _periods_words(a: Export, b: Export) -> str:
+    if a.start and a.end and b.start and b.end:
+        return f" over overlapping periods ({a.start} to {a.end}, {b.start} to {b.end})"
+    return " (a period one of them does not say)"
 
 
 # -- onto the crawl -------------------------------------------------------------------------------
@@ -535,6 +613,8 @@ class _Mapper:
         page = page.strip()
         if page in ("/index", "index"):  # Matomo's label of the root page
             page = "/"
+        elif page.endswith("/index") and not page.startswith(("http://", "https://")):  # pricing/index: /pricing/
+            page = page[:-len("index")]
         if page.startswith(("http://", "https://")):
             return page
         if page.startswith("//"):
@@ -612,7 +692,11 @@ def match(exports: list[Export], g, host: str | None = None) -> Traffic:
     unmatched = traffic.unmatched
     has_entries = any(e.entries for e in exports)
     for e in exports:
+        # an export of a shorter or longer period than the longest counts as that many days' worth
+        f = days / ((e.end - e.start).days + 1) if e.start and e.end else 1.0
         for (h, page), (visits, conversions, revenue) in e.entries.items():
+            visits, conversions = visits * f, None if conversions is None else conversions * f
+            revenue = None if revenue is None else revenue * f
             traffic.entry_visits += visits
             url = mapper.node(h, page)
             if not walked(url):
@@ -627,9 +711,9 @@ def match(exports: list[Export], g, host: str | None = None) -> Traffic:
                     seen["revenue"] = (seen["revenue"] or 0.0) + revenue
         for name, (conversions, revenue) in e.goals.items():
             slot = traffic.goals.setdefault(name, [0.0, None])
-            slot[0] += conversions
+            slot[0] += conversions * f
             if revenue is not None:
-                slot[1] = (slot[1] or 0.0) + revenue
+                slot[1] = (slot[1] or 0.0) + revenue * f
         traffic.views += len(e.views)
         for h, pages, conversions, revenue in e.sessions:
             if not pages:

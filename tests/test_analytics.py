@@ -533,3 +533,48 @@ def test_diff_money_in_each_crawls_currency_and_inputs_changed():
     # the same inputs: the site's doing
     [item] = _money_items(money_changes(old, {**old, "monthly_value": 5000.0}, []))
     assert item["words"] == "What the visits reaching an offer are worth fell from $6,000 to $5,000 a month."
+
+
+MATOMO_UI = ("Label\tUnique Entrances\tEntrances\tEntry actions\tBounces\tBounce Rate\tMetadata: url\n"
+             "/index\t3000\t3900\t9000\t1700\t44%\thttps://acme.test/\n"
+             "blog\t2730\t3170\t5200\t2150\t68%\t\n"
+             "pricing\t800\t1000\t2500\t300\t30%\t\n")
+
+
+def test_matomos_real_exports(tmp_path, caplog):
+    # the dashboard's Export button: translated column names, UTF-16; folder rows left out, and said
+    path = _write(tmp_path / "Entry pages.tsv", MATOMO_UI, "utf-16")
+    with caplog.at_level("WARNING", logger="analysis.analytics"):
+        [e] = load([str(path)])["exports"]
+    assert (e.tool, e.report, e.entries, e.folders) == (
+        "Matomo", "entry pages", {("", "https://acme.test/"): [3900.0, None, None]}, ["blog", "pricing"])
+    assert caplog.messages == ["Entry pages.tsv: 2 folder rows of Matomo's report left out (blog, pricing): each sums "
+                               "the pages under it, not one page; export the report flattened (flat=1) to count "
+                               "every page"]
+    # the flat API export: its metadata_url, not its label; the goals view's entry columns
+    e = read_export(str(_write(tmp_path / "flat.csv",
+                               "label,entry_nb_visits,nb_conversions_entry,revenue_entry,metadata_url,metadata_segment\n"
+                               "pricing/index,1000,90,10800,https://acme.test/pricing/,x\n"
+                               "blog/widgets-101/index,200,1,0,,x\n")))
+    assert e.entries == {("", "https://acme.test/pricing/"): [1000.0, 90.0, 10800.0],
+                         ("", "blog/widgets-101/index"): [200.0, 1.0, 0.0]}
+    g = graph_from([{"url": u, "role": "page", "status": 200, "parsed": 1}
+                    for u in (A, A + "pricing/", A + "blog/widgets-101/")], [], site=[A], blog=[A + "blog/"])
+    assert match([e], g).entries == {A + "pricing/": 1000.0, A + "blog/widgets-101/": 200.0}
+
+
+def test_the_same_export_twice_or_two_of_the_same_period_count_once(tmp_path, caplog):
+    entries = _write(tmp_path / "entry_pages.csv", "name,visitors,visits\n/,900,1000\n")
+    copy = _write(tmp_path / "copy.csv", "name,visitors,visits\n/,900,1000\n")
+    with caplog.at_level("WARNING", logger="analysis.analytics"):
+        exports = load([str(entries), str(entries), str(copy), str(_write(tmp_path / "landing.csv", DECEMBER))])[
+            "exports"]
+    assert [x.name for x in exports] == ["entry_pages.csv", "landing.csv"]
+    assert exports[1].entries == {}  # (November's Plausible entries kept, December's GA4 left out: no period said)
+    assert caplog.messages == [
+        f"--analytics {entries}: given twice: read once",
+        f"--analytics {copy}: the same export as {entries}: read once",
+        "entry_pages.csv and landing.csv both count entry pages (a period one of them does not say): kept "
+        "entry_pages.csv, left out landing.csv's (give one export of each report per period)"]
+    g = graph_from([{"url": A, "role": "page", "status": 200, "parsed": 1}], [], site=[A])
+    assert match(exports, g).entries == {A: 1000.0}
