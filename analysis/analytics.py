@@ -71,6 +71,7 @@ class AnalyticsError(ValueError):
 # What a row of each kind gives: entries (where visits start), goals (conversions by goal),
 # pages (page views), events (one row per event of a session).
 ENTRIES, GOALS, PAGES, EVENTS = "entries", "goals", "pages", "events"
+PERIOD = "period"   # a report read for its dates only (Plausible's visitors by day)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ LAYOUTS = (
             goal="name", conversions="total_conversions", revenue=("total_revenue", "revenue")),
     _layout("Plausible", "pages (CSV export)", PAGES, ("date", "page", "pageviews"),
             page="page", views="pageviews", date="date", host="hostname"),
+    _layout("Plausible", "visitors by day (the period)", PERIOD, ("date", "visitors", "visits"), date="date"),
     _layout("Plausible", "top pages", PAGES, ("name", "visitors", "pageviews"), page="name", views="pageviews"),
     _layout("Plausible", "entry pages", ENTRIES, ("name", "visitors", "visits"), page="name", visits="visits",
             conversions=("conversions", "total_conversions"), revenue=("total_revenue", "revenue")),
@@ -139,10 +141,10 @@ LAYOUTS = (
 )
 # A column that says which tool and report a file is, though other columns it needs are missing
 # ("looks like a Matomo entry pages export but has no …").
-TELLING = {"unique_entrances": 6, "total_entrances": 6, "entry_nb_visits": 2, "unique_conversions": 8,
-           "total_conversions": 8, "entry_page": 7, "ga_session_id": 0, "page_location": 0,
-           "landing page + query string": 12, "landing page": 13, "nb_hits": 5, "url_path": 1,
-           "nb_conversions": 4, "key events": 14}
+TELLING = {name: next(i for i, layout in enumerate(LAYOUTS) if name in layout.needs) for name in (
+    "unique_entrances", "total_entrances", "entry_nb_visits", "unique_conversions", "total_conversions", "entry_page",
+    "ga_session_id", "page_location", "landing page + query string", "landing page", "nb_hits", "url_path",
+    "nb_conversions", "key events")}
 EXPECTED = ("Plausible (name,visitors,visits or name,unique_entrances,total_entrances; "
             "name,unique_conversions,total_conversions), Matomo (label,entry_nb_visits; label,nb_conversions), "
             "GA4 (Landing page + query string,Sessions,Key events; event_name,page_location,ga_session_id) "
@@ -267,6 +269,8 @@ def _open_text(path: str):
         raise AnalyticsError(f"--analytics {path}: is a folder, not an export file") from None
     except OSError as exc:
         raise AnalyticsError(f"--analytics {path}: cannot read it: {exc.strerror}") from None
+    if head.startswith(b"PK\x03\x04") and not path.lower().endswith((".xlsx", ".xls", ".ods", ".numbers")):
+        raise AnalyticsError(f"{path}: a zip archive: unzip it first: funnelcheck reads the CSV files inside")
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         encoding = "utf-16"
     elif b"\x00" in head[:4096]:
@@ -401,6 +405,8 @@ def _read(path: str, stream, conversion_events=()) -> Export:
             value = amount("revenue") if where.get("revenue") is not None else None
             if value is not None:
                 slot[1] = (slot[1] or 0.0) + value
+        elif layout.kind == PERIOD:
+            pass
         elif layout.kind == PAGES:
             page = cell("page") or ""
             if page:
@@ -652,7 +658,7 @@ class _Mapper:
         return found
 
 
-def match(exports: list[Export], g, host: str | None = None) -> Traffic:
+def match(exports: list[Export], g, host: str | None = None, period: dict | None = None) -> Traffic:
     """The exports' entries, conversions, transitions and goals on the crawl's pages (see the
     module docstring). A page is matched when it is one the funnel metrics walk (an owned page
     read and answering ok); every other row is counted in ``unmatched``, with examples.
@@ -686,14 +692,20 @@ def match(exports: list[Export], g, host: str | None = None) -> Traffic:
     ends = [e.end for e in exports if e.end]
     spans = [((e.end - e.start).days + 1) for e in exports if e.start and e.end]
     days = float(max(spans)) if spans else ASSUMED_DAYS
-    traffic = Traffic(files=[{"name": e.name, "tool": e.tool, "report": e.report, "rows": e.rows} for e in exports],
+    traffic = Traffic(files=[{"name": e.name, "tool": e.tool, "report": e.report, "rows": e.rows} for e in exports
+                             if e.kind != PERIOD or e.start],
                       days=days, assumed=not spans, start=min(starts).isoformat() if starts else None,
                       end=max(ends).isoformat() if ends else None)
+    if period:  # --analytics-period: what the exports cover, said by the user
+        days = traffic.days = float(period["days"])
+        traffic.assumed = False
+        traffic.start, traffic.end = period.get("start"), period.get("end")
+        spans = []
     unmatched = traffic.unmatched
     has_entries = any(e.entries for e in exports)
     for e in exports:
         # an export of a shorter or longer period than the longest counts as that many days' worth
-        f = days / ((e.end - e.start).days + 1) if e.start and e.end else 1.0
+        f = days / ((e.end - e.start).days + 1) if e.start and e.end and spans else 1.0
         for (h, page), (visits, conversions, revenue) in e.entries.items():
             visits, conversions = visits * f, None if conversions is None else conversions * f
             revenue = None if revenue is None else revenue * f
@@ -1024,7 +1036,7 @@ def traffic_metrics(g, findings, analytics: dict, weights: dict | None = None, e
     from analysis.metrics import funnel_metrics
     from analysis.plan import priced
 
-    traffic = match(analytics["exports"], g, analytics.get("host"))
+    traffic = match(analytics["exports"], g, analytics.get("host"), analytics.get("period"))
     worth = conversion_values(g, traffic, analytics.get("values"), analytics.get("host"))
     metrics = funnel_metrics(g, findings, weights, entry, visits=traffic.entries or None, values=worth)
     site = metrics["site"]
@@ -1155,14 +1167,47 @@ def sentence(a: dict) -> str:
     return text
 
 
-def load(paths, host: str | None = None, values: dict | None = None) -> dict | None:
+def parse_period(text: str | None) -> dict | None:
+    """``--analytics-period``: a number of days or ``FROM:TO`` (ISO dates, both days counted).
+
+    >>> parse_period("30"), parse_period("2024-11-01:2024-11-30")
+    ({'days': 30.0, 'start': None, 'end': None}, {'days': 30.0, 'start': '2024-11-01', 'end': '2024-11-30'})
+    >>> parse_period("last month")
+    Traceback (most recent call last):
+    analysis.analytics.AnalyticsError: --analytics-period 'last month': give a number of days (30) or FROM:TO (2024-11-01:2024-11-30)
+    """
+    if text is None or not str(text).strip():
+        return None
+    raw = str(text).strip()
+    wrong = AnalyticsError(f"--analytics-period {raw!r}: give a number of days (30) or FROM:TO (2024-11-01:2024-11-30)")
+    if ":" in raw:
+        a, _, b = raw.partition(":")
+        try:
+            start, end = date.fromisoformat(a.strip()), date.fromisoformat(b.strip())
+        except ValueError:
+            raise wrong from None
+        if end < start:
+            raise AnalyticsError(f"--analytics-period {raw!r}: the period ends before it starts")
+        return {"days": float((end - start).days + 1), "start": start.isoformat(), "end": end.isoformat()}
+    try:
+        days = float(raw)
+    except ValueError:
+        raise wrong from None
+    if not math.isfinite(days) or not 1 <= days <= 3660:
+        raise AnalyticsError(f"--analytics-period {raw!r}: a number of days from 1 to 3660")
+    return {"days": days, "start": None, "end": None}
+
+
+def load(paths, host: str | None = None, values: dict | None = None, period: str | None = None) -> dict | None:
     """``--analytics FILE...``, read and checked before anything is crawled (None without files):
     the ``analytics`` argument of :func:`traffic_metrics`."""
     if not paths:
+        if period:
+            parse_period(period)
         return None
     goals = [k for k in (values or {}) if not k.startswith(("/", "http://", "https://")) and k not in
              ("currency", "default")]
-    return {"exports": read_exports(paths, goals), "host": host, "values": values}
+    return {"exports": read_exports(paths, goals), "host": host, "values": values, "period": parse_period(period)}
 
 
 def _files(a: dict) -> str:

@@ -578,3 +578,40 @@ def test_the_same_export_twice_or_two_of_the_same_period_count_once(tmp_path, ca
         "entry_pages.csv, left out landing.csv's (give one export of each report per period)"]
     g = graph_from([{"url": A, "role": "page", "status": 200, "parsed": 1}], [], site=[A])
     assert match(exports, g).entries == {A: 1000.0}
+
+
+def test_the_period_stated_read_from_plausibles_visitors_or_said_when_the_exports_differ(tmp_path, caplog):
+    g = graph_from([{"url": A, "role": "page", "status": 200, "parsed": 1}], [], site=[A])
+    entries = str(_write(tmp_path / "entry_pages.csv", "name,visitors,visits\n/,900,1000\n"))
+    # --analytics-period: 15 days of entries are half a month's
+    t = match(load([entries], period="2024-11-01:2024-11-15")["exports"], g, period=load(
+        [entries], period="2024-11-01:2024-11-15")["period"])
+    assert (t.days, t.start, t.end, t.assumed, round(t.monthly(1000))) == (15.0, "2024-11-01", "2024-11-15", False, 2029)
+    for bad, message in (("soon", "give a number of days (30) or FROM:TO (2024-11-01:2024-11-30)"),
+                         ("2024-11-30:2024-11-01", "the period ends before it starts")):
+        with pytest.raises(AnalyticsError) as exc:
+            load([entries], period=bad)
+        assert str(exc.value) == f"--analytics-period {bad!r}: {message}"
+    # Plausible's visitors.csv (a row a day) gives the period
+    visitors = _write(tmp_path / "visitors.csv", "date,visitors,pageviews,visits,views_per_visit\n"
+                                                 "2024-11-01,300,700,320,2.19\n2024-11-30,300,700,320,2.19\n")
+    t = match(load([entries, str(visitors)])["exports"], g)
+    assert (t.days, t.start, t.end, t.assumed, t.entries) == (30.0, "2024-11-01", "2024-11-30", False, {A: 1000.0})
+    # a zip: unzip it first
+    z = tmp_path / "Plausible export.zip"
+    z.write_bytes(b"PK\x03\x04\x14\x00zipped")
+    with pytest.raises(AnalyticsError) as exc:
+        load([str(z)])
+    assert str(exc.value) == f"{z}: a zip archive: unzip it first: funnelcheck reads the CSV files inside"
+    # exports of different periods: each a month's worth of its own, and said
+    october = _write(tmp_path / "imported_entry_pages_20241001_20241130.csv",
+                     "date,entry_page,visitors,entrances\n2024-10-01,/,10,600\n")
+    goals = _write(tmp_path / "key_events.csv", "# Start date: 20241101\n# End date: 20241130\n"
+                                                "Event name,Key events\nsign_up,30\n")
+    with caplog.at_level("WARNING", logger="analysis.analytics"):
+        exports = load([str(october), str(goals)])["exports"]
+    assert caplog.messages == ["the exports cover different periods (imported_entry_pages_20241001_20241130.csv "
+                               "2024-10-01 to 2024-11-30; key_events.csv 2024-11-01 to 2024-11-30): each is counted "
+                               "as a month's worth of its own"]
+    t = match(exports, g)
+    assert (t.days, t.entries, t.goals) == (61.0, {A: 600.0}, {"sign_up": [61.0, None]})
