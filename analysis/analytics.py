@@ -173,32 +173,48 @@ class Export:
 
 
 # -- numbers, dates, text ---------------------------------------------------------------------
-_CURRENCY = re.compile(r"[^\d,.\-'\s\u00a0\u202f]")  # currency signs, letters (USD), %
-_GROUPS = re.compile(r"^\d{1,3}([.,'\s\u00a0\u202f]\d{3})+$")
+_AMOUNT = re.compile(r"^(?P<sign>-)?\s*(?:[A-Z]{1,3}\s?)?[$€£¥₹]?\s*(?P<sign2>-)?\s*"
+                     r"(?P<num>\d[\d.,'\s\u00a0\u202f]*)\s*(?:[$€£¥₹]|\s?[A-Z]{3})?$")
+_GROUPS = re.compile(r"^[1-9]\d{0,2}([.,'\s\u00a0\u202f]\d{3})+$")
+LARGEST = 1e15   # a count or an amount beyond this is a misread, not a month of traffic
 
 
 def number(text: str | None) -> float | None:
-    """A number as analytics tools write it (None for an empty cell or a dash).
+    """A number as analytics tools write it (None for an empty cell or a dash); ValueError for
+    anything else, never a guess: a time, an exponent, an abbreviation (``1.2K``), text with
+    numbers in it, control characters.
 
     >>> number("12,400"), number("12 400"), number("12.400"), number("1.234,56"), number("$1,900.50")
     (12400.0, 12400.0, 12400.0, 1234.56, 1900.5)
-    >>> number("0.5"), number("1,5"), number("€ 99"), number(""), number("-")
-    (0.5, 1.5, 99.0, None, None)
-    >>> number("abc")
-    Traceback (most recent call last):
-    ValueError: not a number: 'abc'
+    >>> number("0.5"), number("1,5"), number("€ 99"), number(""), number("-"), number("0.500"), number("-$1,500.00")
+    (0.5, 1.5, 99.0, None, None, 0.5, -1500.0)
+    >>> for bad in ("abc", "1e9", "12:30", "1.2K", "3 of 4", "\\x1b[31m5\\x1b[0m", "NaN", "44%"):
+    ...     try:
+    ...         number(bad)
+    ...     except ValueError as exc:
+    ...         print(exc)
+    not a number: 'abc'
+    not a number: '1e9'
+    not a number: '12:30'
+    not a number: '1.2K'
+    not a number: '3 of 4'
+    not a number: '\\x1b[31m5\\x1b[0m'
+    not a number: 'NaN'
+    not a number: '44%'
     """
     raw = (text or "").strip()
     if raw in ("", "-", "—", "(not set)", "n/a", "N/A"):
         return None
-    cleaned = _CURRENCY.sub("", raw).strip().replace("\u00a0", " ").replace("\u202f", " ")
-    negative = cleaned.startswith("-")
-    cleaned = cleaned.lstrip("-").strip()
-    if not cleaned or not any(c.isdigit() for c in cleaned):
+    m = _AMOUNT.match(raw)
+    if not m:
         raise ValueError(f"not a number: {raw!r}")
+    negative = bool(m.group("sign") or m.group("sign2"))
+    cleaned = m.group("num").strip().replace("\u00a0", " ").replace("\u202f", " ")
     if _GROUPS.match(cleaned):  # 12,400 · 12 400 · 12.400 · 1'234: thousands
         value = float(re.sub(r"\D", "", cleaned))
     else:
+        if re.search(r"\d\s+\d", cleaned) and not re.fullmatch(r"\d{1,3}(\s\d{3})+([.,]\d+)?", cleaned):
+            raise ValueError(f"not a number: {raw!r}")  # (two numbers, not a thousands group)
         cleaned = cleaned.replace(" ", "").replace("'", "")
         comma, dot = cleaned.rfind(","), cleaned.rfind(".")
         if comma >= 0 and dot >= 0:  # the last one is the decimal mark
@@ -370,13 +386,29 @@ def _read(path: str, stream, conversion_events=()) -> Export:
             i = where.get(what)
             return row[i].strip() if i is not None and i < len(row) else None
 
+        if len(row) > len(header) and any(c.strip() for c in row[len(header):]):
+            raise AnalyticsError(f"{path} line {number_}: {len(row)} fields but the header has {len(header)} (a "
+                                 "number with an unquoted thousands separator? quote it, or export without "
+                                 "separators)")
+
         def amount(what: str) -> float | None:
+            name = header[where[what]].strip() if where.get(what) is not None else what
             try:
-                return number(cell(what))
+                value = number(cell(what))
             except ValueError:
-                name = header[where[what]].strip()
                 raise AnalyticsError(f"{path} line {number_}: {cell(what)!r} in column {name!r} is not a "
                                      "number") from None
+            if value is None:
+                return None
+            if value < 0:
+                raise AnalyticsError(f"{path} line {number_}: {cell(what)!r} in column {name!r} is negative")
+            if value > LARGEST:
+                raise AnalyticsError(f"{path} line {number_}: {cell(what)!r} in column {name!r} is too large to "
+                                     "be real")
+            if what in ("visits", "conversions", "views") and value != int(value):
+                raise AnalyticsError(f"{path} line {number_}: {cell(what)!r} in column {name!r} is not a whole "
+                                     "number")
+            return value
 
         if where.get("date") is not None:
             d = _date(cell("date"))

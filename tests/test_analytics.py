@@ -615,3 +615,38 @@ def test_the_period_stated_read_from_plausibles_visitors_or_said_when_the_export
                                "as a month's worth of its own"]
     t = match(exports, g)
     assert (t.days, t.entries, t.goals) == (61.0, {A: 600.0}, {"sign_up": [61.0, None]})
+
+
+NUMBERS = [("1e9", "'1e9' in column 'total_entrances' is not a number"),
+           ("12:30", "'12:30' in column 'total_entrances' is not a number"),
+           ("1.2K", "'1.2K' in column 'total_entrances' is not a number"),
+           ("0.500", "'0.500' in column 'total_entrances' is not a whole number"),
+           ("3 of 4", "'3 of 4' in column 'total_entrances' is not a number"),
+           ("\x1b[31m5\x1b[0m", "'\\x1b[31m5\\x1b[0m' in column 'total_entrances' is not a number"),
+           ("-4200", "'-4200' in column 'total_entrances' is negative"),
+           ("999999999999999999999999", "'999999999999999999999999' in column 'total_entrances' is too large to be "
+                                        "real")]
+
+
+@pytest.mark.parametrize("cell, message", NUMBERS, ids=[n[0].replace("\x1b", "ESC") for n in NUMBERS])
+def test_a_number_that_is_none_is_an_error_never_a_misread(tmp_path, cell, message):
+    path = _write(tmp_path / "entry_pages.csv", f'name,unique_entrances,total_entrances\n/,1,"{cell}"\n')
+    with pytest.raises(AnalyticsError) as exc:
+        read_export(str(path))
+    assert str(exc.value) == f"{path} line 2: {message}"
+
+
+def test_negative_revenue_and_misaligned_rows_are_errors_and_valid_numbers_still_read(tmp_path):
+    path = _write(tmp_path / "conversions.csv", 'name,unique_conversions,total_conversions,total_revenue\n'
+                                                'Purchase,10,12,"-$1,500.00"\n')
+    with pytest.raises(AnalyticsError) as exc:
+        read_export(str(path))
+    assert str(exc.value) == f"{path} line 2: '-$1,500.00' in column 'total_revenue' is negative"
+    path = _write(tmp_path / "entry_pages.csv", "name,unique_entrances,total_entrances\n/,3,100,4,200\n")
+    with pytest.raises(AnalyticsError) as exc:
+        read_export(str(path))
+    assert str(exc.value) == (f"{path} line 2: 5 fields but the header has 3 (a number with an unquoted thousands "
+                              "separator? quote it, or export without separators)")
+    e = read_export(str(_write(tmp_path / "ok.csv", "name,unique_conversions,total_conversions,total_revenue\n"
+                                                    'A,1,"12,400","1.234,56 €"\nB,1,12 400,$99.50\nC,1,12.400,"£1,900"\n')))
+    assert e.goals == {"A": [12400.0, 1234.56], "B": [12400.0, 99.5], "C": [12400.0, 1900.0]}
