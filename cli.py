@@ -345,8 +345,10 @@ def _analytics_view(files, host, value, config_path, period=None) -> dict | None
             except ValueError:
                 raise ConfigError(f"--value {item!r}: {amount.strip()!r} is not a number") from None
         values = check_values(values, "--value") if values else None
+        named = " and ".join(n for n, on in (("funnel.toml", bool(config.get("values"))), ("--value", bool(value)))
+                             if on)
         return load(list(files) or config.get("analytics") or [], host or config.get("analytics_host"), values,
-                    period)
+                    period, named or None)
     except (ConfigError, AnalyticsError) as exc:
         fail(str(exc))
 

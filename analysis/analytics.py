@@ -790,7 +790,8 @@ def match(exports: list[Export], g, host: str | None = None, period: dict | None
 PAGE_GOAL = re.compile(r"^visit\s+(/\S*)$", re.I)   # Plausible's page-view goals: "Visit /thank-you/"
 
 
-def conversion_values(g, traffic: Traffic, values: dict | None, host: str | None = None) -> dict | None:
+def conversion_values(g, traffic: Traffic, values: dict | None, host: str | None = None,
+                      config_name: str = "funnel.toml") -> dict | None:
     """Money per conversion: ``{"pages": {offer page URL: value}, "default": value or None,
     "currency", "source"}`` from ``[values]`` (keys: an offer's path or URL, a goal name,
     ``default``, ``currency``) and the exports' revenue (a goal's revenue over its conversions).
@@ -820,15 +821,27 @@ def conversion_values(g, traffic: Traffic, values: dict | None, host: str | None
             goal_values[name] = revenue / conversions
             from_export = True
     from_config = bool(values) or default is not None
+    from analysis.formats.safe import safe
+    from analysis.metrics import _offers
+
     for key, value in values.items():
         if key.startswith(("/", "http://", "https://")):
             url = mapper.node("", key)
-            if url is not None:
-                pages[url] = float(value)
+            if url is None:
+                logger.warning("value of %s (%s): no page the crawl read has this address: it values nothing",
+                               safe(key), money(float(value), currency))
+            elif not _offers(g.node_data.get(url) or {}):
+                logger.warning("value of %s (%s): not an offer page (pricing, checkout, contact, a form): the model "
+                               "values only the offers visitors reach, so it values nothing; value an offer page or "
+                               "a goal", safe(key), money(float(value), currency))
             else:
-                logger.info("[values] %s: no page of the crawl", key)
+                pages[url] = float(value)
         else:
             goal_values[key] = float(value)
+            if traffic.goals and key not in traffic.goals:
+                logger.warning("value of goal %s (%s): no export has this goal (theirs: %s): it values no "
+                               "conversion, only offers without a value of their own", safe(repr(key)),
+                               money(float(value), currency), safe(", ".join(sorted(traffic.goals))[:200]))
     for name, value in goal_values.items():  # Plausible's "Visit /path" goals value that page
         m = PAGE_GOAL.match(name)
         if m:
@@ -841,7 +854,7 @@ def conversion_values(g, traffic: Traffic, values: dict | None, host: str | None
                    else sum(goal_values.values()) / len(goal_values))
     if not pages and default is None:
         return None
-    source = " and ".join(s for s, on in (("funnel.toml", from_config), ("the export", from_export)) if on)
+    source = " and ".join(s for s, on in ((config_name, from_config), ("the export", from_export)) if on)
     return {"pages": pages, "default": None if default is None else round(float(default), 2), "currency": currency,
             "source": source or None}
 
@@ -1069,7 +1082,8 @@ def traffic_metrics(g, findings, analytics: dict, weights: dict | None = None, e
     from analysis.plan import priced
 
     traffic = match(analytics["exports"], g, analytics.get("host"), analytics.get("period"))
-    worth = conversion_values(g, traffic, analytics.get("values"), analytics.get("host"))
+    worth = conversion_values(g, traffic, analytics.get("values"), analytics.get("host"),
+                              analytics.get("values_from") or "funnel.toml")
     metrics = funnel_metrics(g, findings, weights, entry, visits=traffic.entries or None, values=worth)
     site = metrics["site"]
     weighted = site.get("weighted") == "visits" and site.get("conversion") is not None
@@ -1230,16 +1244,38 @@ def parse_period(text: str | None) -> dict | None:
     return {"days": days, "start": None, "end": None}
 
 
-def load(paths, host: str | None = None, values: dict | None = None, period: str | None = None) -> dict | None:
+def check_host(host: str | None) -> str | None:
+    """``--analytics-host``: a host name or a URL naming one.
+
+    >>> check_host("acme.example"), check_host("https://blog.acme.example/")
+    ('acme.example', 'https://blog.acme.example/')
+    >>> check_host("my site")
+    Traceback (most recent call last):
+    analysis.analytics.AnalyticsError: --analytics-host 'my site': not a host name (acme.example or https://acme.example/)
+    """
+    if host is None:
+        return None
+    name = _host_of(host)
+    if not name or not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*", name) or (
+            " " in host.strip()):
+        raise AnalyticsError(f"--analytics-host {host!r}: not a host name (acme.example or https://acme.example/)")
+    return host
+
+
+def load(paths, host: str | None = None, values: dict | None = None, period: str | None = None,
+         values_from: str | None = None) -> dict | None:
     """``--analytics FILE...``, read and checked before anything is crawled (None without files):
-    the ``analytics`` argument of :func:`traffic_metrics`."""
+    the ``analytics`` argument of :func:`traffic_metrics`. ``values_from``: where ``values`` come
+    from, in words (funnel.toml, --value)."""
+    check_host(host)
     if not paths:
         if period:
             parse_period(period)
         return None
     goals = [k for k in (values or {}) if not k.startswith(("/", "http://", "https://")) and k not in
              ("currency", "default")]
-    return {"exports": read_exports(paths, goals), "host": host, "values": values, "period": parse_period(period)}
+    return {"exports": read_exports(paths, goals), "host": host, "values": values, "period": parse_period(period),
+            "values_from": values_from}
 
 
 def _files(a: dict) -> str:

@@ -290,6 +290,7 @@ def test_model_against_reality_per_entry_page(crawls):
     _, _, _, second = crawls
     a = second["metrics"]["analytics"]
     assert a["period"]["days"] == 31.0 and a["entry_pages"] == 2
+    assert a["values_from"] == "--value and the export"  # (the values of the command line, said as such)
     # GA4's key events by landing page: observed conversion, a stricter event than reaching an offer
     home, post = a["entries"]
     assert (home["url"], home["sessions"], home["observed"], home["basis"]) == (A, 9000.0, 0.03, "converted")
@@ -453,9 +454,9 @@ def test_bare_paths_belong_to_the_site_unless_the_export_or_analytics_host_names
     t = match([e], g, "https://shop.a.example/")
     assert (t.entries, t.unmatched) == ({blog: 5.0, site: 2.0}, {"rows": 1, "visits": 10.0, "examples": ["/post"]})
     # [values]: an offer path or URL values that page; goal names give the default
+    # (/post/ is no offer page: it values nothing, and a warning says so)
     worth = conversion_values(g, Traffic([], 30, False, goals={"Demo": [4.0, 400.0]}), {"/post/": 7})
-    assert worth == {"pages": {site + "post/": 7.0}, "default": 100.0, "currency": "$",
-                     "source": "funnel.toml and the export"}
+    assert worth == {"pages": {}, "default": 100.0, "currency": "$", "source": "funnel.toml and the export"}
 
 
 # -- the trial's findings (money2) ------------------------------------------------------------------
@@ -650,3 +651,23 @@ def test_negative_revenue_and_misaligned_rows_are_errors_and_valid_numbers_still
     e = read_export(str(_write(tmp_path / "ok.csv", "name,unique_conversions,total_conversions,total_revenue\n"
                                                     'A,1,"12,400","1.234,56 €"\nB,1,12 400,$99.50\nC,1,12.400,"£1,900"\n')))
     assert e.goals == {"A": [12400.0, 1234.56], "B": [12400.0, 99.5], "C": [12400.0, 1900.0]}
+
+
+def test_a_value_that_values_nothing_is_said_and_the_host_is_checked(caplog):
+    g = graph_from([{"url": u, "role": "page", "status": 200, "parsed": 1} for u in (A, A + "about/", A + "pricing/")],
+                   [(A, A + "pricing/", "main", "other"), (A, A + "about/", "main", "other")], site=[A])
+    t = Traffic([], 30, False, goals={"Signup": [10.0, None]})
+    with caplog.at_level("WARNING", logger="analysis.analytics"):
+        worth = conversion_values(g, t, {"/about/": 5, "/gone/": 3, "Demo": 40, "/pricing/": 100}, None, "--value")
+    assert worth == {"pages": {A + "pricing/": 100.0}, "default": 40.0, "currency": "$", "source": "--value"}
+    assert caplog.messages == [
+        "value of /about/ ($5): not an offer page (pricing, checkout, contact, a form): the model values only the "
+        "offers visitors reach, so it values nothing; value an offer page or a goal",
+        "value of /gone/ ($3): no page the crawl read has this address: it values nothing",
+        "value of goal 'Demo' ($40): no export has this goal (theirs: Signup): it values no conversion, only offers "
+        "without a value of their own"]
+    for bad in ("my site", "https://", "acme_example.com"):
+        with pytest.raises(AnalyticsError) as exc:
+            load([], host=bad)
+        assert str(exc.value) == f"--analytics-host {bad!r}: not a host name (acme.example or https://acme.example/)"
+    assert load([], host="blog.acme.test") is None
