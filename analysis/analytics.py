@@ -417,7 +417,7 @@ def _read(path: str, stream, conversion_events=()) -> Export:
         host = (cell("host") or "").lower()
         if layout.kind == ENTRIES:
             page = next((row[i].strip() for i in pages_at if i < len(row) and row[i].strip()), "")
-            if not page or page.lower() in ("(not set)", "total", "grand total", "totals"):
+            if not page or page.lower() in ("total", "grand total", "totals"):  # ((not set): counted unmatched)
                 continue
             if layout.tool == "Matomo" and _folder_row(page):  # (its pages' sum: never the folder's index)
                 export.folders.append(page)
@@ -633,6 +633,27 @@ def _host_of(text: str | None) -> str | None:
     return (urlsplit(text if "://" in text else "//" + text).hostname or "").lower() or None
 
 
+# Query parameters of ads and search results the crawl's folding keeps (they can name real pages
+# of a crawl) but an export's landing page only carries for attribution: folded here alone.
+ANALYTICS_PARAMS = re.compile(r"^(srsltid|ref|hsa_[a-z_]+|_gl|_ga|gad_source|gbraid|wbraid)$", re.I)
+
+
+def _fold_query(page: str) -> str:
+    """An export's page without the attribution parameters of :data:`ANALYTICS_PARAMS`.
+
+    >>> _fold_query("/?srsltid=AfmB&ref=producthunt"), _fold_query("/blog/?page=2&hsa_cam=1"), _fold_query("/a")
+    ('/', '/blog/?page=2', '/a')
+    """
+    if "?" not in page:
+        return page
+    from urllib.parse import parse_qsl, urlencode
+
+    base, _, rest = page.partition("?")
+    query, hash_, fragment = rest.partition("#")
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if not ANALYTICS_PARAMS.match(k)]
+    return base + (f"?{urlencode(kept)}" if kept else "") + (hash_ + fragment if hash_ else "")
+
+
 class _Mapper:
     """Export pages -> the crawl's page keys, with the crawl's own folding; cached per page."""
 
@@ -648,7 +669,7 @@ class _Mapper:
         self.cache: dict = {}
 
     def url(self, host: str, page: str) -> str:
-        page = page.strip()
+        page = _fold_query(page.strip())
         if page in ("/index", "index"):  # Matomo's label of the root page
             page = "/"
         elif page.endswith("/index") and not page.startswith(("http://", "https://")):  # pricing/index: /pricing/

@@ -75,7 +75,8 @@ READERS = [
      "/pricing\t1 234\t2000\t100\t12\t$1,140.50\thttps://acme.test/pricing\n",
      ("Matomo", "entry pages", "entries"), {("", "https://acme.test/pricing"): [1234.0, 12.0, 1140.5]}),
     ("landing.csv", DECEMBER, ("GA4", "landing pages", "entries"),
-     {("", "/"): [9000.0, 270.0, 3000.0], ("", "/blog/widgets-101/?utm_source=news"): [2000.0, 10.0, 0.0]}),
+     {("", "/"): [9000.0, 270.0, 3000.0], ("", "/blog/widgets-101/?utm_source=news"): [2000.0, 10.0, 0.0],
+      ("", "(not set)"): [12.0, 0.0, 0.0]}),
 ]
 
 
@@ -296,10 +297,12 @@ def test_model_against_reality_per_entry_page(crawls):
     assert (home["url"], home["sessions"], home["observed"], home["basis"]) == (A, 9000.0, 0.03, "converted")
     assert (post["url"], post["observed"]) == (A + "blog/widgets-101/", 0.005)
     assert home["error"] == round(home["predicted"] - 0.03, 4)
-    assert a["unmatched"] == {"rows": 0, "visits": 0.0, "examples": []}  # ((not set) is no page: left out)
+    # GA4's (not set) is no page: counted with the rows that match none
+    assert a["unmatched"] == {"rows": 1, "visits": round(12 * 30.4375 / 31, 1), "examples": ["(not set)"]}
     assert a["sentence"] == ("of your ~10,800 monthly entries (on 2 pages), the model sends 46% to an offer: ~4,980 "
                              "visits a month reach one; observed: Signup 50, $6,000, so 1.0% of the visits reaching "
-                             "an offer convert: worth about $5,890 a month")
+                             "an offer convert: worth about $5,890 a month; 1 row (~12 entries a month) matches "
+                             "no page the crawl read")
 
 
 def test_real_clicks_against_the_model_and_the_weights_they_fit(crawls):
@@ -671,3 +674,14 @@ def test_a_value_that_values_nothing_is_said_and_the_host_is_checked(caplog):
             load([], host=bad)
         assert str(exc.value) == f"--analytics-host {bad!r}: not a host name (acme.example or https://acme.example/)"
     assert load([], host="blog.acme.test") is None
+
+
+def test_attribution_parameters_fold_in_the_matching_only():
+    g = graph_from([{"url": u, "role": "page", "status": 200, "parsed": 1} for u in (A, A + "pricing/")], [], site=[A])
+    e = Export("landing.csv", "GA4", "landing pages", "entries",
+               entries={("", "/?srsltid=AfmBOoq123"): [50.0, None, None], ("", "/pricing/?ref=producthunt"): [9.0, None, None],
+                        ("", "/pricing/?hsa_cam=1&hsa_grp=2"): [4.0, None, None],
+                        ("", "/pricing/?_gl=1*abc*_ga*MTIz"): [100.0, None, None], ("", "(not set)"): [7.0, None, None]})
+    t = match([e], g)
+    assert t.entries == {A: 50.0, A + "pricing/": 113.0}
+    assert t.unmatched == {"rows": 1, "visits": 7.0, "examples": ["(not set)"]}
