@@ -332,6 +332,7 @@ def _analytics_view(files, host, value, config_path, period=None) -> dict | None
     from analysis.analytics import AnalyticsError, load
     from crawler.config import check_values
 
+    config: dict = {}
     try:
         config = load_config(config_path) if config_path else {}
         values = dict(config.get("values") or {})
@@ -350,7 +351,10 @@ def _analytics_view(files, host, value, config_path, period=None) -> dict | None
         return load(list(files) or config.get("analytics") or [], host or config.get("analytics_host"), values,
                     period, named or None)
     except (ConfigError, AnalyticsError) as exc:
-        fail(str(exc))
+        text = str(exc)
+        if not files and config.get("analytics") and text.startswith("--analytics "):  # (the files of funnel.toml)
+            text = f"{config_path}: analytics: {text[len('--analytics '):]}"
+        fail(text)
 
 
 def make_view(title=None, client=None, logo=None, weights=None, entry=None, baseline=None, links=None,

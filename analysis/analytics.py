@@ -1307,6 +1307,28 @@ def _files(a: dict) -> str:
     return names
 
 
+def kept_line(kept: dict | None) -> str | None:
+    """The traffic summary an earlier audit with ``--analytics`` kept with the crawl
+    (:meth:`crawler.store.Store.analytics`), in one line, for a report run without the exports.
+
+    >>> kept_line({"files": [{"name": "e.csv"}], "period_start": "2024-11-01", "period_end": "2024-11-30",
+    ...            "monthly_entries": 12580.8, "conversion": 0.461, "monthly_conversions": 5800.1,
+    ...            "monthly_value": 6087.5, "currency": "$"})
+    'Traffic (kept with the audit of this crawl: e.csv; 2024-11-01 to 2024-11-30): of ~12,600 monthly entries, the model sent 46% to an offer (~5,800 visits a month), worth about $6,090 a month; give --analytics again to weight this report by it'
+    """
+    if not kept or not kept.get("monthly_entries"):
+        return None
+    names = ", ".join(f.get("name", "") for f in kept.get("files") or ())
+    if kept.get("period_start") and kept.get("period_end"):
+        names += f"; {kept['period_start']} to {kept['period_end']}"
+    text = (f"Traffic (kept with the audit of this crawl: {names}): of {about(kept['monthly_entries'])} monthly "
+            f"entries, the model sent {_pct(kept.get('conversion') or 0)} to an offer "
+            f"({about(kept.get('monthly_conversions') or 0)} visits a month)")
+    if kept.get("monthly_value") is not None:
+        text += f", worth about {money(kept['monthly_value'], kept.get('currency') or '$')} a month"
+    return text + "; give --analytics again to weight this report by it"
+
+
 def traffic_lines(a: dict | None, n: int = 3) -> list[tuple[str, list[str]]]:
     """The traffic block of a text report: ``(heading line, [detail lines])`` in words (raw
     text: the caller escapes it), the first ``n`` rows of each comparison.
@@ -1324,6 +1346,8 @@ def traffic_lines(a: dict | None, n: int = 3) -> list[tuple[str, list[str]]]:
     """
     if not a:
         return []
+    if a.get("kept"):
+        return [(a["kept"], [])]
     out = [(f"Traffic ({_files(a)}): {a['sentence'] if 'sentence' in a else sentence(a)}",
             [f"not matched: {', '.join(a['unmatched']['examples'])}"] if a["unmatched"].get("examples") else [])]
     if a.get("entries"):

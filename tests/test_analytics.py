@@ -439,6 +439,12 @@ def test_a_bad_export_stops_before_the_crawl(tmp_path):
         "total_conversions), Matomo (label,entry_nb_visits; label,nb_conversions), GA4 (Landing page + query string,"
         "Sessions,Key events; event_name,page_location,ga_session_id) or Umami (session_id,url_path,event_type)"]
     assert not (tmp_path / "c.sqlite").exists()  # nothing crawled
+    # an export funnel.toml lists that is not there: funnel.toml says so
+    (tmp_path / "funnel.toml").write_text('analytics = ["exports/missing.csv"]\n')
+    result = run_cli("audit", SITES / "plan", "--base-url", A, "--config", tmp_path / "funnel.toml",
+                     "--db", tmp_path / "c.sqlite")
+    assert (result.exit_code, result.stderr) == (2, f"funnelcheck: error: {tmp_path / 'funnel.toml'}: analytics: "
+                                                    f"{tmp_path / 'exports' / 'missing.csv'}: no such file\n")
     result = run_cli("report", "--db", tmp_path / "c.sqlite", "--value", "/pricing/=lots", "--analytics", bad)
     assert (result.exit_code, result.stderr) == (
         2, "funnelcheck: error: --value '/pricing/=lots': 'lots' is not a number\n")
@@ -685,3 +691,26 @@ def test_attribution_parameters_fold_in_the_matching_only():
     t = match([e], g)
     assert t.entries == {A: 50.0, A + "pricing/": 113.0}
     assert t.unmatched == {"rows": 1, "visits": 7.0, "examples": ["(not set)"]}
+
+
+def test_a_report_without_the_exports_shows_the_traffic_kept_and_markdown_the_traffic_line(crawls):
+    from analysis.formats.markdown import write as markdown
+    from analysis.formats.terminal import write
+
+    tmp, db, _, _ = crawls
+    kept = ("Traffic (kept with the audit of this crawl: entry_pages_20241101_20241130.csv, conversions.csv; "
+            "2024-11-01 to 2024-11-30): of ~12,600 monthly entries, the model sent 46% to an offer (~5,800 visits a "
+            "month), worth about $6,090 a month; give --analytics again to weight this report by it")
+    with Store(db, readonly=True) as store:
+        a = audit(store, 1)
+        out, md = io.StringIO(), io.StringIO()
+        write(a, out, color=False)
+        markdown(a, md)
+        b = audit(store, 1, analytics=load([str(tmp / "entry_pages_20241101_20241130.csv"),
+                                            str(tmp / "conversions.csv")], values={"/pricing/": 1900.0}))
+        md2 = io.StringIO()
+        markdown(b, md2)
+    assert out.getvalue().splitlines()[5] == kept
+    assert "**" + kept.replace("_", "\\_").replace("~", "\\~").replace("$", "\\$") + "**" in md.getvalue()
+    assert ("**Traffic (entry\\_pages\\_20241101\\_20241130.csv, conversions.csv; 2024-11-01 to 2024-11-30): of "
+            "your \\~12,600 monthly entries (on 3 pages), the model sends 46% to an offer") in md2.getvalue()

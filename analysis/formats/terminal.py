@@ -198,7 +198,7 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
     metrics = getattr(audit, "metrics", None)
     if metrics and metrics["site"].get("conversion") is not None:
         w.line(funnel_line(metrics["site"]))
-    traffic_block(w, (metrics or {}).get("analytics"))
+    traffic_block(w, (metrics or {}).get("analytics") or (metrics or {}).get("analytics_kept"))
     if not audit.findings:
         w.line("No findings.", "green")
         return
