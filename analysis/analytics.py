@@ -932,7 +932,7 @@ def behaviour(g, traffic: Traffic, weights: dict | None = None) -> tuple[list[di
     random on the same page (``{"weights", "clicks", "option"}``, None without clicks)."""
     import numpy as np
 
-    from analysis.metrics import REGIONS, walk_graph
+    from analysis.metrics import EXTERNAL, REGIONS, SOCIAL_LEAK, walk_graph
 
     if not traffic.transitions:
         return [], None
@@ -946,7 +946,11 @@ def behaviour(g, traffic: Traffic, weights: dict | None = None) -> tuple[list[di
         if s is not None:
             observed[s][t] += count
     sources = np.array(sorted(observed), np.int64)
-    keep = np.isin(walk.src, sources) & (walk.dst < n)
+    from_observed = np.isin(walk.src, sources)
+    # regions whose links also lead off the site (social, other sites): those clicks are no page view
+    out_of_site = (walk.dst == n + SOCIAL_LEAK) | (walk.dst == n + EXTERNAL)
+    offsite = {REGIONS[r] for r in set(walk.region[from_observed & out_of_site].tolist())}
+    keep = from_observed & (walk.dst < n)
     src, dst, region = walk.src[keep].tolist(), walk.dst[keep].tolist(), walk.region[keep].tolist()
     w = walk.table[walk.region[keep]].tolist()
     model: dict[int, Counter] = defaultdict(Counter)       # source -> target -> weight
@@ -1016,8 +1020,17 @@ def behaviour(g, traffic: Traffic, weights: dict | None = None) -> tuple[list[di
         base = next((fitted[r] for r in ("main", "body") if fitted.get(r)), max(fitted.values()))
         if base > 0:
             fitted = {r: round(v / base, 2) for r, v in sorted(fitted.items(), key=lambda kv: REGIONS.index(kv[0]))}
+            # a region that links off the site too keeps its weight when its links to pages went unclicked:
+            # its clicks out (to social profiles) are not page views, so the exports cannot show them
+            kept = [r for r, v in fitted.items() if r in offsite and v < 0.05]
+            option = {r: v for r, v in fitted.items() if r not in kept}
             fit = {"weights": fitted, "clicks": int(sum(observed_r.values()) + 0.5),
-                   "option": "--weights " + ",".join(f"{r}={v:g}" for r, v in fitted.items())}
+                   "option": "--weights " + ",".join(f"{r}={v:g}" for r, v in option.items()) if option else None,
+                   "kept": kept,
+                   "note": "clicks out to other sites (social profiles) are not page views: the fit sees only clicks "
+                           "between your pages" + (f"; {' and '.join(kept)} also link{'s' if len(kept) == 1 else ''} "
+                                                   f"off the site, so {'its' if len(kept) == 1 else 'their'} weight "
+                                                   "stays as it is" if kept else "")}
     return rows[:BEHAVIOUR_MAX], fit
 
 
@@ -1360,6 +1373,7 @@ def traffic_lines(a: dict | None, n: int = 3) -> list[tuple[str, list[str]]]:
     fit = a.get("fitted_weights")
     if fit:
         shown = ", ".join(f"{r} {v:g}" for r, v in fit["weights"].items())
-        out.append((f"Link weights the real clicks fit ({fit['clicks']:,} clicks): {shown} "
-                    f"(try {fit['option']})", []))
+        tried = f" (try {fit['option']})" if fit.get("option") else ""
+        out.append((f"Link weights the real clicks fit ({fit['clicks']:,} clicks): {shown}{tried}",
+                    [fit["note"]] if fit.get("note") else []))
     return out
