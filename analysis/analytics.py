@@ -923,6 +923,31 @@ def _pct(p: float) -> str:
     return f"{100 * p:.0f}%" if p >= 0.01 or p == 0 else f"{100 * p:.1f}%"
 
 
+def as_often(ratio: float) -> str:
+    """A ratio below 1 in words ("about half as often", never "1.7x less often").
+
+    >>> as_often(0.51), as_often(0.34), as_often(0.26), as_often(0.6), as_often(0.02)
+    ('about half as often', 'about a third as often', 'about a quarter as often', '0.6x as often', 'hardly ever as often')
+    """
+    for value, words in ((0.5, "about half as often"), (1 / 3, "about a third as often"),
+                         (0.25, "about a quarter as often")):
+        if abs(ratio - value) <= 0.025:
+            return words
+    return f"{ratio:.1f}x as often" if ratio >= 0.05 else "hardly ever as often"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """A long page of an export shortened for a line: its start and its end, … between.
+
+    >>> _short("/blog/" + "x" * 100 + "/end/")
+    '/blog/xxxxxxxxxxxxxxxxxxxxxxxxxxxxx…xxxxxxxxxxxxxxxxxxx/end/'
+    """
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) * 3 // 5
+    return text[:head] + "…" + text[-(limit - 1 - head):]
+
+
 def behaviour(g, traffic: Traffic, weights: dict | None = None) -> tuple[list[dict], dict | None]:
     """Real clicks (``traffic.transitions``) against the model's: per page with at least
     :data:`MIN_CLICKS` observed clicks on to a page the crawl read, the share going to an offer,
@@ -1004,7 +1029,7 @@ def behaviour(g, traffic: Traffic, weights: dict | None = None) -> tuple[list[di
             words = (f"visitors never go from {path} to {worst}, though its links would send {_pct(m[worst])} of "
                      "their clicks there")
         else:
-            words = (f"visitors go from {path} to {worst} {m[worst] / o[worst]:.1f}x less often than its links "
+            words = (f"visitors go from {path} to {worst} {as_often(o[worst] / m[worst])} as its links "
                      f"suggest ({_pct(o[worst])} of their clicks on, the model {_pct(m[worst])})")
         rows.append({"url": walk.urls[s], "clicks": total, "monthly_clicks": round(traffic.monthly(total), 1),
                      "to": worst, "observed": round(o[worst], 4), "model": round(m[worst], 4),
@@ -1362,11 +1387,14 @@ def traffic_lines(a: dict | None, n: int = 3) -> list[tuple[str, list[str]]]:
     if a.get("kept"):
         return [(a["kept"], [])]
     out = [(f"Traffic ({_files(a)}): {a['sentence'] if 'sentence' in a else sentence(a)}",
-            [f"not matched: {', '.join(a['unmatched']['examples'])}"] if a["unmatched"].get("examples") else [])]
+            [f"not matched: {', '.join(_short(x) for x in a['unmatched']['examples'])}"]
+            if a["unmatched"].get("examples") else [])]
     if a.get("entries"):
         out.append(("Model vs reality (the model's chance to reach an offer, against the export's):",
                     [f"{_path(e['url'])} ({about(e['visits'])} entries a month): model "
                      f"{_pct(e['predicted'] or 0)}, observed {_pct(e['observed'])} {e['basis']}"
+                     + (f" (of {e['sessions']:,.0f} session{'s' if e['sessions'] != 1 else ''} in the event rows)"
+                        if e["basis"] == "reached an offer" else "")
                      for e in a["entries"][:n]]))
     if a.get("behaviour"):
         out.append(("Real clicks against the model:", [r["words"] for r in a["behaviour"][:n]]))

@@ -489,6 +489,8 @@ def priced(items: list[dict], monthly: float, value: float | None, values: dict 
         seen, gained = TRAFFIC_VERBS.get(x.get("measure"), TRAFFIC_VERBS[None])
         if rate is None:
             gained = REACH_VERBS.get(x.get("measure"), REACH_VERBS[None])
+        if x.get("links") == 1 and x.get("measure") == "remove":  # one link: click it, without it
+            seen, gained = seen.replace("them", "it"), gained.replace("without them", "without it")
         parts = [f"{about(visits)} {seen}"] if visits is not None else []
         if conversions > 0:
             parts.append(gained.format(c=about(conversions)))

@@ -722,3 +722,24 @@ def test_a_report_without_the_exports_shows_the_traffic_kept_and_markdown_the_tr
     assert "**" + kept.replace("_", "\\_").replace("~", "\\~").replace("$", "\\$") + "**" in md.getvalue()
     assert ("**Traffic (entry\\_pages\\_20241101\\_20241130.csv, conversions.csv; 2024-11-01 to 2024-11-30): of "
             "your \\~12,600 monthly entries (on 3 pages), the model sends 46% to an offer") in md2.getvalue()
+
+
+def test_the_words_of_one_link_of_sessions_and_of_long_pages():
+    from analysis.analytics import as_often, traffic_lines
+    from analysis.plan import priced
+
+    one = {"id": "a", "rule": "backward-social", "severity": "high", "measure": "remove", "kind": "profile",
+           "target": "https://x.com/a", "cost": 0.6, "flow": 0.025, "pages": 1, "links": 1,
+           "words": "the page body's follow link (X) on 1 page: without it, …"}
+    [x] = priced([one], 10000, 120.0, rate=0.1)
+    assert x["words"].endswith("; in your traffic: ~250 visits a month click it, without it ~6 more conversions a "
+                               "month, worth about $720 a month")
+    assert (as_often(1 / 1.7), as_often(0.5)) == ("0.6x as often", "about half as often")
+    a = {"files": [{"name": "bq.csv"}], "period": {"assumed": False}, "sentence": "…",
+         "unmatched": {"rows": 1, "visits": 1.0, "examples": ["/" + "very-long-slug-" * 8 + "end/"]},
+         "entries": [{"url": A, "visits": 2220.0, "sessions": 73, "predicted": 0.49, "observed": 0.4,
+                      "basis": "reached an offer", "error": 0.09}]}
+    lines = traffic_lines(a)
+    assert lines[0][1] == ["not matched: /very-long-slug-very-long-slug-very…slug-very-long-slug-end/"]
+    assert lines[1][1] == ["/ (~2,220 entries a month): model 49%, observed 40% reached an offer (of 73 sessions in "
+                           "the event rows)"]
