@@ -1145,6 +1145,10 @@ def traffic_metrics(g, findings, analytics: dict, weights: dict | None = None, e
                               analytics.get("values_from") or "funnel.toml")
     metrics = funnel_metrics(g, findings, weights, entry, visits=traffic.entries or None, values=worth)
     site = metrics["site"]
+    for url in site.pop("unvalued_offers", None) or ():
+        logger.warning("value of %s: the model's visitors never reach it first (they stop at the first offer page "
+                       "they reach, and another comes before it): it values nothing; value that offer, or a goal",
+                       _path(url))
     weighted = site.get("weighted") == "visits" and site.get("conversion") is not None
     monthly = traffic.monthly(sum(traffic.entries.get(e["url"], 0.0) for e in metrics["entries"])) if weighted else 0.0
     currency = (worth or {}).get("currency", str((analytics.get("values") or {}).get("currency", "$")))

@@ -907,19 +907,23 @@ def _worth(walk: Walk, y: np.ndarray, conversion: float, values: dict) -> dict:
     reached = y[offers]
     worth = 0.0
     valued = False
+    unreached = []
     for i, p in zip(offers.tolist(), reached.tolist()):
         v = pages.get(walk.urls[i], default)
         if v is not None:
             worth += p * v
             valued = True
+        if walk.urls[i] in pages and p < 1e-9:
+            unreached.append(walk.urls[i])
     elsewhere = max(0.0, conversion - float(reached.sum()))
     if default is not None:
         worth += elsewhere * default
         valued = True
     if not valued:
-        return {"value_per_visit": None, "value_per_conversion": None}
+        return {"value_per_visit": None, "value_per_conversion": None, "unvalued_offers": unreached}
     return {"value_per_visit": _number(worth),
-            "value_per_conversion": _number(worth / conversion) if conversion > 0 else default}
+            "value_per_conversion": _number(worth / conversion) if conversion > 0 else default,
+            "unvalued_offers": unreached}  # (valued offers no walk reaches first: another offer ends it)
 
 
 def fix_first(chain: Chain, groups: list, removals: list, entries: np.ndarray, converts: np.ndarray,

@@ -743,3 +743,11 @@ def test_the_words_of_one_link_of_sessions_and_of_long_pages():
     assert lines[0][1] == ["not matched: /very-long-slug-very-long-slug-very…slug-very-long-slug-end/"]
     assert lines[1][1] == ["/ (~2,220 entries a month): model 49%, observed 40% reached an offer (of 73 sessions in "
                            "the event rows)"]
+
+
+def test_a_valued_offer_behind_another_offer_values_nothing_and_is_said():
+    g = graph_from([{"url": u, "role": "page", "status": 200, "parsed": 1} for u in (A, A + "pricing/", A + "checkout/")],
+                   [(A, A + "pricing/", "main", "other"), (A + "pricing/", A + "checkout/", "main", "other")], site=[A])
+    m = funnel_metrics(g, (), visits={A: 100.0}, values={"pages": {A + "checkout/": 120.0}, "default": None})
+    # the walk ends at pricing, the first offer: checkout is never reached first
+    assert (m["site"]["value_per_visit"], m["site"]["unvalued_offers"]) == (0.0, [A + "checkout/"])
