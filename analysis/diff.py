@@ -236,6 +236,7 @@ class _Side:
     landing: list = field(default_factory=list)    # the entry pages the targets land on
     reach: dict | None = None                      # see conversion_reach
     plan: list = field(default_factory=list)       # the action plan's first items (analysis.plan)
+    profiles: dict = field(default_factory=dict)   # own profile -> its verdict (analysis.profiles), pages linking it
 
 
 def _finding_row(f) -> dict:
@@ -363,6 +364,7 @@ def _side(store, crawl_id: int, weights=None, entry=None) -> tuple[_Side, object
                  # (not the link score of every page, nor fix-first: what is compared)
                  metrics={k: a.metrics[k] for k in ("site", "entries")} if a.metrics else None)
     side.plan = [{k: x[k] for k in PLAN_KEYS} for x in (a.metrics or {}).get("fix_first", ())[:PLAN_MAX]]
+    side.profiles = {each["key"]: each for each in ((a.summary.get("profiles") or {}).get("each") or ())}
     for target in crawl["targets"]:
         key = g.graph["key"](target)
         if key in g:
@@ -591,6 +593,9 @@ def diff_crawls(store, old_id: int, new_id: int, *, weights: dict | None = None,
     }
     out.update({k: v for k, v in money_changes(store.analytics(old_id), store.analytics(new_id), new.plan).items()
                 if v is not None})  # (no "money" unless both crawls have it)
+    profiles = stated_profiles_gone(old.profiles, new.profiles)
+    if profiles["stated_gone"]:  # (only then: a diff without stated profiles is as it was)
+        out["profiles"] = profiles
     items = summary(out)
     said = {"headline": headline(out, items=items), "summary": items}
     out = {**{k: out[k] for k in ("site", "old", "new", "options_differ")}, **said,
@@ -600,6 +605,27 @@ def diff_crawls(store, old_id: int, new_id: int, *, weights: dict | None = None,
 
 
 _RANK = {"high": 0, "medium": 1, "low": 2, "info": 3}
+
+
+def stated_profiles_gone(old: dict, new: dict) -> dict:
+    """The profiles whose links the user stated (``[profiles]``) that the site linked to in the
+    old crawl and no longer links to: the statement is about an account the site dropped.
+
+    >>> old = {"k": {"url": "https://www.linkedin.com/company/acme", "platform": "LinkedIn", "pages": 3,
+    ...              "stated_on": "2026-11-30"}}
+    >>> stated_profiles_gone(old, {"k": dict(old["k"], pages=0)})["stated_gone"][0]["pages"]
+    3
+    >>> stated_profiles_gone(old, old)
+    {'stated_gone': []}
+    """
+    gone = []
+    for key, row in sorted(old.items()):
+        now = new.get(key)
+        stated_on = (now or {}).get("stated_on") or row.get("stated_on")
+        if stated_on and row.get("pages") and not (now or {}).get("pages"):
+            gone.append({"url": row["url"], "platform": row["platform"], "stated_on": stated_on,
+                         "pages": row["pages"]})
+    return {"stated_gone": gone}
 
 
 def changed_a_lot(old: int, new: int) -> bool:
@@ -1123,6 +1149,12 @@ def summary(diff: dict) -> list[dict]:
             words, brief = group_words(grp, base)
             items.append(_item(f"link-{grp['change']}", "links", "neutral", words, brief, target=grp["target"],
                                pages=grp["pages"]))
+    for r in (diff.get("profiles") or {}).get("stated_gone", ()):
+        items.append(_item("stated-profile-gone", "links", "worse",
+                           f"The site no longer links to your {r['platform']} profile {r['url']} (it did on "
+                           f"{_s(r['pages'], 'page')}); you stated its links on {r['stated_on']}: remove it from "
+                           "[profiles] in funnel.toml if the account is gone, or link it again.",
+                           f"{r['platform']} profile no longer linked", target=r["url"]))
     newly = [r for r in diff["broken"]["new"] if not r.get("offer")]
     for r in newly[:SAID]:
         what = f"answers {r['status']}" if r["status"] else (r["label"] or "fails")
@@ -1235,6 +1267,8 @@ def changed(diff: dict) -> bool:
     if any(diff["links"][d].get(k, {}).get("count") for d in ("added", "removed") for k in LINK_CLASSES):
         return True
     if diff["broken"]["new"] or diff["broken"]["fixed"]:
+        return True
+    if (diff.get("profiles") or {}).get("stated_gone"):
         return True
     if any(diff["findings"][k] for k in ("new", "resolved", "changed")):
         return True

@@ -76,7 +76,19 @@ def summarize(g: CrawlGraph, findings: list[Finding], crawl: dict) -> dict:
         "blog": g.graph["blog"].as_dict() if g.graph.get("blog") is not None else None,
         # how the owned HTML pages were read: as served, or rendered in Chromium (--render)
         "read_as": {k: v for k, v in g.store.read_as(g.crawl_id).items() if k != "unrendered"},
+        "profiles": _profiles(g),
     }
+
+
+def _profiles(g) -> dict | None:
+    """The business's profiles: which send visitors to the blog, the site, nowhere, or could not
+    be read (:mod:`analysis.profiles`)."""
+    from analysis.profiles import profile_verdicts, profiles_summary
+
+    try:
+        return profiles_summary(profile_verdicts(g))
+    except KeyError:  # a graph without a scope (graph_from's bare examples)
+        return None
 
 
 def audit(store, crawl_id: int | None = None, builder: GraphBuilder | None = None,

@@ -61,6 +61,10 @@ ERROR_KINDS = {
     "private": (SKIPPED, "skipped (private address)"),
     "scheme": (SKIPPED, "skipped (only http and https are fetched)"),
     "rate-limited": (UNVERIFIED, "rate limited"),
+    # a profile API's hourly budget for anonymous calls is spent (its reason names the platform)
+    "hourly-limit": (UNVERIFIED, None),
+    # a profile API answered something that is not a profile of the platform
+    "not-a-profile": (UNVERIFIED, None),
     "dns": (BROKEN, "DNS lookup failed"),
     "timeout": (BROKEN, "timed out"),
     "refused": (BROKEN, "connection refused"),

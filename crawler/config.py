@@ -53,6 +53,7 @@ DEFAULTS: dict = {
     "analytics": [],         # export files (relative to funnel.toml)
     "analytics_host": None,  # the host a bare path of the exports belongs to (default: the site's)
     "values": None,          # the [values] table: offer path or URL, or goal name -> money per conversion
+    "profiles": None,  # the [profiles] table: what the user states a profile funnelcheck cannot read links to
     # how the crawl runs, not what it is (never stored with the crawl: a resume may use others)
     "workers": 1,    # crawl processes on this machine; 1 without redis: one process, no Redis
     "redis": None,   # URL of the Redis the workers share (default: a private redis-server when workers > 1)
@@ -62,9 +63,9 @@ LISTS = {k for k, v in DEFAULTS.items() if isinstance(v, list)}
 TYPES = {**{k: list for k in LISTS}, **{k: bool for k, v in DEFAULTS.items() if isinstance(v, bool)},
          "max_pages": int, "depth": int, "timeout": (int, float), "max_size": (int, float), "concurrency": int, "cache_age": (str, int), "max_time": (str, int),
          "user_agent": str, "render": str, "chromium": str, "fail_on": str, "format": str, "db": str, "output": str, "accept": list, "email": dict,
-         "workers": int, "redis": str, "analytics_host": str, "values": dict}
+         "workers": int, "redis": str, "analytics_host": str, "values": dict, "profiles": dict}
 TYPE_NAMES = {list: "a list of strings", bool: "true or false", int: "a whole number", str: "a string",
-              dict: "a table ([email], [values])"}
+              dict: "a table ([email], [values], [profiles])"}
 FAIL_LEVELS = ("high", "medium", "low", "info", "never")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
@@ -330,6 +331,7 @@ def validate(options: dict, formats=()) -> dict:
         check_format(o["format"], formats)
     check_cluster(o.get("workers", 1), o.get("redis"))
     o["chromium"] = check_render(o.get("render", "auto"), o.get("chromium"))
+    o["profiles"] = check_profiles(o.get("profiles"))
     o["cache_age_seconds"] = parse_duration(o["cache_age"])
     o["max_time_seconds"] = None
     if o["max_time"] not in (None, "", 0, "0"):
@@ -340,6 +342,56 @@ def validate(options: dict, formats=()) -> dict:
         if o["max_time_seconds"] <= 0:
             raise ConfigError(f"--max-time must be > 0, got {o['max_time']!r}")
     return o
+
+
+def check_profiles(table) -> dict:
+    """The ``[profiles]`` table of ``funnel.toml``: what the user states a profile links to, and the
+    day they looked (for the platforms funnelcheck cannot read). Keys are the profiles' URLs.
+
+    >>> import datetime
+    >>> check_profiles({"https://www.LinkedIn.com/company/acme": {"links": ["https://blog.acme.example/"],
+    ...                 "checked": datetime.date(2026, 11, 30)}})
+    {'https://www.linkedin.com/company/acme': {'links': ['https://blog.acme.example/'], 'checked': '2026-11-30'}}
+    >>> check_profiles({"https://x.com/acme": {"links": []}})
+    Traceback (most recent call last):
+    ...
+    crawler.config.ConfigError: [profiles] "https://x.com/acme": give checked = YYYY-MM-DD, the day you looked at the profile
+    """
+    import datetime
+
+    out = {}
+    for url, entry in (table or {}).items():
+        where = f"[profiles] {url!r}".replace("'", '"')
+        try:
+            key = normalize(url)[0]
+        except URLError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a table: links = [...], checked = YYYY-MM-DD")
+        unknown = sorted(set(entry) - {"links", "checked"})
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {unknown[0]} (links, checked)")
+        links = entry.get("links", [])
+        if isinstance(links, str):
+            links = [links]
+        if not isinstance(links, list) or not all(isinstance(u, str) for u in links):
+            raise ConfigError(f"{where}: links must be a list of URLs")
+        try:
+            links = [normalize(u)[0] for u in links]
+        except URLError as exc:
+            raise ConfigError(f"{where}: links: {exc}") from None
+        checked = entry.get("checked")
+        if isinstance(checked, datetime.datetime):
+            checked = checked.date()
+        if isinstance(checked, str):
+            try:
+                checked = datetime.date.fromisoformat(checked.strip())
+            except ValueError:
+                raise ConfigError(f"{where}: checked must be a date like 2026-11-30, got {checked!r}") from None
+        if not isinstance(checked, datetime.date):
+            raise ConfigError(f"{where}: give checked = YYYY-MM-DD, the day you looked at the profile")
+        out[key] = {"links": links, "checked": checked.isoformat()}
+    return out
 
 
 def public_targets(options: dict) -> list[str]:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from protego import Protego
 from scrapy import Request, signals
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+import time
 from time import monotonic
 
 from scrapy.exceptions import IgnoreRequest
@@ -350,8 +351,8 @@ class CacheMiddleware:
     instead of fetching it: robots.txt, the host and the network are not asked. Reads the store;
     the pipeline writes new answers to it."""
 
-    def __init__(self, db_path: str | None, max_age: float):
-        self.db_path, self.max_age = db_path, max_age
+    def __init__(self, db_path: str | None, max_age: float, profile_age: float = 0.0):
+        self.db_path, self.max_age, self.profile_age = db_path, max_age, profile_age
         self.store = None
 
     @classmethod
@@ -360,19 +361,24 @@ class CacheMiddleware:
 
         options = CrawlOptions.from_json((crawler.settings.getdict("FUNNEL_CRAWL") or {}).get("options") or {})
         age = float(options.cache_age_seconds or 0) if options.check_external else 0.0
-        middleware = cls(crawler.settings.get("FUNNEL_DB"), age)
+        middleware = cls(crawler.settings.get("FUNNEL_DB"), age, float(options.cache_age_seconds or 0))
         crawler.signals.connect(middleware.close, signal=signals.spider_closed)
         return middleware
 
-    def process_request(self, request, spider=None):
-        meta = request.meta
-        if not self.max_age or meta.get("role") != "external" or meta.get("cached"):
-            return None
+    def _open(self):
         if self.store is None:
             from crawler.store import Store
 
             self.store = Store(self.db_path, readonly=True)
-        hit = self.store.cached(meta["key"], self.max_age)
+        return self.store
+
+    def process_request(self, request, spider=None):
+        meta = request.meta
+        if meta.get("reader") and not meta.get("page") and self.profile_age and not meta.get("cached"):
+            return self._answer(request)  # a profile API's answer from an earlier run (crawler.profiles)
+        if not self.max_age or meta.get("role") != "external" or meta.get("cached"):
+            return None
+        hit = self._open().cached(meta["key"], self.max_age)
         if hit is None:
             return None
         meta["cached"] = True
@@ -383,7 +389,85 @@ class CacheMiddleware:
             headers["Location"] = hit["location"]
         return Response(request.url, status=hit["status"], headers=headers, request=request)
 
+    def _answer(self, request):
+        hit = self._open().answer(request.meta["public"], self.profile_age)
+        if hit is None or hit["body"] is None:
+            return None
+        request.meta["cached"] = True
+        headers = json.loads(hit["headers"]) if hit["headers"] else {}
+        if hit["content_type"]:
+            headers["Content-Type"] = hit["content_type"]
+        return Response(request.url, status=hit["status"], headers=headers, body=hit["body"], request=request)
+
     def close(self, spider=None):
         if self.store is not None:
             self.store.close()
             self.store = None
+
+
+class ApiBudgetMiddleware:
+    """A profile API's own budget for anonymous calls (GitHub: 60 an hour): read from each answer's
+    ``x-ratelimit-remaining`` and ``x-ratelimit-reset``, and from the store for the budget an earlier
+    run spent. Once it is spent, the API is not asked again before it resets: the request fails
+    at once, "not checked: <the platform's limit>" (``limit`` in its reader)."""
+
+    def __init__(self, db_path: str | None):
+        self.db_path = db_path
+        self.spent: dict[str, float] = {}   # API origin -> when its budget resets (epoch seconds)
+        self.read: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler.settings.get("FUNNEL_DB"))
+
+    @staticmethod
+    def _origin(request) -> str:
+        parts = urlsplit(request.meta.get("public") or request.url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def _stored(self, key: str) -> None:
+        """What an earlier run learnt of this API's budget (once per API)."""
+        if key in self.read or not self.db_path:
+            return
+        self.read.add(key)
+        from crawler.store import Store, StoreError
+
+        try:
+            with Store(self.db_path, readonly=True) as store:
+                hit = store.answer("budget:" + key)
+        except StoreError:
+            return
+        if hit and hit["headers"]:
+            self._note(key, json.loads(hit["headers"]))
+
+    def _note(self, key: str, headers: dict) -> None:
+        remaining, reset = headers.get("x-ratelimit-remaining"), headers.get("x-ratelimit-reset")
+        if remaining is None:
+            return
+        try:
+            remaining, reset = int(remaining), float(reset or 0)
+        except ValueError:
+            return
+        if remaining <= 0:
+            self.spent[key] = reset or (time.time() + 3600)
+        else:
+            self.spent.pop(key, None)
+
+    def process_request(self, request, spider=None):
+        meta = request.meta
+        if not meta.get("limit") or meta.get("page"):
+            return None
+        key = self._origin(request)
+        self._stored(key)
+        reset = self.spent.get(key)
+        if reset is not None and time.time() < reset:
+            raise NotFetched("hourly-limit", f"not checked: {meta['limit']}")
+        return None
+
+    def process_response(self, request, response, spider=None):
+        if request.meta.get("limit") and not request.meta.get("cached"):
+            headers = {k: response.headers.get(k).decode("latin-1") for k in ("x-ratelimit-remaining",
+                                                                             "x-ratelimit-reset")
+                       if response.headers.get(k)}
+            self._note(self._origin(request), headers)
+        return response

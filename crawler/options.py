@@ -46,6 +46,9 @@ class CrawlOptions:
     render: str = "never"               # --render: auto (the CLI's default), always, never; a crawl stored
                                         # before --render existed read its pages as served (crawler.render)
     chromium: str | None = None         # the Chromium that renders (found when the audit started), None: none
+    # [profiles] in funnel.toml: {profile URL: {"links": [...], "checked": "YYYY-MM-DD"}}, what the
+    # user states a profile funnelcheck cannot read links to (crawler.config.check_profiles)
+    profiles: dict = field(default_factory=dict, compare=False)
     # where directory targets are: the folder (a resume serves it again) and its local address
     directories: dict = field(default_factory=dict, compare=False)
     mounts: dict = field(default_factory=dict, compare=False)

@@ -105,6 +105,19 @@ def _account_query(path: str, query: str) -> str:
 
 
 @dataclass(frozen=True)
+class Reader:
+    """How a profile on a platform is read without logging in (``[platforms.X.reader]`` in
+    ``platforms.toml``; the adapters are :mod:`crawler.profiles`)."""
+    label: str
+    adapter: str | None = None    # None: not readable (see ``wall``)
+    api: tuple[str, ...] = ()     # URL templates asked in turn ({host}, {handle}); none: the page itself
+    handle: str = ""              # a regex on the account's path: its first group is the handle
+    fallback: str | None = None   # "page": the profile page when the API refuses anonymous calls
+    limit: str | None = None      # why the platform's rate limit stopped a check
+    wall: str | None = None       # why the platform cannot be read
+
+
+@dataclass(frozen=True)
 class Platform:
     name: str
     hosts: tuple[str, ...]
@@ -115,6 +128,12 @@ class Platform:
     only: tuple[re.Pattern, ...] | None = None  # None: every URL on the hosts; else only these
     federated: bool = False  # each host is its own site (Mastodon): the same handle elsewhere is another account
     canonical: str = ""  # the host an account is keyed under (default: the first host)
+    reader: Reader | None = None  # how its profiles are read (None: as a page, nothing known)
+
+    @property
+    def label(self) -> str:
+        """The platform's name in reports (``X``, ``LinkedIn``)."""
+        return self.reader.label if self.reader else self.name.capitalize()
 
     def matches(self, patterns, host: str, path: str, query: str = "") -> bool:
         """Does one of ``patterns`` match the URL? A pattern is matched against the path (a share
@@ -149,9 +168,21 @@ def load_platforms() -> tuple[Platform, ...]:
     return tuple(
         Platform(name, tuple(p["hosts"]), res(p, "share"), res(p, "profile") if "profile" in p else None,
                  bool(p.get("subdomains", False)), res(p, "community"), res(p, "only") if "only" in p else None,
-                 bool(p.get("federated", False)), p.get("canonical") or p["hosts"][0])
+                 bool(p.get("federated", False)), p.get("canonical") or p["hosts"][0], _reader(p.get("reader")))
         for name, p in data["platforms"].items()
     )
+
+
+def _reader(data: dict | None) -> Reader | None:
+    """A ``[platforms.X.reader]`` table as a :class:`Reader`.
+
+    >>> _reader({"label": "Bluesky", "adapter": "bluesky", "api": ["https://a.example/?actor={handle}"]}).api
+    ('https://a.example/?actor={handle}',)
+    """
+    if not data:
+        return None
+    return Reader(data["label"], data.get("adapter"), tuple(data.get("api", ())), data.get("handle", ""),
+                  data.get("fallback"), data.get("limit"), data.get("wall"))
 
 
 # Sub-domains that are the platform itself, wherever it is listed.

@@ -60,6 +60,7 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.DeadHostMiddleware": 590,  # next to the download: sees every attempt
     "crawler.middlewares.AddressGuardMiddleware": 595,  # only http(s), no private address (crawler.guard)
     "crawler.middlewares.CacheMiddleware": 50,     # before robots.txt: a cached answer asks no one
+    "crawler.middlewares.ApiBudgetMiddleware": 60,  # a profile API's hourly budget, spent carefully
     "crawler.middlewares.RobotsMiddleware": 100,
     "crawler.middlewares.RetryAfterMiddleware": 560,
     "crawler.middlewares.TimeBudgetMiddleware": 580,  # --timeout for a request in all, retries included

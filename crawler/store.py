@@ -4,7 +4,7 @@ The crawler streams rows in as it goes (WAL, one transaction per page or per bat
 analysis and report reads them back. One file holds many crawls, so history,
 diffs and resumes are queries, not new formats.
 
-Tables (schema 5)
+Tables (schema 6)
 -----------------
 meta       ``schema_version``: the layout of this file
 migrations one row per migration applied (version, name, when), the way sqlite-utils records them
@@ -23,6 +23,7 @@ render_links  the links only one reading of a rendered page has: ``js`` (only af
            or ``raw`` (in the served HTML, removed by rendering); page, target, tag, region, text
 findings   the findings of a finished audit, by stable id (what crawl comparisons read)
 url_cache  external link verdicts kept across runs (``--cache-age``)
+answers    social profile API answers and their rate-limit state, kept across runs (``--cache-age``)
 
 A store written by an older funnelcheck is migrated when opened for writing and read as
 it is for reports; one written by a newer funnelcheck, or a file that is not a
@@ -46,7 +47,7 @@ from crawler.urls import redact_credentials
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
@@ -142,6 +143,14 @@ CREATE TABLE url_cache (
     location TEXT,
     headers TEXT,
     content_type TEXT,
+    checked_at REAL NOT NULL
+);
+CREATE TABLE answers (
+    url TEXT PRIMARY KEY,             -- a profile API's public URL, or budget:ORIGIN (its rate-limit state)
+    status INTEGER,
+    headers TEXT,
+    content_type TEXT,
+    body BLOB,
     checked_at REAL NOT NULL
 );
 CREATE TABLE render_links (          -- links only one reading of a rendered page has (crawler.render)
@@ -266,6 +275,8 @@ _POS[5] = _POS[3]  # (schema 5 adds pages.read_as and render_links: read by thei
 _READ[3] = dict(_READ[2])
 _READ[4] = dict(_READ[3])
 _READ[5] = dict(_READ[3])
+_POS[6] = _POS[3]  # (schema 6 adds the answers table: read by its own methods)
+_READ[6] = dict(_READ[3])
 _READ = {version: {**{name: sql.replace("{pos}", _POS[version]) for name, sql in queries.items()},
                    "pos": _POS[version]} for version, queries in _READ.items()}
 
@@ -404,11 +415,18 @@ def _migrate_5(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+def _migrate_6(db: sqlite3.Connection) -> None:
+    """Schema 5 -> 6: ``answers``, the social profile API answers kept across runs (crawler.profiles)."""
+    db.execute("CREATE TABLE IF NOT EXISTS answers (url TEXT PRIMARY KEY, status INTEGER, headers TEXT,"
+               " content_type TEXT, body BLOB, checked_at REAL NOT NULL)")
+
+
 # Ordered: (version, name, function taking the store from version - 1 to version).
 MIGRATIONS = ((2, "urls table, links as ids, stored findings", _migrate_2),
               (3, "page signals, links in document order", _migrate_3),
               (4, "analytics summaries", _migrate_4),
-              (5, "how pages were read (raw, rendered), links only one reading has", _migrate_5))
+              (5, "how pages were read (raw, rendered), links only one reading has", _migrate_5),
+              (6, "social profile API answers", _migrate_6))
 
 
 def _statements(script: str) -> list[str]:
@@ -506,7 +524,7 @@ class Store:
     >>> cid = s.create_crawl(["https://acme.example/"], {"max_pages": 10})
     >>> s.write_page(cid, {"url": "https://acme.example/", "role": "page", "status": 200}, [])
     >>> [p["status"] for p in s.pages(cid)], s.crawl(cid)["status"], s.version
-    ([200], 'running', 5)
+    ([200], 'running', 6)
     """
 
     def __init__(self, path: str | os.PathLike, readonly: bool = False):
@@ -911,6 +929,8 @@ class Store:
                             partial=item.get("partial", False), replace_links=item.get("replace_links", False))
         if item.get("cache") and page.get("reason") != "cached":  # a cached answer does not renew the cache
             self.cache(page["url"], page["status"], page.get("location"), page.get("headers"), page.get("content_type"))
+        for answer in item.get("answers") or ():
+            self.keep_answer(answer)
         return state_seq
 
     def add_frontier(self, crawl_id: int, entries: list[tuple]) -> None:
@@ -1286,6 +1306,38 @@ class Store:
     def _has_table(self, name: str) -> bool:
         return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
                                (name,)).fetchone() is not None
+
+    # -- social profile API answers (crawler.profiles) -------------------------------
+    def keep_answer(self, answer: dict) -> None:
+        """Keep a profile API's answer (``url``, ``status``, ``headers``, ``content_type``, ``body`` or
+        ``body64``: base64) for the next run, or an API's rate-limit state (``url`` ``budget:ORIGIN``)."""
+        if self.version < 6:
+            return
+        body = answer.get("body")
+        if answer.get("body64") is not None:  # (the spider's items carry it as base64 text)
+            import base64
+
+            body = base64.b64decode(answer["body64"])
+        with self._transaction():
+            self.db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
+                            (answer["url"], answer.get("status"), answer.get("headers"), answer.get("content_type"),
+                             body, time.time()))
+
+    def answer(self, url: str, max_age: float | None = None) -> dict | None:
+        """A kept answer younger than ``max_age`` seconds (any age: None), or None.
+
+        >>> import tempfile, os
+        >>> s = Store(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
+        >>> s.keep_answer({"url": "https://api.example/u/a", "status": 200, "body": b"{}"})
+        >>> s.answer("https://api.example/u/a", 60)["body"], s.answer("https://api.example/u/b", 60)
+        (b'{}', None)
+        """
+        if self.version < 6:
+            return None
+        row = self.db.execute("SELECT * FROM answers WHERE url = ?", (url,)).fetchone()
+        if row is None or (max_age is not None and time.time() - row["checked_at"] > max_age):
+            return None
+        return dict(row)
 
     # -- cache of external verdicts -----------------------------------------------
     def cached(self, url: str, max_age: float) -> dict | None:

@@ -54,7 +54,8 @@ def pytest_sessionfinish(session, exitstatus):
 
 @dataclass
 class Route:
-    """A scripted answer: status, headers, body (served instead of a file)."""
+    """A scripted answer: status, headers, body (served instead of a file); a body that is a
+    callable returning an iterable of bytes is streamed, without a Content-Length."""
     status: int = 200
     headers: dict = field(default_factory=dict)
     body: bytes | str = b""
@@ -105,6 +106,17 @@ class SiteServer:
                 headers = {"Content-Type": "text/html; charset=utf-8", **route.headers}
                 for k, v in headers.items():
                     self.send_header(k, v)
+                if callable(body):  # a stream (a 50 MB answer made as it is sent): no length, then close
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.close_connection = True
+                    if self.command != "HEAD":
+                        try:
+                            for chunk in body():
+                                self.wfile.write(chunk)
+                        except OSError:  # the client stopped reading (its size cap): expected
+                            pass
+                    return True
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if self.command != "HEAD":

@@ -92,8 +92,14 @@ SHARE_PATHS = re.compile(r"/intent/|/sharer|/shareArticle|/sharing/|/send\?|\?te
 @pytest.fixture(scope="module")
 def platforms(module_site_server, tmp_path_factory):
     back = '<!doctype html><title>{0}</title><a href="https://plat.test/">plat.test</a>'
+    json_ = {"Content-Type": "application/json; charset=utf-8"}
     social = module_site_server(routes={
         "/github.com/plat": Route(200, body=back.format("Plat on GitHub")),
+        # GitHub is read through its API, in its real shapes (crawler/profiles.py)
+        "/api.github.com/users/plat": Route(200, json_, '{"login": "plat", "id": 1, "type": "Organization", '
+                                            '"html_url": "https://github.com/plat", "name": "Plat", '
+                                            '"blog": "https://plat.test/", "twitter_username": null}'),
+        "/api.github.com/users/plat/social_accounts": Route(200, json_, "[]"),
         "*": Route(200, body=PAGE.format("elsewhere")),
     })
     tmp = tmp_path_factory.mktemp("platforms")
@@ -127,8 +133,11 @@ def test_videos_posts_and_repositories_are_content_and_share_intents_are_never_f
     # every other link was checked; not one share intent was asked for
     asked = [path for _, path in social.requests]
     assert len(asked) > 20 and not [p for p in asked if SHARE_PATHS.search(p)]
-    # the business's profile (--social) is read once; its repositories are content, checked as links
-    assert [(m, p) for m, p in social.requests if p == "/github.com/plat"] == [("GET", "/github.com/plat")]
+    # the business's profile (--social) is read once, through GitHub's API (its page is never asked);
+    # its repositories are content, checked as links
+    assert [(m, p) for m, p in social.requests if p.startswith(("/github.com/plat?", "/api.github.com/"))
+            or p == "/github.com/plat"] == [("GET", "/api.github.com/robots.txt"), ("GET", "/api.github.com/users/plat"),
+                                             ("GET", "/api.github.com/users/plat/social_accounts")]
     pages = pages_of(report)
     assert pages["https://github.com/plat"]["role"] == "profile"
     assert pages["https://github.com/plat/widget"]["role"] == "external"
@@ -198,7 +207,8 @@ def test_one_account_written_four_ways_is_fetched_once_and_judged_once(site_serv
     }
     stranded = {f["target"]: f["message"] for f in report["findings"] if f["rule"] == "stranded-social"}
     assert stranded["https://x.com/acmeco"] == (
-        "could not verify that https://x.com/acmeco links back: blocked (Cloudflare challenge)")
+        "could not verify that https://x.com/acmeco links back: blocked (Cloudflare challenge); X shows profiles only "
+        "to logged-in visitors")
     profiles = [p for p in report["pages"] if p["role"] == "profile"]
     assert sorted(p["url"] for p in profiles) == ["https://twitter.com/acmeco",
                                                    "https://www.linkedin.com/company/acme-co"]

@@ -42,8 +42,8 @@ def test_a_release_store_is_reported_as_it_is_then_migrated(tmp_path):
     assert result.exit_code == 1, result.stderr
     assert result.json()["crawl"]["id"] == 2
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("5",)
-    assert [r[0] for r in conn.execute("SELECT version FROM migrations ORDER BY version")] == [1, 2, 3, 4, 5]
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("6",)
+    assert [r[0] for r in conn.execute("SELECT version FROM migrations ORDER BY version")] == [1, 2, 3, 4, 5, 6]
     assert conn.execute("SELECT count(*) FROM urls").fetchone()[0] > 0
     old = run_cli("report", "--db", db, "--crawl", "1", "--format", "json")
     assert _essentials(old.json()) == _expected()  # the old crawl, migrated, reports the same
@@ -64,7 +64,7 @@ def test_a_newer_store_is_refused(tmp_path):
         result = run_cli(*args, "--db", db)
         assert result.exit_code == 2
         assert result.stderr == (f"funnelcheck: error: {db} was written by a newer funnelcheck (store schema 99; "
-                                 "this one reads up to 5): upgrade funnelcheck to read it\n")
+                                 "this one reads up to 6): upgrade funnelcheck to read it\n")
     assert _digest(db) == before
 
 
@@ -131,6 +131,7 @@ def _schema_2_store(path: Path) -> None:
         conn.execute("ALTER TABLE pages DROP COLUMN render_why")
         conn.execute("DROP TABLE render_links")
         conn.execute("DELETE FROM migrations WHERE version >= 3")
+        conn.execute("DROP TABLE answers")   # (schema 6)
     conn.close()
 
 
@@ -148,7 +149,7 @@ def test_a_schema_2_store_is_read_as_it_is_then_migrated_to_signals_and_position
         assert (e["line"], e["pos"], g.nodes["https://a.example/"].get("signals")) == (7, 7, None)
     assert _digest(db) == before
     with Store(db) as s:  # written to: migrated
-        assert s.version == 5
+        assert s.version == 6
         s.write_page(1, {"url": "https://a.example/b", "role": "page", "status": 200, "parsed": 1,
                          "signals": '{"price": true}'},
                      [("https://a.example/b", "https://a.example/", "https://a.example/", None, "a", "href", "Home",
@@ -158,7 +159,7 @@ def test_a_schema_2_store_is_read_as_it_is_then_migrated_to_signals_and_position
         assert [(e["line"], e["pos"]) for _, _, e in g.out_edges("https://a.example/b", data=True)] == [(1, 0)]
         assert g.nodes["https://a.example/b"]["signals"] == {"price": True}
     conn = sqlite3.connect(db)
-    assert [r[0] for r in conn.execute("SELECT version FROM migrations ORDER BY version")] == [1, 2, 3, 4, 5]
+    assert [r[0] for r in conn.execute("SELECT version FROM migrations ORDER BY version")] == [1, 2, 3, 4, 5, 6]
     assert conn.execute("SELECT signals FROM pages ORDER BY id").fetchall() == [(None,), ('{"price": true}',)]
     conn.close()
 

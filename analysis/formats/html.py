@@ -267,6 +267,8 @@ def summary_words(audit, plan: list[dict], outcomes: dict) -> dict:
             parts.append(_say(ends["external"], "follow", "follows", "a link to another site"))
         parts.append(_say(ends["exit"], "leave", "leaves"))
         lead.append(f"Of 100 visitors who land on {where}, " + ", ".join(parts[:-1]) + f" and {parts[-1]}.")
+    if summary.get("profiles"):  # where the business's social profiles send their visitors (analysis.profiles)
+        lead.append(safe(f"Social profiles: {summary['profiles']['line']}."))
     works = []
     blog_pages = (summary.get("pages_by_tier") or {}).get("blog", 0)
     if "broken-link" not in rules:

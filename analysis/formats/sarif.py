@@ -35,7 +35,7 @@ FINGERPRINT = "funnelcheckId/v1"
 # on where the link stands; the README's findings table). A rule missing here is medium.
 DEFAULT_SEVERITY = {
     "backward-social": "high", "backward-blog": "low", "dead-end": "medium", "stranded-social": "medium",
-    "social-before-offer": "medium", "untracked-inbound": "low", "broken-link": "high", "redirect": "low",
+    "social-before-offer": "medium", "untracked-inbound": "low", "rel-me-missing": "low", "broken-link": "high", "redirect": "low",
     "redirect-chain": "medium", "redirect-loop": "high", "missing-anchor": "medium", "orphan-page": "low",
     "unverified-link": "info", "skipped-link": "info", "unsupported-scheme": "info", "malformed-url": "medium",
     "crawl-trap": "medium", "insecure-link": "low", "too-many-links": "low",
@@ -62,7 +62,7 @@ def explain(rule_id: str) -> str:
     """Rule ``rule_id``'s docstring as prose: its paragraphs without the examples, RST markup dropped.
 
     >>> explain("stranded-social")
-    "A social profile that does not link back to the blog or the site. Profiles owned pages link to are checked, and the business's own (--social) even where no page links to them."
+    "A social profile that does not link back to the blog or the site. Profiles owned pages link to are checked, and the business's own (--social, and those stated in [profiles]) even where no page links to them. Only a profile that was read (or whose links the user stated) can be stranded; a platform that could not be read is one info line per platform, with the reason (see analysis/profiles.py)."
     """
     doc = inspect.getdoc(RULES.get(rule_id)) if rule_id in RULES else None
     paragraphs = [" ".join(p.split()).replace("``", "") for p in (doc or "").split("\n\n")]

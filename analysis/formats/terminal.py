@@ -19,6 +19,7 @@ from analysis.findings import SEVERITIES
 from analysis.formats.safe import safe
 from analysis.formats.sarif import fix_of
 from analysis.plan import plan_of
+from analysis.profiles import profile_line
 
 STYLES = {"high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 EXAMPLES = 3
@@ -198,6 +199,11 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
     metrics = getattr(audit, "metrics", None)
     if metrics and metrics["site"].get("conversion") is not None:
         w.line(funnel_line(metrics["site"]))
+    profiles = s.get("profiles")
+    if profiles:
+        w.line("Profiles: " + safe(profiles["line"]))
+        for each in profiles["each"]:
+            w.line(safe(profile_line(each)), "dim", indent=2)
     traffic_block(w, (metrics or {}).get("analytics") or (metrics or {}).get("analytics_kept"))
     if not audit.findings:
         w.line("No findings.", "green")

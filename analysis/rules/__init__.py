@@ -20,7 +20,7 @@ from analysis.rules.social import account_name, own_profiles, share_endpoint
 
 # The order rules run in (and findings of equal rank are listed in): social routing first, its
 # shared pass read once for backward-social and social-before-offer.
-ORDER = ("backward-social", "backward-blog", "dead-end", "content-dead-end", "stranded-social", "social-before-offer", "lead-form-target", "buried-offer", "broken-link",
+ORDER = ("backward-social", "backward-blog", "dead-end", "content-dead-end", "stranded-social", "rel-me-missing", "social-before-offer", "lead-form-target", "buried-offer", "broken-link",
          "redirect", "redirect-chain", "redirect-loop", "missing-anchor", "untracked-inbound", "unverified-link",
          "skipped-link", "unsupported-scheme", "malformed-url", "insecure-link", "orphan-page", "crawl-trap",
          "too-many-links", "javascript-links", "javascript-removed", "javascript-unrendered")

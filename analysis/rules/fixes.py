@@ -24,6 +24,7 @@ FIXES = {
     "dead-end": "link each post to a product, pricing or contact page (a call to action)",
     "content-dead-end": "in each post's text, link the product, pricing, demo or sign-up page the post is about (a call to action in the content, not only the menu)",
     "stranded-social": "add a link to the site or the blog to the profile's bio or header",
+    "rel-me-missing": "add rel=\"me\" to the site's link to the Mastodon profile (<a rel=\"me\" href=...>), then save the profile once: Mastodon verifies the field",
     "social-before-offer": "add a purchase or contact offer to these pages, above the social links",
     "lead-form-target": "restore the thank-you page or point the form's action / redirect field at one that exists; test the form once by hand",
     "lead-form-target:comment": "turn comments off in the static export, or send them to a hosted comment service",

@@ -10,11 +10,10 @@ from urllib.parse import urlsplit, urlunsplit
 from analysis.findings import RANK, Finding, Location
 from analysis.graph import offers
 from analysis.rules.common import REGION_WORDS, _Group, _owned_page_tiers, _plural, _tier_keys, rule
-from analysis.status import SKIPPED, UNVERIFIED
 from analysis.words import listing
-from crawler.scope import (COMMUNITY, COMPANY, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SOCIAL, _host, handle_key,
+from crawler.scope import (COMMUNITY, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SOCIAL, _host, handle_key,
                            names_own_profile, unwrap_redirector)
-from crawler.urls import dedupe_key, has_tracking, origin
+from crawler.urls import has_tracking, origin
 
 
 @rule("backward-social")
@@ -98,44 +97,68 @@ def backward_social(g):
 def stranded_social(g):
     """A social profile that does not link back to the blog or the site.
 
-    Profiles owned pages link to are checked, and the business's own (``--social``)
-    even where no page links to them.
+    Profiles owned pages link to are checked, and the business's own (``--social``, and those
+    stated in ``[profiles]``) even where no page links to them. Only a profile that was read
+    (or whose links the user stated) can be stranded; a platform that could not be read is one
+    info line per platform, with the reason (see analysis/profiles.py).
+
+    >>> from analysis.graph import graph_from
+    >>> home, li = "https://a.example/", "https://www.linkedin.com/company/"
+    >>> g = graph_from([{"url": home, "role": "page", "status": 200, "parsed": 1},
+    ...     {"url": li + "a", "role": "profile", "status": 999}, {"url": li + "a-labs", "role": "profile", "status": 999}],
+    ...     [(home, li + "a", "footer", "profile"), (home, li + "a-labs", "footer", "profile")], site=[home])
+    >>> [(f.severity, f.message) for f in stranded_social(g)]  # doctest: +NORMALIZE_WHITESPACE
+    [('info', 'could not verify that 2 LinkedIn profiles link back (https://www.linkedin.com/company/a,
+      https://www.linkedin.com/company/a-labs): blocked (LinkedIn answers 999 to crawlers); LinkedIn shows company
+      pages and profiles only to its members')]
     """
-    scope = g.graph["scope"]
-    given = {scope.account_key(u) or dedupe_key(u): u for u in scope.social}  # key -> as given
-    own = set(given)
-    own_set = own_profiles(g) | own
-    for url, data in g.nodes(data=True):
-        if data.get("role") != "profile":
+    from analysis.profiles import NOWHERE, UNREADABLE, profile_verdicts
+
+    unreadable: dict[tuple, list] = defaultdict(list)
+    for v in profile_verdicts(g):
+        if v.state == UNREADABLE and not v.stated_on:
+            unreadable[(v.platform, v.reason)].append(v)
+        elif v.state == NOWHERE:
+            how = "" if v.how == "from its page" else f" ({v.how})"
+            yield Finding("stranded-social", "medium", v.name,
+                          f"social profile {v.name} links to neither the blog nor the site{how}", None,
+                          v.sources, v.locations, {"verdict": "stranded", "how": v.how})
+    for (platform, reason), vs in unreadable.items():
+        names = sorted(v.name for v in vs)
+        sources = list(dict.fromkeys(s_ for v in vs for s_ in v.sources))
+        locations = [loc for v in vs for loc in v.locations]
+        if len(vs) == 1:
+            msg = f"could not verify that {names[0]} links back: {reason}"
+        else:
+            msg = f"could not verify that {len(vs)} {platform} profiles link back ({listing(names)}): {reason}"
+        detail = {"verdict": "unverified", "reason": reason, "platform": platform}
+        if len(vs) > 1:
+            detail["profiles"] = names
+        yield Finding("stranded-social", "info", names[0], msg, None, sources, locations, detail)
+
+
+@rule("rel-me-missing")
+def rel_me_missing(g):
+    """An own Mastodon profile whose field links the site, unverified because the site's own
+    link to the profile lacks ``rel="me"`` (Mastodon verifies a field when the linked page
+    links back with rel=me)."""
+    from analysis.profiles import profile_verdicts
+
+    for v in profile_verdicts(g):
+        if v.platform != "Mastodon" or not v.links or not v.how.startswith("through"):
+            continue  # (only the API says which fields are verified)
+        unverified = [l for l in v.links if l["source"] == "field" and not l["verified"]]
+        if not unverified or any(l["source"] == "field" and l["verified"] for l in v.links):
             continue
-        if url not in own_set and not (scope.social and scope.is_own_profile(url)):
-            continue  # someone else's account is not the business's to fix
-        owned_in = [(s, e) for s, _, e in g.in_edges(url, data=True) if g.nodes[s].get("tier") in OWNED]
-        # The pages that send visitors there (profile links); identity markup only if that is all.
-        routes = [(s, e) for s, e in owned_in if e["kind"] == PROFILE] or owned_in
-        sources = list(dict.fromkeys(s for s, _ in routes))
-        locations = [Location(s, e["line"]) for s, e in routes]
-        if not sources and url not in own:
-            continue  # only reached as a redirect hop: judged under the URL the pages link to
-        # one account, however the pages write it: named as they write it (twitter.com/Acme)
-        name = account_name({_spelling(e["target"] or url) for _, e in routes}) if routes else given.get(url, url)
-        verdict = data.get("verdict")
-        if verdict == UNVERIFIED or verdict == SKIPPED:
-            yield Finding("stranded-social", "info", name,
-                          f"could not verify that {name} links back: {data.get('label')}", None, sources, locations,
-                          {"verdict": "unverified", "reason": data.get("label")})
-            continue
-        if verdict != "ok":
-            continue  # a broken profile is a broken-link finding
-        final = data.get("final_url") or url
-        node = g.nodes[final] if final in g else data
-        if not node.get("parsed"):
-            continue
-        if not any(g.nodes[t].get("tier") in COMPANY or scope.tier(unwrap_redirector(e["target"])) in COMPANY
-                   for _, t, e in g.out_edges(final, data=True)):
-            yield Finding("stranded-social", "medium", name,
-                          f"social profile {name} links to neither the blog nor the site", None, sources, locations,
-                          {"verdict": "stranded"})
+        rels = [(s_, e) for s_, _, e in g.in_edges(v.url, data=True) if g.nodes[s_].get("tier") in OWNED]
+        if any("me" in (e["rel"] or "").lower().split() for _, e in rels):
+            continue  # the site says rel=me: Mastodon checks again when the profile is next saved
+        where = REGION_WORDS.get(rels[0][1]["region"], rels[0][1]["region"]) if rels else None
+        fix_where = f"the {where}'s Mastodon link" if where else "a link to the profile on the home page"
+        yield Finding("rel-me-missing", "low", v.name,
+                      f"Mastodon does not verify {unverified[0]['url']} on {v.name}: the site's link to the profile "
+                      f"has no rel=\"me\" (add rel=me to {fix_where} and the platform will verify it)",
+                      None, v.sources, v.locations, {"links": [l["url"] for l in unverified]})
 
 
 @rule("social-before-offer")

@@ -7,6 +7,7 @@ judges a status: the store keeps facts, analysis gives verdicts.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ from crawler.errors import error_kind, size_reason
 from crawler.extensions import CrawlLimits
 from crawler.extract import BINARY_DATA, NAVIGATION_TAGS, Link, binary_kind, css_urls, extract, resolve_href
 from crawler.options import CrawlOptions
+from crawler.profiles import MAX_LINKS, api_error, api_urls, read_api, youtube_links
 from crawler.render import RENDER_SLOT, SAMPLE, RenderPlan, link_diff, needs_javascript, template_of
 from crawler.scope import APP, EXTERNAL, OWNED, PROFILE, SHARE, SOCIAL, handle_key, names_own_profile
 from crawler.sitemaps import SitemapError, read_sitemap
@@ -33,9 +35,11 @@ logger = logging.getLogger(__name__)
 
 # Response headers that verdicts need (blocked platforms, rate limits).
 # ``allow``: what a form's endpoint that answers 405 takes (POST), so analysis can tell it works.
-KEPT_HEADERS = ("cf-mitigated", "retry-after", "x-amzn-waf-action", "server", "content-length", "allow")
+KEPT_HEADERS = ("cf-mitigated", "retry-after", "x-amzn-waf-action", "server", "content-length", "allow",
+                "x-ratelimit-remaining", "x-ratelimit-reset")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 FORM = "form"  # the role of a form's owned action or thank-you page: checked (HEAD, then GET), never submitted
+ANSWER_CACHE_MAX = 1024 * 1024  # a profile API's answer larger than this is not kept for the next run
 SITEMAP_CHUNK = 1000  # sitemap entries per item: a 50,000-URL sitemap is streamed, not held
 SITEMAP_MAX_SIZE = 50 * 1024 * 1024  # the sitemap protocol's limit on one (uncompressed) sitemap
 
@@ -159,7 +163,10 @@ class FunnelSpider(scrapy.Spider):
             if fetch["role"] == "sitemap":
                 yield self.fetch(fetch["url"], "sitemap", self.parse_sitemap)
             else:
-                yield self.request(fetch["url"], key, fetch["role"], fetch.get("depth") or 0, fetch.get("method") or "GET")
+                request = self.reader_request(fetch["url"], key, fetch.get("depth") or 0) \
+                    if fetch["role"] == "profile" else None
+                yield request or self.request(fetch["url"], key, fetch["role"], fetch.get("depth") or 0,
+                                              fetch.get("method") or "GET")
 
     def resume_state(self) -> dict | None:
         """What a resume needs that the pages do not say, when it changed (else None): written
@@ -381,6 +388,10 @@ class FunnelSpider(scrapy.Spider):
                               "fetched_at": now_iso()})
         if role == "page":
             self.limits.scheduled()  # what --max-pages counts: pages asked for, not those excluded
+        if role == "profile":
+            request = self.reader_request(url, key, depth)  # a platform that lets anyone read it as data
+            if request is not None:
+                return request
         method = "HEAD" if role in ("asset", "external", FORM) else "GET"
         if role == "asset" and is_stylesheet(url, tag, rel):
             method = "GET"  # an owned stylesheet is read: the images and fonts it loads are links too
@@ -398,9 +409,138 @@ class FunnelSpider(scrapy.Spider):
                               callback=self.parse, errback=self.on_error,
                               priority=0 if role == "page" else -1)
 
+    # -- profiles read as data (crawler.profiles) -----------------------------------
+    def reader_request(self, profile: str, key: str, depth: int, step: int = 0, found=(), url: str | None = None,
+                       hops: int = 0) -> scrapy.Request | None:
+        """The request of a profile's API (``step``: which of its URLs), or None when its platform
+        has none. The public URL is the API's: its host's robots.txt and the guard apply."""
+        platform = self.scope.platform(profile)
+        urls = api_urls(platform, key or profile)
+        if not urls or step >= len(urls):
+            return None
+        request = self.request(url or urls[step], key, "profile", depth, "GET", again=step > 0 or hops > 0)
+        request.meta.update(reader=platform.name, profile=profile, step=step, found=list(found), hops=hops,
+                            limit=platform.reader.limit)
+        request.headers.setdefault("Accept", "application/json")
+        return request
+
+    def parse_reader(self, response):
+        """An API's answer about a profile: its links (through the platform's adapter), its
+        error, a redirect, a refusal of anonymous calls (then the profile page) or its rate limit."""
+        meta = response.meta
+        status = response.status
+        platform = self.scope.platform(meta["profile"])
+        reader = platform.reader
+        step, found = meta["step"], meta["found"]
+        ctype = (response.headers.get("Content-Type") or b"").decode("latin-1").split(";")[0].strip().lower()
+        headers = {h: response.headers.get(h).decode("latin-1") for h in KEPT_HEADERS if response.headers.get(h)}
+        page = {"url": meta["key"], "fetched_url": response.url, "role": "profile", "method": "GET",
+                "depth": meta["depth"], "status": status, "headers": json.dumps(headers) if headers else None,
+                "content_type": ctype or None, "fetched_at": now_iso(), "elapsed": meta.get("download_latency")}
+        remaining = headers.get("x-ratelimit-remaining")
+        limit = reader.limit and remaining == "0"
+        answers = list(meta.get("answers") or ())  # for the store's cache: the next run asks no one
+        budget = self.budget_entry(response, headers)
+        if budget:
+            answers.append(budget)
+        if limit and status in (403, 429) and not meta.get("first"):
+            page.update(status=None, error_kind="hourly-limit", reason=f"not checked: {reader.limit}")
+            yield self.item(page, answers=answers)
+            return
+        if meta.get("page"):  # the profile page of an instance that refuses anonymous API calls
+            yield from self.parse_profile_page(response, page, meta)
+            return
+        if 300 <= status < 400 and response.headers.get("Location"):
+            location = self.public_location(meta["public"], response.url,
+                                            response.headers["Location"].decode("latin-1"))
+            if location and meta["hops"] < self.max_redirects and scheme_of(location) in FETCHABLE_SCHEMES:
+                yield self.reader_request(meta["profile"], meta["key"], meta["depth"], step, found, location,
+                                          meta["hops"] + 1)
+                return
+            page["reason"] = f"{reader.label} answered with a redirect that was not followed"
+        elif status in (401, 403) and reader.fallback == "page" and step == 0:
+            request = self.request(meta["profile"], meta["key"], "profile", meta["depth"], "GET", again=True)
+            request.meta.update(reader=platform.name, profile=meta["profile"], step=0, found=[], hops=0,
+                                page=f"{status} {api_error(response.body) or 'refused'}")
+            yield request
+            return
+        elif 200 <= status < 300:
+            read = read_api(reader.adapter, step, response.body)
+            if read.problem:
+                page.update(status=None, error_kind="not-a-profile",
+                            reason=f"could not read the {reader.label} profile: {read.problem}")
+            else:
+                if not meta.get("cached") and len(response.body) <= ANSWER_CACHE_MAX:
+                    answers.append({"url": meta["public"], "status": status, "headers": page["headers"],
+                                    "content_type": ctype,  # (as text: items cross processes as JSON)
+                                    "body64": base64.b64encode(response.body).decode("ascii")})
+                found = found + [(l.url, l.source, l.verified, l.text) for l in read.links]
+                if read.title and step == 0:
+                    meta["title"] = read.title
+                if read.total > len(read.links):
+                    meta["cut"] = f"read the first {MAX_LINKS} of {read.total:,} links"
+                nxt = self.reader_request(meta["profile"], meta["key"], meta["depth"], step + 1, found)
+                if nxt is not None:
+                    nxt.meta.update(title=meta.get("title"), cut=meta.get("cut"), first=page, answers=answers)
+                    yield nxt
+                    return
+                page.update(parsed=1, title=meta.get("title"), reason=meta.get("cut"))
+        elif step > 0 and meta.get("first"):
+            # the user was read, the second call failed: what was read stands
+            why = reader.limit if limit else f"{reader.label} answers {status}"
+            page = dict(meta["first"], parsed=1, title=meta.get("title"),
+                        reason=f"read without its part {meta['step'] + 1}: {why}")
+        else:
+            message = api_error(response.body)
+            page["reason"] = f"{reader.label} answers {status}" + (f": {message}" if message else "")
+        links = self.profile_rows(meta["key"], found) if page.get("parsed") else []
+        if meta.get("cached"):
+            page["reason"] = page.get("reason") or "cached"
+        yield self.item(page, links, answers=answers)
+
+    def parse_profile_page(self, response, page: dict, meta):
+        """A Mastodon profile page, read because its instance refused the API: its ``rel="me"`` links."""
+        platform = self.scope.platform(meta["profile"])
+        found = []
+        if 200 <= response.status < 300 and page["content_type"] in HTML_TYPES:
+            try:
+                facts = extract(response.body, meta["profile"], response.encoding)
+            except Exception as exc:  # hostile HTML costs this profile, never the crawl
+                facts = None
+                page["reason"] = f"unreadable HTML: {type(exc).__name__}"
+            if facts is not None:
+                found = [(l.url, "field", False, l.text[:200]) for l in facts.links if "me" in (l.rel or "").split()]
+                page.update(parsed=1, title=facts.title,
+                            reason=f"read from the profile page: {platform.reader.label} refused anonymous API "
+                                   f"calls ({meta['page']})"[:300])
+        yield self.item(page, self.profile_rows(meta["key"], found[:MAX_LINKS]) if page.get("parsed") else [])
+
+    def profile_rows(self, key: str, found) -> list[tuple]:
+        """Link rows of what a profile shows: tag ``a``, attr its place (bio, field, website,
+        account, handle, page), rel ``verified`` where the platform verified it."""
+        rows = []
+        for pos, (url, source, verified, text) in enumerate(found):
+            link = Link(url, "a", source, text or "", "body", "verified" if verified else "", False, False, None)
+            row, _ = self.link(key, link, 1, False, pos)
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    def budget_entry(self, response, headers: dict):
+        """The rate-limit state an API answered, for the store (the next run reads it: an
+        exhausted hourly budget is not asked again before it resets)."""
+        if "x-ratelimit-remaining" not in headers:
+            return None
+        return {"url": "budget:" + origin(response.meta["public"]), "status": response.status,
+                "headers": json.dumps({k: headers[k] for k in ("x-ratelimit-remaining", "x-ratelimit-reset")
+                                       if k in headers})}
+
     # -- responses ----------------------------------------------------------------
     def parse(self, response):
         meta = response.meta
+        if meta.get("reader"):
+            yield from self.parse_reader(response)
+            return
         status = response.status
         method = response.request.method
         role = meta["role"]
@@ -495,6 +635,11 @@ class FunnelSpider(scrapy.Spider):
                         links.append(row)
                     if request is not None:
                         follow.append(request)
+                if role == "profile":  # a YouTube channel's links live in its page data (best effort)
+                    platform = self.scope.platform(meta["public"])
+                    if platform is not None and platform.reader and platform.reader.adapter == "youtube":
+                        found = [(l.url, l.source, l.verified, l.text) for l in youtube_links(response.body)]
+                        links += [(*row[:-1], row[-1] + len(facts.links)) for row in self.profile_rows(meta["key"], found)]
                 if rendering is not None:  # a sample: stored as served now, compared once rendered
                     rendering.meta["raw_page"] = dict(page)
                     follow.append(rendering)
@@ -539,13 +684,16 @@ class FunnelSpider(scrapy.Spider):
         yield request
 
     def item(self, page: dict, links: list | None = None, follow=(), cache: bool = False,
-             partial: bool = False, first: bool = False) -> dict:
+             partial: bool = False, first: bool = False, answers=()) -> dict:
         """The item for one fetched (or recorded) URL: the page, its links, the URLs it queued
         (the frontier a resume reads) and, when it changed, the crawl's state. ``partial``: a
         part of a long sitemap; the page itself is written with its last part. ``first``: its first
         part (links of an earlier, interrupted reading are dropped)."""
-        return {"page": page, "links": links or [], "discovered": self.frontier(follow), "cache": cache,
+        item = {"page": page, "links": links or [], "discovered": self.frontier(follow), "cache": cache,
                 "state": self.resume_state(), "partial": partial, "replace_links": first}
+        if answers:
+            item["answers"] = list(answers)  # a profile API's answers and rate-limit state (kept by the pipeline)
+        return item
 
     @staticmethod
     def frontier(follow) -> list[tuple[str, str]]:
@@ -554,8 +702,9 @@ class FunnelSpider(scrapy.Spider):
         for r in follow:
             if isinstance(r, scrapy.Request) and not r.meta.get("playwright"):  # (a page rendered: queued already)
                 m = r.meta
-                out.append((m["key"], json.dumps({"url": m["public"], "role": m["role"], "depth": m["depth"],
-                                                  "method": r.method})))
+                # (a profile read through its API is asked again as the profile: restore() reads it so)
+                out.append((m["key"], json.dumps({"url": m.get("profile") or m["public"], "role": m["role"],
+                                                  "depth": m["depth"], "method": r.method})))
         return out
 
     def link(self, source: str, link, depth: int, crawl_more: bool, pos: int | None = None):
@@ -639,6 +788,14 @@ class FunnelSpider(scrapy.Spider):
         return page
 
     def on_error(self, failure):
+        meta = failure.request.meta
+        if meta.get("reader") and meta.get("first"):
+            # a profile's first answer was read, a later call failed (its hourly limit): what was read stands
+            kind, reason = self.error_of(failure)
+            page = dict(meta["first"], parsed=1, title=meta.get("title"),
+                        reason=f"read without its part {meta['step'] + 1}: {reason}"[:300])
+            yield self.item(page, self.profile_rows(meta["key"], meta["found"]), answers=meta.get("answers") or ())
+            return
         yield self.item(self.unread(failure.request, *self.error_of(failure)))
         yield from self.seed_answered(failure.request.meta)
 

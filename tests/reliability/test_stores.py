@@ -26,10 +26,10 @@ from click.testing import CliRunner
 
 import cli
 from conftest import Result, run_cli
-from crawler.store import Store
+from crawler.store import SCHEMA_VERSION, Store
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-NEWER = ("was written by a newer funnelcheck (store schema 99; this one reads up to 5): "
+NEWER = (f"was written by a newer funnelcheck (store schema 99; this one reads up to {SCHEMA_VERSION}): "
          "upgrade funnelcheck to read it")
 
 

@@ -1,0 +1,334 @@
+"""Social profiles read the way their platforms let anyone read them (crawler/profiles.py,
+analysis/profiles.py): Bluesky's public AppView, Mastodon's account lookup (and the profile page
+of an instance that refuses anonymous API calls), GitHub's users API and its hourly limit,
+YouTube's page data, and what the user states of the platforms that cannot be read.
+
+Every platform is one local server answering in the platform's real response shapes (errors and
+rate-limit answers included), reached through ``--remap``; nothing here touches the internet.
+Three crawls in all: the company (``v1``), the same store a week later (``v2``: answers from the
+store, GitHub's spent budget remembered, the LinkedIn page gone from the site) and a hostile one.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from conftest import SITES, Route, audit_json, findings_set, run_cli
+
+A = "https://acme.test/"
+E = "https://evil.test/"
+P = SITES / "profiles"
+JSON = {"Content-Type": "application/json; charset=utf-8"}
+RESET = str(int(time.time()) + 3600)
+
+
+def bsky(handle, display, description, did="did:plc:acme123") -> Route:
+    """``app.bsky.actor.getProfile``, as public.api.bsky.app answers it."""
+    return Route(200, JSON, json.dumps({
+        "did": did, "handle": handle, "displayName": display, "description": description,
+        "avatar": "https://cdn.bsky.app/img/avatar/plain/did:plc:acme123/x@jpeg", "associated": {"lists": 0},
+        "followersCount": 120, "followsCount": 3, "postsCount": 42, "indexedAt": "2024-11-04T10:00:00.000Z",
+        "createdAt": "2024-11-01T10:00:00.000Z", "labels": []}))
+
+
+def mastodon(username, fields, note="<p>Widgets that work.</p>") -> Route:
+    """``/api/v1/accounts/lookup``, as a Mastodon instance answers it."""
+    return Route(200, JSON, json.dumps({
+        "id": "109000000000000001", "username": username, "acct": username, "display_name": "Acme", "locked": False,
+        "bot": False, "discoverable": True, "group": False, "created_at": "2022-11-01T00:00:00.000Z", "note": note,
+        "url": f"https://mastodon.example/@{username}", "avatar": "", "header": "", "followers_count": 12,
+        "following_count": 1, "statuses_count": 5, "last_status_at": "2026-11-30", "emojis": [], "fields": fields}))
+
+
+def field(name, url, verified) -> dict:
+    shown = url.split("://", 1)[1]
+    return {"name": name, "value": f'<a href="{url}" target="_blank" rel="nofollow noopener me" translate="no">'
+                                   f'<span class="invisible">https://</span><span class="">{shown}</span></a>',
+            "verified_at": "2026-11-02T09:14:07.000+00:00" if verified else None}
+
+
+def github_headers(remaining: int) -> dict:
+    return {**JSON, "x-ratelimit-limit": "60", "x-ratelimit-remaining": str(remaining), "x-ratelimit-reset": RESET,
+            "x-ratelimit-used": str(60 - remaining), "x-ratelimit-resource": "core"}
+
+
+YT_PAGE = ('<!doctype html><html><head><title>Acme - YouTube</title></head><body><script>var ytInitialData = '
+           + json.dumps({"header": {"pageHeaderRenderer": {"content": {"attribution": {
+               "channelExternalLinkViewModel": {"title": {"content": "Our blog"}, "link": {"content": "acme.test/blog/"}}}}}}})
+           + ';</script></body></html>')
+
+ROUTES = {
+    "/public.api.bsky.app/xrpc/app.bsky.actor.getProfile?actor=acme.test":
+        bsky("acme.test", "Acme", "Widgets that work. Our blog: acme.test/blog/"),
+    "/public.api.bsky.app/xrpc/app.bsky.actor.getProfile?actor=acmeco.bsky.social":
+        bsky("acmeco.bsky.social", "Acme news", "News from Acme. Follow @acme.test", "did:plc:acmeco"),
+    "/public.api.bsky.app/xrpc/app.bsky.actor.getProfile?actor=ghost.bsky.social":
+        Route(400, JSON, '{"error":"InvalidRequest","message":"Profile not found"}'),
+    "/mastodon.social/api/v1/accounts/lookup?acct=acme":
+        mastodon("acme", [field("Website", "https://acme.test/", True)]),
+    "/fosstodon.org/api/v1/accounts/lookup?acct=acme":
+        mastodon("acme", [field("Blog", "https://acme.test/blog/", False)],
+                 '<p>Hi <span class="h-card"><a href="https://mastodon.social/@friend" class="u-url mention">'
+                 '@<span>friend</span></a></span> <a href="https://fosstodon.org/tags/widgets" class="mention hashtag"'
+                 ' rel="tag">#<span>widgets</span></a></p>'),
+    "/hachyderm.io/api/v1/accounts/lookup?acct=acme":
+        Route(401, JSON, '{"error":"This API requires an authenticated user"}'),
+    "/hachyderm.io/@acme": Route(200, body='<!doctype html><title>Acme (@acme@hachyderm.io)</title><dl><dt>Web</dt>'
+                                           '<dd><a href="https://acme.test/" rel="me nofollow noopener">acme.test</a></dd>'
+                                           '</dl><a href="https://hachyderm.io/about">About</a>'),
+    "/api.github.com/users/acme": Route(200, github_headers(1), json.dumps({
+        "login": "acme", "id": 42, "node_id": "O_kgDOAAAAKg", "type": "Organization", "site_admin": False,
+        "html_url": "https://github.com/acme", "name": "Acme", "company": None, "blog": "acme.test/blog/",
+        "location": None, "email": None, "hireable": None, "bio": "Widgets", "twitter_username": "acme",
+        "public_repos": 3, "public_gists": 0, "followers": 9, "following": 0,
+        "created_at": "2020-01-01T00:00:00Z", "updated_at": "2026-11-01T00:00:00Z"})),
+    "/api.github.com/users/acme/social_accounts": Route(200, github_headers(0), json.dumps(
+        [{"provider": "bluesky", "url": "https://bsky.app/profile/acme.test"}])),
+    "/www.youtube.com/@acme": Route(200, body=YT_PAGE),
+    "/www.linkedin.com/company/acme": Route(999, body="<html><body>Request denied</body></html>"),
+    "/x.com/acme": Route(403, {"cf-mitigated": "challenge", "Server": "cloudflare"}, "Just a moment..."),
+    "/twitter.com/acme": Route(403, {"cf-mitigated": "challenge", "Server": "cloudflare"}, "Just a moment..."),
+}
+
+CONFIG = """
+[profiles."https://www.linkedin.com/company/acme"]
+links = ["https://acme.test/blog/"]
+checked = 2026-11-30
+"""
+
+
+def remap(server, own="acme"):
+    return ["--remap", rf"^https?://(?!{own}\.test/|10\.)([^/]+)/(.*) {server.url}/\1/\2"]
+
+
+@pytest.fixture(scope="module")
+def acme(module_site_server, tmp_path_factory):
+    """The company audited, then audited again a week later into the same store."""
+    seen_ua = []
+
+    def ua(handler):
+        seen_ua.append(handler.headers.get("User-Agent"))
+        return ROUTES["/public.api.bsky.app/xrpc/app.bsky.actor.getProfile?actor=acme.test"]
+
+    social = module_site_server(routes={
+        **ROUTES, "/public.api.bsky.app/xrpc/app.bsky.actor.getProfile?actor=acme.test": ua,
+        "*": Route(404, JSON, '{"error":"NotFound"}')})
+    tmp = tmp_path_factory.mktemp("profiles")
+    config = tmp / "funnel.toml"
+    config.write_text(CONFIG)
+    first, report = audit_json(tmp, P / "v1", "--base-url", A, "--config", config, "--no-check-external",
+                               "--fail-on", "never", *remap(social))
+    asked_first = list(social.requests)
+    social.requests.clear()
+    second = run_cli("audit", P / "v2", "--base-url", A, "--config", config, "--no-check-external",
+                     "--fail-on", "never", *remap(social), "--db", tmp / "crawls.sqlite", "--format", "json", "-o", tmp / "second.json")
+    later = json.loads((tmp / "second.json").read_text())
+    diff = run_cli("diff", "--db", tmp / "crawls.sqlite")
+    return {"first": first, "report": report, "asked": asked_first, "second": second, "later": later,
+            "asked_later": list(social.requests), "diff": diff, "ua": seen_ua}
+
+
+def verdicts(report) -> dict:
+    return {p["url"]: (p["state"], p["how"], p["verified"], p["reason"]) for p in report["summary"]["profiles"]["each"]}
+
+
+def test_each_profile_is_read_through_its_platform_and_said_in_the_summary(acme):
+    report = acme["report"]
+    assert acme["first"].exit_code == 0, acme["first"].stderr
+    profiles = report["summary"]["profiles"]
+    assert profiles["line"] == (
+        "5 of your 10 profiles send visitors to your blog; 2 send them to the site, skipping the blog; 1 (Bluesky) "
+        "links to neither: a dead end for its visitors; X could not be read; "
+        "https://bsky.app/profile/ghost.bsky.social does not exist")
+    assert verdicts(report) == {
+        "https://bsky.app/profile/acme.test": ("blog", "through the Bluesky API", True, None),
+        "https://bsky.app/profile/acmeco.bsky.social": ("nowhere", "through the Bluesky API", False, None),
+        "https://bsky.app/profile/ghost.bsky.social": ("missing", "", False, "Bluesky answers 400: Profile not found"),
+        "https://fosstodon.org/@acme": ("blog", "through the Mastodon API", False, None),
+        "https://github.com/acme": ("blog", "through the GitHub API", False, None),
+        "https://hachyderm.io/@acme": ("site", "from its profile page (the instance refuses anonymous API calls)",
+                                       False, None),
+        "https://www.linkedin.com/company/acme": ("blog", "stated by you on 2026-11-30", False,
+                                                  "blocked (LinkedIn answers 999 to crawlers); LinkedIn shows company "
+                                                  "pages and profiles only to its members"),
+        "https://mastodon.social/@acme": ("site", "through the Mastodon API", True, None),
+        "https://x.com/acme": ("unreadable", "", False,
+                               "blocked (Cloudflare challenge); X shows profiles only to logged-in visitors"),
+        "https://www.youtube.com/@acme": ("blog", "from its page", False, None),
+    }
+    each = {p["url"]: p for p in profiles["each"]}
+    # the source of each link back and whether the platform verified it
+    assert each["https://bsky.app/profile/acme.test"]["links"] == [
+        {"url": "https://acme.test/", "tier": "site", "source": "handle", "verified": True},
+        {"url": "https://acme.test/blog/", "tier": "blog", "source": "bio", "verified": False}]
+    assert each["https://github.com/acme"]["links"] == [
+        {"url": "https://acme.test/blog/", "tier": "blog", "source": "website", "verified": False}]
+    assert each["https://mastodon.social/@acme"]["links"] == [
+        {"url": "https://acme.test/", "tier": "site", "source": "field", "verified": True}]
+    assert (profiles["to_blog"], profiles["to_site"], profiles["nowhere"], profiles["unreadable"],
+            profiles["missing"], profiles["stated"], profiles["verified"]) == (5, 2, 1, ["X"], 1, 1, 2)
+
+
+def test_findings_say_what_is_known(acme):
+    report = acme["report"]
+    social = findings_set(report, {"stranded-social", "rel-me-missing"})
+    every = (A, A + "blog/", A + "pricing/")
+    assert social == {
+        ("stranded-social", "medium", "https://bsky.app/profile/acmeco.bsky.social", None, (A,)),
+        ("stranded-social", "info", "https://x.com/acme", None, (A,)),
+        ("rel-me-missing", "low", "https://fosstodon.org/@acme", None, (A,)),
+    }
+    messages = {f["target"]: f["message"] for f in report["findings"] if f["rule"] in ("stranded-social",
+                                                                                    "rel-me-missing")}
+    assert messages == {
+        "https://bsky.app/profile/acmeco.bsky.social": "social profile https://bsky.app/profile/acmeco.bsky.social "
+                                                       "links to neither the blog nor the site (through the Bluesky API)",
+        "https://x.com/acme": "could not verify that https://x.com/acme links back: blocked (Cloudflare challenge); X "
+                              "shows profiles only to logged-in visitors",
+        "https://fosstodon.org/@acme": "Mastodon does not verify https://acme.test/blog/ on https://fosstodon.org/@acme:"
+                                       " the site's link to the profile has no rel=\"me\" (add rel=me to the footer's "
+                                       "Mastodon link and the platform will verify it)",
+    }
+    # the stated LinkedIn page is no finding: it links to the blog, as the user says
+    assert not [f for f in report["findings"] if "linkedin" in (f["target"] or "") and f["rule"] == "stranded-social"]
+    # the account that does not exist is a broken link, once
+    ghost = [f for f in report["findings"] if f["target"] == "https://bsky.app/profile/ghost.bsky.social"
+             and f["rule"] == "broken-link"]
+    assert len(ghost) == 1
+    assert every  # (the LinkedIn page is linked from every page: see the diff test)
+
+
+def test_one_request_per_account_through_robots_and_an_honest_user_agent(acme):
+    asked = [p for _, p in acme["asked"]]
+    # bsky.app/profile/acme.test and BSKY.app/profile/Acme.Test/?ref=blog: one account, one call
+    assert asked.count("/public.api.bsky.app/xrpc/app.bsky.actor.getProfile?actor=acme.test") == 1
+    # the APIs' own hosts' robots.txt are read; the profile pages of API platforms are never asked ...
+    assert {"/public.api.bsky.app/robots.txt", "/api.github.com/robots.txt", "/mastodon.social/robots.txt"} <= set(asked)
+    assert not [p for p in asked if p.startswith(("/bsky.app/", "/github.com/", "/mastodon.social/@",
+                                                  "/fosstodon.org/@"))]
+    # ... except the page of the instance that refuses anonymous API calls
+    assert [p for p in asked if p.startswith("/hachyderm.io/") and "robots" not in p] == [
+        "/hachyderm.io/api/v1/accounts/lookup?acct=acme", "/hachyderm.io/@acme"]
+    assert [p for p in asked if p.startswith("/api.github.com/users")] == [
+        "/api.github.com/users/acme", "/api.github.com/users/acme/social_accounts"]
+    assert acme["ua"] == ["funnelcheck/0.1 (+https://github.com/funnelcheck/funnelcheck; link and funnel audit)"]
+    links = {(l["source"], l["target"]): l for l in acme["report"]["links"]}
+    bio = links[("https://bsky.app/profile/acme.test", "https://acme.test/blog/")]
+    assert (bio["attr"], bio["rel"], bio["kind"]) == ("bio", "", "other")
+    handle = links[("https://bsky.app/profile/acme.test", "https://acme.test/")]
+    assert (handle["attr"], handle["rel"]) == ("handle", "verified")
+    # the site's own rel="me" link to its Mastodon profile is kept in the link rows
+    assert links[(A, "https://mastodon.social/@acme")]["rel"] == "me"
+
+
+def test_a_week_later_answers_come_from_the_store_and_the_hourly_limit_is_remembered(acme):
+    assert acme["second"].exit_code == 0, acme["second"].stderr
+    later = acme["later"]
+    asked = [p for _, p in acme["asked_later"]]
+    # every working API answer of last week is younger than --cache-age (1d): only the errors are asked again
+    assert sorted(p for p in asked if "/api/" in p or "xrpc" in p or "/users/" in p) == [
+        "/hachyderm.io/api/v1/accounts/lookup?acct=acme",
+        "/public.api.bsky.app/xrpc/app.bsky.actor.getProfile?actor=ghost.bsky.social"], asked
+    got = verdicts(later)
+    assert got["https://github.com/acme"][:2] == ("blog", "through the GitHub API")
+    assert got["https://github.com/acme-labs"] == (
+        "unreadable", "", False, "not checked: GitHub's hourly limit for anonymous requests was reached")
+    assert ("stranded-social", "info", "https://github.com/acme-labs", None, (A,)) in findings_set(later)
+    # the LinkedIn page is not linked any more: still stated, on no page
+    assert got["https://www.linkedin.com/company/acme"] == ("blog", "stated by you on 2026-11-30", False, None)
+    pages = {p["url"]: p["pages"] for p in later["summary"]["profiles"]["each"]}
+    assert (pages["https://www.linkedin.com/company/acme"], pages["https://github.com/acme-labs"]) == (0, 1)
+
+
+def test_diff_notices_a_stated_profile_gone_from_the_site(acme):
+    out = acme["diff"].stdout
+    assert ("The site no longer links to your LinkedIn profile https://www.linkedin.com/company/acme (it did on 3 "
+            "pages); you stated its links on 2026-11-30: remove it from [profiles] in funnel.toml if the account is "
+            "gone, or link it again.") in out, out
+
+
+# -- hostile profiles ------------------------------------------------------------------------------
+def fifty_megabytes():
+    yield b'{"id": "1", "username": "evil", "acct": "evil", "note": "", "fields": ['
+    chunk = b'{"name": "x", "value": "' + b"A" * 65_000 + b'", "verified_at": null},'
+    for _ in range(800):  # 52 MB if it were all read; --max-size 1 stops it after one
+        yield chunk
+    yield b'{"name": "end", "value": "", "verified_at": null}]}'
+
+
+@pytest.fixture(scope="module")
+def evil(module_site_server, tmp_path_factory):
+    # 10,000 fields (under 1 MiB in all), each named with terminal escapes
+    fields = [{"name": "\x1b[31m!", "value": f'<a href="https://evil.test/{i}/">x</a>', "verified_at": None}
+              for i in range(10_000)]
+    social = module_site_server(routes={
+        "/public.api.bsky.app/xrpc/app.bsky.actor.getProfile?actor=evil.test":
+            bsky("evil.test", "\x1b[31mEvil\x1b[0m\x07", "\x1b]0;pwned\x07 visit https://evil.test/pricing/ \x1b[2J"),
+        "/public.api.bsky.app/xrpc/app.bsky.actor.getProfile?actor=away.bsky.social":
+            Route(302, {"Location": "http://10.1.2.3/xrpc/app.bsky.actor.getProfile?actor=away"}),
+        "/public.api.bsky.app/xrpc/app.bsky.actor.getProfile?actor=gone.bsky.social":
+            Route(400, JSON, json.dumps({"error": "InvalidRequest", "message": "Profile \x1b[2Jnot found\x1b]0;x\x07"})),
+        "/mas.to/api/v1/accounts/lookup?acct=evil": mastodon("evil", fields),
+        "/mstdn.social/api/v1/accounts/lookup?acct=evil": Route(200, JSON, fifty_megabytes),
+        "/mastodon.online/api/v1/accounts/lookup?acct=nobody": Route(404, JSON, '{"error":"Record not found"}'),
+        "/api.github.com/users/evil": Route(403, github_headers(0), json.dumps({
+            "message": "API rate limit exceeded for 203.0.113.7. (But here's the good news: Authenticated requests get "
+                       "a higher rate limit. Check out the documentation for more details.)",
+            "documentation_url": "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"})),
+        "*": Route(404, JSON, '{"error":"NotFound"}')})
+    tmp = tmp_path_factory.mktemp("evil")
+    result, report = audit_json(tmp, P / "evil", "--base-url", E, "--no-check-external", "--max-size", "1",
+                                "--fail-on", "never", *remap(social, "evil"))
+    text = run_cli("report", "--db", tmp / "crawls.sqlite")
+    return result, report, text, social
+
+
+def test_a_hostile_profile_is_bounded_and_escaped(evil):
+    result, report, text, social = evil
+    assert result.exit_code == 0, result.stderr
+    got = verdicts(report)
+    assert got["https://bsky.app/profile/away.bsky.social"] == ("unreadable", "", False, "skipped (private address)")
+    assert got["https://mstdn.social/@evil"][0] == "unreadable"
+    assert got["https://mstdn.social/@evil"][3].startswith("too large (over 1 MiB")
+    assert got["https://github.com/evil"] == (
+        "unreadable", "", False, "not checked: GitHub's hourly limit for anonymous requests was reached")
+    assert got["https://bsky.app/profile/gone.bsky.social"][0] == "missing"
+    assert got["https://mas.to/@evil"][:2] == ("site", "through the Mastodon API")
+    pages = {p["url"]: p for p in report["pages"]}
+    assert pages["https://mas.to/@evil"]["reason"] == "read the first 100 of 10,000 links"
+    assert sum(l["source"] == "https://mas.to/@evil" for l in report["links"]) == 100
+    assert pages["https://bsky.app/profile/evil.test"]["title"] == "\x1b[31mEvil\x1b[0m\x07"  # JSON: exact
+    # the terminal never gets a control character from a profile: escaped
+    assert "\x1b" not in text.stdout and "\x07" not in text.stdout
+    assert "Bluesky answers 400: Profile \\x1b[2Jnot found\\x1b]0;x\\x07" in text.stdout, text.stdout
+    # no request ever reached the private address; the 50 MB answer was cut by --max-size
+    assert not [p for _, p in social.requests if "10.1.2.3" in p]
+
+
+def test_the_terminal_summary_names_each_profile_and_its_verdict(evil):
+    text = evil[2].stdout
+    start = text.index("Profiles:")
+    assert text[start:text.index("\n\n", start)].splitlines() == [
+        "Profiles: 0 of your 7 profiles send visitors to your blog; 2 send them to the site, skipping the blog; "
+        "Bluesky, GitHub and Mastodon could not be read; https://bsky.app/profile/gone.bsky.social and "
+        "https://mastodon.online/@nobody do not exist",
+        "  https://bsky.app/profile/away.bsky.social could not be read: skipped (private address)",
+        "  https://bsky.app/profile/evil.test links back to the site (https://evil.test/, its handle, verified both "
+        "ways); read through the Bluesky API",
+        "  https://bsky.app/profile/gone.bsky.social does not exist: Bluesky answers 400: Profile \\x1b[2Jnot found"
+        "\\x1b]0;x\\x07",
+        "  https://github.com/evil could not be read: not checked: GitHub's hourly limit for anonymous requests was "
+        "reached",
+        "  https://mas.to/@evil links back to the site (https://evil.test/0/, a profile field); read through the "
+        "Mastodon API",
+        "  https://mastodon.online/@nobody does not exist: Mastodon answers 404: Record not found",
+        "  https://mstdn.social/@evil could not be read: too large (over 1 MiB)"]
+    # one info line per platform that could not be read
+    findings = [l for l in text.splitlines() if "could not verify" in l]
+    assert findings == [
+        "    could not verify that https://bsky.app/profile/away.bsky.social links back: skipped (private address)",
+        "    could not verify that https://github.com/evil links back: not checked: GitHub's hourly limit for "
+        "anonymous requests was reached",
+        "    could not verify that https://mstdn.social/@evil links back: too large (over 1 MiB)"], text
