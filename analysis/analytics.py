@@ -132,6 +132,13 @@ LAYOUTS = (
     _layout("GA4", "landing pages", ENTRIES, ("landing page", "sessions"),
             page="landing page", visits="sessions", conversions=("key events", "conversions"),
             revenue=("total revenue", "purchase revenue")),
+    # (GA4 in German: the column names as its interface shows them)
+    _layout("GA4", "landing pages", ENTRIES, ("landingpage + suchstring", "sitzungen"),
+            page="landingpage + suchstring", visits="sitzungen", conversions=("schlüsselereignisse", "conversions"),
+            revenue=("gesamtumsatz", "umsatz aus käufen")),
+    _layout("GA4", "landing pages", ENTRIES, ("landingpage", "sitzungen"),
+            page="landingpage", visits="sitzungen", conversions=("schlüsselereignisse", "conversions"),
+            revenue=("gesamtumsatz", "umsatz aus käufen")),
     _layout("GA4", "key events", GOALS, ("event name", "key events"), goal="event name", conversions="key events",
             revenue=("total revenue", "event value")),
     _layout("GA4", "pages", PAGES, ("page path and screen class", "views"), page="page path and screen class",
@@ -329,6 +336,13 @@ def _read(path: str, stream, conversion_events=()) -> Export:
                 continue
             if not line.strip():
                 skipped += 1
+                continue
+            if re.match(r'^"?nth (minute|hour|day|week|month|year)\b', line.strip().lower()):
+                skipped += 1  # GA4's chart data before its table ("Nth day,Sessions"): up to the blank line
+                for line in lines:
+                    skipped += 1
+                    if not line.strip():
+                        break
                 continue
             header_line = line
             break

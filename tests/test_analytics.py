@@ -751,3 +751,17 @@ def test_a_valued_offer_behind_another_offer_values_nothing_and_is_said():
     m = funnel_metrics(g, (), visits={A: 100.0}, values={"pages": {A + "checkout/": 120.0}, "default": None})
     # the walk ends at pricing, the first offer: checkout is never reached first
     assert (m["site"]["value_per_visit"], m["site"]["unvalued_offers"]) == (0.0, [A + "checkout/"])
+
+
+def test_ga4_with_its_chart_data_first_and_in_german(tmp_path):
+    chart = DECEMBER.replace("Landing page + query string,", "Nth day,Sessions\n0000,290\n0001,305\n\n"
+                             "# Landing page table\nLanding page + query string,", 1)
+    e = read_export(str(_write(tmp_path / "chart_first.csv", chart)))
+    assert (e.report, str(e.start), e.entries[("", "/")]) == ("landing pages", "2024-12-01", [9000.0, 270.0, 3000.0])
+    path = _write(tmp_path / "chart_first_bad.csv", chart.replace('"9,000"', "viele"))
+    with pytest.raises(AnalyticsError) as exc:
+        read_export(str(path))
+    assert str(exc.value) == f"{path} line 16: 'viele' in column 'Sessions' is not a number"  # (its line in the file)
+    e = read_export(str(_write(tmp_path / "ga4_de.csv", "Landingpage + Suchstring,Sitzungen,Aktive Nutzer,"
+                                                         "Schlüsselereignisse,Gesamtumsatz\n/,3.800,3.100,76,\"4.560,00 €\"\n")))
+    assert (e.tool, e.entries) == ("GA4", {("", "/"): [3800.0, 76.0, 4560.0]})
