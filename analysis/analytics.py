@@ -872,6 +872,7 @@ def conversion_values(g, traffic: Traffic, values: dict | None, host: str | None
             else:
                 pages[url] = float(value)
         else:
+            key = next((n for n in traffic.goals if n.casefold() == key.casefold()), key)  # (Purchase = purchase)
             goal_values[key] = float(value)
             if traffic.goals and key not in traffic.goals:
                 logger.warning("value of goal %s (%s): no export has this goal (theirs: %s): it values no "
@@ -1122,17 +1123,18 @@ def observed_conversions(traffic: Traffic, values: dict | None = None) -> dict |
     """
     values = {k: v for k, v in (values or {}).items() if k not in ("currency", "default")
               and not str(k).startswith(("/", "http://", "https://"))}
+    values = {str(k).casefold(): v for k, v in values.items()}
     goals = {n: g for n, g in traffic.goals.items() if not NOT_CONVERSIONS.match(n.strip())
              and not (PAGE_GOAL.match(n.strip()) and not CONVERSION_PAGES.search(n) and g[1] is None)}
-    named = {n: g for n, g in goals.items() if n in values}
+    named = {n: g for n, g in goals.items() if n.casefold() in values}
     goals = named or goals
     if goals and sum(c for c, _ in goals.values()) > 0:
         revenue = None
         for name, (conversions, rev) in goals.items():
             if rev is not None:
                 revenue = (revenue or 0.0) + rev
-            elif name in values:
-                revenue = (revenue or 0.0) + conversions * float(values[name])
+            elif name.casefold() in values:
+                revenue = (revenue or 0.0) + conversions * float(values[name.casefold()])
         ranked = sorted(goals.items(), key=lambda kv: (-kv[1][0], kv[0]))
         return {"conversions": sum(c for c, _ in goals.values()), "revenue": revenue,
                 "goals": [(n, c) for n, (c, _) in ranked], "from": "goals"}
