@@ -370,6 +370,8 @@ def test_terminal_and_html_reports_show_visits_and_money(crawls):
     assert ('<div class="card"><div class="value">~12,600</div><div class="label">entries a month (your analytics)'
             '</div></div>') in html
     assert '<th class="num">Visits a month</th><th class="num">Money a month</th>' in html
+    assert ('<div class="value">$6,090</div><div class="label">a month: what the conversions are worth (the model, '
+            'at the conversions your exports observed)</div>') in html
     assert '<td class="num">~2,560</td><td class="num">$1,880</td>' in html
     assert '<td class="num">~1,710</td><td class="num">$740</td>' in html
     # without analytics: neither
