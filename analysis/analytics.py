@@ -805,6 +805,7 @@ def match(exports: list[Export], g, host: str | None = None, period: dict | None
                     traffic.entries[entry] = traffic.entries.get(entry, 0.0) + 1
                 else:
                     miss(pages[0], 1)
+                    unmatched["sessions"] = unmatched.get("sessions", 0) + 1  # (a session of event rows, not a row)
             if walked(entry):
                 seen = traffic.observed.setdefault(entry, {"visits": 0.0, "conversions": 0.0, "revenue": None})
                 seen["visits"] += 1
@@ -1285,7 +1286,12 @@ def sentence(a: dict) -> str:
                  "exports give no conversions)")
     rows = a["unmatched"]["rows"]
     if rows:
-        text += (f"; {rows} row{'s' if rows != 1 else ''} ({about(a['unmatched']['visits'])} entries a month) "
+        unit = "session" if a["unmatched"].get("sessions") == rows else "row"
+        lost = a["unmatched"]["visits"]
+        entries = f"{about(lost)} {'entry' if 0.5 <= lost < 1.5 else 'entries'} a month"
+        text += (f"; {rows:,} {unit}{'s' if rows != 1 else ''} ({entries}) "
+                 f"start{'s' if rows == 1 else ''} on no page the crawl read" if unit == "session" else
+                 f"; {rows:,} row{'s' if rows != 1 else ''} ({entries}) "
                  f"match{'es' if rows == 1 else ''} no page the crawl read")
     if a["period"].get("assumed"):
         text += " (the exports do not say their period: taken as one month)"

@@ -335,6 +335,9 @@ def test_real_clicks_against_the_model_and_the_weights_they_fit(crawls):
     [entry] = a["entries"]
     assert (entry["sessions"], entry["observed"], entry["basis"]) == (100, 0.4, "reached an offer")
     assert a["unmatched"]["examples"] == ["https://other.example/x"]
+    # event rows: what does not match is a session, said as one
+    assert a["unmatched"]["sessions"] == 1 and a["sentence"].endswith(
+        "; 1 session (~1 entry a month) starts on no page the crawl read")
 
 
 def test_terminal_and_html_reports_show_visits_and_money(crawls):
