@@ -1277,8 +1277,10 @@ def sentence(a: dict) -> str:
             f"{about(a['monthly_conversions'] or 0)} visits a month reach one")
     rate = a.get("rate")
     if rate is not None and a.get("observed"):
-        text += (f"; observed: {observed_words(a['observed'], a['currency'])}, so {100 * rate:.1f}% of the visits "
-                 "reaching an offer convert")
+        text += f"; observed: {observed_words(a['observed'], a['currency'])}, "
+        text += (f"so {100 * rate:.1f}% of the visits reaching an offer convert" if rate < 1 else
+                 "as many as or more than the model's visits reaching an offer (the model undercounts them), "
+                 "taken as every one converting")
         if a.get("monthly_value") is not None:
             text += f": worth about {money(a['monthly_value'], a['currency'])} a month"
     elif a.get("monthly_value") is not None:

@@ -531,6 +531,10 @@ def test_observed_conversions_scale_the_money_to_the_exports():
     assert sentence(a) == ("of your ~9,000 monthly entries (on 7 pages), the model sends 48% to an offer: ~4,360 "
                            "visits a month reach one; observed: Signup 140, Purchase 70, Visit /checkout/ 70, $8,400, "
                            "so 6.4% of the visits reaching an offer convert: worth about $8,400 a month")
+    # more conversions than the model's visits reaching an offer: said, never a rate above 100%
+    assert sentence({**a, "monthly_conversions": 200.0, "rate": 1.0}).endswith(
+        "observed: Signup 140, Purchase 70, Visit /checkout/ 70, $8,400, as many as or more than the model's visits "
+        "reaching an offer (the model undercounts them), taken as every one converting: worth about $8,400 a month")
 
 
 def test_diff_money_in_each_crawls_currency_and_inputs_changed():
