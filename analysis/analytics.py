@@ -1132,9 +1132,9 @@ def observed_conversions(traffic: Traffic, values: dict | None = None) -> dict |
     if goals and sum(c for c, _ in goals.values()) > 0:
         revenue = None
         for name, (conversions, rev) in goals.items():
-            if rev is not None:
+            if rev and rev > 0 or (rev is not None and name.casefold() not in values):
                 revenue = (revenue or 0.0) + rev
-            elif name.casefold() in values:
+            elif name.casefold() in values:  # (your value of a goal the export gives no revenue for)
                 revenue = (revenue or 0.0) + conversions * float(values[name.casefold()])
         ranked = sorted(goals.items(), key=lambda kv: (-kv[1][0], kv[0]))
         return {"conversions": sum(c for c, _ in goals.values()), "revenue": revenue,

@@ -525,6 +525,9 @@ def test_observed_conversions_scale_the_money_to_the_exports():
     # a visit to pricing is reaching an offer, an outbound click no conversion: neither is counted
     assert o == {"conversions": 280.0, "revenue": 8400.0, "from": "goals",
                  "goals": [("Signup", 140.0), ("Purchase", 70.0), ("Visit /checkout/", 70.0)]}
+    # GA4's key events: generate_lead has no revenue in the export (0): the value you give it counts
+    t = Traffic([], 30, False, goals={"generate_lead": [150.0, 0.0], "purchase": [80.0, 9600.0]})
+    assert observed_conversions(t, {"generate_lead": 40, "purchase": 120})["revenue"] == 9600 + 150 * 40
     a = {"monthly_entries": 9000.0, "entry_pages": 7, "conversion": 0.484, "monthly_conversions": 4356.0,
          "rate": 0.0643, "monthly_value": 8400.0, "currency": "$", "unmatched": {"rows": 0}, "period": {},
          "observed": {**o, "goals": [list(g) for g in o["goals"]]}}
