@@ -707,7 +707,9 @@ def inputs_changed(old: dict, new: dict) -> list[str]:
         cur = new.get("currency") or "$"
         out.append(f"the value per conversion ({money(old['value_per_conversion'], cur)} to "
                    f"{money(new['value_per_conversion'], cur)})")
-    tools = lambda a: [(f.get("name"), f.get("tool")) for f in a.get("files") or ()]  # noqa: E731
+    def tools(a: dict) -> list:
+        return [(f.get("name"), f.get("tool")) for f in a.get("files") or ()]
+
     if tools(old) != tools(new):
         out.append(f"the analytics exports ({_exports(old.get('files'))} to {_exports(new.get('files'))})")
     return out
