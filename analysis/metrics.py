@@ -814,8 +814,8 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     ``findings`` are :class:`analysis.findings.Finding` objects (:func:`analysis.rules.run_rules`).
 
     ``visits`` (page URL -> entry visits, from analytics: :mod:`analysis.analytics`) replaces the
-    equal start distribution: the entry pages are the walked pages with visits (of those ``entry``
-    matches, when given), each starting its share of the walks, and every site-wide figure and
+    equal start distribution: the entry pages are the walked pages with visits, whatever their
+    tier (of those ``entry`` matches, when given), each starting its share of the walks, and every site-wide figure and
     fix-first cost is visits-weighted (``site["weighted"]``: ``"visits"``, else ``"equal"``).
     ``values`` (``{"pages": {offer URL: money per conversion}, "default": money or None}``) gives
     ``site["value_per_visit"]`` (what an entry visit is worth: the chance to reach each offer
@@ -844,7 +844,9 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     started = time.monotonic()
     weights = check_weights(weights)
     walk = walk_graph(g, findings, weights)
-    entries, share = entry_shares(walk, entry_pages(g, walk, entry), visits)
+    # with analytics every walked page with real entries is an entry page, unless --entry restricts them
+    chosen = entry_pages(g, walk, entry) if visits is None or entry is not None else np.arange(walk.n, dtype=np.int64)
+    entries, share = entry_shares(walk, chosen, visits)
     weighted = "visits" if visits is not None else "equal"
     n, links = walk.n, len(walk.src)
     removals = [walk.links_of(number, weights=False) for number in range(len(walk.findings))]
@@ -930,19 +932,23 @@ def _worth(walk: Walk, y: np.ndarray, conversion: float, values: dict) -> dict:
     reached = y[offers]
     worth = 0.0
     valued = False
+    unreached = []
     for i, p in zip(offers.tolist(), reached.tolist()):
         v = pages.get(walk.urls[i], default)
         if v is not None:
             worth += p * v
             valued = True
+        if walk.urls[i] in pages and p < 1e-9:
+            unreached.append(walk.urls[i])
     elsewhere = max(0.0, conversion - float(reached.sum()))
     if default is not None:
         worth += elsewhere * default
         valued = True
     if not valued:
-        return {"value_per_visit": None, "value_per_conversion": None}
+        return {"value_per_visit": None, "value_per_conversion": None, "unvalued_offers": unreached}
     return {"value_per_visit": _number(worth),
-            "value_per_conversion": _number(worth / conversion) if conversion > 0 else default}
+            "value_per_conversion": _number(worth / conversion) if conversion > 0 else default,
+            "unvalued_offers": unreached}  # (valued offers no walk reaches first: another offer ends it)
 
 
 def fix_first(chain: Chain, groups: list, removals: list, entries: np.ndarray, converts: np.ndarray,
