@@ -132,6 +132,11 @@ def audit(store, crawl_id: int | None = None, builder: GraphBuilder | None = Non
     except MemoryError:  # the report without them rather than none
         logger.warning("funnel metrics left out: out of memory")
         metrics = None
+    if metrics is not None and not analytics and hasattr(store, "analytics"):
+        from analysis.analytics import kept_line  # an earlier audit's traffic, kept with the crawl
+        line = kept_line(store.analytics(crawl["id"]))
+        if line:
+            metrics["analytics_kept"] = {"kept": line}
     release_free_memory()
     return Audit(store, crawl, g, findings, summary, metrics)
 

@@ -210,7 +210,7 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
         w.line("Profiles: " + safe(profiles["line"]))
         for each in profiles["each"]:
             w.line(safe(profile_line(each)), "dim", indent=2)
-    traffic_block(w, (metrics or {}).get("analytics"))
+    traffic_block(w, (metrics or {}).get("analytics") or (metrics or {}).get("analytics_kept"))
     if not audit.findings:
         w.line("No findings.", "green")
         return
