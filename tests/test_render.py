@@ -508,7 +508,8 @@ def test_auto_renders_every_page_of_a_template_whose_samples_differ(lab):
 
 def test_pages_past_the_re_render_bound_are_counted_in_the_finding(tmp_path):
     """auto re-renders at most REQUEUE pages of templates whose samples differed; the rest are
-    counted (the crawl's limits) and said in the javascript-links finding."""
+    counted (the crawl's limits) and said in the javascript-links finding. (The page body's links
+    are one finding per region, as a template's footer is one per row of links.)"""
     from analysis.graph import build_graph
     from analysis.rules import RULES
     from crawler.render import REQUEUE, SAMPLE, RenderPlan
@@ -528,11 +529,16 @@ def test_pages_past_the_re_render_bound_are_counted_in_the_finding(tmp_path):
             store.write_item(cid, {"page": {"url": page, "role": "page", "status": 200, "parsed": 1, "read_as": "rendered",
                                             "render_why": "its template shows other links once rendered"},
                                    "links": [(page, site + "demo/", site + "demo/", None, "a", "href", "Book a demo",
-                                              "footer", "", 0, "other", None, 0)],
-                                   "render_links": [(page, site + "demo/", "a", "footer", "Book a demo", "js")]})
+                                              "footer", "", 0, "other", None, 0),
+                                             (page, site + "pricing/", site + "pricing/", None, "a", "href", "Pricing",
+                                              "main", "", 0, "other", None, 1)],
+                                   "render_links": [(page, site + "demo/", "a", "footer", "Book a demo", "js"),
+                                                    (page, site + "pricing/", "a", "main", "Pricing", "js")]})
         store.set_limits(cid, {"max_pages": 0, "depth": 0, "traps": {}, "unrendered": plan.unrendered()})
         g = build_graph(store, cid)
         found = [f.message for f in RULES["javascript-links"](g)]
-    assert found == ["the footer's 'Book a demo' exists only after JavaScript on 2 pages: crawlers and link previews do "
-                     "not see them; 7 more pages of this template were read as served before this showed, and not "
-                     "rendered"]
+    assert sorted(found) == [  # (the page body's links: one finding for the region, even where pages repeat them)
+        "links in the page body ('Pricing') exist only after JavaScript on 2 pages: crawlers and link previews do not "
+        "see them; 7 more pages of this template were read as served before this showed, and not rendered",
+        "the footer's 'Book a demo' exists only after JavaScript on 2 pages: crawlers and link previews do "
+        "not see them; 7 more pages of this template were read as served before this showed, and not rendered"]

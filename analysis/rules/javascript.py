@@ -22,6 +22,7 @@ from crawler.scope import SOCIAL
 # Links that count: those a visitor follows (a script or a stylesheet a script adds is no route).
 VISIBLE_TAGS = frozenset({"a", "area", "form", "iframe"})
 SHOWN = 4   # links named in a finding's message; the rest are counted
+BODY = frozenset({"main", "body"})  # regions of a page's own content: their links are one finding per region
 KEPT = 50   # links of one finding kept for its detail
 
 
@@ -94,14 +95,15 @@ def _digest(region: str, links) -> bytes:
 
 def _groups(g, seen: str):
     """The pages of each (region, row of links) a template repeats, and, per region, the pages
-    whose row is their own (merged: one finding for the page body's own links, not one per page).
+    whose row is their own (merged: one finding for the page body's own links, not one per page);
+    in the page body (:data:`BODY`) every row is the page's own: one finding per region.
     Two passes over the rows: the first counts each row's pages (8 bytes a row), the second groups."""
     counts: dict[bytes, int] = defaultdict(int)
     for _, region, links in _rows(g, seen):
         counts[_digest(region, links)] += 1
     groups: dict[tuple, list] = {}
     for page, region, links in _rows(g, seen):
-        shared = counts[_digest(region, links)] > 1
+        shared = counts[_digest(region, links)] > 1 and region not in BODY  # (the page body: one finding)
         key = (region, _row(links)) if shared else (region, None)
         entry = groups.get(key)
         if entry is None:
@@ -150,9 +152,10 @@ def javascript_links(g):
             message = (f"links in the {_region_words(region)} ({describe(g, links, more)}) exist only after "
                        "JavaScript")
         message += f" on {_plural(n, 'page')}: crawlers and link previews do not see them"
-        left = sum(unrendered.get(t, 0) for t in {template_of(url) for url in grp.sources})
+        templates = {template_of(url) for url in grp.sources} if unrendered else set()
+        left = sum(unrendered.get(t, 0) for t in templates)
         if left:
-            message += (f"; {_plural(left, 'more page')} of {'this template' if shared else 'these templates'} "
+            message += (f"; {_plural(left, 'more page')} of {'this template' if len(templates) == 1 else 'these templates'} "
                         f"{'was' if left == 1 else 'were'} read as served before this showed, and not rendered")
         yield Finding("javascript-links", "medium" if offer else "low", links[0][0], message, region,
                       list(grp.sources), grp.locations,
