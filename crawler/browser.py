@@ -155,7 +155,8 @@ class RenderHandler(ScrapyPlaywrightDownloadHandler):
     async def _apply_page_methods(self, page, request, spider) -> None:
         """After the load event: wait (within --timeout) until the page's scripts are done (a page
         without a script is done)."""
-        await settle(page, min(SETTLE_MAX, self.timeout))
+        if not await settle(page, min(SETTLE_MAX, self.timeout)):
+            raise RenderFailed("the page's scripts never stopped running: it did not load in time")
         if request.meta.get("_funnel_crashed"):
             raise RenderFailed(CRASHED)
         await super()._apply_page_methods(page, request, spider)
@@ -239,22 +240,24 @@ _TIMERS_JS = """(() => {
 _SETTLE_JS = "([quiet, left]) => window.__funnelSettle ? window.__funnelSettle(quiet, left) : 0"
 
 
-async def settle(page, seconds: float) -> None:
+async def settle(page, seconds: float) -> bool:
     """Wait until the page has made no request for 0.5 s, has no timer of its own due and its DOM
     has not changed for :data:`QUIET` s, at most ``seconds`` in all: a link or a form a script adds
-    seconds after load is there."""
+    seconds after load is there. False: the page did not answer (a script that never ends)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
     try:
         await page.wait_for_load_state("networkidle", timeout=max(0.1, seconds) * 1000)
     except Exception:  # noqa: BLE001 - a page that never goes quiet: read it as it is now
         pass
-    left = end - loop.time()
-    if left > 0.05:
-        try:  # (a page whose script hangs answers nothing: bounded here too)
-            await asyncio.wait_for(page.evaluate(_SETTLE_JS, [int(QUIET * 1000), int(left * 1000)]), left + 1)
-        except Exception:  # noqa: BLE001 - navigated away, closed or hung meanwhile
-            pass
+    left = max(0.05, end - loop.time())
+    try:  # (a page whose script hangs answers nothing: bounded here too)
+        await asyncio.wait_for(page.evaluate(_SETTLE_JS, [int(QUIET * 1000), int(left * 1000)]), left + 1)
+    except asyncio.TimeoutError:
+        return False
+    except Exception:  # noqa: BLE001 - navigated away or closed meanwhile
+        pass
+    return True
 
 
 def _origin(url: str) -> str:

@@ -866,6 +866,10 @@ class FunnelSpider(scrapy.Spider):
                      for url in self.render.learn(template_of(meta["public"]), differs=bool(only_rendered or only_raw))]
             for request in again:
                 request.meta["rerender"] = True
+            if again:
+                logger.info("%s: rendering %d more pages of its template, read as served before its samples differed",
+                            meta["public"], len(again))
+                self.crawler.stats.inc_value("funnelcheck/render/rerendered", len(again))
         lines = {(link.url, link.tag): link.line for link in raw_links}
         links = [link._replace(line=lines.get((link.url, link.tag))) for link in links]  # the served HTML's lines
         links += [link for link in raw_links if (link.url, link.tag) in only_raw]
