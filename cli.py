@@ -315,19 +315,24 @@ VIEW_OPTIONS = (
                       "metrics by the site's real entries and price the action plan in visits and money a month."),
     click.option("--analytics-host", default=None, metavar="HOST",
                  help="The host the exports' bare paths belong to (default: the site's)."),
+    click.option("--analytics-period", "analytics_period", default=None, metavar="DAYS|FROM:TO",
+                 help="The period the exports cover, when they do not say it: a number of days (30) or "
+                      "2024-11-01:2024-11-30 (default: the dates the exports give, else a month)."),
     click.option("--value", "value", multiple=True, metavar="KEY=AMOUNT",
                  help="Money per conversion of an offer page (/pricing/=1900) or a goal (Signup=120), or "
                       "default=AMOUNT, currency=€ (repeatable; on top of [values] in funnel.toml)."),
 )
-VIEW_KEYS = ("title", "client", "logo", "weights", "entry", "baseline", "links", "analytics", "analytics_host", "value")
+VIEW_KEYS = ("title", "client", "logo", "weights", "entry", "baseline", "links", "analytics", "analytics_host", "value",
+             "analytics_period")
 
 
-def _analytics_view(files, host, value, config_path) -> dict | None:
+def _analytics_view(files, host, value, config_path, period=None) -> dict | None:
     """``--analytics`` and ``--value`` over ``analytics``, ``analytics_host`` and ``[values]`` of
     funnel.toml: the exports read and checked before anything is crawled (exit 2 on a bad one)."""
     from analysis.analytics import AnalyticsError, load
     from crawler.config import check_values
 
+    config: dict = {}
     try:
         config = load_config(config_path) if config_path else {}
         values = dict(config.get("values") or {})
@@ -341,13 +346,19 @@ def _analytics_view(files, host, value, config_path) -> dict | None:
             except ValueError:
                 raise ConfigError(f"--value {item!r}: {amount.strip()!r} is not a number") from None
         values = check_values(values, "--value") if values else None
-        return load(list(files) or config.get("analytics") or [], host or config.get("analytics_host"), values)
+        named = " and ".join(n for n, on in (("funnel.toml", bool(config.get("values"))), ("--value", bool(value)))
+                             if on)
+        return load(list(files) or config.get("analytics") or [], host or config.get("analytics_host"), values,
+                    period, named or None)
     except (ConfigError, AnalyticsError) as exc:
-        fail(str(exc))
+        text = str(exc)
+        if not files and config.get("analytics") and text.startswith("--analytics "):  # (the files of funnel.toml)
+            text = f"{config_path}: analytics: {text[len('--analytics '):]}"
+        fail(text)
 
 
 def make_view(title=None, client=None, logo=None, weights=None, entry=None, baseline=None, links=None,
-              analytics=(), analytics_host=None, value=(), config_path=None) -> dict:
+              analytics=(), analytics_host=None, value=(), config_path=None, analytics_period=None) -> dict:
     """The options of how a crawl is analysed and shown, checked (exit 2 on a bad one)."""
     from analysis import baseline as baselines
     from analysis.formats.html import logo_data_uri
@@ -370,7 +381,7 @@ def make_view(title=None, client=None, logo=None, weights=None, entry=None, base
         fail(str(exc) if not isinstance(exc, re.error) else f"--entry {entry!r}: {exc}")
     return {"branding": branding, "weights": parsed, "entry": entry, "baseline": accepted,
             "baseline_file": str(path) if accepted or baseline else None, "links": links,
-            "analytics": _analytics_view(analytics, analytics_host, value, config_path)}
+            "analytics": _analytics_view(analytics, analytics_host, value, config_path, analytics_period)}
 
 
 def report_options(command):

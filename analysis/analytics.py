@@ -42,6 +42,7 @@ or any event named in ``[values]``) is a conversion of the session's entry page.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import math
 import os
@@ -70,6 +71,7 @@ class AnalyticsError(ValueError):
 # What a row of each kind gives: entries (where visits start), goals (conversions by goal),
 # pages (page views), events (one row per event of a session).
 ENTRIES, GOALS, PAGES, EVENTS = "entries", "goals", "pages", "events"
+PERIOD = "period"   # a report read for its dates only (Plausible's visitors by day)
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,16 @@ LAYOUTS = (
             page="url_path", host="hostname", session=("visit_id", "session_id"), time=("created_at",),
             date="created_at", event="event_name", event_type="event_type", revenue=("revenue", "value")),
     _layout("Matomo", "entry pages", ENTRIES, ("label", "entry_nb_visits"),
-            page=("url", "label"), visits="entry_nb_visits", conversions=("nb_conversions", "entry_nb_conversions"),
-            revenue=("revenue", "entry_revenue")),
+            page=("url", "metadata_url", "metadata: url", "label"), visits="entry_nb_visits",
+            conversions=("nb_conversions_entry", "nb_conversions", "entry_nb_conversions"),
+            revenue=("revenue_entry", "revenue", "entry_revenue")),
+    # the Export button of Matomo's dashboard writes the column names as the dashboard shows them
+    _layout("Matomo", "entry pages", ENTRIES, ("label", "entrances"),
+            page=("url", "metadata: url", "metadata_url", "label"), visits="entrances",
+            conversions=("conversions", "conversions (entry)"), revenue=("revenue", "revenue (entry)")),
     _layout("Matomo", "goals", GOALS, ("label", "nb_conversions"), goal="label", conversions="nb_conversions",
             revenue="revenue"),
-    _layout("Matomo", "pages", PAGES, ("label", "nb_hits"), page=("url", "label"), views="nb_hits"),
+    _layout("Matomo", "pages", PAGES, ("label", "nb_hits"), page=("url", "metadata_url", "label"), views="nb_hits"),
     _layout("Plausible", "entry pages", ENTRIES, ("name", "unique_entrances", "total_entrances"),
             page="name", visits="total_entrances"),
     _layout("Plausible", "entry pages (CSV export)", ENTRIES, ("date", "entry_page", "entrances"),
@@ -115,6 +122,7 @@ LAYOUTS = (
             goal="name", conversions="total_conversions", revenue=("total_revenue", "revenue")),
     _layout("Plausible", "pages (CSV export)", PAGES, ("date", "page", "pageviews"),
             page="page", views="pageviews", date="date", host="hostname"),
+    _layout("Plausible", "visitors by day (the period)", PERIOD, ("date", "visitors", "visits"), date="date"),
     _layout("Plausible", "top pages", PAGES, ("name", "visitors", "pageviews"), page="name", views="pageviews"),
     _layout("Plausible", "entry pages", ENTRIES, ("name", "visitors", "visits"), page="name", visits="visits",
             conversions=("conversions", "total_conversions"), revenue=("total_revenue", "revenue")),
@@ -124,6 +132,13 @@ LAYOUTS = (
     _layout("GA4", "landing pages", ENTRIES, ("landing page", "sessions"),
             page="landing page", visits="sessions", conversions=("key events", "conversions"),
             revenue=("total revenue", "purchase revenue")),
+    # (GA4 in German: the column names as its interface shows them)
+    _layout("GA4", "landing pages", ENTRIES, ("landingpage + suchstring", "sitzungen"),
+            page="landingpage + suchstring", visits="sitzungen", conversions=("schlüsselereignisse", "conversions"),
+            revenue=("gesamtumsatz", "umsatz aus käufen")),
+    _layout("GA4", "landing pages", ENTRIES, ("landingpage", "sitzungen"),
+            page="landingpage", visits="sitzungen", conversions=("schlüsselereignisse", "conversions"),
+            revenue=("gesamtumsatz", "umsatz aus käufen")),
     _layout("GA4", "key events", GOALS, ("event name", "key events"), goal="event name", conversions="key events",
             revenue=("total revenue", "event value")),
     _layout("GA4", "pages", PAGES, ("page path and screen class", "views"), page="page path and screen class",
@@ -133,10 +148,10 @@ LAYOUTS = (
 )
 # A column that says which tool and report a file is, though other columns it needs are missing
 # ("looks like a Matomo entry pages export but has no …").
-TELLING = {"unique_entrances": 5, "total_entrances": 5, "entry_nb_visits": 2, "unique_conversions": 7,
-           "total_conversions": 7, "entry_page": 6, "ga_session_id": 0, "page_location": 0,
-           "landing page + query string": 11, "landing page": 12, "nb_hits": 4, "url_path": 1,
-           "nb_conversions": 3, "key events": 13}
+TELLING = {name: next(i for i, layout in enumerate(LAYOUTS) if name in layout.needs) for name in (
+    "unique_entrances", "total_entrances", "entry_nb_visits", "unique_conversions", "total_conversions", "entry_page",
+    "ga_session_id", "page_location", "landing page + query string", "landing page", "nb_hits", "url_path",
+    "nb_conversions", "key events")}
 EXPECTED = ("Plausible (name,visitors,visits or name,unique_entrances,total_entrances; "
             "name,unique_conversions,total_conversions), Matomo (label,entry_nb_visits; label,nb_conversions), "
             "GA4 (Landing page + query string,Sessions,Key events; event_name,page_location,ga_session_id) "
@@ -155,6 +170,7 @@ class Export:
     goals: dict = field(default_factory=dict)     # goal name -> [conversions, revenue or None]
     views: dict = field(default_factory=dict)     # (host, page) -> page views
     sessions: list = field(default_factory=list)  # [(host, [pages in time order], conversions, revenue)]
+    folders: list = field(default_factory=list)   # Matomo folder rows skipped (the sum of their pages)
     start: date | None = None
     end: date | None = None
 
@@ -164,32 +180,48 @@ class Export:
 
 
 # -- numbers, dates, text ---------------------------------------------------------------------
-_CURRENCY = re.compile(r"[^\d,.\-'\s\u00a0\u202f]")  # currency signs, letters (USD), %
-_GROUPS = re.compile(r"^\d{1,3}([.,'\s\u00a0\u202f]\d{3})+$")
+_AMOUNT = re.compile(r"^(?P<sign>-)?\s*(?:[A-Z]{1,3}\s?)?[$€£¥₹]?\s*(?P<sign2>-)?\s*"
+                     r"(?P<num>\d[\d.,'\s\u00a0\u202f]*)\s*(?:[$€£¥₹]|\s?[A-Z]{3})?$")
+_GROUPS = re.compile(r"^[1-9]\d{0,2}([.,'\s\u00a0\u202f]\d{3})+$")
+LARGEST = 1e15   # a count or an amount beyond this is a misread, not a month of traffic
 
 
 def number(text: str | None) -> float | None:
-    """A number as analytics tools write it (None for an empty cell or a dash).
+    """A number as analytics tools write it (None for an empty cell or a dash); ValueError for
+    anything else, never a guess: a time, an exponent, an abbreviation (``1.2K``), text with
+    numbers in it, control characters.
 
     >>> number("12,400"), number("12 400"), number("12.400"), number("1.234,56"), number("$1,900.50")
     (12400.0, 12400.0, 12400.0, 1234.56, 1900.5)
-    >>> number("0.5"), number("1,5"), number("€ 99"), number(""), number("-")
-    (0.5, 1.5, 99.0, None, None)
-    >>> number("abc")
-    Traceback (most recent call last):
-    ValueError: not a number: 'abc'
+    >>> number("0.5"), number("1,5"), number("€ 99"), number(""), number("-"), number("0.500"), number("-$1,500.00")
+    (0.5, 1.5, 99.0, None, None, 0.5, -1500.0)
+    >>> for bad in ("abc", "1e9", "12:30", "1.2K", "3 of 4", "\\x1b[31m5\\x1b[0m", "NaN", "44%"):
+    ...     try:
+    ...         number(bad)
+    ...     except ValueError as exc:
+    ...         print(exc)
+    not a number: 'abc'
+    not a number: '1e9'
+    not a number: '12:30'
+    not a number: '1.2K'
+    not a number: '3 of 4'
+    not a number: '\\x1b[31m5\\x1b[0m'
+    not a number: 'NaN'
+    not a number: '44%'
     """
     raw = (text or "").strip()
     if raw in ("", "-", "—", "(not set)", "n/a", "N/A"):
         return None
-    cleaned = _CURRENCY.sub("", raw).strip().replace("\u00a0", " ").replace("\u202f", " ")
-    negative = cleaned.startswith("-")
-    cleaned = cleaned.lstrip("-").strip()
-    if not cleaned or not any(c.isdigit() for c in cleaned):
+    m = _AMOUNT.match(raw)
+    if not m:
         raise ValueError(f"not a number: {raw!r}")
+    negative = bool(m.group("sign") or m.group("sign2"))
+    cleaned = m.group("num").strip().replace("\u00a0", " ").replace("\u202f", " ")
     if _GROUPS.match(cleaned):  # 12,400 · 12 400 · 12.400 · 1'234: thousands
         value = float(re.sub(r"\D", "", cleaned))
     else:
+        if re.search(r"\d\s+\d", cleaned) and not re.fullmatch(r"\d{1,3}(\s\d{3})+([.,]\d+)?", cleaned):
+            raise ValueError(f"not a number: {raw!r}")  # (two numbers, not a thousands group)
         cleaned = cleaned.replace(" ", "").replace("'", "")
         comma, dot = cleaned.rfind(","), cleaned.rfind(".")
         if comma >= 0 and dot >= 0:  # the last one is the decimal mark
@@ -260,6 +292,8 @@ def _open_text(path: str):
         raise AnalyticsError(f"--analytics {path}: is a folder, not an export file") from None
     except OSError as exc:
         raise AnalyticsError(f"--analytics {path}: cannot read it: {exc.strerror}") from None
+    if head.startswith(b"PK\x03\x04") and not path.lower().endswith((".xlsx", ".xls", ".ods", ".numbers")):
+        raise AnalyticsError(f"{path}: a zip archive: unzip it first: funnelcheck reads the CSV files inside")
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         encoding = "utf-16"
     elif b"\x00" in head[:4096]:
@@ -303,6 +337,13 @@ def _read(path: str, stream, conversion_events=()) -> Export:
             if not line.strip():
                 skipped += 1
                 continue
+            if re.match(r'^"?nth (minute|hour|day|week|month|year)\b', line.strip().lower()):
+                skipped += 1  # GA4's chart data before its table ("Nth day,Sessions"): up to the blank line
+                for line in lines:
+                    skipped += 1
+                    if not line.strip():
+                        break
+                continue
             header_line = line
             break
         if header_line is None:
@@ -345,6 +386,7 @@ def _read(path: str, stream, conversion_events=()) -> Export:
         return next((index[c] for c in layout.columns.get(what, ()) if c in index), None)
 
     where = {what: col(what) for what in layout.columns}
+    pages_at = [index[c] for c in layout.columns.get("page", ()) if c in index]
     export = Export(path, layout.tool, layout.report, layout.kind, start=start, end=end)
     dates: list[date] = []
     sessions: dict = {}
@@ -358,13 +400,29 @@ def _read(path: str, stream, conversion_events=()) -> Export:
             i = where.get(what)
             return row[i].strip() if i is not None and i < len(row) else None
 
+        if len(row) > len(header) and any(c.strip() for c in row[len(header):]):
+            raise AnalyticsError(f"{path} line {number_}: {len(row)} fields but the header has {len(header)} (a "
+                                 "number with an unquoted thousands separator? quote it, or export without "
+                                 "separators)")
+
         def amount(what: str) -> float | None:
+            name = header[where[what]].strip() if where.get(what) is not None else what
             try:
-                return number(cell(what))
+                value = number(cell(what))
             except ValueError:
-                name = header[where[what]].strip()
                 raise AnalyticsError(f"{path} line {number_}: {cell(what)!r} in column {name!r} is not a "
                                      "number") from None
+            if value is None:
+                return None
+            if value < 0:
+                raise AnalyticsError(f"{path} line {number_}: {cell(what)!r} in column {name!r} is negative")
+            if value > LARGEST:
+                raise AnalyticsError(f"{path} line {number_}: {cell(what)!r} in column {name!r} is too large to "
+                                     "be real")
+            if what in ("visits", "conversions", "views") and value != int(value):
+                raise AnalyticsError(f"{path} line {number_}: {cell(what)!r} in column {name!r} is not a whole "
+                                     "number")
+            return value
 
         if where.get("date") is not None:
             d = _date(cell("date"))
@@ -372,8 +430,11 @@ def _read(path: str, stream, conversion_events=()) -> Export:
                 dates.append(d)
         host = (cell("host") or "").lower()
         if layout.kind == ENTRIES:
-            page = cell("page") or ""
-            if not page or page.lower() in ("(not set)", "total", "grand total", "totals"):
+            page = next((row[i].strip() for i in pages_at if i < len(row) and row[i].strip()), "")
+            if not page or page.lower() in ("total", "grand total", "totals"):  # ((not set): counted unmatched)
+                continue
+            if layout.tool == "Matomo" and _folder_row(page):  # (its pages' sum: never the folder's index)
+                export.folders.append(page)
                 continue
             slot = export.entries.setdefault((host, page), [0.0, None, None])
             slot[0] += amount("visits") or 0.0
@@ -390,6 +451,8 @@ def _read(path: str, stream, conversion_events=()) -> Export:
             value = amount("revenue") if where.get("revenue") is not None else None
             if value is not None:
                 slot[1] = (slot[1] or 0.0) + value
+        elif layout.kind == PERIOD:
+            pass
         elif layout.kind == PAGES:
             page = cell("page") or ""
             if page:
@@ -409,6 +472,17 @@ def _read(path: str, stream, conversion_events=()) -> Export:
                     pages.append(page)
             export.sessions.append((host, pages, events["conversions"], events["revenue"]))
     return export
+
+
+def _folder_row(page: str) -> bool:
+    """A row of Matomo's hierarchical (not flattened) report that sums a folder's pages: a bare
+    label (``blog``), neither a path nor a URL nor a page of the folder (``pricing/index``).
+
+    >>> [_folder_row(p) for p in ("blog", "/index", "pricing/index", "https://a.example/", "/pricing")]
+    [True, False, False, False, False]
+    """
+    return not page.startswith(("/", "http://", "https://")) and "/" not in page.strip("/") and not page.endswith(
+        ("index", ".html", ".htm", ".php"))
 
 
 def _recognise(path: str, names: list[str], header: list[str]) -> Layout:
@@ -473,8 +547,64 @@ def _event(export: Export, sessions: dict, layout: Layout, cell, amount, line: i
 def read_exports(paths, conversion_events=()) -> list[Export]:
     """Read every export (:class:`AnalyticsError` on the first that cannot be read).
     ``conversion_events``: event names counted as conversions beyond :data:`CONVERSION_EVENTS`
-    (the goal names of ``[values]``)."""
-    return [read_export(path, conversion_events) for path in paths]
+    (the goal names of ``[values]``). The same file given twice is read once; of two exports
+    counting the same entries or goals over overlapping periods (two tools' exports of the same
+    month), the first is kept and the other's entries or goals left out; Matomo's folder rows
+    are skipped; exports of different periods are said (each is scaled to a month): warnings."""
+    from analysis.formats.safe import safe
+
+    exports: list[Export] = []
+    seen: dict = {}
+    for path in paths:
+        try:
+            with open(path, "rb") as fh:
+                digest = hashlib.sha256(fh.read()).hexdigest()
+        except OSError:
+            digest = None
+        if digest is not None and digest in seen:
+            if os.path.realpath(path) == os.path.realpath(seen[digest]):
+                logger.warning("--analytics %s: given twice: read once", safe(path))
+            else:
+                logger.warning("--analytics %s: the same export as %s: read once", safe(path), safe(seen[digest]))
+            continue
+        e = read_export(path, conversion_events)
+        if digest is not None:
+            seen[digest] = path
+        if e.folders:
+            shown = ", ".join(safe(f) for f in e.folders[:EXAMPLES])
+            logger.warning("%s: %d folder row%s of Matomo's report left out (%s): each sums the pages under it, not "
+                           "one page; export the report flattened (flat=1) to count every page", safe(e.name),
+                           len(e.folders), "s" if len(e.folders) != 1 else "", shown)
+        for kind, attr in ((ENTRIES, "entries"), (GOALS, "goals")):
+            if not getattr(e, attr) or (kind == ENTRIES and e.kind != ENTRIES):
+                continue
+            other = next((x for x in exports if getattr(x, attr) and (kind == GOALS or x.kind == ENTRIES)
+                          and _overlap(x, e)), None)
+            if other is not None:
+                what = "entry pages" if kind == ENTRIES else "conversions"
+                logger.warning("%s and %s both count %s%s: kept %s, left out %s's (give one export of each "
+                               "report per period)", safe(other.name), safe(e.name), what, _periods_words(other, e),
+                               safe(other.name), safe(e.name))
+                setattr(e, attr, {})
+        exports.append(e)
+    periods = {(x.start, x.end) for x in exports if x.start and x.end}
+    if len(periods) > 1:
+        logger.warning("the exports cover different periods (%s): each is counted as a month's worth of its own",
+                       "; ".join(f"{safe(x.name)} {x.start} to {x.end}" for x in exports if x.start and x.end))
+    return exports
+
+
+def _overlap(a: Export, b: Export) -> bool:
+    """Two exports of overlapping periods (or of a period one of them does not say)."""
+    if not (a.start and a.end and b.start and b.end):
+        return True
+    return a.start <= b.end and b.start <= a.end
+
+
+def _periods_words(a: Export, b: Export) -> str:
+    if a.start and a.end and b.start and b.end:
+        return f" over overlapping periods ({a.start} to {a.end}, {b.start} to {b.end})"
+    return " (a period one of them does not say)"
 
 
 # -- onto the crawl -------------------------------------------------------------------------------
@@ -517,6 +647,27 @@ def _host_of(text: str | None) -> str | None:
     return (urlsplit(text if "://" in text else "//" + text).hostname or "").lower() or None
 
 
+# Query parameters of ads and search results the crawl's folding keeps (they can name real pages
+# of a crawl) but an export's landing page only carries for attribution: folded here alone.
+ANALYTICS_PARAMS = re.compile(r"^(srsltid|ref|hsa_[a-z_]+|_gl|_ga|gad_source|gbraid|wbraid)$", re.I)
+
+
+def _fold_query(page: str) -> str:
+    """An export's page without the attribution parameters of :data:`ANALYTICS_PARAMS`.
+
+    >>> _fold_query("/?srsltid=AfmB&ref=producthunt"), _fold_query("/blog/?page=2&hsa_cam=1"), _fold_query("/a")
+    ('/', '/blog/?page=2', '/a')
+    """
+    if "?" not in page:
+        return page
+    from urllib.parse import parse_qsl, urlencode
+
+    base, _, rest = page.partition("?")
+    query, hash_, fragment = rest.partition("#")
+    kept = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if not ANALYTICS_PARAMS.match(k)]
+    return base + (f"?{urlencode(kept)}" if kept else "") + (hash_ + fragment if hash_ else "")
+
+
 class _Mapper:
     """Export pages -> the crawl's page keys, with the crawl's own folding; cached per page."""
 
@@ -532,9 +683,11 @@ class _Mapper:
         self.cache: dict = {}
 
     def url(self, host: str, page: str) -> str:
-        page = page.strip()
+        page = _fold_query(page.strip())
         if page in ("/index", "index"):  # Matomo's label of the root page
             page = "/"
+        elif page.endswith("/index") and not page.startswith(("http://", "https://")):  # pricing/index: /pricing/
+            page = page[:-len("index")]
         if page.startswith(("http://", "https://")):
             return page
         if page.startswith("//"):
@@ -572,7 +725,7 @@ class _Mapper:
         return found
 
 
-def match(exports: list[Export], g, host: str | None = None) -> Traffic:
+def match(exports: list[Export], g, host: str | None = None, period: dict | None = None) -> Traffic:
     """The exports' entries, conversions, transitions and goals on the crawl's pages (see the
     module docstring). A page is matched when it is one the funnel metrics walk (an owned page
     read and answering ok); every other row is counted in ``unmatched``, with examples.
@@ -606,13 +759,23 @@ def match(exports: list[Export], g, host: str | None = None) -> Traffic:
     ends = [e.end for e in exports if e.end]
     spans = [((e.end - e.start).days + 1) for e in exports if e.start and e.end]
     days = float(max(spans)) if spans else ASSUMED_DAYS
-    traffic = Traffic(files=[{"name": e.name, "tool": e.tool, "report": e.report, "rows": e.rows} for e in exports],
+    traffic = Traffic(files=[{"name": e.name, "tool": e.tool, "report": e.report, "rows": e.rows} for e in exports
+                             if e.kind != PERIOD or e.start],
                       days=days, assumed=not spans, start=min(starts).isoformat() if starts else None,
                       end=max(ends).isoformat() if ends else None)
+    if period:  # --analytics-period: what the exports cover, said by the user
+        days = traffic.days = float(period["days"])
+        traffic.assumed = False
+        traffic.start, traffic.end = period.get("start"), period.get("end")
+        spans = []
     unmatched = traffic.unmatched
     has_entries = any(e.entries for e in exports)
     for e in exports:
+        # an export of a shorter or longer period than the longest counts as that many days' worth
+        f = days / ((e.end - e.start).days + 1) if e.start and e.end and spans else 1.0
         for (h, page), (visits, conversions, revenue) in e.entries.items():
+            visits, conversions = visits * f, None if conversions is None else conversions * f
+            revenue = None if revenue is None else revenue * f
             traffic.entry_visits += visits
             url = mapper.node(h, page)
             if not walked(url):
@@ -627,9 +790,9 @@ def match(exports: list[Export], g, host: str | None = None) -> Traffic:
                     seen["revenue"] = (seen["revenue"] or 0.0) + revenue
         for name, (conversions, revenue) in e.goals.items():
             slot = traffic.goals.setdefault(name, [0.0, None])
-            slot[0] += conversions
+            slot[0] += conversions * f
             if revenue is not None:
-                slot[1] = (slot[1] or 0.0) + revenue
+                slot[1] = (slot[1] or 0.0) + revenue * f
         traffic.views += len(e.views)
         for h, pages, conversions, revenue in e.sessions:
             if not pages:
@@ -642,6 +805,7 @@ def match(exports: list[Export], g, host: str | None = None) -> Traffic:
                     traffic.entries[entry] = traffic.entries.get(entry, 0.0) + 1
                 else:
                     miss(pages[0], 1)
+                    unmatched["sessions"] = unmatched.get("sessions", 0) + 1  # (a session of event rows, not a row)
             if walked(entry):
                 seen = traffic.observed.setdefault(entry, {"visits": 0.0, "conversions": 0.0, "revenue": None})
                 seen["visits"] += 1
@@ -662,7 +826,8 @@ def match(exports: list[Export], g, host: str | None = None) -> Traffic:
 PAGE_GOAL = re.compile(r"^visit\s+(/\S*)$", re.I)   # Plausible's page-view goals: "Visit /thank-you/"
 
 
-def conversion_values(g, traffic: Traffic, values: dict | None, host: str | None = None) -> dict | None:
+def conversion_values(g, traffic: Traffic, values: dict | None, host: str | None = None,
+                      config_name: str = "funnel.toml") -> dict | None:
     """Money per conversion: ``{"pages": {offer page URL: value}, "default": value or None,
     "currency", "source"}`` from ``[values]`` (keys: an offer's path or URL, a goal name,
     ``default``, ``currency``) and the exports' revenue (a goal's revenue over its conversions).
@@ -692,15 +857,28 @@ def conversion_values(g, traffic: Traffic, values: dict | None, host: str | None
             goal_values[name] = revenue / conversions
             from_export = True
     from_config = bool(values) or default is not None
+    from analysis.formats.safe import safe
+    from analysis.metrics import _offers
+
     for key, value in values.items():
         if key.startswith(("/", "http://", "https://")):
             url = mapper.node("", key)
-            if url is not None:
-                pages[url] = float(value)
+            if url is None:
+                logger.warning("value of %s (%s): no page the crawl read has this address: it values nothing",
+                               safe(key), money(float(value), currency))
+            elif not _offers(g.node_data.get(url) or {}):
+                logger.warning("value of %s (%s): not an offer page (pricing, checkout, contact, a form): the model "
+                               "values only the offers visitors reach, so it values nothing; value an offer page or "
+                               "a goal", safe(key), money(float(value), currency))
             else:
-                logger.info("[values] %s: no page of the crawl", key)
+                pages[url] = float(value)
         else:
+            key = next((n for n in traffic.goals if n.casefold() == key.casefold()), key)  # (Purchase = purchase)
             goal_values[key] = float(value)
+            if traffic.goals and key not in traffic.goals:
+                logger.warning("value of goal %s (%s): no export has this goal (theirs: %s): it values no "
+                               "conversion, only offers without a value of their own", safe(repr(key)),
+                               money(float(value), currency), safe(", ".join(sorted(traffic.goals))[:200]))
     for name, value in goal_values.items():  # Plausible's "Visit /path" goals value that page
         m = PAGE_GOAL.match(name)
         if m:
@@ -713,7 +891,7 @@ def conversion_values(g, traffic: Traffic, values: dict | None, host: str | None
                    else sum(goal_values.values()) / len(goal_values))
     if not pages and default is None:
         return None
-    source = " and ".join(s for s, on in (("funnel.toml", from_config), ("the export", from_export)) if on)
+    source = " and ".join(s for s, on in ((config_name, from_config), ("the export", from_export)) if on)
     return {"pages": pages, "default": None if default is None else round(float(default), 2), "currency": currency,
             "source": source or None}
 
@@ -761,6 +939,31 @@ def _pct(p: float) -> str:
     return f"{100 * p:.0f}%" if p >= 0.01 or p == 0 else f"{100 * p:.1f}%"
 
 
+def as_often(ratio: float) -> str:
+    """A ratio below 1 in words ("about half as often", never "1.7x less often").
+
+    >>> as_often(0.51), as_often(0.34), as_often(0.26), as_often(0.6), as_often(0.02)
+    ('about half as often', 'about a third as often', 'about a quarter as often', '0.6x as often', 'hardly ever as often')
+    """
+    for value, words in ((0.5, "about half as often"), (1 / 3, "about a third as often"),
+                         (0.25, "about a quarter as often")):
+        if abs(ratio - value) <= 0.025:
+            return words
+    return f"{ratio:.1f}x as often" if ratio >= 0.05 else "hardly ever as often"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """A long page of an export shortened for a line: its start and its end, … between.
+
+    >>> _short("/blog/" + "x" * 100 + "/end/")
+    '/blog/xxxxxxxxxxxxxxxxxxxxxxxxxxxxx…xxxxxxxxxxxxxxxxxxx/end/'
+    """
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) * 3 // 5
+    return text[:head] + "…" + text[-(limit - 1 - head):]
+
+
 def behaviour(g, traffic: Traffic, weights: dict | None = None) -> tuple[list[dict], dict | None]:
     """Real clicks (``traffic.transitions``) against the model's: per page with at least
     :data:`MIN_CLICKS` observed clicks on to a page the crawl read, the share going to an offer,
@@ -770,7 +973,7 @@ def behaviour(g, traffic: Traffic, weights: dict | None = None) -> tuple[list[di
     random on the same page (``{"weights", "clicks", "option"}``, None without clicks)."""
     import numpy as np
 
-    from analysis.metrics import REGIONS, walk_graph
+    from analysis.metrics import EXTERNAL, REGIONS, SOCIAL_LEAK, walk_graph
 
     if not traffic.transitions:
         return [], None
@@ -784,7 +987,11 @@ def behaviour(g, traffic: Traffic, weights: dict | None = None) -> tuple[list[di
         if s is not None:
             observed[s][t] += count
     sources = np.array(sorted(observed), np.int64)
-    keep = np.isin(walk.src, sources) & (walk.dst < n)
+    from_observed = np.isin(walk.src, sources)
+    # regions whose links also lead off the site (social, other sites): those clicks are no page view
+    out_of_site = (walk.dst == n + SOCIAL_LEAK) | (walk.dst == n + EXTERNAL)
+    offsite = {REGIONS[r] for r in set(walk.region[from_observed & out_of_site].tolist())}
+    keep = from_observed & (walk.dst < n)
     src, dst, region = walk.src[keep].tolist(), walk.dst[keep].tolist(), walk.region[keep].tolist()
     w = walk.table[walk.region[keep]].tolist()
     model: dict[int, Counter] = defaultdict(Counter)       # source -> target -> weight
@@ -838,7 +1045,7 @@ def behaviour(g, traffic: Traffic, weights: dict | None = None) -> tuple[list[di
             words = (f"visitors never go from {path} to {worst}, though its links would send {_pct(m[worst])} of "
                      "their clicks there")
         else:
-            words = (f"visitors go from {path} to {worst} {m[worst] / o[worst]:.1f}x less often than its links "
+            words = (f"visitors go from {path} to {worst} {as_often(o[worst] / m[worst])} as its links "
                      f"suggest ({_pct(o[worst])} of their clicks on, the model {_pct(m[worst])})")
         rows.append({"url": walk.urls[s], "clicks": total, "monthly_clicks": round(traffic.monthly(total), 1),
                      "to": worst, "observed": round(o[worst], 4), "model": round(m[worst], 4),
@@ -854,8 +1061,17 @@ def behaviour(g, traffic: Traffic, weights: dict | None = None) -> tuple[list[di
         base = next((fitted[r] for r in ("main", "body") if fitted.get(r)), max(fitted.values()))
         if base > 0:
             fitted = {r: round(v / base, 2) for r, v in sorted(fitted.items(), key=lambda kv: REGIONS.index(kv[0]))}
+            # a region that links off the site too keeps its weight when its links to pages went unclicked:
+            # its clicks out (to social profiles) are not page views, so the exports cannot show them
+            kept = [r for r, v in fitted.items() if r in offsite and v < 0.05]
+            option = {r: v for r, v in fitted.items() if r not in kept}
             fit = {"weights": fitted, "clicks": int(sum(observed_r.values()) + 0.5),
-                   "option": "--weights " + ",".join(f"{r}={v:g}" for r, v in fitted.items())}
+                   "option": "--weights " + ",".join(f"{r}={v:g}" for r, v in option.items()) if option else None,
+                   "kept": kept,
+                   "note": "clicks out to other sites (social profiles) are not page views: the fit sees only clicks "
+                           "between your pages" + (f"; {' and '.join(kept)} also link{'s' if len(kept) == 1 else ''} "
+                                                   f"off the site, so {'its' if len(kept) == 1 else 'their'} weight "
+                                                   "stays as it is" if kept else "")}
     return rows[:BEHAVIOUR_MAX], fit
 
 
@@ -883,6 +1099,54 @@ def entry_comparison(metrics: dict, traffic: Traffic) -> list[dict]:
     return rows
 
 
+# Plausible's built-in goals that count clicks and errors, not conversions.
+NOT_CONVERSIONS = re.compile(r"^(outbound link|cloaked link|file download|404|wp search queries)\b", re.I)
+# A page-view goal ("Visit /checkout/") is a conversion when its page is a step after the offer,
+# not the offer itself (visiting /pricing/ is reaching an offer, which the model counts already).
+CONVERSION_PAGES = re.compile(r"checkout|thank|success|confirm|sign-?up|register|subscribe|order|purchase|"
+                              r"welcome|booked|download|receipt|complete", re.I)
+
+
+def observed_conversions(traffic: Traffic, values: dict | None = None) -> dict | None:
+    """What the exports observed (over their period): ``{"conversions", "revenue" (None when
+    unknown), "goals": [(name, conversions)], "from"}``: the goals (key events, conversion
+    events; only the goals ``[values]`` names when it names some; never Plausible's built-in
+    click goals), else the conversions by entry page. Revenue is the export's, or a goal's
+    conversions times its ``[values]`` amount. None when the exports give no conversions.
+
+    >>> t = Traffic([], 30, False, goals={"Signup": [140.0, None], "Visit /checkout/": [70.0, None],
+    ...                                   "Outbound Link: Click": [520.0, None]})
+    >>> observed_conversions(t, {"Signup": 20})
+    {'conversions': 140.0, 'revenue': 2800.0, 'goals': [('Signup', 140.0)], 'from': 'goals'}
+    >>> t.goals["Visit /pricing/"] = [1200.0, None]   # (reaching an offer, not a conversion)
+    >>> observed_conversions(t)["goals"], observed_conversions(t)["revenue"]
+    ([('Signup', 140.0), ('Visit /checkout/', 70.0)], None)
+    """
+    values = {k: v for k, v in (values or {}).items() if k not in ("currency", "default")
+              and not str(k).startswith(("/", "http://", "https://"))}
+    values = {str(k).casefold(): v for k, v in values.items()}
+    goals = {n: g for n, g in traffic.goals.items() if not NOT_CONVERSIONS.match(n.strip())
+             and not (PAGE_GOAL.match(n.strip()) and not CONVERSION_PAGES.search(n) and g[1] is None)}
+    named = {n: g for n, g in goals.items() if n.casefold() in values}
+    goals = named or goals
+    if goals and sum(c for c, _ in goals.values()) > 0:
+        revenue = None
+        for name, (conversions, rev) in goals.items():
+            if rev and rev > 0 or (rev is not None and name.casefold() not in values):
+                revenue = (revenue or 0.0) + rev
+            elif name.casefold() in values:  # (your value of a goal the export gives no revenue for)
+                revenue = (revenue or 0.0) + conversions * float(values[name.casefold()])
+        ranked = sorted(goals.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        return {"conversions": sum(c for c, _ in goals.values()), "revenue": revenue,
+                "goals": [(n, c) for n, (c, _) in ranked], "from": "goals"}
+    seen = [o for o in traffic.observed.values() if o["conversions"]]
+    if seen:
+        revenues = [o["revenue"] for o in seen if o["revenue"] is not None]
+        return {"conversions": sum(o["conversions"] for o in seen), "revenue": sum(revenues) if revenues else None,
+                "goals": [], "from": "entry pages"}
+    return None
+
+
 # -- the audit with traffic -------------------------------------------------------------------------------
 def traffic_metrics(g, findings, analytics: dict, weights: dict | None = None, entry: str | None = None) -> dict:
     """The funnel metrics (:func:`analysis.metrics.funnel_metrics`) weighted by the site's real
@@ -893,27 +1157,50 @@ def traffic_metrics(g, findings, analytics: dict, weights: dict | None = None, e
     from analysis.metrics import funnel_metrics
     from analysis.plan import priced
 
-    traffic = match(analytics["exports"], g, analytics.get("host"))
-    worth = conversion_values(g, traffic, analytics.get("values"), analytics.get("host"))
+    traffic = match(analytics["exports"], g, analytics.get("host"), analytics.get("period"))
+    worth = conversion_values(g, traffic, analytics.get("values"), analytics.get("host"),
+                              analytics.get("values_from") or "funnel.toml")
     metrics = funnel_metrics(g, findings, weights, entry, visits=traffic.entries or None, values=worth)
     site = metrics["site"]
+    for url in site.pop("unvalued_offers", None) or ():
+        logger.warning("value of %s: the model's visitors never reach it first (they stop at the first offer page "
+                       "they reach, and another comes before it): it values nothing; value that offer, or a goal",
+                       _path(url))
     weighted = site.get("weighted") == "visits" and site.get("conversion") is not None
     monthly = traffic.monthly(sum(traffic.entries.get(e["url"], 0.0) for e in metrics["entries"])) if weighted else 0.0
     currency = (worth or {}).get("currency", str((analytics.get("values") or {}).get("currency", "$")))
+    observed = observed_conversions(traffic, analytics.get("values"))
+    reach = (site.get("conversion") or 0.0) * monthly   # visits a month the model sends to an offer
+    rate = None   # observed conversions per visit reaching an offer (None: unknown, taken as every one)
+    per_conversion = site.get("value_per_conversion")
+    if observed and reach > 0:
+        rate = min(1.0, traffic.monthly(observed["conversions"]) / reach)
+        if observed["revenue"] is not None and observed["conversions"] > 0:
+            per_conversion = observed["revenue"] / observed["conversions"]
     if weighted:
-        metrics["fix_first"] = priced(metrics["fix_first"], monthly, site.get("value_per_conversion"),
-                                      (worth or {}).get("pages"), currency)
+        metrics["fix_first"] = priced(metrics["fix_first"], monthly, per_conversion,
+                                      (worth or {}).get("pages"), currency, rate)
     rows, fit = behaviour(g, traffic, weights)
-    metrics["analytics"] = summary(traffic, metrics, worth, monthly, currency, rows, fit)
+    metrics["analytics"] = summary(traffic, metrics, worth, monthly, currency, rows, fit,
+                                   observed=observed, rate=rate, per_conversion=per_conversion)
     return metrics
 
 
 def summary(traffic: Traffic, metrics: dict, worth: dict | None, monthly: float, currency: str, behaviour_rows,
-            fit) -> dict:
-    """What the reports and ``diff`` show of the traffic (JSON-ready; kept with the crawl)."""
+            fit, observed: dict | None = None, rate: float | None = None, per_conversion: float | None = None) -> dict:
+    """What the reports and ``diff`` show of the traffic (JSON-ready; kept with the crawl).
+    ``monthly_conversions`` is the model's visits a month reaching an offer; ``rate`` the
+    observed conversions per such visit (None: no conversions known, every one taken to convert);
+    ``monthly_value`` the model's money a month at that rate."""
     site = metrics["site"]
     conversion = site.get("conversion") if monthly else None
     per_visit = site.get("value_per_visit") if monthly else None
+    if per_visit is not None and rate is not None:
+        per_visit = per_visit * rate
+        if observed and observed["revenue"] is not None and conversion:
+            per_visit = (per_conversion or 0.0) * rate * conversion
+    elif per_visit is None and rate is not None and per_conversion is not None and conversion:
+        per_visit = per_conversion * rate * conversion
     out = {
         "files": traffic.files,
         "period": {"start": traffic.start, "end": traffic.end, "days": round(traffic.days, 2),
@@ -923,11 +1210,17 @@ def summary(traffic: Traffic, metrics: dict, worth: dict | None, monthly: float,
         "entry_pages": len(traffic.entries),
         "unmatched": {**traffic.unmatched, "visits": round(traffic.monthly(traffic.unmatched["visits"]), 1)},
         "currency": currency,
-        "value_per_conversion": site.get("value_per_conversion") if monthly else None,
+        "value_per_conversion": (per_conversion if rate is not None else site.get("value_per_conversion"))
+        if monthly else None,
         "values_from": (worth or {}).get("source"),
         "conversion": conversion,
         "monthly_conversions": round(conversion * monthly, 1) if conversion is not None else None,
         "monthly_value": round(per_visit * monthly, 2) if per_visit is not None else None,
+        "observed": None if not observed else {
+            "conversions": round(observed["conversions"], 2), "revenue": None if observed["revenue"] is None
+            else round(observed["revenue"], 2), "goals": [[n, c] for n, c in observed["goals"]],
+            "from": observed["from"]},
+        "rate": None if rate is None or not monthly else round(rate, 6),
         "entries": entry_comparison(metrics, traffic),
         "behaviour": behaviour_rows,
         "fitted_weights": fit,
@@ -939,13 +1232,39 @@ def summary(traffic: Traffic, metrics: dict, worth: dict | None, monthly: float,
     return out
 
 
-def sentence(a: dict) -> str:
-    """The traffic in one line, for the top of a report.
+def observed_words(o: dict | None, currency: str = "$") -> str:
+    """The exports' own conversions and revenue, in words (raw text: the caller escapes it).
 
-    >>> sentence({"monthly_entries": 12404.0, "conversion": 0.2133, "monthly_conversions": 2645.8,
-    ...           "monthly_value": 52000.0, "currency": "$", "unmatched": {"rows": 3, "visits": 310.0},
-    ...           "entry_pages": 35, "period": {"assumed": False}})
-    'of your ~12,400 monthly entries (on 35 pages), 21% reach an offer: ~2,650 a month, worth about $52,000 a month; 3 rows (~310 entries a month) match no page the crawl read'
+    >>> observed_words({"conversions": 210.0, "revenue": 8400.0, "goals": [["Signup", 140.0], ["Checkout", 70.0]],
+    ...                 "from": "goals"})
+    'Signup 140, Checkout 70, $8,400'
+    >>> observed_words({"conversions": 280.0, "revenue": None, "goals": [], "from": "entry pages"})
+    '280 conversions'
+    """
+    if not o:
+        return ""
+    parts = [f"{n} {c:,.0f}" for n, c in (o.get("goals") or [])[:4]]
+    if len(o.get("goals") or ()) > 4:
+        parts.append(f"{len(o['goals']) - 4} more goals")
+    if not parts:
+        parts = [f"{o['conversions']:,.0f} conversion{'s' if o['conversions'] != 1 else ''}"]
+    if o.get("revenue") is not None:
+        parts.append(money(o["revenue"], currency))
+    return ", ".join(parts)
+
+
+def sentence(a: dict) -> str:
+    """The traffic in one line, for the top of a report: the model's figures said as the model's,
+    the exports' own conversions next to them.
+
+    >>> a = {"monthly_entries": 12404.0, "conversion": 0.2133, "monthly_conversions": 2645.8,
+    ...      "monthly_value": 52000.0, "currency": "$", "unmatched": {"rows": 3, "visits": 310.0},
+    ...      "entry_pages": 35, "period": {"assumed": False}}
+    >>> sentence(a)
+    'of your ~12,400 monthly entries (on 35 pages), the model sends 21% to an offer: ~2,650 visits a month reach one, worth about $52,000 a month if every one converts (the exports give no conversions); 3 rows (~310 entries a month) match no page the crawl read'
+    >>> sentence({**a, "unmatched": {"rows": 0}, "rate": 0.02, "monthly_value": 1040.0,
+    ...           "observed": {"conversions": 52.0, "revenue": 1040.0, "goals": [["Signup", 52.0]]}})
+    'of your ~12,400 monthly entries (on 35 pages), the model sends 21% to an offer: ~2,650 visits a month reach one; observed: Signup 52, $1,040, so 2.0% of the visits reaching an offer convert: worth about $1,040 a month'
     """
     if not a.get("monthly_entries"):
         if not a["unmatched"]["rows"]:
@@ -954,27 +1273,96 @@ def sentence(a: dict) -> str:
                 f"({a['unmatched']['rows']} row{'s' if a['unmatched']['rows'] != 1 else ''} unmatched): the funnel "
                 "metrics keep equal entry weights")
     text = (f"of your {about(a['monthly_entries'])} monthly entries (on {a['entry_pages']} "
-            f"page{'s' if a['entry_pages'] != 1 else ''}), {_pct(a['conversion'] or 0)} reach an offer: "
-            f"{about(a['monthly_conversions'] or 0)} a month")
-    if a.get("monthly_value") is not None:
-        text += f", worth about {money(a['monthly_value'], a['currency'])} a month"
+            f"page{'s' if a['entry_pages'] != 1 else ''}), the model sends {_pct(a['conversion'] or 0)} to an offer: "
+            f"{about(a['monthly_conversions'] or 0)} visits a month reach one")
+    rate = a.get("rate")
+    if rate is not None and a.get("observed"):
+        text += f"; observed: {observed_words(a['observed'], a['currency'])}, "
+        text += (f"so {100 * rate:.1f}% of the visits reaching an offer convert" if rate < 1 else
+                 "as many as or more than the model's visits reaching an offer (the model undercounts them), "
+                 "taken as every one converting")
+        if a.get("monthly_value") is not None:
+            text += f": worth about {money(a['monthly_value'], a['currency'])} a month"
+    elif a.get("monthly_value") is not None:
+        text += (f", worth about {money(a['monthly_value'], a['currency'])} a month if every one converts (the "
+                 "exports give no conversions)")
     rows = a["unmatched"]["rows"]
     if rows:
-        text += (f"; {rows} row{'s' if rows != 1 else ''} ({about(a['unmatched']['visits'])} entries a month) "
+        unit = "session" if a["unmatched"].get("sessions") == rows else "row"
+        lost = a["unmatched"]["visits"]
+        entries = f"{about(lost)} {'entry' if 0.5 <= lost < 1.5 else 'entries'} a month"
+        text += (f"; {rows:,} {unit}{'s' if rows != 1 else ''} ({entries}) "
+                 f"start{'s' if rows == 1 else ''} on no page the crawl read" if unit == "session" else
+                 f"; {rows:,} row{'s' if rows != 1 else ''} ({entries}) "
                  f"match{'es' if rows == 1 else ''} no page the crawl read")
     if a["period"].get("assumed"):
         text += " (the exports do not say their period: taken as one month)"
     return text
 
 
-def load(paths, host: str | None = None, values: dict | None = None) -> dict | None:
+def parse_period(text: str | None) -> dict | None:
+    """``--analytics-period``: a number of days or ``FROM:TO`` (ISO dates, both days counted).
+
+    >>> parse_period("30"), parse_period("2024-11-01:2024-11-30")
+    ({'days': 30.0, 'start': None, 'end': None}, {'days': 30.0, 'start': '2024-11-01', 'end': '2024-11-30'})
+    >>> parse_period("last month")
+    Traceback (most recent call last):
+    analysis.analytics.AnalyticsError: --analytics-period 'last month': give a number of days (30) or FROM:TO (2024-11-01:2024-11-30)
+    """
+    if text is None or not str(text).strip():
+        return None
+    raw = str(text).strip()
+    wrong = AnalyticsError(f"--analytics-period {raw!r}: give a number of days (30) or FROM:TO (2024-11-01:2024-11-30)")
+    if ":" in raw:
+        a, _, b = raw.partition(":")
+        try:
+            start, end = date.fromisoformat(a.strip()), date.fromisoformat(b.strip())
+        except ValueError:
+            raise wrong from None
+        if end < start:
+            raise AnalyticsError(f"--analytics-period {raw!r}: the period ends before it starts")
+        return {"days": float((end - start).days + 1), "start": start.isoformat(), "end": end.isoformat()}
+    try:
+        days = float(raw)
+    except ValueError:
+        raise wrong from None
+    if not math.isfinite(days) or not 1 <= days <= 3660:
+        raise AnalyticsError(f"--analytics-period {raw!r}: a number of days from 1 to 3660")
+    return {"days": days, "start": None, "end": None}
+
+
+def check_host(host: str | None) -> str | None:
+    """``--analytics-host``: a host name or a URL naming one.
+
+    >>> check_host("acme.example"), check_host("https://blog.acme.example/")
+    ('acme.example', 'https://blog.acme.example/')
+    >>> check_host("my site")
+    Traceback (most recent call last):
+    analysis.analytics.AnalyticsError: --analytics-host 'my site': not a host name (acme.example or https://acme.example/)
+    """
+    if host is None:
+        return None
+    name = _host_of(host)
+    if not name or not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*", name) or (
+            " " in host.strip()):
+        raise AnalyticsError(f"--analytics-host {host!r}: not a host name (acme.example or https://acme.example/)")
+    return host
+
+
+def load(paths, host: str | None = None, values: dict | None = None, period: str | None = None,
+         values_from: str | None = None) -> dict | None:
     """``--analytics FILE...``, read and checked before anything is crawled (None without files):
-    the ``analytics`` argument of :func:`traffic_metrics`."""
+    the ``analytics`` argument of :func:`traffic_metrics`. ``values_from``: where ``values`` come
+    from, in words (funnel.toml, --value)."""
+    check_host(host)
     if not paths:
+        if period:
+            parse_period(period)
         return None
     goals = [k for k in (values or {}) if not k.startswith(("/", "http://", "https://")) and k not in
              ("currency", "default")]
-    return {"exports": read_exports(paths, goals), "host": host, "values": values}
+    return {"exports": read_exports(paths, goals), "host": host, "values": values, "period": parse_period(period),
+            "values_from": values_from}
 
 
 def _files(a: dict) -> str:
@@ -983,6 +1371,28 @@ def _files(a: dict) -> str:
     if period.get("start") and period.get("end"):
         names += f"; {period['start']} to {period['end']}"
     return names
+
+
+def kept_line(kept: dict | None) -> str | None:
+    """The traffic summary an earlier audit with ``--analytics`` kept with the crawl
+    (:meth:`crawler.store.Store.analytics`), in one line, for a report run without the exports.
+
+    >>> kept_line({"files": [{"name": "e.csv"}], "period_start": "2024-11-01", "period_end": "2024-11-30",
+    ...            "monthly_entries": 12580.8, "conversion": 0.461, "monthly_conversions": 5800.1,
+    ...            "monthly_value": 6087.5, "currency": "$"})
+    'Traffic (kept with the audit of this crawl: e.csv; 2024-11-01 to 2024-11-30): of ~12,600 monthly entries, the model sent 46% to an offer (~5,800 visits a month), worth about $6,090 a month; give --analytics again to weight this report by it'
+    """
+    if not kept or not kept.get("monthly_entries"):
+        return None
+    names = ", ".join(f.get("name", "") for f in kept.get("files") or ())
+    if kept.get("period_start") and kept.get("period_end"):
+        names += f"; {kept['period_start']} to {kept['period_end']}"
+    text = (f"Traffic (kept with the audit of this crawl: {names}): of {about(kept['monthly_entries'])} monthly "
+            f"entries, the model sent {_pct(kept.get('conversion') or 0)} to an offer "
+            f"({about(kept.get('monthly_conversions') or 0)} visits a month)")
+    if kept.get("monthly_value") is not None:
+        text += f", worth about {money(kept['monthly_value'], kept.get('currency') or '$')} a month"
+    return text + "; give --analytics again to weight this report by it"
 
 
 def traffic_lines(a: dict | None, n: int = 3) -> list[tuple[str, list[str]]]:
@@ -995,25 +1405,31 @@ def traffic_lines(a: dict | None, n: int = 3) -> list[tuple[str, list[str]]]:
     ...      "entries": [{"url": "https://a.example/", "visits": 300.0, "predicted": 0.3, "observed": 0.1,
     ...                   "basis": "converted", "error": 0.2}], "behaviour": [], "fitted_weights": None}
     >>> for head, rest in traffic_lines(a): print(head); print(rest)
-    Traffic (e.csv; 2024-11-01 to 2024-11-30): of your ~400 monthly entries (on 2 pages), 25% reach an offer: ~100 a month, worth about $5,000 a month; 1 row (~7 entries a month) matches no page the crawl read
+    Traffic (e.csv; 2024-11-01 to 2024-11-30): of your ~400 monthly entries (on 2 pages), the model sends 25% to an offer: ~100 visits a month reach one, worth about $5,000 a month if every one converts (the exports give no conversions); 1 row (~7 entries a month) matches no page the crawl read
     ['not matched: /gone/']
     Model vs reality (the model's chance to reach an offer, against the export's):
     ['/ (~300 entries a month): model 30%, observed 10% converted']
     """
     if not a:
         return []
+    if a.get("kept"):
+        return [(a["kept"], [])]
     out = [(f"Traffic ({_files(a)}): {a['sentence'] if 'sentence' in a else sentence(a)}",
-            [f"not matched: {', '.join(a['unmatched']['examples'])}"] if a["unmatched"].get("examples") else [])]
+            [f"not matched: {', '.join(_short(x) for x in a['unmatched']['examples'])}"]
+            if a["unmatched"].get("examples") else [])]
     if a.get("entries"):
         out.append(("Model vs reality (the model's chance to reach an offer, against the export's):",
                     [f"{_path(e['url'])} ({about(e['visits'])} entries a month): model "
                      f"{_pct(e['predicted'] or 0)}, observed {_pct(e['observed'])} {e['basis']}"
+                     + (f" (of {e['sessions']:,.0f} session{'s' if e['sessions'] != 1 else ''} in the event rows)"
+                        if e["basis"] == "reached an offer" else "")
                      for e in a["entries"][:n]]))
     if a.get("behaviour"):
         out.append(("Real clicks against the model:", [r["words"] for r in a["behaviour"][:n]]))
     fit = a.get("fitted_weights")
     if fit:
         shown = ", ".join(f"{r} {v:g}" for r, v in fit["weights"].items())
-        out.append((f"Link weights the real clicks fit ({fit['clicks']:,} clicks): {shown} "
-                    f"(try {fit['option']})", []))
+        tried = f" (try {fit['option']})" if fit.get("option") else ""
+        out.append((f"Link weights the real clicks fit ({fit['clicks']:,} clicks): {shown}{tried}",
+                    [fit["note"]] if fit.get("note") else []))
     return out

@@ -677,7 +677,41 @@ def money_changes(old: dict | None, new: dict | None, plan: list[dict]) -> dict:
     if old and new:
         out["money"] = {**{k: _row(old.get(k), new.get(k), 2) for k in MONEY_KEYS},
                         "currency": new.get("currency") or old.get("currency") or "$",
-                        "files": {"old": old.get("files"), "new": new.get("files")}}
+                        "currencies": {"old": old.get("currency") or "$", "new": new.get("currency") or "$"},
+                        "files": {"old": old.get("files"), "new": new.get("files")},
+                        "changed": inputs_changed(old, new)}
+    return out
+
+
+def _exports(files) -> str:
+    return ", ".join(f"{f.get('name')} ({f.get('tool')})" for f in files or ()) or "none"
+
+
+def inputs_changed(old: dict, new: dict) -> list[str]:
+    """What changed between two crawls' analytics inputs rather than on the site (the money
+    figures then compare different measures): the currency, the value per conversion, the
+    exports (their tools or files).
+
+    >>> a = {"currency": "$", "value_per_conversion": 120.0, "files": [{"name": "e.csv", "tool": "Plausible"}]}
+    >>> inputs_changed(a, {**a, "currency": "€", "files": [{"name": "l.csv", "tool": "GA4"}]})
+    ['the currency ($ to €)', 'the analytics exports (e.csv (Plausible) to l.csv (GA4))']
+    >>> inputs_changed(a, a)
+    []
+    """
+    out = []
+    if (old.get("currency") or "$") != (new.get("currency") or "$"):
+        out.append(f"the currency ({old.get('currency') or '$'} to {new.get('currency') or '$'})")
+    elif old.get("value_per_conversion") is not None and new.get("value_per_conversion") is not None and abs(
+            old["value_per_conversion"] - new["value_per_conversion"]) > 0.005 * abs(old["value_per_conversion"]):
+        from analysis.analytics import money
+        cur = new.get("currency") or "$"
+        out.append(f"the value per conversion ({money(old['value_per_conversion'], cur)} to "
+                   f"{money(new['value_per_conversion'], cur)})")
+    def tools(a: dict) -> list:
+        return [(f.get("name"), f.get("tool")) for f in a.get("files") or ()]
+
+    if tools(old) != tools(new):
+        out.append(f"the analytics exports ({_exports(old.get('files'))} to {_exports(new.get('files'))})")
     return out
 
 
@@ -689,14 +723,23 @@ def _money_items(diff: dict) -> list[dict]:
     if not m:
         return []
     value, entries = m["monthly_value"], m["monthly_entries"]
-    cur = m["currency"]
+    currencies = m.get("currencies") or {"old": m["currency"], "new": m["currency"]}
+    changed = m.get("changed") or []
     out = []
-    if value["old"] is not None and value["new"] is not None and abs(value["delta"]) >= max(1.0, 0.005 * abs(value["old"])):
+    if value["old"] is not None and value["new"] is not None and (
+            changed or abs(value["delta"]) >= max(1.0, 0.005 * abs(value["old"]))):
         up = value["delta"] > 0
         traffic = ""
         if entries["old"] and entries["new"] and entries["old"] != entries["new"]:
             traffic = f" (your entries: {about(entries['old'])} to {about(entries['new'])} a month)"
-        a, b = money(value["old"], cur), money(value["new"], cur)
+        a, b = money(value["old"], currencies["old"]), money(value["new"], currencies["new"])
+        if changed:  # (not the site's doing: the measure changed)
+            out.append(_item("money", "conversion", "neutral",
+                             f"What the visits reaching an offer are worth went from {a} to {b} a month{traffic}, "
+                             f"but the analytics inputs changed, not only the site: {'; '.join(changed)}. Compare "
+                             "crawls audited with the same exports and values.",
+                             f"worth {a} to {b} a month (other analytics inputs)", old=value["old"], new=value["new"]))
+            return out
         out.append(_item("money", "conversion", "better" if up else "worse",
                          f"What the visits reaching an offer are worth {'rose' if up else 'fell'} from {a} to {b} a "
                          f"month{traffic}.", f"worth {a} to {b} a month", old=value["old"], new=value["new"]))

@@ -193,15 +193,18 @@ class Walk:
         """The weight of the links ``at`` (positions or a mask; all by default), float64."""
         return self.table[self.region[at]]
 
-    def links_of(self, number: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(src, dst, weight)`` of the links fix-first finding ``number`` is about."""
+    def links_of(self, number: int, weights: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(src, dst, weight)`` of the links fix-first finding ``number`` is about; ``(src, dst,
+        region)`` without ``weights`` (a byte a link instead of 8: :func:`fix_first` weighs them
+        one group at a time)."""
         at = self.grouped[self.group == number]
-        return self.src[at], self.dst[at], self.weight(at)
+        return self.src[at], self.dst[at], (self.weight(at) if weights else self.region[at])
 
     def release(self) -> None:
         """Let go of the per-link arrays (the chain and :meth:`links_of` copies hold what is left to do)."""
         self.src = self.dst = np.zeros(0, np.int32)
         self.region = np.zeros(0, np.uint8)
+        self.grouped, self.group = np.zeros(0, np.int64), np.zeros(0, np.int32)
 
 
 _NONE: dict = {}
@@ -767,8 +770,27 @@ def _number(value) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), DIGITS)
 
 
-def _numbers(values) -> list:
-    return [_number(v) for v in values]
+def _numbers(values, shared: dict | None = None) -> list:
+    """:func:`_number` of each of ``values``; with ``shared`` (a dict kept between calls) one
+    float object per distinct value (a million entry pages repeat a few thousand values: 24
+    bytes each saved; a zero keeps its sign).
+
+    >>> a = _numbers([0.1234567, 0.1234568, -0.0, 0.0, None], {}); a, a[0] is a[1], a[2] is a[3]
+    ([0.123457, 0.123457, -0.0, 0.0, None], True, False)
+    """
+    if shared is None:
+        return [_number(v) for v in values]
+    return _shared_floats([_number(v) for v in values], shared)
+
+
+def _shared_floats(values: list, shared: dict) -> list:
+    """``values`` with one object per distinct float (``shared`` remembers them; nan, which
+    equals nothing, and a zero's sign are kept as they are)."""
+    out = []
+    for v in values:
+        key = v if v else (v, math.copysign(1.0, v)) if v is not None else None
+        out.append(shared.setdefault(key, v) if v == v else v)
+    return out
 
 
 def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entry: str | None = None,
@@ -792,8 +814,8 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     ``findings`` are :class:`analysis.findings.Finding` objects (:func:`analysis.rules.run_rules`).
 
     ``visits`` (page URL -> entry visits, from analytics: :mod:`analysis.analytics`) replaces the
-    equal start distribution: the entry pages are the walked pages with visits (of those ``entry``
-    matches, when given), each starting its share of the walks, and every site-wide figure and
+    equal start distribution: the entry pages are the walked pages with visits, whatever their
+    tier (of those ``entry`` matches, when given), each starting its share of the walks, and every site-wide figure and
     fix-first cost is visits-weighted (``site["weighted"]``: ``"visits"``, else ``"equal"``).
     ``values`` (``{"pages": {offer URL: money per conversion}, "default": money or None}``) gives
     ``site["value_per_visit"]`` (what an entry visit is worth: the chance to reach each offer
@@ -822,10 +844,14 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     started = time.monotonic()
     weights = check_weights(weights)
     walk = walk_graph(g, findings, weights)
-    entries, share = entry_shares(walk, entry_pages(g, walk, entry), visits)
+    # with analytics every walked page with real entries is an entry page, unless --entry restricts them
+    chosen = entry_pages(g, walk, entry) if visits is None or entry is not None else np.arange(walk.n, dtype=np.int64)
+    entries, share = entry_shares(walk, chosen, visits)
     weighted = "visits" if visits is not None else "equal"
     n, links = walk.n, len(walk.src)
-    removals = [walk.links_of(number) for number in range(len(walk.findings))]
+    removals = [walk.links_of(number, weights=False) for number in range(len(walk.findings))]
+    table = walk.table
+    walk.grouped, walk.group = np.zeros(0, np.int64), np.zeros(0, np.int32)  # (taken: 12 bytes a link less)
     chain = Chain(walk, damping)  # (it releases the walk's per-link arrays: none is held from here on)
     logger.debug("funnel metrics: %d pages, %d clickable links, %d entries (%.1f s)", n, links,
                  len(entries), time.monotonic() - started)
@@ -861,12 +887,13 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
         y = chain.solve_transposed(start)  # visits per entry visitor; at an offer: the chance to reach it
         if values is not None:
             site.update(_worth(walk, y, float(share @ b[entries]), values))
-        effects = fix_first(chain, walk.findings, removals, entries, b, share, y)
+        effects = fix_first(chain, walk.findings, removals, entries, b, share, y, table=table)
         effects += fix_effects(g, chain, walk, findings, entries, b, weights, share, y)
     scores = link_scores(pagerank(chain, damping))
     del chain, removals  # before the per-entry rows: the two never at their peaks at once
 
-    columns = [_numbers(col) for col in ends[entries].T] + [_numbers(clicks[entries])]
+    shared: dict = {}  # (a float object per distinct value, not one per entry and column)
+    columns = [_numbers(col, shared) for col in ends[entries].T] + [_numbers(clicks[entries], shared)]
     per_entry = [{"url": walk.urls[i], "tier": walk.tiers[i], "conversion": c, "social_leak": s, "external": x,
                   "exit": e, "clicks_to_conversion": k, "conversion_depth": int(depth[i]) if depth[i] >= 0 else None}
                  for i, c, s, x, e, k in zip(entries.tolist(), *columns)]
@@ -874,7 +901,7 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     plan = action_plan(g, findings, {"site": site, "entries": per_entry, "effects": effects})
     logger.debug("funnel metrics done in %.1f s", time.monotonic() - started)
     return {"site": site, "entries": per_entry, "fix_first": plan,
-            "link_score": dict(zip(walk.urls, np.round(scores, SCORE_DIGITS).tolist()))}
+            "link_score": dict(zip(walk.urls, _shared_floats(np.round(scores, SCORE_DIGITS).tolist(), {})))}
 
 
 def entry_shares(walk: Walk, entries: np.ndarray, visits: dict[str, float] | None = None
@@ -905,25 +932,31 @@ def _worth(walk: Walk, y: np.ndarray, conversion: float, values: dict) -> dict:
     reached = y[offers]
     worth = 0.0
     valued = False
+    unreached = []
     for i, p in zip(offers.tolist(), reached.tolist()):
         v = pages.get(walk.urls[i], default)
         if v is not None:
             worth += p * v
             valued = True
+        if walk.urls[i] in pages and p < 1e-9:
+            unreached.append(walk.urls[i])
     elsewhere = max(0.0, conversion - float(reached.sum()))
     if default is not None:
         worth += elsewhere * default
         valued = True
     if not valued:
-        return {"value_per_visit": None, "value_per_conversion": None}
+        return {"value_per_visit": None, "value_per_conversion": None, "unvalued_offers": unreached}
     return {"value_per_visit": _number(worth),
-            "value_per_conversion": _number(worth / conversion) if conversion > 0 else default}
+            "value_per_conversion": _number(worth / conversion) if conversion > 0 else default,
+            "unvalued_offers": unreached}  # (valued offers no walk reaches first: another offer ends it)
 
 
 def fix_first(chain: Chain, groups: list, removals: list, entries: np.ndarray, converts: np.ndarray,
-              share: np.ndarray | None = None, y: np.ndarray | None = None) -> list[dict]:
+              share: np.ndarray | None = None, y: np.ndarray | None = None,
+              table: np.ndarray | None = None) -> list[dict]:
     """The rise in site-wide conversion if each group's links (``removals``: ``(src, dst,
-    weight)`` arrays, one per group of :func:`removal_groups`) were removed: the chain solved
+    weight)`` arrays, one per group of :func:`removal_groups`; ``(src, dst, region)`` with the
+    regions' weights in ``table``) were removed: the chain solved
     again without them (from ``converts``, the baseline answer, as first guess). An effect
     each (see :func:`fix_effects`): ``measure`` "remove", ``cost`` the rise per 100 entry
     visitors (what the links cost), ``links``, ``conversion`` (site-wide without them), and with
@@ -936,6 +969,8 @@ def fix_first(chain: Chain, groups: list, removals: list, entries: np.ndarray, c
     for grp, links in zip(groups, removals):
         after = base
         if len(links[0]):
+            if table is not None:
+                links = (links[0], links[1], table[links[2]])
             other = chain.without(*links)
             after = float(share @ np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries])
         effect = {"ids": [f.id for f in grp], "measure": "remove", "links": len(links[0]),

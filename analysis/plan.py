@@ -118,14 +118,14 @@ def audience(entries: list[dict]) -> str:
 
     >>> audience([{"tier": "blog"}, {"tier": "blog"}]), audience([{"tier": "blog"}, {"tier": "site"}])
     ('the blog', 'the blog or the home page')
-    >>> audience([{"tier": "site"}, {"tier": "site"}])
-    'the entry pages'
+    >>> audience([{"tier": "site"}, {"tier": "site"}]), audience([{"tier": "blog"}, {"tier": "site"}, {"tier": "site"}])
+    ('the entry pages', 'the blog or the site')
     """
     blog = sum(1 for e in entries if e.get("tier") == "blog")
     site = len(entries) - blog
     if not site:
         return "the blog"
-    home = "the home page" if site == 1 else "the entry pages"
+    home = "the home page" if site == 1 else "the entry pages" if not blog else "the site"
     return home if not blog else f"the blog or {home}"
 
 
@@ -440,16 +440,24 @@ TRAFFIC_VERBS = {"remove": ("visits a month click them", "without them {c} more 
                  "lead": ("visitors a month reach the form", "{c} leads a month lost"),
                  "reach": ("visits a month to these pages", "with the offer {c} more conversions a month"),
                  None: ("visits a month", "{c} conversions a month")}
+# The same, when the exports give no conversions: what is counted is visits reaching an offer.
+REACH_VERBS = {"remove": "without them {c} more visits a month would reach an offer",
+               "repair": "{c} visits a month that would reach an offer lost",
+               "lead": "{c} visits a month that would reach the form lost",
+               "reach": "with the offer {c} more visits a month would reach one",
+               None: "{c} visits a month reaching an offer"}
 
 
 def priced(items: list[dict], monthly: float, value: float | None, values: dict | None = None,
-           currency: str = "$") -> list[dict]:
+           currency: str = "$", rate: float | None = None) -> list[dict]:
     """The plan in the site's real traffic (issue 24): each item's ``visits`` (a month: the
     clicks on its links, or the visits to its pages: ``flow`` times ``monthly`` entries),
     ``conversions`` (a month: its cost per 100 entry visitors times ``monthly`` / 100) and
     ``money`` (a month: its conversions at ``value`` per conversion, or at the value of the
     offer it repairs in ``values``), said at the end of its words; ranked by money (a mild
-    step still last), then as before.
+    step still last), then as before. ``rate``: the observed conversions per visit reaching an
+    offer (from the exports' conversions); without it what is counted is visits reaching an
+    offer, worth money only if every one converts, and the words say so.
 
     >>> items = [{"id": "a", "rule": "broken-link", "severity": "high", "measure": "repair", "kind": "offer",
     ...           "target": "https://a.example/newsletter/", "cost": 10.0, "flow": 0.1, "pages": 8, "words": "w1"},
@@ -459,7 +467,12 @@ def priced(items: list[dict], monthly: float, value: float | None, values: dict 
     >>> [(x["id"], x["visits"], x["conversions"], x["money"]) for x in out]
     [('b', 300.0, 50.0, 10000.0), ('a', 100.0, 100.0, 500.0)]
     >>> out[0]["words"]
-    'w2; in your traffic: ~300 visits a month click them, without them ~50 more conversions a month, worth about $10,000 a month'
+    'w2; in your traffic: ~300 visits a month click them, without them ~50 more visits a month would reach an offer, worth about $10,000 a month if every one converted'
+    >>> out = priced(items, 1000, 200.0, {"https://a.example/newsletter/": 5.0}, rate=0.1)
+    >>> [(x["id"], x["visits"], x["conversions"], x["money"]) for x in out]
+    [('b', 300.0, 5.0, 1000.0), ('a', 100.0, 10.0, 50.0)]
+    >>> out[0]["words"]
+    'w2; in your traffic: ~300 visits a month click them, without them ~5 more conversions a month, worth about $1,000 a month'
     """
     from analysis.analytics import about, money
 
@@ -469,16 +482,21 @@ def priced(items: list[dict], monthly: float, value: float | None, values: dict 
         x = dict(x)
         flow = x.get("flow")
         visits = round(flow * monthly, 1) if flow is not None else None
-        conversions = round(max(x["cost"], 0.0) / 100 * monthly, 1)
+        conversions = round(max(x["cost"], 0.0) / 100 * monthly * (1.0 if rate is None else rate), 1)
         worth = values.get(x.get("target")) if x.get("measure") in ("repair", "lead") else None
         worth = value if worth is None else worth
         amount = round(conversions * worth, 2) if worth is not None else None
         seen, gained = TRAFFIC_VERBS.get(x.get("measure"), TRAFFIC_VERBS[None])
+        if rate is None:
+            gained = REACH_VERBS.get(x.get("measure"), REACH_VERBS[None])
+        if x.get("links") == 1 and x.get("measure") == "remove":  # one link: click it, without it
+            seen, gained = seen.replace("them", "it"), gained.replace("without them", "without it")
         parts = [f"{about(visits)} {seen}"] if visits is not None else []
         if conversions > 0:
             parts.append(gained.format(c=about(conversions)))
             if amount is not None:
-                parts.append(f"worth about {money(amount, currency)} a month")
+                parts.append(f"worth about {money(amount, currency)} a month"
+                             + (" if every one converted" if rate is None else ""))
         x.update(visits=visits, conversions=conversions, money=amount)
         if parts:
             x["words"] = f"{x['words']}; in your traffic: {', '.join(parts)}"

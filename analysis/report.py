@@ -54,6 +54,19 @@ class Audit:
         return sorted(i for i in self.baseline if i not in ids)
 
 
+def javascript_unread(unrendered) -> dict | None:
+    """The pages that need JavaScript and were read as served, and why: ``{"pages": n, "why":
+    "--render never" or "no Chromium"}`` (None: none). ``unrendered``: ``(url, render_why)``.
+
+    >>> javascript_unread([("https://a.example/", "needs JavaScript: an empty app root (#root); read as served: "
+    ...                     "--render never")])
+    {'pages': 1, 'why': '--render never'}
+    """
+    whys = [why.rsplit("read as served: ", 1)[-1] for _, why in unrendered
+            if why.startswith("needs JavaScript") and "read as served: " in why]
+    return {"pages": len(whys), "why": Counter(whys).most_common(1)[0][0]} if whys else None
+
+
 def summarize(g: CrawlGraph, findings: list[Finding], crawl: dict) -> dict:
     """Counts for the report header: pages per tier, verdicts, findings per severity and rule."""
     # pages crawled = owned HTML pages read; 404s, redirect hops and skipped URLs are URLs checked
@@ -61,9 +74,10 @@ def summarize(g: CrawlGraph, findings: list[Finding], crawl: dict) -> dict:
                             if d.get("role") == "page" and d.get("parsed") and not d.get("stub"))
     urls_by_tier = Counter(d["tier"] for _, d in g.nodes(data=True))
     verdicts = Counter(d.get("verdict") for _, d in g.nodes(data=True) if d.get("role"))
+    read_as = g.store.read_as(g.crawl_id)
     return {
         "status": crawl["status"],
-        "uncrawled_by_limits": {k: v for k, v in (crawl.get("limits") or {}).items() if k != "traps"},
+        "uncrawled_by_limits": {k: v for k, v in (crawl.get("limits") or {}).items() if k not in ("traps", "unrendered")},
         "pages_crawled": sum(pages_by_tier.values()),
         "pages_by_tier": dict(sorted(pages_by_tier.items())),
         "urls_by_tier": dict(sorted(urls_by_tier.items())),
@@ -75,7 +89,9 @@ def summarize(g: CrawlGraph, findings: list[Finding], crawl: dict) -> dict:
         "network": g.graph.get("network"),
         "blog": g.graph["blog"].as_dict() if g.graph.get("blog") is not None else None,
         # how the owned HTML pages were read: as served, or rendered in Chromium (--render)
-        "read_as": {k: v for k, v in g.store.read_as(g.crawl_id).items() if k != "unrendered"},
+        "read_as": {k: v for k, v in read_as.items() if k != "unrendered"},
+        # pages whose HTML shows they are built with JavaScript, read as served (never, no Chromium)
+        "javascript_unread": javascript_unread(read_as["unrendered"]),
         "profiles": _profiles(g),
     }
 
@@ -119,6 +135,11 @@ def audit(store, crawl_id: int | None = None, builder: GraphBuilder | None = Non
     if metrics is not None:  # where the social profiles' visitors enter the funnel (issue 22)
         from analysis.metrics import social_entry
         metrics["social"] = social_entry(g, metrics["entries"])
+    if metrics is not None and not analytics and hasattr(store, "analytics"):
+        from analysis.analytics import kept_line  # an earlier audit's traffic, kept with the crawl
+        line = kept_line(store.analytics(crawl["id"]))
+        if line:
+            metrics["analytics_kept"] = {"kept": line}
     release_free_memory()
     return Audit(store, crawl, g, findings, summary, metrics)
 

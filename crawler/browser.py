@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
-from crawler.render import FETCHED_TYPES, MAX_SUBREQUESTS, QUIET, SETTLE_MAX
+from crawler.render import FETCHED_TYPES, HEAP_MIB, MAX_SUBREQUESTS, QUIET, SETTLE_MAX
 
 logger = logging.getLogger(__name__)
 
@@ -155,46 +155,109 @@ class RenderHandler(ScrapyPlaywrightDownloadHandler):
     async def _apply_page_methods(self, page, request, spider) -> None:
         """After the load event: wait (within --timeout) until the page's scripts are done (a page
         without a script is done)."""
-        try:
-            scripts = await page.evaluate("document.scripts.length")
-        except Exception:  # noqa: BLE001 - navigating: let it settle
-            scripts = 1
-        if scripts:
-            await settle(page, min(SETTLE_MAX, self.timeout))
+        if not await settle(page, min(SETTLE_MAX, self.timeout)):
+            raise RenderFailed("the page's scripts never stopped running: it did not load in time")
+        if request.meta.get("_funnel_crashed"):
+            raise RenderFailed(CRASHED)
         await super()._apply_page_methods(page, request, spider)
 
     async def _create_page(self, request, spider):
         page = await super()._create_page(request, spider)
+        request.meta["_funnel_page"] = page
+        page.on("crash", lambda *_: request.meta.__setitem__("_funnel_crashed", True))
+        try:
+            await page.add_init_script(_TIMERS_JS % int(SETTLE_MAX * 1000))
+        except Exception:  # noqa: BLE001 - closed meanwhile: the render fails below
+            pass
         try:  # WebSockets go nowhere (the proxy refuses them anyway)
             await page.route_web_socket("**", lambda ws: None)
         except Exception:  # noqa: BLE001 - an older Playwright: the proxy refuses them
             pass
         return page
 
+    async def _download_request(self, request, spider=None):
+        """Render one page, within --timeout for its load and :data:`SETTLE_MAX` to settle: a
+        page that takes longer (a script that never ends) is closed, its renderer with it, and
+        fails alone; so does one whose renderer crashed (over its heap)."""
+        if not request.meta.get("playwright"):
+            return await super()._download_request(request, spider)
+        limit = self.timeout + min(SETTLE_MAX, self.timeout) + 5
+        try:
+            response = await asyncio.wait_for(super()._download_request(request, spider), limit)
+        except asyncio.TimeoutError:
+            raise RenderFailed(f"the page did not finish rendering in {limit:g} s") from None
+        except Exception as exc:
+            if request.meta.get("_funnel_crashed"):
+                raise RenderFailed(CRASHED) from exc
+            raise
+        finally:
+            page = request.meta.pop("_funnel_page", None)
+            if page is not None and not page.is_closed():
+                asyncio.ensure_future(_close(page))
+        if request.meta.pop("_funnel_crashed", False):
+            raise RenderFailed(CRASHED)
+        return response
 
-_SETTLE_JS = """([quiet, most]) => new Promise(done => {
-  let timer; const end = () => { observer.disconnect(); done(); };
-  const observer = new MutationObserver(() => { clearTimeout(timer); timer = setTimeout(end, quiet); });
-  observer.observe(document, {subtree: true, childList: true, attributes: true});
-  timer = setTimeout(end, quiet); setTimeout(end, most);
-})"""
+
+CRASHED = f"the page's scripts used more than {HEAP_MIB} MiB, or crashed its renderer"
 
 
-async def settle(page, seconds: float) -> None:
-    """Wait until the page has made no request for 0.5 s and its DOM has not changed for
-    :data:`QUIET` s, at most ``seconds`` in all: a form a script adds after load is there."""
+class RenderFailed(Exception):
+    """Rendering a page failed (it is read as served)."""
+
+
+async def _close(page) -> None:
+    """Close a page (a hung one too: its renderer is ended), without waiting more than a few seconds."""
+    try:
+        await asyncio.wait_for(page.close(run_before_unload=False), 5)
+    except Exception:  # noqa: BLE001 - gone already, or its browser is
+        pass
+
+
+# Run in every page before its own scripts: note the timers it sets that fall due within the
+# settle time (a link or a form a script adds 1.5 s after load), so settling waits for them; and
+# open no other window (a page opening hundreds would take the browser's memory).
+_TIMERS_JS = """(() => {
+  window.open = function () { return null; };
+  const st = window.setTimeout, ct = window.clearTimeout, due = new Set(), most = %d;
+  let changed = Date.now();
+  window.setTimeout = function (fn, ms, ...rest) {
+    const id = st.call(window, function () { due.delete(id); changed = Date.now();
+      return typeof fn === "function" ? fn.apply(this, arguments) : undefined; }, ms, ...rest);
+    if ((Number(ms) || 0) <= most) due.add(id);
+    return id;
+  };
+  window.clearTimeout = function (id) { due.delete(id); return ct.call(window, id); };
+  new MutationObserver(() => { changed = Date.now(); })
+    .observe(document, {subtree: true, childList: true, attributes: true});
+  Object.defineProperty(window, "__funnelSettle", {value: (quiet, left) => new Promise(done => {
+    const end = Date.now() + left;
+    const poll = () => (Date.now() >= end || (!due.size && Date.now() - changed >= quiet)) ? done(due.size)
+                                                                                          : st(poll, 50);
+    poll();
+  })});
+})()"""
+_SETTLE_JS = "([quiet, left]) => window.__funnelSettle ? window.__funnelSettle(quiet, left) : 0"
+
+
+async def settle(page, seconds: float) -> bool:
+    """Wait until the page has made no request for 0.5 s, has no timer of its own due and its DOM
+    has not changed for :data:`QUIET` s, at most ``seconds`` in all: a link or a form a script adds
+    seconds after load is there. False: the page did not answer (a script that never ends)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
     try:
         await page.wait_for_load_state("networkidle", timeout=max(0.1, seconds) * 1000)
     except Exception:  # noqa: BLE001 - a page that never goes quiet: read it as it is now
         pass
-    left = end - loop.time()
-    if left > 0.05:
-        try:
-            await page.evaluate(_SETTLE_JS, [int(QUIET * 1000), int(left * 1000)])
-        except Exception:  # noqa: BLE001 - navigated away or closed meanwhile
-            pass
+    left = max(0.05, end - loop.time())
+    try:  # (a page whose script hangs answers nothing: bounded here too)
+        await asyncio.wait_for(page.evaluate(_SETTLE_JS, [int(QUIET * 1000), int(left * 1000)]), left + 1)
+    except asyncio.TimeoutError:
+        return False
+    except Exception:  # noqa: BLE001 - navigated away or closed meanwhile
+        pass
+    return True
 
 
 def _origin(url: str) -> str:

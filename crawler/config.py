@@ -160,11 +160,31 @@ def check_values(values, where: str = "[values]") -> dict | None:
     return out
 
 
+def _check_render_sources(config: dict, cli: dict) -> None:
+    """--render and --chromium from the environment or the config file, checked where they come
+    from (the error names FUNNELCHECK_RENDER or the config file, not an option never typed).
+
+    >>> _check_render_sources({"render": "sometimes"}, {})
+    Traceback (most recent call last):
+    crawler.config.ConfigError: render = 'sometimes' in the config file: must be one of auto, always, never
+    """
+    from crawler.render import RENDER_MODES, find_chromium
+
+    if cli.get("render") is None:
+        value, source = (config["render"], "in the config file") if "render" in config else (
+            os.environ.get("FUNNELCHECK_RENDER"), "in FUNNELCHECK_RENDER")
+        if value and value not in RENDER_MODES:
+            raise ConfigError(f"render = {value!r} {source}: must be one of {', '.join(RENDER_MODES)}")
+    if cli.get("chromium") is None and config.get("chromium") and find_chromium(config["chromium"]) is None:
+        raise ConfigError(f"chromium = {config['chromium']!r} in the config file: no such executable file")
+
+
 def merge(config: dict, cli: dict) -> dict:
     """Defaults, then the config file, then options given on the command line (``None`` = not given)."""
     options = dict(DEFAULTS)
     options["render"] = os.environ.get("FUNNELCHECK_RENDER") or DEFAULTS["render"]
     options.update(config)
+    _check_render_sources(config, cli)
     for key, value in cli.items():
         if value is None or (key in LISTS and not value):
             continue

@@ -118,8 +118,12 @@ class StorePipeline:
                 from crawler.extensions import CrawlLimits
 
                 earlier = store.crawl(self.crawl_id).get("limits")
-                store.set_limits(self.crawl_id, CrawlLimits.from_crawler(self.crawler).summary(
-                    dupefilter_of(self.crawler).seen_digest, finished=reason == "finished", earlier=earlier))
+                limits = CrawlLimits.from_crawler(self.crawler).summary(
+                    dupefilter_of(self.crawler).seen_digest, finished=reason == "finished", earlier=earlier)
+                plan = getattr(getattr(self.crawler, "spider", None), "render", None)
+                if plan is not None and plan.unrendered():  # (--render auto: pages past the re-render bound)
+                    limits["unrendered"] = plan.unrendered()
+                store.set_limits(self.crawl_id, limits)
             store.finish_crawl(self.crawl_id, "complete" if reason == "finished" else "interrupted",
                                None if reason == "finished" else why)
 

@@ -45,7 +45,9 @@ PAGES_AT_ONCE = 4     # pages open in the browser at once (at most --concurrency
 FEW_LINKS = 3         # fewer links than this in the raw HTML, with scripts and little text: needs JavaScript
 LITTLE_TEXT = 200     # characters of visible text that count as "almost none"
 SETTLE_MAX = 5.0      # seconds a rendered page may take to settle after its load event
-QUIET = 0.3           # seconds without a DOM change that count as settled
+QUIET = 0.5           # seconds without a DOM change (and no timer of the page due) that count as settled
+HEAP_MIB = 128        # V8 heap of a page (--max-old-space-size): a page that needs more crashes, alone
+REQUEUE = 200         # pages read as served before their template's samples differed, rendered after all
 MAX_SUBREQUESTS = 300  # requests one page may make; past this they are refused
 RENDER_SLOT = "funnelcheck-render"   # the download slot of rendered pages (their concurrency)
 # What the browser may fetch for a page: its scripts, styles and data, never images, fonts or media
@@ -59,7 +61,9 @@ FLAGS = [f"--proxy-server={NO_PROXY}", "--proxy-bypass-list=<-loopback>", "--hos
          "--webrtc-ip-handling-policy=disable_non_proxied_udp", "--disable-gpu", "--disable-dev-shm-usage",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
          "--disable-extensions", "--mute-audio",
-         "--renderer-process-limit=2"]  # pages share renderer processes: less CPU and memory per page
+         # a page that allocates without end crashes at this heap (its renderer alone: no process limit,
+         # so a page that hangs or crashes never takes another page's renderer with it)
+         f"--js-flags=--max-old-space-size={HEAP_MIB}"]
 
 # Elements a single-page app mounts itself into (React, Vue, Angular, Next, Nuxt, Gatsby, Svelte).
 APP_ROOTS = ("#root", "#app", "#__next", "#__nuxt", "#___gatsby", "#svelte", "#q-app", "#react-root", "app-root",
@@ -129,6 +133,28 @@ def needs_javascript(body: bytes, text: str, nav_links: int) -> str | None:
     return None
 
 
+_SCRIPT_TAG = re.compile(rb"<script\b([^>]*)>", re.I)
+_SCRIPT_TYPE = re.compile(rb"""\btype\s*=\s*["']?([^"'\s>]+)""", re.I)
+_DATA_TYPES = (b"application/ld+json", b"application/json", b"text/template", b"text/x-template", b"text/plain")
+_HANDLER = re.compile(rb"<[a-z][^>]*\son[a-z]{3,}\s*=", re.I)
+
+
+def runs_scripts(body: bytes) -> bool:
+    """Does the raw HTML run any JavaScript (a ``<script>`` that is not data, or an inline
+    ``on...=`` handler)? A page that runs none is the same rendered: it is never rendered.
+
+    >>> runs_scripts(b'<p>Hi</p><script type="application/ld+json">{}</script>')
+    False
+    >>> runs_scripts(b'<script src="/app.js" defer></script>'), runs_scripts(b'<body onload="go()">')
+    (True, True)
+    """
+    for match in _SCRIPT_TAG.finditer(body):
+        kind = _SCRIPT_TYPE.search(match.group(1))
+        if kind is None or kind.group(1).lower() not in _DATA_TYPES:
+            return True
+    return _HANDLER.search(body) is not None
+
+
 _NUMBER = re.compile(r"\d+")
 
 
@@ -159,28 +185,44 @@ class RenderPlan:
     >>> plan = RenderPlan("auto", browser=True)
     >>> [plan.decide("https://a.example/b/%d" % i, None) for i in range(4)]
     ['a sample of its template', 'a sample of its template', 'a sample of its template', None]
-    >>> plan.learn("https://a.example/b/*", differs=True); plan.decide("https://a.example/b/9", None)
+    >>> plan.learn("https://a.example/b/*", differs=True)   # (b/3 was read as served meanwhile: rendered too)
+    ['https://a.example/b/3']
+    >>> plan.decide("https://a.example/b/9", None)
     'its template shows other links once rendered'
     >>> plan.decide("https://a.example/x/1", "an empty app root (#root)")
     'needs JavaScript: an empty app root (#root)'
     >>> RenderPlan("auto", browser=False).decide("https://a.example/x/1", None) is None
     True
+    >>> plan.decide("https://a.example/static/1", None, scripts=False) is None   # nothing runs on it
+    True
+
+    Pages of a template read as served while its samples were out are rendered once one differs:
+
+    >>> plan = RenderPlan("auto", browser=True)
+    >>> [plan.decide("https://a.example/c/%d" % i, None) for i in range(5)][-2:]
+    [None, None]
+    >>> plan.learn("https://a.example/c/*", differs=True), plan.missed
+    (['https://a.example/c/3', 'https://a.example/c/4'], {})
     """
 
     def __init__(self, mode: str, browser: bool):
         self.mode, self.browser = mode, browser
         self.sampled: dict[str, int] = {}     # template -> samples sent
         self.renders: set[str] = set()        # templates whose samples differed
+        self.learned: dict[str, int] = {}     # template -> samples compared
+        self.waiting: dict[str, list[str]] = {}  # template -> pages read as served while its samples were out
+        self.waited = 0                       # pages in ``waiting`` (at most REQUEUE in all)
+        self.missed: dict[str, int] = {}      # template -> pages read as served past REQUEUE (never rendered)
 
     @property
     def active(self) -> bool:
         """Is anything looked at (auto or always)?"""
         return self.mode != "never"
 
-    def decide(self, url: str, need: str | None) -> str | None:
+    def decide(self, url: str, need: str | None, scripts: bool = True) -> str | None:
         """Why the page at ``url`` is rendered (None: read as served); ``need``: what its raw
-        HTML showed (:func:`needs_javascript`)."""
-        if self.mode == "never":
+        HTML showed (:func:`needs_javascript`); ``scripts``: does it run any (:func:`runs_scripts`)."""
+        if self.mode == "never" or not scripts:
             return None
         if need:
             return f"needs JavaScript: {need}"
@@ -192,15 +234,34 @@ class RenderPlan:
         if template in self.renders:
             return TEMPLATE
         n = self.sampled.get(template, 0)
+        if n >= SAMPLES and self.learned.get(template, 0) < n:  # its samples are still out: wait and see
+            if self.waited < REQUEUE:
+                self.waiting.setdefault(template, []).append(url)
+                self.waited += 1
+            else:
+                self.missed[template] = self.missed.get(template, 0) + 1
         if n >= SAMPLES or (not n and len(self.sampled) >= MAX_TEMPLATES):
             return None
         self.sampled[template] = n + 1
         return SAMPLE
 
-    def learn(self, template: str, differs: bool) -> None:
-        """A sample of ``template`` was compared: its links ``differs`` once rendered or not."""
-        if differs:
+    def unrendered(self) -> dict[str, int]:
+        """Pages of templates rendered after all that were read as served past :data:`REQUEUE`
+        (never rendered): ``{template: pages}``, for the report (the crawl's ``limits``)."""
+        return {t: n for t, n in sorted(self.missed.items()) if t in self.renders}
+
+    def learn(self, template: str, differs: bool) -> list[str]:
+        """A sample of ``template`` was compared: its links ``differs`` once rendered or not.
+        Returns the pages of the template read as served meanwhile, to render now (it differs)."""
+        self.learned[template] = self.learned.get(template, 0) + 1
+        if differs and template not in self.renders:
             self.renders.add(template)
+            again = self.waiting.pop(template, [])
+            self.waited -= len(again)
+            return again
+        if differs or self.learned[template] >= self.sampled.get(template, 0):  # (all alike: forget them)
+            self.waited -= len(self.waiting.pop(template, []))
+        return []
 
 
 # Links compared between the raw and the rendered page: those a visitor (or a crawler) follows.
@@ -249,5 +310,5 @@ def playwright_settings(options, chromium: str, timeout: float, user_agent: str)
     }
 
 
-__all__ = ["RENDER_MODES", "RenderPlan", "find_chromium", "link_diff", "needs_javascript",
+__all__ = ["RENDER_MODES", "RenderPlan", "find_chromium", "link_diff", "needs_javascript", "runs_scripts",
            "playwright_settings", "template_of"]

@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         redact_logs()  # Scrapy logs the URLs it fetches: never a password among them
         crawler = process.create_crawler(FunnelSpider)
         process.crawl(crawler)
-        _stop_on_signals(process, db_path, crawl_id, queue)
+        _stop_on_signals(process, db_path, crawl_id, queue, renders=bool(settings.get("FUNNEL_CHROMIUM")))
         process.start(install_signal_handlers=False)
     failure = crawler.stats.get_value("funnelcheck/store_error")  # (crawler.pipelines)
     if failure:
@@ -178,14 +178,18 @@ def sweep_queues(folder: str) -> list[str]:
 
 
 STOP_GRACE = 5.0   # seconds a stopping crawl waits for its requests in flight
+ORPHAN_GRACE = 0.5  # ... when it renders and its `funnelcheck` is gone (pages in Chromium take seconds)
 
 
-def _stop_on_signals(process, db_path: str, crawl_id: int, queue: str) -> None:
+def _stop_on_signals(process, db_path: str, crawl_id: int, queue: str, renders: bool = False) -> None:
     """SIGINT or SIGTERM (Ctrl-C, ``kill``, systemd, the parent's death): stop as Scrapy does,
     cleanly (the crawl is marked interrupted by the pipeline), but within :data:`STOP_GRACE`
     seconds: a request in flight to a server that drips its answer does not hold a crawl whose
     `funnelcheck` is gone. Past the grace the crawl is marked interrupted here and the process
-    ends (what was in flight is fetched again by a resume). A second signal ends it at once."""
+    ends (what was in flight is fetched again by a resume). A second signal ends it at once.
+    A crawl that renders (``renders``) whose parent died stops within :data:`ORPHAN_GRACE`: its
+    pages in Chromium would hold it, and its browser, for seconds nobody waits for."""
+    parent = os.getppid()
 
     def hard_stop() -> None:
         try:
@@ -197,13 +201,15 @@ def _stop_on_signals(process, db_path: str, crawl_id: int, queue: str) -> None:
         shutil.rmtree(queue, ignore_errors=True)
         os._exit(128 + signal.SIGTERM)
 
-    stop_on_signals(process, hard_stop, "the crawl")
+    orphan = (lambda: os.getppid() != parent) if renders else None
+    stop_on_signals(process, hard_stop, "the crawl", orphan=orphan)
 
 
-def stop_on_signals(process, hard_stop, what: str) -> None:
+def stop_on_signals(process, hard_stop, what: str, orphan=None) -> None:
     """On SIGINT or SIGTERM stop Scrapy's ``process`` cleanly, and call ``hard_stop`` (which ends
     the process) :data:`STOP_GRACE` seconds later if it has not stopped by then, or at once on a
-    second signal. ``what`` names what stops in the log."""
+    second signal. ``what`` names what stops in the log; ``orphan()`` true: the grace is
+    :data:`ORPHAN_GRACE`."""
     from twisted.internet import reactor
 
     state = {"stopping": False}
@@ -215,7 +221,8 @@ def stop_on_signals(process, hard_stop, what: str) -> None:
         state["stopping"] = True
         logger.info("received %s: stopping %s (at most %.0f s)", signal.Signals(signum).name, what, STOP_GRACE)
         reactor.callFromThread(process.stop)
-        reactor.callFromThread(reactor.callLater, STOP_GRACE, hard_stop)
+        grace = ORPHAN_GRACE if orphan is not None and orphan() else STOP_GRACE
+        reactor.callFromThread(reactor.callLater, grace, hard_stop)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)

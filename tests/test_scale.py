@@ -106,6 +106,36 @@ def test_json_links_broken_none_and_the_default_beyond_links_max(acme, monkeypat
     assert "JSON report: 1 of 263 links listed" in caplog.text
     report, _ = _json(replace(a, links="all"))  # asked for: every one, whatever the size
     assert len(report["links"]) == 263 and "links_left_out" not in report
+
+    # past LINKS_MAX a finding lists its first PAGES_MAX pages; count stays, pages_listed says so
+    monkeypatch.setattr(json_format, "PAGES_MAX", 2)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        report, _ = _json(a)
+    whole = {f["id"]: f for f in everything["findings"]}
+    cut = [f for f in report["findings"] if "pages_listed" in f]
+    assert len(cut) == sum(1 for f in whole.values() if f["count"] > 2) >= 3
+    for f in report["findings"]:
+        full = whole[f["id"]]
+        long = {k: v for k, v in (full["detail"] or {}).items() if isinstance(v, list) and len(v) > 2}
+        if long:  # (a grouped finding's targets: the first 2, and how many)
+            assert {k: f["detail"][k] for k in long} == {k: v[:2] for k, v in long.items()}
+            assert {k: f["detail"][k + "_total"] for k in long} == {k: len(v) for k, v in long.items()}
+        if f["count"] <= 2:
+            assert f == full or (long and "pages_listed" not in f)
+            continue
+        assert f["sources"] == full["sources"][:2] and f["count"] == full["count"] and f["pages_listed"] == 2
+        assert f["locations"] == [loc for loc in full["locations"] if loc["url"] in f["sources"]] != []
+        assert list(f) == [*list(full)[:7], "pages_listed", *list(full)[7:]]
+        pages = (full["detail"] or {}).get("pages_by_severity")
+        if pages:
+            assert f["detail"]["pages_by_severity"] == {
+                sev: [p for p in ps if p in f["sources"]] for sev, ps in pages.items()}
+    changed = [f for f in report["findings"] if f != whole[f["id"]]]
+    assert (f"JSON report: {len(changed)} findings listed with the first 2 of their pages (and of their detail's "
+            "lists) only (more than 100 links); --links all lists every page") in caplog.text
+    report, _ = _json(replace(a, links="all"))
+    assert report["findings"] == everything["findings"]
     with pytest.raises(ValueError, match="--links must be one of all, broken, none, got 'some'"):
         _json(replace(a, links="some"))
 

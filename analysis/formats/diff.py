@@ -82,13 +82,28 @@ def metric_rows(diff: dict) -> list[tuple[str, str, str, str]]:
         from analysis.analytics import money as amount
 
         cur = money["currency"]
+        currencies = money.get("currencies") or {"old": cur, "new": cur}
+        if (money.get("conversion") or {}).get("old") is not None and money["conversion"].get("new") is not None:
+            table[0] = ("Conversion probability (site-wide, your entries)", money["conversion"], _pct, _points)
+        same = currencies["old"] == currencies["new"]
         table += [("Entries a month (your analytics)", money["monthly_entries"], lambda x: "—" if x is None else about(x),
                    lambda d: "—" if d is None else ("0" if d == 0 else f"{d:+,.0f}")),
-                  ("Conversions a month (the model)", money["monthly_conversions"],
+                  ("Visits reaching an offer a month (the model)", money["monthly_conversions"],
                    lambda x: "—" if x is None else about(x),
                    lambda d: "—" if d is None else ("0" if d == 0 else f"{d:+,.0f}")),
-                  ("Money a month (the model)", money["monthly_value"], lambda x: amount(x, cur),
-                   lambda d: "—" if d is None else ("0" if d == 0 else ("+" if d > 0 else "-") + amount(abs(d), cur)))]
+                  ("Money a month (the model)", money["monthly_value"], None,
+                   lambda d: "—" if d is None or not same else ("0" if d == 0 else ("+" if d > 0 else "-")
+                                                                 + amount(abs(d), cur)))]
+        rows = []
+        for what, r, fmt, change in table:
+            if r["old"] is None and r["new"] is None:
+                continue
+            if fmt is None:  # (each crawl's money in its own currency)
+                rows.append((what, amount(r["old"], currencies["old"]), amount(r["new"], currencies["new"]),
+                             change(r["delta"])))
+            else:
+                rows.append((what, fmt(r["old"]), fmt(r["new"]), change(r["delta"])))
+        return rows
     return [(what, fmt(r["old"]), fmt(r["new"]), change(r["delta"])) for what, r, fmt, change in table
             if r["old"] is not None or r["new"] is not None]
 

@@ -217,6 +217,9 @@ def traffic_view(metrics: dict) -> dict | None:
             "unmatched": [safe(x) for x in a["unmatched"].get("examples") or ()],
             "monthly": about(a["monthly_entries"]) if a.get("monthly_entries") else None,
             "value": money(a["monthly_value"], currency) if a.get("monthly_value") is not None else None,
+            "value_label": ("a month: what the conversions are worth (the model, at the conversions your exports "
+                            "observed)" if a.get("rate") is not None else "a month: what the visits reaching an offer "
+                            "are worth (the model, if every one converts)"),
             "entries": [{**e, **_url(e["url"]), "visits": about(e["visits"])} for e in a.get("entries") or ()][:ENTRIES],
             "behaviour": [safe(r["words"]) for r in a.get("behaviour") or ()],
             "fit": a.get("fitted_weights"), "currency": currency,

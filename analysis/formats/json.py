@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 CRAWL_KEYS = ("id", "targets", "started", "finished", "status", "error", "options")
 LINKS = ("all", "broken", "none")  # the choices of --links
 LINKS_MAX = 1_000_000  # link rows past which the default lists the broken links only
+PAGES_MAX = 1_000  # pages of one finding listed in the JSON of a crawl past LINKS_MAX (without --links all)
 
 # The links of a crawl to some targets (the {keys} table), as the store's "json" read builds them.
 _LINKS_TO = {
@@ -81,13 +82,109 @@ class Escaping:
         return self.out.write(_RAW_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
 
 
+def _long_lists(detail, cap: int) -> bool:
+    return isinstance(detail, dict) and any(isinstance(v, list) and len(v) > cap for v in detail.values())
+
+
+def _capped_detail(detail, cap: int):
+    """``detail`` with each list longer than ``cap`` (a grouped finding's ``targets``, the
+    trailing-slash group's ``redirects``) cut to its first ``cap`` items, and ``<key>_total``
+    after it saying how many there are.
+
+    >>> _capped_detail({"targets": ["a", "b", "c"], "kind": "x"}, 2)
+    {'targets': ['a', 'b'], 'targets_total': 3, 'kind': 'x'}
+    """
+    if not _long_lists(detail, cap):
+        return detail
+    out = {}
+    for key, value in detail.items():
+        if isinstance(value, list) and len(value) > cap:
+            out[key], out[f"{key}_total"] = value[:cap], len(value)
+        else:
+            out[key] = value
+    return out
+
+
+def finding_dict(f, cap: int | None = None) -> dict:
+    """``f.as_dict()``, but when ``f`` stands on more than ``cap`` pages, its first ``cap`` pages
+    only (``sources`` sorted, as always): ``sources``, the ``locations`` on those pages and the
+    pages of ``detail.pages_by_severity`` that are among them; ``count`` stays the number of all
+    of them, and ``pages_listed`` (after ``count``) says how many are listed. Lists in ``detail``
+    longer than ``cap`` are cut too (:func:`_capped_detail`).
+
+    >>> from analysis.findings import Finding, Location
+    >>> f = Finding("backward-social", "high", "https://x.com/a", "m", "footer", ["https://a.example/1",
+    ...     "https://a.example/2", "https://a.example/3"], [Location("https://a.example/1", 9),
+    ...     Location("https://a.example/2", 9), Location("https://a.example/3", 9)],
+    ...     {"kind": "profile", "pages_by_severity": {"high": ["https://a.example/1", "https://a.example/3"]}})
+    >>> d = finding_dict(f, 2); d["sources"], d["count"], d["pages_listed"], d["locations"][-1]
+    (['https://a.example/1', 'https://a.example/2'], 3, 2, {'url': 'https://a.example/2', 'line': 9})
+    >>> d["detail"]["pages_by_severity"], finding_dict(f, 3) == f.as_dict()
+    ({'high': ['https://a.example/1']}, True)
+    >>> g = Finding("backward-blog", "low", "https://a.example/blog/", "m", "nav", ["https://a.example/"],
+    ...             detail={"targets": ["https://a.example/blog/1", "https://a.example/blog/2", "https://a.example/blog/3"]})
+    >>> d = finding_dict(g, 2); d["detail"], "pages_listed" in d, d["sources"]
+    ({'targets': ['https://a.example/blog/1', 'https://a.example/blog/2'], 'targets_total': 3}, False, ['https://a.example/'])
+    """
+    if cap is None or (len(f.sources) <= cap and not _long_lists(f.detail, cap)):
+        return f.as_dict()
+    if len(f.sources) <= cap:
+        return {**f.as_dict(), "detail": _capped_detail(f.detail, cap)}
+    sources = list(f.sources[:cap])
+    listed = set(sources)
+    locations = []
+    for loc in f.locations:
+        if loc["url"] in listed:
+            locations.append(loc.as_dict() if hasattr(loc, "as_dict") else loc)
+    detail = _capped_detail(f.detail, cap)
+    if isinstance(detail, dict) and isinstance(detail.get("pages_by_severity"), dict):
+        detail = {**detail, "pages_by_severity": {sev: [p for p in pages if p in listed]
+                                                  for sev, pages in detail["pages_by_severity"].items()}}
+    return {"id": f.id, "rule": f.rule, "severity": f.severity, "target": f.target, "region": f.region,
+            "sources": sources, "count": f.count, "pages_listed": len(sources), "message": f.message,
+            "locations": locations, "detail": detail}
+
+
+def write_json(value, out: TextIO, depth: int = 2, batch: int = 1_000) -> None:
+    """``json.dump(value, out)``, byte for byte, written a piece at a time: the items of the
+    dicts and lists down to ``depth`` levels ``batch`` at a time (``json.dump`` builds a list of
+    every token first: 13 million small strings for the metrics of a million pages).
+
+    >>> import io
+    >>> for v in ({"site": {"a": 1.5, "b": None, "c": -0.0}, "entries": [{"u": "\u00e9"}] * 3, "k": {}, "s": {"x": 1, "y": [2]}},
+    ...           {"a": [1], 3: [True]}, None, [1, 2, 3]):
+    ...     buf = io.StringIO(); write_json(v, buf, batch=2); assert buf.getvalue() == json.dumps(v), v
+    """
+    dumps = json.dumps
+    if depth and isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+        items = list(value.items())
+        out.write("{")
+        if depth == 1 or len(items) > batch:
+            for start in range(0, len(items), batch):
+                out.write((", " if start else "") + ", ".join(
+                    f"{dumps(k)}: {dumps(v)}" for k, v in items[start:start + batch]))
+        else:
+            for i, (k, v) in enumerate(items):
+                out.write((", " if i else "") + dumps(k) + ": ")
+                write_json(v, out, depth - 1, batch)
+        out.write("}")
+    elif depth and isinstance(value, list) and value:
+        out.write("[")
+        for start in range(0, len(value), batch):
+            out.write((", " if start else "") + ", ".join(map(dumps, value[start:start + batch])))
+        out.write("]")
+    else:
+        out.write(dumps(value))
+
+
 def page_dict(url: str, d: dict) -> dict:
     return {"url": url, "tier": d.get("tier"), "role": d.get("role"), "status": d.get("status"),
             "verdict": d.get("verdict"), "label": d.get("label"), "error_kind": d.get("error_kind"),
             "reason": d.get("reason"), "title": d.get("title"), "depth": d.get("depth"),
             "final_url": d.get("final_url"),
             "redirects": [{"url": u, "status": s} for u, s in d.get("chain") or []],
-            "lead_form": bool(d.get("lead_form")), "conversion": d.get("conversion")}
+            "lead_form": bool(d.get("lead_form")), "conversion": d.get("conversion"),
+            "read_as": d.get("read_as")}  # raw, rendered (--render), None: not an HTML page read
 
 
 def write(audit, out: TextIO) -> None:
@@ -143,15 +240,25 @@ def write(audit, out: TextIO) -> None:
         out.write(',\n"findings": [')
     else:
         out.write('\n],\n"findings": [')
+    # a big crawl's findings list PAGES_MAX pages each (--links all: every one)
+    cap = PAGES_MAX if total > LINKS_MAX and getattr(audit, "links", None) != "all" else None
+    cut = 0
     for i, f in enumerate(audit.findings):  # one per line (json.dump with indent is pure Python: slow)
-        out.write(("," if i else "") + "\n  " + dumps(f.as_dict()))
+        d = finding_dict(f, cap)
+        cut += "pages_listed" in d or d["detail"] is not f.detail
+        out.write(("," if i else "") + "\n  " + dumps(d))
+    if cut:
+        logger.warning("JSON report: %s listed with the first %s of their pages (and of their detail's lists) only "
+                       "(more than %s links); "
+                       "--links all lists every page, funnelcheck report --format csv-links writes every link",
+                       f"{cut} finding" + ("s" if cut > 1 else ""), f"{cap:,}", f"{LINKS_MAX:,}")
     out.write("\n]")
     out.write(',\n"baseline": ')  # the accepted findings (still listed above) and the stale entries
     json.dump({"file": audit.baseline_file, "accepted": [{"id": f.id, "reason": audit.baseline[f.id]}
                                                          for f in audit.accepted],
                "stale": [{"id": i, "reason": audit.baseline[i]} for i in audit.stale]}, out, ensure_ascii=False)
     out.write(',\n"metrics": ')
-    json.dump(audit.metrics, out)  # site, entries, fix_first, link_score (analysis.metrics)
+    write_json(audit.metrics, out)  # site, entries, fix_first, link_score (analysis.metrics)
     out.write(',\n"summary": ')
     json.dump(audit.summary, out, indent=1)
     out.write("}\n")

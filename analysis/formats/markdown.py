@@ -23,6 +23,7 @@ import re
 from typing import TextIO
 from urllib.parse import quote
 
+from analysis.analytics import traffic_lines
 from analysis.findings import SEVERITIES
 from analysis.formats.safe import safe
 from analysis.formats.sarif import describe, first_locations, fix_of
@@ -105,6 +106,10 @@ def write(audit, out: TextIO) -> None:
         notes.append("**Partial audit:** " + md("; ".join(cut)) + ".")
     if s.get("network"):
         notes.append("**" + md(s["network"].get("message")) + "**")
+    metrics = getattr(audit, "metrics", None) or {}
+    traffic = traffic_lines(metrics.get("analytics") or metrics.get("analytics_kept"))
+    if traffic:  # the site's real traffic (--analytics): the Traffic line
+        notes.append("**" + md(traffic[0][0]) + "**")
     if len(audit.findings) != total:
         notes.append(f"Showing {len(audit.findings)} of {total} findings (filtered by --severity or --rule).")
     w("\n".join(notes) + "\n")

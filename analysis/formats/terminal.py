@@ -210,9 +210,15 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
            "bold")
     limits = crawl.get("limits") or {}
     cut = [f"--{name.replace('_', '-')} left {n} page{'s' if n != 1 else ''} uncrawled"
-           for name, n in sorted(limits.items()) if n and name != "traps"]
+           for name, n in sorted(limits.items()) if n and name not in ("traps", "unrendered")]
     if cut:
         w.line("partial audit: " + "; ".join(cut), "yellow")
+    unread = s.get("javascript_unread")
+    if unread:  # (--render never, or no Chromium: a site built with JavaScript must not look clean)
+        n = unread["pages"]
+        w.line(f"partial audit: this site builds its pages with JavaScript: the audit read {n} page{'s' if n != 1 else ''} "
+               f"as served ({unread['why']}), without the links its scripts add"
+               + (": audit with --render auto" if unread["why"] == "--render never" else ""), "yellow")
     if s.get("network"):
         w.line(safe(s["network"]["message"]), "yellow")
     w.line(_pages(s))
@@ -231,7 +237,7 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
     social = social_line((metrics or {}).get("social"))
     if social:
         w.line(social)
-    traffic_block(w, (metrics or {}).get("analytics"))
+    traffic_block(w, (metrics or {}).get("analytics") or (metrics or {}).get("analytics_kept"))
     if not audit.findings:
         w.line("No findings.", "green")
         return

@@ -11,16 +11,18 @@ pages, not 240.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from urllib.parse import urlsplit
 
 from analysis.findings import Finding
 from analysis.rules.common import REGION_WORDS, _Group, _plural, rule
+from crawler.render import template_of
 from crawler.scope import SOCIAL
 
 # Links that count: those a visitor follows (a script or a stylesheet a script adds is no route).
 VISIBLE_TAGS = frozenset({"a", "area", "form", "iframe"})
 SHOWN = 4   # links named in a finding's message; the rest are counted
+BODY = frozenset({"main", "body"})  # regions of a page's own content: their links are one finding per region
 KEPT = 50   # links of one finding kept for its detail
 
 
@@ -39,7 +41,8 @@ def label(url: str, text: str) -> str:
 
 def describe(g, links: list[tuple[str, str, str]], more: bool = False) -> str:
     """The links of a row in words: follow icons (social profiles) first, then the others by
-    their text (``more``: there are more than ``links``).
+    their text, offers (a purchase or lead page) first: never among the "more" (``more``: there
+    are more than ``links``).
 
     >>> from analysis.graph import graph_from
     >>> g = graph_from([], [], site=["https://a.example/"])
@@ -48,7 +51,8 @@ def describe(g, links: list[tuple[str, str, str]], more: bool = False) -> str:
     """
     scope = g.graph["scope"]
     social = [url for url, _, _ in links if scope.tier(url) == SOCIAL]
-    others = [label(url, text) for url, _, text in links if scope.tier(url) != SOCIAL]
+    others = [label(url, text) for url, _, text in sorted((link for link in links if scope.tier(link[0]) != SOCIAL),
+                                                          key=lambda link: not _offer(g, link[0]))]
     words = []
     if social:
         names = [label(url, "") for url in social]
@@ -91,14 +95,15 @@ def _digest(region: str, links) -> bytes:
 
 def _groups(g, seen: str):
     """The pages of each (region, row of links) a template repeats, and, per region, the pages
-    whose row is their own (merged: one finding for the page body's own links, not one per page).
+    whose row is their own (merged: one finding for the page body's own links, not one per page);
+    in the page body (:data:`BODY`) every row is the page's own: one finding per region.
     Two passes over the rows: the first counts each row's pages (8 bytes a row), the second groups."""
     counts: dict[bytes, int] = defaultdict(int)
     for _, region, links in _rows(g, seen):
         counts[_digest(region, links)] += 1
     groups: dict[tuple, list] = {}
     for page, region, links in _rows(g, seen):
-        shared = counts[_digest(region, links)] > 1
+        shared = counts[_digest(region, links)] > 1 and region not in BODY  # (the page body: one finding)
         key = (region, _row(links)) if shared else (region, None)
         entry = groups.get(key)
         if entry is None:
@@ -136,6 +141,7 @@ def javascript_links(g):
     >>> list(javascript_links(g))  # (no page was rendered)
     []
     """
+    unrendered = (g.graph["crawl"].get("limits") or {}).get("unrendered") or {}  # (past the re-render bound)
     for region, shared, grp, links, more in _groups(g, "js"):
         n = len(grp.sources)
         offer = any(_offer(g, url) for url, _, _ in links)
@@ -146,6 +152,11 @@ def javascript_links(g):
             message = (f"links in the {_region_words(region)} ({describe(g, links, more)}) exist only after "
                        "JavaScript")
         message += f" on {_plural(n, 'page')}: crawlers and link previews do not see them"
+        templates = {template_of(url) for url in grp.sources} if unrendered else set()
+        left = sum(unrendered.get(t, 0) for t in templates)
+        if left:
+            message += (f"; {_plural(left, 'more page')} of {'this template' if len(templates) == 1 else 'these templates'} "
+                        f"{'was' if left == 1 else 'were'} read as served before this showed, and not rendered")
         yield Finding("javascript-links", "medium" if offer else "low", links[0][0], message, region,
                       list(grp.sources), grp.locations,
                       {"kind": "template" if shared else "page", "links": [url for url, _, _ in links]})
@@ -169,6 +180,21 @@ def javascript_removed(g):
 NO_CHROMIUM = "no Chromium"
 
 
+_FAILURES = (("MiB", "used more memory than a page may"), ("did not", "did not load in time"))
+
+
+def failures(whys: list[str]) -> str:
+    """Why rendering failed, counted: from the pages' ``render_why``.
+
+    >>> failures(["rendering failed (the page's scripts used more than 128 MiB ...)",
+    ...           "rendering failed (the page did not load in 4 s, --timeout)", "rendering failed (x)"])
+    '1 used more memory than a page may, 1 did not load in time, 1 failed in the browser'
+    """
+    counts = Counter(next((words for mark, words in _FAILURES if mark in why), "failed in the browser") for why in whys)
+    order = [words for _, words in _FAILURES] + ["failed in the browser"]
+    return ", ".join(f"{counts[words]} {words}" for words in order if counts[words])
+
+
 @rule("javascript-unrendered")
 def javascript_unrendered(g):
     """Pages whose served HTML shows they are built with JavaScript (an empty app root, a
@@ -177,11 +203,13 @@ def javascript_unrendered(g):
     report. Info: a fact about this audit, not about the site."""
     read = g.store.read_as(g.crawl_id)
     groups: dict[str, _Group] = defaultdict(_Group)
+    whys: dict[str, list[str]] = defaultdict(list)
     for url, why in read["unrendered"]:
         kind = "no-chromium" if NO_CHROMIUM in why else "failed"
         if kind == "failed" and not why.startswith("rendering failed"):
             continue
         groups[kind].add(url, None)
+        whys[kind].append(why)
     for kind, grp in groups.items():
         n = len(grp.sources)
         if kind == "no-chromium":
@@ -190,7 +218,7 @@ def javascript_unrendered(g):
                        f" links and {'was' if one else 'were'} read as served: no Chromium to render "
                        f"{'it' if one else 'them'} (install chromium, or give --chromium PATH)")
         else:
-            message = (f"rendering failed on {_plural(n, 'page')} (a timeout, or the browser): read as served, "
+            message = (f"rendering failed on {_plural(n, 'page')} ({failures(whys[kind])}): read as served, "
                        "their links may be missing")
         sources = list(grp.sources)
         yield Finding("javascript-unrendered", "info", sources[0], message, None, sources, grp.locations,

@@ -23,7 +23,7 @@ from crawler.extensions import CrawlLimits
 from crawler.extract import BINARY_DATA, NAVIGATION_TAGS, Link, binary_kind, css_urls, extract, resolve_href
 from crawler.options import CrawlOptions
 from crawler.profiles import MAX_LINKS, api_error, api_urls, read_api, youtube_links
-from crawler.render import RENDER_SLOT, SAMPLE, RenderPlan, link_diff, needs_javascript, template_of
+from crawler.render import RENDER_SLOT, SAMPLE, RenderPlan, link_diff, needs_javascript, runs_scripts, template_of
 from crawler.scope import APP, EXTERNAL, OWNED, PROFILE, SHARE, SOCIAL, handle_key, names_own_profile
 from crawler.sitemaps import SitemapError, read_sitemap
 from crawler.store import now_iso
@@ -556,7 +556,7 @@ class FunnelSpider(scrapy.Spider):
                                retries=meta.get("rate_limit_retries", 0), again=True)
             return
         ctype = (response.headers.get("Content-Type") or b"").decode("latin-1").split(";")[0].strip().lower()
-        if ((role == "asset" or (role == FORM and self.scope.tier(meta["public"]) in OWNED))
+        if ((role == "asset" or (role == FORM and not meta.get("form_action") and self.scope.tier(meta["public"]) in OWNED))
                 and 200 <= status < 300 and ctype in HTML_TYPES and self.limits.allow(meta["key"], meta["depth"])):
             # An owned HTML page first seen in <link rel=alternate>, an <img>, a form (its thank-you
             # page) ...: crawl it.
@@ -625,16 +625,17 @@ class FunnelSpider(scrapy.Spider):
                 page["reason"] = f"unreadable HTML: {type(exc).__name__}: {exc}"[:200]
                 facts = None
             rendering = None
-            if facts is not None and role == "page":
-                page["read_as"] = "raw"  # or rendered in Chromium too (--render; crawler.render)
-                rendering = self.render_request(response, page, facts) if self.render.active else None
-                if rendering is not None and not rendering.meta["sample"]:
-                    yield rendering  # (the page is stored once rendered)
-                    return
             if facts is not None:
                 page.update(title=facts.title, lead_form=int(facts.lead_form), parsed=1,
                             anchors=json.dumps(facts.anchors) if facts.anchors else None,
                             signals=json.dumps(facts.signals, separators=(",", ":")) if facts.signals else None)
+            if facts is not None and role == "page":
+                page["read_as"] = "raw"  # or rendered in Chromium too (--render; crawler.render)
+                rendering = self.render_request(response, page, facts)
+                if rendering is not None and not rendering.meta["sample"]:
+                    yield rendering  # (the page is stored once rendered)
+                    return
+            if facts is not None:
                 crawl_more = role == "page"
                 if len(facts.links) > self.max_links:
                     page["reason"] = f"read the first {self.max_links:,} of {len(facts.links):,} links"
@@ -655,7 +656,7 @@ class FunnelSpider(scrapy.Spider):
         if meta.get("cached"):
             page["reason"] = "cached"
         cache = role == "external" and 200 <= status < 300 and not meta.get("cached")  # only answers that work
-        yield self.item(page, links, follow, cache=cache)
+        yield self.item(page, links, follow, cache=cache, first=meta.get("rerender", False))
         yield from follow
         yield from self.seed_answered(meta)
 
@@ -818,21 +819,27 @@ class FunnelSpider(scrapy.Spider):
         nav = sum(1 for link in facts.links if link.tag in ("a", "area"))
         text = getattr(response, "text", None)
         need = needs_javascript(response.body, text, nav) if text is not None else None
-        why = self.render.decide(meta["public"], need)
+        if not self.render.active:  # --render never: said in the report's header, never rendered
+            if need:
+                page["render_why"] = f"needs JavaScript: {need}; read as served: --render never"
+            return None
+        why = self.render.decide(meta["public"], need, scripts=runs_scripts(response.body))
         if why is None:
             return None
         if not self.render.browser:
             page["render_why"] = f"{why}; read as served: no Chromium"
             return None
         page["render_why"] = why
-        keep = {k: meta[k] for k in ("public", "key", "role", "depth", "claimed", "seed", "dont_obey_robotstxt")
+        keep = {k: meta[k] for k in ("public", "key", "role", "depth", "claimed", "seed", "dont_obey_robotstxt", "rerender")
                 if k in meta}
         keep.update(dont_redirect=True, handle_httpstatus_all=True, playwright=True, download_slot=RENDER_SLOT,
                     dont_obey_robotstxt=True, raw_page=page, raw_links=facts.links, dont_retry=True,
                     playwright_context_kwargs=self.settings.getdict("FUNNEL_RENDER_CONTEXT"))
         keep["sample"] = why == SAMPLE  # (its links as served are followed at once, not after rendering)
         again = True  # the page asked again, to render it (past the dupefilter)
-        return scrapy.Request(response.url, meta=keep, dont_filter=again, priority=1,
+        # Chromium loads the page at its public address (its location, its share links); what it
+        # asks for is fetched by Scrapy with --remap applied (crawler.browser.RenderHandler.route)
+        return scrapy.Request(meta["public"], meta=keep, dont_filter=again, priority=1,
                               callback=self.parse_rendered, errback=self.on_render_error)
 
     def parse_rendered(self, response):
@@ -862,8 +869,16 @@ class FunnelSpider(scrapy.Spider):
         else:
             links = facts.links
         only_rendered, only_raw = link_diff(raw_links, links)
-        if page.get("render_why") == SAMPLE:
-            self.render.learn(template_of(meta["public"]), differs=bool(only_rendered or only_raw))
+        again = []
+        if page.get("render_why") == SAMPLE:  # pages of its template read as served meanwhile: render them
+            again = [self.request(url, self.key(url), "page", meta["depth"], "GET", again=True)
+                     for url in self.render.learn(template_of(meta["public"]), differs=bool(only_rendered or only_raw))]
+            for request in again:
+                request.meta["rerender"] = True
+            if again:
+                logger.info("%s: rendering %d more pages of its template, read as served before its samples differed",
+                            meta["public"], len(again))
+                self.crawler.stats.inc_value("funnelcheck/render/rerendered", len(again))
         lines = {(link.url, link.tag): link.line for link in raw_links}
         links = [link._replace(line=lines.get((link.url, link.tag))) for link in links]  # the served HTML's lines
         links += [link for link in raw_links if (link.url, link.tag) in only_raw]
@@ -873,14 +888,17 @@ class FunnelSpider(scrapy.Spider):
         rows, follow, differing = self.page_links(meta, page, links, only_rendered, only_raw)
         item = self.item(page, rows, follow)
         item["render_links"] = differing
-        item["replace_links"] = meta.get("sample", False)  # (a sample was stored as served: now as rendered)
+        item["replace_links"] = meta.get("sample", False) or meta.get("rerender", False)  # (stored as served before)
         yield item
         yield from follow
+        yield from again
         yield from self.seed_answered(meta)
 
     def on_render_error(self, failure):
         """Rendering failed (a timeout, a crash, no browser): the page as served."""
         why = getattr(failure.value, "message", None) or str(failure.value) or type(failure.value).__name__
+        if type(failure.value).__name__ == "TimeoutError" and "goto" in why.lower():  # (Playwright's own words)
+            why = f"the page did not load in {self.settings.getfloat('DOWNLOAD_TIMEOUT'):g} s, --timeout"
         yield from self.read_raw(failure.request.meta, f"rendering failed ({why.splitlines()[0][:150]}): read as served")
 
     def read_raw(self, meta, why: str):
@@ -889,7 +907,7 @@ class FunnelSpider(scrapy.Spider):
         page.update(read_as="raw", render_why=why)
         logger.info("%s: %s", meta["public"], why)
         rows, follow, _ = self.page_links(meta, page, meta["raw_links"])
-        yield self.item(page, rows, follow, first=meta.get("sample", False))  # (a sample: stored again)
+        yield self.item(page, rows, follow, first=meta.get("sample", False) or meta.get("rerender", False))
         yield from follow
         yield from self.seed_answered(meta)
 
@@ -908,6 +926,10 @@ class FunnelSpider(scrapy.Spider):
                 where = "js" if seen in only_rendered else "raw" if seen in only_raw else None
                 if where:  # (page, target as written, tag, region, text, where)
                     differing.append((row[0], row[1], row[4], row[7], row[6], where))
+                if where == "js" and link.tag == "form" and link.attr == "action" and isinstance(request, scrapy.Request):
+                    # the endpoint of a form a script adds (an app's /api/...): its HTML answer is the
+                    # app's own page for every path, not a thank-you page: checked, never read as a page
+                    request.meta["form_action"] = True
             if request is not None:
                 follow.append(request)
         return rows, follow, differing
