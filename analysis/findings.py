@@ -121,7 +121,9 @@ class Finding:
         'fc-7a618ae631f2'
         """
         kind = self.detail.get("kind", "") if isinstance(self.detail, dict) else ""
-        text = "\x1f".join((self.rule, self.target, self.region or "", kind))
+        whose = self.detail.get("profile", "") if isinstance(self.detail, dict) else ""
+        # (whose: untracked-inbound's profile, so two profiles linking the same page are two ids)
+        text = "\x1f".join((self.rule, self.target, self.region or "", kind) + ((whose,) if whose else ()))
         return "fc-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
     def as_dict(self) -> dict:

@@ -65,6 +65,9 @@ ERROR_KINDS = {
     "hourly-limit": (UNVERIFIED, None),
     # a profile API answered something that is not a profile of the platform
     "not-a-profile": (UNVERIFIED, None),
+    # a profile API failed (a 500, a 503, a 400 other than "no such account"): the account may well
+    # exist; only the platform's own "not found" makes it missing (crawler.profiles.says_missing)
+    "platform-error": (UNVERIFIED, None),
     "dns": (BROKEN, "DNS lookup failed"),
     "timeout": (BROKEN, "timed out"),
     "refused": (BROKEN, "connection refused"),

@@ -283,6 +283,26 @@ def api_error(body: bytes) -> str:
     return message[:MAX_TEXT] if isinstance(message, str) else ""
 
 
+# The answers of a profile API that say the account does not exist (status, and the error message
+# where the status alone does not say it: Bluesky answers 400 to a bad handle and to a missing one)
+MISSING_ANSWERS = {404: None, 410: None, 400: ("Profile not found",)}
+
+
+def says_missing(status: int, message: str) -> bool:
+    """Whether an API's error answer says the account does not exist (anything else, a 500, a
+    503, another 400, is the platform failing: the account may well be there).
+
+    >>> says_missing(404, "Record not found"), says_missing(400, "Profile not found")
+    (True, True)
+    >>> says_missing(500, "InternalServerError"), says_missing(400, "Error: actor must be a valid did or a handle")
+    (False, False)
+    """
+    if status not in MISSING_ANSWERS:
+        return False
+    messages = MISSING_ANSWERS[status]
+    return messages is None or message in messages
+
+
 _YT_DATA = re.compile(rb"ytInitialData\s*=\s*(\{.*?\})\s*;\s*(?:</script>|var |window\[)", re.S)
 
 

@@ -322,7 +322,10 @@ def evil(module_site_server, tmp_path_factory):
         "/public.api.bsky.app/xrpc/app.bsky.actor.getProfile?actor=away.bsky.social":
             Route(302, {"Location": "http://10.1.2.3/xrpc/app.bsky.actor.getProfile?actor=away"}),
         "/public.api.bsky.app/xrpc/app.bsky.actor.getProfile?actor=gone.bsky.social":
-            Route(400, JSON, json.dumps({"error": "InvalidRequest", "message": "Profile \x1b[2Jnot found\x1b]0;x\x07"})),
+            Route(400, JSON, json.dumps({"error": "InvalidRequest", "message": "Profile not found"})),
+        # the platform failing is no missing account (its message escaped like any crawled text)
+        "/public.api.bsky.app/xrpc/app.bsky.actor.getProfile?actor=down.bsky.social":
+            Route(500, JSON, json.dumps({"error": "InternalServerError", "message": "Internal \x1b[2JServer Error\x07"})),
         "/mas.to/api/v1/accounts/lookup?acct=evil": mastodon("evil", fields),
         "/mstdn.social/api/v1/accounts/lookup?acct=evil": Route(200, JSON, fifty_megabytes),
         "/mastodon.online/api/v1/accounts/lookup?acct=nobody": Route(404, JSON, '{"error":"Record not found"}'),
@@ -355,7 +358,10 @@ def test_a_hostile_profile_is_bounded_and_escaped(evil):
     assert pages["https://bsky.app/profile/evil.test"]["title"] == "\x1b[31mEvil\x1b[0m\x07"  # JSON: exact
     # the terminal never gets a control character from a profile: escaped
     assert "\x1b" not in text.stdout and "\x07" not in text.stdout
-    assert "Bluesky answers 400: Profile \\x1b[2Jnot found\\x1b]0;x\\x07" in text.stdout, text.stdout
+    assert "Bluesky answers 500: Internal \\x1b[2JServer Error\\x07 (the platform failed" in text.stdout, text.stdout
+    # a platform failing (500) is not a missing account, and the profile's URL was never asked: no broken link
+    assert got["https://bsky.app/profile/down.bsky.social"][0] == "unreadable"
+    assert not [f for f in report["findings"] if f["rule"] == "broken-link" and "down.bsky.social" in f["target"]]
     # no request ever reached the private address; the 50 MB answer was cut by --max-size
     assert not [p for _, p in social.requests if "10.1.2.3" in p]
 
@@ -364,14 +370,15 @@ def test_the_terminal_summary_names_each_profile_and_its_verdict(evil):
     text = evil[2].stdout
     start = text.index("Profiles:")
     assert text[start:text.index("\n\n", start)].splitlines() == [
-        "Profiles: 0 of your 7 profiles send visitors to your blog; 2 send them to the site, skipping the blog; "
+        "Profiles: 0 of your 8 profiles send visitors to your blog; 2 send them to the site, skipping the blog; "
         "Bluesky, GitHub and Mastodon could not be read; https://bsky.app/profile/gone.bsky.social and "
         "https://mastodon.online/@nobody do not exist",
         "  https://bsky.app/profile/away.bsky.social could not be read: skipped (private address)",
+        "  https://bsky.app/profile/down.bsky.social could not be read: Bluesky answers 500: Internal \\x1b[2JServer "
+        "Error\\x07 (the platform failed, not the account: run the audit again later)",
         "  https://bsky.app/profile/evil.test links back to the site (https://evil.test/, its handle, verified both "
         "ways); read through the Bluesky API",
-        "  https://bsky.app/profile/gone.bsky.social does not exist: Bluesky answers 400: Profile \\x1b[2Jnot found"
-        "\\x1b]0;x\\x07",
+        "  https://bsky.app/profile/gone.bsky.social does not exist: Bluesky answers 400: Profile not found",
         "  https://github.com/evil could not be read: not checked: GitHub's hourly limit for anonymous requests was "
         "reached",
         "  https://mas.to/@evil links back to the site (https://evil.test/0/, a profile field); read through the "
@@ -385,6 +392,8 @@ def test_the_terminal_summary_names_each_profile_and_its_verdict(evil):
     findings = [l for l in text.splitlines() if "could not verify" in l]
     assert findings == [
         "    could not verify that https://bsky.app/profile/away.bsky.social links back: skipped (private address)",
+        "    could not verify that https://bsky.app/profile/down.bsky.social links back: Bluesky answers 500: Internal "
+        "\\x1b[2JServer Error\\x07 (the platform failed, not the account: run the audit again later)",
         "    could not verify that https://github.com/evil links back: not checked: GitHub's hourly limit for "
         "anonymous requests was reached",
         "    could not verify that https://mstdn.social/@evil links back: too large (over 1 MiB)"], text

@@ -220,7 +220,7 @@ def untracked_inbound(g):
     >>> [(f.target, f.message, f.detail) for f in untracked_inbound(g)]  # doctest: +NORMALIZE_WHITESPACE
     [('https://a.example/', 'https://bsky.app/profile/a.example links to 2 of your pages without utm_ parameters
       (https://a.example/, https://a.example/blog/): visits cannot be tied to revenue',
-      {'links': ['https://a.example/', 'https://a.example/blog/']})]
+      {'links': ['https://a.example/', 'https://a.example/blog/'], 'profile': 'https://bsky.app/profile/a.example'})]
     """
     scope = g.graph["scope"]
     for url, data in g.nodes(data=True):
@@ -243,7 +243,7 @@ def untracked_inbound(g):
             msg = (f"{url} links to {len(untagged)} of your pages without utm_ parameters ({listing(list(untagged))}): "
                    "visits cannot be tied to revenue")
         yield Finding("untracked-inbound", "low", dest, msg, e["region"], [url], [Location(url, e["line"])],
-                      {"links": list(untagged)})
+                      {"links": list(untagged), "profile": url})
 
 
 def share_endpoint(url: str) -> str:

@@ -22,7 +22,7 @@ from crawler.errors import error_kind, size_reason
 from crawler.extensions import CrawlLimits
 from crawler.extract import BINARY_DATA, NAVIGATION_TAGS, Link, binary_kind, css_urls, extract, resolve_href
 from crawler.options import CrawlOptions
-from crawler.profiles import MAX_LINKS, api_error, api_urls, read_api, youtube_links
+from crawler.profiles import MAX_LINKS, api_error, api_urls, read_api, says_missing, youtube_links
 from crawler.render import RENDER_SLOT, SAMPLE, RenderPlan, link_diff, needs_javascript, runs_scripts, template_of
 from crawler.scope import APP, EXTERNAL, OWNED, PROFILE, SHARE, SOCIAL, handle_key, names_own_profile
 from crawler.sitemaps import SitemapError, read_sitemap
@@ -493,6 +493,9 @@ class FunnelSpider(scrapy.Spider):
         else:
             message = api_error(response.body)
             page["reason"] = f"{reader.label} answers {status}" + (f": {message}" if message else "")
+            if not says_missing(status, message):  # the platform failed, not the account: run again later
+                page.update(status=None, error_kind="platform-error",
+                            reason=f"{page['reason']} (the platform failed, not the account: run the audit again later)")
         links = self.profile_rows(meta["key"], found) if page.get("parsed") else []
         if meta.get("cached"):
             page["reason"] = page.get("reason") or "cached"
