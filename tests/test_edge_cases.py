@@ -316,3 +316,17 @@ def test_a_blog_host_given_as_a_target_stays_the_blog(site_server, tmp_path):
                                 "--remap", rf"^https://blog\.shop\.test/(.*) {blog.url}/\1")
     tiers = {p["url"]: p["tier"] for p in report["pages"] if p["role"] == "page"}
     assert tiers["https://blog.shop.test/"] == "blog" and tiers["https://www.shop.test/"] == "site"
+
+
+def test_two_profiles_linking_the_same_page_untagged_are_two_findings_with_two_ids():
+    """`accept` takes a finding by id: two profiles' untracked-inbound findings about the same page
+    must not share one, or accepting one accepts both."""
+    home = "https://a.example/"
+    profiles = ["https://bsky.app/profile/a.example", "https://mastodon.social/@a"]
+    g = graph_from([{"url": home, "role": "page", "status": 200, "parsed": 1}]
+                   + [{"url": p, "role": "profile", "status": 200, "parsed": 1} for p in profiles],
+                   [(home, p, "footer", "profile") for p in profiles] + [(p, home, "main", "other") for p in profiles],
+                   site=[home])
+    found = list(untracked_inbound(g))
+    assert [(f.target, f.sources) for f in found] == [(home, [profiles[0]]), (home, [profiles[1]])]
+    assert len({f.id for f in found}) == 2
