@@ -389,6 +389,11 @@ def test_the_terminal_summary_names_each_profile_and_its_verdict(evil):
         "Social visitors: of 2 profiles, 0 bring them into the blog, 2 skip it to the site, 0 are dead ends; 0.0% "
         "of those from the 1 that land on an entry page reach an offer"]
     # one info line per platform that could not be read
+    # what a profile that could not be read asks of the user: never "add a link to the bio"
+    lines = text.splitlines()
+    fixes = {lines[i + 2].strip() for i, l in enumerate(lines) if "could not verify" in l and "links back" in l}
+    assert fixes == {"fix: nothing is known against the profile: funnelcheck could not read it (the reason says why); "
+                     "look at it yourself, or run the audit again later"}, fixes
     findings = [l for l in text.splitlines() if "could not verify" in l]
     assert findings == [
         "    could not verify that https://bsky.app/profile/away.bsky.social links back: skipped (private address)",

@@ -83,7 +83,8 @@ def fix_of(f) -> str | None:
     """The fix for finding ``f`` that fits its rule, kind and region (:func:`analysis.plan.fix_line`)."""
     from analysis.plan import fix_line
     detail = f.detail if isinstance(f.detail, dict) else {}
-    kind = detail.get("kind") or ("not-checkable" if detail.get("verdict") == "not-checkable" else None)
+    kind = detail.get("kind") or (detail.get("verdict") if detail.get("verdict") in ("not-checkable", "unverified")
+                                  else None)
     return fix_line(f.rule, kind, f.region, FIXES)
 
 

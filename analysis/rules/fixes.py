@@ -24,6 +24,8 @@ FIXES = {
     "dead-end": "link each post to a product, pricing or contact page (a call to action)",
     "content-dead-end": "in each post's text, link the product, pricing, demo or sign-up page the post is about (a call to action in the content, not only the menu)",
     "stranded-social": "add a link to the site or the blog to the profile's bio or header",
+    "stranded-social:unverified": ("nothing is known against the profile: funnelcheck could not read it (the reason "
+                                   "says why); look at it yourself, or run the audit again later"),
     "stranded-social:not-checkable": ("look at the profile while logged in and add a link to the blog if it has "
                                       "none; then state what it links to in funnel.toml's [profiles] (links, checked)"),
     "rel-me-missing": "add rel=\"me\" to the site's link to the Mastodon profile (<a rel=\"me\" href=...>), then save the profile once: Mastodon verifies the field",
