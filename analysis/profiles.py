@@ -143,6 +143,8 @@ def profile_verdicts(g) -> list[ProfileVerdict]:
             v.links = _links_back(g, links)
             v.state, v.how = _state(v.links), _how(node, platform)
             v.verified = any(l["verified"] for l in v.links)
+            if (node.get("reason") or "").startswith(("read the first ", "read without ")):  # what was left unread
+                v.reason = node["reason"]
         elif verdict == BROKEN:
             status = data.get("status")
             v.state, v.reason = MISSING, data.get("reason") or (f"it answers {status}" if status else data.get("label"))
@@ -241,9 +243,11 @@ def verdict_line(v: ProfileVerdict) -> str:
             parts.append(f"the blog ({where(blog[0])})")
         if site:
             parts.append(f"the site ({where(site[0])})")
-        return f"{v.name} links back to {' and '.join(parts)}; {'read ' if v.stated_on is None else ''}{v.how}"
+        note = f" ({v.reason})" if v.reason and v.stated_on is None else ""
+        return f"{v.name} links back to {' and '.join(parts)}; {'read ' if v.stated_on is None else ''}{v.how}{note}"
     if v.state == NOWHERE:
-        return f"{v.name} links to neither the blog nor the site; {'read ' if v.stated_on is None else ''}{v.how}"
+        note = f" ({v.reason})" if v.reason and v.stated_on is None else ""
+        return f"{v.name} links to neither the blog nor the site; {'read ' if v.stated_on is None else ''}{v.how}{note}"
     if v.state == MISSING:
         return f"{v.name} does not exist: {v.reason}"
     if not v.checkable:

@@ -382,7 +382,7 @@ def test_the_terminal_summary_names_each_profile_and_its_verdict(evil):
         "  https://github.com/evil could not be read: not checked: GitHub's hourly limit for anonymous requests was "
         "reached",
         "  https://mas.to/@evil links back to the site (https://evil.test/0/, a profile field); read through the "
-        "Mastodon API",
+        "Mastodon API (read the first 100 of 10,000 links)",
         "  https://mastodon.online/@nobody does not exist: Mastodon answers 404: Record not found",
         "  https://mstdn.social/@evil could not be read: too large (over 1 MiB)",
         # (the funnel metrics: mas.to's link lands on /0/, no entry page; the home page has no offer)
