@@ -22,6 +22,8 @@ a Bluesky handle that is the company's domain).
 """
 from __future__ import annotations
 
+from collections import Counter
+
 from dataclasses import dataclass, field
 
 from analysis.status import BROKEN, OK
@@ -199,7 +201,12 @@ def profiles_summary(verdicts: list[ProfileVerdict]) -> dict | None:
                      "for its visitors")
     unread = sorted({v.platform for v in verdicts if v.state == UNREADABLE})
     if unread:
-        parts.append(_and(unread) + " could not be read")
+        # "X could not be read" names the platform; where another profile of it was read, or more
+        # than one was not, the count says which: "1 Bluesky profile", "2 Mastodon profiles"
+        read = {v.platform for v in verdicts if v.state in (BLOG_, SITE_, NOWHERE)}
+        per = Counter(v.platform for v in verdicts if v.state == UNREADABLE)
+        parts.append(_and([f"{per[p]} {p} profile{'s' if per[p] > 1 else ''}" if per[p] > 1 or p in read else p
+                           for p in unread]) + " could not be read")
     missing = sorted({v.name for v in verdicts if v.state == MISSING})
     if missing:
         parts.append(f"{_and(missing) if len(missing) <= 3 else listing(missing)} "
@@ -252,7 +259,7 @@ def verdict_line(v: ProfileVerdict) -> str:
         return f"{v.name} does not exist: {v.reason}"
     if not v.checkable:
         return f"{v.name}: {v.reason}; state what it links to in funnel.toml's [profiles]"
-    return f"{v.name} could not be read: {v.reason}"
+    return f"{v.name} could not be read: {(v.reason or '').removeprefix('not checked: ')}"
 
 
 def profile_line(each: dict) -> str:

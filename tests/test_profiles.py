@@ -151,7 +151,7 @@ def test_each_profile_is_read_through_its_platform_and_said_in_the_summary(acme)
     profiles = report["summary"]["profiles"]
     assert profiles["line"] == (
         "5 of your 13 profiles send visitors to your blog; 2 send them to the site, skipping the blog; 1 (Bluesky) "
-        "links to neither: a dead end for its visitors; Instagram and X could not be read; "
+        "links to neither: a dead end for its visitors; Instagram and 2 X profiles could not be read; "
         "https://bsky.app/profile/ghost.bsky.social and https://www.tiktok.com/@acme do not exist")
     x_wall = "not checkable on X (login wall: X shows profiles only to logged-in visitors)"
     assert verdicts(report) == {
@@ -371,7 +371,7 @@ def test_the_terminal_summary_names_each_profile_and_its_verdict(evil):
     start = text.index("Profiles:")
     assert text[start:text.index("\n\n", start)].splitlines() == [
         "Profiles: 0 of your 8 profiles send visitors to your blog; 2 send them to the site, skipping the blog; "
-        "Bluesky, GitHub and Mastodon could not be read; https://bsky.app/profile/gone.bsky.social and "
+        "2 Bluesky profiles, GitHub and 1 Mastodon profile could not be read; https://bsky.app/profile/gone.bsky.social and "
         "https://mastodon.online/@nobody do not exist",
         "  https://bsky.app/profile/away.bsky.social could not be read: skipped (private address)",
         "  https://bsky.app/profile/down.bsky.social could not be read: Bluesky answers 500: Internal \\x1b[2JServer "
@@ -379,8 +379,7 @@ def test_the_terminal_summary_names_each_profile_and_its_verdict(evil):
         "  https://bsky.app/profile/evil.test links back to the site (https://evil.test/, its handle, verified both "
         "ways); read through the Bluesky API",
         "  https://bsky.app/profile/gone.bsky.social does not exist: Bluesky answers 400: Profile not found",
-        "  https://github.com/evil could not be read: not checked: GitHub's hourly limit for anonymous requests was "
-        "reached",
+        "  https://github.com/evil could not be read: GitHub's hourly limit for anonymous requests was reached",
         "  https://mas.to/@evil links back to the site (https://evil.test/0/, a profile field); read through the "
         "Mastodon API (read the first 100 of 10,000 links)",
         "  https://mastodon.online/@nobody does not exist: Mastodon answers 404: Record not found",
