@@ -291,12 +291,15 @@ def _spelling(url: str) -> str:
 
 def account_name(urls) -> str:
     """The URL an account is reported under, of the forms pages spell it: https first, then the
-    shortest, then the first in order.
+    shortest, then the one with fewest capitals (a handle as the platform writes it), then the
+    first in order.
 
     >>> account_name({"http://www.twitter.com/ACME/", "https://twitter.com/acme", "https://x.com/acme"})
     'https://x.com/acme'
+    >>> account_name({"https://bsky.app/profile/ACME.TEST", "https://bsky.app/profile/acme.test"})
+    'https://bsky.app/profile/acme.test'
     """
-    return min(urls, key=lambda u: (not u.startswith("https://"), len(u), u))
+    return min(urls, key=lambda u: (not u.startswith("https://"), len(u), sum(c.isupper() for c in u), u))
 
 
 def _social_pass(g, part: str):
