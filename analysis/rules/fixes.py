@@ -67,4 +67,7 @@ FIXES = {
                            "follow the links visitors see"),
     "javascript-unrendered": ("install Chromium (apt-get install chromium) or give --chromium PATH, and audit "
                               "again; if rendering timed out, raise --timeout"),
+    "javascript-unrendered:failed": ("the pages' scripts fail in a browser (the message says how: too much memory, a "
+                                     "page that never finishes loading): fix them, or raise --timeout if the site is "
+                                     "only slow; the links they build are missing from this audit"),
 }
