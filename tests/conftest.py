@@ -48,6 +48,18 @@ os.environ["XDG_DATA_HOME"] = str(TEST_DATA_HOME)
 os.environ.setdefault("FUNNELCHECK_RENDER", "never")  # (FUNNELCHECK_RENDER=auto pytest ...: the suite rendering)
 
 
+# Every `funnelcheck` a test runs is two new Pythons (the CLI, its crawl) importing the project. With
+# PYTHONDONTWRITEBYTECODE=1 (set on some CI machines) none of them writes the compiled modules, so
+# each compiled all of crawler/ and analysis/ again (~0.25 CPU-s a process, ~100 CPU-s a suite):
+# compiled once here, they are read by all (compileall skips what is up to date).
+def pytest_configure(config):
+    import compileall
+
+    for folder in ("crawler", "analysis"):
+        compileall.compile_dir(ROOT / folder, quiet=1)
+    compileall.compile_file(ROOT / "cli.py", quiet=1)
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(TEST_DATA_HOME, ignore_errors=True)
 
