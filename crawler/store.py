@@ -41,7 +41,7 @@ import time
 from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from crawler.urls import redact_credentials
 
@@ -209,7 +209,8 @@ _READ = {
                 " 'tag', l.tag, 'attr', l.attr, 'text', COALESCE(l.text, ''), 'region', l.region,"
                 " 'rel', COALESCE(l.rel, ''), 'kind', l.kind, 'line', l.line,"
                 " 'icon', json(CASE WHEN l.icon THEN 'true' ELSE 'false' END))"
-                " FROM links l WHERE +l.crawl_id = ? ORDER BY l.id"},
+                " FROM links l WHERE +l.crawl_id = ? ORDER BY l.id",
+        "json_to": " AND l.target_key IN (SELECT url FROM {keys})"},
     2: {"links": "SELECT l.id, s.url, COALESCE(t.url, k.url), k.url, l.fragment, tg.term, at.term, l.text,"
                  " rg.term, l.rel, l.icon, kd.term, l.line, {pos} FROM links l"
                  " JOIN urls s ON s.id = l.source_id JOIN urls k ON k.id = l.key_id"
@@ -265,7 +266,8 @@ _READ = {
                 " JOIN urls s ON s.id = l.source_id JOIN urls k ON k.id = l.key_id"
                 " LEFT JOIN urls t ON t.id = l.target_id LEFT JOIN terms tg ON tg.id = l.tag"
                 " LEFT JOIN terms at ON at.id = l.attr LEFT JOIN terms rg ON rg.id = l.region"
-                " LEFT JOIN terms kd ON kd.id = l.kind WHERE +l.crawl_id = ? ORDER BY l.id"},
+                " LEFT JOIN terms kd ON kd.id = l.kind WHERE +l.crawl_id = ? ORDER BY l.id",
+        "json_to": " AND l.key_id IN (SELECT u.id FROM {keys} x JOIN urls u ON u.url = x.url)"},
 }
 # A link's position in its page's document order. Stores from before schema 3 know only source
 # lines (a line 0 or NULL: none), and so do rows written without one (graph_from's examples).
@@ -1117,12 +1119,16 @@ class Store:
         cur.row_factory = None
         return iter(cur)
 
-    def link_json(self, crawl_id: int) -> Iterator[tuple[str, str]]:
+    def link_json(self, crawl_id: int, to: Iterable[str] | None = None) -> Iterator[tuple[str, str]]:
         """Every link of a crawl in stored order as ``(key, JSON object text)``, the object
         (``source``, ``target``, ``fragment``, ``tag``, ``attr``, ``text``, ``region``, ``rel``,
         ``kind``, ``line``, ``icon``) built by SQLite: a report of millions of links streams
-        them without a Python dict each."""
-        cur = self.db.execute(self._read["json"], (crawl_id,))
+        them without a Python dict each. With ``to``, only the links to those keys."""
+        sql = self._read["json"]
+        if to is not None:
+            only = self._read["json_to"].format(keys=self._selection(to))
+            sql = sql.replace(" ORDER BY l.id", only + " ORDER BY l.id")
+        cur = self.db.execute(sql, (crawl_id,))
         cur.row_factory = None
         return iter(cur)
 

@@ -25,24 +25,6 @@ LINKS = ("all", "broken", "none")  # the choices of --links
 LINKS_MAX = 1_000_000  # link rows past which the default lists the broken links only
 PAGES_MAX = 1_000  # pages of one finding listed in the JSON of a crawl past LINKS_MAX (without --links all)
 
-# The links of a crawl to some targets (the {keys} table), as the store's "json" read builds them.
-_LINKS_TO = {
-    1: "SELECT l.target_key, json_object('source', l.source, 'target', l.target, 'fragment', l.fragment,"
-       " 'tag', l.tag, 'attr', l.attr, 'text', COALESCE(l.text, ''), 'region', l.region,"
-       " 'rel', COALESCE(l.rel, ''), 'kind', l.kind, 'line', l.line,"
-       " 'icon', json(CASE WHEN l.icon THEN 'true' ELSE 'false' END))"
-       " FROM links l WHERE l.crawl_id = ? AND l.target_key IN (SELECT url FROM {keys}) ORDER BY l.id",
-    2: "SELECT k.url, json_object('source', s.url, 'target', COALESCE(t.url, k.url), 'fragment', l.fragment,"
-       " 'tag', tg.term, 'attr', at.term, 'text', COALESCE(l.text, ''), 'region', rg.term,"
-       " 'rel', COALESCE(l.rel, ''), 'kind', kd.term, 'line', l.line,"
-       " 'icon', json(CASE WHEN l.icon THEN 'true' ELSE 'false' END)) FROM links l"
-       " JOIN urls s ON s.id = l.source_id JOIN urls k ON k.id = l.key_id"
-       " LEFT JOIN urls t ON t.id = l.target_id LEFT JOIN terms tg ON tg.id = l.tag"
-       " LEFT JOIN terms at ON at.id = l.attr LEFT JOIN terms rg ON rg.id = l.region"
-       " LEFT JOIN terms kd ON kd.id = l.kind"
-       " WHERE l.crawl_id = ? AND l.key_id IN (SELECT u.id FROM {keys} x JOIN urls u ON u.url = x.url) ORDER BY l.id",
-}
-
 
 def links_listed(choice: str | None, total: int) -> str:
     """Which links a JSON report lists: ``choice`` (``all``, ``broken``, ``none``), or by default
@@ -218,7 +200,7 @@ def write(audit, out: TextIO) -> None:
         rows = g.store.link_json(g.crawl_id)  # built by SQLite, streamed, never held
     elif which == "broken":
         broken = [url for url, d in nodes.items() if d.get("verdict") == BROKEN]
-        rows = g.store.read(_LINKS_TO, (g.crawl_id,), keys=broken) if broken else ()
+        rows = g.store.link_json(g.crawl_id, to=broken) if broken else ()
     else:
         rows = ()
     listed = 0
