@@ -274,6 +274,17 @@ def _fix_candidates(g, findings) -> tuple[list, dict, dict]:
     return chosen, dict(social), dict(blog)
 
 
+def _account(cache: dict, key_id: int, url_of, nodes, scope):
+    """The social account a link's target (store URL id ``key_id``) is, as fix-first groups the
+    backward-social findings: ``(PROFILE, profile id)`` for a social profile, "" for anything
+    else; remembered in ``cache`` (the callers look there first: this runs once per target)."""
+    key = url_of[key_id]
+    node = nodes.get(key)
+    account = cache[key_id] = ((PROFILE, scope.profile_id(key) or key)
+                               if node is not None and node.get("tier") == SOCIAL else "")
+    return account
+
+
 def _destination(g, key: str, index: dict[str, int], n: int) -> int:
     """Where a click on a link to ``key`` leads: a page's number, or ``n + `` an end."""
     nodes = g.node_data
@@ -371,10 +382,7 @@ def _walk_rows(g, index, n, url_of, page_of, seen, site_page, code_of, social, b
         if social and kind == PROFILE:
             account = accounts.get(key_id)
             if account is None:
-                key = url_of[key_id]
-                node = nodes.get(key)
-                account = accounts[key_id] = ((PROFILE, scope.profile_id(key) or key)
-                                              if node is not None and node.get("tier") == SOCIAL else "")
+                account = _account(accounts, key_id, url_of, nodes, scope)
             f = social.get(region or "body", _NONE).get(account)
         elif social and (kind == SHARE or kind == CONTENT):
             f = social.get(region or "body", _NONE).get((kind,))
@@ -461,10 +469,7 @@ def _walk_chunks(g, index, n, url_of, page_of, site_page, code_of, social, blog,
                         if b == 1:
                             account = account_of.get(other)
                             if account is None:
-                                key = url_of[other]
-                                node = nodes.get(key)
-                                account = account_of[other] = ((PROFILE, scope.profile_id(key) or key)
-                                                               if node is not None and node.get("tier") == SOCIAL else "")
+                                account = _account(account_of, other, url_of, nodes, scope)
                             got = social.get(region, _NONE).get(account)
                         elif b == 2:
                             got = social.get(region, _NONE).get((terms[other],))
