@@ -70,17 +70,18 @@ def test_a_site_that_does_not_answer_is_an_audit_error(tmp_path):
     assert error.facts["status"] == "failed" and error.facts["crawl"] == 1 and warned == []
 
 
+@contextmanager
+def _interrupting():
+    """A progress view whose first call is a Ctrl-C (as the crawl's first progress report)."""
+    def watch(done, queued):
+        raise KeyboardInterrupt
+    yield watch
+
+
 def test_an_interrupt_during_the_crawl_keeps_it_resumable(tmp_path):
     options = acme_options(tmp_path)
-
-    @contextmanager
-    def progress():
-        def watch(done, queued):
-            raise KeyboardInterrupt
-        yield watch
-
     with pytest.raises(AuditInterrupted) as caught:
-        run_audit(options["db"], options=options, view=VIEW, progress=progress(), out=io.StringIO())
+        run_audit(options["db"], options=options, view=VIEW, progress=_interrupting(), out=io.StringIO())
     db = options["db"]
     assert caught.value.exit_code == 130
     assert caught.value.message == (f"interrupted; pages crawled so far are kept in crawl #1 (funnelcheck resume --db "
@@ -96,15 +97,8 @@ def test_an_interrupt_during_the_crawl_keeps_it_resumable(tmp_path):
 
 def test_an_interrupted_audit_with_workers_says_how_to_resume_it_with_them(tmp_path):
     options = acme_options(tmp_path, workers=2)
-
-    @contextmanager
-    def progress():
-        def watch(done, queued):
-            raise KeyboardInterrupt
-        yield watch
-
     with pytest.raises(AuditInterrupted) as caught:
-        run_audit(options["db"], options=options, view=VIEW, progress=progress(), out=io.StringIO(), workers=2)
+        run_audit(options["db"], options=options, view=VIEW, progress=_interrupting(), out=io.StringIO(), workers=2)
     assert "(funnelcheck resume --db " + str(options["db"]) + " 1 --workers 2 to continue it," in caught.value.message
 
 
