@@ -95,6 +95,14 @@ def _layout(tool, report, kind, needs, **columns) -> Layout:
 
 
 # Most specific first: the first layout whose ``needs`` are all columns of the file is its layout.
+# GA4's landing page report as its interface names the columns, in English and in German: the
+# page (with the query string, then without), sessions, key events, revenue
+_GA4_LANDING = (
+    (("landing page + query string", "landing page"), "sessions", "key events", ("total revenue", "purchase revenue")),
+    (("landingpage + suchstring", "landingpage"), "sitzungen", "schlüsselereignisse",
+     ("gesamtumsatz", "umsatz aus käufen")),
+)
+
 LAYOUTS = (
     _layout("GA4", "BigQuery event rows", EVENTS, ("event_name", "page_location", "ga_session_id"),
             page="page_location", event="event_name", session=("ga_session_id",), user="user_pseudo_id",
@@ -126,19 +134,9 @@ LAYOUTS = (
     _layout("Plausible", "top pages", PAGES, ("name", "visitors", "pageviews"), page="name", views="pageviews"),
     _layout("Plausible", "entry pages", ENTRIES, ("name", "visitors", "visits"), page="name", visits="visits",
             conversions=("conversions", "total_conversions"), revenue=("total_revenue", "revenue")),
-    _layout("GA4", "landing pages", ENTRIES, ("landing page + query string", "sessions"),
-            page="landing page + query string", visits="sessions", conversions=("key events", "conversions"),
-            revenue=("total revenue", "purchase revenue")),
-    _layout("GA4", "landing pages", ENTRIES, ("landing page", "sessions"),
-            page="landing page", visits="sessions", conversions=("key events", "conversions"),
-            revenue=("total revenue", "purchase revenue")),
-    # (GA4 in German: the column names as its interface shows them)
-    _layout("GA4", "landing pages", ENTRIES, ("landingpage + suchstring", "sitzungen"),
-            page="landingpage + suchstring", visits="sitzungen", conversions=("schlüsselereignisse", "conversions"),
-            revenue=("gesamtumsatz", "umsatz aus käufen")),
-    _layout("GA4", "landing pages", ENTRIES, ("landingpage", "sitzungen"),
-            page="landingpage", visits="sitzungen", conversions=("schlüsselereignisse", "conversions"),
-            revenue=("gesamtumsatz", "umsatz aus käufen")),
+    *(_layout("GA4", "landing pages", ENTRIES, (page, sessions), page=page, visits=sessions,
+              conversions=(events, "conversions"), revenue=revenue)
+      for pages, sessions, events, revenue in _GA4_LANDING for page in pages),
     _layout("GA4", "key events", GOALS, ("event name", "key events"), goal="event name", conversions="key events",
             revenue=("total revenue", "event value")),
     _layout("GA4", "pages", PAGES, ("page path and screen class", "views"), page="page path and screen class",
