@@ -79,6 +79,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from analysis.rules.common import REGION_WORDS
+from analysis.words import joined
 from crawler.options import CrawlOptions
 from crawler.scope import BLOG, COMPANY, OWNED, SITE, SOCIAL, Scope
 
@@ -872,7 +873,7 @@ def _listed(items: list[str], total: int | None = None) -> str:
     more = total - len(shown)
     if more > 0:
         return ", ".join(shown) + f" and {more} more"
-    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    return joined(shown)
 
 
 def _entries_words(c: dict, more: str = "") -> str:

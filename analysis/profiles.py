@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from analysis.status import BROKEN, OK
-from analysis.words import listing
+from analysis.words import joined, listing
 from crawler.scope import APP, BLOG, COMPANY, OWNED, PROFILE, SITE, unwrap_redirector
 from crawler.urls import URLError, dedupe_key, normalize
 
@@ -205,26 +205,17 @@ def profiles_summary(verdicts: list[ProfileVerdict]) -> dict | None:
         # than one was not, the count says which: "1 Bluesky profile", "2 Mastodon profiles"
         read = {v.platform for v in verdicts if v.state in (BLOG_, SITE_, NOWHERE)}
         per = Counter(v.platform for v in verdicts if v.state == UNREADABLE)
-        parts.append(_and([f"{per[p]} {p} profile{'s' if per[p] > 1 else ''}" if per[p] > 1 or p in read else p
+        parts.append(joined([f"{per[p]} {p} profile{'s' if per[p] > 1 else ''}" if per[p] > 1 or p in read else p
                            for p in unread]) + " could not be read")
     missing = sorted({v.name for v in verdicts if v.state == MISSING})
     if missing:
-        parts.append(f"{_and(missing) if len(missing) <= 3 else listing(missing)} "
+        parts.append(f"{joined(missing) if len(missing) <= 3 else listing(missing)} "
                      f"{'does' if len(missing) == 1 else 'do'} not exist")
     stated = sum(1 for v in verdicts if v.stated_on)
     return {"profiles": n, "to_blog": counts[BLOG_], "to_site": counts[SITE_], "nowhere": counts[NOWHERE],
             "unreadable": unread, "missing": counts[MISSING], "stated": stated,
             "verified": sum(1 for v in verdicts if v.verified), "line": "; ".join(parts),
             "each": [v.as_dict() for v in verdicts]}
-
-
-def _and(names: list[str]) -> str:
-    """``A``, ``A and B``, ``A, B and C``.
-
-    >>> _and(["LinkedIn"]), _and(["LinkedIn", "X"]), _and(["A", "B", "C"])
-    ('LinkedIn', 'LinkedIn and X', 'A, B and C')
-    """
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def verdict_line(v: ProfileVerdict) -> str:

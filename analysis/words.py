@@ -20,3 +20,13 @@ def listing(names, limit: int = 3) -> str:
     names = list(names)
     shown = ", ".join(names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def joined(names) -> str:
+    """Every name: ``A``, ``A and B``, ``A, B and C``.
+
+    >>> joined(["LinkedIn"]), joined(["LinkedIn", "X"]), joined(["A", "B", "C"])
+    ('LinkedIn', 'LinkedIn and X', 'A, B and C')
+    """
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
