@@ -8,8 +8,9 @@ is excluded, cached or too long is decided once too. A shared implementation (a 
 for distributed workers) replaces it by setting ``DUPEFILTER_CLASS`` to a class with the same
 ``claim`` / ``seen`` / ``request_seen`` / ``restore``.
 
-The set holds a 64-bit digest of each key (:func:`key_digest`), not the key: a million URLs
-in ~70 MiB instead of ~150 (a URL string is ~100 bytes; an int and its set slot ~66).
+The set holds a 64-bit digest of each key (:func:`key_digest`), not the key, and holds it
+compactly (:class:`DigestSet`: 8 bytes a digest in a sorted array, the newest in a small set):
+a million URLs in ~8 MiB instead of ~66 as ints in a set (~150 as strings).
 """
 from __future__ import annotations
 
@@ -27,8 +28,10 @@ _INSTANCES: WeakKeyDictionary = WeakKeyDictionary()
 
 
 def _blake2b64(key: str) -> int:
-    """A URL key's 64-bit digest where Python's hash is narrower (a 32-bit build)."""
-    return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big")
+    """A URL key's 64-bit digest where Python's hash is narrower (a 32-bit build), signed as
+    :class:`DigestSet` keeps it."""
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big",
+                          signed=True)
 
 
 # Python's own hash of a str is 64-bit SipHash on 64-bit builds, computed once per string (the
@@ -36,6 +39,63 @@ def _blake2b64(key: str) -> int:
 # never leaves its process (a collision, 2**-64 per pair, would skip one URL). What is shared
 # between processes (Redis's ``seen``) is ``crawler.cluster.digest``, stable everywhere.
 key_digest = hash if sys.hash_info.width >= 64 else _blake2b64
+
+
+class DigestSet:
+    """A set of signed 64-bit ints (the keys' :func:`key_digest`) at ~8 bytes each, exact.
+
+    The newest digests are in a Python set (~66 bytes each with its slot); every :attr:`RECENT`
+    of them join a sorted numpy array (8 bytes each) and are looked up there by bisection. The
+    digests found in the array are kept aside in a small set (:attr:`HOT`: a site's navigation
+    links, asked about on every page, cost a set lookup, not a bisection). A crawl of 1,000,000
+    pages meets ~2.6 million URLs: ~21 MiB instead of ~172 as a set of ints, per crawl process.
+
+    >>> s = DigestSet(recent=2)
+    >>> for d in (5, -3, 9, 2**63 - 1):
+    ...     s.add(d)
+    >>> [d in s for d in (5, -3, 9, 2**63 - 1, 4, -2**63)], len(s), s.frozen.tolist()
+    ([True, True, True, True, False, False], 4, [-3, 5, 9, 9223372036854775807])
+    """
+
+    RECENT = 1 << 16   # digests in the set before they join the array (~4 MiB)
+    HOT = 1 << 12      # digests found in the array, kept in a set until there are this many
+
+    def __init__(self, recent: int = RECENT):
+        self.recent: set[int] = set()
+        self.hot: set[int] = set()
+        self.frozen = None   # the sorted numpy int64 array (numpy imported with the first one)
+        self.limit = recent
+
+    def __len__(self) -> int:
+        return len(self.recent) + (0 if self.frozen is None else int(self.frozen.size))
+
+    def __contains__(self, digest: int) -> bool:
+        if digest in self.recent or digest in self.hot:
+            return True
+        frozen = self.frozen
+        if frozen is None:
+            return False
+        at = int(frozen.searchsorted(digest))
+        if at < frozen.size and frozen[at] == digest:
+            if len(self.hot) >= self.HOT:
+                self.hot.clear()
+            self.hot.add(digest)
+            return True
+        return False
+
+    def add(self, digest: int) -> None:
+        """Add ``digest`` (the caller asked first: a digest added twice is kept twice, harmlessly)."""
+        self.recent.add(digest)
+        if len(self.recent) >= self.limit:
+            self._freeze()
+
+    def _freeze(self) -> None:
+        import numpy as np
+
+        new = np.fromiter(self.recent, dtype=np.int64, count=len(self.recent))
+        new.sort()
+        self.frozen = new if self.frozen is None else np.insert(self.frozen, self.frozen.searchsorted(new), new)
+        self.recent = set()
 
 
 def dupefilter_of(crawler):
@@ -55,7 +115,7 @@ class KeyDupeFilter(BaseDupeFilter):
 
     def __init__(self, db_path: str | None = None, crawl_id: int | None = None):
         self.db_path, self.crawl_id = db_path, crawl_id
-        self.digests: set[int] = set()   # key_digest() of every key decided about, never the key
+        self.digests = DigestSet()   # key_digest() of every key decided about, never the key
 
     @classmethod
     def from_crawler(cls, crawler):

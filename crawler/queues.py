@@ -47,7 +47,7 @@ class StreamQueue:
     not kept across workers: a robots.txt or a sitemap waits its turn like a page).
     """
 
-    BATCH = 8             # entries read at once (a worker holds at most this many it has not started)
+    BATCH = 32            # entries read at once (a worker holds at most this many it has not started)
     RECLAIM_EVERY = 1.0   # seconds between looks for dead workers' pending entries
     RECLAIM_IDLE = 1000   # ms an entry must have been idle to be claimed (two claimers: one wins)
     EMPTY_PAUSE = 0.02    # seconds an empty read is trusted before Redis is asked again

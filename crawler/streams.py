@@ -226,12 +226,12 @@ class Sender:
                 engine.crawl(r)
         if not (batch or items or ack):
             return None
-        return self._argv(batch, [cluster.encode(i) for i in items], ack,
+        return self._argv(batch, [cluster.encode_item(i) for i in items], ack,
                           [i["page"]["url"] for i in items if isinstance(i, dict) and "page" in i])
 
     def send_items(self, items: list) -> None:
         """Items made outside any response (by the start requests)."""
-        self.send([], [cluster.encode(i) for i in items], None,
+        self.send([], [cluster.encode_item(i) for i in items], None,
                   keys=[i["page"]["url"] for i in items if isinstance(i, dict) and "page" in i])
 
     @contextmanager

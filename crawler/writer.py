@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 CONSUMER = "writer"      # the one consumer of the writer group: a restarted writer reads its own pending items
 BATCH = 100              # items per read and per transaction (a few MB at most held at once)
 BLOCK_MS = 200           # how long one read waits for items
+GATHER = 0.05            # seconds the writer lets items gather after a read that found fewer than BATCH
+                         # (else it reads one or two at a time: a read, a commit and an acknowledgement each)
 QUIET_CHECKS = 2         # rounds with nothing left (and the crawl over) before the writer ends
 LOST_REDIS_AFTER = 5.0   # seconds of failed Redis calls before the writer gives up
 
@@ -101,6 +103,7 @@ class Writer:
         self.stopping = False      # SIGTERM: end after the batch in hand
         self.draining = False      # SIGINT (Ctrl-C): store what is there, then end
         self.written = self.skipped = 0
+        self.done_ids: list = []   # entries stored and committed, acknowledged with the next read
 
     # -- one item ---------------------------------------------------------------------------
     def write_item(self, store: Store, item: dict) -> bool:
@@ -113,29 +116,47 @@ class Writer:
         return True
 
     def write_entries(self, store: Store, entries: list) -> None:
-        """Write a read's entries in one transaction, then
-        acknowledge and delete them. Raises what the store raised (nothing acknowledged)."""
+        """Write a read's entries in one transaction; once it is committed they are to be
+        acknowledged and deleted (with the next read: :meth:`read`, or :meth:`acknowledge`).
+        Raises what the store raised (nothing acknowledged)."""
         with store.batch():
             for _, fields in entries:
                 if not fields:  # (an entry deleted after it was read: nothing to write)
                     continue
                 data = fields.get(b"i", fields.get("i"))
-                if self.write_item(store, cluster.decode(data)):
+                if self.write_item(store, cluster.decode_item(data)):
                     self.written += 1
                 else:
                     self.skipped += 1
-        ids = [entry_id for entry_id, _ in entries]
-        with self.client.pipeline(transaction=True) as pipe:
-            pipe.xack(self.stream, cluster.WRITER_GROUP, *ids)
-            pipe.xdel(self.stream, *ids)
-            pipe.execute()
+        self.done_ids.extend(entry_id for entry_id, _ in entries)
+
+    def _ack(self, pipe) -> None:
+        if self.done_ids:
+            pipe.xack(self.stream, cluster.WRITER_GROUP, *self.done_ids)
+            pipe.xdel(self.stream, *self.done_ids)
+
+    def acknowledge(self) -> None:
+        """Acknowledge and delete the entries stored since the last read."""
+        if self.done_ids:
+            with self.client.pipeline(transaction=True) as pipe:
+                self._ack(pipe)
+                pipe.execute()
+            self.done_ids = []
 
     # -- the loop ---------------------------------------------------------------------------
     def read(self, start: str | None) -> list:
-        """Entries: this consumer's pending ones after ``start`` (a restarted writer), or new ones."""
+        """Entries: this consumer's pending ones after ``start`` (a restarted writer), or new ones.
+        The entries stored since the last read are acknowledged in the same round trip, first."""
         streams = {self.stream: start if start is not None else ">"}
-        reply = self.client.xreadgroup(cluster.WRITER_GROUP, CONSUMER, streams, count=self.batch,
-                                       block=None if start is not None else self.block_ms)
+        block = None if start is not None else self.block_ms
+        if not self.done_ids:
+            reply = self.client.xreadgroup(cluster.WRITER_GROUP, CONSUMER, streams, count=self.batch, block=block)
+        else:
+            with self.client.pipeline(transaction=False) as pipe:
+                self._ack(pipe)
+                pipe.xreadgroup(cluster.WRITER_GROUP, CONSUMER, streams, count=self.batch, block=block)
+                reply = pipe.execute()[-1]
+            self.done_ids = []
         return reply[0][1] if reply else []
 
     def over(self) -> bool:
@@ -167,6 +188,8 @@ class Writer:
                         if entries:
                             quiet = 0
                             self.write_entries(store, entries)
+                            if len(entries) < self.batch and pending is None and not (self.draining or self.stopping):
+                                time.sleep(GATHER)
                             continue
                         quiet = quiet + 1 if self.over() else 0
                         if quiet >= QUIET_CHECKS:
@@ -177,6 +200,8 @@ class Writer:
                             print(f"funnelcheck writer: lost Redis: {exc}", file=sys.stderr)
                             return 1
                         time.sleep(0.2)
+                with contextlib.suppress(redis.exceptions.RedisError):  # (else: replayed, and skipped, by the next writer)
+                    self.acknowledge()
         except Exception as exc:
             if not (isinstance(exc, StoreError) or write_failure(exc)):
                 raise

@@ -77,7 +77,7 @@ def _finish(client, token: str, workers, timeout=60) -> None:
 
 
 def _items(client, token: str) -> list[dict]:
-    return [cluster.decode(f[b"i"]) for _, f in client.xrange(cluster.key(token, "items"))]
+    return [cluster.decode_item(f[b"i"]) for _, f in client.xrange(cluster.key(token, "items"))]
 
 
 def _fetched(srv: SiteServer) -> Counter:
