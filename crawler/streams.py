@@ -40,51 +40,56 @@ CHUNK = 1000        # requests + items a response may make before a part of them
 DIRECT_BATCH = 200  # requests pushed outside a response (start requests, a resume) sent together
 
 # KEYS: requests, items, seen, limits, limits:depth, limits:max_pages
-# ARGV: ack id ("" = none), group, n requests, then per request: digest, gated (1/0), request bytes
+# ARGV: n steps, then per step (the output of one response, or a part of it):
+#       ack id ("" = none), group, n requests, then per request: digest, gated (1/0), request bytes
 #       ("" = a key decided without a request), trap template ("" = none), counted (1/0: a page
 #       for --max-pages; both count when the key was new, or is not gated: a GET after a HEAD);
 #       n items, then their bytes; n ops, then per op: code, field, value
 #       (i: HINCRBY limits, n: HSETNX limits, d / m: SADD to the cut sets)
+# Several steps in one call are done in their order, all or none (several responses that ended
+# while the step before was on its way: one round trip, see Sender.send_output_async).
 # Returns: {pages, template, variants, template, variants, ...}
 FLUSH = """
-local n = tonumber(ARGV[3])
-local at = 4
 local out = {0}
-for _ = 1, n do
-  local digest, gated, data, tpl, counted = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
-  at = at + 5
-  local added = redis.call('SADD', KEYS[3], digest)
-  if added == 1 or gated == '0' then
-    if data ~= '' then redis.call('XADD', KEYS[1], '*', 'r', data) end
-  end
-  if added == 1 or gated == '0' then
-    if tpl ~= '' then
-      table.insert(out, tpl)
-      table.insert(out, redis.call('HINCRBY', KEYS[4], 'v:' .. tpl, 1))
-    end
-    if counted == '1' then redis.call('HINCRBY', KEYS[4], 'pages', 1) end
-  end
-end
-local items = tonumber(ARGV[at])
-at = at + 1
-for _ = 1, items do
-  redis.call('XADD', KEYS[2], '*', 'i', ARGV[at])
-  at = at + 1
-end
-local ops = tonumber(ARGV[at])
-at = at + 1
-for _ = 1, ops do
-  local code, field, value = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+local at = 2
+for _ = 1, tonumber(ARGV[1]) do
+  local ack, group = ARGV[at], ARGV[at + 1]
+  local n = tonumber(ARGV[at + 2])
   at = at + 3
-  if code == 'i' then redis.call('HINCRBY', KEYS[4], field, tonumber(value))
-  elseif code == 'n' then redis.call('HSETNX', KEYS[4], field, value)
-  elseif code == 'd' then redis.call('SADD', KEYS[5], value)
-  elseif code == 'm' then redis.call('SADD', KEYS[6], value)
+  for _ = 1, n do
+    local digest, gated, data, tpl, counted = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
+    at = at + 5
+    local added = redis.call('SADD', KEYS[3], digest)
+    if added == 1 or gated == '0' then
+      if data ~= '' then redis.call('XADD', KEYS[1], '*', 'r', data) end
+      if tpl ~= '' then
+        table.insert(out, tpl)
+        table.insert(out, redis.call('HINCRBY', KEYS[4], 'v:' .. tpl, 1))
+      end
+      if counted == '1' then redis.call('HINCRBY', KEYS[4], 'pages', 1) end
+    end
   end
-end
-if ARGV[1] ~= '' then
-  redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
-  redis.call('XDEL', KEYS[1], ARGV[1])
+  local items = tonumber(ARGV[at])
+  at = at + 1
+  for _ = 1, items do
+    redis.call('XADD', KEYS[2], '*', 'i', ARGV[at])
+    at = at + 1
+  end
+  local ops = tonumber(ARGV[at])
+  at = at + 1
+  for _ = 1, ops do
+    local code, field, value = ARGV[at], ARGV[at + 1], ARGV[at + 2]
+    at = at + 3
+    if code == 'i' then redis.call('HINCRBY', KEYS[4], field, tonumber(value))
+    elseif code == 'n' then redis.call('HSETNX', KEYS[4], field, value)
+    elseif code == 'd' then redis.call('SADD', KEYS[5], value)
+    elseif code == 'm' then redis.call('SADD', KEYS[6], value)
+    end
+  end
+  if ack ~= '' then
+    redis.call('XACK', KEYS[1], group, ack)
+    redis.call('XDEL', KEYS[1], ack)
+  end
 end
 out[1] = tonumber(redis.call('HGET', KEYS[4], 'pages') or '0')
 return out
@@ -112,6 +117,8 @@ class Sender:
         self.direct: list = []           # requests pushed outside any response, not sent yet
         self.limits = None               # the crawl's ClusterLimits, once it exists
         self.sent = 0                    # steps sent (a measure: round trips per page)
+        self.flushing = False            # an awaited step is on its way (send_output_async)
+        self.waiting: list = []          # steps that wait for it: (argv, future)
 
     @classmethod
     def of(cls, crawler) -> "Sender":
@@ -203,16 +210,52 @@ class Sender:
             self._sent(self.script(keys=self.keys, args=argv))
 
     async def send_output_async(self, requests: list, items: list, ack: str | None) -> None:
-        """:meth:`send_output`, the step awaited on the reactor's asyncio loop."""
+        """:meth:`send_output`, the step awaited on the reactor's asyncio loop. While a step is on
+        its way, the steps of the responses that end meanwhile wait and then leave together, in
+        one call (a round trip and a script run for several pages; each still all or nothing, in
+        order)."""
         argv = self._output(requests, items, ack)
-        if argv is not None:
-            if self.ascript is None:
-                import redis.asyncio
+        if argv is None:
+            return
+        if self.ascript is None:
+            import redis.asyncio
 
-                self.aclient = redis.asyncio.Redis.from_url(self.crawler.settings.get("FUNNEL_REDIS_URL"),
-                                                            socket_connect_timeout=5)
-                self.ascript = self.aclient.register_script(FLUSH)
+            self.aclient = redis.asyncio.Redis.from_url(self.crawler.settings.get("FUNNEL_REDIS_URL"),
+                                                        socket_connect_timeout=5)
+            self.ascript = self.aclient.register_script(FLUSH)
+        if self.flushing:
+            import asyncio
+
+            done = asyncio.get_running_loop().create_future()
+            self.waiting.append((argv, done))
+            await done
+            return
+        self.flushing = True
+        try:
             self._sent(await self.ascript(keys=self.keys, args=argv))
+            while self.waiting:
+                steps, self.waiting = self.waiting, []
+                args = [len(steps)]
+                for step, _ in steps:
+                    args += step[1:]
+                try:
+                    self._sent(await self.ascript(keys=self.keys, args=args))
+                except BaseException as exc:  # each waiting response gets it
+                    for _, done in steps:
+                        if isinstance(exc, Exception):
+                            done.set_exception(exc)
+                        else:
+                            done.cancel()
+                    raise
+                for _, done in steps:
+                    done.set_result(None)
+        finally:
+            self.flushing = False
+            if self.waiting:  # (the step in hand failed: the waiting ones were not sent)
+                steps, self.waiting = self.waiting, []
+                for _, done in steps:
+                    if not done.done():
+                        done.set_exception(ConnectionError("an earlier step to Redis failed"))
 
     def _output(self, requests: list, items: list, ack: str | None) -> list | None:
         engine = getattr(self.crawler, "engine", None) if self.crawler is not None else None
@@ -263,7 +306,7 @@ class Sender:
                 gate += [digest, "0", b"", tpl or "", "1" if counted else "0"]  # (no request: nothing pushed)
                 listed.add(digest)
         ops = limits.ops() if limits is not None else []
-        return argv + [len(gate) // 5, *gate, len(items), *items, len(ops) // 3, *ops]
+        return [1, *argv, len(gate) // 5, *gate, len(items), *items, len(ops) // 3, *ops]
 
     def _sent(self, out) -> None:
         self.sent += 1
