@@ -36,10 +36,11 @@ from crawler.writer import backlog, ensure_group
 
 logger = logging.getLogger(__name__)
 
-SETTLE = 0.3          # seconds between the two checks that find the crawl done
+SETTLE = 0.15         # seconds between the two checks that find the crawl done
 DRAIN_TIMEOUT = 60.0  # seconds the writer gets to store what is left once the crawl is done or stopped
 STOP_TIMEOUT = 15.0   # seconds workers get to close once told to
 PUSH_CHUNK = 1000     # frontier entries per pipelined round trip when a resume rebuilds Redis
+PRELOAD_AFTER = 2.0   # seconds into the crawl (the workers started) the coordinator imports what its end needs
 
 
 class ClusterError(RuntimeError):
@@ -176,8 +177,14 @@ class Coordinator:
         settled, lost_since = 0, None
         last_check = 0.0
         deadline = None
+        preload = time.monotonic() + PRELOAD_AFTER
         while True:
             time.sleep(self.poll)
+            if preload and time.monotonic() >= preload:
+                # what the end of the crawl imports (the limits' summary: crawler.extensions, and Scrapy
+                # with it, ~0.3 s of CPU), imported while the crawl runs rather than after it
+                preload = 0
+                import crawler.extensions  # noqa: F401
             with suppress(redis.exceptions.RedisError):  # (a Redis lost is found below)
                 cluster.still_running(self.client, self.token)
             self.progress(store)

@@ -5,8 +5,6 @@ import logging
 import os
 import tempfile
 
-from scrapy import signals
-
 from crawler.store import Store, StoreError, mark_crawl_failed, write_error, write_failure
 
 logger = logging.getLogger(__name__)
@@ -54,6 +52,8 @@ class StorePipeline:
 
     @classmethod
     def from_crawler(cls, crawler):
+        from scrapy import signals  # (here: the cluster's writer imports this module for reserve(), without Scrapy)
+
         pipeline = cls(crawler.settings.get("FUNNEL_DB"), crawler.settings.getint("FUNNEL_CRAWL_ID"), crawler)
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         return pipeline

@@ -228,7 +228,10 @@ class Sender:
 
             done = asyncio.get_running_loop().create_future()
             self.waiting.append((argv, done))
-            await done
+            if await done:
+                return
+            # (the step on its way failed before this one left: it is sent on its own, as any other)
+            self._sent(await self.ascript(keys=self.keys, args=argv))
             return
         self.flushing = True
         try:
@@ -240,22 +243,23 @@ class Sender:
                     args += step[1:]
                 try:
                     self._sent(await self.ascript(keys=self.keys, args=args))
-                except BaseException as exc:  # each waiting response gets it
+                except Exception as exc:  # noqa: BLE001 - theirs: each waiting response gets it (this one's was sent)
                     for _, done in steps:
-                        if isinstance(exc, Exception):
-                            done.set_exception(exc)
-                        else:
-                            done.cancel()
+                        done.set_exception(exc)
+                    break
+                except BaseException:
+                    for _, done in steps:
+                        done.cancel()
                     raise
                 for _, done in steps:
-                    done.set_result(None)
+                    done.set_result(True)
         finally:
             self.flushing = False
-            if self.waiting:  # (the step in hand failed: the waiting ones were not sent)
+            if self.waiting:  # (the step in hand failed: the waiting ones were not sent, each goes alone)
                 steps, self.waiting = self.waiting, []
                 for _, done in steps:
                     if not done.done():
-                        done.set_exception(ConnectionError("an earlier step to Redis failed"))
+                        done.set_result(False)
 
     def _output(self, requests: list, items: list, ack: str | None) -> list | None:
         engine = getattr(self.crawler, "engine", None) if self.crawler is not None else None

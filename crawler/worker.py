@@ -273,8 +273,10 @@ def run_worker(redis_url: str, verbose: int = 0, token: str | None = None) -> in
         process.crawl(crawler)
         _stop_on_signals(process, heartbeat)
         process.start(install_signal_handlers=False)
+        from crawler import worker as extension  # (Scrapy made it from `crawler.worker`, not `__main__`)
+
         member = crawler.extensions.middlewares and next(
-            (m for m in crawler.extensions.middlewares if isinstance(m, ClusterMember)), None)
+            (m for m in crawler.extensions.middlewares if isinstance(m, extension.ClusterMember)), None)
         if member is not None and member.lost:
             print(member.lost, file=sys.stderr)
             return 2

@@ -38,6 +38,7 @@ BLOCK_MS = 200           # how long one read waits for items
 GATHER = 0.05            # seconds the writer lets items gather after a read that found fewer than BATCH
                          # (else it reads one or two at a time: a read, a commit and an acknowledgement each)
 QUIET_CHECKS = 2         # rounds with nothing left (and the crawl over) before the writer ends
+QUIET_BLOCK_MS = 20      # how long the reads after the first such round wait (the crawl is over: nothing comes)
 LOST_REDIS_AFTER = 5.0   # seconds of failed Redis calls before the writer gives up
 
 
@@ -144,11 +145,12 @@ class Writer:
             self.done_ids = []
 
     # -- the loop ---------------------------------------------------------------------------
-    def read(self, start: str | None) -> list:
-        """Entries: this consumer's pending ones after ``start`` (a restarted writer), or new ones.
-        The entries stored since the last read are acknowledged in the same round trip, first."""
+    def read(self, start: str | None, block_ms: int | None = None) -> list:
+        """Entries: this consumer's pending ones after ``start`` (a restarted writer), or new ones
+        (waiting up to ``block_ms``, default :attr:`block_ms`, for them). The entries stored since
+        the last read are acknowledged in the same round trip, first."""
         streams = {self.stream: start if start is not None else ">"}
-        block = None if start is not None else self.block_ms
+        block = None if start is not None else (block_ms or self.block_ms)
         if not self.done_ids:
             reply = self.client.xreadgroup(cluster.WRITER_GROUP, CONSUMER, streams, count=self.batch, block=block)
         else:
@@ -178,7 +180,7 @@ class Writer:
             with Store(self.db_path) as store:
                 while not self.stopping:
                     try:
-                        entries = self.read(pending)
+                        entries = self.read(pending, QUIET_BLOCK_MS if quiet else None)
                         lost_since = None
                         if pending is not None:  # a restarted writer: its own pending entries first
                             if not entries:
