@@ -145,6 +145,7 @@ class Coordinator:
         self.status_key = cluster.key(self.token, "status")
         self.writer: _Child | None = None
         self.local: list[_Child] = []
+        self._progress = None
 
     # -- starting -------------------------------------------------------------------------
     def start(self, store: Store) -> None:
@@ -221,9 +222,12 @@ class Coordinator:
                 codes = sorted({_why("worker", w.code) for w in self.local})
                 return "workers", f"every worker stopped before the crawl was done ({', '.join(codes)})"
 
-    def progress(self, store: Store) -> None:
-        if self.on_progress:
-            self.on_progress(store.count_pages(self.crawl_id, None), store.count_queued(self.crawl_id))
+    def progress(self, store: Store, force: bool = False) -> None:
+        if self._progress is None:
+            from crawler.run import Progress
+
+            self._progress = Progress(store, self.crawl_id, self.on_progress)
+        self._progress(force)
 
     # -- ending ---------------------------------------------------------------------------
     def set_status(self, status: str) -> None:
@@ -329,7 +333,7 @@ def run_cluster_crawl(db_path: str, crawl_id: int, workers: int, redis_url: str 
             outcome, why = coordinator.watch(store, options.max_time_seconds)
         except KeyboardInterrupt:
             coordinator.wind_down("stopped")
-            coordinator.progress(store)
+            coordinator.progress(store, force=True)
             with suppress(redis.exceptions.RedisError):
                 coordinator.limits(store, finished=False)
             _finish(store, crawl_id, "interrupted", "interrupted by the user")
@@ -338,7 +342,7 @@ def run_cluster_crawl(db_path: str, crawl_id: int, workers: int, redis_url: str 
             restore()
         if outcome == "done":
             code = coordinator.wind_down("done")
-            coordinator.progress(store)
+            coordinator.progress(store, force=True)
             tail = coordinator.tail()
             if code == 0:
                 try:
@@ -351,7 +355,7 @@ def run_cluster_crawl(db_path: str, crawl_id: int, workers: int, redis_url: str 
             outcome, why = "writer", _why("the writer", code)
         else:  # (with Redis gone, a worker has nothing left to do: it is stopped at once)
             code = coordinator.wind_down("stopped", grace=0.5 if outcome == "redis" else STOP_TIMEOUT)
-            coordinator.progress(store)
+            coordinator.progress(store, force=True)
             tail = coordinator.tail()
         crawl = store.crawl(crawl_id)
         if crawl["status"] != "running":  # the writer marked it failed (a full disk)

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from typing import Callable
 
 from crawler.options import CrawlOptions
@@ -240,6 +241,29 @@ def _die_with_parent() -> None:
         pass
 
 
+class Progress:
+    """``on_progress(pages_done, urls_queued)`` from the store's counts, called at most every
+    poll and so that it takes no more than :attr:`SHARE` of the watching process's time: the
+    counts scan the crawl's rows (a million pages: tens of ms each), and the caller's
+    ``on_progress`` may build the live graph; both would otherwise take a good part of a core
+    from the crawl every 0.2 s."""
+
+    SHARE = 0.05
+
+    def __init__(self, store, crawl_id: int, on_progress: Callable[[int, int], None] | None):
+        self.store, self.crawl_id, self.on_progress = store, crawl_id, on_progress
+        self.next = 0.0
+
+    def __call__(self, force: bool = False) -> None:
+        if self.on_progress is None:
+            return
+        start = time.monotonic()
+        if not force and start < self.next:
+            return
+        self.on_progress(self.store.count_pages(self.crawl_id, None), self.store.count_queued(self.crawl_id))
+        self.next = start + (time.monotonic() - start) / self.SHARE
+
+
 def run_crawl(db_path: str, crawl_id: int, on_progress: Callable[[int, int], None] | None = None,
               poll: float = 0.2, verbose: int = 0, resume: bool = False) -> tuple[int, str]:
     """Run crawl ``crawl_id`` (already created in the store) in a child process.
@@ -254,6 +278,7 @@ def run_crawl(db_path: str, crawl_id: int, on_progress: Callable[[int, int], Non
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with tempfile.TemporaryFile(mode="w+") as log, Store(db_path) as store:
+        progress = Progress(store, crawl_id, on_progress)
         argv = [sys.executable, "-m", "crawler.run", str(db_path), str(crawl_id), str(verbose)]
         proc = subprocess.Popen(argv + (["resume"] if resume else []),
                                 stdout=subprocess.DEVNULL, stderr=None if verbose else log, env=env,
@@ -264,8 +289,7 @@ def run_crawl(db_path: str, crawl_id: int, on_progress: Callable[[int, int], Non
                     code = proc.wait(timeout=poll)
                     break
                 except subprocess.TimeoutExpired:
-                    if on_progress:
-                        on_progress(store.count_pages(crawl_id, None), store.count_queued(crawl_id))
+                    progress()
         except KeyboardInterrupt:
             proc.send_signal(signal.SIGINT)
             try:
@@ -275,8 +299,7 @@ def run_crawl(db_path: str, crawl_id: int, on_progress: Callable[[int, int], Non
                 proc.wait()
             _finish(store, crawl_id, "interrupted", "interrupted by the user")
             raise
-        if on_progress:
-            on_progress(store.count_pages(crawl_id, None), store.count_queued(crawl_id))
+        progress(force=True)
         log.seek(0)
         tail = log.read()[-4000:]
         if store.crawl(crawl_id)["status"] == "running":
