@@ -17,6 +17,7 @@ when a crawl was cut short is fetched again, and nothing is stored twice.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import signal
@@ -183,9 +184,12 @@ class Coordinator:
             time.sleep(self.poll)
             if preload and time.monotonic() >= preload:
                 # what the end of the crawl imports (the limits' summary: crawler.extensions, and Scrapy
-                # with it, ~0.3 s of CPU), imported while the crawl runs rather than after it
+                # with it, ~0.3 s of CPU), imported while the crawl runs rather than after it; in a
+                # thread, so that this loop keeps the crawl's status alive meanwhile (an import that
+                # took longer than HEARTBEAT_TTL on a loaded machine let it expire)
                 preload = 0
-                import crawler.extensions  # noqa: F401
+                threading.Thread(target=importlib.import_module, args=("crawler.extensions",), daemon=True,
+                                 name="funnelcheck-preload").start()
             with suppress(redis.exceptions.RedisError):  # (a Redis lost is found below)
                 cluster.still_running(self.client, self.token)
             self.progress(store)
