@@ -273,6 +273,9 @@ def run_size(args, n):
     need = n * (0.0105 + (0.0145 if to_file else 0))
     if free < need:
         raise bench.HarnessError(f"{args.work_dir} has {free:.0f} MiB free, {n} pages need about {need:.0f}")
+    reuse = Path(args.site_dir) / f"site-{n}" if args.site_dir else None
+    if reuse is not None and (reuse / "_facts.json").exists():
+        need -= n * 0.007  # the site is there already
     tmp = Path(tempfile.mkdtemp(prefix=f"fc-scale-{n}-", dir=args.work_dir))
     os.chmod(tmp, 0o755)  # nginx workers run unprivileged
     res = {"pages_generated": n, "workers": args.workers, "code": {**tree_state(), "snapshot": args.snapshot_digest},
@@ -280,15 +283,18 @@ def run_size(args, n):
            "loadavg_before": os.getloadavg()}
     started = False
     try:
-        site = tmp / "site"
-        site.mkdir()
-        log(f"[{n}] generating the site into {site} ...")
+        site = reuse if reuse is not None else tmp / "site"
         t = time.monotonic()
-        r = subprocess.run([sys.executable, args.gen_site, "--pages", str(n), "--out", str(site),
-                            "--base-url", f"http://127.0.0.1:{args.port}"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if r.returncode:
-            raise bench.HarnessError(f"gen_site.py failed: {r.stderr.strip()[-2000:]}")
+        if reuse is not None and (reuse / "_facts.json").exists():
+            log(f"[{n}] reusing the site in {site} (--site-dir)")
+        else:
+            site.mkdir(parents=True, exist_ok=True)
+            log(f"[{n}] generating the site into {site} ...")
+            r = subprocess.run([sys.executable, args.gen_site, "--pages", str(n), "--out", str(site),
+                                "--base-url", f"http://127.0.0.1:{args.port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if r.returncode:
+                raise bench.HarnessError(f"gen_site.py failed: {r.stderr.strip()[-2000:]}")
         facts = json.loads((site / "_facts.json").read_text())
         res.update(expected_pages=facts["pages"], links_total=facts.get("links_total"),
                    gen_seconds=time.monotonic() - t,
@@ -490,6 +496,8 @@ def parse_args(argv):
                     help="measure nothing: print the table of earlier --results files")
     ap.add_argument("--tools", default="funnelcheck", help="only funnelcheck (accepted for run.py's sake)")
     ap.add_argument("--gen-site", default=str(bench.SHARED / "gen_site.py"), help="path to gen_site.py")
+    ap.add_argument("--site-dir", default=None, help="keep each size's site in DIR/site-N and reuse it when it is "
+                    "there (generated for the same --port: its sitemap names it)")
     ap.add_argument("--serve", default=None, help="path to serve.sh (default beside gen_site.py)")
     ap.add_argument("--port", type=int, default=8080, help="port to serve the site on (8080)")
     ap.add_argument("--funnelcheck-cmd", help="command to run instead of `funnelcheck`")

@@ -78,6 +78,17 @@ class RenderHandler(ScrapyPlaywrightDownloadHandler):
             handler = crawler._funnel_render_handler = cls(crawler)
         return handler
 
+    async def _launch(self) -> None:
+        """Nothing when the crawl starts: the Playwright driver (~125 MiB of Node.js, a second
+        of start-up) is started by the first page rendered (:meth:`_launched`), so a crawl that
+        renders nothing (a static site with ``--render auto``) never starts it."""
+
+    async def _launched(self) -> None:
+        lock = self.__dict__.setdefault("_launch_lock", asyncio.Lock())
+        async with lock:
+            if getattr(self, "browser_provider", None) is None:
+                await super()._launch()
+
     async def close(self) -> None:
         if getattr(self, "_closing", False):  # (closed once, though installed for two schemes)
             return
@@ -181,6 +192,7 @@ class RenderHandler(ScrapyPlaywrightDownloadHandler):
         fails alone; so does one whose renderer crashed (over its heap)."""
         if not request.meta.get("playwright"):
             return await super()._download_request(request, spider)
+        await self._launched()
         limit = self.timeout + min(SETTLE_MAX, self.timeout) + 5
         try:
             response = await asyncio.wait_for(super()._download_request(request, spider), limit)

@@ -9,8 +9,8 @@ namespace ``funnelcheck:<token>``; this module is the one place that names them.
 ======================  =======  ============================================================
 key (under the ns)      type     what it holds
 ======================  =======  ============================================================
-``requests``            stream   requests to fetch (field ``r``: the scrapy-redis serializer's
-                                 bytes of ``request_to_dict``); group ``workers``: a request is
+``requests``            stream   requests to fetch (field ``r``: ``request.to_dict()`` as
+                                 :func:`crawler.queues.compact` writes it); group ``workers``: a request is
                                  pending (in flight) until its worker sends the items it made;
                                  then it is acknowledged and deleted (``XDEL``: the stream holds
                                  only what is left to do, ``XLEN`` 0 = nothing waits; the

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import marshal
+import zlib
 from collections import deque
 from time import monotonic
 
@@ -32,10 +34,70 @@ class HostPriorityQueue(DownloaderAwarePriorityQueue):
                                    startprios, start_queue_cls=self._start_queue_cls)
 
 
+_COMPACT = b"Z1"   # the first bytes of a compact request (scrapy-redis's pickles start with b"\x80")
+_DEFAULTS: dict | None = None   # what ``Request(url).to_dict()`` holds besides the URL
+#: zlib's preset dictionary for compact requests: the names and values every funnelcheck request
+#: repeats (a change here is a new ``_COMPACT`` version: requests in Redis must still decode).
+_ZDICT = (b"http://https://www./index.html/blog/posts/products/sitemap.xmlrobots.txt"
+          b"\xfa\x08callback\xfa\x05parse\xfa\x07errback\xfa\x08on_error\xfa\x07headers"
+          b"{\xf3\x07Referer[\xf3\xfa\x04meta{\xfa\x04role\xfa\x04page\xfa\x05depth"
+          b"\xfa\x07claimed\xfa\rdont_redirectT\xfa\x15handle_httpstatus_allT\xfa\x12rate_limit_retries"
+          b"\xfa\x13dont_obey_robotstxtT\xfa\x06public\xfa\x03key\xfa\x07listed\xfa\x04fetch"
+          b"\xfa\x01=[\xfa\x06public\xfa\x03key\xfa\x07claimed0")
+
+
+def _defaults() -> dict:
+    global _DEFAULTS
+    if _DEFAULTS is None:
+        from scrapy import Request
+
+        _DEFAULTS = {k: v for k, v in Request("http://x/").to_dict().items() if k != "url"}
+    return _DEFAULTS
+
+
+def compact(d: dict) -> bytes:
+    """A request's ``to_dict()`` in ~105 bytes instead of scrapy-redis's ~525 (a pickle of every
+    field; measured on the bench site's requests): the fields left at their defaults are left
+    out, meta values that repeat the URL are named instead, and the rest is marshalled and deflated with a preset dictionary. A crawl's
+    frontier waits in Redis's memory: a million requests are ~200 MB this way, ~600 as pickles.
+
+    >>> d = {"url": "https://a.example/blog/", "callback": "parse", "errback": None, "headers": {},
+    ...      "body": b"", "cookies": {}, "meta": {"key": "https://a.example/blog/", "depth": 2},
+    ...      "encoding": "utf-8", "priority": 0, "dont_filter": False, "flags": [], "cb_kwargs": {},
+    ...      "method": "GET"}
+    >>> uncompact(compact(d)) == d, len(compact(d))
+    (True, 57)
+    """
+    url = d["url"]
+    defaults = _defaults()
+    out = {k: v for k, v in d.items() if k != "url" and (k not in defaults or defaults[k] != v)}
+    meta = out.get("meta")
+    if meta:
+        out["="] = [k for k, v in meta.items() if v == url]
+        if out["="]:
+            out["meta"] = {k: (None if v == url else v) for k, v in meta.items()}
+        else:
+            del out["="]
+    z = zlib.compressobj(6, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, _ZDICT)
+    return _COMPACT + z.compress(marshal.dumps((url, out))) + z.flush()
+
+
+def uncompact(data: bytes) -> dict:
+    """The ``to_dict()`` that :func:`compact` encoded."""
+    z = zlib.decompressobj(-15, _ZDICT)
+    url, out = marshal.loads(z.decompress(data[len(_COMPACT):]) + z.flush())
+    d = {**_defaults(), **out, "url": url}
+    same = d.pop("=", ())
+    if same:
+        d["meta"] = {k: (url if k in same else v) for k, v in d["meta"].items()}
+    return d
+
+
 class StreamQueue:
     """scrapy-redis's queue (``SCHEDULER_QUEUE_CLASS``) of a cluster crawl, on a Redis stream.
 
-    ``push`` encodes a request with scrapy-redis's serializer (``request_to_dict``) and hands it to
+    ``push`` encodes a request (:func:`compact`, or scrapy-redis's serializer for a request it
+    cannot write) and hands it to
     the worker's :class:`crawler.streams.Sender`, which adds it to ``requests`` (``XADD``) with the
     page that made it, in one step. ``pop`` reads the group ``workers`` as this worker
     (``XREADGROUP``, a few entries at a time kept in a small local buffer); an entry stays pending
@@ -113,7 +175,17 @@ class StreamQueue:
             d["callback"] = names[0]
         if names[1] is not None:
             d["errback"] = names[1]
-        return self._codec.serializer.dumps(d)
+        try:
+            return compact(d)
+        except ValueError:  # a meta value marshal cannot write: scrapy-redis's pickle
+            return self._codec.serializer.dumps(d)
+
+    def _decode(self, data: bytes):
+        if data.startswith(_COMPACT):
+            from scrapy.utils.request import request_from_dict
+
+            return request_from_dict(uncompact(data), spider=self.spider)
+        return self._codec._decode_request(data)
 
     def _method_name(self, func) -> str | None:
         """``func``'s name if it is a method of this spider under that name, else None."""
@@ -138,7 +210,7 @@ class StreamQueue:
                 self.empty_at = now
                 return None
         entry_id, fields = self.buffer.popleft()
-        request = self._codec._decode_request(fields[b"r"])
+        request = self._decode(fields[b"r"])
         request.meta["stream_id"] = _text(entry_id)
         return request
 

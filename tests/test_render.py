@@ -86,19 +86,29 @@ def is_chromium(pid: int) -> bool:
         return False
 
 
+def is_driver(pid: int) -> bool:
+    """The Playwright driver (Node.js running ``cli.js run-driver``)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"run-driver" in fh.read()
+    except OSError:
+        return False
+
+
 class TreeMemory(threading.Thread):
     """Samples the memory of the marked process tree every 0.2 s: the most seen, and how many
-    Chromium processes ran at most."""
+    Chromium processes and Playwright drivers ran at most."""
 
     def __init__(self, mark: str):
         super().__init__(daemon=True)
-        self.mark, self.most, self.chromium, self.stop = mark, 0.0, 0, threading.Event()
+        self.mark, self.most, self.chromium, self.drivers, self.stop = mark, 0.0, 0, 0, threading.Event()
 
     def run(self):
         while not self.stop.wait(0.2):
             pids = marked(self.mark)
             self.most = max(self.most, sum(pss_mib(p) for p in pids))
             self.chromium = max(self.chromium, sum(1 for p in pids if is_chromium(p)))
+            self.drivers = max(self.drivers, sum(1 for p in pids if is_driver(p)))
 
 
 @pytest.fixture(scope="module")
@@ -269,13 +279,13 @@ def static(tmp_path_factory, module_site_server):
 @needs_chromium
 def test_a_static_site_with_auto_renders_nothing_and_starts_no_browser(static):
     """No page of it runs a script: rendering could not change one, so none is rendered, not even
-    as a sample, and Chromium is never started."""
+    as a sample, and neither Chromium nor the Playwright driver (~125 MiB of Node.js) is started."""
     result, report, db, memory = static["auto"]
     assert result.exit_code == 1, result.stderr   # (the site's own findings: high)
     pages = page_rows(db)
     assert pages == {"https://www.shop.test/" + path: ("raw", None) for path in ("", "about/", "contact/", "pricing/")}
     assert report["summary"]["read_as"] == {"raw": 4, "rendered": 0}
-    assert memory.chromium == 0
+    assert (memory.chromium, memory.drivers) == (0, 0)
     # rendering found nothing the served HTML lacks: the same report as without it
     never = static["never"][1]
     assert findings_set(report) == findings_set(never)
