@@ -970,6 +970,7 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     ends = np.zeros((n, len(ENDS)))
     if n:
         ends[:, :EXIT] = chain.solve(chain.ends)
+    chain.ends = None  # (solved: the chains fix-first measures have their own)
     ends[:, EXIT] = np.maximum(0.0, 1.0 - ends[:, :EXIT].sum(axis=1))
     b = ends[:, CONVERSION]
     visits = chain.solve(b * ~walk.offers) if n else np.zeros(0)  # (N b)_i: clicks of the converting walks
@@ -1085,6 +1086,7 @@ def fix_first(chain: Chain, groups: list, removals: list, entries: np.ndarray, c
                 links = (links[0], links[1], table[links[2]])
             other = chain.without(*links)
             after = float(share @ np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries])
+            del other  # (before the next group's chain: two chains' per-page arrays never held at once)
         effect = {"ids": [f.id for f in grp], "measure": "remove", "links": len(links[0]),
                   "conversion": round(after, DIGITS), "cost": round(100 * (after - base), DIGITS - 2)}
         if y is not None:
@@ -1218,6 +1220,7 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
         if pages.any() and weights[region] > 0:
             other = chain.with_offer_link(pages, weights[region])
             after = float(share @ np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries])
+            del other
         out.append({"ids": [f.id for f in fs], "measure": "reach", "links": int(pages.sum()), "region": region,
                     "cost": round(100 * (after - base), DIGITS - 2),
                     "flow": round(float(y[pages & ~walk.offers].sum()), DIGITS)})
