@@ -524,8 +524,8 @@ class GraphBuilder:
             if row.get("read_as"):  # how an owned HTML page was read: raw or rendered (--render)
                 g.nodes[url]["read_as"] = _shared(row["read_as"])
         nodes = g.nodes
-        self.last_link, ends = self.store.link_ends(self.crawl_id, after=self.last_link)  # one query
-        for key in sorted(ends):
+        self.last_link, ends = self.store.link_ends(self.crawl_id, after=self.last_link)  # one query, sorted
+        for key in ends:
             if key not in nodes:
                 self._target_node(intern(key))  # a source's page row, if it had none yet, comes in the next update
 

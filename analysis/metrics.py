@@ -184,6 +184,13 @@ class Walk:
     findings: list = field(default_factory=list)
     grouped: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     group: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    # A walk of the owned links only (``walk_graph(..., owned=True)``): ``src``, ``dst``, ``region``
+    # hold the links between pages; ``sums`` = ``(count, total, off)`` of every clickable link, as
+    # :class:`Chain` sums them; ``removals`` the ``(src, dst, region)`` of each fix-first group's
+    # links (what ``links_of(number, weights=False)`` gives); ``links`` the clickable links walked.
+    sums: tuple | None = None
+    removals: list | None = None
+    links: int = -1
 
     @property
     def n(self) -> int:
@@ -197,6 +204,9 @@ class Walk:
         """``(src, dst, weight)`` of the links fix-first finding ``number`` is about; ``(src, dst,
         region)`` without ``weights`` (a byte a link instead of 8: :func:`fix_first` weighs them
         one group at a time)."""
+        if self.removals is not None:
+            src, dst, region = self.removals[number]
+            return src, dst, (self.table[region] if weights else region)
         at = self.grouped[self.group == number]
         return self.src[at], self.dst[at], (self.weight(at) if weights else self.region[at])
 
@@ -309,10 +319,13 @@ def _destination(g, key: str, index: dict[str, int], n: int) -> int:
     return n + EXTERNAL
 
 
-def walk_graph(g, findings=(), weights: dict[str, float] | None = None, chunked: bool = True) -> Walk:
+def walk_graph(g, findings=(), weights: dict[str, float] | None = None, chunked: bool = True,
+               owned: bool = False) -> Walk:
     """Stream the crawl's clickable links once into a :class:`Walk`: a chunk of rows at a time
     judged with numpy (``chunked``), or one by one (a store of schema 1; the reference the
-    chunked walk is tested against).
+    chunked walk is tested against). With ``owned``, the walk keeps the links between pages only
+    and sums the others as it goes (:class:`Chain` needs no more of them: see ``Walk.sums``), and
+    each fix-first group's links in ``Walk.removals``: the funnel metrics' walk, a third smaller.
 
     >>> from analysis.graph import graph_from
     >>> g = graph_from([{"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1}],
@@ -339,24 +352,102 @@ def walk_graph(g, findings=(), weights: dict[str, float] | None = None, chunked:
     # in arrays indexed by id: a 100,000-page crawl names 180,000 URLs, and a dict entry each
     # would be tens of MiB more at the metrics' peak
     url_of = g.store.url_table(nodes)
+    table = np.array([weights[r] for r in REGIONS])
+    sums = None
     if url_of is not None:
         page_of = array("i", [-1]) * len(url_of)  # id -> page number, -1: not a page walked
         for i, url in enumerate(url_of):
             if url is not None:
                 page_of[i] = index.get(url, -1)
         if chunked:
+            sums = _Sums(n, table) if owned else None
             _walk_chunks(g, index, n, url_of, page_of, site_page, code_of, social, blog, src, dst, codes, grouped,
-                         group)
+                         group, sums)
         else:
             _walk_rows(g, index, n, url_of, page_of, array("i", [-1]) * len(url_of), site_page, code_of, social,
                        blog, src, dst, codes, grouped, group)
     else:  # a store of schema 1 names URLs by their text
         _walk_rows(g, index, n, _SAME, defaultdict(lambda: -1, index), defaultdict(lambda: -1), site_page, code_of,
                    social, blog, src, dst, codes, grouped, group)
-    return Walk(urls, tiers, np.fromiter((_offers(nodes[u]) for u in urls), bool, n),
-                np.frombuffer(src, np.int32), np.frombuffer(dst, np.int32), np.frombuffer(codes, np.uint8),
-                np.array([weights[r] for r in REGIONS]), chosen,
+    offers = np.fromiter((_offers(nodes[u]) for u in urls), bool, n)
+    if sums is not None:
+        return sums.walk(urls, tiers, offers, chosen)
+    walk = Walk(urls, tiers, offers, np.frombuffer(src, np.int32), np.frombuffer(dst, np.int32),
+                np.frombuffer(codes, np.uint8), table, chosen,
                 np.frombuffer(grouped, np.int64), np.frombuffer(group, np.int32))
+    return owned_walk(walk) if owned else walk
+
+
+def owned_walk(walk: Walk) -> Walk:
+    """``walk`` (every clickable link) as ``walk_graph(..., owned=True)`` gives it: the links
+    between pages, the sums of all (as :class:`Chain` takes them from a whole walk) and each
+    fix-first group's links. The reference the walk that sums as it reads is tested against.
+
+    >>> w = Walk(["a", "b"], ["site"] * 2, np.zeros(2, bool), np.array([0, 0, 1], np.int32),
+    ...          np.array([1, 2, 0], np.int32), np.array([0, 5, 1], np.uint8), np.array([1.0, 1.0, 0.5, 0.4, 0.4, 0.2, 0.0]))
+    >>> o = owned_walk(w); o.src.tolist(), o.dst.tolist(), [a.tolist() for a in o.sums[:2]], o.sums[2][:, 0].tolist(), o.links
+    ([0, 1], [1, 0], [[2, 1], [1.2, 1.0]], [0.2, 0.0], 3)
+    """
+    n = walk.n
+    count, total = _page_sums(walk)
+    off = np.zeros((n, EXIT))
+    for end in range(EXIT):
+        at = walk.dst == n + end
+        off[:, end] = np.bincount(walk.src[at], weights=walk.weight(at), minlength=n)
+    removals = [walk.links_of(number, weights=False) for number in range(len(walk.findings))]
+    inside = walk.dst < n
+    return Walk(walk.urls, walk.tiers, walk.offers, walk.src[inside], walk.dst[inside], walk.region[inside],
+                walk.table, walk.findings, sums=(count, total, off), removals=removals, links=len(walk.src))
+
+
+class _Sums:
+    """What :func:`walk_graph` with ``owned`` keeps as it reads a chunk of links: the links between
+    pages (9 bytes each), every link's count, weight and weight to each end per page added up in
+    the order read (``np.add.at``: the very sums :class:`Chain` takes from a whole walk, to the
+    last bit), and the links of the fix-first groups."""
+
+    def __init__(self, n: int, table: np.ndarray):
+        self.n, self.table, self.links = n, table, 0
+        self.count, self.total, self.off = np.zeros(n, np.int64), np.zeros(n), np.zeros((EXIT, n))
+        self.src, self.dst, self.codes = array("i"), array("i"), array("B")
+        self.g_src, self.g_dst, self.g_codes, self.g_group = array("i"), array("i"), array("B"), array("i")
+
+    def add(self, s: np.ndarray, d: np.ndarray, code: np.ndarray, f: np.ndarray | None) -> None:
+        n = self.n
+        self.links += len(s)
+        self.count += np.bincount(s, minlength=n)
+        w = self.table[code]
+        np.add.at(self.total, s, w)
+        for end in range(EXIT):
+            at = d == n + end
+            if at.any():
+                np.add.at(self.off[end], s[at], w[at])
+        if f is not None:
+            hit = np.flatnonzero(f >= 0)
+            if len(hit):
+                self.g_src.frombytes(s[hit].astype(np.int32).tobytes())
+                self.g_dst.frombytes(d[hit].astype(np.int32).tobytes())
+                self.g_codes.frombytes(code[hit].astype(np.uint8).tobytes())
+                self.g_group.frombytes(f[hit].astype(np.int32).tobytes())
+        inside = d < n
+        self.src.frombytes(s[inside].astype(np.int32).tobytes())
+        self.dst.frombytes(d[inside].astype(np.int32).tobytes())
+        self.codes.frombytes(code[inside].astype(np.uint8).tobytes())
+
+    def walk(self, urls: list, tiers: list, offers: np.ndarray, findings: list) -> Walk:
+        group = np.frombuffer(self.g_group, np.int32)
+        src, dst = np.frombuffer(self.g_src, np.int32), np.frombuffer(self.g_dst, np.int32)
+        codes = np.frombuffer(self.g_codes, np.uint8)
+        removals = []
+        for number in range(len(findings)):
+            at = group == number
+            removals.append((src[at], dst[at], codes[at]))
+        del group, src, dst, codes
+        self.g_src = self.g_dst = self.g_codes = self.g_group = None
+        return Walk(urls, tiers, offers, np.frombuffer(self.src, np.int32), np.frombuffer(self.dst, np.int32),
+                    np.frombuffer(self.codes, np.uint8), self.table, findings,
+                    sums=(self.count, self.total, np.ascontiguousarray(self.off.T)), removals=removals,
+                    links=self.links)
 
 
 def _walk_rows(g, index, n, url_of, page_of, seen, site_page, code_of, social, blog, src, dst, codes, grouped, group):
@@ -404,7 +495,8 @@ _TERM_IDS = {2: "SELECT id, term FROM terms"}
 CHUNK = 1 << 16  # link rows read and judged at once (their tuples: 11 MiB)
 
 
-def _walk_chunks(g, index, n, url_of, page_of, site_page, code_of, social, blog, src, dst, codes, grouped, group):
+def _walk_chunks(g, index, n, url_of, page_of, site_page, code_of, social, blog, src, dst, codes, grouped, group,
+                 sums=None):
     """:func:`walk_graph`'s links judged a chunk at a time with numpy: what the per-link loop
     (:func:`_walk_rows`) does, array for array, with Python only once per distinct target
     (its destination) and per distinct (region, target) of the links a fix-first group may hold."""
@@ -447,6 +539,7 @@ def _walk_chunks(g, index, n, url_of, page_of, site_page, code_of, social, blog,
             d = seen[keys]
         keep = d != s
         a, s, kind, code, d = a[keep], s[keep], kind[keep], code[keep], d[keep]
+        f = None
         if social or blog:
             f = np.full(len(s), -1, np.int64)
             branch = np.zeros(len(s), np.int8)  # 1: a profile's group, 2: a share or post's, 3: a blog link's
@@ -478,9 +571,13 @@ def _walk_chunks(g, index, n, url_of, page_of, site_page, code_of, social, blog,
                         got = found[b, pair] = -1 if got is None else got
                     values[j] = got
                 f[at] = values[inverse.ravel()]
-            hit = np.flatnonzero(f >= 0)
-            grouped.frombytes((hit + len(src)).astype(np.int64).tobytes())
-            group.frombytes(f[hit].astype(np.int32).tobytes())
+            if sums is None:
+                hit = np.flatnonzero(f >= 0)
+                grouped.frombytes((hit + len(src)).astype(np.int64).tobytes())
+                group.frombytes(f[hit].astype(np.int32).tobytes())
+        if sums is not None:
+            sums.add(s, d, code, f)
+            continue
         src.frombytes(s.astype(np.int32).tobytes())
         dst.frombytes(d.astype(np.int32).tobytes())
         codes.frombytes(code.astype(np.uint8).tobytes())
@@ -568,6 +665,16 @@ class Chain:
         n = walk.n
         src, dst = walk.src, walk.dst
         self.offers, self.damping = walk.offers, damping
+        if walk.sums is not None:  # a walk of the owned links, whose sums were taken as it read them
+            self.count, self.total, self.off = walk.sums
+            walk.sums = None
+            del src, dst
+            links = [walk.src, walk.dst, walk.region]
+            walk.release()
+            self.C = _csr(links, walk.table, n)
+            self.minus = None
+            self._finish()
+            return
         self.count, self.total = _page_sums(walk)  # links per page and their weight
         self.off = np.zeros((n, EXIT))             # of which to each end but exit
         for end in range(EXIT):
@@ -848,21 +955,22 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
         raise ValueError(f"damping must be at least 0 and below 1, not {damping!r}")
     started = time.monotonic()
     weights = check_weights(weights)
-    walk = walk_graph(g, findings, weights)
+    walk = walk_graph(g, findings, weights, owned=True)
     # with analytics every walked page with real entries is an entry page, unless --entry restricts them
     chosen = entry_pages(g, walk, entry) if visits is None or entry is not None else np.arange(walk.n, dtype=np.int64)
     entries, share = entry_shares(walk, chosen, visits)
     weighted = "visits" if visits is not None else "equal"
-    n, links = walk.n, len(walk.src)
+    n, links = walk.n, walk.links
     removals = [walk.links_of(number, weights=False) for number in range(len(walk.findings))]
     table = walk.table
-    walk.grouped, walk.group = np.zeros(0, np.int64), np.zeros(0, np.int32)  # (taken: 12 bytes a link less)
+    walk.removals = None  # (taken)
     chain = Chain(walk, damping)  # (it releases the walk's per-link arrays: none is held from here on)
     logger.debug("funnel metrics: %d pages, %d clickable links, %d entries (%.1f s)", n, links,
                  len(entries), time.monotonic() - started)
     ends = np.zeros((n, len(ENDS)))
     if n:
         ends[:, :EXIT] = chain.solve(chain.ends)
+    chain.ends = None  # (solved: the chains fix-first measures have their own)
     ends[:, EXIT] = np.maximum(0.0, 1.0 - ends[:, :EXIT].sum(axis=1))
     b = ends[:, CONVERSION]
     visits = chain.solve(b * ~walk.offers) if n else np.zeros(0)  # (N b)_i: clicks of the converting walks
@@ -978,6 +1086,7 @@ def fix_first(chain: Chain, groups: list, removals: list, entries: np.ndarray, c
                 links = (links[0], links[1], table[links[2]])
             other = chain.without(*links)
             after = float(share @ np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries])
+            del other  # (before the next group's chain: two chains' per-page arrays never held at once)
         effect = {"ids": [f.id for f in grp], "measure": "remove", "links": len(links[0]),
                   "conversion": round(after, DIGITS), "cost": round(100 * (after - base), DIGITS - 2)}
         if y is not None:
@@ -1111,6 +1220,7 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
         if pages.any() and weights[region] > 0:
             other = chain.with_offer_link(pages, weights[region])
             after = float(share @ np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries])
+            del other
         out.append({"ids": [f.id for f in fs], "measure": "reach", "links": int(pages.sum()), "region": region,
                     "cost": round(100 * (after - base), DIGITS - 2),
                     "flow": round(float(y[pages & ~walk.offers].sum()), DIGITS)})

@@ -200,6 +200,16 @@ def test_the_chunked_walk_is_the_per_link_walk(monkeypatch, chunk, weights):
     for name in ("offers", "src", "dst", "region", "grouped", "group", "table"):
         assert np.array_equal(getattr(one, name), getattr(other, name)), name
     assert one.urls == other.urls and one.tiers == other.tiers
+    # the funnel metrics' walk: the owned links, the sums and groups taken as it reads, bit for bit
+    owned, want = metrics.walk_graph(g, findings, weights, owned=True), metrics.owned_walk(other)
+    assert owned.links == want.links == len(other.src) and len(owned.src) < len(other.src)
+    for name in ("src", "dst", "region"):
+        assert np.array_equal(getattr(owned, name), getattr(want, name)), name
+    for got, expected in zip(owned.sums, want.sums):
+        assert got.tobytes() == expected.tobytes()
+    assert len(owned.removals) == len(want.removals) == len(owned.findings) > 0
+    for got, expected in zip(owned.removals, want.removals):
+        assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(got, expected))
 
 
 def test_node_attributes_are_shared_and_copied_on_write():
