@@ -87,7 +87,11 @@ class RenderHandler(ScrapyPlaywrightDownloadHandler):
         lock = self.__dict__.setdefault("_launch_lock", asyncio.Lock())
         async with lock:
             if getattr(self, "browser_provider", None) is None:
-                await super()._launch()
+                try:
+                    await super()._launch()
+                except BaseException:
+                    self.browser_provider = None  # (set before it started): the next page tries again
+                    raise
 
     async def close(self) -> None:
         if getattr(self, "_closing", False):  # (closed once, though installed for two schemes)

@@ -130,8 +130,17 @@ def encode_item(item) -> bytes:
 
     >>> decode_item(encode_item({"page": {"url": "https://a.example/"}, "links": [("a", "b", 1, None)]}))
     {'page': {'url': 'https://a.example/'}, 'links': [('a', 'b', 1, None)]}
+
+    What marshal cannot write (a subclass of ``str``, ``tuple`` or ``dict``) goes as JSON:
+
+    >>> class Text(str): pass
+    >>> decode_item(encode_item({"title": Text("Acme")}))
+    {'title': 'Acme'}
     """
-    return ITEM_MARSHAL + marshal.dumps(item, 4)
+    try:
+        return ITEM_MARSHAL + marshal.dumps(item, 4)
+    except ValueError:  # a value marshal cannot write (a subclass of str, tuple or dict): JSON
+        return encode(item)
 
 
 def decode_item(data: bytes):
@@ -155,6 +164,12 @@ def connect(url: str):
     return client
 
 
+#: How the processes of a crawl talk: bumped whenever what they put in Redis changes (2: requests
+#: as :func:`crawler.queues.compact` entries, items in marshal). A worker joins only a crawl of its
+#: own protocol: workers on other machines may run another funnelcheck version.
+PROTOCOL = 2
+
+
 def announcement(token: str, crawl: dict, db_path: str | None, resume: bool, verbose: int = 0) -> dict:
     """What a worker needs to join a crawl: the crawl row's fields the spider reads
     (``FUNNEL_CRAWL``), whether it resumes, and where the store is (a worker on the same
@@ -165,7 +180,8 @@ def announcement(token: str, crawl: dict, db_path: str | None, resume: bool, ver
     ('7-ab', 7, False, True)
     """
     return {"token": token, "crawl": {k: crawl.get(k) for k in ("id", "targets", "options", "origins", "state", "limits")},
-            "db": db_path, "resume": resume, "verbose": verbose, "host": socket.gethostname(), "announced": time.time()}
+            "db": db_path, "resume": resume, "verbose": verbose, "host": socket.gethostname(), "announced": time.time(),
+            "protocol": PROTOCOL}
 
 
 def announce(client, info: dict) -> None:

@@ -249,6 +249,7 @@ class Progress:
     from the crawl every 0.2 s."""
 
     SHARE = 0.05
+    MAX_GAP = 2.0
 
     def __init__(self, store, crawl_id: int, on_progress: Callable[[int, int], None] | None):
         self.store, self.crawl_id, self.on_progress = store, crawl_id, on_progress
@@ -261,7 +262,10 @@ class Progress:
         if not force and start < self.next:
             return
         self.on_progress(self.store.count_pages(self.crawl_id, None), self.store.count_queued(self.crawl_id))
-        self.next = start + (time.monotonic() - start) / self.SHARE
+        # at most MAX_GAP between calls: the live graph reads what was stored since its last call,
+        # so a longer gap makes a longer call, and the coordinator's loop (which keeps the crawl's
+        # status alive in Redis) must not stall for seconds
+        self.next = start + min((time.monotonic() - start) / self.SHARE, self.MAX_GAP)
 
 
 def run_crawl(db_path: str, crawl_id: int, on_progress: Callable[[int, int], None] | None = None,

@@ -243,6 +243,11 @@ def run_worker(redis_url: str, verbose: int = 0, token: str | None = None) -> in
             signal.signal(s, handler)
     if info is None:
         return 0
+    if info.get("protocol") != cluster.PROTOCOL:
+        print(f"cannot join crawl {info.get('token')}: it was started by a funnelcheck of cluster protocol "
+              f"{info.get('protocol') or 1}, this worker speaks protocol {cluster.PROTOCOL}: run the same "
+              f"funnelcheck version on every machine", file=sys.stderr)
+        return 2
     me = worker_id()
     try:
         settings = cluster_settings(info, redis_url, me, verbose or int(info.get("verbose") or 0))

@@ -124,6 +124,21 @@ def test_a_worker_without_redis_says_so_and_exits_2(tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith(f"cannot reach Redis at unix://{tmp_path}/none.sock")
 
 
+def test_a_worker_of_another_version_does_not_join(redis_url, client):
+    """Workers on other machines may run another funnelcheck: one that would not read what the
+    crawl's processes put in Redis says so and exits 2, and touches nothing of the crawl."""
+    token = cluster.new_token(9)
+    announced = cluster.announcement(token, {"id": 9, "targets": [], "options": "{}"}, None, False)
+    _as_coordinator(client, {**announced, "protocol": 1})
+    result = subprocess.run([sys.executable, "-m", "crawler.worker", "--redis", redis_url, "--token", token],
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
+                            timeout=60)
+    assert (result.returncode, result.stderr.strip().splitlines()[-1]) == (
+        2, f"cannot join crawl {token}: it was started by a funnelcheck of cluster protocol 1, this worker speaks "
+           f"protocol {cluster.PROTOCOL}: run the same funnelcheck version on every machine")
+    assert client.hlen(cluster.key(token, "workers")) == 0
+
+
 def _page_view(page: dict) -> tuple:
     """What a page row says, but its depth: with several workers a page's depth is that of the
     link which reached it first, and which one does depends on timing (README: "Crawling with
