@@ -245,14 +245,16 @@ class Sender:
                     self._sent(await self.ascript(keys=self.keys, args=args))
                 except Exception as exc:  # noqa: BLE001 - theirs: each waiting response gets it (this one's was sent)
                     for _, done in steps:
-                        done.set_exception(exc)
+                        if not done.done():  # (a response whose task was cancelled meanwhile)
+                            done.set_exception(exc)
                     break
                 except BaseException:
                     for _, done in steps:
                         done.cancel()
                     raise
                 for _, done in steps:
-                    done.set_result(True)
+                    if not done.done():
+                        done.set_result(True)
         finally:
             self.flushing = False
             if self.waiting:  # (the step in hand failed: the waiting ones were not sent, each goes alone)
