@@ -13,7 +13,9 @@ import zlib
 from collections import deque
 from time import monotonic
 
+from scrapy import Request
 from scrapy.pqueues import DownloaderAwarePriorityQueue, ScrapyPriorityQueue
+from scrapy.utils.request import request_from_dict
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,6 @@ class HostPriorityQueue(DownloaderAwarePriorityQueue):
 
 
 _COMPACT = b"Z1"   # the first bytes of a compact request (scrapy-redis's pickles start with b"\x80")
-_DEFAULTS: dict | None = None   # what ``Request(url).to_dict()`` holds besides the URL
 #: zlib's preset dictionary for compact requests: the names and values every funnelcheck request
 #: repeats (a change here is a new ``_COMPACT`` version: requests in Redis must still decode).
 _ZDICT = (b"http://https://www./index.html/blog/posts/products/sitemap.xmlrobots.txt"
@@ -46,13 +47,8 @@ _ZDICT = (b"http://https://www./index.html/blog/posts/products/sitemap.xmlrobots
           b"\xfa\x01=[\xfa\x06public\xfa\x03key\xfa\x07claimed0")
 
 
-def _defaults() -> dict:
-    global _DEFAULTS
-    if _DEFAULTS is None:
-        from scrapy import Request
-
-        _DEFAULTS = {k: v for k, v in Request("http://x/").to_dict().items() if k != "url"}
-    return _DEFAULTS
+#: what ``Request(url).to_dict()`` holds besides the URL: the fields a compact request leaves out
+_DEFAULTS = {k: v for k, v in Request("http://x/").to_dict().items() if k != "url"}
 
 
 def compact(d: dict) -> bytes:
@@ -69,8 +65,7 @@ def compact(d: dict) -> bytes:
     (True, 57)
     """
     url = d["url"]
-    defaults = _defaults()
-    out = {k: v for k, v in d.items() if k != "url" and (k not in defaults or defaults[k] != v)}
+    out = {k: v for k, v in d.items() if k != "url" and (k not in _DEFAULTS or _DEFAULTS[k] != v)}
     meta = out.get("meta")
     if meta:
         out["="] = [k for k, v in meta.items() if v == url]
@@ -86,7 +81,7 @@ def uncompact(data: bytes) -> dict:
     """The ``to_dict()`` that :func:`compact` encoded."""
     z = zlib.decompressobj(-15, _ZDICT)
     url, out = marshal.loads(z.decompress(data[len(_COMPACT):]) + z.flush())
-    d = {**_defaults(), **out, "url": url}
+    d = {**_DEFAULTS, **out, "url": url}
     same = d.pop("=", ())
     if same:
         d["meta"] = {k: (url if k in same else v) for k, v in d["meta"].items()}
@@ -182,8 +177,6 @@ class StreamQueue:
 
     def _decode(self, data: bytes):
         if data.startswith(_COMPACT):
-            from scrapy.utils.request import request_from_dict
-
             return request_from_dict(uncompact(data), spider=self.spider)
         return self._codec._decode_request(data)
 
