@@ -508,6 +508,9 @@ class GraphBuilder:
     def update(self) -> None:
         """Add the pages stored since the last call, and a node for every new link's target."""
         g, scope = self.g, self.scope
+        # a big crawl's link ends are sorted by a helper process while the pages are read here
+        ahead = getattr(self.store, "link_ends_ahead", None)
+        ahead = ahead(self.crawl_id, after=self.last_link) if ahead is not None else None
         for row in self.store.pages(self.crawl_id, after=self.last_page):
             self.last_page = row["id"]
             url = intern(row["url"])
@@ -524,7 +527,7 @@ class GraphBuilder:
             if row.get("read_as"):  # how an owned HTML page was read: raw or rendered (--render)
                 g.nodes[url]["read_as"] = _shared(row["read_as"])
         nodes = g.nodes
-        self.last_link, ends = self.store.link_ends(self.crawl_id, after=self.last_link)  # one query, sorted
+        self.last_link, ends = ahead or self.store.link_ends(self.crawl_id, after=self.last_link)  # one query, sorted
         for key in ends:
             if key not in nodes:
                 self._target_node(intern(key))  # a source's page row, if it had none yet, comes in the next update
