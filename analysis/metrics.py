@@ -495,13 +495,36 @@ _TERM_IDS = {2: "SELECT id, term FROM terms"}
 CHUNK = 1 << 16  # link rows read and judged at once (their tuples: 11 MiB)
 
 
+# A graph of at least this many URLs has its clickable links read by a helper process (the
+# SQLite rows stepped and packed into ints on the other core) while the walk judges the chunks before.
+AHEAD_URLS = 50_000
+
+
+def _click_chunks(g):
+    """The clickable links (:data:`_CLICK_CODES`) as int64 arrays of 4 columns, :data:`CHUNK` rows
+    at a time: read by a helper process for a big crawl in a file (:meth:`Store.int_rows_ahead`),
+    else here."""
+    from itertools import chain
+
+    ahead = getattr(g.store, "int_rows_ahead", None)
+    batches = ahead(_CLICK_CODES, (g.crawl_id,), CHUNK) if ahead is not None and len(g) >= AHEAD_URLS else None
+    if batches is not None:
+        for b in batches:
+            yield np.frombuffer(b, np.int64).reshape(-1, 4)
+        return
+    rows = g.store.read(_CLICK_CODES, (g.crawl_id,))
+    while True:
+        batch = rows.fetchmany(CHUNK)
+        if not batch:
+            return
+        yield np.fromiter(chain.from_iterable(batch), np.int64, 4 * len(batch)).reshape(-1, 4)
+
+
 def _walk_chunks(g, index, n, url_of, page_of, site_page, code_of, social, blog, src, dst, codes, grouped, group,
                  sums=None):
     """:func:`walk_graph`'s links judged a chunk at a time with numpy: what the per-link loop
     (:func:`_walk_rows`) does, array for array, with Python only once per distinct target
     (its destination) and per distinct (region, target) of the links a fix-first group may hold."""
-    from itertools import chain
-
     nodes = g.node_data
     scope = g.graph["scope"]
     body = code_of[None]
@@ -519,13 +542,7 @@ def _walk_chunks(g, index, n, url_of, page_of, site_page, code_of, social, blog,
     site = np.frombuffer(site_page, np.uint8).astype(bool) if n else np.zeros(0, bool)
     account_of: dict = {}   # profile link key's id -> its account ("": not a social URL)
     found: dict = {}        # (branch, region term id, key or kind term id) -> group number or -1
-    rows = g.store.read(_CLICK_CODES, (g.crawl_id,))
-    while True:
-        batch = rows.fetchmany(CHUNK)
-        if not batch:
-            break
-        a = np.fromiter(chain.from_iterable(batch), np.int64, 4 * len(batch)).reshape(-1, 4)
-        del batch
+    for a in _click_chunks(g):
         s = pages[a[:, 0]]
         kind = kind_by[a[:, 3]]
         code = code_by[a[:, 2]]

@@ -524,12 +524,13 @@ ENDS_AHEAD_MIN = 1_000_000
 ENDS_BATCH = 8192  # link ends a helper sends at once
 
 
-class _EndsHelper:
-    """A process that runs :meth:`Store.link_ends`' query on its own connection and sends the
-    ends, a batch at a time, through a pipe (:func:`_send_link_ends`): started when made, read
-    when iterated. A helper that fails is an error (:class:`StoreError`) when its ends are read."""
+class _Helper:
+    """A process that runs a function of this module (``function(*args)``, each argument a
+    string) on its own connection to a store and sends what it reads, pickled a batch at a time,
+    through a pipe: started when made, read when iterated (each batch as sent). A helper that
+    fails is an error (:class:`StoreError`) when it is read."""
 
-    def __init__(self, path, crawl_id: int, after: int):
+    def __init__(self, function: str, *args):
         import subprocess
         import tempfile
 
@@ -537,9 +538,8 @@ class _EndsHelper:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH")))))
         self.errors = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from crawler.store import _send_link_ends; _send_link_ends(*sys.argv[1:])",
-             str(path), str(crawl_id), str(after)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=self.errors, env=env)
+            [sys.executable, "-c", f"import sys; from crawler.store import {function}; {function}(*sys.argv[1:])",
+             *map(str, args)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.errors, env=env)
 
     def __iter__(self):
         import pickle
@@ -551,38 +551,63 @@ class _EndsHelper:
                     batch = pickle.load(proc.stdout)
                 except EOFError:
                     break
-                yield from batch
+                yield batch
             code = proc.wait()
         finally:
             if proc.poll() is None:  # (the caller stopped reading: the helper is not needed any more)
                 proc.kill()
                 proc.wait()
             proc.stdout.close()
-        if code != 0:
-            self.errors.seek(0)
-            why = self.errors.read().decode("utf-8", "replace").strip().splitlines()
-            self.errors.close()
-            raise StoreError(f"reading the link ends failed: {why[-1] if why else f'exit code {code}'}")
+        self.errors.seek(0)
+        why = self.errors.read().decode("utf-8", "replace").strip().splitlines()
         self.errors.close()
+        if code != 0:
+            raise StoreError(f"a store reader process failed: {why[-1] if why else f'exit code {code}'}")
+
+
+def _send(batches) -> None:
+    """Pickle each batch to stdout (a helper's side of :class:`_Helper`)."""
+    import pickle
+
+    out = sys.stdout.buffer
+    for batch in batches:
+        pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
+    out.flush()
 
 
 def _send_link_ends(path: str, crawl_id: str, after: str) -> None:
     """The helper of :meth:`Store.link_ends_ahead`: the ends of ``crawl_id``'s links after row
-    ``after``, sorted, to stdout as pickled lists of :data:`ENDS_BATCH`."""
-    import pickle
-
-    out = sys.stdout.buffer
+    ``after``, sorted, as lists of :data:`ENDS_BATCH`."""
     with Store(path, readonly=True) as store:
         _, ends = store.link_ends(int(crawl_id), int(after))
-        batch = []
-        for url in ends:
-            batch.append(url)
-            if len(batch) == ENDS_BATCH:
-                pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
-                batch = []
-        if batch:
-            pickle.dump(batch, out, protocol=pickle.HIGHEST_PROTOCOL)
-    out.flush()
+        def batches():
+            batch = []
+            for url in ends:
+                batch.append(url)
+                if len(batch) == ENDS_BATCH:
+                    yield batch
+                    batch = []
+            if batch:
+                yield batch
+        _send(batches())
+
+
+def _send_int_rows(path: str, query: str, params: str, size: str) -> None:
+    """The helper of :meth:`Store.int_rows_ahead`: the rows of ``query`` (JSON: schema version
+    -> SQL) with ``params`` (JSON), ``size`` at a time, each batch the bytes of its values as
+    64-bit ints, row after row."""
+    from array import array
+    from itertools import chain
+
+    with Store(path, readonly=True) as store:
+        rows = store.read({int(k): v for k, v in json.loads(query).items()}, tuple(json.loads(params)))
+        def batches():
+            while True:
+                batch = rows.fetchmany(int(size))
+                if not batch:
+                    return
+                yield array("q", chain.from_iterable(batch)).tobytes()
+        _send(batches())
 
 
 class Store:
@@ -1273,11 +1298,35 @@ class Store:
         if last - after < (ENDS_AHEAD_MIN if least is None else least):
             return None
         try:
-            helper = _EndsHelper(self.path, crawl_id, after)
+            helper = _Helper("_send_link_ends", self.path, crawl_id, after)
         except OSError as exc:  # (no process to spare: read them here)
             logger.info("link ends read in this process: %s", exc)
             return None
-        return last, iter(helper)
+        return last, (url for batch in helper for url in batch)
+
+    def int_rows_ahead(self, query: dict[int, str], params: tuple, size: int) -> Iterator[bytes] | None:
+        """The rows of ``query`` (schema version -> SQL, as :meth:`read` takes it), whose values
+        are all integers, read by a helper process started now and sent ``size`` rows at a time
+        as the bytes of their values as 64-bit ints (``numpy.frombuffer(b, numpy.int64)``), row
+        after row: the helper steps SQLite and packs the rows on the machine's other core while
+        the caller works on the batches before. None for a store in memory or a helper that
+        cannot start (read them with :meth:`read`).
+
+        >>> import tempfile, os
+        >>> from array import array
+        >>> s = Store(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
+        >>> batches = s.int_rows_ahead({2: "SELECT 1, 2 UNION ALL SELECT 3, ?"}, (4,), 1)
+        >>> [array("q", b).tolist() for b in batches]
+        [[1, 2], [3, 4]]
+        """
+        if self.path == ":memory:":
+            return None
+        try:
+            helper = _Helper("_send_int_rows", self.path, json.dumps(query), json.dumps(list(params)), size)
+        except OSError as exc:
+            logger.info("rows read in this process: %s", exc)
+            return None
+        return iter(helper)
 
     def link_pairs(self, crawl_id: int, except_tag: str) -> Iterator[tuple[str, str]]:
         """Distinct ``(source, key)`` pairs of a crawl's links, leaving out those with ``except_tag``."""

@@ -24,7 +24,7 @@ import pytest
 from analysis import metrics
 from analysis.formats import gexf, graphml
 from analysis.formats import json as json_format
-from analysis.graph import CrawlGraph, NodeData, graph_from
+from analysis.graph import CrawlGraph, NodeData, build_graph, graph_from
 from analysis.report import audit
 from analysis.rules import run_rules
 from crawler.store import Store
@@ -210,6 +210,41 @@ def test_the_chunked_walk_is_the_per_link_walk(monkeypatch, chunk, weights):
     assert len(owned.removals) == len(want.removals) == len(owned.findings) > 0
     for got, expected in zip(owned.removals, want.removals):
         assert all(np.array_equal(a, b) and a.dtype == b.dtype for a, b in zip(got, expected))
+
+
+def test_the_helper_processes_read_what_the_process_reads(tmp_path, monkeypatch):
+    """A big crawl's link ends (graph) and clickable links (the funnel metrics' walk) are read by
+    helper processes (crawler.store.link_ends_ahead, int_rows_ahead): the same graph, the same
+    walk, bit for bit, as read in the process."""
+    import crawler.store
+
+    pages = [{"url": u, "role": "page", "status": 200, "parsed": 1} for u in (S, S + "blog/p/", S + "blog/q/", S + "x/")]
+    pages.append({"url": S + "gone/", "role": "page", "status": 404})
+    g = graph_from(pages, LINKS, site=[S])
+    findings = run_rules(g)
+    want = metrics.walk_graph(g, findings, owned=True)
+    g.store.db.commit()
+    g.store.db.backup(dest := __import__("sqlite3").connect(tmp_path / "c.sqlite"))
+    dest.close()
+    monkeypatch.setattr(crawler.store, "ENDS_AHEAD_MIN", 1)
+    monkeypatch.setattr(metrics, "AHEAD_URLS", 1)
+    helped = []
+    for name in ("link_ends_ahead", "int_rows_ahead"):
+        def spy(self, *args, _read=getattr(Store, name), _name=name, **kwargs):
+            got = _read(self, *args, **kwargs)
+            helped.append(_name if got is not None else None)
+            return got
+        monkeypatch.setattr(Store, name, spy)
+    with Store(tmp_path / "c.sqlite", readonly=True) as store:
+        other = build_graph(store, g.crawl_id)
+        assert list(other.node_data) == list(g.node_data)
+        assert all(dict(other.nodes[u]) == dict(d) for u, d in g.nodes(data=True))
+        got = metrics.walk_graph(other, run_rules(other), owned=True)
+    for name in ("src", "dst", "region", "offers"):
+        assert np.array_equal(getattr(got, name), getattr(want, name)), name
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(got.sums, want.sums)) and got.links == want.links > 5
+    assert [[x.tolist() for x in r] for r in got.removals] == [[x.tolist() for x in r] for r in want.removals]
+    assert helped == ["link_ends_ahead", "int_rows_ahead"]
 
 
 def test_node_attributes_are_shared_and_copied_on_write():
