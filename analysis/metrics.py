@@ -710,17 +710,18 @@ class Chain:
         self.minus = None
         self._finish()
 
-    def without(self, src: np.ndarray, dst: np.ndarray, weight: np.ndarray) -> Chain:
+    def without(self, src: np.ndarray, dst: np.ndarray, weight: np.ndarray, ends: int = EXIT) -> Chain:
         """This chain without some links (``src``, ``dst``, ``weight`` arrays): each page's count,
         total and ends less theirs, and the links among them that lead to a page in ``minus``;
-        ``C`` is shared, never copied (work in pages plus links removed)."""
+        ``C`` is shared, never copied (work in pages plus links removed). ``ends=1``: the
+        conversion end only (``off`` and ``ends`` one column: what :func:`fix_first` solves for)."""
         n = self.n
         other = object.__new__(Chain)
         other.offers, other.damping = self.offers, self.damping
         other.count = self.count - np.bincount(src, minlength=n)  # exact: is a link left on the page?
         other.total = self.total - np.bincount(src, weights=weight, minlength=n)
-        other.off = self.off.copy()
-        for end in range(EXIT):
+        other.off = self.off[:, :ends].copy()
+        for end in range(ends):
             at = dst == n + end
             other.off[:, end] -= np.bincount(src[at], weights=weight[at], minlength=n)
         owned = dst < n
@@ -992,8 +993,6 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     b = ends[:, CONVERSION]
     visits = chain.solve(b * ~walk.offers) if n else np.zeros(0)  # (N b)_i: clicks of the converting walks
     depth = conversion_depth(chain)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        clicks = np.where((depth >= 0) & (b > 0), visits / b, np.nan)  # an offer: 0 / 1
 
     site: dict = {"pages": n, "entries": len(entries), "weighted": weighted}
     if len(entries):
@@ -1015,12 +1014,15 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
         start = np.zeros(n)
         start[entries] = share
         y = chain.solve_transposed(start)  # visits per entry visitor; at an offer: the chance to reach it
+        del start
         if values is not None:
             site.update(_worth(walk, y, float(share @ b[entries]), values))
         effects = fix_first(chain, walk.findings, removals, entries, b, share, y, table=table)
         effects += fix_effects(g, chain, walk, findings, entries, b, weights, share, y)
     scores = link_scores(pagerank(chain, damping))
     del chain, removals  # before the per-entry rows: the two never at their peaks at once
+    with np.errstate(divide="ignore", invalid="ignore"):
+        clicks = np.where((depth >= 0) & (b > 0), visits / b, np.nan)  # an offer: 0 / 1
 
     shared: dict = {}  # (a float object per distinct value, not one per entry and column)
     columns = [_numbers(col, shared) for col in ends[entries].T] + [_numbers(clicks[entries], shared)]
@@ -1087,7 +1089,8 @@ def fix_first(chain: Chain, groups: list, removals: list, entries: np.ndarray, c
     """The rise in site-wide conversion if each group's links (``removals``: ``(src, dst,
     weight)`` arrays, one per group of :func:`removal_groups`; ``(src, dst, region)`` with the
     regions' weights in ``table``) were removed: the chain solved
-    again without them (from ``converts``, the baseline answer, as first guess). An effect
+    again without them (from ``converts``, the baseline answer, as first guess; a list of
+    removals is emptied as its groups are measured, each group's arrays let go). An effect
     each (see :func:`fix_effects`): ``measure`` "remove", ``cost`` the rise per 100 entry
     visitors (what the links cost), ``links``, ``conversion`` (site-wide without them), and with
     ``y`` (the visits of :meth:`Chain.solve_transposed`) ``flow``: the clicks on them per entry
@@ -1096,19 +1099,26 @@ def fix_first(chain: Chain, groups: list, removals: list, entries: np.ndarray, c
         share = np.full(len(entries), 1.0 / len(entries))
     base = float(share @ converts[entries])
     out = []
-    for grp, links in zip(groups, removals):
-        after = base
-        if len(links[0]):
+    for number, grp in enumerate(groups):
+        links = removals[number]
+        if isinstance(removals, list):
+            removals[number] = None  # (each group's links let go once measured: a list given is emptied)
+        after, count, flow = base, len(links[0]), 0.0
+        if count:
             if table is not None:
                 links = (links[0], links[1], table[links[2]])
-            other = chain.without(*links)
+            src, _, weight = links
+            if y is not None:  # (taken before the solve, so the links' arrays are not held through it)
+                flow = round(float((y[src] * chain.scale[src] * weight).sum()), DIGITS)
+            del src, weight
+            other = chain.without(*links, ends=CONVERSION + 1)
+            del links
             after = float(share @ np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries])
             del other  # (before the next group's chain: two chains' per-page arrays never held at once)
-        effect = {"ids": [f.id for f in grp], "measure": "remove", "links": len(links[0]),
+        effect = {"ids": [f.id for f in grp], "measure": "remove", "links": count,
                   "conversion": round(after, DIGITS), "cost": round(100 * (after - base), DIGITS - 2)}
         if y is not None:
-            src, _, weight = links
-            effect["flow"] = round(float((y[src] * chain.scale[src] * weight).sum()), DIGITS) if len(src) else 0.0
+            effect["flow"] = flow
         out.append(effect)
     return out
 
