@@ -123,8 +123,9 @@ def _offering_in_text(g, posts: dict) -> set[str]:
     return out
 
 
-# The links of a post's text (regions main and body) into the company's pages, page by page.
-_TEXT_LINKS = ("SELECT l.source_id, l.key_id, rg.term FROM links l JOIN terms rg ON rg.id = l.region"
+# The links of a post's text (regions main and body) into the company's pages, page by page
+# (the region as 1 for body, 0 for main: every value an integer, read into arrays).
+_TEXT_LINKS = ("SELECT l.source_id, l.key_id, rg.term = 'body' FROM links l JOIN terms rg ON rg.id = l.region"
                " WHERE l.crawl_id = ? AND l.source_id IN (SELECT u.id FROM {sources} x JOIN urls u ON u.url = x.url)"
                " AND +l.key_id IN (SELECT u.id FROM {keys} x JOIN urls u ON u.url = x.url)"
                " AND l.tag IN (SELECT id FROM terms WHERE term IN ({tags}))"
@@ -132,22 +133,67 @@ _TEXT_LINKS = ("SELECT l.source_id, l.key_id, rg.term FROM links l JOIN terms rg
 
 
 def _text_links(g, posts, keys):
-    """``(source id, key id, region)`` of the links in the text of ``posts`` (regions
-    :data:`CONTENT_REGIONS`) to one of ``keys``, page by page: the header's and footer's links,
-    most of a post's, are never read (one query, through the source index)."""
+    """``(source, key, in body)`` of the links in the text of ``posts`` (regions
+    :data:`CONTENT_REGIONS`) to one of ``keys``, page by page, as three arrays (sources and keys
+    by their store ids: a store of schema 1 names them by URL, in object arrays): the header's
+    and footer's links, most of a post's, are never read (one query, through the source index)."""
+    import numpy as np
+
     store = g.store
     tags = sorted(NAV_TAGS)
     if store.version < 2:  # (a store of schema 1: the general read, every region)
-        for source, key, _, region, _, _ in store.link_facts(g.crawl_id, keys, list(posts), tags=tags,
-                                                              by_source=True):
-            if (region or "body") in CONTENT_REGIONS:
-                yield source, key, region or "body"
-        return
+        rows = [(source, key, (region or "body") == "body")
+                for source, key, _, region, _, _ in store.link_facts(g.crawl_id, keys, list(posts), tags=tags,
+                                                                      by_source=True)
+                if (region or "body") in CONTENT_REGIONS]
+        return (np.array([r[0] for r in rows], object), np.array([r[1] for r in rows], object),
+                np.array([r[2] for r in rows], bool))
+    from itertools import chain
+
     sql = _TEXT_LINKS.format(sources=store._selection(posts), keys=store._selection(keys),
                              tags=", ".join("?" * len(tags)), regions=", ".join("?" * len(CONTENT_REGIONS)))
     cur = store.db.execute(sql, (g.crawl_id, *tags, *CONTENT_REGIONS))
     cur.row_factory = None
-    yield from cur
+    sources, keys, body = [], [], []  # (9 bytes a link: ids are 32-bit)
+    while True:
+        batch = cur.fetchmany(1 << 16)
+        if not batch:
+            break
+        rows = np.fromiter(chain.from_iterable(batch), np.int64, 3 * len(batch)).reshape(-1, 3)
+        sources.append(rows[:, 0].astype(np.int32))
+        keys.append(rows[:, 1].astype(np.int32))
+        body.append(rows[:, 2] == 1)
+    if not sources:
+        return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, bool)
+    return np.concatenate(sources), np.concatenate(keys), np.concatenate(body)
+
+
+def _in_text(sources, keys, body, floor: float) -> set:
+    """The sources of ``_text_links``' links that lead somewhere: a link to another page that is
+    not one the template puts in the body of most posts (a key linked from the body of at least
+    ``floor`` posts).
+
+    >>> import numpy as np
+    >>> s, k = np.array([1, 1, 2, 2, 3, 3]), np.array([9, 8, 9, 9, 9, 3])
+    >>> body = np.array([True, True, True, True, True, False])
+    >>> sorted(_in_text(s, k, body, 3)), sorted(_in_text(s.astype(str).astype(object), k.astype(str).astype(object), body, 3))
+    ([1], ['1'])
+    """
+    import numpy as np
+
+    if not len(sources):
+        return set()
+    # each key: the posts that link it in their body (a post linking it twice counts once)
+    if sources.dtype == object:  # (URLs: a store of schema 1)
+        per_key = Counter(key for _, key in set(zip(sources[body].tolist(), keys[body].tolist())))
+        template = {key for key, n in per_key.items() if n >= floor}
+        hit = np.fromiter((key in template for key in keys.tolist()), bool, len(keys))
+    else:
+        pairs = np.unique(keys[body].astype(np.int64) << 32 | sources[body].astype(np.int64))
+        linked, counts = np.unique(pairs >> 32, return_counts=True)
+        hit = np.isin(keys, linked[counts >= floor])
+    moving = (keys != sources) & ~(body & hit)  # (a self link: "skip to content")
+    return set(sources[moving].tolist())
 
 
 def _is_post(scope, url: str, data) -> bool:
@@ -190,21 +236,7 @@ def content_dead_end(g):
         return
     # which body links the template puts on most posts, then each post's text: one query read
     # twice, the links in the text only, by the URLs' ids (no string read per link)
-    per_key: Counter = Counter()
-    last, seen = None, set()
-    for source, key, region in _text_links(g, posts, forward):
-        if source != last:
-            last, seen = source, set()
-        if region == "body" and key not in seen:
-            seen.add(key)
-            per_key[key] += 1
-    floor = max(TEMPLATE_MIN_POSTS, TEMPLATE_SHARE * len(posts))
-    template = {key for key, n in per_key.items() if n >= floor}
-    del per_key
-    in_text = set()
-    for source, key, region in _text_links(g, posts, forward):
-        if key != source and not (region == "body" and key in template):  # (a self link: "skip to content")
-            in_text.add(source)
+    in_text = _in_text(*_text_links(g, posts, forward), max(TEMPLATE_MIN_POSTS, TEMPLATE_SHARE * len(posts)))
     ids = g.store.url_ids(posts)
     in_text = {url for url in posts if ids.get(url) in in_text}
     linked = g.store.linking_sources(g.crawl_id, forward, list(posts), sorted(NAV_TAGS))
