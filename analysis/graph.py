@@ -698,15 +698,36 @@ def offer_links(g) -> dict[str, int | None]:
     cached = g.graph.get("offer_links")
     if cached is not None:
         return cached
+    rows = g.graph.pop("offer_links_ahead", None)
+    if rows is None:
+        rows = _offer_link_rows(g, ahead=False)
     out: dict[str, int | None] = {}
-    targets = [url for url, t in g.nodes(data=True) if t.get("conversion") or t.get("lead_form")]
-    # one query for every offer page (a blog whose posts each hold a form has thousands), grouped by SQLite
-    rows = g.store.first_positions(g.crawl_id, targets, tags=("a", "area", "form", "meta", "iframe"),
-                                   line_tags=("a", "area"), line_regions=("main", "body")) if targets else ()
     for page, pos in rows:
         out[intern(page)] = pos
     g.graph["offer_links"] = out
     return out
+
+
+OFFER_TAGS = {"tags": ("a", "area", "form", "meta", "iframe"), "line_tags": ("a", "area"), "line_regions": ("main", "body")}
+AHEAD_URLS = 50_000  # a graph of at least this many URLs reads its offer links in a helper process
+
+
+def offer_links_ahead(g) -> None:
+    """Start reading :func:`offer_links` now, in a helper process (a big crawl in a file: see
+    :meth:`crawler.store.Store.first_positions_ahead`), for the first rule that asks later."""
+    if "offer_links" not in g.graph and "offer_links_ahead" not in g.graph and len(g) >= AHEAD_URLS:
+        rows = _offer_link_rows(g, ahead=True)
+        if rows is not None:
+            g.graph["offer_links_ahead"] = rows
+
+
+def _offer_link_rows(g, ahead: bool):
+    targets = [url for url, t in g.nodes(data=True) if t.get("conversion") or t.get("lead_form")]
+    if not targets:
+        return ()
+    # one query for every offer page (a blog whose posts each hold a form has thousands), grouped by SQLite
+    read = getattr(g.store, "first_positions_ahead", None) if ahead else g.store.first_positions
+    return read(g.crawl_id, targets, **OFFER_TAGS) if read is not None else None
 
 
 def offers(g: CrawlGraph, page: str, before_pos: int | None = None) -> bool:

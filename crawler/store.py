@@ -592,6 +592,20 @@ def _send_link_ends(path: str, crawl_id: str, after: str) -> None:
         _send(batches())
 
 
+def _send_first_positions(path: str, crawl_id: str, asked: str) -> None:
+    """The helper of :meth:`Store.first_positions_ahead`: its rows, as lists of :data:`ENDS_BATCH`
+    ``(source, pos)``; ``asked`` a file of the pickled ``(keys, tags, line_tags, line_regions)``."""
+    import pickle
+
+    with open(asked, "rb") as f:
+        keys, tags, line_tags, line_regions = pickle.load(f)
+    os.unlink(asked)  # (read: the caller's file is not needed any more)
+    with Store(path, readonly=True) as store:
+        rows = store.first_positions(int(crawl_id), keys, tags, line_tags, line_regions)
+        del keys
+        _send(iter(lambda: rows.fetchmany(ENDS_BATCH), []))
+
+
 def _send_int_rows(path: str, query: str, params: str, size: str) -> None:
     """The helper of :meth:`Store.int_rows_ahead`: the rows of ``query`` (JSON: schema version
     -> SQL) with ``params`` (JSON), ``size`` at a time, each batch the bytes of its values as
@@ -1118,7 +1132,46 @@ class Store:
         # (placeholders in the order they stand: the CASE's, the crawl, the tags)
         cur = self.db.execute(sql, (*line_tags, *line_regions, crawl_id, *tags))
         cur.row_factory = None
-        return iter(cur)
+        return cur
+
+    def first_positions_ahead(self, crawl_id: int, keys, tags, line_tags, line_regions
+                              ) -> Iterator[tuple[str, int | None]] | None:
+        """:meth:`first_positions`, its query run by a helper process started now (the rows read
+        when iterated): SQLite groups the links into the offer pages on the machine's other core
+        while the caller works on. None for a store in memory or a helper that cannot start.
+
+        >>> import tempfile, os
+        >>> s = Store(os.path.join(tempfile.mkdtemp(), "c.sqlite")); cid = s.create_crawl(["https://a.example/"], {})
+        >>> row = ("https://a.example/", "https://a.example/pricing", "https://a.example/pricing", None, "a", "href",
+        ...        "Plans", "main", "", 0, "other", 1)
+        >>> s.write_page(cid, {"url": "https://a.example/", "role": "page", "status": 200}, [row + (7,), row + (4,)])
+        >>> list(s.first_positions_ahead(cid, ["https://a.example/pricing"], ["a"], ["a"], ["main", "body"]))
+        [('https://a.example/', 4)]
+        """
+        import pickle
+        import tempfile
+
+        if self.path == ":memory:":
+            return None
+        asked = tempfile.NamedTemporaryFile(prefix="funnelcheck-", suffix=".pickle", delete=False)
+        try:
+            with asked:
+                pickle.dump((list(keys), list(tags), list(line_tags), list(line_regions)), asked,
+                            protocol=pickle.HIGHEST_PROTOCOL)
+            helper = _Helper("_send_first_positions", self.path, crawl_id, asked.name)
+        except OSError as exc:
+            logger.info("first positions read in this process: %s", exc)
+            os.unlink(asked.name)
+            return None
+
+        def rows():
+            try:
+                for batch in helper:
+                    yield from batch
+            finally:
+                if os.path.exists(asked.name):
+                    os.unlink(asked.name)
+        return rows()
 
     def link_facts(self, crawl_id: int, keys, sources=None, kinds=None, tags=None, by_source: bool = False,
                    urls: bool = False, rel: bool = False, pos: bool = False) -> Iterator[tuple]:

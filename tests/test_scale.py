@@ -21,6 +21,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from analysis import graph as graph_module
 from analysis import metrics
 from analysis.formats import gexf, graphml
 from analysis.formats import json as json_format
@@ -228,8 +229,10 @@ def test_the_helper_processes_read_what_the_process_reads(tmp_path, monkeypatch)
     dest.close()
     monkeypatch.setattr(crawler.store, "ENDS_AHEAD_MIN", 1)
     monkeypatch.setattr(metrics, "AHEAD_URLS", 1)
+    monkeypatch.setattr(graph_module, "AHEAD_URLS", 1)
+    offer_links = graph_module.offer_links(g)
     helped = []
-    for name in ("link_ends_ahead", "int_rows_ahead"):
+    for name in ("link_ends_ahead", "int_rows_ahead", "first_positions_ahead"):
         def spy(self, *args, _read=getattr(Store, name), _name=name, **kwargs):
             got = _read(self, *args, **kwargs)
             helped.append(_name if got is not None else None)
@@ -239,12 +242,14 @@ def test_the_helper_processes_read_what_the_process_reads(tmp_path, monkeypatch)
         other = build_graph(store, g.crawl_id)
         assert list(other.node_data) == list(g.node_data)
         assert all(dict(other.nodes[u]) == dict(d) for u, d in g.nodes(data=True))
+        graph_module.offer_links_ahead(other)
+        assert graph_module.offer_links(other) == offer_links and len(offer_links) >= 1
         got = metrics.walk_graph(other, run_rules(other), owned=True)
     for name in ("src", "dst", "region", "offers"):
         assert np.array_equal(getattr(got, name), getattr(want, name)), name
     assert all(a.tobytes() == b.tobytes() for a, b in zip(got.sums, want.sums)) and got.links == want.links > 5
     assert [[x.tolist() for x in r] for r in got.removals] == [[x.tolist() for x in r] for r in want.removals]
-    assert helped == ["link_ends_ahead", "int_rows_ahead"]
+    assert helped == ["link_ends_ahead", "first_positions_ahead", "int_rows_ahead"]
 
 
 def test_node_attributes_are_shared_and_copied_on_write():

@@ -122,4 +122,5 @@ def _in_sources(g, url) -> _Group | None:
 
 
 # What the rules keep on the graph while they run (each read once for several rules).
-RULE_CACHES = ("owned_pages", "tier_keys", "offer_links", "social_pass", "unfetchable", "form_faults")
+RULE_CACHES = ("owned_pages", "tier_keys", "offer_links", "offer_links_ahead", "social_pass", "unfetchable",
+               "form_faults")

@@ -8,7 +8,7 @@ from sys import intern
 from urllib.parse import urlsplit, urlunsplit
 
 from analysis.findings import RANK, Finding, Location
-from analysis.graph import offers
+from analysis.graph import offer_links_ahead, offers
 from analysis.rules.common import REGION_WORDS, _Group, _owned_page_tiers, _plural, _tier_keys, rule
 from analysis.words import listing
 from crawler.scope import (COMMUNITY, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SOCIAL, _host, handle_key,
@@ -319,7 +319,11 @@ def _social_pass(g, part: str):
 
 def _read_social(g, groups_too: bool) -> dict:
     owned = _owned_page_tiers(g)
-    bare = {page for page in owned if not offers(g, page)}
+    if groups_too:  # (every owned page read: which offer nothing is asked after, its query run meanwhile)
+        offer_links_ahead(g)
+        bare = None
+    else:
+        bare = {page for page in owned if not offers(g, page)}
     groups: dict[tuple, _Group] = defaultdict(_Group)
     names: dict[tuple, set[str]] = defaultdict(set)  # one account, however its URLs are written
     bare_links: dict[str, list] = defaultdict(list)
@@ -330,6 +334,8 @@ def _read_social(g, groups_too: bool) -> dict:
     keys = _tier_keys(g, SOCIAL)
     sources = owned if groups_too else bare
     if not keys or not sources:
+        if bare is None:
+            bare = {page for page in owned if not offers(g, page)}
         return out
     # The links, in the order the key index gives them (by target, then as stored): a page, a
     # line (shown), a position in document order (what "before the offer" compares; -1: unknown)
@@ -355,6 +361,8 @@ def _read_social(g, groups_too: bool) -> dict:
         combo_ids.append(i)
         lines.append(line or 0)
         positions.append(-1 if pos is None else pos)
+    if bare is None:
+        bare = {page for page in owned if not offers(g, page)}
     if groups_too and "own_profiles" not in g.graph:  # what kinds of link lead where, from the same rows
         own_profiles(g, kinds={(key, kind, region, rel) for key, _, region, kind, rel in combo_of})
     own = own_profiles(g)
