@@ -12,8 +12,8 @@ FIXES = {
     "backward-social:profile:main": "move the follow links below the page's call to action, or into the footer",
     "backward-social:profile:aside": ("move the follow icons from the sidebar into the footer, and put a call to action "
                                       "(pricing, contact, a demo) in the sidebar instead"),
-    "backward-social:profile:footer": ("keep the follow icons in the footer, and give the pages that offer nothing an "
-                                       "offer above it (pricing, contact, a demo); or drop the icons there"),
+    "backward-social:profile:footer": ("put an offer (pricing, contact, a demo) above the footer on the pages that have "
+                                       "none, or drop the follow icons from those pages; below an offer they cost little"),
     "backward-social:profile:head": "nothing to fix for visitors: links in the page head are not shown",
     "backward-social:identity": "nothing to fix: identity markup (rel=me, sameAs) is no route for visitors",
     "backward-social:third-party": "fine where it credits someone; make sure the page links your own offer first",
