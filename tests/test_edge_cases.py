@@ -353,3 +353,19 @@ def test_a_folders_feed_is_served_at_its_folder(tmp_path):
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(url + "/empty/")
         assert err.value.code == 404 and b"notes.txt" not in err.value.read()
+
+
+def test_fragments_a_script_reads_are_no_missing_anchors(tmp_path):
+    """HubSpot's chat trigger (#hs-chat-open) and a script's filter state (#all|traceability, a
+    theme's case-study filter) name no element: only the fragment that should name one is reported."""
+    site = tmp_path / "site"
+    (site / "demo").mkdir(parents=True)
+    (site / "index.html").write_text(
+        '<html><head><title>Home</title></head><body><main><a href="/demo/#hs-chat-open">chat with us</a> '
+        '<a href="/demo/#all|traceability">cases</a> <a href="/demo/#tab=2">tab</a> <a href="/demo/#form">form</a> '
+        '<a href="/demo/#pricing-table">prices</a></main></body></html>')
+    (site / "demo" / "index.html").write_text('<html><head><title>Demo</title></head><body><div id="form">x</div>'
+                                              '</body></html>')
+    result, report = audit_json(tmp_path, site, "--base-url", "https://a.test/")
+    assert [(f["rule"], f["target"], f["severity"]) for f in report["findings"] if f["rule"] == "missing-anchor"] == [
+        ("missing-anchor", "https://a.test/demo/#pricing-table", "medium")]
