@@ -20,7 +20,7 @@ FORWARD_TAGS = NAV_TAGS | {"iframe", "meta"}
 # Fragments that name no element: the page's top, and widgets' own triggers (HubSpot's chat opens
 # on #hs-chat-open); a fragment holding = | & is a script's state (#all|product-traceability, #tab=2).
 IGNORED_FRAGMENTS = frozenset({"", "top", "hs-chat-open"})
-SCRIPT_STATE = re.compile(r"[=|&]")
+SCRIPT_STATE = re.compile(r"^[\w.,:%+-]*[=|&][\w.,:%+=|&-]*$")
 
 
 REGION_WORDS = {"header": "header", "nav": "navigation", "main": "page body", "body": "page body",
