@@ -105,11 +105,10 @@ class CrawlLimits:
 
         Pagination as deep, whose every page leads to a new post, is not:
 
-        >>> limits = CrawlLimits(max_variants=3, trap_levels=1)
-        >>> for n in range(1, 7):
-        ...     page, before = f"https://a.example/page/{n}/", f"https://a.example/page/{n - 1}/"
-        ...     print(limits.allow(page, n, via=before), limits.allow(f"https://a.example/about-{chr(96 + n)}", n + 1, via=page), end="; ")
-        True True; True True; True True; True True; True True; True True; 
+        >>> limits, page = CrawlLimits(max_variants=3, trap_levels=1), "https://a.example/page/{}/".format
+        >>> [limits.allow(page(n), n, via=page(n - 1)) and limits.allow(f"https://a.example/post-{chr(96 + n)}/", n + 1, via=page(n))
+        ...  for n in range(1, 7)]
+        [True, True, True, True, True, True]
         """
         source = self.template_of(via) if via is not None else None
         if not seed:
