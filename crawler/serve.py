@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -73,6 +74,78 @@ def page_urls(root: str | os.PathLike, base: str):
             if name.startswith(".") or not name.lower().endswith(HTML_SUFFIXES):
                 continue
             yield prefix if name in FOLDER_PAGES else prefix + quote(name, safe=PATH_SAFE)
+
+
+# Where a built site names its own public address, in the order trusted: the home page's
+# canonical link and og:url (absolute ones only), GitHub Pages' CNAME file, robots.txt's Sitemap line.
+ADDRESS_TAGS = (("link[rel~=canonical]", "href", "its canonical link"), ('meta[property="og:url"]', "content", "its og:url"))
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "0.0.0.0", "[::1]", "::1"})
+
+
+def _address(url: str | None, folder: str) -> str | None:
+    """The base URL ``url`` (a page of the site's root folder ``folder``) gives, or None.
+
+    >>> _address("https://www.acme.example/index.html?x#y", "public"), _address("/", "public")
+    ('https://www.acme.example/', None)
+    >>> _address("https://acme.example/blog/", "blog"), _address("https://acme.example/en/", "public")
+    ('https://acme.example/blog/', 'https://acme.example/')
+    """
+    from crawler.urls import URLError, normalize
+
+    try:
+        parts = urlsplit((url or "").strip())
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname or parts.hostname in LOCAL_HOSTS:
+            return None
+        path = re.sub(r"/index\.html?$", "/", parts.path, flags=re.I) or "/"
+        # a site served under a prefix is kept in a folder of that name (blog/ for /blog/)
+        prefix = path if path.endswith("/") and path.rstrip("/").rsplit("/", 1)[-1] == folder else "/"
+        return normalize(f"{parts.scheme}://{parts.netloc}{prefix}")[0]
+    except (ValueError, URLError):
+        return None
+
+
+def public_address(root: str | os.PathLike) -> tuple[str, str] | None:
+    """The public URL a built site's folder stands for, as the site names it, and where it was
+    read: the home page's absolute canonical link or og:url, a ``CNAME`` file, robots.txt's
+    ``Sitemap:``. None when the site names none (its links are all relative).
+
+    >>> import tempfile; d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "index.html").write_text('<link rel="canonical" href="/"><meta property="og:url" content="https://www.acme.example/">')
+    >>> public_address(d)
+    ('https://www.acme.example/', 'its og:url in index.html')
+    >>> _ = (d / "index.html").write_text("<a href=/x>x</a>"); _ = (d / "CNAME").write_text("docs.acme.example\\n")
+    >>> public_address(d)
+    ('https://docs.acme.example/', 'its CNAME file')
+    """
+    from selectolax.lexbor import LexborHTMLParser
+
+    root = Path(root)
+    for name in ("index.html", "index.htm"):
+        home = root / name
+        if home.is_file():
+            with open(home, "rb") as fh:
+                tree = LexborHTMLParser(fh.read(4 << 20).decode("utf-8", "replace"))
+            for selector, attribute, where in ADDRESS_TAGS:
+                for node in tree.css(selector):
+                    url = _address(node.attributes.get(attribute), root.name)
+                    if url:
+                        return url, f"{where} in {name}"
+            break
+    cname = root / "CNAME"
+    if cname.is_file():
+        host = cname.read_text(encoding="utf-8", errors="replace").strip().split("\n")[0].strip()
+        url = _address(f"https://{host}/", root.name) if re.fullmatch(r"[A-Za-z0-9.-]+", host) else None
+        if url:
+            return url, "its CNAME file"
+    robots = root / "robots.txt"
+    if robots.is_file():
+        for line in robots.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip().lower() == "sitemap":
+                url = _address(value.strip(), "")
+                if url:
+                    return url, "the Sitemap line of its robots.txt"
+    return None
 
 
 class _Handler(SimpleHTTPRequestHandler):

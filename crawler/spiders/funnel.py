@@ -852,7 +852,11 @@ class FunnelSpider(scrapy.Spider):
         meta = response.meta
         page, raw_links = meta["raw_page"], meta["raw_links"]
         cap = self.settings.getint("DOWNLOAD_MAXSIZE")
-        problem = None
+        problem, documents = None, meta.pop("_funnel_navigations", None) or ()
+        if len(documents) > 1:  # a redirect stub: where it sends visitors is not its content
+            yield from self.read_raw(meta, f"its script or meta refresh sends the browser on to {documents[1]}: "
+                                           "read as served")
+            return
         if len(response.body) > cap:
             problem = f"the rendered HTML is over --max-size ({cap / 1048576:g} MiB)"
         elif origin(response.url) != origin(response.request.url):
