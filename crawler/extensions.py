@@ -12,7 +12,8 @@ numbers or dates, in query values, or a path that repeats itself) with no end. P
   the last one the rest of the site led to, or that led to any new page outside the pattern's
   folder. A catalogue is wide and shallow (its items found from listing pages and from each
   other), and a pagination chain, deep as it is, leads to new posts or products on every page:
-  neither is cut, however many pages they have.
+  neither is cut, however many pages they have. (Not caught this way: a trap spread over two
+  folders whose pages each lead to new pages of the other; ``--max-pages`` stops it.)
 - ``wide``: an absolute safety cap for wide explosions (filter combinations):
   ``FUNNEL_MAX_VARIANTS_WIDE`` (1,000,000) pages of one path pattern,
   ``FUNNEL_MAX_VARIANTS_WIDE_QUERY`` (100,000) of one query pattern.
