@@ -214,25 +214,33 @@ def test_a_deep_pagination_that_leads_to_new_pages_is_followed_to_its_end():
     assert summary["traps"]["https://a.example/archive/page/{n}/"]["levels"] > 30
 
 
-@pytest.mark.parametrize("shape, cut", [("wide", 600), ("repeating", 500)])
-def test_a_wide_explosion_is_cut_at_the_safety_cap_and_a_nesting_path_at_500(shape, cut):
+@pytest.mark.parametrize("shape, cut", [
+    ("wide", {"https://a.example/shop?color=…&size=…": ("wide", 600)}),
+    ("repeating", {"https://a.example/x/… (repeating path)": ("repeating", 500)}),
+    ("session", {"https://a.example/about?PHPSESSID=…": ("session", 500),
+                 "https://a.example/pricing?PHPSESSID=…": ("session", 500)})])
+def test_a_wide_explosion_is_cut_at_the_safety_cap_and_a_nesting_path_or_a_session_id_at_500(shape, cut):
     """Filter combinations, all within two links of the home page, past the safety cap for one
-    query pattern (lowered to 600 here); a path that nests itself, at 500 whatever its depth."""
+    query pattern (lowered to 600 here); a path that nests itself, and a session id new on every
+    page (whose pages feed each other's pattern, never deep), at 500 whatever their depth."""
+    sessions = iter(range(10**6))
+
     def links(url):
         if url == "https://a.example/":
-            return [f"https://a.example/shop?color={c}" for c in range(40)] + ["https://a.example/x/"]
+            return [f"https://a.example/shop?color={c}" for c in range(40)] + [
+                "https://a.example/x/", "https://a.example/about?PHPSESSID=start"]
         if url.startswith("https://a.example/shop?") and url.count("&") == 0:
             return [f"{url}&size={s}" for s in range(40)]
         if url.startswith("https://a.example/x/"):
             return [url + "a/", url + "b/"]
+        if "PHPSESSID" in url:
+            return [f"https://a.example/{p}?PHPSESSID=s{next(sessions)}" for p in ("about", "pricing")]
         return []
 
     limits = CrawlLimits(wide_query=600)
     crawl(limits, links)
     summary = traps_of(limits.summary(seen=lambda digest: False))
-    assert {t: c for t, c in summary.items() if c[0] == shape} == {
-        {"wide": "https://a.example/shop?color=…&size=…", "repeating": "https://a.example/x/… (repeating path)"}[shape]:
-            (shape, cut)}
+    assert {t: c for t, c in summary.items() if c[0] == shape} == cut
 
 
 def test_the_workers_of_a_cluster_judge_a_pattern_by_the_crawls_shape(redis_url):
