@@ -63,6 +63,7 @@ class CrawlLimits:
         self.variants: Counter = Counter()   # ... per trap template
         self.shape: dict[str, list] = {}     # ... [HI, FED, LED] depths, once a template has two variants
         self.cuts: dict[str, tuple] = {}     # template -> (why it was cut, levels): what judge() decided
+        self.kinds: dict[str, str | None] = {}  # template past the limit -> trap_kind()
         self.trapped: Counter = Counter()    # ... and those left out once it was full
         self.examples: dict[str, str] = {}   # ... and the first of those, per trapped template
         self.via: tuple = (None, None)       # the last linking page asked about, and its template
@@ -181,7 +182,9 @@ class CrawlLimits:
         """
         cut = self.cuts.get(template)
         if cut is None:
-            kind = trap_kind(template)
+            kind = self.kinds.get(template, "")
+            if kind == "":  # (kept for the patterns past the limit only: a few)
+                kind = self.kinds[template] = trap_kind(template)
             count = self.variants[template]
             shape = self.shape.get(template)
             levels = shape[HI] - max(shape[FED], shape[LED]) if shape else 0
