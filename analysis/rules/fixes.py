@@ -57,6 +57,14 @@ FIXES = {
     "unsupported-scheme": "nothing to fix unless the link is a mistake",
     "malformed-url": "correct the href: it is not a URL a browser can follow",
     "crawl-trap": "make the pattern's links rel=nofollow or finite (or --exclude it), so crawlers and visitors do not loop",
+    "crawl-trap:deep": ("make the links that lead on for ever (a calendar's next month, next day) rel=nofollow or stop "
+                        "them where the content ends (or --exclude the pattern); if these pages are real, list them in "
+                        "a sitemap: listed pages are never cut"),
+    "crawl-trap:repeating": ("make the template's links root-relative (/docs/, not docs/) and answer 404 for paths "
+                             "that do not exist: relative links on a page served at any path nest for ever"),
+    "crawl-trap:session": "keep session ids in a cookie, not in URLs (or --exclude the parameter)",
+    "crawl-trap:wide": ("if these pages are real (a large catalogue), list them in a sitemap: listed pages never count; "
+                        "if they are filter or sort combinations, make those links rel=nofollow (or --exclude them)"),
     "insecure-link": "link https:// (search and replace http:// for the site's own host)",
     "too-many-links": "split the page: past the cap its links were not read, and no visitor reads them either",
     "javascript-links": ("put these links in the HTML the server sends (server-side rendering or a static <a href> "
