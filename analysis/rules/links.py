@@ -345,7 +345,19 @@ def redirect(g):
     """
     slash: dict[str, _Group] = defaultdict(_Group)
     slashed: dict[str, list] = defaultdict(list)
+    stubbed: dict[str, _Group] = defaultdict(_Group)   # pages' links to <meta refresh> stubs, per site
+    stubs: dict[str, list] = defaultdict(list)
     for url, data in g.nodes(data=True):
+        if data.get("stub") and data.get("tier") in OWNED:  # a redirect the browser makes: one more load
+            grp = _in_sources(g, url)
+            pages = [loc for loc in (grp.locations if grp is not None else ())
+                     if g.nodes[loc["url"]].get("role") == "page" and not g.nodes[loc["url"]].get("stub")]
+            if pages:
+                site = origin(url) + "/"
+                for loc in pages:
+                    stubbed[site].add(loc["url"], loc["line"], "low")
+                stubs[site].append({"url": url, "final_url": landing_page(g, url)})
+            continue
         if not data.get("permanent") or data.get("loop") or data.get("tier") not in OWNED:
             continue
         grp = _in_sources(g, url)
@@ -369,6 +381,15 @@ def redirect(g):
                       f"{_plural(len(urls), 'link target')} on {_plural(len(grp.sources), 'page')} redirect only to add "
                       f"a trailing slash (e.g. {urls[0]['url']} -> {urls[0]['final_url']}): link the / form",
                       None, list(grp.sources), grp.locations, {"cause": "trailing-slash", "redirects": urls})
+    for site, grp in stubbed.items():
+        urls = sorted(stubs[site], key=lambda r: r["url"])
+        first = f"{urls[0]['url']} -> {urls[0]['final_url']}"
+        what = (f"{urls[0]['url']} is a <meta refresh> stub that sends visitors on to {urls[0]['final_url']}"
+                if len(urls) == 1 else f"{len(urls)} link targets are <meta refresh> stubs that send visitors on "
+                                       f"(e.g. {first})")
+        yield Finding("redirect", "low", site if len(urls) > 1 else urls[0]["url"],
+                      f"{what}, linked from {_plural(len(grp.sources), 'page')}: link "
+                      f"{'the pages they lead' if len(urls) > 1 else 'the page it leads'} to", None, list(grp.sources), grp.locations, {"cause": "refresh-stub", "redirects": urls})
 
 
 @rule("redirect-chain")
