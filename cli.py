@@ -397,7 +397,9 @@ def report_options(command):
 @click.argument("targets", nargs=-1, metavar="TARGET...")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Read options from a funnel.toml (command-line options win).")
-@click.option("--base-url", multiple=True, metavar="URL", help="Public URL a directory TARGET stands for (repeatable, in order).")
+@click.option("--base-url", multiple=True, metavar="URL", help="Public URL a directory TARGET stands for (repeatable, in order; default: the address its "
+              "home page names (canonical link, og:url), CNAME, its own absolute links or robots.txt give, else "
+              "http://localhost/).")
 @click.option("--site", multiple=True, metavar="URL", help="URL prefix of the business's site (repeatable; default: every "
               "target's origin).")
 @click.option("--blog", multiple=True, metavar="URL", help="URL prefix of the blog (repeatable; default: blog.* hosts and "
@@ -472,6 +474,8 @@ def audit(ctx, targets, config_path, fmt, output, fail_on, db, severity, rules, 
         options = validate(merge(config, cli_options), formats=WRITERS)
     except ConfigError as exc:
         fail(str(exc))
+    for folder, url, where in options.get("base_url_found", ()):
+        _say(f"{safe(folder)} is audited as {safe(url)} ({where}; --base-url to change it)")
     from crawler.store import default_path
 
     db_path = str(options.get("db") or default_path())

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import sys
+from functools import partial
 from urllib.parse import urlsplit
 
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
@@ -180,6 +181,9 @@ class RenderHandler(ScrapyPlaywrightDownloadHandler):
         page = await super()._create_page(request, spider)
         request.meta["_funnel_page"] = page
         page.on("crash", lambda *_: request.meta.__setitem__("_funnel_crashed", True))
+        # the documents the page's own frame loads: the page, then any its script or meta refresh
+        # sends the browser on to (a client-side redirect: crawler.spiders.funnel reads the page as served)
+        page.on("request", partial(_navigation, request.meta.setdefault("_funnel_navigations", [])))
         try:
             await page.add_init_script(_TIMERS_JS % int(SETTLE_MAX * 1000))
         except Exception:  # noqa: BLE001 - closed meanwhile: the render fails below
@@ -274,6 +278,16 @@ async def settle(page, seconds: float) -> bool:
     except Exception:  # noqa: BLE001 - navigated away or closed meanwhile
         pass
     return True
+
+
+def _navigation(documents: list, request) -> None:
+    """Note ``request`` in ``documents`` when it loads a new document in the page's own frame (not
+    a frame's, not the next hop of a redirect)."""
+    try:
+        if request.is_navigation_request() and request.frame.parent_frame is None and request.redirected_from is None:
+            documents.append(request.url)
+    except Exception:  # noqa: BLE001 - its frame is gone
+        pass
 
 
 def _origin(url: str) -> str:

@@ -302,7 +302,17 @@ def validate(options: dict, formats=()) -> dict:
         base_urls.append(u if u.endswith("/") else u + "/")
     if len(base_urls) > len(dirs):
         raise ConfigError("--base-url given more often than there are directory targets")
-    o["base_url"] = base_urls + ["http://localhost/"] * (len(dirs) - len(base_urls))
+    # a folder without --base-url stands for the address its home page names (canonical link,
+    # og:url, CNAME, robots.txt), so the site's absolute links to itself are its own; else localhost
+    from crawler.serve import public_address
+
+    o["base_url_found"] = []
+    for d in dirs[len(base_urls):]:
+        found = public_address(d)
+        base_urls.append(found[0] if found else "http://localhost/")
+        if found:
+            o["base_url_found"].append((d, *found))
+    o["base_url"] = base_urls
     for key in ("site", "blog", "social"):
         out = []
         for u in o[key]:

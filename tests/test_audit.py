@@ -204,6 +204,63 @@ def test_directory_target_with_base_url(tmp_path):
         "https://clean.test/", "https://clean.test/pricing/"]
 
 
+def test_directory_target_stands_for_the_address_its_home_page_names(tmp_path):
+    """A built site whose links name its public host (a WordPress or Simply Static export:
+    ``https://www.acme.test/request-a-demo/`` in every header) is audited as that host without
+    --base-url: its own absolute links are its pages, not other sites'; the user is told, once."""
+    site = tmp_path / "public"
+    for folder in ("request-a-demo", "thanks"):
+        (site / folder).mkdir(parents=True)
+    (site / "thanks" / "index.html").write_text("<html><head><title>Thanks</title></head><body>Thanks</body></html>")
+    (site / "index.html").write_text(
+        '<html><head><title>Acme</title><meta property="og:url" content="https://www.acme.test/"></head>'
+        '<body><header><a href="https://www.acme.test/request-a-demo/">Request a demo</a></header>'
+        '<main><a href="http://acme.test/request-a-demo">book a demo</a></main></body></html>')
+    (site / "request-a-demo" / "index.html").write_text(
+        '<html><head><title>Demo</title></head><body><main><h1>Request a demo</h1>'
+        '<form method="post" action="/thanks"><input name="email" type="email"><button>Send</button></form>'
+        '<a href="https://www.acme.test/">home</a></main></body></html>')
+    result, report = audit_json(tmp_path, site, "--no-check-external", "--no-check-social")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == (f"funnelcheck: {site} is audited as https://www.acme.test/ "
+                             "(its og:url in index.html; --base-url to change it)\n")
+    assert sorted(p["url"] for p in report["pages"] if p["role"] == "page" and p["status"] == 200) == [
+        "https://www.acme.test/", "https://www.acme.test/request-a-demo/", "https://www.acme.test/thanks/"]
+    assert not [p for p in report["pages"] if p["role"] == "external"]
+    # http://acme.test/request-a-demo is the site's own page, linked the long way round
+    assert sorted((f["rule"], f["severity"]) for f in report["findings"]) == [("insecure-link", "low"), ("redirect", "low")]
+
+    # a Simply Static export: relative links and canonical, but its posts link the site by its name
+    (site / "index.html").write_text(
+        '<html><head><title>Acme</title><link rel="canonical" href="/"></head><body><a href="/request-a-demo/">demo</a>'
+        '<main><a href="https://acme.test/request-a-demo/">Book one</a> <a href="https://acme.test/thanks/">t</a>'
+        ' <a href="https://acme.test/">home</a> <a href="https://app.acme.test/sign-up">Sign up</a></main></body></html>')
+    (site / "request-a-demo" / "index.html").write_text('<html><head><title>Demo</title></head><body>'
+                                                        '<a href="https://acme.test/thanks/">thanks</a> '
+                                                        '<a href="https://acme.test/about">About us</a></body></html>')
+    (site / "about").mkdir()
+    (site / "about" / "index.html").write_text("<html><head><title>About</title></head><body>About</body></html>")
+    (tmp_path / "export").mkdir()
+    result, report = audit_json(tmp_path / "export", site, "--no-check-external", "--no-check-social")
+    assert result.stderr == (f"funnelcheck: {site} is audited as https://acme.test/ (its own links to 3 pages of "
+                             "https://acme.test/ are files of this folder; --base-url to change it)\n")
+
+    assert sorted(p["url"] for p in report["pages"] if p["role"] == "page" and p["status"] == 200) == [
+        "https://acme.test/", "https://acme.test/about/", "https://acme.test/request-a-demo/",
+        "https://acme.test/thanks/"]
+    (site / "about" / "index.html").unlink()
+    (site / "about").rmdir()
+
+    # a site that names no address of its own is audited as http://localhost/, without a word
+    (site / "index.html").write_text('<html><head><title>Acme</title></head><body>'
+                                     '<a href="/request-a-demo/">demo</a></body></html>')
+    (tmp_path / "again").mkdir()
+    result, report = audit_json(tmp_path / "again", site)
+    assert result.stderr == "" and result.exit_code == 0
+    assert sorted(p["url"] for p in report["pages"] if p["role"] == "page") == [
+        "http://localhost/", "http://localhost/request-a-demo/", "http://localhost/thanks/"]
+
+
 def test_depth_and_max_pages(funnel, tmp_path):
     site, blog, social = funnel[3]
     result, report = audit_json(tmp_path, S, "--no-check-external", "--no-check-social", "--depth", "0",

@@ -224,6 +224,33 @@ def test_never_reads_the_app_as_served(tmp_path, site_server):
         "without the links its scripts add: audit with --render auto")
 
 
+STUB = ('<!doctype html><html><head><title>Moved</title><meta http-equiv="refresh" content="0;url=/new/">'
+        '</head><body><script>window.location = "https://stub.test/new/";</script>'
+        '<p>Moved to <a href="/new/">/new/</a></p></body></html>')
+NEW = ('<!doctype html><html><head><title>New</title></head><body><header id="h"></header><main><h1>New</h1></main>'
+       '<script>document.getElementById("h").innerHTML = \'<a href="/pricing">Pricing</a> '
+       '<a href="/demo">Request a demo</a>\';</script></body></html>')
+
+
+@needs_chromium
+def test_a_redirect_stub_is_read_as_itself_not_as_the_page_its_script_goes_to(tmp_path, site_server):
+    """A WordPress export's redirect stubs (a meta refresh and ``window.location``) rendered in
+    Chromium: the browser is not let go on to the target, whose template links would be the stub's
+    own, "only after JavaScript" (scantrust: the header's 'Request a demo' on 12 stubs)."""
+    pages = {"/": '<html><head><title>Home</title></head><body><a href="/old/">old</a> <a href="/new/">new</a></body></html>',
+             "/old/": STUB, "/new/": NEW, "/pricing": "<title>Pricing</title>", "/demo": "<title>Demo</title>"}
+    site = site_server(routes={path: Route(200, body=body) for path, body in pages.items()})
+    result, report = audit_json(tmp_path, "https://stub.test/", "--render", "always", "--no-check-external",
+                                "--no-check-social", "--remap", rf"^https://stub\.test/(.*) {site.url}/\1")
+    assert result.exit_code == 0, result.stderr
+    assert page_rows(tmp_path / "crawls.sqlite")["https://stub.test/old/"] == (
+        "raw", "its script or meta refresh sends the browser on to https://stub.test/new/: read as served")
+    assert sorted((link["target"], link["tag"]) for link in report["links"] if link["source"] == "https://stub.test/old/") == [
+        ("https://stub.test/new/", "a"), ("https://stub.test/new/", "meta")]
+    assert [(f["rule"], f["sources"]) for f in report["findings"]] == [
+        ("javascript-links", ["https://stub.test/new/"])]
+
+
 def test_without_chromium_auto_says_once_that_javascript_pages_were_read_raw(tmp_path, site_server):
     site = site_server(routes=spa_routes("http://127.0.0.1:9"))
     no_chromium = {"PATH": os.path.dirname(sys.executable)}

@@ -156,7 +156,7 @@ class FunnelSpider(scrapy.Spider):
         seeds = {self.key(normalize(t)[0]) for t in self.targets}
         queued = []
         for key, fetch, state in self.dupefilter.restore():
-            self.limits.restore(key, fetch.get("role"), key in seeds)
+            self.limits.restore(key, fetch.get("role"), key in seeds, fetch.get("depth"))
             if state == "queued" and fetch.get("url"):
                 queued.append((key, fetch))
         for key, fetch in queued:
@@ -344,9 +344,10 @@ class FunnelSpider(scrapy.Spider):
 
     def plan(self, url: str, tag: str, depth: int, kind: str = "other", role: str | None = None,
              seed: bool = False, key: str | None = None, region: str = "body", rel: str = "",
-             listed: bool = False):
+             listed: bool = False, via: str | None = None):
         """Decide whether and how to fetch a public URL; returns a Request, an item or None.
-        ``listed``: a page the site lists itself (a sitemap entry, a file of a folder), never a trap's."""
+        ``listed``: a page the site lists itself (a sitemap entry, a file of a folder), never a trap's;
+        ``via``: the page whose link this is (how a trap pattern's pages are found, CrawlLimits)."""
         key = key or self.key(url)
         if self.dupefilter.seen(key):
             return None
@@ -371,7 +372,7 @@ class FunnelSpider(scrapy.Spider):
         if role == "page":
             if tier not in OWNED:
                 role = "external"
-            elif not self.limits.allow(key, depth, seed, listed):  # --depth, --max-pages, crawler traps
+            elif not self.limits.allow(key, depth, seed, listed, via):  # --depth, --max-pages, crawler traps
                 return None
         if role == "profile" and not self.check_social:
             return None
@@ -746,7 +747,7 @@ class FunnelSpider(scrapy.Spider):
             if self.scope.tier(url) in (EXTERNAL, SOCIAL):
                 return row, None
             return row, self.plan(url, "form", depth, kind, role=FORM, key=key, region=link.region, rel=link.rel)
-        return row, self.plan(url, link.tag, depth, kind, key=key, region=link.region, rel=link.rel)
+        return row, self.plan(url, link.tag, depth, kind, key=key, region=link.region, rel=link.rel, via=source)
 
     def _classify(self, href: str, rel: str, sameas: bool, tag: str) -> tuple[str, str, str, str]:
         url, fragment = normalize(href)
@@ -851,7 +852,11 @@ class FunnelSpider(scrapy.Spider):
         meta = response.meta
         page, raw_links = meta["raw_page"], meta["raw_links"]
         cap = self.settings.getint("DOWNLOAD_MAXSIZE")
-        problem = None
+        problem, documents = None, meta.pop("_funnel_navigations", None) or ()
+        if len(documents) > 1:  # a redirect stub: where it sends visitors is not its content
+            yield from self.read_raw(meta, f"its script or meta refresh sends the browser on to {documents[1]}: "
+                                           "read as served")
+            return
         if len(response.body) > cap:
             problem = f"the rendered HTML is over --max-size ({cap / 1048576:g} MiB)"
         elif origin(response.url) != origin(response.request.url):
