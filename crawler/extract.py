@@ -79,6 +79,7 @@ class Link(NamedTuple):
     icon: bool      # the link shows only an image/icon, no text
     sameas: bool    # schema.org sameAs (an identity claim, not a route)
     line: int | None
+    quoted: bool = False  # inside a quotation (<blockquote>, <q>: an embedded tweet, a testimonial): someone else's words
 
 
 class PageFacts(NamedTuple):
@@ -126,6 +127,36 @@ def _ancestors(el):
 def _form_of(el):
     """The ``<form>`` an element sits in, or None."""
     return next((anc for anc in _ancestors(el) if anc.tag == "form"), None)
+
+
+# Quotations: what is inside is someone else's words (an embedded tweet is a <blockquote>), so an
+# @mention there is no follow link the business placed.
+_QUOTES = frozenset({"blockquote", "q"})
+
+
+def _quoted(el, cache: dict) -> bool:
+    """Is ``el`` inside a quotation (:data:`_QUOTES`)? ``cache``: element -> answer, filled for
+    every ancestor read (a page's links share them).
+
+    >>> from selectolax.lexbor import LexborHTMLParser
+    >>> t = LexborHTMLParser('<blockquote class="twitter-tweet"><p><a href="/x">@acme</a></p></blockquote><a href="/y">y</a>')
+    >>> [_quoted(a, {}) for a in t.css("a")]
+    [True, False]
+    """
+    chain = []
+    answer = False
+    for anc in _ancestors(el):
+        known = cache.get(anc.mem_id)
+        if known is not None:
+            answer = known
+            break
+        if anc.tag in _QUOTES:
+            answer = True
+            break
+        chain.append(anc.mem_id)
+    for key in chain:
+        cache[key] = answer
+    return answer
 
 
 def _in_section(el) -> bool:
@@ -413,7 +444,7 @@ _VOID = frozenset("area base br col embed hr img input link meta source track wb
 # dropped (their content kept), which keeps a hostile page linear and every link in it.
 MAX_NESTING = 512
 _KEEP = frozenset({*URL_ATTRS, "style", "title", "base", "header", "footer", "nav", "main", "aside", "article",
-                   "section", "body", "html", "head"})
+                   "section", "body", "html", "head", *_QUOTES})
 
 
 # The start tags extract() needs a line for: link elements, and any element with a style
@@ -546,6 +577,7 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
     signals = Signals()
     regions: dict[int, str] = {}  # parent element -> region of its children: links share parents
     facts: dict[int, tuple] = {}  # element -> what it says about regions (see _landmark)
+    quotes: dict[int, bool] = {}  # element -> inside a quotation (see _quoted)
 
     def region_of(el) -> str:
         parent = el.parent
@@ -650,7 +682,9 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
                 if region is None:
                     region = region_of(el)
                     text, icon = _text(el) if tag in ("a", "area") else (a.get("alt") or "", False)
-                links.append(Link(resolve_href(base, v), tag, attr, text, region, rel, icon, sameas, _line(el, a)))
+                    quoted = (tag == "a" or tag == "area") and _quoted(el, quotes)
+                links.append(Link(resolve_href(base, v), tag, attr, text, region, rel, icon, sameas, _line(el, a),
+                                  quoted))
         if region is not None and (tag == "a" or tag == "area") and not signals.buy:
             signals.clickable(text, links[-1].url, a.get("class"))
     body_el = tree.body
