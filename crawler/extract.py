@@ -107,8 +107,19 @@ def _guess(names: str) -> str | None:
     return best
 
 
-# A <header>/<footer> inside one of these belongs to it, not to the page (the HTML spec's scoping).
-_SECTIONING = frozenset({"article", "section", "main", "aside", "nav"})
+# A <header>/<footer> inside one of these (sectioning content, as HTML defines it) belongs to it, not
+# to the page. <main> is no sectioning content: a <footer> in it is the page's (the nearest landmark).
+_SECTIONING = frozenset({"article", "section", "aside", "nav"})
+# Names (a whole class token or id) only the site's own header/footer carries, which keep a
+# <header>/<footer> the page's even inside sectioning content: an unclosed <article> of a theme
+# (nozzle's testimonials listing) swallows the site's footer, which a reader still sees as the footer.
+# Theme builders' locations included (Elementor Pro, JetThemeCore).
+SITE_CHROME_NAMES = {
+    **dict.fromkeys(("site-footer", "page-footer", "colophon", "elementor-location-footer",
+                     "jet-theme-core-location--footer-location"), "footer"),
+    **dict.fromkeys(("site-header", "masthead", "elementor-location-header",
+                     "jet-theme-core-location--header-location"), "header"),
+}
 _MAX_DEPTH = 1024  # ancestors read per element: a browser's parser nests no deeper than 512
 
 
@@ -159,6 +170,18 @@ def _quoted(el, cache: dict) -> bool:
     return answer
 
 
+def _names_site_chrome(attributes, region: str) -> bool:
+    """Do an element's id or class tokens name the site's own ``region`` (:data:`SITE_CHROME_NAMES`)?
+
+    >>> _names_site_chrome({"id": "jet-theme-core-footer", "class": "jet-theme-core-location--footer-location"}, "footer")
+    True
+    >>> _names_site_chrome({"class": "entry-footer"}, "footer"), _names_site_chrome({"id": "colophon"}, "header")
+    (False, False)
+    """
+    names = f"{attributes.get('id') or ''} {attributes.get('class') or ''}".lower().split()
+    return any(SITE_CHROME_NAMES.get(name) == region for name in names)
+
+
 def _in_section(el) -> bool:
     return any(a.tag in _SECTIONING for a in _ancestors(el))
 
@@ -170,9 +193,9 @@ def _landmark(anc) -> tuple[str, str | None, bool, str | None]:
     region its class/id names suggest)."""
     tag = anc.tag
     region = REGION_TAGS.get(tag)
-    if region in _OUTER and _in_section(anc):
-        region = None  # <article><footer>: the post's footer, not the page's (HTML's scoping)
     a = anc.attributes
+    if region in _OUTER and _in_section(anc) and not _names_site_chrome(a, region):
+        region = None  # <article><footer>: the post's footer, not the page's (HTML's scoping)
     role = a.get("role")
     if region is None and role:
         region = REGION_ROLES.get(role.strip().lower())
@@ -196,8 +219,10 @@ def _region(el, cache: dict | None = None) -> str:
     - a nav inside the main content or an article, and an aside inside an article, are body
       content (a row of icons in a post, a pull quote, a guest's bio): region ``main``;
       an aside elsewhere in the main content is a sidebar;
-    - a ``<header>``/``<footer>`` inside article/section/main/aside/nav is that section's,
-      not the page's;
+    - a ``<header>``/``<footer>`` inside article/section/aside/nav is that section's, not the
+      page's, unless its id/class names the site's own (``site-footer``, a theme builder's footer
+      location: :data:`SITE_CHROME_NAMES`); one inside ``<main>`` (no sectioning content) is the
+      page's: the nearest landmark decides;
     - class/id names are a fallback for links no landmark encloses: the nearest guess,
       an outer header/footer guess first.
     """
