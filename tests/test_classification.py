@@ -321,3 +321,29 @@ def test_a_handle_quoted_in_a_testimonial_or_embedded_tweet_is_no_follow_link():
                                                "rowing backward"),
         ("https://x.com/acme", "footer", "high", "footer links to social profile https://x.com/acme on 1 page offering "
                                                  "no purchase and no lead capture: rowing backward")}
+
+
+def test_a_page_s_own_canonical_through_a_redirect_is_no_incoming_link():
+    """nozzle: nothing links /nozzle-serp-rank-tracker-free-trial/ ("Free 14-Day Trial") or /agency/,
+    but each page's own ``<link rel="canonical" href="/agency">`` redirects to ``/agency/``, itself,
+    and was counted as an incoming link: no orphan-page finding named them. A page's link to itself
+    (directly, through a redirect or a stub) is none; a stub another page links to still leads on."""
+    from analysis.graph import graph_from
+    from analysis.rules.links import orphan_page
+
+    s = "https://nozzle.test/"
+    agency, trial, about, old, moved = s + "agency/", s + "trial/", s + "about/", s + "old-about/", s + "moved/"
+    page = lambda u, **kw: {"url": u, "role": "page", "status": 200, "parsed": 1, **kw}
+    g = graph_from(
+        [page(s), page(agency), page(trial), page(about), page(old), page(moved),
+         {"url": s + "agency", "role": "page", "status": 301, "location": agency},
+         {"url": s + "trial", "role": "page", "status": 301, "location": trial}],
+        [(s, about, "nav", "other"),
+         (agency, s + "agency", "head", "other", "link"),                  # its own canonical, without the slash
+         (trial, s + "trial", "head", "other", "link"), (trial, trial, "main", "other"),
+         (about, old, "main", "other"), (old, moved, "head", "other", "meta"),  # a stub a page links to
+         (moved, old, "main", "other")],
+        site=[s], directories={s: "/srv/nozzle"})
+    assert sorted((f.target, f.severity, f.message) for f in orphan_page(g)) == [
+        (agency, "low", f"{agency} is a file in the audited folder, but no page links to it"),
+        (trial, "low", f"{trial} is a file in the audited folder, but no page links to it")]
