@@ -668,8 +668,10 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
             if (a.get("http-equiv") or "").lower() == "refresh":
                 m = _REFRESH.match(a.get("content") or "")
                 if m:
-                    links.append(Link(resolve_href(base, m.group(1)), "meta", "content", "", "head", "", False, False,
-                                      _line(el, a)))
+                    target = resolve_href(base, m.group(1))
+                    links.append(Link(target, "meta", "content", "", "head", "", False, False, _line(el, a)))
+                    if target.partition("#")[0] != url.partition("#")[0]:
+                        signals.refresh = True  # a stub (an old address): the browser moves on
             continue
         rel = (a.get("rel") or "").strip().lower()
         if tag == "link" and _SKIPPED_RELS.intersection(rel.split()):
