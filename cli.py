@@ -398,7 +398,8 @@ def report_options(command):
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="Read options from a funnel.toml (command-line options win).")
 @click.option("--base-url", multiple=True, metavar="URL", help="Public URL a directory TARGET stands for (repeatable, in order; default: the address its "
-              "home page names (canonical link, og:url), CNAME or robots.txt gives, else http://localhost/).")
+              "home page names (canonical link, og:url), CNAME, its own absolute links or robots.txt give, else "
+              "http://localhost/).")
 @click.option("--site", multiple=True, metavar="URL", help="URL prefix of the business's site (repeatable; default: every "
               "target's origin).")
 @click.option("--blog", multiple=True, metavar="URL", help="URL prefix of the blog (repeatable; default: blog.* hosts and "

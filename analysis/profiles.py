@@ -186,6 +186,8 @@ def profiles_summary(verdicts: list[ProfileVerdict]) -> dict | None:
     '2 of your 4 profiles send visitors to your blog; LinkedIn and X could not be read'
     >>> profiles_summary([ProfileVerdict("a", "a", "GitHub", "site"), ProfileVerdict("b", "b", "Mastodon", "nowhere")])["line"]
     '0 of your 2 profiles send visitors to your blog; 1 sends them to the site, skipping the blog; 1 (Mastodon) links to neither: a dead end for its visitors'
+    >>> profiles_summary([ProfileVerdict("c", "c", "LinkedIn", "unreadable"), ProfileVerdict("d", "d", "X", "unreadable")])["line"]
+    'none of your 2 profiles could be read (LinkedIn and X): whether they send visitors to your blog is unknown'
     """
     if not verdicts:
         return None
@@ -193,6 +195,8 @@ def profiles_summary(verdicts: list[ProfileVerdict]) -> dict | None:
     n = len(verdicts)
     parts = [f"{counts[BLOG_]} of your {n} profile{'s' if n != 1 else ''} send{'s' if counts[BLOG_] == 1 else ''}"
              f" visitors to your blog"]
+    if not counts[BLOG_] + counts[SITE_] + counts[NOWHERE]:  # none read: "0 of them send…" would be a finding
+        parts = []
     if counts[SITE_]:
         parts.append(f"{counts[SITE_]} send{'s' if counts[SITE_] == 1 else ''} them to the site, skipping the blog")
     if counts[NOWHERE]:
@@ -205,8 +209,16 @@ def profiles_summary(verdicts: list[ProfileVerdict]) -> dict | None:
         # than one was not, the count says which: "1 Bluesky profile", "2 Mastodon profiles"
         read = {v.platform for v in verdicts if v.state in (BLOG_, SITE_, NOWHERE)}
         per = Counter(v.platform for v in verdicts if v.state == UNREADABLE)
-        parts.append(joined([f"{per[p]} {p} profile{'s' if per[p] > 1 else ''}" if per[p] > 1 or p in read else p
-                           for p in unread]) + " could not be read")
+        which = joined([f"{per[p]} {p} profile{'s' if per[p] > 1 else ''}" if per[p] > 1 or p in read else p
+                        for p in unread])
+        if parts:
+            parts.append(which + " could not be read")
+        else:
+            k = counts[UNREADABLE]
+            whose = (f"none of your {n} profiles could" if k == n > 1 else "your profile could not" if n == 1
+                     else f"{k} of your {n} profiles could not")
+            parts.append(f"{whose} be read ({which}): whether "
+                         f"{'it sends' if n == 1 else 'they send'} visitors to your blog is unknown")
     missing = sorted({v.name for v in verdicts if v.state == MISSING})
     if missing:
         parts.append(f"{joined(missing) if len(missing) <= 3 else listing(missing)} "

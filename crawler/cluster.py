@@ -28,7 +28,7 @@ key (under the ns)      type     what it holds
 ``state``               hash     the spider's shared state: ``origins`` (JSON), ``h:<handle>``,
                                  ``seed:<key>`` / ``seeds`` (targets not answered yet), ``seq``
 ``limits``              hash     shared counters of ``--max-pages``, ``--depth`` and traps
-                                 (``pages``, ``v:<template>``, ``t:<template>``, ``e:<template>``)
+                                 (``pages``, ``v:``, ``h:``, ``f:``, ``y:``, ``t:``, ``e:``, ``c:``, ``k:<template>``)
 ``limits:depth``        set      digests of the keys ``--depth`` left out (and
 ``limits:max_pages``    set      ... ``--max-pages``): what the summary counts
 ``workers``             hash     worker id -> JSON ``{"host", "pid", "started"}``
@@ -165,9 +165,10 @@ def connect(url: str):
 
 
 #: How the processes of a crawl talk: bumped whenever what they put in Redis changes (2: requests
-#: as :func:`crawler.queues.compact` entries, items in marshal). A worker joins only a crawl of its
+#: as :func:`crawler.queues.compact` entries, items in marshal; 3: a trap pattern's shape in the
+#: ``limits`` hash, :class:`crawler.extensions.ClusterLimits`). A worker joins only a crawl of its
 #: own protocol: workers on other machines may run another funnelcheck version.
-PROTOCOL = 2
+PROTOCOL = 3
 
 
 def announcement(token: str, crawl: dict, db_path: str | None, resume: bool, verbose: int = 0) -> dict:

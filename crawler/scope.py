@@ -72,8 +72,11 @@ def is_blog_path(path: str) -> bool:
 PURCHASE = re.compile(r"/(cart|basket|checkout|pricing|plans|buy|order|book|booking|subscribe|trial|"
                       r"free-trial)(/|$|\.|\?)", re.I)
 # Names a shop's pages go by that say nothing alone: ``/products/`` is a purchase page only with
-# purchase evidence on it (a price, a buy or cart button or link: the page's ``signals``).
-PURCHASE_BY_NAME = re.compile(r"/(shop|store|product|products)(/|$|\.|\?)", re.I)
+# purchase evidence on it (a price, a buy or cart button or link: the page's ``signals``); so is
+# a page whose name holds the word pricing or plans (``/e-label-pricing/``, ``/pricing-plans/``;
+# ``/competitor-pricing-guide/`` without a price on it is no offer).
+PURCHASE_BY_NAME = re.compile(r"/(shop|store|product|products|([\w-]*-)?(pricing|plans|prices)(-[\w-]*)?)(/|$|\.|\?)",
+                              re.I)
 LEAD = re.compile(r"/(contact|contact-us|contact-sales|demo|request-demo|mailing-list|mailing-lists|book-a-demo|book-a-call|signup|sign-up|"
                   r"register|newsletter|get-started|get-in-touch|quote|get-a-quote|request-a-quote|talk-to-sales|"
                   r"talk-to-us|start-a-project|start-your-project|consultation|schedule|apply)(/|$|\.|\?)", re.I)
@@ -565,6 +568,10 @@ class Scope:
         ('purchase', None)
         >>> s.conversion_kind("https://a.example/products/"), s.conversion_kind("https://a.example/products/", evidence=True)
         (None, 'purchase')
+        >>> s.conversion_kind("https://a.example/e-label-pricing/", evidence=True), s.conversion_kind("https://a.example/e-label-pricing/")
+        ('purchase', None)
+        >>> s.conversion_kind("https://a.example/our-competitor-pricing-guide/"), s.conversion_kind("https://a.example/explainers/", evidence=True)
+        (None, None)
         >>> s.conversion_kind("https://a.example/careers/apply/"), s.conversion_kind("https://a.example/jobs/42/apply")
         (None, None)
         """

@@ -21,7 +21,7 @@ import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +106,9 @@ def _address(url: str | None, folder: str) -> str | None:
 
 def public_address(root: str | os.PathLike) -> tuple[str, str] | None:
     """The public URL a built site's folder stands for, as the site names it, and where it was
-    read: the home page's absolute canonical link or og:url, a ``CNAME`` file, robots.txt's
-    ``Sitemap:``. None when the site names none (its links are all relative).
+    read: the home page's absolute canonical link or og:url, a ``CNAME`` file, the host its own
+    absolute links name (:func:`_linked_home`), robots.txt's ``Sitemap:``. None when the site
+    names none (its links are all relative).
 
     >>> import tempfile; d = Path(tempfile.mkdtemp())
     >>> _ = (d / "index.html").write_text('<link rel="canonical" href="/"><meta property="og:url" content="https://www.acme.example/">')
@@ -137,6 +138,9 @@ def public_address(root: str | os.PathLike) -> tuple[str, str] | None:
         url = _address(f"https://{host}/", root.name) if re.fullmatch(r"[A-Za-z0-9.-]+", host) else None
         if url:
             return url, "its CNAME file"
+    own = _linked_home(root)
+    if own:
+        return own
     robots = root / "robots.txt"
     if robots.is_file():
         for line in robots.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -146,6 +150,76 @@ def public_address(root: str | os.PathLike) -> tuple[str, str] | None:
                 if url:
                     return url, "the Sitemap line of its robots.txt"
     return None
+
+
+SAMPLED_PAGES = 200   # HTML files of a folder read for the host its own absolute links name
+LINKS_TO_SELF = 3     # ... pages of the folder linked under one host that make it the site's
+
+
+def _in_folder(root: Path, path: str) -> bool:
+    """Is there a file of ``root`` a static host serves at ``path``?"""
+    rel = unquote(path).lstrip("/")
+    if ".." in rel.split("/"):
+        return False
+    here = root / rel
+    return (here.is_file() or (here / "index.html").is_file() or here.with_name(here.name + ".html").is_file()
+            if rel else (root / "index.html").is_file())
+
+
+def _linked_home(root: Path) -> tuple[str, str] | None:
+    """The host the site's own absolute links name: the one under which most pages of the folder
+    are linked (a WordPress export whose posts link ``https://nozzle.io/features``), when at
+    least :data:`LINKS_TO_SELF` are (a host's home page says nothing: every folder has one). Reads the home page, then up to :data:`SAMPLED_PAGES` others.
+
+    >>> import tempfile; d = Path(tempfile.mkdtemp())
+    >>> for name in ("pricing", "about", "team"):
+    ...     (d / name).mkdir(); _ = (d / name / "index.html").write_text("<h1>Page</h1>")
+    >>> _ = (d / "index.html").write_text('<a href="https://app.acme.example/sign-up">Try</a><a href="https://x.example/">X</a>'
+    ...     + "".join(f'<a href="https://acme.example/{name}">{name}</a>' for name in ("pricing", "about", "team")))
+    >>> _linked_home(d)
+    ('https://acme.example/', 'its own links to 3 pages of https://acme.example/ are files of this folder')
+    """
+    from collections import defaultdict
+
+    from selectolax.lexbor import LexborHTMLParser
+
+    pages = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        pages += [Path(folder) / f for f in sorted(files) if f.lower().endswith((".html", ".htm"))]
+        if len(pages) >= SAMPLED_PAGES:
+            break
+    pages.sort(key=lambda p: p != root / "index.html")
+    hits: dict[str, set] = defaultdict(set)   # base URL -> the paths of the folder's files linked under it
+    for page in pages[:SAMPLED_PAGES]:
+        try:
+            with open(page, "rb") as fh:
+                tree = LexborHTMLParser(fh.read(4 << 20).decode("utf-8", "replace"))
+        except OSError:
+            continue
+        for node in tree.css("a[href]"):
+            href = (node.attributes.get("href") or "").strip()
+            if not href.lower().startswith(("http://", "https://")):
+                continue
+            try:
+                parts = urlsplit(href)
+                host = parts.hostname
+            except ValueError:
+                continue
+            path = parts.path.rstrip("/")
+            if not host or host in LOCAL_HOSTS or not path:  # (every folder has a home page: no evidence)
+                continue
+            base = f"{parts.scheme.lower()}://{parts.netloc.lower()}/"
+            mount = f"/{root.name}/"
+            if path.startswith(mount) and _in_folder(root, path[len(mount) - 1:]):  # a site under /blog/, kept in blog/
+                hits[base + mount[1:]].add(path)
+            elif _in_folder(root, path):
+                hits[base].add(path)
+    if not hits:
+        return None
+    base, paths = max(hits.items(), key=lambda item: len(item[1]))
+    url = _address(base, root.name) if len(paths) >= LINKS_TO_SELF else None
+    return (url, f"its own links to {len(paths)} pages of {url} are files of this folder") if url else None
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -193,7 +267,17 @@ class _Handler(SimpleHTTPRequestHandler):
         return super().send_head()
 
     def list_directory(self, path):
-        """No listings: a folder without index.html answers 404, as static hosts do."""
+        """No listings: a folder without index.html answers 404, as static hosts do; one with only
+        an ``index.xml`` (a feed a WordPress export or Hugo writes at ``/feed/``) serves it."""
+        feed = os.path.join(path, "index.xml")
+        if os.path.isfile(feed):
+            with open(feed, "rb") as fh:
+                body = fh.read()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return io.BytesIO(body)
         self.send_error(404, "Not Found")
         return None
 

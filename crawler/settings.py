@@ -83,7 +83,15 @@ FUNNEL_MAX_URL_LENGTH = 2048      # longer URLs are not fetched (skipped, "URL t
 FUNNEL_MAX_REDIRECTS = 10         # hops followed per chain, owned or external
 FUNNEL_MAX_LINKS_PER_PAGE = 10000  # links read per page (the page's reason says when it was hit)
 FUNNEL_MAX_HEADER_BYTES = 65536   # status line and headers of one response (crawler.downloader)
-FUNNEL_MAX_VARIANTS = 500         # owned pages per trap pattern (query names, a repeating path)
+# Crawler traps (crawler.extensions.CrawlLimits): past FUNNEL_MAX_VARIANTS owned pages of one URL
+# pattern (numbers, query names, a repeating path), a pattern is cut when it is a trap by its
+# shape (a repeating path, a session id), when its deepest pages are more than FUNNEL_TRAP_LEVELS
+# links below the last one the rest of the site led to or that led to a new page (a calendar's
+# "next" for ever), or past the safety cap (a path pattern, a query pattern).
+FUNNEL_MAX_VARIANTS = 500
+FUNNEL_TRAP_LEVELS = 30
+FUNNEL_MAX_VARIANTS_WIDE = 1_000_000
+FUNNEL_MAX_VARIANTS_WIDE_QUERY = 100_000
 
 # Where the crawl store is and which crawl row to fill (set by crawler.run).
 FUNNEL_DB = None

@@ -45,10 +45,10 @@ DIRECT_BATCH = 200  # requests pushed outside a response (start requests, a resu
 #       ("" = a key decided without a request), trap template ("" = none), counted (1/0: a page
 #       for --max-pages; both count when the key was new, or is not gated: a GET after a HEAD);
 #       n items, then their bytes; n ops, then per op: code, field, value
-#       (i: HINCRBY limits, n: HSETNX limits, d / m: SADD to the cut sets)
+#       (i: HINCRBY limits, n: HSETNX limits, x: HSET limits if larger, d / m: SADD to the cut sets)
 # Several steps in one call are done in their order, all or none (several responses that ended
 # while the step before was on its way: one round trip, see Sender.send_output_async).
-# Returns: {pages, template, variants, template, variants, ...}
+# Returns: {pages, template, variants, its shape (h:, f:, y: or -1), template, variants, ...}
 FLUSH = """
 local out = {0}
 local at = 2
@@ -65,6 +65,8 @@ for _ = 1, tonumber(ARGV[1]) do
       if tpl ~= '' then
         table.insert(out, tpl)
         table.insert(out, redis.call('HINCRBY', KEYS[4], 'v:' .. tpl, 1))
+        local shape = redis.call('HMGET', KEYS[4], 'h:' .. tpl, 'f:' .. tpl, 'y:' .. tpl)
+        for i = 1, 3 do table.insert(out, shape[i] or '-1') end
       end
       if counted == '1' then redis.call('HINCRBY', KEYS[4], 'pages', 1) end
     end
@@ -82,6 +84,10 @@ for _ = 1, tonumber(ARGV[1]) do
     at = at + 3
     if code == 'i' then redis.call('HINCRBY', KEYS[4], field, tonumber(value))
     elseif code == 'n' then redis.call('HSETNX', KEYS[4], field, value)
+    elseif code == 'x' then
+      if tonumber(value) > tonumber(redis.call('HGET', KEYS[4], field) or '-1') then
+        redis.call('HSET', KEYS[4], field, value)
+      end
     elseif code == 'd' then redis.call('SADD', KEYS[5], value)
     elseif code == 'm' then redis.call('SADD', KEYS[6], value)
     end

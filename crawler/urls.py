@@ -287,19 +287,65 @@ def trap_template(url: str) -> str | None:
     ('https://a.example/… (repeating path)', 'https://a.example/x/… (repeating path)')
     >>> trap_template("https://a.example/x/b/a/a/a/a/")
     'https://a.example/x/… (repeating path)'
+
+    A session id in the path (``;jsessionid=…``) is one pattern whatever its value:
+
+    >>> trap_template("https://a.example/shop/cart;jsessionid=A1B2C3?item=7")
+    'https://a.example/shop/cart;jsessionid=…?item=…'
     """
     parts = urlsplit(url)
     segments = [seg for seg in parts.path.split("/") if seg]
     if len(segments) - len(set(segments)) >= 3:
         head = segments[0] + "/" if segments.count(segments[0]) == 1 else ""  # a top folder, if it is no repeat
         return f"{parts.scheme}://{parts.netloc}/{head}… (repeating path)"
-    path = _NUMBERS.sub("{n}", parts.path)
+    path = _NUMBERS.sub("{n}", _PATH_SESSION.sub(r";\1=…", parts.path) if ";" in parts.path else parts.path)
     if parts.query:
         names = sorted({k for k, _ in parse_qsl(parts.query, keep_blank_values=True)})
         return f"{parts.scheme}://{parts.netloc}{path}?" + "&".join(f"{n}=…" for n in names)
     if path != parts.path:
         return f"{parts.scheme}://{parts.netloc}{path}"
     return None
+
+
+# Query parameters (and ``;name=`` path parameters) that carry a visitor's session: a new value
+# on every visit makes every link a new URL, so a pattern with one is a trap by its shape.
+SESSION_PARAMS = re.compile(r"^(jsessionid|phpsessid|aspsessionid\w*|sessionid|session_id|sessid|sid|cfid|cftoken|"
+                            r"zenid|oscsid|osCsid|s_id)$", re.I)
+_PATH_SESSION = re.compile(r";(jsessionid|phpsessid|sessionid|sid)=[^/;]*", re.I)
+_QUERY_NAMES = re.compile(r"[?&]([^=&]+)=")
+
+
+def trap_kind(template: str) -> str | None:
+    """What a :func:`trap_template` is by its shape alone: ``"repeating"`` (a path that nests
+    itself), ``"session"`` (a session id in the URL), or None (numbers, dates, query values:
+    a trap or a catalogue, as its variants are found, see :class:`crawler.extensions.CrawlLimits`).
+
+    >>> trap_kind("https://a.example/x/… (repeating path)"), trap_kind("https://a.example/p?PHPSESSID=…&id=…")
+    ('repeating', 'session')
+    >>> trap_kind("https://a.example/cart;jsessionid=…"), trap_kind("https://a.example/p/{n}")
+    ('session', None)
+    """
+    if template.endswith("(repeating path)"):
+        return "repeating"
+    head, _, query = template.partition("?")
+    if ";" in head and _PATH_SESSION.search(head.replace("…", "x")):
+        return "session"
+    if query and any(SESSION_PARAMS.match(name) for name in _QUERY_NAMES.findall("?" + query)):
+        return "session"
+    return None
+
+
+def trap_family(template: str) -> str:
+    """The trap a pattern belongs to: patterns of numbers under one folder are one (a calendar's
+    months and its days); any other pattern is its own.
+
+    >>> trap_family("https://a.example/cal/{n}/{n}/{n}"), trap_family("https://a.example/cal?day=…")
+    ('https://a.example/cal/…', 'https://a.example/cal?day=…')
+    """
+    cut = template.find("{n}")
+    if cut < 0:
+        return template
+    return template[: template.rfind("/", 0, cut) + 1] + "…"
 
 
 def has_tracking(url: str) -> bool:

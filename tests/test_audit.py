@@ -230,6 +230,27 @@ def test_directory_target_stands_for_the_address_its_home_page_names(tmp_path):
     # http://acme.test/request-a-demo is the site's own page, linked the long way round
     assert sorted((f["rule"], f["severity"]) for f in report["findings"]) == [("insecure-link", "low"), ("redirect", "low")]
 
+    # a Simply Static export: relative links and canonical, but its posts link the site by its name
+    (site / "index.html").write_text(
+        '<html><head><title>Acme</title><link rel="canonical" href="/"></head><body><a href="/request-a-demo/">demo</a>'
+        '<main><a href="https://acme.test/request-a-demo/">Book one</a> <a href="https://acme.test/thanks/">t</a>'
+        ' <a href="https://acme.test/">home</a> <a href="https://app.acme.test/sign-up">Sign up</a></main></body></html>')
+    (site / "request-a-demo" / "index.html").write_text('<html><head><title>Demo</title></head><body>'
+                                                        '<a href="https://acme.test/thanks/">thanks</a> '
+                                                        '<a href="https://acme.test/about">About us</a></body></html>')
+    (site / "about").mkdir()
+    (site / "about" / "index.html").write_text("<html><head><title>About</title></head><body>About</body></html>")
+    (tmp_path / "export").mkdir()
+    result, report = audit_json(tmp_path / "export", site, "--no-check-external", "--no-check-social")
+    assert result.stderr == (f"funnelcheck: {site} is audited as https://acme.test/ (its own links to 3 pages of "
+                             "https://acme.test/ are files of this folder; --base-url to change it)\n")
+
+    assert sorted(p["url"] for p in report["pages"] if p["role"] == "page" and p["status"] == 200) == [
+        "https://acme.test/", "https://acme.test/about/", "https://acme.test/request-a-demo/",
+        "https://acme.test/thanks/"]
+    (site / "about" / "index.html").unlink()
+    (site / "about").rmdir()
+
     # a site that names no address of its own is audited as http://localhost/, without a word
     (site / "index.html").write_text('<html><head><title>Acme</title></head><body>'
                                      '<a href="/request-a-demo/">demo</a></body></html>')

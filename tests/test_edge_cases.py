@@ -330,3 +330,42 @@ def test_two_profiles_linking_the_same_page_untagged_are_two_findings_with_two_i
     found = list(untracked_inbound(g))
     assert [(f.target, f.sources) for f in found] == [(home, [profiles[0]]), (home, [profiles[1]])]
     assert len({f.id for f in found}) == 2
+
+
+def test_a_folders_feed_is_served_at_its_folder(tmp_path):
+    """A WordPress export (Simply Static) or Hugo writes the feed at feed/index.xml and links
+    ``/feed``: it is served at /feed/ (nozzle's 175 "broken" feed links), a folder with nothing
+    to serve still answers 404 and never lists its files."""
+    import urllib.error
+    import urllib.request
+
+    from crawler.serve import StaticServer
+
+    (tmp_path / "feed").mkdir()
+    (tmp_path / "feed" / "index.xml").write_text('<?xml version="1.0"?><rss version="2.0"><channel/></rss>')
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("private")
+    with StaticServer(str(tmp_path)) as server:
+        url = server.url.rstrip("/")
+        with urllib.request.urlopen(url + "/feed") as answer:  # (301 to feed/, followed)
+            assert answer.url == url + "/feed/" and answer.status == 200
+            assert answer.headers["Content-Type"] == "application/xml" and b"<rss" in answer.read()
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(url + "/empty/")
+        assert err.value.code == 404 and b"notes.txt" not in err.value.read()
+
+
+def test_fragments_a_script_reads_are_no_missing_anchors(tmp_path):
+    """HubSpot's chat trigger (#hs-chat-open) and a script's filter state (#all|traceability, a
+    theme's case-study filter) name no element: only the fragment that should name one is reported."""
+    site = tmp_path / "site"
+    (site / "demo").mkdir(parents=True)
+    (site / "index.html").write_text(
+        '<html><head><title>Home</title></head><body><main><a href="/demo/#hs-chat-open">chat with us</a> '
+        '<a href="/demo/#all|traceability">cases</a> <a href="/demo/#tab=2">tab</a> <a href="/demo/#form">form</a> '
+        '<a href="/demo/#pricing-table">prices</a></main></body></html>')
+    (site / "demo" / "index.html").write_text('<html><head><title>Demo</title></head><body><div id="form">x</div>'
+                                              '</body></html>')
+    result, report = audit_json(tmp_path, site, "--base-url", "https://a.test/")
+    assert [(f["rule"], f["target"], f["severity"]) for f in report["findings"] if f["rule"] == "missing-anchor"] == [
+        ("missing-anchor", "https://a.test/demo/#pricing-table", "medium")]

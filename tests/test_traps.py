@@ -6,8 +6,13 @@ Each test crawls a scripted local server through the real command line, as a use
 from __future__ import annotations
 
 import re
+from collections import deque
 
-from conftest import Route, audit_json
+import pytest
+
+from analysis.rules.fixes import FIXES
+from conftest import Route, audit_json, run_cli
+from crawler.extensions import ClusterLimits, CrawlLimits, cluster_limits_summary
 
 T = "https://trap.test/"
 
@@ -44,13 +49,18 @@ def test_an_endless_calendar_is_one_trap_and_leaves_the_budget(site_server, tmp_
     assert (trap["severity"], trap["target"]) == ("medium", T + "cal/…")
     left = trap["detail"]["left"]
     assert left >= 3
+    levels = trap["detail"]["levels"]
+    assert (trap["detail"]["kind"], levels > 100) == ("deep", True)  # ~250 months each way, each from the one before
     assert trap["message"] == (
         f"crawler trap: {T}cal/… has endless variants (URLs that differ only in numbers or dates: "
-        f"{T}cal/{{n}}/{{n}}, {T}cal/{{n}}/{{n}}/{{n}}); 1,000 were crawled, {left:,} more left out "
-        f"(the first: {example})")
+        f"{T}cal/{{n}}/{{n}}, {T}cal/{{n}}/{{n}}/{{n}}), each found from the one before: {levels:,} links deep, "
+        f"none leading to a new page; 1,000 were crawled, {left:,} more left out (the first: {example})")
     assert {p: c["crawled"] for p, c in trap["detail"]["patterns"].items()} == {
         T + "cal/{n}/{n}": 500, T + "cal/{n}/{n}/{n}": 500}
+    assert {c["cut"] for c in trap["detail"]["patterns"].values()} == {"deep"}  # (the crawl's limits summary)
     assert report["summary"]["pages_crawled"] == 1 + 500 + 500  # the home page, then the capped patterns
+    markdown = run_cli("report", "--db", tmp_path / "crawls.sqlite", "--format", "markdown").stdout
+    assert f"left out (the first: {example}) (fix: {FIXES['crawl-trap:deep']})" in markdown.replace("\\", "")
 
 
 def test_a_path_that_repeats_itself_is_one_trap(site_server, tmp_path):
@@ -105,3 +115,166 @@ def test_a_paginated_blog_with_dated_posts_is_no_trap(site_server, tmp_path):
     assert {T + f"blog/page/{n}/" for n in range(2, 31)} <= crawled
     assert len([u for u in crawled if "/post-" in u]) == 300
     assert report["summary"]["pages_crawled"] == 1 + 1 + 29 + 300 + 12  # home, blog, listings, posts, archives
+
+
+def shop(handler) -> Route:
+    """A shop with no sitemap: 660 numbered products /p/{n}, 55 to each of 12 listing pages
+    (/shop/, /shop/page/2/ ... with links to every page number), each product linking the next
+    product and a related one: wide and shallow, however many products."""
+    path = handler.path
+    m = re.fullmatch(r"/shop/(?:page/(\d+)/)?", path)
+    if m:
+        k = int(m[1] or 1)
+        pages = "".join(f'<a href="/shop/page/{i}/">{i}</a>' for i in range(2, 13))
+        items = "".join(f'<a href="/p/{n}">product {n}</a>' for n in range((k - 1) * 55, k * 55))
+        return Route(200, body=f'<main>{items}<nav><a href="/shop/">1</a>{pages}</nav></main>')
+    m = re.fullmatch(r"/p/(\d+)", path)
+    if m and int(m[1]) < 660:
+        n = int(m[1])
+        return Route(200, body=f'<main><h1>Product {n}</h1><a href="/p/{(n + 1) % 660}">next</a>'
+                               f'<a href="/p/{(n * 37 + 11) % 660}">related</a><a href="/shop/">shop</a></main>')
+    if path == "/":
+        return Route(200, body='<main><a href="/shop/">shop</a></main>')
+    return Route(404, body="<h1>not found</h1>")
+
+
+def test_a_catalogue_of_numbered_products_is_crawled_whole(site_server, tmp_path):
+    """660 products of one pattern (/p/{n}), past the 500 a pattern is judged at, listed on
+    listing pages and linking to each other, no sitemap: every product is crawled, no crawl-trap
+    (the pattern's pages are all found within a few links of the listings)."""
+    srv = site_server(routes={"*": shop})
+    result, report = audit_json(tmp_path, T, "--no-sitemaps", "--concurrency", "16", *remap(srv))
+    assert result.exit_code == 0, result.stderr
+    assert [f for f in report["findings"] if f["rule"] == "crawl-trap"] == []
+    crawled = {p["url"] for p in report["pages"] if p["role"] == "page" and p["status"] == 200}
+    assert {T + f"p/{n}" for n in range(660)} <= crawled
+    assert report["summary"]["pages_crawled"] == 1 + 12 + 660  # home, listings, products
+
+
+# -- how a pattern's pages are found (CrawlLimits and its cluster twin on a site as a function) --
+
+def calendar_links(url: str) -> list[str]:
+    """Months /cal/{m} from month 0, each linking the month before and after and 3 day pages: no end."""
+    m = re.fullmatch(r"https://a\.example/cal/(\d+)", url)
+    if url == "https://a.example/":
+        return ["https://a.example/cal/0", "https://a.example/blog/page/1/", "https://a.example/archive/page/1/"]
+    if not m:
+        return ["https://a.example/"]
+    n = int(m[1])
+    return [f"https://a.example/cal/{max(n - 1, 0)}", f"https://a.example/cal/{n + 1}"] + [
+        f"https://a.example/cal/{n}/day-{d}" for d in range(1, 4)]
+
+
+def blog_links(url: str) -> list[str]:
+    """A blog's pagination, 700 pages each linking only the next one and 3 new posts of their own
+    (/blog/posts/post-{n}/: 2,100 of one pattern); an archive's pagination, 700 pages that each
+    link only the next one and pages already seen."""
+    m = re.fullmatch(r"https://a\.example/(blog|archive)/page/(\d+)/", url)
+    if not m:
+        return calendar_links(url)
+    k = int(m[2])
+    more = [f"https://a.example/{m[1]}/page/{k + 1}/"] if k < 700 else []
+    if m[1] == "archive":
+        return more + ["https://a.example/", "https://a.example/blog/page/1/"]
+    return more + [f"https://a.example/blog/posts/post-{3 * k + i}/" for i in range(3)]
+
+
+def crawl(limits, links, seed: str = "https://a.example/") -> set[str]:
+    """Breadth-first as the spider plans: a link's page one level below the page it is on, asked
+    of the limits with that page (``via``); a page the limits refuse is asked again if linked again."""
+    queue, seen = deque([(seed, 0)]), {seed}
+    while queue:
+        page, depth = queue.popleft()
+        for url in links(page):
+            if url not in seen and limits.allow(url, depth + 1, via=page):
+                seen.add(url)
+                limits.scheduled()
+                queue.append((url, depth + 1))
+    return seen
+
+
+def traps_of(summary: dict) -> dict:
+    return {t: (c["cut"], c["crawled"]) for t, c in summary["traps"].items()}
+
+
+EXPECTED = {"https://a.example/cal/{n}": ("deep", 500), "https://a.example/cal/{n}/day-{n}": ("deep", 500),
+            "https://a.example/archive/page/{n}/": ("deep", 500)}
+
+
+def test_a_deep_pagination_that_leads_to_new_pages_is_followed_to_its_end():
+    """Decided: a pagination chain is followed to its end however deep, as long as its pages lead
+    to new pages (posts, products); a calendar (months and days found from each other) and a
+    chain of 500+ pages that leads to nothing new are cut at 500 as deep traps."""
+    limits = CrawlLimits()
+    seen = crawl(limits, blog_links)
+    assert {f"https://a.example/blog/page/{k}/" for k in range(1, 701)} <= seen
+    assert {f"https://a.example/blog/posts/post-{n}/" for n in range(3, 2103)} <= seen
+    summary = limits.summary(seen=lambda digest: False)
+    assert traps_of(summary) == EXPECTED
+    assert summary["traps"]["https://a.example/archive/page/{n}/"]["levels"] > 30
+
+
+@pytest.mark.parametrize("shape, cut", [
+    ("wide", {"https://a.example/shop?color=…&size=…": ("wide", 600)}),
+    ("repeating", {"https://a.example/x/… (repeating path)": ("repeating", 500)}),
+    ("session", {"https://a.example/about?PHPSESSID=…": ("session", 500),
+                 "https://a.example/pricing?PHPSESSID=…": ("session", 500)})])
+def test_a_wide_explosion_is_cut_at_the_safety_cap_and_a_nesting_path_or_a_session_id_at_500(shape, cut):
+    """Filter combinations, all within two links of the home page, past the safety cap for one
+    query pattern (lowered to 600 here); a path that nests itself, and a session id new on every
+    page (whose pages feed each other's pattern, never deep), at 500 whatever their depth."""
+    sessions = iter(range(10**6))
+
+    def links(url):
+        if url == "https://a.example/":
+            return [f"https://a.example/shop?color={c}" for c in range(40)] + [
+                "https://a.example/x/", "https://a.example/about?PHPSESSID=start"]
+        if url.startswith("https://a.example/shop?") and url.count("&") == 0:
+            return [f"{url}&size={s}" for s in range(40)]
+        if url.startswith("https://a.example/x/"):
+            return [url + "a/", url + "b/"]
+        if "PHPSESSID" in url:
+            return [f"https://a.example/{p}?PHPSESSID=s{next(sessions)}" for p in ("about", "pricing")]
+        return []
+
+    limits = CrawlLimits(wide_query=600)
+    crawl(limits, links)
+    summary = traps_of(limits.summary(seen=lambda digest: False))
+    assert {t: c for t, c in summary.items() if c[0] == shape} == cut
+
+
+def test_the_workers_of_a_cluster_judge_a_pattern_by_the_crawls_shape(redis_url):
+    """Two workers (ClusterLimits) taking pages in turn, each step through the real FLUSH script
+    into a real Redis: the same cuts as one process, and the coordinator's summary says why."""
+    from crawler import cluster
+    from crawler.streams import Sender
+
+    client = cluster.connect(redis_url)
+    token = cluster.new_token(91)
+    workers = []
+    for _ in range(2):
+        sender = Sender(client, token)
+        sender.limits = ClusterLimits()
+        workers.append(sender)
+    queue, seen, turn = deque([("https://a.example/", 0)]), {"https://a.example/"}, 0
+    while queue:
+        page, depth = queue.popleft()
+        sender, turn = workers[turn], 1 - turn
+        entries = []
+        for url in blog_links(page):
+            if url not in seen and sender.limits.allow(url, depth + 1, via=page):
+                sender.limits.scheduled()
+                seen.add(url)
+                queue.append((url, depth + 1))
+                entries.append((cluster.digest(url), True, b"", url))
+        sender.send(entries, [], None)
+    try:
+        assert {f"https://a.example/blog/posts/post-{n}/" for n in range(3, 2103)} <= seen
+        summary = cluster_limits_summary(client, token)
+        assert {t: c for t, (c, _) in traps_of(summary).items()} == {t: c for t, (c, _) in EXPECTED.items()}
+        # (each worker decides on the crawl's counts as of its last step: within one page's links)
+        assert all(500 <= c["crawled"] <= 500 + 3 for c in summary["traps"].values()), summary["traps"]
+        assert summary["traps"]["https://a.example/archive/page/{n}/"]["levels"] > 30
+    finally:
+        client.delete(*client.keys(f"*{token}*"))
+        client.close()

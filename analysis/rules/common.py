@@ -1,6 +1,8 @@
 """What the rules share: the registry, the owned-page caches and the grouping of a finding's pages."""
 from __future__ import annotations
 
+import re
+
 from typing import Callable, Iterable
 
 from analysis.findings import RANK, SEVERITIES, Finding, Locations
@@ -15,7 +17,10 @@ NAV_TAGS = frozenset({"a", "area"})
 FORWARD_TAGS = NAV_TAGS | {"iframe", "meta"}
 
 
-IGNORED_FRAGMENTS = frozenset({"", "top"})
+# Fragments that name no element: the page's top, and widgets' own triggers (HubSpot's chat opens
+# on #hs-chat-open); a fragment holding = | & is a script's state (#all|product-traceability, #tab=2).
+IGNORED_FRAGMENTS = frozenset({"", "top", "hs-chat-open"})
+SCRIPT_STATE = re.compile(r"^[\w.,:%+-]*[=|&][\w.,:%+=|&-]*$")
 
 
 REGION_WORDS = {"header": "header", "nav": "navigation", "main": "page body", "body": "page body",

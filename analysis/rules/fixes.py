@@ -12,8 +12,8 @@ FIXES = {
     "backward-social:profile:main": "move the follow links below the page's call to action, or into the footer",
     "backward-social:profile:aside": ("move the follow icons from the sidebar into the footer, and put a call to action "
                                       "(pricing, contact, a demo) in the sidebar instead"),
-    "backward-social:profile:footer": ("keep the follow icons in the footer, and give the pages that offer nothing an "
-                                       "offer above it (pricing, contact, a demo); or drop the icons there"),
+    "backward-social:profile:footer": ("put an offer (pricing, contact, a demo) above the footer on the pages that have "
+                                       "none, or drop the follow icons from those pages; below an offer they cost little"),
     "backward-social:profile:head": "nothing to fix for visitors: links in the page head are not shown",
     "backward-social:identity": "nothing to fix: identity markup (rel=me, sameAs) is no route for visitors",
     "backward-social:third-party": "fine where it credits someone; make sure the page links your own offer first",
@@ -57,6 +57,14 @@ FIXES = {
     "unsupported-scheme": "nothing to fix unless the link is a mistake",
     "malformed-url": "correct the href: it is not a URL a browser can follow",
     "crawl-trap": "make the pattern's links rel=nofollow or finite (or --exclude it), so crawlers and visitors do not loop",
+    "crawl-trap:deep": ("make the links that lead on for ever (a calendar's next month, next day) rel=nofollow or stop "
+                        "them where the content ends (or --exclude the pattern); if these pages are real, list them in "
+                        "a sitemap: listed pages are never cut"),
+    "crawl-trap:repeating": ("make the template's links root-relative (/docs/, not docs/) and answer 404 for paths "
+                             "that do not exist: relative links on a page served at any path nest for ever"),
+    "crawl-trap:session": "keep session ids in a cookie, not in URLs (or --exclude the parameter)",
+    "crawl-trap:wide": ("if these pages are real (a large catalogue), list them in a sitemap: listed pages never count; "
+                        "if they are filter or sort combinations, make those links rel=nofollow (or --exclude them)"),
     "insecure-link": "link https:// (search and replace http:// for the site's own host)",
     "too-many-links": "split the page: past the cap its links were not read, and no visitor reads them either",
     "javascript-links": ("put these links in the HTML the server sends (server-side rendering or a static <a href> "

@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 
 from analysis.findings import Finding, Location
 from analysis.graph import edge_of, landing_page, refresh_target
-from analysis.rules.common import (IGNORED_FRAGMENTS, _Group, _in_sources, _owned_page_tiers, _plural, _targets,
+from analysis.rules.common import (IGNORED_FRAGMENTS, SCRIPT_STATE, _Group, _in_sources, _owned_page_tiers, _plural, _targets,
                                    rule)
 from analysis.rules.offers import plumbing_targets
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
@@ -366,7 +366,8 @@ def missing_anchor(g):
         if page not in owned:
             continue
         frag = (e["fragment"] or "").split(":~:", 1)[0]  # a text fragment directive is no element
-        if not frag.strip("#") or frag.lower() in IGNORED_FRAGMENTS or frag.startswith(("/", "!")):
+        if (not frag.strip("#") or frag.lower() in IGNORED_FRAGMENTS or frag.startswith(("/", "!"))
+                or SCRIPT_STATE.search(frag)):  # (a route, a widget's trigger, a script's state: no element)
             continue
         t = g.nodes[target]
         if t.get("tier") not in OWNED or t.get("verdict") != "ok":

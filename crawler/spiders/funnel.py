@@ -156,7 +156,7 @@ class FunnelSpider(scrapy.Spider):
         seeds = {self.key(normalize(t)[0]) for t in self.targets}
         queued = []
         for key, fetch, state in self.dupefilter.restore():
-            self.limits.restore(key, fetch.get("role"), key in seeds)
+            self.limits.restore(key, fetch.get("role"), key in seeds, fetch.get("depth"))
             if state == "queued" and fetch.get("url"):
                 queued.append((key, fetch))
         for key, fetch in queued:
@@ -344,9 +344,10 @@ class FunnelSpider(scrapy.Spider):
 
     def plan(self, url: str, tag: str, depth: int, kind: str = "other", role: str | None = None,
              seed: bool = False, key: str | None = None, region: str = "body", rel: str = "",
-             listed: bool = False):
+             listed: bool = False, via: str | None = None):
         """Decide whether and how to fetch a public URL; returns a Request, an item or None.
-        ``listed``: a page the site lists itself (a sitemap entry, a file of a folder), never a trap's."""
+        ``listed``: a page the site lists itself (a sitemap entry, a file of a folder), never a trap's;
+        ``via``: the page whose link this is (how a trap pattern's pages are found, CrawlLimits)."""
         key = key or self.key(url)
         if self.dupefilter.seen(key):
             return None
@@ -371,7 +372,7 @@ class FunnelSpider(scrapy.Spider):
         if role == "page":
             if tier not in OWNED:
                 role = "external"
-            elif not self.limits.allow(key, depth, seed, listed):  # --depth, --max-pages, crawler traps
+            elif not self.limits.allow(key, depth, seed, listed, via):  # --depth, --max-pages, crawler traps
                 return None
         if role == "profile" and not self.check_social:
             return None
@@ -746,7 +747,7 @@ class FunnelSpider(scrapy.Spider):
             if self.scope.tier(url) in (EXTERNAL, SOCIAL):
                 return row, None
             return row, self.plan(url, "form", depth, kind, role=FORM, key=key, region=link.region, rel=link.rel)
-        return row, self.plan(url, link.tag, depth, kind, key=key, region=link.region, rel=link.rel)
+        return row, self.plan(url, link.tag, depth, kind, key=key, region=link.region, rel=link.rel, via=source)
 
     def _classify(self, href: str, rel: str, sameas: bool, tag: str, quoted: bool = False) -> tuple[str, str, str, str]:
         url, fragment = normalize(href)
