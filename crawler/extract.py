@@ -107,9 +107,9 @@ def _guess(names: str) -> str | None:
     return best
 
 
-# A <header>/<footer> inside one of these (sectioning content, as HTML defines it) belongs to it, not
-# to the page. <main> is no sectioning content: a <footer> in it is the page's (the nearest landmark).
-_SECTIONING = frozenset({"article", "section", "aside", "nav"})
+# A <header>/<footer> inside one of these belongs to it, not to the page (HTML-AAM's scoping, which
+# browsers' accessibility trees follow: a <header> in <main> is a hero section, Docusaurus's home).
+_SECTIONING = frozenset({"article", "section", "main", "aside", "nav"})
 # Names (a whole class token or id) only the site's own header/footer carries, which keep a
 # <header>/<footer> the page's even inside sectioning content: an unclosed <article> of a theme
 # (nozzle's testimonials listing) swallows the site's footer, which a reader still sees as the footer.
@@ -219,10 +219,9 @@ def _region(el, cache: dict | None = None) -> str:
     - a nav inside the main content or an article, and an aside inside an article, are body
       content (a row of icons in a post, a pull quote, a guest's bio): region ``main``;
       an aside elsewhere in the main content is a sidebar;
-    - a ``<header>``/``<footer>`` inside article/section/aside/nav is that section's, not the
-      page's, unless its id/class names the site's own (``site-footer``, a theme builder's footer
-      location: :data:`SITE_CHROME_NAMES`); one inside ``<main>`` (no sectioning content) is the
-      page's: the nearest landmark decides;
+    - a ``<header>``/``<footer>`` inside article/section/main/aside/nav is that section's, not
+      the page's, unless its id/class names the site's own (``site-footer``, a theme builder's
+      footer location: :data:`SITE_CHROME_NAMES`): then it is the nearest landmark, and decides;
     - class/id names are a fallback for links no landmark encloses: the nearest guess,
       an outer header/footer guess first.
     """

@@ -240,7 +240,9 @@ def test_the_innermost_landmark_wins_a_footer_in_main_or_an_unclosed_article_is_
     """nozzle's testimonials/page/7: an unclosed ``<article>`` swallows the theme's footer (its follow
     icons) into ``<main>``, whose ``</main>`` comes after it; they were read as the page body, a
     high backward-social finding ("the page body's 5 follow links ... on 8 pages"). A reader sees
-    the footer; the nearest landmark decides. A post's own footer stays its body."""
+    the footer: a footer named the site's is the nearest landmark, and decides. A post's own
+    footer stays its body, and so does a plain <header>/<footer> in <main> (a hero section:
+    answer's home has <main><header> around its "Star on GitHub" button)."""
     html = ('<main class="content"><article class="post-1 entry"><header class="entry-header"><h2>'
             '<a href="/testimonials/a">A</a></h2></header><div class="testimonial-card">'
             '<article class="post-2 entry"><header class="entry-header"></header></article>'
@@ -250,7 +252,7 @@ def test_the_innermost_landmark_wins_a_footer_in_main_or_an_unclosed_article_is_
             '<a href="https://twitter.com/nozzleio"><svg></svg></a></li></ul></footer></article>'
             '<footer><a href="/in-main">in main</a></footer>'
             '<article><p>t</p><footer class="entry-footer"><a href="/tag/seo">seo</a></footer></article></main>')
-    assert _regions(html) == {"a": "main", "6": "main", "nozzleio": "footer", "in-main": "footer", "seo": "main"}
+    assert _regions(html) == {"a": "main", "6": "main", "nozzleio": "footer", "in-main": "main", "seo": "main"}
 
 
 @pytest.mark.parametrize("attrs, region", [
