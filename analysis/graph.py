@@ -620,6 +620,9 @@ def no_network(g) -> dict | None:
     for url, data in g.nodes(data=True):
         if hosts.get(urlsplit(url).hostname or "") and data.get("role") in ("external", "profile"):
             data.update(verdict=UNVERIFIED, label="not checked: no network", offline=True)
+        elif (data.get("tier") in OWNED and data.get("status") is None and not data.get("chain")
+              and data.get("error_kind") in NETWORK_ERRORS):  # the company's other host, unreachable offline too
+            data.update(verdict=UNVERIFIED, label="not checked: no network", offline=True)
     error = kinds.most_common(1)[0][0] if kinds else "connection"
     return {"offline": True, "hosts": total, "failed": failed, "error": error,
             "message": f"external links not checked: no network — {failed} of {total} hosts failed "

@@ -369,3 +369,23 @@ def test_fragments_a_script_reads_are_no_missing_anchors(tmp_path):
     result, report = audit_json(tmp_path, site, "--base-url", "https://a.test/")
     assert [(f["rule"], f["target"], f["severity"]) for f in report["findings"] if f["rule"] == "missing-anchor"] == [
         ("missing-anchor", "https://a.test/demo/#pricing-table", "medium")]
+
+
+def test_broken_head_plumbing_ranks_below_the_links_visitors_click(tmp_path):
+    """A WordPress export's head links (humans.txt, wp-json, the favicon) 404 on every page: a link
+    checker reports them, but below the page a visitor clicks into that 404s."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text(
+        '<html><head><title>Home</title><link rel="author" href="/humans.txt">'
+        '<link rel="https://api.w.org/" href="/wp-json/"><link rel="icon" href="/favicon.png">'
+        '<link rel="stylesheet" href="/app.css"></head>'
+        '<body><main><a href="/contact-us/">Contact us</a></main></body></html>')
+    result, report = audit_json(tmp_path, site, "--base-url", "https://a.test/")
+    assert sorted((f["target"], f["severity"], f["detail"].get("hint")) for f in report["findings"]
+                  if f["rule"] == "broken-link") == [
+        ("https://a.test/app.css", "high", None),
+        ("https://a.test/contact-us/", "high", None),
+        ("https://a.test/favicon.png", "medium", "the browser tab's icon (a <link rel=icon> in the page head)"),
+        ("https://a.test/humans.txt", "low", "only bots and feed readers follow it (a <link> in the page head)"),
+        ("https://a.test/wp-json/", "low", "only bots and feed readers follow it (a <link> in the page head)")]

@@ -166,6 +166,7 @@ def test_fragments_through_redirects_and_meta_refresh_and_text_fragments(tmp_pat
         # /new/ has #setup, but /old/ gets there by a <meta refresh>, which drops the fragment
         # (the 301 of /new#setup keeps it: no finding)
         ("missing-anchor", "low", F + "old/#setup", None, (F,)),
+        ("redirect", "low", F + "old/", None, (F,)),  # /old/ is a <meta refresh> stub: link /new/
     }
     messages = {f["target"]: f["message"] for f in report["findings"]}
     assert messages[F + "old/#intro"] == f"no element with id or name 'intro' on {F}new/ (the page {F}old/ leads to)"
@@ -295,7 +296,8 @@ def test_offline_machine_gives_no_broken_external_links(tmp_path):
         ("backward-social", "high", "https://twitter.com/offlinetest", "footer", (N,)),
         ("social-before-offer", "medium", "https://twitter.com/offlinetest", "footer", (N,)),
         ("stranded-social", "info", "https://twitter.com/offlinetest", None, (N,)),
-    }
+        ("backward-blog", "low", "https://blog.offline.test/", "main", (N,)),
+    }  # (the company's own blog host is unreachable offline too: not checked, not broken)
     verdicts = {p["url"]: (p["verdict"], p["label"]) for p in report["pages"] if p["role"] == "external"}
     assert set(verdicts.values()) == {("unverified", "not checked: no network")}
     # One at a time: after the first of docs.python.org's links got no answer twice (a retry),
@@ -333,9 +335,14 @@ def test_meta_refresh_stubs_are_redirects_and_sitemaps_stand_behind_pages(tmp_pa
         # /support and /blog only lack their slash: one finding; the sitemap and the stub list them
         # too, but the page that links them is where they stand
         ("redirect", "low", S, None, (S,)),
+        # the nav's /contact/ only refreshes to /support: link /support/ itself
+        ("redirect", "low", S + "contact/", None, (S,)),
         # href="###" is a placeholder, no missing anchor
     }
-    slash = next(f for f in report["findings"] if f["rule"] == "redirect")
+    stub = next(f for f in report["findings"] if f["target"] == S + "contact/")
+    assert stub["message"] == (f"{S}contact/ is a <meta refresh> stub that sends visitors on to {S}support/, linked "
+                               "from 1 page: link the page it leads to")
+    slash = next(f for f in report["findings"] if f["rule"] == "redirect" and f["target"] == S)
     assert slash["detail"]["redirects"] == [{"url": S + "blog", "final_url": S + "blog/"},
                                             {"url": S + "support", "final_url": S + "support/"}]
 

@@ -220,11 +220,57 @@ def _missing_sections(g, broken: list[tuple[str, _Group]]):
                 yield _broken(g, url, g.nodes[url], grp)
             continue
         merged = _merged(hits)
-        yield Finding("broken-link", "high", section,
+        heads = {head_only(g, url) for url, _ in hits[:20]}   # (a section only the head links: oEmbed, wp-json)
+        head = None if None in heads else "icon" if "icon" in heads else "plumbing"
+        yield Finding("broken-link", HEAD_SEVERITY[head] if head else "high", section,
                       f"{len(hits)} broken links into {section} on {_plural(len(merged.sources), 'page')}: nothing "
                       "under it answers (a section missing from the site?)", None, list(merged.sources),
                       merged.locations, {"status": 404, "error_kind": None, "label": "client error",
-                                         "cause": "missing-section", "targets": sorted(u for u, _ in hits)})
+                                         "cause": "missing-section", "targets": sorted(u for u, _ in hits),
+                                         **({"kind": f"head-{head}", "hint": HEAD_WORDS[head]} if head else {})})
+
+
+# <link rel> kinds no visitor sees or clicks: a page's plumbing for bots, feed readers and CMS
+# clients (a WordPress export's humans.txt, wp-json, oEmbed, xmlrpc links on every page). Broken,
+# they are a low finding; a missing icon (the browser tab's) a medium one.
+PLUMBING_RELS = frozenset({"author", "alternate", "https://api.w.org/", "edituri", "wlwmanifest", "pingback",
+                           "shortlink", "profile", "publisher", "manifest", "search", "license", "help",
+                           "index", "home", "start", "archives", "me"})
+ICON_RELS = frozenset({"icon", "shortcut", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon"})
+
+
+def head_only(g, url: str) -> str | None:
+    """'plumbing' or 'icon' when every owned page's link to ``url`` is a head ``<link>`` of that
+    kind (:func:`head_kind`); None when a visitor meets one of them."""
+    return head_kind((e.get("tag"), e.get("rel")) for _, _, e in g.in_edges(url, data=True))
+
+
+def head_kind(links) -> str | None:
+    """'plumbing' or 'icon' when every one of ``links`` (``(tag, rel)``) is a head ``<link>`` no
+    visitor clicks (an icon where one is), else None.
+
+    >>> head_kind([("link", "author")]), head_kind([("link", "alternate"), ("link", "shortcut icon")])
+    ('plumbing', 'icon')
+    >>> head_kind([("link", "author"), ("a", None)]), head_kind([("link", "stylesheet")]), head_kind([])
+    (None, None, None)
+    """
+    kinds = set()
+    for tag, rel in links:
+        rels = set((rel or "").lower().split())
+        if tag != "link" or not rels:
+            return None
+        if rels <= PLUMBING_RELS:
+            kinds.add("plumbing")
+        elif rels <= PLUMBING_RELS | ICON_RELS:
+            kinds.add("icon")
+        else:
+            return None
+    return ("icon" if "icon" in kinds else "plumbing") if kinds else None
+
+
+HEAD_SEVERITY = {"plumbing": "low", "icon": "medium"}
+HEAD_WORDS = {"plumbing": "only bots and feed readers follow it (a <link> in the page head)",
+              "icon": "the browser tab's icon (a <link rel=icon> in the page head)"}
 
 
 def _broken(g, url: str, data: dict, grp: _Group) -> Finding:
@@ -247,6 +293,9 @@ def _broken(g, url: str, data: dict, grp: _Group) -> Finding:
         hint = f"where {f'the {named} form' if named else 'a form'} {how}" + (f"; {hint}" if hint else "")
         if severity == "high" and purposes and purposes <= NOT_LEAD:
             severity = "medium"
+    head = head_only(g, url) if severity == "high" and data.get("tier") in OWNED else None
+    if head:  # no visitor clicks it: noted below the links they do
+        severity, hint, detail["kind"] = HEAD_SEVERITY[head], HEAD_WORDS[head], f"head-{head}"
     if hint:
         detail["hint"] = hint
     return Finding("broken-link", severity, url, f"broken link: {url} {what}" + (f": {hint}" if hint else ""),
@@ -296,7 +345,19 @@ def redirect(g):
     """
     slash: dict[str, _Group] = defaultdict(_Group)
     slashed: dict[str, list] = defaultdict(list)
+    stubbed: dict[str, _Group] = defaultdict(_Group)   # pages' links to <meta refresh> stubs, per site
+    stubs: dict[str, list] = defaultdict(list)
     for url, data in g.nodes(data=True):
+        if data.get("stub") and data.get("tier") in OWNED:  # a redirect the browser makes: one more load
+            grp = _in_sources(g, url)
+            pages = [loc for loc in (grp.locations if grp is not None else ())
+                     if g.nodes[loc["url"]].get("role") == "page" and not g.nodes[loc["url"]].get("stub")]
+            if pages:
+                site = origin(url) + "/"
+                for loc in pages:
+                    stubbed[site].add(loc["url"], loc["line"], "low")
+                stubs[site].append({"url": url, "final_url": landing_page(g, url)})
+            continue
         if not data.get("permanent") or data.get("loop") or data.get("tier") not in OWNED:
             continue
         grp = _in_sources(g, url)
@@ -320,6 +381,15 @@ def redirect(g):
                       f"{_plural(len(urls), 'link target')} on {_plural(len(grp.sources), 'page')} redirect only to add "
                       f"a trailing slash (e.g. {urls[0]['url']} -> {urls[0]['final_url']}): link the / form",
                       None, list(grp.sources), grp.locations, {"cause": "trailing-slash", "redirects": urls})
+    for site, grp in stubbed.items():
+        urls = sorted(stubs[site], key=lambda r: r["url"])
+        first = f"{urls[0]['url']} -> {urls[0]['final_url']}"
+        what = (f"{urls[0]['url']} is a <meta refresh> stub that sends visitors on to {urls[0]['final_url']}"
+                if len(urls) == 1 else f"{len(urls)} link targets are <meta refresh> stubs that send visitors on "
+                                       f"(e.g. {first})")
+        yield Finding("redirect", "low", site if len(urls) > 1 else urls[0]["url"],
+                      f"{what}, linked from {_plural(len(grp.sources), 'page')}: link "
+                      f"{'the pages they lead' if len(urls) > 1 else 'the page it leads'} to", None, list(grp.sources), grp.locations, {"cause": "refresh-stub", "redirects": urls})
 
 
 @rule("redirect-chain")
