@@ -10,7 +10,8 @@ any other pass over the nodes; :class:`BlogScope` is the crawl's scope with the 
 
 What counts (policy as data, below): a post is a page that is dated (``signals["dated"]``) or
 sits at a dated path (``/2024/05/slug/``), not a listing (one ``<article>`` at most), not the
-home page and not a conversion page by its address. ``signals["posting"]`` alone (schema.org
+home page, not a conversion page by its address and no ``<meta refresh>`` stub
+(``signals["refresh"]``: Docusaurus keeps each post's old dated address as one). ``signals["posting"]`` alone (schema.org
 Article or ``og:type=article``, which WordPress SEO plugins put on every page) marks a post only
 where the folder is a blog already. The blog is the folder with the most posts (at least
 :data:`MIN_POSTS`); root-level posts make a blog only beside a post listing and when they are
@@ -186,6 +187,8 @@ def detect_blog(pages: Iterable[tuple[str, dict, str | None]], site: Iterable[st
             named.add(origin + "/" + path.split("/", 2)[1] + "/")
         if path in roots:
             continue  # the home page is no post
+        if signals.get("refresh"):
+            continue  # a <meta refresh> stub (an old address kept for old links) is no post: its target is
         if _is_archive(path):
             archives.append(url)
             base = PAGED.split(path)[0] + "/" if PAGED.search(path) else None

@@ -79,6 +79,7 @@ class Link(NamedTuple):
     icon: bool      # the link shows only an image/icon, no text
     sameas: bool    # schema.org sameAs (an identity claim, not a route)
     line: int | None
+    quoted: bool = False  # inside a quotation (<blockquote>, <q>: an embedded tweet, a testimonial): someone else's words
 
 
 class PageFacts(NamedTuple):
@@ -106,8 +107,19 @@ def _guess(names: str) -> str | None:
     return best
 
 
-# A <header>/<footer> inside one of these belongs to it, not to the page (the HTML spec's scoping).
+# A <header>/<footer> inside one of these belongs to it, not to the page (HTML-AAM's scoping, which
+# browsers' accessibility trees follow: a <header> in <main> is a hero section, Docusaurus's home).
 _SECTIONING = frozenset({"article", "section", "main", "aside", "nav"})
+# Names (a whole class token or id) only the site's own header/footer carries, which keep a
+# <header>/<footer> the page's even inside sectioning content: an unclosed <article> of a theme
+# (nozzle's testimonials listing) swallows the site's footer, which a reader still sees as the footer.
+# Theme builders' locations included (Elementor Pro, JetThemeCore).
+SITE_CHROME_NAMES = {
+    **dict.fromkeys(("site-footer", "page-footer", "colophon", "elementor-location-footer",
+                     "jet-theme-core-location--footer-location"), "footer"),
+    **dict.fromkeys(("site-header", "masthead", "elementor-location-header",
+                     "jet-theme-core-location--header-location"), "header"),
+}
 _MAX_DEPTH = 1024  # ancestors read per element: a browser's parser nests no deeper than 512
 
 
@@ -128,6 +140,48 @@ def _form_of(el):
     return next((anc for anc in _ancestors(el) if anc.tag == "form"), None)
 
 
+# Quotations: what is inside is someone else's words (an embedded tweet is a <blockquote>), so an
+# @mention there is no follow link the business placed.
+_QUOTES = frozenset({"blockquote", "q"})
+
+
+def _quoted(el, cache: dict) -> bool:
+    """Is ``el`` inside a quotation (:data:`_QUOTES`)? ``cache``: element -> answer, filled for
+    every ancestor read (a page's links share them).
+
+    >>> from selectolax.lexbor import LexborHTMLParser
+    >>> t = LexborHTMLParser('<blockquote class="twitter-tweet"><p><a href="/x">@acme</a></p></blockquote><a href="/y">y</a>')
+    >>> [_quoted(a, {}) for a in t.css("a")]
+    [True, False]
+    """
+    chain = []
+    answer = False
+    for anc in _ancestors(el):
+        known = cache.get(anc.mem_id)
+        if known is not None:
+            answer = known
+            break
+        if anc.tag in _QUOTES:
+            answer = True
+            break
+        chain.append(anc.mem_id)
+    for key in chain:
+        cache[key] = answer
+    return answer
+
+
+def _names_site_chrome(attributes, region: str) -> bool:
+    """Do an element's id or class tokens name the site's own ``region`` (:data:`SITE_CHROME_NAMES`)?
+
+    >>> _names_site_chrome({"id": "jet-theme-core-footer", "class": "jet-theme-core-location--footer-location"}, "footer")
+    True
+    >>> _names_site_chrome({"class": "entry-footer"}, "footer"), _names_site_chrome({"id": "colophon"}, "header")
+    (False, False)
+    """
+    names = f"{attributes.get('id') or ''} {attributes.get('class') or ''}".lower().split()
+    return any(SITE_CHROME_NAMES.get(name) == region for name in names)
+
+
 def _in_section(el) -> bool:
     return any(a.tag in _SECTIONING for a in _ancestors(el))
 
@@ -139,9 +193,9 @@ def _landmark(anc) -> tuple[str, str | None, bool, str | None]:
     region its class/id names suggest)."""
     tag = anc.tag
     region = REGION_TAGS.get(tag)
-    if region in _OUTER and _in_section(anc):
-        region = None  # <article><footer>: the post's footer, not the page's (HTML's scoping)
     a = anc.attributes
+    if region in _OUTER and _in_section(anc) and not _names_site_chrome(a, region):
+        region = None  # <article><footer>: the post's footer, not the page's (HTML's scoping)
     role = a.get("role")
     if region is None and role:
         region = REGION_ROLES.get(role.strip().lower())
@@ -165,8 +219,9 @@ def _region(el, cache: dict | None = None) -> str:
     - a nav inside the main content or an article, and an aside inside an article, are body
       content (a row of icons in a post, a pull quote, a guest's bio): region ``main``;
       an aside elsewhere in the main content is a sidebar;
-    - a ``<header>``/``<footer>`` inside article/section/main/aside/nav is that section's,
-      not the page's;
+    - a ``<header>``/``<footer>`` inside article/section/main/aside/nav is that section's, not
+      the page's, unless its id/class names the site's own (``site-footer``, a theme builder's
+      footer location: :data:`SITE_CHROME_NAMES`): then it is the nearest landmark, and decides;
     - class/id names are a fallback for links no landmark encloses: the nearest guess,
       an outer header/footer guess first.
     """
@@ -413,7 +468,7 @@ _VOID = frozenset("area base br col embed hr img input link meta source track wb
 # dropped (their content kept), which keeps a hostile page linear and every link in it.
 MAX_NESTING = 512
 _KEEP = frozenset({*URL_ATTRS, "style", "title", "base", "header", "footer", "nav", "main", "aside", "article",
-                   "section", "body", "html", "head"})
+                   "section", "body", "html", "head", *_QUOTES})
 
 
 # The start tags extract() needs a line for: link elements, and any element with a style
@@ -546,6 +601,7 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
     signals = Signals()
     regions: dict[int, str] = {}  # parent element -> region of its children: links share parents
     facts: dict[int, tuple] = {}  # element -> what it says about regions (see _landmark)
+    quotes: dict[int, bool] = {}  # element -> inside a quotation (see _quoted)
 
     def region_of(el) -> str:
         parent = el.parent
@@ -611,8 +667,10 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
             if (a.get("http-equiv") or "").lower() == "refresh":
                 m = _REFRESH.match(a.get("content") or "")
                 if m:
-                    links.append(Link(resolve_href(base, m.group(1)), "meta", "content", "", "head", "", False, False,
-                                      _line(el, a)))
+                    target = resolve_href(base, m.group(1))
+                    links.append(Link(target, "meta", "content", "", "head", "", False, False, _line(el, a)))
+                    if target.partition("#")[0] != url.partition("#")[0]:
+                        signals.refresh = True  # a stub (an old address): the browser moves on
             continue
         rel = (a.get("rel") or "").strip().lower()
         if tag == "link" and _SKIPPED_RELS.intersection(rel.split()):
@@ -650,7 +708,9 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
                 if region is None:
                     region = region_of(el)
                     text, icon = _text(el) if tag in ("a", "area") else (a.get("alt") or "", False)
-                links.append(Link(resolve_href(base, v), tag, attr, text, region, rel, icon, sameas, _line(el, a)))
+                    quoted = (tag == "a" or tag == "area") and _quoted(el, quotes)
+                links.append(Link(resolve_href(base, v), tag, attr, text, region, rel, icon, sameas, _line(el, a),
+                                  quoted))
         if region is not None and (tag == "a" or tag == "area") and not signals.buy:
             signals.clickable(text, links[-1].url, a.get("class"))
     body_el = tree.body

@@ -24,6 +24,9 @@ COMPANY = frozenset({SITE, BLOG, APP})  # the business's own, crawled or only ch
 
 PROFILE, SHARE, IDENTITY, EMBED, CONTENT, OTHER_KIND = "profile", "share", "identity", "embed", "content", "other"
 COMMUNITY = "community"  # an invitation to the business's community (a Slack or Discord invite)
+# A profile, post or video linked inside a quotation (an embedded tweet's @mention, a testimonial's
+# handle): someone else's words, no follow link the business placed.
+QUOTE = "quote"
 NAVIGATION_LINK_TAGS = frozenset({"a", "area"})
 # Regions where a business puts its own "follow us" row: profile links there name its own accounts.
 CHROME = frozenset({"header", "nav", "footer", "aside", "head"})
@@ -629,14 +632,15 @@ class Scope:
         host = _host(url)
         return "lead" if _on_lead_host(host) else None
 
-    def link_kind(self, url: str, rel: str = "", sameas: bool = False, tag: str = "a") -> str:
-        """profile, share, content, identity, embed or other for a link to ``url`` from a ``tag``.
+    def link_kind(self, url: str, rel: str = "", sameas: bool = False, tag: str = "a", quoted: bool = False) -> str:
+        """profile, share, content, quote, identity, embed or other for a link to ``url`` from a ``tag``.
 
         Only ``<a>``/``<area>`` links send a visitor anywhere: a social URL in an
         iframe, script, img or stylesheet is an ``embed`` (a video, a widget). Identity
         is invisible markup (``<link rel=me>``, schema.org ``sameAs``); a visible
         ``<a rel="me">`` icon is a profile link like any other. ``content`` is a post,
-        video or hashtag on a platform rather than an account.
+        video or hashtag on a platform rather than an account. A profile or content link
+        ``quoted`` (inside a ``<blockquote>``/``<q>``: an embedded tweet) is a ``quote``.
 
         >>> s = Scope()
         >>> s.link_kind("https://twitter.com/intent/tweet?url=x"), s.link_kind("https://twitter.com/acme")
@@ -647,6 +651,8 @@ class Scope:
         'embed'
         >>> s.link_kind("https://twitter.com/acme/status/1"), s.link_kind("https://x.com/acme", rel="me noopener")
         ('content', 'profile')
+        >>> s.link_kind("https://twitter.com/acme", quoted=True), s.link_kind("https://twitter.com/intent/tweet", quoted=True)
+        ('quote', 'share')
         """
         if sameas or ("me" in rel.lower().split() and tag not in NAVIGATION_LINK_TAGS):
             return IDENTITY
@@ -657,7 +663,8 @@ class Scope:
             return PROFILE if tag in NAVIGATION_LINK_TAGS else EMBED
         if tag not in NAVIGATION_LINK_TAGS:
             return EMBED
-        return self._kind_on(p, url)
+        kind = self._kind_on(p, url)
+        return QUOTE if quoted and (kind == PROFILE or kind == CONTENT) else kind
 
     @staticmethod
     @lru_cache(maxsize=8192)  # (remembered: a footer's icons are asked about on every page)

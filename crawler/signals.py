@@ -270,8 +270,9 @@ NOT_LEAD = frozenset({"search", "comment", "login", "careers"})  # forms that ne
 
 class Signals:
     """What a page shows, gathered element by element while :func:`crawler.extract.extract` walks it."""
-    __slots__ = ("feed", "posting", "dated", "articles", "price", "buy", "forms", "published", "static", "listing")
-    KEYS = ("feed", "posting", "dated", "articles", "price", "buy", "forms")
+    __slots__ = ("feed", "posting", "dated", "articles", "price", "buy", "forms", "published", "static", "listing",
+                 "refresh")
+    KEYS = ("feed", "posting", "dated", "articles", "price", "buy", "forms", "refresh")
 
     def __init__(self):
         self.feed = self.posting = self.dated = self.price = self.buy = False
@@ -280,6 +281,7 @@ class Signals:
         self.listing = False    # the CMS says a listing of posts (LISTING_CLASS)
         self.articles = 0
         self.forms: list[dict] = []
+        self.refresh = False    # a <meta refresh> sends the browser on to another page: a stub, no page of its own
 
     def link(self, a) -> None:
         """A ``<link>`` element: an RSS or Atom feed?"""

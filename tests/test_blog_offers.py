@@ -97,6 +97,28 @@ def test_dated_paths_are_posts_and_a_date_on_every_page_is_no_blog():
     assert DetectedBlog(given=("https://blog.a.test/",)).line() == "Blog: https://blog.a.test/ (given with --blog)"
 
 
+# answer's Docusaurus export keeps each post's old dated address as a <meta refresh> stub
+STUB = ('<!DOCTYPE html><html><head><meta charset="UTF-8"><meta http-equiv="refresh" content="0; url={0}">'
+        '<link rel="canonical" href="{0}" /></head><script>window.location.href = \'{0}\';</script></html>')
+
+
+def test_a_meta_refresh_stub_is_no_post():
+    """answer: "Blog: … (108 dated posts under /blog/ …)" counted 50 stubs at dated paths
+    (blog/2023/05/11/answer-1.0.9-release/ refreshes to /blog/answer-1.0.9-release): they are old
+    addresses, not posts. A page refreshing to itself is no stub."""
+    from crawler.extract import extract
+
+    r = "https://answer.test/"
+    old = r + "blog/2023/05/11/answer-1.0.9-release/"
+    assert extract(STUB.format("/blog/answer-1.0.9-release").encode(), old).signals == {"refresh": True}
+    assert extract(STUB.format(old).encode(), old).signals == {}
+    posts = [(f"{r}blog/release-{i}/", {"dated": True, "posting": True}, None) for i in range(4)]
+    stubs = [(f"{r}blog/2023/0{i + 1}/11/release-{i}/", {"refresh": True}, None) for i in range(5)]
+    blog = detect_blog([(r, {}, None), (r + "blog/", {"articles": 4}, None), *posts, *stubs], [r])
+    assert blog.line() == "Blog: https://answer.test/blog/ (4 dated posts under /blog/; a post listing at /blog/)"
+    assert blog.covers(stubs[0][0])  # still the blog's address
+
+
 # -- 3. content dead ends ----------------------------------------------------------------------
 
 SITE, BLOG = "https://a.test/", "https://a.test/blog/"
@@ -223,6 +245,23 @@ def test_a_second_door_is_no_buried_offer():
         (SITE + "pricing/", "the pricing page /pricing/ is linked from 2 of 62 pages: few visitors ever see this offer"),
         (SITE + "request-demo/", "the demo request page /request-demo/ is linked from 2 of 62 pages: few visitors ever "
          "see this offer")]
+
+
+def test_an_offer_address_that_is_a_stub_is_judged_as_the_page_it_leads_to():
+    """answer: Fix first said "the contact page /contact/ is linked from 1 of 113 pages", but
+    contact/index.html is a <meta refresh> to /community/support, which every page's nav links
+    ("Support"): the visitor who clicks "contact" lands on a page every page links. No buried offer."""
+    support = SITE + "community/support/"
+    pages = [f"{SITE}p{i}/" for i in range(40)]
+    rows = [_page(u) for u in [SITE, SITE + "contact/", support, *pages]]
+    rows += [{"url": SITE + "contact", "role": "page", "status": 301, "location": SITE + "contact/"},
+             {"url": SITE + "community/support", "role": "page", "status": 301, "location": support}]
+    links = [(u, SITE + "community/support", "nav", "other") for u in [SITE, *pages]]
+    links += [(pages[0], SITE + "contact", "main", "other"),  # "here for you", in one post
+              (SITE + "contact/", SITE + "community/support", "head", "other", "meta")]
+    g = graph_from(rows, links, site=[SITE])
+    assert g.nodes[SITE + "contact/"].get("stub") == SITE + "community/support"
+    assert [(f.target, f.message) for f in buried_offer(g)] == []
 
 
 # -- the whole audit on a generated site -------------------------------------------------------

@@ -284,3 +284,66 @@ def test_other_people_s_accounts_are_one_finding_per_platform_and_region():
         ("https://github.com/dave", "main", (b,)): (
             "page body links to a third-party social account https://github.com/dave on 1 page", {"kind": "third-party"}),
     }
+
+
+def test_a_handle_quoted_in_a_testimonial_or_embedded_tweet_is_no_follow_link():
+    """nozzle's testimonials: a customer's tweet embedded as ``<blockquote class="twitter-tweet">``
+    mentions @nozzleio; a blog post quotes a client in a ``wp-block-quote``. Someone else's words,
+    not follow links the company placed: no backward-social finding (it was high, "page body links
+    to social profile https://twitter.com/nozzleio on 8 pages"); the footer's icon still is one."""
+    from analysis.graph import graph_from
+    from analysis.rules.social import backward_social
+    from crawler.extract import extract
+    from crawler.scope import Scope
+
+    s = "https://nozzle.test/"
+    page = s + "testimonials/"
+    html = (b'<main><article><blockquote class="twitter-tweet"><p>I use <a href="https://twitter.com/acme?ref_src=tw">'
+            b'@acme</a> daily <a href="https://twitter.com/hashtag/SERPs">#SERPs</a></p>&mdash; Mike '
+            b'<a href="https://twitter.com/mike/status/1447442870089228294">Oct 2021</a></blockquote>'
+            b'<blockquote class="wp-block-quote"><p>Thanks <a href="https://twitter.com/acme">@acme</a></p></blockquote>'
+            b'<p>Follow <a href="https://x.com/acme">us</a></p></article></main>'
+            b'<footer><a href="https://twitter.com/acme"><img alt="X"></a></footer>')
+    scope = Scope(site=(s,))
+    links = extract(html, page).links
+    assert [(l.url, l.region, l.quoted, scope.link_kind(l.url, l.rel, l.sameas, l.tag, l.quoted)) for l in links] == [
+        ("https://twitter.com/acme?ref_src=tw", "main", True, "quote"),
+        ("https://twitter.com/hashtag/SERPs", "main", True, "quote"),
+        ("https://twitter.com/mike/status/1447442870089228294", "main", True, "quote"),
+        ("https://twitter.com/acme", "main", True, "quote"),
+        ("https://x.com/acme", "main", False, "profile"),
+        ("https://twitter.com/acme", "footer", False, "profile")]
+    pages = [{"url": page, "role": "page", "status": 200, "parsed": 1}]
+    rows = [(page, l.url, l.region, scope.link_kind(l.url, l.rel, l.sameas, l.tag, l.quoted)) for l in links]
+    found = {(f.target, f.region, f.severity, f.message) for f in backward_social(graph_from(pages, rows, site=[s]))}
+    assert found == {
+        ("https://x.com/acme", "main", "high", "page body links to social profile https://x.com/acme on 1 page: "
+                                               "rowing backward"),
+        ("https://x.com/acme", "footer", "high", "footer links to social profile https://x.com/acme on 1 page offering "
+                                                 "no purchase and no lead capture: rowing backward")}
+
+
+def test_a_page_s_own_canonical_through_a_redirect_is_no_incoming_link():
+    """nozzle: nothing links /nozzle-serp-rank-tracker-free-trial/ ("Free 14-Day Trial") or /agency/,
+    but each page's own ``<link rel="canonical" href="/agency">`` redirects to ``/agency/``, itself,
+    and was counted as an incoming link: no orphan-page finding named them. A page's link to itself
+    (directly, through a redirect or a stub) is none; a stub another page links to still leads on."""
+    from analysis.graph import graph_from
+    from analysis.rules.links import orphan_page
+
+    s = "https://nozzle.test/"
+    agency, trial, about, old, moved = s + "agency/", s + "trial/", s + "about/", s + "old-about/", s + "moved/"
+    page = lambda u, **kw: {"url": u, "role": "page", "status": 200, "parsed": 1, **kw}
+    g = graph_from(
+        [page(s), page(agency), page(trial), page(about), page(old), page(moved),
+         {"url": s + "agency", "role": "page", "status": 301, "location": agency},
+         {"url": s + "trial", "role": "page", "status": 301, "location": trial}],
+        [(s, about, "nav", "other"),
+         (agency, s + "agency", "head", "other", "link"),                  # its own canonical, without the slash
+         (trial, s + "trial", "head", "other", "link"), (trial, trial, "main", "other"),
+         (about, old, "main", "other"), (old, moved, "head", "other", "meta"),  # a stub a page links to
+         (moved, old, "main", "other")],
+        site=[s], directories={s: "/srv/nozzle"})
+    assert sorted((f.target, f.severity, f.message) for f in orphan_page(g)) == [
+        (agency, "low", f"{agency} is a file in the audited folder, but no page links to it"),
+        (trial, "low", f"{trial} is a file in the audited folder, but no page links to it")]

@@ -283,8 +283,8 @@ def test_realistic_social_markup(tmp_path):
         ("backward-social", "high", "https://x.com/realco", "header", (R,)),
         # The same profile in the body, below the Calendly offer: medium.
         ("backward-social", "medium", "https://x.com/realco", "main", (R, R + "contact/")),
-        # An embedded tweet's links are posts on the platform: one low finding per platform.
-        ("backward-social", "low", "https://twitter.com/", "main", (R,)),
+        # An embedded tweet (a <blockquote class="twitter-tweet">) is a quote on the page, its
+        # links someone else's words: no finding (they were a low one per platform).
         # A customer's account is not the business's profile: low, and never fetched.
         ("backward-social", "low", "https://www.instagram.com/sam.brews/", "main", (R,)),
         # Share widgets: WhatsApp and AddToAny are shares, not profiles.
@@ -298,8 +298,8 @@ def test_realistic_social_markup(tmp_path):
         ("backward-blog", "low", R + "blog/", "header", (R,)),
     }
     kinds = {l["target"]: l["kind"] for l in report["links"]}
-    assert kinds["https://twitter.com/realco/status/123?ref_src=twsrc%5Etfw"] == "content"
-    assert kinds["https://twitter.com/hashtag/coffee"] == "content"
+    assert kinds["https://twitter.com/realco/status/123?ref_src=twsrc%5Etfw"] == "quote"
+    assert kinds["https://twitter.com/hashtag/coffee"] == "quote"
     pages = {p["url"]: p for p in report["pages"]}
     assert pages[R + "blog/post/"]["lead_form"] is False and pages[R + "contact/"]["lead_form"] is True
     [comment] = [f for f in report["findings"] if f["rule"] == "lead-form-target"]

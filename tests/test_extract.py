@@ -236,6 +236,25 @@ def test_nearest_landmark_decides_but_outer_header_footer_win_over_nav_aside():
         "nf": "nav", "hm": "main"}
 
 
+def test_the_innermost_landmark_wins_a_footer_in_main_or_an_unclosed_article_is_the_page_s():
+    """nozzle's testimonials/page/7: an unclosed ``<article>`` swallows the theme's footer (its follow
+    icons) into ``<main>``, whose ``</main>`` comes after it; they were read as the page body, a
+    high backward-social finding ("the page body's 5 follow links ... on 8 pages"). A reader sees
+    the footer: a footer named the site's is the nearest landmark, and decides. A post's own
+    footer stays its body, and so does a plain <header>/<footer> in <main> (a hero section:
+    answer's home has <main><header> around its "Star on GitHub" button)."""
+    html = ('<main class="content"><article class="post-1 entry"><header class="entry-header"><h2>'
+            '<a href="/testimonials/a">A</a></h2></header><div class="testimonial-card">'
+            '<article class="post-2 entry"><header class="entry-header"></header></article>'
+            '<div class="archive-pagination" role="navigation"><a href="/testimonials/page/6">6</a></div></div>'
+            '<footer id="jet-theme-core-footer" class="jet-theme-core-location jet-theme-core-location--footer-location">'
+            '<ul class="wp-block-social-links footer-social-icons"><li class="wp-social-link">'
+            '<a href="https://twitter.com/nozzleio"><svg></svg></a></li></ul></footer></article>'
+            '<footer><a href="/in-main">in main</a></footer>'
+            '<article><p>t</p><footer class="entry-footer"><a href="/tag/seo">seo</a></footer></article></main>')
+    assert _regions(html) == {"a": "main", "6": "main", "nozzleio": "footer", "in-main": "main", "seo": "main"}
+
+
 @pytest.mark.parametrize("attrs, region", [
     ('class="has-sticky-footer"', "body"), ('class="has-header-image"', "body"), ('class="no-sidebar"', "body"),
     ('class="footer-less"', "footer"), ('class="x footer-widgets"', "footer"), ('id="colophon"', "footer"),

@@ -598,49 +598,93 @@ def unlinked_by_design(url: str) -> bool:
 
 
 # Those of the asked URLs some page of the crawl links to by a link that is no sitemap entry (and
-# not to itself): one probe of the key index per URL, not a pass over every link (orphan-page's own
-# query; crawler.store.Store.read runs it). The few URLs asked about first, then the urls table by
-# its index (CROSS JOIN).
+# not to itself), from a page that is none of ``{besides}``: one probe of the key index per URL, not
+# a pass over every link (orphan-page's own query; crawler.store.Store.read runs it). The few URLs
+# asked about first, then the urls table by its index (CROSS JOIN).
 LINKED_AMONG = {
     1: "SELECT x.url FROM {asked} x WHERE EXISTS (SELECT 1 FROM links l WHERE l.crawl_id = ?"
        " AND l.target_key = x.url AND l.tag IS NOT ? AND l.source != l.target_key"
-       " AND l.source IN (SELECT url FROM pages WHERE crawl_id = ? AND role = ?))",
+       " AND l.source IN (SELECT url FROM pages WHERE crawl_id = ? AND role = ?)"
+       " AND l.source NOT IN (SELECT url FROM {besides}))",
     2: "SELECT x.url FROM {asked} x CROSS JOIN urls u ON u.url = x.url WHERE EXISTS (SELECT 1 FROM links l"
        " WHERE l.crawl_id = ? AND l.key_id = u.id"
        " AND l.tag IS NOT COALESCE((SELECT id FROM terms WHERE term = ?), -1)"
        " AND l.source_id != l.key_id"
-       " AND l.source_id IN (SELECT url_id FROM pages WHERE crawl_id = ? AND role = ?))",
+       " AND l.source_id IN (SELECT url_id FROM pages WHERE crawl_id = ? AND role = ?)"
+       " AND l.source_id NOT IN (SELECT b.id FROM {besides} y JOIN urls b ON b.url = y.url))",
+}
+# The (asked URL, source) pairs of the links into the asked URLs from the ``{sources}`` (a few
+# pages: those no other page links to), sitemap entries left out.
+LINKS_FROM = {
+    1: "SELECT DISTINCT l.target_key, l.source FROM links l WHERE l.crawl_id = ? AND l.tag IS NOT ?"
+       " AND l.target_key IN (SELECT url FROM {asked}) AND l.source IN (SELECT url FROM {sources})",
+    2: "SELECT DISTINCT x.url, s.url FROM {asked} x CROSS JOIN urls u ON u.url = x.url"
+       " JOIN links l ON l.key_id = u.id JOIN urls s ON s.id = l.source_id WHERE l.crawl_id = ?"
+       " AND l.tag IS NOT COALESCE((SELECT id FROM terms WHERE term = ?), -1)"
+       " AND l.source_id IN (SELECT v.id FROM {sources} y JOIN urls v ON v.url = y.url)",
 }
 
 
-def linked_among(g, urls) -> set[str]:
-    """Those of ``urls`` a crawled page links to, by a link that is no sitemap entry.
+def linked_among(g, urls, besides=()) -> set[str]:
+    """Those of ``urls`` a crawled page (none of ``besides``) links to, by a link that is no sitemap entry.
 
     >>> from analysis.graph import graph_from
     >>> a = "https://a.example/"
     >>> g = graph_from([{"url": a, "role": "page", "status": 200, "parsed": 1}],
     ...                [(a, a + "b", "main", "other"), (a, a, "main", "other")], site=[a])
-    >>> sorted(linked_among(g, [a, a + "b", a + "c"]))
-    ['https://a.example/b']
+    >>> sorted(linked_among(g, [a, a + "b", a + "c"])), sorted(linked_among(g, [a + "b"], besides=[a]))
+    (['https://a.example/b'], [])
     """
-    return {url for (url,) in g.store.read(LINKED_AMONG, (g.crawl_id, "sitemap", g.crawl_id, "page"), asked=urls)}
+    return {url for (url,) in g.store.read(LINKED_AMONG, (g.crawl_id, "sitemap", g.crawl_id, "page"), asked=urls,
+                                           besides=besides)}
+
+
+def _unlinked(g, pages) -> set[str]:
+    """Those of ``pages`` no crawled page links to, directly or through a redirect or a
+    ``<meta refresh>`` stub. A stub is no page a visitor is on (the browser moves on), so its
+    links count only as the way on from the links into it; a page's link to itself (directly, or
+    to an old address or its own canonical that redirects back to it) is no incoming link.
+
+    >>> from analysis.graph import graph_from
+    >>> a, p, q = "https://a.example/", "https://a.example/agency/", "https://a.example/trial/"
+    >>> page = lambda u, **kw: {"url": u, "role": "page", "status": 200, "parsed": 1, **kw}
+    >>> g = graph_from([page(a), page(p), page(q), {"url": p[:-1], "role": "page", "status": 301, "location": p},
+    ...                 page(a + "old/")],
+    ...     [(p, p[:-1], "head", "other", "link"), (a + "old/", q, "head", "other", "meta"), (a, a + "old/", "main", "other")],
+    ...     site=[a])
+    >>> sorted(_unlinked(g, [a, p, q]))
+    ['https://a.example/', 'https://a.example/agency/']
+    """
+    stubs = [url for url, data in g.nodes(data=True) if data.get("stub")]
+    unlinked = set(pages) - linked_among(g, pages, besides=stubs)
+    if not unlinked:
+        return unlinked
+    # the addresses that redirect or refresh to a page no page links to: one probe of the key
+    # index per address, then the links into them from the unlinked pages themselves
+    hops: dict[str, str] = {}
+    for url, data in g.nodes(data=True):
+        final = data.get("final_url")
+        if (final and final != url) or data.get("stub"):
+            landing = landing_page(g, url)
+            if landing in unlinked and landing != url:
+                hops[url] = landing
+    if hops:
+        reached = linked_among(g, hops, besides=[*stubs, *unlinked])
+        reached.update(hop for hop, source in g.store.read(LINKS_FROM, (g.crawl_id, "sitemap"), asked=hops,
+                                                           sources=unlinked) if source != hops[hop])
+        unlinked -= {hops[hop] for hop in reached}
+    return unlinked
 
 
 @rule("orphan-page")
 def orphan_page(g):
     """A page listed in a sitemap, or a file of an audited folder, that no crawled page links to
-    (directly or through a redirect)."""
+    (directly or through a redirect or a stub; a page's link to itself is none)."""
     targets = _targets(g)
     folders = tuple(g.graph["key"](base) for base in (g.graph["crawl"].get("options") or {}).get("directories") or {})
     pages = [url for url, data in g.nodes(data=True) if data.get("role") == "page" and data.get("tier") in OWNED
              and data.get("verdict") == "ok" and url not in targets]
-    # linked by a crawled page: one probe of the key index per page, then one per URL that
-    # redirects to a page no page links to
-    unlinked = set(pages) - linked_among(g, pages)
-    hops = [url for url, data in g.nodes(data=True) if data.get("final_url") in unlinked] if unlinked else []
-    if hops:
-        unlinked -= {g.nodes[t]["final_url"] for t in
-                     linked_among(g, hops)}
+    unlinked = _unlinked(g, pages)
     for url in pages:
         if url not in unlinked:
             continue

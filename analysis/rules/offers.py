@@ -12,6 +12,7 @@ from collections import defaultdict
 from sys import intern
 
 from analysis.findings import Finding
+from analysis.graph import landing_page
 from analysis.rules.common import NAV_TAGS, _Group, _owned_page_tiers, _owned_pages, _plural, rule
 from analysis.status import BROKEN
 from crawler.scope import COMPANY
@@ -165,8 +166,10 @@ def buried_offer(g):
     """An offer page (a purchase or lead-capture page, on the site or the company's app host, or
     a page holding a lead form) that only a few owned pages link to: fewer than :data:`BURIED_SHARE` of them, so it is in no
     site-wide template either, and is no second door (:data:`SITE_WIDE_SHARE`: a site-wide offer
-    of its name, or of its kind when its address names none). Links to its redirecting addresses count for it; a page linking
-    itself does not; an offer no page links at all is ``orphan-page``'s.
+    of its name, or of its kind when its address names none). Links to its redirecting addresses
+    and to the ``<meta refresh>`` stubs leading to it count for it (an offer's address that is a
+    stub is judged as the page it leads to); a page linking itself does not; an offer no page links
+    at all is ``orphan-page``'s.
 
     >>> from analysis.graph import graph_from
     >>> site = "https://a.example/"
@@ -188,15 +191,16 @@ def buried_offer(g):
         offer = data.get("conversion") in ("lead", "purchase") or (forms and url in owned and data.get("lead_form"))
         if offer and data.get("tier") in COMPANY and data.get("role") in (None, "page", "external") \
                 and data.get("verdict") != BROKEN and not SIGN_IN.search(url.split("://", 1)[-1]):
-            # (a broken offer is broken-link's)
-            final = data.get("final_url") or url
+            # (a broken offer is broken-link's); a <meta refresh> stub's offer is the page it leads to
+            final = landing_page(g, url) if data.get("final_url") or data.get("stub") else url
             if nodes.get(final, data).get("verdict") != BROKEN:
                 landing[url] = final
     finals = set(landing.values())
     for url, data in nodes.items():
-        final = data.get("final_url")
-        if final in finals and url not in landing:
-            landing[url] = final
+        if url not in landing and (data.get("final_url") or data.get("stub")):
+            final = landing_page(g, url)
+            if final in finals and final != url:
+                landing[url] = final
     if not landing:
         return
     linking: dict[str, set] = defaultdict(set)

@@ -733,7 +733,7 @@ class FunnelSpider(scrapy.Spider):
             target = scheme + ":" + link.url.split(":", 1)[1].strip()
             return (source, target, target, None, *base[4:]), None
         try:
-            url, fragment, key, kind = self.classify(link.url, link.rel, link.sameas, link.tag)
+            url, fragment, key, kind = self.classify(link.url, link.rel, link.sameas, link.tag, link.quoted)
         except URLError:
             return (source, link.url, link.url, None, *base[4:-3], "malformed", link.line, pos), None
         row = (source, url, key, fragment or None, link.tag, link.attr, link.text, link.region,
@@ -749,9 +749,9 @@ class FunnelSpider(scrapy.Spider):
             return row, self.plan(url, "form", depth, kind, role=FORM, key=key, region=link.region, rel=link.rel)
         return row, self.plan(url, link.tag, depth, kind, key=key, region=link.region, rel=link.rel, via=source)
 
-    def _classify(self, href: str, rel: str, sameas: bool, tag: str) -> tuple[str, str, str, str]:
+    def _classify(self, href: str, rel: str, sameas: bool, tag: str, quoted: bool = False) -> tuple[str, str, str, str]:
         url, fragment = normalize(href)
-        kind = self.scope.link_kind(url, rel, sameas, tag)
+        kind = self.scope.link_kind(url, rel, sameas, tag, quoted)
         # one account, one node: x.com/Acme, twitter.com/acme/, ?ref=nav and a sameAs naming it are
         # fetched and judged once
         key = self.scope.account_key(url)
