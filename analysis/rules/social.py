@@ -320,7 +320,8 @@ def _social_pass(g, part: str):
 def _read_social(g, groups_too: bool) -> dict:
     owned = _owned_page_tiers(g)
     if groups_too:  # (every owned page read: which offer nothing is asked after, its query run meanwhile)
-        offer_links_ahead(g)
+        if owned:  # (none: no page is asked about, no helper started)
+            offer_links_ahead(g)
         bare = None
     else:
         bare = {page for page in owned if not offers(g, page)}
