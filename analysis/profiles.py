@@ -214,11 +214,11 @@ def profiles_summary(verdicts: list[ProfileVerdict]) -> dict | None:
         if parts:
             parts.append(which + " could not be read")
         else:
-            k = counts[UNREADABLE]
-            whose = (f"none of your {n} profiles could" if k == n > 1 else "your profile could not" if n == 1
-                     else f"{k} of your {n} profiles could not")
+            k, m = counts[UNREADABLE], n - counts[MISSING]   # (a profile that does not exist is no doubt)
+            whose = (f"none of your {m} profiles could" if k == m > 1 else "your profile could not" if m == 1
+                     else f"{k} of your {m} profiles could not")
             parts.append(f"{whose} be read ({which}): whether "
-                         f"{'it sends' if n == 1 else 'they send'} visitors to your blog is unknown")
+                         f"{'it sends' if k == 1 else 'they send'} visitors to your blog is unknown")
     missing = sorted({v.name for v in verdicts if v.state == MISSING})
     if missing:
         parts.append(f"{joined(missing) if len(missing) <= 3 else listing(missing)} "

@@ -66,6 +66,20 @@ _MENU = re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(re.escape(t) for t in MENU_
 _OUTER = frozenset({"header", "footer"})
 _INNER = frozenset({"nav", "aside"})
 _REFRESH = re.compile(r"^\s*\d*\s*[;,]?\s*url\s*=\s*['\"]?([^'\"]+)", re.I)
+_DELAY = re.compile(r"^\s*(\d*)")
+REFRESH_STUB_SECONDS = 5   # a <meta refresh> later than this reloads a page someone reads (news), no redirect
+
+
+def _in_noscript(el) -> bool:
+    """Is ``el`` inside a ``<noscript>`` (what browsers that run scripts ignore)?"""
+    node = el.parent
+    while node is not None:
+        if node.tag == "noscript":
+            return True
+        node = node.parent
+    return False
+
+
 _WS = re.compile(r"\s+")
 
 
@@ -664,9 +678,10 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
             signals.link(a)
         if tag == "meta":
             signals.meta(a)
-            if (a.get("http-equiv") or "").lower() == "refresh":
+            if (a.get("http-equiv") or "").lower() == "refresh" and not _in_noscript(el):
                 m = _REFRESH.match(a.get("content") or "")
-                if m:
+                delay = _DELAY.match(a.get("content") or "")
+                if m and (not delay.group(1) or int(delay.group(1)[:6]) <= REFRESH_STUB_SECONDS):
                     target = resolve_href(base, m.group(1))
                     links.append(Link(target, "meta", "content", "", "head", "", False, False, _line(el, a)))
                     if target.partition("#")[0] != url.partition("#")[0]:

@@ -82,13 +82,19 @@ ADDRESS_TAGS = (("link[rel~=canonical]", "href", "its canonical link"), ('meta[p
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "0.0.0.0", "[::1]", "::1"})
 
 
-def _address(url: str | None, folder: str) -> str | None:
-    """The base URL ``url`` (a page of the site's root folder ``folder``) gives, or None.
+def _address(url: str | None, root: Path) -> str | None:
+    """The base URL ``url`` (the address of the home page of the site in folder ``root``, or a
+    file at its root) gives, or None: the folder the URL names (a site served under a prefix:
+    a GitHub project page, a Sphinx build's ``/en/latest/``), unless ``root`` holds a page at
+    that path itself (then the site is at the host's root).
 
-    >>> _address("https://www.acme.example/index.html?x#y", "public"), _address("/", "public")
+    >>> import tempfile; d = Path(tempfile.mkdtemp()); (d / "en").mkdir(); _ = (d / "en" / "index.html").write_text("<p>")
+    >>> _address("https://www.acme.example/index.html?x#y", d), _address("/", d)
     ('https://www.acme.example/', None)
-    >>> _address("https://acme.example/blog/", "blog"), _address("https://acme.example/en/", "public")
-    ('https://acme.example/blog/', 'https://acme.example/')
+    >>> _address("https://user.github.io/project/", d), _address("https://docs.acme.example/en/latest/index.html", d)
+    ('https://user.github.io/project/', 'https://docs.acme.example/en/latest/')
+    >>> _address("https://acme.example/en/", d), _address("https://acme.example/sitemap.xml", d)
+    ('https://acme.example/', 'https://acme.example/')
     """
     from crawler.urls import URLError, normalize
 
@@ -96,10 +102,10 @@ def _address(url: str | None, folder: str) -> str | None:
         parts = urlsplit((url or "").strip())
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname or parts.hostname in LOCAL_HOSTS:
             return None
-        path = re.sub(r"/index\.html?$", "/", parts.path, flags=re.I) or "/"
-        # a site served under a prefix is kept in a folder of that name (blog/ for /blog/)
-        prefix = path if path.endswith("/") and path.rstrip("/").rsplit("/", 1)[-1] == folder else "/"
-        return normalize(f"{parts.scheme}://{parts.netloc}{prefix}")[0]
+        folder = parts.path.rsplit("/", 1)[0] + "/" if parts.path else "/"
+        if folder != "/" and _in_folder(root, folder):  # a page of the site, not where the site is mounted
+            folder = "/"
+        return normalize(f"{parts.scheme}://{parts.netloc}{folder}")[0]
     except (ValueError, URLError):
         return None
 
@@ -128,14 +134,14 @@ def public_address(root: str | os.PathLike) -> tuple[str, str] | None:
                 tree = LexborHTMLParser(fh.read(4 << 20).decode("utf-8", "replace"))
             for selector, attribute, where in ADDRESS_TAGS:
                 for node in tree.css(selector):
-                    url = _address(node.attributes.get(attribute), root.name)
+                    url = _address(node.attributes.get(attribute), root)
                     if url:
                         return url, f"{where} in {name}"
             break
     cname = root / "CNAME"
     if cname.is_file():
         host = cname.read_text(encoding="utf-8", errors="replace").strip().split("\n")[0].strip()
-        url = _address(f"https://{host}/", root.name) if re.fullmatch(r"[A-Za-z0-9.-]+", host) else None
+        url = _address(f"https://{host}/", root) if re.fullmatch(r"[A-Za-z0-9.-]+", host) else None
         if url:
             return url, "its CNAME file"
     own = _linked_home(root)
@@ -146,7 +152,7 @@ def public_address(root: str | os.PathLike) -> tuple[str, str] | None:
         for line in robots.read_text(encoding="utf-8", errors="replace").splitlines():
             key, _, value = line.partition(":")
             if key.strip().lower() == "sitemap":
-                url = _address(value.strip(), "")
+                url = _address(value.strip(), root)
                 if url:
                     return url, "the Sitemap line of its robots.txt"
     return None
@@ -157,13 +163,21 @@ LINKS_TO_SELF = 3     # ... pages of the folder linked under one host that make 
 
 
 def _in_folder(root: Path, path: str) -> bool:
-    """Is there a file of ``root`` a static host serves at ``path``?"""
-    rel = unquote(path).lstrip("/")
+    """Is there a file of ``root`` a static host serves at ``path``?
+
+    >>> import tempfile; d = Path(tempfile.mkdtemp()); _ = (d / "a.html").write_text("<p>")
+    >>> _in_folder(d, "/a"), _in_folder(d, "/" + "x" * 300), _in_folder(d, "/../etc/passwd")
+    (True, False, False)
+    """
+    rel = unquote(path).strip("/")
     if ".." in rel.split("/"):
         return False
     here = root / rel
-    return (here.is_file() or (here / "index.html").is_file() or here.with_name(here.name + ".html").is_file()
-            if rel else (root / "index.html").is_file())
+    try:  # (a name over the file system's limit, a NUL: no file of the folder)
+        return (here.is_file() or (here / "index.html").is_file() or here.with_name(here.name + ".html").is_file()
+                if rel else (root / "index.html").is_file())
+    except (OSError, ValueError):
+        return False
 
 
 def _linked_home(root: Path) -> tuple[str, str] | None:
@@ -185,7 +199,7 @@ def _linked_home(root: Path) -> tuple[str, str] | None:
 
     pages = []
     for folder, dirs, files in os.walk(root):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))  # (.git, a build's _static: as page_urls)
         pages += [Path(folder) / f for f in sorted(files) if f.lower().endswith((".html", ".htm"))]
         if len(pages) >= SAMPLED_PAGES:
             break
@@ -218,7 +232,7 @@ def _linked_home(root: Path) -> tuple[str, str] | None:
     if not hits:
         return None
     base, paths = max(hits.items(), key=lambda item: len(item[1]))
-    url = _address(base, root.name) if len(paths) >= LINKS_TO_SELF else None
+    url = _address(base, root) if len(paths) >= LINKS_TO_SELF else None
     return (url, f"its own links to {len(paths)} pages of {url} are files of this folder") if url else None
 
 

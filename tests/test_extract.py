@@ -604,3 +604,16 @@ def test_a_cms_listing_is_no_posting_whatever_its_og_type():
                           b"single single-testimonials postid-11742 category-archive")
     assert extract(single, "https://a.example/testimonials/x/").signals == {"posting": True, "dated": True,
                                                                             "articles": 2}
+
+
+def test_a_late_or_noscript_refresh_is_no_redirect_stub():
+    """A news page reloading itself every 10 minutes, or a site-wide <noscript> refresh to a "no
+    JavaScript" page, is a page a visitor reads: no stub (which would drop it from the posts, the
+    pages crawled and the funnel)."""
+    def read(head):
+        facts = extract(f"<html><head>{head}</head><body><p>Words</p></body></html>".encode(), "https://a.example/p/",
+                        "utf-8")
+        return [(link.url, link.tag) for link in facts.links], bool(facts.signals.get("refresh"))
+    assert read('<meta http-equiv="refresh" content="0; url=/new/">') == ([("https://a.example/new/", "meta")], True)
+    assert read('<meta http-equiv="refresh" content="600; url=/p/">') == ([], False)
+    assert read('<noscript><meta http-equiv="refresh" content="0;url=/nojs.html"></noscript>') == ([], False)

@@ -237,8 +237,12 @@ def test_a_redirect_stub_is_read_as_itself_not_as_the_page_its_script_goes_to(tm
     """A WordPress export's redirect stubs (a meta refresh and ``window.location``) rendered in
     Chromium: the browser is not let go on to the target, whose template links would be the stub's
     own, "only after JavaScript" (scantrust: the header's 'Request a demo' on 12 stubs)."""
-    pages = {"/": '<html><head><title>Home</title></head><body><a href="/old/">old</a> <a href="/new/">new</a></body></html>',
-             "/old/": STUB, "/new/": NEW, "/pricing": "<title>Pricing</title>", "/demo": "<title>Demo</title>"}
+    again = ('<html><head><title>Again</title></head><body><main id="m"></main><script>if (!sessionStorage.r) '
+             '{ sessionStorage.r = 1; location.reload(); } else { document.getElementById("m").innerHTML = '
+             '\'<a href="/pricing">Pricing</a>\'; }</script></body></html>')   # a consent wall's one reload
+    pages = {"/": '<html><head><title>Home</title></head><body><a href="/old/">old</a> <a href="/new/">new</a> '
+                  '<a href="/again/">again</a></body></html>',
+             "/old/": STUB, "/new/": NEW, "/again/": again, "/pricing": "<title>Pricing</title>", "/demo": "<title>Demo</title>"}
     site = site_server(routes={path: Route(200, body=body) for path, body in pages.items()})
     result, report = audit_json(tmp_path, "https://stub.test/", "--render", "always", "--no-check-external",
                                 "--no-check-social", "--remap", rf"^https://stub\.test/(.*) {site.url}/\1")
@@ -248,7 +252,10 @@ def test_a_redirect_stub_is_read_as_itself_not_as_the_page_its_script_goes_to(tm
     assert sorted((link["target"], link["tag"]) for link in report["links"] if link["source"] == "https://stub.test/old/") == [
         ("https://stub.test/new/", "a"), ("https://stub.test/new/", "meta")]
     assert sorted((f["rule"], f["sources"]) for f in report["findings"]) == [
-        ("javascript-links", ["https://stub.test/new/"]), ("redirect", ["https://stub.test/"])]  # (home links the stub)
+        ("javascript-links", ["https://stub.test/again/"]), ("javascript-links", ["https://stub.test/new/"]),
+        ("redirect", ["https://stub.test/"])]  # (home links the stub)
+    # a page that reloads itself once is no stub: read rendered
+    assert page_rows(tmp_path / "crawls.sqlite")["https://stub.test/again/"][0] == "rendered"
 
 
 def test_without_chromium_auto_says_once_that_javascript_pages_were_read_raw(tmp_path, site_server):

@@ -220,7 +220,11 @@ def _missing_sections(g, broken: list[tuple[str, _Group]]):
                 yield _broken(g, url, g.nodes[url], grp)
             continue
         merged = _merged(hits)
-        heads = {head_only(g, url) for url, _ in hits[:20]}   # (a section only the head links: oEmbed, wp-json)
+        heads = set()   # (a section only the head links: oEmbed, wp-json)
+        for url, _ in hits:
+            heads.add(head_only(g, url))
+            if None in heads:
+                break
         head = None if None in heads else "icon" if "icon" in heads else "plumbing"
         yield Finding("broken-link", HEAD_SEVERITY[head] if head else "high", section,
                       f"{len(hits)} broken links into {section} on {_plural(len(merged.sources), 'page')}: nothing "

@@ -853,8 +853,9 @@ class FunnelSpider(scrapy.Spider):
         page, raw_links = meta["raw_page"], meta["raw_links"]
         cap = self.settings.getint("DOWNLOAD_MAXSIZE")
         problem, documents = None, meta.pop("_funnel_navigations", None) or ()
-        if len(documents) > 1:  # a redirect stub: where it sends visitors is not its content
-            yield from self.read_raw(meta, f"its script or meta refresh sends the browser on to {documents[1]}: "
+        away = [u for u in documents[1:] if u.partition("#")[0] != documents[0].partition("#")[0]]
+        if away:  # a redirect stub: where it sends visitors is not its content (a reload is no stub)
+            yield from self.read_raw(meta, f"its script or meta refresh sends the browser on to {away[0]}: "
                                            "read as served")
             return
         if len(response.body) > cap:
