@@ -281,17 +281,7 @@ class _Handler(SimpleHTTPRequestHandler):
         return super().send_head()
 
     def list_directory(self, path):
-        """No listings: a folder without index.html answers 404, as static hosts do; one with only
-        an ``index.xml`` (a feed a WordPress export or Hugo writes at ``/feed/``) serves it."""
-        feed = os.path.join(path, "index.xml")
-        if os.path.isfile(feed):
-            with open(feed, "rb") as fh:
-                body = fh.read()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/xml")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            return io.BytesIO(body)
+        """No listings: a folder without index.html answers 404, as static hosts do."""
         self.send_error(404, "Not Found")
         return None
 

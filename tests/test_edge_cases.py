@@ -332,29 +332,6 @@ def test_two_profiles_linking_the_same_page_untagged_are_two_findings_with_two_i
     assert len({f.id for f in found}) == 2
 
 
-def test_a_folders_feed_is_served_at_its_folder(tmp_path):
-    """A WordPress export (Simply Static) or Hugo writes the feed at feed/index.xml and links
-    ``/feed``: it is served at /feed/ (nozzle's 175 "broken" feed links), a folder with nothing
-    to serve still answers 404 and never lists its files."""
-    import urllib.error
-    import urllib.request
-
-    from crawler.serve import StaticServer
-
-    (tmp_path / "feed").mkdir()
-    (tmp_path / "feed" / "index.xml").write_text('<?xml version="1.0"?><rss version="2.0"><channel/></rss>')
-    (tmp_path / "empty").mkdir()
-    (tmp_path / "empty" / "notes.txt").write_text("private")
-    with StaticServer(str(tmp_path)) as server:
-        url = server.url.rstrip("/")
-        with urllib.request.urlopen(url + "/feed") as answer:  # (301 to feed/, followed)
-            assert answer.url == url + "/feed/" and answer.status == 200
-            assert answer.headers["Content-Type"] == "application/xml" and b"<rss" in answer.read()
-        with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(url + "/empty/")
-        assert err.value.code == 404 and b"notes.txt" not in err.value.read()
-
-
 def test_fragments_a_script_reads_are_no_missing_anchors(tmp_path):
     """HubSpot's chat trigger (#hs-chat-open) and a script's filter state (#all|traceability, a
     theme's case-study filter) name no element: only the fragment that should name one is reported."""
@@ -375,11 +352,13 @@ def test_broken_head_plumbing_ranks_below_the_links_visitors_click(tmp_path):
     """A WordPress export's head links (humans.txt, wp-json, the favicon) 404 on every page: a link
     checker reports them, but below the page a visitor clicks into that 404s."""
     site = tmp_path / "site"
-    site.mkdir()
+    (site / "feed").mkdir(parents=True)   # (a Simply Static export's feed: static hosts serve no index.xml)
+    (site / "feed" / "index.xml").write_text('<?xml version="1.0"?><rss version="2.0"><channel/></rss>')
     (site / "index.html").write_text(
         '<html><head><title>Home</title><link rel="author" href="/humans.txt">'
         '<link rel="https://api.w.org/" href="/wp-json/"><link rel="icon" href="/favicon.png">'
-        '<link rel="stylesheet" href="/app.css"></head>'
+        '<link rel="stylesheet" href="/app.css"><link rel="alternate" type="application/rss+xml" href="/feed">'
+        '</head>'
         '<body><main><a href="/contact-us/">Contact us</a></main></body></html>')
     result, report = audit_json(tmp_path, site, "--base-url", "https://a.test/")
     assert sorted((f["target"], f["severity"], f["detail"].get("hint")) for f in report["findings"]
@@ -387,5 +366,6 @@ def test_broken_head_plumbing_ranks_below_the_links_visitors_click(tmp_path):
         ("https://a.test/app.css", "high", None),
         ("https://a.test/contact-us/", "high", None),
         ("https://a.test/favicon.png", "medium", "the browser tab's icon (a <link rel=icon> in the page head)"),
+        ("https://a.test/feed", "low", "only bots and feed readers follow it (a <link> in the page head)"),
         ("https://a.test/humans.txt", "low", "only bots and feed readers follow it (a <link> in the page head)"),
         ("https://a.test/wp-json/", "low", "only bots and feed readers follow it (a <link> in the page head)")]
