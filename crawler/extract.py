@@ -155,8 +155,19 @@ def _form_of(el):
 
 
 # Quotations: what is inside is someone else's words (an embedded tweet is a <blockquote>), so an
-# @mention there is no follow link the business placed.
+# @mention there is no follow link the business placed. A <blockquote> quotes when it says so: an
+# embed's or a quote block's class, a cite attribute, a <cite> or <footer> naming who spoke, a
+# <figure> around it; a bare one is a Markdown callout ("> Follow us on X"), the business's words.
 _QUOTES = frozenset({"blockquote", "q"})
+_QUOTE_CLASSES = re.compile(r"tweet|instagram-media|tiktok-embed|quote|testimonial|review|citation", re.I)
+
+
+def _cites(el) -> bool:
+    """Is a ``<blockquote>`` a quotation of someone (see :data:`_QUOTE_CLASSES`)?"""
+    if el.tag == "q" or el.attributes.get("cite") is not None or _QUOTE_CLASSES.search(el.attributes.get("class") or ""):
+        return True
+    parent = el.parent
+    return (parent is not None and parent.tag == "figure") or el.css_first("cite, footer") is not None
 
 
 def _quoted(el, cache: dict) -> bool:
@@ -164,9 +175,10 @@ def _quoted(el, cache: dict) -> bool:
     every ancestor read (a page's links share them).
 
     >>> from selectolax.lexbor import LexborHTMLParser
-    >>> t = LexborHTMLParser('<blockquote class="twitter-tweet"><p><a href="/x">@acme</a></p></blockquote><a href="/y">y</a>')
+    >>> t = LexborHTMLParser('<blockquote class="twitter-tweet"><p><a href="/x">@acme</a></p></blockquote><a href="/y">y</a>'
+    ...     '<blockquote><p>Follow us on <a href="/z">X</a></p></blockquote>')
     >>> [_quoted(a, {}) for a in t.css("a")]
-    [True, False]
+    [True, False, False]
     """
     chain = []
     answer = False
@@ -175,7 +187,7 @@ def _quoted(el, cache: dict) -> bool:
         if known is not None:
             answer = known
             break
-        if anc.tag in _QUOTES:
+        if anc.tag in _QUOTES and _cites(anc):
             answer = True
             break
         chain.append(anc.mem_id)
