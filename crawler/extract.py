@@ -70,6 +70,19 @@ _DELAY = re.compile(r"^\s*(\d*)")
 REFRESH_STUB_SECONDS = 5   # a <meta refresh> later than this reloads a page someone reads (news), no redirect
 
 
+def _other_host(named: str, url: str) -> bool:
+    """Does the http(s) URL ``named`` stand on another host than ``url`` (``www.`` aside)?
+
+    >>> _other_host("http://13.51.214.76/p/", "https://www.a.example/p/"), _other_host("https://a.example/p", "https://www.a.example/p/")
+    (True, False)
+    """
+    def host(u):
+        parts = urlsplit(u)
+        return (parts.hostname or "").removeprefix("www.") if parts.scheme in ("http", "https") else None
+    theirs = host(named)
+    return bool(theirs) and theirs != host(url)
+
+
 def _in_noscript(el) -> bool:
     """Is ``el`` inside a ``<noscript>`` (what browsers that run scripts ignore)?"""
     node = el.parent
@@ -688,6 +701,10 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
             signals.forms.append(classify_form(el, base, url, resolve_href))
         elif tag == "link":
             signals.link(a)
+            if signals.canonical is None and "canonical" in (a.get("rel") or "").lower().split() and a.get("href"):
+                named = resolve_href(base, a.get("href"))
+                if _other_host(named, url):  # (a page copied or injected from elsewhere, or a mistake)
+                    signals.canonical = named
         if tag == "meta":
             signals.meta(a)
             if (a.get("http-equiv") or "").lower() == "refresh" and not _in_noscript(el):

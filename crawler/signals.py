@@ -271,8 +271,8 @@ NOT_LEAD = frozenset({"search", "comment", "login", "careers"})  # forms that ne
 class Signals:
     """What a page shows, gathered element by element while :func:`crawler.extract.extract` walks it."""
     __slots__ = ("feed", "posting", "dated", "articles", "price", "buy", "forms", "published", "static", "listing",
-                 "refresh")
-    KEYS = ("feed", "posting", "dated", "articles", "price", "buy", "forms", "refresh")
+                 "refresh", "canonical")
+    KEYS = ("feed", "posting", "dated", "articles", "price", "buy", "forms", "refresh", "canonical")
 
     def __init__(self):
         self.feed = self.posting = self.dated = self.price = self.buy = False
@@ -282,6 +282,7 @@ class Signals:
         self.articles = 0
         self.forms: list[dict] = []
         self.refresh = False    # a <meta refresh> sends the browser on to another page: a stub, no page of its own
+        self.canonical = None   # the page's canonical address, when it names another host than the page's
 
     def link(self, a) -> None:
         """A ``<link>`` element: an RSS or Atom feed?"""

@@ -369,3 +369,33 @@ def test_broken_head_plumbing_ranks_below_the_links_visitors_click(tmp_path):
         ("https://a.test/feed", "low", "only bots and feed readers follow it (a <link> in the page head)"),
         ("https://a.test/humans.txt", "low", "only bots and feed readers follow it (a <link> in the page head)"),
         ("https://a.test/wp-json/", "low", "only bots and feed readers follow it (a <link> in the page head)")]
+
+
+def test_pages_whose_canonical_names_another_site_are_found(tmp_path):
+    """scantrust's export holds payday-loan pages injected by a hack, each with its canonical on a
+    bare IP address: one high finding names them; a canonical on the company's blog host, or on the
+    page itself written with www., is fine; another site's name is medium."""
+    site = tmp_path / "site"
+    for folder in ("bitcoin-to-dollar", "payday-loans-ames", "post", "syndicated"):
+        (site / folder).mkdir(parents=True)
+    (site / "index.html").write_text('<html><head><title>Home</title><link rel="canonical" href="https://www.a.test/">'
+                                     '</head><body><a href="/post/">post</a> <a href="/syndicated/">s</a></body></html>')
+    for folder in ("bitcoin-to-dollar", "payday-loans-ames"):
+        (site / folder / "index.html").write_text(
+            f'<html><head><title>Loans</title><link rel="canonical" href="http://13.51.214.76/{folder}/"></head>'
+            '<body><a href="https://cashnetusa.biz/payday-loans/">Payday Loans</a></body></html>')
+    (site / "post" / "index.html").write_text('<html><head><title>Post</title><link rel="canonical" '
+                                              'href="https://blog.a.test/post/"></head><body>x</body></html>')
+    (site / "syndicated" / "index.html").write_text('<html><head><title>S</title><link rel="canonical" '
+                                                    'href="https://medium.com/@a/s-123"></head><body>x</body></html>')
+    result, report = audit_json(tmp_path, site, "--base-url", "https://a.test/", "--no-check-external",
+                                "--no-check-social")
+    found = [(f["severity"], f["target"], f["sources"], f["message"]) for f in report["findings"]
+             if f["rule"] == "canonical-elsewhere"]
+    assert found == [
+        ("high", "http://13.51.214.76/bitcoin-to-dollar/", ["https://a.test/bitcoin-to-dollar/",
+                                                            "https://a.test/payday-loans-ames/"],
+         "2 pages name a page on 13.51.214.76 as their canonical address: search engines list that page instead "
+         "(pages injected into the site, or copied from it?)"),
+        ("medium", "https://medium.com/@a/s-123", ["https://a.test/syndicated/"],
+         "1 page names a page on medium.com as its canonical address: search engines list that page instead")]

@@ -38,7 +38,7 @@ DEFAULT_SEVERITY = {
     "social-before-offer": "medium", "untracked-inbound": "low", "rel-me-missing": "low", "broken-link": "high", "redirect": "low",
     "redirect-chain": "medium", "redirect-loop": "high", "missing-anchor": "medium", "orphan-page": "low",
     "unverified-link": "info", "skipped-link": "info", "unsupported-scheme": "info", "malformed-url": "medium",
-    "crawl-trap": "medium", "insecure-link": "low", "too-many-links": "low",
+    "crawl-trap": "medium", "insecure-link": "low", "too-many-links": "low", "canonical-elsewhere": "high",
 }
 
 

@@ -22,7 +22,7 @@ from analysis.rules.social import account_name, own_profiles, share_endpoint
 # shared pass read once for backward-social and social-before-offer.
 ORDER = ("backward-social", "backward-blog", "dead-end", "content-dead-end", "stranded-social", "rel-me-missing", "social-before-offer", "lead-form-target", "buried-offer", "broken-link",
          "redirect", "redirect-chain", "redirect-loop", "missing-anchor", "untracked-inbound", "unverified-link",
-         "skipped-link", "unsupported-scheme", "malformed-url", "insecure-link", "orphan-page", "crawl-trap",
+         "skipped-link", "unsupported-scheme", "malformed-url", "insecure-link", "orphan-page", "canonical-elsewhere", "crawl-trap",
          "too-many-links", "javascript-links", "javascript-removed", "javascript-unrendered")
 for _id in sorted(RULES, key=lambda r: ORDER.index(r) if r in ORDER else len(ORDER)):
     RULES[_id] = RULES.pop(_id)

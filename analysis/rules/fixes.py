@@ -34,6 +34,8 @@ FIXES = {
     "lead-form-target:comment": "turn comments off in the static export, or send them to a hosted comment service",
     "buried-offer": "link the offer from the pages that lead to it: the header or nav, and the posts and product pages about it",
     "untracked-inbound": "add utm_source / utm_medium parameters to the profile's link",
+    "canonical-elsewhere": ("point each page's canonical link at its own address; delete the page if you did not "
+                            "write it (a hacked plugin or theme injects such pages), then change the site's passwords"),
     "broken-link": "fix or remove the link (or restore the page it points to)",
     "broken-link:offer": ("restore the offer page (or 301-redirect its old address to the page that replaced it), "
                           "then click every link to it once"),

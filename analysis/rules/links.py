@@ -9,8 +9,8 @@ from urllib.parse import unquote, urlsplit
 
 from analysis.findings import Finding, Location
 from analysis.graph import edge_of, landing_page, refresh_target
-from analysis.rules.common import (IGNORED_FRAGMENTS, SCRIPT_STATE, _Group, _in_sources, _owned_page_tiers, _plural, _targets,
-                                   rule)
+from analysis.rules.common import (IGNORED_FRAGMENTS, SCRIPT_STATE, _Group, _in_sources, _owned_page_tiers, _owned_pages,
+                                   _plural, _targets, rule)
 from analysis.rules.offers import plumbing_targets
 from analysis.status import BROKEN, SKIPPED, UNVERIFIED
 from analysis.words import listing
@@ -338,6 +338,47 @@ def form_purposes(g, url: str) -> tuple[set[str], set[str]] | None:
             except URLError:
                 continue
     return (purposes, attrs) if attrs else None
+
+
+@rule("canonical-elsewhere")
+def canonical_elsewhere(g):
+    """Owned pages whose ``<link rel=canonical>`` names a page of another site: search engines
+    list that page instead of the company's. One finding per host they name; high when it is
+    a bare IP address (pages a hacked plugin injected, copied from a spam server), else medium.
+    The company's own hosts (the blog, the app, another of its domains given as a target) are fine.
+    """
+    groups: dict[str, _Group] = defaultdict(_Group)
+    named: dict[str, list] = defaultdict(list)
+    scope = g.graph["scope"]
+    for url, data in _owned_pages(g):
+        canonical = (data.get("signals") or {}).get("canonical")
+        if not canonical or scope.tier(canonical) in COMPANY:
+            continue
+        host = urlsplit(canonical).hostname or canonical
+        groups[host].add(url, None, "high" if _ip_host(host) else "medium")
+        named[host].append(canonical)
+    for host, grp in groups.items():
+        n = len(grp.sources)
+        spam = " (pages injected into the site, or copied from it?)" if _ip_host(host) else ""
+        yield Finding("canonical-elsewhere", "high" if _ip_host(host) else "medium", named[host][0],
+                      f"{_plural(n, 'page')} name{'s' if n == 1 else ''} a page on {host} as {'its' if n == 1 else 'their'}"
+                      f" canonical address: search engines list that page instead{spam}", None, list(grp.sources),
+                      grp.locations, {"host": host, "canonical": sorted(set(named[host]))})
+
+
+def _ip_host(host: str) -> bool:
+    """Is ``host`` a bare IP address?
+
+    >>> _ip_host("13.51.214.76"), _ip_host("[::1]"), _ip_host("www.a.example")
+    (True, True, False)
+    """
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
 
 
 @rule("redirect")
