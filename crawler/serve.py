@@ -124,15 +124,12 @@ def public_address(root: str | os.PathLike) -> tuple[str, str] | None:
     >>> public_address(d)
     ('https://docs.acme.example/', 'its CNAME file')
     """
-    from selectolax.lexbor import LexborHTMLParser
-
     root = Path(root)
     for name in ("index.html", "index.htm"):
         home = root / name
         if home.is_file():
-            with open(home, "rb") as fh:
-                tree = LexborHTMLParser(fh.read(4 << 20).decode("utf-8", "replace"))
-            for selector, attribute, where in ADDRESS_TAGS:
+            tree = _parsed(home)
+            for selector, attribute, where in ADDRESS_TAGS if tree is not None else ():
                 for node in tree.css(selector):
                     url = _address(node.attributes.get(attribute), root)
                     if url:
@@ -160,6 +157,17 @@ def public_address(root: str | os.PathLike) -> tuple[str, str] | None:
 
 SAMPLED_PAGES = 200   # HTML files of a folder read for the host its own absolute links name
 LINKS_TO_SELF = 3     # ... pages of the folder linked under one host that make it the site's
+
+
+def _parsed(page: Path):
+    """A page of the folder parsed as a browser does (its first 4 MiB); None when it cannot be read."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    try:
+        with open(page, "rb") as fh:
+            return LexborHTMLParser(fh.read(4 << 20).decode("utf-8", "replace"))
+    except OSError:
+        return None
 
 
 def _in_folder(root: Path, path: str) -> bool:
@@ -195,8 +203,6 @@ def _linked_home(root: Path) -> tuple[str, str] | None:
     """
     from collections import defaultdict
 
-    from selectolax.lexbor import LexborHTMLParser
-
     pages = []
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))  # (.git, a build's _static: as page_urls)
@@ -205,13 +211,10 @@ def _linked_home(root: Path) -> tuple[str, str] | None:
             break
     pages.sort(key=lambda p: p != root / "index.html")
     hits: dict[str, set] = defaultdict(set)   # base URL -> the paths of the folder's files linked under it
+    mount = f"/{root.name}/"  # a site served under /blog/ is kept in a folder blog/
     for page in pages[:SAMPLED_PAGES]:
-        try:
-            with open(page, "rb") as fh:
-                tree = LexborHTMLParser(fh.read(4 << 20).decode("utf-8", "replace"))
-        except OSError:
-            continue
-        for node in tree.css("a[href]"):
+        tree = _parsed(page)
+        for node in tree.css("a[href]") if tree is not None else ():
             href = (node.attributes.get("href") or "").strip()
             if not href.lower().startswith(("http://", "https://")):
                 continue
@@ -224,8 +227,7 @@ def _linked_home(root: Path) -> tuple[str, str] | None:
             if not host or host in LOCAL_HOSTS or not path:  # (every folder has a home page: no evidence)
                 continue
             base = f"{parts.scheme.lower()}://{parts.netloc.lower()}/"
-            mount = f"/{root.name}/"
-            if path.startswith(mount) and _in_folder(root, path[len(mount) - 1:]):  # a site under /blog/, kept in blog/
+            if path.startswith(mount) and _in_folder(root, path[len(mount) - 1:]):
                 hits[base + mount[1:]].add(path)
             elif _in_folder(root, path):
                 hits[base].add(path)

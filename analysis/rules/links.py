@@ -235,11 +235,11 @@ def _missing_sections(g, broken: list[tuple[str, _Group]]):
 
 
 # <link rel> kinds no visitor sees or clicks: a page's plumbing for bots, feed readers and CMS
-# clients (a WordPress export's humans.txt, wp-json, oEmbed, xmlrpc links on every page). Broken,
-# they are a low finding; a missing icon (the browser tab's) a medium one.
-PLUMBING_RELS = frozenset({"author", "alternate", "https://api.w.org/", "edituri", "wlwmanifest", "pingback",
-                           "shortlink", "profile", "publisher", "manifest", "search", "license", "help",
-                           "index", "home", "start", "archives", "me"})
+# clients (a WordPress export's humans.txt, wp-json, oEmbed links on every page). Broken, they are a
+# low finding; a missing icon (the browser tab's) a medium one. (EditURI, pingback, wlwmanifest and
+# shortlink are never links at all: crawler.extract skips them.)
+PLUMBING_RELS = frozenset({"author", "alternate", "https://api.w.org/", "profile", "publisher", "manifest", "search",
+                           "license", "help", "index", "home", "start", "archives", "me"})
 ICON_RELS = frozenset({"icon", "shortcut", "apple-touch-icon", "apple-touch-icon-precomposed", "mask-icon"})
 
 
