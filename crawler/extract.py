@@ -65,8 +65,7 @@ _MENU = re.compile(r"(?<![A-Za-z0-9])(?:" + "|".join(re.escape(t) for t in MENU_
 # An outer header/footer wins over a nav or aside nested in it.
 _OUTER = frozenset({"header", "footer"})
 _INNER = frozenset({"nav", "aside"})
-_REFRESH = re.compile(r"^\s*\d*\s*[;,]?\s*url\s*=\s*['\"]?([^'\"]+)", re.I)
-_DELAY = re.compile(r"^\s*(\d*)")
+_REFRESH = re.compile(r"^\s*(\d*)\s*[;,]?\s*url\s*=\s*['\"]?([^'\"]+)", re.I)  # delay, URL
 REFRESH_STUB_SECONDS = 5   # a <meta refresh> later than this reloads a page someone reads (news), no redirect
 
 
@@ -81,16 +80,6 @@ def _other_host(named: str, url: str) -> bool:
         return (parts.hostname or "").removeprefix("www.") if parts.scheme in ("http", "https") else None
     theirs = host(named)
     return bool(theirs) and theirs != host(url)
-
-
-def _in_noscript(el) -> bool:
-    """Is ``el`` inside a ``<noscript>`` (what browsers that run scripts ignore)?"""
-    node = el.parent
-    while node is not None:
-        if node.tag == "noscript":
-            return True
-        node = node.parent
-    return False
 
 
 _WS = re.compile(r"\s+")
@@ -707,11 +696,11 @@ def extract(body: bytes, url: str, encoding: str | None = None) -> PageFacts:
                     signals.canonical = named
         if tag == "meta":
             signals.meta(a)
-            if (a.get("http-equiv") or "").lower() == "refresh" and not _in_noscript(el):
+            if (a.get("http-equiv") or "").lower() == "refresh" and not any(
+                    anc.tag == "noscript" for anc in _ancestors(el)):  # (browsers that run scripts ignore it)
                 m = _REFRESH.match(a.get("content") or "")
-                delay = _DELAY.match(a.get("content") or "")
-                if m and (not delay.group(1) or int(delay.group(1)[:6]) <= REFRESH_STUB_SECONDS):
-                    target = resolve_href(base, m.group(1))
+                if m and (not m.group(1) or int(m.group(1)[:6]) <= REFRESH_STUB_SECONDS):
+                    target = resolve_href(base, m.group(2))
                     links.append(Link(target, "meta", "content", "", "head", "", False, False, _line(el, a)))
                     if target.partition("#")[0] != url.partition("#")[0]:
                         signals.refresh = True  # a stub (an old address): the browser moves on
