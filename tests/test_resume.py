@@ -103,9 +103,11 @@ def test_audit_resume_continues_the_interrupted_crawl_of_the_same_targets(refere
 
 
 def _slow_site(handler):
-    # the same site, slow enough for a one-second slice to leave pages to crawl: 0.05 s an answer,
-    # two at a time, is at least 1.5 s for the 60 pages
-    time.sleep(0.03)
+    # the same site, slow enough for a one-second slice to leave pages to crawl: 0.1 s an answer, two
+    # at a time. Scrapy's close lets the requests already handed to the downloader finish (up to
+    # CONCURRENT_REQUESTS of them), so a slice ends with about twice the pages it crawled: at 0.05 s
+    # (about 20 in the second) that was all 60 one run in three.
+    time.sleep(0.08)
     return _site(handler)
 
 
