@@ -19,6 +19,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import forkserver
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,8 +235,7 @@ def run_cli(*args, cwd=None, env=None, timeout=120) -> Result:
     """Run the real ``funnelcheck`` command line in a subprocess (as a user would)."""
     full_env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(ROOT), COLUMNS="200")
     full_env.update(env or {})
-    proc = subprocess.run([sys.executable, "-m", "cli", *map(str, args)], cwd=cwd or ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = forkserver.run(list(map(str, args)), str(cwd or ROOT), full_env, timeout)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
