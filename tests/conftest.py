@@ -210,15 +210,39 @@ def module_site_server():
 
 
 @pytest.fixture(scope="session")
-def redis_url():
-    """The URL (``unix:///…/redis.sock``) of one real private ``redis-server`` for the session
-    (one per pytest-xdist worker process). Tests sharing it use distinct crawl tokens
-    (``crawler.cluster.new_token``), so their keys never meet; a test that kills Redis starts
-    its own ``crawler.redisserver.RedisServer`` instead."""
+def _session_redis_url():
     from crawler.redisserver import RedisServer
 
     with RedisServer() as server:
         yield server.url
+
+
+@pytest.fixture
+def redis_url(_session_redis_url):
+    """The URL (``unix:///…/redis.sock``) of one real private ``redis-server`` for the session
+    (one per pytest-xdist worker process). Tests sharing it use distinct crawl tokens
+    (``crawler.cluster.new_token``), so their keys never meet; a test that kills Redis starts
+    its own ``crawler.redisserver.RedisServer`` instead.
+
+    What every worker reads, though, is shared: the crawls announced. A crawl a test announced as
+    a coordinator that never dies (its status persisted) stays announced after the test, and a
+    worker started without a token by a later test of the same process joins the oldest
+    announced crawl: that one (or, announced by another funnelcheck version, says so and exits 2).
+    So each test's announcements are withdrawn, and their keys deleted, when it ends."""
+    from crawler import cluster
+
+    client = cluster.connect(_session_redis_url)
+    before = set(client.hkeys(cluster.ANNOUNCED))
+    client.close()
+    yield _session_redis_url
+    client = cluster.connect(_session_redis_url)
+    try:
+        for token in set(client.hkeys(cluster.ANNOUNCED)) - before:
+            token = token.decode()
+            cluster.withdraw(client, token)
+            cluster.forget(client, token)
+    finally:
+        client.close()
 
 
 @dataclass
