@@ -210,37 +210,48 @@ def module_site_server():
 
 
 @pytest.fixture(scope="session")
-def _session_redis_url():
+def redis_url():
+    """The URL (``unix:///…/redis.sock``) of one real private ``redis-server`` for the session
+    (one per pytest-xdist worker process). Tests sharing it use distinct crawl tokens
+    (``crawler.cluster.new_token``), so their keys never meet; a test that kills Redis starts
+    its own ``crawler.redisserver.RedisServer`` instead. What every worker reads is shared,
+    though, the crawls announced: see _withdraw_what_the_test_announced."""
     from crawler.redisserver import RedisServer
 
     with RedisServer() as server:
         yield server.url
 
 
-@pytest.fixture
-def redis_url(_session_redis_url):
-    """The URL (``unix:///…/redis.sock``) of one real private ``redis-server`` for the session
-    (one per pytest-xdist worker process). Tests sharing it use distinct crawl tokens
-    (``crawler.cluster.new_token``), so their keys never meet; a test that kills Redis starts
-    its own ``crawler.redisserver.RedisServer`` instead.
-
-    What every worker reads, though, is shared: the crawls announced. A crawl a test announced as
-    a coordinator that never dies (its status persisted) stays announced after the test, and a
-    worker started without a token by a later test of the same process joins the oldest
-    announced crawl: that one (or, announced by another funnelcheck version, says so and exits 2).
-    So each test's announcements are withdrawn, and their keys deleted, when it ends."""
+@pytest.fixture(autouse=True)
+def _withdraw_what_the_test_announced(request):
+    """A crawl a test announced as a coordinator that never dies would (its status persisted)
+    stays announced after the test, and a worker started without a token by a later test of the
+    same process joins the oldest crawl announced: that one (or, announced by another funnelcheck
+    version, says so and exits 2: tests/test_cluster.py's early worker after tests/test_worker.py's
+    test_a_worker_of_another_version_does_not_join). So the crawls a test announced in the
+    session's Redis, and their keys, go when it ends."""
+    if "redis_url" not in request.fixturenames:
+        yield
+        return
     from crawler import cluster
 
-    client = cluster.connect(_session_redis_url)
-    before = set(client.hkeys(cluster.ANNOUNCED))
-    client.close()
-    yield _session_redis_url
-    client = cluster.connect(_session_redis_url)
+    url = request.getfixturevalue("redis_url")
+    client = cluster.connect(url)
+    try:
+        before = set(client.hkeys(cluster.ANNOUNCED))
+    finally:
+        client.close()
+    yield
+    import redis
+
+    try:
+        client = cluster.connect(url)
+    except redis.exceptions.ConnectionError:  # (gone: nothing is announced in it any more)
+        return
     try:
         for token in set(client.hkeys(cluster.ANNOUNCED)) - before:
-            token = token.decode()
-            cluster.withdraw(client, token)
-            cluster.forget(client, token)
+            cluster.withdraw(client, token.decode())
+            cluster.forget(client, token.decode())
     finally:
         client.close()
 
