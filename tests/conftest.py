@@ -266,11 +266,16 @@ class Result:
         return json.loads(self.stdout)
 
 
+# The environment of a run_cli with the session's environment (that of most runs): the fork server's.
+RUN_ENV = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(ROOT), COLUMNS="200")
+
+
 def run_cli(*args, cwd=None, env=None, timeout=120) -> Result:
-    """Run the real ``funnelcheck`` command line in a subprocess (as a user would)."""
+    """Run the real ``funnelcheck`` command line in a subprocess (as a user would): a fork of a
+    Python with cli's imports done when it runs in the session's environment (tests/forkserver.py)."""
     full_env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(ROOT), COLUMNS="200")
     full_env.update(env or {})
-    proc = forkserver.run(list(map(str, args)), str(cwd or ROOT), full_env, timeout)
+    proc = forkserver.run(list(map(str, args)), str(cwd or ROOT), full_env, timeout, RUN_ENV)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -13,7 +13,7 @@ stdout and stderr, nothing of one run left in the next (each starts from the sam
 imports). The caller (:func:`run`) falls back to a real new process whenever the imports could
 have been made differently: another environment than the server's, another folder.
 
-Protocol (a Unix socket): the caller sends one JSON line ``{"argv": [...], "cwd": ...}`` with
+Protocol (a Unix socket): the caller sends one JSON line ``{"argv": [...], "env": {...}}`` with
 three descriptors (stdin, the write ends of its stdout and stderr pipes); the server answers
 ``pid`` when it has forked, then ``exit code`` when the run has ended. A line ``kill`` from the
 caller kills the run (its timeout); the caller going away kills it too.
@@ -88,6 +88,8 @@ def _serve(path: str) -> None:
                 sel.register(conn, selectors.EVENT_READ, ("conn", conn))
                 sel.register(pidfd, selectors.EVENT_READ, ("exit", conn))
             elif kind == "conn":  # a kill, or the caller gone
+                if conn not in runs:  # (it ended in this same round of events: answered and closed)
+                    continue
                 try:
                     data = conn.recv(64)
                 except OSError:
@@ -179,17 +181,23 @@ def _start(env: dict, cwd: str):
     return proc, path, env, cwd
 
 
-def run(argv: list[str], cwd: str, env: dict, timeout: float):
+def run(argv: list[str], cwd: str, env: dict, timeout: float, server_env: dict):
     """``subprocess.run([sys.executable, "-m", "cli", *argv], cwd=cwd, env=env, capture_output=True,
     text=True, timeout=timeout)``, through the fork server when its imports are those the new
-    process would make (the same environment and folder), else exactly that call."""
+    process would make (the same environment and folder), else exactly that call. The server is
+    started on the first call, in ``server_env`` (the environment most runs have: the session's)."""
     import subprocess
 
     global _server
     with _lock:
         if _server is None:  # (FUNNELCHECK_TESTS_FORKSERVER=0: every run a new process)
-            _server = os.environ.get("FUNNELCHECK_TESTS_FORKSERVER") != "0" and _start(env, cwd) or False
+            _server = os.environ.get("FUNNELCHECK_TESTS_FORKSERVER") != "0" and _start(server_env, cwd) or False
     if not _server or _server[3] != cwd or _server[0].poll() is not None or _same(_server[2]) != _same(env):
+        if os.environ.get("FUNNELCHECK_TESTS_FORKSERVER_LOG"):  # (which runs are new processes, and why)
+            with open(os.environ["FUNNELCHECK_TESTS_FORKSERVER_LOG"], "a") as fh:
+                fh.write(json.dumps({"argv": argv[:2], "test": os.environ.get("PYTEST_CURRENT_TEST"),
+                                     "env": _server and sorted(k for k in set(env) | set(_server[2]) if k not in VOLATILE
+                                                               and env.get(k) != _server[2].get(k))}) + "\n")
         return subprocess.run([sys.executable, "-m", "cli", *argv], cwd=cwd, env=env, capture_output=True,
                               text=True, timeout=timeout)
     return _run_forked(_server[1], argv, {k: env.get(k) for k in VOLATILE}, timeout)
