@@ -28,6 +28,7 @@ from :data:`analysis.rules.fixes.FIXES`).
 from __future__ import annotations
 
 import re
+from functools import partial
 from urllib.parse import urlsplit
 
 from analysis.findings import RANK, worst
@@ -129,19 +130,34 @@ def audience(entries: list[dict]) -> str:
     return home if not blog else f"the blog or {home}"
 
 
-def per_visitors(cost: float, who: str) -> tuple[str, str]:
-    """``(of N visitors who land on WHO, about K)`` for ``cost`` per 100: per 100 when it comes
-    to one or more, per 1,000 below.
+def per_visitors(cost: float, who: str, scale: int | None = None) -> tuple[str, str]:
+    """``(of N visitors who land on WHO, about K)`` for ``cost`` per 100: of ``scale`` visitors
+    (100 or 1,000: a plan says every item on one, :func:`plan_scale`); without it per 100 when
+    it comes to one or more, per 1,000 below.
 
     >>> per_visitors(3.2, "the blog"), per_visitors(0.42, "the blog")
     (('of 100 visitors who land on the blog', 'about 3'), ('of 1,000 visitors who land on the blog', 'about 4'))
     >>> per_visitors(0.03, "the blog")
     ('of 1,000 visitors who land on the blog', 'fewer than 1')
+    >>> per_visitors(3.2, "the blog", 1000), per_visitors(0.03, "the blog", 100)
+    (('of 1,000 visitors who land on the blog', 'about 32'), ('of 100 visitors who land on the blog', 'fewer than 1'))
     """
-    if cost >= 0.95:
-        return f"of 100 visitors who land on {who}", f"about {round(cost):,}"
-    k = round(cost * 10)
-    return f"of 1,000 visitors who land on {who}", f"about {k}" if k >= 1 else "fewer than 1"
+    if scale is None:
+        scale = 100 if cost >= 0.95 else 1000
+    k = round(cost * scale / 100)
+    return f"of {scale:,} visitors who land on {who}", f"about {k:,}" if k >= 1 else "fewer than 1"
+
+
+def plan_scale(costs) -> int:
+    """The one scale a plan's items say their cost on (per 100 or per 1,000 entry visitors), from
+    the costs its words give as a number: per 1,000 when one of them would be "fewer than 1" of
+    100 but is one or more of 1,000, else per 100 (a list mixing "of 100" and "of 1,000" reads
+    as if its numbers compared: "about 2 of 100" above "about 7 of 1,000").
+
+    >>> plan_scale([13.7, 2.1]), plan_scale([13.7, 0.4]), plan_scale([13.7, 0.9]), plan_scale([13.7, 0.02]), plan_scale([])
+    (100, 1000, 100, 100, 100)
+    """
+    return 1000 if any(0.05 <= c < 0.5 for c in costs) else 100
 
 
 def _path(url: str, g) -> str:
@@ -222,12 +238,14 @@ def _asset_noun(url: str) -> str:
     return next((noun for pattern, noun in ASSET_NOUNS if pattern.search(path)), "file")
 
 
-def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g, pages: int) -> str:
-    """One sentence: what the item costs and why it is there (``pages``: the pages its findings stand on)."""
+def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g, pages: int,
+           scale: int | None = None) -> str:
+    """One sentence: what the item costs and why it is there (``pages``: the pages its findings
+    stand on; ``scale``: per 100 or per 1,000 visitors, the plan's :func:`plan_scale`)."""
     f = fs[0]
     scope = g.graph.get("scope") if g is not None else None
     on = _plural(pages, "page")
-    of, about = per_visitors(max(cost, 0.0), who)
+    of, about = per_visitors(max(cost, 0.0), who, scale)
     measure = effect.get("measure")
     link = "links" if pages == 1 else "link"
     if measure == "repair" and isinstance(f.detail, dict) and f.detail.get("cause"):  # a group of broken URLs
@@ -328,7 +346,7 @@ def _collapse(items: list[dict], by_id: dict, g) -> list[dict]:
                  "visitor's way to an offer" if x["rule"] in BROKEN_RULES else
                  f"{len(xs):,} {x['rule']} findings on {_plural(pages, 'page')} (e.g. {examples}): no measured effect "
                  "on the way to an offer")
-        out.append({**x, "ids": [i for y in xs for i in y["ids"]], "targets": [t for y in xs for t in y["targets"]],
+        out.append({**x, "say": None, "ids": [i for y in xs for i in y["ids"]], "targets": [t for y in xs for t in y["targets"]],
                     "severity": worst(y["severity"] for y in xs), "region": None, "pages": pages,
                     "links": sum(y["links"] for y in xs), "cost": round(sum(y["cost"] for y in xs), 4),
                     "words": words})
@@ -369,7 +387,7 @@ def _item(fs: list, effect: dict, who: str, g) -> dict:
             "region": region, "kind": kind, "target": f.target, "targets": [x.target for x in fs], "pages": pages,
             "links": effect.get("links", 0), "cost": round(cost, 4), "measure": effect.get("measure"),
             "flow": effect.get("flow"),
-            "words": _words(kind, fs, effect, cost, who, g, pages),
+            "words": None, "say": partial(_words, kind, fs, effect, cost, who, g, pages),  # (said on the plan's scale)
             "fix": fix_line(f.rule, kind, region)}
 
 
@@ -421,6 +439,17 @@ def action_plan(audit_or_graph, findings, metrics: dict) -> list[dict]:
                                    and (x["cost"] >= NOISE_FLOOR or x["severity"] == "high")),
                               x["rule"] in MILD_RULES, -x["cost"],
                               RANK[x["severity"]], -x["pages"], x["rule"], x["id"]))
+    return _said(items)
+
+
+def _said(items: list[dict]) -> list[dict]:
+    """The items with their words, every cost on the one scale of :func:`plan_scale` (built
+    after the ranking and the merging: what the list holds decides it)."""
+    says = [(x, x.pop("say", None)) for x in items]
+    scale = plan_scale(x["cost"] for x, say in says if say is not None and say(100) != say(1000))
+    for x, say in says:
+        if say is not None:
+            x["words"] = say(scale)
     return items
 
 

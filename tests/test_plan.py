@@ -7,6 +7,8 @@ visitors reach) has a share button in its footer: a problem too small to act on.
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from analysis.findings import Finding
@@ -17,10 +19,11 @@ from analysis.rules import FIXES, run_rules
 from conftest import SITES, audit_json, run_cli
 
 A = "https://acme.test/"
-CONTACT = ("8 pages link 'Contact us' (/contact/); it answers 404: of 100 visitors who land on the blog or the "
-           "home page, about 14 who wanted to talk to you hit a dead end")
-ICONS = ("the footer's 3 follow icons (LinkedIn, Instagram, X) on 8 pages: without them, of 100 visitors who land "
-         "on the blog or the home page, about 14 more would reach an offer")
+# (every item on one scale: the last item costs fewer than 1 of 100 visitors, so the list counts per 1,000)
+CONTACT = ("8 pages link 'Contact us' (/contact/); it answers 404: of 1,000 visitors who land on the blog or the "
+           "home page, about 137 who wanted to talk to you hit a dead end")
+ICONS = ("the footer's 3 follow icons (LinkedIn, Instagram, X) on 8 pages: without them, of 1,000 visitors who land "
+         "on the blog or the home page, about 140 more would reach an offer")
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +55,9 @@ def test_broken_contact_comes_first_and_the_footer_icons_are_one_item(site):
     assert icons["fix"] == FIXES["backward-social:profile:footer"] and "into the footer" not in icons["fix"]
     assert plan[2]["words"] == ("the site's header links the blog on 4 pages: without these links, of 1,000 visitors "
                                 "who land on the blog or the home page, about 9 more would reach an offer")
+    # one scale for the whole list: "about 14 of 100" above "about 9 of 1,000" read as if they compared
+    assert [x["cost"] < 0.5 for x in plan] == [False, False, False, True]
+    assert {re.search(r"of ([\d,]+) visitors", x["words"]).group(1) for x in plan} == {"1,000"}
     # the legal page's share button costs less than the noise floor: no item; nor the medium missing
     # anchor, which costs no conversion
     share = ids["backward-social", "https://twitter.com/intent/tweet"]
@@ -75,8 +81,8 @@ def test_terminal_and_markdown_show_the_plan(site):
     md = run_cli("report", "--db", db, "--format", "markdown").stdout
     table = md.split("### Fix first\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert table[0] == "| # | Severity | What it costs | Fix | Pages |"
-    assert table[2] == (f"| 1 | high | 8 pages link 'Contact us' (/contact/); it answers 404: of 100 visitors who land "
-                        f"on the blog or the home page, about 14 who wanted to talk to you hit a dead end | "
+    assert table[2] == (f"| 1 | high | 8 pages link 'Contact us' (/contact/); it answers 404: of 1,000 visitors who land "
+                        f"on the blog or the home page, about 137 who wanted to talk to you hit a dead end | "
                         f"{FIXES['broken-link:offer']} | 8 |")
     assert len(table) == 2 + 4
 
