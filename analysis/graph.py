@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from analysis.status import UNCHECKED, UNVERIFIED, resolve
 from crawler.options import CrawlOptions
-from crawler.scope import APP, BLOG, EXTERNAL, OWNED, SITE, Scope
+from crawler.scope import APP, BLOG, COMPANY, EXTERNAL, OWNED, SITE, Scope
 from crawler.urls import dedupe_key
 
 if TYPE_CHECKING:  # networkx is imported where a graph is built: a report that needs none starts faster
@@ -543,7 +543,8 @@ class GraphBuilder:
             return
         found = g.graph["blog"] = detect_blog(
             ((url, d.get("signals"), d.get("conversion")) for url, d in g.nodes(data=True)
-             if d.get("role") == "page" and d.get("parsed") and d.get("tier") in OWNED), scope.site)
+             if d.get("role") == "page" and d.get("parsed") and d.get("tier") in OWNED), scope.site,
+            lambda _, canonical: scope.tier(canonical) in COMPANY)  # (rule canonical-elsewhere's test)
         if not found:
             return
         g.graph["scope"] = self.scope = BlogScope(scope, found)
