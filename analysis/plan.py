@@ -19,7 +19,9 @@ An item whose cost is below :data:`NOISE_FLOOR` is left out unless its severity 
 broken image costs no conversion the model sees, but is still worth fixing). A broken path to
 an offer (a broken link that names one, a lead form posting nowhere) comes first, when it is
 above the floor or high: it loses leads for certain, where the other costs are the model's redistribution of
-clicks (DOMAIN.md: lead plumbing comes first in any list of what to fix). A mild step
+clicks (DOMAIN.md: lead plumbing comes first in any list of what to fix). A broken call to action
+(:data:`CALL_TO_ACTION`: a product page's 'Find out how' to a case study that answers 404) comes
+next, above the model's costs too: every visitor who does what the page asks hits it. A mild step
 (:data:`MILD_RULES`: site pages linking the blog) comes after every other item. Then items are ranked
 by cost, then severity, then the pages they stand on. Each says in words what it costs and why
 it is there, and carries a fix line that fits its rule, region and kind (:func:`fix_line`,
@@ -59,6 +61,16 @@ OFFER_GOALS = (
                 re.I), "buy"),
     (re.compile(r"\b(newsletter|subscribe)\b|/(newsletter|subscribe|mailing-list)", re.I), "subscribe"),
 )
+# The anchor text of a call to action: a button or a "Find out how" a page asks its visitors to click
+# (checked on the whole text, as data). Broken, it is fixed right after a broken path to an offer:
+# every visitor who does what the page asks hits the dead end (scantrust's product pages: 'Find
+# out how' to a case study that answers 404).
+CALL_TO_ACTION = re.compile(
+    r"^\W*(find out (how|more)|learn (how|more)|read (more|on|the (full )?(case study|story|report|guide))|"
+    r"read (case study|story)|see (how|more|it in action|the case study)|discover( (how|more))?|explore|"
+    r"get (started|the guide|the report)|try( it)?( (now|free|for free))?|download( now)?|watch( (now|the video))?|"
+    r"view (the )?(case study|demo|more)|more info|click here|tell me more|show me how|"
+    r"(leggi|scopri|mehr erfahren|en savoir plus|lire la suite|leer m[aá]s|saber m[aá]s)\b.*)\W*$", re.I)
 # The goal of an offer known only by its kind (the crawl's ``conversion``), when no word says more.
 KIND_GOALS = {"lead": "leave their details", "purchase": "buy"}
 PLATFORM_NAMES = {"twitter": "X", "twitter-links": "X", "linkedin": "LinkedIn", "facebook": "Facebook", "instagram": "Instagram",
@@ -95,6 +107,16 @@ def offer_goal(url: str, text: str | None = None, conversion: str | None = None)
             if pattern.search(where):
                 return goal
     return KIND_GOALS.get(conversion or "")
+
+
+def call_to_action(text: str | None) -> bool:
+    """Is ``text`` (a link's anchor text) a call to action, a button's words rather than a phrase of
+    a sentence? (:data:`CALL_TO_ACTION`)
+
+    >>> [call_to_action(t) for t in ("Find out how", "Read case study →", "Leggi il caso di studio", "technology", None)]
+    [True, True, True, False, False]
+    """
+    return bool(text and CALL_TO_ACTION.match(" ".join(text.split())))
 
 
 def fix_line(rule: str, kind: str | None = None, region: str | None = None, fixes: dict | None = None) -> str | None:
@@ -346,7 +368,7 @@ def _collapse(items: list[dict], by_id: dict, g) -> list[dict]:
                  "visitor's way to an offer" if x["rule"] in BROKEN_RULES else
                  f"{len(xs):,} {x['rule']} findings on {_plural(pages, 'page')} (e.g. {examples}): no measured effect "
                  "on the way to an offer")
-        out.append({**x, "say": None, "ids": [i for y in xs for i in y["ids"]], "targets": [t for y in xs for t in y["targets"]],
+        out.append({**x, "say": None, "cta": False, "ids": [i for y in xs for i in y["ids"]], "targets": [t for y in xs for t in y["targets"]],
                     "severity": worst(y["severity"] for y in xs), "region": None, "pages": pages,
                     "links": sum(y["links"] for y in xs), "cost": round(sum(y["cost"] for y in xs), 4),
                     "words": words})
@@ -383,7 +405,10 @@ def _item(fs: list, effect: dict, who: str, g) -> dict:
     elif effect.get("measure") == "lead":
         kind = kind or "form"
     pages = len({u for x in fs for u in x.sources}) if len(fs) > 1 else f.count
-    return {"id": f.id, "ids": [x.id for x in fs], "rule": f.rule, "severity": worst(x.severity for x in fs),
+    # a broken call to action: a dead end for every visitor who does what the page asks
+    cta = (f.rule in BROKEN_RULES and kind == "page" and f.severity == "high" and effect.get("measure") == "repair"
+           and call_to_action(effect.get("text")))
+    return {"cta": cta, "id": f.id, "ids": [x.id for x in fs], "rule": f.rule, "severity": worst(x.severity for x in fs),
             "region": region, "kind": kind, "target": f.target, "targets": [x.target for x in fs], "pages": pages,
             "links": effect.get("links", 0), "cost": round(cost, 4), "measure": effect.get("measure"),
             "flow": effect.get("flow"),
@@ -437,7 +462,7 @@ def action_plan(audit_or_graph, findings, metrics: dict) -> list[dict]:
     items = _collapse(items, by_id, g)
     items.sort(key=lambda x: (not ((x["kind"] in PLUMBING or x["measure"] == "lead")
                                    and (x["cost"] >= NOISE_FLOOR or x["severity"] == "high")),
-                              x["rule"] in MILD_RULES, -x["cost"],
+                              x["rule"] in MILD_RULES, not x.get("cta"), -x["cost"],
                               RANK[x["severity"]], -x["pages"], x["rule"], x["id"]))
     return _said(items)
 
@@ -446,6 +471,8 @@ def _said(items: list[dict]) -> list[dict]:
     """The items with their words, every cost on the one scale of :func:`plan_scale` (built
     after the ranking and the merging: what the list holds decides it)."""
     says = [(x, x.pop("say", None)) for x in items]
+    for x in items:
+        x.pop("cta", None)
     scale = plan_scale(x["cost"] for x, say in says if say is not None and say(100) != say(1000))
     for x, say in says:
         if say is not None:

@@ -120,7 +120,8 @@ def test_real_sites_offers_on_app_hosts_videos_and_own_profiles(audited):
 
 def test_the_action_plan_a_marketer_agrees_with(audited):
     """The top of each plan, read as the company's marketer would (bench/README.md says why each
-    item belongs there): nozzle's broken free-trial call to action first; scantrust's offers behind
+    item belongs there): nozzle's broken free-trial call to action first; scantrust's broken 'Find out
+    how' on its product pages first, its footer icons next; scantrust's offers behind
     its site-wide "Request a demo" are second doors, not buried; its empty tag pages no posts."""
     name, report = audited
     base = SITES[name]
@@ -136,7 +137,14 @@ def test_the_action_plan_a_marketer_agrees_with(audited):
         assert "buried-offer" not in rules  # /e-label-enterprise-form/ and two landing pages: second doors
         assert not [f for f in report["findings"] if f["rule"] == "dead-end"
                     and any("/tag/" in s for s in f["sources"])]  # a tag page holding a space is no post
-        assert top[0][0] == "backward-social" and plan[0]["words"].startswith(
+        # the product pages' broken 'Find out how' (a call to action to a case study that answers 404) first,
+        # then the footer's follow icons
+        remy = base + "case-studies/qr-code-track-and-trace-with-anti-counterfeit-packaging-for-remy-cointreau/"
+        assert top[0] == ("broken-link", "page", remy) and sorted(report["findings"][[
+            f["id"] for f in report["findings"]].index(plan[0]["id"])]["sources"]) == [
+            base + "product-digital-identity/", base + "supply-chain-traceability/"]
+        assert plan[0]["words"].startswith("2 pages link 'Find out how' (/case-studies/")
+        assert top[1][0] == "backward-social" and plan[1]["words"].startswith(
             "the footer's 3 follow icons (LinkedIn, X, Instagram) on 161 pages")
         assert ("broken-link", "page", base + "solutions/our-technology/") in top
     # the footer's follow icons are one item, whatever the number of platforms

@@ -207,3 +207,30 @@ def test_another_sites_contact_page_is_not_an_offer_of_yours():
         [(S, S + "pricing/", "main", "other"), (S, "https://partner.example/contact/", "main", "other")])
     assert [f.rule for f in findings if f.rule == "broken-link"] == ["broken-link"]
     assert plan == []
+
+
+@pytest.mark.parametrize("text, first", [("Find out how", "broken-link"), ("technology", "backward-social")])
+def test_a_broken_call_to_action_comes_before_the_models_costs(text, first):
+    """scantrust's product pages ask 'Find out how' of a case study that answers 404: few visitors
+    of the blog reach them (the model costs it at 0.005 of 100), the footer's follow icons cost
+    more (1.85), yet a marketer fixes the broken call to action first: every visitor who does what
+    the page asks hits it. A broken link in a sentence ('technology') keeps the model's rank; a
+    broken 'Contact us' stays above both (issue 13). Effects given by hand: the ranking alone."""
+    g = graph_from([page(S), page(S + "product/"), {"url": S + "case/", "role": "page", "status": 404},
+                    {"url": S + "contact/", "role": "page", "status": 404}],
+                   [(S, S + "product/", "nav", "other"), (S, S + "contact/", "nav", "other"),
+                    (S, "https://x.com/acme", "footer", "profile"), (S + "product/", S + "case/", "main", "other"),
+                    (S + "product/", "https://x.com/acme", "footer", "profile")], site=[S])
+    findings = run_rules(g)
+    by = {(f.rule, f.target): f.id for f in findings}
+    case, contact, icons = by["broken-link", S + "case/"], by["broken-link", S + "contact/"], by[
+        "backward-social", "https://x.com/acme"]
+    effects = [{"ids": [icons], "measure": "remove", "cost": 1.85, "links": 2, "flow": 0.1},
+               {"ids": [case], "measure": "repair", "cost": 0.005, "links": 1, "offer": None, "text": text,
+                "forms": 0, "flow": 0.001, "region": "main"},
+               {"ids": [contact], "measure": "repair", "cost": 3.0, "links": 1, "offer": "talk to you",
+                "text": "Contact us", "forms": 0, "flow": 0.03, "region": "nav"}]
+    plan = action_plan(g, findings, {"entries": [{"tier": "site"}], "effects": effects})
+    assert [x["id"] for x in plan] == [contact, *((case, icons) if first == "broken-link" else (icons, case))]
+    assert "cta" not in plan[1] and plan[1 if first == "broken-link" else 2]["words"] == (
+        f"1 page links '{text}' (/case/); it answers 404: a dead end for every visitor who clicks it")
