@@ -193,6 +193,12 @@ def _reader(data: dict | None) -> Reader | None:
 
 
 # Sub-domains that are the platform itself, wherever it is listed.
+# Sub-domains that name a function of the business, not a project of a shared domain: a site on
+# docs.acme.example is Acme's, its brand handle ``acme`` (Scope.brand_handles).
+FUNCTIONAL_SUBDOMAINS = frozenset({"docs", "doc", "app", "apps", "help", "support", "shop", "store", "my", "get", "web",
+                                   "home", "info", "site", "portal", "dashboard", "news", "community", "developer",
+                                   "developers", "dev", "api", "status", "beta", "staging", "mobile", "go", "try",
+                                   "learn", "academy", "events", "careers", "jobs", "investors", "press"})
 MOBILE_PREFIXES = ("www.", "m.", "mobile.", "mbasic.", "web.")
 
 
@@ -440,26 +446,37 @@ class Scope:
 
     @cached_property
     def brand_handles(self) -> frozenset[str]:
-        """The business's name as a handle: the label of each site's registrable domain and the
-        site's own sub-domain label (``hop`` for hop.apache.org), alone or joined (``apachehop``).
+        """The business's name as a handle: the label of each site's registrable domain
+        (``acme``), or for a site on a project's sub-domain of a shared domain its own label
+        (``hop`` for hop.apache.org), alone or joined with the domain's (``apachehop``). The
+        shared domain's label alone is the umbrella's (``apache``: the ASF's github.com/apache,
+        a committer's github.com/clr-apache), not the project's; a functional sub-domain
+        (:data:`FUNCTIONAL_SUBDOMAINS`: docs., shop.) is the domain's business.
 
         >>> sorted(Scope(site=("https://www.acme.example/",)).brand_handles)
         ['acme', 'acmeacme']
         >>> sorted(Scope(site=("https://hop.apache.org/",)).brand_handles)
-        ['apache', 'apacheapache', 'apachehop', 'hop', 'hopapache', 'hophop']
+        ['apachehop', 'hop', 'hopapache', 'hophop']
+        >>> sorted(Scope(site=("https://docs.acme.example/",)).brand_handles)
+        ['acme', 'acmeacme']
         """
-        labels = set()
+        labels, umbrellas = set(), set()
         for site in self.site:
             host = _strip_www(_host(site))
             domain = registered_domain(host) if host else ""
             if not domain:
                 continue
-            labels.add(handle_key(domain.split(".")[0]))
+            top = handle_key(domain.split(".")[0])
             sub = host[: -len(domain)].rstrip(".")
-            if sub and not sub.startswith("blog"):
-                labels.add(handle_key(sub.split(".")[-1]))
+            own = handle_key(sub.split(".")[-1]) if sub and not sub.startswith("blog") else ""
+            if len(own) >= 3 and own not in FUNCTIONAL_SUBDOMAINS:
+                labels.add(own)
+                umbrellas.add(top)
+            else:
+                labels.add(top)
         labels.discard("")
-        return frozenset(labels | {a + b for a in labels for b in labels})
+        names = labels | umbrellas
+        return frozenset(labels | {a + b for a in names for b in names if a in labels or b in labels})
 
     def is_brand_profile(self, url: str, known: Collection[str] = ()) -> bool:
         """A profile whose handle is the business's brand, or a handle ``known`` to be the

@@ -88,10 +88,16 @@ FACTS = {
     "hop": lambda r: (
         ("backward-social", "high", "https://twitter.com/ApacheHop", "header", 135) in _rows(r)
         and ("broken-link", "high", "_/js/search-ui.js", None, 133) in _rows(r)),
+    # a committer's GitHub among the team page's 90 contributors is a person's, not Answer's (no high)
     "answer": lambda r: r["summary"]["pages_crawled"] == 113 and any(
-        f["rule"] == "backward-blog" and f["region"] == "nav" for f in r["findings"]),
+        f["rule"] == "backward-blog" and f["region"] == "nav" for f in r["findings"]) and any(
+        f["rule"] == "backward-social" and f["severity"] == "low" and "https://github.com/clr-apache" in
+        f["detail"].get("accounts", ()) for f in r["findings"]) and not [
+        f for f in r["findings"] if f["target"] == "https://github.com/clr-apache"],
+    # "Git Mirrors" (github.com/apache?q=couchdb) is the ASF's GitHub, not CouchDB's profile
     "couchdb": lambda r: [f["target"] for f in r["findings"] if f["rule"] == "missing-anchor"] == [
-        "https://couchdb.apache.org/bylaws.html#discussions"],
+        "https://couchdb.apache.org/bylaws.html#discussions"] and (
+        "backward-social", "low", "https://github.com/apache", "body", 1) in _rows(r),
     "datafusion-blog/blog": lambda r: r["summary"]["pages_crawled"] == 102 and not [
         f for f in r["findings"] if f["rule"] == "missing-anchor"],
 }
