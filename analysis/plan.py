@@ -78,6 +78,9 @@ PLATFORM_NAMES = {"twitter": "X", "twitter-links": "X", "linkedin": "LinkedIn", 
                   "medium": "Medium", "github": "GitHub", "bluesky": "Bluesky", "mastodon": "Mastodon",
                   "reddit": "Reddit", "discord": "Discord", "slack": "Slack", "whatsapp": "WhatsApp",
                   "telegram": "Telegram", "tumblr": "Tumblr", "vimeo": "Vimeo", "xing": "XING"}
+# Platforms whose content is code (a repository, an issue tracker): an open-source project sends its
+# contributors there on purpose; "embed or quote the post" is no fix for them.
+CODE_PLATFORMS = frozenset({"github", "gitlab", "bitbucket", "codeberg"})
 # "the footer's 3 follow icons": whose, and what a row of profile links there is called.
 REGION_OWNER = {"header": "the header's", "nav": "the navigation's", "footer": "the footer's",
                 "aside": "the sidebar's", "main": "the page body's", "body": "the page body's", "head": "the page head's"}
@@ -224,6 +227,26 @@ def _names(findings, scope) -> list[str]:
     return out
 
 
+def _code(findings, scope, every=all) -> bool:
+    """Are ``every`` (or any) of the findings' targets on a code host (:data:`CODE_PLATFORMS`)?
+
+    >>> from crawler.scope import Scope
+    >>> from analysis.findings import Finding
+    >>> fs = [Finding("backward-social", "low", u, "m") for u in ("https://github.com/", "https://youtube.com/")]
+    >>> _code(fs, Scope()), _code(fs, Scope(), any), _code(fs[:1], Scope())
+    (False, True, True)
+    """
+    if scope is None:
+        return False
+    return every(getattr(scope.platform(f.target), "name", None) in CODE_PLATFORMS for f in findings)
+
+
+def _styled(findings, g) -> bool:
+    """Are the findings' sources all stylesheets (files, not pages: a ``url()`` in their rules)?"""
+    sources = [u for f in findings for u in f.sources]
+    return g is not None and bool(sources) and all((g.node_data.get(u) or {}).get("role") == "asset" for u in sources)
+
+
 def _broken_kind(node: dict, goal: str | None, forms: int, links: int) -> str:
     if forms and not links:
         return "form"
@@ -284,6 +307,12 @@ def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g, 
         if kind_of_item == "form":
             return f"a form on {on} sends its visitors to {_path(f.target, g)}; it {answer}: {of}, {about} leads are lost"
         if kind_of_item == "asset":
+            if _styled(fs, g):  # named in a stylesheet's rules (couchdb's doc.css: a background logo): pages show it
+                styles = [u for x in fs for u in x.sources]
+                sheets = listing(sorted({_path(u, g) for u in styles}), 2)
+                return (f"the stylesheet{'s' if len(set(styles)) > 1 else ''} {sheets} load{'' if len(set(styles)) > 1 else 's'} "
+                        f"the {_asset_noun(f.target)} {_path(f.target, g)}; it {answer}: it shows broken on every page "
+                        "styled with it (no effect on the way to an offer)")
             verb = "load" if pages != 1 else "loads"
             where = "there" if pages == 1 else "on every one of them"
             return (f"{on} {verb} the {_asset_noun(f.target)} {_path(f.target, g)}; it {answer}: it shows broken "
@@ -319,7 +348,8 @@ def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g, 
         if kind == "share":
             return f"{_plural(len(names), 'share button')} ({listing(names, 4)}) {REGION_IN[region]} on {on}: {lost}"
         if kind == "content":
-            return f"links to posts or videos on {listing(names, 4)} {REGION_IN[region]} on {on}: {lost}"
+            what = "posts, videos or code" if _code(fs, scope, any) else "posts or videos"
+            return f"links to {what} on {listing(names, 4)} {REGION_IN[region]} on {on}: {lost}"
         if kind == "third-party":
             return f"links to other people's social accounts ({listing(names, 4)}) {REGION_IN[region]} on {on}: {lost}"
         noun = "follow links" if region in ("main", "body") else "follow icons"
@@ -394,6 +424,7 @@ def _item(fs: list, effect: dict, who: str, g) -> dict:
     cost = float(effect.get("cost") or 0.0)
     kind = (f.detail or {}).get("kind") if isinstance(f.detail, dict) else None
     region = f.region
+    scope = g.graph.get("scope") if g is not None else None
     if f.rule in BROKEN_RULES:
         node = _broken_node(f, g)
         goal = effect.get("offer") if effect.get("measure") == "repair" else offer_goal(
@@ -413,7 +444,8 @@ def _item(fs: list, effect: dict, who: str, g) -> dict:
             "links": effect.get("links", 0), "cost": round(cost, 4), "measure": effect.get("measure"),
             "flow": effect.get("flow"),
             "words": None, "say": partial(_words, kind, fs, effect, cost, who, g, pages),  # (said on the plan's scale)
-            "fix": fix_line(f.rule, kind, region)}
+            "fix": fix_line(f.rule, "code" if kind == "content" and _code(fs, scope) else
+                            "stylesheet" if kind == "asset" and _styled(fs, g) else kind, region)}
 
 
 def action_plan(audit_or_graph, findings, metrics: dict) -> list[dict]:

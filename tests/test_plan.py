@@ -234,3 +234,27 @@ def test_a_broken_call_to_action_comes_before_the_models_costs(text, first):
     assert [x["id"] for x in plan] == [contact, *((case, icons) if first == "broken-link" else (icons, case))]
     assert "cta" not in plan[1] and plan[1 if first == "broken-link" else 2]["words"] == (
         f"1 page links '{text}' (/case/); it answers 404: a dead end for every visitor who clicks it")
+
+
+def test_an_image_a_stylesheet_names_and_links_to_code_are_said_as_they_are():
+    """couchdb: /style/doc.css puts the logo behind two pages' text, /image/logo.png answers 404: the
+    stylesheet loads it, not "1 page"; and the home page's 'Contribute' links its repositories and
+    issue tracker on GitHub: code, where "embed or quote the post" is no fix."""
+    css, logo = S + "style/doc.css", S + "image/logo.png"
+    g = graph_from([page(S), {"url": css, "role": "asset", "status": 200, "parsed": 1},
+                    {"url": logo, "role": "asset", "status": 404}],
+                   [(S, css, "head", "other", "link"), (css, logo, None, "other", "css"),
+                    (S, S + "pricing/", "main", "other"), (S, "https://github.com/acme/acme", "main", "content"),
+                    (S, "https://github.com/acme/acme/issues", "main", "content")], site=[S])
+    findings = run_rules(g)
+    by = {(f.rule, f.target): f.id for f in findings}
+    code = [f.id for f in findings if f.rule == "backward-social"]
+    effects = [{"ids": code, "measure": "remove", "cost": 0.4, "links": 2, "flow": 0.1},
+               {"ids": [by["broken-link", logo]], "measure": "repair", "cost": 0.0, "links": 0, "offer": None,
+                "text": None, "forms": 0, "flow": 0.0, "region": None}]
+    plan = action_plan(g, findings, {"entries": [{"tier": "site"}], "effects": effects})
+    assert [(x["kind"], x["words"], x["fix"]) for x in plan] == [
+        ("content", "links to posts, videos or code on GitHub in the page body on 1 page: without it, of 1,000 "
+                    "visitors who land on the home page, about 4 more would reach an offer", FIXES["backward-social:code"]),
+        ("asset", "the stylesheet /style/doc.css loads the image /image/logo.png; it answers 404: it shows broken on "
+                  "every page styled with it (no effect on the way to an offer)", FIXES["broken-link:stylesheet"])]
