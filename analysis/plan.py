@@ -72,7 +72,7 @@ CALL_TO_ACTION = re.compile(
     r"view (the )?(case study|demo|more)|more info|click here|tell me more|show me how|"
     r"(leggi|scopri|mehr erfahren|en savoir plus|lire la suite|leer m[aá]s|saber m[aá]s)\b.*)\W*$", re.I)
 # The goal of an offer known only by its kind (the crawl's ``conversion``), when no word says more.
-KIND_GOALS = {"lead": "leave their details", "purchase": "buy"}
+KIND_GOALS = {"lead": "leave their details", "purchase": "buy", "download": "download it"}
 PLATFORM_NAMES = {"twitter": "X", "twitter-links": "X", "linkedin": "LinkedIn", "facebook": "Facebook", "instagram": "Instagram",
                   "youtube": "YouTube", "tiktok": "TikTok", "pinterest": "Pinterest", "threads": "Threads",
                   "medium": "Medium", "github": "GitHub", "bluesky": "Bluesky", "mastodon": "Mastodon",

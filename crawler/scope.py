@@ -59,6 +59,18 @@ def handle_key(handle: str) -> str:
 AUTO_BLOG_PREFIXES = ("/blog/", "/news/", "/articles/", "/insights/")
 
 
+def is_download_page(url: str) -> bool:
+    """A project's download or install page by its address (:data:`DOWNLOAD`), not a file.
+
+    >>> is_download_page("https://hop.apache.org/download/"), is_download_page("https://answer.apache.org/download")
+    (True, True)
+    >>> is_download_page("https://a.example/download/hop-2.10.zip"), is_download_page("https://a.example/blog/download-day/")
+    (False, False)
+    """
+    path = urlsplit(url).path
+    return bool(DOWNLOAD.search(path)) and not STATIC_FILE.search(path)
+
+
 def is_blog_path(path: str) -> bool:
     """A path under one of :data:`AUTO_BLOG_PREFIXES`, the folder itself with or without its slash.
 
@@ -80,6 +92,10 @@ PURCHASE_BY_NAME = re.compile(r"/(shop|store|product|products|([\w-]*-)?(pricing
 LEAD = re.compile(r"/(contact|contact-us|contact-sales|demo|request-demo|mailing-list|mailing-lists|book-a-demo|book-a-call|signup|sign-up|"
                   r"register|newsletter|get-started|get-in-touch|quote|get-a-quote|request-a-quote|talk-to-sales|"
                   r"talk-to-us|start-a-project|start-your-project|consultation|schedule|apply)(/|$|\.|\?)", re.I)
+# A project's download or install page (``/download/``, ``/downloads``, ``/install/``): the offer of a
+# project that sells nothing (an open-source project: no price on any page), its conversion being
+# that a visitor gets it (analysis.graph: conversion ``download``). A file to download is no page.
+DOWNLOAD = re.compile(r"/(download|downloads|get-it|install|installation|installing)(/|$|\.html?$|\?)", re.I)
 # Careers pages: a job application (``/careers/apply/``, ``/jobs/123/apply``) is no lead capture.
 CAREERS = re.compile(r"/(careers?|jobs?|vacanc(y|ies)|open-positions|positions|join-us|work-with-us|hiring|"
                      r"stellenangebote|karriere|emplois?|carrieres?)(/|$|\.|\?)", re.I)

@@ -5,10 +5,10 @@ from __future__ import annotations
 # How to fix what each rule finds: one line, shown under every finding of the rule.
 FIXES = {
     "backward-social": "move the follow links below the page's offer, and link a product or contact page first",
-    "backward-social:profile:header": ("move the follow icons out of the header into the footer, and put a pricing or "
-                                       "contact link in their place"),
-    "backward-social:profile:nav": ("move the follow icons out of the navigation into the footer, and put a pricing or "
-                                    "contact link in their place"),
+    "backward-social:profile:header": ("move the follow icons out of the header into the footer, and put a link to "
+                                       "your offer (pricing, contact, a demo, or a project's download) in their place"),
+    "backward-social:profile:nav": ("move the follow icons out of the navigation into the footer, and put a link to "
+                                    "your offer (pricing, contact, a demo, or a project's download) in their place"),
     "backward-social:profile:main": "move the follow links below the page's call to action, or into the footer",
     "backward-social:profile:aside": ("move the follow icons from the sidebar into the footer, and put a call to action "
                                       "(pricing, contact, a demo) in the sidebar instead"),
