@@ -383,7 +383,8 @@ def test_pages_whose_canonical_names_another_site_are_found(tmp_path):
     for folder in ("bitcoin-to-dollar", "payday-loans-ames"):
         (site / folder / "index.html").write_text(
             f'<html><head><title>Loans</title><link rel="canonical" href="http://13.51.214.76/{folder}/"></head>'
-            '<body><a href="https://cashnetusa.biz/payday-loans/">Payday Loans</a></body></html>')
+            '<body><a href="https://cashnetusa.biz/payday-loans/">Payday Loans</a> <a href="/apply-now/">Apply</a>'
+            '</body></html>')
     (site / "post" / "index.html").write_text('<html><head><title>Post</title><link rel="canonical" '
                                               'href="https://blog.a.test/post/"></head><body>x</body></html>')
     (site / "syndicated" / "index.html").write_text('<html><head><title>S</title><link rel="canonical" '
@@ -399,3 +400,5 @@ def test_pages_whose_canonical_names_another_site_are_found(tmp_path):
          "(pages injected into the site, or copied from it?)"),
         ("medium", "https://medium.com/@a/s-123", ["https://a.test/syndicated/"],
          "1 page names a page on medium.com as its canonical address: search engines list that page instead")]
+    # the injected pages' own broken link is no broken link of the company's: delete the pages
+    assert [f["target"] for f in report["findings"] if f["rule"] == "broken-link"] == ["https://blog.a.test/post/"]

@@ -125,8 +125,8 @@ def broken_link(g):
         if url in plumbed and form_purposes(g, url):
             continue  # only lead, newsletter or comment forms lead there: lead-form-target says so
         grp = _in_sources(g, url)
-        if grp is None:
-            continue
+        if grp is None or all(foreign_page(g, s) for s in grp.sources):
+            continue  # (only another site's pages link it: canonical-elsewhere says to delete them)
         if status == 404 and data.get("tier") in OWNED and not data.get("chain"):
             rel = page_relative(url, grp.sources)
             stylesheets = [s for s in grp.sources if g.nodes[s].get("role") == "asset"]
@@ -340,6 +340,25 @@ def form_purposes(g, url: str) -> tuple[set[str], set[str]] | None:
     return (purposes, attrs) if attrs else None
 
 
+def foreign_page(g, url: str) -> bool:
+    """Is ``url`` an owned page whose ``<link rel=canonical>`` names a page of another site (not
+    the company's: a page a hacked plugin injected; rule canonical-elsewhere)? Its own broken
+    links are no broken links of the company's.
+
+    >>> from analysis.graph import graph_from
+    >>> s = "https://a.example/"
+    >>> g = graph_from([{"url": s + "loan/", "role": "page", "status": 200, "parsed": 1,
+    ...                  "signals": '{"canonical": "http://13.51.214.76/loan/"}'},
+    ...                 {"url": s, "role": "page", "status": 200, "parsed": 1, "signals": '{"canonical": "https://www.a.example/"}'}],
+    ...                [], site=[s])
+    >>> foreign_page(g, s + "loan/"), foreign_page(g, s), foreign_page(g, "https://b.example/")
+    (True, False, False)
+    """
+    data = g.node_data.get(url)
+    canonical = ((data or {}).get("signals") or {}).get("canonical")
+    return bool(canonical) and data.get("tier") in OWNED and g.graph["scope"].tier(canonical) not in COMPANY
+
+
 @rule("canonical-elsewhere")
 def canonical_elsewhere(g):
     """Owned pages whose ``<link rel=canonical>`` names a page of another site: search engines
@@ -351,9 +370,9 @@ def canonical_elsewhere(g):
     named: dict[str, list] = defaultdict(list)
     scope = g.graph["scope"]
     for url, data in _owned_pages(g):
-        canonical = (data.get("signals") or {}).get("canonical")
-        if not canonical or scope.tier(canonical) in COMPANY:
+        if not foreign_page(g, url):
             continue
+        canonical = data["signals"]["canonical"]
         host = urlsplit(canonical).hostname or canonical
         groups[host].add(url, None, "high" if _ip_host(host) else "medium")
         named[host].append(canonical)
