@@ -247,12 +247,24 @@ def _styled(findings, g) -> bool:
     return g is not None and bool(sources) and all((g.node_data.get(u) or {}).get("role") == "asset" for u in sources)
 
 
-def _broken_kind(node: dict, goal: str | None, forms: int, links: int) -> str:
+def _broken_kind(node: dict, goal: str | None, forms: int, links: int, url: str = "") -> str:
+    """What a broken target is to the visitor: a form's target, an offer, a file a page loads, a
+    page (an owned one), a social profile or another site. A page that a ``<link>`` in the head
+    names too (an ``hreflang`` alternate: the crawler met it as a file) is a page where visitors
+    click links to it (answer's language menu into the missing /zh-CN/).
+
+    >>> _broken_kind({"role": "asset", "tier": "site"}, None, 0, 3, "https://a.example/zh-CN/blog/")
+    'page'
+    >>> _broken_kind({"role": "asset", "tier": "site"}, None, 0, 3, "https://a.example/logo.png")
+    'asset'
+    """
     if forms and not links:
         return "form"
     if goal and node.get("role") != "asset":
         return "offer"
     role, tier = node.get("role"), node.get("tier")
+    if role == "asset" and links and tier in COMPANY and url and _asset_noun(url) == "file" and not _looks_like_file(url):
+        return "page"
     if role == "asset":
         return "asset"
     if tier == "social":
@@ -276,6 +288,12 @@ def _broken_node(f, g) -> dict:
     roles = [n.get("role") for n in found]
     role = max(set(roles), key=roles.count)
     return next(n for n in found if n.get("role") == role)
+
+
+def _looks_like_file(url: str) -> bool:
+    """A path that ends in a file name with an extension other than a page's (``.html``)."""
+    last = urlsplit(url).path.rsplit("/", 1)[-1]
+    return "." in last and not last.lower().endswith((".html", ".htm", ".php", ".asp", ".aspx"))
 
 
 def _asset_noun(url: str) -> str:
@@ -429,7 +447,7 @@ def _item(fs: list, effect: dict, who: str, g) -> dict:
         node = _broken_node(f, g)
         goal = effect.get("offer") if effect.get("measure") == "repair" else offer_goal(
             f.target, None, node.get("conversion"))
-        kind = _broken_kind(node, goal, effect.get("forms", 0), effect.get("links", 1))
+        kind = _broken_kind(node, goal, effect.get("forms", 0), effect.get("links", 1), f.target)
         if isinstance(f.detail, dict) and f.detail.get("kind"):  # the rule's own kind (a stylesheet's images)
             kind = f.detail["kind"]
         region = region or effect.get("region")

@@ -258,3 +258,21 @@ def test_an_image_a_stylesheet_names_and_links_to_code_are_said_as_they_are():
                     "visitors who land on the home page, about 4 more would reach an offer", FIXES["backward-social:code"]),
         ("asset", "the stylesheet /style/doc.css loads the image /image/logo.png; it answers 404: it shows broken on "
                   "every page styled with it (no effect on the way to an offer)", FIXES["broken-link:stylesheet"])]
+
+
+def test_a_page_the_head_names_as_an_alternate_is_a_page_visitors_click():
+    """answer: every page's head names /zh-CN/… as its hreflang alternate (a <link>: the crawler met
+    the URL as a file) and its language menu links it (an <a>); the Chinese pages are missing. A
+    broken page in the language menu, not "broken files the pages load"."""
+    zh = S + "zh-CN/"
+    g = graph_from([page(S), {"url": zh, "role": "asset", "status": 404}],
+                   [(S, zh, "head", "other", "link"), (S, zh, "nav", "other"), (S, S + "pricing/", "main", "other")],
+                   site=[S])
+    findings = run_rules(g)
+    [broken] = [f.id for f in findings if f.rule == "broken-link"]
+    effects = [{"ids": [broken], "measure": "repair", "cost": 0.01, "links": 1, "offer": None, "text": "简体中文",
+                "forms": 0, "flow": 0.001, "region": "nav"}]
+    plan = action_plan(g, findings, {"entries": [{"tier": "site"}], "effects": effects})
+    assert [(x["kind"], x["words"], x["fix"]) for x in plan] == [
+        ("page", "1 page links '简体中文' (/zh-CN/); it answers 404: a dead end for every visitor who clicks it",
+         FIXES["broken-link:page"])]
