@@ -379,7 +379,7 @@ def canonical_elsewhere(g):
     for host, grp in groups.items():
         n = len(grp.sources)
         spam = " (pages injected into the site, or copied from it?)" if _ip_host(host) else ""
-        yield Finding("canonical-elsewhere", "high" if _ip_host(host) else "medium", min(named[host]),  # (not crawl order)
+        yield Finding("canonical-elsewhere", "high" if _ip_host(host) else "medium", min(named[host]),
                       f"{_plural(n, 'page')} name{'s' if n == 1 else ''} a page on {host} as {'its' if n == 1 else 'their'}"
                       f" canonical address: search engines list that page instead{spam}", None, list(grp.sources),
                       grp.locations, {"host": host, "canonical": sorted(set(named[host]))})
