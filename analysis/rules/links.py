@@ -125,7 +125,7 @@ def broken_link(g):
         if url in plumbed and form_purposes(g, url):
             continue  # only lead, newsletter or comment forms lead there: lead-form-target says so
         grp = _in_sources(g, url)
-        if grp is None or all(foreign_page(g, s) for s in grp.sources):
+        if grp is None or (grp.sources and all(foreign_page(g, s) for s in grp.sources)):
             continue  # (only another site's pages link it: canonical-elsewhere says to delete them)
         if status == 404 and data.get("tier") in OWNED and not data.get("chain"):
             rel = page_relative(url, grp.sources)
