@@ -402,3 +402,26 @@ def test_pages_whose_canonical_names_another_site_are_found(tmp_path):
          "1 page names a page on medium.com as its canonical address: search engines list that page instead")]
     # the injected pages' own broken link is no broken link of the company's: delete the pages
     assert [f["target"] for f in report["findings"] if f["rule"] == "broken-link"] == ["https://blog.a.test/post/"]
+
+
+def test_broken_links_only_unlinked_files_hold_are_low():
+    """nozzle's export ships a plugin's library demo page no page links to (nor a sitemap): its
+    broken links reach no visitor: low, and said why. An error page is unlinked by design and
+    every visitor of a missing address sees it: its broken links stay high."""
+    from analysis.graph import graph_from
+    from analysis.rules import run_rules
+
+    S = "https://a.test/"
+    demo = S + "wp-content/plugins/chosen/index.html"
+    page = lambda u: {"url": u, "role": "page", "status": 200, "parsed": 1}  # noqa: E731
+    g = graph_from([page(S), page(demo), page(S + "404.html"), page(S + "about/"),
+                    {"url": S + "wp-content/plugins/chosen/options.html", "role": "page", "status": 404},
+                    {"url": S + "gone/", "role": "page", "status": 404}],
+                   [(demo, S + "wp-content/plugins/chosen/options.html", "main", "other"),
+                    (S + "404.html", S + "gone/", "main", "other"), (S, S + "about/", "nav", "other")],
+                   site=[S], directories={S: "/srv/site"})
+    assert sorted((f.severity, f.target, f.message) for f in run_rules(g) if f.rule == "broken-link") == [
+        ("high", S + "gone/", f"broken link: {S}gone/ answers 404 (client error)"),
+        ("low", S + "wp-content/plugins/chosen/options.html",
+         f"broken link: {S}wp-content/plugins/chosen/options.html answers 404 (client error): only pages no page "
+         "links to hold it (files of the audited folder; no visitor reaches them)")]

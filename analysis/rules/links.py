@@ -103,6 +103,9 @@ def form_endpoint(g, url: str) -> bool:
 TEMPLATE_MIN = 3  # distinct broken URLs that make one template's page-relative link
 
 
+STRAY_WORDS = "only pages no page links to hold it (files of the audited folder; no visitor reaches them)"
+
+
 @rule("broken-link")
 def broken_link(g):
     """A link whose target answered 4xx/5xx or could not be reached (redirect loops have their own rule).
@@ -110,8 +113,35 @@ def broken_link(g):
     A page-relative href in a template (``./_/js/search.js`` in every page's head) resolves
     to a different URL under each folder and 404s on each: one finding for the href, listing
     the pages, instead of one per folder. The missing files a stylesheet alone names (its
-    rules' background images, fonts) are one finding per stylesheet.
+    rules' background images, fonts) are one finding per stylesheet. A broken link that only
+    files of an audited folder no page links to (nor a sitemap) hold is low: no visitor reaches
+    it (nozzle's export ships a plugin's library demo page, ``/wp-content/plugins/…/index.html``).
     """
+    found = list(_broken_links(g))
+    sources = {s for f in found if f.severity == "high" for s in f.sources}
+    stray = _stray_files(g, sources) if sources else set()
+    for f in found:
+        if f.severity == "high" and f.sources and stray.issuperset(f.sources):
+            f.severity = "low"
+            f.message += f": {STRAY_WORDS}"
+            f.detail["hint"] = STRAY_WORDS
+        yield f
+
+
+def _stray_files(g, pages) -> set[str]:
+    """Those of ``pages`` that are files of an audited folder no crawled page links to (nor a
+    sitemap lists; not a crawl target): pages no visitor reaches."""
+    folders = tuple(g.graph["key"](base) for base in (g.graph["crawl"].get("options") or {}).get("directories") or {})
+    if not folders:
+        return set()
+    targets = _targets(g)
+    # (an error page is unlinked by design, and every visitor of a missing address sees it)
+    candidates = [u for u in pages if u.startswith(folders) and u not in targets and not unlinked_by_design(u)]
+    return {u for u in _unlinked(g, candidates)
+            if not any(e["tag"] == "sitemap" for _, _, e in g.in_edges(u, data=True))}
+
+
+def _broken_links(g):
     template: dict[tuple, list] = defaultdict(list)
     styled: dict[str, list] = defaultdict(list)  # owned 404s only stylesheets name, per stylesheet
     missing: list[tuple[str, _Group]] = []  # owned 404s: one by one, or a whole missing section
