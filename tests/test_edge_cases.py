@@ -406,8 +406,8 @@ def test_pages_whose_canonical_names_another_site_are_found(tmp_path):
 
 def test_broken_links_only_unlinked_files_hold_are_low():
     """nozzle's export ships a plugin's library demo page no page links to (nor a sitemap): its
-    broken links reach no visitor: low, and said why. An error page is unlinked by design and
-    every visitor of a missing address sees it: its broken links stay high."""
+    broken links reach no visitor: low, and said why. Another page no page links to (an error
+    page, a draft: test_no_directory_listings) keeps its broken links high."""
     from analysis.graph import graph_from
     from analysis.rules import run_rules
 
@@ -423,5 +423,5 @@ def test_broken_links_only_unlinked_files_hold_are_low():
     assert sorted((f.severity, f.target, f.message) for f in run_rules(g) if f.rule == "broken-link") == [
         ("high", S + "gone/", f"broken link: {S}gone/ answers 404 (client error)"),
         ("low", S + "wp-content/plugins/chosen/options.html",
-         f"broken link: {S}wp-content/plugins/chosen/options.html answers 404 (client error): only pages no page "
-         "links to hold it (files of the audited folder; no visitor reaches them)")]
+         f"broken link: {S}wp-content/plugins/chosen/options.html answers 404 (client error): only pages shipped "
+         "inside the site's plugin or library files hold it (no page links to them; no visitor reaches them)")]

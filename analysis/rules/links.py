@@ -103,7 +103,11 @@ def form_endpoint(g, url: str) -> bool:
 TEMPLATE_MIN = 3  # distinct broken URLs that make one template's page-relative link
 
 
-STRAY_WORDS = "only pages no page links to hold it (files of the audited folder; no visitor reaches them)"
+STRAY_WORDS = ("only pages shipped inside the site's plugin or library files hold it (no page links to them; no "
+               "visitor reaches them)")
+# Folders of bundled code (a CMS's plugins, a package manager's libraries): an HTML file there that no
+# page links to is a library's demo or docs page that came with the code, no page of the company's.
+BUNDLED = re.compile(r"/(wp-content/plugins|wp-content/themes|wp-includes|node_modules|bower_components|vendor)/", re.I)
 
 
 @rule("broken-link")
@@ -114,8 +118,9 @@ def broken_link(g):
     to a different URL under each folder and 404s on each: one finding for the href, listing
     the pages, instead of one per folder. The missing files a stylesheet alone names (its
     rules' background images, fonts) are one finding per stylesheet. A broken link that only
-    files of an audited folder no page links to (nor a sitemap) hold is low: no visitor reaches
-    it (nozzle's export ships a plugin's library demo page, ``/wp-content/plugins/…/index.html``).
+    pages of bundled code hold (:data:`BUNDLED`: a plugin's library demo page nozzle's export
+    ships, ``/wp-content/plugins/…/index.html``), pages no page links to nor a sitemap lists, is
+    low: no visitor reaches it.
     """
     found = list(_broken_links(g))
     sources = {s for f in found if f.severity == "high" for s in f.sources}
@@ -129,14 +134,12 @@ def broken_link(g):
 
 
 def _stray_files(g, pages) -> set[str]:
-    """Those of ``pages`` that are files of an audited folder no crawled page links to (nor a
-    sitemap lists; not a crawl target): pages no visitor reaches."""
-    folders = tuple(g.graph["key"](base) for base in (g.graph["crawl"].get("options") or {}).get("directories") or {})
-    if not folders:
-        return set()
+    """Those of ``pages`` that came with bundled code (:data:`BUNDLED`) and that no crawled page
+    links to (nor a sitemap lists; not a crawl target): pages no visitor reaches."""
     targets = _targets(g)
-    # (an error page is unlinked by design, and every visitor of a missing address sees it)
-    candidates = [u for u in pages if u.startswith(folders) and u not in targets and not unlinked_by_design(u)]
+    candidates = [u for u in pages if BUNDLED.search(urlsplit(u).path) and u not in targets]
+    if not candidates:
+        return set()
     return {u for u in _unlinked(g, candidates)
             if not any(e["tag"] == "sitemap" for _, _, e in g.in_edges(u, data=True))}
 
