@@ -517,13 +517,17 @@ def action_plan(audit_or_graph, findings, metrics: dict) -> list[dict]:
     return _said(items)
 
 
+FIRST = 5  # the items a report opens with ("Fix first"): their costs choose the plan's scale
+
+
 def _said(items: list[dict]) -> list[dict]:
     """The items with their words, every cost on the one scale of :func:`plan_scale` (built
-    after the ranking and the merging: what the list holds decides it)."""
+    after the ranking and the merging: the first :data:`FIRST` items, those a report opens with,
+    decide it; an item further down that costs less than 1 of 100 says so on that scale)."""
     says = [(x, x.pop("say", None)) for x in items]
     for x in items:
         x.pop("cta", None)
-    scale = plan_scale(x["cost"] for x, say in says if say is not None and say(100) != say(1000))
+    scale = plan_scale(x["cost"] for x, say in says[:FIRST] if say is not None and say(100) != say(1000))
     for x, say in says:
         if say is not None:
             x["words"] = say(scale)
