@@ -181,8 +181,9 @@ def social_before_offer(g):
     >>> page = "https://a.example/about/"
     >>> g = graph_from([{"url": page, "role": "page", "status": 200, "parsed": 1}],
     ...     [(page, "https://x.com/a", "footer", "profile")], site=["https://a.example/"])
-    >>> [(f.target, f.region, f.sources) for f in social_before_offer(g)]
-    [('https://x.com/a', 'footer', ['https://a.example/about/'])]
+    >>> [(f.target, f.region, f.sources, f.message) for f in social_before_offer(g)]  # doctest: +NORMALIZE_WHITESPACE
+    [('https://x.com/a', 'footer', ['https://a.example/about/'],
+      '1 page links to social (https://x.com/a, footer) but offers no purchase and no lead capture')]
     >>> g = graph_from([{"url": page, "role": "page", "status": 200, "parsed": 1}],
     ...     [(page, "https://x.com/a", "footer", "profile"), (page, "https://a.example/pricing/", "nav", "other")],
     ...     site=["https://a.example/"])
@@ -200,8 +201,8 @@ def social_before_offer(g):
         n = len(grp.sources)
         names = listing(row)
         yield Finding("social-before-offer", "medium", row[0],
-                      f"{_plural(n, 'page')} link to social ({names}, {REGION_WORDS.get(region, region)}) but offer "
-                      "no purchase and no lead capture", region, list(grp.sources), grp.locations,
+                      f"{_plural(n, 'page')} link{'s' if n == 1 else ''} to social ({names}, {REGION_WORDS.get(region, region)})"
+                      f" but offer{'s' if n == 1 else ''} no purchase and no lead capture", region, list(grp.sources), grp.locations,
                       {"profiles": list(row)})
 
 
