@@ -2,7 +2,8 @@
 
 Every ``funnelcheck`` a test runs (conftest.run_cli) is a new Python that imports the project
 (click, the analysis, numpy, scipy ...): ~0.5 CPU-s before it reads its first argument, ~300 times a
-suite, more than a third of all the CPU the suite uses on a 2-core machine. This server is that
+suite, close to a third of all the CPU the suite uses (~500 CPU-s on a 2-core machine: the suite is
+CPU-bound). A fork of this server costs ~0.04 CPU-s. This server is that
 Python with the imports done (exactly ``cli``'s own, in the same environment and folder, nothing
 more), waiting: each run is a ``fork()`` of it that then runs ``cli`` as ``python -m cli`` runs it
 (``runpy._run_module_as_main``: ``__main__``, ``sys.argv``, the exit code of its SystemExit or
@@ -11,7 +12,11 @@ caller's stdin and its own stdout and stderr pipes, its own folder and environme
 sees is what a new process gives: its exit code (negative: killed by that signal), every byte of
 stdout and stderr, nothing of one run left in the next (each starts from the same untouched
 imports). The caller (:func:`run`) falls back to a real new process whenever the imports could
-have been made differently: another environment than the server's, another folder.
+have been made differently: another environment than the server's (but for PYTEST_CURRENT_TEST),
+another folder. FUNNELCHECK_TESTS_FORKSERVER=0 makes every run a new process;
+FUNNELCHECK_TESTS_FORKSERVER_LOG=FILE lists the runs that were, and why. (A run's process is a
+child of the server, not of the test: tests that signal, list or watch the process they start
+start it themselves, as before.)
 
 Protocol (a Unix socket): the caller sends one JSON line ``{"argv": [...], "env": {...}}`` with
 three descriptors (stdin, the write ends of its stdout and stderr pipes); the server answers
