@@ -38,6 +38,7 @@ def _serve(path: str) -> None:
     import threading
 
     assert threading.active_count() == 1, "a fork server must have one thread"
+    os.close(os.pidfd_open(os.getpid()))  # (Linux >= 5.3: else this ends here, and the caller makes new processes)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path + ".tmp")
     listener.listen(64)
