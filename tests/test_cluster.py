@@ -24,6 +24,7 @@ import pytest
 from conftest import ROOT, Route, SiteServer, process_gone, run_cli, wait_for_row
 
 from crawler import cluster
+from crawler.render import SAMPLES
 from crawler.store import Store
 
 
@@ -316,11 +317,22 @@ def test_workers_0_needs_a_redis_url_and_a_redis_that_answers(tmp_path):
 
 # -- crawls end to end -------------------------------------------------------------------------
 PAGES = 200
+# Leaves whose footer link a script draws (--render auto, the default, renders them in Chromium):
+# the first ones have text enough to look whole as served (rendered because their template's
+# samples, the first SAMPLED of them read, show the footer link only once rendered: the samples
+# are stored as served, then rendered; the others rendered, or read as served while the samples
+# were out and rendered again); the last is all script (it needs JavaScript: rendered at once).
+# Deep in the tree, so the crawls cut mid-way below reach them only once they are resumed whole.
+SAMPLED = range(PAGES - 6, PAGES - 1)
+SCRIPTED = range(PAGES - 6, PAGES)
+_FOOTER = ('<footer id="f"></footer><script>document.getElementById("f").innerHTML = '
+           '\'<a href="/p/0">Home</a>\';</script>')
 
 
 def _site(handler):
     """/p/N: a binary tree of PAGES pages, each with the same header (a twitter icon) and a broken
-    link every tenth page; the twitter profile links back. Slow enough for kills to land mid-crawl."""
+    link every tenth page; the twitter profile links back; the SCRIPTED pages' footer link is
+    drawn by a script. Slow enough for kills to land mid-crawl."""
     path = handler.path
     time.sleep(0.01)
     if path.startswith("/_social/"):
@@ -330,11 +342,13 @@ def _site(handler):
     n = int(path[3:])
     kids = "".join(f'<a href="/p/{k}">page {k}</a>' for k in (2 * n + 1, 2 * n + 2) if k < PAGES)
     broken = f'<a href="/gone/{n}">old</a>' if n % 10 == 9 else ""
+    text = f"<p>{'Words of a page that reads whole as served. ' * 6}</p>" if n in SAMPLED else ""
+    scripted = _FOOTER if n in SCRIPTED else ""
     return Route(200, body=f'<header><a href="https://twitter.com/bigtest">Twitter</a></header>'
-                           f'<main><h1>page {n}</h1>{kids}{broken}</main>')
+                           f'<main><h1>page {n}</h1>{text}{kids}{broken}</main>{scripted}')
 
 
-ARGS = ["--no-sitemaps", "--concurrency", "2"]
+ARGS = ["--no-sitemaps", "--concurrency", "2", "--render", "auto"]  # (the suite reads as served unless asked)
 
 
 def _remaps(srv: SiteServer) -> list[str]:
@@ -343,8 +357,10 @@ def _remaps(srv: SiteServer) -> list[str]:
 
 
 def _view(report: dict) -> dict:
-    """What a user compares: pages and their verdicts, every link, every finding and its pages."""
-    return {"pages": sorted((p["url"], p["role"], p["status"], p["verdict"]) for p in report["pages"]),
+    """What a user compares: pages and their verdicts, how many were rendered, every link (those
+    only rendering shows too), every finding and its pages."""
+    return {"read_as": report["summary"]["read_as"],
+            "pages": sorted((p["url"], p["role"], p["status"], p["verdict"]) for p in report["pages"]),
             "links": sorted(Counter((l["source"], l["target"], l["tag"], l["region"], l["line"])
                                     for l in report["links"]).items()),
             "findings": sorted((f["id"], f["rule"], f["severity"], f["message"], tuple(f["sources"]))
@@ -358,7 +374,17 @@ def _report(db: Path, crawl_id: int = 1) -> dict:
 
 
 def _fetched(srv: SiteServer, since: int = 0) -> Counter:
-    return Counter((m, p) for m, p in srv.requests[since:] if p != "/robots.txt")
+    """What the crawl asked the server, but the SCRIPTED pages (:func:`_rendered`)."""
+    scripted = {f"/p/{n}" for n in SCRIPTED}
+    return Counter((m, p) for m, p in srv.requests[since:] if p != "/robots.txt" and p not in scripted)
+
+
+def _rendered(srv: SiteServer) -> Counter:
+    """How often the SCRIPTED pages were asked: read, then rendered (Chromium's request, fetched
+    by the crawl), and a page read as served while its template's samples were out read and
+    rendered again (2 or 3 times, as the timing has it)."""
+    scripted = {f"/p/{n}" for n in SCRIPTED}
+    return Counter(p for _, p in srv.requests if p in scripted)
 
 
 @pytest.fixture(scope="module")
@@ -371,6 +397,10 @@ def reference(tmp_path_factory):
     assert result.exit_code == 1, result.stderr  # the header icon is a high finding
     report = result.json()
     assert len([p for p in report["pages"] if p["role"] == "page" and p["status"] == 200]) == PAGES
+    assert report["summary"]["read_as"] == {"raw": PAGES - len(SCRIPTED), "rendered": len(SCRIPTED)}
+    assert ("javascript-links", "low", "the footer's 'Home' exists only after JavaScript on 6 pages: crawlers and "
+            "link previews do not see them") in {(f["rule"], f["severity"], f["message"]) for f in report["findings"]}
+    assert set(_rendered(srv).values()) <= {2, 3} and len(_rendered(srv)) == len(SCRIPTED)
     with Store(db) as store:
         crawl = store.crawl(1)
     return crawl, _view(report), _fetched(srv)
@@ -453,18 +483,24 @@ def cluster_crawl(reference, tmp_path_factory):
     proc = _start(db, 3, crawl_id=crawl_id)
     _, err = proc.communicate(timeout=180)
     srv.close()
-    return db, proc.returncode, err, _fetched(srv)
+    return db, proc.returncode, err, _fetched(srv), _rendered(srv)
 
 
 def test_three_workers_fetch_every_page_once_and_find_what_one_process_finds(reference, cluster_crawl):
+    """... the pages built with JavaScript rendered as one process renders them (their template's
+    samples shared by the workers), the links only rendering shows and their finding included."""
     _, view, asked = reference
-    db, code, err, fetched = cluster_crawl
+    db, code, err, fetched, rendered = cluster_crawl
     assert code == 0, err
     assert _status(db) == ("complete", None)
     assert fetched == asked  # every URL asked once, as one process asks it
     assert max(fetched.values()) == 1
+    assert set(rendered.values()) <= {2, 3} and len(rendered) == len(SCRIPTED)  # read, rendered (again)
     _assert_stored_once(db)
     assert _view(_report(db)) == view
+    # the workers took SAMPLES pages of the template together, as one process does, not each their own
+    samples = _rows(db, "SELECT count(*) FROM pages WHERE render_why = 'a sample of its template'")[0][0]
+    assert samples == SAMPLES
 
 
 def test_a_worker_killed_mid_crawl_leaves_the_crawl_to_the_others(reference, tmp_path):
