@@ -160,6 +160,68 @@ def test_a_sitemap_in_parts_is_written_whole_and_a_replay_of_its_parts_adds_noth
         assert sorted(k for _, k, _ in _links(db)) == ["https://w.test/s1", "https://w.test/s2", "https://w.test/s3"]
 
 
+def test_a_page_rendered_after_it_was_stored_as_served_replaces_it_and_a_replay_writes_it_once(redis_url, tmp_path):
+    """--render: a sample of its template is stored as served, then its rendered reading (which
+    ``rereads`` it) replaces it, page, links and the links only rendering shows; the same two
+    items read again (a writer killed before its acknowledgement) leave the same rows."""
+    db = tmp_path / "c.sqlite"
+    crawl_id = _crawl(db)
+    client = _client(redis_url)
+    home = "https://w.test/"
+    served = _item(home, links=[home + "a"])
+    served["page"].update(read_as="raw", render_why="a sample of its template")
+    rendered = _item(home, links=[home + "a", home + "demo"], replace_links=True)
+    rendered["page"].update(read_as="rendered", render_why="a sample of its template", title="rendered")
+    rendered.update(rereads=True, render_links=[(home, home + "demo", "a", "footer", "Book a demo", "js")])
+    token = cluster.new_token(crawl_id)
+    _push(client, token, [served, rendered, served, rendered])  # (the last two: read again, a replay after a kill)
+    client.set(cluster.key(token, "status"), "done")
+    done = _writer(redis_url, token, db)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert _pages(db) == [(home, 200, "rendered")]
+    assert _links(db) == [(home, home + "a", 0), (home, home + "demo", 1)]
+    with Store(db) as store:
+        assert list(store.render_links(crawl_id)) == [(home, home + "demo", "a", "footer", "Book a demo", "js")]
+        assert store.read_as(crawl_id) == {"raw": 0, "rendered": 1, "unrendered": []}
+
+
+def test_the_workers_render_plan_is_one_plan_as_one_process_has(redis_url):
+    """--render auto with several workers: the template's samples are the crawl's (SAMPLES in all,
+    not per worker), the pages any worker read as served while they were out are rendered once
+    one differs (by the worker that learned it), a template whose samples were alike renders on
+    no worker, and what passed the re-render bound reaches the crawl's limits: as one process."""
+    from crawler.clustered import ClusterRenderPlan
+    from crawler.extensions import cluster_limits_summary
+    from crawler.render import REQUEUE, SAMPLE, TEMPLATE, RenderPlan
+
+    client = _client(redis_url)
+    token = cluster.new_token(5)
+    one = RenderPlan("auto", browser=True)
+    workers = [ClusterRenderPlan("auto", True, client, token) for _ in range(2)]
+
+    def both(url: str, worker: int):
+        return one.decide(url, None), workers[worker].decide(url, None)
+
+    c = [f"https://a.example/c/{i}" for i in range(6)]
+    assert [both(url, i % 2) for i, url in enumerate(c[:5])] == [(SAMPLE, SAMPLE)] * 3 + [(None, None)] * 2
+    assert one.learn("https://a.example/c/*", differs=False) == workers[1].learn("https://a.example/c/*", False) == []
+    assert one.learn("https://a.example/c/*", differs=True) == workers[0].learn("https://a.example/c/*", True) == c[3:5]
+    assert both(c[5], 1) == (TEMPLATE, TEMPLATE)
+    d = [f"https://a.example/d/{i}" for i in range(4)]
+    assert [both(url, i % 2) for i, url in enumerate(d[:3])] == [(SAMPLE, SAMPLE)] * 3
+    for i in range(3):
+        assert one.learn("https://a.example/d/*", False) == workers[i % 2].learn("https://a.example/d/*", False) == []
+    assert both(d[3], 0) == (None, None) and workers[0].settled == {"https://a.example/c/*": True,
+                                                                   "https://a.example/d/*": False}
+    e = [f"https://a.example/e/{i}" for i in range(REQUEUE + 5)]
+    assert {both(url, i % 2) for i, url in enumerate(e)} == {(SAMPLE, SAMPLE), (None, None)}
+    assert one.learn("https://a.example/e/*", True) == workers[1].learn("https://a.example/e/*", True) == e[3:REQUEUE + 3]
+    assert one.unrendered() == workers[0].unrendered() == {"https://a.example/e/*": 2}
+    assert cluster_limits_summary(client, token)["unrendered"] == {"https://a.example/e/*": 2}
+    assert client.hget(cluster.key(token, "render"), "waited") == b"0"
+    cluster.forget(client, token)
+
+
 def test_a_writer_waits_while_the_crawl_runs(redis_url, tmp_path):
     """Nothing in the stream is not the end: the writer ends only once the crawl is done."""
     db = tmp_path / "c.sqlite"
