@@ -26,6 +26,13 @@ back to it (:meth:`crawler.browser.RenderHandler.route`); anything else (a WebSo
 preconnect) goes to a proxy that is not there. It is the system's Chromium (``chromium`` on
 PATH or ``--chromium PATH``, :func:`find_chromium`): nothing is downloaded. The driver and the
 browser die with the crawl process, even on ``kill -9`` (:func:`crawler.browser.exec_wrapper`).
+
+A crawl of several workers (``--workers N``) reads pages as one process does: the plan is the
+crawl's, in Redis (:class:`crawler.clustered.ClusterRenderPlan`: a template's samples are taken
+once for all workers, and a template one sample shows to differ renders on every worker), each
+worker renders in its own machine's Chromium, and a worker on a machine without one does not
+join a crawl that renders (:func:`chromium_here`: one line, exit 2). The writer stores a page's
+rendered reading over its reading as served (the item ``rereads`` it: :mod:`crawler.writer`).
 """
 from __future__ import annotations
 
