@@ -611,7 +611,9 @@ def worker(ctx, redis_url, local_verbose):
     queue, its seen URLs and its politeness limits (--concurrency per host, robots.txt,
     Retry-After) with every other worker, sends what it finds to the coordinator's store, and
     stops when the crawl is done. Ctrl-C (or SIGTERM) leaves cleanly: the requests it had in
-    flight go to the other workers. Workers can join and leave at any time.
+    flight go to the other workers. Workers can join and leave at any time. A crawl that renders
+    pages built with JavaScript (--render) renders them in this machine's Chromium: without one,
+    the worker says so and exits 2 (the other workers crawl on).
     """
     from crawler.config import check_cluster
 
