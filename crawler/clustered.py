@@ -24,6 +24,7 @@ import logging
 import scrapy
 
 from crawler import cluster
+from crawler.downloader import Dropped
 from crawler.extensions import ClusterLimits
 from crawler.spiders.funnel import FunnelSpider
 
@@ -218,9 +219,13 @@ class ClusteredSpider(FunnelSpider):
 
     # -- errbacks: their output does not pass the spider middlewares ----------------------------
     def on_error(self, failure):
+        if failure.check(Dropped):  # never sent: it stays pending in Redis, for another worker
+            return []
         return self.sender.through(failure.request, super().on_error(failure))
 
     def on_support_error(self, failure):
+        if failure.check(Dropped):
+            return []
         return self.sender.through(failure.request, super().on_support_error(failure))
 
 

@@ -121,7 +121,8 @@ def test_a_worker_without_redis_says_so_and_exits_2(tmp_path):
                             cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith(f"cannot reach Redis at unix://{tmp_path}/none.sock")
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"funnelcheck: error: cannot reach Redis at unix://{tmp_path}/none.sock")
 
 
 def test_a_worker_of_another_version_does_not_join(redis_url, client):
@@ -134,7 +135,7 @@ def test_a_worker_of_another_version_does_not_join(redis_url, client):
                             cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True,
                             timeout=60)
     assert (result.returncode, result.stderr.strip().splitlines()[-1]) == (
-        2, f"cannot join crawl {token}: it was started by a funnelcheck of cluster protocol 1, this worker speaks "
+        2, f"funnelcheck: error: cannot join crawl {token}: it was started by a funnelcheck of cluster protocol 1, this worker speaks "
            f"protocol {cluster.PROTOCOL}: run the same funnelcheck version on every machine")
     assert client.hlen(cluster.key(token, "workers")) == 0
 
@@ -308,7 +309,7 @@ def test_sigterm_stops_a_worker_cleanly_and_the_others_finish_its_work(redis_url
             time.sleep(0.05)
         members = client.hkeys(cluster.key(token, "workers"))
         leaving.send_signal(signal.SIGTERM)
-        assert leaving.wait(timeout=15) == 0
+        assert leaving.wait(timeout=15) == 130  # stopped (interrupted), cleanly: not 143, killed by the grace
         gone = set(members) - set(client.hkeys(cluster.key(token, "workers")))
         assert len(gone) == 1  # it said it left ...
         assert not client.exists(cluster.key(token, f"alive:{gone.pop().decode()}"))  # ... at once
@@ -353,7 +354,8 @@ def test_a_worker_that_loses_redis_says_so_and_exits_2(client):
         if worker is not None and worker.poll() is None:
             worker.kill()
         srv.close()
-    assert worker.stderr.read().strip().splitlines()[-1].startswith("lost the crawl's Redis: ")
+    said = worker.stderr.read().strip().splitlines()
+    assert len(said) == 1 and said[0].startswith("funnelcheck: error: lost the crawl's Redis: "), said  # one line
 
 
 def test_the_queue_encodes_a_request_as_scrapy_redis_does():
