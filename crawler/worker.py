@@ -128,7 +128,7 @@ class ClusterMember:
                 if status == cluster.ABANDONED or self.client.hexists(cluster.ANNOUNCED, self.token):
                     self.abandoned = f"crawl {self.token} has no coordinator any more (it was killed, or " \
                                      f"lost Redis): leaving it; `funnelcheck resume` continues it"
-                    logger.error(self.abandoned)
+                    logger.info(self.abandoned)  # (its last line says it)
                 status = None
             self.sender.flush_direct()
         except Exception as exc:  # noqa: BLE001 - Redis went away: nothing more can be done here

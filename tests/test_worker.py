@@ -26,9 +26,9 @@ def _tree(handler, pages=PAGES, delay=0.01):
 
 
 def _options(srv: SiteServer, **kw) -> CrawlOptions:
-    return CrawlOptions(site=("https://res.test/",), sitemaps=False, concurrency=2,
-                        remap=(rf"^https://res\.test/(.*) {srv.url}/\1",
-                               rf"^https://twitter\.com/(.*) {srv.url}/_social/twitter.com/\1"), **kw)
+    return CrawlOptions(**{"site": ("https://res.test/",), "sitemaps": False, "concurrency": 2,
+                            "remap": (rf"^https://res\.test/(.*) {srv.url}/\1",
+                                      rf"^https://twitter\.com/(.*) {srv.url}/_social/twitter.com/\1"), **kw})
 
 
 def _announce(client, options: CrawlOptions, targets=("https://res.test/p/0",), crawl_id=1, db=None) -> str:
@@ -429,3 +429,96 @@ def test_a_crawl_whose_coordinator_died_is_withdrawn_and_its_workers_close(redis
     assert token not in [a["token"] for a in cluster.announced(client)]
     assert client.hget(cluster.ANNOUNCED, token) is None  # withdrawn: a worker started now waits for another
     assert list(client.scan_iter(match=cluster.namespace(token) + ":*")) == []  # and its keys are gone
+
+
+def _fan(handler, links=40, delay=0.2):
+    """/p/0 links to /p/1 ... /p/``links``, each a leaf answered after ``delay`` s."""
+    path = handler.path
+    if path != "/p/0":
+        time.sleep(delay)
+    if path.startswith("/p/") and path[3:].isdigit() and int(path[3:]) <= links:
+        kids = "".join(f'<a href="/p/{k}">page {k}</a>' for k in range(1, links + 1)) if path == "/p/0" else ""
+        return Route(200, body=f"<main><h1>{path}</h1>{kids}</main>")
+    return Route(404, body="<h1>not found</h1>")
+
+
+def test_a_worker_whose_coordinator_died_leaves_at_once_says_so_and_exits_2(redis_url, client):
+    """The coordinator killed (its writer marks the crawl abandoned, else the status expires): the
+    worker sends no more requests (those queued in its downloader, 30 here at --concurrency 1,
+    stay pending in Redis for a resume; seen: fetched for seconds, and thrown away), ends with
+    one line that says why, and exits 2 (it exited 0, silently)."""
+    srv = SiteServer(routes={"*": _fan})
+    worker = None
+    try:
+        token = _announce(client, _options(srv, concurrency=1), crawl_id=10)
+        worker = _worker(redis_url, token)
+        deadline = time.monotonic() + 30
+        while len(srv.requests) < 4:   # /p/0 answered: its 40 links wait in the worker, one at a time
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        client.set(cluster.key(token, "status"), cluster.ABANDONED, px=5000)
+        time.sleep(1.0)                # (the worker looks every 0.2 s)
+        asked = len(srv.requests)
+        assert worker.wait(timeout=15) == 2
+        assert len(srv.requests) - asked <= 1, srv.requests[asked:]
+        assert asked < 15
+        said = worker.stderr.read().strip().splitlines()
+        assert said == [f"funnelcheck: error: crawl {token} has no coordinator any more (it was killed, or lost "
+                        f"Redis): leaving it; `funnelcheck resume` continues it"], said
+        requests = cluster.key(token, "requests")   # what it did not fetch is still to do
+        assert client.xlen(requests) >= 40 - asked
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+        srv.close()
+
+
+def test_a_worker_waits_for_a_writer_that_is_behind(redis_url, client):
+    """The items stream holds what the writer has not stored: past ``max_unwritten`` pages (1000
+    by default) a worker reads no new request until the writer catches up (seen: workers ran on
+    while the writer was dead, every page thrown away, and Redis's memory grew with them)."""
+    srv = SiteServer(routes={"*": lambda h: _tree(h, pages=150, delay=0.01)})
+    worker = None
+    try:
+        token = cluster.new_token(11)
+        crawl = {"id": 11, "targets": ["https://res.test/p/0"], "options": _options(srv).to_json()}
+        _as_coordinator(client, {**cluster.announcement(token, crawl, None, False), "max_unwritten": 10})
+        worker = _worker(redis_url, token)
+        items = cluster.key(token, "items")
+        deadline = time.monotonic() + 30
+        while client.xlen(items) < 10:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.6)
+        held = client.xlen(items)
+        assert held <= 10 + 2 * 32, held   # (what it had read, and handed its downloader, before it knew)
+        time.sleep(0.4)
+        assert client.xlen(items) == held  # it waits
+        client.xtrim(items, maxlen=0)      # the writer stored them
+        deadline = time.monotonic() + 30
+        while client.xlen(items) < 10:     # it goes on
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        client.set(cluster.key(token, "status"), "stopped")
+        assert worker.wait(timeout=15) == 0
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.kill()
+        srv.close()
+    assert len(_fetched(srv)) < 2 * 150
+
+
+def test_a_waiting_worker_says_so_once_and_a_signal_stops_it_with_130(redis_url):
+    """Without -v a worker that waits for a crawl says so (once: it printed nothing, as if hung);
+    Ctrl-C or SIGTERM stop it as they stop a working one: 130 (it exited 0)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        waiting = _worker(redis_url, token="0-nothing")
+        try:
+            assert waiting.stderr.readline().strip() == "funnelcheck worker: waiting for crawl 0-nothing to be announced"
+            time.sleep(0.5)
+            waiting.send_signal(sig)
+            assert waiting.wait(timeout=15) == 130
+            assert waiting.stderr.read() == ""
+        finally:
+            if waiting.poll() is None:
+                waiting.kill()
