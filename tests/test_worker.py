@@ -4,6 +4,7 @@ when it is done and read the ``items`` stream themselves, as those would."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -514,8 +515,9 @@ def test_a_waiting_worker_says_so_once_and_a_signal_stops_it_with_130(redis_url)
     for sig in (signal.SIGINT, signal.SIGTERM):
         waiting = _worker(redis_url, token="0-nothing")
         try:
+            assert select.select([waiting.stderr], [], [], 15)[0], "it said nothing"
             assert waiting.stderr.readline().strip() == "funnelcheck worker: waiting for crawl 0-nothing to be announced"
-            time.sleep(0.5)
+            time.sleep(0.3)
             waiting.send_signal(sig)
             assert waiting.wait(timeout=15) == 130
             assert waiting.stderr.read() == ""
