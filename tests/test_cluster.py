@@ -216,10 +216,10 @@ def test_a_full_disk_fails_the_crawl_from_the_writer(redis_url, tmp_path):
 
 
 # -- the coordinator, with the test as its one worker -----------------------------------------
-def _as_worker(client, crawl_id: int, items: list[dict], timeout: float = 30) -> str:
+def _as_worker(client, crawl_id: int, items: list[dict], timeout: float = 30, started: bool = True) -> str:
     """Join the crawl announced for ``crawl_id`` as a worker would: take the one request of the
     ``requests`` stream, send the items it made and acknowledge it in one MULTI, say the start
-    requests are all scheduled. Returns the crawl's token."""
+    requests are all scheduled (unless not ``started``). Returns the crawl's token."""
     deadline = time.monotonic() + timeout
     while True:
         mine = [a for a in cluster.announced(client) if a["crawl"]["id"] == crawl_id]
@@ -230,7 +230,8 @@ def _as_worker(client, crawl_id: int, items: list[dict], timeout: float = 30) ->
     token = mine[0]["token"]
     requests = cluster.key(token, "requests")
     client.xadd(requests, {"r": b"the start request"})
-    client.set(cluster.key(token, "started"), "1")
+    if started:
+        client.set(cluster.key(token, "started"), "1")
     (entry_id, _), = client.xreadgroup(cluster.WORKERS_GROUP, "w1", {requests: ">"}, count=1)[0][1]
     with client.pipeline(transaction=True) as pipe:
         for item in items:
@@ -264,6 +265,32 @@ def test_the_coordinator_finishes_the_crawl_once_every_request_and_item_is_throu
     assert not [a for a in cluster.announced(client) if a["token"] == token]  # withdrawn
     assert client.hget(cluster.ANNOUNCED, token) is None
     assert list(client.scan_iter(match=cluster.namespace(token) + ":*")) == []  # a Redis that outlives it keeps nothing
+
+
+def test_a_crawl_done_as_max_time_runs_out_is_complete(redis_url, tmp_path):
+    """The last pages stored as --max-time runs out: the crawl is complete, not interrupted (a
+    resume that stored the last of 315 pages stayed interrupted, and a third resume had nothing
+    to fetch). Here the clock starts when the crawl is already done, and runs out 0.05 s later."""
+    import threading
+
+    from crawler.coordinator import run_cluster_crawl
+
+    db = tmp_path / "c.sqlite"
+    with Store(db) as store:
+        crawl_id = store.create_crawl(["https://w.test/"], {"max_time_seconds": 0.05})
+    client, result = _client(redis_url), {}
+    thread = threading.Thread(target=lambda: result.update(out=run_cluster_crawl(str(db), crawl_id, 0,
+                                                                                 redis_url=redis_url)))
+    thread.start()
+    try:
+        token = _as_worker(client, crawl_id, [_item("https://w.test/")], started=False)
+        wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] == 1)
+        with client.pipeline(transaction=True) as pipe:   # the clock starts with the first worker
+            pipe.set(cluster.key(token, "starter"), "w1").set(cluster.key(token, "started"), "1").execute()
+    finally:
+        thread.join(timeout=60)
+    assert result["out"][0] == 0, result["out"][1]
+    assert _status(db, crawl_id) == ("complete", None)
 
 
 def test_a_full_disk_ends_the_cluster_crawl_failed_with_the_one_line_of_one_process(redis_url, tmp_path):
@@ -520,14 +547,14 @@ def test_a_crawl_cut_five_ways_and_resumed_each_time_equals_an_uninterrupted_cra
     srv = SiteServer(routes={"*": _site})
     db = tmp_path / "c.sqlite"
     code, err = _kill_mid_crawl(_start(db, 2, crawl_id=_new_crawl(db, reference[0], srv)), db, "writer")
-    assert (code, _status(db)) == (128 + 9, ("interrupted", "the writer killed by signal 9")), err
+    assert (code, _status(db)) == (128 + 9, ("interrupted", "the writer was killed by signal 9 (SIGKILL)")), err
 
     code, err = _kill_mid_crawl(_start(db, 2, how="resume"), db, "redis-server")
     status, why = _status(db)
     assert (code, status) == (1, "interrupted") and why.startswith("lost Redis at unix://"), (why, err)
 
     code, err = _kill_mid_crawl(_start(db, 2, how="resume"), db, "workers")
-    why = "every worker stopped before the crawl was done (worker killed by signal 9)"
+    why = "every worker stopped before the crawl was done: worker was killed by signal 9 (SIGKILL)"
     assert (code, _status(db)) == (1, ("interrupted", why)), err
 
     code, err = _kill_mid_crawl(_start(db, 2, how="resume"), db, "coordinator", sig=signal.SIGTERM)
