@@ -182,6 +182,36 @@ def test_a_writer_waits_while_the_crawl_runs(redis_url, tmp_path):
     assert [p[0] for p in _pages(db)] == ["https://w.test/late"]
 
 
+def test_a_writer_whose_coordinator_died_marks_the_crawl_abandoned(redis_url, tmp_path):
+    """kill -9 of the coordinator: its writer (SIGTERM, as it dies with it) stores what it holds and
+    says so in the crawl's status, so workers on other machines leave at once (they went on
+    fetching for the status's 5 s, every page thrown away); the status still expires."""
+    db = tmp_path / "c.sqlite"
+    token = cluster.new_token(_crawl(db))
+    client = _client(redis_url)
+    client.set(cluster.key(token, "status"), "running")
+    code = ("import subprocess, sys\n"
+            "from crawler.run import _die_with_parent\n"
+            f"p = subprocess.Popen([sys.executable, '-m', 'crawler.writer', '--redis', {redis_url!r}, '--token', "
+            f"{token!r}, '--db', {str(db)!r}], preexec_fn=_die_with_parent)\n"
+            "print(p.pid, flush=True)\n"
+            "sys.stdin.read()\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    writer = int(parent.stdout.readline())
+    try:
+        _push(client, token, [_item("https://w.test/a")])
+        wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] == 1)
+        parent.kill()
+        parent.wait()
+        assert process_gone(writer)
+        assert client.get(cluster.key(token, "status")) == cluster.ABANDONED
+        assert 0 < client.pttl(cluster.key(token, "status")) <= cluster.HEARTBEAT_TTL * 1000
+    finally:
+        if not process_gone(writer, timeout=0.1):
+            os.kill(writer, signal.SIGKILL)
+
+
 def test_a_full_disk_fails_the_crawl_from_the_writer(redis_url, tmp_path):
     from crawler.run import STORE_FAILED_EXIT
 
