@@ -139,6 +139,8 @@ def test_a_worker_of_another_version_does_not_join(redis_url, client):
         2, f"funnelcheck: error: cannot join crawl {token}: it was started by a funnelcheck of cluster protocol 1, this worker speaks "
            f"protocol {cluster.PROTOCOL}: run the same funnelcheck version on every machine")
     assert client.hlen(cluster.key(token, "workers")) == 0
+    cluster.withdraw(client, token)  # (a worker of a later test, on the same Redis, would find it first)
+    cluster.forget(client, token)
 
 
 def _page_view(page: dict) -> tuple:
