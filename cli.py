@@ -40,6 +40,21 @@ def fail(message: str) -> None:
     sys.exit(EXIT_ERROR)
 
 
+def logged_command(argv: list[str]) -> str:
+    """The command line as the --log-file gets it: a password in any argument masked (a URL's,
+    and ``user:password@host`` written without a scheme).
+
+    >>> logged_command(["audit", "--redis", "redis://:pw@10.0.0.5/0", "--email-to", "a@b.example"])
+    'audit --redis redis://:***@10.0.0.5/0 --email-to a@b.example'
+    >>> logged_command(["--redis", "bob:pw@10.0.0.5:6379"])
+    '--redis ***@10.0.0.5:6379'
+    """
+    from crawler.urls import redact_credentials
+
+    return " ".join(re.sub(r"^[^/?#@\s:]*:[^/?#@\s]*@", "***@", redact_credentials(a)) if "@" in a else a
+                    for a in argv)
+
+
 def end_line(run: dict, code: int) -> str:
     """The log file's line for the end of a run: what ran, its crawl, pages, findings, e-mail,
     exit code and, on failure, the error.
@@ -244,8 +259,9 @@ def main(ctx: click.Context, verbose: int, log_file: str | None) -> None:
             if h is not handler:
                 h.setLevel([logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)])
         END_LOG.addHandler(handler)
-        logging.getLogger("funnelcheck").info("funnelcheck %s", " ".join(sys.argv[1:]))
-    redact_logs()
+    redact_logs()  # (before the first line: the command line may hold a --redis password)
+    if log_file:
+        logging.getLogger("funnelcheck").info("funnelcheck %s", logged_command(sys.argv[1:]))
     fix_mmap_threshold()  # a big report's freed arrays go back to the system (see crawler.malloc)
     RUN["command"] = ctx.invoked_subcommand
     ctx.obj = {"verbose": verbose}
@@ -285,7 +301,8 @@ workers_option = click.option(
     "--workers", type=int, default=None, metavar="N",
     help="Crawl with N processes sharing the crawl through Redis (default 1: one process, no Redis). Without "
          "--redis, funnelcheck starts a private redis-server for the crawl (the Debian package redis-server). "
-         "With --redis, 0 only coordinates: workers on other machines join (funnelcheck worker).")
+         "With --redis, 0 only coordinates: workers on other machines join (funnelcheck worker); --workers 0 "
+         "without --redis reads $FUNNELCHECK_REDIS_URL, which keeps a password out of the process list.")
 redis_option = click.option(
     "--redis", default=None, metavar="URL",
     help="Redis the workers share, e.g. redis://10.0.0.5:6379/0 or unix:///run/redis/redis.sock; "
@@ -549,7 +566,7 @@ def resume(ctx, crawl_id, config_path, email_to, email_always, workers, redis, d
     fetched; the report is that of the whole crawl. A scheduled audit that was cut short
     (--max-time, a reboot) still mails its diff: resume it with the same --email-diff.
     """
-    from crawler.config import check_cluster
+    from crawler.config import check_cluster, cluster_redis
     from crawler.run import ResumeError, resumable
     from crawler.store import default_path
 
@@ -558,7 +575,7 @@ def resume(ctx, crawl_id, config_path, email_to, email_always, workers, redis, d
     try:
         config = load_config(config_path) if config_path else {}
         workers = config.get("workers", 1) if workers is None else workers
-        redis = redis or config.get("redis")
+        redis = cluster_redis(workers, redis or config.get("redis"))
         check_cluster(workers, redis)
     except ConfigError as exc:
         fail(str(exc))
@@ -594,7 +611,9 @@ def worker(ctx, redis_url, local_verbose):
     queue, its seen URLs and its politeness limits (--concurrency per host, robots.txt,
     Retry-After) with every other worker, sends what it finds to the coordinator's store, and
     stops when the crawl is done. Ctrl-C (or SIGTERM) leaves cleanly: the requests it had in
-    flight go to the other workers. Workers can join and leave at any time.
+    flight go to the other workers. Workers can join and leave at any time. A crawl that renders
+    pages built with JavaScript (--render) renders them in this machine's Chromium: without one,
+    the worker says so and exits 2 (the other workers crawl on).
     """
     from crawler.config import check_cluster
 

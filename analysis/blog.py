@@ -10,8 +10,10 @@ any other pass over the nodes; :class:`BlogScope` is the crawl's scope with the 
 
 What counts (policy as data, below): a post is a page that is dated (``signals["dated"]``) or
 sits at a dated path (``/2024/05/slug/``), not a listing (one ``<article>`` at most), not the
-home page, not a conversion page by its address and no ``<meta refresh>`` stub
-(``signals["refresh"]``: Docusaurus keeps each post's old dated address as one). ``signals["posting"]`` alone (schema.org
+home page, not a conversion page by its address, no ``<meta refresh>`` stub
+(``signals["refresh"]``: Docusaurus keeps each post's old dated address as one) and not a page
+whose canonical link names another site (``signals["canonical"]``: a page a hacked plugin
+injected, copied from a spam server, is not the company's post; rule ``canonical-elsewhere``). ``signals["posting"]`` alone (schema.org
 Article or ``og:type=article``, which WordPress SEO plugins put on every page) marks a post only
 where the folder is a blog already. The blog is the folder with the most posts (at least
 :data:`MIN_POSTS`); root-level posts make a blog only beside a post listing and when they are
@@ -22,7 +24,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Iterable
+from typing import Callable, Iterable
 
 from crawler.scope import BLOG, SITE, is_blog_path
 
@@ -139,9 +141,29 @@ def _is_archive(path: str) -> bool:
     return bool(ARCHIVE.search(path) or PAGED.search(path) or DATE_ARCHIVE.search(path))
 
 
-def detect_blog(pages: Iterable[tuple[str, dict, str | None]], site: Iterable[str] = ()) -> DetectedBlog:
+def own_canonical(url: str, canonical: str) -> bool:
+    """Does a page's canonical link name the page's own site (its host, ``www.`` or not; a
+    relative one always does)? What :func:`detect_blog` asks when the caller knows no better
+    (the crawl's scope knows the company's other hosts).
+
+    >>> own_canonical("https://www.a.example/x/", "https://a.example/x/"), own_canonical("https://a.example/x/", "/x/")
+    (True, True)
+    >>> own_canonical("https://www.a.example/x/", "http://13.51.214.76/x/")
+    False
+    """
+    if "://" not in canonical:
+        return True
+    host = _origin(canonical).split("://", 1)[1].lower()
+    mine = _origin(url).split("://", 1)[-1].lower()
+    return host.removeprefix("www.") == mine.removeprefix("www.")
+
+
+def detect_blog(pages: Iterable[tuple[str, dict, str | None]], site: Iterable[str] = (),
+                own: Callable[[str, str], bool] = own_canonical) -> DetectedBlog:
     """Find the blog among a crawl's owned pages: ``(url, signals, conversion)`` for each HTML
-    page read (``site``: the site's prefixes, whose own root is never a blog folder).
+    page read (``site``: the site's prefixes, whose own root is never a blog folder; ``own``:
+    whether a page's canonical link, ``own(url, canonical)``, names the company's site: a page
+    whose canonical names another is no page of its blog).
 
     A blog under a path prefix (an Eleventy site served under ``/website/``):
 
@@ -168,6 +190,14 @@ def detect_blog(pages: Iterable[tuple[str, dict, str | None]], site: Iterable[st
     >>> b = detect_blog([(f"{r}p{i}/", {"dated": True}, None) for i in range(9)] + [(r + "blog/", {}, None)], [r])
     >>> b.pages, b.prefixes, b.named
     (frozenset(), (), ('https://b.example/blog/',))
+
+    Pages injected into the site, their canonical on a spam server, are no posts of the company:
+
+    >>> spam = [(f"{r}loan-{i}/", {"dated": True, "canonical": f"http://13.51.214.76/loan-{i}/"}, None) for i in range(8)]
+    >>> pages = [(r, {}, None), (r + "blog/", {}, None)] + [(f"{r}post-{i}/", {"dated": True}, None) for i in range(4)]
+    >>> pages += [(r + f"p{i}/", {}, None) for i in range(4)]
+    >>> b = detect_blog(pages + spam, [r]); b.posts, b.covers(r + "loan-1/"), b.covers(r + "post-1/")
+    (4, False, True)
     """
     roots = {_path(s) for s in site} or {"/"}
     posts: Counter = Counter()          # (origin, folder) -> posts in it
@@ -189,6 +219,8 @@ def detect_blog(pages: Iterable[tuple[str, dict, str | None]], site: Iterable[st
             continue  # the home page is no post
         if signals.get("refresh"):
             continue  # a <meta refresh> stub (an old address kept for old links) is no post: its target is
+        if signals.get("canonical") and not own(url, signals["canonical"]):
+            continue  # another site's page (injected spam, a copy): not the company's post, nor one of its pages
         if _is_archive(path):
             archives.append(url)
             base = PAGED.split(path)[0] + "/" if PAGED.search(path) else None

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from analysis.status import UNCHECKED, UNVERIFIED, resolve
 from crawler.options import CrawlOptions
-from crawler.scope import APP, BLOG, EXTERNAL, OWNED, SITE, Scope
+from crawler.scope import APP, BLOG, COMPANY, EXTERNAL, OWNED, SITE, Scope, is_download_page
 from crawler.urls import dedupe_key
 
 if TYPE_CHECKING:  # networkx is imported where a graph is built: a report that needs none starts faster
@@ -543,7 +543,8 @@ class GraphBuilder:
             return
         found = g.graph["blog"] = detect_blog(
             ((url, d.get("signals"), d.get("conversion")) for url, d in g.nodes(data=True)
-             if d.get("role") == "page" and d.get("parsed") and d.get("tier") in OWNED), scope.site)
+             if d.get("role") == "page" and d.get("parsed") and d.get("tier") in OWNED), scope.site,
+            lambda _, canonical: scope.tier(canonical) in COMPANY)  # (rule canonical-elsewhere's test)
         if not found:
             return
         g.graph["scope"] = self.scope = BlogScope(scope, found)
@@ -581,6 +582,7 @@ class GraphBuilder:
                 refresh = refresh_target(g, url)
                 if refresh is not None and refresh != url:
                     data["stub"] = refresh  # <meta refresh>: a redirect a browser follows, not a page
+        _download_offers(g)
         for url, data in g.nodes(data=True):
             if data.get("stub"):
                 final = g.nodes[landing_page(g, url)]
@@ -633,6 +635,32 @@ def no_network(g) -> dict | None:
 
 
 _CONTACT = re.compile(r"contact|get[ -]in[ -]touch|kontakt|talk to us|reach us", re.I)
+
+
+def _download_offers(g) -> None:
+    """A project that sells nothing (no purchase page, no price on a page of its site; a blog post
+    may discuss others' prices: an open-source project) offers its download: its download or
+    install pages (:func:`crawler.scope.is_download_page`) are its conversion, ``download`` (hop's
+    ``./download/``, answer's ``/download``).
+
+    >>> s = "https://a.example/"
+    >>> page = lambda url, **kw: {"url": url, "role": "page", "status": 200, "parsed": 1, **kw}
+    >>> rows = [page(s), page(s + "download/"), page(s + "blog/alternatives/", signals='{"price": true}')]
+    >>> g = graph_from(rows, [(s, s + "download/", "nav", "other")], site=[s])
+    >>> g.nodes[s + "download/"]["conversion"]
+    'download'
+    >>> g = graph_from(rows + [page(s + "pricing/")], [(s, s + "download/", "nav", "other")], site=[s])
+    >>> g.nodes[s + "download/"]["conversion"] is None
+    True
+    """
+    downloads = [url for url, data in g.nodes(data=True) if data.get("tier") in OWNED and not data.get("conversion")
+                 and data.get("role") in (None, "page") and is_download_page(url)]
+    if not downloads or any(data.get("conversion") == "purchase" or (
+            data.get("tier") == SITE and ((data.get("signals") or {}).get("price") or (data.get("signals") or {}).get("buy")))
+                            for _, data in g.nodes(data=True)):
+        return
+    for url in downloads:
+        g.nodes[url]["conversion"] = "download"
 
 
 def is_contact_page(url: str, title: str) -> bool:

@@ -19,7 +19,9 @@ An item whose cost is below :data:`NOISE_FLOOR` is left out unless its severity 
 broken image costs no conversion the model sees, but is still worth fixing). A broken path to
 an offer (a broken link that names one, a lead form posting nowhere) comes first, when it is
 above the floor or high: it loses leads for certain, where the other costs are the model's redistribution of
-clicks (DOMAIN.md: lead plumbing comes first in any list of what to fix). A mild step
+clicks (DOMAIN.md: lead plumbing comes first in any list of what to fix). A broken call to action
+(:data:`CALL_TO_ACTION`: a product page's 'Find out how' to a case study that answers 404) comes
+next, above the model's costs too: every visitor who does what the page asks hits it. A mild step
 (:data:`MILD_RULES`: site pages linking the blog) comes after every other item. Then items are ranked
 by cost, then severity, then the pages they stand on. Each says in words what it costs and why
 it is there, and carries a fix line that fits its rule, region and kind (:func:`fix_line`,
@@ -28,6 +30,7 @@ from :data:`analysis.rules.fixes.FIXES`).
 from __future__ import annotations
 
 import re
+from functools import partial
 from urllib.parse import urlsplit
 
 from analysis.findings import RANK, worst
@@ -58,13 +61,26 @@ OFFER_GOALS = (
                 re.I), "buy"),
     (re.compile(r"\b(newsletter|subscribe)\b|/(newsletter|subscribe|mailing-list)", re.I), "subscribe"),
 )
+# The anchor text of a call to action: a button or a "Find out how" a page asks its visitors to click
+# (checked on the whole text, as data). Broken, it is fixed right after a broken path to an offer:
+# every visitor who does what the page asks hits the dead end (scantrust's product pages: 'Find
+# out how' to a case study that answers 404).
+CALL_TO_ACTION = re.compile(
+    r"^\W*(find out (how|more)|learn (how|more)|read (more|on|the (full )?(case study|story|report|guide))|"
+    r"read (case study|story)|see (how|more|it in action|the case study)|discover( (how|more))?|explore|"
+    r"get (started|the guide|the report)|try( it)?( (now|free|for free))?|download( now)?|watch( (now|the video))?|"
+    r"view (the )?(case study|demo|more)|more info|click here|tell me more|show me how|"
+    r"(leggi|scopri|mehr erfahren|en savoir plus|lire la suite|leer m[aá]s|saber m[aá]s)\b.*)\W*$", re.I)
 # The goal of an offer known only by its kind (the crawl's ``conversion``), when no word says more.
-KIND_GOALS = {"lead": "leave their details", "purchase": "buy"}
+KIND_GOALS = {"lead": "leave their details", "purchase": "buy", "download": "download it"}
 PLATFORM_NAMES = {"twitter": "X", "twitter-links": "X", "linkedin": "LinkedIn", "facebook": "Facebook", "instagram": "Instagram",
                   "youtube": "YouTube", "tiktok": "TikTok", "pinterest": "Pinterest", "threads": "Threads",
                   "medium": "Medium", "github": "GitHub", "bluesky": "Bluesky", "mastodon": "Mastodon",
                   "reddit": "Reddit", "discord": "Discord", "slack": "Slack", "whatsapp": "WhatsApp",
                   "telegram": "Telegram", "tumblr": "Tumblr", "vimeo": "Vimeo", "xing": "XING"}
+# Platforms whose content is code (a repository, an issue tracker): an open-source project sends its
+# contributors there on purpose; "embed or quote the post" is no fix for them.
+CODE_PLATFORMS = frozenset({"github", "gitlab", "bitbucket", "codeberg"})
 # "the footer's 3 follow icons": whose, and what a row of profile links there is called.
 REGION_OWNER = {"header": "the header's", "nav": "the navigation's", "footer": "the footer's",
                 "aside": "the sidebar's", "main": "the page body's", "body": "the page body's", "head": "the page head's"}
@@ -94,6 +110,16 @@ def offer_goal(url: str, text: str | None = None, conversion: str | None = None)
             if pattern.search(where):
                 return goal
     return KIND_GOALS.get(conversion or "")
+
+
+def call_to_action(text: str | None) -> bool:
+    """Is ``text`` (a link's anchor text) a call to action, a button's words rather than a phrase of
+    a sentence? (:data:`CALL_TO_ACTION`)
+
+    >>> [call_to_action(t) for t in ("Find out how", "Read case study →", "Leggi il caso di studio", "technology", None)]
+    [True, True, True, False, False]
+    """
+    return bool(text and CALL_TO_ACTION.match(" ".join(text.split())))
 
 
 def fix_line(rule: str, kind: str | None = None, region: str | None = None, fixes: dict | None = None) -> str | None:
@@ -129,19 +155,34 @@ def audience(entries: list[dict]) -> str:
     return home if not blog else f"the blog or {home}"
 
 
-def per_visitors(cost: float, who: str) -> tuple[str, str]:
-    """``(of N visitors who land on WHO, about K)`` for ``cost`` per 100: per 100 when it comes
-    to one or more, per 1,000 below.
+def per_visitors(cost: float, who: str, scale: int | None = None) -> tuple[str, str]:
+    """``(of N visitors who land on WHO, about K)`` for ``cost`` per 100: of ``scale`` visitors
+    (100 or 1,000: a plan says every item on one, :func:`plan_scale`); without it per 100 when
+    it comes to one or more, per 1,000 below.
 
     >>> per_visitors(3.2, "the blog"), per_visitors(0.42, "the blog")
     (('of 100 visitors who land on the blog', 'about 3'), ('of 1,000 visitors who land on the blog', 'about 4'))
     >>> per_visitors(0.03, "the blog")
     ('of 1,000 visitors who land on the blog', 'fewer than 1')
+    >>> per_visitors(3.2, "the blog", 1000), per_visitors(0.03, "the blog", 100)
+    (('of 1,000 visitors who land on the blog', 'about 32'), ('of 100 visitors who land on the blog', 'fewer than 1'))
     """
-    if cost >= 0.95:
-        return f"of 100 visitors who land on {who}", f"about {round(cost):,}"
-    k = round(cost * 10)
-    return f"of 1,000 visitors who land on {who}", f"about {k}" if k >= 1 else "fewer than 1"
+    if scale is None:
+        scale = 100 if cost >= 0.95 else 1000
+    k = round(cost * scale / 100)
+    return f"of {scale:,} visitors who land on {who}", f"about {k:,}" if k >= 1 else "fewer than 1"
+
+
+def plan_scale(costs) -> int:
+    """The one scale a plan's items say their cost on (per 100 or per 1,000 entry visitors), from
+    the costs its words give as a number: per 1,000 when one of them would be "fewer than 1" of
+    100 but is one or more of 1,000, else per 100 (a list mixing "of 100" and "of 1,000" reads
+    as if its numbers compared: "about 2 of 100" above "about 7 of 1,000").
+
+    >>> plan_scale([13.7, 2.1]), plan_scale([13.7, 0.4]), plan_scale([13.7, 0.9]), plan_scale([13.7, 0.02]), plan_scale([])
+    (100, 1000, 100, 100, 100)
+    """
+    return 1000 if any(0.05 <= c < 0.5 for c in costs) else 100
 
 
 def _path(url: str, g) -> str:
@@ -186,12 +227,44 @@ def _names(findings, scope) -> list[str]:
     return out
 
 
-def _broken_kind(node: dict, goal: str | None, forms: int, links: int) -> str:
+def _code(findings, scope, every=all) -> bool:
+    """Are ``every`` (or any) of the findings' targets on a code host (:data:`CODE_PLATFORMS`)?
+
+    >>> from crawler.scope import Scope
+    >>> from analysis.findings import Finding
+    >>> fs = [Finding("backward-social", "low", u, "m") for u in ("https://github.com/", "https://youtube.com/")]
+    >>> _code(fs, Scope()), _code(fs, Scope(), any), _code(fs[:1], Scope())
+    (False, True, True)
+    """
+    if scope is None:
+        return False
+    return every(getattr(scope.platform(f.target), "name", None) in CODE_PLATFORMS for f in findings)
+
+
+def _styled(findings, g) -> bool:
+    """Are the findings' sources all stylesheets (files, not pages: a ``url()`` in their rules)?"""
+    sources = [u for f in findings for u in f.sources]
+    return g is not None and bool(sources) and all((g.node_data.get(u) or {}).get("role") == "asset" for u in sources)
+
+
+def _broken_kind(node: dict, goal: str | None, forms: int, links: int, url: str = "") -> str:
+    """What a broken target is to the visitor: a form's target, an offer, a file a page loads, a
+    page (an owned one), a social profile or another site. A page that a ``<link>`` in the head
+    names too (an ``hreflang`` alternate: the crawler met it as a file) is a page where visitors
+    click links to it (answer's language menu into the missing /zh-CN/).
+
+    >>> _broken_kind({"role": "asset", "tier": "site"}, None, 0, 3, "https://a.example/zh-CN/blog/")
+    'page'
+    >>> _broken_kind({"role": "asset", "tier": "site"}, None, 0, 3, "https://a.example/logo.png")
+    'asset'
+    """
     if forms and not links:
         return "form"
     if goal and node.get("role") != "asset":
         return "offer"
     role, tier = node.get("role"), node.get("tier")
+    if role == "asset" and links and tier in COMPANY and url and _asset_noun(url) == "file" and not _looks_like_file(url):
+        return "page"
     if role == "asset":
         return "asset"
     if tier == "social":
@@ -217,17 +290,25 @@ def _broken_node(f, g) -> dict:
     return next(n for n in found if n.get("role") == role)
 
 
+def _looks_like_file(url: str) -> bool:
+    """A path that ends in a file name with an extension other than a page's (``.html``)."""
+    last = urlsplit(url).path.rsplit("/", 1)[-1]
+    return "." in last and not last.lower().endswith((".html", ".htm", ".php", ".asp", ".aspx"))
+
+
 def _asset_noun(url: str) -> str:
     path = urlsplit(url).path
     return next((noun for pattern, noun in ASSET_NOUNS if pattern.search(path)), "file")
 
 
-def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g, pages: int) -> str:
-    """One sentence: what the item costs and why it is there (``pages``: the pages its findings stand on)."""
+def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g, pages: int,
+           scale: int | None = None) -> str:
+    """One sentence: what the item costs and why it is there (``pages``: the pages its findings
+    stand on; ``scale``: per 100 or per 1,000 visitors, the plan's :func:`plan_scale`)."""
     f = fs[0]
     scope = g.graph.get("scope") if g is not None else None
     on = _plural(pages, "page")
-    of, about = per_visitors(max(cost, 0.0), who)
+    of, about = per_visitors(max(cost, 0.0), who, scale)
     measure = effect.get("measure")
     link = "links" if pages == 1 else "link"
     if measure == "repair" and isinstance(f.detail, dict) and f.detail.get("cause"):  # a group of broken URLs
@@ -244,6 +325,12 @@ def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g, 
         if kind_of_item == "form":
             return f"a form on {on} sends its visitors to {_path(f.target, g)}; it {answer}: {of}, {about} leads are lost"
         if kind_of_item == "asset":
+            if _styled(fs, g):  # named in a stylesheet's rules (couchdb's doc.css: a background logo): pages show it
+                styles = [u for x in fs for u in x.sources]
+                sheets = listing(sorted({_path(u, g) for u in styles}), 2)
+                return (f"the stylesheet{'s' if len(set(styles)) > 1 else ''} {sheets} load{'' if len(set(styles)) > 1 else 's'} "
+                        f"the {_asset_noun(f.target)} {_path(f.target, g)}; it {answer}: it shows broken on every page "
+                        "styled with it (no effect on the way to an offer)")
             verb = "load" if pages != 1 else "loads"
             where = "there" if pages == 1 else "on every one of them"
             return (f"{on} {verb} the {_asset_noun(f.target)} {_path(f.target, g)}; it {answer}: it shows broken "
@@ -279,7 +366,8 @@ def _words(kind_of_item: str, fs: list, effect: dict, cost: float, who: str, g, 
         if kind == "share":
             return f"{_plural(len(names), 'share button')} ({listing(names, 4)}) {REGION_IN[region]} on {on}: {lost}"
         if kind == "content":
-            return f"links to posts or videos on {listing(names, 4)} {REGION_IN[region]} on {on}: {lost}"
+            what = "posts, videos or code" if _code(fs, scope, any) else "posts or videos"
+            return f"links to {what} on {listing(names, 4)} {REGION_IN[region]} on {on}: {lost}"
         if kind == "third-party":
             return f"links to other people's social accounts ({listing(names, 4)}) {REGION_IN[region]} on {on}: {lost}"
         noun = "follow links" if region in ("main", "body") else "follow icons"
@@ -328,7 +416,7 @@ def _collapse(items: list[dict], by_id: dict, g) -> list[dict]:
                  "visitor's way to an offer" if x["rule"] in BROKEN_RULES else
                  f"{len(xs):,} {x['rule']} findings on {_plural(pages, 'page')} (e.g. {examples}): no measured effect "
                  "on the way to an offer")
-        out.append({**x, "ids": [i for y in xs for i in y["ids"]], "targets": [t for y in xs for t in y["targets"]],
+        out.append({**x, "say": None, "cta": False, "ids": [i for y in xs for i in y["ids"]], "targets": [t for y in xs for t in y["targets"]],
                     "severity": worst(y["severity"] for y in xs), "region": None, "pages": pages,
                     "links": sum(y["links"] for y in xs), "cost": round(sum(y["cost"] for y in xs), 4),
                     "words": words})
@@ -354,23 +442,28 @@ def _item(fs: list, effect: dict, who: str, g) -> dict:
     cost = float(effect.get("cost") or 0.0)
     kind = (f.detail or {}).get("kind") if isinstance(f.detail, dict) else None
     region = f.region
+    scope = g.graph.get("scope") if g is not None else None
     if f.rule in BROKEN_RULES:
         node = _broken_node(f, g)
         goal = effect.get("offer") if effect.get("measure") == "repair" else offer_goal(
             f.target, None, node.get("conversion"))
-        kind = _broken_kind(node, goal, effect.get("forms", 0), effect.get("links", 1))
+        kind = _broken_kind(node, goal, effect.get("forms", 0), effect.get("links", 1), f.target)
         if isinstance(f.detail, dict) and f.detail.get("kind"):  # the rule's own kind (a stylesheet's images)
             kind = f.detail["kind"]
         region = region or effect.get("region")
     elif effect.get("measure") == "lead":
         kind = kind or "form"
     pages = len({u for x in fs for u in x.sources}) if len(fs) > 1 else f.count
-    return {"id": f.id, "ids": [x.id for x in fs], "rule": f.rule, "severity": worst(x.severity for x in fs),
+    # a broken call to action: a dead end for every visitor who does what the page asks
+    cta = (f.rule in BROKEN_RULES and kind == "page" and f.severity == "high" and effect.get("measure") == "repair"
+           and call_to_action(effect.get("text")))
+    return {"cta": cta, "id": f.id, "ids": [x.id for x in fs], "rule": f.rule, "severity": worst(x.severity for x in fs),
             "region": region, "kind": kind, "target": f.target, "targets": [x.target for x in fs], "pages": pages,
             "links": effect.get("links", 0), "cost": round(cost, 4), "measure": effect.get("measure"),
             "flow": effect.get("flow"),
-            "words": _words(kind, fs, effect, cost, who, g, pages),
-            "fix": fix_line(f.rule, kind, region)}
+            "words": None, "say": partial(_words, kind, fs, effect, cost, who, g, pages),  # (said on the plan's scale)
+            "fix": fix_line(f.rule, "code" if kind == "content" and _code(fs, scope) else
+                            "stylesheet" if kind == "asset" and _styled(fs, g) else kind, region)}
 
 
 def action_plan(audit_or_graph, findings, metrics: dict) -> list[dict]:
@@ -419,8 +512,25 @@ def action_plan(audit_or_graph, findings, metrics: dict) -> list[dict]:
     items = _collapse(items, by_id, g)
     items.sort(key=lambda x: (not ((x["kind"] in PLUMBING or x["measure"] == "lead")
                                    and (x["cost"] >= NOISE_FLOOR or x["severity"] == "high")),
-                              x["rule"] in MILD_RULES, -x["cost"],
+                              x["rule"] in MILD_RULES, not x.get("cta"), -x["cost"],
                               RANK[x["severity"]], -x["pages"], x["rule"], x["id"]))
+    return _said(items)
+
+
+FIRST = 5  # the items a report opens with ("Fix first"): their costs choose the plan's scale
+
+
+def _said(items: list[dict]) -> list[dict]:
+    """The items with their words, every cost on the one scale of :func:`plan_scale` (built
+    after the ranking and the merging: the first :data:`FIRST` items, those a report opens with,
+    decide it; an item further down that costs less than 1 of 100 says so on that scale)."""
+    says = [(x, x.pop("say", None)) for x in items]
+    for x in items:
+        x.pop("cta", None)
+    scale = plan_scale(x["cost"] for x, say in says[:FIRST] if say is not None and say(100) != say(1000))
+    for x, say in says:
+        if say is not None:
+            x["words"] = say(scale)
     return items
 
 

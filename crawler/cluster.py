@@ -31,6 +31,12 @@ key (under the ns)      type     what it holds
                                  ``seed:<key>`` / ``seeds`` (targets not answered yet), ``seq``
 ``limits``              hash     shared counters of ``--max-pages``, ``--depth`` and traps
                                  (``pages``, ``v:``, ``h:``, ``f:``, ``y:``, ``t:``, ``e:``, ``c:``, ``k:<template>``)
+``render``              hash     ``--render auto``'s plan (:class:`crawler.clustered.ClusterRenderPlan`):
+                                 ``s:``, ``l:<template>`` its samples sent and compared, ``r:<template>``
+                                 it renders, ``m:<template>`` pages read as served past the
+                                 re-render bound, ``templates``, ``waited``
+``render:wait:<tpl>``   list     pages of a template read as served while its samples were out
+                                 (rendered once one of them differs)
 ``limits:depth``        set      digests of the keys ``--depth`` left out (and
 ``limits:max_pages``    set      ... ``--max-pages``): what the summary counts
 ``workers``             hash     worker id -> JSON ``{"host", "pid", "started"}``
@@ -169,9 +175,11 @@ def connect(url: str):
 
 #: How the processes of a crawl talk: bumped whenever what they put in Redis changes (2: requests
 #: as :func:`crawler.queues.compact` entries, items in marshal; 3: a trap pattern's shape in the
-#: ``limits`` hash, :class:`crawler.extensions.ClusterLimits`). A worker joins only a crawl of its
-#: own protocol: workers on other machines may run another funnelcheck version.
-PROTOCOL = 3
+#: ``limits`` hash, :class:`crawler.extensions.ClusterLimits`; 4: ``--render``'s plan in the
+#: ``render`` hash, :class:`crawler.clustered.ClusterRenderPlan`, and items that reread a page).
+#: A worker joins only a crawl of its own protocol: workers on other machines may run another
+#: funnelcheck version.
+PROTOCOL = 4
 
 
 def announcement(token: str, crawl: dict, db_path: str | None, resume: bool, verbose: int = 0) -> dict:

@@ -12,6 +12,8 @@ in Redis (keys of :mod:`crawler.cluster`):
   site) and the handles of the business's own profiles, in ``state`` with a ``seq`` the workers
   check with every read of the queue (:class:`crawler.queues.StreamQueue`);
 - the limits (:class:`crawler.extensions.ClusterLimits`);
+- ``--render auto``'s plan: which pages of a template are its samples, which templates render,
+  the pages read as served while their template's samples were out (:class:`ClusterRenderPlan`);
 - what a callback or an errback made goes to Redis with the request's acknowledgement
   (:mod:`crawler.streams`; Scrapy 2.19 runs errbacks' output past the spider middlewares, so
   the errbacks hand it over here).
@@ -25,7 +27,8 @@ import scrapy
 
 from crawler import cluster
 from crawler.downloader import Dropped
-from crawler.extensions import ClusterLimits
+from crawler.extensions import ClusterLimits, cluster_unrendered
+from crawler.render import MAX_TEMPLATES, REQUEUE, SAMPLE, SAMPLES, TEMPLATE, RenderPlan, template_of
 from crawler.spiders.funnel import FunnelSpider
 
 logger = logging.getLogger(__name__)
@@ -84,6 +87,99 @@ class SharedSeeds:
         return len(self) > 0
 
 
+# --render auto's plan, shared (the ``render`` hash: s:<template> samples sent, l:<template> samples
+# compared, r:<template> its samples differed: it renders, m:<template> pages read as served past
+# REQUEUE, ``templates`` sampled, ``waited`` pages in the ``render:wait:<template>`` lists)
+# KEYS: render hash, the template's waiting list; ARGV: template, url, SAMPLES, MAX_TEMPLATES, REQUEUE
+# Returns: r (its template renders), s (a sample), w (read as served: its samples are out), f (read
+# as served, for good: its samples were alike, or too many templates)
+_RENDER_DECIDE = """
+local t = ARGV[1]
+if redis.call('HEXISTS', KEYS[1], 'r:' .. t) == 1 then return 'r' end
+local n = tonumber(redis.call('HGET', KEYS[1], 's:' .. t) or '0')
+if n >= tonumber(ARGV[3]) then
+  if tonumber(redis.call('HGET', KEYS[1], 'l:' .. t) or '0') >= n then return 'f' end
+  if tonumber(redis.call('HGET', KEYS[1], 'waited') or '0') < tonumber(ARGV[5]) then
+    redis.call('RPUSH', KEYS[2], ARGV[2])
+    redis.call('HINCRBY', KEYS[1], 'waited', 1)
+  else
+    redis.call('HINCRBY', KEYS[1], 'm:' .. t, 1)
+  end
+  return 'w'
+end
+if n == 0 then
+  if tonumber(redis.call('HGET', KEYS[1], 'templates') or '0') >= tonumber(ARGV[4]) then return 'f' end
+  redis.call('HINCRBY', KEYS[1], 'templates', 1)
+end
+redis.call('HINCRBY', KEYS[1], 's:' .. t, 1)
+return 's'
+"""
+# KEYS: render hash, the template's waiting list; ARGV: template, differs (1/0)
+# Returns the pages of the template read as served meanwhile, to render now (its first differing sample)
+_RENDER_LEARN = """
+local t = ARGV[1]
+local learned = redis.call('HINCRBY', KEYS[1], 'l:' .. t, 1)
+if ARGV[2] == '1' and redis.call('HSETNX', KEYS[1], 'r:' .. t, 1) == 1 then
+  local again = redis.call('LRANGE', KEYS[2], 0, -1)
+  redis.call('DEL', KEYS[2])
+  if #again > 0 then redis.call('HINCRBY', KEYS[1], 'waited', 0 - #again) end
+  return again
+end
+if ARGV[2] == '1' or learned >= tonumber(redis.call('HGET', KEYS[1], 's:' .. t) or '0') then
+  local n = redis.call('LLEN', KEYS[2])
+  if n > 0 then
+    redis.call('HINCRBY', KEYS[1], 'waited', 0 - n)
+    redis.call('DEL', KEYS[2])
+  end
+end
+return {}
+"""
+
+
+class ClusterRenderPlan(RenderPlan):
+    """:class:`crawler.render.RenderPlan` of one worker: the plan is the crawl's, in Redis (the
+    ``render`` hash and ``render:wait:<template>`` lists), decided and learned atomically by
+    scripts, so the workers together sample :data:`~crawler.render.SAMPLES` pages of a template,
+    as one process does, and a template one worker's sample showed to differ is rendered by every
+    worker, the pages any worker read as served meanwhile included (by the worker that learned it).
+
+    A round trip for a page only while its template is undecided: a template that renders, or
+    whose samples were all alike, is remembered here (a few bytes a template, at most
+    :data:`~crawler.render.MAX_TEMPLATES`)."""
+
+    def __init__(self, mode: str, browser: bool, client, token: str):
+        super().__init__(mode, browser)
+        self.client, self.token = client, token
+        self.hash = cluster.key(token, "render")
+        self._decide = client.register_script(_RENDER_DECIDE)
+        self._learn = client.register_script(_RENDER_LEARN)
+        self.settled: dict[str, bool] = {}   # template -> renders (True) or never (False), as Redis said
+
+    def _wait_key(self, template: str) -> str:
+        return cluster.key(self.token, f"render:wait:{template}")
+
+    def by_template(self, url: str) -> str | None:
+        template = template_of(url)
+        settled = self.settled.get(template)
+        if settled is not None:
+            return TEMPLATE if settled else None
+        said = self._decide(keys=[self.hash, self._wait_key(template)],
+                            args=[template, url, SAMPLES, MAX_TEMPLATES, REQUEUE])
+        said = said.decode() if isinstance(said, bytes) else said
+        if said in ("r", "f") and len(self.settled) < MAX_TEMPLATES:
+            self.settled[template] = said == "r"
+        return TEMPLATE if said == "r" else SAMPLE if said == "s" else None
+
+    def learn(self, template: str, differs: bool) -> list[str]:
+        again = self._learn(keys=[self.hash, self._wait_key(template)], args=[template, 1 if differs else 0])
+        if differs and len(self.settled) < MAX_TEMPLATES:
+            self.settled[template] = True
+        return [u.decode() if isinstance(u, bytes) else u for u in again]
+
+    def unrendered(self) -> dict[str, int]:
+        return cluster_unrendered(self.client, self.token)
+
+
 class ClusteredSpider(FunnelSpider):
     name = "funnel"
 
@@ -106,6 +202,7 @@ class ClusteredSpider(FunnelSpider):
         self._take_start = self.client.register_script(_TAKE_START)
         self.shared_seq = -1
         self.shared_state_seen(int(self.client.hget(self.state_key, "seq") or 0))
+        self.render = ClusterRenderPlan(self.render.mode, self.render.browser, self.client, self.token)
 
     # -- shared state ---------------------------------------------------------------------
     def shared_state_seen(self, seq: int) -> None:
@@ -229,4 +326,4 @@ class ClusteredSpider(FunnelSpider):
         return self.sender.through(failure.request, super().on_support_error(failure))
 
 
-__all__ = ["ClusteredSpider", "SharedSeeds"]
+__all__ = ["ClusterRenderPlan", "ClusteredSpider", "SharedSeeds"]

@@ -12,8 +12,9 @@ import os
 import re
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from crawler.urls import RemapRule, URLError, normalize, origin
+from crawler.urls import RemapRule, URLError, normalize, origin, redact_credentials
 
 DEFAULTS: dict = {
     "targets": [],
@@ -220,7 +221,7 @@ def check_cluster(workers, redis) -> None:
     >>> check_cluster(0, None)
     Traceback (most recent call last):
     ...
-    crawler.config.ConfigError: --workers 0 only coordinates: give --redis URL where workers join
+    crawler.config.ConfigError: --workers 0 only coordinates: give --redis URL (or $FUNNELCHECK_REDIS_URL) where workers join
     >>> check_cluster(-1, None)
     Traceback (most recent call last):
     ...
@@ -229,14 +230,53 @@ def check_cluster(workers, redis) -> None:
     Traceback (most recent call last):
     ...
     crawler.config.ConfigError: --redis takes a URL like redis://host:6379/0 or unix:///path/redis.sock, got 'localhost:6379'
+    >>> check_cluster(2, "redis://:s3cret@127.0.0.1:16391/abc")
+    Traceback (most recent call last):
+    ...
+    crawler.config.ConfigError: --redis names its database by number (redis://host:6379/0), got 'redis://:***@127.0.0.1:16391/abc'
     """
     if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
         raise ConfigError(f"--workers must be >= 0, got {workers!r}")
     if redis is not None and (not isinstance(redis, str) or not redis.lower().startswith(REDIS_SCHEMES)
                               or len(redis) <= len(redis.split("://")[0]) + 3):
-        raise ConfigError(f"--redis takes a URL like redis://host:6379/0 or unix:///path/redis.sock, got {redis!r}")
+        raise ConfigError(f"--redis takes a URL like redis://host:6379/0 or unix:///path/redis.sock, got "
+                          f"{_masked(redis)!r}")
+    if redis is not None and redis.lower().startswith(("redis://", "rediss://")):
+        database = urlsplit(redis).path.strip("/")
+        if database and not database.isdigit():
+            raise ConfigError(f"--redis names its database by number (redis://host:6379/0), got {_masked(redis)!r}")
     if workers == 0 and not redis:
-        raise ConfigError("--workers 0 only coordinates: give --redis URL where workers join")
+        raise ConfigError("--workers 0 only coordinates: give --redis URL (or $FUNNELCHECK_REDIS_URL) where workers join")
+
+
+def _masked(value) -> object:
+    """A ``--redis`` value as an error may show it: a password in it (``redis://:pw@host``, even in
+    a URL of the wrong form) as ``***``.
+
+    >>> _masked("http://:hunter2@127.0.0.1:1/0"), _masked("bob:pw@host:6379"), _masked("localhost:6379")
+    ('http://:***@127.0.0.1:1/0', '***@host:6379', 'localhost:6379')
+    """
+    if not isinstance(value, str) or "@" not in value:
+        return value
+    value = redact_credentials(value)
+    head, at, tail = value.rpartition("@")
+    return value if "://" in head and head.endswith(":***") else f"***@{tail}"
+
+
+def cluster_redis(workers, redis):
+    """The Redis of a crawl with ``workers``: ``redis`` as given (option or funnel.toml), else,
+    for ``--workers 0`` (coordinate only: it needs one), ``$FUNNELCHECK_REDIS_URL``, as
+    ``funnelcheck worker`` reads it (a password kept out of the process list).
+
+    >>> import os; os.environ["FUNNELCHECK_REDIS_URL"] = "redis://:pw@10.0.0.5:6379/0"
+    >>> cluster_redis(0, None), cluster_redis(2, None), cluster_redis(0, "redis://b:6379/0")
+    ('redis://:pw@10.0.0.5:6379/0', None, 'redis://b:6379/0')
+    >>> del os.environ["FUNNELCHECK_REDIS_URL"]; cluster_redis(0, None) is None
+    True
+    """
+    if redis or workers != 0:
+        return redis
+    return os.environ.get("FUNNELCHECK_REDIS_URL") or None
 
 
 def check_render(mode, chromium: str | None) -> str | None:
@@ -359,7 +399,8 @@ def validate(options: dict, formats=()) -> dict:
         raise ConfigError(f"--fail-on must be one of {', '.join(FAIL_LEVELS)}, got {o['fail_on']!r}")
     if formats:
         check_format(o["format"], formats)
-    check_cluster(o.get("workers", 1), o.get("redis"))
+    o["redis"] = cluster_redis(o.get("workers", 1), o.get("redis"))
+    check_cluster(o.get("workers", 1), o["redis"])
     o["chromium"] = check_render(o.get("render", "auto"), o.get("chromium"))
     o["profiles"] = check_profiles(o.get("profiles"))
     o["cache_age_seconds"] = parse_duration(o["cache_age"])

@@ -436,4 +436,17 @@ def cluster_limits_summary(client, token: str, finished: bool = True, earlier: d
 
     summary["max_pages"] = left("limits:max_pages") if finished else 0
     summary["depth"] = left("limits:depth") if finished else 0
+    unrendered = cluster_unrendered(client, token)
+    if unrendered:  # (--render auto: pages past the re-render bound, as StorePipeline adds them)
+        summary["unrendered"] = unrendered
     return summary
+
+
+def cluster_unrendered(client, token: str) -> dict[str, int]:
+    """:meth:`crawler.render.RenderPlan.unrendered` of a cluster crawl (its plan in the ``render``
+    hash, :class:`crawler.clustered.ClusterRenderPlan`): the pages of templates that render that
+    were read as served past :data:`crawler.render.REQUEUE`, ``{template: pages}``."""
+    from crawler.cluster import key
+
+    fields = {k.decode(): v for k, v in client.hgetall(key(token, "render")).items()}
+    return {t[2:]: int(n) for t, n in sorted(fields.items()) if t.startswith("m:") and "r:" + t[2:] in fields}

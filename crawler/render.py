@@ -26,6 +26,13 @@ back to it (:meth:`crawler.browser.RenderHandler.route`); anything else (a WebSo
 preconnect) goes to a proxy that is not there. It is the system's Chromium (``chromium`` on
 PATH or ``--chromium PATH``, :func:`find_chromium`): nothing is downloaded. The driver and the
 browser die with the crawl process, even on ``kill -9`` (:func:`crawler.browser.exec_wrapper`).
+
+A crawl of several workers (``--workers N``) reads pages as one process does: the plan is the
+crawl's, in Redis (:class:`crawler.clustered.ClusterRenderPlan`: a template's samples are taken
+once for all workers, and a template one sample shows to differ renders on every worker), each
+worker renders in its own machine's Chromium, and a worker on a machine without one does not
+join a crawl that renders (:func:`chromium_here`: one line, exit 2). The writer stores a page's
+rendered reading over its reading as served (the item ``rereads`` it: :mod:`crawler.writer`).
 """
 from __future__ import annotations
 
@@ -68,24 +75,62 @@ FLAGS = [f"--proxy-server={NO_PROXY}", "--proxy-bypass-list=<-loopback>", "--hos
 # Elements a single-page app mounts itself into (React, Vue, Angular, Next, Nuxt, Gatsby, Svelte).
 APP_ROOTS = ("#root", "#app", "#__next", "#__nuxt", "#___gatsby", "#svelte", "#q-app", "#react-root", "app-root",
              "[data-reactroot]", "[ng-app]", "[data-v-app]")
+_INSTALL = "install it (apt-get install chromium) or put it on PATH"
+
+
+def chromium_here(crawl: dict, path: str | None = None) -> dict:
+    """The crawl row (``FUNNEL_CRAWL``) a worker on this machine runs: a crawl that renders
+    (``--render auto|always``, with the coordinator's Chromium in its options) renders with this
+    machine's Chromium, the one the coordinator named if it is here, else ``chromium`` on PATH;
+    every worker reads every page as one process does. A machine without Chromium cannot, so
+    it does not join: :class:`ValueError` with the one line that says so (``funnelcheck worker``
+    exits 2 with it; the other workers crawl on). A crawl that renders nothing is unchanged.
+``path``: where to look instead of ``$PATH``.
+
+    >>> crawl = {"id": 1, "options": {"render": "auto", "chromium": "/nonexistent/chromium"}}
+    >>> chromium_here(crawl, path="/nonexistent")  # (a machine with no chromium on its PATH)
+    Traceback (most recent call last):
+    ...
+    ValueError: it renders pages built with JavaScript (--render auto) and this machine has no Chromium (not /nonexistent/chromium, no chromium on PATH): install it (apt-get install chromium) or put it on PATH
+    >>> chromium_here({"id": 1, "options": {"render": "never", "chromium": "/nonexistent/chromium"}})["options"]["chromium"]
+    '/nonexistent/chromium'
+    """
+    options = crawl.get("options") or {}
+    if isinstance(options, str):  # (a crawl row read raw)
+        import json
+
+        options = json.loads(options)
+    given = options.get("chromium")
+    if options.get("render", "never") == "never" or not given:
+        return crawl  # (no Chromium where the crawl started: no worker renders, as that one process would not)
+    found = find_chromium(given, path) or find_chromium(None, path)
+    if found is None:
+        raise ValueError(f"it renders pages built with JavaScript (--render {options.get('render')}) and this "
+                         f"machine has no Chromium (not {given}, no chromium on PATH): {_INSTALL}")
+    if found == given:
+        return crawl
+    return {**crawl, "options": {**options, "chromium": found}}
+
+
 _ASKS_FOR_JS = re.compile(r"(enable|turn on|activate|allow|requires?|need|switch on|support)\W+(?:\w+\W+){0,6}?"
                           r"javascript|javascript\W+(?:\w+\W+){0,4}?(required|disabled|needed|must be)", re.I)
 # a <noscript> that names JavaScript (not Google Tag Manager's <noscript><iframe>): worth a parse
 _NOSCRIPT = re.compile(rb"<noscript\b(?:(?!</noscript)[^\x00]){0,2000}?javascript", re.I | re.S)
 
 
-def find_chromium(given: str | None = None) -> str | None:
+def find_chromium(given: str | None = None, path: str | None = None) -> str | None:
     """The Chromium to render with: ``given`` (``--chromium PATH``) if it is an executable file,
-    else ``chromium`` (or ``chromium-browser``) on PATH; None when there is none.
+    else ``chromium`` (or ``chromium-browser``) on PATH (``path``: on that instead); None when
+    there is none.
 
-    >>> find_chromium("/nonexistent/chromium") is None
-    True
+    >>> find_chromium("/nonexistent/chromium") is None, find_chromium(path="/nonexistent") is None
+    (True, True)
     """
     if given:
-        path = shutil.which(given) if os.sep not in given else given
-        return os.path.abspath(path) if path and os.path.isfile(path) and os.access(path, os.X_OK) else None
+        found = shutil.which(given, path=path) if os.sep not in given else given
+        return os.path.abspath(found) if found and os.path.isfile(found) and os.access(found, os.X_OK) else None
     for name in BROWSERS:
-        found = shutil.which(name)
+        found = shutil.which(name, path=path)
         if found:
             return found
     return None
@@ -230,6 +275,11 @@ class RenderPlan:
             return ALWAYS
         if not self.browser:
             return None
+        return self.by_template(url)
+
+    def by_template(self, url: str) -> str | None:
+        """:meth:`decide` for a page that runs scripts and shows no need of its own (``--render
+        auto``): what its template's samples said, or it is one of them."""
         template = template_of(url)
         if template in self.renders:
             return TEMPLATE
@@ -310,5 +360,5 @@ def playwright_settings(options, chromium: str, timeout: float, user_agent: str)
     }
 
 
-__all__ = ["RENDER_MODES", "RenderPlan", "find_chromium", "link_diff", "needs_javascript", "runs_scripts",
+__all__ = ["RENDER_MODES", "RenderPlan", "chromium_here", "find_chromium", "link_diff", "needs_javascript", "runs_scripts",
            "playwright_settings", "template_of"]

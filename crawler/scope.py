@@ -59,6 +59,18 @@ def handle_key(handle: str) -> str:
 AUTO_BLOG_PREFIXES = ("/blog/", "/news/", "/articles/", "/insights/")
 
 
+def is_download_page(url: str) -> bool:
+    """A project's download or install page by its address (:data:`DOWNLOAD`), not a file.
+
+    >>> is_download_page("https://hop.apache.org/download/"), is_download_page("https://answer.apache.org/download")
+    (True, True)
+    >>> is_download_page("https://a.example/download/hop-2.10.zip"), is_download_page("https://a.example/blog/download-day/")
+    (False, False)
+    """
+    path = urlsplit(url).path
+    return bool(DOWNLOAD.search(path)) and not STATIC_FILE.search(path)
+
+
 def is_blog_path(path: str) -> bool:
     """A path under one of :data:`AUTO_BLOG_PREFIXES`, the folder itself with or without its slash.
 
@@ -80,6 +92,10 @@ PURCHASE_BY_NAME = re.compile(r"/(shop|store|product|products|([\w-]*-)?(pricing
 LEAD = re.compile(r"/(contact|contact-us|contact-sales|demo|request-demo|mailing-list|mailing-lists|book-a-demo|book-a-call|signup|sign-up|"
                   r"register|newsletter|get-started|get-in-touch|quote|get-a-quote|request-a-quote|talk-to-sales|"
                   r"talk-to-us|start-a-project|start-your-project|consultation|schedule|apply)(/|$|\.|\?)", re.I)
+# A project's download or install page (``/download/``, ``/downloads``, ``/install/``): the offer of a
+# project that sells nothing (an open-source project: no price on any page), its conversion being
+# that a visitor gets it (analysis.graph: conversion ``download``). A file to download is no page.
+DOWNLOAD = re.compile(r"/(download|downloads|get-it|install|installation|installing)(/|$|\.html?$|\?)", re.I)
 # Careers pages: a job application (``/careers/apply/``, ``/jobs/123/apply``) is no lead capture.
 CAREERS = re.compile(r"/(careers?|jobs?|vacanc(y|ies)|open-positions|positions|join-us|work-with-us|hiring|"
                      r"stellenangebote|karriere|emplois?|carrieres?)(/|$|\.|\?)", re.I)
@@ -193,6 +209,12 @@ def _reader(data: dict | None) -> Reader | None:
 
 
 # Sub-domains that are the platform itself, wherever it is listed.
+# Sub-domains that name a function of the business, not a project of a shared domain: a site on
+# docs.acme.example is Acme's, its brand handle ``acme`` (Scope.brand_handles).
+FUNCTIONAL_SUBDOMAINS = frozenset({"docs", "doc", "app", "apps", "help", "support", "shop", "store", "my", "get", "web",
+                                   "home", "info", "site", "portal", "dashboard", "news", "community", "developer",
+                                   "developers", "dev", "api", "status", "beta", "staging", "mobile", "go", "try",
+                                   "learn", "academy", "events", "careers", "jobs", "investors", "press"})
 MOBILE_PREFIXES = ("www.", "m.", "mobile.", "mbasic.", "web.")
 
 
@@ -440,26 +462,37 @@ class Scope:
 
     @cached_property
     def brand_handles(self) -> frozenset[str]:
-        """The business's name as a handle: the label of each site's registrable domain and the
-        site's own sub-domain label (``hop`` for hop.apache.org), alone or joined (``apachehop``).
+        """The business's name as a handle: the label of each site's registrable domain
+        (``acme``), or for a site on a project's sub-domain of a shared domain its own label
+        (``hop`` for hop.apache.org), alone or joined with the domain's (``apachehop``). The
+        shared domain's label alone is the umbrella's (``apache``: the ASF's github.com/apache,
+        a committer's github.com/clr-apache), not the project's; a functional sub-domain
+        (:data:`FUNCTIONAL_SUBDOMAINS`: docs., shop.) is the domain's business.
 
         >>> sorted(Scope(site=("https://www.acme.example/",)).brand_handles)
         ['acme', 'acmeacme']
         >>> sorted(Scope(site=("https://hop.apache.org/",)).brand_handles)
-        ['apache', 'apacheapache', 'apachehop', 'hop', 'hopapache', 'hophop']
+        ['apachehop', 'hop', 'hopapache', 'hophop']
+        >>> sorted(Scope(site=("https://docs.acme.example/",)).brand_handles)
+        ['acme', 'acmeacme']
         """
-        labels = set()
+        labels, umbrellas = set(), set()
         for site in self.site:
             host = _strip_www(_host(site))
             domain = registered_domain(host) if host else ""
             if not domain:
                 continue
-            labels.add(handle_key(domain.split(".")[0]))
+            top = handle_key(domain.split(".")[0])
             sub = host[: -len(domain)].rstrip(".")
-            if sub and not sub.startswith("blog"):
-                labels.add(handle_key(sub.split(".")[-1]))
+            own = handle_key(sub.split(".")[-1]) if sub and not sub.startswith("blog") else ""
+            if len(own) >= 3 and own not in FUNCTIONAL_SUBDOMAINS:
+                labels.add(own)
+                umbrellas.add(top)
+            else:
+                labels.add(top)
         labels.discard("")
-        return frozenset(labels | {a + b for a in labels for b in labels})
+        names = labels | umbrellas
+        return frozenset(labels | {a + b for a in names for b in names if a in labels or b in labels})
 
     def is_brand_profile(self, url: str, known: Collection[str] = ()) -> bool:
         """A profile whose handle is the business's brand, or a handle ``known`` to be the

@@ -966,6 +966,9 @@ class Store:
             for link in links:
                 urls.update((link[0], link[1], link[2]))
             if render_links:  # (page, target, tag, region, text, seen): links only one reading has (--render)
+                if replace_links:  # (a page read again, or the same item written again: a cluster's writer replays it)
+                    self.db.execute("DELETE FROM render_links WHERE crawl_id = ? AND source_id = ?",
+                                    (crawl_id, self._url_ids((page["url"],))[page["url"]]))
                 self.db.executemany(
                     "INSERT INTO render_links (crawl_id, source_id, target_id, tag, region, text, seen)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",

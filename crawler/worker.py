@@ -57,11 +57,13 @@ def worker_id() -> str:
 
 def cluster_settings(info: dict, redis_url: str, worker: str, verbose: int = 0):
     """Scrapy settings of a worker of the announced crawl ``info``."""
+    from crawler.render import chromium_here
     from crawler.run import scrapy_settings
 
     token = info["token"]
     db = info.get("db") or ""
-    settings = scrapy_settings(db, info["crawl"], verbose, bool(info.get("resume")))
+    # (a crawl that renders: this machine's Chromium, or ValueError: the worker cannot join it)
+    settings = scrapy_settings(db, chromium_here(info["crawl"]), verbose, bool(info.get("resume")))
     overrides = dict(CLUSTER_SETTINGS, REDIS_URL=redis_url, SCHEDULER_QUEUE_KEY=cluster.key(token, "requests"),
                      FUNNEL_REDIS_URL=redis_url, FUNNEL_CLUSTER_TOKEN=token, FUNNEL_WORKER_ID=worker,
                      FUNNEL_MAX_UNWRITTEN=int(info.get("max_unwritten") or MAX_UNWRITTEN))

@@ -8,7 +8,8 @@ cache), many items per transaction, then acknowledges and deletes them. An item 
 in Redis until the store has it: a writer killed between its commit and its XACK reads its
 pending items again when it starts, and skips those whose page the store already holds (the
 page row and its frontier place as ``done`` are written together, so a stored page is a done
-one). It ends when the crawl's ``status`` is ``done`` (or ``stopped``) and the stream holds
+one); an item that rereads a page stored before (``--render``: the page rendered) replaces it,
+replayed or not (the workers send it after the page's first reading, in the stream's order). It ends when the crawl's ``status`` is ``done`` (or ``stopped``) and the stream holds
 nothing more for it; Ctrl-C ends it once what is in the stream is stored (twice: at once), and
 SIGTERM after the batch in hand.
 
@@ -110,8 +111,11 @@ class Writer:
     def write_item(self, store: Store, item: dict) -> bool:
         """Write one item as StorePipeline does (:meth:`crawler.store.Store.write_item`); False
         when its page is stored already (a replayed item: its links, frontier and state are in
-        the store with it)."""
-        if store.page(self.crawl_id, item["page"]["url"]) is not None:
+        the store with it). An item that ``rereads`` its page (``--render``: a sample rendered, a
+        page rendered once its template's samples differed, each stored as served before) is
+        written all the same: it replaces the page and its links, as in one process, and writing
+        it twice (replayed) writes the same rows (:meth:`crawler.store.Store.write_item`)."""
+        if not item.get("rereads") and store.page(self.crawl_id, item["page"]["url"]) is not None:
             return False  # (a sitemap's parts too: its page row is written with its last part)
         self.state_seq = store.write_item(self.crawl_id, item, self.state_seq)
         return True

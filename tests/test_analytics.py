@@ -280,8 +280,8 @@ def test_real_entries_weight_the_funnel_and_the_plan_is_ranked_by_money(crawls):
     assert icons["money"] == round(icons["conversions"] * 120, 2)
     assert icons["money"] > contact["money"]
     assert icons["words"] == (
-        "the footer's 3 follow icons (LinkedIn, Instagram, X) on 8 pages: without them, of 100 visitors who land on "
-        "the blog or the home page, about 14 more would reach an offer; in your traffic: ~2,560 visits a month click "
+        "the footer's 3 follow icons (LinkedIn, Instagram, X) on 8 pages: without them, of 1,000 visitors who land on "
+        "the blog or the home page, about 143 more would reach an offer; in your traffic: ~2,560 visits a month click "
         "them, without them ~16 more conversions a month, worth about $1,880 a month")
     assert contact["words"].endswith("; in your traffic: ~1,710 clicks a month hit it, ~15 conversions a month "
                                      "lost, worth about $740 a month")

@@ -38,7 +38,7 @@ def crawls_in(db: Path) -> int:
 
 
 @pytest.mark.parametrize("args, line", [
-    (["--workers", "0"], "--workers 0 only coordinates: give --redis URL where workers join"),
+    (["--workers", "0"], "--workers 0 only coordinates: give --redis URL (or $FUNNELCHECK_REDIS_URL) where workers join"),
     (["--workers", "-1"], "--workers must be >= 0, got -1"),
     (["--workers", "2", "--redis", "localhost:6379"],
      "--redis takes a URL like redis://host:6379/0 or unix:///path/redis.sock, got 'localhost:6379'"),
@@ -58,7 +58,7 @@ def test_funnel_toml_workers_and_redis_are_checked_like_the_options(tmp_path):
     base = (ACME / "funnel.toml").read_text().replace('base_url = "https://acme.example"',
                                                       'base_url = "https://acme.example"\ntargets = ["site"]')
     (tmp_path / "site").symlink_to(ACME / "site")
-    cases = [("workers = 0", "--workers 0 only coordinates: give --redis URL where workers join"),
+    cases = [("workers = 0", "--workers 0 only coordinates: give --redis URL (or $FUNNELCHECK_REDIS_URL) where workers join"),
              ("workers = -3", "--workers must be >= 0, got -3"),
              ('workers = "two"', f"{config}: workers must be a whole number, got 'two'"),
              ('redis = "10.0.0.5"',
@@ -76,11 +76,11 @@ def test_funnel_toml_workers_and_redis_are_checked_like_the_options(tmp_path):
 def test_resume_checks_workers_and_redis_before_it_looks_for_a_crawl(tmp_path):
     result = run_cli("resume", "--db", tmp_path / "none.sqlite", "--workers", "0")
     assert (result.exit_code, error_line(result)) == (
-        2, "funnelcheck: error: --workers 0 only coordinates: give --redis URL where workers join")
+        2, "funnelcheck: error: --workers 0 only coordinates: give --redis URL (or $FUNNELCHECK_REDIS_URL) where workers join")
     config = tmp_path / "funnel.toml"
     config.write_text("workers = 0\n")
     result = run_cli("resume", "--db", tmp_path / "none.sqlite", "--config", config)
-    assert error_line(result) == "funnelcheck: error: --workers 0 only coordinates: give --redis URL where workers join"
+    assert error_line(result) == "funnelcheck: error: --workers 0 only coordinates: give --redis URL (or $FUNNELCHECK_REDIS_URL) where workers join"
 
 
 def test_an_audit_whose_redis_does_not_answer_stops_before_it_crawls(tmp_path):
@@ -92,6 +92,51 @@ def test_an_audit_whose_redis_does_not_answer_stops_before_it_crawls(tmp_path):
     assert line.startswith(f"funnelcheck: error: cannot reach Redis at redis://:***@127.0.0.1:{port}/0: "), line
     assert "refused" in line.lower() and "s3cret" not in result.stderr
     assert crawls_in(db) == 0
+
+
+def test_a_redis_password_is_in_no_error_and_no_log(tmp_path):
+    """A coordinator reads $FUNNELCHECK_REDIS_URL (as funnelcheck worker does: no password in the
+    process list); a --redis password never reaches stderr or the --log-file, even in a URL of the
+    wrong form; a database that is not a number is refused, not ignored."""
+    db, log = tmp_path / "crawls.sqlite", tmp_path / "audit.log"
+    port = closed_port()
+    env = {"FUNNELCHECK_REDIS_URL": f"redis://:s3cret@127.0.0.1:{port}/0"}
+    result = run_cli("--log-file", log, *SITE, "--db", db, "--workers", "0", env=env)
+    assert result.exit_code == 2
+    assert error_line(result).startswith(f"funnelcheck: error: cannot reach Redis at redis://:***@127.0.0.1:{port}/0: ")
+    result = run_cli("--log-file", log, *SITE, "--db", db, "--workers", "2", "--redis", f"redis://:s3cret@127.0.0.1:{port}/0")
+    assert result.exit_code == 2 and "s3cret" not in result.stderr
+    assert f"--redis redis://:***@127.0.0.1:{port}/0" in log.read_text()
+    for url, line in [("http://:s3cret@127.0.0.1:1/0", "--redis takes a URL like redis://host:6379/0 or "
+                       "unix:///path/redis.sock, got 'http://:***@127.0.0.1:1/0'"),
+                      ("bob:s3cret@127.0.0.1:6379", "--redis takes a URL like redis://host:6379/0 or "
+                       "unix:///path/redis.sock, got '***@127.0.0.1:6379'"),
+                      ("redis://:s3cret@127.0.0.1:6379/abc", "--redis names its database by number "
+                       "(redis://host:6379/0), got 'redis://:***@127.0.0.1:6379/abc'")]:
+        result = run_cli("--log-file", log, *SITE, "--db", db, "--workers", "2", "--redis", url)
+        assert (result.exit_code, error_line(result)) == (2, f"funnelcheck: error: {line}"), url
+    assert "s3cret" not in log.read_text() and crawls_in(db) == 0
+
+
+def test_the_docker_recipe_runs_commands_funnelcheck_has(tmp_path):
+    """deploy/docker-compose.yml's worker and coordinator, as the image's ENTRYPOINT (funnelcheck)
+    runs them, with the Redis URL the file gives them in FUNNELCHECK_REDIS_URL: each gets as far as
+    Redis (here a closed port), not 'No such option' (a `run worker --redis URL` once replaced the
+    word worker)."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    assert "ENTRYPOINT [\"funnelcheck\"]" in (ROOT / "deploy" / "Dockerfile").read_text()
+    services = compose["services"]
+    assert "FUNNELCHECK_REDIS_URL" in compose["x-funnelcheck"]["environment"]
+    env = {"FUNNELCHECK_REDIS_URL": f"redis://:s3cret@127.0.0.1:{closed_port()}/0"}
+    coordinator = [a.replace("/data/", f"{tmp_path}/") for a in services["coordinator"]["entrypoint"]]
+    assert coordinator[0] == "funnelcheck"
+    for args in (services["worker"]["command"], [*coordinator[1:], "https://acme.example/"]):
+        assert not any("redis://" in a for a in args)  # (no password on a command line)
+        result = run_cli(*args, env=env)
+        assert result.exit_code == 2, args
+        assert error_line(result).startswith("funnelcheck: error: cannot reach Redis at redis://:***@127.0.0.1:"), args
 
 
 def test_workers_without_redis_server_installed_is_one_line(tmp_path):

@@ -24,6 +24,7 @@ import pytest
 from conftest import ROOT, Route, SiteServer, process_gone, run_cli, wait_for_row
 
 from crawler import cluster
+from crawler.render import SAMPLES
 from crawler.store import Store
 
 
@@ -157,6 +158,68 @@ def test_a_sitemap_in_parts_is_written_whole_and_a_replay_of_its_parts_adds_noth
         assert (done.returncode, done.stderr) == (0, "")
         assert [p[0] for p in _pages(db)] == [sitemap]
         assert sorted(k for _, k, _ in _links(db)) == ["https://w.test/s1", "https://w.test/s2", "https://w.test/s3"]
+
+
+def test_a_page_rendered_after_it_was_stored_as_served_replaces_it_and_a_replay_writes_it_once(redis_url, tmp_path):
+    """--render: a sample of its template is stored as served, then its rendered reading (which
+    ``rereads`` it) replaces it, page, links and the links only rendering shows; the same two
+    items read again (a writer killed before its acknowledgement) leave the same rows."""
+    db = tmp_path / "c.sqlite"
+    crawl_id = _crawl(db)
+    client = _client(redis_url)
+    home = "https://w.test/"
+    served = _item(home, links=[home + "a"])
+    served["page"].update(read_as="raw", render_why="a sample of its template")
+    rendered = _item(home, links=[home + "a", home + "demo"], replace_links=True)
+    rendered["page"].update(read_as="rendered", render_why="a sample of its template", title="rendered")
+    rendered.update(rereads=True, render_links=[(home, home + "demo", "a", "footer", "Book a demo", "js")])
+    token = cluster.new_token(crawl_id)
+    _push(client, token, [served, rendered, served, rendered])  # (the last two: read again, a replay after a kill)
+    client.set(cluster.key(token, "status"), "done")
+    done = _writer(redis_url, token, db)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert _pages(db) == [(home, 200, "rendered")]
+    assert _links(db) == [(home, home + "a", 0), (home, home + "demo", 1)]
+    with Store(db) as store:
+        assert list(store.render_links(crawl_id)) == [(home, home + "demo", "a", "footer", "Book a demo", "js")]
+        assert store.read_as(crawl_id) == {"raw": 0, "rendered": 1, "unrendered": []}
+
+
+def test_the_workers_render_plan_is_one_plan_as_one_process_has(redis_url):
+    """--render auto with several workers: the template's samples are the crawl's (SAMPLES in all,
+    not per worker), the pages any worker read as served while they were out are rendered once
+    one differs (by the worker that learned it), a template whose samples were alike renders on
+    no worker, and what passed the re-render bound reaches the crawl's limits: as one process."""
+    from crawler.clustered import ClusterRenderPlan
+    from crawler.extensions import cluster_limits_summary
+    from crawler.render import REQUEUE, SAMPLE, TEMPLATE, RenderPlan
+
+    client = _client(redis_url)
+    token = cluster.new_token(5)
+    one = RenderPlan("auto", browser=True)
+    workers = [ClusterRenderPlan("auto", True, client, token) for _ in range(2)]
+
+    def both(url: str, worker: int):
+        return one.decide(url, None), workers[worker].decide(url, None)
+
+    c = [f"https://a.example/c/{i}" for i in range(6)]
+    assert [both(url, i % 2) for i, url in enumerate(c[:5])] == [(SAMPLE, SAMPLE)] * 3 + [(None, None)] * 2
+    assert one.learn("https://a.example/c/*", differs=False) == workers[1].learn("https://a.example/c/*", False) == []
+    assert one.learn("https://a.example/c/*", differs=True) == workers[0].learn("https://a.example/c/*", True) == c[3:5]
+    assert both(c[5], 1) == (TEMPLATE, TEMPLATE)
+    d = [f"https://a.example/d/{i}" for i in range(4)]
+    assert [both(url, i % 2) for i, url in enumerate(d[:3])] == [(SAMPLE, SAMPLE)] * 3
+    for i in range(3):
+        assert one.learn("https://a.example/d/*", False) == workers[i % 2].learn("https://a.example/d/*", False) == []
+    assert both(d[3], 0) == (None, None) and workers[0].settled == {"https://a.example/c/*": True,
+                                                                   "https://a.example/d/*": False}
+    e = [f"https://a.example/e/{i}" for i in range(REQUEUE + 5)]
+    assert {both(url, i % 2) for i, url in enumerate(e)} == {(SAMPLE, SAMPLE), (None, None)}
+    assert one.learn("https://a.example/e/*", True) == workers[1].learn("https://a.example/e/*", True) == e[3:REQUEUE + 3]
+    assert one.unrendered() == workers[0].unrendered() == {"https://a.example/e/*": 2}
+    assert cluster_limits_summary(client, token)["unrendered"] == {"https://a.example/e/*": 2}
+    assert client.hget(cluster.key(token, "render"), "waited") == b"0"
+    cluster.forget(client, token)
 
 
 def test_a_writer_waits_while_the_crawl_runs(redis_url, tmp_path):
@@ -373,11 +436,22 @@ def test_workers_0_needs_a_redis_url_and_a_redis_that_answers(tmp_path):
 
 # -- crawls end to end -------------------------------------------------------------------------
 PAGES = 200
+# Leaves whose footer link a script draws (--render auto, the default, renders them in Chromium):
+# the first ones have text enough to look whole as served (rendered because their template's
+# samples, the first SAMPLED of them read, show the footer link only once rendered: the samples
+# are stored as served, then rendered; the others rendered, or read as served while the samples
+# were out and rendered again); the last is all script (it needs JavaScript: rendered at once).
+# Deep in the tree, so the crawls cut mid-way below reach them only once they are resumed whole.
+SAMPLED = range(PAGES - 6, PAGES - 1)
+SCRIPTED = range(PAGES - 6, PAGES)
+_FOOTER = ('<footer id="f"></footer><script>document.getElementById("f").innerHTML = '
+           '\'<a href="/p/0">Home</a>\';</script>')
 
 
 def _site(handler):
     """/p/N: a binary tree of PAGES pages, each with the same header (a twitter icon) and a broken
-    link every tenth page; the twitter profile links back. Slow enough for kills to land mid-crawl."""
+    link every tenth page; the twitter profile links back; the SCRIPTED pages' footer link is
+    drawn by a script. Slow enough for kills to land mid-crawl."""
     path = handler.path
     time.sleep(0.01)
     if path.startswith("/_social/"):
@@ -387,11 +461,13 @@ def _site(handler):
     n = int(path[3:])
     kids = "".join(f'<a href="/p/{k}">page {k}</a>' for k in (2 * n + 1, 2 * n + 2) if k < PAGES)
     broken = f'<a href="/gone/{n}">old</a>' if n % 10 == 9 else ""
+    text = f"<p>{'Words of a page that reads whole as served. ' * 6}</p>" if n in SAMPLED else ""
+    scripted = _FOOTER if n in SCRIPTED else ""
     return Route(200, body=f'<header><a href="https://twitter.com/bigtest">Twitter</a></header>'
-                           f'<main><h1>page {n}</h1>{kids}{broken}</main>')
+                           f'<main><h1>page {n}</h1>{text}{kids}{broken}</main>{scripted}')
 
 
-ARGS = ["--no-sitemaps", "--concurrency", "2"]
+ARGS = ["--no-sitemaps", "--concurrency", "2", "--render", "auto"]  # (the suite reads as served unless asked)
 
 
 def _remaps(srv: SiteServer) -> list[str]:
@@ -400,8 +476,10 @@ def _remaps(srv: SiteServer) -> list[str]:
 
 
 def _view(report: dict) -> dict:
-    """What a user compares: pages and their verdicts, every link, every finding and its pages."""
-    return {"pages": sorted((p["url"], p["role"], p["status"], p["verdict"]) for p in report["pages"]),
+    """What a user compares: pages and their verdicts, how many were rendered, every link (those
+    only rendering shows too), every finding and its pages."""
+    return {"read_as": report["summary"]["read_as"],
+            "pages": sorted((p["url"], p["role"], p["status"], p["verdict"]) for p in report["pages"]),
             "links": sorted(Counter((l["source"], l["target"], l["tag"], l["region"], l["line"])
                                     for l in report["links"]).items()),
             "findings": sorted((f["id"], f["rule"], f["severity"], f["message"], tuple(f["sources"]))
@@ -415,7 +493,17 @@ def _report(db: Path, crawl_id: int = 1) -> dict:
 
 
 def _fetched(srv: SiteServer, since: int = 0) -> Counter:
-    return Counter((m, p) for m, p in srv.requests[since:] if p != "/robots.txt")
+    """What the crawl asked the server, but the SCRIPTED pages (:func:`_rendered`)."""
+    scripted = {f"/p/{n}" for n in SCRIPTED}
+    return Counter((m, p) for m, p in srv.requests[since:] if p != "/robots.txt" and p not in scripted)
+
+
+def _rendered(srv: SiteServer) -> Counter:
+    """How often the SCRIPTED pages were asked: read, then rendered (Chromium's request, fetched
+    by the crawl), and a page read as served while its template's samples were out read and
+    rendered again (2 or 3 times, as the timing has it)."""
+    scripted = {f"/p/{n}" for n in SCRIPTED}
+    return Counter(p for _, p in srv.requests if p in scripted)
 
 
 @pytest.fixture(scope="module")
@@ -428,6 +516,10 @@ def reference(tmp_path_factory):
     assert result.exit_code == 1, result.stderr  # the header icon is a high finding
     report = result.json()
     assert len([p for p in report["pages"] if p["role"] == "page" and p["status"] == 200]) == PAGES
+    assert report["summary"]["read_as"] == {"raw": PAGES - len(SCRIPTED), "rendered": len(SCRIPTED)}
+    assert ("javascript-links", "low", "the footer's 'Home' exists only after JavaScript on 6 pages: crawlers and "
+            "link previews do not see them") in {(f["rule"], f["severity"], f["message"]) for f in report["findings"]}
+    assert set(_rendered(srv).values()) <= {2, 3} and len(_rendered(srv)) == len(SCRIPTED)
     with Store(db) as store:
         crawl = store.crawl(1)
     return crawl, _view(report), _fetched(srv)
@@ -510,18 +602,24 @@ def cluster_crawl(reference, tmp_path_factory):
     proc = _start(db, 3, crawl_id=crawl_id)
     _, err = proc.communicate(timeout=180)
     srv.close()
-    return db, proc.returncode, err, _fetched(srv)
+    return db, proc.returncode, err, _fetched(srv), _rendered(srv)
 
 
 def test_three_workers_fetch_every_page_once_and_find_what_one_process_finds(reference, cluster_crawl):
+    """... the pages built with JavaScript rendered as one process renders them (their template's
+    samples shared by the workers), the links only rendering shows and their finding included."""
     _, view, asked = reference
-    db, code, err, fetched = cluster_crawl
+    db, code, err, fetched, rendered = cluster_crawl
     assert code == 0, err
     assert _status(db) == ("complete", None)
     assert fetched == asked  # every URL asked once, as one process asks it
     assert max(fetched.values()) == 1
+    assert set(rendered.values()) <= {2, 3} and len(rendered) == len(SCRIPTED)  # read, rendered (again)
     _assert_stored_once(db)
     assert _view(_report(db)) == view
+    # the workers took SAMPLES pages of the template together, as one process does, not each their own
+    samples = _rows(db, "SELECT count(*) FROM pages WHERE render_why = 'a sample of its template'")[0][0]
+    assert samples == SAMPLES
 
 
 def test_a_worker_killed_mid_crawl_leaves_the_crawl_to_the_others(reference, tmp_path):

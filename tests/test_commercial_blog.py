@@ -7,8 +7,9 @@ What was checked by hand against their HTML (the realsites README says the same)
   other pages only ``og:type=article``; the index is ``/blog/`` (``/blog/page/2/`` …); three English
   posts link nothing of the company's in their text: ``/why-secure-qr-codes-are-the-future-of-anti-counterfeiting/``
   and the webinar post of the same name (their one body link, "Blog", is the template's breadcrumb),
-  ``/qr-code-usage-around-the-world/`` (another post and a PDF on HubSpot's host); so do the 8 spam
-  posts (they link a payday lender).
+  ``/qr-code-usage-around-the-world/`` (another post and a PDF on HubSpot's host). The 8 spam
+  pages (they link a payday lender, their canonical is on ``http://13.51.214.76/``) are dated like
+  the posts, but are not the company's: no posts, no entry pages of the funnel.
 - nozzle: 100 posts at ``/blog/SLUG/`` (schema.org BlogPosting, ``<article>`` with ``<time>``),
   categories ``/blog/categories/X/``, tags ``/blog/tags/X/``, authors ``/author/X/``;
   ``/testimonials/`` and ``/metrics/`` are dated too but are not the blog;
@@ -69,13 +70,17 @@ def test_the_blog_is_found_and_its_content_dead_ends_named(audited):
         assert blog["why"].startswith(f"{blog['posts']} dated posts at root-level slugs, listed at /blog/")
         assert {base + "are-qr-codes-safe/", base + "what-is-a-dynamic-qr-code/", base + "blog/"} <= pages
         assert not pages & {base + "request-a-demo/", base + "e-label-pricing/", base + "case-studies/"}
-        # the three English posts of the 47 that link no demo or sign-up (the realsites README: 44 do), and
-        # the 8 spam posts of the compromised WordPress (they link a payday lender)
+        # the three English posts of the 47 that link no demo or sign-up (the realsites README: 44 do); the
+        # 8 spam pages of the compromised WordPress (canonical on a spam server's IP) are no posts of the company
         assert dead["sources"] == sorted(base + p + "/" for p in (
             "why-secure-qr-codes-are-the-future-of-anti-counterfeiting", "qr-code-usage-around-the-world",
-            "webinar-why-secure-qr-codes-are-the-future-of-anti-counterfeiting", *SPAM))
-        assert dead["message"] == (f"11 of {blog['posts']} posts link to nothing of yours in their text; the "
+            "webinar-why-secure-qr-codes-are-the-future-of-anti-counterfeiting"))
+        assert dead["message"] == (f"3 of {blog['posts']} posts link to nothing of yours in their text; the "
                                    "template's nav is their only way on")
+        spam = {base + p + "/" for p in SPAM}
+        assert not pages & spam and not {e["url"] for e in report["metrics"]["entries"]} & spam
+        [injected] = [f for f in report["findings"] if f["rule"] == "canonical-elsewhere"]
+        assert set(injected["sources"]) == spam and injected["severity"] == "high"
     else:
         assert blog["prefixes"] == [base + "blog/"] and blog["posts"] == 100
         assert {base + "blog/categories/seo/", base + "blog/tags/google-serp-tracker/", base + "author/boydnorwood/"} <= pages
@@ -115,7 +120,8 @@ def test_real_sites_offers_on_app_hosts_videos_and_own_profiles(audited):
 
 def test_the_action_plan_a_marketer_agrees_with(audited):
     """The top of each plan, read as the company's marketer would (bench/README.md says why each
-    item belongs there): nozzle's broken free-trial call to action first; scantrust's offers behind
+    item belongs there): nozzle's broken free-trial call to action first; scantrust's broken 'Find out
+    how' on its product pages first, its footer icons next; scantrust's offers behind
     its site-wide "Request a demo" are second doors, not buried; its empty tag pages no posts."""
     name, report = audited
     base = SITES[name]
@@ -131,7 +137,14 @@ def test_the_action_plan_a_marketer_agrees_with(audited):
         assert "buried-offer" not in rules  # /e-label-enterprise-form/ and two landing pages: second doors
         assert not [f for f in report["findings"] if f["rule"] == "dead-end"
                     and any("/tag/" in s for s in f["sources"])]  # a tag page holding a space is no post
-        assert top[0][0] == "backward-social" and plan[0]["words"].startswith(
+        # the product pages' broken 'Find out how' (a call to action to a case study that answers 404) first,
+        # then the footer's follow icons
+        remy = base + "case-studies/qr-code-track-and-trace-with-anti-counterfeit-packaging-for-remy-cointreau/"
+        [cta] = [f for f in report["findings"] if f["id"] == plan[0]["id"]]
+        assert top[0] == ("broken-link", "page", remy) and cta["sources"] == [
+            base + "product-digital-identity/", base + "supply-chain-traceability/"]
+        assert plan[0]["words"].startswith("2 pages link 'Find out how' (/case-studies/")
+        assert top[1][0] == "backward-social" and plan[1]["words"].startswith(
             "the footer's 3 follow icons (LinkedIn, X, Instagram) on 161 pages")
         assert ("broken-link", "page", base + "solutions/our-technology/") in top
     # the footer's follow icons are one item, whatever the number of platforms

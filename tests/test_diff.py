@@ -271,7 +271,7 @@ MARKDOWN = """\
 ### Fix first (crawl #2)
 
 1. **medium** 1 of 3 posts links to nothing of yours in its text; the template's nav is its only way on: with a call to action in each one's text, of 100 visitors who land on the blog or the home page, about 7 more would reach an offer — fix: in each post's text, link the product, pricing, demo or sign-up page the post is about (a call to action in the content, not only the menu)
-2. **high** the header's follow icon (X) on 4 pages: without it, of 100 visitors who land on the blog or the home page, about 6 more would reach an offer — fix: move the follow icons out of the header into the footer, and put a pricing or contact link in their place
+2. **high** the header's follow icon (X) on 4 pages: without it, of 100 visitors who land on the blog or the home page, about 6 more would reach an offer — fix: move the follow icons out of the header into the footer, and put a link to your offer (pricing, contact, a demo, or a project's download) in their place
 3. **medium** the footer's follow icon (Facebook) on 4 pages: without it, of 100 visitors who land on the blog or the home page, about 3 more would reach an offer — fix: put an offer (pricing, contact, a demo) above the footer on the pages that have none, or drop the follow icons from those pages; below an offer they cost little
 
 ### Backward links: 1 new, 0 fixed

@@ -383,7 +383,8 @@ def test_pages_whose_canonical_names_another_site_are_found(tmp_path):
     for folder in ("bitcoin-to-dollar", "payday-loans-ames"):
         (site / folder / "index.html").write_text(
             f'<html><head><title>Loans</title><link rel="canonical" href="http://13.51.214.76/{folder}/"></head>'
-            '<body><a href="https://cashnetusa.biz/payday-loans/">Payday Loans</a></body></html>')
+            '<body><a href="https://cashnetusa.biz/payday-loans/">Payday Loans</a> <a href="/apply-now/">Apply</a>'
+            '</body></html>')
     (site / "post" / "index.html").write_text('<html><head><title>Post</title><link rel="canonical" '
                                               'href="https://blog.a.test/post/"></head><body>x</body></html>')
     (site / "syndicated" / "index.html").write_text('<html><head><title>S</title><link rel="canonical" '
@@ -399,3 +400,28 @@ def test_pages_whose_canonical_names_another_site_are_found(tmp_path):
          "(pages injected into the site, or copied from it?)"),
         ("medium", "https://medium.com/@a/s-123", ["https://a.test/syndicated/"],
          "1 page names a page on medium.com as its canonical address: search engines list that page instead")]
+    # the injected pages' own broken link is no broken link of the company's: delete the pages
+    assert [f["target"] for f in report["findings"] if f["rule"] == "broken-link"] == ["https://blog.a.test/post/"]
+
+
+def test_broken_links_only_unlinked_files_hold_are_low():
+    """nozzle's export ships a plugin's library demo page no page links to (nor a sitemap): its
+    broken links reach no visitor: low, and said why. Another page no page links to (an error
+    page, a draft: test_no_directory_listings) keeps its broken links high."""
+    from analysis.graph import graph_from
+    from analysis.rules import run_rules
+
+    S = "https://a.test/"
+    demo = S + "wp-content/plugins/chosen/index.html"
+    page = lambda u: {"url": u, "role": "page", "status": 200, "parsed": 1}  # noqa: E731
+    g = graph_from([page(S), page(demo), page(S + "404.html"), page(S + "about/"),
+                    {"url": S + "wp-content/plugins/chosen/options.html", "role": "page", "status": 404},
+                    {"url": S + "gone/", "role": "page", "status": 404}],
+                   [(demo, S + "wp-content/plugins/chosen/options.html", "main", "other"),
+                    (S + "404.html", S + "gone/", "main", "other"), (S, S + "about/", "nav", "other")],
+                   site=[S], directories={S: "/srv/site"})
+    assert sorted((f.severity, f.target, f.message) for f in run_rules(g) if f.rule == "broken-link") == [
+        ("high", S + "gone/", f"broken link: {S}gone/ answers 404 (client error)"),
+        ("low", S + "wp-content/plugins/chosen/options.html",
+         f"broken link: {S}wp-content/plugins/chosen/options.html answers 404 (client error): only pages shipped "
+         "inside the site's plugin or library files hold it (no page links to them; no visitor reaches them)")]

@@ -7,6 +7,8 @@ visitors reach) has a share button in its footer: a problem too small to act on.
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from analysis.findings import Finding
@@ -17,10 +19,11 @@ from analysis.rules import FIXES, run_rules
 from conftest import SITES, audit_json, run_cli
 
 A = "https://acme.test/"
-CONTACT = ("8 pages link 'Contact us' (/contact/); it answers 404: of 100 visitors who land on the blog or the "
-           "home page, about 14 who wanted to talk to you hit a dead end")
-ICONS = ("the footer's 3 follow icons (LinkedIn, Instagram, X) on 8 pages: without them, of 100 visitors who land "
-         "on the blog or the home page, about 14 more would reach an offer")
+# (every item on one scale: the last item costs fewer than 1 of 100 visitors, so the list counts per 1,000)
+CONTACT = ("8 pages link 'Contact us' (/contact/); it answers 404: of 1,000 visitors who land on the blog or the "
+           "home page, about 137 who wanted to talk to you hit a dead end")
+ICONS = ("the footer's 3 follow icons (LinkedIn, Instagram, X) on 8 pages: without them, of 1,000 visitors who land "
+         "on the blog or the home page, about 140 more would reach an offer")
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +55,9 @@ def test_broken_contact_comes_first_and_the_footer_icons_are_one_item(site):
     assert icons["fix"] == FIXES["backward-social:profile:footer"] and "into the footer" not in icons["fix"]
     assert plan[2]["words"] == ("the site's header links the blog on 4 pages: without these links, of 1,000 visitors "
                                 "who land on the blog or the home page, about 9 more would reach an offer")
+    # one scale for the whole list: "about 14 of 100" above "about 9 of 1,000" read as if they compared
+    assert [x["cost"] < 0.5 for x in plan] == [False, False, False, True]
+    assert {re.search(r"of ([\d,]+) visitors", x["words"]).group(1) for x in plan} == {"1,000"}
     # the legal page's share button costs less than the noise floor: no item; nor the medium missing
     # anchor, which costs no conversion
     share = ids["backward-social", "https://twitter.com/intent/tweet"]
@@ -75,8 +81,8 @@ def test_terminal_and_markdown_show_the_plan(site):
     md = run_cli("report", "--db", db, "--format", "markdown").stdout
     table = md.split("### Fix first\n\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert table[0] == "| # | Severity | What it costs | Fix | Pages |"
-    assert table[2] == (f"| 1 | high | 8 pages link 'Contact us' (/contact/); it answers 404: of 100 visitors who land "
-                        f"on the blog or the home page, about 14 who wanted to talk to you hit a dead end | "
+    assert table[2] == (f"| 1 | high | 8 pages link 'Contact us' (/contact/); it answers 404: of 1,000 visitors who land "
+                        f"on the blog or the home page, about 137 who wanted to talk to you hit a dead end | "
                         f"{FIXES['broken-link:offer']} | 8 |")
     assert len(table) == 2 + 4
 
@@ -201,3 +207,72 @@ def test_another_sites_contact_page_is_not_an_offer_of_yours():
         [(S, S + "pricing/", "main", "other"), (S, "https://partner.example/contact/", "main", "other")])
     assert [f.rule for f in findings if f.rule == "broken-link"] == ["broken-link"]
     assert plan == []
+
+
+@pytest.mark.parametrize("text, first", [("Find out how", "broken-link"), ("technology", "backward-social")])
+def test_a_broken_call_to_action_comes_before_the_models_costs(text, first):
+    """scantrust's product pages ask 'Find out how' of a case study that answers 404: few visitors
+    of the blog reach them (the model costs it at 0.005 of 100), the footer's follow icons cost
+    more (1.85), yet a marketer fixes the broken call to action first: every visitor who does what
+    the page asks hits it. A broken link in a sentence ('technology') keeps the model's rank; a
+    broken 'Contact us' stays above both (issue 13). Effects given by hand: the ranking alone."""
+    g = graph_from([page(S), page(S + "product/"), {"url": S + "case/", "role": "page", "status": 404},
+                    {"url": S + "contact/", "role": "page", "status": 404}],
+                   [(S, S + "product/", "nav", "other"), (S, S + "contact/", "nav", "other"),
+                    (S, "https://x.com/acme", "footer", "profile"), (S + "product/", S + "case/", "main", "other"),
+                    (S + "product/", "https://x.com/acme", "footer", "profile")], site=[S])
+    findings = run_rules(g)
+    by = {(f.rule, f.target): f.id for f in findings}
+    case, contact, icons = by["broken-link", S + "case/"], by["broken-link", S + "contact/"], by[
+        "backward-social", "https://x.com/acme"]
+    effects = [{"ids": [icons], "measure": "remove", "cost": 1.85, "links": 2, "flow": 0.1},
+               {"ids": [case], "measure": "repair", "cost": 0.005, "links": 1, "offer": None, "text": text,
+                "forms": 0, "flow": 0.001, "region": "main"},
+               {"ids": [contact], "measure": "repair", "cost": 3.0, "links": 1, "offer": "talk to you",
+                "text": "Contact us", "forms": 0, "flow": 0.03, "region": "nav"}]
+    plan = action_plan(g, findings, {"entries": [{"tier": "site"}], "effects": effects})
+    assert [x["id"] for x in plan] == [contact, *((case, icons) if first == "broken-link" else (icons, case))]
+    assert "cta" not in plan[1] and plan[1 if first == "broken-link" else 2]["words"] == (
+        f"1 page links '{text}' (/case/); it answers 404: a dead end for every visitor who clicks it")
+
+
+def test_an_image_a_stylesheet_names_and_links_to_code_are_said_as_they_are():
+    """couchdb: /style/doc.css puts the logo behind two pages' text, /image/logo.png answers 404: the
+    stylesheet loads it, not "1 page"; and the home page's 'Contribute' links its repositories and
+    issue tracker on GitHub: code, where "embed or quote the post" is no fix."""
+    css, logo = S + "style/doc.css", S + "image/logo.png"
+    g = graph_from([page(S), {"url": css, "role": "asset", "status": 200, "parsed": 1},
+                    {"url": logo, "role": "asset", "status": 404}],
+                   [(S, css, "head", "other", "link"), (css, logo, None, "other", "css"),
+                    (S, S + "pricing/", "main", "other"), (S, "https://github.com/acme/acme", "main", "content"),
+                    (S, "https://github.com/acme/acme/issues", "main", "content")], site=[S])
+    findings = run_rules(g)
+    by = {(f.rule, f.target): f.id for f in findings}
+    code = [f.id for f in findings if f.rule == "backward-social"]
+    effects = [{"ids": code, "measure": "remove", "cost": 0.4, "links": 2, "flow": 0.1},
+               {"ids": [by["broken-link", logo]], "measure": "repair", "cost": 0.0, "links": 0, "offer": None,
+                "text": None, "forms": 0, "flow": 0.0, "region": None}]
+    plan = action_plan(g, findings, {"entries": [{"tier": "site"}], "effects": effects})
+    assert [(x["kind"], x["words"], x["fix"]) for x in plan] == [
+        ("content", "links to posts, videos or code on GitHub in the page body on 1 page: without it, of 1,000 "
+                    "visitors who land on the home page, about 4 more would reach an offer", FIXES["backward-social:code"]),
+        ("asset", "the stylesheet /style/doc.css loads the image /image/logo.png; it answers 404: it shows broken on "
+                  "every page styled with it (no effect on the way to an offer)", FIXES["broken-link:stylesheet"])]
+
+
+def test_a_page_the_head_names_as_an_alternate_is_a_page_visitors_click():
+    """answer: every page's head names /zh-CN/… as its hreflang alternate (a <link>: the crawler met
+    the URL as a file) and its language menu links it (an <a>); the Chinese pages are missing. A
+    broken page in the language menu, not "broken files the pages load"."""
+    zh = S + "zh-CN/"
+    g = graph_from([page(S), {"url": zh, "role": "asset", "status": 404}],
+                   [(S, zh, "head", "other", "link"), (S, zh, "nav", "other"), (S, S + "pricing/", "main", "other")],
+                   site=[S])
+    findings = run_rules(g)
+    [broken] = [f.id for f in findings if f.rule == "broken-link"]
+    effects = [{"ids": [broken], "measure": "repair", "cost": 0.01, "links": 1, "offer": None, "text": "简体中文",
+                "forms": 0, "flow": 0.001, "region": "nav"}]
+    plan = action_plan(g, findings, {"entries": [{"tier": "site"}], "effects": effects})
+    assert [(x["kind"], x["words"], x["fix"]) for x in plan] == [
+        ("page", "1 page links '简体中文' (/zh-CN/); it answers 404: a dead end for every visitor who clicks it",
+         FIXES["broken-link:page"])]

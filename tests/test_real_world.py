@@ -368,6 +368,15 @@ def test_brand_words_in_handles_and_subdomain_brands():
     s = Scope(site=("https://hop.apache.org/",))
     assert [s.is_brand_profile(u) for u in ("https://twitter.com/ApacheHop", "https://www.linkedin.com/company/hop-project",
                                             "https://twitter.com/janedoe")] == [True, True, False]
+    # the shared domain's name alone is the umbrella's: answer's team page lists a committer's
+    # github.com/clr-apache among 90 contributors; couchdb's "Git Mirrors" links the ASF's github.com/apache
+    s = Scope(site=("https://answer.apache.org/",))
+    assert [s.is_brand_profile(u) for u in ("https://github.com/clr-apache", "https://github.com/apache",
+                                            "https://twitter.com/ApacheAnswer", "https://github.com/answer-dev")] == [
+        False, False, True, True]
+    # a function's sub-domain is the domain's business: docs.acme.example's brand is acme
+    s = Scope(site=("https://docs.acme.example/",))
+    assert [s.is_brand_profile(u) for u in ("https://x.com/acme_hq", "https://x.com/docs")] == [True, False]
 
 
 def test_icon_font_links_and_double_slashes():

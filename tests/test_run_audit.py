@@ -106,5 +106,5 @@ def test_workers_and_redis_that_do_not_go_together_are_an_audit_error(tmp_path):
     options = acme_options(tmp_path)
     with pytest.raises(AuditError) as caught:
         run_audit(options["db"], options=options, view=VIEW, workers=0)
-    assert caught.value.message == "--workers 0 only coordinates: give --redis URL where workers join"
+    assert caught.value.message == "--workers 0 only coordinates: give --redis URL (or $FUNNELCHECK_REDIS_URL) where workers join"
     assert not (tmp_path / "c.sqlite").exists()

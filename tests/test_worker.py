@@ -143,6 +143,23 @@ def test_a_worker_of_another_version_does_not_join(redis_url, client):
     cluster.forget(client, token)
 
 
+def test_a_worker_without_chromium_does_not_join_a_crawl_that_renders(redis_url, client, tmp_path):
+    """A crawl that renders (--render auto, Chromium where it started) on a machine without Chromium
+    (here: none at the coordinator's path, none on PATH): its pages would be read otherwise than
+    the other workers read them, so the worker says so in one line, exits 2 and touches nothing."""
+    token = cluster.new_token(9)
+    options = {"render": "auto", "chromium": "/nonexistent/chromium"}
+    _as_coordinator(client, cluster.announcement(token, {"id": 9, "targets": [], "options": options}, None, False))
+    result = subprocess.run([sys.executable, "-m", "crawler.worker", "--redis", redis_url, "--token", token],
+                            cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT), PATH=str(tmp_path)),
+                            capture_output=True, text=True, timeout=60)
+    assert (result.returncode, result.stderr.strip().splitlines()[-1]) == (
+        2, f"cannot join crawl {token}: it renders pages built with JavaScript (--render auto) and this machine has "
+           "no Chromium (not /nonexistent/chromium, no chromium on PATH): install it (apt-get install chromium) or "
+           "put it on PATH")
+    assert client.hlen(cluster.key(token, "workers")) == 0
+
+
 def _page_view(page: dict) -> tuple:
     """What a page row says, but its depth: with several workers a page's depth is that of the
     link which reached it first, and which one does depends on timing (README: "Crawling with

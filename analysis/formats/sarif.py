@@ -73,7 +73,7 @@ def fixes(rule_id: str) -> list[tuple[str, str]]:
     """``(kind, fix)`` for rule ``rule_id``: its own fix (kind ``""``) first, then those of its kinds.
 
     >>> [kind for kind, _ in fixes("backward-social")][:3], [kind for kind, _ in fixes("backward-social")][-4:]
-    (['', 'profile:header', 'profile:nav'], ['third-party', 'share', 'content', 'community'])
+    (['', 'profile:header', 'profile:nav'], ['share', 'content', 'code', 'community'])
     """
     return [(key.partition(":")[2], fix) for key, fix in FIXES.items()
             if key == rule_id or key.startswith(rule_id + ":")]

@@ -18,7 +18,7 @@ from analysis.blog import blog_line
 from analysis.findings import SEVERITIES
 from analysis.formats.safe import safe
 from analysis.formats.sarif import fix_of
-from analysis.plan import plan_of
+from analysis.plan import FIRST, plan_of
 from analysis.profiles import profile_line
 
 STYLES = {"high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
@@ -162,7 +162,7 @@ def traffic_block(w, analytics: dict | None) -> None:
             w.line(safe(line), "dim", indent=2)
 
 
-FIX_FIRST = 5  # action plan items shown under "Fix first"
+FIX_FIRST = FIRST  # action plan items shown under "Fix first" (analysis.plan.FIRST: they choose its scale)
 
 
 def fix_first(audit, n: int = FIX_FIRST) -> list[tuple]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 # How to fix what each rule finds: one line, shown under every finding of the rule.
 FIXES = {
     "backward-social": "move the follow links below the page's offer, and link a product or contact page first",
-    "backward-social:profile:header": ("move the follow icons out of the header into the footer, and put a pricing or "
-                                       "contact link in their place"),
-    "backward-social:profile:nav": ("move the follow icons out of the navigation into the footer, and put a pricing or "
-                                    "contact link in their place"),
+    "backward-social:profile:header": ("move the follow icons out of the header into the footer, and put a link to "
+                                       "your offer (pricing, contact, a demo, or a project's download) in their place"),
+    "backward-social:profile:nav": ("move the follow icons out of the navigation into the footer, and put a link to "
+                                    "your offer (pricing, contact, a demo, or a project's download) in their place"),
     "backward-social:profile:main": "move the follow links below the page's call to action, or into the footer",
     "backward-social:profile:aside": ("move the follow icons from the sidebar into the footer, and put a call to action "
                                       "(pricing, contact, a demo) in the sidebar instead"),
@@ -18,7 +18,11 @@ FIXES = {
     "backward-social:identity": "nothing to fix: identity markup (rel=me, sameAs) is no route for visitors",
     "backward-social:third-party": "fine where it credits someone; make sure the page links your own offer first",
     "backward-social:share": "keep share buttons below the post's call to action, or drop them",
-    "backward-social:content": "embed or quote the post on the page instead of sending readers away",
+    "backward-social:content": ("embed or quote the post or video on the page instead of sending readers away; a link "
+                                "to your own code repository or issue tracker is fine where contributors are meant to go"),
+    # (the plan's content items all on a code host: GitHub, GitLab)
+    "backward-social:code": ("fine where it sends contributors to your own repository or issue tracker; on a page meant "
+                             "for customers, link the product, download or docs page first"),
     "backward-social:community": "fine as a way to stay in touch; put the invitation below the page's offer",
     "backward-blog": "link the site's own pages (product, pricing, contact) where this link stands, or accept it as a mild step",
     "dead-end": "link each post to a product, pricing or contact page (a call to action)",

@@ -103,6 +103,13 @@ def form_endpoint(g, url: str) -> bool:
 TEMPLATE_MIN = 3  # distinct broken URLs that make one template's page-relative link
 
 
+STRAY_WORDS = ("only pages shipped inside the site's plugin or library files hold it (no page links to them; no "
+               "visitor reaches them)")
+# Folders of bundled code (a CMS's plugins, a package manager's libraries): an HTML file there that no
+# page links to is a library's demo or docs page that came with the code, no page of the company's.
+BUNDLED = re.compile(r"/(wp-content/plugins|wp-content/themes|wp-includes|node_modules|bower_components|vendor)/", re.I)
+
+
 @rule("broken-link")
 def broken_link(g):
     """A link whose target answered 4xx/5xx or could not be reached (redirect loops have their own rule).
@@ -110,8 +117,34 @@ def broken_link(g):
     A page-relative href in a template (``./_/js/search.js`` in every page's head) resolves
     to a different URL under each folder and 404s on each: one finding for the href, listing
     the pages, instead of one per folder. The missing files a stylesheet alone names (its
-    rules' background images, fonts) are one finding per stylesheet.
+    rules' background images, fonts) are one finding per stylesheet. A broken link that only
+    pages of bundled code hold (:data:`BUNDLED`: a plugin's library demo page nozzle's export
+    ships, ``/wp-content/plugins/…/index.html``), pages no page links to nor a sitemap lists, is
+    low: no visitor reaches it.
     """
+    found = list(_broken_links(g))
+    sources = {s for f in found if f.severity == "high" for s in f.sources}
+    stray = _stray_files(g, sources) if sources else set()
+    for f in found:
+        if f.severity == "high" and f.sources and stray.issuperset(f.sources):
+            f.severity = "low"
+            f.message += f": {STRAY_WORDS}"
+            f.detail["hint"] = STRAY_WORDS
+        yield f
+
+
+def _stray_files(g, pages) -> set[str]:
+    """Those of ``pages`` that came with bundled code (:data:`BUNDLED`) and that no crawled page
+    links to (nor a sitemap lists; not a crawl target): pages no visitor reaches."""
+    targets = _targets(g)
+    candidates = [u for u in pages if BUNDLED.search(urlsplit(u).path) and u not in targets]
+    if not candidates:
+        return set()
+    return {u for u in _unlinked(g, candidates)
+            if not any(e["tag"] == "sitemap" for _, _, e in g.in_edges(u, data=True))}
+
+
+def _broken_links(g):
     template: dict[tuple, list] = defaultdict(list)
     styled: dict[str, list] = defaultdict(list)  # owned 404s only stylesheets name, per stylesheet
     missing: list[tuple[str, _Group]] = []  # owned 404s: one by one, or a whole missing section
@@ -125,8 +158,8 @@ def broken_link(g):
         if url in plumbed and form_purposes(g, url):
             continue  # only lead, newsletter or comment forms lead there: lead-form-target says so
         grp = _in_sources(g, url)
-        if grp is None:
-            continue
+        if grp is None or (grp.sources and all(foreign_page(g, s) for s in grp.sources)):
+            continue  # (only another site's pages link it: canonical-elsewhere says to delete them)
         if status == 404 and data.get("tier") in OWNED and not data.get("chain"):
             rel = page_relative(url, grp.sources)
             stylesheets = [s for s in grp.sources if g.nodes[s].get("role") == "asset"]
@@ -340,6 +373,25 @@ def form_purposes(g, url: str) -> tuple[set[str], set[str]] | None:
     return (purposes, attrs) if attrs else None
 
 
+def foreign_page(g, url: str) -> bool:
+    """Is ``url`` an owned page whose ``<link rel=canonical>`` names a page of another site (not
+    the company's: a page a hacked plugin injected; rule canonical-elsewhere)? Its own broken
+    links are no broken links of the company's.
+
+    >>> from analysis.graph import graph_from
+    >>> s = "https://a.example/"
+    >>> g = graph_from([{"url": s + "loan/", "role": "page", "status": 200, "parsed": 1,
+    ...                  "signals": '{"canonical": "http://13.51.214.76/loan/"}'},
+    ...                 {"url": s, "role": "page", "status": 200, "parsed": 1, "signals": '{"canonical": "https://www.a.example/"}'}],
+    ...                [], site=[s])
+    >>> foreign_page(g, s + "loan/"), foreign_page(g, s), foreign_page(g, "https://b.example/")
+    (True, False, False)
+    """
+    data = g.node_data.get(url)
+    canonical = ((data or {}).get("signals") or {}).get("canonical")
+    return bool(canonical) and data.get("tier") in OWNED and g.graph["scope"].tier(canonical) not in COMPANY
+
+
 @rule("canonical-elsewhere")
 def canonical_elsewhere(g):
     """Owned pages whose ``<link rel=canonical>`` names a page of another site: search engines
@@ -351,9 +403,9 @@ def canonical_elsewhere(g):
     named: dict[str, list] = defaultdict(list)
     scope = g.graph["scope"]
     for url, data in _owned_pages(g):
-        canonical = (data.get("signals") or {}).get("canonical")
-        if not canonical or scope.tier(canonical) in COMPANY:
+        if not foreign_page(g, url):
             continue
+        canonical = data["signals"]["canonical"]
         host = urlsplit(canonical).hostname or canonical
         groups[host].add(url, None, "high" if _ip_host(host) else "medium")
         named[host].append(canonical)

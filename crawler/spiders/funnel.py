@@ -660,7 +660,7 @@ class FunnelSpider(scrapy.Spider):
         if meta.get("cached"):
             page["reason"] = "cached"
         cache = role == "external" and 200 <= status < 300 and not meta.get("cached")  # only answers that work
-        yield self.item(page, links, follow, cache=cache, first=meta.get("rerender", False))
+        yield self.item(page, links, follow, cache=cache, rereads=meta.get("rerender", False))
         yield from follow
         yield from self.seed_answered(meta)
 
@@ -698,13 +698,18 @@ class FunnelSpider(scrapy.Spider):
         yield request
 
     def item(self, page: dict, links: list | None = None, follow=(), cache: bool = False,
-             partial: bool = False, first: bool = False, answers=()) -> dict:
+             partial: bool = False, first: bool = False, answers=(), rereads: bool = False) -> dict:
         """The item for one fetched (or recorded) URL: the page, its links, the URLs it queued
         (the frontier a resume reads) and, when it changed, the crawl's state. ``partial``: a
         part of a long sitemap; the page itself is written with its last part. ``first``: its first
-        part (links of an earlier, interrupted reading are dropped)."""
+        part (links of an earlier, interrupted reading are dropped). ``rereads``: a second reading
+        of a page stored before as served (a sample rendered, a page rendered after its template's
+        samples differed): it replaces that one, page and links (a cluster's writer, which skips
+        an item whose page it holds as a replay, writes it all the same: crawler.writer)."""
         item = {"page": page, "links": links or [], "discovered": self.frontier(follow), "cache": cache,
-                "state": self.resume_state(), "partial": partial, "replace_links": first}
+                "state": self.resume_state(), "partial": partial, "replace_links": first or rereads}
+        if rereads:
+            item["rereads"] = True
         if answers:
             item["answers"] = list(answers)  # a profile API's answers and rate-limit state (kept by the pipeline)
         return item
@@ -895,9 +900,8 @@ class FunnelSpider(scrapy.Spider):
                     anchors=json.dumps(facts.anchors) if facts.anchors else None,
                     signals=json.dumps(facts.signals, separators=(",", ":")) if facts.signals else None)
         rows, follow, differing = self.page_links(meta, page, links, only_rendered, only_raw)
-        item = self.item(page, rows, follow)
+        item = self.item(page, rows, follow, rereads=meta.get("sample", False) or meta.get("rerender", False))
         item["render_links"] = differing
-        item["replace_links"] = meta.get("sample", False) or meta.get("rerender", False)  # (stored as served before)
         yield item
         yield from follow
         yield from again
@@ -916,7 +920,7 @@ class FunnelSpider(scrapy.Spider):
         page.update(read_as="raw", render_why=why)
         logger.info("%s: %s", meta["public"], why)
         rows, follow, _ = self.page_links(meta, page, meta["raw_links"])
-        yield self.item(page, rows, follow, first=meta.get("sample", False) or meta.get("rerender", False))
+        yield self.item(page, rows, follow, rereads=meta.get("sample", False) or meta.get("rerender", False))
         yield from follow
         yield from self.seed_answered(meta)
 
