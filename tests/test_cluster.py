@@ -707,6 +707,9 @@ def test_a_worker_started_before_the_crawl_is_announced_joins_it(reference, redi
     srv = SiteServer(routes={"*": _site})
     db = tmp_path / "c.sqlite"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    client = _client(redis_url)
+    for other in cluster.announced(client):  # (a crawl an earlier test left announced in this Redis: it would join that)
+        cluster.withdraw(client, other["token"])
     early = subprocess.Popen([sys.executable, "-m", "crawler.worker", "--redis", redis_url], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

@@ -154,10 +154,12 @@ def test_a_worker_without_chromium_does_not_join_a_crawl_that_renders(redis_url,
                             cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT), PATH=str(tmp_path)),
                             capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stderr.strip().splitlines()[-1]) == (
-        2, f"cannot join crawl {token}: it renders pages built with JavaScript (--render auto) and this machine has "
+        2, f"funnelcheck: error: cannot join crawl {token}: it renders pages built with JavaScript (--render auto) and this machine has "
            "no Chromium (not /nonexistent/chromium, no chromium on PATH): install it (apt-get install chromium) or "
            "put it on PATH")
     assert client.hlen(cluster.key(token, "workers")) == 0
+    cluster.withdraw(client, token)  # (a worker of a later test, on the same Redis, would find it first)
+    cluster.forget(client, token)
 
 
 def _page_view(page: dict) -> tuple:
