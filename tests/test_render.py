@@ -192,7 +192,7 @@ def test_links_that_exist_only_after_javascript_are_reported_per_template(spa):
          "the navigation's 'Pricing', 'Home', 'About', 'Blog' exist only after JavaScript on 7 pages: crawlers and "
          "link previews do not see them"),
         ("medium", SPA + "pricing", "main", 5,
-         "links in the page body ('See pricing', 'Start a trial', 'Book a demo', 'Read our first post' and 2 more "
+         "links in the page body ('See pricing', 'Book a demo', 'Start a trial', 'Read our first post' and 2 more "
          "links) exist only after JavaScript on 5 pages: crawlers and link previews do not see them"),
     }
     assert not [f for f in report["findings"] if f["rule"] in ("javascript-removed", "javascript-unrendered")]

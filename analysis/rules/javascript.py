@@ -107,15 +107,23 @@ def _groups(g, seen: str):
         key = (region, _row(links)) if shared else (region, None)
         entry = groups.get(key)
         if entry is None:
-            entry = groups[key] = [_Group(), {}, False]
+            entry = groups[key] = [_Group(), {}, False, None]
         entry[0].add(page, None)
+        if entry[3] is None or page < entry[3][0]:  # the first page by address leads (not the first read)
+            entry[3] = (page, [(url, tag, text) for (url, tag), text in links[:KEPT]])
         for (url, tag), text in links:
             if url not in entry[1] and len(entry[1]) >= KEPT:  # (the pages' own links: named, not all kept)
                 entry[2] = True
                 break
             entry[1].setdefault(url, (url, tag, text))
-    for (region, row), (grp, links, more) in groups.items():
-        yield region, row is not None, grp, list(links.values()), more
+    for (region, row), (grp, links, more, (_, first)) in groups.items():
+        # in the document order of the group's first page by address, then the others' by address:
+        # the order pages were read differs from crawl to crawl, and a scheduled diff would see a
+        # new finding where the first link named changed
+        named: set = set()
+        ordered = [link for link in first if not (link[0] in named or named.add(link[0]))]
+        ordered += sorted(link for url, link in links.items() if url not in named)
+        yield region, row is not None, grp, ordered[:KEPT], more or len(ordered) > KEPT
 
 
 def _offer(g, url: str) -> bool:
