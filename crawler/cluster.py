@@ -24,7 +24,9 @@ key (under the ns)      type     what it holds
 ``started``             string   ``1`` once the start requests were all scheduled
 ``status``              string   ``running`` (with a TTL of :data:`HEARTBEAT_TTL` the coordinator
                                  refreshes: a crawl whose coordinator died ends by itself),
-                                 ``done`` (workers close), ``stopped``
+                                 ``done`` (workers close), ``stopped``, ``abandoned``
+                                 (the writer saw its coordinator die: workers leave; it
+                                 expires as ``running`` would)
 ``state``               hash     the spider's shared state: ``origins`` (JSON), ``h:<handle>``,
                                  ``seed:<key>`` / ``seeds`` (targets not answered yet), ``seq``
 ``limits``              hash     shared counters of ``--max-pages``, ``--depth`` and traps
@@ -70,6 +72,7 @@ WORKERS_GROUP = "workers"           # the consumer group of the requests stream
 WRITER_GROUP = "writer"             # ... and of the items stream
 HEARTBEAT_TTL = 5.0                 # seconds a worker's alive key lives without a refresh
 HEARTBEAT_EVERY = 1.0               # seconds between refreshes
+ABANDONED = b"abandoned"            # the ``status`` a writer whose coordinator died leaves: workers leave
 REDIS_URL_ENV = "FUNNELCHECK_REDIS_URL"   # where a worker or writer finds the URL when --redis is not given
 
 

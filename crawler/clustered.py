@@ -26,6 +26,7 @@ import logging
 import scrapy
 
 from crawler import cluster
+from crawler.downloader import Dropped
 from crawler.extensions import ClusterLimits, cluster_unrendered
 from crawler.render import MAX_TEMPLATES, REQUEUE, SAMPLE, SAMPLES, TEMPLATE, RenderPlan, template_of
 from crawler.spiders.funnel import FunnelSpider
@@ -315,9 +316,18 @@ class ClusteredSpider(FunnelSpider):
 
     # -- errbacks: their output does not pass the spider middlewares ----------------------------
     def on_error(self, failure):
+        if failure.check(Dropped):  # never sent: it stays pending in Redis, for another worker
+            return []
         return self.sender.through(failure.request, super().on_error(failure))
 
+    def on_render_error(self, failure):
+        if failure.check(Dropped):  # (not a rendering that failed: a worker leaving, the page stays to do)
+            return []
+        return super().on_render_error(failure)
+
     def on_support_error(self, failure):
+        if failure.check(Dropped):
+            return []
         return self.sender.through(failure.request, super().on_support_error(failure))
 
 

@@ -132,7 +132,18 @@ class _Child:
 
 
 def _why(name: str, code: int) -> str:
-    return f"{name} killed by signal {-code}" if code < 0 else f"{name} exited with {code}"
+    """How a child ended, in words.
+
+    >>> _why("the writer", -9), _why("worker", 2)
+    ('the writer was killed by signal 9 (SIGKILL)', 'worker exited with 2')
+    """
+    if code < 0:
+        try:
+            named = f" ({signal.Signals(-code).name})"
+        except ValueError:
+            named = ""
+        return f"{name} was killed by signal {-code}{named}"
+    return f"{name} exited with {code}"
 
 
 class Coordinator:
@@ -201,6 +212,8 @@ class Coordinator:
                     return "redis", f"lost Redis at {redact_credentials(self.redis_url)}: {exc}"
                 return "writer", _why("the writer", code)
             if deadline is not None and time.monotonic() >= deadline:
+                if self.done_now():  # (it ended as the time ran out: complete, not a resume with nothing to do)
+                    return "done", None
                 return "max-time", "stopped: --max-time reached"
             now = time.monotonic()
             if now - last_check < SETTLE and settled:
@@ -224,7 +237,19 @@ class Coordinator:
                     if alive_workers(self.client, self.token):
                         continue
                 codes = sorted({_why("worker", w.code) for w in self.local})
-                return "workers", f"every worker stopped before the crawl was done ({', '.join(codes)})"
+                return "workers", f"every worker stopped before the crawl was done: {', '.join(codes)}"
+
+    def done_now(self) -> bool:
+        """The crawl is done, seen twice :data:`SETTLE` s apart (False when Redis does not answer)."""
+        import redis
+
+        try:
+            if not crawl_done(self.client, self.token):
+                return False
+            time.sleep(SETTLE)
+            return crawl_done(self.client, self.token)
+        except redis.exceptions.RedisError:
+            return False
 
     def progress(self, store: Store, force: bool = False) -> None:
         if self._progress is None:
@@ -258,7 +283,9 @@ class Coordinator:
             t.start()
         for t in waits:
             t.join()
-        logger.info("crawl #%d: the workers ended (%s)", self.crawl_id, ", ".join(str(w.code) for w in self.local))
+        if self.local:
+            logger.info("crawl #%d: its %d workers ended (exit codes %s)", self.crawl_id, len(self.local),
+                        ", ".join(str(w.code) for w in self.local))
         code = self.writer.stop(DRAIN_TIMEOUT) if self.writer is not None else None
         logger.info("crawl #%d: the writer ended (%s)", self.crawl_id, code)
         return code

@@ -246,6 +246,19 @@ class CrawlLimits:
                 "traps": traps}
 
 
+NEAR_MAX_PAGES = 2000   # pages short of --max-pages (as a worker sees the count) where workers reserve each page
+
+# KEYS: limits. ARGV: max pages. A page for --max-pages, reserved if the pages counted and those
+# reserved (decided by a worker, not sent yet) leave room: {1 or 0, pages counted}.
+_RESERVE = """
+local pages = tonumber(redis.call('HGET', KEYS[1], 'pages') or '0')
+local reserved = tonumber(redis.call('HGET', KEYS[1], 'reserved') or '0')
+if pages + reserved >= tonumber(ARGV[1]) then return {0, pages} end
+redis.call('HINCRBY', KEYS[1], 'reserved', 1)
+return {1, pages}
+"""
+
+
 class ClusterLimits(CrawlLimits):
     """:class:`CrawlLimits` of one worker of a cluster crawl: the counts are the crawl's, in its
     ``limits`` hash (``pages``, ``v:<template>`` variants crawled, ``h:``, ``f:``, ``y:<template>``
@@ -256,8 +269,12 @@ class ClusterLimits(CrawlLimits):
 
     A worker decides on its own view (the crawl's counts as of its last step, plus its own since),
     and sends what it decided with the page that made it (:data:`crawler.streams.FLUSH`): a page
-    counts only when its request was the one pushed. So ``--max-pages`` and a trap's 500 variants
-    hold across workers to within the pages being read at the same moment (exact with one worker).
+    counts only when its request was the one pushed. So a trap's 500 variants hold across workers
+    to within the pages being read at the same moment (exact with one worker). ``--max-pages``
+    holds exactly: within :data:`NEAR_MAX_PAGES` of it, a worker reserves each page it decides
+    to crawl (``reserved`` in the hash, one round trip) and gives the reservation back in the
+    step that sends it, counted or not (three workers stored 74 pages of a --max-pages 50). A
+    worker killed between the two leaves its reservations: the crawl ends a few pages short.
     :func:`cluster_limits_summary` reads what :meth:`CrawlLimits.summary` says of one process.
     """
 
@@ -267,6 +284,9 @@ class ClusterLimits(CrawlLimits):
         self.queued_ops: list = []           # (code, field, value) for the next step
         self.restored: Counter = Counter()   # what a resume counted (the starter sends it once)
         self.last: str | None = None          # the key allow() said yes to last (scheduled() counts it)
+        self.reserver = None                  # (client, script, limits key): --max-pages near its end
+        self.unscheduled: str | None = None   # the key reserved last, not scheduled (yet)
+        self.reserved: set[str] = set()       # keys reserved and scheduled, their step not sent
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -275,12 +295,22 @@ class ClusterLimits(CrawlLimits):
             instance = _INSTANCES[crawler] = cls.from_settings(crawler.settings)
             from crawler.streams import Sender
 
-            Sender.of(crawler).limits = instance
+            sender = Sender.of(crawler)
+            sender.limits = instance
+            if instance.max_pages:
+                from crawler.cluster import key
+
+                instance.reserver = (sender.client, sender.client.register_script(_RESERVE),
+                                     key(sender.token, "limits"))
         return instance
 
     def allow(self, key: str, depth: int, seed: bool = False, listed: bool = False, via: str | None = None) -> bool:
         from crawler.cluster import digest
 
+        if self.unscheduled is not None:  # (allowed, then excluded: not asked for, its page given back now)
+            client, _, limits = self.reserver
+            client.hincrby(limits, "reserved", -1)
+            self.unscheduled = None
         source = self.template_of(via) if via is not None else None
         if not seed:
             if self.max_depth >= 0 and depth > self.max_depth:
@@ -294,6 +324,15 @@ class ClusterLimits(CrawlLimits):
                 if self.variants[template] >= self.max_variants and self.judge(template):
                     self.queued_ops += ["i", "t:" + template, 1, "n", "e:" + template, key]
                     return False
+            if self.reserver is not None and self.max_pages - self.pages <= NEAR_MAX_PAGES:
+                _, script, limits = self.reserver
+                granted, pages = script(keys=[limits], args=[self.max_pages])
+                self.pages = max(self.pages, int(pages))
+                if not int(granted):
+                    self.queued_ops += ["m", "", digest(key)]
+                    return False
+                self.unscheduled = key
+            if template is not None:
                 self.variants[template] += 1
                 self.pending.setdefault(key, [None, False])[0] = template
                 self.found(template, depth, via is not None, source)
@@ -314,6 +353,9 @@ class ClusterLimits(CrawlLimits):
         self.pages += 1
         if self.last is not None:
             self.pending.setdefault(self.last, [None, False])[1] = True
+        if self.unscheduled is not None and self.unscheduled == self.last:
+            self.reserved.add(self.unscheduled)
+            self.unscheduled = None
 
     def restore(self, key: str, role: str | None, seed: bool, depth: int | None = None) -> None:
         if role == "page" or seed:
@@ -344,6 +386,9 @@ class ClusterLimits(CrawlLimits):
     def take(self, key: str) -> tuple[str | None, bool]:
         """What deciding ``key`` counted here (trap template, a page for --max-pages), now sent."""
         template, counted = self.pending.pop(key, (None, False))
+        if key in self.reserved:  # (counted by the step if its key is new: the reservation goes back)
+            self.reserved.discard(key)
+            self.queued_ops += ["i", "reserved", -1]
         return template, counted
 
     def ops(self) -> list:

@@ -7,7 +7,8 @@ of the leases held (member -> expiry, Redis server time in ms): a take removes t
 ones and adds leases only while fewer than ``CONCURRENT_REQUESTS_PER_DOMAIN`` are held, in one
 Lua script, so all workers together never ask a host more than ``--concurrency`` things at
 once. A lease expires ``DOWNLOAD_TIMEOUT`` + :data:`MARGIN` seconds after it was taken (no
-download lasts longer), so a worker killed mid-download frees its leases by then.
+download lasts longer); a worker killed mid-download frees its leases sooner, once its heartbeat
+(``alive:<worker>``) has expired: the next take that finds the host full takes them back.
 
 ``pause:<host>`` holds the time (server ms) until which no worker asks the host, set with a
 TTL from a 429/503 ``Retry-After``; a take answers "wait" while it lives. Times are Redis's
@@ -40,15 +41,18 @@ TOO_BIG = b"+"              # shared instead of a robots.txt over ROBOTS_MAX_SHA
 
 WANTING = 1000   # ms a worker that asked for a host's leases counts as wanting them (its fair share)
 
-# KEYS: hosts zset, pause key, wanting zset. ARGV: limit, ttl ms, leases this worker holds, worker,
-# n, n leases given back, members wanted...
+# KEYS: hosts zset, pause key, wanting zset, workers hash. ARGV: limit, ttl ms, leases this worker
+# holds, worker, the prefix of the workers' alive keys, n, n leases given back, members wanted...
 # Returns {leases granted, ms to wait before asking again (0: unknown, a lease may end any time)}.
 # Fair: a worker gets no more than its share (the limit over the workers that asked for the host
 # in the last WANTING ms): one busy worker would otherwise take back every lease the moment it
 # gave one back, and the others wait for ever.
+# A host whose leases are all held: the leases of a worker that joined the crawl (``workers``)
+# and whose heartbeat expired are taken back at once (a lease is ``<worker>:<n>``), rather than
+# after their TTL (DOWNLOAD_TIMEOUT + MARGIN, 30 s by default, while the host waited).
 _TAKE = """
-local back = tonumber(ARGV[5])
-for i = 1, back do redis.call('ZREM', KEYS[1], ARGV[5 + i]) end
+local back = tonumber(ARGV[6])
+for i = 1, back do redis.call('ZREM', KEYS[1], ARGV[6 + i]) end
 local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then return {0, paused} end
 local t = redis.call('TIME')
@@ -58,8 +62,21 @@ redis.call('ZADD', KEYS[3], now + %d, ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 redis.call('PEXPIRE', KEYS[3], %d)
 local limit = tonumber(ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  local dead = {}
+  for _, lease in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    local holder = string.match(lease, '^(.*):%%d+$')
+    if holder and holder ~= ARGV[4] then
+      if dead[holder] == nil then
+        dead[holder] = redis.call('HEXISTS', KEYS[4], holder) == 1
+                       and redis.call('EXISTS', ARGV[5] .. holder) == 0
+      end
+      if dead[holder] then redis.call('ZREM', KEYS[1], lease) end
+    end
+  end
+end
 local share = math.ceil(limit / redis.call('ZCARD', KEYS[3]))
-local first = 6 + back
+local first = 7 + back
 local n = math.min(limit - redis.call('ZCARD', KEYS[1]), #ARGV - first + 1, share - tonumber(ARGV[3]))
 if n <= 0 then return {0, 0} end
 local ttl = tonumber(ARGV[2])""" % (WANTING, WANTING) + """
@@ -121,9 +138,9 @@ class HostLeases:
         this worker's ``mine`` and the new ones within its fair share of them: the lease ids
         granted, and when none was, the seconds to wait before asking again (0.0 when unknown)."""
         members = [f"{self.worker}:{next(self._ids)}" for _ in range(wanted)]
-        keys = [*self._keys(host), cluster.key(self.token, f"wanting:{host}")]
+        keys = [*self._keys(host), cluster.key(self.token, f"wanting:{host}"), cluster.key(self.token, "workers")]
         granted, wait_ms = self._take(keys=keys, args=[limit or self.limit, self.ttl_ms, mine, self.worker,
-                                                       len(back), *back, *members])
+                                                       cluster.key(self.token, "alive:"), len(back), *back, *members])
         return members[:int(granted)], int(wait_ms) / 1000.0
 
     def release(self, host: str, leases: list[str] | tuple = (), pause: float = 0.0) -> None:
@@ -160,7 +177,19 @@ class HostLeases:
                 return int(status), body
             if self.client.set(claim, self.worker, nx=True, px=self.ttl_ms):
                 return None
+            holder = self.client.get(claim)
+            if holder is not None and self.dead(holder.decode()):  # (killed fetching it: not its TTL's 30 s)
+                self.client.delete(claim)
+                continue
             await asyncio.sleep(ROBOTS_POLL)
+
+    def dead(self, worker: str) -> bool:
+        """``worker`` joined the crawl and its heartbeat has expired (killed, or cut off)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.hexists(cluster.key(self.token, "workers"), worker)
+            pipe.exists(cluster.key(self.token, f"alive:{worker}"))
+            joined, alive = pipe.execute()
+        return bool(joined) and not alive
 
     def share_robots(self, site: str, status: int | None, body: bytes = b"") -> None:
         """Tell the other workers what ``site``'s robots.txt answered (``status`` None: no

@@ -102,6 +102,12 @@ class StreamQueue:
 
     One stream, first in first out: breadth-first, as one process crawls (request priorities are
     not kept across workers: a robots.txt or a sitemap waits its turn like a page).
+
+    Backpressure: while the crawl's ``items`` stream holds ``FUNNEL_MAX_UNWRITTEN`` entries or more
+    (pages sent and not stored yet: the writer is behind, or gone), no new request is read; the
+    worker finishes what it holds and waits for the writer. Redis's memory stays bounded, and a
+    writer killed loses (to the next resume) at most that many pages, not all the workers made
+    until the crawl was stopped.
     """
 
     BATCH = 32            # entries read at once (a worker holds at most this many it has not started)
@@ -109,6 +115,7 @@ class StreamQueue:
     RECLAIM_IDLE = 1000   # ms an entry must have been idle to be claimed (two claimers: one wins)
     EMPTY_PAUSE = 0.02    # seconds an empty read is trusted before Redis is asked again
     MAX_DELIVERIES = 5    # a request whose workers all died with it is given up after this many
+    UNWRITTEN_CHECK = 0.05   # seconds between looks at the items stream while the writer is behind
 
     def __init__(self, server, spider, key, serializer=None):
         from scrapy_redis.queue import Base
@@ -131,6 +138,11 @@ class StreamQueue:
         self.next_reclaim = 0.0
         self.empty_at = -1.0
         self.claimed = 0   # entries taken over from dead workers
+        self.items_key = cluster.key(self.token, "items")
+        self.max_unwritten = settings.getint("FUNNEL_MAX_UNWRITTEN", 0)   # 0: no bound
+        self.unwritten = 0          # the items stream's length at the last look
+        self.unwritten_at = 0.0
+        self.held_back = False
         create_group(server, self.key, self.group)
 
     def __len__(self) -> int:
@@ -194,6 +206,8 @@ class StreamQueue:
             now = monotonic()
             if now - self.empty_at < self.EMPTY_PAUSE:
                 return None
+            if self.behind(now):
+                return None
             if now >= self.next_reclaim:
                 self.next_reclaim = now + self.RECLAIM_EVERY
                 self.reclaim()
@@ -207,13 +221,30 @@ class StreamQueue:
         request.meta["stream_id"] = _text(entry_id)
         return request
 
+    def behind(self, now: float) -> bool:
+        """The writer has :attr:`max_unwritten` pages or more to store (the length of the items
+        stream at the last read, looked at again every :data:`UNWRITTEN_CHECK` s while so)."""
+        if not self.max_unwritten or self.unwritten < self.max_unwritten:
+            return False
+        if now - self.unwritten_at >= self.UNWRITTEN_CHECK:
+            self.unwritten, self.unwritten_at = self.server.xlen(self.items_key), now
+        behind = self.unwritten >= self.max_unwritten
+        if behind != self.held_back:
+            self.held_back = behind
+            logger.info("the writer has %d pages to store: %s", self.unwritten,
+                        "waiting for it" if behind else "reading requests again")
+        return behind
+
     def read(self) -> None:
-        """The next few entries no worker has read, and the spider's shared state if it changed."""
+        """The next few entries no worker has read, and the spider's shared state if it changed
+        (and the length of the items stream: :meth:`behind`)."""
         pipe = self.server.pipeline(transaction=False)
         pipe.xreadgroup(self.group, self.consumer, {self.key: ">"}, count=self.BATCH)
         pipe.hget(self.state_key, "seq")
+        pipe.xlen(self.items_key)
         try:
-            got, seq = pipe.execute()
+            got, seq, self.unwritten = pipe.execute()
+            self.unwritten_at = monotonic()
         except Exception as exc:  # noqa: BLE001 - the group is gone: the crawl is over
             if "NOGROUP" in str(exc):
                 return

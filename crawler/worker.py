@@ -6,13 +6,15 @@ hash, ``alive:<id>`` refreshed every :data:`crawler.cluster.HEARTBEAT_EVERY` s),
 funnel spider (:class:`crawler.clustered.ClusteredSpider`) with scrapy-redis's scheduler and
 funnelcheck's seams (:data:`CLUSTER_SETTINGS`): requests come from the crawl's ``requests``
 stream and go back to it, pages go to the ``items`` stream for the writer. It closes when the
-crawl's ``status`` is ``done`` or ``stopped``; SIGTERM or SIGINT stop it cleanly (what it had in
-flight is claimed by the other workers). One crawl per process: the Twisted reactor cannot
-restart, so a worker serving many crawls is started again for each (``funnelcheck worker`` in a
-loop, or systemd's ``Restart=always``).
+crawl's ``status`` is ``done`` or ``stopped``, and leaves it when the coordinator is gone (the
+``status`` expired, or its writer said ``abandoned``); SIGTERM or SIGINT stop it cleanly (what it
+had in flight, and what its downloader still held unsent, is claimed by the other workers). One
+crawl per process: the Twisted reactor cannot restart, so a worker serving many crawls is started
+again for each (``funnelcheck worker`` in a loop, or systemd's ``Restart=always``).
 
-Exit codes: 0 (the crawl ended, or the worker was stopped), 2 (no Redis at URL, Redis lost
-during the crawl, or a crawl it cannot run).
+Exit codes: 0 (the crawl ended: done, or stopped by its coordinator), 2 (one line on stderr: no
+Redis at URL, Redis lost during the crawl, the crawl's coordinator gone, or a crawl it cannot
+run), 130 (stopped by SIGINT or SIGTERM, waiting or working).
 """
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ from crawler.urls import redact_credentials
 logger = logging.getLogger(__name__)
 
 POLL = 0.2          # seconds between looks at the announcements, and at the crawl's status
+EXIT_INTERRUPTED = 130   # (the command line's: stopped by a signal)
+ERROR = "funnelcheck: error: "   # the one line a worker ends with when it fails (as the command line's)
+MAX_UNWRITTEN = 1000     # pages in the items stream the writer has not stored before workers wait for it
 
 # What a worker changes in the settings of one process (crawler.run.scrapy_settings).
 CLUSTER_SETTINGS = {
@@ -60,7 +65,8 @@ def cluster_settings(info: dict, redis_url: str, worker: str, verbose: int = 0):
     # (a crawl that renders: this machine's Chromium, or ValueError: the worker cannot join it)
     settings = scrapy_settings(db, chromium_here(info["crawl"]), verbose, bool(info.get("resume")))
     overrides = dict(CLUSTER_SETTINGS, REDIS_URL=redis_url, SCHEDULER_QUEUE_KEY=cluster.key(token, "requests"),
-                     FUNNEL_REDIS_URL=redis_url, FUNNEL_CLUSTER_TOKEN=token, FUNNEL_WORKER_ID=worker)
+                     FUNNEL_REDIS_URL=redis_url, FUNNEL_CLUSTER_TOKEN=token, FUNNEL_WORKER_ID=worker,
+                     FUNNEL_MAX_UNWRITTEN=int(info.get("max_unwritten") or MAX_UNWRITTEN))
     middlewares = dict(settings.getdict("SPIDER_MIDDLEWARES"))
     middlewares["crawler.streams.StreamSender"] = 1   # closest to the engine: it sees the output last
     overrides["SPIDER_MIDDLEWARES"] = middlewares
@@ -94,6 +100,7 @@ class ClusterMember:
         self.status_key = cluster.key(self.token, "status")
         self.closing = False
         self.lost: str | None = None   # why Redis could not be reached any more (exit 2)
+        self.abandoned: str | None = None   # the crawl's coordinator is gone (exit 2)
         self.started = False   # the start requests are all pushed (by whichever worker)
         self.next_start_check = 0.0
         self.loop = None
@@ -110,6 +117,8 @@ class ClusterMember:
 
         self.loop = LoopingCall(self.tick)
         self.loop.start(POLL, now=False)
+        if LOST.quiet:  # (Scrapy installs its log handler again when the crawl starts: the filter goes on it now)
+            quiet_when_redis_is_lost()
 
     def tick(self) -> None:
         engine = self.crawler.engine
@@ -117,13 +126,20 @@ class ClusterMember:
             return
         try:
             status = self.client.get(self.status_key)
+            if status is None or status == cluster.ABANDONED:  # (None: expired, or the keys deleted at the end)
+                if status == cluster.ABANDONED or self.client.hexists(cluster.ANNOUNCED, self.token):
+                    self.abandoned = f"crawl {self.token} has no coordinator any more (it was killed, or " \
+                                     f"lost Redis): leaving it; `funnelcheck resume` continues it"
+                    logger.info(self.abandoned)  # (its last line says it)
+                status = None
             self.sender.flush_direct()
         except Exception as exc:  # noqa: BLE001 - Redis went away: nothing more can be done here
-            self.lost = f"lost the crawl's Redis: {exc}"
-            logger.error(self.lost)
+            lose_redis(f"lost the crawl's Redis: {exc}")
+            self.lost = LOST.why
             status = b"stopped"
-        if status in (b"done", b"stopped", None):  # (None: the coordinator deleted the crawl's keys)
+        if status != b"running":
             self.closing = True
+            self.leave()
             if self.lost:  # a clean close may wait for Redis for ever (a host's lease): not past the grace
                 from twisted.internet import reactor
 
@@ -142,8 +158,15 @@ class ClusterMember:
         if slot is not None and getattr(slot, "nextcall", None) is not None:
             slot.nextcall.schedule()
 
+    def leave(self) -> None:
+        """Send nothing more: the requests its downloader still holds unsent stay pending in
+        Redis for the other workers (or a resume), only those in flight are finished."""
+        downloader = getattr(self.crawler.engine, "downloader", None)
+        if hasattr(downloader, "drop_queued"):
+            downloader.drop_queued()
+
     def give_up(self) -> None:
-        print(self.lost, file=sys.stderr)
+        print(ERROR + self.lost, file=sys.stderr)
         os._exit(2)
 
     def spider_idle(self, spider):
@@ -194,6 +217,57 @@ class Heartbeat:
             pass
 
 
+class _Lost:
+    """Redis is gone (``why``): from then on a worker without ``-v`` logs nothing more (every
+    request, lease and heartbeat fails, each with its traceback), and ends with one line."""
+
+    def __init__(self):
+        self.why: str | None = None
+        self.quiet = False   # a worker without -v
+
+
+LOST = _Lost()
+
+
+def lose_redis(why: str) -> None:
+    if LOST.why is None:
+        LOST.why = why
+        logger.error(why)
+
+
+def _redis_failure(record: logging.LogRecord) -> str | None:
+    """What a log record says Redis failed with (a connection lost), if it does."""
+    import redis
+
+    args = record.args if isinstance(record.args, tuple) else ()
+    for exc in (record.exc_info[1] if record.exc_info else None, *args):  # (or an exception logged by its text)
+        seen = set()
+        while isinstance(exc, BaseException) and id(exc) not in seen:
+            seen.add(id(exc))
+            if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+                return str(exc)
+            exc = exc.__cause__ or exc.__context__
+    return None
+
+
+class QuietWhenRedisIsLost(logging.Filter):
+    """The log filter of a worker without ``-v``: no record of a failed Redis connection (each
+    request, lease and heartbeat fails, with its traceback: the trial saw 317 lines), and none
+    at all once the worker found Redis lost (:func:`lose_redis`): its last line says it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if LOST.why is not None:
+            return False
+        return _redis_failure(record) is None  # (the worker says it once, if Redis stays away)
+
+
+def quiet_when_redis_is_lost() -> None:
+    """Put :class:`QuietWhenRedisIsLost` on the root log handlers (once each)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, QuietWhenRedisIsLost) for f in handler.filters):
+            handler.addFilter(QuietWhenRedisIsLost())
+
+
 def wait_for_crawl(client, token: str | None, stop: threading.Event) -> dict | None:
     """The announcement of the crawl to join (``token``'s, else the oldest running), waiting for
     one as long as it takes; None if stopped meanwhile, or if ``token``'s crawl has ended."""
@@ -207,8 +281,9 @@ def wait_for_crawl(client, token: str | None, stop: threading.Event) -> dict | N
                 return None
         if crawls:
             return crawls[0]
-        if not said:
-            logger.info("waiting for a crawl to be announced")
+        if not said:  # (once, and without -v too: a worker that prints nothing looks hung)
+            print(f"funnelcheck worker: waiting for {'crawl ' + token if token else 'a crawl'} to be announced",
+                  file=sys.stderr, flush=True)
             said = True
         stop.wait(POLL)
     return None
@@ -231,22 +306,25 @@ def run_worker(redis_url: str, verbose: int = 0, token: str | None = None) -> in
     try:
         client = cluster.connect(redis_url)
     except Exception as exc:  # noqa: BLE001 - redis.ConnectionError, a bad URL
-        print(f"cannot reach Redis at {redact_credentials(redis_url)}: {redact_credentials(str(exc))}", file=sys.stderr)
+        print(f"{ERROR}cannot reach Redis at {redact_credentials(redis_url)}: {redact_credentials(str(exc))}",
+              file=sys.stderr)
         return 2
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         info = wait_for_crawl(client, token, stop)
     except Exception as exc:  # noqa: BLE001 - redis.ConnectionError: Redis went away while waiting
-        print(f"lost Redis at {redact_credentials(redis_url)} while waiting for a crawl: {exc}", file=sys.stderr)
+        print(f"{ERROR}lost Redis at {redact_credentials(redis_url)} while waiting for a crawl: {exc}", file=sys.stderr)
         return 2
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+    if stop.is_set():
+        return EXIT_INTERRUPTED
     if info is None:
         return 0
     if info.get("protocol") != cluster.PROTOCOL:
-        print(f"cannot join crawl {info.get('token')}: it was started by a funnelcheck of cluster protocol "
+        print(f"{ERROR}cannot join crawl {info.get('token')}: it was started by a funnelcheck of cluster protocol "
               f"{info.get('protocol') or 1}, this worker speaks protocol {cluster.PROTOCOL}: run the same "
               f"funnelcheck version on every machine", file=sys.stderr)
         return 2
@@ -254,7 +332,7 @@ def run_worker(redis_url: str, verbose: int = 0, token: str | None = None) -> in
     try:
         settings = cluster_settings(info, redis_url, me, verbose or int(info.get("verbose") or 0))
     except Exception as exc:  # noqa: BLE001 - an announcement this version cannot read
-        print(f"cannot join crawl {info.get('token')}: {exc}", file=sys.stderr)
+        print(f"{ERROR}cannot join crawl {info.get('token')}: {exc}", file=sys.stderr)
         return 2
     token = info["token"]
     client.hset(cluster.key(token, "workers"), me,
@@ -273,19 +351,28 @@ def run_worker(redis_url: str, verbose: int = 0, token: str | None = None) -> in
 
     for handler in list(logging.getLogger().handlers):  # Scrapy installs its own
         logging.getLogger().removeHandler(handler)
+    from crawler import worker as extension  # (Scrapy makes the extension from `crawler.worker`, not `__main__`)
+
     try:
         process = CrawlerProcess(settings)
         redact_logs()
+        if not verbose:
+            extension.LOST.quiet = True
+            extension.quiet_when_redis_is_lost()
         crawler = process.create_crawler(ClusteredSpider)
         process.crawl(crawler)
-        _stop_on_signals(process, heartbeat)
+        signalled = _stop_on_signals(process, heartbeat, crawler)
         process.start(install_signal_handlers=False)
-        from crawler import worker as extension  # (Scrapy made it from `crawler.worker`, not `__main__`)
-
         member = crawler.extensions.middlewares and next(
             (m for m in crawler.extensions.middlewares if isinstance(m, extension.ClusterMember)), None)
-        if member is not None and member.lost:
-            print(member.lost, file=sys.stderr)
+        lost = extension.LOST.why or (member.lost if member is not None else None)
+        if lost:
+            print(ERROR + lost, file=sys.stderr)
+            return 2
+        if signalled.is_set():
+            return EXIT_INTERRUPTED
+        if member is not None and member.abandoned:
+            print(ERROR + member.abandoned, file=sys.stderr)
             return 2
     finally:
         heartbeat.stop()
@@ -296,16 +383,29 @@ def run_worker(redis_url: str, verbose: int = 0, token: str | None = None) -> in
     return 0
 
 
-def _stop_on_signals(process, heartbeat: Heartbeat) -> None:
-    """SIGINT or SIGTERM: stop as Scrapy does, within :data:`STOP_GRACE` s (what is in flight is
-    pending in Redis: the other workers claim it once this one's alive key is gone)."""
+def _stop_on_signals(process, heartbeat: Heartbeat, crawler) -> threading.Event:
+    """SIGINT or SIGTERM: stop as Scrapy does, within :data:`STOP_GRACE` s, the requests queued in
+    the downloader dropped first (what is in flight or dropped is pending in Redis: the other
+    workers claim it once this one's alive key is gone). The event is set once a signal came."""
     from crawler.run import stop_on_signals
+
+    signalled = threading.Event()
 
     def hard_stop() -> None:
         heartbeat.stop()
-        os._exit(128 + signal.SIGTERM)
+        os._exit(EXIT_INTERRUPTED)
 
-    stop_on_signals(process, hard_stop, "the worker")
+    class Leaving:
+        @staticmethod
+        def stop():
+            signalled.set()
+            downloader = getattr(crawler.engine, "downloader", None)
+            if hasattr(downloader, "drop_queued"):
+                downloader.drop_queued()
+            return process.stop()
+
+    stop_on_signals(Leaving, hard_stop, "the worker")
+    return signalled
 
 
 def _die_with_parent() -> None:

@@ -266,9 +266,15 @@ def main(argv: list[str] | None = None) -> int:
         writer.stopping = writer.draining
         writer.draining = True
 
+    parent = os.getppid()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, drain)
-    return writer.run()
+    code = writer.run()
+    if writer.stopping and os.getppid() != parent:  # the coordinator died (SIGTERM from PR_SET_PDEATHSIG)
+        with contextlib.suppress(redis.exceptions.RedisError):  # its workers leave now, not when the status expires
+            if client.get(writer.status_key) == b"running":
+                client.set(writer.status_key, cluster.ABANDONED, px=int(cluster.HEARTBEAT_TTL * 1000))
+    return code
 
 
 if __name__ == "__main__":

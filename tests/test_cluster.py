@@ -245,6 +245,36 @@ def test_a_writer_waits_while_the_crawl_runs(redis_url, tmp_path):
     assert [p[0] for p in _pages(db)] == ["https://w.test/late"]
 
 
+def test_a_writer_whose_coordinator_died_marks_the_crawl_abandoned(redis_url, tmp_path):
+    """kill -9 of the coordinator: its writer (SIGTERM, as it dies with it) stores what it holds and
+    says so in the crawl's status, so workers on other machines leave at once (they went on
+    fetching for the status's 5 s, every page thrown away); the status still expires."""
+    db = tmp_path / "c.sqlite"
+    token = cluster.new_token(_crawl(db))
+    client = _client(redis_url)
+    client.set(cluster.key(token, "status"), "running")
+    code = ("import subprocess, sys\n"
+            "from crawler.run import _die_with_parent\n"
+            f"p = subprocess.Popen([sys.executable, '-m', 'crawler.writer', '--redis', {redis_url!r}, '--token', "
+            f"{token!r}, '--db', {str(db)!r}], preexec_fn=_die_with_parent)\n"
+            "print(p.pid, flush=True)\n"
+            "sys.stdin.read()\n")
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    writer = int(parent.stdout.readline())
+    try:
+        _push(client, token, [_item("https://w.test/a")])
+        wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] == 1)
+        parent.kill()
+        parent.wait()
+        assert process_gone(writer)
+        assert client.get(cluster.key(token, "status")) == cluster.ABANDONED
+        assert 0 < client.pttl(cluster.key(token, "status")) <= cluster.HEARTBEAT_TTL * 1000
+    finally:
+        if not process_gone(writer, timeout=0.1):
+            os.kill(writer, signal.SIGKILL)
+
+
 def test_a_full_disk_fails_the_crawl_from_the_writer(redis_url, tmp_path):
     from crawler.run import STORE_FAILED_EXIT
 
@@ -279,10 +309,10 @@ def test_a_full_disk_fails_the_crawl_from_the_writer(redis_url, tmp_path):
 
 
 # -- the coordinator, with the test as its one worker -----------------------------------------
-def _as_worker(client, crawl_id: int, items: list[dict], timeout: float = 30) -> str:
+def _as_worker(client, crawl_id: int, items: list[dict], timeout: float = 30, started: bool = True) -> str:
     """Join the crawl announced for ``crawl_id`` as a worker would: take the one request of the
     ``requests`` stream, send the items it made and acknowledge it in one MULTI, say the start
-    requests are all scheduled. Returns the crawl's token."""
+    requests are all scheduled (unless not ``started``). Returns the crawl's token."""
     deadline = time.monotonic() + timeout
     while True:
         mine = [a for a in cluster.announced(client) if a["crawl"]["id"] == crawl_id]
@@ -293,7 +323,8 @@ def _as_worker(client, crawl_id: int, items: list[dict], timeout: float = 30) ->
     token = mine[0]["token"]
     requests = cluster.key(token, "requests")
     client.xadd(requests, {"r": b"the start request"})
-    client.set(cluster.key(token, "started"), "1")
+    if started:
+        client.set(cluster.key(token, "started"), "1")
     (entry_id, _), = client.xreadgroup(cluster.WORKERS_GROUP, "w1", {requests: ">"}, count=1)[0][1]
     with client.pipeline(transaction=True) as pipe:
         for item in items:
@@ -327,6 +358,32 @@ def test_the_coordinator_finishes_the_crawl_once_every_request_and_item_is_throu
     assert not [a for a in cluster.announced(client) if a["token"] == token]  # withdrawn
     assert client.hget(cluster.ANNOUNCED, token) is None
     assert list(client.scan_iter(match=cluster.namespace(token) + ":*")) == []  # a Redis that outlives it keeps nothing
+
+
+def test_a_crawl_done_as_max_time_runs_out_is_complete(redis_url, tmp_path):
+    """The last pages stored as --max-time runs out: the crawl is complete, not interrupted (a
+    resume that stored the last of 315 pages stayed interrupted, and a third resume had nothing
+    to fetch). Here the clock starts when the crawl is already done, and runs out 0.05 s later."""
+    import threading
+
+    from crawler.coordinator import run_cluster_crawl
+
+    db = tmp_path / "c.sqlite"
+    with Store(db) as store:
+        crawl_id = store.create_crawl(["https://w.test/"], {"max_time_seconds": 0.05})
+    client, result = _client(redis_url), {}
+    thread = threading.Thread(target=lambda: result.update(out=run_cluster_crawl(str(db), crawl_id, 0,
+                                                                                 redis_url=redis_url)))
+    thread.start()
+    try:
+        token = _as_worker(client, crawl_id, [_item("https://w.test/")], started=False)
+        wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] == 1)
+        with client.pipeline(transaction=True) as pipe:   # the clock starts with the first worker
+            pipe.set(cluster.key(token, "starter"), "w1").set(cluster.key(token, "started"), "1").execute()
+    finally:
+        thread.join(timeout=60)
+    assert result["out"][0] == 0, result["out"][1]
+    assert _status(db, crawl_id) == ("complete", None)
 
 
 def test_a_full_disk_ends_the_cluster_crawl_failed_with_the_one_line_of_one_process(redis_url, tmp_path):
@@ -618,14 +675,14 @@ def test_a_crawl_cut_five_ways_and_resumed_each_time_equals_an_uninterrupted_cra
     srv = SiteServer(routes={"*": _site})
     db = tmp_path / "c.sqlite"
     code, err = _kill_mid_crawl(_start(db, 2, crawl_id=_new_crawl(db, reference[0], srv)), db, "writer")
-    assert (code, _status(db)) == (128 + 9, ("interrupted", "the writer killed by signal 9")), err
+    assert (code, _status(db)) == (128 + 9, ("interrupted", "the writer was killed by signal 9 (SIGKILL)")), err
 
     code, err = _kill_mid_crawl(_start(db, 2, how="resume"), db, "redis-server")
     status, why = _status(db)
     assert (code, status) == (1, "interrupted") and why.startswith("lost Redis at unix://"), (why, err)
 
     code, err = _kill_mid_crawl(_start(db, 2, how="resume"), db, "workers")
-    why = "every worker stopped before the crawl was done (worker killed by signal 9)"
+    why = "every worker stopped before the crawl was done: worker was killed by signal 9 (SIGKILL)"
     assert (code, _status(db)) == (1, ("interrupted", why)), err
 
     code, err = _kill_mid_crawl(_start(db, 2, how="resume"), db, "coordinator", sig=signal.SIGTERM)
@@ -650,6 +707,9 @@ def test_a_worker_started_before_the_crawl_is_announced_joins_it(reference, redi
     srv = SiteServer(routes={"*": _site})
     db = tmp_path / "c.sqlite"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    client = _client(redis_url)
+    for other in cluster.announced(client):  # (a crawl an earlier test left announced in this Redis: it would join that)
+        cluster.withdraw(client, other["token"])
     early = subprocess.Popen([sys.executable, "-m", "crawler.worker", "--redis", redis_url], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

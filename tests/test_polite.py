@@ -234,6 +234,31 @@ def test_a_dead_workers_lease_expires(redis_url):
     assert len(alive.take("a.example", 1)[0]) == 1
 
 
+def test_a_dead_workers_leases_and_robots_claim_go_back_when_its_heartbeat_expires(redis_url):
+    """A worker of the crawl killed mid-download (kill -9): its leases go back as soon as its
+    heartbeat has expired, not DOWNLOAD_TIMEOUT + MARGIN later (30 s by default: the trial saw
+    a host wait that long after a kill -9); a live worker's leases stay, and so does its claim
+    of a robots.txt. Seen before: the host stayed full until the lease's TTL."""
+    import asyncio
+
+    client, token = cluster.connect(redis_url), cluster.new_token(0)
+    workers, alive = cluster.key(token, "workers"), lambda w: cluster.key(token, f"alive:{w}")
+    for w in ("h:1:dead", "h:2:live"):
+        client.hset(workers, w, "{}")
+        client.set(alive(w), 1)
+    dead = HostLeases(client, token, limit=2, timeout=20, worker="h:1:dead")
+    live = HostLeases(client, token, limit=2, timeout=20, worker="h:2:live")
+    other = HostLeases(client, token, limit=2, timeout=20, worker="h:3:new")
+    assert len(dead.take("a.example", 1)[0]) == 1 and len(live.take("a.example", 1)[0]) == 1
+    assert asyncio.run(dead.robots("http://a.example")) is None          # it fetches robots.txt
+    assert other.take("a.example", 1) == ([], 0.0)                        # the host is full
+    client.delete(alive("h:1:dead"))                                       # its heartbeat expired
+    assert len(other.take("a.example", 2)[0]) == 1                         # its lease went back, not the live one's
+    assert leases_held(client, token) == 2
+    assert asyncio.run(other.robots("http://a.example")) is None          # its claim too: the next one fetches it
+    assert live.take("a.example", 1, mine=1) == ([], 0.0)  # (one that never joined, h:3:new, keeps its leases)
+
+
 def test_a_pause_holds_every_lease_and_only_a_longer_one_replaces_it(redis_url):
     leases = HostLeases(cluster.connect(redis_url), cluster.new_token(0), limit=4, timeout=20)
     lease = leases.take("a.example", 1)[0]
