@@ -610,8 +610,9 @@ def worker(ctx, redis_url, local_verbose):
     A worker started before any crawl is announced waits for one; it joins the crawl, shares its
     queue, its seen URLs and its politeness limits (--concurrency per host, robots.txt,
     Retry-After) with every other worker, sends what it finds to the coordinator's store, and
-    stops when the crawl is done. Ctrl-C (or SIGTERM) leaves cleanly: the requests it had in
-    flight go to the other workers. Workers can join and leave at any time. A crawl that renders
+    stops when the crawl is done (exit 0). Ctrl-C (or SIGTERM) leaves cleanly (exit 130): the
+    requests it had in flight go to the other workers. A worker does one crawl: run it under a
+    supervisor (systemd's Restart=always, docker's restart policy) to serve crawl after crawl. Workers can join and leave at any time. A crawl that renders
     pages built with JavaScript (--render) renders them in this machine's Chromium: without one,
     the worker says so and exits 2 (the other workers crawl on).
     """
