@@ -185,7 +185,8 @@ def test_help_explains_workers_and_the_worker_command():
                  "funnelcheck audit https://acme.example/ --redis redis://10.0.0.5:6379/0 --workers 0",
                  "A worker started before any crawl is announced waits for one",
                  "stops when the crawl is done",
-                 "Ctrl-C (or SIGTERM) leaves cleanly (exit 130): the requests it had in flight go to the other workers", "A worker does one crawl: run it under a supervisor"):
+                 "Ctrl-C (or SIGTERM) leaves cleanly (exit 130): the requests it had in flight go to the other workers",
+                 "A worker does one crawl: run it under a supervisor"):
         assert said in worker, said
     assert "  worker   Join a crawl announced in the Redis at URL" in run_cli("--help").stdout
 
