@@ -323,7 +323,7 @@ class ClusteredSpider(FunnelSpider):
     def on_render_error(self, failure):
         if failure.check(Dropped):  # (not a rendering that failed: a worker leaving, the page stays to do)
             return []
-        return super().on_render_error(failure)
+        return self.sender.through(failure.request, super().on_render_error(failure))
 
     def on_support_error(self, failure):
         if failure.check(Dropped):

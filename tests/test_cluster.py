@@ -237,7 +237,7 @@ def test_a_writer_waits_while_the_crawl_runs(redis_url, tmp_path):
         assert proc.poll() is None
         _push(client, token, [_item("https://w.test/late")])
         client.set(cluster.key(token, "status"), "done")
-        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -721,7 +721,7 @@ def test_a_worker_started_before_the_crawl_is_announced_joins_it(reference, redi
     finally:
         if early.poll() is None:
             early.terminate()
-        early.wait(timeout=30)
+        early.wait(timeout=60)
     srv.close()
     assert _status(db) == ("complete", None)
     assert _fetched(srv) == asked
@@ -741,3 +741,43 @@ def test_max_time_stops_a_cluster_crawl_as_it_stops_one_process(reference, tmp_p
     assert _status(db) == ("interrupted", "stopped: --max-time reached")
     assert _rows(db, "SELECT count(*) FROM pages")[0][0] < PAGES
     assert "\tinterrupted\t" in run_cli("crawls", "--db", db).stdout
+
+
+def _fails_to_render(handler):
+    """A page built with JavaScript (an empty app root) whose second fetch (the browser's) breaks
+    the connection: its rendering fails."""
+    path = handler.path
+    if path == "/app":
+        handler.server.app_hits = getattr(handler.server, "app_hits", 0) + 1
+        if handler.server.app_hits > 1:
+            raise ConnectionAbortedError("the browser's fetch of /app is cut")
+        return Route(200, {"Content-Type": "text/html"}, '<html><head><title>App</title><script src="/app.js"></script>'
+                                                         '</head><body><div id="root"></div></body></html>')
+    if path == "/app.js":
+        return Route(200, {"Content-Type": "application/javascript"},
+                     'document.getElementById("root").innerHTML = "<a href=/x>x</a>";')
+    if path == "/robots.txt":
+        return Route(404)
+    return Route(200, {"Content-Type": "text/html"}, '<html><head><title>Home</title></head><body><main><h1>Home</h1>'
+                 f'<p>{"text " * 100}</p><a href="/app">app</a></main></body></html>')
+
+
+def test_a_page_whose_rendering_fails_is_read_as_served_by_a_worker_too(tmp_path):
+    """A worker's failed rendering reaches the writer (the errback's page went nowhere: the crawl
+    waited for that page for ever); the report is one process's."""
+    reports = []
+    for name, extra in (("one", []), ("two", ["--workers", "2"])):
+        srv = SiteServer(routes={"*": _fails_to_render})
+        try:
+            result = run_cli("audit", f"{srv.url}/", "--db", tmp_path / f"{name}.sqlite", "--render", "auto",
+                             "--no-check-external", "--no-check-social", "--format", "json", *extra, timeout=60)
+        finally:
+            srv.close()
+        assert result.exit_code == 0, result.stderr
+        report = result.json()
+        reports.append((report["summary"]["status"],
+                        sorted((p["url"][len(srv.url):], p["read_as"], p["status"]) for p in report["pages"]
+                               if p["role"] == "page"),
+                        sorted((f["rule"], f["target"][len(srv.url):]) for f in report["findings"])))
+    assert reports[0] == reports[1] == ("complete", [("/", "raw", 200), ("/app", "raw", 200)],
+                                        [("javascript-unrendered", "/app")])
