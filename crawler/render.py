@@ -136,6 +136,9 @@ def find_chromium(given: str | None = None, path: str | None = None) -> str | No
     return None
 
 
+_SCRIPT = re.compile(r"<script", re.I)
+
+
 def needs_javascript(body: bytes, text: str, nav_links: int) -> str | None:
     """Why the raw HTML of a page shows that its content is built by JavaScript, or None:
     an empty app root, a ``<noscript>`` asking for JavaScript, or scripts with almost no links
@@ -154,9 +157,11 @@ def needs_javascript(body: bytes, text: str, nav_links: int) -> str | None:
     """
     if nav_links >= FEW_LINKS and not _NOSCRIPT.search(body):
         return None
-    from selectolax.lexbor import LexborHTMLParser
+    if not _SCRIPT.search(text):
+        return None  # nothing runs: what is served is the page (and no second parse of it)
+    from crawler.extract import parse_html
 
-    tree = LexborHTMLParser(text)
+    tree = parse_html(text)  # (as extract() parses: a page nested 100,000 deep costs no seconds)
     scripts = [s for s in tree.css("script") if (s.attributes.get("type") or "").lower() not in
                ("application/ld+json", "application/json", "text/template", "text/x-template")]
     if not scripts:
