@@ -49,10 +49,9 @@ def logged_command(argv: list[str]) -> str:
     >>> logged_command(["--redis", "bob:pw@10.0.0.5:6379"])
     '--redis ***@10.0.0.5:6379'
     """
-    from crawler.urls import redact_credentials
+    from crawler.urls import redact_argument
 
-    return " ".join(re.sub(r"^[^/?#@\s:]*:[^/?#@\s]*@", "***@", redact_credentials(a)) if "@" in a else a
-                    for a in argv)
+    return " ".join(map(redact_argument, argv))
 
 
 def end_line(run: dict, code: int) -> str:
@@ -612,9 +611,10 @@ def worker(ctx, redis_url, local_verbose):
     Retry-After) with every other worker, sends what it finds to the coordinator's store, and
     stops when the crawl is done (exit 0). Ctrl-C (or SIGTERM) leaves cleanly (exit 130): the
     requests it had in flight go to the other workers. A worker does one crawl: run it under a
-    supervisor (systemd's Restart=always, docker's restart policy) to serve crawl after crawl. Workers can join and leave at any time. A crawl that renders
-    pages built with JavaScript (--render) renders them in this machine's Chromium: without one,
-    the worker says so and exits 2 (the other workers crawl on).
+    supervisor (systemd's Restart=always, docker's restart policy) to serve crawl after crawl.
+    Workers can join and leave at any time. A crawl that renders pages built with JavaScript
+    (--render) renders them in this machine's Chromium: without one, the worker says so and
+    exits 2 (the other workers crawl on).
     """
     from crawler.config import check_cluster
 

@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from crawler.urls import RemapRule, URLError, normalize, origin, redact_credentials
+from crawler.urls import RemapRule, URLError, normalize, origin, redact_argument
 
 DEFAULTS: dict = {
     "targets": [],
@@ -240,27 +240,13 @@ def check_cluster(workers, redis) -> None:
     if redis is not None and (not isinstance(redis, str) or not redis.lower().startswith(REDIS_SCHEMES)
                               or len(redis) <= len(redis.split("://")[0]) + 3):
         raise ConfigError(f"--redis takes a URL like redis://host:6379/0 or unix:///path/redis.sock, got "
-                          f"{_masked(redis)!r}")
+                          f"{redact_argument(redis)!r}")
     if redis is not None and redis.lower().startswith(("redis://", "rediss://")):
         database = urlsplit(redis).path.strip("/")
         if database and not database.isdigit():
-            raise ConfigError(f"--redis names its database by number (redis://host:6379/0), got {_masked(redis)!r}")
+            raise ConfigError(f"--redis names its database by number (redis://host:6379/0), got {redact_argument(redis)!r}")
     if workers == 0 and not redis:
         raise ConfigError("--workers 0 only coordinates: give --redis URL (or $FUNNELCHECK_REDIS_URL) where workers join")
-
-
-def _masked(value) -> object:
-    """A ``--redis`` value as an error may show it: a password in it (``redis://:pw@host``, even in
-    a URL of the wrong form) as ``***``.
-
-    >>> _masked("http://:hunter2@127.0.0.1:1/0"), _masked("bob:pw@host:6379"), _masked("localhost:6379")
-    ('http://:***@127.0.0.1:1/0', '***@host:6379', 'localhost:6379')
-    """
-    if not isinstance(value, str) or "@" not in value:
-        return value
-    value = redact_credentials(value)
-    head, at, tail = value.rpartition("@")
-    return value if "://" in head and head.endswith(":***") else f"***@{tail}"
 
 
 def cluster_redis(workers, redis):

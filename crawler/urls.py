@@ -480,6 +480,24 @@ def redact_credentials(text):
     return _USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:***@", text)
 
 
+_BARE_USERINFO = re.compile(r"^[^/?#@\s:]*:[^/?#@\s]*@")
+
+
+def redact_argument(value):
+    """One command-line value (a ``--redis`` URL, an argument logged) with its password shown as
+    ``***``: a URL's (:func:`redact_credentials`), and ``user:password@`` written without a scheme.
+    Anything but a string is returned as it is.
+
+    >>> redact_argument("http://:hunter2@127.0.0.1:1/0"), redact_argument("bob:pw@host:6379")
+    ('http://:***@127.0.0.1:1/0', '***@host:6379')
+    >>> redact_argument("a@b.example"), redact_argument(6379)
+    ('a@b.example', 6379)
+    """
+    if not isinstance(value, str) or "@" not in value:
+        return value
+    return _BARE_USERINFO.sub("***@", redact_credentials(value))
+
+
 class RedactingFilter(logging.Filter):
     """A log handler's filter: passwords in URLs become ``***`` in every message (Scrapy logs
     the URLs it fetches)."""
