@@ -965,19 +965,19 @@ class Store:
             urls = {page["url"]}
             for link in links:
                 urls.update((link[0], link[1], link[2]))
-            if render_links:  # (page, target, tag, region, text, seen): links only one reading has (--render)
+            for row in render_links:  # (page, target, tag, region, text, seen): links only one reading has
+                urls.update((row[0], row[1]))
+            urls.update(u for u, _ in discovered)
+            ids = self._url_ids(urls)
+            page_id = ids[page["url"]]
+            if render_links:  # (--render)
                 if replace_links:  # (a page read again, or the same item written again: a cluster's writer replays it)
-                    self.db.execute("DELETE FROM render_links WHERE crawl_id = ? AND source_id = ?",
-                                    (crawl_id, self._url_ids((page["url"],))[page["url"]]))
+                    self.db.execute("DELETE FROM render_links WHERE crawl_id = ? AND source_id = ?", (crawl_id, page_id))
                 self.db.executemany(
                     "INSERT INTO render_links (crawl_id, source_id, target_id, tag, region, text, seen)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(crawl_id, ids[s], ids[k], term(tag), term(region), redact_credentials(text) or None, seen)
-                     for (s, k, tag, region, text, seen), ids in
-                     ((r, self._url_ids((r[0], r[1]))) for r in render_links)])
-            urls.update(u for u, _ in discovered)
-            ids = self._url_ids(urls)
-            page_id = ids[page["url"]]
+                     for s, k, tag, region, text, seen in render_links])
             if replace_links:
                 self.db.execute("DELETE FROM links WHERE crawl_id = ? AND source_id = ?", (crawl_id, page_id))
             if not partial:
