@@ -96,7 +96,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, bicgstab, splu
 
-from analysis.graph import blank, landing_page
+from analysis.graph import AHEAD_URLS, blank, landing_page
 from analysis.status import BROKEN
 from crawler.scope import APP, BLOG, COMPANY, CONTENT, IDENTITY, OTHER, OWNED, PROFILE, SHARE, SITE, SOCIAL
 
@@ -495,9 +495,9 @@ _TERM_IDS = {2: "SELECT id, term FROM terms"}
 CHUNK = 1 << 16  # link rows read and judged at once (their tuples: 11 MiB)
 
 
-# A graph of at least this many URLs has its clickable links read by a helper process (the
-# SQLite rows stepped and packed into ints on the other core) while the walk judges the chunks before.
-AHEAD_URLS = 50_000
+# A graph of at least AHEAD_URLS URLs (analysis.graph's: the offer links' threshold too) has its
+# clickable links read by a helper process (the SQLite rows stepped and packed into ints on the
+# other core) while the walk judges the chunks before.
 
 
 def _click_chunks(g):

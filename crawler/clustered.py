@@ -315,20 +315,21 @@ class ClusteredSpider(FunnelSpider):
         return self.after_seeds()  # this worker read the last target's answer
 
     # -- errbacks: their output does not pass the spider middlewares ----------------------------
-    def on_error(self, failure):
-        if failure.check(Dropped):  # never sent: it stays pending in Redis, for another worker
-            return []
-        return self.sender.through(failure.request, super().on_error(failure))
-
-    def on_render_error(self, failure):
-        if failure.check(Dropped):  # (not a rendering that failed: a worker leaving, the page stays to do)
-            return []
-        return self.sender.through(failure.request, super().on_render_error(failure))
-
-    def on_support_error(self, failure):
+    def _sent(self, failure, errback):
+        """An errback's output sent to the writer; nothing for a request never sent (``Dropped``:
+        a worker leaving; it stays pending in Redis, for another worker or the resume)."""
         if failure.check(Dropped):
             return []
-        return self.sender.through(failure.request, super().on_support_error(failure))
+        return self.sender.through(failure.request, errback(failure))
+
+    def on_error(self, failure):
+        return self._sent(failure, super().on_error)
+
+    def on_render_error(self, failure):
+        return self._sent(failure, super().on_render_error)
+
+    def on_support_error(self, failure):
+        return self._sent(failure, super().on_support_error)
 
 
 __all__ = ["ClusterRenderPlan", "ClusteredSpider", "SharedSeeds"]
