@@ -46,9 +46,10 @@ def _as_coordinator(client, announcement: dict) -> None:
     client.persist(cluster.key(announcement["token"], "status"))
 
 
-def _worker(redis_url: str, token: str | None = None, log=None) -> subprocess.Popen:
+def _worker(redis_url: str, token: str | None = None, log=None, verbose: int = 0) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     argv = [sys.executable, "-m", "crawler.worker", "--redis", redis_url] + (["--token", token] if token else [])
+    argv += ["--verbose", str(verbose)] if verbose else []
     return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=log if log is not None else subprocess.PIPE, text=True)
 
@@ -492,27 +493,35 @@ def test_a_worker_whose_coordinator_died_leaves_at_once_says_so_and_exits_2(redi
         srv.close()
 
 
-def test_a_worker_waits_for_a_writer_that_is_behind(redis_url, client):
+def _delivered(client, stream: str) -> bytes:
+    """The last entry of ``stream`` a worker read."""
+    return next(g["last-delivered-id"] for g in client.xinfo_groups(stream) if g["name"] == cluster.WORKERS_GROUP.encode())
+
+
+def test_a_worker_waits_for_a_writer_that_is_behind(redis_url, client, tmp_path):
     """The items stream holds what the writer has not stored: past ``max_unwritten`` pages (1000
     by default) a worker reads no new request until the writer catches up (seen: workers ran on
     while the writer was dead, every page thrown away, and Redis's memory grew with them)."""
     srv = SiteServer(routes={"*": lambda h: _tree(h, pages=150, delay=0.01)})
-    worker = None
+    worker, log = None, tmp_path / "worker.log"
     try:
         token = cluster.new_token(11)
         crawl = {"id": 11, "targets": ["https://res.test/p/0"], "options": _options(srv).to_json()}
         _as_coordinator(client, {**cluster.announcement(token, crawl, None, False), "max_unwritten": 10})
-        worker = _worker(redis_url, token)
-        items = cluster.key(token, "items")
+        with open(log, "w") as fh:
+            worker = _worker(redis_url, token, log=fh, verbose=1)
+        items, requests = cluster.key(token, "items"), cluster.key(token, "requests")
+        # it says it waits, and what it had read before it knew is fetched and sent (acknowledged):
+        # from then on nothing moves (a fixed 0.6 s for that was too short on a loaded machine)
         deadline = time.monotonic() + 30
-        while client.xlen(items) < 10:
-            assert time.monotonic() < deadline
+        while not ("the writer has" in log.read_text() and "waiting for it" in log.read_text()
+                   and client.xpending(requests, cluster.WORKERS_GROUP)["pending"] == 0):
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
             time.sleep(0.05)
-        time.sleep(0.6)
-        held = client.xlen(items)
-        assert held <= 10 + 2 * 32, held   # (what it had read, and handed its downloader, before it knew)
+        held, read = client.xlen(items), _delivered(client, requests)
+        assert 10 <= held <= 10 + 2 * 32, held   # (what it had read, and handed its downloader, before it knew)
         time.sleep(0.4)
-        assert client.xlen(items) == held  # it waits
+        assert (client.xlen(items), _delivered(client, requests)) == (held, read)  # it waits, and reads nothing
         client.xtrim(items, maxlen=0)      # the writer stored them
         deadline = time.monotonic() + 30
         while client.xlen(items) < 10:     # it goes on
