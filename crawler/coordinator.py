@@ -82,12 +82,14 @@ def alive_workers(client, token: str) -> int:
     return sum(1 for _ in client.scan_iter(match=cluster.key(token, "alive:*"), count=1000))
 
 
-def crawl_done(client, token: str) -> bool:
-    """One look: the start requests are scheduled, and neither stream holds anything for anyone."""
+def crawl_done(client, token: str, writer: bool = True) -> bool:
+    """One look: the start requests are scheduled, and neither stream holds anything for anyone
+    (``writer`` False: the requests stream only, nothing left for a worker to fetch; what the
+    items stream still holds, the writer stores as the crawl winds down)."""
     if client.get(cluster.key(token, "started")) != b"1":
         return False
     return (backlog(client, cluster.key(token, "requests"), cluster.WORKERS_GROUP) == (0, 0)
-            and backlog(client, cluster.key(token, "items"), cluster.WRITER_GROUP) == (0, 0))
+            and (not writer or backlog(client, cluster.key(token, "items"), cluster.WRITER_GROUP) == (0, 0)))
 
 
 class _Child:
@@ -240,14 +242,18 @@ class Coordinator:
                 return "workers", f"every worker stopped before the crawl was done: {', '.join(codes)}"
 
     def done_now(self) -> bool:
-        """The crawl is done, seen twice :data:`SETTLE` s apart (False when Redis does not answer)."""
+        """No page is left to fetch, seen twice :data:`SETTLE` s apart (False when Redis does not
+        answer). The writer's part is not waited for: the last pages sent and not yet stored (it
+        stores a read, waits GATHER, then acknowledges it with its next read; longer on a loaded
+        machine) are stored by ``wind_down("done")``, which waits for the writer to empty the stream
+        (asked of both streams, a crawl that ended as --max-time ran out was left interrupted)."""
         import redis
 
         try:
-            if not crawl_done(self.client, self.token):
+            if not crawl_done(self.client, self.token, writer=False):
                 return False
             time.sleep(SETTLE)
-            return crawl_done(self.client, self.token)
+            return crawl_done(self.client, self.token, writer=False)
         except redis.exceptions.RedisError:
             return False
 

@@ -361,9 +361,12 @@ def test_the_coordinator_finishes_the_crawl_once_every_request_and_item_is_throu
 
 
 def test_a_crawl_done_as_max_time_runs_out_is_complete(redis_url, tmp_path):
-    """The last pages stored as --max-time runs out: the crawl is complete, not interrupted (a
+    """The last pages fetched as --max-time runs out: the crawl is complete, not interrupted (a
     resume that stored the last of 315 pages stayed interrupted, and a third resume had nothing
-    to fetch). Here the clock starts when the crawl is already done, and runs out 0.05 s later."""
+    to fetch), though the writer has not stored them yet (it acknowledges a read 0.05 s after
+    it, and later on a loaded machine: a crawl whose last item was stored and not acknowledged
+    when the time ran out was interrupted; here the writer is stopped until the coordinator
+    decides). The clock starts when every request is through, and runs out 0.05 s later."""
     import threading
 
     from crawler.coordinator import run_cluster_crawl
@@ -375,15 +378,25 @@ def test_a_crawl_done_as_max_time_runs_out_is_complete(redis_url, tmp_path):
     thread = threading.Thread(target=lambda: result.update(out=run_cluster_crawl(str(db), crawl_id, 0,
                                                                                  redis_url=redis_url)))
     thread.start()
+    writer = None
     try:
+        writer = _child(os.getpid(), "crawler.writer")
+        os.kill(writer, signal.SIGSTOP)                   # (the writer behind: nothing stored, nothing acknowledged)
         token = _as_worker(client, crawl_id, [_item("https://w.test/")], started=False)
-        wait_for_row(db, "SELECT count(*) FROM pages", lambda r: r[0] == 1)
         with client.pipeline(transaction=True) as pipe:   # the clock starts with the first worker
             pipe.set(cluster.key(token, "starter"), "w1").set(cluster.key(token, "started"), "1").execute()
+        deadline = time.monotonic() + 30
+        while client.get(cluster.key(token, "status")) not in (b"done", b"stopped"):  # the coordinator decided
+            assert time.monotonic() < deadline, "the coordinator never ended the crawl"
+            time.sleep(0.05)
+        assert client.get(cluster.key(token, "status")) == b"done"
     finally:
+        if writer is not None:
+            os.kill(writer, signal.SIGCONT)
         thread.join(timeout=60)
     assert result["out"][0] == 0, result["out"][1]
     assert _status(db, crawl_id) == ("complete", None)
+    assert [p[0] for p in _pages(db)] == ["https://w.test/"]  # stored as the crawl wound down
 
 
 def test_a_full_disk_ends_the_cluster_crawl_failed_with_the_one_line_of_one_process(redis_url, tmp_path):
