@@ -943,7 +943,8 @@ class Store:
 
     # -- pages and links --------------------------------------------------------
     def write_page(self, crawl_id: int, page: dict, links: list[tuple], discovered: list[tuple] = (),
-                   state: dict | None = None, partial: bool = False, replace_links: bool = False) -> None:
+                   state: dict | None = None, partial: bool = False, replace_links: bool = False,
+                   rerender: list[tuple] = ()) -> None:
         """Write one fetched URL, its links and the URLs it queued, in one transaction.
 
         ``links`` are tuples in :data:`LINK_COLUMNS` order (``pos`` may be left out); ``discovered`` are
@@ -951,15 +952,31 @@ class Store:
         ``partial``: only links and frontier entries (a part of a long sitemap); the page row
         and its place in the frontier as done come with the last part. ``replace_links``: the
         page's links stored earlier (a sitemap read again by a resume) are dropped first.
+        ``rerender``: ``(url, fetch_json)`` of pages stored as served that are to be read again,
+        rendered (this page, a sample of its template; the pages its rendered sample showed to
+        need it): queued again until that reading is stored, so a resume asks for them.
+
+        >>> import tempfile, os
+        >>> s = Store(os.path.join(tempfile.mkdtemp(), "c.sqlite"))
+        >>> cid = s.create_crawl(["https://a.example/"], {})
+        >>> again = [("https://a.example/", '{"url": "https://a.example/", "rerender": true}')]
+        >>> s.write_page(cid, {"url": "https://a.example/", "role": "page", "status": 200, "read_as": "raw"}, [],
+        ...              rerender=again)   # a sample stored as served, its rendering to come
+        >>> [(url, state, fetch.get("rerender")) for url, fetch, state in s.frontier(cid)]
+        [('https://a.example/', 'queued', True)]
+        >>> s.write_page(cid, {"url": "https://a.example/", "role": "page", "status": 200, "read_as": "rendered"}, [])
+        >>> [(url, state) for url, _, state in s.frontier(cid)]
+        [('https://a.example/', 'done')]
         """
         try:
-            self._write_page(crawl_id, page, links, discovered, state, partial, replace_links)
+            self._write_page(crawl_id, page, links, discovered, state, partial, replace_links, rerender=rerender)
         except BaseException:
             self._ids.clear()  # ids handed out in the rolled-back transaction do not exist
             self._terms.clear()
             raise
 
-    def _write_page(self, crawl_id, page, links, discovered, state, partial, replace_links, render_links=()) -> None:
+    def _write_page(self, crawl_id, page, links, discovered, state, partial, replace_links, render_links=(),
+                    rerender=()) -> None:
         term = self._term
         with self._transaction():
             urls = {page["url"]}
@@ -968,6 +985,7 @@ class Store:
             for row in render_links:  # (page, target, tag, region, text, seen): links only one reading has
                 urls.update((row[0], row[1]))
             urls.update(u for u, _ in discovered)
+            urls.update(u for u, _ in rerender)
             ids = self._url_ids(urls)
             page_id = ids[page["url"]]
             if render_links:  # (--render)
@@ -1008,6 +1026,12 @@ class Store:
                     " ON CONFLICT (crawl_id, url_id) DO UPDATE SET state = 'done'",
                     (crawl_id, page_id),
                 )
+            if rerender:  # (after the page's own 'done': a sample is queued again until it is rendered)
+                self.db.executemany(
+                    "INSERT INTO frontier (crawl_id, url_id, fetch, state) VALUES (?, ?, ?, 'queued')"
+                    " ON CONFLICT (crawl_id, url_id) DO UPDATE SET state = 'queued', fetch = excluded.fetch",
+                    [(crawl_id, ids[u], redact_credentials(f)) for u, f in rerender],
+                )
             if state is not None:  # the spider's origins (a target may rename the site) and resume state
                 self.db.execute("UPDATE crawls SET state = ?, origins = COALESCE(?, origins) WHERE id = ?",
                                 (json.dumps(state, sort_keys=True),
@@ -1030,14 +1054,16 @@ class Store:
         if item.get("render_links"):  # (a rendered page: its page, links and these in one transaction)
             try:
                 self._write_page(crawl_id, page, item.get("links") or (), item.get("discovered") or (), state, False,
-                                 item.get("replace_links", False), render_links=item["render_links"])
+                                 item.get("replace_links", False), render_links=item["render_links"],
+                                 rerender=item.get("rerender") or ())
             except BaseException:
                 self._ids.clear()
                 self._terms.clear()
                 raise
         else:
             self.write_page(crawl_id, page, item.get("links") or (), item.get("discovered") or (), state,
-                            partial=item.get("partial", False), replace_links=item.get("replace_links", False))
+                            partial=item.get("partial", False), replace_links=item.get("replace_links", False),
+                            rerender=item.get("rerender") or ())
         if item.get("cache") and page.get("reason") != "cached":  # a cached answer does not renew the cache
             self.cache(page["url"], page["status"], page.get("location"), page.get("headers"), page.get("content_type"))
         for answer in item.get("answers") or ():

@@ -165,8 +165,11 @@ class FunnelSpider(scrapy.Spider):
             else:
                 request = self.reader_request(fetch["url"], key, fetch.get("depth") or 0) \
                     if fetch["role"] == "profile" else None
-                yield request or self.request(fetch["url"], key, fetch["role"], fetch.get("depth") or 0,
-                                              fetch.get("method") or "GET")
+                request = request or self.request(fetch["url"], key, fetch["role"], fetch.get("depth") or 0,
+                                                  fetch.get("method") or "GET")
+                if fetch.get("rerender") and isinstance(request, scrapy.Request):
+                    request.meta["rerender"] = True  # (stored as served, its rendering cut: it replaces that page)
+                yield request
 
     def resume_state(self) -> dict | None:
         """What a resume needs that the pages do not say, when it changed (else None): written
@@ -660,7 +663,11 @@ class FunnelSpider(scrapy.Spider):
         if meta.get("cached"):
             page["reason"] = "cached"
         cache = role == "external" and 200 <= status < 300 and not meta.get("cached")  # only answers that work
-        yield self.item(page, links, follow, cache=cache, rereads=meta.get("rerender", False))
+        item = self.item(page, links, follow, cache=cache, rereads=meta.get("rerender", False))
+        sample = [r for r in follow if isinstance(r, scrapy.Request) and r.meta.get("sample")]
+        if sample:  # (its rendering: the page is queued again until its rendered reading is stored)
+            item["rerender"] = self.to_render(sample)
+        yield item
         yield from follow
         yield from self.seed_answered(meta)
 
@@ -713,6 +720,15 @@ class FunnelSpider(scrapy.Spider):
         if answers:
             item["answers"] = list(answers)  # a profile API's answers and rate-limit state (kept by the pipeline)
         return item
+
+    @staticmethod
+    def to_render(requests) -> list[tuple[str, str]]:
+        """Frontier rows of pages stored as served and asked again to render them (a sample, the
+        pages read as served before their template's samples differed): the store holds them
+        queued until their rendered reading is stored, and a resume asks for them again with
+        ``rerender`` (a crawl cut meanwhile left them as served, unlike an uninterrupted one)."""
+        return [(r.meta["key"], json.dumps({"url": r.meta["public"], "role": r.meta["role"], "depth": r.meta["depth"],
+                                            "method": "GET", "rerender": True})) for r in requests]
 
     @staticmethod
     def frontier(follow) -> list[tuple[str, str]]:
@@ -902,6 +918,8 @@ class FunnelSpider(scrapy.Spider):
         rows, follow, differing = self.page_links(meta, page, links, only_rendered, only_raw)
         item = self.item(page, rows, follow, rereads=meta.get("sample", False) or meta.get("rerender", False))
         item["render_links"] = differing
+        if again:  # (queued again until rendered: a resume renders them too)
+            item["rerender"] = self.to_render(again)
         yield item
         yield from follow
         yield from again
