@@ -377,6 +377,11 @@ def test_terminal_and_html_reports_show_visits_and_money(crawls):
             'at the conversions your exports observed)</div>') in html
     assert '<td class="num">~2,560</td><td class="num">$1,880</td>' in html
     assert '<td class="num">~1,710</td><td class="num">$740</td>' in html
+    # where 100 visitors go: split as the real entries are (2,400 of the 12,400 land on the blog), never each
+    # entry page alike (the blog's two posts were 67 of the 100); each tier's pages weighted so too
+    assert ('<tr><td>the blog</td><td class="num">19 of 100</td><td class="num">45</td><td class="num">20</td>'
+            in html)
+    assert "<tr><td>the site</td><td class=\"num\">81 of 100</td>" in html
     # without analytics: neither
     with Store(db, readonly=True) as store:
         plain = render(audit(store, 1))
