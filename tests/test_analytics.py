@@ -565,9 +565,44 @@ def test_diff_money_in_each_crawls_currency_and_inputs_changed():
                         "new": {"targets": [A]}, **d})
     assert ("Money a month (the model)", "$6,000", "€5,000", "—") in rows
     assert ("Conversion probability (site-wide, your entries)", "40.0%", "40.0%", "0") in rows
-    # the same inputs: the site's doing
-    [item] = _money_items(money_changes(old, {**old, "monthly_value": 5000.0}, []))
+    # the same inputs: the site's doing (fewer visits reach an offer, at the same rate)
+    [item] = _money_items(money_changes(old, {**old, "monthly_conversions": 333.3, "monthly_value": 5000.0}, []))
     assert item["words"] == "What the visits reaching an offer are worth fell from $6,000 to $5,000 a month."
+
+
+def test_diff_of_a_site_fix_with_the_same_exports_shows_the_gain():
+    """The trial's case: home (1,000 entries) links pricing, about (500 entries, a dead end) and
+    X in its header; the exports observed 50 purchases ($5,000). Removing the X link takes home
+    from 35.4% to 42.5% and the entries' conversion from 23.6% to 28.3% (+4.7 points); the
+    conversions observed pin each audit's money at $5,000, so the new crawl is priced at crawl
+    #1's rate (50 of ~354 visits reaching an offer): ~425 such visits are worth ~$6,000."""
+    from analysis.diff import _money_items, headline, money_changes
+    from analysis.formats.diff import metric_rows
+
+    old = {"monthly_entries": 1500.0, "conversion": 0.236111, "monthly_conversions": 354.2, "monthly_value": 5000.0,
+           "value_per_conversion": 100.0, "currency": "$", "files": [{"name": "e.csv", "tool": "Plausible"}],
+           "plan": []}
+    new = {**old, "conversion": 0.283333, "monthly_conversions": 425.0}
+    d = {"site": "acme.test", "old": {"id": 1, "targets": [A]}, "new": {"id": 2, "targets": [A]},
+         "backward": {"new": [], "fixed": []}, "broken": {"new": [], "fixed": []}, "findings": {"changed": []},
+         "metrics": {"site": {"conversion": {"old": 0.354167, "new": 0.425, "delta": 0.070833},
+                              **dict.fromkeys(("social_leak", "clicks_to_conversion", "conversion_depth",
+                                               "unreachable_posts"), {"old": None, "new": None, "delta": None})},
+                     "blog": dict.fromkeys(("conversion", "social_leak"), {"old": None, "new": None, "delta": None}),
+                     "landing": [], "conversion_pages": [], "unreachable_posts": {"new": [], "fixed": []}},
+         **money_changes(old, new, [])}
+    assert d["money"]["conversion"]["delta"] == 0.047222  # (never rounded to 0.05 before the subtraction)
+    assert d["money"]["monthly_value"] == {"old": 5000.0, "new": 5999.44, "delta": 999.44}
+    assert (d["money"]["rate"], d["money"]["kept"]) == (0.141163, 5000.0)
+    rows = metric_rows(d)
+    assert ("Conversion probability (site-wide, your entries)", "23.6%", "28.3%", "+4.7 pts") in rows
+    assert ("Money a month (the model, at #1's rate)", "$5,000", "$6,000", "+$1,000") in rows
+    [item] = _money_items(d)
+    assert item["words"] == ("What the visits reaching an offer are worth rose from $5,000 to $6,000 a month (the "
+                             "model at the same traffic, at the 14% of the visits reaching an offer that converted "
+                             "with crawl #1).")
+    # the headline and the summary say the entries' conversion, not the home page's alone
+    assert headline(d) == "acme.test: conversion 24% to 28%, worth $5,000 to $6,000 a month"
 
 
 MATOMO_UI = ("Label\tUnique Entrances\tEntrances\tEntry actions\tBounces\tBounce Rate\tMetadata: url\n"
@@ -782,3 +817,4 @@ def test_ga4_with_its_chart_data_first_and_in_german(tmp_path):
     e = read_export(str(_write(tmp_path / "ga4_de.csv", "Landingpage + Suchstring,Sitzungen,Aktive Nutzer,"
                                                          "Schlüsselereignisse,Gesamtumsatz\n/,3.800,3.100,76,\"4.560,00 €\"\n")))
     assert (e.tool, e.entries) == ("GA4", {("", "/"): [3800.0, 76.0, 4560.0]})
+
