@@ -1110,12 +1110,13 @@ def observed_conversions(traffic: Traffic, values: dict | None = None) -> dict |
     unknown), "goals": [(name, conversions)], "from"}``: the goals (key events, conversion
     events; only the goals ``[values]`` names when it names some; never Plausible's built-in
     click goals), else the conversions by entry page. Revenue is the export's, or a goal's
-    conversions times its ``[values]`` amount. None when the exports give no conversions.
+    conversions times its ``[values]`` amount (that part also as ``"valued"``, when there is
+    one: no export observed it). None when the exports give no conversions.
 
     >>> t = Traffic([], 30, False, goals={"Signup": [140.0, None], "Visit /checkout/": [70.0, None],
     ...                                   "Outbound Link: Click": [520.0, None]})
     >>> observed_conversions(t, {"Signup": 20})
-    {'conversions': 140.0, 'revenue': 2800.0, 'goals': [('Signup', 140.0)], 'from': 'goals'}
+    {'conversions': 140.0, 'revenue': 2800.0, 'goals': [('Signup', 140.0)], 'from': 'goals', 'valued': 2800.0}
     >>> t.goals["Visit /pricing/"] = [1200.0, None]   # (reaching an offer, not a conversion)
     >>> observed_conversions(t)["goals"], observed_conversions(t)["revenue"]
     ([('Signup', 140.0), ('Visit /checkout/', 70.0)], None)
@@ -1129,14 +1130,19 @@ def observed_conversions(traffic: Traffic, values: dict | None = None) -> dict |
     goals = named or goals
     if goals and sum(c for c, _ in goals.values()) > 0:
         revenue = None
+        valued = 0.0
         for name, (conversions, rev) in goals.items():
             if rev and rev > 0 or (rev is not None and name.casefold() not in values):
                 revenue = (revenue or 0.0) + rev
             elif name.casefold() in values:  # (your value of a goal the export gives no revenue for)
                 revenue = (revenue or 0.0) + conversions * float(values[name.casefold()])
+                valued += conversions * float(values[name.casefold()])
         ranked = sorted(goals.items(), key=lambda kv: (-kv[1][0], kv[0]))
-        return {"conversions": sum(c for c, _ in goals.values()), "revenue": revenue,
-                "goals": [(n, c) for n, (c, _) in ranked], "from": "goals"}
+        out = {"conversions": sum(c for c, _ in goals.values()), "revenue": revenue,
+               "goals": [(n, c) for n, (c, _) in ranked], "from": "goals"}
+        if valued > 0:
+            out["valued"] = valued
+        return out
     seen = [o for o in traffic.observed.values() if o["conversions"]]
     if seen:
         revenues = [o["revenue"] for o in seen if o["revenue"] is not None]
@@ -1175,6 +1181,7 @@ def traffic_metrics(g, findings, analytics: dict, weights: dict | None = None, e
         rate = min(1.0, traffic.monthly(observed["conversions"]) / reach)
         if observed["revenue"] is not None and observed["conversions"] > 0:
             per_conversion = observed["revenue"] / observed["conversions"]
+            revenue_wins(analytics.get("values"), traffic, worth, observed, currency, _Mapper(g, analytics.get("host")))
     if weighted:
         metrics["fix_first"] = priced(metrics["fix_first"], monthly, per_conversion,
                                       (worth or {}).get("pages"), currency, rate)
@@ -1182,6 +1189,50 @@ def traffic_metrics(g, findings, analytics: dict, weights: dict | None = None, e
     metrics["analytics"] = summary(traffic, metrics, worth, monthly, currency, rows, fit,
                                    observed=observed, rate=rate, per_conversion=per_conversion)
     return metrics
+
+
+def revenue_wins(values: dict | None, traffic: Traffic, worth: dict | None, observed: dict, currency: str,
+                 mapper=None) -> list:
+    """The values of ``[values]`` (or ``--value``) the exports' revenue overrides, said in a
+    warning: with observed revenue, the money a month and the plan are priced at the revenue
+    per conversion, so ``default`` and a goal the exports give revenue for value nothing, and
+    an offer page's value prices only the repair of a broken link to that page.
+
+    >>> from analysis.graph import graph_from
+    >>> home = "https://a.example/"
+    >>> g = graph_from([{"url": home + p, "role": "page", "status": 200, "parsed": 1} for p in ("", "pricing/")],
+    ...                [(home, home + "pricing/", "main", "other")], site=[home])
+    >>> t = Traffic([], 30, False, goals={"Purchase": [50.0, 5000.0], "Lead": [9.0, None]})
+    >>> o = {"conversions": 59.0, "revenue": 5000.0}
+    >>> revenue_wins({"/pricing/": 300, "/gone/": 9, "Purchase": 80, "Lead": 20, "currency": "$"}, t,
+    ...              {"pages": {home + "pricing/": 300.0}}, o, "$", _Mapper(g, None))
+    ['/pricing/', 'Purchase']
+    """
+    from analysis.formats.safe import safe
+
+    valued = set((worth or {}).get("pages") or ())
+    pages = {k for k in (values or {}) if k.startswith(("/", "http://", "https://"))}
+    with_revenue = {n.casefold() for n, (_, rev) in traffic.goals.items() if rev and rev > 0}
+    out = []
+    for key in values or {}:
+        if key == "currency":
+            continue
+        if key in pages:
+            if mapper is None or mapper.node("", key) not in valued:
+                continue  # (it values no page: said already)
+        elif key != "default" and key.casefold() not in with_revenue:
+            continue
+        out.append(key)
+    if out:
+        per = observed["revenue"] / observed["conversions"]
+
+        logger.warning("warning: value of %s: the exports' revenue wins (%s for %s conversions: %s each): it prices "
+                       "the money a month and the action plan%s", safe(", ".join(
+                           f"{k} ({money(float(values[k]), currency)})" for k in out)),
+                       money(observed["revenue"], currency), f"{observed['conversions']:,.0f}", money(per, currency),
+                       "; a page's value prices only the repair of a broken link to that page"
+                       if pages & set(out) else "")
+    return out
 
 
 def summary(traffic: Traffic, metrics: dict, worth: dict | None, monthly: float, currency: str, behaviour_rows,
@@ -1217,7 +1268,7 @@ def summary(traffic: Traffic, metrics: dict, worth: dict | None, monthly: float,
         "observed": None if not observed else {
             "conversions": round(observed["conversions"], 2), "revenue": None if observed["revenue"] is None
             else round(observed["revenue"], 2), "goals": [[n, c] for n, c in observed["goals"]],
-            "from": observed["from"]},
+            "from": observed["from"], **({"valued": round(observed["valued"], 2)} if observed.get("valued") else {})},
         "rate": None if rate is None or not monthly else round(rate, 6),
         "entries": entry_comparison(metrics, traffic),
         "behaviour": behaviour_rows,
@@ -1238,6 +1289,14 @@ def observed_words(o: dict | None, currency: str = "$") -> str:
     'Signup 140, Checkout 70, $8,400'
     >>> observed_words({"conversions": 280.0, "revenue": None, "goals": [], "from": "entry pages"})
     '280 conversions'
+
+    Revenue worked out from your values is said as such:
+
+    >>> observed_words({"conversions": 50.0, "revenue": 4000.0, "goals": [["Purchase", 50.0]], "valued": 4000.0})
+    'Purchase 50 (worth $4,000 at your values: no export gives their revenue)'
+    >>> observed_words({"conversions": 230.0, "revenue": 15600.0, "goals": [["generate_lead", 150.0],
+    ...                 ["purchase", 80.0]], "valued": 6000.0})
+    'generate_lead 150, purchase 80, $15,600 ($6,000 of it at your values)'
     """
     if not o:
         return ""
@@ -1246,8 +1305,12 @@ def observed_words(o: dict | None, currency: str = "$") -> str:
         parts.append(f"{len(o['goals']) - 4} more goals")
     if not parts:
         parts = [f"{o['conversions']:,.0f} conversion{'s' if o['conversions'] != 1 else ''}"]
+    valued = o.get("valued")
+    if o.get("revenue") is not None and valued and valued >= o["revenue"] - 0.005:
+        return ", ".join(parts) + f" (worth {money(o['revenue'], currency)} at your values: no export gives their revenue)"
     if o.get("revenue") is not None:
-        parts.append(money(o["revenue"], currency))
+        parts.append(money(o["revenue"], currency)
+                     + (f" ({money(valued, currency)} of it at your values)" if valued else ""))
     return ", ".join(parts)
 
 

@@ -818,3 +818,39 @@ def test_ga4_with_its_chart_data_first_and_in_german(tmp_path):
                                                          "Schlüsselereignisse,Gesamtumsatz\n/,3.800,3.100,76,\"4.560,00 €\"\n")))
     assert (e.tool, e.entries) == ("GA4", {("", "/"): [3800.0, 76.0, 4560.0]})
 
+
+def _trial():
+    """The trial's site: home links pricing and about (body) and X (header); about is a dead end.
+    Entries: 1,000 on home, 500 on about."""
+    g = graph_from([{"url": u, "role": "page", "status": 200, "parsed": 1} for u in (A, A + "about/", A + "pricing/")],
+                   [(A, A + "pricing/", "main", "other"), (A, A + "about/", "main", "other"),
+                    (A, "https://x.com/acme", "header", "profile")], site=[A])
+    entries = Export("entries.csv", "Plausible", "entry pages", "entries",
+                     entries={("", "/"): [1000.0, None, None], ("", "/about/"): [500.0, None, None]})
+    return g, entries
+
+
+def test_a_value_the_exports_revenue_overrides_or_that_is_no_observation_is_said(caplog):
+    from analysis.analytics import traffic_metrics
+    from analysis.rules import run_rules
+
+    g, entries = _trial()
+    findings = run_rules(g)
+    revenue = Export("goals.csv", "Plausible", "goal conversions", "goals", goals={"Purchase": [50.0, 5000.0]})
+    with caplog.at_level("WARNING", logger="analysis.analytics"):
+        a = traffic_metrics(g, findings, {"exports": [entries, revenue], "values": {"/pricing/": 300.0}})["analytics"]
+    # the exports' revenue prices the money ($5,000 for 50: $100 each), and a warning says your value does not
+    assert (a["monthly_value"], a["value_per_conversion"]) == (5000.0, 100.0)
+    assert caplog.messages == [
+        "warning: value of /pricing/ ($300): the exports' revenue wins ($5,000 for 50 conversions: $100 each): it "
+        "prices the money a month and the action plan; a page's value prices only the repair of a broken link to "
+        "that page"]
+    # a goal without revenue in the export, valued with --value: the money is yours, not observed
+    caplog.clear()
+    counted = Export("goals.csv", "Plausible", "goal conversions", "goals", goals={"Purchase": [50.0, None]})
+    with caplog.at_level("WARNING", logger="analysis.analytics"):
+        a = traffic_metrics(g, findings, {"exports": [entries, counted], "values": {"Purchase": 80.0}})["analytics"]
+    assert caplog.messages == []
+    assert a["observed"]["valued"] == a["observed"]["revenue"] == 4000.0
+    assert "; observed: Purchase 50 (worth $4,000 at your values: no export gives their revenue), so 14.1% of the " \
+           "visits reaching an offer convert: worth about $4,000 a month" in a["sentence"]
