@@ -1440,8 +1440,15 @@ def kept_line(kept: dict | None) -> str | None:
 
     >>> kept_line({"files": [{"name": "e.csv"}], "period_start": "2024-11-01", "period_end": "2024-11-30",
     ...            "monthly_entries": 12580.8, "conversion": 0.461, "monthly_conversions": 5800.1,
-    ...            "monthly_value": 6087.5, "currency": "$"})
-    'Traffic (kept with the audit of this crawl: e.csv; 2024-11-01 to 2024-11-30): of ~12,600 monthly entries, the model sent 46% to an offer (~5,800 visits a month), worth about $6,090 a month; give --analytics again to weight this report by it'
+    ...            "monthly_value": 6087.5, "currency": "$", "value_per_conversion": 120.0})
+    'Traffic (kept with the audit of this crawl: e.csv; 2024-11-01 to 2024-11-30): of ~12,600 monthly entries, the model sent 46% to an offer (~5,800 visits a month), worth about $6,090 a month (at the 0.9% of them the exports saw convert); give --analytics again to weight this report by it'
+
+    Without conversions in the exports the money took every visit reaching an offer to convert:
+
+    >>> kept_line({"files": [{"name": "e.csv"}], "monthly_entries": 1500.0, "conversion": 0.236, "monthly_conversions":
+    ...            354.2, "monthly_value": 35420.0, "currency": "$", "value_per_conversion": 100.0,
+    ...            "period_assumed": True}).split("worth ")[1]
+    'about $35,400 a month if every one converts (the exports did not say their period: taken as one month); give --analytics again to weight this report by it'
     """
     if not kept or not kept.get("monthly_entries"):
         return None
@@ -1453,6 +1460,13 @@ def kept_line(kept: dict | None) -> str | None:
             f"({about(kept.get('monthly_conversions') or 0)} visits a month)")
     if kept.get("monthly_value") is not None:
         text += f", worth about {money(kept['monthly_value'], kept.get('currency') or '$')} a month"
+        per, reach = kept.get("value_per_conversion"), kept.get("monthly_conversions")
+        if per and reach:  # (the rate the audit priced them at: 1 when the exports gave no conversions)
+            rate = kept["monthly_value"] / (per * reach)
+            text += (" if every one converts" if abs(rate - 1) <= 0.005 else
+                     f" (at the {100 * rate:.1f}% of them the exports saw convert)")
+    if kept.get("period_assumed"):
+        text += " (the exports did not say their period: taken as one month)"
     return text + "; give --analytics again to weight this report by it"
 
 

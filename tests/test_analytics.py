@@ -760,7 +760,8 @@ def test_a_report_without_the_exports_shows_the_traffic_kept_and_markdown_the_tr
     tmp, db, _, _ = crawls
     kept = ("Traffic (kept with the audit of this crawl: entry_pages_20241101_20241130.csv, conversions.csv; "
             "2024-11-01 to 2024-11-30): of ~12,600 monthly entries, the model sent 46% to an offer (~5,800 visits a "
-            "month), worth about $6,090 a month; give --analytics again to weight this report by it")
+            "month), worth about $6,090 a month (at the 0.9% of them the exports saw convert); give --analytics again "
+            "to weight this report by it")
     with Store(db, readonly=True) as store:
         a = audit(store, 1)
         out, md = io.StringIO(), io.StringIO()
