@@ -40,7 +40,7 @@ def _pct(p) -> str:
 
 
 def _points(d) -> str:
-    return "—" if d is None else ("0" if d == 0 else f"{100 * d:+.1f} pts")
+    return "—" if d is None else ("0" if abs(d) < 0.0005 else f"{100 * d:+.1f} pts")  # (never "+0.0 pts")
 
 
 def _clicks(x) -> str:
