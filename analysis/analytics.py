@@ -580,16 +580,26 @@ def read_exports(paths, conversion_events=()) -> list[Export]:
                           and _overlap(x, e)), None)
             if other is not None:
                 what = "entry pages" if kind == ENTRIES else "conversions"
-                logger.warning("%s and %s both count %s%s: kept %s, left out %s's (give one export of each "
+                # (of two entry exports, the one with conversions by entry page: its conversions go with its entries)
+                keep, drop = (e, other) if kind == ENTRIES and _converts(e) and not _converts(other) else (other, e)
+                logger.warning("%s and %s both count %s%s: kept %s, left out %s's%s (give one export of each "
                                "report per period)", safe(other.name), safe(e.name), what, _periods_words(other, e),
-                               safe(other.name), safe(e.name))
-                setattr(e, attr, {})
+                               safe(keep.name), safe(drop.name),
+                               "" if keep is other else f" ({safe(keep.name)} has conversions by entry page)")
+                setattr(drop, attr, {})
+                if not (drop.entries or drop.goals or drop.views or drop.sessions):
+                    drop.start = drop.end = None  # (nothing of it is counted: its period is none of the counts')
         exports.append(e)
     periods = {(x.start, x.end) for x in exports if x.start and x.end}
     if len(periods) > 1:
         logger.warning("the exports cover different periods (%s): each is counted as a month's worth of its own",
                        "; ".join(f"{safe(x.name)} {x.start} to {x.end}" for x in exports if x.start and x.end))
     return exports
+
+
+def _converts(e: Export) -> bool:
+    """An entry pages export with conversions by entry page (GA4's key events, Matomo's goals view)."""
+    return any(row[1] for row in e.entries.values())
 
 
 def _overlap(a: Export, b: Export) -> bool:

@@ -640,14 +640,22 @@ def test_the_same_export_twice_or_two_of_the_same_period_count_once(tmp_path, ca
         exports = load([str(entries), str(entries), str(copy), str(_write(tmp_path / "landing.csv", DECEMBER))])[
             "exports"]
     assert [x.name for x in exports] == ["entry_pages.csv", "landing.csv"]
-    assert exports[1].entries == {}  # (November's Plausible entries kept, December's GA4 left out: no period said)
+    # December's GA4 report has its conversions by entry page: kept, with them (Plausible's entries left out)
+    assert exports[0].entries == {}
     assert caplog.messages == [
         f"--analytics {entries}: given twice: read once",
         f"--analytics {copy}: the same export as {entries}: read once",
         "entry_pages.csv and landing.csv both count entry pages (a period one of them does not say): kept "
-        "entry_pages.csv, left out landing.csv's (give one export of each report per period)"]
+        "landing.csv, left out entry_pages.csv's (landing.csv has conversions by entry page) (give one export of "
+        "each report per period)"]
     g = graph_from([{"url": A, "role": "page", "status": 200, "parsed": 1}], [], site=[A])
-    assert match(exports, g).entries == {A: 1000.0}
+    t = match(exports, g)
+    assert (t.entries, t.observed[A]["conversions"], t.days, t.assumed) == ({A: 9000.0}, 270.0, 31.0, False)
+    # without conversions the first is kept, and the period of the one left out is no period of the counts
+    plain = _write(tmp_path / "landing_plain.csv", DECEMBER.replace(",270,", ",0,").replace(",10,", ",0,"))
+    exports = load([str(entries), str(plain)])["exports"]
+    t = match(exports, g)
+    assert (exports[1].entries, t.entries, t.assumed) == ({}, {A: 1000.0}, True)
 
 
 def test_the_period_stated_read_from_plausibles_visitors_or_said_when_the_exports_differ(tmp_path, caplog):
