@@ -872,10 +872,10 @@ def conversion_values(g, traffic: Traffic, values: dict | None, host: str | None
         if key.startswith(("/", "http://", "https://")):
             url = mapper.node("", key)
             if url is None:
-                logger.warning("value of %s (%s): no page the crawl read has this address: it values nothing",
+                logger.warning("warning: value of %s (%s): no page the crawl read has this address: it values nothing",
                                safe(key), money(float(value), currency))
             elif not _offers(g.node_data.get(url) or {}):
-                logger.warning("value of %s (%s): not an offer page (pricing, checkout, contact, a form): the model "
+                logger.warning("warning: value of %s (%s): not an offer page (pricing, checkout, contact, a form): the model "
                                "values only the offers visitors reach, so it values nothing; value an offer page or "
                                "a goal", safe(key), money(float(value), currency))
             else:
@@ -884,7 +884,7 @@ def conversion_values(g, traffic: Traffic, values: dict | None, host: str | None
             key = next((n for n in traffic.goals if n.casefold() == key.casefold()), key)  # (Purchase = purchase)
             goal_values[key] = float(value)
             if traffic.goals and key not in traffic.goals:
-                logger.warning("value of goal %s (%s): no export has this goal (theirs: %s): it values no "
+                logger.warning("warning: value of goal %s (%s): no export has this goal (theirs: %s): it values no "
                                "conversion, only offers without a value of their own", safe(repr(key)),
                                money(float(value), currency), safe(", ".join(sorted(traffic.goals))[:200]))
     for name, value in goal_values.items():  # Plausible's "Visit /path" goals value that page
@@ -1177,7 +1177,7 @@ def traffic_metrics(g, findings, analytics: dict, weights: dict | None = None, e
     metrics = funnel_metrics(g, findings, weights, entry, visits=traffic.entries or None, values=worth)
     site = metrics["site"]
     for url in site.pop("unvalued_offers", None) or ():
-        logger.warning("value of %s: the model's visitors never reach it first (they stop at the first offer page "
+        logger.warning("warning: value of %s: the model's visitors never reach it first (they stop at the first offer page "
                        "they reach, and another comes before it): it values nothing; value that offer, or a goal",
                        _path(url))
     weighted = site.get("weighted") == "visits" and site.get("conversion") is not None

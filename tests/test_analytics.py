@@ -466,6 +466,9 @@ def test_a_bad_export_stops_before_the_crawl(tmp_path):
     result = run_cli("report", "--db", tmp_path / "c.sqlite", "--value", "/pricing/=lots", "--analytics", bad)
     assert (result.exit_code, result.stderr) == (
         2, "funnelcheck: error: --value '/pricing/=lots': 'lots' is not a number\n")
+    # (TSV too: Matomo's)
+    assert "An analytics export (Plausible, Matomo, GA4, Umami; CSV or TSV;" in " ".join(
+        run_cli("report", "--help").stdout.split())
 
 
 def test_bare_paths_belong_to_the_site_unless_the_export_or_analytics_host_names_another():
@@ -738,10 +741,10 @@ def test_a_value_that_values_nothing_is_said_and_the_host_is_checked(caplog):
         worth = conversion_values(g, t, {"/about/": 5, "/gone/": 3, "Demo": 40, "/pricing/": 100}, None, "--value")
     assert worth == {"pages": {A + "pricing/": 100.0}, "default": 40.0, "currency": "$", "source": "--value"}
     assert caplog.messages == [
-        "value of /about/ ($5): not an offer page (pricing, checkout, contact, a form): the model values only the "
+        "warning: value of /about/ ($5): not an offer page (pricing, checkout, contact, a form): the model values only the "
         "offers visitors reach, so it values nothing; value an offer page or a goal",
-        "value of /gone/ ($3): no page the crawl read has this address: it values nothing",
-        "value of goal 'Demo' ($40): no export has this goal (theirs: Signup): it values no conversion, only offers "
+        "warning: value of /gone/ ($3): no page the crawl read has this address: it values nothing",
+        "warning: value of goal 'Demo' ($40): no export has this goal (theirs: Signup): it values no conversion, only offers "
         "without a value of their own"]
     for bad in ("my site", "https://", "acme_example.com"):
         with pytest.raises(AnalyticsError) as exc:
