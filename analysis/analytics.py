@@ -920,11 +920,13 @@ def money(amount: float | None, currency: str = "$") -> str:
 def about(count: float) -> str:
     """A count a month, rounded as an estimate.
 
-    >>> about(138.6), about(12404), about(0.4), about(7.2)
-    ('~140', '~12,400', 'fewer than 1', '~7')
+    >>> about(138.6), about(12404), about(0.4), about(7.2), about(0.5)
+    ('~140', '~12,400', 'fewer than 1', '~7', '~1')
     """
     if count < 0.5:
         return "fewer than 1"
+    if count < 1.5:
+        return "~1"  # (never "~0": 0.5 rounds to even)
     if count >= 100:
         count = round(count, -(len(str(int(count))) - (3 if count >= 1000 else 2)))
     return f"~{count:,.0f}"

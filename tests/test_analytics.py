@@ -382,6 +382,7 @@ def test_terminal_and_html_reports_show_visits_and_money(crawls):
     assert ('<tr><td>the blog</td><td class="num">19 of 100</td><td class="num">45</td><td class="num">20</td>'
             in html)
     assert "<tr><td>the site</td><td class=\"num\">81 of 100</td>" in html
+    assert "conversions.csv (Plausible goal conversions, 1 row), 2024-11-01 to 2024-11-30." in html
     # without analytics: neither
     with Store(db, readonly=True) as store:
         plain = render(audit(store, 1))
