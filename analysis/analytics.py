@@ -1074,7 +1074,10 @@ def behaviour(g, traffic: Traffic, weights: dict | None = None) -> tuple[list[di
             # a region that links off the site too keeps its weight when its links to pages went unclicked:
             # its clicks out (to social profiles) are not page views, so the exports cannot show them
             kept = [r for r, v in fitted.items() if r in offsite and v < 0.05]
-            option = {r: v for r, v in fitted.items() if r not in kept}
+            # (a region whose weight in use is the one fitted needs no option: --weights body=1 changes nothing)
+            from analysis.metrics import check_weights
+            used = check_weights(weights)
+            option = {r: v for r, v in fitted.items() if r not in kept and abs(used[r] - v) >= 0.005}
             fit = {"weights": fitted, "clicks": int(sum(observed_r.values()) + 0.5),
                    "option": "--weights " + ",".join(f"{r}={v:g}" for r, v in option.items()) if option else None,
                    "kept": kept,
