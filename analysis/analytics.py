@@ -1353,7 +1353,10 @@ def sentence(a: dict) -> str:
             f"{about(a['monthly_conversions'] or 0)} visits a month reach one")
     rate = a.get("rate")
     if rate is not None and a.get("observed"):
-        text += f"; observed: {observed_words(a['observed'], a['currency'])}, "
+        days = (a.get("period") or {}).get("days")
+        over = (f" in {days:g} days" if days and not a["period"].get("assumed")
+                else "")  # (the exports' own counts, beside figures a month)
+        text += f"; observed{over}: {observed_words(a['observed'], a['currency'])}, "
         text += (f"so {100 * rate:.1f}% of the visits reaching an offer convert" if rate < 1 else
                  "as many as or more than the model's visits reaching an offer (the model undercounts them), "
                  "taken as every one converting")

@@ -300,9 +300,9 @@ def test_model_against_reality_per_entry_page(crawls):
     # GA4's (not set) is no page: counted with the rows that match none
     assert a["unmatched"] == {"rows": 1, "visits": round(12 * 30.4375 / 31, 1), "examples": ["(not set)"]}
     assert a["sentence"] == ("of your ~10,800 monthly entries (on 2 pages), the model sends 46% to an offer: ~4,980 "
-                             "visits a month reach one; observed: Signup 50, $6,000, so 1.0% of the visits reaching "
-                             "an offer convert: worth about $5,890 a month; 1 row (~12 entries a month) matches "
-                             "no page the crawl read")
+                             "visits a month reach one; observed in 31 days: Signup 50, $6,000, so 1.0% of the visits "
+                             "reaching an offer convert: worth about $5,890 a month; 1 row (~12 entries a month) "
+                             "matches no page the crawl read")
 
 
 def test_real_clicks_against_the_model_and_the_weights_they_fit(crawls):
@@ -358,9 +358,9 @@ def test_terminal_and_html_reports_show_visits_and_money(crawls):
                         "(in 1.3 clicks), 20.5% leak to social")
     assert lines[5] == ("Traffic (entry_pages_20241101_20241130.csv, conversions.csv; 2024-11-01 to 2024-11-30): of "
                         "your ~12,600 monthly entries (on 3 pages), the model sends 46% to an offer: ~5,800 visits a "
-                        "month reach one; observed: Signup 50, $6,000, so 0.9% of the visits reaching an offer "
-                        "convert: worth about $6,090 a month; 2 rows (~62 entries a month) match no page the crawl "
-                        "read")
+                        "month reach one; observed in 30 days: Signup 50, $6,000, so 0.9% of the visits reaching an "
+                        "offer convert: worth about $6,090 a month; 2 rows (~62 entries a month) match no page the "
+                        "crawl read")
     # the export's cells are shown, never obeyed: the escape sequence is written as text
     assert lines[6] == '  not matched: /old-page/, =HYPERLINK("http://evil.example","x")\\x1b[2J'
     assert "\x1b" not in text
