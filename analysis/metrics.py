@@ -946,7 +946,8 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     ``visits`` (page URL -> entry visits, from analytics: :mod:`analysis.analytics`) replaces the
     equal start distribution: the entry pages are the walked pages with visits, whatever their
     tier (of those ``entry`` matches, when given), each starting its share of the walks, and every site-wide figure and
-    fix-first cost is visits-weighted (``site["weighted"]``: ``"visits"``, else ``"equal"``).
+    fix-first cost is visits-weighted (``site["weighted"]``: ``"visits"``, else ``"equal"``; each
+    entry then has its ``share`` of the walks).
     ``values`` (``{"pages": {offer URL: money per conversion}, "default": money or None}``) gives
     ``site["value_per_visit"]`` (what an entry visit is worth: the chance to reach each offer
     times its value; offers off the site and offers without a value at ``default``) and
