@@ -426,9 +426,14 @@ DOC = ('<!doctype html><html><head><meta charset="utf-8"><title>Doc {n}</title><
        '<p>{text}</p><a href="/docs/1">One</a> <a href="/docs/2">Two</a> <a href="/docs/3">Three</a> '
        '<a href="/docs/4">Four</a> <a href="/docs/5">Five</a></main><footer id="f"></footer><script>'
        'document.getElementById("f").innerHTML = \'<a href="/offer">Book a demo</a>\';</script></body></html>')
+# a template whose script adds an image and no link: its samples read the same once rendered
+GUIDE = ('<!doctype html><html><head><meta charset="utf-8"><title>Guide {n}</title></head><body><main><h1>Guide {n}</h1>'
+         '<p id="p">{text}</p><a href="/guide/1">One</a> <a href="/guide/2">Two</a> <a href="/guide/3">Three</a> '
+         '<a href="/guide/4">Four</a></main><script>document.getElementById("p").insertAdjacentHTML("afterend", '
+         '\'<img src="/guide.png" alt="">\');</script></body></html>')
 LAB_INDEX = ('<!doctype html><html><head><meta charset="utf-8"><title>Lab</title></head><body><main><h1>Lab</h1>'
              + " ".join(f'<a href="/{name}">{name}</a>' for name in LAB_PAGES)
-             + ' <a href="/docs/1">Docs</a> <a href="/plain">Plain</a></main></body></html>')
+             + ' <a href="/docs/1">Docs</a> <a href="/guide/1">Guide</a> <a href="/plain">Plain</a></main></body></html>')
 PLAIN = ('<!doctype html><html><head><title>Plain</title><script type="application/ld+json">{}</script></head>'
          '<body><h1>Plain</h1><a href="/">Home</a></body></html>')
 
@@ -444,6 +449,10 @@ def lab_routes():
             return Route(200, body=PLAIN)
         if path.startswith("docs/"):
             return Route(200, body=DOC.format(n=path[5:], text="Words of a document page. " * 12))
+        if path.startswith("guide/"):
+            return Route(200, body=GUIDE.format(n=path[6:], text="Words of a guide. " * 12))
+        if path.endswith(".png"):
+            return Route(200, {"Content-Type": "image/png"}, b"\x89PNG")
         script = LAB_PAGES.get(path, "document.getElementById('root').innerHTML = '<h1>Page</h1>';")
         return Route(200, body=ROOT_PAGE.format(title=path or "Lab", script=script))
     return {"*": answer}
@@ -505,13 +514,14 @@ def test_counts_of_pages_read_agree(lab):
     """A failed render is the raw reading, parsed: the header's pages, read_as and the pages list agree."""
     _, report, db, _, _ = lab
     pages = [p for p in report["pages"] if p["role"] == "page"]
-    assert report["summary"]["pages_crawled"] == len(pages) == 16
-    assert report["summary"]["read_as"] == {"raw": 5, "rendered": 11}
-    assert {p["url"][len(LAB):] for p in pages if p["read_as"] == "raw"} == {"", "plain", "hog", "loop", "spin"}
+    assert report["summary"]["pages_crawled"] == len(pages) == 20
+    assert report["summary"]["read_as"] == {"raw": 9, "rendered": 11}
+    assert {p["url"][len(LAB):] for p in pages if p["read_as"] == "raw"} == {
+        "", "plain", "hog", "loop", "spin", "guide/1", "guide/2", "guide/3", "guide/4"}
     html = db.parent / "report.html"
     result = run_cli("report", "--db", db, "--format", "html", "-o", html)
     assert result.exit_code == 0, result.stderr
-    assert " · 16 pages (11 rendered in Chromium) · crawl #1 " in html.read_text()
+    assert " · 20 pages (11 rendered in Chromium) · crawl #1 " in html.read_text()
 
 
 @needs_chromium
@@ -560,6 +570,22 @@ def test_auto_renders_every_page_of_a_template_whose_samples_differ(lab):
             if f["rule"] == "javascript-links" and f["region"] == "footer"] == [
         ("low", "footer", 5, "the footer's 'Book a demo' exists only after JavaScript on 5 pages: crawlers and link "
                              "previews do not see them")]
+
+
+@needs_chromium
+def test_samples_that_read_the_same_rendered_stay_as_served(lab):
+    """The guide's three samples show the links they have as served once rendered (their script
+    adds an image): they stay as served, as the guide's fourth page is, and what rendering alone
+    showed (the image) is in no report: which pages were the samples is the crawl's order, and a
+    scheduled diff would see it come and go."""
+    from crawler.render import SAME_LINKS
+
+    _, report, db, _, _ = lab
+    pages = lab_pages(db)
+    guide = [pages[f"guide/{n}"] for n in range(1, 5)]
+    assert {read[:4] for read in guide} == {("page", "GET", 1, "raw")}
+    assert sorted(read[4] or "" for read in guide) == ["", SAME_LINKS, SAME_LINKS, SAME_LINKS]
+    assert [link for link in report["links"] if link["target"] == LAB + "guide.png"] == []
 
 
 def test_pages_past_the_re_render_bound_are_counted_in_the_finding(tmp_path):
