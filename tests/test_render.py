@@ -588,6 +588,33 @@ def test_samples_that_read_the_same_rendered_stay_as_served(lab):
     assert [link for link in report["links"] if link["target"] == LAB + "guide.png"] == []
 
 
+def test_a_page_body_finding_names_the_same_links_whatever_order_pages_were_read(tmp_path):
+    """The page body's links only JavaScript shows, on two pages, 60 in all: the finding keeps 50,
+    the same 50 whichever page the crawl stored first (the store hands them back by address)."""
+    from analysis.graph import build_graph
+    from analysis.rules import RULES
+    from crawler.store import Store
+
+    site = "https://a.example/"
+    own = {site + "a/": [f"{site}x/{n:02}" for n in range(30)],
+           site + "b/": [f"{site}y/{n:02}" for n in reversed(range(30))]}  # (not in address order)
+    found = []
+    for order in (list(own), list(reversed(own))):
+        with Store(tmp_path / f"{len(found)}.sqlite") as store:
+            cid = store.create_crawl([site], {"site": [site]})
+            for page in order:
+                links = [(page, url, url, None, "a", "href", "", "main", "", 0, "other", None, i)
+                         for i, url in enumerate(own[page])]
+                store.write_item(cid, {"page": {"url": page, "role": "page", "status": 200, "parsed": 1,
+                                                "read_as": "rendered", "render_why": "a sample of its template"},
+                                       "links": links, "render_links": [(page, url, "a", "main", "", "js")
+                                                                        for url in own[page]]})
+            found.append([(f.target, f.detail["links"]) for f in RULES["javascript-links"](build_graph(store, cid))])
+    assert found[0] == found[1]
+    [(target, links)] = found[0]
+    assert target == site + "x/00" and len(links) == 50 and links[:30] == own[site + "a/"]
+
+
 def test_pages_past_the_re_render_bound_are_counted_in_the_finding(tmp_path):
     """auto re-renders at most REQUEUE pages of templates whose samples differed; the rest are
     counted (the crawl's limits) and said in the javascript-links finding. (The page body's links
