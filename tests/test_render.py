@@ -431,9 +431,14 @@ GUIDE = ('<!doctype html><html><head><meta charset="utf-8"><title>Guide {n}</tit
          '<p id="p">{text}</p><a href="/guide/1">One</a> <a href="/guide/2">Two</a> <a href="/guide/3">Three</a> '
          '<a href="/guide/4">Four</a></main><script>document.getElementById("p").insertAdjacentHTML("afterend", '
          '\'<img src="/guide.png" alt="">\');</script></body></html>')
+# ... and a page of links (it needs no JavaScript) whose script never ends after load: its template's sample
+HANG = ('<!doctype html><html><head><meta charset="utf-8"><title>Hang</title></head><body><main><h1>Hang</h1>'
+        '<a href="/">Home</a> <a href="/docs/1">Docs</a> <a href="/guide/1">Guide</a></main>'
+        '<script>setTimeout(() => { while (true) {} }, 50);</script></body></html>')
 LAB_INDEX = ('<!doctype html><html><head><meta charset="utf-8"><title>Lab</title></head><body><main><h1>Lab</h1>'
              + " ".join(f'<a href="/{name}">{name}</a>' for name in LAB_PAGES)
-             + ' <a href="/docs/1">Docs</a> <a href="/guide/1">Guide</a> <a href="/plain">Plain</a></main></body></html>')
+             + ' <a href="/docs/1">Docs</a> <a href="/guide/1">Guide</a> <a href="/hang/1">Hang</a>'
+               ' <a href="/plain">Plain</a></main></body></html>')
 PLAIN = ('<!doctype html><html><head><title>Plain</title><script type="application/ld+json">{}</script></head>'
          '<body><h1>Plain</h1><a href="/">Home</a></body></html>')
 
@@ -449,6 +454,8 @@ def lab_routes():
             return Route(200, body=PLAIN)
         if path.startswith("docs/"):
             return Route(200, body=DOC.format(n=path[5:], text="Words of a document page. " * 12))
+        if path == "hang/1":
+            return Route(200, body=HANG)
         if path.startswith("guide/"):
             return Route(200, body=GUIDE.format(n=path[6:], text="Words of a guide. " * 12))
         if path.endswith(".png"):
@@ -495,6 +502,11 @@ def test_a_page_over_its_memory_or_that_hangs_fails_alone(lab):
                                                       "read as served")
     assert pages["spin"] == ("page", "GET", 1, "raw", "rendering failed (the page's scripts never stopped running: it "
                                                       "did not load in time): read as served")
+    # a sample whose script never ends is read as served, as its template's other pages would be: no
+    # page that needs JavaScript went unrendered (it is not counted below)
+    assert pages["hang/1"] == ("page", "GET", 1, "raw", "a sample of its template: rendering failed (the page's "
+                                                        "scripts never stopped running: it did not load in time): "
+                                                        "read as served")
     assert {path for path, (_, _, _, how, _) in pages.items() if how == "rendered"} == {
         "signup", "share", "late", "pricing", "offer", "contact", "docs/1", "docs/2", "docs/3", "docs/4", "docs/5"}
     assert [(f["severity"], f["sources"], f["message"]) for f in report["findings"]
@@ -514,14 +526,14 @@ def test_counts_of_pages_read_agree(lab):
     """A failed render is the raw reading, parsed: the header's pages, read_as and the pages list agree."""
     _, report, db, _, _ = lab
     pages = [p for p in report["pages"] if p["role"] == "page"]
-    assert report["summary"]["pages_crawled"] == len(pages) == 20
-    assert report["summary"]["read_as"] == {"raw": 9, "rendered": 11}
+    assert report["summary"]["pages_crawled"] == len(pages) == 21
+    assert report["summary"]["read_as"] == {"raw": 10, "rendered": 11}
     assert {p["url"][len(LAB):] for p in pages if p["read_as"] == "raw"} == {
-        "", "plain", "hog", "loop", "spin", "guide/1", "guide/2", "guide/3", "guide/4"}
+        "", "plain", "hog", "loop", "spin", "guide/1", "guide/2", "guide/3", "guide/4", "hang/1"}
     html = db.parent / "report.html"
     result = run_cli("report", "--db", db, "--format", "html", "-o", html)
     assert result.exit_code == 0, result.stderr
-    assert " · 20 pages (11 rendered in Chromium) · crawl #1 " in html.read_text()
+    assert " · 21 pages (11 rendered in Chromium) · crawl #1 " in html.read_text()
 
 
 @needs_chromium

@@ -929,8 +929,13 @@ class FunnelSpider(scrapy.Spider):
         yield from self.read_raw(failure.request.meta, f"rendering failed ({why.splitlines()[0][:150]}): read as served")
 
     def read_raw(self, meta, why: str):
-        """The page as its raw HTML showed it (what a crawl without --render stores)."""
+        """The page as its raw HTML showed it (what a crawl without --render stores). A sample
+        whose rendering failed is as every other page of its template, read as served: no page
+        that needs JavaScript went unrendered (rule javascript-unrendered; a sample that timed out
+        on a loaded machine would come and go from one audit to the next)."""
         page = meta["raw_page"]
+        if meta.get("sample") and why.startswith("rendering failed"):
+            why = f"{SAMPLE}: {why}"
         page.update(read_as="raw", render_why=why)
         logger.info("%s: %s", meta["public"], why)
         rows, follow, _ = self.page_links(meta, page, meta["raw_links"])
