@@ -598,3 +598,40 @@ def test_pages_past_the_re_render_bound_are_counted_in_the_finding(tmp_path):
         "see them; 7 more pages of this template were read as served before this showed, and not rendered",
         "the footer's 'Book a demo' exists only after JavaScript on 2 pages: crawlers and link previews do "
         "not see them; 7 more pages of this template were read as served before this showed, and not rendered"]
+
+
+# -- a docs page whose script hydrates its links (Docusaurus) and builds its table of contents --
+HYDRATED = """<!doctype html><html><head><meta charset="utf-8"><title>Docs {n}</title></head>
+<body><nav><a href="/docs/1">One</a> <a href="/docs/2">Two</a>
+<a href="/zh-CN/blog">简体中文</a></nav>
+<main><h1>Docs {n}</h1><aside id="toc"></aside><h2 id="intro">Intro</h2><p>{text}</p>
+<a href="https://x.com/acme">X</a></main>
+<script>
+for (const a of document.querySelectorAll('a[href="/zh-CN/blog"]')) a.setAttribute("href", "/zh-CN/blog/");
+document.getElementById("toc").innerHTML = '<a href="#intro">Intro</a> <a href="#top">Top</a>';
+</script></body></html>"""
+
+
+def test_a_script_rewriting_a_trailing_slash_or_adding_a_table_of_contents_adds_no_link(tmp_path, site_server):
+    """answer (Docusaurus): hydration writes /zh-CN/blog as /zh-CN/blog/, and hop's docs build a
+    table of contents of #fragments of the page itself. Neither is a link of its own: no
+    javascript-links, no javascript-removed (they were on 107 pages, and every template was
+    rendered after). The rendered links keep the served HTML's lines where the same link is in it."""
+    site = site_server(routes={"*": lambda handler: (
+        Route(200, body=HYDRATED.format(n=handler.path.rstrip("/")[-1:], text="Words of a page. " * 20))
+        if handler.path.startswith("/docs/") or handler.path == "/" else
+        Route(200, body="<title>Blog</title><h1>Blog</h1><p>A blog.</p>") if handler.path.startswith("/zh-CN/")
+        else Route(404, body="not found"))})
+    D = "https://docs.test/"
+    result, report = audit_json(tmp_path, D, "--render", "always", "--remap", rf"^https://docs\.test/(.*) {site.url}/\1",
+                                "--no-check-external", "--no-check-social")
+    assert result.exit_code in (0, 1), result.stderr
+    db = tmp_path / "crawls.sqlite"
+    assert report["summary"]["read_as"] == {"raw": 1, "rendered": 3}   # (the blog page runs no script)
+    assert [f["message"] for f in report["findings"] if f["rule"].startswith("javascript-")] == []
+    assert read(db, "SELECT COUNT(*) FROM render_links") == [(0,)]
+    # the links of a rendered page, on the served HTML's lines (the table of contents: on none)
+    assert {(link["target"], link["fragment"], link["line"]) for link in report["links"]
+            if link["source"] == D + "docs/1" and link["tag"] == "a"} == {
+        (D + "docs/1", "intro", None), (D + "docs/1", "top", None), (D + "docs/1", None, 2),
+        (D + "docs/2", None, 2), (D + "zh-CN/blog/", None, 3), ("https://x.com/acme", None, 5)}

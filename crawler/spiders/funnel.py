@@ -27,6 +27,7 @@ from crawler.render import RENDER_SLOT, SAMPLE, RenderPlan, link_diff, needs_jav
 from crawler.scope import APP, EXTERNAL, OWNED, PROFILE, SHARE, SOCIAL, handle_key, names_own_profile
 from crawler.sitemaps import SitemapError, read_sitemap
 from crawler.store import now_iso
+from crawler.render import same_link  # (links compared as the crawl keys them)
 from crawler.urls import (FETCHABLE_SCHEMES, IGNORED_SCHEMES, RECORDED_SCHEMES, Remapper, URLError, dedupe_key,
                           fold_origin, fold_slashes, normalize, origin, origin_aliases, redact_credentials, resolve,
                           route_key, scheme_of)
@@ -765,6 +766,13 @@ class FunnelSpider(scrapy.Spider):
             key = route_key(self.key(url), fragment)
         return url, fragment, key or self.key(url), kind
 
+    def link_key(self, link) -> str:
+        """The key of a link's target as the crawl stores it (an unparsable one: as written)."""
+        try:
+            return self.classify(link.url, link.rel, link.sameas, link.tag, link.quoted)[2]
+        except URLError:
+            return link.url
+
     def hop_role(self, role: str, location: str) -> str:
         """The role of a redirect's next hop: a page (or a form's target) redirected off-site becomes
         an external check."""
@@ -882,7 +890,9 @@ class FunnelSpider(scrapy.Spider):
                      if link.url.startswith(fetched + "/") else link for link in facts.links]
         else:
             links = facts.links
-        only_rendered, only_raw = link_diff(raw_links, links)
+        # (compared as the crawl knows URLs: a script that writes /blog/ for /blog, or adds a
+        # table of contents of #fragments of the page itself, adds no link)
+        only_rendered, only_raw = link_diff(raw_links, links, self.link_key, meta["key"])
         again = []
         if page.get("render_why") == SAMPLE:  # pages of its template read as served meanwhile: render them
             again = [self.request(url, self.key(url), "page", meta["depth"], "GET", again=True)
@@ -893,8 +903,14 @@ class FunnelSpider(scrapy.Spider):
                 logger.info("%s: rendering %d more pages of its template, read as served before its samples differed",
                             meta["public"], len(again))
                 self.crawler.stats.inc_value("funnelcheck/render/rerendered", len(again))
-        lines = {(link.url, link.tag): link.line for link in raw_links}
-        links = [link._replace(line=lines.get((link.url, link.tag))) for link in links]  # the served HTML's lines
+        # the served HTML's lines (the rendered DOM has none): where the same link is in it, else none
+        def served(link) -> tuple:  # (a #fragment is a place of its own: a table of contents is on no line)
+            return same_link(self.link_key(link)), link.url.partition("#")[1:], link.tag
+
+        lines: dict[tuple, int | None] = {}
+        for link in raw_links:
+            lines.setdefault(served(link), link.line)
+        links = [link._replace(line=lines.get(served(link))) for link in links]
         links += [link for link in raw_links if (link.url, link.tag) in only_raw]
         page.update(read_as="rendered", title=facts.title, lead_form=int(facts.lead_form), parsed=1,
                     anchors=json.dumps(facts.anchors) if facts.anchors else None,
