@@ -616,18 +616,33 @@ def test_a_script_rewriting_a_trailing_slash_or_adding_a_table_of_contents_adds_
     """answer (Docusaurus): hydration writes /zh-CN/blog as /zh-CN/blog/, and hop's docs build a
     table of contents of #fragments of the page itself. Neither is a link of its own: no
     javascript-links, no javascript-removed (they were on 107 pages, and every template was
-    rendered after). The rendered links keep the served HTML's lines where the same link is in it."""
-    site = site_server(routes={"*": lambda handler: (
-        Route(200, body=HYDRATED.format(n=handler.path.rstrip("/")[-1:], text="Words of a page. " * 20))
-        if handler.path.startswith("/docs/") or handler.path == "/" else
-        Route(200, body="<title>Blog</title><h1>Blog</h1><p>A blog.</p>") if handler.path.startswith("/zh-CN/")
-        else Route(404, body="not found"))})
+    rendered after). The rendered links keep the served HTML's lines where the same link is in it.
+    And a page that did not load in time in Chromium (docs/2 answers its second request after
+    --timeout: a crawl's load) is rendered once more when the crawl has nothing else to do."""
+    hits: dict[str, int] = {}
+
+    def answer(handler) -> Route:
+        path = handler.path
+        hits[path] = hits.get(path, 0) + 1
+        if path.startswith("/docs/") or path == "/":
+            body = HYDRATED.format(n=path.rstrip("/")[-1:], text="Words of a page. " * 20)
+            if path == "/docs/2":  # (its links as served, followed when its rendering fails, are the others')
+                body = body.replace('<a href="/zh-CN/blog">简体中文</a>', "")
+                if hits[path] == 2:  # (1: as served; 2: Chromium's first try)
+                    time.sleep(3)
+            return Route(200, body=body)
+        if path.startswith("/zh-CN/"):
+            return Route(200, body="<title>Blog</title><h1>Blog</h1><p>A blog.</p>")
+        return Route(404, body="not found")
+
+    site = site_server(routes={"*": answer})
     D = "https://docs.test/"
     result, report = audit_json(tmp_path, D, "--render", "always", "--remap", rf"^https://docs\.test/(.*) {site.url}/\1",
-                                "--no-check-external", "--no-check-social")
+                                "--no-check-external", "--no-check-social", "--timeout", "2")
     assert result.exit_code in (0, 1), result.stderr
     db = tmp_path / "crawls.sqlite"
     assert report["summary"]["read_as"] == {"raw": 1, "rendered": 3}   # (the blog page runs no script)
+    assert (hits["/docs/2"], report["summary"]["render_failed"]) == (3, None)   # (rendered at its second try)
     assert [f["message"] for f in report["findings"] if f["rule"].startswith("javascript-")] == []
     assert read(db, "SELECT COUNT(*) FROM render_links") == [(0,)]
     # the links of a rendered page, on the served HTML's lines (the table of contents: on none)

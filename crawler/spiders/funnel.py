@@ -15,6 +15,8 @@ import re
 from functools import lru_cache
 
 import scrapy
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
 from scrapy.utils.gz import gunzip
 
 from crawler.dupefilter import dupefilter_of
@@ -43,6 +45,7 @@ FORM = "form"  # the role of a form's owned action or thank-you page: checked (H
 ANSWER_CACHE_MAX = 1024 * 1024  # a profile API's answer larger than this is not kept for the next run
 SITEMAP_CHUNK = 1000  # sitemap entries per item: a 50,000-URL sitemap is streamed, not held
 SITEMAP_MAX_SIZE = 50 * 1024 * 1024  # the sitemap protocol's limit on one (uncompressed) sitemap
+RENDER_RETRIES = 50  # pages whose rendering timed out, rendered once more when the crawl is idle
 
 
 def is_stylesheet(url: str, tag: str, rel: str) -> bool:
@@ -128,6 +131,10 @@ class FunnelSpider(scrapy.Spider):
         self.classify = lru_cache(maxsize=65536)(self._classify)
         # --render: which owned pages are rendered in Chromium too (crawler.render)
         self.render = RenderPlan(o.render, browser=bool(o.chromium))
+        # pages whose rendering timed out while the crawl kept Chromium waiting: rendered once more
+        # when the crawl has nothing else to do (:meth:`render_again`)
+        self.render_later: list[scrapy.Request] = []
+        self.crawler.signals.connect(self.render_again, signal=signals.spider_idle)
 
     def key(self, url: str) -> str:
         """The de-duplication key of a normalised public URL (owned variants folded)."""
@@ -924,11 +931,39 @@ class FunnelSpider(scrapy.Spider):
         yield from self.seed_answered(meta)
 
     def on_render_error(self, failure):
-        """Rendering failed (a timeout, a crash, no browser): the page as served."""
+        """Rendering failed (a timeout, a crash, no browser): the page as served. A page that did
+        not load in time is stored so, and rendered once more when the crawl has nothing else to
+        do (a large crawl's own work keeps Chromium waiting: nozzle's 16 samples all timed out,
+        each renders in 2 s alone): its rendered reading replaces the served one."""
         why = getattr(failure.value, "message", None) or str(failure.value) or type(failure.value).__name__
         if type(failure.value).__name__ == "TimeoutError" and "goto" in why.lower():  # (Playwright's own words)
             why = f"the page did not load in {self.settings.getfloat('DOWNLOAD_TIMEOUT'):g} s, --timeout"
+        self.retry_render(failure.request, why)
         yield from self.read_raw(failure.request.meta, f"rendering failed ({why.splitlines()[0][:150]}): read as served")
+
+    def retry_render(self, request, why: str) -> None:
+        """Keep a render that timed out (``why``) for :meth:`render_again`, once, up to
+        :data:`RENDER_RETRIES` pages (what its failure stores meanwhile is replaced: ``rerender``)."""
+        meta = request.meta
+        if "did not" not in why or meta.get("render_retry") or len(self.render_later) >= RENDER_RETRIES:
+            return
+        # (without what its first attempt left: its time spent, --timeout's budget, the browser's notes)
+        again = {k: v for k, v in meta.items() if not k.startswith(("_funnel", "funnel_", "download_latency",
+                                                                     "download_timeout"))}
+        again.update(render_retry=True, rerender=True, raw_page=dict(meta["raw_page"]))  # (as it was before failing)
+        self.render_later.append(request.replace(meta=again))
+
+    def render_again(self):
+        """spider_idle: render the pages that timed out during the crawl once more, now that
+        Chromium has the machine to itself."""
+        if not self.render_later:
+            return
+        later, self.render_later = self.render_later, []
+        logger.info("rendering %d pages once more that did not load in time during the crawl", len(later))
+        self.crawler.stats.inc_value("funnelcheck/render/retried", len(later))
+        for request in later:
+            self.crawler.engine.crawl(request)
+        raise DontCloseSpider
 
     def read_raw(self, meta, why: str):
         """The page as its raw HTML showed it (what a crawl without --render stores)."""
