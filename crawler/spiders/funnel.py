@@ -26,11 +26,10 @@ from crawler.extract import BINARY_DATA, NAVIGATION_TAGS, Link, binary_kind, css
 from crawler.options import CrawlOptions
 from crawler.profiles import MAX_LINKS, api_error, api_urls, read_api, says_missing, youtube_links
 from crawler.render import (RENDER_SLOT, SAME_LINKS, SAMPLE, RenderPlan, link_diff, needs_javascript, runs_scripts,
-                            template_of)
+                            same_link, template_of)
 from crawler.scope import APP, EXTERNAL, OWNED, PROFILE, SHARE, SOCIAL, handle_key, names_own_profile
 from crawler.sitemaps import SitemapError, read_sitemap
 from crawler.store import now_iso
-from crawler.render import same_link  # (links compared as the crawl keys them)
 from crawler.urls import (FETCHABLE_SCHEMES, IGNORED_SCHEMES, RECORDED_SCHEMES, Remapper, URLError, dedupe_key,
                           fold_origin, fold_slashes, normalize, origin, origin_aliases, redact_credentials, resolve,
                           route_key, scheme_of)
