@@ -17,6 +17,7 @@ from rich.text import Text
 from analysis.blog import blog_line
 from analysis.findings import SEVERITIES
 from analysis.formats.safe import safe
+from analysis.words import plural
 from analysis.formats.sarif import fix_of
 from analysis.plan import FIRST, plan_of
 from analysis.profiles import profile_line
@@ -81,9 +82,9 @@ class _Writer:
 def _pages(summary: dict) -> str:
     tiers = ", ".join(f"{tier} {n}" for tier, n in summary["pages_by_tier"].items())
     rendered = (summary.get("read_as") or {}).get("rendered")  # (--render: pages read in Chromium)
-    return (f"{summary['pages_crawled']} pages crawled" + (f" ({tiers})" if tiers else "")
+    return (f"{plural(summary['pages_crawled'], 'page')} crawled" + (f" ({tiers})" if tiers else "")
             + (f", {rendered} rendered in Chromium" if rendered else "")
-            + f" · {summary['urls_checked']} URLs checked · {summary['links']} links")
+            + f" · {plural(summary['urls_checked'], 'URL')} checked · {plural(summary['links'], 'link')}")
 
 
 def _headline(f) -> str:
