@@ -14,7 +14,10 @@ unreadable   the platform could not be read (its hourly limit, an error) and the
              TikTok, Threads) every profile that exists is "not checkable on this platform"
              (``checkable`` False), whatever its page answered: a login wall answers 200 and
              shows no links, which says nothing of the profile's own
-missing      the account answers 404 (deleted, renamed): a broken link
+missing      the platform says the account does not exist (404, Bluesky's 400 "Profile not
+             found"): a broken link. A platform that could not be reached (DNS, a refused
+             connection, a timeout) or failed (a 503) is ``unreadable``, "run the audit again
+             later" (:func:`analysis.graph.unreachable_profiles`)
 ============ ================================================================================
 
 ``verified``: a link back the platform itself verified both ways (Mastodon's ``verified_at``,
@@ -136,7 +139,7 @@ def profile_verdicts(g) -> list[ProfileVerdict]:
         final = data.get("final_url") or url
         node = g.nodes[final] if final in g else data
         reader = platform.reader if platform else None
-        if reader is not None and not reader.readable and verdict != BROKEN:
+        if reader is not None and not reader.readable and verdict != BROKEN and not data.get("unreachable"):
             # a login wall: only whether the profile exists was checked (its page is never read)
             v.checkable, v.reason = False, f"not checkable on {label} ({reader.wall or 'not readable'})"
         elif verdict == OK and node.get("parsed"):

@@ -449,3 +449,42 @@ def test_social_visitors_enter_the_funnel_where_their_profile_links_worked_out_b
     from analysis.formats.terminal import social_line
     assert social_line(social) == ("Social visitors: of 3 profiles, 1 brings them into the blog, 1 skips it to the "
                                    "site, 1 is a dead end; 50.6% of them reach an offer")
+
+
+# -- what the crawl could not reach is no account that does not exist -------------------------------
+def test_an_unreachable_profile_host_is_not_a_missing_account():
+    """Only the platform's own "no such account" (404, Bluesky's 400 "Profile not found") is
+    missing: a refused connection, a timeout, a profile page failing (503) say nothing of the
+    account. They are "could not be read" (an info line), no broken link, and the funnel model
+    still sends the visitors who click them to social."""
+    from analysis.graph import graph_from
+    from analysis.metrics import funnel_metrics
+    from analysis.profiles import profile_verdicts, verdict_line
+    from analysis.rules import run_rules
+
+    s = "https://a.example/"
+    x, bsky, yt, tiktok, ghost = ("https://x.com/acme", "https://bsky.app/profile/a.example", "https://www.youtube.com/@a",
+                                  "https://www.tiktok.com/@a", "https://bsky.app/profile/ghost.bsky.social")
+    g = graph_from(
+        [{"url": s, "role": "page", "status": 200, "parsed": 1},
+         {"url": x, "role": "profile", "status": None, "error_kind": "refused"},
+         {"url": bsky, "role": "profile", "status": None, "error_kind": "timeout"},
+         {"url": yt, "role": "profile", "status": 503},
+         {"url": tiktok, "role": "profile", "status": 404},
+         {"url": ghost, "role": "profile", "status": 400, "reason": "Bluesky answers 400: Profile not found"}],
+        [(s, p, "footer", "profile") for p in (x, bsky, yt, tiktok, ghost)], site=[s])
+    again = "run the audit again later"
+    assert [verdict_line(v) for v in profile_verdicts(g)] == [
+        f"https://bsky.app/profile/a.example could not be read: timed out (the platform could not be reached: "
+        f"nothing is known of the account; {again})",
+        "https://bsky.app/profile/ghost.bsky.social does not exist: Bluesky answers 400: Profile not found",
+        "https://www.tiktok.com/@a does not exist: it answers 404",
+        f"https://x.com/acme could not be read: connection refused (the platform could not be reached: nothing is "
+        f"known of the account; {again})",
+        f"https://www.youtube.com/@a could not be read: it answers 503 (the platform failed, not the account: {again})"]
+    findings = run_rules(g)
+    assert sorted((f.rule, f.severity, f.target) for f in findings if f.rule in ("broken-link", "stranded-social")) == [
+        ("broken-link", "medium", ghost), ("broken-link", "medium", tiktok),
+        ("stranded-social", "info", bsky), ("stranded-social", "info", yt), ("stranded-social", "info", x)]
+    # the footer's five icons: the three that could not be read still take the visitors to social
+    assert funnel_metrics(g, findings)["site"]["social_leak"] == round(0.85 * 3 / 5, 6)
