@@ -488,3 +488,27 @@ def test_an_unreachable_profile_host_is_not_a_missing_account():
         ("stranded-social", "info", bsky), ("stranded-social", "info", yt), ("stranded-social", "info", x)]
     # the footer's five icons: the three that could not be read still take the visitors to social
     assert funnel_metrics(g, findings)["site"]["social_leak"] == round(0.85 * 3 / 5, 6)
+
+
+def test_a_mastodon_account_is_its_user_at_its_instance():
+    """@acme on mastodon.social and @acme on fosstodon.org are two accounts (user@instance): two
+    footer icons, two findings; and an @acme on a third instance linked from a post is not the
+    business's because its footer links the other two (only its brand would make it so)."""
+    from analysis.graph import graph_from
+    from analysis.rules import run_rules
+    from analysis.rules.social import own_profiles
+    from crawler.scope import Scope
+
+    s = Scope()
+    assert (s.profile_id("https://mastodon.social/@Acme"), s.profile_id("https://fosstodon.org/users/acme/"),
+            s.profile_id("https://x.com/Acme")) == (
+        ("mastodon", "acme@mastodon.social"), ("mastodon", "acme@fosstodon.org"), ("twitter", "acme"))
+    home, post = "https://widgets.example/", "https://widgets.example/post/"
+    masto, foss, other = "https://mastodon.social/@acme", "https://fosstodon.org/@acme", "https://mas.to/@acme"
+    page = {"role": "page", "status": 200, "parsed": 1}
+    g = graph_from([{"url": home, **page}, {"url": post, **page}],
+                   [(home, masto, "footer", "profile"), (home, foss, "footer", "profile"), (home, post, "main", "other"),
+                    (post, other, "main", "profile")], site=[home])
+    assert sorted(own_profiles(g)) == [foss, masto]
+    assert sorted((f.target, f.region) for f in run_rules(g) if f.rule == "backward-social") == [
+        (foss, "footer"), (other, "main"), (masto, "footer")]
