@@ -77,13 +77,33 @@ def _links_back(g, links) -> list[dict]:
             dest = normalize(dest)[0]
         except URLError:
             continue
-        node = g.nodes.get(g.graph["key"](dest)) if "key" in g.graph else None
-        tier = (node or {}).get("tier") or scope.tier(dest)
+        tier = _tier_found(g, scope, dest)
         if tier not in COMPANY or dest in seen:
             continue
         seen.add(dest)
         out.append({"url": dest, "tier": tier, "source": source, "verified": bool(verified)})
     return out
+
+
+def _tier_found(g, scope, url: str) -> str | None:
+    """What a profile's link leads to, as the crawl found it: a page it fetched is what it
+    answered (None: broken), through its redirects; one it never fetched is a page of the blog
+    only when the blog the crawl found (or ``--blog``) covers it, not for its ``/blog/`` path
+    alone (a site with no blog: "Blog: none found"), else of whatever host it is on."""
+    from analysis.graph import landing_page
+
+    key = g.graph["key"](url) if "key" in g.graph else url
+    node = g.nodes.get(key)
+    if node is not None and node.get("role"):  # fetched
+        if node.get("verdict") == BROKEN:
+            return None
+        return g.nodes[landing_page(g, key)].get("tier") or node.get("tier")
+    tier = (node or {}).get("tier") or scope.tier(url)
+    if tier == BLOG and not scope.blog:
+        found = g.graph.get("blog")
+        if not (found and (found.covers(url) or url.startswith(tuple(found.named)))):
+            tier = SITE
+    return tier
 
 
 def _state(links: list[dict]) -> str:

@@ -512,3 +512,24 @@ def test_a_mastodon_account_is_its_user_at_its_instance():
     assert sorted(own_profiles(g)) == [foss, masto]
     assert sorted((f.target, f.region) for f in run_rules(g) if f.rule == "backward-social") == [
         (foss, "footer"), (other, "main"), (masto, "footer")]
+
+
+def test_a_profile_links_back_only_to_what_the_crawl_found():
+    """On a site with no blog ("Blog: none found"), a channel linking https://a.example/blog/
+    (never fetched) links to the site, not "back to the blog"; a profile whose only link to the
+    company is a page that answers 404 links back to nothing."""
+    from analysis.graph import graph_from
+    from analysis.profiles import profile_verdicts, verdict_line
+
+    s = "https://a.example/"
+    yt, bsky = "https://www.youtube.com/@a", "https://bsky.app/profile/a.example"
+    g = graph_from(
+        [{"url": s, "role": "page", "status": 200, "parsed": 1}, {"url": s + "gone/", "role": "page", "status": 404},
+         {"url": yt, "role": "profile", "status": 200, "parsed": 1},
+         {"url": bsky, "role": "profile", "status": 200, "parsed": 1, "content_type": "application/json"}],
+        [(s, yt, "footer", "profile"), (s, bsky, "footer", "profile"), (s, s + "gone/", "main", "other"),
+         (yt, s + "blog/", "body", "other"), (bsky, s + "gone/", "body", "other")], site=[s])
+    assert g.graph["blog"].as_dict()["prefixes"] == [] and not g.graph["blog"].named
+    assert [verdict_line(v) for v in profile_verdicts(g)] == [
+        "https://bsky.app/profile/a.example links to neither the blog nor the site; read through the Bluesky API",
+        "https://www.youtube.com/@a links back to the site (https://a.example/blog/, on its page); read from its page"]
