@@ -338,11 +338,13 @@ def evil(module_site_server, tmp_path_factory):
     result, report = audit_json(tmp, P / "evil", "--base-url", E, "--no-check-external", "--max-size", "1",
                                 "--fail-on", "never", *remap(social, "evil"))
     text = run_cli("report", "--db", tmp / "crawls.sqlite")
-    return result, report, text, social
+    for fmt in ("markdown", "html"):
+        run_cli("report", "--db", tmp / "crawls.sqlite", "--format", fmt, "-o", tmp / f"report.{fmt}")
+    return result, report, text, social, {fmt: (tmp / f"report.{fmt}").read_text() for fmt in ("markdown", "html")}
 
 
 def test_a_hostile_profile_is_bounded_and_escaped(evil):
-    result, report, text, social = evil
+    result, report, text, social, _ = evil
     assert result.exit_code == 0, result.stderr
     got = verdicts(report)
     assert got["https://bsky.app/profile/away.bsky.social"] == ("unreadable", "", False, "skipped (private address)")
@@ -533,3 +535,24 @@ def test_a_profile_links_back_only_to_what_the_crawl_found():
     assert [verdict_line(v) for v in profile_verdicts(g)] == [
         "https://bsky.app/profile/a.example links to neither the blog nor the site; read through the Bluesky API",
         "https://www.youtube.com/@a links back to the site (https://a.example/blog/, on its page); read from its page"]
+
+
+def test_html_and_markdown_name_each_profile_escaped(evil):
+    """The per-profile lines the terminal has, in the HTML and Markdown reports too (with the
+    Blog, Funnel and Profiles lines Markdown had none of), crawled text escaped."""
+    markdown, html = evil[4]["markdown"], evil[4]["html"]
+    lines = markdown.splitlines()
+    assert lines[lines.index("Blog: none found (no dated posts, post markup or post listings)") + 2].startswith("Funnel: ")
+    assert ("**Profiles:** 0 of your 8 profiles send visitors to your blog; 2 send them to the site, skipping the "
+            "blog; 2 Bluesky profiles, GitHub and 1 Mastodon profile could not be read; "
+            "https://bsky.app/profile/gone.bsky.social and https://mastodon.online/@nobody do not exist") in lines
+    assert [line for line in lines if line.startswith("- ")][:2] == [
+        "- https://bsky.app/profile/away.bsky.social could not be read: skipped (private address)",
+        "- https://bsky.app/profile/down.bsky.social could not be read: Bluesky answers 500: Internal "
+        "\\\\x1b\\[2JServer Error\\\\x07 (the platform failed, not the account: run the audit again later)"]
+    assert "- https://mas.to/@evil links back to the site (https://evil.test/0/, a profile field); read through " \
+           "the Mastodon API (read the first 100 of 10,000 links)" in lines
+    assert "\x1b" not in markdown and "\x1b" not in html
+    assert ("<li>https://bsky.app/profile/down.bsky.social could not be read: Bluesky answers 500: Internal "
+            "\\x1b[2JServer Error\\x07 (the platform failed, not the account: run the audit again later)</li>") in html
+    assert html.count("<li>https://") - html.count("<li>https://evil.test") == 8  # (every profile, once)
