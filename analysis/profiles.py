@@ -211,21 +211,32 @@ def profiles_summary(verdicts: list[ProfileVerdict]) -> dict | None:
     '0 of your 2 profiles send visitors to your blog; 1 sends them to the site, skipping the blog; 1 (Mastodon) links to neither: a dead end for its visitors'
     >>> profiles_summary([ProfileVerdict("c", "c", "LinkedIn", "unreadable"), ProfileVerdict("d", "d", "X", "unreadable")])["line"]
     'none of your 2 profiles could be read (LinkedIn and X): whether they send visitors to your blog is unknown'
+
+    One profile is "your profile", never "1 of your 1 profile":
+
+    >>> profiles_summary([ProfileVerdict("a", "a", "GitHub", "blog")])["line"]
+    'your profile sends visitors to your blog'
+    >>> profiles_summary([ProfileVerdict("a", "a", "GitHub", "site")])["line"]
+    'your profile does not send visitors to your blog; it sends them to the site, skipping the blog'
+    >>> profiles_summary([ProfileVerdict("a", "a", "Mastodon", "nowhere")])["line"]
+    'your profile does not send visitors to your blog; it (Mastodon) links to neither: a dead end for its visitors'
     """
     if not verdicts:
         return None
     counts = {s: sum(v.state == s for v in verdicts) for s in (BLOG_, SITE_, NOWHERE, UNREADABLE, MISSING)}
     n = len(verdicts)
-    parts = [f"{counts[BLOG_]} of your {n} profile{'s' if n != 1 else ''} send{'s' if counts[BLOG_] == 1 else ''}"
-             f" visitors to your blog"]
+    parts = [f"{counts[BLOG_]} of your {n} profiles send{'s' if counts[BLOG_] == 1 else ''} visitors to your blog"
+             if n > 1 else f"your profile {'sends' if counts[BLOG_] else 'does not send'} visitors to your blog"]
     if not counts[BLOG_] + counts[SITE_] + counts[NOWHERE]:  # none read: "0 of them send…" would be a finding
         parts = []
+    one = "it" if n == 1 else "1"   # (your one profile: "it sends them to the site")
     if counts[SITE_]:
-        parts.append(f"{counts[SITE_]} send{'s' if counts[SITE_] == 1 else ''} them to the site, skipping the blog")
+        parts.append(f"{one if counts[SITE_] == 1 else counts[SITE_]} send{'s' if counts[SITE_] == 1 else ''} them to "
+                     "the site, skipping the blog")
     if counts[NOWHERE]:
         names = listing(sorted({v.platform for v in verdicts if v.state == NOWHERE}))
-        parts.append(f"{counts[NOWHERE]} ({names}) link{'s' if counts[NOWHERE] == 1 else ''} to neither: a dead end "
-                     "for its visitors")
+        parts.append(f"{one if counts[NOWHERE] == 1 else counts[NOWHERE]} ({names}) link{'s' if counts[NOWHERE] == 1 else ''}"
+                     " to neither: a dead end for its visitors")
     unread = sorted({v.platform for v in verdicts if v.state == UNREADABLE})
     if unread:
         # "X could not be read" names the platform; where another profile of it was read, or more

@@ -556,3 +556,17 @@ def test_html_and_markdown_name_each_profile_escaped(evil):
     assert ("<li>https://bsky.app/profile/down.bsky.social could not be read: Bluesky answers 500: Internal "
             "\\x1b[2JServer Error\\x07 (the platform failed, not the account: run the audit again later)</li>") in html
     assert html.count("<li>https://") - html.count("<li>https://evil.test") == 8  # (every profile, once)
+
+
+@pytest.mark.parametrize("table, error", [
+    ('[profiles."https://acme.test/about/"]\nlinks = []\nchecked = 2026-11-30\n',
+     '[profiles] "https://acme.test/about/" is a page of your site, not a social profile: [profiles] states what a '
+     'profile funnelcheck cannot read links to'),
+    ('[profiles."https://x.com/acme"]\nlinks = []\nchecked = 2999-01-01\n',
+     '[profiles] "https://x.com/acme": checked = 2999-01-01 is in the future: give the day you looked at the profile'),
+])
+def test_profiles_table_refuses_a_site_page_and_a_future_date(tmp_path, table, error):
+    config = tmp_path / "funnel.toml"
+    config.write_text(table)
+    result = run_cli("audit", P / "v1", "--base-url", A, "--config", config, "--db", tmp_path / "crawls.sqlite")
+    assert (result.exit_code, result.stderr) == (2, f"funnelcheck: error: {error}\n")
