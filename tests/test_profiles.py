@@ -570,3 +570,20 @@ def test_profiles_table_refuses_a_site_page_and_a_future_date(tmp_path, table, e
     config.write_text(table)
     result = run_cli("audit", P / "v1", "--base-url", A, "--config", config, "--db", tmp_path / "crawls.sqlite")
     assert (result.exit_code, result.stderr) == (2, f"funnelcheck: error: {error}\n")
+
+
+def test_a_missing_account_is_named_as_the_pages_write_it():
+    """The crawl keys x.com/Gone as twitter.com/gone (one account, however written): its broken
+    link says the address the page links."""
+    from analysis.graph import build_graph
+    from analysis.rules import run_rules
+    from crawler.store import Store
+
+    store, home = Store(":memory:"), "https://a.example/"
+    crawl = store.create_crawl([home], {"site": [home]})
+    store.write_page(crawl, {"url": home, "role": "page", "status": 200, "parsed": 1},
+                     [(home, "https://x.com/Gone", "https://twitter.com/gone", None, "a", "href", "", "footer", "", 1,
+                       "profile", 9, 0)])
+    store.write_page(crawl, {"url": "https://twitter.com/gone", "role": "profile", "status": 404}, [])
+    assert [f.message for f in run_rules(build_graph(store, crawl)) if f.rule == "broken-link"] == [
+        "broken link: https://x.com/Gone answers 404 (client error)"]
