@@ -327,7 +327,7 @@ VIEW_OPTIONS = (
                       "up to 1,000,000 links, the broken ones beyond)."),
     # the site's real traffic (issue 24): analysis.analytics
     click.option("--analytics", "analytics", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
-                 help="An analytics export (Plausible, Matomo, GA4, Umami CSV; repeatable): weight the funnel "
+                 help="An analytics export (Plausible, Matomo, GA4, Umami; CSV or TSV; repeatable): weight the funnel "
                       "metrics by the site's real entries and price the action plan in visits and money a month."),
     click.option("--analytics-host", default=None, metavar="HOST",
                  help="The host the exports' bare paths belong to (default: the site's)."),

@@ -580,16 +580,26 @@ def read_exports(paths, conversion_events=()) -> list[Export]:
                           and _overlap(x, e)), None)
             if other is not None:
                 what = "entry pages" if kind == ENTRIES else "conversions"
-                logger.warning("%s and %s both count %s%s: kept %s, left out %s's (give one export of each "
+                # (of two entry exports, the one with conversions by entry page: its conversions go with its entries)
+                keep, drop = (e, other) if kind == ENTRIES and _converts(e) and not _converts(other) else (other, e)
+                logger.warning("%s and %s both count %s%s: kept %s, left out %s's%s (give one export of each "
                                "report per period)", safe(other.name), safe(e.name), what, _periods_words(other, e),
-                               safe(other.name), safe(e.name))
-                setattr(e, attr, {})
+                               safe(keep.name), safe(drop.name),
+                               "" if keep is other else f" ({safe(keep.name)} has conversions by entry page)")
+                setattr(drop, attr, {})
+                if not (drop.entries or drop.goals or drop.views or drop.sessions):
+                    drop.start = drop.end = None  # (nothing of it is counted: its period is none of the counts')
         exports.append(e)
     periods = {(x.start, x.end) for x in exports if x.start and x.end}
     if len(periods) > 1:
         logger.warning("the exports cover different periods (%s): each is counted as a month's worth of its own",
                        "; ".join(f"{safe(x.name)} {x.start} to {x.end}" for x in exports if x.start and x.end))
     return exports
+
+
+def _converts(e: Export) -> bool:
+    """An entry pages export with conversions by entry page (GA4's key events, Matomo's goals view)."""
+    return any(row[1] for row in e.entries.values())
 
 
 def _overlap(a: Export, b: Export) -> bool:
@@ -862,10 +872,10 @@ def conversion_values(g, traffic: Traffic, values: dict | None, host: str | None
         if key.startswith(("/", "http://", "https://")):
             url = mapper.node("", key)
             if url is None:
-                logger.warning("value of %s (%s): no page the crawl read has this address: it values nothing",
+                logger.warning("warning: value of %s (%s): no page the crawl read has this address: it values nothing",
                                safe(key), money(float(value), currency))
             elif not _offers(g.node_data.get(url) or {}):
-                logger.warning("value of %s (%s): not an offer page (pricing, checkout, contact, a form): the model "
+                logger.warning("warning: value of %s (%s): not an offer page (pricing, checkout, contact, a form): the model "
                                "values only the offers visitors reach, so it values nothing; value an offer page or "
                                "a goal", safe(key), money(float(value), currency))
             else:
@@ -874,7 +884,7 @@ def conversion_values(g, traffic: Traffic, values: dict | None, host: str | None
             key = next((n for n in traffic.goals if n.casefold() == key.casefold()), key)  # (Purchase = purchase)
             goal_values[key] = float(value)
             if traffic.goals and key not in traffic.goals:
-                logger.warning("value of goal %s (%s): no export has this goal (theirs: %s): it values no "
+                logger.warning("warning: value of goal %s (%s): no export has this goal (theirs: %s): it values no "
                                "conversion, only offers without a value of their own", safe(repr(key)),
                                money(float(value), currency), safe(", ".join(sorted(traffic.goals))[:200]))
     for name, value in goal_values.items():  # Plausible's "Visit /path" goals value that page
@@ -910,11 +920,13 @@ def money(amount: float | None, currency: str = "$") -> str:
 def about(count: float) -> str:
     """A count a month, rounded as an estimate.
 
-    >>> about(138.6), about(12404), about(0.4), about(7.2)
-    ('~140', '~12,400', 'fewer than 1', '~7')
+    >>> about(138.6), about(12404), about(0.4), about(7.2), about(0.5)
+    ('~140', '~12,400', 'fewer than 1', '~7', '~1')
     """
     if count < 0.5:
         return "fewer than 1"
+    if count < 1.5:
+        return "~1"  # (never "~0": 0.5 rounds to even)
     if count >= 100:
         count = round(count, -(len(str(int(count))) - (3 if count >= 1000 else 2)))
     return f"~{count:,.0f}"
@@ -1062,7 +1074,10 @@ def behaviour(g, traffic: Traffic, weights: dict | None = None) -> tuple[list[di
             # a region that links off the site too keeps its weight when its links to pages went unclicked:
             # its clicks out (to social profiles) are not page views, so the exports cannot show them
             kept = [r for r, v in fitted.items() if r in offsite and v < 0.05]
-            option = {r: v for r, v in fitted.items() if r not in kept}
+            # (a region whose weight in use is the one fitted needs no option: --weights body=1 changes nothing)
+            from analysis.metrics import check_weights
+            used = check_weights(weights)
+            option = {r: v for r, v in fitted.items() if r not in kept and abs(used[r] - v) >= 0.005}
             fit = {"weights": fitted, "clicks": int(sum(observed_r.values()) + 0.5),
                    "option": "--weights " + ",".join(f"{r}={v:g}" for r, v in option.items()) if option else None,
                    "kept": kept,
@@ -1110,12 +1125,13 @@ def observed_conversions(traffic: Traffic, values: dict | None = None) -> dict |
     unknown), "goals": [(name, conversions)], "from"}``: the goals (key events, conversion
     events; only the goals ``[values]`` names when it names some; never Plausible's built-in
     click goals), else the conversions by entry page. Revenue is the export's, or a goal's
-    conversions times its ``[values]`` amount. None when the exports give no conversions.
+    conversions times its ``[values]`` amount (that part also as ``"valued"``, when there is
+    one: no export observed it). None when the exports give no conversions.
 
     >>> t = Traffic([], 30, False, goals={"Signup": [140.0, None], "Visit /checkout/": [70.0, None],
     ...                                   "Outbound Link: Click": [520.0, None]})
     >>> observed_conversions(t, {"Signup": 20})
-    {'conversions': 140.0, 'revenue': 2800.0, 'goals': [('Signup', 140.0)], 'from': 'goals'}
+    {'conversions': 140.0, 'revenue': 2800.0, 'goals': [('Signup', 140.0)], 'from': 'goals', 'valued': 2800.0}
     >>> t.goals["Visit /pricing/"] = [1200.0, None]   # (reaching an offer, not a conversion)
     >>> observed_conversions(t)["goals"], observed_conversions(t)["revenue"]
     ([('Signup', 140.0), ('Visit /checkout/', 70.0)], None)
@@ -1129,14 +1145,19 @@ def observed_conversions(traffic: Traffic, values: dict | None = None) -> dict |
     goals = named or goals
     if goals and sum(c for c, _ in goals.values()) > 0:
         revenue = None
+        valued = 0.0
         for name, (conversions, rev) in goals.items():
             if rev and rev > 0 or (rev is not None and name.casefold() not in values):
                 revenue = (revenue or 0.0) + rev
             elif name.casefold() in values:  # (your value of a goal the export gives no revenue for)
                 revenue = (revenue or 0.0) + conversions * float(values[name.casefold()])
+                valued += conversions * float(values[name.casefold()])
         ranked = sorted(goals.items(), key=lambda kv: (-kv[1][0], kv[0]))
-        return {"conversions": sum(c for c, _ in goals.values()), "revenue": revenue,
-                "goals": [(n, c) for n, (c, _) in ranked], "from": "goals"}
+        out = {"conversions": sum(c for c, _ in goals.values()), "revenue": revenue,
+               "goals": [(n, c) for n, (c, _) in ranked], "from": "goals"}
+        if valued > 0:
+            out["valued"] = valued
+        return out
     seen = [o for o in traffic.observed.values() if o["conversions"]]
     if seen:
         revenues = [o["revenue"] for o in seen if o["revenue"] is not None]
@@ -1161,7 +1182,7 @@ def traffic_metrics(g, findings, analytics: dict, weights: dict | None = None, e
     metrics = funnel_metrics(g, findings, weights, entry, visits=traffic.entries or None, values=worth)
     site = metrics["site"]
     for url in site.pop("unvalued_offers", None) or ():
-        logger.warning("value of %s: the model's visitors never reach it first (they stop at the first offer page "
+        logger.warning("warning: value of %s: the model's visitors never reach it first (they stop at the first offer page "
                        "they reach, and another comes before it): it values nothing; value that offer, or a goal",
                        _path(url))
     weighted = site.get("weighted") == "visits" and site.get("conversion") is not None
@@ -1175,6 +1196,7 @@ def traffic_metrics(g, findings, analytics: dict, weights: dict | None = None, e
         rate = min(1.0, traffic.monthly(observed["conversions"]) / reach)
         if observed["revenue"] is not None and observed["conversions"] > 0:
             per_conversion = observed["revenue"] / observed["conversions"]
+            revenue_wins(analytics.get("values"), traffic, worth, observed, currency, _Mapper(g, analytics.get("host")))
     if weighted:
         metrics["fix_first"] = priced(metrics["fix_first"], monthly, per_conversion,
                                       (worth or {}).get("pages"), currency, rate)
@@ -1182,6 +1204,50 @@ def traffic_metrics(g, findings, analytics: dict, weights: dict | None = None, e
     metrics["analytics"] = summary(traffic, metrics, worth, monthly, currency, rows, fit,
                                    observed=observed, rate=rate, per_conversion=per_conversion)
     return metrics
+
+
+def revenue_wins(values: dict | None, traffic: Traffic, worth: dict | None, observed: dict, currency: str,
+                 mapper=None) -> list:
+    """The values of ``[values]`` (or ``--value``) the exports' revenue overrides, said in a
+    warning: with observed revenue, the money a month and the plan are priced at the revenue
+    per conversion, so ``default`` and a goal the exports give revenue for value nothing, and
+    an offer page's value prices only the repair of a broken link to that page.
+
+    >>> from analysis.graph import graph_from
+    >>> home = "https://a.example/"
+    >>> g = graph_from([{"url": home + p, "role": "page", "status": 200, "parsed": 1} for p in ("", "pricing/")],
+    ...                [(home, home + "pricing/", "main", "other")], site=[home])
+    >>> t = Traffic([], 30, False, goals={"Purchase": [50.0, 5000.0], "Lead": [9.0, None]})
+    >>> o = {"conversions": 59.0, "revenue": 5000.0}
+    >>> revenue_wins({"/pricing/": 300, "/gone/": 9, "Purchase": 80, "Lead": 20, "currency": "$"}, t,
+    ...              {"pages": {home + "pricing/": 300.0}}, o, "$", _Mapper(g, None))
+    ['/pricing/', 'Purchase']
+    """
+    from analysis.formats.safe import safe
+
+    valued = set((worth or {}).get("pages") or ())
+    pages = {k for k in (values or {}) if k.startswith(("/", "http://", "https://"))}
+    with_revenue = {n.casefold() for n, (_, rev) in traffic.goals.items() if rev and rev > 0}
+    out = []
+    for key in values or {}:
+        if key == "currency":
+            continue
+        if key in pages:
+            if mapper is None or mapper.node("", key) not in valued:
+                continue  # (it values no page: said already)
+        elif key != "default" and key.casefold() not in with_revenue:
+            continue
+        out.append(key)
+    if out:
+        per = observed["revenue"] / observed["conversions"]
+
+        logger.warning("warning: value of %s: the exports' revenue wins (%s for %s conversions: %s each): it prices "
+                       "the money a month and the action plan%s", safe(", ".join(
+                           f"{k} ({money(float(values[k]), currency)})" for k in out)),
+                       money(observed["revenue"], currency), f"{observed['conversions']:,.0f}", money(per, currency),
+                       "; a page's value prices only the repair of a broken link to that page"
+                       if pages & set(out) else "")
+    return out
 
 
 def summary(traffic: Traffic, metrics: dict, worth: dict | None, monthly: float, currency: str, behaviour_rows,
@@ -1217,7 +1283,7 @@ def summary(traffic: Traffic, metrics: dict, worth: dict | None, monthly: float,
         "observed": None if not observed else {
             "conversions": round(observed["conversions"], 2), "revenue": None if observed["revenue"] is None
             else round(observed["revenue"], 2), "goals": [[n, c] for n, c in observed["goals"]],
-            "from": observed["from"]},
+            "from": observed["from"], **({"valued": round(observed["valued"], 2)} if observed.get("valued") else {})},
         "rate": None if rate is None or not monthly else round(rate, 6),
         "entries": entry_comparison(metrics, traffic),
         "behaviour": behaviour_rows,
@@ -1238,6 +1304,14 @@ def observed_words(o: dict | None, currency: str = "$") -> str:
     'Signup 140, Checkout 70, $8,400'
     >>> observed_words({"conversions": 280.0, "revenue": None, "goals": [], "from": "entry pages"})
     '280 conversions'
+
+    Revenue worked out from your values is said as such:
+
+    >>> observed_words({"conversions": 50.0, "revenue": 4000.0, "goals": [["Purchase", 50.0]], "valued": 4000.0})
+    'Purchase 50 (worth $4,000 at your values: no export gives their revenue)'
+    >>> observed_words({"conversions": 230.0, "revenue": 15600.0, "goals": [["generate_lead", 150.0],
+    ...                 ["purchase", 80.0]], "valued": 6000.0})
+    'generate_lead 150, purchase 80, $15,600 ($6,000 of it at your values)'
     """
     if not o:
         return ""
@@ -1246,8 +1320,12 @@ def observed_words(o: dict | None, currency: str = "$") -> str:
         parts.append(f"{len(o['goals']) - 4} more goals")
     if not parts:
         parts = [f"{o['conversions']:,.0f} conversion{'s' if o['conversions'] != 1 else ''}"]
+    valued = o.get("valued")
+    if o.get("revenue") is not None and valued and valued >= o["revenue"] - 0.005:
+        return ", ".join(parts) + f" (worth {money(o['revenue'], currency)} at your values: no export gives their revenue)"
     if o.get("revenue") is not None:
-        parts.append(money(o["revenue"], currency))
+        parts.append(money(o["revenue"], currency)
+                     + (f" ({money(valued, currency)} of it at your values)" if valued else ""))
     return ", ".join(parts)
 
 
@@ -1275,7 +1353,10 @@ def sentence(a: dict) -> str:
             f"{about(a['monthly_conversions'] or 0)} visits a month reach one")
     rate = a.get("rate")
     if rate is not None and a.get("observed"):
-        text += f"; observed: {observed_words(a['observed'], a['currency'])}, "
+        days = (a.get("period") or {}).get("days")
+        over = (f" in {days:g} days" if days and not a["period"].get("assumed")
+                else "")  # (the exports' own counts, beside figures a month)
+        text += f"; observed{over}: {observed_words(a['observed'], a['currency'])}, "
         text += (f"so {100 * rate:.1f}% of the visits reaching an offer convert" if rate < 1 else
                  "as many as or more than the model's visits reaching an offer (the model undercounts them), "
                  "taken as every one converting")
@@ -1377,8 +1458,15 @@ def kept_line(kept: dict | None) -> str | None:
 
     >>> kept_line({"files": [{"name": "e.csv"}], "period_start": "2024-11-01", "period_end": "2024-11-30",
     ...            "monthly_entries": 12580.8, "conversion": 0.461, "monthly_conversions": 5800.1,
-    ...            "monthly_value": 6087.5, "currency": "$"})
-    'Traffic (kept with the audit of this crawl: e.csv; 2024-11-01 to 2024-11-30): of ~12,600 monthly entries, the model sent 46% to an offer (~5,800 visits a month), worth about $6,090 a month; give --analytics again to weight this report by it'
+    ...            "monthly_value": 6087.5, "currency": "$", "value_per_conversion": 120.0})
+    'Traffic (kept with the audit of this crawl: e.csv; 2024-11-01 to 2024-11-30): of ~12,600 monthly entries, the model sent 46% to an offer (~5,800 visits a month), worth about $6,090 a month (at the 0.9% of them the exports saw convert); give --analytics again to weight this report by it'
+
+    Without conversions in the exports the money took every visit reaching an offer to convert:
+
+    >>> kept_line({"files": [{"name": "e.csv"}], "monthly_entries": 1500.0, "conversion": 0.236, "monthly_conversions":
+    ...            354.2, "monthly_value": 35420.0, "currency": "$", "value_per_conversion": 100.0,
+    ...            "period_assumed": True}).split("worth ")[1]
+    'about $35,400 a month if every one converts (the exports did not say their period: taken as one month); give --analytics again to weight this report by it'
     """
     if not kept or not kept.get("monthly_entries"):
         return None
@@ -1390,6 +1478,13 @@ def kept_line(kept: dict | None) -> str | None:
             f"({about(kept.get('monthly_conversions') or 0)} visits a month)")
     if kept.get("monthly_value") is not None:
         text += f", worth about {money(kept['monthly_value'], kept.get('currency') or '$')} a month"
+        per, reach = kept.get("value_per_conversion"), kept.get("monthly_conversions")
+        if per and reach:  # (the rate the audit priced them at: 1 when the exports gave no conversions)
+            rate = kept["monthly_value"] / (per * reach)
+            text += (" if every one converts" if abs(rate - 1) <= 0.005 else
+                     f" (at the {100 * rate:.1f}% of them the exports saw convert)")
+    if kept.get("period_assumed"):
+        text += " (the exports did not say their period: taken as one month)"
     return text + "; give --analytics again to weight this report by it"
 
 

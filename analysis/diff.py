@@ -58,7 +58,10 @@ Python set of every link.
 ``money``           when both crawls were audited with ``--analytics`` (their summaries kept in the
                     store: :meth:`crawler.store.Store.analytics`), ``{"old", "new", "delta"}`` of
                     ``monthly_entries``, ``conversion``, ``monthly_conversions``, ``monthly_value``,
-                    with ``currency`` and each crawl's ``files``; absent otherwise
+                    with ``currency`` and each crawl's ``files``; absent otherwise. With the same
+                    inputs, the new crawl's money is priced at the old crawl's observed
+                    conversion rate (``rate``; ``kept``: the new audit's own figure, which the
+                    exports' conversions pin): :func:`money_changes`
 ``sentences``       what a marketer reads, most important first: the summary's words, then the
                     rest (other findings, pages, link counts)
 
@@ -671,17 +674,46 @@ def money_changes(old: dict | None, new: dict | None, plan: list[dict]) -> dict:
     ({'old': 20000.0, 'new': 15000.0, 'delta': -5000.0}, 5000.0)
     >>> money_changes(None, b, [{"id": "f0"}])["money"] is None
     True
+
+    The exports' conversions pin each audit's money to what they observed (the conversions
+    observed are divided among the model's visits reaching an offer): audited with the same
+    exports, both crawls would show the same money whatever the site did. So with the same
+    inputs the new crawl is priced at the old crawl's rate (the conversions per visit reaching
+    an offer the exports observed with the old site): its money is the model's for the new
+    site at the same traffic and the same rate (``rate``: that rate; ``kept``: the new audit's
+    own, pinned figure).
+
+    >>> pinned = {"monthly_entries": 1500.0, "conversion": 0.236111, "monthly_conversions": 354.2,
+    ...           "monthly_value": 5000.0, "value_per_conversion": 100.0, "currency": "$", "files": [], "plan": []}
+    >>> m = money_changes(pinned, {**pinned, "conversion": 0.283333, "monthly_conversions": 425.0}, [])["money"]
+    >>> m["monthly_value"], m["conversion"]["delta"], m["rate"], m["kept"]
+    ({'old': 5000.0, 'new': 5999.44, 'delta': 999.44}, 0.047222, 0.141163, 5000.0)
     """
     out: dict = {"money": None}
     if new and new.get("plan") and all("severity" in x for x in new["plan"]):
         out["fix_first"] = new["plan"][:PLAN_MAX]
     if old and new:
-        out["money"] = {**{k: _row(old.get(k), new.get(k), 2) for k in MONEY_KEYS},
+        out["money"] = {**{k: _row(old.get(k), new.get(k), 6 if k == "conversion" else 2) for k in MONEY_KEYS},
                         "currency": new.get("currency") or old.get("currency") or "$",
                         "currencies": {"old": old.get("currency") or "$", "new": new.get("currency") or "$"},
                         "files": {"old": old.get("files"), "new": new.get("files")},
                         "changed": inputs_changed(old, new)}
+        rate_old, rate_new = _rate(old), _rate(new)
+        if (not out["money"]["changed"] and rate_old is not None and rate_new is not None
+                and abs(rate_old - rate_new) > 0.001 * rate_old):
+            value = round(new["value_per_conversion"] * new["monthly_conversions"] * rate_old, 2)
+            out["money"].update(monthly_value=_row(old["monthly_value"], value, 2), rate=round(rate_old, 6),
+                                kept=new["monthly_value"])
     return out
+
+
+def _rate(a: dict) -> float | None:
+    """The conversions per visit reaching an offer a crawl's money was priced at (1: every one,
+    when the exports gave no conversions); None when a figure is missing."""
+    value, per, reach = (a.get(k) for k in ("monthly_value", "value_per_conversion", "monthly_conversions"))
+    if value is None or not per or not reach:
+        return None
+    return value / (per * reach)
 
 
 def _exports(files) -> str:
@@ -731,7 +763,11 @@ def _money_items(diff: dict) -> list[dict]:
             changed or abs(value["delta"]) >= max(1.0, 0.005 * abs(value["old"]))):
         up = value["delta"] > 0
         traffic = ""
-        if entries["old"] and entries["new"] and entries["old"] != entries["new"]:
+        if m.get("rate") is not None:  # (both crawls at the old crawl's conversion rate: the site's doing)
+            old_id = (diff.get("old") or {}).get("id")
+            traffic = (f" (the model at the same traffic, at the {_pct_words(m['rate'])} of the visits reaching an "
+                       f"offer that converted{f' with crawl #{old_id}' if old_id else ''})")
+        elif entries["old"] and entries["new"] and entries["old"] != entries["new"]:
             traffic = f" (your entries: {about(entries['old'])} to {about(entries['new'])} a month)"
         a, b = money(value["old"], currencies["old"]), money(value["new"], currencies["new"])
         if changed:  # (not the site's doing: the measure changed)
@@ -745,6 +781,12 @@ def _money_items(diff: dict) -> list[dict]:
                          f"What the visits reaching an offer are worth {'rose' if up else 'fell'} from {a} to {b} a "
                          f"month{traffic}.", f"worth {a} to {b} a month", old=value["old"], new=value["new"]))
     return out
+
+
+def _pct_words(p: float) -> str:
+    """>>> _pct_words(0.141163), _pct_words(0.004)
+    ('14%', '0.4%')"""
+    return f"{100 * p:.0f}%" if p >= 0.095 else f"{100 * p:.1f}%"
 
 
 # -- metrics ------------------------------------------------------------------------------------
@@ -1089,7 +1131,12 @@ def summary(diff: dict) -> list[dict]:
                            f"{brief} {a} to {b}" if shown else None, old=row["old"], new=row["new"], **detail))
 
     site, blog = m["site"], m["blog"]
-    metric("conversion", "conversion", site["conversion"], "Conversion site-wide", "conversion", True, of="site")
+    weighted = (diff.get("money") or {}).get("conversion") or {}
+    if weighted.get("old") is not None and weighted.get("new") is not None:  # (with analytics: your entries')
+        metric("conversion", "conversion", weighted, "Conversion site-wide (weighted by your entries)", "conversion",
+               True, of="site")
+    else:
+        metric("conversion", "conversion", site["conversion"], "Conversion site-wide", "conversion", True, of="site")
     metric("conversion", "conversion", blog["conversion"], "Conversion from the blog", "blog conversion", True,
            of="blog")
     for row in m["landing"]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from analysis.status import BROKEN, UNCHECKED, UNVERIFIED, resolve
+from crawler.extract import NAVIGATION_TAGS
 from crawler.options import CrawlOptions
 from crawler.scope import APP, BLOG, COMPANY, EXTERNAL, OWNED, SITE, Scope, is_download_page
 from crawler.urls import dedupe_key
@@ -557,6 +558,7 @@ class GraphBuilder:
         """Read what is left and judge every node (verdict, redirect chain)."""
         self.update()
         g = self.g
+        visited_files(g)
         self._find_blog()
         rows = {url: data for url, data in g.nodes(data=True) if data.get("role")}  # what was fetched
         g.graph["crawl"] = crawl = self.store.crawl(self.crawl_id)
@@ -594,6 +596,48 @@ class GraphBuilder:
                 data["conversion"] = "lead"  # a mailto: on a contact page is lead capture
         forget_profiles()  # (the nodes keep theirs; a change from here on shares anew)
         return g
+
+
+# The links that send a visitor to a URL (the crawler fetches an owned URL first met in one as a page:
+# crawler.spiders.funnel's plan) and a sitemap's entries (listed pages).
+VISITED_TAGS = (*sorted(NAVIGATION_TAGS), "sitemap")
+_VISITED = {
+    1: "SELECT DISTINCT l.target_key FROM links l WHERE l.crawl_id = ? AND l.target_key IN (SELECT url FROM {files})"
+       " AND l.tag IN ({tags})",
+    2: "SELECT x.url FROM {files} x JOIN urls u ON u.url = x.url WHERE EXISTS (SELECT 1 FROM links l"
+       " WHERE l.crawl_id = ? AND l.key_id = u.id AND l.tag IN (SELECT id FROM terms WHERE term IN ({tags})))",
+}
+
+
+def visited_files(g) -> None:
+    """An owned URL that a visitor is sent to (an ``<a>``, an ``<area>``, a frame, a sitemap entry)
+    is a ``page``, one that pages only load (an ``<img>``, a ``<link>``, a script) an ``asset``,
+    whatever link the crawl happened to read first: it fetched the URL once, with the role that
+    first link gave (the file ``img/logo.png`` is an ``asset`` in one crawl and a ``page`` in the
+    next when a post both shows it and links it). The assets with such a link become pages (one
+    query). An asset that answered with HTML was read as a page already; a style sheet is read as
+    one (its ``url()``s), whichever link named it first, and stays an asset.
+
+    >>> s = "https://a.example/"
+    >>> rows = [{"url": s, "role": "page", "status": 200, "parsed": 1},
+    ...         {"url": s + "logo.png", "role": "asset", "status": 200, "content_type": "image/png"},
+    ...         {"url": s + "icon.png", "role": "asset", "status": 200, "content_type": "image/png"}]
+    >>> g = graph_from(rows, [(s, s + "logo.png", "main", "other", "a"), (s, s + "logo.png", "main", "other", "img"),
+    ...                       (s, s + "icon.png", "main", "other", "img")], site=[s])
+    >>> g.nodes[s + "logo.png"]["role"], g.nodes[s + "icon.png"]["role"]
+    ('page', 'asset')
+    """
+    files = [url for url, data in g.nodes(data=True) if data.get("role") == "asset" and data.get("tier") in OWNED
+             and not data.get("parsed")]  # (a style sheet, read as one, stays a file)
+    if not files:
+        return
+    tags = ", ".join(f"'{tag}'" for tag in VISITED_TAGS)  # (constants: no placeholder per tag)
+    queries = {version: sql.replace("{tags}", tags) for version, sql in _VISITED.items()}
+    scope = g.graph["scope"]
+    for (url,) in g.store.read(queries, (g.crawl_id,), files=files):
+        data = g.nodes[url]
+        data["role"] = "page"
+        data["conversion"] = conversion_of(scope, url, data["tier"], "page", data.get("signals"))
 
 
 # Failures that say nothing about the link, only about the way to it (no DNS, no route, a proxy).

@@ -946,7 +946,8 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     ``visits`` (page URL -> entry visits, from analytics: :mod:`analysis.analytics`) replaces the
     equal start distribution: the entry pages are the walked pages with visits, whatever their
     tier (of those ``entry`` matches, when given), each starting its share of the walks, and every site-wide figure and
-    fix-first cost is visits-weighted (``site["weighted"]``: ``"visits"``, else ``"equal"``).
+    fix-first cost is visits-weighted (``site["weighted"]``: ``"visits"``, else ``"equal"``; each
+    entry then has its ``share`` of the walks).
     ``values`` (``{"pages": {offer URL: money per conversion}, "default": money or None}``) gives
     ``site["value_per_visit"]`` (what an entry visit is worth: the chance to reach each offer
     times its value; offers off the site and offers without a value at ``default``) and
@@ -1029,6 +1030,9 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     per_entry = [{"url": walk.urls[i], "tier": walk.tiers[i], "conversion": c, "social_leak": s, "external": x,
                   "exit": e, "clicks_to_conversion": k, "conversion_depth": int(depth[i]) if depth[i] >= 0 else None}
                  for i, c, s, x, e, k in zip(entries.tolist(), *columns)]
+    if weighted == "visits":  # the share of the real entries each starts (what the report's 100 visitors split by)
+        for row, part in zip(per_entry, _numbers(share, shared)):
+            row["share"] = part
     from analysis.plan import action_plan
     plan = action_plan(g, findings, {"site": site, "entries": per_entry, "effects": effects})
     logger.debug("funnel metrics done in %.1f s", time.monotonic() - started)

@@ -47,7 +47,9 @@ FONT = 8
 
 def visitor_outcomes(entries: list[dict]) -> dict[str, dict[str, float]]:
     """Of 100 visitors who land on an entry page (each entry page alike, as the click model
-    takes them), how many land on each tier and how each group's visit ends:
+    takes them, or each as often as the analytics counts its entries: its ``share``, which
+    :func:`analysis.metrics.funnel_metrics` gives with visits), how many land on each tier and
+    how each group's visit ends:
     ``{tier: {"visitors": v, "conversion": c, "social_leak": s, "external": x, "exit": e}}``
     with the ends summing to ``v`` (all in visitors of the 100), blog first.
 
@@ -55,6 +57,12 @@ def visitor_outcomes(entries: list[dict]) -> dict[str, dict[str, float]]:
     ...                   {"tier": "site", "conversion": 0.5, "social_leak": 0.0, "external": 0.0, "exit": 0.5}])
     {'blog': {'visitors': 50.0, 'conversion': 15.0, 'social_leak': 5.0, 'external': 10.0, 'exit': 20.0}, \
 'site': {'visitors': 50.0, 'conversion': 25.0, 'social_leak': 0.0, 'external': 0.0, 'exit': 25.0}}
+
+    Weighted by the real entries (1,000 on the home page, 500 on a page that leads nowhere):
+
+    >>> visitor_outcomes([{"tier": "site", "conversion": 0.354167, "exit": 0.645833, "share": 0.666667},
+    ...                   {"tier": "site", "conversion": 0.0, "exit": 1.0, "share": 0.333333}])["site"]["conversion"]
+    23.6111
     """
     total = len(entries)
     if not total:
@@ -62,9 +70,10 @@ def visitor_outcomes(entries: list[dict]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for e in entries:
         row = out.setdefault(e["tier"], dict.fromkeys(("visitors", *ENDS), 0.0))
-        row["visitors"] += 100 / total
+        part = e["share"] if e.get("share") is not None else 1 / total
+        row["visitors"] += 100 * part
         for end in ENDS:
-            row[end] += 100 * (e.get(end) or 0.0) / total
+            row[end] += 100 * (e.get(end) or 0.0) * part
     order = {BLOG: 0, SITE: 1}
     return {t: {k: round(v, 4) for k, v in out[t].items()} for t in sorted(out, key=lambda t: (order.get(t, 2), t))}
 

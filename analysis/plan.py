@@ -550,6 +550,23 @@ TRAFFIC_VERBS = {"remove": ("visits a month click them", "without them {c} more 
                  "lead": ("visitors a month reach the form", "{c} leads a month lost"),
                  "reach": ("visits a month to these pages", "with the offer {c} more conversions a month"),
                  None: ("visits a month", "{c} conversions a month")}
+_ONE = ((r"^visits a month click", "visit a month clicks"), (r"^clicks a month hit", "click a month hits"),
+        (r"^visitors a month reach", "visitor a month reaches"), (r"^visits a month", "visit a month"))
+
+
+def _one(words: str) -> str:
+    """A month's visits of :data:`TRAFFIC_VERBS` said of one (or fewer).
+
+    >>> _one("visits a month click it"), _one("clicks a month hit it"), _one("visits a month to these pages")
+    ('visit a month clicks it', 'click a month hits it', 'visit a month to these pages')
+    """
+    for pattern, one in _ONE:
+        words, n = re.subn(pattern, one, words)
+        if n:
+            break
+    return words
+
+
 # The same, when the exports give no conversions: what is counted is visits reaching an offer.
 REACH_VERBS = {"remove": "without them {c} more visits a month would reach an offer",
                "repair": "{c} visits a month that would reach an offer lost",
@@ -578,6 +595,10 @@ def priced(items: list[dict], monthly: float, value: float | None, values: dict 
     [('b', 300.0, 50.0, 10000.0), ('a', 100.0, 100.0, 500.0)]
     >>> out[0]["words"]
     'w2; in your traffic: ~300 visits a month click them, without them ~50 more visits a month would reach an offer, worth about $10,000 a month if every one converted'
+    >>> priced(items[1:], 5, 200.0, rate=0.3)[0]["words"]
+    'w2; in your traffic: ~2 visits a month click them, without them fewer than 1 more conversion a month, worth about $20 a month'
+    >>> priced(items[:1], 10, 200.0, rate=1.0)[0]["words"]
+    'w1; in your traffic: ~1 click a month hits it, ~1 conversion a month lost, worth about $200 a month'
     >>> out = priced(items, 1000, 200.0, {"https://a.example/newsletter/": 5.0}, rate=0.1)
     >>> [(x["id"], x["visits"], x["conversions"], x["money"]) for x in out]
     [('b', 300.0, 5.0, 1000.0), ('a', 100.0, 10.0, 50.0)]
@@ -601,6 +622,10 @@ def priced(items: list[dict], monthly: float, value: float | None, values: dict 
             gained = REACH_VERBS.get(x.get("measure"), REACH_VERBS[None])
         if x.get("links") == 1 and x.get("measure") == "remove":  # one link: click it, without it
             seen, gained = seen.replace("them", "it"), gained.replace("without them", "without it")
+        if visits is not None and visits < 1.5:  # (~1 visit a month clicks it; fewer than 1 visit …)
+            seen = _one(seen)
+        if conversions < 1.5:
+            gained = re.sub(r"(\{c\} (?:more )?)(conversion|lead|visit)s", r"\1\2", gained)
         parts = [f"{about(visits)} {seen}"] if visits is not None else []
         if conversions > 0:
             parts.append(gained.format(c=about(conversions)))

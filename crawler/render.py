@@ -224,6 +224,7 @@ def template_of(url: str) -> str:
 
 
 SAMPLE = "a sample of its template"
+SAME_LINKS = "a sample of its template, the same links once rendered: read as served"
 TEMPLATE = "its template shows other links once rendered"
 ALWAYS = "--render always"
 

@@ -1485,16 +1485,17 @@ class Store:
 
     # -- how pages were read (--render; crawler.render) ---------------------------------------
     def render_links(self, crawl_id: int) -> Iterator[tuple[str, str, str, str, str, str]]:
-        """The links only one reading of a rendered page has, page by page: ``(page, target (as
-        written, normalised), tag, region, text, seen)``, ``seen`` ``js`` (only after JavaScript) or ``raw`` (in the
-        served HTML, removed by rendering). None from a store of before schema 5."""
+        """The links only one reading of a rendered page has, page by page (by address: the order
+        pages were read differs from crawl to crawl): ``(page, target (as written, normalised), tag,
+        region, text, seen)``, ``seen`` ``js`` (only after JavaScript) or ``raw`` (in the served HTML,
+        removed by rendering). None from a store of before schema 5."""
         if not self._has_table("render_links"):
             return
         cur = self.db.execute(
             "SELECT s.url, k.url, tg.term, rg.term, COALESCE(r.text, ''), r.seen FROM render_links r"
             " JOIN urls s ON s.id = r.source_id JOIN urls k ON k.id = r.target_id"
             " LEFT JOIN terms tg ON tg.id = r.tag LEFT JOIN terms rg ON rg.id = r.region"
-            " WHERE r.crawl_id = ? ORDER BY r.source_id, r.rowid", (crawl_id,))
+            " WHERE r.crawl_id = ? ORDER BY s.url, r.rowid", (crawl_id,))  # (pages by address, not as read)
         cur.row_factory = None
         yield from cur
 

@@ -300,9 +300,9 @@ def test_model_against_reality_per_entry_page(crawls):
     # GA4's (not set) is no page: counted with the rows that match none
     assert a["unmatched"] == {"rows": 1, "visits": round(12 * 30.4375 / 31, 1), "examples": ["(not set)"]}
     assert a["sentence"] == ("of your ~10,800 monthly entries (on 2 pages), the model sends 46% to an offer: ~4,980 "
-                             "visits a month reach one; observed: Signup 50, $6,000, so 1.0% of the visits reaching "
-                             "an offer convert: worth about $5,890 a month; 1 row (~12 entries a month) matches "
-                             "no page the crawl read")
+                             "visits a month reach one; observed in 31 days: Signup 50, $6,000, so 1.0% of the visits "
+                             "reaching an offer convert: worth about $5,890 a month; 1 row (~12 entries a month) "
+                             "matches no page the crawl read")
 
 
 def test_real_clicks_against_the_model_and_the_weights_they_fit(crawls):
@@ -324,13 +324,13 @@ def test_real_clicks_against_the_model_and_the_weights_they_fit(crawls):
     # the footer's links to pages went unclicked, but it links the company's profiles too, and clicks out
     # to social are no page views: its weight is not suggested at 0
     assert a["fitted_weights"] == {
-        "weights": {"main": 1.0, "header": 2.0, "footer": 0.0}, "clicks": 100, "option": "--weights main=1,header=2",
+        "weights": {"main": 1.0, "header": 2.0, "footer": 0.0}, "clicks": 100, "option": "--weights header=2",
         "kept": ["footer"], "note": "clicks out to other sites (social profiles) are not page views: the fit sees only "
                                     "clicks between your pages; footer also links off the site, so its weight stays "
                                     "as it is"}
     from analysis.analytics import traffic_lines
     assert traffic_lines(a)[-1] == ("Link weights the real clicks fit (100 clicks): main 1, header 2, footer 0 (try "
-                                    "--weights main=1,header=2)", [a["fitted_weights"]["note"]])
+                                    "--weights header=2)", [a["fitted_weights"]["note"]])
     # the sessions give the entries (one each) and what really reached an offer: 40 of 100, pricing or product
     [entry] = a["entries"]
     assert (entry["sessions"], entry["observed"], entry["basis"]) == (100, 0.4, "reached an offer")
@@ -358,9 +358,9 @@ def test_terminal_and_html_reports_show_visits_and_money(crawls):
                         "(in 1.3 clicks), 20.5% leak to social")
     assert lines[5] == ("Traffic (entry_pages_20241101_20241130.csv, conversions.csv; 2024-11-01 to 2024-11-30): of "
                         "your ~12,600 monthly entries (on 3 pages), the model sends 46% to an offer: ~5,800 visits a "
-                        "month reach one; observed: Signup 50, $6,000, so 0.9% of the visits reaching an offer "
-                        "convert: worth about $6,090 a month; 2 rows (~62 entries a month) match no page the crawl "
-                        "read")
+                        "month reach one; observed in 30 days: Signup 50, $6,000, so 0.9% of the visits reaching an "
+                        "offer convert: worth about $6,090 a month; 2 rows (~62 entries a month) match no page the "
+                        "crawl read")
     # the export's cells are shown, never obeyed: the escape sequence is written as text
     assert lines[6] == '  not matched: /old-page/, =HYPERLINK("http://evil.example","x")\\x1b[2J'
     assert "\x1b" not in text
@@ -377,6 +377,12 @@ def test_terminal_and_html_reports_show_visits_and_money(crawls):
             'at the conversions your exports observed)</div>') in html
     assert '<td class="num">~2,560</td><td class="num">$1,880</td>' in html
     assert '<td class="num">~1,710</td><td class="num">$740</td>' in html
+    # where 100 visitors go: split as the real entries are (2,400 of the 12,400 land on the blog), never each
+    # entry page alike (the blog's two posts were 67 of the 100); each tier's pages weighted so too
+    assert ('<tr><td>the blog</td><td class="num">19 of 100</td><td class="num">45</td><td class="num">20</td>'
+            in html)
+    assert "<tr><td>the site</td><td class=\"num\">81 of 100</td>" in html
+    assert "conversions.csv (Plausible goal conversions, 1 row), 2024-11-01 to 2024-11-30." in html
     # without analytics: neither
     with Store(db, readonly=True) as store:
         plain = render(audit(store, 1))
@@ -461,6 +467,9 @@ def test_a_bad_export_stops_before_the_crawl(tmp_path):
     result = run_cli("report", "--db", tmp_path / "c.sqlite", "--value", "/pricing/=lots", "--analytics", bad)
     assert (result.exit_code, result.stderr) == (
         2, "funnelcheck: error: --value '/pricing/=lots': 'lots' is not a number\n")
+    # (TSV too: Matomo's)
+    assert "An analytics export (Plausible, Matomo, GA4, Umami; CSV or TSV;" in " ".join(
+        run_cli("report", "--help").stdout.split())
 
 
 def test_bare_paths_belong_to_the_site_unless_the_export_or_analytics_host_names_another():
@@ -560,9 +569,44 @@ def test_diff_money_in_each_crawls_currency_and_inputs_changed():
                         "new": {"targets": [A]}, **d})
     assert ("Money a month (the model)", "$6,000", "€5,000", "—") in rows
     assert ("Conversion probability (site-wide, your entries)", "40.0%", "40.0%", "0") in rows
-    # the same inputs: the site's doing
-    [item] = _money_items(money_changes(old, {**old, "monthly_value": 5000.0}, []))
+    # the same inputs: the site's doing (fewer visits reach an offer, at the same rate)
+    [item] = _money_items(money_changes(old, {**old, "monthly_conversions": 333.3, "monthly_value": 5000.0}, []))
     assert item["words"] == "What the visits reaching an offer are worth fell from $6,000 to $5,000 a month."
+
+
+def test_diff_of_a_site_fix_with_the_same_exports_shows_the_gain():
+    """The trial's case: home (1,000 entries) links pricing, about (500 entries, a dead end) and
+    X in its header; the exports observed 50 purchases ($5,000). Removing the X link takes home
+    from 35.4% to 42.5% and the entries' conversion from 23.6% to 28.3% (+4.7 points); the
+    conversions observed pin each audit's money at $5,000, so the new crawl is priced at crawl
+    #1's rate (50 of ~354 visits reaching an offer): ~425 such visits are worth ~$6,000."""
+    from analysis.diff import _money_items, headline, money_changes
+    from analysis.formats.diff import metric_rows
+
+    old = {"monthly_entries": 1500.0, "conversion": 0.236111, "monthly_conversions": 354.2, "monthly_value": 5000.0,
+           "value_per_conversion": 100.0, "currency": "$", "files": [{"name": "e.csv", "tool": "Plausible"}],
+           "plan": []}
+    new = {**old, "conversion": 0.283333, "monthly_conversions": 425.0}
+    d = {"site": "acme.test", "old": {"id": 1, "targets": [A]}, "new": {"id": 2, "targets": [A]},
+         "backward": {"new": [], "fixed": []}, "broken": {"new": [], "fixed": []}, "findings": {"changed": []},
+         "metrics": {"site": {"conversion": {"old": 0.354167, "new": 0.425, "delta": 0.070833},
+                              **dict.fromkeys(("social_leak", "clicks_to_conversion", "conversion_depth",
+                                               "unreachable_posts"), {"old": None, "new": None, "delta": None})},
+                     "blog": dict.fromkeys(("conversion", "social_leak"), {"old": None, "new": None, "delta": None}),
+                     "landing": [], "conversion_pages": [], "unreachable_posts": {"new": [], "fixed": []}},
+         **money_changes(old, new, [])}
+    assert d["money"]["conversion"]["delta"] == 0.047222  # (never rounded to 0.05 before the subtraction)
+    assert d["money"]["monthly_value"] == {"old": 5000.0, "new": 5999.44, "delta": 999.44}
+    assert (d["money"]["rate"], d["money"]["kept"]) == (0.141163, 5000.0)
+    rows = metric_rows(d)
+    assert ("Conversion probability (site-wide, your entries)", "23.6%", "28.3%", "+4.7 pts") in rows
+    assert ("Money a month (the model, at #1's rate)", "$5,000", "$6,000", "+$1,000") in rows
+    [item] = _money_items(d)
+    assert item["words"] == ("What the visits reaching an offer are worth rose from $5,000 to $6,000 a month (the "
+                             "model at the same traffic, at the 14% of the visits reaching an offer that converted "
+                             "with crawl #1).")
+    # the headline and the summary say the entries' conversion, not the home page's alone
+    assert headline(d) == "acme.test: conversion 24% to 28%, worth $5,000 to $6,000 a month"
 
 
 MATOMO_UI = ("Label\tUnique Entrances\tEntrances\tEntry actions\tBounces\tBounce Rate\tMetadata: url\n"
@@ -600,14 +644,22 @@ def test_the_same_export_twice_or_two_of_the_same_period_count_once(tmp_path, ca
         exports = load([str(entries), str(entries), str(copy), str(_write(tmp_path / "landing.csv", DECEMBER))])[
             "exports"]
     assert [x.name for x in exports] == ["entry_pages.csv", "landing.csv"]
-    assert exports[1].entries == {}  # (November's Plausible entries kept, December's GA4 left out: no period said)
+    # December's GA4 report has its conversions by entry page: kept, with them (Plausible's entries left out)
+    assert exports[0].entries == {}
     assert caplog.messages == [
         f"--analytics {entries}: given twice: read once",
         f"--analytics {copy}: the same export as {entries}: read once",
         "entry_pages.csv and landing.csv both count entry pages (a period one of them does not say): kept "
-        "entry_pages.csv, left out landing.csv's (give one export of each report per period)"]
+        "landing.csv, left out entry_pages.csv's (landing.csv has conversions by entry page) (give one export of "
+        "each report per period)"]
     g = graph_from([{"url": A, "role": "page", "status": 200, "parsed": 1}], [], site=[A])
-    assert match(exports, g).entries == {A: 1000.0}
+    t = match(exports, g)
+    assert (t.entries, t.observed[A]["conversions"], t.days, t.assumed) == ({A: 9000.0}, 270.0, 31.0, False)
+    # without conversions the first is kept, and the period of the one left out is no period of the counts
+    plain = _write(tmp_path / "landing_plain.csv", DECEMBER.replace(",270,", ",0,").replace(",10,", ",0,"))
+    exports = load([str(entries), str(plain)])["exports"]
+    t = match(exports, g)
+    assert (exports[1].entries, t.entries, t.assumed) == ({}, {A: 1000.0}, True)
 
 
 def test_the_period_stated_read_from_plausibles_visitors_or_said_when_the_exports_differ(tmp_path, caplog):
@@ -690,10 +742,10 @@ def test_a_value_that_values_nothing_is_said_and_the_host_is_checked(caplog):
         worth = conversion_values(g, t, {"/about/": 5, "/gone/": 3, "Demo": 40, "/pricing/": 100}, None, "--value")
     assert worth == {"pages": {A + "pricing/": 100.0}, "default": 40.0, "currency": "$", "source": "--value"}
     assert caplog.messages == [
-        "value of /about/ ($5): not an offer page (pricing, checkout, contact, a form): the model values only the "
+        "warning: value of /about/ ($5): not an offer page (pricing, checkout, contact, a form): the model values only the "
         "offers visitors reach, so it values nothing; value an offer page or a goal",
-        "value of /gone/ ($3): no page the crawl read has this address: it values nothing",
-        "value of goal 'Demo' ($40): no export has this goal (theirs: Signup): it values no conversion, only offers "
+        "warning: value of /gone/ ($3): no page the crawl read has this address: it values nothing",
+        "warning: value of goal 'Demo' ($40): no export has this goal (theirs: Signup): it values no conversion, only offers "
         "without a value of their own"]
     for bad in ("my site", "https://", "acme_example.com"):
         with pytest.raises(AnalyticsError) as exc:
@@ -720,7 +772,8 @@ def test_a_report_without_the_exports_shows_the_traffic_kept_and_markdown_the_tr
     tmp, db, _, _ = crawls
     kept = ("Traffic (kept with the audit of this crawl: entry_pages_20241101_20241130.csv, conversions.csv; "
             "2024-11-01 to 2024-11-30): of ~12,600 monthly entries, the model sent 46% to an offer (~5,800 visits a "
-            "month), worth about $6,090 a month; give --analytics again to weight this report by it")
+            "month), worth about $6,090 a month (at the 0.9% of them the exports saw convert); give --analytics again "
+            "to weight this report by it")
     with Store(db, readonly=True) as store:
         a = audit(store, 1)
         out, md = io.StringIO(), io.StringIO()
@@ -777,3 +830,40 @@ def test_ga4_with_its_chart_data_first_and_in_german(tmp_path):
     e = read_export(str(_write(tmp_path / "ga4_de.csv", "Landingpage + Suchstring,Sitzungen,Aktive Nutzer,"
                                                          "Schlüsselereignisse,Gesamtumsatz\n/,3.800,3.100,76,\"4.560,00 €\"\n")))
     assert (e.tool, e.entries) == ("GA4", {("", "/"): [3800.0, 76.0, 4560.0]})
+
+
+def _trial():
+    """The trial's site: home links pricing and about (body) and X (header); about is a dead end.
+    Entries: 1,000 on home, 500 on about."""
+    g = graph_from([{"url": u, "role": "page", "status": 200, "parsed": 1} for u in (A, A + "about/", A + "pricing/")],
+                   [(A, A + "pricing/", "main", "other"), (A, A + "about/", "main", "other"),
+                    (A, "https://x.com/acme", "header", "profile")], site=[A])
+    entries = Export("entries.csv", "Plausible", "entry pages", "entries",
+                     entries={("", "/"): [1000.0, None, None], ("", "/about/"): [500.0, None, None]})
+    return g, entries
+
+
+def test_a_value_the_exports_revenue_overrides_or_that_is_no_observation_is_said(caplog):
+    from analysis.analytics import traffic_metrics
+    from analysis.rules import run_rules
+
+    g, entries = _trial()
+    findings = run_rules(g)
+    revenue = Export("goals.csv", "Plausible", "goal conversions", "goals", goals={"Purchase": [50.0, 5000.0]})
+    with caplog.at_level("WARNING", logger="analysis.analytics"):
+        a = traffic_metrics(g, findings, {"exports": [entries, revenue], "values": {"/pricing/": 300.0}})["analytics"]
+    # the exports' revenue prices the money ($5,000 for 50: $100 each), and a warning says your value does not
+    assert (a["monthly_value"], a["value_per_conversion"]) == (5000.0, 100.0)
+    assert caplog.messages == [
+        "warning: value of /pricing/ ($300): the exports' revenue wins ($5,000 for 50 conversions: $100 each): it "
+        "prices the money a month and the action plan; a page's value prices only the repair of a broken link to "
+        "that page"]
+    # a goal without revenue in the export, valued with --value: the money is yours, not observed
+    caplog.clear()
+    counted = Export("goals.csv", "Plausible", "goal conversions", "goals", goals={"Purchase": [50.0, None]})
+    with caplog.at_level("WARNING", logger="analysis.analytics"):
+        a = traffic_metrics(g, findings, {"exports": [entries, counted], "values": {"Purchase": 80.0}})["analytics"]
+    assert caplog.messages == []
+    assert a["observed"]["valued"] == a["observed"]["revenue"] == 4000.0
+    assert "; observed: Purchase 50 (worth $4,000 at your values: no export gives their revenue), so 14.1% of the " \
+           "visits reaching an offer convert: worth about $4,000 a month" in a["sentence"]

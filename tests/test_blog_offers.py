@@ -156,6 +156,22 @@ def test_a_post_linking_only_a_broken_page_or_a_file_is_a_content_dead_end():
         ("1 of 1 post links to nothing of yours in its text; the template's nav is its only way on", [p])]
 
 
+def test_an_image_a_post_shows_and_links_is_a_file_whichever_link_was_read_first():
+    """hop: a post shows img/asf_logo_wide.png and links it (<a class="image">): the crawler fetched
+    it once, as the link it read first asked (an asset for the <img>, a page for the <a>), and
+    content-dead-end said 6 or 7 posts from one run to the next. What links to it decides its role
+    (a page: a link opens it), and a file is no way on either way."""
+    p, png = BLOG + "p/", SITE + "img/logo.png"
+    links = [(p, png, "main", "other", "a"), (p, png, "main", "other", "img"), (p, SITE, "nav", "other")]
+    seen = []
+    for first in ("page", "asset"):
+        g = graph_from([_page(SITE), _page(p), {"url": png, "role": first, "status": 200, "content_type": "image/png"}],
+                       links, site=[SITE])
+        seen.append((g.nodes[png]["role"], [(f.message, f.sources) for f in content_dead_end(g)]))
+    assert seen[0] == seen[1] == ("page", [
+        ("1 of 1 post links to nothing of yours in its text; the template's nav is its only way on", [p])])
+
+
 # -- 2. lead plumbing --------------------------------------------------------------------------
 
 

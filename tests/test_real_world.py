@@ -39,9 +39,9 @@ def closed_port() -> int:
 def test_scheme_www_and_index_forms_are_one_page(tmp_path):
     A = "https://acme.test/"
     _, report = audit_dir(tmp_path, "variants", A, *NO_FETCH)
-    # http://, www., about/index.html, /about/ and a sitemap's index.htm form: four pages, once each.
-    assert page_urls(report) == [A, A + "about/", A + "docs/", A + "pricing/"]
-    assert report["summary"]["pages_crawled"] == 4
+    # http://, www., about/index.html, /about/ and a sitemap's index.htm form: five pages, once each.
+    assert page_urls(report) == [A, A + "about/", A + "docs/", A + "pricing/", A + "team/"]
+    assert report["summary"]["pages_crawled"] == 5
     assert findings_set(report) == {
         ("insecure-link", "low", A, None, (A,)),
     }
@@ -50,9 +50,20 @@ def test_scheme_www_and_index_forms_are_one_page(tmp_path):
     assert [loc["line"] for loc in insecure["locations"]] == [4, 8]
     # The sitemap listed docs/index.htm: its links still stand on the node the others link to.
     assert {(l["target"], l["line"]) for l in report["links"] if l["source"] == A + "docs/"} == {
-        (A + "docs/", 3), (A + "about/", 4)}
+        (A + "style.css", 2), (A + "docs/", 3), (A + "about/", 4)}
+    # The home page's link to its style sheet is read before the docs page's <link>: the image the
+    # sheet loads is checked all the same (it was not when a link, not a <link>, named it first).
+    assert [(l["source"], l["tag"]) for l in report["links"] if l["target"] == A + "img/bg.svg"] == [
+        (A + "style.css", "css")]
+    assert {p["url"]: (p["role"], p["status"]) for p in report["pages"] if p["url"].startswith((A + "img/", A + "style"))} == {
+        A + "style.css": ("asset", 200), A + "img/bg.svg": ("asset", 200)}
     links_to_about = [l for l in report["links"] if l["source"] == A and "about" in l["target"]]
     assert len(links_to_about) == 4
+    # Only a link's index form (and a tracking parameter) names team/: the page is read under its one
+    # name all the same, so its links to itself are written the same in every crawl, whichever of
+    # its names a crawl happened to read first.
+    assert {(l["target"], l["fragment"]) for l in report["links"] if l["source"] == A + "team/"} == {
+        (A + "team/", "people"), (A + "team/?utm_source=team", None)}
 
 
 def test_a_target_that_redirects_to_its_www_form_renames_the_site(tmp_path, site_server):
@@ -63,13 +74,14 @@ def test_a_target_that_redirects_to_its_www_form_renames_the_site(tmp_path, site
                                 "--remap", rf"^https?://acme\.test/(.*) {apex.url}/\1",
                                 "--remap", rf"^https?://www\.acme\.test/(.*) {site.url}/\1")
     assert result.exit_code == 0, result.stderr
-    assert page_urls(report) == [W, W + "about/", W + "docs/", W + "pricing/"]
+    assert page_urls(report) == [W, W + "about/", W + "docs/", W + "pricing/", W + "team/"]
     hop = [p for p in report["pages"] if p["url"] == "https://acme.test/"]
     assert [(p["status"], p["final_url"]) for p in hop] == [(301, W)]
     # Nothing but the target itself (and its robots.txt) was asked of the apex host.
     assert {path for method, path in apex.requests} <= {"/", "/robots.txt"}
-    assert sorted(path for method, path in site.requests if method == "GET" and path.endswith("/")) == [
-        "/", "/about/", "/docs/", "/pricing/"]
+    # (team/ under its one name, though the only link to it wrote team/index.html?utm_source=nav)
+    assert sorted(path for method, path in site.requests if method == "GET" and "." not in path) == [
+        "/", "/about/", "/docs/", "/pricing/", "/team/"]
     assert findings_set(report) == {("insecure-link", "low", W, None, (W,))}
 
 

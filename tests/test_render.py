@@ -426,9 +426,19 @@ DOC = ('<!doctype html><html><head><meta charset="utf-8"><title>Doc {n}</title><
        '<p>{text}</p><a href="/docs/1">One</a> <a href="/docs/2">Two</a> <a href="/docs/3">Three</a> '
        '<a href="/docs/4">Four</a> <a href="/docs/5">Five</a></main><footer id="f"></footer><script>'
        'document.getElementById("f").innerHTML = \'<a href="/offer">Book a demo</a>\';</script></body></html>')
+# a template whose script adds an image and no link: its samples read the same once rendered
+GUIDE = ('<!doctype html><html><head><meta charset="utf-8"><title>Guide {n}</title></head><body><main><h1>Guide {n}</h1>'
+         '<p id="p">{text}</p><a href="/guide/1">One</a> <a href="/guide/2">Two</a> <a href="/guide/3">Three</a> '
+         '<a href="/guide/4">Four</a></main><script>document.getElementById("p").insertAdjacentHTML("afterend", '
+         '\'<img src="/guide.png" alt="">\');</script></body></html>')
+# ... and a page of links (it needs no JavaScript) whose script never ends after load: its template's sample
+HANG = ('<!doctype html><html><head><meta charset="utf-8"><title>Hang</title></head><body><main><h1>Hang</h1>'
+        '<a href="/">Home</a> <a href="/docs/1">Docs</a> <a href="/guide/1">Guide</a></main>'
+        '<script>setTimeout(() => { while (true) {} }, 50);</script></body></html>')
 LAB_INDEX = ('<!doctype html><html><head><meta charset="utf-8"><title>Lab</title></head><body><main><h1>Lab</h1>'
              + " ".join(f'<a href="/{name}">{name}</a>' for name in LAB_PAGES)
-             + ' <a href="/docs/1">Docs</a> <a href="/plain">Plain</a></main></body></html>')
+             + ' <a href="/docs/1">Docs</a> <a href="/guide/1">Guide</a> <a href="/hang/1">Hang</a>'
+               ' <a href="/plain">Plain</a></main></body></html>')
 PLAIN = ('<!doctype html><html><head><title>Plain</title><script type="application/ld+json">{}</script></head>'
          '<body><h1>Plain</h1><a href="/">Home</a></body></html>')
 
@@ -444,6 +454,12 @@ def lab_routes():
             return Route(200, body=PLAIN)
         if path.startswith("docs/"):
             return Route(200, body=DOC.format(n=path[5:], text="Words of a document page. " * 12))
+        if path == "hang/1":
+            return Route(200, body=HANG)
+        if path.startswith("guide/"):
+            return Route(200, body=GUIDE.format(n=path[6:], text="Words of a guide. " * 12))
+        if path.endswith(".png"):
+            return Route(200, {"Content-Type": "image/png"}, b"\x89PNG")
         script = LAB_PAGES.get(path, "document.getElementById('root').innerHTML = '<h1>Page</h1>';")
         return Route(200, body=ROOT_PAGE.format(title=path or "Lab", script=script))
     return {"*": answer}
@@ -486,6 +502,11 @@ def test_a_page_over_its_memory_or_that_hangs_fails_alone(lab):
                                                       "read as served")
     assert pages["spin"] == ("page", "GET", 1, "raw", "rendering failed (the page's scripts never stopped running: it "
                                                       "did not load in time): read as served")
+    # a sample whose script never ends is read as served, as its template's other pages would be: no
+    # page that needs JavaScript went unrendered (it is not counted below)
+    assert pages["hang/1"] == ("page", "GET", 1, "raw", "a sample of its template: rendering failed (the page's "
+                                                        "scripts never stopped running: it did not load in time): "
+                                                        "read as served")
     assert {path for path, (_, _, _, how, _) in pages.items() if how == "rendered"} == {
         "signup", "share", "late", "pricing", "offer", "contact", "docs/1", "docs/2", "docs/3", "docs/4", "docs/5"}
     assert [(f["severity"], f["sources"], f["message"]) for f in report["findings"]
@@ -505,13 +526,14 @@ def test_counts_of_pages_read_agree(lab):
     """A failed render is the raw reading, parsed: the header's pages, read_as and the pages list agree."""
     _, report, db, _, _ = lab
     pages = [p for p in report["pages"] if p["role"] == "page"]
-    assert report["summary"]["pages_crawled"] == len(pages) == 16
-    assert report["summary"]["read_as"] == {"raw": 5, "rendered": 11}
-    assert {p["url"][len(LAB):] for p in pages if p["read_as"] == "raw"} == {"", "plain", "hog", "loop", "spin"}
+    assert report["summary"]["pages_crawled"] == len(pages) == 21
+    assert report["summary"]["read_as"] == {"raw": 10, "rendered": 11}
+    assert {p["url"][len(LAB):] for p in pages if p["read_as"] == "raw"} == {
+        "", "plain", "hog", "loop", "spin", "guide/1", "guide/2", "guide/3", "guide/4", "hang/1"}
     html = db.parent / "report.html"
     result = run_cli("report", "--db", db, "--format", "html", "-o", html)
     assert result.exit_code == 0, result.stderr
-    assert " · 16 pages (11 rendered in Chromium) · crawl #1 " in html.read_text()
+    assert " · 21 pages (11 rendered in Chromium) · crawl #1 " in html.read_text()
 
 
 @needs_chromium
@@ -560,6 +582,49 @@ def test_auto_renders_every_page_of_a_template_whose_samples_differ(lab):
             if f["rule"] == "javascript-links" and f["region"] == "footer"] == [
         ("low", "footer", 5, "the footer's 'Book a demo' exists only after JavaScript on 5 pages: crawlers and link "
                              "previews do not see them")]
+
+
+@needs_chromium
+def test_samples_that_read_the_same_rendered_stay_as_served(lab):
+    """The guide's three samples show the links they have as served once rendered (their script
+    adds an image): they stay as served, as the guide's fourth page is, and what rendering alone
+    showed (the image) is in no report: which pages were the samples is the crawl's order, and a
+    scheduled diff would see it come and go."""
+    from crawler.render import SAME_LINKS
+
+    _, report, db, _, _ = lab
+    pages = lab_pages(db)
+    guide = [pages[f"guide/{n}"] for n in range(1, 5)]
+    assert {read[:4] for read in guide} == {("page", "GET", 1, "raw")}
+    assert sorted(read[4] or "" for read in guide) == ["", SAME_LINKS, SAME_LINKS, SAME_LINKS]
+    assert [link for link in report["links"] if link["target"] == LAB + "guide.png"] == []
+
+
+def test_a_page_body_finding_names_the_same_links_whatever_order_pages_were_read(tmp_path):
+    """The page body's links only JavaScript shows, on two pages, 60 in all: the finding keeps 50,
+    the same 50 whichever page the crawl stored first (the store hands them back by address)."""
+    from analysis.graph import build_graph
+    from analysis.rules import RULES
+    from crawler.store import Store
+
+    site = "https://a.example/"
+    own = {site + "a/": [f"{site}x/{n:02}" for n in range(30)],
+           site + "b/": [f"{site}y/{n:02}" for n in reversed(range(30))]}  # (not in address order)
+    found = []
+    for order in (list(own), list(reversed(own))):
+        with Store(tmp_path / f"{len(found)}.sqlite") as store:
+            cid = store.create_crawl([site], {"site": [site]})
+            for page in order:
+                links = [(page, url, url, None, "a", "href", "", "main", "", 0, "other", None, i)
+                         for i, url in enumerate(own[page])]
+                store.write_item(cid, {"page": {"url": page, "role": "page", "status": 200, "parsed": 1,
+                                                "read_as": "rendered", "render_why": "a sample of its template"},
+                                       "links": links, "render_links": [(page, url, "a", "main", "", "js")
+                                                                        for url in own[page]]})
+            found.append([(f.target, f.detail["links"]) for f in RULES["javascript-links"](build_graph(store, cid))])
+    assert found[0] == found[1]
+    [(target, links)] = found[0]
+    assert target == site + "x/00" and len(links) == 50 and links[:30] == own[site + "a/"]
 
 
 def test_pages_past_the_re_render_bound_are_counted_in_the_finding(tmp_path):

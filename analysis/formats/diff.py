@@ -40,7 +40,7 @@ def _pct(p) -> str:
 
 
 def _points(d) -> str:
-    return "—" if d is None else ("0" if d == 0 else f"{100 * d:+.1f} pts")
+    return "—" if d is None else ("0" if abs(d) < 0.0005 else f"{100 * d:+.1f} pts")  # (never "+0.0 pts")
 
 
 def _clicks(x) -> str:
@@ -91,7 +91,8 @@ def metric_rows(diff: dict) -> list[tuple[str, str, str, str]]:
                   ("Visits reaching an offer a month (the model)", money["monthly_conversions"],
                    lambda x: "—" if x is None else about(x),
                    lambda d: "—" if d is None else ("0" if d == 0 else f"{d:+,.0f}")),
-                  ("Money a month (the model)", money["monthly_value"], None,
+                  ("Money a month (the model)" if money.get("rate") is None else
+                   f"Money a month (the model, at #{diff['old']['id']}'s rate)", money["monthly_value"], None,
                    lambda d: "—" if d is None or not same else ("0" if d == 0 else ("+" if d > 0 else "-")
                                                                  + amount(abs(d), cur)))]
         rows = []

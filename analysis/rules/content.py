@@ -204,6 +204,24 @@ def _is_post(scope, url: str, data) -> bool:
             and (signals.get("articles") or 0) < LISTING_ARTICLES)
 
 
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+def is_file(data) -> bool:
+    """Is a node a file, not a page: one pages load (an ``asset``), or one that answered with
+    something else than HTML (an image or a PDF a link opens)?
+
+    >>> is_file({"role": "asset"}), is_file({"role": "page", "status": 200, "content_type": "image/png"})
+    (True, True)
+    >>> is_file({"role": "page", "status": 200, "content_type": "text/html"}), is_file({"role": None})
+    (False, False)
+    """
+    if data.get("role") == "asset":
+        return True
+    status, ctype = data.get("status"), data.get("content_type")
+    return bool(status and 200 <= status < 300 and ctype and ctype not in HTML_TYPES)
+
+
 @rule("content-dead-end")
 def content_dead_end(g):
     """Posts whose text (the page body, not the template's header, nav, footer or sidebar) links
@@ -228,10 +246,10 @@ def content_dead_end(g):
     # A blog page holding a lead form is an offer, unless most posts hold one: the template's
     # newsletter form (a post linking another post has not led anywhere).
     forms = sum(1 for data in posts.values() if data.get("lead_form")) < TEMPLATE_SHARE * len(posts)
-    # (a broken link or a file is no way on)
+    # (a broken link or a file is no way on: an image a post links as well as shows, a PDF)
     forward = [url for url, data in nodes.items() if (data.get("tier") in FORWARD_TIERS or (
         data.get("tier") == BLOG and (data.get("conversion") or (forms and data.get("lead_form")))))
-        and data.get("verdict") != BROKEN and data.get("role") != "asset"]
+        and data.get("verdict") != BROKEN and not is_file(data)]
     if not forward:
         return
     # which body links the template puts on most posts, then each post's text: one query read

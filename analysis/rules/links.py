@@ -654,14 +654,15 @@ def _unfetchable(g, malformed: bool):
 
 @rule("insecure-link")
 def insecure_link(g):
-    """``http://`` links to the business's own https site: one finding per site, listing the pages.
+    """``http://`` links to the business's own https site: one finding per site, listing the pages
+    and, as examples, the first URLs written so by address (not in the order the crawl read them).
 
     >>> from analysis.graph import graph_from
     >>> g = graph_from([{"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1}],
-    ...     [("https://a.example/", "http://a.example/x", "main", "other"),
-    ...      ("https://a.example/", "http://www.a.example/y", "main", "other")], site=["https://a.example/"])
-    >>> [(f.target, f.sources, f.detail["links"]) for f in insecure_link(g)]
-    [('https://a.example/', ['https://a.example/'], 2)]
+    ...     [("https://a.example/", "http://www.a.example/y", "main", "other"),
+    ...      ("https://a.example/", "http://a.example/x", "main", "other")], site=["https://a.example/"])
+    >>> [(f.target, f.sources, f.detail) for f in insecure_link(g)]
+    [('https://a.example/', ['https://a.example/'], {'links': 2, 'examples': ['http://a.example/x', 'http://www.a.example/y']})]
     """
     groups: dict[str, _Group] = defaultdict(_Group)
     written: dict[str, dict[str, None]] = defaultdict(dict)
@@ -677,7 +678,7 @@ def insecure_link(g):
         yield Finding("insecure-link", "low", site,
                       f"{_plural(n, 'link')} on {_plural(len(grp.sources), 'page')} use http:// for {site}: "
                       "link https:// (visitors are sent through a redirect, or see a warning)", None,
-                      list(grp.sources), grp.locations, {"links": n, "examples": list(written[site])[:5]})
+                      list(grp.sources), grp.locations, {"links": n, "examples": sorted(written[site])[:5]})
 
 
 # Files a site holds that no page is meant to link to (policy as data): error pages (404.html,

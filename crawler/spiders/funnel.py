@@ -23,7 +23,8 @@ from crawler.extensions import CrawlLimits
 from crawler.extract import BINARY_DATA, NAVIGATION_TAGS, Link, binary_kind, css_urls, extract, resolve_href
 from crawler.options import CrawlOptions
 from crawler.profiles import MAX_LINKS, api_error, api_urls, read_api, says_missing, youtube_links
-from crawler.render import RENDER_SLOT, SAMPLE, RenderPlan, link_diff, needs_javascript, runs_scripts, template_of
+from crawler.render import (RENDER_SLOT, SAME_LINKS, SAMPLE, RenderPlan, link_diff, needs_javascript, runs_scripts,
+                            template_of)
 from crawler.scope import APP, EXTERNAL, OWNED, PROFILE, SHARE, SOCIAL, names_own_profile
 from crawler.sitemaps import SitemapError, read_sitemap
 from crawler.store import now_iso
@@ -353,7 +354,13 @@ class FunnelSpider(scrapy.Spider):
             return None
         tier = self.scope.tier(url)
         if tier in OWNED:
-            url = fold_slashes(fold_origin(url, self.aliases))  # fetched once, under the site's own form
+            # fetched once, under the site's own form and its one name (its key: no index file, no
+            # tracking parameter), whichever form the link read first wrote (dir/index.html,
+            # dir/?utm_source=x): what its relative links and its scripts resolve against is the
+            # same in every crawl
+            url = fold_slashes(fold_origin(url, self.aliases))
+            if key == self.key(url):
+                url = key
         elif tier == SOCIAL and self.scope.link_kind(url) == SHARE:
             return None  # a share intent: recorded as a link, never fetched (every page shares itself)
         if role is None:
@@ -598,9 +605,11 @@ class FunnelSpider(scrapy.Spider):
                     next_req.meta["hops"] = hops
                 if next_req is not None:
                     follow.append(next_req)
-        elif 200 <= status < 300 and role == "asset" and method == "GET" and (
+        elif 200 <= status < 300 and role in ("asset", "page") and method == "GET" and (
                 ctype == "text/css" or (not ctype and is_stylesheet(meta["public"], "", ""))):
-            page["parsed"] = 1
+            # (a stylesheet a link opens, met first as a page, is read all the same, and is a file:
+            # what it loads and what it is do not depend on which link the crawl read first)
+            page.update(parsed=1, role="asset")
             text = response.body.decode(response.encoding if hasattr(response, "encoding") else "utf-8", "replace")
             for pos, (href, line) in enumerate(css_urls(text)):
                 link = Link(resolve_href(meta["public"], href), "css", "url", "", "", "", False, False, line)
@@ -887,6 +896,12 @@ class FunnelSpider(scrapy.Spider):
         if page.get("render_why") == SAMPLE:  # pages of its template read as served meanwhile: render them
             again = [self.request(url, self.key(url), "page", meta["depth"], "GET", again=True)
                      for url in self.render.learn(template_of(meta["public"]), differs=bool(only_rendered or only_raw))]
+            if not (only_rendered or only_raw):
+                # The same links once rendered: the page stays as served, as every other page of its
+                # template is (which pages were the samples is the crawl's order: what they alone
+                # showed rendered, an image a script adds, would come and go from one crawl to the next)
+                yield from self.read_raw(meta, SAME_LINKS)
+                return
             for request in again:
                 request.meta["rerender"] = True
             if again:
@@ -915,8 +930,13 @@ class FunnelSpider(scrapy.Spider):
         yield from self.read_raw(failure.request.meta, f"rendering failed ({why.splitlines()[0][:150]}): read as served")
 
     def read_raw(self, meta, why: str):
-        """The page as its raw HTML showed it (what a crawl without --render stores)."""
+        """The page as its raw HTML showed it (what a crawl without --render stores). A sample
+        whose rendering failed is as every other page of its template, read as served: no page
+        that needs JavaScript went unrendered (rule javascript-unrendered; a sample that timed out
+        on a loaded machine would come and go from one audit to the next)."""
         page = meta["raw_page"]
+        if meta.get("sample") and why.startswith("rendering failed"):
+            why = f"{SAMPLE}: {why}"
         page.update(read_as="raw", render_why=why)
         logger.info("%s: %s", meta["public"], why)
         rows, follow, _ = self.page_links(meta, page, meta["raw_links"])
