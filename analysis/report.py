@@ -14,6 +14,7 @@ from analysis.findings import SEVERITIES, Finding, at_or_above
 from analysis.graph import CrawlGraph, GraphBuilder, build_graph
 from analysis.metrics import funnel_metrics
 from analysis.rules import run_rules
+from analysis.rules.javascript import failures
 from crawler.malloc import release_free_memory
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,18 @@ def javascript_unread(unrendered) -> dict | None:
     return {"pages": len(whys), "why": Counter(whys).most_common(1)[0][0]} if whys else None
 
 
+def render_failed(unrendered) -> dict | None:
+    """The pages Chromium did not render (a timeout, a crash), read as served, and why, counted:
+    ``{"pages": n, "why": "3 did not load in time"}`` (None: none). ``unrendered``: ``(url, render_why)``.
+
+    >>> render_failed([("https://a.example/", "a sample of its template: rendering failed (the page did not finish "
+    ...                 "rendering in 30 s (...)): read as served"), ("https://a.example/b", "--render never")])
+    {'pages': 1, 'why': '1 did not load in time'}
+    """
+    whys = [why for _, why in unrendered if "rendering failed (" in why]
+    return {"pages": len(whys), "why": failures(whys)} if whys else None
+
+
 def summarize(g: CrawlGraph, findings: list[Finding], crawl: dict) -> dict:
     """Counts for the report header: pages per tier, verdicts, findings per severity and rule."""
     # pages crawled = owned HTML pages read; 404s, redirect hops and skipped URLs are URLs checked
@@ -92,6 +105,8 @@ def summarize(g: CrawlGraph, findings: list[Finding], crawl: dict) -> dict:
         "read_as": {k: v for k, v in read_as.items() if k != "unrendered"},
         # pages whose HTML shows they are built with JavaScript, read as served (never, no Chromium)
         "javascript_unread": javascript_unread(read_as["unrendered"]),
+        # pages whose rendering failed (read as served): the header says so
+        "render_failed": render_failed(read_as["unrendered"]),
         "profiles": _profiles(g),
     }
 

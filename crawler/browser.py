@@ -5,6 +5,7 @@ Scrapy through the SSRF guard, and the driver and browser bound to the crawl pro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -184,6 +185,7 @@ class RenderHandler(ScrapyPlaywrightDownloadHandler):
         # the documents the page's own frame loads: the page, then any its script or meta refresh
         # sends the browser on to (a client-side redirect: crawler.spiders.funnel reads the page as served)
         page.on("request", partial(_navigation, request.meta.setdefault("_funnel_navigations", [])))
+        page.on("request", partial(_started, request.meta, asyncio.get_running_loop()))  # (its time counts from here)
         try:
             await page.add_init_script(_TIMERS_JS % int(SETTLE_MAX * 1000))
         except Exception:  # noqa: BLE001 - closed meanwhile: the render fails below
@@ -201,16 +203,41 @@ class RenderHandler(ScrapyPlaywrightDownloadHandler):
         if not request.meta.get("playwright"):
             return await super()._download_request(request, spider)
         await self._launched()
-        limit = self.timeout + min(SETTLE_MAX, self.timeout) + 5
+        settle = min(SETTLE_MAX, self.timeout)
+        limit = self.timeout + settle + GRACE
+        loop = asyncio.get_running_loop()
+        entered = loop.time()
+        task = asyncio.ensure_future(super()._download_request(request, spider))
         try:
-            response = await asyncio.wait_for(super()._download_request(request, spider), limit)
-        except asyncio.TimeoutError:
-            raise RenderFailed(f"the page did not finish rendering in {limit:g} s") from None
+            while True:
+                # counted from when Chromium asked for the page (:func:`_started`), not from when
+                # the request left the crawl's queue: opening a page (waiting for one of the
+                # browser's pages to close, its driver busy) is not rendering it; bounded all the same
+                started = request.meta.get("_funnel_started")
+                left = (started + limit if started is not None else entered + 2 * limit) - loop.time()
+                if left <= 0:
+                    task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await task
+                    logger.info("%s: not rendered in %g s (%.1f s opening a page of the browser)", request.url,
+                                limit, (started or loop.time()) - entered)
+                    raise RenderFailed(f"the page did not finish rendering in {limit:g} s (--timeout {self.timeout:g} "
+                                       f"s to load, {settle:g} s for its scripts, {GRACE:g} s to spare)")
+                done, _ = await asyncio.wait({task}, timeout=left)
+                if done:
+                    response = task.result()
+                    break
+            logger.debug("%s: rendered in %.1f s (%.1f s opening a page of the browser)", request.url,
+                         loop.time() - entered, (started or entered) - entered)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
         except Exception as exc:
             if request.meta.get("_funnel_crashed"):
                 raise RenderFailed(CRASHED) from exc
             raise
         finally:
+            request.meta.pop("_funnel_started", None)
             page = request.meta.pop("_funnel_page", None)
             if page is not None and not page.is_closed():
                 asyncio.ensure_future(_close(page))
@@ -219,6 +246,7 @@ class RenderHandler(ScrapyPlaywrightDownloadHandler):
         return response
 
 
+GRACE = 5.0  # seconds past --timeout and the settling that a render may take (opening, reading the DOM)
 CRASHED = f"the page's scripts used more than {HEAP_MIB} MiB, or crashed its renderer"
 
 
@@ -278,6 +306,12 @@ async def settle(page, seconds: float) -> bool:
     except Exception:  # noqa: BLE001 - navigated away or closed meanwhile
         pass
     return True
+
+
+def _started(meta: dict, loop, request) -> None:
+    """Note in ``meta`` when Chromium asked for the page's document: its rendering starts there."""
+    if "_funnel_started" not in meta:
+        meta["_funnel_started"] = loop.time()
 
 
 def _navigation(documents: list, request) -> None:

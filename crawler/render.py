@@ -324,19 +324,56 @@ class RenderPlan:
 COMPARED_TAGS = frozenset({"a", "area", "form", "iframe"})
 
 
-def link_diff(raw, rendered) -> tuple[set, set]:
+def same_link(key: str) -> str:
+    """A link's identity as :func:`link_diff` compares it: the crawl's key of its URL with a
+    trailing slash folded (a hydrating script rewrites ``/blog`` to ``/blog/``: one link).
+
+    >>> same_link("https://a.example/blog/"), same_link("https://a.example/blog?page=2")
+    ('https://a.example/blog', 'https://a.example/blog?page=2')
+    >>> same_link("https://a.example/blog/?page=2"), same_link("https://a.example/")
+    ('https://a.example/blog?page=2', 'https://a.example')
+    """
+    base, sep, query = key.partition("?")
+    return base.rstrip("/") + sep + query if base.endswith("/") else key
+
+
+# Links that lead somewhere (a #fragment of the page itself, as a table of contents has, does not)
+WAY_TAGS = frozenset({"a", "area"})
+
+
+def link_diff(raw, rendered, identity=None, own: str | None = None) -> tuple[set, set]:
     """``(only rendered, only raw)``: the ``(url, tag)`` of the links (:class:`crawler.extract.Link`)
-    that exist only after JavaScript, and those in the raw HTML that rendering removes.
+    that exist only after JavaScript, and those in the raw HTML that rendering removes. Links are
+    compared by ``identity`` (the crawl's key of a link's URL: fragment, tracking parameters and
+    index file dropped; by default the URL without its fragment) with a trailing slash folded
+    (:func:`same_link`); a ``#fragment`` of the page itself (``own``: its key), as a script's
+    table of contents adds, is no way on and not compared (a menu's link to the page it is on is
+    compared: the template's menu is one row of links on every page).
 
     >>> from crawler.extract import Link
     >>> a = lambda url, tag="a": Link(url, tag, "href", "", "body", "", False, False, None)
     >>> link_diff([a("https://a.example/x"), a("https://a.example/s.js", "script")],
     ...           [a("https://a.example/demo"), a("https://a.example/s.js", "script")])
     ({('https://a.example/demo', 'a')}, {('https://a.example/x', 'a')})
+    >>> link_diff([a("https://a.example/zh-CN/blog")], [a("https://a.example/zh-CN/blog/"), a("https://a.example/p#part")],
+    ...           own="https://a.example/p")
+    (set(), set())
     """
-    before = {(link.url, link.tag) for link in raw if link.tag in COMPARED_TAGS}
-    after = {(link.url, link.tag) for link in rendered if link.tag in COMPARED_TAGS}
-    return after - before, before - after
+    ident = identity or (lambda link: link.url.partition("#")[0])
+    mine = same_link(own) if own is not None else None
+
+    def compared(links) -> dict:
+        seen: dict[tuple, list] = {}
+        for link in links:
+            if link.tag in COMPARED_TAGS:
+                same = same_link(ident(link))
+                if not (same == mine and "#" in link.url and link.tag in WAY_TAGS):
+                    seen.setdefault((same, link.tag), []).append((link.url, link.tag))
+        return seen
+
+    before, after = compared(raw), compared(rendered)
+    return ({pair for k, pairs in after.items() if k not in before for pair in pairs},
+            {pair for k, pairs in before.items() if k not in after for pair in pairs})
 
 
 def context_options(user_agent: str) -> dict:
@@ -366,5 +403,5 @@ def playwright_settings(options, chromium: str, timeout: float, user_agent: str)
     }
 
 
-__all__ = ["RENDER_MODES", "RenderPlan", "chromium_here", "find_chromium", "link_diff", "needs_javascript", "runs_scripts",
+__all__ = ["RENDER_MODES", "RenderPlan", "chromium_here", "find_chromium", "link_diff", "needs_javascript", "same_link", "runs_scripts",
            "playwright_settings", "template_of"]

@@ -219,6 +219,11 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
         w.line(f"partial audit: this site builds its pages with JavaScript: the audit read {n} page{'s' if n != 1 else ''} "
                f"as served ({unread['why']}), without the links its scripts add"
                + (": audit with --render auto" if unread["why"] == "--render never" else ""), "yellow")
+    failed = s.get("render_failed")
+    if failed:  # (a loaded machine's timeouts too: a site whose pages were not rendered must not look clean)
+        n = failed["pages"]
+        w.line(f"partial audit: rendering failed on {n} page{'s' if n != 1 else ''} ({failed['why']}): read as served, "
+               "without the links their scripts add", "yellow")
     if s.get("network"):
         w.line(safe(s["network"]["message"]), "yellow")
     w.line(_pages(s))

@@ -81,7 +81,8 @@ FIXES = {
                            "follow the links visitors see"),
     "javascript-unrendered": ("install Chromium (apt-get install chromium) or give --chromium PATH, and audit "
                               "again; if rendering timed out, raise --timeout"),
-    "javascript-unrendered:failed": ("the pages' scripts fail in a browser (the message says how: too much memory, a "
-                                     "page that never finishes loading): fix them, or raise --timeout if the site is "
-                                     "only slow; the links they build are missing from this audit"),
+    "javascript-unrendered:failed": ("see why in the message: a page that did not load in time may be this machine's "
+                                     "load, not the site (a large crawl keeps Chromium waiting): audit again, or raise "
+                                     "--timeout; a page over its memory, or whose scripts never stop, is the site's to "
+                                     "fix; the links they build are missing from this audit"),
 }

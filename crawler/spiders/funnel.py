@@ -15,6 +15,8 @@ import re
 from functools import lru_cache
 
 import scrapy
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
 from scrapy.utils.gz import gunzip
 
 from crawler.dupefilter import dupefilter_of
@@ -24,7 +26,7 @@ from crawler.extract import BINARY_DATA, NAVIGATION_TAGS, Link, binary_kind, css
 from crawler.options import CrawlOptions
 from crawler.profiles import MAX_LINKS, api_error, api_urls, read_api, says_missing, youtube_links
 from crawler.render import (RENDER_SLOT, SAME_LINKS, SAMPLE, RenderPlan, link_diff, needs_javascript, runs_scripts,
-                            template_of)
+                            same_link, template_of)
 from crawler.scope import APP, EXTERNAL, OWNED, PROFILE, SHARE, SOCIAL, names_own_profile
 from crawler.sitemaps import SitemapError, read_sitemap
 from crawler.store import now_iso
@@ -43,6 +45,7 @@ FORM = "form"  # the role of a form's owned action or thank-you page: checked (H
 ANSWER_CACHE_MAX = 1024 * 1024  # a profile API's answer larger than this is not kept for the next run
 SITEMAP_CHUNK = 1000  # sitemap entries per item: a 50,000-URL sitemap is streamed, not held
 SITEMAP_MAX_SIZE = 50 * 1024 * 1024  # the sitemap protocol's limit on one (uncompressed) sitemap
+RENDER_RETRIES = 50  # pages whose rendering timed out, rendered once more when the crawl is idle
 
 
 def is_stylesheet(url: str, tag: str, rel: str) -> bool:
@@ -128,6 +131,10 @@ class FunnelSpider(scrapy.Spider):
         self.classify = lru_cache(maxsize=65536)(self._classify)
         # --render: which owned pages are rendered in Chromium too (crawler.render)
         self.render = RenderPlan(o.render, browser=bool(o.chromium))
+        # pages whose rendering timed out while the crawl kept Chromium waiting: rendered once more
+        # when the crawl has nothing else to do (:meth:`render_again`)
+        self.render_later: list[scrapy.Request] = []
+        self.crawler.signals.connect(self.render_again, signal=signals.spider_idle)
 
     def key(self, url: str) -> str:
         """The de-duplication key of a normalised public URL (owned variants folded)."""
@@ -774,6 +781,13 @@ class FunnelSpider(scrapy.Spider):
             key = route_key(self.key(url), fragment)
         return url, fragment, key or self.key(url), kind
 
+    def link_key(self, link) -> str:
+        """The key of a link's target as the crawl stores it (an unparsable one: as written)."""
+        try:
+            return self.classify(link.url, link.rel, link.sameas, link.tag, link.quoted)[2]
+        except URLError:
+            return link.url
+
     def hop_role(self, role: str, location: str) -> str:
         """The role of a redirect's next hop: a page (or a form's target) redirected off-site becomes
         an external check."""
@@ -891,7 +905,9 @@ class FunnelSpider(scrapy.Spider):
                      if link.url.startswith(fetched + "/") else link for link in facts.links]
         else:
             links = facts.links
-        only_rendered, only_raw = link_diff(raw_links, links)
+        # (compared as the crawl knows URLs: a script that writes /blog/ for /blog, or adds a
+        # table of contents of #fragments of the page itself, adds no link)
+        only_rendered, only_raw = link_diff(raw_links, links, self.link_key, meta["key"])
         again = []
         if page.get("render_why") == SAMPLE:  # pages of its template read as served meanwhile: render them
             again = [self.request(url, self.key(url), "page", meta["depth"], "GET", again=True)
@@ -908,8 +924,14 @@ class FunnelSpider(scrapy.Spider):
                 logger.info("%s: rendering %d more pages of its template, read as served before its samples differed",
                             meta["public"], len(again))
                 self.crawler.stats.inc_value("funnelcheck/render/rerendered", len(again))
-        lines = {(link.url, link.tag): link.line for link in raw_links}
-        links = [link._replace(line=lines.get((link.url, link.tag))) for link in links]  # the served HTML's lines
+        # the served HTML's lines (the rendered DOM has none): where the same link is in it, else none
+        def served(link) -> tuple:  # (a #fragment is a place of its own: a table of contents is on no line)
+            return same_link(self.link_key(link)), link.url.partition("#")[1:], link.tag
+
+        lines: dict[tuple, int | None] = {}
+        for link in raw_links:
+            lines.setdefault(served(link), link.line)
+        links = [link._replace(line=lines.get(served(link))) for link in links]
         links += [link for link in raw_links if (link.url, link.tag) in only_raw]
         page.update(read_as="rendered", title=facts.title, lead_form=int(facts.lead_form), parsed=1,
                     anchors=json.dumps(facts.anchors) if facts.anchors else None,
@@ -923,11 +945,39 @@ class FunnelSpider(scrapy.Spider):
         yield from self.seed_answered(meta)
 
     def on_render_error(self, failure):
-        """Rendering failed (a timeout, a crash, no browser): the page as served."""
+        """Rendering failed (a timeout, a crash, no browser): the page as served. A page that did
+        not load in time is stored so, and rendered once more when the crawl has nothing else to
+        do (a large crawl's own work keeps Chromium waiting: nozzle's 16 samples all timed out,
+        each renders in 2 s alone): its rendered reading replaces the served one."""
         why = getattr(failure.value, "message", None) or str(failure.value) or type(failure.value).__name__
         if type(failure.value).__name__ == "TimeoutError" and "goto" in why.lower():  # (Playwright's own words)
             why = f"the page did not load in {self.settings.getfloat('DOWNLOAD_TIMEOUT'):g} s, --timeout"
+        self.retry_render(failure.request, why)
         yield from self.read_raw(failure.request.meta, f"rendering failed ({why.splitlines()[0][:150]}): read as served")
+
+    def retry_render(self, request, why: str) -> None:
+        """Keep a render that timed out (``why``) for :meth:`render_again`, once, up to
+        :data:`RENDER_RETRIES` pages (what its failure stores meanwhile is replaced: ``rerender``)."""
+        meta = request.meta
+        if "did not" not in why or meta.get("render_retry") or len(self.render_later) >= RENDER_RETRIES:
+            return
+        # (without what its first attempt left: its time spent, --timeout's budget, the browser's notes)
+        again = {k: v for k, v in meta.items() if not k.startswith(("_funnel", "funnel_", "download_latency",
+                                                                     "download_timeout"))}
+        again.update(render_retry=True, rerender=True, raw_page=dict(meta["raw_page"]))  # (as it was before failing)
+        self.render_later.append(request.replace(meta=again))
+
+    def render_again(self):
+        """spider_idle: render the pages that timed out during the crawl once more, now that
+        Chromium has the machine to itself."""
+        if not self.render_later:
+            return
+        later, self.render_later = self.render_later, []
+        logger.info("rendering %d pages once more that did not load in time during the crawl", len(later))
+        self.crawler.stats.inc_value("funnelcheck/render/retried", len(later))
+        for request in later:
+            self.crawler.engine.crawl(request)
+        raise DontCloseSpider
 
     def read_raw(self, meta, why: str):
         """The page as its raw HTML showed it (what a crawl without --render stores). A sample
