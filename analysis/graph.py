@@ -23,7 +23,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from analysis.status import UNCHECKED, UNVERIFIED, resolve
+from analysis.status import BROKEN, UNCHECKED, UNVERIFIED, resolve
 from crawler.extract import NAVIGATION_TAGS
 from crawler.options import CrawlOptions
 from crawler.scope import APP, BLOG, COMPANY, EXTERNAL, OWNED, SITE, Scope, is_download_page
@@ -579,6 +579,7 @@ class GraphBuilder:
             data["headers"] = None  # judged: the verdict is what the rules read
         del rows
         g.graph["network"] = no_network(g)
+        unreachable_profiles(g)
         for url, data in g.nodes(data=True):
             if data.get("parsed") and data.get("tier") in OWNED and data.get("role") == "page":
                 refresh = refresh_target(g, url)
@@ -676,6 +677,29 @@ def no_network(g) -> dict | None:
     return {"offline": True, "hosts": total, "failed": failed, "error": error,
             "message": f"external links not checked: no network — {failed} of {total} hosts failed "
                        f"({WORDS.get(error, error)})"}
+
+
+def unreachable_profiles(g) -> None:
+    """A profile whose platform could not be reached (no DNS, a refused connection, a timeout) or
+    failed (its page answers 503) says nothing of the account: ``unverified`` ("could not be
+    read … run the audit again later"), never broken. Only the platform's own "no such account"
+    is: a 404 or 410, or the API's error naming it (Bluesky's 400 "Profile not found",
+    :func:`crawler.profiles.says_missing`). ``unreachable``: no answer at all."""
+    from crawler.profiles import says_missing
+
+    for data in g.node_data.values():
+        if data.get("role") != "profile" or data.get("verdict") != BROKEN or data.get("loop"):
+            continue
+        status = data.get("final_status")
+        message = (data.get("reason") or "").rpartition(": ")[2]
+        if status in (404, 410) or (status is not None and says_missing(status, message)):
+            continue
+        if status is None:
+            why = (f"{data.get('label') or 'connection failed'} (the platform could not be reached: nothing is known "
+                   "of the account; run the audit again later)")
+        else:
+            why = f"it answers {status} (the platform failed, not the account: run the audit again later)"
+        data.update(verdict=UNVERIFIED, label=why, unreachable=status is None)
 
 
 _CONTACT = re.compile(r"contact|get[ -]in[ -]touch|kontakt|talk to us|reach us", re.I)

@@ -14,7 +14,10 @@ unreadable   the platform could not be read (its hourly limit, an error) and the
              TikTok, Threads) every profile that exists is "not checkable on this platform"
              (``checkable`` False), whatever its page answered: a login wall answers 200 and
              shows no links, which says nothing of the profile's own
-missing      the account answers 404 (deleted, renamed): a broken link
+missing      the platform says the account does not exist (404, Bluesky's 400 "Profile not
+             found"): a broken link. A platform that could not be reached (DNS, a refused
+             connection, a timeout) or failed (a 503) is ``unreadable``, "run the audit again
+             later" (:func:`analysis.graph.unreachable_profiles`)
 ============ ================================================================================
 
 ``verified``: a link back the platform itself verified both ways (Mastodon's ``verified_at``,
@@ -74,13 +77,33 @@ def _links_back(g, links) -> list[dict]:
             dest = normalize(dest)[0]
         except URLError:
             continue
-        node = g.nodes.get(g.graph["key"](dest)) if "key" in g.graph else None
-        tier = (node or {}).get("tier") or scope.tier(dest)
+        tier = _tier_found(g, scope, dest)
         if tier not in COMPANY or dest in seen:
             continue
         seen.add(dest)
         out.append({"url": dest, "tier": tier, "source": source, "verified": bool(verified)})
     return out
+
+
+def _tier_found(g, scope, url: str) -> str | None:
+    """What a profile's link leads to, as the crawl found it: a page it fetched is what it
+    answered (None: broken), through its redirects; one it never fetched is a page of the blog
+    only when the blog the crawl found (or ``--blog``) covers it, not for its ``/blog/`` path
+    alone (a site with no blog: "Blog: none found"), else of whatever host it is on."""
+    from analysis.graph import landing_page
+
+    key = g.graph["key"](url) if "key" in g.graph else url
+    node = g.nodes.get(key)
+    if node is not None and node.get("role"):  # fetched
+        if node.get("verdict") == BROKEN:
+            return None
+        return g.nodes[landing_page(g, key)].get("tier") or node.get("tier")
+    tier = (node or {}).get("tier") or scope.tier(url)
+    if tier == BLOG and not scope.blog:
+        found = g.graph.get("blog")
+        if not (found and (found.covers(url) or url.startswith(tuple(found.named)))):
+            tier = SITE
+    return tier
 
 
 def _state(links: list[dict]) -> str:
@@ -136,7 +159,7 @@ def profile_verdicts(g) -> list[ProfileVerdict]:
         final = data.get("final_url") or url
         node = g.nodes[final] if final in g else data
         reader = platform.reader if platform else None
-        if reader is not None and not reader.readable and verdict != BROKEN:
+        if reader is not None and not reader.readable and verdict != BROKEN and not data.get("unreachable"):
             # a login wall: only whether the profile exists was checked (its page is never read)
             v.checkable, v.reason = False, f"not checkable on {label} ({reader.wall or 'not readable'})"
         elif verdict == OK and node.get("parsed"):
@@ -188,21 +211,32 @@ def profiles_summary(verdicts: list[ProfileVerdict]) -> dict | None:
     '0 of your 2 profiles send visitors to your blog; 1 sends them to the site, skipping the blog; 1 (Mastodon) links to neither: a dead end for its visitors'
     >>> profiles_summary([ProfileVerdict("c", "c", "LinkedIn", "unreadable"), ProfileVerdict("d", "d", "X", "unreadable")])["line"]
     'none of your 2 profiles could be read (LinkedIn and X): whether they send visitors to your blog is unknown'
+
+    One profile is "your profile", never "1 of your 1 profile":
+
+    >>> profiles_summary([ProfileVerdict("a", "a", "GitHub", "blog")])["line"]
+    'your profile sends visitors to your blog'
+    >>> profiles_summary([ProfileVerdict("a", "a", "GitHub", "site")])["line"]
+    'your profile does not send visitors to your blog; it sends them to the site, skipping the blog'
+    >>> profiles_summary([ProfileVerdict("a", "a", "Mastodon", "nowhere")])["line"]
+    'your profile does not send visitors to your blog; it (Mastodon) links to neither: a dead end for its visitors'
     """
     if not verdicts:
         return None
     counts = {s: sum(v.state == s for v in verdicts) for s in (BLOG_, SITE_, NOWHERE, UNREADABLE, MISSING)}
     n = len(verdicts)
-    parts = [f"{counts[BLOG_]} of your {n} profile{'s' if n != 1 else ''} send{'s' if counts[BLOG_] == 1 else ''}"
-             f" visitors to your blog"]
+    parts = [f"{counts[BLOG_]} of your {n} profiles send{'s' if counts[BLOG_] == 1 else ''} visitors to your blog"
+             if n > 1 else f"your profile {'sends' if counts[BLOG_] else 'does not send'} visitors to your blog"]
     if not counts[BLOG_] + counts[SITE_] + counts[NOWHERE]:  # none read: "0 of them send…" would be a finding
         parts = []
+    one = "it" if n == 1 else "1"   # (your one profile: "it sends them to the site")
     if counts[SITE_]:
-        parts.append(f"{counts[SITE_]} send{'s' if counts[SITE_] == 1 else ''} them to the site, skipping the blog")
+        parts.append(f"{one if counts[SITE_] == 1 else counts[SITE_]} send{'s' if counts[SITE_] == 1 else ''} them to "
+                     "the site, skipping the blog")
     if counts[NOWHERE]:
         names = listing(sorted({v.platform for v in verdicts if v.state == NOWHERE}))
-        parts.append(f"{counts[NOWHERE]} ({names}) link{'s' if counts[NOWHERE] == 1 else ''} to neither: a dead end "
-                     "for its visitors")
+        parts.append(f"{one if counts[NOWHERE] == 1 else counts[NOWHERE]} ({names}) link{'s' if counts[NOWHERE] == 1 else ''}"
+                     " to neither: a dead end for its visitors")
     unread = sorted({v.platform for v in verdicts if v.state == UNREADABLE})
     if unread:
         # "X could not be read" names the platform; where another profile of it was read, or more

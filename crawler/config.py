@@ -388,7 +388,7 @@ def validate(options: dict, formats=()) -> dict:
     o["redis"] = cluster_redis(o.get("workers", 1), o.get("redis"))
     check_cluster(o.get("workers", 1), o["redis"])
     o["chromium"] = check_render(o.get("render", "auto"), o.get("chromium"))
-    o["profiles"] = check_profiles(o.get("profiles"))
+    o["profiles"] = check_profiles(o.get("profiles"), [*public_targets(o), *o["site"], *o["blog"]])
     o["cache_age_seconds"] = parse_duration(o["cache_age"])
     o["max_time_seconds"] = None
     if o["max_time"] not in (None, "", 0, "0"):
@@ -401,9 +401,11 @@ def validate(options: dict, formats=()) -> dict:
     return o
 
 
-def check_profiles(table) -> dict:
+def check_profiles(table, own=(), today=None) -> dict:
     """The ``[profiles]`` table of ``funnel.toml``: what the user states a profile links to, and the
-    day they looked (for the platforms funnelcheck cannot read). Keys are the profiles' URLs.
+    day they looked (for the platforms funnelcheck cannot read). Keys are the profiles' URLs: never
+    a page on the hosts of ``own`` (the targets, site and blog), and ``checked`` never after
+    ``today``.
 
     >>> import datetime
     >>> check_profiles({"https://www.LinkedIn.com/company/acme": {"links": ["https://blog.acme.example/"],
@@ -413,9 +415,19 @@ def check_profiles(table) -> dict:
     Traceback (most recent call last):
     ...
     crawler.config.ConfigError: [profiles] "https://x.com/acme": give checked = YYYY-MM-DD, the day you looked at the profile
+    >>> check_profiles({"https://www.acme.example/about/": {"checked": "2026-11-30"}}, ["https://acme.example/"])
+    Traceback (most recent call last):
+    ...
+    crawler.config.ConfigError: [profiles] "https://www.acme.example/about/" is a page of your site, not a social profile: [profiles] states what a profile funnelcheck cannot read links to
+    >>> check_profiles({"https://x.com/acme": {"checked": "2026-12-08"}}, today=datetime.date(2026, 12, 7))
+    Traceback (most recent call last):
+    ...
+    crawler.config.ConfigError: [profiles] "https://x.com/acme": checked = 2026-12-08 is in the future: give the day you looked at the profile
     """
     import datetime
 
+    today = today or datetime.date.today()
+    hosts = {(urlsplit(u).hostname or "").removeprefix("www.") for u in own} - {""}
     out = {}
     for url, entry in (table or {}).items():
         where = f"[profiles] {url!r}".replace("'", '"')
@@ -423,6 +435,9 @@ def check_profiles(table) -> dict:
             key = normalize(url)[0]
         except URLError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+        if (urlsplit(key).hostname or "").removeprefix("www.") in hosts:
+            raise ConfigError(f"{where} is a page of your site, not a social profile: [profiles] states what a "
+                              "profile funnelcheck cannot read links to")
         if not isinstance(entry, dict):
             raise ConfigError(f"{where} must be a table: links = [...], checked = YYYY-MM-DD")
         unknown = sorted(set(entry) - {"links", "checked"})
@@ -447,6 +462,9 @@ def check_profiles(table) -> dict:
                 raise ConfigError(f"{where}: checked must be a date like 2026-11-30, got {checked!r}") from None
         if not isinstance(checked, datetime.date):
             raise ConfigError(f"{where}: give checked = YYYY-MM-DD, the day you looked at the profile")
+        if checked > today:
+            raise ConfigError(f"{where}: checked = {checked.isoformat()} is in the future: give the day you looked at "
+                              "the profile")
         out[key] = {"links": links, "checked": checked.isoformat()}
     return out
 

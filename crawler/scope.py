@@ -47,10 +47,10 @@ def handle_key(handle: str) -> str:
     """A handle for comparison across platforms: lower case, without ``@``, dots, dashes,
     underscores, and a Bluesky/Mastodon domain suffix.
 
-    >>> handle_key("@Acme_Co"), handle_key("acme-co.bsky.social")
-    ('acmeco', 'acmeco')
+    >>> handle_key("@Acme_Co"), handle_key("acme-co.bsky.social"), handle_key("acme@fosstodon.org")
+    ('acmeco', 'acmeco', 'acme')
     """
-    handle = handle.lower().lstrip("@")
+    handle = handle.lower().lstrip("@").partition("@")[0]  # (a fediverse account's user: acme@fosstodon.org)
     for suffix in (".bsky.social",):
         handle = handle.removesuffix(suffix)
     return re.sub(r"[._-]", "", handle)
@@ -391,6 +391,12 @@ class Scope:
         (('linkedin', 'acme'), None)
         >>> s.profile_id("https://www.facebook.com/profile.php?id=42&ref=x")
         ('facebook', 'profile.php?id=42')
+
+        On a federated platform (Mastodon: every instance its own site) the handle is
+        user@instance: @acme on two instances is two accounts.
+
+        >>> s.profile_id("https://mastodon.social/@Acme"), s.profile_id("https://fosstodon.org/users/acme/")
+        (('mastodon', 'acme@mastodon.social'), ('mastodon', 'acme@fosstodon.org'))
         """
         p = self.platform(url)
         if p is None:
@@ -401,7 +407,22 @@ class Scope:
             return None
         segments = [seg for seg in parts.path.split("/") if seg]
         handle = segments[-1].lstrip("@").lower() if segments else _strip_www(_host(url))
+        if p.federated and segments and "@" not in handle:
+            handle += "@" + _platform_host(_host(url))  # a fediverse account is user@instance
         return p.name, handle + _account_query(handle, parts.query)
+
+    def handle_keys(self, url: str) -> set[str]:
+        """What an account of the business's tells of its other accounts (:func:`handle_key`):
+        its handle, the same elsewhere; on a federated platform also the whole user@instance,
+        which alone names it there (fosstodon.org/@acme says nothing of mastodon.social/@acme).
+
+        >>> sorted(Scope().handle_keys("https://fosstodon.org/@Acme_Co")), Scope().handle_keys("https://w3.org/")
+        (['acme_co@fosstodon.org', 'acmeco'], set())
+        """
+        pid = self.profile_id(url)
+        if pid is None:
+            return set()
+        return {handle_key(pid[1])} | ({pid[1]} if "@" in pid[1] else set())
 
     def account_key(self, url: str) -> str | None:
         """One key for one account, however a page writes its URL (case, ``www.``/``m.``, a
@@ -505,11 +526,13 @@ class Scope:
         pid = self.profile_id(url)
         if pid is None:
             return False
-        key = handle_key(pid[1])
-        if key in self.brand_handles or key in known:
+        user, at, _ = pid[1].partition("@")
+        key = handle_key(user)
+        # (a fediverse account is known only as user@instance: the same user elsewhere is someone else)
+        if key in self.brand_handles or (pid[1] if at else key) in known:
             return True
         # hop-project, acme_official: a word of the handle is the brand
-        return any(len(w) >= 3 and w in self.brand_handles for w in re.split(r"[._-]", pid[1].lower()))
+        return any(len(w) >= 3 and w in self.brand_handles for w in re.split(r"[._-]", user.lower()))
 
     def tier(self, url: str) -> str:
         """site, blog, social, external, contact (mailto:/tel:) or other (unsupported or malformed).

@@ -338,11 +338,13 @@ def evil(module_site_server, tmp_path_factory):
     result, report = audit_json(tmp, P / "evil", "--base-url", E, "--no-check-external", "--max-size", "1",
                                 "--fail-on", "never", *remap(social, "evil"))
     text = run_cli("report", "--db", tmp / "crawls.sqlite")
-    return result, report, text, social
+    for fmt in ("markdown", "html"):
+        run_cli("report", "--db", tmp / "crawls.sqlite", "--format", fmt, "-o", tmp / f"report.{fmt}")
+    return result, report, text, social, {fmt: (tmp / f"report.{fmt}").read_text() for fmt in ("markdown", "html")}
 
 
 def test_a_hostile_profile_is_bounded_and_escaped(evil):
-    result, report, text, social = evil
+    result, report, text, social, _ = evil
     assert result.exit_code == 0, result.stderr
     got = verdicts(report)
     assert got["https://bsky.app/profile/away.bsky.social"] == ("unreadable", "", False, "skipped (private address)")
@@ -449,3 +451,139 @@ def test_social_visitors_enter_the_funnel_where_their_profile_links_worked_out_b
     from analysis.formats.terminal import social_line
     assert social_line(social) == ("Social visitors: of 3 profiles, 1 brings them into the blog, 1 skips it to the "
                                    "site, 1 is a dead end; 50.6% of them reach an offer")
+
+
+# -- what the crawl could not reach is no account that does not exist -------------------------------
+def test_an_unreachable_profile_host_is_not_a_missing_account():
+    """Only the platform's own "no such account" (404, Bluesky's 400 "Profile not found") is
+    missing: a refused connection, a timeout, a profile page failing (503) say nothing of the
+    account. They are "could not be read" (an info line), no broken link, and the funnel model
+    still sends the visitors who click them to social."""
+    from analysis.graph import graph_from
+    from analysis.metrics import funnel_metrics
+    from analysis.profiles import profile_verdicts, verdict_line
+    from analysis.rules import run_rules
+
+    s = "https://a.example/"
+    x, bsky, yt, tiktok, ghost = ("https://x.com/acme", "https://bsky.app/profile/a.example", "https://www.youtube.com/@a",
+                                  "https://www.tiktok.com/@a", "https://bsky.app/profile/ghost.bsky.social")
+    g = graph_from(
+        [{"url": s, "role": "page", "status": 200, "parsed": 1},
+         {"url": x, "role": "profile", "status": None, "error_kind": "refused"},
+         {"url": bsky, "role": "profile", "status": None, "error_kind": "timeout"},
+         {"url": yt, "role": "profile", "status": 503},
+         {"url": tiktok, "role": "profile", "status": 404},
+         {"url": ghost, "role": "profile", "status": 400, "reason": "Bluesky answers 400: Profile not found"}],
+        [(s, p, "footer", "profile") for p in (x, bsky, yt, tiktok, ghost)], site=[s])
+    again = "run the audit again later"
+    assert [verdict_line(v) for v in profile_verdicts(g)] == [
+        f"https://bsky.app/profile/a.example could not be read: timed out (the platform could not be reached: "
+        f"nothing is known of the account; {again})",
+        "https://bsky.app/profile/ghost.bsky.social does not exist: Bluesky answers 400: Profile not found",
+        "https://www.tiktok.com/@a does not exist: it answers 404",
+        f"https://x.com/acme could not be read: connection refused (the platform could not be reached: nothing is "
+        f"known of the account; {again})",
+        f"https://www.youtube.com/@a could not be read: it answers 503 (the platform failed, not the account: {again})"]
+    findings = run_rules(g)
+    assert sorted((f.rule, f.severity, f.target) for f in findings if f.rule in ("broken-link", "stranded-social")) == [
+        ("broken-link", "medium", ghost), ("broken-link", "medium", tiktok),
+        ("stranded-social", "info", bsky), ("stranded-social", "info", yt), ("stranded-social", "info", x)]
+    # the footer's five icons: the three that could not be read still take the visitors to social
+    assert funnel_metrics(g, findings)["site"]["social_leak"] == round(0.85 * 3 / 5, 6)
+
+
+def test_a_mastodon_account_is_its_user_at_its_instance():
+    """@acme on mastodon.social and @acme on fosstodon.org are two accounts (user@instance): two
+    footer icons, two findings; and an @acme on a third instance linked from a post is not the
+    business's because its footer links the other two (only its brand would make it so)."""
+    from analysis.graph import graph_from
+    from analysis.rules import run_rules
+    from analysis.rules.social import own_profiles
+    from crawler.scope import Scope
+
+    s = Scope()
+    assert (s.profile_id("https://mastodon.social/@Acme"), s.profile_id("https://fosstodon.org/users/acme/"),
+            s.profile_id("https://x.com/Acme")) == (
+        ("mastodon", "acme@mastodon.social"), ("mastodon", "acme@fosstodon.org"), ("twitter", "acme"))
+    home, post = "https://widgets.example/", "https://widgets.example/post/"
+    masto, foss, other = "https://mastodon.social/@acme", "https://fosstodon.org/@acme", "https://mas.to/@acme"
+    page = {"role": "page", "status": 200, "parsed": 1}
+    g = graph_from([{"url": home, **page}, {"url": post, **page}],
+                   [(home, masto, "footer", "profile"), (home, foss, "footer", "profile"), (home, post, "main", "other"),
+                    (post, other, "main", "profile")], site=[home])
+    assert sorted(own_profiles(g)) == [foss, masto]
+    assert sorted((f.target, f.region) for f in run_rules(g) if f.rule == "backward-social") == [
+        (foss, "footer"), (other, "main"), (masto, "footer")]
+
+
+def test_a_profile_links_back_only_to_what_the_crawl_found():
+    """On a site with no blog ("Blog: none found"), a channel linking https://a.example/blog/
+    (never fetched) links to the site, not "back to the blog"; a profile whose only link to the
+    company is a page that answers 404 links back to nothing."""
+    from analysis.graph import graph_from
+    from analysis.profiles import profile_verdicts, verdict_line
+
+    s = "https://a.example/"
+    yt, bsky = "https://www.youtube.com/@a", "https://bsky.app/profile/a.example"
+    g = graph_from(
+        [{"url": s, "role": "page", "status": 200, "parsed": 1}, {"url": s + "gone/", "role": "page", "status": 404},
+         {"url": yt, "role": "profile", "status": 200, "parsed": 1},
+         {"url": bsky, "role": "profile", "status": 200, "parsed": 1, "content_type": "application/json"}],
+        [(s, yt, "footer", "profile"), (s, bsky, "footer", "profile"), (s, s + "gone/", "main", "other"),
+         (yt, s + "blog/", "body", "other"), (bsky, s + "gone/", "body", "other")], site=[s])
+    assert g.graph["blog"].as_dict()["prefixes"] == [] and not g.graph["blog"].named
+    assert [verdict_line(v) for v in profile_verdicts(g)] == [
+        "https://bsky.app/profile/a.example links to neither the blog nor the site; read through the Bluesky API",
+        "https://www.youtube.com/@a links back to the site (https://a.example/blog/, on its page); read from its page"]
+
+
+def test_html_and_markdown_name_each_profile_escaped(evil):
+    """The per-profile lines the terminal has, in the HTML and Markdown reports too (with the
+    Blog, Funnel and Profiles lines Markdown had none of), crawled text escaped."""
+    markdown, html = evil[4]["markdown"], evil[4]["html"]
+    lines = markdown.splitlines()
+    assert lines[lines.index("Blog: none found (no dated posts, post markup or post listings)") + 2].startswith("Funnel: ")
+    assert ("**Profiles:** 0 of your 8 profiles send visitors to your blog; 2 send them to the site, skipping the "
+            "blog; 2 Bluesky profiles, GitHub and 1 Mastodon profile could not be read; "
+            "https://bsky.app/profile/gone.bsky.social and https://mastodon.online/@nobody do not exist") in lines
+    assert [line for line in lines if line.startswith("- ")][:2] == [
+        "- https://bsky.app/profile/away.bsky.social could not be read: skipped (private address)",
+        "- https://bsky.app/profile/down.bsky.social could not be read: Bluesky answers 500: Internal "
+        "\\\\x1b\\[2JServer Error\\\\x07 (the platform failed, not the account: run the audit again later)"]
+    assert "- https://mas.to/@evil links back to the site (https://evil.test/0/, a profile field); read through " \
+           "the Mastodon API (read the first 100 of 10,000 links)" in lines
+    assert "\x1b" not in markdown and "\x1b" not in html
+    assert ("<li>https://bsky.app/profile/down.bsky.social could not be read: Bluesky answers 500: Internal "
+            "\\x1b[2JServer Error\\x07 (the platform failed, not the account: run the audit again later)</li>") in html
+    assert html.count("<li>https://") - html.count("<li>https://evil.test") == 8  # (every profile, once)
+
+
+@pytest.mark.parametrize("table, error", [
+    ('[profiles."https://acme.test/about/"]\nlinks = []\nchecked = 2026-11-30\n',
+     '[profiles] "https://acme.test/about/" is a page of your site, not a social profile: [profiles] states what a '
+     'profile funnelcheck cannot read links to'),
+    ('[profiles."https://x.com/acme"]\nlinks = []\nchecked = 2999-01-01\n',
+     '[profiles] "https://x.com/acme": checked = 2999-01-01 is in the future: give the day you looked at the profile'),
+])
+def test_profiles_table_refuses_a_site_page_and_a_future_date(tmp_path, table, error):
+    config = tmp_path / "funnel.toml"
+    config.write_text(table)
+    result = run_cli("audit", P / "v1", "--base-url", A, "--config", config, "--db", tmp_path / "crawls.sqlite")
+    assert (result.exit_code, result.stderr) == (2, f"funnelcheck: error: {error}\n")
+
+
+def test_a_missing_account_is_named_as_the_pages_write_it():
+    """The crawl keys x.com/Gone as twitter.com/gone (one account, however written): its broken
+    link says the address the page links."""
+    from analysis.graph import build_graph
+    from analysis.rules import run_rules
+    from crawler.store import Store
+
+    store, home = Store(":memory:"), "https://a.example/"
+    crawl = store.create_crawl([home], {"site": [home]})
+    store.write_page(crawl, {"url": home, "role": "page", "status": 200, "parsed": 1},
+                     [(home, "https://x.com/Gone", "https://twitter.com/gone", None, "a", "href", "", "footer", "", 1,
+                       "profile", 9, 0)])
+    store.write_page(crawl, {"url": "https://twitter.com/gone", "role": "profile", "status": 404}, [])
+    assert [f.message for f in run_rules(build_graph(store, crawl)) if f.rule == "broken-link"] == [
+        "broken link: https://x.com/Gone answers 404 (client error)"]

@@ -27,6 +27,7 @@ from typing import TextIO
 from analysis.findings import SEVERITIES
 from analysis.formats.safe import safe
 from analysis.formats.sarif import fix_of
+from analysis.profiles import profile_line
 from crawler.store import funnelcheck_version
 
 # No script at all; styles inline only (matplotlib's SVG styles its shapes with attributes);
@@ -270,8 +271,10 @@ def summary_words(audit, plan: list[dict], outcomes: dict) -> dict:
             parts.append(_say(ends["external"], "follow", "follows", "a link to another site"))
         parts.append(_say(ends["exit"], "leave", "leaves"))
         lead.append(f"Of 100 visitors who land on {where}, " + ", ".join(parts[:-1]) + f" and {parts[-1]}.")
+    profiles = []
     if summary.get("profiles"):  # where the business's social profiles send their visitors (analysis.profiles)
         lead.append(safe(f"Social profiles: {summary['profiles']['line']}."))
+        profiles = [safe(profile_line(each)) for each in summary["profiles"].get("each") or ()]
     works = []
     blog_pages = (summary.get("pages_by_tier") or {}).get("blog", 0)
     if "broken-link" not in rules:
@@ -293,7 +296,7 @@ def summary_words(audit, plan: list[dict], outcomes: dict) -> dict:
         costs = {"words": top["words"]}
     first = [{"fix": row["fix"], "what": what_of(row["words"]), "alike": len(row.get("alike") or ())}
              for row in plan[:3]]
-    return {"lead": lead, "works": works[:4], "costs": costs, "first": first}
+    return {"lead": lead, "profiles": profiles, "works": works[:4], "costs": costs, "first": first}
 
 
 def what_of(words: str) -> str:

@@ -24,10 +24,13 @@ from typing import TextIO
 from urllib.parse import quote
 
 from analysis.analytics import traffic_lines
+from analysis.blog import blog_line
 from analysis.findings import SEVERITIES
 from analysis.formats.safe import safe
 from analysis.formats.sarif import describe, first_locations, fix_of
+from analysis.formats.terminal import funnel_line, social_line
 from analysis.plan import plan_of
+from analysis.profiles import profile_line
 from analysis.rules import FIXES
 
 PAGES = 3
@@ -88,6 +91,26 @@ def _table(w, header: list, row: list) -> None:
     w("| " + " | ".join(map(str, row)) + " |\n\n")
 
 
+def _funnel(w, s: dict, metrics: dict) -> None:
+    """The blog found, the funnel in one line, the profiles (each on a line of a list) and where
+    their visitors enter: the lines the terminal report has under its header."""
+    paragraphs = []
+    if s.get("blog"):
+        paragraphs.append(md(blog_line(s["blog"])))
+    if (metrics.get("site") or {}).get("conversion") is not None:
+        paragraphs.append(md(funnel_line(metrics["site"])))
+    profiles = s.get("profiles")
+    if profiles:
+        paragraphs.append("**Profiles:** " + md(profiles["line"]))
+        if profiles.get("each"):
+            paragraphs.append("\n".join("- " + md(profile_line(each)) for each in profiles["each"]))
+    social = social_line(metrics.get("social"))
+    if social:
+        paragraphs.append(md(social))
+    if paragraphs:
+        w("\n" + "\n\n".join(paragraphs) + "\n")
+
+
 def write(audit, out: TextIO) -> None:
     """Write ``audit`` to ``out`` as a GitHub-flavoured Markdown job summary."""
     crawl, s = audit.crawl, audit.summary
@@ -113,6 +136,7 @@ def write(audit, out: TextIO) -> None:
     if len(audit.findings) != total:
         notes.append(f"Showing {len(audit.findings)} of {total} findings (filtered by --severity or --rule).")
     w("\n".join(notes) + "\n")
+    _funnel(w, s, metrics)
     if not audit.findings:
         w("\nNo findings.\n" if not total else "")
         return

@@ -335,7 +335,11 @@ def _broken(g, url: str, data: dict, grp: _Group) -> Finding:
         severity, hint, detail["kind"] = HEAD_SEVERITY[head], HEAD_WORDS[head], f"head-{head}"
     if hint:
         detail["hint"] = hint
-    return Finding("broken-link", severity, url, f"broken link: {url} {what}" + (f": {hint}" if hint else ""),
+    name = url
+    if data.get("role") == "profile":  # an account, as the pages write it (x.com/Acme, not its key twitter.com/acme)
+        from analysis.rules.social import _spelling, account_name
+        name = account_name({_spelling(e["target"] or url) for _, _, e in g.in_edges(url, data=True)} or {url})
+    return Finding("broken-link", severity, url, f"broken link: {name} {what}" + (f": {hint}" if hint else ""),
                    None, list(grp.sources), grp.locations, detail)
 
 

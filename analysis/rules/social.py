@@ -11,7 +11,7 @@ from analysis.findings import RANK, Finding, Location
 from analysis.graph import offer_links_ahead, offers
 from analysis.rules.common import REGION_WORDS, _Group, _owned_page_tiers, _plural, _tier_keys, rule
 from analysis.words import listing
-from crawler.scope import (COMMUNITY, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SOCIAL, _host, handle_key,
+from crawler.scope import (COMMUNITY, CONTENT, IDENTITY, OWNED, PROFILE, SHARE, SOCIAL, _host,
                            names_own_profile, unwrap_redirector)
 from crawler.urls import has_tracking, origin
 
@@ -485,7 +485,7 @@ def own_profiles(g, kinds=None) -> frozenset[str]:
                 found.add(target)
             else:
                 others.add(target)
-        known = frozenset(handle_key(pid[1]) for pid in map(scope.profile_id, found) if pid)
+        known = frozenset(k for t in found for k in scope.handle_keys(t))
         found.update(t for t in others if scope.is_brand_profile(t, known))
         own = frozenset(found)
     g.graph["own_profiles"] = own

@@ -27,7 +27,7 @@ from crawler.options import CrawlOptions
 from crawler.profiles import MAX_LINKS, api_error, api_urls, read_api, says_missing, youtube_links
 from crawler.render import (RENDER_SLOT, SAME_LINKS, SAMPLE, RenderPlan, link_diff, needs_javascript, runs_scripts,
                             same_link, template_of)
-from crawler.scope import APP, EXTERNAL, OWNED, PROFILE, SHARE, SOCIAL, handle_key, names_own_profile
+from crawler.scope import APP, EXTERNAL, OWNED, PROFILE, SHARE, SOCIAL, names_own_profile
 from crawler.sitemaps import SitemapError, read_sitemap
 from crawler.store import now_iso
 from crawler.urls import (FETCHABLE_SCHEMES, IGNORED_SCHEMES, RECORDED_SCHEMES, Remapper, URLError, dedupe_key,
@@ -346,9 +346,9 @@ class FunnelSpider(scrapy.Spider):
         if self.scope.social:
             return self.scope.is_own_profile(url)
         if names_own_profile(kind, region, rel):
-            pid = self.scope.profile_id(url)
-            if pid and handle_key(pid[1]) not in self.known_handles:
-                self.known_handles.add(handle_key(pid[1]))  # the same handle elsewhere is the business's too
+            keys = self.scope.handle_keys(url)
+            if not keys <= self.known_handles:
+                self.known_handles |= keys  # the same handle elsewhere is the business's too
                 self.state_changed = True
             return True
         return self.scope.is_brand_profile(url, self.known_handles)
