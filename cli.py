@@ -425,8 +425,9 @@ def report_options(command):
               "(repeatable; added to the built-in cart/checkout/pricing/contact/demo/signup patterns).")
 @click.option("--remap", multiple=True, metavar="'REGEX REPLACEMENT'", help="Fetch URLs matching REGEX from "
               "re.sub(REGEX, REPLACEMENT, url) instead; reports keep the public URL (repeatable, first match wins).")
-@click.option("--max-pages", type=click.IntRange(0), default=None, help="Stop after this many owned pages "
-              "(default 10000; 0 = no limit).")
+@click.option("--max-pages", type=click.IntRange(0), default=None, help="Stop after this many owned pages: "
+              "every owned URL a link opens counts, whatever it answers (a redirect, a 404, a PDF); files a page "
+              "only loads (images, scripts) do not (default 10000; 0 = no limit).")
 @click.option("--depth", type=click.IntRange(0), default=None, help="Follow links at most this many clicks from "
               "a target (default: no limit).")
 @click.option("--max-time", default=None, metavar="DURATION", help="Stop crawling after DURATION, e.g. 90s, 30m, 2h "
