@@ -561,16 +561,16 @@ def read_exports(paths, conversion_events=()) -> list[Export]:
             digest = None
         if digest is not None and digest in seen:
             if os.path.realpath(path) == os.path.realpath(seen[digest]):
-                logger.warning("--analytics %s: given twice: read once", safe(path))
+                logger.warning("warning: --analytics %s: given twice: read once", safe(path))
             else:
-                logger.warning("--analytics %s: the same export as %s: read once", safe(path), safe(seen[digest]))
+                logger.warning("warning: --analytics %s: the same export as %s: read once", safe(path), safe(seen[digest]))
             continue
         e = read_export(path, conversion_events)
         if digest is not None:
             seen[digest] = path
         if e.folders:
             shown = ", ".join(safe(f) for f in e.folders[:EXAMPLES])
-            logger.warning("%s: %d folder row%s of Matomo's report left out (%s): each sums the pages under it, not "
+            logger.warning("warning: %s: %d folder row%s of Matomo's report left out (%s): each sums the pages under it, not "
                            "one page; export the report flattened (flat=1) to count every page", safe(e.name),
                            len(e.folders), "s" if len(e.folders) != 1 else "", shown)
         for kind, attr in ((ENTRIES, "entries"), (GOALS, "goals")):
@@ -582,7 +582,7 @@ def read_exports(paths, conversion_events=()) -> list[Export]:
                 what = "entry pages" if kind == ENTRIES else "conversions"
                 # (of two entry exports, the one with conversions by entry page: its conversions go with its entries)
                 keep, drop = (e, other) if kind == ENTRIES and _converts(e) and not _converts(other) else (other, e)
-                logger.warning("%s and %s both count %s%s: kept %s, left out %s's%s (give one export of each "
+                logger.warning("warning: %s and %s both count %s%s: kept %s, left out %s's%s (give one export of each "
                                "report per period)", safe(other.name), safe(e.name), what, _periods_words(other, e),
                                safe(keep.name), safe(drop.name),
                                "" if keep is other else f" ({safe(keep.name)} has conversions by entry page)")
@@ -592,7 +592,7 @@ def read_exports(paths, conversion_events=()) -> list[Export]:
         exports.append(e)
     periods = {(x.start, x.end) for x in exports if x.start and x.end}
     if len(periods) > 1:
-        logger.warning("the exports cover different periods (%s): each is counted as a month's worth of its own",
+        logger.warning("warning: the exports cover different periods (%s): each is counted as a month's worth of its own",
                        "; ".join(f"{safe(x.name)} {x.start} to {x.end}" for x in exports if x.start and x.end))
     return exports
 

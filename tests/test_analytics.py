@@ -622,7 +622,7 @@ def test_matomos_real_exports(tmp_path, caplog):
         [e] = load([str(path)])["exports"]
     assert (e.tool, e.report, e.entries, e.folders) == (
         "Matomo", "entry pages", {("", "https://acme.test/"): [3900.0, None, None]}, ["blog", "pricing"])
-    assert caplog.messages == ["Entry pages.tsv: 2 folder rows of Matomo's report left out (blog, pricing): each sums "
+    assert caplog.messages == ["warning: Entry pages.tsv: 2 folder rows of Matomo's report left out (blog, pricing): each sums "
                                "the pages under it, not one page; export the report flattened (flat=1) to count "
                                "every page"]
     # the flat API export: its metadata_url, not its label; the goals view's entry columns
@@ -647,9 +647,9 @@ def test_the_same_export_twice_or_two_of_the_same_period_count_once(tmp_path, ca
     # December's GA4 report has its conversions by entry page: kept, with them (Plausible's entries left out)
     assert exports[0].entries == {}
     assert caplog.messages == [
-        f"--analytics {entries}: given twice: read once",
-        f"--analytics {copy}: the same export as {entries}: read once",
-        "entry_pages.csv and landing.csv both count entry pages (a period one of them does not say): kept "
+        f"warning: --analytics {entries}: given twice: read once",
+        f"warning: --analytics {copy}: the same export as {entries}: read once",
+        "warning: entry_pages.csv and landing.csv both count entry pages (a period one of them does not say): kept "
         "landing.csv, left out entry_pages.csv's (landing.csv has conversions by entry page) (give one export of "
         "each report per period)"]
     g = graph_from([{"url": A, "role": "page", "status": 200, "parsed": 1}], [], site=[A])
@@ -692,7 +692,7 @@ def test_the_period_stated_read_from_plausibles_visitors_or_said_when_the_export
                                                 "Event name,Key events\nsign_up,30\n")
     with caplog.at_level("WARNING", logger="analysis.analytics"):
         exports = load([str(october), str(goals)])["exports"]
-    assert caplog.messages == ["the exports cover different periods (imported_entry_pages_20241001_20241130.csv "
+    assert caplog.messages == ["warning: the exports cover different periods (imported_entry_pages_20241001_20241130.csv "
                                "2024-10-01 to 2024-11-30; key_events.csv 2024-11-01 to 2024-11-30): each is counted "
                                "as a month's worth of its own"]
     t = match(exports, g)
