@@ -692,7 +692,7 @@ def unreachable_profiles(g) -> None:
             continue
         status = data.get("final_status")
         message = (data.get("reason") or "").rpartition(": ")[2]
-        if status in (404, 410) or (status is not None and says_missing(status, message)):
+        if status is not None and says_missing(status, message):  # (404 and 410 among them)
             continue
         if status is None:
             why = (f"{data.get('label') or 'connection failed'} (the platform could not be reached: nothing is known "
