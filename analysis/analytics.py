@@ -1150,8 +1150,9 @@ def observed_conversions(traffic: Traffic, values: dict | None = None) -> dict |
             if rev and rev > 0 or (rev is not None and name.casefold() not in values):
                 revenue = (revenue or 0.0) + rev
             elif name.casefold() in values:  # (your value of a goal the export gives no revenue for)
-                revenue = (revenue or 0.0) + conversions * float(values[name.casefold()])
-                valued += conversions * float(values[name.casefold()])
+                worth = conversions * float(values[name.casefold()])
+                revenue = (revenue or 0.0) + worth
+                valued += worth
         ranked = sorted(goals.items(), key=lambda kv: (-kv[1][0], kv[0]))
         out = {"conversions": sum(c for c, _ in goals.values()), "revenue": revenue,
                "goals": [(n, c) for n, (c, _) in ranked], "from": "goals"}
