@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from crawler.scope import _host, _strip_www
 from crawler.urls import RemapRule, URLError, normalize, origin, redact_argument
 
 DEFAULTS: dict = {
@@ -427,7 +428,7 @@ def check_profiles(table, own=(), today=None) -> dict:
     import datetime
 
     today = today or datetime.date.today()
-    hosts = {(urlsplit(u).hostname or "").removeprefix("www.") for u in own} - {""}
+    hosts = {_strip_www(_host(u)) for u in own} - {""}
     out = {}
     for url, entry in (table or {}).items():
         where = f"[profiles] {url!r}".replace("'", '"')
@@ -435,7 +436,7 @@ def check_profiles(table, own=(), today=None) -> dict:
             key = normalize(url)[0]
         except URLError as exc:
             raise ConfigError(f"{where}: {exc}") from None
-        if (urlsplit(key).hostname or "").removeprefix("www.") in hosts:
+        if _strip_www(_host(key)) in hosts:
             raise ConfigError(f"{where} is a page of your site, not a social profile: [profiles] states what a "
                               "profile funnelcheck cannot read links to")
         if not isinstance(entry, dict):
