@@ -208,13 +208,13 @@ def _reader(data: dict | None) -> Reader | None:
                   data.get("fallback"), data.get("limit"), data.get("wall"), bool(data.get("readable", True)))
 
 
-# Sub-domains that are the platform itself, wherever it is listed.
 # Sub-domains that name a function of the business, not a project of a shared domain: a site on
 # docs.acme.example is Acme's, its brand handle ``acme`` (Scope.brand_handles).
 FUNCTIONAL_SUBDOMAINS = frozenset({"docs", "doc", "app", "apps", "help", "support", "shop", "store", "my", "get", "web",
                                    "home", "info", "site", "portal", "dashboard", "news", "community", "developer",
                                    "developers", "dev", "api", "status", "beta", "staging", "mobile", "go", "try",
                                    "learn", "academy", "events", "careers", "jobs", "investors", "press"})
+# Sub-domains that are the platform itself, wherever it is listed.
 MOBILE_PREFIXES = ("www.", "m.", "mobile.", "mbasic.", "web.")
 
 
