@@ -216,14 +216,12 @@ def write(audit, out: TextIO, color: bool | None = None, width: int | None = Non
         w.line("partial audit: " + "; ".join(cut), "yellow")
     unread = s.get("javascript_unread")
     if unread:  # (--render never, or no Chromium: a site built with JavaScript must not look clean)
-        n = unread["pages"]
-        w.line(f"partial audit: this site builds its pages with JavaScript: the audit read {n} page{'s' if n != 1 else ''} "
+        w.line(f"partial audit: this site builds its pages with JavaScript: the audit read {plural(unread['pages'], 'page')} "
                f"as served ({unread['why']}), without the links its scripts add"
                + (": audit with --render auto" if unread["why"] == "--render never" else ""), "yellow")
     failed = s.get("render_failed")
     if failed:  # (a loaded machine's timeouts too: a site whose pages were not rendered must not look clean)
-        n = failed["pages"]
-        w.line(f"partial audit: rendering failed on {n} page{'s' if n != 1 else ''} ({failed['why']}): read as served, "
+        w.line(f"partial audit: rendering failed on {plural(failed['pages'], 'page')} ({failed['why']}): read as served, "
                "without the links their scripts add", "yellow")
     if s.get("network"):
         w.line(safe(s["network"]["message"]), "yellow")
