@@ -1,0 +1,196 @@
+"""A big crawl's graph nodes and findings parked in a file while the funnel metrics solve.
+
+The funnel metrics of a million-page crawl (:func:`analysis.metrics.funnel_metrics`) read the
+graph's nodes once, before their link pass, and again only for the per-entry rows and the
+action plan after the chain is solved; the link arrays, the chain's sparse matrix and the solves
+in between (~650 MiB at 1,000,000 pages) never read a node or a finding. Held through them,
+the nodes (~700 MiB: a URL string, a dict entry and a slotted object per URL) and the findings
+(~125 MiB) are what puts the report over 1 GiB. :class:`Parking` writes them to a temporary
+file beside the store (never a RAM disk: that would be memory again), empties the graph's node
+dict and the findings list *in place* (whoever holds ``g`` or ``findings`` keeps them) and
+refills them afterwards, in the same order, with equal values:
+
+- the nodes' attribute dicts shared by many nodes (:class:`analysis.graph.NodeData`: a few
+  hundred in a whole crawl) stay in memory, one object each, and every node gets its own back:
+  shared as before, never copied;
+- the URL strings are interned again as they are read: the node keys are the interned strings
+  the graph builder made, and a finding's pages, target and locations are the node keys' very
+  objects again (not one more copy of a million URLs).
+
+>>> from analysis.graph import graph_from
+>>> from analysis.findings import Finding
+>>> g = graph_from([{"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1, "title": "Home"}],
+...                [("https://a.example/", "https://x.com/a", "footer", "profile")], site=["https://a.example/"])
+>>> findings = [Finding("dead-end", "low", "https://a.example/", "m", sources=["https://a.example/"])]
+>>> before = {u: dict(d) for u, d in g.nodes(data=True)}
+>>> with Parking(g, findings):
+...     len(g), len(findings)
+(0, 0)
+>>> {u: dict(d) for u, d in g.nodes(data=True)} == before, findings[0].target, g.nodes["https://a.example/"]["title"]
+(True, 'https://a.example/', 'Home')
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import tempfile
+import time
+from pathlib import Path
+from sys import intern
+
+from analysis.findings import Location, Locations
+from analysis.graph import NodeData, TargetData
+
+logger = logging.getLogger(__name__)
+
+# Graphs of at least this many URLs are parked while the funnel metrics solve (a smaller one pays
+# nothing: at 200,000 URLs the nodes are ~60 MiB).
+PARK_URLS = 200_000
+CHUNK = 1 << 16   # nodes pickled at once
+SLOTS = NodeData.__slots__
+
+
+class _Unset:
+    """A slot never set (pickled by reference: the same object when read back)."""
+
+
+def _directory(g) -> str | None:
+    """Where the parking file goes: beside the store's file (the default temporary directory
+    for a store in memory)."""
+    path = getattr(getattr(g, "store", None), "path", None)
+    return str(Path(path).resolve().parent) if isinstance(path, (str, os.PathLike)) and path != ":memory:" else None
+
+
+def _pickler(fh) -> pickle.Pickler:
+    """A pickler without memo (``fast``): what is parked holds no cycle, and a memo of every
+    string of a finding on a million pages would be tens of MiB at the moment memory is scarce."""
+    p = pickle.Pickler(fh, protocol=pickle.HIGHEST_PROTOCOL)
+    p.fast = True
+    return p
+
+
+class Parking:
+    """Graph ``g``'s nodes and ``findings`` (a list: emptied and refilled in place) written to a
+    temporary file by :meth:`park` and read back by :meth:`unpark`; as a context manager, parked
+    inside the ``with`` block and back after it (an exception too). ``directory``: where the file
+    goes (default: beside the store's file)."""
+
+    def __init__(self, g, findings: list | None = None, directory: str | None = None):
+        self.g, self.findings = g, findings
+        self.directory = directory if directory is not None else _directory(g)
+        self.file = None
+        self.profiles: list = []   # the distinct shared attribute dicts, held (a few hundred)
+        self.chunks = self.count = self.bytes = 0
+        self.seconds = [0.0, 0.0]  # park, unpark
+
+    @property
+    def parked(self) -> bool:
+        return self.file is not None
+
+    def park(self) -> None:
+        started = time.monotonic()
+        nodes = self.g.node_data
+        fh = tempfile.TemporaryFile(dir=self.directory)
+        try:
+            self._write(fh, nodes)
+        except BaseException:
+            fh.close()
+            self.profiles = []
+            raise
+        self.file = fh
+        self.count = len(nodes)
+        nodes.clear()  # (in place: the graph's NodeView reads the same dict)
+        if self.findings is not None:
+            self.findings.clear()
+        self.bytes = fh.tell()
+        self.seconds[0] = time.monotonic() - started
+        logger.debug("parked %d nodes and the findings: %d MiB in %.1f s", self.count, self.bytes >> 20,
+                     self.seconds[0])
+
+    def _write(self, fh, nodes: dict) -> None:
+        shared: dict[int, int] = {}  # id of a shared attribute dict -> its number in profiles
+        profiles = self.profiles
+        items = iter(nodes.items())
+        pickler = _pickler(fh)
+        while True:
+            keys, sids, slots = [], [], []
+            for url, d in items:
+                i = shared.get(id(d._shared))
+                if i is None:
+                    i = shared[id(d._shared)] = len(profiles)
+                    profiles.append(d._shared)
+                keys.append(url)
+                if type(d) is TargetData:
+                    sids.append(-1 - i)
+                else:
+                    sids.append(i)
+                    slots.append(tuple([getattr(d, name, _Unset) for name in SLOTS]))
+                if len(keys) >= CHUNK:
+                    break
+            if not keys:
+                break
+            pickler.dump((keys, sids, slots))
+            pickler.clear_memo()
+            self.chunks += 1
+        if self.findings is not None:
+            pickler.dump(len(self.findings))
+            for f in self.findings:
+                pickler.dump(f)
+
+    def unpark(self) -> None:
+        if self.file is None:
+            return
+        started = time.monotonic()
+        fh, self.file = self.file, None
+        try:
+            fh.seek(0)
+            unpickler = pickle.Unpickler(fh)
+            nodes = self.g.node_data
+            profiles = self.profiles
+            new_node, new_target = NodeData.__new__, TargetData.__new__
+            for _ in range(self.chunks):
+                keys, sids, slots = unpickler.load()
+                own = iter(slots)
+                for url, sid in zip(keys, sids):
+                    if sid < 0:
+                        d = new_target(TargetData)
+                        d._shared = profiles[-1 - sid]
+                    else:
+                        d = new_node(NodeData)
+                        d._shared = profiles[sid]
+                        for name, value in zip(SLOTS, next(own)):
+                            if value is not _Unset:
+                                setattr(d, name, intern(value) if name == "final_url" and type(value) is str
+                                        else value)
+                    nodes[intern(url)] = d
+                del keys, sids, slots, own
+            if self.findings is not None:
+                count = unpickler.load()
+                self.findings.extend(_reshared(unpickler.load()) for _ in range(count))
+        finally:
+            fh.close()
+            self.profiles = []
+        self.seconds[1] = time.monotonic() - started
+        logger.debug("unparked %d nodes and the findings in %.1f s", len(self.g.node_data), self.seconds[1])
+
+    def __enter__(self) -> Parking:
+        self.park()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.unpark()
+
+
+def _reshared(f):
+    """Finding ``f`` as read back, its URLs the interned strings (the node keys' objects)."""
+    if type(f.target) is str:
+        f.target = intern(f.target)
+    if isinstance(f.sources, list):
+        f.sources = [intern(u) if type(u) is str else u for u in f.sources]
+    locs = f.locations
+    if isinstance(locs, Locations):
+        locs.urls = [intern(u) if type(u) is str else u for u in locs.urls]
+    elif isinstance(locs, list):
+        f.locations = [Location(intern(x[0]), x[1]) if type(x) is Location and type(x[0]) is str else x for x in locs]
+    return f
