@@ -31,6 +31,7 @@ refills them afterwards, in the same order, with equal values:
 """
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import pickle
@@ -135,8 +136,14 @@ class Parking:
             self.chunks += 1
         if self.findings is not None:
             pickler.dump(len(self.findings))
+            lists: list = []
+            index: dict[int, int] = {}
             for f in self.findings:
-                pickler.dump(f)
+                done = len(lists)
+                skeleton = copy.copy(f)
+                for name in ("sources", "locations", "detail"):
+                    setattr(skeleton, name, _skeleton(getattr(f, name), lists, index))
+                pickler.dump((skeleton, lists[done:]))
 
     def unpark(self) -> None:
         if self.file is None:
@@ -166,8 +173,14 @@ class Parking:
                     nodes[intern(url)] = d
                 del keys, sids, slots, own
             if self.findings is not None:
-                count = unpickler.load()
-                self.findings.extend(_reshared(unpickler.load()) for _ in range(count))
+                lists: list = []
+                for _ in range(unpickler.load()):
+                    f, more = unpickler.load()
+                    lists += [_reshare(items) for items in more]  # (a list shared by several: interned once)
+                    f.target = _reshare(f.target)
+                    for name in ("sources", "locations", "detail"):
+                        setattr(f, name, _restore(getattr(f, name), lists))
+                    self.findings.append(f)
         finally:
             fh.close()
             self.profiles = []
@@ -182,15 +195,81 @@ class Parking:
         self.unpark()
 
 
-def _reshared(f):
-    """Finding ``f`` as read back, its URLs the interned strings (the node keys' objects)."""
-    if type(f.target) is str:
-        f.target = intern(f.target)
-    if isinstance(f.sources, list):
-        f.sources = [intern(u) if type(u) is str else u for u in f.sources]
-    locs = f.locations
-    if isinstance(locs, Locations):
-        locs.urls = [intern(u) if type(u) is str else u for u in locs.urls]
-    elif isinstance(locs, list):
-        f.locations = [Location(intern(x[0]), x[1]) if type(x) is Location and type(x[0]) is str else x for x in locs]
-    return f
+class _Ref:
+    """A list of a parked finding, by its number among the lists parked (pickled once: a
+    finding's pages are often its locations' pages too, and its detail's)."""
+    __slots__ = ("k",)
+
+    def __init__(self, k: int):
+        self.k = k
+
+    def __reduce__(self):
+        return _Ref, (self.k,)
+
+
+def _skeleton(value, lists: list, index: dict):
+    """``value`` (a finding's field) with each list in it replaced by a :class:`_Ref` (the lists
+    added to ``lists``, once each: ``index`` by their ids); the containers around them copied,
+    ``value`` left as it is.
+
+    >>> pages = ["a", "b"]; lists = []
+    >>> got = _skeleton({"pages": pages, "same": pages, "at": ("x", [1])}, lists, {})
+    >>> _restore(got, lists) == {"pages": pages, "same": pages, "at": ("x", [1])}, len(lists)
+    (True, 2)
+    """
+    kind = type(value)
+    if kind is list:
+        k = index.get(id(value))
+        if k is None:
+            k = index[id(value)] = len(lists)
+            lists.append(value)
+        return _Ref(k)
+    if kind is dict:
+        return {key: _skeleton(v, lists, index) for key, v in value.items()}
+    if kind is tuple:
+        return tuple([_skeleton(v, lists, index) for v in value])
+    if kind is Locations:
+        locs = Locations.__new__(Locations)
+        locs.urls, locs.lines = _skeleton(value.urls, lists, index), value.lines
+        return locs
+    return value
+
+
+def _restore(value, lists: list):
+    """``value`` of :func:`_skeleton` with its lists back (``lists``: those read back)."""
+    kind = type(value)
+    if kind is _Ref:
+        return lists[value.k]
+    if kind is dict:
+        for key, v in value.items():
+            value[key] = _restore(v, lists)
+    elif kind is tuple:
+        return tuple([_restore(v, lists) for v in value])
+    elif kind is Locations:
+        value.urls = _restore(value.urls, lists)
+    return value
+
+
+def _reshare(value):
+    """``value`` with each string in it interned: lists and dicts changed in place, tuples and
+    locations made anew.
+
+    >>> a, b = "".join(["https://a.example/", "x"]), "https://a.example/x"
+    >>> got = _reshare({"pages": [a], "at": (a, 3)}); got["pages"][0] is intern(b) is got["at"][0]
+    True
+    """
+    kind = type(value)
+    if kind is str:
+        return intern(value)
+    if kind is list:
+        value[:] = [_reshare(v) for v in value]
+    elif kind is dict:
+        for key, v in value.items():
+            value[key] = _reshare(v)
+    elif kind is tuple:
+        return tuple([_reshare(v) for v in value])
+    elif kind is Location:
+        return Location(_reshare(value[0]), value[1])
+    elif kind is Locations:
+        value.urls = [_reshare(v) for v in value.urls]
+    return value
