@@ -951,12 +951,11 @@ def entry_pages(g, walk: Walk, entry: str | None = None) -> np.ndarray:
         except re.error as exc:
             raise ValueError(f"--entry: not a regular expression: {entry!r} ({exc})") from None
         return np.array([i for i, url in enumerate(walk.urls) if pattern.search(url)], np.int64)
-    index = {url: i for i, url in enumerate(walk.urls)}
     chosen = {i for i, tier in enumerate(walk.tiers) if tier == BLOG and not blank(g, walk.urls[i])}
     for target in g.graph["crawl"]["targets"]:
         key = g.graph["key"](target)
         if key in g:
-            i = index.get(landing_page(g, key))
+            i = _page_number(walk, landing_page(g, key))  # (no index of a million pages for a few targets)
             if i is not None:
                 chosen.add(i)
     return np.array(sorted(chosen), np.int64)
