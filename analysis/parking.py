@@ -158,6 +158,7 @@ class Parking:
             new_node, new_target = NodeData.__new__, TargetData.__new__
             for _ in range(self.chunks):
                 keys, sids, slots = unpickler.load()
+                keys = list(map(intern, keys))
                 own = iter(slots)
                 for url, sid in zip(keys, sids):
                     if sid < 0:
@@ -170,7 +171,7 @@ class Parking:
                             if value is not _Unset:
                                 setattr(d, name, intern(value) if name == "final_url" and type(value) is str
                                         else value)
-                    nodes[intern(url)] = d
+                    nodes[url] = d
                 del keys, sids, slots, own
             if self.findings is not None:
                 lists: list = []
@@ -262,7 +263,10 @@ def _reshare(value):
     if kind is str:
         return intern(value)
     if kind is list:
-        value[:] = [_reshare(v) for v in value]
+        try:
+            value[:] = map(intern, value)  # (a list of URLs: no call of this function per item)
+        except TypeError:
+            value[:] = [_reshare(v) for v in value]
     elif kind is dict:
         for key, v in value.items():
             value[key] = _reshare(v)
@@ -271,5 +275,5 @@ def _reshare(value):
     elif kind is Location:
         return Location(_reshare(value[0]), value[1])
     elif kind is Locations:
-        value.urls = [_reshare(v) for v in value.urls]
+        value.urls = _reshare(value.urls)
     return value
