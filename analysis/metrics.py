@@ -1323,15 +1323,15 @@ def fix_inputs(g, walk: Walk, findings, weights: dict[str, float]) -> dict:
             inputs["lead"].append({"id": f.id, "pages": pages})
     # one fix, one solve: a dead end's posts that also link social before any offer get one
     # call to action (the findings of the same pages and region are one effect)
-    same: dict[tuple, list] = {}
+    same: dict[tuple, list] = {}  # (region, where, the pages' numbers as bytes) -> [pages, ids]
     for f in findings:
         if f.rule in REACH_RULES:
             region, where = REACH_RULES[f.rule]
-            numbers = () if where == "all" else tuple(sorted(
-                i for i in (_page_number(walk, u) for u in f.sources) if i is not None))
-            same.setdefault((region, where, numbers), []).append(f.id)
-    inputs["reach"] = [{"ids": ids, "region": region, "where": where, "pages": numbers}
-                       for (region, where, numbers), ids in list(same.items())[:REACH_MAX]]
+            numbers = np.zeros(0, np.int32) if where == "all" else np.unique(np.fromiter(
+                (i for i in (_page_number(walk, u) for u in f.sources) if i is not None), np.int32))
+            same.setdefault((region, where, numbers.tobytes()), [numbers, []])[1].append(f.id)
+    inputs["reach"] = [{"ids": ids, "region": region, "where": where, "pages": numbers}  # (4 bytes a page)
+                       for (region, where, _), (numbers, ids) in list(same.items())[:REACH_MAX]]
     return inputs
 
 
@@ -1373,7 +1373,7 @@ def measure_fixes(inputs: dict, chain: Chain, walk: Walk, entries: np.ndarray, c
     for fact in inputs["reach"]:
         region, where = fact["region"], fact["where"]
         pages = np.ones(n, bool) if where == "all" else np.zeros(n, bool)
-        pages[list(fact["pages"])] = True
+        pages[fact["pages"]] = True
         after = base
         if pages.any() and weights[region] > 0:
             other = chain.with_offer_link(pages, weights[region])

@@ -42,6 +42,7 @@ from sys import intern
 
 from analysis.findings import Location, Locations
 from analysis.graph import NodeData, TargetData
+from crawler.malloc import release_free_memory
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class Parking:
         nodes.clear()  # (in place: the graph's NodeView reads the same dict)
         if self.findings is not None:
             self.findings.clear()
+        release_free_memory()  # (what they held, back to the system: the arrays to come are new mappings)
         self.bytes = fh.tell()
         self.seconds[0] = time.monotonic() - started
         logger.debug("parked %d nodes and the findings: %d MiB in %.1f s", self.count, self.bytes >> 20,
