@@ -32,6 +32,7 @@ refills them afterwards, in the same order, with equal values:
 from __future__ import annotations
 
 import copy
+import gc
 import logging
 import os
 import pickle
@@ -105,6 +106,7 @@ class Parking:
         nodes.clear()  # (in place: the graph's NodeView reads the same dict)
         if self.findings is not None:
             self.findings.clear()
+        gc.collect()  # (the rules' cyclic garbage too, before the arrays to come)
         release_free_memory()  # (what they held, back to the system: the arrays to come are new mappings)
         self.bytes = fh.tell()
         self.seconds[0] = time.monotonic() - started
