@@ -988,9 +988,10 @@ class Store:
             urls.update(u for u, _ in rerender)
             ids = self._url_ids(urls)
             page_id = ids[page["url"]]
+            if replace_links:  # (a page read again, or the same item written again: a cluster's writer replays it)
+                # what only one reading of it had goes too: a reading whose links no longer differ has none
+                self.db.execute("DELETE FROM render_links WHERE crawl_id = ? AND source_id = ?", (crawl_id, page_id))
             if render_links:  # (--render)
-                if replace_links:  # (a page read again, or the same item written again: a cluster's writer replays it)
-                    self.db.execute("DELETE FROM render_links WHERE crawl_id = ? AND source_id = ?", (crawl_id, page_id))
                 self.db.executemany(
                     "INSERT INTO render_links (crawl_id, source_id, target_id, tag, region, text, seen)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",

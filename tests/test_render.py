@@ -729,3 +729,21 @@ def test_the_header_says_when_rendering_failed(lab):
     lines = result.stdout.splitlines()
     assert lines[1] == f"partial audit: rendering failed on 4 pages ({why}): read as served, without the links their scripts add"
     assert ", 11 rendered in Chromium · " in lines[2]
+
+
+def test_a_page_read_again_without_differing_links_keeps_no_earlier_render_links(tmp_path):
+    """A page rendered once with links only one reading had, then read again (a resume, a re-rendering
+    at idle) with the same links both ways: the earlier rows go with its earlier links."""
+    from crawler.store import Store
+
+    site = "https://a.example/"
+    link = (site, site + "demo/", site + "demo/", None, "a", "href", "Book a demo", "footer", "", 0, "other", None, 0)
+    page = {"url": site, "role": "page", "status": 200, "parsed": 1, "read_as": "rendered"}
+    with Store(tmp_path / "c.sqlite") as store:
+        cid = store.create_crawl([site], {"site": [site]})
+        store.write_item(cid, {"page": page, "links": [link], "render_links": [(site, site + "demo/", "a", "footer",
+                                                                                 "Book a demo", "js")]})
+        assert len(list(store.render_links(cid))) == 1
+        store.write_item(cid, {"page": page, "links": [link], "replace_links": True})
+        assert list(store.render_links(cid)) == []
+        assert store.count_links(cid) == 1
