@@ -31,6 +31,7 @@ True
 from __future__ import annotations
 
 import bisect
+import operator
 from collections.abc import ItemsView, Mapping, Sequence, ValuesView
 from itertools import islice
 
@@ -105,7 +106,7 @@ class EntryRows(Sequence):
             if step == 1:
                 return self._rows(start, max(start, stop))
             return [self[i] for i in range(start, stop, step)]
-        i = int(at)  # (an int or a numpy integer; anything else raises as a list's index would)
+        i = operator.index(at)  # (an int or a numpy integer; anything else raises as a list's index would)
         if i < 0:
             i += len(self)
         if not 0 <= i < len(self):
