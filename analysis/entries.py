@@ -64,7 +64,7 @@ class EntryRows(Sequence):
     dicts. A slice gives a list of dicts; ``==`` compares with any sequence of dicts.
     """
 
-    __slots__ = ("_urls", "_pages", "_tier_names", "_tier_codes", "_ends", "_clicks", "_depth", "_share")
+    __slots__ = ("_clicks", "_depth", "_ends", "_pages", "_share", "_tier_codes", "_tier_names", "_urls")
 
     def __init__(self, urls: list[str], tiers: list[str], pages: np.ndarray, ends: np.ndarray,
                  clicks: np.ndarray, depth: np.ndarray, share: np.ndarray | None = None):
@@ -160,7 +160,7 @@ class EntryRows(Sequence):
 class _ByUrl(Mapping):
     """Entry page URL -> its row of an :class:`EntryRows` (or one key of it)."""
 
-    __slots__ = ("_rows", "_key")
+    __slots__ = ("_key", "_rows")
 
     def __init__(self, rows: EntryRows, key: str | None):
         self._rows, self._key = rows, key
@@ -203,7 +203,7 @@ class LinkScores(Mapping):
     float object). A lookup bisects the sorted ``urls``; ``items()`` and ``values()`` read the
     array in order (no lookup per page)."""
 
-    __slots__ = ("_urls", "_scores")
+    __slots__ = ("_scores", "_urls")
 
     def __init__(self, urls: list[str], scores: np.ndarray):
         self._urls = urls
