@@ -800,8 +800,7 @@ def _row(old, new, digits: int = 6) -> dict:
     return {"old": old, "new": new, "delta": delta}
 
 
-def _mean(rows, key) -> float | None:
-    values = [r[key] for r in rows if r.get(key) is not None]
+def _mean(values: list) -> float | None:
     return round(sum(values) / len(values), 6) if values else None
 
 
@@ -810,21 +809,28 @@ def _metric_rows(m: dict | None) -> dict:
     if not m:
         return {}
     site = m.get("site") or {}
-    blog = [e for e in m.get("entries") or () if e.get("tier") == BLOG]
+    blog = {"conversion": [], "social_leak": []}  # (the blog rows' two figures: the rows one at a time, none kept)
+    for e in m.get("entries") or ():
+        if e.get("tier") == BLOG:
+            for key, values in blog.items():
+                if e.get(key) is not None:
+                    values.append(e[key])
     return {"conversion": site.get("conversion"), "social_leak": site.get("social_leak"),
             "clicks_to_conversion": site.get("clicks_to_conversion"), "conversion_depth": site.get("conversion_depth"),
             "unreachable_posts": len(site.get("unreachable_posts") or ()) if site else None,
-            "blog_conversion": _mean(blog, "conversion"), "blog_social_leak": _mean(blog, "social_leak")}
+            "blog_conversion": _mean(blog["conversion"]), "blog_social_leak": _mean(blog["social_leak"])}
 
 
 def _metrics(old: _Side, new: _Side) -> dict:
+    from analysis.entries import by_url
+
     a, b = _metric_rows(old.metrics), _metric_rows(new.metrics)
     site = {name: _row(a.get(name), b.get(name)) for name in
             ("conversion", "social_leak", "clicks_to_conversion", "conversion_depth", "unreachable_posts")}
     blog = {"conversion": _row(a.get("blog_conversion"), b.get("blog_conversion")),
             "social_leak": _row(a.get("blog_social_leak"), b.get("blog_social_leak"))}
-    entries_a = {e["url"]: e for e in (old.metrics or {}).get("entries") or ()}
-    entries_b = {e["url"]: e for e in (new.metrics or {}).get("entries") or ()}
+    entries_a = by_url((old.metrics or {}).get("entries") or ())  # (a view's: a lookup, no dict of every row)
+    entries_b = by_url((new.metrics or {}).get("entries") or ())
     landing = []
     for url in dict.fromkeys(new.landing + old.landing):
         ea, eb = entries_a.get(url) or {}, entries_b.get(url) or {}

@@ -1117,19 +1117,17 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     with np.errstate(divide="ignore", invalid="ignore"):
         clicks = np.where((depth >= 0) & (b > 0), visits / b, np.nan)  # an offer: 0 / 1
 
-    shared: dict = {}  # (a float object per distinct value, not one per entry and column)
-    columns = [_numbers(col, shared) for col in ends[entries].T] + [_numbers(clicks[entries], shared)]
-    per_entry = [{"url": walk.urls[i], "tier": walk.tiers[i], "conversion": c, "social_leak": s, "external": x,
-                  "exit": e, "clicks_to_conversion": k, "conversion_depth": int(depth[i]) if depth[i] >= 0 else None}
-                 for i, c, s, x, e, k in zip(entries.tolist(), *columns)]
-    if weighted == "visits":  # the share of the real entries each starts (what the report's 100 visitors split by)
-        for row, part in zip(per_entry, _numbers(share, shared)):
-            row["share"] = part
+    # the per-entry rows and the link scores as columns behind read-only views (analysis.entries):
+    # a few bytes a page, not a dict per entry page and a dict entry per page
+    from analysis.entries import EntryRows, LinkScores
+    per_entry = EntryRows(walk.urls, walk.tiers, entries, ends[entries], clicks[entries], depth[entries],
+                          share if weighted == "visits" else None)  # (share: what the report's 100 visitors split by)
+    del ends, b, clicks, visits, depth
     from analysis.plan import action_plan
     plan = action_plan(g, findings, {"site": site, "entries": per_entry, "effects": effects})
     logger.debug("funnel metrics done in %.1f s", time.monotonic() - started)
     return {"site": site, "entries": per_entry, "fix_first": plan,
-            "link_score": dict(zip(walk.urls, _shared_floats(np.round(scores, SCORE_DIGITS).tolist(), {})))}
+            "link_score": LinkScores(walk.urls, np.round(scores, SCORE_DIGITS))}
 
 
 def entry_shares(walk: Walk, entries: np.ndarray, visits: dict[str, float] | None = None
@@ -1454,6 +1452,7 @@ def social_entry(g, entries: list[dict]) -> dict | None:
     >>> [(e["profile"], e["lands_on"]) for e in s["each"]]
     [('https://bsky.app/profile/a.example', 'https://a.example/blog/'), ('https://mastodon.social/@a', 'https://a.example/')]
     """
+    from analysis.entries import by_url
     from analysis.profiles import BLOG_, MISSING, NOWHERE, SITE_, UNREADABLE, profile_verdicts
 
     try:
@@ -1462,7 +1461,7 @@ def social_entry(g, entries: list[dict]) -> dict | None:
         return None
     if not verdicts:
         return None
-    conversion = {e["url"]: e.get("conversion") for e in entries}
+    conversion = by_url(entries, "conversion")  # (of the columns: no dict of every entry page)
     each = []
     for v in verdicts:
         if v.state not in (BLOG_, SITE_, NOWHERE):

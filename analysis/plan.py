@@ -147,7 +147,9 @@ def audience(entries: list[dict]) -> str:
     >>> audience([{"tier": "site"}, {"tier": "site"}]), audience([{"tier": "blog"}, {"tier": "site"}, {"tier": "site"}])
     ('the entry pages', 'the blog or the site')
     """
-    blog = sum(1 for e in entries if e.get("tier") == "blog")
+    column = getattr(entries, "column", None)  # (the metrics' columns: analysis.entries, no dict per row)
+    blog = (column("tier").count("blog") if column is not None else
+            sum(1 for e in entries if e.get("tier") == "blog"))
     site = len(entries) - blog
     if not site:
         return "the blog"

@@ -7,16 +7,22 @@ address, ``https://twitter.com/acme`` the business's profile (linked from its ch
 """
 from __future__ import annotations
 
+import gc
+import io
 import json
 import re
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from analysis import metrics
-from analysis.graph import graph_from
+from analysis.formats.json import write_json
+from analysis.graph import build_graph, dedupe_key, graph_from
 from analysis.metrics import funnel_metrics, parse_weights
 from analysis.rules import run_rules
+from crawler.store import Store
+from crawler.urls import origin_aliases
 
 S = "https://a.example/"
 PRICING, ABOUT, TW = S + "pricing/", S + "about/", "https://twitter.com/acme"
@@ -33,6 +39,12 @@ def graph(pages, links):
 
 def run(g, **kw) -> dict:
     return funnel_metrics(g, run_rules(g), **kw)
+
+
+def json_text(value) -> str:
+    out = io.StringIO()
+    write_json(value, out)
+    return out.getvalue()
 
 
 def entry(m: dict, url: str) -> dict:
@@ -56,7 +68,7 @@ def test_two_page_chain():
     assert m["site"]["conversion"] == pytest.approx(0.7225)
     assert m["site"]["clicks_to_conversion"] == pytest.approx(2.0)
     assert set(m) == {"site", "entries", "fix_first", "link_score"}
-    assert json.loads(json.dumps(m)) == m  # JSON-ready: plain numbers, no numpy types
+    assert json.loads(json_text(m)) == m  # JSON-ready: plain numbers, no numpy types (as the JSON report writes it)
 
 
 def test_footer_icon_and_body_pricing_link_weights_matter():
@@ -308,6 +320,56 @@ def test_entry_regex_overrides_and_no_entry():
     assert none["site"]["entries"] == 0 and none["site"]["conversion"] is None
     with pytest.raises(ValueError, match="--entry: not a regular expression"):
         run(g, entry="(")
+
+
+def test_entry_rows_and_link_scores_read_as_before_held_as_columns():
+    """A blog of 5,000 posts in a ring, each linking the next: the odd ones also link pricing
+    (body, 1) and the profile (footer, 0.2). From an odd post a visitor converts at once with
+    p = d / 2.2, or goes on to the even post and back to an odd one with q = d * d / 2.2:
+    conversion d / (2.2 - d^2) = 0.85 / 1.4775, social leak 0.17 / 1.4775, and converting takes
+    1 + 2q / (1 - q) clicks. Every odd post reads the same row, the JSON report writes the rows
+    and scores as the list and dict they read as, and they are held as columns: well under 100
+    bytes a page (a dict per entry row and a dict entry per page held ~300)."""
+    site, blog = [S], [S + "blog/"]
+    store = Store(":memory:")  # (graph_from reads every link per page: 5,000 pages a few seconds)
+    crawl_id = store.create_crawl(site, {"site": site, "blog": blog})
+    aliases = origin_aliases(site + blog)
+    store.set_origins(crawl_id, aliases)
+    posts = [f"{S}blog/p{i:05d}/" for i in range(5000)]
+    pages = {S: [(PRICING, "main", "other"), (posts[0], "main", "other")]}
+    for i, url in enumerate(posts):
+        pages[url] = [(posts[(i + 1) % 5000], "main", "other")] + (
+            [(PRICING, "main", "other"), (TW, "footer", "profile")] if i % 2 else [])
+    for url, links in pages.items():
+        store.write_page(crawl_id, page(url), [(url, t, dedupe_key(t, aliases), None, "a", "href", "", region, "", 0,
+                                                kind, 1) for t, region, kind in links])
+    g = build_graph(store, crawl_id)
+    tracemalloc.start()
+    try:
+        m = funnel_metrics(g)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+        rows, scores = m["entries"], m["link_score"]
+        q = D * D / 2.2
+        odd = {"url": posts[1], "tier": "blog", "conversion": pytest.approx(0.85 / 1.4775, abs=1e-6),
+               "social_leak": pytest.approx(0.17 / 1.4775, abs=1e-6), "external": 0.0,
+               "exit": pytest.approx(0.4575 / 1.4775, abs=1e-6),
+               "clicks_to_conversion": pytest.approx(1 + 2 * q / (1 - q), abs=1e-6), "conversion_depth": 1}
+        assert len(rows) == m["site"]["entries"] == 5001 and len(scores) == 5001
+        assert [rows[0]["url"], rows[1]["url"], rows[-1]["url"]] == [S, posts[0], posts[-1]]
+        assert rows[2] == odd and rows[1]["conversion_depth"] == 2
+        assert rows[1]["conversion"] == pytest.approx(D * 0.85 / 1.4775, abs=1e-6)
+        assert all(e == {**rows[2], "url": e["url"]} for e in rows[2::2]) and len(rows[2::2]) == 2500
+        assert [e["url"] for e in rows] == [S, *posts] == list(scores)
+        assert json.loads(json_text({"entries": rows, "link_score": scores})) == {"entries": list(rows),
+                                                                                "link_score": dict(scores.items())}
+        assert json_text(rows) == json.dumps(list(rows)) and json_text(scores) == json.dumps(dict(scores.items()))
+        assert scores[posts[1]] == dict(scores.items())[posts[1]] and posts[1] + "x" not in scores
+        del m["entries"], m["link_score"], rows, scores
+        gc.collect()
+        assert (held - tracemalloc.get_traced_memory()[0]) / 5001 < 100
+    finally:
+        tracemalloc.stop()
 
 
 @pytest.mark.parametrize("text, message", [

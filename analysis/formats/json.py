@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping, Sequence
+from itertools import islice
 from typing import TextIO
 
 from analysis.status import BROKEN
@@ -130,33 +132,75 @@ def finding_dict(f, cap: int | None = None) -> dict:
 def write_json(value, out: TextIO, depth: int = 2, batch: int = 1_000) -> None:
     """``json.dump(value, out)``, byte for byte, written a piece at a time: the items of the
     dicts and lists down to ``depth`` levels ``batch`` at a time (``json.dump`` builds a list of
-    every token first: 13 million small strings for the metrics of a million pages).
+    every token first: 13 million small strings for the metrics of a million pages). A read-only
+    ``Mapping`` with string keys or ``Sequence`` that is no dict or list (the metrics' columns:
+    :mod:`analysis.entries`; ``json`` knows neither) is written as the dict or list it reads as,
+    its items read ``batch`` at a time (never all at once), at any depth in the dicts and lists
+    that hold it directly.
 
     >>> import io
+    >>> from analysis.entries import EntryRows, LinkScores
+    >>> rows = EntryRows(["a", "b", "c"], ["blog"] * 3, [0, 2], [[0.5, 0.25, 0, 0.25], [1, 0, 0, 0]], [1.0, 0.0], [1, 0])
     >>> for v in ({"site": {"a": 1.5, "b": None, "c": -0.0}, "entries": [{"u": "\u00e9"}] * 3, "k": {}, "s": {"x": 1, "y": [2]}},
     ...           {"a": [1], 3: [True]}, None, [1, 2, 3]):
     ...     buf = io.StringIO(); write_json(v, buf, batch=2); assert buf.getvalue() == json.dumps(v), v
+    >>> for depth in (0, 1, 2):
+    ...     for v in ({"entries": rows, "link_score": LinkScores(["a", "b", "c"], [0.0, 65.1, 100.0]), "none": rows[:0]},
+    ...               {"e": EntryRows([], [], [], [], [], []), "s": LinkScores([], []), "x": {"y": [1]}}):
+    ...         buf = io.StringIO(); write_json(v, buf, depth, batch=2)
+    ...         assert buf.getvalue() == json.dumps({k: list(x) if isinstance(x, Sequence) else dict(x)
+    ...                                              for k, x in v.items()}), (depth, v)
+    ...     buf = io.StringIO(); write_json([rows, 1], buf, depth); assert buf.getvalue() == json.dumps([list(rows), 1])
+    >>> buf = io.StringIO(); write_json({"link_score": LinkScores(["a", "b"], [0.0, 65.1])}, buf); buf.getvalue()
+    '{"link_score": {"a": 0.0, "b": 65.1}}'
     """
     dumps = json.dumps
-    if depth and isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+    if isinstance(value, Mapping) and not isinstance(value, dict):
+        # a view: its items batch at a time, whatever the depth (dumps would refuse it)
+        out.write("{")
+        items, first = iter(value.items()), True
+        while chunk := list(islice(items, batch)):
+            out.write(("" if first else ", ") + ", ".join(f"{dumps(k)}: {dumps(v)}" for k, v in chunk))
+            first = False
+        out.write("}")
+    elif _view(value):
+        out.write("[")
+        rows, first = iter(value), True
+        while chunk := list(islice(rows, batch)):
+            out.write(("" if first else ", ") + ", ".join(map(dumps, chunk)))
+            first = False
+        out.write("]")
+    elif isinstance(value, dict) and value and all(isinstance(k, str) for k in value) and (
+            depth or any(map(_view, value.values()))):
         items = list(value.items())
         out.write("{")
-        if depth == 1 or len(items) > batch:
+        if (depth == 1 or len(items) > batch) and not any(_view(v) for _, v in items):
             for start in range(0, len(items), batch):
                 out.write((", " if start else "") + ", ".join(
                     f"{dumps(k)}: {dumps(v)}" for k, v in items[start:start + batch]))
         else:
             for i, (k, v) in enumerate(items):
                 out.write((", " if i else "") + dumps(k) + ": ")
-                write_json(v, out, depth - 1, batch)
+                write_json(v, out, max(depth - 1, 0), batch)
         out.write("}")
-    elif depth and isinstance(value, list) and value:
+    elif isinstance(value, list) and value and (depth or any(map(_view, value))):
         out.write("[")
-        for start in range(0, len(value), batch):
-            out.write((", " if start else "") + ", ".join(map(dumps, value[start:start + batch])))
+        if not any(map(_view, value)):
+            for start in range(0, len(value), batch):
+                out.write((", " if start else "") + ", ".join(map(dumps, value[start:start + batch])))
+        else:
+            for i, v in enumerate(value):
+                out.write(", " if i else "")
+                write_json(v, out, max(depth - 1, 0), batch)
         out.write("]")
     else:
         out.write(dumps(value))
+
+
+def _view(value) -> bool:
+    """A read-only ``Mapping`` or ``Sequence`` that is no dict, list, tuple or string (one of
+    :mod:`analysis.entries`): :func:`write_json` writes it, ``json`` cannot."""
+    return (isinstance(value, (Mapping, Sequence)) and not isinstance(value, (dict, list, tuple, str, bytes, bytearray)))
 
 
 def page_dict(url: str, d: dict) -> dict:
