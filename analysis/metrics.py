@@ -79,7 +79,9 @@ Screaming Frog's Link Score a step on the scale is a factor, not a difference, b
 relative to this crawl.
 
 The links are streamed from the store once into arrays of ints (no Python object per link);
-the matrices are ``scipy.sparse``.
+the matrices are ``scipy.sparse``. What the metrics read of the nodes and the findings is read
+first (:func:`read_nodes`, :func:`fix_inputs`): a big crawl's graph nodes and findings are then
+parked in a file while the links are walked and the chain solved (:mod:`analysis.parking`).
 """
 from __future__ import annotations
 
@@ -349,10 +351,10 @@ class _Plan:
     number (``page_of``, -1: none walked), where a click on a link to it leads (``dest``), its
     social account's number in ``accounts`` (-1: none a fix-first group is about), and the
     fix-first groups (``social``, ``blog`` by URL id); ``size``: the graph's URLs. ``url_of``
-    is kept only for the per-link walk (a store of schema 1, or ``chunked=False``), which reads
-    the nodes as it goes."""
+    and ``index`` (URL -> page number) are kept only for the per-link walk (a store of schema 1,
+    or ``chunked=False``), which reads the nodes as it goes."""
     __slots__ = ("size", "chunked", "page_of", "dest", "account", "accounts", "site_page", "code_of", "social",
-                 "blog", "url_of")
+                 "blog", "url_of", "index")
 
 
 def read_nodes(g, findings=(), weights: dict[str, float] | None = None, chunked: bool = True) -> tuple[Walk, _Plan]:
@@ -391,7 +393,7 @@ def read_nodes(g, findings=(), weights: dict[str, float] | None = None, chunked:
             for i, url in enumerate(url_of):
                 if url is not None:
                     plan.page_of[i] = index.get(url, -1)
-        plan.dest = index  # (the per-link walk finds destinations as it goes)
+        plan.index = index  # (the per-link walk finds destinations as it goes)
         return head, plan
     # every URL's destination and account now, by its id: the link pass reads no node
     scope = g.graph["scope"]
@@ -436,10 +438,10 @@ def read_links(g, head: Walk, plan: _Plan, owned: bool = False) -> Walk:
         sums = _Sums(n, head.table) if owned else None
         _walk_chunks(g, plan, n, src, dst, codes, grouped, group, sums)
     elif plan.url_of is not None:
-        _walk_rows(g, plan.dest, n, plan.url_of, plan.page_of, array("i", [-1]) * len(plan.url_of), plan.site_page,
+        _walk_rows(g, plan.index, n, plan.url_of, plan.page_of, array("i", [-1]) * len(plan.url_of), plan.site_page,
                    plan.code_of, plan.social, plan.blog, src, dst, codes, grouped, group)
     else:  # a store of schema 1 names URLs by their text
-        index = plan.dest
+        index = plan.index
         _walk_rows(g, index, n, _SAME, defaultdict(lambda: -1, index), defaultdict(lambda: -1), plan.site_page,
                    plan.code_of, plan.social, plan.blog, src, dst, codes, grouped, group)
     if sums is not None:
