@@ -301,7 +301,35 @@ def _account(cache: dict, key_id: int, url_of, nodes, scope):
     return account
 
 
-def _destination(g, key: str, index: dict[str, int], n: int) -> int:
+class _SortedIndex:
+    """``index.get(url)``: the number of ``url`` in the sorted list ``urls``, by bisection (None if
+    it is not there), without a dict of every page; :meth:`remember` finds a URL's and keeps it
+    for the next :meth:`get` of the same URL (a link target's own page, then where it lands).
+
+    >>> index = _SortedIndex(["a", "c", "d"])
+    >>> index.get("c"), index.get("b"), index.remember("d", True), index.get("d"), index.remember("a", False)
+    (1, None, 2, 2, None)
+    """
+    __slots__ = ("urls", "last", "page")
+
+    def __init__(self, urls: list[str]):
+        self.urls, self.last, self.page = urls, None, None
+
+    def get(self, url: str, default=None):
+        if url == self.last:
+            return default if self.page is None else self.page
+        i = bisect.bisect_left(self.urls, url)
+        return i if i < len(self.urls) and self.urls[i] == url else default
+
+    def remember(self, url: str, listed: bool) -> int | None:
+        """The number of ``url`` if ``listed`` (None otherwise: not looked up), kept for :meth:`get`."""
+        self.last = None
+        page = self.get(url) if listed else None
+        self.last, self.page = url, page
+        return page
+
+
+def _destination(g, key: str, index, n: int) -> int:
     """Where a click on a link to ``key`` leads: a page's number, or ``n + `` an end."""
     nodes = g.node_data
     node = nodes.get(key)
@@ -367,8 +395,18 @@ def read_nodes(g, findings=(), weights: dict[str, float] | None = None, chunked:
     nodes = g.node_data
     plan = _Plan()
     plan.size = len(nodes)
-    urls = sorted(url for url, data in nodes.items() if _in_walk(data))
-    index = {url: i for i, url in enumerate(urls)}
+    # the walked pages sorted, and each one's position in the node order (how walk.urls is found
+    # again once the nodes were parked): no dict of every page (a million pages: ~80 MiB)
+    walked, at = [], array("q")
+    for position, (url, data) in enumerate(nodes.items()):
+        if _in_walk(data):
+            walked.append(url)
+            at.append(position)
+    order = sorted(range(len(walked)), key=walked.__getitem__)
+    urls = [walked[j] for j in order]
+    positions = np.frombuffer(at, np.int64)[np.array(order, np.int64)] if order else np.zeros(0, np.int64)
+    del walked, at, order
+    index = _SortedIndex(urls)
     n = len(urls)
     tiers = [nodes[u].get("tier") for u in urls]
     plan.site_page = bytes(t == SITE for t in tiers)
@@ -387,6 +425,7 @@ def read_nodes(g, findings=(), weights: dict[str, float] | None = None, chunked:
     url_of = g.store.url_table(nodes)
     plan.chunked = chunked and url_of is not None
     if not plan.chunked:
+        index = {url: i for i, url in enumerate(urls)}  # (the per-link walk looks its pages up as it goes)
         plan.url_of, plan.page_of = url_of, None
         if url_of is not None:
             plan.page_of = array("i", [-1]) * len(url_of)  # id -> page number, -1: not a page walked
@@ -401,15 +440,20 @@ def read_nodes(g, findings=(), weights: dict[str, float] | None = None, chunked:
     accounts = plan.accounts = list(wanted)
     number = {account: i for i, account in enumerate(accounts)}
     targets = {url for per in blog.values() for url in per}
+    # a URL can be one of those accounts only if it holds its handle (the last path segment, lower-cased,
+    # before any @instance or query; an unnamed one's URL itself): the share intents skip profile_id
+    needles = tuple({(a[1][1] if isinstance(a[1], tuple) else a[1]).split("?")[0].split("@")[0].lower()
+                     for a in wanted})
     id_of: dict[str, int] = {}
     page_of, dest = array("i", [-1]) * len(url_of), array("i", [n + EXIT]) * len(url_of)
     account = array("i", [-1]) * len(url_of) if wanted else None
     for i, url in enumerate(url_of):
         if url is None:
             continue
-        page_of[i] = index.get(url, -1)
+        page = index.remember(url, _in_walk(nodes[url]))
+        page_of[i] = -1 if page is None else page
         dest[i] = _destination(g, url, index, n)
-        if account is not None and nodes[url].get("tier") == SOCIAL:
+        if account is not None and nodes[url].get("tier") == SOCIAL and any(h in url.lower() for h in needles):
             account[i] = number.get((PROFILE, scope.profile_id(url) or url), -1)
         if url in targets:
             id_of[url] = i
@@ -417,11 +461,6 @@ def read_nodes(g, findings=(), weights: dict[str, float] | None = None, chunked:
     plan.blog = {region: {id_of[url]: f for url, f in per.items() if url in id_of} for region, per in blog.items()}
     plan.url_of = None
     del url_of
-    positions = np.zeros(n, np.int64)
-    for position, url in enumerate(nodes):
-        i = index.get(url)
-        if i is not None:
-            positions[i] = position
     head.nodes = positions
     return head, plan
 
