@@ -1095,13 +1095,12 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     parking = None
     if walk.nodes is not None and len(g) >= parking_module.PARK_URLS and isinstance(findings, list):
         parking = parking_module.Parking(g, findings)
-        urls, walk.urls = walk.urls, _Away(walk.n)  # (the node keys: found again by walk.nodes)
+        walk.urls = _Away(walk.n)  # (the node keys, let go before parking: found again by walk.nodes)
         try:
             parking.park()
         except OSError as exc:  # (a full disk: the metrics as before, the graph held)
             logger.warning("funnel metrics: the graph could not be parked (%s): it is held", exc)
-            parking, walk.urls = None, urls
-        del urls
+            parking, walk.urls = None, _urls_at(g, walk.nodes)
     try:
         walk = read_links(g, walk, plan, owned=True)
         del plan

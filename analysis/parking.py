@@ -147,7 +147,15 @@ class Parking:
                 skeleton = copy.copy(f)
                 for name in ("sources", "locations", "detail"):
                     setattr(skeleton, name, _skeleton(getattr(f, name), lists, index))
-                pickler.dump((skeleton, lists[done:]))
+                more = lists[done:]
+                pickler.dump((skeleton, len(more)))
+                for items in more:  # a list of a million URLs a chunk at a time: read back, no more held at once
+                    if len(items) > CHUNK and all(type(item) is str for item in items):
+                        pickler.dump(-len(items))
+                        for start in range(0, len(items), CHUNK):
+                            pickler.dump(items[start:start + CHUNK])
+                    else:
+                        pickler.dump(items)
 
     def unpark(self) -> None:
         if self.file is None:
@@ -181,7 +189,15 @@ class Parking:
                 lists: list = []
                 for _ in range(unpickler.load()):
                     f, more = unpickler.load()
-                    lists += [_reshare(items) for items in more]  # (a list shared by several: interned once)
+                    for _ in range(more):  # (a list shared by several: interned once)
+                        items = unpickler.load()
+                        if type(items) is int:  # (a long list of URLs, in chunks)
+                            whole: list = []
+                            while len(whole) < -items:
+                                whole += map(intern, unpickler.load())
+                            lists.append(whole)
+                        else:
+                            lists.append(_reshare(items))
                     f.target = _reshare(f.target)
                     for name in ("sources", "locations", "detail"):
                         setattr(f, name, _restore(getattr(f, name), lists))

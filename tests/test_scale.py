@@ -310,12 +310,18 @@ def _walked_graph():
     return graph_from(pages, LINKS, site=[S])
 
 
-def test_a_parked_graph_and_its_findings_come_back_the_same(tmp_path):
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_a_parked_graph_and_its_findings_come_back_the_same(tmp_path, monkeypatch, chunk):
     """analysis.parking: the nodes (their order, type, attributes, shared attribute dicts) and the
     findings (their pages and locations) written to a file beside the store and read back in place;
-    the findings' URLs are the node keys' own strings again."""
+    the findings' URLs are the node keys' own strings again. With ``chunk`` 1, every node and every
+    list of URLs longer than one goes a chunk at a time (how a million-page finding's pages do)."""
+    from analysis import parking
     from analysis.graph import TargetData
     from analysis.parking import Parking
+
+    if chunk is not None:
+        monkeypatch.setattr(parking, "CHUNK", chunk)
 
     g = _walked_graph()
     findings = run_rules(g)
