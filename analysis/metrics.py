@@ -402,9 +402,10 @@ def read_nodes(g, findings=(), weights: dict[str, float] | None = None, chunked:
         if _in_walk(data):
             walked.append(url)
             at.append(position)
-    order = sorted(range(len(walked)), key=walked.__getitem__)
-    urls = [walked[j] for j in order]
-    positions = np.frombuffer(at, np.int64)[np.array(order, np.int64)] if order else np.zeros(0, np.int64)
+    walked = np.array(walked, object)  # (sorted by numpy: no int object a page)
+    order = np.argsort(walked, kind="stable")
+    urls = walked[order].tolist()
+    positions = np.frombuffer(at, np.int64)[order] if len(order) else np.zeros(0, np.int64)
     del walked, at, order
     index = _SortedIndex(urls)
     n = len(urls)
@@ -992,14 +993,16 @@ def entry_pages(g, walk: Walk, entry: str | None = None) -> np.ndarray:
         except re.error as exc:
             raise ValueError(f"--entry: not a regular expression: {entry!r} ({exc})") from None
         return np.array([i for i, url in enumerate(walk.urls) if pattern.search(url)], np.int64)
-    chosen = {i for i, tier in enumerate(walk.tiers) if tier == BLOG and not blank(g, walk.urls[i])}
+    # (a byte a page: not a set of a million numbers)
+    chosen = np.fromiter((tier == BLOG and not blank(g, url) for url, tier in zip(walk.urls, walk.tiers)), bool,
+                         walk.n)
     for target in g.graph["crawl"]["targets"]:
         key = g.graph["key"](target)
         if key in g:
             i = _page_number(walk, landing_page(g, key))  # (no index of a million pages for a few targets)
             if i is not None:
-                chosen.add(i)
-    return np.array(sorted(chosen), np.int64)
+                chosen[i] = True
+    return np.flatnonzero(chosen).astype(np.int64)
 
 
 def _number(value) -> float | None:
