@@ -42,6 +42,23 @@ def rule(rule_id: str):
     return register
 
 
+def id_column(column):
+    """A column of store ids (``array("q")``, :meth:`crawler.store.Store.url_id_column`) as a numpy
+    array (the same memory); a store of schema 1's URLs (a list) as an array of objects.
+
+    >>> from array import array
+    >>> id_column(array("q", [3, -1])).tolist(), id_column(["https://a.example/"]).dtype
+    ([3, -1], dtype('O'))
+    """
+    import numpy as np
+
+    if isinstance(column, list):
+        out = np.empty(len(column), object)
+        out[:] = column
+        return out
+    return np.frombuffer(column, np.int64) if len(column) else np.zeros(0, np.int64)
+
+
 def _is_owned_page(data) -> bool:
     """An owned HTML page that was read (a ``<meta refresh>`` stub is a redirect, not a page)."""
     return data.get("tier") in OWNED and data.get("role") == "page" and bool(data.get("parsed")) and not data.get("stub")

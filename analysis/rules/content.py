@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from sys import intern
 
+import numpy as np
+
 from analysis.blog import LISTING_ARTICLES, _is_archive, _path
 from analysis.findings import Finding
 from analysis.graph import blank
 from analysis.rules.common import (FORWARD_TAGS, NAV_TAGS, REGION_WORDS, _Group, _owned_page_tiers, _owned_pages,
-                                   _plural, _tier_keys, rule)
+                                   _plural, _tier_keys, id_column, rule)
 from analysis.status import BROKEN
 from crawler.scope import BLOG, SITE
 from crawler.signals import LEAD_PURPOSES
@@ -62,16 +64,20 @@ def dead_end(g):
              and not data.get("lead_form") and not data.get("conversion")  # a post with a signup form offers something
              and not blank(g, page)]  # an empty file is no post
     site = _tier_keys(g, SITE)
-    forward = set()
-    if posts and site:  # at most two queries for all the posts, not one per post
-        forward = g.store.linking_sources(g.crawl_id, site, posts, sorted(FORWARD_TAGS))
-        rest = [page for page in posts if page not in forward]
+    if not posts:
+        return
+    forward = np.zeros(len(posts), bool)
+    if site:  # at most two queries for all the posts, not one per post; the posts by their store ids
+        ids = id_column(g.store.url_id_column(posts))
+        forward = np.isin(ids, id_column(g.store.linking_source_ids(g.crawl_id, site, posts, sorted(FORWARD_TAGS))))
+        rest = [posts[i] for i in np.flatnonzero(~forward).tolist()]
         offers_ = [url for url in site if g.nodes[url].get("conversion")] if rest else ()
         if offers_:  # a form that signs up or buys (a comment form leads nowhere)
-            forward |= g.store.linking_sources(g.crawl_id, offers_, rest, ["form"])
-    for page in posts:
-        if page not in forward:
-            groups[scope.blog_root(page)].add(page, None, "medium")
+            forward |= np.isin(ids, id_column(g.store.linking_source_ids(g.crawl_id, offers_, rest, ["form"])))
+        del ids
+    for i in np.flatnonzero(~forward).tolist():
+        page = posts[i]
+        groups[scope.blog_root(page)].add(page, None, "medium")
     for root, grp in groups.items():
         n = len(grp.sources)
         yield Finding("dead-end", "medium", root, f"{_plural(n, 'blog page')} with no link to the site: no call "
@@ -168,21 +174,21 @@ def _text_links(g, posts, keys):
     return np.concatenate(sources), np.concatenate(keys), np.concatenate(body)
 
 
-def _in_text(sources, keys, body, floor: float) -> set:
-    """The sources of ``_text_links``' links that lead somewhere: a link to another page that is
-    not one the template puts in the body of most posts (a key linked from the body of at least
-    ``floor`` posts).
+def _in_text(sources, keys, body, floor: float):
+    """The sources of ``_text_links``' links that lead somewhere, each once (an array, sorted): a
+    link to another page that is not one the template puts in the body of most posts (a key linked
+    from the body of at least ``floor`` posts).
 
     >>> import numpy as np
     >>> s, k = np.array([1, 1, 2, 2, 3, 3]), np.array([9, 8, 9, 9, 9, 3])
     >>> body = np.array([True, True, True, True, True, False])
-    >>> sorted(_in_text(s, k, body, 3)), sorted(_in_text(s.astype(str).astype(object), k.astype(str).astype(object), body, 3))
+    >>> _in_text(s, k, body, 3).tolist(), _in_text(s.astype(str).astype(object), k.astype(str).astype(object), body, 3).tolist()
     ([1], ['1'])
     """
     import numpy as np
 
     if not len(sources):
-        return set()
+        return sources
     # each key: the posts that link it in their body (a post linking it twice counts once)
     if sources.dtype == object:  # (URLs: a store of schema 1)
         per_key = Counter(key for _, key in set(zip(sources[body].tolist(), keys[body].tolist())))
@@ -193,7 +199,7 @@ def _in_text(sources, keys, body, floor: float) -> set:
         linked, counts = np.unique(pairs >> 32, return_counts=True)
         hit = np.isin(keys, linked[counts >= floor])
     moving = (keys != sources) & ~(body & hit)  # (a self link: "skip to content")
-    return set(sources[moving].tolist())
+    return np.unique(sources[moving])
 
 
 def _is_post(scope, url: str, data) -> bool:
@@ -238,14 +244,14 @@ def content_dead_end(g):
     [('content-dead-end', 'https://a.example/blog/', "1 of 2 posts links to nothing of yours in its text; the template's nav is its only way on", ['https://a.example/blog/p/'])]
     """
     scope = g.graph["scope"]
-    posts = {page: data for page, data in _owned_pages(g)
-             if data["tier"] == BLOG and data.get("verdict") == "ok" and _is_post(scope, page, data)}
+    posts = [page for page, data in _owned_pages(g)
+             if data["tier"] == BLOG and data.get("verdict") == "ok" and _is_post(scope, page, data)]
     if not posts:
         return
     nodes = g.node_data
     # A blog page holding a lead form is an offer, unless most posts hold one: the template's
     # newsletter form (a post linking another post has not led anywhere).
-    forms = sum(1 for data in posts.values() if data.get("lead_form")) < TEMPLATE_SHARE * len(posts)
+    forms = sum(1 for page in posts if nodes[page].get("lead_form")) < TEMPLATE_SHARE * len(posts)
     # (a broken link or a file is no way on: an image a post links as well as shows, a PDF)
     forward = [url for url, data in nodes.items() if (data.get("tier") in FORWARD_TIERS or (
         data.get("tier") == BLOG and (data.get("conversion") or (forms and data.get("lead_form")))))
@@ -253,19 +259,21 @@ def content_dead_end(g):
     if not forward:
         return
     # which body links the template puts on most posts, then each post's text: one query read
-    # twice, the links in the text only, by the URLs' ids (no string read per link)
-    in_text = _in_text(*_text_links(g, posts, forward), max(TEMPLATE_MIN_POSTS, TEMPLATE_SHARE * len(posts)))
-    ids = g.store.url_ids(posts)
-    in_text = {url for url in posts if ids.get(url) in in_text}
-    linked = g.store.linking_sources(g.crawl_id, forward, list(posts), sorted(NAV_TAGS))
-    in_text |= _offering_in_text(g, {p: d for p, d in posts.items() if p in linked and p not in in_text})
+    # twice, the links in the text only, by the URLs' ids (no string read per link); the posts as
+    # an array of their ids, in their order, masked (only the posts found become strings)
+    moving = _in_text(*_text_links(g, posts, forward), max(TEMPLATE_MIN_POSTS, TEMPLATE_SHARE * len(posts)))
+    ids = id_column(g.store.url_id_column(posts))
+    dead = np.isin(ids, id_column(g.store.linking_source_ids(g.crawl_id, forward, posts, sorted(NAV_TAGS))))
+    dead &= ~np.isin(ids, moving)
+    del ids, moving, forward
+    found = np.flatnonzero(dead).tolist()
+    offering = _offering_in_text(g, {posts[i]: nodes[posts[i]] for i in found})
     groups: dict[str, _Group] = defaultdict(_Group)
-    totals: Counter = Counter()
-    for page in posts:
-        root = scope.blog_root(page)
-        totals[root] += 1
-        if page in linked and page not in in_text:
-            groups[root].add(intern(page), None, "medium")
+    totals: Counter = Counter(scope.blog_root(page) for page in posts)
+    for i in found:
+        page = posts[i]
+        if page not in offering:
+            groups[scope.blog_root(page)].add(intern(page), None, "medium")
     for root, grp in groups.items():
         n, total = len(grp.sources), totals[root]
         one = n == 1
