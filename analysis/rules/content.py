@@ -162,7 +162,7 @@ def _text_links(g, posts, keys):
     cur.row_factory = None
     sources, keys, body = [], [], []  # (9 bytes a link: ids are 32-bit)
     while True:
-        batch = cur.fetchmany(1 << 16)
+        batch = cur.fetchmany(1 << 14)
         if not batch:
             break
         rows = np.fromiter(chain.from_iterable(batch), np.int64, 3 * len(batch)).reshape(-1, 3)

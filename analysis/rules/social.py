@@ -87,7 +87,10 @@ def backward_social(g):
             detail["accounts"] = others
         if kind in (SHARE, COMMUNITY) and len(names.get(key, ())) > 1:
             detail["urls"] = sorted(names[key])  # the platform's share endpoints or invitations linked there
-        if kind == PROFILE:
+        if kind == PROFILE and len(by_severity) == 1:  # (every page one severity: its list is the
+            sources.sort()                               # pages' list, sorted, not a second copy)
+            detail["pages_by_severity"] = {split: sources}
+        elif kind == PROFILE:
             detail["pages_by_severity"] = {sev: sorted(pages) for sev, pages in by_severity.items()}
         yield Finding("backward-social", grp.worst(), target, msg, region, sources,
                       grp.locations, detail)
@@ -437,6 +440,9 @@ def _read_social(g, groups_too: bool) -> dict:
         add_url(page)
         add_line(line)
         add_rank(rank)
+    # no rule after the social ones asks what a page offers: the offer pages' cache dropped
+    # (read again if asked; settle() drops it anyway)
+    g.graph.pop("offer_links", None)
     return out
 
 
