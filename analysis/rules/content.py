@@ -35,7 +35,7 @@ def backward_blog(g):
         page, target = intern(page), intern(target)
         root = roots.get(target)
         if root is None:
-            root = roots[target] = scope.blog_root(target)
+            root = roots[target] = intern(scope.blog_root(target))  # (one string a blog, not one a post)
         key = (root, region or "body")
         groups[key].add(page, line, "low")
         linked[key][target] = None

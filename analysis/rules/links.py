@@ -123,7 +123,8 @@ def broken_link(g):
     low: no visitor reaches it.
     """
     found = list(_broken_links(g))
-    sources = {s for f in found if f.severity == "high" for s in f.sources}
+    # the pages of bundled code among the high findings' pages (never a set of all of them)
+    sources = {s for f in found if f.severity == "high" for s in f.sources if BUNDLED.search(s)}
     stray = _stray_files(g, sources) if sources else set()
     for f in found:
         if f.severity == "high" and f.sources and stray.issuperset(f.sources):
@@ -245,8 +246,16 @@ def _missing_sections(g, broken: list[tuple[str, _Group]]):
     by_section: dict[str, list] = defaultdict(list)
     for url, grp in broken:
         by_section[_section(url)].append((url, grp))
-    alive = {_section(u) for u, d in g.nodes(data=True) if d.get("verdict") == "ok" and d.get("role") == "page"}
-    alive |= {u for u, d in g.nodes(data=True) if d.get("verdict") == "ok" and d.get("role") == "page"}
+    # the sections asked about that a page answers in, or is (only those: never a set of every page)
+    asked = {section for section, hits in by_section.items() if len(hits) >= SECTION_MIN and section.count("/") > 3}
+    alive = set()
+    for u, d in g.nodes(data=True) if asked else ():
+        if d.get("verdict") == "ok" and d.get("role") == "page":
+            if u in asked:
+                alive.add(u)
+            section = _section(u)
+            if section in asked:
+                alive.add(section)
     for section, hits in by_section.items():
         if len(hits) < SECTION_MIN or section in alive or section.count("/") <= 3:
             for url, grp in hits:
@@ -741,6 +750,30 @@ def linked_among(g, urls, besides=()) -> set[str]:
                                            besides=besides)}
 
 
+# The asked URLs no page links to, as :data:`LINKED_AMONG` judges: the few left (a URL the store
+# does not hold is linked by none).
+UNLINKED_AMONG = {1: LINKED_AMONG[1].replace(" WHERE EXISTS", " WHERE NOT EXISTS", 1),
+                  2: LINKED_AMONG[2].replace(" CROSS JOIN urls u ON u.url = x.url WHERE EXISTS",
+                                             " LEFT JOIN urls u ON u.url = x.url WHERE NOT EXISTS", 1)}
+assert UNLINKED_AMONG[1] != LINKED_AMONG[1] and UNLINKED_AMONG[2] != LINKED_AMONG[2]
+
+
+def unlinked_among(g, urls, besides=()) -> set[str]:
+    """Those of ``urls`` no crawled page (none of ``besides``) links to, by a link that is no
+    sitemap entry: :func:`linked_among`'s complement, read as such (only the few unlinked URLs
+    read, never the strings of every linked one).
+
+    >>> from analysis.graph import graph_from
+    >>> a = "https://a.example/"
+    >>> g = graph_from([{"url": a, "role": "page", "status": 200, "parsed": 1}],
+    ...                [(a, a + "b", "main", "other"), (a, a, "main", "other")], site=[a])
+    >>> sorted(unlinked_among(g, [a, a + "b", a + "c"])), sorted(unlinked_among(g, [a + "b"], besides=[a]))
+    (['https://a.example/', 'https://a.example/c'], ['https://a.example/b'])
+    """
+    return {url for (url,) in g.store.read(UNLINKED_AMONG, (g.crawl_id, "sitemap", g.crawl_id, "page"), asked=urls,
+                                           besides=besides)}
+
+
 def _unlinked(g, pages) -> set[str]:
     """Those of ``pages`` no crawled page links to, directly or through a redirect or a
     ``<meta refresh>`` stub. A stub is no page a visitor is on (the browser moves on), so its
@@ -758,7 +791,7 @@ def _unlinked(g, pages) -> set[str]:
     ['https://a.example/', 'https://a.example/agency/']
     """
     stubs = [url for url, data in g.nodes(data=True) if data.get("stub")]
-    unlinked = set(pages) - linked_among(g, pages, besides=stubs)
+    unlinked = unlinked_among(g, pages, besides=stubs)
     if not unlinked:
         return unlinked
     # the addresses that redirect or refresh to a page no page links to: one probe of the key
