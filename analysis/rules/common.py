@@ -105,6 +105,21 @@ class _Group:
         """The distinct pages, in the order first seen."""
         return dict.fromkeys(self.locations.urls)
 
+    def pages(self) -> list[str]:
+        """The distinct pages in the order first seen, as a finding's ``sources``: with one
+        location a page (a footer icon on every page) the locations' own list, not a second one
+        (:func:`analysis.rules.settle` sorts the two as one).
+
+        >>> grp = _Group(); grp.add("https://a.example/b", 3); grp.add("https://a.example/a", None)
+        >>> grp.pages() is grp.locations.urls, grp.pages()
+        (True, ['https://a.example/b', 'https://a.example/a'])
+        >>> grp.add("https://a.example/b", 9); grp.pages() is grp.locations.urls, grp.pages()
+        (False, ['https://a.example/b', 'https://a.example/a'])
+        """
+        distinct = self.sources
+        urls = self.locations.urls
+        return urls if len(distinct) == len(urls) else list(distinct)
+
     def worst(self) -> str:
         return SEVERITIES[min(self.severities)]
 

@@ -44,7 +44,7 @@ def backward_blog(g):
         what = f"the blog ({targets[0]})" if len(targets) == 1 else f"{len(targets)} blog pages"
         yield Finding("backward-blog", "low", root,
                       f"site {REGION_WORDS.get(region, region)} links to {what} on {_plural(len(grp.sources), 'page')}",
-                      region, list(grp.sources), grp.locations, {"targets": sorted(targets)})
+                      region, grp.pages(), grp.locations, {"targets": sorted(targets)})
 
 
 @rule("dead-end")
@@ -81,7 +81,7 @@ def dead_end(g):
     for root, grp in groups.items():
         n = len(grp.sources)
         yield Finding("dead-end", "medium", root, f"{_plural(n, 'blog page')} with no link to the site: no call "
-                      "to action", None, list(grp.sources), grp.locations)
+                      "to action", None, grp.pages(), grp.locations)
 
 
 # The company's own pages a post's text can lead to: the site, and the company's other hosts
@@ -280,4 +280,4 @@ def content_dead_end(g):
         yield Finding("content-dead-end", "medium", root,
                       f"{n} of {_plural(total, 'post')} link{'s' if one else ''} to nothing of yours in "
                       f"{'its' if one else 'their'} text; the template's nav is {'its' if one else 'their'} "
-                      "only way on", None, list(grp.sources), grp.locations, {"posts": total})
+                      "only way on", None, grp.pages(), grp.locations, {"posts": total})

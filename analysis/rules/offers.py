@@ -241,4 +241,4 @@ def buried_offer(g):
             grp.add(s, None, "medium")
         yield Finding("buried-offer", "medium", offer,
                       f"the {name} page {page} is linked from {n} of {total} pages: few visitors ever see this offer",
-                      None, list(grp.sources), grp.locations, {"linked_from": n, "pages": total})
+                      None, grp.pages(), grp.locations, {"linked_from": n, "pages": total})

@@ -42,7 +42,7 @@ def backward_social(g):
             target = account_name(names[key])
         elif target in names:
             target = account_name(names[target])  # twitter.com/acme and twitter.com/acme/ are one account
-        sources = list(grp.sources)
+        sources = grp.pages()
         n = len(sources)
         by_severity = grp.by_severity()
         split = next(iter(by_severity)) if len(by_severity) == 1 else "mixed"
@@ -88,8 +88,7 @@ def backward_social(g):
         if kind in (SHARE, COMMUNITY) and len(names.get(key, ())) > 1:
             detail["urls"] = sorted(names[key])  # the platform's share endpoints or invitations linked there
         if kind == PROFILE and len(by_severity) == 1:  # (every page one severity: its list is the
-            sources.sort()                               # pages' list, sorted, not a second copy)
-            detail["pages_by_severity"] = {split: sources}
+            detail["pages_by_severity"] = {split: sources}  # pages' list, not a copy; settle() sorts it)
         elif kind == PROFILE:
             detail["pages_by_severity"] = {sev: sorted(pages) for sev, pages in by_severity.items()}
         yield Finding("backward-social", grp.worst(), target, msg, region, sources,
@@ -205,7 +204,7 @@ def social_before_offer(g):
         names = listing(row)
         yield Finding("social-before-offer", "medium", row[0],
                       f"{_plural(n, 'page')} link{'s' if n == 1 else ''} to social ({names}, {REGION_WORDS.get(region, region)})"
-                      f" but offer{'s' if n == 1 else ''} no purchase and no lead capture", region, list(grp.sources), grp.locations,
+                      f" but offer{'s' if n == 1 else ''} no purchase and no lead capture", region, grp.pages(), grp.locations,
                       {"profiles": list(row)})
 
 
