@@ -171,7 +171,11 @@ def _text_links(g, posts, keys):
         body.append(rows[:, 2] == 1)
     if not sources:
         return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, bool)
-    return np.concatenate(sources), np.concatenate(keys), np.concatenate(body)
+    out = []
+    for blocks in (sources, keys, body):  # (one column's blocks and its copy at a time)
+        out.append(np.concatenate(blocks))
+        blocks.clear()
+    return tuple(out)
 
 
 def _in_text(sources, keys, body, floor: float):
@@ -195,8 +199,17 @@ def _in_text(sources, keys, body, floor: float):
         template = {key for key, n in per_key.items() if n >= floor}
         hit = np.fromiter((key in template for key in keys.tolist()), bool, len(keys))
     else:
-        pairs = np.unique(keys[body].astype(np.int64) << 32 | sources[body].astype(np.int64))
-        linked, counts = np.unique(pairs >> 32, return_counts=True)
+        pairs = keys[body].astype(np.int64)  # (key, source) as one 64-bit number, in place
+        pairs <<= 32
+        pairs |= sources[body]
+        pairs.sort()
+        distinct = np.ones(len(pairs), bool)
+        np.not_equal(pairs[1:], pairs[:-1], out=distinct[1:])
+        pairs = pairs[distinct]
+        del distinct
+        pairs >>= 32
+        linked, counts = np.unique(pairs, return_counts=True)
+        del pairs
         hit = np.isin(keys, linked[counts >= floor])
     moving = (keys != sources) & ~(body & hit)  # (a self link: "skip to content")
     return np.unique(sources[moving])
