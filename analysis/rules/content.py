@@ -2,6 +2,7 @@
 dead-end)."""
 from __future__ import annotations
 
+from array import array
 from collections import Counter, defaultdict
 from sys import intern
 
@@ -160,22 +161,19 @@ def _text_links(g, posts, keys):
                              tags=", ".join("?" * len(tags)), regions=", ".join("?" * len(CONTENT_REGIONS)))
     cur = store.db.execute(sql, (g.crawl_id, *tags, *CONTENT_REGIONS))
     cur.row_factory = None
-    sources, keys, body = [], [], []  # (9 bytes a link: ids are 32-bit)
+    # (9 bytes a link: ids are 32-bit; each column grown in place, never copied whole)
+    sources, keys, body = array("i"), array("i"), bytearray()
     while True:
         batch = cur.fetchmany(1 << 14)
         if not batch:
             break
         rows = np.fromiter(chain.from_iterable(batch), np.int64, 3 * len(batch)).reshape(-1, 3)
-        sources.append(rows[:, 0].astype(np.int32))
-        keys.append(rows[:, 1].astype(np.int32))
-        body.append(rows[:, 2] == 1)
+        sources.frombytes(rows[:, 0].astype(np.int32).tobytes())
+        keys.frombytes(rows[:, 1].astype(np.int32).tobytes())
+        body += (rows[:, 2] == 1).tobytes()
     if not sources:
         return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, bool)
-    out = []
-    for blocks in (sources, keys, body):  # (one column's blocks and its copy at a time)
-        out.append(np.concatenate(blocks))
-        blocks.clear()
-    return tuple(out)
+    return np.frombuffer(sources, np.int32), np.frombuffer(keys, np.int32), np.frombuffer(body, bool)
 
 
 def _in_text(sources, keys, body, floor: float):
@@ -199,20 +197,22 @@ def _in_text(sources, keys, body, floor: float):
         template = {key for key, n in per_key.items() if n >= floor}
         hit = np.fromiter((key in template for key in keys.tolist()), bool, len(keys))
     else:
-        pairs = keys[body].astype(np.int64)  # (key, source) as one 64-bit number, in place
-        pairs <<= 32
-        pairs |= sources[body]
-        pairs.sort()
-        distinct = np.ones(len(pairs), bool)
-        np.not_equal(pairs[1:], pairs[:-1], out=distinct[1:])
-        pairs = pairs[distinct]
-        del distinct
-        pairs >>= 32
-        linked, counts = np.unique(pairs, return_counts=True)
-        del pairs
-        hit = np.isin(keys, linked[counts >= floor])
+        # a key linked from ``floor`` posts has at least ``floor`` links: only those few keys'
+        # posts counted (no array of every (key, post) pair)
+        linked = keys[body]
+        linked.sort()
+        last = np.append(np.flatnonzero(linked[1:] != linked[:-1]), len(linked) - 1) if len(linked) else linked
+        counts = np.diff(last, prepend=-1)
+        candidates = linked[last[counts >= floor]].tolist()
+        del linked, last, counts
+        template = [key for key in candidates if len(np.unique(sources[body & (keys == key)])) >= floor]
+        hit = np.isin(keys, template)
     moving = (keys != sources) & ~(body & hit)  # (a self link: "skip to content")
-    return np.unique(sources[moving])
+    moved = sources[moving]
+    del moving, hit
+    if moved.dtype != object and len(moved) and (moved[1:] >= moved[:-1]).all():  # (read by source: sorted)
+        return moved[np.append(True, moved[1:] != moved[:-1])]
+    return np.unique(moved)
 
 
 def _is_post(scope, url: str, data) -> bool:
