@@ -52,6 +52,9 @@ class Location(tuple):
     def as_dict(self) -> dict:
         return {"url": self[0], "line": self[1]}
 
+    def __getnewargs__(self):  # (pickled as its two values: see analysis.parking)
+        return tuple(self)
+
 
 class Locations(Sequence):
     """The locations of a finding as two compact columns (page URLs, line numbers) rather than

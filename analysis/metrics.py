@@ -79,7 +79,9 @@ Screaming Frog's Link Score a step on the scale is a factor, not a difference, b
 relative to this crawl.
 
 The links are streamed from the store once into arrays of ints (no Python object per link);
-the matrices are ``scipy.sparse``.
+the matrices are ``scipy.sparse``. What the metrics read of the nodes and the findings is read
+first (:func:`read_nodes`, :func:`fix_inputs`): a big crawl's graph nodes and findings are then
+parked in a file while the links are walked and the chain solved (:mod:`analysis.parking`).
 """
 from __future__ import annotations
 
@@ -96,6 +98,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, bicgstab, splu
 
+from analysis import parking as parking_module
 from analysis.graph import AHEAD_URLS, blank, landing_page
 from analysis.status import BROKEN
 from crawler.scope import APP, BLOG, COMPANY, CONTENT, IDENTITY, OTHER, OWNED, PROFILE, SHARE, SITE, SOCIAL
@@ -191,6 +194,9 @@ class Walk:
     sums: tuple | None = None
     removals: list | None = None
     links: int = -1
+    # each page's position in the graph's node order (a chunked walk's: see read_nodes), by
+    # which ``urls`` is found again after the nodes were parked (:func:`funnel_metrics`)
+    nodes: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -295,7 +301,35 @@ def _account(cache: dict, key_id: int, url_of, nodes, scope):
     return account
 
 
-def _destination(g, key: str, index: dict[str, int], n: int) -> int:
+class _SortedIndex:
+    """``index.get(url)``: the number of ``url`` in the sorted list ``urls``, by bisection (None if
+    it is not there), without a dict of every page; :meth:`remember` finds a URL's and keeps it
+    for the next :meth:`get` of the same URL (a link target's own page, then where it lands).
+
+    >>> index = _SortedIndex(["a", "c", "d"])
+    >>> index.get("c"), index.get("b"), index.remember("d", True), index.get("d"), index.remember("a", False)
+    (1, None, 2, 2, None)
+    """
+    __slots__ = ("urls", "last", "page")
+
+    def __init__(self, urls: list[str]):
+        self.urls, self.last, self.page = urls, None, None
+
+    def get(self, url: str, default=None):
+        if url == self.last:
+            return default if self.page is None else self.page
+        i = bisect.bisect_left(self.urls, url)
+        return i if i < len(self.urls) and self.urls[i] == url else default
+
+    def remember(self, url: str, listed: bool) -> int | None:
+        """The number of ``url`` if ``listed`` (None otherwise: not looked up), kept for :meth:`get`."""
+        self.last = None
+        page = self.get(url) if listed else None
+        self.last, self.page = url, page
+        return page
+
+
+def _destination(g, key: str, index, n: int) -> int:
     """Where a click on a link to ``key`` leads: a page's number, or ``n + `` an end."""
     nodes = g.node_data
     node = nodes.get(key)
@@ -326,6 +360,7 @@ def walk_graph(g, findings=(), weights: dict[str, float] | None = None, chunked:
     chunked walk is tested against). With ``owned``, the walk keeps the links between pages only
     and sums the others as it goes (:class:`Chain` needs no more of them: see ``Walk.sums``), and
     each fix-first group's links in ``Walk.removals``: the funnel metrics' walk, a third smaller.
+    (:func:`read_nodes` then :func:`read_links`: the chunked link pass reads no node.)
 
     >>> from analysis.graph import graph_from
     >>> g = graph_from([{"url": "https://a.example/", "role": "page", "status": 200, "parsed": 1}],
@@ -335,46 +370,126 @@ def walk_graph(g, findings=(), weights: dict[str, float] | None = None, chunked:
     >>> w.urls, w.dst.tolist(), w.weight().tolist()   # pricing was not crawled: a conversion by its address
     (['https://a.example/'], [1, 2], [1.0, 0.2])
     """
+    head, plan = read_nodes(g, findings, weights, chunked)
+    return read_links(g, head, plan, owned)
+
+
+class _Plan:
+    """What :func:`read_nodes` read of the nodes for the link pass: per store URL id its page
+    number (``page_of``, -1: none walked), where a click on a link to it leads (``dest``), its
+    social account's number in ``accounts`` (-1: none a fix-first group is about), and the
+    fix-first groups (``social``, ``blog`` by URL id); ``size``: the graph's URLs. ``url_of``
+    and ``index`` (URL -> page number) are kept only for the per-link walk (a store of schema 1,
+    or ``chunked=False``), which reads the nodes as it goes."""
+    __slots__ = ("size", "chunked", "page_of", "dest", "account", "accounts", "site_page", "code_of", "social",
+                 "blog", "url_of", "index")
+
+
+def read_nodes(g, findings=(), weights: dict[str, float] | None = None, chunked: bool = True) -> tuple[Walk, _Plan]:
+    """The nodes' part of :func:`walk_graph`: a :class:`Walk` with its pages (``urls``,
+    ``tiers``, ``offers``, ``nodes``: each page's position in the graph's node order) and its
+    fix-first groups, no link yet, and what :func:`read_links` needs to judge the links with no
+    node read (a chunked walk of a store of schema 2: ``Walk.nodes`` is set; then the graph's
+    nodes may be parked in between, see :mod:`analysis.parking`)."""
     weights = check_weights(weights)
     nodes = g.node_data
-    urls = sorted(url for url, data in nodes.items() if _in_walk(data))
-    index = {url: i for i, url in enumerate(urls)}
+    plan = _Plan()
+    plan.size = len(nodes)
+    # the walked pages sorted, and each one's position in the node order (how walk.urls is found
+    # again once the nodes were parked): no dict of every page (a million pages: ~80 MiB)
+    walked, at = [], array("q")
+    for position, (url, data) in enumerate(nodes.items()):
+        if _in_walk(data):
+            walked.append(url)
+            at.append(position)
+    order = sorted(range(len(walked)), key=walked.__getitem__)
+    urls = [walked[j] for j in order]
+    positions = np.frombuffer(at, np.int64)[np.array(order, np.int64)] if order else np.zeros(0, np.int64)
+    del walked, at, order
+    index = _SortedIndex(urls)
     n = len(urls)
     tiers = [nodes[u].get("tier") for u in urls]
-    site_page = bytes(t == SITE for t in tiers)
+    plan.site_page = bytes(t == SITE for t in tiers)
+    offers = np.fromiter((_offers(nodes[u]) for u in urls), bool, n)
     chosen, social, blog = _fix_candidates(g, findings)
     # region -> its number, -1 where it weighs nothing; a region the table does not know weighs as the body
-    code_of = {region: (i if weights[region] > 0 else -1) for i, region in enumerate(REGIONS)}
+    code_of = plan.code_of = {region: (i if weights[region] > 0 else -1) for i, region in enumerate(REGIONS)}
     code_of[None] = code_of["body"]
-    src, dst, codes = array("i"), array("i"), array("B")
-    grouped, group = array("q"), array("i")
+    plan.social, plan.blog = social, blog
+    table = np.array([weights[r] for r in REGIONS])
+    head = Walk(urls, tiers, offers, np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, np.uint8), table,
+                chosen)
     # URLs by their store ids (a link is read as four small values, never as strings), looked up
     # in arrays indexed by id: a 100,000-page crawl names 180,000 URLs, and a dict entry each
     # would be tens of MiB more at the metrics' peak
     url_of = g.store.url_table(nodes)
-    table = np.array([weights[r] for r in REGIONS])
+    plan.chunked = chunked and url_of is not None
+    if not plan.chunked:
+        index = {url: i for i, url in enumerate(urls)}  # (the per-link walk looks its pages up as it goes)
+        plan.url_of, plan.page_of = url_of, None
+        if url_of is not None:
+            plan.page_of = array("i", [-1]) * len(url_of)  # id -> page number, -1: not a page walked
+            for i, url in enumerate(url_of):
+                if url is not None:
+                    plan.page_of[i] = index.get(url, -1)
+        plan.index = index  # (the per-link walk finds destinations as it goes)
+        return head, plan
+    # every URL's destination and account now, by its id: the link pass reads no node
+    scope = g.graph["scope"]
+    wanted = {account for per in social.values() for account in per if len(account) == 2}  # (PROFILE, id)
+    accounts = plan.accounts = list(wanted)
+    number = {account: i for i, account in enumerate(accounts)}
+    targets = {url for per in blog.values() for url in per}
+    # a URL can be one of those accounts only if it holds its handle (the last path segment, lower-cased,
+    # before any @instance or query; an unnamed one's URL itself): the share intents skip profile_id
+    needles = tuple({(a[1][1] if isinstance(a[1], tuple) else a[1]).split("?")[0].split("@")[0].lower()
+                     for a in wanted})
+    id_of: dict[str, int] = {}
+    page_of, dest = array("i", [-1]) * len(url_of), array("i", [n + EXIT]) * len(url_of)
+    account = array("i", [-1]) * len(url_of) if wanted else None
+    for i, url in enumerate(url_of):
+        if url is None:
+            continue
+        page = index.remember(url, _in_walk(nodes[url]))
+        page_of[i] = -1 if page is None else page
+        dest[i] = _destination(g, url, index, n)
+        if account is not None and nodes[url].get("tier") == SOCIAL and any(h in url.lower() for h in needles):
+            account[i] = number.get((PROFILE, scope.profile_id(url) or url), -1)
+        if url in targets:
+            id_of[url] = i
+    plan.page_of, plan.dest, plan.account = page_of, dest, account
+    plan.blog = {region: {id_of[url]: f for url, f in per.items() if url in id_of} for region, per in blog.items()}
+    plan.url_of = None
+    del url_of
+    head.nodes = positions
+    return head, plan
+
+
+def read_links(g, head: Walk, plan: _Plan, owned: bool = False) -> Walk:
+    """The links' part of :func:`walk_graph`: the clickable links judged into ``head`` (of
+    :func:`read_nodes`; its ``urls``, ``tiers``, ``offers`` and ``findings`` are passed on as
+    they are now). A chunked walk reads no node: ``g``'s nodes may be parked."""
+    n = head.n
+    src, dst, codes = array("i"), array("i"), array("B")
+    grouped, group = array("q"), array("i")
     sums = None
-    if url_of is not None:
-        page_of = array("i", [-1]) * len(url_of)  # id -> page number, -1: not a page walked
-        for i, url in enumerate(url_of):
-            if url is not None:
-                page_of[i] = index.get(url, -1)
-        if chunked:
-            sums = _Sums(n, table) if owned else None
-            _walk_chunks(g, index, n, url_of, page_of, site_page, code_of, social, blog, src, dst, codes, grouped,
-                         group, sums)
-        else:
-            _walk_rows(g, index, n, url_of, page_of, array("i", [-1]) * len(url_of), site_page, code_of, social,
-                       blog, src, dst, codes, grouped, group)
+    if plan.chunked:
+        sums = _Sums(n, head.table) if owned else None
+        _walk_chunks(g, plan, n, src, dst, codes, grouped, group, sums)
+    elif plan.url_of is not None:
+        _walk_rows(g, plan.index, n, plan.url_of, plan.page_of, array("i", [-1]) * len(plan.url_of), plan.site_page,
+                   plan.code_of, plan.social, plan.blog, src, dst, codes, grouped, group)
     else:  # a store of schema 1 names URLs by their text
-        _walk_rows(g, index, n, _SAME, defaultdict(lambda: -1, index), defaultdict(lambda: -1), site_page, code_of,
-                   social, blog, src, dst, codes, grouped, group)
-    offers = np.fromiter((_offers(nodes[u]) for u in urls), bool, n)
+        index = plan.index
+        _walk_rows(g, index, n, _SAME, defaultdict(lambda: -1, index), defaultdict(lambda: -1), plan.site_page,
+                   plan.code_of, plan.social, plan.blog, src, dst, codes, grouped, group)
     if sums is not None:
-        return sums.walk(urls, tiers, offers, chosen)
-    walk = Walk(urls, tiers, offers, np.frombuffer(src, np.int32), np.frombuffer(dst, np.int32),
-                np.frombuffer(codes, np.uint8), table, chosen,
-                np.frombuffer(grouped, np.int64), np.frombuffer(group, np.int32))
+        walk = sums.walk(head.urls, head.tiers, head.offers, head.findings)
+        walk.nodes = head.nodes
+        return walk
+    walk = Walk(head.urls, head.tiers, head.offers, np.frombuffer(src, np.int32), np.frombuffer(dst, np.int32),
+                np.frombuffer(codes, np.uint8), head.table, head.findings,
+                np.frombuffer(grouped, np.int64), np.frombuffer(group, np.int32), nodes=head.nodes)
     return owned_walk(walk) if owned else walk
 
 
@@ -397,7 +512,8 @@ def owned_walk(walk: Walk) -> Walk:
     removals = [walk.links_of(number, weights=False) for number in range(len(walk.findings))]
     inside = walk.dst < n
     return Walk(walk.urls, walk.tiers, walk.offers, walk.src[inside], walk.dst[inside], walk.region[inside],
-                walk.table, walk.findings, sums=(count, total, off), removals=removals, links=len(walk.src))
+                walk.table, walk.findings, sums=(count, total, off), removals=removals, links=len(walk.src),
+                nodes=walk.nodes)
 
 
 class _Sums:
@@ -500,14 +616,14 @@ CHUNK = 1 << 16  # link rows read and judged at once (their tuples: 11 MiB)
 # other core) while the walk judges the chunks before.
 
 
-def _click_chunks(g):
+def _click_chunks(g, size: int):
     """The clickable links (:data:`_CLICK_CODES`) as int64 arrays of 4 columns, :data:`CHUNK` rows
-    at a time: read by a helper process for a big crawl in a file (:meth:`Store.int_rows_ahead`),
-    else here."""
+    at a time: read by a helper process for a big crawl (``size`` URLs) in a file
+    (:meth:`Store.int_rows_ahead`), else here."""
     from itertools import chain
 
     ahead = getattr(g.store, "int_rows_ahead", None)
-    batches = ahead(_CLICK_CODES, (g.crawl_id,), CHUNK) if ahead is not None and len(g) >= AHEAD_URLS else None
+    batches = ahead(_CLICK_CODES, (g.crawl_id,), CHUNK) if ahead is not None and size >= AHEAD_URLS else None
     if batches is not None:
         for b in batches:
             yield np.frombuffer(b, np.int64).reshape(-1, 4)
@@ -520,40 +636,34 @@ def _click_chunks(g):
         yield np.fromiter(chain.from_iterable(batch), np.int64, 4 * len(batch)).reshape(-1, 4)
 
 
-def _walk_chunks(g, index, n, url_of, page_of, site_page, code_of, social, blog, src, dst, codes, grouped, group,
-                 sums=None):
+def _walk_chunks(g, plan: _Plan, n, src, dst, codes, grouped, group, sums=None):
     """:func:`walk_graph`'s links judged a chunk at a time with numpy: what the per-link loop
-    (:func:`_walk_rows`) does, array for array, with Python only once per distinct target
-    (its destination) and per distinct (region, target) of the links a fix-first group may hold."""
-    nodes = g.node_data
-    scope = g.graph["scope"]
-    body = code_of[None]
+    (:func:`_walk_rows`) does, array for array, with the destinations and accounts of ``plan``
+    (:func:`read_nodes`: no node read here) and Python only once per distinct (region, target)
+    of the links a fix-first group may hold."""
+    social, blog = plan.social, plan.blog
+    body = plan.code_of[None]
     terms = dict(g.store.read(_TERM_IDS))
     size = max(terms, default=0) + 1
     code_by = np.full(size, body, np.int16)  # region term id -> its code (-1: weighs nothing)
     name_by = ["body"] * size                # region term id -> the name groups are looked up by
     kind_by = np.zeros(size, np.int8)        # kind term id -> 0 other, 1 profile, 2 share or content, -1 identity
     for i, term in terms.items():
-        code_by[i] = code_of.get(term, body)
+        code_by[i] = plan.code_of.get(term, body)
         name_by[i] = term or "body"
         kind_by[i] = -1 if term == IDENTITY else 1 if term == PROFILE else 2 if term in (SHARE, CONTENT) else 0
-    pages = np.frombuffer(page_of, np.int32)
-    seen = np.full(len(url_of), -1, np.int64)  # link key's id -> destination, -1: not yet known
-    site = np.frombuffer(site_page, np.uint8).astype(bool) if n else np.zeros(0, bool)
-    account_of: dict = {}   # profile link key's id -> its account ("": not a social URL)
+    pages = np.frombuffer(plan.page_of, np.int32)
+    dest = np.frombuffer(plan.dest, np.int32)  # link key's id -> destination
+    account_of, accounts = plan.account, plan.accounts  # profile link key's id -> its account's number
+    site = np.frombuffer(plan.site_page, np.uint8).astype(bool) if n else np.zeros(0, bool)
     found: dict = {}        # (branch, region term id, key or kind term id) -> group number or -1
-    for a in _click_chunks(g):
+    for a in _click_chunks(g, plan.size):
         s = pages[a[:, 0]]
         kind = kind_by[a[:, 3]]
         code = code_by[a[:, 2]]
         keep = (s >= 0) & (kind >= 0) & (code >= 0)
         a, s, kind, code = a[keep], s[keep], kind[keep], code[keep]
-        keys = a[:, 1]
-        d = seen[keys]
-        if (d < 0).any():
-            for key_id in np.unique(keys[d < 0]).tolist():
-                seen[key_id] = _destination(g, url_of[key_id], index, n)
-            d = seen[keys]
+        d = dest[a[:, 1]]
         keep = d != s
         a, s, kind, code, d = a[keep], s[keep], kind[keep], code[keep], d[keep]
         f = None
@@ -577,14 +687,12 @@ def _walk_chunks(g, index, n, url_of, page_of, site_page, code_of, social, blog,
                     if got is None:
                         region, other = name_by[pair >> 32], pair & 0xFFFFFFFF
                         if b == 1:
-                            account = account_of.get(other)
-                            if account is None:
-                                account = _account(account_of, other, url_of, nodes, scope)
-                            got = social.get(region, _NONE).get(account)
+                            number = account_of[other] if account_of is not None else -1
+                            got = social.get(region, _NONE).get(accounts[number]) if number >= 0 else None
                         elif b == 2:
                             got = social.get(region, _NONE).get((terms[other],))
                         else:
-                            got = blog.get(region, _NONE).get(url_of[other])
+                            got = blog.get(region, _NONE).get(other)
                         got = found[b, pair] = -1 if got is None else got
                     values[j] = got
                 f[at] = values[inverse.ravel()]
@@ -884,12 +992,11 @@ def entry_pages(g, walk: Walk, entry: str | None = None) -> np.ndarray:
         except re.error as exc:
             raise ValueError(f"--entry: not a regular expression: {entry!r} ({exc})") from None
         return np.array([i for i, url in enumerate(walk.urls) if pattern.search(url)], np.int64)
-    index = {url: i for i, url in enumerate(walk.urls)}
     chosen = {i for i, tier in enumerate(walk.tiers) if tier == BLOG and not blank(g, walk.urls[i])}
     for target in g.graph["crawl"]["targets"]:
         key = g.graph["key"](target)
         if key in g:
-            i = index.get(landing_page(g, key))
+            i = _page_number(walk, landing_page(g, key))  # (no index of a million pages for a few targets)
             if i is not None:
                 chosen.add(i)
     return np.array(sorted(chosen), np.int64)
@@ -974,54 +1081,79 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
         raise ValueError(f"damping must be at least 0 and below 1, not {damping!r}")
     started = time.monotonic()
     weights = check_weights(weights)
-    walk = walk_graph(g, findings, weights, owned=True)
+    # what reads the nodes and the findings first: a big graph's are parked (written to a file,
+    # analysis.parking) while the link pass, the chain and the solves run, which read neither
+    walk, plan = read_nodes(g, findings, weights)
     # with analytics every walked page with real entries is an entry page, unless --entry restricts them
     chosen = entry_pages(g, walk, entry) if visits is None or entry is not None else np.arange(walk.n, dtype=np.int64)
     entries, share = entry_shares(walk, chosen, visits)
+    del chosen
     weighted = "visits" if visits is not None else "equal"
-    n, links = walk.n, walk.links
-    removals = [walk.links_of(number, weights=False) for number in range(len(walk.findings))]
-    table = walk.table
-    walk.removals = None  # (taken)
-    chain = Chain(walk, damping)  # (it releases the walk's per-link arrays: none is held from here on)
-    logger.debug("funnel metrics: %d pages, %d clickable links, %d entries (%.1f s)", n, links,
-                 len(entries), time.monotonic() - started)
-    ends = np.zeros((n, len(ENDS)))
-    if n:
-        ends[:, :EXIT] = chain.solve(chain.ends)
-    chain.ends = None  # (solved: the chains fix-first measures have their own)
-    ends[:, EXIT] = np.maximum(0.0, 1.0 - ends[:, :EXIT].sum(axis=1))
-    b = ends[:, CONVERSION]
-    visits = chain.solve(b * ~walk.offers) if n else np.zeros(0)  # (N b)_i: clicks of the converting walks
-    depth = conversion_depth(chain)
+    posts = np.fromiter((t == BLOG and not blank(g, u) for u, t in zip(walk.urls, walk.tiers)), bool, walk.n)
+    walk.findings = [[f.id for f in grp] for grp in walk.findings]  # (fix-first's groups by their ids)
+    fixes = fix_inputs(g, walk, findings, weights) if len(entries) else None
+    parking = None
+    if walk.nodes is not None and len(g) >= parking_module.PARK_URLS and isinstance(findings, list):
+        parking = parking_module.Parking(g, findings)
+        walk.urls = _Away(walk.n)  # (the node keys, let go before parking: found again by walk.nodes)
+        try:
+            parking.park()
+        except OSError as exc:  # (a full disk: the metrics as before, the graph held)
+            logger.warning("funnel metrics: the graph could not be parked (%s): it is held", exc)
+            parking, walk.urls = None, _urls_at(g, walk.nodes)
+    try:
+        walk = read_links(g, walk, plan, owned=True)
+        del plan
+        n, links = walk.n, walk.links
+        removals = [walk.links_of(number, weights=False) for number in range(len(walk.findings))]
+        table = walk.table
+        walk.removals = None  # (taken)
+        chain = Chain(walk, damping)  # (it releases the walk's per-link arrays: none is held from here on)
+        logger.debug("funnel metrics: %d pages, %d clickable links, %d entries (%.1f s)", n, links,
+                     len(entries), time.monotonic() - started)
+        ends = np.zeros((n, len(ENDS)))
+        if n:
+            ends[:, :EXIT] = chain.solve(chain.ends)
+        chain.ends = None  # (solved: the chains fix-first measures have their own)
+        ends[:, EXIT] = np.maximum(0.0, 1.0 - ends[:, :EXIT].sum(axis=1))
+        b = ends[:, CONVERSION]
+        visits = chain.solve(b * ~walk.offers) if n else np.zeros(0)  # (N b)_i: clicks of the converting walks
+        depth = conversion_depth(chain)
 
-    site: dict = {"pages": n, "entries": len(entries), "weighted": weighted}
-    if len(entries):
-        site.update(zip(ENDS, _numbers(share @ ends[entries])))
-        converting = float(share @ b[entries])
-        site["clicks_to_conversion"] = _number(share @ visits[entries] / converting if converting > 0 else None)
-        reachable = depth[entries] >= 0
-        site["conversion_depth"] = _number(share[reachable] @ depth[entries][reachable] / share[reachable].sum()
-                                           if reachable.any() and share[reachable].sum() > 0 else None)
-        site["unreachable_entries"] = int((depth[entries] < 0).sum())
-    else:
-        site.update(dict.fromkeys((*ENDS, "clicks_to_conversion", "conversion_depth")), unreachable_entries=0)
-        logger.info("funnel metrics: no entry page%s", f" matches {entry!r}" if entry is not None else "")
-    site["unreachable_posts"] = [walk.urls[i] for i in np.flatnonzero(depth < 0)
-                                 if walk.tiers[i] == BLOG and not blank(g, walk.urls[i])]  # (an empty file is no post)
-    site["damping"], site["weights"] = damping, weights
-    effects = []
-    if len(entries):
-        start = np.zeros(n)
-        start[entries] = share
-        y = chain.solve_transposed(start)  # visits per entry visitor; at an offer: the chance to reach it
-        del start
-        if values is not None:
-            site.update(_worth(walk, y, float(share @ b[entries]), values))
-        effects = fix_first(chain, walk.findings, removals, entries, b, share, y, table=table)
-        effects += fix_effects(g, chain, walk, findings, entries, b, weights, share, y)
-    scores = link_scores(pagerank(chain, damping))
-    del chain, removals  # before the per-entry rows: the two never at their peaks at once
+        site: dict = {"pages": n, "entries": len(entries), "weighted": weighted}
+        if len(entries):
+            site.update(zip(ENDS, _numbers(share @ ends[entries])))
+            converting = float(share @ b[entries])
+            site["clicks_to_conversion"] = _number(share @ visits[entries] / converting if converting > 0 else None)
+            reachable = depth[entries] >= 0
+            site["conversion_depth"] = _number(share[reachable] @ depth[entries][reachable] / share[reachable].sum()
+                                               if reachable.any() and share[reachable].sum() > 0 else None)
+            site["unreachable_entries"] = int((depth[entries] < 0).sum())
+        else:
+            site.update(dict.fromkeys((*ENDS, "clicks_to_conversion", "conversion_depth")), unreachable_entries=0)
+            logger.info("funnel metrics: no entry page%s", f" matches {entry!r}" if entry is not None else "")
+        unreachable = np.flatnonzero((depth < 0) & posts)  # (an empty file is no post)
+        site["unreachable_posts"] = None  # (their URLs below, in this place)
+        site["damping"], site["weights"] = damping, weights
+        effects = []
+        y = None
+        if len(entries):
+            start = np.zeros(n)
+            start[entries] = share
+            y = chain.solve_transposed(start)  # visits per entry visitor; at an offer: the chance to reach it
+            del start
+            effects = fix_first(chain, walk.findings, removals, entries, b, share, y, table=table)
+            effects += measure_fixes(fixes, chain, walk, entries, b, weights, share, y)
+        scores = link_scores(pagerank(chain, damping))
+        del chain, removals  # before the per-entry rows: the two never at their peaks at once
+    finally:
+        if parking is not None:
+            parking.unpark()
+            walk.urls = _urls_at(g, walk.nodes)
+    site["unreachable_posts"] = [walk.urls[i] for i in unreachable.tolist()]
+    if values is not None and y is not None:
+        site.update(_worth(walk, y, float(share @ b[entries]), values))
+    del y
     with np.errstate(divide="ignore", invalid="ignore"):
         clicks = np.where((depth >= 0) & (b > 0), visits / b, np.nan)  # an offer: 0 / 1
 
@@ -1096,7 +1228,8 @@ def fix_first(chain: Chain, groups: list, removals: list, entries: np.ndarray, c
     each (see :func:`fix_effects`): ``measure`` "remove", ``cost`` the rise per 100 entry
     visitors (what the links cost), ``links``, ``conversion`` (site-wide without them), and with
     ``y`` (the visits of :meth:`Chain.solve_transposed`) ``flow``: the clicks on them per entry
-    visitor. ``share``: each entry's share of the walks (equal by default)."""
+    visitor. ``share``: each entry's share of the walks (equal by default). ``groups``: the
+    groups' findings, or their ids."""
     if share is None:
         share = np.full(len(entries), 1.0 / len(entries))
     base = float(share @ converts[entries])
@@ -1117,7 +1250,7 @@ def fix_first(chain: Chain, groups: list, removals: list, entries: np.ndarray, c
             del links
             after = float(share @ np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries])
             del other  # (before the next group's chain: two chains' per-page arrays never held at once)
-        effect = {"ids": [f.id for f in grp], "measure": "remove", "links": count,
+        effect = {"ids": [f if isinstance(f, str) else f.id for f in grp], "measure": "remove", "links": count,
                   "conversion": round(after, DIGITS), "cost": round(100 * (after - base), DIGITS - 2)}
         if y is not None:
             effect["flow"] = flow
@@ -1164,27 +1297,28 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
     or None), ``text`` (the anchor text most links use), ``region`` (where most of them stand),
     ``forms`` (form links to it). ``share``: each entry's share of the walks (equal by default);
     ``y``: the chain's visits from them, when already solved.
+
+    In two halves: :func:`fix_inputs` reads the nodes, the findings and the broken targets'
+    links (no chain needed), :func:`measure_fixes` solves (no node or finding read).
     """
+    return measure_fixes(fix_inputs(g, walk, findings, weights), chain, walk, entries, converts, weights, share, y)
+
+
+def fix_inputs(g, walk: Walk, findings, weights: dict[str, float]) -> dict:
+    """What :func:`fix_effects` reads of the graph, the findings and the store, by page number:
+    ``repair`` (per broken target: its id, clickable links ``(page, weight)`` and form links' pages
+    in stored order, anchor text, region counts, offer goal, owned), ``lead`` (id, offer pages),
+    ``reach`` (ids, region, where, pages): the chain's half (:func:`measure_fixes`) needs no more."""
     from analysis.plan import offer_goal
-    n = chain.n
-    out: list[dict] = []
-    if share is None:
-        share = np.full(len(entries), 1.0 / len(entries))
-    base = float(share @ converts[entries])
-    if y is None:
-        visits = np.zeros(n)
-        visits[entries] = share
-        y = chain.solve_transposed(visits)
     nodes = g.node_data
-    others = ~walk.offers
-    average = float(converts[others].mean()) if others.any() else 0.0
+    inputs: dict = {"repair": [], "lead": [], "reach": []}
     # the broken links to pages first (a file a page loads is no click), then by pages
     broken = sorted((f for f in findings if f.rule in REPAIRED_RULES),
                     key=lambda f: ((nodes.get(f.target) or {}).get("role") != "page", -f.count))[:REPAIR_MAX]
     if broken:
         table = {region: weights[region] for region in REGIONS}
-        facts = {f.target: {"reach": 0.0, "lead": 0.0, "links": 0, "forms": 0, "texts": defaultdict(int),
-                            "regions": defaultdict(int), "lead_pages": set()} for f in broken}
+        facts = {f.target: {"clicks": [], "forms": [], "texts": defaultdict(int), "regions": defaultdict(int)}
+                 for f in broken}
         fact_of = {key: facts[f.target] for f in broken  # a missing section: the broken URLs under it
                    for key in (f.detail.get("targets") or ())[:SECTION_MAX] if isinstance(f.detail, dict)}
         fact_of.update(facts)
@@ -1195,10 +1329,7 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
                 continue
             tag = e["tag"]
             if tag == "form":
-                fact["forms"] += 1
-                if walk.offers[s] and s not in fact["lead_pages"]:
-                    fact["lead_pages"].add(s)
-                    fact["lead"] += float(y[s])
+                fact["forms"].append(s)
                 continue
             if tag not in CLICK_TAGS or e["kind"] == IDENTITY:
                 continue
@@ -1206,8 +1337,7 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
             w = table.get(region, table["body"])
             if w <= 0:
                 continue
-            fact["links"] += 1
-            fact["reach"] += float(y[s] * chain.scale[s]) * w
+            fact["clicks"].append((s, w))
             fact["regions"][region] += 1
             text = " ".join((e["text"] or "").split())
             if text and (text in fact["texts"] or len(fact["texts"]) < TEXTS_MAX):
@@ -1221,39 +1351,106 @@ def fix_effects(g, chain: Chain, walk: Walk, findings, entries: np.ndarray, conv
             # another site's /contact/ is not the company's offer: only a hosted one (a booking form) is
             goal = offer_goal(f.target, text, node.get("conversion")) if owned else offer_goal(
                 "", None, node.get("conversion"))
-            value = 1.0 if goal else (average if owned else 0.0)
-            cost = 100 * (fact["reach"] * value + fact["lead"])
-            out.append({"ids": [f.id], "measure": "repair", "links": fact["links"], "cost": round(cost, DIGITS - 2),
-                        "offer": goal, "text": text, "forms": fact["forms"],
-                        "flow": round(fact["reach"] + fact["lead"], DIGITS),
-                        "region": max(fact["regions"], key=fact["regions"].get) if fact["regions"] else None})
+            inputs["repair"].append({"id": f.id, "clicks": fact["clicks"], "forms": fact["forms"], "text": text,
+                                     "goal": goal, "owned": owned,
+                                     "region": max(fact["regions"], key=fact["regions"].get) if fact["regions"]
+                                     else None})
     for f in findings:
         if f.rule in LEAD_RULES and (f.detail or {}).get("purpose") != "comment":  # a comment is no lead
             pages = [i for i in (_page_number(walk, u) for u in f.sources) if i is not None and walk.offers[i]]
-            out.append({"ids": [f.id], "measure": "lead", "links": 0,
-                        "cost": round(100 * float(y[pages].sum()) if pages else 0.0, DIGITS - 2),
-                        "flow": round(float(y[pages].sum()) if pages else 0.0, DIGITS)})
+            inputs["lead"].append({"id": f.id, "pages": pages})
     # one fix, one solve: a dead end's posts that also link social before any offer get one
     # call to action (the findings of the same pages and region are one effect)
-    same: dict[tuple, list] = {}
+    same: dict[tuple, list] = {}  # (region, where, the pages' numbers as bytes) -> [pages, ids]
     for f in findings:
         if f.rule in REACH_RULES:
             region, where = REACH_RULES[f.rule]
-            numbers = () if where == "all" else tuple(sorted(
-                i for i in (_page_number(walk, u) for u in f.sources) if i is not None))
-            same.setdefault((region, where, numbers), []).append(f)
-    for (region, where, numbers), fs in list(same.items())[:REACH_MAX]:
+            numbers = np.zeros(0, np.int32) if where == "all" else np.unique(np.fromiter(
+                (i for i in (_page_number(walk, u) for u in f.sources) if i is not None), np.int32))
+            same.setdefault((region, where, numbers.tobytes()), [numbers, []])[1].append(f.id)
+    inputs["reach"] = [{"ids": ids, "region": region, "where": where, "pages": numbers}  # (4 bytes a page)
+                       for (region, where, _), (numbers, ids) in list(same.items())[:REACH_MAX]]
+    return inputs
+
+
+def measure_fixes(inputs: dict, chain: Chain, walk: Walk, entries: np.ndarray, converts: np.ndarray,
+                  weights: dict[str, float], share: np.ndarray | None = None, y: np.ndarray | None = None) -> list[dict]:
+    """The effects of :func:`fix_effects` from its :func:`fix_inputs`: reads ``walk.offers``
+    and the chain, no node, no finding, no URL."""
+    n = chain.n
+    out: list[dict] = []
+    if share is None:
+        share = np.full(len(entries), 1.0 / len(entries))
+    base = float(share @ converts[entries])
+    if y is None:
+        visits = np.zeros(n)
+        visits[entries] = share
+        y = chain.solve_transposed(visits)
+    others = ~walk.offers
+    average = float(converts[others].mean()) if others.any() else 0.0
+    for fact in inputs["repair"]:
+        reach = lead = 0.0
+        for s, w in fact["clicks"]:
+            reach += float(y[s] * chain.scale[s]) * w
+        lead_pages: set = set()
+        for s in fact["forms"]:
+            if walk.offers[s] and s not in lead_pages:
+                lead_pages.add(s)
+                lead += float(y[s])
+        goal, owned = fact["goal"], fact["owned"]
+        value = 1.0 if goal else (average if owned else 0.0)
+        cost = 100 * (reach * value + lead)
+        out.append({"ids": [fact["id"]], "measure": "repair", "links": len(fact["clicks"]),
+                    "cost": round(cost, DIGITS - 2), "offer": goal, "text": fact["text"], "forms": len(fact["forms"]),
+                    "flow": round(reach + lead, DIGITS), "region": fact["region"]})
+    for fact in inputs["lead"]:
+        pages = fact["pages"]
+        out.append({"ids": [fact["id"]], "measure": "lead", "links": 0,
+                    "cost": round(100 * float(y[pages].sum()) if pages else 0.0, DIGITS - 2),
+                    "flow": round(float(y[pages].sum()) if pages else 0.0, DIGITS)})
+    for fact in inputs["reach"]:
+        region, where = fact["region"], fact["where"]
         pages = np.ones(n, bool) if where == "all" else np.zeros(n, bool)
-        pages[list(numbers)] = True
+        pages[fact["pages"]] = True
         after = base
         if pages.any() and weights[region] > 0:
             other = chain.with_offer_link(pages, weights[region])
             after = float(share @ np.ravel(other.solve(other.ends[:, CONVERSION], x0=converts))[entries])
             del other
-        out.append({"ids": [f.id for f in fs], "measure": "reach", "links": int(pages.sum()), "region": region,
+        out.append({"ids": fact["ids"], "measure": "reach", "links": int(pages.sum()), "region": region,
                     "cost": round(100 * (after - base), DIGITS - 2),
                     "flow": round(float(y[pages & ~walk.offers].sum()), DIGITS)})
     return out
+
+
+class _Away:
+    """``Walk.urls`` while the graph's nodes are parked: its length, no URL (the node keys are
+    in the parking file; :func:`_urls_at` finds them again)."""
+    __slots__ = ("n",)
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        raise LookupError("the walk's URLs are parked with the graph's nodes")
+
+    def __iter__(self):
+        raise LookupError("the walk's URLs are parked with the graph's nodes")
+
+
+def _urls_at(g, positions: np.ndarray) -> list[str]:
+    """The keys of the graph's nodes at ``positions`` in its node order.
+
+    >>> from analysis.graph import CrawlGraph
+    >>> g = CrawlGraph(None, 0); g.add_target("b", tier="site"); g.add_target("a", tier="site")
+    >>> _urls_at(g, np.array([1, 0]))
+    ['a', 'b']
+    """
+    keys = list(g.node_data)
+    return [keys[i] for i in positions.tolist()]
 
 
 def _page_number(walk: Walk, url: str) -> int | None:

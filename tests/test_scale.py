@@ -300,3 +300,83 @@ def test_the_links_option_of_report_and_audit(acme):
     result = run_cli("report", "--db", store.path, "--format", "json", "--links", "some")
     assert result.exit_code == 2 and "Invalid value for '--links'" in result.stderr
     assert "--links [all|broken|none]" in run_cli("audit", "--help").stdout
+
+
+def _walked_graph():
+    """The graph of :data:`LINKS` (backward-social, backward-blog, broken-link, dead-end findings)."""
+    pages = [{"url": u, "role": "page", "status": 200, "parsed": 1, "title": u[-2:]}
+             for u in (S, S + "blog/p/", S + "blog/q/", S + "x/")]
+    pages.append({"url": S + "gone/", "role": "page", "status": 404})
+    return graph_from(pages, LINKS, site=[S])
+
+
+@pytest.mark.parametrize("chunk", [None, 1])
+def test_a_parked_graph_and_its_findings_come_back_the_same(tmp_path, monkeypatch, chunk):
+    """analysis.parking: the nodes (their order, type, attributes, shared attribute dicts) and the
+    findings (their pages and locations) written to a file beside the store and read back in place;
+    the findings' URLs are the node keys' own strings again. With ``chunk`` 1, every node and every
+    list of URLs longer than one goes a chunk at a time (how a million-page finding's pages do)."""
+    from analysis import parking
+    from analysis.graph import TargetData
+    from analysis.parking import Parking
+
+    if chunk is not None:
+        monkeypatch.setattr(parking, "CHUNK", chunk)
+
+    g = _walked_graph()
+    findings = run_rules(g)
+    nodes, found = g.node_data, findings
+    before = [(u, type(d), dict(d)) for u, d in g.nodes(data=True)]
+    sharing = {u: [v for v, e in g.nodes(data=True) if e._shared is d._shared] for u, d in g.nodes(data=True)}
+    want = [(f.as_dict(), list(f.locations)) for f in findings]
+    assert {f.rule for f in findings} >= {"backward-social", "backward-blog", "broken-link", "dead-end"}
+    assert any(type(d) is TargetData for d in g.node_data.values())
+    parking = Parking(g, findings, directory=str(tmp_path))
+    parking.park()
+    assert len(g) == 0 and findings == [] and parking.bytes > 0
+    assert Path(__import__("os").readlink(f"/proc/self/fd/{parking.file.fileno()}")).parent == tmp_path
+    parking.unpark()
+    assert g.node_data is nodes and findings is found and not parking.parked
+    assert [(u, type(d), dict(d)) for u, d in g.nodes(data=True)] == before
+    assert {u: [v for v, e in g.nodes(data=True) if e._shared is d._shared] for u, d in g.nodes(data=True)} == sharing
+    assert [(f.as_dict(), list(f.locations)) for f in findings] == want
+    keys = {u: u for u in g.node_data}
+    for f in findings:
+        assert all(u is keys[u] for u in (*f.sources, *f.locations.urls)) and f.target is keys.get(f.target, f.target)
+    parking.unpark()  # (twice: nothing more)
+    assert len(g) == len(before)
+
+
+def _plain(value):
+    """The metrics as plain dicts and lists (whatever mappings and sequences hold them)."""
+    from collections.abc import Mapping, Sequence
+
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_plain(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("visits", [None, {S: 3.0, S + "blog/p/": 1.0}])
+def test_the_funnel_metrics_of_a_parked_graph_are_the_same(monkeypatch, visits):
+    """A big graph's nodes and findings are parked while the metrics solve (analysis.parking,
+    forced here with the threshold at 1): the same metrics, the graph and findings as before."""
+    from analysis import parking
+
+    g = _walked_graph()
+    findings = run_rules(g)
+    values = {"pages": {S + "pricing/": 10.0}, "default": 1.0} if visits else None
+    want = metrics.funnel_metrics(g, findings, visits=visits, values=values)
+    nodes = [(u, dict(d)) for u, d in g.nodes(data=True)]
+    listed = [(f.as_dict(), list(f.locations)) for f in findings]
+    parked = []
+    monkeypatch.setattr(parking, "PARK_URLS", 1)
+    monkeypatch.setattr(parking.Parking, "park", lambda self, _park=parking.Parking.park: (
+        parked.append(len(self.g)), _park(self))[1])
+    got = metrics.funnel_metrics(g, findings, visits=visits, values=values)
+    assert parked == [len(nodes)]
+    assert json.dumps(_plain(got)) == json.dumps(_plain(want))
+    assert {x["rule"] for x in got["fix_first"]} >= {"backward-social", "backward-blog", "broken-link", "dead-end"}
+    assert [(u, dict(d)) for u, d in g.nodes(data=True)] == nodes
+    assert [(f.as_dict(), list(f.locations)) for f in findings] == listed
