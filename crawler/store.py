@@ -38,6 +38,7 @@ import os
 import sqlite3
 import sys
 import time
+from array import array
 from contextlib import closing, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -1264,6 +1265,50 @@ class Store:
         cur = self.db.execute(sql, (crawl_id, *tags))
         cur.row_factory = None
         return {url for (url,) in cur}
+
+    def linking_source_ids(self, crawl_id: int, keys, sources, tags):
+        """:meth:`linking_sources` by the sources' ids (those :meth:`link_codes` names them by):
+        an ``array("q")`` (8 bytes a source, no string read), in no set order; a store of schema 1,
+        whose links name URLs by their text, gives a list of them.
+
+        >>> s = Store(":memory:"); cid = s.create_crawl(["https://a.example/"], {})
+        >>> s.write_page(cid, {"url": "https://a.example/b", "role": "page", "status": 200},
+        ...     [("https://a.example/b", "https://a.example/", "https://a.example/", None, "a", "href", "", "main",
+        ...       "", 0, "other", 3)])
+        >>> ids = s.linking_source_ids(cid, ["https://a.example/"], ["https://a.example/b", "https://a.example/c"], ["a"])
+        >>> list(ids) == list(s.url_id_column(["https://a.example/b"])), len(ids)
+        (True, 1)
+        >>> len(s.linking_source_ids(cid, ["https://a.example/"], ["https://a.example/b"], ["form"]))
+        0
+        """
+        tags = tuple(tags)
+        sql = self._read["linking"].format(keys=self._read["keys"].format(table=self._selection(keys)),
+                                           sources=self._selection(sources), tags=", ".join("?" * len(tags)))
+        if self.version < 2:
+            return [url for (url,) in self.db.execute(sql, (crawl_id, *tags)).fetchall()]
+        cur = self.db.execute(sql.replace("SELECT x.url FROM", "SELECT u.id FROM", 1), (crawl_id, *tags))
+        cur.row_factory = None
+        return array("q", (i for (i,) in cur))
+
+    def url_id_column(self, urls):
+        """The id :meth:`link_codes` names each of ``urls`` (distinct URLs) by, in their order, -1
+        for one the store does not hold: an ``array("q")`` (8 bytes a URL; no string read). A store
+        of schema 1 names URLs by their text: the list of ``urls`` itself.
+
+        >>> s = Store(":memory:"); cid = s.create_crawl(["https://a.example/"], {})
+        >>> s.write_page(cid, {"url": "https://a.example/b", "role": "page", "status": 200}, [])
+        >>> ids = s.url_id_column(["https://a.example/x", "https://a.example/b"])
+        >>> ids[0], ids[1] == s.url_ids(["https://a.example/b"])["https://a.example/b"]
+        (-1, True)
+        """
+        urls = urls if isinstance(urls, list) else list(urls)
+        if self.version < 2:
+            return urls
+        # (the selection's rowids are the URLs' order: one row a URL, inserted in order)
+        cur = self.db.execute(f"SELECT COALESCE(u.id, -1) FROM {self._selection(urls)} x"
+                              " LEFT JOIN urls u ON u.url = x.url ORDER BY x.rowid")
+        cur.row_factory = None
+        return array("q", (i for (i,) in cur))
 
     def url_ids(self, urls) -> dict[str, object]:
         """url -> the id :meth:`link_codes` names it by, for those of ``urls`` the store holds."""

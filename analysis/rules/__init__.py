@@ -49,13 +49,18 @@ def settle(g, findings: list[Finding]) -> None:
     for name in RULE_CACHES:
         g.graph.pop(name, None)
     for f in findings:
-        f.sources.sort()
-        f.locations.sort(key=lambda loc: (loc["url"], loc["line"] or 0))
-        if isinstance(f.locations, Locations) and f.locations.urls == f.sources:
-            f.locations.urls = f.sources  # one location a page: one list of 100,000 URLs, not two
+        given = f.sources
+        if isinstance(f.locations, Locations) and f.locations.urls is given:
+            f.locations.sort()  # (one location a page, one list for both: _Group.pages)
+            f.sources = f.locations.urls
+        else:
+            f.sources.sort()
+            f.locations.sort(key=lambda loc: (loc["url"], loc["line"] or 0))
+            if isinstance(f.locations, Locations) and f.locations.urls == f.sources:
+                f.locations.urls = f.sources  # one location a page: one list of 100,000 URLs, not two
         pages = f.detail.get("pages_by_severity") if isinstance(f.detail, dict) else None
         if pages:  # (one severity on every page: that list is the pages' list, not a third copy)
             for severity, listed in pages.items():
-                if len(listed) == len(f.sources) and listed == f.sources:
+                if listed is given or (len(listed) == len(f.sources) and listed == f.sources):
                     pages[severity] = f.sources
     findings.sort(key=Finding.sort_key)

@@ -42,6 +42,23 @@ def rule(rule_id: str):
     return register
 
 
+def id_column(column):
+    """A column of store ids (``array("q")``, :meth:`crawler.store.Store.url_id_column`) as a numpy
+    array (the same memory); a store of schema 1's URLs (a list) as an array of objects.
+
+    >>> from array import array
+    >>> id_column(array("q", [3, -1])).tolist(), id_column(["https://a.example/"]).dtype
+    ([3, -1], dtype('O'))
+    """
+    import numpy as np
+
+    if isinstance(column, list):
+        out = np.empty(len(column), object)
+        out[:] = column
+        return out
+    return np.frombuffer(column, np.int64) if len(column) else np.zeros(0, np.int64)
+
+
 def _is_owned_page(data) -> bool:
     """An owned HTML page that was read (a ``<meta refresh>`` stub is a redirect, not a page)."""
     return data.get("tier") in OWNED and data.get("role") == "page" and bool(data.get("parsed")) and not data.get("stub")
@@ -87,6 +104,21 @@ class _Group:
     def sources(self) -> dict[str, None]:
         """The distinct pages, in the order first seen."""
         return dict.fromkeys(self.locations.urls)
+
+    def pages(self) -> list[str]:
+        """The distinct pages in the order first seen, as a finding's ``sources``: with one
+        location a page (a footer icon on every page) the locations' own list, not a second one
+        (:func:`analysis.rules.settle` sorts the two as one).
+
+        >>> grp = _Group(); grp.add("https://a.example/b", 3); grp.add("https://a.example/a", None)
+        >>> grp.pages() is grp.locations.urls, grp.pages()
+        (True, ['https://a.example/b', 'https://a.example/a'])
+        >>> grp.add("https://a.example/b", 9); grp.pages() is grp.locations.urls, grp.pages()
+        (False, ['https://a.example/b', 'https://a.example/a'])
+        """
+        distinct = self.sources
+        urls = self.locations.urls
+        return urls if len(distinct) == len(urls) else list(distinct)
 
     def worst(self) -> str:
         return SEVERITIES[min(self.severities)]

@@ -2,14 +2,17 @@
 dead-end)."""
 from __future__ import annotations
 
+from array import array
 from collections import Counter, defaultdict
 from sys import intern
+
+import numpy as np
 
 from analysis.blog import LISTING_ARTICLES, _is_archive, _path
 from analysis.findings import Finding
 from analysis.graph import blank
 from analysis.rules.common import (FORWARD_TAGS, NAV_TAGS, REGION_WORDS, _Group, _owned_page_tiers, _owned_pages,
-                                   _plural, _tier_keys, rule)
+                                   _plural, _tier_keys, id_column, rule)
 from analysis.status import BROKEN
 from crawler.scope import BLOG, SITE
 from crawler.signals import LEAD_PURPOSES
@@ -33,7 +36,7 @@ def backward_blog(g):
         page, target = intern(page), intern(target)
         root = roots.get(target)
         if root is None:
-            root = roots[target] = scope.blog_root(target)
+            root = roots[target] = intern(scope.blog_root(target))  # (one string a blog, not one a post)
         key = (root, region or "body")
         groups[key].add(page, line, "low")
         linked[key][target] = None
@@ -42,7 +45,7 @@ def backward_blog(g):
         what = f"the blog ({targets[0]})" if len(targets) == 1 else f"{len(targets)} blog pages"
         yield Finding("backward-blog", "low", root,
                       f"site {REGION_WORDS.get(region, region)} links to {what} on {_plural(len(grp.sources), 'page')}",
-                      region, list(grp.sources), grp.locations, {"targets": sorted(targets)})
+                      region, grp.pages(), grp.locations, {"targets": sorted(targets)})
 
 
 @rule("dead-end")
@@ -62,20 +65,24 @@ def dead_end(g):
              and not data.get("lead_form") and not data.get("conversion")  # a post with a signup form offers something
              and not blank(g, page)]  # an empty file is no post
     site = _tier_keys(g, SITE)
-    forward = set()
-    if posts and site:  # at most two queries for all the posts, not one per post
-        forward = g.store.linking_sources(g.crawl_id, site, posts, sorted(FORWARD_TAGS))
-        rest = [page for page in posts if page not in forward]
+    if not posts:
+        return
+    forward = np.zeros(len(posts), bool)
+    if site:  # at most two queries for all the posts, not one per post; the posts by their store ids
+        ids = id_column(g.store.url_id_column(posts))
+        forward = np.isin(ids, id_column(g.store.linking_source_ids(g.crawl_id, site, posts, sorted(FORWARD_TAGS))))
+        rest = [posts[i] for i in np.flatnonzero(~forward).tolist()]
         offers_ = [url for url in site if g.nodes[url].get("conversion")] if rest else ()
         if offers_:  # a form that signs up or buys (a comment form leads nowhere)
-            forward |= g.store.linking_sources(g.crawl_id, offers_, rest, ["form"])
-    for page in posts:
-        if page not in forward:
-            groups[scope.blog_root(page)].add(page, None, "medium")
+            forward |= np.isin(ids, id_column(g.store.linking_source_ids(g.crawl_id, offers_, rest, ["form"])))
+        del ids
+    for i in np.flatnonzero(~forward).tolist():
+        page = posts[i]
+        groups[scope.blog_root(page)].add(page, None, "medium")
     for root, grp in groups.items():
         n = len(grp.sources)
         yield Finding("dead-end", "medium", root, f"{_plural(n, 'blog page')} with no link to the site: no call "
-                      "to action", None, list(grp.sources), grp.locations)
+                      "to action", None, grp.pages(), grp.locations)
 
 
 # The company's own pages a post's text can lead to: the site, and the company's other hosts
@@ -154,46 +161,58 @@ def _text_links(g, posts, keys):
                              tags=", ".join("?" * len(tags)), regions=", ".join("?" * len(CONTENT_REGIONS)))
     cur = store.db.execute(sql, (g.crawl_id, *tags, *CONTENT_REGIONS))
     cur.row_factory = None
-    sources, keys, body = [], [], []  # (9 bytes a link: ids are 32-bit)
+    # (9 bytes a link: ids are 32-bit; each column grown in place, never copied whole)
+    sources, keys, body = array("i"), array("i"), bytearray()
     while True:
-        batch = cur.fetchmany(1 << 16)
+        batch = cur.fetchmany(1 << 14)
         if not batch:
             break
         rows = np.fromiter(chain.from_iterable(batch), np.int64, 3 * len(batch)).reshape(-1, 3)
-        sources.append(rows[:, 0].astype(np.int32))
-        keys.append(rows[:, 1].astype(np.int32))
-        body.append(rows[:, 2] == 1)
+        sources.frombytes(rows[:, 0].astype(np.int32).tobytes())
+        keys.frombytes(rows[:, 1].astype(np.int32).tobytes())
+        body += (rows[:, 2] == 1).tobytes()
     if not sources:
         return np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0, bool)
-    return np.concatenate(sources), np.concatenate(keys), np.concatenate(body)
+    return np.frombuffer(sources, np.int32), np.frombuffer(keys, np.int32), np.frombuffer(body, bool)
 
 
-def _in_text(sources, keys, body, floor: float) -> set:
-    """The sources of ``_text_links``' links that lead somewhere: a link to another page that is
-    not one the template puts in the body of most posts (a key linked from the body of at least
-    ``floor`` posts).
+def _in_text(sources, keys, body, floor: float):
+    """The sources of ``_text_links``' links that lead somewhere, each once (an array, sorted): a
+    link to another page that is not one the template puts in the body of most posts (a key linked
+    from the body of at least ``floor`` posts).
 
     >>> import numpy as np
     >>> s, k = np.array([1, 1, 2, 2, 3, 3]), np.array([9, 8, 9, 9, 9, 3])
     >>> body = np.array([True, True, True, True, True, False])
-    >>> sorted(_in_text(s, k, body, 3)), sorted(_in_text(s.astype(str).astype(object), k.astype(str).astype(object), body, 3))
+    >>> _in_text(s, k, body, 3).tolist(), _in_text(s.astype(str).astype(object), k.astype(str).astype(object), body, 3).tolist()
     ([1], ['1'])
     """
     import numpy as np
 
     if not len(sources):
-        return set()
+        return sources
     # each key: the posts that link it in their body (a post linking it twice counts once)
     if sources.dtype == object:  # (URLs: a store of schema 1)
         per_key = Counter(key for _, key in set(zip(sources[body].tolist(), keys[body].tolist())))
         template = {key for key, n in per_key.items() if n >= floor}
         hit = np.fromiter((key in template for key in keys.tolist()), bool, len(keys))
     else:
-        pairs = np.unique(keys[body].astype(np.int64) << 32 | sources[body].astype(np.int64))
-        linked, counts = np.unique(pairs >> 32, return_counts=True)
-        hit = np.isin(keys, linked[counts >= floor])
+        # a key linked from ``floor`` posts has at least ``floor`` links: only those few keys'
+        # posts counted (no array of every (key, post) pair)
+        linked = keys[body]
+        linked.sort()
+        last = np.append(np.flatnonzero(linked[1:] != linked[:-1]), len(linked) - 1) if len(linked) else linked
+        counts = np.diff(last, prepend=-1)
+        candidates = linked[last[counts >= floor]].tolist()
+        del linked, last, counts
+        template = [key for key in candidates if len(np.unique(sources[body & (keys == key)])) >= floor]
+        hit = np.isin(keys, template)
     moving = (keys != sources) & ~(body & hit)  # (a self link: "skip to content")
-    return set(sources[moving].tolist())
+    moved = sources[moving]
+    del moving, hit
+    if moved.dtype != object and len(moved) and (moved[1:] >= moved[:-1]).all():  # (read by source: sorted)
+        return moved[np.append(True, moved[1:] != moved[:-1])]
+    return np.unique(moved)
 
 
 def _is_post(scope, url: str, data) -> bool:
@@ -238,14 +257,14 @@ def content_dead_end(g):
     [('content-dead-end', 'https://a.example/blog/', "1 of 2 posts links to nothing of yours in its text; the template's nav is its only way on", ['https://a.example/blog/p/'])]
     """
     scope = g.graph["scope"]
-    posts = {page: data for page, data in _owned_pages(g)
-             if data["tier"] == BLOG and data.get("verdict") == "ok" and _is_post(scope, page, data)}
+    posts = [page for page, data in _owned_pages(g)
+             if data["tier"] == BLOG and data.get("verdict") == "ok" and _is_post(scope, page, data)]
     if not posts:
         return
     nodes = g.node_data
     # A blog page holding a lead form is an offer, unless most posts hold one: the template's
     # newsletter form (a post linking another post has not led anywhere).
-    forms = sum(1 for data in posts.values() if data.get("lead_form")) < TEMPLATE_SHARE * len(posts)
+    forms = sum(1 for page in posts if nodes[page].get("lead_form")) < TEMPLATE_SHARE * len(posts)
     # (a broken link or a file is no way on: an image a post links as well as shows, a PDF)
     forward = [url for url, data in nodes.items() if (data.get("tier") in FORWARD_TIERS or (
         data.get("tier") == BLOG and (data.get("conversion") or (forms and data.get("lead_form")))))
@@ -253,23 +272,25 @@ def content_dead_end(g):
     if not forward:
         return
     # which body links the template puts on most posts, then each post's text: one query read
-    # twice, the links in the text only, by the URLs' ids (no string read per link)
-    in_text = _in_text(*_text_links(g, posts, forward), max(TEMPLATE_MIN_POSTS, TEMPLATE_SHARE * len(posts)))
-    ids = g.store.url_ids(posts)
-    in_text = {url for url in posts if ids.get(url) in in_text}
-    linked = g.store.linking_sources(g.crawl_id, forward, list(posts), sorted(NAV_TAGS))
-    in_text |= _offering_in_text(g, {p: d for p, d in posts.items() if p in linked and p not in in_text})
+    # twice, the links in the text only, by the URLs' ids (no string read per link); the posts as
+    # an array of their ids, in their order, masked (only the posts found become strings)
+    moving = _in_text(*_text_links(g, posts, forward), max(TEMPLATE_MIN_POSTS, TEMPLATE_SHARE * len(posts)))
+    ids = id_column(g.store.url_id_column(posts))
+    dead = np.isin(ids, id_column(g.store.linking_source_ids(g.crawl_id, forward, posts, sorted(NAV_TAGS))))
+    dead &= ~np.isin(ids, moving)
+    del ids, moving, forward
+    found = np.flatnonzero(dead).tolist()
+    offering = _offering_in_text(g, {posts[i]: nodes[posts[i]] for i in found})
     groups: dict[str, _Group] = defaultdict(_Group)
-    totals: Counter = Counter()
-    for page in posts:
-        root = scope.blog_root(page)
-        totals[root] += 1
-        if page in linked and page not in in_text:
-            groups[root].add(intern(page), None, "medium")
+    totals: Counter = Counter(scope.blog_root(page) for page in posts)
+    for i in found:
+        page = posts[i]
+        if page not in offering:
+            groups[scope.blog_root(page)].add(intern(page), None, "medium")
     for root, grp in groups.items():
         n, total = len(grp.sources), totals[root]
         one = n == 1
         yield Finding("content-dead-end", "medium", root,
                       f"{n} of {_plural(total, 'post')} link{'s' if one else ''} to nothing of yours in "
                       f"{'its' if one else 'their'} text; the template's nav is {'its' if one else 'their'} "
-                      "only way on", None, list(grp.sources), grp.locations, {"posts": total})
+                      "only way on", None, grp.pages(), grp.locations, {"posts": total})

@@ -166,7 +166,7 @@ def javascript_links(g):
             message += (f"; {_plural(left, 'more page')} of {'this template' if len(templates) == 1 else 'these templates'} "
                         f"{'was' if left == 1 else 'were'} read as served before this showed, and not rendered")
         yield Finding("javascript-links", "medium" if offer else "low", links[0][0], message, region,
-                      list(grp.sources), grp.locations,
+                      grp.pages(), grp.locations,
                       {"kind": "template" if shared else "page", "links": [url for url, _, _ in links]})
 
 
@@ -181,7 +181,7 @@ def javascript_removed(g):
         verb = "is" if len(links) == 1 and shared else "are"
         message = (f"{what} in the HTML as served {verb} gone once JavaScript runs, on {_plural(n, 'page')}: crawlers "
                    "follow links that visitors never see")
-        yield Finding("javascript-removed", "low", links[0][0], message, region, list(grp.sources), grp.locations,
+        yield Finding("javascript-removed", "low", links[0][0], message, region, grp.pages(), grp.locations,
                       {"kind": "template" if shared else "page", "links": [url for url, _, _ in links]})
 
 

@@ -123,7 +123,8 @@ def broken_link(g):
     low: no visitor reaches it.
     """
     found = list(_broken_links(g))
-    sources = {s for f in found if f.severity == "high" for s in f.sources}
+    # the pages of bundled code among the high findings' pages (never a set of all of them)
+    sources = {s for f in found if f.severity == "high" for s in f.sources if BUNDLED.search(s)}
     stray = _stray_files(g, sources) if sources else set()
     for f in found:
         if f.severity == "high" and f.sources and stray.issuperset(f.sources):
@@ -184,7 +185,7 @@ def _broken_links(g):
         yield Finding("broken-link", "high", css,
                       f"{css} names {len(urls)} {asset_kind(urls)} that do not exist (each answers 404) in {folder}: "
                       f"{shown}",
-                      None, list(merged.sources), merged.locations,
+                      None, merged.pages(), merged.locations,
                       {"status": 404, "error_kind": None, "label": "client error", "cause": "stylesheet",
                        "kind": "stylesheet", "targets": urls})
     for (site, rel), hits in template.items():
@@ -196,7 +197,7 @@ def _broken_links(g):
         yield Finding("broken-link", "high", rel,
                       f"page-relative link '{rel}' is broken on {_plural(n, 'page')}: it resolves under each page's "
                       f"own folder ({len(hits)} URLs, each answering 404); write it relative to the site root",
-                      None, list(merged.sources), merged.locations,
+                      None, merged.pages(), merged.locations,
                       {"status": 404, "error_kind": None, "label": "client error", "cause": "page-relative",
                        "targets": sorted(u for u, _ in hits)})
     yield from _missing_sections(g, rest + missing)
@@ -245,8 +246,16 @@ def _missing_sections(g, broken: list[tuple[str, _Group]]):
     by_section: dict[str, list] = defaultdict(list)
     for url, grp in broken:
         by_section[_section(url)].append((url, grp))
-    alive = {_section(u) for u, d in g.nodes(data=True) if d.get("verdict") == "ok" and d.get("role") == "page"}
-    alive |= {u for u, d in g.nodes(data=True) if d.get("verdict") == "ok" and d.get("role") == "page"}
+    # the sections asked about that a page answers in, or is (only those: never a set of every page)
+    asked = {section for section, hits in by_section.items() if len(hits) >= SECTION_MIN and section.count("/") > 3}
+    alive = set()
+    for u, d in g.nodes(data=True) if asked else ():
+        if d.get("verdict") == "ok" and d.get("role") == "page":
+            if u in asked:
+                alive.add(u)
+            section = _section(u)
+            if section in asked:
+                alive.add(section)
     for section, hits in by_section.items():
         if len(hits) < SECTION_MIN or section in alive or section.count("/") <= 3:
             for url, grp in hits:
@@ -261,7 +270,7 @@ def _missing_sections(g, broken: list[tuple[str, _Group]]):
         head = None if None in heads else "icon" if "icon" in heads else "plumbing"
         yield Finding("broken-link", HEAD_SEVERITY[head] if head else "high", section,
                       f"{len(hits)} broken links into {section} on {_plural(len(merged.sources), 'page')}: nothing "
-                      "under it answers (a section missing from the site?)", None, list(merged.sources),
+                      "under it answers (a section missing from the site?)", None, merged.pages(),
                       merged.locations, {"status": 404, "error_kind": None, "label": "client error",
                                          "cause": "missing-section", "targets": sorted(u for u, _ in hits),
                                          **({"kind": f"head-{head}", "hint": HEAD_WORDS[head]} if head else {})})
@@ -340,7 +349,7 @@ def _broken(g, url: str, data: dict, grp: _Group) -> Finding:
         from analysis.rules.social import _spelling, account_name
         name = account_name({_spelling(e["target"] or url) for _, _, e in g.in_edges(url, data=True)} or {url})
     return Finding("broken-link", severity, url, f"broken link: {name} {what}" + (f": {hint}" if hint else ""),
-                   None, list(grp.sources), grp.locations, detail)
+                   None, grp.pages(), grp.locations, detail)
 
 
 def form_purposes(g, url: str) -> tuple[set[str], set[str]] | None:
@@ -418,7 +427,7 @@ def canonical_elsewhere(g):
         spam = " (pages injected into the site, or copied from it?)" if _ip_host(host) else ""
         yield Finding("canonical-elsewhere", "high" if _ip_host(host) else "medium", min(named[host]),
                       f"{_plural(n, 'page')} name{'s' if n == 1 else ''} a page on {host} as {'its' if n == 1 else 'their'}"
-                      f" canonical address: search engines list that page instead{spam}", None, list(grp.sources),
+                      f" canonical address: search engines list that page instead{spam}", None, grp.pages(),
                       grp.locations, {"host": host, "canonical": sorted(set(named[host]))})
 
 
@@ -474,14 +483,14 @@ def redirect(g):
             continue
         yield Finding("redirect", "low", url,
                       f"{url} redirects permanently to {final}: link the final URL", None,
-                      list(grp.sources), grp.locations, {"final_url": final,
+                      grp.pages(), grp.locations, {"final_url": final,
                                                          "redirects": len(data.get("chain") or [])})
     for site, grp in slash.items():
         urls = sorted(slashed[site], key=lambda r: r["url"])
         yield Finding("redirect", "low", site,
                       f"{_plural(len(urls), 'link target')} on {_plural(len(grp.sources), 'page')} redirect only to add "
                       f"a trailing slash (e.g. {urls[0]['url']} -> {urls[0]['final_url']}): link the / form",
-                      None, list(grp.sources), grp.locations, {"cause": "trailing-slash", "redirects": urls})
+                      None, grp.pages(), grp.locations, {"cause": "trailing-slash", "redirects": urls})
     for site, grp in stubbed.items():
         urls = sorted(stubs[site], key=lambda r: r["url"])
         first = f"{urls[0]['url']} -> {urls[0]['final_url']}"
@@ -490,7 +499,7 @@ def redirect(g):
                                        f"(e.g. {first})")
         yield Finding("redirect", "low", site if len(urls) > 1 else urls[0]["url"],
                       f"{what}, linked from {_plural(len(grp.sources), 'page')}: link "
-                      f"{'the pages they lead' if len(urls) > 1 else 'the page it leads'} to", None, list(grp.sources), grp.locations, {"cause": "refresh-stub", "redirects": urls})
+                      f"{'the pages they lead' if len(urls) > 1 else 'the page it leads'} to", None, grp.pages(), grp.locations, {"cause": "refresh-stub", "redirects": urls})
 
 
 @rule("redirect-chain")
@@ -503,7 +512,7 @@ def redirect_chain(g):
         grp = _in_sources(g, url)
         if grp is not None:
             yield Finding("redirect-chain", "medium", url, f"{url} takes {len(chain)} redirects to reach "
-                          f"{data.get('final_url')}", None, list(grp.sources), grp.locations,
+                          f"{data.get('final_url')}", None, grp.pages(), grp.locations,
                           {"redirects": [{"url": u, "status": s} for u, s in chain]})
 
 
@@ -517,7 +526,7 @@ def redirect_loop(g):
         if grp is not None:
             chain = data.get("chain") or []
             yield Finding("redirect-loop", "high", url, f"redirect loop: {' -> '.join(u for u, _ in chain)} -> "
-                          f"{data.get('final_url')}", None, list(grp.sources), grp.locations,
+                          f"{data.get('final_url')}", None, grp.pages(), grp.locations,
                           {"redirects": [{"url": u, "status": s} for u, s in chain]})
 
 
@@ -552,12 +561,12 @@ def missing_anchor(g):
     for (target, frag, final), grp in groups.items():
         via = f" (the page {target} leads to)" if final != target else ""
         yield Finding("missing-anchor", "medium", f"{target}#{frag}",
-                      f"no element with id or name '{frag}' on {final}{via}", None, list(grp.sources),
+                      f"no element with id or name '{frag}' on {final}{via}", None, grp.pages(),
                       grp.locations, {"page": final} if final != target else {})
     for (target, frag, stub, final), grp in lost.items():
         yield Finding("missing-anchor", "low", f"{target}#{frag}",
                       f"the fragment #{frag} is lost through the refresh stub at {stub}; link the final page "
-                      f"{final}#{frag}", None, list(grp.sources), grp.locations,
+                      f"{final}#{frag}", None, grp.pages(), grp.locations,
                       {"page": final, "stub": stub, "kind": "refresh-stub"})
 
 
@@ -596,7 +605,7 @@ def unverified_link(g):
         grp = _in_sources(g, url)
         if grp is not None:
             yield Finding("unverified-link", "info", url, f"could not verify {url}: {data.get('label')}", None,
-                          list(grp.sources), grp.locations, {"reason": data.get("label")})
+                          grp.pages(), grp.locations, {"reason": data.get("label")})
 
 
 @rule("skipped-link")
@@ -607,7 +616,7 @@ def skipped_link(g):
             continue
         grp = _in_sources(g, url)
         if grp is not None:
-            yield Finding("skipped-link", "info", url, f"{url} {data.get('label')}", None, list(grp.sources),
+            yield Finding("skipped-link", "info", url, f"{url} {data.get('label')}", None, grp.pages(),
                           grp.locations, {"reason": data.get("label")})
 
 
@@ -646,10 +655,10 @@ def _unfetchable(g, malformed: bool):
     for target, grp in groups.items():
         if malformed:
             yield Finding("malformed-url", "medium", target, f"malformed URL {target!r}: not a link a browser can "
-                          "follow", None, list(grp.sources), grp.locations)
+                          "follow", None, grp.pages(), grp.locations)
         else:
             yield Finding("unsupported-scheme", "info", target, f"cannot check {target}: unsupported scheme",
-                          None, list(grp.sources), grp.locations)
+                          None, grp.pages(), grp.locations)
 
 
 @rule("insecure-link")
@@ -678,7 +687,7 @@ def insecure_link(g):
         yield Finding("insecure-link", "low", site,
                       f"{_plural(n, 'link')} on {_plural(len(grp.sources), 'page')} use http:// for {site}: "
                       "link https:// (visitors are sent through a redirect, or see a warning)", None,
-                      list(grp.sources), grp.locations, {"links": n, "examples": sorted(written[site])[:5]})
+                      grp.pages(), grp.locations, {"links": n, "examples": sorted(written[site])[:5]})
 
 
 # Files a site holds that no page is meant to link to (policy as data): error pages (404.html,
@@ -741,6 +750,30 @@ def linked_among(g, urls, besides=()) -> set[str]:
                                            besides=besides)}
 
 
+# The asked URLs no page links to, as :data:`LINKED_AMONG` judges: the few left (a URL the store
+# does not hold is linked by none).
+UNLINKED_AMONG = {1: LINKED_AMONG[1].replace(" WHERE EXISTS", " WHERE NOT EXISTS", 1),
+                  2: LINKED_AMONG[2].replace(" CROSS JOIN urls u ON u.url = x.url WHERE EXISTS",
+                                             " LEFT JOIN urls u ON u.url = x.url WHERE NOT EXISTS", 1)}
+assert UNLINKED_AMONG[1] != LINKED_AMONG[1] and UNLINKED_AMONG[2] != LINKED_AMONG[2]
+
+
+def unlinked_among(g, urls, besides=()) -> set[str]:
+    """Those of ``urls`` no crawled page (none of ``besides``) links to, by a link that is no
+    sitemap entry: :func:`linked_among`'s complement, read as such (only the few unlinked URLs
+    read, never the strings of every linked one).
+
+    >>> from analysis.graph import graph_from
+    >>> a = "https://a.example/"
+    >>> g = graph_from([{"url": a, "role": "page", "status": 200, "parsed": 1}],
+    ...                [(a, a + "b", "main", "other"), (a, a, "main", "other")], site=[a])
+    >>> sorted(unlinked_among(g, [a, a + "b", a + "c"])), sorted(unlinked_among(g, [a + "b"], besides=[a]))
+    (['https://a.example/', 'https://a.example/c'], ['https://a.example/b'])
+    """
+    return {url for (url,) in g.store.read(UNLINKED_AMONG, (g.crawl_id, "sitemap", g.crawl_id, "page"), asked=urls,
+                                           besides=besides)}
+
+
 def _unlinked(g, pages) -> set[str]:
     """Those of ``pages`` no crawled page links to, directly or through a redirect or a
     ``<meta refresh>`` stub. A stub is no page a visitor is on (the browser moves on), so its
@@ -758,7 +791,7 @@ def _unlinked(g, pages) -> set[str]:
     ['https://a.example/', 'https://a.example/agency/']
     """
     stubs = [url for url, data in g.nodes(data=True) if data.get("stub")]
-    unlinked = set(pages) - linked_among(g, pages, besides=stubs)
+    unlinked = unlinked_among(g, pages, besides=stubs)
     if not unlinked:
         return unlinked
     # the addresses that redirect or refresh to a page no page links to: one probe of the key

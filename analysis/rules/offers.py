@@ -203,11 +203,19 @@ def buried_offer(g):
                 landing[url] = final
     if not landing:
         return
-    linking: dict[str, set] = defaultdict(set)
+    linking: dict[str, set | None] = defaultdict(set)
+    # an offer linked from SITE_WIDE_SHARE of the pages is site-wide (buried only below floor, far
+    # less): its pages no longer kept (a nav link to pricing on a million pages), its set None
+    wide_at, wide = SITE_WIDE_SHARE * total, []
     for source, key, _, _, _, _ in g.store.link_facts(g.crawl_id, list(landing), tags=sorted(NAV_TAGS), urls=True):
         offer = landing[key]
         if source in owned and source != offer and landing.get(source) != offer:
-            linking[offer].add(intern(source))
+            sources = linking[offer]
+            if sources is not None:
+                sources.add(intern(source))
+                if len(sources) >= wide_at:
+                    linking[offer] = None
+                    wide.append(offer)
     floor = BURIED_SHARE * total
 
     def kind_of(offer: str) -> str:
@@ -218,9 +226,10 @@ def buried_offer(g):
         # page) is a second door when any offer of its kind is
         named = name_of(offer, "")
         return (named in wide_names) if named else (kind_of(offer) in wide_kinds)
-    wide = [offer for offer, sources in linking.items() if len(sources) >= SITE_WIDE_SHARE * total]
     wide_kinds, wide_names = {kind_of(o) for o in wide}, {name_of(o, "") for o in wide} - {""}
     for offer, sources in sorted(linking.items()):
+        if sources is None:  # (site-wide: linked from at least wide_at >= floor pages)
+            continue
         n = len(sources)
         if n >= floor or second_door(offer):
             continue
@@ -232,4 +241,4 @@ def buried_offer(g):
             grp.add(s, None, "medium")
         yield Finding("buried-offer", "medium", offer,
                       f"the {name} page {page} is linked from {n} of {total} pages: few visitors ever see this offer",
-                      None, list(grp.sources), grp.locations, {"linked_from": n, "pages": total})
+                      None, grp.pages(), grp.locations, {"linked_from": n, "pages": total})

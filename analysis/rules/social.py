@@ -2,7 +2,6 @@
 them back (backward-social, social-before-offer, stranded-social, untracked-inbound)."""
 from __future__ import annotations
 
-from array import array
 from collections import defaultdict
 from sys import intern
 from urllib.parse import urlsplit, urlunsplit
@@ -42,7 +41,7 @@ def backward_social(g):
             target = account_name(names[key])
         elif target in names:
             target = account_name(names[target])  # twitter.com/acme and twitter.com/acme/ are one account
-        sources = list(grp.sources)
+        sources = grp.pages()
         n = len(sources)
         by_severity = grp.by_severity()
         split = next(iter(by_severity)) if len(by_severity) == 1 else "mixed"
@@ -87,7 +86,9 @@ def backward_social(g):
             detail["accounts"] = others
         if kind in (SHARE, COMMUNITY) and len(names.get(key, ())) > 1:
             detail["urls"] = sorted(names[key])  # the platform's share endpoints or invitations linked there
-        if kind == PROFILE:
+        if kind == PROFILE and len(by_severity) == 1:  # (every page one severity: its list is the
+            detail["pages_by_severity"] = {split: sources}  # pages' list, not a copy; settle() sorts it)
+        elif kind == PROFILE:
             detail["pages_by_severity"] = {sev: sorted(pages) for sev, pages in by_severity.items()}
         yield Finding("backward-social", grp.worst(), target, msg, region, sources,
                       grp.locations, detail)
@@ -202,7 +203,7 @@ def social_before_offer(g):
         names = listing(row)
         yield Finding("social-before-offer", "medium", row[0],
                       f"{_plural(n, 'page')} link{'s' if n == 1 else ''} to social ({names}, {REGION_WORDS.get(region, region)})"
-                      f" but offer{'s' if n == 1 else ''} no purchase and no lead capture", region, list(grp.sources), grp.locations,
+                      f" but offer{'s' if n == 1 else ''} no purchase and no lead capture", region, grp.pages(), grp.locations,
                       {"profiles": list(row)})
 
 
@@ -341,28 +342,28 @@ def _read_social(g, groups_too: bool) -> dict:
         return out
     # The links, in the order the key index gives them (by target, then as stored): a page, a
     # line (shown), a position in document order (what "before the offer" compares; -1: unknown)
-    # and the number of a distinct (target, as written, region, kind, rel) each,
-    # the page checked here rather than by SQLite (a selection of every owned page costs more).
+    # and a distinct (target, as written, region, kind, rel) each, the page checked here rather
+    # than by SQLite (a selection of every owned page costs more). Read twice: the distinct
+    # combinations first (what own_profiles() judges by), then each link grouped as it is read
+    # (never a column of every link: six million links at a million pages).
     combo_of: dict[tuple, int] = {}
     scope = g.graph["scope"]
     hosts: dict[str, bool] = {}
-    pages: list[str] = []
-    combo_ids, lines, positions = array("l"), array("l"), array("i")
-    for page, key, written, region, kind, line, rel, pos in g.store.link_facts(
-            g.crawl_id, keys, None, kinds=(PROFILE, SHARE, IDENTITY, CONTENT, COMMUNITY), urls=True, rel=True, pos=True):
-        # (an embedded video or widget script is not a link a visitor follows: not read)
-        if page not in sources:
-            continue
-        if kind == SHARE:  # every page shares itself: its query named a new combination each
-            key, written = share_head(scope, key, hosts), share_head(scope, written, hosts)
-        combo = (key, written, region, kind, rel)
-        i = combo_of.get(combo)
-        if i is None:
-            i = combo_of[combo] = len(combo_of)
-        pages.append(intern(page))
-        combo_ids.append(i)
-        lines.append(line or 0)
-        positions.append(-1 if pos is None else pos)
+
+    def links():
+        for page, key, written, region, kind, line, rel, pos in g.store.link_facts(
+                g.crawl_id, keys, None, kinds=(PROFILE, SHARE, IDENTITY, CONTENT, COMMUNITY), urls=True, rel=True,
+                pos=True):
+            # (an embedded video or widget script is not a link a visitor follows: not read)
+            if page not in sources:
+                continue
+            if kind == SHARE:  # every page shares itself: its query named a new combination each
+                key, written = share_head(scope, key, hosts), share_head(scope, written, hosts)
+            yield page, (key, written, region, kind, rel), line, pos
+
+    for _, combo, _, _ in links():
+        if combo not in combo_of:
+            combo_of[combo] = len(combo_of)
     if bare is None:
         bare = {page for page in owned if not offers(g, page)}
     if groups_too and "own_profiles" not in g.graph:  # what kinds of link lead where, from the same rows
@@ -418,11 +419,12 @@ def _read_social(g, groups_too: bool) -> dict:
         return (grp.locations.urls.append, grp.locations.lines.append, grp.severities.append,
                 None if severity is None else RANK[severity], bare_account, region)
 
-    judged = [judge(*combo) for combo in combo_of]  # (in the order first linked)
+    judged = {combo: judge(*combo) for combo in combo_of}  # (in the order first linked)
     del combo_of
     high, medium, low = RANK["high"], RANK["medium"], RANK["low"]
-    for page, i, line, pos in zip(pages, combo_ids, lines, positions):
-        add_url, add_line, add_rank, rank, bare_account, region = judged[i]
+    for page, combo, line, pos in links():
+        page, line, pos = intern(page), line or 0, -1 if pos is None else pos
+        add_url, add_line, add_rank, rank, bare_account, region = judged[combo]
         if bare_account is not None and page in bare:
             bare_links[page].append((pos, region, bare_account, line))
         if add_url is None:
@@ -437,6 +439,9 @@ def _read_social(g, groups_too: bool) -> dict:
         add_url(page)
         add_line(line)
         add_rank(rank)
+    # no rule after the social ones asks what a page offers: the offer pages' cache dropped
+    # (read again if asked; settle() drops it anyway)
+    g.graph.pop("offer_links", None)
     return out
 
 
