@@ -983,7 +983,13 @@ def link_scores(pr: np.ndarray) -> np.ndarray:
     return 100.0 * np.log(pr / lo) / math.log(hi / lo)
 
 
-def entry_pages(g, walk: Walk, entry: str | None = None) -> np.ndarray:
+def _posts(g, walk: Walk) -> np.ndarray:
+    """A byte a walked page: is it a blog page that is not an empty file (:func:`analysis.graph.blank`)?"""
+    return np.fromiter((tier == BLOG and not blank(g, url) for url, tier in zip(walk.urls, walk.tiers)), bool,
+                       walk.n)
+
+
+def entry_pages(g, walk: Walk, entry: str | None = None, posts: np.ndarray | None = None) -> np.ndarray:
     """Numbers of the entry pages: those ``entry`` (a regex) finds in their URL, or the blog's
     pages (not an empty file: :func:`analysis.graph.blank`) and the crawl's targets (the page
     each lands on)."""
@@ -993,9 +999,8 @@ def entry_pages(g, walk: Walk, entry: str | None = None) -> np.ndarray:
         except re.error as exc:
             raise ValueError(f"--entry: not a regular expression: {entry!r} ({exc})") from None
         return np.array([i for i, url in enumerate(walk.urls) if pattern.search(url)], np.int64)
-    # (a byte a page: not a set of a million numbers)
-    chosen = np.fromiter((tier == BLOG and not blank(g, url) for url, tier in zip(walk.urls, walk.tiers)), bool,
-                         walk.n)
+    # (a byte a page: not a set of a million numbers; ``posts``: :func:`_posts` when the caller has it)
+    chosen = _posts(g, walk) if posts is None else posts.copy()
     for target in g.graph["crawl"]["targets"]:
         key = g.graph["key"](target)
         if key in g:
@@ -1010,27 +1015,13 @@ def _number(value) -> float | None:
     return None if value is None or not math.isfinite(value) else round(float(value), DIGITS)
 
 
-def _numbers(values, shared: dict | None = None) -> list:
-    """:func:`_number` of each of ``values``; with ``shared`` (a dict kept between calls) one
-    float object per distinct value (a million entry pages repeat a few thousand values: 24
-    bytes each saved; a zero keeps its sign).
+def _numbers(values) -> list:
+    """:func:`_number` of each of ``values``.
 
-    >>> a = _numbers([0.1234567, 0.1234568, -0.0, 0.0, None], {}); a, a[0] is a[1], a[2] is a[3]
-    ([0.123457, 0.123457, -0.0, 0.0, None], True, False)
+    >>> _numbers([0.1234567, -0.0, None])
+    [0.123457, -0.0, None]
     """
-    if shared is None:
-        return [_number(v) for v in values]
-    return _shared_floats([_number(v) for v in values], shared)
-
-
-def _shared_floats(values: list, shared: dict) -> list:
-    """``values`` with one object per distinct float (``shared`` remembers them; nan, which
-    equals nothing, and a zero's sign are kept as they are)."""
-    out = []
-    for v in values:
-        key = v if v else (v, math.copysign(1.0, v)) if v is not None else None
-        out.append(shared.setdefault(key, v) if v == v else v)
-    return out
+    return [_number(v) for v in values]
 
 
 def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entry: str | None = None,
@@ -1088,11 +1079,12 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     # analysis.parking) while the link pass, the chain and the solves run, which read neither
     walk, plan = read_nodes(g, findings, weights)
     # with analytics every walked page with real entries is an entry page, unless --entry restricts them
-    chosen = entry_pages(g, walk, entry) if visits is None or entry is not None else np.arange(walk.n, dtype=np.int64)
+    posts = _posts(g, walk)
+    chosen = (entry_pages(g, walk, entry, posts) if visits is None or entry is not None
+              else np.arange(walk.n, dtype=np.int64))
     entries, share = entry_shares(walk, chosen, visits)
     del chosen
     weighted = "visits" if visits is not None else "equal"
-    posts = np.fromiter((t == BLOG and not blank(g, u) for u, t in zip(walk.urls, walk.tiers)), bool, walk.n)
     walk.findings = [[f.id for f in grp] for grp in walk.findings]  # (fix-first's groups by their ids)
     fixes = fix_inputs(g, walk, findings, weights) if len(entries) else None
     parking = None
