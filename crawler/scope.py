@@ -602,6 +602,14 @@ class Scope:
 
         >>> Scope(site=("https://a.example/",)).blog_root("https://a.example/blog/2024/post/")
         'https://a.example/blog/'
+
+        As :func:`urllib.parse.urlsplit` splits the URL (the scheme lowercased, a host named
+        ``blog.`` is a blog), with or without it:
+
+        >>> [Scope().blog_root(u) for u in ("HTTPS://A.example/Blog/x", "https://blog.a.example/x/y",
+        ...                                 "https://a.example?x=/y/", "https://a.example////news/x",
+        ...                                 "https://u@a.example/news/x")]
+        ['https://A.example/Blog/', 'https://blog.a.example/', 'https://a.example/', 'https://a.example/news/', 'https://u@a.example/news/']
         """
         for b in self.blog:
             if _prefix_match(url, b):
