@@ -69,6 +69,7 @@ def dead_end(g):
         return
     forward = np.zeros(len(posts), bool)
     if site:  # at most two queries for all the posts, not one per post; the posts by their store ids
+        posts = g.store.select(posts)  # (sent to SQLite once for the two)
         ids = id_column(g.store.url_id_column(posts))
         forward = np.isin(ids, id_column(g.store.linking_source_ids(g.crawl_id, site, posts, sorted(FORWARD_TAGS))))
         rest = [posts[i] for i in np.flatnonzero(~forward).tolist()]
@@ -280,6 +281,7 @@ def content_dead_end(g):
     # which body links the template puts on most posts, then each post's text: one query read
     # twice, the links in the text only, by the URLs' ids (no string read per link); the posts as
     # an array of their ids, in their order, masked (only the posts found become strings)
+    posts, forward = g.store.select(posts), g.store.select(forward)  # (sent to SQLite once for the three reads)
     moving = _in_text(*_text_links(g, posts, forward), max(TEMPLATE_MIN_POSTS, TEMPLATE_SHARE * len(posts)))
     ids = id_column(g.store.url_id_column(posts))
     dead = np.isin(ids, id_column(g.store.linking_source_ids(g.crawl_id, forward, posts, sorted(NAV_TAGS))))

@@ -352,7 +352,8 @@ def _read_social(g, groups_too: bool) -> dict:
 
     if bare is None:
         bare = {page for page in owned if not offers(g, page)}
-    own = own_profiles(g)
+    keys = g.store.select(keys)  # (sent to SQLite once: own_profiles' query, then the links)
+    own = own_profiles(g, keys=keys)
     own_accounts = {scope.profile_id(u) or u for u in own}
     accounts: dict[str, object] = {}
     endpoints: dict[str, str] = {}  # a share intent's URL up to its query -> share_endpoint()
@@ -454,7 +455,7 @@ LINK_KINDS = {
 }
 
 
-def own_profiles(g, kinds=None) -> frozenset[str]:
+def own_profiles(g, kinds=None, keys=None) -> frozenset[str]:
     """The business's own social profiles: ``--social`` if given, else inferred.
 
     Given: the listed accounts, matched in any case, scheme, ``www.`` or platform alias
@@ -466,7 +467,8 @@ def own_profiles(g, kinds=None) -> frozenset[str]:
     someone else's.
 
     ``kinds``: the distinct ``(target, kind, region, rel)`` of the links from owned pages into
-    social platforms, when the caller has read them already (else one query).
+    social platforms, when the caller has read them already (else one query); ``keys``: the
+    social platforms' URLs as the caller selected them (:meth:`crawler.store.Store.select`).
     """
     if "own_profiles" in g.graph:
         return g.graph["own_profiles"]
@@ -475,7 +477,7 @@ def own_profiles(g, kinds=None) -> frozenset[str]:
         own = frozenset(u for u, d in g.nodes(data=True) if d.get("tier") == SOCIAL and scope.is_own_profile(u))
     else:
         found, others = set(), set()
-        keys = _tier_keys(g, SOCIAL)
+        keys = _tier_keys(g, SOCIAL) if keys is None else keys
         # what kinds of link lead where: one row per distinct (target, kind, region, rel), not per link
         if kinds is None:
             kinds = g.store.read(LINK_KINDS, (g.crawl_id,), keys=keys, sources=_owned_page_tiers(g)) if keys else ()
