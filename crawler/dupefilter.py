@@ -14,31 +14,17 @@ a million URLs in ~8 MiB instead of ~66 as ints in a set (~150 as strings).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import sys
 from weakref import WeakKeyDictionary
 
 from scrapy.dupefilters import BaseDupeFilter
 from scrapy.utils.misc import load_object
 
+from crawler.urls import key_digest  # noqa: F401  (here too: it lives in crawler.urls, which the limits' summary imports without Scrapy)
+
 logger = logging.getLogger(__name__)
 _INSTANCES: WeakKeyDictionary = WeakKeyDictionary()
-
-
-def _blake2b64(key: str) -> int:
-    """A URL key's 64-bit digest where Python's hash is narrower (a 32-bit build), signed as
-    :class:`DigestSet` keeps it."""
-    return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big",
-                          signed=True)
-
-
-# Python's own hash of a str is 64-bit SipHash on 64-bit builds, computed once per string (the
-# seen-set is asked about each link's key up to twice): as good a digest as any for a set that
-# never leaves its process (a collision, 2**-64 per pair, would skip one URL). What is shared
-# between processes (Redis's ``seen``) is ``crawler.cluster.digest``, stable everywhere.
-key_digest = hash if sys.hash_info.width >= 64 else _blake2b64
 
 
 class DigestSet:

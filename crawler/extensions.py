@@ -30,8 +30,7 @@ from __future__ import annotations
 from collections import Counter
 from weakref import WeakKeyDictionary
 
-from crawler.dupefilter import key_digest
-from crawler.urls import trap_family, trap_kind, trap_template
+from crawler.urls import key_digest, trap_family, trap_kind, trap_template
 
 _INSTANCES: WeakKeyDictionary = WeakKeyDictionary()
 

@@ -6,8 +6,10 @@ Every URL funnelcheck stores is *public* (what a visitor sees) and normalised by
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import sys
 from dataclasses import dataclass
 from typing import Iterable
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
@@ -514,3 +516,17 @@ def redact_logs() -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+
+
+def _blake2b64(key: str) -> int:
+    """A URL key's 64-bit digest where Python's hash is narrower (a 32-bit build), signed as
+    :class:`crawler.dupefilter.DigestSet` keeps it."""
+    return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big",
+                          signed=True)
+
+
+# Python's own hash of a str is 64-bit SipHash on 64-bit builds, computed once per string (the
+# seen-set is asked about each link's key up to twice): as good a digest as any for a set that
+# never leaves its process (a collision, 2**-64 per pair, would skip one URL). What is shared
+# between processes (Redis's ``seen``) is ``crawler.cluster.digest``, stable everywhere.
+key_digest = hash if sys.hash_info.width >= 64 else _blake2b64
