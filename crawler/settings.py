@@ -26,6 +26,8 @@ TELNETCONSOLE_ENABLED = False
 # files left in ~/.local/state/scrapy after a kill. Not in an unattended crawl.
 REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "WARNING"
+# (the per-page "Crawled" and "Scraped" DEBUG lines are made only when LOG_LEVEL shows them)
+LOG_FORMATTER = "crawler.logformatter.QuietLogFormatter"
 # Scrapy parses a callback's source (inspect + ast) to warn of a generator's `return value`; its
 # cache is weakly keyed by bound methods that die with each request: ~11-15% of a crawl's CPU.
 # funnelcheck's callbacks return none.
@@ -42,7 +44,7 @@ RETRY_HTTP_CODES = []          # HTTP answers are verdicts; only network failure
 
 # Breadth-first, so --depth and --max-pages cut the crawl where a user expects.
 DEPTH_PRIORITY = 1
-SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
+SCHEDULER_DISK_QUEUE = "crawler.queues.PickleFifoDiskQueue"  # Scrapy's, without its inspect.getmembers per request
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 SCHEDULER_PRIORITY_QUEUE = "crawler.queues.HostPriorityQueue"  # per host, on disk (JOBDIR), any host name
 
