@@ -27,7 +27,11 @@ TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "WARNING"
 # (the per-page "Crawled" and "Scraped" DEBUG lines are made only when LOG_LEVEL shows them)
-LOG_FORMATTER = "crawler.logformatter.QuietLogFormatter"
+LOG_FORMATTER = "crawler.lean.QuietLogFormatter"
+STATS_CLASS = "crawler.lean.StatsCollector"   # Scrapy's counters, without its deprecation wrapper on every call
+# the downloader's request and response byte counts (a raw copy of each request is built to count
+# it): shown only in the stats a verbose crawl logs (crawler.run turns them on with -v)
+DOWNLOADER_STATS = False
 # Scrapy parses a callback's source (inspect + ast) to warn of a generator's `return value`; its
 # cache is weakly keyed by bound methods that die with each request: ~11-15% of a crawl's CPU.
 # funnelcheck's callbacks return none.
@@ -76,6 +80,9 @@ ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 100}   # the only writer of
 DUPEFILTER_CLASS = "crawler.dupefilter.KeyDupeFilter"      # one URL key, one decision (swappable)
 EXTENSIONS = {"scrapy.extensions.telnet.TelnetConsole": None, "scrapy.extensions.logstats.LogStats": None,
               "scrapy.extensions.spiderstate.SpiderState": None,   # JOBDIR is only a disk queue here
+              # (Scrapy 2.19's remote control, off anyway (REMOTE_CONTROL_ENABLED): not even imported,
+              # aiohttp's server with it: ~0.14 s of every crawl process's start)
+              "scrapy.extensions.remote_control.RemoteControl": None,
               "crawler.extensions.CrawlLimits": 500}   # --max-pages, --depth, traps; --max-time is CloseSpider
 
 FUNNEL_RATE_LIMIT_RETRIES = 2   # 429 / 503 + Retry-After: wait and retry this many times

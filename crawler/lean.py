@@ -1,6 +1,6 @@
-"""Scrapy's log formatter, without the per-page DEBUG lines nobody sees.
+"""Scrapy's parts, without per-request costs an audit has no use for (``crawler.settings``).
 
-Scrapy builds a "Crawled (200) <GET ...>" and a "Scraped from <200 ...>" message for every
+The log formatter: Scrapy builds a "Crawled (200) <GET ...>" and a "Scraped from <200 ...>" message for every
 response and item and hands them to ``logging`` at DEBUG. Its root handler drops them at the
 crawl's ``LOG_LEVEL`` (WARNING unless ``-v``), but only after the loggers, left at NOTSET, made
 a ``LogRecord`` of each (and the "Scraped" one a dict of the whole item): ~1.5% of a crawl
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from scrapy.logformatter import LogFormatter
+from scrapy.statscollectors import MemoryStatsCollector
 
 
 class QuietLogFormatter(LogFormatter):
@@ -38,3 +39,20 @@ class QuietLogFormatter(LogFormatter):
 
     def scraped(self, item, response, spider):
         return super().scraped(item, response, spider) if self.debug else None
+
+
+class StatsCollector(MemoryStatsCollector):
+    """Scrapy's stats collector, its methods called directly. Scrapy 2.19 routes every attribute
+    of its collector through a ``__getattribute__`` that wraps the methods in a check for a
+    deprecated ``spider`` argument, and looks for a cached wrapper first (an ``AttributeError``
+    raised and caught for each ``self._stats`` read): ~10 stats calls a request, ~1% of a crawl
+    process's CPU. The same counters; no deprecation warning for a ``spider`` argument
+    (scrapy-redis passes one).
+
+    >>> from scrapy.utils.test import get_crawler
+    >>> stats = StatsCollector(get_crawler()); stats.inc_value("x"); stats.inc_value("x", 2, spider=None)
+    >>> stats.get_value("x")
+    3
+    """
+
+    __getattribute__ = object.__getattribute__
