@@ -5,6 +5,8 @@ per-host concurrency, robots, user agent); ``scrapy crawl funnel`` from the
 project root uses these as they are.
 """
 
+from scrapy.settings import default_settings as _scrapy_defaults
+
 BOT_NAME = "funnelcheck"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
@@ -80,10 +82,11 @@ ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 100}   # the only writer of
 DUPEFILTER_CLASS = "crawler.dupefilter.KeyDupeFilter"      # one URL key, one decision (swappable)
 EXTENSIONS = {"scrapy.extensions.telnet.TelnetConsole": None, "scrapy.extensions.logstats.LogStats": None,
               "scrapy.extensions.spiderstate.SpiderState": None,   # JOBDIR is only a disk queue here
-              # (Scrapy 2.19's remote control, off anyway (REMOTE_CONTROL_ENABLED): not even imported,
-              # aiohttp's server with it: ~0.14 s of every crawl process's start)
-              "scrapy.extensions.remote_control.RemoteControl": None,
-              "crawler.extensions.CrawlLimits": 500}   # --max-pages, --depth, traps; --max-time is CloseSpider
+              "crawler.extensions.CrawlLimits": 500}
+# Scrapy's own extensions but its remote control (off anyway: REMOTE_CONTROL_ENABLED), which is then
+# never imported: its module loads aiohttp's server and an SSL context, ~0.1-0.2 s of every crawl
+# process's start. (Scrapy imports every extension it is given, even one set to None in EXTENSIONS.)
+EXTENSIONS_BASE = {k: v for k, v in _scrapy_defaults.EXTENSIONS_BASE.items() if not k.endswith(".RemoteControl")}   # --max-pages, --depth, traps; --max-time is CloseSpider
 
 FUNNEL_RATE_LIMIT_RETRIES = 2   # 429 / 503 + Retry-After: wait and retry this many times
 FUNNEL_MAX_RETRY_WAIT = 10.0    # never wait longer than this for one Retry-After
