@@ -343,10 +343,10 @@ def _read_social(g, groups_too: bool) -> dict:
     # The links, in the order the key index gives them (by target, then as stored): a page, a
     # line (shown), a position in document order (what "before the offer" compares; -1: unknown)
     # and a distinct (target, as written, region, kind, rel) each, the page checked here rather
-    # than by SQLite (a selection of every owned page costs more). Read twice: the distinct
-    # combinations first (what own_profiles() judges by), then each link grouped as it is read
-    # (never a column of every link: six million links at a million pages).
-    combo_of: dict[tuple, int] = {}
+    # than by SQLite (a selection of every owned page costs more), each link grouped as it is
+    # read (never a column of every link: six million links at a million pages). Which profiles
+    # are the business's own is asked first (own_profiles' own query: one row per distinct kind of
+    # link); each distinct combination is judged when first read.
     scope = g.graph["scope"]
     hosts: dict[str, bool] = {}
 
@@ -361,15 +361,9 @@ def _read_social(g, groups_too: bool) -> dict:
                 key, written = share_head(scope, key, hosts), share_head(scope, written, hosts)
             yield page, (key, written, region, kind, rel), line, pos
 
-    for _, combo, _, _ in links():
-        if combo not in combo_of:
-            combo_of[combo] = len(combo_of)
     if bare is None:
         bare = {page for page in owned if not offers(g, page)}
-    if groups_too and "own_profiles" not in g.graph:  # what kinds of link lead where, from the same rows
-        own_profiles(g, kinds={(key, kind, region, rel) for key, _, region, kind, rel in combo_of})
     own = own_profiles(g)
-    scope = g.graph["scope"]
     own_accounts = {scope.profile_id(u) or u for u in own}
     accounts: dict[str, object] = {}
     endpoints: dict[str, str] = {}  # a share intent's URL up to its query -> share_endpoint()
@@ -419,12 +413,14 @@ def _read_social(g, groups_too: bool) -> dict:
         return (grp.locations.urls.append, grp.locations.lines.append, grp.severities.append,
                 None if severity is None else RANK[severity], bare_account, region)
 
-    judged = {combo: judge(*combo) for combo in combo_of}  # (in the order first linked)
-    del combo_of
+    judged: dict[tuple, tuple] = {}  # (in the order first linked)
     high, medium, low = RANK["high"], RANK["medium"], RANK["low"]
     for page, combo, line, pos in links():
         page, line, pos = intern(page), line or 0, -1 if pos is None else pos
-        add_url, add_line, add_rank, rank, bare_account, region = judged[combo]
+        verdict = judged.get(combo)
+        if verdict is None:
+            verdict = judged[combo] = judge(*combo)
+        add_url, add_line, add_rank, rank, bare_account, region = verdict
         if bare_account is not None and page in bare:
             bare_links[page].append((pos, region, bare_account, line))
         if add_url is None:
