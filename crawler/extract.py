@@ -453,6 +453,7 @@ _SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"GIF87a", "a GIF image")
                (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"), (b"wOFF", "a font (WOFF)"), (b"wOF2", "a font (WOFF2)"),
                (b"OggS", "Ogg media"), (b"ID3", "MP3 audio"), (b"\x1aE\xdf\xa3", "WebM/Matroska video"))
 _BINARY_BYTES = frozenset([*range(9), 0x0B, *range(0x0E, 0x1B), *range(0x1C, 0x20)])
+_BINARY_DELETE = bytes(sorted(_BINARY_BYTES))  # (counted by what bytes.translate takes out: no loop per byte)
 
 
 BINARY_DATA = "binary data"
@@ -479,7 +480,7 @@ def binary_kind(body: bytes) -> str | None:
     head = body[:1024]
     if not head or _wide(body) or body.startswith((b"\xff\xfe", b"\xfe\xff")):
         return None
-    binary = sum(1 for b in head if b in _BINARY_BYTES)
+    binary = len(head) - len(head.translate(None, _BINARY_DELETE))
     return BINARY_DATA if binary >= 16 and binary * 16 > len(head) else None  # more than 1 byte in 16
 
 
