@@ -607,7 +607,8 @@ class FunnelSpider(scrapy.Spider):
                 yield self.request(meta["public"], meta["key"], "page", meta["depth"], "GET", again=True)
                 return
             role = "page"  # the GET that replaced a refused HEAD already holds the page
-        headers = {h: response.headers.get(h).decode("latin-1") for h in KEPT_HEADERS if response.headers.get(h)}
+        get = response.headers.get  # (once a header: Scrapy's get normalises the name each time)
+        headers = {h: value.decode("latin-1") for h in KEPT_HEADERS if (value := get(h))}
         page = {
             "url": meta["key"], "fetched_url": response.url, "role": role, "method": method,
             "depth": meta["depth"], "status": status, "headers": json.dumps(headers) if headers else None,
