@@ -219,6 +219,14 @@ MOBILE_PREFIXES = ("www.", "m.", "mobile.", "mbasic.", "web.")
 
 
 def _host(url: str) -> str:
+    """The host of ``url``, lowercased, as :func:`urllib.parse.urlsplit` names it ('' for none).
+
+    >>> _host("https://WWW.A.example:8080/x?y"), _host("http://u@B.example/"), _host("https://[::1]/"), _host("x")
+    ('www.a.example', 'b.example', '::1', '')
+    """
+    m = _ROOT_URL.match(url)
+    if m is not None and (m.end() == len(url) or url[m.end()] in "?#"):  # (as urlsplit splits it)
+        return m.group(2).partition(":")[0].lower()
     try:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:  # a malformed URL (bad IPv6 literal, bad port) has no usable host
