@@ -131,7 +131,8 @@ class FunnelSpider(scrapy.Spider):
         self.classify = lru_cache(maxsize=65536)(self._classify)
         # ... and each normalised URL's tier once: external and social links are never claimed
         # (--no-check-external, --no-check-social), so every page asks about its footer's again
-        self.url_facts = lru_cache(maxsize=65536)(self._url_facts)
+        # (what repeats is a site's chrome: 8,192 URLs, ~2 MiB when full, hold it)
+        self.url_facts = lru_cache(maxsize=8192)(self._url_facts)
         # profile links (url, kind, region, rel) found to be the business's: they stay so (the
         # handles it knows only grow), so a footer's icons are judged once (see own_profile)
         self.own_profiles: set[tuple] = set()
