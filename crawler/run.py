@@ -46,6 +46,7 @@ def scrapy_settings(db_path: str, crawl: dict, verbose: int = 0, resume: bool = 
                  "FUNNEL_ALLOW_PRIVATE": list(options.allow_private)}
     if verbose:
         overrides["LOG_LEVEL"] = "INFO" if verbose == 1 else "DEBUG"
+        overrides["DOWNLOADER_STATS"] = True   # (the request and response bytes, in the stats Scrapy logs)
     if options.user_agent:
         overrides["USER_AGENT"] = options.user_agent
     if options.max_time_seconds:

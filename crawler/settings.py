@@ -5,6 +5,8 @@ per-host concurrency, robots, user agent); ``scrapy crawl funnel`` from the
 project root uses these as they are.
 """
 
+from scrapy.settings import default_settings as _scrapy_defaults
+
 BOT_NAME = "funnelcheck"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
@@ -26,6 +28,12 @@ TELNETCONSOLE_ENABLED = False
 # files left in ~/.local/state/scrapy after a kill. Not in an unattended crawl.
 REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "WARNING"
+# (the per-page "Crawled" and "Scraped" DEBUG lines are made only when LOG_LEVEL shows them)
+LOG_FORMATTER = "crawler.lean.QuietLogFormatter"
+STATS_CLASS = "crawler.lean.StatsCollector"   # Scrapy's counters, without its deprecation wrapper on every call
+# the downloader's request and response byte counts (a raw copy of each request is built to count
+# it): shown only in the stats a verbose crawl logs (crawler.run turns them on with -v)
+DOWNLOADER_STATS = False
 # Scrapy parses a callback's source (inspect + ast) to warn of a generator's `return value`; its
 # cache is weakly keyed by bound methods that die with each request: ~11-15% of a crawl's CPU.
 # funnelcheck's callbacks return none.
@@ -42,7 +50,7 @@ RETRY_HTTP_CODES = []          # HTTP answers are verdicts; only network failure
 
 # Breadth-first, so --depth and --max-pages cut the crawl where a user expects.
 DEPTH_PRIORITY = 1
-SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
+SCHEDULER_DISK_QUEUE = "crawler.queues.PickleFifoDiskQueue"  # Scrapy's, without its inspect.getmembers per request
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 SCHEDULER_PRIORITY_QUEUE = "crawler.queues.HostPriorityQueue"  # per host, on disk (JOBDIR), any host name
 
@@ -74,7 +82,11 @@ ITEM_PIPELINES = {"crawler.pipelines.StorePipeline": 100}   # the only writer of
 DUPEFILTER_CLASS = "crawler.dupefilter.KeyDupeFilter"      # one URL key, one decision (swappable)
 EXTENSIONS = {"scrapy.extensions.telnet.TelnetConsole": None, "scrapy.extensions.logstats.LogStats": None,
               "scrapy.extensions.spiderstate.SpiderState": None,   # JOBDIR is only a disk queue here
-              "crawler.extensions.CrawlLimits": 500}   # --max-pages, --depth, traps; --max-time is CloseSpider
+              "crawler.extensions.CrawlLimits": 500}
+# Scrapy's own extensions but its remote control (off anyway: REMOTE_CONTROL_ENABLED), which is then
+# never imported: its module loads aiohttp's server and an SSL context, ~0.1-0.2 s of every crawl
+# process's start. (Scrapy imports every extension it is given, even one set to None in EXTENSIONS.)
+EXTENSIONS_BASE = {k: v for k, v in _scrapy_defaults.EXTENSIONS_BASE.items() if not k.endswith(".RemoteControl")}   # --max-pages, --depth, traps; --max-time is CloseSpider
 
 FUNNEL_RATE_LIMIT_RETRIES = 2   # 429 / 503 + Retry-After: wait and retry this many times
 FUNNEL_MAX_RETRY_WAIT = 10.0    # never wait longer than this for one Retry-After

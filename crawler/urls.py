@@ -94,8 +94,15 @@ def scheme_of(href: str) -> str:
     >>> scheme_of("MailTo:a@b.example"), scheme_of("/x")
     ('mailto', '')
     """
-    m = re.match(r"^\s*([A-Za-z][A-Za-z0-9+.-]*):", href)
+    if href.startswith("https://"):  # (most links: asked for every link of every page)
+        return "https"
+    if href.startswith("http://"):
+        return "http"
+    m = _SCHEME.match(href)
     return m.group(1).lower() if m else ""
+
+
+_SCHEME = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.-]*):")
 
 
 def normalize(url: str) -> tuple[str, str]:

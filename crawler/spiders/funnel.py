@@ -129,6 +129,13 @@ class FunnelSpider(scrapy.Spider):
         self.state_seq = 0
         # Nav and footer links repeat on every page: name each distinct href once.
         self.classify = lru_cache(maxsize=65536)(self._classify)
+        # ... and each normalised URL's tier once: external and social links are never claimed
+        # (--no-check-external, --no-check-social), so every page asks about its footer's again
+        # (what repeats is a site's chrome: 8,192 URLs, ~2 MiB when full, hold it)
+        self.url_facts = lru_cache(maxsize=8192)(self._url_facts)
+        # profile links (url, kind, region, rel) found to be the business's: they stay so (the
+        # handles it knows only grow), so a footer's icons are judged once (see own_profile)
+        self.own_profiles: set[tuple] = set()
         # --render: which owned pages are rendered in Chromium too (crawler.render)
         self.render = RenderPlan(o.render, browser=bool(o.chromium))
         # pages whose rendering timed out while the crawl kept Chromium waiting: rendered once more
@@ -345,13 +352,28 @@ class FunnelSpider(scrapy.Spider):
         """Is this profile link the business naming its own account? (See analysis.rules.own_profiles.)"""
         if self.scope.social:
             return self.scope.is_own_profile(url)
+        mark = (url, kind, region, rel)
+        if mark in self.own_profiles:  # (its handles were added to known_handles the first time)
+            return True
         if names_own_profile(kind, region, rel):
             keys = self.scope.handle_keys(url)
             if not keys <= self.known_handles:
                 self.known_handles |= keys  # the same handle elsewhere is the business's too
                 self.state_changed = True
-            return True
-        return self.scope.is_brand_profile(url, self.known_handles)
+            mine = True
+        else:
+            mine = self.scope.is_brand_profile(url, self.known_handles)
+        if mine:  # (a no may become a yes once another link names the handle: not remembered)
+            if len(self.own_profiles) >= 4096:
+                self.own_profiles.clear()
+            self.own_profiles.add(mark)
+        return mine
+
+    def _url_facts(self, url: str) -> tuple[str, str | None]:
+        """(tier, and for a social URL the kind of a plain link to it) of a normalised URL: what
+        :meth:`plan` asks the scope, the same for the whole crawl."""
+        tier = self.scope.tier(url)
+        return tier, self.scope.link_kind(url) if tier == SOCIAL else None
 
     def plan(self, url: str, tag: str, depth: int, kind: str = "other", role: str | None = None,
              seed: bool = False, key: str | None = None, region: str = "body", rel: str = "",
@@ -362,7 +384,7 @@ class FunnelSpider(scrapy.Spider):
         key = key or self.key(url)
         if self.dupefilter.seen(key):
             return None
-        tier = self.scope.tier(url)
+        tier, social_kind = self.url_facts(url)
         if tier in OWNED:
             # fetched once, under the site's own form and its one name (its key: no index file, no
             # tracking parameter), whichever form the link read first wrote (dir/index.html,
@@ -371,14 +393,14 @@ class FunnelSpider(scrapy.Spider):
             url = fold_slashes(fold_origin(url, self.aliases))
             if key == self.key(url):
                 url = key
-        elif tier == SOCIAL and self.scope.link_kind(url) == SHARE:
+        elif tier == SOCIAL and social_kind == SHARE:
             return None  # a share intent: recorded as a link, never fetched (every page shares itself)
         if role is None:
             if tier in OWNED:
                 # An owned URL seen first in <img>, <link>... is HEAD-checked; if it turns out
                 # to be HTML, parse() upgrades it to a crawled page.
                 role = "page" if (tag in NAVIGATION_TAGS or seed) else "asset"
-            elif tier == SOCIAL and self.scope.link_kind(url) == PROFILE and self.own_profile(url, kind, region, rel):
+            elif tier == SOCIAL and social_kind == PROFILE and self.own_profile(url, kind, region, rel):
                 # The business's profiles are read to see whether they link back: those given
                 # with --social, else those its chrome (header, nav, footer, sidebar) or its
                 # identity markup names, whichever link names them first. An author's or a
@@ -586,7 +608,8 @@ class FunnelSpider(scrapy.Spider):
                 yield self.request(meta["public"], meta["key"], "page", meta["depth"], "GET", again=True)
                 return
             role = "page"  # the GET that replaced a refused HEAD already holds the page
-        headers = {h: response.headers.get(h).decode("latin-1") for h in KEPT_HEADERS if response.headers.get(h)}
+        get = response.headers.get  # (once a header: Scrapy's get normalises the name each time)
+        headers = {h: value.decode("latin-1") for h in KEPT_HEADERS if (value := get(h))}
         page = {
             "url": meta["key"], "fetched_url": response.url, "role": role, "method": method,
             "depth": meta["depth"], "status": status, "headers": json.dumps(headers) if headers else None,
@@ -764,15 +787,15 @@ class FunnelSpider(scrapy.Spider):
         scheme = scheme_of(link.url)
         if scheme in IGNORED_SCHEMES:
             return None, None
-        base = (source, None, None, None, link.tag, link.attr, link.text, link.region, link.rel,
-                int(link.icon), "other", link.line, pos)
         if scheme in RECORDED_SCHEMES or (scheme and scheme not in FETCHABLE_SCHEMES):
             target = scheme + ":" + link.url.split(":", 1)[1].strip()
-            return (source, target, target, None, *base[4:]), None
+            return (source, target, target, None, link.tag, link.attr, link.text, link.region, link.rel,
+                    int(link.icon), "other", link.line, pos), None
         try:
             url, fragment, key, kind = self.classify(link.url, link.rel, link.sameas, link.tag, link.quoted)
         except URLError:
-            return (source, link.url, link.url, None, *base[4:-3], "malformed", link.line, pos), None
+            return (source, link.url, link.url, None, link.tag, link.attr, link.text, link.region, link.rel,
+                    int(link.icon), "malformed", link.line, pos), None
         row = (source, url, key, fragment or None, link.tag, link.attr, link.text, link.region,
                link.rel, int(link.icon), kind, link.line, pos)
         if not crawl_more:
@@ -781,7 +804,7 @@ class FunnelSpider(scrapy.Spider):
             # A form's action and its thank-you page (``next``): checked where they are the business's
             # own (site, blog, its other hosts), HEAD then GET like any file, never POSTed, never
             # submitted; elsewhere (a form service) only recorded.
-            if self.scope.tier(url) in (EXTERNAL, SOCIAL):
+            if self.url_facts(url)[0] in (EXTERNAL, SOCIAL):
                 return row, None
             return row, self.plan(url, "form", depth, kind, role=FORM, key=key, region=link.region, rel=link.rel)
         return row, self.plan(url, link.tag, depth, kind, key=key, region=link.region, rel=link.rel, via=source)
