@@ -99,6 +99,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, bicgstab, splu
 
 from analysis import parking as parking_module
+from analysis.blas import one_thread
 from analysis.graph import AHEAD_URLS, blank, landing_page
 from analysis.status import BROKEN
 from crawler.scope import APP, BLOG, COMPANY, CONTENT, IDENTITY, OTHER, OWNED, PROFILE, SHARE, SITE, SOCIAL
@@ -1073,6 +1074,13 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     """
     if not 0 <= damping < 1:
         raise ValueError(f"damping must be at least 0 and below 1, not {damping!r}")
+    with one_thread():  # (the solves' dots on one core: OpenBLAS's idle threads spin, see analysis.blas)
+        return _funnel_metrics(g, findings, weights, entry, damping, visits, values)
+
+
+def _funnel_metrics(g, findings, weights: dict[str, float] | None, entry: str | None, damping: float,
+                    visits: dict[str, float] | None, values: dict | None) -> dict:
+    """:func:`funnel_metrics`, its arguments checked."""
     started = time.monotonic()
     weights = check_weights(weights)
     # what reads the nodes and the findings first: a big graph's are parked (written to a file,
