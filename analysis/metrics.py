@@ -964,11 +964,18 @@ class Chain:
         return self.C.shape[0]
 
     def step(self, x: np.ndarray) -> np.ndarray:
-        """``Q x``."""
+        """``Q x`` (a new array: the product's, scaled in place; each vector the solves make is a
+        new mapping of a page's worth of floats to fault in, so none more than needed)."""
         y = self.C @ x
         if self.minus is not None:
             y -= self.minus @ x
-        return self.scale * y
+        return np.multiply(self.scale, y, out=y)
+
+    def _less_step(self, x: np.ndarray) -> np.ndarray:
+        """``(I - Q) x``: BiCGSTAB's product, in the array :meth:`step` made."""
+        x = np.ravel(x)
+        y = self.step(x)
+        return np.subtract(x, y, out=y)
 
     def solve(self, b: np.ndarray, x0: np.ndarray | None = None) -> np.ndarray:
         """``x`` with ``(I - Q) x = b``, for a vector ``b`` or each column of a matrix ``b``."""
@@ -979,7 +986,7 @@ class Chain:
             return self._lu.solve(np.asarray(b, dtype=float))
         if b.ndim == 2:
             return np.column_stack([self.solve(b[:, k], None if x0 is None else x0[:, k]) for k in range(b.shape[1])])
-        op = LinearOperator((self.n, self.n), matvec=lambda x: np.ravel(x) - self.step(np.ravel(x)), dtype=float)
+        op = LinearOperator((self.n, self.n), matvec=self._less_step, dtype=float)
         x, info = bicgstab(op, b, x0=x0, rtol=TOLERANCE, atol=0.0, maxiter=MAX_ITERATIONS)
         if info != 0:  # the iteration x = b + Qx always converges (|Q| <= damping < 1)
             logger.info("BiCGSTAB did not converge (%s): iterating", info)
@@ -1001,7 +1008,12 @@ class Chain:
             if self.minus is not None:
                 y -= self.minus.T @ (self.scale * x)
             return y
-        op = LinearOperator((self.n, self.n), matvec=lambda x: np.ravel(x) - step_t(np.ravel(x)), dtype=float)
+
+        def less_step_t(x):  # (I - Q)^T x, in the array step_t made
+            x = np.ravel(x)
+            y = step_t(x)
+            return np.subtract(x, y, out=y)
+        op = LinearOperator((self.n, self.n), matvec=less_step_t, dtype=float)
         y, info = bicgstab(op, b, rtol=TOLERANCE, atol=0.0, maxiter=MAX_ITERATIONS)
         if info != 0:
             logger.info("BiCGSTAB did not converge on the transposed chain (%s): iterating", info)
@@ -1016,9 +1028,12 @@ class Chain:
 
     def _iterate(self, b: np.ndarray, x: np.ndarray) -> np.ndarray:
         bound = TOLERANCE * max(float(np.abs(b).max()), 1e-300) * (1 - self.damping)
+        change = np.empty_like(b)  # (one vector for every iteration's change, not two new ones)
         for _ in range(MAX_ITERATIONS * 10):
-            nxt = b + self.step(x)
-            if np.abs(nxt - x).max() <= bound:
+            nxt = self.step(x)
+            np.add(b, nxt, out=nxt)
+            np.abs(np.subtract(nxt, x, out=change), out=change)
+            if change.max() <= bound:
                 return nxt
             x = nxt
         return x
