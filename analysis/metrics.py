@@ -1069,10 +1069,12 @@ def pagerank(chain: Chain, damping: float = DAMPING) -> np.ndarray:
     inv = np.where(total > 0, 1.0 / np.where(total > 0, total, 1.0), 0.0)
     CT = chain.C.T  # a csc view of the same arrays
     x = np.full(n, 1.0 / n)
+    weighed, change = np.empty(n), np.empty(n)  # (kept for every iteration: no new vectors to fault in)
     for _ in range(MAX_ITERATIONS):
-        nxt = damping * (CT @ (x * inv))
+        nxt = CT @ np.multiply(x, inv, out=weighed)
+        np.multiply(damping, nxt, out=nxt)
         nxt += (1.0 - nxt.sum()) / n
-        if np.abs(nxt - x).sum() < PAGERANK_TOLERANCE:
+        if np.abs(np.subtract(nxt, x, out=change), out=change).sum() < PAGERANK_TOLERANCE:
             return nxt
         x = nxt
     return x

@@ -523,3 +523,20 @@ def test_the_solves_give_what_the_plain_products_gave(monkeypatch):
     assert chain.solve(b).tobytes() == want.tobytes()
     assert chain.solve_transposed(b).tobytes() == want_t.tobytes()
     assert chain._iterate(b, b).tobytes() == nxt.tobytes()
+
+
+def test_pagerank_gives_what_the_plain_iteration_gave():
+    """pagerank's power iteration in vectors it keeps: the very floats of the iteration written out."""
+    g = _walked_graph()
+    chain = metrics.Chain(metrics.walk_graph(g, run_rules(g)), metrics.DAMPING)
+    n, d = chain.n, metrics.DAMPING
+    total = np.asarray(chain.C.sum(axis=1)).ravel()
+    inv = np.where(total > 0, 1.0 / np.where(total > 0, total, 1.0), 0.0)
+    x = np.full(n, 1.0 / n)
+    for _ in range(metrics.MAX_ITERATIONS):
+        nxt = d * (chain.C.T @ (x * inv))
+        nxt += (1.0 - nxt.sum()) / n
+        if np.abs(nxt - x).sum() < metrics.PAGERANK_TOLERANCE:
+            break
+        x = nxt
+    assert metrics.pagerank(chain, d).tobytes() == nxt.tobytes()
