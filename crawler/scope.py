@@ -219,6 +219,14 @@ MOBILE_PREFIXES = ("www.", "m.", "mobile.", "mbasic.", "web.")
 
 
 def _host(url: str) -> str:
+    """The host of ``url``, lowercased, as :func:`urllib.parse.urlsplit` names it ('' for none).
+
+    >>> _host("https://WWW.A.example:8080/x?y"), _host("http://u@B.example/"), _host("https://[::1]/"), _host("x")
+    ('www.a.example', 'b.example', '::1', '')
+    """
+    m = _ROOT_URL.match(url)
+    if m is not None and (m.end() == len(url) or url[m.end()] in "?#"):  # (as urlsplit splits it)
+        return m.group(2).partition(":")[0].lower()
     try:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:  # a malformed URL (bad IPv6 literal, bad port) has no usable host
@@ -244,6 +252,12 @@ def _on_lead_host(host: str) -> bool:
 # "https://host/path?query" as most links are written: split without urlsplit (the graph of a
 # big crawl asks the tier of every URL); anything else (user info, IPv6, odd ports) goes to urlsplit.
 _PLAIN_URL = re.compile(r"(?i)https?://([a-z0-9.-]+)(?::(\d{1,5}))?(/[^?#]*)?")
+
+
+# an http(s) URL as :meth:`Scope.blog_root` reads it, its scheme, host and port, and path: a
+# blog's root named without urlsplit (rules ask it of every post); anything else (user info,
+# IPv6, a tab or newline urlsplit would drop) goes to urlsplit
+_ROOT_URL = re.compile(r"(?i)(https?://)([a-z0-9.-]+(?::\d{1,5})?)(/[^?#\t\r\n]*)?")
 
 
 def _host_port_path(url: str) -> tuple[str, int | None, str]:
@@ -596,10 +610,25 @@ class Scope:
 
         >>> Scope(site=("https://a.example/",)).blog_root("https://a.example/blog/2024/post/")
         'https://a.example/blog/'
+
+        As :func:`urllib.parse.urlsplit` splits the URL (the scheme lowercased, a host named
+        ``blog.`` is a blog), with or without it:
+
+        >>> [Scope().blog_root(u) for u in ("HTTPS://A.example/Blog/x", "https://blog.a.example/x/y",
+        ...                                 "https://a.example?x=/y/", "https://a.example////news/x",
+        ...                                 "https://u@a.example/news/x")]
+        ['https://A.example/Blog/', 'https://blog.a.example/', 'https://a.example/', 'https://a.example/news/', 'https://u@a.example/news/']
         """
         for b in self.blog:
             if _prefix_match(url, b):
                 return b
+        m = _ROOT_URL.match(url)
+        if m is not None and (m.end() == len(url) or url[m.end()] in "?#"):  # (as urlsplit splits it)
+            root = m.group(1).lower() + m.group(2) + "/"
+            if m.group(2).lower().startswith("blog."):
+                return root
+            first = (m.group(3) or "").lstrip("/").split("/", 1)[0]
+            return root + first + "/" if first else root
         try:
             parts = urlsplit(url)
         except ValueError:

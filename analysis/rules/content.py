@@ -69,6 +69,7 @@ def dead_end(g):
         return
     forward = np.zeros(len(posts), bool)
     if site:  # at most two queries for all the posts, not one per post; the posts by their store ids
+        posts = g.store.select(posts)  # (sent to SQLite once for the two)
         ids = id_column(g.store.url_id_column(posts))
         forward = np.isin(ids, id_column(g.store.linking_source_ids(g.crawl_id, site, posts, sorted(FORWARD_TAGS))))
         rest = [posts[i] for i in np.flatnonzero(~forward).tolist()]
@@ -215,11 +216,11 @@ def _in_text(sources, keys, body, floor: float):
     return np.unique(moved)
 
 
-def _is_post(scope, url: str, data) -> bool:
+def _is_post(scope, url: str, data, root: str | None = None) -> bool:
     """A blog page that is a post: not a listing (the blog's index, an archive, a page of
-    ``<article>`` excerpts)."""
+    ``<article>`` excerpts). ``root``: its blog's root, when the caller has it."""
     signals = data.get("signals") or {}
-    return (scope.blog_root(url) != url and not _is_archive(_path(url))
+    return ((root or scope.blog_root(url)) != url and not _is_archive(_path(url))
             and (signals.get("articles") or 0) < LISTING_ARTICLES)
 
 
@@ -257,8 +258,14 @@ def content_dead_end(g):
     [('content-dead-end', 'https://a.example/blog/', "1 of 2 posts links to nothing of yours in its text; the template's nav is its only way on", ['https://a.example/blog/p/'])]
     """
     scope = g.graph["scope"]
-    posts = [page for page, data in _owned_pages(g)
-             if data["tier"] == BLOG and data.get("verdict") == "ok" and _is_post(scope, page, data)]
+    posts: list[str] = []
+    totals: Counter = Counter()  # blog root -> its posts (each post's root named once)
+    for page, data in _owned_pages(g):
+        if data["tier"] == BLOG and data.get("verdict") == "ok":
+            root = scope.blog_root(page)
+            if _is_post(scope, page, data, root):
+                posts.append(page)
+                totals[root] += 1
     if not posts:
         return
     nodes = g.node_data
@@ -274,6 +281,7 @@ def content_dead_end(g):
     # which body links the template puts on most posts, then each post's text: one query read
     # twice, the links in the text only, by the URLs' ids (no string read per link); the posts as
     # an array of their ids, in their order, masked (only the posts found become strings)
+    posts, forward = g.store.select(posts), g.store.select(forward)  # (sent to SQLite once for the three reads)
     moving = _in_text(*_text_links(g, posts, forward), max(TEMPLATE_MIN_POSTS, TEMPLATE_SHARE * len(posts)))
     ids = id_column(g.store.url_id_column(posts))
     dead = np.isin(ids, id_column(g.store.linking_source_ids(g.crawl_id, forward, posts, sorted(NAV_TAGS))))
@@ -282,7 +290,6 @@ def content_dead_end(g):
     found = np.flatnonzero(dead).tolist()
     offering = _offering_in_text(g, {posts[i]: nodes[posts[i]] for i in found})
     groups: dict[str, _Group] = defaultdict(_Group)
-    totals: Counter = Counter(scope.blog_root(page) for page in posts)
     for i in found:
         page = posts[i]
         if page not in offering:

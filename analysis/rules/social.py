@@ -343,33 +343,17 @@ def _read_social(g, groups_too: bool) -> dict:
     # The links, in the order the key index gives them (by target, then as stored): a page, a
     # line (shown), a position in document order (what "before the offer" compares; -1: unknown)
     # and a distinct (target, as written, region, kind, rel) each, the page checked here rather
-    # than by SQLite (a selection of every owned page costs more). Read twice: the distinct
-    # combinations first (what own_profiles() judges by), then each link grouped as it is read
-    # (never a column of every link: six million links at a million pages).
-    combo_of: dict[tuple, int] = {}
+    # than by SQLite (a selection of every owned page costs more), each link grouped as it is
+    # read (never a column of every link: six million links at a million pages). Which profiles
+    # are the business's own is asked first (own_profiles' own query: one row per distinct kind of
+    # link); each distinct combination is judged when first read.
     scope = g.graph["scope"]
     hosts: dict[str, bool] = {}
 
-    def links():
-        for page, key, written, region, kind, line, rel, pos in g.store.link_facts(
-                g.crawl_id, keys, None, kinds=(PROFILE, SHARE, IDENTITY, CONTENT, COMMUNITY), urls=True, rel=True,
-                pos=True):
-            # (an embedded video or widget script is not a link a visitor follows: not read)
-            if page not in sources:
-                continue
-            if kind == SHARE:  # every page shares itself: its query named a new combination each
-                key, written = share_head(scope, key, hosts), share_head(scope, written, hosts)
-            yield page, (key, written, region, kind, rel), line, pos
-
-    for _, combo, _, _ in links():
-        if combo not in combo_of:
-            combo_of[combo] = len(combo_of)
     if bare is None:
         bare = {page for page in owned if not offers(g, page)}
-    if groups_too and "own_profiles" not in g.graph:  # what kinds of link lead where, from the same rows
-        own_profiles(g, kinds={(key, kind, region, rel) for key, _, region, kind, rel in combo_of})
-    own = own_profiles(g)
-    scope = g.graph["scope"]
+    keys = g.store.select(keys)  # (sent to SQLite once: own_profiles' query, then the links)
+    own = own_profiles(g, keys=keys)
     own_accounts = {scope.profile_id(u) or u for u in own}
     accounts: dict[str, object] = {}
     endpoints: dict[str, str] = {}  # a share intent's URL up to its query -> share_endpoint()
@@ -419,12 +403,22 @@ def _read_social(g, groups_too: bool) -> dict:
         return (grp.locations.urls.append, grp.locations.lines.append, grp.severities.append,
                 None if severity is None else RANK[severity], bare_account, region)
 
-    judged = {combo: judge(*combo) for combo in combo_of}  # (in the order first linked)
-    del combo_of
+    judged: dict[tuple, tuple] = {}  # (in the order first linked)
     high, medium, low = RANK["high"], RANK["medium"], RANK["low"]
-    for page, combo, line, pos in links():
+    # (an embedded video or widget script is not a link a visitor follows: not read)
+    for page, key, written, region, kind, line, rel, pos in g.store.link_facts(
+            g.crawl_id, keys, None, kinds=(PROFILE, SHARE, IDENTITY, CONTENT, COMMUNITY), urls=True, rel=True,
+            pos=True):
+        if page not in sources:
+            continue
+        if kind == SHARE:  # every page shares itself: its query named a new combination each
+            key, written = share_head(scope, key, hosts), share_head(scope, written, hosts)
+        combo = (key, written, region, kind, rel)
         page, line, pos = intern(page), line or 0, -1 if pos is None else pos
-        add_url, add_line, add_rank, rank, bare_account, region = judged[combo]
+        verdict = judged.get(combo)
+        if verdict is None:
+            verdict = judged[combo] = judge(*combo)
+        add_url, add_line, add_rank, rank, bare_account, region = verdict
         if bare_account is not None and page in bare:
             bare_links[page].append((pos, region, bare_account, line))
         if add_url is None:
@@ -445,20 +439,23 @@ def _read_social(g, groups_too: bool) -> dict:
     return out
 
 
-# The distinct (target, kind, region, rel) of the links from the asked sources to the asked keys:
-# what kinds of link lead where, a row per kind of link rather than per link (own_profiles' own
-# query; crawler.store.Store.read runs it).
+# The distinct (target, kind, region, rel) of the profile and identity links from the asked
+# sources to the asked keys: what kinds of link lead where, a row per kind of link rather than per
+# link (own_profiles' own query, which judges only those two kinds; crawler.store.Store.read runs
+# it). Share buttons and links to posts are not read.
 LINK_KINDS = {
     1: "SELECT DISTINCT l.target_key, l.kind, l.region, l.rel FROM links l WHERE l.crawl_id = ?"
-       " AND l.target_key IN (SELECT url FROM {keys}) AND l.source IN (SELECT url FROM {sources})",
+       " AND l.target_key IN (SELECT url FROM {keys}) AND l.source IN (SELECT url FROM {sources})"
+       " AND l.kind IN ('profile', 'identity')",
     2: "SELECT k.url, kd.term, rg.term, l.rel FROM (SELECT DISTINCT l.key_id, l.kind, l.region, l.rel"
        " FROM links l WHERE l.crawl_id = ? AND l.key_id IN (SELECT u.id FROM {keys} x JOIN urls u ON u.url = x.url)"
-       " AND l.source_id IN (SELECT u.id FROM {sources} x JOIN urls u ON u.url = x.url)) l"
+       " AND l.source_id IN (SELECT u.id FROM {sources} x JOIN urls u ON u.url = x.url)"
+       " AND l.kind IN (SELECT id FROM terms WHERE term IN ('profile', 'identity'))) l"
        " JOIN urls k ON k.id = l.key_id LEFT JOIN terms kd ON kd.id = l.kind LEFT JOIN terms rg ON rg.id = l.region",
 }
 
 
-def own_profiles(g, kinds=None) -> frozenset[str]:
+def own_profiles(g, kinds=None, keys=None) -> frozenset[str]:
     """The business's own social profiles: ``--social`` if given, else inferred.
 
     Given: the listed accounts, matched in any case, scheme, ``www.`` or platform alias
@@ -470,7 +467,8 @@ def own_profiles(g, kinds=None) -> frozenset[str]:
     someone else's.
 
     ``kinds``: the distinct ``(target, kind, region, rel)`` of the links from owned pages into
-    social platforms, when the caller has read them already (else one query).
+    social platforms, when the caller has read them already (else one query); ``keys``: the
+    social platforms' URLs as the caller selected them (:meth:`crawler.store.Store.select`).
     """
     if "own_profiles" in g.graph:
         return g.graph["own_profiles"]
@@ -479,7 +477,7 @@ def own_profiles(g, kinds=None) -> frozenset[str]:
         own = frozenset(u for u, d in g.nodes(data=True) if d.get("tier") == SOCIAL and scope.is_own_profile(u))
     else:
         found, others = set(), set()
-        keys = _tier_keys(g, SOCIAL)
+        keys = _tier_keys(g, SOCIAL) if keys is None else keys
         # what kinds of link lead where: one row per distinct (target, kind, region, rel), not per link
         if kinds is None:
             kinds = g.store.read(LINK_KINDS, (g.crawl_id,), keys=keys, sources=_owned_page_tiers(g)) if keys else ()
