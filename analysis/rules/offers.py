@@ -157,6 +157,7 @@ FORM_PAGES_SHARE = 0.2   # pages holding a lead form are offers while fewer than
 # name (an enterprise form behind the pricing page, a campaign's landing page) of the same kind
 # (lead, purchase), is then no buried offer but a second door: every visitor already sees one.
 SITE_WIDE_SHARE = 0.5
+PER_ADDRESS_READS = 1000  # offer addresses up to this many are read one query each (see buried_offer)
 # A log-in to the company's app is where customers go, not an offer to bring forward.
 SIGN_IN = re.compile(r"(^|[^a-z])(log-?in|sign-?in)([^a-z]|$)", re.I)
 
@@ -207,15 +208,24 @@ def buried_offer(g):
     # an offer linked from SITE_WIDE_SHARE of the pages is site-wide (buried only below floor, far
     # less): its pages no longer kept (a nav link to pricing on a million pages), its set None
     wide_at, wide = SITE_WIDE_SHARE * total, []
-    for source, key, _, _, _, _ in g.store.link_facts(g.crawl_id, list(landing), tags=sorted(NAV_TAGS), urls=True):
-        offer = landing[key]
-        if source in owned and source != offer and landing.get(source) != offer:
-            sources = linking[offer]
-            if sources is not None:
-                sources.add(intern(source))
-                if len(sources) >= wide_at:
-                    linking[offer] = None
-                    wide.append(offer)
+    # a few addresses are read one by one, each until its offer is site-wide (the nav's /contact/
+    # on a million pages: the first half of its links read, not all); many (a form on every post
+    # of a blog) in one query
+    asked = [[key] for key in landing] if len(landing) <= PER_ADDRESS_READS else [list(landing)]
+    for keys in asked:
+        if len(keys) == 1 and linking.get(landing[keys[0]], ()) is None:
+            continue  # (another address of an offer already site-wide)
+        for source, key, _, _, _, _ in g.store.link_facts(g.crawl_id, keys, tags=sorted(NAV_TAGS), urls=True):
+            offer = landing[key]
+            if source in owned and source != offer and landing.get(source) != offer:
+                sources = linking[offer]
+                if sources is not None:
+                    sources.add(intern(source))
+                    if len(sources) >= wide_at:
+                        linking[offer] = None
+                        wide.append(offer)
+                        if len(keys) == 1:
+                            break
     floor = BURIED_SHARE * total
 
     def kind_of(offer: str) -> str:
