@@ -452,6 +452,44 @@ def _shared(value: str | None) -> str | None:
     return None if value is None else intern(value)
 
 
+def _update_shared(data: _Attrs, memo: dict, values: tuple, **attrs) -> None:
+    """``data.update(**attrs)`` for a node among many given the same ``attrs`` but for ``chain``
+    and ``final_url`` (a :class:`NodeData`'s own, set on it; a :class:`TargetData` shares them too,
+    so there it goes the long way unless they are ``()`` and None): ``values``
+    are the others' values, with the type of any that may be a bool or an int. The shared dict an
+    update made is remembered in ``memo`` by the shared dict it started from, the node's type and
+    ``values``: the next node needs no dict copied and no :func:`_share` lookup. (The starting dict
+    is kept in ``memo`` too: its id is never another dict's while it is there.)
+
+    >>> a, b = NodeData(tier="site"), NodeData(tier="site"); memo = {}
+    >>> for d, chain in ((a, ()), (b, (("x", 301),))):
+    ...     _update_shared(d, memo, ("ok",), verdict="ok", chain=chain, final_url=None)
+    >>> b._shared is a._shared, dict(b) == {"tier": "site", "verdict": "ok", "chain": (("x", 301),), "final_url": None}
+    (True, True)
+    """
+    kind = data.__class__
+    if kind is TargetData and (attrs.get("chain") != () or attrs.get("final_url") is not None):
+        data.update(attrs)
+        return
+    key = (id(data._shared), kind, values)
+    done = memo.get(key)
+    if done is None:
+        before = data._shared
+        data.update(attrs)
+        if len(memo) < PROFILES_MAX:
+            memo[key] = (before, data._shared)
+        return
+    data._shared = done[1]
+    if kind is NodeData:
+        data.chain, data.final_url = attrs["chain"], attrs["final_url"]
+
+
+# The page columns the graph builder reads (Store.page_columns), in this order.
+_PAGE_READ = ("id", "url", "role", "status", "error_kind", "reason", "title", "lead_form", "parsed", "anchors",
+              "location", "content_type", "depth", "headers", "signals", "read_as")
+_new_node, _new_target = NodeData.__new__, TargetData.__new__
+
+
 class GraphBuilder:
     """Builds the graph of a crawl as its rows arrive.
 
@@ -470,11 +508,47 @@ class GraphBuilder:
         self.last_page = self.last_link = 0
         self.anchor_sets: dict[str, frozenset[str]] = {}
         self.signal_sets: dict[str, dict] = {}
+        self.page_profiles: dict[tuple, dict] = {}    # a new page's shared attributes by their values
+        self.target_profiles: dict[tuple, dict] = {}  # a new target's, by (tier, conversion)
 
     def _target_node(self, key: str) -> None:
         tier = self.scope.tier(key)
-        self.g.add_target(key, tier=tier, role=None, status=None, parsed=False, lead_form=False, anchors=NO_ANCHORS,
-                        conversion=conversion_of(self.scope, key, tier, None))
+        conversion = conversion_of(self.scope, key, tier, None)
+        if key in self.g.node_data:
+            self.g.add_target(key, tier=tier, role=None, status=None, parsed=False, lead_form=False,
+                              anchors=NO_ANCHORS, conversion=conversion)
+            return
+        # a new target's attributes are all shared (TargetData): one dict per (tier, conversion), found
+        # without making the dict :func:`_share` would be given for every target
+        shared = self.target_profiles.get((tier, conversion))
+        if shared is None:
+            shared = _share({"tier": tier, "role": None, "status": None, "parsed": False, "lead_form": False,
+                             "anchors": NO_ANCHORS, "conversion": conversion})
+            if len(self.target_profiles) < PROFILES_MAX:
+                self.target_profiles[tier, conversion] = shared
+        data = _new_target(TargetData)
+        data._shared = shared
+        self.g.node_data[key] = data
+
+    def _page_profile(self, tier, role, status, error_kind, lead_form, parsed, anchors, content_type, conversion,
+                      signals, read_as) -> dict:
+        """The shared attribute dict of a new page node (see :class:`NodeData`): the one
+        ``add_node`` and setting ``signals`` and ``read_as`` would end with, in the same key order,
+        found by its values (a few hundred combinations in a crawl) without building it per page."""
+        key = (tier, role, status, status.__class__, error_kind, lead_form, parsed, anchors, content_type, conversion,
+               id(signals) if signals else None, read_as)  # (the dict kept holds the signals: its id stays its own)
+        shared = self.page_profiles.get(key)
+        if shared is None:
+            shared = _share({"tier": tier, "role": role, "status": status, "error_kind": error_kind,
+                             "lead_form": lead_form, "parsed": parsed, "anchors": anchors,
+                             "content_type": content_type, "conversion": conversion})
+            if signals:
+                shared = _share({**shared, "signals": signals})
+            if read_as:
+                shared = _share({**shared, "read_as": read_as})
+            if len(self.page_profiles) < PROFILES_MAX:
+                self.page_profiles[key] = shared
+        return shared
 
     def _anchors(self, raw: str | None) -> frozenset[str]:
         """The ids of a page as one frozenset shared by every page with the same ones (pages of
@@ -512,22 +586,32 @@ class GraphBuilder:
         # a big crawl's link ends are sorted by a helper process while the pages are read here
         ahead = getattr(self.store, "link_ends_ahead", None)
         ahead = ahead(self.crawl_id, after=self.last_link) if ahead is not None else None
-        for row in self.store.pages(self.crawl_id, after=self.last_page):
-            self.last_page = row["id"]
-            url = intern(row["url"])
+        nodes = g.node_data
+        # (a store of schema 2 has no signals column, one before 5 no read_as: they read None)
+        for (self.last_page, url, role, status, error_kind, reason, title, lead_form, parsed, anchors, location,
+             content_type, depth, headers, signals, read_as) in self.store.page_columns(
+                self.crawl_id, _PAGE_READ, after=self.last_page):
+            url = intern(url)
             tier = scope.tier(url)
-            signals = self._signals(row.get("signals"))  # (a store of schema 2 has no such column)
-            g.add_node(url, tier=tier, role=_shared(row["role"]), status=row["status"],
-                       error_kind=_shared(row["error_kind"]), reason=row["reason"], title=row["title"],
-                       lead_form=bool(row["lead_form"]), parsed=bool(row["parsed"]),
-                       anchors=self._anchors(row["anchors"]),
-                       location=row["location"], content_type=_shared(row["content_type"]), depth=row["depth"],
-                       headers=row["headers"], conversion=conversion_of(scope, url, tier, row["role"], signals))
-            if signals:
-                g.nodes[url]["signals"] = signals
-            if row.get("read_as"):  # how an owned HTML page was read: raw or rendered (--render)
-                g.nodes[url]["read_as"] = _shared(row["read_as"])
-        nodes = g.nodes
+            signals = self._signals(signals)
+            conversion = conversion_of(scope, url, tier, role, signals)
+            role, error_kind, content_type, anchors = _shared(role), _shared(error_kind), _shared(content_type), \
+                self._anchors(anchors)
+            read_as = _shared(read_as) or None  # how an owned HTML page was read: raw or rendered (--render)
+            if url in nodes:  # (a target met in an earlier update: it becomes a page)
+                g.add_node(url, tier=tier, role=role, status=status, error_kind=error_kind, reason=reason, title=title,
+                           lead_form=bool(lead_form), parsed=bool(parsed), anchors=anchors, location=location,
+                           content_type=content_type, depth=depth, headers=headers, conversion=conversion)
+                if signals:
+                    nodes[url]["signals"] = signals
+                if read_as:
+                    nodes[url]["read_as"] = read_as
+                continue
+            data = _new_node(NodeData)  # what add_node would make, its shared dict found by its values
+            data._shared = self._page_profile(tier, role, status, error_kind, bool(lead_form), bool(parsed), anchors,
+                                              content_type, conversion, signals, read_as)
+            data.reason, data.title, data.location, data.depth, data.headers = reason, title, location, depth, headers
+            nodes[url] = data
         self.last_link, ends = ahead or self.store.link_ends(self.crawl_id, after=self.last_link)  # one query, sorted
         for key in ends:
             if key not in nodes:
@@ -565,16 +649,20 @@ class GraphBuilder:
         # A target that answered with its www. or https:// form renamed the site mid-crawl.
         g.graph["key"] = self.key = partial(dedupe_key, aliases=crawl.get("origins") or None)
         platform_of = self.scope.platform
+        judged: dict = {}  # (shared dict's id, node type, verdict's shared values) -> (that dict, the one after)
         for url, data in g.nodes(data=True):
             if url not in rows:
-                data.update(verdict=UNCHECKED, label="not checked", chain=(), final_url=None, loop=False,
-                            permanent=False)
+                _update_shared(data, judged, (), verdict=UNCHECKED, label="not checked", chain=(), final_url=None,
+                               loop=False, permanent=False)
                 continue
             v = resolve(url, rows, self.accept, platform_of, self.key)
-            data.update(verdict=v.verdict, label=v.label, chain=v.chain or (), final_url=v.final_url, loop=v.loop,
-                        permanent=v.permanent, final_status=v.status, final_error=v.error_kind)
+            _update_shared(data, judged, (v.verdict, v.label, v.loop, v.permanent, v.status, v.status.__class__,
+                                          v.error_kind),
+                           verdict=v.verdict, label=v.label, chain=v.chain or (), final_url=v.final_url, loop=v.loop,
+                           permanent=v.permanent, final_status=v.status, final_error=v.error_kind)
             if v.final_url and v.final_url in rows and v.verdict == "ok":
                 data["lead_form"] = data["lead_form"] or bool(rows[v.final_url].get("lead_form"))
+        del judged
         for data in rows.values():
             data["headers"] = None  # judged: the verdict is what the rules read
         del rows
@@ -595,6 +683,7 @@ class GraphBuilder:
                     url, data.get("title") or "") and any(t.startswith("mailto:") for t in g.successors(url)):
                 data["conversion"] = "lead"  # a mailto: on a contact page is lead capture
         forget_profiles()  # (the nodes keep theirs; a change from here on shares anew)
+        self.page_profiles, self.target_profiles = {}, {}
         return g
 
 
@@ -705,6 +794,10 @@ def unreachable_profiles(g) -> None:
 _CONTACT = re.compile(r"contact|get[ -]in[ -]touch|kontakt|talk to us|reach us", re.I)
 
 
+# What a download page's path holds (crawler.scope.DOWNLOAD): a URL without it is none (no split).
+_MAYBE_DOWNLOAD = re.compile(r"download|get-it|install", re.I)
+
+
 def _download_offers(g) -> None:
     """A project that sells nothing (no purchase page, no price on a page of its site; a blog post
     may discuss others' prices: an open-source project) offers its download: its download or
@@ -722,7 +815,7 @@ def _download_offers(g) -> None:
     True
     """
     downloads = [url for url, data in g.nodes(data=True) if data.get("tier") in OWNED and not data.get("conversion")
-                 and data.get("role") in (None, "page") and is_download_page(url)]
+                 and data.get("role") in (None, "page") and _MAYBE_DOWNLOAD.search(url) and is_download_page(url)]
     if not downloads or any(data.get("conversion") == "purchase" or (
             data.get("tier") == SITE and ((data.get("signals") or {}).get("price") or (data.get("signals") or {}).get("buy")))
                             for _, data in g.nodes(data=True)):

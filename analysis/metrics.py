@@ -99,7 +99,8 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, bicgstab, splu
 
 from analysis import parking as parking_module
-from analysis.graph import AHEAD_URLS, blank, landing_page
+from analysis.blas import one_thread
+from analysis.graph import AHEAD_URLS, blank, landing_page, refresh_target
 from analysis.status import BROKEN
 from crawler.scope import APP, BLOG, COMPANY, CONTENT, IDENTITY, OTHER, OWNED, PROFILE, SHARE, SITE, SOCIAL
 
@@ -353,6 +354,56 @@ def _destination(g, key: str, index, n: int) -> int:
     return n + EXTERNAL
 
 
+class _SharedJudge:
+    """:func:`_in_walk` and where a click on a link to a URL ends (:func:`_destination` of a URL
+    that is no walked page and lands on itself), for nodes whose attributes these read are all
+    in their shared dict (:class:`analysis.graph.NodeData`: a few hundred in a crawl of millions
+    of URLs): judged once per shared dict, remembered by its id (the dict held beside, so the id
+    stays its own). Anything else (a plain dict) is judged each time. ``n``: the walked pages.
+
+    >>> from analysis.graph import NodeData
+    >>> j = _SharedJudge(n=10); a = NodeData(tier="social", verdict="ok"); b = NodeData(tier="social", verdict="ok")
+    >>> b._shared = a._shared; j.in_walk(a), j.end(a) == 10 + SOCIAL_LEAK, j.end(b) == 10 + SOCIAL_LEAK, len(j.ends)
+    (False, True, True, 1)
+    """
+    __slots__ = ("n", "walks", "ends")
+
+    def __init__(self, n: int):
+        self.n, self.walks, self.ends = n, {}, {}
+
+    def in_walk(self, data) -> bool:
+        shared = getattr(data, "_shared", None)
+        if shared is None:
+            return _in_walk(data)
+        got = self.walks.get(id(shared))
+        if got is None:
+            got = self.walks[id(shared)] = (shared, _in_walk(data))
+        return got[1]
+
+    def end(self, data) -> int:
+        shared = getattr(data, "_shared", None)
+        if shared is None:
+            return _end(data, self.n)
+        got = self.ends.get(id(shared))
+        if got is None:
+            got = self.ends[id(shared)] = (shared, _end(data, self.n))
+        return got[1]
+
+
+def _end(node, n: int) -> int:
+    """:func:`_destination` of a URL that is no walked page and lands on itself: ``n + `` an end."""
+    if node.get("verdict") == BROKEN:
+        return n + EXIT
+    if _offers(node):
+        return n + CONVERSION
+    tier = node.get("tier")
+    if tier == SOCIAL:
+        return n + SOCIAL_LEAK
+    if tier in OWNED or tier == OTHER or tier == APP:
+        return n + EXIT
+    return n + EXTERNAL
+
+
 def walk_graph(g, findings=(), weights: dict[str, float] | None = None, chunked: bool = True,
                owned: bool = False) -> Walk:
     """Stream the crawl's clickable links once into a :class:`Walk`: a chunk of rows at a time
@@ -398,8 +449,9 @@ def read_nodes(g, findings=(), weights: dict[str, float] | None = None, chunked:
     # the walked pages sorted, and each one's position in the node order (how walk.urls is found
     # again once the nodes were parked): no dict of every page (a million pages: ~80 MiB)
     walked, at = [], array("q")
+    judged = _SharedJudge(n=0)
     for position, (url, data) in enumerate(nodes.items()):
-        if _in_walk(data):
+        if judged.in_walk(data):
             walked.append(url)
             at.append(position)
     walked = np.array(walked, object)  # (sorted by numpy: no int object a page)
@@ -442,19 +494,30 @@ def read_nodes(g, findings=(), weights: dict[str, float] | None = None, chunked:
     number = {account: i for i, account in enumerate(accounts)}
     targets = {url for per in blog.values() for url in per}
     # a URL can be one of those accounts only if it holds its handle (the last path segment, lower-cased,
-    # before any @instance or query; an unnamed one's URL itself): the share intents skip profile_id
+    # before any @instance or query; an unnamed one's URL itself) before its query: the share intents,
+    # whose query names the shared post (on the company's domain, the brand's name in it), skip profile_id
     needles = tuple({(a[1][1] if isinstance(a[1], tuple) else a[1]).split("?")[0].split("@")[0].lower()
                      for a in wanted})
     id_of: dict[str, int] = {}
     page_of, dest = array("i", [-1]) * len(url_of), array("i", [n + EXIT]) * len(url_of)
     account = array("i", [-1]) * len(url_of) if wanted else None
+    judged.n = n
+    refresh = g.graph.get("refresh")
+    if refresh is None:
+        refresh_target(g, "")  # (read as landing_page reads it: once)
+        refresh = g.graph["refresh"]
     for i, url in enumerate(url_of):
         if url is None:
             continue
-        page = index.remember(url, _in_walk(nodes[url]))
+        data = nodes[url]
+        page = index.remember(url, judged.in_walk(data))
         page_of[i] = -1 if page is None else page
-        dest[i] = _destination(g, url, index, n)
-        if account is not None and nodes[url].get("tier") == SOCIAL and any(h in url.lower() for h in needles):
+        if not data.get("final_url") and url not in refresh:  # (it lands on itself: _destination, short)
+            dest[i] = page if page is not None else judged.end(data)
+        else:
+            dest[i] = _destination(g, url, index, n)
+        if account is not None and data.get("tier") == SOCIAL and any(h in url.partition("?")[0].lower()
+                                                                       for h in needles):
             account[i] = number.get((PROFILE, scope.profile_id(url) or url), -1)
         if url in targets:
             id_of[url] = i
@@ -617,24 +680,55 @@ CHUNK = 1 << 16  # link rows read and judged at once (their tuples: 11 MiB)
 # other core) while the walk judges the chunks before.
 
 
+def _packing(store) -> tuple[int, int] | None:
+    """``(bits of a URL id, bits of a term id)`` when a link's four ids fit in one 63-bit integer
+    (:data:`_CLICK_PACKED`), else None: the store's largest ids (two indexed look-ups)."""
+    ids = [next(iter(store.read({2: f"SELECT max(id) FROM {table}"})))[0] for table in ("urls", "terms")]
+    if any(i is None or i < 0 for i in ids):
+        return None
+    url_bits, term_bits = (max(1, int(i).bit_length()) for i in ids)
+    return (url_bits, term_bits) if 2 * (url_bits + term_bits) <= 63 else None
+
+
+# _CLICK_CODES with each link's four ids in one integer (source, key, region, kind from the high
+# bits down; {u}: a URL id's bits, {t}: a term id's): a row is one value, not a tuple of four
+_CLICK_PACKED = ("SELECT (l.source_id << ({u} + {t} + {t})) | (l.key_id << ({t} + {t})) | (COALESCE(l.region, 0) << {t})"
+                 " | COALESCE(l.kind, 0)" + _CLICK_CODES[2][_CLICK_CODES[2].index(" FROM "):])
+
+
+def _unpack(packed: np.ndarray, url_bits: int, term_bits: int) -> np.ndarray:
+    """The ``(n, 4)`` ids of :data:`_CLICK_PACKED`'s values.
+
+    >>> _unpack(np.array([(5 << 10) | (7 << 6) | (2 << 3) | 1]), 4, 3).tolist()
+    [[5, 7, 2, 1]]
+    """
+    out = np.empty((len(packed), 4), np.int64)
+    np.right_shift(packed, url_bits + 2 * term_bits, out=out[:, 0])
+    np.bitwise_and(packed >> (2 * term_bits), (1 << url_bits) - 1, out=out[:, 1])
+    np.bitwise_and(packed >> term_bits, (1 << term_bits) - 1, out=out[:, 2])
+    np.bitwise_and(packed, (1 << term_bits) - 1, out=out[:, 3])
+    return out
+
+
 def _click_chunks(g, size: int):
     """The clickable links (:data:`_CLICK_CODES`) as int64 arrays of 4 columns, :data:`CHUNK` rows
     at a time: read by a helper process for a big crawl (``size`` URLs) in a file
-    (:meth:`Store.int_rows_ahead`), else here."""
+    (:meth:`Store.int_rows_ahead`), else here; packed in one integer a row when the ids fit
+    (:data:`_CLICK_PACKED`: SQLite hands over one value a link, not four)."""
     from itertools import chain
 
+    bits = _packing(g.store) if g.store.version >= 2 else None
+    query = _CLICK_CODES if bits is None else {2: _CLICK_PACKED.format(u=bits[0], t=bits[1])}
+    width = 4 if bits is None else 1
     ahead = getattr(g.store, "int_rows_ahead", None)
-    batches = ahead(_CLICK_CODES, (g.crawl_id,), CHUNK) if ahead is not None and size >= AHEAD_URLS else None
-    if batches is not None:
-        for b in batches:
-            yield np.frombuffer(b, np.int64).reshape(-1, 4)
-        return
-    rows = g.store.read(_CLICK_CODES, (g.crawl_id,))
-    while True:
-        batch = rows.fetchmany(CHUNK)
-        if not batch:
-            return
-        yield np.fromiter(chain.from_iterable(batch), np.int64, 4 * len(batch)).reshape(-1, 4)
+    batches = ahead(query, (g.crawl_id,), CHUNK) if ahead is not None and size >= AHEAD_URLS else None
+    if batches is None:
+        rows = g.store.read(query, (g.crawl_id,))
+        batches = iter(lambda: rows.fetchmany(CHUNK), [])
+        batches = (np.fromiter(chain.from_iterable(batch), np.int64, width * len(batch)) for batch in batches)
+    for b in batches:
+        b = np.frombuffer(b, np.int64)
+        yield b.reshape(-1, 4) if bits is None else _unpack(b, *bits)
 
 
 def _walk_chunks(g, plan: _Plan, n, src, dst, codes, grouped, group, sums=None):
@@ -870,11 +964,18 @@ class Chain:
         return self.C.shape[0]
 
     def step(self, x: np.ndarray) -> np.ndarray:
-        """``Q x``."""
+        """``Q x`` (a new array: the product's, scaled in place; each vector the solves make is a
+        new mapping of a page's worth of floats to fault in, so none more than needed)."""
         y = self.C @ x
         if self.minus is not None:
             y -= self.minus @ x
-        return self.scale * y
+        return np.multiply(self.scale, y, out=y)
+
+    def _less_step(self, x: np.ndarray) -> np.ndarray:
+        """``(I - Q) x``: BiCGSTAB's product, in the array :meth:`step` made."""
+        x = np.ravel(x)
+        y = self.step(x)
+        return np.subtract(x, y, out=y)
 
     def solve(self, b: np.ndarray, x0: np.ndarray | None = None) -> np.ndarray:
         """``x`` with ``(I - Q) x = b``, for a vector ``b`` or each column of a matrix ``b``."""
@@ -885,7 +986,7 @@ class Chain:
             return self._lu.solve(np.asarray(b, dtype=float))
         if b.ndim == 2:
             return np.column_stack([self.solve(b[:, k], None if x0 is None else x0[:, k]) for k in range(b.shape[1])])
-        op = LinearOperator((self.n, self.n), matvec=lambda x: np.ravel(x) - self.step(np.ravel(x)), dtype=float)
+        op = LinearOperator((self.n, self.n), matvec=self._less_step, dtype=float)
         x, info = bicgstab(op, b, x0=x0, rtol=TOLERANCE, atol=0.0, maxiter=MAX_ITERATIONS)
         if info != 0:  # the iteration x = b + Qx always converges (|Q| <= damping < 1)
             logger.info("BiCGSTAB did not converge (%s): iterating", info)
@@ -907,7 +1008,12 @@ class Chain:
             if self.minus is not None:
                 y -= self.minus.T @ (self.scale * x)
             return y
-        op = LinearOperator((self.n, self.n), matvec=lambda x: np.ravel(x) - step_t(np.ravel(x)), dtype=float)
+
+        def less_step_t(x):  # (I - Q)^T x, in the array step_t made
+            x = np.ravel(x)
+            y = step_t(x)
+            return np.subtract(x, y, out=y)
+        op = LinearOperator((self.n, self.n), matvec=less_step_t, dtype=float)
         y, info = bicgstab(op, b, rtol=TOLERANCE, atol=0.0, maxiter=MAX_ITERATIONS)
         if info != 0:
             logger.info("BiCGSTAB did not converge on the transposed chain (%s): iterating", info)
@@ -922,9 +1028,12 @@ class Chain:
 
     def _iterate(self, b: np.ndarray, x: np.ndarray) -> np.ndarray:
         bound = TOLERANCE * max(float(np.abs(b).max()), 1e-300) * (1 - self.damping)
+        change = np.empty_like(b)  # (one vector for every iteration's change, not two new ones)
         for _ in range(MAX_ITERATIONS * 10):
-            nxt = b + self.step(x)
-            if np.abs(nxt - x).max() <= bound:
+            nxt = self.step(x)
+            np.add(b, nxt, out=nxt)
+            np.abs(np.subtract(nxt, x, out=change), out=change)
+            if change.max() <= bound:
                 return nxt
             x = nxt
         return x
@@ -960,10 +1069,12 @@ def pagerank(chain: Chain, damping: float = DAMPING) -> np.ndarray:
     inv = np.where(total > 0, 1.0 / np.where(total > 0, total, 1.0), 0.0)
     CT = chain.C.T  # a csc view of the same arrays
     x = np.full(n, 1.0 / n)
+    weighed, change = np.empty(n), np.empty(n)  # (kept for every iteration: no new vectors to fault in)
     for _ in range(MAX_ITERATIONS):
-        nxt = damping * (CT @ (x * inv))
+        nxt = CT @ np.multiply(x, inv, out=weighed)
+        np.multiply(damping, nxt, out=nxt)
         nxt += (1.0 - nxt.sum()) / n
-        if np.abs(nxt - x).sum() < PAGERANK_TOLERANCE:
+        if np.abs(np.subtract(nxt, x, out=change), out=change).sum() < PAGERANK_TOLERANCE:
             return nxt
         x = nxt
     return x
@@ -1073,6 +1184,13 @@ def funnel_metrics(g, findings=(), weights: dict[str, float] | None = None, entr
     """
     if not 0 <= damping < 1:
         raise ValueError(f"damping must be at least 0 and below 1, not {damping!r}")
+    with one_thread():  # (the solves' dots on one core: OpenBLAS's idle threads spin, see analysis.blas)
+        return _funnel_metrics(g, findings, weights, entry, damping, visits, values)
+
+
+def _funnel_metrics(g, findings, weights: dict[str, float] | None, entry: str | None, damping: float,
+                    visits: dict[str, float] | None, values: dict | None) -> dict:
+    """:func:`funnel_metrics`, its arguments checked."""
     started = time.monotonic()
     weights = check_weights(weights)
     # what reads the nodes and the findings first: a big graph's are parked (written to a file,

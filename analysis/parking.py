@@ -32,6 +32,7 @@ refills them afterwards, in the same order, with equal values:
 from __future__ import annotations
 
 import copy
+from collections import deque
 import gc
 import logging
 import os
@@ -52,6 +53,7 @@ logger = logging.getLogger(__name__)
 PARK_URLS = 200_000
 CHUNK = 1 << 16   # nodes pickled at once
 SLOTS = NodeData.__slots__
+_SETTERS = {name: getattr(NodeData, name).__set__ for name in SLOTS}  # (a slot's own setter: obj, value)
 
 
 class _Unset:
@@ -119,7 +121,7 @@ class Parking:
         items = iter(nodes.items())
         pickler = _pickler(fh)
         while True:
-            keys, sids, slots = [], [], []
+            keys, sids, own = [], [], []
             for url, d in items:
                 i = shared.get(id(d._shared))
                 if i is None:
@@ -130,11 +132,14 @@ class Parking:
                     sids.append(-1 - i)
                 else:
                     sids.append(i)
-                    slots.append(tuple([getattr(d, name, _Unset) for name in SLOTS]))
+                    own.append(d)
                 if len(keys) >= CHUNK:
                     break
             if not keys:
                 break
+            # the pages' slots a column each (read back with a C-level setter per column, no loop a node)
+            slots = [[getattr(d, name, _Unset) for d in own] for name in SLOTS]
+            del own
             pickler.dump((keys, sids, slots))
             pickler.clear_memo()
             self.chunks += 1
@@ -170,21 +175,27 @@ class Parking:
             new_node, new_target = NodeData.__new__, TargetData.__new__
             for _ in range(self.chunks):
                 keys, sids, slots = unpickler.load()
-                keys = list(map(intern, keys))
-                own = iter(slots)
-                for url, sid in zip(keys, sids):
+                made, own = [], []
+                for sid in sids:
                     if sid < 0:
                         d = new_target(TargetData)
                         d._shared = profiles[-1 - sid]
                     else:
                         d = new_node(NodeData)
                         d._shared = profiles[sid]
-                        for name, value in zip(SLOTS, next(own)):
-                            if value is not _Unset:
-                                setattr(d, name, intern(value) if name == "final_url" and type(value) is str
-                                        else value)
-                    nodes[url] = d
-                del keys, sids, slots, own
+                        own.append(d)
+                    made.append(d)
+                for name, values in zip(SLOTS, slots):
+                    if name == "final_url":
+                        values = [intern(v) if type(v) is str else v for v in values]
+                    if _Unset in values:  # (a slot never set stays unset)
+                        own_set = [d for d, v in zip(own, values) if v is not _Unset]
+                        values = [v for v in values if v is not _Unset]
+                    else:
+                        own_set = own
+                    deque(map(_SETTERS[name], own_set, values), maxlen=0)
+                nodes.update(zip(map(intern, keys), made))
+                del keys, sids, slots, made, own
             if self.findings is not None:
                 lists: list = []
                 for _ in range(unpickler.load()):

@@ -83,10 +83,13 @@ def render_failed(unrendered) -> dict | None:
 def summarize(g: CrawlGraph, findings: list[Finding], crawl: dict) -> dict:
     """Counts for the report header: pages per tier, verdicts, findings per severity and rule."""
     # pages crawled = owned HTML pages read; 404s, redirect hops and skipped URLs are URLs checked
-    pages_by_tier = Counter(d["tier"] for _, d in g.nodes(data=True)
-                            if d.get("role") == "page" and d.get("parsed") and not d.get("stub"))
-    urls_by_tier = Counter(d["tier"] for _, d in g.nodes(data=True))
-    verdicts = Counter(d.get("verdict") for _, d in g.nodes(data=True) if d.get("role"))
+    pages_by_tier, urls_by_tier, verdicts = Counter(), Counter(), Counter()
+    for d, count in _alike(g):
+        if d.get("role") == "page" and d.get("parsed") and not d.get("stub"):
+            pages_by_tier[d["tier"]] += count
+        urls_by_tier[d["tier"]] += count
+        if d.get("role"):
+            verdicts[d.get("verdict")] += count
     read_as = g.store.read_as(g.crawl_id)
     return {
         "status": crawl["status"],
@@ -94,7 +97,7 @@ def summarize(g: CrawlGraph, findings: list[Finding], crawl: dict) -> dict:
         "pages_crawled": sum(pages_by_tier.values()),
         "pages_by_tier": dict(sorted(pages_by_tier.items())),
         "urls_by_tier": dict(sorted(urls_by_tier.items())),
-        "urls_checked": sum(1 for _, d in g.nodes(data=True) if d.get("role")),
+        "urls_checked": sum(verdicts.values()),
         "verdicts": dict(sorted(verdicts.items())),
         "links": g.number_of_edges(),
         "findings": {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES},
@@ -109,6 +112,28 @@ def summarize(g: CrawlGraph, findings: list[Finding], crawl: dict) -> dict:
         "render_failed": render_failed(read_as["unrendered"]),
         "profiles": _profiles(g),
     }
+
+
+def _alike(g) -> list[tuple[object, int]]:
+    """The graph's nodes grouped by their shared attribute dict (:class:`analysis.graph.NodeData`:
+    tier, role, parsed, stub, verdict ... are all in it; a few hundred in a crawl of millions of
+    URLs): ``(a node of the group, how many)``; a node without one (a plain dict) is its own group.
+
+    >>> from analysis.graph import NodeData
+    >>> a, b = NodeData(tier="site", title="A"), NodeData(tier="site", title="B")
+    >>> class G: node_data = {"a": a, "b": b, "c": {"tier": "blog"}}
+    >>> [(d["tier"], n) for d, n in _alike(G)]
+    [('site', 2), ('blog', 1)]
+    """
+    groups: dict[int, list] = {}
+    for d in g.node_data.values():
+        shared = getattr(d, "_shared", None)
+        group = groups.get(id(d) if shared is None else id(shared))
+        if group is None:
+            groups[id(d) if shared is None else id(shared)] = [d, 1]
+        else:
+            group[1] += 1
+    return [(d, count) for d, count in groups.values()]
 
 
 def _profiles(g) -> dict | None:

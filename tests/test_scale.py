@@ -380,3 +380,163 @@ def test_the_funnel_metrics_of_a_parked_graph_are_the_same(monkeypatch, visits):
     assert {x["rule"] for x in got["fix_first"]} >= {"backward-social", "backward-blog", "broken-link", "dead-end"}
     assert [(u, dict(d)) for u, d in g.nodes(data=True)] == nodes
     assert [(f.as_dict(), list(f.locations)) for f in findings] == listed
+
+
+def _link(source, target, tag="a", region="main", kind="other"):
+    """A stored link row (LINK_COLUMNS) of ``source`` to ``target`` (its own key)."""
+    return (source, target, target, None, tag, "href", "", region, "", 0, kind, 1)
+
+
+def test_the_link_ends_of_a_crawl_are_its_own_each_once_in_order(tmp_path):
+    """Store.link_ends reads a whole crawl's ends by the URL table's index (no sort of every
+    link's two ends): each URL a link of that crawl names once, sorted as Python sorts, none of
+    another crawl's; a crawl followed as it runs reads the ends of its new links only."""
+    with Store(tmp_path / "c.sqlite") as store:
+        old = store.create_crawl([S], {"site": [S]})
+        store.write_page(old, {"url": S, "role": "page", "status": 200, "parsed": 1},
+                         [_link(S, S + "old/"), _link(S, "https://x.com/Acme", kind="profile")])
+        new = store.create_crawl([S], {"site": [S]})
+        store.write_page(new, {"url": S, "role": "page", "status": 200, "parsed": 1},
+                         [_link(S, S + "b/"), _link(S, S + "B/"), _link(S, "mailto:a@a.example")])
+        first, ends = store.link_ends(new)
+        assert list(ends) == sorted({S, S + "b/", S + "B/", "mailto:a@a.example"})
+        store.write_page(new, {"url": S + "b/", "role": "page", "status": 200, "parsed": 1},
+                         [_link(S + "b/", S + "c/"), _link(S + "b/", S)])
+        last, ends = store.link_ends(new, after=first)
+        assert last == first + 2 and list(ends) == [S, S + "b/", S + "c/"]
+        last_old, ends = store.link_ends(old)  # (an older crawl: its last link is not the store's last)
+        assert last_old == 2 and list(ends) == [S, S + "old/", "https://x.com/Acme"]
+        assert list(store.link_ends(new, after=last)[1]) == []
+
+
+def test_a_graph_read_as_the_crawl_runs_is_the_graph_read_at_once(tmp_path):
+    """GraphBuilder.update reads a running crawl's new rows: a target met in an earlier update whose
+    page row comes later becomes that page, with the attributes a graph read at once gives it."""
+    from analysis.graph import GraphBuilder
+
+    with Store(tmp_path / "c.sqlite") as store:
+        cid = store.create_crawl([S], {"site": [S]})
+        store.write_page(cid, {"url": S, "role": "page", "status": 200, "parsed": 1, "title": "Home",
+                               "signals": '{"feed": true}'},
+                         [_link(S, S + "pricing/"), _link(S, S + "b/"), _link(S, "https://x.com/acme", kind="profile")])
+        live = GraphBuilder(store, cid)
+        live.update()
+        assert type(live.g.nodes[S + "b/"]).__name__ == "TargetData"
+        store.write_page(cid, {"url": S + "b/", "role": "page", "status": 200, "parsed": 1, "title": "B",
+                               "signals": '{"feed": true}'}, [_link(S + "b/", S)])
+        store.write_page(cid, {"url": S + "pricing/", "role": "page", "status": 200, "parsed": 1, "title": "P"}, [])
+        g = live.finish()
+        at_once = build_graph(store, cid)
+    assert list(g.node_data) == list(at_once.node_data)
+    for url, data in at_once.nodes(data=True):
+        assert type(g.nodes[url]) is type(data) and dict(g.nodes[url]) == dict(data), url
+    assert g.nodes[S + "b/"]["title"] == "B" and g.nodes[S + "b/"]["signals"] == {"feed": True}
+    assert g.nodes[S + "pricing/"]["conversion"] == "purchase" and g.nodes[S]["verdict"] == "ok"
+
+
+def test_the_metrics_read_every_destination_as_a_click_would_reach_it():
+    """read_nodes judges a URL that lands on itself by its shared attributes (once per shared dict):
+    every URL's destination is still what _destination follows, through redirects and <meta refresh>
+    stubs, to pages, offers, broken targets, profiles and other sites."""
+    pages = [{"url": u, "role": "page", "status": 200, "parsed": 1, "title": u[-3:]}
+             for u in (S, S + "a/", S + "b/", S + "stub/", S + "pricing/")]
+    pages += [{"url": S + "old/", "role": "page", "status": 301, "location": S + "a/"},
+              {"url": S + "moved/", "role": "page", "status": 301, "location": S + "pricing/"},
+              {"url": S + "gone/", "role": "page", "status": 404}]
+    links = [(S, u, "main", "other") for u in (S + "a/", S + "b/", S + "stub/", S + "old/", S + "moved/", S + "gone/",
+                                              "https://b.example/", S + "signup")]
+    links += [(S, "https://x.com/acme", "footer", "profile"), (S + "stub/", S + "b/", "head", "other", "meta"),
+              (S + "a/", S + "a/", "head", "other", "meta")]
+    g = graph_from(pages, links, site=[S])
+    head, plan = metrics.read_nodes(g, run_rules(g))
+    url_of = g.store.url_table(g.node_data)
+    index = metrics._SortedIndex(head.urls)
+    got = {url: plan.dest[i] for i, url in enumerate(url_of) if url is not None}
+    assert got == {url: metrics._destination(g, url, index, head.n) for url in got}
+    n = head.n
+    assert got[S + "stub/"] == got[S + "b/"] == head.urls.index(S + "b/") and got[S + "old/"] == head.urls.index(S + "a/")
+    assert {got[S + "gone/"], got[S + "signup"], got["https://x.com/acme"], got["https://b.example/"]} == {
+        n + metrics.EXIT, n + metrics.CONVERSION, n + metrics.SOCIAL_LEAK, n + metrics.EXTERNAL}
+
+
+def test_the_funnel_metrics_solve_on_one_blas_thread_and_leave_it_as_it_was(monkeypatch):
+    """OpenBLAS's threads spin between the solves' many small dots: the funnel metrics hold it to
+    one thread (analysis.blas), the same metrics, and give the threads back as they were."""
+    from analysis import blas
+
+    g = _walked_graph()
+    findings = run_rules(g)
+    before = blas.threads()
+    seen = []
+    monkeypatch.setattr(metrics, "_funnel_metrics", lambda *args, _run=metrics._funnel_metrics: (
+        seen.append(blas.threads()), _run(*args))[1])
+    got = metrics.funnel_metrics(g, findings)
+    assert blas.threads() == before and seen == [[1] * len(before)]
+    assert got["site"]["pages"] == 4 and got["fix_first"]
+    if before:
+        with blas.one_thread():
+            assert blas.threads() == [1] * len(before)
+        assert blas.threads() == before
+
+
+def test_a_parked_page_node_keeps_its_unset_attributes_unset(tmp_path):
+    """Parking sets a page node's own attributes back a column at a time: one never set stays unset."""
+    from analysis.parking import Parking
+
+    g = CrawlGraph(None, 0)
+    g.node_data[S] = NodeData(tier="site", role="page", title="Home", depth=0)
+    g.node_data[S + "x/"] = NodeData(tier="site", role="page", title=None, final_url=S)
+    g.add_target("https://x.com/acme", tier="social", role=None)
+    before = [(u, type(d), dict(d)) for u, d in g.nodes(data=True)]
+    with Parking(g, directory=str(tmp_path)):
+        assert len(g) == 0
+    assert [(u, type(d), dict(d)) for u, d in g.nodes(data=True)] == before
+    assert "depth" not in g.nodes[S + "x/"] and "final_url" not in g.nodes[S] and g.nodes[S + "x/"]["final_url"] == S
+
+
+def test_the_solves_give_what_the_plain_products_gave(monkeypatch):
+    """Chain's products write into the vectors they make (fewer new page-sized arrays to fault in
+    at a million pages): BiCGSTAB's, the transposed one's and the plain iteration's answers are
+    the very floats of the products written out as before."""
+    from scipy.sparse.linalg import LinearOperator, bicgstab
+
+    g = _walked_graph()
+    walk = metrics.walk_graph(g, run_rules(g))
+    chain = metrics.Chain(walk, metrics.DAMPING)
+    b = chain.ends[:, metrics.CONVERSION].copy()
+    b[0] += 0.25  # (every page something to solve for)
+
+    def plain_step(x):
+        return chain.scale * (chain.C @ x)
+    op = LinearOperator((chain.n, chain.n), matvec=lambda x: np.ravel(x) - plain_step(np.ravel(x)), dtype=float)
+    want = bicgstab(op, b, rtol=metrics.TOLERANCE, atol=0.0, maxiter=metrics.MAX_ITERATIONS)[0]
+    opt = LinearOperator((chain.n, chain.n), matvec=lambda x: np.ravel(x) - chain.C.T @ (chain.scale * np.ravel(x)),
+                         dtype=float)
+    want_t = bicgstab(opt, b, rtol=metrics.TOLERANCE, atol=0.0, maxiter=metrics.MAX_ITERATIONS)[0]
+    x, bound = b, metrics.TOLERANCE * float(np.abs(b).max()) * (1 - chain.damping)
+    for _ in range(metrics.MAX_ITERATIONS * 10):
+        nxt = b + plain_step(x)
+        if np.abs(nxt - x).max() <= bound:
+            break
+        x = nxt
+    monkeypatch.setattr(metrics, "DIRECT_MAX", 0)  # (the iterative solves, as at more than 2,000 pages)
+    assert chain.solve(b).tobytes() == want.tobytes()
+    assert chain.solve_transposed(b).tobytes() == want_t.tobytes()
+    assert chain._iterate(b, b).tobytes() == nxt.tobytes()
+
+
+def test_pagerank_gives_what_the_plain_iteration_gave():
+    """pagerank's power iteration in vectors it keeps: the very floats of the iteration written out."""
+    g = _walked_graph()
+    chain = metrics.Chain(metrics.walk_graph(g, run_rules(g)), metrics.DAMPING)
+    n, d = chain.n, metrics.DAMPING
+    total = np.asarray(chain.C.sum(axis=1)).ravel()
+    inv = np.where(total > 0, 1.0 / np.where(total > 0, total, 1.0), 0.0)
+    x = np.full(n, 1.0 / n)
+    for _ in range(metrics.MAX_ITERATIONS):
+        nxt = d * (chain.C.T @ (x * inv))
+        nxt += (1.0 - nxt.sum()) / n
+        if np.abs(nxt - x).sum() < metrics.PAGERANK_TOLERANCE:
+            break
+        x = nxt
+    assert metrics.pagerank(chain, d).tobytes() == nxt.tobytes()
