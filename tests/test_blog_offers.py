@@ -263,6 +263,31 @@ def test_a_second_door_is_no_buried_offer():
          "see this offer")]
 
 
+def test_offer_addresses_read_one_by_one_or_together_find_the_same(monkeypatch):
+    """buried-offer reads a few offer addresses one query each, each only until its offer is
+    site-wide (the header's /contact/ on every page), and many in one query: the same findings,
+    the redirecting /request-demo address counted for its page either way."""
+    import analysis.rules.offers as offers
+
+    pages = [f"{SITE}p{i}/" for i in range(57)]
+    rows = [_page(u) for u in [SITE, SITE + "request-demo/", SITE + "contact/", SITE + "pricing/", *pages]]
+    rows.append({"url": SITE + "request-demo", "role": "page", "status": 301, "location": SITE + "request-demo/"})
+    links = [(u, SITE + "contact/", "header", "other") for u in pages]
+    links += [(u, SITE + "request-demo", "main", "other") for u in pages[:1]]
+    links += [(u, SITE + "request-demo/", "main", "other") for u in pages[1:2]]
+    links += [(u, SITE + "pricing/", "main", "other") for u in pages[2:4]]
+
+    def found():
+        return [(f.target, f.sources, f.message) for f in buried_offer(graph_from(rows, links, site=[SITE]))]
+    one_by_one = found()
+    monkeypatch.setattr(offers, "PER_ADDRESS_READS", 0)
+    assert found() == one_by_one == [
+        (SITE + "pricing/", [SITE + "p2/", SITE + "p3/"],
+         "the pricing page /pricing/ is linked from 2 of 61 pages: few visitors ever see this offer"),
+        (SITE + "request-demo/", [SITE + "p0/", SITE + "p1/"],
+         "the demo request page /request-demo/ is linked from 2 of 61 pages: few visitors ever see this offer")]
+
+
 def test_an_offer_address_that_is_a_stub_is_judged_as_the_page_it_leads_to():
     """answer: Fix first said "the contact page /contact/ is linked from 1 of 113 pages", but
     contact/index.html is a <meta refresh> to /community/support, which every page's nav links

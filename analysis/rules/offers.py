@@ -157,7 +157,8 @@ FORM_PAGES_SHARE = 0.2   # pages holding a lead form are offers while fewer than
 # name (an enterprise form behind the pricing page, a campaign's landing page) of the same kind
 # (lead, purchase), is then no buried offer but a second door: every visitor already sees one.
 SITE_WIDE_SHARE = 0.5
-PER_ADDRESS_READS = 1000  # offer addresses up to this many are read one query each (see buried_offer)
+PER_ADDRESS_READS = 50  # offer addresses up to this many are read one query each (see buried_offer; each is a
+# temporary table, and SQLite creates many of them in more than linear time: 1,000 take ~0.2-0.3 s)
 # A log-in to the company's app is where customers go, not an offer to bring forward.
 SIGN_IN = re.compile(r"(^|[^a-z])(log-?in|sign-?in)([^a-z]|$)", re.I)
 
