@@ -836,12 +836,18 @@ def is_contact_page(url: str, title: str) -> bool:
 
 def refresh_target(g, url: str) -> str | None:
     """Where a page's ``<meta http-equiv=refresh>`` sends the browser, if it has one."""
+    return refreshes(g).get(url)
+
+
+def refreshes(g) -> dict[str, str]:
+    """page -> where its ``<meta http-equiv=refresh>`` sends the browser, for every such page (kept
+    on the graph: one query for the whole crawl, the few <meta> links there are)."""
     refresh = g.graph.get("refresh")
-    if refresh is None:  # one query for the whole crawl: the few <meta> links there are
+    if refresh is None:
         refresh = g.graph["refresh"] = {}
         for source, key, _ in g.links(tag="meta"):
             refresh.setdefault(source, key)
-    return refresh.get(url)
+    return refresh
 
 
 def blank(g, url: str) -> bool:

@@ -100,7 +100,7 @@ from scipy.sparse.linalg import LinearOperator, bicgstab, splu
 
 from analysis import parking as parking_module
 from analysis.blas import one_thread
-from analysis.graph import AHEAD_URLS, blank, landing_page, refresh_target
+from analysis.graph import AHEAD_URLS, blank, landing_page, refreshes
 from analysis.status import BROKEN
 from crawler.scope import APP, BLOG, COMPANY, CONTENT, IDENTITY, OTHER, OWNED, PROFILE, SHARE, SITE, SOCIAL
 
@@ -343,15 +343,9 @@ def _destination(g, key: str, index, n: int) -> int:
     page = index.get(land)
     if page is not None:
         return page  # an owned conversion page too: it absorbs as a conversion in the chain
-    if _offers(there) or _offers(node):  # where the visitor lands, or the offer the link names (/signup)
+    if _offers(node):  # the offer the link names (/signup), wherever it lands
         return n + CONVERSION
-    tier = there.get("tier")
-    if tier == SOCIAL:
-        return n + SOCIAL_LEAK
-    if tier in OWNED or tier == OTHER or tier == APP:
-        # an owned file, error, skipped or uncrawled page; a malformed href; the company's docs or app
-        return n + EXIT
-    return n + EXTERNAL
+    return _end(there, n)
 
 
 class _SharedJudge:
@@ -372,26 +366,25 @@ class _SharedJudge:
         self.n, self.walks, self.ends = n, {}, {}
 
     def in_walk(self, data) -> bool:
-        shared = getattr(data, "_shared", None)
-        if shared is None:
-            return _in_walk(data)
-        got = self.walks.get(id(shared))
-        if got is None:
-            got = self.walks[id(shared)] = (shared, _in_walk(data))
-        return got[1]
+        return self._judged(self.walks, _in_walk, data)
 
     def end(self, data) -> int:
+        return self._judged(self.ends, lambda node: _end(node, self.n), data)
+
+    @staticmethod
+    def _judged(memo: dict, judge, data):
         shared = getattr(data, "_shared", None)
         if shared is None:
-            return _end(data, self.n)
-        got = self.ends.get(id(shared))
+            return judge(data)
+        got = memo.get(id(shared))
         if got is None:
-            got = self.ends[id(shared)] = (shared, _end(data, self.n))
+            got = memo[id(shared)] = (shared, judge(data))
         return got[1]
 
 
 def _end(node, n: int) -> int:
-    """:func:`_destination` of a URL that is no walked page and lands on itself: ``n + `` an end."""
+    """Where a click ends on ``node``, a URL that is no walked page (where a link lands, or a URL
+    that lands on itself): ``n + `` an end."""
     if node.get("verdict") == BROKEN:
         return n + EXIT
     if _offers(node):
@@ -400,6 +393,7 @@ def _end(node, n: int) -> int:
     if tier == SOCIAL:
         return n + SOCIAL_LEAK
     if tier in OWNED or tier == OTHER or tier == APP:
+        # an owned file, error, skipped or uncrawled page; a malformed href; the company's docs or app
         return n + EXIT
     return n + EXTERNAL
 
@@ -502,10 +496,7 @@ def read_nodes(g, findings=(), weights: dict[str, float] | None = None, chunked:
     page_of, dest = array("i", [-1]) * len(url_of), array("i", [n + EXIT]) * len(url_of)
     account = array("i", [-1]) * len(url_of) if wanted else None
     judged.n = n
-    refresh = g.graph.get("refresh")
-    if refresh is None:
-        refresh_target(g, "")  # (read as landing_page reads it: once)
-        refresh = g.graph["refresh"]
+    refresh = refreshes(g)
     for i, url in enumerate(url_of):
         if url is None:
             continue
@@ -870,6 +861,20 @@ def _page_sums(walk: Walk, chunk: int = 1 << 20) -> tuple[np.ndarray, np.ndarray
     return count, total
 
 
+def _less(step):
+    """``x -> x - step(x)`` (``(I - Q) x`` for ``step`` ``Q x``: BiCGSTAB's product), in the new
+    array ``step`` made.
+
+    >>> _less(lambda x: 2 * x)(np.array([[1.0], [2.0]])).tolist()
+    [-1.0, -2.0]
+    """
+    def less(x: np.ndarray) -> np.ndarray:
+        x = np.ravel(x)
+        y = step(x)
+        return np.subtract(x, y, out=y)
+    return less
+
+
 class Chain:
     """The absorbing chain of a :class:`Walk`: ``Q = diag(scale) (C - minus)`` with ``C`` the
     page-to-page link weights (csr), ``minus`` those of links taken out (None, or a small csr:
@@ -971,11 +976,6 @@ class Chain:
             y -= self.minus @ x
         return np.multiply(self.scale, y, out=y)
 
-    def _less_step(self, x: np.ndarray) -> np.ndarray:
-        """``(I - Q) x``: BiCGSTAB's product, in the array :meth:`step` made."""
-        x = np.ravel(x)
-        y = self.step(x)
-        return np.subtract(x, y, out=y)
 
     def solve(self, b: np.ndarray, x0: np.ndarray | None = None) -> np.ndarray:
         """``x`` with ``(I - Q) x = b``, for a vector ``b`` or each column of a matrix ``b``."""
@@ -986,7 +986,7 @@ class Chain:
             return self._lu.solve(np.asarray(b, dtype=float))
         if b.ndim == 2:
             return np.column_stack([self.solve(b[:, k], None if x0 is None else x0[:, k]) for k in range(b.shape[1])])
-        op = LinearOperator((self.n, self.n), matvec=self._less_step, dtype=float)
+        op = LinearOperator((self.n, self.n), matvec=_less(self.step), dtype=float)
         x, info = bicgstab(op, b, x0=x0, rtol=TOLERANCE, atol=0.0, maxiter=MAX_ITERATIONS)
         if info != 0:  # the iteration x = b + Qx always converges (|Q| <= damping < 1)
             logger.info("BiCGSTAB did not converge (%s): iterating", info)
@@ -1008,12 +1008,7 @@ class Chain:
             if self.minus is not None:
                 y -= self.minus.T @ (self.scale * x)
             return y
-
-        def less_step_t(x):  # (I - Q)^T x, in the array step_t made
-            x = np.ravel(x)
-            y = step_t(x)
-            return np.subtract(x, y, out=y)
-        op = LinearOperator((self.n, self.n), matvec=less_step_t, dtype=float)
+        op = LinearOperator((self.n, self.n), matvec=_less(step_t), dtype=float)
         y, info = bicgstab(op, b, rtol=TOLERANCE, atol=0.0, maxiter=MAX_ITERATIONS)
         if info != 0:
             logger.info("BiCGSTAB did not converge on the transposed chain (%s): iterating", info)
