@@ -224,9 +224,9 @@ def _host(url: str) -> str:
     >>> _host("https://WWW.A.example:8080/x?y"), _host("http://u@B.example/"), _host("https://[::1]/"), _host("x")
     ('www.a.example', 'b.example', '::1', '')
     """
-    m = _ROOT_URL.match(url)
-    if m is not None and (m.end() == len(url) or url[m.end()] in "?#"):  # (as urlsplit splits it)
-        return m.group(2).partition(":")[0].lower()
+    m = _plain(url)
+    if m is not None:
+        return m.group(3).lower()
     try:
         return (urlsplit(url).hostname or "").lower()
     except ValueError:  # a malformed URL (bad IPv6 literal, bad port) has no usable host
@@ -250,14 +250,16 @@ def _on_lead_host(host: str) -> bool:
 
 
 # "https://host/path?query" as most links are written: split without urlsplit (the graph of a
-# big crawl asks the tier of every URL); anything else (user info, IPv6, odd ports) goes to urlsplit.
-_PLAIN_URL = re.compile(r"(?i)https?://([a-z0-9.-]+)(?::(\d{1,5}))?(/[^?#]*)?")
+# big crawl asks the tier of every URL, the rules every post's blog and every share button's
+# host): the scheme, the host and port, the host, the port, the path. Anything else (user info,
+# IPv6, odd ports, a tab or newline urlsplit would drop) goes to urlsplit.
+_PLAIN_URL = re.compile(r"(?i)(https?://)(([a-z0-9.-]+)(?::(\d{1,5}))?)(/[^?#\t\r\n]*)?")
 
 
-# an http(s) URL as :meth:`Scope.blog_root` reads it, its scheme, host and port, and path: a
-# blog's root named without urlsplit (rules ask it of every post); anything else (user info,
-# IPv6, a tab or newline urlsplit would drop) goes to urlsplit
-_ROOT_URL = re.compile(r"(?i)(https?://)([a-z0-9.-]+(?::\d{1,5})?)(/[^?#\t\r\n]*)?")
+def _plain(url: str):
+    """``url``'s match of :data:`_PLAIN_URL` when urlsplit would split it the same way, else None."""
+    m = _PLAIN_URL.match(url)
+    return m if m is not None and (m.end() == len(url) or url[m.end()] in "?#") else None
 
 
 def _host_port_path(url: str) -> tuple[str, int | None, str]:
@@ -267,12 +269,12 @@ def _host_port_path(url: str) -> tuple[str, int | None, str]:
     >>> _host_port_path("https://WWW.A.example:8080/x?y"), _host_port_path("http://u@a.example")
     (('www.a.example', 8080, '/x'), ('a.example', None, ''))
     """
-    m = _PLAIN_URL.match(url)
-    if m is not None and (m.end() == len(url) or url[m.end()] in "?#"):
-        port = m.group(2)
+    m = _plain(url)
+    if m is not None:
+        port = m.group(4)
         if port is not None and int(port) > 65535:
             raise ValueError("port out of range")
-        return m.group(1).lower(), None if port is None else int(port), m.group(3) or ""
+        return m.group(3).lower(), None if port is None else int(port), m.group(5) or ""
     parts = urlsplit(url)
     return parts.hostname or "", parts.port, parts.path
 
@@ -622,12 +624,12 @@ class Scope:
         for b in self.blog:
             if _prefix_match(url, b):
                 return b
-        m = _ROOT_URL.match(url)
-        if m is not None and (m.end() == len(url) or url[m.end()] in "?#"):  # (as urlsplit splits it)
+        m = _plain(url)
+        if m is not None:
             root = m.group(1).lower() + m.group(2) + "/"
-            if m.group(2).lower().startswith("blog."):
+            if m.group(3).lower().startswith("blog."):
                 return root
-            first = (m.group(3) or "").lstrip("/").split("/", 1)[0]
+            first = (m.group(5) or "").lstrip("/").split("/", 1)[0]
             return root + first + "/" if first else root
         try:
             parts = urlsplit(url)

@@ -455,7 +455,7 @@ LINK_KINDS = {
 }
 
 
-def own_profiles(g, kinds=None, keys=None) -> frozenset[str]:
+def own_profiles(g, keys=None) -> frozenset[str]:
     """The business's own social profiles: ``--social`` if given, else inferred.
 
     Given: the listed accounts, matched in any case, scheme, ``www.`` or platform alias
@@ -466,9 +466,8 @@ def own_profiles(g, kinds=None, keys=None) -> frozenset[str]:
     Any other profile linked only from the body of a page (an author, a customer) is
     someone else's.
 
-    ``kinds``: the distinct ``(target, kind, region, rel)`` of the links from owned pages into
-    social platforms, when the caller has read them already (else one query); ``keys``: the
-    social platforms' URLs as the caller selected them (:meth:`crawler.store.Store.select`).
+    ``keys``: the social platforms' URLs as the caller selected them
+    (:meth:`crawler.store.Store.select`).
     """
     if "own_profiles" in g.graph:
         return g.graph["own_profiles"]
@@ -479,8 +478,7 @@ def own_profiles(g, kinds=None, keys=None) -> frozenset[str]:
         found, others = set(), set()
         keys = _tier_keys(g, SOCIAL) if keys is None else keys
         # what kinds of link lead where: one row per distinct (target, kind, region, rel), not per link
-        if kinds is None:
-            kinds = g.store.read(LINK_KINDS, (g.crawl_id,), keys=keys, sources=_owned_page_tiers(g)) if keys else ()
+        kinds = g.store.read(LINK_KINDS, (g.crawl_id,), keys=keys, sources=_owned_page_tiers(g)) if keys else ()
         for target, kind, region, rel in kinds:
             if kind not in (PROFILE, IDENTITY):
                 continue
